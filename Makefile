@@ -1,0 +1,39 @@
+# syslab: every target uses the project's venv; nobody has to activate it.
+# Adding a server or an experiment adds no lines here: the pattern rules find them.
+
+PY      := .venv/bin/python
+STAMP   := .venv/.syslab-installed
+
+.PHONY: setup test lint demo list bench clean
+
+setup:
+	@bash mk/setup.sh
+
+# `make test` sets up only when something is missing or pyproject.toml changed.
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check netlib servers clients storage bench tests
+	$(PY) -m mypy netlib servers clients storage bench
+
+demo: setup
+	$(PY) -m servers.supervisor
+
+list: setup
+	@$(PY) -m servers.catalog
+
+serve-%: setup
+	$(PY) -m servers.$* $(ARGS)
+
+bench-%: setup
+	$(PY) -m bench.$* $(ARGS)
+
+bench: setup
+	$(PY) -m bench.all $(ARGS)
+
+load-%: setup
+	$(PY) -m bench.load $* $(ARGS)
+
+clean:
+	rm -rf .run bench/results .pytest_cache .hypothesis

@@ -1,0 +1,136 @@
+"""What every experiment shares: the environment header, timing, percentiles, a
+table with ratios, and saving results as JSON (and PNG where a curve helps).
+
+A benchmark is a program (``python -m bench.NAME``), never a test: it runs
+syslab's implementation and a reference in the same run and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = REPO_ROOT / "bench" / "results"
+
+
+def environment() -> dict[str, Any]:
+    """Facts that make a number comparable: machine, Python, loop, git revision."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        rev = ""
+    try:
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
+    except ImportError:
+        loop = "asyncio"
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loop": loop,
+        "git": rev,
+    }
+
+
+def header(title: str) -> str:
+    env = environment()
+    return (
+        f"== {title} ==\n"
+        f"   {env['when']}  python {env['python']}  {env['cpus']} cpus  {env['loop']}  git {env['git']}\n"
+        f"   {env['platform']}"
+    )
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """The p-th percentile (0..100) by nearest rank; 0.0 for no samples."""
+    if not samples:
+        return 0.0
+    s = sorted(samples)
+    k = max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+@dataclass
+class Row:
+    """One line of a result table: a workload on one implementation."""
+
+    workload: str
+    impl: str
+    value: float  # the headline figure (ops/s, MB/s, seconds...)
+    unit: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) -> str:
+    """Rows grouped by workload, each with its ratio to ``reference`` in the same workload.
+
+    The ratio is always "how many times better than the reference" (>1 means ahead).
+    """
+    rows = list(rows)
+    ref = {r.workload: r.value for r in rows if r.impl == reference}
+    extras = sorted({k for r in rows for k in r.extra})
+    out = [f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
+           + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip
+    for r in rows:
+        base = ref.get(r.workload)
+        if base and r.value:
+            ratio = (r.value / base) if higher_is_better else (base / r.value)
+            rs = f"{ratio:.2f}x"
+        else:
+            rs = "-"
+        ex = " ".join(f"{_fmt(r.extra.get(k, '')):>10}" for k in extras)
+        out.append(f"{r.workload:<22} {r.impl:<22} {_fmt(r.value):>14} {r.unit:<8} {rs:>12} {ex}")
+    return "\n".join(out)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def save(name: str, rows: Iterable[Row], **meta: Any) -> Path:
+    """Write ``bench/results/NAME.json`` with the environment and every row."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    doc = {"environment": environment(), **meta, "rows": [asdict(r) for r in rows]}
+    path.write_text(json.dumps(doc, indent=2, default=str))
+    return path
+
+
+class Timer:
+    """``with Timer() as t: ...; t.seconds``: wall time with perf_counter."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def summarize(latencies: Sequence[float]) -> dict[str, float]:
+    """p50/p99/mean of latencies in seconds, returned in milliseconds."""
+    return {
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "mean_ms": (statistics.fmean(latencies) * 1000) if latencies else 0.0,
+    }

@@ -1,0 +1,195 @@
+"""Launching child processes for tests, benchmarks and the demo.
+
+``Child`` starts a command, waits until a TCP port accepts connections (polling
+``connect()`` with a short back-off, never a fixed sleep), and stops the process
+on exit: SIGTERM, then SIGKILL after a grace period. If the child dies before
+its port opens, the error carries the tail of its output so a failing test says
+why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl).
+
+    Without it a supervisor killed with SIGKILL would leave its servers holding
+    their ports; with it they stop with it.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class LaunchError(RuntimeError):
+    """A child did not come up (missing binary, crashed, or never listened)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just handed out, free at the time of the call."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of an OS binary, or a LaunchError naming the package to install."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if path is None:
+        raise LaunchError(
+            f"{name} not found: install the Debian package '{package}' (make setup does it)"
+        )
+    return path
+
+
+class Child:
+    """One child process with a port; a context manager that always stops it."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.argv = list(argv)
+        self.port = port
+        self.host = host
+        self.cwd = cwd
+        self.env = env
+        self.name = name or Path(self.argv[0]).name
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix=f"syslab-{self.name}-", suffix=".log")
+
+    def start(self) -> Child:
+        full_env = dict(os.environ)
+        if self.env:
+            full_env.update(self.env)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor only
+            preexec_fn=_die_with_parent,
+        )
+        if self.port is not None:
+            self.wait_port()
+        return self
+
+    def wait_port(self) -> None:
+        assert self.proc is not None and self.port is not None
+        deadline = time.monotonic() + self.start_timeout
+        delay = 0.005
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LaunchError(
+                    f"{self.name} exited with {self.proc.returncode} before listening on "
+                    f"{self.host}:{self.port}:\n{self.output_tail()}"
+                )
+            if port_open(self.host, self.port):
+                return
+            time.sleep(delay)  # polling readiness, not waiting for it to "settle"
+            delay = min(delay * 2, 0.1)
+        self.stop()
+        raise LaunchError(
+            f"{self.name} did not listen on {self.host}:{self.port} within "
+            f"{self.start_timeout}s:\n{self.output_tail()}"
+        )
+
+    def output(self) -> str:
+        self._log.flush()
+        return Path(self._log.name).read_text(errors="replace")
+
+    def output_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL, the crash tests' way: no cleanup runs in the child."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait, then SIGKILL the whole process group. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> Child:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._log.close()
+
+
+def python_module(
+    module: str, *args: str, port: int | None = None, host: str = "127.0.0.1", **kw: object
+) -> Child:
+    """A ``python -m MODULE --host H --port P ARGS`` child run from the repo root."""
+    argv = [sys.executable, "-m", module]
+    if port is not None:
+        argv += ["--host", host, "--port", str(port)]
+    argv += list(args)
+    env = {"PYTHONUNBUFFERED": "1"}
+    return Child(argv, port=port, host=host, cwd=REPO_ROOT, env=env, name=module, **kw)  # type: ignore[arg-type]

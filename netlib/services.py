@@ -1,0 +1,232 @@
+"""Private instances of real services, from the OS binaries, on free ports.
+
+Tests, benchmarks and the demo start their own MariaDB, redis-server and
+rabbitmq-server here, in a temporary (or given) directory, so nothing depends on
+or damages a service somebody else runs on the standard ports. Each is a
+context manager; a missing binary raises ``LaunchError`` naming the Debian
+package. When the matching ``SYSLAB_*_URL`` is set, ``from_env`` hands back
+that URL's address instead of starting anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .procs import Child, LaunchError, free_port, port_open, require_binary
+
+
+@dataclass
+class ServiceAddress:
+    """Where a service answers: enough to build any client's connection."""
+
+    host: str
+    port: int
+    user: str = ""
+    password: str = ""
+    database: str = ""
+    unix_socket: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        db = f"/{self.database}" if self.database else ""
+        return f"//{auth}{self.host}:{self.port}{db}"
+
+
+def address_from_url(url: str, default_port: int) -> ServiceAddress:
+    u = urlparse(url)
+    return ServiceAddress(
+        host=u.hostname or "127.0.0.1",
+        port=u.port or default_port,
+        user=u.username or "",
+        password=u.password or "",
+        database=(u.path or "/").lstrip("/"),
+    )
+
+
+class _Service:
+    """Shared shape: a temp dir, a Child, start/stop, context manager."""
+
+    name = "service"
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, port: int | None = None):
+        self._own_dir = directory is None
+        self.dir = Path(directory or tempfile.mkdtemp(prefix=f"syslab-{self.name}-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.child: Child | None = None
+        self.address = ServiceAddress("127.0.0.1", self.port)
+
+    def start(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL the server (fault-injection tests)."""
+        if self.child is not None:
+            self.child.kill()
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer(_Service):
+    """A private redis-server that keeps nothing on disk unless asked."""
+
+    name = "redis"
+
+    def __init__(self, directory=None, port=None, extra_args: list[str] | None = None):  # type: ignore[no-untyped-def]
+        super().__init__(directory, port)
+        self.extra_args = extra_args or []
+
+    def start(self) -> RedisServer:
+        binary = require_binary("redis-server", "redis-server")
+        argv = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.dir), "--save", "", "--appendonly", "no",
+            "--protected-mode", "no", *self.extra_args,
+        ]  # fmt: skip
+        self.child = Child(argv, port=self.port, name="redis-server").start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class MariaDB(_Service):
+    """A private mariadbd: ``mariadb-install-db`` into a temp dir, then the server.
+
+    root has an empty password over TCP (mysql_native_password) and the
+    ``test`` database exists. ``server_id`` and ``extra_args`` let the D4
+    launcher make a primary and a replica out of two of these.
+    """
+
+    name = "mariadb"
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self, directory=None, port=None, server_id: int = 1, extra_args: list[str] | None = None
+    ):
+        super().__init__(directory, port)
+        self.server_id = server_id
+        self.extra_args = extra_args or []
+        self.socket = str(self.dir / "mysqld.sock")
+        self.address = ServiceAddress(
+            "127.0.0.1", self.port, user="root", password="", database="test",
+            unix_socket=self.socket,
+        )  # fmt: skip
+
+    def _install(self) -> None:
+        datadir = self.dir / "data"
+        if (datadir / "mysql").is_dir():
+            return
+        install = require_binary("mariadb-install-db", "mariadb-server")
+        datadir.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(
+            [
+                install, "--no-defaults", f"--datadir={datadir}", "--user=root",
+                "--auth-root-authentication-method=normal", "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if res.returncode != 0:
+            raise LaunchError(f"mariadb-install-db failed:\n{res.stdout}\n{res.stderr}")
+
+    def start(self) -> MariaDB:
+        self._install()
+        binary = require_binary("mariadbd", "mariadb-server")
+        argv = [
+            binary, "--no-defaults", f"--datadir={self.dir / 'data'}",
+            f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+            f"--pid-file={self.dir / 'mysqld.pid'}", "--user=root",
+            f"--server-id={self.server_id}", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=48M",
+            "--innodb-flush-log-at-trx-commit=2", "--skip-log-error",
+            "--max-connections=500", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci", *self.extra_args,
+        ]  # fmt: skip
+        self.child = Child(argv, port=self.port, name="mariadbd", start_timeout=60).start()
+        self._wait_ready()
+        self.sql("CREATE DATABASE IF NOT EXISTS test")
+        return self
+
+    def _wait_ready(self) -> None:
+        """Listening is not ready: wait until the server answers a ping."""
+        admin = shutil.which("mariadb-admin") or shutil.which("mysqladmin")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if admin:
+                r = subprocess.run(
+                    [admin, "--no-defaults", "-uroot", f"--socket={self.socket}", "ping"],
+                    capture_output=True,
+                )
+                if r.returncode == 0:
+                    return
+            elif port_open("127.0.0.1", self.port):
+                return
+            time.sleep(0.05)
+        raise LaunchError(
+            f"mariadbd did not answer a ping:\n{self.child.output_tail() if self.child else ''}"
+        )
+
+    def sql(self, statement: str) -> str:
+        """Run SQL through the ``mariadb`` CLI (setup only; syslab code uses clients/mysql)."""
+        cli = require_binary("mariadb", "mariadb-client")
+        r = subprocess.run(
+            [cli, "--no-defaults", "-uroot", f"--socket={self.socket}", "-N", "-B", "-e", statement],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if r.returncode != 0:
+            raise LaunchError(f"SQL failed: {statement!r}: {r.stderr.strip()}")
+        return r.stdout
+
+
+class RabbitMQ(_Service):
+    """A private rabbitmq-server node with its own name, ports and data directory."""
+
+    name = "rabbitmq"
+
+    def start(self) -> RabbitMQ:
+        binary = require_binary("rabbitmq-server", "rabbitmq-server")
+        dist_port = free_port()
+        node = f"syslab{self.port}@localhost"
+        env = {
+            "RABBITMQ_NODENAME": node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_SERVER_START_ARGS": f"-rabbitmq_management listener [{{port,{free_port()}}}]",
+        }
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        self.child = Child(
+            [binary], port=self.port, env=env, name="rabbitmq-server", start_timeout=90
+        ).start()
+        self.address = ServiceAddress("127.0.0.1", self.port, user="guest", password="guest")
+        return self
+
+
+def from_env(var: str, default_port: int) -> ServiceAddress | None:
+    """The address in ``SYSLAB_*_URL`` when set, else None (start a private one)."""
+    url = os.environ.get(var)
+    return address_from_url(url, default_port) if url else None

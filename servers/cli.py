@@ -1,0 +1,48 @@
+"""The flags every server takes, parsed the same way everywhere.
+
+``python -m servers.NAME --host 127.0.0.1 --port N --dir PATH --log-level info``:
+a server's ``__main__`` builds its parser with ``server_parser``, adds its own
+flags, and calls ``parse`` which also sets up logging. The default port comes
+from the one ports table in ``servers.catalog``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from .catalog import REPO_ROOT, SERVERS
+
+
+def server_parser(
+    name: str, description: str, default_port: int | None = None
+) -> argparse.ArgumentParser:
+    """An argparse parser with --host, --port, --dir and --log-level filled in."""
+    if default_port is None:
+        default_port = SERVERS[name].port if name in SERVERS else 0
+    p = argparse.ArgumentParser(prog=f"python -m servers.{name}", description=description)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help=f"port (default {default_port}; 0 = any free)",
+    )
+    p.add_argument(
+        "--dir", type=Path, default=REPO_ROOT / ".run" / name,
+        help=f"where the server keeps its data (default .run/{name}/)",
+    )  # fmt: skip
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse flags and configure logging (to stderr: stdout is the user's)."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    return args

@@ -1,0 +1,80 @@
+"""Shared fixtures: private real services and server children.
+
+Services come from ``netlib.services`` (the demo uses the same code). When
+``SYSLAB_MYSQL_URL`` / ``SYSLAB_REDIS_URL`` is set that server is used instead.
+A missing binary fails the test with the package to install; nothing skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from netlib.procs import Child, free_port, python_module
+from netlib.services import MariaDB, RedisServer, ServiceAddress, from_env
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For ``make list``: count the collected tests per exercise tag."""
+    target = os.environ.get("SYSLAB_EXERCISE_COUNTS")
+    if not target:
+        return
+    counts: Counter[str] = Counter()
+    for item in items:
+        ids = {i for m in item.iter_markers("exercise") for i in m.args}
+        counts.update(ids)
+    with open(target, "w") as f:
+        json.dump(counts, f)
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDB]:
+    """A private MariaDB process (for tests that need to kill or configure it)."""
+    with MariaDB() as m:
+        yield m
+
+
+@pytest.fixture(scope="session")
+def mariadb(request: pytest.FixtureRequest) -> ServiceAddress:
+    """Where to reach MariaDB: SYSLAB_MYSQL_URL, else a private instance."""
+    env = from_env("SYSLAB_MYSQL_URL", 3306)
+    if env is not None:
+        return env
+    return request.getfixturevalue("mariadb_server").address
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def redis_addr(request: pytest.FixtureRequest) -> ServiceAddress:
+    """Where to reach a real redis-server: SYSLAB_REDIS_URL, else a private one."""
+    env = from_env("SYSLAB_REDIS_URL", 6379)
+    if env is not None:
+        return env
+    return request.getfixturevalue("redis_server").address
+
+
+@pytest.fixture
+def launch() -> Iterator[Callable[..., Child]]:
+    """``launch("servers.echo", *args)`` starts a server child on a free port.
+
+    It returns once the port accepts; every child is stopped at the end of the test.
+    """
+    children: list[Child] = []
+
+    def _launch(module: str, *args: str, port: int | None = None) -> Child:
+        child = python_module(module, *args, port=port or free_port())
+        children.append(child)
+        return child.start()
+
+    yield _launch
+    for c in children:
+        c.stop()

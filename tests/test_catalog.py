@@ -1,0 +1,83 @@
+"""The catalog tells the truth: every id exists, every named room and module exists."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from servers.catalog import EXERCISES, REPO_ROOT, SERVERS, module_exists, render
+
+EXPECTED_IDS = (
+    [f"N{i}" for i in range(1, 19)] + ["M1", "M2"] + [f"D{i}" for i in range(1, 14)]
+    + [f"O{i}" for i in range(1, 5)] + [f"S{i}" for i in range(1, 10)]
+)  # fmt: skip
+
+
+def test_every_exercise_id_has_a_row():
+    assert list(EXERCISES) == EXPECTED_IDS
+
+
+def test_ids_match_the_exercise_list_when_it_is_beside_the_repo():
+    doc = REPO_ROOT.parent / "shared" / "EXERCISES.md"
+    if doc.exists():  # CI and sessions have it; a user's clone may not
+        ids = re.findall(r"^\| ([NMDOS]\d+) \|", doc.read_text(), re.M)
+        assert ids == EXPECTED_IDS
+
+
+def test_rooms_named_in_the_catalog_exist():
+    for ex in EXERCISES.values():
+        if ex.room is not None:
+            assert (REPO_ROOT / ex.room).is_dir(), f"{ex.id}: room {ex.room} does not exist"
+
+
+def test_commands_named_in_the_catalog_point_at_real_modules():
+    for ex in EXERCISES.values():
+        for cmd in (ex.run, ex.bench):
+            if cmd is None:
+                continue
+            m = re.fullmatch(r"make (serve|bench)-(\w+)(?: .*)?", cmd)
+            assert m, f"{ex.id}: unexpected command {cmd!r}"
+            kind, name = m.groups()
+            module = f"{'servers' if kind == 'serve' else 'bench'}.{name}"
+            assert module_exists(module), f"{ex.id}: {module} does not exist"
+
+
+def test_every_registered_server_exists_and_ports_are_unique():
+    ports = [s.port for s in SERVERS.values()]
+    assert len(ports) == len(set(ports))
+    standard = {3306, 5432, 5672, 6379, 1883, 4222, 80, 443}
+    for s in SERVERS.values():
+        assert module_exists(s.module), s.module
+        assert (REPO_ROOT / "servers" / s.name / "__main__.py").is_file()
+        assert s.port not in standard
+
+
+def test_make_list_prints_every_id_with_real_test_counts():
+    out = subprocess.run(
+        [sys.executable, "-m", "servers.catalog"], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    for ex_id in EXPECTED_IDS:
+        assert re.search(rf"^{ex_id}\s+\d+\s", out, re.M), ex_id
+    # this very file's tagged tests are counted (see test_readme_lists_every_exercise)
+    s1 = re.search(r"^S1\s+(\d+)", out, re.M)
+    assert s1 is not None
+
+
+def test_render_names_unbuilt_rooms_honestly():
+    text = render({})
+    for ex in EXERCISES.values():
+        if ex.room is None:
+            assert re.search(rf"^{ex.id}\s+0\s+\(not built\)", text, re.M)
+
+
+def test_readme_lists_every_exercise():
+    readme = (REPO_ROOT / "README.md").read_text()
+    for ex in EXERCISES.values():
+        assert f"| {ex.id} | {ex.title} |" in readme, f"README lacks the row for {ex.id}"
+
+
+def test_pyproject_and_makefile_need_no_line_per_server():
+    mk = (REPO_ROOT / "Makefile").read_text()
+    assert "serve-%" in mk and "bench-%" in mk and "load-%" in mk
+    assert Path(REPO_ROOT / ".ci" / "run").read_text().count("make test") == 1

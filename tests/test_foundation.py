@@ -1,0 +1,36 @@
+"""The foundation: real private services start, and one query reaches each."""
+
+import pymysql
+import redis
+
+from netlib.procs import LaunchError, require_binary
+
+
+def test_private_mariadb_answers_a_real_query(mariadb):
+    conn = pymysql.connect(
+        host=mariadb.host, port=mariadb.port, user=mariadb.user,
+        password=mariadb.password, database=mariadb.database,
+    )  # fmt: skip
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS smoke (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.execute("REPLACE INTO smoke VALUES (1, 'ok')")
+        cur.execute("SELECT v, VERSION() FROM smoke WHERE id = 1")
+        v, version = cur.fetchone()
+    assert v == "ok"
+    assert "MariaDB" in version
+
+
+def test_private_redis_answers_a_real_command(redis_addr):
+    r = redis.Redis(host=redis_addr.host, port=redis_addr.port)
+    assert r.set("smoke", "ok")
+    assert r.get("smoke") == b"ok"
+    assert r.info("server")["tcp_port"] == redis_addr.port
+
+
+def test_missing_binary_names_the_package_to_install():
+    try:
+        require_binary("no-such-binary-syslab", "some-package")
+    except LaunchError as e:
+        assert "some-package" in str(e)
+    else:
+        raise AssertionError("expected LaunchError")

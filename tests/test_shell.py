@@ -1,0 +1,150 @@
+"""The I/O shell: port 0, echo across fragments, cap, idle timeout, isolation, shutdown."""
+
+import asyncio
+
+import pytest
+
+from netlib.shell import Connection, ShellConfig, start
+from servers.echo.server import echo
+
+
+async def _open(server):
+    return await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def _closed_by_server(reader) -> bool:
+    """EOF or RST: either way the server closed us (abort() sends RST)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_start_returns_once_listening_on_a_real_port():
+    async with await start(echo, ShellConfig(port=0)) as server:
+        assert server.port > 0
+        r, w = await _open(server)
+        for piece in (b"a", b"bc", b"d" * 100_000):
+            w.write(piece)
+        w.write_eof()
+        got = await r.read()
+        assert got == b"abc" + b"d" * 100_000
+        w.close()
+
+
+async def test_connection_cap_refuses_with_message_and_keeps_serving():
+    cfg = ShellConfig(max_connections=2, refuse_message=b"busy\r\n")
+    async with await start(echo, cfg) as server:
+        a = await _open(server)
+        b = await _open(server)
+        a[1].write(b"x")
+        assert await a[0].readexactly(1) == b"x"  # both accepted ones work
+        b[1].write(b"y")
+        assert await b[0].readexactly(1) == b"y"
+        r, w = await _open(server)
+        assert await r.read() == b"busy\r\n"  # third is refused, then closed
+        assert server.refused == 1
+        a[1].close()
+        await a[1].wait_closed()
+        # a slot frees up: a new client is served again
+        for _ in range(100):
+            if len(server.connections) < 2:
+                break
+            await asyncio.sleep(0.01)
+        r, w = await _open(server)
+        w.write(b"z")
+        assert await r.readexactly(1) == b"z"
+
+
+async def test_idle_peer_is_closed_after_the_timeout():
+    cfg = ShellConfig(idle_timeout=0.3, sweep_interval=0.05)
+    async with await start(echo, cfg) as server:
+        r, w = await _open(server)
+        assert await _closed_by_server(r)
+        assert server.timed_out == 1
+
+
+async def test_deadline_closes_a_trickling_peer():
+    async def wants_a_line_within(conn: Connection):
+        conn.set_deadline(0.3)
+        buf = b""
+        while b"\n" not in buf:
+            chunk = await conn.recv()
+            if not chunk:
+                return
+            buf += chunk
+        conn.set_deadline(None)
+        conn.write(b"ok\n")
+
+    cfg = ShellConfig(idle_timeout=10, sweep_interval=0.05)
+    async with await start(wants_a_line_within, cfg) as server:
+        r, w = await _open(server)
+
+        async def trickle():
+            for _ in range(100):
+                w.write(b"x")
+                await asyncio.sleep(0.05)  # the slow client, on purpose
+
+        t = asyncio.create_task(trickle())
+        assert await _closed_by_server(r)
+        t.cancel()
+        assert server.timed_out == 1
+
+
+async def test_a_crashing_handler_hurts_only_its_own_connection():
+    async def handler(conn: Connection):
+        data = await conn.recv()
+        if data.startswith(b"boom"):
+            raise RuntimeError("handler bug")
+        conn.write(data)
+
+    async with await start(handler, ShellConfig()) as server:
+        r1, w1 = await _open(server)
+        w1.write(b"boom")
+        assert await _closed_by_server(r1)
+        r2, w2 = await _open(server)
+        w2.write(b"fine")
+        assert await r2.readexactly(4) == b"fine"
+
+
+async def test_shutdown_waits_for_in_flight_then_aborts_the_rest():
+    release = asyncio.Event()
+
+    async def slow(conn: Connection):
+        await conn.recv()
+        await release.wait()
+        conn.write(b"done")
+
+    server = await start(slow, ShellConfig())
+    r, w = await _open(server)
+    w.write(b"go")
+    await asyncio.sleep(0)
+    stopper = asyncio.create_task(server.shutdown(grace=5))
+    await asyncio.sleep(0.05)
+    assert not stopper.done()  # waiting for the in-flight one
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", server.port)  # no longer accepting
+    release.set()
+    assert await r.read() == b"done"
+    await asyncio.wait_for(stopper, 5)
+
+
+async def test_session_factory_shape_answers_synchronously():
+    class Upper:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def data_received(self, data):
+            self.conn.write(data.upper())
+
+        def eof_received(self):
+            self.conn.close()
+
+        def connection_lost(self, exc):
+            pass
+
+    async with await start(session_factory=Upper) as server:
+        r, w = await _open(server)
+        w.write(b"abc")
+        w.write_eof()
+        assert await r.read() == b"ABC"
