@@ -1,0 +1,323 @@
+"""The RESP codec (netlib/resp.py): tables of exact bytes, fed whole and one byte at a
+time, plus Hypothesis for the parser contract (only ProtocolError escapes) and
+encode -> decode round trips."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netlib import resp
+from netlib.resp import (
+    NEED_DATA,
+    Attributed,
+    ProtocolError,
+    Push,
+    ReplyError,
+    ReplyParser,
+    RequestParser,
+    RespSet,
+    SimpleString,
+    Verbatim,
+)
+
+pytestmark = pytest.mark.exercise("N14")
+
+
+def _all_commands(chunks: list[bytes]) -> list[list[bytes]]:
+    p = RequestParser()
+    out: list[list[bytes]] = []
+    for c in chunks:
+        p.feed(c)
+        out += p.commands()
+    return out
+
+
+def _bytewise(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+REQUESTS = [
+    (b"*1\r\n$4\r\nPING\r\n", [[b"PING"]]),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n", [[b"SET", b"k", b""]]),
+    (b"*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\n", [[b"GET", b"a\r\nb"]]),  # CRLF inside a bulk
+    (b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n", [[b"PING"], [b"PING"]]),  # pipelined
+    (b"*0\r\n*-1\r\n*1\r\n$1\r\nx\r\n", [[b"x"]]),  # empty multibulks are skipped
+    (b"PING\r\n", [[b"PING"]]),
+    (b"ping\n", [[b"ping"]]),  # inline with a bare LF, like nc without -C
+    (b"\r\n  \r\nECHO  hi   there\r\n", [[b"ECHO", b"hi", b"there"]]),
+    (b'SET k "hello world"\r\n', [[b"SET", b"k", b"hello world"]]),
+    (b'SET k "a\\r\\n\\x41\\"b"\r\n', [[b"SET", b"k", b'a\r\nA"b']]),
+    (b"SET k 'it\\'s \"x\"'\r\n", [[b"SET", b"k", b'it\'s "x"']]),
+    (b'SET k ""\r\n', [[b"SET", b"k", b""]]),
+    (b"GET k\r\n*1\r\n$4\r\nPING\r\nQUIT\r\n", [[b"GET", b"k"], [b"PING"], [b"QUIT"]]),
+]
+
+
+@pytest.mark.parametrize(("wire", "expected"), REQUESTS)
+def test_request_parser_whole_and_byte_by_byte(wire, expected):
+    assert _all_commands([wire]) == expected
+    assert _all_commands(_bytewise(wire)) == expected
+
+
+BAD_REQUESTS = [
+    (b"*2\r\n$3\r\nGET\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
+    (b"*x\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*1048577\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*1\r\n$-1\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*1\r\n$536870913\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*1\r\n$ 3\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b'SET k "abc\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+    (b'SET k "abc"x\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+    (b"*1\r\n$1\r\nxyz", b"-ERR Protocol error: expected CRLF after bulk string\r\n"),
+]
+
+
+@pytest.mark.parametrize(("wire", "reply"), BAD_REQUESTS)
+def test_request_parser_errors_carry_redis_wording(wire, reply):
+    for chunks in ([wire], _bytewise(wire)):
+        with pytest.raises(ProtocolError) as e:
+            _all_commands(chunks)
+        assert e.value.reply == reply
+
+
+def test_commands_before_garbage_are_returned_then_the_error():
+    p = RequestParser()
+    p.feed(b"*1\r\n$4\r\nPING\r\n*1\r\n!oops\r\n")
+    assert p.commands() == [[b"PING"]]
+    assert p.failed
+    with pytest.raises(ProtocolError):
+        p.commands()
+
+
+@pytest.mark.parametrize(
+    ("wire", "reply"),
+    [
+        (b"x" * (resp.MAX_INLINE_LEN + 1), b"-ERR Protocol error: too big inline request\r\n"),
+        (b"*" + b"1" * resp.MAX_INLINE_LEN, b"-ERR Protocol error: too big mbulk count string\r\n"),
+        (
+            b"*1\r\n$" + b"1" * resp.MAX_INLINE_LEN,
+            b"-ERR Protocol error: too big bulk count string\r\n",
+        ),
+    ],
+)
+def test_lines_without_end_hit_the_inline_limit(wire, reply):
+    with pytest.raises(ProtocolError) as e:
+        _all_commands([wire[:1000], wire[1000:]])
+    assert e.value.reply == reply
+
+
+def test_big_bulk_arriving_in_pieces_is_joined_once_and_exact():
+    value = bytes(range(256)) * 4096  # 1 MiB
+    wire = resp.encode_command("SET", "k", value)
+    chunks = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
+    assert _all_commands(chunks) == [[b"SET", b"k", value]]
+
+
+def test_a_many_argument_command_resumes_where_it_stopped():
+    args = [b"MSET"] + [b"k%d" % i for i in range(20_000)]
+    wire = resp.encode_command(*args)
+    chunks = [wire[i : i + 4096] for i in range(0, len(wire), 4096)]
+    assert _all_commands(chunks) == [args]
+
+
+def test_next_command_returns_one_at_a_time():
+    p = RequestParser()
+    p.feed(b"PING\r\nPING\r\n")
+    assert p.next_command() == [b"PING"]
+    assert p.next_command() == [b"PING"]
+    assert p.next_command() is NEED_DATA
+
+
+# --- replies -------------------------------------------------------------------
+
+REPLIES = [
+    (b"+OK\r\n", SimpleString("OK")),
+    (b"-ERR unknown command\r\n", ReplyError("ERR unknown command")),
+    (b":-42\r\n", -42),
+    (b"$5\r\nhello\r\n", b"hello"),
+    (b"$0\r\n\r\n", b""),
+    (b"$-1\r\n", None),
+    (b"*-1\r\n", None),
+    (b"_\r\n", None),
+    (b"*3\r\n:1\r\n$1\r\na\r\n*0\r\n", [1, b"a", []]),
+    (b"%2\r\n$1\r\na\r\n:1\r\n+b\r\n*1\r\n#f\r\n", {b"a": 1, "b": [False]}),
+    (b"~2\r\n:1\r\n:2\r\n", {1, 2}),
+    (b"~1\r\n*1\r\n:1\r\n", RespSet([[1]])),
+    (b",3.25\r\n", 3.25),
+    (b",-inf\r\n", -math.inf),
+    (b"#t\r\n", True),
+    (
+        b"(3492890328409238509324850943850943825024385\r\n",
+        3492890328409238509324850943850943825024385,
+    ),
+    (b"=15\r\ntxt:Some string\r\n", Verbatim("Some string")),
+    (b"!21\r\nSYNTAX invalid syntax\r\n", ReplyError("SYNTAX invalid syntax")),
+    (b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", Push([b"message", b"ch", b"hi"])),
+]
+
+
+def _replies(chunks: list[bytes]) -> list[object]:
+    p = ReplyParser()
+    out = []
+    for c in chunks:
+        p.feed(c)
+        while (r := p.next_reply()) is not NEED_DATA:
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize(("wire", "value"), REPLIES)
+def test_reply_parser_whole_and_byte_by_byte(wire, value):
+    for chunks in ([wire], _bytewise(wire)):
+        (got,) = _replies(chunks)
+        assert got == value
+        assert type(got) is type(value)
+
+
+def test_error_reply_code_and_verbatim_format():
+    (err, verb) = _replies([b"-WRONGTYPE Operation against a key\r\n=8\r\nmkd:# hi\r\n"])
+    assert err.code == "WRONGTYPE"
+    assert (verb, verb.fmt) == ("# hi", "mkd")
+
+
+def test_attributes_attach_to_the_whole_next_value():
+    wire = b"|1\r\n+ttl\r\n:3\r\n*2\r\n:1\r\n:2\r\n:7\r\n"
+    for chunks in ([wire], _bytewise(wire)):
+        got = _replies(chunks)
+        assert isinstance(got[0], Attributed)
+        assert (got[0].value, got[0].attributes) == ([1, 2], {"ttl": 3})
+        assert got[1] == 7
+
+
+@pytest.mark.parametrize("wire", [b"?1\r\n", b":1x\r\n", b"#x\r\n", b",1_0\r\n", b"$2\r\nabcd"])
+def test_bad_replies_raise_protocol_error(wire):
+    with pytest.raises(ProtocolError):
+        _replies([wire])
+
+
+# --- encoders --------------------------------------------------------------------
+
+
+def test_reply_encoders_by_protocol_version():
+    assert resp.map_({b"a": 1}, 2) == b"*2\r\n$1\r\na\r\n:1\r\n"
+    assert resp.map_({b"a": 1}, 3) == b"%1\r\n$1\r\na\r\n:1\r\n"
+    assert resp.double(1.5, 2) == b"$3\r\n1.5\r\n"
+    assert resp.double(1.5, 3) == b",1.5\r\n"
+    assert resp.double(float("inf"), 3) == b",inf\r\n"
+    assert resp.boolean(True, 2) == b":1\r\n"
+    assert resp.boolean(False, 3) == b"#f\r\n"
+    assert resp.null(2) == b"$-1\r\n" and resp.null(3) == b"_\r\n"
+    assert resp.null_array(2) == b"*-1\r\n"
+    assert resp.set_([b"x"], 3) == b"~1\r\n$1\r\nx\r\n"
+    assert resp.set_([b"x"], 2) == b"*1\r\n$1\r\nx\r\n"
+    assert resp.push([b"message"], 3) == b">1\r\n$7\r\nmessage\r\n"
+    assert resp.push([b"message"], 2) == b"*1\r\n$7\r\nmessage\r\n"
+    assert resp.error("no such key") == b"-ERR no such key\r\n"
+    assert resp.error("WRONGTYPE Operation") == b"-WRONGTYPE Operation\r\n"
+    assert resp.integer(12345678) == b":12345678\r\n" and resp.integer(-1) == b":-1\r\n"
+    assert resp.bulks([b"a", None], 2) == b"*2\r\n$1\r\na\r\n$-1\r\n"
+    assert resp.encode_command("SET", b"k", 1, 2.5) == (
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n$3\r\n2.5\r\n"
+    )
+
+
+# --- Hypothesis: the contract ---------------------------------------------------
+
+_fragments = st.sampled_from(
+    [b"*", b"$", b"\r\n", b"\n", b"1", b"3", b"-1", b"0", b'"', b"'", b"\\x4", b" ", b"PING", b":"]
+)
+_junk = st.lists(st.one_of(_fragments, st.binary(max_size=8)), max_size=30).map(b"".join)
+
+
+def _split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(data[last:p])
+        last = p
+    pieces.append(data[last:])
+    return pieces
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=_junk, cuts=st.lists(st.integers(0, 1000), max_size=5))
+def test_request_parser_only_raises_protocol_error(data, cuts):
+    for chunks in ([data], _split_at(data, cuts), _bytewise(data)):
+        try:
+            for cmd in _all_commands(chunks):
+                assert cmd and all(isinstance(a, bytes) for a in cmd)
+        except ProtocolError as e:
+            assert e.reply.startswith(b"-ERR Protocol error: ") and e.reply.endswith(b"\r\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.one_of(_junk, st.binary(max_size=60)))
+def test_reply_parser_only_raises_protocol_error(data):
+    for chunks in ([data], _bytewise(data)):
+        try:
+            _replies(chunks)
+        except ProtocolError:
+            pass
+
+
+_args = st.lists(st.binary(max_size=40), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cmds=st.lists(_args, min_size=1, max_size=5), cuts=st.lists(st.integers(0, 10**4)))
+def test_encode_command_then_parse_is_identity_however_split(cmds, cuts):
+    wire = b"".join(resp.encode_command(*c) for c in cmds)
+    assert _all_commands(_split_at(wire, cuts)) == cmds
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), cmds=st.lists(_args, min_size=1, max_size=4))
+def test_mutated_valid_requests_only_raise_protocol_error(data, cmds):
+    wire = bytearray(b"".join(resp.encode_command(*c) for c in cmds))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(wire) - 1))
+        wire[i] = data.draw(st.integers(0, 255))
+    try:
+        _all_commands(_bytewise(bytes(wire)))
+    except ProtocolError:
+        pass
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.binary(max_size=20),
+    st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=10).map(SimpleString),
+    st.text(alphabet="abcXYZ ", min_size=1, max_size=10).map(lambda s: ReplyError("ERR " + s)),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(Push),
+        st.dictionaries(st.binary(max_size=6), inner, max_size=4),
+        st.sets(st.binary(max_size=6), max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_values)
+def test_resp3_encode_then_decode_is_identity(value):
+    wire = resp.encode_reply(value, 3)
+    assert _replies([wire]) == [value]
+    assert _replies(_bytewise(wire)) == [value]
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(_values, min_size=1, max_size=5))
+def test_resp2_encoding_decodes_to_one_value_each(values):
+    wire = b"".join(resp.encode_reply(v, 2) for v in values)
+    assert len(_replies([wire])) == len(values)
