@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from netlib.procs import Child, free_port, python_module
+from netlib.replication import ReplicatedPair
 from netlib.services import MariaDB, RedisServer, ServiceAddress, from_env
 
 
@@ -45,6 +46,13 @@ def mariadb(request: pytest.FixtureRequest) -> ServiceAddress:
     if env is not None:
         return env
     return request.getfixturevalue("mariadb_server").address
+
+
+@pytest.fixture(scope="session")
+def replicated_pair() -> Iterator[ReplicatedPair]:
+    """A private MariaDB primary + replica with GTID replication (D4), shared by the session."""
+    with ReplicatedPair() as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")
