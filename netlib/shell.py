@@ -67,7 +67,7 @@ class Session(Protocol):
     """The synchronous handler shape (see the module comment)."""
 
     def data_received(self, data: bytes) -> None: ...
-    def eof_received(self) -> None: ...
+    def eof_received(self) -> bool | None: ...
     def connection_lost(self, exc: BaseException | None) -> None: ...
 
 
@@ -264,8 +264,8 @@ class _Conn(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         self._eof = True
         if self.session is not None:
-            self.session.eof_received()
-            return None
+            # A session returning True keeps our half open (it still has answers to send).
+            return self.session.eof_received()
         self._wake_reader()
         return True  # keep our half open: the handler may still answer
 

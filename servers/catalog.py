@@ -101,8 +101,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     # S. Storage engines
     Exercise("S1", "A word dictionary in CSV and in Bitcask"),
     Exercise("S2", "The partial write problem"),
-    Exercise("S3", "Checksums: detect corrupt data"),
-    Exercise("S4", "Database recovery"),
+    Exercise("S3", "Checksums: detect corrupt data", room="storage"),
+    Exercise("S4", "Database recovery", room="storage/kv"),
     Exercise("S5", "Bitcask with merge and compaction"),
     Exercise("S6", "Sequential vs random IO"),
     Exercise("S7", "An LSM-tree key-value store"),
@@ -115,6 +115,7 @@ SERVERS: dict[str, Server] = {
     s.name: s
     for s in (
         Server("echo", 7007, "nc 127.0.0.1 {port}"),
+        Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )

@@ -1,0 +1,61 @@
+"""netlib.http: a small HTTP/1.1 server and client on the sans-IO core.
+
+Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse,
+FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
+handler), ``server`` (the per-connection session on the I/O shell, the access
+log), ``static`` (files with MIME types, ETag/Last-Modified, Range, no escape
+from the directory), ``client`` (keep-alive pooled client on the same core).
+The wire protocol itself is ``netlib.http11``.
+
+Usage::
+
+    from netlib.http import App, JSONResponse, HTTPError, serve
+    from netlib.shell import ShellConfig
+
+    app = App()
+
+    @app.get("/hello")
+    def hello(req):                      # sync: runs inline, the fast path
+        return "Hello, world!\\n"       # str -> text/plain; dict/list -> JSON
+
+    @app.post("/users/{id:int}")
+    async def update(req):               # async: gets a task
+        data = req.json()                # body buffered (<= app.max_body) -> 400 if bad JSON
+        if "name" not in data:
+            raise HTTPError(422, "name is required")
+        return JSONResponse({"id": req.params["id"], **data}, status=201)
+
+    @app.put("/upload", stream=True)     # body streamed, never held whole
+    async def upload(req):
+        n = 0
+        async for chunk in req.stream():
+            n += len(chunk)
+        return {"bytes": n}
+
+    app.static("/static", "public/")     # GET /static/<file>
+
+    server = await serve(app, ShellConfig(port=8080))   # returns once listening
+
+    from netlib.http import HTTPClient
+    async with HTTPClient() as client:                  # keep-alive pool per host:port
+        r = await client.get(f"http://127.0.0.1:{server.port}/hello")
+        r.status, r.headers["content-type"], r.body     # or: async for c in r.stream()
+"""
+
+from .client import ClientResponse, HTTPClient
+from .messages import (
+    FileResponse,
+    Headers,
+    HTTPError,
+    JSONResponse,
+    Request,
+    Response,
+    StreamingResponse,
+)
+from .router import App, Router
+from .server import HTTPSession, serve
+
+__all__ = [
+    "App", "ClientResponse", "FileResponse", "HTTPClient", "HTTPError", "HTTPSession", "Headers",
+    "JSONResponse", "Request", "Response", "Router", "StreamingResponse", "serve",
+]  # fmt: skip

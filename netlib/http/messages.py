@@ -1,0 +1,247 @@
+"""Request and response objects of the HTTP layer, and the cached headers.
+
+A handler gets a ``Request`` (method, path, query, headers, body) and returns a
+``Response``: plain (``Response``, ``JSONResponse``: the body is bytes, written in
+one ``write``), or streamed (``StreamingResponse`` over a sync or async iterator,
+``FileResponse`` over a file range). A handler may also return a ``dict``/``list``
+(sent as JSON), a ``str`` (text/plain) or ``bytes`` (application/octet-stream).
+
+Headers arrive as the core gives them, ``(lower-case name, value)`` byte pairs;
+``Headers`` wraps them with case-insensitive ``str`` access, built lazily
+because the hello route never looks. Values are Latin-1 decoded (RFC 9110 §5.5).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class HTTPError(Exception):
+    """Raise from a handler to answer ``status`` with ``detail`` as the text body."""
+
+    def __init__(self, status: int, detail: str = "", headers: RawHeaders | None = None) -> None:
+        super().__init__(detail or str(status))
+        self.status = status
+        self.detail = detail
+        self.headers = headers or []
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive read-only view of received headers (the last value wins)."""
+
+    __slots__ = ("raw", "_map")
+
+    def __init__(self, raw: RawHeaders) -> None:
+        self.raw = raw
+        self._map: dict[str, str] | None = None
+
+    def _m(self) -> dict[str, str]:
+        if self._map is None:
+            self._map = {n.decode("latin-1"): v.decode("latin-1") for n, v in self.raw}
+        return self._map
+
+    def __getitem__(self, name: str) -> str:
+        return self._m()[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._m().get(name.lower(), default)
+
+    def getall(self, name: str) -> list[str]:
+        key = name.lower().encode("latin-1")
+        return [v.decode("latin-1") for n, v in self.raw if n == key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._m())
+
+    def __len__(self) -> int:
+        return len(self._m())
+
+    def __repr__(self) -> str:
+        return f"Headers({self._m()!r})"
+
+
+class Request:
+    """One request as a handler sees it; ``body`` is the whole body unless the route streams."""
+
+    __slots__ = (
+        "method", "target", "path", "query_string", "http_version", "raw_headers",
+        "params", "body", "peer", "_headers", "_query", "_stream",
+    )  # fmt: skip
+
+    def __init__(
+        self, method: str, target: bytes, raw_headers: RawHeaders, http_version: str, peer: str
+    ) -> None:
+        self.method = method
+        self.target = target
+        path, _, qs = target.partition(b"?")
+        p = path.decode("latin-1")
+        self.path = unquote(p, "utf-8", "surrogateescape") if "%" in p else p
+        self.query_string = qs
+        self.http_version = http_version
+        self.raw_headers = raw_headers
+        self.params: dict[str, Any] = {}
+        self.body = b""
+        self.peer = peer
+        self._headers: Headers | None = None
+        self._query: dict[str, list[str]] | None = None
+        self._stream: Any = None  # set by the server for streaming routes
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.raw_headers)
+        return self._headers
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """``?a=1&a=2&b=x`` -> ``{"a": ["1", "2"], "b": ["x"]}``."""
+        if self._query is None:
+            self._query = parse_qs(self.query_string.decode("latin-1"))
+        return self._query
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``."""
+        vals = self.query.get(name)
+        return vals[0] if vals else default
+
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; a malformed body is the client's fault (400)."""
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise HTTPError(400, f"invalid JSON body: {e}") from None
+
+    def stream(self) -> AsyncIterable[bytes]:
+        """The body piece by piece (routes registered with ``stream=True`` only)."""
+        if self._stream is None:
+            raise RuntimeError("this route buffers its body: use request.body")
+        return self._stream  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target!r} from {self.peer}>"
+
+
+def _raw(headers: Mapping[str, str] | RawHeaders | None) -> RawHeaders:
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+    return [(k.lower(), v) for k, v in headers]
+
+
+class Response:
+    """A whole response: status, headers, and a body of bytes."""
+
+    __slots__ = ("status", "headers", "body")
+    media_type = "text/plain; charset=utf-8"
+
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: Mapping[str, str] | RawHeaders | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body.encode() if isinstance(body, str) else body
+        self.headers = _raw(headers)
+        ct = content_type or self.media_type
+        if ct and not any(n == b"content-type" for n, _ in self.headers):
+            self.headers.append((b"content-type", ct.encode("latin-1")))
+
+    def header(self, name: str) -> str | None:
+        key = name.lower().encode()
+        for n, v in self.headers:
+            if n == key:
+                return v.decode("latin-1")
+        return None
+
+
+class JSONResponse(Response):
+    __slots__ = ()
+    media_type = "application/json"
+
+    def __init__(
+        self, data: Any, status: int = 200, headers: Mapping[str, str] | RawHeaders | None = None
+    ) -> None:
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        super().__init__(body, status, headers)
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece: chunked unless a Content-Length header is given."""
+
+    __slots__ = ("content",)
+    media_type = "application/octet-stream"
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes] | Iterable[bytes],
+        status: int = 200,
+        headers: Mapping[str, str] | RawHeaders | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(b"", status, headers, content_type)
+        self.content = content
+
+
+class FileResponse(Response):
+    """``length`` bytes of ``path`` from ``offset``, read in blocks as the peer takes them."""
+
+    __slots__ = ("path", "offset", "length")
+
+    def __init__(
+        self,
+        path: str,
+        offset: int,
+        length: int,
+        status: int = 200,
+        headers: RawHeaders | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(b"", status, headers, content_type or "application/octet-stream")
+        self.path, self.offset, self.length = path, offset, length
+        self.headers.append((b"content-length", str(length).encode()))
+
+
+def to_response(result: Any) -> Response:
+    """What a handler returned, as a Response."""
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, dict | list):
+        return JSONResponse(result)
+    if isinstance(result, str):
+        return Response(result)
+    if isinstance(result, bytes | bytearray):
+        return Response(bytes(result), content_type="application/octet-stream")
+    if result is None:
+        return Response(b"", 204, content_type="")
+    raise TypeError(f"a handler returned {type(result).__name__}; expected a Response")
+
+
+class _DateCache:
+    """The Date header value, formatted once a second rather than per response."""
+
+    def __init__(self) -> None:
+        self.second = 0
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.value = formatdate(now, usegmt=True).encode()
+        return self.value
+
+
+http_date = _DateCache().get

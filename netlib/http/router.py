@@ -1,0 +1,164 @@
+"""Routing: (method, path pattern) -> handler, and the ``App`` that holds them.
+
+Patterns are paths with ``{name}`` (one segment), ``{name:int}`` (digits, given
+to the handler as an int) and ``{name:path}`` (the rest, slashes included).
+Literal paths go in a dict, so the hello route costs one lookup; patterns are
+tried in order. A path that matches with another method gets 405 and an
+``Allow`` header, nothing gets 404. GET routes answer HEAD too (the core drops
+the body).
+
+A handler is ``def h(request)`` or ``async def h(request)``: a sync one runs
+inline in ``data_received`` (no task per request, the fast path); an async one
+gets a task. Registered with ``stream=True`` it is called as soon as the head
+arrives and reads ``request.stream()``; otherwise the body is buffered (up to
+``App.max_body``) into ``request.body`` first.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .messages import HTTPError, Request
+
+Handler = Callable[[Request], Any]
+
+# Buffered request bodies larger than this get 413: a JSON API needs far less,
+# and a route that wants big uploads streams them instead.
+DEFAULT_MAX_BODY = 1024 * 1024
+# A streamed body (``stream=True`` routes) may be this large; the 1 GB upload fits.
+DEFAULT_MAX_STREAM_BODY = 4 * 1024 * 1024 * 1024
+# Seconds a client gets to send a whole request head (slowloris defence).
+DEFAULT_HEAD_TIMEOUT = 10.0
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|path))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+    is_async: bool
+    stream: bool
+    converters: tuple[tuple[str, Callable[[str], Any]], ...] = ()
+
+
+def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[str], Any]], ...]]:
+    out, pos, conv = [], 0, []
+    for m in _PARAM.finditer(pattern):
+        out.append(re.escape(pattern[pos : m.start()]))
+        name, kind = m.group(1), m.group(2)
+        out.append(
+            f"(?P<{name}>{'.*' if kind == 'path' else '[0-9]+' if kind == 'int' else '[^/]+'})"
+        )
+        if kind == "int":
+            conv.append((name, int))
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    return re.compile("".join(out)), tuple(conv)
+
+
+class Router:
+    """Method + path pattern -> Route."""
+
+    def __init__(self) -> None:
+        self._literal: dict[str, dict[str, Route]] = {}
+        self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        self._by_pattern: dict[str, dict[str, Route]] = {}
+
+    def add(
+        self, methods: str | list[str], pattern: str, handler: Handler, *, stream: bool = False
+    ) -> None:
+        if isinstance(methods, str):
+            methods = [methods]
+        if not pattern.startswith("/"):
+            raise ValueError(f"pattern must start with /: {pattern!r}")
+        table = self._by_pattern.get(pattern)
+        conv: tuple[tuple[str, Callable[[str], Any]], ...] = ()
+        if table is None:
+            table = self._by_pattern[pattern] = {}
+            if _PARAM.search(pattern):
+                regex, conv = _compile(pattern)
+                self._patterns.append((regex, table))
+            else:
+                self._literal[pattern] = table
+        else:
+            conv = next(iter(table.values())).converters
+        is_async = inspect.iscoroutinefunction(handler)
+        for m in methods:
+            table[m.upper()] = Route(m.upper(), pattern, handler, is_async, stream, conv)
+
+    def route(
+        self, pattern: str, methods: str | list[str] = "GET", *, stream: bool = False
+    ) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.add(methods, pattern, fn, stream=stream)
+            return fn
+
+        return deco
+
+    def get(self, pattern: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, "GET", **kw)
+
+    def post(self, pattern: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, "POST", **kw)
+
+    def put(self, pattern: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, "PUT", **kw)
+
+    def delete(self, pattern: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, "DELETE", **kw)
+
+    def patch(self, pattern: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route(pattern, "PATCH", **kw)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
+        """The route and its path parameters; HTTPError 404/405 when none fits."""
+        table = self._literal.get(path)
+        params: dict[str, Any] = {}
+        if table is None:
+            for regex, t in self._patterns:
+                m = regex.fullmatch(path)
+                if m is not None:
+                    table, params = t, m.groupdict()
+                    break
+            else:
+                raise HTTPError(404, "not found")
+        route = table.get(method) or (table.get("GET") if method == "HEAD" else None)
+        if route is None:
+            allow = ", ".join(sorted(set(table) | ({"HEAD"} if "GET" in table else set())))
+            raise HTTPError(405, "method not allowed", [(b"allow", allow.encode())])
+        for name, fn in route.converters:
+            params[name] = fn(params[name])
+        return route, params
+
+
+class App(Router):
+    """A router plus the settings of the server that runs it."""
+
+    def __init__(
+        self,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_stream_body: int = DEFAULT_MAX_STREAM_BODY,
+        head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+        access_log: bool = True,
+        server_header: str = "syslab",
+    ) -> None:
+        super().__init__()
+        self.max_body = max_body
+        self.max_stream_body = max_stream_body
+        self.head_timeout = head_timeout
+        self.access_log = access_log
+        self.server_header = server_header.encode()
+
+    def static(self, prefix: str, directory: str, **kw: Any) -> None:
+        """Serve files under ``directory`` at ``prefix/...`` (see ``netlib.http.static``)."""
+        from .static import StaticFiles
+
+        files = StaticFiles(directory, **kw)
+        self.add(["GET"], prefix.rstrip("/") + "/{path:path}", files)

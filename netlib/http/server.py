@@ -1,0 +1,345 @@
+"""The HTTP server: one ``HTTPSession`` per connection on the shell's fast shape.
+
+Strategy. The shell calls ``data_received`` synchronously; the session feeds
+the sans-IO core and pulls events. For a sync handler the whole cycle (parse,
+route, call, serialise, ``write``) happens inside that call: no task, no await,
+no per-request allocation beyond the request and response objects. That is
+what lets a pure-Python server keep up with httptools-based ones. An async
+handler, a streamed request body or a streamed response body gets a task, and
+while it runs the session stops pulling events (pipelined requests wait in the
+core's buffer, and past ``PAUSE_BUFFER`` the socket is paused: TCP backpressure).
+
+Bad input: a ``RemoteProtocolError`` becomes its status line plus
+``Connection: close``; the connection closes; nobody else notices. A client
+that takes longer than ``App.head_timeout`` to send a head is cut (slowloris),
+an idle keep-alive peer is closed by the shell's idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from netlib import http11 as h11
+from netlib.shell import Connection, Server, ShellConfig, start
+
+from .messages import (
+    FileResponse,
+    HTTPError,
+    Request,
+    Response,
+    StreamingResponse,
+    http_date,
+    to_response,
+)
+from .router import App, Route
+
+log = logging.getLogger("netlib.http")
+access = logging.getLogger("netlib.http.access")
+
+# While a handler task runs, unparsed input above this pauses the socket.
+PAUSE_BUFFER = 256 * 1024
+# Blocks in which a FileResponse is read and written: big enough for few syscalls,
+# small enough that a slow reader never makes us hold much.
+FILE_BLOCK = 64 * 1024
+_CONTINUE = h11.InformationalResponse(100)
+
+
+class HTTPSession:
+    """One connection's HTTP state (the shell's Session shape)."""
+
+    def __init__(self, conn: Connection, app: App) -> None:
+        self.conn = conn
+        self.app = app
+        self.h = h11.Connection(h11.SERVER, max_body=app.max_stream_body)
+        self.busy = False  # a task owns the connection (async handler or streaming)
+        self.task: asyncio.Task[None] | None = None
+        self.req: Request | None = None  # request whose body is being buffered
+        self.route: Route | None = None
+        self.error: HTTPError | None = None
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.started = 0.0
+        self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
+
+    # -- shell Session interface ---------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self.h.receive_data(data)
+        if not self.busy:
+            self._process()
+        else:
+            self._wake()
+            if len(self.h._buf) > PAUSE_BUFFER:
+                self.conn.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.h.receive_data(b"")
+        if not self.busy:
+            self._process()
+        else:
+            self._wake()
+        return True  # a half-closed client still gets its answers; we close when done
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._wake()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def shutdown(self) -> None:
+        """The server is stopping: close if idle, else make this response the last."""
+        self.h.close_after_this()
+        if not self.busy and self.req is None and not self.h._buf:
+            self.conn.close()
+
+    # -- the event loop of one connection --------------------------------------
+    def _process(self) -> None:
+        h = self.h
+        while not self.busy:
+            try:
+                ev = h.next_event()
+            except h11.RemoteProtocolError as e:
+                self._refuse(e)
+                return
+            t = type(ev)
+            if t is h11.Request:
+                self._on_request(ev)  # type: ignore[arg-type]
+            elif t is h11.EndOfMessage:
+                self._on_end()
+            elif t is h11.Data:
+                self._on_data(ev.data)  # type: ignore[union-attr]
+            elif ev is h11.NEED_DATA:
+                if h.their_state == h11.IDLE and self.conn.deadline is None and h._buf:
+                    self.conn.set_deadline(self.app.head_timeout)  # a head has begun
+                self.conn.resume_reading()
+                return
+            else:  # PAUSED or ConnectionClosed
+                if h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or h.our_state == h11.MUST_CLOSE:
+                    self.conn.close()
+                return
+
+    def _on_request(self, ev: h11.Request) -> None:
+        if self.conn.deadline is not None:
+            self.conn.set_deadline(None)
+        if self.app.access_log:
+            self.started = time.perf_counter()
+        req = Request(ev.method.decode("latin-1"), ev.target, ev.headers,
+                      ev.http_version.decode(), self.conn.peer)  # fmt: skip
+        self.req, self.error, self.parts, self.size = req, None, [], 0
+        try:
+            self.route, req.params = self.app.match(req.method, req.path)
+        except HTTPError as e:
+            self.route, self.error = None, e
+            if self.h.they_are_waiting_for_100_continue:
+                self._finish_early()
+            return
+        if self.route.stream:
+            req._stream = self._body_stream()
+            self._spawn(self.route, req)
+            return
+        if self.h.they_are_waiting_for_100_continue:
+            self.conn.write(self.h.send(_CONTINUE))
+
+    def _on_data(self, data: bytes) -> None:
+        if self.req is None or self.error is not None:
+            return  # the body of a request already answered: drop it
+        self.size += len(data)
+        if self.size > self.app.max_body:
+            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
+            self._finish_early()
+            return
+        self.parts.append(data)
+
+    def _on_end(self) -> None:
+        req, route = self.req, self.route
+        self.req = None
+        if req is None:
+            return
+        if self.error is not None or route is None:
+            self._answer(req, self._error_response(self.error or HTTPError(500)))
+            return
+        if self.parts:
+            req.body = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts = []
+        if route.is_async:
+            self._spawn(route, req)
+            return
+        try:
+            result = route.handler(req)
+        except HTTPError as e:
+            result = self._error_response(e)
+        except Exception:
+            self.conn.log.exception("handler %s crashed", route.pattern)
+            result = self._error_response(HTTPError(500, "internal server error"))
+        self._answer(req, result)
+
+    def _finish_early(self) -> None:
+        """Answer before the body was read: the rest of it is not worth reading."""
+        req = self.req
+        assert req is not None and self.error is not None
+        self.req = None
+        self.h.close_after_this()
+        self._answer(req, self._error_response(self.error))
+        self.conn.close()
+        self.busy = True  # nothing more is read from this connection
+
+    def _refuse(self, e: h11.RemoteProtocolError) -> None:
+        self.conn.log.info("refused (%d): %s", e.status, e)
+        if self.h.our_state == h11.IDLE:
+            self.h.close_after_this()
+            body = f"{e}\n".encode()
+            head = h11.Response(e.status, [(b"content-type", b"text/plain; charset=utf-8"),
+                                           (b"content-length", str(len(body)).encode())])  # fmt: skip
+            self.conn.write(self.h.send_message(head, body))
+            self.conn.close()
+        else:
+            self.conn.abort()
+
+    @staticmethod
+    def _error_response(e: HTTPError) -> Response:
+        return Response(f"{e.detail or e.status}\n", e.status, e.headers)
+
+    # -- answering ---------------------------------------------------------------
+    def _answer(self, req: Request, result: Any) -> None:
+        resp = result if type(result) is Response else to_response(result)
+        if isinstance(resp, StreamingResponse | FileResponse):
+            self.busy = True
+            self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
+            return
+        body = resp.body
+        h = self.h
+        if self.conn.stopping:
+            h.close_after_this()
+        headers = resp.headers + [
+            (b"content-length", str(len(body)).encode()),
+            (b"date", http_date()),
+            (b"server", self.app.server_header),
+        ]
+        self.conn.write(h.send_message(h11.Response(resp.status, headers), body))
+        if self.app.access_log:
+            self._log(req, resp.status, len(body))
+
+    def _spawn(self, route: Route, req: Request) -> None:
+        self.busy = True
+        self.task = asyncio.get_running_loop().create_task(self._run_async(route, req))
+
+    async def _run_async(self, route: Route, req: Request) -> None:
+        try:
+            result = route.handler(req)
+            if route.is_async:
+                result = await result
+        except HTTPError as e:
+            result = self._error_response(e)
+        except h11.RemoteProtocolError as e:  # a bad streamed body
+            self._refuse(e)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.conn.log.exception("handler %s crashed", route.pattern)
+            result = self._error_response(HTTPError(500, "internal server error"))
+        if self.h.our_state != h11.IDLE:
+            self.conn.abort()
+            return
+        if self.req is req:  # a streaming route answered without reading all its body
+            self.req = None
+            if self.h.they_are_waiting_for_100_continue:
+                self.h.close_after_this()
+        self.busy = False
+        self._answer(req, result)
+        if not self.busy:
+            self._process()
+
+    async def _send_streamed(self, req: Request, resp: StreamingResponse | FileResponse) -> None:
+        h, conn = self.h, self.conn
+        if conn.stopping:
+            h.close_after_this()
+        headers = resp.headers + [(b"date", http_date()), (b"server", self.app.server_header)]
+        sent = 0
+        try:
+            conn.write(h.send(h11.Response(resp.status, headers)))
+            async for chunk in _chunks(resp) if req.method != "HEAD" else _nothing():
+                conn.write(h.send(h11.Data(chunk)))
+                sent += len(chunk)
+                await conn.drain()
+            conn.write(h.send(h11.EndOfMessage()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            conn.log.warning("streamed response broken off after %d bytes: %r", sent, e)
+            conn.abort()
+            return
+        finally:
+            if self.app.access_log:
+                self._log(req, resp.status, sent)
+        self.busy = False
+        self._process()
+
+    # -- streamed request bodies ------------------------------------------------
+    async def _body_stream(self) -> AsyncIterator[bytes]:
+        h = self.h
+        if h.they_are_waiting_for_100_continue:
+            self.conn.write(h.send(_CONTINUE))
+        while True:
+            ev = h.next_event()  # RemoteProtocolError reaches the handler, then _run_async
+            if type(ev) is h11.Data:
+                yield ev.data  # type: ignore[union-attr]
+            elif type(ev) is h11.EndOfMessage:
+                self.req = None
+                return
+            elif ev is h11.NEED_DATA:
+                self.conn.resume_reading()
+                if self.conn.closed:
+                    raise ConnectionError("client went away during the body")
+                self.wakeup = asyncio.get_running_loop().create_future()
+                await self.wakeup
+            else:
+                raise ConnectionError(f"unexpected {ev!r} in a request body")
+
+    def _wake(self) -> None:
+        w = self.wakeup
+        if w is not None and not w.done():
+            w.set_result(None)
+        self.wakeup = None
+
+    def _log(self, req: Request, status: int, size: int) -> None:
+        ms = (time.perf_counter() - self.started) * 1000
+        access.info('%s "%s %s HTTP/%s" %d %d %.1fms', req.peer, req.method,
+                    req.target.decode("latin-1"), req.http_version, status, size, ms)  # fmt: skip
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncIterator[bytes]:
+    if isinstance(resp, FileResponse):
+        with open(resp.path, "rb") as f:
+            f.seek(resp.offset)
+            left = resp.length
+            while left > 0:
+                block = f.read(min(FILE_BLOCK, left))
+                if not block:
+                    raise OSError(f"{resp.path} shrank while being sent")
+                left -= len(block)
+                yield block
+        return
+    content = resp.content
+    if hasattr(content, "__aiter__"):
+        async for chunk in content:
+            if chunk:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+    else:
+        for chunk in content:  # type: ignore[union-attr]
+            if chunk:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+
+
+async def serve(app: App, config: ShellConfig | None = None) -> Server:
+    """Start serving ``app``; returns once listening (``server.port`` is real)."""
+    return await start(
+        config=config or ShellConfig(), session_factory=lambda c: HTTPSession(c, app)
+    )

@@ -1,0 +1,136 @@
+"""Static files: MIME types, validators (ETag, Last-Modified -> 304), one Range.
+
+Safety first: the request path is percent-decoded once by the Request, then
+every segment is checked (no ``..``, no NUL, no backslash, no drive or absolute
+path), and finally the real path (symlinks resolved) must still be inside the
+served directory, so a symlink pointing out is refused as well. Refusals are
+404s: no hint about what exists outside.
+
+The body is a ``FileResponse``: read and written in blocks as the peer takes
+them, so a large file never sits in memory. Multiple ranges are answered with
+the whole file (RFC 9110 §14.2 lets a server ignore Range); an unsatisfiable
+single range is 416 with ``Content-Range: bytes */size``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+from .messages import FileResponse, HTTPError, Request, Response
+
+# Served without a charset guess otherwise; browsers need it for text.
+_TEXT_PREFIXES = ("text/", "application/javascript", "application/json", "image/svg+xml")
+_EXTRA_TYPES = {".js": "application/javascript", ".mjs": "application/javascript",
+                ".json": "application/json", ".wasm": "application/wasm",
+                ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t",
+                ".webp": "image/webp", ".svg": "image/svg+xml", ".md": "text/markdown"}  # fmt: skip
+
+
+def content_type(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    ctype = _EXTRA_TYPES.get(ext) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if ctype.startswith(_TEXT_PREFIXES):
+        ctype += "; charset=utf-8"
+    return ctype
+
+
+class StaticFiles:
+    """A handler serving files below ``directory``; the route gives ``params["path"]``."""
+
+    def __init__(self, directory: str | os.PathLike[str], index: str = "index.html") -> None:
+        self.root = Path(directory).resolve()
+        if not self.root.is_dir():
+            raise ValueError(f"not a directory: {directory}")
+        self.index = index
+
+    def __call__(self, req: Request) -> Response:
+        path = self.resolve(req.params.get("path", ""))
+        st = os.stat(path)
+        etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+        last_modified = formatdate(st.st_mtime, usegmt=True)
+        headers = [(b"etag", etag.encode()), (b"last-modified", last_modified.encode()),
+                   (b"accept-ranges", b"bytes")]  # fmt: skip
+        if _not_modified(req, etag, st.st_mtime):
+            return Response(b"", 304, headers, content_type="")
+        ctype = content_type(path)
+        rng = req.headers.get("range")
+        if rng is not None and _if_range_ok(req, etag, last_modified):
+            span = parse_range(rng, st.st_size)
+            if span == "unsatisfiable":
+                headers.append((b"content-range", f"bytes */{st.st_size}".encode()))
+                return Response(b"range not satisfiable\n", 416, headers)
+            if isinstance(span, tuple):
+                start, end = span
+                headers.append((b"content-range", f"bytes {start}-{end}/{st.st_size}".encode()))
+                return FileResponse(path, start, end - start + 1, 206, headers, ctype)
+        return FileResponse(path, 0, st.st_size, 200, headers, ctype)
+
+    def resolve(self, rel: str) -> str:
+        """The file to serve for ``rel``, or HTTPError 404 if it is missing or outside."""
+        parts = rel.split("/")
+        for seg in parts:
+            if seg in ("..", ".") or "\\" in seg or "\0" in seg or ":" in seg:
+                raise HTTPError(404, "not found")
+        candidate = self.root.joinpath(*[p for p in parts if p])
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise HTTPError(404, "not found") from None
+        if real != self.root and not real.is_relative_to(self.root):
+            raise HTTPError(404, "not found")
+        st = real.stat()
+        if stat.S_ISDIR(st.st_mode):
+            real = real / self.index
+            if not real.is_file():
+                raise HTTPError(404, "not found")
+        elif not stat.S_ISREG(st.st_mode):
+            raise HTTPError(404, "not found")
+        return str(real)
+
+
+def _not_modified(req: Request, etag: str, mtime: float) -> bool:
+    inm = req.headers.get("if-none-match")
+    if inm is not None:  # RFC 9110 §13.1.2: weak comparison, and it overrides If-Modified-Since
+        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+        return "*" in tags or etag in tags
+    ims = req.headers.get("if-modified-since")
+    if ims is not None:
+        try:
+            return int(mtime) <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _if_range_ok(req: Request, etag: str, last_modified: str) -> bool:
+    """If-Range: honour the Range only if the validator still matches."""
+    v = req.headers.get("if-range")
+    return v is None or v == etag or v == last_modified
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
+    """``bytes=a-b`` / ``a-`` / ``-n`` -> (start, end inclusive); None = ignore; or "unsatisfiable"."""
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()):
+        return None
+    if (first and not first.isdigit()) or (last and not last.isdigit()):
+        return None
+    if not first:  # suffix: the last n bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None  # invalid range-spec: ignore the header
+    if start >= size:
+        return "unsatisfiable"
+    return start, end

@@ -1,0 +1,39 @@
+"""Routes of the demo server and ``serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netlib.http import App, HTTPError, Request, Response
+from netlib.http import serve as serve_app
+from netlib.shell import Server, ShellConfig
+
+PUBLIC = Path(__file__).resolve().parent / "public"
+_HELLO = Response(b"Hello, world!\n")
+
+
+def build(static_dir: Path = PUBLIC, access_log: bool = True) -> App:
+    app = App(access_log=access_log)
+
+    @app.get("/hello")
+    def hello(req: Request) -> Response:
+        return _HELLO  # immutable and shared: the benchmark route does no work
+
+    @app.post("/echo")
+    def echo(req: Request) -> object:
+        data = req.json()
+        if not isinstance(data, dict | list):
+            raise HTTPError(422, "send a JSON object or array")
+        return data
+
+    @app.get("/")
+    def index(req: Request) -> Response:
+        return Response(b"", 302, {"location": "/static/"})
+
+    app.static("/static", str(static_dir))
+    return app
+
+
+async def serve(config: ShellConfig, static_dir: Path = PUBLIC, access_log: bool = True) -> Server:
+    """Start the demo server; returns once listening."""
+    return await serve_app(build(static_dir, access_log), config)

@@ -1,0 +1,157 @@
+"""The HTTP layer on real sockets: routing, JSON, async and streamed handlers, pipelining."""
+
+import asyncio
+import json
+
+import pytest
+
+from netlib.http import App, HTTPClient, HTTPError, JSONResponse, Response, StreamingResponse, serve
+from netlib.shell import ShellConfig
+
+
+def make_app() -> App:
+    app = App(max_body=1000)
+
+    @app.get("/hello")
+    def hello(req):
+        return Response(b"Hello, world!\n")
+
+    @app.post("/echo")
+    def echo(req):
+        return req.json()
+
+    @app.get("/users/{uid:int}/posts/{slug}")
+    async def post(req):
+        await asyncio.sleep(0)
+        return JSONResponse(
+            {"uid": req.params["uid"], "slug": req.params["slug"], "q": req.arg("q")}
+        )
+
+    @app.put("/upload", stream=True)
+    async def upload(req):
+        n = 0
+        async for chunk in req.stream():
+            n += len(chunk)
+        return {"bytes": n}
+
+    @app.get("/count")
+    def count(req):
+        async def gen():
+            for i in range(3):
+                yield f"{i}\n".encode()
+                await asyncio.sleep(0)
+
+        return StreamingResponse(gen(), content_type="text/plain")
+
+    @app.get("/teapot")
+    def teapot(req):
+        raise HTTPError(418, "short and stout")
+
+    @app.get("/crash")
+    def crash(req):
+        raise RuntimeError("bug")
+
+    return app
+
+
+@pytest.fixture
+async def server():
+    async with await serve(make_app(), ShellConfig()) as s:
+        yield s
+
+
+async def exchange(server, raw: bytes) -> bytes:
+    """Send raw bytes, half-close, read until the server closes."""
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(raw)
+    w.write_eof()
+    data = await asyncio.wait_for(r.read(), 5)
+    w.close()
+    return data
+
+
+async def test_hello_json_echo_and_params(server):
+    base = f"http://127.0.0.1:{server.port}"
+    async with HTTPClient() as c:
+        r = await c.get(base + "/hello")
+        assert (r.status, r.body) == (200, b"Hello, world!\n")
+        assert r.headers["content-type"] == "text/plain; charset=utf-8"
+        assert "date" in r.headers and r.headers["server"] == "syslab"
+        r = await c.post(base + "/echo", json={"a": [1, "é"]})
+        assert (r.status, r.json()) == (200, {"a": [1, "é"]})
+        r = await c.get(base + "/users/42/posts/hi%20there?q=x")
+        assert r.json() == {"uid": 42, "slug": "hi there", "q": "x"}
+        assert c.opened == 1  # one keep-alive connection served all three
+
+
+async def test_errors_404_405_418_400_500_413(server):
+    base = f"http://127.0.0.1:{server.port}"
+    async with HTTPClient() as c:
+        assert (await c.get(base + "/nope")).status == 404
+        r = await c.delete(base + "/hello")
+        assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
+        assert (await c.get(base + "/teapot")).body == b"short and stout\n"
+        assert (await c.post(base + "/echo", body=b"{not json")).status == 400
+        assert (await c.get(base + "/crash")).status == 500
+        assert (await c.post(base + "/echo", body=b"[" + b"1," * 600 + b"1]")).status == 413
+        assert (await c.get(base + "/hello")).status == 200  # still serving
+
+
+async def test_streamed_upload_and_streamed_response(server):
+    base = f"http://127.0.0.1:{server.port}"
+
+    async def body():
+        for _ in range(50):
+            yield b"x" * 10_000
+
+    async with HTTPClient() as c:
+        r = await c.put(base + "/upload", body=body())
+        assert r.json() == {"bytes": 500_000}  # far over max_body: streamed, not buffered
+        r = await c.get(base + "/count")
+        assert r.body == b"0\n1\n2\n" and r.headers["transfer-encoding"] == "chunked"
+        assert c.opened == 1
+
+
+async def test_pipelined_requests_are_answered_in_order(server):
+    reqs = (
+        b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n[1,2,3]"
+        b"GET /users/7/posts/a HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    data = await exchange(server, reqs)
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 5
+    i1, i2, i3 = data.index(b"Hello"), data.index(b"[1,2,3]"), data.index(b'"uid":7')
+    assert i1 < i2 < i3 < data.index(b"2\r\n0\n\r\n2\r\n1\n\r\n")
+    assert data.endswith(b"connection: close\r\n\r\n") or b"content-length: 14" in data[-200:]
+    assert not data.endswith(b"Hello, world!\n")  # HEAD: no body
+
+
+async def test_http10_client_gets_close_and_body(server):
+    data = await exchange(server, b"GET /count HTTP/1.0\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"connection: close" in head and b"transfer-encoding" not in head
+    assert body == b"0\n1\n2\n"
+
+
+async def test_expect_100_continue(server):
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert await r.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    w.write(b"{}")
+    head = await r.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert await r.readexactly(2) == b"{}"
+    # a request refused on its head gets the final status instead of 100
+    w.write(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    rest = await asyncio.wait_for(r.read(), 5)
+    assert rest.startswith(b"HTTP/1.1 404 Not Found") and b"connection: close" in rest
+    w.close()
+
+
+async def test_json_helpers_round_trip(server):
+    async with HTTPClient() as c:
+        r = await c.post(f"http://127.0.0.1:{server.port}/echo", json={"k": [None, True, 1.5]})
+        assert json.loads(r.body) == {"k": [None, True, 1.5]}
+        assert r.headers["content-type"] == "application/json"
