@@ -26,6 +26,7 @@ resynchronise after corruption); a record is read or refused whole.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,6 +154,10 @@ class Reader:
             try:
                 rec = decode_at(buf, self.offset, self.name)
             except _Torn:
+                if _records_follow(buf, self.offset + HEADER_SIZE):
+                    raise Corruption(
+                        self.name, self.offset, "length runs past the end, yet whole records follow"
+                    ) from None
                 self.torn_at = self.offset
                 return
             except Corruption as e:
@@ -192,6 +197,49 @@ def find_record(buf: bytes | memoryview, start: int, limit: int = 1 << 20) -> in
             continue
         return off
     return None
+
+
+# Where a record header could start: a type byte that is not 0 and a length whose top
+# byte fits MAX_PAYLOAD (< 0x04000000). A C-speed pre-filter for ``_records_follow``.
+_CANDIDATE = re.compile(rb"(?=[\s\S]{7}[\x00-\x04][\x01-\xff])")
+
+
+def _records_follow(buf: bytes | memoryview, start: int) -> bool:
+    """True when a chain of whole, valid records starts after ``start`` and runs to the end.
+
+    A record whose length runs past the end of the file is a torn tail only if
+    nothing valid follows its header: a crash tears the *last* append, so its
+    bytes are a prefix of one payload. A flipped bit in the length of a record in
+    the middle looks the same to the length check, but the records behind it
+    are still there; truncating would silently drop them, so that is Corruption.
+    (False alarm only if a payload embeds syslab records and the tear falls
+    exactly on one of their boundaries: then a human decides, nothing is lost.)
+    """
+    data = bytes(buf)
+    end = len(data)
+    for m in _CANDIDATE.finditer(data, start):
+        pos = m.start()
+        if end - pos < HEADER_SIZE:
+            return False
+        try:
+            rec = decode_at(data, pos)
+        except (_Torn, Corruption):
+            continue
+        if _chain_reaches_end(data, rec.end):
+            return True
+    return False
+
+
+def _chain_reaches_end(data: bytes, pos: int) -> bool:
+    """Whole records from ``pos`` up to the end (a torn last one or zero fill allowed)."""
+    while pos < len(data):
+        try:
+            pos = decode_at(data, pos).end
+        except _Torn:
+            return True
+        except Corruption:
+            return not any(data[pos + HEADER_SIZE :])
+    return True
 
 
 def read_file(path: str | os.PathLike[str]) -> tuple[list[Record], int | None]:

@@ -96,3 +96,23 @@ def test_any_prefix_of_a_file_reads_as_a_prefix_of_its_records(payloads, data):
     cut = data.draw(st.integers(0, len(buf)))
     got = [r.payload for r in Reader(buf[:cut])]
     assert got[1:] == payloads[: max(0, len(got) - 1)]
+
+
+def test_flipped_length_in_the_middle_is_corruption_not_a_torn_tail():
+    """A length bit flip makes a middle record "run past the end"; the records behind it
+    are still whole, so dropping them as a torn tail would lose acknowledged data."""
+    clean = _three()
+    off = len(file_header("test")) + len(encode(16, b"alpha"))  # the "beta" record
+    for byte in range(4, 8):  # each byte of the length field
+        data = bytearray(clean)
+        data[off + byte] ^= 0x10
+        with pytest.raises(Corruption) as e:
+            list(Reader(bytes(data), "x.log"))
+        assert e.value.offset == off
+
+
+def test_torn_last_record_whose_length_runs_past_the_end_is_still_a_tail():
+    data = _three() + encode(16, b"x" * 500)[:200]
+    r = Reader(data)
+    assert [x.payload for x in list(r)[1:]] == [b"alpha", b"beta", b"gamma"]
+    assert r.torn_at == len(_three())
