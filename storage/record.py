@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -310,6 +310,21 @@ class Writer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_atomically(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
+    """Replace ``path`` with ``chunks`` so a crash leaves the old file or the new one, never a mix.
+
+    temp file + fsync + rename + fsync(dir): the rename is the commit point.
+    """
+    final = os.fspath(path)
+    tmp = final + ".tmp"
+    with open(tmp, "wb") as f:
+        f.writelines(chunks)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fsync_dir(os.path.dirname(final) or ".")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

@@ -116,3 +116,12 @@ def test_torn_last_record_whose_length_runs_past_the_end_is_still_a_tail():
     r = Reader(data)
     assert [x.payload for x in list(r)[1:]] == [b"alpha", b"beta", b"gamma"]
     assert r.torn_at == len(_three())
+
+
+def test_write_atomically_replaces_whole_and_leaves_no_temp(tmp_path):
+    from storage.record import write_atomically
+
+    p = tmp_path / "f.hint"
+    write_atomically(p, [b"old"])
+    write_atomically(p, [b"new ", b"content"])
+    assert p.read_bytes() == b"new content" and not list(tmp_path.glob("*.tmp"))
