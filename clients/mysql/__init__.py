@@ -1,0 +1,101 @@
+"""D1: a thin MySQL/MariaDB wire client, blocking and asyncio, on one sans-IO codec.
+
+Layout (from the user down to the bytes):
+
+* ``client.py``: the blocking ``Connection`` (TCP or unix socket), ``Statement``, ``Stream``.
+* ``aio.py``: ``AsyncConnection``, the same API with ``await``.
+* ``result.py``: ``Result`` and the ``ResultBuilder`` both clients feed with events.
+* ``escape.py``: client-side ``%s`` interpolation into SQL literals.
+* ``statements.py``: the LRU cache of server-side prepared statements.
+* ``protocol.py``: ``ClientProtocol``, the sans-IO state machine (bytes in, events out).
+* ``handshake.py`` (login, auth plugins), ``resultset.py`` (columns, text rows: the hot
+  path), ``binary.py`` (prepared statements), ``responses.py`` (OK/EOF/ERR),
+  ``packets.py`` (framing, bounds-checked reading), ``constants.py``, ``errors.py``.
+
+API (blocking; the asyncio one is identical with ``await`` and ``async with``)::
+
+    from clients.mysql import connect, DuplicateKeyError
+    conn = connect(host="127.0.0.1", port=3306, user="root", password="",
+                   database="test")            # or unix_socket="/path/mysqld.sock"
+    conn = Connection.from_address(addr)       # anything with host/port/user/password/database
+    r = conn.query("SELECT id, name FROM t WHERE id > %s", (10,))   # -> Result
+    r.rows            # list of tuples, values decoded to Python types
+    r.columns         # list[Column] (.name, .type, .flags, .charset); r.column_names
+    r.scalar(), r.first(), r.dicts()
+    r.affected_rows, r.insert_id, r.warnings, r.status, r.info
+    r.next            # the next Result of a multi-statement query; r.all() lists them
+    conn.execute("INSERT INTO t VALUES (?, ?)", (1, "x"))   # server-side prepared, cached
+    stmt = conn.prepare("SELECT ?"); stmt.execute((1,)); stmt.close()
+    with conn.stream("SELECT * FROM big") as rows:          # unbuffered
+        for row in rows: ...                                 # or rows.batches()
+    conn.ping(); conn.select_db("other")
+    conn.begin(); conn.commit(); conn.rollback(); conn.set_autocommit(False)
+    with conn.transaction(): ...               # COMMIT, or ROLLBACK on an exception
+    conn.in_transaction, conn.autocommit, conn.usable, conn.closed, conn.connection_id
+    conn.close()                               # also ``with connect(...) as conn:``
+
+Placeholders: ``query`` uses ``%s`` / ``%(name)s`` (client-side escaping, see
+escape.py; write ``%%`` for a literal % when passing params); ``execute`` and
+``prepare`` use ``?`` (the server binds them). Types: integers -> int,
+DECIMAL -> Decimal, FLOAT/DOUBLE -> float, text -> str, binary columns
+(charset 63) -> bytes, DATE -> date, DATETIME/TIMESTAMP -> datetime, TIME ->
+timedelta, JSON -> parsed value, BIT -> int, NULL -> None; zero dates stay strings.
+
+Errors (all ``MySQLError``; server errors carry ``.code`` and ``.sqlstate``):
+``OperationalError`` > ``ConnectError``, ``ConnectionLostError``, ``AuthError`` >
+``AccessDeniedError`` (1045), ``LockWaitTimeoutError`` (1205), ``DeadlockError``
+(1213); ``IntegrityError`` > ``DuplicateKeyError`` (1062); ``ProgrammingError``,
+``DataError``, ``NotSupportedError``; ``InterfaceError`` (misuse: closed or
+busy connection); ``ProtocolError`` (malformed bytes from the server). After a
+transport error the connection is closed (``usable`` is False); after a server
+error it stays usable.
+"""
+
+from .client import Connection, Statement, Stream
+from .errors import (
+    AccessDeniedError,
+    AuthError,
+    ConnectError,
+    ConnectionLostError,
+    DatabaseError,
+    DataError,
+    DeadlockError,
+    DuplicateKeyError,
+    IntegrityError,
+    InterfaceError,
+    LockWaitTimeoutError,
+    MySQLError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    ProtocolError,
+)
+from .result import Result
+from .resultset import Column
+
+connect = Connection
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthError",
+    "Column",
+    "ConnectError",
+    "Connection",
+    "ConnectionLostError",
+    "DataError",
+    "DatabaseError",
+    "DeadlockError",
+    "DuplicateKeyError",
+    "IntegrityError",
+    "InterfaceError",
+    "LockWaitTimeoutError",
+    "MySQLError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
+    "ProtocolError",
+    "Result",
+    "Statement",
+    "Stream",
+    "connect",
+]

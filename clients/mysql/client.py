@@ -1,0 +1,322 @@
+"""The blocking client: a socket (TCP or unix) driving ``ClientProtocol``.
+
+Every command is: write the bytes the protocol hands back, then read until the
+protocol's events complete a ``ResultBuilder``. Transport failures are mapped
+here, at the boundary, into ``ConnectError`` (cannot reach the server),
+``ConnectionLostError`` (it went away mid-command) or ``OperationalError``
+(read timeout); after any of them the connection is closed and ``usable`` is
+False, which is what a pool checks before handing it out again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+from .constants import RECV_SIZE
+from .errors import ConnectError, ConnectionLostError, InterfaceError, OperationalError
+from .escape import interpolate
+from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
+from .responses import OkPacket
+from .result import Result, ResultBuilder
+from .resultset import Column
+from .statements import StatementCache
+
+
+class Connection:
+    """A blocking connection. ``Connection(host, port, user, password, database)``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3306,
+        user: str = "root",
+        password: str = "",
+        database: str = "",
+        *,
+        unix_socket: str | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float | None = None,
+        autocommit: bool | None = None,
+        deprecate_eof: bool = True,
+        auth_plugin: str | None = None,
+        statement_cache: int = 64,
+    ) -> None:
+        self.host, self.port, self.unix_socket = host, port, unix_socket
+        self._proto = ClientProtocol(
+            user, password, database, deprecate_eof=deprecate_eof, auth_plugin=auth_plugin
+        )
+        self._sock: socket.socket | None = None
+        self._statements = StatementCache(statement_cache, self._close_statement_id)
+        self._connect(connect_timeout, read_timeout)
+        if autocommit is not None:
+            self.set_autocommit(autocommit)
+
+    @classmethod
+    def from_address(cls, addr: Any, **kw: Any) -> Connection:
+        """From anything with host/port/user/password/database (e.g. a ServiceAddress)."""
+        return cls(addr.host, addr.port, addr.user, addr.password, addr.database, **kw)
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _connect(self, connect_timeout: float, read_timeout: float | None) -> None:
+        where = self.unix_socket or f"{self.host}:{self.port}"
+        try:
+            if self.unix_socket:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(connect_timeout)
+                sock.connect(self.unix_socket)
+            else:
+                sock = socket.create_connection((self.host, self.port), connect_timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as e:
+            raise ConnectError(f"cannot connect to MySQL at {where}: {e}") from e
+        self._sock = sock
+        try:
+            while True:  # greeting, login, maybe an auth switch
+                ev = self._proto.next_event()
+                out = self._proto.data_to_send()
+                if out:
+                    self._send(out)
+                if ev is not NEED_DATA:
+                    break
+                self._recv()
+        except BaseException:
+            self._drop()
+            raise
+        sock.settimeout(read_timeout)
+
+    def _send(self, data: bytes) -> None:
+        if self._sock is None:
+            raise InterfaceError("connection is closed")
+        try:
+            self._sock.sendall(data)
+        except OSError as e:
+            self._drop()
+            raise ConnectionLostError(f"connection lost while sending: {e}") from e
+
+    def _recv(self) -> None:
+        if self._sock is None:
+            raise InterfaceError("connection is closed")
+        try:
+            data = self._sock.recv(RECV_SIZE)
+        except TimeoutError as e:
+            self._drop()
+            raise OperationalError("timed out waiting for the server") from e
+        except OSError as e:
+            self._drop()
+            raise ConnectionLostError(f"connection lost: {e}") from e
+        if not data:
+            self._drop()
+            raise ConnectionLostError("connection lost: the server closed the connection")
+        self._proto.receive_data(data)
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    def _run(self, data: bytes) -> ResultBuilder:
+        """Send one command and read its whole response."""
+        self._send(data)
+        builder = ResultBuilder()
+        feed, proto = builder.feed, self._proto
+        while True:
+            ev = proto.next_event()
+            if ev is NEED_DATA:
+                self._recv()
+            elif feed(ev):
+                return builder
+
+    # -- commands -----------------------------------------------------------------------
+
+    def query(self, sql: str, params: Any = None) -> Result:
+        """COM_QUERY with client-side ``%s`` interpolation; every result set is read."""
+        return self._run(self._proto.query(self._interpolate(sql, params))).result
+
+    def _interpolate(self, sql: str, params: Any) -> str:
+        return interpolate(sql, params, self._proto.no_backslash_escapes)
+
+    def execute(self, sql: str, params: Any = ()) -> Result:
+        """A server-side prepared statement (cached per SQL text), binary protocol."""
+        stmt = self._statements.get(sql)
+        if stmt is None:
+            stmt = self._statements.put(sql, self._prepare(sql))
+        return self._run(self._proto.execute(stmt, params)).result
+
+    def prepare(self, sql: str) -> Statement:
+        """A prepared statement you hold and close yourself."""
+        return Statement(self, sql, self._prepare(sql))
+
+    def _prepare(self, sql: str) -> Prepared:
+        prepared = self._run(self._proto.prepare(sql)).prepared
+        assert prepared is not None
+        return prepared
+
+    def _close_statement_id(self, stmt_id: int) -> None:
+        if self.usable:
+            self._send(self._proto.close_statement(stmt_id))
+
+    def stream(self, sql: str, params: Any = None) -> Stream:
+        """Unbuffered rows of the first result set: ``with conn.stream(sql) as rows:``."""
+        self._send(self._proto.query(self._interpolate(sql, params)))
+        return Stream(self)
+
+    def ping(self) -> None:
+        self._run(self._proto.ping())
+
+    def select_db(self, database: str) -> None:
+        self._run(self._proto.init_db(database))
+
+    # -- transactions --------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.query("BEGIN")
+
+    def commit(self) -> None:
+        self.query("COMMIT")
+
+    def rollback(self) -> None:
+        self.query("ROLLBACK")
+
+    def set_autocommit(self, on: bool) -> None:
+        self.query(f"SET autocommit={int(on)}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """BEGIN; COMMIT on success, ROLLBACK on any exception (then re-raise)."""
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            if self.usable:
+                self.rollback()
+            raise
+        self.commit()
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._proto.in_transaction
+
+    @property
+    def autocommit(self) -> bool:
+        return self._proto.autocommit
+
+    @property
+    def server_version(self) -> str:
+        return self._proto.greeting.server_version if self._proto.greeting else ""
+
+    @property
+    def connection_id(self) -> int:
+        return self._proto.greeting.connection_id if self._proto.greeting else 0
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    @property
+    def usable(self) -> bool:
+        """Open, not broken, and not in the middle of a command."""
+        return self._sock is not None and not self._proto.broken and self._proto.idle
+
+    def close(self) -> None:
+        """COM_QUIT (best effort) and close the socket."""
+        if self._sock is not None and self.usable:
+            with contextlib.suppress(OSError, InterfaceError):
+                self._sock.sendall(self._proto.quit())
+        self._drop()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Statement:
+    """A prepared statement bound to its connection."""
+
+    def __init__(self, conn: Connection, sql: str, prepared: Prepared) -> None:
+        self.conn, self.sql, self._prepared = conn, sql, prepared
+
+    @property
+    def param_count(self) -> int:
+        return len(self._prepared.params)
+
+    @property
+    def columns(self) -> list[Column]:
+        return self._prepared.columns
+
+    def execute(self, params: Any = ()) -> Result:
+        return self.conn._run(self.conn._proto.execute(self._prepared, params)).result
+
+    def close(self) -> None:
+        self.conn._close_statement_id(self._prepared.stmt_id)
+
+    def __enter__(self) -> Statement:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Stream:
+    """Rows as they arrive; the rest of the response is drained on close."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.columns: list[Column] = []
+        self.ok: OkPacket | None = None  # set when the result set has ended
+        self._done = False
+        ev = self._next()
+        if isinstance(ev, ResultHeader):
+            self.columns = ev.columns
+        else:  # a statement without rows
+            self._end(ev)
+
+    def _next(self) -> Any:
+        proto = self._conn._proto
+        while True:
+            ev = proto.next_event()
+            if ev is not NEED_DATA:
+                return ev
+            self._conn._recv()
+
+    def _end(self, ok: OkPacket) -> None:
+        self.ok = ok
+        self._done = True
+        if ok.more_results:  # later result sets are read and dropped
+            builder = ResultBuilder()
+            while not builder.feed(self._next()):
+                pass
+
+    def batches(self) -> Iterator[list[tuple]]:
+        """Rows in the batches the receive buffer held (fewer Python calls than rows)."""
+        while not self._done:
+            ev = self._next()
+            if type(ev) is Rows:
+                yield ev.rows
+            else:
+                self._end(ev)
+
+    def __iter__(self) -> Iterator[tuple]:
+        for batch in self.batches():
+            yield from batch
+
+    def close(self) -> None:
+        for _ in self.batches():
+            pass
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn.usable or not self._done:
+            with contextlib.suppress(ConnectionLostError, InterfaceError):
+                if not self._done and self._conn._sock is not None:
+                    self.close()

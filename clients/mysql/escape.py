@@ -1,0 +1,112 @@
+"""Client-side parameter interpolation: ``%s`` placeholders, SQL literals.
+
+Style: DB-API "format" (``%s`` positional, ``%(name)s`` named; a literal
+``%`` is written ``%%`` when parameters are given). Each value becomes a
+complete SQL literal, so a value can never end its literal early:
+
+* strings go between single quotes. With the server's default sql_mode the
+  characters that could end or bend the literal (``'`` ``"`` ``\\``, NUL,
+  newline, CR, Ctrl-Z 0x1a) are backslash-escaped; when the server reports
+  NO_BACKSLASH_ESCAPES (status flag 512, tracked from every OK packet) a
+  backslash is an ordinary character there, so the only escape is doubling
+  ``'``. Using the backslash rules under that mode would let ``\\'`` end the
+  literal: the mode must come from the server, not a guess.
+* the connection is utf8mb4 and strings are sent UTF-8-encoded. In UTF-8 no
+  byte of a multibyte character is below 0x80, so the classic GBK trick
+  (0xbf 0x27 hiding a quote inside a "character") cannot happen.
+* bytes are sent as hex literals ``X'..'``: no escaping at all, safe under
+  any charset or mode.
+* numbers are formatted by Python (no quotes); inf/nan are refused; dates and
+  times are quoted ISO strings; lists/tuples become ``(a, b, ...)`` for IN.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from .errors import ProgrammingError
+
+_BACKSLASH_TABLE = str.maketrans(
+    {
+        "\0": "\\0",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\x1a": "\\Z",
+        "\\": "\\\\",
+        "'": "\\'",
+        '"': '\\"',
+    }
+)
+
+
+def escape_string(s: str, no_backslash_escapes: bool = False) -> str:
+    """The body of a single-quoted literal for ``s`` (without the quotes)."""
+    if no_backslash_escapes:
+        return s.replace("'", "''")
+    return s.translate(_BACKSLASH_TABLE)
+
+
+def literal(v: Any, no_backslash_escapes: bool = False) -> str:
+    """``v`` as a complete SQL literal."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return "'" + escape_string(v, no_backslash_escapes) + "'"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ProgrammingError(f"{v!r} has no SQL literal")
+        return repr(v)
+    if isinstance(v, Decimal):
+        if not v.is_finite():
+            raise ProgrammingError(f"{v!r} has no SQL literal")
+        return str(v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return "X'" + bytes(v).hex() + "'"
+    return _other_literal(v, no_backslash_escapes)
+
+
+def _other_literal(v: Any, nbe: bool) -> str:
+    if isinstance(v, datetime.datetime | datetime.date | datetime.time):
+        text = v.isoformat(" ") if isinstance(v, datetime.datetime) else v.isoformat()
+        return "'" + text + "'"
+    if isinstance(v, datetime.timedelta):
+        return "'" + _timedelta_text(v) + "'"
+    if isinstance(v, list | tuple | set | frozenset):
+        if not v:
+            raise ProgrammingError("an empty sequence has no SQL literal (IN () is invalid)")
+        return "(" + ", ".join(literal(x, nbe) for x in v) + ")"
+    raise ProgrammingError(f"cannot interpolate a value of type {type(v).__name__}")
+
+
+def _timedelta_text(v: datetime.timedelta) -> str:
+    neg = v < datetime.timedelta(0)
+    if neg:
+        v = -v
+    total = v.days * 86400 + v.seconds
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    frac = f".{v.microseconds:06d}" if v.microseconds else ""
+    return f"{'-' if neg else ''}{h:02d}:{m:02d}:{s:02d}{frac}"
+
+
+def interpolate(sql: str, params: Any, no_backslash_escapes: bool = False) -> str:
+    """``sql`` with its ``%s`` / ``%(name)s`` placeholders replaced by literals."""
+    if params is None:
+        return sql
+    nbe = no_backslash_escapes
+    try:
+        if isinstance(params, Mapping):
+            return sql % {k: literal(v, nbe) for k, v in params.items()}
+        if isinstance(params, Sequence) and not isinstance(params, str | bytes):
+            return sql % tuple(literal(v, nbe) for v in params)
+        return sql % (literal(params, nbe),)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ProgrammingError(f"parameters do not match the placeholders: {e}") from None

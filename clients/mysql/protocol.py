@@ -1,0 +1,409 @@
+"""The sans-IO client protocol: bytes in, events out, bytes to send.
+
+``ClientProtocol`` knows the state of one connection (greeting, auth, idle,
+which response it is reading) and nothing about sockets: the blocking and the
+asyncio clients both drive it the same way, in the style of h11:
+
+    data = proto.query("SELECT 1")      # command -> bytes to write
+    while (ev := proto.next_event()) is NEED_DATA:
+        proto.receive_data(sock.recv(n))
+
+Events: ``OkPacket`` (a statement without rows, the end of a result set, a
+successful login or ping), ``ResultHeader`` (the columns of a result set),
+``Rows`` (a batch of decoded rows: as many as the buffered bytes held),
+``Prepared`` (a prepared statement's id and metadata). A server ERR packet is
+raised as its ``DatabaseError`` subclass and leaves the connection usable; a
+malformed stream raises ``ProtocolError`` and marks it broken. During the
+handshake, bytes to answer with (login, auth switch) queue in
+``data_to_send()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import constants as C
+from .binary import Decoder, binary_decoders, decode_binary_row, execute_payload, parse_prepare_ok
+from .errors import AuthError, DatabaseError, InterfaceError, ProtocolError
+from .handshake import (
+    CACHING_SHA2,
+    Greeting,
+    auth_data,
+    client_capabilities,
+    handshake_response,
+    parse_auth_switch,
+    parse_greeting,
+)
+from .packets import PacketBuffer, Reader, frame
+from .responses import OkPacket, parse_eof, parse_err, parse_ok
+from .resultset import Column, decode_text_row, parse_column, scan_text_rows, text_converters
+
+NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
+
+# MariaDB extended capability (bit 35 of 64): column definitions carry "json" etc.
+_EXTENDED_METADATA = 1 << 3
+
+
+@dataclass(slots=True)
+class ResultHeader:
+    columns: list[Column]
+
+
+@dataclass(slots=True)
+class Rows:
+    rows: list[tuple]
+
+
+@dataclass(slots=True)
+class Prepared:
+    stmt_id: int
+    params: list[Column]
+    columns: list[Column]
+    warnings: int
+
+
+Event = OkPacket | ResultHeader | Rows | Prepared
+
+
+class ClientProtocol:
+    """One connection's protocol state. Not thread-safe; one command at a time."""
+
+    def __init__(
+        self,
+        user: str = "root",
+        password: str = "",
+        database: str = "",
+        *,
+        deprecate_eof: bool = True,
+        auth_plugin: str | None = None,
+    ) -> None:
+        self.user, self.database = user, database
+        self._password = password.encode()
+        self._want_deprecate_eof = deprecate_eof
+        self._announce_plugin = auth_plugin  # None: answer with the server's default plugin
+        self._in = PacketBuffer()
+        self._out: list[bytes] = []
+        self._state: Callable[[], Event] = self._on_greeting
+        self.greeting: Greeting | None = None
+        self.capabilities = 0
+        self.status = 0
+        self.broken = False
+        self._columns: list[Column] = []
+        self._n_columns = 0
+        self._binary = False
+        self._convs: list[Any] = []
+        self._decoders: list[Decoder] = []
+        self._eof_limit = 9  # 0xFE-led packets shorter than this end rows (no DEPRECATE_EOF)
+        self._prep: Prepared | None = None
+        self._plugin = C.NATIVE_PASSWORD
+        self._extended = False  # MariaDB sends extended column metadata
+        self._lenenc_info = True  # MariaDB: OK info is length-encoded; MySQL: rest of packet
+        self._plan: list[str] = []  # what a COM_STMT_PREPARE answer still has to send
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        self._in.receive_data(data)
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event:
+        """The next event, or NEED_DATA. Raises the server's error or ProtocolError."""
+        try:
+            return self._state()
+        except (ProtocolError, AuthError):
+            self.broken = True
+            self._state = self._on_broken
+            raise
+
+    @property
+    def idle(self) -> bool:
+        return self._state == self._on_idle
+
+    @property
+    def deprecate_eof(self) -> bool:
+        return bool(self.capabilities & C.CLIENT_DEPRECATE_EOF)
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.status & C.SERVER_STATUS_IN_TRANS)
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self.status & C.SERVER_STATUS_AUTOCOMMIT)
+
+    @property
+    def no_backslash_escapes(self) -> bool:
+        return bool(self.status & C.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
+
+    def _payload(self) -> bytes | None:
+        return self._in.next_payload()
+
+    # -- commands (each returns the bytes to write) ---------------------------------------
+
+    def _command(self, payload: bytes, state: Callable[[], Event]) -> bytes:
+        if self.broken:
+            raise InterfaceError("connection is broken; open a new one")
+        if self._state != self._on_idle:
+            raise InterfaceError("another command is in progress on this connection")
+        data, self._in.seq = frame(payload, 0)
+        self._state = state
+        return data
+
+    def query(self, sql: str | bytes) -> bytes:
+        """COM_QUERY: answered by OkPacket, or ResultHeader, Rows..., OkPacket."""
+        body = sql.encode() if isinstance(sql, str) else sql
+        self._binary = False
+        return self._command(b"\x03" + body, self._on_result)
+
+    def ping(self) -> bytes:
+        return self._command(b"\x0e", self._on_simple)
+
+    def init_db(self, database: str) -> bytes:
+        return self._command(b"\x02" + database.encode(), self._on_simple)
+
+    def quit(self) -> bytes:
+        data = self._command(b"\x01", self._on_broken)
+        self.broken = True  # nothing may follow COM_QUIT
+        return data
+
+    def prepare(self, sql: str | bytes) -> bytes:
+        """COM_STMT_PREPARE: answered by a Prepared event."""
+        body = sql.encode() if isinstance(sql, str) else sql
+        return self._command(b"\x16" + body, self._on_prepare_ok)
+
+    def execute(self, stmt: Prepared, params: Sequence[Any] = ()) -> bytes:
+        """COM_STMT_EXECUTE: answered like query(), with binary rows."""
+        payload = execute_payload(stmt.stmt_id, params, len(stmt.params))
+        self._binary = True
+        return self._command(payload, self._on_result)
+
+    def close_statement(self, stmt_id: int) -> bytes:
+        """COM_STMT_CLOSE: the server sends no answer."""
+        data = self._command(b"\x19" + stmt_id.to_bytes(4, "little"), self._on_idle)
+        self._state = self._on_idle
+        return data
+
+    # -- connection phase ------------------------------------------------------------------
+
+    def _on_greeting(self) -> Event:
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        if payload[:1] == b"\xff":  # e.g. too many connections: nothing follows
+            self._state = self._on_broken
+            self.broken = True
+            raise parse_err(payload)
+        g = self.greeting = parse_greeting(payload)
+        self.status = g.status
+        self.capabilities = client_capabilities(g, self.database, self._want_deprecate_eof)
+        plugin = self._announce_plugin or g.auth_plugin
+        try:
+            auth = auth_data(plugin, self._password, g.scramble)
+        except AuthError:  # unknown default plugin: offer ours, the server may switch
+            plugin, auth = (
+                C.NATIVE_PASSWORD,
+                auth_data(C.NATIVE_PASSWORD, self._password, g.scramble),
+            )
+        self._plugin = plugin
+        self._lenenc_info = g.is_mariadb
+        self._extended = g.is_mariadb and bool(g.mariadb_capabilities & _EXTENDED_METADATA)
+        body = handshake_response(g, self.capabilities, self.user, auth, self.database, plugin)
+        self._send(body)
+        self._state = self._on_auth
+        return self._state()
+
+    def _send(self, payload: bytes) -> None:
+        data, self._in.seq = frame(payload, self._in.seq)
+        self._out.append(data)
+
+    def _on_auth(self) -> Event:
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        head = payload[:1]
+        if head == b"\x00":
+            return self._finish(parse_ok(payload, self._lenenc_info))
+        if head == b"\xff":
+            self._state = self._on_broken
+            self.broken = True
+            raise parse_err(payload)
+        if head == b"\xfe":  # AuthSwitchRequest
+            plugin, nonce = parse_auth_switch(payload)
+            self._plugin = plugin
+            self._send(auth_data(plugin, self._password, nonce))
+            return self._on_auth()
+        if head == b"\x01" and self._plugin == CACHING_SHA2 and payload[1:2] == b"\x03":
+            return self._on_auth()  # fast auth succeeded; the OK follows
+        raise AuthError(
+            f"server asked for more auth data ({payload[:2]!r}) under {self._plugin!r}: "
+            "full caching_sha2 authentication needs TLS or RSA, not supported"
+        )
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def _server_error(self, payload: bytes) -> DatabaseError:
+        """An ERR packet ends the command; the connection stays usable."""
+        self._state = self._on_idle
+        return parse_err(payload)
+
+    def _on_idle(self) -> Event:
+        raise InterfaceError("no command in progress")
+
+    def _on_broken(self) -> Event:
+        raise InterfaceError("connection is broken; open a new one")
+
+    def _on_simple(self) -> Event:
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        head = payload[:1]
+        if head == b"\x00":
+            return self._finish(parse_ok(payload, self._lenenc_info))
+        if head == b"\xff":
+            raise self._server_error(payload)
+        raise ProtocolError(f"expected OK or ERR, got 0x{payload[:1].hex()}")
+
+    def _on_result(self) -> Event:
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        head = payload[:1]
+        if head == b"\x00":
+            return self._finish(parse_ok(payload, self._lenenc_info))
+        if head == b"\xff":
+            raise self._server_error(payload)
+        if head == b"\xfb":
+            raise ProtocolError("LOCAL INFILE requested but not enabled by this client")
+        if not head:
+            raise ProtocolError("empty packet where a result was expected")
+        n = Reader(payload).lenenc_int()
+        if not n:
+            raise ProtocolError("result set with zero columns")
+        self._n_columns = n
+        self._columns = []
+        self._state = self._on_column
+        return self._on_column()
+
+    def _finish(self, ok: OkPacket) -> OkPacket:
+        self.status = ok.status
+        self._state = self._on_result if ok.more_results else self._on_idle
+        return ok
+
+    def _on_column(self) -> Event:
+        while len(self._columns) < self._n_columns:
+            payload = self._payload()
+            if payload is None:
+                return NEED_DATA
+            self._columns.append(parse_column(payload, self._extended))
+        if not self.deprecate_eof:
+            payload = self._payload()
+            if payload is None:
+                return NEED_DATA
+            self._expect_eof(payload)
+        cols = self._columns
+        if self._binary:
+            self._decoders = binary_decoders(cols)
+            self._state = self._on_binary_rows
+        else:
+            self._convs = text_converters(cols)
+            self._state = self._on_text_rows
+        self._eof_limit = 0xFFFFFF if self.deprecate_eof else 9
+        return ResultHeader(cols)
+
+    def _expect_eof(self, payload: bytes) -> None:
+        if payload[:1] != b"\xfe" or len(payload) >= 9:
+            raise ProtocolError("expected an EOF packet after column definitions")
+        self.status = parse_eof(payload).status
+
+    def _end_of_rows(self, payload: bytes) -> OkPacket:
+        ok = parse_ok(payload, self._lenenc_info) if self.deprecate_eof else parse_eof(payload)
+        return self._finish(ok)
+
+    def _on_text_rows(self) -> Event:
+        b = self._in
+        b.merge()
+        rows: list[tuple] = []
+        b.pos, b.seq = scan_text_rows(b.buf, b.pos, b.seq, self._convs, rows, self._eof_limit)
+        if rows:
+            return Rows(rows)
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        if not payload:
+            raise ProtocolError("empty row packet")
+        head = payload[0]
+        if head == 0xFE and len(payload) < self._eof_limit:
+            return self._end_of_rows(payload)
+        if head == 0xFF:
+            raise self._server_error(payload)
+        return Rows([decode_text_row(payload, self._convs)])
+
+    def _on_binary_rows(self) -> Event:
+        rows: list[tuple] = []
+        decoders = self._decoders
+        while True:
+            payload = self._payload()
+            if payload is None:
+                break
+            if not payload:
+                raise ProtocolError("empty row packet")
+            head = payload[0]
+            if head == 0x00:
+                rows.append(decode_binary_row(payload, decoders))
+                continue
+            if rows:  # hand back the rows first; the end packet is re-read next time
+                self._unread(payload)
+                break
+            if head == 0xFE and len(payload) < self._eof_limit:
+                return self._end_of_rows(payload)
+            if head == 0xFF:
+                raise self._server_error(payload)
+            raise ProtocolError(f"binary row with header 0x{head:02x}")
+        return Rows(rows) if rows else NEED_DATA
+
+    def _unread(self, payload: bytes) -> None:
+        """Put the last payload back (only ever a short end-of-rows or ERR packet)."""
+        b = self._in
+        b.seq = (b.seq - 1) & 0xFF
+        b.pos -= len(payload) + C.HEADER_SIZE
+
+    # -- prepared statements ------------------------------------------------------------
+
+    def _on_prepare_ok(self) -> Event:
+        payload = self._payload()
+        if payload is None:
+            return NEED_DATA
+        if payload[:1] == b"\xff":
+            raise self._server_error(payload)
+        if payload[:1] != b"\x00":
+            raise ProtocolError("expected COM_STMT_PREPARE_OK")
+        stmt_id, n_cols, n_params, warnings = parse_prepare_ok(payload)
+        self._prep = Prepared(stmt_id, [], [], warnings)
+        eof = [] if self.deprecate_eof else ["eof"]
+        self._plan = (["param"] * n_params + (eof if n_params else [])
+                      + ["column"] * n_cols + (eof if n_cols else []))  # fmt: skip
+        self._plan.reverse()  # popped from the end
+        self._state = self._on_prepare_meta
+        return self._on_prepare_meta()
+
+    def _on_prepare_meta(self) -> Event:
+        prep = self._prep
+        assert prep is not None
+        while self._plan:
+            payload = self._payload()
+            if payload is None:
+                return NEED_DATA
+            kind = self._plan.pop()
+            if kind == "eof":
+                self._expect_eof(payload)
+            else:
+                col = parse_column(payload, self._extended)
+                (prep.params if kind == "param" else prep.columns).append(col)
+        self._state = self._on_idle
+        return prep
