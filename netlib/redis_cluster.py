@@ -240,6 +240,15 @@ class RedisCluster:
         self.wait_ready()
         return node
 
+    def reshard(self, to_port: int, slots: int) -> str:
+        """``redis-cli --cluster reshard``: move ``slots`` slots from all primaries to one."""
+        r = self.run_cli(
+            "--cluster", "reshard", self.nodes[0].hostport, "--cluster-from", "all",
+            "--cluster-to", self.node_id(to_port), "--cluster-slots", str(slots), "--cluster-yes",
+        )  # fmt: skip
+        self.wait_ready()
+        return r.stdout
+
     def rebalance(self) -> str:
         """``redis-cli --cluster rebalance --cluster-use-empty-masters``: even out the slots."""
         r = self.run_cli(

@@ -97,7 +97,12 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("O1", "Ingest into MongoDB; an aggregation pipeline"),
     Exercise("O2", "Impact of denormalization (embedded arrays)"),
     Exercise("O3", "Ingest into Neo4j and paginate"),
-    Exercise("O4", "Redis in cluster mode: how data is distributed"),
+    Exercise(
+        "O4",
+        "Redis in cluster mode: how data is distributed",
+        room="clients/resp",
+        bench="make bench-redis_cluster",
+    ),
     # S. Storage engines
     Exercise("S1", "A word dictionary in CSV and in Bitcask"),
     Exercise("S2", "The partial write problem"),

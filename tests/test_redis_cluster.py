@@ -215,3 +215,23 @@ def test_live_slot_migration_gives_ask_then_moved(client):
     assert client.execute("GET", f"{tag}:new") == b"n"
     assert [client.execute("GET", f"{tag}:{i}") for i in range(3)] == [b"0", b"1", b"2"]
     assert client.stats["moved"] == 1 and client.stats["ask"] == 2
+
+
+def test_bench_runs_end_to_end_quick():
+    """``python -m bench.redis_cluster --quick`` on its own cluster: a table and a JSON."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.common import REPO_ROOT, RESULTS
+
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.redis_cluster", "--quick"], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "keys moved 3->4" in out.stdout and "saved" in out.stderr
+    doc = json.loads((RESULTS / "redis_cluster-quick.json").read_text())
+    assert doc["grow"]["keys_moved"] == doc["per_node_after"][doc["grow"]["new_node"]]
+    assert sum(doc["per_node_before"].values()) == 2_000
+    assert (RESULTS / "redis_cluster-quick.png").stat().st_size > 0
