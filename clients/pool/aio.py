@@ -16,7 +16,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Generic
 
-from .core import AsyncConnectionOps, C, PoolConfig, Pooled, PoolStats, expired, needs_ping
+from .core import (
+    AsyncConnectionOps,
+    C,
+    PoolConfig,
+    Pooled,
+    PoolStats,
+    expired,
+    needs_ping,
+    retire_reason,
+)
 from .errors import PoolClosed, PoolError, PoolTimeout
 from .queue import AsyncBlockingQueue
 
@@ -105,9 +114,9 @@ class AsyncPool(Generic[C]):
         now = self.config.clock()
         if self._closed:
             await self._discard(pooled, "closed")
-        elif broken or expired(pooled, self.config, now):
+        elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
             self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
-            await self._discard(pooled, "broken" if broken else "expired")
+            await self._discard(pooled, why)
         else:
             pooled.last_used = now
             self._tokens.put(pooled, front=True)

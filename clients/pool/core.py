@@ -64,6 +64,7 @@ class ConnectionOps(Generic[C]):
     ping: Callable[[C], object]  # raises when the connection is dead
     is_broken: Callable[[BaseException], bool] = _transport_errors
     reset: Callable[[C], object] | None = None  # after a failed use (e.g. ROLLBACK)
+    usable: Callable[[C], bool] | None = None  # local check on release, no round trip
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class AsyncConnectionOps(Generic[C]):
     ping: Callable[[C], Awaitable[object]]
     is_broken: Callable[[BaseException], bool] = _transport_errors
     reset: Callable[[C], Awaitable[object]] | None = None
+    usable: Callable[[C], bool] | None = None
 
 
 @dataclass(eq=False)
@@ -122,3 +124,14 @@ def expired(p: Pooled[Any], cfg: PoolConfig, now: float) -> bool:
 
 def needs_ping(p: Pooled[Any], cfg: PoolConfig, now: float) -> bool:
     return cfg.ping_after is not None and now - p.last_used >= cfg.ping_after
+
+
+def retire_reason(
+    p: Pooled[Any], cfg: PoolConfig, usable: Callable[[Any], bool] | None, broken: bool, now: float
+) -> str | None:
+    """Why a returned connection must be closed rather than reused, or None."""
+    if broken or (usable is not None and not usable(p.conn)):
+        return "broken"
+    if expired(p, cfg, now):
+        return "expired"
+    return None

@@ -17,7 +17,16 @@ import threading
 from collections.abc import Iterator
 from typing import Generic
 
-from .core import C, ConnectionOps, PoolConfig, Pooled, PoolStats, expired, needs_ping
+from .core import (
+    C,
+    ConnectionOps,
+    PoolConfig,
+    Pooled,
+    PoolStats,
+    expired,
+    needs_ping,
+    retire_reason,
+)
 from .errors import PoolClosed, PoolError, PoolTimeout
 from .queue import BlockingQueue
 
@@ -102,9 +111,9 @@ class Pool(Generic[C]):
         now = self.config.clock()
         if self._closed:
             self._discard(pooled, "closed")
-        elif broken or expired(pooled, self.config, now):
+        elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
             self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
-            self._discard(pooled, "broken" if broken else "expired")
+            self._discard(pooled, why)
         else:
             pooled.last_used = now
             self._tokens.put(pooled, front=True)
