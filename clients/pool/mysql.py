@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from clients.mysql import (
-    Connection,
     ConnectError,
+    Connection,
     ConnectionLostError,
     InterfaceError,
     OperationalError,
@@ -70,8 +70,6 @@ def mysql_ops(where: Any, **connect_kw: Any) -> ConnectionOps[Connection]:
     )
 
 
-def mysql_pool(
-    where: Any, config: PoolConfig | None = None, **connect_kw: Any
-) -> Pool[Connection]:
+def mysql_pool(where: Any, config: PoolConfig | None = None, **connect_kw: Any) -> Pool[Connection]:
     """A thread-safe pool of blocking connections to ``where`` (address or mysql:// URL)."""
     return Pool(mysql_ops(where, **connect_kw), config)
