@@ -159,6 +159,9 @@ def test_pubsub_subscribe_then_publish_is_delivered(redis_addr, protocol):
                 "pmessage", b"chat.*", b"chat.room1", b"\x00bin",
             )  # fmt: skip
             assert ps.get_message(timeout=0.01) is None  # idle: None, connection kept
+            assert ps.get_message() is None  # the default: a poll that does not block
+            assert c.publish("news", "after a poll") == 1
+            assert ps.get_message(timeout=5).data == b"after a poll"
             ps.unsubscribe("news")
             assert c.publish("news", "gone") == 0
             ps.unsubscribe()
@@ -251,3 +254,25 @@ def test_reply_split_across_many_reads_is_reassembled():
     with resp.connect("127.0.0.1", port) as c:
         assert c.execute("GET", "big") == body
     t.join(5)
+
+
+def test_the_client_core_is_sans_io():
+    """Only sync.py and aio.py touch sockets; the rest is shared, I/O-free code."""
+    import ast
+    from pathlib import Path
+
+    room = Path(resp.__file__).parent
+    for name in ("core.py", "errors.py", "slots.py"):
+        tree = ast.parse((room / name).read_text())
+        imported = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        imported |= {
+            n.module.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module
+        }
+        assert not imported & {"socket", "asyncio", "selectors"}, name

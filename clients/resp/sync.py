@@ -152,7 +152,7 @@ class Connection:
         try:
             sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
             data = sock.recv(READ_SIZE)
-        except TimeoutError_ as exc:
+        except (TimeoutError_, BlockingIOError) as exc:  # timeout 0 means a non-blocking recv
             if idle_ok:
                 raise _Idle from exc
             self.close()
