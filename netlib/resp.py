@@ -664,12 +664,11 @@ def simple(s: str | bytes) -> bytes:
     return b"+" + b + CRLF
 
 
-def error(msg: str | bytes) -> bytes:
-    """``-MSG\\r\\n``; a message without a code gets Redis's ``ERR`` prefix."""
+def error(msg: str | bytes, code: str = "ERR") -> bytes:
+    """``-CODE MSG\\r\\n`` (CODE defaults to Redis's generic ``ERR``); CR/LF become spaces."""
     b = msg.encode() if isinstance(msg, str) else msg
-    if b[:1].isupper() and b.split(b" ", 1)[0].isupper():
-        return b"-" + b.replace(b"\r\n", b" ") + CRLF
-    return b"-ERR " + b.replace(b"\r\n", b" ") + CRLF
+    b = b.replace(b"\r", b" ").replace(b"\n", b" ")
+    return b"-" + code.encode() + b" " + b + CRLF
 
 
 def integer(n: int) -> bytes:

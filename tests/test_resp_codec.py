@@ -217,7 +217,8 @@ def test_reply_encoders_by_protocol_version():
     assert resp.push([b"message"], 3) == b">1\r\n$7\r\nmessage\r\n"
     assert resp.push([b"message"], 2) == b"*1\r\n$7\r\nmessage\r\n"
     assert resp.error("no such key") == b"-ERR no such key\r\n"
-    assert resp.error("WRONGTYPE Operation") == b"-WRONGTYPE Operation\r\n"
+    assert resp.error("Operation", code="WRONGTYPE") == b"-WRONGTYPE Operation\r\n"
+    assert resp.error("a\r\nb") == b"-ERR a  b\r\n"
     assert resp.integer(12345678) == b":12345678\r\n" and resp.integer(-1) == b":-1\r\n"
     assert resp.bulks([b"a", None], 2) == b"*2\r\n$1\r\na\r\n$-1\r\n"
     assert resp.encode_command("SET", b"k", 1, 2.5) == (

@@ -1,0 +1,35 @@
+"""``python -m servers.cache``: parse flags, serve until SIGINT/SIGTERM."""
+
+from netlib.shell import ShellConfig, run, serve_until_signalled
+from servers.cli import parse, server_parser
+
+from .commands.server import parse_memory
+from .eviction import POLICIES
+from .server import CacheSettings, State, serve
+
+
+def main() -> None:
+    p = server_parser("cache", "Redis-compatible in-memory cache (try: redis-cli -p 6380)")
+    p.add_argument("--maxmemory", default="0", help="memory limit, e.g. 100mb (0 = none)")
+    p.add_argument("--maxmemory-policy", default="noeviction", choices=POLICIES)
+    p.add_argument("--maxmemory-samples", type=int, default=5)
+    p.add_argument("--hz", type=int, default=10, help="cron frequency (active expiry)")
+    p.add_argument("--databases", type=int, default=16)
+    args = parse(p)
+    settings = CacheSettings(
+        databases=args.databases,
+        hz=args.hz,
+        maxmemory=parse_memory(args.maxmemory),
+        maxmemory_policy=args.maxmemory_policy,
+        maxmemory_samples=args.maxmemory_samples,
+    )
+
+    async def go() -> None:
+        server, _ = await serve(ShellConfig(host=args.host, port=args.port), State(settings))
+        await serve_until_signalled(server)
+
+    run(go)
+
+
+if __name__ == "__main__":
+    main()

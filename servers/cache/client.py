@@ -1,0 +1,204 @@
+"""One connection: parse every complete command, dispatch through the table, one write.
+
+Strategy. This is the hot path, written the way Redis's own event loop works:
+``data_received`` is called synchronously by the transport, feeds the RESP
+parser, runs every complete command (pipelining), appends each reply to a
+list, and hands the whole batch to the transport in *one* write. No task and
+no await per command; the per-command work is one dict lookup, one arity
+test and the handler call.
+
+Replies for *this* client produced while it runs (a pub/sub message it
+published to itself, a BLPOP answer) go through ``send``, which appends to the
+current batch so bytes leave in order; outside a batch ``send`` writes at once.
+
+A client that blocks (BLPOP) keeps its later commands in ``pending`` and
+resumes them when unblocked. A protocol error answers ``-ERR Protocol error``
+after the replies to the commands before it, and closes only this connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from netlib.resp import ProtocolError, RequestParser
+from netlib.shell import Connection
+
+from .blocking import Parked
+from .eviction import OOM_ERROR
+from .keyspace import WrongType
+from .table import TABLE, WRONGTYPE, CommandError, arity_error, unknown_command
+
+if TYPE_CHECKING:
+    from .server import State
+
+log = logging.getLogger("servers.cache")
+
+SUBSCRIBE_MODE_ERROR = (
+    "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+    "are allowed in this context\r\n"
+)
+
+
+class Client:
+    """A connected client's state and its session (the shell's synchronous handler)."""
+
+    def __init__(self, state: State, conn: Connection) -> None:
+        self.state = state
+        self.conn = conn
+        self.parser = RequestParser()
+        self.db = state.keyspace.dbs[0]
+        self.proto = 2
+        self.id = state.new_client_id()
+        self.name = b""
+        self.lib: dict[str, bytes] = {}
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.subscribed = False  # RESP2 subscribe mode: only pub/sub commands allowed
+        self.blocked: Parked | None = None
+        self.pending: deque[list[bytes]] = deque()
+        self.out: list[bytes] | None = None  # the reply batch while running commands
+        self.closing = False
+        state.clients[self.id] = self
+
+    # -- the shell's Session protocol -------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        p = self.parser
+        p.feed(data)
+        try:
+            cmds = p.commands()
+        except ProtocolError as e:
+            self._protocol_error(e)
+            return
+        if self.blocked is not None or self.pending:
+            self.pending.extend(cmds)
+        elif cmds:
+            self.run(cmds)
+        if p.failed and self.blocked is None:
+            try:
+                p.commands()
+            except ProtocolError as e:
+                self._protocol_error(e)
+
+    def eof_received(self) -> None:
+        pass  # the transport closes itself; connection_lost cleans up
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        st = self.state
+        st.blocking.unpark(self)
+        for ch in self.channels:
+            st.hub.unsubscribe(self, ch)
+        for pat in self.patterns:
+            st.hub.punsubscribe(self, pat)
+        self.channels.clear()
+        self.patterns.clear()
+        st.clients.pop(self.id, None)
+
+    def shutdown(self) -> None:
+        """The server stops: an idle client is closed now (nothing is in flight)."""
+        self.conn.close()
+
+    # -- dispatch ------------------------------------------------------------------
+    def run(self, cmds: list[list[bytes]]) -> None:
+        """Execute commands in order, answering them all in one write."""
+        out: list[bytes] = []
+        self.out = out
+        state = self.state
+        evictor = state.evictor
+        blocking = state.blocking
+        done = 0
+        for args in cmds:
+            done += 1
+            cmd = TABLE.get(args[0])
+            if cmd is None:
+                cmd = TABLE.get(args[0].lower())
+                if cmd is None:
+                    out.append(unknown_command(args))
+                    continue
+            a = cmd.arity
+            if (len(args) != a) if a > 0 else (len(args) < -a):
+                out.append(arity_error(cmd.name))
+                continue
+            if self.subscribed and not cmd.pubsub_ok:
+                out.append(SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode())
+                continue
+            if cmd.denyoom and evictor.maxmemory and not evictor.make_room():
+                out.append(OOM_ERROR)
+                continue
+            try:
+                r = cmd.fn(self, args)
+            except CommandError as e:
+                r = e.reply
+            except WrongType:
+                r = WRONGTYPE
+            if r is not None:
+                out.append(r)
+            elif self.blocked is not None:
+                self.pending.extend(cmds[done:])
+                break
+            if self.closing:
+                break
+            if blocking.ready:
+                blocking.serve_ready()
+        state.commands_processed += done
+        self.out = None
+        if out:
+            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.closing:
+            self.conn.close()
+
+    def send(self, data: bytes) -> None:
+        """Bytes for this client from anywhere (pub/sub, unblocking), kept in order."""
+        if self.out is not None:
+            self.out.append(data)
+        else:
+            self.conn.write(data)
+
+    # -- blocking ------------------------------------------------------------------
+    def park(self, keys: list[bytes], left: bool, timeout: float) -> None:
+        parked = Parked(self.db.index, keys, left)
+        if timeout > 0:
+            loop = asyncio.get_running_loop()
+            parked.timer = loop.call_later(timeout, self._timed_out)
+        self.state.blocking.park(self, parked)
+
+    def unblock(self, reply: bytes) -> None:
+        """Answer the blocked command and resume the commands that queued behind it."""
+        self.send(reply)
+        self._resume()
+
+    def _timed_out(self) -> None:
+        if self.blocked is not None:
+            self.state.blocking.unpark(self)
+            self.send(b"_\r\n" if self.proto == 3 else b"*-1\r\n")
+            self._resume()
+
+    def _resume(self) -> None:
+        if self.pending and self.blocked is None:
+            cmds = list(self.pending)
+            self.pending.clear()
+            self.run(cmds)
+        if self.parser.failed and self.blocked is None and not self.conn.closed:
+            try:
+                self.parser.commands()
+            except ProtocolError as e:
+                self._protocol_error(e)
+
+    # -- errors --------------------------------------------------------------------
+    def _protocol_error(self, e: ProtocolError) -> None:
+        self.conn.log.info("protocol error: %s", e.message)
+        self.send(e.reply)
+        self.conn.close()
+
+    def set_subscribed(self) -> None:
+        self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
+
+    def info_line(self) -> str:
+        """One CLIENT LIST line."""
+        return (
+            f"id={self.id} addr={self.conn.peer} name={self.name.decode(errors='replace')} "
+            f"db={self.db.index} sub={len(self.channels)} psub={len(self.patterns)} "
+            f"resp={self.proto} flags={'b' if self.blocked else 'N'}"
+        )

@@ -1,0 +1,10 @@
+"""The command families; importing this package registers them all in ``table.TABLE``.
+
+One file per family, as in Redis's source (t_string.c, t_list.c, ...): each
+holds its commands' argument parsing, the change to the keyspace and the
+encoded reply side by side.
+"""
+
+from . import connection, hashes, keys, lists, pubsub, server, sets, strings
+
+__all__ = ["connection", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings"]

@@ -1,0 +1,301 @@
+"""Server commands: INFO, CONFIG GET/SET/RESETSTAT, COMMAND (enough for redis-cli), DBSIZE,
+FLUSHDB, FLUSHALL, TIME."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from netlib import resp
+from netlib.resp import SimpleString
+
+from ..eviction import POLICIES
+from ..glob import compile_glob
+from ..table import TABLE, Command, CommandError, command, container
+
+G = "server"
+
+# --- INFO -----------------------------------------------------------------------
+
+
+def _human(n: int) -> str:
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n}B"
+
+
+def _sections(c: Any) -> dict[str, dict[str, Any]]:
+    st, ks, ev = c.state, c.state.keyspace, c.state.evictor
+    keyspace = {
+        f"db{db.index}": f"keys={len(db)},expires={len(db.expires)},avg_ttl=0"
+        for db in ks.dbs
+        if len(db)
+    }
+    return {
+        "server": st.info_server(),
+        "clients": {
+            "connected_clients": len(st.clients),
+            "blocked_clients": st.blocking.blocked_clients,
+            "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
+        },
+        "memory": {
+            "used_memory": ks.used,
+            "used_memory_human": _human(ks.used),
+            "maxmemory": ev.maxmemory,
+            "maxmemory_human": _human(ev.maxmemory),
+            "maxmemory_policy": ev.policy,
+            "maxmemory_samples": ev.samples,
+        },
+        "stats": {
+            "total_connections_received": st.connections_received,
+            "total_commands_processed": st.commands_processed,
+            "instantaneous_ops_per_sec": st.ops_per_sec,
+            "expired_keys": ks.expired_keys,
+            "evicted_keys": ks.evicted_keys,
+            "keyspace_hits": ks.hits,
+            "keyspace_misses": ks.misses,
+            "pubsub_channels": len(st.hub.channels),
+            "pubsub_patterns": st.hub.numpat(),
+        },
+        "keyspace": keyspace,
+    }
+
+
+def info_text(c: Any, wanted: list[str]) -> str:
+    sections = _sections(c)
+    if not wanted or any(w in ("all", "default", "everything") for w in wanted):
+        wanted = list(sections)
+    out = []
+    for name in wanted:
+        if name in sections:
+            body = "".join(f"{k}:{v}\r\n" for k, v in sections[name].items())
+            out.append(f"# {name.capitalize()}\r\n{body}")
+    return "\r\n".join(out)
+
+
+@command("INFO", -1, "", (0, 0, 0), G, "Information and statistics about the server")
+def info(c: Any, a: list[bytes]) -> bytes:
+    text = info_text(c, [x.decode(errors="replace").lower() for x in a[1:]])
+    return resp.verbatim(text, c.proto)
+
+
+# --- CONFIG ---------------------------------------------------------------------
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 10**6,
+    "mb": 1 << 20,
+    "g": 10**9,
+    "gb": 1 << 30,
+}
+
+
+def parse_memory(text: str) -> int:
+    """Redis's memtoull: a number with an optional unit (k, kb, m, mb, g, gb)."""
+    t = text.strip().lower()
+    digits = t.rstrip("kmgb")
+    unit = t[len(digits) :]
+    if not digits.isdigit() or unit not in _UNITS:
+        raise ValueError(text)
+    return int(digits) * _UNITS[unit]
+
+
+def _set_hz(st: Any, v: str) -> None:
+    st.hz = min(max(int(v), 1), 500)
+
+
+def _set_samples(st: Any, v: str) -> None:
+    n = int(v)
+    if not 1 <= n <= 64:
+        raise ValueError(v)
+    st.evictor.samples = n
+
+
+def _set_policy(st: Any, v: str) -> None:
+    if v.lower() not in POLICIES:
+        raise ValueError(v)
+    st.evictor.configure(policy=v.lower())
+
+
+_GETTERS: dict[str, Callable[[Any], str]] = {
+    "maxmemory": lambda st: str(st.evictor.maxmemory),
+    "maxmemory-policy": lambda st: st.evictor.policy,
+    "maxmemory-samples": lambda st: str(st.evictor.samples),
+    "hz": lambda st: str(st.hz),
+    "port": lambda st: str(st.port),
+    "bind": lambda st: "127.0.0.1",
+}
+_SETTERS: dict[str, Callable[[Any, str], None]] = {
+    "maxmemory": lambda st, v: st.evictor.configure(maxmemory=parse_memory(v)),
+    "maxmemory-policy": _set_policy,
+    "maxmemory-samples": _set_samples,
+    "hz": _set_hz,
+}
+# Accepted and remembered but without effect here (clients and benchmarks set them).
+_INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
+
+
+def _config_value(st: Any, name: str) -> str | None:
+    if name in _GETTERS:
+        return _GETTERS[name](st)
+    return st.extra_config.get(name)
+
+
+CONFIG = container("CONFIG", G, "A container for server configuration commands")
+
+
+@command("GET", -3, "", (0, 0, 0), G, "Get configuration parameters", CONFIG)
+def config_get(c: Any, a: list[bytes]) -> bytes:
+    st = c.state
+    names = sorted(set(_GETTERS) | set(st.extra_config))
+    found: dict[bytes, bytes] = {}
+    for pat in a[2:]:
+        match = compile_glob(pat.lower())
+        for name in names:
+            if match(name.encode()):
+                found[name.encode()] = (_config_value(st, name) or "").encode()
+    return resp.map_(found, c.proto)
+
+
+@command("SET", -4, "", (0, 0, 0), G, "Set configuration parameters", CONFIG)
+def config_set(c: Any, a: list[bytes]) -> bytes:
+    st = c.state
+    if len(a) % 2:
+        raise CommandError("wrong number of arguments for 'config|set' command")
+    pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
+             for i in range(2, len(a), 2)]  # fmt: skip
+    for name, _ in pairs:
+        if name not in _SETTERS and name not in _INERT:
+            if name in _GETTERS or name in st.extra_config:
+                raise CommandError(
+                    f"CONFIG SET failed (possibly related to argument '{name}') - "
+                    "can't set immutable config"
+                )
+            raise CommandError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+    for name, value in pairs:
+        try:
+            if name in _SETTERS:
+                _SETTERS[name](st, value)
+            else:
+                st.extra_config[name] = value
+        except ValueError:
+            raise CommandError(
+                f"CONFIG SET failed (possibly related to argument '{name}') - "
+                f"argument couldn't be parsed: '{value}'"
+            ) from None
+    return resp.OK
+
+
+@command("RESETSTAT", 2, "", (0, 0, 0), G, "Reset the statistics INFO reports", CONFIG)
+def config_resetstat(c: Any, a: list[bytes]) -> bytes:
+    st, ks = c.state, c.state.keyspace
+    ks.hits = ks.misses = ks.expired_keys = ks.evicted_keys = 0
+    st.commands_processed = st.connections_received = 0
+    return resp.OK
+
+
+# --- COMMAND ------------------------------------------------------------------
+
+
+def _commands() -> list[Command]:
+    return list({id(cmd): cmd for cmd in TABLE.values()}.values())
+
+
+def _info_entry(cmd: Command, proto: int) -> list[Any]:
+    subs = list({id(s): s for s in cmd.subcommands.values()}.values())
+    return [
+        cmd.name.encode(), cmd.arity, [SimpleString(f) for f in cmd.flags],
+        cmd.first_key, cmd.last_key, cmd.step, [SimpleString("@" + cmd.group)], [], [],
+        [_info_entry(s, proto) for s in subs],
+    ]  # fmt: skip
+
+
+def _lookup(name: bytes) -> Command | None:
+    parent, _, sub = name.lower().partition(b"|")
+    cmd = TABLE.get(parent)
+    if cmd is not None and sub:
+        return cmd.subcommands.get(sub)
+    return cmd
+
+
+def _command_all(c: Any, a: list[bytes]) -> bytes:
+    return resp.array([_info_entry(cmd, c.proto) for cmd in _commands()], c.proto)
+
+
+COMMAND = container("COMMAND", G, "Information about commands", bare=_command_all)
+
+
+@command("COUNT", 2, "", (0, 0, 0), G, "The number of commands", COMMAND)
+def command_count(c: Any, a: list[bytes]) -> bytes:
+    return resp.integer(len(_commands()))
+
+
+@command("LIST", -2, "", (0, 0, 0), G, "The names of all commands", COMMAND)
+def command_list(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulks([cmd.name.encode() for cmd in _commands()])
+
+
+@command("INFO", -2, "", (0, 0, 0), G, "Details about commands", COMMAND)
+def command_info(c: Any, a: list[bytes]) -> bytes:
+    if len(a) == 2:
+        return resp.array([_info_entry(cmd, c.proto) for cmd in _commands()], c.proto)
+    entries = [_lookup(n) for n in a[2:]]
+    body = [resp.array(_info_entry(e, c.proto), c.proto) if e else resp.null_array(c.proto)
+            for e in entries]  # fmt: skip
+    return b"*%d\r\n" % len(body) + b"".join(body)
+
+
+def _doc(cmd: Command) -> dict[bytes, Any]:
+    doc: dict[bytes, Any] = {
+        b"summary": cmd.summary.encode(),
+        b"since": b"1.0.0",
+        b"group": cmd.group.encode(),
+    }
+    subs = {id(s): s for s in cmd.subcommands.values()}.values()
+    if subs:
+        doc[b"subcommands"] = {s.name.encode(): _doc(s) for s in subs}
+    return doc
+
+
+@command("DOCS", -2, "", (0, 0, 0), G, "Documentary information about commands", COMMAND)
+def command_docs(c: Any, a: list[bytes]) -> bytes:
+    cmds = _commands() if len(a) == 2 else [x for x in map(_lookup, a[2:]) if x]
+    return resp.map_({cmd.name.encode(): _doc(cmd) for cmd in cmds}, c.proto)
+
+
+# --- keyspace-wide --------------------------------------------------------------
+
+
+@command("DBSIZE", 1, "readonly fast", (0, 0, 0), G, "The number of keys in the database")
+def dbsize(c: Any, a: list[bytes]) -> bytes:
+    return resp.integer(len(c.db))
+
+
+def _flush_mode(a: list[bytes]) -> None:
+    if len(a) > 2 or (len(a) == 2 and a[1].upper() not in (b"ASYNC", b"SYNC")):
+        raise CommandError(b"-ERR syntax error\r\n")
+
+
+@command("FLUSHDB", -1, "write", (0, 0, 0), G, "Remove every key of the current database")
+def flushdb(c: Any, a: list[bytes]) -> bytes:
+    _flush_mode(a)
+    c.db.flush()
+    return resp.OK
+
+
+@command("FLUSHALL", -1, "write", (0, 0, 0), G, "Remove every key of every database")
+def flushall(c: Any, a: list[bytes]) -> bytes:
+    _flush_mode(a)
+    c.state.keyspace.flushall()
+    return resp.OK
+
+
+@command("TIME", 1, "fast", (0, 0, 0), G, "The server time")
+def time_(c: Any, a: list[bytes]) -> bytes:
+    us = time.time_ns() // 1000
+    return resp.bulks([b"%d" % (us // 1_000_000), b"%d" % (us % 1_000_000)])

@@ -1,0 +1,141 @@
+"""Set commands: SADD/SREM/SMEMBERS/..., SPOP/SRANDMEMBER, SINTER/SUNION/SDIFF.
+
+A set is a Python ``set`` of bytes. Random picks: a Python set has no O(1)
+random access (Redis samples its hash table's buckets), so SPOP and
+SRANDMEMBER pick uniformly with ``random.sample`` on sets up to
+``RANDOM_EXACT_MAX`` members, and on bigger sets SPOP takes ``set.pop()``'s
+arbitrary member to stay O(1): a documented departure from Redis's randomness.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netlib import resp
+
+from ..keyspace import SET_MEMBER_OVERHEAD
+from ..table import SYNTAX, command, to_int, to_positive
+
+G = "set"
+RANDOM_EXACT_MAX = 512  # Redis's set-max-listpack-entries scale: small sets pay O(n)
+
+
+def _set(c: Any, key: bytes) -> set[bytes] | None:
+    return c.db.get_typed(key, set)
+
+
+@command("SADD", -3, "write denyoom fast", (1, 1, 1), G, "Add members to a set")
+def sadd(c: Any, a: list[bytes]) -> bytes:
+    s = _set(c, a[1])
+    if s is None:
+        s = set()
+        c.db.put_new(a[1], s)
+    before = len(s)
+    grown = 0
+    for m in a[2:]:
+        if m not in s:
+            s.add(m)
+            grown += len(m) + SET_MEMBER_OVERHEAD
+    c.db.grow(a[1], grown)
+    return resp.integer(len(s) - before)
+
+
+@command("SREM", -3, "write fast", (1, 1, 1), G, "Remove members from a set")
+def srem(c: Any, a: list[bytes]) -> bytes:
+    s = _set(c, a[1])
+    if s is None:
+        return resp.ZERO
+    n = 0
+    for m in a[2:]:
+        if m in s:
+            s.remove(m)
+            c.db.grow(a[1], -(len(m) + SET_MEMBER_OVERHEAD))
+            n += 1
+    c.db.delete_if_empty(a[1], s)
+    return resp.integer(n)
+
+
+@command("SMEMBERS", 2, "readonly", (1, 1, 1), G, "All members of a set")
+def smembers(c: Any, a: list[bytes]) -> bytes:
+    return resp.set_(_set(c, a[1]) or (), c.proto)
+
+
+@command("SISMEMBER", 3, "readonly fast", (1, 1, 1), G, "Whether a value is a member")
+def sismember(c: Any, a: list[bytes]) -> bytes:
+    s = _set(c, a[1])
+    return resp.ONE if s and a[2] in s else resp.ZERO
+
+
+@command("SMISMEMBER", -3, "readonly fast", (1, 1, 1), G, "Whether each value is a member")
+def smismember(c: Any, a: list[bytes]) -> bytes:
+    s = _set(c, a[1]) or set()
+    return b"*%d\r\n" % (len(a) - 2) + b"".join(resp.ONE if m in s else resp.ZERO for m in a[2:])
+
+
+@command("SCARD", 2, "readonly fast", (1, 1, 1), G, "The number of members")
+def scard(c: Any, a: list[bytes]) -> bytes:
+    return resp.integer(len(_set(c, a[1]) or ()))
+
+
+def _pick(c: Any, s: set[bytes], n: int) -> list[bytes]:
+    return c.db.ks.rng.sample(sorted(s), n) if n else []
+
+
+@command("SPOP", -2, "write fast", (1, 1, 1), G, "Remove and return random members")
+def spop(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 3:
+        return SYNTAX
+    count = to_positive(a[2]) if len(a) == 3 else None
+    db, key = c.db, a[1]
+    s = _set(c, key)
+    if s is None:
+        return resp.null(c.proto) if count is None else resp.EMPTY_ARRAY
+    n = 1 if count is None else min(count, len(s))
+    if len(s) <= RANDOM_EXACT_MAX:
+        out = _pick(c, s, n)
+        s.difference_update(out)
+    else:
+        out = [s.pop() for _ in range(n)]
+    db.grow(key, -sum(len(m) + SET_MEMBER_OVERHEAD for m in out))
+    db.delete_if_empty(key, s)
+    if count is None:
+        return resp.bulk(out[0])
+    return resp.set_(out, c.proto)
+
+
+@command("SRANDMEMBER", -2, "readonly", (1, 1, 1), G, "Random members, without removing them")
+def srandmember(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 3:
+        return SYNTAX
+    s = _set(c, a[1])
+    if len(a) == 2:
+        return resp.bulk(_pick(c, s, 1)[0], c.proto) if s else resp.null(c.proto)
+    count = to_int(a[2])
+    if not s:
+        return resp.EMPTY_ARRAY
+    rng = c.db.ks.rng
+    if count >= 0:
+        return resp.bulks(_pick(c, s, min(count, len(s))))
+    members = list(s)
+    return resp.bulks([rng.choice(members) for _ in range(-count)])  # repeats allowed
+
+
+def _sets(c: Any, keys: list[bytes]) -> list[set[bytes]]:
+    return [_set(c, k) or set() for k in keys]
+
+
+@command("SINTER", -2, "readonly", (1, -1, 1), G, "The intersection of sets")
+def sinter(c: Any, a: list[bytes]) -> bytes:
+    sets = sorted(_sets(c, a[1:]), key=len)
+    return resp.set_(set.intersection(*sets) if sets[0] else (), c.proto)
+
+
+@command("SUNION", -2, "readonly", (1, -1, 1), G, "The union of sets")
+def sunion(c: Any, a: list[bytes]) -> bytes:
+    return resp.set_(set().union(*_sets(c, a[1:])), c.proto)
+
+
+@command("SDIFF", -2, "readonly", (1, -1, 1), G, "The members of the first set not in the others")
+def sdiff(c: Any, a: list[bytes]) -> bytes:
+    first, *rest = _sets(c, a[1:])
+    return resp.set_(first.difference(*rest), c.proto)

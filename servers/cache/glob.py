@@ -1,0 +1,69 @@
+"""Redis glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET) compiled to regexes.
+
+Redis's stringmatchlen: ``*`` any run, ``?`` one byte, ``[abc]`` / ``[^abc]``
+/ ``[a-z]`` classes (a reversed range is swapped), ``\\x`` a literal x. fnmatch
+differs (``[!...]``, no backslash escape), hence this translation. Compiled
+patterns are cached: PSUBSCRIBE and SCAN reuse the same few patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+
+
+def _class(pattern: bytes, i: int) -> tuple[bytes, int]:
+    """The regex for a ``[...]`` starting after the '['; returns (regex, next index)."""
+    n = len(pattern)
+    negate = i < n and pattern[i] == 94  # ^
+    i += negate
+    parts: list[bytes] = []
+    while i < n and pattern[i] != 93:  # ]
+        c = pattern[i : i + 1]
+        if c == b"\\" and i + 1 < n:
+            i += 1
+            c = pattern[i : i + 1]
+        if i + 2 < n and pattern[i + 1] == 45 and pattern[i + 2] != 93:  # a-z
+            lo, hi = sorted((pattern[i], pattern[i + 2]))
+            parts.append(re.escape(bytes([lo])) + b"-" + re.escape(bytes([hi])))
+            i += 3
+            continue
+        parts.append(re.escape(c))
+        i += 1
+    body = b"".join(parts)
+    if not body:
+        return (b"[\\s\\S]" if negate else b"(?!)"), i + 1
+    return b"[" + (b"^" if negate else b"") + body + b"]", i + 1
+
+
+@lru_cache(maxsize=1024)
+def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
+    """A predicate telling whether a whole byte string matches ``pattern``."""
+    if pattern == b"*":
+        return lambda s: True
+    out: list[bytes] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == 42:  # *
+            out.append(b".*")
+            i += 1
+        elif c == 63:  # ?
+            out.append(b".")
+            i += 1
+        elif c == 91:  # [
+            regex, i = _class(pattern, i + 1)
+            out.append(regex)
+        elif c == 92 and i + 1 < n:  # \x
+            out.append(re.escape(pattern[i + 1 : i + 2]))
+            i += 2
+        else:
+            out.append(re.escape(pattern[i : i + 1]))
+            i += 1
+    rx = re.compile(b"".join(out), re.DOTALL)
+    return lambda s: rx.fullmatch(s) is not None
+
+
+def match(pattern: bytes, s: bytes) -> bool:
+    return compile_glob(pattern)(s)

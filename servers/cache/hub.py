@@ -1,0 +1,74 @@
+"""Pub/sub: channels and patterns -> subscribed clients; PUBLISH fans a message out.
+
+A message is encoded at most once per protocol version per PUBLISH (RESP2
+subscribers get an array, RESP3 ones a ``>`` push) and handed to each
+client's ``send``, which appends to the client's reply batch or writes it.
+Like Redis, there is no buffering for the absent: a message reaches exactly
+the clients subscribed when it is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netlib import resp
+
+from .glob import compile_glob
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.channels: dict[bytes, dict[Any, None]] = {}
+        self.patterns: dict[bytes, dict[Any, None]] = {}
+        self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
+
+    def subscribe(self, client: Any, channel: bytes) -> None:
+        self.channels.setdefault(channel, {})[client] = None
+
+    def unsubscribe(self, client: Any, channel: bytes) -> None:
+        subs = self.channels.get(channel)
+        if subs is not None:
+            subs.pop(client, None)
+            if not subs:
+                del self.channels[channel]
+
+    def psubscribe(self, client: Any, pattern: bytes) -> None:
+        self.patterns.setdefault(pattern, {})[client] = None
+        self._matchers[pattern] = compile_glob(pattern)
+
+    def punsubscribe(self, client: Any, pattern: bytes) -> None:
+        subs = self.patterns.get(pattern)
+        if subs is not None:
+            subs.pop(client, None)
+            if not subs:
+                del self.patterns[pattern]
+                del self._matchers[pattern]
+
+    def publish(self, channel: bytes, message: bytes) -> int:
+        """Deliver to subscribers of the channel and of matching patterns; count them."""
+        n = 0
+        subs = self.channels.get(channel)
+        if subs:
+            enc: dict[int, bytes] = {}
+            for c in list(subs):
+                data = enc.get(c.proto)
+                if data is None:
+                    data = enc[c.proto] = resp.push([b"message", channel, message], c.proto)
+                c.send(data)
+                n += 1
+        for pattern, pat_subs in list(self.patterns.items()):
+            if not self._matchers[pattern](channel):
+                continue
+            enc = {}
+            for c in list(pat_subs):
+                data = enc.get(c.proto)
+                if data is None:
+                    items = [b"pmessage", pattern, channel, message]
+                    data = enc[c.proto] = resp.push(items, c.proto)
+                c.send(data)
+                n += 1
+        return n
+
+    def numpat(self) -> int:
+        return len(self.patterns)

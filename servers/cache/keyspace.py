@@ -1,0 +1,326 @@
+"""The keyspace: 16 databases of Python values, TTLs, lazy and active expiry, memory accounting.
+
+Strategy. A database is a plain dict from key (bytes) to value, where the type
+of the value is the Redis type: ``bytes`` a string, ``deque`` a list, ``dict``
+a hash, ``set`` a set. Beside it:
+
+* ``expires``: key -> absolute expiry in milliseconds of the injectable clock.
+  Expiry is lazy (a lookup of an expired key deletes it and misses) plus an
+  active cycle (``Keyspace.active_expire``) that samples keys with a TTL, as
+  Redis's activeExpireCycle does.
+* ``KeyLog``: the keys in insertion order with a sequence number each, so that
+  SCAN can use the sequence number as its cursor (a key present for the whole
+  scan is returned exactly once, whatever is added or deleted meanwhile) and
+  eviction / active expiry can sample a random key in O(1). Python dicts offer
+  neither; Redis gets both from its own hash table.
+* ``sizes``: an estimate of each key's memory, kept up to date by deltas from
+  the commands, summed in ``Keyspace.used`` for maxmemory and INFO.
+
+Every key is created and deleted through ``Database`` methods, so the dict,
+the log, the TTLs, the sizes and the LRU/LFU metadata never disagree.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# Memory estimate. Rough like Redis's own accounting is per allocation: a key
+# costs a dict entry, an object header and an sds header (~64 bytes on a 64-bit
+# Redis); elements of aggregates cost their bytes plus a per-element header.
+KEY_OVERHEAD = 64
+LIST_ELEM_OVERHEAD = 16  # a listpack entry inside a quicklist node
+HASH_FIELD_OVERHEAD = 32  # field + value headers in a dict entry
+SET_MEMBER_OVERHEAD = 32
+
+# Active expiry, as Redis's activeExpireCycle: sample 20 keys with a TTL per
+# round (ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP), go on while more than 25% of a
+# sample had expired (the classic rule; Redis 7 tunes it to 10% with "active
+# expire effort"), and spend at most 25% of each 1/hz period
+# (ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
+EXPIRE_SAMPLE = 20
+EXPIRE_REPEAT_ABOVE = 0.25
+EXPIRE_TIME_PERC = 25
+
+DEFAULT_DATABASES = 16  # Redis's "databases" default
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+TYPE_NAMES: dict[type, bytes] = {bytes: b"string", deque: b"list", dict: b"hash", set: b"set"}
+
+
+def estimate(key: bytes, value: Any) -> int:
+    """A fresh estimate of one key's memory (commands then track it by deltas)."""
+    base = KEY_OVERHEAD + len(key)
+    t = type(value)
+    if t is bytes:
+        return base + len(value)
+    if t is deque:
+        return base + sum(len(v) + LIST_ELEM_OVERHEAD for v in value)
+    if t is dict:
+        return base + sum(len(f) + len(v) + HASH_FIELD_OVERHEAD for f, v in value.items())
+    return base + sum(len(m) + SET_MEMBER_OVERHEAD for m in value)
+
+
+class KeyLog:
+    """Keys with ascending sequence numbers: O(1) add/remove/sample, stable SCAN cursors.
+
+    Removal leaves a stale slot (its key's current sequence differs); stale
+    slots are compacted away once they are half the log, which keeps sampling
+    at <= 2 tries expected and never changes any live key's sequence number.
+    """
+
+    __slots__ = ("seq_of", "seqs", "keys", "next_seq")
+
+    def __init__(self) -> None:
+        self.seq_of: dict[bytes, int] = {}
+        self.seqs: list[int] = []
+        self.keys: list[bytes] = []
+        self.next_seq = 1  # cursor 0 means "start" (and "done" when returned)
+
+    def __len__(self) -> int:
+        return len(self.seq_of)
+
+    def add(self, key: bytes) -> None:
+        s = self.next_seq
+        self.next_seq = s + 1
+        self.seq_of[key] = s
+        self.seqs.append(s)
+        self.keys.append(key)
+
+    def remove(self, key: bytes) -> None:
+        del self.seq_of[key]
+        if len(self.seqs) > 64 and len(self.seqs) > 2 * len(self.seq_of):
+            self._compact()
+
+    def clear(self) -> None:
+        self.seq_of.clear()
+        self.seqs.clear()
+        self.keys.clear()
+
+    def _compact(self) -> None:
+        live = self.seq_of
+        pairs = [(s, k) for s, k in zip(self.seqs, self.keys, strict=True) if live.get(k) == s]
+        self.seqs = [s for s, _ in pairs]
+        self.keys = [k for _, k in pairs]
+
+    def sample(self, n: int, rng: random.Random) -> list[bytes]:
+        """Up to ``n`` distinct live keys picked at random (fewer if the log is small)."""
+        live = self.seq_of
+        if len(live) <= n:
+            return list(live)
+        picked: set[bytes] = set()
+        total = len(self.keys)
+        while len(picked) < n:
+            i = rng.randrange(total)
+            k = self.keys[i]
+            if live.get(k) == self.seqs[i]:
+                picked.add(k)
+        return list(picked)
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Keys from ``cursor`` on (about ``count`` slots); returns (next cursor or 0, keys)."""
+        i = bisect_left(self.seqs, cursor)
+        live, out = self.seq_of, []
+        end = min(len(self.seqs), i + max(count, 1))
+        for j in range(i, end):
+            k = self.keys[j]
+            if live.get(k) == self.seqs[j]:
+                out.append(k)
+        return (self.seqs[end] if end < len(self.seqs) else 0), out
+
+
+class WrongType(Exception):
+    """The key holds a value of another type (-WRONGTYPE)."""
+
+
+class Database:
+    """One of the numbered databases (SELECT n)."""
+
+    def __init__(self, keyspace: Keyspace, index: int) -> None:
+        self.ks = keyspace
+        self.index = index
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        self.sizes: dict[bytes, int] = {}
+        self.keylog = KeyLog()
+        self.volatile = KeyLog()  # the keys with a TTL, for sampling
+        self.meta: dict[bytes, int] = {}  # LRU: last access ms; LFU: packed counter
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -- reading ----------------------------------------------------------------
+    def get(self, key: bytes) -> Any:
+        """The live value or None (expiring it lazily); counts hits and misses."""
+        v = self.data.get(key)
+        if v is None:
+            self.ks.misses += 1
+            return None
+        if self.expires:
+            exp = self.expires.get(key)
+            if exp is not None and exp <= self.ks.clock():
+                self.expire_now(key)
+                self.ks.misses += 1
+                return None
+        self.ks.hits += 1
+        if self.ks.tracker is not None:
+            self.ks.tracker.touch(self, key)
+        return v
+
+    def get_typed(self, key: bytes, t: type) -> Any:
+        v = self.get(key)
+        if v is not None and type(v) is not t:
+            raise WrongType()
+        return v
+
+    def peek(self, key: bytes) -> Any:
+        """The live value without touching stats or LRU (TYPE, EXISTS, SCAN filters)."""
+        v = self.data.get(key)
+        if v is not None and self.expires:
+            exp = self.expires.get(key)
+            if exp is not None and exp <= self.ks.clock():
+                self.expire_now(key)
+                return None
+        return v
+
+    def ttl_ms(self, key: bytes) -> int | None:
+        """Milliseconds left, or None without a TTL (call after peek/get)."""
+        exp = self.expires.get(key)
+        return None if exp is None else max(exp - self.ks.clock(), 0)
+
+    # -- writing ----------------------------------------------------------------
+    def put(self, key: bytes, value: Any, size: int, keep_ttl: bool = False) -> None:
+        """Create or replace ``key`` (dropping its TTL unless ``keep_ttl``)."""
+        sizes = self.sizes
+        old = sizes.get(key)
+        if old is None:
+            self.keylog.add(key)
+            old = 0
+        elif not keep_ttl and self.expires and key in self.expires:
+            self.persist(key)
+        sizes[key] = size
+        self.ks.used += size - old
+        self.data[key] = value
+        if self.ks.tracker is not None:
+            self.ks.tracker.touch(self, key)
+
+    def put_new(self, key: bytes, value: Any) -> None:
+        """Create an aggregate (list, hash, set) for a key known to be missing."""
+        self.put(key, value, KEY_OVERHEAD + len(key))
+
+    def grow(self, key: bytes, delta: int) -> None:
+        """Account ``delta`` bytes more (or less) for an aggregate changed in place."""
+        self.sizes[key] += delta
+        self.ks.used += delta
+
+    def delete(self, key: bytes) -> bool:
+        if self.data.pop(key, None) is None:
+            return False
+        self.keylog.remove(key)
+        self.ks.used -= self.sizes.pop(key)
+        if self.expires and key in self.expires:
+            del self.expires[key]
+            self.volatile.remove(key)
+        self.meta.pop(key, None)
+        return True
+
+    def delete_if_empty(self, key: bytes, value: Any) -> None:
+        """Redis never keeps an empty aggregate: the key goes with its last element."""
+        if not value:
+            self.delete(key)
+
+    def expire_now(self, key: bytes) -> None:
+        self.delete(key)
+        self.ks.expired_keys += 1
+
+    def set_expiry(self, key: bytes, at_ms: int) -> None:
+        if key not in self.expires:
+            self.volatile.add(key)
+        self.expires[key] = at_ms
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        self.volatile.remove(key)
+        return True
+
+    def rename(self, src: bytes, dst: bytes) -> None:
+        value, exp = self.data[src], self.expires.get(src)
+        size = self.sizes[src]
+        self.delete(src)
+        self.delete(dst)
+        self.put(dst, value, size - len(src) + len(dst))
+        if exp is not None:
+            self.set_expiry(dst, exp)
+
+    def flush(self) -> None:
+        self.ks.used -= sum(self.sizes.values())
+        for d in (self.data, self.expires, self.sizes, self.meta):
+            d.clear()
+        self.keylog.clear()
+        self.volatile.clear()
+
+    def live_keys(self) -> Iterator[bytes]:
+        """Every key not yet expired (KEYS); expired ones are removed on the way."""
+        now = self.ks.clock()
+        for k in list(self.data):
+            exp = self.expires.get(k)
+            if exp is not None and exp <= now:
+                self.expire_now(k)
+            else:
+                yield k
+
+    # -- active expiry ------------------------------------------------------------
+    def expire_sample(self) -> tuple[int, int]:
+        """One round: sample keys with a TTL, delete the expired. Returns (sampled, expired)."""
+        sample = self.volatile.sample(EXPIRE_SAMPLE, self.ks.rng)
+        now, expired = self.ks.clock(), 0
+        for k in sample:
+            if self.expires[k] <= now:
+                self.expire_now(k)
+                expired += 1
+        return len(sample), expired
+
+
+class Keyspace:
+    """The databases, the clock, the counters INFO reports, and the eviction hook."""
+
+    def __init__(
+        self,
+        databases: int = DEFAULT_DATABASES,
+        clock: Callable[[], int] = wall_clock_ms,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.used = 0
+        self.hits = self.misses = 0
+        self.expired_keys = self.evicted_keys = 0
+        self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
+        self.dbs = [Database(self, i) for i in range(databases)]
+
+    def flushall(self) -> None:
+        for db in self.dbs:
+            db.flush()
+
+    def active_expire(self, budget_s: float) -> int:
+        """Redis's activeExpireCycle: per database, sample and repeat while >25% expired."""
+        deadline = time.perf_counter() + budget_s
+        total = 0
+        for db in self.dbs:
+            while db.volatile:
+                sampled, expired = db.expire_sample()
+                total += expired
+                if expired <= sampled * EXPIRE_REPEAT_ABOVE or time.perf_counter() > deadline:
+                    break
+            if time.perf_counter() > deadline:
+                break
+        return total
