@@ -258,9 +258,13 @@ class RedisCluster:
         return r.stdout
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the with-block cleans up
     with RedisCluster() as cluster:
         print("Redis Cluster ready (primaries then replicas, as redis-cli assigned them):")
         for node in cluster.nodes:
