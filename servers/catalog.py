@@ -105,11 +105,11 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),
     # S. Storage engines
     Exercise("S1", "A word dictionary in CSV and in Bitcask"),
-    Exercise("S2", "The partial write problem"),
+    Exercise("S2", "The partial write problem", room="storage", bench="make bench-torn_write"),
     Exercise("S3", "Checksums: detect corrupt data", room="storage"),
     Exercise("S4", "Database recovery", room="storage/kv"),
     Exercise("S5", "Bitcask with merge and compaction"),
-    Exercise("S6", "Sequential vs random IO"),
+    Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise("S7", "An LSM-tree key-value store"),
     Exercise("S8", "B+ trees"),
     Exercise("S9", "Bloom filters: FPR vs size vs hashes; deletable filters"),
