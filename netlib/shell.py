@@ -105,6 +105,12 @@ class Connection:
         if t is not None and not t.is_closing():
             t.write(data)
 
+    def write_eof(self) -> None:
+        """Half-close: send what is queued, then FIN; reading goes on (lingering close)."""
+        t = self._proto.transport
+        if t is not None and not t.is_closing() and t.can_write_eof():
+            t.write_eof()
+
     def writelines(self, chunks: list[bytes]) -> None:
         t = self._proto.transport
         if t is not None and not t.is_closing():

@@ -211,7 +211,15 @@ class FileResponse(Response):
     ) -> None:
         super().__init__(b"", status, headers, content_type or "application/octet-stream")
         self.path, self.offset, self.length = path, offset, length
-        self.headers.append((b"content-length", str(length).encode()))
+
+    def read_all(self) -> bytes:
+        """The whole range at once: for small files, sent like any plain body."""
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.length)
+        if len(data) != self.length:
+            raise OSError(f"{self.path} shrank while being sent")
+        return data
 
 
 def to_response(result: Any) -> Response:

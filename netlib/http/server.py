@@ -42,6 +42,10 @@ access = logging.getLogger("netlib.http.access")
 
 # While a handler task runs, unparsed input above this pauses the socket.
 PAUSE_BUFFER = 256 * 1024
+# Seconds we keep reading (and dropping) a refused client's input after answering,
+# so its unread request bytes do not turn our close into an RST that destroys the
+# answer before the client read it (nginx's lingering_close does the same).
+LINGER_SECONDS = 2.0
 # Blocks in which a FileResponse is read and written: big enough for few syscalls,
 # small enough that a slow reader never makes us hold much.
 FILE_BLOCK = 64 * 1024
@@ -64,9 +68,12 @@ class HTTPSession:
         self.size = 0
         self.started = 0.0
         self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
+        self.lingering = False
 
     # -- shell Session interface ---------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         self.h.receive_data(data)
         if not self.busy:
             self._process()
@@ -76,6 +83,9 @@ class HTTPSession:
                 self.conn.pause_reading()
 
     def eof_received(self) -> bool:
+        if self.lingering:
+            self.conn.close()
+            return True
         self.h.receive_data(b"")
         if not self.busy:
             self._process()
@@ -139,7 +149,11 @@ class HTTPSession:
             req._stream = self._body_stream()
             self._spawn(self.route, req)
             return
-        if self.h.they_are_waiting_for_100_continue:
+        length = self.h.their_content_length
+        if length is not None and length > self.app.max_body:
+            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
+            self._finish_early()  # before 100 Continue: the client need not send it
+        elif self.h.they_are_waiting_for_100_continue:
             self.conn.write(self.h.send(_CONTINUE))
 
     def _on_data(self, data: bytes) -> None:
@@ -182,8 +196,13 @@ class HTTPSession:
         self.req = None
         self.h.close_after_this()
         self._answer(req, self._error_response(self.error))
-        self.conn.close()
-        self.busy = True  # nothing more is read from this connection
+        self._linger()
+
+    def _linger(self) -> None:
+        """Answered for the last time: half-close, then drop input until EOF or timeout."""
+        self.busy = self.lingering = True  # nothing more is parsed on this connection
+        self.conn.write_eof()
+        self.conn.set_deadline(LINGER_SECONDS)
 
     def _refuse(self, e: h11.RemoteProtocolError) -> None:
         self.conn.log.info("refused (%d): %s", e.status, e)
@@ -193,7 +212,7 @@ class HTTPSession:
             head = h11.Response(e.status, [(b"content-type", b"text/plain; charset=utf-8"),
                                            (b"content-length", str(len(body)).encode())])  # fmt: skip
             self.conn.write(self.h.send_message(head, body))
-            self.conn.close()
+            self._linger()
         else:
             self.conn.abort()
 
@@ -204,11 +223,18 @@ class HTTPSession:
     # -- answering ---------------------------------------------------------------
     def _answer(self, req: Request, result: Any) -> None:
         resp = result if type(result) is Response else to_response(result)
-        if isinstance(resp, StreamingResponse | FileResponse):
+        body = resp.body
+        if isinstance(resp, FileResponse) and resp.length <= FILE_BLOCK:
+            try:  # a small file is one read and one write: no task, no chunks
+                body = resp.read_all()
+            except OSError as e:
+                self.conn.log.warning("cannot read %s: %s", resp.path, e)
+                resp = self._error_response(HTTPError(500, "cannot read file"))
+                body = resp.body
+        elif isinstance(resp, StreamingResponse | FileResponse):
             self.busy = True
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
             return
-        body = resp.body
         h = self.h
         if self.conn.stopping:
             h.close_after_this()
@@ -257,6 +283,8 @@ class HTTPSession:
         if conn.stopping:
             h.close_after_this()
         headers = resp.headers + [(b"date", http_date()), (b"server", self.app.server_header)]
+        if isinstance(resp, FileResponse):
+            headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
         try:
             conn.write(h.send(h11.Response(resp.status, headers)))

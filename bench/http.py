@@ -1,0 +1,212 @@
+"""``make bench-http``: wrk against syslab's HTTP server and three references.
+
+Workloads (all keep-alive, ``wrk -t2 -c64 -d10s`` by default, one run each):
+
+* ``hello``: a 14-byte text response. syslab (``servers.http``, sync route,
+  uvloop), uvicorn (httptools + uvloop, a bare ASGI app, no access log),
+  aiohttp (uvloop), and nginx answering the same bytes from a static file;
+* ``static file``: a small file from syslab's static handler vs nginx.
+
+Every server is a child process on a free port; wrk runs on the same 2-core
+machine, so absolute numbers are lower than on a dedicated client, but every
+server pays the same tax. nginx runs one worker (``-p`` prefix in a temp dir,
+``daemon off``) so it is single-core like the Python servers.
+``python -m bench.http --serve uvicorn|aiohttp --port N`` runs a reference
+server in the foreground (used as the child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from netlib.procs import Child, free_port, python_module, require_binary
+
+from .common import Row, header, save, table
+
+HELLO = b"Hello, world!\n"
+
+
+# -- the reference servers (run as children) -----------------------------------------
+async def asgi_hello(scope, receive, send):  # type: ignore[no-untyped-def]
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": HELLO})
+
+
+def serve_uvicorn(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(asgi_hello, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning", lifespan="off")  # fmt: skip
+
+
+def serve_aiohttp(port: int) -> None:
+    import uvloop
+    from aiohttp import web
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(body=HELLO, content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp}/www;
+        location = /hello {{ try_files /hello.txt =404; }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(port: int) -> Iterator[Child]:
+    """A private nginx on ``port``, config, pid and logs in a temp dir."""
+    binary = require_binary("nginx", "nginx-light")
+    with tempfile.TemporaryDirectory(prefix="syslab-nginx-") as tmp:
+        os.chmod(tmp, 0o755)  # workers may run as nobody: they must read www/
+        www = Path(tmp) / "www"
+        www.mkdir()
+        (www / "hello.txt").write_bytes(HELLO)
+        (www / "static").mkdir()
+        (www / "static" / "hello.txt").write_bytes(HELLO)
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        with Child([binary, "-p", tmp, "-c", str(conf)], port=port, name="nginx") as child:
+            yield child
+
+
+# -- wrk -----------------------------------------------------------------------------
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return float(m[1]) * _UNITS[m[2]] if m else float("nan")
+
+
+def wrk(url: str, threads: int, connections: int, seconds: int) -> dict[str, float]:
+    """Run wrk once; req/s, p50/p99 in ms and the error count."""
+    binary = require_binary("wrk", "wrk")
+    out = subprocess.run(
+        [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, timeout=seconds + 60, check=True,
+    ).stdout  # fmt: skip
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if not (rps and p50 and p99):
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
+    return {
+        "rps": float(rps[1]),
+        "p50_ms": _ms(p50[1]),
+        "p99_ms": _ms(p99[1]),
+        "errors": (int(bad[1]) if bad else 0) + (sum(map(int, errs.groups())) if errs else 0),
+    }
+
+
+def _row(workload: str, impl: str, r: dict[str, float]) -> Row:
+    extra = {"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "errors": int(r["errors"])}
+    return Row(workload, impl, r["rps"], "req/s", extra)
+
+
+IMPLS = ("syslab", "uvicorn", "aiohttp", "nginx")
+
+
+def run(seconds: int, threads: int, connections: int, only: tuple[str, ...] = IMPLS) -> list[Row]:
+    rows: list[Row] = []
+
+    def measure(workload: str, impl: str, url: str) -> None:
+        r = wrk(url, threads, connections, seconds)
+        rows.append(_row(workload, impl, r))
+        print(f"  {workload:<12} {impl:<22} {r['rps']:>10,.0f} req/s  "
+              f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms", flush=True)  # fmt: skip
+
+    tmp = Path(tempfile.mkdtemp(prefix="syslab-http-bench-"))
+    try:
+        (tmp / "hello.txt").write_bytes(HELLO)
+        port = free_port()
+        args = ("--no-access-log", "--log-level", "warning", "--static", str(tmp))
+        if "syslab" in only:
+            with python_module("servers.http", *args, port=port):
+                measure("hello", "syslab", f"http://127.0.0.1:{port}/hello")
+                measure("static file", "syslab", f"http://127.0.0.1:{port}/static/hello.txt")
+        for name in ("uvicorn+httptools", "aiohttp"):
+            port = free_port()
+            kind = name.split("+")[0]
+            if kind not in only:
+                continue
+            with python_module("bench.http", "--serve", kind, "--port", str(port), port=None) as c:
+                c.port = port
+                c.wait_port()
+                measure("hello", name, f"http://127.0.0.1:{port}/hello")
+        if "nginx" in only:
+            port = free_port()
+            with nginx(port):
+                measure("hello", "nginx (static)", f"http://127.0.0.1:{port}/hello")
+                measure("static file", "nginx", f"http://127.0.0.1:{port}/static/hello.txt")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--quick", action="store_true", help="1-second runs (the smoke test)")
+    p.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
+    p.add_argument("--serve", choices=["uvicorn", "aiohttp"], help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        (serve_uvicorn if args.serve == "uvicorn" else serve_aiohttp)(args.port)
+        return
+    seconds = 1 if args.quick else min(args.duration, 60)
+    print(header(f"HTTP keep-alive: wrk -t{args.threads} -c{args.connections} -d{seconds}s"))
+    only = tuple(x.strip() for x in args.only.split(","))
+    rows = run(seconds, args.threads, args.connections, only)
+    print()
+    print(table(rows, reference="syslab"))
+    path = save(
+        "http-quick" if args.quick else "http",
+        rows,
+        seconds=seconds,
+        threads=args.threads,
+        connections=args.connections,
+    )
+    print(f"\nsaved {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
