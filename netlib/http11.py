@@ -28,238 +28,59 @@ to ``send`` are dropped, so a handler never special-cases HEAD.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from .http11_events import (
+    CLIENT,
+    CLOSED,
+    DEFAULT_MAX_BODY,
+    DONE,
+    ERROR,
+    IDLE,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    MAX_LEADING_CRLF,
+    MAX_REQUEST_LINE,
+    MUST_CLOSE,
+    NEED_DATA,
+    PAUSED,
+    SEND_BODY,
+    SERVER,
+    SWITCHED_PROTOCOL,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Headers,
+    InformationalResponse,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    Request,
+    Response,
+    _Sentinel,
+)
+from .http11_framing import (
+    _REQUEST_LINE,
+    _STATUS_LINE,
+    _ChunkedReader,
+    _CloseReader,
+    _encode_headers,
+    _framing,
+    _LengthReader,
+    _lower,
+    _parse_headers,
+    _Reader,
+    _tokens,
+    _Writer,
+    status_line,
+)
 
-# -- limits: each refusal answers with the status named beside it --------------
-# Longest request line (method, target, version). 8 KiB is nginx's
-# large_client_header_buffers line size; longer targets get 414.
-MAX_REQUEST_LINE = 8 * 1024
-# Whole head (request line + headers). 64 KiB is generous for cookies and
-# tokens yet bounds memory per connection before a message is even known; 431.
-MAX_HEAD_BYTES = 64 * 1024
-# Header fields per message: Apache's LimitRequestFields default; 431.
-MAX_HEADERS = 100
-# A chunk-size line with extensions. Real ones are a few bytes; 400 beyond.
-MAX_CHUNK_LINE = 1024
-# Hex digits in a chunk size: 16 fits any 64-bit length; more is an attack.
-MAX_CHUNK_SIZE_DIGITS = 16
-# Decimal digits in Content-Length: 18 keeps it inside int64 (no bignum games).
-MAX_CONTENT_LENGTH_DIGITS = 18
-# Default body limit per message (413). A Connection can be given another one
-# (the 1 GB upload server raises it); streaming means the limit is policy, not memory.
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
-# Empty lines tolerated before a request line (RFC 9112 §2.2 says ignore "at least one").
-MAX_LEADING_CRLF = 8
-
-CLIENT, SERVER = "client", "server"
-# States of each side of one request/response cycle.
-IDLE, SEND_BODY, DONE, MUST_CLOSE, CLOSED, ERROR, SWITCHED_PROTOCOL = (
-    "IDLE", "SEND_BODY", "DONE", "MUST_CLOSE", "CLOSED", "ERROR", "SWITCHED_PROTOCOL",
-)  # fmt: skip
-
-Headers = list[tuple[bytes, bytes]]
-
-
-class _Sentinel:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-NEED_DATA = _Sentinel("NEED_DATA")
-PAUSED = _Sentinel("PAUSED")
-
-
-class ProtocolError(Exception):
-    """Base of the two errors; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.status = status
-
-
-class RemoteProtocolError(ProtocolError):
-    """The peer broke the protocol: answer ``status`` and close."""
-
-
-class LocalProtocolError(ProtocolError):
-    """We tried to send something invalid (a bug in the caller)."""
-
-
-# -- events --------------------------------------------------------------------
-class Event:
-    __slots__ = ()
-
-
-@dataclass(slots=True)
-class Request(Event):
-    method: bytes
-    target: bytes
-    headers: Headers = field(default_factory=list)  # names lower-cased when received
-    http_version: bytes = b"1.1"
-
-
-@dataclass(slots=True)
-class InformationalResponse(Event):
-    status_code: int  # 1xx
-    headers: Headers = field(default_factory=list)
-    reason: bytes = b""
-
-
-@dataclass(slots=True)
-class Response(Event):
-    status_code: int
-    headers: Headers = field(default_factory=list)
-    reason: bytes = b""
-    http_version: bytes = b"1.1"
-
-
-@dataclass(slots=True)
-class Data(Event):
-    data: bytes
-
-
-@dataclass(slots=True)
-class EndOfMessage(Event):
-    headers: Headers = field(default_factory=list)  # trailers
-
-
-@dataclass(slots=True)
-class ConnectionClosed(Event):
-    pass
-
-
-# -- grammar (RFC 9110 §5.6.2 token, §5.5 field-value) -------------------------
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*")
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
-_STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
-_DIGITS = re.compile(rb"\d+")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?", re.S)
-_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect"))
-
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-
-
-def status_line(status: int) -> bytes:
-    """``HTTP/1.1 200 OK\\r\\n``, cached per status (the hot path sends few kinds)."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
-        _STATUS_LINES[status] = line
-    return line
-
-
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def _tokens(value: bytes) -> set[bytes]:
-    return {t.strip() for t in value.lower().split(b",")}
-
-
-@dataclass(slots=True)
-class _Framing:
-    """What a head says about its body and the connection."""
-
-    length: int | None = None  # Content-Length
-    chunked: bool = False
-    close: bool = False  # Connection: close
-    keep_alive: bool = False  # Connection: keep-alive (HTTP/1.0)
-    expect_continue: bool = False
-
-
-def _framing(headers: Headers, is_request: bool) -> _Framing:
-    """Read the framing headers, refusing every ambiguous shape with 400."""
-    f = _Framing()
-    te: list[bytes] = []
-    for name, value in headers:
-        if name not in _FRAMING:
-            continue
-        if name == b"content-length":
-            for v in value.split(b","):
-                v = v.strip()
-                if not _DIGITS.fullmatch(v) or len(v) > MAX_CONTENT_LENGTH_DIGITS:
-                    raise RemoteProtocolError("bad Content-Length")
-                if f.length is not None and f.length != int(v):
-                    raise RemoteProtocolError("conflicting Content-Length headers")
-                f.length = int(v)
-        elif name == b"transfer-encoding":
-            te.extend(_tokens(value))
-        elif name == b"connection":
-            toks = _tokens(value)
-            f.close |= b"close" in toks
-            f.keep_alive |= b"keep-alive" in toks
-        elif is_request and name == b"expect":
-            if value.lower() != b"100-continue":
-                raise RemoteProtocolError("unsupported Expect", 417)
-            f.expect_continue = True
-    if te:
-        if f.length is not None:
-            raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
-        if te != [b"chunked"]:
-            raise RemoteProtocolError("Transfer-Encoding other than chunked")
-        f.chunked = True
-    return f
-
-
-class _Writer:
-    """Frames our body: Content-Length (counted), chunked, or until close."""
-
-    __slots__ = ("mode", "left", "drop")
-
-    def __init__(self, mode: str, length: int = 0, drop: bool = False) -> None:
-        self.mode, self.left, self.drop = mode, length, drop
-
-    def data(self, data: bytes) -> bytes:
-        if self.drop or not data:
-            return b""
-        if self.mode == "length":
-            self.left -= len(data)
-            if self.left < 0:
-                raise LocalProtocolError("body longer than Content-Length")
-            return data
-        if self.mode == "chunked":
-            return b"%x\r\n%s\r\n" % (len(data), data)
-        return data
-
-    def end(self, trailers: Headers) -> bytes:
-        if self.drop:
-            return b""
-        if self.mode == "length":
-            if self.left:
-                raise LocalProtocolError(f"body {self.left} bytes short of Content-Length")
-            return b""
-        if self.mode == "chunked":
-            return b"0\r\n" + _encode_headers(trailers) + b"\r\n"
-        return b""
-
-
-def _encode_headers(headers: Headers) -> bytes:
-    """``name: value\r\n`` lines; refuses names that are not tokens and values with CR, LF, NUL.
-
-    Checked on the joined block (a few C-level scans) rather than per header:
-    each line must contribute exactly one CR and one LF, and names are checked
-    once and remembered, since a server sends the same few names all day.
-    """
-    out = b"".join([b"%s: %s\r\n" % h for h in headers])
-    n = len(headers)
-    if out.count(b"\n") != n or out.count(b"\r") != n or b"\0" in out:
-        raise LocalProtocolError(f"CR, LF or NUL in a header: {headers!r}")
-    for name, _ in headers:
-        if name not in _GOOD_NAMES:
-            if not _TOKEN_RE.fullmatch(name):
-                raise LocalProtocolError(f"invalid header name {name!r}")
-            if len(_GOOD_NAMES) < 1000:  # bounded: names are few, values are not cached
-                _GOOD_NAMES.add(name)
-    return out
-
-
-_TOKEN_RE = re.compile(_TOKEN)
-_GOOD_NAMES: set[bytes] = set()
+__all__ = [
+    "CLIENT", "SERVER", "IDLE", "SEND_BODY", "DONE", "MUST_CLOSE", "CLOSED", "ERROR",
+    "SWITCHED_PROTOCOL", "NEED_DATA", "PAUSED", "Connection", "ConnectionClosed", "Data",
+    "EndOfMessage", "Event", "Headers", "InformationalResponse", "LocalProtocolError",
+    "ProtocolError", "RemoteProtocolError", "Request", "Response", "status_line",
+    "DEFAULT_MAX_BODY", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
+]  # fmt: skip
 
 
 class Connection:
@@ -554,150 +375,3 @@ class Connection:
             self._method = b""
         else:
             self.our_state = self.their_state = MUST_CLOSE
-
-
-def _parse_headers(lines: list[bytes]) -> Headers:
-    """Header lines (after the first) into (lower-cased name, value) pairs."""
-    if len(lines) > MAX_HEADERS + 1:
-        raise RemoteProtocolError("too many header fields", 431)
-    headers = []
-    match = _HEADER.fullmatch
-    for i in range(1, len(lines)):
-        line = lines[i]
-        m = match(line)
-        if m is None:
-            if line[:1] in (b" ", b"\t"):
-                raise RemoteProtocolError("obsolete line folding")
-            raise RemoteProtocolError("malformed header line")
-        headers.append((m[1].lower(), m[2]))
-    return headers
-
-
-class _Reader:
-    """Frames the peer's body; ``read`` returns Data, EndOfMessage or NEED_DATA."""
-
-    __slots__ = ()
-
-    def read(self, c: Connection) -> Event | _Sentinel:
-        raise NotImplementedError
-
-
-def _short(c: Connection) -> _Sentinel:
-    if c._eof:
-        raise RemoteProtocolError("connection closed inside a message body")
-    return NEED_DATA
-
-
-class _LengthReader(_Reader):
-    __slots__ = ("left",)
-
-    def __init__(self, length: int) -> None:
-        self.left = length
-
-    def read(self, c: Connection) -> Event | _Sentinel:
-        left = self.left
-        if left == 0:
-            return EndOfMessage()
-        buf = c._buf
-        if not buf:
-            return _short(c)
-        if len(buf) <= left:
-            c._buf = b""
-            self.left = left - len(buf)
-            return Data(buf)
-        c._buf = buf[left:]
-        self.left = 0
-        return Data(buf[:left])
-
-
-class _CloseReader(_Reader):
-    """A response without length: the body is everything until the server closes."""
-
-    __slots__ = ()
-
-    def read(self, c: Connection) -> Event | _Sentinel:
-        if c._buf:
-            data, c._buf = c._buf, b""
-            return Data(data)
-        return EndOfMessage() if c._eof else NEED_DATA
-
-
-class _ChunkedReader(_Reader):
-    """RFC 9112 §7.1: hex size line, data, CRLF, ..., a zero size, trailers, CRLF."""
-
-    __slots__ = ("state", "left", "total")
-
-    def __init__(self) -> None:
-        self.state = "size"
-        self.left = 0
-        self.total = 0
-
-    def read(self, c: Connection) -> Event | _Sentinel:
-        while True:
-            buf = c._buf
-            if self.state == "data":
-                if not buf:
-                    return _short(c)
-                n = min(self.left, len(buf))
-                self.left -= n
-                if self.left == 0:
-                    self.state = "crlf"
-                c._buf = buf[n:]
-                return Data(buf[:n] if n < len(buf) else buf)
-            if self.state == "crlf":
-                if len(buf) < 2:
-                    if buf not in (b"", b"\r"):
-                        raise RemoteProtocolError("chunk data not followed by CRLF")
-                    return _short(c)
-                if buf[:2] != b"\r\n":
-                    raise RemoteProtocolError("chunk data not followed by CRLF")
-                c._buf = buf[2:]
-                self.state = "size"
-            elif self.state == "size":
-                if not self._size_line(c, buf):
-                    return _short(c)
-            else:
-                return self._trailers(c, buf)
-
-    def _size_line(self, c: Connection, buf: bytes) -> bool:
-        i = buf.find(b"\r\n")
-        if i < 0:
-            if len(buf) > MAX_CHUNK_LINE or b"\n" in buf:
-                raise RemoteProtocolError("bad chunk size line")
-            return False
-        line = buf[:i]
-        m = _CHUNK_SIZE.fullmatch(line)
-        if (
-            m is None or i > MAX_CHUNK_LINE or len(m[1]) > MAX_CHUNK_SIZE_DIGITS
-            or b"\n" in line or b"\r" in line
-        ):  # fmt: skip
-            raise RemoteProtocolError("invalid chunk size")
-        size = int(m[1], 16)
-        c._buf = buf[i + 2 :]
-        if size == 0:
-            self.state = "trailers"
-            return True
-        self.total += size
-        c._check_size(self.total)
-        self.left, self.state = size, "data"
-        return True
-
-    def _trailers(self, c: Connection, buf: bytes) -> Event | _Sentinel:
-        if buf[:2] == b"\r\n":
-            c._buf = buf[2:]
-            return EndOfMessage()
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                raise RemoteProtocolError("trailer section too large", 431)
-            if buf.count(b"\n") != buf.count(b"\r\n"):
-                raise RemoteProtocolError("bare LF in trailers")
-            return _short(c)
-        if end + 4 > MAX_HEAD_BYTES:
-            raise RemoteProtocolError("trailer section too large", 431)
-        c._buf = buf[end + 4 :]
-        return EndOfMessage(_parse_headers([b"", *buf[:end].split(b"\r\n")]))
-
-
-def _lower(headers: Headers) -> Headers:
-    return [(n.lower(), v) for n, v in headers]
