@@ -14,7 +14,9 @@ by a whole valid record is reported as corruption (a flipped bit in a length
 field makes a middle record look like it runs past the end; a crash cannot
 leave a valid record after a torn one). Kinds with a payload grammar are checked
 record by record through ``PAYLOAD_CHECKERS``; other kinds get the record-level
-check only. A directory argument checks every file in it that is not hidden.
+check only. A directory argument checks every file in it that opens with a
+FILE_HEADER (others, such as a LOCK file, are listed as skipped); a file named
+explicitly is always checked.
 """
 
 from __future__ import annotations
@@ -22,18 +24,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.record import Corruption, Reader, Record, StorageError, file_kind, find_record
+from storage.record import (
+    FILE_MAGIC,
+    HEADER_SIZE,
+    Corruption,
+    Reader,
+    Record,
+    StorageError,
+    file_kind,
+    find_record,
+)
 
 # kind -> "module:function"; the function takes (file name, records incl. the header)
 # and raises Corruption. Imported lazily so a checker's room may arrive later.
 PAYLOAD_CHECKERS: dict[str, str] = {
     "wal": "storage.wal.segment:check_records",
     "snapshot": "storage.kv.snapshot:check_records",
+    "bitcask-data": "storage.check:check_bitcask_data",
+    "bitcask-hint": "storage.check:check_bitcask_hint",
 }
 
 EXIT_OK, EXIT_CORRUPT, EXIT_UNREADABLE = 0, 1, 2
@@ -121,22 +135,70 @@ def _checker(kind: str) -> Callable[[str, list[Record]], None] | None:
         return None  # the room is not there (yet): record-level check only
 
 
+# -- Bitcask payloads (layout in FORMAT.md, section "Bitcask"; types from its format.py) --
+
+_TS_KLEN = struct.Struct("<QI")
+_HINT_PUT = struct.Struct("<QQII")
+_HINT_END = struct.Struct("<QQ")
+
+
+def check_bitcask_data(name: str, records: list[Record]) -> None:
+    """Every record after the header is a put or a tombstone whose key fits its payload."""
+    from storage.bitcask import format as fmt
+
+    for rec in records[1:]:
+        if rec.rtype not in (fmt.T_PUT, fmt.T_DELETE):
+            raise Corruption(name, rec.offset, f"record type {rec.rtype} in a data file")
+        _key_fits(name, rec, _TS_KLEN, exact=rec.rtype == fmt.T_DELETE)
+
+
+def check_bitcask_hint(name: str, records: list[Record]) -> None:
+    """Hint entries, then (when whole) one END whose count matches them."""
+    from storage.bitcask import format as fmt
+
+    for i, rec in enumerate(records[1:], start=1):
+        if rec.rtype == fmt.T_HINT_END:
+            count, _ = _HINT_END.unpack(rec.payload) if len(rec.payload) == 16 else (-1, 0)
+            if i != len(records) - 1 or count != i - 1:
+                raise Corruption(name, rec.offset, f"END says {count} entries, {i - 1} precede it")
+        elif rec.rtype in (fmt.T_HINT_PUT, fmt.T_HINT_DELETE):
+            put = rec.rtype == fmt.T_HINT_PUT
+            _key_fits(name, rec, _HINT_PUT if put else _TS_KLEN, exact=True)
+        else:
+            raise Corruption(name, rec.offset, f"record type {rec.rtype} in a hint file")
+
+
+def _key_fits(name: str, rec: Record, prefix: struct.Struct, exact: bool) -> None:
+    if len(rec.payload) < prefix.size:
+        raise Corruption(name, rec.offset, "payload shorter than its fixed fields")
+    klen = prefix.unpack_from(rec.payload)[-1]
+    end = prefix.size + klen
+    if end > len(rec.payload) or (exact and end != len(rec.payload)):
+        raise Corruption(name, rec.offset, f"key length {klen} does not fit the payload")
+
+
 def check_file(path: str | os.PathLike[str]) -> Report:
     p = os.fspath(path)
     with open(p, "rb") as f:
         return check_bytes(f.read(), p)
 
 
-def _expand(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
+def _expand(paths: list[str]) -> list[tuple[Path, bool]]:
+    """(file, named explicitly) for every argument; directories are walked."""
+    out: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(
-                sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            )
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            out.extend((f, False) for f in files)
         else:
-            out.append(p)
+            out.append((p, True))
     return out
+
+
+def _looks_like_data(path: Path) -> bool:
+    """Does the file open with a FILE_HEADER? (LOCK files and notes in a store dir do not.)"""
+    with open(path, "rb") as f:
+        return FILE_MAGIC in f.read(HEADER_SIZE + len(FILE_MAGIC))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="+", help="data files, or directories to walk")
     args = ap.parse_args(argv)
     code = EXIT_OK
-    for path in _expand(args.paths):
+    for path, explicit in _expand(args.paths):
         try:
+            if not explicit and not _looks_like_data(path):
+                print(f"{path}: SKIPPED, no syslab file header")
+                continue
             rep = check_file(path)
         except (OSError, StorageError) as e:
             print(f"{path}: UNREADABLE: {e}")

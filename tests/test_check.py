@@ -156,3 +156,45 @@ def test_cli_walks_a_store_directory(tmp_path):
 def test_cli_missing_file_exits_2(tmp_path):
     out = _cli(str(tmp_path / "nope"))
     assert out.returncode == 2 and "UNREADABLE" in out.stdout
+
+
+def _bitcask_files(d: Path) -> tuple[Path, Path]:
+    from storage.bitcask import Bitcask
+
+    with Bitcask.open(d, sync="always") as db:
+        for i in range(6):
+            db.put(b"word-%d" % i, b"definition %d" % i)
+        db.delete(b"word-2")
+    (data,) = d.glob("*.data")
+    (hint,) = d.glob("*.hint")
+    return data, hint
+
+
+def test_every_byte_flip_in_a_bitcask_data_file_is_reported_at_its_record(tmp_path):
+    data, _ = _bitcask_files(tmp_path)
+    assert check_file(data).kind == "bitcask-data"
+    _assert_every_flip_is_found(data.read_bytes(), str(data))
+
+
+def test_every_byte_flip_in_a_bitcask_hint_file_is_reported_at_its_record(tmp_path):
+    _, hint = _bitcask_files(tmp_path)
+    rep = check_file(hint)
+    assert (rep.status, rep.kind, rep.records) == ("OK", "bitcask-hint", 8)  # 7 entries + END
+    _assert_every_flip_is_found(hint.read_bytes(), str(hint))
+
+
+def test_bitcask_hint_whose_end_count_disagrees_is_corrupt(tmp_path):
+    _, hint = _bitcask_files(tmp_path)
+    recs = list(Reader(hint.read_bytes()))
+    kept = recs[:3] + recs[4:]  # header, two entries, (one dropped), the rest and END
+    data = b"".join(encode(r.rtype, r.payload) for r in kept)
+    rep = check_bytes(data, "x")
+    assert rep.status == "CORRUPT" and "END says" in rep.corruption.reason
+
+
+def test_cli_checks_a_bitcask_directory(tmp_path):
+    _bitcask_files(tmp_path)
+    out = _cli(str(tmp_path))
+    assert out.returncode == 0, out.stdout
+    assert "kind=bitcask-data" in out.stdout and "kind=bitcask-hint" in out.stdout
+    assert "LOCK: SKIPPED" in out.stdout
