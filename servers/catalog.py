@@ -108,7 +108,10 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("S2", "The partial write problem", room="storage", bench="make bench-torn_write"),
     Exercise("S3", "Checksums: detect corrupt data", room="storage"),
     Exercise("S4", "Database recovery", room="storage/kv"),
-    Exercise("S5", "Bitcask with merge and compaction"),
+    Exercise(
+        "S5", "Bitcask with merge and compaction",
+        room="storage/bitcask", run="make serve-bitcask", bench="make bench-bitcask",
+    ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise("S7", "An LSM-tree key-value store"),
     Exercise("S8", "B+ trees"),
@@ -121,6 +124,7 @@ SERVERS: dict[str, Server] = {
     for s in (
         Server("echo", 7007, "nc 127.0.0.1 {port}"),
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
+        Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )

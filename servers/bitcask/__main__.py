@@ -1,0 +1,46 @@
+"""``python -m servers.bitcask [--sync always|never|MS] [--max-file-size BYTES]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from netlib.shell import ShellConfig, run, serve_until_signalled
+from servers.cli import parse, server_parser
+from storage.bitcask import DEFAULT_MAX_FILE_SIZE, Bitcask, SyncPolicy
+
+from .server import serve
+
+
+def sync_policy(text: str) -> SyncPolicy:
+    if text in ("always", "never"):
+        return text  # type: ignore[return-value]
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("use always, never or a number of ms") from None
+
+
+def main() -> None:
+    p = server_parser("bitcask", "Bitcask over RESP (try: redis-cli -p 6381)")
+    p.add_argument(
+        "--sync", type=sync_policy, default=1000,
+        help="fsync policy: always (before each reply), never, or every N ms (default 1000, "
+        "like Redis's appendfsync everysec)",
+    )  # fmt: skip
+    p.add_argument("--max-file-size", type=int, default=DEFAULT_MAX_FILE_SIZE)
+    args = parse(p)
+
+    async def go() -> None:
+        db = Bitcask.open(args.dir, max_file_size=args.max_file_size, sync=args.sync)
+        server = await serve(ShellConfig(host=args.host, port=args.port), db)
+
+        async def close_db() -> None:
+            db.close()
+
+        await serve_until_signalled(server, close_db)
+
+    run(go)
+
+
+if __name__ == "__main__":
+    main()

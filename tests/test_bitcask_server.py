@@ -1,0 +1,160 @@
+"""The Bitcask RESP server: exact bytes on a socket, then real clients (redis-cli, redis-py).
+
+Raw-socket tests run the server in this event loop on port 0 over a temporary
+directory; the client tests launch ``python -m servers.bitcask`` as a child,
+exactly as ``make serve-bitcask`` does, and talk to it with clients nobody
+here wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import pytest
+import redis
+
+from netlib.shell import ShellConfig
+from servers.bitcask.server import serve
+from storage.bitcask import Bitcask
+
+pytestmark = pytest.mark.exercise("S5")
+
+
+async def _exchange(port: int, data: bytes, until: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    got = b""
+    while not got.endswith(until):
+        chunk = await asyncio.wait_for(reader.read(65536), 10)
+        if not chunk:
+            break
+        got += chunk
+    writer.close()
+    return got
+
+
+@pytest.fixture
+async def server(tmp_path):
+    db = Bitcask.open(tmp_path, max_file_size=512)
+    srv = await serve(ShellConfig(port=0), db)
+    yield srv, db
+    await srv.shutdown(grace=0.5)
+    db.close()
+
+
+async def test_commands_answer_exact_bytes(server):
+    srv, _ = server
+    req = (
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n"
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n"
+        b"*3\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n$7\r\nmissing\r\n"
+        b"*1\r\n$6\r\nDBSIZE\r\n"
+        b"*3\r\n$3\r\nDEL\r\n$1\r\nk\r\n$1\r\nk\r\n"
+        b"*1\r\n$4\r\nPING\r\n"
+    )
+    want = b"+OK\r\n$5\r\nhello\r\n$-1\r\n:1\r\n:1\r\n:1\r\n+PONG\r\n"
+    assert await _exchange(srv.port, req, b"+PONG\r\n") == want
+
+
+async def test_inline_commands_for_telnet_users(server):
+    srv, _ = server
+    got = await _exchange(srv.port, b'SET greeting "hello world"\r\nGET greeting\r\n', b"world\r\n")
+    assert got == b"+OK\r\n$11\r\nhello world\r\n"
+
+
+async def test_keys_with_glob_pattern(server):
+    srv, db = server
+    for k in (b"user:1", b"user:2", b"user:10", b"order:1"):
+        db.put(k, b"x")
+    got = await _exchange(srv.port, b"KEYS user:?\r\n", b"\r\n$6\r\nuser:2\r\n")
+    assert sorted(got.split(b"\r\n")[2:5:2]) == [b"user:1", b"user:2"]
+    assert got.startswith(b"*2\r\n")
+
+
+async def test_errors_keep_the_connection(server):
+    srv, _ = server
+    got = await _exchange(srv.port, b"NOPE a\r\nGET\r\nPING\r\n", b"+PONG\r\n")
+    assert got == (
+        b"-ERR unknown command 'NOPE', with args beginning with: 'a'\r\n"
+        b"-ERR wrong number of arguments for 'get' command\r\n+PONG\r\n"
+    )
+
+
+async def test_protocol_error_closes_only_that_connection(server):
+    srv, _ = server
+    got = await _exchange(srv.port, b"*1\r\n$x\r\n", b"\r\n")
+    assert got.startswith(b"-ERR Protocol error")
+    assert await _exchange(srv.port, b"PING\r\n", b"+PONG\r\n") == b"+PONG\r\n"
+
+
+async def test_merge_command_reclaims_space_and_keeps_reply_order(server):
+    srv, db = server
+    for round_ in range(3):
+        for i in range(40):
+            db.put(b"key%d" % i, b"round %d" % round_)
+    before = db.disk_usage()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"MERGE\r\nGET key7\r\n")  # GET waits for MERGE's reply: order kept
+    other = await _exchange(srv.port, b"GET key3\r\n", b"round 2\r\n")
+    assert other == b"$7\r\nround 2\r\n"
+    line = await asyncio.wait_for(reader.readline(), 30)
+    assert line.startswith(b"+OK merged") and b"40 live keys" in line
+    assert await asyncio.wait_for(reader.readexactly(13), 10) == b"$7\r\nround 2\r\n"
+    writer.close()
+    assert db.disk_usage() < before
+
+
+@pytest.fixture
+def bitcask_child(launch, tmp_path):
+    return launch("servers.bitcask", "--dir", str(tmp_path / "data"), "--sync", "always")
+
+
+def test_redis_py_talks_to_it(bitcask_child):
+    r = redis.Redis(host="127.0.0.1", port=bitcask_child.port)
+    assert r.ping()
+    assert r.set("word", "bitcask") is True
+    assert r.get("word") == b"bitcask"
+    assert r.set(b"bin\x00key", b"\xff\x00") and r.get(b"bin\x00key") == b"\xff\x00"
+    assert r.exists("word", "nope") == 1
+    assert sorted(r.keys("*")) == [b"bin\x00key", b"word"]
+    assert r.dbsize() == 2
+    assert r.delete("word", "nope") == 1 and r.get("word") is None
+    pipe = r.pipeline(transaction=False)
+    for i in range(100):
+        pipe.set(f"p{i}", i)
+    assert all(pipe.execute())
+    assert r.execute_command("MERGE").startswith(b"OK merged")
+    assert r.get("p42") == b"42"
+    r.close()
+
+
+def test_redis_py_resp3_hello(bitcask_child):
+    r = redis.Redis(host="127.0.0.1", port=bitcask_child.port, protocol=3)
+    assert r.set("a", "1") and r.get("a") == b"1" and r.get("missing") is None
+    r.close()
+
+
+def test_redis_cli_talks_to_it_and_data_survives_restart(launch, tmp_path):
+    cli = shutil.which("redis-cli")
+    assert cli, "redis-cli missing: install the Debian package redis-tools"
+    data = str(tmp_path / "data")
+    child = launch("servers.bitcask", "--dir", data)
+
+    def run(*args: str) -> str:
+        out = subprocess.run(
+            [cli, "-p", str(child.port), *args], capture_output=True, text=True, timeout=20
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run("SET", "lang", "python") == "OK"
+    assert run("GET", "lang") == "python"
+    assert run("DBSIZE") == "1"
+    assert run("KEYS", "l*") == "lang"
+    assert run("MERGE").startswith("OK merged")
+    assert child.stop() == 0  # SIGTERM: clean stop, data synced and hinted
+    child = launch("servers.bitcask", "--dir", data)
+    assert run("GET", "lang") == "python"
