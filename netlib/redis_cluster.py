@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 BUS_PORT_OFFSET = 10000  # Redis's default cluster bus port is the client port + 10000
 MAX_CLIENT_PORT = 65535 - BUS_PORT_OFFSET  # above this the bus port would not exist
-NODE_TIMEOUT_MS = 5000  # failure detection; 15 s default is too slow for a lab
+NODE_TIMEOUT_MS = 15000  # Redis's default: a loaded 2-core test machine must not trigger failovers
 READY_TIMEOUT = 60.0  # seconds for create + convergence on a loaded 2-core machine
 CLI_TIMEOUT = 120.0  # a redis-cli invocation (a reshard of thousands of keys takes a while)
 HOST = "127.0.0.1"

@@ -100,6 +100,14 @@ def test_error_codes_map_to_classes(message, cls):
     assert type(exc) is cls and exc.message == message
 
 
+def test_response_errors_are_the_codecs_reply_error():
+    from netlib.resp import ReplyError
+
+    exc = response_error("WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert isinstance(exc, ReplyError) and isinstance(exc, resp.RespError)
+    assert exc.code == "WRONGTYPE"
+
+
 def test_redirect_errors_carry_slot_and_address():
     exc = response_error("MOVED 3999 127.0.0.1:6381")
     assert (exc.slot, exc.address) == (3999, ("127.0.0.1", 6381))
@@ -244,7 +252,7 @@ def test_bytes_that_are_not_resp_raise_invalid_reply():
     c = resp.connect("127.0.0.1", port)
     with pytest.raises(resp.InvalidReply):
         c.execute("PING")
-    c.close()
+    assert c.closed
     t.join(5)
 
 

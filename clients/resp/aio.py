@@ -40,7 +40,7 @@ from .core import (
     is_push,
     result,
 )
-from .errors import ConnectionError, TimeoutError
+from .errors import ConnectionError, InvalidReply, TimeoutError
 
 _DEFAULT: Any = object()
 
@@ -152,7 +152,11 @@ class AsyncConnection:
 
     async def _next_value(self) -> Any:
         while True:
-            value = self._replies.next()
+            try:
+                value = self._replies.next()
+            except InvalidReply:
+                await self.close()  # the stream cannot be resynchronised
+                raise
             if value is not NEED_DATA:
                 return value
             self._live()

@@ -9,9 +9,9 @@
   name, so ``except OSError`` code keeps working.
 * ``InvalidReply`` - the bytes were not RESP (the codec's ``ProtocolError``);
   the connection is closed too.
-* ``ResponseError`` - the server answered with an error reply. The connection
-  is fine. ``message`` is the whole text (``WRONGTYPE Operation against...``)
-  and ``code`` its first word; subclasses exist for the codes a program acts
+* ``ResponseError`` (also the codec's ``ReplyError``) - the server answered
+  with an error reply. The connection is fine. ``message`` is the whole text
+  (``WRONGTYPE Operation against...``) and ``code`` its first word; subclasses exist for the codes a program acts
   on (Redis prefixes every error with one upper-case word, see the "RESP
   protocol spec", "Simple errors"). ``MovedError`` and ``AskError`` carry the
   slot and the address a cluster node redirects to.
@@ -23,6 +23,8 @@ who know it can guess them; the tree is ours.
 from __future__ import annotations
 
 import builtins
+
+from netlib.resp import ReplyError
 
 
 class RespError(Exception):
@@ -41,13 +43,13 @@ class InvalidReply(RespError):
     """The server sent bytes that are not RESP."""
 
 
-class ResponseError(RespError):
-    """An error reply (``-ERR ...``); the connection stays usable."""
+class ResponseError(RespError, ReplyError):
+    """An error reply (``-ERR ...``); the connection stays usable.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = message.split(" ", 1)[0] if message else ""
+    It is also the codec's ``ReplyError`` (the value the parser returns for an
+    error reply), so ``message`` and ``code`` come from there, and code that
+    catches ``netlib.resp.ReplyError`` catches this too.
+    """
 
 
 class WrongTypeError(ResponseError):

@@ -43,7 +43,7 @@ from .core import (
     is_push,
     result,
 )
-from .errors import ConnectionError, TimeoutError
+from .errors import ConnectionError, InvalidReply, TimeoutError
 
 TimeoutError_ = builtins.TimeoutError  # what sockets raise; ours shadows the name here
 _DEFAULT: Any = object()  # "use the connection's timeout" (None means wait forever)
@@ -142,7 +142,11 @@ class Connection:
         wait = self.timeout if timeout is _DEFAULT else timeout
         deadline = None if wait is None else time.monotonic() + wait
         while True:
-            value = self._replies.next()
+            try:
+                value = self._replies.next()
+            except InvalidReply:
+                self.close()  # the stream cannot be resynchronised
+                raise
             if value is not NEED_DATA:
                 return value
             self._fill(deadline, idle_ok)
