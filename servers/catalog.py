@@ -107,7 +107,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("S1", "A word dictionary in CSV and in Bitcask"),
     Exercise("S2", "The partial write problem", room="storage", bench="make bench-torn_write"),
     Exercise("S3", "Checksums: detect corrupt data", room="storage"),
-    Exercise("S4", "Database recovery", room="storage/kv"),
+    Exercise("S4", "Database recovery", room="storage/kv", bench="make bench-wal"),
     Exercise(
         "S5", "Bitcask with merge and compaction",
         room="storage/bitcask", run="make serve-bitcask", bench="make bench-bitcask",

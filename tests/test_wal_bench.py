@@ -1,0 +1,25 @@
+"""bench/wal (group commit) runs end to end with tiny cells."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import bench.common
+from bench import wal as wal_bench
+
+pytestmark = pytest.mark.exercise("S4")
+
+
+def test_wal_bench_quick_run_has_every_row(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
+    wal_bench.main(["--seconds", "0.05", "--threads", "1,4"])
+    assert "vs fsync each (lock)" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "wal.json").read_text())["rows"]
+    got = {(r["workload"], r["impl"]) for r in rows}
+    for threads in (1, 4):
+        for impl in ("wal group commit", "fsync each (lock)", "sqlite FULL"):
+            assert (f"sync=always x{threads}", impl) in got
+    ref = [r for r in rows if r["impl"] == "fsync each (lock)"]
+    assert all(r["extra"]["fsyncs"] == r["extra"]["appends"] > 0 for r in ref)
