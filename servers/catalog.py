@@ -104,7 +104,10 @@ EXERCISES: dict[str, Exercise] = _rows(
         bench="make bench-redis_cluster",
     ),
     # S. Storage engines
-    Exercise("S1", "A word dictionary in CSV and in Bitcask"),
+    Exercise(
+        "S1", "A word dictionary in CSV and in Bitcask",
+        room="storage/dictionary", bench="make bench-dictionary",
+    ),  # fmt: skip
     Exercise("S2", "The partial write problem", room="storage", bench="make bench-torn_write"),
     Exercise("S3", "Checksums: detect corrupt data", room="storage"),
     Exercise("S4", "Database recovery", room="storage/kv", bench="make bench-wal"),

@@ -388,3 +388,13 @@ def test_every_file_is_a_syslab_record_file(tmp_path):
         r = Reader(p.read_bytes(), str(p))
         recs = list(r)
         assert r.torn_at is None and recs[0].rtype == 1
+
+
+def test_bitcask_benchmark_runs_end_to_end(capsys):
+    from bench import bitcask as bench_bitcask
+
+    bench_bitcask.main(["--quick"])
+    out = capsys.readouterr().out
+    for workload in ("fillseq", "fillrandom", "readrandom", "overwrite", "merge/VACUUM"):
+        assert f"{workload} (never)" in out
+    assert "fillseq (always)" in out and "sqlite" in out
