@@ -9,10 +9,8 @@ serves them all. For each file it reports one of:
   leaves, and what a reader ignores. Exit 0, but it is said.
 * ``CORRUPT``: the first bad record and its offset. Exit 1.
 
-Beyond ``storage.record``'s rules it does one more thing: a "torn tail" followed
-by a whole valid record is reported as corruption (a flipped bit in a length
-field makes a middle record look like it runs past the end; a crash cannot
-leave a valid record after a torn one). Kinds with a payload grammar are checked
+The record-level rules are ``storage.record``'s (a length that runs past the end
+with whole records behind it is corruption, not a tail). Kinds with a payload grammar are checked
 record by record through ``PAYLOAD_CHECKERS``; other kinds get the record-level
 check only. A directory argument checks every file in it that opens with a
 FILE_HEADER (others, such as a LOCK file, are listed as skipped); a file named
@@ -38,7 +36,6 @@ from storage.record import (
     Record,
     StorageError,
     file_kind,
-    find_record,
 )
 
 # kind -> "module:function"; the function takes (file name, records incl. the header)
@@ -100,14 +97,8 @@ def check_bytes(data: bytes, name: str) -> Report:
             rep.corruption = Corruption(name, 0, "first record is not a FILE_HEADER")
     elif rep.corruption is None and reader.torn_at is None:
         reader.torn_at = 0  # an empty file: created, then crashed before its header
-    if rep.corruption is None and reader.torn_at is not None:
-        after = find_record(data, reader.torn_at + 1)
-        if after is not None:
-            rep.corruption = Corruption(
-                name, reader.torn_at, f"bad record with a whole record after it at {after}"
-            )
-        else:
-            rep.torn_at = reader.torn_at
+    if rep.corruption is None:
+        rep.torn_at = reader.torn_at
     if rep.corruption is None and rep.kind is not None:
         _check_payloads(rep, name, records)
     return rep

@@ -175,28 +175,11 @@ class Reader:
             return not any(self.buf[self.offset + HEADER_SIZE :])
         _, length, _ = HEADER.unpack_from(self.buf, self.offset)
         after = self.offset + HEADER_SIZE + length
-        return after >= len(self.buf) or not any(self.buf[after:])
-
-
-def find_record(buf: bytes | memoryview, start: int, limit: int = 1 << 20) -> int | None:
-    """The first offset in ``[start, start + limit)`` where a whole, valid record begins.
-
-    Used to tell a torn tail from a corrupt length: a crash mid-append cannot leave a
-    valid record *after* the torn one, so finding one means the bytes in between are
-    corruption. A random 9-byte window passes CRC-32C with odds 2**-32 per offset;
-    ``limit`` bounds the search (a byte-by-byte scan in Python costs ~0.2 s per MiB).
-    """
-    stop = min(len(buf) - HEADER_SIZE, start + limit)
-    for off in range(start, stop + 1):
-        _, length, rtype = HEADER.unpack_from(buf, off)
-        if rtype == TYPE_ZERO or length > MAX_PAYLOAD or off + HEADER_SIZE + length > len(buf):
-            continue
-        try:
-            decode_at(buf, off)
-        except (Corruption, _Torn):
-            continue
-        return off
-    return None
+        if after < len(self.buf) and any(self.buf[after:]):
+            return False
+        # A damaged length can also swallow the records behind it, leaving only zero
+        # bytes (say, the high bytes of a last u64) after its "end": look inside.
+        return not _records_follow(self.buf, self.offset + HEADER_SIZE)
 
 
 # Where a record header could start: a type byte that is not 0 and a length whose top

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage.check import check_bytes, check_file
 from storage.kv import KVStore
@@ -198,3 +200,23 @@ def test_cli_checks_a_bitcask_directory(tmp_path):
     assert out.returncode == 0, out.stdout
     assert "kind=bitcask-data" in out.stdout and "kind=bitcask-hint" in out.stdout
     assert "LOCK: SKIPPED" in out.stdout
+
+
+@given(
+    st.lists(st.binary(max_size=40), min_size=2, max_size=8),
+    st.data(),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_single_flip_in_any_file_is_reported_at_its_record(payloads, data):
+    clean = file_header("prop") + b"".join(encode(16, p) for p in payloads)
+    starts = _record_starts(clean)
+    i = data.draw(st.integers(0, len(clean) - 1))
+    bit = data.draw(st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]))
+    flipped = bytearray(clean)
+    flipped[i] ^= bit
+    rep = check_bytes(bytes(flipped), "x")
+    at = _owner(starts, i)
+    if rep.status == "TORN":
+        assert at == starts[-1] and rep.torn_at == at
+    else:
+        assert rep.status == "CORRUPT" and rep.corruption.offset == at

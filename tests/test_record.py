@@ -125,3 +125,17 @@ def test_write_atomically_replaces_whole_and_leaves_no_temp(tmp_path):
     write_atomically(p, [b"old"])
     write_atomically(p, [b"new ", b"content"])
     assert p.read_bytes() == b"new content" and not list(tmp_path.glob("*.tmp"))
+
+
+def test_flipped_length_that_swallows_the_records_behind_it_is_corruption():
+    """The length grows to end just before trailing zero bytes (a last record's u64 high
+    bytes): "only zeros follow" must not make the whole records it swallowed a tail."""
+    last = encode(20, (7).to_bytes(8, "little"))  # ends in seven zero bytes
+    clean = file_header("test") + encode(16, b"alpha") + encode(16, b"beta") + last
+    off = len(file_header("test"))
+    data = bytearray(clean)
+    new_len = len(clean) - off - HEADER_SIZE - 3  # "ends" 3 bytes before EOF, all zeros
+    data[off + 4 : off + 8] = new_len.to_bytes(4, "little")
+    with pytest.raises(Corruption) as e:
+        list(Reader(bytes(data), "x.log"))
+    assert e.value.offset == off

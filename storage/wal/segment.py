@@ -9,8 +9,8 @@ Replay rules, from the reader's point of view:
 
 * a torn tail is allowed only in the **last** segment (rotation fsyncs a segment
   before the next one is created, so an earlier one cannot be torn by a crash);
-* a "torn" tail followed by a whole valid record is corruption (a flipped bit in a
-  length field, not a crash; see ``record.find_record``);
+* a "torn" tail followed by whole valid records is corruption (a flipped bit in a
+  length field, not a crash; ``storage.record.Reader`` tells them apart);
 * sequence numbers must run on without a gap, inside and across segments.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.record import Corruption, Reader, Record, file_kind, find_record
+from storage.record import Corruption, Reader, Record, file_kind
 
 from .entry import BadEntry, Entry, decode
 
@@ -60,8 +60,6 @@ def read_segment(first_seq: int, path: Path) -> Segment:
     name = os.fspath(path)
     reader = Reader(data, name)
     records = list(reader)
-    if reader.torn_at is not None:
-        _check_torn_tail(data, reader.torn_at, name)
     if not records:  # created, then crashed before its header was whole
         return Segment(first_seq, path, [], reader.torn_at)
     entries = check_records(name, records, first_seq)
@@ -88,12 +86,6 @@ def check_records(name: str, records: list[Record], first_seq: int | None = None
         entries.append(e)
         expected = e.seq + 1
     return entries
-
-
-def _check_torn_tail(data: bytes, torn_at: int, name: str) -> None:
-    after = find_record(data, torn_at + 1)
-    if after is not None:
-        raise Corruption(name, torn_at, f"bad record with a whole record after it at {after}")
 
 
 def replay(directory: str | os.PathLike[str], after: int = 0) -> Iterator[Entry]:
