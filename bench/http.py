@@ -7,8 +7,11 @@ Workloads (all keep-alive, ``wrk -t2 -c64 -d10s`` by default, one run each):
   aiohttp (uvloop), and nginx answering the same bytes from a static file;
 * ``static file``: a small file from syslab's static handler vs nginx.
 
-Every server is a child process on a free port; wrk runs on the same 2-core
-machine, so absolute numbers are lower than on a dedicated client, but every
+Every server is a child process on a free port, all started up front; the
+runs are interleaved over ``--rounds`` passes (default 2) and the best run of
+each server is kept, so a burst of unrelated load on a shared machine hurts one
+pass of every server instead of every run of one. wrk runs on the same 2-core
+machine: absolute numbers are lower than with a dedicated client, but every
 server pays the same tax. nginx runs one worker (``-p`` prefix in a temp dir,
 ``daemon off``) so it is single-core like the Python servers.
 ``python -m bench.http --serve uvicorn|aiohttp --port N`` runs a reference
@@ -19,15 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from netlib.procs import Child, free_port, python_module, require_binary
 
@@ -132,49 +136,69 @@ def wrk(url: str, threads: int, connections: int, seconds: int) -> dict[str, flo
     }
 
 
-def _row(workload: str, impl: str, r: dict[str, float]) -> Row:
-    extra = {"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "errors": int(r["errors"])}
-    return Row(workload, impl, r["rps"], "req/s", extra)
+def _row(workload: str, impl: str, runs: list[dict[str, float]]) -> Row:
+    best = max(runs, key=lambda r: r["rps"])
+    extra: dict[str, Any] = {"p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"],
+             "errors": int(sum(r["errors"] for r in runs))}  # fmt: skip
+    if len(runs) > 1:
+        extra["runs"] = "/".join(f"{r['rps']:.0f}" for r in runs)
+    return Row(workload, impl, best["rps"], "req/s", extra)
 
 
 IMPLS = ("syslab", "uvicorn", "aiohttp", "nginx")
 
 
-def run(seconds: int, threads: int, connections: int, only: tuple[str, ...] = IMPLS) -> list[Row]:
-    rows: list[Row] = []
-
-    def measure(workload: str, impl: str, url: str) -> None:
-        r = wrk(url, threads, connections, seconds)
-        rows.append(_row(workload, impl, r))
-        print(f"  {workload:<12} {impl:<22} {r['rps']:>10,.0f} req/s  "
-              f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms", flush=True)  # fmt: skip
-
-    tmp = Path(tempfile.mkdtemp(prefix="syslab-http-bench-"))
-    try:
-        (tmp / "hello.txt").write_bytes(HELLO)
+def start_servers(
+    stack: contextlib.ExitStack, tmp: Path, only: tuple[str, ...]
+) -> list[tuple[str, str, str]]:
+    """Start every server asked for; (workload, impl, url) for each measurement."""
+    targets = []
+    if "syslab" in only:
         port = free_port()
         args = ("--no-access-log", "--log-level", "warning", "--static", str(tmp))
-        if "syslab" in only:
-            with python_module("servers.http", *args, port=port):
-                measure("hello", "syslab", f"http://127.0.0.1:{port}/hello")
-                measure("static file", "syslab", f"http://127.0.0.1:{port}/static/hello.txt")
-        for name in ("uvicorn+httptools", "aiohttp"):
+        stack.enter_context(python_module("servers.http", *args, port=port))
+        targets += [("hello", "syslab", f"http://127.0.0.1:{port}/hello"),
+                    ("static file", "syslab", f"http://127.0.0.1:{port}/static/hello.txt")]  # fmt: skip
+    for name in ("uvicorn+httptools", "aiohttp"):
+        kind = name.split("+")[0]
+        if kind in only:
             port = free_port()
-            kind = name.split("+")[0]
-            if kind not in only:
-                continue
-            with python_module("bench.http", "--serve", kind, "--port", str(port), port=None) as c:
-                c.port = port
-                c.wait_port()
-                measure("hello", name, f"http://127.0.0.1:{port}/hello")
-        if "nginx" in only:
-            port = free_port()
-            with nginx(port):
-                measure("hello", "nginx (static)", f"http://127.0.0.1:{port}/hello")
-                measure("static file", "nginx", f"http://127.0.0.1:{port}/static/hello.txt")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rows
+            child = python_module("bench.http", "--serve", kind, "--port", str(port))
+            child.port = port  # the flags are ours, not servers.cli's: set the port after
+            stack.enter_context(child)
+            targets.append(("hello", name, f"http://127.0.0.1:{port}/hello"))
+    if "nginx" in only:
+        port = free_port()
+        stack.enter_context(nginx(port))
+        targets += [("hello", "nginx (static)", f"http://127.0.0.1:{port}/hello"),
+                    ("static file", "nginx", f"http://127.0.0.1:{port}/static/hello.txt")]  # fmt: skip
+    return targets
+
+
+def run(seconds: int, threads: int, connections: int, only: tuple[str, ...] = IMPLS,
+        rounds: int = 1) -> list[Row]:  # fmt: skip
+    """All servers up at once; ``rounds`` interleaved passes, best run of each kept.
+
+    Interleaving matters on a shared machine: a burst of someone else's load then
+    hurts one pass of every server rather than all runs of one server.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="syslab-http-bench-") as t,
+        contextlib.ExitStack() as stack,
+    ):
+        tmp = Path(t)
+        (tmp / "hello.txt").write_bytes(HELLO)
+        targets = start_servers(stack, tmp, only)
+        results: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for rnd in range(rounds):
+            for workload, impl, url in targets:
+                r = wrk(url, threads, connections, seconds)
+                results.setdefault((workload, impl), []).append(r)
+                print(f"  [{rnd + 1}/{rounds}] {workload:<12} {impl:<20} {r['rps']:>10,.0f} req/s  "
+                      f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms", flush=True)  # fmt: skip
+    order = {"hello": 0, "static file": 1}
+    keys = sorted(results, key=lambda k: order[k[0]])
+    return [_row(w, i, results[(w, i)]) for w, i in keys]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--quick", action="store_true", help="1-second runs (the smoke test)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="interleaved passes over all servers; the best run of each is kept",
+    )
     p.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
     p.add_argument("--serve", choices=["uvicorn", "aiohttp"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -193,15 +223,21 @@ def main(argv: list[str] | None = None) -> None:
         (serve_uvicorn if args.serve == "uvicorn" else serve_aiohttp)(args.port)
         return
     seconds = 1 if args.quick else min(args.duration, 60)
-    print(header(f"HTTP keep-alive: wrk -t{args.threads} -c{args.connections} -d{seconds}s"))
+    print(
+        header(
+            f"HTTP keep-alive: wrk -t{args.threads} -c{args.connections} -d{seconds}s"
+            f", {args.rounds} round(s)"
+        )
+    )
     only = tuple(x.strip() for x in args.only.split(","))
-    rows = run(seconds, args.threads, args.connections, only)
+    rows = run(seconds, args.threads, args.connections, only, max(1, min(args.rounds, 10)))
     print()
     print(table(rows, reference="syslab"))
     path = save(
         "http-quick" if args.quick else "http",
         rows,
         seconds=seconds,
+        rounds=args.rounds,
         threads=args.threads,
         connections=args.connections,
     )

@@ -143,6 +143,8 @@ class Connection:
 
     def _read_head(self) -> Event | _Sentinel:
         buf = self._buf
+        if not buf and not self._eof:
+            return NEED_DATA  # between keep-alive requests: the common case
         if self.our_role == SERVER and buf[:2] == b"\r\n":
             for _ in range(MAX_LEADING_CRLF):
                 if buf[:2] == b"\r\n":
@@ -265,11 +267,7 @@ class Connection:
         if t is Data:
             return self._need_writer().data(event.data)  # type: ignore[attr-defined]
         if t is EndOfMessage:
-            out = self._need_writer().end(event.headers)  # type: ignore[attr-defined]
-            self._writer = None
-            self.our_state = DONE
-            self._maybe_next_cycle()
-            return out
+            return self._end(event.headers)  # type: ignore[attr-defined]
         if t is Response:
             return self._send_response(event)  # type: ignore[arg-type]
         if t is Request:
@@ -283,10 +281,20 @@ class Connection:
 
     def send_message(self, head: Request | Response, body: bytes = b"") -> bytes:
         """Head, body and end in one call: the hot path of small responses."""
-        out = self.send(head)
+        if type(head) is Response:
+            out = self._send_response(head)
+        else:
+            out = self.send(head)
         if body:
-            out += self._need_writer().data(body)
-        return out + self.send(EndOfMessage())
+            out += self._writer.data(body)  # type: ignore[union-attr]
+        return out + self._end([])
+
+    def _end(self, trailers: Headers) -> bytes:
+        out = self._need_writer().end(trailers)
+        self._writer = None
+        self.our_state = DONE
+        self._maybe_next_cycle()
+        return out
 
     def _need_writer(self) -> _Writer:
         if self._writer is None or self.our_state != SEND_BODY:

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_http_quick_runs_and_saves_json():
     out = subprocess.run(
-        [sys.executable, "-m", "bench.http", "--quick", "--connections", "8", "--only", "syslab,nginx"],
+        [sys.executable, "-m", "bench.http", "--quick", "--connections", "8", "--rounds", "1",
+         "--only", "syslab,nginx"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -29,6 +29,7 @@ from netlib.shell import Connection, Server, ShellConfig, start
 from .messages import (
     FileResponse,
     HTTPError,
+    JSONResponse,
     Request,
     Response,
     StreamingResponse,
@@ -224,7 +225,9 @@ class HTTPSession:
     def _answer(self, req: Request, result: Any) -> None:
         resp = result if type(result) is Response else to_response(result)
         body = resp.body
-        if isinstance(resp, FileResponse) and resp.length <= FILE_BLOCK:
+        if type(resp) is Response or type(resp) is JSONResponse:
+            pass  # plain bytes: the fast path
+        elif isinstance(resp, FileResponse) and resp.length <= FILE_BLOCK:
             try:  # a small file is one read and one write: no task, no chunks
                 body = resp.read_all()
             except OSError as e:

@@ -14,6 +14,7 @@ single range is 416 with ``Content-Range: bytes */size``.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import stat
@@ -30,12 +31,22 @@ _EXTRA_TYPES = {".js": "application/javascript", ".mjs": "application/javascript
                 ".webp": "image/webp", ".svg": "image/svg+xml", ".md": "text/markdown"}  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)
+def _type_of(ext: str) -> str:
+    ctype = (
+        _EXTRA_TYPES.get(ext) or mimetypes.guess_type("x" + ext)[0] or "application/octet-stream"
+    )
+    return ctype + "; charset=utf-8" if ctype.startswith(_TEXT_PREFIXES) else ctype
+
+
 def content_type(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower()
-    ctype = _EXTRA_TYPES.get(ext) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if ctype.startswith(_TEXT_PREFIXES):
-        ctype += "; charset=utf-8"
-    return ctype
+    """The Content-Type for a file name (by extension; text types get charset=utf-8)."""
+    return _type_of(os.path.splitext(path)[1].lower())
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 class StaticFiles:
@@ -45,19 +56,20 @@ class StaticFiles:
         self.root = Path(directory).resolve()
         if not self.root.is_dir():
             raise ValueError(f"not a directory: {directory}")
+        self._root = str(self.root)
+        self._prefix = self._root.rstrip(os.sep) + os.sep
         self.index = index
 
     def __call__(self, req: Request) -> Response:
-        path = self.resolve(req.params.get("path", ""))
-        st = os.stat(path)
+        path, st = self.resolve(req.params.get("path", ""))
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-        last_modified = formatdate(st.st_mtime, usegmt=True)
+        last_modified = _http_date(int(st.st_mtime))
         headers = [(b"etag", etag.encode()), (b"last-modified", last_modified.encode()),
                    (b"accept-ranges", b"bytes")]  # fmt: skip
         if _not_modified(req, etag, st.st_mtime):
             return Response(b"", 304, headers, content_type="")
         ctype = content_type(path)
-        rng = req.headers.get("range")
+        rng = req.headers.get("range") if req.raw_headers else None
         if rng is not None and _if_range_ok(req, etag, last_modified):
             span = parse_range(rng, st.st_size)
             if span == "unsatisfiable":
@@ -69,27 +81,34 @@ class StaticFiles:
                 return FileResponse(path, start, end - start + 1, 206, headers, ctype)
         return FileResponse(path, 0, st.st_size, 200, headers, ctype)
 
-    def resolve(self, rel: str) -> str:
-        """The file to serve for ``rel``, or HTTPError 404 if it is missing or outside."""
+    def resolve(self, rel: str) -> tuple[str, os.stat_result]:
+        """The file to serve for ``rel`` and its stat, or HTTPError 404 if missing or outside."""
         parts = rel.split("/")
         for seg in parts:
             if seg in ("..", ".") or "\\" in seg or "\0" in seg or ":" in seg:
                 raise HTTPError(404, "not found")
-        candidate = self.root.joinpath(*[p for p in parts if p])
-        try:
-            real = candidate.resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise HTTPError(404, "not found") from None
-        if real != self.root and not real.is_relative_to(self.root):
-            raise HTTPError(404, "not found")
-        st = real.stat()
+        real = self._inside(os.path.join(self._root, *[p for p in parts if p]))
+        st = self._stat(real)
         if stat.S_ISDIR(st.st_mode):
-            real = real / self.index
-            if not real.is_file():
-                raise HTTPError(404, "not found")
-        elif not stat.S_ISREG(st.st_mode):
+            real = self._inside(os.path.join(real, self.index))
+            st = self._stat(real)
+        if not stat.S_ISREG(st.st_mode):
             raise HTTPError(404, "not found")
-        return str(real)
+        return real, st
+
+    def _inside(self, candidate: str) -> str:
+        """The real path (symlinks resolved) if it is still below the root."""
+        real = os.path.realpath(candidate)
+        if real != self._root and not real.startswith(self._prefix):
+            raise HTTPError(404, "not found")
+        return real
+
+    @staticmethod
+    def _stat(path: str) -> os.stat_result:
+        try:
+            return os.stat(path)
+        except (OSError, ValueError):
+            raise HTTPError(404, "not found") from None
 
 
 def _not_modified(req: Request, etag: str, mtime: float) -> bool:
