@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from storage.kv import KVStore
 from storage.kv import snapshot as snap
@@ -114,3 +120,52 @@ def test_concurrent_writers_and_snapshots_recover_the_same_map(tmp_path):
         assert s.wal.stats.fsyncs < s.wal.stats.appends  # group commit in the store
     with KVStore(tmp_path) as s:
         assert s.items() == expected
+
+
+class KVModel(RuleBasedStateMachine):
+    """The store against a dict, with snapshots, clean reopens and crashes (no close)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="kvmodel-"))
+        self.store = KVStore(self.dir, snapshot_every=5, segment_bytes=300)
+        self.model: dict[bytes, bytes] = {}
+
+    keys = st.sampled_from([b"a", b"b", b"c", b"d"])
+
+    @rule(key=keys, value=st.binary(max_size=20))
+    def put(self, key, value):
+        self.store.put(key, value)
+        self.model[key] = value
+
+    @rule(key=keys)
+    def delete(self, key):
+        assert self.store.delete(key) == (key in self.model)
+        self.model.pop(key, None)
+
+    @rule()
+    def snapshot(self):
+        self.store.snapshot()
+
+    @rule()
+    def reopen(self):
+        self.store.close()
+        self.store = KVStore(self.dir, snapshot_every=5, segment_bytes=300)
+
+    @rule()
+    def crash(self):
+        # sync=always: every acknowledged write is on disk; abandon the open store as a
+        # SIGKILL would (no close, no final fsync) and recover from the files alone.
+        self.store = KVStore(self.dir, snapshot_every=5, segment_bytes=300)
+
+    @invariant()
+    def same_as_model(self):
+        assert self.store.items() == self.model
+
+    def teardown(self):
+        self.store.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+KVModel.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
+test_kv_store_against_a_dict_model = KVModel.TestCase
