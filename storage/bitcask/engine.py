@@ -18,7 +18,9 @@ leaves it to the OS. Rotation and close always fsync.
 Threads: one ``RLock`` guards the keydir, the descriptor table and the active
 file. Reads take it too: merge swaps keydir entries and closes old files under
 it, so a read never preads a descriptor that was closed under its feet. The
-lock is held for microseconds except for merge's per-file keydir swap.
+lock is held for microseconds except for merge's per-file keydir swap and, with
+``sync="always"``, the fsync a write waits for (no group commit: concurrent
+writers each pay one fsync; a production engine batches them, as the WAL does).
 
 What we give up, candidly: the keydir holds every key in RAM (Bitcask's
 defining trade); values are not compressed; there is no repair mode, so a
@@ -237,10 +239,10 @@ class Bitcask:
 
     def close(self) -> None:
         """Sync, write the active file's hint, release descriptors and the lock."""
+        self._stop_sync_thread()  # before taking the lock: the thread may be waiting for it
         with self._lock:
             if self._closed:
                 return
-            self._stop_sync_thread()
             if self._active_size > len(FILE_HEADER):
                 self._seal_active()
             else:  # nothing was written since open: leave no empty file behind
@@ -250,8 +252,8 @@ class Bitcask:
 
     def abandon(self) -> None:
         """Drop everything without syncing or writing a hint: what a crash leaves (for tests)."""
+        self._stop_sync_thread()
         with self._lock:
-            self._stop_sync_thread()
             self._release_fds()
 
     def __enter__(self) -> Bitcask:
@@ -366,11 +368,21 @@ class Bitcask:
             self._sync_thread.start()
 
     def _sync_loop(self, interval: float) -> None:
+        """fsync outside the lock, so writers are not held up by the disk."""
         while not self._stop_sync.wait(interval):
             with self._lock:
                 if self._closed:
                     return
-                self._sync_active()
+                fd, size = self._active_fd, self._active_size
+            if self._synced_size >= size:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:  # rotated and closed meanwhile: rotation synced it
+                continue
+            with self._lock:
+                if self._active_fd == fd:
+                    self._synced_size = max(self._synced_size, size)
 
     def _stop_sync_thread(self) -> None:
         self._stop_sync.set()

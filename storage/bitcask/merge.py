@@ -66,9 +66,13 @@ def _merge(db: Bitcask) -> dict[str, int]:
     old = db.files_to_merge()
     before = _bytes_of(db.dir, old)
     out = _Output(db)
-    for file_id in old:
-        _copy_live(db, file_id, out)
-    out.close_file()
+    try:
+        for file_id in old:
+            _copy_live(db, file_id, out)
+        out.close_file()
+    except BaseException:
+        out.abandon()  # what was written is harmless duplicates; the old files stay
+        raise
     db.drop_files(old)
     retire(db.dir, old)
     stats = {
@@ -129,6 +133,11 @@ class _Output:
         self._f.write(header)
         self._size = len(header)
         self.written.append(self._id)
+
+    def abandon(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
 
     def close_file(self) -> None:
         """fsync the file, write its hint, then let the keydir point at it."""
