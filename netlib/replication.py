@@ -1,8 +1,7 @@
 """A private primary + replica: two MariaDB instances with GTID replication (D4).
 
-Strategy. Two ``netlib.services.MariaDB`` instances are started (their data
-directories initialised side by side, in two threads), both writing a ROW-format
-binary log with GTIDs. The replica is ``--read-only`` and is pointed at the
+Strategy. Two ``netlib.services.MariaDB`` instances are started, both writing
+a ROW-format binary log with GTIDs. The replica is ``--read-only`` and is pointed at the
 primary with ``CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos``: it asks for
 "everything after the last GTID I applied", so no binlog file name or offset is
 ever copied by hand. ``start()`` returns once the replica's IO and SQL threads
@@ -36,7 +35,6 @@ import logging
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,11 +168,11 @@ class ReplicatedPair:
             for sub in ("primary", "replica"):
                 shutil.rmtree(self.dir / sub, ignore_errors=True)
         try:
-            # mariadb-install-db is the slow part: run both at once. The servers
-            # themselves start from this thread: a child launched from a worker
-            # thread would get its parent-death signal when that thread exits
-            # (PR_SET_PDEATHSIG follows the thread, not the process).
-            _in_parallel(self.primary._install, self.replica._install)
+            # One after the other, from this thread: a child launched from a worker
+            # thread gets its parent-death signal when that thread exits
+            # (PR_SET_PDEATHSIG follows the thread, not the process), and two
+            # mariadb-install-db runs at once were seen to collide on their
+            # temporary tables in /tmp.
             self.primary.start()
             self.replica.start()
             if fresh:
@@ -256,25 +254,6 @@ class ReplicatedPair:
         """Apply every event ``seconds`` after the primary wrote it (MASTER_DELAY)."""
         self.delay = seconds
         self.replica.sql(f"STOP SLAVE; CHANGE MASTER TO MASTER_DELAY={int(seconds)}; START SLAVE")
-
-
-def _in_parallel(*fns: Callable[[], object]) -> None:
-    """Run each function in its own thread; re-raise the first failure."""
-    errors: list[BaseException] = []
-
-    def run(fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 def _poll(
