@@ -95,7 +95,8 @@ class Connection:
         self.our_state = IDLE
         self.their_state = IDLE
         self.their_http_version: bytes | None = None
-        self.their_content_length: int | None = None  # of the request being received
+        # Of the request being received: 0 when it has no body, None when chunked.
+        self.their_content_length: int | None = None
         self.they_are_waiting_for_100_continue = False
         self._buf = b""
         self._eof = False
@@ -198,7 +199,7 @@ class Connection:
         if f.chunked and version == b"1.0":
             raise RemoteProtocolError("chunked request from an HTTP/1.0 client")
         self.their_http_version = version
-        self.their_content_length = f.length
+        self.their_content_length = None if f.chunked else (f.length or 0)
         self._method = method
         if f.close or (version == b"1.0" and not f.keep_alive):
             self._keep_alive = False

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -155,3 +156,67 @@ async def test_json_helpers_round_trip(server):
         r = await c.post(f"http://127.0.0.1:{server.port}/echo", json={"k": [None, True, 1.5]})
         assert json.loads(r.body) == {"k": [None, True, 1.5]}
         assert r.headers["content-type"] == "application/json"
+
+
+async def test_trickled_body_is_cut_by_the_body_timeout():
+    app = App(body_timeout=0.3, access_log=False)
+
+    @app.post("/echo")
+    def echo(req):
+        return Response(req.body)
+
+    cfg = ShellConfig(idle_timeout=10, sweep_interval=0.05)
+    async with await serve(app, cfg) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+
+        async def trickle():
+            for _ in range(100):
+                w.write(b"x")
+                await asyncio.sleep(0.02)  # the slow client's pace, on purpose
+
+        t = asyncio.create_task(trickle())
+        try:
+            assert await asyncio.wait_for(r.read(), 5) == b""
+        except ConnectionResetError:
+            pass  # abort() is an RST: closed either way
+        t.cancel()
+        assert server.timed_out == 1
+        data = await exchange(server, b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nok")
+        assert data.endswith(b"\r\n\r\nok")  # a prompt client is unaffected
+
+
+async def test_graceful_shutdown_finishes_in_flight_and_closes_idle(caplog):
+    caplog.set_level(logging.INFO, logger="netlib.http.access")
+    release = asyncio.Event()
+    app = App()
+
+    @app.get("/slow")
+    async def slow(req):
+        await release.wait()
+        return "done\n"
+
+    @app.get("/quick")
+    def quick(req):
+        return "quick\n"
+
+    server = await serve(app, ShellConfig())
+    idle_r, idle_w = await asyncio.open_connection("127.0.0.1", server.port)
+    idle_w.write(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+    await idle_r.readuntil(b"quick\n")  # now an idle keep-alive connection
+    busy_r, busy_w = await asyncio.open_connection("127.0.0.1", server.port)
+    busy_w.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    while not any(s.task for c in server.connections if (s := c.session) is not None):
+        await asyncio.sleep(0.01)  # polling: until the slow handler is running
+    stopper = asyncio.create_task(server.shutdown(grace=5))
+    assert await asyncio.wait_for(idle_r.read(), 5) == b""  # idle: closed at once
+    assert not stopper.done()
+    release.set()
+    reply = await asyncio.wait_for(busy_r.read(), 5)
+    assert reply.startswith(b"HTTP/1.1 200 OK") and b"connection: close\r\n" in reply
+    assert reply.endswith(b"done\n")
+    await asyncio.wait_for(stopper, 5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "netlib.http.access"]
+    assert any(
+        line.startswith("127.0.0.1:") and '"GET /slow HTTP/1.1" 200 5' in line for line in lines
+    )

@@ -33,6 +33,9 @@ DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_STREAM_BODY = 4 * 1024 * 1024 * 1024
 # Seconds a client gets to send a whole request head (slowloris defence).
 DEFAULT_HEAD_TIMEOUT = 10.0
+# Seconds a client gets to send a buffered body (<= max_body) after its head: a
+# trickled body is the slowloris of POST. Streamed routes pace themselves.
+DEFAULT_BODY_TIMEOUT = 30.0
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|path))?\}")
 
@@ -146,6 +149,7 @@ class App(Router):
         max_body: int = DEFAULT_MAX_BODY,
         max_stream_body: int = DEFAULT_MAX_STREAM_BODY,
         head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
         access_log: bool = True,
         server_header: str = "syslab",
     ) -> None:
@@ -153,6 +157,7 @@ class App(Router):
         self.max_body = max_body
         self.max_stream_body = max_stream_body
         self.head_timeout = head_timeout
+        self.body_timeout = body_timeout
         self.access_log = access_log
         self.server_header = server_header.encode()
 

@@ -11,8 +11,9 @@ core's buffer, and past ``PAUSE_BUFFER`` the socket is paused: TCP backpressure)
 
 Bad input: a ``RemoteProtocolError`` becomes its status line plus
 ``Connection: close``; the connection closes; nobody else notices. A client
-that takes longer than ``App.head_timeout`` to send a head is cut (slowloris),
-an idle keep-alive peer is closed by the shell's idle timeout.
+that takes longer than ``App.head_timeout`` to send a head, or
+``App.body_timeout`` to send a buffered body, is cut (slowloris); an idle
+keep-alive peer is closed by the shell's idle timeout.
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ class HTTPSession:
         if length is not None and length > self.app.max_body:
             self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
             self._finish_early()  # before 100 Continue: the client need not send it
-        elif self.h.they_are_waiting_for_100_continue:
-            self.conn.write(self.h.send(_CONTINUE))
+        elif length != 0:  # a body to buffer: it must arrive in time
+            self.conn.set_deadline(self.app.body_timeout)
+            if self.h.they_are_waiting_for_100_continue:
+                self.conn.write(self.h.send(_CONTINUE))
 
     def _on_data(self, data: bytes) -> None:
         if self.req is None or self.error is not None:
@@ -172,6 +175,8 @@ class HTTPSession:
         self.req = None
         if req is None:
             return
+        if self.conn.deadline is not None:
+            self.conn.set_deadline(None)
         if self.error is not None or route is None:
             self._answer(req, self._error_response(self.error or HTTPError(500)))
             return
