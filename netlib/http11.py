@@ -211,6 +211,8 @@ class Connection:
         self.they_are_waiting_for_100_continue = (
             f.expect_continue and version == b"1.1" and (f.chunked or bool(f.length))
         )
+        if version == b"1.1" and f.hosts != 1:  # RFC 9112 §3.2: a MUST, and a smuggling vector
+            raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host header")
         self.their_state = SEND_BODY
         return Request(method, target, headers, version)
 

@@ -46,7 +46,7 @@ _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(\d)\.(\d)"
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _DIGITS = re.compile(rb"\d+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?", re.S)
-_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect"))
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host"))
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
@@ -76,6 +76,7 @@ class _Framing:
     close: bool = False  # Connection: close
     keep_alive: bool = False  # Connection: keep-alive (HTTP/1.0)
     expect_continue: bool = False
+    hosts: int = 0  # Host header fields seen (RFC 9112 §3.2: exactly one in HTTP/1.1)
 
 
 def _framing(headers: Headers, is_request: bool) -> _Framing:
@@ -99,6 +100,8 @@ def _framing(headers: Headers, is_request: bool) -> _Framing:
             toks = _tokens(value)
             f.close |= b"close" in toks
             f.keep_alive |= b"keep-alive" in toks
+        elif name == b"host":
+            f.hosts += 1
         elif is_request and name == b"expect":
             if value.lower() != b"100-continue":
                 raise RemoteProtocolError("unsupported Expect", 417)

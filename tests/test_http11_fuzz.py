@@ -36,7 +36,7 @@ def request(draw):
     ]
     headers = [(n.encode(), draw(values)) for n in names]
     body = draw(st.binary(max_size=300))
-    raw = b"%s %s HTTP/1.1\r\n" % (method, target)
+    raw = b"%s %s HTTP/1.1\r\nhost: example\r\n" % (method, target)
     raw += b"".join(b"%s: %s\r\n" % hv for hv in headers)
     if draw(st.booleans()):
         raw += b"transfer-encoding: chunked\r\n\r\n"

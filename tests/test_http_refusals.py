@@ -27,6 +27,8 @@ CASES = [
     ("too many headers (431)", b"GET /hello HTTP/1.1\r\n" + b"X: 1\r\n" * (http11.MAX_HEADERS + 5) + b"\r\n", 431),
     ("body too large for the core (413)", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (BIG + 1), 413),
     ("body too large for a buffered route (413)", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413),
+    ("HTTP/1.1 without Host", b"GET /hello HTTP/1.1\r\n\r\n", 400),
+    ("two Host headers", b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
 ]  # fmt: skip

@@ -51,7 +51,7 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
         await wait_until(lambda: len(server.connections) == IDLE + 1)
 
         async def trickle():
-            for b in b"GET /hello HTTP/1.1\r\nX-Slow: " + b"a" * 500:
+            for b in b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 500:
                 w_slow.write(bytes([b]))
                 await asyncio.sleep(0.02)  # the slow client's pace, on purpose
 
