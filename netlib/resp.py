@@ -309,13 +309,49 @@ class RequestParser:
             self._buf = b"".join([self._buf, *self._chunks])
             self._chunks = []
         try:
-            self._parse(out)
+            if self._args is None and self._buf[0] == 42:  # '*': try the split fast path
+                self._parse_split(out)
+            if self._buf:
+                self._parse(out)
         except ProtocolError as e:
             self._error = e
             self._buf, self._have = b"", 0
             if not out:
                 raise
         return out
+
+    def _parse_split(self, out: list[list[bytes]]) -> None:
+        """The hot path: split the buffer on CRLF once and take whole commands from the parts.
+
+        A command is taken only when it is plainly well-formed: every header
+        equals what ``encode_command`` would write for its value (so values
+        containing CRLF, odd headers and incomplete commands are left to the
+        general parser, which also produces the errors). This turns per-token
+        ``find``/``int`` calls into one C-level split plus list comparisons.
+        """
+        parts = self._buf.split(b"\r\n")
+        last = len(parts) - 1  # parts[last] is the unterminated tail (often b"")
+        i = 0
+        append = out.append
+        while i < last:
+            head = parts[i]
+            try:
+                count = int(head[1:])
+            except ValueError:
+                break
+            end = i + 1 + 2 * count
+            if count <= 0 or count > MAX_MULTIBULK_LEN or end > last or head[0] != 42:
+                break
+            args = parts[i + 2 : end : 2]
+            if parts[i + 1 : end : 2] != [b"$%d" % len(a) for a in args]:
+                break
+            if head != b"*%d" % count:
+                break
+            append(args)
+            i = end
+        if i:
+            self._buf = b"\r\n".join(parts[i:])
+            self._have = len(self._buf)
 
     def _parse(self, out: list[list[bytes]]) -> None:
         buf = self._buf

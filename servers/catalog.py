@@ -71,7 +71,13 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N11", "JWT authentication"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
-    Exercise("N14", "In-memory single-node cache like Redis"),
+    Exercise(
+        "N14",
+        "In-memory single-node cache like Redis",
+        room="servers/cache",
+        run="make serve-cache",
+        bench="make bench-cache",
+    ),
     Exercise("N15", "Real-time chat on Socket.IO"),
     Exercise("N16", "WebSocket disconnects written to Kafka"),
     Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
@@ -128,6 +134,7 @@ SERVERS: dict[str, Server] = {
         Server("echo", 7007, "nc 127.0.0.1 {port}"),
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
+        Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )

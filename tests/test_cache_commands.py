@@ -198,6 +198,13 @@ CASES = [
     (["SADD a 1 2", "SADD b 2 3"], "SDIFF a b", b"*1\r\n$1\r\n1\r\n"),
     (["SADD a 1", "SADD b 1"], "SUNION a b", b"*1\r\n$1\r\n1\r\n"),
     (["SET s x"], "SADD s a", WT),
+    # transactions
+    (["MULTI", "SET a 1", "INCR a", "LPUSH a x"], "EXEC", b"*3\r\n+OK\r\n:2\r\n" + WT),
+    ([], "EXEC", b"-ERR EXEC without MULTI\r\n"),
+    (["MULTI"], "MULTI", b"-ERR MULTI calls can not be nested\r\n"),
+    (["MULTI", "SET a 1", "DISCARD"], "EXISTS a", b":0\r\n"),
+    (["MULTI"], "BLPOP q 0", b"+QUEUED\r\n"),
+    (["MULTI", "BLPOP q 0"], "EXEC", b"*1\r\n*-1\r\n"),  # never blocks inside EXEC
     # pub/sub (RESP2, no subscribers)
     ([], "PUBLISH ch hi", b":0\r\n"),
     ([], "PUBSUB NUMSUB ch", b"*2\r\n$2\r\nch\r\n:0\r\n"),
@@ -255,6 +262,14 @@ def test_resp3_publish_to_self_arrives_as_push_before_the_reply():
     assert h.cmd("GET", "a") == b"_\r\n"  # RESP3 keeps every command available
     assert h.cmd("PUBLISH", "news", "x") == (
         b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$1\r\nx\r\n:1\r\n"
+    )
+
+
+def test_an_error_while_queueing_aborts_exec():
+    h = Harness()
+    assert h.raw(b"MULTI\r\nSET a 1\r\nGET\r\nEXEC\r\nEXISTS a\r\n") == (
+        b"+OK\r\n+QUEUED\r\n-ERR wrong number of arguments for 'get' command\r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n:0\r\n"
     )
 
 

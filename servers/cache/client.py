@@ -29,13 +29,16 @@ from netlib.shell import Connection
 from .blocking import Parked
 from .eviction import OOM_ERROR
 from .keyspace import WrongType
-from .table import TABLE, WRONGTYPE, CommandError, arity_error, unknown_command
+from .table import TABLE, WRONGTYPE, Command, CommandError, arity_error, unknown_command
 
 if TYPE_CHECKING:
     from .server import State
 
 log = logging.getLogger("servers.cache")
 
+QUEUED = b"+QUEUED\r\n"
+# Commands that run at once inside MULTI instead of being queued (Redis's list).
+RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 SUBSCRIBE_MODE_ERROR = (
     "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
     "are allowed in this context\r\n"
@@ -57,6 +60,10 @@ class Client:
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.subscribed = False  # RESP2 subscribe mode: only pub/sub commands allowed
+        self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
+        self.multi_failed = False
+        self.guarded = False  # subscribed or in MULTI: commands take the slow path
+        self.in_exec = False  # inside EXEC blocking commands must not block
         self.blocked: Parked | None = None
         self.pending: deque[list[bytes]] = deque()
         self.out: list[bytes] | None = None  # the reply batch while running commands
@@ -94,6 +101,7 @@ class Client:
             st.hub.punsubscribe(self, pat)
         self.channels.clear()
         self.patterns.clear()
+        self.multi = None
         st.clients.pop(self.id, None)
 
     def shutdown(self) -> None:
@@ -115,15 +123,17 @@ class Client:
             if cmd is None:
                 cmd = TABLE.get(args[0].lower())
                 if cmd is None:
-                    out.append(unknown_command(args))
+                    out.append(self._refuse(unknown_command(args)))
                     continue
             a = cmd.arity
             if (len(args) != a) if a > 0 else (len(args) < -a):
-                out.append(arity_error(cmd.name))
+                out.append(self._refuse(arity_error(cmd.name)))
                 continue
-            if self.subscribed and not cmd.pubsub_ok:
-                out.append(SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode())
-                continue
+            if self.guarded:  # subscribe mode or MULTI: the slow path
+                r = self._guard(cmd, args)
+                if r is not None:
+                    out.append(r)
+                    continue
             if cmd.denyoom and evictor.maxmemory and not evictor.make_room():
                 out.append(OOM_ERROR)
                 continue
@@ -148,6 +158,37 @@ class Client:
             self.conn.write(out[0] if len(out) == 1 else b"".join(out))
         if self.closing:
             self.conn.close()
+
+    def _refuse(self, reply: bytes) -> bytes:
+        if self.multi is not None:
+            self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
+        return reply
+
+    def _guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        if self.subscribed and not cmd.pubsub_ok:
+            return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
+        if self.multi is not None and cmd.name not in RUN_INSIDE_MULTI:
+            self.multi.append(args)
+            return QUEUED
+        return None
+
+    def execute(self, args: list[bytes]) -> bytes:
+        """Run one already-validated command outside the hot loop (EXEC)."""
+        cmd = TABLE[args[0].lower()]
+        if cmd.denyoom and self.state.evictor.maxmemory and not self.state.evictor.make_room():
+            return OOM_ERROR
+        try:
+            r = cmd.fn(self, args)
+        except CommandError as e:
+            return e.reply
+        except WrongType:
+            return WRONGTYPE
+        return r if r is not None else b"*-1\r\n"
+
+    def update_guard(self) -> None:
+        self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
+        self.guarded = self.subscribed or self.multi is not None
 
     def send(self, data: bytes) -> None:
         """Bytes for this client from anywhere (pub/sub, unblocking), kept in order."""
@@ -191,9 +232,6 @@ class Client:
         self.conn.log.info("protocol error: %s", e.message)
         self.send(e.reply)
         self.conn.close()
-
-    def set_subscribed(self) -> None:
-        self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
 
     def info_line(self) -> str:
         """One CLIENT LIST line."""

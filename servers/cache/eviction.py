@@ -50,6 +50,8 @@ class LruTracker:
     def touch(self, db: Database, key: bytes) -> None:
         db.meta[key] = self.ks.clock()
 
+    created = touch
+
     def score(self, db: Database, key: bytes, now: int) -> float:
         """Higher = better to evict: the idle time."""
         return now - db.meta.get(key, 0)
@@ -69,6 +71,10 @@ class LfuTracker:
             return counter
         periods = (minutes - last) // self.decay_minutes
         return max(counter - periods, 0)
+
+    def created(self, db: Database, key: bytes) -> None:
+        """A new key starts at LFU_INIT_VAL, not incremented (Redis's createObject)."""
+        db.meta[key] = (self.ks.clock() // 60_000) << 8 | LFU_INIT_VAL
 
     def touch(self, db: Database, key: bytes) -> None:
         minutes = self.ks.clock() // 60_000

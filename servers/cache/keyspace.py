@@ -201,16 +201,20 @@ class Database:
         """Create or replace ``key`` (dropping its TTL unless ``keep_ttl``)."""
         sizes = self.sizes
         old = sizes.get(key)
+        tracker = self.ks.tracker
         if old is None:
             self.keylog.add(key)
             old = 0
-        elif not keep_ttl and self.expires and key in self.expires:
-            self.persist(key)
+            if tracker is not None:
+                tracker.created(self, key)
+        else:
+            if not keep_ttl and self.expires and key in self.expires:
+                self.persist(key)
+            if tracker is not None:
+                tracker.touch(self, key)
         sizes[key] = size
         self.ks.used += size - old
         self.data[key] = value
-        if self.ks.tracker is not None:
-            self.ks.tracker.touch(self, key)
 
     def put_new(self, key: bytes, value: Any) -> None:
         """Create an aggregate (list, hash, set) for a key known to be missing."""

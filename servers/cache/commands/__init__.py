@@ -5,6 +5,8 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import connection, hashes, keys, lists, pubsub, server, sets, strings
+from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions
 
-__all__ = ["connection", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings"]
+__all__ = [
+    "connection", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+]  # fmt: skip

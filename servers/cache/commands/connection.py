@@ -62,7 +62,7 @@ def hello(c: Any, a: list[bytes]) -> bytes:
     if name is not None:
         c.name = name
     c.proto = proto
-    c.set_subscribed()
+    c.update_guard()
     info = {
         "server": "redis", "version": VERSION, "proto": proto, "id": c.id,
         "mode": "standalone", "role": "master", "modules": [],
@@ -82,7 +82,7 @@ def reset(c: Any, a: list[bytes]) -> bytes:
     c.channels.clear()
     c.patterns.clear()
     c.db, c.proto, c.name = st.keyspace.dbs[0], 2, b""
-    c.set_subscribed()
+    c.update_guard()
     return b"+RESET\r\n"
 
 

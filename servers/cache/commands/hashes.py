@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from netlib import resp
 
 from ..keyspace import HASH_FIELD_OVERHEAD
-from ..table import INT64_MAX, INT64_MIN, NOT_FLOAT, command, to_float, to_int
+from ..table import INT64_MAX, INT64_MIN, command, to_int
 from .keys import parse_cursor, parse_scan_options
-from .strings import format_incr_float
+from .strings import incr_float
 
 G = "hash"
 # Up to this many fields HSCAN answers everything at once with cursor 0, as
@@ -46,6 +45,8 @@ def _hset(c: Any, a: list[bytes], name: bytes) -> int | bytes:
     if len(a) % 2:
         return b"-ERR wrong number of arguments for '%s' command\r\n" % name
     h = _hash_for_write(c, a[1])
+    if len(a) == 4:  # one field: the common case, without the generator
+        return 1 if _set_field(c, a[1], h, a[2], a[3]) else 0
     return sum(_set_field(c, a[1], h, a[i], a[i + 1]) for i in range(2, len(a), 2))
 
 
@@ -145,16 +146,9 @@ def hincrby(c: Any, a: list[bytes]) -> bytes:
 
 @command("HINCRBYFLOAT", 4, "write denyoom fast", (1, 1, 1), G, "Increment a float field")
 def hincrbyfloat(c: Any, a: list[bytes]) -> bytes:
-    delta = to_float(a[3], NOT_FLOAT)
-    h = _hash_for_write(c, a[1])
-    old = h.get(a[2])
-    try:
-        x = (0.0 if old is None else to_float(old, b"-ERR hash value is not a float\r\n")) + delta
-    finally:
-        c.db.delete_if_empty(a[1], h)
-    if math.isnan(x) or math.isinf(x):
-        return b"-ERR increment would produce NaN or Infinity\r\n"
-    out = format_incr_float(x)
+    h = _hash(c, a[1])
+    old = h.get(a[2]) if h else None
+    out = incr_float(old, a[3], b"-ERR hash value is not a float\r\n")
     _set_field(c, a[1], _hash_for_write(c, a[1]), a[2], out)
     return resp.bulk(out)
 

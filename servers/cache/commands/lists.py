@@ -32,12 +32,20 @@ def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
             return resp.ZERO
         lst = deque()
         db.put_new(key, lst)
-    items = a[2:]
-    if left:
-        lst.extendleft(items)
+    if len(a) == 3:  # one element: the common case
+        item = a[2]
+        if left:
+            lst.appendleft(item)
+        else:
+            lst.append(item)
+        db.grow(key, len(item) + LIST_ELEM_OVERHEAD)
     else:
-        lst.extend(items)
-    db.grow(key, sum(map(len, items)) + LIST_ELEM_OVERHEAD * len(items))
+        items = a[2:]
+        if left:
+            lst.extendleft(items)
+        else:
+            lst.extend(items)
+        db.grow(key, sum(map(len, items)) + LIST_ELEM_OVERHEAD * len(items))
     blocking = c.state.blocking
     if blocking.waiters:
         blocking.signal(db.index, key)
@@ -217,6 +225,8 @@ def _bpop(c: Any, a: list[bytes], left: bool) -> bytes | None:
         lst = _list(c, key)
         if lst:
             return resp.bulks([key, pop_element(db, key, lst, left)])
+    if c.in_exec:
+        return resp.null_array(c.proto)
     c.park(keys, left, timeout)
     return None  # answered later: by a push (blocking.py) or the timeout
 

@@ -30,7 +30,7 @@ def subscribe(c: Any, a: list[bytes]) -> bytes:
             c.channels.add(ch)
             c.state.hub.subscribe(c, ch)
         out.append(_confirm(c, b"subscribe", ch))
-    c.set_subscribed()
+    c.update_guard()
     return b"".join(out)
 
 
@@ -45,7 +45,7 @@ def unsubscribe(c: Any, a: list[bytes]) -> bytes:
             c.channels.discard(ch)
             c.state.hub.unsubscribe(c, ch)
         out.append(_confirm(c, b"unsubscribe", ch))
-    c.set_subscribed()
+    c.update_guard()
     return b"".join(out)
 
 
@@ -57,7 +57,7 @@ def psubscribe(c: Any, a: list[bytes]) -> bytes:
             c.patterns.add(pat)
             c.state.hub.psubscribe(c, pat)
         out.append(_confirm(c, b"psubscribe", pat))
-    c.set_subscribed()
+    c.update_guard()
     return b"".join(out)
 
 
@@ -72,7 +72,7 @@ def punsubscribe(c: Any, a: list[bytes]) -> bytes:
             c.patterns.discard(pat)
             c.state.hub.punsubscribe(c, pat)
         out.append(_confirm(c, b"punsubscribe", pat))
-    c.set_subscribed()
+    c.update_guard()
     return b"".join(out)
 
 

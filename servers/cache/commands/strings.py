@@ -15,6 +15,7 @@ from typing import Any
 from netlib import resp
 from netlib.resp import NULL3, NULL_BULK, OK
 
+from .. import longdouble
 from ..keyspace import KEY_OVERHEAD, WrongType
 from ..table import (
     INT64_MAX,
@@ -262,13 +263,18 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
 
 def incr_by(c: Any, key: bytes, delta: int) -> bytes:
     db = c.db
-    old = _get_string(db, key)
-    n = 0 if old is None else to_int(old, NOT_INTEGER)
-    n += delta
+    old = db.get(key)
+    if old is None:
+        n = delta
+    elif type(old) is not bytes:
+        raise WrongType()
+    else:
+        n = to_int(old, NOT_INTEGER) + delta
     if n < INT64_MIN or n > INT64_MAX:
         return OVERFLOW
-    _put(db, key, b"%d" % n, keep_ttl=True)
-    return resp.integer(n)
+    value = b"%d" % n
+    db.put(key, value, KEY_OVERHEAD + len(key) + len(value), True)
+    return b":%s\r\n" % value
 
 
 @command("INCR", 2, "write denyoom fast", (1, 1, 1), G, "Increment an integer by one")
@@ -294,24 +300,24 @@ def decrby(c: Any, a: list[bytes]) -> bytes:
     return incr_by(c, a[1], -n)
 
 
-def format_incr_float(x: float) -> bytes:
-    """INCRBYFLOAT's output: plain decimal without exponent, trailing zeros trimmed."""
-    s = repr(x)
-    if "e" in s or "E" in s:
-        s = f"{x:.17f}".rstrip("0").rstrip(".")
-    if s.endswith(".0"):
-        s = s[:-2]
-    return s.encode()
+NAN_OR_INF = b"-ERR increment would produce NaN or Infinity\r\n"
+
+
+def incr_float(old: bytes | None, increment: bytes, old_error: bytes) -> bytes:
+    """The new value of an INCRBYFLOAT-like command, or raise with Redis's wording."""
+    if old is not None and math.isinf(to_float(old, old_error)):
+        raise CommandError(NAN_OR_INF)
+    if math.isinf(to_float(increment, NOT_FLOAT)):
+        raise CommandError(NAN_OR_INF)
+    out = longdouble.add(old, increment)
+    if out is None:
+        raise CommandError(NAN_OR_INF)
+    return out
 
 
 @command("INCRBYFLOAT", 3, "write denyoom fast", (1, 1, 1), G, "Increment a float")
 def incrbyfloat(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    old = _get_string(db, a[1])
-    cur = 0.0 if old is None else to_float(old, NOT_FLOAT)
-    x = cur + to_float(a[2], NOT_FLOAT)
-    if math.isnan(x) or math.isinf(x):
-        return b"-ERR increment would produce NaN or Infinity\r\n"
-    out = format_incr_float(x)
+    out = incr_float(_get_string(db, a[1]), a[2], NOT_FLOAT)
     _put(db, a[1], out, keep_ttl=True)
     return resp.bulk(out)

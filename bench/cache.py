@@ -1,0 +1,84 @@
+"""``make bench-cache``: redis-benchmark against syslab's cache and a real redis-server, same run.
+
+redis-benchmark (Redis's own load generator, written in C) runs
+``-n 200000 -c 50 -t set,get,incr,lpush,lpop,hset,spop``, first one request
+per round trip, then with ``-P 16`` (16 pipelined requests per write), against
+``python -m servers.cache`` started as a child on a free port and against a
+private ``redis-server`` (netlib.services.RedisServer), alternately per mode so
+both see the same machine state. Prints req/s and p50 latency per command and
+the ratio to Redis, saves ``bench/results/cache.json``.
+
+The issue's goal is >= 0.6x Redis without pipelining. On a 2-core machine the
+load generator takes one core, so both servers get about one: that is the
+comparison of one Python event loop against Redis's one C event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import subprocess
+from collections.abc import Sequence
+
+from netlib.procs import free_port, python_module, require_binary
+from netlib.services import RedisServer
+
+from .common import Row, header, save, table
+
+TESTS = "set,get,incr,lpush,lpop,hset,spop"
+CLIENTS = 50
+REQUESTS = 200_000
+PIPELINES = (1, 16)
+OURS, REDIS = "syslab-cache", "redis-server"
+
+
+def redis_benchmark(port: int, requests: int, pipeline: int, tests: str = TESTS) -> dict[str, dict]:
+    """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}}."""
+    binary = require_binary("redis-benchmark", "redis-tools")
+    argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests),
+            "-c", str(CLIENTS), "-t", tests, "-P", str(pipeline)]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
+    rows = list(csv.reader(io.StringIO(out)))
+    head, body = rows[0], rows[1:]
+    results = {}
+    for r in body:
+        rec = dict(zip(head, r, strict=False))
+        results[rec["test"].split()[0]] = {
+            "rps": float(rec["rps"]),
+            "p50_ms": float(rec.get("p50_latency_ms", 0) or 0),
+        }
+    return results
+
+
+def run(requests: int, pipelines: Sequence[int]) -> list[Row]:
+    rows: list[Row] = []
+    with python_module("servers.cache", "--log-level", "warning", port=free_port()) as ours:
+        with RedisServer() as redis:
+            for p in pipelines:
+                suffix = "" if p == 1 else f" -P{p}"
+                for impl, port in ((OURS, ours.port), (REDIS, redis.port)):
+                    assert port is not None
+                    for test, res in redis_benchmark(port, requests, p).items():
+                        rows.append(Row(test + suffix, impl, res["rps"], "req/s",
+                                        {"p50_ms": res["p50_ms"]}))  # fmt: skip
+    order = {w: i for i, w in enumerate(dict.fromkeys(r.workload for r in rows))}
+    rows.sort(key=lambda r: (order[r.workload], r.impl != OURS))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="make bench-cache", description=__doc__)
+    p.add_argument("--requests", type=int, default=REQUESTS, help="requests per test")
+    p.add_argument("--quick", action="store_true", help="2,000 requests: proves it runs")
+    args = p.parse_args(argv)
+    requests = 2000 if args.quick else args.requests
+    print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {TESTS}, -P 1 and 16"))
+    rows = run(requests, PIPELINES)
+    print(table(rows, reference=REDIS))
+    path = save("cache-quick" if args.quick else "cache", rows, requests=requests, clients=CLIENTS)
+    print(f"\nsaved {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""bench/cache (redis-benchmark vs a real redis-server) and the locustfile, end to end at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench.common import RESULTS
+from netlib.procs import REPO_ROOT
+
+pytestmark = pytest.mark.exercise("N14")
+
+
+def test_bench_cache_quick_measures_both_servers_for_every_command():
+    res = subprocess.run(
+        [sys.executable, "-m", "bench.cache", "--quick"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = json.loads((RESULTS / "cache-quick.json").read_text())["rows"]
+    cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
+    for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP"):
+        for suffix in ("", " -P16"):
+            assert (test + suffix, "syslab-cache") in cells
+            assert (test + suffix, "redis-server") in cells
+    assert "vs redis-server" in res.stdout
+
+
+def test_make_load_cache_runs_locust_without_failures():
+    res = subprocess.run(
+        [sys.executable, "-m", "bench.load", "cache", "--users", "4", "--seconds", "3"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    for name in ("GET", "SET", "INCR", "LPUSH", "RPOP"):  # each reported, none failed
+        assert re.search(rf"RESP\s+{name}\s+[1-9]\d*\s+0\(0\.00%\)", out), out[-2000:]

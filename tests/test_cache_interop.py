@@ -1,0 +1,276 @@
+"""servers.cache with clients nobody here wrote: redis-cli (interactive and --pipe), redis-py
+(sync and asyncio, pipelines, transactions, pub/sub, RESP3), and nc typing inline commands."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from netlib.procs import Child, free_port, python_module
+from netlib.resp import encode_command
+
+pytestmark = pytest.mark.exercise("N14")
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    """One cache child for the module (tests use their own keys and flush their database)."""
+    with python_module("servers.cache", port=free_port()) as child:
+        assert isinstance(child, Child)
+        yield child.port  # type: ignore[misc]
+
+
+def cli(port: int, *args: str, stdin: str | bytes | None = None) -> str:
+    res = subprocess.run(
+        ["redis-cli", "-p", str(port), *args],
+        input=stdin.encode() if isinstance(stdin, str) else stdin,
+        capture_output=True,
+        timeout=30,
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout.decode()
+
+
+def test_redis_cli_commands_one_per_invocation(port):
+    assert cli(port, "-n", "1", "SET", "greeting", "hello world") == "OK\n"
+    assert cli(port, "-n", "1", "GET", "greeting") == "hello world\n"
+    assert cli(port, "-n", "1", "RPUSH", "l", "a", "b") == "2\n"
+    assert cli(port, "-n", "1", "LRANGE", "l", "0", "-1") == "a\nb\n"
+    assert cli(port, "-n", "1", "GET", "l") == (
+        "WRONGTYPE Operation against a key holding the wrong kind of value\n\n"
+    )
+    assert cli(port, "-n", "1", "TTL", "greeting") == "-1\n"
+    assert cli(port, "-n", "1", "--no-raw", "HGETALL", "nothing") == "(empty array)\n"
+
+
+def test_redis_cli_reading_a_session_from_stdin(port):
+    session = "SELECT 2\nFLUSHDB\nSET counter 41\nINCR counter\nHSET h f v\nHGETALL h\nDBSIZE\n"
+    assert cli(port, stdin=session) == "OK\nOK\nOK\n42\n1\nf\nv\n2\n"
+
+
+def test_redis_cli_resp3_map_and_scan_iteration(port):
+    for i in range(30):
+        cli(port, "-n", "3", "SET", f"scan:{i}", str(i))
+    keys = cli(port, "-n", "3", "--scan", "--pattern", "scan:*").split()
+    assert sorted(keys) == sorted(f"scan:{i}" for i in range(30))
+    cli(port, "-n", "3", "HSET", "h", "f", "v")
+    assert cli(port, "-3", "-n", "3", "--no-raw", "HGETALL", "h") == '1# "f" => "v"\n'
+
+
+# A session whose every reply is deterministic: redis-cli must print the same for both servers.
+SESSION = """FLUSHDB
+SET k v EX 100 NX
+SET k v2 NX
+GET k
+TTL k
+SET k v3 XX KEEPTTL
+TTL k
+INCR k
+INCR n
+INCRBY n 9
+DECRBY n x
+INCRBYFLOAT f 0.1
+INCRBYFLOAT f 2.0e2
+APPEND s abc
+GETRANGE s 0 -2
+SETRANGE s 5 z
+STRLEN s
+RPUSH l a b c d e
+LPUSH l z
+LRANGE l 1 -2
+LINDEX l 99
+LSET l 9 x
+LREM l 0 b
+LTRIM l 1 3
+LRANGE l 0 -1
+LPOP l 2
+RPOP nothing 2
+LINSERT l BEFORE e y
+LLEN l
+HSET h f1 1 f2 2
+HINCRBY h f1 10
+HINCRBY h f2 x
+HMGET h f1 nope f2
+HDEL h f1 nope
+HGETALL h
+SADD s1 a
+SADD s1 a
+SISMEMBER s1 a
+SCARD s1
+EXPIRE h 10 XX
+EXPIRE h 10 NX GT
+PEXPIRE k 2500
+PERSIST k
+TYPE l
+TYPE nothing
+EXISTS k n nothing
+RENAME nothing x
+GET
+NOSUCHCOMMAND a b
+SELECT 99
+DEL k n f
+SETEX se 100 v
+SETEX se 0 v
+GETEX se PERSIST
+TTL se
+GETDEL se
+GETDEL se
+MSET m1 a m2 b
+MSETNX m2 x m3 y
+MGET m1 m2 m3
+SET m1 new GET
+SET m1 x EX 0
+SET m1 x PX 10 EX 10
+LPUSHX nolist a
+RPUSHX l tail
+HSETNX h f2 again
+HEXISTS h f2
+HLEN h
+HSTRLEN h f2
+SADD s2 a b
+SINTER s1 s2
+SDIFF s2 s1
+SPOP s1
+SPOP s1
+SRANDMEMBER s1
+SMISMEMBER s2 a z
+BLPOP l x
+BLPOP l -1
+LPOP l -1
+CONFIG FOO
+CLIENT GETNAME
+EXPIRE l 9223372036854775807
+SETRANGE s -1 x
+GETRANGE s -3 -1
+INCR s
+MULTI
+INCR n2
+GET
+EXEC
+MULTI
+INCR n2
+LPUSH s x
+EXEC
+DISCARD
+DBSIZE
+ECHO bye
+"""
+
+
+def test_redis_cli_prints_the_same_as_for_real_redis(port, redis_addr):
+    ours = cli(port, "-n", "10", stdin=SESSION)
+    real = cli(redis_addr.port, "-n", "10", stdin=SESSION)
+    assert ours.splitlines() == real.splitlines()
+    assert ours == real
+
+
+def test_redis_cli_pipe_mass_insert(port):
+    n = 20_000
+    data = b"".join(encode_command("SET", f"mass:{i}", f"value:{i}") for i in range(n))
+    data = encode_command("SELECT", "4") + data
+    out = cli(port, "--pipe", stdin=data)
+    assert f"errors: 0, replies: {n + 1}" in out
+    assert cli(port, "-n", "4", "DBSIZE") == f"{n}\n"
+    assert cli(port, "-n", "4", "GET", "mass:19999") == "value:19999\n"
+
+
+def test_redis_py_sync_commands_pipeline_and_transaction(port):
+    r = redis.Redis(port=port, db=5, decode_responses=True)
+    r.flushdb()
+    assert r.set("a", "1", ex=100) is True
+    assert r.ttl("a") == 100
+    assert r.incrby("a", 9) == 10
+    assert r.mget("a", "missing") == ["10", None]
+    with r.pipeline(transaction=False) as p:
+        for i in range(100):
+            p.rpush("list", i)
+        p.lrange("list", 0, 2)
+        results = p.execute()
+    assert results[-1] == ["0", "1", "2"]
+    with r.pipeline() as p:  # MULTI/EXEC
+        results = p.incr("tx").incr("tx").get("tx").execute()
+    assert results == [1, 2, "2"]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.hget("list", "f")
+    assert r.hset("h", mapping={"x": "1", "y": "2"}) == 2
+    assert r.hgetall("h") == {"x": "1", "y": "2"}
+    assert r.sadd("s", "a", "b") == 2 and r.smembers("s") == {"a", "b"}
+    assert sorted(r.scan_iter(match="l*")) == ["list"]
+    assert r.info("keyspace")["db5"]["keys"] == 5
+    assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+
+
+def test_redis_py_resp3(port):
+    r = redis.Redis(port=port, db=6, protocol=3, decode_responses=True)
+    r.flushdb()
+    r.hset("h", "f", "v")
+    assert r.hgetall("h") == {"f": "v"}
+    assert r.get("nothing") is None
+    assert r.incrbyfloat("f", 1.5) == 1.5
+
+
+def test_redis_py_pubsub_and_blocking_pop(port):
+    r = redis.Redis(port=port, db=7)
+    ps = r.pubsub()
+    ps.subscribe("chan")
+    assert ps.get_message(timeout=5)["type"] == "subscribe"
+    assert r.publish("chan", "hi") == 1
+    msg = ps.get_message(timeout=5)
+    assert (msg["type"], msg["channel"], msg["data"]) == ("message", b"chan", b"hi")
+    ps.close()
+    r.rpush("q", "job")
+    assert r.blpop(["q"], timeout=1) == (b"q", b"job")
+    assert r.blpop(["q"], timeout=0.1) is None
+
+
+async def test_redis_py_asyncio_pipeline_pubsub_and_blocking(port):
+    r = aioredis.Redis(port=port, db=8, decode_responses=True)
+    try:
+        await r.flushdb()
+        async with r.pipeline(transaction=False) as p:
+            for i in range(50):
+                p.set(f"k{i}", i)
+            p.dbsize()
+            res = await p.execute()
+        assert res[-1] == 50
+        ps = r.pubsub()
+        await ps.psubscribe("ev.*")
+        assert (await ps.get_message(timeout=5))["type"] == "psubscribe"
+        assert await r.publish("ev.1", "x") == 1
+        msg = await ps.get_message(timeout=5)
+        assert (msg["type"], msg["channel"], msg["data"]) == ("pmessage", "ev.1", "x")
+        await ps.aclose()
+        other = aioredis.Redis(port=port, db=8, decode_responses=True)
+        waiting = asyncio.create_task(r.brpop(["jobs"], timeout=5))
+        await asyncio.sleep(0)  # let the BRPOP go out; the push may land before or after it
+        await other.lpush("jobs", "j1")
+        assert await waiting == ("jobs", "j1")
+        await other.aclose()
+    finally:
+        await r.aclose()
+
+
+def test_nc_inline_session(port):
+    session = (
+        b'SELECT 9\r\nSET greeting "hello world"\r\nGET greeting\r\nexists greeting nope\nQUIT\r\n'
+    )
+    res = subprocess.run(
+        ["nc", "127.0.0.1", str(port)], input=session, capture_output=True, timeout=10
+    )
+    assert res.stdout == b"+OK\r\n+OK\r\n$11\r\nhello world\r\n:1\r\n+OK\r\n"
+
+
+def test_garbage_closes_that_connection_and_the_server_keeps_serving(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n:1\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    assert data == b"+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n"
+    assert cli(port, "PING") == "PONG\n"

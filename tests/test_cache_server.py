@@ -1,0 +1,166 @@
+"""servers.cache on real sockets (port 0, in-process): exact bytes, pipelining, fragmentation,
+blocking pops woken by pushes, pub/sub, the cron's active expiry, protocol-error isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from netlib.resp import encode_command
+from netlib.shell import ShellConfig
+from servers.cache.server import CacheSettings, State, serve
+
+pytestmark = pytest.mark.exercise("N14")
+
+
+class Peer:
+    def __init__(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        self.r, self.w = r, w
+
+    def send(self, *args: object) -> None:
+        self.w.write(encode_command(*args))  # type: ignore[arg-type]
+
+    async def expect(self, data: bytes) -> None:
+        got = await asyncio.wait_for(self.r.readexactly(len(data)), 5)
+        assert got == data
+
+    async def closed(self) -> bool:
+        try:
+            rest = await asyncio.wait_for(self.r.read(), 5)
+        except ConnectionResetError:
+            return True
+        return rest == b""
+
+
+@pytest.fixture
+async def cache() -> AsyncIterator[tuple[Callable[[], object], State]]:
+    state = State(CacheSettings(hz=100))
+    server, state = await serve(ShellConfig(port=0), state)
+
+    async def connect() -> Peer:
+        return Peer(*await asyncio.open_connection("127.0.0.1", server.port))
+
+    async with server:
+        yield connect, state  # type: ignore[misc]
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for a condition of the in-process server (readiness, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+async def test_exact_bytes_and_a_pipeline_in_one_write(cache):
+    connect, _ = cache
+    p = await connect()
+    p.w.write(b"".join(encode_command("INCR", "n") for _ in range(500)) + b"PING\r\n")
+    await p.expect(b"".join(b":%d\r\n" % i for i in range(1, 501)) + b"+PONG\r\n")
+
+
+async def test_a_command_split_into_single_bytes(cache):
+    connect, _ = cache
+    p = await connect()
+    for byte in encode_command("SET", "k", "v" * 10):
+        p.w.write(bytes([byte]))
+        await p.w.drain()
+    await p.expect(b"+OK\r\n")
+    p.send("GET", "k")
+    await p.expect(b"$10\r\n" + b"v" * 10 + b"\r\n")
+
+
+async def test_blpop_is_woken_by_a_push_from_another_client(cache):
+    connect, state = cache
+    waiter, pusher = await connect(), await connect()
+    waiter.w.write(encode_command("BLPOP", "q1", "q2", "0") + b"PING\r\n")
+    await until(lambda: (0, b"q2") in state.blocking.waiters)
+    pusher.send("RPUSH", "q2", "a", "b")
+    await pusher.expect(b":2\r\n")
+    await waiter.expect(b"*2\r\n$2\r\nq2\r\n$1\r\na\r\n+PONG\r\n")  # then its pipeline resumes
+    pusher.send("LRANGE", "q2", "0", "-1")
+    await pusher.expect(b"*1\r\n$1\r\nb\r\n")
+    assert not state.blocking.waiters
+
+
+async def test_blpop_waiters_are_served_first_come_first_served(cache):
+    connect, state = cache
+    first, second, pusher = await connect(), await connect(), await connect()
+    first.send("BRPOP", "q", "0")
+    await until(lambda: len(state.blocking.waiters.get((0, b"q"), ())) == 1)
+    second.send("BRPOP", "q", "0")
+    await until(lambda: len(state.blocking.waiters.get((0, b"q"), ())) == 2)
+    pusher.send("LPUSH", "q", "x")
+    await first.expect(b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n")
+    pusher.send("LPUSH", "q", "y")
+    await second.expect(b"*2\r\n$1\r\nq\r\n$1\r\ny\r\n")
+
+
+async def test_blpop_times_out_with_a_null_array(cache):
+    connect, state = cache
+    p = await connect()
+    t0 = time.monotonic()
+    p.send("BLPOP", "nothing", "0.2")
+    await p.expect(b"*-1\r\n")
+    assert time.monotonic() - t0 >= 0.19
+    p.send("HELLO", "3")
+    await p.r.readuntil(b"modules\r\n*0\r\n")
+    p.send("BLPOP", "nothing", "0.05")
+    await p.expect(b"_\r\n")
+
+
+async def test_a_blocked_client_that_disconnects_leaves_no_waiter(cache):
+    connect, state = cache
+    p = await connect()
+    p.send("BLPOP", "q", "0")
+    await until(lambda: bool(state.blocking.waiters))
+    p.w.close()
+    await until(lambda: not state.blocking.waiters)
+
+
+async def test_pubsub_resp2_and_resp3_subscribers(cache):
+    connect, state = cache
+    s2, s3, pub = await connect(), await connect(), await connect()
+    s2.send("SUBSCRIBE", "news")
+    await s2.expect(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n")
+    s3.send("HELLO", "3")
+    await s3.r.readuntil(b"modules\r\n*0\r\n")
+    s3.send("PSUBSCRIBE", "n*")
+    await s3.expect(b">3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:1\r\n")
+    pub.send("PUBLISH", "news", "hello")
+    await pub.expect(b":2\r\n")
+    await s2.expect(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n")
+    await s3.expect(b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nhello\r\n")
+    pub.send("PUBSUB", "CHANNELS")
+    await pub.expect(b"*1\r\n$4\r\nnews\r\n")
+
+
+async def test_cron_expires_keys_actively(cache):
+    connect, state = cache
+    now = [1_000_000]
+    state.keyspace.clock = lambda: now[0]
+    p = await connect()
+    p.w.write(b"".join(encode_command("SET", f"k{i}", "v", "PX", "50") for i in range(200)))
+    await p.expect(b"+OK\r\n" * 200)
+    now[0] += 51
+    await until(lambda: len(state.keyspace.dbs[0]) == 0)  # nobody touched them
+    assert state.keyspace.expired_keys == 200
+
+
+async def test_protocol_error_closes_only_that_connection(cache):
+    connect, _ = cache
+    bad, good = await connect(), await connect()
+    good.send("SET", "k", "1")
+    await good.expect(b"+OK\r\n")
+    bad.w.write(b"PING\r\n*2\r\n$3\r\nGET\r\n$999999999999\r\n")
+    await bad.expect(b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n")
+    assert await bad.closed()
+    huge = await connect()
+    huge.w.write(b"X" * (70 * 1024))  # an inline line past 64 KiB without a newline
+    await huge.expect(b"-ERR Protocol error: too big inline request\r\n")
+    assert await huge.closed()
+    good.send("GET", "k")
+    await good.expect(b"$1\r\n1\r\n")
