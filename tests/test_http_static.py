@@ -123,3 +123,23 @@ def test_parse_range_table():
     assert parse_range("bytes=0-", 0) == "unsatisfiable"
     assert parse_range("bytes=a-b", 10) is None
     assert parse_range("bytes=-", 10) is None
+
+
+def test_resolution_cache_follows_the_injected_clock(tmp_path):
+    from netlib.http import HTTPError, Request
+    from netlib.http.static import CACHE_SECONDS, StaticFiles
+
+    (tmp_path / "f.txt").write_bytes(b"one")
+    now = [0.0]
+    files = StaticFiles(tmp_path, clock=lambda: now[0])
+    req = Request("GET", b"/f.txt", [], "1.1", "peer")
+    req.params = {"path": "f.txt"}
+    assert files(req).read_all() == b"one"
+    (tmp_path / "f.txt").write_bytes(b"three")
+    assert files(req).length == 3  # within CACHE_SECONDS the stat is reused
+    now[0] += CACHE_SECONDS
+    assert files(req).read_all() == b"three"
+    (tmp_path / "f.txt").unlink()
+    now[0] += CACHE_SECONDS
+    with pytest.raises(HTTPError):
+        files(req)

@@ -18,6 +18,8 @@ import functools
 import mimetypes
 import os
 import stat
+import time
+from collections.abc import Callable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
@@ -49,16 +51,31 @@ def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
 
 
+# Seconds a resolved path and its stat are reused (the idea of nginx's
+# open_file_cache_valid): realpath + stat cost more than the rest of a small
+# response. Only paths already checked to be inside the root are cached, so a
+# change on disk can at worst be answered stale for this long, never from outside.
+CACHE_SECONDS = 1.0
+CACHE_ENTRIES = 1024  # then the cache is simply emptied: bounded memory, no LRU bookkeeping
+
+
 class StaticFiles:
     """A handler serving files below ``directory``; the route gives ``params["path"]``."""
 
-    def __init__(self, directory: str | os.PathLike[str], index: str = "index.html") -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        index: str = "index.html",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.root = Path(directory).resolve()
         if not self.root.is_dir():
             raise ValueError(f"not a directory: {directory}")
         self._root = str(self.root)
         self._prefix = self._root.rstrip(os.sep) + os.sep
         self.index = index
+        self.clock = clock
+        self._cache: dict[str, tuple[float, str, os.stat_result]] = {}
 
     def __call__(self, req: Request) -> Response:
         path, st = self.resolve(req.params.get("path", ""))
@@ -83,6 +100,17 @@ class StaticFiles:
 
     def resolve(self, rel: str) -> tuple[str, os.stat_result]:
         """The file to serve for ``rel`` and its stat, or HTTPError 404 if missing or outside."""
+        now = self.clock()
+        hit = self._cache.get(rel)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1], hit[2]
+        real, st = self._resolve(rel)
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[rel] = (now, real, st)
+        return real, st
+
+    def _resolve(self, rel: str) -> tuple[str, os.stat_result]:
         parts = rel.split("/")
         for seg in parts:
             if seg in ("..", ".") or "\\" in seg or "\0" in seg or ":" in seg:
