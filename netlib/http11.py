@@ -315,9 +315,9 @@ class Connection:
         if f.close:
             self._keep_alive = False
         self._method = ev.method
-        self.our_state = SEND_BODY
-        head = b"%s %s HTTP/1.1\r\n" % (ev.method, ev.target)
-        return head + _encode_headers(ev.headers) + b"\r\n"
+        head = b"%s %s HTTP/1.1\r\n%s\r\n" % (ev.method, ev.target, _encode_headers(ev.headers))
+        self.our_state = SEND_BODY  # only once the head is known to be valid
+        return head
 
     def _send_informational(self, ev: InformationalResponse) -> bytes:
         if self.our_role != SERVER or self.our_state != IDLE or not 100 <= ev.status_code < 200:
@@ -338,6 +338,8 @@ class Connection:
         for name, value in headers:
             n = name.lower()
             if n == b"content-length":
+                if not value.isdigit():
+                    raise LocalProtocolError(f"bad Content-Length {value!r}")
                 length = int(value)
             elif n == b"transfer-encoding":
                 chunked = True
@@ -363,10 +365,9 @@ class Connection:
             extra.append((b"connection", b"close"))
         elif self.their_http_version == b"1.0":
             extra.append((b"connection", b"keep-alive"))
-        self.our_state = SEND_BODY
-        return (
-            status_line(status) + _encode_headers(headers + extra if extra else headers) + b"\r\n"
-        )
+        head = status_line(status) + _encode_headers(headers + extra if extra else headers)
+        self.our_state = SEND_BODY  # only once the head is known to be valid
+        return head + b"\r\n"
 
     def close_after_this(self) -> None:
         """Make the current (or next) response the last one (``Connection: close``)."""

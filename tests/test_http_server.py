@@ -222,3 +222,28 @@ async def test_graceful_shutdown_finishes_in_flight_and_closes_idle(caplog):
     assert any(
         line.startswith("127.0.0.1:") and '"GET /slow HTTP/1.1" 200 5' in line for line in lines
     )
+
+
+async def test_a_bad_response_from_a_handler_becomes_500_not_a_broken_connection():
+    app = App(access_log=False)
+
+    @app.get("/inject")
+    def inject(req):
+        return Response(b"x", headers={"x-user": "a\r\nSet-Cookie: evil=1"})
+
+    @app.get("/weird")
+    async def weird(req):
+        return 42
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    async with await serve(app, ShellConfig()) as server:
+        async with HTTPClient() as c:
+            base = f"http://127.0.0.1:{server.port}"
+            r = await c.get(base + "/inject")
+            assert r.status == 500 and "set-cookie" not in r.headers
+            assert (await c.get(base + "/weird")).status == 500
+            assert (await c.get(base + "/ok")).body == b"ok"
+            assert c.opened == 1

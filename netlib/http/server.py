@@ -228,7 +228,7 @@ class HTTPSession:
 
     # -- answering ---------------------------------------------------------------
     def _answer(self, req: Request, result: Any) -> None:
-        resp = result if type(result) is Response else to_response(result)
+        resp = result if type(result) is Response else self._to_response(result)
         body = resp.body
         if type(resp) is Response or type(resp) is JSONResponse:
             pass  # plain bytes: the fast path
@@ -251,9 +251,25 @@ class HTTPSession:
             (b"date", http_date()),
             (b"server", self.app.server_header),
         ]
-        self.conn.write(h.send_message(h11.Response(resp.status, headers), body))
+        try:
+            out = h.send_message(h11.Response(resp.status, headers), body)
+        except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
+            self.conn.log.error("handler's response refused: %s", e)
+            resp = self._error_response(HTTPError(500, "internal server error"))
+            body = resp.body
+            out = h.send_message(
+                h11.Response(500, [*resp.headers, (b"content-length", b"%d" % len(body))]), body
+            )
+        self.conn.write(out)
         if self.app.access_log:
             self._log(req, resp.status, len(body))
+
+    def _to_response(self, result: Any) -> Response:
+        try:
+            return to_response(result)
+        except TypeError as e:
+            self.conn.log.error("%s", e)
+            return self._error_response(HTTPError(500, "internal server error"))
 
     def _spawn(self, route: Route, req: Request) -> None:
         self.busy = True
