@@ -247,3 +247,30 @@ async def test_a_bad_response_from_a_handler_becomes_500_not_a_broken_connection
             assert (await c.get(base + "/weird")).status == 500
             assert (await c.get(base + "/ok")).body == b"ok"
             assert c.opened == 1
+
+
+async def test_a_client_leaving_a_stream_closes_the_producer_promptly():
+    closed = asyncio.Event()
+    started = asyncio.Event()
+    app = App(access_log=False)
+
+    @app.get("/events")
+    def events(req):
+        async def feed():
+            try:
+                started.set()
+                while True:
+                    yield b"data: tick\n\n"
+                    await asyncio.sleep(0.01)  # a producer's pace
+            finally:
+                closed.set()  # an SSE feed would unsubscribe here
+
+        return StreamingResponse(feed(), content_type="text/event-stream")
+
+    async with await serve(app, ShellConfig()) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        await r.readuntil(b"data: tick")
+        w.close()
+        await asyncio.wait_for(closed.wait(), 5)
+        assert started.is_set()

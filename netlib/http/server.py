@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from netlib import http11 as h11
-from netlib.shell import Connection, Server, ShellConfig, start
+from netlib.shell import Connection, ConnectionClosed, Server, ShellConfig, start
 
 from .messages import (
     FileResponse,
@@ -310,20 +310,27 @@ class HTTPSession:
         if isinstance(resp, FileResponse):
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
+        chunks = _chunks(resp) if req.method != "HEAD" else _nothing()
         try:
             conn.write(h.send(h11.Response(resp.status, headers)))
-            async for chunk in _chunks(resp) if req.method != "HEAD" else _nothing():
+            async for chunk in chunks:
                 conn.write(h.send(h11.Data(chunk)))
                 sent += len(chunk)
                 await conn.drain()
             conn.write(h.send(h11.EndOfMessage()))
         except asyncio.CancelledError:
             raise
+        except (ConnectionClosed, ConnectionError):
+            conn.log.debug("client went away after %d streamed bytes", sent)
+            conn.abort()
+            return
         except Exception as e:
             conn.log.warning("streamed response broken off after %d bytes: %r", sent, e)
             conn.abort()
             return
         finally:
+            # Close the producer now (an SSE feed unsubscribes), not whenever it is collected.
+            await chunks.aclose()
             if self.app.access_log:
                 self._log(req, resp.status, sent)
         self.busy = False
@@ -362,12 +369,12 @@ class HTTPSession:
                     req.target.decode("latin-1"), req.http_version, status, size, ms)  # fmt: skip
 
 
-async def _nothing() -> AsyncIterator[bytes]:
+async def _nothing() -> AsyncGenerator[bytes, None]:
     return
     yield b""
 
 
-async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncIterator[bytes]:
+async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
     if isinstance(resp, FileResponse):
         with open(resp.path, "rb") as f:
             f.seek(resp.offset)
@@ -381,9 +388,14 @@ async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncIterator[bytes
         return
     content = resp.content
     if hasattr(content, "__aiter__"):
-        async for chunk in content:
-            if chunk:
-                yield chunk.encode() if isinstance(chunk, str) else chunk
+        try:
+            async for chunk in content:
+                if chunk:
+                    yield chunk.encode() if isinstance(chunk, str) else chunk
+        finally:
+            aclose = getattr(content, "aclose", None)
+            if aclose is not None:
+                await aclose()
     else:
         for chunk in content:  # type: ignore[union-attr]
             if chunk:
