@@ -16,10 +16,17 @@ comparison of one Python event loop against Redis's one C event loop.
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import io
+import os
+import re
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from netlib.procs import free_port, python_module, require_binary
 from netlib.services import RedisServer
@@ -67,11 +74,52 @@ def run(requests: int, pipelines: Sequence[int]) -> list[Row]:
     return rows
 
 
+def _self_time(raw: Path) -> tuple[int, collections.Counter[str]]:
+    """py-spy's raw (collapsed) stacks -> samples per innermost function (lines merged)."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        leaf = re.sub(r":\d+\)$", ")", stack.split(";")[-1])
+        counts[leaf] += int(n)
+        total += int(n)
+    return total, counts
+
+
+def profile(requests: int, seconds: int = 10) -> None:
+    """Sample the cache child with py-spy during a pipelined run; print where the time goes."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.path.exists(spy):
+        sys.exit("py-spy not found: .venv/bin/pip install py-spy (a dev dependency)")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        python_module("servers.cache", "--log-level", "warning", port=free_port()) as ours,
+    ):
+        raw = Path(tmp) / "stacks.txt"
+        argv = [spy, "record", "-p", str(ours.pid), "-r", "500", "-d", str(seconds),
+                "-f", "raw", "-o", str(raw), "--nonblocking"]  # fmt: skip
+        sampler = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert ours.port is not None
+        res = redis_benchmark(ours.port, requests, 16, tests="set,get,incr,lpush")
+        sampler.wait(timeout=seconds + 30)
+        total, counts = _self_time(raw)
+    print("req/s during the profile: " + ", ".join(f"{k} {v['rps']:,.0f}" for k, v in res.items()))
+    print(f"\nself time by function ({total} samples at 500 Hz, -P16):")
+    for name, n in counts.most_common(15):
+        print(f"  {100 * n / max(total, 1):5.1f}%  {name}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="make bench-cache", description=__doc__)
     p.add_argument("--requests", type=int, default=REQUESTS, help="requests per test")
     p.add_argument("--quick", action="store_true", help="2,000 requests: proves it runs")
+    p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
     args = p.parse_args(argv)
+    if args.profile:
+        profile(args.requests * 2)
+        return
     requests = 2000 if args.quick else args.requests
     print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {TESTS}, -P 1 and 16"))
     rows = run(requests, PIPELINES)

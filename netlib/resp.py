@@ -250,7 +250,7 @@ class RequestParser:
     answers what came before the garbage, as Redis does.
     """
 
-    __slots__ = ("_buf", "_chunks", "_have", "_need", "_args", "_remaining", "_ready", "_error")
+    __slots__ = ("_buf", "_chunks", "_have", "_need", "_args", "_remaining", "_ready", "error")
 
     def __init__(self) -> None:
         self._buf = b""  # starts at the first unconsumed byte
@@ -260,15 +260,15 @@ class RequestParser:
         self._args: list[bytes] | None = None  # the half-received multibulk command
         self._remaining = 0  # bulks it still misses
         self._ready: list[list[bytes]] = []  # parsed, not yet taken (next_command)
-        self._error: ProtocolError | None = None
+        self.error: ProtocolError | None = None  # pending: raised by the next call
 
     @property
     def failed(self) -> bool:
         """True when a protocol error is waiting to be raised by the next call."""
-        return self._error is not None
+        return self.error is not None
 
     def feed(self, data: bytes) -> None:
-        if self._error is not None or not data:
+        if self.error is not None or not data:
             return
         if not self._have:
             self._buf = bytes(data)
@@ -301,8 +301,8 @@ class RequestParser:
 
     def _parse_all(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         if self._have < self._need or not self._have:
             return out
         if self._chunks:
@@ -314,7 +314,7 @@ class RequestParser:
             if self._buf:
                 self._parse(out)
         except ProtocolError as e:
-            self._error = e
+            self.error = e
             self._buf, self._have = b"", 0
             if not out:
                 raise

@@ -83,7 +83,7 @@ class Client:
             self.pending.extend(cmds)
         elif cmds:
             self.run(cmds)
-        if p.failed and self.blocked is None:
+        if p.error is not None and self.blocked is None:
             try:
                 p.commands()
             except ProtocolError as e:
@@ -221,7 +221,7 @@ class Client:
             cmds = list(self.pending)
             self.pending.clear()
             self.run(cmds)
-        if self.parser.failed and self.blocked is None and not self.conn.closed:
+        if self.parser.error is not None and self.blocked is None and not self.conn.closed:
             try:
                 self.parser.commands()
             except ProtocolError as e:

@@ -82,6 +82,7 @@ def reset(c: Any, a: list[bytes]) -> bytes:
     c.channels.clear()
     c.patterns.clear()
     c.db, c.proto, c.name = st.keyspace.dbs[0], 2, b""
+    c.multi = None
     c.update_guard()
     return b"+RESET\r\n"
 
