@@ -45,7 +45,7 @@ _HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _DIGITS = re.compile(rb"\d+")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?", re.S)
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;.*)?", re.S)  # BWS only before an extension
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host"))
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
