@@ -151,6 +151,7 @@ class Connection:
                 if buf[:2] == b"\r\n":
                     buf = buf[2:]
             self._buf = buf
+            self._scan_from = 0  # offsets into the old buffer mean nothing now
         end = buf.find(b"\r\n\r\n", self._scan_from)
         if end < 0:
             if self._eof:

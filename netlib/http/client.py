@@ -8,9 +8,9 @@ a request body may be an (async) iterable (sent chunked) and a response read
 with ``stream=True`` is handed out piece by piece.
 
 A pooled connection may have been closed by the server while idle (its
-keep-alive timeout); a request that fails on a *reused* connection before any
-response byte arrives is retried once on a fresh one, as browsers and
-urllib3 do, when its body can be replayed.
+keep-alive timeout); an idempotent request that fails on a *reused* connection
+before any response byte arrives is retried once on a fresh one, as browsers
+and urllib3 do, when its body can be replayed.
 
 Used by the tests, the load balancer and the CDN. What production clients add:
 TLS, proxies, HTTP/2, per-host connection limits with queueing.
@@ -31,6 +31,9 @@ from .messages import Headers
 # Idle connections kept per (host, port); more are closed when given back.
 MAX_IDLE_PER_HOST = 8
 READ_SIZE = 64 * 1024
+# Methods safe to send twice (RFC 9110 §9.2.2): only these are retried on a fresh
+# connection when a reused one dies before answering, as urllib3 does.
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"))
 Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes] | None
 
 
@@ -168,8 +171,10 @@ class HTTPClient:
                         conn.reused
                         and attempt == 0
                         and isinstance(e, ConnectionError | _NoResponse)
+                        and head.method in IDEMPOTENT
+                        and isinstance(body, bytes | None)
                     )
-                    if not retry or not isinstance(body, bytes | None):
+                    if not retry:
                         raise ConnectionError(f"{method} {url}: {e}") from e
             if not stream:
                 await resp.read()
