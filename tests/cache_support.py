@@ -31,6 +31,11 @@ class Wire:
     def close(self) -> None:
         self.closed = True
 
+    abort = close
+
+    def write_buffer_size(self) -> int:
+        return 0  # everything written is "sent" at once
+
     def take(self) -> bytes:
         data = bytes(self.out)
         self.out.clear()

@@ -164,3 +164,22 @@ async def test_protocol_error_closes_only_that_connection(cache):
     assert await huge.closed()
     good.send("GET", "k")
     await good.expect(b"$1\r\n1\r\n")
+
+
+async def test_a_subscriber_that_stops_reading_is_dropped_and_publishing_goes_on(cache):
+    connect, state = cache
+    state.pubsub_output_limit = 256 * 1024
+    sub, pub = await connect(), await connect()
+    sub.send("SUBSCRIBE", "firehose")
+    await sub.expect(b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n")
+    # From here the subscriber reads nothing (its StreamReader stops the socket
+    # once full), so the server's unsent output for it grows.
+    msg = b"x" * 65536
+    for _ in range(400):  # 26 MB: far more than the loopback socket buffers hold
+        pub.send("PUBLISH", "firehose", msg)
+        if (await pub.r.readline()) == b":0\r\n":
+            break
+    assert state.hub_dropped == 1
+    pub.send("PUBLISH", "firehose", "late")
+    await pub.expect(b":0\r\n")
+    assert not state.hub.channels

@@ -1,11 +1,11 @@
 """``python -m servers.cache``: parse flags, serve until SIGINT/SIGTERM."""
 
-from netlib.shell import ShellConfig, run, serve_until_signalled
+from netlib.shell import run, serve_until_signalled
 from servers.cli import parse, server_parser
 
 from .commands.server import parse_memory
 from .eviction import POLICIES
-from .server import CacheSettings, State, serve
+from .server import CacheSettings, State, serve, shell_config
 
 
 def main() -> None:
@@ -15,6 +15,9 @@ def main() -> None:
     p.add_argument("--maxmemory-samples", type=int, default=5)
     p.add_argument("--hz", type=int, default=10, help="cron frequency (active expiry)")
     p.add_argument("--databases", type=int, default=16)
+    p.add_argument(
+        "--timeout", type=float, default=0, help="close clients idle this long (0 = never)"
+    )
     args = parse(p)
     settings = CacheSettings(
         databases=args.databases,
@@ -25,7 +28,8 @@ def main() -> None:
     )
 
     async def go() -> None:
-        server, _ = await serve(ShellConfig(host=args.host, port=args.port), State(settings))
+        config = shell_config(args.host, args.port, args.timeout)
+        server, _ = await serve(config, State(settings))
         await serve_until_signalled(server)
 
     run(go)

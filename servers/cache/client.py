@@ -197,6 +197,19 @@ class Client:
         else:
             self.conn.write(data)
 
+    def deliver(self, data: bytes) -> None:
+        """A pub/sub message: sent, unless the subscriber stopped reading (then dropped).
+
+        Redis's client-output-buffer-limit for pubsub clients: past the hard
+        limit of unsent bytes the subscriber is disconnected, so one stalled
+        reader cannot make the server buffer every message forever.
+        """
+        self.send(data)
+        if self.conn.write_buffer_size() > self.state.pubsub_output_limit:
+            self.conn.log.warning("closing: pub/sub output buffer over the limit")
+            self.state.hub_dropped += 1
+            self.conn.abort()
+
     # -- blocking ------------------------------------------------------------------
     def park(self, keys: list[bytes], left: bool, timeout: float) -> None:
         parked = Parked(self.db.index, keys, left)

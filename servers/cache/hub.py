@@ -2,7 +2,8 @@
 
 A message is encoded at most once per protocol version per PUBLISH (RESP2
 subscribers get an array, RESP3 ones a ``>`` push) and handed to each
-client's ``send``, which appends to the client's reply batch or writes it.
+client's ``deliver``, which appends to the client's reply batch or writes it
+(and drops a subscriber whose unsent output passed the pub/sub limit).
 Like Redis, there is no buffering for the absent: a message reaches exactly
 the clients subscribed when it is published.
 """
@@ -55,7 +56,7 @@ class Hub:
                 data = enc.get(c.proto)
                 if data is None:
                     data = enc[c.proto] = resp.push([b"message", channel, message], c.proto)
-                c.send(data)
+                c.deliver(data)
                 n += 1
         for pattern, pat_subs in list(self.patterns.items()):
             if not self._matchers[pattern](channel):
@@ -66,7 +67,7 @@ class Hub:
                 if data is None:
                     items = [b"pmessage", pattern, channel, message]
                     data = enc[c.proto] = resp.push(items, c.proto)
-                c.send(data)
+                c.deliver(data)
                 n += 1
         return n
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,12 @@ from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Keyspace, wall_clock_
 from .table import VERSION
 
 DEFAULT_HZ = 10  # Redis's hz default
+# Unsent bytes a subscriber may accumulate before it is disconnected: Redis's
+# "client-output-buffer-limit pubsub 32mb" hard limit.
+PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024
+# What a client past the connection cap reads before being closed (Redis's wording).
+MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
+MAX_CLIENTS = 10_000  # Redis's maxclients default
 MAX_HZ = 500  # Redis clamps hz to 1..500
 
 
@@ -62,6 +69,8 @@ class State:
         self.started = time.time()
         self.commands_processed = 0
         self.connections_received = 0
+        self.pubsub_output_limit = PUBSUB_OUTPUT_LIMIT
+        self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
         self._ids = itertools.count(1)
         self._ops_sample = (time.monotonic(), 0)
@@ -107,6 +116,23 @@ async def _cron_loop(state: State) -> None:
     while True:
         await asyncio.sleep(1 / state.hz)
         state.cron()
+
+
+def shell_config(host: str, port: int, timeout: float = 0) -> ShellConfig:
+    """The shell settings a cache wants: Redis's maxclients, its refusal, its ``timeout``.
+
+    ``timeout`` 0 means never close an idle client, as Redis's default: a
+    subscriber or a BLPOP may legitimately wait for hours. (Redis also exempts
+    blocked and subscribed clients from a non-zero timeout; the shell's idle
+    sweep does not know about them.)
+    """
+    return ShellConfig(
+        host=host,
+        port=port,
+        max_connections=MAX_CLIENTS,
+        refuse_message=MAX_CLIENTS_ERROR,
+        idle_timeout=timeout if timeout > 0 else math.inf,
+    )
 
 
 async def serve(config: ShellConfig, state: State | None = None) -> tuple[Server, State]:
