@@ -86,7 +86,9 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("M1", "RabbitMQ and Kafka producers and consumers"),
     Exercise("M2", "Five approaches to count posts per hashtag"),
     # D. Relational databases
-    Exercise("D1", "A thin MySQL wire client"),
+    Exercise(
+        "D1", "A thin MySQL wire client", room="clients/mysql", bench="make bench-mysql_client"
+    ),
     Exercise("D2", "A connection pool on a bounded blocking queue"),
     Exercise("D3", "Sharding and routing from an API server"),
     Exercise("D4", "A local read replica; flag-driven consistent reads"),

@@ -211,7 +211,7 @@ def decode_binary_row(payload: bytes, decoders: list[Decoder]) -> tuple:
                 continue
             v, p = dec(payload, p)
             out.append(v)
-    except (IndexError, ValueError, struct.error, UnicodeDecodeError) as e:
+    except (IndexError, ValueError, ArithmeticError, struct.error) as e:
         raise ProtocolError(f"malformed binary row: {e}") from None
     if p != len(payload):
         raise ProtocolError("binary row: trailing bytes after the last value")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .constants import RECV_SIZE
 from .errors import ConnectError, ConnectionLostError, InterfaceError, OperationalError
-from .escape import interpolate
+from .escape import interpolate, multirow_statements
 from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
@@ -49,6 +49,11 @@ class Connection:
             user, password, database, deprecate_eof=deprecate_eof, auth_plugin=auth_plugin
         )
         self._sock: socket.socket | None = None
+        # recv() into one reusable buffer, then copy out exactly what arrived:
+        # sock.recv(256KB) would malloc (mmap) 256KB per call and shrink it, which
+        # costs more than the round trip for small replies.
+        self._rbuf = bytearray(RECV_SIZE)
+        self._rview = memoryview(self._rbuf)
         self._statements = StatementCache(statement_cache, self._close_statement_id)
         self._connect(connect_timeout, read_timeout)
         if autocommit is not None:
@@ -101,17 +106,17 @@ class Connection:
         if self._sock is None:
             raise InterfaceError("connection is closed")
         try:
-            data = self._sock.recv(RECV_SIZE)
+            n = self._sock.recv_into(self._rbuf)
         except TimeoutError as e:
             self._drop()
             raise OperationalError("timed out waiting for the server") from e
         except OSError as e:
             self._drop()
             raise ConnectionLostError(f"connection lost: {e}") from e
-        if not data:
+        if not n:
             self._drop()
             raise ConnectionLostError("connection lost: the server closed the connection")
-        self._proto.receive_data(data)
+        self._proto.receive_data(self._rview[:n].tobytes())
 
     def _drop(self) -> None:
         if self._sock is not None:
@@ -139,6 +144,13 @@ class Connection:
 
     def _interpolate(self, sql: str, params: Any) -> str:
         return interpolate(sql, params, self._proto.no_backslash_escapes)
+
+    def insert_many(self, prefix: str, rows: Any) -> int:
+        """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
+        total = 0
+        for sql in multirow_statements(prefix, rows, self._proto.no_backslash_escapes):
+            total += self._run(self._proto.query(sql)).result.affected_rows
+        return total
 
     def execute(self, sql: str, params: Any = ()) -> Result:
         """A server-side prepared statement (cached per SQL text), binary protocol."""

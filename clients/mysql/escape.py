@@ -110,3 +110,30 @@ def interpolate(sql: str, params: Any, no_backslash_escapes: bool = False) -> st
         return sql % (literal(params, nbe),)
     except (TypeError, ValueError, KeyError) as e:
         raise ProgrammingError(f"parameters do not match the placeholders: {e}") from None
+
+
+# A multi-row INSERT stays under this size: MariaDB's default max_allowed_packet is
+# 16MB, and 1MB statements already amortise the round trip (PyMySQL uses 1MB too).
+MAX_STATEMENT_BYTES = 1024 * 1024
+
+
+def multirow_statements(
+    prefix: str, rows: Any, no_backslash_escapes: bool = False, max_bytes: int = MAX_STATEMENT_BYTES
+) -> Any:
+    """Yield ``prefix (row1), (row2), ...`` statements, each at most ~``max_bytes``.
+
+    ``prefix`` is everything up to and including ``VALUES``, e.g.
+    ``"INSERT INTO t (a, b) VALUES"``; each row is a sequence of values.
+    """
+    nbe = no_backslash_escapes
+    parts: list[str] = []
+    size = len(prefix)
+    for row in rows:
+        group = "(" + ",".join([literal(v, nbe) for v in row]) + ")"
+        if parts and size + len(group) + 1 > max_bytes:
+            yield prefix + " " + ",".join(parts)
+            parts, size = [], len(prefix)
+        parts.append(group)
+        size += len(group) + 1
+    if parts:
+        yield prefix + " " + ",".join(parts)

@@ -33,7 +33,7 @@ from .packets import Reader
 Converter = Callable[[bytes], Any]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     """One column of a result set (the fields of a column definition packet we keep)."""
 
@@ -55,8 +55,25 @@ class Column:
         return bool(self.flags & C.FLAG_UNSIGNED)
 
 
+# Parsed column definitions by their exact bytes: a repeated query (the common case
+# in a service) sends byte-identical definitions, so parsing them becomes a dict hit.
+# Bounded: cleared when it reaches this many entries.
+COLUMN_CACHE_SIZE = 2048
+_column_cache: dict[tuple[bytes, bool], Column] = {}
+
+
 def parse_column(payload: bytes, extended: bool = False) -> Column:
     """Column definition packet (Protocol::ColumnDefinition41 + MariaDB extension)."""
+    key = (payload, extended)
+    col = _column_cache.get(key)
+    if col is None:
+        if len(_column_cache) >= COLUMN_CACHE_SIZE:
+            _column_cache.clear()
+        col = _column_cache[key] = _parse_column(payload, extended)
+    return col
+
+
+def _parse_column(payload: bytes, extended: bool) -> Column:
     r = Reader(payload)
     for _ in range(2):  # catalog ("def"), schema
         r.lenenc_bytes()
@@ -215,7 +232,7 @@ def scan_text_rows(
             append(tuple(row))
             pos = end
             seq = (seq + 1) & 0xFF
-    except (IndexError, ValueError, UnicodeDecodeError) as e:
+    except (IndexError, ValueError, ArithmeticError) as e:
         raise ProtocolError(f"malformed row packet: {e}") from None
     return pos, seq
 
@@ -242,7 +259,7 @@ def decode_text_row(payload: bytes, convs: list[Converter]) -> tuple:
             continue
         try:
             out.append(conv(r.fixed(n)))
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, ArithmeticError) as e:
             raise ProtocolError(f"malformed value in row: {e}") from None
     if r.remaining():
         raise ProtocolError("trailing bytes after the last field of a row")

@@ -1,0 +1,358 @@
+"""The asyncio client: ``ClientProtocol`` driven by asyncio streams.
+
+The same commands, results and errors as the blocking ``Connection`` (see the
+package docstring), with ``await``: ``conn = await aconnect(...)``,
+``await conn.query(sql, params)``, ``async with conn.stream(sql) as rows:
+async for row in rows``. One command at a time per connection, as the
+protocol requires; concurrent callers serialise on a lock instead of
+interleaving bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .constants import RECV_SIZE
+from .errors import ConnectError, ConnectionLostError, InterfaceError, OperationalError
+from .escape import interpolate, multirow_statements
+from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
+from .responses import OkPacket
+from .result import Result, ResultBuilder
+from .resultset import Column
+from .statements import StatementCache
+
+WRITE_HIGH_WATER = 256 * 1024  # drain the transport only past this much unsent data
+
+
+class AsyncConnection:
+    """Use ``await AsyncConnection.connect(...)`` (or ``aconnect``), not the constructor."""
+
+    def __init__(self, proto: ClientProtocol, read_timeout: float | None) -> None:
+        self._proto = proto
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_timeout = read_timeout
+        self._lock = asyncio.Lock()
+        self._pending_closes: list[int] = []
+        self._statements = StatementCache(64, self._pending_closes.append)
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 3306,
+        user: str = "root",
+        password: str = "",
+        database: str = "",
+        *,
+        unix_socket: str | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float | None = None,
+        autocommit: bool | None = None,
+        deprecate_eof: bool = True,
+        auth_plugin: str | None = None,
+    ) -> AsyncConnection:
+        proto = ClientProtocol(
+            user, password, database, deprecate_eof=deprecate_eof, auth_plugin=auth_plugin
+        )
+        self = cls(proto, read_timeout)
+        where = unix_socket or f"{host}:{port}"
+        try:
+            if unix_socket:
+                opening = asyncio.open_unix_connection(unix_socket, limit=RECV_SIZE)
+            else:
+                opening = asyncio.open_connection(host, port, limit=RECV_SIZE)
+            self._reader, self._writer = await asyncio.wait_for(opening, connect_timeout)
+        except (OSError, TimeoutError) as e:
+            raise ConnectError(f"cannot connect to MySQL at {where}: {e!r}") from e
+        try:
+            await asyncio.wait_for(self._login(), connect_timeout)
+        except BaseException as e:
+            self._drop()
+            if isinstance(e, TimeoutError):
+                raise ConnectError(f"MySQL at {where} did not complete the handshake") from e
+            raise
+        if autocommit is not None:
+            await self.set_autocommit(autocommit)
+        return self
+
+    @classmethod
+    async def from_address(cls, addr: Any, **kw: Any) -> AsyncConnection:
+        return await cls.connect(
+            addr.host, addr.port, addr.user, addr.password, addr.database, **kw
+        )
+
+    # -- transport ---------------------------------------------------------------------
+
+    async def _login(self) -> None:
+        while True:
+            ev = self._proto.next_event()
+            out = self._proto.data_to_send()
+            if out:
+                await self._send(out)
+            if ev is not NEED_DATA:
+                return
+            await self._recv()
+
+    async def _send(self, data: bytes) -> None:
+        w = self._writer
+        if w is None:
+            raise InterfaceError("connection is closed")
+        try:
+            w.write(data)
+            if w.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                await w.drain()
+        except (OSError, RuntimeError) as e:
+            self._drop()
+            raise ConnectionLostError(f"connection lost while sending: {e!r}") from e
+
+    async def _recv(self) -> None:
+        r = self._reader
+        if r is None:
+            raise InterfaceError("connection is closed")
+        try:
+            if self._read_timeout is None:
+                data = await r.read(RECV_SIZE)
+            else:
+                data = await asyncio.wait_for(r.read(RECV_SIZE), self._read_timeout)
+        except TimeoutError as e:
+            self._drop()
+            raise OperationalError("timed out waiting for the server") from e
+        except OSError as e:
+            self._drop()
+            raise ConnectionLostError(f"connection lost: {e!r}") from e
+        if not data:
+            self._drop()
+            raise ConnectionLostError("connection lost: the server closed the connection")
+        self._proto.receive_data(data)
+
+    def _drop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._reader = None
+
+    async def _next(self) -> Any:
+        proto = self._proto
+        while True:
+            ev = proto.next_event()
+            if ev is not NEED_DATA:
+                return ev
+            await self._recv()
+
+    async def _run(self, command: Callable[..., bytes], *args: Any) -> ResultBuilder:
+        """Build the command's bytes only once the lock is ours: the protocol state
+        (and the escaping mode) belong to whoever holds it."""
+        async with self._lock:
+            return await self._run_locked(command(*args))
+
+    async def _run_locked(self, data: bytes) -> ResultBuilder:
+        await self._flush_closes()
+        await self._send(data)
+        builder = ResultBuilder()
+        feed, proto = builder.feed, self._proto
+        while True:
+            ev = proto.next_event()
+            if ev is NEED_DATA:
+                await self._recv()
+            elif feed(ev):
+                return builder
+
+    async def _flush_closes(self) -> None:
+        """COM_STMT_CLOSE for statements evicted from the cache (no reply to wait for)."""
+        while self._pending_closes:
+            await self._send(self._proto.close_statement(self._pending_closes.pop()))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _interpolate(self, sql: str, params: Any) -> str:
+        return interpolate(sql, params, self._proto.no_backslash_escapes)
+
+    async def query(self, sql: str, params: Any = None) -> Result:
+        return (await self._run(self._query_bytes, sql, params)).result
+
+    def _query_bytes(self, sql: str, params: Any) -> bytes:
+        return self._proto.query(self._interpolate(sql, params))
+
+    async def insert_many(self, prefix: str, rows: Any) -> int:
+        """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
+        total = 0
+        async with self._lock:
+            for sql in multirow_statements(prefix, rows, self._proto.no_backslash_escapes):
+                builder = await self._run_locked(self._proto.query(sql))
+                total += builder.result.affected_rows
+        return total
+
+    async def execute(self, sql: str, params: Any = ()) -> Result:
+        async with self._lock:
+            stmt = self._statements.get(sql)
+            if stmt is None:
+                stmt = self._statements.put(sql, await self._prepare_locked(sql))
+            return (await self._run_locked(self._proto.execute(stmt, params))).result
+
+    async def _prepare_locked(self, sql: str) -> Prepared:
+        prepared = (await self._run_locked(self._proto.prepare(sql))).prepared
+        assert prepared is not None
+        return prepared
+
+    async def prepare(self, sql: str) -> AsyncStatement:
+        async with self._lock:
+            return AsyncStatement(self, await self._prepare_locked(sql))
+
+    def stream(self, sql: str, params: Any = None) -> AsyncStream:
+        """Unbuffered rows: ``async with conn.stream(sql) as rows: async for row in rows``."""
+        return AsyncStream(self, sql, params)
+
+    async def ping(self) -> None:
+        await self._run(self._proto.ping)
+
+    async def select_db(self, database: str) -> None:
+        await self._run(self._proto.init_db, database)
+
+    async def begin(self) -> None:
+        await self.query("BEGIN")
+
+    async def commit(self) -> None:
+        await self.query("COMMIT")
+
+    async def rollback(self) -> None:
+        await self.query("ROLLBACK")
+
+    async def set_autocommit(self, on: bool) -> None:
+        await self.query(f"SET autocommit={int(on)}")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        await self.begin()
+        try:
+            yield self
+        except BaseException:
+            if self.usable:
+                await self.rollback()
+            raise
+        await self.commit()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._proto.in_transaction
+
+    @property
+    def autocommit(self) -> bool:
+        return self._proto.autocommit
+
+    @property
+    def server_version(self) -> str:
+        return self._proto.greeting.server_version if self._proto.greeting else ""
+
+    @property
+    def connection_id(self) -> int:
+        return self._proto.greeting.connection_id if self._proto.greeting else 0
+
+    @property
+    def closed(self) -> bool:
+        return self._writer is None
+
+    @property
+    def usable(self) -> bool:
+        return self._writer is not None and not self._proto.broken and self._proto.idle
+
+    async def close(self) -> None:
+        w = self._writer
+        if w is not None and self.usable:
+            with contextlib.suppress(OSError, InterfaceError, RuntimeError):
+                w.write(self._proto.quit())
+        self._drop()
+        if w is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                await w.wait_closed()
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def aconnect(*args: Any, **kw: Any) -> AsyncConnection:
+    """``await aconnect(host, port, user, password, database, ...)``."""
+    return await AsyncConnection.connect(*args, **kw)
+
+
+class AsyncStatement:
+    def __init__(self, conn: AsyncConnection, prepared: Prepared) -> None:
+        self.conn, self._prepared = conn, prepared
+
+    @property
+    def param_count(self) -> int:
+        return len(self._prepared.params)
+
+    @property
+    def columns(self) -> list[Column]:
+        return self._prepared.columns
+
+    async def execute(self, params: Any = ()) -> Result:
+        return (await self.conn._run(self.conn._proto.execute, self._prepared, params)).result
+
+    async def close(self) -> None:
+        if self.conn.usable:
+            async with self.conn._lock:
+                await self.conn._send(self.conn._proto.close_statement(self._prepared.stmt_id))
+
+
+class AsyncStream:
+    """Rows of the first result set as they arrive; holds the connection's lock until closed."""
+
+    def __init__(self, conn: AsyncConnection, sql: str, params: Any) -> None:
+        self._conn, self._sql, self._params = conn, sql, params
+        self.columns: list[Column] = []
+        self.ok: OkPacket | None = None
+        self._done = False
+
+    async def __aenter__(self) -> AsyncStream:
+        await self._conn._lock.acquire()
+        try:
+            await self._conn._send(self._conn._query_bytes(self._sql, self._params))
+            ev = await self._conn._next()
+        except BaseException:
+            self._conn._lock.release()
+            raise
+        if isinstance(ev, ResultHeader):
+            self.columns = ev.columns
+        else:
+            await self._end(ev)
+        return self
+
+    async def _end(self, ok: OkPacket) -> None:
+        self.ok = ok
+        self._done = True
+        if ok.more_results:
+            builder = ResultBuilder()
+            while not builder.feed(await self._conn._next()):
+                pass
+
+    async def batches(self) -> AsyncIterator[list[tuple]]:
+        while not self._done:
+            ev = await self._conn._next()
+            if type(ev) is Rows:
+                yield ev.rows
+            else:
+                await self._end(ev)
+
+    async def __aiter__(self) -> AsyncIterator[tuple]:
+        async for batch in self.batches():
+            for row in batch:
+                yield row
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if not self._done and self._conn._writer is not None:
+                with contextlib.suppress(ConnectionLostError, InterfaceError):
+                    async for _ in self.batches():
+                        pass
+        finally:
+            self._conn._lock.release()

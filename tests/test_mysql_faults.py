@@ -1,0 +1,128 @@
+"""D1: faults end in clear errors, fast: wrong password, closed port, a killed
+server, a killed connection, a read timeout; and the authentication paths
+(auth switch, an unsupported plugin)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from clients.mysql import (
+    AccessDeniedError,
+    AuthError,
+    ConnectError,
+    Connection,
+    ConnectionLostError,
+    InterfaceError,
+    OperationalError,
+)
+from netlib.procs import free_port
+from netlib.services import MariaDB
+
+pytestmark = pytest.mark.exercise("D1")
+
+
+@pytest.fixture(scope="module")
+def pw_user(mariadb_server):
+    mariadb_server.sql(
+        "CREATE USER IF NOT EXISTS 'f1_pw'@'%' IDENTIFIED BY 's3cret';"
+        "GRANT ALL ON test.* TO 'f1_pw'@'%'"
+    )
+    return mariadb_server.address
+
+
+def test_wrong_password_is_error_1045_not_a_hang(pw_user):
+    a = pw_user
+    start = time.monotonic()
+    with pytest.raises(AccessDeniedError) as e:
+        Connection(a.host, a.port, "f1_pw", "wrong", "test", connect_timeout=5)
+    assert e.value.code == 1045 and e.value.sqlstate == "28000"
+    assert "Access denied" in e.value.message
+    assert time.monotonic() - start < 5
+    with Connection(a.host, a.port, "f1_pw", "s3cret", "test") as c:
+        assert c.query("SELECT CURRENT_USER()").scalar() == "f1_pw@%"
+
+
+def test_auth_switch_request_is_answered(pw_user):
+    """Announcing a plugin MariaDB lacks makes it send AuthSwitchRequest (native)."""
+    a = pw_user
+    with Connection(
+        a.host, a.port, "f1_pw", "s3cret", "test", auth_plugin="caching_sha2_password"
+    ) as c:
+        assert c._proto._plugin == "mysql_native_password"  # switched during login
+        assert c.query("SELECT 1").scalar() == 1
+    with pytest.raises(AccessDeniedError):
+        Connection(a.host, a.port, "f1_pw", "bad", "test", auth_plugin="caching_sha2_password")
+
+
+def test_unsupported_auth_plugin_fails_with_a_clear_error(mariadb_server):
+    mariadb_server.sql(
+        "INSTALL SONAME 'auth_ed25519';"
+        "CREATE USER IF NOT EXISTS 'f1_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('pw')"
+    )
+    a = mariadb_server.address
+    with pytest.raises(AuthError, match="client_ed25519.*not supported"):
+        Connection(a.host, a.port, "f1_ed", "pw", "", connect_timeout=5)
+
+
+def test_closed_port_is_a_connect_error():
+    port = free_port()
+    start = time.monotonic()
+    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}"):
+        Connection("127.0.0.1", port, connect_timeout=5)
+    assert time.monotonic() - start < 5
+    with pytest.raises(ConnectError):
+        Connection(unix_socket="/nonexistent/mysqld.sock")
+
+
+def test_read_timeout_closes_the_connection(mariadb):
+    c = Connection.from_address(mariadb, read_timeout=0.3)
+    with pytest.raises(OperationalError, match="timed out"):
+        c.query("SELECT SLEEP(3)")
+    assert not c.usable and c.closed
+    with pytest.raises(InterfaceError):
+        c.query("SELECT 1")
+
+
+def test_killed_connection_is_connection_lost(mariadb):
+    victim = Connection.from_address(mariadb)
+    with Connection.from_address(mariadb) as admin:
+        admin.query("KILL CONNECTION %s", (victim.connection_id,))
+    with pytest.raises(OperationalError) as e:  # ConnectionLost, or the server's 1927 ERR
+        victim.query("SELECT 1")
+    assert isinstance(e.value, ConnectionLostError) or e.value.code in (1927, 2013)
+
+
+def _wait_for_query(addr, text: str, deadline: float) -> None:
+    """Poll (bounded) until the server shows ``text`` running in its process list."""
+    with Connection.from_address(addr) as c:
+        while not c.query(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE info = %s", (text,)
+        ).scalar():
+            assert time.monotonic() < deadline, f"{text!r} never started"
+            time.sleep(0.01)
+
+
+def test_server_killed_mid_query_is_a_clear_connection_error():
+    with MariaDB() as db:  # our own server: this test kills it
+        conn = Connection.from_address(db.address)
+        errors: list[BaseException] = []
+        sql = "SELECT SLEEP(60)"
+
+        def run() -> None:
+            try:
+                conn.query(sql)
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=run)
+        t.start()
+        _wait_for_query(db.address, sql, time.monotonic() + 20)
+        db.kill()
+        t.join(20)
+        assert not t.is_alive()
+        assert len(errors) == 1 and isinstance(errors[0], ConnectionLostError), errors
+        assert "connection lost" in str(errors[0])
+        assert not conn.usable
