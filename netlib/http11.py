@@ -332,8 +332,16 @@ class Connection:
         if self.our_role != SERVER or self.our_state != IDLE:
             raise LocalProtocolError(f"cannot send a response in state {self.our_state}")
         self.they_are_waiting_for_100_continue = False
-        status = ev.status_code
-        headers = ev.headers
+        if self.their_state == ERROR:
+            self._keep_alive = False
+        extra = self._frame_response(ev.status_code, ev.headers)
+        headers = ev.headers + extra if extra else ev.headers
+        head = status_line(ev.status_code) + _encode_headers(headers)
+        self.our_state = SEND_BODY  # only once the head is known to be valid
+        return head + b"\r\n"
+
+    def _frame_response(self, status: int, headers: Headers) -> Headers:
+        """Choose our body framing; the headers it needs added (RFC 9112 §6.1-6.3)."""
         length = None
         chunked = has_close = False
         for name, value in headers:
@@ -347,8 +355,6 @@ class Connection:
             elif n == b"connection" and b"close" in _tokens(value):
                 has_close = True
         extra: Headers = []
-        if self.their_state == ERROR:
-            self._keep_alive = False
         if self._method == b"HEAD" or status in (204, 304) or status < 200:
             self._writer = _Writer("length", 0, drop=True)
         elif length is not None:
@@ -366,9 +372,7 @@ class Connection:
             extra.append((b"connection", b"close"))
         elif self.their_http_version == b"1.0":
             extra.append((b"connection", b"keep-alive"))
-        head = status_line(status) + _encode_headers(headers + extra if extra else headers)
-        self.our_state = SEND_BODY  # only once the head is known to be valid
-        return head + b"\r\n"
+        return extra
 
     def close_after_this(self) -> None:
         """Make the current (or next) response the last one (``Connection: close``)."""

@@ -142,23 +142,7 @@ class HTTPClient:
         timeout: float | None = None,
     ) -> ClientResponse:
         """Send a request; the body is read into ``.body`` unless ``stream``."""
-        u = urlsplit(url)
-        if u.scheme != "http" or not u.hostname:
-            raise ValueError(f"only http:// URLs are supported: {url!r}")
-        key = (u.hostname, u.port or 80)
-        target = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        hdrs = {"host": u.netloc, **{k.lower(): v for k, v in (headers or {}).items()}}
-        if json is not None:
-            body = jsonlib.dumps(json).encode()
-            hdrs.setdefault("content-type", "application/json")
-        if isinstance(body, str):
-            body = body.encode()
-        if isinstance(body, bytes):
-            hdrs["content-length"] = str(len(body))
-        elif body is not None:
-            hdrs["transfer-encoding"] = "chunked"
-        raw = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in hdrs.items()]
-        head = h11.Request(method.upper().encode(), target.encode(), raw)
+        key, head, body = _prepare(method, url, headers, body, json)
         async with asyncio.timeout(timeout or self.timeout):
             for attempt in range(2):
                 conn = await self._acquire(key)
@@ -253,6 +237,29 @@ class HTTPClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _prepare(
+    method: str, url: str, headers: Mapping[str, str] | None, body: Body, json: Any
+) -> tuple[tuple[str, int], h11.Request, Body]:
+    """(host, port), the request head and the body to send, with framing headers set."""
+    u = urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        raise ValueError(f"only http:// URLs are supported: {url!r}")
+    target = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    hdrs = {"host": u.netloc, **{k.lower(): v for k, v in (headers or {}).items()}}
+    if json is not None:
+        body = jsonlib.dumps(json).encode()
+        hdrs.setdefault("content-type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    if isinstance(body, bytes):
+        hdrs["content-length"] = str(len(body))
+    elif body is not None:
+        hdrs["transfer-encoding"] = "chunked"
+    raw = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in hdrs.items()]
+    head = h11.Request(method.upper().encode(), target.encode(), raw)
+    return (u.hostname, u.port or 80), head, body
 
 
 class _NoResponse(Exception):
