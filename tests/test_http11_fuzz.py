@@ -139,3 +139,30 @@ def test_generated_requests_round_trip_whole_split_and_bytewise(reqs, cuts):
                 got.append((head.method, head.target, body))
                 body = b""
         assert got == expected
+
+
+@st.composite
+def response(draw):
+    status = draw(st.sampled_from([200, 201, 204, 304, 404, 500]))
+    body = b"" if status in (204, 304) else draw(st.binary(max_size=300))
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    raw = b"HTTP/1.1 %d X\r\nserver: t\r\n" % status
+    if framing == "length":
+        raw += b"content-length: %d\r\n\r\n" % len(body) + body
+    elif framing == "chunked":
+        raw += b"transfer-encoding: chunked\r\n\r\n"
+        raw += (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+    else:
+        raw += b"\r\n" + body
+    return raw, status, body
+
+
+@SETTINGS
+@given(response(), st.lists(st.integers(0, 500), max_size=6))
+def test_generated_responses_round_trip_for_the_client(resp, cuts):
+    raw, status, body = resp
+    for pieces in ([raw], split(raw, cuts)):
+        events = drive(CLIENT, pieces)
+        assert isinstance(events[0], Response) and events[0].status_code == status
+        assert b"".join(e.data for e in events if isinstance(e, Data)) == body
+        assert any(isinstance(e, EndOfMessage) for e in events)
