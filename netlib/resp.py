@@ -239,6 +239,13 @@ def _single_quoted(line: bytes, i: int, out: bytearray) -> int:
 
 # --- server role: requests -----------------------------------------------------
 
+# The split fast path recognises canonical headers by table lookup: "*1".."*1023"
+# and "$0".."$1023" (bigger commands and values take the general parser, where
+# the per-token cost is small next to the bytes).
+SPLIT_MAX = 1024
+_SPLIT_COUNTS: Final = {b"*%d" % n: n for n in range(1, SPLIT_MAX)}
+_SPLIT_HEADERS: Final = [b"$%d" % n for n in range(SPLIT_MAX)]
+
 
 class RequestParser:
     """Bytes from a client -> commands (each a ``list[bytes]``), pipelining included.
@@ -333,20 +340,20 @@ class RequestParser:
         last = len(parts) - 1  # parts[last] is the unterminated tail (often b"")
         i = 0
         append = out.append
+        counts, header = _SPLIT_COUNTS, _SPLIT_HEADERS.__getitem__
         while i < last:
-            head = parts[i]
-            try:
-                count = int(head[1:])
-            except ValueError:
-                break
+            count = counts.get(parts[i])
+            if count is None:
+                break  # not a small canonical "*N": the general parser decides
             end = i + 1 + 2 * count
-            if count <= 0 or count > MAX_MULTIBULK_LEN or end > last or head[0] != 42:
-                break
+            if end > last:
+                break  # incomplete
             args = parts[i + 2 : end : 2]
-            if parts[i + 1 : end : 2] != [b"$%d" % len(a) for a in args]:
-                break
-            if head != b"*%d" % count:
-                break
+            try:
+                if list(map(header, map(len, args))) != parts[i + 1 : end : 2]:
+                    break
+            except IndexError:
+                break  # a value of SPLIT_MAX bytes or more: the general parser takes it
             append(args)
             i = end
         if i:

@@ -294,7 +294,10 @@ _scalars = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False),
     st.binary(max_size=20),
-    st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=10).map(SimpleString),
+    st.text(
+        alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+        max_size=10,
+    ).map(SimpleString),
     st.text(alphabet="abcXYZ ", min_size=1, max_size=10).map(lambda s: ReplyError("ERR " + s)),
 )
 _values = st.recursive(
