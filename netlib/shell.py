@@ -141,6 +141,10 @@ class Connection:
         self._proto.resume_reading()
 
     # -- lifetime ------------------------------------------------------------
+    def touch(self) -> None:
+        """Count as activity now (the idle timeout restarts), e.g. after a long answer."""
+        self._proto.last_activity = self._proto.server.loop.time()
+
     def set_deadline(self, seconds_from_now: float | None) -> None:
         """Close the connection unless ``clear`` happens within that many seconds."""
         if seconds_from_now is None:
@@ -357,6 +361,12 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
 
+def _answering(c: _Conn) -> bool:
+    """A session that says it is ``busy`` (answering: a stream, a long poll) is not idle:
+    it is the server's turn to speak, not the peer's."""
+    return bool(getattr(c.session, "busy", False))
+
+
 class Server:
     """A listening socket plus its connections. Made by ``start()``."""
 
@@ -412,7 +422,7 @@ class Server:
                     continue
                 if c.conn.deadline is not None and now > c.conn.deadline:
                     c.expire("deadline missed (slow client)")
-                elif now - c.last_activity > cfg.idle_timeout:
+                elif now - c.last_activity > cfg.idle_timeout and not _answering(c):
                     c.expire(f"idle for more than {cfg.idle_timeout:g}s")
 
     def _maybe_idle(self) -> None:

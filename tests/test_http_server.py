@@ -274,3 +274,23 @@ async def test_a_client_leaving_a_stream_closes_the_producer_promptly():
         w.close()
         await asyncio.wait_for(closed.wait(), 5)
         assert started.is_set()
+
+
+async def test_a_long_stream_outlives_the_idle_timeout():
+    app = App(access_log=False)
+
+    @app.get("/ticks")
+    def ticks(req):
+        async def feed():
+            for i in range(12):
+                yield f"tick {i}\n".encode()
+                await asyncio.sleep(0.05)  # 0.6 s in all, twice the idle timeout
+
+        return StreamingResponse(feed(), content_type="text/plain")
+
+    cfg = ShellConfig(idle_timeout=0.3, sweep_interval=0.02)
+    async with await serve(app, cfg) as server:
+        async with HTTPClient() as c:
+            r = await c.get(f"http://127.0.0.1:{server.port}/ticks")
+            assert r.body.count(b"tick") == 12
+        assert server.timed_out == 0

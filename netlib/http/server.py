@@ -61,7 +61,9 @@ class HTTPSession:
         self.conn = conn
         self.app = app
         self.h = h11.Connection(h11.SERVER, max_body=app.max_stream_body)
-        self.busy = False  # a task owns the connection (async handler or streaming)
+        # A task owns the connection (async handler or streaming); the shell's idle
+        # timeout leaves a busy session alone: it is our turn to speak (SSE, long polls).
+        self.busy = False
         self.task: asyncio.Task[None] | None = None
         self.req: Request | None = None  # request whose body is being buffered
         self.route: Route | None = None
@@ -298,6 +300,7 @@ class HTTPSession:
             if self.h.they_are_waiting_for_100_continue:
                 self.h.close_after_this()
         self.busy = False
+        self.conn.touch()  # the idle timeout counts from the end of our answer
         self._answer(req, result)
         if not self.busy:
             self._process()
@@ -334,6 +337,7 @@ class HTTPSession:
             if self.app.access_log:
                 self._log(req, resp.status, sent)
         self.busy = False
+        self.conn.touch()
         self._process()
 
     # -- streamed request bodies ------------------------------------------------
