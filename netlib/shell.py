@@ -64,7 +64,13 @@ class ShellConfig:
 
 
 class Session(Protocol):
-    """The synchronous handler shape (see the module comment)."""
+    """The synchronous handler shape (see the module comment).
+
+    Optional, looked up by name: ``shutdown()`` is called when the server starts
+    stopping (close if idle, else finish the current answer), and a true ``busy``
+    attribute exempts the connection from the idle timeout (it is answering).
+    ``eof_received`` returning True keeps our half open to finish answering.
+    """
 
     def data_received(self, data: bytes) -> None: ...
     def eof_received(self) -> bool | None: ...
