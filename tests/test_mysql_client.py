@@ -257,3 +257,19 @@ def test_deadlock_raises_its_own_class(mariadb):
     assert any(isinstance(e, DeadlockError) and e.code == 1213 for e in errors), errors
     a.close()
     b.close()
+
+
+def test_values_over_16mb_cross_the_packet_split_both_ways(mariadb):
+    """A >16MB parameter and row travel as several packets, in both protocols."""
+    with Connection.from_address(mariadb) as admin:
+        admin.query("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024")
+    big = bytes(range(256)) * (17 * 4096)  # 17MB: more than one 0xFFFFFF chunk
+    with Connection.from_address(mariadb) as c:
+        c.query("DROP TABLE IF EXISTS big_t")
+        c.query("CREATE TABLE big_t (id INT PRIMARY KEY, b LONGBLOB)")
+        c.execute("INSERT INTO big_t VALUES (?, ?)", (1, big))
+        assert c.query("SELECT b, LENGTH(b) FROM big_t").rows == [(big, len(big))]
+        assert c.execute("SELECT b FROM big_t WHERE id = ?", (1,)).scalar() == big
+        c.query("INSERT INTO big_t VALUES (2, %s)", (big[: 9 * 1024 * 1024],))  # 18MB of hex
+        assert c.query("SELECT LENGTH(b) FROM big_t WHERE id = 2").scalar() == 9 * 1024 * 1024
+        c.query("DROP TABLE big_t")

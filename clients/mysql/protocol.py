@@ -38,7 +38,8 @@ from .handshake import (
 )
 from .packets import PacketBuffer, Reader, frame
 from .responses import OkPacket, parse_eof, parse_err, parse_ok
-from .resultset import Column, decode_text_row, parse_column, scan_text_rows, text_converters
+from .resultset import Column, decode_text_row, parse_column, text_converters
+from .textrows import Scanner, row_scanner
 
 NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
 
@@ -94,6 +95,7 @@ class ClientProtocol:
         self._n_columns = 0
         self._binary = False
         self._convs: list[Any] = []
+        self._scan: Scanner | None = None  # chosen per result set (textrows)
         self._decoders: list[Decoder] = []
         self._eof_limit = 9  # 0xFE-led packets shorter than this end rows (no DEPRECATE_EOF)
         self._prep: Prepared | None = None
@@ -312,6 +314,7 @@ class ClientProtocol:
             self._state = self._on_binary_rows
         else:
             self._convs = text_converters(cols)
+            self._scan = row_scanner(self._convs)
             self._state = self._on_text_rows
         self._eof_limit = 0xFFFFFF if self.deprecate_eof else 9
         return ResultHeader(cols)
@@ -329,7 +332,8 @@ class ClientProtocol:
         b = self._in
         b.merge()
         rows: list[tuple] = []
-        b.pos, b.seq = scan_text_rows(b.buf, b.pos, b.seq, self._convs, rows, self._eof_limit)
+        assert self._scan is not None
+        b.pos, b.seq = self._scan(b.buf, b.pos, b.seq, rows, self._eof_limit)
         if rows:
             return Rows(rows)
         payload = self._payload()

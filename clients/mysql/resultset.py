@@ -102,22 +102,22 @@ def _parse_column(payload: bytes, extended: bool) -> Column:
 # -- text protocol converters ------------------------------------------------------
 
 
-def _decimal(b: bytes) -> Decimal:
+def to_decimal(b: bytes) -> Decimal:
     return Decimal(b.decode())
 
 
-def _bit(b: bytes) -> int:
+def to_bit_int(b: bytes) -> int:
     return int.from_bytes(b, "big")
 
 
-def _datetime(b: bytes) -> datetime.datetime | str:
+def to_datetime(b: bytes) -> datetime.datetime | str:
     try:
         return datetime.datetime.fromisoformat(b.decode())
     except ValueError:  # zero dates ('0000-00-00 00:00:00') have no Python value
         return b.decode()
 
 
-def _date(b: bytes) -> datetime.date | str:
+def to_date(b: bytes) -> datetime.date | str:
     try:
         return datetime.date.fromisoformat(b.decode())
     except ValueError:
@@ -138,15 +138,15 @@ def parse_time(s: str) -> datetime.timedelta | str:
     return -td if neg else td
 
 
-def _time(b: bytes) -> datetime.timedelta | str:
+def to_timedelta(b: bytes) -> datetime.timedelta | str:
     return parse_time(b.decode())
 
 
-def _json(b: bytes) -> Any:
+def to_json(b: bytes) -> Any:
     return json.loads(b)
 
 
-def _utf8(b: bytes) -> str:
+def to_str(b: bytes) -> str:
     return b.decode()
 
 
@@ -159,15 +159,15 @@ _TEXT_BY_TYPE: dict[int, Converter] = {
     C.T_YEAR: int,
     C.T_FLOAT: float,
     C.T_DOUBLE: float,
-    C.T_DECIMAL: _decimal,
-    C.T_NEWDECIMAL: _decimal,
-    C.T_DATE: _date,
-    C.T_NEWDATE: _date,
-    C.T_DATETIME: _datetime,
-    C.T_TIMESTAMP: _datetime,
-    C.T_TIME: _time,
-    C.T_BIT: _bit,
-    C.T_JSON: _json,
+    C.T_DECIMAL: to_decimal,
+    C.T_NEWDECIMAL: to_decimal,
+    C.T_DATE: to_date,
+    C.T_NEWDATE: to_date,
+    C.T_DATETIME: to_datetime,
+    C.T_TIMESTAMP: to_datetime,
+    C.T_TIME: to_timedelta,
+    C.T_BIT: to_bit_int,
+    C.T_JSON: to_json,
     C.T_GEOMETRY: bytes,
 }
 
@@ -175,11 +175,11 @@ _TEXT_BY_TYPE: dict[int, Converter] = {
 def text_converter(col: Column) -> Converter:
     """The function that turns one text-protocol value of ``col`` into Python."""
     if col.format == "json":
-        return _json
+        return to_json
     conv = _TEXT_BY_TYPE.get(col.type)
     if conv is not None:
         return conv
-    return bytes if col.is_binary else _utf8
+    return bytes if col.is_binary else to_str
 
 
 def text_converters(columns: list[Column]) -> list[Converter]:
@@ -190,9 +190,16 @@ def text_converters(columns: list[Column]) -> list[Converter]:
 
 
 def scan_text_rows(
-    buf: bytes, pos: int, seq: int, convs: list[Converter], rows: list[tuple], eof_limit: int
+    buf: bytes,
+    pos: int,
+    seq: int,
+    convs: list[Converter],
+    rows: list[tuple],
+    eof_limit: int,
+    limit: int = -1,
 ) -> tuple[int, int]:
-    """Decode every complete plain row packet in ``buf`` from ``pos``; append to ``rows``.
+    """Decode complete plain row packets in ``buf`` from ``pos`` (at most ``limit``
+    of them when it is not -1); append them to ``rows``.
 
     Returns the new (pos, seq). Stops before a packet that is incomplete, an
     end-of-rows packet (0xFE with length < ``eof_limit``), an ERR packet, or a
@@ -224,7 +231,7 @@ def scan_text_rows(
                     p += 1
                     continue
                 else:
-                    ln, p = _long_length(buf, p)
+                    ln, p = long_length(buf, p)
                 add(conv(buf[p : p + ln]))
                 p += ln
             if p != end:
@@ -232,12 +239,15 @@ def scan_text_rows(
             append(tuple(row))
             pos = end
             seq = (seq + 1) & 0xFF
+            limit -= 1
+            if not limit:
+                break
     except (IndexError, ValueError, ArithmeticError) as e:
         raise ProtocolError(f"malformed row packet: {e}") from None
     return pos, seq
 
 
-def _long_length(buf: bytes, p: int) -> tuple[int, int]:
+def long_length(buf: bytes, p: int) -> tuple[int, int]:
     """A length-encoded integer with a 0xFC/0xFD/0xFE prefix at ``p``: (value, next pos)."""
     first = buf[p]
     size = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
