@@ -53,6 +53,9 @@ class ShellConfig:
     # ``refuse_message`` (if any) and closed, and the refusal is logged.
     max_connections: int = 10_000
     refuse_message: bytes = b""
+    # Connections past the cap that may wait (accepted, not read) for a slot instead
+    # of being refused; past this many, refusal. 0: refuse at once.
+    max_waiting: int = 0
     # Seconds without a single byte from the peer before it is closed.
     idle_timeout: float = 300.0
     # How often the sweeper looks for idle peers and missed deadlines.
@@ -204,6 +207,7 @@ class _Conn(asyncio.Protocol):
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._lost = False
+        self.peer = ""  # set while waiting for a slot
 
     # -- asyncio.Protocol ----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -213,6 +217,12 @@ class _Conn(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         peer_s = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         if len(srv.connections) >= srv.config.max_connections or srv.stopping:
+            if not srv.stopping and len(srv.waiting) < srv.config.max_waiting:
+                transport.pause_reading()  # not a byte is read until it gets a slot
+                self.peer = peer_s
+                srv.waiting.append(self)
+                log.info("[%s] waiting: cap of %d reached", peer_s, srv.config.max_connections)
+                return
             why = (
                 "shutting down" if srv.stopping else f"cap of {srv.config.max_connections} reached"
             )
@@ -223,6 +233,11 @@ class _Conn(asyncio.Protocol):
             transport.close()
             self._lost = True
             return
+        self._admit(transport, peer_s)
+
+    def _admit(self, transport: asyncio.Transport, peer_s: str) -> None:
+        """Give this connection a slot: options, the Connection, the handler."""
+        srv = self.server
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
@@ -290,7 +305,10 @@ class _Conn(asyncio.Protocol):
             return
         self._lost = True
         self._eof = True
+        if self.conn is None and self in self.server.waiting:
+            self.server.waiting.remove(self)  # gave up while waiting for a slot
         self.server.connections.discard(self)
+        self.server._admit_waiting()
         self.server._maybe_idle()
         if self.conn is not None:
             self.conn.log.debug("disconnected%s", f": {exc}" if exc else "")
@@ -389,6 +407,7 @@ class Server:
         self.session_factory = session_factory
         self.loop = asyncio.get_running_loop()
         self.connections: set[_Conn] = set()
+        self.waiting: deque[_Conn] = deque()  # past the cap, waiting for a slot (FIFO)
         self.stopping = False
         self.accepted = 0
         self.refused = 0
@@ -431,6 +450,16 @@ class Server:
                 elif now - c.last_activity > cfg.idle_timeout and not _answering(c):
                     c.expire(f"idle for more than {cfg.idle_timeout:g}s")
 
+    def _admit_waiting(self) -> None:
+        """Slots freed: the longest-waiting connections get them, oldest first."""
+        while self.waiting and len(self.connections) < self.config.max_connections:
+            c = self.waiting.popleft()
+            t = c.transport
+            if t is None or t.is_closing() or self.stopping:
+                continue
+            t.resume_reading()
+            c._admit(t, c.peer)
+
     def _maybe_idle(self) -> None:
         if not self.connections:
             self._idle.set()
@@ -444,6 +473,10 @@ class Server:
         grace = self.config.shutdown_grace if grace is None else grace
         if self._server is not None:
             self._server.close()
+        while self.waiting:  # never admitted: nothing in flight, just close them
+            t = self.waiting.popleft().transport
+            if t is not None:
+                t.close()
         log.info("shutting down: %d connection(s) in flight", len(self.connections))
         # Sessions hear about it through conn.stopping; idle keep-alive peers are
         # closed now since they have nothing in flight.

@@ -148,3 +148,22 @@ async def test_session_factory_shape_answers_synchronously():
         w.write(b"abc")
         w.write_eof()
         assert await r.read() == b"ABC"
+
+
+async def test_past_the_cap_connections_wait_for_a_slot_then_are_served():
+    cfg = ShellConfig(max_connections=1, max_waiting=1, refuse_message=b"busy\r\n")
+    async with await start(echo, cfg) as server:
+        ra, wa = await _open(server)
+        wa.write(b"a")
+        assert await ra.readexactly(1) == b"a"
+        rb, wb = await _open(server)
+        wb.write(b"b")  # accepted by the kernel, not read: it waits
+        while len(server.waiting) != 1:
+            await asyncio.sleep(0.01)  # polling: until the shell has queued it
+        rc, wc = await _open(server)
+        assert await asyncio.wait_for(rc.read(), 5) == b"busy\r\n"  # queue full: refused
+        assert server.refused == 1
+        wa.close()  # a slot frees up: the waiting one gets it
+        assert await asyncio.wait_for(rb.readexactly(1), 5) == b"b"
+        assert not server.waiting and server.accepted == 2
+        wb.close()
