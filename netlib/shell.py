@@ -49,8 +49,8 @@ class ShellConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    # Connections served at once. Past it a new connection is refused: it is sent
-    # ``refuse_message`` (if any) and closed, and the refusal is logged.
+    # Connections served at once. Past it a new connection waits (``max_waiting``)
+    # or is refused: it is sent ``refuse_message`` (if any) and closed, and logged.
     max_connections: int = 10_000
     refuse_message: bytes = b""
     # Connections past the cap that may wait (accepted, not read) for a slot instead
