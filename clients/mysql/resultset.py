@@ -1,20 +1,10 @@
-"""Result-set metadata and the text-protocol row decoder (the hot path).
+"""Result-set metadata, text-protocol converters, and the general row decoder.
 
-Strategy for speed, measured with py-spy on a 100,000-row fetch:
-
-* converters are chosen once per result set, one per column (``text_converters``);
-  the inner loop only calls them;
-* ``scan_text_rows`` reads packet headers and length-encoded fields straight
-  out of the receive buffer (one ``bytes`` object): no per-packet payload copy,
-  no ``struct`` call per field, no Reader object per row. Byte slices of a
-  ``bytes`` object are already ``bytes``, and ``int()``/``float()`` accept them
-  without decoding to ``str`` first;
-* it stops at anything that is not a plain row (EOF/OK, ERR, a >16MB row) and
-  lets the general path deal with it, so the fast loop stays small.
-
-Any index past the end, or a field overrunning its packet, becomes a
-``ProtocolError``; values a converter rejects (e.g. a zero date) come back as
-the raw string instead of failing the whole result.
+Converters are chosen once per result set, one per column
+(``text_converters``); the hot loop that calls them is generated per shape in
+``textrows.py``. Values a converter cannot represent (MySQL's zero dates)
+come back as the raw string instead of failing the whole result; anything
+that does not parse as the protocol says becomes a ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -186,65 +176,10 @@ def text_converters(columns: list[Column]) -> list[Converter]:
     return [text_converter(c) for c in columns]
 
 
-# -- the row scanner ------------------------------------------------------------------
-
-
-def scan_text_rows(
-    buf: bytes,
-    pos: int,
-    seq: int,
-    convs: list[Converter],
-    rows: list[tuple],
-    eof_limit: int,
-    limit: int = -1,
-) -> tuple[int, int]:
-    """Decode complete plain row packets in ``buf`` from ``pos`` (at most ``limit``
-    of them when it is not -1); append them to ``rows``.
-
-    Returns the new (pos, seq). Stops before a packet that is incomplete, an
-    end-of-rows packet (0xFE with length < ``eof_limit``), an ERR packet, or a
-    row split across 16MB packets: the caller's general path handles those.
-    """
-    n = len(buf)
-    append = rows.append
-    try:
-        while pos + 4 <= n:
-            plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-            start = pos + 4
-            end = start + plen
-            if end > n or plen == 0 or plen == 0xFFFFFF:
-                break
-            first = buf[start]
-            if (first == 0xFE and plen < eof_limit) or first == 0xFF:
-                break
-            if buf[pos + 3] != seq:
-                raise ProtocolError(f"row packet sequence {buf[pos + 3]}, expected {seq}")
-            p = start
-            row: list[Any] = []
-            add = row.append
-            for conv in convs:
-                ln = buf[p]
-                if ln < 251:
-                    p += 1
-                elif ln == 251:
-                    add(None)
-                    p += 1
-                    continue
-                else:
-                    ln, p = long_length(buf, p)
-                add(conv(buf[p : p + ln]))
-                p += ln
-            if p != end:
-                raise ProtocolError("row packet length does not match its fields")
-            append(tuple(row))
-            pos = end
-            seq = (seq + 1) & 0xFF
-            limit -= 1
-            if not limit:
-                break
-    except (IndexError, ValueError, ArithmeticError) as e:
-        raise ProtocolError(f"malformed row packet: {e}") from None
-    return pos, seq
+# -- rows, the general path ----------------------------------------------------------
+# The fast path is the generated scanner in textrows.py; this one decodes a single
+# payload with the bounds-checked Reader (rows over 16MB, and rows the fast path
+# refused, e.g. zero dates).
 
 
 def long_length(buf: bytes, p: int) -> tuple[int, int]:
