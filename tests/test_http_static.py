@@ -55,6 +55,7 @@ async def test_etag_and_last_modified_give_304(site):
     etag, lm = r.headers["etag"], r.headers["last-modified"]
     r2 = await c.get(base + "/s/10.txt", headers={"if-none-match": etag})
     assert (r2.status, r2.body) == (304, b"") and r2.headers["etag"] == etag
+    assert "content-type" not in r2.headers and "content-length" not in r2.headers
     r3 = await c.get(base + "/s/10.txt", headers={"if-none-match": f'"other", W/{etag}'})
     assert r3.status == 304
     r4 = await c.get(base + "/s/10.txt", headers={"if-modified-since": lm})

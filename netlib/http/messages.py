@@ -155,7 +155,7 @@ class Response:
         self.status = status
         self.body = body.encode() if isinstance(body, str) else body
         self.headers = _raw(headers)
-        ct = content_type or self.media_type
+        ct = self.media_type if content_type is None else content_type
         if ct and not any(n == b"content-type" for n, _ in self.headers):
             self.headers.append((b"content-type", ct.encode("latin-1")))
 

@@ -52,6 +52,7 @@ LINGER_SECONDS = 2.0
 # small enough that a slow reader never makes us hold much.
 FILE_BLOCK = 64 * 1024
 _CONTINUE = h11.InformationalResponse(100)
+_NO_LENGTH = frozenset((204, 304))
 
 
 class HTTPSession:
@@ -253,6 +254,8 @@ class HTTPSession:
             (b"date", http_date()),
             (b"server", self.app.server_header),
         ]
+        if resp.status in _NO_LENGTH:  # RFC 9110 §8.6: no (or not this) Content-Length
+            del headers[-3]
         try:
             out = h.send_message(h11.Response(resp.status, headers), body)
         except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
