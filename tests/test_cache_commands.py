@@ -308,3 +308,80 @@ def test_command_count_info_and_docs_describe_the_table():
     info = h.cmd("COMMAND", "INFO", "get", "nope")
     assert info.startswith(b"*2\r\n*10\r\n$3\r\nget\r\n:2\r\n") and info.endswith(b"*-1\r\n")
     assert b"Get the value of a key" in h.cmd("COMMAND", "DOCS", "get")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        (b"h?llo", b"hello", True),
+        (b"h*llo", b"heeeello", True),
+        (b"h*llo", b"hllo", True),
+        (b"h[ae]llo", b"hallo", True),
+        (b"h[ae]llo", b"hillo", False),
+        (b"h[^e]llo", b"hello", False),
+        (b"h[^e]llo", b"hallo", True),
+        (b"h[a-b]llo", b"hbllo", True),
+        (b"h[b-a]llo", b"hallo", True),  # a reversed range is swapped, as in Redis
+        (b"h\\*llo", b"h*llo", True),
+        (b"h\\*llo", b"hello", False),
+        (b"a.b", b"axb", False),  # regex metacharacters are literals
+        (b"*", b"", True),
+        (b"x\ny", b"x\ny", True),
+    ],
+)
+def test_glob_patterns_follow_redis_stringmatch(pattern, text, matches):
+    from servers.cache.glob import match
+
+    assert match(pattern, text) is matches
+
+
+def test_scan_returns_every_key_present_throughout_exactly_once():
+    h = Harness()
+    for i in range(200):
+        h.cmd("SET", f"stay:{i}", "v")
+    seen: list[bytes] = []
+    cursor, step = b"0", 0
+    while True:
+        reply = h.cmd("SCAN", cursor, "COUNT", "15")
+        parts = reply.split(b"\r\n")
+        cursor = parts[2]
+        seen += [p for p in parts[4:] if p and not p.startswith((b"$", b"*"))]
+        # churn while iterating: delete some never-kept keys, add new ones
+        h.cmd("SET", f"new:{step}", "v")
+        h.cmd("DEL", f"new:{step - 3}")
+        step += 1
+        if cursor == b"0":
+            break
+    stay = [k for k in seen if k.startswith(b"stay:")]
+    assert sorted(stay) == sorted(f"stay:{i}".encode() for i in range(200))
+    assert len(stay) == len(set(stay))
+
+
+def test_hscan_of_a_big_hash_iterates_every_field():
+    h = Harness()
+    fields = [f"f{i}" for i in range(300)]
+    h.cmd("HSET", "h", *[x for f in fields for x in (f, "v")])
+    got, cursor = [], b"0"
+    while True:
+        parts = h.cmd("HSCAN", "h", cursor, "COUNT", "50").split(b"\r\n")
+        cursor = parts[2]
+        got += [p for p in parts[4:] if p and not p.startswith((b"$", b"*"))][::2]
+        if cursor == b"0":
+            break
+    assert sorted(got) == sorted(f.encode() for f in fields)
+
+
+def test_blocked_clients_are_served_fifo_by_one_multi_element_push():
+    h = Harness()
+    first, second = h.connect(), h.connect()
+    other_db = h.connect()
+    assert h.cmd("BLPOP", "q", "0", client=first) == b""  # parked: no reply yet
+    assert h.cmd("BLPOP", "q", "0", client=second) == b""
+    h.cmd("SELECT", "1", client=other_db)
+    assert h.cmd("LPUSH", "q", "x", client=other_db) == b":1\r\n"  # another db: nobody wakes
+    assert first[1].take() == b""
+    assert h.cmd("RPUSH", "q", "a", "b", "c") == b":3\r\n"
+    assert first[1].take() == b"*2\r\n$1\r\nq\r\n$1\r\na\r\n"
+    assert second[1].take() == b"*2\r\n$1\r\nq\r\n$1\r\nb\r\n"
+    assert h.cmd("LRANGE", "q", "0", "-1") == b"*1\r\n$1\r\nc\r\n"
+    assert not h.state.blocking.waiters
