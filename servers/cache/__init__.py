@@ -10,12 +10,21 @@ Layout:
   subscribe-mode state.
 * ``table.py``: the command table, arity, Redis's error wording, argument parsing.
 * ``commands/``: one file per family (connection, keys, strings, lists,
-  hashes, sets, pubsub, server), each command's parse/apply/reply side by side.
+  hashes, sets, pubsub, server, transactions), each command's
+  parse/apply/reply side by side.
 * ``keyspace.py``: databases, TTLs, lazy + active expiry, memory estimate,
   SCAN cursors and random sampling (KeyLog).
 * ``eviction.py``: maxmemory policies with Redis's sampled approximation.
-* ``blocking.py`` (BLPOP/BRPOP), ``hub.py`` (pub/sub), ``glob.py`` (patterns).
+* ``blocking.py`` (BLPOP/BRPOP), ``hub.py`` (pub/sub), ``glob.py`` (patterns),
+  ``longdouble.py`` (INCRBYFLOAT's 80-bit arithmetic, digit for digit).
 
-What Redis has that this does not: persistence (RDB/AOF), replication,
-MULTI/EXEC, Lua, streams, sorted sets, ACLs, cluster mode.
+Tests: tests/test_cache_commands.py (exact replies, in-process),
+test_cache_keyspace.py (Hypothesis model, expiry, eviction),
+test_cache_server.py (real sockets), test_cache_interop.py (redis-cli,
+redis-py, nc; redis-cli output compared with a real redis-server's).
+Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server);
+load: ``make load-cache`` (locust).
+
+What Redis has that this does not: persistence (RDB/AOF), replication, WATCH,
+Lua, streams, sorted sets, ACLs, client-side caching, cluster mode.
 """
