@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import threading
 
 import pytest
 import redis
@@ -18,6 +19,7 @@ import redis
 from netlib.shell import ShellConfig
 from servers.bitcask.server import serve
 from storage.bitcask import Bitcask
+from storage.bitcask import merge as merge_module
 
 pytestmark = pytest.mark.exercise("S5")
 
@@ -105,6 +107,33 @@ async def test_merge_command_reclaims_space_and_keeps_reply_order(server):
     assert await asyncio.wait_for(reader.readexactly(13), 10) == b"$7\r\nround 2\r\n"
     writer.close()
     assert db.disk_usage() < before
+
+
+async def test_other_clients_read_and_write_while_merge_runs(server, monkeypatch):
+    """MERGE is held inside its worker thread; another connection is served meanwhile."""
+    srv, db = server
+    for i in range(30):
+        db.put(b"key%d" % i, b"old")
+        db.put(b"key%d" % i, b"v%d" % i)
+    paused, go = threading.Event(), threading.Event()
+    real_copy = merge_module._copy_live
+
+    def copy_then_wait(db_, file_id, out):
+        real_copy(db_, file_id, out)
+        paused.set()
+        go.wait(30)
+
+    monkeypatch.setattr(merge_module, "_copy_live", copy_then_wait)
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"MERGE\r\n")
+    assert await loop.run_in_executor(None, paused.wait, 30)
+    got = await _exchange(srv.port, b"GET key7\r\nSET key8 new\r\nGET key8\r\n", b"new\r\n")
+    assert got == b"$2\r\nv7\r\n+OK\r\n$3\r\nnew\r\n" and db.merging
+    go.set()
+    assert (await asyncio.wait_for(reader.readline(), 30)).startswith(b"+OK merged")
+    writer.close()
+    assert db.get(b"key8") == b"new" and db.get(b"key9") == b"v9"
 
 
 @pytest.fixture
