@@ -170,6 +170,34 @@ def test_redis_cli_prints_the_same_as_for_real_redis(port, redis_addr):
     assert ours == real
 
 
+SESSION3 = """HELLO 3
+FLUSHDB
+GET missing
+HSET h a 1 b 2
+HGETALL h
+HINCRBYFLOAT h a 0.5
+SADD s only
+SMEMBERS s
+SPOP s 1
+CONFIG GET maxmemory-policy
+RPUSH l x
+LPOP l 5
+LPOP l 5
+BLPOP l 0.01
+MGET h missing
+PUBSUB NUMSUB a b
+INCRBYFLOAT f 3.0e-1
+LINDEX nothing 0
+"""
+
+
+def test_redis_cli_resp3_session_prints_the_same_as_for_real_redis(port, redis_addr):
+    ours = cli(port, "-3", "--no-raw", "-n", "11", stdin=SESSION3).splitlines()
+    real = cli(redis_addr.port, "-3", "--no-raw", "-n", "11", stdin=SESSION3).splitlines()
+    hello = 8  # HELLO's map (server, version, proto, id, mode, role, modules) differs by id
+    assert ours[hello:] == real[hello:]
+
+
 def test_redis_cli_pipe_mass_insert(port):
     n = 20_000
     data = b"".join(encode_command("SET", f"mass:{i}", f"value:{i}") for i in range(n))

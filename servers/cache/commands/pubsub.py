@@ -96,7 +96,9 @@ def pubsub_channels(c: Any, a: list[bytes]) -> bytes:
 @command("NUMSUB", -2, "pubsub", (0, 0, 0), G, "Subscriber counts of channels", PUBSUB)
 def pubsub_numsub(c: Any, a: list[bytes]) -> bytes:
     hub = c.state.hub
-    return resp.map_([(ch, len(hub.channels.get(ch, ()))) for ch in a[2:]], c.proto)
+    # A flat array even in RESP3: Redis 7.0 answers NUMSUB that way.
+    flat = [x for ch in a[2:] for x in (ch, len(hub.channels.get(ch, ())))]
+    return resp.array(flat, c.proto)
 
 
 @command("NUMPAT", 2, "pubsub", (0, 0, 0), G, "The number of pattern subscriptions", PUBSUB)
