@@ -198,6 +198,32 @@ def test_redis_cli_resp3_session_prints_the_same_as_for_real_redis(port, redis_a
     assert ours[hello:] == real[hello:]
 
 
+def _raw_session(port: int, proto: int, commands: list[list[str]]) -> bytes:
+    """Every reply byte for ``commands`` pipelined in one write (after HELLO, not compared)."""
+    end = encode_command("ECHO", "__end__")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(encode_command("HELLO", str(proto)) + encode_command("SELECT", "12"))
+        buf = b""
+        while not buf.endswith(b"modules\r\n*0\r\n+OK\r\n"):
+            buf += s.recv(65536)
+        s.sendall(b"".join(encode_command(*c) for c in commands) + end)
+        buf = b""
+        while not buf.endswith(b"$7\r\n__end__\r\n"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+    return buf
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_raw_reply_bytes_equal_real_redis(port, redis_addr, proto):
+    commands = [line.split() for line in SESSION.splitlines() if line and "MULTI" not in line]
+    commands += [line.split() for line in SESSION3.splitlines()[1:]]
+    ours = _raw_session(port, proto, commands)
+    real = _raw_session(redis_addr.port, proto, commands)
+    assert ours == real
+
+
 def test_redis_cli_pipe_mass_insert(port):
     n = 20_000
     data = b"".join(encode_command("SET", f"mass:{i}", f"value:{i}") for i in range(n))
