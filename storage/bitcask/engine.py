@@ -49,7 +49,7 @@ from storage.record import (
 )
 
 from . import format as fmt
-from . import load
+from . import load, merge
 from .load import Loc
 from .lock import DirLock
 
@@ -114,9 +114,7 @@ class Bitcask:
         return db
 
     def _recover(self) -> None:
-        from .merge import finish_retire
-
-        finish_retire(self.dir)
+        merge.finish_retire(self.dir)
         _remove_strays(self.dir)
         ids = sorted(i for n in os.listdir(self.dir) if (i := fmt.parse_data_name(n)) is not None)
         loader = load.Loader()
@@ -227,9 +225,7 @@ class Bitcask:
 
     def merge(self) -> dict[str, int]:
         """Compact every file but the active one; reads and writes keep working meanwhile."""
-        from .merge import merge
-
-        return merge(self)
+        return merge.merge(self)
 
     def sync(self) -> None:
         """fsync the active file: everything written so far survives a crash."""
