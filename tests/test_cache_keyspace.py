@@ -235,6 +235,14 @@ def _over_and_evict(h: Harness) -> None:
     assert h.ks.used <= h.state.evictor.maxmemory
 
 
+def test_memory_usage_and_object_freq_show_what_eviction_sees():
+    h = Harness()
+    h.cmd("SET", "k0", VALUE)
+    assert h.cmd("MEMORY", "USAGE", "k0") == b":%d\r\n" % PER_KEY
+    assert h.cmd("MEMORY", "USAGE", "nope") == NULL
+    assert h.cmd("OBJECT", "FREQ", "k0").startswith(b"-ERR An LFU maxmemory policy is not selected")
+
+
 def test_noeviction_answers_oom_to_writes_but_serves_reads_and_deletes():
     h = _harness("noeviction")
     _fill_keys(h)
@@ -285,6 +293,7 @@ def test_allkeys_lfu_keeps_the_frequently_used():
     for k in [f"k{i}" for i in range(10) if i != 4] + ["kn"]:
         for _ in range(30):
             h.cmd("GET", k)
+    assert int(h.cmd("OBJECT", "FREQ", "k0")[1:-2]) > int(h.cmd("OBJECT", "FREQ", "k4")[1:-2])
     h.state.cron()
     assert h.cmd("EXISTS", "k4") == b":0\r\n"
     assert h.ks.evicted_keys == 1

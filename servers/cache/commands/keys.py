@@ -1,4 +1,5 @@
-"""Generic key commands: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, the EXPIRE family, TTL, PERSIST."""
+"""Generic key commands: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, the EXPIRE family, TTL, PERSIST;
+OBJECT FREQ and MEMORY USAGE (what eviction sees of a key)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any
 
 from netlib import resp
 
+from ..eviction import LfuTracker
 from ..glob import compile_glob
 from ..keyspace import TYPE_NAMES
-from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, to_int
+from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, container, to_int
 
 G = "generic"
 MS_MAX = 2**63 - 1
@@ -235,3 +237,30 @@ def persist(c: Any, a: list[bytes]) -> bytes:
     if db.peek(a[1]) is None:
         return resp.ZERO
     return resp.ONE if db.persist(a[1]) else resp.ZERO
+
+
+# --- introspection: what eviction sees --------------------------------------------
+
+OBJECT = container("OBJECT", G, "A container for object introspection commands")
+MEMORY = container("MEMORY", "server", "A container for memory diagnostics commands")
+NOT_LFU = (
+    "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+    "when switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+
+
+@command("FREQ", 3, "readonly", (2, 2, 1), G, "The LFU access frequency of a key", OBJECT)
+def object_freq(c: Any, a: list[bytes]) -> bytes:
+    tracker = c.db.ks.tracker
+    if not isinstance(tracker, LfuTracker):
+        raise CommandError(NOT_LFU)
+    if c.db.peek(a[2]) is None:
+        return resp.null(c.proto)
+    return resp.integer(tracker.frequency(c.db, a[2]))
+
+
+@command("USAGE", -3, "readonly", (2, 2, 1), "server", "Estimated memory of a key", MEMORY)
+def memory_usage(c: Any, a: list[bytes]) -> bytes:
+    if c.db.peek(a[2]) is None:
+        return resp.null(c.proto)
+    return resp.integer(c.db.sizes[a[2]])
