@@ -89,9 +89,19 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "D1", "A thin MySQL wire client", room="clients/mysql", bench="make bench-mysql_client"
     ),
-    Exercise("D2", "A connection pool on a bounded blocking queue"),
+    Exercise(
+        "D2",
+        "A connection pool on a bounded blocking queue",
+        room="clients/pool",
+        bench="make bench-pool",
+    ),
     Exercise("D3", "Sharding and routing from an API server"),
-    Exercise("D4", "A local read replica; flag-driven consistent reads"),
+    Exercise(
+        "D4",
+        "A local read replica; flag-driven consistent reads",
+        room="servers/profile",
+        run="make serve-profile",
+    ),
     Exercise("D5", "Airline check-in: FOR UPDATE and SKIP LOCKED"),
     Exercise("D6", "Hit, detect and retry a deadlock"),
     Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
@@ -137,6 +147,9 @@ SERVERS: dict[str, Server] = {
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
+        Server(
+            "profile", 8081, "curl -s 'http://127.0.0.1:{port}/users/1?consistent=true'", ("D4",)
+        ),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )

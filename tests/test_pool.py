@@ -278,3 +278,25 @@ def test_many_threads_share_a_small_pool_without_ever_sharing_a_connection(maria
         assert len(seen) <= max_size and s.opened <= max_size
         assert (s.in_use, s.waiting, s.idle) == (0, 0, s.size)
         assert alive_ids(admin, seen) == seen  # all still open, waiting in the pool
+
+
+def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb):
+    """bench/pool with a tiny size on the session's MariaDB: it runs and the pool bounds conns."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from servers.catalog import REPO_ROOT
+
+    url = f"mysql://{mariadb.user}:{mariadb.password}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
+    r = subprocess.run(
+        [sys.executable, "-m", "bench.pool", "--quick"], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=120, env=dict(os.environ, SYSLAB_MYSQL_URL=url),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "pool (ours) P=2" in r.stdout and "vs new connection" in r.stdout
+    rows = json.loads((REPO_ROOT / "bench" / "results" / "pool-quick.json").read_text())["rows"]
+    pooled = [row for row in rows if row["impl"].startswith("pool (ours)")]
+    assert len(pooled) == 2  # threads and asyncio
+    assert all(row["extra"]["conns_max"] <= 2 for row in pooled)

@@ -1,6 +1,6 @@
 """The MySQL flavour: pools of ``clients.mysql`` connections.
 
-``mysql_pool(address)`` (threads) and ``async_mysql_pool(address)`` (asyncio)
+``mysql_pool(where)`` (threads) and ``async_mysql_pool(where)`` (asyncio)
 take anything with host/port/user/password/database (a ``ServiceAddress``) or a
 ``mysql://user:pass@host:port/db`` URL. What "broken" means for MySQL:
 
@@ -26,9 +26,11 @@ from clients.mysql import (
     OperationalError,
     ProtocolError,
 )
+from clients.mysql.aio import AsyncConnection
 from netlib.services import address_from_url
 
-from .core import ConnectionOps, PoolConfig
+from .aio import AsyncPool
+from .core import AsyncConnectionOps, ConnectionOps, PoolConfig
 from .pool import Pool
 
 MYSQL_PORT = 3306
@@ -59,17 +61,38 @@ def _usable(conn: Any) -> bool:
 
 def mysql_ops(where: Any, **connect_kw: Any) -> ConnectionOps[Connection]:
     """How to open, ping, reset and close blocking ``clients.mysql`` connections."""
+    return ConnectionOps(**_ops(Connection, where, connect_kw), reset=_reset)
+
+
+def _ops(cls: Any, where: Any, connect_kw: dict[str, Any]) -> dict[str, Any]:
+    """What both flavours share: the class's own connect, ping and close."""
     addr = address(where)
-    return ConnectionOps(
-        connect=lambda: Connection.from_address(addr, **connect_kw),
-        close=Connection.close,
-        ping=Connection.ping,
-        is_broken=is_broken,
-        reset=_reset,
-        usable=_usable,
-    )
+    return {
+        "connect": lambda: cls.from_address(addr, **connect_kw),
+        "close": cls.close,
+        "ping": cls.ping,
+        "is_broken": is_broken,
+        "usable": _usable,
+    }
 
 
 def mysql_pool(where: Any, config: PoolConfig | None = None, **connect_kw: Any) -> Pool[Connection]:
     """A thread-safe pool of blocking connections to ``where`` (address or mysql:// URL)."""
     return Pool(mysql_ops(where, **connect_kw), config)
+
+
+async def _async_reset(conn: AsyncConnection) -> None:
+    if conn.in_transaction:
+        await conn.rollback()
+
+
+def async_mysql_ops(where: Any, **connect_kw: Any) -> AsyncConnectionOps[AsyncConnection]:
+    """The same for ``clients.mysql.aio.AsyncConnection``."""
+    return AsyncConnectionOps(**_ops(AsyncConnection, where, connect_kw), reset=_async_reset)
+
+
+def async_mysql_pool(
+    where: Any, config: PoolConfig | None = None, **connect_kw: Any
+) -> AsyncPool[AsyncConnection]:
+    """A pool of asyncio connections for one event loop (``async with`` it, or ``await open()``)."""
+    return AsyncPool(async_mysql_ops(where, **connect_kw), config)

@@ -1,0 +1,236 @@
+"""D2: a new connection per query vs the pool, same private MariaDB, same run.
+
+``python -m bench.pool [--workers N] [--pool-size P] [--ops K] [--quick]``
+
+N concurrent workers (threads, then asyncio tasks) each run short queries
+(``SELECT 1``) until K queries are done between them, in three ways:
+
+* ``new connection`` (the reference): connect (TCP, handshake, auth), one
+  query, ``COM_QUIT``: what code without a pool pays per request;
+* ``pool (ours)``: ``clients.pool`` with P connections opened up front; a
+  worker that finds none free waits in the pool's FIFO line;
+* ``queue.Queue pool`` (threads only): the same P connections in the standard
+  library's ``queue.Queue``, the textbook pool, to show the hand-written queue
+  costs nothing extra.
+
+For each: throughput, latency p50/p99/mean/max per query (waiting for a
+connection included), and the server's ``Threads_connected`` sampled every 20 ms during
+the run (by a sampler on its own connection, which is subtracted): a pool holds
+it at P however many workers there are; without one it follows the number of
+workers in flight, plus sockets still closing.
+
+Reading the two pools side by side: ``queue.Queue`` lets a thread that just
+gave a connection back take it again at once (barging), so its median is low
+and a few unlucky threads wait very long (the max); ours hands each returned
+connection to the oldest waiter, so everyone waits about the same (a higher
+median, a shorter tail). The mean wait is the same: Little's law.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import queue
+import statistics
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from typing import Any
+
+from clients.mysql import Connection
+from clients.mysql.aio import AsyncConnection
+from clients.pool import PoolConfig
+from clients.pool.mysql import async_mysql_pool, mysql_pool
+from netlib.services import MariaDB, from_env
+from netlib.shell import run
+
+from .common import Row, header, save, summarize, table
+
+SAMPLE_INTERVAL = 0.02  # seconds between Threads_connected samples
+CASE_SECONDS = 30.0  # a bound on one case, whatever --ops says
+REFERENCE = "new connection"
+
+
+class ThreadsConnected:
+    """Samples ``Threads_connected`` on its own connection while a case runs."""
+
+    def __init__(self, addr: Any) -> None:
+        self.conn = Connection.from_address(addr)
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            r = self.conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+            self.samples.append(int(r.rows[0][1]) - 1)  # minus the sampler itself
+            self._stop.wait(SAMPLE_INTERVAL)
+
+    def __enter__(self) -> ThreadsConnected:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+    def figures(self) -> dict[str, float]:
+        s = self.samples or [0]
+        return {"conns_max": max(s), "conns_mean": round(statistics.fmean(s), 1)}
+
+
+def run_threads(
+    addr: Any, checkout: Callable[[], AbstractContextManager[Any]], workers: int, ops: int
+) -> tuple[list[float], float, dict[str, float]]:
+    """``workers`` threads share ``ops`` queries; each checks out, queries, gives back."""
+    tickets = itertools.count()  # next() is atomic under the GIL: the shared work counter
+    latencies: list[float] = []
+    deadline = time.monotonic() + CASE_SECONDS
+
+    def worker() -> None:
+        mine = []
+        while next(tickets) < ops and time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            with checkout() as c:
+                c.query("SELECT 1")
+            mine.append(time.perf_counter() - t0)
+        latencies.extend(mine)
+
+    with ThreadsConnected(addr) as sampler:
+        threads = [threading.Thread(target=worker) for _ in range(workers)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    return latencies, elapsed, sampler.figures()
+
+
+def new_connection(addr: Any) -> Callable[[], AbstractContextManager[Any]]:
+    return lambda: Connection.from_address(addr)
+
+
+def stdlib_queue_pool(addr: Any, size: int) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """The textbook pool on ``queue.Queue``: the reference for our own queue."""
+    q: queue.Queue[Connection] = queue.Queue(size)
+    for _ in range(size):
+        q.put(Connection.from_address(addr))
+
+    @contextmanager
+    def checkout() -> Iterator[Connection]:
+        c = q.get(timeout=CASE_SECONDS)
+        try:
+            yield c
+        finally:
+            q.put(c)
+
+    def close() -> None:
+        while not q.empty():
+            q.get().close()
+
+    return checkout, close
+
+
+def thread_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
+    label = f"threads x{workers}"
+    rows = [_row(label, REFERENCE, *run_threads(addr, new_connection(addr), workers, ops))]
+    with mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
+        rows.append(_row(label, f"pool (ours) P={size}", *run_threads(addr, pool.connection, workers, ops)))  # fmt: skip
+    checkout, close = stdlib_queue_pool(addr, size)
+    try:
+        rows.append(_row(label, f"queue.Queue pool P={size}", *run_threads(addr, checkout, workers, ops)))  # fmt: skip
+    finally:
+        close()
+    return rows
+
+
+def _row(workload: str, impl: str, lat: list[float], secs: float, conns: dict[str, float]) -> Row:
+    s = summarize(lat)
+    extra = {
+        "p50_ms": round(s["p50_ms"], 3),
+        "p99_ms": round(s["p99_ms"], 3),
+        "mean_ms": round(s["mean_ms"], 3),
+        "max_ms": round(max(lat, default=0.0) * 1000, 3),
+        **conns,
+    }
+    return Row(workload, impl, len(lat) / secs if secs else 0.0, "q/s", extra)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.pool", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--workers", type=int, default=32, help="concurrent workers (default 32)")
+    p.add_argument("--pool-size", type=int, default=8, help="connections in the pool (default 8)")
+    p.add_argument("--ops", type=int, default=6000, help="queries per case (default 6000)")
+    p.add_argument("--quick", action="store_true", help="a few hundred queries (the smoke test)")
+    args = p.parse_args()
+    if args.quick:
+        args.workers, args.pool_size, args.ops = 8, 2, 200
+    print(header(f"D2 pool: {args.workers} workers, SELECT 1, new connection vs pool"))
+    env = from_env("SYSLAB_MYSQL_URL", 3306)
+    server = None if env else MariaDB().start()
+    try:
+        addr = env or server.address  # type: ignore[union-attr]
+        rows = thread_cases(addr, args.workers, args.pool_size, args.ops)
+        rows += asyncio_cases(addr, args.workers, args.pool_size, args.ops)
+    finally:
+        if server is not None:
+            server.stop()
+    print(table(rows, REFERENCE))
+    path = save("pool-quick" if args.quick else "pool", rows, workers=args.workers,
+                pool_size=args.pool_size, ops=args.ops)  # fmt: skip
+    print(f"\nsaved {path}")
+
+
+async def run_tasks(
+    addr: Any, checkout: Callable[[], Any], workers: int, ops: int
+) -> tuple[list[float], float, dict[str, float]]:
+    """``workers`` tasks on one loop share ``ops`` queries (the sampler stays a thread)."""
+    tickets = itertools.count()
+    latencies: list[float] = []
+    deadline = time.monotonic() + CASE_SECONDS
+
+    async def worker() -> None:
+        while next(tickets) < ops and time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            async with checkout() as c:
+                await c.query("SELECT 1")
+            latencies.append(time.perf_counter() - t0)
+
+    with ThreadsConnected(addr) as sampler:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        elapsed = time.perf_counter() - t0
+    return latencies, elapsed, sampler.figures()
+
+
+@asynccontextmanager
+async def new_async_connection(addr: Any) -> AsyncIterator[AsyncConnection]:
+    conn = await AsyncConnection.from_address(addr)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _asyncio_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
+    label = f"asyncio x{workers}"
+    ref = await run_tasks(addr, lambda: new_async_connection(addr), workers, ops)
+    rows = [_row(label, REFERENCE, *ref)]
+    async with async_mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
+        ours = await run_tasks(addr, pool.connection, workers, ops)
+    rows.append(_row(label, f"pool (ours) P={size}", *ours))
+    return rows
+
+
+def asyncio_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
+    """The same comparison with asyncio tasks on the project's event loop (uvloop)."""
+    return run(lambda: _asyncio_cases(addr, workers, size, ops))  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    main()
