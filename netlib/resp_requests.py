@@ -1,0 +1,320 @@
+"""RESP requests, sans-IO: bytes from a client -> commands (multibulk and inline), pipelined.
+
+The server role of the codec (see netlib/resp.py for the whole picture).
+``commands()`` takes every complete command in the buffer: first through a
+fast path that splits the buffer on CRLF once and recognises canonical headers
+by table lookup, then through the general parser, which resumes a
+half-received command where it stopped and produces Redis's error wording.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .resp_types import (
+    MAX_BULK_LEN,
+    MAX_INLINE_LEN,
+    MAX_MULTIBULK_LEN,
+    NEED_DATA,
+    ProtocolError,
+    _NeedData,
+)
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _header_int(s: bytes, what: str) -> int:
+    """A strict decimal like Redis's string2ll: optional '-', digits, nothing else."""
+    body = s[1:] if s[:1] == b"-" else s
+    if not body.isdigit() or len(body) > 18:
+        raise ProtocolError(f"invalid {what}")
+    return int(s)
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX = b"0123456789abcdefABCDEF"
+_SPACE = b" \t\n\r\x0b\x0c\x00"
+
+
+def split_inline(line: bytes) -> list[bytes]:
+    """Split one inline command line the way Redis's sdssplitargs does.
+
+    Tokens are separated by whitespace; ``"..."`` accepts \\n \\r \\t \\b \\a \\xHH
+    and \\<char>; ``'...'`` accepts only \\'. A closing quote must be followed by
+    whitespace or the end. Unbalanced quotes raise ProtocolError.
+    """
+    if b'"' not in line and b"'" not in line:
+        return line.split()
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        tok, i = _inline_token(line, i)
+        args.append(tok)
+
+
+def _inline_token(line: bytes, i: int) -> tuple[bytes, int]:
+    out = bytearray()
+    n = len(line)
+    while i < n and line[i] not in _SPACE:
+        c = line[i]
+        if c == 34:  # "
+            i = _double_quoted(line, i + 1, out)
+        elif c == 39:  # '
+            i = _single_quoted(line, i + 1, out)
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out), i
+
+
+def _close_quote(line: bytes, i: int) -> int:
+    if i + 1 < len(line) and line[i + 1] not in _SPACE:
+        raise ProtocolError("unbalanced quotes in request")
+    return i + 1
+
+
+def _double_quoted(line: bytes, i: int, out: bytearray) -> int:
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if (
+            c == 92
+            and i + 3 < n
+            and line[i + 1] == 120
+            and line[i + 2] in _HEX
+            and line[i + 3] in _HEX
+        ):
+            out.append(int(line[i + 2 : i + 4], 16))  # \xHH
+            i += 4
+        elif c == 92 and i + 1 < n:
+            out.append(_ESCAPES.get(line[i + 1], line[i + 1]))
+            i += 2
+        elif c == 34:
+            return _close_quote(line, i)
+        else:
+            out.append(c)
+            i += 1
+    raise ProtocolError("unbalanced quotes in request")
+
+
+def _single_quoted(line: bytes, i: int, out: bytearray) -> int:
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == 92 and i + 1 < n and line[i + 1] == 39:
+            out.append(39)
+            i += 2
+        elif c == 39:
+            return _close_quote(line, i)
+        else:
+            out.append(c)
+            i += 1
+    raise ProtocolError("unbalanced quotes in request")
+
+
+# --- server role: requests -----------------------------------------------------
+
+# The split fast path recognises canonical headers by table lookup: "*1".."*1023"
+# and "$0".."$1023" (bigger commands and values take the general parser, where
+# the per-token cost is small next to the bytes).
+SPLIT_MAX = 1024
+_SPLIT_COUNTS: Final = {b"*%d" % n: n for n in range(1, SPLIT_MAX)}
+_SPLIT_HEADERS: Final = [b"$%d" % n for n in range(SPLIT_MAX)]
+
+
+class RequestParser:
+    """Bytes from a client -> commands (each a ``list[bytes]``), pipelining included.
+
+    Call ``feed(data)`` with what arrived, then ``commands()`` for every complete
+    command buffered (or ``next_command()`` for one). When a protocol error
+    follows complete commands, those are returned first and the error is raised
+    by the next call (``failed`` tells whether one is pending), so the server
+    answers what came before the garbage, as Redis does.
+    """
+
+    __slots__ = ("_buf", "_chunks", "_have", "_need", "_args", "_remaining", "_ready", "error")
+
+    def __init__(self) -> None:
+        self._buf = b""  # starts at the first unconsumed byte
+        self._chunks: list[bytes] = []  # arrived but not yet joined into _buf
+        self._have = 0  # len(_buf) + bytes in _chunks
+        self._need = 0  # total buffered bytes before parsing can progress
+        self._args: list[bytes] | None = None  # the half-received multibulk command
+        self._remaining = 0  # bulks it still misses
+        self._ready: list[list[bytes]] = []  # parsed, not yet taken (next_command)
+        self.error: ProtocolError | None = None  # pending: raised by the next call
+
+    @property
+    def failed(self) -> bool:
+        """True when a protocol error is waiting to be raised by the next call."""
+        return self.error is not None
+
+    def feed(self, data: bytes) -> None:
+        if self.error is not None or not data:
+            return
+        if not self._have:
+            self._buf = bytes(data)
+        else:
+            self._chunks.append(bytes(data))
+        self._have += len(data)
+
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a returned command."""
+        return self._have
+
+    def next_command(self) -> list[bytes] | _NeedData:
+        if not self._ready:
+            self._ready = self.commands()
+            self._ready.reverse()
+            if not self._ready:
+                return NEED_DATA
+        return self._ready.pop()
+
+    def commands(self) -> list[list[bytes]]:
+        """Every complete command buffered, in order (possibly none)."""
+        if self._ready:
+            out = self._ready[::-1]
+            self._ready = []
+            try:
+                return out + self._parse_all()
+            except ProtocolError:
+                return out  # the error stays pending for the next call
+        return self._parse_all()
+
+    def _parse_all(self) -> list[list[bytes]]:
+        out: list[list[bytes]] = []
+        if self.error is not None:
+            raise self.error
+        if self._have < self._need or not self._have:
+            return out
+        if self._chunks:
+            self._buf = b"".join([self._buf, *self._chunks])
+            self._chunks = []
+        try:
+            if self._args is None and self._buf[0] == 42:  # '*': try the split fast path
+                self._parse_split(out)
+            if self._buf:
+                self._parse(out)
+        except ProtocolError as e:
+            self.error = e
+            self._buf, self._have = b"", 0
+            if not out:
+                raise
+        return out
+
+    def _parse_split(self, out: list[list[bytes]]) -> None:
+        """The hot path: split the buffer on CRLF once and take whole commands from the parts.
+
+        A command is taken only when it is plainly well-formed: every header
+        equals what ``encode_command`` would write for its value (so values
+        containing CRLF, odd headers and incomplete commands are left to the
+        general parser, which also produces the errors). This turns per-token
+        ``find``/``int`` calls into one C-level split plus list comparisons.
+        """
+        parts = self._buf.split(b"\r\n")
+        last = len(parts) - 1  # parts[last] is the unterminated tail (often b"")
+        i = 0
+        append = out.append
+        counts, header = _SPLIT_COUNTS, _SPLIT_HEADERS.__getitem__
+        while i < last:
+            count = counts.get(parts[i])
+            if count is None:
+                break  # not a small canonical "*N": the general parser decides
+            end = i + 1 + 2 * count
+            if end > last:
+                break  # incomplete
+            args = parts[i + 2 : end : 2]
+            try:
+                if list(map(header, map(len, args))) != parts[i + 1 : end : 2]:
+                    break
+            except IndexError:
+                break  # a value of SPLIT_MAX bytes or more: the general parser takes it
+            append(args)
+            i = end
+        if i:
+            self._buf = b"\r\n".join(parts[i:])
+            self._have = len(self._buf)
+
+    def _parse(self, out: list[list[bytes]]) -> None:
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        args = self._args
+        remaining = self._remaining
+        need = 0
+        while True:
+            if args is None:
+                if pos >= n:
+                    break
+                if buf[pos] != 42:  # not '*': an inline command
+                    nxt, cmd = self._inline(buf, pos, n)
+                    if nxt < 0:
+                        need = n + 1
+                        break
+                    pos = nxt
+                    if cmd:
+                        out.append(cmd)
+                    continue
+                nl = buf.find(b"\r\n", pos)
+                if nl < 0:
+                    if n - pos > MAX_INLINE_LEN:
+                        raise ProtocolError("too big mbulk count string")
+                    need = n + 1
+                    break
+                count = _header_int(buf[pos + 1 : nl], "multibulk length")
+                if count > MAX_MULTIBULK_LEN:
+                    raise ProtocolError("invalid multibulk length")
+                pos = nl + 2
+                if count <= 0:
+                    continue  # "*0" / "*-1": an empty command, ignored like Redis
+                args, remaining = [], count
+            # the bulks of the current command
+            while remaining:
+                if pos >= n:
+                    need = n + 1
+                    break
+                if buf[pos] != 36:  # '$'
+                    raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
+                nl = buf.find(b"\r\n", pos)
+                if nl < 0:
+                    if n - pos > MAX_INLINE_LEN:
+                        raise ProtocolError("too big bulk count string")
+                    need = n + 1
+                    break
+                size = _header_int(buf[pos + 1 : nl], "bulk length")
+                if size < 0 or size > MAX_BULK_LEN:
+                    raise ProtocolError("invalid bulk length")
+                end = nl + 2 + size
+                if end + 2 > n:
+                    need = end + 2
+                    break
+                if buf[end : end + 2] != b"\r\n":
+                    raise ProtocolError("expected CRLF after bulk string")
+                args.append(buf[nl + 2 : end])
+                pos = end + 2
+                remaining -= 1
+            if remaining:
+                break
+            out.append(args)
+            args = None
+        self._args, self._remaining = args, remaining
+        self._buf = buf[pos:] if pos < n else b""
+        self._have = n - pos
+        self._need = need - pos if need else 0
+
+    @staticmethod
+    def _inline(buf: bytes, pos: int, n: int) -> tuple[int, list[bytes]]:
+        """One inline line from ``pos``; returns (-1, []) when the line is incomplete."""
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if n - pos > MAX_INLINE_LEN:
+                raise ProtocolError("too big inline request")
+            return -1, []
+        if nl - pos > MAX_INLINE_LEN:
+            raise ProtocolError("too big inline request")
+        end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+        return nl + 1, split_inline(buf[pos:end])
