@@ -118,7 +118,10 @@ class Connection:
         """Half-close: send what is queued, then FIN; reading goes on (lingering close)."""
         t = self._proto.transport
         if t is not None and not t.is_closing() and t.can_write_eof():
-            t.write_eof()
+            try:
+                t.write_eof()
+            except OSError:  # the peer is already gone (ENOTCONN): nothing to half-close
+                t.abort()
 
     def writelines(self, chunks: list[bytes]) -> None:
         t = self._proto.transport

@@ -51,11 +51,16 @@ async def server():
 
 
 async def get_hello(port: int, reader=None, writer=None) -> bytes:
-    if reader is None:
+    """GET /hello on the given connection, or on a new one (then closed)."""
+    own = reader is None
+    if own:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    return head + await reader.readexactly(3)
+    body = await reader.readexactly(3)
+    if own:
+        writer.close()
+    return head + body
 
 
 @pytest.mark.parametrize("name,raw,status", CASES, ids=[c[0] for c in CASES])
@@ -83,3 +88,4 @@ async def test_smuggling_attempt_does_not_reach_a_second_request(server):
     reply = await asyncio.wait_for(r.read(), 5)
     assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert reply.count(b"HTTP/1.1") == 1
+    w.close()

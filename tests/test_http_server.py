@@ -181,6 +181,7 @@ async def test_trickled_body_is_cut_by_the_body_timeout():
         except ConnectionResetError:
             pass  # abort() is an RST: closed either way
         t.cancel()
+        w.close()
         assert server.timed_out == 1
         data = await exchange(
             server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
@@ -218,6 +219,8 @@ async def test_graceful_shutdown_finishes_in_flight_and_closes_idle(caplog):
     assert reply.startswith(b"HTTP/1.1 200 OK") and b"connection: close\r\n" in reply
     assert reply.endswith(b"done\n")
     await asyncio.wait_for(stopper, 5)
+    idle_w.close()
+    busy_w.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "netlib.http.access"]
     assert any(
         line.startswith("127.0.0.1:") and '"GET /slow HTTP/1.1" 200 5' in line for line in lines
@@ -294,3 +297,28 @@ async def test_a_long_stream_outlives_the_idle_timeout():
             r = await c.get(f"http://127.0.0.1:{server.port}/ticks")
             assert r.body.count(b"tick") == 12
         assert server.timed_out == 0
+
+
+async def test_client_leaving_mid_upload_cancels_the_handler_quietly(caplog):
+    got_some = asyncio.Event()
+    ended = asyncio.Event()
+    app = App(access_log=False)
+
+    @app.put("/up", stream=True)
+    async def up(req):
+        try:
+            async for _ in req.stream():
+                got_some.set()
+        finally:
+            ended.set()
+        return "never"
+
+    async with await serve(app, ShellConfig()) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
+        await asyncio.wait_for(got_some.wait(), 5)
+        w.close()
+        await asyncio.wait_for(ended.wait(), 5)
+        assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
+        async with HTTPClient() as c:  # and the server carries on
+            assert (await c.put(f"http://127.0.0.1:{server.port}/up", body=b"ok")).status == 200

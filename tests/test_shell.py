@@ -7,9 +7,22 @@ import pytest
 from netlib.shell import Connection, ShellConfig, start
 from servers.echo.server import echo
 
+_opened: list[asyncio.StreamWriter] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients():
+    """Close every client a test opened: an unclosed StreamWriter warns from the GC, and
+    Python code run by the GC inside pytest's ast.parse can crash it (CPython gh-106905)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
 
 async def _open(server):
-    return await asyncio.open_connection("127.0.0.1", server.port)
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    _opened.append(w)
+    return r, w
 
 
 async def _closed_by_server(reader) -> bool:
@@ -163,6 +176,7 @@ async def test_past_the_cap_connections_wait_for_a_slot_then_are_served():
         rc, wc = await _open(server)
         assert await asyncio.wait_for(rc.read(), 5) == b"busy\r\n"  # queue full: refused
         assert server.refused == 1
+        wc.close()
         wa.close()  # a slot frees up: the waiting one gets it
         assert await asyncio.wait_for(rb.readexactly(1), 5) == b"b"
         assert not server.waiting and server.accepted == 2

@@ -66,6 +66,7 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
         # the head deadline cuts the trickler although it is never idle
         assert await closed_by_server(r_slow, 5)
         trickler.cancel()
+        w_slow.close()
         assert server.timed_out == 1
         assert time.monotonic() - t0 < cfg.idle_timeout  # idle peers still connected
         assert len(server.connections) == IDLE

@@ -245,6 +245,7 @@ class HTTPSession:
         elif isinstance(resp, StreamingResponse | FileResponse):
             self.busy = True
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
+            self.task.add_done_callback(self._task_done)
             return
         h = self.h
         if self.conn.stopping:
@@ -279,6 +280,13 @@ class HTTPSession:
     def _spawn(self, route: Route, req: Request) -> None:
         self.busy = True
         self.task = asyncio.get_running_loop().create_task(self._run_async(route, req))
+        self.task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Nothing a task raises may go unseen (or surface later from the GC)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.conn.log.error("connection task failed", exc_info=task.exception())
+            self.conn.abort()
 
     async def _run_async(self, route: Route, req: Request) -> None:
         try:
@@ -289,6 +297,10 @@ class HTTPSession:
             result = self._error_response(e)
         except h11.RemoteProtocolError as e:  # a bad streamed body
             self._refuse(e)
+            return
+        except (ConnectionError, ConnectionClosed):
+            self.conn.log.debug("client went away during %s", route.pattern)
+            self.conn.abort()
             return
         except asyncio.CancelledError:
             raise
