@@ -125,6 +125,31 @@ def profile(requests: int, seconds: int = 10) -> None:
         print(f"  {100 * n / max(total, 1):5.1f}%  {name}")
 
 
+def plot(rows: list[Row], path: Path) -> Path:
+    """Grouped bars: req/s per command, ours beside Redis, one panel per pipeline depth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PIPELINES), figsize=(12, 4.5))
+    for ax, p in zip(axes, PIPELINES, strict=True):
+        suffix = "" if p == 1 else f" -P{p}"
+        tests = [t.upper() for t in TESTS.split(",")]
+        for k, impl in enumerate((OURS, REDIS)):
+            vals = {r.workload: r.value for r in rows if r.impl == impl}
+            xs = [i + (k - 0.5) * 0.4 for i in range(len(tests))]
+            ax.bar(xs, [vals.get(t + suffix, 0) / 1000 for t in tests], width=0.4, label=impl)
+        ax.set_xticks(range(len(tests)), tests)
+        ax.set_title(f"redis-benchmark -c {CLIENTS} -P {p}")
+        ax.set_ylabel("thousand requests / s")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="make bench-cache", description=__doc__)
     p.add_argument("--requests", type=int, default=REQUESTS, help="requests per test")
@@ -140,8 +165,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                  f" (best of {1 if args.quick else args.repeats})"))  # fmt: skip
     rows = run(requests, PIPELINES, 1 if args.quick else args.repeats)
     print(table(rows, reference=REDIS))
-    path = save("cache-quick" if args.quick else "cache", rows, requests=requests, clients=CLIENTS)
-    print(f"\nsaved {path}")
+    name = "cache-quick" if args.quick else "cache"
+    path = save(name, rows, requests=requests, clients=CLIENTS)
+    png = plot(rows, path.with_suffix(".png"))
+    print(f"\nsaved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def test_bench_cache_quick_measures_both_servers_for_every_command():
             assert (test + suffix, "syslab-cache") in cells
             assert (test + suffix, "redis-server") in cells
     assert "vs redis-server" in res.stdout
+    assert (RESULTS / "cache-quick.png").stat().st_size > 10_000
 
 
 def test_make_load_cache_runs_locust_without_failures():
