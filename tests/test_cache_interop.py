@@ -328,3 +328,17 @@ def test_garbage_closes_that_connection_and_the_server_keeps_serving(port):
             data += chunk
     assert data == b"+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n"
     assert cli(port, "PING") == "PONG\n"
+
+
+def test_flags_set_maxmemory_and_the_policy_evicts_in_a_real_process(launch):
+    child = launch("servers.cache", "--maxmemory", "20kb", "--maxmemory-policy", "allkeys-lru")
+    r = redis.Redis(port=child.port, decode_responses=True)
+    assert r.config_get("maxmemory*") == {
+        "maxmemory": "20480", "maxmemory-policy": "allkeys-lru", "maxmemory-samples": "5",
+    }  # fmt: skip
+    for i in range(500):
+        assert r.set(f"k{i}", "x" * 100)
+    assert r.info("stats")["evicted_keys"] > 300
+    assert r.info("memory")["used_memory"] <= 20480 + 200  # kb = 1024, as Redis reads it
+    assert r.get("k499") == "x" * 100  # the newest key survived
+    r.close()
