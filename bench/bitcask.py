@@ -11,8 +11,8 @@ Durability is matched, and stated in every row:
 
 * ``sync=never``: Bitcask never fsyncs (the OS writes back); SQLite runs with
   ``journal_mode=WAL, synchronous=OFF``.
-* ``sync=always``: Bitcask fsyncs before each put returns; SQLite
-  ``journal_mode=WAL, synchronous=FULL`` (fsync of the WAL per commit). A
+* ``sync=always``: Bitcask fdatasyncs before each put returns; SQLite
+  ``journal_mode=WAL, synchronous=FULL`` (fdatasync of the WAL per commit). A
   smaller count, since each op waits for the disk; median of 3 alternating runs.
 
 Each SQLite write is its own transaction (autocommit), as each Bitcask put is
