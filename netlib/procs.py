@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,9 @@ def _die_with_parent() -> None:
     """In the child, before exec: get SIGTERM when the parent dies (Linux prctl).
 
     Without it a supervisor killed with SIGKILL would leave its servers holding
-    their ports; with it they stop with it.
+    their ports; with it they stop with it. Linux ties this to the *thread* that
+    forked, not the process, so ``Child.start`` only asks for it from the main
+    thread: a child started from a worker thread would die with that thread.
     """
     try:
         import ctypes
@@ -38,6 +41,10 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 class LaunchError(RuntimeError):
@@ -107,7 +114,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor only
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if _in_main_thread() else None,
         )
         if self.port is not None:
             self.wait_port()

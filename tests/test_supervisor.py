@@ -67,3 +67,21 @@ def test_demo_process_stops_everything_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_child_started_from_a_worker_thread_outlives_that_thread():
+    """PR_SET_PDEATHSIG follows the forking thread; Child must not use it off the main thread."""
+    import threading
+
+    from netlib.procs import python_module
+
+    port = free_port()
+    child = python_module("servers.echo", port=port)
+    t = threading.Thread(target=child.start)
+    t.start()
+    t.join()
+    try:
+        assert child.alive()
+        assert _echo_roundtrip(port) == b"hello\n"  # still serving after its thread ended
+    finally:
+        child.stop()
