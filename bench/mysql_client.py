@@ -5,16 +5,18 @@ syslab blocking, syslab asyncio, PyMySQL, aiomysql. Workloads:
 
 * ``select1``: N ``SELECT 1`` round trips (latency of the whole stack);
 * ``fetch``: one ``SELECT`` of a 100,000-row, 4-column table (INT, VARCHAR,
-  DOUBLE, DATETIME), every row decoded to Python values (best of 3);
-* ``insert_prepared``: 100,000 single-row INSERTs in one transaction. syslab
+  DOUBLE, DATETIME), every row decoded to Python values;
+* ``insert 1-row``: 100,000 single-row INSERTs in one transaction. syslab
   uses a server-side prepared statement (binary protocol); PyMySQL and
   aiomysql have none, so they run the same statement with client-side
-  interpolation, one round trip per row as well;
-* ``insert_multirow``: the same rows as ~1MB multi-row INSERTs (syslab's
+  interpolation: one round trip per row for everybody;
+* ``insert multi-row``: the same rows as ~1MB multi-row INSERTs (syslab's
   ``insert_many``, the references' ``executemany``, which batch the same way).
 
-Seconds per workload, and the ratio to PyMySQL (>1 means faster than PyMySQL).
-The asyncio clients run on uvloop when it is installed, both of them.
+The machine is shared, so the clients take turns: each round runs one
+workload on every client back to back, and the table keeps each client's
+best round. Seconds, and the ratio to PyMySQL (>1 means faster than PyMySQL).
+The asyncio clients share one uvloop loop (asyncio's when uvloop is absent).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +32,7 @@ import aiomysql
 import pymysql
 
 from clients.mysql import Connection
-from clients.mysql.aio import aconnect
+from clients.mysql.aio import AsyncConnection
 from netlib.services import MariaDB, ServiceAddress, from_env
 
 from .common import Row, Timer, header, save, table
@@ -40,6 +42,7 @@ TABLE_DDL = (
 )
 INSERT = "INSERT INTO {t} (id, name, score, created) VALUES"
 BASE_TIME = datetime.datetime(2024, 1, 1, 12, 0, 0)
+WORKLOADS = ("select1", "fetch", "insert_prepared", "insert_multirow")
 
 
 def make_rows(n: int) -> list[tuple[Any, ...]]:
@@ -48,158 +51,185 @@ def make_rows(n: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def best_of(repeats: int, fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(repeats):
-        with Timer() as t:
-            fn()
-        times.append(t.seconds)
-    return min(times)
+class Syslab:
+    name = "syslab"
+
+    def __init__(self, addr: ServiceAddress) -> None:
+        self.c = Connection.from_address(addr)
+
+    def select1(self, n: int) -> None:
+        for _ in range(n):
+            self.c.query("SELECT 1")
+
+    def fetch(self) -> int:
+        return len(self.c.query("SELECT * FROM fetch_t").rows)
+
+    def reset(self, t: str) -> None:
+        self.c.query(f"DROP TABLE IF EXISTS {t}")
+        self.c.query(TABLE_DDL.format(t=t))
+
+    def insert_prepared(self, t: str, rows: list) -> None:
+        sql = INSERT.format(t=t) + " (?, ?, ?, ?)"
+        with self.c.transaction():
+            for r in rows:
+                self.c.execute(sql, r)
+
+    def insert_multirow(self, t: str, rows: list) -> None:
+        with self.c.transaction():
+            self.c.insert_many(INSERT.format(t=t), rows)
+
+    def close(self) -> None:
+        self.c.close()
 
 
-# -- blocking clients -------------------------------------------------------------------
+class PyMySQL:
+    name = "PyMySQL"
+
+    def __init__(self, addr: ServiceAddress) -> None:
+        self.c = pymysql.connect(
+            host=addr.host, port=addr.port, user=addr.user, password=addr.password,
+            database=addr.database, charset="utf8mb4", autocommit=True,
+        )  # fmt: skip
+        self.cur = self.c.cursor()
+
+    def select1(self, n: int) -> None:
+        for _ in range(n):
+            self.cur.execute("SELECT 1")
+            self.cur.fetchall()
+
+    def fetch(self) -> int:
+        self.cur.execute("SELECT * FROM fetch_t")
+        return len(self.cur.fetchall())
+
+    def reset(self, t: str) -> None:
+        self.cur.execute(f"DROP TABLE IF EXISTS {t}")
+        self.cur.execute(TABLE_DDL.format(t=t))
+
+    def insert_prepared(self, t: str, rows: list) -> None:
+        sql = INSERT.format(t=t) + " (%s, %s, %s, %s)"
+        self.c.begin()
+        for r in rows:
+            self.cur.execute(sql, r)
+        self.c.commit()
+
+    def insert_multirow(self, t: str, rows: list) -> None:
+        self.c.begin()
+        self.cur.executemany(INSERT.format(t=t) + " (%s, %s, %s, %s)", rows)
+        self.c.commit()
+
+    def close(self) -> None:
+        self.c.close()
 
 
-def bench_syslab(addr: ServiceAddress, n: dict[str, int], rows: list, repeats: int) -> dict:
-    c = Connection.from_address(addr)
-    out = {}
-    with Timer() as t:
-        for _ in range(n["select1"]):
-            c.query("SELECT 1")
-    out["select1"] = t.seconds
-    out["fetch"] = best_of(repeats, lambda: c.query("SELECT * FROM fetch_t").rows)
-    for work in ("insert_prepared", "insert_multirow"):
-        c.query("DROP TABLE IF EXISTS ins_t")
-        c.query(TABLE_DDL.format(t="ins_t"))
-        with Timer() as t:
-            c.begin()
-            if work == "insert_prepared":
-                sql = INSERT.format(t="ins_t") + " (?, ?, ?, ?)"
-                for r in rows:
-                    c.execute(sql, r)
-            else:
-                c.insert_many(INSERT.format(t="ins_t"), rows)
-            c.commit()
-        out[work] = t.seconds
-        assert c.query("SELECT COUNT(*) FROM ins_t").scalar() == len(rows)
-    c.close()
-    return out
+class SyslabAsync:
+    name = "syslab-asyncio"
+
+    async def open(self, addr: ServiceAddress) -> SyslabAsync:
+        self.c = await AsyncConnection.from_address(addr)
+        return self
+
+    async def select1(self, n: int) -> None:
+        for _ in range(n):
+            await self.c.query("SELECT 1")
+
+    async def fetch(self) -> int:
+        return len((await self.c.query("SELECT * FROM fetch_t")).rows)
+
+    async def reset(self, t: str) -> None:
+        await self.c.query(f"DROP TABLE IF EXISTS {t}")
+        await self.c.query(TABLE_DDL.format(t=t))
+
+    async def insert_prepared(self, t: str, rows: list) -> None:
+        sql = INSERT.format(t=t) + " (?, ?, ?, ?)"
+        async with self.c.transaction():
+            for r in rows:
+                await self.c.execute(sql, r)
+
+    async def insert_multirow(self, t: str, rows: list) -> None:
+        async with self.c.transaction():
+            await self.c.insert_many(INSERT.format(t=t), rows)
+
+    async def close(self) -> None:
+        await self.c.close()
 
 
-def bench_pymysql(addr: ServiceAddress, n: dict[str, int], rows: list, repeats: int) -> dict:
-    c = pymysql.connect(
-        host=addr.host, port=addr.port, user=addr.user, password=addr.password,
-        database=addr.database, charset="utf8mb4", autocommit=True,
-    )  # fmt: skip
-    cur = c.cursor()
-    out = {}
-    with Timer() as t:
-        for _ in range(n["select1"]):
-            cur.execute("SELECT 1")
-            cur.fetchall()
-    out["select1"] = t.seconds
+class AioMySQL:
+    name = "aiomysql"
 
-    def fetch() -> None:
-        cur.execute("SELECT * FROM fetch_t")
-        cur.fetchall()
+    async def open(self, addr: ServiceAddress) -> AioMySQL:
+        self.c = await aiomysql.connect(
+            host=addr.host, port=addr.port, user=addr.user, password=addr.password,
+            db=addr.database, charset="utf8mb4", autocommit=True,
+        )  # fmt: skip
+        self.cur = await self.c.cursor()
+        return self
 
-    out["fetch"] = best_of(repeats, fetch)
-    sql = INSERT.format(t="ins_t") + " (%s, %s, %s, %s)"
-    for work in ("insert_prepared", "insert_multirow"):
-        cur.execute("DROP TABLE IF EXISTS ins_t")
-        cur.execute(TABLE_DDL.format(t="ins_t"))
-        with Timer() as t:
-            c.begin()
-            if work == "insert_prepared":
-                for r in rows:
-                    cur.execute(sql, r)
-            else:
-                cur.executemany(sql, rows)
-            c.commit()
-        out[work] = t.seconds
-    c.close()
-    return out
+    async def select1(self, n: int) -> None:
+        for _ in range(n):
+            await self.cur.execute("SELECT 1")
+            await self.cur.fetchall()
 
+    async def fetch(self) -> int:
+        await self.cur.execute("SELECT * FROM fetch_t")
+        return len(await self.cur.fetchall())
 
-# -- asyncio clients ----------------------------------------------------------------------
+    async def reset(self, t: str) -> None:
+        await self.cur.execute(f"DROP TABLE IF EXISTS {t}")
+        await self.cur.execute(TABLE_DDL.format(t=t))
 
+    async def insert_prepared(self, t: str, rows: list) -> None:
+        sql = INSERT.format(t=t) + " (%s, %s, %s, %s)"
+        await self.c.begin()
+        for r in rows:
+            await self.cur.execute(sql, r)
+        await self.c.commit()
 
-async def bench_syslab_async(addr: ServiceAddress, n: dict, rows: list, repeats: int) -> dict:
-    c = await aconnect(addr.host, addr.port, addr.user, addr.password, addr.database)
-    out = {}
-    with Timer() as t:
-        for _ in range(n["select1"]):
-            await c.query("SELECT 1")
-    out["select1"] = t.seconds
-    times = []
-    for _ in range(repeats):
-        with Timer() as t:
-            await c.query("SELECT * FROM fetch_t")
-        times.append(t.seconds)
-    out["fetch"] = min(times)
-    for work in ("insert_prepared", "insert_multirow"):
-        await c.query("DROP TABLE IF EXISTS ins_t")
-        await c.query(TABLE_DDL.format(t="ins_t"))
-        with Timer() as t:
-            await c.begin()
-            if work == "insert_prepared":
-                sql = INSERT.format(t="ins_t") + " (?, ?, ?, ?)"
-                for r in rows:
-                    await c.execute(sql, r)
-            else:
-                await c.insert_many(INSERT.format(t="ins_t"), rows)
-            await c.commit()
-        out[work] = t.seconds
-    await c.close()
-    return out
+    async def insert_multirow(self, t: str, rows: list) -> None:
+        await self.c.begin()
+        await self.cur.executemany(INSERT.format(t=t) + " (%s, %s, %s, %s)", rows)
+        await self.c.commit()
+
+    async def close(self) -> None:
+        self.c.close()
 
 
-async def bench_aiomysql(addr: ServiceAddress, n: dict, rows: list, repeats: int) -> dict:
-    c = await aiomysql.connect(
-        host=addr.host, port=addr.port, user=addr.user, password=addr.password,
-        db=addr.database, charset="utf8mb4", autocommit=True,
-    )  # fmt: skip
-    cur = await c.cursor()
-    out = {}
-    with Timer() as t:
-        for _ in range(n["select1"]):
-            await cur.execute("SELECT 1")
-            await cur.fetchall()
-    out["select1"] = t.seconds
-    times = []
-    for _ in range(repeats):
-        with Timer() as t:
-            await cur.execute("SELECT * FROM fetch_t")
-            await cur.fetchall()
-        times.append(t.seconds)
-    out["fetch"] = min(times)
-    sql = INSERT.format(t="ins_t") + " (%s, %s, %s, %s)"
-    for work in ("insert_prepared", "insert_multirow"):
-        await cur.execute("DROP TABLE IF EXISTS ins_t")
-        await cur.execute(TABLE_DDL.format(t="ins_t"))
-        with Timer() as t:
-            await c.begin()
-            if work == "insert_prepared":
-                for r in rows:
-                    await cur.execute(sql, r)
-            else:
-                await cur.executemany(sql, rows)
-            await c.commit()
-        out[work] = t.seconds
-    c.close()
-    return out
+class OnLoop:
+    """An asyncio client behind the blocking shape: each call runs on one shared loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, impl: Any, addr: ServiceAddress) -> None:
+        self.loop = loop
+        self.name = impl.name
+        self.impl = loop.run_until_complete(impl.open(addr))
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        method = getattr(self.impl, attr)
+        return lambda *a: self.loop.run_until_complete(method(*a))
 
 
-def run_async(coro: Any) -> Any:
+def new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
-        return uvloop.run(coro)
+        return uvloop.new_event_loop()
     except ImportError:
-        return asyncio.run(coro)
+        return asyncio.new_event_loop()
 
 
-# -- driver ------------------------------------------------------------------------------------
+def timed(fn: Callable[[], Any]) -> float:
+    with Timer() as t:
+        fn()
+    return t.seconds
+
+
+def measure(impl: Any, work: str, n: dict[str, int], rows: list) -> float:
+    """Seconds for one run of ``work`` (table setup not timed)."""
+    if work == "select1":
+        return timed(lambda: impl.select1(n["select1"]))
+    if work == "fetch":
+        return timed(impl.fetch)
+    t = f"ins_{impl.name.replace('-', '_')}"
+    impl.reset(t)
+    return timed(lambda: getattr(impl, work)(t, rows))
 
 
 def prepare_fetch_table(addr: ServiceAddress, n_rows: int) -> None:
@@ -209,27 +239,34 @@ def prepare_fetch_table(addr: ServiceAddress, n_rows: int) -> None:
         c.insert_many(INSERT.format(t="fetch_t"), make_rows(n_rows))
 
 
-def run(addr: ServiceAddress, n: dict[str, int], repeats: int) -> list[Row]:
+def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list[Row]:
+    warnings.filterwarnings("ignore", category=pymysql.Warning)  # "DROP TABLE IF EXISTS" notes
     prepare_fetch_table(addr, n["fetch"])
     rows = make_rows(n["insert"])
-    impls: list[tuple[str, Callable[[], dict]]] = [
-        ("syslab", lambda: bench_syslab(addr, n, rows, repeats)),
-        ("syslab-asyncio", lambda: run_async(bench_syslab_async(addr, n, rows, repeats))),
-        ("PyMySQL", lambda: bench_pymysql(addr, n, rows, repeats)),
-        ("aiomysql", lambda: run_async(bench_aiomysql(addr, n, rows, repeats))),
-    ]
-    results = {name: fn() for name, fn in impls}
+    loop = new_loop()
+    impls: list[Any] = [Syslab(addr), OnLoop(loop, SyslabAsync(), addr), PyMySQL(addr),
+             OnLoop(loop, AioMySQL(), addr)]  # fmt: skip
+    best: dict[tuple[str, str], float] = {}
+    for work in WORKLOADS:
+        for _ in range(rounds[work]):
+            for impl in impls:
+                s = measure(impl, work, n, rows)
+                key = (work, impl.name)
+                best[key] = min(best.get(key, s), s)
+    for impl in impls:
+        impl.close()
+    loop.close()
     labels = {
         "select1": f"select1 x{n['select1']}",
         "fetch": f"fetch {n['fetch']}x4",
         "insert_prepared": f"insert 1-row x{n['insert']}",
         "insert_multirow": f"insert multi-row {n['insert']}",
     }
-    out = []
-    for work, label in labels.items():
-        for name, _ in impls:
-            out.append(Row(label, name, results[name][work], "s"))
-    return out
+    return [
+        Row(labels[work], impl.name, best[(work, impl.name)], "s", {"rounds": rounds[work]})
+        for work in WORKLOADS
+        for impl in impls
+    ]
 
 
 def main() -> None:
@@ -237,20 +274,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes (for the smoke test)")
     args = ap.parse_args()
     if args.quick:
-        n, repeats = {"select1": 200, "fetch": 2000, "insert": 1000}, 1
+        n = {"select1": 200, "fetch": 2000, "insert": 1000}
+        rounds = dict.fromkeys(WORKLOADS, 1)
     else:
-        n, repeats = {"select1": 20_000, "fetch": 100_000, "insert": 100_000}, 3
+        n = {"select1": 20_000, "fetch": 100_000, "insert": 100_000}
+        rounds = {"select1": 3, "fetch": 5, "insert_prepared": 1, "insert_multirow": 3}
     print(header("MySQL client: syslab vs PyMySQL / aiomysql (seconds, lower is better)"))
     env = from_env("SYSLAB_MYSQL_URL", 3306)
     if env is not None:
-        rows = run(env, n, repeats)
+        rows = run(env, n, rounds)
     else:
         with MariaDB() as db:
-            rows = run(db.address, n, repeats)
+            rows = run(db.address, n, rounds)
     print(table(rows, reference="PyMySQL", higher_is_better=False))
     if not args.quick:
-        path = save("mysql_client", rows, sizes=n, pid=os.getpid())
-        print(f"saved {path}")
+        print(f"saved {save('mysql_client', rows, sizes=n, rounds=rounds)}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import pytest
 from clients.mysql import (
     AccessDeniedError,
     ConnectError,
+    ConnectionLostError,
     DuplicateKeyError,
     InterfaceError,
+    OperationalError,
     ProgrammingError,
 )
 from clients.mysql.aio import AsyncConnection, aconnect
@@ -120,3 +122,43 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb):
         assert impl in out.stdout
     for work in ("select1", "fetch", "insert 1-row", "insert multi-row"):
         assert work in out.stdout
+
+
+async def _running(admin: AsyncConnection, sql: str) -> int:
+    """The id of the connection running ``sql`` (polled, bounded)."""
+    for _ in range(2000):
+        r = await admin.query(
+            "SELECT id FROM information_schema.processlist WHERE info = %s", (sql,)
+        )
+        if r.rows:
+            return r.scalar()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{sql!r} never started")
+
+
+async def test_connection_killed_mid_query_timeout_and_cancel(mariadb):
+    admin = await AsyncConnection.from_address(mariadb)
+    victim = await AsyncConnection.from_address(mariadb)
+    sql = "SELECT SLEEP(30) AS killed_mid_query"
+    task = asyncio.create_task(victim.query(sql))
+    await admin.query("KILL CONNECTION %s", (await _running(admin, sql),))
+    with pytest.raises(OperationalError) as e:  # the socket closes under the query
+        await task
+    assert isinstance(e.value, ConnectionLostError) or e.value.code == 1927
+    assert not victim.usable
+
+    slow = await AsyncConnection.from_address(mariadb, read_timeout=0.3)
+    with pytest.raises(OperationalError, match="timed out"):
+        await slow.query("SELECT SLEEP(3)")
+    assert slow.closed and not slow.usable
+    with pytest.raises(InterfaceError):
+        await slow.query("SELECT 1")
+
+    cancelled = await AsyncConnection.from_address(mariadb)
+    task = asyncio.create_task(cancelled.query("SELECT SLEEP(3) AS to_cancel"))
+    await _running(admin, "SELECT SLEEP(3) AS to_cancel")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not cancelled.usable  # half a response would poison the next command
+    await admin.close()

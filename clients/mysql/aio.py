@@ -1,4 +1,4 @@
-"""The asyncio client: ``ClientProtocol`` driven by asyncio streams.
+"""The asyncio client: ``ClientProtocol`` driven by an asyncio Protocol (``aiowire``).
 
 The same commands, results and errors as the blocking ``Connection`` (see the
 package docstring), with ``await``: ``conn = await aconnect(...)``,
@@ -15,16 +15,20 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .constants import RECV_SIZE
-from .errors import ConnectError, ConnectionLostError, InterfaceError, OperationalError
+from .aiowire import Login, Wire
+from .errors import (
+    ConnectError,
+    ConnectionLostError,
+    InterfaceError,
+    MySQLError,
+    OperationalError,
+)
 from .escape import interpolate, multirow_statements
-from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
+from .protocol import ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
 from .resultset import Column
 from .statements import StatementCache
-
-WRITE_HIGH_WATER = 256 * 1024  # drain the transport only past this much unsent data
 
 
 class AsyncConnection:
@@ -32,8 +36,7 @@ class AsyncConnection:
 
     def __init__(self, proto: ClientProtocol, read_timeout: float | None) -> None:
         self._proto = proto
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._wire = Wire(proto)
         self._read_timeout = read_timeout
         self._lock = asyncio.Lock()
         self._pending_closes: list[int] = []
@@ -59,20 +62,21 @@ class AsyncConnection:
             user, password, database, deprecate_eof=deprecate_eof, auth_plugin=auth_plugin
         )
         self = cls(proto, read_timeout)
+        loop = asyncio.get_running_loop()
         where = unix_socket or f"{host}:{port}"
         try:
             if unix_socket:
-                opening = asyncio.open_unix_connection(unix_socket, limit=RECV_SIZE)
+                opening = loop.create_unix_connection(lambda: self._wire, unix_socket)
             else:
-                opening = asyncio.open_connection(host, port, limit=RECV_SIZE)
-            self._reader, self._writer = await asyncio.wait_for(opening, connect_timeout)
+                opening = loop.create_connection(lambda: self._wire, host, port)
+            await asyncio.wait_for(opening, connect_timeout)
         except (OSError, TimeoutError) as e:
             raise ConnectError(f"cannot connect to MySQL at {where}: {e!r}") from e
         try:
-            await asyncio.wait_for(self._login(), connect_timeout)
+            await self._wire.command(b"", Login(), connect_timeout)
         except BaseException as e:
-            self._drop()
-            if isinstance(e, TimeoutError):
+            self._wire.close()
+            if isinstance(e, OperationalError) and "timed out" in str(e):
                 raise ConnectError(f"MySQL at {where} did not complete the handshake") from e
             raise
         if autocommit is not None:
@@ -87,61 +91,8 @@ class AsyncConnection:
 
     # -- transport ---------------------------------------------------------------------
 
-    async def _login(self) -> None:
-        while True:
-            ev = self._proto.next_event()
-            out = self._proto.data_to_send()
-            if out:
-                await self._send(out)
-            if ev is not NEED_DATA:
-                return
-            await self._recv()
-
-    async def _send(self, data: bytes) -> None:
-        w = self._writer
-        if w is None:
-            raise InterfaceError("connection is closed")
-        try:
-            w.write(data)
-            if w.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                await w.drain()
-        except (OSError, RuntimeError) as e:
-            self._drop()
-            raise ConnectionLostError(f"connection lost while sending: {e!r}") from e
-
-    async def _recv(self) -> None:
-        r = self._reader
-        if r is None:
-            raise InterfaceError("connection is closed")
-        try:
-            if self._read_timeout is None:
-                data = await r.read(RECV_SIZE)
-            else:
-                data = await asyncio.wait_for(r.read(RECV_SIZE), self._read_timeout)
-        except TimeoutError as e:
-            self._drop()
-            raise OperationalError("timed out waiting for the server") from e
-        except OSError as e:
-            self._drop()
-            raise ConnectionLostError(f"connection lost: {e!r}") from e
-        if not data:
-            self._drop()
-            raise ConnectionLostError("connection lost: the server closed the connection")
-        self._proto.receive_data(data)
-
-    def _drop(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-            self._reader = None
-
     async def _next(self) -> Any:
-        proto = self._proto
-        while True:
-            ev = proto.next_event()
-            if ev is not NEED_DATA:
-                return ev
-            await self._recv()
+        return await self._wire.next_event(self._read_timeout)
 
     async def _run(self, command: Callable[..., bytes], *args: Any) -> ResultBuilder:
         """Build the command's bytes only once the lock is ours: the protocol state
@@ -150,21 +101,14 @@ class AsyncConnection:
             return await self._run_locked(command(*args))
 
     async def _run_locked(self, data: bytes) -> ResultBuilder:
-        await self._flush_closes()
-        await self._send(data)
-        builder = ResultBuilder()
-        feed, proto = builder.feed, self._proto
-        while True:
-            ev = proto.next_event()
-            if ev is NEED_DATA:
-                await self._recv()
-            elif feed(ev):
-                return builder
+        self._flush_closes()
+        builder: ResultBuilder = await self._wire.command(data, ResultBuilder(), self._read_timeout)
+        return builder
 
-    async def _flush_closes(self) -> None:
+    def _flush_closes(self) -> None:
         """COM_STMT_CLOSE for statements evicted from the cache (no reply to wait for)."""
-        while self._pending_closes:
-            await self._send(self._proto.close_statement(self._pending_closes.pop()))
+        while self._pending_closes and self.usable:
+            self._wire.write(self._proto.close_statement(self._pending_closes.pop()))
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -255,21 +199,19 @@ class AsyncConnection:
 
     @property
     def closed(self) -> bool:
-        return self._writer is None
+        return self._wire.transport is None
 
     @property
     def usable(self) -> bool:
-        return self._writer is not None and not self._proto.broken and self._proto.idle
+        """Open, not broken, and not in the middle of a command."""
+        return self._wire.transport is not None and not self._proto.broken and self._proto.idle
 
     async def close(self) -> None:
-        w = self._writer
-        if w is not None and self.usable:
-            with contextlib.suppress(OSError, InterfaceError, RuntimeError):
-                w.write(self._proto.quit())
-        self._drop()
-        if w is not None:
-            with contextlib.suppress(OSError, RuntimeError):
-                await w.wait_closed()
+        """COM_QUIT (best effort) and close the transport."""
+        if self.usable:
+            with contextlib.suppress(MySQLError, OSError, RuntimeError):
+                self._wire.write(self._proto.quit())
+        self._wire.close()
 
     async def __aenter__(self) -> AsyncConnection:
         return self
@@ -299,9 +241,9 @@ class AsyncStatement:
         return (await self.conn._run(self.conn._proto.execute, self._prepared, params)).result
 
     async def close(self) -> None:
-        if self.conn.usable:
-            async with self.conn._lock:
-                await self.conn._send(self.conn._proto.close_statement(self._prepared.stmt_id))
+        async with self.conn._lock:
+            if self.conn.usable:
+                self.conn._wire.write(self.conn._proto.close_statement(self._prepared.stmt_id))
 
 
 class AsyncStream:
@@ -316,7 +258,7 @@ class AsyncStream:
     async def __aenter__(self) -> AsyncStream:
         await self._conn._lock.acquire()
         try:
-            await self._conn._send(self._conn._query_bytes(self._sql, self._params))
+            self._conn._wire.write(self._conn._query_bytes(self._sql, self._params))
             ev = await self._conn._next()
         except BaseException:
             self._conn._lock.release()
@@ -350,7 +292,7 @@ class AsyncStream:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            if not self._done and self._conn._writer is not None:
+            if not self._done and not self._conn.closed:
                 with contextlib.suppress(ConnectionLostError, InterfaceError):
                     async for _ in self.batches():
                         pass

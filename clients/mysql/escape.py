@@ -50,8 +50,45 @@ def escape_string(s: str, no_backslash_escapes: bool = False) -> str:
     return s.translate(_BACKSLASH_TABLE)
 
 
+def _quote_backslash(s: str) -> str:
+    return "'" + s.translate(_BACKSLASH_TABLE) + "'"
+
+
+def _quote_doubling(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _float_literal(v: float) -> str:
+    if not math.isfinite(v):
+        raise ProgrammingError(f"{v!r} has no SQL literal")
+    return repr(v)
+
+
+def _quoted_iso(v: datetime.date) -> str:
+    return "'" + (v.isoformat(" ") if isinstance(v, datetime.datetime) else v.isoformat()) + "'"
+
+
+# Exact type -> formatter: one dict lookup instead of an isinstance chain for the
+# common types (multi-row INSERTs format every value of every row). Subclasses
+# and rarer types take ``_slow_literal``.
+_COMMON: dict[type, Any] = {
+    type(None): lambda v: "NULL",
+    bool: lambda v: "1" if v else "0",
+    int: int.__repr__,
+    float: _float_literal,
+    datetime.datetime: _quoted_iso,
+    datetime.date: _quoted_iso,
+}
+_BY_TYPE = {False: {**_COMMON, str: _quote_backslash}, True: {**_COMMON, str: _quote_doubling}}
+
+
 def literal(v: Any, no_backslash_escapes: bool = False) -> str:
     """``v`` as a complete SQL literal."""
+    fmt = _BY_TYPE[no_backslash_escapes].get(type(v))
+    return fmt(v) if fmt is not None else _slow_literal(v, no_backslash_escapes)
+
+
+def _slow_literal(v: Any, no_backslash_escapes: bool) -> str:
     if v is None:
         return "NULL"
     if isinstance(v, str):
@@ -59,11 +96,9 @@ def literal(v: Any, no_backslash_escapes: bool = False) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, int):
-        return str(v)
+        return str(int(v))
     if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ProgrammingError(f"{v!r} has no SQL literal")
-        return repr(v)
+        return _float_literal(float(v))
     if isinstance(v, Decimal):
         if not v.is_finite():
             raise ProgrammingError(f"{v!r} has no SQL literal")
@@ -126,10 +161,13 @@ def multirow_statements(
     ``"INSERT INTO t (a, b) VALUES"``; each row is a sequence of values.
     """
     nbe = no_backslash_escapes
+    get = _BY_TYPE[nbe].get
     parts: list[str] = []
     size = len(prefix)
     for row in rows:
-        group = "(" + ",".join([literal(v, nbe) for v in row]) + ")"
+        group = (
+            "(" + ",".join([f(v) if (f := get(type(v))) else literal(v, nbe) for v in row]) + ")"
+        )
         if parts and size + len(group) + 1 > max_bytes:
             yield prefix + " " + ",".join(parts)
             parts, size = [], len(prefix)

@@ -109,6 +109,11 @@ class ClientProtocol:
     def receive_data(self, data: bytes) -> None:
         self._in.receive_data(data)
 
+    @property
+    def buffered(self) -> int:
+        """Received bytes not yet parsed."""
+        return self._in.buffered
+
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
