@@ -7,12 +7,14 @@ import random
 
 import pytest
 from cache_support import Harness
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from netlib import resp
+from netlib.resp import NEED_DATA, ReplyParser
 from servers.cache.keyspace import estimate
+from servers.cache.table import TABLE
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -316,3 +318,32 @@ def test_config_set_lower_maxmemory_evicts_on_the_next_cron():
     assert h.cmd("CONFIG", "SET", "maxmemory-policy", "bogus").startswith(b"-ERR CONFIG SET failed")
     limit = b"%d" % (PER_KEY * 4)
     assert h.cmd("CONFIG", "GET", "maxmemory") == resp.map_({b"maxmemory": limit})
+
+
+# --- every command against odd arguments ------------------------------------------
+
+_NAMES = sorted(
+    {c.name for c in TABLE.values()} - {"blpop", "brpop", "quit", "subscribe", "psubscribe"}
+)
+_ARGS = st.sampled_from(
+    [b"0", b"-1", b"1", b"3", b"k", b"l", b"h", b"s", b"abc", b"1.5", b"", b"*", b"inf",
+     b"EX", b"PX", b"EXAT", b"NX", b"XX", b"GT", b"LT", b"KEEPTTL", b"GET", b"PERSIST",
+     b"COUNT", b"MATCH", b"TYPE", b"BEFORE", b"AFTER", b"9223372036854775807",
+     b"-9223372036854775808", b"maxmemory", b"hz", b"GETNAME", b"NUMSUB", b"CHANNELS"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_NAMES), st.lists(_ARGS, max_size=5)), max_size=12))
+def test_no_command_crashes_on_odd_arguments_and_replies_stay_valid_resp(script):
+    h = Harness()
+    for name, args in script:
+        wire = h.cmd(name, *args)
+        parser = ReplyParser()
+        parser.feed(wire)
+        replies = []
+        while (r := parser.next_reply()) is not NEED_DATA:
+            replies.append(r)
+        assert replies, (name, args, wire)
+        db_total = sum(estimate(k, v) for db in h.ks.dbs for k, v in db.data.items())
+        assert h.ks.used == db_total, (name, args)
