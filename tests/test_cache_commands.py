@@ -205,6 +205,11 @@ CASES = [
     (["MULTI", "SET a 1", "DISCARD"], "EXISTS a", b":0\r\n"),
     (["MULTI"], "BLPOP q 0", b"+QUEUED\r\n"),
     (["MULTI", "BLPOP q 0"], "EXEC", b"*1\r\n*-1\r\n"),  # never blocks inside EXEC
+    (["SET k 1", "WATCH k", "SET k 2", "MULTI", "INCR k"], "EXEC", b"*-1\r\n"),
+    (["WATCH k", "MULTI", "INCR k"], "EXEC", b"*1\r\n:1\r\n"),
+    (["WATCH k", "SET k 1", "UNWATCH", "MULTI"], "EXEC", b"*0\r\n"),
+    (["MULTI"], "WATCH k", b"-ERR WATCH inside MULTI is not allowed\r\n"),
+    (["SET k 1 PX 10", "WATCH k", "SELECT 1", "SET k 2", "SELECT 0", "MULTI"], "EXEC", b"*0\r\n"),
     # pub/sub (RESP2, no subscribers)
     ([], "PUBLISH ch hi", b":0\r\n"),
     ([], "PUBSUB NUMSUB ch", b"*2\r\n$2\r\nch\r\n:0\r\n"),
@@ -263,6 +268,34 @@ def test_resp3_publish_to_self_arrives_as_push_before_the_reply():
     assert h.cmd("PUBLISH", "news", "x") == (
         b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$1\r\nx\r\n:1\r\n"
     )
+
+
+def test_a_write_by_another_client_fails_the_watchers_exec():
+    h = Harness()
+    other = h.connect()
+    h.cmd("SET", "balance", "10")
+    h.cmd("WATCH", "balance")
+    assert h.cmd("DECRBY", "balance", "3", client=other) == b":7\r\n"
+    h.cmd("MULTI")
+    h.cmd("SET", "balance", "0")
+    assert h.cmd("EXEC") == b"*-1\r\n"
+    assert h.cmd("GET", "balance") == b"$1\r\n7\r\n"
+    h.cmd("WATCH", "balance")
+    h.cmd("MULTI")
+    h.cmd("SET", "balance", "0")
+    assert h.cmd("EXEC") == b"*1\r\n+OK\r\n"  # nobody wrote in between this time
+    assert not h.ks.dbs[0].watchers  # EXEC forgets the watched keys
+
+
+def test_an_expiring_watched_key_counts_as_written():
+    h = Harness()
+    h.cmd("SET", "k", "v", "PX", "5")
+    h.cmd("WATCH", "k")
+    h.advance(6)
+    h.cmd("MULTI")
+    h.cmd("GET", "k")  # queued; the key is expired meanwhile
+    h.ks.active_expire(1.0)
+    assert h.cmd("EXEC") == b"*-1\r\n"
 
 
 def test_an_error_while_queueing_aborts_exec():

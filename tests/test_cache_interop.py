@@ -158,6 +158,16 @@ INCR n2
 LPUSH s x
 EXEC
 DISCARD
+WATCH k
+SET k 5
+MULTI
+INCR k
+EXEC
+WATCH k
+UNWATCH
+MULTI
+INCR k
+EXEC
 DBSIZE
 ECHO bye
 """
@@ -252,11 +262,20 @@ def test_redis_py_sync_commands_pipeline_and_transaction(port):
     assert results == [1, 2, "2"]
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         r.hget("list", "f")
+    with r.pipeline() as p:  # check-and-set with WATCH, losing the race once
+        p.watch("tx")
+        seen = int(p.get("tx"))
+        redis.Redis(port=port, db=5).incr("tx")  # another client writes meanwhile
+        p.multi()
+        p.set("tx", seen * 10)
+        with pytest.raises(redis.WatchError):
+            p.execute()
     assert r.hset("h", mapping={"x": "1", "y": "2"}) == 2
     assert r.hgetall("h") == {"x": "1", "y": "2"}
     assert r.sadd("s", "a", "b") == 2 and r.smembers("s") == {"a", "b"}
     assert sorted(r.scan_iter(match="l*")) == ["list"]
     assert r.info("keyspace")["db5"]["keys"] == 5
+    assert r.get("tx") == "3"
     assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netlib.resp import ProtocolError, RequestParser
 from netlib.shell import Connection
@@ -64,6 +64,8 @@ class Client:
         self.multi_failed = False
         self.guarded = False  # subscribed or in MULTI: commands take the slow path
         self.in_exec = False  # inside EXEC blocking commands must not block
+        self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
+        self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
         self.blocked: Parked | None = None
         self.pending: deque[list[bytes]] = deque()
         self.out: list[bytes] | None = None  # the reply batch while running commands
@@ -102,6 +104,7 @@ class Client:
         self.channels.clear()
         self.patterns.clear()
         self.multi = None
+        self.unwatch()
         st.clients.pop(self.id, None)
 
     def shutdown(self) -> None:
@@ -185,6 +188,20 @@ class Client:
         except WrongType:
             return WRONGTYPE
         return r if r is not None else b"*-1\r\n"
+
+    def watch(self, key: bytes) -> None:
+        self.db.watchers.setdefault(key, set()).add(self)
+        self.watching.append((self.db, key))
+
+    def unwatch(self) -> None:
+        for db, key in self.watching:
+            clients = db.watchers.get(key)
+            if clients is not None:
+                clients.discard(self)
+                if not clients:
+                    del db.watchers[key]
+        self.watching.clear()
+        self.watch_dirty = False
 
     def update_guard(self) -> None:
         self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)

@@ -153,6 +153,7 @@ class Database:
         self.keylog = KeyLog()
         self.volatile = KeyLog()  # the keys with a TTL, for sampling
         self.meta: dict[bytes, int] = {}  # LRU: last access ms; LFU: packed counter
+        self.watchers: dict[bytes, set[Any]] = {}  # WATCHed key -> clients whose EXEC fails
 
     def __len__(self) -> int:
         return len(self.data)
@@ -215,6 +216,8 @@ class Database:
         sizes[key] = size
         self.ks.used += size - old
         self.data[key] = value
+        if self.watchers:
+            self.touched(key)
 
     def put_new(self, key: bytes, value: Any) -> None:
         """Create an aggregate (list, hash, set) for a key known to be missing."""
@@ -224,6 +227,8 @@ class Database:
         """Account ``delta`` bytes more (or less) for an aggregate changed in place."""
         self.sizes[key] += delta
         self.ks.used += delta
+        if self.watchers:
+            self.touched(key)
 
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
@@ -234,6 +239,8 @@ class Database:
             del self.expires[key]
             self.volatile.remove(key)
         self.meta.pop(key, None)
+        if self.watchers:
+            self.touched(key)
         return True
 
     def delete_if_empty(self, key: bytes, value: Any) -> None:
@@ -249,12 +256,21 @@ class Database:
         if key not in self.expires:
             self.volatile.add(key)
         self.expires[key] = at_ms
+        if self.watchers:
+            self.touched(key)
 
     def persist(self, key: bytes) -> bool:
         if self.expires.pop(key, None) is None:
             return False
         self.volatile.remove(key)
+        if self.watchers:
+            self.touched(key)
         return True
+
+    def touched(self, key: bytes) -> None:
+        """A write to ``key``: every client WATCHing it will see its EXEC fail."""
+        for client in self.watchers.get(key, ()):
+            client.watch_dirty = True
 
     def rename(self, src: bytes, dst: bytes) -> None:
         value, exp = self.data[src], self.expires.get(src)
@@ -266,6 +282,9 @@ class Database:
             self.set_expiry(dst, exp)
 
     def flush(self) -> None:
+        for key in list(self.watchers):
+            if key in self.data:
+                self.touched(key)
         self.ks.used -= sum(self.sizes.values())
         for d in (self.data, self.expires, self.sizes, self.meta):
             d.clear()

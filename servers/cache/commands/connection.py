@@ -83,6 +83,7 @@ def reset(c: Any, a: list[bytes]) -> bytes:
     c.patterns.clear()
     c.db, c.proto, c.name = st.keyspace.dbs[0], 2, b""
     c.multi = None
+    c.unwatch()
     c.update_guard()
     return b"+RESET\r\n"
 
