@@ -25,6 +25,6 @@ redis-py, nc; redis-cli output compared with a real redis-server's).
 Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server);
 load: ``make load-cache`` (locust).
 
-What Redis has that this does not: persistence (RDB/AOF), replication, WATCH,
+What Redis has that this does not: persistence (RDB/AOF), replication,
 Lua, streams, sorted sets, ACLs, client-side caching, cluster mode.
 """
