@@ -5,11 +5,13 @@ FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
 handler), ``server`` (the per-connection session on the I/O shell, the access
 log), ``static`` (files with MIME types, ETag/Last-Modified, Range, no escape
 from the directory), ``client`` (keep-alive pooled client on the same core).
-The wire protocol itself is ``netlib.http11``.
+The wire protocol itself is ``netlib.http11``. Access log: logger
+``netlib.http.access`` at INFO, one line per response with the peer first;
+``App(access_log=False)`` skips it (benchmarks).
 
 Usage::
 
-    from netlib.http import App, JSONResponse, HTTPError, serve
+    from netlib.http import App, HTTPError, JSONResponse, StreamingResponse, serve
     from netlib.shell import ShellConfig
 
     app = App()
@@ -32,14 +34,22 @@ Usage::
             n += len(chunk)
         return {"bytes": n}
 
-    app.static("/static", "public/")     # GET /static/<file>
+    @app.get("/feed")
+    def feed(req):                       # streamed: chunked, drained, closed if the client leaves
+        async def events():
+            for i in range(3):
+                yield f"data: {i}\\n\\n"
+        return StreamingResponse(events(), content_type="text/event-stream")
+
+    app.static("/static", "public/")     # GET /static/<file>: ETag/304, Range/206/416
 
     server = await serve(app, ShellConfig(port=8080))   # returns once listening
 
     from netlib.http import HTTPClient
     async with HTTPClient() as client:                  # keep-alive pool per host:port
         r = await client.get(f"http://127.0.0.1:{server.port}/hello")
-        r.status, r.headers["content-type"], r.body     # or: async for c in r.stream()
+        r.status, r.headers["content-type"], r.body, r.json()
+        r = await client.get(url, stream=True)          # then: async for chunk in r.stream()
 """
 
 from .client import ClientResponse, HTTPClient
