@@ -143,6 +143,8 @@ class Connection:
         return self._run(self._proto.query(self._interpolate(sql, params))).result
 
     def _interpolate(self, sql: str, params: Any) -> str:
+        if params is None:
+            return sql
         return interpolate(sql, params, self._proto.no_backslash_escapes)
 
     def insert_many(self, prefix: str, rows: Any) -> int:

@@ -84,6 +84,16 @@ class PacketBuffer:
         Nothing is consumed until every packet of the payload has arrived, so a
         None leaves the buffer exactly as it was.
         """
+        buf, pos = self.buf, self.pos
+        if pos + HEADER_SIZE <= len(buf):  # fast path: one whole, ordinary packet
+            length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+            end = pos + HEADER_SIZE + length
+            if end <= len(buf) and length < MAX_PACKET_CHUNK and buf[pos + 3] == self.seq:
+                self.pos, self.seq = end, (self.seq + 1) & 0xFF
+                return buf[pos + HEADER_SIZE : end]
+        return self._next_payload_general()
+
+    def _next_payload_general(self) -> bytes | None:
         off = 0  # relative to self.pos: ``ensure`` may move the bytes, not the offsets
         seq = self.seq
         spans: list[tuple[int, int]] = []

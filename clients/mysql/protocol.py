@@ -101,6 +101,7 @@ class ClientProtocol:
         self._prep: Prepared | None = None
         self._plugin = C.NATIVE_PASSWORD
         self._extended = False  # MariaDB sends extended column metadata
+        self._deprecate_eof = False  # negotiated: rows end with an OK, no EOF packets
         self._lenenc_info = True  # MariaDB: OK info is length-encoded; MySQL: rest of packet
         self._plan: list[str] = []  # what a COM_STMT_PREPARE answer still has to send
 
@@ -134,7 +135,7 @@ class ClientProtocol:
 
     @property
     def deprecate_eof(self) -> bool:
-        return bool(self.capabilities & C.CLIENT_DEPRECATE_EOF)
+        return self._deprecate_eof
 
     @property
     def in_transaction(self) -> bool:
@@ -209,6 +210,7 @@ class ClientProtocol:
         g = self.greeting = parse_greeting(payload)
         self.status = g.status
         self.capabilities = client_capabilities(g, self.database, self._want_deprecate_eof)
+        self._deprecate_eof = bool(self.capabilities & C.CLIENT_DEPRECATE_EOF)
         plugin = self._announce_plugin or g.auth_plugin
         try:
             auth = auth_data(plugin, self._password, g.scramble)
@@ -289,7 +291,7 @@ class ClientProtocol:
             raise ProtocolError("LOCAL INFILE requested but not enabled by this client")
         if not head:
             raise ProtocolError("empty packet where a result was expected")
-        n = Reader(payload).lenenc_int()
+        n = head[0] if head[0] < 0xFB else Reader(payload).lenenc_int()
         if not n:
             raise ProtocolError("result set with zero columns")
         self._n_columns = n

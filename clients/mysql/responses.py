@@ -38,6 +38,10 @@ def parse_ok(payload: bytes, lenenc_info: bool = True) -> OkPacket:
     MariaDB always sends the info text length-encoded; MySQL without
     CLIENT_SESSION_TRACK sends it as the rest of the packet.
     """
+    if len(payload) == 7 and payload[1] < 0xFB and payload[2] < 0xFB:  # the usual short OK
+        return OkPacket(
+            payload[1], payload[2], payload[3] | payload[4] << 8, payload[5] | payload[6] << 8
+        )
     r = Reader(payload, 1)
     affected = r.lenenc_int() or 0
     insert_id = r.lenenc_int() or 0
