@@ -89,3 +89,12 @@ async def test_smuggling_attempt_does_not_reach_a_second_request(server):
     assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert reply.count(b"HTTP/1.1") == 1
     w.close()
+
+
+async def test_a_big_body_for_a_missing_route_is_not_read_to_the_end(server):
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n" + b"x" * 100)
+    reply = await asyncio.wait_for(r.read(), 5)  # answered and closed without the 50 kB
+    assert reply.startswith(b"HTTP/1.1 404 Not Found\r\n") and b"connection: close" in reply
+    w.close()
+    assert (await get_hello(server.port)).endswith(b"hi\n")

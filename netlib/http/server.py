@@ -147,8 +147,13 @@ class HTTPSession:
             self.route, req.params = self.app.match(req.method, req.path)
         except HTTPError as e:
             self.route, self.error = None, e
-            if self.h.they_are_waiting_for_100_continue:
-                self._finish_early()
+            length = self.h.their_content_length
+            if (
+                self.h.they_are_waiting_for_100_continue
+                or length is None
+                or length > self.app.max_body
+            ):
+                self._finish_early()  # a body we would only throw away: answer, close
             return
         if self.route.stream:
             req._stream = self._body_stream()
