@@ -408,3 +408,26 @@ def test_generated_scanner_matches_the_reference_decoder(kinds, data):
         assert want == "ProtocolError"
     else:
         assert got == want
+
+
+def test_caching_sha2_fast_path_and_full_auth_refusal():
+    from clients.mysql.handshake import scramble_caching_sha2
+
+    p = ClientProtocol("u", "pw", "")
+    p.receive_data(packet(greeting(plugin=b"caching_sha2_password"), 0))
+    p.next_event()
+    r = Reader(p.data_to_send()[4:])
+    r.fixed(32)
+    assert r.nul_bytes() == b"u"
+    assert r.lenenc_bytes() == scramble_caching_sha2(b"pw", NONCE)
+    p1 = hashlib.sha256(b"pw").digest()
+    p3 = hashlib.sha256(hashlib.sha256(p1).digest() + NONCE).digest()
+    assert scramble_caching_sha2(b"pw", NONCE) == bytes(a ^ b for a, b in zip(p1, p3, strict=True))
+    p.receive_data(packet(b"\x01\x03", 2) + packet(ok(), 3))  # fast auth success, then OK
+    assert isinstance(p.next_event(), OkPacket)
+    p = ClientProtocol("u", "pw", "")
+    p.receive_data(packet(greeting(plugin=b"caching_sha2_password"), 0))
+    p.next_event()
+    p.receive_data(packet(b"\x01\x04", 2))  # "perform full authentication"
+    with pytest.raises(AuthError, match="TLS or RSA"):
+        p.next_event()

@@ -106,17 +106,22 @@ class Wire(asyncio.Protocol):
 
     async def command(self, data: bytes, consumer: Any, timeout: float | None) -> Any:
         """Write ``data``; return ``consumer`` once it has the whole response."""
-        self._check_open()
+        if self.transport is None:
+            self._check_open()
         fut = asyncio.get_running_loop().create_future()
         self._waiter, self._consumer = fut, consumer
-        self._login = isinstance(consumer, Login)
+        self._login = not data
         if data:
-            assert self.transport is not None
-            self.transport.write(data)
-        if self.proto.buffered:  # the greeting may have arrived before we asked
+            self.transport.write(data)  # type: ignore[union-attr]
+        elif self.proto.buffered:  # the greeting may have arrived before we asked
             self._pump()
         try:
+            if timeout is None:
+                return await fut
             return await self._wait(fut, timeout)
+        except asyncio.CancelledError:
+            self.close()  # the response is half read: this connection cannot be reused
+            raise
         finally:
             self._waiter = self._consumer = None
 
@@ -155,7 +160,7 @@ class Wire(asyncio.Protocol):
         try:
             if timeout is None:
                 return await fut
-            return await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
             self.close()
             raise OperationalError("timed out waiting for the server") from None
