@@ -363,7 +363,7 @@ def test_command_count_info_and_docs_describe_the_table():
     ],
 )
 def test_glob_patterns_follow_redis_stringmatch(pattern, text, matches):
-    from servers.cache.glob import match
+    from netlib.redis_glob import match
 
     assert match(pattern, text) is matches
 

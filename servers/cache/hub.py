@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
-
-from .glob import compile_glob
+from netlib.redis_glob import compile_glob
 
 
 class Hub:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from netlib import resp
+from netlib.redis_glob import compile_glob
 
 from ..eviction import LfuTracker
-from ..glob import compile_glob
 from ..keyspace import TYPE_NAMES
 from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, container, to_int
 

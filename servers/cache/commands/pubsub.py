@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from netlib import resp
+from netlib.redis_glob import compile_glob
 
-from ..glob import compile_glob
 from ..table import command, container
 
 G = "pubsub"

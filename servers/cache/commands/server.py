@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
+from netlib.redis_glob import compile_glob
 from netlib.resp import SimpleString
 
 from ..eviction import POLICIES
-from ..glob import compile_glob
 from ..table import TABLE, Command, CommandError, command, container
 
 G = "server"
