@@ -123,15 +123,20 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),
     # S. Storage engines
     Exercise(
-        "S1", "A word dictionary in CSV and in Bitcask",
-        room="storage/dictionary", bench="make bench-dictionary",
+        "S1",
+        "A word dictionary in CSV and in Bitcask",
+        room="storage/dictionary",
+        bench="make bench-dictionary",
     ),  # fmt: skip
     Exercise("S2", "The partial write problem", room="storage", bench="make bench-torn_write"),
     Exercise("S3", "Checksums: detect corrupt data", room="storage"),
     Exercise("S4", "Database recovery", room="storage/kv", bench="make bench-wal"),
     Exercise(
-        "S5", "Bitcask with merge and compaction",
-        room="storage/bitcask", run="make serve-bitcask", bench="make bench-bitcask",
+        "S5",
+        "Bitcask with merge and compaction",
+        room="storage/bitcask",
+        run="make serve-bitcask",
+        bench="make bench-bitcask",
     ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise("S7", "An LSM-tree key-value store"),
