@@ -431,3 +431,38 @@ def test_caching_sha2_fast_path_and_full_auth_refusal():
     p.receive_data(packet(b"\x01\x04", 2))  # "perform full authentication"
     with pytest.raises(AuthError, match="TLS or RSA"):
         p.next_event()
+
+
+SANS_IO = ["constants", "errors", "packets", "handshake", "responses", "resultset", "textrows",
+           "binary", "protocol", "escape", "result", "statements"]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", SANS_IO)
+def test_codec_modules_do_no_io(module):
+    import ast
+    from pathlib import Path
+
+    import clients.mysql
+
+    tree = ast.parse((Path(clients.mysql.__file__).parent / f"{module}.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for a in n.names} | {(n.module or "").split(".")[0] for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom)}  # fmt: skip
+    assert not imported & {"asyncio", "socket", "selectors", "ssl"}, imported
+
+
+def test_a_refused_command_leaves_the_one_in_progress_intact():
+    p = logged_in()
+    p.prepare("SELECT ?")
+    prep_ok = b"\x00" + (1).to_bytes(4, "little") + b"\x01\x00\x00\x00\x00\x00\x00"
+    (prep,) = events(p, packet(prep_ok, 1) + packet(column(b"a", C.T_LONG, 63), 2))
+    p.execute(prep, ())
+    p.receive_data(packet(b"\x01", 1))
+    assert p.next_event() is NEED_DATA
+    with pytest.raises(InterfaceError, match="in progress"):
+        p.query("SELECT 1")  # must not switch the running execute to text rows
+    row = b"\x00\x00" + (5).to_bytes(4, "little")
+    evs = events(
+        p, packet(column(b"a", C.T_LONG, 63), 2) + packet(row, 3) + packet(ok(head=b"\xfe"), 4)
+    )
+    assert [r for ev in evs if isinstance(ev, Rows) for r in ev.rows] == [(5,)]

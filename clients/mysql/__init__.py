@@ -3,13 +3,15 @@
 Layout (from the user down to the bytes):
 
 * ``client.py``: the blocking ``Connection`` (TCP or unix socket), ``Statement``, ``Stream``.
-* ``aio.py``: ``AsyncConnection``, the same API with ``await``.
+* ``aio.py``: ``AsyncConnection`` / ``aconnect``, the same API with ``await``, on
+  ``aiowire.py`` (an ``asyncio.Protocol`` that parses as bytes arrive).
 * ``result.py``: ``Result`` and the ``ResultBuilder`` both clients feed with events.
 * ``escape.py``: client-side ``%s`` interpolation into SQL literals.
 * ``statements.py``: the LRU cache of server-side prepared statements.
 * ``protocol.py``: ``ClientProtocol``, the sans-IO state machine (bytes in, events out).
-* ``handshake.py`` (login, auth plugins), ``resultset.py`` (columns, text rows: the hot
-  path), ``binary.py`` (prepared statements), ``responses.py`` (OK/EOF/ERR),
+* ``handshake.py`` (login, auth plugins), ``resultset.py`` (columns, converters),
+  ``textrows.py`` (the generated text-row scanner: the hot path), ``binary.py``
+  (prepared statements), ``responses.py`` (OK/EOF/ERR),
   ``packets.py`` (framing, bounds-checked reading), ``constants.py``, ``errors.py``.
 
 API (blocking; the asyncio one is identical with ``await`` and ``async with``)::
@@ -25,6 +27,7 @@ API (blocking; the asyncio one is identical with ``await`` and ``async with``)::
     r.affected_rows, r.insert_id, r.warnings, r.status, r.info
     r.next            # the next Result of a multi-statement query; r.all() lists them
     conn.execute("INSERT INTO t VALUES (?, ?)", (1, "x"))   # server-side prepared, cached
+    conn.insert_many("INSERT INTO t (a, b) VALUES", rows)   # ~1MB multi-row INSERTs
     stmt = conn.prepare("SELECT ?"); stmt.execute((1,)); stmt.close()
     with conn.stream("SELECT * FROM big") as rows:          # unbuffered
         for row in rows: ...                                 # or rows.batches()
@@ -33,6 +36,15 @@ API (blocking; the asyncio one is identical with ``await`` and ``async with``)::
     with conn.transaction(): ...               # COMMIT, or ROLLBACK on an exception
     conn.in_transaction, conn.autocommit, conn.usable, conn.closed, conn.connection_id
     conn.close()                               # also ``with connect(...) as conn:``
+
+    conn = await aconnect(host=..., port=...)  # or await AsyncConnection.from_address(addr)
+    r = await conn.query(...); async with conn.stream(sql) as rows: async for row in rows: ...
+
+A connection runs one command at a time and is not thread-safe: one per
+thread (or task), or take them from ``clients/pool``. Concurrent tasks on one
+``AsyncConnection`` are serialised by its lock. Keyword options:
+``unix_socket``, ``connect_timeout`` (10s), ``read_timeout`` (None: wait
+forever), ``autocommit`` (None: the server's default), ``deprecate_eof``.
 
 Placeholders: ``query`` uses ``%s`` / ``%(name)s`` (client-side escaping, see
 escape.py; write ``%%`` for a literal % when passing params); ``execute`` and
@@ -51,6 +63,7 @@ transport error the connection is closed (``usable`` is False); after a server
 error it stays usable.
 """
 
+from .aio import AsyncConnection, aconnect
 from .client import Connection, Statement, Stream
 from .errors import (
     AccessDeniedError,
@@ -77,6 +90,7 @@ connect = Connection
 
 __all__ = [
     "AccessDeniedError",
+    "AsyncConnection",
     "AuthError",
     "Column",
     "ConnectError",
@@ -97,5 +111,6 @@ __all__ = [
     "Result",
     "Statement",
     "Stream",
+    "aconnect",
     "connect",
 ]

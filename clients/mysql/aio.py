@@ -18,8 +18,6 @@ from typing import Any
 from .aiowire import Login, Wire
 from .errors import (
     ConnectError,
-    ConnectionLostError,
-    InterfaceError,
     MySQLError,
     OperationalError,
 )
@@ -290,11 +288,15 @@ class AsyncStream:
             for row in batch:
                 yield row
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         try:
             if not self._done and not self._conn.closed:
-                with contextlib.suppress(ConnectionLostError, InterfaceError):
-                    async for _ in self.batches():
+                if exc_type is None:
+                    async for _ in self.batches():  # an error while draining is the caller's
                         pass
+                else:
+                    with contextlib.suppress(MySQLError):  # do not mask the error in flight
+                        async for _ in self.batches():
+                            pass
         finally:
             self._conn._lock.release()

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from .constants import RECV_SIZE
-from .errors import ConnectError, ConnectionLostError, InterfaceError, OperationalError
+from .errors import (
+    ConnectError,
+    ConnectionLostError,
+    InterfaceError,
+    MySQLError,
+    OperationalError,
+)
 from .escape import interpolate, multirow_statements
 from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
@@ -329,8 +335,11 @@ class Stream:
     def __enter__(self) -> Stream:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._conn.usable or not self._done:
-            with contextlib.suppress(ConnectionLostError, InterfaceError):
-                if not self._done and self._conn._sock is not None:
-                    self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._done or self._conn.closed:
+            return
+        if exc_type is None:
+            self.close()  # an error while draining is the caller's to see
+        else:
+            with contextlib.suppress(MySQLError):  # do not mask the error in flight
+                self.close()

@@ -43,6 +43,8 @@ from .textrows import Scanner, row_scanner
 
 NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
 
+_COM_QUERY = bytes((C.COM_QUERY,))
+
 # MariaDB extended capability (bit 35 of 64): column definitions carry "json" etc.
 _EXTENDED_METADATA = 1 << 3
 
@@ -154,48 +156,46 @@ class ClientProtocol:
 
     # -- commands (each returns the bytes to write) ---------------------------------------
 
-    def _command(self, payload: bytes, state: Callable[[], Event]) -> bytes:
+    def _command(self, payload: bytes, state: Callable[[], Event], binary: bool = False) -> bytes:
         if self.broken:
             raise InterfaceError("connection is broken; open a new one")
         if self._state != self._on_idle:
             raise InterfaceError("another command is in progress on this connection")
         data, self._in.seq = frame(payload, 0)
         self._state = state
+        self._binary = binary  # only once the command is really ours
         return data
 
     def query(self, sql: str | bytes) -> bytes:
         """COM_QUERY: answered by OkPacket, or ResultHeader, Rows..., OkPacket."""
         body = sql.encode() if isinstance(sql, str) else sql
-        self._binary = False
-        return self._command(b"\x03" + body, self._on_result)
+        return self._command(_COM_QUERY + body, self._on_result)
 
     def ping(self) -> bytes:
-        return self._command(b"\x0e", self._on_simple)
+        return self._command(bytes((C.COM_PING,)), self._on_simple)
 
     def init_db(self, database: str) -> bytes:
-        return self._command(b"\x02" + database.encode(), self._on_simple)
+        return self._command(bytes((C.COM_INIT_DB,)) + database.encode(), self._on_simple)
 
     def quit(self) -> bytes:
-        data = self._command(b"\x01", self._on_broken)
+        data = self._command(bytes((C.COM_QUIT,)), self._on_broken)
         self.broken = True  # nothing may follow COM_QUIT
         return data
 
     def prepare(self, sql: str | bytes) -> bytes:
         """COM_STMT_PREPARE: answered by a Prepared event."""
         body = sql.encode() if isinstance(sql, str) else sql
-        return self._command(b"\x16" + body, self._on_prepare_ok)
+        return self._command(bytes((C.COM_STMT_PREPARE,)) + body, self._on_prepare_ok)
 
     def execute(self, stmt: Prepared, params: Sequence[Any] = ()) -> bytes:
         """COM_STMT_EXECUTE: answered like query(), with binary rows."""
         payload = execute_payload(stmt.stmt_id, params, len(stmt.params))
-        self._binary = True
-        return self._command(payload, self._on_result)
+        return self._command(payload, self._on_result, binary=True)
 
     def close_statement(self, stmt_id: int) -> bytes:
-        """COM_STMT_CLOSE: the server sends no answer."""
-        data = self._command(b"\x19" + stmt_id.to_bytes(4, "little"), self._on_idle)
-        self._state = self._on_idle
-        return data
+        """COM_STMT_CLOSE: the server sends no answer, so the connection stays idle."""
+        payload = bytes((C.COM_STMT_CLOSE,)) + stmt_id.to_bytes(4, "little")
+        return self._command(payload, self._on_idle)
 
     # -- connection phase ------------------------------------------------------------------
 
