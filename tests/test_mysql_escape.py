@@ -111,3 +111,28 @@ def test_values_of_every_type_round_trip_through_literals(mariadb):
         casts = ["SIGNED"] * 4 + ["DOUBLE"] * 3 + ["DECIMAL(10,3)", "DATE", "DATETIME(6)", "TIME"]
         sql = "SELECT " + ", ".join(f"CAST(%s AS {t})" for t in casts)
         assert c.query(sql, values).rows == [tuple(values)]
+
+
+def test_multibyte_charset_switch_is_tracked_and_interpolation_refused(mariadb):
+    """Under gbk, 0xbf 0x5c is one character: a backslash-escaped quote after 0xbf
+    would end the literal. The client learns of SET NAMES from session tracking and
+    refuses to interpolate; server-side binding keeps working."""
+    from clients.mysql import InterfaceError
+
+    with Connection.from_address(mariadb) as c:
+        assert c._proto.client_charset == "utf8mb4"
+        c.query("SET NAMES gbk")
+        assert c._proto.client_charset == "gbk"
+        with pytest.raises(InterfaceError, match="gbk"):
+            c.query("SELECT %s", ("\u00bf' OR 1=1 -- ",))
+        with pytest.raises(InterfaceError):
+            c.insert_many("INSERT INTO victims VALUES", [(1, "x", b"")])
+        # The danger is real: what backslash-escaping "\xbf' UNION ..." gives
+        # (0xbf 0x5c 0x27) ends the literal under gbk, and the UNION runs.
+        raw = b"SELECT '\xbf\\' UNION SELECT 'pwned' -- '"
+        rows = c.query(raw).rows  # type: ignore[arg-type]
+        assert len(rows) == 2 and rows[1] == ("pwned",)
+        assert rows[0][0] == b"\xbf\x5c".decode("gbk")  # decoded from gbk, as the server sent
+        assert c.execute("SELECT ?", ("abc",)).scalar() == "abc"
+        c.query("SET NAMES utf8mb4")
+        assert c.query("SELECT %s", ("\u00bf'",)).scalar() == "\u00bf'"

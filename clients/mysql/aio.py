@@ -111,7 +111,9 @@ class AsyncConnection:
     # -- commands ---------------------------------------------------------------------------
 
     def _interpolate(self, sql: str, params: Any) -> str:
-        return interpolate(sql, params, self._proto.no_backslash_escapes)
+        return interpolate(
+            sql, params, self._proto.no_backslash_escapes, self._proto.client_charset
+        )
 
     async def query(self, sql: str, params: Any = None) -> Result:
         return (await self._run(self._query_bytes, sql, params)).result
@@ -123,7 +125,9 @@ class AsyncConnection:
         """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
         total = 0
         async with self._lock:
-            for sql in multirow_statements(prefix, rows, self._proto.no_backslash_escapes):
+            for sql in multirow_statements(
+                prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
+            ):
                 builder = await self._run_locked(self._proto.query(sql))
                 total += builder.result.affected_rows
         return total

@@ -153,8 +153,8 @@ def _dec_time(buf: bytes, p: int) -> tuple[Any, int]:
     return (-td if neg else td), p
 
 
-def _dec_string(col: Column) -> Decoder:
-    conv = text_converter(col)
+def _dec_string(col: Column, encoding: str) -> Decoder:
+    conv = text_converter(col, encoding)
 
     def dec(buf: bytes, p: int) -> tuple[Any, int]:
         r = Reader(buf, p)
@@ -183,17 +183,17 @@ _TEMPORAL = {
 }
 
 
-def binary_decoder(col: Column) -> Decoder:
+def binary_decoder(col: Column, encoding: str = "utf-8") -> Decoder:
     if col.type in _FIXED:
         signed, unsigned = _FIXED[col.type]
         return _fixed(unsigned if col.unsigned else signed)
     if col.type in _TEMPORAL:
         return _TEMPORAL[col.type]
-    return _dec_string(col)  # DECIMAL, strings, blobs, JSON, BIT, ENUM, SET, GEOMETRY
+    return _dec_string(col, encoding)  # DECIMAL, strings, blobs, JSON, BIT, ENUM, SET, GEOMETRY
 
 
-def binary_decoders(columns: list[Column]) -> list[Decoder]:
-    return [binary_decoder(c) for c in columns]
+def binary_decoders(columns: list[Column], encoding: str = "utf-8") -> list[Decoder]:
+    return [binary_decoder(c, encoding) for c in columns]
 
 
 def decode_binary_row(payload: bytes, decoders: list[Decoder]) -> tuple:

@@ -151,12 +151,16 @@ class Connection:
     def _interpolate(self, sql: str, params: Any) -> str:
         if params is None:
             return sql
-        return interpolate(sql, params, self._proto.no_backslash_escapes)
+        return interpolate(
+            sql, params, self._proto.no_backslash_escapes, self._proto.client_charset
+        )
 
     def insert_many(self, prefix: str, rows: Any) -> int:
         """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
         total = 0
-        for sql in multirow_statements(prefix, rows, self._proto.no_backslash_escapes):
+        for sql in multirow_statements(
+            prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
+        ):
             total += self._run(self._proto.query(sql)).result.affected_rows
         return total
 

@@ -13,7 +13,12 @@ complete SQL literal, so a value can never end its literal early:
   literal: the mode must come from the server, not a guess.
 * the connection is utf8mb4 and strings are sent UTF-8-encoded. In UTF-8 no
   byte of a multibyte character is below 0x80, so the classic GBK trick
-  (0xbf 0x27 hiding a quote inside a "character") cannot happen.
+  (0xbf 0x27: the server reads 0xbf 0x5c as one character and the quote after
+  the escaping backslash ends the literal) cannot happen. If the session
+  switches ``character_set_client`` (``SET NAMES gbk``; the server reports it
+  through session tracking), interpolation is refused for any charset not in
+  ``SAFE_CHARSETS``, rather than guessing how it splits bytes: use
+  ``execute`` (the server binds parameters) there.
 * bytes are sent as hex literals ``X'..'``: no escaping at all, safe under
   any charset or mode.
 * numbers are formatted by Python (no quotes); inf/nan are refused; dates and
@@ -28,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .errors import ProgrammingError
+from .errors import InterfaceError, ProgrammingError
 
 _BACKSLASH_TABLE = str.maketrans(
     {
@@ -132,10 +137,27 @@ def _timedelta_text(v: datetime.timedelta) -> str:
     return f"{'-' if neg else ''}{h:02d}:{m:02d}:{s:02d}{frac}"
 
 
-def interpolate(sql: str, params: Any, no_backslash_escapes: bool = False) -> str:
+# character_set_client values under which the escaping above is proven safe: UTF-8
+# (no byte of a multibyte character is ASCII), single-byte charsets, and binary.
+SAFE_CHARSETS = frozenset({"utf8mb4", "utf8mb3", "utf8", "ascii", "latin1", "binary"})
+
+
+def check_charset(charset: str) -> None:
+    if charset not in SAFE_CHARSETS:
+        raise InterfaceError(
+            f"refusing client-side interpolation under character_set_client={charset}: "
+            "multibyte charsets like gbk/big5/sjis can hide a quote inside a character; "
+            "use execute() (server-side binding) or SET NAMES utf8mb4"
+        )
+
+
+def interpolate(
+    sql: str, params: Any, no_backslash_escapes: bool = False, charset: str = "utf8mb4"
+) -> str:
     """``sql`` with its ``%s`` / ``%(name)s`` placeholders replaced by literals."""
     if params is None:
         return sql
+    check_charset(charset)
     nbe = no_backslash_escapes
     try:
         if isinstance(params, Mapping):
@@ -153,13 +175,18 @@ MAX_STATEMENT_BYTES = 1024 * 1024
 
 
 def multirow_statements(
-    prefix: str, rows: Any, no_backslash_escapes: bool = False, max_bytes: int = MAX_STATEMENT_BYTES
+    prefix: str,
+    rows: Any,
+    no_backslash_escapes: bool = False,
+    max_bytes: int = MAX_STATEMENT_BYTES,
+    charset: str = "utf8mb4",
 ) -> Any:
     """Yield ``prefix (row1), (row2), ...`` statements, each at most ~``max_bytes``.
 
     ``prefix`` is everything up to and including ``VALUES``, e.g.
     ``"INSERT INTO t (a, b) VALUES"``; each row is a sequence of values.
     """
+    check_charset(charset)
     nbe = no_backslash_escapes
     get = _BY_TYPE[nbe].get
     parts: list[str] = []

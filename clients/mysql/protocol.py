@@ -38,7 +38,7 @@ from .handshake import (
 )
 from .packets import PacketBuffer, Reader, frame
 from .responses import OkPacket, parse_eof, parse_err, parse_ok
-from .resultset import Column, decode_text_row, parse_column, text_converters
+from .resultset import Column, decode_text_row, parse_column, python_codec, text_converters
 from .textrows import Scanner, row_scanner
 
 NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
@@ -93,6 +93,10 @@ class ClientProtocol:
         self.capabilities = 0
         self.status = 0
         self.broken = False
+        # System variables the server reported changed (session tracking), e.g. after
+        # SET NAMES: the escaping in escape.py must know the connection's charset.
+        self.session_vars: dict[str, str] = {}
+        self._encoding = "utf-8"  # Python codec of character_set_results (text, names)
         self._columns: list[Column] = []
         self._n_columns = 0
         self._binary = False
@@ -146,6 +150,11 @@ class ClientProtocol:
     @property
     def autocommit(self) -> bool:
         return bool(self.status & C.SERVER_STATUS_AUTOCOMMIT)
+
+    @property
+    def client_charset(self) -> str:
+        """character_set_client: utf8mb4 from the handshake unless a SET changed it."""
+        return self.session_vars.get("character_set_client", "utf8mb4")
 
     @property
     def no_backslash_escapes(self) -> bool:
@@ -301,6 +310,10 @@ class ClientProtocol:
 
     def _finish(self, ok: OkPacket) -> OkPacket:
         self.status = ok.status
+        if ok.changed:
+            self.session_vars.update(ok.changed)
+            results = self.session_vars.get("character_set_results") or "utf8mb4"
+            self._encoding = python_codec(results)
         self._state = self._on_result if ok.more_results else self._on_idle
         return ok
 
@@ -309,7 +322,7 @@ class ClientProtocol:
             payload = self._payload()
             if payload is None:
                 return NEED_DATA
-            self._columns.append(parse_column(payload, self._extended))
+            self._columns.append(parse_column(payload, self._extended, self._encoding))
         if not self.deprecate_eof:
             payload = self._payload()
             if payload is None:
@@ -317,10 +330,10 @@ class ClientProtocol:
             self._expect_eof(payload)
         cols = self._columns
         if self._binary:
-            self._decoders = binary_decoders(cols)
+            self._decoders = binary_decoders(cols, self._encoding)
             self._state = self._on_binary_rows
         else:
-            self._convs = text_converters(cols)
+            self._convs = text_converters(cols, self._encoding)
             self._scan = row_scanner(self._convs)
             self._state = self._on_text_rows
         self._eof_limit = 0xFFFFFF if self.deprecate_eof else 9
@@ -414,7 +427,7 @@ class ClientProtocol:
             if kind == "eof":
                 self._expect_eof(payload)
             else:
-                col = parse_column(payload, self._extended)
+                col = parse_column(payload, self._extended, self._encoding)
                 (prep.params if kind == "param" else prep.columns).append(col)
         self._state = self._on_idle
         return prep

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .constants import SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_NO_BACKSLASH_ESCAPES
+from .constants import (
+    SERVER_MORE_RESULTS_EXISTS,
+    SERVER_SESSION_STATE_CHANGED,
+    SERVER_STATUS_NO_BACKSLASH_ESCAPES,
+    SESSION_TRACK_SYSTEM_VARIABLES,
+)
 from .errors import DatabaseError, ProtocolError, from_server
 from .packets import Reader
 
@@ -22,6 +27,7 @@ class OkPacket:
     status: int = 0
     warnings: int = 0
     info: str = ""
+    changed: dict[str, str] | None = None  # system variables the statement changed
 
     @property
     def more_results(self) -> bool:
@@ -36,7 +42,9 @@ def parse_ok(payload: bytes, lenenc_info: bool = True) -> OkPacket:
     """OK packet (header 0x00, or 0xFE when it ends rows under DEPRECATE_EOF).
 
     MariaDB always sends the info text length-encoded; MySQL without
-    CLIENT_SESSION_TRACK sends it as the rest of the packet.
+    CLIENT_SESSION_TRACK sends it as the rest of the packet. With session
+    tracking, a statement that changed system variables (SET NAMES,
+    SET autocommit...) lists their new values after the info.
     """
     if len(payload) == 7 and payload[1] < 0xFB and payload[2] < 0xFB:  # the usual short OK
         return OkPacket(
@@ -50,7 +58,23 @@ def parse_ok(payload: bytes, lenenc_info: bool = True) -> OkPacket:
     info = b""
     if r.remaining():
         info = r.lenenc_bytes() if lenenc_info else r.rest()
-    return OkPacket(affected, insert_id, status, warnings, info.decode("utf-8", "replace"))
+    changed = None
+    if status & SERVER_SESSION_STATE_CHANGED and r.remaining():
+        changed = _session_variables(Reader(r.lenenc_bytes()))
+    text = info.decode("utf-8", "replace")
+    return OkPacket(affected, insert_id, status, warnings, text, changed)
+
+
+def _session_variables(r: Reader) -> dict[str, str]:
+    """The SESSION_TRACK_SYSTEM_VARIABLES entries of a session-state block."""
+    out: dict[str, str] = {}
+    while r.remaining():
+        kind = r.u8()
+        data = Reader(r.lenenc_bytes())
+        if kind == SESSION_TRACK_SYSTEM_VARIABLES:
+            name = data.lenenc_str()
+            out[name] = data.lenenc_str()
+    return out
 
 
 def parse_eof(payload: bytes) -> OkPacket:

@@ -10,6 +10,7 @@ that does not parse as the protocol says becomes a ``ProtocolError``.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,27 +50,31 @@ class Column:
 # in a service) sends byte-identical definitions, so parsing them becomes a dict hit.
 # Bounded: cleared when it reaches this many entries.
 COLUMN_CACHE_SIZE = 2048
-_column_cache: dict[tuple[bytes, bool], Column] = {}
+_column_cache: dict[tuple[bytes, bool, str], Column] = {}
 
 
-def parse_column(payload: bytes, extended: bool = False) -> Column:
-    """Column definition packet (Protocol::ColumnDefinition41 + MariaDB extension)."""
-    key = (payload, extended)
+def parse_column(payload: bytes, extended: bool = False, encoding: str = "utf-8") -> Column:
+    """Column definition packet (Protocol::ColumnDefinition41 + MariaDB extension).
+
+    Names arrive in character_set_results (``encoding``); a name that does not
+    decode is metadata, not data: it is shown with replacement characters.
+    """
+    key = (payload, extended, encoding)
     col = _column_cache.get(key)
     if col is None:
         if len(_column_cache) >= COLUMN_CACHE_SIZE:
             _column_cache.clear()
-        col = _column_cache[key] = _parse_column(payload, extended)
+        col = _column_cache[key] = _parse_column(payload, extended, encoding)
     return col
 
 
-def _parse_column(payload: bytes, extended: bool) -> Column:
+def _parse_column(payload: bytes, extended: bool, encoding: str) -> Column:
     r = Reader(payload)
     for _ in range(2):  # catalog ("def"), schema
         r.lenenc_bytes()
-    table = r.lenenc_str()
+    table = r.lenenc_bytes().decode(encoding, "replace")
     r.lenenc_bytes()  # original table
-    name = r.lenenc_str()
+    name = r.lenenc_bytes().decode(encoding, "replace")
     r.lenenc_bytes()  # original name
     fmt = ""
     if extended:
@@ -162,18 +167,45 @@ _TEXT_BY_TYPE: dict[int, Converter] = {
 }
 
 
-def text_converter(col: Column) -> Converter:
+# MySQL charset names (character_set_results) -> Python codecs. MySQL's latin1 is
+# really cp1252. Anything unlisted decodes as UTF-8 (and fails loudly if it is not).
+CHARSET_CODECS = {
+    "utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "ascii": "ascii",
+    "latin1": "cp1252", "latin2": "iso8859_2", "greek": "iso8859_7", "hebrew": "iso8859_8",
+    "cp1250": "cp1250", "cp1251": "cp1251", "koi8r": "koi8_r", "gbk": "gbk",
+    "gb2312": "gb2312", "gb18030": "gb18030", "big5": "big5", "sjis": "shift_jis",
+    "cp932": "cp932", "ujis": "euc_jp", "eucjpms": "euc_jp", "euckr": "euc_kr",
+}  # fmt: skip
+
+
+def python_codec(charset: str) -> str:
+    return CHARSET_CODECS.get(charset, "utf-8")
+
+
+@functools.cache
+def _decoder(encoding: str) -> Converter:
+    """One function per encoding (the row scanners are cached by converter identity)."""
+
+    def decode(b: bytes) -> str:
+        return b.decode(encoding)
+
+    return decode
+
+
+def text_converter(col: Column, encoding: str = "utf-8") -> Converter:
     """The function that turns one text-protocol value of ``col`` into Python."""
     if col.format == "json":
         return to_json
     conv = _TEXT_BY_TYPE.get(col.type)
     if conv is not None:
         return conv
-    return bytes if col.is_binary else to_str
+    if col.is_binary:
+        return bytes
+    return to_str if encoding == "utf-8" else _decoder(encoding)
 
 
-def text_converters(columns: list[Column]) -> list[Converter]:
-    return [text_converter(c) for c in columns]
+def text_converters(columns: list[Column], encoding: str = "utf-8") -> list[Converter]:
+    return [text_converter(c, encoding) for c in columns]
 
 
 # -- rows, the general path ----------------------------------------------------------
