@@ -54,19 +54,28 @@ REFERENCE = "new connection"
 
 
 class ThreadsConnected:
-    """Samples ``Threads_connected`` on its own connection while a case runs."""
+    """Samples ``Threads_connected`` on its own connection while a case runs.
+
+    The server may hold other clients' connections (a shared instance, or ones
+    still closing from the previous case), so the count taken before the case
+    starts is the baseline and every sample is reported relative to it.
+    """
 
     def __init__(self, addr: Any) -> None:
         self.conn = Connection.from_address(addr)
         self.samples: list[int] = []
+        self.baseline = self._count()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            r = self.conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-            self.samples.append(int(r.rows[0][1]) - 1)  # minus the sampler itself
+            self.samples.append(max(0, self._count() - self.baseline))
             self._stop.wait(SAMPLE_INTERVAL)
+
+    def _count(self) -> int:
+        r = self.conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        return int(r.rows[0][1]) - 1  # minus the sampler itself
 
     def __enter__(self) -> ThreadsConnected:
         self._thread.start()
