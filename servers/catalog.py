@@ -153,7 +153,7 @@ SERVERS: dict[str, Server] = {
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
         Server(
-            "profile", 8081, "curl -s 'http://127.0.0.1:{port}/users/1?consistent=true'", ("D4",)
+            "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381

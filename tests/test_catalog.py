@@ -81,3 +81,9 @@ def test_pyproject_and_makefile_need_no_line_per_server():
     mk = (REPO_ROOT / "Makefile").read_text()
     assert "serve-%" in mk and "bench-%" in mk and "load-%" in mk
     assert Path(REPO_ROOT / ".ci" / "run").read_text().count("make test") == 1
+
+
+def test_readme_lists_every_server_with_its_port():
+    readme = (REPO_ROOT / "README.md").read_text()
+    for s in SERVERS.values():
+        assert f"| `make serve-{s.name}` | {s.port} |" in readme, f"README lacks server {s.name}"
