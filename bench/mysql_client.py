@@ -10,8 +10,12 @@ syslab blocking, syslab asyncio, PyMySQL, aiomysql. Workloads:
   uses a server-side prepared statement (binary protocol); PyMySQL and
   aiomysql have none, so they run the same statement with client-side
   interpolation: one round trip per row for everybody;
+* ``insert executemany``: the same rows through each client's ``executemany``.
+  syslab pipelines prepared executes (a window of up to 1000 sent before
+  reading their answers); PyMySQL and aiomysql rewrite an INSERT into ~1MB
+  multi-row INSERTs with client-side escaping;
 * ``insert multi-row``: the same rows as ~1MB multi-row INSERTs (syslab's
-  ``insert_many``, the references' ``executemany``, which batch the same way).
+  ``insert_many``; for the references, ``executemany`` again, which is that).
 
 The machine is shared and its load comes and goes, so the clients take
 turns in small slices: the round-trip workloads (select1, insert 1-row) run
@@ -45,7 +49,7 @@ TABLE_DDL = (
 )
 INSERT = "INSERT INTO {t} (id, name, score, created) VALUES"
 BASE_TIME = datetime.datetime(2024, 1, 1, 12, 0, 0)
-WORKLOADS = ("select1", "fetch", "insert_prepared", "insert_multirow")
+WORKLOADS = ("select1", "fetch", "insert_prepared", "insert_executemany", "insert_multirow")
 SLICED = ("select1", "insert_prepared")  # reported as the total of interleaved slices
 
 
@@ -77,6 +81,10 @@ class Syslab:
         with self.c.transaction():
             for r in rows:
                 self.c.execute(sql, r)
+
+    def insert_executemany(self, t: str, rows: list) -> None:
+        with self.c.transaction():
+            self.c.executemany(INSERT.format(t=t) + " (?, ?, ?, ?)", rows)
 
     def insert_multirow(self, t: str, rows: list) -> None:
         with self.c.transaction():
@@ -121,6 +129,8 @@ class PyMySQL:
         self.cur.executemany(INSERT.format(t=t) + " (%s, %s, %s, %s)", rows)
         self.c.commit()
 
+    insert_executemany = insert_multirow
+
     def close(self) -> None:
         self.c.close()
 
@@ -148,6 +158,10 @@ class SyslabAsync:
         async with self.c.transaction():
             for r in rows:
                 await self.c.execute(sql, r)
+
+    async def insert_executemany(self, t: str, rows: list) -> None:
+        async with self.c.transaction():
+            await self.c.executemany(INSERT.format(t=t) + " (?, ?, ?, ?)", rows)
 
     async def insert_multirow(self, t: str, rows: list) -> None:
         async with self.c.transaction():
@@ -192,6 +206,8 @@ class AioMySQL:
         await self.c.begin()
         await self.cur.executemany(INSERT.format(t=t) + " (%s, %s, %s, %s)", rows)
         await self.c.commit()
+
+    insert_executemany = insert_multirow
 
     async def close(self) -> None:
         self.c.close()
@@ -242,7 +258,7 @@ def measure(impl: Any, work: str, n: dict[str, int], rows: list, part: int) -> f
         chunk = rows[part * size : (part + 1) * size]
         return timed(lambda: impl.insert_prepared(t, chunk))
     impl.reset(t)
-    return timed(lambda: impl.insert_multirow(t, rows))
+    return timed(lambda: getattr(impl, work)(t, rows))
 
 
 def runs(work: str, rounds: dict[str, int]) -> str:
@@ -278,6 +294,7 @@ def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list
         "select1": f"select1 x{n['select1']}",
         "fetch": f"fetch {n['fetch']}x4",
         "insert_prepared": f"insert 1-row x{n['insert']}",
+        "insert_executemany": f"insert executemany {n['insert']}",
         "insert_multirow": f"insert multi-row {n['insert']}",
     }
     return [
@@ -293,10 +310,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         n = {"select1": 200, "fetch": 2000, "insert": 1000}
-        rounds = {"fetch": 1, "insert_multirow": 1}
+        rounds = {"fetch": 1, "insert_executemany": 1, "insert_multirow": 1}
     else:
         n = {"select1": 20_000, "fetch": 100_000, "insert": 100_000}
-        rounds = {"fetch": 5, "insert_multirow": 3}
+        rounds = {"fetch": 5, "insert_executemany": 3, "insert_multirow": 3}
     print(header("MySQL client: syslab vs PyMySQL / aiomysql (seconds, lower is better)"))
     env = from_env("SYSLAB_MYSQL_URL", 3306)
     if env is not None:

@@ -162,3 +162,22 @@ async def test_connection_killed_mid_query_timeout_and_cancel(mariadb):
         await task
     assert not cancelled.usable  # half a response would poison the next command
     await admin.close()
+
+
+async def test_executemany_pipelines(mariadb):
+    async with await AsyncConnection.from_address(mariadb) as c:
+        await c.query("DROP TABLE IF EXISTS amany_t")
+        await c.query("CREATE TABLE amany_t (id INT PRIMARY KEY)")
+        async with c.transaction():
+            assert (
+                await c.executemany("INSERT INTO amany_t VALUES (?)", [(i,) for i in range(2100)])
+                == 2100
+            )
+        with pytest.raises(DuplicateKeyError):  # bulk: the failing command inserts nothing
+            await c.executemany("INSERT INTO amany_t VALUES (?)", [(9000,), (1,), (9001,)])
+        assert (await c.query("SELECT COUNT(*) FROM amany_t")).scalar() == 2100
+        with pytest.raises(DuplicateKeyError):  # mixed types: pipelined, the others land
+            await c.executemany("INSERT INTO amany_t VALUES (?)", [(9000,), (1,), ("9001",)])
+        assert (await c.query("SELECT COUNT(*) FROM amany_t")).scalar() == 2102
+        assert await c.executemany("SELECT ?", [(1,), (2,)]) == 0
+        assert c.usable

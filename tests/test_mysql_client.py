@@ -94,6 +94,10 @@ def test_prepared_statement_binds_every_parameter_type(conn):
     got = conn.query("SELECT * FROM params_t ORDER BY id").rows
     assert got[0] == ROW
     assert got[1] == (2,) + (None,) * (len(ROW) - 1)
+    bulk = [[3] + row[1:], [4] + [None] * (len(ROW) - 1), [5] + row[1:]]  # one bulk command
+    assert conn.executemany(f"INSERT INTO params_t VALUES ({placeholders})", bulk) == 3
+    got = conn.query("SELECT * FROM params_t WHERE id >= 3 ORDER BY id").rows
+    assert got == [(3,) + ROW[1:], (4,) + (None,) * (len(ROW) - 1), (5,) + ROW[1:]]
     with conn.prepare("SELECT ? + 1, CONCAT(?, 'x')") as stmt:
         assert stmt.param_count == 2 and len(stmt.columns) == 2
         assert stmt.execute((41, "y")).rows == [(42, "yx")]
@@ -273,3 +277,27 @@ def test_values_over_16mb_cross_the_packet_split_both_ways(mariadb):
         c.query("INSERT INTO big_t VALUES (2, %s)", (big[: 9 * 1024 * 1024],))  # 18MB of hex
         assert c.query("SELECT LENGTH(b) FROM big_t WHERE id = 2").scalar() == 9 * 1024 * 1024
         c.query("DROP TABLE big_t")
+
+
+def test_executemany_bulk_and_pipelined(conn):
+    conn.query("DROP TABLE IF EXISTS many_t")
+    conn.query("CREATE TABLE many_t (id INT PRIMARY KEY, v VARCHAR(20))")
+    assert conn._proto.bulk  # MariaDB offers COM_STMT_BULK_EXECUTE
+    rows = [(i, f"v{i}" if i % 7 else None) for i in range(2500)]
+    with conn.transaction():
+        assert conn.executemany("INSERT INTO many_t VALUES (?, ?)", rows) == 2500
+    assert conn.query("SELECT COUNT(*), SUM(id), COUNT(v) FROM many_t").first() == (
+        2500, sum(range(2500)), 2500 - len(range(0, 2500, 7)))  # fmt: skip
+    # Bulk: one command, so one failing set fails the command (statement atomicity).
+    with pytest.raises(DuplicateKeyError):
+        conn.executemany("INSERT INTO many_t VALUES (?, ?)", [(5000, "a"), (1, "dup"), (5001, "b")])
+    assert conn.query("SELECT COUNT(*) FROM many_t WHERE id >= 5000").scalar() == 0
+    # A column mixing value types cannot go as one bulk command: pipelined executes,
+    # three windows; the failing one does not stop the rest of its window.
+    mixed = [(6000 + i, i if i % 2 else f"s{i}") for i in range(2100)]
+    assert conn.executemany("INSERT INTO many_t VALUES (?, ?)", mixed) == 2100
+    with pytest.raises(DuplicateKeyError):
+        conn.executemany("INSERT INTO many_t VALUES (?, ?)", [(9000, 1), (1, "dup"), (9001, "b")])
+    assert conn.query("SELECT id FROM many_t WHERE id >= 9000").rows == [(9000,), (9001,)]
+    assert conn.executemany("SELECT ?", [(1,), (2,)]) == 0  # result sets: pipelined too
+    assert conn.usable and conn.query("SELECT 3").scalar() == 3

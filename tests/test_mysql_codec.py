@@ -466,3 +466,19 @@ def test_a_refused_command_leaves_the_one_in_progress_intact():
         p, packet(column(b"a", C.T_LONG, 63), 2) + packet(row, 3) + packet(ok(head=b"\xfe"), 4)
     )
     assert [r for ev in evs if isinstance(ev, Rows) for r in ev.rows] == [(5,)]
+
+
+def test_bulk_payload_bytes_and_type_mismatch():
+    from clients.mysql.binary import bulk_payloads
+
+    (payload,) = bulk_payloads(9, [(1, "a"), (None, "bc")], 2)
+    assert payload == (
+        b"\xfa" + (9).to_bytes(4, "little") + b"\x80\x00"  # header, stmt id, SEND_TYPES
+        + bytes((C.T_LONGLONG, 0, C.T_VAR_STRING, 0))
+        + b"\x00" + (1).to_bytes(8, "little") + b"\x00\x01a"  # row 1: NONE + values
+        + b"\x01" + b"\x00\x02bc"  # row 2: NULL indicator, then the string
+    )  # fmt: skip
+    assert bulk_payloads(9, [(1,), ("x",)], 1) is None  # one column, two wire types
+    assert bulk_payloads(9, [], 1) is None
+    big = bulk_payloads(9, [("x" * 1000,)] * 3000, 1)
+    assert big is not None and len(big) == 3 and all(len(p) <= 1024 * 1024 + 1010 for p in big)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from .aiowire import Login, Wire
+from .aiowire import Login, Pipeline, Wire
+from .binary import bulk_payloads
 from .errors import (
     ConnectError,
     MySQLError,
@@ -143,6 +144,32 @@ class AsyncConnection:
         prepared = (await self._run_locked(self._proto.prepare(sql))).prepared
         assert prepared is not None
         return prepared
+
+    async def executemany(self, sql: str, params_seq: Sequence[Any]) -> int:
+        """Pipelined executes of one prepared statement (see ``Connection.executemany``)."""
+        total, done = 0, 0
+        async with self._lock:
+            stmt = self._statements.get(sql)
+            if stmt is None:
+                stmt = self._statements.put(sql, await self._prepare_locked(sql))
+            bulk = (
+                self._proto.bulk
+                and not stmt.columns
+                and bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
+            )
+            for payload in bulk or ():
+                builder = await self._run_locked(self._proto.bulk_execute(payload))
+                total += builder.result.affected_rows
+            if bulk:
+                return total
+            while done < len(params_seq):
+                data, n = self._proto.execute_pipeline(stmt, params_seq[done:])
+                done += n
+                pipe: Pipeline = await self._wire.command(data, Pipeline(n), self._read_timeout)
+                if pipe.error is not None:
+                    raise pipe.error
+                total += pipe.affected
+        return total
 
     async def prepare(self, sql: str) -> AsyncStatement:
         async with self._lock:

@@ -19,9 +19,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .errors import ConnectionLostError, InterfaceError, MySQLError, OperationalError
+from .errors import (
+    ConnectionLostError,
+    DatabaseError,
+    InterfaceError,
+    MySQLError,
+    OperationalError,
+)
 from .protocol import NEED_DATA, ClientProtocol
 from .responses import OkPacket
+from .result import ResultBuilder
 
 # A stream stops reading from the socket with this much unparsed data buffered
 # (a few receive windows: enough to keep rows flowing, bounded memory).
@@ -31,8 +38,44 @@ PAUSE_BYTES = 4 * 1024 * 1024
 class Login:
     """The consumer for the connection phase: done at the first OkPacket."""
 
+    complete = False
+
     def feed(self, ev: Any) -> bool:
         return isinstance(ev, OkPacket)
+
+    def absorb(self, exc: BaseException) -> bool:
+        return False
+
+
+class Pipeline:
+    """The consumer for ``n`` pipelined responses: rows affected, first server error."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.affected = 0
+        self.error: BaseException | None = None
+        self._builder = ResultBuilder()
+
+    @property
+    def complete(self) -> bool:
+        return self.left == 0
+
+    def feed(self, ev: Any) -> bool:
+        if self._builder.feed(ev):
+            self.affected += sum(r.affected_rows for r in self._builder.result.all())
+            self._next()
+        return self.complete
+
+    def absorb(self, exc: BaseException) -> bool:
+        if not isinstance(exc, DatabaseError):
+            return False
+        self.error = self.error or exc
+        self._next()
+        return True
+
+    def _next(self) -> None:
+        self.left -= 1
+        self._builder = ResultBuilder()
 
 
 class Wire(asyncio.Protocol):
@@ -75,24 +118,30 @@ class Wire(asyncio.Protocol):
 
     def _pump(self) -> None:
         consumer, proto = self._consumer, self.proto
-        try:
-            while True:
+        while True:
+            try:
                 ev = proto.next_event()
+            except MySQLError as e:
+                # A server error ends one response; a pipeline absorbs it and goes on.
+                if proto.broken or not consumer.absorb(e):
+                    self._consumer = None
+                    if proto.broken:
+                        self.close()
+                    self._fail(e)
+                    return
+                done = consumer.complete
+            else:
                 if self._login:
                     out = proto.data_to_send()
                     if out and self.transport is not None:
                         self.transport.write(out)
                 if ev is NEED_DATA:
                     return
-                if consumer.feed(ev):
-                    self._consumer = None
-                    self._done(consumer)
-                    return
-        except MySQLError as e:
-            self._consumer = None
-            if proto.broken:
-                self.close()
-            self._fail(e)
+                done = consumer.feed(ev)
+            if done:
+                self._consumer = None
+                self._done(consumer)
+                return
 
     def _done(self, value: Any) -> None:
         w = self._waiter

@@ -97,6 +97,56 @@ def execute_payload(stmt_id: int, params: Sequence[Any], n_params: int) -> bytes
     return b"".join([head, bytes(nulls), b"\x01", bytes(types), *values])
 
 
+# -- COM_STMT_BULK_EXECUTE (MariaDB) ------------------------------------------------------
+
+COM_STMT_BULK_EXECUTE = 0xFA
+BULK_SEND_TYPES = 128  # bulk flag: parameter types follow the header
+INDICATOR_NONE, INDICATOR_NULL = b"\x00", b"\x01"
+# Rows per bulk command are cut at this many bytes: under MariaDB's default
+# max_allowed_packet (16MB) with room to spare, and big enough to amortise.
+BULK_BYTES = 1024 * 1024
+
+
+def bulk_payloads(stmt_id: int, rows: Sequence[Sequence[Any]], n_params: int) -> list[bytes] | None:
+    """COM_STMT_BULK_EXECUTE payloads for ``rows``, or None if a column's values do
+    not share one wire type (bulk sends the types once, for every row)."""
+    if not n_params or not rows:
+        return None
+    types: list[tuple[int, int] | None] = [None] * n_params
+    encoded: list[bytes] = []
+    for row in rows:
+        if len(row) != n_params:
+            raise ProgrammingError(f"statement takes {n_params} parameters, got {len(row)}")
+        parts = []
+        for i, v in enumerate(row):
+            if v is None:
+                parts.append(INDICATOR_NULL)
+                continue
+            t, unsigned, data = encode_param(v)
+            if types[i] is None:
+                types[i] = (t, unsigned)
+            elif types[i] != (t, unsigned):
+                return None
+            parts.append(INDICATOR_NONE + data)
+        encoded.append(b"".join(parts))
+    head = struct.pack("<BIH", COM_STMT_BULK_EXECUTE, stmt_id, BULK_SEND_TYPES) + b"".join(
+        bytes(t or (C.T_NULL, 0)) for t in types
+    )
+    return _cut(head, encoded)
+
+
+def _cut(head: bytes, encoded: list[bytes]) -> list[bytes]:
+    out, chunk, size = [], [head], len(head)
+    for e in encoded:
+        if len(chunk) > 1 and size + len(e) > BULK_BYTES:
+            out.append(b"".join(chunk))
+            chunk, size = [head], len(head)
+        chunk.append(e)
+        size += len(e)
+    out.append(b"".join(chunk))
+    return out
+
+
 # -- result rows -----------------------------------------------------------------------
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .binary import bulk_payloads
 from .constants import RECV_SIZE
 from .errors import (
     ConnectError,
     ConnectionLostError,
+    DatabaseError,
     InterfaceError,
     MySQLError,
     OperationalError,
@@ -133,6 +135,9 @@ class Connection:
     def _run(self, data: bytes) -> ResultBuilder:
         """Send one command and read its whole response."""
         self._send(data)
+        return self._response()
+
+    def _response(self) -> ResultBuilder:
         builder = ResultBuilder()
         feed, proto = builder.feed, self._proto
         while True:
@@ -170,6 +175,47 @@ class Connection:
         if stmt is None:
             stmt = self._statements.put(sql, self._prepare(sql))
         return self._run(self._proto.execute(stmt, params)).result
+
+    def executemany(self, sql: str, params_seq: Sequence[Any]) -> int:
+        """One prepared statement run for every parameter set; rows affected.
+
+        On MariaDB the parameter sets go as COM_STMT_BULK_EXECUTE commands of
+        ~1MB (the server runs the statement for each set in one command; a failed
+        set fails its command). Elsewhere, or when a column mixes value types,
+        executes are pipelined: sent in windows (protocol.PIPELINE_COMMANDS)
+        without waiting, then the answers read; one round trip per window. If
+        some fail, the rest of that window still runs, later windows are not
+        sent, and the first error is raised. Either way: run it inside a
+        transaction to get all-or-nothing.
+        """
+        stmt = self._statements.get(sql)
+        if stmt is None:
+            stmt = self._statements.put(sql, self._prepare(sql))
+        bulk = (
+            self._proto.bulk
+            and not stmt.columns
+            and bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
+        )
+        if bulk:  # MariaDB: the rows travel as ~1MB bulk commands, one OK each
+            return sum(self._run(self._proto.bulk_execute(p)).result.affected_rows for p in bulk)
+        total, done = 0, 0
+        while done < len(params_seq):
+            data, n = self._proto.execute_pipeline(stmt, params_seq[done:])
+            self._send(data)
+            done += n
+            total += self._pipeline_responses(n)
+        return total
+
+    def _pipeline_responses(self, n: int) -> int:
+        total, first_error = 0, None
+        for _ in range(n):
+            try:
+                total += sum(r.affected_rows for r in self._response().result.all())
+            except DatabaseError as e:  # the connection is fine; later answers still come
+                first_error = first_error or e
+        if first_error is not None:
+            raise first_error
+        return total
 
     def prepare(self, sql: str) -> Statement:
         """A prepared statement you hold and close yourself."""

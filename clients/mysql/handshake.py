@@ -11,7 +11,9 @@ fails the same way instead of hanging.
 MariaDB puts four extra capability bytes in the greeting's filler when the
 server does not set CLIENT_MYSQL (bit 0); we answer them in the same place and
 ask for MARIADB_CLIENT_EXTENDED_METADATA, which makes the server name a
-column's format (``json``) in its definition so JSON columns decode to Python.
+column's format (``json``) in its definition so JSON columns decode to Python,
+and for STMT_BULK_OPERATIONS (COM_STMT_BULK_EXECUTE: many parameter sets of a
+prepared statement in one command, what ``executemany`` uses).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from .packets import Reader, lenenc_bytes
 CACHING_SHA2 = "caching_sha2_password"
 MAX_PACKET_SIZE = 1 << 30  # what we tell the server we accept: MariaDB's own maximum
 MARIADB_CLIENT_EXTENDED_METADATA = 1 << 3  # bit 35 of the 64-bit caps, in the extra 4 bytes
+MARIADB_CLIENT_STMT_BULK_OPERATIONS = 1 << 2  # bit 34: COM_STMT_BULK_EXECUTE
+MARIADB_WANTED = MARIADB_CLIENT_EXTENDED_METADATA | MARIADB_CLIENT_STMT_BULK_OPERATIONS
 
 
 @dataclass
@@ -135,7 +139,7 @@ def handshake_response(
     greeting: Greeting, caps: int, user: str, auth: bytes, database: str, plugin: str
 ) -> bytes:
     """HandshakeResponse41."""
-    maria = greeting.mariadb_capabilities & MARIADB_CLIENT_EXTENDED_METADATA
+    maria = greeting.mariadb_capabilities & MARIADB_WANTED
     out = [
         caps.to_bytes(4, "little"),
         MAX_PACKET_SIZE.to_bytes(4, "little"),

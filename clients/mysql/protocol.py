@@ -45,8 +45,15 @@ NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
 
 _COM_QUERY = bytes((C.COM_QUERY,))
 
+# Pipelined executes per window. The server answers each while we may still be
+# writing: the window's commands (<= 64KB) and its answers (~11 bytes per OK)
+# must fit in the sockets' buffers, or both sides could block writing.
+PIPELINE_COMMANDS = 1000
+PIPELINE_BYTES = 64 * 1024
+
 # MariaDB extended capability (bit 35 of 64): column definitions carry "json" etc.
 _EXTENDED_METADATA = 1 << 3
+_STMT_BULK_OPERATIONS = 1 << 2
 
 
 @dataclass(slots=True)
@@ -110,6 +117,8 @@ class ClientProtocol:
         self._deprecate_eof = False  # negotiated: rows end with an OK, no EOF packets
         self._lenenc_info = True  # MariaDB: OK info is length-encoded; MySQL: rest of packet
         self._plan: list[str] = []  # what a COM_STMT_PREPARE answer still has to send
+        self._pending = 0  # pipelined commands whose responses follow the current one
+        self.bulk = False  # the server takes COM_STMT_BULK_EXECUTE (MariaDB >= 10.2.7)
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -165,11 +174,14 @@ class ClientProtocol:
 
     # -- commands (each returns the bytes to write) ---------------------------------------
 
-    def _command(self, payload: bytes, state: Callable[[], Event], binary: bool = False) -> bytes:
+    def _check_idle(self) -> None:
         if self.broken:
             raise InterfaceError("connection is broken; open a new one")
         if self._state != self._on_idle:
             raise InterfaceError("another command is in progress on this connection")
+
+    def _command(self, payload: bytes, state: Callable[[], Event], binary: bool = False) -> bytes:
+        self._check_idle()
         data, self._in.seq = frame(payload, 0)
         self._state = state
         self._binary = binary  # only once the command is really ours
@@ -199,6 +211,35 @@ class ClientProtocol:
     def execute(self, stmt: Prepared, params: Sequence[Any] = ()) -> bytes:
         """COM_STMT_EXECUTE: answered like query(), with binary rows."""
         payload = execute_payload(stmt.stmt_id, params, len(stmt.params))
+        return self._command(payload, self._on_result, binary=True)
+
+    def execute_pipeline(self, stmt: Prepared, params_seq: Sequence[Any]) -> tuple[bytes, int]:
+        """Several COM_STMT_EXECUTEs sent at once, answered one after another.
+
+        Takes executes from the front of ``params_seq`` until ``PIPELINE_COMMANDS``
+        or ``PIPELINE_BYTES``; returns (bytes to write, how many were taken). Each
+        response then arrives like ``execute``'s; a server error in one is raised
+        when it is read, and the protocol moves on to the next response, so the
+        caller keeps reading until ``idle``.
+        """
+        self._check_idle()
+        n_params = len(stmt.params)
+        parts: list[bytes] = []
+        size = 0
+        for params in params_seq[:PIPELINE_COMMANDS]:
+            data, _ = frame(execute_payload(stmt.stmt_id, params, n_params), 0)
+            parts.append(data)
+            size += len(data)
+            if size >= PIPELINE_BYTES:
+                break
+        if not parts:
+            raise InterfaceError("execute_pipeline needs at least one set of parameters")
+        self._in.seq = 1  # the first response (each command was sent with sequence 0)
+        self._state, self._binary, self._pending = self._on_result, True, len(parts) - 1
+        return b"".join(parts), len(parts)
+
+    def bulk_execute(self, payload: bytes) -> bytes:
+        """COM_STMT_BULK_EXECUTE (a payload from ``binary.bulk_payloads``): one OK or ERR."""
         return self._command(payload, self._on_result, binary=True)
 
     def close_statement(self, stmt_id: int) -> bytes:
@@ -231,6 +272,7 @@ class ClientProtocol:
         self._plugin = plugin
         self._lenenc_info = g.is_mariadb
         self._extended = g.is_mariadb and bool(g.mariadb_capabilities & _EXTENDED_METADATA)
+        self.bulk = g.is_mariadb and bool(g.mariadb_capabilities & _STMT_BULK_OPERATIONS)
         body = handshake_response(g, self.capabilities, self.user, auth, self.database, plugin)
         self._send(body)
         self._state = self._on_auth
@@ -267,7 +309,7 @@ class ClientProtocol:
 
     def _server_error(self, payload: bytes) -> DatabaseError:
         """An ERR packet ends the command; the connection stays usable."""
-        self._state = self._on_idle
+        self._next_command()
         return parse_err(payload)
 
     def _on_idle(self) -> Event:
@@ -314,8 +356,20 @@ class ClientProtocol:
             self.session_vars.update(ok.changed)
             results = self.session_vars.get("character_set_results") or "utf8mb4"
             self._encoding = python_codec(results)
-        self._state = self._on_result if ok.more_results else self._on_idle
+        if ok.more_results:
+            self._state = self._on_result
+        else:
+            self._next_command()
         return ok
+
+    def _next_command(self) -> None:
+        """A response ended: idle, or on to the next pipelined command's response."""
+        if self._pending:
+            self._pending -= 1
+            self._in.seq = 1  # every response starts at 1 (its command was 0)
+            self._state = self._on_result
+        else:
+            self._state = self._on_idle
 
     def _on_column(self) -> Event:
         while len(self._columns) < self._n_columns:

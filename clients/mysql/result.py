@@ -99,6 +99,11 @@ class ResultBuilder:
             return True
         raise TypeError(f"unexpected event {ev!r}")
 
+    complete = False  # (for the asyncio transport: a builder never absorbs errors)
+
+    def absorb(self, exc: BaseException) -> bool:
+        return False
+
     @property
     def result(self) -> Result:
         assert self.first is not None
