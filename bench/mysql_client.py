@@ -294,8 +294,8 @@ def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list
         "select1": f"select1 x{n['select1']}",
         "fetch": f"fetch {n['fetch']}x4",
         "insert_prepared": f"insert 1-row x{n['insert']}",
-        "insert_executemany": f"insert executemany {n['insert']}",
-        "insert_multirow": f"insert multi-row {n['insert']}",
+        "insert_executemany": f"executemany x{n['insert']}",
+        "insert_multirow": f"multi-row INSERT {n['insert']}",
     }
     return [
         Row(labels[work], impl.name, best[(work, impl.name)], "s", {"runs": runs(work, rounds)})
