@@ -120,7 +120,7 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb):
     assert out.returncode == 0, out.stderr
     for impl in ("syslab", "syslab-asyncio", "PyMySQL", "aiomysql"):
         assert impl in out.stdout
-    for work in ("select1", "fetch", "insert 1-row", "insert multi-row"):
+    for work in ("select1", "fetch", "insert 1-row", "executemany", "multi-row INSERT"):
         assert work in out.stdout
 
 
