@@ -73,6 +73,9 @@ class Session(Protocol):
     stopping (close if idle, else finish the current answer), and a true ``busy``
     attribute exempts the connection from the idle timeout (it is answering).
     ``eof_received`` returning True keeps our half open to finish answering.
+    ``pause_writing()`` / ``resume_writing()`` are called when the unsent output
+    crosses the write high-water mark and drains again (a session may stop
+    reading meanwhile, so a peer that never reads cannot grow our memory).
     """
 
     def data_received(self, data: bytes) -> None: ...
@@ -328,11 +331,17 @@ class _Conn(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        hook = getattr(self.session, "pause_writing", None)
+        if hook is not None:
+            hook()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._write_waiter is not None and not self._write_waiter.done():
             self._write_waiter.set_result(None)
+        hook = getattr(self.session, "resume_writing", None)
+        if hook is not None:
+            hook()
 
     # -- used by Connection --------------------------------------------------
     async def wait_writable(self) -> None:

@@ -183,3 +183,41 @@ async def test_a_subscriber_that_stops_reading_is_dropped_and_publishing_goes_on
     pub.send("PUBLISH", "firehose", "late")
     await pub.expect(b":0\r\n")
     assert not state.hub.channels
+
+
+async def test_a_client_that_pipelines_without_reading_cannot_grow_server_memory(cache):
+    """Thousands of GETs of a big value, replies never read: the server stops reading.
+
+    Each reply is 16 KiB, so 2,000 pipelined GETs (44 KB of input, one read)
+    would queue 32 MiB of output at once. The session runs commands only while
+    its unsent output is under the high-water mark and pauses reading until the
+    peer drains it; every reply still arrives, in order, once the peer reads.
+    """
+    connect, state = cache
+    p = await connect()
+    value = b"v" * 16384
+    p.send("SET", "big", value)
+    await p.expect(b"+OK\r\n")
+    (client,) = state.clients.values()
+    n = 2000
+    p.w.write(encode_command("GET", "big") * n + encode_command("PING"))
+    await until(lambda: client.conn._proto._reading_paused)
+    assert client.conn.write_buffer_size() < 4 * 1024 * 1024
+    reply = b"$16384\r\n" + value + b"\r\n"
+    for _ in range(n):
+        await p.expect(reply)
+    await p.expect(b"+PONG\r\n")
+    assert not client.conn._proto._reading_paused
+
+
+async def test_a_hundred_thousand_commands_in_one_write(cache):
+    connect, _ = cache
+    p = await connect()
+    n = 100_000
+    p.w.write(b"".join(encode_command("INCR", "n") for _ in range(n)))
+    data = await asyncio.wait_for(
+        p.r.readexactly(sum(len(b":%d\r\n" % i) for i in range(1, n + 1))), 20
+    )
+    assert data.endswith(b":%d\r\n" % n)
+    p.send("GET", "n")
+    await p.expect(b"$6\r\n100000\r\n")
