@@ -19,10 +19,11 @@ syslab blocking, syslab asyncio, PyMySQL, aiomysql. Workloads:
 
 The machine is shared and its load comes and goes, so the clients take
 turns in small slices: the round-trip workloads (select1, insert 1-row) run
-as 10 slices of a tenth of the work, each slice on every client back to back,
-and the table shows each client's total; fetch and multi-row insert run a
-few whole rounds the same way and show each client's best round. Seconds,
-and the ratio to PyMySQL (>1 means faster than PyMySQL).
+as 20 slices of a twentieth of the work, each slice on every client back to
+back, and the table shows each client's median slice times 20 (a slice that
+met someone else's burst of load does not decide the line); the other
+workloads run a few whole rounds the same way and show each client's best.
+Seconds, and the ratio to PyMySQL (>1 means faster than PyMySQL).
 The asyncio clients share one uvloop loop (asyncio's when uvloop is absent).
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import statistics
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +52,7 @@ TABLE_DDL = (
 INSERT = "INSERT INTO {t} (id, name, score, created) VALUES"
 BASE_TIME = datetime.datetime(2024, 1, 1, 12, 0, 0)
 WORKLOADS = ("select1", "fetch", "insert_prepared", "insert_executemany", "insert_multirow")
-SLICED = ("select1", "insert_prepared")  # reported as the total of interleaved slices
+SLICED = ("select1", "insert_prepared")  # reported as median slice x SLICES
 
 
 def make_rows(n: int) -> list[tuple[Any, ...]]:
@@ -241,7 +243,7 @@ def timed(fn: Callable[[], Any]) -> float:
     return t.seconds
 
 
-SLICES = 10  # the round-trip workloads are cut into this many interleaved slices
+SLICES = 20  # the round-trip workloads are cut into this many interleaved slices
 
 
 def measure(impl: Any, work: str, n: dict[str, int], rows: list, part: int) -> float:
@@ -262,7 +264,7 @@ def measure(impl: Any, work: str, n: dict[str, int], rows: list, part: int) -> f
 
 
 def runs(work: str, rounds: dict[str, int]) -> str:
-    return f"sum of {SLICES}" if work in SLICED else f"best of {rounds[work]}"
+    return f"median of {SLICES}" if work in SLICED else f"best of {rounds[work]}"
 
 
 def prepare_fetch_table(addr: ServiceAddress, n_rows: int) -> None:
@@ -279,14 +281,15 @@ def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list
     loop = new_loop()
     impls: list[Any] = [Syslab(addr), OnLoop(loop, SyslabAsync(), addr), PyMySQL(addr),
              OnLoop(loop, AioMySQL(), addr)]  # fmt: skip
-    best: dict[tuple[str, str], float] = {}
+    times: dict[tuple[str, str], list[float]] = {}
     for work in WORKLOADS:
-        sliced = work in SLICED
-        for part in range(SLICES if sliced else rounds[work]):
+        for part in range(SLICES if work in SLICED else rounds[work]):
             for impl in impls:
-                s = measure(impl, work, n, rows, part)
-                key = (work, impl.name)
-                best[key] = best.get(key, 0.0) + s if sliced else min(best.get(key, s), s)
+                times.setdefault((work, impl.name), []).append(measure(impl, work, n, rows, part))
+    best = {
+        key: statistics.median(ts) * SLICES if key[0] in SLICED else min(ts)
+        for key, ts in times.items()
+    }
     for impl in impls:
         impl.close()
     loop.close()
