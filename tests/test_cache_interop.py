@@ -361,3 +361,21 @@ def test_flags_set_maxmemory_and_the_policy_evicts_in_a_real_process(launch):
     assert r.info("memory")["used_memory"] <= 20480 + 200  # kb = 1024, as Redis reads it
     assert r.get("k499") == "x" * 100  # the newest key survived
     r.close()
+
+
+def test_redis_cli_help_shows_the_same_argument_hints_as_real_redis(port, redis_addr):
+    """redis-cli 7 builds ``help CMD`` and its typing hints from COMMAND DOCS' arguments."""
+    names = ["set", "getex", "expire", "blpop", "scan", "hset", "linsert", "client setname"]
+    for name in names:
+        ours = cli(port, "help", *name.split())
+        real = cli(redis_addr.port, "help", *name.split())
+        assert ours.splitlines()[1] == real.splitlines()[1], name  # the name and its arguments
+
+
+def test_every_command_that_takes_arguments_documents_them():
+    from servers.cache.commands.server import _commands
+    from servers.cache.syntax import SYNTAX
+
+    takes_args = {c.name for c in _commands() if c.arity not in (1,) and not c.subcommands}
+    bare = {"quit", "reset", "info", "unsubscribe", "punsubscribe", "ping"} - set(SYNTAX)
+    assert takes_args - set(SYNTAX) - bare == set()

@@ -12,6 +12,7 @@ from netlib.redis_glob import compile_glob
 from netlib.resp import SimpleString
 
 from ..eviction import POLICIES
+from ..syntax import arguments
 from ..table import TABLE, Command, CommandError, command, container
 
 G = "server"
@@ -256,6 +257,9 @@ def _doc(cmd: Command) -> dict[bytes, Any]:
         b"since": b"1.0.0",
         b"group": cmd.group.encode(),
     }
+    args = arguments(cmd.name)
+    if args:
+        doc[b"arguments"] = args
     subs = {id(s): s for s in cmd.subcommands.values()}.values()
     if subs:
         doc[b"subcommands"] = {s.name.encode(): _doc(s) for s in subs}
