@@ -35,6 +35,7 @@ from .http11_events import (
     DONE,
     ERROR,
     IDLE,
+    MAX_CHUNK_LINE,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
     MAX_LEADING_CRLF,
@@ -79,7 +80,7 @@ __all__ = [
     "SWITCHED_PROTOCOL", "NEED_DATA", "PAUSED", "Connection", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Headers", "InformationalResponse", "LocalProtocolError",
     "ProtocolError", "RemoteProtocolError", "Request", "Response", "status_line",
-    "DEFAULT_MAX_BODY", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
+    "DEFAULT_MAX_BODY", "MAX_CHUNK_LINE", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
 ]  # fmt: skip
 
 

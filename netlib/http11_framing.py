@@ -42,7 +42,9 @@ class Source(Protocol):
 # -- grammar (RFC 9110 §5.6.2 token, §5.5 field-value) -------------------------
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*")
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
+# The target is visible ASCII except "#": a fragment is never part of a request
+# target (RFC 9112 §3.2), and routing one to a handler would let "/a#b" and "/a" differ.
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21\x22\x24-\x7e]+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _DIGITS = re.compile(rb"\d+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;.*)?", re.S)  # BWS only before an extension
@@ -95,7 +97,8 @@ def _framing(headers: Headers, is_request: bool) -> _Framing:
                     raise RemoteProtocolError("conflicting Content-Length headers")
                 f.length = int(v)
         elif name == b"transfer-encoding":
-            te.extend(_tokens(value))
+            # A list, not _tokens' set: "chunked, chunked" is chunking twice (RFC 9112 §6.1).
+            te.extend(t.strip() for t in value.lower().split(b","))
         elif name == b"connection":
             toks = _tokens(value)
             f.close |= b"close" in toks

@@ -337,6 +337,7 @@ class _Conn(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self.last_activity = self.server.loop.time()  # the peer took our bytes: alive
         if self._write_waiter is not None and not self._write_waiter.done():
             self._write_waiter.set_result(None)
         hook = getattr(self.session, "resume_writing", None)
@@ -455,11 +456,14 @@ class Server:
             await asyncio.sleep(cfg.sweep_interval)
             now = self.loop.time()
             for c in list(self.connections):
-                if c.conn is None or c._reading_paused:
+                # Paused reading is our own choice, unless the peer is not taking our
+                # output (write-paused): then the peer is the idle one.
+                stuck = c._write_paused
+                if c.conn is None or (c._reading_paused and not stuck):
                     continue
                 if c.conn.deadline is not None and now > c.conn.deadline:
                     c.expire("deadline missed (slow client)")
-                elif now - c.last_activity > cfg.idle_timeout and not _answering(c):
+                elif now - c.last_activity > cfg.idle_timeout and (stuck or not _answering(c)):
                     c.expire(f"idle for more than {cfg.idle_timeout:g}s")
 
     def _admit_waiting(self) -> None:

@@ -72,6 +72,9 @@ REQUESTS = [
      b"GET / HTTP/1.0\r\n\r\n", [Request(b"GET", b"/", [], b"1.0"), EOM]),
     ("empty header value", b"GET / HTTP/1.1\r\nHost: x\r\nX-E:\r\n\r\n",
      [Request(b"GET", b"/", [(b"host", b"x"), (b"x-e", b"")]), EOM]),
+    ("absolute-form target (RFC 9112 §3.2.2: a server MUST accept it)",
+     b"GET http://x/p?q HTTP/1.1\r\nHost: x\r\n\r\n",
+     [Request(b"GET", b"http://x/p?q", [(b"host", b"x")]), EOM]),
 ]  # fmt: skip
 
 
@@ -92,6 +95,14 @@ REFUSALS = [
     ("CL too many digits", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0000000000000000001\r\n\r\n", 400),
     ("TE gzip", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
     ("TE gzip, chunked", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400),
+    ("TE chunked twice in one field", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
+    ("TE xchunked", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 400),
+    ("CL negative", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n", 400),
+    ("space before colon in CL", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc", 400),
+    ("header name with a non-token char", b"GET / HTTP/1.1\r\nHost: x\r\nX(y): 1\r\n\r\n", 400),
+    ("fragment in the request target", b"GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("chunk-size line over the limit",
+     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"e" * h.MAX_CHUNK_LINE + b"\r\n", 400),
     ("TE chunked twice", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     ("TE chunked from HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     ("obs-fold", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  continued\r\n\r\n", 400),

@@ -85,6 +85,17 @@ async def test_hello_json_echo_and_params(server):
         assert c.opened == 1  # one keep-alive connection served all three
 
 
+async def test_absolute_form_query_and_percent_encoded_targets_route_by_path(server):
+    """RFC 9112 §3.2.2: a server MUST accept the absolute-form (what proxies are sent)."""
+    raw = (b"GET http://127.0.0.1/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET HTTP://x:80/users/7/posts/a%20b?q=%20 HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET /hel%6co?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")  # fmt: skip
+    reply = await exchange(server, raw)
+    assert reply.count(b"HTTP/1.1 200 OK") == 3 and reply.count(b"HTTP/1.1 404 ") == 1
+    assert b'{"uid":7,"slug":"a b","q":" "}' in reply
+
+
 async def test_errors_404_405_418_400_500_413(server):
     base = f"http://127.0.0.1:{server.port}"
     async with HTTPClient() as c:

@@ -81,6 +81,8 @@ class Request:
         self.method = method
         self.target = target
         path, _, qs = target.partition(b"?")
+        if path[:1] != b"/":
+            path = _absolute_path(path)
         p = path.decode("latin-1")
         self.path = unquote(p, "utf-8", "surrogateescape") if "%" in p else p
         self.query_string = qs
@@ -129,6 +131,18 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} from {self.peer}>"
+
+
+def _absolute_path(target: bytes) -> bytes:
+    """The path of an absolute-form target: ``http://host/p`` -> ``/p`` (RFC 9112 §3.2.2).
+
+    Anything else (``*``, authority-form) is left alone: no route starts without "/".
+    """
+    _, sep, rest = target.partition(b"://")
+    if not sep:
+        return target
+    slash = rest.find(b"/")
+    return rest[slash:] if slash >= 0 else b"/"
 
 
 def _raw(headers: Mapping[str, str] | RawHeaders | None) -> RawHeaders:

@@ -74,6 +74,9 @@ class HTTPSession:
         self.started = 0.0
         self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
         self.lingering = False
+        # The peer is not taking our answers (the shell's write high-water mark):
+        # no further pipelined request is answered, and reading stops, until it drains.
+        self.write_blocked = False
 
     # -- shell Session interface ---------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -103,6 +106,16 @@ class HTTPSession:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
+    def pause_writing(self) -> None:
+        self.write_blocked = True
+        if not self.busy:  # a task paces itself with drain()
+            self.conn.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        if not self.busy:
+            self._process()
+
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
         self.h.close_after_this()
@@ -113,6 +126,9 @@ class HTTPSession:
     def _process(self) -> None:
         h = self.h
         while not self.busy:
+            if self.write_blocked:
+                self.conn.pause_reading()  # resume_writing() carries on from here
+                return
             try:
                 ev = h.next_event()
             except h11.RemoteProtocolError as e:
