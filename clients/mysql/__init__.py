@@ -27,6 +27,7 @@ API (blocking; the asyncio one is identical with ``await`` and ``async with``)::
     r.affected_rows, r.insert_id, r.warnings, r.status, r.info
     r.next            # the next Result of a multi-statement query; r.all() lists them
     conn.execute("INSERT INTO t VALUES (?, ?)", (1, "x"))   # server-side prepared, cached
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)   # MariaDB bulk / pipelined
     conn.insert_many("INSERT INTO t (a, b) VALUES", rows)   # ~1MB multi-row INSERTs
     stmt = conn.prepare("SELECT ?"); stmt.execute((1,)); stmt.close()
     with conn.stream("SELECT * FROM big") as rows:          # unbuffered
