@@ -16,6 +16,8 @@ async def site(tmp_path):
     (root / "sub").mkdir(parents=True)
     (root / "index.html").write_text("<h1>home</h1>")
     (root / "sub" / "a.css").write_text("body{}")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_text("docs")
     (root / "data.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB: streamed in blocks
     (root / "10.txt").write_bytes(b"0123456789")
     (tmp_path / "secret.txt").write_text("top secret")
@@ -116,6 +118,23 @@ async def test_no_way_out_of_the_directory(site, target):
     assert reply.startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert b"secret" not in reply and b"root:" not in reply
     w.close()
+
+
+async def test_a_directory_without_its_slash_is_redirected(site):
+    """As nginx does: served without the redirect, relative links in the index would break."""
+    base, c, _ = site
+    for path, location in [("/s/docs?x=1", "/s/docs/?x=1"), ("/s", "/s/"), ("/s/docs%20", None)]:
+        r = await c.get(base + path)
+        if location is None:
+            assert r.status == 404  # not a directory: nothing to redirect to
+        else:
+            assert (r.status, r.headers["location"]) == (301, location)
+    r = await c.head(base + "/s")
+    assert r.status == 301 and r.headers["location"] == "/s/"
+    r = await c.get(base + "/s/docs/")
+    assert (r.status, r.body) == (200, b"docs")
+    r = await c.get(base + "/s/docs/index.html")
+    assert (r.status, r.body) == (200, b"docs")
 
 
 def test_parse_range_table():

@@ -163,7 +163,10 @@ class App(Router):
 
     def static(self, prefix: str, directory: str, **kw: Any) -> None:
         """Serve files under ``directory`` at ``prefix/...`` (see ``netlib.http.static``)."""
-        from .static import StaticFiles
+        from .static import StaticFiles, slash_redirect
 
         files = StaticFiles(directory, **kw)
-        self.add(["GET"], prefix.rstrip("/") + "/{path:path}", files)
+        prefix = prefix.rstrip("/")
+        self.add(["GET"], prefix + "/{path:path}", files)
+        if prefix:
+            self.add(["GET"], prefix, slash_redirect)

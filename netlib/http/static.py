@@ -9,7 +9,9 @@ served directory, so a symlink pointing out is refused as well. Refusals are
 The body is a ``FileResponse``: read and written in blocks as the peer takes
 them, so a large file never sits in memory. Multiple ranges are answered with
 the whole file (RFC 9110 §14.2 lets a server ignore Range); an unsatisfiable
-single range is 416 with ``Content-Range: bytes */size``.
+single range is 416 with ``Content-Range: bytes */size``. A directory asked for
+without its trailing slash gets a 301 to the slashed path (as nginx), so relative
+links in its index resolve; there are no directory listings.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from .messages import FileResponse, HTTPError, Request, Response
 
@@ -76,9 +79,15 @@ class StaticFiles:
         self.index = index
         self.clock = clock
         self._cache: dict[str, tuple[float, str, os.stat_result]] = {}
+        # Real paths of index files reached through their directory: such a request
+        # without a trailing slash is redirected. Bounded by the directories served.
+        self._indexes: set[str] = set()
 
     def __call__(self, req: Request) -> Response:
-        path, st = self.resolve(req.params.get("path", ""))
+        rel = req.params.get("path", "")
+        path, st = self.resolve(rel)
+        if path in self._indexes and rel[-1:] not in ("", "/") and not rel.endswith(self.index):
+            return slash_redirect(req)  # a directory named without its slash
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
         last_modified = _http_date(int(st.st_mtime))
         headers = [(b"etag", etag.encode()), (b"last-modified", last_modified.encode()),
@@ -120,6 +129,8 @@ class StaticFiles:
         if stat.S_ISDIR(st.st_mode):
             real = self._inside(os.path.join(real, self.index))
             st = self._stat(real)
+            if len(self._indexes) < CACHE_ENTRIES:
+                self._indexes.add(real)
         if not stat.S_ISREG(st.st_mode):
             raise HTTPError(404, "not found")
         return real, st
@@ -137,6 +148,14 @@ class StaticFiles:
             return os.stat(path)
         except (OSError, ValueError):
             raise HTTPError(404, "not found") from None
+
+
+def slash_redirect(req: Request) -> Response:
+    """301 to the same path with a trailing slash (query kept), the way nginx names a directory."""
+    location = quote(req.path, safe="/:@!$&'()*+,;=~", errors="surrogateescape") + "/"
+    if req.query_string:
+        location += "?" + req.query_string.decode("latin-1")
+    return Response(b"", 301, [(b"location", location.encode("latin-1"))], content_type="")
 
 
 def _not_modified(req: Request, etag: str, mtime: float) -> bool:
