@@ -482,3 +482,15 @@ def test_bulk_payload_bytes_and_type_mismatch():
     assert bulk_payloads(9, [], 1) is None
     big = bulk_payloads(9, [("x" * 1000,)] * 3000, 1)
     assert big is not None and len(big) == 3 and all(len(p) <= 1024 * 1024 + 1010 for p in big)
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error():
+    p = logged_in()
+    p.query("SELECT j")
+    deep = b"[" * 100_000 + b"]" * 100_000
+    wire = b"".join(packet(x, i + 1) for i, x in enumerate(
+        [b"\x01", column(b"j", C.T_JSON, 63), text_row(deep), ok(head=b"\xfe")]))  # fmt: skip
+    p.receive_data(wire)
+    assert isinstance(p.next_event(), ResultHeader)
+    with pytest.raises(ProtocolError, match="nested"):
+        p.next_event()

@@ -138,7 +138,10 @@ def to_timedelta(b: bytes) -> datetime.timedelta | str:
 
 
 def to_json(b: bytes) -> Any:
-    return json.loads(b)
+    try:
+        return json.loads(b)
+    except RecursionError:  # nested deeper than Python's stack: malformed for us
+        raise ValueError("JSON value nested too deeply") from None
 
 
 def to_str(b: bytes) -> str:
