@@ -62,6 +62,8 @@ from .http11_events import (
 from .http11_framing import (
     _REQUEST_LINE,
     _STATUS_LINE,
+    _TARGET_RE,
+    _TOKEN_RE,
     _ChunkedReader,
     _CloseReader,
     _encode_headers,
@@ -309,6 +311,8 @@ class Connection:
     def _send_request(self, ev: Request) -> bytes:
         if self.our_role != CLIENT or self.our_state != IDLE:
             raise LocalProtocolError(f"cannot send a request in state {self.our_state}")
+        if not _TOKEN_RE.fullmatch(ev.method) or not _TARGET_RE.fullmatch(ev.target):
+            raise LocalProtocolError(f"invalid method or target: {ev.method!r} {ev.target!r}")
         f = _framing(_lower(ev.headers), is_request=False)
         if f.chunked:
             self._writer = _Writer("chunked")

@@ -108,3 +108,27 @@ async def test_server_closing_without_answer_is_an_error_on_a_fresh_connection()
         async with HTTPClient() as c:
             with pytest.raises(ConnectionError):
                 await c.get(f"http://127.0.0.1:{s.port}/")
+
+
+async def test_a_url_with_spaces_or_non_ascii_is_percent_encoded_not_sent_raw():
+    """A raw space in the request line would be a malformed (or split) request."""
+    app = App(access_log=False)
+
+    @app.get("/p/{name}")
+    def p(req):
+        return {"name": req.params["name"], "q": req.arg("q"), "target": req.target.decode()}
+
+    async with await serve(app, ShellConfig()) as s, HTTPClient() as c:
+        r = await c.get(f"http://127.0.0.1:{s.port}/p/a bé%21?q=x y")
+        assert r.status == 200
+        assert r.json() == {"name": "a bé!", "q": "x y", "target": "/p/a%20b%C3%A9%21?q=x%20y"}
+
+
+def test_the_core_refuses_to_send_an_invalid_request_target():
+    from netlib import http11 as h11
+
+    for target in (b"/a b", b"/a\r\nX: y", b"", b"/\x80"):
+        c = h11.Connection(h11.CLIENT)
+        with pytest.raises(h11.LocalProtocolError):
+            c.send(h11.Request(b"GET", target, [(b"host", b"x")]))
+        assert c.our_state == h11.IDLE

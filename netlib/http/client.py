@@ -22,7 +22,7 @@ import asyncio
 import json as jsonlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from netlib import http11 as h11
 
@@ -34,6 +34,9 @@ READ_SIZE = 64 * 1024
 # Methods safe to send twice (RFC 9110 §9.2.2): only these are retried on a fresh
 # connection when a reused one dies before answering, as urllib3 does.
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"))
+# Left as they are in a URL's path and query: RFC 3986 pchar delimiters, "/", "?",
+# and "%" (an escape already made); a space or non-ASCII is percent-encoded.
+_URL_SAFE = "/?:@!$&'()*+,;=%"
 Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes] | None
 
 
@@ -246,7 +249,7 @@ def _prepare(
     u = urlsplit(url)
     if u.scheme != "http" or not u.hostname:
         raise ValueError(f"only http:// URLs are supported: {url!r}")
-    target = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    target = quote(u.path or "/", _URL_SAFE) + (f"?{quote(u.query, _URL_SAFE)}" if u.query else "")
     hdrs = {"host": u.netloc, **{k.lower(): v for k, v in (headers or {}).items()}}
     if json is not None:
         body = jsonlib.dumps(json).encode()
