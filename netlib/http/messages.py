@@ -9,6 +9,10 @@ one ``write``), or streamed (``StreamingResponse`` over a sync or async iterator
 Headers arrive as the core gives them, ``(lower-case name, value)`` byte pairs;
 ``Headers`` wraps them with case-insensitive ``str`` access, built lazily
 because the hello route never looks. Values are Latin-1 decoded (RFC 9110 §5.5).
+
+``Request.path`` is percent-decoded once, before routing (as Starlette and Flask
+do): ``%2F`` is then a slash to the router, so a ``{name}`` segment can never
+hold one. Static files check every decoded segment, so ``..%2f`` gains nothing.
 """
 
 from __future__ import annotations

@@ -268,6 +268,13 @@ class HTTPSession:
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
             self.task.add_done_callback(self._task_done)
             return
+        out, status, size = self._encode(resp, body)
+        self.conn.write(out)
+        if self.app.access_log:
+            self._log(req, status, size)
+
+    def _encode(self, resp: Response, body: bytes) -> tuple[bytes, int, int]:
+        """A plain response on the wire: (bytes, status sent, body size); a 500 if refused."""
         h = self.h
         if self.conn.stopping:
             h.close_after_this()
@@ -279,17 +286,16 @@ class HTTPSession:
         if resp.status in _NO_LENGTH:  # RFC 9110 §8.6: no (or not this) Content-Length
             del headers[-3]
         try:
-            out = h.send_message(h11.Response(resp.status, headers), body)
+            return h.send_message(h11.Response(resp.status, headers), body), resp.status, len(body)
         except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
             self.conn.log.error("handler's response refused: %s", e)
-            resp = self._error_response(HTTPError(500, "internal server error"))
-            body = resp.body
-            out = h.send_message(
-                h11.Response(500, [*resp.headers, (b"content-length", b"%d" % len(body))]), body
-            )
-        self.conn.write(out)
-        if self.app.access_log:
-            self._log(req, resp.status, len(body))
+        err = self._error_response(HTTPError(500, "internal server error"))
+        length = (b"content-length", b"%d" % len(err.body))
+        return (
+            h.send_message(h11.Response(500, [*err.headers, length]), err.body),
+            500,
+            len(err.body),
+        )
 
     def _to_response(self, result: Any) -> Response:
         try:

@@ -1,3 +1,5 @@
+"""``python -m servers.http``: flags into a ShellConfig, then ``app.serve`` until a signal."""
+
 from pathlib import Path
 
 from netlib.shell import ShellConfig, run, serve_until_signalled
