@@ -1,0 +1,22 @@
+"""syslab's storage engines (issue 5: S1-S6), built on one checksummed record format.
+
+Layout, from the bytes up:
+
+* ``record.py``: the record (CRC-32C, length, type, payload), its ``Reader``
+  (a torn tail ends the file quietly, a bad record in the middle raises
+  ``Corruption(file, offset)``), ``Writer`` and ``write_atomically`` (temp +
+  fsync + rename + fsync of the directory). ``FORMAT.md`` is the byte grammar of
+  every file kind, kept beside the code that reads and writes it.
+* ``check.py``: S3, ``python -m storage.check FILE|DIR``: walks any syslab data
+  file and reports OK, a torn tail, or the first corrupt record with its offset.
+* ``wal/``: the write-ahead log (sync policies always / every N ms / never,
+  group commit, segments, replay).
+* ``kv/``: S4, a KV store on the WAL plus snapshots, and the child process the
+  SIGKILL recovery test runs.
+* ``bitcask/``: S5, Bitcask (keydir, rotation, tombstones, hint files, merge,
+  the directory lock); ``servers/bitcask`` speaks RESP over it.
+* ``dictionary/``: S1, the GCIDE dictionary in CSV and in Bitcask.
+
+S2 (the torn 100 MB write) and S6 (sequential vs random IO) are experiments,
+not engines: ``bench/torn_write.py`` and ``bench/io.py``.
+"""

@@ -62,10 +62,12 @@ FILE_HEADER = file_header(fmt.DATA_KIND)
 
 SyncPolicy = Literal["always", "never"] | int
 
+
 # fdatasync, as leveldb and SQLite use on Linux: it flushes the data and the
 # metadata needed to read it back (the file size of an append), skipping only
 # timestamps. The file's creation is made durable with fsync + fsync(dir) once.
-_datasync = getattr(os, "fdatasync", os.fsync)
+def _datasync(fd: int) -> None:
+    os.fdatasync(fd)  # looked up per call, so fault-injection tests can count it
 
 
 class Closed(StorageError):
@@ -155,11 +157,14 @@ class Bitcask:
             if os.path.exists(hint):
                 os.unlink(hint)
             return None
-        if scan.valid_end < scan.size:
-            log.warning("%s: torn tail at offset %d ignored (truncated)", data, scan.valid_end)
-            with open(data, "r+b") as f:
+        with open(data, "r+b") as f:
+            if scan.valid_end < scan.size:
+                log.warning("%s: torn tail at offset %d ignored (truncated)", data, scan.valid_end)
                 f.truncate(scan.valid_end)
-                os.fsync(f.fileno())
+            # Even when whole, what we scanned may be only in the page cache (a process
+            # crash under sync="never"): the hint must not describe bytes a power cut
+            # could still take away, so the data reaches the disk before the hint does.
+            os.fsync(f.fileno())
         load.write_hint(self.dir, file_id, load.hint_records(scan.entries), scan.valid_end)
         return scan.entries
 
@@ -374,15 +379,17 @@ class Bitcask:
             with self._lock:
                 if self._closed:
                     return
-                fd, size = self._active_fd, self._active_size
-            if self._synced_size >= size:
-                continue
+                file_id, fd, size = self._active_id, self._active_fd, self._active_size
+                if self._synced_size >= size:
+                    continue
             try:
                 _datasync(fd)
             except OSError:  # rotated and closed meanwhile: rotation synced it
                 continue
             with self._lock:
-                if self._active_fd == fd:
+                # Compare ids, not descriptors: after a rotation and a merge the number
+                # ``fd`` may already name a newer active file that this fsync never covered.
+                if self._active_id == file_id:
                     self._synced_size = max(self._synced_size, size)
 
     def _stop_sync_thread(self) -> None:
