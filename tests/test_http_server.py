@@ -147,6 +147,28 @@ async def test_http10_client_gets_close_and_body(server):
     assert body == b"0\n1\n2\n"
 
 
+async def test_http10_keep_alive_and_connection_close_are_honoured_in_a_pipeline(server):
+    data = await exchange(server, b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                  b"GET /hello HTTP/1.0\r\n\r\n"
+                                  b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # fmt: skip
+    first, second = data.split(b"Hello, world!\n")[:2]
+    assert b"connection: keep-alive" in first and b"connection: close" in second
+    assert data.count(b"HTTP/1.1 200") == 2  # nothing answered after the close
+    data = await exchange(server, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                  b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # fmt: skip
+    assert data.count(b"HTTP/1.1 200") == 1 and b"connection: close" in data
+
+
+async def test_a_bad_request_inside_a_pipeline_is_answered_in_order_then_closed(server):
+    data = await exchange(server, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  b"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                                  b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # fmt: skip
+    assert data.index(b"404") < data.index(b"200 OK") < data.index(b"400 Bad Request")
+    assert data.count(b"HTTP/1.1 ") == 3  # the request after the refusal is never read
+
+
 async def test_expect_100_continue(server):
     r, w = await asyncio.open_connection("127.0.0.1", server.port)
     w.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
