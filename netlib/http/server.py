@@ -8,6 +8,9 @@ what lets a pure-Python server keep up with httptools-based ones. An async
 handler, a streamed request body or a streamed response body gets a task, and
 while it runs the session stops pulling events (pipelined requests wait in the
 core's buffer, and past ``PAUSE_BUFFER`` the socket is paused: TCP backpressure).
+The other direction too: a client that pipelines without reading its answers
+fills our write buffer; past the shell's high-water mark (``pause_writing``) no
+further request is answered and reading stops until it drains.
 
 Bad input: a ``RemoteProtocolError`` becomes its status line plus
 ``Connection: close``; the connection closes; nobody else notices. A client
