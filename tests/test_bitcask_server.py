@@ -19,6 +19,7 @@ import redis
 from netlib.shell import ShellConfig
 from servers.bitcask.server import serve
 from storage.bitcask import Bitcask
+from storage.bitcask import format as fmt
 from storage.bitcask import merge as merge_module
 
 pytestmark = pytest.mark.exercise("S5")
@@ -187,3 +188,68 @@ def test_redis_cli_talks_to_it_and_data_survives_restart(launch, tmp_path):
     assert child.stop() == 0  # SIGTERM: clean stop, data synced and hinted
     child = launch("servers.bitcask", "--dir", data)
     assert run("GET", "lang") == "python"
+
+
+def _cmd(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+async def test_keys_and_values_past_the_engine_limits_answer_errors(server):
+    """Each refused command answers -ERR; the connection and the data stay intact."""
+    srv, db = server
+    long_key = b"k" * (fmt.MAX_KEY_SIZE + 1)
+    req = (
+        _cmd(b"SET", b"ok", b"1")
+        + _cmd(b"SET", b"big", b"v" * (fmt.MAX_VALUE_SIZE + 1))  # past MAX_PAYLOAD with its key
+        + _cmd(b"SET", long_key, b"v")
+        + _cmd(b"SET", b"", b"v")
+        + _cmd(b"DEL", long_key, b"ok")
+        + _cmd(b"GET", long_key)
+        + _cmd(b"EXISTS", long_key, b"")
+        + _cmd(b"PING")
+    )
+    got = await _exchange(srv.port, req, b"+PONG\r\n")
+    replies = got.split(b"\r\n")
+    assert replies[0] == b"+OK"
+    assert replies[1].startswith(b"-ERR value longer than")
+    assert replies[2].startswith(b"-ERR key length") and replies[3].startswith(b"-ERR key length")
+    assert replies[4:] == [b":1", b"$-1", b":0", b"+PONG", b""]
+    assert db.keys() == [] and db.get(b"big") is None
+
+
+async def test_binary_keys_with_nul_and_crlf_round_trip_and_match(server):
+    srv, _ = server
+    key, value = b"a\x00\r\nb", b"\r\n\x00\xff"
+    req = (
+        _cmd(b"SET", key, value)
+        + _cmd(b"GET", key)
+        + _cmd(b"KEYS", b"a?\r\n*")
+        + _cmd(b"KEYS", b"a[\x00]*")
+        + _cmd(b"PING")
+    )
+    got = await _exchange(srv.port, req, b"+PONG\r\n")
+    bulk = b"$5\r\n" + key + b"\r\n"
+    assert got == b"+OK\r\n$4\r\n" + value + b"\r\n*1\r\n" + bulk + b"*1\r\n" + bulk + b"+PONG\r\n"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "want"),
+    [
+        (b"*", [b"[x]", b"a*b", b"ab", b"h\\i"]),
+        (b"", []),
+        (b"a\\*b", [b"a*b"]),  # an escaped star is a literal star
+        (b"[[]x]", [b"[x]"]),
+        (b"[", []),  # an unclosed class matches nothing here, and does not crash
+        (b"h\\\\i", [b"h\\i"]),
+        (b"a[^*]", [b"ab"]),
+        (b"?", []),
+    ],
+)
+async def test_keys_pattern_edge_cases(server, pattern, want):
+    srv, db = server
+    for k in (b"ab", b"a*b", b"[x]", b"h\\i"):
+        db.put(k, b"1")
+    got = await _exchange(srv.port, _cmd(b"KEYS", pattern) + _cmd(b"PING"), b"+PONG\r\n")
+    assert got.startswith(b"*%d\r\n" % len(want)), got
+    parts = got.split(b"\r\n")[2 : 2 * len(want) + 1 : 2]
+    assert sorted(parts) == want

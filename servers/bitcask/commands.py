@@ -63,10 +63,15 @@ def get(s: Session, args: list[bytes]) -> bytes:
     return resp.bulk(s.db.get(args[1]), s.proto)
 
 
+def storable(key: bytes) -> bool:
+    """Within the engine's key limits (a key outside them cannot be stored, so is never there)."""
+    return 0 < len(key) <= fmt.MAX_KEY_SIZE
+
+
 @command("set", 3)
 def set_(s: Session, args: list[bytes]) -> bytes:
     key, value = args[1], args[2]
-    if not key or len(key) > fmt.MAX_KEY_SIZE:
+    if not storable(key):
         return resp.error(f"key length must be 1..{fmt.MAX_KEY_SIZE} bytes")
     if len(value) > fmt.MAX_VALUE_SIZE:
         return resp.error(f"value longer than {fmt.MAX_VALUE_SIZE} bytes")
@@ -76,7 +81,7 @@ def set_(s: Session, args: list[bytes]) -> bytes:
 
 @command("del", -2)
 def delete(s: Session, args: list[bytes]) -> bytes:
-    return resp.integer(sum(s.db.delete(k) for k in args[1:] if k))
+    return resp.integer(sum(s.db.delete(k) for k in args[1:] if storable(k)))
 
 
 @command("exists", -2)
