@@ -31,6 +31,7 @@ from pathlib import Path
 from storage.record import (
     FILE_MAGIC,
     HEADER_SIZE,
+    TYPE_FILE_HEADER,
     Corruption,
     Reader,
     Record,
@@ -45,6 +46,7 @@ PAYLOAD_CHECKERS: dict[str, str] = {
     "snapshot": "storage.kv.snapshot:check_records",
     "bitcask-data": "storage.check:check_bitcask_data",
     "bitcask-hint": "storage.check:check_bitcask_hint",
+    "bitcask-retire": "storage.check:check_bitcask_retire",
 }
 
 EXIT_OK, EXIT_CORRUPT, EXIT_UNREADABLE = 0, 1, 2
@@ -97,11 +99,28 @@ def check_bytes(data: bytes, name: str) -> Report:
             rep.corruption = Corruption(name, 0, "first record is not a FILE_HEADER")
     elif rep.corruption is None and reader.torn_at is None:
         reader.torn_at = 0  # an empty file: created, then crashed before its header
+    elif rep.corruption is None and not _torn_header(data):
+        rep.corruption = Corruption(name, 0, "not a syslab data file (no FILE_HEADER)")
     if rep.corruption is None:
         rep.torn_at = reader.torn_at
     if rep.corruption is None and rep.kind is not None:
         _check_payloads(rep, name, records)
     return rep
+
+
+def _torn_header(data: bytes) -> bool:
+    """Could these bytes (too few for one whole record) be the start of a FILE_HEADER?
+
+    A crash while a file's first record is written leaves a prefix of
+    crc, length, type 1, "SYSLAB1 " + kind: that is a torn tail. Short bytes of
+    anything else (a LOCK file's pid, a note) are not a syslab file at all.
+    """
+    length, rtype = data[4:8], data[8:9]  # u32le; a header's is below 256
+    if length and not (length[0] > len(FILE_MAGIC) and not any(length[1:])):
+        return False
+    if rtype and rtype[0] != TYPE_FILE_HEADER:
+        return False
+    return FILE_MAGIC.startswith(data[HEADER_SIZE : HEADER_SIZE + len(FILE_MAGIC)])
 
 
 def _check_payloads(rep: Report, name: str, records: list[Record]) -> None:
@@ -157,6 +176,17 @@ def check_bitcask_hint(name: str, records: list[Record]) -> None:
             _key_fits(name, rec, _HINT_PUT if put else _TS_KLEN, exact=True)
         else:
             raise Corruption(name, rec.offset, f"record type {rec.rtype} in a hint file")
+
+
+def check_bitcask_retire(name: str, records: list[Record]) -> None:
+    """MERGE-RETIRE: exactly one RETIRE record, a whole number of u64 file ids."""
+    from storage.bitcask import format as fmt
+
+    if len(records) != 2:
+        raise Corruption(name, records[-1].offset, "a merge marker holds exactly one record")
+    rec = records[1]
+    if rec.rtype != fmt.T_RETIRE or len(rec.payload) % 8:
+        raise Corruption(name, rec.offset, "not a list of u64 file ids")
 
 
 def _key_fits(name: str, rec: Record, prefix: struct.Struct, exact: bool) -> None:

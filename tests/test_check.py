@@ -220,3 +220,29 @@ def test_any_single_flip_in_any_file_is_reported_at_its_record(payloads, data):
         assert at == starts[-1] and rep.torn_at == at
     else:
         assert rep.status == "CORRUPT" and rep.corruption.offset == at
+
+
+@pytest.mark.parametrize("cut", [0, 3, 5, 9, 12, 20])
+def test_a_file_torn_inside_its_header_is_torn_not_corrupt(tmp_path, cut):
+    data = (file_header("bitcask-data") + encode(16, b"x" * 30))[:cut]
+    rep = check_bytes(data, "x")
+    assert (rep.status, rep.torn_at) == ("TORN", 0), rep.line()
+
+
+def test_a_short_file_that_is_no_syslab_file_is_said_so(tmp_path):
+    lock = tmp_path / "LOCK"
+    lock.write_bytes(b"12345\n")  # a pid: 6 bytes, shorter than a record header
+    rep = check_file(lock)
+    assert rep.status == "CORRUPT" and "not a syslab data file" in rep.line()
+    out = _cli(str(tmp_path))  # walking the directory skips it instead
+    assert out.returncode == 0 and "SKIPPED" in out.stdout
+
+
+def test_a_bitcask_merge_marker_is_checked(tmp_path):
+    from storage.bitcask import format as bfmt
+
+    good = file_header(bfmt.RETIRE_KIND) + encode(bfmt.T_RETIRE, bytes(16))
+    assert check_bytes(good, "MERGE-RETIRE").status == "OK"
+    bad = file_header(bfmt.RETIRE_KIND) + encode(bfmt.T_RETIRE, bytes(13))
+    rep = check_bytes(bad, "MERGE-RETIRE")
+    assert rep.status == "CORRUPT" and rep.corruption.offset == len(file_header(bfmt.RETIRE_KIND))
