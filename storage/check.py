@@ -145,11 +145,7 @@ def _checker(kind: str) -> Callable[[str, list[Record]], None] | None:
         return None  # the room is not there (yet): record-level check only
 
 
-# -- Bitcask payloads (layout in FORMAT.md, section "Bitcask"; types from its format.py) --
-
-_TS_KLEN = struct.Struct("<QI")
-_HINT_PUT = struct.Struct("<QQII")
-_HINT_END = struct.Struct("<QQ")
+# -- Bitcask payloads (FORMAT.md, section "Bitcask"; types and field layouts from its format.py) --
 
 
 def check_bitcask_data(name: str, records: list[Record]) -> None:
@@ -159,7 +155,7 @@ def check_bitcask_data(name: str, records: list[Record]) -> None:
     for rec in records[1:]:
         if rec.rtype not in (fmt.T_PUT, fmt.T_DELETE):
             raise Corruption(name, rec.offset, f"record type {rec.rtype} in a data file")
-        _key_fits(name, rec, _TS_KLEN, exact=rec.rtype == fmt.T_DELETE)
+        _key_fits(name, rec, fmt.PUT_FIELDS, exact=rec.rtype == fmt.T_DELETE)
 
 
 def check_bitcask_hint(name: str, records: list[Record]) -> None:
@@ -168,12 +164,13 @@ def check_bitcask_hint(name: str, records: list[Record]) -> None:
 
     for i, rec in enumerate(records[1:], start=1):
         if rec.rtype == fmt.T_HINT_END:
-            count, _ = _HINT_END.unpack(rec.payload) if len(rec.payload) == 16 else (-1, 0)
+            end = fmt.HINT_END_FIELDS
+            count = end.unpack(rec.payload)[0] if len(rec.payload) == end.size else -1
             if i != len(records) - 1 or count != i - 1:
                 raise Corruption(name, rec.offset, f"END says {count} entries, {i - 1} precede it")
         elif rec.rtype in (fmt.T_HINT_PUT, fmt.T_HINT_DELETE):
             put = rec.rtype == fmt.T_HINT_PUT
-            _key_fits(name, rec, _HINT_PUT if put else _TS_KLEN, exact=True)
+            _key_fits(name, rec, fmt.HINT_PUT_FIELDS if put else fmt.HINT_DEL_FIELDS, exact=True)
         else:
             raise Corruption(name, rec.offset, f"record type {rec.rtype} in a hint file")
 

@@ -12,8 +12,13 @@ keeping only live records.
 
 Durability is the sync policy's: ``"always"`` fsyncs before ``put``/``delete``
 return; an integer N fsyncs from a background thread every N ms (Redis's
-``appendfsync everysec`` shape: a crash loses at most ~N ms); ``"never"``
-leaves it to the OS. Rotation and close always fsync.
+``appendfsync everysec`` shape); ``"never"`` leaves it to the OS (Linux writes
+dirty pages back within ~30 s). The window, precisely: a *process* crash
+(SIGKILL, an exception) loses nothing under any policy, since written bytes
+sit in the kernel's page cache; a power cut or kernel crash loses the writes of
+the last N ms plus one fsync's duration under N, and anything unsynced under
+``"never"``. Rotation and close always fsync, and a hint never describes bytes
+that were not fsynced first.
 
 Threads: one ``RLock`` guards the keydir, the descriptor table and the active
 file. Reads take it too: merge swaps keydir entries and closes old files under

@@ -33,16 +33,16 @@ T_RETIRE = FIRST_ENGINE_TYPE + 5  # 21: file ids a committed merge replaced (MER
 
 RETIRE_KIND = "bitcask-retire"
 
-_PUT = struct.Struct("<QI")  # ts, key length; then key, then value
-_HINT_PUT = struct.Struct("<QQII")  # ts, record offset, record size, key length; then key
-_HINT_DEL = struct.Struct("<QI")  # ts, key length; then key
-_HINT_END = struct.Struct("<QQ")  # entries, data file size the hint describes
+PUT_FIELDS = struct.Struct("<QI")  # ts, key length; then key, then value
+HINT_PUT_FIELDS = struct.Struct("<QQII")  # ts, record offset, record size, key length; then key
+HINT_DEL_FIELDS = struct.Struct("<QI")  # ts, key length; then key
+HINT_END_FIELDS = struct.Struct("<QQ")  # entries, data file size the hint describes
 
 # Keys are names, not blobs: 64 KiB is Riak's practical ceiling and keeps the
 # keydir (which holds every key in memory) from being blown up by one request.
 MAX_KEY_SIZE = 64 * 1024
 # A value must fit one record: the record format refuses payloads over MAX_PAYLOAD.
-MAX_VALUE_SIZE = MAX_PAYLOAD - _PUT.size - MAX_KEY_SIZE
+MAX_VALUE_SIZE = MAX_PAYLOAD - PUT_FIELDS.size - MAX_KEY_SIZE
 
 _DATA_NAME = re.compile(r"^(\d{9})\.data$")
 
@@ -75,40 +75,42 @@ class Entry(NamedTuple):
 
 
 def put_payload(ts: int, key: bytes, value: bytes) -> bytes:
-    return _PUT.pack(ts, len(key)) + key + value
+    return PUT_FIELDS.pack(ts, len(key)) + key + value
 
 
 def delete_payload(ts: int, key: bytes) -> bytes:
-    return _PUT.pack(ts, len(key)) + key
+    return PUT_FIELDS.pack(ts, len(key)) + key
 
 
 def split_data(payload: bytes) -> tuple[int, bytes, bytes]:
     """(ts, key, value) of a PUT or DELETE payload (value is b"" for a DELETE)."""
-    ts, klen = _PUT.unpack_from(payload)
-    start = _PUT.size
+    ts, klen = PUT_FIELDS.unpack_from(payload)
+    start = PUT_FIELDS.size
     return ts, payload[start : start + klen], payload[start + klen :]
 
 
 def hint_put(ts: int, offset: int, size: int, key: bytes) -> bytes:
-    return _HINT_PUT.pack(ts, offset, size, len(key)) + key
+    return HINT_PUT_FIELDS.pack(ts, offset, size, len(key)) + key
 
 
 def hint_delete(ts: int, key: bytes) -> bytes:
-    return _HINT_DEL.pack(ts, len(key)) + key
+    return HINT_DEL_FIELDS.pack(ts, len(key)) + key
 
 
 def hint_end(count: int, data_size: int) -> bytes:
-    return _HINT_END.pack(count, data_size)
+    return HINT_END_FIELDS.pack(count, data_size)
 
 
 def decode_hint(rtype: int, payload: bytes) -> Entry:
     if rtype == T_HINT_PUT:
-        ts, off, size, klen = _HINT_PUT.unpack_from(payload)
-        return Entry(payload[_HINT_PUT.size : _HINT_PUT.size + klen], ts, False, off, size)
-    ts, klen = _HINT_DEL.unpack_from(payload)
-    return Entry(payload[_HINT_DEL.size : _HINT_DEL.size + klen], ts, True)
+        ts, off, size, klen = HINT_PUT_FIELDS.unpack_from(payload)
+        return Entry(
+            payload[HINT_PUT_FIELDS.size : HINT_PUT_FIELDS.size + klen], ts, False, off, size
+        )
+    ts, klen = HINT_DEL_FIELDS.unpack_from(payload)
+    return Entry(payload[HINT_DEL_FIELDS.size : HINT_DEL_FIELDS.size + klen], ts, True)
 
 
 def decode_end(payload: bytes) -> tuple[int, int]:
-    count, size = _HINT_END.unpack(payload)
+    count, size = HINT_END_FIELDS.unpack(payload)
     return count, size
