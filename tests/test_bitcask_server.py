@@ -253,3 +253,14 @@ async def test_keys_pattern_edge_cases(server, pattern, want):
     assert got.startswith(b"*%d\r\n" % len(want)), got
     parts = got.split(b"\r\n")[2 : 2 * len(want) + 1 : 2]
     assert sorted(parts) == want
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "sometimes", "1.5"])
+def test_a_bad_sync_flag_is_a_usage_error_not_a_traceback(bad):
+    import argparse
+
+    from servers.bitcask.__main__ import sync_policy
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        sync_policy(bad)
+    assert sync_policy("always") == "always" and sync_policy("250") == 250

@@ -14,10 +14,9 @@ from .server import serve
 def sync_policy(text: str) -> SyncPolicy:
     if text in ("always", "never"):
         return text  # type: ignore[return-value]
-    try:
+    if text.isdigit() and int(text) > 0:
         return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("use always, never or a number of ms") from None
+    raise argparse.ArgumentTypeError("use always, never or a positive number of ms")
 
 
 def main() -> None:
