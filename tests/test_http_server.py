@@ -52,6 +52,12 @@ def make_app() -> App:
     def crash(req):
         raise RuntimeError("bug")
 
+    @app.get("/circular")
+    def circular(req):
+        d: dict = {}
+        d["self"] = d
+        return d  # json.dumps raises ValueError while the response is made
+
     return app
 
 
@@ -107,6 +113,24 @@ async def test_errors_404_405_418_400_500_413(server):
         assert (await c.get(base + "/crash")).status == 500
         assert (await c.post(base + "/echo", body=b"[" + b"1," * 600 + b"1]")).status == 413
         assert (await c.get(base + "/hello")).status == 200  # still serving
+
+
+async def test_hostile_input_is_a_client_error_and_odd_results_a_500_not_a_dropped_connection(
+    server,
+):
+    base = f"http://127.0.0.1:{server.port}"
+    deep = App(max_body=1_000_000, access_log=False)
+    deep.post("/echo")(lambda req: req.json())
+    async with await serve(deep, ShellConfig()) as s, HTTPClient() as c:
+        r = await c.post(f"http://127.0.0.1:{s.port}/echo", body=b"[" * 200_000 + b"]" * 200_000)
+        assert r.status == 400 and b"deep" in r.body  # RecursionError, not a 500
+        r = await c.post(f"http://127.0.0.1:{s.port}/echo", body=b'["\\ud800"]')
+        assert (r.status, r.body) == (200, b'["\\ud800"]')  # a lone surrogate, escaped back
+    async with HTTPClient() as c:
+        assert (await c.get(base + "/users/" + "9" * 5000 + "/posts/a")).status == 404
+        assert (await c.get(base + "/circular")).status == 500
+        assert (await c.get(base + "/hello")).status == 200
+        assert c.opened == 1  # the same connection: nothing was dropped
 
 
 async def test_streamed_upload_and_streamed_response(server):

@@ -126,6 +126,8 @@ class Request:
             return json.loads(self.body)
         except ValueError as e:
             raise HTTPError(400, f"invalid JSON body: {e}") from None
+        except RecursionError:  # "[[[[...": the parser recurses per level
+            raise HTTPError(400, "JSON body nested too deep") from None
 
     def stream(self) -> AsyncIterable[bytes]:
         """The body piece by piece (routes registered with ``stream=True`` only)."""
@@ -192,7 +194,11 @@ class JSONResponse(Response):
     def __init__(
         self, data: Any, status: int = 200, headers: Mapping[str, str] | RawHeaders | None = None
     ) -> None:
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        try:
+            body = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate (legal in JSON text): send it escaped
+            body = json.dumps(data, separators=(",", ":")).encode()
         super().__init__(body, status, headers)
 
 

@@ -135,8 +135,11 @@ class Router:
         if route is None:
             allow = ", ".join(sorted(set(table) | ({"HEAD"} if "GET" in table else set())))
             raise HTTPError(405, "method not allowed", [(b"allow", allow.encode())])
-        for name, fn in route.converters:
-            params[name] = fn(params[name])
+        try:
+            for name, fn in route.converters:
+                params[name] = fn(params[name])
+        except ValueError:  # e.g. past int()'s 4300-digit limit: no such resource
+            raise HTTPError(404, "not found") from None
         return route, params
 
 

@@ -303,8 +303,8 @@ class HTTPSession:
     def _to_response(self, result: Any) -> Response:
         try:
             return to_response(result)
-        except TypeError as e:
-            self.conn.log.error("%s", e)
+        except Exception as e:  # TypeError, or a dict json cannot encode (a cycle)
+            self.conn.log.error("handler result refused: %r", e)
             return self._error_response(HTTPError(500, "internal server error"))
 
     def _spawn(self, route: Route, req: Request) -> None:
