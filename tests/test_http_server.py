@@ -246,6 +246,21 @@ async def test_trickled_body_is_cut_by_the_body_timeout():
         assert data.endswith(b"\r\n\r\nok")  # a prompt client is unaffected
 
 
+async def test_a_stalled_streamed_upload_is_closed_by_the_idle_timeout():
+    """While a streaming handler waits for body bytes it is the client's turn: the
+    'answering' exemption from the idle timeout must not cover it (slowloris)."""
+    cfg = ShellConfig(idle_timeout=0.3, sweep_interval=0.05)
+    async with await serve(make_app(), cfg) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        try:
+            assert await asyncio.wait_for(r.read(), 5) == b""
+        except ConnectionResetError:
+            pass  # abort() is an RST: closed either way
+        assert server.timed_out == 1
+        w.close()
+
+
 async def test_graceful_shutdown_finishes_in_flight_and_closes_idle(caplog):
     caplog.set_level(logging.INFO, logger="netlib.http.access")
     release = asyncio.Event()

@@ -65,9 +65,9 @@ class HTTPSession:
         self.conn = conn
         self.app = app
         self.h = h11.Connection(h11.SERVER, max_body=app.max_stream_body)
-        # A task owns the connection (async handler or streaming); the shell's idle
-        # timeout leaves a busy session alone: it is our turn to speak (SSE, long polls).
-        self.busy = False
+        # A task owns the connection (async handler or streaming): events are not
+        # pulled here meanwhile. See ``busy`` for what the shell's idle timeout sees.
+        self.owned = False
         self.task: asyncio.Task[None] | None = None
         self.req: Request | None = None  # request whose body is being buffered
         self.route: Route | None = None
@@ -82,11 +82,18 @@ class HTTPSession:
         self.write_blocked = False
 
     # -- shell Session interface ---------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Our turn to speak (a handler runs, a response streams: SSE, long polls), so
+        the shell's idle timeout leaves us alone; not while a streaming handler waits
+        for body bytes: then the client is the one to be timed out."""
+        return self.owned and self.wakeup is None
+
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
         self.h.receive_data(data)
-        if not self.busy:
+        if not self.owned:
             self._process()
         else:
             self._wake()
@@ -98,7 +105,7 @@ class HTTPSession:
             self.conn.close()
             return True
         self.h.receive_data(b"")
-        if not self.busy:
+        if not self.owned:
             self._process()
         else:
             self._wake()
@@ -111,24 +118,24 @@ class HTTPSession:
 
     def pause_writing(self) -> None:
         self.write_blocked = True
-        if not self.busy:  # a task paces itself with drain()
+        if not self.owned:  # a task paces itself with drain()
             self.conn.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_blocked = False
-        if not self.busy:
+        if not self.owned:
             self._process()
 
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
         self.h.close_after_this()
-        if not self.busy and self.req is None and not self.h._buf:
+        if not self.owned and self.req is None and not self.h._buf:
             self.conn.close()
 
     # -- the event loop of one connection --------------------------------------
     def _process(self) -> None:
         h = self.h
-        while not self.busy:
+        while not self.owned:
             if self.write_blocked:
                 self.conn.pause_reading()  # resume_writing() carries on from here
                 return
@@ -233,7 +240,7 @@ class HTTPSession:
 
     def _linger(self) -> None:
         """Answered for the last time: half-close, then drop input until EOF or timeout."""
-        self.busy = self.lingering = True  # nothing more is parsed on this connection
+        self.owned = self.lingering = True  # nothing more is parsed on this connection
         self.conn.write_eof()
         self.conn.set_deadline(LINGER_SECONDS)
 
@@ -267,7 +274,7 @@ class HTTPSession:
                 resp = self._error_response(HTTPError(500, "cannot read file"))
                 body = resp.body
         elif isinstance(resp, StreamingResponse | FileResponse):
-            self.busy = True
+            self.owned = True
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
             self.task.add_done_callback(self._task_done)
             return
@@ -308,7 +315,7 @@ class HTTPSession:
             return self._error_response(HTTPError(500, "internal server error"))
 
     def _spawn(self, route: Route, req: Request) -> None:
-        self.busy = True
+        self.owned = True
         self.task = asyncio.get_running_loop().create_task(self._run_async(route, req))
         self.task.add_done_callback(self._task_done)
 
@@ -344,10 +351,10 @@ class HTTPSession:
             self.req = None
             if self.h.they_are_waiting_for_100_continue:
                 self.h.close_after_this()
-        self.busy = False
+        self.owned = False
         self.conn.touch()  # the idle timeout counts from the end of our answer
         self._answer(req, result)
-        if not self.busy:
+        if not self.owned:
             self._process()
 
     async def _send_streamed(self, req: Request, resp: StreamingResponse | FileResponse) -> None:
@@ -381,7 +388,7 @@ class HTTPSession:
             await chunks.aclose()
             if self.app.access_log:
                 self._log(req, resp.status, sent)
-        self.busy = False
+        self.owned = False
         self.conn.touch()
         self._process()
 
