@@ -5,7 +5,7 @@ A client that never reads at all is closed by the idle timeout."""
 
 import asyncio
 
-from netlib.http import App, Response, serve
+from netlib.http import App, Response, StreamingResponse, serve
 from netlib.shell import WRITE_HIGH_WATER, ShellConfig
 
 BODY = b"x" * 16_000
@@ -55,4 +55,30 @@ async def test_a_client_that_never_reads_is_closed_after_the_idle_timeout():
         r, w = await asyncio.open_connection("127.0.0.1", server.port)
         w.write(REQUEST * N)
         await until(lambda: server.timed_out == 1 and not server.connections)
+        w.close()
+
+
+async def test_a_stream_to_a_client_that_stopped_reading_is_closed_and_its_producer_too():
+    """A streamed answer is 'our turn to speak' (exempt from the idle timeout) only
+    while the client takes it: stuck past the high-water mark, the client is idle."""
+    closed = asyncio.Event()
+    app = App(access_log=False)
+
+    @app.get("/forever")
+    def forever(req):
+        async def gen():
+            try:
+                while True:
+                    yield BODY
+            finally:
+                closed.set()
+
+        return StreamingResponse(gen())
+
+    config = ShellConfig(idle_timeout=0.3, sweep_interval=0.05)
+    async with await serve(app, config) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(closed.wait(), 10)
+        assert server.timed_out == 1
         w.close()
