@@ -23,6 +23,7 @@ from .errors import (
     OperationalError,
 )
 from .escape import interpolate, multirow_statements
+from .guards import check_not_in_transaction, check_not_streaming, check_open_statement
 from .protocol import ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
@@ -38,6 +39,7 @@ class AsyncConnection:
         self._wire = Wire(proto)
         self._read_timeout = read_timeout
         self._lock = asyncio.Lock()
+        self._stream_task: asyncio.Task[Any] | None = None  # holds the lock for a stream
         self._pending_closes: list[int] = []
         self._statements = StatementCache(64, self._pending_closes.append)
 
@@ -96,8 +98,15 @@ class AsyncConnection:
     async def _run(self, command: Callable[..., bytes], *args: Any) -> ResultBuilder:
         """Build the command's bytes only once the lock is ours: the protocol state
         (and the escaping mode) belong to whoever holds it."""
-        async with self._lock:
+        async with self._turn():
             return await self._run_locked(command(*args))
+
+    def _turn(self) -> asyncio.Lock:
+        """The command lock, refused to the one task that could never get it: the one
+        holding it for an open stream (it would wait on itself forever)."""
+        task = self._stream_task
+        check_not_streaming(task is not None and task is asyncio.current_task())
+        return self._lock
 
     async def _run_locked(self, data: bytes) -> ResultBuilder:
         self._flush_closes()
@@ -125,7 +134,7 @@ class AsyncConnection:
     async def insert_many(self, prefix: str, rows: Any) -> int:
         """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
         total = 0
-        async with self._lock:
+        async with self._turn():
             for sql in multirow_statements(
                 prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
             ):
@@ -134,7 +143,7 @@ class AsyncConnection:
         return total
 
     async def execute(self, sql: str, params: Any = ()) -> Result:
-        async with self._lock:
+        async with self._turn():
             stmt = self._statements.get(sql)
             if stmt is None:
                 stmt = self._statements.put(sql, await self._prepare_locked(sql))
@@ -148,7 +157,7 @@ class AsyncConnection:
     async def executemany(self, sql: str, params_seq: Sequence[Any]) -> int:
         """Pipelined executes of one prepared statement (see ``Connection.executemany``)."""
         total, done = 0, 0
-        async with self._lock:
+        async with self._turn():
             stmt = self._statements.get(sql)
             if stmt is None:
                 stmt = self._statements.put(sql, await self._prepare_locked(sql))
@@ -172,7 +181,7 @@ class AsyncConnection:
         return total
 
     async def prepare(self, sql: str) -> AsyncStatement:
-        async with self._lock:
+        async with self._turn():
             return AsyncStatement(self, await self._prepare_locked(sql))
 
     def stream(self, sql: str, params: Any = None) -> AsyncStream:
@@ -199,6 +208,7 @@ class AsyncConnection:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        check_not_in_transaction(self.in_transaction)  # BEGIN would commit it
         await self.begin()
         try:
             yield self
@@ -257,6 +267,7 @@ async def aconnect(*args: Any, **kw: Any) -> AsyncConnection:
 class AsyncStatement:
     def __init__(self, conn: AsyncConnection, prepared: Prepared) -> None:
         self.conn, self._prepared = conn, prepared
+        self.closed = False
 
     @property
     def param_count(self) -> int:
@@ -267,10 +278,15 @@ class AsyncStatement:
         return self._prepared.columns
 
     async def execute(self, params: Any = ()) -> Result:
+        check_open_statement(self.closed)
         return (await self.conn._run(self.conn._proto.execute, self._prepared, params)).result
 
     async def close(self) -> None:
-        async with self.conn._lock:
+        """COM_STMT_CLOSE, once; later executes raise InterfaceError."""
+        if self.closed:
+            return
+        self.closed = True
+        async with self.conn._turn():
             if self.conn.usable:
                 self.conn._wire.write(self.conn._proto.close_statement(self._prepared.stmt_id))
 
@@ -285,12 +301,13 @@ class AsyncStream:
         self._done = False
 
     async def __aenter__(self) -> AsyncStream:
-        await self._conn._lock.acquire()
+        await self._conn._turn().acquire()
+        self._conn._stream_task = asyncio.current_task()
         try:
             self._conn._wire.write(self._conn._query_bytes(self._sql, self._params))
             ev = await self._conn._next()
         except BaseException:
-            self._conn._lock.release()
+            self._release()
             raise
         if isinstance(ev, ResultHeader):
             self.columns = ev.columns
@@ -330,4 +347,8 @@ class AsyncStream:
                         async for _ in self.batches():
                             pass
         finally:
-            self._conn._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        self._conn._stream_task = None
+        self._conn._lock.release()

@@ -11,8 +11,10 @@ False, which is what a pool checks before handing it out again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .binary import bulk_payloads
@@ -26,11 +28,14 @@ from .errors import (
     OperationalError,
 )
 from .escape import interpolate, multirow_statements
+from .guards import check_not_in_transaction, check_open_statement
 from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
 from .resultset import Column
 from .statements import StatementCache
+
+log = logging.getLogger(__name__)
 
 
 class Connection:
@@ -63,6 +68,7 @@ class Connection:
         self._rbuf = bytearray(RECV_SIZE)
         self._rview = memoryview(self._rbuf)
         self._statements = StatementCache(statement_cache, self._close_statement_id)
+        self._stream: weakref.ref[Stream] | None = None  # the last stream opened
         self._connect(connect_timeout, read_timeout)
         if autocommit is not None:
             self.set_autocommit(autocommit)
@@ -132,10 +138,29 @@ class Connection:
                 self._sock.close()
             self._sock = None
 
-    def _run(self, data: bytes) -> ResultBuilder:
-        """Send one command and read its whole response."""
-        self._send(data)
+    def _run(self, command: Callable[..., bytes], *args: Any) -> ResultBuilder:
+        """Build one command (only once the connection is free), send it, read the response."""
+        self._settle()
+        self._send(command(*args))
         return self._response()
+
+    def _settle(self) -> None:
+        """Before a command: drain a stream its owner dropped without reading it to the end.
+
+        ``for row in conn.stream(sql): break`` leaves the rest of the result on the
+        wire with nobody left to read it; without this the connection would refuse
+        every later command ("another command is in progress") for good. A stream
+        still referenced (being iterated, or inside its ``with``) is not touched:
+        the new command is refused instead, as the protocol requires.
+        """
+        if self._stream is None or self._stream() is not None or self._proto.idle:
+            return
+        self._stream = None
+        log.warning("draining a stream that was dropped before its end")
+        while not self._proto.broken and not self._proto.idle:
+            with contextlib.suppress(DatabaseError):  # its error is nobody's now
+                if self._proto.next_event() is NEED_DATA:
+                    self._recv()
 
     def _response(self) -> ResultBuilder:
         builder = ResultBuilder()
@@ -151,7 +176,10 @@ class Connection:
 
     def query(self, sql: str, params: Any = None) -> Result:
         """COM_QUERY with client-side ``%s`` interpolation; every result set is read."""
-        return self._run(self._proto.query(self._interpolate(sql, params))).result
+        return self._run(self._query_bytes, sql, params).result
+
+    def _query_bytes(self, sql: str, params: Any) -> bytes:
+        return self._proto.query(self._interpolate(sql, params))
 
     def _interpolate(self, sql: str, params: Any) -> str:
         if params is None:
@@ -166,7 +194,7 @@ class Connection:
         for sql in multirow_statements(
             prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
         ):
-            total += self._run(self._proto.query(sql)).result.affected_rows
+            total += self._run(self._proto.query, sql).result.affected_rows
         return total
 
     def execute(self, sql: str, params: Any = ()) -> Result:
@@ -174,7 +202,7 @@ class Connection:
         stmt = self._statements.get(sql)
         if stmt is None:
             stmt = self._statements.put(sql, self._prepare(sql))
-        return self._run(self._proto.execute(stmt, params)).result
+        return self._run(self._proto.execute, stmt, params).result
 
     def executemany(self, sql: str, params_seq: Sequence[Any]) -> int:
         """One prepared statement run for every parameter set; rows affected.
@@ -197,8 +225,9 @@ class Connection:
             and bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
         )
         if bulk:  # MariaDB: the rows travel as ~1MB bulk commands, one OK each
-            return sum(self._run(self._proto.bulk_execute(p)).result.affected_rows for p in bulk)
+            return sum(self._run(self._proto.bulk_execute, p).result.affected_rows for p in bulk)
         total, done = 0, 0
+        self._settle()
         while done < len(params_seq):
             data, n = self._proto.execute_pipeline(stmt, params_seq[done:])
             self._send(data)
@@ -222,7 +251,7 @@ class Connection:
         return Statement(self, sql, self._prepare(sql))
 
     def _prepare(self, sql: str) -> Prepared:
-        prepared = self._run(self._proto.prepare(sql)).prepared
+        prepared = self._run(self._proto.prepare, sql).prepared
         assert prepared is not None
         return prepared
 
@@ -232,14 +261,17 @@ class Connection:
 
     def stream(self, sql: str, params: Any = None) -> Stream:
         """Unbuffered rows of the first result set: ``with conn.stream(sql) as rows:``."""
-        self._send(self._proto.query(self._interpolate(sql, params)))
-        return Stream(self)
+        self._settle()
+        self._send(self._query_bytes(sql, params))
+        stream = Stream(self)
+        self._stream = weakref.ref(stream)
+        return stream
 
     def ping(self) -> None:
-        self._run(self._proto.ping())
+        self._run(self._proto.ping)
 
     def select_db(self, database: str) -> None:
-        self._run(self._proto.init_db(database))
+        self._run(self._proto.init_db, database)
 
     # -- transactions --------------------------------------------------------------------
 
@@ -257,7 +289,11 @@ class Connection:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """BEGIN; COMMIT on success, ROLLBACK on any exception (then re-raise)."""
+        """BEGIN; COMMIT on success, ROLLBACK on any exception (then re-raise).
+
+        Refused inside an open transaction: BEGIN would silently commit it.
+        """
+        check_not_in_transaction(self.in_transaction)
         self.begin()
         try:
             yield self
@@ -313,6 +349,7 @@ class Statement:
 
     def __init__(self, conn: Connection, sql: str, prepared: Prepared) -> None:
         self.conn, self.sql, self._prepared = conn, sql, prepared
+        self.closed = False
 
     @property
     def param_count(self) -> int:
@@ -323,10 +360,14 @@ class Statement:
         return self._prepared.columns
 
     def execute(self, params: Any = ()) -> Result:
-        return self.conn._run(self.conn._proto.execute(self._prepared, params)).result
+        check_open_statement(self.closed)
+        return self.conn._run(self.conn._proto.execute, self._prepared, params).result
 
     def close(self) -> None:
-        self.conn._close_statement_id(self._prepared.stmt_id)
+        """COM_STMT_CLOSE, once; later executes raise InterfaceError."""
+        if not self.closed:
+            self.closed = True
+            self.conn._close_statement_id(self._prepared.stmt_id)
 
     def __enter__(self) -> Statement:
         return self
@@ -343,6 +384,8 @@ class Stream:
         self.columns: list[Column] = []
         self.ok: OkPacket | None = None  # set when the result set has ended
         self._done = False
+        self._batch: list[tuple] = []  # rows received, handed out up to _i
+        self._i = 0
         ev = self._next()
         if isinstance(ev, ResultHeader):
             self.columns = ev.columns
@@ -367,6 +410,9 @@ class Stream:
 
     def batches(self) -> Iterator[list[tuple]]:
         """Rows in the batches the receive buffer held (fewer Python calls than rows)."""
+        if self._i < len(self._batch):  # what a row iterator left of its batch
+            rest, self._batch = self._batch[self._i :], []
+            yield rest
         while not self._done:
             ev = self._next()
             if type(ev) is Rows:
@@ -374,9 +420,22 @@ class Stream:
             else:
                 self._end(ev)
 
-    def __iter__(self) -> Iterator[tuple]:
-        for batch in self.batches():
-            yield from batch
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> tuple:
+        """The next row. The current batch lives on the stream, not in a generator, so
+        ``next(iter(stream))`` twice, or a loop left and re-entered, loses no rows."""
+        while self._i >= len(self._batch):
+            if self._done:
+                raise StopIteration
+            ev = self._next()
+            if type(ev) is Rows:
+                self._batch, self._i = ev.rows, 0
+            else:
+                self._end(ev)
+        self._i += 1
+        return self._batch[self._i - 1]
 
     def close(self) -> None:
         for _ in self.batches():

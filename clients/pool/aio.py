@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Generic
 
@@ -45,6 +46,7 @@ class AsyncPool(Generic[C]):
         self._stats = PoolStats()
         self._opened = False
         self._closed = False
+        self._suspect_before = -math.inf  # idle since then: ping before use
 
     async def open(self) -> AsyncPool[C]:
         """Open ``min_size`` connections and make the slots available."""
@@ -83,7 +85,7 @@ class AsyncPool(Generic[C]):
         if expired(token, self.config, now):
             await self._discard(token, "expired")
             return await self._open()
-        if needs_ping(token, self.config, now):
+        if needs_ping(token, self.config, now, self._suspect_before):
             try:
                 await self.ops.ping(token.conn)
             except Exception as e:
@@ -100,6 +102,8 @@ class AsyncPool(Generic[C]):
 
     async def _discard(self, pooled: Pooled[C], why: str) -> None:
         self._stats.count_discard(why)
+        if why == "broken":
+            self._suspect_before = self.config.clock()
         try:
             await self.ops.close(pooled.conn)
         except Exception as e:
@@ -115,6 +119,8 @@ class AsyncPool(Generic[C]):
         if self._closed:
             await self._discard(pooled, "closed")
         elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
+            if why == "broken":  # before the slot is handed on (see core.needs_ping)
+                self._suspect_before = now
             self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
             await self._discard(pooled, why)
         else:

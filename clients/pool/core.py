@@ -122,7 +122,16 @@ def expired(p: Pooled[Any], cfg: PoolConfig, now: float) -> bool:
     return cfg.max_lifetime is not None and now - p.created >= cfg.max_lifetime
 
 
-def needs_ping(p: Pooled[Any], cfg: PoolConfig, now: float) -> bool:
+def needs_ping(p: Pooled[Any], cfg: PoolConfig, now: float, suspect_before: float) -> bool:
+    """Idle past ``ping_after``, or idle since some connection was found broken.
+
+    The second rule is SQLAlchemy's pool invalidation: a server restart or a
+    failover breaks every idle connection at once, and without it each one
+    would be handed out once more and fail its caller's query. One ping each
+    (only for those idle since then) finds them instead.
+    """
+    if p.last_used <= suspect_before:
+        return True
     return cfg.ping_after is not None and now - p.last_used >= cfg.ping_after
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from typing import Generic
@@ -44,6 +45,7 @@ class Pool(Generic[C]):
         self._out: dict[int, Pooled[C]] = {}  # id(conn) -> record, for checked-out ones
         self._stats = PoolStats()
         self._closed = False
+        self._suspect_before = -math.inf  # idle since then: ping before use
         opened = [self._open() for _ in range(cfg.min_size)]
         for p in opened:
             self._tokens.put(p)
@@ -77,7 +79,7 @@ class Pool(Generic[C]):
         if expired(token, self.config, now):
             self._discard(token, "expired")
             return self._open()
-        if needs_ping(token, self.config, now):
+        if needs_ping(token, self.config, now, self._suspect_before):
             try:
                 self.ops.ping(token.conn)
             except Exception as e:
@@ -96,6 +98,8 @@ class Pool(Generic[C]):
     def _discard(self, pooled: Pooled[C], why: str) -> None:
         with self._lock:
             self._stats.count_discard(why)
+            if why == "broken":
+                self._suspect_before = self.config.clock()
         try:
             self.ops.close(pooled.conn)
         except Exception as e:  # closing a dead socket may fail; it is gone either way
@@ -112,6 +116,8 @@ class Pool(Generic[C]):
         if self._closed:
             self._discard(pooled, "closed")
         elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
+            if why == "broken":  # before the slot is handed on (see core.needs_ping)
+                self._suspect_before = now
             self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
             self._discard(pooled, why)
         else:
