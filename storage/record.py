@@ -197,31 +197,105 @@ def _records_follow(buf: bytes | memoryview, start: int) -> bool:
     are still there; truncating would silently drop them, so that is Corruption.
     (False alarm only if a payload embeds syslab records and the tear falls
     exactly on one of their boundaries: then a human decides, nothing is lost.)
+
+    Cost: linear. Checking every candidate's checksum would be quadratic (a torn
+    16 MiB random value has ~300k candidate headers, most claiming lengths that
+    fit: minutes of CRC), so a chain is first walked by its length fields alone
+    (``_Tails.chains_to_end``) and only chains that can reach the end are checksummed.
     """
     data = bytes(buf)
-    end = len(data)
+    tails = _Tails(data)
     for m in _CANDIDATE.finditer(data, start):
         pos = m.start()
-        if end - pos < HEADER_SIZE:
+        if len(data) - pos < HEADER_SIZE:
             return False
-        try:
-            rec = decode_at(data, pos)
-        except (_Torn, Corruption):
-            continue
-        if _chain_reaches_end(data, rec.end):
+        if tails.chains_to_end(pos) and _chain_is_valid(data, pos):
             return True
     return False
 
 
-def _chain_reaches_end(data: bytes, pos: int) -> bool:
-    """Whole records from ``pos`` up to the end (a torn last one or zero fill allowed)."""
-    while pos < len(data):
+# A lone whole record before a torn one is checksummed only up to this size (see
+# _Tails): 64 KiB costs ~0.1 ms, and look-alikes that short are rare.
+_CHEAP_RECORD = 64 * 1024
+
+
+class _Tails:
+    """Which offsets start a header-only chain that ends where a file may end (memoised).
+
+    ``known[pos]`` is (ok, whole): ``whole`` = 0 when the chain from ``pos`` ends at
+    the end of file or in zeros; otherwise it ends torn, ``whole`` records before it.
+    A chain may end torn behind two whole records, or behind one that is of the torn
+    record's type or small. Random payload bytes often look like "a header whose
+    record ends at another header that runs past the end"; those demands make such
+    look-alikes rare or cheap to checksum, which keeps the work linear. What it
+    gives up: bit rot *and* a torn last append at once, with exactly one whole
+    record between them that is large and of another type, reads as a torn tail.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.zeros_from = len(data.rstrip(b"\0"))  # only zero bytes from here on
+        self.known: dict[int, tuple[bool, int]] = {}
+
+    def chains_to_end(self, pos: int) -> bool:
+        if pos in self.known:
+            return self.known[pos][0]
+        path: list[int] = []  # whole records walked, before the chain's end
+        prev_type, ok, torn, extra = -1, False, False, 0
+        while True:
+            if pos in self.known:
+                ok, extra = self.known[pos]
+                torn = extra > 0  # then every record in front of it has >= 2 behind
+                break
+            nxt, rtype = self._next(pos)
+            if nxt >= 0:
+                path.append(pos)
+                if nxt >= self.zeros_from:
+                    ok = True
+                    break
+                pos, prev_type = nxt, rtype
+                continue
+            torn = nxt == _TORN
+            if torn:  # ok for the last whole record; two or more in front are ok anyway
+                small = bool(path) and pos - path[-1] <= _CHEAP_RECORD
+                ok = rtype < 0 or prev_type == rtype or small
+            else:
+                ok = nxt == _ZEROS_FOLLOW
+            break
+        for i, p in enumerate(path):
+            whole = len(path) - i + extra if torn else 0
+            self.known[p] = (ok or whole >= 2, whole)
+        return bool(path) and self.known[path[0]][0]
+
+    def _next(self, pos: int) -> tuple[int, int]:
+        """(offset after the record at ``pos``, its type), or a negative verdict."""
+        end = len(self.data)
+        if end - pos < HEADER_SIZE:
+            return _TORN, -1  # a torn header (type unknown: any whole record before will do)
+        _, length, rtype = HEADER.unpack_from(self.data, pos)
+        if rtype == TYPE_ZERO or length > MAX_PAYLOAD:  # rule 2: a bad last record, zeros
+            return (_ZEROS_FOLLOW if pos + HEADER_SIZE >= self.zeros_from else _DEAD), rtype
+        nxt = pos + HEADER_SIZE + length
+        return (_TORN if nxt > end else nxt), rtype
+
+
+_TORN, _ZEROS_FOLLOW, _DEAD = -1, -2, -3  # _Tails._next's verdicts when a chain ends
+
+
+def _chain_is_valid(data: bytes, pos: int) -> bool:
+    """The whole records of the chain at ``pos`` pass their checksums (its torn end may not)."""
+    end = len(data)
+    prev_type = None
+    while pos < end:
         try:
-            pos = decode_at(data, pos).end
+            rec = decode_at(data, pos)
         except _Torn:
-            return True
+            return prev_type is not None
         except Corruption:
-            return not any(data[pos + HEADER_SIZE :])
+            return prev_type is not None and not any(data[pos + HEADER_SIZE :])
+        if not any(data[rec.end :]):
+            return True
+        pos, prev_type = rec.end, rec.rtype
     return True
 
 

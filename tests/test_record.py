@@ -139,3 +139,40 @@ def test_flipped_length_that_swallows_the_records_behind_it_is_corruption():
     with pytest.raises(Corruption) as e:
         list(Reader(bytes(data), "x.log"))
     assert e.value.offset == off
+
+
+def test_a_torn_multi_megabyte_value_is_judged_in_linear_time(monkeypatch):
+    """A crash tears a 4 MiB random value: its bytes hold ~80k things that look like
+    record headers. Checksumming each one's claimed extent would be quadratic (a
+    torn 16 MiB value took 70 s); the reader may checksum only a few times the file."""
+    import random
+
+    import storage.record as record
+
+    payload = random.Random(7).randbytes(4 << 20)
+    data = _three() + encode(16, payload)[: 2 << 20]
+    hashed = 0
+    real = record.crc32c
+
+    def counting(b: bytes) -> int:
+        nonlocal hashed
+        hashed += len(b)
+        return real(b)
+
+    monkeypatch.setattr(record, "crc32c", counting)
+    r = Reader(data)
+    assert len(list(r)) == 4 and r.torn_at == len(_three())
+    assert hashed < 4 * len(data)
+
+
+def test_damaged_length_and_a_torn_last_record_together_are_corruption():
+    """Two faults at once: bit rot in a middle length, and the crash that tore the last
+    append. The whole records between them still make it Corruption, not a tail."""
+    clean = _three() + encode(16, b"delta" * 20)
+    torn = clean[:-30]
+    off = len(file_header("test")) + len(encode(16, b"alpha"))
+    data = bytearray(torn)
+    data[off + 6] ^= 0x01  # the "beta" record now claims ~64 KiB
+    with pytest.raises(Corruption) as e:
+        list(Reader(bytes(data), "x.log"))
+    assert e.value.offset == off
