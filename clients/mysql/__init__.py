@@ -8,6 +8,8 @@ Layout (from the user down to the bytes):
 * ``result.py``: ``Result`` and the ``ResultBuilder`` both clients feed with events.
 * ``escape.py``: client-side ``%s`` interpolation into SQL literals.
 * ``statements.py``: the LRU cache of server-side prepared statements.
+* ``guards.py``: misuse refused before it reaches the wire (nested transaction(),
+  a closed statement, a command from the task holding an open stream).
 * ``protocol.py``: ``ClientProtocol``, the sans-IO state machine (bytes in, events out).
 * ``handshake.py`` (login, auth plugins), ``resultset.py`` (columns, converters),
   ``textrows.py`` (the generated text-row scanner: the hot path), ``binary.py``
