@@ -16,22 +16,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from .aiowire import Login, Pipeline, Wire
-from .binary import bulk_payloads
 from .errors import (
     ConnectError,
     MySQLError,
     OperationalError,
 )
-from .escape import interpolate, multirow_statements
 from .guards import check_not_in_transaction, check_not_streaming, check_open_statement
 from .protocol import ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
 from .resultset import Column
+from .session import Session
 from .statements import StatementCache
 
 
-class AsyncConnection:
+class AsyncConnection(Session):
     """Use ``await AsyncConnection.connect(...)`` (or ``aconnect``), not the constructor."""
 
     def __init__(self, proto: ClientProtocol, read_timeout: float | None) -> None:
@@ -120,24 +119,14 @@ class AsyncConnection:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _interpolate(self, sql: str, params: Any) -> str:
-        return interpolate(
-            sql, params, self._proto.no_backslash_escapes, self._proto.client_charset
-        )
-
     async def query(self, sql: str, params: Any = None) -> Result:
         return (await self._run(self._query_bytes, sql, params)).result
-
-    def _query_bytes(self, sql: str, params: Any) -> bytes:
-        return self._proto.query(self._interpolate(sql, params))
 
     async def insert_many(self, prefix: str, rows: Any) -> int:
         """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
         total = 0
         async with self._turn():
-            for sql in multirow_statements(
-                prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
-            ):
+            for sql in self._multirow(prefix, rows):
                 builder = await self._run_locked(self._proto.query(sql))
                 total += builder.result.affected_rows
         return total
@@ -161,11 +150,7 @@ class AsyncConnection:
             stmt = self._statements.get(sql)
             if stmt is None:
                 stmt = self._statements.put(sql, await self._prepare_locked(sql))
-            bulk = (
-                self._proto.bulk
-                and not stmt.columns
-                and bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
-            )
+            bulk = self._bulk_plan(stmt, params_seq)
             for payload in bulk or ():
                 builder = await self._run_locked(self._proto.bulk_execute(payload))
                 total += builder.result.affected_rows
@@ -219,22 +204,6 @@ class AsyncConnection:
         await self.commit()
 
     # -- state ---------------------------------------------------------------------------------
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._proto.in_transaction
-
-    @property
-    def autocommit(self) -> bool:
-        return self._proto.autocommit
-
-    @property
-    def server_version(self) -> str:
-        return self._proto.greeting.server_version if self._proto.greeting else ""
-
-    @property
-    def connection_id(self) -> int:
-        return self._proto.greeting.connection_id if self._proto.greeting else 0
 
     @property
     def closed(self) -> bool:

@@ -17,7 +17,6 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .binary import bulk_payloads
 from .constants import RECV_SIZE
 from .errors import (
     ConnectError,
@@ -27,18 +26,18 @@ from .errors import (
     MySQLError,
     OperationalError,
 )
-from .escape import interpolate, multirow_statements
 from .guards import check_not_in_transaction, check_open_statement
 from .protocol import NEED_DATA, ClientProtocol, Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .result import Result, ResultBuilder
 from .resultset import Column
+from .session import Session
 from .statements import StatementCache
 
 log = logging.getLogger(__name__)
 
 
-class Connection:
+class Connection(Session):
     """A blocking connection. ``Connection(host, port, user, password, database)``."""
 
     def __init__(
@@ -178,22 +177,10 @@ class Connection:
         """COM_QUERY with client-side ``%s`` interpolation; every result set is read."""
         return self._run(self._query_bytes, sql, params).result
 
-    def _query_bytes(self, sql: str, params: Any) -> bytes:
-        return self._proto.query(self._interpolate(sql, params))
-
-    def _interpolate(self, sql: str, params: Any) -> str:
-        if params is None:
-            return sql
-        return interpolate(
-            sql, params, self._proto.no_backslash_escapes, self._proto.client_charset
-        )
-
     def insert_many(self, prefix: str, rows: Any) -> int:
         """Multi-row INSERTs (``prefix`` ends with VALUES), ~1MB each; rows affected."""
         total = 0
-        for sql in multirow_statements(
-            prefix, rows, self._proto.no_backslash_escapes, charset=self._proto.client_charset
-        ):
+        for sql in self._multirow(prefix, rows):
             total += self._run(self._proto.query, sql).result.affected_rows
         return total
 
@@ -219,11 +206,7 @@ class Connection:
         stmt = self._statements.get(sql)
         if stmt is None:
             stmt = self._statements.put(sql, self._prepare(sql))
-        bulk = (
-            self._proto.bulk
-            and not stmt.columns
-            and bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
-        )
+        bulk = self._bulk_plan(stmt, params_seq)
         if bulk:  # MariaDB: the rows travel as ~1MB bulk commands, one OK each
             return sum(self._run(self._proto.bulk_execute, p).result.affected_rows for p in bulk)
         total, done = 0, 0
@@ -304,22 +287,6 @@ class Connection:
         self.commit()
 
     # -- state ---------------------------------------------------------------------------
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._proto.in_transaction
-
-    @property
-    def autocommit(self) -> bool:
-        return self._proto.autocommit
-
-    @property
-    def server_version(self) -> str:
-        return self._proto.greeting.server_version if self._proto.greeting else ""
-
-    @property
-    def connection_id(self) -> int:
-        return self._proto.greeting.connection_id if self._proto.greeting else 0
 
     @property
     def closed(self) -> bool:

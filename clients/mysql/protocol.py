@@ -330,6 +330,8 @@ class ClientProtocol:
         raise ProtocolError(f"expected OK or ERR, got 0x{payload[:1].hex()}")
 
     def _on_result(self) -> Event:
+        # The OK/ERR lines repeat _on_simple's on purpose: every query starts here, and
+        # a shared helper measured +0.3us (~4%) on a SELECT 1's parse (audit, sansio bench).
         payload = self._payload()
         if payload is None:
             return NEED_DATA
