@@ -279,3 +279,50 @@ def test_interval_sync_never_credits_an_old_files_fsync_to_a_new_active_file(tmp
     assert db.synced_size <= db.active_size
     assert db.synced_size == len(engine.FILE_HEADER)  # nothing in the new file was fsynced
     db.close()
+
+
+def test_close_waits_for_a_running_merge_before_releasing_the_lock(tmp_path, monkeypatch):
+    """Until the merge thread stops, it writes files in the directory: no second
+    process may be let in (its ids would collide with the merge's outputs)."""
+    from storage.bitcask import Closed, Locked, merge
+
+    db = Bitcask.open(tmp_path, max_file_size=SMALL)
+    want = {b"k%02d" % i: b"v%d" % i for i in range(40)}
+    for k, v in want.items():
+        db.put(k, v)
+    paused, go = threading.Event(), threading.Event()
+    real_copy = merge._copy_live
+
+    def copy_then_pause(db_, file_id, out):
+        real_copy(db_, file_id, out)
+        if not paused.is_set():
+            paused.set()
+            go.wait(30)
+
+    monkeypatch.setattr(merge, "_copy_live", copy_then_pause)
+    errors: list[BaseException] = []
+
+    def run_merge() -> None:
+        try:
+            db.merge()
+        except BaseException as e:  # noqa: BLE001 - the test looks at it
+            errors.append(e)
+
+    merger = threading.Thread(target=run_merge)
+    merger.start()
+    assert paused.wait(30)
+    closer = threading.Thread(target=db.close)
+    closer.start()
+    tick = threading.Event()
+    for _ in range(6000):  # poll the condition, bounded (no fixed sleep)
+        if db._closing:  # close() is waiting on the merge (it released the lock to wait)
+            break
+        tick.wait(0.005)
+    assert db._closing and closer.is_alive()
+    with pytest.raises(Locked):
+        Bitcask.open(tmp_path)  # still held: the merge is still running
+    go.set()
+    merger.join(30)
+    closer.join(30)
+    assert not closer.is_alive() and len(errors) == 1 and isinstance(errors[0], Closed)
+    assert _state(tmp_path) == want

@@ -97,7 +97,9 @@ class Bitcask:
         self._synced_size = 0
         self._active_hints: list[bytes] = []
         self._closed = False
+        self._closing = False  # close() is waiting for a merge to stop
         self.merging = False
+        self.merge_idle = threading.Condition(self._lock)  # notified when a merge ends
         self._dirlock: DirLock | None = None
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
@@ -180,7 +182,7 @@ class Bitcask:
             loc = self.keydir.get(key)
             if loc is None:
                 return None
-            self._check_open()
+            self.check_open()
             buf = os.pread(self._fds[loc.file_id], loc.size, loc.offset)
         return self._value_of(key, loc, buf)
 
@@ -203,7 +205,7 @@ class Bitcask:
         if len(value) > fmt.MAX_VALUE_SIZE:
             raise ValueError(f"value of {len(value)} bytes exceeds {fmt.MAX_VALUE_SIZE}")
         with self._lock:
-            self._check_open()
+            self.check_open()
             ts = self._tick()
             rec = encode(fmt.T_PUT, fmt.put_payload(ts, key, value))
             off = self._append(rec)
@@ -215,7 +217,7 @@ class Bitcask:
         """Remove ``key`` (appends a tombstone); False if it was not there."""
         _check_key(key)
         with self._lock:
-            self._check_open()
+            self.check_open()
             if key not in self.keydir:
                 return False
             ts = self._tick()
@@ -245,7 +247,7 @@ class Bitcask:
     def sync(self) -> None:
         """fsync the active file: everything written so far survives a crash."""
         with self._lock:
-            self._check_open()
+            self.check_open()
             self._sync_active()
 
     def close(self) -> None:
@@ -254,6 +256,11 @@ class Bitcask:
         with self._lock:
             if self._closed:
                 return
+            # A merge thread writes files in the directory: the lock may not be released
+            # (letting another process in) until it has stopped. It stops at its next file.
+            self._closing = True
+            while self.merging:
+                self.merge_idle.wait()
             if self._active_size > len(FILE_HEADER):
                 self._seal_active()
             else:  # nothing was written since open: leave no empty file behind
@@ -366,8 +373,8 @@ class Bitcask:
         if self._dirlock is not None:
             self._dirlock.release()
 
-    def _check_open(self) -> None:
-        if self._closed:
+    def check_open(self) -> None:
+        if self._closed or self._closing:
             raise Closed(f"Bitcask {self.dir} is closed")
 
     def _start_sync_thread(self) -> None:
@@ -407,7 +414,7 @@ class Bitcask:
     def files_to_merge(self) -> list[int]:
         """Seal the active file (so everything written so far is merged) and list the old files."""
         with self._lock:
-            self._check_open()
+            self.check_open()
             if self._active_size > len(FILE_HEADER):
                 self._rotate()
             return sorted(i for i in self._fds if i != self._active_id)
@@ -420,7 +427,7 @@ class Bitcask:
         """
         path = os.path.join(self.dir, fmt.data_name(file_id))
         with self._lock:
-            self._check_open()
+            self.check_open()
             self._fds[file_id] = os.open(path, os.O_RDONLY)
             moved = 0
             for key, old, new in moves:
@@ -433,7 +440,7 @@ class Bitcask:
         """Close the descriptors of merged-away files (after checking nothing points there)."""
         gone = set(file_ids)
         with self._lock:
-            self._check_open()
+            self.check_open()
             stale = sum(1 for loc in self.keydir.values() if loc.file_id in gone)
             if stale:
                 raise StorageError(f"merge bug: {stale} keys still point into {sorted(gone)}")

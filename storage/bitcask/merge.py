@@ -59,7 +59,9 @@ def merge(db: Bitcask) -> dict[str, int]:
     try:
         return _merge(db)
     finally:
-        db.merging = False
+        with db._lock:
+            db.merging = False
+            db.merge_idle.notify_all()
 
 
 def _merge(db: Bitcask) -> dict[str, int]:
@@ -87,6 +89,7 @@ def _merge(db: Bitcask) -> dict[str, int]:
 
 
 def _copy_live(db: Bitcask, file_id: int, out: _Output) -> None:
+    db.check_open()  # close() waits for us: give up between files
     path = os.path.join(db.dir, fmt.data_name(file_id))
     with open(path, "rb") as f:
         buf = f.read()
