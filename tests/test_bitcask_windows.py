@@ -54,6 +54,50 @@ class _CrashAt:
         return step
 
 
+class _PowerCut:
+    """Track what each fsync made durable; ``cut()`` then drops everything else.
+
+    The fault model of leveldb's FaultInjectionTestEnv, for files: a file keeps
+    the length of its last fsync; a file created since the cut's baseline and
+    never fsynced is gone (its name was never made durable either). Renames and
+    unlinks are taken as durable (every one here is followed by an fsync of the
+    directory before the next step depends on it).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+        self.dir = directory
+        self.baseline = set(os.listdir(directory))
+        self.synced: dict[str, int] = {}
+        for name in ("fsync", "fdatasync"):
+            monkeypatch.setattr(os, name, self._wrap(getattr(os, name)))
+        real_replace = os.replace
+
+        def replace(src, dst):  # the synced bytes travel with the name
+            real_replace(src, dst)
+            if str(src) in self.synced:
+                self.synced[str(dst)] = self.synced.pop(str(src))
+
+        monkeypatch.setattr(os, "replace", replace)
+
+    def _wrap(self, real):
+        def sync(fd):
+            real(fd)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if os.path.isfile(path):
+                self.synced[path] = os.fstat(fd).st_size
+
+        return sync
+
+    def cut(self) -> None:
+        for name in os.listdir(self.dir):
+            path = str(self.dir / name)
+            if path in self.synced:
+                if os.path.getsize(path) > self.synced[path]:
+                    os.truncate(path, self.synced[path])
+            elif name not in self.baseline and name != "LOCK":
+                os.unlink(path)
+
+
 def _setup(directory: Path) -> dict[bytes, bytes]:
     """A directory whose next merge has a tombstone to drop and puts to move; closed."""
     want: dict[bytes, bytes] = {}
@@ -174,6 +218,25 @@ def test_crash_at_every_step_of_rotating_puts_keeps_every_acknowledged_one(tmp_p
             break
         n += 1
     assert n > 10
+
+
+def test_power_cut_at_every_step_of_a_merge_loses_and_resurrects_nothing(tmp_path, monkeypatch):
+    """As above, but the crash is a power cut: whatever was not fsynced is lost too."""
+    total = _merge_steps(tmp_path, monkeypatch)
+    for n in range(total + 1):
+        d = tmp_path / f"cut{n}"
+        want = _setup(d)
+        db = Bitcask.open(d, max_file_size=SMALL)
+        with monkeypatch.context() as m:
+            power = _PowerCut(m, d)
+            _CrashAt(m, n)  # outermost: a refused step never reaches the tracker
+            try:
+                db.merge()
+            except _Crash:
+                pass
+        db.abandon()
+        power.cut()
+        assert _state(d) == want, f"power cut before step {n + 1}"
 
 
 def _fsynced_before_hint(log: list[str], directory: Path) -> list[str]:
