@@ -8,7 +8,8 @@ Layout:
 * ``core.py``: the design (a queue of ``max_size`` tokens: idle connections or
   empty slots), the settings (``PoolConfig``), how to make/check/close a
   connection (``ConnectionOps``), the lifetime and idle-ping policy;
-* ``pool.py``: ``Pool``, the thread flavour; ``aio.py``: ``AsyncPool``;
+* ``ledger.py``: every decision that does not wait (checkout, return, counters),
+  shared by ``pool.py``: ``Pool``, the thread flavour, and ``aio.py``: ``AsyncPool``;
 * ``mysql.py``: the MySQL flavour on ``clients.mysql`` (ping = COM_PING, a
   lost or killed connection counts as broken, ROLLBACK after a failed use);
 * ``errors.py``: ``PoolTimeout``, ``PoolClosed``.

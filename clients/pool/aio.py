@@ -1,33 +1,28 @@
 """The asyncio flavour of the pool: ``AsyncPool(ops, config)``, one event loop.
 
-Same design as the thread flavour (see ``core``): a bounded queue of tokens,
-empty slots opened by whoever takes them, ping after idleness, discard on a
-broken use, retire after ``max_lifetime``. Open it with ``await pool.open()``
-or ``async with AsyncPool(...) as pool``; ``async with pool.connection() as conn``
-checks out and always gives back. No lock is needed: everything between two
-awaits runs alone on the loop.
+Same design as the thread flavour (see ``core``) and the same decisions
+(``ledger``): a bounded queue of tokens, empty slots opened by whoever takes
+them, ping after idleness, discard on a broken use, retire after
+``max_lifetime``. Open it with ``await pool.open()`` or ``async with
+AsyncPool(...) as pool``; ``async with pool.connection() as conn`` checks out
+and always gives back.
+
+Cancellation: a task cancelled while waiting for a token loses nothing (the
+queue puts a token it was handed back); cancelled while opening or pinging,
+its slot goes back; cancelled mid-query, the client closes the half-read
+connection and the pool discards it on release.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import math
 from collections.abc import AsyncIterator
 from typing import Generic
 
-from .core import (
-    AsyncConnectionOps,
-    C,
-    PoolConfig,
-    Pooled,
-    PoolStats,
-    expired,
-    needs_ping,
-    retire_reason,
-)
-from .errors import PoolClosed, PoolError, PoolTimeout
+from .core import AsyncConnectionOps, C, PoolConfig, Pooled, PoolStats
+from .errors import PoolClosed, PoolTimeout
+from .ledger import Ledger
 from .queue import AsyncBlockingQueue
 
 log = logging.getLogger(__name__)
@@ -38,15 +33,10 @@ class AsyncPool(Generic[C]):
 
     def __init__(self, ops: AsyncConnectionOps[C], config: PoolConfig | None = None) -> None:
         self.ops = ops
-        self.config = config or PoolConfig()
-        self._tokens: AsyncBlockingQueue[Pooled[C] | None] = AsyncBlockingQueue(
-            self.config.max_size
-        )
-        self._out: dict[int, Pooled[C]] = {}
-        self._stats = PoolStats()
+        self.config = cfg = config or PoolConfig()
+        self._tokens: AsyncBlockingQueue[Pooled[C] | None] = AsyncBlockingQueue(cfg.max_size)
+        self._ledger: Ledger[C] = Ledger(cfg, ops.usable)
         self._opened = False
-        self._closed = False
-        self._suspect_before = -math.inf  # idle since then: ping before use
 
     async def open(self) -> AsyncPool[C]:
         """Open ``min_size`` connections and make the slots available."""
@@ -68,24 +58,23 @@ class AsyncPool(Generic[C]):
         try:
             token = await self._tokens.get(timeout)
         except PoolTimeout:
-            self._stats.timeouts += 1
+            self._ledger.timed_out()
             raise
         try:
             pooled = await self._ready(token)
         except BaseException:
             self._tokens.put(None)
             raise
-        self._out[id(pooled.conn)] = pooled
-        return pooled.conn
+        return self._ledger.lend(pooled)
 
     async def _ready(self, token: Pooled[C] | None) -> Pooled[C]:
-        if token is None:
+        step = self._ledger.on_checkout(token)
+        if token is None or step == "open":
             return await self._open()
-        now = self.config.clock()
-        if expired(token, self.config, now):
+        if step == "expired":
             await self._discard(token, "expired")
             return await self._open()
-        if needs_ping(token, self.config, now, self._suspect_before):
+        if step == "ping":
             try:
                 await self.ops.ping(token.conn)
             except Exception as e:
@@ -95,15 +84,10 @@ class AsyncPool(Generic[C]):
         return token
 
     async def _open(self) -> Pooled[C]:
-        conn = await self.ops.connect()
-        now = self.config.clock()
-        self._stats.opened += 1
-        return Pooled(conn, created=now, last_used=now)
+        return self._ledger.opened(await self.ops.connect())
 
     async def _discard(self, pooled: Pooled[C], why: str) -> None:
-        self._stats.count_discard(why)
-        if why == "broken":
-            self._suspect_before = self.config.clock()
+        self._ledger.discarded(why)
         try:
             await self.ops.close(pooled.conn)
         except Exception as e:
@@ -112,20 +96,13 @@ class AsyncPool(Generic[C]):
     # -- return ------------------------------------------------------------------
     async def release(self, conn: C, broken: bool = False) -> None:
         """Give ``conn`` back; ``broken=True`` (or an expired lifetime) closes it instead."""
-        pooled = self._out.pop(id(conn), None)
-        if pooled is None:
-            raise PoolError("release() of a connection this pool did not hand out (or twice)")
-        now = self.config.clock()
-        if self._closed:
-            await self._discard(pooled, "closed")
-        elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
-            if why == "broken":  # before the slot is handed on (see core.needs_ping)
-                self._suspect_before = now
-            self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
-            await self._discard(pooled, why)
-        else:
-            pooled.last_used = now
+        pooled, why = self._ledger.on_return(conn, broken)
+        if why is None:
             self._tokens.put(pooled, front=True)
+            return
+        if why != "closed":
+            self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
+        await self._discard(pooled, why)
 
     @contextlib.asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[C]:
@@ -152,7 +129,7 @@ class AsyncPool(Generic[C]):
     # -- shutdown and introspection ----------------------------------------------
     async def close(self) -> None:
         """Close idle connections now, fail waiters, close the rest as they come back."""
-        self._closed = True
+        self._ledger.closed = True
         self._tokens.close()
         for token in self._tokens.drain():
             if token is not None:
@@ -160,15 +137,13 @@ class AsyncPool(Generic[C]):
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._ledger.closed
 
     def stats(self) -> PoolStats:
-        s = dataclasses.replace(self._stats)
-        s.in_use = len(self._out)
-        return s.with_queue(self._tokens.snapshot(), self._tokens.waiting)
+        return self._ledger.stats(self._tokens.snapshot(), self._tokens.waiting)
 
     async def __aenter__(self) -> AsyncPool[C]:
-        if self._closed:
+        if self.closed:
             raise PoolClosed("pool closed")
         return await self.open()
 

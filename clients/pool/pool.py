@@ -5,30 +5,20 @@ back; an exception that ``ops.is_broken`` recognises (the server killed the
 connection, the socket reset) makes the pool close it instead, and the freed
 slot lets the next caller open a fresh one. ``close()`` closes the idle
 connections at once, wakes every waiter with ``PoolClosed``, and closes each
-checked-out connection when it comes back.
+checked-out connection when it comes back. Every decision is ``ledger``'s;
+this file only waits and calls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import math
-import threading
 from collections.abc import Iterator
 from typing import Generic
 
-from .core import (
-    C,
-    ConnectionOps,
-    PoolConfig,
-    Pooled,
-    PoolStats,
-    expired,
-    needs_ping,
-    retire_reason,
-)
-from .errors import PoolClosed, PoolError, PoolTimeout
+from .core import C, ConnectionOps, PoolConfig, Pooled, PoolStats
+from .errors import PoolClosed, PoolTimeout
+from .ledger import Ledger
 from .queue import BlockingQueue
 
 log = logging.getLogger(__name__)
@@ -41,11 +31,7 @@ class Pool(Generic[C]):
         self.ops = ops
         self.config = cfg = config or PoolConfig()
         self._tokens: BlockingQueue[Pooled[C] | None] = BlockingQueue(cfg.max_size)
-        self._lock = threading.Lock()  # guards _out and the counters
-        self._out: dict[int, Pooled[C]] = {}  # id(conn) -> record, for checked-out ones
-        self._stats = PoolStats()
-        self._closed = False
-        self._suspect_before = -math.inf  # idle since then: ping before use
+        self._ledger: Ledger[C] = Ledger(cfg, ops.usable)
         opened = [self._open() for _ in range(cfg.min_size)]
         for p in opened:
             self._tokens.put(p)
@@ -59,27 +45,24 @@ class Pool(Generic[C]):
         try:
             token = self._tokens.get(timeout)
         except PoolTimeout:
-            with self._lock:
-                self._stats.timeouts += 1
+            self._ledger.timed_out()
             raise
         try:
             pooled = self._ready(token)
         except BaseException:
             self._tokens.put(None)  # the slot stays usable for the next caller
             raise
-        with self._lock:
-            self._out[id(pooled.conn)] = pooled
-        return pooled.conn
+        return self._ledger.lend(pooled)
 
     def _ready(self, token: Pooled[C] | None) -> Pooled[C]:
         """Turn a token into a usable connection: open, or check (age, ping) and maybe replace."""
-        if token is None:
+        step = self._ledger.on_checkout(token)
+        if token is None or step == "open":
             return self._open()
-        now = self.config.clock()
-        if expired(token, self.config, now):
+        if step == "expired":
             self._discard(token, "expired")
             return self._open()
-        if needs_ping(token, self.config, now, self._suspect_before):
+        if step == "ping":
             try:
                 self.ops.ping(token.conn)
             except Exception as e:
@@ -89,17 +72,10 @@ class Pool(Generic[C]):
         return token
 
     def _open(self) -> Pooled[C]:
-        conn = self.ops.connect()
-        now = self.config.clock()
-        with self._lock:
-            self._stats.opened += 1
-        return Pooled(conn, created=now, last_used=now)
+        return self._ledger.opened(self.ops.connect())
 
     def _discard(self, pooled: Pooled[C], why: str) -> None:
-        with self._lock:
-            self._stats.count_discard(why)
-            if why == "broken":
-                self._suspect_before = self.config.clock()
+        self._ledger.discarded(why)
         try:
             self.ops.close(pooled.conn)
         except Exception as e:  # closing a dead socket may fail; it is gone either way
@@ -108,21 +84,13 @@ class Pool(Generic[C]):
     # -- return ------------------------------------------------------------------
     def release(self, conn: C, broken: bool = False) -> None:
         """Give ``conn`` back; ``broken=True`` (or an expired lifetime) closes it instead."""
-        with self._lock:
-            pooled = self._out.pop(id(conn), None)
-        if pooled is None:
-            raise PoolError("release() of a connection this pool did not hand out (or twice)")
-        now = self.config.clock()
-        if self._closed:
-            self._discard(pooled, "closed")
-        elif why := retire_reason(pooled, self.config, self.ops.usable, broken, now):
-            if why == "broken":  # before the slot is handed on (see core.needs_ping)
-                self._suspect_before = now
-            self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
-            self._discard(pooled, why)
-        else:
-            pooled.last_used = now
+        pooled, why = self._ledger.on_return(conn, broken)
+        if why is None:
             self._tokens.put(pooled, front=True)
+            return
+        if why != "closed":
+            self._tokens.put(None)  # hand the slot on first: a waiter need not wait for close
+        self._discard(pooled, why)
 
     @contextlib.contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[C]:
@@ -150,7 +118,7 @@ class Pool(Generic[C]):
     # -- shutdown and introspection ----------------------------------------------
     def close(self) -> None:
         """Close idle connections now, fail waiters, close the rest as they come back."""
-        self._closed = True
+        self._ledger.closed = True
         self._tokens.close()
         for token in self._tokens.drain():
             if token is not None:
@@ -158,16 +126,13 @@ class Pool(Generic[C]):
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._ledger.closed
 
     def stats(self) -> PoolStats:
-        with self._lock:
-            s = dataclasses.replace(self._stats)
-            s.in_use = len(self._out)
-        return s.with_queue(self._tokens.snapshot(), self._tokens.waiting)
+        return self._ledger.stats(self._tokens.snapshot(), self._tokens.waiting)
 
     def __enter__(self) -> Pool[C]:
-        if self._closed:
+        if self.closed:
             raise PoolClosed("pool closed")
         return self
 
