@@ -24,6 +24,11 @@ again by ``resultset.decode_text_row`` with the safe converters (which return
 zero dates as strings, or raise ``ProtocolError`` if the packet really is
 malformed), and the fast loop resumes after it.
 
+Bounds: at most ``SCANNER_CACHE_SIZE`` shapes are kept; results wider than
+``MAX_UNROLLED_COLUMNS`` get ``_wide_scanner`` (plain code, same contract)
+instead of generated code. The generated source is built only from the
+templates below and column indexes: nothing from the server reaches it.
+
 Contract (the tests check it against ``decode_text_row`` on the same bytes):
 returns the new (pos, seq), stops before anything that is not a complete
 plain row, raises only ``ProtocolError``.
@@ -42,6 +47,10 @@ Scanner = Callable[[bytes, int, int, list, int], tuple[int, int]]
 
 # Distinct result-set shapes kept compiled; cleared past this (an app has few).
 SCANNER_CACHE_SIZE = 512
+# Wider results are not unrolled: the source grows ~12 lines a column (4096 columns,
+# MySQL's maximum, took 0.4s to compile and a large code object per shape), while
+# per-row overhead, the thing unrolling saves, matters less the wider the row.
+MAX_UNROLLED_COLUMNS = 128
 _cache: dict[tuple[Converter, ...], Scanner] = {}
 
 _INLINE: dict[Any, str] = {
@@ -113,8 +122,32 @@ def _safe_row(buf: bytes, pos: int, seq: int, convs: list, rows: list) -> tuple[
     return end, (seq + 1) & 0xFF
 
 
+def _wide_scanner(convs: list[Converter]) -> Scanner:
+    """The same contract without code generation: one ``decode_text_row`` per row."""
+
+    def scan(buf: bytes, pos: int, seq: int, rows: list, eof_limit: int) -> tuple[int, int]:
+        n = len(buf)
+        while pos + 4 <= n:
+            plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+            end = pos + 4 + plen
+            if end > n or plen == 0 or plen == 0xFFFFFF:
+                break
+            first = buf[pos + 4]
+            if (first == 0xFE and plen < eof_limit) or first == 0xFF:
+                break
+            if buf[pos + 3] != seq:
+                raise ProtocolError(f"row packet sequence {buf[pos + 3]}, expected {seq}")
+            rows.append(decode_text_row(buf[pos + 4 : end], convs))
+            pos, seq = end, (seq + 1) & 0xFF
+        return pos, seq
+
+    return scan
+
+
 def row_scanner(convs: list[Converter]) -> Scanner:
     """The compiled scanner for this list of column converters (cached by shape)."""
+    if len(convs) > MAX_UNROLLED_COLUMNS:
+        return _wide_scanner(convs)
     key = tuple(convs)
     scan = _cache.get(key)
     if scan is None:
