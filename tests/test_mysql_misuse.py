@@ -93,3 +93,15 @@ async def test_async_closed_statement_and_nested_transaction(mariadb):
             raise KeyError("outer fails")
     assert (await conn.query("SELECT COUNT(*) FROM anest_t")).scalar() == 0
     await conn.close()
+
+
+def test_a_failed_body_whose_rollback_cannot_run_closes_and_keeps_its_error(conn, mariadb):
+    conn.query("CREATE OR REPLACE TABLE abort_t (a INT PRIMARY KEY)")
+    with pytest.raises(KeyError), conn.transaction():
+        conn.query("INSERT INTO abort_t VALUES (1)")
+        rows = conn.stream(BIG)  # still held when the body fails: ROLLBACK is refused
+        next(iter(rows))
+        raise KeyError("the body's own error, not the refused ROLLBACK")
+    assert conn.closed  # the server rolls back the session that ended
+    with Connection.from_address(mariadb) as other:
+        assert other.query("SELECT COUNT(*) FROM abort_t").scalar() == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from .result import Result, ResultBuilder
 from .resultset import Column
 from .session import Session
 from .statements import StatementCache
+
+log = logging.getLogger(__name__)
 
 
 class AsyncConnection(Session):
@@ -198,10 +201,19 @@ class AsyncConnection(Session):
         try:
             yield self
         except BaseException:
-            if self.usable:
-                await self.rollback()
+            await self._abort()
             raise
         await self.commit()
+
+    async def _abort(self) -> None:
+        """ROLLBACK, or close when it cannot run (see ``Connection._abort``)."""
+        if self.usable:
+            try:
+                await self.rollback()
+                return
+            except MySQLError as e:
+                log.warning("ROLLBACK failed (%s): closing the connection instead", e)
+        await self.close()
 
     # -- state ---------------------------------------------------------------------------------
 

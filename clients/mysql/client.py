@@ -281,10 +281,24 @@ class Connection(Session):
         try:
             yield self
         except BaseException:
-            if self.usable:
-                self.rollback()
+            self._abort()
             raise
         self.commit()
+
+    def _abort(self) -> None:
+        """ROLLBACK after a failed transaction body, without hiding why it failed.
+
+        When the ROLLBACK cannot run (a stream still open, the server gone) or
+        fails, the connection is closed: the server rolls back a session that
+        ends, and a transaction left open here would swallow later statements.
+        """
+        if self.usable:
+            try:
+                self.rollback()
+                return
+            except MySQLError as e:
+                log.warning("ROLLBACK failed (%s): closing the connection instead", e)
+        self.close()
 
     # -- state ---------------------------------------------------------------------------
 
