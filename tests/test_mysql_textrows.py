@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from clients.mysql import resultset as R
 from clients.mysql import textrows
-from clients.mysql.errors import ProtocolError
+from clients.mysql.errors import DataError, ProtocolError
 from clients.mysql.packets import PacketBuffer, lenenc_bytes
 from clients.mysql.textrows import row_scanner
 
@@ -130,3 +130,20 @@ def test_a_wide_select_from_the_server(mariadb):
     cols = ", ".join(f"{i} AS c{i}" for i in range(400))
     with Connection.from_address(mariadb) as c:
         assert c.query(f"SELECT {cols}").rows == [tuple(range(400))]
+
+
+def test_plans_are_per_encoding_not_shared_and_sql_follows_set_names(mariadb):
+    from clients.mysql import Connection
+
+    with Connection.from_address(mariadb) as c:
+        first = c.query("SELECT 'é' AS x, 1 AS n")
+        first.columns.clear()  # the caller's list, not the cache's
+        again = c.query("SELECT 'é' AS x, 1 AS n")
+        assert again.column_names == ["x", "n"] and again.rows == [("é", 1)]
+        c.query("SET NAMES latin1")  # same header bytes, another decoding
+        assert c.query("SELECT 'é' AS x, 1 AS n").rows == [("é", 1)]
+        assert c.execute("SELECT 'é' AS x, ? AS n", (1,)).rows == [("é", 1)]
+        assert c.execute("SELECT ?", ("ü",)).rows == [("ü",)]  # parameters follow too
+        with pytest.raises(DataError):  # not in latin1: refused, not sent as mojibake
+            c.query("SELECT '✓'")
+        assert c.query("SELECT %s", ("ü'",)).scalar() == "ü'"

@@ -43,7 +43,7 @@ def _timedelta_bytes(v: datetime.timedelta) -> bytes:
     return b"\x0c" + body
 
 
-def encode_param(v: Any) -> tuple[int, int, bytes]:
+def encode_param(v: Any, encoding: str = "utf-8") -> tuple[int, int, bytes]:
     """One parameter -> (field type, unsigned flag byte, value bytes)."""
     if isinstance(v, bool):
         return C.T_TINY, 0, bytes((int(v),))
@@ -56,7 +56,7 @@ def encode_param(v: Any) -> tuple[int, int, bytes]:
     if isinstance(v, float):
         return C.T_DOUBLE, 0, struct.pack("<d", v)
     if isinstance(v, str):
-        return C.T_VAR_STRING, 0, lenenc_bytes(v.encode())
+        return C.T_VAR_STRING, 0, lenenc_bytes(v.encode(encoding))
     if isinstance(v, bytes | bytearray | memoryview):
         return C.T_BLOB, 0, lenenc_bytes(bytes(v))
     if isinstance(v, Decimal):
@@ -76,7 +76,9 @@ def encode_param(v: Any) -> tuple[int, int, bytes]:
     raise ProgrammingError(f"cannot bind a parameter of type {type(v).__name__}")
 
 
-def execute_payload(stmt_id: int, params: Sequence[Any], n_params: int) -> bytes:
+def execute_payload(
+    stmt_id: int, params: Sequence[Any], n_params: int, encoding: str = "utf-8"
+) -> bytes:
     """COM_STMT_EXECUTE with every parameter bound (new-params-bound flag = 1)."""
     if len(params) != n_params:
         raise ProgrammingError(f"statement takes {n_params} parameters, got {len(params)}")
@@ -91,7 +93,7 @@ def execute_payload(stmt_id: int, params: Sequence[Any], n_params: int) -> bytes
             nulls[i >> 3] |= 1 << (i & 7)
             types += bytes((C.T_NULL, 0))
             continue
-        t, unsigned, data = encode_param(v)
+        t, unsigned, data = encode_param(v, encoding)
         types += bytes((t, unsigned))
         values.append(data)
     return b"".join([head, bytes(nulls), b"\x01", bytes(types), *values])
@@ -107,7 +109,9 @@ INDICATOR_NONE, INDICATOR_NULL = b"\x00", b"\x01"
 BULK_BYTES = 1024 * 1024
 
 
-def bulk_payloads(stmt_id: int, rows: Sequence[Sequence[Any]], n_params: int) -> list[bytes] | None:
+def bulk_payloads(
+    stmt_id: int, rows: Sequence[Sequence[Any]], n_params: int, encoding: str = "utf-8"
+) -> list[bytes] | None:
     """COM_STMT_BULK_EXECUTE payloads for ``rows``, or None if a column's values do
     not share one wire type (bulk sends the types once, for every row)."""
     if not n_params or not rows:
@@ -122,7 +126,7 @@ def bulk_payloads(stmt_id: int, rows: Sequence[Sequence[Any]], n_params: int) ->
             if v is None:
                 parts.append(INDICATOR_NULL)
                 continue
-            t, unsigned, data = encode_param(v)
+            t, unsigned, data = encode_param(v, encoding)
             if types[i] is None:
                 types[i] = (t, unsigned)
             elif types[i] != (t, unsigned):

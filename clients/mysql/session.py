@@ -61,4 +61,5 @@ class Session:
         (not MariaDB, a statement returning rows, or a column mixing value types)."""
         if not self._proto.bulk or stmt.columns:
             return None
-        return bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params))
+        proto = self._proto
+        return bulk_payloads(stmt.stmt_id, params_seq, len(stmt.params), proto.out_encoding)
