@@ -127,6 +127,14 @@ CASES = [
     (["SET n 10.50"], "INCRBYFLOAT n 0.1", b"$4\r\n10.6\r\n"),
     (["SET n 5.0e3"], "INCRBYFLOAT n 2.0e2", b"$4\r\n5200\r\n"),
     ([], "INCRBYFLOAT n abc", b"-ERR value is not a valid float\r\n"),
+    ([], "BLPOP l 1e300", b"-ERR timeout is negative\r\n"),  # as Redis on x86-64
+    ([], "BLPOP l inf", b"-ERR timeout is negative\r\n"),
+    # strtold's range (ERANGE is refused by Redis): beyond a long double, or underflowing to 0
+    ([], "INCRBYFLOAT n 1e5000", b"-ERR value is not a valid float\r\n"),
+    ([], "INCRBYFLOAT n 1e-99999", b"-ERR value is not a valid float\r\n"),
+    ([], "INCRBYFLOAT n 1e-999999999", b"-ERR value is not a valid float\r\n"),  # no 10**1e9
+    (["SET n 1e-999999999"], "INCRBYFLOAT n 1", b"-ERR value is not a valid float\r\n"),
+    ([], "INCRBYFLOAT n inf", b"-ERR increment would produce NaN or Infinity\r\n"),
     (["SET n 1 EX 100", "INCR n"], "TTL n", b":100\r\n"),
     # lists
     (["RPUSH l a b c"], "LRANGE l 0 -1", b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"),

@@ -11,11 +11,18 @@ shows the same digits for both servers.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 MANTISSA_BITS = 64  # x87 extended precision
 MAX_EXPONENT = 16383  # beyond 2**16384 a long double is infinite
 DECIMALS = 17  # "%.17Lf"
+# strtold's decimal range: LDBL_MAX is about 1.19e4932 and the smallest subnormal
+# about 3.65e-4951; beyond them it sets ERANGE, which Redis's string2ld refuses.
+# Checked on the exponent *before* any exact arithmetic, so "1e-999999999" costs
+# nothing instead of a 10**999999999 that would stall the whole server.
+MAX_DECIMAL_EXPONENT = 4932
+MIN_DECIMAL_EXPONENT = -4951
 
 
 def round_to_long_double(x: Fraction) -> Fraction:
@@ -31,9 +38,24 @@ def round_to_long_double(x: Fraction) -> Fraction:
     return sign * Fraction(round(x * scale)) / scale
 
 
-def parse(text: bytes) -> Fraction:
-    """strtold's value for a decimal already validated as a finite float."""
-    return round_to_long_double(Fraction(text.decode()))
+def parse(text: bytes) -> Fraction | float | None:
+    """strtold's value for ``text`` (already free of spaces and underscores).
+
+    The exact long double, ``inf``/``-inf`` for an infinity literal, or None
+    when Redis refuses it: not a number, NaN, or out of the long double range.
+    """
+    try:
+        d = Decimal(text.decode("ascii"))
+    except (InvalidOperation, UnicodeDecodeError):
+        return None
+    if d.is_nan():
+        return None
+    if d.is_infinite():
+        return float(d)
+    if d and not MIN_DECIMAL_EXPONENT <= d.adjusted() <= MAX_DECIMAL_EXPONENT:
+        return None
+    x = round_to_long_double(Fraction(d))
+    return None if is_infinite(x) else x
 
 
 def is_infinite(x: Fraction) -> bool:
@@ -50,7 +72,7 @@ def format_human(x: Fraction) -> bytes:
     return text.encode()
 
 
-def add(current: bytes | None, increment: bytes) -> bytes | None:
+def add(current: Fraction, increment: Fraction) -> bytes | None:
     """The new value's text, or None when the sum is not finite."""
-    total = round_to_long_double((parse(current) if current else Fraction(0)) + parse(increment))
+    total = round_to_long_double(current + increment)
     return None if is_infinite(total) else format_human(total)

@@ -210,9 +210,14 @@ def linsert(c: Any, a: list[bytes]) -> bytes:
 # --- blocking pops ----------------------------------------------------------------
 
 
+# Redis converts the timeout to milliseconds in a 64-bit integer; on x86-64 a
+# value past that range (1e300, inf) becomes INT64_MIN, hence its odd wording.
+MAX_TIMEOUT_MS = 2**63
+
+
 def parse_timeout(b: bytes) -> float:
     t = to_float(b, b"-ERR timeout is not a float or out of range\r\n")
-    if t < 0:
+    if t < 0 or t * 1000 >= MAX_TIMEOUT_MS:
         raise CommandError(b"-ERR timeout is negative\r\n")
     return t
 

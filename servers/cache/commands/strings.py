@@ -9,7 +9,7 @@ optimisation we do not need).
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 from typing import Any
 
 from netlib import resp
@@ -303,13 +303,22 @@ def decrby(c: Any, a: list[bytes]) -> bytes:
 NAN_OR_INF = b"-ERR increment would produce NaN or Infinity\r\n"
 
 
+def _long_double(text: bytes, error: bytes) -> Fraction | float:
+    """strtold's reading of ``text`` as Redis takes it, or raise ``error``."""
+    to_float(text, error)  # Redis's syntax rules: no spaces, no NaN
+    x = longdouble.parse(text)
+    if x is None:
+        raise CommandError(error)
+    return x
+
+
 def incr_float(old: bytes | None, increment: bytes, old_error: bytes) -> bytes:
     """The new value of an INCRBYFLOAT-like command, or raise with Redis's wording."""
-    if old is not None and math.isinf(to_float(old, old_error)):
-        raise CommandError(NAN_OR_INF)
-    if math.isinf(to_float(increment, NOT_FLOAT)):
-        raise CommandError(NAN_OR_INF)
-    out = longdouble.add(old, increment)
+    current = _long_double(old, old_error) if old is not None else Fraction(0)
+    by = _long_double(increment, NOT_FLOAT)
+    if isinstance(current, float) or isinstance(by, float):
+        raise CommandError(NAN_OR_INF)  # an "inf" literal: valid, but no finite sum
+    out = longdouble.add(current, by)
     if out is None:
         raise CommandError(NAN_OR_INF)
     return out
