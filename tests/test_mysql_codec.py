@@ -435,7 +435,7 @@ def test_caching_sha2_fast_path_and_full_auth_refusal():
 
 SANS_IO = ["constants", "errors", "packets", "handshake", "responses", "resultset", "textrows",
            "binary", "protocol", "escape", "result", "statements", "plans", "session",
-           "guards"]  # fmt: skip
+           "guards", "events"]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", SANS_IO)

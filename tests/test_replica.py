@@ -57,16 +57,21 @@ def test_a_paused_sql_thread_leaves_the_replica_stale_and_says_so(pair):
     assert pair.status().behind == 0
 
 
+# MASTER_DELAY for the test: the two checks after the INSERT (each a `mariadb` CLI
+# run, ~0.1-0.5 s on a loaded 2-core box) must both land inside it; 1 s was flaky.
+DELAY = 3
+
+
 def test_master_delay_holds_each_event_back(pair):
-    pair.set_delay(1)
+    pair.set_delay(DELAY)
     try:
-        assert pair.wait_running().sql_delay == 1
+        assert pair.wait_running().sql_delay == DELAY
         t0 = time.monotonic()
         pair.primary.sql("INSERT INTO test.lag VALUES (3)")
         assert count(pair.replica, "lag WHERE id = 3") == 0
         assert pair.status().behind == 1
         pair.wait_caught_up(timeout=30)
-        assert time.monotonic() - t0 >= 0.9  # applied no earlier than the delay
+        assert time.monotonic() - t0 >= DELAY - 0.1  # applied no earlier than the delay
         assert count(pair.replica, "lag WHERE id = 3") == 1
     finally:
         pair.set_delay(0)

@@ -11,6 +11,7 @@ Layout (from the user down to the bytes):
 * ``guards.py``: misuse refused before it reaches the wire (nested transaction(),
   a closed statement, a command from the task holding an open stream).
 * ``protocol.py``: ``ClientProtocol``, the sans-IO state machine (bytes in, events out).
+* ``events.py``: the events it hands back (``ResultHeader``, ``Rows``, ``Prepared``).
 * ``session.py``: what both clients share above the protocol (state, SQL text, plans).
 * ``plans.py``: columns and row decoding cached by a header's exact bytes.
 * ``handshake.py`` (login, auth plugins), ``resultset.py`` (columns, converters),

@@ -21,12 +21,12 @@ handshake, bytes to answer with (login, auth switch) queue in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import constants as C
 from .binary import Decoder, decode_binary_row, execute_payload, parse_prepare_ok
 from .errors import AuthError, DatabaseError, DataError, InterfaceError, ProtocolError
+from .events import NEED_DATA, Event, Prepared, ResultHeader, Rows
 from .handshake import (
     CACHING_SHA2,
     Greeting,
@@ -39,10 +39,8 @@ from .handshake import (
 from .packets import PacketBuffer, Reader, frame
 from .plans import plan_for
 from .responses import OkPacket, parse_eof, parse_err, parse_ok
-from .resultset import Column, decode_text_row, parse_column, python_codec
+from .resultset import decode_text_row, parse_column, python_codec
 from .textrows import Scanner
-
-NEED_DATA: Any = type("NEED_DATA", (), {"__repr__": lambda self: "NEED_DATA"})()
 
 _COM_QUERY = bytes((C.COM_QUERY,))
 
@@ -55,27 +53,6 @@ PIPELINE_BYTES = 64 * 1024
 # MariaDB extended capability (bit 35 of 64): column definitions carry "json" etc.
 _EXTENDED_METADATA = 1 << 3
 _STMT_BULK_OPERATIONS = 1 << 2
-
-
-@dataclass(slots=True)
-class ResultHeader:
-    columns: list[Column]
-
-
-@dataclass(slots=True)
-class Rows:
-    rows: list[tuple]
-
-
-@dataclass(slots=True)
-class Prepared:
-    stmt_id: int
-    params: list[Column]
-    columns: list[Column]
-    warnings: int
-
-
-Event = OkPacket | ResultHeader | Rows | Prepared
 
 
 class ClientProtocol:
