@@ -37,17 +37,27 @@ def _class(pattern: bytes, i: int) -> tuple[bytes, int]:
     return b"[" + (b"^" if negate else b"") + body + b"]", i + 1
 
 
-@lru_cache(maxsize=1024)
+# Patterns longer than this are compiled per call instead of cached, so a client
+# cannot pin memory with a thousand huge patterns. 1 KiB covers every real pattern.
+MAX_CACHED_PATTERN = 1024
+
+
 def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
     """A predicate telling whether a whole byte string matches ``pattern``."""
-    if pattern == b"*":
-        return lambda s: True
-    out: list[bytes] = []
+    if len(pattern) <= MAX_CACHED_PATTERN:
+        return _compile_cached(pattern)
+    return _compile(pattern)
+
+
+def _atoms(pattern: bytes) -> list[bytes | None]:
+    """The pattern as regex atoms, each matching exactly one byte; None stands for ``*``."""
+    out: list[bytes | None] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == 42:  # *
-            out.append(b".*")
+            if not out or out[-1] is not None:  # a run of stars is one star
+                out.append(None)
             i += 1
         elif c == 63:  # ?
             out.append(b".")
@@ -61,7 +71,39 @@ def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
         else:
             out.append(re.escape(pattern[i : i + 1]))
             i += 1
-    rx = re.compile(b"".join(out), re.DOTALL)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _compile_cached(pattern: bytes) -> Callable[[bytes], bool]:
+    return _compile(pattern)
+
+
+def _compile(pattern: bytes) -> Callable[[bytes], bool]:
+    """Translate to a regex whose matching time is O(len(s) * len(pattern)).
+
+    A naive translation (``*`` -> ``.*``) backtracks polynomially: ``*a*a*a*a*b``
+    against 400 ``a`` took a minute, a denial of service through one KEYS
+    (Redis had the same bug, CVE-2022-36021). Between two stars every atom
+    matches exactly one byte, so placing each middle segment at its *earliest*
+    occurrence is always right (the classic two-pointer wildcard argument):
+    an atomic group ``(?>.*?SEG)`` finds it and is never re-entered. Only the
+    last segment, anchored at the end, needs the one greedy ``.*``.
+    """
+    if pattern == b"*":
+        return lambda s: True
+    segments: list[list[bytes]] = [[]]
+    for atom in _atoms(pattern):
+        if atom is None:
+            segments.append([])
+        else:
+            segments[-1].append(atom)
+    if len(segments) == 1:
+        body = b"".join(segments[0])
+    else:
+        first, *middle, last = (b"".join(seg) for seg in segments)
+        body = first + b"".join(b"(?>.*?" + m + b")" for m in middle if m) + b".*" + last
+    rx = re.compile(body, re.DOTALL)
     return lambda s: rx.fullmatch(s) is not None
 
 
