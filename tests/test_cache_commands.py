@@ -128,6 +128,8 @@ CASES = [
     (["SET n 5.0e3"], "INCRBYFLOAT n 2.0e2", b"$4\r\n5200\r\n"),
     ([], "INCRBYFLOAT n abc", b"-ERR value is not a valid float\r\n"),
     ([], "BLPOP l 1e300", b"-ERR timeout is negative\r\n"),  # as Redis on x86-64
+    (["SADD s a"], "SRANDMEMBER s -9223372036854775807", b"-ERR value is out of range\r\n"),
+    (["SADD s a"], "SRANDMEMBER s -10000001", b"-ERR value is out of range\r\n"),
     ([], "BLPOP l inf", b"-ERR timeout is negative\r\n"),
     # strtold's range (ERANGE is refused by Redis): beyond a long double, or underflowing to 0
     ([], "INCRBYFLOAT n 1e5000", b"-ERR value is not a valid float\r\n"),

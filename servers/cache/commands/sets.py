@@ -103,6 +103,13 @@ def spop(c: Any, a: list[bytes]) -> bytes:
     return resp.set_(out, c.proto)
 
 
+# A negative SRANDMEMBER count returns that many members, repeats allowed: one
+# command could ask for 2**63 of them and the reply is built in memory at once
+# (redis-server 7.0.15 itself crashes on -9223372036854775807; 7.2 refuses
+# counts below -LONG_MAX/2). We refuse past ten million, a 100+ MB reply.
+MAX_RANDOM_REPEATS = 10_000_000
+
+
 @command("SRANDMEMBER", -2, "readonly", (1, 1, 1), G, "Random members, without removing them")
 def srandmember(c: Any, a: list[bytes]) -> bytes:
     if len(a) > 3:
@@ -116,6 +123,8 @@ def srandmember(c: Any, a: list[bytes]) -> bytes:
     rng = c.db.ks.rng
     if count >= 0:
         return resp.bulks(_pick(c, s, min(count, len(s))))
+    if -count > MAX_RANDOM_REPEATS:
+        return b"-ERR value is out of range\r\n"
     members = list(s)
     return resp.bulks([rng.choice(members) for _ in range(-count)])  # repeats allowed
 
