@@ -22,58 +22,51 @@ def _confirm(c: Any, kind: bytes, name: bytes | None) -> bytes:
     return resp.push([kind, name, count], c.proto)
 
 
-@command("SUBSCRIBE", -2, "pubsub", (0, 0, 0), G, "Listen for messages on channels")
-def subscribe(c: Any, a: list[bytes]) -> bytes:
+def _join(c: Any, names: list[bytes], kind: bytes, mine: set[bytes], add: Any) -> bytes:
+    """(P)SUBSCRIBE: join each name once, confirm every one (Redis confirms repeats too)."""
     out = []
-    for ch in a[1:]:
-        if ch not in c.channels:
-            c.channels.add(ch)
-            c.state.hub.subscribe(c, ch)
-        out.append(_confirm(c, b"subscribe", ch))
+    for name in names:
+        if name not in mine:
+            mine.add(name)
+            add(c, name)
+        out.append(_confirm(c, kind, name))
     c.update_guard()
     return b"".join(out)
+
+
+def _leave(c: Any, names: list[bytes], kind: bytes, mine: set[bytes], drop: Any) -> bytes:
+    """(P)UNSUBSCRIBE: the names given, or all of ours; one confirmation even if none."""
+    names = names or sorted(mine)
+    if not names:
+        return _confirm(c, kind, None)
+    out = []
+    for name in names:
+        if name in mine:
+            mine.discard(name)
+            drop(c, name)
+        out.append(_confirm(c, kind, name))
+    c.update_guard()
+    return b"".join(out)
+
+
+@command("SUBSCRIBE", -2, "pubsub", (0, 0, 0), G, "Listen for messages on channels")
+def subscribe(c: Any, a: list[bytes]) -> bytes:
+    return _join(c, a[1:], b"subscribe", c.channels, c.state.hub.subscribe)
 
 
 @command("UNSUBSCRIBE", -1, "pubsub", (0, 0, 0), G, "Stop listening on channels")
 def unsubscribe(c: Any, a: list[bytes]) -> bytes:
-    names = a[1:] or sorted(c.channels)
-    if not names:
-        return _confirm(c, b"unsubscribe", None)
-    out = []
-    for ch in names:
-        if ch in c.channels:
-            c.channels.discard(ch)
-            c.state.hub.unsubscribe(c, ch)
-        out.append(_confirm(c, b"unsubscribe", ch))
-    c.update_guard()
-    return b"".join(out)
+    return _leave(c, a[1:], b"unsubscribe", c.channels, c.state.hub.unsubscribe)
 
 
 @command("PSUBSCRIBE", -2, "pubsub", (0, 0, 0), G, "Listen on channels matching patterns")
 def psubscribe(c: Any, a: list[bytes]) -> bytes:
-    out = []
-    for pat in a[1:]:
-        if pat not in c.patterns:
-            c.patterns.add(pat)
-            c.state.hub.psubscribe(c, pat)
-        out.append(_confirm(c, b"psubscribe", pat))
-    c.update_guard()
-    return b"".join(out)
+    return _join(c, a[1:], b"psubscribe", c.patterns, c.state.hub.psubscribe)
 
 
 @command("PUNSUBSCRIBE", -1, "pubsub", (0, 0, 0), G, "Stop listening on patterns")
 def punsubscribe(c: Any, a: list[bytes]) -> bytes:
-    names = a[1:] or sorted(c.patterns)
-    if not names:
-        return _confirm(c, b"punsubscribe", None)
-    out = []
-    for pat in names:
-        if pat in c.patterns:
-            c.patterns.discard(pat)
-            c.state.hub.punsubscribe(c, pat)
-        out.append(_confirm(c, b"punsubscribe", pat))
-    c.update_guard()
-    return b"".join(out)
+    return _leave(c, a[1:], b"punsubscribe", c.patterns, c.state.hub.punsubscribe)
 
 
 @command("PUBLISH", 3, "pubsub fast", (0, 0, 0), G, "Post a message to a channel")
