@@ -57,14 +57,15 @@ class ThreadsConnected:
     """Samples ``Threads_connected`` on its own connection while a case runs.
 
     The server may hold other clients' connections (a shared instance, or ones
-    still closing from the previous case), so the count taken before the case
-    starts is the baseline and every sample is reported relative to it.
+    still closing from the previous case), so a count taken before the case
+    opened anything (``baseline``, from ``connections_now``; by default when
+    sampling starts) is subtracted from every sample.
     """
 
-    def __init__(self, addr: Any) -> None:
+    def __init__(self, addr: Any, baseline: int | None = None) -> None:
         self.conn = Connection.from_address(addr)
         self.samples: list[int] = []
-        self.baseline = self._count()
+        self.baseline = self._count() if baseline is None else baseline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,8 +92,22 @@ class ThreadsConnected:
         return {"conns_max": max(s), "conns_mean": round(statistics.fmean(s), 1)}
 
 
+def connections_now(addr: Any) -> int:
+    """The server's Threads_connected, not counting the connection that asks."""
+    conn = Connection.from_address(addr)
+    try:
+        r = conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        return int(r.rows[0][1]) - 1
+    finally:
+        conn.close()
+
+
 def run_threads(
-    addr: Any, checkout: Callable[[], AbstractContextManager[Any]], workers: int, ops: int
+    addr: Any,
+    checkout: Callable[[], AbstractContextManager[Any]],
+    workers: int,
+    ops: int,
+    baseline: int | None = None,
 ) -> tuple[list[float], float, dict[str, float]]:
     """``workers`` threads share ``ops`` queries; each checks out, queries, gives back."""
     tickets = itertools.count()  # next() is atomic under the GIL: the shared work counter
@@ -108,7 +123,7 @@ def run_threads(
             mine.append(time.perf_counter() - t0)
         latencies.extend(mine)
 
-    with ThreadsConnected(addr) as sampler:
+    with ThreadsConnected(addr, baseline) as sampler:
         threads = [threading.Thread(target=worker) for _ in range(workers)]
         t0 = time.perf_counter()
         for t in threads:
@@ -147,11 +162,13 @@ def stdlib_queue_pool(addr: Any, size: int) -> tuple[Callable[[], Any], Callable
 def thread_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
     label = f"threads x{workers}"
     rows = [_row(label, REFERENCE, *run_threads(addr, new_connection(addr), workers, ops))]
+    base = connections_now(addr)  # before the pool opens its connections
     with mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
-        rows.append(_row(label, f"pool (ours) P={size}", *run_threads(addr, pool.connection, workers, ops)))  # fmt: skip
+        rows.append(_row(label, f"pool (ours) P={size}", *run_threads(addr, pool.connection, workers, ops, base)))  # fmt: skip
+    base = connections_now(addr)
     checkout, close = stdlib_queue_pool(addr, size)
     try:
-        rows.append(_row(label, f"queue.Queue pool P={size}", *run_threads(addr, checkout, workers, ops)))  # fmt: skip
+        rows.append(_row(label, f"queue.Queue pool P={size}", *run_threads(addr, checkout, workers, ops, base)))  # fmt: skip
     finally:
         close()
     return rows
@@ -196,7 +213,7 @@ def main() -> None:
 
 
 async def run_tasks(
-    addr: Any, checkout: Callable[[], Any], workers: int, ops: int
+    addr: Any, checkout: Callable[[], Any], workers: int, ops: int, baseline: int | None = None
 ) -> tuple[list[float], float, dict[str, float]]:
     """``workers`` tasks on one loop share ``ops`` queries (the sampler stays a thread)."""
     tickets = itertools.count()
@@ -210,7 +227,7 @@ async def run_tasks(
                 await c.query("SELECT 1")
             latencies.append(time.perf_counter() - t0)
 
-    with ThreadsConnected(addr) as sampler:
+    with ThreadsConnected(addr, baseline) as sampler:
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(workers)))
         elapsed = time.perf_counter() - t0
@@ -230,8 +247,9 @@ async def _asyncio_cases(addr: Any, workers: int, size: int, ops: int) -> list[R
     label = f"asyncio x{workers}"
     ref = await run_tasks(addr, lambda: new_async_connection(addr), workers, ops)
     rows = [_row(label, REFERENCE, *ref)]
+    base = connections_now(addr)  # before the pool opens its connections
     async with async_mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
-        ours = await run_tasks(addr, pool.connection, workers, ops)
+        ours = await run_tasks(addr, pool.connection, workers, ops, base)
     rows.append(_row(label, f"pool (ours) P={size}", *ours))
     return rows
 
