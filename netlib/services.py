@@ -219,11 +219,39 @@ class RabbitMQ(_Service):
             "RABBITMQ_SERVER_START_ARGS": f"-rabbitmq_management listener [{{port,{free_port()}}}]",
         }
         (self.dir / "enabled_plugins").write_text("[].\n")
+        # Our own config and env files: the system's (/etc/rabbitmq) pin port 5672 and
+        # the node name of the machine's own broker.
+        (self.dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        )
+        (self.dir / "rabbitmq-env.conf").write_text("ERL_EPMD_ADDRESS=127.0.0.1\n")
+        env["RABBITMQ_CONFIG_FILE"] = str(self.dir / "rabbitmq.conf")
+        env["RABBITMQ_CONF_ENV_FILE"] = str(self.dir / "rabbitmq-env.conf")
+        self._give_dir_to_rabbitmq()
         self.child = Child(
             [binary], port=self.port, env=env, name="rabbitmq-server", start_timeout=90
         ).start()
         self.address = ServiceAddress("127.0.0.1", self.port, user="guest", password="guest")
         return self
+
+    def _give_dir_to_rabbitmq(self) -> None:
+        """Debian's wrapper re-runs the server as user rabbitmq when started by root:
+        that user must own the node's directory."""
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("rabbitmq")
+        except KeyError:
+            return
+        _chown_tree(self.dir, pw.pw_uid, pw.pw_gid)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for p in path.rglob("*"):
+        os.chown(p, uid, gid)
 
 
 def from_env(var: str, default_port: int) -> ServiceAddress | None:

@@ -34,3 +34,21 @@ def test_missing_binary_names_the_package_to_install():
         assert "some-package" in str(e)
     else:
         raise AssertionError("expected LaunchError")
+
+
+def test_private_rabbitmq_speaks_amqp_on_its_own_port():
+    """A node of our own (own port, name, config): the machine's broker on 5672 is left alone."""
+    import socket
+
+    from netlib.services import RabbitMQ
+
+    with RabbitMQ() as rabbit:
+        assert rabbit.port != 5672
+        with socket.create_connection(("127.0.0.1", rabbit.port), timeout=10) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")  # protocol header, AMQP 0-9-1
+            frame = s.recv(4096)
+        # a METHOD frame on channel 0 carrying Connection.Start (class 10, method 10)
+        assert frame[0] == 1 and frame[1:3] == b"\x00\x00"
+        assert frame[7:11] == b"\x00\x0a\x00\x0a"
+        assert b"capabilities" in frame
+    assert not rabbit.child
