@@ -75,8 +75,7 @@ class ThreadsConnected:
             self._stop.wait(SAMPLE_INTERVAL)
 
     def _count(self) -> int:
-        r = self.conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-        return int(r.rows[0][1]) - 1  # minus the sampler itself
+        return _threads_connected(self.conn)
 
     def __enter__(self) -> ThreadsConnected:
         self._thread.start()
@@ -96,10 +95,15 @@ def connections_now(addr: Any) -> int:
     """The server's Threads_connected, not counting the connection that asks."""
     conn = Connection.from_address(addr)
     try:
-        r = conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-        return int(r.rows[0][1]) - 1
+        return _threads_connected(conn)
     finally:
         conn.close()
+
+
+def _threads_connected(conn: Connection) -> int:
+    """Threads_connected as ``conn`` sees it, minus ``conn`` itself."""
+    r = conn.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+    return int(r.rows[0][1]) - 1
 
 
 def run_threads(

@@ -216,7 +216,6 @@ class RabbitMQ(_Service):
             "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.dir / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_SERVER_START_ARGS": f"-rabbitmq_management listener [{{port,{free_port()}}}]",
         }
         (self.dir / "enabled_plugins").write_text("[].\n")
         # Our own config and env files: the system's (/etc/rabbitmq) pin port 5672 and
