@@ -14,8 +14,8 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check netlib servers clients storage bench tests
-	$(PY) -m mypy netlib servers clients storage bench
+	$(PY) -m ruff check netlib harness servers clients storage bench tests
+	$(PY) -m mypy netlib harness servers clients storage bench
 
 demo: setup
 	$(PY) -m servers.supervisor

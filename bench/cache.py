@@ -4,7 +4,7 @@ redis-benchmark (Redis's own load generator, written in C) runs
 ``-n 200000 -c 50 -t set,get,incr,lpush,lpop,hset,spop``, first one request
 per round trip, then with ``-P 16`` (16 pipelined requests per write), against
 ``python -m servers.cache`` started as a child on a free port and against a
-private ``redis-server`` (netlib.services.RedisServer), alternately test by test,
+private ``redis-server`` (harness.services.RedisServer), alternately test by test,
 twice, keeping the best run (so both see the same machine state). Prints
 req/s and p50 latency per command and the ratio to Redis, saves
 ``bench/results/cache.json``. ``--profile`` instead samples the cache with
@@ -30,8 +30,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from netlib.procs import free_port, python_module, require_binary
-from netlib.services import RedisServer
+from harness.procs import free_port, python_module, require_binary
+from harness.services import RedisServer
 
 from .common import Row, header, save, table
 

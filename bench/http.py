@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from netlib.procs import Child, free_port, python_module, require_binary
+from harness.procs import Child, free_port, python_module, require_binary
 
 from .common import Row, header, save, table
 

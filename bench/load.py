@@ -11,7 +11,7 @@ import argparse
 import subprocess
 import sys
 
-from netlib.procs import free_port, python_module
+from harness.procs import free_port, python_module
 
 from .common import REPO_ROOT
 

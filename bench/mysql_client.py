@@ -42,7 +42,7 @@ import pymysql
 
 from clients.mysql import Connection
 from clients.mysql.aio import AsyncConnection
-from netlib.services import MariaDB, ServiceAddress, from_env
+from harness.services import MariaDB, ServiceAddress, from_env
 
 from .common import Row, Timer, header, save, table
 

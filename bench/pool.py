@@ -43,7 +43,7 @@ from clients.mysql import Connection
 from clients.mysql.aio import AsyncConnection
 from clients.pool import PoolConfig
 from clients.pool.mysql import async_mysql_pool, mysql_pool
-from netlib.services import MariaDB, from_env
+from harness.services import MariaDB, from_env
 from netlib.shell import run
 
 from .common import Row, header, save, summarize, table

@@ -1,7 +1,7 @@
 """``make bench-redis_cluster`` (O4): how a real Redis Cluster spreads keys, and what
 moves when it grows.
 
-One run, on a private 6-node cluster (3 primaries + 3 replicas, netlib/redis_cluster):
+One run, on a private 6-node cluster (3 primaries + 3 replicas, harness/redis_cluster):
 
 1. **key -> slot**: syslab's ``key_slot`` (a table-driven CRC16 in Python)
    against redis-py's (``binascii.crc_hqx``, C), both checked against the
@@ -36,7 +36,7 @@ from typing import Any
 
 from clients.resp import ClusterClient, connect
 from clients.resp.slots import SLOTS, key_slot
-from netlib.redis_cluster import RedisCluster
+from harness.redis_cluster import RedisCluster
 
 from .common import RESULTS, Row, Timer, header, save, table
 

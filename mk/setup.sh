@@ -11,7 +11,7 @@ OS_PACKAGES=(
   mariadb-client   # mariadb-admin ping, the mariadb CLI
   redis-server     # private redis-server instances, O4 cluster, reference in bench/cache
   redis-tools      # redis-cli and redis-benchmark (interoperability and bench/cache)
-  rabbitmq-server  # private RabbitMQ nodes (netlib.services.RabbitMQ)
+  rabbitmq-server  # private RabbitMQ nodes (harness.services.RabbitMQ)
   netcat-openbsd   # nc: inline RESP and raw TCP tests
   curl             # HTTP interoperability tests
   wrk              # bench/http load generator

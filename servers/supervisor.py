@@ -1,7 +1,7 @@
 """``make demo``: start every server in the catalog and keep them running.
 
 Each server is a child process (``python -m servers.NAME --port P``) started
-through ``netlib.procs``; the supervisor waits until each port accepts, prints
+through ``harness.procs``; the supervisor waits until each port accepts, prints
 where everything is and a command to try it, and on Ctrl-C or SIGTERM stops
 them all (SIGTERM, then SIGKILL after a grace period). A server that fails to
 start is reported with the tail of its log and the others keep running.
@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from typing import TextIO
 
-from netlib.procs import Child, LaunchError, python_module
+from harness.procs import Child, LaunchError, python_module
 
 from .catalog import SERVERS, Server
 

@@ -1,6 +1,6 @@
 """Shared fixtures: private real services and server children.
 
-Services come from ``netlib.services`` (the demo uses the same code). When
+Services come from ``harness.services`` (the demo uses the same code). When
 ``SYSLAB_MYSQL_URL`` / ``SYSLAB_REDIS_URL`` is set that server is used instead.
 A missing binary fails the test with the package to install; nothing skips.
 """
@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from netlib.procs import Child, free_port, python_module
-from netlib.replication import ReplicatedPair
-from netlib.services import MariaDB, RedisServer, ServiceAddress, from_env
+from harness.procs import Child, free_port, python_module
+from harness.replication import ReplicatedPair
+from harness.services import MariaDB, RedisServer, ServiceAddress, from_env
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from netlib.procs import REPO_ROOT
+from harness.procs import REPO_ROOT
 from storage.bitcask import Bitcask
 
 pytestmark = pytest.mark.exercise("S5")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench.common import RESULTS
-from netlib.procs import REPO_ROOT
+from harness.procs import REPO_ROOT
 
 pytestmark = pytest.mark.exercise("N14")
 

@@ -373,7 +373,7 @@ def test_command_count_info_and_docs_describe_the_table():
     ],
 )
 def test_glob_patterns_follow_redis_stringmatch(pattern, text, matches):
-    from netlib.redis_glob import match
+    from servers.respkit.glob import match
 
     assert match(pattern, text) is matches
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from netlib.procs import Child, free_port, python_module
+from harness.procs import Child, free_port, python_module
 from netlib.resp import encode_command
 
 pytestmark = pytest.mark.exercise("N14")

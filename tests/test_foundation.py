@@ -3,7 +3,7 @@
 import pymysql
 import redis
 
-from netlib.procs import LaunchError, require_binary
+from harness.procs import LaunchError, require_binary
 
 
 def test_private_mariadb_answers_a_real_query(mariadb):
@@ -40,7 +40,7 @@ def test_private_rabbitmq_speaks_amqp_on_its_own_port():
     """A node of our own (own port, name, config): the machine's broker on 5672 is left alone."""
     import socket
 
-    from netlib.services import RabbitMQ
+    from harness.services import RabbitMQ
 
     with RabbitMQ() as rabbit:
         assert rabbit.port != 5672

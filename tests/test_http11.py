@@ -2,8 +2,8 @@
 
 import pytest
 
-from netlib import http11 as h
-from netlib.http11 import (
+from netlib.http import core as h
+from netlib.http.core import (
     CLIENT,
     NEED_DATA,
     PAUSED,

@@ -5,7 +5,7 @@ Well-formed generated requests round-trip exactly."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlib.http11 import (
+from netlib.http.core import (
     CLIENT,
     NEED_DATA,
     PAUSED,

@@ -125,7 +125,7 @@ async def test_a_url_with_spaces_or_non_ascii_is_percent_encoded_not_sent_raw():
 
 
 def test_the_core_refuses_to_send_an_invalid_request_target():
-    from netlib import http11 as h11
+    from netlib.http import core as h11
 
     for target in (b"/a b", b"/a\r\nX: y", b"", b"/\x80"):
         c = h11.Connection(h11.CLIENT)

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from netlib import http11
 from netlib.http import App, Response, serve
+from netlib.http import core as http11
 from netlib.shell import ShellConfig
 
 BIG = 100_000  # App.max_stream_body for this server: the core's 413 limit

@@ -18,7 +18,7 @@ from clients.mysql import (
     ProgrammingError,
 )
 from clients.mysql.aio import AsyncConnection, aconnect
-from netlib.procs import free_port
+from harness.procs import free_port
 
 pytestmark = pytest.mark.exercise("D1")
 
@@ -110,7 +110,7 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb):
     import subprocess
     import sys
 
-    from netlib.procs import REPO_ROOT
+    from harness.procs import REPO_ROOT
 
     env = dict(os.environ, SYSLAB_MYSQL_URL=f"mysql://root@{mariadb.host}:{mariadb.port}/test")
     out = subprocess.run(

@@ -18,8 +18,8 @@ from clients.mysql import (
     InterfaceError,
     OperationalError,
 )
-from netlib.procs import free_port
-from netlib.services import MariaDB
+from harness.procs import free_port
+from harness.services import MariaDB
 
 pytestmark = pytest.mark.exercise("D1")
 

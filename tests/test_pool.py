@@ -11,7 +11,7 @@ from clients.mysql import Connection, ConnectionLostError, OperationalError
 from clients.pool import PoolClosed, PoolConfig, PoolError, PoolTimeout
 from clients.pool.mysql import mysql_ops, mysql_pool
 from clients.pool.pool import Pool
-from netlib.procs import free_port
+from harness.procs import free_port
 
 pytestmark = pytest.mark.exercise("D2")
 

@@ -15,7 +15,7 @@ import pytest
 from clients.mysql import ConnectionLostError
 from clients.pool import PoolConfig
 from clients.pool.mysql import async_mysql_pool, mysql_pool
-from netlib.services import MariaDB
+from harness.services import MariaDB
 
 pytestmark = pytest.mark.exercise("D2")
 

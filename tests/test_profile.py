@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from netlib.procs import free_port, python_module
-from netlib.replication import ReplicatedPair
+from harness.procs import free_port, python_module
+from harness.replication import ReplicatedPair
 from servers.catalog import REPO_ROOT
 
 pytestmark = pytest.mark.exercise("D4")

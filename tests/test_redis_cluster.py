@@ -15,7 +15,7 @@ import pytest
 import clients.resp as resp
 from clients.resp.cluster import ClusterClient, command_key
 from clients.resp.slots import SLOTS, crc16, hash_tag, key_slot
-from netlib.redis_cluster import BUS_PORT_OFFSET, RedisCluster
+from harness.redis_cluster import BUS_PORT_OFFSET, RedisCluster
 
 pytestmark = pytest.mark.exercise("O4")
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from netlib.replication import ReplicatedPair, parse_gtid_pos, query, transactions_behind
+from harness.replication import ReplicatedPair, parse_gtid_pos, query, transactions_behind
 
 pytestmark = pytest.mark.exercise("D4")
 

@@ -17,7 +17,7 @@ import pytest
 
 import clients.resp as resp
 from clients.resp.errors import ExecAbortError, response_error
-from netlib.procs import free_port
+from harness.procs import free_port
 
 pytestmark = pytest.mark.exercise("N14")
 

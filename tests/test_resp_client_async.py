@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import clients.resp as resp
-from netlib.procs import free_port
+from harness.procs import free_port
 
 pytestmark = pytest.mark.exercise("N14")
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import clients.resp as resp
-from netlib.procs import free_port, python_module
+from harness.procs import free_port, python_module
 
 pytestmark = pytest.mark.exercise("N14")
 

@@ -1,4 +1,4 @@
-"""The RESP codec (netlib/resp.py): tables of exact bytes, fed whole and one byte at a
+"""The RESP codec (netlib/resp/): tables of exact bytes, fed whole and one byte at a
 time, plus Hypothesis for the parser contract (only ProtocolError escapes) and
 encode -> decode round trips."""
 

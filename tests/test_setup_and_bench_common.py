@@ -5,7 +5,7 @@ import subprocess
 import time
 
 from bench.common import Row, percentile, save, table
-from netlib.procs import REPO_ROOT
+from harness.procs import REPO_ROOT
 
 
 def test_second_setup_run_is_quick_and_changes_nothing():

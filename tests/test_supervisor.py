@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from netlib.procs import REPO_ROOT, free_port, port_open
+from harness.procs import REPO_ROOT, free_port, port_open
 from servers.catalog import Server
 from servers.supervisor import Supervisor
 
@@ -75,7 +75,7 @@ def test_a_child_started_from_a_worker_thread_outlives_that_thread():
     """PR_SET_PDEATHSIG follows the forking thread; Child must not use it off the main thread."""
     import threading
 
-    from netlib.procs import python_module
+    from harness.procs import python_module
 
     port = free_port()
     child = python_module("servers.echo", port=port)

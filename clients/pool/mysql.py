@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients.address import address_from_url
 from clients.mysql import (
     ConnectError,
     Connection,
@@ -27,7 +28,6 @@ from clients.mysql import (
     ProtocolError,
 )
 from clients.mysql.aio import AsyncConnection
-from netlib.services import address_from_url
 
 from .aio import AsyncPool
 from .core import AsyncConnectionOps, ConnectionOps, PoolConfig

@@ -1,4 +1,4 @@
-"""netlib.http: a small HTTP/1.1 server and client on the sans-IO core.
+"""netlib.http: a small HTTP/1.1 server and client, on the codec in ``core``.
 
 Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse,
 FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
@@ -52,20 +52,47 @@ Usage::
         r = await client.get(url, stream=True)          # then: async for chunk in r.stream()
 """
 
-from .client import ClientResponse, HTTPClient
-from .messages import (
-    FileResponse,
-    Headers,
-    HTTPError,
-    JSONResponse,
-    Request,
-    Response,
-    StreamingResponse,
-)
-from .router import App, Router
-from .server import HTTPSession, serve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The names below load their modules on first use (PEP 562), so that
+# ``import netlib.http.core`` (the sans-IO codec) pulls in no event loop.
+_EXPORTS = {
+    "ClientResponse": "client", "HTTPClient": "client",
+    "FileResponse": "messages", "Headers": "messages", "HTTPError": "messages",
+    "JSONResponse": "messages", "Request": "messages", "Response": "messages",
+    "StreamingResponse": "messages",
+    "App": "router", "Router": "router",
+    "HTTPSession": "server", "serve": "server",
+}  # fmt: skip
 
 __all__ = [
     "App", "ClientResponse", "FileResponse", "HTTPClient", "HTTPError", "HTTPSession", "Headers",
     "JSONResponse", "Request", "Response", "Router", "StreamingResponse", "serve",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .client import ClientResponse, HTTPClient
+    from .messages import (
+        FileResponse,
+        Headers,
+        HTTPError,
+        JSONResponse,
+        Request,
+        Response,
+        StreamingResponse,
+    )
+    from .router import App, Router
+    from .server import HTTPSession, serve

@@ -1,8 +1,8 @@
-"""An asyncio HTTP/1.1 client on the same sans-IO core as the server.
+"""An asyncio HTTP/1.1 client on the same protocol core as the server.
 
 Strategy. One ``HTTPClient`` keeps a small pool of idle keep-alive connections
 per (host, port); a request takes one (or opens one), sends through
-``netlib.http11``, and gives it back once the response body has been read to
+``netlib.http.core``, and gives it back once the response body has been read to
 the end and both sides agreed to keep the connection. Bodies stream both ways:
 a request body may be an (async) iterable (sent chunked) and a response read
 with ``stream=True`` is handed out piece by piece.
@@ -24,8 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from netlib import http11 as h11
-
+from . import core as h11
 from .messages import Headers
 
 # Idle connections kept per (host, port); more are closed when given back.

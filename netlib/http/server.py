@@ -27,9 +27,9 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from netlib import http11 as h11
 from netlib.shell import Connection, ConnectionClosed, Server, ShellConfig, start
 
+from . import core as h11
 from .messages import (
     FileResponse,
     HTTPError,

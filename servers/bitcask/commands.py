@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netlib import resp
-from netlib.redis_glob import compile_glob
+from servers.respkit.glob import compile_glob
 from storage.bitcask import format as fmt
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
-from netlib.redis_glob import compile_glob
+from servers.respkit.glob import compile_glob
 
 
 class Hub:

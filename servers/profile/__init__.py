@@ -5,7 +5,7 @@ the primary for ``?consistent=true`` or ``X-Consistent-Read: true``; every
 answer says ``X-Served-By``), and ``Databases``, one asyncio pool per server;
 ``store.py`` the users table, input checks and queries; ``__main__.py`` parses
 flags and, when no ``--primary-url/--replica-url`` is given, starts its own
-private primary + replica (``netlib.replication``) under ``--dir``, so
+private primary + replica (``harness.replication``) under ``--dir``, so
 ``make serve-profile`` and ``make demo`` need nothing else.
 
 Try it::

@@ -1,6 +1,6 @@
 import logging
 
-from netlib.replication import ReplicatedPair
+from harness.replication import ReplicatedPair
 from netlib.shell import ShellConfig, run, serve_until_signalled
 from servers.cli import parse, server_parser
 

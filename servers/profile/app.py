@@ -30,9 +30,9 @@ from typing import Any
 from clients.mysql import DuplicateKeyError, MySQLError
 from clients.pool import AsyncPool, PoolConfig, PoolError
 from clients.pool.mysql import async_mysql_pool
+from harness.replication import status_from_rows
 from netlib.http import App, HTTPError, JSONResponse, Request
 from netlib.http import serve as serve_http
-from netlib.replication import status_from_rows
 from netlib.shell import Server, ShellConfig
 
 from . import store

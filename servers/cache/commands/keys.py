@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from netlib import resp
-from netlib.redis_glob import compile_glob
+from servers.respkit.glob import compile_glob
 
 from ..eviction import LfuTracker
 from ..keyspace import TYPE_NAMES

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from netlib import resp
-from netlib.redis_glob import compile_glob
+from servers.respkit.glob import compile_glob
 
 from ..table import command, container
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
-from netlib.redis_glob import compile_glob
 from netlib.resp import SimpleString
+from servers.respkit.glob import compile_glob
 
 from ..eviction import POLICIES
 from ..syntax import arguments

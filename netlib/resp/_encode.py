@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from .resp_types import CRLF, Attributed, Push, ReplyError, RespSet, SimpleString, Verbatim
+from ._types import CRLF, Attributed, Push, ReplyError, RespSet, SimpleString, Verbatim
 
 # --- encoding --------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ The parser contract (STYLE.md 5): incomplete input -> ``NEED_DATA``; complete
 answer (``-ERR Protocol error: ...``) before closing the connection. Nothing
 else escapes; tests/test_resp_codec.py fuzzes that with Hypothesis.
 
-Layout: ``resp_types.py`` (limits, NEED_DATA, ProtocolError, decoded value
-types), ``resp_requests.py`` (RequestParser, inline splitting),
-``resp_replies.py`` (ReplyParser), ``resp_encode.py`` (encoders and reply
+Layout: ``_types.py`` (limits, NEED_DATA, ProtocolError, decoded value
+types), ``_requests.py`` (RequestParser, inline splitting),
+``_replies.py`` (ReplyParser), ``_encode.py`` (encoders and reply
 constants); this module re-exports them all, so ``from netlib import resp``
 and ``from netlib.resp import X`` are the only imports anyone needs.
 
@@ -35,7 +35,7 @@ limits, not the memory layout.
 
 from __future__ import annotations
 
-from .resp_encode import (
+from ._encode import (
     EMPTY_ARRAY,
     EMPTY_BULK,
     NULL3,
@@ -65,9 +65,9 @@ from .resp_encode import (
     simple,
     verbatim,
 )
-from .resp_replies import ReplyParser
-from .resp_requests import SPLIT_MAX, RequestParser, split_inline
-from .resp_types import (
+from ._replies import ReplyParser
+from ._requests import SPLIT_MAX, RequestParser, split_inline
+from ._types import (
     CRLF,
     MAX_AGGREGATE_LEN,
     MAX_BULK_LEN,

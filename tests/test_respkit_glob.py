@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netlib.redis_glob import MAX_CACHED_PATTERN, compile_glob, match
+from servers.respkit.glob import MAX_CACHED_PATTERN, compile_glob, match
 
 pytestmark = pytest.mark.exercise("N14")
 

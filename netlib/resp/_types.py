@@ -1,7 +1,7 @@
 """RESP's shared vocabulary, sans-IO: the limits, NEED_DATA, ProtocolError, the decoded value types.
 
-Imported by the request parser (resp_requests), the reply parser
-(resp_replies) and the encoders (resp_encode); ``netlib.resp`` re-exports it all.
+Imported by the request parser (_requests), the reply parser
+(_replies) and the encoders (_encode); ``netlib.resp`` re-exports it all.
 """
 
 from __future__ import annotations

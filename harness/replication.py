@@ -1,6 +1,6 @@
 """A private primary + replica: two MariaDB instances with GTID replication (D4).
 
-Strategy. Two ``netlib.services.MariaDB`` instances are started, both writing
+Strategy. Two ``harness.services.MariaDB`` instances are started, both writing
 a ROW-format binary log with GTIDs. The replica is ``--read-only`` and is pointed at the
 primary with ``CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos``: it asks for
 "everything after the last GTID I applied", so no binlog file name or offset is

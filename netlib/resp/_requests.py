@@ -1,6 +1,6 @@
 """RESP requests, sans-IO: bytes from a client -> commands (multibulk and inline), pipelined.
 
-The server role of the codec (see netlib/resp.py for the whole picture).
+The server role of the codec (see netlib/resp/__init__.py for the whole picture).
 ``commands()`` takes every complete command in the buffer: first through a
 fast path that splits the buffer on CRLF once and recognises canonical headers
 by table lookup, then through the general parser, which resumes a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .resp_types import (
+from ._types import (
     MAX_BULK_LEN,
     MAX_INLINE_LEN,
     MAX_MULTIBULK_LEN,

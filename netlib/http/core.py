@@ -28,7 +28,7 @@ to ``send`` are dropped, so a handler never special-cases HEAD.
 
 from __future__ import annotations
 
-from .http11_events import (
+from ._events import (
     CLIENT,
     CLOSED,
     DEFAULT_MAX_BODY,
@@ -59,7 +59,7 @@ from .http11_events import (
     Response,
     _Sentinel,
 )
-from .http11_framing import (
+from ._framing import (
     _REQUEST_LINE,
     _STATUS_LINE,
     _TARGET_RE,

@@ -1,6 +1,6 @@
 """RESP replies, sans-IO: bytes from a server -> RESP2/RESP3 values, one at a time.
 
-The client role of the codec (see netlib/resp.py): a resumable parser with an
+The client role of the codec (see netlib/resp/__init__.py): a resumable parser with an
 explicit stack of half-built aggregates, so a deep or huge reply costs no
 recursion and no re-parse when it arrives in pieces.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .resp_types import (
+from ._types import (
     MAX_AGGREGATE_LEN,
     MAX_BULK_LEN,
     MAX_INLINE_LEN,

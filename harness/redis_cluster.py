@@ -1,6 +1,6 @@
 """A real Redis Cluster on free local ports: N primaries, each with R replicas (O4).
 
-Strategy: every node is a private ``redis-server`` (``netlib.services.RedisServer``)
+Strategy: every node is a private ``redis-server`` (``harness.services.RedisServer``)
 started with ``--cluster-enabled yes`` and its own ``nodes.conf`` in a temp
 directory; the cluster is then formed by the official tool, ``redis-cli
 --cluster create ... --cluster-replicas R --cluster-yes``, exactly as the Redis
@@ -15,7 +15,7 @@ port are free. Admin operations shell out to ``redis-cli`` on purpose: this is
 netlib (it imports nothing of the project's clients) and the point of O4 is to
 use the real tool; syslab's own cluster client lives in ``clients/resp``.
 
-``python -m netlib.redis_cluster`` starts one in the foreground and prints its
+``python -m harness.redis_cluster`` starts one in the foreground and prints its
 nodes; Ctrl-C stops it.
 """
 

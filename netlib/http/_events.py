@@ -1,7 +1,7 @@
-"""Events, errors and limits of the sans-IO HTTP/1.1 core (see ``netlib.http11``).
+"""Events, errors and limits of the sans-IO HTTP/1.1 core (see ``netlib.http.core``).
 
 Split from the connection so the framing code and the connection share them
-without a cycle; import them from ``netlib.http11``.
+without a cycle; import them from ``netlib.http.core``.
 """
 
 from __future__ import annotations

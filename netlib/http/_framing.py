@@ -1,5 +1,5 @@
 """HTTP/1.1 framing, sans-IO: the grammar, header parsing and encoding, and the body
-readers and writer (RFC 9112 §5-7). Used by ``netlib.http11.Connection``.
+readers and writer (RFC 9112 §5-7). Used by ``netlib.http.core.Connection``.
 
 Every function here works on bytes already received and either returns a
 result, asks for more (``NEED_DATA``) or raises ``RemoteProtocolError`` with the
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
 
-from .http11_events import (
+from ._events import (
     MAX_CHUNK_LINE,
     MAX_CHUNK_SIZE_DIGITS,
     MAX_CONTENT_LENGTH_DIGITS,
