@@ -64,7 +64,12 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N4", "Server-sent events on React components"),
     Exercise("N5", "Mock EC2 creation: short vs long polling"),
     Exercise("N6", "A load balancer"),
-    Exercise("N7", "Consistent hashing with virtual nodes"),
+    Exercise(
+        "N7",
+        "Consistent hashing with virtual nodes",
+        room="clients/hashring",
+        bench="make bench-hashring",
+    ),
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)"),
