@@ -116,7 +116,7 @@ class HashRing:
 
 
 class BoundedLoads:
-    """A ring whose nodes each take at most ceil(c * in_flight / n) items at once.
+    """A ring whose nodes each take at most ceil(c * in_flight * weight / total_weight) items.
 
     ``acquire(key)`` places one item (a request, a connection, a cache entry) and
     returns its node; ``release(node)`` gives the slot back. The bound counts the
@@ -131,19 +131,20 @@ class BoundedLoads:
         self.loads: dict[Hashable, int] = {}
         self.total = 0
 
-    def capacity(self) -> int:
-        """The most items any node may hold once one more is placed."""
+    def capacity(self, node: str) -> int:
+        """The most items ``node`` may hold once one more is placed: its weighted share of
+        ceil(c * (in_flight + 1)), so a node of weight 2 takes twice what a node of weight 1 does."""
         weights = self.ring.nodes
-        return math.ceil(self.c * (self.total + 1) / max(1, len(weights)))
+        share = weights[node] / sum(weights.values())
+        return math.ceil(self.c * (self.total + 1) * share)
 
     def acquire(self, key: Key) -> str:
-        cap = self.capacity()
         for node in self.ring.walk(key):
-            if self.loads.get(node, 0) < cap:
+            if self.loads.get(node, 0) < self.capacity(node):
                 self.loads[node] = self.loads.get(node, 0) + 1
                 self.total += 1
                 return node
-        raise LookupError("the ring has no nodes")  # unreachable with nodes: the mean is < cap
+        raise LookupError("the ring has no nodes")  # unreachable with nodes: some node is below
 
     def release(self, node: str) -> None:
         load = self.loads.get(node, 0)
