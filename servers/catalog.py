@@ -107,8 +107,12 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="servers/profile",
         run="make serve-profile",
     ),
-    Exercise("D5", "Airline check-in: FOR UPDATE and SKIP LOCKED"),
-    Exercise("D6", "Hit, detect and retry a deadlock"),
+    Exercise(
+        "D5", "Airline check-in: FOR UPDATE and SKIP LOCKED", room="bench", bench="make bench-checkin"
+    ),
+    Exercise(
+        "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
+    ),
     Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
     Exercise("D8", "Distributed transactions with 2PC (Zomato ordering)"),
     Exercise("D9", "Blogging app sharded by user id, unique blog ids"),
