@@ -114,7 +114,13 @@ EXERCISES: dict[str, Exercise] = _rows(
         "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
     ),
     Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
-    Exercise("D8", "Distributed transactions with 2PC (Zomato ordering)"),
+    Exercise(
+        "D8",
+        "Distributed transactions with 2PC (Zomato ordering)",
+        room="servers/orders",
+        run="make serve-orders",
+        bench="make bench-twopc",
+    ),
     Exercise("D9", "Blogging app sharded by user id, unique blog ids"),
     Exercise("D10", "ID generation schemes compared"),
     Exercise("D11", "UUID keys, UPSERT vs REPLACE, pagination benchmarks"),
@@ -164,6 +170,8 @@ SERVERS: dict[str, Server] = {
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),
+        Server("orders", 8087, "curl -s -XPOST 127.0.0.1:{port}/orders -d '{{\"item\":1,\"qty\":2}}'",
+               ("D8",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
