@@ -365,9 +365,12 @@ class HTTPSession:
         if isinstance(resp, FileResponse):
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
-        chunks = _chunks(resp) if req.method != "HEAD" else _nothing()
+        is_file = isinstance(resp, FileResponse)
+        chunks = _chunks(resp) if req.method != "HEAD" and not is_file else _nothing()
         try:
             conn.write(h.send(h11.Response(resp.status, headers)))
+            if is_file and req.method != "HEAD":
+                sent = await _send_file(conn, h, resp)  # type: ignore[arg-type]
             async for chunk in chunks:
                 conn.write(h.send(h11.Data(chunk)))
                 sent += len(chunk)
@@ -430,19 +433,23 @@ async def _nothing() -> AsyncGenerator[bytes, None]:
     yield b""
 
 
+async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse) -> int:
+    """A file body: literal pieces through the core, file ranges by ``conn.sendfile``."""
+    sent = 0
+    with resp.open() as fd:
+        for piece in resp.pieces():
+            if isinstance(piece, bytes):
+                conn.write(h.send(h11.Data(piece)))
+                sent += len(piece)
+            else:
+                h.send_counted(piece[1])
+                await conn.sendfile(fd, piece[0], piece[1])
+                sent += piece[1]
+    return sent
+
+
 async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
-    if isinstance(resp, FileResponse):
-        with open(resp.path, "rb") as f:
-            f.seek(resp.offset)
-            left = resp.length
-            while left > 0:
-                block = f.read(min(FILE_BLOCK, left))
-                if not block:
-                    raise OSError(f"{resp.path} shrank while being sent")
-                left -= len(block)
-                yield block
-        return
-    content = resp.content
+    content = resp.content  # type: ignore[union-attr]
     if hasattr(content, "__aiter__"):
         try:
             async for chunk in content:
