@@ -94,7 +94,7 @@ class _File:
     """One representation of a file as served: validators, headers, bytes or descriptor."""
 
     __slots__ = ("path", "key", "size", "mtime", "etag", "ctype", "vary", "meta", "headers",
-                 "body", "fd", "users", "dropped")  # fmt: skip
+                 "body", "fd", "users", "dropped", "stale")  # fmt: skip
 
     def __init__(self, path: str, fd: int, st: os.stat_result, ctype: str, gz: bool,
                  vary: bool) -> None:  # fmt: skip
@@ -112,12 +112,21 @@ class _File:
             self.meta.append((b"content-encoding", b"gzip"))
         self.headers = [*self.meta, (b"content-type", ctype.encode("latin-1"))]
         self.body: bytes | None = None
-        self.fd, self.users, self.dropped = fd, 0, False
+        self.fd, self.users, self.dropped, self.stale = fd, 0, False, False
         if self.size <= SMALL_FILE:
             self.body = os.pread(fd, self.size, 0)
             self.size = len(self.body)  # it may have shrunk since the stat
             os.close(fd)
             self.fd = -1
+
+    def changed(self) -> bool:
+        """Has the file under a held descriptor changed (a large file, about to be sent)?"""
+        if self.stale:
+            return True
+        try:
+            return _key(os.fstat(self.fd)) != self.key
+        except OSError:
+            return True
 
     def drop(self) -> None:
         """Forget it: the descriptor closes now, or when the last send using it ends."""
@@ -141,6 +150,11 @@ class _File:
         self.users += 1
         try:
             yield self.fd
+        except ConnectionError:
+            raise  # the client went away: nothing wrong with the file
+        except OSError:
+            self.stale = True  # e.g. it shrank under a send: look at it again next time
+            raise
         finally:
             self.users -= 1
             if self.dropped:
@@ -188,6 +202,11 @@ _WANTED = frozenset((b"if-none-match", b"if-modified-since", b"range", b"if-rang
                      b"accept-encoding"))  # fmt: skip
 
 
+def _gzip_ok(asked: dict[bytes, str]) -> bool:
+    ae = asked.get(b"accept-encoding")
+    return ae is not None and accepts_gzip(ae)
+
+
 class StaticFiles:
     """A handler serving files below ``directory``; the route gives ``params["path"]``."""
 
@@ -215,14 +234,13 @@ class StaticFiles:
         entry = self.lookup(rel)
         if entry.via_dir and rel and rel[-1] != "/":
             return slash_redirect(req)  # a directory named without its slash
-        f = entry.file
-        if not req.raw_headers:
-            return self._whole(f)
         asked = {n: v.decode("latin-1") for n, v in req.raw_headers if n in _WANTED}
+        f = entry.gz if entry.gz is not None and _gzip_ok(asked) else entry.file
+        if f.body is None and f.changed():  # truncated or rewritten in place since the stat
+            entry = self.lookup(rel, again=True)
+            f = entry.gz if entry.gz is not None and _gzip_ok(asked) else entry.file
         if not asked:
             return self._whole(f)
-        if entry.gz is not None and accepts_gzip(asked.get(b"accept-encoding", "")):
-            f = entry.gz
         if not_modified(asked.get(b"if-none-match"), asked.get(b"if-modified-since"),
                         f.etag, f.mtime):  # fmt: skip
             return _plain(b"", 304, f.meta.copy())
@@ -264,12 +282,12 @@ class StaticFiles:
         return CachedFileResponse(f, 206, headers, 0, length, pieces)
 
     # -- the cache -------------------------------------------------------------------
-    def lookup(self, rel: str) -> _Entry:
+    def lookup(self, rel: str, again: bool = False) -> _Entry:
         """The cache entry for ``rel`` (checked again once ``CACHE_SECONDS`` old); 404 if none."""
         now = self.clock()
         entry = self._cache.get(rel)
         if entry is not None:
-            if now - entry.checked < CACHE_SECONDS:
+            if now - entry.checked < CACHE_SECONDS and not again:
                 return entry
             del self._cache[rel]  # out of clear()'s reach while it is checked again
         fresh = self._load(rel, now, entry)
@@ -284,9 +302,10 @@ class StaticFiles:
         try:
             real, st, via_dir = self._resolve(rel)
             sibling = self._sibling(real, st)
+            vary = sibling is not None
             f = old.file if old is not None else None
-            if f is None or f.path != real or f.key != _key(st) or f.vary != (sibling is not None):
-                f = self._open_file(real, content_type(real), False, sibling is not None)
+            if f is None or f.stale or f.path != real or f.key != _key(st) or f.vary != vary:
+                f = self._open_file(real, content_type(real), False, vary)
             if sibling is not None:
                 gz = old.gz if old is not None else None
                 if gz is None or gz.path != sibling[0] or gz.key != _key(sibling[1]):
