@@ -39,7 +39,8 @@ MAX_DIGITS = 19
 _HUGE = 1 << 63
 _SPEC = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*", re.ASCII)
 # Accept-Encoding element: coding, then optional parameters of which we want q.
-_QVALUE = re.compile(r";\s*q\s*=\s*([0-9.]+)", re.ASCII | re.IGNORECASE)
+_QPARAM = re.compile(r";\s*q\s*=\s*([^;\s]*)", re.ASCII | re.IGNORECASE)
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", re.ASCII)  # RFC 9110 §12.4.2
 
 
 def _num(digits: str) -> int:
@@ -168,11 +169,8 @@ def accepts_gzip(value: str) -> bool:
     for element in value.split(","):
         coding, _, params = element.partition(";")
         coding = coding.strip().lower()
-        m = _QVALUE.search(";" + params)
-        try:
-            q = float(m[1]) if m else 1.0
-        except ValueError:
-            q = 0.0
+        m = _QPARAM.search(";" + params)
+        q = 1.0 if m is None else float(m[1]) if _QVALUE.fullmatch(m[1]) else 0.0
         if coding in ("gzip", "x-gzip"):
             return q > 0
         if coding == "*":
