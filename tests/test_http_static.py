@@ -16,7 +16,6 @@ from netlib.http.conditional import UNSATISFIABLE, parse_ranges
 from netlib.http.static import content_type
 from netlib.shell import ShellConfig
 
-
 DATA = bytes(range(256)) * 1024  # 256 KiB: above SMALL_FILE, so sent by os.sendfile
 TEXT = b"hello gzip world\n" * 64
 PAST = 1577836800  # 2020-01-01: a Last-Modified old enough to be a strong validator
@@ -24,13 +23,15 @@ PAST = 1577836800  # 2020-01-01: a Last-Modified old enough to be a strong valid
 
 # Until the suite picks loops in one place (a pytest_asyncio_loop_factories hook), this
 # module parametrizes the policy itself; pytest-asyncio 1.x calls that deprecated.
-pytestmark = pytest.mark.filterwarnings("ignore:Overriding the \"event_loop_policy\"")
+pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"')
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def event_loop_policy(request):
     """Every test here runs on both loops: uvloop has no loop.sendfile of its own."""
-    return uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
+    return (
+        uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
+    )
 
 
 @pytest.fixture
@@ -236,7 +237,9 @@ async def test_if_range_with_an_etag_and_with_a_date(site):
         etag, lm = r.headers["etag"], r.headers["last-modified"]
         for validator, status in [(etag, 206), (lm, 206), ('"stale"', 200), (f"W/{etag}", 200),
                                   ("Thu, 02 Jan 2020 00:00:00 GMT", 200)]:  # fmt: skip
-            r = await c.get(f"{base}/s/{name}", headers={"range": "bytes=2-4", "if-range": validator})
+            r = await c.get(
+                f"{base}/s/{name}", headers={"range": "bytes=2-4", "if-range": validator}
+            )
             assert r.status == status, (name, validator)
             assert r.body == (b"234" if name == "10.txt" else DATA[2:5]) or status == 200
 
@@ -255,7 +258,9 @@ async def test_a_gz_sibling_is_sent_to_clients_that_take_gzip(site, tmp_path, na
         r2 = await c.get(f"{base}/s/{name}", headers={"accept-encoding": ae} if ae else {})
         assert r2.body == plain and "content-encoding" not in r2.headers
         assert r2.headers["vary"] == "Accept-Encoding" and r2.headers["etag"] != gz_tag
-    r3 = await c.get(f"{base}/s/{name}", headers={"accept-encoding": "gzip", "if-none-match": gz_tag})
+    r3 = await c.get(
+        f"{base}/s/{name}", headers={"accept-encoding": "gzip", "if-none-match": gz_tag}
+    )
     assert r3.status == 304 and r3.headers["vary"] == "Accept-Encoding"
     r4 = await c.get(f"{base}/s/{name}", headers={"if-none-match": gz_tag})
     assert r4.status == 200 and r4.body == plain  # the identity file is another representation

@@ -14,14 +14,16 @@ from netlib.http import App, HTTPClient, serve
 from netlib.http import static as static_mod
 from netlib.shell import ShellConfig
 
-pytestmark = pytest.mark.filterwarnings("ignore:Overriding the \"event_loop_policy\"")
+pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"')
 
 BIG = bytes(range(256)) * 512  # 128 KiB: held open and sent by os.sendfile
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def event_loop_policy(request):
-    return uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
+    return (
+        uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
+    )
 
 
 class Clock:
@@ -170,7 +172,9 @@ async def test_open_descriptors_are_bounded(site, monkeypatch):
 ])  # fmt: skip
 async def test_odd_names_are_404(site, target):
     *_, server = site
-    reply = await raw(server.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = await raw(
+        server.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert reply.startswith(b"HTTP/1.1 404 "), reply[:80]
     assert b"secret" not in reply
 
