@@ -18,7 +18,11 @@ Every server is a child process, all started up front; each round runs every
 (workload, server) pair once, and rounds are interleaved, so a burst of
 someone else's load on a shared machine hurts one pass of every server instead
 of every run of one. Reported: min / median / max req/s over the rounds and the
-ratio of medians, syslab over the reference (higher is better for syslab).
+ratio of medians, syslab over the reference (higher is better for syslab); and
+each server's CPU time per request (user + system, from ``/proc``), with the
+ratio reference CPU / syslab CPU: on a shared machine req/s moves with everyone
+else's load, CPU per request much less, so that column says what the server
+itself costs.
 wrk runs on the same machine: absolute numbers are lower than with a dedicated
 client, but every server pays the same tax. Results: ``bench/results/http.json``
 (numbers) and ``http.png`` (medians with min-max bars).
@@ -136,42 +140,53 @@ def wrk(url: str, threads: int, connections: int, seconds: int) -> dict[str, flo
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout  # fmt: skip
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if not (rps and p50 and p99):
+    if not (rps and p50 and p99 and done):
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
     return {
         "rps": float(rps[1]),
+        "requests": int(done[1]),
         "p50_ms": _ms(p50[1]),
         "p99_ms": _ms(p99[1]),
         "errors": (int(bad[1]) if bad else 0) + (sum(map(int, errs.groups())) if errs else 0),
     }
 
 
-def start_servers(
-    stack: contextlib.ExitStack, www: Path, only: tuple[str, ...]
-) -> list[tuple[str, str, str]]:
-    """Start every server asked for; (workload, impl, url) for each measurement."""
-    targets = []
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/PID/stat``, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Target = tuple[str, str, str, int]  # workload, impl, url, server pid
+
+
+def start_servers(stack: contextlib.ExitStack, www: Path, only: tuple[str, ...]) -> list[Target]:
+    """Start every server asked for; (workload, impl, url, pid) for each measurement."""
+    targets: list[Target] = []
     if "syslab" in only:
         port = free_port()
         args = ("--no-access-log", "--log-level", "warning", "--static", str(www))
-        stack.enter_context(python_module("servers.http", *args, port=port))
-        targets.append(("hello", "syslab", f"http://127.0.0.1:{port}/hello"))
-        targets += [(w, "syslab", f"http://127.0.0.1:{port}/static/{_file_name(w)}") for w in FILES]
+        pid = stack.enter_context(python_module("servers.http", *args, port=port)).pid
+        targets.append(("hello", "syslab", f"http://127.0.0.1:{port}/hello", pid))
+        targets += [(w, "syslab", f"http://127.0.0.1:{port}/static/{_file_name(w)}", pid)
+                    for w in FILES]  # fmt: skip
     if "nginx" in only:
         port = free_port()
-        stack.enter_context(nginx(port, www))
-        targets.append(("hello", "nginx", f"http://127.0.0.1:{port}/hello"))
-        targets += [(w, "nginx", f"http://127.0.0.1:{port}/static/{_file_name(w)}") for w in FILES]
+        pid = stack.enter_context(nginx(port, www)).pid  # master_process off: the one process
+        targets.append(("hello", "nginx", f"http://127.0.0.1:{port}/hello", pid))
+        targets += [(w, "nginx", f"http://127.0.0.1:{port}/static/{_file_name(w)}", pid)
+                    for w in FILES]  # fmt: skip
     if "uvicorn" in only:
         port = free_port()
         child = python_module("bench.http", "--serve", "uvicorn", "--port", str(port))
         child.port = port  # the flags are ours, not servers.cli's: set the port after
-        stack.enter_context(child)
-        targets.append(("hello", "uvicorn", f"http://127.0.0.1:{port}/hello"))
+        pid = stack.enter_context(child).pid
+        targets.append(("hello", "uvicorn", f"http://127.0.0.1:{port}/hello", pid))
     return sorted(targets, key=lambda t: (WORKLOADS.index(t[0]), IMPLS.index(t[1])))
 
 
@@ -188,11 +203,14 @@ def run(
         targets = start_servers(stack, www, only)
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         for rnd in range(rounds):
-            for workload, impl, url in targets:
+            for workload, impl, url, pid in targets:
+                before = cpu_seconds(pid)
                 r = wrk(url, threads, connections, seconds)
+                r["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1, r["requests"])
                 results.setdefault((workload, impl), []).append(r)
                 print(f"  [{rnd + 1}/{rounds}] {workload:<12} {impl:<8} {r['rps']:>10,.0f} req/s  "
-                      f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms", flush=True)  # fmt: skip
+                      f"p99 {r['p99_ms']:.2f} ms  server cpu {r['cpu_us']:.1f} us/req",
+                      flush=True)  # fmt: skip
     return rows_of(results)
 
 
@@ -207,10 +225,13 @@ def rows_of(results: dict[tuple[str, str], list[dict[str, float]]]) -> list[Row]
             "runs": rps, "p50_ms": statistics.median(r["p50_ms"] for r in runs),
             "p99_ms": statistics.median(r["p99_ms"] for r in runs),
             "errors": int(sum(r["errors"] for r in runs)),
+            "cpu_us_per_req": statistics.median(r["cpu_us"] for r in runs),
         }  # fmt: skip
         ours = medians.get((workload, "syslab"))
         if impl != "syslab" and ours:
             extra["syslab_ratio"] = ours / medians[(workload, impl)]
+            our_cpu = statistics.median(r["cpu_us"] for r in results[(workload, "syslab")])
+            extra["syslab_cpu_ratio"] = extra["cpu_us_per_req"] / our_cpu if our_cpu else 0.0
         rows.append(Row(workload, impl, medians[(workload, impl)], "req/s", extra))
     return rows
 
@@ -218,12 +239,14 @@ def rows_of(results: dict[tuple[str, str], list[dict[str, float]]]) -> list[Row]
 def table(rows: list[Row]) -> str:
     """The result table: min/median/max and, on each reference's line, syslab's ratio of medians."""
     out = [f"{'workload':<13} {'impl':<8} {'min':>9} {'median':>9} {'max':>9}  "
-           f"{'p99 ms':>7} {'errors':>6}  syslab / this (medians)"]  # fmt: skip
+           f"{'p99 ms':>7} {'errors':>6} {'cpu us/req':>10}  syslab/this  (by cpu)"]  # fmt: skip
     for r in rows:
         e = r.extra
         ratio = f"{e['syslab_ratio']:.2f}x" if "syslab_ratio" in e else ""
+        by_cpu = f"({e['syslab_cpu_ratio']:.2f}x)" if "syslab_cpu_ratio" in e else ""
         out.append(f"{r.workload:<13} {r.impl:<8} {e['min']:>9,.0f} {e['median']:>9,.0f} "
-                   f"{e['max']:>9,.0f}  {e['p99_ms']:>7.2f} {e['errors']:>6}  {ratio}")  # fmt: skip
+                   f"{e['max']:>9,.0f}  {e['p99_ms']:>7.2f} {e['errors']:>6} "
+                   f"{e['cpu_us_per_req']:>10.1f}  {ratio:>11}  {by_cpu}")  # fmt: skip
     return "\n".join(out)
 
 
