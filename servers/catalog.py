@@ -100,7 +100,9 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="clients/pool",
         bench="make bench-pool",
     ),
-    Exercise("D3", "Sharding and routing from an API server"),
+    Exercise(
+        "D3", "Sharding and routing from an API server", room="servers/shards", run="make serve-shards"
+    ),
     Exercise(
         "D4",
         "A local read replica; flag-driven consistent reads",
@@ -172,6 +174,8 @@ SERVERS: dict[str, Server] = {
         ),
         Server("orders", 8087, "curl -s -XPOST 127.0.0.1:{port}/orders -d '{{\"item\":1,\"qty\":2}}'",
                ("D8",)),  # fmt: skip
+        Server("shards", 8088, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\"}}'",
+               ("D3",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
