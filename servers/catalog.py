@@ -73,7 +73,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)"),
-    Exercise("N11", "JWT authentication"),
+    Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
     Exercise(
@@ -100,7 +100,9 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="clients/pool",
         bench="make bench-pool",
     ),
-    Exercise("D3", "Sharding and routing from an API server"),
+    Exercise(
+        "D3", "Sharding and routing from an API server", room="servers/shards", run="make serve-shards"
+    ),
     Exercise(
         "D4",
         "A local read replica; flag-driven consistent reads",
@@ -113,7 +115,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
     ),
-    Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
+    Exercise("D7", "A toy KV store on MySQL with hash/range sharding", room="servers/kvsql"),
     Exercise(
         "D8",
         "Distributed transactions with 2PC (Zomato ordering)",
@@ -172,6 +174,12 @@ SERVERS: dict[str, Server] = {
         ),
         Server("orders", 8087, "curl -s -XPOST 127.0.0.1:{port}/orders -d '{{\"item\":1,\"qty\":2}}'",
                ("D8",)),  # fmt: skip
+        Server("shards", 8088, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\"}}'",
+               ("D3",)),  # fmt: skip
+        Server("auth", 8089, "curl -s -XPOST 127.0.0.1:{port}/login -d '{{\"username\":\"ada\",\"password\":\"lovelace\"}}'",
+               ("N11",)),  # fmt: skip
+        Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
+               ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
