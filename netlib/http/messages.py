@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -248,14 +248,9 @@ class FileResponse(Response):
         """The body in order: literal bytes and ``(offset, length)`` ranges of the file."""
         return self.parts if self.parts is not None else [(self.offset, self.length)]
 
-    @contextmanager
-    def open(self) -> Iterator[int]:
+    def open(self) -> AbstractContextManager[int]:
         """A descriptor of the file for the time of the send."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
+        return _opened(self.path)
 
     def read_all(self) -> bytes:
         """The whole body at once: for small ones, sent like any plain body."""
@@ -271,6 +266,15 @@ class FileResponse(Response):
                     raise OSError(f"{self.path} shrank while being sent")
                 out.append(data)
         return b"".join(out)
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def to_response(result: Any) -> Response:

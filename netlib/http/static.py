@@ -38,7 +38,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
@@ -135,30 +135,42 @@ class _File:
             os.close(self.fd)
             self.fd = -1
 
-    @contextmanager
-    def lease(self) -> Iterator[int]:
+    def lease(self) -> _Lease | AbstractContextManager[int]:
         """The descriptor for one send; a dropped file is reopened only if unchanged."""
-        if self.fd < 0:
-            fd = os.open(self.path, _OPEN_FLAGS)
-            try:
-                if _key(os.fstat(fd)) != self.key:
-                    raise OSError(f"{self.path} changed after its headers were sent")
-                yield fd
-            finally:
-                os.close(fd)
-            return
-        self.users += 1
-        try:
-            yield self.fd
-        except ConnectionError:
-            raise  # the client went away: nothing wrong with the file
-        except OSError:
-            self.stale = True  # e.g. it shrank under a send: look at it again next time
-            raise
-        finally:
-            self.users -= 1
-            if self.dropped:
-                self.drop()
+        return _reopened(self) if self.fd < 0 else _Lease(self)
+
+
+class _Lease:
+    """Holds a cached file's descriptor open for one send (a class: cheaper than a generator)."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: _File) -> None:
+        self.file = file
+
+    def __enter__(self) -> int:
+        self.file.users += 1
+        return self.file.fd
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        f = self.file
+        f.users -= 1
+        if kind is not None and issubclass(kind, OSError) and not issubclass(kind, ConnectionError):
+            f.stale = True  # e.g. it shrank under a send (not: the client left): look again
+        if f.dropped:
+            f.drop()
+
+
+@contextmanager
+def _reopened(f: _File) -> Iterator[int]:
+    """A file dropped from the cache between its headers and its send: open it again."""
+    fd = os.open(f.path, _OPEN_FLAGS)
+    try:
+        if _key(os.fstat(fd)) != f.key:
+            raise OSError(f"{f.path} changed after its headers were sent")
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -184,10 +196,8 @@ class CachedFileResponse(FileResponse):
         super().__init__(file.path, offset, length, status, headers, "", parts)
         self.file = file
 
-    @contextmanager
-    def open(self) -> Iterator[int]:
-        with self.file.lease() as fd:
-            yield fd
+    def open(self) -> _Lease | AbstractContextManager[int]:
+        return self.file.lease()
 
 
 def _plain(body: bytes, status: int, headers: RawHeaders) -> Response:
