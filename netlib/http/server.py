@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -55,9 +54,6 @@ LINGER_SECONDS = 2.0
 # Blocks in which a FileResponse is read and written: big enough for few syscalls,
 # small enough that a slow reader never makes us hold much.
 FILE_BLOCK = 64 * 1024
-# File bytes sent in the same write as a file response's head (then os.sendfile):
-# one packet instead of a tiny head packet and a wakeup of the client of its own.
-FILE_HEAD_BYTES = 16 * 1024
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 
@@ -440,9 +436,8 @@ async def _nothing() -> AsyncGenerator[bytes, None]:
 
 
 async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse, head: bytes) -> int:
-    """A file body after its head: literal pieces through the core, file ranges by
-    ``conn.sendfile``. The head and the first ``FILE_HEAD_BYTES`` of the file go out in
-    one write, so the head is not a packet (and a wakeup of the client) of its own."""
+    """A file body after its head: literal pieces (the head, multipart part heads) are
+    gathered into one write before each file range, which goes by ``conn.sendfile``."""
     sent = 0
     out = [head]
     with resp.open() as fd:
@@ -451,16 +446,11 @@ async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse, he
                 out.append(h.send(h11.Data(piece)))
                 sent += len(piece)
                 continue
-            offset, length = piece
-            first = os.pread(fd, min(length, FILE_HEAD_BYTES), offset) if out else b""
-            if len(first) < min(length, FILE_HEAD_BYTES) and out:
-                raise OSError(f"{resp.path} shrank while being sent")
-            out.append(h.send(h11.Data(first)))
             conn.write(b"".join(out))
             out = []
-            h.send_counted(length - len(first))
-            await conn.sendfile(fd, offset + len(first), length - len(first))
-            sent += length
+            h.send_counted(piece[1])
+            await conn.sendfile(fd, piece[0], piece[1])
+            sent += piece[1]
     if out:
         conn.write(b"".join(out))
     return sent
