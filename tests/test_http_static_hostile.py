@@ -241,3 +241,22 @@ async def test_sendfile_falls_back_to_copying_where_the_transport_has_no_socket(
         os.close(fd)
         transport.close()
     assert got == BIG[1000:101_000]
+
+
+async def test_a_send_in_flight_keeps_its_file_while_the_cache_moves_on(site):
+    """The cache drops a replaced file; a slow client in the middle of it still gets all
+    of the old bytes (its descriptor is closed only when that send ends)."""
+    base, c, root, clock, server = site
+    size = 16 * 1024 * 1024  # more than the socket buffers: the send is still going on
+    (root / "v.bin").write_bytes(b"1" * size)
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(b"GET /s/v.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await r.readuntil(b"\r\n\r\n")
+    assert f"content-length: {size}".encode() in head
+    (root / "new.bin").write_bytes(b"2" * 70_000)
+    os.replace(root / "new.bin", root / "v.bin")
+    clock.expire()
+    assert (await c.get(base + "/s/v.bin")).body == b"2" * 70_000  # the old one is dropped
+    body = await asyncio.wait_for(r.readexactly(size), 20)
+    assert body == b"1" * size
+    w.close()
