@@ -17,9 +17,11 @@ with no socket, a file system that refuses it), the range is read in blocks and
 written through the transport with its flow control (``drain``).
 
 What nginx does differently: ``TCP_CORK`` (``tcp_nopush``) so the head and the
-first file bytes share a segment, and ``sendfile_max_chunk`` so one fast
-client cannot monopolise a worker; here each ``sendfile`` call is bounded by
-``CHUNK`` and other connections run between calls whenever the socket fills.
+first file bytes share a segment. Measured here (1 MiB files on loopback, CPU
+per response), corking or writing the head together with the first 16 KiB cost
+more than a head write of its own followed by ``sendfile``, so neither is done.
+Each ``sendfile`` call is bounded by ``CHUNK`` (nginx's ``sendfile_max_chunk``),
+and other connections run between calls whenever the socket fills.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ PAUSE_BUFFER = 256 * 1024
 # so its unread request bytes do not turn our close into an RST that destroys the
 # answer before the client read it (nginx's lingering_close does the same).
 LINGER_SECONDS = 2.0
-# Blocks in which a FileResponse is read and written: big enough for few syscalls,
-# small enough that a slow reader never makes us hold much.
+# A FileResponse up to this size is read and written with its head in one write;
+# a larger one goes by os.sendfile (``_send_file``), never held in memory.
 FILE_BLOCK = 64 * 1024
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
