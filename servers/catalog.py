@@ -221,7 +221,56 @@ def render(counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+COMMANDS = [
+    ("make setup", "install the OS packages and the Python venv (idempotent; the others run it)"),
+    ("make test", "the whole test suite, against real services it starts itself"),
+    ("make demo", "start every server below, print where each is; Ctrl-C stops them"),
+    ("make list", "the catalog: every exercise, its room, its commands, its tests"),
+    ("make serve-NAME", "one server in the foreground; flags through ARGS='--port 7000'"),
+    ("make bench-NAME", "one experiment; results in bench/results/ (JSON, PNG)"),
+    ("make bench", "every experiment, one after the other"),
+    ("make load-NAME", "a bounded headless locust run against one server"),
+    ("make lint", "ruff and mypy"),
+    ("make clean", "remove .run/, bench/results/ and test caches"),
+]
+NOT_EXPERIMENTS = {"__init__", "common", "all", "load"}
+
+
+def experiments() -> list[tuple[str, str]]:
+    """(name, first line of its docstring) for every ``bench/NAME.py``, read without importing."""
+    import ast
+
+    out = []
+    for path in sorted((REPO_ROOT / "bench").glob("*.py")):
+        if path.stem in NOT_EXPERIMENTS:
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        out.append((path.stem, first.replace("``", "")))
+    for path in sorted((REPO_ROOT / "bench").glob("*/__main__.py")):
+        doc = ast.get_docstring(ast.parse((path.parent / "__init__.py").read_text())) if (
+            path.parent / "__init__.py").exists() else ""  # fmt: skip
+        out.append((path.parent.name, (doc or "").strip().splitlines()[0] if doc else ""))
+    return sorted(out)
+
+
+def render_help() -> str:
+    """What ``make`` and ``make help`` print: the commands, the servers, the experiments."""
+    lines = ["syslab: distributed-systems building blocks from raw sockets and files", "", "Commands:"]
+    lines += [f"  {cmd:<18} {what}" for cmd, what in COMMANDS]
+    lines += ["", "Servers (make serve-NAME; make demo starts them all):"]
+    lines += [f"  {s.name:<12} 127.0.0.1:{s.port:<6} try: {s.try_it.format(port=s.port)}"
+              for s in SERVERS.values()]  # fmt: skip
+    lines += ["", "Experiments (make bench-NAME):"]
+    lines += [f"  {name:<16} {first[:90]}" for name, first in experiments()]
+    lines += ["", "Example: make serve-cache ARGS='--port 7000 --maxmemory 64mb'; make bench-hashring ARGS='--keys 10000'"]
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--make-help"]:
+        print(render_help())
+        return
     print(render(count_tagged_tests()))
 
 

@@ -90,3 +90,14 @@ def test_readme_lists_every_server_with_its_port():
     readme = (REPO_ROOT / "README.md").read_text()
     for s in SERVERS.values():
         assert f"| `make serve-{s.name}` | {s.port} |" in readme, f"README lacks server {s.name}"
+
+
+def test_make_with_no_target_prints_commands_servers_and_experiments():
+    out = subprocess.run(["make", "--no-print-directory"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=60).stdout  # fmt: skip
+    assert "make serve-NAME" in out and "ARGS=" in out
+    for s in SERVERS.values():
+        assert re.search(rf"^  {s.name}\s+127\.0\.0\.1:{s.port}\b", out, re.M), s.name
+    for path in (REPO_ROOT / "bench").glob("*.py"):
+        if path.stem not in ("__init__", "common", "all", "load"):
+            assert re.search(rf"^  {path.stem}\s", out, re.M), path.stem
