@@ -248,9 +248,9 @@ def experiments() -> list[tuple[str, str]]:
         first = doc.strip().splitlines()[0] if doc.strip() else ""
         out.append((path.stem, first.replace("``", "")))
     for path in sorted((REPO_ROOT / "bench").glob("*/__main__.py")):
-        doc = ast.get_docstring(ast.parse((path.parent / "__init__.py").read_text())) if (
-            path.parent / "__init__.py").exists() else ""  # fmt: skip
-        out.append((path.parent.name, (doc or "").strip().splitlines()[0] if doc else ""))
+        init = path.parent / "__init__.py"
+        pkg_doc = ast.get_docstring(ast.parse(init.read_text())) if init.exists() else None
+        out.append((path.parent.name, pkg_doc.strip().splitlines()[0] if pkg_doc and pkg_doc.strip() else ""))
     return sorted(out)
 
 
