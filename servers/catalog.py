@@ -12,7 +12,9 @@ Two tables, kept honest by ``tests/test_catalog.py``:
 
 ``python -m servers.catalog`` (``make list``) prints both, with how many tests
 carry each exercise's ``@pytest.mark.exercise`` tag, counted by collecting the
-test suite for real.
+test suite for real: every full collection (``make test``, or the first
+``make list``) leaves the counts in ``.run/test-counts.json``, and ``make
+list`` reuses them until a test file changes.
 """
 
 from __future__ import annotations
@@ -192,6 +194,20 @@ def module_exists(module: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+COUNTS_CACHE = REPO_ROOT / ".run" / "test-counts.json"  # written by every full collection
+
+
+def cached_counts() -> dict[str, int] | None:
+    """The counts of the last full collection, if no test file changed since."""
+    try:
+        when = COUNTS_CACHE.stat().st_mtime
+    except OSError:
+        return None
+    if any(p.stat().st_mtime > when for p in (REPO_ROOT / "tests").glob("*.py")):
+        return None
+    return {k: int(v) for k, v in json.loads(COUNTS_CACHE.read_text()).items()}
+
+
 def count_tagged_tests() -> dict[str, int]:
     """Collect the suite (without running it) and count tests per exercise tag."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -271,7 +287,13 @@ def main() -> None:
     if sys.argv[1:] == ["--make-help"]:
         print(render_help())
         return
-    print(render(count_tagged_tests()))
+    counts = cached_counts()
+    if counts is None:  # first run, or a test file changed: collect once (a few seconds)
+        counts = count_tagged_tests()
+    try:
+        print(render(counts))
+    except BrokenPipeError:  # `make list | head`: the reader left, nothing to report
+        sys.stderr.close()
 
 
 if __name__ == "__main__":

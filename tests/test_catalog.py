@@ -101,3 +101,25 @@ def test_make_with_no_target_prints_commands_servers_and_experiments():
     for path in (REPO_ROOT / "bench").glob("*.py"):
         if path.stem not in ("__init__", "common", "all", "load"):
             assert re.search(rf"^  {path.stem}\s", out, re.M), path.stem
+
+
+def test_make_list_reuses_fresh_counts_and_recollects_stale_ones(tmp_path, monkeypatch, capsys):
+    import os
+
+    import servers.catalog as catalog
+
+    cache = tmp_path / "test-counts.json"
+    cache.write_text('{"N14": 7}')
+    monkeypatch.setattr(catalog, "COUNTS_CACHE", cache)
+    monkeypatch.setattr(catalog.sys, "argv", ["catalog"])
+
+    def collect():
+        raise AssertionError("collected although the cache was fresh")
+
+    monkeypatch.setattr(catalog, "count_tagged_tests", collect)
+    catalog.main()
+    assert re.search(r"^N14\s+7\s", capsys.readouterr().out, re.M)
+    os.utime(cache, (0, 0))  # older than every test file: stale
+    monkeypatch.setattr(catalog, "count_tagged_tests", lambda: {"N14": 9})
+    catalog.main()
+    assert re.search(r"^N14\s+9\s", capsys.readouterr().out, re.M)
