@@ -12,7 +12,9 @@ Two tables, kept honest by ``tests/test_catalog.py``:
 
 ``python -m servers.catalog`` (``make list``) prints both, with how many tests
 carry each exercise's ``@pytest.mark.exercise`` tag, counted by collecting the
-test suite for real.
+test suite for real: every full collection (``make test``, or the first
+``make list``) leaves the counts in ``.run/test-counts.json``, and ``make
+list`` reuses them until a test file changes.
 """
 
 from __future__ import annotations
@@ -192,6 +194,20 @@ def module_exists(module: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+COUNTS_CACHE = REPO_ROOT / ".run" / "test-counts.json"  # written by every full collection
+
+
+def cached_counts() -> dict[str, int] | None:
+    """The counts of the last full collection, if no test file changed since."""
+    try:
+        when = COUNTS_CACHE.stat().st_mtime
+    except OSError:
+        return None
+    if any(p.stat().st_mtime > when for p in (REPO_ROOT / "tests").glob("*.py")):
+        return None
+    return {k: int(v) for k, v in json.loads(COUNTS_CACHE.read_text()).items()}
+
+
 def count_tagged_tests() -> dict[str, int]:
     """Collect the suite (without running it) and count tests per exercise tag."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,8 +237,63 @@ def render(counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+COMMANDS = [
+    ("make setup", "install the OS packages and the Python venv (idempotent; the others run it)"),
+    ("make test", "the whole test suite, against real services it starts itself"),
+    ("make demo", "start every server below, print where each is; Ctrl-C stops them"),
+    ("make list", "the catalog: every exercise, its room, its commands, its tests"),
+    ("make serve-NAME", "one server in the foreground; flags through ARGS='--port 7000'"),
+    ("make bench-NAME", "one experiment; results in bench/results/ (JSON, PNG)"),
+    ("make bench", "every experiment, one after the other"),
+    ("make load-NAME", "a bounded headless locust run against one server"),
+    ("make lint", "ruff and mypy"),
+    ("make clean", "remove .run/, bench/results/ and test caches"),
+]
+NOT_EXPERIMENTS = {"__init__", "common", "all", "load"}
+
+
+def experiments() -> list[tuple[str, str]]:
+    """(name, first line of its docstring) for every ``bench/NAME.py``, read without importing."""
+    import ast
+
+    out = []
+    for path in sorted((REPO_ROOT / "bench").glob("*.py")):
+        if path.stem in NOT_EXPERIMENTS:
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        out.append((path.stem, first.replace("``", "")))
+    for path in sorted((REPO_ROOT / "bench").glob("*/__main__.py")):
+        init = path.parent / "__init__.py"
+        pkg_doc = ast.get_docstring(ast.parse(init.read_text())) if init.exists() else None
+        out.append((path.parent.name, pkg_doc.strip().splitlines()[0] if pkg_doc and pkg_doc.strip() else ""))
+    return sorted(out)
+
+
+def render_help() -> str:
+    """What ``make`` and ``make help`` print: the commands, the servers, the experiments."""
+    lines = ["syslab: distributed-systems building blocks from raw sockets and files", "", "Commands:"]
+    lines += [f"  {cmd:<18} {what}" for cmd, what in COMMANDS]
+    lines += ["", "Servers (make serve-NAME; make demo starts them all):"]
+    lines += [f"  {s.name:<12} 127.0.0.1:{s.port:<6} try: {s.try_it.format(port=s.port)}"
+              for s in SERVERS.values()]  # fmt: skip
+    lines += ["", "Experiments (make bench-NAME):"]
+    lines += [f"  {name:<16} {first[:90]}" for name, first in experiments()]
+    lines += ["", "Example: make serve-cache ARGS='--port 7000 --maxmemory 64mb'; make bench-hashring ARGS='--keys 10000'"]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    print(render(count_tagged_tests()))
+    if sys.argv[1:] == ["--make-help"]:
+        print(render_help())
+        return
+    counts = cached_counts()
+    if counts is None:  # first run, or a test file changed: collect once (a few seconds)
+        counts = count_tagged_tests()
+    try:
+        print(render(counts))
+    except BrokenPipeError:  # `make list | head`: the reader left, nothing to report
+        sys.stderr.close()
 
 
 if __name__ == "__main__":
