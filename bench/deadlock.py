@@ -49,7 +49,7 @@ from .common import Row, header, save, table
 
 START_BALANCE = 1_000
 VERSIONS = ("no retry", "retry", "lock ordering", "statement retry (wrong)")
-WAIT_FOR_LOCK_S = 10.0  # how long to wait for the first UPDATE to be seen waiting
+WAIT_FOR_LOCK_S = 60.0  # how long to wait for the first UPDATE to be seen waiting (a loaded box is slow)
 
 
 def reset_accounts(conn: Connection, accounts: int) -> None:
