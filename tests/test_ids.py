@@ -7,8 +7,13 @@ import time
 
 import pytest
 
-from clients.ids import ClockMovedBackwards, ObjectIdGenerator, Snowflake, decode_objectid
-from clients.ids import decode_snowflake
+from clients.ids import (
+    ClockMovedBackwards,
+    ObjectIdGenerator,
+    Snowflake,
+    decode_objectid,
+    decode_snowflake,
+)
 from clients.ids.objectid import COUNTER_MOD
 from clients.ids.snowflake import MAX_SEQUENCE, compose
 from tests.ids_support import PROCESSES, THREADS, collect, flat

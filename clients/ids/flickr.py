@@ -52,7 +52,9 @@ class TicketServers:
     """One connection per ticket server (so one ``TicketServers`` per thread)."""
 
     def __init__(
-        self, addresses: Sequence[Any], connect: Callable[[Any], Connection] = Connection.from_address
+        self,
+        addresses: Sequence[Any],
+        connect: Callable[[Any], Connection] = Connection.from_address,
     ) -> None:
         self.addresses = list(addresses)
         self._connect = connect
@@ -95,7 +97,9 @@ class TicketServers:
                 try:
                     return int(self._conn(i).query(NEXT).insert_id)
                 except (MySQLError, OSError) as e:
-                    log.warning("ticket server %s failed (%s); trying the next", self.addresses[i], e)
+                    log.warning(
+                        "ticket server %s failed (%s); trying the next", self.addresses[i], e
+                    )
                     self.failovers += 1
                     self.conns[i] = None
                     last = e

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .snowflake import EPOCH_MS, MAX_BACKWARDS_MS, MAX_SEQUENCE, MAX_WORKER, TIME_SHIFT, WORKER_SHIFT
+from .snowflake import (
+    EPOCH_MS,
+    MAX_BACKWARDS_MS,
+    MAX_SEQUENCE,
+    MAX_WORKER,
+    TIME_SHIFT,
+    WORKER_SHIFT,
+)
 
 STATE = (
     "CREATE TABLE IF NOT EXISTS snowflake_state ("

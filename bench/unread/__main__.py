@@ -1,0 +1,149 @@
+"""``python -m bench.unread``: every index variant, plans and timings side by side."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from clients.mysql import Connection, MySQLError
+from harness.procs import LaunchError
+
+from ..common import Row, header, save, table
+from ..sqlbench import apply_out, common_flags, database, positive, table_bytes
+from . import data, queries
+
+WHY = """why: without an index every probe scans all messages (type ALL). An index per column
+lets the optimizer use one of them (channel_id): it reads the whole channel, then fetches
+each row to test created_at and sender_id. (channel_id, created_at) ranges over exactly the
+unread messages but still looks up each row for sender_id; the reversed order ranges over
+everyone's recent messages and filters the channel inside the range. The covering index
+answers from the index alone (Extra: Using index). Each index makes every insert update one
+more B+tree: the write column falls as indexes are added."""
+
+
+def sample_users(shape: data.Shape, n: int) -> list[int]:
+    rnd = random.Random(7)
+    return sorted(rnd.sample(range(shape.users), min(n, shape.users)))
+
+
+def new_messages(shape: data.Shape, n: int) -> list[tuple[Any, ...]]:
+    rnd = random.Random(3)
+    return [(int(shape.channels * rnd.random() ** 2), rnd.randrange(shape.users),
+             "2026-02-01 00:00:00.000", data.BODY) for _ in range(n)]  # fmt: skip
+
+
+def plan_line(rows: list[dict[str, Any]]) -> str:
+    x = [r for r in rows if r.get("table") == "x"]
+    return "; ".join(f"type={r['type']} key={r['key']} rows={r['rows']} {r['Extra'] or ''}".strip()
+                     for r in x)  # fmt: skip
+
+
+def one_variant(conn: Connection, variant: str, users: list[int], args: argparse.Namespace,
+                writes: list[tuple[Any, ...]]) -> dict[str, Any]:  # fmt: skip
+    build = queries.set_indexes(conn, variant)
+    out: dict[str, Any] = {"build_s": build, **table_bytes(conn, "ur_messages")}
+    out["answers"] = queries.answers(conn, users[0])
+    for name, sql in queries.QUERIES.items():
+        out[name] = {
+            "explain": queries.explain(conn, sql, users[0]),
+            "analyze": queries.analyze(conn, sql, users[0]),
+            **queries.timed(conn, sql, users, args.rounds, args.budget),
+        }
+    out["write_rows_per_s"] = queries.write_cost(conn, writes)
+    return out
+
+
+def rows_of(res: dict[str, Any]) -> tuple[list[Row], list[Row]]:
+    qrows, wrows = [], []
+    for variant, r in res.items():
+        for name in queries.QUERIES:
+            q = r[name]
+            qrows.append(Row(name, variant, q["median_ms"], "ms", {
+                "min_ms": q["min_ms"], "max_ms": q["max_ms"], "samples": q["samples"],
+                "examined": q["analyze"]["messages_rows_examined"]}))  # fmt: skip
+        wrows.append(Row("insert messages", variant, r["write_rows_per_s"], "rows/s", {
+            "index_MB": r["index_bytes"] / 2**20, "build_s": r["build_s"]}))  # fmt: skip
+    return qrows, wrows
+
+
+def plot(res: dict[str, Any], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(res)
+    fig, ax = plt.subplots(1, 2, figsize=(15, 5))
+    width = 0.4
+    for i, q in enumerate(queries.QUERIES):
+        ax[0].bar([j + i * width for j in range(len(names))], [res[v][q]["median_ms"] for v in names],
+                  width, label=q)  # fmt: skip
+    ax[0].set_xticks([j + width / 2 for j in range(len(names))], names, rotation=15)
+    ax[0].set(yscale="log", ylabel="ms per user (median)", title="unread queries by index")
+    ax[0].legend()
+    ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names])
+    ax[1].set_xticks(range(len(names)), names, rotation=15)
+    ax[1].set(ylabel="rows/s", title="insert rate with the variant's indexes")
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> None:
+    out = apply_out(args)
+    name = "unread-quick" if args.quick else "unread"
+    shape = data.Shape.for_messages(3_000 if args.quick else args.messages)
+    users = sample_users(shape, 5 if args.quick else 20)
+    writes = new_messages(shape, 300 if args.quick else 20_000)
+    print(
+        header(
+            f"D12 unread indicator over {shape.messages:,} messages, {shape.channels:,} channels"
+        )
+    )
+    res: dict[str, Any] = {}
+    with database() as addr, Connection.from_address(addr) as conn:
+        data.load(conn, shape)
+        for variant in queries.VARIANTS:
+            res[variant] = one_variant(conn, variant, users, args, writes)
+    first = res[queries.REFERENCE]["answers"]
+    same = all(r["answers"] == first for r in res.values())
+    qrows, wrows = rows_of(res)
+    print(f"\nplans for ur_messages (EXPLAIN, user {users[0]}):")
+    for variant, r in res.items():
+        for q in queries.QUERIES:
+            print(f"  {variant:<20} {q:<13} {plan_line(r[q]['explain'])}")
+    print("\n" + table(qrows, reference=queries.REFERENCE, higher_is_better=False))
+    print("\n" + table(wrows, reference=queries.REFERENCE))
+    print(f"\nevery variant gave the same answers: {'yes' if same else 'NO'}\n" + WHY)
+    png = out / f"{name}.png"
+    plot(res, png)
+    for r in res.values():
+        r["answers"] = {k: [list(x) for x in v] for k, v in r["answers"].items()}
+    path = save(name, qrows + wrows, shape=vars(shape), users=users, same_answers=same,
+                variants=res, png=str(png))  # fmt: skip
+    print(f"\nsaved {path} and {png}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.unread", description=__doc__)
+    p.add_argument("--messages", type=positive, default=1_000_000, help="messages (default 1M)")
+    p.add_argument(
+        "--budget", type=float, default=20.0, help="seconds of timing per query and variant"
+    )
+    common_flags(p, rounds=3)
+    args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    if args.quick:
+        args.budget = min(args.budget, 2.0)
+    try:
+        run(args)
+    except (MySQLError, LaunchError, OSError) as e:
+        sys.exit(f"bench.unread: {e}")
+
+
+if __name__ == "__main__":
+    main()
