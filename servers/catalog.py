@@ -155,6 +155,7 @@ SERVERS: dict[str, Server] = {
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),
+        Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
         Server("ids", 8090, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
