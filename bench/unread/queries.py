@@ -117,16 +117,20 @@ def timed(
             "median_ms": statistics.median(samples) * 1e3, "max_ms": max(samples) * 1e3}  # fmt: skip
 
 
-def write_cost(conn: Connection, rows: list[tuple[Any, ...]]) -> float:
-    """Rows/s inserting ``rows`` with the current indexes (then removed again)."""
-    first = conn.query("SELECT COALESCE(MAX(id), 0) + 1 FROM ur_messages").scalar()
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), 1000):
-        conn.insert_many("INSERT INTO ur_messages (channel_id, sender_id, created_at, body) VALUES",
-                         rows[i : i + 1000])  # fmt: skip
-    seconds = time.perf_counter() - t0
-    conn.query("DELETE FROM ur_messages WHERE id >= %s", (first,))
-    return len(rows) / seconds
+def write_cost(conn: Connection, rows: list[tuple[Any, ...]], rounds: int) -> list[float]:
+    """Rows/s inserting ``rows`` with the current indexes, ``rounds`` times (removed after each)."""
+    rates = []
+    for _ in range(rounds):
+        first = conn.query("SELECT COALESCE(MAX(id), 0) + 1 FROM ur_messages").scalar()
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), 1000):
+            conn.insert_many(
+                "INSERT INTO ur_messages (channel_id, sender_id, created_at, body) VALUES",
+                rows[i : i + 1000],
+            )
+        rates.append(len(rows) / (time.perf_counter() - t0))
+        conn.query("DELETE FROM ur_messages WHERE id >= %s", (first,))
+    return rates
 
 
 def answers(conn: Connection, user: int) -> dict[str, list[tuple[Any, ...]]]:
