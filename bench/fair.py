@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import Row, header, save, table
-from .sqlbench import apply_out, common_flags, positive
+from .sqlbench import apply_out, common_flags, positive, pyplot, save_figure
 
 STRATEGIES = ("static", "dynamic", "chunked")
 MODES = ("threads", "processes")
@@ -273,11 +273,7 @@ def worker_lines(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
 
 
 def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(16, 4.5))
     width = 0.8 / workers
     for k, mode in enumerate(MODES):
@@ -295,9 +291,7 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png:
     ax[2].set_xticks([s + 0.2 for s in range(len(STRATEGIES))], STRATEGIES)
     ax[2].set(title=f"wall time, {workers} workers (median)", ylabel="s")
     ax[2].legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -343,8 +337,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     common_flags(p, rounds=3)
     args = p.parse_args(argv)
-    if args.rounds < 1:
-        p.error("argument --rounds: must be at least 1")
     if args.workers > 64:
         p.error("argument --workers: at most 64 (one process each)")
     if args.quick:

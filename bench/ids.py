@@ -56,7 +56,16 @@ from harness.procs import LaunchError, free_port, python_module
 from harness.services import MariaDB
 
 from .common import Row, header, save, table
-from .sqlbench import Counters, apply_out, common_flags, positive, spread, table_bytes
+from .sqlbench import (
+    Counters,
+    apply_out,
+    common_flags,
+    positive,
+    pyplot,
+    save_figure,
+    spread,
+    table_bytes,
+)
 
 REFERENCE = "mysql counter"
 KINDS = (
@@ -201,11 +210,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def plot(rates: dict[tuple[str, int], list[float]], threads: int, png: Any) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for j, t in enumerate((1, threads)):
         ax.bar([i + j * 0.4 for i in range(len(KINDS))],
@@ -213,9 +218,7 @@ def plot(rates: dict[tuple[str, int], list[float]], threads: int, png: Any) -> N
     ax.set_xticks([i + 0.2 for i in range(len(KINDS))], KINDS, rotation=12)
     ax.set(yscale="log", ylabel="ids/s (median)", title="id generators: throughput")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,8 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     common_flags(p, rounds=3)
     args = p.parse_args(argv)
-    if args.rounds < 1 or not 0 < args.seconds <= 60:
-        p.error("--rounds must be >= 1 and --seconds in (0, 60]")
+    if not 0 < args.seconds <= 60:
+        p.error("argument --seconds: must be in (0, 60]")
     if args.quick:
         args.seconds, args.keys, args.rounds = min(args.seconds, 0.2), min(args.keys, 2_000), 1
     try:

@@ -7,7 +7,8 @@
   rows deleted, rows read);
 * ``common_flags`` / ``apply_out``: ``--quick``, ``--rounds`` and ``--out DIR``
   (results folder; smoke tests point it at a temporary directory);
-* ``spread``: min / median / max of a list of samples.
+* ``spread``: min / median / max of a list of samples; ``pyplot`` and
+  ``save_figure`` for the PNGs. ``bench/fair`` (D13) uses the flags too.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def database(extra_args: Sequence[str] = ()) -> Iterator[Any]:
 
 def common_flags(p: argparse.ArgumentParser, rounds: int) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test's run)")
-    p.add_argument("--rounds", type=int, default=rounds, help=f"rounds (default {rounds})")
+    p.add_argument("--rounds", type=positive, default=rounds, help=f"rounds (default {rounds})")
     p.add_argument("--out", type=Path, help="results folder (default bench/results/)")
 
 
@@ -59,6 +60,22 @@ def positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, png: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    pyplot().close(fig)
 
 
 def spread(samples: Sequence[float]) -> dict[str, float]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ import pytest
 
 from clients.ids import decode_snowflake
 from clients.mysql import Connection
+from harness.procs import free_port
 from harness.services import MariaDB
 
 pytestmark = pytest.mark.exercise("D9")
@@ -128,3 +131,29 @@ def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(launch, shar
     assert call(port, "GET", "/users/99999999999999999999/blogs")[0] == 400
     assert call(port, "GET", "/blogs/1")[0] == 404
     assert call(port, "POST", "/users/5/blogs", {"title": "still here"})[0] == 201
+
+
+def test_a_dead_shard_fails_only_its_own_users(launch):
+    shards = [MariaDB(), MariaDB()]
+    try:
+        for s in shards:
+            s.start()
+        port, _ = blog_server(launch, shards, "snowflake")
+        assert call(port, "POST", "/users/2/blogs", {"title": "on shard 0"})[0] == 201
+        shards[1].kill()  # SIGKILL the shard of odd users
+        status, doc = call(port, "POST", "/users/3/blogs", {"title": "on shard 1"})
+        assert status == 503 and "database unavailable" in doc["error"]
+        assert call(port, "POST", "/users/4/blogs", {"title": "still fine"})[0] == 201
+        assert len(call(port, "GET", "/users/2/blogs")[1]["blogs"]) == 1
+    finally:
+        for s in shards:
+            s.stop()
+
+
+def test_unicode_digits_and_unreachable_shards_are_clear_errors(launch, shards, tmp_path):
+    port, _ = blog_server(launch, shards, "snowflake")
+    assert call(port, "POST", "/users/5/move?to=%C2%B2")[0] == 400  # "²" passes str.isdigit()
+    dead = f"mysql://root@127.0.0.1:{free_port()}/x"
+    r = subprocess.run([sys.executable, "-m", "servers.blog", "--port", "0", "--shard-url", dead],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 1 and "cannot use the shards" in r.stderr and "Traceback" not in r.stderr

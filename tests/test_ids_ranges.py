@@ -60,7 +60,7 @@ def test_a_corrupt_mark_is_refused_not_guessed(tmp_path):
 
 def test_sizes_outside_the_limit_are_refused(launch, tmp_path):
     child = launch("servers.ids", "--dir", str(tmp_path))
-    for size in ("0", "-3", "abc", "1000001"):
+    for size in ("0", "-3", "abc", "1000001", "%C2%B2", "99999999999999999999999"):
         req = urllib.request.Request(f"http://127.0.0.1:{child.port}/ranges?size={size}",
                                      data=b"", method="POST")  # fmt: skip
         with pytest.raises(urllib.error.HTTPError) as e:

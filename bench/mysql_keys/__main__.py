@@ -13,7 +13,7 @@ from harness.procs import LaunchError
 
 from .. import common
 from ..common import Row, header, save, table
-from ..sqlbench import apply_out, common_flags, database, positive, spread
+from ..sqlbench import apply_out, common_flags, database, positive, pyplot, save_figure, spread
 from . import inserts, paging, upsert
 
 log = logging.getLogger("bench.mysql_keys")
@@ -75,11 +75,7 @@ def paging_rows(res: dict[str, Any]) -> list[Row]:
 
 
 def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(17, 5))
     for kind in inserts.KINDS:
         ax[0].plot([x["rows_per_s"] for x in keys[kind]["rounds"]], marker="o", label=kind)
@@ -94,9 +90,7 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
     ax[2].set(title="page latency by depth (median)", xlabel="depth (rows skipped)", ylabel="ms",
               xscale="log", yscale="log")  # fmt: skip
     ax[2].legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -132,8 +126,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     common_flags(p, rounds=5)
     args = p.parse_args(argv)
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
     try:
         run(args)
     except (MySQLError, LaunchError, OSError) as e:

@@ -13,7 +13,7 @@ from clients.mysql import Connection, MySQLError
 from harness.procs import LaunchError
 
 from ..common import Row, header, save, table
-from ..sqlbench import apply_out, common_flags, database, positive, table_bytes
+from ..sqlbench import apply_out, common_flags, database, positive, pyplot, save_figure, table_bytes
 from . import data, queries
 
 WHY = """why (examined = rows the engine handed up, from ANALYZE FORMAT=JSON):
@@ -85,11 +85,7 @@ def rows_of(res: dict[str, Any]) -> tuple[list[Row], list[Row]]:
 
 
 def plot(res: dict[str, Any], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(res)
     fig, ax = plt.subplots(1, 2, figsize=(15, 5))
     width = 0.4
@@ -102,9 +98,7 @@ def plot(res: dict[str, Any], png: Path) -> None:
     ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names])
     ax[1].set_xticks(range(len(names)), names, rotation=15)
     ax[1].set(ylabel="rows/s", title="insert rate with the variant's indexes")
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -152,8 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     common_flags(p, rounds=3)
     args = p.parse_args(argv)
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
     if args.quick:
         args.budget = min(args.budget, 2.0)
     try:

@@ -1,5 +1,8 @@
 import logging
 
+from clients.mysql import MySQLError
+from clients.pool import PoolError
+from harness.procs import LaunchError
 from harness.services import MariaDB
 from netlib.shell import ShellConfig, run, serve_until_signalled
 from servers.cli import parse, server_parser
@@ -41,6 +44,8 @@ def main() -> None:
             await serve_until_signalled(server, shards.close)
 
         run(go)
+    except (MySQLError, PoolError, LaunchError, OSError) as e:
+        p.exit(1, f"blog: cannot use the shards: {e}\n")
     finally:
         for m in private:
             m.stop()

@@ -90,7 +90,7 @@ def build_app(shards: ShardSet) -> App:
     @app.post("/users/{uid:int}/move")
     async def move(req: Request) -> dict[str, Any]:
         to = req.arg("to", "") or ""
-        if not to.isdigit() or int(to) >= len(shards):
+        if not (to.isascii() and to.isdigit()) or int(to) >= len(shards):
             raise HTTPError(400, f"?to= must be a shard number 0..{len(shards) - 1}")
         return await guarded(shards.move(_user(req), int(to)))
 

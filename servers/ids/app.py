@@ -32,7 +32,7 @@ def build_app(alloc: RangeAllocator) -> App:
     @app.post("/ranges")
     async def ranges(req: Request) -> dict[str, Any]:
         raw = req.arg("size", "1000") or ""
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True; int("²") fails
             raise HTTPError(400, "size must be a positive integer")
         try:
             first, last = await asyncio.to_thread(alloc.allocate, int(raw))
