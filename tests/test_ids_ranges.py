@@ -7,6 +7,7 @@ checks that no id was handed out twice across the kills.
 
 from __future__ import annotations
 
+import http.server
 import subprocess
 import sys
 import threading
@@ -127,3 +128,26 @@ def _wait(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     while not cond():
         assert time.monotonic() < deadline, "clients made no progress"
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("body", [b"oops", b'{"first": 5}', b'{"first": 9, "last": 3}', b"[]"])
+def test_a_client_refuses_an_answer_that_is_not_a_range(body):
+    class Liar(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(RangeServiceError):
+            RangeClient("127.0.0.1", srv.server_address[1], 10).next_id()
+    finally:
+        srv.shutdown()
+        srv.server_close()

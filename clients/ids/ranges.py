@@ -60,8 +60,14 @@ class RangeClient:
         body = resp.read()
         if resp.status != 200:
             raise RangeServiceError(f"{resp.status}: {body.decode(errors='replace')}")
-        doc = json.loads(body)
-        return int(doc["first"]), int(doc["last"])
+        try:
+            doc = json.loads(body)
+            first, last = int(doc["first"]), int(doc["last"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RangeServiceError(f"not a range: {body[:100]!r}") from e
+        if not 1 <= first <= last:
+            raise RangeServiceError(f"an empty or negative range: {first}..{last}")
+        return first, last
 
     def close(self) -> None:
         if self._http is not None:
