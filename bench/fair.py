@@ -56,6 +56,7 @@ STRATEGIES = ("static", "dynamic", "chunked")
 MODES = ("threads", "processes")
 REFERENCE = "static"
 START_TIMEOUT = 60.0  # seconds for every worker to be ready at the barrier
+QUEUE_TIMEOUT = 60.0  # seconds a worker waits on the chunk queue (it is full before they start)
 
 
 def divisions(n: int) -> tuple[bool, int]:
@@ -117,11 +118,11 @@ class Source:
                 i = counter.value
                 counter.value = i + 1
             return range(i, i + 1) if i < self.n else range(0)
-        try:
-            lo = self.shared.get_nowait()
-        except queue.Empty:
-            return range(0)
-        return range(lo, min(self.n, lo + self.chunk))
+        # A blocking get: multiprocessing.Queue.get_nowait() raises Empty when another
+        # process merely holds the read lock, which made workers quit with chunks left.
+        # The queue ends with one None per worker: the "no more work" signal.
+        lo = self.shared.get(timeout=QUEUE_TIMEOUT)
+        return range(0) if lo is None else range(lo, min(self.n, lo + self.chunk))
 
 
 def work(worker: int, source: Source, barrier: Any, cpu: Callable[[], float]) -> WorkerReport:
@@ -141,7 +142,7 @@ def work(worker: int, source: Source, barrier: Any, cpu: Callable[[], float]) ->
     return rep
 
 
-def _shared(strategy: str, n: int, chunk: int, ctx: Any) -> Any:
+def _shared(strategy: str, n: int, chunk: int, workers: int, ctx: Any) -> Any:
     """The coordination object of a strategy, for threads (ctx None) or processes."""
     if strategy == "dynamic":
         if ctx is None:
@@ -152,8 +153,8 @@ def _shared(strategy: str, n: int, chunk: int, ctx: Any) -> Any:
         q: Any = queue.Queue() if ctx is None else ctx.Queue()
         for lo in range(0, n, chunk):
             q.put(lo)
-        if ctx is not None:  # let the feeder thread push every chunk before workers start
-            _drain_wait(q, math.ceil(n / chunk))
+        for _ in range(workers):
+            q.put(None)
         return q
     return None
 
@@ -162,18 +163,12 @@ class _Box:
     value = 0
 
 
-def _drain_wait(q: Any, count: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while q.qsize() < count and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
 def _process_main(worker: int, source: Source, barrier: Any, out: Any) -> None:
     out.put(asdict(work(worker, source, barrier, time.process_time)))
 
 
 def run_threads(strategy: str, n: int, workers: int, chunk: int) -> list[WorkerReport]:
-    shared = _shared(strategy, n, chunk, None)
+    shared = _shared(strategy, n, chunk, workers, None)
     barrier = threading.Barrier(workers)
     reports: list[WorkerReport] = []
 
@@ -192,7 +187,7 @@ def run_threads(strategy: str, n: int, workers: int, chunk: int) -> list[WorkerR
 
 def run_processes(strategy: str, n: int, workers: int, chunk: int) -> list[WorkerReport]:
     ctx = mp.get_context("spawn")
-    shared = _shared(strategy, n, chunk, ctx)
+    shared = _shared(strategy, n, chunk, workers, ctx)
     barrier, out = ctx.Barrier(workers), ctx.Queue()
     procs = [
         ctx.Process(
@@ -237,8 +232,9 @@ dynamic takes one number at a time from a shared counter: everyone finishes toge
 per number (cheap for threads, a futex + shared memory per number for processes); with threads the
 shares follow the GIL's 5 ms switch interval, not the split. chunked pulls C numbers at
 a time: as fair to within a chunk, with coordination once per chunk. threads vs processes: the
-GIL runs one thread's bytecode at a time, so threads' busy times add up to about the wall time and
-T threads are no faster than one; processes run on every core (busy_s > wall_s)."""
+GIL runs one thread's bytecode at a time, so threads' busy times add up to at most the wall time
+(one core's worth) and T threads are no faster than one; processes can use every free core (their
+busy_s can exceed wall_s; on a machine shared with other work, only the cores left over)."""
 
 
 def one_case(mode: str, strategy: str, args: argparse.Namespace, expected: int) -> dict[str, Any]:
@@ -329,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.fair", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument(
-        "--n", type=positive, default=400_000, help="count primes below N (default 400,000)"
+        "--n", type=positive, default=2_000_000, help="count primes below N (default 2,000,000)"
     )
     p.add_argument("--workers", type=positive, default=4, help="threads / processes (default 4)")
     p.add_argument(

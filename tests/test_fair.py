@@ -51,3 +51,23 @@ def test_bad_flags_are_one_line_errors():
     r = subprocess.run([sys.executable, "-m", "bench.fair", "--workers", "0"],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_a_chunk_worker_waits_for_the_queue_lock_instead_of_quitting():
+    """multiprocessing.Queue.get_nowait() says Empty while another process holds the
+    read lock; a worker that believed it quit with chunks left (the bug this catches)."""
+    import multiprocessing as mp
+    import threading
+
+    ctx = mp.get_context("spawn")
+    q = fair._shared("chunked", 1_000, 100, 2, ctx)
+    source = fair.Source("chunked", 1_000, 2, 100, q)
+    got: list[range] = []
+    q._rlock.acquire()  # another reader is in the middle of a get
+    t = threading.Thread(target=lambda: got.append(source.take(0)))
+    t.start()
+    t.join(0.5)
+    assert t.is_alive() and not got  # still waiting its turn, not "no more work"
+    q._rlock.release()
+    t.join(10)
+    assert got == [range(0, 100)]
