@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -83,8 +84,11 @@ Maker = Callable[[], Callable[[], Any]]  # makes one thread's next_id
 def services() -> Iterator[dict[str, Any]]:
     """One MariaDB for the counter and the procedure, two ticket servers, the range service."""
     with ExitStack() as stack:
-        main = stack.enter_context(MariaDB())
-        tickets = [stack.enter_context(MariaDB(extra_args=server_args(i))) for i in range(2)]
+        main, *tickets = [MariaDB(), *(MariaDB(extra_args=server_args(i)) for i in range(2))]
+        for m in (main, *tickets):
+            stack.callback(m.stop)
+        with ThreadPoolExecutor(3) as pool:  # in parallel: each takes a couple of seconds
+            list(pool.map(lambda m: m.start(), (main, *tickets)))
         d = stack.enter_context(tempfile.TemporaryDirectory(prefix="syslab-ids-"))
         ranges = stack.enter_context(python_module("servers.ids", "--dir", d, port=free_port()))
         with Connection.from_address(main.address) as c:

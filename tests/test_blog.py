@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -31,12 +32,17 @@ _db_names = itertools.count()
 def shards() -> Iterator[list[MariaDB]]:
     servers = [MariaDB() for _ in range(3)]
     try:
-        for s in servers:
-            s.start()
+        start_all(servers)
         yield servers
     finally:
         for s in servers:
             s.stop()
+
+
+def start_all(servers: list[MariaDB]) -> None:
+    """Start the instances in parallel (each takes a couple of seconds)."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda m: m.start(), servers))
 
 
 def blog_server(launch, shards: list[MariaDB], ids: str) -> tuple[int, str]:
@@ -136,8 +142,7 @@ def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(launch, shar
 def test_a_dead_shard_fails_only_its_own_users(launch):
     shards = [MariaDB(), MariaDB()]
     try:
-        for s in shards:
-            s.start()
+        start_all(shards)
         port, _ = blog_server(launch, shards, "snowflake")
         assert call(port, "POST", "/users/2/blogs", {"title": "on shard 0"})[0] == 201
         shards[1].kill()  # SIGKILL the shard of odd users
