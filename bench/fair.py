@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import os
 import queue
 import statistics
 import sys
@@ -233,8 +234,9 @@ per number (cheap for threads, a futex + shared memory per number for processes)
 shares follow the GIL's 5 ms switch interval, not the split. chunked pulls C numbers at
 a time: as fair to within a chunk, with coordination once per chunk. threads vs processes: the
 GIL runs one thread's bytecode at a time, so threads' busy times add up to at most the wall time
-(one core's worth) and T threads are no faster than one; processes can use every free core (their
-busy_s can exceed wall_s; on a machine shared with other work, only the cores left over)."""
+(parallel = busy_s / wall_s <= 1: one core's worth) and T threads are no faster than one; processes
+can use every free core (parallel up to the number of cores; on a machine shared with other
+work, only the cores left over)."""
 
 
 def one_case(mode: str, strategy: str, args: argparse.Namespace, expected: int) -> dict[str, Any]:
@@ -252,7 +254,7 @@ def rows_of(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int) -
             rows.append(Row(f"{mode} x{workers}", strategy, statistics.median(walls), "s", {
                 "min_s": min(walls), "max_s": max(walls), "imbalance": last["imbalance"],
                 "idle_tail_s": last["idle_tail_s"],
-                "busy_s": last["busy_s"], "correct": "yes" if all(r["correct"] for r in runs) else "NO"}))  # fmt: skip
+                "busy_s": last["busy_s"], "parallel": last["busy_s"] / last["wall_s"], "correct": "yes" if all(r["correct"] for r in runs) else "NO"}))  # fmt: skip
     return rows
 
 
@@ -302,6 +304,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, dict[str, list[dict[str, Any]]]] = {
         m: {s: [] for s in STRATEGIES} for m in MODES
     }
+    load = os.getloadavg()[0]
+    print(f"   load average before the run: {load:.2f} on {os.cpu_count()} cpus "
+          "(processes can only use the cores other work leaves free)")  # fmt: skip
     for _ in range(args.rounds):  # interleaved: every case once per round
         for mode in MODES:
             for strategy in STRATEGIES:
@@ -315,7 +320,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print("\n" + WHY)
     png = out / f"{name}.png"
     plot(results, args.workers, png)
-    path = save(name, rows, n=args.n, workers=args.workers, chunk=args.chunk, expected_primes=expected,
+    path = save(name, rows, load_average=load, n=args.n, workers=args.workers, chunk=args.chunk, expected_primes=expected,
                 results=results, png=str(png))  # fmt: skip
     print(f"\nsaved {path} and {png}", file=sys.stderr)
     return results
