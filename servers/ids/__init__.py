@@ -10,6 +10,6 @@ range, not per id.
 
 Try it::
 
-    curl -s -XPOST '127.0.0.1:8090/ranges?size=1000'   # {"first": 1, "last": 1000}
-    curl -s 127.0.0.1:8090/                            # the high-water mark
+    curl -s -XPOST '127.0.0.1:8092/ranges?size=1000'   # {"first": 1, "last": 1000}
+    curl -s 127.0.0.1:8092/                            # the high-water mark
 """
