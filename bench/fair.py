@@ -50,8 +50,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import common
 from .common import Row, header, save, table
-from .sqlbench import apply_out, common_flags, positive, pyplot, save_figure
+from .sqlbench import common_flags, output_dir, positive, pyplot, save_figure
 
 STRATEGIES = ("static", "dynamic", "chunked")
 MODES = ("threads", "processes")
@@ -293,7 +294,7 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    out = apply_out(args)
+    out = common.RESULTS  # set by output_dir in main
     name = "fair-quick" if args.quick else "fair"
     expected = sieve_count(args.n)
     print(
@@ -342,7 +343,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("argument --workers: at most 64 (one process each)")
     if args.quick:
         args.n, args.chunk = min(args.n, 20_000), min(args.chunk, 500)
-    return run(args)
+    with output_dir(args.out):
+        return run(args)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,12 @@ from clients.mysql import Connection, MySQLError
 from harness.procs import LaunchError, free_port, python_module
 from harness.services import MariaDB
 
+from . import common
 from .common import Row, header, save, table
 from .sqlbench import (
     Counters,
-    apply_out,
     common_flags,
+    output_dir,
     positive,
     pyplot,
     save_figure,
@@ -175,7 +176,7 @@ KEY_TYPES = {"objectid": "BINARY(12)", "uuidv4 (reference)": "BINARY(16)"}
 
 
 def run(args: argparse.Namespace) -> None:
-    out = apply_out(args)
+    out = common.RESULTS  # set by output_dir in main
     name = "ids-quick" if args.quick else "ids"
     print(header(f"D10 id generators: {args.seconds}s per case, 1 and {args.threads} threads"))
     with services() as env:
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.seconds, args.keys, args.rounds = min(args.seconds, 0.2), min(args.keys, 2_000), 1
     try:
-        run(args)
+        with output_dir(args.out):
+            run(args)
     except (MySQLError, LaunchError, OSError) as e:
         sys.exit(f"bench.ids: {e}")
 

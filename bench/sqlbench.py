@@ -5,7 +5,7 @@
 * ``Counters``: ``SHOW SESSION/GLOBAL STATUS`` (and ``INNODB_METRICS``)
   before and after a piece of work: the *why* behind a timing (pages split,
   rows deleted, rows read);
-* ``common_flags`` / ``apply_out``: ``--quick``, ``--rounds`` and ``--out DIR``
+* ``common_flags`` / ``output_dir``: ``--quick``, ``--rounds`` and ``--out DIR``
   (results folder; smoke tests point it at a temporary directory);
 * ``spread``: min / median / max of a list of samples; ``pyplot`` and
   ``save_figure`` for the PNGs. ``bench/fair`` (D13) uses the flags too.
@@ -43,12 +43,21 @@ def common_flags(p: argparse.ArgumentParser, rounds: int) -> None:
     p.add_argument("--out", type=Path, help="results folder (default bench/results/)")
 
 
-def apply_out(args: argparse.Namespace) -> Path:
-    """Point ``common.save`` at ``--out`` when given; the folder PNGs go to."""
-    if args.out is not None:
-        common.RESULTS = args.out
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    return common.RESULTS
+@contextmanager
+def output_dir(path: Path | None) -> Iterator[Path]:
+    """``common.save`` writes into ``path`` (``--out``) inside the block, then as before.
+
+    Restored afterwards: a run inside a test process must not redirect every
+    later bench's results.
+    """
+    before = common.RESULTS
+    if path is not None:
+        common.RESULTS = path
+    try:
+        common.RESULTS.mkdir(parents=True, exist_ok=True)
+        yield common.RESULTS
+    finally:
+        common.RESULTS = before
 
 
 def positive(text: str) -> int:

@@ -71,3 +71,13 @@ def test_a_chunk_worker_waits_for_the_queue_lock_instead_of_quitting():
     q._rlock.release()
     t.join(10)
     assert got == [range(0, 100)]
+
+
+def test_out_redirects_results_only_for_that_run(tmp_path):
+    """--out must not leak: later benches in the same process save to bench/results again."""
+    import bench.common
+
+    before = bench.common.RESULTS
+    fair.main(["--quick", "--rounds", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "fair-quick.json").exists()
+    assert bench.common.RESULTS == before

@@ -13,7 +13,7 @@ from harness.procs import LaunchError
 
 from .. import common
 from ..common import Row, header, save, table
-from ..sqlbench import apply_out, common_flags, database, positive, pyplot, save_figure, spread
+from ..sqlbench import common_flags, database, output_dir, positive, pyplot, save_figure, spread
 from . import inserts, paging, upsert
 
 log = logging.getLogger("bench.mysql_keys")
@@ -94,7 +94,7 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = apply_out(args)
+    out = common.RESULTS  # set by output_dir in main
     name = "mysql_keys-quick" if args.quick else "mysql_keys"
     total = 4_000 if args.quick else args.rows
     n_upsert = 1_000 if args.quick else args.upsert_rows
@@ -127,11 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     common_flags(p, rounds=5)
     args = p.parse_args(argv)
     try:
-        run(args)
+        with output_dir(args.out):
+            run(args)
     except (MySQLError, LaunchError, OSError) as e:
         sys.exit(f"bench.mysql_keys: {e}")
 
 
 if __name__ == "__main__":
-    _ = common
     main()

@@ -12,8 +12,17 @@ from typing import Any
 from clients.mysql import Connection, MySQLError
 from harness.procs import LaunchError
 
+from .. import common
 from ..common import Row, header, save, table
-from ..sqlbench import apply_out, common_flags, database, positive, pyplot, save_figure, table_bytes
+from ..sqlbench import (
+    common_flags,
+    database,
+    output_dir,
+    positive,
+    pyplot,
+    save_figure,
+    table_bytes,
+)
 from . import data, queries
 
 WHY = """why (examined = rows the engine handed up, from ANALYZE FORMAT=JSON):
@@ -105,7 +114,7 @@ def plot(res: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = apply_out(args)
+    out = common.RESULTS  # set by output_dir in main
     name = "unread-quick" if args.quick else "unread"
     shape = data.Shape.for_messages(3_000 if args.quick else args.messages)
     users = sample_users(shape, 5 if args.quick else 20)
@@ -152,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.budget = min(args.budget, 2.0)
     try:
-        run(args)
+        with output_dir(args.out):
+            run(args)
     except (MySQLError, LaunchError, OSError) as e:
         sys.exit(f"bench.unread: {e}")
 
