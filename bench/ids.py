@@ -52,8 +52,8 @@ from clients.ids import (
     TicketServers,
 )
 from clients.ids.flickr import server_args
-from clients.mysql import Connection, MySQLError
-from harness.procs import LaunchError, free_port, python_module
+from clients.mysql import Connection
+from harness.procs import free_port, python_module
 from harness.services import MariaDB
 
 from . import common
@@ -61,9 +61,9 @@ from .common import Row, header, save, table
 from .sqlbench import (
     Counters,
     common_flags,
-    output_dir,
     positive,
     pyplot,
+    run_bench,
     save_figure,
     spread,
     table_bytes,
@@ -176,7 +176,7 @@ KEY_TYPES = {"objectid": "BINARY(12)", "uuidv4 (reference)": "BINARY(16)"}
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # set by output_dir in main
+    out = common.RESULTS  # --out, set by output_dir around this run
     name = "ids-quick" if args.quick else "ids"
     print(header(f"D10 id generators: {args.seconds}s per case, 1 and {args.threads} threads"))
     with services() as env:
@@ -242,11 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error("argument --seconds: must be in (0, 60]")
     if args.quick:
         args.seconds, args.keys, args.rounds = min(args.seconds, 0.2), min(args.keys, 2_000), 1
-    try:
-        with output_dir(args.out):
-            run(args)
-    except (MySQLError, LaunchError, OSError) as e:
-        sys.exit(f"bench.ids: {e}")
+    run_bench("bench.ids", run, args)
 
 
 if __name__ == "__main__":

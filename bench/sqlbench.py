@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clients.mysql import Connection
+from clients.mysql import Connection, MySQLError
+from harness.procs import LaunchError
 from harness.services import MariaDB, from_env
 
 from . import common
@@ -58,6 +60,17 @@ def output_dir(path: Path | None) -> Iterator[Path]:
         yield common.RESULTS
     finally:
         common.RESULTS = before
+
+
+def run_bench(
+    prog: str, run: Callable[[argparse.Namespace], Any], args: argparse.Namespace
+) -> None:
+    """``run(args)`` with results under ``--out``; a database or launch failure is one line."""
+    try:
+        with output_dir(args.out):
+            run(args)
+    except (MySQLError, LaunchError, OSError) as e:
+        sys.exit(f"{prog}: {e}")
 
 
 def positive(text: str) -> int:

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clients.mysql import Connection, MySQLError
-from harness.procs import LaunchError
+from clients.mysql import Connection
 
 from .. import common
 from ..common import Row, header, save, table
-from ..sqlbench import common_flags, database, output_dir, positive, pyplot, save_figure, spread
+from ..sqlbench import common_flags, database, positive, pyplot, run_bench, save_figure, spread
 from . import inserts, paging, upsert
 
 log = logging.getLogger("bench.mysql_keys")
@@ -94,7 +93,7 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # set by output_dir in main
+    out = common.RESULTS  # --out, set by output_dir around this run
     name = "mysql_keys-quick" if args.quick else "mysql_keys"
     total = 4_000 if args.quick else args.rows
     n_upsert = 1_000 if args.quick else args.upsert_rows
@@ -126,11 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     common_flags(p, rounds=5)
     args = p.parse_args(argv)
-    try:
-        with output_dir(args.out):
-            run(args)
-    except (MySQLError, LaunchError, OSError) as e:
-        sys.exit(f"bench.mysql_keys: {e}")
+    run_bench("bench.mysql_keys", run, args)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clients.mysql import Connection, MySQLError
-from harness.procs import LaunchError
+from clients.mysql import Connection
 
 from .. import common
 from ..common import Row, header, save, table
 from ..sqlbench import (
     common_flags,
     database,
-    output_dir,
     positive,
     pyplot,
+    run_bench,
     save_figure,
     table_bytes,
 )
@@ -114,7 +113,7 @@ def plot(res: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # set by output_dir in main
+    out = common.RESULTS  # --out, set by output_dir around this run
     name = "unread-quick" if args.quick else "unread"
     shape = data.Shape.for_messages(3_000 if args.quick else args.messages)
     users = sample_users(shape, 5 if args.quick else 20)
@@ -160,11 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.budget = min(args.budget, 2.0)
-    try:
-        with output_dir(args.out):
-            run(args)
-    except (MySQLError, LaunchError, OSError) as e:
-        sys.exit(f"bench.unread: {e}")
+    run_bench("bench.unread", run, args)
 
 
 if __name__ == "__main__":
