@@ -125,11 +125,32 @@ EXERCISES: dict[str, Exercise] = _rows(
         run="make serve-orders",
         bench="make bench-twopc",
     ),
-    Exercise("D9", "Blogging app sharded by user id, unique blog ids"),
-    Exercise("D10", "ID generation schemes compared"),
-    Exercise("D11", "UUID keys, UPSERT vs REPLACE, pagination benchmarks"),
-    Exercise("D12", "Unread-message indicator over 1M rows: index choices"),
-    Exercise("D13", "A fair multi-threaded program"),
+    Exercise(
+        "D9",
+        "Blogging app sharded by user id, unique blog ids",
+        room="servers/blog",
+        run="make serve-blog",
+    ),
+    Exercise(
+        "D10",
+        "ID generation schemes compared",
+        room="clients/ids",
+        run="make serve-ids",
+        bench="make bench-ids",
+    ),
+    Exercise(
+        "D11",
+        "UUID keys, UPSERT vs REPLACE, pagination benchmarks",
+        room="bench/mysql_keys",
+        bench="make bench-mysql_keys",
+    ),
+    Exercise(
+        "D12",
+        "Unread-message indicator over 1M rows: index choices",
+        room="bench/unread",
+        bench="make bench-unread",
+    ),
+    Exercise("D13", "A fair multi-threaded program", room="bench", bench="make bench-fair"),
     # O. Other data stores
     Exercise("O1", "Ingest into MongoDB; an aggregation pipeline"),
     Exercise("O2", "Impact of denormalization (embedded arrays)"),
@@ -182,6 +203,8 @@ SERVERS: dict[str, Server] = {
                ("N11",)),  # fmt: skip
         Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
                ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
+        Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
+        Server("ids", 8092, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
