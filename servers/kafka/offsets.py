@@ -15,7 +15,7 @@ from pathlib import Path
 
 from storage.record import Reader, Writer, encode, file_header, write_atomically
 
-_COMMIT = 1  # record type
+_COMMIT = 16  # record type (0..15 are storage.record's own, e.g. the file header)
 # Rewrite the file once it holds this many times more records than live keys.
 _COMPACT_RATIO = 8
 _COMPACT_MIN = 10_000

@@ -1,0 +1,29 @@
+"""Helpers shared by the Kafka tests: a broker child, tansu, polling with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.procs import Child, free_port, python_module
+
+
+def start_broker(data_dir: Path, *args: str, port: int | None = None) -> Child:
+    child = python_module("servers.kafka", "--dir", str(data_dir), "--rebalance-delay", "0.2",
+                          *args, port=port or free_port())  # fmt: skip
+    return child.start()
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``cond`` until it returns something truthy (readiness, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    raise AssertionError(f"timed out waiting for {what}")
