@@ -88,7 +88,12 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
     Exercise("N18", "GFS: master, chunkservers, leases, record append"),
     # M. Messaging
-    Exercise("M1", "RabbitMQ and Kafka producers and consumers"),
+    Exercise(
+        "M1",
+        "RabbitMQ and Kafka producers and consumers",
+        room="servers/kafka",
+        run="make serve-kafka",
+    ),
     Exercise("M2", "Five approaches to count posts per hashtag"),
     # D. Relational databases
     Exercise(
@@ -172,6 +177,7 @@ SERVERS: dict[str, Server] = {
         ),
         Server("orders", 8087, "curl -s -XPOST 127.0.0.1:{port}/orders -d '{{\"item\":1,\"qty\":2}}'",
                ("D8",)),  # fmt: skip
+        Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
