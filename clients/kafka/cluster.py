@@ -63,7 +63,12 @@ class Cluster:
         conn = self.any_connection()
         body = {"topics": None if topics is None else [{"name": t} for t in topics],
                 "allow_auto_topic_creation": allow_create}  # fmt: skip
-        resp = conn.request(apis.METADATA, body)
+        try:
+            resp = conn.request(apis.METADATA, body)
+        except OSError:
+            conn.close()  # the broker went away: the next call reconnects
+            self._any = None
+            raise
         self.brokers = {b["node_id"]: (b["host"], b["port"]) for b in resp["brokers"]}
         for t in resp["topics"]:
             if t["error_code"] != 0:

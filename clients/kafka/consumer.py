@@ -255,6 +255,9 @@ class Consumer:
             "protocols": [{"name": n, "metadata": encode_subscription(self.topics)}
                           for n in [self.assignor] + [a for a in ASSIGNORS if a != self.assignor]],
         })  # fmt: skip
+        if r["error_code"] == E.MEMBER_ID_REQUIRED:  # KIP-394: rejoin with the id given
+            self.member_id = r["member_id"]
+            return
         if r["error_code"]:
             if r["error_code"] == E.UNKNOWN_MEMBER_ID:
                 self.member_id = ""

@@ -168,8 +168,10 @@ class Producer:
                 with self._cond:
                     node = self.cluster.leader(b.topic, b.partition)
                 by_node.setdefault(node, []).append(b)
-            except (E.KafkaError, OSError) as e:
-                failed.append((b, getattr(e, "code", E.UNKNOWN_SERVER_ERROR)))
+            except E.KafkaError as e:
+                failed.append((b, e.code))
+            except OSError:  # no broker reachable right now: retriable, like a lost leader
+                failed.append((b, E.LEADER_NOT_AVAILABLE))
         for node, group in by_node.items():
             failed += self._send_to(node, group)
         if failed:

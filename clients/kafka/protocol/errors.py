@@ -32,6 +32,7 @@ DUPLICATE_SEQUENCE_NUMBER = 46
 INVALID_PRODUCER_EPOCH = 47
 GROUP_ID_NOT_FOUND = 69
 NON_EMPTY_GROUP = 68
+MEMBER_ID_REQUIRED = 79
 INVALID_RECORD = 87
 
 # Errors after which a client should refresh metadata or retry (the Java client's
