@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from .cluster import Cluster
@@ -41,9 +40,37 @@ class _Batch:
     partition: int
     created: float
     records: list[tuple[bytes | None, bytes | None, Headers, int]] = field(default_factory=list)
-    futures: list[Future[tuple[int, int]]] = field(default_factory=list)
     size: int = 0
     attempts: int = 0
+    # One completion per batch, not per record: a Future per record cost more than encoding.
+    done: threading.Event = field(default_factory=threading.Event)
+    base_offset: int = -1
+    error: Exception | None = None
+
+
+class RecordFuture:
+    """Where one record landed: ``result()`` is (partition, offset), once acknowledged."""
+
+    __slots__ = ("_batch", "_index")
+
+    def __init__(self, batch: _Batch, index: int) -> None:
+        self._batch, self._index = batch, index
+
+    def done(self) -> bool:
+        return self._batch.done.is_set()
+
+    def result(self, timeout: float | None = None) -> tuple[int, int]:
+        b = self._batch
+        if not b.done.wait(timeout):
+            raise TimeoutError("record not acknowledged in time")
+        if b.error is not None:
+            raise b.error
+        return b.partition, (b.base_offset + self._index if b.base_offset >= 0 else -1)
+
+    def exception(self, timeout: float | None = None) -> Exception | None:
+        if not self._batch.done.wait(timeout):
+            raise TimeoutError("record not acknowledged in time")
+        return self._batch.error
 
 
 class Producer:
@@ -68,7 +95,7 @@ class Producer:
         self.cluster = Cluster(bootstrap, client_id)
         self._queues: dict[tuple[str, int], deque[_Batch]] = {}
         self._buffered = 0
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._flushing = 0
         self._closed = False
         self._rr: dict[str, int] = {}
@@ -78,26 +105,27 @@ class Producer:
     # -- the caller's side ---------------------------------------------------------
     def send(self, topic: str, value: bytes | None, key: bytes | None = None, *,
              partition: int | None = None, headers: Headers = (),
-             timestamp_ms: int | None = None) -> Future[tuple[int, int]]:  # fmt: skip
+             timestamp_ms: int | None = None) -> RecordFuture:  # fmt: skip
         """Queue one record; the future gives (partition, offset) once acknowledged."""
         if partition is None:
             partition = self._partition(topic, key)
-        fut: Future[tuple[int, int]] = Future()
-        size = 16 + len(value or b"") + len(key or b"") + sum(len(k) + len(v or b"") for k, v in headers)
+        size = 16 + len(value or b"") + len(key or b"")
+        if headers:
+            size += sum(len(k) + len(v or b"") for k, v in headers)
         with self._cond:
             if self._closed:
                 raise RuntimeError("producer is closed")
             while self._buffered >= self.max_buffered:  # backpressure, not unbounded memory
                 self._cond.wait()
             q = self._queues.setdefault((topic, partition), deque())
-            if not q or q[-1].size + size > self.batch_size or q[-1].attempts:
+            if not q or q[-1].size >= self.batch_size or q[-1].attempts:
                 q.append(_Batch(topic, partition, time.monotonic()))
             b = q[-1]
+            fut = RecordFuture(b, len(b.records))
             b.records.append((key, value, headers, timestamp_ms or now_ms()))
-            b.futures.append(fut)
             b.size += size
             self._buffered += 1
-            if b.size >= self.batch_size or len(q) > 1:
+            if b.size >= self.batch_size > b.size - size:  # just filled: wake the sender once
                 self._cond.notify_all()
         return fut
 
@@ -206,9 +234,9 @@ class Producer:
         return failed
 
     def _complete(self, b: _Batch, base: int) -> None:
-        for i, f in enumerate(b.futures):
-            f.set_result((b.partition, base + i if base >= 0 else -1))
-        self._release(len(b.futures))
+        b.base_offset = base
+        b.done.set()
+        self._release(len(b.records))
 
     def _release(self, n: int) -> None:
         with self._cond:
@@ -225,10 +253,9 @@ class Producer:
                     self.cluster.leaders.pop((b.topic, b.partition), None)
                     retry = True
                 else:
-                    err = E.KafkaError(code, f"produce to {b.topic}-{b.partition}")
-                    for f in b.futures:
-                        f.set_exception(err)
-                    self._buffered -= len(b.futures)
+                    b.error = E.KafkaError(code, f"produce to {b.topic}-{b.partition}")
+                    b.done.set()
+                    self._buffered -= len(b.records)
                     self._cond.notify_all()
         if retry:
             time.sleep(self.backoff)  # back off before resending (the sender thread only)

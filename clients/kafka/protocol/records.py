@@ -134,22 +134,33 @@ def batch_bounds(data: bytes | memoryview, pos: int) -> tuple[int, int, int]:
 # -- encoding ------------------------------------------------------------------
 
 
+# Zig-zag varints of 0..8191 precomputed: lengths, deltas and counts of small records
+# hit this table instead of a loop (the producer's hot path).
+_SMALL = [encode_varint(i) for i in range(8192)]
+
+
+def _varint(v: int) -> bytes:
+    return _SMALL[v] if 0 <= v < 8192 else encode_varint(v)
+
+
 def _bytes_field(b: bytes | None) -> bytes:
     if b is None:
         return b"\x01"  # varint(-1)
-    return encode_varint(len(b)) + b
+    return _varint(len(b)) + b
 
 
 def encode_record(
     offset_delta: int, ts_delta: int, key: bytes | None, value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]] = (),
 ) -> bytes:  # fmt: skip
-    body = b"".join((
-        b"\x00", encode_varint(ts_delta), encode_varint(offset_delta),
-        _bytes_field(key), _bytes_field(value), encode_varint(len(headers)),
-        *(_bytes_field(k.encode()) + _bytes_field(v) for k, v in headers),
-    ))  # fmt: skip
-    return encode_varint(len(body)) + body
+    if headers:
+        hs = _varint(len(headers)) + b"".join(
+            _bytes_field(k.encode()) + _bytes_field(v) for k, v in headers)
+    else:
+        hs = b"\x00"
+    body = b"".join((b"\x00", _varint(ts_delta), _varint(offset_delta),
+                     _bytes_field(key), _bytes_field(value), hs))  # fmt: skip
+    return _varint(len(body)) + body
 
 
 def encode_batch(
