@@ -112,6 +112,10 @@ class Consumer:
     def position(self, tp: TP) -> int:
         return self.positions[tp]
 
+    def end_offset(self, tp: TP) -> int:
+        """The partition's high watermark now (one past its last record)."""
+        return self._list_offset(tp, LATEST)
+
     # -- poll -------------------------------------------------------------------------------
     def poll(self, timeout_ms: int = 1000) -> dict[TP, list[Record]]:
         """Records that arrived for our partitions, waiting at most about ``timeout_ms``."""

@@ -282,7 +282,9 @@ class Coordinator:
             return err
         assert g2 is not None and m is not None
         m.last_seen = self._loop.time()
-        return E.REBALANCE_IN_PROGRESS if g2.state == "PreparingRebalance" else 0
+        # As Kafka: members may commit while the group prepares a rebalance (that is when
+        # their revoke callbacks run), not between the join and the assignment.
+        return E.REBALANCE_IN_PROGRESS if g2.state == "CompletingRebalance" else 0
 
     def describe(self, gid: str) -> dict[str, Any]:
         g = self.groups.get(gid)
