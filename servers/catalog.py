@@ -93,8 +93,14 @@ EXERCISES: dict[str, Exercise] = _rows(
         "RabbitMQ and Kafka producers and consumers",
         room="servers/kafka",
         run="make serve-kafka",
+        bench="make bench-messaging; make bench-kafka",
     ),
-    Exercise("M2", "Five approaches to count posts per hashtag"),
+    Exercise(
+        "M2",
+        "Five approaches to count posts per hashtag",
+        room="bench",
+        bench="make bench-hashtags",
+    ),
     # D. Relational databases
     Exercise(
         "D1", "A thin MySQL wire client", room="clients/mysql", bench="make bench-mysql_client"
