@@ -293,5 +293,5 @@ def run_kafka(addr: Any, kafka: str, topic: str, records: int | None, consumers:
         t.start()
     for t in threads:
         t.join()
-    st.posts, st.seconds = records, time.perf_counter() - t0
+    st.posts, st.seconds = seen[0], time.perf_counter() - t0
     return st

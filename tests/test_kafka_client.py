@@ -100,7 +100,7 @@ def test_batching_by_size_and_by_linger(tmp_path: Path) -> None:
     try:
         addr = f"127.0.0.1:{b.port}"
         with Producer(addr, batch_size=10 * 116, linger_ms=60_000) as p:  # ~10 records a batch
-            for i in range(100):
+            for _ in range(100):
                 p.send("bs", b"x" * 100, partition=0)
             p.flush()
         sizes = [len(x) for x in _stored_batches(b.port, "bs", 0)]

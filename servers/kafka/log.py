@@ -139,7 +139,9 @@ class Segment:
         """Re-index every whole, valid batch; truncate at the first that is not. Bytes cut."""
         self._index_f.truncate(0)
         self._time_f.truncate(0)
-        self.index.clear(), self.index_offsets.clear(), self.times.clear()
+        self.index.clear()
+        self.index_offsets.clear()
+        self.times.clear()
         self._since_index = INDEX_INTERVAL
         with open(self.path, "rb") as f:
             data = f.read()

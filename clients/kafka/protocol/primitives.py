@@ -9,6 +9,7 @@ tagged-field section of flexible versions (KIP-482).
 
 from __future__ import annotations
 
+import builtins
 import struct
 
 _I8 = struct.Struct(">b")
@@ -82,26 +83,26 @@ class Reader:
         p = self._take(n)
         return bytes(self.buf[p : p + n])
 
-    def _length(self, n: int, nullable: bool) -> int | None:
+    def _length(self, n: int, nullable: builtins.bool) -> int | None:
         if n == -1 and nullable:
             return None
         if n < 0:
             raise Malformed(f"negative length {n}")
         return n
 
-    def string(self, nullable: bool = False) -> str | None:
+    def string(self, nullable: builtins.bool = False) -> str | None:
         n = self._length(self.int16(), nullable)
         return None if n is None else self.raw(n).decode("utf-8", "replace")
 
-    def compact_string(self, nullable: bool = False) -> str | None:
+    def compact_string(self, nullable: builtins.bool = False) -> str | None:
         n = self._length(self.uvarint() - 1, nullable)
         return None if n is None else self.raw(n).decode("utf-8", "replace")
 
-    def bytes_(self, nullable: bool = False) -> bytes | None:
+    def bytes_(self, nullable: builtins.bool = False) -> bytes | None:
         n = self._length(self.int32(), nullable)
         return None if n is None else self.raw(n)
 
-    def compact_bytes(self, nullable: bool = False) -> bytes | None:
+    def compact_bytes(self, nullable: builtins.bool = False) -> bytes | None:
         n = self._length(self.uvarint() - 1, nullable)
         return None if n is None else self.raw(n)
 
