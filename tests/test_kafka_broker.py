@@ -289,3 +289,25 @@ def test_partition_count_past_the_limit_is_refused(broker: Child) -> None:
             {"name": "../escape", "num_partitions": 1, "replication_factor": 1}]})
         assert [t["error_code"] for t in r["topics"]] == [37, 17]  # INVALID_PARTITIONS, INVALID_TOPIC
         assert conn.request(apis.METADATA, {"topics": None})["topics"] == []
+
+
+def test_sigterm_with_a_long_poll_in_flight_stops_cleanly(tmp_path: Path) -> None:
+    b = start_broker(tmp_path / "d")
+    conn = BrokerConnection("127.0.0.1", b.port)
+    conn.request(apis.METADATA, {"topics": [{"name": "lp"}]})
+    conn.send(apis.FETCH, {"max_wait_ms": 25_000, "min_bytes": 1, "topics": [
+        {"topic": "lp", "partitions": [{"partition": 0, "fetch_offset": 0,
+                                        "partition_max_bytes": 1024}]}]})  # fmt: skip
+    assert b.stop() == 0  # SIGTERM: the shell's grace period, then a clean exit
+    assert "Traceback" not in b.output()
+    conn.close()
+
+
+def test_out_of_range_fetch_is_an_error_code(broker: Child) -> None:
+    with BrokerConnection("127.0.0.1", broker.port) as conn:
+        _produce(conn, "oor", R.encode_batch([(None, b"x", [], 1)]))
+        resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
+            {"topic": "oor", "partitions": [{"partition": 0, "fetch_offset": 99,
+                                             "partition_max_bytes": -5}]}]})  # fmt: skip
+        p = resp["responses"][0]["partitions"][0]
+        assert (p["error_code"], p["high_watermark"]) == (1, 1)  # OFFSET_OUT_OF_RANGE

@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 # Kafka's own rule (Topic.validate): legal characters, at most 249 of them.
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-# A ceiling on partitions per topic: each is three open files.
+# A ceiling on partitions per topic and on topics: each partition holds three open
+# files, and auto-creation lets any client make topics by naming them.
 MAX_PARTITIONS = 1000
+MAX_TOPICS = 1000
 
 
 class TopicError(Exception):
@@ -97,6 +99,8 @@ class Topics:
             raise TopicError(36, f"topic {name!r} already exists")
         if not _TOPIC_NAME.match(name) or name in (".", ".."):
             raise TopicError(17, f"illegal topic name {name!r}")
+        if len(self.topics) >= MAX_TOPICS:
+            raise TopicError(44, f"already {MAX_TOPICS} topics")  # POLICY_VIOLATION
         if partitions == -1:
             partitions = self.default_partitions
         if not 1 <= partitions <= MAX_PARTITIONS:
