@@ -311,3 +311,13 @@ def test_out_of_range_fetch_is_an_error_code(broker: Child) -> None:
                                              "partition_max_bytes": -5}]}]})  # fmt: skip
         p = resp["responses"][0]["partitions"][0]
         assert (p["error_code"], p["high_watermark"]) == (1, 1)  # OFFSET_OUT_OF_RANGE
+
+
+@pytest.mark.parametrize("args,code", [(["--partitions", "0"], 2), (["--dir", "/proc/nope"], 1)])
+def test_command_line_mistakes_are_one_line(args: list[str], code: int) -> None:
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "servers.kafka", "--port", "0", *args],
+                       capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert r.returncode == code
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -39,7 +39,11 @@ def main() -> None:
         server, broker = await serve(ShellConfig(host=args.host, port=args.port), cfg)
         await serve_until_signalled(server, on_stop=_closer(broker))
 
-    run(go)
+    try:
+        run(go)
+    except OSError as e:  # port taken, data directory unwritable: one line, not a traceback
+        print(f"kafka: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _closer(broker):  # type: ignore[no-untyped-def]
