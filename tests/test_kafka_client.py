@@ -215,3 +215,30 @@ def test_interop_with_kafka_python_both_ways(tmp_path: Path) -> None:
         assert mine == {(partition_for(b"k%d" % i, 3), b"t%d" % i) for i in range(50)}
     finally:
         b.stop()
+
+
+def test_consumer_rides_out_a_broker_restart(tmp_path: Path) -> None:
+    b = start_broker(tmp_path / "d")
+    port = b.port
+    addr = f"127.0.0.1:{port}"
+    with Producer(addr, acks="all") as p:
+        for i in range(10):
+            p.send("rs", b"%d" % i, partition=0)
+    got: list[bytes] = []
+    c = Consumer(addr, group_id="rs", fetch_max_wait_ms=50, session_timeout_ms=6000)
+    c.subscribe(["rs"])
+    wait_for(lambda: got.extend(r.value for rs in c.poll(100).values() for r in rs)
+             or len(got) == 10, what="the first ten")  # fmt: skip
+    c.commit()
+    b.kill()
+    b2 = start_broker(tmp_path / "d", port=port)
+    try:
+        with Producer(addr, acks="all") as p:
+            for i in range(10, 20):
+                p.send("rs", b"%d" % i, partition=0)
+        wait_for(lambda: got.extend(r.value for rs in c.poll(100).values() for r in rs)
+                 or len(got) >= 20, what="the ten after the restart")  # fmt: skip
+        assert got == [b"%d" % i for i in range(20)]  # resumed at the committed offset
+        c.close()
+    finally:
+        b2.stop()

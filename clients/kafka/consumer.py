@@ -121,17 +121,36 @@ class Consumer:
         """Records that arrived for our partitions, waiting at most about ``timeout_ms``."""
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
-            if self.group_id and self.topics:
-                self._keep_membership()
-            self._resolve_positions()
-            if not self.assigned:
+            try:
+                out = self._poll_once(deadline)
+            except OSError as e:  # a broker went away: reconnect, re-find, rejoin, go on
+                log.info("connection lost (%s); reconnecting", e)
+                self._reset_connections()
+                out = None
+            if out is None:
                 if time.monotonic() >= deadline:
                     return {}
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))  # retry pacing
                 continue
-            out = self._fetch_round(deadline)
             if out or time.monotonic() >= deadline:
                 return out
+
+    def _poll_once(self, deadline: float) -> dict[TP, list[Record]] | None:
+        """One round; None when there is nothing to fetch yet (no assignment)."""
+        if self.group_id and self.topics:
+            self._keep_membership()
+        self._resolve_positions()
+        if not self.assigned:
+            return None
+        return self._fetch_round(deadline)
+
+    def _reset_connections(self) -> None:
+        self.cluster.close()
+        self._coord = None
+        self._inflight.clear()
+        self._pending_commits.clear()  # their answers died with the connection
+        if self.group_id and self.topics:
+            self._need_join = True  # positions come back from the committed offsets
 
     def _fetch_round(self, deadline: float) -> dict[TP, list[Record]]:
         by_node: dict[int, list[TP]] = {}
