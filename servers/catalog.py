@@ -95,7 +95,7 @@ EXERCISES: dict[str, Exercise] = _rows(
         "RabbitMQ and Kafka producers and consumers",
         room="servers/kafka",
         run="make serve-kafka",
-        bench="make bench-messaging; make bench-kafka",
+        bench="make bench-messaging && make bench-kafka",
     ),
     Exercise(
         "M2",
