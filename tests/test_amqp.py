@@ -197,3 +197,14 @@ def test_pika_publishes_we_consume_and_back(rabbit: ServiceAddress) -> None:
         theirs.append((body, props.headers["n"]))
     assert theirs == [(b"o%d" % i, i) for i in range(10)]
     pc.close()
+
+
+def test_heartbeats_keep_an_idle_connection_alive(rabbit: ServiceAddress) -> None:
+    with _conn(rabbit, heartbeat=1) as c:
+        ch = c.channel()
+        q, _, _ = ch.queue_declare("", exclusive=True)
+        # Idle for over three intervals: RabbitMQ closes a peer silent for two of them.
+        assert c.drain_events(3.5) is False
+        ch.basic_publish("", q, b"still here")
+        m = ch.basic_get(q, no_ack=True)
+        assert m is not None and m.body == b"still here"

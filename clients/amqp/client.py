@@ -158,30 +158,41 @@ class Connection:
         raise self.closed
 
     def read_one(self, timeout: float | None) -> bool:
-        """Read and dispatch at least one frame; False when ``timeout`` ran out first."""
+        """Read and dispatch one frame other than a heartbeat; False when ``timeout`` ran
+        out first (heartbeats are answered meanwhile)."""
         self._check()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (frame := self.reader.next_frame()) is None:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                return False
-            wait = 1.0 if not self.heartbeat else self.heartbeat / 2
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            self.sock.settimeout(max(wait, 0.001))
-            try:
-                data = self.sock.recv(1 << 16)
-            except TimeoutError:
-                self._beat()
+        while True:
+            frame = self.reader.next_frame()
+            if frame is None:
+                if not self._fill(deadline):
+                    return False
                 continue
-            except OSError as e:
-                self._lost(f"connection lost: {e}")
-            if not data:
-                self._lost("server closed the socket")
-            self._last_recv = time.monotonic()
-            self.reader.feed(data)
-        self._dispatch(frame.type, frame.channel, frame.payload)
-        self._beat()
+            self._beat()
+            if frame.type != HEARTBEAT:
+                self._dispatch(frame.type, frame.channel, frame.payload)
+                return True
+
+    def _fill(self, deadline: float | None) -> bool:
+        """Read some bytes (sending heartbeats while waiting); False past the deadline."""
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return False
+        wait = 1.0 if not self.heartbeat else self.heartbeat / 2
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        self.sock.settimeout(max(wait, 0.001))
+        try:
+            data = self.sock.recv(1 << 16)
+        except TimeoutError:
+            self._beat()
+            return True
+        except OSError as e:
+            self._lost(f"connection lost: {e}")
+        if not data:
+            self._lost("server closed the socket")
+        self._last_recv = time.monotonic()
+        self.reader.feed(data)
         return True
 
     def _beat(self) -> None:
@@ -194,8 +205,6 @@ class Connection:
             self.send_frame(HEARTBEAT, 0, b"")
 
     def _dispatch(self, ftype: int, channel: int, payload: bytes) -> None:
-        if ftype == HEARTBEAT:
-            return
         ch = self._ch0 if channel == 0 else self.channels.get(channel)
         if ch is None:
             raise ProtocolError(f"frame for unknown channel {channel}")
