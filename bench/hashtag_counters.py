@@ -30,8 +30,8 @@ from typing import Any
 from clients.mysql import Connection
 
 WRITERS = 4  # ingest threads of the in-memory approaches
-FLUSH_EVERY_MS = 50  # the flusher's period (batching approaches)
-FLUSH_EVERY_POSTS = 5000  # ... or this many posts since the last flush, whichever first
+FLUSH_EVERY_MS = 10  # the flusher's period (batching approaches)
+FLUSH_EVERY_POSTS = 1000  # ... or this many posts since the last flush, whichever first
 UPSERT = "INSERT INTO hashtag_counts (tag, cnt) VALUES {} ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)"
 
 
@@ -256,7 +256,7 @@ def run_kafka(addr: Any, kafka: str, topic: str, records: int | None, consumers:
                         db.query("INSERT INTO hashtag_offsets VALUES (%s, %s) ON DUPLICATE KEY "
                                  "UPDATE next_offset = VALUES(next_offset)", (p, off))  # fmt: skip
             st.db_statements += 1
-            if kill_after is not None and not offsets_in_db:
+            if kill_after is not None and not offsets_in_db and seen[0] >= kill_after:
                 die()  # written to the DB, offsets not yet committed: the worst moment
             if not offsets_in_db:
                 c.commit({tp: off for tp, off in nexts.items()})
@@ -273,17 +273,17 @@ def run_kafka(addr: Any, kafka: str, topic: str, records: int | None, consumers:
                     c.position(tp) >= c.end_offset(tp) for tp in c.assignment()):
                 break
             for tp, recs in c.poll(200).items():
-                for r in recs:
+                for r in recs:  # flushes may fall inside a poll's records: offsets per record
                     counts[r.value.decode()] += 1  # type: ignore[union-attr]
-                nexts[tp] = recs[-1].offset + 1
-                pending += len(recs)
-                with lock:
-                    seen[0] += len(recs)
-                    if kill_after is not None and seen[0] >= kill_after and offsets_in_db:
-                        die()  # mid-batch: counted in memory, nothing of it written
-            if pending >= FLUSH_EVERY_POSTS:
-                flush()
-                pending = 0
+                    nexts[tp] = r.offset + 1
+                    pending += 1
+                    with lock:
+                        seen[0] += 1
+                        if kill_after is not None and seen[0] >= kill_after and offsets_in_db:
+                            die()  # mid-batch: counted in memory, nothing of it written
+                    if pending >= FLUSH_EVERY_POSTS:
+                        flush()
+                        pending = 0
         flush()
         c.close()
         db.close()

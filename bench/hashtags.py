@@ -8,7 +8,7 @@ a child process that SIGKILLs itself halfway (after accepting exactly half the
 posts; the Kafka consumers after reading half the records), and we show what
 the database holds against the truth: what was lost, what was counted twice.
 
-    python -m bench.hashtags [--posts 20000]
+    python -m bench.hashtags [--posts 50000]
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.hashtags", description=__doc__.split("\n")[0])
-    p.add_argument("--posts", type=int, default=20_000)
+    p.add_argument("--posts", type=int, default=50_000)
     p.add_argument("--worker", choices=APPROACHES, help=argparse.SUPPRESS)
     p.add_argument("--kill-at", type=int, help=argparse.SUPPRESS)
     p.add_argument("--mysql", help=argparse.SUPPRESS)
