@@ -321,3 +321,27 @@ def test_command_line_mistakes_are_one_line(args: list[str], code: int) -> None:
                        capture_output=True, text=True, timeout=30)  # fmt: skip
     assert r.returncode == code
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_compressed_batches_are_stored_as_received(broker: Child) -> None:
+    pad = "x" * 200  # compressible, so librdkafka keeps the compressed form
+    lines = "".join(f"value-{i}{pad}\n" for i in range(50))
+    subprocess.run(["kcat", "-b", _addr(broker), "-P", "-t", "zz", "-p", "0", "-z", "zstd",
+                    "-X", "linger.ms=200"], input=lines.encode(), check=True, timeout=30)  # fmt: skip
+    out = subprocess.run(["kcat", "-b", _addr(broker), "-C", "-t", "zz", "-p", "0", "-e",
+                          "-f", "%s\n"], capture_output=True, check=True, timeout=30)  # fmt: skip
+    assert out.stdout.decode().splitlines() == [f"value-{i}{pad}" for i in range(50)]
+    with BrokerConnection("127.0.0.1", broker.port) as conn:
+        assert R.HEADER.unpack_from(_raw_records(conn, "zz"))[5] & R.COMPRESSION_MASK == 4  # zstd
+        mine = R.encode_batch([(None, b"v%d" % i * 50, [], 1) for i in range(20)],
+                              compression=R.COMPRESSION_GZIP)  # fmt: skip
+        assert _produce(conn, "zg", mine)["error_code"] == 0
+        assert _raw_records(conn, "zg") == mine  # byte for byte (its base offset was 0 anyway)
+        assert [r.value for r in _fetch_all(conn, "zg")] == [b"v%d" % i * 50 for i in range(20)]
+
+
+def _raw_records(conn: BrokerConnection, topic: str) -> bytes:
+    resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
+        {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0,
+                                         "partition_max_bytes": 1 << 20}]}]})  # fmt: skip
+    return resp["responses"][0]["partitions"][0]["records"]
