@@ -208,3 +208,10 @@ def test_heartbeats_keep_an_idle_connection_alive(rabbit: ServiceAddress) -> Non
         ch.basic_publish("", q, b"still here")
         m = ch.basic_get(q, no_ack=True)
         assert m is not None and m.body == b"still here"
+
+
+def test_a_stopped_rabbitmq_node_leaves_no_process_behind() -> None:
+    node = RabbitMQ().start()
+    assert node._node_pids(), "the node's processes are found by their data directory"
+    node.stop()
+    assert node._node_pids() == []  # the Erlang VM too, not only Debian's su wrapper
