@@ -34,3 +34,15 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condit
 def start_tansu(port: int | None = None) -> Child:
     """A memory-only tansu broker on a free port (advertising that port)."""
     return tansu(port).start()
+
+
+def fetch_raw(conn: Any, topic: str, offset: int = 0, partition: int = 0) -> bytes:
+    """The record set one Fetch returns (no waiting), asserting no error code."""
+    from clients.kafka.protocol import apis
+
+    resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
+        {"topic": topic, "partitions": [{"partition": partition, "fetch_offset": offset,
+                                         "partition_max_bytes": 1 << 22}]}]})  # fmt: skip
+    part = resp["responses"][0]["partitions"][0]
+    assert part["error_code"] == 0, part
+    return part["records"]

@@ -17,7 +17,7 @@ from clients.kafka.protocol import apis
 from clients.kafka.protocol import records as R
 from clients.kafka.protocol.framing import encode_request
 from harness.procs import Child
-from tests.kafka_support import start_broker, wait_for
+from tests.kafka_support import fetch_raw, start_broker, wait_for
 
 pytestmark = pytest.mark.exercise("M1")
 
@@ -33,13 +33,8 @@ def _addr(b: Child) -> str:
     return f"127.0.0.1:{b.port}"
 
 
-def _fetch_all(conn: BrokerConnection, topic: str, partition: int = 0) -> list[R.Record]:
-    resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
-        {"topic": topic, "partitions": [{"partition": partition, "fetch_offset": 0,
-                                         "partition_max_bytes": 1 << 20}]}]})  # fmt: skip
-    p = resp["responses"][0]["partitions"][0]
-    assert p["error_code"] == 0
-    return list(R.decode_batches(p["records"]))
+def _fetch_all(conn: BrokerConnection, topic: str) -> list[R.Record]:
+    return list(R.decode_batches(fetch_raw(conn, topic)))
 
 
 def _produce(conn: BrokerConnection, topic: str, data: bytes, acks: int = -1) -> dict:
@@ -332,16 +327,10 @@ def test_compressed_batches_are_stored_as_received(broker: Child) -> None:
                           "-f", "%s\n"], capture_output=True, check=True, timeout=30)  # fmt: skip
     assert out.stdout.decode().splitlines() == [f"value-{i}{pad}" for i in range(50)]
     with BrokerConnection("127.0.0.1", broker.port) as conn:
-        assert R.HEADER.unpack_from(_raw_records(conn, "zz"))[5] & R.COMPRESSION_MASK == 4  # zstd
+        assert R.HEADER.unpack_from(fetch_raw(conn, "zz"))[5] & R.COMPRESSION_MASK == 4  # zstd
         mine = R.encode_batch([(None, b"v%d" % i * 50, [], 1) for i in range(20)],
                               compression=R.COMPRESSION_GZIP)  # fmt: skip
         assert _produce(conn, "zg", mine)["error_code"] == 0
-        assert _raw_records(conn, "zg") == mine  # byte for byte (its base offset was 0 anyway)
+        assert fetch_raw(conn, "zg") == mine  # byte for byte (its base offset was 0 anyway)
         assert [r.value for r in _fetch_all(conn, "zg")] == [b"v%d" % i * 50 for i in range(20)]
 
-
-def _raw_records(conn: BrokerConnection, topic: str) -> bytes:
-    resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
-        {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0,
-                                         "partition_max_bytes": 1 << 20}]}]})  # fmt: skip
-    return resp["responses"][0]["partitions"][0]["records"]

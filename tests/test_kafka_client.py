@@ -16,7 +16,7 @@ from clients.kafka.partitioner import murmur2, partition_for
 from clients.kafka.protocol import apis
 from clients.kafka.protocol import records as R
 from harness.procs import Child
-from tests.kafka_support import start_broker, start_tansu, wait_for
+from tests.kafka_support import fetch_raw, start_broker, start_tansu, wait_for
 
 pytestmark = pytest.mark.exercise("M1")
 
@@ -62,10 +62,7 @@ def _create(b: Child, topic: str, n: int) -> None:
 
 def _stored_batches(port: int, topic: str, partition: int) -> list[list[bytes | None]]:
     with BrokerConnection("127.0.0.1", port) as conn:
-        resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
-            {"topic": topic, "partitions": [{"partition": partition, "fetch_offset": 0,
-                                             "partition_max_bytes": 1 << 22}]}]})  # fmt: skip
-    data = resp["responses"][0]["partitions"][0]["records"]
+        data = fetch_raw(conn, topic, 0, partition)
     out, pos = [], 0
     while pos < len(data):
         _, _, size = R.batch_bounds(data, pos)

@@ -11,7 +11,7 @@ import pytest
 from clients.kafka.connection import BrokerConnection, ConnectionError_
 from clients.kafka.protocol import apis
 from clients.kafka.protocol import records as R
-from tests.kafka_support import start_broker, wait_for
+from tests.kafka_support import fetch_raw, start_broker, wait_for
 
 pytestmark = pytest.mark.exercise("M1")
 
@@ -21,12 +21,7 @@ def _read_all(port: int, topic: str) -> list[R.Record]:
     with BrokerConnection("127.0.0.1", port) as conn:
         off = 0
         while True:
-            resp = conn.request(apis.FETCH, {"max_wait_ms": 0, "min_bytes": 0, "topics": [
-                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": off,
-                                                 "partition_max_bytes": 1 << 20}]}]})  # fmt: skip
-            part = resp["responses"][0]["partitions"][0]
-            assert part["error_code"] == 0
-            recs = [r for r in R.decode_batches(part["records"]) if r.offset >= off]
+            recs = [r for r in R.decode_batches(fetch_raw(conn, topic, off)) if r.offset >= off]
             if not recs:
                 return out
             out += recs
