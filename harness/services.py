@@ -10,8 +10,10 @@ that URL's address instead of starting anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -211,6 +213,41 @@ class RabbitMQ(_Service):
         self.address = ServiceAddress("127.0.0.1", self.port, user="guest", password="guest")
         return self
 
+    def stop(self) -> None:
+        """Stop the node itself, not only the wrapper we started.
+
+        Debian's wrapper runs the node through ``su rabbitmq``: SIGTERM and even a
+        SIGKILL of our child's process group never reach the Erlang VM, which kept
+        running after every test. The node's processes are found by the data
+        directory in their environment (ours alone), and stopped by pid.
+        """
+        pids = self._node_pids()
+        super().stop()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while pids and time.monotonic() < deadline:
+                pids = [p for p in pids if _alive(p)]
+                time.sleep(0.05)  # polling the node's exit, with a deadline
+            if not pids:
+                return
+
+    def _node_pids(self) -> list[int]:
+        marker = f"RABBITMQ_MNESIA_BASE={self.dir / 'mnesia'}".encode()
+        out = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                env = (proc / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in env.split(b"\0"):
+                out.append(int(proc.name))
+        return out
+
     def _give_dir_to_rabbitmq(self) -> None:
         """Debian's wrapper re-runs the server as user rabbitmq when started by root:
         that user must own the node's directory."""
@@ -223,6 +260,19 @@ class RabbitMQ(_Service):
         except KeyError:
             return
         _chown_tree(self.dir, pw.pw_uid, pw.pw_gid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; reading its state avoids waiting on what we cannot reap.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return False
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

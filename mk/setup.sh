@@ -12,6 +12,7 @@ OS_PACKAGES=(
   redis-server     # private redis-server instances, O4 cluster, reference in bench/cache
   redis-tools      # redis-cli and redis-benchmark (interoperability and bench/cache)
   rabbitmq-server  # private RabbitMQ nodes (harness.services.RabbitMQ)
+  kcat             # M1: a Kafka client nobody here wrote, producing to and consuming from servers/kafka
   netcat-openbsd   # nc: inline RESP and raw TCP tests
   curl             # HTTP interoperability tests
   wrk              # bench/http load generator

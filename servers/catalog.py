@@ -90,8 +90,19 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
     Exercise("N18", "GFS: master, chunkservers, leases, record append"),
     # M. Messaging
-    Exercise("M1", "RabbitMQ and Kafka producers and consumers"),
-    Exercise("M2", "Five approaches to count posts per hashtag"),
+    Exercise(
+        "M1",
+        "RabbitMQ and Kafka producers and consumers",
+        room="servers/kafka",
+        run="make serve-kafka",
+        bench="make bench-messaging && make bench-kafka",
+    ),
+    Exercise(
+        "M2",
+        "Five approaches to count posts per hashtag",
+        room="bench",
+        bench="make bench-hashtags",
+    ),
     # D. Relational databases
     Exercise(
         "D1", "A thin MySQL wire client", room="clients/mysql", bench="make bench-mysql_client"
@@ -205,6 +216,7 @@ SERVERS: dict[str, Server] = {
                ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
         Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
         Server("ids", 8092, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
+        Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
