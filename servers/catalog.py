@@ -74,7 +74,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
-    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)"),
+    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3"),
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
@@ -182,6 +182,8 @@ SERVERS: dict[str, Server] = {
                ("N11",)),  # fmt: skip
         Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
                ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
+        Server("s3", 8091, "curl -s 127.0.0.1:{port}/ (then boto3 with endpoint_url; see --help)",
+               ("N10",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
