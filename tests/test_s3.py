@@ -1,0 +1,350 @@
+"""servers.s3 over real sockets: boto3 (unchanged) and curl against ``python -m servers.s3``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.auth
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from harness.procs import Child, free_port, python_module
+from servers.s3.__main__ import DEMO_ACCESS_KEY as AK
+from servers.s3.__main__ import DEMO_SECRET_KEY as SK
+
+pytestmark = pytest.mark.exercise("N10")
+
+
+class Server:
+    def __init__(self, child: Child, root: Path) -> None:
+        self.child, self.root, self.port = child, root, child.port
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def client(self, **cfg: Any) -> Any:
+        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **cfg)
+        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id=AK, aws_secret_access_key=SK,
+                            region_name="us-east-1", config=config)  # fmt: skip
+
+
+def start(root: Path, *args: str) -> Child:
+    return python_module("servers.s3", "--dir", str(root), *args, port=free_port())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("s3")
+    with start(root) as child:
+        yield Server(child, root)
+
+
+@pytest.fixture
+def s3(server: Server) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def bucket(s3: Any, request: pytest.FixtureRequest) -> str:
+    name = "b-" + hashlib.md5(request.node.name.encode()).hexdigest()[:12]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_put_get_head_delete_and_errors(s3: Any, bucket: str) -> None:
+    key = "dir/ü ni+code?&=.txt"
+    put = s3.put_object(Bucket=bucket, Key=key, Body=b"hello world", ContentType="text/plain")
+    assert put["ETag"] == '"' + hashlib.md5(b"hello world").hexdigest() + '"'
+    got = s3.get_object(Bucket=bucket, Key=key)
+    assert (got["Body"].read(), got["ContentType"]) == (b"hello world", "text/plain")
+    assert s3.get_object(Bucket=bucket, Key=key, Range="bytes=6-")["Body"].read() == b"world"
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == 11
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key=key, IfNoneMatch=put["ETag"])
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert code_of(e) == "BucketNotEmpty"
+    s3.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert code_of(e) == "NoSuchKey"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="no-such-bucket", Key="k", Body=b"x")
+    assert code_of(e) == "NoSuchBucket"
+    s3.delete_bucket(Bucket=bucket)
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_list_objects_v2_prefix_delimiter_pagination(s3: Any, bucket: str) -> None:
+    keys = sorted([f"a/{i:02}" for i in range(7)] + ["a/sub/x", "a/sub/y", "b", "c/z"])
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 3})
+    seen = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    assert seen == keys
+    top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [c["Prefix"] for c in top["CommonPrefixes"]] == ["a/", "c/"]
+    assert [o["Key"] for o in top["Contents"]] == ["b"]
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix="a/", Delimiter="/", PaginationConfig={"PageSize": 2})
+    got = [(o["Key"]) for p in pages for o in p.get("Contents", [])]
+    cps = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
+    assert got == [f"a/{i:02}" for i in range(7)] and cps == ["a/sub/"]
+    after = s3.list_objects_v2(Bucket=bucket, StartAfter="a/sub/x")
+    assert [o["Key"] for o in after["Contents"]] == ["a/sub/y", "b", "c/z"]
+
+
+def test_upload_file_multipart_and_download_file(s3: Any, bucket: str, tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(os.urandom(17 * 1024 * 1024))  # > 16 MiB: boto3's transfer manager goes multipart
+    s3.upload_file(str(src), bucket, "big")
+    etag = s3.head_object(Bucket=bucket, Key="big")["ETag"]
+    assert etag.endswith('-3"')  # 8 + 8 + 1 MiB parts: S3's ETag-of-ETags form
+    s3.download_file(bucket, "big", str(dst))
+    assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
+
+
+def test_multipart_errors(s3: Any, bucket: str) -> None:
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    e1 = s3.upload_part(Bucket=bucket, Key="m", UploadId=uid, PartNumber=1, Body=b"a")["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="m", UploadId=uid, PartNumber=2, Body=b"b")["ETag"]
+
+    def complete(parts: list[tuple[int, str]]) -> str:
+        with pytest.raises(ClientError) as e:
+            s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=uid, MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": t} for n, t in parts]})  # fmt: skip
+        return code_of(e)
+
+    assert complete([(1, e1), (2, e2)]) == "EntityTooSmall"  # part 1 < 5 MiB and not the last
+    assert complete([(2, e2), (1, e1)]) == "InvalidPartOrder"
+    assert complete([(1, e2)]) == "InvalidPart"
+    assert complete([(3, e1)]) == "InvalidPart"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=uid,
+                                        MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e2}]})  # fmt: skip
+    assert done["ETag"].endswith('-1"')
+    assert s3.get_object(Bucket=bucket, Key="m")["Body"].read() == b"b"
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="n")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="n", UploadId=uid, PartNumber=1, Body=b"a")
+    s3.abort_multipart_upload(Bucket=bucket, Key="n", UploadId=uid)
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket=bucket, Key="n", UploadId=uid, PartNumber=2, Body=b"b")
+    assert code_of(e) == "NoSuchUpload"
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", *args], capture_output=True, text=True, timeout=30)
+
+
+def test_presigned_put_and_get_with_curl(server: Server, bucket: str, tmp_path: Path) -> None:
+    c = server.client(signature_version="s3v4")
+    put = c.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60)
+    f = tmp_path / "f"
+    f.write_bytes(b"from curl")
+    assert curl("-X", "PUT", "-T", str(f), put).stdout.endswith("200")
+    get = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60)
+    assert curl(get).stdout == "from curl\n200"
+    tampered_sig = get[:-3] + ("000" if not get.endswith("000") else "111")
+    r = curl(tampered_sig).stdout
+    assert "<Code>SignatureDoesNotMatch</Code>" in r and r.endswith("403")
+    r = curl(get.replace("X-Amz-Expires=60", "X-Amz-Expires=61")).stdout
+    assert "<Code>SignatureDoesNotMatch</Code>" in r
+    r = curl(get.replace("up/a%20b.txt", "up/other.txt")).stdout
+    assert "<Code>SignatureDoesNotMatch</Code>" in r
+
+
+def test_sigv2_presigned_urls_are_refused_with_an_s3_error(server: Server, bucket: str) -> None:
+    url = server.client().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    assert "AWSAccessKeyId=" in url  # boto3's default presigner in us-east-1 is SigV2
+    r = curl(url).stdout
+    assert "<Code>AccessDenied</Code>" in r and "Version 2" in r and r.endswith("403")
+
+
+def shifted(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """botocore signs as if its clock were ``seconds`` off."""
+    orig = botocore.auth.get_current_datetime
+    monkeypatch.setattr(botocore.auth, "get_current_datetime",
+                        lambda *a, **k: orig(*a, **k) + dt.timedelta(seconds=seconds))  # fmt: skip
+
+
+def test_expired_url_and_clock_skew(server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = server.client(signature_version="s3v4")
+    c.put_object(Bucket=bucket, Key="k", Body=b"v")
+    shifted(monkeypatch, -120)
+    url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    r = curl(url).stdout
+    assert "<Code>AccessDenied</Code>" in r and "Request has expired" in r and r.endswith("403")
+    shifted(monkeypatch, -16 * 60)
+    with pytest.raises(ClientError) as e:
+        c.get_object(Bucket=bucket, Key="k")
+    assert code_of(e) == "RequestTimeTooSkewed"
+
+
+def test_unknown_access_key(server: Server, bucket: str) -> None:
+    c = boto3.client("s3", endpoint_url=server.url, aws_access_key_id="AKIDNOBODY", aws_secret_access_key=SK,
+                     region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))  # fmt: skip
+    with pytest.raises(ClientError) as e:
+        c.list_objects_v2(Bucket=bucket)
+    assert code_of(e) == "InvalidAccessKeyId"
+
+
+def test_dotdot_and_huge_keys_stay_names(server: Server, s3: Any, bucket: str) -> None:
+    for key in ("../../escape", "/abs/path", "a/../../../b", ".."):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    outside = {p.name for p in server.root.parent.iterdir()}
+    assert "escape" not in outside and not (server.root / "b").exists()
+    assert all(len(p.name) == 32 for p in (server.root / "blobs").iterdir())  # generated names only
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k" * 2000, Body=b"x")
+    assert code_of(e) == "KeyTooLongError"
+
+
+def signed_raw(server: Server, method: str, path: str, body: bytes, headers: dict[str, str]) -> AWSRequest:
+    req = AWSRequest(method=method, url=server.url + path, data=body, headers=headers)
+    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+    return req
+
+
+def send(server: Server, req: AWSRequest, body: bytes) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    p = req.prepare()
+    conn.request(p.method, p.url.split(str(server.port), 1)[1], body=body, headers=dict(p.headers.items()))
+    r = conn.getresponse()
+    out = (r.status, r.read().decode())
+    conn.close()
+    return out
+
+
+def test_body_that_does_not_match_its_signed_sha256_is_not_stored(server: Server, s3: Any, bucket: str) -> None:
+    req = signed_raw(server, "PUT", f"/{bucket}/sha", b"signed body", {})
+    status, body = send(server, req, b"signed bodY")  # same length, other bytes
+    assert status == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in body
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="sha")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert not list((server.root / "tmp").iterdir())
+
+
+def test_wrong_crc32_is_bad_digest(server: Server, bucket: str) -> None:
+    req = signed_raw(server, "PUT", f"/{bucket}/crc", b"abc", {"x-amz-checksum-crc32": "AAAAAA=="})
+    status, body = send(server, req, b"abc")
+    assert status == 400 and "<Code>BadDigest</Code>" in body
+
+
+def test_a_signed_header_changed_on_the_wire(server: Server, bucket: str) -> None:
+    req = signed_raw(server, "PUT", f"/{bucket}/h", b"abc", {"Content-Type": "text/plain"})
+    req.headers.replace_header("Content-Type", "text/html")
+    status, body = send(server, req, b"abc")
+    assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in body
+
+
+def wait_until(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def half_upload(server: Server, bucket: str, key: str) -> socket.socket:
+    body = b"x" * 1_000_000
+    req = signed_raw(server, "PUT", f"/{bucket}/{key}", body, {})
+    p = req.prepare()
+    head = f"PUT /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in p.headers.items() if k.lower() != "content-length")
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:400_000])
+    wait_until(lambda: any((server.root / "tmp").iterdir()))
+    return sock
+
+
+def test_client_disconnecting_mid_upload_leaves_nothing(server: Server, s3: Any, bucket: str) -> None:
+    half_upload(server, bucket, "cut").close()
+    wait_until(lambda: not any((server.root / "tmp").iterdir()))
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="cut")
+
+
+def test_sigkill_mid_upload_then_restart_leaves_no_object(tmp_path: Path) -> None:
+    with start(tmp_path) as child:
+        srv = Server(child, tmp_path)
+        srv.client().create_bucket(Bucket="crash")
+        srv.client().put_object(Bucket="crash", Key="kept", Body=b"acknowledged")
+        sock = half_upload(srv, "crash", "torn")
+        child.signal(signal.SIGKILL)
+        sock.close()
+    with start(tmp_path) as child:
+        srv = Server(child, tmp_path)
+        c = srv.client()
+        assert [o["Key"] for o in c.list_objects_v2(Bucket="crash")["Contents"]] == ["kept"]
+        assert c.get_object(Bucket="crash", Key="kept")["Body"].read() == b"acknowledged"
+        assert not list((tmp_path / "tmp").iterdir())
+
+
+def post_form(server: Server, bucket: str, key: str, data: bytes, tmp_path: Path, **kw: Any) -> str:
+    c = server.client(signature_version="s3v4")
+    form = c.generate_presigned_post(bucket, key, **kw)
+    f = tmp_path / "upload.bin"
+    f.write_bytes(data)
+    args = [a for k, v in form["fields"].items() for a in ("-F", f"{k}={v}")]
+    return curl(*args, "-F", f"file=@{f}", form["url"]).stdout
+
+
+def test_presigned_post_with_policy(server: Server, s3: Any, bucket: str, tmp_path: Path) -> None:
+    cond = [["starts-with", "$key", "uploads/"], ["content-length-range", 1, 100]]
+    r = post_form(server, bucket, "uploads/${filename}", b"posted", tmp_path, Conditions=cond, ExpiresIn=60)
+    assert r.endswith("204"), r
+    assert s3.get_object(Bucket=bucket, Key="uploads/upload.bin")["Body"].read() == b"posted"
+    r = post_form(server, bucket, "uploads/big", b"x" * 101, tmp_path, Conditions=cond)
+    assert "<Code>EntityTooLarge</Code>" in r
+    r = post_form(server, bucket, "elsewhere/f", b"x", tmp_path, Conditions=cond)
+    assert "<Code>AccessDenied</Code>" in r and "Policy Condition failed" in r
+    r = post_form(server, "other-bucket", "uploads/f", b"x", tmp_path, Conditions=cond)
+    assert "<Code>NoSuchBucket</Code>" in r
+
+
+def test_presigned_post_expired_or_tampered(server: Server, bucket: str, tmp_path: Path) -> None:
+    c = server.client(signature_version="s3v4")
+    form = c.generate_presigned_post(bucket, "k", ExpiresIn=60)
+    fields = dict(form["fields"], key="other")
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    args = [a for k, v in fields.items() for a in ("-F", f"{k}={v}")]
+    r = curl(*args, "-F", f"file=@{f}", form["url"]).stdout
+    assert "<Code>AccessDenied</Code>" in r  # key no longer matches the policy's {"key": "k"}
+    fields = dict(form["fields"], policy=form["fields"]["policy"][:-4] + "AAAA")
+    args = [a for k, v in fields.items() for a in ("-F", f"{k}={v}")]
+    assert "<Code>SignatureDoesNotMatch</Code>" in curl(*args, "-F", f"file=@{f}", form["url"]).stdout
+    r = post_form(server, bucket, "k", b"x", tmp_path, ExpiresIn=-10)
+    assert "Policy expired" in r
+
+
+def test_cors_preflight_and_presign_route(server: Server, bucket: str) -> None:
+    r = subprocess.run(["curl", "-sS", "-i", "-X", "OPTIONS", "-H", "Origin: http://example.test",
+                        "-H", "Access-Control-Request-Method: PUT",
+                        "-H", "Access-Control-Request-Headers: content-type",
+                        f"{server.url}/{bucket}/k"], capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+    assert "access-control-allow-origin: *" in r.lower() and "put" in r.lower()
+    out = curl("-X", "POST", "-d", f'{{"bucket":"{bucket}","key":"via/presign"}}', f"{server.url}/_presign")
+    import json
+
+    url = json.loads(out.stdout.rsplit("\n", 1)[0])["url"]
+    assert curl("-X", "PUT", "--data-binary", "browser bytes", url).stdout.endswith("200")
+    assert server.client().get_object(Bucket=bucket, Key="via/presign")["Body"].read() == b"browser bytes"
