@@ -97,14 +97,17 @@ def test_list_objects_v2_prefix_delimiter_pagination(s3: Any, bucket: str) -> No
     keys = sorted([f"a/{i:02}" for i in range(7)] + ["a/sub/x", "a/sub/y", "b", "c/z"])
     for k in keys:
         s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 3})
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": 3}
+    )
     seen = [o["Key"] for p in pages for o in p.get("Contents", [])]
     assert seen == keys
     top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
     assert [c["Prefix"] for c in top["CommonPrefixes"]] == ["a/", "c/"]
     assert [o["Key"] for o in top["Contents"]] == ["b"]
     pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix="a/", Delimiter="/", PaginationConfig={"PageSize": 2})
+        Bucket=bucket, Prefix="a/", Delimiter="/", PaginationConfig={"PageSize": 2}
+    )
     got = [(o["Key"]) for p in pages for o in p.get("Contents", [])]
     cps = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
     assert got == [f"a/{i:02}" for i in range(7)] and cps == ["a/sub/"]
@@ -114,7 +117,9 @@ def test_list_objects_v2_prefix_delimiter_pagination(s3: Any, bucket: str) -> No
 
 def test_upload_file_multipart_and_download_file(s3: Any, bucket: str, tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
-    src.write_bytes(os.urandom(17 * 1024 * 1024))  # > 16 MiB: boto3's transfer manager goes multipart
+    src.write_bytes(
+        os.urandom(17 * 1024 * 1024)
+    )  # > 16 MiB: boto3's transfer manager goes multipart
     s3.upload_file(str(src), bucket, "big")
     etag = s3.head_object(Bucket=bucket, Key="big")["ETag"]
     assert etag.endswith('-3"')  # 8 + 8 + 1 MiB parts: S3's ETag-of-ETags form
@@ -150,16 +155,22 @@ def test_multipart_errors(s3: Any, bucket: str) -> None:
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["curl", "-sS", "-w", "\n%{http_code}", *args], capture_output=True, text=True, timeout=30
+    )
 
 
 def test_presigned_put_and_get_with_curl(server: Server, bucket: str, tmp_path: Path) -> None:
     c = server.client(signature_version="s3v4")
-    put = c.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60)
+    put = c.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60
+    )
     f = tmp_path / "f"
     f.write_bytes(b"from curl")
     assert curl("-X", "PUT", "-T", str(f), put).stdout.endswith("200")
-    get = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60)
+    get = c.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "up/a b.txt"}, ExpiresIn=60
+    )
     assert curl(get).stdout == "from curl\n200"
     tampered_sig = get[:-3] + ("000" if not get.endswith("000") else "111")
     r = curl(tampered_sig).stdout
@@ -171,7 +182,9 @@ def test_presigned_put_and_get_with_curl(server: Server, bucket: str, tmp_path: 
 
 
 def test_sigv2_presigned_urls_are_refused_with_an_s3_error(server: Server, bucket: str) -> None:
-    url = server.client().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+    url = server.client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "k"}
+    )
     assert "AWSAccessKeyId=" in url  # boto3's default presigner in us-east-1 is SigV2
     r = curl(url).stdout
     assert "<Code>AccessDenied</Code>" in r and "Version 2" in r and r.endswith("403")
@@ -184,11 +197,15 @@ def shifted(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
                         lambda *a, **k: orig(*a, **k) + dt.timedelta(seconds=seconds))  # fmt: skip
 
 
-def test_expired_url_and_clock_skew(server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_url_and_clock_skew(
+    server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = server.client(signature_version="s3v4")
     c.put_object(Bucket=bucket, Key="k", Body=b"v")
     shifted(monkeypatch, -120)
-    url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    url = c.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60
+    )
     r = curl(url).stdout
     assert "<Code>AccessDenied</Code>" in r and "Request has expired" in r and r.endswith("403")
     shifted(monkeypatch, -16 * 60)
@@ -217,7 +234,9 @@ def test_dotdot_and_huge_keys_stay_names(server: Server, s3: Any, bucket: str) -
     assert code_of(e) == "KeyTooLongError"
 
 
-def signed_raw(server: Server, method: str, path: str, body: bytes, headers: dict[str, str]) -> AWSRequest:
+def signed_raw(
+    server: Server, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> AWSRequest:
     req = AWSRequest(method=method, url=server.url + path, data=body, headers=headers)
     S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
     return req
@@ -226,14 +245,18 @@ def signed_raw(server: Server, method: str, path: str, body: bytes, headers: dic
 def send(server: Server, req: AWSRequest, body: bytes) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     p = req.prepare()
-    conn.request(p.method, p.url.split(str(server.port), 1)[1], body=body, headers=dict(p.headers.items()))
+    conn.request(
+        p.method, p.url.split(str(server.port), 1)[1], body=body, headers=dict(p.headers.items())
+    )
     r = conn.getresponse()
     out = (r.status, r.read().decode())
     conn.close()
     return out
 
 
-def test_body_that_does_not_match_its_signed_sha256_is_not_stored(server: Server, s3: Any, bucket: str) -> None:
+def test_body_that_does_not_match_its_signed_sha256_is_not_stored(
+    server: Server, s3: Any, bucket: str
+) -> None:
     req = signed_raw(server, "PUT", f"/{bucket}/sha", b"signed body", {})
     status, body = send(server, req, b"signed bodY")  # same length, other bytes
     assert status == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in body
@@ -268,14 +291,17 @@ def half_upload(server: Server, bucket: str, key: str) -> socket.socket:
     req = signed_raw(server, "PUT", f"/{bucket}/{key}", body, {})
     p = req.prepare()
     head = f"PUT /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in p.headers.items() if k.lower() != "content-length")
+        f"{k}: {v}\r\n" for k, v in p.headers.items() if k.lower() != "content-length"
+    )
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:400_000])
     wait_until(lambda: any((server.root / "tmp").iterdir()))
     return sock
 
 
-def test_client_disconnecting_mid_upload_leaves_nothing(server: Server, s3: Any, bucket: str) -> None:
+def test_client_disconnecting_mid_upload_leaves_nothing(
+    server: Server, s3: Any, bucket: str
+) -> None:
     half_upload(server, bucket, "cut").close()
     wait_until(lambda: not any((server.root / "tmp").iterdir()))
     with pytest.raises(ClientError):
@@ -309,7 +335,9 @@ def post_form(server: Server, bucket: str, key: str, data: bytes, tmp_path: Path
 
 def test_presigned_post_with_policy(server: Server, s3: Any, bucket: str, tmp_path: Path) -> None:
     cond = [["starts-with", "$key", "uploads/"], ["content-length-range", 1, 100]]
-    r = post_form(server, bucket, "uploads/${filename}", b"posted", tmp_path, Conditions=cond, ExpiresIn=60)
+    r = post_form(
+        server, bucket, "uploads/${filename}", b"posted", tmp_path, Conditions=cond, ExpiresIn=60
+    )
     assert r.endswith("204"), r
     assert s3.get_object(Bucket=bucket, Key="uploads/upload.bin")["Body"].read() == b"posted"
     r = post_form(server, bucket, "uploads/big", b"x" * 101, tmp_path, Conditions=cond)
@@ -331,7 +359,9 @@ def test_presigned_post_expired_or_tampered(server: Server, bucket: str, tmp_pat
     assert "<Code>AccessDenied</Code>" in r  # key no longer matches the policy's {"key": "k"}
     fields = dict(form["fields"], policy=form["fields"]["policy"][:-4] + "AAAA")
     args = [a for k, v in fields.items() for a in ("-F", f"{k}={v}")]
-    assert "<Code>SignatureDoesNotMatch</Code>" in curl(*args, "-F", f"file=@{f}", form["url"]).stdout
+    assert (
+        "<Code>SignatureDoesNotMatch</Code>" in curl(*args, "-F", f"file=@{f}", form["url"]).stdout
+    )
     r = post_form(server, bucket, "k", b"x", tmp_path, ExpiresIn=-10)
     assert "Policy expired" in r
 
@@ -342,9 +372,14 @@ def test_cors_preflight_and_presign_route(server: Server, bucket: str) -> None:
                         "-H", "Access-Control-Request-Headers: content-type",
                         f"{server.url}/{bucket}/k"], capture_output=True, text=True, timeout=30).stdout  # fmt: skip
     assert "access-control-allow-origin: *" in r.lower() and "put" in r.lower()
-    out = curl("-X", "POST", "-d", f'{{"bucket":"{bucket}","key":"via/presign"}}', f"{server.url}/_presign")
+    out = curl(
+        "-X", "POST", "-d", f'{{"bucket":"{bucket}","key":"via/presign"}}', f"{server.url}/_presign"
+    )
     import json
 
     url = json.loads(out.stdout.rsplit("\n", 1)[0])["url"]
     assert curl("-X", "PUT", "--data-binary", "browser bytes", url).stdout.endswith("200")
-    assert server.client().get_object(Bucket=bucket, Key="via/presign")["Body"].read() == b"browser bytes"
+    assert (
+        server.client().get_object(Bucket=bucket, Key="via/presign")["Body"].read()
+        == b"browser bytes"
+    )

@@ -24,7 +24,9 @@ def load_credentials(path: Path | None) -> dict[str, str]:
         return {DEMO_ACCESS_KEY: DEMO_SECRET_KEY}
     try:
         doc = tomllib.loads(path.read_text())
-        table = {str(c["access_key"]): str(c["secret_key"]) for c in doc["credentials"][:MAX_CREDENTIALS]}
+        table = {
+            str(c["access_key"]): str(c["secret_key"]) for c in doc["credentials"][:MAX_CREDENTIALS]
+        }
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         raise SystemExit(f"s3: cannot read credentials from {path}: {e!r}") from None
     if not table:

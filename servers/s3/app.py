@@ -39,7 +39,9 @@ XML = "application/xml"
 
 
 class S3:
-    def __init__(self, store: Store, secrets: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, secrets: Mapping[str, str], clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.secrets = dict(secrets)
         self.clock = clock
@@ -50,7 +52,9 @@ class S3:
         return sigv4.verify(parts, self.secrets.get, self.clock())
 
 
-def _xml(body: bytes, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+def _xml(
+    body: bytes, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
     return Response(body, status, (headers or []) + CORS, content_type=XML)
 
 
@@ -145,10 +149,14 @@ async def object_put(s3: S3, req: Request) -> Response:
     return _xml(b"", 200, [(b"etag", etag.encode())])
 
 
-async def _upload_part(s3: S3, req: Request, bucket: str, key: str, q: dict[str, str], c: Checks) -> Response:
+async def _upload_part(
+    s3: S3, req: Request, bucket: str, key: str, q: dict[str, str], c: Checks
+) -> Response:
     num = q.get("partNumber", "")
     if not num.isdigit() or not 1 <= int(num) <= 10_000:
-        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+        raise S3Error(
+            "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive"
+        )
     s3.store.upload(bucket, key, q["uploadId"])
     w = await s3.store.receive(req.stream(), c)
     etag = s3.store.put_part(q["uploadId"], int(num), w)
@@ -170,13 +178,17 @@ async def object_get(s3: S3, req: Request) -> Response:
         return Response(b"", 304, headers, content_type="")
     im = req.headers.get("if-match")
     if im is not None and obj.etag not in [t.strip() for t in im.split(",")] and im.strip() != "*":
-        raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+        raise S3Error(
+            "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+        )
     path = s3.store.blob_path(obj.blob)
     rng = req.headers.get("range")
     spans = parse_ranges(rng, obj.size) if rng else None
     if spans == UNSATISFIABLE:
         raise S3Error("InvalidRange", "The requested range is not satisfiable")
-    if isinstance(spans, list) and len(spans) == 1:  # S3 serves one range; several: the whole object
+    if (
+        isinstance(spans, list) and len(spans) == 1
+    ):  # S3 serves one range; several: the whole object
         first, last = spans[0]
         headers.append((b"content-range", f"bytes {first}-{last}/{obj.size}".encode()))
         return FileResponse(path, first, last - first + 1, 206, headers, obj.ctype)
@@ -202,7 +214,9 @@ async def object_post(s3: S3, req: Request) -> Response:
     bucket, key = _names(req)
     q = _args(req)
     if "uploads" in q:
-        uid = s3.store.create_upload(bucket, key, req.headers.get("content-type") or "binary/octet-stream")
+        uid = s3.store.create_upload(
+            bucket, key, req.headers.get("content-type") or "binary/octet-stream"
+        )
         return _xml(xml.initiated(bucket, key, uid))
     if "uploadId" in q:
         etag = await s3.store.complete(bucket, key, q["uploadId"], xml.parse_complete(req.body))

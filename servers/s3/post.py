@@ -109,7 +109,9 @@ def _disposition(head: bytes) -> tuple[str, str | None]:
         if name.strip().lower() == b"content-disposition":
             m, f = _NAME.search(value), _FILENAME.search(value)
             if m:
-                return m.group(1).decode("utf-8", "replace"), (f.group(1).decode("utf-8", "replace") if f else None)
+                return m.group(1).decode("utf-8", "replace"), (
+                    f.group(1).decode("utf-8", "replace") if f else None
+                )
     raise bad("a part without Content-Disposition: form-data; name=...")
 
 
@@ -124,7 +126,9 @@ class _Events:
             try:
                 data = await anext(self.chunks)
             except StopAsyncIteration:
-                raise S3Error("IncompleteBody", "the form ended before its closing boundary") from None
+                raise S3Error(
+                    "IncompleteBody", "the form ended before its closing boundary"
+                ) from None
             self.q.extend(self.parser.feed(data))
         return self.q.popleft()
 
@@ -157,7 +161,14 @@ async def read_fields(ev: _Events) -> tuple[dict[str, str], str | None]:
 
 def check_policy(s3: S3, bucket: str, fields: dict[str, str], now: float) -> tuple[int, int]:
     """Signature, expiry and conditions; returns the allowed (min, max) file size."""
-    for need in ("policy", "x-amz-signature", "x-amz-credential", "x-amz-algorithm", "x-amz-date", "key"):
+    for need in (
+        "policy",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-algorithm",
+        "x-amz-date",
+        "key",
+    ):
         if need not in fields:
             raise S3Error("InvalidArgument", f"Bucket POST must contain a field named '{need}'")
     if fields["x-amz-algorithm"] != sigv4.ALGORITHM:
@@ -167,16 +178,25 @@ def check_policy(s3: S3, bucket: str, fields: dict[str, str], now: float) -> tup
         raise S3Error("InvalidArgument", "x-amz-credential must be KEY/DATE/REGION/s3/aws4_request")
     secret = s3.secrets.get(access)
     if secret is None:
-        raise S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+        raise S3Error(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
     want = sigv4.sign_policy(secret, scope, fields["policy"])
     if not hmac.compare_digest(want.encode(), fields["x-amz-signature"].encode()):
-        raise S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+        raise S3Error(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        )
     try:
         policy = json.loads(base64.b64decode(fields["policy"], validate=True))
         expiry = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")).timestamp()
         conditions = list(policy["conditions"])
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
-        raise S3Error("InvalidPolicyDocument", "Invalid Policy: the policy is not base64 JSON with expiration and conditions") from None
+        raise S3Error(
+            "InvalidPolicyDocument",
+            "Invalid Policy: the policy is not base64 JSON with expiration and conditions",
+        ) from None
     if now > expiry:
         raise S3Error("AccessDenied", "Invalid according to Policy: Policy expired.")
     return _conditions(conditions, dict(fields, bucket=bucket))
@@ -193,7 +213,10 @@ def _conditions(conditions: list[Any], fields: dict[str, str]) -> tuple[int, int
         op, name, value = c
         if op == "content-length-range":
             if not (isinstance(name, int) and isinstance(value, int) and 0 <= name <= value):
-                raise S3Error("InvalidPolicyDocument", "Invalid Policy: content-length-range needs two integers")
+                raise S3Error(
+                    "InvalidPolicyDocument",
+                    "Invalid Policy: content-length-range needs two integers",
+                )
             lo, hi = max(lo, name), min(hi, value)
             continue
         if op not in ("eq", "starts-with") or not isinstance(name, str) or not name.startswith("$"):
@@ -203,10 +226,17 @@ def _conditions(conditions: list[Any], fields: dict[str, str]) -> tuple[int, int
         have = fields.get(field, "")
         ok = have == value if op == "eq" else have.startswith(str(value))
         if not ok:
-            raise S3Error("AccessDenied", f"Invalid according to Policy: Policy Condition failed: {json.dumps(c)[:200]}")
-    extra = [f for f in fields if f not in covered and f not in EXEMPT and not f.startswith("x-ignore-")]
+            raise S3Error(
+                "AccessDenied",
+                f"Invalid according to Policy: Policy Condition failed: {json.dumps(c)[:200]}",
+            )
+    extra = [
+        f for f in fields if f not in covered and f not in EXEMPT and not f.startswith("x-ignore-")
+    ]
     if extra:
-        raise S3Error("AccessDenied", f"Invalid according to Policy: Extra input fields: {extra[0][:100]}")
+        raise S3Error(
+            "AccessDenied", f"Invalid according to Policy: Extra input fields: {extra[0][:100]}"
+        )
     return lo, hi
 
 
@@ -227,7 +257,9 @@ def form_upload(s3: S3) -> Callable[[Request], Awaitable[Response]]:
         w = await s3.store.receive(ev.file(), Checks(), limit=hi)
         if w.size < lo:
             s3.store.drop_blob(w.blob)
-            raise S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+            raise S3Error(
+                "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size"
+            )
         etag = f'"{w.md5.hex()}"'
         s3.store.put(bucket, key, w, etag, fields.get("content-type", "binary/octet-stream"))
         status = fields.get("success_action_status", "204")

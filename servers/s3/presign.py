@@ -57,8 +57,14 @@ def route(s3: S3, access: str) -> Callable[[Request], Awaitable[Any]]:
             raise HTTPError(400, "send a JSON object {bucket, key, method?, expires?}")
         method = data.get("method", "PUT")
         expires = data.get("expires", 300)
-        if method not in ("PUT", "GET") or not isinstance(expires, int) or not 1 <= expires <= MAX_PRESIGN_EXPIRES:
-            raise HTTPError(422, f"method is PUT or GET; expires is 1..{MAX_PRESIGN_EXPIRES} seconds")
+        if (
+            method not in ("PUT", "GET")
+            or not isinstance(expires, int)
+            or not 1 <= expires <= MAX_PRESIGN_EXPIRES
+        ):
+            raise HTTPError(
+                422, f"method is PUT or GET; expires is 1..{MAX_PRESIGN_EXPIRES} seconds"
+            )
         try:
             bucket = check_bucket(str(data.get("bucket", "")))
             key = check_key(str(data.get("key", "")))

@@ -152,7 +152,9 @@ def verify(parts: RequestParts, secrets: SecretLookup, now: float) -> Verified:
     if auth is not None:
         return _verify_header(parts, query, auth, secrets, now)
     if "AWSAccessKeyId" in names or "Signature" in names:
-        raise S3Error("AccessDenied", "Signature Version 2 is not supported here: sign with SigV4 (s3v4)")
+        raise S3Error(
+            "AccessDenied", "Signature Version 2 is not supported here: sign with SigV4 (s3v4)"
+        )
     raise S3Error("AccessDenied", "Anonymous requests are not allowed: sign the request with SigV4")
 
 
@@ -166,7 +168,9 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
 def _parse_auth(auth: str) -> dict[str, str]:
     algo, _, rest = auth.strip().partition(" ")
     if algo == "AWS":
-        raise S3Error("AccessDenied", "Signature Version 2 is not supported here: sign with SigV4 (s3v4)")
+        raise S3Error(
+            "AccessDenied", "Signature Version 2 is not supported here: sign with SigV4 (s3v4)"
+        )
     if algo != ALGORITHM:
         raise S3Error("AuthorizationHeaderMalformed", f"unsupported algorithm {algo!r}")
     fields = {}
@@ -175,7 +179,9 @@ def _parse_auth(auth: str) -> dict[str, str]:
         if eq:
             fields[k] = v
     if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
-        raise S3Error("AuthorizationHeaderMalformed", "needs Credential, SignedHeaders and Signature")
+        raise S3Error(
+            "AuthorizationHeaderMalformed", "needs Credential, SignedHeaders and Signature"
+        )
     return fields
 
 
@@ -193,9 +199,15 @@ def _verify_header(
     payload = _header(parts.headers, b"x-amz-content-sha256")
     if payload is None:
         raise S3Error("InvalidRequest", "x-amz-content-sha256 is required with SigV4")
-    if not (payload == UNSIGNED or payload.startswith(STREAMING_PREFIX) or _HEX64.fullmatch(payload)):
-        raise S3Error("InvalidArgument", "x-amz-content-sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD")
-    signed = _signed_headers(f["SignedHeaders"], must=("host", "x-amz-date", "x-amz-content-sha256"))
+    if not (
+        payload == UNSIGNED or payload.startswith(STREAMING_PREFIX) or _HEX64.fullmatch(payload)
+    ):
+        raise S3Error(
+            "InvalidArgument", "x-amz-content-sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD"
+        )
+    signed = _signed_headers(
+        f["SignedHeaders"], must=("host", "x-amz-date", "x-amz-content-sha256")
+    )
     access, scope = _scope(f["Credential"], amz_date)
     creq = canonical_request(parts, query, signed, payload)
     _compare(secrets, access, scope, amz_date, creq, f["Signature"])
@@ -216,7 +228,9 @@ def _verify_presigned(
     if missing:
         raise S3Error("AuthorizationQueryParametersError", f"missing {', '.join(missing)}")
     if q["X-Amz-Algorithm"] != ALGORITHM:
-        raise S3Error("AuthorizationQueryParametersError", "X-Amz-Algorithm must be AWS4-HMAC-SHA256")
+        raise S3Error(
+            "AuthorizationQueryParametersError", "X-Amz-Algorithm must be AWS4-HMAC-SHA256"
+        )
     amz_date = q["X-Amz-Date"]
     when = _parse_date(amz_date)
     expires = q["X-Amz-Expires"]
@@ -240,13 +254,17 @@ def _parse_date(value: str) -> float:
     try:
         return datetime.strptime(value, _AMZ_DATE).replace(tzinfo=UTC).timestamp()
     except ValueError:
-        raise S3Error("AccessDenied", f"X-Amz-Date {value[:40]!r} is not YYYYMMDDTHHMMSSZ") from None
+        raise S3Error(
+            "AccessDenied", f"X-Amz-Date {value[:40]!r} is not YYYYMMDDTHHMMSSZ"
+        ) from None
 
 
 def _signed_headers(value: str, must: tuple[str, ...]) -> list[str]:
     names = value.split(";")
     if len(names) > MAX_SIGNED_HEADERS or names != sorted(set(names)) or "" in names:
-        raise S3Error("AuthorizationHeaderMalformed", "SignedHeaders must be sorted, unique, lower case")
+        raise S3Error(
+            "AuthorizationHeaderMalformed", "SignedHeaders must be sorted, unique, lower case"
+        )
     if any(n != n.lower() for n in names):
         raise S3Error("AuthorizationHeaderMalformed", "SignedHeaders must be lower case")
     for m in must:
@@ -260,16 +278,25 @@ def _scope(credential: str, amz_date: str) -> tuple[str, str]:
     access, sep, scope = credential.partition("/")
     bits = scope.split("/")
     if not sep or len(bits) != 4 or bits[3] != "aws4_request" or bits[2] != "s3":
-        raise S3Error("AuthorizationHeaderMalformed", "Credential must be KEY/DATE/REGION/s3/aws4_request")
+        raise S3Error(
+            "AuthorizationHeaderMalformed", "Credential must be KEY/DATE/REGION/s3/aws4_request"
+        )
     if bits[0] != amz_date[:8]:
-        raise S3Error("AuthorizationHeaderMalformed", "the Credential date is not the request's date")
+        raise S3Error(
+            "AuthorizationHeaderMalformed", "the Credential date is not the request's date"
+        )
     return access, scope
 
 
-def _compare(secrets: SecretLookup, access: str, scope: str, amz_date: str, creq: str, given: str) -> None:
+def _compare(
+    secrets: SecretLookup, access: str, scope: str, amz_date: str, creq: str, given: str
+) -> None:
     secret = secrets(access)
     if secret is None:
-        raise S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+        raise S3Error(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
     want = signature(secret, scope, amz_date, creq)
     if not hmac.compare_digest(want.encode(), given.encode("utf-8", "replace")):
         raise S3Error("SignatureDoesNotMatch",

@@ -125,7 +125,9 @@ class Store:
         """Remove temp files and blobs no row names (a crash between rename and insert)."""
         for f in self.tmp.iterdir():
             f.unlink(missing_ok=True)
-        named = {r[0] for r in self.db.execute("SELECT blob FROM objects UNION SELECT blob FROM parts")}
+        named = {
+            r[0] for r in self.db.execute("SELECT blob FROM objects UNION SELECT blob FROM parts")
+        }
         for f in self.blobs.iterdir():
             if f.name not in named:
                 f.unlink(missing_ok=True)
@@ -155,7 +157,9 @@ class Store:
             raise S3Error("NoSuchBucket", "The specified bucket does not exist", name)
 
     # -- bodies --------------------------------------------------------------------
-    async def receive(self, chunks: AsyncIterable[bytes], checks: Checks, limit: int = MAX_OBJECT) -> Written:
+    async def receive(
+        self, chunks: AsyncIterable[bytes], checks: Checks, limit: int = MAX_OBJECT
+    ) -> Written:
         """Stream a body to a temp file, verify it, fsync, move it to blobs/. Nothing is left on failure."""
         name = uuid.uuid4().hex
         tmp = self.tmp / name
@@ -165,7 +169,10 @@ class Store:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
-                        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                        raise S3Error(
+                            "EntityTooLarge",
+                            "Your proposed upload exceeds the maximum allowed size",
+                        )
                     md5.update(chunk)
                     sha.update(chunk)
                     crc = zlib.crc32(chunk, crc)
@@ -184,7 +191,9 @@ class Store:
 
     # -- objects -------------------------------------------------------------------
     def put(self, bucket: str, key: str, w: Written, etag: str, ctype: str) -> None:
-        old = self.db.execute("SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
+        old = self.db.execute(
+            "SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)
+        ).fetchone()
         self.db.execute(
             "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
             (bucket, key, w.blob, w.size, etag, time.time(), ctype),
@@ -194,7 +203,8 @@ class Store:
 
     def get(self, bucket: str, key: str) -> Obj:
         row = self.db.execute(
-            "SELECT key, blob, size, etag, mtime, ctype FROM objects WHERE bucket=? AND key=?", (bucket, key)
+            "SELECT key, blob, size, etag, mtime, ctype FROM objects WHERE bucket=? AND key=?",
+            (bucket, key),
         ).fetchone()
         if row is None:
             self.need_bucket(bucket)
@@ -203,7 +213,9 @@ class Store:
 
     def delete(self, bucket: str, key: str) -> None:
         self.need_bucket(bucket)
-        row = self.db.execute("SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
+        row = self.db.execute(
+            "SELECT blob FROM objects WHERE bucket=? AND key=?", (bucket, key)
+        ).fetchone()
         if row:
             self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
             self.drop_blob(row[0])
@@ -229,7 +241,9 @@ class Store:
         return uid
 
     def upload(self, bucket: str, key: str, uid: str) -> str:
-        row = self.db.execute("SELECT ctype FROM uploads WHERE id=? AND bucket=? AND key=?", (uid, bucket, key))
+        row = self.db.execute(
+            "SELECT ctype FROM uploads WHERE id=? AND bucket=? AND key=?", (uid, bucket, key)
+        )
         found = row.fetchone()
         if found is None:
             raise S3Error("NoSuchUpload", "The specified upload does not exist.", uid)
@@ -237,8 +251,12 @@ class Store:
 
     def put_part(self, uid: str, num: int, w: Written) -> str:
         etag = f'"{w.md5.hex()}"'
-        old = self.db.execute("SELECT blob FROM parts WHERE upload=? AND num=?", (uid, num)).fetchone()
-        self.db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?)", (uid, num, w.blob, w.size, etag))
+        old = self.db.execute(
+            "SELECT blob FROM parts WHERE upload=? AND num=?", (uid, num)
+        ).fetchone()
+        self.db.execute(
+            "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?)", (uid, num, w.blob, w.size, etag)
+        )
         if old:
             self.drop_blob(old[0])
         return etag
@@ -276,7 +294,9 @@ class Store:
                         n = os.fstat(src.fileno()).st_size
                         off = 0
                         while off < n:
-                            off += os.copy_file_range(src.fileno(), out.fileno(), n - off, off, None)  # type: ignore[attr-defined]
+                            off += os.copy_file_range(
+                                src.fileno(), out.fileno(), n - off, off, None
+                            )  # type: ignore[attr-defined]
                         size += n
                 os.fsync(out.fileno())
             os.rename(tmp, self.blobs / name)
@@ -300,16 +320,25 @@ def _check_parts(
         if part is None or part[2].strip('"') != etag.strip('"'):
             raise S3Error("InvalidPart", f"Part {n} was not uploaded or its ETag does not match.")
         if part[1] < min_part and i != len(asked) - 1:
-            raise S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
+            raise S3Error(
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            )
         out.append((part[0], part[1]))
     return out
 
 
 def _verify(c: Checks, size: int, md5: bytes, sha_hex: str, crc: int) -> None:
     if c.length is not None and size != c.length:
-        raise S3Error("IncompleteBody", "You did not provide the number of bytes specified by the Content-Length")
+        raise S3Error(
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length",
+        )
     if c.sha256 is not None and c.sha256 != sha_hex:
-        raise S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        raise S3Error(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
     if c.crc32 is not None and c.crc32 != base64.b64encode(crc.to_bytes(4, "big")).decode():
         raise S3Error("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
     if c.md5 is not None and c.md5 != base64.b64encode(md5).decode():

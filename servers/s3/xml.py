@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 from .errors import S3Error
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import Obj, Store
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -67,7 +67,9 @@ def list_objects(store: Store, bucket: str, args: dict[str, str]) -> bytes:
     max_keys = min(int(mk), MAX_KEYS)
     resume = _token(args.get("continuation-token")) or (args.get("start-after", ""), False)
     start, inclusive = resume
-    keys, cps, truncated, nxt = [], [], False, None
+    keys: list[Obj] = []
+    cps: list[str] = []
+    truncated, nxt = False, None
     while len(keys) + len(cps) < max_keys + 1:
         rows = store.scan(bucket, start, inclusive, prefix, SCAN_BATCH)
         if not rows:
