@@ -182,7 +182,7 @@ SERVERS: dict[str, Server] = {
                ("N11",)),  # fmt: skip
         Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
                ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
-        Server("s3", 8091, "curl -s 127.0.0.1:{port}/ (then boto3 with endpoint_url; see --help)",
+        Server("s3", 8091, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381

@@ -15,6 +15,7 @@ from .store import Store
 # The demo pair (AWS's documentation example key): --credentials for real ones.
 DEMO_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 DEMO_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+DEMO_BUCKET = "demo"
 MAX_CREDENTIALS = 10_000  # entries read from a credentials file
 
 
@@ -49,6 +50,8 @@ def main() -> int:
     except OSError as e:
         raise SystemExit(f"s3: cannot use --dir {args.dir}: {e}") from None
     demo = DEMO_ACCESS_KEY if DEMO_ACCESS_KEY in secrets else None
+    if demo and not any(name == DEMO_BUCKET for name, _ in store.buckets()):
+        store.create_bucket(DEMO_BUCKET)  # the bucket the upload page and /_presign example use
     s3 = S3(store, secrets)
 
     async def go() -> None:

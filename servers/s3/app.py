@@ -24,6 +24,7 @@ from netlib.http import App, FileResponse, HTTPError, JSONResponse, Request, Res
 from netlib.http import serve as serve_http
 from netlib.http.conditional import UNSATISFIABLE, parse_ranges
 from netlib.shell import Server, ShellConfig
+from servers.catalog import REPO_ROOT
 
 from . import post, presign, sigv4, xml
 from .errors import S3Error
@@ -36,6 +37,7 @@ CORS = [
     (b"access-control-expose-headers", b"ETag, x-amz-request-id"),
 ]
 XML = "application/xml"
+PAGE = REPO_ROOT / "web" / "s3" / "index.html"
 
 
 class S3:
@@ -248,7 +250,14 @@ def build_app(s3: S3, demo_key: str | None = None) -> App:
         app.add("OPTIONS", pattern, preflight)
     if demo_key is not None:
         app.add("POST", "/_presign", presign.route(s3, demo_key))
+        app.add("OPTIONS", "/_presign", preflight)
+        app.add("GET", "/_upload", upload_page)
     return app
+
+
+def upload_page(req: Request) -> FileResponse:
+    """The browser half of the lab flow (``web/s3/index.html``)."""
+    return FileResponse(str(PAGE), 0, PAGE.stat().st_size, content_type="text/html; charset=utf-8")
 
 
 async def serve(s3: S3, config: ShellConfig, demo_key: str | None = None) -> Server:
