@@ -383,3 +383,57 @@ def test_cors_preflight_and_presign_route(server: Server, bucket: str) -> None:
         server.client().get_object(Bucket=bucket, Key="via/presign")["Body"].read()
         == b"browser bytes"
     )
+
+
+def test_odd_keys_list_back_exactly(s3: Any, bucket: str) -> None:
+    keys = [
+        "a+b c",
+        "ctl\x01\x1f",
+        "pct%2F%",
+        "tab\there",
+        "ü/日本",
+        "\ud7ff/x",
+        "\ud7ff/y",
+        "zz<&>\"'",
+        "\ue000after",
+    ]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode("utf-8", "surrogatepass"))
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    top = s3.list_objects_v2(
+        Bucket=bucket, Delimiter="\ud7ff"
+    )  # the jump past a prefix skips surrogates
+    assert [c["Prefix"] for c in top["CommonPrefixes"]] == [
+        "\ud7ff"
+    ]  # U+D7FF, the last before them
+    assert [o["Key"] for o in top["Contents"]][-1] == "\ue000after"  # the scan jumped to U+E000
+    top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [c["Prefix"] for c in top["CommonPrefixes"]] == ["ü/", "\ud7ff/"]
+
+
+def test_streaming_payloads_and_unknown_checksums_are_refused(server: Server, bucket: str) -> None:
+    req = signed_raw(server, "PUT", f"/{bucket}/s", b"abc", {"x-amz-checksum-crc32c": "AAAAAA=="})
+    status, body = send(server, req, b"abc")
+    assert status == 501 and "<Code>NotImplemented</Code>" in body
+    req = signed_raw(
+        server, "PUT", f"/{bucket}/s", b"abc", {"Content-MD5": "AAAAAAAAAAAAAAAAAAAAAA=="}
+    )
+    status, body = send(server, req, b"abc")
+    assert status == 400 and "<Code>BadDigest</Code>" in body
+    req = signed_raw(server, "PUT", f"/{bucket}/s", b"abc", {"x-amz-checksum-sha256": "AAAA"})
+    assert "<Code>BadDigest</Code>" in send(server, req, b"abc")[1]
+
+
+def test_bad_signature_with_expect_100_is_refused_before_the_body(
+    server: Server, bucket: str
+) -> None:
+    req = signed_raw(server, "PUT", f"/{bucket}/e", b"x" * 1000, {"Expect": "100-continue"})
+    p = req.prepare()
+    lines = [f"{k}: {v.replace('Signature=', 'Signature=f') if k == 'Authorization' else v}"
+             for k, v in p.headers.items()]  # fmt: skip
+    head = f"PUT /{bucket}/e HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "\r\n".join(lines)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n\r\n")  # the body is never sent
+        first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 403") and b"SignatureDoesNotMatch" in first

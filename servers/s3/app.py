@@ -28,7 +28,7 @@ from servers.catalog import REPO_ROOT
 
 from . import post, presign, sigv4, xml
 from .errors import S3Error
-from .store import Checks, Store, check_bucket, check_key
+from .store import MAX_OBJECT, Checks, Store, check_bucket, check_key
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ CORS = [
     (b"access-control-expose-headers", b"ETag, x-amz-request-id"),
 ]
 XML = "application/xml"
+# Flexible checksums we do not compute: refused rather than silently unchecked.
+UNCHECKED = ("x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1")
 PAGE = REPO_ROOT / "web" / "s3" / "index.html"
 
 
@@ -132,23 +134,36 @@ async def object_put(s3: S3, req: Request) -> Response:
     q = _args(req)
     if "x-amz-copy-source" in req.headers:
         raise S3Error("NotImplemented", "CopyObject is not implemented")
-    if "aws-chunked" in req.headers.get("content-encoding", ""):
+    if "aws-chunked" in req.headers.get("content-encoding", "") or v.payload_hash.startswith(
+        sigv4.STREAMING_PREFIX
+    ):  # botocore sends these only over https; over http it signs the whole body
         raise S3Error("NotImplemented", "aws-chunked bodies are not supported: send the body whole")
     length = req.headers.get("content-length")
     if length is None:
         raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
-    checks = Checks(
-        sha256=None if v.payload_hash == sigv4.UNSIGNED else v.payload_hash,
-        crc32=req.headers.get("x-amz-checksum-crc32"),
-        md5=req.headers.get("content-md5"),
-        length=int(length),
-    )
+    if int(length) > MAX_OBJECT:
+        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    checks = _checks(req, v, int(length))
     if "uploadId" in q:
         return await _upload_part(s3, req, bucket, key, q, checks)
     w = await s3.store.receive(req.stream(), checks)
     etag = f'"{w.md5.hex()}"'
     s3.store.put(bucket, key, w, etag, req.headers.get("content-type") or "binary/octet-stream")
     return _xml(b"", 200, [(b"etag", etag.encode())])
+
+
+def _checks(req: Request, v: sigv4.Verified, length: int) -> Checks:
+    """What the body must hash to: the signed SHA-256 and the checksums the client sent."""
+    for name in UNCHECKED:
+        if name in req.headers:
+            raise S3Error("NotImplemented", f"{name} is not supported here: use CRC32 or SHA256")
+    return Checks(
+        sha256=None if v.payload_hash == sigv4.UNSIGNED else v.payload_hash,
+        crc32=req.headers.get("x-amz-checksum-crc32"),
+        sha256_b64=req.headers.get("x-amz-checksum-sha256"),
+        md5=req.headers.get("content-md5"),
+        length=length,
+    )
 
 
 async def _upload_part(

@@ -75,6 +75,7 @@ class Checks:
 
     sha256: str | None = None  # hex
     crc32: str | None = None  # base64 of the big-endian CRC32 (x-amz-checksum-crc32)
+    sha256_b64: str | None = None  # base64 of the SHA-256 (x-amz-checksum-sha256)
     md5: str | None = None  # base64 (Content-MD5)
     length: int | None = None
 
@@ -147,6 +148,8 @@ class Store:
         self.need_bucket(name)
         if self.db.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
             raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", name)
+        for (uid,) in self.db.execute("SELECT id FROM uploads WHERE bucket=?", (name,)).fetchall():
+            self.abort(uid)  # S3 would refuse; here the bucket's unfinished uploads go with it
         self.db.execute("DELETE FROM buckets WHERE name=?", (name,))
 
     def buckets(self) -> list[tuple[str, float]]:
@@ -181,10 +184,19 @@ class Store:
                 _verify(checks, size, md5.digest(), sha.hexdigest(), crc)
                 await asyncio.to_thread(os.fsync, f.fileno())
             os.rename(tmp, self.blobs / name)
+            await asyncio.to_thread(self._sync_dir)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return Written(name, size, md5.digest())
+
+    def _sync_dir(self) -> None:
+        """Make the rename itself durable: fsync the directory that holds the new name."""
+        fd = os.open(self.blobs, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def drop_blob(self, blob: str) -> None:
         (self.blobs / blob).unlink(missing_ok=True)
@@ -300,6 +312,7 @@ class Store:
                         size += n
                 os.fsync(out.fileno())
             os.rename(tmp, self.blobs / name)
+            self._sync_dir()
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -341,5 +354,12 @@ def _verify(c: Checks, size: int, md5: bytes, sha_hex: str, crc: int) -> None:
         )
     if c.crc32 is not None and c.crc32 != base64.b64encode(crc.to_bytes(4, "big")).decode():
         raise S3Error("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
+    if (
+        c.sha256_b64 is not None
+        and c.sha256_b64 != base64.b64encode(bytes.fromhex(sha_hex)).decode()
+    ):
+        raise S3Error(
+            "BadDigest", "The SHA256 you specified did not match the calculated checksum."
+        )
     if c.md5 is not None and c.md5 != base64.b64encode(md5).decode():
         raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from email.utils import formatdate
 from time import gmtime, strftime
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from .errors import S3Error
@@ -25,7 +26,13 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_KEYS = 1000  # S3's page size cap for ListObjectsV2
 MAX_TOKEN = 2048  # characters in a continuation token (a base64 key of <= 1024 bytes fits)
+MAX_DELIMITER = 64  # characters; S3 documents no limit, a folder separator is one or two
 SCAN_BATCH = 256  # rows read from the index per query while folding prefixes
+
+
+def _url(s: str) -> str:
+    """``encoding-type=url``: keys as S3 sends them, so control characters survive XML."""
+    return quote(s, safe="/")
 
 
 def _iso(t: float) -> str:
@@ -55,12 +62,20 @@ def _make_token(start: str, inclusive: bool) -> str:
 
 
 def _after_prefix(cp: str) -> str:
-    """The smallest string greater than every string that starts with ``cp``."""
-    return cp[:-1] + chr(ord(cp[-1]) + 1)
+    """The smallest string greater than every string that starts with ``cp``.
+
+    The last code point goes up by one, skipping the surrogates (no UTF-8 key holds one).
+    """
+    nxt = ord(cp[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:
+        nxt = 0xE000
+    return cp[:-1] + chr(nxt)
 
 
 def list_objects(store: Store, bucket: str, args: dict[str, str]) -> bytes:
     prefix, delim = args.get("prefix", ""), args.get("delimiter", "")
+    if len(delim) > MAX_DELIMITER or delim.endswith("\U0010ffff"):
+        raise S3Error("InvalidArgument", "the delimiter is too long or ends in U+10FFFF")
     mk = args.get("max-keys", str(MAX_KEYS))
     if not mk.isdigit() or len(mk) > 9:
         raise S3Error("InvalidArgument", "max-keys must be a non-negative integer")
@@ -90,22 +105,26 @@ def list_objects(store: Store, bucket: str, args: dict[str, str]) -> bytes:
             nxt = (start, False)
         if truncated:
             break
+    url = args.get("encoding-type") == "url"
+    enc = _url if url else escape
     body = [f'{HEAD}<ListBucketResult xmlns="{NS}"><Name>{escape(bucket)}</Name>',
-            f"<Prefix>{escape(prefix)}</Prefix><KeyCount>{len(keys) + len(cps)}</KeyCount>",
+            f"<Prefix>{enc(prefix)}</Prefix><KeyCount>{len(keys) + len(cps)}</KeyCount>",
             f"<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{str(truncated).lower()}</IsTruncated>"]  # fmt: skip
+    if url:
+        body.append("<EncodingType>url</EncodingType>")
     if delim:
-        body.append(f"<Delimiter>{escape(delim)}</Delimiter>")
+        body.append(f"<Delimiter>{enc(delim)}</Delimiter>")
     if "continuation-token" in args:
         body.append(f"<ContinuationToken>{escape(args['continuation-token'])}</ContinuationToken>")
     if "start-after" in args:
-        body.append(f"<StartAfter>{escape(args['start-after'])}</StartAfter>")
+        body.append(f"<StartAfter>{enc(args['start-after'])}</StartAfter>")
     if truncated and nxt is not None:
         body.append(f"<NextContinuationToken>{_make_token(*nxt)}</NextContinuationToken>")
     for o in keys:
-        body.append(f"<Contents><Key>{escape(o.key)}</Key><LastModified>{_iso(o.mtime)}</LastModified>"
+        body.append(f"<Contents><Key>{enc(o.key)}</Key><LastModified>{_iso(o.mtime)}</LastModified>"
                     f"<ETag>{escape(o.etag)}</ETag><Size>{o.size}</Size>"
                     "<StorageClass>STANDARD</StorageClass></Contents>")  # fmt: skip
-    body += [f"<CommonPrefixes><Prefix>{escape(cp)}</Prefix></CommonPrefixes>" for cp in cps]
+    body += [f"<CommonPrefixes><Prefix>{enc(cp)}</Prefix></CommonPrefixes>" for cp in cps]
     body.append("</ListBucketResult>")
     return "".join(body).encode()
 
