@@ -203,9 +203,8 @@ async def object_get(s3: S3, req: Request) -> Response:
     spans = parse_ranges(rng, obj.size) if rng else None
     if spans == UNSATISFIABLE:
         raise S3Error("InvalidRange", "The requested range is not satisfiable")
-    if (
-        isinstance(spans, list) and len(spans) == 1
-    ):  # S3 serves one range; several: the whole object
+    # S3 serves one range; for several it sends the whole object.
+    if isinstance(spans, list) and len(spans) == 1:
         first, last = spans[0]
         headers.append((b"content-range", f"bytes {first}-{last}/{obj.size}".encode()))
         return FileResponse(path, first, last - first + 1, 206, headers, obj.ctype)
