@@ -74,7 +74,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
-    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3"),
+    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
+             bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
