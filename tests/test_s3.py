@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -437,3 +438,35 @@ def test_bad_signature_with_expect_100_is_refused_before_the_body(
         sock.sendall(head.encode() + b"\r\n\r\n")  # the body is never sent
         first = sock.recv(65536)
     assert first.startswith(b"HTTP/1.1 403") and b"SignatureDoesNotMatch" in first
+
+
+def test_credentials_file(tmp_path: Path) -> None:
+    creds = tmp_path / "creds.toml"
+    creds.write_text('[[credentials]]\naccess_key = "ALICE"\nsecret_key = "alice-secret"\n')
+    with start(tmp_path / "d", "--credentials", str(creds)) as child:
+        url = f"http://127.0.0.1:{child.port}"
+        alice = boto3.client("s3", endpoint_url=url, aws_access_key_id="ALICE",
+                             aws_secret_access_key="alice-secret", region_name="us-east-1",
+                             config=Config(s3={"addressing_style": "path"}))  # fmt: skip
+        alice.create_bucket(Bucket="alice")
+        assert [b["Name"] for b in alice.list_buckets()["Buckets"]] == ["alice"]
+        with pytest.raises(ClientError) as e:
+            Server(child, tmp_path).client().list_buckets()  # the demo pair is not in the file
+        assert code_of(e) == "InvalidAccessKeyId"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("nope = [", "TOMLDecodeError"),
+        ('[[credentials]]\naccess_key = "A"\n', "secret_key"),
+        (None, "No such file"),
+    ],
+)
+def test_bad_credentials_file_is_one_line(tmp_path: Path, content: str | None, says: str) -> None:
+    path = tmp_path / "c.toml"
+    if content is not None:
+        path.write_text(content)
+    r = subprocess.run([sys.executable, "-m", "servers.s3", "--port", "0", "--dir", str(tmp_path / "d"),
+                        "--credentials", str(path)], capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert r.returncode == 1 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1
