@@ -470,3 +470,9 @@ def test_bad_credentials_file_is_one_line(tmp_path: Path, content: str | None, s
     r = subprocess.run([sys.executable, "-m", "servers.s3", "--port", "0", "--dir", str(tmp_path / "d"),
                         "--credentials", str(path)], capture_output=True, text=True, timeout=30)  # fmt: skip
     assert r.returncode == 1 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_upload_page_and_demo_bucket(server: Server) -> None:
+    page = curl(f"{server.url}/_upload").stdout
+    assert "/_presign" in page and 'fetch(url, {method: "PUT"' in page and page.endswith("200")
+    assert "demo" in [b["Name"] for b in server.client().list_buckets()["Buckets"]]

@@ -10,6 +10,8 @@ import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servers.s3 import sigv4
 from servers.s3.errors import S3Error
@@ -192,3 +194,33 @@ def test_form_parser_limits() -> None:
         FormParser(b"b").feed(b"x" * 5000)
     with pytest.raises(S3Error):
         FormParser(b"b").feed(b"--b\r\n" + b"h" * 10_000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(1, 50), max_size=10))
+def test_form_parser_raises_only_s3_errors(data: bytes, cuts: list[int]) -> None:
+    p, pos = FormParser(b"b"), 0
+    try:
+        for n in cuts + [len(data)]:
+            for ev in p.feed(data[pos : pos + n]):
+                assert ev[0] in ("part", "data", "end", "done")
+            pos += n
+    except S3Error as e:
+        assert e.status == 400
+
+
+_texts = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.binary(max_size=200), st.dictionaries(_texts, _texts, max_size=6))
+def test_verify_raises_only_s3_errors(path: bytes, query: bytes, headers: dict[str, str]) -> None:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    for extra in ([], [(b"authorization", b"AWS4-HMAC-SHA256 Credential=a/b/c/s3/aws4_request,"
+                                          b"SignedHeaders=host,Signature=x")]):  # fmt: skip
+        try:
+            sigv4.verify(
+                sigv4.RequestParts("GET", b"/" + path, query, raw + extra), {AK: SK}.get, 0.0
+            )
+        except S3Error as e:
+            assert e.status in (400, 403)
