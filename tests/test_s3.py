@@ -182,13 +182,36 @@ def test_presigned_put_and_get_with_curl(server: Server, bucket: str, tmp_path: 
     assert "<Code>SignatureDoesNotMatch</Code>" in r
 
 
-def test_sigv2_presigned_urls_are_refused_with_an_s3_error(server: Server, bucket: str) -> None:
-    url = server.client().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": "k"}
+def test_sigv2_presigned_urls_from_boto3_defaults(
+    server: Server, bucket: str, tmp_path: Path
+) -> None:
+    c = server.client()  # no signature_version: boto3 presigns with SigV2 in us-east-1
+    key = "v2/a b+c.txt"
+    put = c.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=60
     )
-    assert "AWSAccessKeyId=" in url  # boto3's default presigner in us-east-1 is SigV2
+    assert "AWSAccessKeyId=" in put and "X-Amz-" not in put
+    f = tmp_path / "f"
+    f.write_bytes(b"sigv2 body")
+    assert curl("-X", "PUT", "-T", str(f), put).stdout.endswith("200")
+    get = c.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=60
+    )
+    assert curl(get).stdout == "sigv2 body\n200"
+    r = curl(get.replace("Expires=", "Expires=1")).stdout  # a later expiry is another signature
+    assert "<Code>SignatureDoesNotMatch</Code>" in r and r.endswith("403")
+    r = curl("-X", "PUT", "-H", "Content-Type: text/html", "-T", str(f), put).stdout  # signed as ""
+    assert "<Code>SignatureDoesNotMatch</Code>" in r
+
+
+def test_sigv2_expired_url(server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = time.time
+    monkeypatch.setattr(botocore.auth.time, "time", lambda: real() - 120)  # signed 2 minutes ago
+    url = server.client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60
+    )
     r = curl(url).stdout
-    assert "<Code>AccessDenied</Code>" in r and "Version 2" in r and r.endswith("403")
+    assert "Request has expired" in r and r.endswith("403")
 
 
 def shifted(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

@@ -159,14 +159,19 @@ def test_presigned_expiry_over_seven_days_is_refused() -> None:
     assert e.value.code == "AuthorizationQueryParametersError"
 
 
-def test_sigv2_query_is_refused_clearly() -> None:
+def test_sigv2_header_form_is_refused_and_query_form_checked() -> None:
     with pytest.raises(S3Error) as e:
         sigv4.verify(
-            parts("GET", b"/b/k?AWSAccessKeyId=AK&Signature=x&Expires=1", {"host": "h"}),
-            lambda _: None,
-            0,
+            parts("GET", b"/b/k", {"host": "h", "authorization": "AWS AK:c2ln"}), {}.get, 0
         )
     assert e.value.code == "AccessDenied" and "Version 2" in e.value.message
+    with pytest.raises(S3Error) as e:
+        sigv4.verify(
+            parts("GET", b"/b/k?AWSAccessKeyId=AK&Signature=x&Expires=99", {"host": "h"}),
+            {"AK": "s"}.get,
+            0,
+        )
+    assert e.value.code == "SignatureDoesNotMatch"
 
 
 FORM = (b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/${filename}\r\n"

@@ -17,8 +17,9 @@ S3's own rules, which differ from the other AWS services:
 
 Checking the body against a signed SHA-256 is the caller's job (it streams
 the body); this module only says which hash was signed.
-SigV2 (``AWSAccessKeyId``/``Signature``/``Expires`` or ``Authorization: AWS ...``)
-is refused with a clear error: it is deprecated and HMAC-SHA1.
+SigV2 pre-signed URLs (``AWSAccessKeyId``/``Signature``/``Expires``, boto3's default
+in us-east-1) are checked by ``sigv2``; the SigV2 header form (``Authorization:
+AWS ...``) is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
+from . import sigv2
 from .errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -151,10 +153,11 @@ def verify(parts: RequestParts, secrets: SecretLookup, now: float) -> Verified:
         return _verify_presigned(parts, query, secrets, now)
     if auth is not None:
         return _verify_header(parts, query, auth, secrets, now)
-    if "AWSAccessKeyId" in names or "Signature" in names:
-        raise S3Error(
-            "AccessDenied", "Signature Version 2 is not supported here: sign with SigV4 (s3v4)"
+    if "AWSAccessKeyId" in names:
+        access = sigv2.verify_query(
+            parts.method, parts.raw_path, query, parts.headers, secrets, now
         )
+        return Verified(access, UNSIGNED, presigned=True)
     raise S3Error("AccessDenied", "Anonymous requests are not allowed: sign the request with SigV4")
 
 
