@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.client
+import io
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from harness.procs import Child, free_port, python_module
 from servers.s3.__main__ import DEMO_ACCESS_KEY as AK
@@ -499,3 +501,38 @@ def test_upload_page_and_demo_bucket(server: Server) -> None:
     page = curl(f"{server.url}/_upload").stdout
     assert "/_presign" in page and 'fetch(url, {method: "PUT"' in page and page.endswith("200")
     assert "demo" in [b["Name"] for b in server.client().list_buckets()["Buckets"]]
+
+
+def aws_chunked(data: bytes, chunk: int = 7, trailer: str = "x-amz-checksum-crc32") -> bytes:
+    """The body botocore sends over https for streamed uploads (its own encoder)."""
+    wrapper = AwsChunkedWrapper(io.BytesIO(data), checksum_cls=Crc32Checksum, checksum_name=trailer,
+                                chunk_size=chunk)  # fmt: skip
+    return wrapper.read()  # type: ignore[no-any-return]
+
+
+def chunked_put(
+    server: Server, bucket: str, key: str, data: bytes, encoded: bytes
+) -> tuple[int, str]:
+    req = AWSRequest(method="PUT", url=f"{server.url}/{bucket}/{key}", data=encoded, headers={
+        "Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+        "x-amz-trailer": "x-amz-checksum-crc32"})  # fmt: skip
+    req.context["checksum"] = {"request_algorithm": {"in": "trailer", "algorithm": "crc32",
+                                                     "name": "x-amz-checksum-crc32"}}  # fmt: skip
+    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+    assert req.headers["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    return send(server, req, encoded)
+
+
+def test_aws_chunked_with_trailing_crc32(server: Server, s3: Any, bucket: str) -> None:
+    data = os.urandom(100)
+    status, body = chunked_put(server, bucket, "ch", data, aws_chunked(data))
+    assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key="ch")["Body"].read() == data
+    head, _, _ = aws_chunked(data).rpartition(b"x-amz-checksum-crc32:")
+    status, body = chunked_put(
+        server, bucket, "ch2", data, head + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+    )
+    assert status == 400 and "<Code>BadDigest</Code>" in body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="ch2")
+    assert not list((server.root / "tmp").iterdir())

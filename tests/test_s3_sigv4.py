@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import time
 
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servers.s3 import sigv4
+from servers.s3.chunked import AwsChunkedDecoder
 from servers.s3.errors import S3Error
 from servers.s3.post import FormParser
 
@@ -229,3 +232,27 @@ def test_verify_raises_only_s3_errors(path: bytes, query: bytes, headers: dict[s
             )
         except S3Error as e:
             assert e.status in (400, 403)
+
+
+def test_aws_chunked_decoder_byte_at_a_time() -> None:
+    data = bytes(range(256)) * 3
+    encoded = AwsChunkedWrapper(io.BytesIO(data), checksum_cls=Crc32Checksum,
+                                checksum_name="x-amz-checksum-crc32", chunk_size=100).read()  # fmt: skip
+    dec, out = AwsChunkedDecoder(), []
+    for i in range(len(encoded)):
+        out += dec.feed(encoded[i : i + 1])
+    assert b"".join(out) == data and dec.done
+    crc = Crc32Checksum()
+    crc.update(data)
+    assert dec.trailers == {"x-amz-checksum-crc32": crc.b64digest()}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\nab\r\n", b"2\r\nabc\r\n", b"f" * 300, b"fffffffff\r\n", b"0\r\nno-colon\r\n\r\n",
+     b"0\r\nx:y\r\n\r\nextra", b"-1\r\n"],
+)  # fmt: skip
+def test_aws_chunked_decoder_refuses(body: bytes) -> None:
+    with pytest.raises(S3Error) as e:
+        AwsChunkedDecoder().feed(body)
+    assert e.value.code == "IncompleteBody"

@@ -14,9 +14,12 @@ credentials, as an application server would after checking its own user.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from email.utils import formatdate
 from typing import Any
 
@@ -26,7 +29,7 @@ from netlib.http.conditional import UNSATISFIABLE, parse_ranges
 from netlib.shell import Server, ShellConfig
 from servers.catalog import REPO_ROOT
 
-from . import post, presign, sigv4, xml
+from . import chunked, post, presign, sigv4, xml
 from .errors import S3Error
 from .store import MAX_OBJECT, Checks, Store, check_bucket, check_key
 
@@ -38,6 +41,7 @@ CORS = [
 ]
 XML = "application/xml"
 # Flexible checksums we do not compute: refused rather than silently unchecked.
+TRAILERS = ("", "x-amz-checksum-crc32", "x-amz-checksum-sha256")  # trailing checksums we verify
 UNCHECKED = ("x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1")
 PAGE = REPO_ROOT / "web" / "s3" / "index.html"
 
@@ -134,31 +138,69 @@ async def object_put(s3: S3, req: Request) -> Response:
     q = _args(req)
     if "x-amz-copy-source" in req.headers:
         raise S3Error("NotImplemented", "CopyObject is not implemented")
-    if "aws-chunked" in req.headers.get("content-encoding", "") or v.payload_hash.startswith(
-        sigv4.STREAMING_PREFIX
-    ):  # botocore sends these only over https; over http it signs the whole body
-        raise S3Error("NotImplemented", "aws-chunked bodies are not supported: send the body whole")
-    length = req.headers.get("content-length")
-    if length is None:
-        raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
-    if int(length) > MAX_OBJECT:
-        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-    checks = _checks(req, v, int(length))
+    body, checks = _body(req, v)
     if "uploadId" in q:
-        return await _upload_part(s3, req, bucket, key, q, checks)
-    w = await s3.store.receive(req.stream(), checks)
+        return await _upload_part(s3, req, bucket, key, q, body, checks)
+    w = await s3.store.receive(body, checks)
     etag = f'"{w.md5.hex()}"'
     s3.store.put(bucket, key, w, etag, req.headers.get("content-type") or "binary/octet-stream")
     return _xml(b"", 200, [(b"etag", etag.encode())])
 
 
-def _checks(req: Request, v: sigv4.Verified, length: int) -> Checks:
+def _body(req: Request, v: sigv4.Verified) -> tuple[AsyncIterator[bytes], Checks]:
+    """The payload as it arrives (aws-chunked decoded) and what it must hash to."""
+    aws_chunked = "aws-chunked" in req.headers.get("content-encoding", "")
+    if aws_chunked and v.payload_hash == chunked.UNSIGNED_TRAILER:
+        decoded = req.headers.get("x-amz-decoded-content-length", "")
+        if not decoded.isdigit() or len(decoded) > 12:
+            raise S3Error("MissingContentLength", "aws-chunked needs x-amz-decoded-content-length")
+        trailer = req.headers.get("x-amz-trailer", "").strip().lower()
+        if trailer not in TRAILERS:
+            raise S3Error(
+                "NotImplemented", f"trailer {trailer[:40]!r} is not supported: use CRC32 or SHA256"
+            )
+        return _dechunked(req.stream(), trailer), _checks(
+            req, v, int(decoded), payload_signed=False
+        )
+    if aws_chunked or v.payload_hash.startswith(sigv4.STREAMING_PREFIX):
+        raise S3Error(
+            "NotImplemented",
+            "only STREAMING-UNSIGNED-PAYLOAD-TRAILER aws-chunked bodies are supported",
+        )
+    length = req.headers.get("content-length")
+    if length is None:
+        raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
+    return aiter(req.stream()), _checks(req, v, int(length))
+
+
+async def _dechunked(stream: AsyncIterable[bytes], trailer: str) -> AsyncIterator[bytes]:
+    """Decode aws-chunked; at the end, the trailing checksum must match what came."""
+    dec, crc, sha = chunked.AwsChunkedDecoder(), 0, hashlib.sha256()
+    async for data in stream:
+        for piece in dec.feed(data):
+            crc = zlib.crc32(piece, crc)
+            sha.update(piece)
+            yield piece
+    if not dec.done:
+        raise S3Error("IncompleteBody", "the aws-chunked body ended before its last chunk")
+    if trailer:
+        want = dec.trailers.get(trailer)
+        have = crc.to_bytes(4, "big") if trailer.endswith("crc32") else sha.digest()
+        if want != base64.b64encode(have).decode():
+            raise S3Error(
+                "BadDigest", f"The {trailer} trailer did not match the calculated checksum."
+            )
+
+
+def _checks(req: Request, v: sigv4.Verified, length: int, payload_signed: bool = True) -> Checks:
     """What the body must hash to: the signed SHA-256 and the checksums the client sent."""
     for name in UNCHECKED:
         if name in req.headers:
             raise S3Error("NotImplemented", f"{name} is not supported here: use CRC32 or SHA256")
+    if length > MAX_OBJECT:
+        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
     return Checks(
-        sha256=None if v.payload_hash == sigv4.UNSIGNED else v.payload_hash,
+        sha256=v.payload_hash if payload_signed and v.payload_hash != sigv4.UNSIGNED else None,
         crc32=req.headers.get("x-amz-checksum-crc32"),
         sha256_b64=req.headers.get("x-amz-checksum-sha256"),
         md5=req.headers.get("content-md5"),
@@ -167,7 +209,13 @@ def _checks(req: Request, v: sigv4.Verified, length: int) -> Checks:
 
 
 async def _upload_part(
-    s3: S3, req: Request, bucket: str, key: str, q: dict[str, str], c: Checks
+    s3: S3,
+    req: Request,
+    bucket: str,
+    key: str,
+    q: dict[str, str],
+    body: AsyncIterator[bytes],
+    c: Checks,
 ) -> Response:
     num = q.get("partNumber", "")
     if not num.isdigit() or not 1 <= int(num) <= 10_000:
@@ -175,7 +223,7 @@ async def _upload_part(
             "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive"
         )
     s3.store.upload(bucket, key, q["uploadId"])
-    w = await s3.store.receive(req.stream(), c)
+    w = await s3.store.receive(body, c)
     etag = s3.store.put_part(q["uploadId"], int(num), w)
     return _xml(b"", 200, [(b"etag", etag.encode())])
 
