@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import http.client
@@ -536,3 +537,42 @@ def test_aws_chunked_with_trailing_crc32(server: Server, s3: Any, bucket: str) -
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="ch2")
     assert not list((server.root / "tmp").iterdir())
+
+
+def test_overwrite_during_a_get_keeps_the_old_bytes_for_that_reader(
+    server: Server, s3: Any, bucket: str
+) -> None:
+    old = os.urandom(4 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="hot", Body=old)
+    url = server.client(signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "hot"}, ExpiresIn=60)  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", url.split(str(server.port), 1)[1])
+    resp = conn.getresponse()
+    first = resp.read(1024)
+    s3.put_object(Bucket=bucket, Key="hot", Body=b"new")  # replaced while the GET is mid-body
+    s3.delete_object(Bucket=bucket, Key="hot")
+    assert first + resp.read() == old
+    conn.close()
+
+
+def test_a_replaced_blob_outlives_the_lookup_window(tmp_path: Path) -> None:
+    from servers.s3.store import Checks, Store
+
+    async def chunks(data: bytes) -> Any:
+        yield data
+
+    async def go() -> tuple[bool, bool]:
+        st = Store(tmp_path)
+        st.create_bucket("bkt")
+        w1 = await st.receive(chunks(b"one"), Checks())
+        st.put("bkt", "k", w1, '"1"', "x")
+        w2 = await st.receive(chunks(b"two"), Checks())
+        st.put("bkt", "k", w2, '"2"', "x")
+        kept = (tmp_path / "blobs" / w1.blob).exists()  # a GET that looked up w1 can still open it
+        st.close()
+        return kept, (tmp_path / "blobs" / w2.blob).exists()
+
+    assert asyncio.run(go()) == (True, True)
+    Store(tmp_path).close()  # start-up sweeps the retired blob the timer did not get to
+    assert len(list((tmp_path / "blobs").iterdir())) == 1

@@ -44,6 +44,7 @@ MAX_KEY_BYTES = 1024  # S3's limit on a key's UTF-8 length
 MIN_PART = 5 * 1024 * 1024  # S3: every part but the last is at least 5 MiB
 MAX_PARTS = 10_000  # S3's part-number range is 1..10000
 MAX_OBJECT = 5 * 1024**3  # S3's single-PUT limit, 5 GiB
+RETIRE_DELAY = 10.0  # seconds a replaced blob stays on disk: covers lookup-to-open of a GET
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3 bucket naming rules (simplified)
 
 SCHEMA = """
@@ -201,6 +202,19 @@ class Store:
     def drop_blob(self, blob: str) -> None:
         (self.blobs / blob).unlink(missing_ok=True)
 
+    def retire(self, blob: str) -> None:
+        """Unlink a replaced or deleted blob a little later.
+
+        A GET looks its blob up, returns, and only then does the server open the
+        file: an overwrite in between must not pull it away. Once open, POSIX
+        keeps it readable after the unlink. A crash before the timer fires leaves
+        an unnamed blob, which start-up sweeps.
+        """
+        try:
+            asyncio.get_running_loop().call_later(RETIRE_DELAY, self.drop_blob, blob)
+        except RuntimeError:  # no loop (tools, tests): nobody can be reading
+            self.drop_blob(blob)
+
     # -- objects -------------------------------------------------------------------
     def put(self, bucket: str, key: str, w: Written, etag: str, ctype: str) -> None:
         old = self.db.execute(
@@ -211,7 +225,7 @@ class Store:
             (bucket, key, w.blob, w.size, etag, time.time(), ctype),
         )
         if old and old[0] != w.blob:
-            self.drop_blob(old[0])  # an open reader keeps its descriptor (POSIX unlink)
+            self.retire(old[0])
 
     def get(self, bucket: str, key: str) -> Obj:
         row = self.db.execute(
@@ -230,7 +244,7 @@ class Store:
         ).fetchone()
         if row:
             self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-            self.drop_blob(row[0])
+            self.retire(row[0])
 
     def scan(self, bucket: str, start: str, inclusive: bool, prefix: str, limit: int) -> list[Obj]:
         """Up to ``limit`` objects with ``prefix`` from ``start`` on, in key order."""
