@@ -58,7 +58,10 @@ def main() -> int:
         server = await serve(s3, ShellConfig(host=args.host, port=args.port), demo)
         await serve_until_signalled(server)
 
-    run(go)
+    try:
+        run(go)
+    finally:
+        store.close()  # checkpoints the SQLite WAL
     return 0
 
 
