@@ -29,10 +29,7 @@ from s3_support import (  # noqa: F401 (fixtures)
     s3,
     send,
     server,
-    shifted,
-    signed_raw,
     start,
-    wait_until,
 )
 
 from servers.s3.__main__ import DEMO_ACCESS_KEY as AK
