@@ -32,9 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         ids = {i for m in item.iter_markers("exercise") for i in m.args}
         counts.update(ids)
-    targets = (
-        [os.environ["SYSLAB_EXERCISE_COUNTS"]] if os.environ.get("SYSLAB_EXERCISE_COUNTS") else []
-    )
+    targets = [os.environ["SYSLAB_EXERCISE_COUNTS"]] if os.environ.get("SYSLAB_EXERCISE_COUNTS") else []
     whole = not config.args or [str(a).rstrip("/") for a in config.args] == ["tests"]
     if whole and not config.option.keyword and not config.option.markexpr:
         COUNTS_CACHE.parent.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,7 @@ def test_login_gives_a_verifiable_access_token(issuer):
     assert claims["exp"] - claims["iat"] == 300
 
 
-@pytest.mark.parametrize(
-    "user, password", [("ada", "wrong"), ("nobody", "lovelace"), ("ada", "x" * 5000)]
-)
+@pytest.mark.parametrize("user, password", [("ada", "wrong"), ("nobody", "lovelace"), ("ada", "x" * 5000)])
 def test_bad_logins_all_look_the_same(issuer, user, password):
     with pytest.raises(AuthError, match="^invalid username or password$"):
         issuer[0].login(user, password)
@@ -103,9 +101,7 @@ def curl(*args):
 
 
 def login(auth):
-    code, pair = curl(
-        "-XPOST", f"{auth}/login", "-d", '{"username": "ada", "password": "lovelace"}'
-    )
+    code, pair = curl("-XPOST", f"{auth}/login", "-d", '{"username": "ada", "password": "lovelace"}')
     assert code == 200
     return pair
 
@@ -120,10 +116,7 @@ def test_the_resource_server_accepts_only_valid_tokens(services):
     assert code == 200 and body == {"user": "ada", "notes": [{"id": 1, "text": "hello"}]}
     headers = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", f"{notes}/notes"],
                              capture_output=True, text=True, timeout=30).stdout.lower()  # fmt: skip
-    assert (
-        headers.startswith("http/1.1 401")
-        and 'www-authenticate: bearer realm="syslab", error="invalid_token"' in headers
-    )
+    assert headers.startswith("http/1.1 401") and 'www-authenticate: bearer realm="syslab", error="invalid_token"' in headers
     h, p, s = pair["access_token"].split(".")
     forged_payload = jwt.b64.b64encode(json.dumps({"sub": "root", "exp": 9e9, "jti": "x"}).encode())
     for token in (f"{h}.{forged_payload}.{s}", pyjwt.encode({"sub": "ada"}, None, algorithm="none"),
@@ -155,22 +148,16 @@ def test_logout_reaches_the_resource_server_within_a_poll(services):
     deadline = time.monotonic() + 10
     while curl(f"{notes}/notes", "-H", bearer)[0] != 401:  # the resource server after one poll
         assert time.monotonic() < deadline, "the logout never reached the resource server"
-    code, body = curl(
-        "-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]})
-    )
+    code, body = curl("-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]}))
     assert code == 401
 
 
 def test_refresh_over_http_and_reuse_detection(services):
     auth, notes = services
     pair = login(auth)
-    code, new = curl(
-        "-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]})
-    )
+    code, new = curl("-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]}))
     assert code == 200 and new["access_token"] != pair["access_token"]
-    code, body = curl(
-        "-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]})
-    )
+    code, body = curl("-XPOST", f"{auth}/refresh", "-d", json.dumps({"refresh_token": pair["refresh_token"]}))
     assert code == 401 and "reused" in body["detail"]
     assert curl(f"{auth}/me", "-H", f"Authorization: Bearer {new['access_token']}")[0] == 401
     assert curl("-XPOST", f"{auth}/login", "-d", "[]")[0] == 400

@@ -80,9 +80,7 @@ def test_retry_reruns_the_whole_body_and_rolls_back_failed_attempts(conn):
     policy = RetryPolicy(attempts=5, base=0.01, cap=0.02, rng=random.Random(1))
     assert run_transaction(conn, body, policy, stats, sleep=waits.append) == "ok"
     assert body.calls == 3 and stats.retries == 2 and stats.deadlocks == 2
-    assert [r[0] for r in conn.query("SELECT attempt FROM retry_log").rows] == [
-        3
-    ]  # 1, 2 rolled back
+    assert [r[0] for r in conn.query("SELECT attempt FROM retry_log").rows] == [3]  # 1, 2 rolled back
     assert len(waits) == 2 and all(0 <= w <= 0.02 for w in waits)
 
 
@@ -147,9 +145,7 @@ def test_deadlock_bench_quick_run(mariadb, tmp_path, monkeypatch, capsys):
     lab.main(["--threads", "3", "--transfers", "20", "--accounts", "2"])
     out = capsys.readouterr().out
     assert "LATEST DETECTED DEADLOCK" in out
-    rows = {
-        r["impl"]: r["extra"] for r in json.loads((tmp_path / "deadlock.json").read_text())["rows"]
-    }
+    rows = {r["impl"]: r["extra"] for r in json.loads((tmp_path / "deadlock.json").read_text())["rows"]}
     assert set(rows) == set(lab.VERSIONS)
     assert rows["retry"]["lost"] == 0 and rows["retry"]["conserved"] is True
     assert rows["lock ordering"]["deadlocks"] == 0

@@ -51,9 +51,7 @@ def test_hash_is_the_same_in_another_process_with_another_hash_seed():
 
 def test_hash64_is_blake2b_and_64_bits():
     assert hash64("a") == hash64(b"a") < 2**64
-    assert hash64("a") == int.from_bytes(
-        __import__("hashlib").blake2b(b"a", digest_size=8).digest(), "big"
-    )
+    assert hash64("a") == int.from_bytes(__import__("hashlib").blake2b(b"a", digest_size=8).digest(), "big")
 
 
 def test_adding_a_node_moves_about_one_over_n_plus_one_and_only_to_it():
@@ -135,9 +133,7 @@ def test_bounded_loads_respect_weights():
     bl = BoundedLoads(HashRing({"big": 3, "small": 1}, vnodes=1), c=1.1)
     for _ in range(4000):
         bl.acquire("hot")  # one key: the bound alone decides the split
-    assert bl.loads["small"] <= math.ceil(1.1 * 4000 / 4) and bl.loads["big"] <= math.ceil(
-        1.1 * 4000 * 3 / 4
-    )
+    assert bl.loads["small"] <= math.ceil(1.1 * 4000 / 4) and bl.loads["big"] <= math.ceil(1.1 * 4000 * 3 / 4)
     assert bl.loads["big"] > 2 * bl.loads["small"]
 
 
@@ -172,6 +168,4 @@ def test_rendezvous_removal_moves_only_the_removed_nodes_keys():
     before = placement(rv, KEYS[:5000])
     rv.remove(NODES[0])
     after = placement(rv, KEYS[:5000])
-    assert {k for k in before if before[k] != after[k]} == {
-        k for k in before if before[k] == NODES[0]
-    }
+    assert {k for k in before if before[k] != after[k]} == {k for k in before if before[k] == NODES[0]}

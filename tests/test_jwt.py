@@ -32,19 +32,10 @@ def verifier(keys, algs, **kw):
     return jwt.Verifier(keys, algs, clock=lambda: NOW, **kw)
 
 
-CLAIMS = {
-    "sub": "ada",
-    "iss": "syslab-auth",
-    "aud": "api",
-    "iat": NOW,
-    "exp": NOW + 300,
-    "jti": "j1",
-}
+CLAIMS = {"sub": "ada", "iss": "syslab-auth", "aud": "api", "iat": NOW, "exp": NOW + 300, "jti": "j1"}
 
 
-@pytest.mark.parametrize(
-    "key, alg", [(HMAC, "HS256"), (HMAC64, "HS512"), (RSA, "RS256"), (RSA, "PS256"), (EC, "ES256")]
-)
+@pytest.mark.parametrize("key, alg", [(HMAC, "HS256"), (HMAC64, "HS512"), (RSA, "RS256"), (RSA, "PS256"), (EC, "ES256")])
 def test_ours_verify_here_and_in_pyjwt(key, alg):
     token = jwt.encode(CLAIMS, key, alg)
     pub = key if isinstance(key, jwt.HMACKey) else key.public()
@@ -56,9 +47,7 @@ def test_ours_verify_here_and_in_pyjwt(key, alg):
     assert pyjwt.get_unverified_header(token)["kid"] == key.kid
 
 
-@pytest.mark.parametrize(
-    "key, alg", [(HMAC, "HS256"), (RSA, "RS256"), (RSA, "PS384"), (EC, "ES256")]
-)
+@pytest.mark.parametrize("key, alg", [(HMAC, "HS256"), (RSA, "RS256"), (RSA, "PS384"), (EC, "ES256")])
 def test_pyjwts_tokens_verify_here(key, alg):
     signing = SECRET if isinstance(key, jwt.HMACKey) else key.key
     token = pyjwt.encode({**CLAIMS, "iat": int(NOW), "exp": int(NOW) + 60}, signing, algorithm=alg,
@@ -88,9 +77,7 @@ def test_hs256_signed_with_the_rsa_public_key_is_refused():
     import hmac
 
     header = {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}
-    signing_input = (
-        b64encode(json.dumps(header).encode()) + "." + b64encode(json.dumps(CLAIMS).encode())
-    )
+    signing_input = b64encode(json.dumps(header).encode()) + "." + b64encode(json.dumps(CLAIMS).encode())
     sig = hmac.new(pem_public(RSA), signing_input.encode(), hashlib.sha256).digest()
     token = signing_input + "." + b64encode(sig)
     with pytest.raises(jwt.UnknownKey):  # even when the server also allows HS256
@@ -107,9 +94,7 @@ def test_unknown_kid_and_ambiguous_keys_are_refused():
     no_kid = jwt.encode(CLAIMS, jwt.RSAKey(key=RSA.key), "RS256")
     with pytest.raises(jwt.UnknownKey, match="more than one"):
         verifier([RSA.public(), other.public()], ["RS256"]).decode(no_kid)
-    assert (
-        verifier([RSA.public()], ["RS256"]).decode(no_kid)["sub"] == "ada"
-    )  # one key: it is that one
+    assert verifier([RSA.public()], ["RS256"]).decode(no_kid)["sub"] == "ada"  # one key: it is that one
 
 
 def test_tampering_is_detected():
@@ -143,9 +128,7 @@ def test_claims_are_checked(change, error):
 
 
 def test_leeway_absorbs_small_skew_and_audience_lists_work():
-    token = jwt.encode(
-        {**CLAIMS, "exp": NOW - 29, "nbf": NOW + 29, "aud": ["ops", "api"]}, HMAC, "HS256"
-    )
+    token = jwt.encode({**CLAIMS, "exp": NOW - 29, "nbf": NOW + 29, "aud": ["ops", "api"]}, HMAC, "HS256")
     assert verifier([HMAC], ["HS256"], audience="api").decode(token)["sub"] == "ada"
     missing = jwt.encode({"sub": "x"}, HMAC, "HS256")
     with pytest.raises(jwt.InvalidClaim, match="exp"):

@@ -53,10 +53,7 @@ def fresh(shards):
 
 def rows_on(addr):
     with Connection.from_address(addr) as c:
-        return {
-            bytes(k): (bytes(v), e, d)
-            for k, v, e, d in c.query("SELECT k, v, expires_at, deleted_at FROM kv").rows
-        }
+        return {bytes(k): (bytes(v), e, d) for k, v, e, d in c.query("SELECT k, v, expires_at, deleted_at FROM kv").rows}
 
 
 def test_get_set_delete_and_ttl_with_an_injected_clock(fresh):

@@ -51,10 +51,7 @@ def coordinator(dbs, conns, tmp_path):
 
 
 def prepared(conns):
-    return {
-        n: sorted(bytes(r[3]).decode() for r in c.query("XA RECOVER").rows)
-        for n, c in conns.items()
-    }
+    return {n: sorted(bytes(r[3]).decode() for r in c.query("XA RECOVER").rows) for n, c in conns.items()}
 
 
 def test_an_order_commits_on_all_three(coordinator, conns):
@@ -63,14 +60,10 @@ def test_an_order_commits_on_all_three(coordinator, conns):
     state = check(conns, STOCK)
     assert state == {"committed": ["order-a"], "problems": []}
     assert conns["store"].query("SELECT stock FROM items WHERE id = 1").scalar() == STOCK - 2
-    assert coordinator.decisions.outcome("order-a") == "commit" and coordinator.decisions.finished(
-        "order-a"
-    )
+    assert coordinator.decisions.outcome("order-a") == "commit" and coordinator.decisions.finished("order-a")
 
 
-@pytest.mark.parametrize(
-    "qty, agents_busy, reason", [(STOCK + 1, 0, "stock"), (1, AGENTS, "agent")]
-)
+@pytest.mark.parametrize("qty, agents_busy, reason", [(STOCK + 1, 0, "stock"), (1, AGENTS, "agent")])
 def test_a_refused_branch_rolls_back_every_branch(coordinator, conns, qty, agents_busy, reason):
     for i in range(agents_busy):
         assert coordinator.run(f"order-busy{i}", order_work(item=2, qty=1)).committed

@@ -10,15 +10,11 @@ from harness.procs import REPO_ROOT
 
 def test_second_setup_run_is_quick_and_changes_nothing():
     start = time.monotonic()
-    r = subprocess.run(
-        ["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
-    )
+    r = subprocess.run(["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     if "installing" not in r.stdout:  # first run on a machine may install; a repeat must not
         assert time.monotonic() - start < 5
-    r2 = subprocess.run(
-        ["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+    r2 = subprocess.run(["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert "OS packages present" in r2.stdout and ".venv up to date" in r2.stdout
 
 
@@ -34,9 +30,7 @@ def test_table_reports_ratio_to_the_reference_in_the_same_workload():
     rows = [Row("get", "redis", 100_000.0, "ops/s"), Row("get", "syslab", 60_000.0, "ops/s")]
     text = table(rows, reference="redis")
     assert "0.60x" in text and "1.00x" in text
-    lower = table(
-        [Row("q", "ref", 2.0, "s"), Row("q", "ours", 1.0, "s")], "ref", higher_is_better=False
-    )
+    lower = table([Row("q", "ref", 2.0, "s"), Row("q", "ours", 1.0, "s")], "ref", higher_is_better=False)
     assert "2.00x" in lower
 
 
@@ -46,6 +40,4 @@ def test_save_writes_environment_and_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bc, "RESULTS", tmp_path)
     path = save("unit", [Row("w", "i", 1.0, "s")], note="x")
     doc = json.loads(path.read_text())
-    assert (
-        doc["rows"][0]["workload"] == "w" and doc["note"] == "x" and "python" in doc["environment"]
-    )
+    assert doc["rows"][0]["workload"] == "w" and doc["note"] == "x" and "python" in doc["environment"]

@@ -66,20 +66,10 @@ class Client:
 
 def test_range_slots_put_neighbouring_ids_together():
     smap = ShardMap("range", 10, initial_slots("range", 8, 10, ["a", "b", "c", "d"]))
-    assert [smap.shard_of(u) for u in (0, 9, 10, 19, 20, 79, 10**9)] == [
-        "a",
-        "a",
-        "a",
-        "a",
-        "b",
-        "d",
-        "d",
-    ]
+    assert [smap.shard_of(u) for u in (0, 9, 10, 19, 20, 79, 10**9)] == ["a", "a", "a", "a", "b", "d", "d"]
     h = ShardMap("hash", 10, initial_slots("hash", 8, 10, ["a", "b", "c", "d"]))
     assert len({h.shard_of(u) for u in range(1, 9)}) > 1  # consecutive ids spread out
-    assert h.slot_of(12345) == ShardMap(
-        "hash", 10, initial_slots("hash", 8, 10, list("abcd"))
-    ).slot_of(12345)
+    assert h.slot_of(12345) == ShardMap("hash", 10, initial_slots("hash", 8, 10, list("abcd"))).slot_of(12345)
 
 
 def test_users_are_routed_to_their_slots_shard_and_the_feed_fans_out(api):
@@ -92,11 +82,7 @@ def test_users_are_routed_to_their_slots_shard_and_the_feed_fans_out(api):
         status, got, shard = call("GET", f"/users/{b['id']}")
         assert status == 200 and got["name"] == b["name"] and shard == b["shard"]
         # ... and the row really is in that shard's database, and nowhere else
-        holders = [
-            i
-            for i, c in enumerate(conns)
-            if c.query("SELECT 1 FROM users WHERE id = %s", (b["id"],)).rows
-        ]
+        holders = [i for i, c in enumerate(conns) if c.query("SELECT 1 FROM users WHERE id = %s", (b["id"],)).rows]
         assert holders == [int(b["shard"].removeprefix("shard"))]
     a, z = users[0][1], users[-1][1]
     assert a["shard"] != z["shard"]
@@ -143,14 +129,8 @@ def test_a_slot_moves_live_while_writes_and_reads_continue(api):
     assert state["slots"][0]["shard"] == "shard3" and state["slots"][0]["state"] == "stable"
     total = 300 + len(written)
     assert conns[3].query("SELECT COUNT(*) FROM posts WHERE slot = 0").scalar() == total
-    assert (
-        conns[0].query("SELECT COUNT(*) FROM posts WHERE slot = 0").scalar() == 0
-    )  # old copy gone
-    got = (
-        conns[3]
-        .query("SELECT id FROM posts WHERE id IN (" + ",".join(map(str, written)) + ")")
-        .rows
-    )
+    assert conns[0].query("SELECT COUNT(*) FROM posts WHERE slot = 0").scalar() == 0  # old copy gone
+    got = conns[3].query("SELECT id FROM posts WHERE id IN (" + ",".join(map(str, written)) + ")").rows
     assert len(got) == len(written)  # every acknowledged write survived the move
     status, user, shard = call("GET", f"/users/{uids[0]}")
     assert status == 200 and shard == "shard3"
