@@ -74,7 +74,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
-    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)"),
+    Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
+             bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
@@ -217,6 +218,8 @@ SERVERS: dict[str, Server] = {
         Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
         Server("ids", 8092, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
+        Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
+               ("N10",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
