@@ -20,7 +20,7 @@ async def server(tmp_path):
     def hello(req):
         return "Hello, world!\n"
 
-    @app.put("/upload", stream=True)
+    @app.put("/upload", stream=True, max_body=2**32)
     async def upload(req):
         size, chunks = 0, 0
         async for chunk in req.stream():

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from netlib.shell import Connection, ShellConfig, start
+from netlib.shell import Connection, Session, ShellConfig, start
 from servers.echo.server import echo
 
 _opened: list[asyncio.StreamWriter] = []
@@ -143,18 +143,12 @@ async def test_shutdown_waits_for_in_flight_then_aborts_the_rest():
 
 
 async def test_session_factory_shape_answers_synchronously():
-    class Upper:
-        def __init__(self, conn):
-            self.conn = conn
-
+    class Upper(Session):
         def data_received(self, data):
             self.conn.write(data.upper())
 
         def eof_received(self):
             self.conn.close()
-
-        def connection_lost(self, exc):
-            pass
 
     async with await start(session_factory=Upper) as server:
         r, w = await _open(server)

@@ -5,7 +5,7 @@ FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
 handler), ``server`` (the per-connection session on the I/O shell, the access
 log), ``static`` (files with MIME types, ETag/Last-Modified, Range, no escape
 from the directory), ``client`` (keep-alive pooled client on the same core).
-The wire protocol itself is ``netlib.http11``. Access log: logger
+The wire protocol itself is ``netlib.http.core``. Access log: logger
 ``netlib.http.access`` at INFO, one line per response with the peer first;
 ``App(access_log=False)`` skips it (benchmarks).
 
@@ -27,7 +27,7 @@ Usage::
             raise HTTPError(422, "name is required")
         return JSONResponse({"id": req.params["id"], **data}, status=201)
 
-    @app.put("/upload", stream=True)     # body streamed, never held whole
+    @app.put("/upload", stream=True, max_body=2**30)  # streamed, never held whole; 1 GiB allowed
     async def upload(req):
         n = 0
         async for chunk in req.stream():
@@ -39,7 +39,13 @@ Usage::
         async def events():
             for i in range(3):
                 yield f"data: {i}\\n\\n"
-        return StreamingResponse(events(), content_type="text/event-stream")
+        return StreamingResponse(events(), content_type="text/event-stream",
+                                 keepalive=Heartbeat(15, lambda: b": ping\\n\\n"),
+                                 on_shutdown=lambda: b"event: bye\\ndata: restarting\\n\\n")
+
+    @app.get("/echo")
+    def upgrade(req):                    # 101, then the socket is echo's (bytes sent early too)
+        return Upgrade("echo", echo_handler)   # async def echo_handler(conn): ...
 
     app.static("/static", "public/")     # GET /static/<file>: ETag/304, Range/206/416
 
@@ -63,7 +69,8 @@ _EXPORTS = {
     "ClientResponse": "client", "HTTPClient": "client",
     "FileResponse": "messages", "Headers": "messages", "HTTPError": "messages",
     "JSONResponse": "messages", "Request": "messages", "Response": "messages",
-    "StreamingResponse": "messages",
+    "StreamingResponse": "messages", "Upgrade": "messages", "Heartbeat": "messages",
+    "TCPKeepAlive": "messages",
     "App": "router", "Router": "router",
     "HTTPSession": "server", "serve": "server",
 }  # fmt: skip
@@ -71,6 +78,7 @@ _EXPORTS = {
 __all__ = [
     "App", "ClientResponse", "FileResponse", "HTTPClient", "HTTPError", "HTTPSession", "Headers",
     "JSONResponse", "Request", "Response", "Router", "StreamingResponse", "serve",
+    "Heartbeat", "TCPKeepAlive", "Upgrade",
 ]  # fmt: skip
 
 
@@ -88,11 +96,14 @@ if TYPE_CHECKING:
     from .messages import (
         FileResponse,
         Headers,
+        Heartbeat,
         HTTPError,
         JSONResponse,
         Request,
         Response,
         StreamingResponse,
+        TCPKeepAlive,
+        Upgrade,
     )
     from .router import App, Router
     from .server import HTTPSession, serve

@@ -17,6 +17,7 @@ from ._events import (
     MAX_CHUNK_LINE,
     MAX_CHUNK_SIZE_DIGITS,
     MAX_CONTENT_LENGTH_DIGITS,
+    MAX_FIELD_LINE,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
     NEED_DATA,
@@ -184,6 +185,8 @@ def _parse_headers(lines: list[bytes]) -> Headers:
     match = _HEADER.fullmatch
     for i in range(1, len(lines)):
         line = lines[i]
+        if len(line) > MAX_FIELD_LINE:
+            raise RemoteProtocolError("header field line too long", 431)
         m = match(line)
         if m is None:
             if line[:1] in (b" ", b"\t"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -202,10 +202,40 @@ class JSONResponse(Response):
         super().__init__(body, status, headers)
 
 
-class StreamingResponse(Response):
-    """A body produced piece by piece: chunked unless a Content-Length header is given."""
+class Heartbeat:
+    """Keep-alive policy of a stream: when the producer has been silent ``every``
+    seconds, send ``make()`` (e.g. an SSE comment ``b": ping\\n\\n"``). A reader that
+    vanished is found by the write; a live one sees traffic, so the idle timeout
+    never fires."""
 
-    __slots__ = ("content",)
+    __slots__ = ("every", "make")
+
+    def __init__(self, every: float, make: Callable[[], bytes]) -> None:
+        self.every, self.make = every, make
+
+
+class TCPKeepAlive:
+    """Keep-alive policy of a stream: the kernel probes a silent peer (SO_KEEPALIVE),
+    and the stream is exempt from the idle timeout. Costs no bytes on the wire."""
+
+    __slots__ = ("idle", "interval", "count")
+
+    def __init__(self, idle: int = 60, interval: int = 10, count: int = 6) -> None:
+        self.idle, self.interval, self.count = idle, interval, count
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece: chunked unless a Content-Length header is given.
+
+    The producer is pulled only as fast as the client reads (backpressure) and is
+    closed (``aclose``) as soon as the client goes away. A silent stream is subject
+    to the server's idle timeout unless ``keepalive`` (``Heartbeat`` or
+    ``TCPKeepAlive``) says how to keep it. ``on_shutdown``: when the server stops,
+    stop pulling, send what it returns (a last event), end the body and close;
+    without it the stream gets the shutdown grace period to finish, then is cut.
+    """
+
+    __slots__ = ("content", "keepalive", "on_shutdown")
     media_type = "application/octet-stream"
 
     def __init__(
@@ -214,9 +244,30 @@ class StreamingResponse(Response):
         status: int = 200,
         headers: Mapping[str, str] | RawHeaders | None = None,
         content_type: str | None = None,
+        *,
+        keepalive: Heartbeat | TCPKeepAlive | None = None,
+        on_shutdown: Callable[[], bytes] | None = None,
     ) -> None:
         super().__init__(b"", status, headers, content_type)
         self.content = content
+        self.keepalive = keepalive
+        self.on_shutdown = on_shutdown
+
+
+class Upgrade:
+    """A handler's answer that switches the connection to another protocol (RFC 9110
+    §7.8): ``101 Switching Protocols`` with ``Upgrade: protocol`` and ``headers``,
+    then the connection (and any bytes the client sent after the request) goes to
+    ``to``: an ``async def (conn)`` handler, or a callable ``conn -> Session``.
+    A client that did not ask for ``protocol`` gets 426 instead."""
+
+    __slots__ = ("protocol", "to", "headers")
+
+    def __init__(self, protocol: str, to: Callable[[Any], Any],
+                 headers: Mapping[str, str] | RawHeaders | None = None) -> None:  # fmt: skip
+        self.protocol = protocol
+        self.to = to
+        self.headers = _raw(headers)
 
 
 class FileResponse(Response):

@@ -15,8 +15,14 @@ further request is answered and reading stops until it drains.
 Bad input: a ``RemoteProtocolError`` becomes its status line plus
 ``Connection: close``; the connection closes; nobody else notices. A client
 that takes longer than ``App.head_timeout`` to send a head, or
-``App.body_timeout`` to send a buffered body, is cut (slowloris); an idle
-keep-alive peer is closed by the shell's idle timeout.
+``App.body_timeout`` to send a buffered body, or sends a head or body slower
+than ``App.min_data_rate`` (over ``App.min_rate_window``), is cut (slowloris);
+an idle keep-alive peer is closed by the shell's idle timeout, and so is a
+silent streamed response unless it has a keep-alive policy (``_streams``).
+
+A handler may answer ``Upgrade(protocol, to)``: the session sends ``101``
+and hands the connection, with whatever the client sent after the request, to
+``to`` through the shell's ``hand_over`` (a WebSocket, or any protocol).
 """
 
 from __future__ import annotations
@@ -27,9 +33,18 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from netlib.shell import Connection, ConnectionClosed, Server, ShellConfig, start
+from netlib.shell import (
+    READ_HIGH_WATER,
+    Connection,
+    ConnectionClosed,
+    Server,
+    Session,
+    ShellConfig,
+    start,
+)
 
 from . import core as h11
+from ._streams import paced, upgrade_target, wants_upgrade
 from .messages import (
     FileResponse,
     HTTPError,
@@ -37,6 +52,8 @@ from .messages import (
     Request,
     Response,
     StreamingResponse,
+    TCPKeepAlive,
+    Upgrade,
     http_date,
     to_response,
 )
@@ -45,8 +62,9 @@ from .router import App, Route
 log = logging.getLogger("netlib.http")
 access = logging.getLogger("netlib.http.access")
 
-# While a handler task runs, unparsed input above this pauses the socket.
-PAUSE_BUFFER = 256 * 1024
+# While a handler task runs, unparsed input above this pauses the socket: the
+# shell's one read high-water mark, the same a coroutine handler is held to.
+PAUSE_BUFFER = READ_HIGH_WATER
 # Seconds we keep reading (and dropping) a refused client's input after answering,
 # so its unread request bytes do not turn our close into an RST that destroys the
 # answer before the client read it (nginx's lingering_close does the same).
@@ -58,13 +76,15 @@ _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 
 
-class HTTPSession:
+class HTTPSession(Session):
     """One connection's HTTP state (the shell's Session shape)."""
 
     def __init__(self, conn: Connection, app: App) -> None:
         self.conn = conn
         self.app = app
-        self.h = h11.Connection(h11.SERVER, max_body=app.max_stream_body)
+        # The body limit is the route's, set per request once it is routed.
+        self.h = h11.Connection(h11.SERVER, max_body=None)
+        self.limit = app.max_body
         # A task owns the connection (async handler or streaming): events are not
         # pulled here meanwhile. See ``busy`` for what the shell's idle timeout sees.
         self.owned = False
@@ -77,30 +97,34 @@ class HTTPSession:
         self.started = 0.0
         self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
         self.lingering = False
-        # The peer is not taking our answers (the shell's write high-water mark):
-        # no further pipelined request is answered, and reading stops, until it drains.
+        self.responding = False  # a streamed response is being sent
+        self.upgraded = False  # handed over to another protocol: nothing of ours is left
+        # The peer is not taking our answers (the shell's write high-water mark, which
+        # also stops reading): no further pipelined request is answered until it drains.
         self.write_blocked = False
 
     # -- shell Session interface ---------------------------------------------
-    @property
     def busy(self) -> bool:
-        """Our turn to speak (a handler runs, a response streams: SSE, long polls), so
-        the shell's idle timeout leaves us alone; not while a streaming handler waits
-        for body bytes: then the client is the one to be timed out."""
-        return self.owned and self.wakeup is None
+        """Our turn to speak (a handler computes an answer: a long poll), so the
+        shell's idle timeout leaves us alone. Not while a streaming handler waits for
+        body bytes (the client's turn), nor while a response streams: then bytes
+        flow, and a silent stream needs a keep-alive policy like any silent peer."""
+        return self.owned and self.wakeup is None and not self.responding and not self.lingering
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering:
+        if self.lingering or self.upgraded:
             return
         self.h.receive_data(data)
         if not self.owned:
             self._process()
         else:
             self._wake()
-            if len(self.h._buf) > PAUSE_BUFFER:
+            if len(self.h.trailing_data[0]) > PAUSE_BUFFER:
                 self.conn.pause_reading()
 
     def eof_received(self) -> bool:
+        if self.upgraded:
+            return True
         if self.lingering:
             self.conn.close()
             return True
@@ -117,9 +141,7 @@ class HTTPSession:
             self.task.cancel()
 
     def pause_writing(self) -> None:
-        self.write_blocked = True
-        if not self.owned:  # a task paces itself with drain()
-            self.conn.pause_reading()
+        self.write_blocked = True  # (a task paces itself with drain())
 
     def resume_writing(self) -> None:
         self.write_blocked = False
@@ -129,7 +151,7 @@ class HTTPSession:
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
         self.h.close_after_this()
-        if not self.owned and self.req is None and not self.h._buf:
+        if not self.owned and self.req is None and not self.h.trailing_data[0]:
             self.conn.close()
 
     # -- the event loop of one connection --------------------------------------
@@ -137,8 +159,7 @@ class HTTPSession:
         h = self.h
         while not self.owned:
             if self.write_blocked:
-                self.conn.pause_reading()  # resume_writing() carries on from here
-                return
+                return  # the shell stopped reading; resume_writing() carries on from here
             try:
                 ev = h.next_event()
             except h11.RemoteProtocolError as e:
@@ -152,8 +173,9 @@ class HTTPSession:
             elif t is h11.Data:
                 self._on_data(ev.data)  # type: ignore[union-attr]
             elif ev is h11.NEED_DATA:
-                if h.their_state == h11.IDLE and self.conn.deadline is None and h._buf:
+                if h.their_state == h11.IDLE and self.conn.deadline is None and h.trailing_data[0]:
                     self.conn.set_deadline(self.app.head_timeout)  # a head has begun
+                    self.conn.require_rate(self.app.min_data_rate, self.app.min_rate_window)
                 self.conn.resume_reading()
                 return
             else:  # PAUSED or ConnectionClosed
@@ -169,11 +191,13 @@ class HTTPSession:
         req = Request(ev.method.decode("latin-1"), ev.target, ev.headers,
                       ev.http_version.decode(), self.conn.peer)  # fmt: skip
         self.req, self.error, self.parts, self.size = req, None, [], 0
+        length = self.h.their_content_length
+        if length == 0:
+            self.conn.require_rate(None)  # the whole request is in
         try:
             self.route, req.params = self.app.match(req.method, req.path)
         except HTTPError as e:
             self.route, self.error = None, e
-            length = self.h.their_content_length
             if (
                 self.h.they_are_waiting_for_100_continue
                 or length is None
@@ -181,14 +205,14 @@ class HTTPSession:
             ):
                 self._finish_early()  # a body we would only throw away: answer, close
             return
-        if self.route.stream:
+        route_limit = self.route.max_body
+        self.limit = self.h.max_body = self.app.max_body if route_limit is None else route_limit
+        if length is not None and length > self.limit:
+            self.error = HTTPError(413, f"body over {self.limit} bytes")
+            self._finish_early()  # before 100 Continue: the client need not send it
+        elif self.route.stream:
             req._stream = self._body_stream()
             self._spawn(self.route, req)
-            return
-        length = self.h.their_content_length
-        if length is not None and length > self.app.max_body:
-            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
-            self._finish_early()  # before 100 Continue: the client need not send it
         elif length != 0:  # a body to buffer: it must arrive in time
             self.conn.set_deadline(self.app.body_timeout)
             if self.h.they_are_waiting_for_100_continue:
@@ -198,8 +222,8 @@ class HTTPSession:
         if self.req is None or self.error is not None:
             return  # the body of a request already answered: drop it
         self.size += len(data)
-        if self.size > self.app.max_body:
-            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
+        if self.size > self.limit:
+            self.error = HTTPError(413, f"body over {self.limit} bytes")
             self._finish_early()
             return
         self.parts.append(data)
@@ -211,6 +235,7 @@ class HTTPSession:
             return
         if self.conn.deadline is not None:
             self.conn.set_deadline(None)
+        self.conn.require_rate(None)
         if self.error is not None or route is None:
             self._answer(req, self._error_response(self.error or HTTPError(500)))
             return
@@ -241,6 +266,7 @@ class HTTPSession:
     def _linger(self) -> None:
         """Answered for the last time: half-close, then drop input until EOF or timeout."""
         self.owned = self.lingering = True  # nothing more is parsed on this connection
+        self.conn.require_rate(None)
         self.conn.write_eof()
         self.conn.set_deadline(LINGER_SECONDS)
 
@@ -262,6 +288,9 @@ class HTTPSession:
 
     # -- answering ---------------------------------------------------------------
     def _answer(self, req: Request, result: Any) -> None:
+        if type(result) is Upgrade:
+            self._upgrade(req, result)
+            return
         resp = result if type(result) is Response else self._to_response(result)
         body = resp.body
         if type(resp) is Response or type(resp) is JSONResponse:
@@ -349,6 +378,7 @@ class HTTPSession:
             return
         if self.req is req:  # a streaming route answered without reading all its body
             self.req = None
+            self.conn.require_rate(None)
             if self.h.they_are_waiting_for_100_continue:
                 self.h.close_after_this()
         self.owned = False
@@ -366,6 +396,13 @@ class HTTPSession:
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
         chunks = _chunks(resp) if req.method != "HEAD" else _nothing()
+        if isinstance(resp, StreamingResponse) and req.method != "HEAD":
+            if isinstance(resp.keepalive, TCPKeepAlive):
+                k = resp.keepalive
+                conn.tcp_keepalive(k.idle, k.interval, k.count)
+            if resp.on_shutdown is not None or (resp.keepalive and not isinstance(resp.keepalive, TCPKeepAlive)):
+                chunks = paced(chunks, resp, conn, h.close_after_this)
+        self.responding = True
         try:
             conn.write(h.send(h11.Response(resp.status, headers)))
             async for chunk in chunks:
@@ -385,12 +422,39 @@ class HTTPSession:
             return
         finally:
             # Close the producer now (an SSE feed unsubscribes), not whenever it is collected.
+            self.responding = False
+            conn.tcp_keepalive(None)
             await chunks.aclose()
             if self.app.access_log:
                 self._log(req, resp.status, sent)
         self.owned = False
         self.conn.touch()
         self._process()
+
+    def _upgrade(self, req: Request, up: Upgrade) -> None:
+        """101, then the connection (and what the client sent after the request) is ``up.to``'s."""
+        h = self.h
+        if not wants_upgrade(req, up.protocol):  # RFC 9110 §7.8: only to what was offered
+            hdrs = [(b"upgrade", up.protocol.encode()), (b"connection", b"upgrade")]
+            self._answer(req, Response(f"this resource needs Upgrade: {up.protocol}\n", 426, hdrs))
+            return
+        if h.their_state != h11.DONE:  # a streaming route that left its body unread
+            self.conn.log.error("Upgrade before the request body was read: refused")
+            self._answer(req, self._error_response(HTTPError(500, "internal server error")))
+            return
+        headers = [(b"upgrade", up.protocol.encode()), (b"connection", b"upgrade"), *up.headers]
+        try:
+            head = h.send(h11.InformationalResponse(101, headers))
+        except h11.LocalProtocolError as e:
+            self.conn.log.error("handler's 101 refused: %s", e)
+            self._answer(req, self._error_response(HTTPError(500, "internal server error")))
+            return
+        self.conn.write(head)
+        if self.app.access_log:
+            self._log(req, 101, 0)
+        self.owned = self.upgraded = True
+        data, eof = h.trailing_data
+        self.conn.hand_over(upgrade_target(up, self.conn), data, eof)
 
     # -- streamed request bodies ------------------------------------------------
     async def _body_stream(self) -> AsyncIterator[bytes]:
@@ -403,6 +467,7 @@ class HTTPSession:
                 yield ev.data  # type: ignore[union-attr]
             elif type(ev) is h11.EndOfMessage:
                 self.req = None
+                self.conn.require_rate(None)
                 return
             elif ev is h11.NEED_DATA:
                 self.conn.resume_reading()

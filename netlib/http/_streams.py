@@ -1,0 +1,83 @@
+"""Pacing a streamed response, and the checks of a protocol switch.
+
+``paced`` wraps a producer when its response has a ``Heartbeat`` or an
+``on_shutdown``: it races the producer's next chunk against the heartbeat
+timer and the server's shutdown signal. That costs a task per chunk, so a
+plain stream (a file, a fast generator) never goes through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from netlib.shell import Connection, Session
+
+from .messages import Heartbeat, Request, StreamingResponse, Upgrade
+
+
+async def paced(source: AsyncGenerator[bytes, None], resp: StreamingResponse,
+                conn: Connection, last: Callable[[], None]) -> AsyncGenerator[bytes, None]:  # fmt: skip
+    """``source``'s chunks, plus heartbeats while it is silent; at shutdown, the
+    response's last words, then the end (``last()`` makes it the connection's last)."""
+    beat = resp.keepalive if isinstance(resp.keepalive, Heartbeat) else None
+    stop = asyncio.ensure_future(conn.wait_shutdown()) if resp.on_shutdown else None
+    nxt: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if nxt is None:
+                nxt = asyncio.ensure_future(source.__anext__())
+            waits: set[asyncio.Future[Any]] = {nxt} if stop is None else {nxt, stop}
+            done, _ = await asyncio.wait(waits, timeout=beat.every if beat else None,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if nxt in done:
+                try:
+                    chunk = nxt.result()
+                except StopAsyncIteration:
+                    return
+                nxt = None
+                yield chunk
+            elif stop is not None and stop in done:
+                assert resp.on_shutdown is not None
+                words = resp.on_shutdown()
+                last()
+                if words:
+                    yield words
+                return
+            else:
+                assert beat is not None
+                yield beat.make()
+    finally:
+        if stop is not None:
+            stop.cancel()
+        if nxt is not None and not nxt.done():
+            nxt.cancel()  # the producer's own finally runs (it is cancelled where it waits)
+            with contextlib.suppress(BaseException):
+                await nxt
+        await source.aclose()
+
+
+def _tokens(values: list[str]) -> set[str]:
+    return {t.strip().lower() for v in values for t in v.split(",")}
+
+
+def wants_upgrade(req: Request, protocol: str) -> bool:
+    """The client offered ``protocol`` (RFC 9110 §7.8; HTTP/1.0 upgrades are ignored)."""
+    if req.http_version != "1.1" or "upgrade" not in _tokens(req.headers.getall("connection")):
+        return False
+    offered = _tokens(req.headers.getall("upgrade"))
+    p = protocol.lower()
+    return p in offered or any(t.split("/", 1)[0] == p for t in offered)
+
+
+def upgrade_target(up: Upgrade, conn: Connection) -> Any:
+    """What ``conn.hand_over`` gets: the coroutine itself, or the session made for ``conn``."""
+    if inspect.iscoroutinefunction(up.to):
+        return up.to
+    session = up.to(conn)
+    if not isinstance(session, Session):
+        raise TypeError(f"Upgrade.to must make a netlib.shell.Session, made {session!r}")
+    return session
