@@ -16,7 +16,18 @@ from typing import Any
 
 from netlib.shell import Connection, Session
 
-from .messages import Heartbeat, Request, StreamingResponse, Upgrade
+from .messages import Heartbeat, Request, StreamingResponse, TCPKeepAlive, Upgrade
+
+
+def with_policies(chunks: AsyncGenerator[bytes, None], resp: StreamingResponse, conn: Connection,
+                  last: Callable[[], None]) -> AsyncGenerator[bytes, None]:  # fmt: skip
+    """``chunks`` under the response's keep-alive and shutdown policies."""
+    k = resp.keepalive
+    if isinstance(k, TCPKeepAlive):
+        conn.tcp_keepalive(k.idle, k.interval, k.count)
+    if resp.on_shutdown is not None or isinstance(k, Heartbeat):
+        return paced(chunks, resp, conn, last)
+    return chunks
 
 
 async def paced(source: AsyncGenerator[bytes, None], resp: StreamingResponse,

@@ -44,7 +44,7 @@ from netlib.shell import (
 )
 
 from . import core as h11
-from ._streams import paced, upgrade_target, wants_upgrade
+from ._streams import upgrade_target, wants_upgrade, with_policies
 from .messages import (
     FileResponse,
     HTTPError,
@@ -52,7 +52,6 @@ from .messages import (
     Request,
     Response,
     StreamingResponse,
-    TCPKeepAlive,
     Upgrade,
     http_date,
     to_response,
@@ -98,6 +97,9 @@ class HTTPSession(Session):
         self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
         self.lingering = False
         self.responding = False  # a streamed response is being sent
+        # ...one with a keep-alive or shutdown policy: endless (SSE), so the client
+        # half-closing means it left; a finite stream still goes to a half-closed client.
+        self.long_lived = False
         self.upgraded = False  # handed over to another protocol: nothing of ours is left
         # The peer is not taking our answers (the shell's write high-water mark, which
         # also stops reading): no further pipelined request is answered until it drains.
@@ -123,9 +125,14 @@ class HTTPSession(Session):
                 self.conn.pause_reading()
 
     def eof_received(self) -> bool:
-        if self.upgraded:
-            return True
         if self.lingering:
+            self.conn.close()
+            return True
+        if self.long_lived and self.task is not None:
+            # The reader of an endless stream hung up (nginx does the same when a
+            # client closes during a proxied response): stop the producer now.
+            self.conn.log.debug("client closed its side of a long-lived stream")
+            self.task.cancel()
             self.conn.close()
             return True
         self.h.receive_data(b"")
@@ -397,11 +404,8 @@ class HTTPSession(Session):
         sent = 0
         chunks = _chunks(resp) if req.method != "HEAD" else _nothing()
         if isinstance(resp, StreamingResponse) and req.method != "HEAD":
-            if isinstance(resp.keepalive, TCPKeepAlive):
-                k = resp.keepalive
-                conn.tcp_keepalive(k.idle, k.interval, k.count)
-            if resp.on_shutdown is not None or (resp.keepalive and not isinstance(resp.keepalive, TCPKeepAlive)):
-                chunks = paced(chunks, resp, conn, h.close_after_this)
+            chunks = with_policies(chunks, resp, conn, h.close_after_this)
+            self.long_lived = resp.keepalive is not None or resp.on_shutdown is not None
         self.responding = True
         try:
             conn.write(h.send(h11.Response(resp.status, headers)))
@@ -422,7 +426,7 @@ class HTTPSession(Session):
             return
         finally:
             # Close the producer now (an SSE feed unsubscribes), not whenever it is collected.
-            self.responding = False
+            self.responding = self.long_lived = False
             conn.tcp_keepalive(None)
             await chunks.aclose()
             if self.app.access_log:

@@ -102,14 +102,15 @@ class Server:
 
     # -- the sweeper ----------------------------------------------------------------
     async def _sweep(self) -> None:
-        """Close peers that were idle too long, missed a deadline or send too slowly."""
-        cfg = self.config
+        """Close peers that were idle too long, missed a deadline or send too slowly.
+        (The config is read on every pass: a server may be given a new one.)"""
         while True:
-            await asyncio.sleep(cfg.sweep_interval)
+            await asyncio.sleep(self.config.sweep_interval)
             now = self.loop.time()
+            idle_timeout = self.config.idle_timeout
             for c in list(self.connections):
                 if c.conn is not None:
-                    self._check(c, now, cfg.idle_timeout)
+                    self._check(c, now, idle_timeout)
 
     def _check(self, c: _Conn, now: float, idle_timeout: float) -> None:
         # Paused reading is our own choice, unless the peer is not taking our
