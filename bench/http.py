@@ -16,6 +16,9 @@ server pays the same tax. nginx runs one worker (``-p`` prefix in a temp dir,
 ``daemon off``) so it is single-core like the Python servers.
 ``python -m bench.http --serve uvicorn|aiohttp --port N`` runs a reference
 server in the foreground (used as the child).
+
+``--streams N`` is another mode: N concurrent idle streamed responses held by
+one process, syslab vs aiohttp, RSS per stream (see ``bench.http_streams``).
 """
 
 from __future__ import annotations
@@ -215,12 +218,18 @@ def main(argv: list[str] | None = None) -> None:
         help="interleaved passes over all servers; the best run of each is kept",
     )
     p.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
+    p.add_argument("--streams", type=int, metavar="N",
+                   help="instead: hold N idle streamed responses (10000 is the figure to "
+                   "quote), syslab vs aiohttp, and report RSS per stream")  # fmt: skip
     p.add_argument("--serve", choices=["uvicorn", "aiohttp"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         (serve_uvicorn if args.serve == "uvicorn" else serve_aiohttp)(args.port)
+        return
+    if args.streams:
+        streams_main(args)
         return
     seconds = 1 if args.quick else min(args.duration, 60)
     print(
@@ -241,6 +250,20 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         connections=args.connections,
     )
+    print(f"\nsaved {path}", file=sys.stderr)
+
+
+def streams_main(args: argparse.Namespace) -> None:
+    from . import http_streams
+
+    n, rounds = max(1, args.streams), max(1, min(args.rounds, 10))
+    print(header(f"HTTP idle streams: {n} held at once by one process, {rounds} round(s)"))
+    only = tuple(x for x in ("syslab", "aiohttp") if x in args.only.split(","))
+    rows = http_streams.measure(n, rounds, only)
+    print()
+    print(http_streams.report(rows))
+    path = save("http-streams-quick" if args.quick else "http-streams", rows, streams=n,
+                rounds=rounds)  # fmt: skip
     print(f"\nsaved {path}", file=sys.stderr)
 
 
