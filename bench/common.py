@@ -100,6 +100,8 @@ def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) ->
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
     if isinstance(v, int):

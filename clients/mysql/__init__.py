@@ -7,6 +7,8 @@ Layout (from the user down to the bytes):
   ``aiowire.py`` (an ``asyncio.Protocol`` that parses as bytes arrive).
 * ``result.py``: ``Result`` and the ``ResultBuilder`` both clients feed with events.
 * ``escape.py``: client-side ``%s`` interpolation into SQL literals.
+* ``retry.py``: ``run_transaction``: a whole transaction rerun after a deadlock (1213)
+  or a lock wait timeout (1205), with jittered exponential backoff.
 * ``statements.py``: the LRU cache of server-side prepared statements.
 * ``guards.py``: misuse refused before it reaches the wire (nested transaction(),
   a closed statement, a command from the task holding an open stream).
@@ -91,6 +93,7 @@ from .errors import (
 )
 from .result import Result
 from .resultset import Column
+from .retry import RetryPolicy, RetryStats, run_transaction, run_transaction_async
 
 connect = Connection
 
@@ -115,8 +118,12 @@ __all__ = [
     "ProgrammingError",
     "ProtocolError",
     "Result",
+    "RetryPolicy",
+    "RetryStats",
     "Statement",
     "Stream",
     "aconnect",
     "connect",
+    "run_transaction",
+    "run_transaction_async",
 ]
