@@ -26,9 +26,10 @@ BOTH_LOOPS = ("test_shell", "test_http")
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Any:
-    """pytest-asyncio's hook: each async test of those modules once per loop."""
+    """pytest-asyncio's hook: each async test of those modules once per loop; the
+    others on asyncio's loop only (one factory: no change to their test ids)."""
     if not item.path.name.startswith(BOTH_LOOPS):
-        return None  # the default loop only
+        return {"asyncio": asyncio.new_event_loop}
     import uvloop
 
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

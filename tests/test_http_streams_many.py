@@ -46,7 +46,7 @@ async def test_500_idle_streams_then_every_fd_is_returned():
             batch = await asyncio.gather(
                 *(asyncio.open_connection("127.0.0.1", server.port) for _ in range(100))
             )
-            for r, w in batch:
+            for _, w in batch:
                 w.write(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
             await asyncio.gather(*(asyncio.wait_for(r.readuntil(b"ready\n"), 20) for r, _ in batch))
             clients += batch
