@@ -122,24 +122,39 @@ async def test_a_crashing_handler_hurts_only_its_own_connection():
 
 async def test_shutdown_waits_for_in_flight_then_aborts_the_rest():
     release = asyncio.Event()
+    working = asyncio.Event()
 
     async def slow(conn: Connection):
         await conn.recv()
+        working.set()
+        if (await conn.recv(or_shutdown=True)) == b"never":
+            return
         await release.wait()
         conn.write(b"done")
 
     server = await start(slow, ShellConfig())
     r, w = await _open(server)
     w.write(b"go")
-    await asyncio.sleep(0)
-    stopper = asyncio.create_task(server.shutdown(grace=5))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(working.wait(), 5)
+    stopper = asyncio.create_task(server.shutdown(grace=3600))
+    await asyncio.wait_for(server.stopping_event.wait(), 5)
     assert not stopper.done()  # waiting for the in-flight one
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)  # no longer accepting
     release.set()
     assert await r.read() == b"done"
     await asyncio.wait_for(stopper, 5)
+
+    # A handler that ignores the signal is aborted once the grace period is over.
+    working.clear()
+    release.clear()
+    server = await start(slow, ShellConfig())
+    r, w = await _open(server)
+    w.write(b"go")
+    await asyncio.wait_for(working.wait(), 5)
+    await asyncio.wait_for(server.shutdown(grace=0.1), 5)
+    assert await _closed_by_server(r)
+    assert not server.connections
 
 
 async def test_session_factory_shape_answers_synchronously():

@@ -201,6 +201,8 @@ class HTTPSession(Session):
         length = self.h.their_content_length
         if length == 0:
             self.conn.require_rate(None)  # the whole request is in
+        else:  # a body is to come, at the minimum rate (a head may have come whole)
+            self.conn.require_rate(self.app.min_data_rate, self.app.min_rate_window)
         try:
             self.route, req.params = self.app.match(req.method, req.path)
         except HTTPError as e:

@@ -62,6 +62,7 @@ class Server:
         self.accepted = 0
         self.refused = 0
         self.timed_out = 0
+        self.sweeps = 0  # passes of the sweeper: tests wait on these instead of a clock
         self.tasks: set[asyncio.Task[Any]] = set()  # background tasks (``background``)
         self._server: asyncio.AbstractServer | None = None
         self._idle = asyncio.Event()
@@ -106,6 +107,7 @@ class Server:
         (The config is read on every pass: a server may be given a new one.)"""
         while True:
             await asyncio.sleep(self.config.sweep_interval)
+            self.sweeps += 1
             now = self.loop.time()
             idle_timeout = self.config.idle_timeout
             for c in list(self.connections):
