@@ -117,3 +117,49 @@ async def test_a_keep_alive_peer_between_requests_is_not_held_to_the_rate(server
     w.write(b"POST /buffered HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nk")
     await asyncio.wait_for(r.readuntil(b'{"bytes":1}'), 5)
     w.close()
+
+
+async def test_a_streaming_handler_busy_with_what_it_has_does_not_make_its_client_slow(caplog):
+    """The rate counts only while the handler waits for bytes: a client whose whole
+    body is already here, or who waits for our 100 Continue, is not the slow one."""
+    cfg = ShellConfig(idle_timeout=600, sweep_interval=0.05)
+    app = App(min_data_rate=RATE, min_rate_window=WINDOW, access_log=False)
+    server_ref = []
+
+    async def many_sweeps():
+        seen = server_ref[0].sweeps
+        while server_ref[0].sweeps < seen + int(4 * WINDOW / 0.05):
+            await asyncio.sleep(0.01)  # polling the sweep count: "a long while" in sweeps
+
+    @app.put("/ponder", stream=True)
+    async def ponder(req):
+        n = 0
+        async for chunk in req.stream():
+            if n == 0:
+                await many_sweeps()  # a slow step after the first piece
+            n += len(chunk)
+        return {"bytes": n}
+
+    @app.put("/late", stream=True)
+    async def late(req):
+        await many_sweeps()  # slow before reading at all: the client waits for 100
+        n = 0
+        async for chunk in req.stream():
+            n += len(chunk)
+        return {"bytes": n}
+
+    async with await serve(app, cfg) as server:
+        server_ref.append(server)
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"PUT /ponder HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabcdef")
+        assert (await asyncio.wait_for(r.readuntil(b"}"), 10)).endswith(b'{"bytes":6}')
+        w.write(
+            b"PUT /late HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert (
+            await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        )
+        w.write(b"xyz")
+        assert (await asyncio.wait_for(r.readuntil(b"}"), 10)).endswith(b'{"bytes":3}')
+        w.close()
+        assert server.timed_out == 0

@@ -221,6 +221,7 @@ class HTTPSession(Session):
             self._finish_early()  # before 100 Continue: the client need not send it
         elif self.route.stream:
             req._stream = self._body_stream()
+            self.conn.waiting_for_peer(False)  # the rate counts while the handler reads
             self._spawn(self.route, req)
         elif length != 0:  # a body to buffer: it must arrive in time
             self.conn.set_deadline(self.app.body_timeout)
@@ -480,7 +481,11 @@ class HTTPSession(Session):
                 if self.conn.closed:
                     raise ConnectionError("client went away during the body")
                 self.wakeup = asyncio.get_running_loop().create_future()
-                await self.wakeup
+                self.conn.waiting_for_peer(True)
+                try:
+                    await self.wakeup
+                finally:
+                    self.conn.waiting_for_peer(False)
             else:
                 raise ConnectionError(f"unexpected {ev!r} in a request body")
 

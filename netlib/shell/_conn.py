@@ -171,6 +171,12 @@ class Connection:
         the check. Meant for while a request head or body is being received."""
         self._proto.require_rate(min_bytes_per_s, window)
 
+    def waiting_for_peer(self, waiting: bool) -> None:
+        """Whether the handler is waiting for the peer's bytes now. The minimum rate
+        only counts while it is: a handler busy with what it has (or yet to send a
+        ``100 Continue``) is not the peer's slowness. True once ``require_rate``."""
+        self._proto.rate_waiting = waiting
+
     def tcp_keepalive(self, idle: int | None = 60, interval: int = 10, count: int = 6) -> None:
         """Let the kernel probe a silent peer (SO_KEEPALIVE: first probe after ``idle`` s,
         then every ``interval`` s, dead after ``count`` unanswered) and exempt this
@@ -241,6 +247,7 @@ class _Conn(asyncio.Protocol):
         self.rate_window = 0.0
         self.rate_since = 0.0
         self.rate_mark = 0
+        self.rate_waiting = True  # see Connection.waiting_for_peer
         self._buf: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -449,6 +456,7 @@ class _Conn(asyncio.Protocol):
             return
         if self.rate_min is None:  # a new window starts now
             self.rate_since, self.rate_mark = self.server.loop.time(), self.received
+            self.rate_waiting = True
         self.rate_min, self.rate_window = min_bytes_per_s, window
 
     def tcp_keepalive(self, idle: int, interval: int, count: int) -> None:

@@ -125,6 +125,8 @@ class Server:
         if c.paused & (HANDLER | BUFFER):
             c.rate_since, c.rate_mark = now, c.received  # not the peer's fault: new window
             return
+        if not c.rate_waiting:
+            c.rate_since, c.rate_mark = now, c.received  # the handler is not waiting for it
         assert c.conn is not None
         if c.conn.deadline is not None and now > c.conn.deadline:
             c.expire("deadline missed (slow client)")
