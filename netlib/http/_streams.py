@@ -1,4 +1,4 @@
-"""Pacing a streamed response, and the checks of a protocol switch.
+"""Pacing a streamed response by its keep-alive and shutdown policies.
 
 ``paced`` wraps a producer when its response has a ``Heartbeat`` or an
 ``on_shutdown``: it races the producer's next chunk against the heartbeat
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from netlib.shell import Connection, Session
+from netlib.shell import Connection
 
-from .messages import Heartbeat, Request, StreamingResponse, TCPKeepAlive, Upgrade
+from .messages import Heartbeat, StreamingResponse, TCPKeepAlive
 
 
 def with_policies(chunks: AsyncGenerator[bytes, None], resp: StreamingResponse, conn: Connection,
@@ -69,26 +68,3 @@ async def paced(source: AsyncGenerator[bytes, None], resp: StreamingResponse,
             with contextlib.suppress(BaseException):
                 await nxt
         await source.aclose()
-
-
-def _tokens(values: list[str]) -> set[str]:
-    return {t.strip().lower() for v in values for t in v.split(",")}
-
-
-def wants_upgrade(req: Request, protocol: str) -> bool:
-    """The client offered ``protocol`` (RFC 9110 §7.8; HTTP/1.0 upgrades are ignored)."""
-    if req.http_version != "1.1" or "upgrade" not in _tokens(req.headers.getall("connection")):
-        return False
-    offered = _tokens(req.headers.getall("upgrade"))
-    p = protocol.lower()
-    return p in offered or any(t.split("/", 1)[0] == p for t in offered)
-
-
-def upgrade_target(up: Upgrade, conn: Connection) -> Any:
-    """What ``conn.hand_over`` gets: the coroutine itself, or the session made for ``conn``."""
-    if inspect.iscoroutinefunction(up.to):
-        return up.to
-    session = up.to(conn)
-    if not isinstance(session, Session):
-        raise TypeError(f"Upgrade.to must make a netlib.shell.Session, made {session!r}")
-    return session

@@ -44,7 +44,8 @@ from netlib.shell import (
 )
 
 from . import core as h11
-from ._streams import upgrade_target, wants_upgrade, with_policies
+from ._streams import with_policies
+from ._upgrade import switching_head, upgrade_target
 from .messages import (
     FileResponse,
     HTTPError,
@@ -440,27 +441,15 @@ class HTTPSession(Session):
 
     def _upgrade(self, req: Request, up: Upgrade) -> None:
         """101, then the connection (and what the client sent after the request) is ``up.to``'s."""
-        h = self.h
-        if not wants_upgrade(req, up.protocol):  # RFC 9110 §7.8: only to what was offered
-            hdrs = [(b"upgrade", up.protocol.encode()), (b"connection", b"upgrade")]
-            self._answer(req, Response(f"this resource needs Upgrade: {up.protocol}\n", 426, hdrs))
-            return
-        if h.their_state != h11.DONE:  # a streaming route that left its body unread
-            self.conn.log.error("Upgrade before the request body was read: refused")
-            self._answer(req, self._error_response(HTTPError(500, "internal server error")))
-            return
-        headers = [(b"upgrade", up.protocol.encode()), (b"connection", b"upgrade"), *up.headers]
-        try:
-            head = h.send(h11.InformationalResponse(101, headers))
-        except h11.LocalProtocolError as e:
-            self.conn.log.error("handler's 101 refused: %s", e)
-            self._answer(req, self._error_response(HTTPError(500, "internal server error")))
+        head = switching_head(self.h, req, up, self.conn.log)
+        if isinstance(head, Response):
+            self._answer(req, head)
             return
         self.conn.write(head)
         if self.app.access_log:
             self._log(req, 101, 0)
         self.owned = self.upgraded = True
-        data, eof = h.trailing_data
+        data, eof = self.h.trailing_data
         self.conn.hand_over(upgrade_target(up, self.conn), data, eof)
 
     # -- streamed request bodies ------------------------------------------------

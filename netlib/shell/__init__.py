@@ -23,9 +23,10 @@ initial_bytes)`` gives it (and the bytes already read past the old protocol's
 last message) to another session or coroutine, still under the same cap,
 timeouts and shutdown. That is how HTTP's ``101 Switching Protocols`` works.
 
-Layout: ``_conn`` (``Connection``, the handler's view; ``Session``, the base of
-the synchronous shape; ``_Conn``, the one ``asyncio.Protocol`` behind both,
-with the backpressure and hand-over), ``_server`` (``ShellConfig``, ``Server``:
+Layout: ``_api`` (``Connection``, the handler's view; ``Session``, the base of
+the synchronous shape), ``_conn`` (``_Conn``, the one ``asyncio.Protocol``
+behind both: admission, reading, the one backpressure mechanism, hand-over),
+``_server`` (``ShellConfig``, ``Server``:
 listening, the sweeper of idle and slow peers, background tasks, shutdown;
 ``start``, ``run``, ``serve_until_signalled``). uvloop is used when importable.
 
@@ -33,7 +34,7 @@ What production servers do differently: SO_REUSEPORT across processes,
 accept-rate limiting, TLS. None is needed to learn from this one.
 """
 
-from ._conn import (
+from ._api import (
     READ_HIGH_WATER,
     WRITE_HIGH_WATER,
     Connection,

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ._conn import BUFFER, HANDLER, CoroutineHandler, SessionFactory, _Conn
+from ._api import BUFFER, HANDLER, CoroutineHandler, SessionFactory
+from ._conn import _Conn
 
 log = logging.getLogger("netlib.shell")
 
