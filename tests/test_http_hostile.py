@@ -9,6 +9,7 @@ import logging
 import socket
 
 import pytest
+from support import closed_by_server, until
 
 from netlib.http import App, Heartbeat, Response, StreamingResponse, Upgrade, serve
 from netlib.http import core as h11
@@ -17,19 +18,6 @@ from servers.echo.server import echo
 
 UPGRADE = b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n"
 SWITCHED = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n"
-
-
-async def until(cond, seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not cond():
-            await asyncio.sleep(0.01)  # polling a condition of the server's state
-
-
-async def closed_by_server(r: asyncio.StreamReader) -> bool:
-    try:
-        return await asyncio.wait_for(r.read(), 10) is not None
-    except ConnectionResetError:
-        return True
 
 
 def make_app() -> App:

@@ -6,9 +6,9 @@ uploads are raw sockets; fast ones are curl's."""
 
 import asyncio
 import logging
-import shutil
 
 import pytest
+from support import curl
 
 from netlib.http import App, serve
 from netlib.shell import ShellConfig
@@ -41,15 +41,6 @@ async def server(caplog):
     cfg = ShellConfig(idle_timeout=600, sweep_interval=0.05)
     async with await serve(make_app(), cfg) as s:
         yield s
-
-
-async def curl(*args: str) -> tuple[int, bytes]:
-    exe = shutil.which("curl")
-    assert exe, "curl not found: apt-get install curl"
-    p = await asyncio.create_subprocess_exec(exe, "-sS", *args, stdout=-1, stderr=-1)
-    out, _ = await asyncio.wait_for(p.communicate(), 60)
-    assert p.returncode is not None
-    return p.returncode, out
 
 
 async def test_a_head_trickled_below_the_rate_is_cut_with_a_log_line(server, caplog):
@@ -98,7 +89,7 @@ async def test_a_fast_upload_is_never_cut(server, tmp_path, path, method):
     body.write_bytes(b"f" * size)
     # --limit-rate keeps it slower than loopback allows (so it spans many sweeps) yet
     # far above the minimum rate.
-    code, out = await curl("-X", method, "--limit-rate", "8M", "--data-binary", f"@{body}",
+    code, out, _ = await curl("-X", method, "--limit-rate", "8M", "--data-binary", f"@{body}",
                            f"http://127.0.0.1:{server.port}{path}")  # fmt: skip
     assert code == 0 and out == b'{"bytes":%d}' % size
     assert server.timed_out == 0

@@ -9,25 +9,13 @@ Events are counted; nothing asserts on a clock."""
 import asyncio
 
 import pytest
+from support import closed_by_server, until
 
 from netlib.http import App, Heartbeat, StreamingResponse, TCPKeepAlive, serve
 from netlib.shell import WRITE_HIGH_WATER, ShellConfig
 
 CHUNK = b"z" * 65536
 TOTAL_CHUNKS = 1024  # 64 MiB if nobody held the producer back
-
-
-async def until(cond, seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not cond():
-            await asyncio.sleep(0.01)  # polling a condition of the server's state
-
-
-async def closed_by_server(r: asyncio.StreamReader) -> bool:
-    try:
-        return await asyncio.wait_for(r.read(), 10) is not None
-    except ConnectionResetError:
-        return True
 
 
 class Producer:
@@ -81,13 +69,25 @@ async def test_a_slow_reader_blocks_the_producer_then_gets_every_byte():
         w.close()
 
 
-@pytest.mark.parametrize("keepalive", [None, Heartbeat(0.05, lambda: b"")], ids=["plain", "hb"])
-async def test_a_client_leaving_a_busy_stream_stops_the_producer(keepalive):
-    p = Producer()
-    app = App(access_log=False)
+LEAVING = {
+    # producer, keep-alive policy, how the client leaves
+    "busy, plain": ("busy", None, "close"),
+    "busy, heartbeat": ("busy", Heartbeat(0.05, lambda: b""), "close"),
+    # silent: the heartbeat's write finds the client gone
+    "silent, heartbeat, RST": ("silent", Heartbeat(0.02, lambda: b": ping\n\n"), "abort"),
+    # silent, and TCP keepalive sends no bytes: the client's FIN is the only news
+    "silent, TCP keepalive, FIN": ("silent", TCPKeepAlive(), "close"),
+}
 
-    async def endless():
+
+@pytest.mark.parametrize("case", LEAVING.values(), ids=LEAVING.keys())
+async def test_a_client_leaving_a_stream_stops_its_producer(case):
+    kind, keepalive, how = case
+    p = Producer()
+
+    async def busy():
         try:
+            yield b"ready\n"
             while True:
                 p.produced += 1
                 yield b"data: x\n\n"
@@ -95,42 +95,19 @@ async def test_a_client_leaving_a_busy_stream_stops_the_producer(keepalive):
         finally:
             p.closed.set()
 
-    app.add("GET", "/sse", lambda req: StreamingResponse(endless(), keepalive=keepalive))
-    async with await serve(app, ShellConfig()) as server:
-        r, w = await asyncio.open_connection("127.0.0.1", server.port)
-        w.write(get("/sse"))
-        await r.readuntil(b"data: x")
-        w.close()
-        await asyncio.wait_for(p.closed.wait(), 10)
-        await until(lambda: not server.connections)
-
-
-async def test_a_client_leaving_a_silent_stream_with_a_heartbeat_stops_it():
-    """The producer says nothing; the heartbeat's write finds the client gone."""
-    p = Producer()
+    feed = busy() if kind == "busy" else p.silent()
     app = App(access_log=False)
-    app.add("GET", "/quiet", lambda req: StreamingResponse(
-        p.silent(), keepalive=Heartbeat(0.02, lambda: b": ping\n\n")))  # fmt: skip
+    app.add("GET", "/s", lambda req: StreamingResponse(feed, keepalive=keepalive))
     async with await serve(app, ShellConfig()) as server:
         r, w = await asyncio.open_connection("127.0.0.1", server.port)
-        w.write(get("/quiet"))
+        w.write(get("/s"))
         await r.readuntil(b"ready\n")
-        await r.readuntil(b": ping\n\n")  # heartbeats flow while the producer is silent
-        w.transport.abort()  # vanish: an RST, no goodbye
-        await asyncio.wait_for(p.closed.wait(), 10)
-        await until(lambda: not server.connections)
-
-
-async def test_a_client_closing_a_silent_long_lived_stream_stops_it_at_once():
-    """TCP keepalive sends no bytes: the client's FIN is the only news, and is heeded."""
-    p = Producer()
-    app = App(access_log=False)
-    app.add("GET", "/quiet", lambda req: StreamingResponse(p.silent(), keepalive=TCPKeepAlive()))
-    async with await serve(app, ShellConfig()) as server:
-        r, w = await asyncio.open_connection("127.0.0.1", server.port)
-        w.write(get("/quiet"))
-        await r.readuntil(b"ready\n")
-        w.close()
+        if isinstance(keepalive, Heartbeat) and kind == "silent":
+            await r.readuntil(b": ping\n\n")  # heartbeats flow while the producer is silent
+        if how == "abort":
+            w.transport.abort()  # vanish: an RST, no goodbye
+        else:
+            w.close()
         await asyncio.wait_for(p.closed.wait(), 10)
         await until(lambda: not server.connections)
 

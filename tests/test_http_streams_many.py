@@ -6,6 +6,8 @@ or task left behind). ``bench/http --streams 10000`` holds ten thousand."""
 import asyncio
 import os
 
+from support import until
+
 from netlib.http import App, StreamingResponse, TCPKeepAlive, serve
 from netlib.shell import ShellConfig
 
@@ -14,12 +16,6 @@ STREAMS = 500
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-async def until(cond, seconds: float = 20.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not cond():
-            await asyncio.sleep(0.01)  # polling a condition of the server's state
 
 
 async def test_500_idle_streams_then_every_fd_is_returned():
@@ -55,6 +51,6 @@ async def test_500_idle_streams_then_every_fd_is_returned():
         for _, w in clients:
             w.close()
         await asyncio.gather(*(w.wait_closed() for _, w in clients), return_exceptions=True)
-        await until(lambda: closed == STREAMS and not server.connections)
-        await until(lambda: open_fds() == baseline)
+        await until(lambda: closed == STREAMS and not server.connections, 20)
+        await until(lambda: open_fds() == baseline, 20)
         assert open_producers == 0 and server.timed_out == 0

@@ -7,6 +7,7 @@ import asyncio
 import socket
 
 import pytest
+from support import curl
 
 from netlib.http import App, Response, Upgrade, serve
 from netlib.http import core as h11
@@ -191,15 +192,8 @@ async def test_garbage_after_an_upgrade_hurts_nobody(server):
 
 async def test_an_upgrade_route_behind_curl_gets_the_101(server):
     """curl, a client nobody here wrote: it reads our 101 as a protocol switch."""
-    import shutil
-
-    exe = shutil.which("curl")
-    assert exe, "curl not found: apt-get install curl"
-    p = await asyncio.create_subprocess_exec(
-        exe, "-sS", "-i", "--max-time", "2", "-H", "Connection: Upgrade", "-H", "Upgrade: echo",
-        f"http://127.0.0.1:{server.port}/echo", stdout=-1, stderr=-1,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(p.communicate(), 20)
+    _, out, _ = await curl("-i", "--max-time", "1", "-H", "Connection: Upgrade", "-H",
+                           "Upgrade: echo", f"http://127.0.0.1:{server.port}/echo")  # fmt: skip
     assert out.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert b"content-length" not in out.lower()
 

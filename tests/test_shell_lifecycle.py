@@ -1,19 +1,14 @@
 """The shell's lifecycle API: hand-over in place, the shutdown signal (echo lets an
-idle peer go at once), typed sessions, background tasks, the minimum data rate.
+idle peer go at once), typed sessions, background tasks.
 Every wait is on an event or a condition; nothing asserts on a clock."""
 
 import asyncio
-import logging
 import socket
+
+from support import until
 
 from netlib.shell import Connection, Session, ShellConfig, start
 from servers.echo.server import echo
-
-
-async def until(cond, seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not cond():
-            await asyncio.sleep(0.01)  # polling a condition of the server's state
 
 
 async def read_all(r: asyncio.StreamReader) -> bytes:
@@ -173,57 +168,3 @@ async def test_the_cache_cron_is_a_background_task_of_its_server():
     assert "cron" in {t.get_name() for t in server.tasks}
     await server.shutdown()
     assert not server.tasks
-
-
-# -- minimum data rate -------------------------------------------------------------------
-async def line_within_rate(conn: Connection):
-    conn.require_rate(2000, window=0.3)
-    buf = b""
-    while b"\n" not in buf:
-        chunk = await conn.recv()
-        if not chunk:
-            return
-        buf += chunk
-    conn.require_rate(None)
-    conn.write(b"got %d\n" % len(buf))
-
-
-async def test_a_sender_below_the_minimum_rate_is_cut_with_a_log_line(caplog):
-    caplog.set_level(logging.INFO, logger="netlib.shell")
-    cfg = ShellConfig(idle_timeout=600, sweep_interval=0.05)
-    async with await start(line_within_rate, cfg) as server:
-        r, w = await asyncio.open_connection("127.0.0.1", server.port)
-
-        async def trickle():  # 100 B/s: never idle, far below 2000 B/s
-            for _ in range(1000):
-                w.write(b"x")
-                await asyncio.sleep(0.01)  # the slow client's pace, on purpose
-
-        t = asyncio.create_task(trickle())
-        try:
-            assert await read_all(r) == b""
-        except ConnectionResetError:
-            pass
-        t.cancel()
-        w.close()
-        assert server.timed_out == 1
-        assert "below the minimum data rate of 2000 B/s" in caplog.text
-
-
-def _fast_sender(port: int, total: int) -> bytes:
-    """A blocking client in a thread: writes as fast as the kernel takes it."""
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        block = b"y" * 65536
-        for _ in range(total // len(block)):
-            s.sendall(block)
-        s.sendall(b"\n")
-        return s.recv(100)
-
-
-async def test_a_fast_sender_is_never_cut_by_the_rate_check():
-    cfg = ShellConfig(idle_timeout=600, sweep_interval=0.01)
-    async with await start(line_within_rate, cfg) as server:
-        total = 64 * 1024 * 256  # 16 MiB: many windows' worth of sweeps
-        got = await asyncio.to_thread(_fast_sender, server.port, total)
-        assert got == b"got %d\n" % (total + 1)
-        assert server.timed_out == 0
