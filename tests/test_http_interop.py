@@ -5,6 +5,7 @@ import asyncio
 import http.client
 
 import pytest
+from support import curl
 
 from netlib.http import App, JSONResponse, serve
 from netlib.shell import ShellConfig
