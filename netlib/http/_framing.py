@@ -177,6 +177,13 @@ _TOKEN_RE = re.compile(_TOKEN)
 _GOOD_NAMES: set[bytes] = set()
 
 
+def _check_field_lines(lines: list[bytes]) -> None:
+    """431 for a field line over ``MAX_FIELD_LINE`` (the request line has its own 414)."""
+    for i in range(1, len(lines)):
+        if len(lines[i]) > MAX_FIELD_LINE:
+            raise RemoteProtocolError("header field line too long", 431)
+
+
 def _parse_headers(lines: list[bytes]) -> Headers:
     """Header lines (after the first) into (lower-cased name, value) pairs."""
     if len(lines) > MAX_HEADERS + 1:
@@ -185,8 +192,6 @@ def _parse_headers(lines: list[bytes]) -> Headers:
     match = _HEADER.fullmatch
     for i in range(1, len(lines)):
         line = lines[i]
-        if len(line) > MAX_FIELD_LINE:
-            raise RemoteProtocolError("header field line too long", 431)
         m = match(line)
         if m is None:
             if line[:1] in (b" ", b"\t"):
@@ -319,7 +324,9 @@ class _ChunkedReader(_Reader):
         if end + 4 > MAX_HEAD_BYTES:
             raise RemoteProtocolError("trailer section too large", 431)
         c._buf = buf[end + 4 :]
-        return EndOfMessage(_parse_headers([b"", *buf[:end].split(b"\r\n")]))
+        lines = [b"", *buf[:end].split(b"\r\n")]
+        _check_field_lines(lines)
+        return EndOfMessage(_parse_headers(lines))
 
 
 def _lower(headers: Headers) -> Headers:

@@ -65,6 +65,7 @@ from ._framing import (
     _STATUS_LINE,
     _TARGET_RE,
     _TOKEN_RE,
+    _check_field_lines,
     _ChunkedReader,
     _CloseReader,
     _encode_headers,
@@ -130,6 +131,11 @@ class Connection:
         """Bytes not parsed yet and whether EOF was seen (after a 101 protocol switch)."""
         return self._buf, self._eof
 
+    @property
+    def unparsed(self) -> bytes:
+        """Bytes received and not parsed yet (pipelined requests, the start of a head)."""
+        return self._buf
+
     def next_event(self) -> Event | _Sentinel:
         """The next event from the peer, NEED_DATA or PAUSED; may raise RemoteProtocolError."""
         try:
@@ -176,6 +182,8 @@ class Connection:
         self._buf = buf[end + 4 :]
         self._scan_from = 0
         lines = buf[:end].split(b"\r\n")
+        if end > MAX_FIELD_LINE:  # only then can one line be too long (most heads are small)
+            _check_field_lines(lines)
         if self.our_role == SERVER:
             return self._request_head(lines)
         return self._response_head(lines)

@@ -101,6 +101,7 @@ class HTTPSession(Session):
         # ...one with a keep-alive or shutdown policy: endless (SSE), so the client
         # half-closing means it left; a finite stream still goes to a half-closed client.
         self.long_lived = False
+        self.rate_on = False  # the peer is held to the minimum data rate (``_rate``)
         self.upgraded = False  # handed over to another protocol: nothing of ours is left
         # The peer is not taking our answers (the shell's write high-water mark, which
         # also stops reading): no further pipelined request is answered until it drains.
@@ -122,7 +123,7 @@ class HTTPSession(Session):
             self._process()
         else:
             self._wake()
-            if len(self.h.trailing_data[0]) > PAUSE_BUFFER:
+            if len(self.h.unparsed) > PAUSE_BUFFER:
                 self.conn.pause_reading()
 
     def eof_received(self) -> bool:
@@ -159,7 +160,7 @@ class HTTPSession(Session):
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
         self.h.close_after_this()
-        if not self.owned and self.req is None and not self.h.trailing_data[0]:
+        if not self.owned and self.req is None and not self.h.unparsed:
             self.conn.close()
 
     # -- the event loop of one connection --------------------------------------
@@ -181,9 +182,9 @@ class HTTPSession(Session):
             elif t is h11.Data:
                 self._on_data(ev.data)  # type: ignore[union-attr]
             elif ev is h11.NEED_DATA:
-                if h.their_state == h11.IDLE and self.conn.deadline is None and h.trailing_data[0]:
+                if h.their_state == h11.IDLE and self.conn.deadline is None and h.unparsed:
                     self.conn.set_deadline(self.app.head_timeout)  # a head has begun
-                    self.conn.require_rate(self.app.min_data_rate, self.app.min_rate_window)
+                    self._rate(True)
                 self.conn.resume_reading()
                 return
             else:  # PAUSED or ConnectionClosed
@@ -200,10 +201,10 @@ class HTTPSession(Session):
                       ev.http_version.decode(), self.conn.peer)  # fmt: skip
         self.req, self.error, self.parts, self.size = req, None, [], 0
         length = self.h.their_content_length
-        if length == 0:
-            self.conn.require_rate(None)  # the whole request is in
-        else:  # a body is to come, at the minimum rate (a head may have come whole)
-            self.conn.require_rate(self.app.min_data_rate, self.app.min_rate_window)
+        if length != 0:  # a body is to come, at the minimum rate (its head may have come whole)
+            self._rate(True)
+        elif self.rate_on:
+            self._rate(False)  # the whole request is in
         try:
             self.route, req.params = self.app.match(req.method, req.path)
         except HTTPError as e:
@@ -215,12 +216,14 @@ class HTTPSession(Session):
             ):
                 self._finish_early()  # a body we would only throw away: answer, close
             return
-        route_limit = self.route.max_body
-        self.limit = self.h.max_body = self.app.max_body if route_limit is None else route_limit
-        if length is not None and length > self.limit:
-            self.error = HTTPError(413, f"body over {self.limit} bytes")
-            self._finish_early()  # before 100 Continue: the client need not send it
-        elif self.route.stream:
+        if length != 0:
+            limit = self.route.max_body
+            self.limit = self.h.max_body = self.app.max_body if limit is None else limit
+            if length is not None and length > self.limit:
+                self.error = HTTPError(413, f"body over {self.limit} bytes")
+                self._finish_early()  # before 100 Continue: the client need not send it
+                return
+        if self.route.stream:
             req._stream = self._body_stream()
             self.conn.waiting_for_peer(False)  # the rate counts while the handler reads
             self._spawn(self.route, req)
@@ -246,7 +249,8 @@ class HTTPSession(Session):
             return
         if self.conn.deadline is not None:
             self.conn.set_deadline(None)
-        self.conn.require_rate(None)
+        if self.rate_on:
+            self._rate(False)
         if self.error is not None or route is None:
             self._answer(req, self._error_response(self.error or HTTPError(500)))
             return
@@ -277,7 +281,7 @@ class HTTPSession(Session):
     def _linger(self) -> None:
         """Answered for the last time: half-close, then drop input until EOF or timeout."""
         self.owned = self.lingering = True  # nothing more is parsed on this connection
-        self.conn.require_rate(None)
+        self._rate(False)
         self.conn.write_eof()
         self.conn.set_deadline(LINGER_SECONDS)
 
@@ -292,6 +296,12 @@ class HTTPSession(Session):
             self._linger()
         else:
             self.conn.abort()
+
+    def _rate(self, on: bool) -> None:
+        """Hold the peer to the minimum data rate (a head or body is coming), or not."""
+        self.rate_on = on
+        app = self.app
+        self.conn.require_rate(app.min_data_rate if on else None, app.min_rate_window)
 
     @staticmethod
     def _error_response(e: HTTPError) -> Response:
@@ -389,7 +399,7 @@ class HTTPSession(Session):
             return
         if self.req is req:  # a streaming route answered without reading all its body
             self.req = None
-            self.conn.require_rate(None)
+            self._rate(False)
             if self.h.they_are_waiting_for_100_continue:
                 self.h.close_after_this()
         self.owned = False
@@ -463,7 +473,7 @@ class HTTPSession(Session):
                 yield ev.data  # type: ignore[union-attr]
             elif type(ev) is h11.EndOfMessage:
                 self.req = None
-                self.conn.require_rate(None)
+                self._rate(False)
                 return
             elif ev is h11.NEED_DATA:
                 self.conn.resume_reading()
