@@ -204,3 +204,24 @@ async def test_a_chunked_body_past_the_default_limit_is_413_mid_stream():
         reply = await asyncio.wait_for(r.read(), 5)
         assert reply.startswith(b"HTTP/1.1 413 ")
         w.close()
+
+
+async def test_a_long_poll_hears_the_shutdown_and_answers_at_once():
+    waiting = asyncio.Event()
+    app = App(access_log=False)
+
+    @app.get("/poll")
+    async def poll(req):
+        waiting.set()
+        await req.wait_shutdown()  # nothing else will ever happen to this poll
+        return "server going away\n"
+
+    server = await serve(app, ShellConfig())
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(get("/poll"))
+    await asyncio.wait_for(waiting.wait(), 5)
+    await asyncio.wait_for(server.shutdown(grace=3600), 10)
+    reply = await asyncio.wait_for(r.read(), 5)
+    assert reply.startswith(b"HTTP/1.1 200 OK") and b"connection: close\r\n" in reply
+    assert reply.endswith(b"server going away\n")
+    w.close()

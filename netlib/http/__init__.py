@@ -43,6 +43,11 @@ Usage::
                                  keepalive=Heartbeat(15, lambda: b": ping\\n\\n"),
                                  on_shutdown=lambda: b"event: bye\\ndata: restarting\\n\\n")
 
+    @app.get("/poll")
+    async def poll(req):                 # a long poll: answers at once when the server stops
+        await req.wait_shutdown()
+        return "going away\\n"
+
     @app.get("/echo")
     def upgrade(req):                    # 101, then the socket is echo's (bytes sent early too)
         return Upgrade("echo", echo_handler)   # async def echo_handler(conn): ...

@@ -76,12 +76,13 @@ class Request:
 
     __slots__ = (
         "method", "target", "path", "query_string", "http_version", "raw_headers",
-        "params", "body", "peer", "_headers", "_query", "_stream",
+        "params", "body", "peer", "_headers", "_query", "_stream", "_conn",
     )  # fmt: skip
 
     def __init__(
-        self, method: str, target: bytes, raw_headers: RawHeaders, http_version: str, peer: str
-    ) -> None:
+        self, method: str, target: bytes, raw_headers: RawHeaders, http_version: str, peer: str,
+        conn: Any = None,
+    ) -> None:  # fmt: skip
         self.method = method
         self.target = target
         path, _, qs = target.partition(b"?")
@@ -98,6 +99,7 @@ class Request:
         self._headers: Headers | None = None
         self._query: dict[str, list[str]] | None = None
         self._stream: Any = None  # set by the server for streaming routes
+        self._conn = conn  # the shell's Connection it arrived on
 
     @property
     def headers(self) -> Headers:
@@ -134,6 +136,13 @@ class Request:
         if self._stream is None:
             raise RuntimeError("this route buffers its body: use request.body")
         return self._stream  # type: ignore[no-any-return]
+
+    async def wait_shutdown(self) -> None:
+        """Returns once the server starts stopping: a long poll answers now (and its
+        response is the connection's last) instead of holding the shutdown."""
+        if self._conn is None:
+            raise RuntimeError("this request did not arrive on a server connection")
+        await self._conn.wait_shutdown()
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} from {self.peer}>"

@@ -198,7 +198,7 @@ class HTTPSession(Session):
         if self.app.access_log:
             self.started = time.perf_counter()
         req = Request(ev.method.decode("latin-1"), ev.target, ev.headers,
-                      ev.http_version.decode(), self.conn.peer)  # fmt: skip
+                      ev.http_version.decode(), self.conn.peer, self.conn)  # fmt: skip
         self.req, self.error, self.parts, self.size = req, None, [], 0
         length = self.h.their_content_length
         if length != 0:  # a body is to come, at the minimum rate (its head may have come whole)
