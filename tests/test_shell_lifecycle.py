@@ -168,3 +168,16 @@ async def test_the_cache_cron_is_a_background_task_of_its_server():
     assert "cron" in {t.get_name() for t in server.tasks}
     await server.shutdown()
     assert not server.tasks
+
+
+async def test_the_echo_server_process_lets_an_idle_nc_go_at_sigterm(launch):
+    """The real process: an idle peer gets a clean FIN at SIGTERM, not the grace period
+    and then an RST."""
+    child = launch("servers.echo")
+    r, w = await asyncio.open_connection("127.0.0.1", child.port)
+    w.write(b"hello\n")
+    assert await asyncio.wait_for(r.readline(), 5) == b"hello\n"
+    assert await asyncio.to_thread(child.stop) == 0
+    assert await asyncio.wait_for(r.read(), 5) == b""
+    assert "stopped" in child.output()
+    w.close()
