@@ -26,6 +26,7 @@ timeouts and shutdown. That is how HTTP's ``101 Switching Protocols`` works.
 Layout: ``_api`` (``Connection``, the handler's view; ``Session``, the base of
 the synchronous shape), ``_conn`` (``_Conn``, the one ``asyncio.Protocol``
 behind both: admission, reading, the one backpressure mechanism, hand-over),
+``_sendfile`` (``Connection.sendfile``: ``os.sendfile`` on uvloop and asyncio alike),
 ``_server`` (``ShellConfig``, ``Server``:
 listening, the sweeper of idle and slow peers, background tasks, shutdown;
 ``start``, ``run``, ``serve_until_signalled``). uvloop is used when importable.

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _sendfile
+
 if TYPE_CHECKING:
     from ._conn import _Conn
 
@@ -118,6 +120,15 @@ class Connection:
     async def send_all(self, data: bytes) -> None:
         self.write(data)
         await self.drain()
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset``, after what was written:
+        ``os.sendfile`` where the socket allows it (zero copy), else blocks (``_sendfile``)."""
+        t = self._proto.transport
+        if t is None:
+            raise ConnectionClosed("connection closed")
+        await _sendfile.sendfile(t, self.drain, fd, offset, count)
+        self._proto.wrote = True  # the peer took a file: activity for the idle timeout
 
     def write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the peer (slow-client detection)."""
