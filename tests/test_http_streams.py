@@ -7,6 +7,7 @@ Request bodies: the App's small default limit, and a route that allows gigabytes
 Events are counted; nothing asserts on a clock."""
 
 import asyncio
+import socket
 
 import pytest
 from support import closed_by_server, until
@@ -225,3 +226,28 @@ async def test_a_long_poll_hears_the_shutdown_and_answers_at_once():
     assert reply.startswith(b"HTTP/1.1 200 OK") and b"connection: close\r\n" in reply
     assert reply.endswith(b"server going away\n")
     w.close()
+
+
+async def test_a_big_file_to_a_slow_but_reading_client_is_not_idle(tmp_path):
+    """os.sendfile bypasses the transport: each piece the socket takes still counts
+    as activity, so a download slower than the idle timeout is not cut."""
+    data = bytes(range(256)) * (32 * 1024)  # 8 MiB
+    (tmp_path / "big.bin").write_bytes(data)
+    app = App(access_log=False)
+    app.static("/files", str(tmp_path))
+    cfg = ShellConfig(idle_timeout=0.3, sweep_interval=0.02)
+    async with await serve(app, cfg) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port, limit=1 << 16)
+        w.transport.set_write_buffer_limits(0)
+        w.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        w.write(get("/files/big.bin"))
+        await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+        got = b""
+        seen = server.sweeps
+        while len(got) < len(data):
+            got += await asyncio.wait_for(r.read(65536), 5)
+            await asyncio.sleep(0.005)  # the slow reader's pace, on purpose
+        assert got == data
+        assert server.sweeps - seen > 0.3 / 0.02  # it took longer than the idle timeout
+        assert server.timed_out == 0
+        w.close()

@@ -127,8 +127,7 @@ class Connection:
         t = self._proto.transport
         if t is None:
             raise ConnectionClosed("connection closed")
-        await _sendfile.sendfile(t, self.drain, fd, offset, count)
-        self._proto.wrote = True  # the peer took a file: activity for the idle timeout
+        await _sendfile.sendfile(t, self.drain, fd, offset, count, self.touch)
 
     def write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the peer (slow-client detection)."""

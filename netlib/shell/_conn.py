@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import inspect
 import socket
+import struct
+import termios
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -61,6 +64,7 @@ class _Conn(asyncio.Protocol):
         self.rate_since = 0.0
         self.rate_mark = 0
         self.rate_waiting = True  # see Connection.waiting_for_peer
+        self.outq = 0  # the kernel's unacknowledged bytes when the sweeper last looked
         self._buf: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -282,6 +286,19 @@ class _Conn(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
         self.keepalive = True
+
+    def kernel_draining(self) -> bool:
+        """True if the kernel's send queue (sent, not yet acknowledged) changed since the
+        last look: the peer is still taking a response we finished writing (a big file
+        handed to sendfile sits in socket buffers for a while), so it is not idle."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        try:
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # type: ignore[union-attr]
+        except (OSError, AttributeError, ValueError):  # no socket, or not Linux
+            return False
+        queued = struct.unpack("i", raw)[0]
+        changed, self.outq = queued != self.outq, queued
+        return queued > 0 and changed
 
     def expire(self, why: str) -> None:
         assert self.conn is not None

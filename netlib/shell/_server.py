@@ -139,7 +139,10 @@ class Server:
             else:
                 c.rate_since, c.rate_mark = now, c.received
         elif now - c.last_activity > idle_timeout and (stuck or not _exempt(c)):
-            c.expire(f"idle for more than {idle_timeout:g}s")
+            if not stuck and c.kernel_draining():
+                c.last_activity = now  # our answer is still leaving: the peer reads it
+            else:
+                c.expire(f"idle for more than {idle_timeout:g}s")
 
     def admit_waiting(self) -> None:
         """Slots freed: the longest-waiting connections get them, oldest first."""
