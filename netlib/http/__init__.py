@@ -1,9 +1,11 @@
 """netlib.http: a small HTTP/1.1 server and client, on the codec in ``core``.
 
-Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse,
-FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
-handler), ``server`` (the per-connection session on the I/O shell, the access
-log), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
+Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse with
+its keep-alive policies Heartbeat and TCPKeepAlive, FileResponse, Upgrade,
+HTTPError), ``router`` (Router and App: method + path pattern -> handler, body
+limits per route), ``server`` (the per-connection session on the I/O shell, the
+access log), ``_streams`` (how a body leaves: paced producers, files by
+sendfile), ``_upgrade`` (101 and the hand-over to another protocol), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
 ETag/Last-Modified, Range and multipart ranges, precompressed ``.gz`` siblings,
 no escape from the directory), ``conditional`` (sans-IO: the If-* and Range
 decisions), ``client`` (keep-alive pooled client on the same core).

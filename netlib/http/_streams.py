@@ -1,4 +1,5 @@
-"""Pacing a streamed response by its keep-alive and shutdown policies.
+"""How a response body leaves: a producer's chunks, paced by the response's
+keep-alive and shutdown policies, and file ranges by ``sendfile``.
 
 ``paced`` wraps a producer when its response has a ``Heartbeat`` or an
 ``on_shutdown``: it races the producer's next chunk against the heartbeat
@@ -15,7 +16,8 @@ from typing import Any
 
 from netlib.shell import Connection
 
-from .messages import Heartbeat, StreamingResponse, TCPKeepAlive
+from . import core as h11
+from .messages import FileResponse, Heartbeat, StreamingResponse, TCPKeepAlive
 
 
 def with_policies(chunks: AsyncGenerator[bytes, None], resp: StreamingResponse, conn: Connection,
@@ -68,3 +70,49 @@ async def paced(source: AsyncGenerator[bytes, None], resp: StreamingResponse,
             with contextlib.suppress(BaseException):
                 await nxt
         await source.aclose()
+
+
+async def nothing() -> AsyncGenerator[bytes, None]:
+    """The body of a HEAD response: none."""
+    return
+    yield b""
+
+
+async def send_file(conn: Connection, h: h11.Connection, resp: FileResponse, head: bytes) -> int:
+    """A file body after its head: literal pieces (the head, multipart part heads) are
+    gathered into one write before each file range, which goes by ``conn.sendfile``."""
+    sent = 0
+    out = [head]
+    with resp.open() as fd:
+        for piece in resp.pieces():
+            if isinstance(piece, bytes):
+                out.append(h.send(h11.Data(piece)))
+                sent += len(piece)
+                continue
+            conn.write(b"".join(out))
+            out = []
+            h.send_counted(piece[1])
+            await conn.sendfile(fd, piece[0], piece[1])
+            sent += piece[1]
+    if out:
+        conn.write(b"".join(out))
+    return sent
+
+
+async def body_of(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
+    """A streamed response's producer as bytes (str pieces encoded, empty ones skipped),
+    closed with the response (``aclose``), sync or async alike."""
+    content = resp.content  # type: ignore[union-attr]
+    if hasattr(content, "__aiter__"):
+        try:
+            async for chunk in content:
+                if chunk:
+                    yield chunk.encode() if isinstance(chunk, str) else chunk
+        finally:
+            aclose = getattr(content, "aclose", None)
+            if aclose is not None:
+                await aclose()
+    else:
+        for chunk in content:  # type: ignore[union-attr]
+            if chunk:
+                yield chunk.encode() if isinstance(chunk, str) else chunk

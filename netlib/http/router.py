@@ -81,7 +81,12 @@ class Router:
         self._by_pattern: dict[str, dict[str, Route]] = {}
 
     def add(
-        self, methods: str | list[str], pattern: str, handler: Handler, *, stream: bool = False,
+        self,
+        methods: str | list[str],
+        pattern: str,
+        handler: Handler,
+        *,
+        stream: bool = False,
         max_body: int | None = None,
     ) -> None:
         if isinstance(methods, str):
@@ -105,7 +110,11 @@ class Router:
                                      max_body)  # fmt: skip
 
     def route(
-        self, pattern: str, methods: str | list[str] = "GET", *, stream: bool = False,
+        self,
+        pattern: str,
+        methods: str | list[str] = "GET",
+        *,
+        stream: bool = False,
         max_body: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:

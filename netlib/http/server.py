@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from netlib.shell import (
@@ -44,7 +44,7 @@ from netlib.shell import (
 )
 
 from . import core as h11
-from ._streams import with_policies
+from ._streams import body_of, nothing, send_file, with_policies
 from ._upgrade import switching_head, upgrade_target
 from .messages import (
     FileResponse,
@@ -417,7 +417,7 @@ class HTTPSession(Session):
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
         is_file = isinstance(resp, FileResponse)
-        chunks = _chunks(resp) if req.method != "HEAD" and not is_file else _nothing()
+        chunks = body_of(resp) if req.method != "HEAD" and not is_file else nothing()
         if isinstance(resp, StreamingResponse) and req.method != "HEAD":
             chunks = with_policies(chunks, resp, conn, h.close_after_this)
             self.long_lived = resp.keepalive is not None or resp.on_shutdown is not None
@@ -425,7 +425,7 @@ class HTTPSession(Session):
         try:
             head = h.send(h11.Response(resp.status, headers))
             if is_file and req.method != "HEAD":
-                sent = await _send_file(conn, h, resp, head)  # type: ignore[arg-type]
+                sent = await send_file(conn, h, resp, head)  # type: ignore[arg-type]
             else:
                 conn.write(head)
             async for chunk in chunks:
@@ -503,49 +503,6 @@ class HTTPSession(Session):
         ms = (time.perf_counter() - self.started) * 1000
         access.info('%s "%s %s HTTP/%s" %d %d %.1fms', req.peer, req.method,
                     req.target.decode("latin-1"), req.http_version, status, size, ms)  # fmt: skip
-
-
-async def _nothing() -> AsyncGenerator[bytes, None]:
-    return
-    yield b""
-
-
-async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse, head: bytes) -> int:
-    """A file body after its head: literal pieces (the head, multipart part heads) are
-    gathered into one write before each file range, which goes by ``conn.sendfile``."""
-    sent = 0
-    out = [head]
-    with resp.open() as fd:
-        for piece in resp.pieces():
-            if isinstance(piece, bytes):
-                out.append(h.send(h11.Data(piece)))
-                sent += len(piece)
-                continue
-            conn.write(b"".join(out))
-            out = []
-            h.send_counted(piece[1])
-            await conn.sendfile(fd, piece[0], piece[1])
-            sent += piece[1]
-    if out:
-        conn.write(b"".join(out))
-    return sent
-
-
-async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
-    content = resp.content  # type: ignore[union-attr]
-    if hasattr(content, "__aiter__"):
-        try:
-            async for chunk in content:
-                if chunk:
-                    yield chunk.encode() if isinstance(chunk, str) else chunk
-        finally:
-            aclose = getattr(content, "aclose", None)
-            if aclose is not None:
-                await aclose()
-    else:
-        for chunk in content:  # type: ignore[union-attr]
-            if chunk:
-                yield chunk.encode() if isinstance(chunk, str) else chunk
 
 
 async def serve(app: App, config: ShellConfig | None = None) -> Server:
