@@ -62,9 +62,13 @@ async def test_a_head_trickled_below_the_rate_is_cut_with_a_log_line(server, cap
     assert f"below the minimum data rate of {RATE} B/s" in caplog.text
 
 
-async def test_a_body_sent_below_the_rate_is_cut_with_a_log_line(server, caplog):
+@pytest.mark.parametrize("head", [
+    b"POST /buffered HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n",
+    b"PUT /streamed HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n",  # the handler reads
+], ids=["buffered", "streamed"])  # fmt: skip
+async def test_a_body_sent_below_the_rate_is_cut_with_a_log_line(server, caplog, head):
     r, w = await asyncio.open_connection("127.0.0.1", server.port)
-    w.write(b"POST /buffered HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n")
+    w.write(head)
 
     async def trickle():  # ~1000 B/s in 10-byte pieces: half the rate asked for
         for _ in range(2000):
