@@ -28,6 +28,9 @@ client, but every server pays the same tax. Results: ``bench/results/http.json``
 (numbers) and ``http.png`` (medians with min-max bars).
 ``python -m bench.http --serve uvicorn --port N`` runs the reference app in the
 foreground (used as the child).
+
+``--streams N`` is another mode: N concurrent idle streamed responses held by
+one process, syslab vs aiohttp, RSS per stream (see ``bench.http_streams``).
 """
 
 from __future__ import annotations
@@ -289,12 +292,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="1-second runs (the smoke test)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved passes over all servers")
     p.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
+    p.add_argument("--streams", type=int, metavar="N",
+                   help="instead: hold N idle streamed responses (10000 is the figure to "
+                   "quote), syslab vs aiohttp, and report RSS per stream")  # fmt: skip
     p.add_argument("--serve", choices=["uvicorn"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         serve_uvicorn(args.port)
+        return
+    if args.streams:
+        streams_main(args)
         return
     only = tuple(x.strip() for x in args.only.split(","))
     if not set(only) <= set(IMPLS) or args.rounds < 1:
@@ -313,6 +322,19 @@ def main(argv: list[str] | None = None) -> None:
     png = common.RESULTS / f"{name}.png"
     plot(rows, png, title)
     print(f"\nsaved {path} and {png}", file=sys.stderr)
+
+
+def streams_main(args: argparse.Namespace) -> None:
+    from . import http_streams
+
+    n, rounds = max(1, args.streams), max(1, min(args.rounds, 10))
+    print(header(f"HTTP idle streams: {n} held at once by one process, {rounds} round(s)"))
+    rows = http_streams.measure(n, rounds, ("syslab", "aiohttp"))
+    print()
+    print(http_streams.report(rows))
+    path = save("http-streams-quick" if args.quick else "http-streams", rows, streams=n,
+                rounds=rounds)  # fmt: skip
+    print(f"\nsaved {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

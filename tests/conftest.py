@@ -7,16 +7,32 @@ A missing binary fails the test with the package to install; nothing skips.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from harness.procs import Child, free_port, python_module
 from harness.replication import ReplicatedPair
 from harness.services import MariaDB, RedisServer, ServiceAddress, from_env
+
+# Test modules run on both event loops: the shell and HTTP serve on uvloop in
+# production and on asyncio's loop wherever uvloop is missing; both must behave.
+BOTH_LOOPS = ("test_shell", "test_http")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Any:
+    """pytest-asyncio's hook: each async test of those modules once per loop; the
+    others on asyncio's loop only (one factory: no change to their test ids)."""
+    if not item.path.name.startswith(BOTH_LOOPS):
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -201,13 +201,13 @@ async def test_a_client_that_pipelines_without_reading_cannot_grow_server_memory
     (client,) = state.clients.values()
     n = 2000
     p.w.write(encode_command("GET", "big") * n + encode_command("PING"))
-    await until(lambda: client.conn._proto._reading_paused)
+    await until(lambda: client.conn._proto.paused)
     assert client.conn.write_buffer_size() < 4 * 1024 * 1024
     reply = b"$16384\r\n" + value + b"\r\n"
     for _ in range(n):
         await p.expect(reply)
     await p.expect(b"+PONG\r\n")
-    assert not client.conn._proto._reading_paused
+    assert not client.conn._proto.paused
 
 
 async def test_a_hundred_thousand_commands_in_one_write(cache):

@@ -37,7 +37,7 @@ async def test_pipelining_without_reading_pauses_the_server_then_resumes():
     async with await serve(make_app(), ShellConfig()) as server:
         r, w = await asyncio.open_connection("127.0.0.1", server.port)
         w.write(REQUEST * N)
-        await until(lambda: any(c._reading_paused for c in server.connections))
+        await until(lambda: any(c.write_paused for c in server.connections))
         (conn,) = server.connections
         assert conn.transport.get_write_buffer_size() <= WRITE_HIGH_WATER + 2 * len(BODY)
         for _ in range(N):  # now the client reads: every answer arrives, whole and in order

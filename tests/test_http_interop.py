@@ -3,9 +3,9 @@ keep-alive, chunked upload (with Expect: 100-continue), range requests, HEAD."""
 
 import asyncio
 import http.client
-import shutil
 
 import pytest
+from support import curl
 
 from netlib.http import App, JSONResponse, serve
 from netlib.shell import ShellConfig
@@ -20,7 +20,7 @@ async def server(tmp_path):
     def hello(req):
         return "Hello, world!\n"
 
-    @app.put("/upload", stream=True)
+    @app.put("/upload", stream=True, max_body=2**32)
     async def upload(req):
         size, chunks = 0, 0
         async for chunk in req.stream():
@@ -32,18 +32,15 @@ async def server(tmp_path):
         yield s
 
 
-async def curl(*args: str) -> tuple[str, str]:
-    exe = shutil.which("curl")
-    assert exe, "curl not found: apt-get install curl"
-    p = await asyncio.create_subprocess_exec(exe, "-sS", *args, stdout=-1, stderr=-1)
-    out, err = await asyncio.wait_for(p.communicate(), 20)
-    assert p.returncode == 0, err.decode()
+async def curl_ok(*args: str) -> tuple[str, str]:
+    code, out, err = await curl(*args)
+    assert code == 0, err.decode()
     return out.decode(), err.decode()
 
 
 async def test_curl_keep_alive_reuses_one_connection(server):
     url = f"http://127.0.0.1:{server.port}/hello"
-    out, err = await curl("-v", url, url, url)
+    out, err = await curl_ok("-v", url, url, url)
     assert out == "Hello, world!\n" * 3
     assert server.accepted == 1
 
@@ -52,16 +49,16 @@ async def test_curl_chunked_upload_with_expect_100(server, tmp_path):
     f = tmp_path / "up.bin"
     f.write_bytes(b"z" * 300_000)
     url = f"http://127.0.0.1:{server.port}/upload"
-    out, err = await curl("-v", "-T", str(f), "-H", "Transfer-Encoding: chunked",
+    out, err = await curl_ok("-v", "-T", str(f), "-H", "Transfer-Encoding: chunked",
                           "-H", "Expect: 100-continue", url)  # fmt: skip
     assert out == '{"bytes":300000,"te":"chunked"}'
     assert "100 Continue" in err
 
 
 async def test_curl_range(server):
-    out, _ = await curl("-r", "3-6", f"http://127.0.0.1:{server.port}/files/ten.txt")
+    out, _ = await curl_ok("-r", "3-6", f"http://127.0.0.1:{server.port}/files/ten.txt")
     assert out == "3456"
-    out, _ = await curl("-w", "%{http_code}", "-o", "/dev/null", "-r", "20-30",
+    out, _ = await curl_ok("-w", "%{http_code}", "-o", "/dev/null", "-r", "20-30",
                         f"http://127.0.0.1:{server.port}/files/ten.txt")  # fmt: skip
     assert out == "416"
 

@@ -10,7 +10,7 @@ from netlib.http import App, Response, serve
 from netlib.http import core as http11
 from netlib.shell import ShellConfig
 
-BIG = 100_000  # App.max_stream_body for this server: the core's 413 limit
+BIG = 100_000  # the streamed route's own body limit (the App's is 1000)
 
 CASES = [
     ("CL and TE together", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
@@ -33,7 +33,11 @@ CASES = [
     ("request line too long (414)", b"GET /" + b"a" * (http11.MAX_REQUEST_LINE + 10) + b" HTTP/1.1\r\n\r\n", 414),
     ("header section too large (431)", b"GET /hello HTTP/1.1\r\n" + b"X-Big: " + b"b" * http11.MAX_HEAD_BYTES + b"\r\n\r\n", 431),
     ("too many headers (431)", b"GET /hello HTTP/1.1\r\n" + b"X: 1\r\n" * (http11.MAX_HEADERS + 5) + b"\r\n", 431),
-    ("body too large for the core (413)", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (BIG + 1), 413),
+    ("body too large for a streamed route (413)", b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (BIG + 1), 413),
+    ("chunked body past a streamed route's limit (413)", b"PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (BIG + 1) + b"x" * (BIG + 1) + b"\r\n0\r\n\r\n", 413),
+    ("one field line over 8 KiB (431)", b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * http11.MAX_FIELD_LINE + b"\r\n\r\n", 431),
+    ("one 40 KB field (431)", b"GET /hello HTTP/1.1\r\nHost: x\r\nCookie: " + b"c" * 40_000 + b"\r\n\r\n", 431),
+    ("head over 32 KiB in short fields (431)", b"GET /hello HTTP/1.1\r\nHost: x\r\n" + b"X-F: " + b"f" * 4000 + b"\r\n" * 1 + b"".join(b"X-%d: " % i + b"f" * 4000 + b"\r\n" for i in range(8)) + b"\r\n", 431),
     ("body too large for a buffered route (413)", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413),
     ("HTTP/1.1 without Host", b"GET /hello HTTP/1.1\r\n\r\n", 400),
     ("two Host headers", b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
@@ -44,11 +48,18 @@ CASES = [
 
 @pytest.fixture
 async def server():
-    app = App(max_body=1000, max_stream_body=BIG, access_log=False)
+    app = App(max_body=1000, access_log=False)
 
     @app.get("/hello")
     def hello(req):
         return Response(b"hi\n")
+
+    @app.put("/up", stream=True, max_body=BIG)
+    async def up(req):
+        n = 0
+        async for chunk in req.stream():
+            n += len(chunk)
+        return Response(b"%d\n" % n)
 
     @app.post("/echo")
     def echo(req):

@@ -28,7 +28,7 @@ def make_app() -> App:
             {"uid": req.params["uid"], "slug": req.params["slug"], "q": req.arg("q")}
         )
 
-    @app.put("/upload", stream=True)
+    @app.put("/upload", stream=True, max_body=10**9)  # the route allows far over max_body
     async def upload(req):
         n = 0
         async for chunk in req.stream():

@@ -9,7 +9,6 @@ import shutil
 import zlib
 
 import pytest
-import uvloop
 
 from netlib.http import App, HTTPClient, serve
 from netlib.http.conditional import UNSATISFIABLE, parse_ranges
@@ -19,19 +18,6 @@ from netlib.shell import ShellConfig
 DATA = bytes(range(256)) * 1024  # 256 KiB: above SMALL_FILE, so sent by os.sendfile
 TEXT = b"hello gzip world\n" * 64
 PAST = 1577836800  # 2020-01-01: a Last-Modified old enough to be a strong validator
-
-
-# Until the suite picks loops in one place (a pytest_asyncio_loop_factories hook), this
-# module parametrizes the policy itself; pytest-asyncio 1.x calls that deprecated.
-pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"')
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def event_loop_policy(request):
-    """Every test here runs on both loops: uvloop has no loop.sendfile of its own."""
-    return (
-        uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
-    )
 
 
 @pytest.fixture

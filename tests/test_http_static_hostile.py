@@ -9,21 +9,11 @@ import socket
 import pytest
 import uvloop
 
-from netlib import _sendfile
 from netlib.http import App, HTTPClient, serve
 from netlib.http import static as static_mod
-from netlib.shell import ShellConfig
-
-pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"')
+from netlib.shell import ShellConfig, _sendfile
 
 BIG = bytes(range(256)) * 512  # 128 KiB: held open and sent by os.sendfile
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def event_loop_policy(request):
-    return (
-        uvloop.EventLoopPolicy() if request.param == "uvloop" else asyncio.DefaultEventLoopPolicy()
-    )
 
 
 class Clock:

@@ -1,10 +1,12 @@
 """The I/O shell: port 0, echo across fragments, cap, idle timeout, isolation, shutdown."""
 
 import asyncio
+import logging
+import socket
 
 import pytest
 
-from netlib.shell import Connection, ShellConfig, start
+from netlib.shell import Connection, Session, ShellConfig, start
 from servers.echo.server import echo
 
 _opened: list[asyncio.StreamWriter] = []
@@ -77,17 +79,23 @@ async def test_idle_peer_is_closed_after_the_timeout():
         assert server.timed_out == 1
 
 
+async def read_line(conn: Connection) -> bytes | None:
+    """Bytes up to and with a newline; None if the peer closed first."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = await conn.recv()
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
 async def test_deadline_closes_a_trickling_peer():
     async def wants_a_line_within(conn: Connection):
         conn.set_deadline(0.3)
-        buf = b""
-        while b"\n" not in buf:
-            chunk = await conn.recv()
-            if not chunk:
-                return
-            buf += chunk
-        conn.set_deadline(None)
-        conn.write(b"ok\n")
+        if await read_line(conn) is not None:
+            conn.set_deadline(None)
+            conn.write(b"ok\n")
 
     cfg = ShellConfig(idle_timeout=10, sweep_interval=0.05)
     async with await start(wants_a_line_within, cfg) as server:
@@ -122,18 +130,22 @@ async def test_a_crashing_handler_hurts_only_its_own_connection():
 
 async def test_shutdown_waits_for_in_flight_then_aborts_the_rest():
     release = asyncio.Event()
+    working = asyncio.Event()
 
     async def slow(conn: Connection):
         await conn.recv()
+        working.set()
+        if (await conn.recv(or_shutdown=True)) == b"never":
+            return
         await release.wait()
         conn.write(b"done")
 
     server = await start(slow, ShellConfig())
     r, w = await _open(server)
     w.write(b"go")
-    await asyncio.sleep(0)
-    stopper = asyncio.create_task(server.shutdown(grace=5))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(working.wait(), 5)
+    stopper = asyncio.create_task(server.shutdown(grace=3600))
+    await asyncio.wait_for(server.stopping_event.wait(), 5)
     assert not stopper.done()  # waiting for the in-flight one
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)  # no longer accepting
@@ -141,20 +153,25 @@ async def test_shutdown_waits_for_in_flight_then_aborts_the_rest():
     assert await r.read() == b"done"
     await asyncio.wait_for(stopper, 5)
 
+    # A handler that ignores the signal is aborted once the grace period is over.
+    working.clear()
+    release.clear()
+    server = await start(slow, ShellConfig())
+    r, w = await _open(server)
+    w.write(b"go")
+    await asyncio.wait_for(working.wait(), 5)
+    await asyncio.wait_for(server.shutdown(grace=0.1), 5)
+    assert await _closed_by_server(r)
+    assert not server.connections
+
 
 async def test_session_factory_shape_answers_synchronously():
-    class Upper:
-        def __init__(self, conn):
-            self.conn = conn
-
+    class Upper(Session):
         def data_received(self, data):
             self.conn.write(data.upper())
 
         def eof_received(self):
             self.conn.close()
-
-        def connection_lost(self, exc):
-            pass
 
     async with await start(session_factory=Upper) as server:
         r, w = await _open(server)
@@ -181,3 +198,50 @@ async def test_past_the_cap_connections_wait_for_a_slot_then_are_served():
         assert await asyncio.wait_for(rb.readexactly(1), 5) == b"b"
         assert not server.waiting and server.accepted == 2
         wb.close()
+
+
+# -- minimum data rate -------------------------------------------------------------------
+async def line_within_rate(conn: Connection):
+    conn.require_rate(2000, window=0.3)
+    line = await read_line(conn)
+    if line is not None:
+        conn.require_rate(None)
+        conn.write(b"got %d\n" % len(line))
+
+
+async def test_a_sender_below_the_minimum_rate_is_cut_with_a_log_line(caplog):
+    caplog.set_level(logging.INFO, logger="netlib.shell")
+    cfg = ShellConfig(idle_timeout=600, sweep_interval=0.05)
+    async with await start(line_within_rate, cfg) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+
+        async def trickle():  # 100 B/s: never idle, far below 2000 B/s
+            for _ in range(1000):
+                w.write(b"x")
+                await asyncio.sleep(0.01)  # the slow client's pace, on purpose
+
+        t = asyncio.create_task(trickle())
+        assert await _closed_by_server(r)
+        t.cancel()
+        w.close()
+        assert server.timed_out == 1
+        assert "below the minimum data rate of 2000 B/s" in caplog.text
+
+
+def _fast_sender(port: int, total: int) -> bytes:
+    """A blocking client in a thread: writes as fast as the kernel takes it."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        block = b"y" * 65536
+        for _ in range(total // len(block)):
+            s.sendall(block)
+        s.sendall(b"\n")
+        return s.recv(100)
+
+
+async def test_a_fast_sender_is_never_cut_by_the_rate_check():
+    cfg = ShellConfig(idle_timeout=600, sweep_interval=0.01)
+    async with await start(line_within_rate, cfg) as server:
+        total = 64 * 1024 * 256  # 16 MiB: many windows' worth of sweeps
+        got = await asyncio.to_thread(_fast_sender, server.port, total)
+        assert got == b"got %d\n" % (total + 1)
+        assert server.timed_out == 0

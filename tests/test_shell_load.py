@@ -1,10 +1,11 @@
 """The shell under load: 1,000 idle keep-alive peers fill the cap, the next one is
 refused with a 503, a slowloris client trickling a request head is cut by the head
 deadline while the idle ones are untouched, a normal client is then served, and
-finally the idle timeout closes all 1,000."""
+finally the idle timeout (shortened then) closes all 1,000. Nothing here reads a
+clock: the test counts connections and timeouts, and every wait is on a condition."""
 
 import asyncio
-import time
+import dataclasses
 
 from netlib.http import App, Response, serve
 from netlib.shell import ShellConfig
@@ -14,10 +15,9 @@ BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length
 
 
 async def wait_until(cond, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not cond():
-        assert time.monotonic() < deadline, "condition never became true"
-        await asyncio.sleep(0.01)  # polling a condition, not sleeping for an effect
+    async with asyncio.timeout(seconds):  # a hang fails the test instead of stalling it
+        while not cond():
+            await asyncio.sleep(0.01)  # polling a condition, not sleeping for an effect
 
 
 async def closed_by_server(reader, seconds=10.0) -> bool:
@@ -34,7 +34,9 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
     def hello(req):
         return Response(b"hi\n")
 
-    cfg = ShellConfig(max_connections=IDLE + 1, refuse_message=BUSY, idle_timeout=4.0,
+    # The idle timeout is far away while the idle peers must stay (a slow machine
+    # cannot make them expire early); it is shortened once they should go.
+    cfg = ShellConfig(max_connections=IDLE + 1, refuse_message=BUSY, idle_timeout=600.0,
                       sweep_interval=0.05, backlog=2048)  # fmt: skip
     async with await serve(app, cfg) as server:
         port = server.port
@@ -43,7 +45,6 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
             idle += await asyncio.gather(
                 *(asyncio.open_connection("127.0.0.1", port) for _ in range(100))
             )
-        t0 = time.monotonic()
         await wait_until(lambda: len(server.connections) == IDLE)
 
         # the slowloris: one byte every 20 ms of a head that never ends
@@ -67,8 +68,7 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
         assert await closed_by_server(r_slow, 5)
         trickler.cancel()
         w_slow.close()
-        assert server.timed_out == 1
-        assert time.monotonic() - t0 < cfg.idle_timeout  # idle peers still connected
+        assert server.timed_out == 1  # the trickler only: the idle peers are all still here
         assert len(server.connections) == IDLE
 
         # its slot is free again: a normal client is served
@@ -78,6 +78,7 @@ async def test_thousand_idle_peers_cap_slowloris_and_idle_timeout():
         w.close()
 
         # and the idle timeout closes all the idle ones
+        server.config = dataclasses.replace(cfg, idle_timeout=0.5)
         closed = await asyncio.gather(*(closed_by_server(rd, 15) for rd, _ in idle))
         assert all(closed)
         await wait_until(lambda: not server.connections)

@@ -1,13 +1,15 @@
 """netlib.http: a small HTTP/1.1 server and client, on the codec in ``core``.
 
-Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse,
-FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
-handler), ``server`` (the per-connection session on the I/O shell, the access
-log), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
+Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse with
+its keep-alive policies Heartbeat and TCPKeepAlive, FileResponse, Upgrade,
+HTTPError), ``router`` (Router and App: method + path pattern -> handler, body
+limits per route), ``server`` (the per-connection session on the I/O shell, the
+access log), ``_streams`` (how a body leaves: paced producers, files by
+sendfile), ``_upgrade`` (101 and the hand-over to another protocol), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
 ETag/Last-Modified, Range and multipart ranges, precompressed ``.gz`` siblings,
 no escape from the directory), ``conditional`` (sans-IO: the If-* and Range
 decisions), ``client`` (keep-alive pooled client on the same core).
-The wire protocol itself is ``netlib.http11``. Access log: logger
+The wire protocol itself is ``netlib.http.core``. Access log: logger
 ``netlib.http.access`` at INFO, one line per response with the peer first;
 ``App(access_log=False)`` skips it (benchmarks).
 
@@ -29,7 +31,7 @@ Usage::
             raise HTTPError(422, "name is required")
         return JSONResponse({"id": req.params["id"], **data}, status=201)
 
-    @app.put("/upload", stream=True)     # body streamed, never held whole
+    @app.put("/upload", stream=True, max_body=2**30)  # streamed, never held whole; 1 GiB allowed
     async def upload(req):
         n = 0
         async for chunk in req.stream():
@@ -41,7 +43,18 @@ Usage::
         async def events():
             for i in range(3):
                 yield f"data: {i}\\n\\n"
-        return StreamingResponse(events(), content_type="text/event-stream")
+        return StreamingResponse(events(), content_type="text/event-stream",
+                                 keepalive=Heartbeat(15, lambda: b": ping\\n\\n"),
+                                 on_shutdown=lambda: b"event: bye\\ndata: restarting\\n\\n")
+
+    @app.get("/poll")
+    async def poll(req):                 # a long poll: answers at once when the server stops
+        await req.wait_shutdown()
+        return "going away\\n"
+
+    @app.get("/echo")
+    def upgrade(req):                    # 101, then the socket is echo's (bytes sent early too)
+        return Upgrade("echo", echo_handler)   # async def echo_handler(conn): ...
 
     app.static("/static", "public/")     # GET /static/<file>: ETag/304, Range/206/416
 
@@ -65,7 +78,8 @@ _EXPORTS = {
     "ClientResponse": "client", "HTTPClient": "client",
     "FileResponse": "messages", "Headers": "messages", "HTTPError": "messages",
     "JSONResponse": "messages", "Request": "messages", "Response": "messages",
-    "StreamingResponse": "messages",
+    "StreamingResponse": "messages", "Upgrade": "messages", "Heartbeat": "messages",
+    "TCPKeepAlive": "messages",
     "App": "router", "Router": "router",
     "HTTPSession": "server", "serve": "server",
 }  # fmt: skip
@@ -73,6 +87,7 @@ _EXPORTS = {
 __all__ = [
     "App", "ClientResponse", "FileResponse", "HTTPClient", "HTTPError", "HTTPSession", "Headers",
     "JSONResponse", "Request", "Response", "Router", "StreamingResponse", "serve",
+    "Heartbeat", "TCPKeepAlive", "Upgrade",
 ]  # fmt: skip
 
 
@@ -90,11 +105,14 @@ if TYPE_CHECKING:
     from .messages import (
         FileResponse,
         Headers,
+        Heartbeat,
         HTTPError,
         JSONResponse,
         Request,
         Response,
         StreamingResponse,
+        TCPKeepAlive,
+        Upgrade,
     )
     from .router import App, Router
     from .server import HTTPSession, serve

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 # Longest request line (method, target, version). 8 KiB is nginx's
 # large_client_header_buffers line size; longer targets get 414.
 MAX_REQUEST_LINE = 8 * 1024
-# Whole head (request line + headers). 64 KiB is generous for cookies and
-# tokens yet bounds memory per connection before a message is even known; 431.
-MAX_HEAD_BYTES = 64 * 1024
+# Whole head (request line + headers): nginx's default large_client_header_buffers
+# (4 buffers of 8 KiB) bounds it at 32 KiB, generous for cookies and tokens yet a
+# small fixed cost per connection before a message is even known; 431.
+MAX_HEAD_BYTES = 32 * 1024
+# One header field line (name, colon, value): 8 KiB, nginx's buffer size, since
+# nginx refuses a line that does not fit one buffer; 431.
+MAX_FIELD_LINE = 8 * 1024
 # Header fields per message: Apache's LimitRequestFields default; 431.
 MAX_HEADERS = 100
 # A chunk-size line with extensions. Real ones are a few bytes; 400 beyond.

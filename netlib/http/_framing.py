@@ -17,6 +17,7 @@ from ._events import (
     MAX_CHUNK_LINE,
     MAX_CHUNK_SIZE_DIGITS,
     MAX_CONTENT_LENGTH_DIGITS,
+    MAX_FIELD_LINE,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
     NEED_DATA,
@@ -186,6 +187,13 @@ _TOKEN_RE = re.compile(_TOKEN)
 _GOOD_NAMES: set[bytes] = set()
 
 
+def _check_field_lines(lines: list[bytes]) -> None:
+    """431 for a field line over ``MAX_FIELD_LINE`` (the request line has its own 414)."""
+    for i in range(1, len(lines)):
+        if len(lines[i]) > MAX_FIELD_LINE:
+            raise RemoteProtocolError("header field line too long", 431)
+
+
 def _parse_headers(lines: list[bytes]) -> Headers:
     """Header lines (after the first) into (lower-cased name, value) pairs."""
     if len(lines) > MAX_HEADERS + 1:
@@ -326,7 +334,9 @@ class _ChunkedReader(_Reader):
         if end + 4 > MAX_HEAD_BYTES:
             raise RemoteProtocolError("trailer section too large", 431)
         c._buf = buf[end + 4 :]
-        return EndOfMessage(_parse_headers([b"", *buf[:end].split(b"\r\n")]))
+        lines = [b"", *buf[:end].split(b"\r\n")]
+        _check_field_lines(lines)
+        return EndOfMessage(_parse_headers(lines))
 
 
 def _lower(headers: Headers) -> Headers:

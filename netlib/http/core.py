@@ -36,6 +36,7 @@ from ._events import (
     ERROR,
     IDLE,
     MAX_CHUNK_LINE,
+    MAX_FIELD_LINE,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
     MAX_LEADING_CRLF,
@@ -64,6 +65,7 @@ from ._framing import (
     _STATUS_LINE,
     _TARGET_RE,
     _TOKEN_RE,
+    _check_field_lines,
     _ChunkedReader,
     _CloseReader,
     _encode_headers,
@@ -82,8 +84,13 @@ __all__ = [
     "SWITCHED_PROTOCOL", "NEED_DATA", "PAUSED", "Connection", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Headers", "InformationalResponse", "LocalProtocolError",
     "ProtocolError", "RemoteProtocolError", "Request", "Response", "status_line",
-    "DEFAULT_MAX_BODY", "MAX_CHUNK_LINE", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
+    "DEFAULT_MAX_BODY", "MAX_CHUNK_LINE", "MAX_FIELD_LINE", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
 ]  # fmt: skip
+
+
+# Framing fields a 1xx must not carry: it has no body, and a client that believed
+# one would take our next response's bytes for it.
+_NO_1XX_FIELDS = frozenset((b"content-length", b"content-type", b"transfer-encoding"))
 
 
 class Connection:
@@ -123,6 +130,11 @@ class Connection:
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes not parsed yet and whether EOF was seen (after a 101 protocol switch)."""
         return self._buf, self._eof
+
+    @property
+    def unparsed(self) -> bytes:
+        """Bytes received and not parsed yet (pipelined requests, the start of a head)."""
+        return self._buf
 
     def next_event(self) -> Event | _Sentinel:
         """The next event from the peer, NEED_DATA or PAUSED; may raise RemoteProtocolError."""
@@ -170,6 +182,8 @@ class Connection:
         self._buf = buf[end + 4 :]
         self._scan_from = 0
         lines = buf[:end].split(b"\r\n")
+        if end > MAX_FIELD_LINE:  # only then can one line be too long (most heads are small)
+            _check_field_lines(lines)
         if self.our_role == SERVER:
             return self._request_head(lines)
         return self._response_head(lines)
@@ -184,6 +198,8 @@ class Connection:
         crlf = buf.count(b"\r\n")
         if nl >= 0 and buf.count(b"\n") != crlf:
             raise RemoteProtocolError("bare LF in message head")
+        if nl >= 0 and len(buf) - buf.rfind(b"\n") - 1 > MAX_FIELD_LINE:
+            raise RemoteProtocolError("header field line too long", 431)  # still growing
         if crlf > MAX_HEADERS + 1:
             raise RemoteProtocolError("too many header fields", 431)
 
@@ -335,6 +351,9 @@ class Connection:
     def _send_informational(self, ev: InformationalResponse) -> bytes:
         if self.our_role != SERVER or self.our_state != IDLE or not 100 <= ev.status_code < 200:
             raise LocalProtocolError("bad informational response")
+        for name, _ in ev.headers:  # RFC 9110 §15.2: a 1xx ends at its empty line
+            if name.lower() in _NO_1XX_FIELDS:
+                raise LocalProtocolError(f"a {ev.status_code} response cannot carry {name!r}")
         self.they_are_waiting_for_100_continue = False
         if ev.status_code == 101:
             self.our_state = self.their_state = SWITCHED_PROTOCOL
@@ -343,6 +362,8 @@ class Connection:
     def _send_response(self, ev: Response) -> bytes:
         if self.our_role != SERVER or self.our_state != IDLE:
             raise LocalProtocolError(f"cannot send a response in state {self.our_state}")
+        if ev.status_code < 200:  # a 1xx has no body: InformationalResponse, not Response
+            raise LocalProtocolError(f"{ev.status_code} must be sent as InformationalResponse")
         self.they_are_waiting_for_100_continue = False
         if self.their_state == ERROR:
             self._keep_alive = False

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from email.utils import formatdate
 from typing import Any
@@ -78,12 +78,13 @@ class Request:
 
     __slots__ = (
         "method", "target", "path", "query_string", "http_version", "raw_headers",
-        "params", "body", "peer", "_headers", "_query", "_stream",
+        "params", "body", "peer", "_headers", "_query", "_stream", "_conn",
     )  # fmt: skip
 
     def __init__(
-        self, method: str, target: bytes, raw_headers: RawHeaders, http_version: str, peer: str
-    ) -> None:
+        self, method: str, target: bytes, raw_headers: RawHeaders, http_version: str, peer: str,
+        conn: Any = None,
+    ) -> None:  # fmt: skip
         self.method = method
         self.target = target
         path, _, qs = target.partition(b"?")
@@ -100,6 +101,7 @@ class Request:
         self._headers: Headers | None = None
         self._query: dict[str, list[str]] | None = None
         self._stream: Any = None  # set by the server for streaming routes
+        self._conn = conn  # the shell's Connection it arrived on
 
     @property
     def headers(self) -> Headers:
@@ -136,6 +138,13 @@ class Request:
         if self._stream is None:
             raise RuntimeError("this route buffers its body: use request.body")
         return self._stream  # type: ignore[no-any-return]
+
+    async def wait_shutdown(self) -> None:
+        """Returns once the server starts stopping: a long poll answers now (and its
+        response is the connection's last) instead of holding the shutdown."""
+        if self._conn is None:
+            raise RuntimeError("this request did not arrive on a server connection")
+        await self._conn.wait_shutdown()
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} from {self.peer}>"
@@ -204,10 +213,40 @@ class JSONResponse(Response):
         super().__init__(body, status, headers)
 
 
-class StreamingResponse(Response):
-    """A body produced piece by piece: chunked unless a Content-Length header is given."""
+class Heartbeat:
+    """Keep-alive policy of a stream: when the producer has been silent ``every``
+    seconds, send ``make()`` (e.g. an SSE comment ``b": ping\\n\\n"``). A reader that
+    vanished is found by the write; a live one sees traffic, so the idle timeout
+    never fires."""
 
-    __slots__ = ("content",)
+    __slots__ = ("every", "make")
+
+    def __init__(self, every: float, make: Callable[[], bytes]) -> None:
+        self.every, self.make = every, make
+
+
+class TCPKeepAlive:
+    """Keep-alive policy of a stream: the kernel probes a silent peer (SO_KEEPALIVE),
+    and the stream is exempt from the idle timeout. Costs no bytes on the wire."""
+
+    __slots__ = ("idle", "interval", "count")
+
+    def __init__(self, idle: int = 60, interval: int = 10, count: int = 6) -> None:
+        self.idle, self.interval, self.count = idle, interval, count
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece: chunked unless a Content-Length header is given.
+
+    The producer is pulled only as fast as the client reads (backpressure) and is
+    closed (``aclose``) as soon as the client goes away. A silent stream is subject
+    to the server's idle timeout unless ``keepalive`` (``Heartbeat`` or
+    ``TCPKeepAlive``) says how to keep it. ``on_shutdown``: when the server stops,
+    stop pulling, send what it returns (a last event), end the body and close;
+    without it the stream gets the shutdown grace period to finish, then is cut.
+    """
+
+    __slots__ = ("content", "keepalive", "on_shutdown")
     media_type = "application/octet-stream"
 
     def __init__(
@@ -216,9 +255,30 @@ class StreamingResponse(Response):
         status: int = 200,
         headers: Mapping[str, str] | RawHeaders | None = None,
         content_type: str | None = None,
+        *,
+        keepalive: Heartbeat | TCPKeepAlive | None = None,
+        on_shutdown: Callable[[], bytes] | None = None,
     ) -> None:
         super().__init__(b"", status, headers, content_type)
         self.content = content
+        self.keepalive = keepalive
+        self.on_shutdown = on_shutdown
+
+
+class Upgrade:
+    """A handler's answer that switches the connection to another protocol (RFC 9110
+    §7.8): ``101 Switching Protocols`` with ``Upgrade: protocol`` and ``headers``,
+    then the connection (and any bytes the client sent after the request) goes to
+    ``to``: an ``async def (conn)`` handler, or a callable ``conn -> Session``.
+    A client that did not ask for ``protocol`` gets 426 instead."""
+
+    __slots__ = ("protocol", "to", "headers")
+
+    def __init__(self, protocol: str, to: Callable[[Any], Any],
+                 headers: Mapping[str, str] | RawHeaders | None = None) -> None:  # fmt: skip
+        self.protocol = protocol
+        self.to = to
+        self.headers = _raw(headers)
 
 
 class FileResponse(Response):

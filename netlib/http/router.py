@@ -10,8 +10,10 @@ the body).
 A handler is ``def h(request)`` or ``async def h(request)``: a sync one runs
 inline in ``data_received`` (no task per request, the fast path); an async one
 gets a task. Registered with ``stream=True`` it is called as soon as the head
-arrives and reads ``request.stream()``; otherwise the body is buffered (up to
-``App.max_body``) into ``request.body`` first.
+arrives and reads ``request.stream()``; otherwise the body is buffered into
+``request.body`` first. Either way the body is limited to ``App.max_body``
+(small) unless the route gives its own ``max_body`` (an upload route may allow
+gigabytes: streamed, it never costs more than a socket buffer of memory).
 """
 
 from __future__ import annotations
@@ -26,16 +28,20 @@ from .messages import HTTPError, Request
 
 Handler = Callable[[Request], Any]
 
-# Buffered request bodies larger than this get 413: a JSON API needs far less,
-# and a route that wants big uploads streams them instead.
+# Request bodies larger than this get 413, unless the route allows more: a JSON
+# API needs far less, and a route that wants big uploads says so (and streams).
 DEFAULT_MAX_BODY = 1024 * 1024
-# A streamed body (``stream=True`` routes) may be this large; the 1 GB upload fits.
-DEFAULT_MAX_STREAM_BODY = 4 * 1024 * 1024 * 1024
 # Seconds a client gets to send a whole request head (slowloris defence).
 DEFAULT_HEAD_TIMEOUT = 10.0
 # Seconds a client gets to send a buffered body (<= max_body) after its head: a
 # trickled body is the slowloris of POST. Streamed routes pace themselves.
 DEFAULT_BODY_TIMEOUT = 30.0
+# Minimum data rate of a request head or body while we wait for it: Kestrel's
+# MinRequestBodyDataRate default, 240 bytes/s averaged over a 5 s window (its grace
+# period). A client slower than that is cut: one byte every few seconds keeps a
+# connection forever under a plain idle timeout (slowloris).
+DEFAULT_MIN_DATA_RATE = 240.0
+DEFAULT_MIN_RATE_WINDOW = 5.0
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|path))?\}")
 
@@ -48,6 +54,7 @@ class Route:
     is_async: bool
     stream: bool
     converters: tuple[tuple[str, Callable[[str], Any]], ...] = ()
+    max_body: int | None = None  # None: the App's
 
 
 def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[str], Any]], ...]]:
@@ -74,7 +81,13 @@ class Router:
         self._by_pattern: dict[str, dict[str, Route]] = {}
 
     def add(
-        self, methods: str | list[str], pattern: str, handler: Handler, *, stream: bool = False
+        self,
+        methods: str | list[str],
+        pattern: str,
+        handler: Handler,
+        *,
+        stream: bool = False,
+        max_body: int | None = None,
     ) -> None:
         if isinstance(methods, str):
             methods = [methods]
@@ -93,13 +106,19 @@ class Router:
             conv = next(iter(table.values())).converters
         is_async = inspect.iscoroutinefunction(handler)
         for m in methods:
-            table[m.upper()] = Route(m.upper(), pattern, handler, is_async, stream, conv)
+            table[m.upper()] = Route(m.upper(), pattern, handler, is_async, stream, conv,
+                                     max_body)  # fmt: skip
 
     def route(
-        self, pattern: str, methods: str | list[str] = "GET", *, stream: bool = False
+        self,
+        pattern: str,
+        methods: str | list[str] = "GET",
+        *,
+        stream: bool = False,
+        max_body: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.add(methods, pattern, fn, stream=stream)
+            self.add(methods, pattern, fn, stream=stream, max_body=max_body)
             return fn
 
         return deco
@@ -150,17 +169,19 @@ class App(Router):
         self,
         *,
         max_body: int = DEFAULT_MAX_BODY,
-        max_stream_body: int = DEFAULT_MAX_STREAM_BODY,
         head_timeout: float = DEFAULT_HEAD_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        min_data_rate: float | None = DEFAULT_MIN_DATA_RATE,
+        min_rate_window: float = DEFAULT_MIN_RATE_WINDOW,
         access_log: bool = True,
         server_header: str = "syslab",
     ) -> None:
         super().__init__()
         self.max_body = max_body
-        self.max_stream_body = max_stream_body
         self.head_timeout = head_timeout
         self.body_timeout = body_timeout
+        self.min_data_rate = min_data_rate
+        self.min_rate_window = min_rate_window
         self.access_log = access_log
         self.server_header = server_header.encode()
 

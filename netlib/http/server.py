@@ -15,8 +15,14 @@ further request is answered and reading stops until it drains.
 Bad input: a ``RemoteProtocolError`` becomes its status line plus
 ``Connection: close``; the connection closes; nobody else notices. A client
 that takes longer than ``App.head_timeout`` to send a head, or
-``App.body_timeout`` to send a buffered body, is cut (slowloris); an idle
-keep-alive peer is closed by the shell's idle timeout.
+``App.body_timeout`` to send a buffered body, or sends a head or body slower
+than ``App.min_data_rate`` (over ``App.min_rate_window``), is cut (slowloris);
+an idle keep-alive peer is closed by the shell's idle timeout, and so is a
+silent streamed response unless it has a keep-alive policy (``_streams``).
+
+A handler may answer ``Upgrade(protocol, to)``: the session sends ``101``
+and hands the connection, with whatever the client sent after the request, to
+``to`` through the shell's ``hand_over`` (a WebSocket, or any protocol).
 """
 
 from __future__ import annotations
@@ -24,12 +30,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from netlib.shell import Connection, ConnectionClosed, Server, ShellConfig, start
+from netlib.shell import (
+    READ_HIGH_WATER,
+    Connection,
+    ConnectionClosed,
+    Server,
+    Session,
+    ShellConfig,
+    start,
+)
 
 from . import core as h11
+from ._streams import body_of, nothing, send_file, with_policies
+from ._upgrade import switching_head, upgrade_target
 from .messages import (
     FileResponse,
     HTTPError,
@@ -37,6 +53,7 @@ from .messages import (
     Request,
     Response,
     StreamingResponse,
+    Upgrade,
     http_date,
     to_response,
 )
@@ -45,8 +62,9 @@ from .router import App, Route
 log = logging.getLogger("netlib.http")
 access = logging.getLogger("netlib.http.access")
 
-# While a handler task runs, unparsed input above this pauses the socket.
-PAUSE_BUFFER = 256 * 1024
+# While a handler task runs, unparsed input above this pauses the socket: the
+# shell's one read high-water mark, the same a coroutine handler is held to.
+PAUSE_BUFFER = READ_HIGH_WATER
 # Seconds we keep reading (and dropping) a refused client's input after answering,
 # so its unread request bytes do not turn our close into an RST that destroys the
 # answer before the client read it (nginx's lingering_close does the same).
@@ -58,13 +76,15 @@ _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 
 
-class HTTPSession:
+class HTTPSession(Session):
     """One connection's HTTP state (the shell's Session shape)."""
 
     def __init__(self, conn: Connection, app: App) -> None:
         self.conn = conn
         self.app = app
-        self.h = h11.Connection(h11.SERVER, max_body=app.max_stream_body)
+        # The body limit is the route's, set per request once it is routed.
+        self.h = h11.Connection(h11.SERVER, max_body=None)
+        self.limit = app.max_body
         # A task owns the connection (async handler or streaming): events are not
         # pulled here meanwhile. See ``busy`` for what the shell's idle timeout sees.
         self.owned = False
@@ -77,31 +97,44 @@ class HTTPSession:
         self.started = 0.0
         self.wakeup: asyncio.Future[None] | None = None  # a body stream waiting for data
         self.lingering = False
-        # The peer is not taking our answers (the shell's write high-water mark):
-        # no further pipelined request is answered, and reading stops, until it drains.
+        self.responding = False  # a streamed response is being sent
+        # ...one with a keep-alive or shutdown policy: endless (SSE), so the client
+        # half-closing means it left; a finite stream still goes to a half-closed client.
+        self.long_lived = False
+        self.rate_on = False  # the peer is held to the minimum data rate (``_rate``)
+        self.upgraded = False  # handed over to another protocol: nothing of ours is left
+        # The peer is not taking our answers (the shell's write high-water mark, which
+        # also stops reading): no further pipelined request is answered until it drains.
         self.write_blocked = False
 
     # -- shell Session interface ---------------------------------------------
-    @property
     def busy(self) -> bool:
-        """Our turn to speak (a handler runs, a response streams: SSE, long polls), so
-        the shell's idle timeout leaves us alone; not while a streaming handler waits
-        for body bytes: then the client is the one to be timed out."""
-        return self.owned and self.wakeup is None
+        """Our turn to speak (a handler computes an answer: a long poll), so the
+        shell's idle timeout leaves us alone. Not while a streaming handler waits for
+        body bytes (the client's turn), nor while a response streams: then bytes
+        flow, and a silent stream needs a keep-alive policy like any silent peer."""
+        return self.owned and self.wakeup is None and not self.responding and not self.lingering
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering:
+        if self.lingering or self.upgraded:
             return
         self.h.receive_data(data)
         if not self.owned:
             self._process()
         else:
             self._wake()
-            if len(self.h._buf) > PAUSE_BUFFER:
+            if len(self.h.unparsed) > PAUSE_BUFFER:
                 self.conn.pause_reading()
 
     def eof_received(self) -> bool:
         if self.lingering:
+            self.conn.close()
+            return True
+        if self.long_lived and self.task is not None:
+            # The reader of an endless stream hung up (nginx does the same when a
+            # client closes during a proxied response): stop the producer now.
+            self.conn.log.debug("client closed its side of a long-lived stream")
+            self.task.cancel()
             self.conn.close()
             return True
         self.h.receive_data(b"")
@@ -117,9 +150,7 @@ class HTTPSession:
             self.task.cancel()
 
     def pause_writing(self) -> None:
-        self.write_blocked = True
-        if not self.owned:  # a task paces itself with drain()
-            self.conn.pause_reading()
+        self.write_blocked = True  # (a task paces itself with drain())
 
     def resume_writing(self) -> None:
         self.write_blocked = False
@@ -129,7 +160,7 @@ class HTTPSession:
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
         self.h.close_after_this()
-        if not self.owned and self.req is None and not self.h._buf:
+        if not self.owned and self.req is None and not self.h.unparsed:
             self.conn.close()
 
     # -- the event loop of one connection --------------------------------------
@@ -137,8 +168,7 @@ class HTTPSession:
         h = self.h
         while not self.owned:
             if self.write_blocked:
-                self.conn.pause_reading()  # resume_writing() carries on from here
-                return
+                return  # the shell stopped reading; resume_writing() carries on from here
             try:
                 ev = h.next_event()
             except h11.RemoteProtocolError as e:
@@ -152,8 +182,9 @@ class HTTPSession:
             elif t is h11.Data:
                 self._on_data(ev.data)  # type: ignore[union-attr]
             elif ev is h11.NEED_DATA:
-                if h.their_state == h11.IDLE and self.conn.deadline is None and h._buf:
+                if h.their_state == h11.IDLE and self.conn.deadline is None and h.unparsed:
                     self.conn.set_deadline(self.app.head_timeout)  # a head has begun
+                    self._rate(True)
                 self.conn.resume_reading()
                 return
             else:  # PAUSED or ConnectionClosed
@@ -167,13 +198,17 @@ class HTTPSession:
         if self.app.access_log:
             self.started = time.perf_counter()
         req = Request(ev.method.decode("latin-1"), ev.target, ev.headers,
-                      ev.http_version.decode(), self.conn.peer)  # fmt: skip
+                      ev.http_version.decode(), self.conn.peer, self.conn)  # fmt: skip
         self.req, self.error, self.parts, self.size = req, None, [], 0
+        length = self.h.their_content_length
+        if length != 0:  # a body is to come, at the minimum rate (its head may have come whole)
+            self._rate(True)
+        elif self.rate_on:
+            self._rate(False)  # the whole request is in
         try:
             self.route, req.params = self.app.match(req.method, req.path)
         except HTTPError as e:
             self.route, self.error = None, e
-            length = self.h.their_content_length
             if (
                 self.h.they_are_waiting_for_100_continue
                 or length is None
@@ -181,14 +216,17 @@ class HTTPSession:
             ):
                 self._finish_early()  # a body we would only throw away: answer, close
             return
+        if length != 0:
+            limit = self.route.max_body
+            self.limit = self.h.max_body = self.app.max_body if limit is None else limit
+            if length is not None and length > self.limit:
+                self.error = HTTPError(413, f"body over {self.limit} bytes")
+                self._finish_early()  # before 100 Continue: the client need not send it
+                return
         if self.route.stream:
             req._stream = self._body_stream()
+            self.conn.waiting_for_peer(False)  # the rate counts while the handler reads
             self._spawn(self.route, req)
-            return
-        length = self.h.their_content_length
-        if length is not None and length > self.app.max_body:
-            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
-            self._finish_early()  # before 100 Continue: the client need not send it
         elif length != 0:  # a body to buffer: it must arrive in time
             self.conn.set_deadline(self.app.body_timeout)
             if self.h.they_are_waiting_for_100_continue:
@@ -198,8 +236,8 @@ class HTTPSession:
         if self.req is None or self.error is not None:
             return  # the body of a request already answered: drop it
         self.size += len(data)
-        if self.size > self.app.max_body:
-            self.error = HTTPError(413, f"body over {self.app.max_body} bytes")
+        if self.size > self.limit:
+            self.error = HTTPError(413, f"body over {self.limit} bytes")
             self._finish_early()
             return
         self.parts.append(data)
@@ -211,6 +249,8 @@ class HTTPSession:
             return
         if self.conn.deadline is not None:
             self.conn.set_deadline(None)
+        if self.rate_on:
+            self._rate(False)
         if self.error is not None or route is None:
             self._answer(req, self._error_response(self.error or HTTPError(500)))
             return
@@ -241,6 +281,7 @@ class HTTPSession:
     def _linger(self) -> None:
         """Answered for the last time: half-close, then drop input until EOF or timeout."""
         self.owned = self.lingering = True  # nothing more is parsed on this connection
+        self._rate(False)
         self.conn.write_eof()
         self.conn.set_deadline(LINGER_SECONDS)
 
@@ -256,12 +297,21 @@ class HTTPSession:
         else:
             self.conn.abort()
 
+    def _rate(self, on: bool) -> None:
+        """Hold the peer to the minimum data rate (a head or body is coming), or not."""
+        self.rate_on = on
+        app = self.app
+        self.conn.require_rate(app.min_data_rate if on else None, app.min_rate_window)
+
     @staticmethod
     def _error_response(e: HTTPError) -> Response:
         return Response(f"{e.detail or e.status}\n", e.status, e.headers)
 
     # -- answering ---------------------------------------------------------------
     def _answer(self, req: Request, result: Any) -> None:
+        if type(result) is Upgrade:
+            self._upgrade(req, result)
+            return
         resp = result if type(result) is Response else self._to_response(result)
         body = resp.body
         if type(resp) is Response or type(resp) is JSONResponse:
@@ -349,6 +399,7 @@ class HTTPSession:
             return
         if self.req is req:  # a streaming route answered without reading all its body
             self.req = None
+            self._rate(False)
             if self.h.they_are_waiting_for_100_continue:
                 self.h.close_after_this()
         self.owned = False
@@ -366,11 +417,15 @@ class HTTPSession:
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
         is_file = isinstance(resp, FileResponse)
-        chunks = _chunks(resp) if req.method != "HEAD" and not is_file else _nothing()
+        chunks = body_of(resp) if req.method != "HEAD" and not is_file else nothing()
+        if isinstance(resp, StreamingResponse) and req.method != "HEAD":
+            chunks = with_policies(chunks, resp, conn, h.close_after_this)
+            self.long_lived = resp.keepalive is not None or resp.on_shutdown is not None
+        self.responding = True
         try:
             head = h.send(h11.Response(resp.status, headers))
             if is_file and req.method != "HEAD":
-                sent = await _send_file(conn, h, resp, head)  # type: ignore[arg-type]
+                sent = await send_file(conn, h, resp, head)  # type: ignore[arg-type]
             else:
                 conn.write(head)
             async for chunk in chunks:
@@ -390,12 +445,27 @@ class HTTPSession:
             return
         finally:
             # Close the producer now (an SSE feed unsubscribes), not whenever it is collected.
+            self.responding = self.long_lived = False
+            conn.tcp_keepalive(None)
             await chunks.aclose()
             if self.app.access_log:
                 self._log(req, resp.status, sent)
         self.owned = False
         self.conn.touch()
         self._process()
+
+    def _upgrade(self, req: Request, up: Upgrade) -> None:
+        """101, then the connection (and what the client sent after the request) is ``up.to``'s."""
+        head = switching_head(self.h, req, up, self.conn.log)
+        if isinstance(head, Response):
+            self._answer(req, head)
+            return
+        self.conn.write(head)
+        if self.app.access_log:
+            self._log(req, 101, 0)
+        self.owned = self.upgraded = True
+        data, eof = self.h.trailing_data
+        self.conn.hand_over(upgrade_target(up, self.conn), data, eof)
 
     # -- streamed request bodies ------------------------------------------------
     async def _body_stream(self) -> AsyncIterator[bytes]:
@@ -408,13 +478,18 @@ class HTTPSession:
                 yield ev.data  # type: ignore[union-attr]
             elif type(ev) is h11.EndOfMessage:
                 self.req = None
+                self._rate(False)
                 return
             elif ev is h11.NEED_DATA:
                 self.conn.resume_reading()
                 if self.conn.closed:
                     raise ConnectionError("client went away during the body")
                 self.wakeup = asyncio.get_running_loop().create_future()
-                await self.wakeup
+                self.conn.waiting_for_peer(True)
+                try:
+                    await self.wakeup
+                finally:
+                    self.conn.waiting_for_peer(False)
             else:
                 raise ConnectionError(f"unexpected {ev!r} in a request body")
 
@@ -428,49 +503,6 @@ class HTTPSession:
         ms = (time.perf_counter() - self.started) * 1000
         access.info('%s "%s %s HTTP/%s" %d %d %.1fms', req.peer, req.method,
                     req.target.decode("latin-1"), req.http_version, status, size, ms)  # fmt: skip
-
-
-async def _nothing() -> AsyncGenerator[bytes, None]:
-    return
-    yield b""
-
-
-async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse, head: bytes) -> int:
-    """A file body after its head: literal pieces (the head, multipart part heads) are
-    gathered into one write before each file range, which goes by ``conn.sendfile``."""
-    sent = 0
-    out = [head]
-    with resp.open() as fd:
-        for piece in resp.pieces():
-            if isinstance(piece, bytes):
-                out.append(h.send(h11.Data(piece)))
-                sent += len(piece)
-                continue
-            conn.write(b"".join(out))
-            out = []
-            h.send_counted(piece[1])
-            await conn.sendfile(fd, piece[0], piece[1])
-            sent += piece[1]
-    if out:
-        conn.write(b"".join(out))
-    return sent
-
-
-async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
-    content = resp.content  # type: ignore[union-attr]
-    if hasattr(content, "__aiter__"):
-        try:
-            async for chunk in content:
-                if chunk:
-                    yield chunk.encode() if isinstance(chunk, str) else chunk
-        finally:
-            aclose = getattr(content, "aclose", None)
-            if aclose is not None:
-                await aclose()
-    else:
-        for chunk in content:  # type: ignore[union-attr]
-            if chunk:
-                yield chunk.encode() if isinstance(chunk, str) else chunk
 
 
 async def serve(app: App, config: ShellConfig | None = None) -> Server:

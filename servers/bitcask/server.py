@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from netlib import resp
 from netlib.resp import NEED_DATA, ProtocolError, RequestParser
 from netlib.shell import Connection, Server, ShellConfig, start
+from netlib.shell import Session as ShellSession
 from storage.bitcask import Bitcask, StorageError
 
 from .commands import TABLE, arity_error, arity_ok, merge_reply, unknown
@@ -34,7 +35,7 @@ log = logging.getLogger("servers.bitcask")
 _ids: Iterator[int] = itertools.count(1)
 
 
-class Session:
+class Session(ShellSession):
     """A connected client: parser, protocol version, and the shared Bitcask."""
 
     def __init__(self, db: Bitcask, conn: Connection) -> None:

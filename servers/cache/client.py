@@ -30,7 +30,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from netlib.resp import ProtocolError, RequestParser
-from netlib.shell import Connection
+from netlib.shell import Connection, Session
 
 from .blocking import Parked
 from .eviction import OOM_ERROR
@@ -56,7 +56,7 @@ SUBSCRIBE_MODE_ERROR = (
 )
 
 
-class Client:
+class Client(Session):
     """A connected client's state and its session (the shell's synchronous handler)."""
 
     def __init__(self, state: State, conn: Connection) -> None:
@@ -100,14 +100,13 @@ class Client:
         self._raise_parse_error()
 
     def pause_writing(self) -> None:
-        """The transport holds more unsent output than its high-water mark: stop reading."""
+        """The transport holds more unsent output than its high-water mark (the shell
+        has stopped reading): run nothing more until the peer drains it."""
         self.write_paused = True
-        self.conn.pause_reading()
 
     def resume_writing(self) -> None:
-        """The peer drained our output: read again and run what waited."""
+        """The peer drained our output: run what waited."""
         self.write_paused = False
-        self.conn.resume_reading()
         self._resume()
 
     def eof_received(self) -> None:

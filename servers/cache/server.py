@@ -144,13 +144,5 @@ async def serve(config: ShellConfig, state: State | None = None) -> tuple[Server
 
     server = await start(config=config, session_factory=factory)
     state.port = server.port
-    cron = asyncio.get_running_loop().create_task(_cron_loop(state))
-    original = server.shutdown
-
-    async def shutdown(grace: float | None = None) -> None:
-        # The cron stops with the server (the shell knows nothing of it).
-        cron.cancel()
-        await original(grace)
-
-    server.shutdown = shutdown  # type: ignore[method-assign]
+    server.background(_cron_loop(state), "cron")  # stops with the server
     return server, state

@@ -1,4 +1,7 @@
-"""Echo every byte back, with backpressure: a slow reader slows the writer."""
+"""Echo every byte back, with backpressure: a slow reader slows the writer.
+
+At shutdown an idle peer is closed at once (``recv(or_shutdown=True)``): an idle
+``nc`` must not hold the server for the whole grace period, then get an RST."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from netlib.shell import Connection, Server, ShellConfig, start
 
 
 async def echo(conn: Connection) -> None:
-    while data := await conn.recv():
+    while data := await conn.recv(or_shutdown=True):
         conn.write(data)
         await conn.drain()
 

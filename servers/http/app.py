@@ -1,12 +1,18 @@
-"""Routes of the demo server and ``serve``."""
+"""Routes of the demo server and ``serve``.
+
+``GET /echo`` with ``Connection: Upgrade`` and ``Upgrade: echo`` switches the
+connection to the echo protocol (101, then every byte comes back): the shell's
+hand-over, pokeable with ``nc``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from netlib.http import App, HTTPError, Request, Response
+from netlib.http import App, HTTPError, Request, Response, Upgrade
 from netlib.http import serve as serve_app
 from netlib.shell import Server, ShellConfig
+from servers.echo.server import echo as echo_protocol
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 _HELLO = Response(b"Hello, world!\n")
@@ -25,6 +31,10 @@ def build(static_dir: Path = PUBLIC, access_log: bool = True) -> App:
         if not isinstance(data, dict | list):
             raise HTTPError(422, "send a JSON object or array")
         return data
+
+    @app.get("/echo")
+    def switch_to_echo(req: Request) -> Upgrade:
+        return Upgrade("echo", echo_protocol)
 
     @app.get("/")
     def index(req: Request) -> Response:

@@ -51,9 +51,11 @@ def socket_fd(transport: Any) -> int | None:
 
 
 async def sendfile(
-    transport: Any, drain: Callable[[], Awaitable[None]], fd: int, offset: int, count: int
-) -> None:
-    """Write ``count`` bytes of file ``fd`` from ``offset`` after what the transport holds.
+    transport: Any, drain: Callable[[], Awaitable[None]], fd: int, offset: int, count: int,
+    progress: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
+    """Write ``count`` bytes of file ``fd`` from ``offset`` after what the transport holds;
+    ``progress()`` after each piece the socket took (the peer is alive: not idle).
 
     Raises ConnectionResetError if the transport closes meanwhile and OSError if the
     file ends early (it shrank after its length was promised in Content-Length).
@@ -77,6 +79,8 @@ async def sendfile(
                 raise OSError(f"file ended {end - offset} bytes early (it shrank)")
             if n > 0:
                 offset += n
+                if progress is not None:
+                    progress()
                 continue
         if out is None:
             offset = await _copy_block(transport, drain, fd, offset, end)
