@@ -81,7 +81,7 @@ async def test_errors_keep_the_connection(server):
     srv, _ = server
     got = await _exchange(srv.port, b"NOPE a\r\nGET\r\nPING\r\n", b"+PONG\r\n")
     assert got == (
-        b"-ERR unknown command 'NOPE', with args beginning with: 'a'\r\n"
+        b"-ERR unknown command 'NOPE', with args beginning with: 'a' \r\n"
         b"-ERR wrong number of arguments for 'get' command\r\n+PONG\r\n"
     )
 
