@@ -171,13 +171,7 @@ def _list_filter(a: list[bytes]) -> tuple[bytes | None, set[int] | None]:
             raise CommandError(f"Unknown client type '{a[3].decode(errors='replace')}'")
         return kind, None
     if opt == b"ID" and len(a) > 3:
-        ids = set()
-        for x in a[3:]:
-            n = to_int(x, b"-ERR Invalid client ID\r\n")
-            if n <= 0:
-                raise CommandError("Invalid client ID")
-            ids.add(n)
-        return None, ids
+        return None, {to_int(x, b"-ERR Invalid client ID\r\n") for x in a[3:]}
     raise CommandError(SYNTAX)
 
 

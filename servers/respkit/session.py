@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 # of a 512 MB value cannot be answered into memory at once, yet typical
 # pipelines (redis-benchmark -P 16, --pipe) still finish in one batch.
 OUTPUT_HIGH_WATER = 1024 * 1024
+# Seconds a peer refused for a protocol error may go on sending before we close.
+# Closing with its bytes still unread would make the kernel send a reset, and the
+# peer would lose our error reply with it; so we half-close (FIN after the
+# error) and discard what still arrives, for at most this long.
+LINGER = 5.0
 
 
 class Session:
@@ -86,7 +91,7 @@ class Session:
     # -- the shell's Session protocol -------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self.closing:
-            return  # after QUIT nothing more is read
+            return  # after QUIT or a protocol error nothing more is read
         p = self.parser
         p.feed(data)
         try:
@@ -262,10 +267,13 @@ class Session:
             self._protocol_error(e)
 
     def _protocol_error(self, e: ProtocolError) -> None:
+        """Answer the error, half-close, and discard what the peer still sends (``LINGER``)."""
         self.conn.log.info("protocol error: %s", e.message)
         self.send(e.reply)
         self.closing = True
-        self.conn.close()
+        self.pending.clear()
+        self.conn.write_eof()
+        self.conn.set_deadline(LINGER)
 
     # -- connection state the connection commands change ------------------------------
     def select(self, index: int) -> bool:

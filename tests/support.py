@@ -1,0 +1,73 @@
+"""What many tests share: waiting on a condition with a deadline, and raw-socket conversations.
+
+Waiting. A test never sleeps for an effect to "settle": it waits for the
+condition it needs (a server state, a row in a process list) and fails with a
+clear message when the deadline passes. ``wait_until`` is for threads and
+plain code, ``until`` for coroutines (its predicate may be async). The short
+pause between two checks is the only sleep tests need, and it lives here.
+
+Raw sockets. ``converse`` sends bytes and reads until the server closes (end
+the request with QUIT to get every reply), ``read_until`` until an expected
+suffix: exact bytes on the wire, with a timeout so a hung server fails the
+test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+
+POLL = 0.005  # seconds between two checks of a condition
+DEFAULT_TIMEOUT = 10.0
+
+
+def wait_until(
+    pred: Callable[[], object], timeout: float = DEFAULT_TIMEOUT, what: str = "condition"
+) -> None:
+    """Block until ``pred()`` is true; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"{what} never became true within {timeout}s"
+        time.sleep(POLL)
+
+
+async def until(
+    pred: Callable[[], object | Awaitable[object]],
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "condition",
+) -> None:
+    """Wait (without blocking the loop) until ``pred()`` (or its awaited value) is true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, f"{what} never became true within {timeout}s"
+        await asyncio.sleep(POLL)
+
+
+async def converse(port: int, data: bytes, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    """Send ``data`` to 127.0.0.1:``port`` and return everything read until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        return await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+
+
+async def read_until(
+    reader: asyncio.StreamReader, suffix: bytes, timeout: float = DEFAULT_TIMEOUT
+) -> bytes:
+    """Read until the bytes end with ``suffix`` (or EOF); the bytes read."""
+    got = b""
+    while not got.endswith(suffix):
+        chunk = await asyncio.wait_for(reader.read(65536), timeout)
+        if not chunk:
+            break
+        got += chunk
+    return got
