@@ -3,14 +3,15 @@
 redis-benchmark (Redis's own load generator, written in C) runs
 ``-n 200000 -c 50 -t set,get,incr,lpush,lpop,hset,spop``, first one request
 per round trip, then with ``-P 16`` (16 pipelined requests per write), against
-``python -m servers.cache`` started as a child on a free port and against a
+``python -m servers.cache`` started as a child on port 0 and against a
 private ``redis-server`` (harness.services.RedisServer), alternately test by test,
 twice, keeping the best run (so both see the same machine state). Prints
 req/s and p50 latency per command and the ratio to Redis, saves
-``bench/results/cache.json``. ``--profile`` instead samples the cache with
-py-spy under -P16 and prints where its CPU time goes.
+``cache.json`` in the results folder (``bench.common.results_dir``).
+``--profile`` instead samples the cache with py-spy under -P16 and prints
+where its CPU time goes.
 
-The issue's goal is >= 0.6x Redis without pipelining. On a 2-core machine the
+The goal is >= 0.6x Redis without pipelining. On a 2-core machine the
 load generator takes one core, so both servers get about one: that is the
 comparison of one Python event loop against Redis's one C event loop.
 """
@@ -30,7 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.procs import free_port, python_module, require_binary
+from harness.procs import python_module, require_binary
 from harness.services import RedisServer
 
 from .common import Row, header, save, table
@@ -69,7 +70,7 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
     best of the repeats is the least disturbed one.
     """
     rows: list[Row] = []
-    with python_module("servers.cache", "--log-level", "warning", port=free_port()) as ours:
+    with python_module("servers.cache", "--log-level", "warning", port=0) as ours:
         with RedisServer() as redis:
             servers = [(OURS, ours.port), (REDIS, redis.port)]
             for p in pipelines:
@@ -109,7 +110,7 @@ def profile(requests: int, seconds: int = 10) -> None:
         sys.exit("py-spy not found: .venv/bin/pip install py-spy (a dev dependency)")
     with (
         tempfile.TemporaryDirectory() as tmp,
-        python_module("servers.cache", "--log-level", "warning", port=free_port()) as ours,
+        python_module("servers.cache", "--log-level", "warning", port=0) as ours,
     ):
         raw = Path(tmp) / "stacks.txt"
         argv = [spy, "record", "-p", str(ours.pid), "-r", "500", "-d", str(seconds),

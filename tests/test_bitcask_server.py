@@ -15,6 +15,7 @@ import threading
 
 import pytest
 import redis
+from support import read_until
 
 from netlib.shell import ShellConfig
 from servers.bitcask.server import serve
@@ -28,14 +29,10 @@ pytestmark = pytest.mark.exercise("S5")
 async def _exchange(port: int, data: bytes, until: bytes) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(data)
-    got = b""
-    while not got.endswith(until):
-        chunk = await asyncio.wait_for(reader.read(65536), 10)
-        if not chunk:
-            break
-        got += chunk
-    writer.close()
-    return got
+    try:
+        return await read_until(reader, until)
+    finally:
+        writer.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from support import wait_until
 
 from clients.mysql import (
     AccessDeniedError,
@@ -58,10 +59,10 @@ def test_auth_switch_request_is_answered(pw_user):
 
 
 def test_unsupported_auth_plugin_fails_with_a_clear_error(mariadb_server):
-    installed = mariadb_server.sql(
+    installed = mariadb_server.scalar(
         "SELECT COUNT(*) FROM information_schema.plugins WHERE plugin_name = 'ed25519'"
     )
-    if installed.strip() == "0":  # the session's server may already have it
+    if installed == 0:  # the session's server may already have it
         mariadb_server.sql("INSTALL SONAME 'auth_ed25519'")
     mariadb_server.sql(
         "CREATE USER IF NOT EXISTS 'f1_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('pw')"
@@ -101,12 +102,13 @@ def test_killed_connection_is_connection_lost(mariadb):
 
 def _wait_for_query(addr, text: str, deadline: float) -> None:
     """Poll (bounded) until the server shows ``text`` running in its process list."""
+    sql = "SELECT COUNT(*) FROM information_schema.processlist WHERE info = %s"
     with Connection.from_address(addr) as c:
-        while not c.query(
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE info = %s", (text,)
-        ).scalar():
-            assert time.monotonic() < deadline, f"{text!r} never started"
-            time.sleep(0.01)
+        wait_until(
+            lambda: c.query(sql, (text,)).scalar(),
+            timeout=max(deadline - time.monotonic(), 0.1),
+            what=f"{text!r} running",
+        )
 
 
 def test_server_killed_mid_query_is_a_clear_connection_error():
