@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from support import converse, read_until
+from support import converse, read_until, until
 
 from netlib import resp
 from netlib.resp import encode_command
@@ -323,4 +323,52 @@ async def test_a_bulk_not_followed_by_crlf_is_refused(cache_port):
 
 @pytest.fixture
 def cache_port_sync(launch):
+    return launch("servers.cache").port
+
+
+async def test_a_refused_peer_that_keeps_sending_is_cut_after_the_linger(monkeypatch):
+    """After a protocol error we discard what still arrives, but not forever."""
+    from netlib.shell import ShellConfig
+    from servers.respkit import Session
+
+    monkeypatch.setattr(Session, "linger", 0.3)
+    config = ShellConfig(port=0, sweep_interval=0.05, idle_timeout=3600)
+    server = await serve_kit(config, MiniState())
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"PING\r\n*1\r\n$x\r\n")
+        assert await read_until(reader, b"length\r\n") == (
+            b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+        )
+
+        async def cut_by_the_server() -> bool:
+            try:  # the peer keeps sending while we wait
+                writer.write(b"garbage " * 128)
+                await writer.drain()
+            except ConnectionError:
+                pass
+            return server.timed_out == 1
+
+        await until(cut_by_the_server, timeout=10, what="the lingering peer cut")
+        writer.close()
+
+
+async def test_the_error_reply_survives_a_flood_on_uvloop(cache_port_async_child):
+    """The child runs on uvloop (production's loop): the half-close works there too."""
+    port = cache_port_async_child
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"SET a 1\r\n*1\r\n$x\r\n")
+    try:
+        for _ in range(32):
+            writer.write(b"x" * 65536)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    got = await asyncio.wait_for(reader.read(), 10)
+    assert got == b"+OK\r\n-ERR Protocol error: invalid bulk length\r\n"
+    writer.close()
+
+
+@pytest.fixture
+def cache_port_async_child(launch):
     return launch("servers.cache").port

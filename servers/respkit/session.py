@@ -64,6 +64,8 @@ LINGER = 5.0
 class Session:
     """A connected client's state and its session (the shell's synchronous handler)."""
 
+    linger = LINGER  # seconds a peer refused for a protocol error may go on sending
+
     def __init__(self, state: ServerState, conn: Connection) -> None:
         self.state = state
         self.conn = conn
@@ -273,7 +275,7 @@ class Session:
         self.closing = True
         self.pending.clear()
         self.conn.write_eof()
-        self.conn.set_deadline(LINGER)
+        self.conn.set_deadline(self.linger)
 
     # -- connection state the connection commands change ------------------------------
     def select(self, index: int) -> bool:
