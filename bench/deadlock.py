@@ -163,7 +163,8 @@ def debit_then_credit_first_half(conn: Connection, row: int) -> None:
 
 def deadlock_report(conn: Connection) -> str:
     """The LATEST DETECTED DEADLOCK section of SHOW ENGINE INNODB STATUS ('' if none yet)."""
-    text = conn.query("SHOW ENGINE INNODB STATUS").first()[2]
+    row = conn.query("SHOW ENGINE INNODB STATUS").first()
+    text = str(row[2]) if row else ""
     start = text.find("LATEST DETECTED DEADLOCK")
     if start < 0:
         return ""

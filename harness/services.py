@@ -107,6 +107,10 @@ class MariaDB(_Service):
         self.server_id = server_id
         self.extra_args = extra_args or []
         self.socket = str(self.dir / "mysqld.sock")
+        # A private tmpdir: at start-up mariadbd deletes every '#sql*' file in its tmpdir,
+        # so instances sharing /tmp delete each other's temporary tables (a parallel
+        # mariadb-install-db then fails with "Unknown table 'mysql.tmp_user_sys'").
+        self.tmpdir = self.dir / "tmp"
         self.address = ServiceAddress(
             "127.0.0.1", self.port, user="root", password="", database="test",
             unix_socket=self.socket,
@@ -118,9 +122,11 @@ class MariaDB(_Service):
             return
         install = require_binary("mariadb-install-db", "mariadb-server")
         datadir.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         res = subprocess.run(
             [
                 install, "--no-defaults", f"--datadir={datadir}", "--user=root",
+                f"--tmpdir={self.tmpdir}",
                 "--auth-root-authentication-method=normal", "--skip-test-db",
                 "--skip-name-resolve",
             ],
@@ -131,10 +137,12 @@ class MariaDB(_Service):
 
     def start(self) -> MariaDB:
         self._install()
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         binary = require_binary("mariadbd", "mariadb-server")
         argv = [
             binary, "--no-defaults", f"--datadir={self.dir / 'data'}",
             f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+            f"--tmpdir={self.tmpdir}",
             f"--pid-file={self.dir / 'mysqld.pid'}", "--user=root",
             f"--server-id={self.server_id}", "--skip-name-resolve",
             "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=48M",

@@ -100,17 +100,29 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="clients/pool",
         bench="make bench-pool",
     ),
-    Exercise("D3", "Sharding and routing from an API server"),
+    Exercise(
+        "D3", "Sharding and routing from an API server", room="servers/shards", run="make serve-shards"
+    ),
     Exercise(
         "D4",
         "A local read replica; flag-driven consistent reads",
         room="servers/profile",
         run="make serve-profile",
     ),
-    Exercise("D5", "Airline check-in: FOR UPDATE and SKIP LOCKED"),
-    Exercise("D6", "Hit, detect and retry a deadlock"),
+    Exercise(
+        "D5", "Airline check-in: FOR UPDATE and SKIP LOCKED", room="bench", bench="make bench-checkin"
+    ),
+    Exercise(
+        "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
+    ),
     Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
-    Exercise("D8", "Distributed transactions with 2PC (Zomato ordering)"),
+    Exercise(
+        "D8",
+        "Distributed transactions with 2PC (Zomato ordering)",
+        room="servers/orders",
+        run="make serve-orders",
+        bench="make bench-twopc",
+    ),
     Exercise("D9", "Blogging app sharded by user id, unique blog ids"),
     Exercise("D10", "ID generation schemes compared"),
     Exercise("D11", "UUID keys, UPSERT vs REPLACE, pagination benchmarks"),
@@ -160,6 +172,10 @@ SERVERS: dict[str, Server] = {
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),
+        Server("orders", 8087, "curl -s -XPOST 127.0.0.1:{port}/orders -d '{{\"item\":1,\"qty\":2}}'",
+               ("D8",)),  # fmt: skip
+        Server("shards", 8088, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\"}}'",
+               ("D3",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )

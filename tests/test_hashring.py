@@ -131,7 +131,7 @@ def test_bounded_loads_never_exceed_the_cap_even_for_one_hot_key():
 
 def test_bounded_loads_respect_weights():
     bl = BoundedLoads(HashRing({"big": 3, "small": 1}, vnodes=1), c=1.1)
-    for i in range(4000):
+    for _ in range(4000):
         bl.acquire("hot")  # one key: the bound alone decides the split
     assert bl.loads["small"] <= math.ceil(1.1 * 4000 / 4) and bl.loads["big"] <= math.ceil(1.1 * 4000 * 3 / 4)
     assert bl.loads["big"] > 2 * bl.loads["small"]

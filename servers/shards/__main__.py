@@ -1,0 +1,71 @@
+import logging
+import sys
+import threading
+from contextlib import ExitStack
+
+from clients.address import address_from_url
+from harness.services import MariaDB
+from netlib.shell import ShellConfig, run, serve_until_signalled
+from servers.cli import parse, server_parser
+
+from .app import Router, serve
+from .directory import MODES
+
+log = logging.getLogger("servers.shards")
+DEFAULT_SHARDS = 4
+
+
+def start_private(stack: ExitStack, args) -> list:  # type: ignore[no-untyped-def]
+    """Four MariaDB instances under --dir, started in parallel (each takes ~2 s)."""
+    servers = [MariaDB(args.dir / f"shard{i}") for i in range(DEFAULT_SHARDS)]
+    errors: dict[int, BaseException] = {}
+
+    def start(i: int) -> None:
+        try:
+            servers[i].start()
+        except Exception as e:  # noqa: BLE001 - reported below, one line
+            errors[i] = e
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(servers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in servers:
+        stack.callback(s.stop)
+    if errors:
+        i, e = next(iter(errors.items()))
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SystemExit(f"shards: private MariaDB shard{i} failed to start: {first} (see {servers[i].dir})")
+    return [s.address for s in servers]
+
+
+def main() -> int:
+    p = server_parser("shards", "users and posts sharded over MariaDB instances, with live moves (D3)")
+    p.add_argument("--shard-url", action="append", metavar="URL",
+                   help="mysql://user:pass@host:port/db of a shard (repeat; default: 4 private ones)")  # fmt: skip
+    p.add_argument("--mode", choices=MODES, default="range", help="range or hash slots (range)")
+    p.add_argument("--slots", type=int, default=16, help="slots in the map (16)")
+    p.add_argument("--width", type=int, default=1000, help="user ids per range slot (1000)")
+    args = parse(p)
+    if not 1 <= args.slots <= 4096 or args.width < 1:
+        p.error("--slots is 1..4096 and --width at least 1")
+    with ExitStack() as stack:
+        if args.shard_url:
+            addrs = [address_from_url(u, 3306) for u in args.shard_url]
+        else:
+            addrs = start_private(stack, args)
+        shards = {f"shard{i}": a for i, a in enumerate(addrs)}
+
+        async def go() -> None:
+            # The directory lives beside shard0 (its own tables in the same database).
+            router = await Router(shards, addrs[0]).open(args.mode, args.slots, args.width)
+            server = await serve(router, ShellConfig(host=args.host, port=args.port))
+            await serve_until_signalled(server, router.close)
+
+        run(go)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
