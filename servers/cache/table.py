@@ -25,6 +25,7 @@ from servers.respkit import (
     Command,
     CommandError,
     Registry,
+    arity_error,
     to_float,
     to_index,
     to_int,
@@ -42,5 +43,5 @@ container = REGISTRY.container
 __all__ = [
     "INT64_MAX", "INT64_MIN", "MAX_STRING", "NOT_FLOAT", "NOT_INTEGER", "NO_SUCH_KEY",
     "OVERFLOW", "REGISTRY", "SYNTAX", "TABLE", "VERSION", "WRONGTYPE", "Command", "CommandError",
-    "command", "container", "to_float", "to_index", "to_int", "to_positive",
+    "arity_error", "command", "container", "to_float", "to_index", "to_int", "to_positive",
 ]  # fmt: skip

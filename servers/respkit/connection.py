@@ -15,7 +15,15 @@ from typing import Any
 
 from netlib import resp
 
-from .errors import DB_OUT_OF_RANGE, NOPROTO, SYNTAX, WRONGPASS, CommandError, to_int
+from .errors import (
+    DB_OUT_OF_RANGE,
+    NOPROTO,
+    SYNTAX,
+    WRONGPASS,
+    CommandError,
+    arity_error,
+    to_int,
+)
 from .registry import Registry
 from .state import VERSION
 
@@ -35,7 +43,7 @@ BAD_NAME = "Client names cannot contain spaces, newlines or special characters."
 @command("PING", -1, "fast pubsub", NO, G, "Ping the server", syntax="[message]")
 def ping(c: Any, a: list[bytes]) -> bytes:
     if len(a) > 2:
-        return b"-ERR wrong number of arguments for 'ping' command\r\n"
+        return arity_error("ping")
     if c.subscribed:  # RESP2 subscribe mode answers an array, as Redis does
         return resp.bulks([b"pong", a[1] if len(a) > 1 else b""])
     return resp.bulk(a[1]) if len(a) > 1 else resp.PONG

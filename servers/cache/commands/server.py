@@ -11,7 +11,7 @@ from netlib import resp
 from servers.respkit.glob import compile_glob
 
 from ..eviction import POLICIES
-from ..table import CommandError, command, container
+from ..table import SYNTAX, CommandError, arity_error, command, container
 
 G = "server"
 
@@ -165,7 +165,7 @@ def config_get(c: Any, a: list[bytes]) -> bytes:
 def config_set(c: Any, a: list[bytes]) -> bytes:
     st = c.state
     if len(a) % 2:
-        raise CommandError("wrong number of arguments for 'config|set' command")
+        raise CommandError(arity_error("config|set"))
     pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
     for name, _ in pairs:
@@ -208,7 +208,7 @@ def dbsize(c: Any, a: list[bytes]) -> bytes:
 
 def _flush_mode(a: list[bytes]) -> None:
     if len(a) > 2 or (len(a) == 2 and a[1].upper() not in (b"ASYNC", b"SYNC")):
-        raise CommandError(b"-ERR syntax error\r\n")
+        raise CommandError(SYNTAX)
 
 
 @command("FLUSHDB", -1, "write", (0, 0, 0), G, "Remove every key of the current database")
