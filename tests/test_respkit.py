@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from typing import Any
 
 import pytest
@@ -372,3 +373,39 @@ async def test_the_error_reply_survives_a_flood_on_uvloop(cache_port_async_child
 @pytest.fixture
 def cache_port_async_child(launch):
     return launch("servers.cache").port
+
+
+HELD = threading.Event()
+
+
+@MINI.command("HELD", 1, "", (0, 0, 0))
+def _held(s: Any, a: list[bytes]) -> None:
+    """Answer from a thread once the test releases it."""
+    s.answer_in_thread(lambda: HELD.wait(30) and b"released", resp.bulk)
+
+
+async def test_shutdown_waits_for_a_reply_computed_in_a_thread(mini):
+    port, state = mini
+    HELD.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"HELD\r\nPING\r\nQUIT\r\nPING\r\n")
+    await until(lambda: any(s.working for s in state.clients.values()))
+    (session,) = state.clients.values()
+    session.shutdown()  # what the shell calls when the server stops
+    assert not session.conn.closed  # not while the thread works: its reply is owed
+    HELD.set()
+    got = await asyncio.wait_for(reader.read(), 10)
+    assert got == b"$8\r\nreleased\r\n+PONG\r\n+OK\r\n"  # nothing after QUIT ran
+    writer.close()
+
+
+async def test_a_peer_gone_while_its_thread_works_costs_nothing(mini):
+    port, state = mini
+    HELD.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"HELD\r\nSET after 1\r\n")
+    await until(lambda: any(s.working for s in state.clients.values()))
+    writer.close()
+    await until(lambda: not state.clients, what="the session dropped")
+    HELD.set()
+    assert await converse(port, b"GET after\r\n" + QUIT) == b"$-1\r\n+OK\r\n"
