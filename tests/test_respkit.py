@@ -409,3 +409,29 @@ async def test_a_peer_gone_while_its_thread_works_costs_nothing(mini):
     await until(lambda: not state.clients, what="the session dropped")
     HELD.set()
     assert await converse(port, b"GET after\r\n" + QUIT) == b"$-1\r\n+OK\r\n"
+
+
+async def test_a_waiting_session_flooded_with_commands_is_disconnected(mini, monkeypatch):
+    """While a session waits (blocked, or a thread computes its reply) its later
+    commands queue; past ``max_queued`` bytes it is cut, as Redis's query buffer limit."""
+    from servers.respkit import Session
+
+    monkeypatch.setattr(Session, "max_queued", 64 * 1024)
+    port, state = mini
+    HELD.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"HELD\r\n")
+    await until(lambda: any(s.working for s in state.clients.values()))
+
+    async def cut() -> bool:
+        try:
+            writer.write(b"SET k v\r\n" * 1000)
+            await writer.drain()
+        except ConnectionError:
+            pass
+        return not state.clients
+
+    await until(cut, what="the flooding session cut")
+    HELD.set()
+    writer.close()
+    assert await converse(port, b"PING\r\n" + QUIT) == b"+PONG\r\n+OK\r\n"  # others unharmed

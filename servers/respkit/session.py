@@ -59,12 +59,18 @@ OUTPUT_HIGH_WATER = 1024 * 1024
 # peer would lose our error reply with it; so we half-close (FIN after the
 # error) and discard what still arrives, for at most this long.
 LINGER = 5.0
+# Bytes of commands a session may queue while it waits (blocked, or answering
+# from a thread) before it is disconnected, as Redis closes a client past its
+# client-query-buffer-limit (1 GB there). Lower here: a parsed command costs a
+# Python list and bytes objects, several times its wire size.
+MAX_QUEUED = 128 * 1024 * 1024
 
 
 class Session:
     """A connected client's state and its session (the shell's synchronous handler)."""
 
     linger = LINGER  # seconds a peer refused for a protocol error may go on sending
+    max_queued = MAX_QUEUED  # bytes of commands queued while waiting, before disconnecting
 
     def __init__(self, state: ServerState, conn: Connection) -> None:
         self.state = state
@@ -82,6 +88,7 @@ class Session:
         self.blocked: Any = None  # why this session waits for an answer (None: it does not)
         self.working = False  # a reply is being computed off the loop: shutdown waits for it
         self.pending: deque[list[bytes]] = deque()
+        self.queued = 0  # bytes received into ``pending`` since it was last run
         self.out: list[bytes] | None = None  # the reply batch while running commands
         self.write_paused = False  # the peer is not reading: run nothing more until it does
         self.closing = False  # QUIT: close once the batch is written
@@ -104,6 +111,13 @@ class Session:
         self.last_active = time.monotonic()
         if self.blocked is not None or self.pending or self.write_paused:
             self.pending.extend(cmds)
+            self.queued += len(data)
+            if self.queued > self.max_queued:
+                self.conn.log.warning(
+                    "closing: %d bytes of commands queued while waiting", self.queued
+                )
+                self.conn.abort()
+                return
         elif cmds:
             self.run(cmds)
         self._raise_parse_error()
@@ -254,6 +268,7 @@ class Session:
         if self.pending and self.blocked is None and not self.write_paused and not self.conn.closed:
             cmds = list(self.pending)
             self.pending.clear()
+            self.queued = 0
             self.run(cmds)
         self._raise_parse_error()
 
