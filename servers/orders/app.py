@@ -17,17 +17,16 @@ bounded executor): the event loop only parses requests and waits.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http import HTTPStatus
 from typing import Any
 
 from clients.mysql import MySQLError
 from netlib.http import App, HTTPError, JSONResponse, Request
 from netlib.http import serve as serve_http
+from netlib.http.problem import Problem, problems
 from netlib.shell import Server, ShellConfig
 
 from .flow import free_agent, order_work
@@ -74,33 +73,6 @@ class Service:
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.coordinator.close()
-
-
-class Problem(JSONResponse):
-    """An error as RFC 9457 problem details: ``{"type", "title", "status", "detail"}``."""
-
-    __slots__ = ()
-    media_type = "application/problem+json"
-
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
-        super().__init__({"type": "about:blank", "title": HTTPStatus(status).phrase,
-                          "status": status, "detail": detail, **extra}, status)  # fmt: skip
-
-
-Handler = Callable[[Request], Awaitable[Any]]
-
-
-def problems(handler: Handler) -> Handler:
-    """Answer an ``HTTPError`` raised by ``handler`` as problem details, not plain text."""
-
-    @functools.wraps(handler)
-    async def wrapper(req: Request) -> Any:
-        try:
-            return await handler(req)
-        except HTTPError as e:
-            return Problem(e.status, e.detail)
-
-    return wrapper
 
 
 def order_request(req: Request) -> tuple[int, int]:

@@ -21,7 +21,6 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 from typing import Any
 
 from clients.mysql import MySQLError
@@ -29,6 +28,7 @@ from clients.pool import AsyncPool, PoolConfig, PoolError
 from clients.pool.mysql import async_mysql_pool
 from netlib.http import App, HTTPError, JSONResponse, Request
 from netlib.http import serve as serve_http
+from netlib.http.problem import Problem
 from netlib.shell import Server, ShellConfig
 
 from . import directory, mover, store
@@ -39,18 +39,9 @@ MAX_NAME, MAX_BODY = 100, 10_000  # characters: the columns' sizes
 MAX_FEED_USERS = 100  # ids in one feed request
 
 
-class Problem(JSONResponse):
-    """An error as RFC 9457 problem details."""
-
-    __slots__ = ()
-    media_type = "application/problem+json"
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__({"type": "about:blank", "title": HTTPStatus(status).phrase,
-                          "status": status, "detail": detail}, status)  # fmt: skip
-
-
 def problems(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
+    """HTTPError, a refused move and database trouble, all as problem details."""
+
     @functools.wraps(handler)
     async def wrapper(req: Request) -> Any:
         try:
