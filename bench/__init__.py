@@ -6,7 +6,8 @@ header, timing, percentiles, the table with ratios, ``save`` to JSON in
 other module is one experiment run on our implementation and on a reference
 in the same run: ``cache`` (vs redis-server), ``http`` (vs nginx, uvicorn),
 ``bitcask`` and ``wal`` (vs SQLite), ``mysql_client`` (vs PyMySQL),
-``pool``, ``deadlock``, ``redis_cluster``, ``hashring``, ``dictionary``,
+``pool``, ``deadlock``, ``checkin``, ``twopc``, ``redis_cluster``,
+``hashring``, ``dictionary``,
 ``io`` and ``torn_write`` (the storage experiments); ``load.py`` with
 ``locust/`` runs bounded headless load against one server; ``all.py`` runs
 them all. Tests never time anything: their smoke runs use tiny sizes and a

@@ -10,6 +10,7 @@ Layout:
   ``_framing``) plus the layers on it: ``server`` (an App with routes on the
   shell), ``client``, ``router``, ``static``, ``messages``.
 * ``resp/``: RESP2/RESP3, sans-IO: request and reply parsers, encoders.
+* ``jwt/``: JSON Web Tokens (JWS compact), signed and verified without I/O.
 
 netlib imports nothing else of the project: it is the bottom of the arrows
 (``bench -> servers -> harness -> clients/storage -> netlib``). A protocol

@@ -4,7 +4,10 @@ Layout:
 
 * ``echo/``, ``http/``: the shell's and the HTTP layer's demo servers;
   ``cache/`` (N14, a Redis-compatible cache), ``bitcask/`` (S5, Bitcask over
-  RESP), ``profile/`` (D4, a profile API on a MariaDB primary and replica).
+  RESP), ``kvsql/`` (a key-value store on MySQL over RESP), ``profile/`` (D4,
+  a profile API on a MariaDB primary and replica), ``shards/`` (D3, users and
+  posts sharded over several MariaDBs), ``orders/`` (D8, orders across three
+  databases by two-phase commit).
 * ``respkit/``: the RESP server kit the cache and Bitcask stand on (registry,
   Redis's error wording, the session loop, the connection commands, glob).
 * ``catalog.py``: every exercise, the room that answers it, the default
