@@ -261,3 +261,22 @@ def test_a_bad_sync_flag_is_a_usage_error_not_a_traceback(bad):
     with pytest.raises(argparse.ArgumentTypeError):
         sync_policy(bad)
     assert sync_policy("always") == "always" and sync_policy("250") == 250
+
+
+async def test_connection_commands_are_the_kits_not_a_drifted_copy(server):
+    """Bitcask once took 'HELLO 03', answered OK to any CLIENT subcommand and had its own
+    wording; now the connection commands are the kit's, Redis's replies."""
+    srv, _ = server
+    got = await _exchange(
+        srv.port,
+        b"HELLO 03\r\nCLIENT FOO\r\nCLIENT SETNAME\r\nSELECT 1\r\nAUTH pw\r\nPING\r\n",
+        b"+PONG\r\n",
+    )
+    assert got == (
+        b"-ERR Protocol version is not an integer or out of range\r\n"
+        b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n"
+        b"-ERR wrong number of arguments for 'client|setname' command\r\n"
+        b"-ERR DB index is out of range\r\n"
+        b"-ERR AUTH <password> called without any password configured for the default user."
+        b" Are you sure your configuration is correct?\r\n+PONG\r\n"
+    )
