@@ -435,3 +435,11 @@ async def test_a_waiting_session_flooded_with_commands_is_disconnected(mini, mon
     HELD.set()
     writer.close()
     assert await converse(port, b"PING\r\n" + QUIT) == b"+PONG\r\n+OK\r\n"  # others unharmed
+
+
+async def test_every_container_answers_the_help_its_errors_point_to(cache_port):
+    got = await converse(cache_port, b"CLIENT FOO\r\nCLIENT HELP\r\nCOMMAND HELP\r\n" + QUIT)
+    assert got.startswith(b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n*")
+    assert b"+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n" in got
+    assert b"+SETNAME connection-name\r\n+    Set the current connection name.\r\n" in got
+    assert b"+COMMAND <subcommand>" in got and got.endswith(b"+    Show helpful text.\r\n+OK\r\n")

@@ -118,11 +118,12 @@ class Registry:
     def container(
         self, name: str, group: str, summary: str, bare: Handler | None = None
     ) -> Command:
-        """A command with subcommands (CONFIG, CLIENT, COMMAND, PUBSUB)."""
+        """A command with subcommands (CONFIG, CLIENT, COMMAND, PUBSUB), HELP included."""
         arity = -1 if bare else -2
         cmd = Command(name.lower(), _unset, arity, (), 0, 0, 0, group, summary, bare=bare)
         cmd.fn = cmd.dispatch
         _both_cases(self.table, name, cmd)
+        self.command("HELP", 2, "loading stale", (0, 0, 0), group, "Show helpful text", cmd)(_help)
         return cmd
 
     def get(self, name: bytes) -> Command | None:
@@ -153,6 +154,19 @@ class Registry:
             {b"name": w.encode(), b"type": b"key" if w in ("key", "newkey") else b"string"}
             for w in words(self.syntax.get(name, ""))
         ]
+
+
+def _help(session: Any, args: list[bytes]) -> bytes:
+    """``CLIENT HELP``: each subcommand with its arguments and summary, Redis's layout."""
+    registry: Registry = session.state.registry
+    parent = registry.table[args[0].lower()]
+    name = parent.name.upper()
+    lines = [f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
+    for sub in sorted(parent.unique_subcommands(), key=lambda c: c.name == f"{parent.name}|help"):
+        word = sub.name.partition("|")[2].upper()
+        lines.append(f"{word} {registry.syntax.get(sub.name, '')}".rstrip())
+        lines.append(f"    {sub.summary}.")
+    return b"*%d\r\n" % len(lines) + b"".join(b"+%s\r\n" % ln.encode() for ln in lines)
 
 
 def _unset(session: Any, args: list[bytes]) -> bytes | None:  # pragma: no cover
