@@ -4,7 +4,12 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.syslab-installed
 
-.PHONY: setup test lint demo list bench clean
+.PHONY: help setup test lint demo list bench clean
+.DEFAULT_GOAL := help
+
+# `make` alone, or `make help`: the commands, the servers and the experiments (no setup needed).
+help:
+	@python3 -m servers.catalog --make-help
 
 setup:
 	@bash mk/setup.sh

@@ -12,7 +12,9 @@ Two tables, kept honest by ``tests/test_catalog.py``:
 
 ``python -m servers.catalog`` (``make list``) prints both, with how many tests
 carry each exercise's ``@pytest.mark.exercise`` tag, counted by collecting the
-test suite for real.
+test suite for real: every full collection (``make test``, or the first
+``make list``) leaves the counts in ``.run/test-counts.json``, and ``make
+list`` reuses them until a test file changes.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
     Exercise("N9", "OG images generated in the backend, served via the CDN"),
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)"),
-    Exercise("N11", "JWT authentication"),
+    Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images"),
     Exercise("N13", "HLS streaming server"),
     Exercise(
@@ -115,7 +117,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
     ),
-    Exercise("D7", "A toy KV store on MySQL with hash/range sharding"),
+    Exercise("D7", "A toy KV store on MySQL with hash/range sharding", room="servers/kvsql"),
     Exercise(
         "D8",
         "Distributed transactions with 2PC (Zomato ordering)",
@@ -176,6 +178,10 @@ SERVERS: dict[str, Server] = {
                ("D8",)),  # fmt: skip
         Server("shards", 8088, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\"}}'",
                ("D3",)),  # fmt: skip
+        Server("auth", 8089, "curl -s -XPOST 127.0.0.1:{port}/login -d '{{\"username\":\"ada\",\"password\":\"lovelace\"}}'",
+               ("N11",)),  # fmt: skip
+        Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
+               ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
@@ -186,6 +192,20 @@ def module_exists(module: str) -> bool:
     """True when ``python -m module`` would find something in this repo."""
     path = REPO_ROOT.joinpath(*module.split("."))
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+COUNTS_CACHE = REPO_ROOT / ".run" / "test-counts.json"  # written by every full collection
+
+
+def cached_counts() -> dict[str, int] | None:
+    """The counts of the last full collection, if no test file changed since."""
+    try:
+        when = COUNTS_CACHE.stat().st_mtime
+    except OSError:
+        return None
+    if any(p.stat().st_mtime > when for p in (REPO_ROOT / "tests").glob("*.py")):
+        return None
+    return {k: int(v) for k, v in json.loads(COUNTS_CACHE.read_text()).items()}
 
 
 def count_tagged_tests() -> dict[str, int]:
@@ -217,8 +237,63 @@ def render(counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+COMMANDS = [
+    ("make setup", "install the OS packages and the Python venv (idempotent; the others run it)"),
+    ("make test", "the whole test suite, against real services it starts itself"),
+    ("make demo", "start every server below, print where each is; Ctrl-C stops them"),
+    ("make list", "the catalog: every exercise, its room, its commands, its tests"),
+    ("make serve-NAME", "one server in the foreground; flags through ARGS='--port 7000'"),
+    ("make bench-NAME", "one experiment; results in bench/results/ (JSON, PNG)"),
+    ("make bench", "every experiment, one after the other"),
+    ("make load-NAME", "a bounded headless locust run against one server"),
+    ("make lint", "ruff and mypy"),
+    ("make clean", "remove .run/, bench/results/ and test caches"),
+]
+NOT_EXPERIMENTS = {"__init__", "common", "all", "load"}
+
+
+def experiments() -> list[tuple[str, str]]:
+    """(name, first line of its docstring) for every ``bench/NAME.py``, read without importing."""
+    import ast
+
+    out = []
+    for path in sorted((REPO_ROOT / "bench").glob("*.py")):
+        if path.stem in NOT_EXPERIMENTS:
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        out.append((path.stem, first.replace("``", "")))
+    for path in sorted((REPO_ROOT / "bench").glob("*/__main__.py")):
+        init = path.parent / "__init__.py"
+        pkg_doc = ast.get_docstring(ast.parse(init.read_text())) if init.exists() else None
+        out.append((path.parent.name, pkg_doc.strip().splitlines()[0] if pkg_doc and pkg_doc.strip() else ""))
+    return sorted(out)
+
+
+def render_help() -> str:
+    """What ``make`` and ``make help`` print: the commands, the servers, the experiments."""
+    lines = ["syslab: distributed-systems building blocks from raw sockets and files", "", "Commands:"]
+    lines += [f"  {cmd:<18} {what}" for cmd, what in COMMANDS]
+    lines += ["", "Servers (make serve-NAME; make demo starts them all):"]
+    lines += [f"  {s.name:<12} 127.0.0.1:{s.port:<6} try: {s.try_it.format(port=s.port)}"
+              for s in SERVERS.values()]  # fmt: skip
+    lines += ["", "Experiments (make bench-NAME):"]
+    lines += [f"  {name:<16} {first[:90]}" for name, first in experiments()]
+    lines += ["", "Example: make serve-cache ARGS='--port 7000 --maxmemory 64mb'; make bench-hashring ARGS='--keys 10000'"]
+    return "\n".join(lines)
+
+
 def main() -> None:
-    print(render(count_tagged_tests()))
+    if sys.argv[1:] == ["--make-help"]:
+        print(render_help())
+        return
+    counts = cached_counts()
+    if counts is None:  # first run, or a test file changed: collect once (a few seconds)
+        counts = count_tagged_tests()
+    try:
+        print(render(counts))
+    except BrokenPipeError:  # `make list | head`: the reader left, nothing to report
+        sys.stderr.close()
 
 
 if __name__ == "__main__":

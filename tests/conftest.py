@@ -20,16 +20,26 @@ from harness.services import MariaDB, RedisServer, ServiceAddress, from_env
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For ``make list``: count the collected tests per exercise tag."""
-    target = os.environ.get("SYSLAB_EXERCISE_COUNTS")
-    if not target:
-        return
+    """For ``make list``: count the collected tests per exercise tag.
+
+    Written where ``SYSLAB_EXERCISE_COUNTS`` says, and after every collection of the
+    whole suite (``make test``) to the catalog's cache, so ``make list`` answers at
+    once with the counts of the last full run.
+    """
+    from servers.catalog import COUNTS_CACHE
+
     counts: Counter[str] = Counter()
     for item in items:
         ids = {i for m in item.iter_markers("exercise") for i in m.args}
         counts.update(ids)
-    with open(target, "w") as f:
-        json.dump(counts, f)
+    targets = [os.environ["SYSLAB_EXERCISE_COUNTS"]] if os.environ.get("SYSLAB_EXERCISE_COUNTS") else []
+    whole = not config.args or [str(a).rstrip("/") for a in config.args] == ["tests"]
+    if whole and not config.option.keyword and not config.option.markexpr:
+        COUNTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        targets.append(str(COUNTS_CACHE))
+    for target in targets:
+        with open(target, "w") as f:
+            json.dump(counts, f)
 
 
 @pytest.fixture(scope="session")

@@ -90,3 +90,36 @@ def test_readme_lists_every_server_with_its_port():
     readme = (REPO_ROOT / "README.md").read_text()
     for s in SERVERS.values():
         assert f"| `make serve-{s.name}` | {s.port} |" in readme, f"README lacks server {s.name}"
+
+
+def test_make_with_no_target_prints_commands_servers_and_experiments():
+    out = subprocess.run(["make", "--no-print-directory"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=60).stdout  # fmt: skip
+    assert "make serve-NAME" in out and "ARGS=" in out
+    for s in SERVERS.values():
+        assert re.search(rf"^  {s.name}\s+127\.0\.0\.1:{s.port}\b", out, re.M), s.name
+    for path in (REPO_ROOT / "bench").glob("*.py"):
+        if path.stem not in ("__init__", "common", "all", "load"):
+            assert re.search(rf"^  {path.stem}\s", out, re.M), path.stem
+
+
+def test_make_list_reuses_fresh_counts_and_recollects_stale_ones(tmp_path, monkeypatch, capsys):
+    import os
+
+    import servers.catalog as catalog
+
+    cache = tmp_path / "test-counts.json"
+    cache.write_text('{"N14": 7}')
+    monkeypatch.setattr(catalog, "COUNTS_CACHE", cache)
+    monkeypatch.setattr(catalog.sys, "argv", ["catalog"])
+
+    def collect():
+        raise AssertionError("collected although the cache was fresh")
+
+    monkeypatch.setattr(catalog, "count_tagged_tests", collect)
+    catalog.main()
+    assert re.search(r"^N14\s+7\s", capsys.readouterr().out, re.M)
+    os.utime(cache, (0, 0))  # older than every test file: stale
+    monkeypatch.setattr(catalog, "count_tagged_tests", lambda: {"N14": 9})
+    catalog.main()
+    assert re.search(r"^N14\s+9\s", capsys.readouterr().out, re.M)
