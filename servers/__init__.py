@@ -7,7 +7,8 @@ Layout:
   RESP), ``kvsql/`` (a key-value store on MySQL over RESP), ``profile/`` (D4,
   a profile API on a MariaDB primary and replica), ``shards/`` (D3, users and
   posts sharded over several MariaDBs), ``orders/`` (D8, orders across three
-  databases by two-phase commit).
+  databases by two-phase commit), ``auth/`` and ``notes/`` (N11, logins with
+  signed tokens and a resource server that verifies them).
 * ``respkit/``: the RESP server kit the cache and Bitcask stand on (registry,
   Redis's error wording, the session loop, the connection commands, glob).
 * ``catalog.py``: every exercise, the room that answers it, the default
