@@ -280,3 +280,17 @@ async def test_connection_commands_are_the_kits_not_a_drifted_copy(server):
         b"-ERR AUTH <password> called without any password configured for the default user."
         b" Are you sure your configuration is correct?\r\n+PONG\r\n"
     )
+
+
+def test_redis_cli_pipe_mass_insertion(launch, tmp_path):
+    """``redis-cli --pipe``: 5,000 pipelined SETs, then its ECHO marker, all answered."""
+    child = launch("servers.bitcask", "--dir", str(tmp_path / "data"), "--sync", "never")
+    data = "".join(f"SET key:{i} value-{i}\r\n" for i in range(5000))
+    port = str(child.port)
+    r = subprocess.run(
+        ["redis-cli", "-p", port, "--pipe"], input=data, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert "errors: 0, replies: 5000" in r.stdout
+    dbsize = subprocess.run(["redis-cli", "-p", port, "DBSIZE"], capture_output=True, text=True)
+    assert dbsize.stdout.strip() == "5000"
