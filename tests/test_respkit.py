@@ -384,13 +384,19 @@ def _held(s: Any, a: list[bytes]) -> None:
     s.answer_in_thread(lambda: HELD.wait(30) and b"released", resp.bulk)
 
 
-async def test_shutdown_waits_for_a_reply_computed_in_a_thread(mini):
-    port, state = mini
+async def held(port: int, state: MiniState, data: bytes) -> tuple[Any, Any, Any]:
+    """Connect, send ``data`` (starting with HELD), return once its thread works."""
     HELD.clear()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"HELD\r\nPING\r\nQUIT\r\nPING\r\n")
+    writer.write(data)
     await until(lambda: any(s.working for s in state.clients.values()))
     (session,) = state.clients.values()
+    return reader, writer, session
+
+
+async def test_shutdown_waits_for_a_reply_computed_in_a_thread(mini):
+    port, state = mini
+    reader, writer, session = await held(port, state, b"HELD\r\nPING\r\nQUIT\r\nPING\r\n")
     session.shutdown()  # what the shell calls when the server stops
     assert not session.conn.closed  # not while the thread works: its reply is owed
     HELD.set()
@@ -401,10 +407,7 @@ async def test_shutdown_waits_for_a_reply_computed_in_a_thread(mini):
 
 async def test_a_peer_gone_while_its_thread_works_costs_nothing(mini):
     port, state = mini
-    HELD.clear()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"HELD\r\nSET after 1\r\n")
-    await until(lambda: any(s.working for s in state.clients.values()))
+    _, writer, _ = await held(port, state, b"HELD\r\nSET after 1\r\n")
     writer.close()
     await until(lambda: not state.clients, what="the session dropped")
     HELD.set()
@@ -418,10 +421,7 @@ async def test_a_waiting_session_flooded_with_commands_is_disconnected(mini, mon
 
     monkeypatch.setattr(Session, "max_queued", 64 * 1024)
     port, state = mini
-    HELD.clear()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"HELD\r\n")
-    await until(lambda: any(s.working for s in state.clients.values()))
+    _, writer, _ = await held(port, state, b"HELD\r\n")
 
     async def cut() -> bool:
         try:
