@@ -294,3 +294,16 @@ def test_redis_cli_pipe_mass_insertion(launch, tmp_path):
     assert "errors: 0, replies: 5000" in r.stdout
     dbsize = subprocess.run(["redis-cli", "-p", port, "DBSIZE"], capture_output=True, text=True)
     assert dbsize.stdout.strip() == "5000"
+
+
+async def test_a_full_disk_answers_an_error_and_keeps_the_connection(server, monkeypatch):
+    import errno
+
+    srv, db = server
+
+    def full(key: bytes, value: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(db, "put", full)
+    got = await _exchange(srv.port, b"SET k v\r\nGET k\r\nPING\r\n", b"+PONG\r\n")
+    assert got == b"-ERR storage error: [Errno 28] No space left on device\r\n$-1\r\n+PONG\r\n"

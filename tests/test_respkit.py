@@ -143,6 +143,12 @@ def test_registries_are_separate_and_share_the_connection_commands():
     assert b"noop" in client.subcommands
     assert b"noop" not in BASE.table[b"client"].subcommands
     assert b"noop" not in CACHE.table[b"client"].subcommands
+    # Another server's commands, some of them, as they are (an engine with the same API).
+    other = Registry(include=BASE)
+    other.include(BITCASK, names=["GET", "del"])
+    assert other.table[b"get"] is BITCASK.table[b"get"] and b"del" in other.table
+    assert b"merge" not in other.table and b"set" not in other.table
+    assert other.syntax["get"] == "key" and "set" not in other.syntax
 
 
 # --- Redis's wording, compared with a real redis-server ---------------------------------

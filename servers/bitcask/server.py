@@ -27,7 +27,8 @@ class BitcaskState(ServerState):
     """One open Bitcask shared by every connection (one database: SELECT 0 only)."""
 
     implementation = "syslab servers.bitcask (Python)"
-    errors = (StorageError,)
+    # A corrupt record, a full disk (OSError from write/fsync): this reply only.
+    errors = (StorageError, OSError)
 
     def __init__(self, db: Bitcask) -> None:
         self.bitcask = db

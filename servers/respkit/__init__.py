@@ -38,6 +38,8 @@ calls ``serve(shell_config(host, port), state)``; it logs
 ``listening on HOST:PORT``, which the harness launchers read. Arity,
 unknown commands, HELLO/RESP3, CLIENT, COMMAND DOCS for redis-cli's hints,
 pipelining and slow readers are then already handled, with Redis's wording.
+Another server's commands can be taken as they are:
+``TABLE.include(bitcask.REGISTRY, names=["get", "del", "exists"])``.
 ``servers/bitcask`` is the small example (one engine, about 100 lines of
 commands); ``servers/cache`` the large one.
 """

@@ -21,7 +21,7 @@ it as the typing hint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,14 +79,20 @@ class Registry:
         if include is not None:
             self.include(include)
 
-    def include(self, other: Registry) -> None:
-        """Add another registry's commands (containers copied: subcommands added here stay here)."""
+    def include(self, other: Registry, names: Iterable[str] | None = None) -> None:
+        """Add another registry's commands, or only ``names`` of them (another server's
+        GET and DEL, say). Containers are copied: subcommands added here stay here."""
+        wanted = None if names is None else {n.lower() for n in names}
         for cmd in other.commands():
+            if wanted is not None and cmd.name not in wanted:
+                continue
             if cmd.subcommands or cmd.bare is not None:
                 cmd = replace(cmd, subcommands=dict(cmd.subcommands))
                 cmd.fn = cmd.dispatch
             _both_cases(self.table, cmd.name, cmd)
-        self.syntax.update(other.syntax)
+        self.syntax.update(
+            {k: v for k, v in other.syntax.items() if wanted is None or k.split("|")[0] in wanted}
+        )
 
     def command(
         self,
