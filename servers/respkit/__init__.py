@@ -14,7 +14,8 @@ Layout:
   ``pause_writing``/``resume_writing``; answering later (blocked commands,
   work in a thread); QUIT; protocol errors close only their connection.
 * ``state.py``: ``ServerState``, what all sessions of a server share (the
-  registry, the clients, counters) and the hooks a server overrides.
+  registry, the clients, counters) and the hooks a server overrides;
+  ``EngineState``, the whole of it for one storage engine.
 * ``connection.py``: HELLO 2/3, AUTH, PING, ECHO, QUIT, RESET, SELECT and
   CLIENT SETNAME/GETNAME/ID/SETINFO/INFO/LIST, in the ``BASE`` registry;
   ``introspect.py``: COMMAND, COMMAND COUNT/LIST/INFO/DOCS.
@@ -30,10 +31,12 @@ that takes ``(session, args)`` and returns the encoded reply (``netlib.resp``
 encoders: ``resp.bulk(v, s.proto)``, ``resp.OK``), raises ``CommandError``
 (or uses ``to_int``) to refuse, or returns None after arranging to answer
 later (``s.answer_in_thread(work, encode)`` for a slow call into an engine).
-Subclass ``ServerState`` with your engine (``database(index)`` is what
-``s.db`` holds; ``errors``/``error_reply`` turn the engine's exceptions into
-``-ERR`` replies); subclass ``Session`` only for per-connection state of your
-own (MULTI, subscriptions). ``__main__`` parses flags (``servers.cli``) and
+For one engine on files, ``EngineState(engine, TABLE, errors=(StorageError,
+OSError))`` is the whole shared state (``s.db`` is the engine; its errors
+answer ``-ERR storage error: ...``); otherwise subclass ``ServerState``
+(``database(index)`` is what ``s.db`` holds, ``errors``/``error_reply`` turn
+your exceptions into replies). Subclass ``Session`` only for per-connection
+state of your own (MULTI, subscriptions). ``__main__`` parses flags (``servers.cli``) and
 calls ``serve(shell_config(host, port), state)``; it logs
 ``listening on HOST:PORT``, which the harness launchers read. Arity,
 unknown commands, HELLO/RESP3, CLIENT, COMMAND DOCS for redis-cli's hints,
@@ -69,7 +72,7 @@ from .errors import (
 from .registry import Command, Handler, Registry, arity_ok
 from .server import serve, shell_config
 from .session import OUTPUT_HIGH_WATER, Session
-from .state import VERSION, ServerState, WrongType
+from .state import VERSION, EngineState, ServerState, WrongType
 
 # Largest string value: Redis's proto-max-bulk-len (APPEND, SETRANGE).
 MAX_STRING = resp.MAX_BULK_LEN
@@ -77,7 +80,8 @@ MAX_STRING = resp.MAX_BULK_LEN
 __all__ = [
     "BASE", "DB_OUT_OF_RANGE", "INT64_MAX", "INT64_MIN", "MAX_STRING", "NOT_FLOAT",
     "NOT_INTEGER", "NO_SUCH_KEY", "OUTPUT_HIGH_WATER", "OVERFLOW", "SYNTAX", "VERSION",
-    "WRONGTYPE", "Command", "CommandError", "Handler", "Registry", "ServerState", "Session",
+    "WRONGTYPE", "Command", "CommandError", "EngineState", "Handler", "Registry", "ServerState",
+    "Session",
     "WrongType", "arity_error", "arity_ok", "serve", "shell_config", "to_float", "to_index",
     "to_int", "to_positive", "unknown_command",
 ]  # fmt: skip

@@ -18,16 +18,21 @@ session loop calls:
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
+
+from netlib import resp
 
 from .errors import WRONGTYPE
 
 if TYPE_CHECKING:
     from .registry import Registry
     from .session import Session
+
+log = logging.getLogger("servers.respkit")
 
 # The Redis version whose replies and error wording the kit follows (Debian
 # 12's redis-server); HELLO reports it, and clients only check it is 6 or more.
@@ -87,3 +92,33 @@ class ServerState:
             "tcp_port": self.port,
             "uptime_in_seconds": int(time.time() - self.started),
         }
+
+
+class EngineState(ServerState):
+    """One storage engine shared by every connection, as one database (SELECT 0 only).
+
+    What a server over an engine on files needs (Bitcask, an LSM tree, a B+
+    tree): ``s.db`` is the engine, and the engine's ``errors`` (a corrupt
+    record, a full disk) answer ``-ERR storage error: ...`` on the command
+    that hit them, logged; never a crash, never a wrong value.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        registry: Registry,
+        errors: tuple[type[BaseException], ...] = (OSError,),
+        implementation: str = "syslab RESP server (Python)",
+    ) -> None:
+        self.engine = engine
+        self.errors = errors
+        self.implementation = implementation
+        super().__init__(registry, databases=1)
+
+    def database(self, index: int) -> Any:
+        return self.engine
+
+    def error_reply(self, exc: BaseException, args: list[bytes]) -> bytes:
+        name = args[0].decode(errors="replace") if args else "command"
+        log.error("%s failed: %s", name, exc)
+        return resp.error(f"storage error: {exc}")
