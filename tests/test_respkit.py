@@ -11,6 +11,8 @@ HELLO 4, QUIT mid-pipeline) use raw sockets, redis-py and redis-cli.
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import subprocess
 import threading
 from typing import Any
@@ -180,6 +182,9 @@ WORDING = [
     b"HELLO 3 AUTH x\r\n",
     b"HELLO 3 AUTH bob pw\r\n",
     b"HELLO 2 SETNAME\r\n",
+    b"HELLO 3 AUTH bob pw SETNAME\r\n",  # options are checked in order: WRONGPASS first
+    b'HELLO 3 SETNAME "a b" AUTH bob pw\r\n',  # ... the bad name first
+    encode_command("HELLO", "3", "a\x00b\r\nc"),  # an option echoed up to its NUL
     b"AUTH pw\r\n",
     b"AUTH default anything\r\n",
     b"AUTH bob pw\r\n",
@@ -449,3 +454,38 @@ async def test_every_container_answers_the_help_its_errors_point_to(cache_port):
     assert b"+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n" in got
     assert b"+SETNAME connection-name\r\n+    Set the current connection name.\r\n" in got
     assert b"+COMMAND <subcommand>" in got and got.endswith(b"+    Show helpful text.\r\n+OK\r\n")
+
+
+# Random requests from the connection commands' vocabulary, fixed seed: ours and Redis's
+# replies must be the same bytes (client ids masked). It found HELLO checking its
+# options out of order and echoing a NUL.
+VOCABULARY = [
+    b"HELLO", b"AUTH", b"PING", b"ECHO", b"SELECT", b"CLIENT", b"RESET", b"SETNAME", b"GETNAME",
+    b"TYPE", b"normal", b"pubsub", b"2", b"3", b"4", b"-1", b"0", b"00", b"15", b"16", b"default",
+    b"x", b"a b", b"", b"\x00", b"\r\n", b"NOPE", b"99999999999999999999", b"SETINFO", b"lib-name",
+]  # fmt: skip
+FIRST_WORDS = [b"HELLO", b"AUTH", b"PING", b"ECHO", b"SELECT", b"CLIENT", b"RESET", b"NOPE"]
+# CLIENT subcommands whose success replies differ by design (ids, addresses, ages).
+VARIES = {b"list", b"info", b"id", b"help", b"setinfo"}
+
+
+def _random_requests(n: int, seed: int = 7) -> list[list[bytes]]:
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        cmd = [rng.choice(FIRST_WORDS)] + [rng.choice(VOCABULARY) for _ in range(rng.randint(0, 5))]
+        if cmd[0] == b"CLIENT" and len(cmd) > 1 and cmd[1].lower() in VARIES:
+            continue
+        out.append(cmd)
+    return out
+
+
+async def test_random_connection_commands_match_redis(cache_port, redis_addr):
+    def masked(b: bytes) -> bytes:
+        return re.sub(rb"id\r\n:\d+\r\n", b"id\r\n:N\r\n", b)
+
+    for cmd in _random_requests(300):
+        data = encode_command(*cmd) + QUIT
+        ours = await converse(cache_port, data)
+        theirs = await converse(redis_addr.port, data)
+        assert masked(ours) == masked(theirs), cmd

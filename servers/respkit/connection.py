@@ -22,6 +22,7 @@ from .errors import (
     WRONGPASS,
     CommandError,
     arity_error,
+    echoed,
     to_int,
 )
 from .registry import Registry
@@ -89,23 +90,22 @@ def hello(c: Any, a: list[bytes]) -> bytes:
         proto = to_int(a[1], NOT_PROTOCOL)
         if proto not in (2, 3):
             return NOPROTO
-    user = name = None
+    name = None
     i = 2
-    while i < len(a):
+    while i < len(a):  # in order, as Redis 7.0: each option is checked where it stands
         opt = a[i].upper()
         if opt == b"AUTH" and i + 2 < len(a):
-            user = a[i + 1]
+            refused = _authenticate(a[i + 1])
+            if refused:
+                return refused
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(a):
-            name = a[i + 1]
+            name = _check_name(a[i + 1])
             i += 2
         else:
-            return resp.error(f"Syntax error in HELLO option '{a[i].decode(errors='replace')}'")
-    refused = _authenticate(user) if user is not None else None
-    if refused:
-        return refused
+            return echoed("Syntax error in HELLO option '%s'", a[i])
     if name is not None:
-        c.name = _check_name(name)
+        c.name = name
     c.proto = proto
     c.protocol_changed()
     info = {
@@ -157,7 +157,7 @@ def client_setinfo(c: Any, a: list[bytes]) -> bytes:
     """Redis 7.2's; redis-py sends it on connect (7.0 has no SETINFO, clients ignore that)."""
     attr = a[2].lower()
     if attr not in (b"lib-name", b"lib-ver"):
-        return resp.error(f"Unrecognized option '{a[2].decode(errors='replace')}'")
+        return echoed("Unrecognized option '%s'", a[2])
     if any(b <= 32 or b > 126 for b in a[3]):  # it would break CLIENT LIST's lines
         return resp.error(f"{attr.decode()} cannot contain spaces, newlines or special characters.")
     c.lib[attr.decode()] = a[3]
@@ -176,7 +176,7 @@ def _list_filter(a: list[bytes]) -> tuple[bytes | None, set[int] | None]:
     if opt == b"TYPE" and len(a) == 4:
         kind = a[3].lower()
         if kind not in CLIENT_TYPES:
-            raise CommandError(f"Unknown client type '{a[3].decode(errors='replace')}'")
+            raise CommandError(echoed("Unknown client type '%s'", a[3]))
         return kind, None
     if opt == b"ID" and len(a) > 3:
         return None, {to_int(x, b"-ERR Invalid client ID\r\n") for x in a[3:]}

@@ -43,9 +43,14 @@ class CommandError(Exception):
         self.reply = reply if isinstance(reply, bytes) else resp.error(reply)
 
 
-def _quote(b: bytes, limit: int = ECHO_MAX) -> bytes:
+def _quote(b: bytes, limit: int | None = ECHO_MAX) -> bytes:
     """``%.{limit}s`` of a C string: cut at a NUL and at ``limit`` bytes, CR/LF as spaces."""
     return b.split(b"\0", 1)[0][:limit].replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def echoed(template: str, arg: bytes) -> bytes:
+    """An ``-ERR`` line that echoes ``arg`` as Redis's ``%s`` does (whole, to a NUL)."""
+    return b"-ERR " + template.encode().replace(b"%s", _quote(arg, None)) + b"\r\n"
 
 
 def unknown_command(args: list[bytes]) -> bytes:
