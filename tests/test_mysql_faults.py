@@ -36,12 +36,11 @@ def pw_user(mariadb_server):
 
 def test_wrong_password_is_error_1045_not_a_hang(pw_user):
     a = pw_user
-    start = time.monotonic()
+    # A hang would end in the 5 s connect timeout, a different error: the type says it all.
     with pytest.raises(AccessDeniedError) as e:
         Connection(a.host, a.port, "f1_pw", "wrong", "test", connect_timeout=5)
     assert e.value.code == 1045 and e.value.sqlstate == "28000"
     assert "Access denied" in e.value.message
-    assert time.monotonic() - start < 5
     with Connection(a.host, a.port, "f1_pw", "s3cret", "test") as c:
         assert c.query("SELECT CURRENT_USER()").scalar() == "f1_pw@%"
 
@@ -74,10 +73,9 @@ def test_unsupported_auth_plugin_fails_with_a_clear_error(mariadb_server):
 
 def test_closed_port_is_a_connect_error():
     port = free_port()
-    start = time.monotonic()
-    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}"):
+    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}") as e:
         Connection("127.0.0.1", port, connect_timeout=5)
-    assert time.monotonic() - start < 5
+    assert isinstance(e.value.__cause__, ConnectionRefusedError)  # refused at once, not timed out
     with pytest.raises(ConnectError):
         Connection(unix_socket="/nonexistent/mysqld.sock")
 
