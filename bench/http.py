@@ -1,30 +1,42 @@
-"""``make bench-http``: wrk against syslab's HTTP server and three references.
+"""``make bench-http``: wrk against syslab's HTTP server, nginx and uvicorn.
 
-Workloads (all keep-alive, ``wrk -t2 -c64 -d10s`` by default, one run each):
+Workloads (all keep-alive, ``wrk -t2 -c64 -d5s`` per run by default):
 
 * ``hello``: a 14-byte text response. syslab (``servers.http``, sync route,
-  uvloop), uvicorn (httptools + uvloop, a bare ASGI app, no access log),
-  aiohttp (uvloop), and nginx answering the same bytes from a static file;
-* ``static file``: a small file from syslab's static handler vs nginx.
+  uvloop), uvicorn (httptools + uvloop, a bare ASGI app, no access log), and
+  nginx answering the same bytes from a file;
+* ``static 4KiB`` and ``static 1MiB``: a file from syslab's static handler vs
+  the same file from nginx.
 
-Every server is a child process on a free port, all started up front; the
-runs are interleaved over ``--rounds`` passes (default 2) and the best run of
-each server is kept, so a burst of unrelated load on a shared machine hurts one
-pass of every server instead of every run of one. wrk runs on the same 2-core
-machine: absolute numbers are lower than with a dedicated client, but every
-server pays the same tax. nginx runs one worker (``-p`` prefix in a temp dir,
-``daemon off``) so it is single-core like the Python servers.
-``python -m bench.http --serve uvicorn|aiohttp --port N`` runs a reference
-server in the foreground (used as the child).
+nginx is configured the way it is run in production, not handicapped: one
+worker (single-core, like the Python servers), ``sendfile on``, ``tcp_nopush``,
+``open_file_cache`` (1 s validity, as syslab's cache), ``keepalive_requests``
+high enough that wrk's connections are never recycled (the default 1000 would
+make nginx pay reconnects syslab does not), no access log.
+
+Every server is a child process, all started up front; each round runs every
+(workload, server) pair once, and rounds are interleaved, so a burst of
+someone else's load on a shared machine hurts one pass of every server instead
+of every run of one. Reported: min / median / max req/s over the rounds and the
+ratio of medians, syslab over the reference (higher is better for syslab); and
+each server's CPU time per request (user + system, from ``/proc``), with the
+ratio reference CPU / syslab CPU: on a shared machine req/s moves with everyone
+else's load, CPU per request much less, so that column says what the server
+itself costs.
+wrk runs on the same machine: absolute numbers are lower than with a dedicated
+client, but every server pays the same tax. Results: ``bench/results/http.json``
+(numbers) and ``http.png`` (medians with min-max bars).
+``python -m bench.http --serve uvicorn --port N`` runs the reference app in the
+foreground (used as the child).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,9 +47,15 @@ from typing import Any
 
 from harness.procs import Child, free_port, python_module, require_binary
 
-from .common import Row, header, save, table
+from . import common
+from .common import Row, header, save
 
 HELLO = b"Hello, world!\n"
+# The static workloads: name -> file size. 4 KiB is a typical icon or small script;
+# 1 MiB an image or bundle, where the copy (or its absence: sendfile) dominates.
+FILES = {"static 4KiB": 4 * 1024, "static 1MiB": 1024 * 1024}
+WORKLOADS = ("hello", *FILES)
+IMPLS = ("syslab", "nginx", "uvicorn")
 
 
 # -- the reference servers (run as children) -----------------------------------------
@@ -54,19 +72,6 @@ def serve_uvicorn(port: int) -> None:
                 access_log=False, log_level="warning", lifespan="off")  # fmt: skip
 
 
-def serve_aiohttp(port: int) -> None:
-    import uvloop
-    from aiohttp import web
-
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(body=HELLO, content_type="text/plain", charset="utf-8")
-
-    app = web.Application()
-    app.router.add_get("/hello", hello)
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
 NGINX_CONF = """
 daemon off;
 master_process off;
@@ -79,30 +84,43 @@ http {{
     client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
     default_type text/plain;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
+    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
-        root {tmp}/www;
+        root {www};
         location = /hello {{ try_files /hello.txt =404; }}
+        location /static/ {{ alias {www}/; }}
     }}
 }}
 """
 
 
 @contextmanager
-def nginx(port: int) -> Iterator[Child]:
-    """A private nginx on ``port``, config, pid and logs in a temp dir."""
+def nginx(port: int, www: Path) -> Iterator[Child]:
+    """A private nginx on ``port`` serving ``www``; config, pid and logs in a temp dir."""
     binary = require_binary("nginx", "nginx-light")
     with tempfile.TemporaryDirectory(prefix="syslab-nginx-") as tmp:
-        os.chmod(tmp, 0o755)  # workers may run as nobody: they must read www/
-        www = Path(tmp) / "www"
-        www.mkdir()
-        (www / "hello.txt").write_bytes(HELLO)
-        (www / "static").mkdir()
-        (www / "static" / "hello.txt").write_bytes(HELLO)
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, www=www))
         with Child([binary, "-p", tmp, "-c", str(conf)], port=port, name="nginx") as child:
             yield child
+
+
+def make_site(www: Path) -> None:
+    """The files both servers serve: hello.txt and one file per static workload."""
+    os.chmod(www, 0o755)  # nginx workers may run as nobody: they must read it
+    (www / "hello.txt").write_bytes(HELLO)
+    for name, size in FILES.items():
+        block = bytes(range(256)) * (size // 256 + 1)
+        (www / _file_name(name)).write_bytes(block[:size])
+
+
+def _file_name(workload: str) -> str:
+    return workload.split()[1] + ".bin"
 
 
 # -- wrk -----------------------------------------------------------------------------
@@ -122,126 +140,179 @@ def wrk(url: str, threads: int, connections: int, seconds: int) -> dict[str, flo
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout  # fmt: skip
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if not (rps and p50 and p99):
+    if not (rps and p50 and p99 and done):
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
     return {
         "rps": float(rps[1]),
+        "requests": int(done[1]),
         "p50_ms": _ms(p50[1]),
         "p99_ms": _ms(p99[1]),
         "errors": (int(bad[1]) if bad else 0) + (sum(map(int, errs.groups())) if errs else 0),
     }
 
 
-def _row(workload: str, impl: str, runs: list[dict[str, float]]) -> Row:
-    best = max(runs, key=lambda r: r["rps"])
-    extra: dict[str, Any] = {"p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"],
-             "errors": int(sum(r["errors"] for r in runs))}  # fmt: skip
-    if len(runs) > 1:
-        extra["runs"] = "/".join(f"{r['rps']:.0f}" for r in runs)
-    return Row(workload, impl, best["rps"], "req/s", extra)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/PID/stat``, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-IMPLS = ("syslab", "uvicorn", "aiohttp", "nginx")
+Target = tuple[str, str, str, int]  # workload, impl, url, server pid
 
 
-def start_servers(
-    stack: contextlib.ExitStack, tmp: Path, only: tuple[str, ...]
-) -> list[tuple[str, str, str]]:
-    """Start every server asked for; (workload, impl, url) for each measurement."""
-    targets = []
+def start_servers(stack: contextlib.ExitStack, www: Path, only: tuple[str, ...]) -> list[Target]:
+    """Start every server asked for; (workload, impl, url, pid) for each measurement."""
+    targets: list[Target] = []
     if "syslab" in only:
         port = free_port()
-        args = ("--no-access-log", "--log-level", "warning", "--static", str(tmp))
-        stack.enter_context(python_module("servers.http", *args, port=port))
-        targets += [("hello", "syslab", f"http://127.0.0.1:{port}/hello"),
-                    ("static file", "syslab", f"http://127.0.0.1:{port}/static/hello.txt")]  # fmt: skip
-    for name in ("uvicorn+httptools", "aiohttp"):
-        kind = name.split("+")[0]
-        if kind in only:
-            port = free_port()
-            child = python_module("bench.http", "--serve", kind, "--port", str(port))
-            child.port = port  # the flags are ours, not servers.cli's: set the port after
-            stack.enter_context(child)
-            targets.append(("hello", name, f"http://127.0.0.1:{port}/hello"))
+        args = ("--no-access-log", "--log-level", "warning", "--static", str(www))
+        pid = stack.enter_context(python_module("servers.http", *args, port=port)).pid
+        targets.append(("hello", "syslab", f"http://127.0.0.1:{port}/hello", pid))
+        targets += [(w, "syslab", f"http://127.0.0.1:{port}/static/{_file_name(w)}", pid)
+                    for w in FILES]  # fmt: skip
     if "nginx" in only:
         port = free_port()
-        stack.enter_context(nginx(port))
-        targets += [("hello", "nginx (static)", f"http://127.0.0.1:{port}/hello"),
-                    ("static file", "nginx", f"http://127.0.0.1:{port}/static/hello.txt")]  # fmt: skip
-    return targets
+        pid = stack.enter_context(nginx(port, www)).pid  # master_process off: the one process
+        targets.append(("hello", "nginx", f"http://127.0.0.1:{port}/hello", pid))
+        targets += [(w, "nginx", f"http://127.0.0.1:{port}/static/{_file_name(w)}", pid)
+                    for w in FILES]  # fmt: skip
+    if "uvicorn" in only:
+        port = free_port()
+        child = python_module("bench.http", "--serve", "uvicorn", "--port", str(port))
+        child.port = port  # the flags are ours, not servers.cli's: set the port after
+        pid = stack.enter_context(child).pid
+        targets.append(("hello", "uvicorn", f"http://127.0.0.1:{port}/hello", pid))
+    return sorted(targets, key=lambda t: (WORKLOADS.index(t[0]), IMPLS.index(t[1])))
 
 
-def run(seconds: int, threads: int, connections: int, only: tuple[str, ...] = IMPLS,
-        rounds: int = 1) -> list[Row]:  # fmt: skip
-    """All servers up at once; ``rounds`` interleaved passes, best run of each kept.
-
-    Interleaving matters on a shared machine: a burst of someone else's load then
-    hurts one pass of every server rather than all runs of one server.
-    """
+def run(
+    seconds: int, threads: int, connections: int, only: tuple[str, ...] = IMPLS, rounds: int = 3
+) -> list[Row]:
+    """All servers up at once; ``rounds`` interleaved passes; one Row per (workload, impl)."""
     with (
         tempfile.TemporaryDirectory(prefix="syslab-http-bench-") as t,
         contextlib.ExitStack() as stack,
     ):
-        tmp = Path(t)
-        (tmp / "hello.txt").write_bytes(HELLO)
-        targets = start_servers(stack, tmp, only)
+        www = Path(t)
+        make_site(www)
+        targets = start_servers(stack, www, only)
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         for rnd in range(rounds):
-            for workload, impl, url in targets:
+            for workload, impl, url, pid in targets:
+                before = cpu_seconds(pid)
                 r = wrk(url, threads, connections, seconds)
+                r["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1, r["requests"])
                 results.setdefault((workload, impl), []).append(r)
-                print(f"  [{rnd + 1}/{rounds}] {workload:<12} {impl:<20} {r['rps']:>10,.0f} req/s  "
-                      f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms", flush=True)  # fmt: skip
-    order = {"hello": 0, "static file": 1}
-    keys = sorted(results, key=lambda k: order[k[0]])
-    return [_row(w, i, results[(w, i)]) for w, i in keys]
+                print(f"  [{rnd + 1}/{rounds}] {workload:<12} {impl:<8} {r['rps']:>10,.0f} req/s  "
+                      f"p99 {r['p99_ms']:.2f} ms  server cpu {r['cpu_us']:.1f} us/req",
+                      flush=True)  # fmt: skip
+    return rows_of(results)
+
+
+def rows_of(results: dict[tuple[str, str], list[dict[str, float]]]) -> list[Row]:
+    """min / median / max req/s per (workload, impl), and syslab's ratio of medians to each."""
+    rows = []
+    medians = {k: statistics.median(r["rps"] for r in runs) for k, runs in results.items()}
+    for (workload, impl), runs in results.items():
+        rps = [r["rps"] for r in runs]
+        extra: dict[str, Any] = {
+            "min": min(rps), "median": medians[(workload, impl)], "max": max(rps),
+            "runs": rps, "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "errors": int(sum(r["errors"] for r in runs)),
+            "cpu_us_per_req": statistics.median(r["cpu_us"] for r in runs),
+        }  # fmt: skip
+        ours = medians.get((workload, "syslab"))
+        if impl != "syslab" and ours:
+            extra["syslab_ratio"] = ours / medians[(workload, impl)]
+            our_cpu = statistics.median(r["cpu_us"] for r in results[(workload, "syslab")])
+            extra["syslab_cpu_ratio"] = extra["cpu_us_per_req"] / our_cpu if our_cpu else 0.0
+        rows.append(Row(workload, impl, medians[(workload, impl)], "req/s", extra))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """The result table: min/median/max and, on each reference's line, syslab's ratio of medians."""
+    out = [f"{'workload':<13} {'impl':<8} {'min':>9} {'median':>9} {'max':>9}  "
+           f"{'p99 ms':>7} {'errors':>6} {'cpu us/req':>10}  syslab/this  (by cpu)"]  # fmt: skip
+    for r in rows:
+        e = r.extra
+        ratio = f"{e['syslab_ratio']:.2f}x" if "syslab_ratio" in e else ""
+        by_cpu = f"({e['syslab_cpu_ratio']:.2f}x)" if "syslab_cpu_ratio" in e else ""
+        out.append(f"{r.workload:<13} {r.impl:<8} {e['min']:>9,.0f} {e['median']:>9,.0f} "
+                   f"{e['max']:>9,.0f}  {e['p99_ms']:>7.2f} {e['errors']:>6} "
+                   f"{e['cpu_us_per_req']:>10.1f}  {ratio:>11}  {by_cpu}")  # fmt: skip
+    return "\n".join(out)
+
+
+def plot(rows: list[Row], path: Path, title: str) -> None:
+    """Median req/s per workload and server, min-max as error bars, ratios written above."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = [w for w in WORKLOADS if any(r.workload == w for r in rows)]
+    fig, axes = plt.subplots(1, len(workloads), figsize=(4 * len(workloads), 4), squeeze=False)
+    colors = {"syslab": "tab:blue", "nginx": "tab:green", "uvicorn": "tab:orange"}
+    for ax, w in zip(axes[0], workloads, strict=True):
+        mine = [r for r in rows if r.workload == w]
+        xs = range(len(mine))
+        med = [r.extra["median"] for r in mine]
+        err = [[m - r.extra["min"] for m, r in zip(med, mine, strict=True)],
+               [r.extra["max"] - m for m, r in zip(med, mine, strict=True)]]  # fmt: skip
+        ax.bar(xs, med, yerr=err, capsize=4, color=[colors.get(r.impl, "grey") for r in mine])
+        ax.set_xticks(list(xs), [r.impl for r in mine])
+        for x, r in zip(xs, mine, strict=True):
+            if "syslab_ratio" in r.extra:
+                ax.annotate(f"syslab {r.extra['syslab_ratio']:.2f}x", (x, r.extra["max"]),
+                            ha="center", va="bottom", fontsize=8)  # fmt: skip
+        ax.set_title(w)
+        ax.set_ylabel("req/s (median, min-max)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--quick", action="store_true", help="1-second runs (the smoke test)")
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=2,
-        help="interleaved passes over all servers; the best run of each is kept",
-    )
+    p.add_argument("--rounds", type=int, default=3, help="interleaved passes over all servers")
     p.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
-    p.add_argument("--serve", choices=["uvicorn", "aiohttp"], help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=["uvicorn"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        (serve_uvicorn if args.serve == "uvicorn" else serve_aiohttp)(args.port)
+        serve_uvicorn(args.port)
         return
-    seconds = 1 if args.quick else min(args.duration, 60)
-    print(
-        header(
-            f"HTTP keep-alive: wrk -t{args.threads} -c{args.connections} -d{seconds}s"
-            f", {args.rounds} round(s)"
-        )
-    )
     only = tuple(x.strip() for x in args.only.split(","))
-    rows = run(seconds, args.threads, args.connections, only, max(1, min(args.rounds, 10)))
+    if not set(only) <= set(IMPLS) or args.rounds < 1:
+        p.error(f"--only takes a subset of {','.join(IMPLS)}; --rounds at least 1")
+    seconds = 1 if args.quick else min(args.duration, 60)
+    rounds = min(args.rounds, 10)
+    title = (f"HTTP keep-alive: wrk -t{args.threads} -c{args.connections} -d{seconds}s, "
+             f"{rounds} interleaved round(s)")  # fmt: skip
+    print(header(title))
+    rows = run(seconds, args.threads, args.connections, only, rounds)
     print()
-    print(table(rows, reference="syslab"))
-    path = save(
-        "http-quick" if args.quick else "http",
-        rows,
-        seconds=seconds,
-        rounds=args.rounds,
-        threads=args.threads,
-        connections=args.connections,
-    )
-    print(f"\nsaved {path}", file=sys.stderr)
+    print(table(rows))
+    name = "http-quick" if args.quick else "http"
+    path = save(name, rows, seconds=seconds, rounds=rounds, threads=args.threads,
+                connections=args.connections)  # fmt: skip
+    png = common.RESULTS / f"{name}.png"
+    plot(rows, png, title)
+    print(f"\nsaved {path} and {png}", file=sys.stderr)
 
 
 if __name__ == "__main__":

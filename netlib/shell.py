@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from . import _sendfile
+
 log = logging.getLogger("netlib.shell")
 
 # Bytes a coroutine handler may leave unread before the shell stops reading the
@@ -138,6 +140,14 @@ class Connection:
     async def send_all(self, data: bytes) -> None:
         self.write(data)
         await self.drain()
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset``, after what was written:
+        ``os.sendfile`` where the socket allows it (zero copy), else blocks (``netlib._sendfile``)."""
+        t = self._proto.transport
+        if t is None:
+            raise ConnectionClosed("connection closed")
+        await _sendfile.sendfile(t, self.drain, fd, offset, count)
 
     def write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the peer (slow-client detection)."""

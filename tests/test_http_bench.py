@@ -1,22 +1,24 @@
-"""The HTTP benchmark runs end to end (1-second wrk runs, syslab and nginx only)."""
+"""The HTTP benchmark runs end to end: 1-second wrk runs, one round, into a temp folder."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import bench.common
+from bench import http
 
 
-def test_bench_http_quick_runs_and_saves_json():
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.http", "--quick", "--connections", "8", "--rounds", "1",
-         "--only", "syslab,nginx"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "vs syslab" in out.stdout
-    doc = json.loads((ROOT / "bench" / "results" / "http-quick.json").read_text())
-    impls = {(r["workload"], r["impl"]) for r in doc["rows"]}
-    assert {("hello", "syslab"), ("static file", "syslab"), ("static file", "nginx")} <= impls
-    assert all(r["value"] > 0 and r["extra"]["errors"] == 0 for r in doc["rows"])
+def test_bench_http_quick_writes_numbers_and_a_plot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
+    http.main(["--quick", "--connections", "4", "--threads", "1", "--rounds", "1",
+               "--only", "syslab,nginx"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "syslab/this" in out
+    doc = json.loads((tmp_path / "http-quick.json").read_text())
+    rows = {(r["workload"], r["impl"]): r for r in doc["rows"]}
+    assert set(rows) == {(w, i) for w in http.WORKLOADS for i in ("syslab", "nginx")}
+    for r in rows.values():
+        e = r["extra"]
+        assert r["value"] > 0 and e["errors"] == 0
+        assert e["min"] <= e["median"] <= e["max"] and isinstance(e["median"], float)
+        assert isinstance(e["cpu_us_per_req"], float)  # a 10 ms tick may read 0 in 1 s
+    assert isinstance(rows[("static 1MiB", "nginx")]["extra"]["syslab_ratio"], float)
+    assert (tmp_path / "http-quick.png").stat().st_size > 5_000

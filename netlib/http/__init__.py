@@ -3,8 +3,10 @@
 Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse,
 FileResponse, HTTPError), ``router`` (Router and App: method + path pattern ->
 handler), ``server`` (the per-connection session on the I/O shell, the access
-log), ``static`` (files with MIME types, ETag/Last-Modified, Range, no escape
-from the directory), ``client`` (keep-alive pooled client on the same core).
+log), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
+ETag/Last-Modified, Range and multipart ranges, precompressed ``.gz`` siblings,
+no escape from the directory), ``conditional`` (sans-IO: the If-* and Range
+decisions), ``client`` (keep-alive pooled client on the same core).
 The wire protocol itself is ``netlib.http11``. Access log: logger
 ``netlib.http.access`` at INFO, one line per response with the peer first;
 ``App(access_log=False)`` skips it (benchmarks).

@@ -140,6 +140,16 @@ class _Writer:
             return b"%x\r\n%s\r\n" % (len(data), data)
         return data
 
+    def count(self, n: int) -> None:
+        """``n`` body bytes the caller writes itself (``os.sendfile``): only a counted body allows it."""
+        if self.drop:
+            raise LocalProtocolError("this response has no body (HEAD, 204, 304)")
+        if self.mode != "length":
+            raise LocalProtocolError("only a Content-Length body can be written around the core")
+        self.left -= n
+        if self.left < 0:
+            raise LocalProtocolError("body longer than Content-Length")
+
     def end(self, trailers: Headers) -> bytes:
         if self.drop:
             return b""

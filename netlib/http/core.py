@@ -286,6 +286,13 @@ class Connection:
             return b""
         raise LocalProtocolError(f"cannot send {event!r}")
 
+    def send_counted(self, n: int) -> None:
+        """Account ``n`` body bytes the caller writes to the socket itself (``os.sendfile``).
+
+        The body must be framed by Content-Length; the core still refuses one byte too many
+        and, at EndOfMessage, one byte too few."""
+        self._need_writer().count(n)
+
     def send_message(self, head: Request | Response, body: bytes = b"") -> bytes:
         """Head, body and end in one call: the hot path of small responses."""
         if type(head) is Response:

@@ -18,8 +18,10 @@ hold one. Static files check every decoded segment, so ``..%2f`` gains nothing.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -220,9 +222,14 @@ class StreamingResponse(Response):
 
 
 class FileResponse(Response):
-    """``length`` bytes of ``path`` from ``offset``, read in blocks as the peer takes them."""
+    """``length`` bytes of ``path`` from ``offset``, sent with ``os.sendfile`` as the peer takes them.
 
-    __slots__ = ("path", "offset", "length")
+    ``parts`` makes the body a sequence of literal bytes and ``(offset, length)``
+    ranges of the file (``multipart/byteranges``); ``length`` is then the whole
+    body's. A subclass may hand out an already open descriptor (``open``).
+    """
+
+    __slots__ = ("path", "offset", "length", "parts")
 
     def __init__(
         self,
@@ -232,18 +239,42 @@ class FileResponse(Response):
         status: int = 200,
         headers: RawHeaders | None = None,
         content_type: str | None = None,
+        parts: list[bytes | tuple[int, int]] | None = None,
     ) -> None:
         super().__init__(b"", status, headers, content_type or "application/octet-stream")
-        self.path, self.offset, self.length = path, offset, length
+        self.path, self.offset, self.length, self.parts = path, offset, length, parts
+
+    def pieces(self) -> list[bytes | tuple[int, int]]:
+        """The body in order: literal bytes and ``(offset, length)`` ranges of the file."""
+        return self.parts if self.parts is not None else [(self.offset, self.length)]
+
+    def open(self) -> AbstractContextManager[int]:
+        """A descriptor of the file for the time of the send."""
+        return _opened(self.path)
 
     def read_all(self) -> bytes:
-        """The whole range at once: for small files, sent like any plain body."""
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(self.length)
-        if len(data) != self.length:
-            raise OSError(f"{self.path} shrank while being sent")
-        return data
+        """The whole body at once: for small ones, sent like any plain body."""
+        out = []
+        with self.open() as fd:
+            for piece in self.pieces():
+                if isinstance(piece, bytes):
+                    out.append(piece)
+                    continue
+                offset, length = piece
+                data = os.pread(fd, length, offset)
+                if len(data) != length:
+                    raise OSError(f"{self.path} shrank while being sent")
+                out.append(data)
+        return b"".join(out)
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def to_response(result: Any) -> Response:

@@ -51,8 +51,8 @@ PAUSE_BUFFER = 256 * 1024
 # so its unread request bytes do not turn our close into an RST that destroys the
 # answer before the client read it (nginx's lingering_close does the same).
 LINGER_SECONDS = 2.0
-# Blocks in which a FileResponse is read and written: big enough for few syscalls,
-# small enough that a slow reader never makes us hold much.
+# A FileResponse up to this size is read and written with its head in one write;
+# a larger one goes by os.sendfile (``_send_file``), never held in memory.
 FILE_BLOCK = 64 * 1024
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
@@ -365,9 +365,14 @@ class HTTPSession:
         if isinstance(resp, FileResponse):
             headers.append((b"content-length", str(resp.length).encode()))
         sent = 0
-        chunks = _chunks(resp) if req.method != "HEAD" else _nothing()
+        is_file = isinstance(resp, FileResponse)
+        chunks = _chunks(resp) if req.method != "HEAD" and not is_file else _nothing()
         try:
-            conn.write(h.send(h11.Response(resp.status, headers)))
+            head = h.send(h11.Response(resp.status, headers))
+            if is_file and req.method != "HEAD":
+                sent = await _send_file(conn, h, resp, head)  # type: ignore[arg-type]
+            else:
+                conn.write(head)
             async for chunk in chunks:
                 conn.write(h.send(h11.Data(chunk)))
                 sent += len(chunk)
@@ -430,19 +435,29 @@ async def _nothing() -> AsyncGenerator[bytes, None]:
     yield b""
 
 
+async def _send_file(conn: Connection, h: h11.Connection, resp: FileResponse, head: bytes) -> int:
+    """A file body after its head: literal pieces (the head, multipart part heads) are
+    gathered into one write before each file range, which goes by ``conn.sendfile``."""
+    sent = 0
+    out = [head]
+    with resp.open() as fd:
+        for piece in resp.pieces():
+            if isinstance(piece, bytes):
+                out.append(h.send(h11.Data(piece)))
+                sent += len(piece)
+                continue
+            conn.write(b"".join(out))
+            out = []
+            h.send_counted(piece[1])
+            await conn.sendfile(fd, piece[0], piece[1])
+            sent += piece[1]
+    if out:
+        conn.write(b"".join(out))
+    return sent
+
+
 async def _chunks(resp: StreamingResponse | FileResponse) -> AsyncGenerator[bytes, None]:
-    if isinstance(resp, FileResponse):
-        with open(resp.path, "rb") as f:
-            f.seek(resp.offset)
-            left = resp.length
-            while left > 0:
-                block = f.read(min(FILE_BLOCK, left))
-                if not block:
-                    raise OSError(f"{resp.path} shrank while being sent")
-                left -= len(block)
-                yield block
-        return
-    content = resp.content
+    content = resp.content  # type: ignore[union-attr]
     if hasattr(content, "__aiter__"):
         try:
             async for chunk in content:
