@@ -66,6 +66,15 @@ def header(title: str) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/PID/stat``, fields 14 and 15).
+
+    On a machine shared with other work, a server's CPU time per request moves
+    much less than its requests per second: it is the steadier figure."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     """The p-th percentile (0..100) by nearest rank; 0.0 for no samples."""
     if not samples:
