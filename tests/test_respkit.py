@@ -489,3 +489,19 @@ async def test_random_connection_commands_match_redis(cache_port, redis_addr):
         ours = await converse(cache_port, data)
         theirs = await converse(redis_addr.port, data)
         assert masked(ours) == masked(theirs), cmd
+
+
+def test_client_list_type_pubsub_counts_resp3_subscribers_too(cache_port_sync):
+    """Redis lists a subscriber as pubsub in RESP2 and RESP3 alike."""
+    r3 = redis.Redis(port=cache_port_sync, protocol=3)
+    r2 = redis.Redis(port=cache_port_sync)
+    p3 = r3.pubsub()
+    p3.subscribe("news")
+    assert p3.get_message(timeout=5)["type"] == "subscribe"
+    pubsub = r2.client_list(_type="pubsub")
+    normal = r2.client_list(_type="normal")
+    assert len(pubsub) == 1 and pubsub[0]["sub"] == "1"
+    assert all(c["sub"] == "0" for c in normal)
+    p3.close()
+    r3.close()
+    r2.close()

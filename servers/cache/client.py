@@ -89,6 +89,9 @@ class Client(Session):
             fields["flags"] = "P"
         return fields
 
+    def client_type(self) -> bytes:
+        return b"pubsub" if self.channels or self.patterns else b"normal"
+
     def _leave_pubsub(self) -> None:
         hub = self.state.hub
         for ch in self.channels:

@@ -183,17 +183,13 @@ def _list_filter(a: list[bytes]) -> tuple[bytes | None, set[int] | None]:
     raise CommandError(SYNTAX)
 
 
-def _kind(cl: Any) -> bytes:
-    return b"pubsub" if cl.subscribed else b"normal"
-
-
 @sub("LIST", -2, "List client connections", LIST_SYNTAX, flags="")
 def client_list(c: Any, a: list[bytes]) -> bytes:
     kind, ids = _list_filter(a)
     lines = "".join(
         cl.info_line() + "\n"
         for cl in c.state.clients.values()
-        if (kind is None or _kind(cl) == kind) and (ids is None or cl.id in ids)
+        if (kind is None or cl.client_type() == kind) and (ids is None or cl.id in ids)
     )
     return resp.verbatim(lines, c.proto)
 

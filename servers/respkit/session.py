@@ -307,6 +307,10 @@ class Session:
         self.proto, self.name = 2, b""
         self.protocol_changed()
 
+    def client_type(self) -> bytes:
+        """CLIENT LIST TYPE's word for this session (``pubsub`` once it subscribed)."""
+        return b"normal"
+
     def info_line(self) -> str:
         """One CLIENT LIST line, Redis's field names."""
         return " ".join(f"{k}={v}" for k, v in self.info_fields().items())
