@@ -21,6 +21,15 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
+# Where results go instead of ``RESULTS`` when set: the smoke tests point it at a
+# temporary folder so a test run never overwrites a real measurement.
+OUT_ENV = "SYSLAB_BENCH_OUT"
+
+
+def results_dir() -> Path:
+    """The folder results are written to (``$SYSLAB_BENCH_OUT``, else bench/results/)."""
+    out = os.environ.get(OUT_ENV)
+    return Path(out) if out else RESULTS
 
 
 def environment() -> dict[str, Any]:
@@ -55,6 +64,15 @@ def header(title: str) -> str:
         f"   {env['when']}  python {env['python']}  {env['cpus']} cpus  {env['loop']}  git {env['git']}\n"
         f"   {env['platform']}"
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/PID/stat``, fields 14 and 15).
+
+    On a machine shared with other work, a server's CPU time per request moves
+    much less than its requests per second: it is the steadier figure."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
@@ -110,9 +128,10 @@ def _fmt(v: Any) -> str:
 
 
 def save(name: str, rows: Iterable[Row], **meta: Any) -> Path:
-    """Write ``bench/results/NAME.json`` with the environment and every row."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    """Write ``NAME.json`` (in ``results_dir()``) with the environment and every row."""
+    out = results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     doc = {"environment": environment(), **meta, "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(doc, indent=2, default=str))
     return path

@@ -51,7 +51,7 @@ from typing import Any
 from harness.procs import Child, free_port, python_module, require_binary
 
 from . import common
-from .common import Row, header, save
+from .common import Row, cpu_seconds, header, save
 
 HELLO = b"Hello, world!\n"
 # The static workloads: name -> file size. 4 KiB is a typical icon or small script;
@@ -157,12 +157,6 @@ def wrk(url: str, threads: int, connections: int, seconds: int) -> dict[str, flo
         "p99_ms": _ms(p99[1]),
         "errors": (int(bad[1]) if bad else 0) + (sum(map(int, errs.groups())) if errs else 0),
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (``/proc/PID/stat``, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 Target = tuple[str, str, str, int]  # workload, impl, url, server pid

@@ -11,7 +11,7 @@ import argparse
 import subprocess
 import sys
 
-from harness.procs import free_port, python_module
+from harness.procs import python_module
 
 from .common import REPO_ROOT
 
@@ -26,8 +26,8 @@ def main() -> None:
     if not locustfile.exists():
         sys.exit(f"no locustfile for {args.name}: expected {locustfile}")
     seconds = min(args.seconds, 300)
-    port = free_port()
-    with python_module(f"servers.{args.name}", port=port):
+    with python_module(f"servers.{args.name}", port=0) as child:
+        port = child.port
         cmd = [
             sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
             "-u", str(args.users), "-r", str(args.users), "-t", f"{seconds}s",

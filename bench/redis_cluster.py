@@ -38,7 +38,7 @@ from clients.resp import ClusterClient, connect
 from clients.resp.slots import SLOTS, key_slot
 from harness.redis_cluster import RedisCluster
 
-from .common import RESULTS, Row, Timer, header, save, table
+from .common import Row, Timer, header, results_dir, save, table
 
 Address = tuple[str, int]
 TENANTS = 8  # hash-tag groups in the tagged key set: few on purpose, to show the skew
@@ -288,8 +288,8 @@ def run(n: int, gets: int, name: str, reshard: int = 0) -> None:
     for s in (plain, tagged):
         del s["per_slot"]  # 16384 numbers each: the summary is what the JSON is for
     del g["after"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    png = RESULTS / f"{name}.png"
+    results_dir().mkdir(parents=True, exist_ok=True)
+    png = results_dir() / f"{name}.png"
     plot(real_before, real_after, tagged["per_node"], g["how"], str(png))
     path = save(name, rows + moves, keys=n, spread_plain=plain, spread_tagged=tagged,
                 grow=g, per_node_before=real_before, per_node_after=real_after)  # fmt: skip

@@ -1,16 +1,23 @@
 """Launching child processes for tests, benchmarks and the demo.
 
-``Child`` starts a command, waits until a TCP port accepts connections (polling
-``connect()`` with a short back-off, never a fixed sleep), and stops the process
-on exit: SIGTERM, then SIGKILL after a grace period. If the child dies before
-its port opens, the error carries the tail of its output so a failing test says
-why.
+``Child`` starts a command, waits until it is ready, and stops the process on
+exit: SIGTERM, then SIGKILL after a grace period. If the child dies before it
+is ready, the error carries the tail of its output so a failing test says why.
+
+Ready means one of two things. Our own servers (``python_module``) start on
+``--port 0`` and log ``listening on HOST:PORT`` once bound (netlib.shell):
+the launcher waits for that line in the child's output and takes the port
+from it, so the port is known to be this child's and no port is guessed.
+Other binaries (redis-server, mariadbd) are given a free port and waited for
+until it accepts connections. Both waits poll with a short back-off and a
+deadline, never a fixed sleep.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# What a server on netlib.shell logs once its socket is bound (the port is the real one).
+LISTENING = re.compile(rb"listening on (\S+):(\d+)")
 
 
 def _die_with_parent() -> None:
@@ -90,6 +100,7 @@ class Child:
         name: str | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        ready_line: re.Pattern[bytes] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.port = port
@@ -99,6 +110,8 @@ class Child:
         self.name = name or Path(self.argv[0]).name
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        # When set: ready once the output matches; its group 2 is the bound port.
+        self.ready_line = ready_line
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix=f"syslab-{self.name}-", suffix=".log")
 
@@ -116,9 +129,34 @@ class Child:
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor only
             preexec_fn=_die_with_parent if _in_main_thread() else None,
         )
-        if self.port is not None:
+        if self.ready_line is not None:
+            self.wait_ready_line()
+        elif self.port is not None:
             self.wait_port()
         return self
+
+    def wait_ready_line(self) -> None:
+        """Wait for ``ready_line`` in the output; the port is the one it names."""
+        assert self.proc is not None and self.ready_line is not None
+        deadline = time.monotonic() + self.start_timeout
+        delay = 0.005
+        while time.monotonic() < deadline:
+            m = self.ready_line.search(Path(self._log.name).read_bytes())
+            if m is not None:
+                self.port = int(m.group(2))
+                return
+            if self.proc.poll() is not None:
+                raise LaunchError(
+                    f"{self.name} exited with {self.proc.returncode} before listening:\n"
+                    f"{self.output_tail()}"
+                )
+            time.sleep(delay)  # polling the output for readiness
+            delay = min(delay * 2, 0.1)
+        self.stop()
+        raise LaunchError(
+            f"{self.name} did not log that it listens within {self.start_timeout}s:\n"
+            f"{self.output_tail()}"
+        )
 
     def wait_port(self) -> None:
         assert self.proc is not None and self.port is not None
@@ -193,10 +231,20 @@ class Child:
 def python_module(
     module: str, *args: str, port: int | None = None, host: str = "127.0.0.1", **kw: object
 ) -> Child:
-    """A ``python -m MODULE --host H --port P ARGS`` child run from the repo root."""
+    """A ``python -m MODULE --host H --port P ARGS`` child run from the repo root.
+
+    ``port=0`` lets the server pick one: ``child.port`` is the one its
+    ``listening on`` line names once started (a fixed port is checked the
+    same way). ``port=None`` passes no address flags and waits for nothing
+    (unless ``child.port`` is set before ``start``: then for the port to open).
+    """
     argv = [sys.executable, "-m", module]
     if port is not None:
         argv += ["--host", host, "--port", str(port)]
     argv += list(args)
     env = {"PYTHONUNBUFFERED": "1"}
-    return Child(argv, port=port, host=host, cwd=REPO_ROOT, env=env, name=module, **kw)  # type: ignore[arg-type]
+    ready = LISTENING if port is not None else None
+    return Child(
+        argv, port=port, host=host, cwd=REPO_ROOT, env=env, name=module,
+        ready_line=ready, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""A private primary + replica: two MariaDB instances with GTID replication (D4).
+"""A private primary + replica: two MariaDB instances with GTID replication.
 
 Strategy. Two ``harness.services.MariaDB`` instances are started, both writing
 a ROW-format binary log with GTIDs. The replica is ``--read-only`` and is pointed at the
@@ -23,9 +23,8 @@ The replica runs in GTID domain 2 (the primary in domain 0): the one local
 write a replica does (``MariaDB.start`` creates the ``test`` database) then
 lands in its own domain and never collides with the primary's sequence numbers.
 
-netlib imports nothing of the project, so this module drives both servers
-through the ``mariadb`` command-line client over their unix sockets; the lab's
-own code talks to them with ``clients/mysql``. A production setup would add
+Both servers are driven with ``clients/mysql`` over their unix sockets, as
+root. A production setup would add
 semi-synchronous replication, TLS between the two, and a failover manager.
 """
 
@@ -33,14 +32,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import LaunchError, require_binary
+from clients.mysql import MySQLError
+
+from .procs import LaunchError
 from .services import MariaDB
 
 log = logging.getLogger(__name__)
@@ -72,22 +72,13 @@ REPLICA_ARGS = [
 
 
 def query(server: MariaDB, sql: str) -> list[dict[str, str | None]]:
-    """Rows of one statement as dicts, through the ``mariadb`` CLI (batch mode with header)."""
-    cli = require_binary("mariadb", "mariadb-client")
-    r = subprocess.run(
-        [cli, "--no-defaults", "-uroot", f"--socket={server.socket}", "-B", "-e", sql],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    if r.returncode != 0:
-        raise LaunchError(f"SQL failed: {sql!r}: {r.stderr.strip()}")
-    lines = r.stdout.splitlines()
-    if not lines:
-        return []
-    names = lines[0].split("\t")
-    return [
-        {n: (None if v == "NULL" else v) for n, v in zip(names, line.split("\t"), strict=False)}
-        for line in lines[1:]
-    ]
+    """Rows of one statement as dicts of text (as SHOW SLAVE STATUS prints them), via clients/mysql."""
+    try:
+        with server.connect() as c:
+            rows = c.query(sql).dicts()
+    except MySQLError as e:
+        raise LaunchError(f"SQL failed: {sql!r}: {e}") from e
+    return [{k: None if v is None else str(v) for k, v in row.items()} for row in rows]
 
 
 def parse_gtid_pos(pos: str | None) -> dict[int, int]:
@@ -222,11 +213,11 @@ class ReplicatedPair:
 
     # -- observing -----------------------------------------------------------------
     def primary_gtid(self) -> str:
-        return self.primary.sql("SELECT @@GLOBAL.gtid_binlog_pos").strip()
+        return str(self.primary.scalar("SELECT @@GLOBAL.gtid_binlog_pos") or "")
 
     def status(self) -> ReplicaStatus:
         rows = query(self.replica, "SHOW SLAVE STATUS")
-        replica_gtid = self.replica.sql("SELECT @@GLOBAL.gtid_slave_pos").strip()
+        replica_gtid = str(self.replica.scalar("SELECT @@GLOBAL.gtid_slave_pos") or "")
         return status_from_rows(rows[0] if rows else {}, self.primary_gtid(), replica_gtid)
 
     def wait_running(self, timeout: float = START_TIMEOUT) -> ReplicaStatus:
@@ -238,8 +229,8 @@ class ReplicatedPair:
         gtid = self.primary_gtid()
         if not gtid:
             return
-        got = self.replica.sql(f"SELECT MASTER_GTID_WAIT('{gtid}', {timeout})").strip()
-        if got != "0":
+        got = self.replica.scalar(f"SELECT MASTER_GTID_WAIT('{gtid}', {timeout})")
+        if got != 0:
             raise LaunchError(f"replica did not reach {gtid} in {timeout}s: {self.status()}")
 
     # -- making lag visible ------------------------------------------------------------

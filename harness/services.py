@@ -5,7 +5,14 @@ rabbitmq-server here, in a temporary (or given) directory, so nothing depends on
 or damages a service somebody else runs on the standard ports. Each is a
 context manager; a missing binary raises ``LaunchError`` naming the Debian
 package. When the matching ``SYSLAB_*_URL`` is set, ``from_env`` hands back
-that URL's address instead of starting anything.
+that URL's address instead of starting anything. MariaDB is set up and checked
+through ``clients/mysql`` over its unix socket (no CLI output is parsed).
+
+redis-server, mariadbd and rabbitmq-server cannot report a port they chose
+(``--port 0`` turns redis-server's TCP off, mariadbd's means 3306), so they
+get a free port picked here and the launcher then checks the service itself
+answers on it (a ping, a login); our own Python servers start on port 0
+instead (``harness.procs.python_module``).
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from clients.address import ServiceAddress, address_from_url  # noqa: F401 (re-exported)
+from clients.mysql import Connection, MySQLError
 
-from .procs import Child, LaunchError, free_port, port_open, require_binary
+from .procs import Child, LaunchError, free_port, require_binary
 
 
 class _Service:
@@ -149,34 +158,37 @@ class MariaDB(_Service):
         return self
 
     def _wait_ready(self) -> None:
-        """Listening is not ready: wait until the server answers a ping."""
-        admin = shutil.which("mariadb-admin") or shutil.which("mysqladmin")
+        """Listening is not ready: wait until a login over the unix socket succeeds."""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if admin:
-                r = subprocess.run(
-                    [admin, "--no-defaults", "-uroot", f"--socket={self.socket}", "ping"],
-                    capture_output=True,
-                )
-                if r.returncode == 0:
+        delay = 0.01
+        while True:
+            try:
+                with self.connect(connect_timeout=5) as c:
+                    c.ping()
                     return
-            elif port_open("127.0.0.1", self.port):
-                return
-            time.sleep(0.05)
-        raise LaunchError(
-            f"mariadbd did not answer a ping:\n{self.child.output_tail() if self.child else ''}"
-        )
+            except MySQLError as e:
+                if time.monotonic() > deadline or (self.child and not self.child.alive()):
+                    tail = self.child.output_tail() if self.child else ""
+                    raise LaunchError(f"mariadbd did not accept a login ({e}):\n{tail}") from e
+            time.sleep(delay)  # polling readiness with back-off
+            delay = min(delay * 2, 0.2)
 
-    def sql(self, statement: str) -> str:
-        """Run SQL through the ``mariadb`` CLI (setup only; syslab code uses clients/mysql)."""
-        cli = require_binary("mariadb", "mariadb-client")
-        r = subprocess.run(
-            [cli, "--no-defaults", "-uroot", f"--socket={self.socket}", "-N", "-B", "-e", statement],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        if r.returncode != 0:
-            raise LaunchError(f"SQL failed: {statement!r}: {r.stderr.strip()}")
-        return r.stdout
+    def connect(self, **kw: Any) -> Connection:
+        """A clients/mysql connection as root over the unix socket (setup and checks)."""
+        return Connection(user="root", password="", unix_socket=self.socket, **kw)
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """Run SQL as root (several statements may be separated by ``;``); the last rows."""
+        try:
+            with self.connect() as c:
+                return c.query(statement).all()[-1].rows
+        except MySQLError as e:
+            raise LaunchError(f"SQL failed: {statement!r}: {e}") from e
+
+    def scalar(self, statement: str) -> Any:
+        """The first value of the first row of ``statement`` (None when there is none)."""
+        rows = self.sql(statement)
+        return rows[0][0] if rows else None
 
 
 class RabbitMQ(_Service):

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One package per line: what it is for. Later issues add theirs here.
+# One package per line, with what it is for.
 OS_PACKAGES=(
   mariadb-server   # private MariaDB instances for D*, tests and the demo
   mariadb-client   # mariadb-admin ping, the mariadb CLI

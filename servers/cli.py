@@ -3,7 +3,9 @@
 ``python -m servers.NAME --host 127.0.0.1 --port N --dir PATH --log-level info``:
 a server's ``__main__`` builds its parser with ``server_parser``, adds its own
 flags, and calls ``parse`` which also sets up logging. The default port comes
-from the one ports table in ``servers.catalog``.
+from the one ports table in ``servers.catalog``; ``--port 0`` binds any free
+port, and the ``listening on HOST:PORT`` line (logged at every log level)
+says which.
 """
 
 from __future__ import annotations
@@ -41,8 +43,20 @@ def server_parser(
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse flags and configure logging (to stderr: stdout is the user's)."""
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    level = getattr(logging, args.log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if level > logging.INFO:
+        # The launchers (harness.procs) read the bound port from this one line,
+        # so it is logged whatever the level.
+        shell = logging.getLogger("netlib.shell")
+        shell.setLevel(logging.INFO)
+        shell.addFilter(_listening_or_at_least(level))
     return args
+
+
+def _listening_or_at_least(level: int) -> logging.Filter:
+    class Only(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return record.levelno >= level or str(record.msg).startswith("listening on")
+
+    return Only()

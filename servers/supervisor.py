@@ -1,7 +1,9 @@
 """``make demo``: start every server in the catalog and keep them running.
 
 Each server is a child process (``python -m servers.NAME --port P``) started
-through ``harness.procs``; the supervisor waits until each port accepts, prints
+through ``harness.procs``; the supervisor waits until each logs the port it
+listens on (``--any-port``: every server on port 0, the ports it got are
+printed; tests use that, so nothing depends on a fixed port), prints
 where everything is and a command to try it, and on Ctrl-C or SIGTERM stops
 them all (SIGTERM, then SIGKILL after a grace period). A server that fails to
 start is reported with the tail of its log and the others keep running.
@@ -10,6 +12,7 @@ start is reported with the tail of its log and the others keep running.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -54,8 +57,9 @@ class Supervisor:
         rows = [f"{'server':<12} {'address':<22} try it"]
         for s in self.servers:
             if s.name in self.children:
-                addr = f"{self.host}:{s.port}"
-                rows.append(f"{s.name:<12} {addr:<22} {s.try_it.format(port=s.port)}")
+                port = self.children[s.name].port
+                addr = f"{self.host}:{port}"
+                rows.append(f"{s.name:<12} {addr:<22} {s.try_it.format(port=port)}")
             else:
                 rows.append(f"{s.name:<12} {'FAILED':<22} {self.failed.get(s.name, '')[:60]}")
         return "\n".join(rows)
@@ -87,9 +91,15 @@ def run_demo(servers: Iterable[Server], out: TextIO = sys.stdout) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(prog="make demo", description=__doc__)
     p.add_argument("names", nargs="*", help="only these servers (default: all)")
+    p.add_argument("--any-port", action="store_true", help="start every server on port 0")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
+    unknown = [n for n in args.names if n not in SERVERS]
+    if unknown:
+        p.error(f"no such server: {', '.join(unknown)} (known: {', '.join(SERVERS)})")
     chosen = [SERVERS[n] for n in args.names] if args.names else list(SERVERS.values())
+    if args.any_port:
+        chosen = [dataclasses.replace(s, port=0) for s in chosen]
     sys.exit(run_demo(chosen))
 
 

@@ -1,4 +1,4 @@
-"""syslab's storage engines (issue 5: S1-S6), built on one checksummed record format.
+"""syslab's storage engines (S1-S6), built on one checksummed record format.
 
 Layout, from the bytes up:
 

@@ -22,6 +22,10 @@ class Wire:
     def __init__(self) -> None:
         self.out = bytearray()
         self.closed = False
+        self.half_closed = False  # write_eof: our side finished (a protocol error)
+        self.deadline: float | None = None
+        self.stopping = False
+        self.sockname = ("127.0.0.1", 0)
         self.peer = "harness"
         self.log = logging.getLogger("tests.cache")
 
@@ -32,6 +36,18 @@ class Wire:
         self.closed = True
 
     abort = close
+
+    def write_eof(self) -> None:
+        self.half_closed = True
+
+    def set_deadline(self, seconds: float | None) -> None:
+        self.deadline = seconds
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
     def write_buffer_size(self) -> int:
         return 0  # everything written is "sent" at once

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.procs import Child, free_port, python_module
+from harness.procs import Child, python_module
 from harness.replication import ReplicatedPair
 from harness.services import MariaDB, RedisServer, ServiceAddress, from_env
 
@@ -98,14 +98,15 @@ def redis_addr(request: pytest.FixtureRequest) -> ServiceAddress:
 
 @pytest.fixture
 def launch() -> Iterator[Callable[..., Child]]:
-    """``launch("servers.echo", *args)`` starts a server child on a free port.
+    """``launch("servers.echo", *args)`` starts a server child on port 0.
 
-    It returns once the port accepts; every child is stopped at the end of the test.
+    It returns once the child logged the port it is listening on
+    (``child.port``); every child is stopped at the end of the test.
     """
     children: list[Child] = []
 
     def _launch(module: str, *args: str, port: int | None = None) -> Child:
-        child = python_module(module, *args, port=port or free_port())
+        child = python_module(module, *args, port=port or 0)
         children.append(child)
         return child.start()
 

@@ -390,8 +390,11 @@ def test_every_file_is_a_syslab_record_file(tmp_path):
         assert r.torn_at is None and recs[0].rtype == 1
 
 
-def test_bitcask_benchmark_runs_end_to_end(capsys):
+def test_bitcask_benchmark_runs_end_to_end(capsys, tmp_path, monkeypatch):
     from bench import bitcask as bench_bitcask
+    from bench.common import OUT_ENV
+
+    monkeypatch.setenv(OUT_ENV, str(tmp_path))  # never into bench/results/
 
     bench_bitcask.main(["--quick"])
     out = capsys.readouterr().out

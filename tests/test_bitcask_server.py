@@ -15,6 +15,7 @@ import threading
 
 import pytest
 import redis
+from support import read_until
 
 from netlib.shell import ShellConfig
 from servers.bitcask.server import serve
@@ -28,14 +29,10 @@ pytestmark = pytest.mark.exercise("S5")
 async def _exchange(port: int, data: bytes, until: bytes) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(data)
-    got = b""
-    while not got.endswith(until):
-        chunk = await asyncio.wait_for(reader.read(65536), 10)
-        if not chunk:
-            break
-        got += chunk
-    writer.close()
-    return got
+    try:
+        return await read_until(reader, until)
+    finally:
+        writer.close()
 
 
 @pytest.fixture
@@ -81,7 +78,7 @@ async def test_errors_keep_the_connection(server):
     srv, _ = server
     got = await _exchange(srv.port, b"NOPE a\r\nGET\r\nPING\r\n", b"+PONG\r\n")
     assert got == (
-        b"-ERR unknown command 'NOPE', with args beginning with: 'a'\r\n"
+        b"-ERR unknown command 'NOPE', with args beginning with: 'a' \r\n"
         b"-ERR wrong number of arguments for 'get' command\r\n+PONG\r\n"
     )
 
@@ -264,3 +261,49 @@ def test_a_bad_sync_flag_is_a_usage_error_not_a_traceback(bad):
     with pytest.raises(argparse.ArgumentTypeError):
         sync_policy(bad)
     assert sync_policy("always") == "always" and sync_policy("250") == 250
+
+
+async def test_connection_commands_are_the_kits_not_a_drifted_copy(server):
+    """Bitcask once took 'HELLO 03', answered OK to any CLIENT subcommand and had its own
+    wording; now the connection commands are the kit's, Redis's replies."""
+    srv, _ = server
+    got = await _exchange(
+        srv.port,
+        b"HELLO 03\r\nCLIENT FOO\r\nCLIENT SETNAME\r\nSELECT 1\r\nAUTH pw\r\nPING\r\n",
+        b"+PONG\r\n",
+    )
+    assert got == (
+        b"-ERR Protocol version is not an integer or out of range\r\n"
+        b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n"
+        b"-ERR wrong number of arguments for 'client|setname' command\r\n"
+        b"-ERR DB index is out of range\r\n"
+        b"-ERR AUTH <password> called without any password configured for the default user."
+        b" Are you sure your configuration is correct?\r\n+PONG\r\n"
+    )
+
+
+def test_redis_cli_pipe_mass_insertion(launch, tmp_path):
+    """``redis-cli --pipe``: 5,000 pipelined SETs, then its ECHO marker, all answered."""
+    child = launch("servers.bitcask", "--dir", str(tmp_path / "data"), "--sync", "never")
+    data = "".join(f"SET key:{i} value-{i}\r\n" for i in range(5000))
+    port = str(child.port)
+    r = subprocess.run(
+        ["redis-cli", "-p", port, "--pipe"], input=data, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert "errors: 0, replies: 5000" in r.stdout
+    dbsize = subprocess.run(["redis-cli", "-p", port, "DBSIZE"], capture_output=True, text=True)
+    assert dbsize.stdout.strip() == "5000"
+
+
+async def test_a_full_disk_answers_an_error_and_keeps_the_connection(server, monkeypatch):
+    import errno
+
+    srv, db = server
+
+    def full(key: bytes, value: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(db, "put", full)
+    got = await _exchange(srv.port, b"SET k v\r\nGET k\r\nPING\r\n", b"+PONG\r\n")
+    assert got == b"-ERR storage error: [Errno 28] No space left on device\r\n$-1\r\n+PONG\r\n"

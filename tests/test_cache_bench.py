@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from bench.common import RESULTS
+from bench.common import OUT_ENV
 from harness.procs import REPO_ROOT
 
 pytestmark = pytest.mark.exercise("N14")
 
 
-def test_bench_cache_quick_measures_both_servers_for_every_command():
+def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "bench.cache", "--quick"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, OUT_ENV: str(tmp_path)},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    rows = json.loads((RESULTS / "cache-quick.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "cache-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP"):
         for suffix in ("", " -P16"):
             assert (test + suffix, "syslab-cache") in cells
             assert (test + suffix, "redis-server") in cells
     assert "vs redis-server" in res.stdout
-    assert (RESULTS / "cache-quick.png").stat().st_size > 10_000
+    assert (tmp_path / "cache-quick.png").stat().st_size > 10_000
 
 
 def test_make_load_cache_runs_locust_without_failures():

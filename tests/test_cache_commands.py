@@ -327,7 +327,9 @@ def test_protocol_error_answers_earlier_commands_then_closes():
     assert h.raw(b"PING\r\n*1\r\n+x\r\n") == (
         b"+PONG\r\n-ERR Protocol error: expected '$', got '+'\r\n"
     )
-    assert h.wire.closed
+    # Half-closed (FIN after the error), the rest discarded until the linger deadline.
+    assert h.wire.half_closed and h.wire.deadline is not None
+    assert h.raw(b"PING\r\n") == b""
 
 
 def test_info_reports_sections_and_counters():

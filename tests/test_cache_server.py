@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from support import until
 
 from netlib.resp import encode_command
 from netlib.shell import ShellConfig
@@ -45,14 +46,6 @@ async def cache() -> AsyncIterator[tuple[Callable[[], object], State]]:
 
     async with server:
         yield connect, state  # type: ignore[misc]
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition of the in-process server (readiness, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
 
 
 async def test_exact_bytes_and_a_pipeline_in_one_write(cache):

@@ -51,7 +51,10 @@ def test_bitcask_holds_the_same_definitions_after_reopen(sample, tmp_path):
         assert db.get(b"notawordqzx") is None
 
 
-def test_dictionary_benchmark_runs_end_to_end(capsys):
+def test_dictionary_benchmark_runs_end_to_end(capsys, tmp_path, monkeypatch):
+    from bench.common import OUT_ENV
+
+    monkeypatch.setenv(OUT_ENV, str(tmp_path))  # never into bench/results/
     bench_dictionary.main(["--quick"])
     out = capsys.readouterr().out
     assert "size on disk" in out and "lookup hit p99" in out and "csv scan" in out

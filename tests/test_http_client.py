@@ -4,6 +4,7 @@ while idle, streamed bodies both ways, close-delimited and Connection: close rep
 import asyncio
 
 import pytest
+from support import until
 
 from netlib.http import App, HTTPClient, StreamingResponse, serve
 from netlib.shell import ShellConfig, start
@@ -32,21 +33,13 @@ async def server():
         yield s
 
 
-async def wait_until(cond, seconds=5.0):
-    for _ in range(int(seconds / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)  # polling a condition, not sleeping for an effect
-    raise AssertionError("condition never became true")
-
-
 async def test_reuses_connections_and_retries_a_stale_one(server):
     base = f"http://127.0.0.1:{server.port}"
     async with HTTPClient() as c:
         for i in range(5):
             assert (await c.get(f"{base}/n/{i}")).json() == {"i": i}
         assert c.opened == 1
-        await wait_until(lambda: not server.connections)  # server's idle timeout closed it
+        await until(lambda: not server.connections)  # server's idle timeout closed it
         assert (await c.get(f"{base}/n/9")).json() == {"i": 9}  # stale one noticed, retried
         assert c.opened == 2
 

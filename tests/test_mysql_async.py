@@ -7,6 +7,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from support import until
 
 from clients.mysql import (
     AccessDeniedError,
@@ -104,15 +105,17 @@ async def test_faults_fail_fast_with_clear_errors(mariadb_server):
         await aconnect("127.0.0.1", free_port(), "root", "", "test", connect_timeout=5)
 
 
-def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb):
+def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb, tmp_path):
     """bench/mysql_client in --quick mode: all four clients, every workload, a table."""
     import os
     import subprocess
     import sys
 
+    from bench.common import OUT_ENV
     from harness.procs import REPO_ROOT
 
     env = dict(os.environ, SYSLAB_MYSQL_URL=f"mysql://root@{mariadb.host}:{mariadb.port}/test")
+    env[OUT_ENV] = str(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "bench.mysql_client", "--quick"], cwd=REPO_ROOT, env=env,
         capture_output=True, text=True, timeout=120,
@@ -126,14 +129,17 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb):
 
 async def _running(admin: AsyncConnection, sql: str) -> int:
     """The id of the connection running ``sql`` (polled, bounded)."""
-    for _ in range(2000):
+    found: list[int] = []
+
+    async def started() -> bool:
         r = await admin.query(
             "SELECT id FROM information_schema.processlist WHERE info = %s", (sql,)
         )
-        if r.rows:
-            return r.scalar()
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{sql!r} never started")
+        found[:] = [row[0] for row in r.rows]
+        return bool(found)
+
+    await until(started, timeout=20, what=f"{sql!r} running")
+    return found[0]
 
 
 async def test_connection_killed_mid_query_timeout_and_cancel(mariadb):

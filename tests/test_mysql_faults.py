@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from support import wait_until
 
 from clients.mysql import (
     AccessDeniedError,
@@ -35,12 +36,11 @@ def pw_user(mariadb_server):
 
 def test_wrong_password_is_error_1045_not_a_hang(pw_user):
     a = pw_user
-    start = time.monotonic()
+    # A hang would end in the 5 s connect timeout, a different error: the type says it all.
     with pytest.raises(AccessDeniedError) as e:
         Connection(a.host, a.port, "f1_pw", "wrong", "test", connect_timeout=5)
     assert e.value.code == 1045 and e.value.sqlstate == "28000"
     assert "Access denied" in e.value.message
-    assert time.monotonic() - start < 5
     with Connection(a.host, a.port, "f1_pw", "s3cret", "test") as c:
         assert c.query("SELECT CURRENT_USER()").scalar() == "f1_pw@%"
 
@@ -58,10 +58,10 @@ def test_auth_switch_request_is_answered(pw_user):
 
 
 def test_unsupported_auth_plugin_fails_with_a_clear_error(mariadb_server):
-    installed = mariadb_server.sql(
+    installed = mariadb_server.scalar(
         "SELECT COUNT(*) FROM information_schema.plugins WHERE plugin_name = 'ed25519'"
     )
-    if installed.strip() == "0":  # the session's server may already have it
+    if installed == 0:  # the session's server may already have it
         mariadb_server.sql("INSTALL SONAME 'auth_ed25519'")
     mariadb_server.sql(
         "CREATE USER IF NOT EXISTS 'f1_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('pw')"
@@ -73,10 +73,9 @@ def test_unsupported_auth_plugin_fails_with_a_clear_error(mariadb_server):
 
 def test_closed_port_is_a_connect_error():
     port = free_port()
-    start = time.monotonic()
-    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}"):
+    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}") as e:
         Connection("127.0.0.1", port, connect_timeout=5)
-    assert time.monotonic() - start < 5
+    assert isinstance(e.value.__cause__, ConnectionRefusedError)  # refused at once, not timed out
     with pytest.raises(ConnectError):
         Connection(unix_socket="/nonexistent/mysqld.sock")
 
@@ -101,12 +100,13 @@ def test_killed_connection_is_connection_lost(mariadb):
 
 def _wait_for_query(addr, text: str, deadline: float) -> None:
     """Poll (bounded) until the server shows ``text`` running in its process list."""
+    sql = "SELECT COUNT(*) FROM information_schema.processlist WHERE info = %s"
     with Connection.from_address(addr) as c:
-        while not c.query(
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE info = %s", (text,)
-        ).scalar():
-            assert time.monotonic() < deadline, f"{text!r} never started"
-            time.sleep(0.01)
+        wait_until(
+            lambda: c.query(sql, (text,)).scalar(),
+            timeout=max(deadline - time.monotonic(), 0.1),
+            what=f"{text!r} running",
+        )
 
 
 def test_server_killed_mid_query_is_a_clear_connection_error():

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from support import wait_until
 
 from clients.mysql import Connection, ConnectionLostError, OperationalError
 from clients.pool import PoolClosed, PoolConfig, PoolError, PoolTimeout
@@ -24,13 +25,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def wait_until(pred, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.001)
 
 
 @pytest.fixture
@@ -81,7 +75,7 @@ def test_an_exhausted_pool_blocks_then_times_out(mariadb):
         t0 = time.monotonic()
         with pytest.raises(PoolTimeout):
             pool.acquire()
-        assert 0.18 <= time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 >= 0.18  # it waited its timeout (never less)
         assert pool.stats().timeouts == 1 and pool.stats().size == 2
         pool.release(a)
         pool.release(b)
@@ -280,23 +274,24 @@ def test_many_threads_share_a_small_pool_without_ever_sharing_a_connection(maria
         assert alive_ids(admin, seen) == seen  # all still open, waiting in the pool
 
 
-def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb):
+def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb, tmp_path):
     """bench/pool with a tiny size on the session's MariaDB: it runs and the pool bounds conns."""
     import json
     import os
     import subprocess
     import sys
 
+    from bench.common import OUT_ENV
     from servers.catalog import REPO_ROOT
 
     url = f"mysql://{mariadb.user}:{mariadb.password}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
     r = subprocess.run(
         [sys.executable, "-m", "bench.pool", "--quick"], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=120, env=dict(os.environ, SYSLAB_MYSQL_URL=url),
+        text=True, timeout=120, env={**os.environ, "SYSLAB_MYSQL_URL": url, OUT_ENV: str(tmp_path)},
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "pool (ours) P=2" in r.stdout and "vs new connection" in r.stdout
-    rows = json.loads((REPO_ROOT / "bench" / "results" / "pool-quick.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "pool-quick.json").read_text())["rows"]
     pooled = [row for row in rows if row["impl"].startswith("pool (ours)")]
     assert len(pooled) == 2  # threads and asyncio
     assert all(1 <= row["extra"]["conns_max"] <= 2 for row in pooled)  # the pool, nothing else

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
+from support import until
 
 from clients.mysql import ConnectionLostError, OperationalError
 from clients.mysql.aio import AsyncConnection
@@ -22,19 +22,12 @@ async def conn_id(conn) -> int:
 async def kill(admin, cid: int) -> None:
     """KILL, then wait (polling the server) until the session is really gone."""
     await admin.query(f"KILL {cid}")
-    deadline = time.monotonic() + 5
-    while (
-        await admin.query(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {cid}")
-    ).scalar():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.001)
 
+    async def gone() -> bool:
+        sql = f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {cid}"
+        return not (await admin.query(sql)).scalar()
 
-async def until(pred, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition never became true"
-        await asyncio.sleep(0)
+    await until(gone, what=f"connection {cid} gone")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.procs import free_port, python_module
+from harness.procs import python_module
 from harness.replication import ReplicatedPair
 from servers.catalog import REPO_ROOT
 
@@ -45,13 +45,13 @@ class API:
 
 @pytest.fixture(scope="module")
 def api(replicated_pair: ReplicatedPair) -> Iterator[API]:
-    port = free_port()
     child = python_module(
         "servers.profile", "--primary-url", url_of(replicated_pair.primary),
-        "--replica-url", url_of(replicated_pair.replica), port=port,
+        "--replica-url", url_of(replicated_pair.replica), port=0,
     )  # fmt: skip
     with child:
-        yield API(port)
+        assert child.port is not None
+        yield API(child.port)
 
 
 def create(api: API, name: str) -> dict[str, Any]:
@@ -156,9 +156,9 @@ def test_only_one_url_is_refused():
 
 
 def test_without_urls_it_starts_its_own_primary_and_replica(tmp_path):
-    port = free_port()
-    with python_module("servers.profile", "--dir", str(tmp_path), port=port, start_timeout=60):
-        api = API(port)
+    with python_module("servers.profile", "--dir", str(tmp_path), port=0, start_timeout=60) as c:
+        assert c.port is not None
+        api = API(c.port)
         user = create(api, "alan")
         _, _, lag = api.call("GET", "/replication")
         assert lag["io_running"] and lag["sql_running"]

@@ -217,21 +217,22 @@ def test_live_slot_migration_gives_ask_then_moved(client):
     assert client.stats["moved"] == 1 and client.stats["ask"] == 2
 
 
-def test_bench_runs_end_to_end_quick():
+def test_bench_runs_end_to_end_quick(tmp_path):
     """``python -m bench.redis_cluster --quick`` on its own cluster: a table and a JSON."""
     import json
+    import os
     import subprocess
     import sys
 
-    from bench.common import REPO_ROOT, RESULTS
+    from bench.common import OUT_ENV, REPO_ROOT
 
     out = subprocess.run(
         [sys.executable, "-m", "bench.redis_cluster", "--quick"], cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env={**os.environ, OUT_ENV: str(tmp_path)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "keys moved 3->4" in out.stdout and "saved" in out.stderr
-    doc = json.loads((RESULTS / "redis_cluster-quick.json").read_text())
+    doc = json.loads((tmp_path / "redis_cluster-quick.json").read_text())
     assert doc["grow"]["keys_moved"] == doc["per_node_after"][doc["grow"]["new_node"]]
     assert sum(doc["per_node_before"].values()) == 2_000
-    assert (RESULTS / "redis_cluster-quick.png").stat().st_size > 0
+    assert (tmp_path / "redis_cluster-quick.png").stat().st_size > 0

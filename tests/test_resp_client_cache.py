@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import until
 
 import clients.resp as resp
-from harness.procs import free_port, python_module
+from harness.procs import python_module
 
 pytestmark = pytest.mark.exercise("N14")
 
 
 @pytest.fixture(scope="module")
 def cache_addr():
-    with python_module("servers.cache", port=free_port()) as child:
+    with python_module("servers.cache", port=0) as child:
         yield (child.host, child.port)
 
 
@@ -74,13 +75,12 @@ async def test_async_blocking_pop_woken_by_a_push(addr):
     ):
         await c.execute("DEL", "q")
         waiting = asyncio.create_task(c.execute("BLPOP", "q", 10))
+
+        async def blocked() -> bool:
+            return b"blocked_clients:1" in await pusher.execute("INFO", "clients")
+
         # Wait until the server reports the client as blocked: readiness, not a sleep.
-        for _ in range(500):
-            if b"blocked_clients:1" in await pusher.execute("INFO", "clients"):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            pytest.fail("BLPOP never showed up as a blocked client")
+        await until(blocked, what="BLPOP shown as a blocked client")
         assert not waiting.done()
         assert await pusher.execute("RPUSH", "q", "job") == 1
         assert await asyncio.wait_for(waiting, 5) == [b"q", b"job"]

@@ -1,21 +1,24 @@
-"""`make setup` is idempotent and quick; bench helpers compute what they claim."""
+"""`make setup` is idempotent; bench helpers compute what they claim and write where told."""
 
 import json
 import subprocess
-import time
 
-from bench.common import Row, percentile, save, table
+from bench.common import OUT_ENV, Row, percentile, results_dir, save, table
 from harness.procs import REPO_ROOT
 
 
-def test_second_setup_run_is_quick_and_changes_nothing():
-    start = time.monotonic()
+def test_a_second_setup_run_installs_nothing_and_changes_nothing():
+    """Idempotence, asserted by what the run did (no install, the stamp untouched),
+    not by how long it took on a machine shared with other work."""
     r = subprocess.run(["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    if "installing" not in r.stdout:  # first run on a machine may install; a repeat must not
-        assert time.monotonic() - start < 5
-    r2 = subprocess.run(["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    stamp = REPO_ROOT / ".venv" / ".syslab-installed"
+    before = stamp.stat().st_mtime_ns
+    r2 = subprocess.run(["bash", "mk/setup.sh"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert r2.returncode == 0, r2.stderr
     assert "OS packages present" in r2.stdout and ".venv up to date" in r2.stdout
+    assert "installing" not in r2.stdout and "creating" not in r2.stdout
+    assert stamp.stat().st_mtime_ns == before
 
 
 def test_percentile_by_nearest_rank():
@@ -39,5 +42,15 @@ def test_save_writes_environment_and_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bc, "RESULTS", tmp_path)
     path = save("unit", [Row("w", "i", 1.0, "s")], note="x")
+    assert path.parent == tmp_path
     doc = json.loads(path.read_text())
     assert doc["rows"][0]["workload"] == "w" and doc["note"] == "x" and "python" in doc["environment"]
+
+
+def test_the_output_folder_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(OUT_ENV, raising=False)
+    assert results_dir().name == "results"
+    monkeypatch.setenv(OUT_ENV, str(tmp_path / "out"))
+    assert results_dir() == tmp_path / "out"
+    path = save("env", [Row("w", "i", 1.0, "s")])
+    assert path == tmp_path / "out" / "env.json" and path.exists()

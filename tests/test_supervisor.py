@@ -1,5 +1,6 @@
 """make demo's supervisor starts registered servers, waits for them, stops them cleanly."""
 
+import re
 import signal
 import socket
 import subprocess
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from harness.procs import REPO_ROOT, free_port, port_open
+from harness.procs import REPO_ROOT, port_open
 from servers.catalog import Server
 from servers.supervisor import Supervisor
 
@@ -26,9 +27,9 @@ def _echo_roundtrip(port: int, payload: bytes = b"hello\n") -> bytes:
 
 
 def test_supervisor_starts_and_stops_a_tiny_registered_server():
-    port = free_port()
-    with Supervisor([Server("echo", port, "nc 127.0.0.1 {port}")]) as sup:
-        assert port_open("127.0.0.1", port)
+    with Supervisor([Server("echo", 0, "nc 127.0.0.1 {port}")]) as sup:
+        port = sup.children["echo"].port
+        assert port and port_open("127.0.0.1", port)
         assert _echo_roundtrip(port) == b"hello\n"
         table = sup.table()
         assert f"127.0.0.1:{port}" in table and f"nc 127.0.0.1 {port}" in table
@@ -39,7 +40,7 @@ def test_supervisor_starts_and_stops_a_tiny_registered_server():
 
 
 def test_supervisor_reports_a_server_that_cannot_start():
-    with Supervisor([Server("no_such_server", free_port(), "-")]) as sup:
+    with Supervisor([Server("no_such_server", 0, "-")]) as sup:
         assert "no_such_server" in sup.failed
         assert "FAILED" in sup.table()
 
@@ -47,7 +48,7 @@ def test_supervisor_reports_a_server_that_cannot_start():
 def test_demo_process_stops_everything_on_sigterm(tmp_path):
     """The real `make demo` entry point, as a process, signalled like a user's Ctrl-C."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "servers.supervisor", "echo"], cwd=REPO_ROOT,
+        [sys.executable, "-m", "servers.supervisor", "--any-port", "echo"], cwd=REPO_ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -60,12 +61,15 @@ def test_demo_process_stops_everything_on_sigterm(tmp_path):
                 break
         out = "".join(lines)
         assert "All up" in out, out
-        assert _echo_roundtrip(7007) == b"hello\n"
+        m = re.search(r"^echo\s+127\.0\.0\.1:(\d+)", out, re.M)
+        assert m, out
+        port = int(m.group(1))
+        assert _echo_roundtrip(port) == b"hello\n"
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0
         assert "all stopped" in rest
-        assert not port_open("127.0.0.1", 7007)
+        assert not port_open("127.0.0.1", port)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -77,11 +81,11 @@ def test_a_child_started_from_a_worker_thread_outlives_that_thread():
 
     from harness.procs import python_module
 
-    port = free_port()
-    child = python_module("servers.echo", port=port)
+    child = python_module("servers.echo", port=0)
     t = threading.Thread(target=child.start)
     t.start()
     t.join()
+    port = child.port
     try:
         # The thread is gone; with the signal tied to it the child would now get SIGTERM.
         with pytest.raises(subprocess.TimeoutExpired):

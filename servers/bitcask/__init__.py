@@ -1,10 +1,10 @@
 """The Bitcask server (exercise S5): storage/bitcask spoken over RESP, so redis-cli works.
 
-Layout: ``commands.py`` is the table of commands (GET, SET, DEL, EXISTS, KEYS,
-DBSIZE, MERGE, PING, ECHO, plus the HELLO/COMMAND/CLIENT minimum that redis-cli
-and redis-py send on connect), each a small function from arguments to reply
-bytes; ``server.py`` is the per-connection session on the netlib shell (parse
-with ``netlib.resp``, dispatch, one write per batch) and ``serve``;
+Layout: ``commands.py`` is the registry of Bitcask's commands (GET, SET, DEL,
+EXISTS, KEYS, DBSIZE, MERGE), each a small function from arguments to reply
+bytes, on the ``servers.respkit`` kit, which brings the connection commands
+(HELLO, PING, CLIENT, COMMAND, ...) and the session loop; ``server.py`` is the
+shared state (the open Bitcask, its errors as ``-ERR`` replies) and ``serve``;
 ``__main__.py`` only parses flags. Data lives under ``--dir`` (default
 ``.run/bitcask/``); ``make serve-bitcask`` runs it on port 6381.
 """

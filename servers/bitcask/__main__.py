@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from netlib.shell import ShellConfig, run, serve_until_signalled
+from netlib.shell import run, serve_until_signalled
 from servers.cli import parse, server_parser
+from servers.respkit import shell_config
 from storage.bitcask import DEFAULT_MAX_FILE_SIZE, Bitcask, SyncPolicy
 
 from .server import serve
@@ -31,7 +32,7 @@ def main() -> None:
 
     async def go() -> None:
         db = Bitcask.open(args.dir, max_file_size=args.max_file_size, sync=args.sync)
-        server = await serve(ShellConfig(host=args.host, port=args.port), db)
+        server = await serve(shell_config(args.host, args.port), db)
 
         async def close_db() -> None:
             db.close()

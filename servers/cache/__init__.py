@@ -3,22 +3,25 @@
 Layout:
 
 * ``__main__.py``: flags only (``python -m servers.cache --port 6380 --maxmemory 100mb``).
-* ``server.py``: the shared ``State`` (keyspace, pub/sub hub, blocking, config,
-  counters), the ``hz`` cron (active expiry, eviction, ops/sec) and ``serve``.
-* ``client.py``: one connection: parse every complete command (netlib.resp),
-  dispatch through the table, answer the batch in one write; blocking and
-  subscribe-mode state.
-* ``table.py``: the command table, arity, Redis's error wording, argument parsing.
-* ``commands/``: one file per family (connection, keys, strings, lists,
-  hashes, sets, pubsub, server, transactions), each command's
-  parse/apply/reply side by side.
+* ``server.py``: the shared ``State`` (a ``servers.respkit.ServerState``:
+  keyspace, pub/sub hub, blocking, config, counters), the ``hz`` cron (active
+  expiry, eviction, ops/sec) and ``serve``.
+* ``client.py``: one connection, a ``servers.respkit.Session`` (which parses,
+  dispatches and answers each batch in one write) plus the cache's own
+  state: MULTI/WATCH, subscribe mode, blocking.
+* ``table.py``: the cache's registry (the kit's connection commands included)
+  and what command files import: ``command``, ``CommandError``, ``to_int``...
+* ``syntax.py``: each command's argument line for COMMAND DOCS.
+* ``commands/``: one file per family (keys, strings, lists, hashes, sets,
+  pubsub, server, transactions), each command's parse/apply/reply side by
+  side. HELLO, CLIENT, COMMAND, SELECT, ... come from ``servers.respkit``.
 * ``keyspace.py``: databases, TTLs, lazy + active expiry, memory estimate,
   SCAN cursors and random sampling (KeyLog).
 * ``eviction.py``: maxmemory policies with Redis's sampled approximation.
-* ``blocking.py`` (BLPOP/BRPOP), ``hub.py`` (pub/sub), ``glob.py`` (patterns),
-  ``longdouble.py`` (INCRBYFLOAT's 80-bit arithmetic, digit for digit).
+* ``blocking.py`` (BLPOP/BRPOP), ``hub.py`` (pub/sub), ``longdouble.py`` (INCRBYFLOAT's 80-bit arithmetic, digit for digit).
 
 Tests: tests/test_cache_commands.py (exact replies, in-process),
+test_respkit.py (the connection commands byte for byte against redis-server),
 test_cache_keyspace.py (Hypothesis model, expiry, eviction),
 test_cache_server.py (real sockets), test_cache_interop.py (redis-cli,
 redis-py, nc; redis-cli output compared with a real redis-server's).

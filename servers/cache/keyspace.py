@@ -29,6 +29,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# Raised here on a type mismatch, answered WRONGTYPE by the kit's session loop.
+from servers.respkit.state import WrongType as WrongType
+
 # Memory estimate. Rough like Redis's own accounting is per allocation: a key
 # costs a dict entry, an object header and an sds header (~64 bytes on a 64-bit
 # Redis); elements of aggregates cost their bytes plus a per-element header.
@@ -135,10 +138,6 @@ class KeyLog:
             if live.get(k) == self.seqs[j]:
                 out.append(k)
         return (self.seqs[end] if end < len(self.seqs) else 0), out
-
-
-class WrongType(Exception):
-    """The key holds a value of another type (-WRONGTYPE)."""
 
 
 class Database:

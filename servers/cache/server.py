@@ -11,31 +11,29 @@ the instantaneous ops/sec figure INFO reports.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from netlib.shell import Connection, Server, ShellConfig, start
+from netlib.shell import Server, ShellConfig
+from servers.respkit import ServerState, WrongType, shell_config
+from servers.respkit import serve as serve_resp
 
 from . import commands  # noqa: F401  (registers every command in the table)
 from .blocking import Blocking
 from .client import Client
-from .eviction import DEFAULT_SAMPLES, Evictor
+from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
-from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Keyspace, wall_clock_ms
-from .table import VERSION
+from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
+from .table import REGISTRY
+
+__all__ = ["CacheSettings", "State", "serve", "shell_config"]
 
 DEFAULT_HZ = 10  # Redis's hz default
 # Unsent bytes a subscriber may accumulate before it is disconnected: Redis's
 # "client-output-buffer-limit pubsub 32mb" hard limit.
 PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024
-# What a client past the connection cap reads before being closed (Redis's wording).
-MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
-MAX_CLIENTS = 10_000  # Redis's maxclients default
 MAX_HZ = 500  # Redis clamps hz to 1..500
 
 
@@ -50,29 +48,29 @@ class CacheSettings:
     maxmemory_samples: int = DEFAULT_SAMPLES
 
 
-class State:
+class State(ServerState):
     """Everything the commands share: keyspace, pub/sub, blocking, settings, counters."""
+
+    implementation = "syslab servers.cache (Python)"
+    errors = (WrongType,)
+    clients: dict[int, Client]  # type: ignore[assignment]
 
     def __init__(
         self, settings: CacheSettings | None = None, clock: Callable[[], int] = wall_clock_ms
     ) -> None:
         settings = settings or CacheSettings()
         self.keyspace = Keyspace(settings.databases, clock)
+        super().__init__(REGISTRY, settings.databases)
         self.evictor = Evictor(self.keyspace)
         self.evictor.samples = settings.maxmemory_samples
         self.evictor.configure(settings.maxmemory, settings.maxmemory_policy)
         self.hub = Hub()
         self.blocking = Blocking(self.keyspace)
-        self.clients: dict[int, Client] = {}
+        self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
-        self.port = 0
-        self.started = time.time()
-        self.commands_processed = 0
-        self.connections_received = 0
         self.pubsub_output_limit = PUBSUB_OUTPUT_LIMIT
         self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
-        self._ids = itertools.count(1)
         self._ops_sample = (time.monotonic(), 0)
         self.extra_config: dict[str, str] = {
             "save": "",
@@ -82,9 +80,17 @@ class State:
             "lfu-decay-time": "1",
         }
 
-    def new_client_id(self) -> int:
-        self.connections_received += 1
-        return next(self._ids)
+    # -- the kit's hooks -------------------------------------------------------------
+    def database(self, index: int) -> Database:
+        return self.keyspace.dbs[index]
+
+    def admit_write(self) -> bytes | None:
+        """maxmemory: evict what the policy allows, or refuse the write with -OOM."""
+        ev = self.evictor
+        return OOM_ERROR if ev.maxmemory and not ev.make_room() else None
+
+    def serve_wakeups(self) -> None:
+        self.blocking.serve_ready()
 
     def cron(self) -> None:
         """One tick: active expiry within its time budget, eviction, ops/sec."""
@@ -99,50 +105,17 @@ class State:
             self._ops_sample = (now, self.commands_processed)
 
     def info_server(self) -> dict[str, Any]:
-        return {
-            "redis_version": VERSION,
-            "redis_mode": "standalone",
-            "implementation": "syslab servers.cache (Python)",
-            "os": os.uname().sysname,
-            "arch_bits": 64,
-            "process_id": os.getpid(),
-            "tcp_port": self.port,
-            "uptime_in_seconds": int(time.time() - self.started),
-            "hz": self.hz,
-        }
-
-
-async def _cron_loop(state: State) -> None:
-    while True:
-        await asyncio.sleep(1 / state.hz)
-        state.cron()
-
-
-def shell_config(host: str, port: int, timeout: float = 0) -> ShellConfig:
-    """The shell settings a cache wants: Redis's maxclients, its refusal, its ``timeout``.
-
-    ``timeout`` 0 means never close an idle client, as Redis's default: a
-    subscriber or a BLPOP may legitimately wait for hours. (Redis also exempts
-    blocked and subscribed clients from a non-zero timeout; the shell's idle
-    sweep does not know about them.)
-    """
-    return ShellConfig(
-        host=host,
-        port=port,
-        max_connections=MAX_CLIENTS,
-        refuse_message=MAX_CLIENTS_ERROR,
-        idle_timeout=timeout if timeout > 0 else math.inf,
-    )
+        return {**super().info_server(), "hz": self.hz}
 
 
 async def serve(config: ShellConfig, state: State | None = None) -> tuple[Server, State]:
     """Start the cache; returns once listening, with its state (tests inspect it)."""
     state = state or State()
 
-    def factory(conn: Connection) -> Client:
-        return Client(state, conn)
+    async def cron() -> None:
+        while True:
+            await asyncio.sleep(1 / state.hz)
+            state.cron()
 
-    server = await start(config=config, session_factory=factory)
-    state.port = server.port
-    server.background(_cron_loop(state), "cron")  # stops with the server
+    server = await serve_resp(config, state, Client, tasks=[cron])
     return server, state

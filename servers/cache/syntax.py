@@ -1,29 +1,16 @@
-"""Each command's argument syntax, as Redis's documentation writes it (COMMAND DOCS).
+"""The cache's commands' argument syntax, as Redis's documentation writes it (COMMAND DOCS).
 
-Why. redis-cli 7 builds its grey typing hints (``SET key value [NX|XX] ...``)
-and ``help CMD`` from the ``arguments`` of ``COMMAND DOCS``; without them the
-hints are blank. Redis describes each argument as a nested tree (type, token,
-flags, sub-arguments). We keep one line per command instead and hand
-redis-cli one argument per top-level word, typed ``key`` or ``string``, its
-name being the word itself (``[NX|XX]`` included): redis-cli prints names as
-they are, so the hint reads exactly like Redis's while the table stays a
-readable page. What this gives up: a client that walks the tree (to find
-tokens or which words are optional) sees flat words.
+redis-cli 7 builds its grey typing hints (``SET key value [NX|XX] ...``) and
+``help CMD`` from the ``arguments`` of ``COMMAND DOCS``; without them the hints
+are blank. One line per command, keyed by its full name; the registry turns
+each into arguments (``servers.respkit.registry.words`` says how, and what
+that gives up). The connection commands' lines live with them in the kit.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 EXPIRY = "[EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds"
 SYNTAX: dict[str, str] = {
-    "ping": "[message]",
-    "echo": "message",
-    "select": "index",
-    "hello": "[protover [AUTH username password] [SETNAME clientname]]",
-    "client|setname": "connection-name",
-    "client|setinfo": "LIB-NAME libname|LIB-VER libver",
-    "client|list": "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]",
     "del": "key [key ...]",
     "unlink": "key [key ...]",
     "exists": "key [key ...]",
@@ -104,9 +91,6 @@ SYNTAX: dict[str, str] = {
     "info": "[section [section ...]]",
     "config|get": "parameter [parameter ...]",
     "config|set": "parameter value [parameter value ...]",
-    "command|list": "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",
-    "command|info": "[command-name [command-name ...]]",
-    "command|docs": "[command-name [command-name ...]]",
     "flushdb": "[ASYNC|SYNC]",
     "flushall": "[ASYNC|SYNC]",
     "sadd": "key member [member ...]",
@@ -122,25 +106,3 @@ SYNTAX: dict[str, str] = {
     "sdiff": "key [key ...]",
     "watch": "key [key ...]",
 }
-
-
-def words(syntax: str) -> list[str]:
-    """Split at spaces outside brackets: ``key [key ...]`` -> ``['key', '[key ...]']``."""
-    out: list[str] = []
-    depth = 0
-    start = 0
-    for i, ch in enumerate(syntax + " "):
-        depth += (ch == "[") - (ch == "]")
-        if ch == " " and depth == 0:
-            if i > start:
-                out.append(syntax[start:i])
-            start = i + 1
-    return out
-
-
-def arguments(name: str) -> list[dict[bytes, Any]]:
-    """The ``arguments`` of one command's COMMAND DOCS entry (empty: takes none)."""
-    return [
-        {b"name": w.encode(), b"type": b"key" if w in ("key", "newkey") else b"string"}
-        for w in words(SYNTAX.get(name, ""))
-    ]

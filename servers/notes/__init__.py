@@ -4,6 +4,10 @@
 locally with the issuer's public key (``servers.auth.guard.Guard``) and sees a
 logout within one revocation poll. Notes are kept per user, in memory.
 
+Layout: ``__main__.py`` is the whole server (flags, the ``Guard`` from
+``servers.auth.guard``, the two routes on ``netlib.http``); the token checks
+themselves live in ``servers/auth`` and ``netlib/jwt``.
+
     GET  /notes          the caller's notes
     POST /notes          {"text"} -> 201
 """

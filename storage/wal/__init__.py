@@ -1,4 +1,4 @@
-"""The write-ahead log (issue 5, item 3): what S4's recovering KV store is built on.
+"""The write-ahead log: what S4's recovering KV store is built on.
 
 Layout: ``entry.py`` is the payload of a put/delete record (seq, key, value);
 ``segment.py`` names segment files and replays them in order (torn tail only in

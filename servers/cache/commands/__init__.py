@@ -1,12 +1,13 @@
-"""The command families; importing this package registers them all in ``table.TABLE``.
+"""The command families; importing this package registers them all in ``table.REGISTRY``
+(the connection commands come with it from ``servers.respkit``).
 
 One file per family, as in Redis's source (t_string.c, t_list.c, ...): each
 holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions
+from . import hashes, keys, lists, pubsub, server, sets, strings, transactions
 
 __all__ = [
-    "connection", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
 ]  # fmt: skip

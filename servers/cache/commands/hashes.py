@@ -7,7 +7,7 @@ from typing import Any
 from netlib import resp
 
 from ..keyspace import HASH_FIELD_OVERHEAD
-from ..table import INT64_MAX, INT64_MIN, command, to_int
+from ..table import INT64_MAX, INT64_MIN, arity_error, command, to_int
 from .keys import parse_cursor, parse_scan_options
 from .strings import incr_float
 
@@ -43,7 +43,7 @@ def _set_field(c: Any, key: bytes, h: dict[bytes, bytes], f: bytes, v: bytes) ->
 
 def _hset(c: Any, a: list[bytes], name: bytes) -> int | bytes:
     if len(a) % 2:
-        return b"-ERR wrong number of arguments for '%s' command\r\n" % name
+        return arity_error(name.decode())
     h = _hash_for_write(c, a[1])
     if len(a) == 4:  # one field: the common case, without the generator
         return 1 if _set_field(c, a[1], h, a[2], a[3]) else 0

@@ -1,5 +1,5 @@
-"""Server commands: INFO, CONFIG GET/SET/RESETSTAT, COMMAND (enough for redis-cli), DBSIZE,
-FLUSHDB, FLUSHALL, TIME."""
+"""Server commands: INFO, CONFIG GET/SET/RESETSTAT, DBSIZE, FLUSHDB, FLUSHALL, TIME
+(COMMAND and its subcommands come with the kit: ``servers.respkit.introspect``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
-from netlib.resp import SimpleString
 from servers.respkit.glob import compile_glob
 
 from ..eviction import POLICIES
-from ..syntax import arguments
-from ..table import TABLE, Command, CommandError, command, container
+from ..table import SYNTAX, CommandError, arity_error, command, container
 
 G = "server"
 
@@ -167,7 +165,7 @@ def config_get(c: Any, a: list[bytes]) -> bytes:
 def config_set(c: Any, a: list[bytes]) -> bytes:
     st = c.state
     if len(a) % 2:
-        raise CommandError("wrong number of arguments for 'config|set' command")
+        raise CommandError(arity_error("config|set"))
     pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
     for name, _ in pairs:
@@ -200,78 +198,6 @@ def config_resetstat(c: Any, a: list[bytes]) -> bytes:
     return resp.OK
 
 
-# --- COMMAND ------------------------------------------------------------------
-
-
-def _commands() -> list[Command]:
-    return list({id(cmd): cmd for cmd in TABLE.values()}.values())
-
-
-def _info_entry(cmd: Command, proto: int) -> list[Any]:
-    subs = list({id(s): s for s in cmd.subcommands.values()}.values())
-    return [
-        cmd.name.encode(), cmd.arity, [SimpleString(f) for f in cmd.flags],
-        cmd.first_key, cmd.last_key, cmd.step, [SimpleString("@" + cmd.group)], [], [],
-        [_info_entry(s, proto) for s in subs],
-    ]  # fmt: skip
-
-
-def _lookup(name: bytes) -> Command | None:
-    parent, _, sub = name.lower().partition(b"|")
-    cmd = TABLE.get(parent)
-    if cmd is not None and sub:
-        return cmd.subcommands.get(sub)
-    return cmd
-
-
-def _command_all(c: Any, a: list[bytes]) -> bytes:
-    return resp.array([_info_entry(cmd, c.proto) for cmd in _commands()], c.proto)
-
-
-COMMAND = container("COMMAND", G, "Information about commands", bare=_command_all)
-
-
-@command("COUNT", 2, "", (0, 0, 0), G, "The number of commands", COMMAND)
-def command_count(c: Any, a: list[bytes]) -> bytes:
-    return resp.integer(len(_commands()))
-
-
-@command("LIST", -2, "", (0, 0, 0), G, "The names of all commands", COMMAND)
-def command_list(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulks([cmd.name.encode() for cmd in _commands()])
-
-
-@command("INFO", -2, "", (0, 0, 0), G, "Details about commands", COMMAND)
-def command_info(c: Any, a: list[bytes]) -> bytes:
-    if len(a) == 2:
-        return resp.array([_info_entry(cmd, c.proto) for cmd in _commands()], c.proto)
-    entries = [_lookup(n) for n in a[2:]]
-    body = [resp.array(_info_entry(e, c.proto), c.proto) if e else resp.null_array(c.proto)
-            for e in entries]  # fmt: skip
-    return b"*%d\r\n" % len(body) + b"".join(body)
-
-
-def _doc(cmd: Command) -> dict[bytes, Any]:
-    doc: dict[bytes, Any] = {
-        b"summary": cmd.summary.encode(),
-        b"since": b"1.0.0",
-        b"group": cmd.group.encode(),
-    }
-    args = arguments(cmd.name)
-    if args:
-        doc[b"arguments"] = args
-    subs = {id(s): s for s in cmd.subcommands.values()}.values()
-    if subs:
-        doc[b"subcommands"] = {s.name.encode(): _doc(s) for s in subs}
-    return doc
-
-
-@command("DOCS", -2, "", (0, 0, 0), G, "Documentary information about commands", COMMAND)
-def command_docs(c: Any, a: list[bytes]) -> bytes:
-    cmds = _commands() if len(a) == 2 else [x for x in map(_lookup, a[2:]) if x]
-    return resp.map_({cmd.name.encode(): _doc(cmd) for cmd in cmds}, c.proto)
-
-
 # --- keyspace-wide --------------------------------------------------------------
 
 
@@ -282,7 +208,7 @@ def dbsize(c: Any, a: list[bytes]) -> bytes:
 
 def _flush_mode(a: list[bytes]) -> None:
     if len(a) > 2 or (len(a) == 2 and a[1].upper() not in (b"ASYNC", b"SYNC")):
-        raise CommandError(b"-ERR syntax error\r\n")
+        raise CommandError(SYNTAX)
 
 
 @command("FLUSHDB", -1, "write", (0, 0, 0), G, "Remove every key of the current database")

@@ -26,6 +26,7 @@ from ..table import (
     OVERFLOW,
     SYNTAX,
     CommandError,
+    arity_error,
     command,
     to_float,
     to_int,
@@ -191,7 +192,7 @@ def mget(c: Any, a: list[bytes]) -> bytes:
 @command("MSET", -3, "write denyoom", (1, -1, 2), G, "Set several keys")
 def mset(c: Any, a: list[bytes]) -> bytes:
     if len(a) % 2 == 0:
-        return b"-ERR wrong number of arguments for 'mset' command\r\n"
+        return arity_error("mset")
     for i in range(1, len(a), 2):
         _put(c.db, a[i], a[i + 1])
     return OK
@@ -200,7 +201,7 @@ def mset(c: Any, a: list[bytes]) -> bytes:
 @command("MSETNX", -3, "write denyoom", (1, -1, 2), G, "Set several keys if none exists")
 def msetnx(c: Any, a: list[bytes]) -> bytes:
     if len(a) % 2 == 0:
-        return b"-ERR wrong number of arguments for 'msetnx' command\r\n"
+        return arity_error("msetnx")
     if any(c.db.peek(a[i]) is not None for i in range(1, len(a), 2)):
         return resp.ZERO
     mset(c, a)

@@ -1,0 +1,90 @@
+"""COMMAND, COMMAND COUNT / LIST / INFO / DOCS: a server describes its own registry.
+
+redis-cli calls COMMAND DOCS at start-up for its typing hints and redis-py
+may call COMMAND INFO; both are answered from the session's registry, so a
+server built on the kit describes exactly the commands it has. An entry
+follows Redis 7.0's shape (name, arity, flags, first key, last key, step,
+ACL categories, tips, key specs, subcommands); tips and key specs are empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netlib import resp
+from netlib.resp import SimpleString
+
+from .connection import BASE, NO
+from .registry import Command, Registry
+
+G = "server"
+
+
+def _entry(cmd: Command) -> list[Any]:
+    return [
+        cmd.name.encode(), cmd.arity, [SimpleString(f) for f in cmd.flags],
+        cmd.first_key, cmd.last_key, cmd.step, [SimpleString("@" + cmd.group)], [], [],
+        [_entry(s) for s in cmd.unique_subcommands()],
+    ]  # fmt: skip
+
+
+def _registry(c: Any) -> Registry:
+    registry: Registry = c.state.registry
+    return registry
+
+
+def _all(c: Any, a: list[bytes]) -> bytes:
+    return resp.array([_entry(cmd) for cmd in _registry(c).commands()], c.proto)
+
+
+COMMAND = BASE.container("COMMAND", G, "Information about commands", bare=_all)
+
+
+def sub(name: str, arity: int, summary: str, syntax: str | None = None) -> Any:
+    return BASE.command(name, arity, "", NO, G, summary, COMMAND, syntax)
+
+
+@sub("COUNT", 2, "The number of commands")
+def command_count(c: Any, a: list[bytes]) -> bytes:
+    return resp.integer(len(_registry(c)))
+
+
+@sub(
+    "LIST",
+    -2,
+    "The names of all commands",
+    "[FILTERBY MODULE module|ACLCAT category|PATTERN pattern]",
+)
+def command_list(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulks([cmd.name.encode() for cmd in _registry(c).commands()])
+
+
+@sub("INFO", -2, "Details about commands", "[command-name [command-name ...]]")
+def command_info(c: Any, a: list[bytes]) -> bytes:
+    if len(a) == 2:
+        return _all(c, a)
+    entries = [_registry(c).lookup(n) for n in a[2:]]
+    body = [resp.array(_entry(e), c.proto) if e else resp.null_array(c.proto) for e in entries]
+    return b"*%d\r\n" % len(body) + b"".join(body)
+
+
+def _doc(registry: Registry, cmd: Command) -> dict[bytes, Any]:
+    doc: dict[bytes, Any] = {
+        b"summary": cmd.summary.encode(),
+        b"since": b"1.0.0",
+        b"group": cmd.group.encode(),
+    }
+    args = registry.arguments(cmd.name)
+    if args:
+        doc[b"arguments"] = args
+    subs = cmd.unique_subcommands()
+    if subs:
+        doc[b"subcommands"] = {s.name.encode(): _doc(registry, s) for s in subs}
+    return doc
+
+
+@sub("DOCS", -2, "Documentary information about commands", "[command-name [command-name ...]]")
+def command_docs(c: Any, a: list[bytes]) -> bytes:
+    registry = _registry(c)
+    cmds = registry.commands() if len(a) == 2 else [x for x in map(registry.lookup, a[2:]) if x]
+    return resp.map_({cmd.name.encode(): _doc(registry, cmd) for cmd in cmds}, c.proto)

@@ -1,0 +1,60 @@
+"""Starting a RESP server on the netlib shell: Redis's connection cap and refusal, port 0.
+
+``serve(config, state, session_class)`` starts the shell with one
+``session_class(state, conn)`` per connection, records the bound port in
+``state.port`` (INFO and CONFIG GET port report it) and returns once
+listening. ``tasks`` are a server's periodic jobs (the cache's cron): started
+with the server, cancelled when it shuts down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from netlib.shell import Connection, Server, ShellConfig, start
+
+from .errors import MAX_CLIENTS
+from .session import Session
+from .state import ServerState
+
+MAX_CONNECTIONS = 10_000  # Redis's maxclients default
+
+Task = Callable[[], Coroutine[Any, Any, None]]
+S = TypeVar("S", bound=ServerState)
+
+
+def shell_config(host: str = "127.0.0.1", port: int = 0, timeout: float = 0) -> ShellConfig:
+    """The shell settings a RESP server wants: Redis's maxclients, its refusal, its ``timeout``.
+
+    ``timeout`` 0 means never close an idle client, as Redis's default: a
+    subscriber or a BLPOP may legitimately wait for hours. (Redis also exempts
+    blocked and subscribed clients from a non-zero timeout; the shell's idle
+    sweep does not know about them.)
+    """
+    return ShellConfig(
+        host=host,
+        port=port,
+        max_connections=MAX_CONNECTIONS,
+        refuse_message=MAX_CLIENTS,
+        idle_timeout=timeout if timeout > 0 else math.inf,
+    )
+
+
+async def serve(
+    config: ShellConfig,
+    state: S,
+    session_class: Callable[[S, Connection], Session] = Session,
+    tasks: Sequence[Task] = (),
+) -> Server:
+    """Start serving; returns once listening (``server.port`` is the real port)."""
+
+    def factory(conn: Connection) -> Session:
+        return session_class(state, conn)
+
+    server = await start(config=config, session_factory=factory)
+    state.port = server.port
+    for t in tasks:  # the jobs stop with the server
+        server.background(t(), getattr(t, "__name__", ""))
+    return server

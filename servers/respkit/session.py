@@ -1,0 +1,355 @@
+"""One connection of a RESP server: parse every complete command, dispatch, one write.
+
+Strategy. This is the hot path, written the way Redis's own event loop works:
+``data_received`` is called synchronously by the netlib shell, feeds the RESP
+parser, runs every complete command (pipelining), appends each reply to a
+list, and hands the whole batch to the transport in *one* write. No task and
+no await per command; the per-command work is one dict lookup, one arity
+test and the handler call.
+
+Replies for *this* session produced while it runs (a pub/sub message it
+published to itself, a BLPOP answer) go through ``send``, which appends to
+the current batch so bytes leave in order; outside a batch ``send`` writes.
+
+A handler that returns None has arranged to answer later (``blocked`` is
+set: a BLPOP waiting for a push, ``answer_in_thread`` running a merge); the
+session keeps its later commands in ``pending`` and runs them after
+``unblock``. So does a session whose replies pile up unread: a batch stops
+once it has produced ``OUTPUT_HIGH_WATER`` bytes, and while the transport
+holds more than its high-water mark of unsent output the session stops
+reading (the shell's ``pause_writing``/``resume_writing``), so a peer that
+pipelines without reading costs bounded memory. (Redis keeps reading and lets
+a normal client's output buffer grow without limit by default; we prefer
+TCP's own backpressure.) A protocol error answers ``-ERR Protocol error``
+after the replies to the commands before it and closes only this connection;
+QUIT answers +OK and nothing after it runs.
+
+Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
+before every command while ``guarded`` is true: MULTI queueing, subscribe
+mode), ``reject`` (an unknown command or wrong arity: MULTI marks the
+transaction failed), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
+``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from netlib import resp
+from netlib.resp import ProtocolError, RequestParser
+from netlib.shell import Connection
+from netlib.shell import Session as ShellSession
+
+from .errors import CommandError, arity_error, unknown_command
+
+if TYPE_CHECKING:
+    from .registry import Command
+    from .state import ServerState
+
+# Reply bytes one batch may produce before the rest of the pipeline waits for
+# the next loop turn (or for the peer to read): a few MB, so 16k pipelined GETs
+# of a 512 MB value cannot be answered into memory at once, yet typical
+# pipelines (redis-benchmark -P 16, --pipe) still finish in one batch.
+OUTPUT_HIGH_WATER = 1024 * 1024
+# Seconds a peer refused for a protocol error may go on sending before we close.
+# Closing with its bytes still unread would make the kernel send a reset, and the
+# peer would lose our error reply with it; so we half-close (FIN after the
+# error) and discard what still arrives, for at most this long.
+LINGER = 5.0
+# Bytes of commands a session may queue while it waits (blocked, or answering
+# from a thread) before it is disconnected, as Redis closes a client past its
+# client-query-buffer-limit (1 GB there). Lower here: a parsed command costs a
+# Python list and bytes objects, several times its wire size.
+MAX_QUEUED = 128 * 1024 * 1024
+
+
+class Session(ShellSession):
+    """A connected client's state and its session (the shell's synchronous handler)."""
+
+    linger = LINGER  # seconds a peer refused for a protocol error may go on sending
+    max_queued = MAX_QUEUED  # bytes of commands queued while waiting, before disconnecting
+
+    def __init__(self, state: ServerState, conn: Connection) -> None:
+        super().__init__(conn)
+        self.state = state
+        self.table = state.registry.table
+        self.parser = RequestParser()
+        self.db: Any = state.database(0)
+        self.db_index = 0
+        self.proto = 2
+        self.id = state.new_client_id()
+        self.name = b""
+        self.lib: dict[str, bytes] = {}
+        self.subscribed = False  # RESP2 subscribe mode (PING answers an array)
+        self.guarded = False  # ``guard`` runs before every command
+        self.blocked: Any = None  # why this session waits for an answer (None: it does not)
+        self.working = False  # a reply is being computed off the loop: shutdown waits for it
+        self.pending: deque[list[bytes]] = deque()
+        self.queued = 0  # bytes received into ``pending`` since it was last run
+        self.out: list[bytes] | None = None  # the reply batch while running commands
+        self.write_paused = False  # the peer is not reading: run nothing more until it does
+        self.closing = False  # QUIT: close once the batch is written
+        self.created = time.monotonic()
+        self.last_active = self.created
+        self.last_command = ""
+        state.clients[self.id] = self
+
+    # -- the shell's Session protocol -------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # after QUIT or a protocol error nothing more is read
+        p = self.parser
+        p.feed(data)
+        try:
+            cmds = p.commands()
+        except ProtocolError as e:
+            self._protocol_error(e)
+            return
+        self.last_active = time.monotonic()
+        if self.blocked is not None or self.pending or self.write_paused:
+            self.pending.extend(cmds)
+            self.queued += len(data)
+            if self.queued > self.max_queued:
+                self.conn.log.warning(
+                    "closing: %d bytes of commands queued while waiting", self.queued
+                )
+                self.conn.abort()
+                return
+        elif cmds:
+            self.run(cmds)
+        self._raise_parse_error()
+
+    def pause_writing(self) -> None:
+        """The transport holds more unsent output than its high-water mark: stop reading."""
+        self.write_paused = True  # the shell has paused reading already
+
+    def resume_writing(self) -> None:
+        """The peer drained our output: read again and run what waited."""
+        self.write_paused = False
+        self._resume()
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost cleans up
+
+    def busy(self) -> bool:
+        return self.working
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed()
+        self.state.clients.pop(self.id, None)
+
+    def shutdown(self) -> None:
+        """The server stops: close now unless a reply is being computed (then after it)."""
+        if not self.working:
+            self.conn.close()
+
+    # -- dispatch ------------------------------------------------------------------
+    def run(self, cmds: list[list[bytes]]) -> None:
+        """Execute commands in order, answering them all in one write."""
+        out: list[bytes] = []
+        self.out = out
+        state = self.state
+        table = self.table
+        done = 0
+        size = 0
+        cmd: Command | None = None
+        for args in cmds:
+            done += 1
+            cmd = table.get(args[0])
+            if cmd is None:
+                cmd = table.get(args[0].lower())
+                if cmd is None:
+                    out.append(self.reject(unknown_command(args)))
+                    continue
+            a = cmd.arity
+            if (len(args) != a) if a > 0 else (len(args) < -a):
+                out.append(self.reject(arity_error(cmd.name)))
+                continue
+            if self.guarded:  # a server's slow path (MULTI, subscribe mode)
+                r = self.guard(cmd, args)
+                if r is not None:
+                    out.append(r)
+                    continue
+            if cmd.denyoom:
+                r = state.admit_write()
+                if r is not None:
+                    out.append(r)
+                    continue
+            try:
+                r = cmd.fn(self, args)
+            except CommandError as e:
+                r = e.reply
+            except state.errors as e:
+                r = state.error_reply(e, args)
+            if r is not None:
+                out.append(r)
+                size += len(r)
+                if size > OUTPUT_HIGH_WATER and done < len(cmds):
+                    self._defer(cmds[done:])
+                    break
+            elif self.blocked is not None:
+                self.pending.extend(cmds[done:])
+                break
+            if self.closing:
+                break
+            if state.wakeups:
+                state.serve_wakeups()
+        state.commands_processed += done
+        if cmd is not None:
+            self.last_command = cmd.name
+        self.out = None
+        if out:
+            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.closing:
+            self.pending.clear()
+            self.conn.close()
+
+    def call(self, args: list[bytes]) -> bytes | None:
+        """Run one already-validated command outside the loop (EXEC); None if it would block."""
+        cmd = self.state.registry.get(args[0])
+        assert cmd is not None
+        if cmd.denyoom:
+            r = self.state.admit_write()
+            if r is not None:
+                return r
+        try:
+            return cmd.fn(self, args)
+        except CommandError as e:
+            return e.reply
+        except self.state.errors as e:
+            return self.state.error_reply(e, args)
+
+    def _defer(self, rest: list[list[bytes]]) -> None:
+        """Keep the rest of a pipeline for later: the next loop turn, unless the peer
+        stops reading first (then ``resume_writing`` picks it up)."""
+        self.pending.extendleft(reversed(rest))
+        asyncio.get_running_loop().call_soon(self._resume)
+
+    def send(self, data: bytes) -> None:
+        """Bytes for this session from anywhere (pub/sub, unblocking), kept in order."""
+        if self.out is not None:
+            self.out.append(data)
+        else:
+            self.conn.write(data)
+
+    # -- answering later -------------------------------------------------------------
+    def unblock(self, reply: bytes) -> None:
+        """Answer the command that blocked and resume the commands queued behind it."""
+        self.blocked = None
+        self.send(reply)
+        self._resume()
+
+    def answer_in_thread(self, work: Callable[[], Any], encode: Callable[[Any], bytes]) -> None:
+        """Run ``work`` in a worker thread; answer ``encode(result)`` when it is done.
+
+        For a command that would stall the loop (a merge reading whole files):
+        this session's later commands wait for its reply (order is kept) while
+        every other connection is served. The handler returns None after it.
+        """
+        self.blocked = self.working = True
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+        future.add_done_callback(lambda f: self._worked(f, encode))
+
+    def _worked(self, future: asyncio.Future[Any], encode: Callable[[Any], bytes]) -> None:
+        self.working = False
+        exc = future.exception()
+        if exc is None:
+            reply = encode(future.result())
+        else:
+            self.conn.log.error("%s failed: %s", self.last_command, exc)
+            reply = resp.error(f"{self.last_command} failed: {exc}")
+        self.unblock(reply)
+        if self.conn.stopping:
+            self.conn.close()
+
+    def _resume(self) -> None:
+        if self.pending and self.blocked is None and not self.write_paused and not self.conn.closed:
+            cmds = list(self.pending)
+            self.pending.clear()
+            self.queued = 0
+            self.run(cmds)
+        self._raise_parse_error()
+
+    def _raise_parse_error(self) -> None:
+        """Answer a parse error once every command before it has been answered."""
+        if self.parser.error is None or self.pending or self.blocked is not None:
+            return
+        if self.conn.closed or self.closing:
+            return
+        try:
+            self.parser.commands()
+        except ProtocolError as e:
+            self._protocol_error(e)
+
+    def _protocol_error(self, e: ProtocolError) -> None:
+        """Answer the error, half-close, and discard what the peer still sends (``LINGER``)."""
+        self.conn.log.info("protocol error: %s", e.message)
+        self.send(e.reply)
+        self.closing = True
+        self.pending.clear()
+        self.conn.write_eof()
+        self.conn.set_deadline(self.linger)
+
+    # -- connection state the connection commands change ------------------------------
+    def select(self, index: int) -> bool:
+        """Switch to database ``index``; False when out of range."""
+        if not 0 <= index < self.state.databases:
+            return False
+        self.db, self.db_index = self.state.database(index), index
+        return True
+
+    def reset(self) -> None:
+        """RESET: back to a fresh connection's state (the server's ``on_reset`` first)."""
+        self.on_reset()
+        self.select(0)
+        self.proto, self.name = 2, b""
+        self.protocol_changed()
+
+    def client_type(self) -> bytes:
+        """CLIENT LIST TYPE's word for this session (``pubsub`` once it subscribed)."""
+        return b"normal"
+
+    def info_line(self) -> str:
+        """One CLIENT LIST line, Redis's field names."""
+        return " ".join(f"{k}={v}" for k, v in self.info_fields().items())
+
+    def info_fields(self) -> dict[str, Any]:
+        now = time.monotonic()
+        laddr = self.conn.sockname
+        return {
+            "id": self.id,
+            "addr": self.conn.peer,
+            "laddr": f"{laddr[0]}:{laddr[1]}" if len(laddr) >= 2 else "",
+            "name": self.name.decode(errors="replace"),
+            "age": int(now - self.created),
+            "idle": int(now - self.last_active),
+            "flags": "b" if self.blocked is not None else "N",
+            "db": self.db_index,
+            "cmd": self.last_command or "NULL",
+            "user": "default",
+            "resp": self.proto,
+            "lib-name": self.lib.get("lib-name", b"").decode(errors="replace"),
+            "lib-ver": self.lib.get("lib-ver", b"").decode(errors="replace"),
+        }
+
+    # -- hooks for a server's session ----------------------------------------------
+    def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """While ``guarded``: the reply replacing running ``cmd`` now, or None to run it."""
+        return None
+
+    def reject(self, reply: bytes) -> bytes:
+        """An unknown command or a wrong arity is answered with ``reply``."""
+        return reply
+
+    def on_reset(self) -> None:
+        """RESET: drop the server's own per-connection state (subscriptions, MULTI)."""
+
+    def protocol_changed(self) -> None:
+        """HELLO or RESET changed ``proto`` (subscribe mode depends on it)."""
+
+    def closed(self) -> None:
+        """The connection is gone: release what it held (subscriptions, blocked keys)."""

@@ -1,0 +1,124 @@
+"""What every session of one RESP server shares: its registry, its clients, its counters.
+
+A server subclasses ``ServerState`` (the cache adds its keyspace, pub/sub hub
+and blocking lists; Bitcask its engine) and overrides the few hooks the
+session loop calls:
+
+* ``database(index)``: what SELECT switches a session to (``databases`` of them);
+* ``admit_write()``: called before a ``denyoom`` command; an error reply
+  (``-OOM ...``) refuses it, None lets it run;
+* ``errors`` / ``error_reply(exc)``: the server's own exceptions (a type
+  mismatch, a storage failure) turned into a reply on the connection that
+  hit them, never a crash;
+* ``wakeups`` / ``serve_wakeups()``: a non-empty ``wakeups`` after a command
+  means blocked sessions may be answerable now (Redis's ready keys);
+* ``info_server()``: the ``# Server`` fields INFO reports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from netlib import resp
+
+from .errors import WRONGTYPE
+
+if TYPE_CHECKING:
+    from .registry import Registry
+    from .session import Session
+
+log = logging.getLogger("servers.respkit")
+
+# The Redis version whose replies and error wording the kit follows (Debian
+# 12's redis-server); HELLO reports it, and clients only check it is 6 or more.
+VERSION = "7.0.15"
+
+
+class WrongType(Exception):
+    """A command met a key holding another kind of value (answered WRONGTYPE)."""
+
+
+class ServerState:
+    """Shared state of one RESP server; subclass it for the server's own data."""
+
+    # The server's name in INFO's ``implementation`` line.
+    implementation = "syslab RESP server (Python)"
+    errors: tuple[type[BaseException], ...] = (WrongType,)
+
+    def __init__(self, registry: Registry, databases: int = 1) -> None:
+        self.registry = registry
+        self.databases = databases
+        self.clients: dict[int, Session] = {}
+        self.wakeups: Collection[Any] = ()
+        self.port = 0
+        self.started = time.time()
+        self.commands_processed = 0
+        self.connections_received = 0
+        self._ids = itertools.count(1)
+
+    def new_client_id(self) -> int:
+        self.connections_received += 1
+        return next(self._ids)
+
+    # -- hooks the session loop calls ------------------------------------------------
+    def database(self, index: int) -> Any:
+        """The database SELECT ``index`` switches to (0 <= index < ``databases``)."""
+        return None
+
+    def admit_write(self) -> bytes | None:
+        """Before a ``denyoom`` command: an error reply to refuse it, or None."""
+        return None
+
+    def error_reply(self, exc: BaseException, args: list[bytes]) -> bytes:
+        """The reply for one of ``errors`` raised by a command."""
+        return WRONGTYPE
+
+    def serve_wakeups(self) -> None:
+        """Answer the blocked sessions ``wakeups`` says may be served."""
+
+    def info_server(self) -> dict[str, Any]:
+        return {
+            "redis_version": VERSION,
+            "redis_mode": "standalone",
+            "implementation": self.implementation,
+            "os": os.uname().sysname,
+            "arch_bits": 64,
+            "process_id": os.getpid(),
+            "tcp_port": self.port,
+            "uptime_in_seconds": int(time.time() - self.started),
+        }
+
+
+class EngineState(ServerState):
+    """One storage engine shared by every connection, as one database (SELECT 0 only).
+
+    What a server over an engine on files needs (Bitcask, an LSM tree, a B+
+    tree): ``s.db`` is the engine, and the engine's ``errors`` (a corrupt
+    record, a full disk) answer ``-ERR storage error: ...`` on the command
+    that hit them, logged; never a crash, never a wrong value.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        registry: Registry,
+        errors: tuple[type[BaseException], ...] = (OSError,),
+        implementation: str = "syslab RESP server (Python)",
+    ) -> None:
+        self.engine = engine
+        self.errors = errors
+        self.implementation = implementation
+        super().__init__(registry, databases=1)
+
+    def database(self, index: int) -> Any:
+        return self.engine
+
+    def error_reply(self, exc: BaseException, args: list[bytes]) -> bytes:
+        name = args[0].decode(errors="replace") if args else "command"
+        log.error("%s failed: %s", name, exc)
+        return resp.error(f"storage error: {exc}")
