@@ -297,17 +297,22 @@ def preflight(req: Request) -> Response:
     ], content_type="")  # fmt: skip
 
 
+FORM_OVERHEAD = 1024 * 1024  # a presigned POST's fields and multipart boundaries around the file
+COMPLETE_XML_MAX = 4 * 1024 * 1024  # CompleteMultipartUpload for 10,000 parts (~100 bytes each)
+
+
 def build_app(s3: S3, demo_key: str | None = None) -> App:
     app = App()
     app.add("GET", "/", list_buckets(s3))
     app.add("PUT", "/{bucket}", bucket_put(s3))
     app.add("DELETE", "/{bucket}", bucket_delete(s3))
     app.add("GET", "/{bucket}", bucket_get(s3))
-    app.add("POST", "/{bucket}", post.form_upload(s3), stream=True)
-    app.add("PUT", "/{bucket}/{key:path}", object_put(s3), stream=True)
+    # Streamed bodies are limited per route: an object may be S3's 5 GiB, a form adds its fields.
+    app.add("POST", "/{bucket}", post.form_upload(s3), stream=True, max_body=MAX_OBJECT + FORM_OVERHEAD)
+    app.add("PUT", "/{bucket}/{key:path}", object_put(s3), stream=True, max_body=MAX_OBJECT)
     app.add("GET", "/{bucket}/{key:path}", object_get(s3))
     app.add("DELETE", "/{bucket}/{key:path}", object_delete(s3))
-    app.add("POST", "/{bucket}/{key:path}", object_post(s3))
+    app.add("POST", "/{bucket}/{key:path}", object_post(s3), max_body=COMPLETE_XML_MAX)
     for pattern in ("/", "/{bucket}", "/{bucket}/{key:path}"):
         app.add("OPTIONS", pattern, preflight)
     if demo_key is not None:
