@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from clients.address import ServiceAddress, address_from_url  # noqa: F401 (re-exported)
 from clients.mysql import Connection, MySQLError
@@ -291,6 +291,26 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
     os.chown(path, uid, gid)
     for p in path.rglob("*"):
         os.chown(p, uid, gid)
+
+
+S = TypeVar("S", bound="_Service")
+
+
+def start_all(services: list[S]) -> list[S]:
+    """Start several services at once (a MariaDB takes ~2 s; four in a row take ~8).
+
+    If any fails, the ones that started are stopped and the first error is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, len(services))) as pool:
+        futures = [pool.submit(s.start) for s in services]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        for s in services:
+            s.stop()
+        raise errors[0]  # type: ignore[misc]
+    return services
 
 
 def from_env(var: str, default_port: int) -> ServiceAddress | None:

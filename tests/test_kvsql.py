@@ -1,12 +1,11 @@
 """D7: a KV store on real MariaDB instances: TTLs, soft deletes, the batch cleaner, and hash
 and range routing (rows checked on the instance routing names)."""
 
-import threading
 
 import pytest
 
 from clients.mysql import Connection
-from harness.services import MariaDB
+from harness.services import MariaDB, start_all
 from servers.kvsql.engine import MAX_KEY, KeyTooLarge, KVSql, Routing
 
 pytestmark = pytest.mark.exercise("D7")
@@ -14,12 +13,7 @@ pytestmark = pytest.mark.exercise("D7")
 
 @pytest.fixture(scope="module")
 def shards():
-    servers = [MariaDB() for _ in range(3)]
-    threads = [threading.Thread(target=s.start) for s in servers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    servers = start_all([MariaDB() for _ in range(3)])
     yield {f"s{i}": s.address for i, s in enumerate(servers)}
     for s in servers:
         s.stop()

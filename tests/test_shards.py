@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from clients.mysql import Connection
-from harness.services import MariaDB
+from harness.services import MariaDB, start_all
 from servers.shards.directory import ShardMap, initial_slots
 
 pytestmark = pytest.mark.exercise("D3")
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.exercise("D3")
 
 @pytest.fixture(scope="module")
 def instances():
-    servers = [MariaDB() for _ in range(4)]
-    threads = [threading.Thread(target=s.start) for s in servers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    servers = start_all([MariaDB() for _ in range(4)])
     yield servers
     for s in servers:
         s.stop()

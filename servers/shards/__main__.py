@@ -1,10 +1,10 @@
 import logging
 import sys
-import threading
 from contextlib import ExitStack
 
 from clients.address import address_from_url
-from harness.services import MariaDB
+from harness.procs import LaunchError
+from harness.services import MariaDB, start_all
 from netlib.shell import ShellConfig, run, serve_until_signalled
 from servers.cli import parse, server_parser
 
@@ -18,25 +18,13 @@ DEFAULT_SHARDS = 4
 def start_private(stack: ExitStack, args) -> list:  # type: ignore[no-untyped-def]
     """Four MariaDB instances under --dir, started in parallel (each takes ~2 s)."""
     servers = [MariaDB(args.dir / f"shard{i}") for i in range(DEFAULT_SHARDS)]
-    errors: dict[int, BaseException] = {}
-
-    def start(i: int) -> None:
-        try:
-            servers[i].start()
-        except Exception as e:  # noqa: BLE001 - reported below, one line
-            errors[i] = e
-
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(servers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        start_all(servers)
+    except LaunchError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise SystemExit(f"shards: a private MariaDB failed to start: {first} (see {args.dir})") from None
     for s in servers:
         stack.callback(s.stop)
-    if errors:
-        i, e = next(iter(errors.items()))
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SystemExit(f"shards: private MariaDB shard{i} failed to start: {first} (see {servers[i].dir})")
     return [s.address for s in servers]
 
 
