@@ -129,7 +129,13 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
     ),
-    Exercise("D7", "A toy KV store on MySQL with hash/range sharding", room="servers/kvsql"),
+    Exercise(
+        "D7",
+        "A toy KV store on MySQL with hash/range sharding",
+        room="servers/kvsql",
+        run="make serve-kvsql",
+        bench="make bench-kvsql",
+    ),
     Exercise(
         "D8",
         "Distributed transactions with 2PC (Zomato ordering)",
@@ -220,8 +226,10 @@ SERVERS: dict[str, Server] = {
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
+        Server("kvsql", 6384, "redis-cli -p {port} SET k v EX 60", ("D7",)),
         # Reserved for servers being built (keep one table; pick a free number):
-        #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
+        #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
+        #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
     )
 }
 
