@@ -9,7 +9,7 @@ from .app import PUBLIC, serve
 
 
 def main() -> None:
-    p = server_parser("http", "demo HTTP server (try: curl -s http://127.0.0.1:8080/hello)")
+    p = server_parser("http", "demo HTTP server (try: curl -s http://127.0.0.1:8080/hello)", keeps_data=False)
     p.add_argument("--static", type=Path, default=PUBLIC, help="directory served at /static/")
     p.add_argument("--no-access-log", action="store_true", help="skip the access log (benchmarks)")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="keep-alive idle seconds")
