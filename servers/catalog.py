@@ -47,7 +47,8 @@ class Server:
     port: int
     try_it: str  # a command to poke it with; {port} is filled in
     exercises: tuple[str, ...] = ()
-    args: tuple[str, ...] = ()  # extra flags the demo passes
+    # Extra flags the demo passes; ``{NAME}`` is the port server NAME got (started first).
+    args: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -220,7 +221,7 @@ SERVERS: dict[str, Server] = {
         Server("auth", 8089, "curl -s -XPOST 127.0.0.1:{port}/login -d '{{\"username\":\"ada\",\"password\":\"lovelace\"}}'",
                ("N11",)),  # fmt: skip
         Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
-               ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
+               ("N11",), ("--auth-url", "http://127.0.0.1:{auth}")),  # fmt: skip
         Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
         Server("ids", 8092, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 import signal
 import sys
 import threading
@@ -40,6 +41,12 @@ MAX_RESTARTS = 5  # crashes within CRASH_WINDOW before a child is left down
 CRASH_WINDOW = 60.0  # seconds
 FIRST_BACKOFF = 1.0  # seconds before the first restart; doubles per crash in the window
 TAIL = 8  # log lines shown with a failure
+NEEDS = re.compile(r"\{(\w+)\}")  # in a server's args: the port of another server
+
+
+def needs(s: Server) -> list[str]:
+    """The servers whose ports ``s``'s flags name (they start first)."""
+    return NEEDS.findall(" ".join(s.args))
 
 
 def _tail(child: Child, lines: int = TAIL) -> str:
@@ -82,12 +89,30 @@ class Supervisor:
         return self.run_dir / name / "server.log"
 
     def _child(self, s: Server) -> Child:
-        return python_module(s.module, *s.args, port=s.port, host=self.host, log_path=self.log_path(s.name))
+        ports = {n: w.child.port for n, w in self.watched.items()}
+        args = [NEEDS.sub(lambda m: str(ports[m.group(1)]), a) for a in s.args]
+        return python_module(s.module, *args, port=s.port, host=self.host, log_path=self.log_path(s.name))
 
     def start_all(self) -> None:
-        """Spawn every child at once, then wait for each one's own ``listening on`` line."""
+        """Spawn children in waves: each wave at once, then wait for each one's own
+        ``listening on`` line; a server whose flags name another's port (``{auth}``)
+        starts in a wave after that one is up, or not at all if it failed."""
+        todo = list(self.servers)
+        while todo:
+            wave = [s for s in todo if all(n in self.watched for n in needs(s))]
+            blocked = [s for s in todo if s not in wave and any(n in self.failed for n in needs(s))]
+            for s in blocked:
+                self.failed[s.name] = "not started: needs " + ", ".join(n for n in needs(s) if n in self.failed)
+            if not wave:  # what is left needs servers that are not in the list
+                for s in todo:
+                    self.failed.setdefault(s.name, "not started: needs " + ", ".join(needs(s)))
+                return
+            self._start_wave(wave)
+            todo = [s for s in todo if s not in wave and s not in blocked]
+
+    def _start_wave(self, wave: list[Server]) -> None:
         spawned: list[tuple[Server, Child]] = []
-        for s in self.servers:
+        for s in wave:
             child = self._child(s)
             try:
                 spawned.append((s, child.spawn()))
@@ -202,7 +227,10 @@ def main() -> None:
     unknown = [n for n in args.names if n not in SERVERS]
     if unknown:
         p.error(f"no such server: {', '.join(unknown)} (known: {', '.join(SERVERS)})")
-    chosen = [SERVERS[n] for n in args.names] if args.names else list(SERVERS.values())
+    names = list(args.names or SERVERS)
+    for name in list(names):  # `make demo notes` starts auth too, first
+        names[:0] = [n for n in needs(SERVERS[name]) if n not in names]
+    chosen = [SERVERS[n] for n in names]
     if args.any_port:
         chosen = [dataclasses.replace(s, port=0) for s in chosen]
     sys.exit(run_demo(chosen, backoff=max(args.backoff, 0.0)))

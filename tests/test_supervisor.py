@@ -57,10 +57,10 @@ def test_a_port_held_by_another_program_is_reported_never_taken_for_up(tmp_path)
         other.listen()
         port = other.getsockname()[1]
         out = io.StringIO()
-        with Supervisor([Server("echo", port, "-"), Server("echo", 0, "-")], run_dir=tmp_path, out=out) as sup:
-            pass
-        # both rows are echo: the first (on the taken port) failed, the second came up
-        assert f"address already in use (held by {_my_name()}, pid {os.getpid()})" in sup.failed["echo"]
+        with Supervisor([Server("echo", port, "-"), Server("cache", 0, "-")], run_dir=tmp_path, out=out) as sup:
+            assert set(sup.children) == {"cache"}  # the others start
+            assert "echo         FAILED" in sup.table() and "1 of 2 up" in sup.table()
+        assert f"address already in use (held by {_my_name()}, pid {os.getpid()})" in sup.failed.get("echo", ""), (sup.failed, out.getvalue())
         assert "echo failed to start" in out.getvalue() and "cannot listen on" in out.getvalue()
 
 
@@ -153,3 +153,25 @@ def test_a_child_started_from_a_worker_thread_outlives_that_thread():
         assert _echo_roundtrip(port) == b"hello\n"  # still serving after its thread ended
     finally:
         child.stop()
+
+
+def test_a_server_that_needs_another_starts_after_it_with_its_real_port(tmp_path):
+    """notes verifies tokens with auth: with every server on port 0 it must learn auth's port."""
+    import json
+    import urllib.request
+
+    servers = [Server("notes", 0, "-", args=("--auth-url", "http://127.0.0.1:{auth}")), Server("auth", 0, "-")]
+    with Supervisor(servers, run_dir=tmp_path) as sup:
+        assert set(sup.children) == {"auth", "notes"}, sup.failed
+        auth, notes = sup.children["auth"].port, sup.children["notes"].port
+        req = urllib.request.Request(f"http://127.0.0.1:{auth}/login", method="POST",
+                                     data=json.dumps({"username": "ada", "password": "lovelace"}).encode())  # fmt: skip
+        token = json.loads(urllib.request.urlopen(req, timeout=10).read())["access_token"]
+        req = urllib.request.Request(f"http://127.0.0.1:{notes}/notes", headers={"Authorization": f"Bearer {token}"})
+        assert urllib.request.urlopen(req, timeout=10).status == 200
+
+
+def test_a_server_whose_need_failed_is_not_started(tmp_path):
+    servers = [Server("no_such_server", 0, "-"), Server("notes", 0, "-", args=("--x", "{no_such_server}"))]
+    with Supervisor(servers, run_dir=tmp_path) as sup:
+        assert sup.failed["notes"] == "not started: needs no_such_server" and not sup.children
