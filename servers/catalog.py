@@ -60,7 +60,8 @@ def _rows(*rows: Exercise) -> dict[str, Exercise]:
 
 EXERCISES: dict[str, Exercise] = _rows(
     # N. Networking
-    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)"),
+    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)", room="servers/files",
+             run="make serve-files", bench="make bench-upload"),  # fmt: skip
     Exercise("N2", "Server-sent events"),
     Exercise("N3", "Server-sent events through a message broker"),
     Exercise("N4", "Server-sent events on React components"),
@@ -220,6 +221,8 @@ SERVERS: dict[str, Server] = {
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
+        Server("files", 8094, "curl -sT README.md 127.0.0.1:{port}/files/readme.md; "
+               "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
