@@ -61,9 +61,11 @@ def _rows(*rows: Exercise) -> dict[str, Exercise]:
 
 EXERCISES: dict[str, Exercise] = _rows(
     # N. Networking
-    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)"),
-    Exercise("N2", "Server-sent events"),
-    Exercise("N3", "Server-sent events through a message broker"),
+    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)", room="servers/files",
+             run="make serve-files", bench="make bench-upload"),  # fmt: skip
+    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse"),
+    Exercise("N3", "Server-sent events through a message broker", room="servers/sse",
+             run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
     Exercise("N4", "Server-sent events on React components"),
     Exercise("N5", "Mock EC2 creation: short vs long polling"),
     Exercise("N6", "A load balancer"),
@@ -228,6 +230,10 @@ SERVERS: dict[str, Server] = {
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
         Server("kvsql", 6384, "redis-cli -p {port} SET k v EX 60", ("D7",)),
+        Server("files", 8094, "curl -sT README.md 127.0.0.1:{port}/files/readme.md; "
+               "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
+        Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
+               "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
