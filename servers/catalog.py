@@ -65,7 +65,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N3", "Server-sent events through a message broker"),
     Exercise("N4", "Server-sent events on React components"),
     Exercise("N5", "Mock EC2 creation: short vs long polling"),
-    Exercise("N6", "A load balancer"),
+    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb"),
     Exercise(
         "N7",
         "Consistent hashing with virtual nodes",
@@ -220,6 +220,7 @@ SERVERS: dict[str, Server] = {
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
+        Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
