@@ -68,7 +68,7 @@ EXERCISES: dict[str, Exercise] = _rows(
              run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
     Exercise("N4", "Server-sent events on React components"),
     Exercise("N5", "Mock EC2 creation: short vs long polling"),
-    Exercise("N6", "A load balancer"),
+    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb"),
     Exercise(
         "N7",
         "Consistent hashing with virtual nodes",
@@ -234,6 +234,7 @@ SERVERS: dict[str, Server] = {
                "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
