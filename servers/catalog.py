@@ -299,6 +299,7 @@ COMMANDS = [
     ("make serve-NAME", "one server in the foreground; flags through ARGS='--port 7000'"),
     ("make bench-NAME", "one experiment; results in bench/results/ (JSON, PNG)"),
     ("make bench", "every experiment, one after the other"),
+    ("make report", "the lab index: one HTML page of every exercise and its latest results"),
     ("make load-NAME", "a bounded headless locust run against one server"),
     ("make lint", "ruff and mypy"),
     ("make clean", "remove .run/, bench/results/ and test caches"),

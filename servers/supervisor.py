@@ -201,8 +201,19 @@ def run_demo(servers: Iterable[Server], out: TextIO = sys.stdout, backoff: float
 
 
 def _supervise(servers: Iterable[Server], out: TextIO, backoff: float, stop: threading.Event) -> int:
+    from .report import build, results_dir
+
+    try:
+        lab = build(results_dir())  # the lab index, served by the http server at /lab/
+    except OSError as e:
+        lab = None
+        print(f"(the lab index could not be written: {e})", file=out)
     with Supervisor(servers, out=out, backoff=backoff) as sup:
         print(sup.table(), file=out, flush=True)
+        if lab is not None:
+            http = sup.children.get("http")
+            where = f"http://127.0.0.1:{http.port}/lab/" if http is not None else f"file://{lab}"
+            print(f"The lab index (make report): {where}", file=out, flush=True)
         if not sup.watched:
             print("Nothing could start.", file=out, flush=True)
             return 1
