@@ -133,6 +133,8 @@ def check_before_start(parser: argparse.ArgumentParser, args: argparse.Namespace
                 fail(f"cannot listen on {host}:{port}: {why}")
     directory = getattr(args, "dir", None)
     if isinstance(directory, Path):
+        if directory.exists() and not directory.is_dir():
+            fail(f"--dir {directory}: not a directory")
         try:  # the port is free: making the data directory is the server's first creation
             directory.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=directory):
