@@ -141,7 +141,9 @@ def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) ->
     ref_rows = {r.workload: r for r in rows if r.impl == reference}
     ref = {w: r.value for w, r in ref_rows.items()}
     extras = sorted({k for r in rows for k in r.extra})
-    out = [f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
+    sense = "ratio: higher is better" if higher_is_better else "ratio: reference's time / ours, >1 = ours faster"
+    out = [f"({sense}; ~ = within the min..max noise of this run)",
+           f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
            + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip
     for r in rows:
         base = ref.get(r.workload)
