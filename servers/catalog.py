@@ -306,6 +306,19 @@ COMMANDS = [
 ]
 NOT_EXPERIMENTS = {"__init__", "common", "all", "load"}
 
+# The other ``python -m`` programs a user may run (servers and experiments are listed
+# above). ``tests/test_catalog.py`` finds every entry point in the tree and checks
+# it is here (or is a test's child process, INTERNAL).
+TOOLS = [
+    ("python -m storage.check PATH [--repair]", "verify every checksum in a store's files; name a damaged "
+     "record by file and offset"),
+    ("python -m clients.files put|get|resume", "upload or download a file to servers.files (HTTP or raw "
+     "TCP), with a progress bar (N1)"),
+    ("python -m harness.redis_cluster", "a real Redis Cluster (redis-server nodes) in the foreground (O4)"),
+    ("python -m servers.report", "the lab index page (make report)"),
+]
+INTERNAL = {"storage.kv.crashchild"}  # children the crash tests start and SIGKILL
+
 
 def experiments() -> list[tuple[str, str]]:
     """(name, first line of its docstring) for every ``bench/NAME.py``, read without importing."""
@@ -332,6 +345,8 @@ def render_help() -> str:
     lines += ["", "Servers (make serve-NAME; make demo starts them all):"]
     lines += [f"  {s.name:<12} 127.0.0.1:{s.port:<6} try: {s.try_it.format(port=s.port)}"
               for s in SERVERS.values()]  # fmt: skip
+    lines += ["", "Tools (python -m ...; each answers --help):"]
+    lines += [f"  {cmd:<42} {what}" for cmd, what in TOOLS]
     lines += ["", "Experiments (make bench-NAME):"]
     lines += [f"  {name:<16} {first[:90]}" for name, first in experiments()]
     lines += ["", "Example: make serve-cache ARGS='--port 7000 --maxmemory 64mb'; make bench-hashring ARGS='--keys 10000'"]
