@@ -62,11 +62,12 @@ EXERCISES: dict[str, Exercise] = _rows(
     # N. Networking
     Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)", room="servers/files",
              run="make serve-files", bench="make bench-upload"),  # fmt: skip
-    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse"),
+    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse", bench="make bench-sse"),
     Exercise("N3", "Server-sent events through a message broker", room="servers/sse",
              run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
     Exercise("N4", "Server-sent events on React components"),
-    Exercise("N5", "Mock EC2 creation: short vs long polling"),
+    Exercise("N5", "Mock EC2 creation: short vs long polling", room="servers/ec2", run="make serve-ec2",
+             bench="make bench-polling"),  # fmt: skip
     Exercise("N6", "A load balancer"),
     Exercise(
         "N7",
@@ -226,6 +227,8 @@ SERVERS: dict[str, Server] = {
                "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
+               "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
