@@ -65,7 +65,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse", bench="make bench-sse"),
     Exercise("N3", "Server-sent events through a message broker", room="servers/sse",
              run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
-    Exercise("N4", "Server-sent events on React components"),
+    Exercise("N4", "Server-sent events on React components", room="web/sse",
+             run="make serve-sse (then open http://127.0.0.1:8095/)"),  # fmt: skip
     Exercise("N5", "Mock EC2 creation: short vs long polling", room="servers/ec2", run="make serve-ec2",
              bench="make bench-polling"),  # fmt: skip
     Exercise("N6", "A load balancer"),
