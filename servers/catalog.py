@@ -63,11 +63,13 @@ EXERCISES: dict[str, Exercise] = _rows(
     # N. Networking
     Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)", room="servers/files",
              run="make serve-files", bench="make bench-upload"),  # fmt: skip
-    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse"),
+    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse", bench="make bench-sse"),
     Exercise("N3", "Server-sent events through a message broker", room="servers/sse",
              run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
-    Exercise("N4", "Server-sent events on React components"),
-    Exercise("N5", "Mock EC2 creation: short vs long polling"),
+    Exercise("N4", "Server-sent events on React components", room="web/sse",
+             run="make serve-sse (then open http://127.0.0.1:8095/)"),  # fmt: skip
+    Exercise("N5", "Mock EC2 creation: short vs long polling", room="servers/ec2", run="make serve-ec2",
+             bench="make bench-polling"),  # fmt: skip
     Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb"),
     Exercise(
         "N7",
@@ -235,6 +237,8 @@ SERVERS: dict[str, Server] = {
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
+        Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
+               "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
