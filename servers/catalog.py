@@ -65,7 +65,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N3", "Server-sent events through a message broker"),
     Exercise("N4", "Server-sent events on React components"),
     Exercise("N5", "Mock EC2 creation: short vs long polling"),
-    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb"),
+    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb", bench="make bench-lb"),
     Exercise(
         "N7",
         "Consistent hashing with virtual nodes",

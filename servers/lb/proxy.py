@@ -268,21 +268,28 @@ class ProxySession(Session):
         h, conn = self.h, self.conn
         if conn.stopping:
             h.close_after_this()
-        conn.write(h.send(h11.Response(resp.status_code, response_headers(resp.headers),
-                                       resp.reason)))  # fmt: skip
+        # What has arrived goes out in one write (head, body, end: one send for a small
+        # response, not three); we wait for the backend only with nothing left to send.
+        out = [h.send(h11.Response(resp.status_code, response_headers(resp.headers),
+                                   resp.reason))]  # fmt: skip
         timeout = self.lb.cfg.read_timeout
         while True:
             try:
-                ev = await up.next_event(timeout)
+                ev = up.poll()
+                if ev is None:
+                    conn.write(b"".join(out))
+                    out = []
+                    await conn.drain()
+                    ev = await up.next_event(timeout)
             except UpstreamError as e:
                 up.backend.failed(f"response broken off: {e}")
                 up.close()
                 raise _Broken(str(e)) from None
             if type(ev) is h11.Data:
-                conn.write(h.send(ev))
-                await conn.drain()
+                out.append(h.send(ev))
             elif type(ev) is h11.EndOfMessage:
-                conn.write(h.send(h11.EndOfMessage()))
+                out.append(h.send(h11.EndOfMessage()))
+                conn.write(b"".join(out))
                 return
             else:
                 up.close()
