@@ -19,6 +19,7 @@ from netlib.http import core as h11
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .fast import FastExchange
 
 # Unparsed response bytes held before we stop reading the backend (the client is
 # slower than the backend): the shell's own read high-water mark.
@@ -41,7 +42,7 @@ class Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle = False  # sitting in the backend's pool
-        self.reused = False
+        self.fast: FastExchange | None = None  # the fast-path exchange using it, if any
         self._waiter: asyncio.Future[bool] | None = None  # its result: timed out
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
@@ -67,6 +68,9 @@ class Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.h.receive_data(data)
+        if self.fast is not None:
+            self.fast.progress()
+            return
         if len(self.h.unparsed) > READ_HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self._paused = True
@@ -74,6 +78,8 @@ class Upstream(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.h.receive_data(b"")
+        if self.fast is not None:
+            self.fast.progress()
         self._wake()
         return False
 
@@ -81,6 +87,8 @@ class Upstream(asyncio.Protocol):
         self.closed = True
         if self.idle:
             self.backend.forget(self)
+        if self.fast is not None:
+            self.fast.progress()
         self._wake()
         d = self._drain
         if d is not None and not d.done():
