@@ -16,7 +16,8 @@ OS_PACKAGES=(
   netcat-openbsd   # nc: inline RESP and raw TCP tests
   curl             # HTTP interoperability tests
   wrk              # bench/http load generator
-  nginx-light      # reference static-file server in bench/http
+  nginx-light      # reference static-file server in bench/http, the backends of bench/lb
+  haproxy          # N6: the reference load balancer in bench/lb
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)

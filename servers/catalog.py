@@ -70,7 +70,7 @@ EXERCISES: dict[str, Exercise] = _rows(
              run="make serve-sse (then open http://127.0.0.1:8095/)"),  # fmt: skip
     Exercise("N5", "Mock EC2 creation: short vs long polling", room="servers/ec2", run="make serve-ec2",
              bench="make bench-polling"),  # fmt: skip
-    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb"),
+    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb", bench="make bench-lb"),
     Exercise(
         "N7",
         "Consistent hashing with virtual nodes",

@@ -30,8 +30,9 @@ DEMO_BACKENDS = 3
 
 def parser() -> argparse.ArgumentParser:
     p = server_parser("lb", "HTTP/TCP load balancer (try: curl -s http://127.0.0.1:8097/)")
-    p.add_argument("--admin-port", type=int, default=ADMIN_PORT,
-                   help=f"port of GET /_lb/status (default {ADMIN_PORT}; 0 = any free)")  # fmt: skip
+    p.add_argument("--admin-port", type=int, default=None,
+                   help=f"port of GET /_lb/status (default {ADMIN_PORT}, or any free one "
+                        "with --port 0)")  # fmt: skip
     p.add_argument("--backend", action="append", default=[], metavar="HOST:PORT[,weight=N]",
                    help="a backend (repeat the flag); none and no --config: 3 demo backends")  # fmt: skip
     p.add_argument("--algorithm", choices=ALGORITHMS, default="roundrobin")
@@ -89,7 +90,10 @@ def _start_demo(stack: contextlib.ExitStack, health_path: str) -> tuple[BackendS
 async def _serve(args: argparse.Namespace, cfg: LBConfig) -> None:
     lb = LoadBalancer(cfg)
     listen = ShellConfig(host=args.host, port=args.port)
-    admin = ShellConfig(host=args.host, port=args.admin_port)
+    admin_port = args.admin_port
+    if admin_port is None:
+        admin_port = 0 if args.port == 0 else ADMIN_PORT
+    admin = ShellConfig(host=args.host, port=admin_port)
     try:
         server = await lb.start(listen, admin)
     except OSError as e:

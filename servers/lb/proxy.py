@@ -38,11 +38,13 @@ from netlib.http import core as h11
 from netlib.http.messages import _absolute_path as origin_form  # absolute-form -> /path
 from netlib.shell import READ_HIGH_WATER, Connection, ConnectionClosed, Session
 
+from . import fast
 from .forwarding import client_ip, header, request_headers, response_headers
 from .upstream import Upstream, UpstreamError
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .fast import FastExchange
     from .server import LoadBalancer
 
 access = logging.getLogger("servers.lb.access")
@@ -78,6 +80,7 @@ class ProxySession(Session):
         self.task: asyncio.Task[None] | None = None
         self.wakeup: asyncio.Future[None] | None = None
         self.lingering = False
+        self.fast: FastExchange | None = None  # a request on the fast path (``fast``)
 
     # -- the shell's Session interface ---------------------------------------------
     def busy(self) -> bool:
@@ -107,9 +110,20 @@ class ProxySession(Session):
         return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.fast is not None:
+            self.fast.client_gone()
         self._wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def pause_writing(self) -> None:
+        """The client is not reading: stop reading its response from the backend."""
+        if self.fast is not None and self.fast.up.transport is not None:
+            self.fast.up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.fast is not None and self.fast.up.transport is not None:
+            self.fast.up.transport.resume_reading()
 
     def shutdown(self) -> None:
         self.h.close_after_this()
@@ -128,7 +142,8 @@ class ProxySession(Session):
             if self.conn.deadline is not None:
                 self.conn.set_deadline(None)
             self.owned = True
-            self.task = asyncio.get_running_loop().create_task(self._run(ev))  # type: ignore[arg-type]
+            if not fast.start(self, ev):  # type: ignore[arg-type]
+                self.spawn(ev)  # type: ignore[arg-type]
             return
         if ev is h11.NEED_DATA:
             if h.their_state == h11.IDLE and self.conn.deadline is None and h.unparsed:
@@ -138,11 +153,18 @@ class ProxySession(Session):
         if h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or h.our_state == h11.MUST_CLOSE:
             self.conn.close()
 
-    async def _run(self, req: h11.Request) -> None:
+    def spawn(self, req: h11.Request, first: Backend | None = None,
+              tried: list[Backend] | None = None, last: tuple[int, str] | None = None) -> None:  # fmt: skip
+        """Proxy ``req`` on the general path (a task): ``first`` is a backend already chosen,
+        ``tried`` the backends that failed it already, ``last`` their error."""
+        self.task = asyncio.get_running_loop().create_task(self._run(req, first, tried, last))
+
+    async def _run(self, req: h11.Request, first: Backend | None, tried: list[Backend] | None,
+                   last: tuple[int, str] | None) -> None:  # fmt: skip
         started = time.perf_counter()
         status = 0
         try:
-            status = await self._exchange(req)
+            status = await self._exchange(req, first, tried or [], last)
         except (_ClientGone, ConnectionClosed, ConnectionError):
             self.conn.abort()
             return
@@ -158,10 +180,14 @@ class ProxySession(Session):
             return
         finally:
             self.task = None
-            if self.lb.cfg.access_log and status:
-                ms = (time.perf_counter() - started) * 1000
-                access.info('%s "%s %s" %d %.1fms', self.conn.peer, req.method.decode(),
-                            req.target.decode("latin-1"), status, ms)  # fmt: skip
+        self.finished(req, status, started)
+
+    def finished(self, req: h11.Request, status: int, started: float) -> None:
+        """A response was sent whole: log it, then take the next request."""
+        if self.lb.cfg.access_log:
+            ms = (time.perf_counter() - started) * 1000
+            access.info('%s "%s %s" %d %.1fms', self.conn.peer, req.method.decode(),
+                        req.target.decode("latin-1"), status, ms)  # fmt: skip
         if self.h.their_state == h11.SEND_BODY:  # answered before the body was read
             self._linger()
             return
@@ -169,7 +195,8 @@ class ProxySession(Session):
         self.conn.touch()
         self._process()
 
-    async def _exchange(self, req: h11.Request) -> int:
+    async def _exchange(self, req: h11.Request, first: Backend | None, tried: list[Backend],
+                        last: tuple[int, str] | None) -> int:  # fmt: skip
         """Proxy one request; the status the client got."""
         lb, h = self.lb, self.h
         length = h.their_content_length  # 0: none, None: chunked
@@ -177,7 +204,8 @@ class ProxySession(Session):
         body: bytes | None = None
         if length == 0:
             body = b""
-            h.next_event()  # the EndOfMessage of an empty body: the request is all in
+            if h.their_state == h11.SEND_BODY:
+                h.next_event()  # the EndOfMessage of an empty body: the request is all in
         elif idempotent and length is not None and length <= REPLAY_LIMIT:
             body = b"".join([c async for c in self._client_body()])
         head = h11.Request(
@@ -185,10 +213,10 @@ class ProxySession(Session):
             request_headers(req.headers, self.conn.peer, chunked=length is None),
         )  # fmt: skip
         key = self._hash_key(req) if lb.balancer.name == "consistent" else ""
-        tried: list[Backend] = []
-        last: tuple[int, str] = (502, "no backend available")
+        last = last or (502, "no backend available")
         while len(tried) < 2:
-            backend = lb.choose(key, tried)
+            backend = first or lb.choose(key, tried)
+            first = None
             if backend is None:
                 break
             tried.append(backend)
@@ -268,21 +296,28 @@ class ProxySession(Session):
         h, conn = self.h, self.conn
         if conn.stopping:
             h.close_after_this()
-        conn.write(h.send(h11.Response(resp.status_code, response_headers(resp.headers),
-                                       resp.reason)))  # fmt: skip
+        # What has arrived goes out in one write (head, body, end: one send for a small
+        # response, not three); we wait for the backend only with nothing left to send.
+        out = [h.send(h11.Response(resp.status_code, response_headers(resp.headers),
+                                   resp.reason))]  # fmt: skip
         timeout = self.lb.cfg.read_timeout
         while True:
             try:
-                ev = await up.next_event(timeout)
+                ev = up.poll()
+                if ev is None:
+                    conn.write(b"".join(out))
+                    out = []
+                    await conn.drain()
+                    ev = await up.next_event(timeout)
             except UpstreamError as e:
                 up.backend.failed(f"response broken off: {e}")
                 up.close()
                 raise _Broken(str(e)) from None
             if type(ev) is h11.Data:
-                conn.write(h.send(ev))
-                await conn.drain()
+                out.append(h.send(ev))
             elif type(ev) is h11.EndOfMessage:
-                conn.write(h.send(h11.EndOfMessage()))
+                out.append(h.send(h11.EndOfMessage()))
+                conn.write(b"".join(out))
                 return
             else:
                 up.close()

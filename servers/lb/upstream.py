@@ -19,6 +19,7 @@ from netlib.http import core as h11
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .fast import FastExchange
 
 # Unparsed response bytes held before we stop reading the backend (the client is
 # slower than the backend): the shell's own read high-water mark.
@@ -41,8 +42,8 @@ class Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle = False  # sitting in the backend's pool
-        self.reused = False
-        self._waiter: asyncio.Future[None] | None = None
+        self.fast: FastExchange | None = None  # the fast-path exchange using it, if any
+        self._waiter: asyncio.Future[bool] | None = None  # its result: timed out
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
 
@@ -67,6 +68,9 @@ class Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.h.receive_data(data)
+        if self.fast is not None:
+            self.fast.progress()
+            return
         if len(self.h.unparsed) > READ_HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self._paused = True
@@ -74,6 +78,8 @@ class Upstream(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.h.receive_data(b"")
+        if self.fast is not None:
+            self.fast.progress()
         self._wake()
         return False
 
@@ -81,6 +87,8 @@ class Upstream(asyncio.Protocol):
         self.closed = True
         if self.idle:
             self.backend.forget(self)
+        if self.fast is not None:
+            self.fast.progress()
         self._wake()
         d = self._drain
         if d is not None and not d.done():
@@ -97,7 +105,7 @@ class Upstream(asyncio.Protocol):
     def _wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
-            w.set_result(None)
+            w.set_result(False)
 
     # -- used by the proxy -------------------------------------------------------------
     def usable(self) -> bool:
@@ -116,6 +124,21 @@ class Upstream(asyncio.Protocol):
         if self.closed:
             raise UpstreamError("backend closed the connection", True)
 
+    def poll(self) -> h11.Event | None:
+        """The next response event if it has arrived already, else None (never waits)."""
+        try:
+            ev = self.h.next_event()
+        except h11.RemoteProtocolError as e:
+            raise UpstreamError(f"bad response: {e}", True) from None
+        if ev is h11.NEED_DATA:
+            if not self.closed:
+                return None
+            self.h.receive_data(b"")
+            return self.poll()
+        if type(ev) is h11.ConnectionClosed:
+            raise UpstreamError("backend closed the connection before answering", True)
+        return ev  # type: ignore[return-value]
+
     async def next_event(self, timeout: float) -> h11.Event:
         """The next response event; UpstreamError on a timeout, a close or bad framing."""
         h = self.h
@@ -131,13 +154,17 @@ class Upstream(asyncio.Protocol):
                 if self.closed:
                     h.receive_data(b"")
                     continue
-                self._waiter = asyncio.get_running_loop().create_future()
+                loop = asyncio.get_running_loop()
+                w = self._waiter = loop.create_future()
+                # A timer on the future itself: cheaper than wait_for's extra task and callbacks.
+                timer = loop.call_later(timeout, _expire, w)
                 try:
-                    await asyncio.wait_for(self._waiter, timeout)
-                except TimeoutError:
-                    raise UpstreamError(f"no answer within {timeout:g}s", True, True) from None
+                    await w
                 finally:
+                    timer.cancel()
                     self._waiter = None
+                if w.result():
+                    raise UpstreamError(f"no answer within {timeout:g}s", True, True)
                 continue
             if type(ev) is h11.ConnectionClosed:
                 raise UpstreamError("backend closed the connection before answering", True)
@@ -147,3 +174,8 @@ class Upstream(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _expire(w: asyncio.Future[bool]) -> None:
+    if not w.done():
+        w.set_result(True)
