@@ -19,6 +19,7 @@ OS_PACKAGES=(
   nginx-light      # reference static-file server in bench/http
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
+  fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)
 )
 

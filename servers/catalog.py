@@ -72,8 +72,10 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="clients/hashring",
         bench="make bench-hashring",
     ),
-    Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
-    Exercise("N9", "OG images generated in the backend, served via the CDN"),
+    Exercise("N8", "A toy CDN with failover; Popular Searches JSON", room="servers/cdn",
+             run="make serve-cdn"),  # fmt: skip
+    Exercise("N9", "OG images generated in the backend, served via the CDN", room="servers/cdn",
+             run="make serve-cdn"),  # fmt: skip
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
              bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
@@ -220,6 +222,8 @@ SERVERS: dict[str, Server] = {
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
+        Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
+               ("N8", "N9", "N12")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
     )
