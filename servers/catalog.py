@@ -73,9 +73,9 @@ EXERCISES: dict[str, Exercise] = _rows(
         bench="make bench-hashring",
     ),
     Exercise("N8", "A toy CDN with failover; Popular Searches JSON", room="servers/cdn",
-             run="make serve-cdn"),  # fmt: skip
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
     Exercise("N9", "OG images generated in the backend, served via the CDN", room="servers/cdn",
-             run="make serve-cdn"),  # fmt: skip
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
              bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
