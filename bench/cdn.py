@@ -213,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         origin = f"http://127.0.0.1:{o.port}"
         e = stack.enter_context(python_module("servers.cdn", "edge", "--origin", origin, "--max-bytes", "512mb",
                                               "--origin-timeout", "60", "--log-level", "warning", port=0))  # fmt: skip
+        assert o.port is not None
         n = stack.enter_context(nginx_cache(o.port))
         targets = {"origin": origin, "syslab edge": f"http://127.0.0.1:{e.port}",
                    "nginx proxy_cache": f"http://127.0.0.1:{n.port}"}  # fmt: skip
