@@ -20,6 +20,7 @@ OS_PACKAGES=(
   haproxy          # N6: the reference load balancer in bench/lb
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
+  fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)
   nodejs           # node and npm: build the React page of N4 (web/sse) with Vite
 )

@@ -77,12 +77,14 @@ EXERCISES: dict[str, Exercise] = _rows(
         room="clients/hashring",
         bench="make bench-hashring",
     ),
-    Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
-    Exercise("N9", "OG images generated in the backend, served via the CDN"),
+    Exercise("N8", "A toy CDN with failover; Popular Searches JSON", room="servers/cdn",
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
+    Exercise("N9", "OG images generated in the backend, served via the CDN", room="servers/cdn",
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
              bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
-    Exercise("N12", "Lazy loading of images"),
+    Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
     Exercise("N13", "HLS streaming server"),
     Exercise(
         "N14",
@@ -239,6 +241,8 @@ SERVERS: dict[str, Server] = {
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
+        Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
+               ("N8", "N9", "N12")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
