@@ -516,6 +516,7 @@ class LSM:
         """Turn the memtable into a level-0 table now; returns once it is in the manifest."""
         with self._lock:
             self._check()
+            self._wait(lambda: self._view.imm is None)  # a previous flush still running
             self._switch_memtable()
             self._wait(lambda: self._view.imm is None)
 
@@ -524,6 +525,7 @@ class LSM:
         before = self.stats(live=False)
         with self._lock:
             self._check()
+            self._wait(lambda: self._view.imm is None)
             self._switch_memtable()
             self._manual_asked += 1
             ticket = self._manual_asked
