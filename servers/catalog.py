@@ -204,9 +204,14 @@ EXERCISES: dict[str, Exercise] = _rows(
         bench="make bench-bitcask",
     ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
-    Exercise("S7", "An LSM-tree key-value store"),
+    Exercise(
+        "S7", "An LSM-tree key-value store", room="storage/lsm", run="make serve-lsm",
+    ),  # fmt: skip
     Exercise("S8", "B+ trees"),
-    Exercise("S9", "Bloom filters: FPR vs size vs hashes; deletable filters"),
+    Exercise(
+        "S9", "Bloom filters: FPR vs size vs hashes; deletable filters", room="storage/bloom",
+        bench="make bench-bloom",
+    ),  # fmt: skip
 )
 
 
@@ -216,6 +221,7 @@ SERVERS: dict[str, Server] = {
         Server("echo", 7007, "nc 127.0.0.1 {port}"),
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
+        Server("lsm", 6382, "redis-cli -p {port} INFO lsm", ("S7", "S9")),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
