@@ -192,7 +192,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise("S7", "An LSM-tree key-value store"),
-    Exercise("S8", "B+ trees"),
+    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree"),
     Exercise("S9", "Bloom filters: FPR vs size vs hashes; deletable filters"),
 )
 
@@ -204,6 +204,7 @@ SERVERS: dict[str, Server] = {
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
+        Server("bptree", 6383, "redis-cli -p {port}", ("S8",)),
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),

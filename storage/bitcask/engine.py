@@ -82,6 +82,9 @@ class Closed(StorageError):
 class Bitcask:
     """A Bitcask directory opened for reading and writing (one writer per directory)."""
 
+    max_key = fmt.MAX_KEY_SIZE
+    max_value = fmt.MAX_VALUE_SIZE
+
     def __init__(self, directory: str, max_file_size: int, sync: SyncPolicy) -> None:
         self.dir = directory
         self.max_file_size = max_file_size
@@ -230,6 +233,18 @@ class Bitcask:
     def keys(self) -> list[bytes]:
         with self._lock:
             return list(self.keydir)
+
+    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[
+        tuple[bytes, bytes]
+    ]:
+        """(key, value) for start <= key < end in key order (the keydir is unordered: sorts it)."""
+        with self._lock:
+            keys = sorted(k for k in self.keydir if (start is None or k >= start)
+                          and (end is None or k < end))  # fmt: skip
+        for k in keys:
+            v = self.get(k)
+            if v is not None:  # deleted since the keys were listed
+                yield k, v
 
     def __contains__(self, key: object) -> bool:
         return key in self.keydir
