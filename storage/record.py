@@ -25,6 +25,8 @@ resynchronise after corruption); a record is read or refused whole.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import struct
@@ -346,7 +348,20 @@ class Writer:
     def append_raw(self, record_bytes: bytes) -> int:
         """Append already-encoded records (group commit writes many at once)."""
         off = self.offset
-        self._f.write(record_bytes)
+        view = memoryview(record_bytes)
+        try:
+            while view:
+                n = self._f.write(view)  # unbuffered: may write only part (a full disk)
+                if not n:
+                    raise OSError(errno.ENOSPC, f"{self.path}: short write")
+                view = view[n:]
+        except OSError:
+            # Never leave half a record for the next append to land behind: that
+            # would turn a refused write into corruption in the middle of the file.
+            with contextlib.suppress(OSError):
+                self._f.flush()
+                os.ftruncate(self._f.fileno(), off)
+            raise
         self.offset += len(record_bytes)
         return off
 

@@ -35,6 +35,7 @@ human decides (the same stance as leveldb's paranoid checks).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -332,7 +333,9 @@ class Bitcask:
         try:
             n = os.write(self._active_fd, rec)
             if n != len(rec):
-                raise OSError(f"short write ({n} of {len(rec)} bytes)")
+                # A short write to a regular file means no space is left (the next
+                # write would fail with ENOSPC): say so in the error's errno.
+                raise OSError(errno.ENOSPC, f"short write ({n} of {len(rec)} bytes)")
         except OSError:
             os.ftruncate(self._active_fd, off)  # never leave half a record behind a good one
             raise

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from storage.bitcask.lock import DirLock
@@ -67,6 +67,7 @@ class BPlusTree:
         self._dirlock: DirLock | None = lock
         self._lock = threading.RLock()
         self._closed = False
+        self._stopped: str | None = None  # why writes were stopped (a full disk), if they were
         self.replayed = 0
 
     @classmethod
@@ -112,8 +113,8 @@ class BPlusTree:
         """Store ``value`` under ``key``; durable on return only with sync="always"."""
         check_entry(key, value)
         with self._lock:
-            self._check_open()
-            seq = self.wal.submit(lambda s: encode_put(s, key, value))
+            self._check_writable()
+            seq = self._log(lambda s: encode_put(s, key, value))
             self.tree.put(key, value)
             self._maybe_checkpoint()
         self.wal.wait(seq)
@@ -122,14 +123,24 @@ class BPlusTree:
         """Remove ``key``; False if it was not there (then nothing is logged)."""
         check_key(key)
         with self._lock:
-            self._check_open()
+            self._check_writable()
             if self.tree.get(key) is None:
                 return False
-            seq = self.wal.submit(lambda s: encode_delete(s, key))
+            seq = self._log(lambda s: encode_delete(s, key))
             self.tree.delete(key)
             self._maybe_checkpoint()
         self.wal.wait(seq)
         return True
+
+    def _log(self, make: Callable[[int], tuple[int, bytes]]) -> int:
+        """Hand one entry to the OS before the pages change: a refused write changes nothing."""
+        seq = self.wal.submit(make)
+        try:
+            self.wal.wait(seq, durable=False)
+        except (OSError, StorageError) as e:
+            self._stop_writes(e)
+            raise
+        return seq
 
     def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[
         tuple[bytes, bytes]
@@ -167,8 +178,27 @@ class BPlusTree:
             return written
 
     def _maybe_checkpoint(self) -> None:
+        """Checkpoint when the dirty pages fill half the cache.
+
+        A failure here (a full disk) does not fail the write that triggered it:
+        that write is already in the WAL. Writes stop from now on; reads go on
+        from the cache, and the WAL replays everything at the next open.
+        """
         if self.pager.needs_checkpoint:
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except (OSError, StorageError) as e:
+                self._stop_writes(e)
+
+    def _stop_writes(self, err: BaseException) -> None:
+        if self._stopped is None:
+            self._stopped = f"writes stopped after: {err}"
+            log.error("%s: %s (reads go on; free space and restart)", self.dir, self._stopped)
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._stopped is not None:
+            raise StorageError(f"{self.dir}: {self._stopped}")
 
     def sync(self) -> None:
         self.wal.sync()
@@ -190,7 +220,7 @@ class BPlusTree:
             if self._closed:
                 return
             try:
-                if self.pager.dirty or self.pager.meta_dirty:
+                if (self.pager.dirty or self.pager.meta_dirty) and self._stopped is None:
                     self.checkpoint()
             finally:
                 self._release()

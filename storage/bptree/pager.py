@@ -23,6 +23,7 @@ cost: every checkpointed page is written twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections import OrderedDict
@@ -131,7 +132,12 @@ class Pager:
         self.meta.ckpt_seq = ckpt_seq
         pages = sorted(self.dirty.items())
         images = [(0, pg.encode_meta(self.meta))] + [(n, pg.encode_node(x)) for n, x in pages]
-        write_dwrite(self.dir, images, ckpt_seq)
+        try:
+            write_dwrite(self.dir, images, ckpt_seq)
+        except OSError:  # (a full disk) tree.db untouched: drop the partial file, free its space
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.dir, DWRITE_NAME))
+            raise
         _write_pages(self.fd, images)
         os.fsync(self.fd)
         os.unlink(os.path.join(self.dir, DWRITE_NAME))
