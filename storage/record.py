@@ -25,7 +25,6 @@ resynchronise after corruption); a record is read or refused whole.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
