@@ -3,14 +3,13 @@ INFO's statistics, COMPACT, and a damaged store that refuses to start until repa
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import sys
 
 import pytest
 import redis
-from support import read_until
+from support import exchange
 
 from netlib.shell import ShellConfig
 from servers.lsm.server import serve
@@ -20,15 +19,6 @@ from storage.record import read_file
 
 pytestmark = pytest.mark.exercise("S7")
 SMALL = dict(write_buffer=4_000, base_bytes=20_000, table_bytes=8_000, sync="never")
-
-
-async def _exchange(port: int, data: bytes, until: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    try:
-        return await read_until(reader, until)
-    finally:
-        writer.close()
 
 
 @pytest.fixture
@@ -53,28 +43,28 @@ async def test_commands_answer_exact_bytes(server):
         b"*1\r\n$4\r\nPING\r\n"
     )
     want = b"+OK\r\n$5\r\nhello\r\n$-1\r\n:1\r\n:1\r\n:1\r\n$-1\r\n+PONG\r\n"
-    assert await _exchange(srv.port, req, b"+PONG\r\n") == want
+    assert await exchange(srv.port, req, b"+PONG\r\n") == want
 
 
 async def test_scan_cursor_walks_every_key_once_in_order(server):
     srv, db = server
     for i in range(25):
         db.put(b"k%02d" % i, b"v")
-    got = await _exchange(srv.port, b"SCAN 0 COUNT 10\r\n", b"k09\r\n")
+    got = await exchange(srv.port, b"SCAN 0 COUNT 10\r\n", b"k09\r\n")
     head, _, rest = got.partition(b"\r\n$")
     cursor = rest.split(b"\r\n")[1]
     assert int(cursor).to_bytes(4, "big") == b"\x01k10"
     assert (
-        await _exchange(srv.port, b"SCAN 0 COUNT 1 MATCH\r\n", b"\r\n") == b"-ERR syntax error\r\n"
+        await exchange(srv.port, b"SCAN 0 COUNT 1 MATCH\r\n", b"\r\n") == b"-ERR syntax error\r\n"
     )
-    assert await _exchange(srv.port, b"SCAN 12\r\n", b"\r\n") == b"-ERR invalid cursor\r\n"
+    assert await exchange(srv.port, b"SCAN 12\r\n", b"\r\n") == b"-ERR invalid cursor\r\n"
 
 
 async def test_value_over_the_limit_is_refused_and_the_connection_stays(server):
     srv, _ = server
     big = b"k" * 70000
     req = b"*3\r\n$3\r\nSET\r\n$70000\r\n" + big + b"\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n"
-    got = await _exchange(srv.port, req, b"PONG\r\n")
+    got = await exchange(srv.port, req, b"PONG\r\n")
     assert got.startswith(b"-ERR key length") and got.endswith(b"+PONG\r\n")
 
 
