@@ -240,13 +240,14 @@ class ProxySession(Session):
         up = backend.take_idle()
         if up is not None:
             up.idle = False
+            mark = up.received
             try:
                 resp = await self._send(up, head, body)
             except UpstreamError as e:
                 up.close()
                 # A kept-alive connection the backend closed just as we reused it: say
                 # nothing against the backend, try a fresh connection once.
-                stale = not e.timeout and up.h.their_state == h11.IDLE
+                stale = not e.timeout and up.received == mark
                 if not (stale and idempotent and body is not None):
                     raise
                 up = None
