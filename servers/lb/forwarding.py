@@ -35,17 +35,19 @@ VIA = b"1.1 syslab-lb"
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def _named_by_connection(headers: Headers) -> set[bytes]:
-    named: set[bytes] = set()
-    for n, v in headers:
-        if n == b"connection":
-            named.update(t.strip().lower() for t in v.split(b","))
-    return named - _PROTECTED
+def _named_by_connection(headers: Headers) -> frozenset[bytes]:
+    named = [v for n, v in headers if n == b"connection"]
+    if not named:
+        return frozenset()
+    return frozenset(t.strip().lower() for v in named for t in v.split(b",")) - _PROTECTED
 
 
 def _strip(headers: Headers, drop: frozenset[bytes]) -> Headers:
-    named = _named_by_connection(headers) if any(n == b"connection" for n, _ in headers) else ()
-    return [(n, v) for n, v in headers if n not in drop and n not in named]
+    out = [(n, v) for n, v in headers if n not in drop]
+    if len(out) == len(headers):  # no hop-by-hop field at all, so no Connection naming others
+        return out
+    named = _named_by_connection(headers)
+    return [(n, v) for n, v in out if n not in named] if named else out
 
 
 def client_ip(peer: str) -> str:
@@ -79,7 +81,7 @@ def _forwarded(ip: bytes, host: bytes) -> bytes:
 
 def request_headers(headers: Headers, peer: str, chunked: bool) -> Headers:
     """The headers to send upstream for a request from ``peer`` (one pass: the hot path)."""
-    named = _named_by_connection(headers) if any(n == b"connection" for n, _ in headers) else ()
+    named = _named_by_connection(headers)
     out: Headers = []
     seen: dict[bytes, list[bytes]] = {b"x-forwarded-for": [], b"forwarded": [], b"via": []}
     host = b""
