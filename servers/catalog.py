@@ -207,7 +207,7 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "S7", "An LSM-tree key-value store", room="storage/lsm", run="make serve-lsm",
     ),  # fmt: skip
-    Exercise("S8", "B+ trees"),
+    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree"),
     Exercise(
         "S9", "Bloom filters: FPR vs size vs hashes; deletable filters", room="storage/bloom",
         bench="make bench-bloom",
@@ -223,6 +223,7 @@ SERVERS: dict[str, Server] = {
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
         Server("lsm", 6382, "redis-cli -p {port} INFO lsm", ("S7", "S9")),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
+        Server("bptree", 6383, "redis-cli -p {port}", ("S8",)),
         Server(
             "profile", 8081, "curl -s -XPOST 127.0.0.1:{port}/users -d '{{\"name\":\"Ada\",\"email\":\"ada@example.com\"}}'", ("D4",)
         ),

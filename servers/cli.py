@@ -18,9 +18,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from .catalog import REPO_ROOT, SERVERS
+
+T = TypeVar("T")
 
 
 def port_number(text: str) -> int:
@@ -149,3 +151,24 @@ def _listening_or_at_least(level: int) -> logging.Filter:
             return record.levelno >= level or str(record.msg).startswith("listening on")
 
     return Only()
+
+
+def open_engine(open_fn: Callable[[], T], directory: Path | str) -> T:
+    """Open a storage engine for a server, or exit with one line on stderr (never a traceback).
+
+    Corruption at open names the file, the offset and the repair command: a
+    server must not start over damage it would then serve around or crash on.
+    """
+    from storage.record import Corruption, StorageError
+
+    log = logging.getLogger("servers")
+    try:
+        return open_fn()
+    except Corruption as e:
+        log.error(
+            "refusing to start: %s is corrupt at offset %d (%s); repair with: "
+            "python -m storage.check --repair %s", e.file, e.offset, e.reason, directory,
+        )  # fmt: skip
+    except (StorageError, OSError) as e:
+        log.error("cannot open %s: %s", directory, e)
+    raise SystemExit(1)

@@ -25,6 +25,7 @@ resynchronise after corruption); a record is read or refused whole.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
@@ -354,9 +355,13 @@ class Writer:
         view = memoryview(record_bytes)
         try:
             while view:
-                n = self._f.write(view)
+                n = self._f.write(view)  # unbuffered: may write only part (a full disk)
+                if n == 0:
+                    raise OSError(errno.ENOSPC, f"{self.path}: short write")
                 view = view[len(view) if n is None else n :]
         except BaseException:
+            # Never leave half a record for the next append to land behind: that
+            # would turn a refused write into corruption in the middle of the file.
             self.truncate(off)
             raise
         self.offset += len(record_bytes)
