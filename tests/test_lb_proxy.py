@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import time
 
@@ -224,3 +225,32 @@ async def test_a_pooled_connection_closed_by_a_restarted_backend_is_not_a_failur
             with backend("r", port=port):
                 assert await who(client, lb, 3) == ["r"] * 3
             assert b.failures == 0
+
+
+async def test_a_backend_that_never_accepts_hits_the_connect_timeout(two):
+    # A listening socket whose accept queue is full: the kernel drops further SYNs, so a
+    # connect neither succeeds nor fails, the way an overloaded or firewalled host behaves.
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(stuck.getsockname())
+            fillers.append(s)
+        dead = BackendSpec("127.0.0.1", stuck.getsockname()[1])
+        async with running_lb([dead], connect_timeout=0.3) as lb, HTTPClient() as client:
+            t0 = time.monotonic()
+            r = await client.get(url(lb, "/"))
+            assert r.status == 504 and b"connect timed out after 0.3s" in r.body
+            assert time.monotonic() - t0 < 3
+        async with running_lb([dead, spec(two[0])], connect_timeout=0.3) as lb, \
+                HTTPClient() as client:  # fmt: skip
+            r = await client.post(url(lb, "/echo"), body=b"never sent, so retried")
+            assert r.status == 200 and r.body == b"never sent, so retried"
+    finally:
+        for s in fillers:
+            s.close()
+        stuck.close()
