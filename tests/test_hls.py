@@ -172,3 +172,13 @@ def test_port_in_use_is_one_line(hls, tmp_path):
                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "cannot listen" in out.stderr.strip().splitlines()[-1]
+
+
+def test_make_load_hls_runs_locust_without_failures():
+    res = subprocess.run([sys.executable, "-m", "bench.load", "hls", "--users", "3", "--seconds", "3"],
+                         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                         timeout=180)  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    for name in ("master (vod)", "media playlist (vod)", "segment", "master (live)"):
+        assert re.search(rf"{re.escape(name)}\s+[1-9]\d*\s+0\(0\.00%\)", out), out[-2000:]

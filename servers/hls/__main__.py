@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from harness.procs import Child
@@ -18,10 +19,11 @@ from servers.catalog import REPO_ROOT
 from servers.cli import parse, server_parser
 
 from .app import make_app
-from .ladder import MASTER, FFmpegError, live_argv, make_source, make_vod
+from .ladder import LADDER, MASTER, MEDIA, FFmpegError, live_argv, make_source, make_vod
 
 PLAYER = REPO_ROOT / "web" / "hls"
 VENDOR = PLAYER / "node_modules" / "hls.js" / "dist"
+LIVE_START = 30.0  # seconds the live encoder gets to write its first playlists
 
 
 def prepare(root: Path, seconds: int) -> None:
@@ -32,6 +34,18 @@ def prepare(root: Path, seconds: int) -> None:
     if not (root / "vod" / MASTER).exists():
         shutil.rmtree(root / "vod", ignore_errors=True)
         make_vod(source, root / "vod")
+
+
+def _wait_live(live: Path, encoder: Child) -> bool:
+    """Serve only once every live playlist exists (the first segments are out): a player
+    told we listen then finds a live stream, not a 404."""
+    deadline = time.monotonic() + LIVE_START
+    while time.monotonic() < deadline and encoder.alive():
+        if (live / MASTER).exists() and all((live / str(i) / MEDIA).exists()
+                                            for i in range(len(LADDER))):  # fmt: skip
+            return True
+        time.sleep(0.05)  # polling for files ffmpeg writes: there is no event to wait on
+    return False
 
 
 def main() -> None:
@@ -53,6 +67,10 @@ def main() -> None:
         shutil.rmtree(root / "live", ignore_errors=True)
         (root / "live").mkdir()
         live = Child(live_argv(root / "source.mp4"), cwd=root / "live", name="ffmpeg-live").start()
+        if not _wait_live(root / "live", live):
+            live.stop()
+            sys.exit(f"hls: the live encoder wrote no playlist within {LIVE_START}s:\n"
+                     f"{live.output_tail()}")  # fmt: skip
 
     async def go() -> None:
         app = make_app(root, PLAYER, VENDOR, access_log=not args.no_access_log)
