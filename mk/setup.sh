@@ -18,6 +18,7 @@ OS_PACKAGES=(
   wrk              # bench/http load generator
   nginx-light      # reference static-file server in bench/http, the backends of bench/lb
   haproxy          # N6: the reference load balancer in bench/lb
+  ffmpeg           # N13: the test video, the HLS ladder and the live encoder; ffprobe in tests
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
   fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
@@ -74,4 +75,14 @@ if [ ! -f "$WEB/dist/index.html" ] || [ -n "$(find "$WEB/src" "$WEB/index.html" 
   (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) >/dev/null
 else
   echo "setup: web/sse page up to date"
+fi
+
+# The HLS player page of N13 (web/hls): hls.js from npm, pinned by package-lock.json and
+# served from node_modules by servers/hls. Installed only when missing or the lock changed.
+HLS=web/hls
+if [ ! -f "$HLS/node_modules/hls.js/dist/hls.min.js" ] || [ "$HLS/package-lock.json" -nt "$HLS/node_modules/.package-lock.json" ]; then
+  echo "setup: installing hls.js in $HLS (npm ci)"
+  (cd "$HLS" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null
+else
+  echo "setup: web/hls page up to date"
 fi

@@ -85,7 +85,7 @@ EXERCISES: dict[str, Exercise] = _rows(
              bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
     Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
-    Exercise("N13", "HLS streaming server"),
+    Exercise("N13", "HLS streaming server", room="servers/hls", run="make serve-hls"),
     Exercise(
         "N14",
         "In-memory single-node cache like Redis",
@@ -245,6 +245,7 @@ SERVERS: dict[str, Server] = {
                "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("hls", 8099, "curl -s http://127.0.0.1:{port}/media/vod/master.m3u8", ("N13",)),
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip

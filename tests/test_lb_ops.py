@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from support import until
 
 from harness.procs import REPO_ROOT, python_module
 from netlib.http import HTTPClient
-from servers.lb.config import LBConfig
+from servers.lb.config import ConfigError, LBConfig, load_toml
 
 pytestmark = pytest.mark.exercise("N6")
 
@@ -188,3 +190,64 @@ def test_port_in_use_is_one_line():
         out = _cli("--backend", f"127.0.0.1:{a.port}", "--admin-port", str(a.port))
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "cannot listen" in out.stderr.strip().splitlines()[-1]
+
+
+def test_make_serve_lb_starts_three_demo_backends():
+    with python_module("servers.lb", port=0) as lb:  # no --backend, no --config: the demo
+        names = []
+        for _ in range(6):
+            with urllib.request.urlopen(f"http://127.0.0.1:{lb.port}/", timeout=10) as r:
+                names.append(r.headers["x-backend"])
+        admin = int(re.search(r"admin on 127\.0\.0\.1:(\d+)", lb.output())[1])
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/_lb/status", timeout=10) as r:
+            st = json.loads(r.read())
+    assert names == ["demo1", "demo2", "demo3"] * 2
+    assert [b["state"] for b in st["backends"]] == ["up"] * 3
+
+
+def test_a_toml_file_sets_every_section(tmp_path):
+    path = tmp_path / "lb.toml"
+    path.write_text("""
+mode = "http"
+algorithm = "consistent"
+hash_key = "header:X-User"
+balance_factor = 1.5
+[timeouts]
+connect = 0.25
+read = 7
+[health]
+interval = 0.5
+rise = 3
+fall = 4
+path = "/health"
+[passive]
+max_fails = 5
+window = 20
+cooldown = 30
+[[backend]]
+address = "127.0.0.1:9001"
+weight = 2
+[[backend]]
+address = "127.0.0.1:9002"
+""")
+    cfg = load_toml(path)
+    assert [(b.name, b.weight) for b in cfg.backends] == [("127.0.0.1:9001", 2), ("127.0.0.1:9002", 1)]
+    assert (cfg.algorithm, cfg.hash_key, cfg.balance_factor) == ("consistent", "header:X-User", 1.5)
+    assert (cfg.connect_timeout, cfg.read_timeout) == (0.25, 7)
+    assert (cfg.health_interval, cfg.health_rise, cfg.health_fall, cfg.health_path) == (0.5, 3, 4, "/health")
+    assert (cfg.max_fails, cfg.fail_window, cfg.cooldown) == (5, 20, 30)
+
+
+@pytest.mark.parametrize("text,says", [
+    ("algorithm = \"random\"", "algorithm must be one of"),
+    ("[timeouts]\nconect = 1", "unknown setting timeouts.conect"),
+    ("[backends]\nx = 1", "unknown section [backends]"),
+    ("[[backend]]\naddress = \"h:1\"\nweight = 0", "weight of h:1"),
+    ("[[backend]]\nport = 1", "needs address"),
+    ("mode = \"tcp\"\nhash_key = \"path\"", "tcp mode can only hash"),
+])  # fmt: skip
+def test_a_bad_toml_file_is_refused_with_what_is_wrong(tmp_path, text, says):
+    path = tmp_path / "lb.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_toml(path)

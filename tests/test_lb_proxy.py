@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import time
 
@@ -201,3 +202,55 @@ async def test_curl_through_the_proxy(two):
     head, _, body = out.stdout.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert json.loads(body)["x-forwarded-for"] == ["198.51.100.1, 127.0.0.1"]
+
+
+async def test_a_slow_answer_on_a_kept_alive_connection_is_timed_out_too(two):
+    async with running_lb([spec(two[0])], read_timeout=0.5) as lb, HTTPClient() as client:
+        assert (await client.get(url(lb, "/"))).status == 200  # the upstream is now pooled
+        t0 = time.monotonic()
+        r = await client.get(url(lb, "/slow?ms=3000"))  # the fast path (no task) times it out
+        assert r.status == 504 and time.monotonic() - t0 < 3
+        r = await client.get(url(lb, "/"))
+        assert r.status == 200
+
+
+async def test_a_pooled_connection_closed_by_a_restarted_backend_is_not_a_failure():
+    with backend("r") as r:
+        port = r.port
+        async with running_lb([spec(r)]) as lb, HTTPClient() as client:
+            await who(client, lb, 3)
+            b = next(iter(lb.backends))
+            assert len(b.idle) == 1
+            r.stop()  # its pooled connection is closed under us
+            with backend("r", port=port):
+                assert await who(client, lb, 3) == ["r"] * 3
+            assert b.failures == 0
+
+
+async def test_a_backend_that_never_accepts_hits_the_connect_timeout(two):
+    # A listening socket whose accept queue is full: the kernel drops further SYNs, so a
+    # connect neither succeeds nor fails, the way an overloaded or firewalled host behaves.
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(stuck.getsockname())
+            fillers.append(s)
+        dead = BackendSpec("127.0.0.1", stuck.getsockname()[1])
+        async with running_lb([dead], connect_timeout=0.3) as lb, HTTPClient() as client:
+            t0 = time.monotonic()
+            r = await client.get(url(lb, "/"))
+            assert r.status == 504 and b"connect timed out after 0.3s" in r.body
+            assert time.monotonic() - t0 < 3
+        async with running_lb([dead, spec(two[0])], connect_timeout=0.3) as lb, \
+                HTTPClient() as client:  # fmt: skip
+            r = await client.post(url(lb, "/echo"), body=b"never sent, so retried")
+            assert r.status == 200 and r.body == b"never sent, so retried"
+    finally:
+        for s in fillers:
+            s.close()
+        stuck.close()

@@ -286,16 +286,8 @@ class HTTPSession(Session):
         self.conn.set_deadline(LINGER_SECONDS)
 
     def _refuse(self, e: h11.RemoteProtocolError) -> None:
-        self.conn.log.info("refused (%d): %s", e.status, e)
-        if self.h.our_state == h11.IDLE:
-            self.h.close_after_this()
-            body = f"{e}\n".encode()
-            head = h11.Response(e.status, [(b"content-type", b"text/plain; charset=utf-8"),
-                                           (b"content-length", str(len(body)).encode())])  # fmt: skip
-            self.conn.write(self.h.send_message(head, body))
+        if refuse(self.conn, self.h, e):
             self._linger()
-        else:
-            self.conn.abort()
 
     def _rate(self, on: bool) -> None:
         """Hold the peer to the minimum data rate (a head or body is coming), or not."""
@@ -503,6 +495,22 @@ class HTTPSession(Session):
         ms = (time.perf_counter() - self.started) * 1000
         access.info('%s "%s %s HTTP/%s" %d %d %.1fms', req.peer, req.method,
                     req.target.decode("latin-1"), req.http_version, status, size, ms)  # fmt: skip
+
+
+def refuse(conn: Connection, h: h11.Connection, e: h11.RemoteProtocolError) -> bool:
+    """Answer a refused request with its status, a one-line body and ``Connection: close``
+    (True: the caller lingers, then closes), or abort if a response was already under way
+    (False). The HTTP server and the load balancer refuse alike through this."""
+    conn.log.info("refused (%d): %s", e.status, e)
+    if h.our_state != h11.IDLE:
+        conn.abort()
+        return False
+    h.close_after_this()
+    body = f"{e}\n".encode()
+    head = h11.Response(e.status, [(b"content-type", b"text/plain; charset=utf-8"),
+                                   (b"content-length", str(len(body)).encode())])  # fmt: skip
+    conn.write(h.send_message(head, body))
+    return True
 
 
 async def serve(app: App, config: ShellConfig | None = None) -> Server:

@@ -58,7 +58,8 @@ def start(session: ProxySession, req: h11.Request) -> bool:
 
 
 class FastExchange:
-    __slots__ = ("session", "req", "backend", "up", "timer", "head_sent", "started", "status")
+    __slots__ = ("session", "req", "backend", "up", "timer", "head_sent", "started", "status",
+                 "mark")
 
     def __init__(self, session: ProxySession, req: h11.Request, backend: Backend,
                  up: Upstream) -> None:  # fmt: skip
@@ -68,6 +69,7 @@ class FastExchange:
         self.started = time.perf_counter()
         up.idle = False
         up.fast = self
+        self.mark = up.received
         session.fast = self
         uh = up.h
         head = h11.Request(req.method, req.target,
@@ -133,7 +135,7 @@ class FastExchange:
             s.lb.done(b)
             s.conn.abort()
             return
-        stale = not e.timeout and up.h.their_state == h11.IDLE  # (every fast upstream is reused)
+        stale = not e.timeout and up.received == self.mark  # (every fast upstream is reused)
         if stale:  # closed by the backend as we reused it: try it again, fresh
             s.spawn(self.req, first=b)
             return

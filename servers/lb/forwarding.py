@@ -17,6 +17,7 @@ one appends, as nginx's ``$proxy_add_x_forwarded_for`` does.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from netlib.http.core import Headers
@@ -34,17 +35,19 @@ VIA = b"1.1 syslab-lb"
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def _named_by_connection(headers: Headers) -> set[bytes]:
-    named: set[bytes] = set()
-    for n, v in headers:
-        if n == b"connection":
-            named.update(t.strip().lower() for t in v.split(b","))
-    return named - _PROTECTED
+def _named_by_connection(headers: Headers) -> frozenset[bytes]:
+    named = [v for n, v in headers if n == b"connection"]
+    if not named:
+        return frozenset()
+    return frozenset(t.strip().lower() for v in named for t in v.split(b",")) - _PROTECTED
 
 
 def _strip(headers: Headers, drop: frozenset[bytes]) -> Headers:
-    named = _named_by_connection(headers) if any(n == b"connection" for n, _ in headers) else ()
-    return [(n, v) for n, v in headers if n not in drop and n not in named]
+    out = [(n, v) for n, v in headers if n not in drop]
+    if len(out) == len(headers):  # no hop-by-hop field at all, so no Connection naming others
+        return out
+    named = _named_by_connection(headers)
+    return [(n, v) for n, v in out if n not in named] if named else out
 
 
 def client_ip(peer: str) -> str:
@@ -63,25 +66,45 @@ def _quoted(value: bytes) -> bytes:
     return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
-def request_headers(headers: Headers, peer: str, chunked: bool) -> Headers:
-    """The headers to send upstream for a request from ``peer``."""
-    out = _strip(headers, _REQUEST_DROP)
-    ip = client_ip(peer).encode()
-    xff = [v for n, v in out if n == b"x-forwarded-for"]
-    host = next((v for n, v in out if n == b"host"), b"")
-    fwd = [v for n, v in out if n == b"forwarded"]
-    via = [v for n, v in out if n == b"via"]
-    out = [(n, v) for n, v in out
-           if n not in (b"x-forwarded-for", b"forwarded", b"via", b"x-forwarded-proto")]  # fmt: skip
-    out.append((b"x-forwarded-for", b", ".join([*xff, ip])))
-    out.append((b"x-forwarded-proto", b"http"))
-    if host and not any(n == b"x-forwarded-host" for n, _ in out):
-        out.append((b"x-forwarded-host", host))
+# Fields the proxy rewrites (appends to) rather than passes through.
+_REWRITTEN = frozenset((b"x-forwarded-for", b"forwarded", b"via", b"x-forwarded-proto"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _forwarded(ip: bytes, host: bytes) -> bytes:
+    """This hop's ``Forwarded`` element (cached: a client sends the same Host every time)."""
     node = b"for=" + _forwarded_node(ip.decode())
     if host:
         node += b";host=" + _quoted(host)
-    out.append((b"forwarded", b", ".join([*fwd, node + b";proto=http"])))
-    out.append((b"via", b", ".join([*via, VIA])))
+    return node + b";proto=http"
+
+
+def request_headers(headers: Headers, peer: str, chunked: bool) -> Headers:
+    """The headers to send upstream for a request from ``peer`` (one pass: the hot path)."""
+    named = _named_by_connection(headers)
+    out: Headers = []
+    seen: dict[bytes, list[bytes]] = {b"x-forwarded-for": [], b"forwarded": [], b"via": []}
+    host = b""
+    has_xfh = False
+    for n, v in headers:
+        if n in _REQUEST_DROP or n in named:
+            continue
+        if n in _REWRITTEN:
+            if n != b"x-forwarded-proto":
+                seen[n].append(v)
+            continue
+        if n == b"host":
+            host = v
+        elif n == b"x-forwarded-host":
+            has_xfh = True
+        out.append((n, v))
+    ip = client_ip(peer).encode()
+    out.append((b"x-forwarded-for", b", ".join([*seen[b"x-forwarded-for"], ip])))
+    out.append((b"x-forwarded-proto", b"http"))
+    if host and not has_xfh:
+        out.append((b"x-forwarded-host", host))
+    out.append((b"forwarded", b", ".join([*seen[b"forwarded"], _forwarded(ip, host)])))
+    out.append((b"via", b", ".join([*seen[b"via"], VIA])))
     if chunked:
         out.append((b"transfer-encoding", b"chunked"))
     return out

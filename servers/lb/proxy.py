@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from netlib.http import core as h11
 from netlib.http.messages import _absolute_path as origin_form  # absolute-form -> /path
+from netlib.http.server import refuse
 from netlib.shell import READ_HIGH_WATER, Connection, ConnectionClosed, Session
 
 from . import fast
@@ -240,13 +241,14 @@ class ProxySession(Session):
         up = backend.take_idle()
         if up is not None:
             up.idle = False
+            mark = up.received
             try:
                 resp = await self._send(up, head, body)
             except UpstreamError as e:
                 up.close()
                 # A kept-alive connection the backend closed just as we reused it: say
                 # nothing against the backend, try a fresh connection once.
-                stale = not e.timeout and up.h.their_state == h11.IDLE
+                stale = not e.timeout and up.received == mark
                 if not (stale and idempotent and body is not None):
                     raise
                 up = None
@@ -369,16 +371,8 @@ class ProxySession(Session):
         return status
 
     def _refuse(self, e: h11.RemoteProtocolError) -> None:
-        self.conn.log.info("refused (%d): %s", e.status, e)
-        if self.h.our_state == h11.IDLE:
-            self.h.close_after_this()
-            body = f"{e}\n".encode()
-            head = h11.Response(e.status, [(b"content-type", b"text/plain; charset=utf-8"),
-                                           (b"content-length", str(len(body)).encode())])  # fmt: skip
-            self.conn.write(self.h.send_message(head, body))
+        if refuse(self.conn, self.h, e):  # the netlib HTTP server's own refusal
             self._linger()
-        else:
-            self.conn.abort()
 
     def _linger(self) -> None:
         self.owned = self.lingering = True

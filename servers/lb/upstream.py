@@ -43,6 +43,7 @@ class Upstream(asyncio.Protocol):
         self.closed = False
         self.idle = False  # sitting in the backend's pool
         self.fast: FastExchange | None = None  # the fast-path exchange using it, if any
+        self.received = 0  # bytes from the backend: none since a request = it never answered
         self._waiter: asyncio.Future[bool] | None = None  # its result: timed out
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
@@ -67,6 +68,7 @@ class Upstream(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         self.h.receive_data(data)
         if self.fast is not None:
             self.fast.progress()
