@@ -34,34 +34,23 @@ import argparse
 import asyncio
 import random
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
-from harness.procs import Child, free_port, python_module, require_binary
+from harness.procs import Child, free_port, python_module
 from netlib.http import HTTPClient
 
 from .common import Row, header, percentile, results_dir, save, table
+from .http import private_nginx
 
 TARGETS = ("origin", "syslab edge", "nginx proxy_cache")
 HIT_WORDS = {"HIT", "STALE", "REVALIDATED", "UPDATING"}  # ours and nginx's $upstream_cache_status
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+NGINX_CACHE = """
     proxy_cache_path {tmp}/cache levels=1:2 keys_zone=cdn:16m max_size=512m inactive=60m use_temp_path=off;
     upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
-    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -77,20 +66,12 @@ http {{
             add_header X-Cache $upstream_cache_status always;
         }}
     }}
-}}
 """
 
 
-@contextmanager
-def nginx_cache(origin_port: int) -> Iterator[Child]:
-    """A private nginx with proxy_cache in front of the origin; everything in a temp dir."""
-    binary = require_binary("nginx", "nginx-light")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="syslab-nginx-cdn-") as tmp:
-        conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, origin=origin_port))
-        with Child([binary, "-p", tmp, "-c", str(conf)], port=port, name="nginx") as child:
-            yield child
+def nginx_cache(origin_port: int) -> AbstractContextManager[Child]:
+    """A private nginx with proxy_cache in front of the origin (the reference edge)."""
+    return private_nginx(free_port(), NGINX_CACHE, origin=origin_port)
 
 
 def zipf_sequence(repos: int, requests: int, s: float, seed: int = 42) -> list[int]:
@@ -134,37 +115,42 @@ async def renders(origin: str) -> int:
         return int((await c.get(f"{origin}/_origin/stats")).json()["renders"])
 
 
-async def measure(targets: dict[str, str], origin: str, seq: list[int], users: int, rounds: int
-                  ) -> dict[str, list[dict[str, float]]]:  # fmt: skip
-    out: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+Results = dict[tuple[str, str], list[dict[str, float]]]  # (phase, target) -> one dict per round
+
+
+async def measure(targets: dict[str, str], origin: str, seq: list[int], users: int, rounds: int) -> Results:
+    """Per round and target: a cold pass (new URLs), then for the caches a warm replay of it."""
+    out: Results = {}
     for r in range(rounds):
         for name, base in targets.items():  # interleaved: each round visits every target
             paths = [card_path(k, r * len(targets) + list(targets).index(name)) for k in seq]
-            before = await renders(origin)
-            secs, lat, hits, errors = await run_load(base, paths, users)
-            out[name].append({
-                "rps": len(paths) / secs, "p50_ms": percentile(lat, 50) * 1000,
-                "p99_ms": percentile(lat, 99) * 1000, "hit_ratio": hits / len(paths),
-                "renders": await renders(origin) - before, "errors": errors,
-            })  # fmt: skip
-            print(f"  round {r + 1} {name:<18} {out[name][-1]['rps']:8.1f} req/s  "
-                  f"p50 {out[name][-1]['p50_ms']:7.1f} ms  hits {hits}/{len(paths)}", flush=True)  # fmt: skip
+            for phase in ("cold", "warm") if name != "origin" else ("cold",):
+                before = await renders(origin)
+                secs, lat, hits, errors = await run_load(base, paths, users)
+                got = {
+                    "rps": len(paths) / secs, "p50_ms": percentile(lat, 50) * 1000,
+                    "p99_ms": percentile(lat, 99) * 1000, "hit_ratio": hits / len(paths),
+                    "renders": await renders(origin) - before, "errors": errors,
+                }  # fmt: skip
+                out.setdefault((phase, name), []).append(got)
+                print(f"  round {r + 1} {phase} {name:<18} {got['rps']:8.1f} req/s  "
+                      f"p50 {got['p50_ms']:7.1f} ms  hits {hits}/{len(paths)}", flush=True)  # fmt: skip
     return out
 
 
-def rows_of(results: dict[str, list[dict[str, float]]], workload: str) -> list[Row]:
+def rows_of(results: Results, workload: str) -> list[Row]:
     rows = []
-    for name, rounds in results.items():
+    for (phase, name), rounds in results.items():
         rps = [x["rps"] for x in rounds]
 
         def med(k: str, rounds: list[dict[str, float]] = rounds) -> float:
             return statistics.median(x[k] for x in rounds)
 
-        rows.append(Row(workload, name, statistics.median(rps), "req/s", {
+        rows.append(Row(f"{phase}: {workload}", name, statistics.median(rps), "req/s", {
             "min": min(rps), "max": max(rps), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
             "hit_ratio": med("hit_ratio"), "renders": med("renders"), "errors": sum(x["errors"] for x in rounds),
         }))  # fmt: skip
-    return rows
+    return sorted(rows, key=lambda r: (r.workload, TARGETS.index(r.impl)))
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -173,22 +159,23 @@ def plot(rows: list[Row], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r.impl for r in rows]
-    colours = ["tab:gray", "tab:blue", "tab:green"][: len(rows)]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    med = [r.value for r in rows]
-    err = [[r.value - r.extra["min"] for r in rows], [r.extra["max"] - r.value for r in rows]]
-    axes[0].bar(names, med, yerr=err, color=colours, capsize=4)
-    axes[0].set_title("requests/s (median, min-max)")
-    axes[1].bar(names, [r.extra["p50_ms"] for r in rows], color=colours)
-    axes[1].set_title("p50 latency, ms")
-    axes[2].bar(names, [r.extra["renders"] for r in rows], color=colours)
-    axes[2].set_title("cards drawn at the origin per round")
-    for r, x in zip(rows, range(len(rows)), strict=True):
-        axes[2].annotate(f"hit {r.extra['hit_ratio']:.0%}", (x, r.extra["renders"]), ha="center", va="bottom")
-    for ax in axes:
+    colour = {"origin": "tab:gray", "syslab edge": "tab:blue", "nginx proxy_cache": "tab:green"}
+    cold = [r for r in rows if r.workload.startswith("cold")]
+    warm = [r for r in rows if r.workload.startswith("warm")]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    panels = [(cold, "value", "cold: requests/s (median, min-max)"), (cold, "p50_ms", "cold: p50 latency, ms"),
+              (cold, "renders", "cold: cards drawn at the origin"), (warm, "value", "warm: requests/s (all hits)")]  # fmt: skip
+    for ax, (subset, key, title) in zip(axes, panels, strict=True):
+        values = [r.value if key == "value" else r.extra[key] for r in subset]
+        err = None
+        if key == "value":
+            err = [[r.value - r.extra["min"] for r in subset], [r.extra["max"] - r.value for r in subset]]
+        ax.bar([r.impl for r in subset], values, yerr=err, capsize=4, color=[colour[r.impl] for r in subset])
+        ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle(rows[0].workload)
+    for x, r in enumerate(cold):
+        axes[2].annotate(f"hit {r.extra['hit_ratio']:.0%}", (x, r.extra["renders"]), ha="center", va="bottom")
+    fig.suptitle(rows[0].workload.split(": ", 1)[1])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

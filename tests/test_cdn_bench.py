@@ -15,9 +15,12 @@ def test_cdn_bench_quick_run(tmp_path, monkeypatch, capsys):
     cdn.main(["--repos", "20", "--requests", "24", "--users", "4", "--rounds", "1"])
     assert "vs nginx proxy_cache" in capsys.readouterr().out
     doc = json.loads((tmp_path / "cdn.json").read_text())
-    rows = {r["impl"]: r for r in doc["rows"]}
+    assert all(r["extra"]["errors"] == 0 and r["value"] > 0 for r in doc["rows"])
+    warm = {r["impl"]: r for r in doc["rows"] if r["workload"].startswith("warm")}
+    assert set(warm) == {"syslab edge", "nginx proxy_cache"}
+    assert all(r["extra"]["hit_ratio"] == 1 and r["extra"]["renders"] == 0 for r in warm.values())
+    rows = {r["impl"]: r for r in doc["rows"] if r["workload"].startswith("cold")}
     assert set(rows) == {"origin", "syslab edge", "nginx proxy_cache"}
-    assert all(r["extra"]["errors"] == 0 and r["value"] > 0 for r in rows.values())
     assert rows["origin"]["extra"]["renders"] == 24 and rows["origin"]["extra"]["hit_ratio"] == 0
     # a cold cache draws each distinct card once (coalescing: never twice) and serves the rest
     assert rows["syslab edge"]["extra"]["renders"] == doc["distinct"]
