@@ -8,6 +8,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -74,6 +75,16 @@ async def test_without_stale_the_secondary_origin_answers(client: HTTPClient) ->
         assert stats["origin_errors"] == 1 and stats["failovers"] >= 1
 
 
+async def test_stale_if_error_is_preferred_to_the_secondary(client: HTTPClient) -> None:
+    with origin_proc("primary") as o1, origin_proc("secondary") as o2, edge_proc(url(o1), url(o2)) as e:
+        path = "/lab/prefer?cc=max-age%3D0%2C%20stale-if-error%3D60&etag=1"
+        assert (await client.get(url(e) + path)).headers["x-origin"] == "primary"
+        await client.post(url(o1) + "/_origin/fail", json={"status": 503})
+        r = await client.get(url(e) + path)
+        assert (r.status, xcache(r), r.headers["x-origin"]) == (200, "STALE", "primary")
+        assert await origin_count(client, url(o2), "/lab/prefer") == 0
+
+
 async def test_a_failing_origin_5xx_fails_over_and_must_revalidate_forbids_stale(client: HTTPClient) -> None:
     with origin_proc("primary") as o1, edge_proc(url(o1)) as e:
         strict = "/lab/strict?cc=max-age%3D0%2C%20must-revalidate%2C%20stale-if-error%3D60&etag=1"
@@ -88,6 +99,9 @@ async def test_an_origin_that_times_out_is_a_504(client: HTTPClient) -> None:
     with origin_proc() as o, edge_proc(url(o), args=("--origin-timeout", "0.3")) as e:
         r = await client.get(url(e) + "/lab/slow?delay=1.5&cc=max-age%3D60")
         assert r.status == 504 and "timed out" in r.text()
+        t0 = time.monotonic()
+        r = await client.get(url(e) + "/lab/stall?stall=1.5&size=1000&cc=max-age%3D60")  # head, half, silence
+        assert r.status == 502 and "broke off" in r.text() and time.monotonic() - t0 < 1.4
 
 
 async def test_the_router_steers_around_a_dead_edge(client: HTTPClient) -> None:

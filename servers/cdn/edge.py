@@ -29,6 +29,7 @@ compression negotiation, tiered caching between PoPs, a purge fan-out bus.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -170,8 +171,12 @@ class Edge:
         headers = self.forward_headers(req)
         if s is not None:
             headers.update(policy.conditional_headers(s))
+
+        def stale_ok() -> bool:
+            return s is not None and policy.stale_on_error(s, fields, self.config.clock())
+
         try:
-            got = await self.fetch(req.target, headers)
+            got = await self.fetch(req.target, headers, stale_ok=stale_ok)
         except OriginDown as e:
             if s is not None and policy.stale_on_error(s, fields, self.config.clock()):
                 self.counters.stale += 1
@@ -202,11 +207,11 @@ class Edge:
             self.counters.streamed_through += 1
             return self.streamed(got)
         if policy.storable(got.status, fields, resp_fields):
-            headers = policy.strip_private_fields(got.headers, resp_fields.cc())
-            s = Stored(got.status, headers, got.body, got.request_time, got.response_time,
+            s = Stored(got.status, got.headers, got.body, got.request_time, got.response_time,
                        policy.vary_key(resp_fields, fields))  # fmt: skip
-            self.store.put(key, s)
-            return self.serve(req, s, "MISS")
+            kept = policy.strip_private_fields(got.headers, resp_fields.cc())
+            self.store.put(key, dataclasses.replace(s, headers=kept))
+            return self.serve(req, s, "MISS")  # this client gets the fields kept from others
         return self.relay(got.status, got.headers, got.body, "MISS", age=None)
 
     async def pass_through(self, req: Request, fields: Fields) -> Response:
@@ -281,12 +286,17 @@ class Edge:
         return up + [o for o in self.config.origins if o not in up]
 
     async def fetch(self, target: bytes, headers: dict[str, str], method: str = "GET",
-                    body: bytes | None = None) -> Fetched:  # fmt: skip
-        """Ask each origin in turn; the first non-5xx answer wins (or the last 5xx)."""
+                    body: bytes | None = None, stale_ok: Callable[[], bool] | None = None) -> Fetched:  # fmt: skip
+        """Ask each origin in turn; the first non-5xx answer wins (or the last 5xx).
+
+        After a failure, ``stale_ok()`` True stops the failover: the caller has a stale
+        copy it may serve, which the issue's order (stale, then the secondary) prefers."""
         last_error: OriginDown | None = None
         last_5xx: Fetched | None = None
         for i, origin in enumerate(self.origin_order()):
             if i:
+                if stale_ok is not None and stale_ok():
+                    break
                 self.counters.failovers += 1
             try:
                 got = await self.fetch_one(origin, target, headers, method, body)
@@ -337,14 +347,14 @@ class Edge:
             return Fetched(r.status, hdrs, None, _guarded(chunks, origin), sent, got_at, origin)
         else:
             try:
-                async for chunk in chunks:
+                async for chunk in _idle_limited(chunks, self.config.origin_timeout):
                     buf.append(chunk)
                     size += len(chunk)
                     if size > self.config.max_object:  # no length said: too big after all
                         stream = _chain(buf, _guarded(chunks, origin))
                         return Fetched(r.status, hdrs, None, stream, sent, got_at, origin)
-            except (OSError, ValueError) as e:
-                raise OriginDown(502, f"origin {origin} broke off its body: {e}") from None
+            except (OSError, ValueError, TimeoutError) as e:
+                raise OriginDown(502, f"origin {origin} broke off its body: {e!r}") from None
         return Fetched(r.status, hdrs, b"".join(buf), None, sent, got_at, origin)
 
     # -- the edge's own endpoints ----------------------------------------------------
@@ -400,6 +410,18 @@ async def _guarded(chunks: AsyncIterator[bytes], origin: str) -> AsyncIterator[b
             yield c
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _idle_limited(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    """The body's pieces, each within ``timeout`` seconds of the last: a stalled origin
+    must not hold the client and every coalesced waiter forever."""
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        yield chunk
 
 
 async def _chain(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -4,7 +4,8 @@ Every rule the edge follows is a pure function here, so each is table-tested
 without a socket (tests/test_cdn_policy.py):
 
 * ``parse_cache_control``: the directive list (RFC 9111 §5.2), with limits;
-* ``storable``: may a shared cache keep this response at all (§3, §3.5);
+* ``storable``: may a shared cache keep this response at all (§3, §3.5; and, as
+  CDNs do, not with a Set-Cookie unless ``private="set-cookie"`` strips it);
 * ``freshness_lifetime``: s-maxage > max-age > Expires - Date > heuristic (§4.2.1,
   §4.2.2; the heuristic only for heuristically cacheable statuses without any
   explicit expiry, 10% of the time since Last-Modified, as the RFC suggests);
@@ -175,6 +176,8 @@ def storable(status: int, request: Fields, response: Fields) -> bool:
         "public" in cc or "must-revalidate" in cc or "s-maxage" in cc
     ):
         return False  # §3.5
+    if response.first("set-cookie") is not None and "set-cookie" not in _named_fields(cc):
+        return False  # one user's cookie must not be handed to the next (Fastly, Cloudflare)
     explicit = (
         "public" in cc or "max-age" in cc or "s-maxage" in cc or response.first("expires") is not None
     )
@@ -183,12 +186,14 @@ def storable(status: int, request: Fields, response: Fields) -> bool:
     return status in STORABLE_STATUSES and explicit
 
 
+def _named_fields(cc: Directives) -> set[str]:
+    """The fields named by ``private="..."`` and ``no-cache="..."`` (§5.2.2.4, §5.2.2.7)."""
+    return {n.strip().lower() for d in ("private", "no-cache") for n in (cc.get(d) or "").split(",") if n.strip()}
+
+
 def strip_private_fields(headers: HeaderList, cc: Directives) -> HeaderList:
     """``private="set-cookie"`` / ``no-cache="set-cookie"``: drop those fields before storing."""
-    names: set[str] = set()
-    for d in ("private", "no-cache"):
-        if cc.get(d):
-            names |= {n.strip().lower() for n in (cc[d] or "").split(",")}
+    names = _named_fields(cc)
     return [(k, v) for k, v in headers if k not in names]
 
 
