@@ -14,6 +14,11 @@ stale-while-revalidate / revalidate, and only then talk to the origin, through
   for ``origin_cooldown`` seconds; the edge serves stale where stale-if-error
   allows it, else asks the secondary origin, else answers 502/504.
 
+What it gives up: a URL whose answer is not storable (private, Set-Cookie) is
+fetched by each waiter in turn after the first, for at most three turns, then all
+at once; Varnish remembers such URLs ("hit-for-miss") so later requests skip the
+queue.
+
 ``X-Cache`` says what happened: HIT, MISS, STALE (served stale: SWR or error),
 REVALIDATED (a 304 from the origin refreshed it). ``Age`` is §4.2.3's.
 
@@ -162,7 +167,12 @@ class Edge:
             return
         task = asyncio.get_running_loop().create_task(self.lead(key, req, fields, s))
         self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background revalidation failed", exc_info=task.exception())
 
     async def fetch_for(
         self, key: str, req: Request, fields: Fields, s: Stored | None

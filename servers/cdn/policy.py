@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 Directives = dict[str, str | None]
 HeaderList = list[tuple[str, str]]  # lower-case names, in order
@@ -231,9 +232,28 @@ class Stored:
     response_time: float  # when its response arrived
     vary: dict[str, str] = field(default_factory=dict)  # selecting request fields, normalised
 
-    @property
+    # Parsed once per stored response, not per hit: a hit then costs no header parsing.
+    @cached_property
     def fields(self) -> Fields:
         return Fields(self.headers)
+
+    @cached_property
+    def cc(self) -> Directives:
+        return self.fields.cc()
+
+    @cached_property
+    def lifetime(self) -> float:
+        return freshness_lifetime(self.status, self.fields)[0]
+
+    @cached_property
+    def initial_age(self) -> float:
+        """§4.2.3's corrected_initial_age: how old it already was when it arrived."""
+        f = self.fields
+        date = http_date(f.first("date"))
+        apparent = max(0.0, self.response_time - date) if date is not None else 0.0
+        age_hdr = f.first("age")
+        age_value = float(min(int(age_hdr), MAX_DELTA)) if age_hdr and age_hdr.strip().isdigit() else 0.0
+        return max(apparent, age_value + (self.response_time - self.request_time))
 
     @property
     def size(self) -> int:
@@ -242,13 +262,7 @@ class Stored:
 
 def current_age(s: Stored, now: float) -> float:
     """§4.2.3: the corrected initial age plus the time it has been resident here."""
-    f = s.fields
-    date = http_date(f.first("date"))
-    apparent = max(0.0, s.response_time - date) if date is not None else 0.0
-    age_hdr = f.first("age")
-    age_value = float(min(int(age_hdr), MAX_DELTA)) if age_hdr and age_hdr.strip().isdigit() else 0.0
-    corrected_age = age_value + (s.response_time - s.request_time)
-    return max(apparent, corrected_age) + (now - s.response_time)
+    return s.initial_age + (now - s.response_time)
 
 
 # -- using a stored response ----------------------------------------------------------
@@ -293,11 +307,11 @@ def forbids_stale(cc: Directives) -> bool:
 
 def decide(s: Stored, request: Fields, now: float) -> Action:
     """What to do with a stored response that matched this request (§4, RFC 5861 §3)."""
-    cc = s.fields.cc()
+    cc = s.cc
     req = request_directives(request)
     if "no-cache" in cc or "no-cache" in req:
         return Action.REVALIDATE
-    lifetime, _ = freshness_lifetime(s.status, s.fields)
+    lifetime = s.lifetime
     age = current_age(s, now)
     if (ma := delta(req, "max-age")) is not None:
         lifetime = min(lifetime, float(ma))
@@ -318,11 +332,10 @@ def decide(s: Stored, request: Fields, now: float) -> Action:
 
 def stale_on_error(s: Stored, request: Fields, now: float) -> bool:
     """May this stored response stand in for an origin that failed (RFC 5861 §4)?"""
-    cc = s.fields.cc()
+    cc = s.cc
     if forbids_stale(cc):
         return False
-    lifetime, _ = freshness_lifetime(s.status, s.fields)
-    staleness = current_age(s, now) - lifetime
+    staleness = current_age(s, now) - s.lifetime
     window = delta(request_directives(request), "stale-if-error")
     if window is None:
         window = delta(cc, "stale-if-error")
