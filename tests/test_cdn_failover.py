@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,3 +172,14 @@ def test_cli_mistakes_are_one_line_and_a_nonzero_exit(argv: list[str]) -> None:
     p = subprocess.run([sys.executable, "-m", "servers.cdn", *argv], cwd=REPO_ROOT, capture_output=True,
                        text=True, timeout=30)  # fmt: skip
     assert p.returncode != 0 and "Traceback" not in p.stderr and p.stderr.strip()
+
+
+@pytest.mark.parametrize("role", [["origin"], ["edge", "--origin", "http://127.0.0.1:1"]])
+def test_a_port_in_use_is_one_line_on_stderr(role: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "servers.cdn", *role, "--port", str(port)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert p.returncode == 1 and p.stderr.startswith("cdn: cannot listen") and p.stderr.count("\n") == 1
