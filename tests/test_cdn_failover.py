@@ -182,4 +182,17 @@ def test_a_port_in_use_is_one_line_on_stderr(role: list[str]) -> None:
         port = taken.getsockname()[1]
         p = subprocess.run([sys.executable, "-m", "servers.cdn", *role, "--port", str(port)], cwd=REPO_ROOT,
                            capture_output=True, text=True, timeout=30)  # fmt: skip
-    assert p.returncode == 1 and p.stderr.startswith("cdn: cannot listen") and p.stderr.count("\n") == 1
+    assert p.returncode == 1 and p.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in p.stderr
+
+
+def test_the_cluster_checks_all_five_ports_before_starting_any(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]  # the cluster's third port (the first edge's)
+        p = subprocess.run([sys.executable, "-m", "servers.cdn", "--port", str(port - 2), "--dir", str(tmp_path / "d")],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert p.returncode == 1 and p.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in p.stderr
+    assert not list((tmp_path / "d").glob("*"))  # no child was started
