@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from harness.procs import python_module
+from clients.hashring import HashRing
+from harness.procs import free_port, python_module
 from netlib.http import HTTPClient
 from servers.catalog import REPO_ROOT
 from servers.cdn.router import EdgeRouter
@@ -127,6 +129,29 @@ async def test_the_router_steers_around_a_dead_edge(client: HTTPClient) -> None:
                 assert xcache(r) == ("MISS" if owners[p] == dead else "HIT")
         finally:
             await router.close()
+
+
+async def test_edges_shard_objects_by_the_ring_and_fall_back_to_the_origin(client: HTTPClient) -> None:
+    ports = [free_port() for _ in range(3)]
+    peers = [f"http://127.0.0.1:{p}" for p in ports]
+    flags = [a for u in peers for a in ("--peer", u)]
+    with origin_proc() as o, ExitStack() as stack:
+        edges = [stack.enter_context(python_module("servers.cdn", "edge", "--origin", url(o), *flags,
+                                                   "--log-level", "warning", port=p)) for p in ports]  # fmt: skip
+        ring = HashRing(peers)
+        paths = [f"/lab/shard-{i}?cc=max-age%3D60" for i in range(9)]
+        for path in paths:  # every edge asked for every object: the origin still sees each once
+            got = [await client.get(e + path) for e in peers]
+            assert {r.status for r in got} == {200} and len({r.body for r in got}) == 1
+            assert await origin_count(client, url(o), path.split("?")[0]) == 1
+        stats = [await edge_stats(client, e) for e in peers]
+        assert sum(s["peer_requests"] for s in stats) == 2 * len(paths)  # type: ignore[misc]
+        owner = ring.lookup("/lab/orphan?cc=max-age%3D60")
+        edges[peers.index(owner)].kill()
+        other = next(e for e in peers if e != owner)
+        r = await client.get(other + "/lab/orphan?cc=max-age%3D60")  # the owner is dead: the origin answers
+        assert (r.status, xcache(r)) == (200, "MISS")
+        assert await origin_count(client, url(o), "/lab/orphan") == 1
 
 
 async def test_lru_by_bytes_evicts_the_coldest_and_the_disk_tier_keeps_it(

@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="this process's name (X-Origin / Via); default: the role")
     p.add_argument("--origin", action="append", default=[], metavar="URL",
                    help="edge: origin URL; give it twice for a failover origin")  # fmt: skip
+    p.add_argument("--peer", action="append", default=[], metavar="URL",
+                   help="edge: every edge's URL, this one's too; a miss asks the object's owner on the ring")  # fmt: skip
     p.add_argument("--max-bytes", type=byte_size, default="64mb", help="edge: memory tier (64mb)")
     p.add_argument("--max-object", type=byte_size, default="8mb",
                    help="edge: larger responses stream through uncached (8mb)")  # fmt: skip
@@ -80,6 +82,9 @@ def run_edge(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     for url in args.origin:
         if not url.startswith("http://"):
             p.error(f"--origin {url!r}: only http:// origins")
+    self_url = f"http://{args.host}:{args.port}"
+    if args.peer and self_url not in args.peer:
+        p.error(f"--peer lists every edge, this one ({self_url}) included")
     disk_dir = Path(args.dir) / "disk" if args.disk_bytes else None
     if disk_dir is not None:
         try:
@@ -90,6 +95,7 @@ def run_edge(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         origins=tuple(args.origin), name=args.name or "edge", max_bytes=args.max_bytes,
         max_object=args.max_object, disk_dir=disk_dir, disk_bytes=args.disk_bytes,
         origin_timeout=args.origin_timeout, origin_cooldown=args.origin_cooldown,
+        peers=tuple(args.peer), self_url=self_url,
     )  # fmt: skip
     edge = Edge(config)
 
@@ -128,11 +134,13 @@ def run_cluster(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             children.append(python_module("servers.cdn", "origin", "--name", name, "--dir", str(d / name),
                                           *common, port=port(i), host=args.host).start())  # fmt: skip
         origins = [a for c in children for a in ("--origin", f"http://{args.host}:{c.port}")]
+        # Fixed ports: the edges know each other before they start, and shard by the ring.
+        peers = [a for i in range(3) for a in ("--peer", f"http://{args.host}:{port(2 + i)}")] if args.port else []
         for i in range(3):
             name = f"edge-{i + 1}"
             children.append(python_module(
                 "servers.cdn", "edge", "--name", name, "--dir", str(d / name), "--disk-bytes", "256mb",
-                *origins, *common, port=port(2 + i), host=args.host).start())  # fmt: skip
+                *origins, *peers, *common, port=port(2 + i), host=args.host).start())  # fmt: skip
     except LaunchError as e:
         for c in children:
             c.stop()

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clients.hashring import HashRing
 from netlib.http import App, HTTPClient, JSONResponse, Request, Response, StreamingResponse
 from netlib.http.conditional import not_modified
 
@@ -55,7 +56,9 @@ log = logging.getLogger(__name__)
 # cache: the cache wants a whole 200 to store, and answers the client's
 # conditionals itself; Host is the origin's.
 NOT_FORWARDED = frozenset({"host", "content-length", "if-none-match", "if-modified-since",
-                           "if-match", "if-unmodified-since", "if-range", "range"})  # fmt: skip
+                           "if-match", "if-unmodified-since", "if-range", "range", "x-cdn-peer"})  # fmt: skip
+# Set on a request one edge sends to the peer that owns the object (never sent on).
+PEER_HEADER = "x-cdn-peer"
 # Response fields the edge sets itself (the server adds Date and framing).
 NOT_RELAYED = frozenset({"date", "server", "content-length", "age", "x-cache"})
 
@@ -70,6 +73,8 @@ class EdgeConfig:
     disk_bytes: int = 0
     origin_timeout: float = 5.0  # seconds for the origin's response head
     origin_cooldown: float = 2.0  # seconds a failed origin is skipped
+    peers: tuple[str, ...] = ()  # every edge's URL, this one's included: the shard ring
+    self_url: str = ""  # this edge's URL among the peers
     clock: Callable[[], float] = time.time
 
 
@@ -84,6 +89,7 @@ class Counters:
     origin_errors: int = 0
     failovers: int = 0
     streamed_through: int = 0
+    peer_requests: int = 0
     by_origin: dict[str, int] = field(default_factory=dict)
 
 
@@ -118,6 +124,7 @@ class Edge:
         self.down_until: dict[str, float] = {}
         self.background: set[asyncio.Task[Any]] = set()
         self.via = f"1.1 {config.name}"
+        self.ring = HashRing(list(config.peers)) if config.peers else None
 
     # -- the request path --------------------------------------------------------
     async def handle(self, req: Request) -> Response:
@@ -186,7 +193,7 @@ class Edge:
             return s is not None and policy.stale_on_error(s, fields, self.config.clock())
 
         try:
-            got = await self.fetch(req.target, headers, stale_ok=stale_ok)
+            got = await self.fetch(req.target, headers, stale_ok=stale_ok, peer=self.owner(key, req))
         except OriginDown as e:
             if s is not None and policy.stale_on_error(s, fields, self.config.clock()):
                 self.counters.stale += 1
@@ -289,6 +296,17 @@ class Edge:
         return out
 
     # -- the origins -----------------------------------------------------------------
+    def owner(self, key: str, req: Request) -> str | None:
+        """The peer edge that owns ``key`` on the ring, when it is another (and up).
+
+        A request that already came from a peer is never sent on: one hop at most."""
+        if self.ring is None or req.headers.get(PEER_HEADER) is not None:
+            return None
+        owner = self.ring.lookup(key)
+        if owner == self.config.self_url or self.down_until.get(owner, 0) > time.monotonic():
+            return None
+        return owner
+
     def origin_order(self) -> list[str]:
         """Healthy origins first, in configured order; the down ones last (still tried)."""
         now = time.monotonic()
@@ -296,27 +314,35 @@ class Edge:
         return up + [o for o in self.config.origins if o not in up]
 
     async def fetch(self, target: bytes, headers: dict[str, str], method: str = "GET",
-                    body: bytes | None = None, stale_ok: Callable[[], bool] | None = None) -> Fetched:  # fmt: skip
+                    body: bytes | None = None, stale_ok: Callable[[], bool] | None = None,
+                    peer: str | None = None) -> Fetched:  # fmt: skip
         """Ask each origin in turn; the first non-5xx answer wins (or the last 5xx).
 
         After a failure, ``stale_ok()`` True stops the failover: the caller has a stale
-        copy it may serve, which the issue's order (stale, then the secondary) prefers."""
+        copy it may serve, which the issue's order (stale, then the secondary) prefers.
+        ``peer``: the edge that owns this object, asked before any origin (its cache
+        is the shard's); if it fails, the origins are asked as usual."""
         last_error: OriginDown | None = None
         last_5xx: Fetched | None = None
-        for i, origin in enumerate(self.origin_order()):
-            if i:
+        upstreams = ([peer] if peer else []) + self.origin_order()
+        for i, origin in enumerate(upstreams):
+            if i > (1 if peer else 0):  # from one origin to the next
                 if stale_ok is not None and stale_ok():
                     break
                 self.counters.failovers += 1
+            sent_headers = {**headers, PEER_HEADER: self.config.name} if origin == peer else headers
+            if origin == peer:
+                self.counters.peer_requests += 1
             try:
-                got = await self.fetch_one(origin, target, headers, method, body)
+                got = await self.fetch_one(origin, target, sent_headers, method, body)
             except OriginDown as e:
                 last_error = e
                 self.mark_down(origin, str(e))
                 continue
             if got.status not in policy.ERROR_STATUSES:
                 return got
-            self.mark_down(origin, f"answered {got.status}")
+            if origin != peer:  # a peer's 5xx is its origin's failure, not the peer's
+                self.mark_down(origin, f"answered {got.status}")
             if last_5xx is not None:
                 await _discard(last_5xx)
             last_5xx = got
@@ -378,6 +404,7 @@ class Edge:
             "origin_requests": c.origin_requests, "coalesced": c.coalesced,
             "origin_errors": c.origin_errors, "failovers": c.failovers,
             "streamed_through": c.streamed_through, "by_origin": c.by_origin,
+            "peer_requests": c.peer_requests,
             **self.store.stats(),
         }  # fmt: skip
 
