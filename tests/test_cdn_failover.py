@@ -34,7 +34,7 @@ async def client() -> AsyncIterator[HTTPClient]:
 
 async def test_100_concurrent_misses_make_one_origin_request(client: HTTPClient) -> None:
     with origin_proc() as o, edge_proc(url(o)) as e:
-        path = "/lab/hot?cc=max-age%3D60&delay=0.3"  # the origin is slow: all 100 arrive in time
+        path = "/lab/hot?cc=max-age%3D60&delay=1"  # the origin is slow: all 100 arrive in time
         clients = [HTTPClient(timeout=10) for _ in range(100)]
         try:
             got = await asyncio.gather(*(c.get(url(e) + path) for c in clients))
