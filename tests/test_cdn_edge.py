@@ -227,8 +227,10 @@ async def test_a_response_too_big_for_the_cache_is_streamed_through(
         rest = b"".join([chunk async for chunk in body])
         assert xcache(r) == "MISS" and len(first) + len(rest) == 3 * 1024 * 1024
         assert xcache(await client.get(edge + path)) == "MISS"  # it was not stored
+    r = await client.head(edge + lab("big", cc="max-age=60", size=str(3 * 1024 * 1024)))
+    assert (r.status, r.headers["content-length"], r.body) == (200, str(3 * 1024 * 1024), b"")
     stats = await edge_stats(client, edge)
-    assert stats["streamed_through"] == before + 4  # type: ignore[operator]
+    assert stats["streamed_through"] == before + 5  # type: ignore[operator]
     assert stats["bytes_memory"] < 1024 * 1024  # type: ignore[operator]
 
 

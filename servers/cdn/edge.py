@@ -19,6 +19,12 @@ fetched by each waiter in turn after the first, for at most three turns, then al
 at once; Varnish remembers such URLs ("hit-for-miss") so later requests skip the
 queue.
 
+With ``peers`` (every edge's URL), the edges shard among themselves on the
+consistent-hash ring (``clients.hashring``): a miss asks the object's owner edge
+before the origin, one hop at most (``X-CDN-Peer`` marks the hop), and the
+origins if that edge is down; so the origin sees each object once, whichever
+edge a user reached (Varnish's shard director, a CDN's tiered cache).
+
 ``X-Cache`` says what happened: HIT, MISS, STALE (served stale: SWR or error),
 REVALIDATED (a 304 from the origin refreshed it). ``Age`` is §4.2.3's.
 
@@ -222,7 +228,7 @@ class Edge:
         resp_fields = Fields(got.headers)
         if got.body is None:  # too big to hold: stream through, never stored
             self.counters.streamed_through += 1
-            return self.streamed(got)
+            return await self.streamed(req, got)
         if policy.storable(got.status, fields, resp_fields):
             s = Stored(got.status, got.headers, got.body, got.request_time, got.response_time,
                        policy.vary_key(resp_fields, fields))  # fmt: skip
@@ -239,7 +245,7 @@ class Edge:
             return Response(f"{e}\n", e.status, {"x-cache": "MISS", "via": self.via})
         self.counters.miss += 1
         if got.body is None:
-            return self.streamed(got)
+            return await self.streamed(req, got)
         return self.relay(got.status, got.headers, got.body, "MISS", age=None)
 
     async def forward_unsafe(self, req: Request) -> Response:
@@ -251,7 +257,7 @@ class Edge:
         if policy.invalidates(req.method, got.status):
             self.store.purge(cache_key(req))
         if got.body is None:
-            return self.streamed(got)
+            return await self.streamed(req, got)
         return self.relay(got.status, got.headers, got.body, "MISS", age=None)
 
     # -- answering -----------------------------------------------------------------
@@ -274,14 +280,19 @@ class Edge:
             out.append((b"age", str(age).encode()))
         return Response(body, status, out, content_type="")
 
-    def streamed(self, got: Fetched) -> Response:
+    async def streamed(self, req: Request, got: Fetched) -> Response:
+        """The origin's body passed on as it arrives (a HEAD gets the head: the body is dropped)."""
         assert got.stream is not None
         keep = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in got.headers if k not in NOT_RELAYED]
         keep += [(b"x-cache", b"MISS"), (b"via", self.via.encode())]
         length = Fields(got.headers).first("content-length")
         if length is not None:
             keep.append((b"content-length", length.encode()))
-        return StreamingResponse(got.stream, got.status, keep, content_type="")
+        body = got.stream
+        if req.method == "HEAD":  # the server sends no body for HEAD: close the origin's now
+            await _discard(got)
+            body = _nothing()
+        return StreamingResponse(body, got.status, keep, content_type="")
 
     def forward_headers(self, req: Request) -> dict[str, str]:
         raw = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in req.raw_headers]
@@ -447,6 +458,11 @@ async def _guarded(chunks: AsyncIterator[bytes], origin: str) -> AsyncIterator[b
             yield c
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 async def _idle_limited(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
