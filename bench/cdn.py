@@ -21,7 +21,9 @@ two caches, a warm pass replays the same URLs five times (all hits: the cache's
 own speed, the origin idle). Per target:
 requests/s (min / median / max over rounds), p50 / p99 latency, the hit ratio
 the client saw (``X-Cache``), and how many cards the origin drew (its own
-count). Ratio of medians: ours vs nginx. Results: ``bench/results/cdn.json``
+count). Last, **hot**: wrk (C, keep-alive, ``-t2 -c64``) on one cached card per
+cache, ``--wrk-seconds`` per round: the caches' own speed, without the Python
+client's ceiling. Ratio of medians: ours vs nginx. Results: ``bench/results/cdn.json``
 and ``cdn.png``.
 
 What this does not show: a real CDN's win is mostly distance (an edge near the
@@ -45,7 +47,7 @@ from harness.procs import Child, free_port, python_module
 from netlib.http import HTTPClient
 
 from .common import Row, header, percentile, results_dir, save, table
-from .http import private_nginx
+from .http import private_nginx, wrk
 
 TARGETS = ("origin", "syslab edge", "nginx proxy_cache")
 WARM_REPEAT = 5  # the warm pass replays the round's URLs this many times: long enough to time
@@ -143,6 +145,24 @@ async def measure(targets: dict[str, str], origin: str, seq: list[int], users: i
     return out
 
 
+def hot(targets: dict[str, str], origin: str, rounds: int, seconds: int) -> Results:
+    """wrk on one cached card per cache (interleaved rounds): the cache's own speed, no Python client."""
+    out: Results = {}
+    for r in range(rounds):
+        for name, base in targets.items():
+            if name == "origin":
+                continue
+            url = f"{base}/og/hot/card.png?round={r}"
+            asyncio.run(run_load(url, [""], 1))  # the one miss, before wrk starts
+            before = asyncio.run(renders(origin))
+            got = wrk(url, threads=2, connections=64, seconds=seconds)
+            got.update(hit_ratio=1.0, renders=asyncio.run(renders(origin)) - before)
+            out.setdefault(("hot", name), []).append(got)
+            print(f"  round {r + 1} hot  {name:<18} {got['rps']:8.1f} req/s  p50 {got['p50_ms']:7.2f} ms "
+                  f"(wrk -t2 -c64 -d{seconds}s)", flush=True)  # fmt: skip
+    return out
+
+
 def rows_of(results: Results, workload: str) -> list[Row]:
     rows = []
     for (phase, name), rounds in results.items():
@@ -155,7 +175,8 @@ def rows_of(results: Results, workload: str) -> list[Row]:
             "min": min(rps), "max": max(rps), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
             "hit_ratio": med("hit_ratio"), "renders": med("renders"), "errors": sum(x["errors"] for x in rounds),
         }))  # fmt: skip
-    return sorted(rows, key=lambda r: (r.workload, TARGETS.index(r.impl)))
+    phases = ("cold", "warm", "hot")
+    return sorted(rows, key=lambda r: (phases.index(r.workload.split(":")[0]), TARGETS.index(r.impl)))
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -167,9 +188,12 @@ def plot(rows: list[Row], path: Path) -> None:
     colour = {"origin": "tab:gray", "syslab edge": "tab:blue", "nginx proxy_cache": "tab:green"}
     cold = [r for r in rows if r.workload.startswith("cold")]
     warm = [r for r in rows if r.workload.startswith("warm")]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    hot_rows = [r for r in rows if r.workload.startswith("hot")]
+    fig, axes = plt.subplots(1, 5 if hot_rows else 4, figsize=(21 if hot_rows else 17, 4))
     panels = [(cold, "value", "cold: requests/s (median, min-max)"), (cold, "p50_ms", "cold: p50 latency, ms (log)"),
               (cold, "renders", "cold: cards drawn at the origin"), (warm, "value", "warm: requests/s (all hits)")]  # fmt: skip
+    if hot_rows:
+        panels.append((hot_rows, "value", "hot: one cached card, wrk req/s"))
     for ax, (subset, key, title) in zip(axes, panels, strict=True):
         values = [r.value if key == "value" else r.extra[key] for r in subset]
         err = None
@@ -195,9 +219,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent s of repository popularity")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--wrk-seconds", type=int, default=3,
+                   help="seconds of wrk on one cached card per cache and round (0: skip)")  # fmt: skip
     args = p.parse_args(argv)
-    if min(args.repos, args.requests, args.users, args.rounds) < 1 or args.zipf < 0:
-        p.error("--repos, --requests, --users and --rounds are positive; --zipf is >= 0")
+    if min(args.repos, args.requests, args.users, args.rounds) < 1 or args.zipf < 0 or args.wrk_seconds < 0:
+        p.error("--repos, --requests, --users and --rounds are positive; --zipf and --wrk-seconds >= 0")
     print(header(f"bench/cdn: OG cards, Zipf({args.zipf}) over {args.repos} repositories, "
                  f"{args.requests} requests x {args.users} users x {args.rounds} rounds"))  # fmt: skip
     seq = zipf_sequence(args.repos, args.requests, args.zipf)
@@ -212,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         targets = {"origin": origin, "syslab edge": f"http://127.0.0.1:{e.port}",
                    "nginx proxy_cache": f"http://127.0.0.1:{n.port}"}  # fmt: skip
         results = asyncio.run(measure(targets, origin, seq, args.users, args.rounds))
+        if args.wrk_seconds:
+            results.update(hot(targets, origin, args.rounds, args.wrk_seconds))
     workload = f"og zipf{args.zipf} {args.repos}r"
     rows = rows_of(results, workload)
     print(table(rows, "nginx proxy_cache"))
