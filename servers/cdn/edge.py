@@ -43,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from netlib.http.conditional import not_modified
 from . import policy
 from .policy import Action, Fields, Stored
 from .store import Store
+from .upstream import Fetched, OriginDown, discard, fetch_one, nothing
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +98,6 @@ class Counters:
     streamed_through: int = 0
     peer_requests: int = 0
     by_origin: dict[str, int] = field(default_factory=dict)
-
-
-class OriginDown(Exception):
-    """Every origin failed; ``status`` is what the client gets (502 refused, 504 timeout)."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-
-
-@dataclass
-class Fetched:
-    """An origin's answer: whole (``body``) or still streaming (``stream``)."""
-
-    status: int
-    headers: policy.HeaderList
-    body: bytes | None
-    stream: AsyncIterator[bytes] | None
-    request_time: float
-    response_time: float
-    origin: str
 
 
 class Edge:
@@ -209,7 +189,7 @@ class Edge:
         if got.status in policy.ERROR_STATUSES and s is not None and policy.stale_on_error(
             s, fields, self.config.clock()
         ):
-            await _discard(got)
+            await discard(got)
             self.counters.stale += 1
             return self.serve(req, s, "STALE"), None
         if got.status == 304 and s is not None:
@@ -290,8 +270,8 @@ class Edge:
             keep.append((b"content-length", length.encode()))
         body = got.stream
         if req.method == "HEAD":  # the server sends no body for HEAD: close the origin's now
-            await _discard(got)
-            body = _nothing()
+            await discard(got)
+            body = nothing()
         return StreamingResponse(body, got.status, keep, content_type="")
 
     def forward_headers(self, req: Request) -> dict[str, str]:
@@ -355,7 +335,7 @@ class Edge:
             if origin != peer:  # a peer's 5xx is its origin's failure, not the peer's
                 self.mark_down(origin, f"answered {got.status}")
             if last_5xx is not None:
-                await _discard(last_5xx)
+                await discard(last_5xx)
             last_5xx = got
         if last_5xx is not None:
             return last_5xx
@@ -369,40 +349,11 @@ class Edge:
 
     async def fetch_one(self, origin: str, target: bytes, headers: dict[str, str], method: str,
                         body: bytes | None) -> Fetched:  # fmt: skip
-        url = origin.rstrip("/") + target.decode("latin-1")
         self.counters.origin_requests += 1
         self.counters.by_origin[origin] = self.counters.by_origin.get(origin, 0) + 1
-        sent = self.config.clock()
-        try:
-            r = await self.client.request(method, url, headers=headers, body=body, stream=True)
-        except TimeoutError:
-            raise OriginDown(504, f"origin {origin} timed out") from None
-        except (OSError, ValueError) as e:  # ConnectionError, refused, bad framing from it
-            raise OriginDown(502, f"origin {origin} failed: {e}") from None
-        got_at = self.config.clock()
-        raw = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in r.headers.raw]
-        hdrs = policy.end_to_end(raw)
-        if not any(k == "date" for k, _ in hdrs):
-            hdrs.append(("date", policy.format_date(got_at)))  # §4.2.3 wants one: we add it
-        chunks = r.stream()
-        buf: list[bytes] = []
-        size = 0
-        length = Fields(hdrs).first("content-length")
-        if method == "HEAD" or r.status in (204, 304):
-            pass
-        elif length is not None and length.isdigit() and int(length) > self.config.max_object:
-            return Fetched(r.status, hdrs, None, _guarded(chunks, origin), sent, got_at, origin)
-        else:
-            try:
-                async for chunk in _idle_limited(chunks, self.config.origin_timeout):
-                    buf.append(chunk)
-                    size += len(chunk)
-                    if size > self.config.max_object:  # no length said: too big after all
-                        stream = _chain(buf, _guarded(chunks, origin))
-                        return Fetched(r.status, hdrs, None, stream, sent, got_at, origin)
-            except (OSError, ValueError, TimeoutError) as e:
-                raise OriginDown(502, f"origin {origin} broke off its body: {e!r}") from None
-        return Fetched(r.status, hdrs, b"".join(buf), None, sent, got_at, origin)
+        c = self.config
+        return await fetch_one(self.client, origin, target, headers, method, body,
+                               max_object=c.max_object, idle_timeout=c.origin_timeout, clock=c.clock)  # fmt: skip
 
     # -- the edge's own endpoints ----------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -445,43 +396,6 @@ def cache_key(req: Request) -> str:
     if not target.startswith("/"):  # absolute-form: keep from the path on
         target = req.path + ("?" + req.query_string.decode("latin-1") if req.query_string else "")
     return target
-
-
-async def _discard(got: Fetched) -> None:
-    if got.stream is not None:
-        await got.stream.aclose()  # type: ignore[attr-defined]
-
-
-async def _guarded(chunks: AsyncIterator[bytes], origin: str) -> AsyncIterator[bytes]:
-    try:
-        async for c in chunks:
-            yield c
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # an async generator that yields nothing
-
-
-async def _idle_limited(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
-    """The body's pieces, each within ``timeout`` seconds of the last: a stalled origin
-    must not hold the client and every coalesced waiter forever."""
-    while True:
-        try:
-            async with asyncio.timeout(timeout):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        yield chunk
-
-
-async def _chain(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    for c in first:
-        yield c
-    async for c in rest:
-        yield c
 
 
 def build_app(edge: Edge) -> App:
