@@ -110,6 +110,8 @@ class Edge:
         self.down_until: dict[str, float] = {}
         self.background: set[asyncio.Task[Any]] = set()
         self.via = f"1.1 {config.name}"
+        self.via_bytes = self.via.encode()
+        self.wire: dict[int, tuple[Stored, list[tuple[bytes, bytes]]]] = {}
         self.ring = HashRing(list(config.peers)) if config.peers else None
 
     # -- the request path --------------------------------------------------------
@@ -118,13 +120,14 @@ class Edge:
             return await self.forward_unsafe(req)
         key = cache_key(req)
         fields = Fields((n.decode("latin-1"), v.decode("latin-1")) for n, v in req.raw_headers)
-        if "no-store" in policy.request_directives(fields):
+        req_cc = policy.request_directives(fields)
+        if "no-store" in req_cc:
             return await self.pass_through(req, fields)
         for _ in range(3):  # a waiter whose leader's answer was not storable goes again
             s = self.store.lookup(key, fields)
             now = self.config.clock()
             if s is not None:
-                action = policy.decide(s, fields, now)
+                action = policy.decide(s, fields, now, req_cc)
                 if action is Action.FRESH:
                     self.counters.hit += 1
                     return self.serve(req, s, "HIT")
@@ -132,7 +135,7 @@ class Edge:
                     self.counters.stale += 1
                     self.refresh_behind(key, req, fields, s)
                     return self.serve(req, s, "STALE")
-            elif "only-if-cached" in policy.request_directives(fields):
+            elif "only-if-cached" in req_cc:
                 return Response("not in cache\n", 504)
             waiting = self.inflight.get(key)
             if waiting is None:
@@ -243,21 +246,36 @@ class Edge:
     # -- answering -----------------------------------------------------------------
     def serve(self, req: Request, s: Stored, how: str) -> Response:
         age = int(policy.current_age(s, self.config.clock()))
+        inm = ims = None
+        for name, value in req.raw_headers:  # the client's own conditionals, answered here
+            if name == b"if-none-match":
+                inm = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                ims = value.decode("latin-1")
         f = s.fields
         etag, lm = f.first("etag"), f.first("last-modified")
-        inm, ims = req.headers.get("if-none-match"), req.headers.get("if-modified-since")
         if s.status == 200 and (etag or lm) and (inm or ims):
             mtime = policy.http_date(lm)
             if not_modified(inm, ims, etag or "", int(mtime) if mtime is not None else 1 << 62):
                 keep = {"etag", "last-modified", "cache-control", "expires", "vary"}
                 return self.relay(304, [(k, v) for k, v in s.headers if k in keep], b"", how, age)
-        return self.relay(s.status, s.headers, s.body, how, age)
+        wire = self.wire.get(id(s))
+        if wire is None or wire[0] is not s:  # encoded once per stored response, not per hit
+            wire = self.wire[id(s)] = (s, self.encode(s.headers))
+            if len(self.wire) > 2 * len(self.store) + 64:  # entries gone from the store
+                self.wire = {k: v for k, v in self.wire.items() if k == id(s)}
+        return self.finish(s.status, list(wire[1]), s.body, how, age)
+
+    def encode(self, headers: policy.HeaderList) -> list[tuple[bytes, bytes]]:
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers if k not in NOT_RELAYED]
 
     def relay(self, status: int, headers: policy.HeaderList, body: bytes, how: str, age: int | None) -> Response:
-        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers if k not in NOT_RELAYED]
-        out += [(b"x-cache", how.encode()), (b"via", self.via.encode())]
+        return self.finish(status, self.encode(headers), body, how, age)
+
+    def finish(self, status: int, out: list[tuple[bytes, bytes]], body: bytes, how: str, age: int | None) -> Response:
+        out += [(b"x-cache", how.encode()), (b"via", self.via_bytes)]
         if age is not None:
-            out.append((b"age", str(age).encode()))
+            out.append((b"age", b"%d" % age))
         return Response(body, status, out, content_type="")
 
     async def streamed(self, req: Request, got: Fetched) -> Response:

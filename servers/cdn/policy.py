@@ -305,10 +305,13 @@ def forbids_stale(cc: Directives) -> bool:
     return "must-revalidate" in cc or "proxy-revalidate" in cc or "no-cache" in cc
 
 
-def decide(s: Stored, request: Fields, now: float) -> Action:
-    """What to do with a stored response that matched this request (§4, RFC 5861 §3)."""
+def decide(s: Stored, request: Fields, now: float, req: Directives | None = None) -> Action:
+    """What to do with a stored response that matched this request (§4, RFC 5861 §3).
+
+    ``req``: the request's directives, if the caller parsed them already."""
     cc = s.cc
-    req = request_directives(request)
+    if req is None:
+        req = request_directives(request)
     if "no-cache" in cc or "no-cache" in req:
         return Action.REVALIDATE
     lifetime = s.lifetime
