@@ -1,8 +1,8 @@
 """The edge: a shared HTTP cache (RFC 9111) in front of one origin and a failover.
 
 Per GET/HEAD: look the target up (``store``), let ``policy.decide`` say fresh /
-stale-while-revalidate / revalidate, and only then talk to the origin, through
-``Fetcher``, which
+stale-while-revalidate / revalidate, and only then talk to the origin
+(``upstream.fetch_one``, one request each), which
 
 * coalesces: concurrent misses for one key wait on the first one's fetch (one
   origin request for N clients, as Varnish's waiting list or nginx's
@@ -30,7 +30,9 @@ REVALIDATED (a 304 from the origin refreshed it). ``Age`` is §4.2.3's.
 
 Edge endpoints: ``GET /_cdn/health``, ``GET /_cdn/stats``, ``POST /_cdn/purge``
 (JSON ``{"paths": [...]}`` or ``{"prefix": "/og/"}`` or ``{"all": true}``) and
-``PURGE /any/path`` (as Varnish and Fastly take it).
+``PURGE /any/path`` (as Varnish and Fastly take it). Anyone who reaches the edge
+may purge: it binds 127.0.0.1; a real CDN authenticates purges (Fastly's API
+tokens, Varnish ACLs).
 
 Other methods are forwarded (body buffered, <= 1 MiB) and, when they succeed,
 invalidate the target (§4.4). What a production CDN adds: TLS, range caching,
