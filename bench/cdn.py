@@ -16,10 +16,14 @@ rounds (origin, ours, nginx, origin, ...):
   equivalent of our coalescing; upstream keep-alive), same origin.
 
 Each round uses fresh URLs (``?round=N``) so both caches start cold and the
-round measures the cold-start miss cost plus the hits that follow. Per target:
+round measures the cold-start miss cost plus the hits that follow; then, for the
+two caches, a warm pass replays the same URLs five times (all hits: the cache's
+own speed, the origin idle). Per target:
 requests/s (min / median / max over rounds), p50 / p99 latency, the hit ratio
 the client saw (``X-Cache``), and how many cards the origin drew (its own
-count). Ratio of medians: ours vs nginx. Results: ``bench/results/cdn.json``
+count). Last, **hot**: wrk (C, keep-alive, ``-t2 -c64``) on one cached card per
+cache, ``--wrk-seconds`` per round: the caches' own speed, without the Python
+client's ceiling. Ratio of medians: ours vs nginx. Results: ``bench/results/cdn.json``
 and ``cdn.png``.
 
 What this does not show: a real CDN's win is mostly distance (an edge near the
@@ -34,34 +38,24 @@ import argparse
 import asyncio
 import random
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
-from harness.procs import Child, free_port, python_module, require_binary
+from harness.procs import Child, free_port, python_module
 from netlib.http import HTTPClient
 
 from .common import Row, header, percentile, results_dir, save, table
+from .http import private_nginx, wrk
 
 TARGETS = ("origin", "syslab edge", "nginx proxy_cache")
+WARM_REPEAT = 5  # the warm pass replays the round's URLs this many times: long enough to time
 HIT_WORDS = {"HIT", "STALE", "REVALIDATED", "UPDATING"}  # ours and nginx's $upstream_cache_status
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+NGINX_CACHE = """
     proxy_cache_path {tmp}/cache levels=1:2 keys_zone=cdn:16m max_size=512m inactive=60m use_temp_path=off;
     upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
-    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -77,20 +71,12 @@ http {{
             add_header X-Cache $upstream_cache_status always;
         }}
     }}
-}}
 """
 
 
-@contextmanager
-def nginx_cache(origin_port: int) -> Iterator[Child]:
-    """A private nginx with proxy_cache in front of the origin; everything in a temp dir."""
-    binary = require_binary("nginx", "nginx-light")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="syslab-nginx-cdn-") as tmp:
-        conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, origin=origin_port))
-        with Child([binary, "-p", tmp, "-c", str(conf)], port=port, name="nginx") as child:
-            yield child
+def nginx_cache(origin_port: int) -> AbstractContextManager[Child]:
+    """A private nginx with proxy_cache in front of the origin (the reference edge)."""
+    return private_nginx(free_port(), NGINX_CACHE, origin=origin_port)
 
 
 def zipf_sequence(repos: int, requests: int, s: float, seed: int = 42) -> list[int]:
@@ -134,37 +120,63 @@ async def renders(origin: str) -> int:
         return int((await c.get(f"{origin}/_origin/stats")).json()["renders"])
 
 
-async def measure(targets: dict[str, str], origin: str, seq: list[int], users: int, rounds: int
-                  ) -> dict[str, list[dict[str, float]]]:  # fmt: skip
-    out: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+Results = dict[tuple[str, str], list[dict[str, float]]]  # (phase, target) -> one dict per round
+
+
+async def measure(targets: dict[str, str], origin: str, seq: list[int], users: int, rounds: int) -> Results:
+    """Per round and target: a cold pass (new URLs), then for the caches a warm replay of it."""
+    out: Results = {}
     for r in range(rounds):
         for name, base in targets.items():  # interleaved: each round visits every target
             paths = [card_path(k, r * len(targets) + list(targets).index(name)) for k in seq]
-            before = await renders(origin)
-            secs, lat, hits, errors = await run_load(base, paths, users)
-            out[name].append({
-                "rps": len(paths) / secs, "p50_ms": percentile(lat, 50) * 1000,
-                "p99_ms": percentile(lat, 99) * 1000, "hit_ratio": hits / len(paths),
-                "renders": await renders(origin) - before, "errors": errors,
-            })  # fmt: skip
-            print(f"  round {r + 1} {name:<18} {out[name][-1]['rps']:8.1f} req/s  "
-                  f"p50 {out[name][-1]['p50_ms']:7.1f} ms  hits {hits}/{len(paths)}", flush=True)  # fmt: skip
+            for phase in ("cold", "warm") if name != "origin" else ("cold",):
+                before = await renders(origin)
+                if phase == "warm":  # every URL is cached now: replay them WARM_REPEAT times
+                    paths = paths * WARM_REPEAT
+                secs, lat, hits, errors = await run_load(base, paths, users)
+                got = {
+                    "rps": len(paths) / secs, "p50_ms": percentile(lat, 50) * 1000,
+                    "p99_ms": percentile(lat, 99) * 1000, "hit_ratio": hits / len(paths),
+                    "renders": await renders(origin) - before, "errors": errors,
+                }  # fmt: skip
+                out.setdefault((phase, name), []).append(got)
+                print(f"  round {r + 1} {phase} {name:<18} {got['rps']:8.1f} req/s  "
+                      f"p50 {got['p50_ms']:7.1f} ms  hits {hits}/{len(paths)}", flush=True)  # fmt: skip
     return out
 
 
-def rows_of(results: dict[str, list[dict[str, float]]], workload: str) -> list[Row]:
+def hot(targets: dict[str, str], origin: str, rounds: int, seconds: int) -> Results:
+    """wrk on one cached card per cache (interleaved rounds): the cache's own speed, no Python client."""
+    out: Results = {}
+    for r in range(rounds):
+        for name, base in targets.items():
+            if name == "origin":
+                continue
+            url = f"{base}/og/hot/card.png?round={r}"
+            asyncio.run(run_load(url, [""], 1))  # the one miss, before wrk starts
+            before = asyncio.run(renders(origin))
+            got = wrk(url, threads=2, connections=64, seconds=seconds)
+            got.update(hit_ratio=1.0, renders=asyncio.run(renders(origin)) - before)
+            out.setdefault(("hot", name), []).append(got)
+            print(f"  round {r + 1} hot  {name:<18} {got['rps']:8.1f} req/s  p50 {got['p50_ms']:7.2f} ms "
+                  f"(wrk -t2 -c64 -d{seconds}s)", flush=True)  # fmt: skip
+    return out
+
+
+def rows_of(results: Results, workload: str) -> list[Row]:
     rows = []
-    for name, rounds in results.items():
+    for (phase, name), rounds in results.items():
         rps = [x["rps"] for x in rounds]
 
         def med(k: str, rounds: list[dict[str, float]] = rounds) -> float:
             return statistics.median(x[k] for x in rounds)
 
-        rows.append(Row(workload, name, statistics.median(rps), "req/s", {
+        rows.append(Row(f"{phase}: {workload}", name, statistics.median(rps), "req/s", {
             "min": min(rps), "max": max(rps), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
             "hit_ratio": med("hit_ratio"), "renders": med("renders"), "errors": sum(x["errors"] for x in rounds),
         }))  # fmt: skip
-    return rows
+    phases = ("cold", "warm", "hot")
+    return sorted(rows, key=lambda r: (phases.index(r.workload.split(":")[0]), TARGETS.index(r.impl)))
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -173,22 +185,28 @@ def plot(rows: list[Row], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r.impl for r in rows]
-    colours = ["tab:gray", "tab:blue", "tab:green"][: len(rows)]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    med = [r.value for r in rows]
-    err = [[r.value - r.extra["min"] for r in rows], [r.extra["max"] - r.value for r in rows]]
-    axes[0].bar(names, med, yerr=err, color=colours, capsize=4)
-    axes[0].set_title("requests/s (median, min-max)")
-    axes[1].bar(names, [r.extra["p50_ms"] for r in rows], color=colours)
-    axes[1].set_title("p50 latency, ms")
-    axes[2].bar(names, [r.extra["renders"] for r in rows], color=colours)
-    axes[2].set_title("cards drawn at the origin per round")
-    for r, x in zip(rows, range(len(rows)), strict=True):
-        axes[2].annotate(f"hit {r.extra['hit_ratio']:.0%}", (x, r.extra["renders"]), ha="center", va="bottom")
-    for ax in axes:
+    colour = {"origin": "tab:gray", "syslab edge": "tab:blue", "nginx proxy_cache": "tab:green"}
+    cold = [r for r in rows if r.workload.startswith("cold")]
+    warm = [r for r in rows if r.workload.startswith("warm")]
+    hot_rows = [r for r in rows if r.workload.startswith("hot")]
+    fig, axes = plt.subplots(1, 5 if hot_rows else 4, figsize=(21 if hot_rows else 17, 4))
+    panels = [(cold, "value", "cold: requests/s (median, min-max)"), (cold, "p50_ms", "cold: p50 latency, ms (log)"),
+              (cold, "renders", "cold: cards drawn at the origin"), (warm, "value", "warm: requests/s (all hits)")]  # fmt: skip
+    if hot_rows:
+        panels.append((hot_rows, "value", "hot: one cached card, wrk req/s"))
+    for ax, (subset, key, title) in zip(axes, panels, strict=True):
+        values = [r.value if key == "value" else r.extra[key] for r in subset]
+        err = None
+        if key == "value":
+            err = [[r.value - r.extra["min"] for r in subset], [r.extra["max"] - r.value for r in subset]]
+        ax.bar([r.impl for r in subset], values, yerr=err, capsize=4, color=[colour[r.impl] for r in subset])
+        ax.set_title(title, fontsize=10)
+        if key == "p50_ms":
+            ax.set_yscale("log")  # the origin's seconds next to the caches' milliseconds
         ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle(rows[0].workload)
+    for x, r in enumerate(cold):
+        axes[2].annotate(f"hit {r.extra['hit_ratio']:.0%}", (x, r.extra["renders"]), ha="center", va="bottom")
+    fig.suptitle(rows[0].workload.split(": ", 1)[1])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -201,9 +219,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent s of repository popularity")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--wrk-seconds", type=int, default=3,
+                   help="seconds of wrk on one cached card per cache and round (0: skip)")  # fmt: skip
     args = p.parse_args(argv)
-    if min(args.repos, args.requests, args.users, args.rounds) < 1 or args.zipf < 0:
-        p.error("--repos, --requests, --users and --rounds are positive; --zipf is >= 0")
+    if min(args.repos, args.requests, args.users, args.rounds) < 1 or args.zipf < 0 or args.wrk_seconds < 0:
+        p.error("--repos, --requests, --users and --rounds are positive; --zipf and --wrk-seconds >= 0")
     print(header(f"bench/cdn: OG cards, Zipf({args.zipf}) over {args.repos} repositories, "
                  f"{args.requests} requests x {args.users} users x {args.rounds} rounds"))  # fmt: skip
     seq = zipf_sequence(args.repos, args.requests, args.zipf)
@@ -218,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         targets = {"origin": origin, "syslab edge": f"http://127.0.0.1:{e.port}",
                    "nginx proxy_cache": f"http://127.0.0.1:{n.port}"}  # fmt: skip
         results = asyncio.run(measure(targets, origin, seq, args.users, args.rounds))
+        if args.wrk_seconds:
+            results.update(hot(targets, origin, args.rounds, args.wrk_seconds))
     workload = f"og zipf{args.zipf} {args.repos}r"
     rows = rows_of(results, workload)
     print(table(rows, "nginx proxy_cache"))

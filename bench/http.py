@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,10 @@ def serve_uvicorn(port: int) -> None:
                 access_log=False, log_level="warning", lifespan="off")  # fmt: skip
 
 
-NGINX_CONF = """
+# What every private nginx of the benches shares: one process in the foreground, its
+# pid, logs and temp files in a temporary folder, no access log. ``{http}`` is the rest
+# of the http block (servers, caches), formatted by the caller.
+NGINX_MAIN = """
 daemon off;
 master_process off;
 worker_processes 1;
@@ -86,31 +89,41 @@ http {{
     access_log off;
     client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    keepalive_requests 1000000;
+{http}
+}}
+"""
+NGINX_STATIC = """
     default_type text/plain;
     sendfile on;
     tcp_nopush on;
     open_file_cache max=1000 inactive=20s;
     open_file_cache_valid 1s;
-    keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{port};
         root {www};
         location = /hello {{ try_files /hello.txt =404; }}
         location /static/ {{ alias {www}/; }}
     }}
-}}
 """
 
 
 @contextmanager
-def nginx(port: int, www: Path) -> Iterator[Child]:
-    """A private nginx on ``port`` serving ``www``; config, pid and logs in a temp dir."""
+def private_nginx(port: int, http_block: str, **fmt: object) -> Iterator[Child]:
+    """A private nginx on ``port`` whose http block is ``http_block`` (formatted with
+    ``tmp``, ``port`` and ``fmt``); config, pid, logs and caches in a temp dir."""
     binary = require_binary("nginx", "nginx-light")
     with tempfile.TemporaryDirectory(prefix="syslab-nginx-") as tmp:
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, www=www))
+        http = http_block.format(tmp=tmp, port=port, **fmt)
+        conf.write_text(NGINX_MAIN.format(tmp=tmp, http=http))
         with Child([binary, "-p", tmp, "-c", str(conf)], port=port, name="nginx") as child:
             yield child
+
+
+def nginx(port: int, www: Path) -> AbstractContextManager[Child]:
+    """A private nginx on ``port`` serving ``www``."""
+    return private_nginx(port, NGINX_STATIC, www=www)
 
 
 def make_site(www: Path) -> None:

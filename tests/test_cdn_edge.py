@@ -77,6 +77,16 @@ async def test_private_is_not_stored_by_a_shared_cache(cdn: tuple[str, str], cli
     assert await origin_count(client, origin, "/lab/priv") == 2
 
 
+async def test_a_set_cookie_is_never_handed_to_another_client(cdn: tuple[str, str], client: HTTPClient) -> None:
+    origin, edge = cdn
+    path = lab("cookie", cc="public, max-age=60", extra="set-cookie")
+    got = [await client.get(edge + path) for _ in range(2)]
+    assert [xcache(r) for r in got] == ["MISS", "MISS"] and got[1].headers["set-cookie"] == "session=cookie"
+    path = lab("cookie-named", cc='max-age=60, private="set-cookie"', extra="set-cookie")
+    first, second = [await client.get(edge + path) for _ in range(2)]
+    assert (xcache(second), "set-cookie" in first.headers, "set-cookie" in second.headers) == ("HIT", True, False)
+
+
 async def test_authorization_needs_public_or_s_maxage(cdn: tuple[str, str], client: HTTPClient) -> None:
     origin, edge = cdn
     auth = {"authorization": "Bearer t"}
@@ -217,8 +227,10 @@ async def test_a_response_too_big_for_the_cache_is_streamed_through(
         rest = b"".join([chunk async for chunk in body])
         assert xcache(r) == "MISS" and len(first) + len(rest) == 3 * 1024 * 1024
         assert xcache(await client.get(edge + path)) == "MISS"  # it was not stored
+    r = await client.head(edge + lab("big", cc="max-age=60", size=str(3 * 1024 * 1024)))
+    assert (r.status, r.headers["content-length"], r.body) == (200, str(3 * 1024 * 1024), b"")
     stats = await edge_stats(client, edge)
-    assert stats["streamed_through"] == before + 4  # type: ignore[operator]
+    assert stats["streamed_through"] == before + 5  # type: ignore[operator]
     assert stats["bytes_memory"] < 1024 * 1024  # type: ignore[operator]
 
 

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from harness.procs import python_module
+from clients.hashring import HashRing
+from harness.procs import free_port, python_module
 from netlib.http import HTTPClient
 from servers.catalog import REPO_ROOT
 from servers.cdn.router import EdgeRouter
@@ -30,7 +34,7 @@ async def client() -> AsyncIterator[HTTPClient]:
 
 async def test_100_concurrent_misses_make_one_origin_request(client: HTTPClient) -> None:
     with origin_proc() as o, edge_proc(url(o)) as e:
-        path = "/lab/hot?cc=max-age%3D60&delay=0.3"  # the origin is slow: all 100 arrive in time
+        path = "/lab/hot?cc=max-age%3D60&delay=1"  # the origin is slow: all 100 arrive in time
         clients = [HTTPClient(timeout=10) for _ in range(100)]
         try:
             got = await asyncio.gather(*(c.get(url(e) + path) for c in clients))
@@ -74,6 +78,16 @@ async def test_without_stale_the_secondary_origin_answers(client: HTTPClient) ->
         assert stats["origin_errors"] == 1 and stats["failovers"] >= 1
 
 
+async def test_stale_if_error_is_preferred_to_the_secondary(client: HTTPClient) -> None:
+    with origin_proc("primary") as o1, origin_proc("secondary") as o2, edge_proc(url(o1), url(o2)) as e:
+        path = "/lab/prefer?cc=max-age%3D0%2C%20stale-if-error%3D60&etag=1"
+        assert (await client.get(url(e) + path)).headers["x-origin"] == "primary"
+        await client.post(url(o1) + "/_origin/fail", json={"status": 503})
+        r = await client.get(url(e) + path)
+        assert (r.status, xcache(r), r.headers["x-origin"]) == (200, "STALE", "primary")
+        assert await origin_count(client, url(o2), "/lab/prefer") == 0
+
+
 async def test_a_failing_origin_5xx_fails_over_and_must_revalidate_forbids_stale(client: HTTPClient) -> None:
     with origin_proc("primary") as o1, edge_proc(url(o1)) as e:
         strict = "/lab/strict?cc=max-age%3D0%2C%20must-revalidate%2C%20stale-if-error%3D60&etag=1"
@@ -88,6 +102,9 @@ async def test_an_origin_that_times_out_is_a_504(client: HTTPClient) -> None:
     with origin_proc() as o, edge_proc(url(o), args=("--origin-timeout", "0.3")) as e:
         r = await client.get(url(e) + "/lab/slow?delay=1.5&cc=max-age%3D60")
         assert r.status == 504 and "timed out" in r.text()
+        t0 = time.monotonic()
+        r = await client.get(url(e) + "/lab/stall?stall=1.5&size=1000&cc=max-age%3D60")  # head, half, silence
+        assert r.status == 502 and "broke off" in r.text() and time.monotonic() - t0 < 1.4
 
 
 async def test_the_router_steers_around_a_dead_edge(client: HTTPClient) -> None:
@@ -112,6 +129,29 @@ async def test_the_router_steers_around_a_dead_edge(client: HTTPClient) -> None:
                 assert xcache(r) == ("MISS" if owners[p] == dead else "HIT")
         finally:
             await router.close()
+
+
+async def test_edges_shard_objects_by_the_ring_and_fall_back_to_the_origin(client: HTTPClient) -> None:
+    ports = [free_port() for _ in range(3)]
+    peers = [f"http://127.0.0.1:{p}" for p in ports]
+    flags = [a for u in peers for a in ("--peer", u)]
+    with origin_proc() as o, ExitStack() as stack:
+        edges = [stack.enter_context(python_module("servers.cdn", "edge", "--origin", url(o), *flags,
+                                                   "--log-level", "warning", port=p)) for p in ports]  # fmt: skip
+        ring = HashRing(peers)
+        paths = [f"/lab/shard-{i}?cc=max-age%3D60" for i in range(9)]
+        for path in paths:  # every edge asked for every object: the origin still sees each once
+            got = [await client.get(e + path) for e in peers]
+            assert {r.status for r in got} == {200} and len({r.body for r in got}) == 1
+            assert await origin_count(client, url(o), path.split("?")[0]) == 1
+        stats = [await edge_stats(client, e) for e in peers]
+        assert sum(s["peer_requests"] for s in stats) == 2 * len(paths)  # type: ignore[misc]
+        owner = ring.lookup("/lab/orphan?cc=max-age%3D60")
+        edges[peers.index(owner)].kill()
+        other = next(e for e in peers if e != owner)
+        r = await client.get(other + "/lab/orphan?cc=max-age%3D60")  # the owner is dead: the origin answers
+        assert (r.status, xcache(r)) == (200, "MISS")
+        assert await origin_count(client, url(o), "/lab/orphan") == 1
 
 
 async def test_lru_by_bytes_evicts_the_coldest_and_the_disk_tier_keeps_it(
@@ -157,3 +197,27 @@ def test_cli_mistakes_are_one_line_and_a_nonzero_exit(argv: list[str]) -> None:
     p = subprocess.run([sys.executable, "-m", "servers.cdn", *argv], cwd=REPO_ROOT, capture_output=True,
                        text=True, timeout=30)  # fmt: skip
     assert p.returncode != 0 and "Traceback" not in p.stderr and p.stderr.strip()
+
+
+@pytest.mark.parametrize("role", [["origin"], ["edge", "--origin", "http://127.0.0.1:1"]])
+def test_a_port_in_use_is_one_line_on_stderr(role: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "servers.cdn", *role, "--port", str(port)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert p.returncode == 1 and p.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in p.stderr
+
+
+def test_the_cluster_checks_all_five_ports_before_starting_any(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]  # the cluster's third port (the first edge's)
+        p = subprocess.run([sys.executable, "-m", "servers.cdn", "--port", str(port - 2), "--dir", str(tmp_path / "d")],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert p.returncode == 1 and p.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in p.stderr
+    assert not list((tmp_path / "d").glob("*"))  # no child was started

@@ -97,3 +97,18 @@ def test_the_observer_version_requests_fewer_than_native_and_both_far_fewer_than
         counts[mode] = len(set(requested))
         page.context.close()
     assert 0 < counts["io"] <= counts["native"] < N / 3, counts
+
+
+def test_the_side_by_side_page_runs_both_lazy_versions_at_once(browser: Any, edge: str) -> None:
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "/img/" in r.url else None)
+    page.goto(f"{edge}/web/lazy/compare.html?n={N}")
+    statuses = {}
+    for mode in ("native", "io"):
+        frame = page.frame_locator(f"#{mode}")
+        frame.locator("#status").filter(has_text=f"({mode})").wait_for(timeout=20_000)
+        statuses[mode] = frame.locator("#status").text_content() or ""
+    assert all(f"of {N} ({m})" in s for m, s in statuses.items()), statuses
+    assert 0 < len(set(requested)) < N / 2  # both frames together, far from all 300
+    page.context.close()

@@ -65,6 +65,8 @@ def test_delta_seconds(d: dict[str, str], expected: int | None) -> None:
     (404, {}, {}, True),
     (500, {}, {"cache-control": "max-age=60"}, False),
     (206, {}, {"cache-control": "max-age=60"}, False),
+    (200, {}, {"cache-control": "public, max-age=60", "set-cookie": "s=1"}, False),
+    (200, {}, {"cache-control": 'max-age=60, private="Set-Cookie"', "set-cookie": "s=1"}, True),
 ])  # fmt: skip
 def test_storable(status: int, request_h: dict[str, str], response_h: dict[str, str], ok: bool) -> None:
     assert policy.storable(status, Fields(request_h), Fields(response_h)) is ok

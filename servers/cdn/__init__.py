@@ -9,7 +9,12 @@ Layout, from the user inwards:
   edge's cache, and steers to the next healthy edge when one dies;
 * ``edge``: the shared cache: lookup, coalescing of concurrent misses,
   revalidation, stale-while-revalidate and stale-if-error, streaming of
-  objects too big to store, failover to the secondary origin, purge;
+  objects too big to store, failover to the secondary origin, purge; with
+  ``--peer`` the edges also shard among themselves on the same ring (a miss
+  asks the object's owner edge before the origin, one hop at most), so the
+  origin sees each object once whichever edge a user reached;
+* ``upstream``: one request to an origin or a peer edge, its body buffered
+  or streamed through, failures as ``OriginDown`` (502/504);
 * ``policy``: RFC 9111 as pure functions (sans-IO, table-tested);
 * ``store``: the LRU bounded in bytes, in memory with a disk tier of
   checksummed records (``storage.record``);

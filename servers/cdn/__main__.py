@@ -12,40 +12,30 @@ them all on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from netlib.shell import ShellConfig, run, serve_until_signalled
 from servers.catalog import REPO_ROOT
-from servers.cli import parse, server_parser
+from servers.cli import byte_size, check_before_start, parse, server_parser
 
 DEFAULT_PORTS = {"origin": 8100, "cluster": 8100, "edge": 8102}
-_SIZE = re.compile(r"(\d+)\s*(b|kb|k|mb|m|gb|g)?", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """``64mb`` -> 67108864; argparse turns the ValueError into a one-line usage error."""
-    m = _SIZE.fullmatch(text.strip())
-    if m is None:
-        raise ValueError(text)
-    return int(m[1]) * _UNITS[(m[2] or "").lower()]
-
-
 def parser() -> argparse.ArgumentParser:
     p = server_parser("cdn", "a toy CDN: origin, edge caches (RFC 9111), or the cluster (N8, N9, N12)")
-    p.set_defaults(port=None)
     p.add_argument("role", nargs="?", default="cluster", choices=["origin", "edge", "cluster"])
     p.add_argument("--name", help="this process's name (X-Origin / Via); default: the role")
     p.add_argument("--origin", action="append", default=[], metavar="URL",
                    help="edge: origin URL; give it twice for a failover origin")  # fmt: skip
-    p.add_argument("--max-bytes", type=parse_size, default="64mb", help="edge: memory tier (64mb)")
-    p.add_argument("--max-object", type=parse_size, default="8mb",
+    p.add_argument("--peer", action="append", default=[], metavar="URL",
+                   help="edge: every edge's URL, this one's too; a miss asks the object's owner on the ring")  # fmt: skip
+    p.add_argument("--max-bytes", type=byte_size, default="64mb", help="edge: memory tier (64mb)")
+    p.add_argument("--max-object", type=byte_size, default="8mb",
                    help="edge: larger responses stream through uncached (8mb)")  # fmt: skip
-    p.add_argument("--disk-bytes", type=parse_size, default="0",
+    p.add_argument("--disk-bytes", type=byte_size, default="0",
                    help="edge: disk tier under --dir (0 = none)")  # fmt: skip
     p.add_argument("--origin-timeout", type=float, default=5.0, help="edge: seconds to the origin's head")
     p.add_argument("--origin-cooldown", type=float, default=2.0, help="edge: seconds a failed origin is skipped")
@@ -54,13 +44,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = parser()
-    args = parse(p)
-    if args.port is None:
-        args.port = DEFAULT_PORTS[args.role]
-    if not 0 <= args.port <= 65535:
-        p.error("--port is 0..65535")
+    role = p.parse_known_args(argv)[0].role  # the default port depends on the role
+    p.set_defaults(port=DEFAULT_PORTS[role])
+    args = parse(p, argv)  # checks the (first) port and --dir before anything starts
     if args.role == "edge":
         return run_edge(p, args)
     if args.role == "origin":
@@ -94,6 +82,9 @@ def run_edge(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     for url in args.origin:
         if not url.startswith("http://"):
             p.error(f"--origin {url!r}: only http:// origins")
+    self_url = f"http://{args.host}:{args.port}"
+    if args.peer and self_url not in args.peer:
+        p.error(f"--peer lists every edge, this one ({self_url}) included")
     disk_dir = Path(args.dir) / "disk" if args.disk_bytes else None
     if disk_dir is not None:
         try:
@@ -104,6 +95,7 @@ def run_edge(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         origins=tuple(args.origin), name=args.name or "edge", max_bytes=args.max_bytes,
         max_object=args.max_object, disk_dir=disk_dir, disk_bytes=args.disk_bytes,
         origin_timeout=args.origin_timeout, origin_cooldown=args.origin_cooldown,
+        peers=tuple(args.peer), self_url=self_url,
     )  # fmt: skip
     edge = Edge(config)
 
@@ -114,12 +106,8 @@ def run_edge(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return _run(go)
 
 
-def _run(go: object) -> int:
-    try:
-        run(go)  # type: ignore[arg-type]
-    except OSError as e:  # port in use, address not available
-        print(f"cdn: cannot listen: {e.strerror or e}", file=sys.stderr)
-        return 1
+def _run(go: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    run(go)  # an address that cannot be bound: one line and exit 1 (netlib.shell.run)
     return 0
 
 
@@ -131,6 +119,10 @@ def run_cluster(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     log = logging.getLogger("servers.cdn")
     port = lambda i: args.port + i if args.port else 0  # noqa: E731
+    if args.port and args.port + 4 > 65535:
+        p.error("the cluster takes --port P to P+4: P is at most 65531")
+    for i in range(1, 5):  # parse() checked P; the other four before any child starts
+        check_before_start(p, argparse.Namespace(host=args.host, port=port(i)))
     d = Path(args.dir)
     common = ["--log-level", args.log_level]
     children = []
@@ -142,11 +134,13 @@ def run_cluster(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             children.append(python_module("servers.cdn", "origin", "--name", name, "--dir", str(d / name),
                                           *common, port=port(i), host=args.host).start())  # fmt: skip
         origins = [a for c in children for a in ("--origin", f"http://{args.host}:{c.port}")]
+        # Fixed ports: the edges know each other before they start, and shard by the ring.
+        peers = [a for i in range(3) for a in ("--peer", f"http://{args.host}:{port(2 + i)}")] if args.port else []
         for i in range(3):
             name = f"edge-{i + 1}"
             children.append(python_module(
                 "servers.cdn", "edge", "--name", name, "--dir", str(d / name), "--disk-bytes", "256mb",
-                *origins, *common, port=port(2 + i), host=args.host).start())  # fmt: skip
+                *origins, *peers, *common, port=port(2 + i), host=args.host).start())  # fmt: skip
     except LaunchError as e:
         for c in children:
             c.stop()

@@ -7,7 +7,7 @@
     GET  /repo/{owner}/{repo}                    an HTML page whose og:image is that card
     GET  /img/{n}.png                            gallery images for the lazy page (N12)
     GET  /web/...                                the pages in web/ (ETag, Last-Modified)
-    GET  /lab/{name}?cc=..&vary=..&etag=1&lm=S&expires=S&size=N&delay=S&status=N&chunked=1
+    GET  /lab/{name}?cc=..&vary=..&etag=1&lm=S&expires=S&size=N&delay=S&stall=S&status=N&chunked=1
                                                  a resource whose caching headers the query
                                                  sets: the learner's (and the tests') probe
     POST /lab/{name}/bump                        a new version of that resource
@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +198,8 @@ class Origin:
         text = f"{name} v{version} {variant} from {self.config.name}\n".encode()
         if size:
             text = (text * (size // len(text) + 1))[:size]
+        if stall := _number(req.arg("stall"), 0.0, MAX_LAB_DELAY, "stall"):
+            return StreamingResponse(_stalled(text, stall), status, self.headers(hdrs), "text/plain")
         if req.arg("chunked") == "1":
             return StreamingResponse(_pieces(text), status, self.headers(hdrs), "text/plain")
         return Response(text, status, self.headers(hdrs), content_type="text/plain")
@@ -225,6 +227,13 @@ class Origin:
             raise HTTPError(422, 'send {"status": 500..599} to fail, {"status": 0} to heal')
         self.failing = status
         return {"failing": status}
+
+
+async def _stalled(text: bytes, seconds: float) -> AsyncIterator[bytes]:
+    """Half the body, a silence, the rest: an origin that stalls mid-response."""
+    yield text[: len(text) // 2]
+    await asyncio.sleep(seconds)
+    yield text[len(text) // 2 :]
 
 
 def _pieces(text: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -4,7 +4,8 @@ Every rule the edge follows is a pure function here, so each is table-tested
 without a socket (tests/test_cdn_policy.py):
 
 * ``parse_cache_control``: the directive list (RFC 9111 §5.2), with limits;
-* ``storable``: may a shared cache keep this response at all (§3, §3.5);
+* ``storable``: may a shared cache keep this response at all (§3, §3.5; and, as
+  CDNs do, not with a Set-Cookie unless ``private="set-cookie"`` strips it);
 * ``freshness_lifetime``: s-maxage > max-age > Expires - Date > heuristic (§4.2.1,
   §4.2.2; the heuristic only for heuristically cacheable statuses without any
   explicit expiry, 10% of the time since Last-Modified, as the RFC suggests);
@@ -33,6 +34,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 Directives = dict[str, str | None]
 HeaderList = list[tuple[str, str]]  # lower-case names, in order
@@ -175,6 +177,8 @@ def storable(status: int, request: Fields, response: Fields) -> bool:
         "public" in cc or "must-revalidate" in cc or "s-maxage" in cc
     ):
         return False  # §3.5
+    if response.first("set-cookie") is not None and "set-cookie" not in _named_fields(cc):
+        return False  # one user's cookie must not be handed to the next (Fastly, Cloudflare)
     explicit = (
         "public" in cc or "max-age" in cc or "s-maxage" in cc or response.first("expires") is not None
     )
@@ -183,12 +187,14 @@ def storable(status: int, request: Fields, response: Fields) -> bool:
     return status in STORABLE_STATUSES and explicit
 
 
+def _named_fields(cc: Directives) -> set[str]:
+    """The fields named by ``private="..."`` and ``no-cache="..."`` (§5.2.2.4, §5.2.2.7)."""
+    return {n.strip().lower() for d in ("private", "no-cache") for n in (cc.get(d) or "").split(",") if n.strip()}
+
+
 def strip_private_fields(headers: HeaderList, cc: Directives) -> HeaderList:
     """``private="set-cookie"`` / ``no-cache="set-cookie"``: drop those fields before storing."""
-    names: set[str] = set()
-    for d in ("private", "no-cache"):
-        if cc.get(d):
-            names |= {n.strip().lower() for n in (cc[d] or "").split(",")}
+    names = _named_fields(cc)
     return [(k, v) for k, v in headers if k not in names]
 
 
@@ -226,9 +232,28 @@ class Stored:
     response_time: float  # when its response arrived
     vary: dict[str, str] = field(default_factory=dict)  # selecting request fields, normalised
 
-    @property
+    # Parsed once per stored response, not per hit: a hit then costs no header parsing.
+    @cached_property
     def fields(self) -> Fields:
         return Fields(self.headers)
+
+    @cached_property
+    def cc(self) -> Directives:
+        return self.fields.cc()
+
+    @cached_property
+    def lifetime(self) -> float:
+        return freshness_lifetime(self.status, self.fields)[0]
+
+    @cached_property
+    def initial_age(self) -> float:
+        """§4.2.3's corrected_initial_age: how old it already was when it arrived."""
+        f = self.fields
+        date = http_date(f.first("date"))
+        apparent = max(0.0, self.response_time - date) if date is not None else 0.0
+        age_hdr = f.first("age")
+        age_value = float(min(int(age_hdr), MAX_DELTA)) if age_hdr and age_hdr.strip().isdigit() else 0.0
+        return max(apparent, age_value + (self.response_time - self.request_time))
 
     @property
     def size(self) -> int:
@@ -237,13 +262,7 @@ class Stored:
 
 def current_age(s: Stored, now: float) -> float:
     """§4.2.3: the corrected initial age plus the time it has been resident here."""
-    f = s.fields
-    date = http_date(f.first("date"))
-    apparent = max(0.0, s.response_time - date) if date is not None else 0.0
-    age_hdr = f.first("age")
-    age_value = float(min(int(age_hdr), MAX_DELTA)) if age_hdr and age_hdr.strip().isdigit() else 0.0
-    corrected_age = age_value + (s.response_time - s.request_time)
-    return max(apparent, corrected_age) + (now - s.response_time)
+    return s.initial_age + (now - s.response_time)
 
 
 # -- using a stored response ----------------------------------------------------------
@@ -286,13 +305,16 @@ def forbids_stale(cc: Directives) -> bool:
     return "must-revalidate" in cc or "proxy-revalidate" in cc or "no-cache" in cc
 
 
-def decide(s: Stored, request: Fields, now: float) -> Action:
-    """What to do with a stored response that matched this request (§4, RFC 5861 §3)."""
-    cc = s.fields.cc()
-    req = request_directives(request)
+def decide(s: Stored, request: Fields, now: float, req: Directives | None = None) -> Action:
+    """What to do with a stored response that matched this request (§4, RFC 5861 §3).
+
+    ``req``: the request's directives, if the caller parsed them already."""
+    cc = s.cc
+    if req is None:
+        req = request_directives(request)
     if "no-cache" in cc or "no-cache" in req:
         return Action.REVALIDATE
-    lifetime, _ = freshness_lifetime(s.status, s.fields)
+    lifetime = s.lifetime
     age = current_age(s, now)
     if (ma := delta(req, "max-age")) is not None:
         lifetime = min(lifetime, float(ma))
@@ -313,11 +335,10 @@ def decide(s: Stored, request: Fields, now: float) -> Action:
 
 def stale_on_error(s: Stored, request: Fields, now: float) -> bool:
     """May this stored response stand in for an origin that failed (RFC 5861 §4)?"""
-    cc = s.fields.cc()
+    cc = s.cc
     if forbids_stale(cc):
         return False
-    lifetime, _ = freshness_lifetime(s.status, s.fields)
-    staleness = current_age(s, now) - lifetime
+    staleness = current_age(s, now) - s.lifetime
     window = delta(request_directives(request), "stale-if-error")
     if window is None:
         window = delta(cc, "stale-if-error")
