@@ -16,9 +16,11 @@ OS_PACKAGES=(
   netcat-openbsd   # nc: inline RESP and raw TCP tests
   curl             # HTTP interoperability tests
   wrk              # bench/http load generator
-  nginx-light      # reference static-file server in bench/http
+  nginx-light      # reference static-file server in bench/http, the backends of bench/lb
+  haproxy          # N6: the reference load balancer in bench/lb
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
+  fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)
   nodejs           # node and npm: build the React page of N4 (web/sse) with Vite
 )
