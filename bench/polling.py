@@ -14,7 +14,8 @@ server's ``changed_at``; same machine, same clock) p50 / p99. Rounds interleave
 the strategies; the tables show medians, and the ratio is against long polling.
 
 Then the server holds ``--hold`` long polls on one instance at once (its RSS and
-fds are read while they wait) and the time from the change to the last answer.
+fds are read while they wait); the instance is terminated, and the time from that
+change to the last answer is reported.
 Results: ``bench/results/polling.json`` and ``polling.png``.
 """
 
@@ -96,26 +97,30 @@ async def strategy(port: int, delays: list[float], interval: float | None) -> di
             "bytes_per_instance": statistics.fmean(r["bytes"] for r in out)}  # fmt: skip
 
 
-async def hold(port: int, pid: int, n: int, delay: float) -> dict[str, float]:
-    """``n`` long polls on one instance at once: RSS and fds while held, time to answer all."""
+async def hold(port: int, pid: int, n: int) -> dict[str, float]:
+    """``n`` long polls on one instance at once: RSS and fds while held; then the instance
+    is terminated (a state change) and the time until the last poll is answered."""
     base_rss, base_fds = rss_kib(pid), fds(pid)
     c = await Wire.open(port)
-    _, body = await c.call("POST", "/instances", json.dumps({"delay": delay}).encode())
+    _, body = await c.call("POST", "/instances", json.dumps({"delay": 3600}).encode())
     iid = json.loads(body)["id"]
     wires: list[Wire] = []
     while len(wires) < n:
         wires += await asyncio.gather(*(Wire.open(port) for _ in range(min(BATCH, n - len(wires)))))
     polls = [asyncio.ensure_future(w.call("GET", f"/instances/{iid}?wait=30&state=pending")) for w in wires]
+    deadline = time.monotonic() + 60
     while True:
         _, body = await c.call("GET", "/stats")
         if json.loads(body)["waiting"] >= n:
             break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {json.loads(body)['waiting']} of {n} long polls are waiting")
         await asyncio.sleep(0.05)  # polling the server's own count (this is the bench's client)
     rss, held = rss_kib(pid), fds(pid)
+    _, body = await c.call("DELETE", f"/instances/{iid}")
+    changed = json.loads(body)["changed_at"]
     answers = await asyncio.gather(*polls)
     done = time.time()
-    _, body = await c.call("GET", f"/instances/{iid}")
-    changed = json.loads(body)["changed_at"]
     for w in [*wires, c]:
         w.close()
     if any(status != 200 for status, _ in answers):
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                 print(f"  [{rnd + 1}/{args.rounds}] {name:<18} {r['requests_per_instance']:7.1f} req/instance "
                       f"{r['bytes_per_instance']:9.0f} B/instance  notice p50 {r['notice_p50_ms']:.0f} ms "
                       f"p99 {r['notice_p99_ms']:.0f} ms", flush=True)  # fmt: skip
-        held = asyncio.run(hold(srv.port, srv.pid, args.hold, args.hold_delay)) if args.hold else {}
+        held = asyncio.run(hold(srv.port, srv.pid, args.hold)) if args.hold else {}
     rows = []
     for name, rs in runs.items():
         for key, unit in (("notice_p50_ms", "ms"), ("notice_p99_ms", "ms"),
@@ -183,7 +188,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--max-delay", type=float, default=4.0)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--hold", type=int, default=5000, help="long polls held at once (0: skip)")
-    p.add_argument("--hold-delay", type=float, default=3.0, help="boot delay of the held instance")
     args = p.parse_args(argv)
     print(header(f"polling: {args.instances} instances, delays {args.min_delay:g}-{args.max_delay:g}s, "
                  f"{args.rounds} rounds"))  # fmt: skip

@@ -141,5 +141,14 @@ def test_a_full_disk_is_507_and_leaves_no_partial_file(tmp_path):
         status, body = curl("-T", str(tmp_path / "two"), srv.url("two"))
         assert status == 507 and "no space" in body
         assert srv.partials() == [] and srv.finals() == []
+        with socket.create_connection(("127.0.0.1", srv.tcp)) as s:  # the raw mode too
+            s.sendall(b"PUT raw 2000000\n")
+            try:
+                s.sendall(os.urandom(2_000_000))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused midway: the answer says why
+            answer = s.makefile("rb").readline()
+        assert answer.startswith(b"ERR no space for the upload"), answer
+        assert srv.partials() == [] and srv.finals() == []
         (tmp_path / "small").write_bytes(b"fits")
         assert curl("-T", str(tmp_path / "small"), srv.url("small"))[0] == 201  # still serving

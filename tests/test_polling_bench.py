@@ -14,7 +14,7 @@ pytestmark = pytest.mark.exercise("N5")
 def test_polling_bench_smoke(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
     polling.main(["--instances", "6", "--intervals", "0.1,0.3", "--rounds", "1", "--hold", "50",
-                  "--min-delay", "0.2", "--max-delay", "0.5", "--hold-delay", "0.3"])  # fmt: skip
+                  "--min-delay", "0.2", "--max-delay", "0.5"])  # fmt: skip
     out = capsys.readouterr().out
     assert "vs long poll" in out and "held 50 long polls at once" in out
     doc = json.loads((tmp_path / "polling.json").read_text())

@@ -6,15 +6,17 @@ replay), and checks that every event is on the page once, in order."""
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from harness.procs import require_binary
+from harness.procs import python_module, require_binary
 from servers.catalog import REPO_ROOT
-from tests.sse_support import publish, sse_child, stats
+from tests.sse_support import publish, stats
 from tests.support import wait_until
 
 pytestmark = pytest.mark.exercise("N4")
@@ -29,6 +31,23 @@ def items(page: Page) -> list[tuple[str, str]]:
             for li in page.query_selector_all("#events li")]  # fmt: skip
 
 
+def port_outside_the_ephemeral_range() -> int:
+    """A free port the kernel never hands out as a client's source port: the server is
+    restarted on the same port (the page knows only that one), and in a busy test run an
+    ephemeral port freed by the first server may be taken by some client connection."""
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def counters(page: Page) -> dict[str, int]:
     return {t: int(page.inner_text(f"#counters span[data-type={t}] b")) for t in ("message", "note", "alert")}
 
@@ -37,9 +56,8 @@ def test_react_page_updates_live_and_resumes_after_a_restart_without_loss_or_rep
     assert (DIST / "index.html").is_file(), "web/sse is not built: run `make setup`"
     chromium = require_binary("chromium", "chromium")
     args = ("--dir", str(tmp_path), "--web", str(DIST), "--retry", "1500")
-    first = sse_child(*args).start()
-    port = first.port
-    assert port is not None
+    port = port_outside_the_ephemeral_range()
+    first = python_module("servers.sse", *args, port=port).start()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -57,9 +75,7 @@ def test_react_page_updates_live_and_resumes_after_a_restart_without_loss_or_rep
                 first.signal(signal.SIGTERM)
                 assert first.proc is not None and first.proc.wait(10) == 0
                 page.wait_for_function("document.getElementById('state').textContent !== 'open'", timeout=10_000)
-                second = sse_child(*args)
-                second.argv[second.argv.index("--port") + 1] = str(port)  # the page knows this port
-                with second.start():
+                with python_module("servers.sse", *args, port=port):  # the port the page knows
                     assert stats(port)["clients"] == 0  # the page has not come back yet
                     publish(port, "while away 1")  # only a replay can bring these
                     publish(port, "while away 2", "note")

@@ -109,3 +109,15 @@ def test_encode_then_parse_round_trips_in_any_chunking(data, kind, n, cuts):
     pieces.append(wire[pos:])
     normalised = data.replace("\r\n", "\n").replace("\r", "\n")
     assert run(pieces) == [(kind, normalised, str(n))]
+
+
+@given(st.lists(st.binary(max_size=200), max_size=20))
+def test_any_bytes_give_events_or_need_data_and_nothing_else_escapes(chunks):
+    p = Parser()
+    for c in chunks + [b""]:
+        p.receive_data(c)
+        while True:
+            ev = p.next_event()  # RemoteProtocolError is the only allowed exception (limits)
+            if ev is NEED_DATA:
+                break
+            assert isinstance(ev, Event) and isinstance(ev.data, str)

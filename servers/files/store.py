@@ -44,6 +44,9 @@ class DigestMismatch(ValueError):
 class StorageFull(OSError):
     """The disk (or the file size limit) refused our bytes."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def check_name(name: str) -> str:
     """``name`` if it is one safe path segment; ``NameError_`` otherwise."""

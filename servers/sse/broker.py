@@ -8,6 +8,10 @@ a client can reconnect to any of them with its ``Last-Event-ID``. A process that
 starts (or loses Redis and comes back) subscribes first, then reads the history
 list into its ring; the hub ignores ids it already has, so the overlap is harmless.
 
+Ids only grow: a Redis that loses its sequence key (FLUSHALL, a new instance
+without persistence) restarts numbering at 1, and running processes ignore the
+"old" ids until restarted. Production would keep the sequence durable (AOF).
+
 What production would do differently: Redis Streams (``XADD``/``XREAD``) give ids
 and history in one structure; pub/sub + list keeps to what ``clients/resp`` and
 N17's star topology already use.
