@@ -258,7 +258,13 @@ class LSM:
             self.stats_.user_bytes += n
             self.stats_.wal_bytes += n + 21  # record header 9 + seq 8 + klen 4
             if mem.bytes >= self.opts.write_buffer:
-                self._switch_memtable()
+                try:
+                    self._switch_memtable()
+                except (OSError, StorageError) as e:
+                    # This write is in the WAL and acknowledged; what failed (a full disk
+                    # rotating the WAL) stops the writes that follow, not this one.
+                    log.error("%s: cannot switch memtable: %s; writes stopped", self.dir, e)
+                    self._bg_error = e
 
     def __contains__(self, key: bytes) -> bool:
         return self.get(key) is not None
