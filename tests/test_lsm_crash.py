@@ -34,9 +34,13 @@ def parse_intent(line: str) -> tuple[str, bytes, bytes | None]:
 
 
 def run_until_killed(directory: Path, seed: int, trigger: str, after: int, model: dict) -> tuple:
-    """Run a child, kill it at the trigger; returns the in-flight (key, old, new) or None."""
+    """Run a child, SIGKILL it at the trigger; returns the in-flight (key, old, new) or None.
+
+    The child may get further than the line that triggered the kill: what it printed
+    before dying is read too, so every acknowledgement counts.
+    """
     child = spawn(directory, seed, 3000)
-    pending, acks = None, 0
+    pending, acks, killed = None, 0, False
     assert child.stdout is not None
     for line in child.stdout:
         if line.startswith("I "):
@@ -49,14 +53,11 @@ def run_until_killed(directory: Path, seed: int, trigger: str, after: int, model
             else:
                 model[key] = value
             pending, acks = None, acks + 1
-            if trigger == "write" and acks >= after:
-                break
-        elif line.strip() == trigger:
-            break
-    else:
-        pytest.fail(f"child ended before {trigger}: {child.stderr.read() if child.stderr else ''}")
-    os.kill(child.pid, signal.SIGKILL)
+        if not killed and (line.strip() == trigger or (trigger == "write" and acks >= after)):
+            os.kill(child.pid, signal.SIGKILL)
+            killed = True
     child.wait()
+    assert killed, f"child ended before {trigger}: {child.stderr.read() if child.stderr else ''}"
     return pending
 
 
