@@ -47,6 +47,8 @@ PAYLOAD_CHECKERS: dict[str, str] = {
     "bitcask-data": "storage.check:check_bitcask_data",
     "bitcask-hint": "storage.check:check_bitcask_hint",
     "bitcask-retire": "storage.check:check_bitcask_retire",
+    "lsm-sst": "storage.lsm.sstable:check_records",
+    "lsm-manifest": "storage.lsm.manifest:check_records",
 }
 
 EXIT_OK, EXIT_CORRUPT, EXIT_UNREADABLE = 0, 1, 2

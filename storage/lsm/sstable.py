@@ -36,6 +36,7 @@ from storage.record import (
     HEADER_SIZE,
     Corruption,
     Reader,
+    Record,
     decode_at,
     encode,
     file_header,
@@ -340,3 +341,17 @@ def write_table(
         w.abandon()
         raise
     return w
+
+
+def check_records(name: str, records: list[Record]) -> None:
+    """``storage.check``'s payload check of a table: data blocks, then filter, index, footer."""
+    body = records[1:]
+    types = [r.rtype for r in body]
+    if types[-3:] != [TYPE_FILTER, TYPE_INDEX, TYPE_FOOTER] or set(types[:-3]) - {TYPE_DATA}:
+        at = body[-1].offset if body else 0
+        raise Corruption(name, at, "not data blocks followed by filter, index and footer")
+    for rec in body[:-3]:
+        decode_block(rec.payload, name, rec.offset)
+    footer = body[-1]
+    if len(footer.payload) != _FOOTER.size or _FOOTER.unpack(footer.payload)[-1] != MAGIC:
+        raise Corruption(name, footer.offset, "bad footer magic")
