@@ -351,11 +351,13 @@ class Writer:
         not be found by the next open, neither whole nor as a torn tail.
         """
         off = self.offset
-        view = memoryview(record_bytes)
         try:
-            while view:
-                n = self._f.write(view)
-                view = view[len(view) if n is None else n :]
+            n = self._f.write(record_bytes)
+            if n is not None and n < len(record_bytes):  # short write: the rest, or the error
+                view = memoryview(record_bytes)[n:]
+                while view:
+                    n = self._f.write(view)
+                    view = view[len(view) if n is None else n :]
         except BaseException:
             self.truncate(off)
             raise

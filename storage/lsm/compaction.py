@@ -77,12 +77,21 @@ def pick(
 
 def merge_sources(sources: list[Iterator[Entry]]) -> Iterator[Entry]:
     """Each key once, from the first (newest) source that has it; tombstones included."""
-    tagged = [((k, i, v) for k, v in src) for i, src in enumerate(sources)]
+    if len(sources) == 1:  # one sorted source: nothing to merge (keys are unique in it)
+        yield from sources[0]
+        return
+    # (key, source index, value): tuples compare by key, then by source, never by value.
+    tagged = [_tag(src, i) for i, src in enumerate(sources)]
     last = None
-    for k, _i, v in heapq.merge(*tagged, key=lambda e: (e[0], e[1])):
+    for k, _i, v in heapq.merge(*tagged):
         if k != last:
             last = k
             yield k, v
+
+
+def _tag(src: Iterator[Entry], i: int) -> Iterator[tuple[bytes, int, bytes | None]]:
+    for k, v in src:
+        yield k, i, v
 
 
 def drop_tombstones(entries: Iterator[Entry]) -> Iterator[Entry]:
