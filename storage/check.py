@@ -9,6 +9,11 @@ serves them all. For each file it reports one of:
   leaves, and what a reader ignores. Exit 0, but it is said.
 * ``CORRUPT``: the first bad record and its offset. Exit 1.
 
+``--repair DIR`` hands an engine directory (Bitcask, B+ tree, LSM: told apart
+by their files, ``storage.engines.detect``) to that engine's repair, which
+moves damaged records or pages into ``DIR/quarantine/`` (``storage.quarantine``)
+and prints what it moved and the keys whose newest version was damaged.
+
 The record-level rules are ``storage.record``'s (a length that runs past the end
 with whole records behind it is corruption, not a tail). Kinds with a payload grammar are checked
 record by record through ``PAYLOAD_CHECKERS``; other kinds get the record-level
@@ -49,6 +54,9 @@ PAYLOAD_CHECKERS: dict[str, str] = {
     "bitcask-retire": "storage.check:check_bitcask_retire",
     "lsm-sst": "storage.lsm.sstable:check_records",
     "lsm-manifest": "storage.lsm.manifest:check_records",
+    "bptree": "storage.bptree.check:check_records",
+    "bptree-dwrite": "storage.bptree.check:check_dwrite",
+    "quarantine": "storage.quarantine:check_records",
 }
 
 EXIT_OK, EXIT_CORRUPT, EXIT_UNREADABLE = 0, 1, 2
@@ -226,7 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m storage.check", description="Check syslab data files for corruption."
     )
     ap.add_argument("paths", nargs="+", help="data files, or directories to walk")
+    ap.add_argument(
+        "--repair", action="store_true",
+        help="for each engine directory: move damaged records/pages into DIR/quarantine/ "
+        "(nothing is deleted), list the keys whose newest version was damaged",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    if args.repair:
+        return _repair_all(args.paths)
     code = EXIT_OK
     for path, explicit in _expand(args.paths):
         try:
@@ -241,6 +256,27 @@ def main(argv: list[str] | None = None) -> int:
         print(rep.line())
         if rep.corruption is not None:
             code = max(code, EXIT_CORRUPT)
+    return code
+
+
+def _repair_all(paths: list[str]) -> int:
+    from storage import engines
+
+    code = EXIT_OK
+    for path in paths:
+        engine = engines.detect(path) if os.path.isdir(path) else None
+        if engine is None:
+            print(f"{path}: not a Bitcask, B+ tree or LSM directory", file=sys.stderr)
+            code = max(code, EXIT_UNREADABLE)
+            continue
+        try:
+            report = engine.repair(path)
+        except (OSError, StorageError, ImportError) as e:
+            print(f"{path}: repair failed: {e}", file=sys.stderr)
+            code = max(code, EXIT_UNREADABLE)
+            continue
+        lines = report.lines() if hasattr(report, "lines") else [str(report)]
+        print("\n".join(lines))
     return code
 
 

@@ -25,6 +25,7 @@ resynchronise after corruption); a record is read or refused whole.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
@@ -353,12 +354,16 @@ class Writer:
         off = self.offset
         try:
             n = self._f.write(record_bytes)
-            if n is not None and n < len(record_bytes):  # short write: the rest, or the error
+            if n is not None and n < len(record_bytes):  # a short write (a full disk)
                 view = memoryview(record_bytes)[n:]
                 while view:
                     n = self._f.write(view)
+                    if n == 0:
+                        raise OSError(errno.ENOSPC, f"{self.path}: short write")
                     view = view[len(view) if n is None else n :]
         except BaseException:
+            # Never leave half a record for the next append to land behind: that
+            # would turn a refused write into corruption in the middle of the file.
             self.truncate(off)
             raise
         self.offset += len(record_bytes)

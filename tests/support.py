@@ -91,3 +91,13 @@ async def curl(*args: str, timeout: float = 60.0) -> tuple[int, bytes, bytes]:
     out, err = await asyncio.wait_for(p.communicate(), timeout)
     assert p.returncode is not None
     return p.returncode, out, err
+
+
+async def exchange(port: int, data: bytes, until: bytes) -> bytes:
+    """Open a connection to 127.0.0.1:``port``, send ``data``, read until ``until``, close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        return await read_until(reader, until)
+    finally:
+        writer.close()

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 import redis
-from support import read_until
+from support import exchange as _exchange
 
 from netlib.shell import ShellConfig
 from servers.bitcask.server import serve
@@ -24,15 +24,6 @@ from storage.bitcask import format as fmt
 from storage.bitcask import merge as merge_module
 
 pytestmark = pytest.mark.exercise("S5")
-
-
-async def _exchange(port: int, data: bytes, until: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    try:
-        return await read_until(reader, until)
-    finally:
-        writer.close()
 
 
 @pytest.fixture

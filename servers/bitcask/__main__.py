@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from netlib.shell import run, serve_until_signalled
-from servers.cli import parse, server_parser
-from servers.respkit import shell_config
+from servers.cli import open_engine, parse, server_parser
+from servers.respkit.server import run_engine
 from storage.bitcask import DEFAULT_MAX_FILE_SIZE, Bitcask, SyncPolicy
 
 from .server import serve
@@ -30,16 +29,11 @@ def main() -> None:
     p.add_argument("--max-file-size", type=int, default=DEFAULT_MAX_FILE_SIZE)
     args = parse(p)
 
-    async def go() -> None:
-        db = Bitcask.open(args.dir, max_file_size=args.max_file_size, sync=args.sync)
-        server = await serve(shell_config(args.host, args.port), db)
+    db = open_engine(
+        lambda: Bitcask.open(args.dir, max_file_size=args.max_file_size, sync=args.sync), args.dir
+    )
 
-        async def close_db() -> None:
-            db.close()
-
-        await serve_until_signalled(server, close_db)
-
-    run(go)
+    run_engine(serve, db, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Bitcask's commands on the respkit registry: GET, SET, DEL, EXISTS, KEYS, DBSIZE, MERGE.
+"""Bitcask's commands on the respkit registry: GET, SET, DEL, EXISTS, KEYS, DBSIZE, MERGE
+(and SCAN and INFO from ``servers.respkit.kv``).
 
 Each is a small function from the session and its arguments to reply bytes
 (the connection commands redis-cli and redis-py send on connect, HELLO,
@@ -15,9 +16,11 @@ from typing import Any
 from netlib import resp
 from servers.respkit import BASE, Registry
 from servers.respkit.glob import compile_glob
+from servers.respkit.kv import KV
 from storage.bitcask import format as fmt
 
 REGISTRY = Registry(include=BASE)
+REGISTRY.include(KV, names=["scan", "info"])  # the engine family's SCAN (key order) and INFO
 command = REGISTRY.command
 NO = (0, 0, 0)
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from netlib.shell import Connection, Server, ShellConfig, start
+from netlib.shell import Connection, Server, ShellConfig, run, serve_until_signalled, start
 
 from .errors import MAX_CLIENTS
 from .session import Session
@@ -58,3 +58,22 @@ async def serve(
     for t in tasks:  # the jobs stop with the server
         server.background(t(), getattr(t, "__name__", ""))
     return server
+
+
+def run_engine(
+    serve_engine: Callable[[ShellConfig, Any], Coroutine[Any, Any, Server]],
+    db: Any,
+    host: str,
+    port: int,
+) -> None:
+    """A storage server's main loop: serve ``db`` until SIGINT/SIGTERM, then close it."""
+
+    async def go() -> None:
+        server = await serve_engine(shell_config(host, port), db)
+
+        async def close_db() -> None:
+            db.close()
+
+        await serve_until_signalled(server, close_db)
+
+    run(go)

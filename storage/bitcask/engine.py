@@ -35,6 +35,7 @@ human decides (the same stance as leveldb's paranoid checks).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -81,6 +82,9 @@ class Closed(StorageError):
 
 class Bitcask:
     """A Bitcask directory opened for reading and writing (one writer per directory)."""
+
+    max_key = fmt.MAX_KEY_SIZE
+    max_value = fmt.MAX_VALUE_SIZE
 
     def __init__(self, directory: str, max_file_size: int, sync: SyncPolicy) -> None:
         self.dir = directory
@@ -231,6 +235,18 @@ class Bitcask:
         with self._lock:
             return list(self.keydir)
 
+    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[
+        tuple[bytes, bytes]
+    ]:
+        """(key, value) for start <= key < end in key order (the keydir is unordered: sorts it)."""
+        with self._lock:
+            keys = sorted(k for k in self.keydir if (start is None or k >= start)
+                          and (end is None or k < end))  # fmt: skip
+        for k in keys:
+            v = self.get(k)
+            if v is not None:  # deleted since the keys were listed
+                yield k, v
+
     def __contains__(self, key: object) -> bool:
         return key in self.keydir
 
@@ -317,7 +333,9 @@ class Bitcask:
         try:
             n = os.write(self._active_fd, rec)
             if n != len(rec):
-                raise OSError(f"short write ({n} of {len(rec)} bytes)")
+                # A short write to a regular file means no space is left (the next
+                # write would fail with ENOSPC): say so in the error's errno.
+                raise OSError(errno.ENOSPC, f"short write ({n} of {len(rec)} bytes)")
         except OSError:
             os.ftruncate(self._active_fd, off)  # never leave half a record behind a good one
             raise

@@ -18,11 +18,11 @@ LOCK_NAME = "LOCK"
 
 
 class Locked(StorageError):
-    """Another Bitcask (in this or another process) has the directory open."""
+    """Another engine (in this or another process) has the directory open."""
 
 
 class DirLock:
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, what: str = "Bitcask") -> None:
         self.path = os.path.join(directory, LOCK_NAME)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -31,7 +31,7 @@ class DirLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise Locked(
-                f"{directory} is already open for writing by another Bitcask (pid {holder})"
+                f"{directory} is already open for writing by another {what} (pid {holder})"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

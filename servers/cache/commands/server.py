@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
+from servers.respkit import kv
 from servers.respkit.glob import compile_glob
 
 from ..eviction import POLICIES
@@ -63,15 +64,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
 
 
 def info_text(c: Any, wanted: list[str]) -> str:
-    sections = _sections(c)
-    if not wanted or any(w in ("all", "default", "everything") for w in wanted):
-        wanted = list(sections)
-    out = []
-    for name in wanted:
-        if name in sections:
-            body = "".join(f"{k}:{v}\r\n" for k, v in sections[name].items())
-            out.append(f"# {name.capitalize()}\r\n{body}")
-    return "\r\n".join(out)
+    return kv.info_text(_sections(c), wanted)
 
 
 @command("INFO", -1, "", (0, 0, 0), G, "Information and statistics about the server")
