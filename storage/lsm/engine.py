@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from storage.bloom import key_hash
 from storage.record import Corruption, StorageError
 from storage.wal import Wal, replay
 from storage.wal.entry import MAX_KEY as WAL_MAX_KEY
@@ -215,16 +216,17 @@ class LSM:
             found, value = v.imm.get(key)
             if found:
                 return value
+        h = key_hash(key)  # once, for every table's filter
         for t in v.levels[0]:
             if t.smallest <= key <= t.largest:
-                found, value = t.get(key)
+                found, value = t.get(key, h)
                 if found:
                     return value
         for lvl in range(1, len(v.levels)):
             tables = v.levels[lvl]
             i = bisect.bisect_left(v.largest[lvl], key)
             if i < len(tables) and tables[i].smallest <= key:
-                found, value = tables[i].get(key)
+                found, value = tables[i].get(key, h)
                 if found:
                     return value
         return None

@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from storage.bloom import BadFilter, BloomFilter
+from storage.bloom import BadFilter, BloomFilter, key_hash
 from storage.record import (
     FIRST_ENGINE_TYPE,
     HEADER_SIZE,
@@ -277,9 +277,9 @@ class Table:
             self.cache.put((self.number, off), b)
         return b
 
-    def get(self, key: bytes) -> tuple[bool, bytes | None]:
-        """(found, value): value None with found True is a tombstone."""
-        if key not in self.bloom:
+    def get(self, key: bytes, h: tuple[int, int] | None = None) -> tuple[bool, bytes | None]:
+        """(found, value): value None with found True is a tombstone. ``h``: ``key_hash(key)``."""
+        if not self.bloom.contains_hash(key_hash(key) if h is None else h):
             return False, None
         i = bisect.bisect_left(self.index_keys, key)
         if i == len(self.index_keys):
