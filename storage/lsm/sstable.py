@@ -172,18 +172,28 @@ def decode_block(payload: bytes, name: str, offset: int) -> Block:
             raise ValueError("restart array longer than the block")
         keys: list[bytes] = []
         values: list[bytes | None] = []
+        add_key, add_value, unpack, step = (
+            keys.append,
+            values.append,
+            _ENTRY.unpack_from,
+            _ENTRY.size,
+        )
         pos, last = 0, b""
         while pos < end:
-            shared, unshared, vlen, kind = _ENTRY.unpack_from(payload, pos)
-            pos += _ENTRY.size
-            if shared > len(last) or kind not in (PUT, TOMBSTONE):
+            shared, unshared, vlen, kind = unpack(payload, pos)
+            pos += step
+            if shared > len(last) or kind > PUT:
                 raise ValueError("bad entry header")
-            key = last[:shared] + payload[pos : pos + unshared]
+            key = (
+                last[:shared] + payload[pos : pos + unshared]
+                if shared
+                else payload[pos : pos + unshared]
+            )
             pos += unshared
-            if keys and key <= last:
+            if key <= last and keys:
                 raise ValueError("keys out of order")
-            keys.append(key)
-            values.append(payload[pos : pos + vlen] if kind == PUT else None)
+            add_key(key)
+            add_value(payload[pos : pos + vlen] if kind else None)
             pos += vlen
             last = key
         if pos != end or not keys:
