@@ -34,7 +34,7 @@ from storage.bloom import BloomFilter, DeletableBloomFilter, false_positive_rate
 
 BPK = (2, 4, 6, 8, 10, 12, 16)
 KS = tuple(range(1, 9))
-REGIONS = (64, 256, 1024, 4096)
+REGIONS = (64, 256, 1024, 4096, 16384)
 
 
 def keys(prefix: str, n: int) -> list[bytes]:

@@ -52,6 +52,8 @@ PAYLOAD_CHECKERS: dict[str, str] = {
     "bitcask-data": "storage.check:check_bitcask_data",
     "bitcask-hint": "storage.check:check_bitcask_hint",
     "bitcask-retire": "storage.check:check_bitcask_retire",
+    "lsm-sst": "storage.lsm.sstable:check_records",
+    "lsm-manifest": "storage.lsm.manifest:check_records",
     "bptree": "storage.bptree.check:check_records",
     "bptree-dwrite": "storage.bptree.check:check_dwrite",
     "quarantine": "storage.quarantine:check_records",

@@ -352,13 +352,15 @@ class Writer:
         not be found by the next open, neither whole nor as a torn tail.
         """
         off = self.offset
-        view = memoryview(record_bytes)
         try:
-            while view:
-                n = self._f.write(view)  # unbuffered: may write only part (a full disk)
-                if n == 0:
-                    raise OSError(errno.ENOSPC, f"{self.path}: short write")
-                view = view[len(view) if n is None else n :]
+            n = self._f.write(record_bytes)
+            if n is not None and n < len(record_bytes):  # a short write (a full disk)
+                view = memoryview(record_bytes)[n:]
+                while view:
+                    n = self._f.write(view)
+                    if n == 0:
+                        raise OSError(errno.ENOSPC, f"{self.path}: short write")
+                    view = view[len(view) if n is None else n :]
         except BaseException:
             # Never leave half a record for the next append to land behind: that
             # would turn a refused write into corruption in the middle of the file.

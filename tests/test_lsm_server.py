@@ -13,7 +13,7 @@ from support import exchange
 
 from netlib.shell import ShellConfig
 from servers.lsm.server import serve
-from storage import lsm
+from storage import lsm, quarantine
 from storage.lsm.repair import repair
 from storage.record import read_file
 
@@ -162,15 +162,16 @@ def test_damaged_store_refuses_to_start_until_repaired(launch, tmp_path, where):
     assert f"python -m storage.check --repair {data}" in lines[0]
 
     report = repair(data)
-    assert report["damaged"][0]["offset"] == target.offset
-    assert (data / "QUARANTINE").stat().st_size > 0
+    assert [m.offset for m in report.moved] == [target.offset]
+    (qname, qoffset, _raw), = quarantine.items(quarantine.files(data)[0])
+    assert (qname, qoffset) == (path.name, target.offset)
     if where == "wal":
-        assert b"key0100" in report["lost_keys"]  # its newest version is gone: said so
+        assert b"key0100" in report.lost_keys  # its newest version is gone: said so
     if where == "data block":
-        assert report["lost_keys"] and all(k in model for k in report["lost_keys"])
+        assert report.lost_keys and all(k in model for k in report.lost_keys)
     c = launch("servers.lsm", "--dir", str(data))
     r = redis.Redis(host="127.0.0.1", port=c.port)
-    lost = set(report["lost_keys"])
+    lost = set(report.lost_keys)
     for k, v in {**model, **newest}.items():
         if k not in lost:  # everything not reported lost is served, at its newest value
             assert r.get(k) == newest.get(k, v), k

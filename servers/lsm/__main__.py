@@ -1,20 +1,18 @@
-"""``python -m servers.lsm [--sync always|never|MS] [--write-buffer BYTES] [--ratio N]``."""
+"""``python -m servers.lsm [--sync always|never|MS] [--write-buffer BYTES] [--ratio N]``.
+
+A damaged store is refused at start with one line naming the file, the offset
+and ``python -m storage.check --repair DIR`` (``servers.cli.open_engine``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
-from netlib.shell import run, serve_until_signalled
-from servers.cli import parse, server_parser
-from servers.respkit import shell_config
-from storage.lsm import LSM, Corruption, StorageError
+from servers.cli import open_engine, parse, server_parser
+from servers.respkit.server import run_engine
+from storage.lsm import LSM
 
 from .server import serve
-
-log = logging.getLogger("servers.lsm")
-REPAIR = "python -m storage.check --repair"
 
 
 def sync_policy(text: str) -> tuple[str, float]:
@@ -35,31 +33,12 @@ def main() -> None:
     p.add_argument("--ratio", type=int, default=10, help="size ratio between levels")
     args = parse(p)
     policy, ms = args.sync
-    try:
-        db = LSM.open(args.dir, sync=policy, interval_ms=ms, write_buffer=args.write_buffer,
-                      ratio=args.ratio)  # fmt: skip
-    except Corruption as e:
-        log.error("refusing to start: corruption in %s at offset %d (%s); to move the damaged "
-                  "parts aside run: %s %s", e.file, e.offset, e.reason, REPAIR, args.dir)  # fmt: skip
-        sys.exit(1)
-    except (StorageError, OSError) as e:
-        log.error("cannot open %s: %s", args.dir, e)
-        sys.exit(1)
-
-    async def go() -> None:
-        server = await serve(shell_config(args.host, args.port), db)
-
-        async def close_db() -> None:
-            db.close()
-
-        await serve_until_signalled(server, close_db)
-
-    try:
-        run(go)
-    except OSError as e:  # the port is taken, the address is not ours
-        log.error("cannot listen on %s:%d: %s", args.host, args.port, e)
-        db.close()
-        sys.exit(1)
+    db = open_engine(
+        lambda: LSM.open(args.dir, sync=policy, interval_ms=ms, write_buffer=args.write_buffer,
+                         ratio=args.ratio),  # fmt: skip
+        args.dir,
+    )
+    run_engine(serve, db, args.host, args.port)
 
 
 if __name__ == "__main__":

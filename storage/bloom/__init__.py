@@ -10,13 +10,22 @@ measures both against the formulas.
 """
 
 from .deletable import DeletableBloomFilter
-from .filter import BadFilter, BloomFilter, false_positive_rate, optimal_k, optimal_m, probes
+from .filter import (
+    BadFilter,
+    BloomFilter,
+    false_positive_rate,
+    key_hash,
+    optimal_k,
+    optimal_m,
+    probes,
+)
 
 __all__ = [
     "BadFilter",
     "BloomFilter",
     "DeletableBloomFilter",
     "false_positive_rate",
+    "key_hash",
     "optimal_k",
     "optimal_m",
     "probes",

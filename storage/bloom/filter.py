@@ -40,10 +40,15 @@ class BadFilter(StorageError):
     """Serialised bytes that are not a whole, checksummed filter."""
 
 
+def key_hash(key: bytes) -> tuple[int, int]:
+    """The two 64-bit hashes double hashing starts from (h2 odd)."""
+    h1, h2 = _TWO.unpack(hashlib.blake2b(key, digest_size=16).digest())
+    return h1, h2 | 1
+
+
 def probes(key: bytes, k: int, m: int) -> list[int]:
     """The k bit positions of ``key`` in an m-bit array (double hashing)."""
-    h1, h2 = _TWO.unpack(hashlib.blake2b(key, digest_size=16).digest())
-    h2 |= 1
+    h1, h2 = key_hash(key)
     return [(h1 + i * h2) % m for i in range(k)]
 
 
@@ -91,8 +96,16 @@ class BloomFilter:
             self.add(key)
 
     def __contains__(self, key: bytes) -> bool:
-        bits = self.bits
-        return all(bits[pos >> 3] >> (pos & 7) & 1 for pos in probes(key, self.k, self.m))
+        return self.contains_hash(key_hash(key))
+
+    def contains_hash(self, h: tuple[int, int]) -> bool:
+        """Membership from ``key_hash(key)``: one hash per key however many filters are asked."""
+        bits, m, (h1, h2) = self.bits, self.m, h
+        for i in range(self.k):
+            pos = (h1 + i * h2) % m
+            if not bits[pos >> 3] >> (pos & 7) & 1:
+                return False
+        return True
 
     def union(self, other: BloomFilter) -> BloomFilter:
         """A filter holding both sets' keys (same m and k required)."""

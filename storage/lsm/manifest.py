@@ -26,6 +26,7 @@ import msgpack
 from storage.record import (
     FIRST_ENGINE_TYPE,
     Corruption,
+    Record,
     Writer,
     encode,
     file_header,
@@ -125,3 +126,14 @@ class Manifest:
 
     def close(self) -> None:
         self._w.close()
+
+
+def check_records(name: str, records: list[Record]) -> None:
+    """``storage.check``'s payload check: every record after the header is a version edit."""
+    for rec in records[1:]:
+        try:
+            edit = msgpack.unpackb(rec.payload, raw=False)
+        except (ValueError, msgpack.ExtraData) as e:
+            raise Corruption(name, rec.offset, f"bad version edit: {e}") from None
+        if rec.rtype != TYPE_EDIT or not isinstance(edit, dict):
+            raise Corruption(name, rec.offset, "not a version edit")

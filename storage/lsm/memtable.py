@@ -48,7 +48,8 @@ class Memtable:
         keys = self.sorted_keys() if keys is None else keys
         data = self.data
         i = 0 if start is None else bisect.bisect_left(keys, start)
-        for k in keys[i:]:
+        for j in range(i, len(keys)):  # no keys[i:]: a seek must not copy the memtable
+            k = keys[j]
             yield k, data[k]
 
     def __len__(self) -> int:

@@ -1,47 +1,41 @@
 """Repair an LSM directory: move damaged blocks aside, keep everything else, say what was lost.
 
-``repair(path) -> report`` (what ``python -m storage.check --repair DIR``
-calls for an LSM directory). Nothing is deleted:
+``repair(path) -> RepairReport`` is what ``python -m storage.check --repair DIR``
+calls for an LSM directory. Damaged bytes go to ``DIR/quarantine/`` (the shared
+``storage.quarantine`` format, with their file and offset) and are fsynced there
+before anything leaves its file; nothing damaged is thrown away.
 
-* **A table** (``NNNNNNNNN.sst``) with damaged blocks: its records are walked
-  one by one; a record that fails its checksum (or its structure) is copied,
-  with its file and offset, into ``QUARANTINE`` (a record file of kind
-  ``lsm-quarantine``), resynchronising at the next whole record. The good data
-  blocks are written into a new table at the same level, the MANIFEST swaps
-  the two, and the damaged file is renamed ``NNNNNNNNN.sst.damaged``. A
-  damaged footer, index or filter costs nothing: they are rebuilt from the
-  data blocks.
+* **A table** with damaged blocks: its records are walked one by one; a record
+  that fails its checksum (or its structure) is quarantined, and the walk
+  resynchronises at the next whole record. The good data blocks are written
+  into a new table at the same level, the MANIFEST swaps the two, and the old
+  file goes. A damaged footer, index or filter loses nothing: they are rebuilt
+  from the data blocks.
 * **The WAL**: its good entries (in seq order) go into a new level-0 table,
-  newest of all; the damaged segments are quarantined the same way and renamed
-  ``*.wal.damaged``, and the log starts afresh.
-* **The MANIFEST**, when damaged: rebuilt from the tables present, all at level
-  0, newer table numbers first (candidly: a flush racing a compaction can
-  number a newer table below an older one; the old MANIFEST is kept as
-  ``MANIFEST.damaged`` for a human).
+  newest of all; the damaged records are quarantined and the log starts afresh.
+* **The MANIFEST**, when damaged: its damaged tail is quarantined and it is
+  rebuilt from the tables present, all at level 0, newer numbers first
+  (candidly: a flush racing a compaction can number a newer table below an
+  older one).
 
-The report lists the damaged ranges and the *keys whose newest version was
-damaged* (read best-effort from the damaged bytes, which usually still hold
-them, and kept only when no newer source has the key), so no key silently
-reverts to an older value; ``lost_ranges`` gives the index's bounds of each
-lost data block when its keys are unreadable.
+The report lists the *keys whose newest version was damaged* (read best-effort
+from the damaged bytes, which usually still hold them, and kept only when no
+newer source has the key), so no key silently reverts to an older value; a
+damaged block whose keys are unreadable is named by the index's key range.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import time
-from typing import Any
 
-import msgpack
-
+from storage.quarantine import Moved, Quarantine, RepairReport
 from storage.record import (
     HEADER,
     HEADER_SIZE,
     MAX_PAYLOAD,
     Corruption,
     Record,
-    Writer,
     decode_at,
     file_kind,
 )
@@ -63,10 +57,6 @@ from .sstable import (
     table_name,
     write_table,
 )
-
-QUARANTINE = "QUARANTINE"
-QUARANTINE_KIND = "lsm-quarantine"
-TYPE_DAMAGED = 16  # payload: msgpack {"file", "offset", "bytes"}
 
 
 def walk(data: bytes, name: str) -> tuple[list[Record], list[tuple[int, int]]]:
@@ -123,33 +113,27 @@ def salvage_keys(raw: bytes) -> list[bytes]:
 class _Repair:
     def __init__(self, path: str) -> None:
         self.dir = path
-        self.report: dict[str, Any] = {
-            "path": path, "damaged": [], "lost_keys": [], "lost_ranges": [],
-            "tables_rebuilt": [], "wal_entries_saved": 0, "manifest_rebuilt": False,
-            "quarantine": os.path.join(path, QUARANTINE),
-        }  # fmt: skip
-        self._q: Writer | None = None
+        self.report = RepairReport(path, "lsm")
+        self.q = Quarantine(path)
         self.cache = BlockCache(64)
         self.candidates: list[tuple[bytes, int, int]] = []  # key, level, table number
+        self.retire: list[str] = []  # damaged files, removed once the quarantine is synced
 
-    def quarantine(self, name: str, data: bytes, offset: int, length: int) -> None:
-        if self._q is None:
-            self._q = Writer(os.path.join(self.dir, QUARANTINE), QUARANTINE_KIND)
-        chunk = data[offset : offset + length]
-        self._q.append(TYPE_DAMAGED, msgpack.packb(
-            {"file": name, "offset": offset, "bytes": chunk, "when": time.time()}))  # fmt: skip
-        self._q.sync()
-        self.report["damaged"].append({"file": name, "offset": offset, "length": length})
+    def quarantine(self, name: str, data: bytes, offset: int, length: int, what: str) -> None:
+        self.q.add(name, offset, data[offset : offset + length])
+        self.report.moved.append(Moved(name, offset, length, what))
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RepairReport:
         state = self._load_manifest()
         for meta in sorted(state.tables.values(), key=lambda m: m.number):
             self._table(state, meta)
         self._wal(state)
         self._decide_lost(state)
-        if self._q is not None:
-            self._q.close()
-        self.report["lost_keys"] = sorted(set(self.report["lost_keys"]))
+        self.q.close()  # the damaged bytes are on disk: now their files may go
+        for path in self.retire:
+            os.unlink(path)
+        self.report.quarantine_file = self.q.path
+        self.report.lost_keys = sorted(set(self.report.lost_keys))
         return self.report
 
     def _load_manifest(self) -> manifest.State:
@@ -158,7 +142,8 @@ class _Repair:
         except Corruption as e:
             path = os.path.join(self.dir, manifest.NAME)
             data = open(path, "rb").read()  # noqa: SIM115
-            self.quarantine(manifest.NAME, data, e.offset, len(data) - e.offset)
+            self.quarantine(path, data, e.offset, len(data) - e.offset, "manifest edits")
+            self.retire.append(path + ".damaged")
             os.replace(path, path + ".damaged")
         state = manifest.State()
         for name in sorted(os.listdir(self.dir)):
@@ -170,7 +155,7 @@ class _Repair:
         segs = list_segments(waldir) if os.path.isdir(waldir) else []
         state.log_seq = segs[0][0] - 1 if segs else 0  # the WAL is replayed whole
         manifest.Manifest(self.dir, state).close()
-        self.report["manifest_rebuilt"] = True
+        self.report.notes.append("MANIFEST rebuilt from the tables present, all at level 0")
         for number in sorted(state.tables):  # oldest first, so newer data gets newer numbers
             self._table(state, state.tables[number], force=True)
         return state
@@ -183,7 +168,7 @@ class _Repair:
         try:
             data = open(path, "rb").read()  # noqa: SIM115
         except FileNotFoundError:
-            self.report["lost_ranges"].append([name, None, None])
+            self.report.unknown.append(f"{name}: named by the MANIFEST, missing")
             self._edit(state, meta, [])
             return
         good, bad = walk(data, path)
@@ -204,20 +189,20 @@ class _Repair:
         if not bad and not force:
             return
         for off, length in sorted(bad):
-            self.quarantine(name, data, off, length)
+            self.quarantine(path, data, off, length, "block")
             for k in salvage_keys(data[off : off + length]):
                 self.candidates.append((k, meta.level, meta.number))
             lo = max((k for o, k in index_keys if o < off), default=None)
             hi = next((k for o, k in index_keys if o >= off), None)
             if hi is not None and off > 0:
-                self.report["lost_ranges"].append([name, lo, hi])
+                self.report.unknown.append(f"{name} offset {off}: keys in ({lo!r}, {hi!r}]")
         entries: list[tuple[bytes, bytes | None]] = []
         for rec in blocks:
             keys, values = decode_block(rec.payload, path, rec.offset)
             entries.extend(zip(keys, values, strict=True))
         self._edit(state, meta, entries)
         if bad:
-            os.replace(path, path + ".damaged")
+            self.retire.append(path)
 
     def _edit(self, state: manifest.State, meta: manifest.TableMeta, entries: list) -> None:
         adds = []
@@ -226,7 +211,9 @@ class _Repair:
             w = write_table(os.path.join(self.dir, table_name(number)), entries, len(entries))
             size = os.path.getsize(w.path)
             adds.append([meta.level, number, size, w.smallest, w.largest, w.entries])
-            self.report["tables_rebuilt"].append(table_name(number))
+            self.report.notes.append(
+                f"{table_name(meta.number)}: good blocks rewritten as {table_name(number)}"
+            )
         m = manifest.Manifest(self.dir, state)
         m.log_edit({"remove": [meta.number], "add": adds, "next": state.next_number + 1})
         m.close()
@@ -237,7 +224,8 @@ class _Repair:
             return
         segs = list_segments(waldir)
         latest: dict[bytes, bytes | None] = {}
-        damaged_any, damaged_keys = False, list[bytes]()
+        damaged_any, damaged = False, list[tuple[bytes, int]]()  # (key, seq) read from damage
+        newest: dict[bytes, int] = {}  # key -> seq of its newest good entry
         for _first, seg in segs:
             data = seg.read_bytes()
             good, bad = walk(data, os.fspath(seg))
@@ -251,30 +239,31 @@ class _Repair:
                     continue
                 if e.seq > state.log_seq:
                     latest[e.key] = e.value
-                    if e.key in damaged_keys:
-                        damaged_keys.remove(e.key)  # a newer good entry: nothing lost
+                    newest[e.key] = e.seq
             for off, length in bad:
                 damaged_any = True
-                self.quarantine(f"{WAL_DIR}/{seg.name}", data, off, length)
+                self.quarantine(os.fspath(seg), data, off, length, "WAL record")
                 raw = data[off : off + length]
                 if len(raw) > HEADER_SIZE + 12:
                     klen = struct.unpack_from("<I", raw, HEADER_SIZE + 8)[0]
                     if klen <= 65536:
-                        damaged_keys.append(raw[HEADER_SIZE + 12 : HEADER_SIZE + 12 + klen])
+                        seq = struct.unpack_from("<Q", raw, HEADER_SIZE)[0]
+                        damaged.append((raw[HEADER_SIZE + 12 : HEADER_SIZE + 12 + klen], seq))
         if not damaged_any:
             return
-        self.report["lost_keys"].extend(damaged_keys)
+        # Lost: no good entry of the key after the damaged one (a newer good one supersedes it).
+        self.report.lost_keys.extend(k for k, seq in damaged if newest.get(k, -1) < seq)
         last_seq = state.log_seq
-        for _first, seg in segs:
-            os.replace(seg, os.fspath(seg) + ".damaged")
+        self.retire += [os.fspath(seg) for _first, seg in segs]
         entries = sorted(latest.items())
-        self.report["wal_entries_saved"] = len(entries)
+        self.report.notes.append(f"WAL: {len(entries)} good entries moved into a level-0 table")
         adds = []
         if entries:
             number = state.next_number
             w = write_table(os.path.join(self.dir, table_name(number)), entries, len(entries))
             adds.append([0, number, os.path.getsize(w.path), w.smallest, w.largest, w.entries])
             last_seq = max(last_seq, _max_seq(segs))
+        # The log starts afresh after last_seq (its segments are retired below).
         m = manifest.Manifest(self.dir, state)
         m.log_edit({"add": adds, "log": last_seq, "next": state.next_number + 1})
         m.close()
@@ -297,7 +286,7 @@ class _Repair:
                 for m, t in tables.values()
             )
             if not newer:
-                self.report["lost_keys"].append(key)
+                self.report.lost_keys.append(key)
         for _m, t in tables.values():
             t.close()
 
@@ -318,7 +307,7 @@ def _index(payload: bytes) -> list[tuple[int, bytes]]:
 def _max_seq(segs: list) -> int:
     best = 0
     for _first, seg in segs:
-        data = open(os.fspath(seg) + ".damaged", "rb").read()  # noqa: SIM115
+        data = open(os.fspath(seg), "rb").read()  # noqa: SIM115
         good, _ = walk(data, seg.name)
         for rec in good[1:]:
             try:
@@ -328,7 +317,7 @@ def _max_seq(segs: list) -> int:
     return best
 
 
-def repair(path: str | os.PathLike[str]) -> dict[str, Any]:
+def repair(path: str | os.PathLike[str]) -> RepairReport:
     """Repair the LSM directory at ``path`` (the store must not be open); returns the report."""
     directory = os.fspath(path)
     import fcntl

@@ -30,12 +30,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from storage.bloom import BadFilter, BloomFilter
+from storage.bloom import BadFilter, BloomFilter, key_hash
 from storage.record import (
     FIRST_ENGINE_TYPE,
     HEADER_SIZE,
     Corruption,
     Reader,
+    Record,
     decode_at,
     encode,
     file_header,
@@ -171,18 +172,28 @@ def decode_block(payload: bytes, name: str, offset: int) -> Block:
             raise ValueError("restart array longer than the block")
         keys: list[bytes] = []
         values: list[bytes | None] = []
+        add_key, add_value, unpack, step = (
+            keys.append,
+            values.append,
+            _ENTRY.unpack_from,
+            _ENTRY.size,
+        )
         pos, last = 0, b""
         while pos < end:
-            shared, unshared, vlen, kind = _ENTRY.unpack_from(payload, pos)
-            pos += _ENTRY.size
-            if shared > len(last) or kind not in (PUT, TOMBSTONE):
+            shared, unshared, vlen, kind = unpack(payload, pos)
+            pos += step
+            if shared > len(last) or kind > PUT:
                 raise ValueError("bad entry header")
-            key = last[:shared] + payload[pos : pos + unshared]
+            key = (
+                last[:shared] + payload[pos : pos + unshared]
+                if shared
+                else payload[pos : pos + unshared]
+            )
             pos += unshared
-            if keys and key <= last:
+            if key <= last and keys:
                 raise ValueError("keys out of order")
-            keys.append(key)
-            values.append(payload[pos : pos + vlen] if kind == PUT else None)
+            add_key(key)
+            add_value(payload[pos : pos + vlen] if kind else None)
             pos += vlen
             last = key
         if pos != end or not keys:
@@ -276,9 +287,9 @@ class Table:
             self.cache.put((self.number, off), b)
         return b
 
-    def get(self, key: bytes) -> tuple[bool, bytes | None]:
-        """(found, value): value None with found True is a tombstone."""
-        if key not in self.bloom:
+    def get(self, key: bytes, h: tuple[int, int] | None = None) -> tuple[bool, bytes | None]:
+        """(found, value): value None with found True is a tombstone. ``h``: ``key_hash(key)``."""
+        if not self.bloom.contains_hash(key_hash(key) if h is None else h):
             return False, None
         i = bisect.bisect_left(self.index_keys, key)
         if i == len(self.index_keys):
@@ -340,3 +351,17 @@ def write_table(
         w.abandon()
         raise
     return w
+
+
+def check_records(name: str, records: list[Record]) -> None:
+    """``storage.check``'s payload check of a table: data blocks, then filter, index, footer."""
+    body = records[1:]
+    types = [r.rtype for r in body]
+    if types[-3:] != [TYPE_FILTER, TYPE_INDEX, TYPE_FOOTER] or set(types[:-3]) - {TYPE_DATA}:
+        at = body[-1].offset if body else 0
+        raise Corruption(name, at, "not data blocks followed by filter, index and footer")
+    for rec in body[:-3]:
+        decode_block(rec.payload, name, rec.offset)
+    footer = body[-1]
+    if len(footer.payload) != _FOOTER.size or _FOOTER.unpack(footer.payload)[-1] != MAGIC:
+        raise Corruption(name, footer.offset, "bad footer magic")
