@@ -192,7 +192,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise("S7", "An LSM-tree key-value store"),
-    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree"),
+    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree",
+             bench="make bench-kv"),  # fmt: skip
     Exercise("S9", "Bloom filters: FPR vs size vs hashes; deletable filters"),
 )
 
