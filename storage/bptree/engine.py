@@ -106,7 +106,8 @@ class BPlusTree:
     # -- the API ------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
         with self._lock:
-            self._check_open()
+            if self._closed:
+                raise Closed(f"{self.dir}: the B+ tree is closed")
             return self.tree.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -208,7 +209,7 @@ class BPlusTree:
         return {
             "keys": m.count, "height": m.height, "pages": m.npages, "root_page": m.root,
             "cache_pages": p.cache_pages, "cached_pages": len(p.clean) + len(p.dirty),
-            "dirty_pages": len(p.dirty), "cache_hits": p.hits, "cache_misses": p.misses,
+            "dirty_pages": len(p.dirty), "cache_misses": p.misses,
             "checkpoints": p.checkpoints, "splits": t.splits, "merges": t.merges,
             "redistributions": t.redistributions, "root_growths": t.root_growths,
             "root_collapses": t.root_collapses, "wal_replayed": self.replayed,
