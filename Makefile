@@ -4,7 +4,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.syslab-installed
 
-.PHONY: help setup test lint demo list bench clean
+.PHONY: help setup test lint demo list bench report clean
 .DEFAULT_GOAL := help
 
 # `make` alone, or `make help`: the commands, the servers and the experiments (no setup needed).
@@ -27,6 +27,9 @@ demo: setup
 
 list: setup
 	@$(PY) -m servers.catalog
+
+report: setup
+	@$(PY) -m servers.report
 
 serve-%: setup
 	$(PY) -m servers.$* $(ARGS)

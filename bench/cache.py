@@ -47,11 +47,13 @@ PIPELINES = (1, 16)
 OURS, REDIS = "syslab-cache", "redis-server"
 
 
-def redis_benchmark(port: int, requests: int, pipeline: int, tests: str = TESTS) -> dict[str, dict]:
+def redis_benchmark(
+    port: int, requests: int, pipeline: int, tests: str = TESTS, clients: int = CLIENTS
+) -> dict[str, dict]:
     """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}}."""
     binary = require_binary("redis-benchmark", "redis-tools")
     argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests),
-            "-c", str(CLIENTS), "-t", tests, "-P", str(pipeline)]  # fmt: skip
+            "-c", str(clients), "-t", tests, "-P", str(pipeline)]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))
     head, body = rows[0], rows[1:]

@@ -95,21 +95,62 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def measured(workload: str, impl: str, samples: Sequence[float], unit: str, **extra: Any) -> Row:
+    """A row from the rounds of one measurement: the median is the value; min, median,
+    max and the number of rounds go beside it (in the table and the JSON)."""
+    if not samples:
+        raise ValueError(f"no samples for {workload} on {impl}")
+    spread = {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
+              "rounds": len(samples)}  # fmt: skip
+    return Row(workload, impl, float(spread["median"]), unit, {**spread, **extra})
+
+
+def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
+    """Call each ``runners[name]()`` once per round, the order rotating every round.
+
+    So a slow moment of the machine (another process, a page-cache flush)
+    falls on every implementation alike instead of on whichever ran second.
+    """
+    names = list(runners)
+    results: dict[str, list[Any]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            results[name].append(runners[name]())
+    return results
+
+
+def overlaps(a: Row, b: Row) -> bool:
+    """True when two rows' min..max ranges overlap: the difference of their medians is
+    within the noise of this run (the table marks such ratios with ``~``)."""
+    if not all(k in r.extra for r in (a, b) for k in ("min", "max")):
+        return False
+    if a.extra["min"] == a.extra["max"] and b.extra["min"] == b.extra["max"]:
+        return False  # one round each (or exact figures): nothing to say about noise
+    return bool(a.extra["min"] <= b.extra["max"] and b.extra["min"] <= a.extra["max"])
+
+
 def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) -> str:
     """Rows grouped by workload, each with its ratio to ``reference`` in the same workload.
 
-    The ratio is always "how many times better than the reference" (>1 means ahead).
+    The ratio is always "how many times better than the reference" (>1 means
+    ahead), computed from medians; a ``~`` before it says the two rows' min..max
+    ranges overlap, so the difference is not significant in this run.
     """
     rows = list(rows)
-    ref = {r.workload: r.value for r in rows if r.impl == reference}
+    ref_rows = {r.workload: r for r in rows if r.impl == reference}
+    ref = {w: r.value for w, r in ref_rows.items()}
     extras = sorted({k for r in rows for k in r.extra})
-    out = [f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
+    sense = "ratio: higher is better" if higher_is_better else "ratio: reference's time / ours, >1 = ours faster"
+    out = [f"({sense}; ~ = within the min..max noise of this run)",
+           f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
            + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip
     for r in rows:
         base = ref.get(r.workload)
         if base and r.value:
             ratio = (r.value / base) if higher_is_better else (base / r.value)
-            rs = f"{ratio:.2f}x"
+            noise = r.impl != reference and overlaps(r, ref_rows[r.workload])
+            rs = ("~" if noise else "") + f"{ratio:.2f}x"
         else:
             rs = "-"
         ex = " ".join(f"{_fmt(r.extra.get(k, '')):>10}" for k in extras)

@@ -22,7 +22,8 @@ turns in small slices: the round-trip workloads (select1, insert 1-row) run
 as 20 slices of a twentieth of the work, each slice on every client back to
 back, and the table shows each client's median slice times 20 (a slice that
 met someone else's burst of load does not decide the line); the other
-workloads run a few whole rounds the same way and show each client's best.
+workloads run a few whole rounds the same way; every row is the median with
+min and max beside it (who goes first rotates each round).
 Seconds, and the ratio to PyMySQL (>1 means faster than PyMySQL).
 The asyncio clients share one uvloop loop (asyncio's when uvloop is absent).
 """
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import statistics
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +44,7 @@ from clients.mysql import Connection
 from clients.mysql.aio import AsyncConnection
 from harness.services import MariaDB, ServiceAddress, from_env
 
-from .common import Row, Timer, header, save, table
+from .common import Row, Timer, header, measured, save, table
 
 TABLE_DDL = (
     "CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(32), score DOUBLE, created DATETIME)"
@@ -264,7 +264,7 @@ def measure(impl: Any, work: str, n: dict[str, int], rows: list, part: int) -> f
 
 
 def runs(work: str, rounds: dict[str, int]) -> str:
-    return f"median of {SLICES}" if work in SLICED else f"best of {rounds[work]}"
+    return f"{SLICES} slices, each x{SLICES}" if work in SLICED else f"{rounds[work]} rounds"
 
 
 def prepare_fetch_table(addr: ServiceAddress, n_rows: int) -> None:
@@ -284,12 +284,10 @@ def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list
     times: dict[tuple[str, str], list[float]] = {}
     for work in WORKLOADS:
         for part in range(SLICES if work in SLICED else rounds[work]):
-            for impl in impls:
+            k = part % len(impls)  # who goes first rotates, so no client always meets the warm cache
+            for impl in impls[k:] + impls[:k]:
                 times.setdefault((work, impl.name), []).append(measure(impl, work, n, rows, part))
-    best = {
-        key: statistics.median(ts) * SLICES if key[0] in SLICED else min(ts)
-        for key, ts in times.items()
-    }
+    scaled = {key: [s * SLICES for s in ts] if key[0] in SLICED else ts for key, ts in times.items()}
     for impl in impls:
         impl.close()
     loop.close()
@@ -301,7 +299,7 @@ def run(addr: ServiceAddress, n: dict[str, int], rounds: dict[str, int]) -> list
         "insert_multirow": f"multi-row INSERT {n['insert']}",
     }
     return [
-        Row(labels[work], impl.name, best[(work, impl.name)], "s", {"runs": runs(work, rounds)})
+        measured(labels[work], impl.name, scaled[(work, impl.name)], "s", runs=runs(work, rounds))
         for work in WORKLOADS
         for impl in impls
     ]

@@ -10,8 +10,9 @@ N concurrent workers (threads, then asyncio tasks) each run short queries
 * ``pool (ours)``: ``clients.pool`` with P connections opened up front; a
   worker that finds none free waits in the pool's FIFO line;
 * ``queue.Queue pool`` (threads only): the same P connections in the standard
-  library's ``queue.Queue``, the textbook pool, to show the hand-written queue
-  costs nothing extra.
+  library's ``queue.Queue``, the textbook pool: what the hand-written FIFO
+  hand-over costs or saves in throughput, and what it buys in fairness (the
+  table says which; no claim here).
 
 For each: throughput, latency p50/p99/mean/max per query (waiting for a
 connection included), and the server's ``Threads_connected`` sampled every 20 ms during

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +102,7 @@ class Child:
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         ready_line: re.Pattern[bytes] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.port = port
@@ -113,12 +115,32 @@ class Child:
         # When set: ready once the output matches; its group 2 is the bound port.
         self.ready_line = ready_line
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix=f"syslab-{self.name}-", suffix=".log")
+        # The child's stdout and stderr: a temporary file, or ``log_path`` appended to (the
+        # demo's .run/NAME/server.log); ``_log_start`` is where this run's output begins.
+        if log_path is None:
+            self._log: Any = tempfile.NamedTemporaryFile(prefix=f"syslab-{self.name}-", suffix=".log")
+        else:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log_path, "ab+")  # noqa: SIM115 - closed in __exit__/close
+        self._log_start = 0
+
+    @property
+    def log_path(self) -> str:
+        return str(self._log.name)
 
     def start(self) -> Child:
+        """Spawn the child and wait until it is ready (its ``listening on`` line, or its port)."""
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    def spawn(self) -> Child:
+        """Start the process without waiting for it (``wait_ready`` waits)."""
         full_env = dict(os.environ)
         if self.env:
             full_env.update(self.env)
+        self._log.seek(0, os.SEEK_END)
+        self._log_start = self._log.tell()
         self.proc = subprocess.Popen(
             self.argv,
             cwd=self.cwd,
@@ -129,11 +151,13 @@ class Child:
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor only
             preexec_fn=_die_with_parent if _in_main_thread() else None,
         )
+        return self
+
+    def wait_ready(self) -> None:
         if self.ready_line is not None:
             self.wait_ready_line()
         elif self.port is not None:
             self.wait_port()
-        return self
 
     def wait_ready_line(self) -> None:
         """Wait for ``ready_line`` in the output; the port is the one it names."""
@@ -141,7 +165,7 @@ class Child:
         deadline = time.monotonic() + self.start_timeout
         delay = 0.005
         while time.monotonic() < deadline:
-            m = self.ready_line.search(Path(self._log.name).read_bytes())
+            m = self.ready_line.search(self._output_bytes())
             if m is not None:
                 self.port = int(m.group(2))
                 return
@@ -178,9 +202,14 @@ class Child:
             f"{self.start_timeout}s:\n{self.output_tail()}"
         )
 
+    def _output_bytes(self) -> bytes:
+        with open(self._log.name, "rb") as f:
+            f.seek(self._log_start)
+            return f.read()
+
     def output(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")
+        """What this run of the child has written so far (stdout and stderr)."""
+        return self._output_bytes().decode(errors="replace")
 
     def output_tail(self, lines: int = 30) -> str:
         return "\n".join(self.output().splitlines()[-lines:])
@@ -225,6 +254,9 @@ class Child:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.close()
+
+    def close(self) -> None:
         self._log.close()
 
 

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -311,6 +312,23 @@ def start_all(services: list[S]) -> list[S]:
             s.stop()
         raise errors[0]  # type: ignore[misc]
     return services
+
+
+def private_mariadbs(stack: ExitStack, directory: Path, count: int, who: str) -> list[ServiceAddress]:
+    """``count`` MariaDB instances under ``directory``/shardN, started in parallel, stopped by ``stack``.
+
+    For a server's ``__main__`` (shards, kvsql): a failure to start is one line
+    on stderr and exit status 1 (``SystemExit``), never a traceback.
+    """
+    servers = [MariaDB(directory / f"shard{i}") for i in range(count)]
+    try:
+        start_all(servers)
+    except (LaunchError, OSError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise SystemExit(f"{who}: a private MariaDB failed to start: {first} (see {directory})") from None
+    for s in servers:
+        stack.callback(s.stop)
+    return [s.address for s in servers]
 
 
 def from_env(var: str, default_port: int) -> ServiceAddress | None:

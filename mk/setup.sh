@@ -16,10 +16,13 @@ OS_PACKAGES=(
   netcat-openbsd   # nc: inline RESP and raw TCP tests
   curl             # HTTP interoperability tests
   wrk              # bench/http load generator
-  nginx-light      # reference static-file server in bench/http
+  nginx-light      # reference static-file server in bench/http, the backends of bench/lb
+  haproxy          # N6: the reference load balancer in bench/lb
   dict-gcide       # S1: the GNU Collaborative International Dictionary of English
   wordnet-base     # S1: WordNet, a second real word list with definitions
+  fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)
+  nodejs           # node and npm: build the React page of N4 (web/sse) with Vite
 )
 
 missing=()
@@ -56,4 +59,19 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   touch "$STAMP"
 else
   echo "setup: .venv up to date"
+fi
+
+# The React page of N4 (web/sse): npm packages pinned by package-lock.json, built by Vite
+# into web/sse/dist (served by servers/sse at /). Rebuilt only when a source is newer.
+WEB=web/sse
+if [ ! -f "$WEB/dist/index.html" ] || [ -n "$(find "$WEB/src" "$WEB/index.html" "$WEB/package.json" \
+     "$WEB/package-lock.json" "$WEB/vite.config.js" -newer "$WEB/dist/index.html" 2>/dev/null | head -1)" ]; then
+  if ! command -v npm >/dev/null; then
+    echo "setup: npm is missing (it comes with nodejs from NodeSource, or apt-get install npm)" >&2
+    exit 1
+  fi
+  echo "setup: building the React page in $WEB (npm ci, vite build)"
+  (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) >/dev/null
+else
+  echo "setup: web/sse page up to date"
 fi

@@ -47,7 +47,8 @@ class Server:
     port: int
     try_it: str  # a command to poke it with; {port} is filled in
     exercises: tuple[str, ...] = ()
-    args: tuple[str, ...] = ()  # extra flags the demo passes
+    # Extra flags the demo passes; ``{NAME}`` is the port server NAME got (started first).
+    args: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -60,24 +61,30 @@ def _rows(*rows: Exercise) -> dict[str, Exercise]:
 
 EXERCISES: dict[str, Exercise] = _rows(
     # N. Networking
-    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)"),
-    Exercise("N2", "Server-sent events"),
-    Exercise("N3", "Server-sent events through a message broker"),
-    Exercise("N4", "Server-sent events on React components"),
-    Exercise("N5", "Mock EC2 creation: short vs long polling"),
-    Exercise("N6", "A load balancer"),
+    Exercise("N1", "TCP server accepting a 1GB file (POST and raw stream)", room="servers/files",
+             run="make serve-files", bench="make bench-upload"),  # fmt: skip
+    Exercise("N2", "Server-sent events", room="servers/sse", run="make serve-sse", bench="make bench-sse"),
+    Exercise("N3", "Server-sent events through a message broker", room="servers/sse",
+             run="make serve-sse ARGS='--redis redis://127.0.0.1:6379'"),  # fmt: skip
+    Exercise("N4", "Server-sent events on React components", room="web/sse",
+             run="make serve-sse (then open http://127.0.0.1:8095/)"),  # fmt: skip
+    Exercise("N5", "Mock EC2 creation: short vs long polling", room="servers/ec2", run="make serve-ec2",
+             bench="make bench-polling"),  # fmt: skip
+    Exercise("N6", "A load balancer", room="servers/lb", run="make serve-lb", bench="make bench-lb"),
     Exercise(
         "N7",
         "Consistent hashing with virtual nodes",
         room="clients/hashring",
         bench="make bench-hashring",
     ),
-    Exercise("N8", "A toy CDN with failover; Popular Searches JSON"),
-    Exercise("N9", "OG images generated in the backend, served via the CDN"),
+    Exercise("N8", "A toy CDN with failover; Popular Searches JSON", room="servers/cdn",
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
+    Exercise("N9", "OG images generated in the backend, served via the CDN", room="servers/cdn",
+             run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
              bench="make bench-s3"),  # fmt: skip
     Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
-    Exercise("N12", "Lazy loading of images"),
+    Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
     Exercise("N13", "HLS streaming server"),
     Exercise(
         "N14",
@@ -129,7 +136,13 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise(
         "D6", "Hit, detect and retry a deadlock", room="clients/mysql", bench="make bench-deadlock"
     ),
-    Exercise("D7", "A toy KV store on MySQL with hash/range sharding", room="servers/kvsql"),
+    Exercise(
+        "D7",
+        "A toy KV store on MySQL with hash/range sharding",
+        room="servers/kvsql",
+        run="make serve-kvsql",
+        bench="make bench-kvsql",
+    ),
     Exercise(
         "D8",
         "Distributed transactions with 2PC (Zomato ordering)",
@@ -191,10 +204,16 @@ EXERCISES: dict[str, Exercise] = _rows(
         bench="make bench-bitcask",
     ),  # fmt: skip
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
-    Exercise("S7", "An LSM-tree key-value store"),
+    Exercise(
+        "S7", "An LSM-tree key-value store", room="storage/lsm", run="make serve-lsm",
+        bench="make bench-kv",
+    ),  # fmt: skip
     Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree",
              bench="make bench-kv"),  # fmt: skip
-    Exercise("S9", "Bloom filters: FPR vs size vs hashes; deletable filters"),
+    Exercise(
+        "S9", "Bloom filters: FPR vs size vs hashes; deletable filters", room="storage/bloom",
+        bench="make bench-bloom",
+    ),  # fmt: skip
 )
 
 
@@ -204,6 +223,7 @@ SERVERS: dict[str, Server] = {
         Server("echo", 7007, "nc 127.0.0.1 {port}"),
         Server("http", 8080, "curl -s http://127.0.0.1:{port}/hello"),
         Server("bitcask", 6381, "redis-cli -p {port}", ("S5",)),
+        Server("lsm", 6382, "redis-cli -p {port} INFO lsm", ("S7", "S9")),
         Server("cache", 6380, "redis-cli -p {port}", ("N14",)),
         Server("bptree", 6383, "redis-cli -p {port}", ("S8",)),
         Server(
@@ -216,14 +236,25 @@ SERVERS: dict[str, Server] = {
         Server("auth", 8089, "curl -s -XPOST 127.0.0.1:{port}/login -d '{{\"username\":\"ada\",\"password\":\"lovelace\"}}'",
                ("N11",)),  # fmt: skip
         Server("notes", 8090, "curl -s 127.0.0.1:{port}/notes -H 'Authorization: Bearer <access_token>'",
-               ("N11",), ("--auth-url", "http://127.0.0.1:8089")),  # fmt: skip
+               ("N11",), ("--auth-url", "http://127.0.0.1:{auth}")),  # fmt: skip
         Server("blog", 8091, "curl -s -XPOST 127.0.0.1:{port}/users/7/blogs -d '{{\"title\":\"hi\"}}'", ("D9",)),
         Server("ids", 8092, "curl -s -XPOST '127.0.0.1:{port}/ranges?size=100'", ("D10",)),
         Server("kafka", 9093, "kcat -b 127.0.0.1:{port} -L", ("M1",)),
         Server("s3", 8093, "curl -s -XPOST 127.0.0.1:{port}/_presign -d '{{\"bucket\":\"demo\",\"key\":\"a.txt\"}}'",
                ("N10",)),  # fmt: skip
+        Server("kvsql", 6384, "redis-cli -p {port} SET k v EX 60", ("D7",)),
+        Server("files", 8094, "curl -sT README.md 127.0.0.1:{port}/files/readme.md; "
+               "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
+        Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
+               "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
+        Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
+               "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
+        Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
+               ("N8", "N9", "N12")),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
-        #   http 8080, profile 8081, sse 8082, upload 8083, cache 6380, bitcask 6381
+        #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
+        #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
     )
 }
 
@@ -285,11 +316,25 @@ COMMANDS = [
     ("make serve-NAME", "one server in the foreground; flags through ARGS='--port 7000'"),
     ("make bench-NAME", "one experiment; results in bench/results/ (JSON, PNG)"),
     ("make bench", "every experiment, one after the other"),
+    ("make report", "the lab index: one HTML page of every exercise and its latest results"),
     ("make load-NAME", "a bounded headless locust run against one server"),
     ("make lint", "ruff and mypy"),
     ("make clean", "remove .run/, bench/results/ and test caches"),
 ]
 NOT_EXPERIMENTS = {"__init__", "common", "all", "load"}
+
+# The other ``python -m`` programs a user may run (servers and experiments are listed
+# above). ``tests/test_catalog.py`` finds every entry point in the tree and checks
+# it is here (or is a test's child process, INTERNAL).
+TOOLS = [
+    ("python -m storage.check PATH [--repair]", "verify every checksum in a store's files; name a damaged "
+     "record by file and offset"),
+    ("python -m clients.files put|get|resume", "upload or download a file to servers.files (HTTP or raw "
+     "TCP), with a progress bar (N1)"),
+    ("python -m harness.redis_cluster", "a real Redis Cluster (redis-server nodes) in the foreground (O4)"),
+    ("python -m servers.report", "the lab index page (make report)"),
+]
+INTERNAL = {"storage.kv.crashchild"}  # children the crash tests start and SIGKILL
 
 
 def experiments() -> list[tuple[str, str]]:
@@ -317,6 +362,8 @@ def render_help() -> str:
     lines += ["", "Servers (make serve-NAME; make demo starts them all):"]
     lines += [f"  {s.name:<12} 127.0.0.1:{s.port:<6} try: {s.try_it.format(port=s.port)}"
               for s in SERVERS.values()]  # fmt: skip
+    lines += ["", "Tools (python -m ...; each answers --help):"]
+    lines += [f"  {cmd:<42} {what}" for cmd, what in TOOLS]
     lines += ["", "Experiments (make bench-NAME):"]
     lines += [f"  {name:<16} {first[:90]}" for name, first in experiments()]
     lines += ["", "Example: make serve-cache ARGS='--port 7000 --maxmemory 64mb'; make bench-hashring ARGS='--keys 10000'"]

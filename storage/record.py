@@ -25,7 +25,6 @@ resynchronise after corruption); a record is read or refused whole.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
@@ -352,24 +351,39 @@ class Writer:
         return self.append_raw(encode(rtype, payload))
 
     def append_raw(self, record_bytes: bytes) -> int:
-        """Append already-encoded records (group commit writes many at once)."""
+        """Append already-encoded records (group commit writes many at once).
+
+        A failed write (a full disk: write(2) first writes what fits, then
+        refuses) is undone before the error propagates: a refused record must
+        not be found by the next open, neither whole nor as a torn tail.
+        """
         off = self.offset
         view = memoryview(record_bytes)
         try:
             while view:
                 n = self._f.write(view)  # unbuffered: may write only part (a full disk)
-                if not n:
+                if n == 0:
                     raise OSError(errno.ENOSPC, f"{self.path}: short write")
-                view = view[n:]
-        except OSError:
+                view = view[len(view) if n is None else n :]
+        except BaseException:
             # Never leave half a record for the next append to land behind: that
             # would turn a refused write into corruption in the middle of the file.
-            with contextlib.suppress(OSError):
-                self._f.flush()
-                os.ftruncate(self._f.fileno(), off)
+            self.truncate(off)
             raise
         self.offset += len(record_bytes)
         return off
+
+    def truncate(self, offset: int) -> None:
+        """Cut the file back to ``offset`` (best effort: used while another error propagates)."""
+        try:
+            self._f.flush()
+        except OSError:
+            pass
+        try:
+            os.ftruncate(self._f.fileno(), offset)
+            self.offset = offset
+        except OSError:
+            pass
 
     def flush(self) -> None:
         self._f.flush()

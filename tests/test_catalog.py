@@ -123,3 +123,21 @@ def test_make_list_reuses_fresh_counts_and_recollects_stale_ones(tmp_path, monke
     monkeypatch.setattr(catalog, "count_tagged_tests", lambda: {"N14": 9})
     catalog.main()
     assert re.search(r"^N14\s+9\s", capsys.readouterr().out, re.M)
+
+
+def test_every_python_m_entry_point_is_in_the_catalog():
+    """#21: storage.check and clients with a CLI were runnable but listed nowhere."""
+    from servers.catalog import INTERNAL, TOOLS
+
+    listed = " ".join(cmd for cmd, _ in TOOLS)
+    found = set()
+    for room in ("clients", "storage", "harness", "netlib"):
+        for path in (REPO_ROOT / room).rglob("*.py"):
+            if '__name__ == "__main__"' in path.read_text():
+                parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+                found.add(".".join(parts[:-1] if parts[-1] == "__main__" else parts))
+    assert "storage.check" in found
+    missing = {m for m in found - INTERNAL if f"python -m {m}" not in listed}
+    assert not missing, f"entry points missing from servers/catalog.py TOOLS: {sorted(missing)}"
+    out = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60).stdout
+    assert all(cmd in out for cmd, _ in TOOLS)

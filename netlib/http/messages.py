@@ -139,6 +139,12 @@ class Request:
             raise RuntimeError("this route buffers its body: use request.body")
         return self._stream  # type: ignore[no-any-return]
 
+    @property
+    def connection(self) -> Any:
+        """The shell's ``Connection`` the request arrived on (e.g. to abort the reader
+        of a stream that fell too far behind); None outside a server."""
+        return self._conn
+
     async def wait_shutdown(self) -> None:
         """Returns once the server starts stopping: a long poll answers now (and its
         response is the connection's last) instead of holding the shutdown."""

@@ -46,6 +46,7 @@ from ._api import (
     SessionFactory,
 )
 from ._server import (
+    ListenError,
     Server,
     ShellConfig,
     new_event_loop,
@@ -56,6 +57,6 @@ from ._server import (
 
 __all__ = [
     "READ_HIGH_WATER", "WRITE_HIGH_WATER", "Connection", "ConnectionClosed",
-    "CoroutineHandler", "PeerLog", "Server", "Session", "SessionFactory", "ShellConfig",
+    "CoroutineHandler", "ListenError", "PeerLog", "Server", "Session", "SessionFactory", "ShellConfig",
     "new_event_loop", "run", "serve_until_signalled", "start",
 ]  # fmt: skip

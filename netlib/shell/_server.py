@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -76,13 +79,16 @@ class Server:
         return self.host, self.port
 
     async def _listen(self) -> None:
-        self._server = await self.loop.create_server(
-            lambda: _Conn(self),
-            self.config.host,
-            self.config.port,
-            backlog=self.config.backlog,
-            reuse_port=self.config.reuse_port or None,
-        )
+        try:
+            self._server = await self.loop.create_server(
+                lambda: _Conn(self),
+                self.config.host,
+                self.config.port,
+                backlog=self.config.backlog,
+                reuse_port=self.config.reuse_port or None,
+            )
+        except OSError as e:
+            raise ListenError(self.config.host, self.config.port, e) from None
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self.background(self._sweep(), "sweeper")
@@ -268,7 +274,49 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+class ListenError(OSError):
+    """The address cannot be bound: in use (and by whom, when /proc tells), not ours, unknown."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        reason = (cause.strerror or str(cause)).split(": ")[-1].lower()
+        if cause.errno == errno.EADDRINUSE:
+            reason = "address already in use" + port_holder(port)
+        super().__init__(cause.errno, f"cannot listen on {host}:{port}: {reason}")
+
+
+def port_holder(port: int) -> str:
+    """`` (held by NAME, pid N)`` for the process listening on TCP ``port``, when /proc says."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc") if inodes else []):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                with open(f"/proc/{pid}/comm") as f:
+                    return f" (held by {f.read().strip()}, pid {pid})"
+        except OSError:
+            continue
+    return ""
+
+
 def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a server's async main on the best loop available (the ``bin/`` entry)."""
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(main())
+    """Run a server's async main on the best loop available (the ``bin/`` entry).
+
+    An address that cannot be bound (in use, not ours) is one line on stderr
+    and exit status 1, not a traceback: it is the user's to fix.
+    """
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(main())
+    except ListenError as e:
+        print(f"error: {e.strerror}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -38,7 +38,7 @@ def load_key(path: Path | None) -> tuple[jwt.Key, str]:
 
 
 def main() -> int:
-    p = server_parser("auth", "issues JWTs: login, refresh rotation, logout, JWKS (N11)")
+    p = server_parser("auth", "issues JWTs: login, refresh rotation, logout, JWKS (N11)", keeps_data=False)
     p.add_argument("--users", type=Path, help="TOML file of [[users]] (default: demo users ada, alan)")
     p.add_argument("--key", type=Path, help="PEM private key, RSA or EC (default: a new P-256 key)")
     p.add_argument("--access-ttl", type=float, default=300.0, help="access token lifetime, s (300)")

@@ -1,20 +1,19 @@
 """``python -m servers.cache``: parse flags, serve until SIGINT/SIGTERM."""
 
 from netlib.shell import run, serve_until_signalled
-from servers.cli import parse, server_parser
+from servers.cli import byte_size, int_in, parse, server_parser
 
-from .commands.server import parse_memory
 from .eviction import POLICIES
 from .server import CacheSettings, State, serve, shell_config
 
 
 def main() -> None:
-    p = server_parser("cache", "Redis-compatible in-memory cache (try: redis-cli -p 6380)")
-    p.add_argument("--maxmemory", default="0", help="memory limit, e.g. 100mb (0 = none)")
+    p = server_parser("cache", "Redis-compatible in-memory cache (try: redis-cli -p 6380)", keeps_data=False)
+    p.add_argument("--maxmemory", type=byte_size, default=0, help="memory limit, e.g. 100mb (0 = none)")
     p.add_argument("--maxmemory-policy", default="noeviction", choices=POLICIES)
-    p.add_argument("--maxmemory-samples", type=int, default=5)
-    p.add_argument("--hz", type=int, default=10, help="cron frequency (active expiry)")
-    p.add_argument("--databases", type=int, default=16)
+    p.add_argument("--maxmemory-samples", type=int_in(1, 64), default=5)
+    p.add_argument("--hz", type=int_in(1, 500), default=10, help="cron frequency (active expiry)")
+    p.add_argument("--databases", type=int_in(1, 10_000), default=16)
     p.add_argument(
         "--timeout", type=float, default=0, help="close clients idle this long (0 = never)"
     )
@@ -22,7 +21,7 @@ def main() -> None:
     settings = CacheSettings(
         databases=args.databases,
         hz=args.hz,
-        maxmemory=parse_memory(args.maxmemory),
+        maxmemory=args.maxmemory,
         maxmemory_policy=args.maxmemory_policy,
         maxmemory_samples=args.maxmemory_samples,
     )

@@ -5,7 +5,7 @@ from .server import serve
 
 
 def main() -> None:
-    args = parse(server_parser("echo", "TCP echo server (try: nc 127.0.0.1 7007)"))
+    args = parse(server_parser("echo", "TCP echo server (try: nc 127.0.0.1 7007)", keeps_data=False))
 
     async def go() -> None:
         server = await serve(ShellConfig(host=args.host, port=args.port))

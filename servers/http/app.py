@@ -18,7 +18,7 @@ PUBLIC = Path(__file__).resolve().parent / "public"
 _HELLO = Response(b"Hello, world!\n")
 
 
-def build(static_dir: Path = PUBLIC, access_log: bool = True) -> App:
+def build(static_dir: Path = PUBLIC, access_log: bool = True, lab_dir: Path | None = None) -> App:
     app = App(access_log=access_log)
 
     @app.get("/hello")
@@ -41,9 +41,13 @@ def build(static_dir: Path = PUBLIC, access_log: bool = True) -> App:
         return Response(b"", 302, {"location": "/static/"})
 
     app.static("/static", str(static_dir))
+    if lab_dir is not None and lab_dir.is_dir():
+        app.static("/lab", str(lab_dir))  # the lab index (make report) and its results
     return app
 
 
-async def serve(config: ShellConfig, static_dir: Path = PUBLIC, access_log: bool = True) -> Server:
+async def serve(
+    config: ShellConfig, static_dir: Path = PUBLIC, access_log: bool = True, lab_dir: Path | None = None
+) -> Server:
     """Start the demo server; returns once listening."""
-    return await serve_app(build(static_dir, access_log), config)
+    return await serve_app(build(static_dir, access_log, lab_dir), config)

@@ -92,6 +92,7 @@ class KVSql:
         self.pools: dict[str, Pool[Any]] = {
             name: mysql_pool(addr, PoolConfig(max_size=pool_size, timeout=10)) for name, addr in shards.items()
         }
+        self.addresses = dict(shards)
         self.now_ms = now_ms
         self.cleaned = 0
         self._stop = threading.Event()
@@ -188,6 +189,12 @@ class KVSql:
             rows += [(bytes(k), bytes(v)) for k, v in got]
         rows.sort()
         yield from rows[:limit] if limit is not None else rows
+
+    def flush(self) -> None:
+        """Remove every row on every shard (FLUSHDB)."""
+        for pool in self.pools.values():
+            with pool.connection() as c:
+                c.query("DELETE FROM kv")
 
     # -- the cleaner -------------------------------------------------------------------------
 

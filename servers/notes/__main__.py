@@ -45,7 +45,7 @@ def build_app(guard: Guard) -> App:
 
 
 def main() -> int:
-    p = server_parser("notes", "a notes API protected by JWTs from servers.auth (N11)")
+    p = server_parser("notes", "a notes API protected by JWTs from servers.auth (N11)", keeps_data=False)
     p.add_argument("--auth-url", default="http://127.0.0.1:8089", help="the issuer (servers.auth)")
     p.add_argument("--revocation-poll", type=float, default=REVOKED_POLL_S,
                    help=f"seconds between revocation-list polls ({REVOKED_POLL_S})")  # fmt: skip

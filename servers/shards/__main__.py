@@ -3,8 +3,7 @@ import sys
 from contextlib import ExitStack
 
 from clients.address import address_from_url
-from harness.procs import LaunchError
-from harness.services import MariaDB, start_all
+from harness.services import private_mariadbs
 from netlib.shell import ShellConfig, run, serve_until_signalled
 from servers.cli import parse, server_parser
 
@@ -13,19 +12,6 @@ from .directory import MODES
 
 log = logging.getLogger("servers.shards")
 DEFAULT_SHARDS = 4
-
-
-def start_private(stack: ExitStack, args) -> list:  # type: ignore[no-untyped-def]
-    """Four MariaDB instances under --dir, started in parallel (each takes ~2 s)."""
-    servers = [MariaDB(args.dir / f"shard{i}") for i in range(DEFAULT_SHARDS)]
-    try:
-        start_all(servers)
-    except LaunchError as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise SystemExit(f"shards: a private MariaDB failed to start: {first} (see {args.dir})") from None
-    for s in servers:
-        stack.callback(s.stop)
-    return [s.address for s in servers]
 
 
 def main() -> int:
@@ -42,7 +28,7 @@ def main() -> int:
         if args.shard_url:
             addrs = [address_from_url(u, 3306) for u in args.shard_url]
         else:
-            addrs = start_private(stack, args)
+            addrs = private_mariadbs(stack, args.dir, DEFAULT_SHARDS, "shards")
         shards = {f"shard{i}": a for i, a in enumerate(addrs)}
 
         async def go() -> None:

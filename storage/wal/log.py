@@ -204,12 +204,20 @@ class Wal:
         """Under _io: append the batch (rotating first if the segment is full)."""
         if batch and self._writer.offset >= self.segment_bytes:
             self._rotate_locked()
+        start = self._writer.offset
         if batch:
-            self._writer.append_raw(b"".join(batch))
+            self._writer.append_raw(b"".join(batch))  # undoes itself when refused
+        if durable:
+            try:
+                self._fsync()
+            except BaseException:
+                # The batch's writers are told it failed: it must not reappear at the next
+                # open (a refused write that comes back is as wrong as a lost one).
+                self._writer.truncate(start)
+                raise
+        if batch:
             self._file_next += len(batch)
             self.stats.writes += 1
-        if durable:
-            self._fsync()
         return self._file_next - 1
 
     def _fsync(self) -> None:

@@ -1,0 +1,25 @@
+"""N1: bench/upload runs end to end with a tiny size: three receivers, ratios, peak RSS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import upload
+
+pytestmark = pytest.mark.exercise("N1")
+
+
+def test_upload_bench_smoke(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path / "out"))
+    upload.main(["--size-mb", "2", "--rounds", "2", "--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "vs nc -> file" in out and "peak_rss_mb" in out
+    doc = json.loads((tmp_path / "out" / "upload.json").read_text())
+    rows = {r["impl"]: r for r in doc["rows"]}
+    assert set(rows) == {"http PUT", "raw tcp", "nc -> file"}
+    assert all(r["value"] > 0 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"] for r in rows.values())
+    assert 0 < rows["http PUT"]["extra"]["peak_rss_mb"] < 64
+    assert len(doc["samples"]["raw tcp"]) == 2
+    assert list(tmp_path.glob("bench-upload-*")) == []
