@@ -334,7 +334,7 @@ TOOLS = [
     ("python -m harness.redis_cluster", "a real Redis Cluster (redis-server nodes) in the foreground (O4)"),
     ("python -m servers.report", "the lab index page (make report)"),
 ]
-INTERNAL = {"storage.kv.crashchild"}  # children the crash tests start and SIGKILL
+INTERNAL = {"storage.kv.crashchild", "storage.enginechild"}  # children crash tests SIGKILL
 
 
 def experiments() -> list[tuple[str, str]]:
