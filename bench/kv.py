@@ -221,21 +221,40 @@ def plot(rows: list[Row], path: Path) -> Path:
 
 
 def profile(name: str, n: int) -> None:
-    """py-spy one round of one engine; print the functions with the most self time."""
+    """py-spy one round of one engine; for each workload, the functions with most self time."""
     code = (f"from pathlib import Path; import tempfile; from bench.kv import Data, one_round; "
             f"one_round({name!r}, Path(tempfile.mkdtemp()), Data({n}))")  # fmt: skip
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     spy = Path(sys.executable).with_name("py-spy")
     subprocess.run([str(spy), "record", "-r", "250", "-f", "raw", "-o", str(out), "--",
                     sys.executable, "-c", code], check=True, capture_output=True)  # fmt: skip
-    self_time: dict[str, int] = {}
+    by_phase: dict[str, dict[str, int]] = {}
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        leaf = stack.split(";")[-1]
-        self_time[leaf] = self_time.get(leaf, 0) + int(count)
-    total = sum(self_time.values())
-    for fn, c in sorted(self_time.items(), key=lambda x: -x[1])[:15]:
-        print(f"  {100 * c / total:5.1f}%  {fn}")
+        frames = stack.split(";")
+        phase = next((w for f in frames if (w := _workload_of(f))), "setup")
+        mine = by_phase.setdefault(phase, {})
+        mine[frames[-1]] = mine.get(frames[-1], 0) + int(count)
+    total = sum(sum(x.values()) for x in by_phase.values())
+    for phase in [*WORKLOADS, "setup"]:
+        samples = by_phase.get(phase, {})
+        if not samples:
+            continue
+        print(f"{phase}: {100 * sum(samples.values()) / total:.0f}% of the samples; self time:")
+        for fn, c in sorted(samples.items(), key=lambda x: -x[1])[:4]:
+            print(f"  {100 * c / sum(samples.values()):5.1f}%  {fn}")
+
+
+_SOURCE = Path(__file__).read_text().splitlines()
+
+
+def _workload_of(frame: str) -> str | None:
+    """The workload a ``timed("NAME", lambda: ...)`` frame of ``one_round`` belongs to."""
+    if "<lambda> (" not in frame or "kv.py:" not in frame:
+        return None
+    line = int(frame.rsplit(":", 1)[1].rstrip(")"))
+    text = _SOURCE[line - 1] if 0 < line <= len(_SOURCE) else ""
+    return text.split('timed("')[1].split('"')[0] if 'timed("' in text else None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -167,7 +167,7 @@ def test_a_double_write_file_without_its_end_is_discarded(tmp_path):
 CHILD = r"""
 import sys
 from storage.bptree import BPlusTree
-db = BPlusTree.open(sys.argv[1], sync="always", cache_pages=16)  # a checkpoint every ~8 pages
+db = BPlusTree.open(sys.argv[1], sync="always", cache_pages=16)  # a checkpoint every ~12 pages
 print("READY", flush=True)
 for i in range(int(sys.argv[2])):
     k = b"k%d" % (i * 7919 % 997)

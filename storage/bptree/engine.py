@@ -179,7 +179,7 @@ class BPlusTree:
             return written
 
     def _maybe_checkpoint(self) -> None:
-        """Checkpoint when the dirty pages fill half the cache.
+        """Checkpoint when the dirty pages fill three quarters of the cache.
 
         A failure here (a full disk) does not fail the write that triggered it:
         that write is already in the WAL. Writes stop from now on; reads go on
