@@ -151,3 +151,11 @@ def test_a_corrupt_bitcask_record_refuses_to_start_with_one_line(tmp_path):
     _flip_middle(data, data.stat().st_size // 2)
     line = _refused("servers.bitcask", tmp_path)
     assert f"{data} is corrupt at offset " in line and "--repair" in line
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(child, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "servers.bptree", "--dir", str(tmp_path / "other"),
+                        "--port", str(child.port)], cwd=REPO, capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot listen on" in r.stderr
