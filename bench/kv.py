@@ -47,6 +47,20 @@ WORKLOADS = ("fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "see
              "deleterandom")  # fmt: skip
 REFERENCE = "sqlite"
 
+# The closing note: what limits each engine, from py-spy (``--profile ENGINE``,
+# self time by workload). Revisit it when the code or the numbers move.
+BOTTLENECKS = {
+    "bptree": "writes: checkpoints -- every dirty page is written twice (DWRITE, then in "
+              "place) however little of it changed, plus one WAL write(2) and the group-commit "
+              "handshake per put; reads: the interpreter, a bisect and two dict probes per level",
+    "bitcask": "scans: the keydir is a hash, so every scan sorts all keys (seekrandom is "
+               "Bitcask.scan's sort); point reads: one pread + CRC + record decode per get; "
+               "writes: one write(2) per put",
+    "lsm": "writes: the WAL append and the memtable insert per put (flushes and compaction run "
+           "in the background); scans: merging iterators, the memtable's sorted_keys in Python",
+    "sqlite": "C throughout: what is left is the sqlite3 module's per-statement call overhead",
+}
+
 
 class Sqlite:
     """SQLite behind the engine contract (put/get/delete/scan/close)."""
@@ -279,8 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     print(header(f"kv: db_bench workloads, {args.n:,} keys of 16 B + {VALUE_SIZE} B values, "
                  f"{args.rounds} interleaved rounds"))  # fmt: skip
     print(table(rows, reference=REFERENCE))
+    print("\nwhat limits each engine (py-spy: python -m bench.kv --profile ENGINE):")
+    for engine in names:
+        print(f"  {engine}: {BOTTLENECKS.get(engine, 'not profiled yet')}")
     name = "kv-quick" if args.quick else "kv"
-    path = save(name, rows, n=args.n, rounds=args.rounds, value_size=VALUE_SIZE)
+    path = save(name, rows, n=args.n, rounds=args.rounds, value_size=VALUE_SIZE,
+                bottlenecks={e: BOTTLENECKS.get(e) for e in names})  # fmt: skip
     png = plot(rows, path.with_suffix(".png"))
     print(f"saved {path} and {png}")
 
