@@ -53,9 +53,9 @@ BOTTLENECKS = {
     "bptree": "writes: checkpoints -- every dirty page is written twice (DWRITE, then in "
               "place) however little of it changed, plus one WAL write(2) and the group-commit "
               "handshake per put; reads: the interpreter, a bisect and two dict probes per level",
-    "bitcask": "scans: the keydir is a hash, so every scan sorts all keys (seekrandom is "
-               "Bitcask.scan's sort); point reads: one pread + CRC + record decode per get; "
-               "writes: one write(2) per put",
+    "bitcask": "scans and reads: one pread + CRC + record decode per entry (the values are "
+               "in log order, not key order; the keydir is a hash whose sorted keys a scan "
+               "rebuilds after each insert or delete); writes: one write(2) per put",
     "lsm": "writes: the WAL append and the memtable insert per put (flushes and compaction run "
            "in the background); scans: merging iterators, the memtable's sorted_keys in Python",
     "sqlite": "C throughout: what is left is the sqlite3 module's per-statement call overhead",
