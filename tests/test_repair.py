@@ -121,6 +121,28 @@ def test_a_bitcask_key_written_once_and_damaged_is_named_lost(tmp_path):
         assert len(db) == 99 and db.get(b"k050") is None and db.get(b"k051") == b"value 51"
 
 
+def test_a_damaged_overflow_page_names_its_key(tmp_path):
+    from storage.bptree import PAGE_SIZE, BPlusTree
+    from storage.bptree import page as pg
+
+    with BPlusTree.open(tmp_path) as db:
+        for i in range(50):
+            db.put(b"k%02d" % i, b"small")
+        db.put(b"large", b"L" * 20_000)
+    path = tmp_path / "tree.db"
+    data = bytearray(path.read_bytes())
+    overflow = [n for n in range(len(data) // PAGE_SIZE)
+                if n and data[n * PAGE_SIZE + 8] == pg.T_OVERFLOW]  # fmt: skip
+    assert len(overflow) == 5
+    data[overflow[2] * PAGE_SIZE + 2000] ^= 0x04
+    path.write_bytes(bytes(data))
+    r = _check("--repair", str(tmp_path))
+    assert r.returncode == 0
+    assert "keys whose newest version was damaged (1):\n  b'large'\n" in r.stdout, r.stdout
+    with BPlusTree.open(tmp_path) as db:
+        assert len(db) == 50 and db.get(b"large") is None and db.get(b"k49") == b"small"
+
+
 def test_a_damaged_wal_entry_of_the_bptree_is_quarantined_and_named(tmp_path):
     from storage.bptree import BPlusTree
     from storage.wal import list_segments

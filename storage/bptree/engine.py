@@ -37,7 +37,7 @@ from storage.wal import Wal, replay
 from storage.wal.entry import encode_delete, encode_put
 
 from . import pager as pgr
-from .page import MAX_ENTRY, MAX_KEY, MAX_VALUE, leaf_entry_size
+from .page import MAX_KEY, MAX_VALUE
 from .tree import Tree
 
 log = logging.getLogger(__name__)
@@ -260,11 +260,8 @@ def check_key(key: bytes) -> None:
 
 def check_entry(key: bytes, value: bytes) -> None:
     check_key(key)
-    if leaf_entry_size(key, value) > MAX_ENTRY:
-        raise ValueError(
-            f"key + value of {len(key) + len(value)} bytes exceed a B+ tree entry's "
-            f"{MAX_ENTRY - 4} (values live inside 4 KiB pages; no overflow pages)"
-        )
+    if len(value) > MAX_VALUE:
+        raise ValueError(f"value of {len(value)} bytes exceeds {MAX_VALUE}")
 
 
 def _replay(tree: Tree, wal_dir: str, after: int) -> int:
