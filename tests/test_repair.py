@@ -101,6 +101,15 @@ def test_a_flipped_byte_is_refused_at_open_then_repaired(name, tmp_path):
     assert r.returncode == 0 and "nothing damaged" in r.stdout
 
 
+def _flip_and_repair(path: Path, data: bytearray, at: int, d: Path, lost: bytes) -> None:
+    """Flip one bit at ``at``, repair ``d``, and expect exactly ``lost`` to be named."""
+    data[at] ^= 0x04
+    path.write_bytes(bytes(data))
+    r = _check("--repair", str(d))
+    assert r.returncode == 0
+    assert f"keys whose newest version was damaged (1):\n  {lost!r}\n" in r.stdout, r.stdout
+
+
 def test_a_bitcask_key_written_once_and_damaged_is_named_lost(tmp_path):
     from storage.bitcask import Bitcask
 
@@ -112,11 +121,7 @@ def test_a_bitcask_key_written_once_and_damaged_is_named_lost(tmp_path):
     data_file = next(tmp_path.glob("*.data"))
     data = bytearray(data_file.read_bytes())
     at = data.index(b"k050") + 4  # inside the value of k050's only record
-    data[at] ^= 0x01
-    data_file.write_bytes(bytes(data))
-    r = _check("--repair", str(tmp_path))
-    assert r.returncode == 0
-    assert "keys whose newest version was damaged (1):\n  b'k050'\n" in r.stdout, r.stdout
+    _flip_and_repair(data_file, data, at, tmp_path, lost=b"k050")
     with Bitcask.open(tmp_path) as db:
         assert len(db) == 99 and db.get(b"k050") is None and db.get(b"k051") == b"value 51"
 
@@ -134,11 +139,7 @@ def test_a_damaged_overflow_page_names_its_key(tmp_path):
     overflow = [n for n in range(len(data) // PAGE_SIZE)
                 if n and data[n * PAGE_SIZE + 8] == pg.T_OVERFLOW]  # fmt: skip
     assert len(overflow) == 5
-    data[overflow[2] * PAGE_SIZE + 2000] ^= 0x04
-    path.write_bytes(bytes(data))
-    r = _check("--repair", str(tmp_path))
-    assert r.returncode == 0
-    assert "keys whose newest version was damaged (1):\n  b'large'\n" in r.stdout, r.stdout
+    _flip_and_repair(path, data, overflow[2] * PAGE_SIZE + 2000, tmp_path, lost=b"large")
     with BPlusTree.open(tmp_path) as db:
         assert len(db) == 50 and db.get(b"large") is None and db.get(b"k49") == b"small"
 
