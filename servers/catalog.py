@@ -206,8 +206,10 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("S6", "Sequential vs random IO", room="bench", bench="make bench-io"),
     Exercise(
         "S7", "An LSM-tree key-value store", room="storage/lsm", run="make serve-lsm",
+        bench="make bench-kv",
     ),  # fmt: skip
-    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree"),
+    Exercise("S8", "B+ trees", room="storage/bptree", run="make serve-bptree",
+             bench="make bench-kv"),  # fmt: skip
     Exercise(
         "S9", "Bloom filters: FPR vs size vs hashes; deletable filters", room="storage/bloom",
         bench="make bench-bloom",

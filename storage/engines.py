@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from storage.quarantine import Moved, RepairReport
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -36,8 +38,8 @@ class Engine:
     def open(self, path: str | os.PathLike[str], **options: Any) -> Any:
         return _resolve(self.opener)(os.fspath(path), **options)
 
-    def repair(self, path: str | os.PathLike[str]) -> Any:
-        return _resolve(self.repairer)(os.fspath(path))
+    def repair(self, path: str | os.PathLike[str]) -> RepairReport:
+        return as_report(self.name, _resolve(self.repairer)(os.fspath(path)))
 
     def owns(self, names: list[str]) -> bool:
         return any(n == m or (m.startswith(".") and n.endswith(m)) for n in names for m in self.markers)
@@ -62,6 +64,21 @@ def _resolve(target: str) -> Callable[..., Any]:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj  # type: ignore[no-any-return]
+
+
+def as_report(engine: str, result: Any) -> RepairReport:
+    """An engine's repair result as a ``RepairReport`` (the LSM's repair answers a dict)."""
+    if isinstance(result, RepairReport):
+        return result
+    path = result["path"]
+    return RepairReport(
+        path, engine,
+        moved=[Moved(os.path.join(path, d["file"]), d["offset"], d["length"], "block")
+               for d in result.get("damaged", [])],
+        lost_keys=list(result.get("lost_keys", [])),
+        unknown=[f"keys in {r}" for r in result.get("lost_ranges", [])],
+        quarantine_file=result.get("quarantine"),
+    )  # fmt: skip
 
 
 def available() -> list[str]:

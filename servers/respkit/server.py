@@ -9,6 +9,7 @@ with the server, cancelled when it shuts down.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -76,4 +77,9 @@ def run_engine(
 
         await serve_until_signalled(server, close_db)
 
-    run(go)
+    try:
+        run(go)
+    except OSError as e:  # the port is taken, or the address is not ours: one line, no traceback
+        db.close()
+        logging.getLogger("servers").error("cannot listen on %s:%d: %s", host, port, e)
+        raise SystemExit(1) from None

@@ -6,7 +6,8 @@ Layout, from the user down (DBDB's order):
   get/put/delete/scan/checkpoint/close; the crash-safety approach (a logical
   WAL plus checkpoints through a double-write file) is argued there.
 * ``tree.py``: search, insert with splits and root growth, delete with
-  merge/redistribution and root collapse, range scans along the leaf links.
+  merge/redistribution and root collapse, range scans along the leaf links,
+  values past ~1 KiB in chains of overflow pages.
 * ``pager.py``: the page file, the bounded page cache (LRU of clean pages,
   dirty pages pinned until a checkpoint), the free list, checkpoints and the
   double-write file.

@@ -71,6 +71,9 @@ class _Found:
     bounds: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
     damaged_leaves: list[tuple[int, list[bytes] | None]] = field(default_factory=list)
     ops: dict[int, tuple[bytes, bytes | None]] = field(default_factory=dict)  # seq -> op
+    overflow: dict[int, pg.OverflowPage] = field(default_factory=dict)
+    stubs: dict[bytes, pg.Overflow] = field(default_factory=dict)  # values in overflow chains
+    lost_chains: list[bytes] = field(default_factory=list)
     damaged_ops: list[tuple[bytes | None, int, str]] = field(default_factory=list)
 
 
@@ -122,15 +125,39 @@ def _read_pages(directory: str, q: Quarantine, report: RepairReport, found: _Fou
                 found.damaged_leaves.append((pgno, pg.salvage_keys(page)))
             continue
         if isinstance(node, pg.Leaf):
-            found.entries.update(zip(node.keys, node.vals, strict=True))
+            for k, v in zip(node.keys, node.vals, strict=True):
+                if isinstance(v, pg.Overflow):
+                    found.stubs[k] = v
+                else:
+                    found.entries[k] = v
+        elif isinstance(node, pg.OverflowPage):
+            found.overflow[pgno] = node
         elif isinstance(node, pg.Internal):
             edges = [None, *node.keys, None]
             for i, child in enumerate(node.children):
                 found.bounds[child] = (edges[i], edges[i + 1])
+    for key, stub in found.stubs.items():
+        value = _chain(found.overflow, stub)
+        if value is None:
+            found.lost_chains.append(key)  # a page of its value was damaged
+        else:
+            found.entries[key] = value
     # A damaged META loses the WAL position: replaying the whole log is then safe,
     # since re-applying a suffix of puts and deletes in order ends in the same state.
     if any(m.offset == 0 and m.file == path for m in report.moved):
         found.ckpt_seq = 0
+
+
+def _chain(pages: dict[int, pg.OverflowPage], stub: pg.Overflow) -> bytes | None:
+    parts, pgno, seen = [], stub.first, 0
+    while pgno != pg.NO_PAGE and seen <= len(pages):
+        page = pages.get(pgno)
+        if page is None:
+            return None
+        parts.append(page.data)
+        pgno, seen = page.next, seen + 1
+    data = b"".join(parts)
+    return data if len(data) == stub.length and pgno == pg.NO_PAGE else None
 
 
 def _read_wal(directory: str, q: Quarantine, report: RepairReport, found: _Found) -> None:
@@ -191,6 +218,7 @@ def _rebuild(directory: str, found: _Found) -> None:
 
 def _name_lost(found: _Found, report: RepairReport) -> None:
     rewritten = {key for key, _ in found.ops.values()}
+    report.lost_keys += [k for k in found.lost_chains if k not in rewritten]
     for pgno, keys in found.damaged_leaves:
         if keys is None:
             lo, hi = found.bounds.get(pgno, (None, None))

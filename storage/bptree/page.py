@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from storage.record import (
     HEADER,
@@ -34,7 +35,8 @@ KIND = "bptree"
 DWRITE_KIND = "bptree-dwrite"
 
 T_META, T_LEAF, T_INTERNAL, T_FREE = 16, 17, 18, 19
-T_DW_PAGE, T_DW_END = 20, 21
+T_DW_PAGE, T_DW_END = 20, 21  # (records of the DWRITE file)
+T_OVERFLOW = 22
 NO_PAGE = 0  # page 0 is the meta page, so 0 can mean "none" in links
 
 LEAF_HEAD = struct.Struct("<IH")  # next leaf, entry count
@@ -43,6 +45,9 @@ INTERNAL_HEAD = struct.Struct("<HI")  # key count, first child
 INTERNAL_KEY = struct.Struct("<H")
 CHILD = struct.Struct("<I")
 FREE_HEAD = struct.Struct("<I")  # next free page
+OVERFLOW_HEAD = struct.Struct("<IH")  # next page of the chain, bytes of value in this page
+OVERFLOW_REF = struct.Struct("<II")  # a leaf's stub: value length, first page of its chain
+OVERFLOW_VLEN = 0xFFFF  # a leaf entry's vlen saying "the value is in overflow pages"
 META = struct.Struct("<IIIIIQQ")  # version, root, npages, free_head, height, count, ckpt_seq
 VERSION = 1
 
@@ -50,19 +55,57 @@ VERSION = 1
 CAPACITY = PAYLOAD_SIZE
 # Limits that keep a split sound: every entry fits in a quarter page, so splitting
 # an overfull node at its byte midpoint leaves both halves under one page, and an
-# internal node always holds at least 3 separators. What that gives up: values
-# beyond ~1 KiB (a production tree chains them through overflow pages, as SQLite does).
+# internal node always holds at least 3 separators. A value that would make its
+# entry larger goes to a chain of overflow pages (as SQLite's do) and the leaf
+# keeps an 8-byte stub; values are bounded by what one WAL record holds.
 MAX_KEY = 256
-MAX_ENTRY = CAPACITY // 4  # klen + vlen + 4 header bytes
-MAX_VALUE = MAX_ENTRY - LEAF_ENTRY.size - 1  # with a 1-byte key
+MAX_ENTRY = CAPACITY // 4  # klen + vlen + 4 header bytes, inline
+MAX_VALUE = 64 * 1024 * 1024 - 64 * 1024  # storage.record's MAX_PAYLOAD, less the WAL's fields
+OVERFLOW_DATA = PAYLOAD_SIZE - OVERFLOW_HEAD.size  # value bytes per overflow page
 
 
 def leaf_entry_size(key: bytes, value: bytes) -> int:
     return LEAF_ENTRY.size + len(key) + len(value)
 
 
+def inline(key: bytes, value: bytes) -> bool:
+    """Does this value live in the leaf (else in overflow pages)?"""
+    return LEAF_ENTRY.size + len(key) + len(value) <= MAX_ENTRY and len(value) < OVERFLOW_VLEN
+
+
 def internal_entry_size(key: bytes) -> int:
     return INTERNAL_KEY.size + len(key) + CHILD.size
+
+
+class Overflow:
+    """A leaf's stand-in for a value kept in a chain of overflow pages."""
+
+    __slots__ = ("length", "first")
+
+    def __init__(self, length: int, first: int) -> None:
+        self.length = length
+        self.first = first
+
+    def __len__(self) -> int:  # the stub's bytes in the leaf (sizes are summed with len)
+        return OVERFLOW_REF.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Overflow) and (self.length, self.first) == (other.length,
+                                                                               other.first)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class OverflowPage:
+    """One page of a value's chain."""
+
+    __slots__ = ("pgno", "next", "data")
+    is_leaf = False
+
+    def __init__(self, pgno: int, nxt: int, data: bytes) -> None:
+        self.pgno = pgno
+        self.next = nxt
+        self.data = data
 
 
 class Leaf:
@@ -71,7 +114,7 @@ class Leaf:
     __slots__ = ("pgno", "keys", "vals", "next", "size")
     is_leaf = True
 
-    def __init__(self, pgno: int, keys: list[bytes], vals: list[bytes], nxt: int) -> None:
+    def __init__(self, pgno: int, keys: list[bytes], vals: list[Any], nxt: int) -> None:
         self.pgno = pgno
         self.keys = keys
         self.vals = vals
@@ -103,7 +146,7 @@ class Free:
         self.next = nxt
 
 
-Node = Leaf | Internal | Free
+Node = Leaf | Internal | Free | OverflowPage
 
 
 @dataclass
@@ -130,8 +173,14 @@ def encode_node(node: Node) -> bytes:
     if isinstance(node, Leaf):
         parts = [LEAF_HEAD.pack(node.next, len(node.keys))]
         for k, v in zip(node.keys, node.vals, strict=True):
-            parts += (LEAF_ENTRY.pack(len(k), len(v)), k, v)
+            if isinstance(v, Overflow):
+                parts += (LEAF_ENTRY.pack(len(k), OVERFLOW_VLEN), k,
+                          OVERFLOW_REF.pack(v.length, v.first))  # fmt: skip
+            else:
+                parts += (LEAF_ENTRY.pack(len(k), len(v)), k, v)
         return _page(T_LEAF, b"".join(parts))
+    if isinstance(node, OverflowPage):
+        return _page(T_OVERFLOW, OVERFLOW_HEAD.pack(node.next, len(node.data)) + node.data)
     if isinstance(node, Internal):
         parts = [INTERNAL_HEAD.pack(len(node.keys), node.children[0])]
         for k, c in zip(node.keys, node.children[1:], strict=True):
@@ -192,19 +241,29 @@ def _parse(rtype: int, p: bytes, pgno: int) -> Node:
         return _parse_internal(p, pgno)
     if rtype == T_FREE:
         return Free(pgno, FREE_HEAD.unpack_from(p)[0])
+    if rtype == T_OVERFLOW:
+        nxt, n = OVERFLOW_HEAD.unpack_from(p)
+        if n > OVERFLOW_DATA:
+            raise ValueError(f"overflow page claims {n} bytes")
+        return OverflowPage(pgno, nxt, p[OVERFLOW_HEAD.size : OVERFLOW_HEAD.size + n])
     raise ValueError(f"record type {rtype} is not a page")
 
 
 def _parse_leaf(p: bytes, pgno: int) -> Leaf:
     nxt, n = LEAF_HEAD.unpack_from(p)
-    keys, vals = [], []
+    keys: list[bytes] = []
+    vals: list[Any] = []
     pos = LEAF_HEAD.size
     for _ in range(n):
         klen, vlen = LEAF_ENTRY.unpack_from(p, pos)
         pos += 4
         keys.append(p[pos : pos + klen])
         pos += klen
-        vals.append(p[pos : pos + vlen])
+        if vlen == OVERFLOW_VLEN:
+            vals.append(Overflow(*OVERFLOW_REF.unpack_from(p, pos)))
+            vlen = OVERFLOW_REF.size
+        else:
+            vals.append(p[pos : pos + vlen])
         pos += vlen
     if pos > len(p):
         raise ValueError("entries run past the page")
