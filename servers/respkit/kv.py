@@ -1,10 +1,12 @@
 """The commands of a key-value engine on files: GET SET DEL EXISTS KEYS SCAN DBSIZE INFO.
 
 ``KV`` is a registry any server over a ``storage.engines`` engine includes
-(``servers.bptree`` all of it; ``servers.bitcask`` its SCAN and INFO beside
-its own). ``s.db`` is the engine; its limits come from its ``max_key`` and
-``max_value`` attributes, and INFO's ``# Engine`` section from its
-``stats()`` when it has one.
+(``servers.bptree`` and ``servers.bitcask`` all of it, beside their CHECKPOINT
+and MERGE; ``servers.lsm`` the point commands and SCAN, with KEYS, DBSIZE and
+INFO of its own that walk the store in a worker thread). ``s.db`` is the
+engine: ``get``, ``put``, ``delete``, ``scan``, ``in`` and ``len``; its limits
+are its ``max_key`` and ``max_value`` attributes, and INFO's ``# Engine``
+section comes from its ``stats()`` when it has one.
 
 SCAN's cursor is stateless: 0 starts, and every other cursor is the next
 key to visit, as an integer (``0x01 || key`` read big-endian, so a key's
@@ -33,7 +35,7 @@ SCAN_COUNT = 10  # Redis's default COUNT
 
 def storable(s: Any, key: bytes) -> bool:
     """Within the engine's key limits (a key outside them cannot be stored, so is never there)."""
-    return 0 < len(key) <= getattr(s.db, "max_key", 1 << 16)
+    return 0 < len(key) <= s.db.max_key
 
 
 @command("GET", 2, "readonly fast", group="string", syntax="key")
@@ -48,7 +50,7 @@ def set_(s: Any, args: list[bytes]) -> bytes:
     key, value = args[1], args[2]
     if not storable(s, key):
         return resp.error(f"key length must be 1..{s.db.max_key} bytes")
-    if len(value) > getattr(s.db, "max_value", 1 << 30):
+    if len(value) > s.db.max_value:
         return resp.error(f"value longer than {s.db.max_value} bytes")
     try:
         s.db.put(key, value)
@@ -66,7 +68,7 @@ def delete(s: Any, args: list[bytes]) -> bytes:
 @command("EXISTS", -2, "readonly fast", (1, -1, 1), "generic", syntax="key [key ...]")
 def exists(s: Any, args: list[bytes]) -> bytes:
     """Count the given keys that exist"""
-    return resp.integer(sum(storable(s, k) and s.db.get(k) is not None for k in args[1:]))
+    return resp.integer(sum(storable(s, k) and k in s.db for k in args[1:]))
 
 
 @command("KEYS", 2, "readonly", NO, "generic", syntax="pattern")

@@ -126,6 +126,9 @@ class Stats:
 class LSM:
     """An LSM-tree key-value store in one directory (one process at a time)."""
 
+    max_key = MAX_KEY_SIZE  # the limits every engine states (servers.respkit.kv reads them)
+    max_value = MAX_VALUE_SIZE
+
     def __init__(self, directory: str, options: Options) -> None:
         self.dir = directory
         self.opts = options
