@@ -50,11 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
         await serve_until_signalled(http, stop_tcp)
 
-    try:
-        run(go)
-    except OSError as e:  # a port taken: one line, no traceback
-        print(f"files: cannot listen: {e}", file=sys.stderr)
-        return 1
+    run(go)  # a port that cannot be bound (either one) is one line and exit 1
     return 0
 
 

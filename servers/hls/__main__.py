@@ -74,10 +74,7 @@ def main() -> None:
 
     async def go() -> None:
         app = make_app(root, PLAYER, VENDOR, access_log=not args.no_access_log)
-        try:
-            server = await serve(app, ShellConfig(host=args.host, port=args.port))
-        except OSError as e:
-            raise SystemExit(f"hls: cannot listen on {args.host}:{args.port}: {e.strerror}") from None
+        server = await serve(app, ShellConfig(host=args.host, port=args.port))
         await serve_until_signalled(server)
 
     try:

@@ -105,13 +105,10 @@ def main() -> None:
 
     async def go() -> None:
         cfg = ShellConfig(host=args.host, port=args.port)
-        try:
-            server = await (start(hang, cfg) if args.hang else serve(make_app(args.name), cfg))
-        except OSError as e:
-            raise SystemExit(f"lb backend: cannot listen on {args.host}:{args.port}: {e.strerror}") from None
+        server = await (start(hang, cfg) if args.hang else serve(make_app(args.name), cfg))
         await serve_until_signalled(server)
 
-    run(go)
+    run(go)  # an address that cannot be bound is one line and exit 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ with the server, cancelled when it shuts down.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -78,8 +77,7 @@ def run_engine(
         await serve_until_signalled(server, close_db)
 
     try:
-        run(go)
-    except OSError as e:  # the port is taken, or the address is not ours: one line, no traceback
-        db.close()
-        logging.getLogger("servers").error("cannot listen on %s:%d: %s", host, port, e)
-        raise SystemExit(1) from None
+        run(go)  # an address that cannot be bound is one line and exit 1 (netlib.shell.run)
+    except SystemExit:
+        db.close()  # it never served: close_db did not run
+        raise
