@@ -120,6 +120,40 @@ def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
     return results
 
 
+def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str, scale: float = 1.0,
+                log: bool = True, size: tuple[float, float] = (10, 4.5)) -> Path:
+    """A PNG of grouped bars: one group per workload, one bar per implementation (in the
+    rows' order), the median as the bar and min..max as its whisker; values / ``scale``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    impls = list(dict.fromkeys(r.impl for r in rows))
+    workloads = list(dict.fromkeys(r.workload for r in rows))
+    width = 0.8 / len(impls)
+    fig, ax = plt.subplots(figsize=size)
+    for k, impl in enumerate(impls):
+        mine = {r.workload: r for r in rows if r.impl == impl}
+        shown = [w for w in workloads if w in mine]
+        xs = [workloads.index(w) + (k - (len(impls) - 1) / 2) * width for w in shown]
+        med = [mine[w].value / scale for w in shown]
+        lo = [m - mine[w].extra.get("min", mine[w].value) / scale for w, m in zip(shown, med, strict=True)]
+        hi = [mine[w].extra.get("max", mine[w].value) / scale - m for w, m in zip(shown, med, strict=True)]
+        ax.bar(xs, med, width=width, yerr=[lo, hi], capsize=2, label=impl)
+    ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 6 else 0)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def overlaps(a: Row, b: Row) -> bool:
     """True when two rows' min..max ranges overlap: the difference of their medians is
     within the noise of this run (the table marks such ratios with ``~``)."""

@@ -38,7 +38,7 @@ from typing import Any
 
 from storage import engines
 
-from .common import Row, Timer, header, save, table
+from .common import Row, Timer, header, median_bars, save, table
 
 VALUE_SIZE = 100  # db_bench's --value_size
 SCAN_LENGTH = 100  # seekrandom: entries read after each seek
@@ -208,30 +208,10 @@ def _rows(runs: dict[str, list[dict[str, float]]]) -> list[Row]:
 
 def plot(rows: list[Row], path: Path) -> Path:
     """Grouped bars: median ops/s per workload and engine (log scale), whiskers min..max."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(r.impl for r in rows))
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(12, 5))
-    for k, name in enumerate(names):
-        mine = {r.workload: r for r in rows if r.impl == name}
-        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(WORKLOADS))]
-        med = [mine[w].value for w in WORKLOADS]
-        err = [[m - mine[w].extra["min"] for w, m in zip(WORKLOADS, med, strict=True)],
-               [mine[w].extra["max"] - m for w, m in zip(WORKLOADS, med, strict=True)]]  # fmt: skip
-        ax.bar(xs, med, width=width, label=name, yerr=err, capsize=2)
-    ax.set_xticks(range(len(WORKLOADS)), WORKLOADS)
-    ax.set_yscale("log")
-    ax.set_ylabel("ops/s (median of rounds; whiskers min..max)")
-    ax.set_title("db_bench workloads: syslab engines vs SQLite")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    order = {w: i for i, w in enumerate(WORKLOADS)}
+    return median_bars(sorted(rows, key=lambda r: order.get(r.workload, len(order))), path,
+                       "db_bench workloads: syslab engines vs SQLite",
+                       "ops/s (median of rounds; whiskers min..max)", size=(12, 5))  # fmt: skip
 
 
 def profile(name: str, n: int) -> None:

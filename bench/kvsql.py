@@ -25,7 +25,7 @@ from harness.procs import python_module
 from harness.services import MariaDB, RedisServer, start_all
 
 from .cache import redis_benchmark
-from .common import Row, header, save, table
+from .common import Row, header, median_bars, save, table
 
 TESTS = ("set", "get")
 CLIENTS = 50
@@ -61,29 +61,9 @@ def run(requests: int, repeats: int, clients: int) -> list[Row]:
 
 
 def plot(rows: list[Row], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    impls = (KVSQL, CACHE, REDIS)
-    for k, impl in enumerate(impls):
-        vals = {r.workload: r for r in rows if r.impl == impl}
-        xs = [i + (k - 1) * 0.27 for i in range(len(TESTS))]
-        meds = [vals[t.upper()].value / 1000 for t in TESTS]
-        lo = [m - vals[t.upper()].extra["min"] / 1000 for m, t in zip(meds, TESTS, strict=True)]
-        hi = [vals[t.upper()].extra["max"] / 1000 - m for m, t in zip(meds, TESTS, strict=True)]
-        ax.bar(xs, meds, width=0.27, yerr=[lo, hi], capsize=3, label=impl)
-    ax.set_xticks(range(len(TESTS)), [t.upper() for t in TESTS])
-    ax.set_yscale("log")
-    ax.set_ylabel("thousand requests / s (log; bars: median, whiskers: min-max)")
-    ax.set_title("redis-benchmark on a KV store on MySQL vs in memory")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return median_bars(rows, path, "redis-benchmark on a KV store on MySQL vs in memory",
+                       "thousand requests / s (log; bars: median, whiskers: min-max)", scale=1000,
+                       size=(8, 4.5))  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
