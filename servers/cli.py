@@ -39,14 +39,23 @@ def port_number(text: str) -> int:
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 
 
-def byte_size(text: str) -> int:
-    """A size with Redis's units: 100, 64kb, 100mb, 1gb (k/m/g without b are powers of 1000)."""
+def parse_size(text: str) -> int:
+    """Redis's memtoull: 100, 64kb, 100mb, 1gb (k/m/g without b are powers of 1000); ValueError
+    otherwise. Flags (``byte_size``) and the cache's CONFIG SET maxmemory read sizes with it."""
     t = text.strip().lower()
     digits = t.rstrip("kmgb")
     unit = t[len(digits):]
     if not digits.isdigit() or unit not in _UNITS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 0, 4096, 64kb, 100mb, 1gb)")
+        raise ValueError(text)
     return int(digits) * _UNITS[unit]
+
+
+def byte_size(text: str) -> int:
+    """An argparse type: a size with Redis's units (``parse_size``)."""
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 0, 4096, 64kb, 100mb, 1gb)") from None
 
 
 def int_in(low: int, high: int) -> Callable[[str], int]:
@@ -116,7 +125,7 @@ def check_before_start(parser: argparse.ArgumentParser, args: argparse.Namespace
     ``--dir`` that cannot be written: a server checks both before it creates
     a file, so a failed start leaves nothing behind.
     """
-    from netlib.shell._server import port_holder
+    from netlib.shell import port_holder
 
     def fail(message: str) -> None:
         print(f"{parser.prog}: error: {message}", file=sys.stderr)

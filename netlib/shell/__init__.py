@@ -50,6 +50,7 @@ from ._server import (
     Server,
     ShellConfig,
     new_event_loop,
+    port_holder,
     run,
     serve_until_signalled,
     start,
@@ -58,5 +59,5 @@ from ._server import (
 __all__ = [
     "READ_HIGH_WATER", "WRITE_HIGH_WATER", "Connection", "ConnectionClosed",
     "CoroutineHandler", "ListenError", "PeerLog", "Server", "Session", "SessionFactory", "ShellConfig",
-    "new_event_loop", "run", "serve_until_signalled", "start",
+    "new_event_loop", "port_holder", "run", "serve_until_signalled", "start",
 ]  # fmt: skip

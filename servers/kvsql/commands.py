@@ -11,7 +11,6 @@ its connection pools are thread-safe.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
@@ -26,10 +25,6 @@ NO = (0, 0, 0)
 INVALID_EXPIRE = "invalid expire time in '{}' command"
 
 
-def in_thread(s: Any, work: Callable[[], Any], encode: Callable[[Any], bytes]) -> None:
-    s.answer_in_thread(work, encode)
-
-
 def check_key(key: bytes) -> None:
     if not 0 < len(key) <= MAX_KEY:
         raise CommandError(f"key length must be 1..{MAX_KEY} bytes (a VARBINARY({MAX_KEY}) primary key)")
@@ -42,7 +37,7 @@ def get(s: Any, args: list[bytes]) -> bytes | None:
     if not 0 < len(key) <= MAX_KEY:
         return resp.bulk(None, s.proto)  # a key that could never be stored
     proto = s.proto
-    in_thread(s, lambda: s.db.get(key), lambda v: resp.bulk(v, proto))
+    s.answer_in_thread(lambda: s.db.get(key), lambda v: resp.bulk(v, proto))
     return None
 
 
@@ -76,7 +71,7 @@ def set_(s: Any, args: list[bytes]) -> None:
         raise CommandError(f"value longer than {MAX_VALUE} bytes")
     ttl_ms, only = parse_set_options(args)
     proto = s.proto
-    in_thread(s, lambda: s.db.set(key, value, ttl_ms, only),
+    s.answer_in_thread(lambda: s.db.set(key, value, ttl_ms, only),
               lambda done: resp.OK if done else resp.bulk(None, proto))  # fmt: skip
     return None
 
@@ -89,7 +84,7 @@ def storable(keys: list[bytes]) -> list[bytes]:
 def delete(s: Any, args: list[bytes]) -> None:
     """Delete keys (soft: the row is stamped deleted_at; the cleaner removes it)"""
     keys = storable(args[1:])
-    in_thread(s, lambda: sum(s.db.delete(k) for k in keys), resp.integer)
+    s.answer_in_thread(lambda: sum(s.db.delete(k) for k in keys), resp.integer)
     return None
 
 
@@ -97,7 +92,7 @@ def delete(s: Any, args: list[bytes]) -> None:
 def exists(s: Any, args: list[bytes]) -> None:
     """Count the given keys that exist (live: not deleted, not expired)"""
     keys = storable(args[1:])
-    in_thread(s, lambda: sum(s.db.pttl(k) != -2 for k in keys), resp.integer)
+    s.answer_in_thread(lambda: sum(s.db.pttl(k) != -2 for k in keys), resp.integer)
     return None
 
 
@@ -107,7 +102,7 @@ def _expire(s: Any, args: list[bytes], unit_ms: int) -> None:
     if abs(n) > 2**62 // 1000:
         raise CommandError(INVALID_EXPIRE.format(args[0].decode(errors="replace").lower()))
     if not 0 < len(key) <= MAX_KEY:
-        in_thread(s, lambda: 0, resp.integer)
+        s.answer_in_thread(lambda: 0, resp.integer)
         return
 
     def work() -> int:
@@ -115,7 +110,7 @@ def _expire(s: Any, args: list[bytes], unit_ms: int) -> None:
             return int(s.db.delete(key))
         return int(s.db.expire(key, n * unit_ms))
 
-    in_thread(s, work, resp.integer)
+    s.answer_in_thread(work, resp.integer)
 
 
 @command("EXPIRE", 3, "write fast", group="generic", syntax="key seconds")
@@ -134,14 +129,14 @@ def pexpire(s: Any, args: list[bytes]) -> None:
 def persist(s: Any, args: list[bytes]) -> None:
     """Remove a key's expiry"""
     key = args[1]
-    in_thread(s, lambda: int(0 < len(key) <= MAX_KEY and s.db.persist(key)), resp.integer)
+    s.answer_in_thread(lambda: int(0 < len(key) <= MAX_KEY and s.db.persist(key)), resp.integer)
 
 
 def _ttl(s: Any, key: bytes, seconds: bool) -> None:
     def encode(ms: int) -> bytes:
         return resp.integer(ms if ms < 0 or not seconds else (ms + 500) // 1000)
 
-    in_thread(s, lambda: s.db.pttl(key) if 0 < len(key) <= MAX_KEY else -2, encode)
+    s.answer_in_thread(lambda: s.db.pttl(key) if 0 < len(key) <= MAX_KEY else -2, encode)
 
 
 @command("TTL", 2, "readonly fast", group="generic", syntax="key")
@@ -159,7 +154,7 @@ def pttl(s: Any, args: list[bytes]) -> None:
 @command("DBSIZE", 1, "readonly", NO, "server")
 def dbsize(s: Any, args: list[bytes]) -> None:
     """The number of live keys, counted on every shard"""
-    in_thread(s, s.db.count, resp.integer)
+    s.answer_in_thread(s.db.count, resp.integer)
 
 
 @command("KEYS", 2, "readonly", NO, "generic", syntax="pattern")
@@ -167,19 +162,19 @@ def keys(s: Any, args: list[bytes]) -> None:
     """Live keys matching a glob pattern (a merged scan of every shard: slow on big tables)"""
     matches = compile_glob(args[1])
     proto = s.proto
-    in_thread(s, lambda: [k for k, _ in s.db.scan() if matches(k)], lambda ks: resp.bulks(ks, proto))
+    s.answer_in_thread(lambda: [k for k, _ in s.db.scan() if matches(k)], lambda ks: resp.bulks(ks, proto))
 
 
 @command("CLEAN", 1, "write", NO, "server")
 def clean(s: Any, args: list[bytes]) -> None:
     """Run one cleaner round now: delete soft-deleted and expired rows in bounded batches"""
-    in_thread(s, s.db.clean_once, resp.integer)
+    s.answer_in_thread(s.db.clean_once, resp.integer)
 
 
 @command("FLUSHDB", -1, "write", NO, "keyspace", syntax="[ASYNC | SYNC]")
 def flushdb(s: Any, args: list[bytes]) -> None:
     """Delete every row on every shard"""
-    in_thread(s, s.db.flush, lambda _: resp.OK)
+    s.answer_in_thread(s.db.flush, lambda _: resp.OK)
 
 
 @command("INFO", -1, "loading stale", NO, "server", syntax="[section ...]")

@@ -37,12 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hub = Hub(args.buffer, args.queue)
     state = None
-    if not args.redis:
-        try:
-            args.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            print(f"sse: cannot use --dir {args.dir}: {e}", file=sys.stderr)
-            return 1
+    if not args.redis:  # parse() made --dir and checked it is writable
         state = args.dir / "ring.json"
         hub.load(state)  # ids go on from the last graceful stop
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
+from servers.cli import parse_size
 from servers.respkit import kv
 from servers.respkit.glob import compile_glob
 
@@ -75,26 +76,6 @@ def info(c: Any, a: list[bytes]) -> bytes:
 
 # --- CONFIG ---------------------------------------------------------------------
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1024,
-    "m": 10**6,
-    "mb": 1 << 20,
-    "g": 10**9,
-    "gb": 1 << 30,
-}
-
-
-def parse_memory(text: str) -> int:
-    """Redis's memtoull: a number with an optional unit (k, kb, m, mb, g, gb)."""
-    t = text.strip().lower()
-    digits = t.rstrip("kmgb")
-    unit = t[len(digits) :]
-    if not digits.isdigit() or unit not in _UNITS:
-        raise ValueError(text)
-    return int(digits) * _UNITS[unit]
 
 
 def _set_hz(st: Any, v: str) -> None:
@@ -123,7 +104,7 @@ _GETTERS: dict[str, Callable[[Any], str]] = {
     "bind": lambda st: "127.0.0.1",
 }
 _SETTERS: dict[str, Callable[[Any, str], None]] = {
-    "maxmemory": lambda st, v: st.evictor.configure(maxmemory=parse_memory(v)),
+    "maxmemory": lambda st, v: st.evictor.configure(maxmemory=parse_size(v)),
     "maxmemory-policy": _set_policy,
     "maxmemory-samples": _set_samples,
     "hz": _set_hz,
