@@ -98,7 +98,10 @@ def test_flickr_ticket_servers_hand_out_odd_and_even(ticket_servers):
     assert len(ids) == len(set(ids)) == PROCESSES * THREADS * 40
     odd = [i for i in ids if i % 2]
     even = [i for i in ids if not i % 2]
-    assert abs(len(odd) - len(even)) <= PROCESSES * THREADS  # round-robin: about half each
+    # Round-robin with both servers up: exactly half each. Concurrent REPLACEs
+    # deadlock inside InnoDB now and then; that is retried on the same server, not
+    # counted as a server failure (a fail-over per deadlock skewed the split).
+    assert len(odd) == len(even)
     with Connection.from_address(addrs[0]) as c:  # the table never grows: REPLACE
         assert c.query("SELECT COUNT(*) FROM tickets64").scalar() == 1
 

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from clients.mysql import Connection, MySQLError
+from clients.mysql import Connection, DeadlockError, LockWaitTimeoutError, MySQLError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class TicketServers:
         self._turn = itertools.cycle(range(len(self.addresses)))
         self._lock = threading.Lock()
         self.failovers = 0
+        self.retries = 0  # deadlocks retried on the same server
 
     @classmethod
     def install(cls, addresses: Sequence[Any]) -> None:
@@ -95,7 +96,7 @@ class TicketServers:
             for _ in range(len(self.addresses)):
                 i = next(self._turn)
                 try:
-                    return int(self._conn(i).query(NEXT).insert_id)
+                    return self._ticket(i)
                 except (MySQLError, OSError) as e:
                     log.warning(
                         "ticket server %s failed (%s); trying the next", self.addresses[i], e
@@ -104,6 +105,20 @@ class TicketServers:
                     self.conns[i] = None
                     last = e
             raise ConnectionError(f"no ticket server answered: {last}")
+
+    def _ticket(self, i: int, attempts: int = 5) -> int:
+        """One REPLACE on server ``i``. Concurrent REPLACEs on the one row can
+        deadlock inside InnoDB; that is the server asking for a retry, not a
+        server down, so it is retried here rather than failed over (failing over
+        would skew the odd/even split towards whichever server deadlocked less)."""
+        for attempt in range(attempts):
+            try:
+                return int(self._conn(i).query(NEXT).insert_id)
+            except (DeadlockError, LockWaitTimeoutError):
+                if attempt == attempts - 1:
+                    raise
+                self.retries += 1
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         for c in self.conns:
