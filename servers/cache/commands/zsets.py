@@ -237,7 +237,7 @@ def signal(c: Any, key: bytes) -> None:
 # --- ZADD, ZINCRBY, ZREM, reads ----------------------------------------------------------
 
 
-def _zadd(c: Any, a: list[bytes], incr: bool) -> bytes:
+def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
     nx = xx = gt = lt = ch = False
     i = 2
     while i < len(a):
@@ -307,12 +307,12 @@ def _zadd(c: Any, a: list[bytes], incr: bool) -> bytes:
 
 @command("ZADD", -4, "write denyoom fast", (1, 1, 1), G, "Add members or update their scores")
 def zadd(c: Any, a: list[bytes]) -> bytes:
-    return _zadd(c, a, False)
+    return zadd_generic(c, a, False)
 
 
 @command("ZINCRBY", 4, "write denyoom fast", (1, 1, 1), G, "Increment a member's score")
 def zincrby(c: Any, a: list[bytes]) -> bytes:
-    return _zadd(c, [a[0], a[1], b"INCR", a[2], a[3]], True)
+    return zadd_generic(c, [a[0], a[1], b"INCR", a[2], a[3]], True)
 
 
 @command("ZREM", -3, "write fast", (1, 1, 1), G, "Remove members")
