@@ -13,7 +13,6 @@ a real redis-server byte for byte, and redis-py driving the blocking pops.
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 from bisect import insort
@@ -26,9 +25,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from harness.procs import Child, python_module
-from netlib.resp import NEED_DATA, ReplyParser, encode_command
+from netlib.resp import ReplyParser
 from servers.cache.skiplist import SortedSet
-from tests.cache_support import Harness
+from tests.cache_support import Harness, Raw
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -303,28 +302,6 @@ def port() -> Iterator[int]:
     with python_module("servers.cache", port=0) as child:
         assert isinstance(child, Child)
         yield child.port  # type: ignore[misc]
-
-
-class Raw:
-    """One connection; ``call`` sends a command and returns its reply's exact bytes."""
-
-    def __init__(self, port: int, proto: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.call("HELLO", proto)
-
-    def call(self, *args: object) -> bytes:
-        self.sock.sendall(encode_command(*args))  # type: ignore[arg-type]
-        parser, buf = ReplyParser(), b""
-        while True:
-            chunk = self.sock.recv(65536)
-            assert chunk
-            buf += chunk
-            parser.feed(chunk)
-            if parser.next_reply() is not NEED_DATA:
-                return buf
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 _WORDS = st.sampled_from([b"a", b"b", b"c", b"dd", b"x" * 70])
