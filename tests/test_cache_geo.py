@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from cache_support import Harness, Raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.procs import Child, python_module
 from servers.cache import geohash
-from tests.cache_support import Harness, Raw
 
 pytestmark = pytest.mark.exercise("N14")
 

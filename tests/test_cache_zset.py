@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from cache_support import Harness, Raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -27,7 +28,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from harness.procs import Child, python_module
 from netlib.resp import ReplyParser
 from servers.cache.skiplist import SortedSet
-from tests.cache_support import Harness, Raw
 
 pytestmark = pytest.mark.exercise("N14")
 
