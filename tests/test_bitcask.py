@@ -8,7 +8,6 @@ unsynced tail, or by a real process killed with SIGKILL (test_bitcask_crash.py).
 from __future__ import annotations
 
 import json
-
 import os
 import subprocess
 import sys

@@ -3,7 +3,16 @@
 import json
 import subprocess
 
-from bench.common import OUT_ENV, Row, interleaved, merge_rounds, percentile, results_dir, save, table
+from bench.common import (
+    OUT_ENV,
+    Row,
+    interleaved,
+    merge_rounds,
+    percentile,
+    results_dir,
+    save,
+    table,
+)
 from harness.procs import REPO_ROOT
 
 
