@@ -44,7 +44,17 @@ from storage.dictionary import (
     write_csv,
 )
 
-from .common import Row, Timer, header, median_bars, merge_rounds, percentile, results_dir, save, table
+from .common import (
+    Row,
+    Timer,
+    header,
+    median_bars,
+    merge_rounds,
+    percentile,
+    results_dir,
+    save,
+    table,
+)
 
 REFERENCE = "csv+dict"
 T = TypeVar("T")
