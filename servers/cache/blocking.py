@@ -1,4 +1,4 @@
-"""BLPOP/BRPOP: clients parked on keys, woken by a push, not by polling.
+"""BLPOP/BRPOP (and BZPOPMIN, BZMPOP...): clients parked on keys, woken by a write, not by polling.
 
 Strategy (Redis's blocked.c, simplified). A blocking pop that finds every key
 empty parks the client: it is queued FIFO on each of its keys and stops
@@ -90,13 +90,28 @@ class Blocking:
             self._serving = False
 
     def _serve_key(self, index: int, key: bytes) -> None:
+        """Serve the key's waiters in the order they blocked, while it has something for them.
+
+        A waiter's ``Parked.extra["serve"]`` (BZPOPMIN, BZMPOP, ...) takes
+        ``(db, key, value)`` and returns its reply, or None when the value is
+        not for it (another type); without one the waiter is a BLPOP/BRPOP.
+        """
         db = self.keyspace.dbs[index]
-        while True:
-            q = self.waiters.get((index, key))
-            lst = db.peek(key)
-            if not q or type(lst) is not deque or not lst:
+        for client in list(self.waiters.get((index, key), ())):
+            value = db.peek(key)
+            if value is None:
                 return
-            client = q[0]
-            value = pop_element(db, key, lst, client.blocked.left)
+            parked = client.blocked
+            if parked is None:
+                continue
+            serve = parked.extra.get("serve")
+            if serve is None:
+                if type(value) is not deque or not value:
+                    continue
+                reply = resp.bulks([key, pop_element(db, key, value, parked.left)])
+            else:
+                reply = serve(db, key, value)
+                if reply is None:
+                    continue
             self.unpark(client)
-            client.unblock(resp.bulks([key, value]))
+            client.unblock(reply)

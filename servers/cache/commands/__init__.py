@@ -6,8 +6,9 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import hashes, keys, lists, pubsub, server, sets, strings, transactions
+from . import geo, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets
 
 __all__ = [
-    "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "geo", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "zsets",
 ]  # fmt: skip
