@@ -6,9 +6,9 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import geo, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets
+from . import geo, hashes, keys, lists, pubsub, server, sets, streams, strings, transactions, zsets
 
 __all__ = [
-    "geo", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
-    "zsets",
+    "geo", "hashes", "keys", "lists", "pubsub", "server", "sets", "streams", "strings",
+    "transactions", "zsets",
 ]  # fmt: skip
