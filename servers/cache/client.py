@@ -23,6 +23,7 @@ from netlib.shell import Connection
 from servers.respkit import Command, Session
 
 from .blocking import Parked
+from .commands import acl
 
 if TYPE_CHECKING:
     from .server import State
@@ -50,10 +51,17 @@ class Client(Session):
         self.in_exec = False  # inside EXEC blocking commands must not block
         self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
         self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
+        self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
+        self.restricted = False  # not logged in, or a user with limits: ACL checks each command
+        acl.fresh_login(self)
 
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        if self.restricted:
+            refused = acl.permission(self, cmd, args)
+            if refused is not None:
+                return self.reject(refused)
         if self.subscribed and not cmd.pubsub_ok:
             return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
         if self.multi is not None and cmd.name not in RUN_INSIDE_MULTI:
@@ -67,6 +75,7 @@ class Client(Session):
         return reply
 
     def on_reset(self) -> None:
+        acl.fresh_login(self)
         self._leave_pubsub()
         self.multi = None
         self.unwatch()
@@ -124,7 +133,8 @@ class Client(Session):
 
     def update_guard(self) -> None:
         self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
-        self.guarded = self.subscribed or self.multi is not None
+        self.restricted = not self.authenticated or not self.user.unrestricted
+        self.guarded = self.subscribed or self.multi is not None or self.restricted
 
     # -- pub/sub ----------------------------------------------------------------------
     def deliver(self, data: bytes) -> None:

@@ -21,8 +21,10 @@ from servers.respkit import ServerState, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
 from . import commands  # noqa: F401  (registers every command in the table)
+from .acl import Acl
 from .blocking import Blocking
 from .client import Client
+from .commands import acl as acl_commands
 from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
 from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
@@ -46,6 +48,8 @@ class CacheSettings:
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
     maxmemory_samples: int = DEFAULT_SAMPLES
+    requirepass: str = ""
+    aclfile: str = ""  # users loaded at start (ACL LOAD/SAVE use it)
 
 
 class State(ServerState):
@@ -72,6 +76,13 @@ class State(ServerState):
         self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
         self._ops_sample = (time.monotonic(), 0)
+        self.acl = Acl(REGISTRY)
+        self.aclfile = settings.aclfile
+        self.requirepass = ""
+        if settings.aclfile:
+            acl_commands.load_aclfile(self, settings.aclfile)
+        if settings.requirepass:
+            acl_commands.set_requirepass(self, settings.requirepass)
         self.extra_config: dict[str, str] = {
             "save": "",
             "appendonly": "no",
@@ -83,6 +94,10 @@ class State(ServerState):
     # -- the kit's hooks -------------------------------------------------------------
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
+
+    def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
+        """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
+        return acl_commands.login(client, user, password)
 
     def admit_write(self) -> bytes | None:
         """maxmemory: evict what the policy allows, or refuse the write with -OOM."""

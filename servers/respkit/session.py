@@ -96,6 +96,8 @@ class Session(ShellSession):
         self.created = time.monotonic()
         self.last_active = self.created
         self.last_command = ""
+        self.authenticated = True  # a server with users starts it False (the cache's ACL)
+        self.user_name = "default"
         state.clients[self.id] = self
 
     # -- the shell's Session protocol -------------------------------------------
@@ -330,7 +332,7 @@ class Session(ShellSession):
             "flags": "b" if self.blocked is not None else "N",
             "db": self.db_index,
             "cmd": self.last_command or "NULL",
-            "user": "default",
+            "user": self.user_name,
             "resp": self.proto,
             "lib-name": self.lib.get("lib-name", b"").decode(errors="replace"),
             "lib-ver": self.lib.get("lib-ver", b"").decode(errors="replace"),
