@@ -28,6 +28,7 @@ from .commands import acl as acl_commands
 from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
 from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
+from .observe import Observer
 from .table import REGISTRY
 
 __all__ = ["CacheSettings", "State", "serve", "shell_config"]
@@ -72,7 +73,14 @@ class State(ServerState):
         self.blocking = Blocking(self.keyspace)
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
-        self.pubsub_output_limit = PUBSUB_OUTPUT_LIMIT
+        self.pubsub_output_limit: float = PUBSUB_OUTPUT_LIMIT
+        # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
+        self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
+                              "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
+        self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
+        self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
+        self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
+        self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
         self._ops_sample = (time.monotonic(), 0)

@@ -6,8 +6,8 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import acl, hashes, keys, lists, pubsub, server, sets, strings, transactions
+from . import acl, hashes, keys, lists, ops, pubsub, server, sets, strings, transactions
 
 __all__ = [
-    "acl", "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "acl", "hashes", "keys", "lists", "ops", "pubsub", "server", "sets", "strings", "transactions",
 ]  # fmt: skip

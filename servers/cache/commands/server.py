@@ -59,8 +59,10 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "keyspace_misses": ks.misses,
             "pubsub_channels": len(st.hub.channels),
             "pubsub_patterns": st.hub.numpat(),
+            "total_error_replies": st.observer.error_replies,
         },
         "keyspace": keyspace,
+        **st.observer.sections(),
     }
 
 
@@ -169,6 +171,7 @@ def config_resetstat(c: Any, a: list[bytes]) -> bytes:
     st, ks = c.state, c.state.keyspace
     ks.hits = ks.misses = ks.expired_keys = ks.evicted_keys = 0
     st.commands_processed = st.connections_received = 0
+    st.observer.reset()
     return resp.OK
 
 
