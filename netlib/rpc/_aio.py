@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -119,11 +120,15 @@ class RpcClient:
 
     async def connect(self) -> RpcClient:
         try:
-            reader, self._writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port), self.timeout)  # fmt: skip
         except (TimeoutError, OSError) as e:
             self.closed = True
             raise ConnectionLost(f"cannot connect to {self.addr}: {e!r}") from None
+        self._writer = writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # small requests and answers: never wait for Nagle's timer
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader_task = asyncio.ensure_future(self._read(reader))
         return self
 

@@ -266,8 +266,9 @@ class ChunkServer:
         extend = [h for h in self.mutated if self.leases.get(h, 0.0) > sent]
         self.mutated.clear()
         reply = await self.peers.call(self.config.master, "heartbeat", addr=self.addr, chunks=chunks, extend=extend)
-        for h in reply["delete"]:
-            if h not in self.cloning:
+        for h, current in reply["delete"]:
+            have = self.store.versions.get(h)
+            if h not in self.cloning and have is not None and (current == 0 or have < current):
                 log.info("master says chunk %d is stale or orphaned: deleting it", h)
                 self.store.delete(h)
                 self.leases.pop(h, None)

@@ -94,6 +94,7 @@ class Master:
         self.peers = Peers(config.rpc_timeout)
         self.cloning: set[int] = set()
         self.allocating: set[int] = set()  # created on chunkservers, not yet logged
+        self.placed: dict[tuple[str, int], float] = {}  # (server, handle) -> when we put it there
         self.started = time.monotonic()
         # After a restart, leases granted before the crash may still be running.
         self.no_leases_before = self.started + (config.lease if self.meta.files else 0.0)
@@ -263,7 +264,7 @@ class Master:
         self.log_op(["add_chunk", p, handle])
         self.locations[handle] = set(got)
         for a in got:
-            self.servers[a].chunks.add(handle)
+            self._place(a, handle)
 
     async def _each(self, addrs: list[str], method: str, **params: Any) -> list[str]:
         """Call ``method`` on every address at once; the addresses that answered without error."""
@@ -305,6 +306,13 @@ class Master:
             self.leases[handle] = lease
             return lease
 
+    def _place(self, addr: str, handle: int) -> None:
+        self.servers[addr].chunks.add(handle)
+        self.placed[(addr, handle)] = time.monotonic()
+        if len(self.placed) > 100_000:  # only the recent ones matter
+            cutoff = time.monotonic() - self.config.dead_after
+            self.placed = {k: t for k, t in self.placed.items() if t > cutoff}
+
     def _drop_location(self, handle: int, addr: str) -> None:
         self.locations.get(handle, set()).discard(addr)
         info = self.servers.get(addr)
@@ -327,18 +335,24 @@ class Master:
             current = self.meta.versions.get(handle)
             if current is None:
                 if handle not in self.allocating:  # an orphan: its file was purged (or never logged)
-                    delete.append(handle)
+                    delete.append([handle, 0])
                     self.stats["orphans_dropped"] += 1
             elif version < current:
+                # The chunkserver checks the version again: this report may predate a bump it got since.
                 log.info("chunk %d on %s is stale (v%d < v%d): deleting it", handle, addr, version, current)
-                delete.append(handle)
+                delete.append([handle, current])
                 self.stats["stale_dropped"] += 1
             else:
                 if version > current:  # a bump we logged... never acknowledged? take the higher
                     self.log_op(["version", handle, version])
                 held.add(handle)
         for h in info.chunks - held:
-            self.locations.get(h, set()).discard(addr)
+            # Not reported: gone from that server -- unless it was placed there after the
+            # report was taken (a report in flight does not yet list a brand-new chunk).
+            if now - self.placed.get((addr, h), 0.0) > self.config.dead_after:
+                self.locations.get(h, set()).discard(addr)
+            else:
+                held.add(h)
         for h in held:
             self.locations.setdefault(h, set()).add(addr)
         info.chunks = held
@@ -441,7 +455,7 @@ class Master:
                                   timeout=max(self.config.rpc_timeout, 60.0))  # fmt: skip
             if self.meta.versions.get(handle) == version and target in self.servers:
                 self.locations.setdefault(handle, set()).add(target)
-                self.servers[target].chunks.add(handle)
+                self._place(target, handle)
                 self.stats["rereplicated"] += 1
                 log.info("chunk %d copied %s -> %s", handle, source, target)
         except RpcError as e:
