@@ -50,10 +50,17 @@ class Client(Session):
         self.in_exec = False  # inside EXEC blocking commands must not block
         self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
         self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
+        self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
+        self.guarded = getattr(state, "busy_script", None) is not None
 
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        busy = self.state.busy_script
+        if busy is not None and busy.caller is not self:
+            refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
+            if refused is not None:
+                return refused
         if self.subscribed and not cmd.pubsub_ok:
             return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
         if self.multi is not None and cmd.name not in RUN_INSIDE_MULTI:
@@ -124,7 +131,9 @@ class Client(Session):
 
     def update_guard(self) -> None:
         self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
-        self.guarded = self.subscribed or self.multi is not None
+        self.guarded = (
+            self.subscribed or self.multi is not None or self.state.busy_script is not None
+        )
 
     # -- pub/sub ----------------------------------------------------------------------
     def deliver(self, data: bytes) -> None:

@@ -6,8 +6,8 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import hashes, keys, lists, pubsub, server, sets, strings, transactions
+from . import hashes, keys, lists, pubsub, scripting, server, sets, strings, transactions
 
 __all__ = [
-    "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "hashes", "keys", "lists", "pubsub", "scripting", "server", "sets", "strings", "transactions",
 ]  # fmt: skip
