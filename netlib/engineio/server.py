@@ -250,6 +250,14 @@ class EngineServer:
             sock.poller = asyncio.get_running_loop().create_future()
             try:
                 await sock.poller
+            except asyncio.CancelledError:
+                # the connection was lost under a pending poll (netlib.http cancels the
+                # handler: a reset, or an abort); a peer that closes cleanly half-closes
+                # and still gets its answer. The reference server also ends the session.
+                if not sock.closed:
+                    sock.core.close("transport error", notify=False)
+                    self.ended(sock)
+                raise
             finally:
                 sock.poller = None
         if sock.core.upgrading or (sock.ws is not None and not sock.core.outbox):
