@@ -7,8 +7,18 @@ import time
 
 import pytest
 
-from netlib.engineio import Closed, Message, Packet, PacketType, ProtocolError, Session, decode, decode_payload
-from netlib.engineio import encode, encode_payload
+from netlib.engineio import (
+    Closed,
+    Message,
+    Packet,
+    PacketType,
+    ProtocolError,
+    Session,
+    decode,
+    decode_payload,
+    encode,
+    encode_payload,
+)
 from tests.chat_support import chat_child, eio, handshake
 
 pytestmark = pytest.mark.exercise("N15")

@@ -31,7 +31,14 @@ from typing import Any
 
 from netlib.http import App, Request, Response
 
-from .packets import DEFAULT_MAX_PAYLOAD, Packet, PacketType, ProtocolError, decode_payload, encode_payload
+from .packets import (
+    DEFAULT_MAX_PAYLOAD,
+    Packet,
+    PacketType,
+    ProtocolError,
+    decode_payload,
+    encode_payload,
+)
 from .session import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, Closed, Message, Session
 
 log = logging.getLogger("netlib.engineio")

@@ -45,7 +45,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from netlib.engineio.server import EngineServer, Socket as EngineSocket
+from netlib.engineio.server import EngineServer
+from netlib.engineio.server import Socket as EngineSocket
 from netlib.http import App
 
 from .packets import Decoder, Packet, PacketType, ProtocolError, encode

@@ -129,7 +129,7 @@ class Chat:
             asyncio.ensure_future(back())
 
     async def on_disconnect(self, sock: SioSocket, reason: str) -> None:
-        user = sock.data.get("user")
+        user = sock.data.get("user", "")
         for ch in list(sock.data.get("channels", ())):
             await self._present(ch, user, -1)
 

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         while not args.count or seen < args.count:
             for records in consumer.poll(1000).values():
                 for r in records:
-                    print(r.value.decode(), flush=True)
+                    print((r.value or b"").decode(), flush=True)
                     seen += 1
     except KeyboardInterrupt:
         pass
