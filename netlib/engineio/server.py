@@ -16,8 +16,9 @@ The application is three callbacks: ``on_open(sock)``, ``on_message(sock,
 data)`` and ``on_close(sock, reason)``; ``sock.send(data)`` queues a message.
 The heartbeat is one ``loop.call_at`` per session at the core's deadline.
 
-The WebSocket transport is ``websocket.py`` in this package: it plugs in here
-through ``EngineServer.websocket`` (set when netlib.websocket is available).
+The WebSocket transport (a session opened on one, or upgraded from polling) is
+``websocket.py`` in this package; ``websocket=False`` serves polling only (the
+handshake then offers no upgrade).
 """
 
 from __future__ import annotations
@@ -163,13 +164,18 @@ class EngineServer:
     def __init__(self, on_open: OpenCB, on_message: MessageCB, on_close: CloseCB, *,
                  ping_interval: float = DEFAULT_PING_INTERVAL,
                  ping_timeout: float = DEFAULT_PING_TIMEOUT,
-                 max_payload: int = DEFAULT_MAX_PAYLOAD, path: str = "/socket.io/") -> None:  # fmt: skip
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, path: str = "/socket.io/",
+                 websocket: bool = True) -> None:  # fmt: skip
         self.on_open, self.on_message, self.on_close = on_open, on_message, on_close
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.max_payload = max_payload
         self.path = path
         self.sockets: dict[str, Socket] = {}
-        self.websocket: Any = None  # the WebSocket transport, when available (websocket.py)
+        self.websocket: Any = None  # the WebSocket transport (websocket.py), unless turned off
+        if websocket:
+            from .websocket import WebSocketTransport
+
+            self.websocket = WebSocketTransport(max_payload)
         self.stopping = False
 
     def mount(self, app: App) -> None:
