@@ -4,7 +4,7 @@
 handlers (``chat.Chat``), the history (``store.History``), and the optional
 disconnect log (N16). The page is ``web/chat/`` (plain HTML and JavaScript; the
 official ``socket.io-client`` bundle is served from its npm package at
-``/vendor/socket.io.min.js``).
+``/vendor/socket.io.min.js``). ``/ws/echo`` is the plain WebSocket echo of ``wsecho``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from netlib.http import App, Request, Response
 from netlib.socketio.server import SocketIOServer
 from servers.catalog import REPO_ROOT
 
+from . import wsecho
 from .chat import Chat
 from .disconnects import DisconnectLog, event
 from .store import History
@@ -46,6 +47,7 @@ def build(history: History, *, recovery: float | None = 120.0, ping_interval: fl
         return Response(body, content_type="application/javascript")
 
     app.add("GET", "/stats", stats)
+    wsecho.mount(app, "/ws/echo")  # the plain WebSocket echo, for conformance tools
     app.add("GET", "/vendor/socket.io.min.js", bundle)
     if web is not None and web.is_dir():
         app.add("GET", "/", lambda req: Response((web / "index.html").read_bytes(),
