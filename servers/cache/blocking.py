@@ -1,4 +1,4 @@
-"""BLPOP/BRPOP: clients parked on keys, woken by a push, not by polling.
+"""BLPOP/BRPOP (and BZPOPMIN, BZMPOP, XREAD...): clients parked on keys, woken by a write, not by polling.
 
 Strategy (Redis's blocked.c, simplified). A blocking pop that finds every key
 empty parks the client: it is queued FIFO on each of its keys and stops
@@ -8,7 +8,7 @@ returns, ``serve_ready`` hands the pushed elements to the waiters in arrival
 order, each waiter unparks (leaving its other keys) and resumes its pipeline.
 A timeout (a loop timer owned by the client) answers a null array instead.
 
-Other blocking commands (XREAD, XREADGROUP) park with a ``serve`` function:
+Other blocking commands (BZPOPMIN, BZMPOP, XREAD, XREADGROUP) park with a ``serve`` function:
 given the database and the signalled key it answers the waiter's reply, or
 None to leave it waiting. Besides pushes, the keyspace tells us when a key
 someone waits on is created, replaced or deleted (``changed``): a blocked

@@ -57,8 +57,12 @@ def wall_clock_ms() -> int:
 
 
 TYPE_NAMES: dict[type, bytes] = {bytes: b"string", deque: b"list", dict: b"hash", set: b"set"}
-# The memory estimate of types whose module registers them (a stream: Stream.memory).
-SIZERS: dict[type, Callable[[Any], int]] = {}
+# OBJECT ENCODING for the types whose encoding depends on the value (a type's
+# module registers it, as commands/zsets.py does for the sorted set).
+ENCODINGS: dict[type, Callable[[Any], bytes]] = {}
+# The memory estimate of the elements of a type registered by its own module
+# (the sorted set's members, a stream's entries: Stream.memory).
+ELEMENT_SIZES: dict[type, Callable[[Any], int]] = {}
 
 
 def estimate(key: bytes, value: Any) -> int:
@@ -71,9 +75,8 @@ def estimate(key: bytes, value: Any) -> int:
         return base + sum(len(v) + LIST_ELEM_OVERHEAD for v in value)
     if t is dict:
         return base + sum(len(f) + len(v) + HASH_FIELD_OVERHEAD for f, v in value.items())
-    sizer = SIZERS.get(t)
-    if sizer is not None:
-        return base + sizer(value)
+    if t in ELEMENT_SIZES:
+        return base + ELEMENT_SIZES[t](value)
     return base + sum(len(m) + SET_MEMBER_OVERHEAD for m in value)
 
 

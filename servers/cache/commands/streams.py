@@ -43,7 +43,7 @@ from . import server as server_commands
 
 G = "stream"
 keyspace.TYPE_NAMES[Stream] = b"stream"
-keyspace.SIZERS[Stream] = Stream.memory
+keyspace.ELEMENT_SIZES[Stream] = Stream.memory
 
 INVALID_ID = b"-ERR Invalid stream ID specified as stream command argument\r\n"
 XREAD_BLOCKED_DEFAULT_COUNT = 1000  # a blocked XREAD without COUNT gets at most this many
