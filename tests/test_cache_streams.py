@@ -350,6 +350,7 @@ def _queue_scenario(r: redis.Redis) -> list[Any]:
     out.append(r.xgroup_delconsumer("jobs", "workers", "w2"))
     out.append(r.xgroup_destroy("jobs", "workers"))
     out.append(r.type("jobs"))
+    out.append(r.object("encoding", "jobs"))
     return out
 
 
