@@ -97,7 +97,8 @@ EXERCISES: dict[str, Exercise] = _rows(
     Exercise("N15", "Real-time chat on Socket.IO"),
     Exercise("N16", "WebSocket disconnects written to Kafka"),
     Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
-    Exercise("N18", "GFS: master, chunkservers, leases, record append"),
+    Exercise("N18", "GFS: master, chunkservers, leases, record append", room="servers/gfs",
+             run="make serve-gfs", bench="make bench-gfs"),  # fmt: skip
     # M. Messaging
     Exercise(
         "M1",
@@ -254,6 +255,9 @@ SERVERS: dict[str, Server] = {
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
         Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
                ("N8", "N9", "N12")),  # fmt: skip
+        Server("gfs", 8110, "head -c 300000 /dev/urandom > /tmp/blob && python -m clients.gfs --master "
+               "127.0.0.1:{port} put /tmp/blob /demo/blob && python -m clients.gfs --master 127.0.0.1:{port} "
+               "stat /demo/blob", ("N18",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
@@ -333,6 +337,8 @@ TOOLS = [
      "record by file and offset"),
     ("python -m clients.files put|get|resume", "upload or download a file to servers.files (HTTP or raw "
      "TCP), with a progress bar (N1)"),
+    ("python -m clients.gfs ls|put|get|rm|append|records|stat", "the GFS client: files across chunkservers, "
+     "record append, where each chunk lives (N18)"),
     ("python -m harness.redis_cluster", "a real Redis Cluster (redis-server nodes) in the foreground (O4)"),
     ("python -m servers.report", "the lab index page (make report)"),
 ]

@@ -39,10 +39,10 @@ def _set_sparse_max(st: Any, v: str) -> None:
 
 
 # CONFIG GET/SET hll-sparse-max-bytes (Redis's name), without touching server.py's tables' owners.
-server_commands._GETTERS["hll-sparse-max-bytes"] = lambda st: str(
+server_commands.GETTERS["hll-sparse-max-bytes"] = lambda st: str(
     getattr(st, "hll_sparse_max_bytes", hll.SPARSE_MAX_BYTES)
 )
-server_commands._SETTERS["hll-sparse-max-bytes"] = _set_sparse_max
+server_commands.SETTERS["hll-sparse-max-bytes"] = _set_sparse_max
 
 
 def _lookup(c: Any, key: bytes) -> bytes | None:
