@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from harness.procs import Child, python_module
 from servers.cache.keyspace import estimate
+from servers.cache.restore import crc64
 from servers.cache.stream import MAX_ID, ZERO, Stream, parse_id
 
 pytestmark = pytest.mark.exercise("N14")
@@ -444,3 +445,91 @@ def test_trimming_scenario_matches_real_redis(ours, redis_addr):
         r.flushdb()
         r.close()
     assert results[0] == results[1]
+
+
+def test_restore_reads_a_stream_dumped_by_real_redis(ours, redis_addr):
+    real, mine = _client(redis_addr.port), _client(ours)
+    raw = redis.Redis(port=redis_addr.port, db=13)
+    for r in (real, mine):
+        r.flushdb()
+    for i in range(1, 301):  # three listpack nodes, integers and strings as values
+        real.xadd("src", {"n": i, "text": f"entry {i}" * (i % 3)}, id=f"{i}-{i % 7}")
+    real.xdel("src", "5-5", "150-3")
+    real.xgroup_create("src", "g1", id="0")
+    real.xgroup_create("src", "g2", id="$")
+    real.xreadgroup("g1", "alice", {"src": ">"}, count=4)
+    real.xreadgroup("g1", "bob", {"src": ">"}, count=2)
+    real.xack("src", "g1", "2-2")
+    payload = raw.dump("src")
+    assert mine.restore("dst", 0, payload) == "OK"
+    with pytest.raises(redis.ResponseError, match="BUSYKEY"):
+        mine.restore("dst", 0, payload)
+    with pytest.raises(redis.ResponseError, match="checksum"):
+        mine.restore("bad", 0, payload[:-1] + bytes([payload[-1] ^ 1]))
+    ours_info, real_info = mine.xinfo_stream("dst", full=True), real.xinfo_stream("src", full=True)
+    del ours_info["radix-tree-nodes"], real_info["radix-tree-nodes"]  # the rax's inner nodes
+    assert ours_info == real_info  # entries, groups, PELs with delivery times, consumers
+    assert mine.xrange("dst") == real.xrange("src")
+
+    def pending(r: redis.Redis, key: str) -> list[tuple[Any, ...]]:
+        rows = r.xpending_range(key, "g1", "-", "+", 10)
+        return [(x["message_id"], x["consumer"], x["times_delivered"]) for x in rows]
+
+    assert pending(mine, "dst") == pending(real, "src")
+    assert mine.ttl("dst") == -1
+    for r in (real, mine):
+        r.flushdb()
+        r.close()
+    raw.close()
+
+
+STREAM_VALUE = bytes.fromhex(  # DUMPed by redis-server 7.0 (version and CRC cut off):
+    # 12 entries, 3-0 deleted, group g, consumer c holding 1-0 2-0 4-0
+    "13011000000000000000010000000000000000c3409240b712b70000004e000b010101020181660281670200"
+    "20090000200105010181780205200c0001200c08020182787803050103200900002005048378787804401c00"
+    "03200e0304018001400b0004200b0005c0350005200c0006a0350002200902000107e001350007200e0008a0"
+    "350008200b0009c0350009200c000ae00035000a200d000be00135000b200e000c40350101ff0b0c00010003"
+    "000c010167040081ffffffffffffffff0300000000000000010000000000000000d45be12fa2010000010000"
+    "0000000000020000000000000000d45be12fa20100000100000000000000040000000000000000d45be12fa2"
+    "01000001010163d45be12fa20100000300000000000000010000000000000000000000000000000200000000"
+    "0000000000000000000000040000000000000000"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_restore_refuses_corrupt_payloads_without_harm(data):
+    h = Harness()
+    for i in range(1, 40):
+        h.cmd("XADD", "s", f"{i}", "f", str(i))
+    body = bytearray(STREAM_VALUE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(body) - 1))
+        body[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        body = body[: data.draw(st.integers(0, len(body)))]
+    elif data.draw(st.booleans()):
+        body = bytearray(STREAM_VALUE)  # intact: it must load
+    payload = bytes(body) + (10).to_bytes(2, "little")
+    payload += crc64(payload).to_bytes(8, "little")  # a valid checksum: the decoder is tested
+    reply = h.cmd("RESTORE", "t", "0", payload)
+    assert reply in (b"+OK\r\n", b"-ERR Bad data format\r\n")
+    if reply == b"+OK\r\n":
+        h.cmd("XRANGE", "t", "-", "+")
+        h.cmd("XINFO", "STREAM", "t", "FULL")
+    assert h.cmd("XLEN", "s") == b":39\r\n"  # the rest of the keyspace is untouched
+
+
+def test_restore_of_the_intact_value_matches_what_redis_dumped():
+    h = Harness()
+    payload = STREAM_VALUE + (10).to_bytes(2, "little")
+    payload += crc64(payload).to_bytes(8, "little")
+    assert h.cmd("RESTORE", "s", "0", payload) == b"+OK\r\n"
+    assert h.cmd("XLEN", "s") == b":11\r\n"
+    assert h.cmd("XPENDING", "s", "g") == (
+        b"*4\r\n:3\r\n$3\r\n1-0\r\n$3\r\n4-0\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n"
+    )
+    assert h.cmd("XRANGE", "s", "12", "12") == (
+        b"*1\r\n*2\r\n$4\r\n12-0\r\n*4\r\n$1\r\nf\r\n$2\r\n12\r\n$1\r\ng\r\n$0\r\n\r\n"
+    )
+    assert h.ks.used == _accounted(h)
