@@ -482,7 +482,7 @@ def _parse_read(c: Any, a: list[bytes], xreadgroup: bool) -> tuple[ReadRequest, 
         more = n - 1 - i
         o = a[i].lower()
         if o == b"block" and more:
-            if getattr(c, "in_script", False):
+            if c.in_script:
                 raise CommandError(
                     b"-ERR %s command is not allowed with BLOCK option from scripts\r\n" % a[0]
                 )
