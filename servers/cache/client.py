@@ -203,6 +203,17 @@ class Client(Session):
             parked.timer = loop.call_later(timeout, self._timed_out)
         self.state.blocking.park(self, parked)
 
+    def unblock(self, reply: bytes) -> None:
+        """A blocked command's late answer; an error counts as its failure (INFO
+        commandstats/errorstats), as Redis's updateStatsOnUnblock does."""
+        if reply[:1] == b"-":
+            observer = self.state.observer
+            st = observer.commands.get(self.last_command)
+            if st is not None:
+                st.failed += 1
+            observer.count_error(reply)
+        super().unblock(reply)
+
     def _timed_out(self) -> None:
         if self.blocked is not None:
             self.state.blocking.unpark(self)
