@@ -16,7 +16,7 @@ import pytest
 from clients.websocket import HandshakeError, connect
 from netlib.http import App, serve
 from netlib.shell import ShellConfig
-from netlib.websocket import ConnectionClosed, Options, WebSocket, websocket
+from netlib.websocket import ConnectionClosed, Options, WebSocket, wants_websocket, websocket
 from netlib.websocket.deflate import DeflateParams
 from netlib.websocket.frames import encode_frame
 from servers.chat.wsecho import echo, mount
@@ -53,6 +53,12 @@ async def srv():
     app.get("/watched")(websocket(watched, options=opts))
     app.get("/fails")(websocket(fails))
     app.get("/bye")(websocket(says_bye))
+    upgrade = websocket(says_bye)
+
+    def mixed(req):  # one path, plain GETs and WebSockets (as Engine.IO's polling needs)
+        return upgrade(req) if wants_websocket(req) else "plain\n"
+
+    app.get("/mixed")(mixed)
     server = await serve(app, ShellConfig(port=0))
     server.seen = seen  # type: ignore[attr-defined]
     yield server
@@ -133,6 +139,18 @@ async def test_handler_return_closes_1000_and_a_crash_closes_1011(srv):
     with pytest.raises(ConnectionClosed) as info:
         await ws.recv()
     assert info.value.code == 1011
+
+
+async def test_one_path_serves_plain_requests_and_websockets(srv):
+    r, w = await asyncio.open_connection("127.0.0.1", srv.port)
+    w.write(b"GET /mixed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await asyncio.wait_for(r.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nplain\n")
+    w.close()
+    ws = await connect(url(srv, "/mixed"))
+    assert await ws.recv() == "bye"
+    assert ws.buffered_amount == 0
+    await ws.close()
 
 
 async def test_not_a_websocket_request_is_refused_with_the_right_status(srv):

@@ -103,6 +103,9 @@ class _Link(asyncio.Protocol):
             finally:
                 self._drain_waiter = None
 
+    def write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()

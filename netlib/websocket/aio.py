@@ -45,6 +45,7 @@ class Link(Protocol):
     def abort(self) -> None: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def write_buffer_size(self) -> int: ...
 
 
 class ConnectionClosed(Exception):
@@ -171,6 +172,11 @@ class WebSocket:
         return getattr(self.link, "peer", "peer")
 
     # -- the user's side ----------------------------------------------------------
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes sent but not yet taken by the peer (a broadcaster drops a slow reader)."""
+        return self.link.write_buffer_size()
+
     @property
     def closed(self) -> bool:
         return self.core.state is not State.OPEN
