@@ -232,8 +232,9 @@ async def test_a_peer_that_stops_answering_pings_is_closed_1011(srv):
 
 async def test_a_peer_that_answers_pings_stays(srv):
     async with await connect(url(srv, "/watched"), ping_interval=None) as ws:
-        await until(lambda: srv.seen.sockets[-1].latency is not None, what="a keepalive round trip")
-        await asyncio.sleep(0.8)  # over two ping timeouts: the pongs keep it open
+        # four keepalive rounds (over two ping timeouts): answered pongs keep it open
+        await until(lambda: srv.seen.sockets[-1].keepalives >= 4, what="keepalive rounds")
+        assert srv.seen.sockets[-1].latency is not None
         await ws.send("alive")
         assert await ws.recv() == "alive"
 
@@ -253,7 +254,13 @@ async def test_tcp_reset_and_silent_eof_are_told_apart(srv):
 
 async def test_shutdown_sends_1001_to_every_websocket():
     app = App(access_log=False)
-    mount(app)
+    served: list[WebSocket] = []
+
+    async def tracked(ws: WebSocket) -> None:
+        served.append(ws)
+        await echo(ws)
+
+    app.get("/ws/echo")(websocket(tracked))
     server = await serve(app, ShellConfig(port=0))
     clients = [await connect(url(server)) for _ in range(3)]
     await clients[0].send("x")
@@ -264,3 +271,40 @@ async def test_shutdown_sends_1001_to_every_websocket():
             await c.recv()
         assert info.value.code == 1001 and c.ended_by == "peer"
     await asyncio.wait_for(stopping, 10)
+    assert [ws.ended_by for ws in served] == ["shutdown"] * 3
+
+
+async def test_a_handler_that_does_not_read_pushes_back_on_the_sender():
+    app = App(access_log=False)
+    release = asyncio.Event()
+    served: list[WebSocket] = []
+
+    async def slow(ws: WebSocket) -> None:
+        served.append(ws)
+        await release.wait()
+        async for msg in ws:
+            await ws.send(msg)
+
+    app.get("/slow")(websocket(slow, options=Options(max_queue=4)))
+    server = await serve(app, ShellConfig(port=0))
+    ws = await connect(url(server, "/slow"), compression=None)
+    chunk = b"z" * 65536
+    sent = 0
+
+    async def sender() -> None:
+        nonlocal sent
+        for _ in range(200):  # 12.5 MiB: far more than the socket buffers hold
+            await ws.send(chunk)
+            sent += 1
+
+    task = asyncio.create_task(sender())
+    await until(lambda: served and len(served[0]._queue) >= 4, what="queue filled")
+    queued = sent
+    await until(lambda: ws.buffered_amount > 0, what="the client's buffer filling")
+    assert not task.done() and len(served[0]._queue) <= 4  # reading paused: memory bounded
+    release.set()
+    got = [await ws.recv() for _ in range(200)]
+    await task
+    assert len(got) == 200 and queued < 200
+    await ws.close()
+    await server.shutdown(grace=1.0)

@@ -77,6 +77,7 @@ class WebSocket:
         self.close_reason = ""
         self.ended_by: str | None = None
         self.latency: float | None = None  # last keepalive round trip, seconds
+        self.keepalives = 0  # keepalive pings answered
         self._queue: deque[str | bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -278,6 +279,7 @@ class WebSocket:
             deadline.cancel()
             if not f.cancelled() and f.exception() is None:
                 self.latency = f.result()
+                self.keepalives += 1
                 if self.ping_interval and self.ended_by is None:
                     self._timer = self.loop.call_later(self.ping_interval, self._keepalive)
 
