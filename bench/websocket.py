@@ -49,32 +49,29 @@ def theirs(url: str) -> Any:
     return wconnect(url, compression=None, max_size=None, ping_interval=None)
 
 
-async def rtt(client: Any, n: int) -> float:
+async def echoes(client: Any, n: int, message: bytes, window: int) -> float:
+    """``n`` echoes of ``message``, at most ``window`` unanswered at once; bytes/s."""
     async with client as ws:
         t = time.perf_counter()
-        for _ in range(n):
-            await ws.send(SMALL)
-            await ws.recv()
-        return n / (time.perf_counter() - t)
+        for start in range(0, n, window):
+            k = min(window, n - start)
+            for _ in range(k):
+                await ws.send(message)
+            for _ in range(k):
+                assert len(await ws.recv()) == len(message)
+        return n * len(message) / (time.perf_counter() - t)
+
+
+async def rtt(client: Any, n: int) -> float:
+    return await echoes(client, n, SMALL, 1) / len(SMALL)
 
 
 async def pipelined(client: Any, n: int) -> float:
-    async with client as ws:
-        t = time.perf_counter()
-        for _ in range(n):
-            await ws.send(SMALL)
-        for _ in range(n):
-            await ws.recv()
-        return n / (time.perf_counter() - t)
+    return await echoes(client, n, SMALL, n) / len(SMALL)
 
 
 async def big(client: Any, n: int) -> float:
-    async with client as ws:
-        t = time.perf_counter()
-        for _ in range(n):
-            await ws.send(BIG)
-            assert len(await ws.recv()) == len(BIG)
-        return n * len(BIG) / (time.perf_counter() - t) / 1e6
+    return await echoes(client, n, BIG, 1) / 1e6
 
 
 WORKLOADS: dict[str, tuple[Callable[[Any, int], Coroutine[Any, Any, float]], str, int]] = {
