@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from netlib.shell import ConnectionClosed as _ShellClosed
 
-from .core import NEED_DATA, CloseReceived, Connection, Message, Pong, State
+from .core import NEED_DATA, SERVER, CloseReceived, Connection, Message, Pong, State
 from .frames import GOING_AWAY, INTERNAL_ERROR, NORMAL, ProtocolError
 
 log = logging.getLogger("netlib.websocket")
@@ -150,7 +150,7 @@ class WebSocket:
         if self.ended_by is None:
             self._end("peer", ev.code, ev.reason)
         self._write(self.core.data_to_send())
-        if self.core.role.value == "server":
+        if self.core.role is SERVER:
             self.link.close()  # §7.1.1: the server closes the TCP connection first
         else:
             self.loop.call_later(self.close_timeout, self._abort_if_open)
@@ -318,7 +318,7 @@ class WebSocket:
             await asyncio.wait_for(asyncio.shield(self._close_got), self.close_timeout)
         except TimeoutError:
             log.info("%s sent no close within %.1fs", self._peer(), self.close_timeout)
-        if self.core.role.value == "server":
+        if self.core.role is SERVER:
             self.link.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), self.close_timeout)
