@@ -94,3 +94,15 @@ async def test_our_client_sees_a_websockets_server_close_with_its_code():
         assert (info.value.code, info.value.reason) == (4321, "go away")
         await asyncio.wait_for(ws.wait_closed(), 5)
         assert ws.ended_by == "peer"
+
+
+def test_wsecho_cli_mistakes_are_one_line(echo_child):
+    import subprocess
+    import sys
+
+    for args, code, text in [(["--port", "x"], 2, "is not a port number"),
+                             (["--port", str(echo_child.port)], 1, "address already in use")]:  # fmt: skip
+        out = subprocess.run([sys.executable, "-m", "servers.chat.wsecho", *args],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert out.returncode == code
+        assert len(out.stderr.strip().splitlines()) == 1 and text in out.stderr
