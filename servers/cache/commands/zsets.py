@@ -35,7 +35,7 @@ from netlib import resp
 
 from ..keyspace import ELEMENT_SIZES, ENCODINGS, TYPE_NAMES, WrongType
 from ..skiplist import LexRange, Node, ScoreRange, SortedSet
-from ..table import SYNTAX, CommandError, command, to_float, to_int
+from ..table import REGISTRY, SYNTAX, CommandError, command, to_float, to_int
 from . import server as server_commands
 from .keys import parse_cursor, parse_scan_options
 from .lists import parse_timeout
@@ -84,8 +84,8 @@ for _suffix, _attr, _default in (
     ("value", "zset_max_listpack_value", DEFAULT_MAX_VALUE),
 ):
     for _name in (f"zset-max-listpack-{_suffix}", f"zset-max-ziplist-{_suffix}"):
-        server_commands._SETTERS[_name] = _setter(_attr)
-        server_commands._GETTERS[_name] = _getter(_attr, _default)
+        server_commands.SETTERS[_name] = _setter(_attr)
+        server_commands.GETTERS[_name] = _getter(_attr, _default)
 
 
 def encoding(zs: SortedSet) -> bytes:
@@ -691,7 +691,7 @@ def _block(c: Any, keys: list[bytes], timeout: float, serve: Any) -> bytes | Non
     if c.in_exec:
         return resp.null_array(c.proto)
     c.park(keys, False, timeout)
-    c.blocked.extra["serve"] = serve
+    c.blocked.serve = lambda db, key: None if (value := db.peek(key)) is None else serve(db, key, value)
     return None  # answered by a ZADD (blocking.serve_ready) or the timeout
 
 
@@ -938,3 +938,44 @@ def zscan(c: Any, a: list[bytes]) -> bytes:
         if match is None or match(m):
             out += (m, format_score(s))
     return b"*2\r\n$1\r\n0\r\n" + resp.bulks(out)
+
+
+# The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
+_RANGE_OPTS = "[BYSCORE|BYLEX] [REV] [LIMIT offset count]"
+REGISTRY.syntax.update({
+    "zadd": "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]",
+    "zrem": "key member [member ...]",
+    "zscore": "key member",
+    "zmscore": "key member [member ...]",
+    "zincrby": "key increment member",
+    "zcard": "key",
+    "zcount": "key min max",
+    "zlexcount": "key min max",
+    "zrange": f"key start stop {_RANGE_OPTS} [WITHSCORES]",
+    "zrangestore": f"dst src min max {_RANGE_OPTS}",
+    "zrangebyscore": "key min max [WITHSCORES] [LIMIT offset count]",
+    "zrevrangebyscore": "key max min [WITHSCORES] [LIMIT offset count]",
+    "zrangebylex": "key min max [LIMIT offset count]",
+    "zrevrangebylex": "key max min [LIMIT offset count]",
+    "zrevrange": "key start stop [WITHSCORES]",
+    "zrank": "key member",
+    "zrevrank": "key member",
+    "zpopmin": "key [count]",
+    "zpopmax": "key [count]",
+    "bzpopmin": "key [key ...] timeout",
+    "bzpopmax": "key [key ...] timeout",
+    "zmpop": "numkeys key [key ...] MIN|MAX [COUNT count]",
+    "bzmpop": "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
+    "zrandmember": "key [count [WITHSCORES]]",
+    "zunion": "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+    "zinter": "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+    "zdiff": "numkeys key [key ...] [WITHSCORES]",
+    "zunionstore": "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+    "zinterstore": "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+    "zdiffstore": "destination numkeys key [key ...]",
+    "zintercard": "numkeys key [key ...] [LIMIT limit]",
+    "zremrangebyrank": "key start stop",
+    "zremrangebyscore": "key min max",
+    "zremrangebylex": "key min max",
+    "zscan": "key cursor [MATCH pattern] [COUNT count]",
+})  # fmt: skip
