@@ -282,6 +282,34 @@ def test_in_process_replies_for_errors_and_formats():
     assert h.cmd("ZADD", "s", "1", "a").startswith(b"-WRONGTYPE")
 
 
+def test_generic_key_commands_work_on_sorted_sets():
+    import copy
+
+    h = Harness()
+    h.cmd("ZADD", "z", 1, "a", 2, "b")
+    h.cmd("SET", "s", "x")
+    assert h.cmd("TYPE", "z") == b"+zset\r\n"
+    assert h.cmd("SCAN", 0, "TYPE", "zset") == b"*2\r\n$1\r\n0\r\n" + array([b"z"])
+    assert h.cmd("OBJECT", "ENCODING", "z") == bulk(b"listpack")
+    assert h.cmd("RENAME", "z", "y") == b"+OK\r\n"
+    assert h.cmd("ZRANGE", "y", 0, -1) == array([b"a", b"b"])
+    assert h.cmd("EXPIRE", "y", 10) == b":1\r\n"
+    h.advance(10_001)
+    assert h.cmd("ZCARD", "y") == b":0\r\n" and h.cmd("EXISTS", "y") == b":0\r\n"
+    h.cmd("ZADD", "d", 1, "a")
+    assert h.cmd("DEL", "d") == b":1\r\n"
+    big = SortedSet()
+    for i in range(20_000):
+        big.add(b"m%d" % i, float(i % 100))
+    twin = copy.deepcopy(big)  # no recursion down 20,000 nodes
+    twin.remove(b"m0")
+    assert len(big) == 20_000 and len(twin) == 19_999
+    assert list(twin.items()) == [p for p in big.items() if p[0] != b"m0"]
+    ref = sorted((float(i % 100), b"m%d" % i) for i in range(1, 20_000))
+    for m in (b"m1", b"m100", b"m99", b"m19999"):
+        assert twin.rank(m) == ref.index((float(int(m[1:]) % 100), m))
+
+
 def test_memory_estimate_follows_the_set():
     h = Harness()
     db = h.ks.dbs[0]
