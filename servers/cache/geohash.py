@@ -203,9 +203,19 @@ def steps_for(range_m: float, lat: float) -> int:
 
 
 def _move(cell: Cell, dlon: int, dlat: int) -> Cell:
+    """The cell ``dlon`` east and ``dlat`` north, wrapping around (Redis's geohash_move_x/y).
+
+    An axis that does not move keeps its bits as they are, even the one past the step a
+    coordinate on the top edge (longitude 180) gets in ``encode``: the neighbours Redis
+    scans depend on it.
+    """
     lat_i, lon_i = deinterleave(cell.bits)
     mask = (1 << cell.step) - 1
-    return Cell(interleave((lat_i + dlat) & mask, (lon_i + dlon) & mask), cell.step)
+    if dlat:
+        lat_i = (lat_i + dlat) & mask
+    if dlon:
+        lon_i = (lon_i + dlon) & mask
+    return Cell(interleave(lat_i, lon_i), cell.step)
 
 
 # The 9 cells in Redis's order: center, N, S, E, W, NE, NW, SE, SW (as (dlon, dlat)).

@@ -105,13 +105,12 @@ def parse_score(b: bytes, err: bytes = resp.error("value is not a valid float"))
 
 
 def format_score(x: float) -> bytes:
-    if math.isinf(x):
-        return b"inf" if x > 0 else b"-inf"
+    """``%.17g``, which spells the infinities ``inf``/``-inf`` as Redis does (NaN never gets here)."""
     return b"%.17g" % x
 
 
 def score_reply(x: float, proto: int) -> bytes:
-    s = format_score(x)
+    s = b"%.17g" % x
     if proto == 3:
         return b",%s\r\n" % s
     return b"$%d\r\n%s\r\n" % (len(s), s)
@@ -121,13 +120,17 @@ def pairs_reply(items: list[tuple[bytes, float]], withscores: bool, proto: int) 
     """Members, or members with scores: flat in RESP2, [member, score] pairs in RESP3."""
     if not withscores:
         return resp.bulks([m for m, _ in items])
+    parts = []
     if proto == 3:
-        return b"*%d\r\n" % len(items) + b"".join(
-            b"*2\r\n$%d\r\n%s\r\n" % (len(m), m) + score_reply(s, 3) for m, s in items
-        )
-    return b"*%d\r\n" % (2 * len(items)) + b"".join(
-        b"$%d\r\n%s\r\n" % (len(m), m) + score_reply(s, 2) for m, s in items
-    )
+        parts.append(b"*%d\r\n" % len(items))
+        for m, s in items:
+            parts.append(b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s))
+    else:
+        parts.append(b"*%d\r\n" % (2 * len(items)))
+        for m, s in items:
+            t = b"%.17g" % s
+            parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t), t))
+    return b"".join(parts)
 
 
 def _range_float(b: bytes) -> float:
