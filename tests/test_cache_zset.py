@@ -557,3 +557,86 @@ def test_a_sorted_set_sorts_like_the_reference_for_many_members(port):
         assert r.zrank("big", m) == ref.index((s, m))
     got = r.zrangebyscore("big", -10, 10, withscores=True)
     assert got == [(m, s) for s, m in ref if -10 <= s <= 10]
+
+
+ODD_COMMANDS: list[list[object]] = [
+    ["ZADD", "z", 1, "a", 2, "b", 3, "c"],
+    ["ZRANDMEMBER", "z", "-9223372036854775808"],
+    ["ZRANDMEMBER", "z", "-4611686018427387904", "WITHSCORES"],
+    ["ZRANDMEMBER", "z", 1, "x"],
+    ["ZRANDMEMBER", "z", 5, "WITHSCORES"],
+    ["ZRANDMEMBER", "nokey"],
+    ["ZRANDMEMBER", "nokey", 3],
+    ["ZPOPMIN", "z", -1],
+    ["ZPOPMIN", "z", 0],
+    ["ZPOPMIN", "z", 1, 2],
+    ["ZMPOP", 0, "z", "MIN"],
+    ["ZMPOP", 1, "z"],
+    ["ZMPOP", 1, "z", "MID"],
+    ["ZMPOP", 1, "z", "MIN", "COUNT", 0],
+    ["ZMPOP", 1, "z", "MIN", "COUNT", 1, "COUNT", 1],
+    ["ZMPOP", 2, "nokey", "z", "MAX", "COUNT", 1],
+    ["ZMPOP", 1, "nokey", "MAX"],
+    ["BZPOPMIN", "z", -1],
+    ["BZPOPMIN", "z", "x"],
+    ["BZMPOP", 0.01, 1, "nokey", "MIN"],
+    ["BZPOPMAX", "nokey", 0.01],
+    ["ZUNIONSTORE", "d", 0, "z"],
+    ["ZUNIONSTORE", "d", 3, "z"],
+    ["ZUNIONSTORE", "d", 1, "z", "WEIGHTS", "x"],
+    ["ZUNIONSTORE", "d", 1, "z", "AGGREGATE", "AVG"],
+    ["ZUNIONSTORE", "d", 1, "z", "WITHSCORES"],
+    ["ZINTER", 1, "z", "WEIGHTS", "inf", "WITHSCORES"],
+    ["ZUNION", 2, "z", "z", "WEIGHTS", "inf", "-inf", "WITHSCORES"],
+    ["ZDIFF", 1, "z", "WEIGHTS", 1],
+    ["ZINTERCARD", 0, "z"],
+    ["ZINTERCARD", 1, "z", "LIMIT", -1],
+    ["ZINTERCARD", 1, "z", "LIMIT", 2],
+    ["ZADD", "z", "INCR", 1, "a", 2, "b"],
+    ["ZADD", "z", "XX", "INCR", 1, "nope"],
+    ["ZADD", "z", "GT", "CH", 0, "a", 10, "b", 4, "new"],
+    ["ZADD", "z", "1e309", "a"],
+    ["ZADD", "z", " 1", "a"],
+    ["ZINCRBY", "z", "1", "c"],
+    ["ZRANGE", "z", 0, -1, "BYSCORE"],
+    ["ZRANGE", "z", "(1", "+inf", "BYSCORE", "LIMIT", 1, 1, "WITHSCORES"],
+    ["ZRANGE", "z", 0, -1, "LIMIT", 0, 1],
+    ["ZRANGE", "z", "[a", "+", "BYLEX", "WITHSCORES"],
+    ["ZRANGE", "z", 0, -1, "REV", "REV"],
+    ["ZREVRANGE", "z", 0, -1, "LIMIT", 0, 1],
+    ["ZRANGESTORE", "d", "z", 0, -1, "WITHSCORES"],
+    ["ZRANGESTORE", "d", "z", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", 0, 2],
+    ["ZRANGE", "d", 0, -1, "WITHSCORES"],
+    ["ZRANGESTORE", "d", "nokey", 0, -1],
+    ["EXISTS", "d"],
+    ["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", -1, 1],
+    ["ZRANGEBYSCORE", "z", "(-inf", "(inf"],
+    ["ZRANGEBYSCORE", "z", "1.", "2"],
+    ["ZREMRANGEBYRANK", "z", "x", 1],
+    ["ZSCAN", "z", 0, "MATCH", "*", "COUNT", 1],
+    ["ZSCAN", "z", "x"],
+    ["ZSCAN", "z", 0, "TYPE", "zset"],
+    ["ZMSCORE", "nokey", "a"],
+    ["SET", "str", "v"],
+    ["ZCARD", "str"],
+    ["ZUNION", 2, "z", "str"],
+    ["SADD", "set", "a", "q"],
+    ["ZINTER", 2, "z", "set", "WITHSCORES"],
+    ["ZUNIONSTORE", "str", 2, "set", "z"],
+    ["TYPE", "str"],
+    ["OBJECT", "ENCODING", "str"],
+]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_odd_commands_reply_the_same_bytes_as_redis_server(port, redis_addr, proto):
+    ours, real = Raw(port, proto), Raw(redis_addr.port, proto)
+    try:
+        for conn in (ours, real):
+            conn.call("SELECT", 12)
+            conn.call("FLUSHDB")
+        for cmd in ODD_COMMANDS:
+            assert ours.call(*cmd) == real.call(*cmd), cmd
+    finally:
+        ours.close()
+        real.close()
