@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from harness.procs import Child, python_module
-from netlib.resp import ReplyParser
+from netlib.resp import NEED_DATA, ReplyParser
+from servers.cache.keyspace import estimate
 from servers.cache.skiplist import SortedSet
+from servers.cache.table import TABLE
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -640,3 +642,38 @@ def test_odd_commands_reply_the_same_bytes_as_redis_server(port, redis_addr, pro
     finally:
         ours.close()
         real.close()
+
+
+_ZNAMES = sorted(
+    c.name for c in TABLE.values() if c.group in ("sorted-set", "geo") and "blocking" not in c.flags
+)
+_ZARGS = st.sampled_from(
+    [b"z", b"g", b"0", b"-1", b"1", b"2", b"1.5", b"(1", b"[a", b"(b", b"-", b"+", b"inf",
+     b"-inf", b"nan", b"", b"a", b"b", b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"LIMIT",
+     b"WITHSCORES", b"REV", b"BYSCORE", b"BYLEX", b"WEIGHTS", b"AGGREGATE", b"MAX", b"MIN",
+     b"COUNT", b"ANY", b"ASC", b"DESC", b"STORE", b"STOREDIST", b"FROMMEMBER", b"FROMLONLAT",
+     b"BYRADIUS", b"BYBOX", b"km", b"WITHDIST", b"WITHCOORD", b"WITHHASH", b"13.36", b"38.11",
+     b"9223372036854775807", b"-9223372036854775808", b"1e309", b"MATCH", b"*"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ZNAMES), st.lists(_ZARGS, max_size=8)), max_size=15))
+def test_no_zset_or_geo_command_crashes_on_odd_arguments(script):
+    h = Harness()
+    h.cmd("ZADD", "z", 1, "a", 2, "b", 3, "c")
+    h.cmd("GEOADD", "g", 13.36, 38.11, "a", 15.08, 37.5, "b")
+    for name, args in script:
+        wire = h.cmd(name, *args)
+        parser = ReplyParser()
+        parser.feed(wire)
+        replies = []
+        while (r := parser.next_reply()) is not NEED_DATA:
+            replies.append(r)
+        assert len(replies) == 1, (name, args, wire)  # one complete reply, nothing more
+        db = h.ks.dbs[0]
+        assert h.ks.used == sum(estimate(k, v) for k, v in db.data.items()), (name, args)
+        for v in db.data.values():
+            if isinstance(v, SortedSet):
+                assert v  # an empty sorted set never stays in the keyspace
+                assert len(v.zsl) == len(v.scores)
