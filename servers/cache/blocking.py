@@ -12,6 +12,7 @@ A timeout (a loop timer owned by the client) answers a null array instead.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,9 @@ class Parked:
     left: bool
     timer: Any = None  # the loop's TimerHandle for the timeout, if any
     extra: dict[str, Any] = field(default_factory=dict)
+    # How to serve this client once a key is ready: (database, key, parked) ->
+    # the reply, or None when the key cannot serve it. None means BLPOP/BRPOP's.
+    serve: Callable[[Database, bytes, Parked], bytes | None] | None = None
 
 
 class Blocking:
@@ -93,10 +97,20 @@ class Blocking:
         db = self.keyspace.dbs[index]
         while True:
             q = self.waiters.get((index, key))
-            lst = db.peek(key)
-            if not q or type(lst) is not deque or not lst:
+            if not q:
                 return
             client = q[0]
-            value = pop_element(db, key, lst, client.blocked.left)
+            parked = client.blocked
+            reply = (parked.serve or pop_reply)(db, key, parked)
+            if reply is None:
+                return
             self.unpark(client)
-            client.unblock(resp.bulks([key, value]))
+            client.unblock(reply)
+
+
+def pop_reply(db: Database, key: bytes, parked: Parked) -> bytes | None:
+    """BLPOP/BRPOP's service: [key, element] popped from the list at ``key``."""
+    lst = db.peek(key)
+    if type(lst) is not deque or not lst:
+        return None
+    return resp.bulks([key, pop_element(db, key, lst, parked.left)])

@@ -6,8 +6,24 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import hashes, hyperloglog, keys, lists, pubsub, server, sets, strings, transactions
+from . import (
+    bitops,
+    hashes,
+    hyperloglog,
+    keyops,
+    keys,
+    listmoves,
+    lists,
+    pubsub,
+    server,
+    sets,
+    setstore,
+    sort,
+    strings,
+    transactions,
+)
 
 __all__ = [
-    "hashes", "hyperloglog", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
+    "bitops", "hashes", "hyperloglog", "keyops", "keys", "listmoves", "lists", "pubsub",
+    "server", "sets", "setstore", "sort", "strings", "transactions",
 ]  # fmt: skip
