@@ -1,7 +1,8 @@
 """``make bench-cache``: redis-benchmark against syslab's cache and a real redis-server, same run.
 
 redis-benchmark (Redis's own load generator, written in C) runs
-``-n 200000 -c 50 -t set,get,incr,lpush,lpop,hset,spop``, first one request
+``-n 200000 -c 50 -t set,get,incr,lpush,lpop,hset,spop`` plus ``PFADD`` and
+``SETBIT`` (custom commands over 100,000 random elements / bits), first one request
 per round trip, then with ``-P 16`` (16 pipelined requests per write), against
 ``python -m servers.cache`` started as a child on port 0 and against a
 private ``redis-server`` (harness.services.RedisServer), alternately test by
@@ -41,6 +42,15 @@ from harness.services import RedisServer
 from .common import Row, cpu_seconds, header, save, table
 
 TESTS = "set,get,incr,lpush,lpop,hset,spop"
+# Commands redis-benchmark has no -t test for: run as given, __rand_int__ drawn
+# from -r RANDOM_KEYS (so PFADD adds distinct elements to one HLL, which goes
+# dense, and SETBIT sets bits over a 12.5 KB string).
+CUSTOM = {
+    "pfadd": ["PFADD", "bench:hll", "__rand_int__"],
+    "setbit": ["SETBIT", "bench:bits", "__rand_int__", "1"],
+}
+RANDOM_KEYS = 100_000
+WORKLOADS = TESTS.split(",") + list(CUSTOM)
 CLIENTS = 50
 REQUESTS = 200_000
 PIPELINES = (1, 16)
@@ -50,10 +60,14 @@ OURS, REDIS = "syslab-cache", "redis-server"
 def redis_benchmark(
     port: int, requests: int, pipeline: int, tests: str = TESTS, clients: int = CLIENTS
 ) -> dict[str, dict]:
-    """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}}."""
+    """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}} (a CUSTOM name runs its command)."""
     binary = require_binary("redis-benchmark", "redis-tools")
     argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests),
-            "-c", str(clients), "-t", tests, "-P", str(pipeline)]  # fmt: skip
+            "-c", str(clients), "-P", str(pipeline)]  # fmt: skip
+    if tests in CUSTOM:
+        argv += ["-r", str(RANDOM_KEYS), *CUSTOM[tests]]
+    else:
+        argv += ["-t", tests]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))
     head, body = rows[0], rows[1:]
@@ -81,7 +95,7 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
             servers = [(OURS, ours.port, ours.pid), (REDIS, redis.port, redis.child.pid)]
             for p in pipelines:
                 suffix = "" if p == 1 else f" -P{p}"
-                for test in TESTS.split(","):
+                for test in WORKLOADS:
                     runs: dict[str, list[dict[str, float]]] = {OURS: [], REDIS: []}
                     for rep in range(repeats):
                         for impl, port, pid in servers if rep % 2 == 0 else servers[::-1]:
@@ -155,7 +169,7 @@ def plot(rows: list[Row], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(PIPELINES), figsize=(12, 4.5))
     for ax, p in zip(axes, PIPELINES, strict=True):
         suffix = "" if p == 1 else f" -P{p}"
-        tests = [t.upper() for t in TESTS.split(",")]
+        tests = [t.upper() for t in WORKLOADS]
         for k, impl in enumerate((OURS, REDIS)):
             vals = {r.workload: r.value for r in rows if r.impl == impl}
             xs = [i + (k - 0.5) * 0.4 for i in range(len(tests))]

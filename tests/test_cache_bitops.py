@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis_diff import same, script
 
 from harness.procs import Child, python_module
-
-from redis_diff import same, script
 
 pytestmark = pytest.mark.exercise("N14")
 

@@ -214,6 +214,7 @@ class Database:
                 tracker.touch(self, key)
         sizes[key] = size
         self.ks.used += size - old
+        self.ks.dirty += 1
         self.data[key] = value
         if self.watchers:
             self.touched(key)
@@ -226,6 +227,7 @@ class Database:
         """Account ``delta`` bytes more (or less) for an aggregate changed in place."""
         self.sizes[key] += delta
         self.ks.used += delta
+        self.ks.dirty += 1
         if self.watchers:
             self.touched(key)
 
@@ -234,6 +236,7 @@ class Database:
             return False
         self.keylog.remove(key)
         self.ks.used -= self.sizes.pop(key)
+        self.ks.dirty += 1
         if self.expires and key in self.expires:
             del self.expires[key]
             self.volatile.remove(key)
@@ -326,6 +329,9 @@ class Keyspace:
         self.used = 0
         self.hits = self.misses = 0
         self.expired_keys = self.evicted_keys = 0
+        # Changes since start (Redis's server.dirty, INFO rdb_changes_since_last_save):
+        # one per key written, aggregate changed in place, or key deleted.
+        self.dirty = 0
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         self.dbs = [Database(self, i) for i in range(databases)]
 

@@ -15,9 +15,11 @@ wake a client blocked on the destination, in the same round.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
+from servers.respkit.introspect import KEY_FINDERS
 
 from ..blocking import Parked, pop_element
 from ..keyspace import LIST_ELEM_OVERHEAD, Database, WrongType
@@ -232,3 +234,19 @@ def lpos(c: Any, a: list[bytes]) -> bytes:
     if count == -1:
         return resp.integer(found[0]) if found else resp.null(c.proto)
     return b"*%d\r\n" % len(found) + b"".join(b":%d\r\n" % i for i in found)
+
+
+def numkeys_keys(at: int) -> Callable[[list[bytes]], list[bytes]]:
+    """COMMAND GETKEYS for commands with a numkeys argument at ``at``."""
+
+    def keys(args: list[bytes]) -> list[bytes]:
+        try:
+            n = int(args[at])
+        except (ValueError, IndexError):
+            return []
+        return args[at + 1 : at + 1 + n] if n > 0 else []
+
+    return keys
+
+
+KEY_FINDERS.update(lmpop=numkeys_keys(1), blmpop=numkeys_keys(2), sintercard=numkeys_keys(1))

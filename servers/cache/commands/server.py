@@ -60,6 +60,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "pubsub_channels": len(st.hub.channels),
             "pubsub_patterns": st.hub.numpat(),
         },
+        "persistence": {"loading": 0, "rdb_changes_since_last_save": ks.dirty},
         "keyspace": keyspace,
     }
 

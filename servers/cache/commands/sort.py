@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from netlib import resp
+from servers.respkit.introspect import KEY_FINDERS
 
 from ..keyspace import LIST_ELEM_OVERHEAD, WrongType
 from ..table import SYNTAX, CommandError, command, to_int
@@ -180,3 +181,23 @@ def sort(c: Any, a: list[bytes]) -> bytes:
 @command("SORT_RO", -2, "readonly", (1, 1, 1), G, "Sort a list, set or sorted set (no STORE)")
 def sort_ro(c: Any, a: list[bytes]) -> bytes:
     return _sort(c, a, True)
+
+
+def sort_keys(args: list[bytes]) -> list[bytes]:
+    """COMMAND GETKEYS for SORT: the key, and the last STORE's destination (Redis's sortGetKeys)."""
+    store = None
+    i = 2
+    while i < len(args):
+        word = args[i].lower()
+        if word == b"limit":
+            i += 2
+        elif word in (b"get", b"by"):
+            i += 1
+        elif word == b"store" and i + 1 < len(args):
+            store = args[i + 1]
+        i += 1
+    return [args[1]] + ([store] if store is not None else [])
+
+
+KEY_FINDERS["sort"] = sort_keys
+KEY_FINDERS["sort_ro"] = sort_keys
