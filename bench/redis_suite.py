@@ -127,12 +127,16 @@ def free_baseport(rng: random.Random) -> int:
     raise RuntimeError("no free port range for runtest")
 
 
-def run_unit(root: Path, unit: str, port: int, server: str, verbose: bool) -> UnitResult:
+def run_unit(
+    root: Path, unit: str, port: int, server: str, verbose: bool, skip: tuple[str, ...] = ()
+) -> UnitResult:
     argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--single", unit,
             "--clients", "1", "--timeout", str(UNIT_TIMEOUT_S),
             "--baseport", str(free_baseport(random.Random()))]  # fmt: skip
     for tag in SKIP_TAGS:
         argv += ["--tags", f"-{tag}"]
+    for name in skip:
+        argv += ["--skiptest", name]
     res = UnitResult(unit, server)
     t0 = time.monotonic()
     try:
@@ -164,7 +168,9 @@ def run_unit(root: Path, unit: str, port: int, server: str, verbose: bool) -> Un
     return res
 
 
-def run(units: list[str], which: list[str], verbose: bool) -> list[UnitResult]:
+def run(
+    units: list[str], which: list[str], verbose: bool, skip: tuple[str, ...] = ()
+) -> list[UnitResult]:
     src = find_source()
     if src is None:
         print("Redis's source with tests/ not found: set REDIS_SRC or run apt-get source redis",
@@ -181,10 +187,10 @@ def run(units: list[str], which: list[str], verbose: bool) -> list[UnitResult]:
                 if server == OURS:
                     with python_module("servers.cache", "--log-level", "warning", port=0) as child:
                         assert child.port is not None
-                        r = run_unit(root, unit, child.port, server, verbose)
+                        r = run_unit(root, unit, child.port, server, verbose, skip)
                 else:
                     with RedisServer() as redis:
-                        r = run_unit(root, unit, redis.port, server, verbose)
+                        r = run_unit(root, unit, redis.port, server, verbose, skip)
                 results.append(r)
                 print(_line(r), flush=True)
     finally:
@@ -224,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["ours", "redis"], help="run against one server only")
     p.add_argument("--verbose", action="store_true", help="print each failing test's message")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--skip", action="append", default=[],
+                   help="a test name (or /regexp) to skip, passed to runtest --skiptest")  # fmt: skip
     args = p.parse_args(argv)
     units = [u.strip() for u in args.units.split(",") if u.strip()]
     which = {None: [OURS, REDIS], "ours": [OURS], "redis": [REDIS]}[args.only]
-    results = run(units, which, args.verbose)
+    results = run(units, which, args.verbose, tuple(args.skip))
     print()
     print(tally(results))
     if args.json:

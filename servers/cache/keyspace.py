@@ -153,6 +153,7 @@ class Database:
         self.volatile = KeyLog()  # the keys with a TTL, for sampling
         self.meta: dict[bytes, int] = {}  # LRU: last access ms; LFU: packed counter
         self.watchers: dict[bytes, set[Any]] = {}  # WATCHed key -> clients whose EXEC fails
+        self.sticky: dict[bytes, Any] = {}  # key -> value that went "hashtable" (encoding.py)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -241,6 +242,8 @@ class Database:
             del self.expires[key]
             self.volatile.remove(key)
         self.meta.pop(key, None)
+        if self.sticky:
+            self.sticky.pop(key, None)
         if self.watchers:
             self.touched(key)
         return True
@@ -288,7 +291,7 @@ class Database:
             if key in self.data:
                 self.touched(key)
         self.ks.used -= sum(self.sizes.values())
-        for d in (self.data, self.expires, self.sizes, self.meta):
+        for d in (self.data, self.expires, self.sizes, self.meta, self.sticky):
             d.clear()
         self.keylog.clear()
         self.volatile.clear()

@@ -20,6 +20,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..encoding import mark_raw
 from ..keyspace import KEY_OVERHEAD, WrongType
 from ..table import MAX_STRING, NOT_INTEGER, SYNTAX, CommandError, command, to_int
 
@@ -41,6 +42,8 @@ def _string(c: Any, key: bytes) -> bytes | None:
 
 def _store(c: Any, key: bytes, value: bytes, keep_ttl: bool = True) -> None:
     c.db.put(key, value, KEY_OVERHEAD + len(key) + len(value), keep_ttl=keep_ttl)
+    if keep_ttl:
+        mark_raw(value)  # changed in place, as Redis's raw strings
 
 
 def _bit_offset(b: bytes) -> int:

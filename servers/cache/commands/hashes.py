@@ -6,6 +6,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..encoding import note_hash
 from ..keyspace import HASH_FIELD_OVERHEAD
 from ..table import INT64_MAX, INT64_MIN, arity_error, command, to_int
 from .keys import parse_cursor, parse_scan_options
@@ -34,6 +35,7 @@ def _set_field(c: Any, key: bytes, h: dict[bytes, bytes], f: bytes, v: bytes) ->
     """Set one field, tracking memory; True when the field is new."""
     old = h.get(f)
     h[f] = v
+    note_hash(c, key, h, (f, v))
     if old is None:
         c.db.grow(key, len(f) + len(v) + HASH_FIELD_OVERHEAD)
         return True

@@ -24,11 +24,11 @@ answers 0.
 from __future__ import annotations
 
 import copy
-from collections import deque
 from typing import Any
 
 from netlib import resp
 
+from ..encoding import ALIASES, LIMITS, encoding, is_int, limit
 from ..eviction import LfuTracker, LruTracker
 from ..keyspace import Database
 from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
@@ -38,20 +38,6 @@ from .keys import OBJECT
 G = "generic"
 SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
 DB_RANGE = b"-ERR DB index is out of range\r\n"
-
-# Thresholds Redis converts encodings at (CONFIG SET-able; ziplist names are aliases).
-LIMITS = {
-    "hash-max-listpack-entries": 128, "hash-max-listpack-value": 64,
-    "set-max-intset-entries": 512, "zset-max-listpack-entries": 128,
-    "zset-max-listpack-value": 64, "list-max-listpack-size": -2,
-    "list-compress-depth": 0, "set-max-listpack-entries": 128,
-}  # fmt: skip
-ALIASES = {k.replace("listpack", "ziplist"): k for k in LIMITS if "listpack" in k}
-
-
-def limit(st: Any, name: str) -> int:
-    return int(getattr(st, "encoding_limits", {}).get(name, LIMITS[name]))
-
 
 def _register_config() -> None:
     def getter(name: str) -> Any:
@@ -72,6 +58,7 @@ def _register_config() -> None:
             server_commands._SETTERS[name] = setter(name)
     for alias, name in ALIASES.items():
         if alias not in server_commands._SETTERS:
+            server_commands._GETTERS[alias] = getter(name)
             server_commands._SETTERS[alias] = setter(name)
 
 
@@ -147,7 +134,7 @@ def move(c: Any, a: list[bytes]) -> bytes:
     return resp.ONE
 
 
-_SWAPPED = ("data", "expires", "sizes", "keylog", "volatile", "meta")
+_SWAPPED = ("data", "expires", "sizes", "keylog", "volatile", "meta", "sticky")
 
 
 @command("SWAPDB", 3, "write fast", (0, 0, 0), "server", "Swap two databases")
@@ -184,44 +171,12 @@ def touch(c: Any, a: list[bytes]) -> bytes:
 # --- OBJECT --------------------------------------------------------------------------
 
 
-def _is_int(b: bytes) -> bool:
-    if not b or len(b) > 20:
-        return False
-    try:
-        n = int(b)
-    except ValueError:
-        return False
-    return -(2**63) <= n < 2**63 and b"%d" % n == b
-
-
-def encoding(st: Any, value: Any) -> bytes:
-    t = type(value)
-    if t is bytes:
-        if _is_int(value):
-            return b"int"
-        return b"embstr" if len(value) <= 44 else b"raw"
-    if t is deque:
-        return b"quicklist"
-    if t is dict:
-        small = len(value) <= limit(st, "hash-max-listpack-entries")
-        vmax = limit(st, "hash-max-listpack-value")
-        if small and all(len(f) <= vmax and len(v) <= vmax for f, v in value.items()):
-            return b"listpack"
-        return b"hashtable"
-    if t is set:
-        if len(value) <= limit(st, "set-max-intset-entries") and all(map(_is_int, value)):
-            return b"intset"
-        return b"hashtable"
-    hook = getattr(value, "redis_encoding", None)  # other families' values say it themselves
-    return hook(st) if callable(hook) else b"raw"
-
-
 @command("ENCODING", 3, "readonly", (2, 2, 1), G, "The internal encoding of a value", OBJECT)
 def object_encoding(c: Any, a: list[bytes]) -> bytes:
     v = c.db.peek(a[2])
     if v is None:
         return resp.null(c.proto)
-    return resp.bulk(encoding(c.state, v))
+    return resp.bulk(encoding(c.state, c.db, a[2], v))
 
 
 @command("IDLETIME", 3, "readonly", (2, 2, 1), G, "Seconds since the key was last used", OBJECT)
@@ -245,7 +200,7 @@ def object_refcount(c: Any, a: list[bytes]) -> bytes:
     v = c.db.peek(a[2])
     if v is None:
         return resp.null(c.proto)
-    shared = type(v) is bytes and _is_int(v) and 0 <= int(v) < 10000  # Redis's shared integers
+    shared = type(v) is bytes and is_int(v) and 0 <= int(v) < 10000  # Redis's shared integers
     return resp.integer(2147483647 if shared else 1)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..encoding import note_set
 from ..keyspace import SET_MEMBER_OVERHEAD, Database, WrongType
 from ..table import CommandError, command, to_int
 from .sets import MAX_RANDOM_REPEATS
@@ -50,11 +51,10 @@ def smove(c: Any, a: list[bytes]) -> bytes:
     if d is None:
         d = set()
         db.put_new(dst, d)
-    if m not in d:
+    if m not in d:  # an unchanged destination is not a write (WATCH on it holds)
         d.add(m)
         db.grow(dst, len(m) + SET_MEMBER_OVERHEAD)
-    else:
-        db.touched(dst)
+        note_set(c, dst, d, (m,))
     return resp.ONE
 
 
