@@ -96,7 +96,7 @@ def command_docs(c: Any, a: list[bytes]) -> bytes:
 KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
 
 
-@sub("GETKEYS", -3, "The keys of a full command line", "command [arg [arg ...]]")
+@sub("GETKEYS", -4, "The keys of a full command line", "command [arg [arg ...]]")
 def command_getkeys(c: Any, a: list[bytes]) -> bytes:
     args = a[2:]
     cmd = _registry(c).get(args[0])
