@@ -363,3 +363,33 @@ def test_sort_accepts_a_registered_member_source():
         del sort_module.SORT_SOURCES[Ranked]
     h.client.db.put_new(b"other", Ranked([]))
     assert h.cmd("SORT", "other").startswith(b"-WRONGTYPE")
+
+
+def test_dump_restore_both_ways_with_redis(ours, real):
+    """RDB payloads: ours load in redis-server and redis-server's (listpack, intset, quicklist,
+    LZF strings) load here."""
+    for r in (ours, real):
+        r.set("s", "hello")
+        r.set("big", "x" * 300)  # redis-server writes it LZF-compressed
+        r.rpush("l", "a", 1, 300, -5, "y" * 100)
+        r.sadd("is", 1, 2, -70000)
+        r.sadd("ss", "a", "b")
+        r.hset("h", mapping={"f": "v", "n": 7, "neg": -9000, "long": "z" * 70})
+    views = {b"string": lambda r, k: r.get(k), b"list": lambda r, k: r.lrange(k, 0, -1),
+             b"set": lambda r, k: sorted(r.smembers(k)), b"hash": lambda r, k: r.hgetall(k)}  # fmt: skip
+    for key in ("s", "big", "l", "is", "ss", "h"):
+        view = views[ours.type(key)]
+        ours.restore(key + ":r", 0, real.dump(key))
+        real.restore(key + ":o", 0, ours.dump(key))
+        assert view(ours, key + ":r") == view(real, key)
+        assert view(real, key + ":o") == view(ours, key)
+    payload = real.dump("s")
+    ours.restore("ttl", 5000, payload)
+    assert 0 < ours.pttl("ttl") <= 5000
+    same(ours, real, "RESTORE", "s", 0, payload)
+    same(ours, real, "RESTORE", "s", 0, payload, "REPLACE")
+    same(ours, real, "RESTORE", "n", -1, payload)
+    same(ours, real, "RESTORE", "n", 0, payload[:-1] + b"\x00")
+    same(ours, real, "RESTORE", "n", 0, b"junk")
+    same(ours, real, "RESTORE", "n", 0, payload, "BOGUS")
+    same(ours, real, "DUMP", "missing")

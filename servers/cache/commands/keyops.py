@@ -28,9 +28,10 @@ from typing import Any
 
 from netlib import resp
 
+from .. import rdbvalue
 from ..encoding import ALIASES, LIMITS, encoding, is_int, limit
 from ..eviction import LfuTracker, LruTracker
-from ..keyspace import Database
+from ..keyspace import Database, estimate
 from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
 from . import server as server_commands
 from .keys import OBJECT
@@ -38,6 +39,7 @@ from .keys import OBJECT
 G = "generic"
 SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
 DB_RANGE = b"-ERR DB index is out of range\r\n"
+
 
 def _register_config() -> None:
     def getter(name: str) -> Any:
@@ -330,3 +332,60 @@ if REGISTRY.get(b"FUNCTION") is None:
     @command("LIST", -2, "noscript", (0, 0, 0), "scripting", "List functions", FUNCTION)
     def function_list(c: Any, a: list[bytes]) -> bytes:
         return resp.EMPTY_ARRAY
+
+
+# --- DUMP / RESTORE ------------------------------------------------------------------
+
+
+@command("DUMP", 2, "readonly", (1, 1, 1), G, "A key's value serialized in Redis's RDB format")
+def dump(c: Any, a: list[bytes]) -> bytes:
+    v = c.db.peek(a[1])
+    if v is None:
+        return resp.null(c.proto)
+    try:
+        return resp.bulk(rdbvalue.dump(v))
+    except rdbvalue.BadFormat:
+        return b"-ERR DUMP is not supported for this value type\r\n"
+
+
+@command("RESTORE", -4, "write denyoom", (1, 1, 1), G, "Create a key from a DUMP payload")
+def restore(c: Any, a: list[bytes]) -> bytes:
+    replace = absttl = False
+    j = 4
+    while j < len(a):
+        opt = a[j].upper()
+        if opt == b"REPLACE":
+            replace = True
+        elif opt == b"ABSTTL":
+            absttl = True
+        elif opt == b"IDLETIME" and j + 1 < len(a):
+            if to_int(a[j + 1]) < 0:
+                return b"-ERR Invalid IDLETIME value, must be >= 0\r\n"
+            j += 1
+        elif opt == b"FREQ" and j + 1 < len(a):
+            if not 0 <= to_int(a[j + 1]) <= 255:
+                return b"-ERR Invalid FREQ value, must be >= 0 and <= 255\r\n"
+            j += 1
+        else:
+            raise CommandError(SYNTAX)
+        j += 1
+    db, key = c.db, a[1]
+    if not replace and db.peek(key) is not None:
+        return b"-BUSYKEY Target key name already exists.\r\n"
+    ttl = to_int(a[2])
+    if ttl < 0:
+        return b"-ERR Invalid TTL value, must be >= 0\r\n"
+    if not rdbvalue.verify(a[3]):
+        return b"-ERR DUMP payload version or checksum are wrong\r\n"
+    try:
+        value = rdbvalue.load(a[3])
+    except (rdbvalue.BadFormat, IndexError, ValueError):
+        return b"-ERR Bad data format\r\n"
+    at = None
+    if ttl:
+        at = ttl if absttl else db.ks.clock() + ttl
+        if at <= db.ks.clock():  # already expired: the key is only deleted
+            db.delete(key)
+            return resp.OK
+    place(c, db, key, value, estimate(key, value), at)
+    return resp.OK
