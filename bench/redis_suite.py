@@ -33,10 +33,12 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,13 +141,22 @@ def run_unit(
         argv += ["--skiptest", name]
     res = UnitResult(unit, server)
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(argv, cwd=root, capture_output=True, text=True,
-                              errors="replace", timeout=UNIT_TIMEOUT_S + 60)  # fmt: skip
-        out = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else ""
+    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)  # fmt: skip
+    watchdog = threading.Timer(UNIT_TIMEOUT_S, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    watchdog.start()
+    collected = []
+    assert proc.stdout is not None
+    for raw in proc.stdout:  # streamed: --verbose shows each test as it finishes
+        collected.append(raw)
+        clean = ANSI.sub("", raw).strip()
+        if verbose and LINE.match(clean):
+            print(f"  [{server}] {clean}", flush=True)
+    proc.wait()
+    if not watchdog.is_alive():
         res.exception = "timed out"
+    watchdog.cancel()
+    out = "".join(collected)
     res.seconds = time.monotonic() - t0
     lines = ANSI.sub("", out).splitlines()
     for i, line in enumerate(lines):

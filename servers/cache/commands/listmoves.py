@@ -23,7 +23,7 @@ from servers.respkit.introspect import KEY_FINDERS
 
 from ..blocking import Parked, pop_element
 from ..keyspace import LIST_ELEM_OVERHEAD, Database, WrongType
-from ..table import SYNTAX, CommandError, command, to_int
+from ..table import SYNTAX, WRONGTYPE, CommandError, command, to_int
 from .lists import parse_timeout
 
 G = "list"
@@ -101,7 +101,7 @@ def _blmove(
         try:
             moved = _move(state, db, src, dst, frm, to)
         except WrongType:
-            return None  # the destination changed type meanwhile: stay blocked
+            return WRONGTYPE  # the destination is not a list: Redis answers the error, pops nothing
         return None if moved is None else resp.bulk(moved)
 
     c.park([src], frm, timeout, serve)
