@@ -59,7 +59,8 @@ SKIP_TAGS = [
 ]  # fmt: skip
 DEFAULT_SRC = Path("/work/redis-src/redis-7.0.15")
 CACHE_DIR = Path.home() / ".cache" / "syslab" / "redis-src"
-UNIT_TIMEOUT_S = 1800
+UNIT_TIMEOUT_S = 1800  # a whole unit
+TEST_TIMEOUT_S = 300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LINE = re.compile(r"^\[(ok|err|exception|skip|ignore)\]:\s*(.*?)(?: \(\d+ ms\))?$")
 OURS, REDIS = "syslab-cache", "redis-server"
@@ -133,7 +134,7 @@ def run_unit(
     root: Path, unit: str, port: int, server: str, verbose: bool, skip: tuple[str, ...] = ()
 ) -> UnitResult:
     argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--single", unit,
-            "--clients", "1", "--timeout", str(UNIT_TIMEOUT_S),
+            "--clients", "1", "--timeout", str(TEST_TIMEOUT_S),
             "--baseport", str(free_baseport(random.Random()))]  # fmt: skip
     for tag in SKIP_TAGS:
         argv += ["--tags", f"-{tag}"]

@@ -46,6 +46,7 @@ class Parked:
 class Blocking:
     def __init__(self, keyspace: Keyspace) -> None:
         self.keyspace = keyspace
+        keyspace.on_new_key = self.signal  # a key appearing by any route can serve its waiters
         self.waiters: dict[tuple[int, bytes], deque[Any]] = {}
         self.ready: deque[tuple[int, bytes]] = deque()
         self._serving = False

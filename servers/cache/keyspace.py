@@ -208,6 +208,8 @@ class Database:
             old = 0
             if tracker is not None:
                 tracker.created(self, key)
+            if self.ks.on_new_key is not None:
+                self.ks.on_new_key(self.index, key)
         else:
             if not keep_ttl and self.expires and key in self.expires:
                 self.persist(key)
@@ -336,6 +338,9 @@ class Keyspace:
         # one per key written, aggregate changed in place, or key deleted.
         self.dirty = 0
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
+        # Called with (db index, key) when a key is created (RENAME, SORT STORE, RESTORE...
+        # included): blocking.Blocking uses it to wake clients waiting for that key.
+        self.on_new_key: Callable[[int, bytes], None] | None = None
         self.dbs = [Database(self, i) for i in range(databases)]
 
     def flushall(self) -> None:
