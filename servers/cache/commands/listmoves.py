@@ -23,7 +23,7 @@ from servers.respkit.introspect import KEY_FINDERS
 
 from ..blocking import Parked, pop_element
 from ..keyspace import LIST_ELEM_OVERHEAD, Database, WrongType
-from ..table import SYNTAX, WRONGTYPE, CommandError, command, to_int
+from ..table import REGISTRY, SYNTAX, WRONGTYPE, CommandError, command, to_int
 from .lists import parse_timeout
 
 G = "list"
@@ -250,3 +250,27 @@ def numkeys_keys(at: int) -> Callable[[list[bytes]], list[bytes]]:
 
 
 KEY_FINDERS.update(lmpop=numkeys_keys(1), blmpop=numkeys_keys(2), sintercard=numkeys_keys(1))
+
+
+# --- CLIENT UNBLOCK ------------------------------------------------------------------
+# The kit's CLIENT knows nothing of blocking; the cache adds this subcommand to it.
+
+_CLIENT = REGISTRY.get(b"CLIENT")
+if _CLIENT is not None and b"unblock" not in _CLIENT.subcommands:
+
+    @command("UNBLOCK", -3, "admin noscript", (0, 0, 0), "connection",
+             "Unblock a client blocked in a blocking command", _CLIENT)  # fmt: skip
+    def client_unblock(c: Any, a: list[bytes]) -> bytes:
+        cid = to_int(a[2])
+        how = a[3].upper() if len(a) == 4 else b"TIMEOUT"
+        if len(a) > 4 or how not in (b"TIMEOUT", b"ERROR"):
+            return b"-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
+        target = c.state.clients.get(cid)
+        if target is None or getattr(target, "blocked", None) is None:
+            return resp.ZERO
+        c.state.blocking.unpark(target)
+        if how == b"ERROR":
+            target.unblock(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
+        else:
+            target.unblock(resp.null_array(target.proto))
+        return resp.ONE
