@@ -2,6 +2,8 @@
 
 A DUMP payload is ``type byte, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)``;
 the CRC is Redis's crc64 (Jones polynomial, reflected), over everything before it.
+The checks, CRC, LZF and listpack decoding are ``restore.py``'s (which reads
+streams); this module adds the other types, and writes.
 
 Written here (always the plain, oldest encodings, which every Redis since
 2.x loads): 0 string, 1 list, 2 set, 4 hash: a length, then each element as
@@ -21,35 +23,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-RDB_VERSION = 10  # Redis 7.0
+from .restore import RDB_VERSION, BadPayload, crc64, listpack, lzf_decompress
+
 STRING, LIST, SET, HASH = 0, 1, 2, 4
 INTSET, HASH_LISTPACK, QUICKLIST2 = 11, 16, 18
 MAX_ELEMENTS = 1 << 32
 
 
-class BadFormat(Exception):
-    pass
-
-
-def _crc64_table() -> list[int]:
-    poly = int(f"{0xAD93D23594C935A9:064b}"[::-1], 2)  # the Jones polynomial, reflected
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _crc64_table()
-
-
-def crc64(data: bytes, crc: int = 0) -> int:
-    table = _TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
+BadFormat = BadPayload
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -87,17 +68,6 @@ def dump(value: Any) -> bytes:
 
 
 # --- reading ---------------------------------------------------------------------------
-
-
-def verify(payload: bytes) -> bool:
-    """Redis's verifyDumpPayload: a known RDB version and a matching CRC (0 means unchecked)."""
-    if len(payload) < 10:
-        return False
-    version = int.from_bytes(payload[-10:-8], "little")
-    if version > RDB_VERSION:
-        return False
-    crc = int.from_bytes(payload[-8:], "little")
-    return crc == 0 or crc == crc64(payload[:-8])
 
 
 class _Reader:
@@ -145,71 +115,9 @@ class _Reader:
         raise BadFormat("bad string encoding")
 
 
-def lzf_decompress(src: bytes, size: int) -> bytes:
-    out = bytearray()
-    i = 0
-    while i < len(src):
-        ctrl = src[i]
-        i += 1
-        if ctrl < 32:  # a literal run of ctrl + 1 bytes
-            out += src[i : i + ctrl + 1]
-            i += ctrl + 1
-        else:  # a back reference
-            length = ctrl >> 5
-            if length == 7:
-                length += src[i]
-                i += 1
-            ref = len(out) - ((ctrl & 0x1F) << 8) - src[i] - 1
-            i += 1
-            if ref < 0:
-                raise BadFormat("lzf")
-            for _ in range(length + 2):
-                out.append(out[ref])
-                ref += 1
-    if len(out) != size:
-        raise BadFormat("lzf size")
-    return bytes(out)
-
-
 def listpack_entries(blob: bytes) -> list[bytes]:
-    """The elements of a listpack, integers as their decimal text."""
-    if len(blob) < 7 or int.from_bytes(blob[:4], "little") != len(blob) or blob[-1] != 0xFF:
-        raise BadFormat("listpack header")
-    out: list[bytes] = []
-    i, end = 6, len(blob) - 1
-    while i < end:
-        b = blob[i]
-        if b < 0x80:
-            val, n = b"%d" % b, 1
-        elif b >> 6 == 2:
-            size = b & 0x3F
-            val, n = blob[i + 1 : i + 1 + size], 1 + size
-        elif b >> 5 == 6:
-            v = ((b & 0x1F) << 8) | blob[i + 1]
-            val, n = b"%d" % (v - (1 << 13) if v >= 1 << 12 else v), 2
-        elif b >> 4 == 14:
-            size = ((b & 0x0F) << 8) | blob[i + 1]
-            val, n = blob[i + 2 : i + 2 + size], 2 + size
-        elif b == 0xF0:
-            size = int.from_bytes(blob[i + 1 : i + 5], "little")
-            val, n = blob[i + 5 : i + 5 + size], 5 + size
-        elif b in (0xF1, 0xF2, 0xF3, 0xF4):
-            width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[b]
-            val = b"%d" % int.from_bytes(blob[i + 1 : i + 1 + width], "little", signed=True)
-            n = 1 + width
-        else:
-            raise BadFormat("listpack entry")
-        back = 1 if n < 128 else 2 if n < 16384 else 3 if n < 2097152 else 4 if n < 268435456 else 5
-        i += n + back
-        if i > end:
-            raise BadFormat("listpack overrun")
-        out.append(val)
-    if (
-        len(out) != int.from_bytes(blob[4:6], "little")
-        and int.from_bytes(blob[4:6], "little") != 65535
-    ):
-        raise BadFormat("listpack count")
-    return out
+    """The elements of a listpack, integers as their decimal text (as Redis replies them)."""
+    return [v if isinstance(v, bytes) else b"%d" % v for v in listpack(blob)]
 
 
 def intset_members(blob: bytes) -> set[bytes]:
@@ -222,9 +130,9 @@ def intset_members(blob: bytes) -> set[bytes]:
                                    signed=True) for k in range(n)}  # fmt: skip
 
 
-def load(payload: bytes) -> Any:
-    """The value in a verified payload, or raise BadFormat."""
-    r = _Reader(payload[:-10])
+def load(data: bytes) -> Any:
+    """The value (a payload without its version and CRC), or raise BadFormat."""
+    r = _Reader(data)
     kind = r.take(1)[0]
     value: Any
     if kind == STRING:

@@ -21,7 +21,7 @@ from netlib import resp
 
 from .. import hll
 from ..keyspace import KEY_OVERHEAD
-from ..table import CommandError, command
+from ..table import REGISTRY, CommandError, command
 from . import server as server_commands
 
 G = "hyperloglog"
@@ -39,10 +39,10 @@ def _set_sparse_max(st: Any, v: str) -> None:
 
 
 # CONFIG GET/SET hll-sparse-max-bytes (Redis's name), without touching server.py's tables' owners.
-server_commands._GETTERS["hll-sparse-max-bytes"] = lambda st: str(
+server_commands.GETTERS["hll-sparse-max-bytes"] = lambda st: str(
     getattr(st, "hll_sparse_max_bytes", hll.SPARSE_MAX_BYTES)
 )
-server_commands._SETTERS["hll-sparse-max-bytes"] = _set_sparse_max
+server_commands.SETTERS["hll-sparse-max-bytes"] = _set_sparse_max
 
 
 def _lookup(c: Any, key: bytes) -> bytes | None:
@@ -168,3 +168,11 @@ def pfselftest(c: Any, a: list[bytes]) -> bytes:
     if hll.registers(sparse.value()) != dense.regs:
         return b"-ERR TESTFAILED sparse encoding\r\n"
     return resp.OK
+
+# The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
+REGISTRY.syntax.update({
+    "pfadd": "key [element [element ...]]",
+    "pfcount": "key [key ...]",
+    "pfmerge": "destkey [sourcekey [sourcekey ...]]",
+    "pfdebug": "subcommand key",
+})  # fmt: skip

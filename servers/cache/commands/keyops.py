@@ -1,5 +1,5 @@
 """More key commands: COPY, MOVE, SWAPDB, TOUCH, OBJECT ENCODING/IDLETIME/REFCOUNT, LCS,
-and FUNCTION FLUSH/LIST for a server without scripting.
+DUMP (RESTORE is commands/restore.py).
 
 COPY duplicates the value (aggregates are copied, strings are immutable and
 shared) with its TTL; MOVE and SWAPDB move keys between databases through
@@ -31,8 +31,8 @@ from netlib import resp
 from .. import rdbvalue
 from ..encoding import ALIASES, LIMITS, encoding, is_int, limit
 from ..eviction import LfuTracker, LruTracker
-from ..keyspace import Database, estimate
-from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
+from ..keyspace import Database
+from ..table import SYNTAX, CommandError, command, to_int
 from . import server as server_commands
 from .keys import OBJECT
 
@@ -55,13 +55,13 @@ def _register_config() -> None:
         return set_
 
     for name in LIMITS:
-        if name not in server_commands._SETTERS:
-            server_commands._GETTERS[name] = getter(name)
-            server_commands._SETTERS[name] = setter(name)
+        if name not in server_commands.SETTERS:
+            server_commands.GETTERS[name] = getter(name)
+            server_commands.SETTERS[name] = setter(name)
     for alias, name in ALIASES.items():
-        if alias not in server_commands._SETTERS:
-            server_commands._GETTERS[alias] = getter(name)
-            server_commands._SETTERS[alias] = setter(name)
+        if alias not in server_commands.SETTERS:
+            server_commands.GETTERS[alias] = getter(name)
+            server_commands.SETTERS[alias] = setter(name)
 
 
 _register_config()
@@ -313,27 +313,6 @@ def _lcs_walk(
     return bytes(out), matches
 
 
-# --- FUNCTION, when no scripting family registered it --------------------------------
-# Redis's test suite starts every unit with FUNCTION FLUSH; without Lua there
-# are no functions, so FLUSH has nothing to do and LIST nothing to show. A
-# scripting family that registers FUNCTION itself replaces these.
-
-if REGISTRY.get(b"FUNCTION") is None:
-    FUNCTION = container("FUNCTION", "scripting", "A container for function commands")
-
-    @command(
-        "FLUSH", -2, "write noscript", (0, 0, 0), "scripting", "Delete all functions", FUNCTION
-    )
-    def function_flush(c: Any, a: list[bytes]) -> bytes:
-        if len(a) > 3 or (len(a) == 3 and a[2].upper() not in (b"ASYNC", b"SYNC")):
-            raise CommandError(SYNTAX)
-        return resp.OK
-
-    @command("LIST", -2, "noscript", (0, 0, 0), "scripting", "List functions", FUNCTION)
-    def function_list(c: Any, a: list[bytes]) -> bytes:
-        return resp.EMPTY_ARRAY
-
-
 # --- DUMP / RESTORE ------------------------------------------------------------------
 
 
@@ -346,46 +325,3 @@ def dump(c: Any, a: list[bytes]) -> bytes:
         return resp.bulk(rdbvalue.dump(v))
     except rdbvalue.BadFormat:
         return b"-ERR DUMP is not supported for this value type\r\n"
-
-
-@command("RESTORE", -4, "write denyoom", (1, 1, 1), G, "Create a key from a DUMP payload")
-def restore(c: Any, a: list[bytes]) -> bytes:
-    replace = absttl = False
-    j = 4
-    while j < len(a):
-        opt = a[j].upper()
-        if opt == b"REPLACE":
-            replace = True
-        elif opt == b"ABSTTL":
-            absttl = True
-        elif opt == b"IDLETIME" and j + 1 < len(a):
-            if to_int(a[j + 1]) < 0:
-                return b"-ERR Invalid IDLETIME value, must be >= 0\r\n"
-            j += 1
-        elif opt == b"FREQ" and j + 1 < len(a):
-            if not 0 <= to_int(a[j + 1]) <= 255:
-                return b"-ERR Invalid FREQ value, must be >= 0 and <= 255\r\n"
-            j += 1
-        else:
-            raise CommandError(SYNTAX)
-        j += 1
-    db, key = c.db, a[1]
-    if not replace and db.peek(key) is not None:
-        return b"-BUSYKEY Target key name already exists.\r\n"
-    ttl = to_int(a[2])
-    if ttl < 0:
-        return b"-ERR Invalid TTL value, must be >= 0\r\n"
-    if not rdbvalue.verify(a[3]):
-        return b"-ERR DUMP payload version or checksum are wrong\r\n"
-    try:
-        value = rdbvalue.load(a[3])
-    except (rdbvalue.BadFormat, IndexError, ValueError):
-        return b"-ERR Bad data format\r\n"
-    at = None
-    if ttl:
-        at = ttl if absttl else db.ks.clock() + ttl
-        if at <= db.ks.clock():  # already expired: the key is only deleted
-            db.delete(key)
-            return resp.OK
-    place(c, db, key, value, estimate(key, value), at)
-    return resp.OK

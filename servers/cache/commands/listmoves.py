@@ -21,7 +21,7 @@ from typing import Any
 from netlib import resp
 from servers.respkit.introspect import KEY_FINDERS
 
-from ..blocking import Parked, pop_element
+from ..blocking import pop_element
 from ..keyspace import LIST_ELEM_OVERHEAD, Database, WrongType
 from ..table import REGISTRY, SYNTAX, WRONGTYPE, CommandError, command, to_int
 from .lists import parse_timeout
@@ -97,7 +97,7 @@ def _blmove(
         return resp.null(c.proto)
     state = c.state
 
-    def serve(db: Database, key: bytes, parked: Parked) -> bytes | None:
+    def serve(db: Database, key: bytes) -> bytes | None:
         try:
             moved = _move(state, db, src, dst, frm, to)
         except WrongType:
@@ -170,7 +170,7 @@ def blmpop(c: Any, a: list[bytes]) -> bytes | None:
     if c.in_exec:
         return resp.null_array(c.proto)
 
-    def serve(db: Database, key: bytes, parked: Parked) -> bytes | None:
+    def serve(db: Database, key: bytes) -> bytes | None:
         lst = db.peek(key)
         if type(lst) is not deque or not lst:
             return None
