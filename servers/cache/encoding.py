@@ -11,7 +11,8 @@ among them) look at the name. This module answers what Redis would:
   every field and value at most ``hash-max-listpack-value`` bytes, then
   "hashtable";
 * sets: "intset" while every member is an integer and there are at most
-  ``set-max-intset-entries``, then "hashtable".
+  ``set-max-intset-entries``, then "hashtable";
+* other types: what their module registered in ``keyspace.ENCODINGS``.
 
 Redis never converts back when a value shrinks, so the commands that can
 grow a hash or a set call ``note_hash`` / ``note_set``, which remember (in
@@ -26,6 +27,8 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
+
+from .keyspace import ENCODINGS
 
 # Redis's thresholds (CONFIG SET-able; the old ziplist names are aliases).
 LIMITS = {
@@ -113,5 +116,5 @@ def encoding(st: Any, db: Any, key: bytes, value: Any) -> bytes:
         if len(value) <= limit(st, "set-max-intset-entries") and all(map(is_int, value)):
             return b"intset"
         return GENERAL
-    hook = getattr(value, "redis_encoding", None)  # other families' values say it themselves
-    return hook(st) if callable(hook) else b"raw"  # type: ignore[no-any-return]
+    hook = ENCODINGS.get(t)  # other families register theirs (sorted sets, streams)
+    return hook(value) if hook is not None else b"raw"

@@ -29,7 +29,7 @@ from typing import Any
 from netlib import resp
 
 from .. import rdbvalue
-from ..encoding import ALIASES, LIMITS, encoding, is_int, limit
+from ..encoding import ALIASES, LIMITS, is_int, limit
 from ..eviction import LfuTracker, LruTracker
 from ..keyspace import Database
 from ..table import SYNTAX, CommandError, command, to_int
@@ -171,14 +171,6 @@ def touch(c: Any, a: list[bytes]) -> bytes:
 
 
 # --- OBJECT --------------------------------------------------------------------------
-
-
-@command("ENCODING", 3, "readonly", (2, 2, 1), G, "The internal encoding of a value", OBJECT)
-def object_encoding(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.peek(a[2])
-    if v is None:
-        return resp.null(c.proto)
-    return resp.bulk(encoding(c.state, c.db, a[2], v))
 
 
 @command("IDLETIME", 3, "readonly", (2, 2, 1), G, "Seconds since the key was last used", OBJECT)

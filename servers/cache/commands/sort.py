@@ -17,9 +17,8 @@ sort. STORE writes the result as a list (a missing GET becomes "") and
 answers its length.
 
 Sources: any value type registered in ``SORT_SOURCES`` (type -> function
-giving its members in their natural order). Lists and sets are registered
-here; the sorted-set family registers its own type the same way, so SORT
-works on sorted sets without this file knowing their representation.
+giving its members in their natural order): lists, sets and sorted sets (in
+score order; ``BY nosort DESC`` walks a sorted set from the top, as Redis).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from netlib import resp
 from servers.respkit.introspect import KEY_FINDERS
 
 from ..keyspace import LIST_ELEM_OVERHEAD, WrongType
+from ..skiplist import SortedSet
 from ..table import SYNTAX, CommandError, command, to_int
 
 G = "generic"
@@ -46,6 +46,11 @@ SORT_SOURCES: dict[type, Callable[[Any], Iterable[bytes]]] = {
 }
 # Types whose natural order is arbitrary: with BY nosort and STORE they are sorted anyway.
 UNORDERED: set[type] = {set}
+# Types whose natural order is a ranking: BY nosort DESC walks it backwards (sorted sets).
+RANKED: set[type] = set()
+
+SORT_SOURCES[SortedSet] = lambda z: [node.member for node in z.zsl]  # by score, as ZRANGE
+RANKED.add(SortedSet)
 
 
 def lookup(db: Any, pattern: bytes, element: bytes) -> bytes | None:
@@ -129,6 +134,8 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
             dontsort, alpha, by = False, True, None  # deterministic result when stored
     if not dontsort:
         elements = _ordered(db, elements, by, alpha, desc)
+    elif desc and type(value) in RANKED:
+        elements.reverse()
     n = len(elements)
     start = max(offset, 0)
     end = n - 1 if count < 0 else start + count - 1
