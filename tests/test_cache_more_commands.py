@@ -329,6 +329,14 @@ def test_sort(ours, real):
         SORT l BOGUS
         RPUSH f 1.5 -2 1e3 inf -inf
         SORT f
+        ZADD z 3 a 1 b 2 c 5 d
+        SORT z ALPHA
+        SORT z BY nosort
+        SORT z BY nosort DESC
+        SORT z BY nosort DESC LIMIT 1 2
+        SORT z BY w_* GET #
+        SORT z BY nosort STORE zs
+        LRANGE zs 0 -1
         COMMAND GETKEYS SORT abc STORE def
         COMMAND GETKEYS SORT abc STORE invalid STORE stillbad STORE def
         COMMAND GETKEYS SORT_RO abc
