@@ -401,3 +401,14 @@ def test_dump_restore_both_ways_with_redis(ours, real):
     same(ours, real, "RESTORE", "n", 0, b"junk")
     same(ours, real, "RESTORE", "n", 0, payload, "BOGUS")
     same(ours, real, "DUMP", "missing")
+
+
+def test_hincrbyfloat_refuses_an_infinite_increment_as_redis(ours, real):
+    script(ours, real, """
+        HSET h f 1
+        HINCRBYFLOAT h f +inf
+        HINCRBYFLOAT h f -Infinity
+        HINCRBYFLOAT h f 1e400
+        HINCRBYFLOAT h f nan
+        INCRBYFLOAT s +inf
+    """)  # fmt: skip

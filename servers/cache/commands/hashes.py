@@ -150,6 +150,8 @@ def hincrby(c: Any, a: list[bytes]) -> bytes:
 def hincrbyfloat(c: Any, a: list[bytes]) -> bytes:
     h = _hash(c, a[1])
     old = h.get(a[2]) if h else None
+    if a[3].lower().lstrip(b"+-") in (b"inf", b"infinity"):  # Redis checks the increment first
+        return b"-ERR value is NaN or Infinity\r\n"
     out = incr_float(old, a[3], b"-ERR hash value is not a float\r\n")
     _set_field(c, a[1], _hash_for_write(c, a[1]), a[2], out)
     return resp.bulk(out)
