@@ -8,7 +8,7 @@ private ``redis-server`` (harness.services.RedisServer), alternately test by
 test over ``--repeats`` rounds (who goes first swaps each round, so both see
 the same machine state). Commands ``-t`` does not know run as redis-benchmark's arbitrary command
 (``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``; ZRANGE of the top 10 of a
-1,000-member sorted set both servers get first, ``SETUP``). Prints the median req/s (min and max in the JSON),
+1,000-member sorted set both servers get first, ``SETUP``; PFADD, SETBIT). Prints the median req/s (min and max in the JSON),
 p50 latency and the ratio of medians to Redis, then each server's CPU time
 per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
@@ -48,10 +48,15 @@ TESTS = "set,get,incr,lpush,lpop,hset,spop,zadd"
 # Workloads -t has no name for: redis-benchmark runs the command line as given.
 # The stream is capped (MAXLEN ~) so repeated rounds keep the memory bounded,
 # as a real event log would be.
+# PFADD adds elements drawn from 100,000 (-r) to one HLL (dense after a few
+# thousand); SETBIT sets bit 100,000 of a 12.5 KB string (a fixed offset: -r's
+# zero-padded __rand_int__ is not an offset Redis accepts, "000000012345").
 COMMANDS: dict[str, list[str]] = {
     "xadd": ["XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value"],
     # a leaderboard page: the 10 best of a 1,000-member sorted set (filled by SETUP)
     "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
+    "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
+    "setbit": ["SETBIT", "bench:bits", "100000", "1"],
 }
 # Data a workload reads, written once into each server before the runs.
 SETUP: dict[str, list[list[str]]] = {
