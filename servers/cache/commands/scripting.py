@@ -164,6 +164,27 @@ def function_kill(c: Any, a: list[bytes]) -> bytes:
     return engine(c).kill(eval_mode=False)
 
 
+@command("DUMP", 2, "noscript", NO, G, "Serialize every library", FUNCTION)
+def function_dump(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulk(engine(c).dump())
+
+
+@command("RESTORE", -3, "noscript write denyoom", NO, G, "Restore libraries from a dump",
+         FUNCTION, "serialized-value [FLUSH|APPEND|REPLACE]")  # fmt: skip
+def function_restore(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 4:
+        raise CommandError(
+            "unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."
+        )
+    policy = a[3].upper().decode(errors="replace") if len(a) == 4 else "APPEND"
+    if policy not in ("FLUSH", "APPEND", "REPLACE"):
+        raise CommandError(
+            "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+        )
+    engine(c).restore(a[2], policy)
+    return resp.OK
+
+
 @command("LIST", -2, "noscript", NO, G, "List the libraries and their functions", FUNCTION,
          "[LIBRARYNAME library-name-pattern] [WITHCODE]")  # fmt: skip
 def function_list(c: Any, a: list[bytes]) -> bytes:
