@@ -102,7 +102,7 @@ def _fmt_number(x: float | int, cfg: JsonConfig) -> str:
             return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
         if x.is_integer() and abs(x) < 1e15:
             return str(int(x))
-        return "%.14g" % x
+        return f"{x:.14g}"
     return str(x)
 
 
@@ -227,7 +227,7 @@ def msgpack_unpack_limit(lua: Any, data: bytes, limit: Any = 0, offset: Any = 0)
     limit = int(limit or 0)
     unpacker = msgpack.Unpacker(raw=True, strict_map_key=False)
     unpacker.feed(data[start:])
-    out = []
+    out: list[Any] = []
     try:
         while limit <= 0 or len(out) < limit:
             try:
