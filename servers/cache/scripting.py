@@ -420,7 +420,7 @@ class Engine:
     def fcall(
         self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool
     ) -> bytes | None:
-        lib, fi = self.functions[name]
+        lib, fi = self.functions[name.lower()]
         fl = fi["flags"]
         refused = self._refuse_flags(fl, ro)
         if refused:
@@ -799,9 +799,9 @@ class Engine:
         functions: dict[str, tuple[Library, dict[str, Any]]] = {}
         for lib in new.values():
             for fname, fi in lib.functions.items():
-                if fname in functions:
+                if fname.lower() in functions:  # function names are case-insensitive
                     raise CommandError(f"Function {fname} already exists")
-                functions[fname] = (lib, fi)
+                functions[fname.lower()] = (lib, fi)
         self.libraries, self.functions = new, functions
 
     def dump(self) -> bytes:
@@ -824,7 +824,7 @@ class Engine:
     def delete_library(self, name: str) -> None:
         lib = self.libraries.pop(name)
         for fname in lib.functions:
-            self.functions.pop(fname, None)
+            self.functions.pop(fname.lower(), None)
 
     def flush_functions(self) -> None:
         self.libraries.clear()

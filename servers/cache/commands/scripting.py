@@ -29,9 +29,11 @@ def engine(c: Any) -> scripting.Engine:
     return e
 
 
-def _keys_args(a: list[bytes], first: int) -> tuple[list[bytes], list[bytes]]:
+def _keys_args(
+    a: list[bytes], first: int, bad: bytes = NOT_INTEGER
+) -> tuple[list[bytes], list[bytes]]:
     """``numkeys key ... arg ...`` starting at ``a[first]``."""
-    n = to_int(a[first], NOT_INTEGER)
+    n = to_int(a[first], bad)
     rest = a[first + 1 :]
     if n > len(rest):
         raise CommandError("Number of keys can't be greater than number of args")
@@ -240,9 +242,9 @@ def function_stats(c: Any, a: list[bytes]) -> bytes:
 def _fcall(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     e = engine(c)
     name = a[1].decode(errors="replace")
-    if name not in e.functions:
+    if name.lower() not in e.functions:
         raise CommandError("Function not found")
-    keys, args = _keys_args(a, 2)
+    keys, args = _keys_args(a, 2, b"-ERR Bad number of keys provided\r\n")
     return e.fcall(c, name, keys, args, ro)
 
 
