@@ -279,7 +279,7 @@ def _set_busy(st: Any, value: str) -> None:
 
 
 for _name in ("busy-reply-threshold", "lua-time-limit"):
-    server_commands._GETTERS[_name] = _get_busy
-    server_commands._SETTERS[_name] = _set_busy
+    server_commands.GETTERS[_name] = _get_busy
+    server_commands.SETTERS[_name] = _set_busy
 
 __all__ = ["SYNTAX", "engine"]
