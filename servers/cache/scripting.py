@@ -205,6 +205,7 @@ class Run:
     def __init__(
         self, engine: Engine, caller: Any, fn: Any, keys: list[bytes], args: list[bytes],
         *, eval_mode: bool, read_only: bool, allow_oom: bool, name: str,
+        argv: list[bytes] | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.caller = caller
@@ -214,6 +215,7 @@ class Run:
         self.read_only = read_only
         self.allow_oom = allow_oom
         self.name = name
+        self.argv = list(argv or [])  # the EVAL/FCALL command, for FUNCTION STATS
         self.wrote = False
         self.killed = False
         self.timed_out = False
@@ -401,8 +403,9 @@ class Engine:
 
     # -- running ----------------------------------------------------------------------
     def eval(
-        self, c: Any, sha: str, keys: list[bytes], args: list[bytes], ro: bool
-    ) -> bytes | None:
+        self, c: Any, sha: str, keys: list[bytes], args: list[bytes], ro: bool,
+        argv: list[bytes] | None = None,
+    ) -> bytes | None:  # fmt: skip
         fn, flags, _ = self.scripts[sha]
         compat = flags is None
         fl = flags or ()
@@ -413,13 +416,14 @@ class Engine:
         read_only = ro or (not compat and "no-writes" in fl)
         run = Run(
             self, c, fn, keys, args, eval_mode=True, read_only=read_only,
-            allow_oom="allow-oom" in fl, name=sha,
+            allow_oom="allow-oom" in fl, name=sha, argv=argv,
         )  # fmt: skip
         return self.start(run)
 
     def fcall(
-        self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool
-    ) -> bytes | None:
+        self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool,
+        argv: list[bytes] | None = None,
+    ) -> bytes | None:  # fmt: skip
         lib, fi = self.functions[name.lower()]
         fl = fi["flags"]
         refused = self._refuse_flags(fl, ro)
@@ -427,7 +431,7 @@ class Engine:
             return refused
         run = Run(
             self, c, fi["callback"], keys, args, eval_mode=False,
-            read_only=ro or "no-writes" in fl, allow_oom="allow-oom" in fl, name=name,
+            read_only=ro or "no-writes" in fl, allow_oom="allow-oom" in fl, name=name, argv=argv,
         )  # fmt: skip
         return self.start(run)
 

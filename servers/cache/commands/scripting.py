@@ -46,7 +46,7 @@ def _eval(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     keys, args = _keys_args(a, 2)
     e = engine(c)
     sha = e.load_script(a[1])
-    return e.eval(c, sha, keys, args, ro)
+    return e.eval(c, sha, keys, args, ro, a)
 
 
 def _evalsha(c: Any, a: list[bytes], ro: bool) -> bytes | None:
@@ -55,7 +55,7 @@ def _evalsha(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     sha = a[1].decode(errors="replace").lower()
     if sha not in e.scripts:
         return scripting.NOSCRIPT
-    return e.eval(c, sha, keys, args, ro)
+    return e.eval(c, sha, keys, args, ro, a)
 
 
 KEYS = (0, 0, 0)  # numkeys-based key positions (Redis marks them with key specs)
@@ -229,10 +229,12 @@ def function_list(c: Any, a: list[bytes]) -> bytes:
 def function_stats(c: Any, a: list[bytes]) -> bytes:
     e = engine(c)
     run = e.current
+    if run is not None and run.eval_mode:
+        return scripting.BUSY_EVAL
     running = None
     if run is not None:
         running = {
-            b"name": run.name.encode(), b"command": [b"fcall", run.name.encode()],
+            b"name": run.name.encode(), b"command": run.argv,
             b"duration_ms": int((time.monotonic() - run.started) * 1000),
         }  # fmt: skip
     lua = {b"libraries_count": len(e.libraries), b"functions_count": len(e.functions)}
@@ -245,7 +247,7 @@ def _fcall(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     if name.lower() not in e.functions:
         raise CommandError("Function not found")
     keys, args = _keys_args(a, 2, b"-ERR Bad number of keys provided\r\n")
-    return e.fcall(c, name, keys, args, ro)
+    return e.fcall(c, name, keys, args, ro, a)
 
 
 @command("FCALL", -3, "noscript skip_monitor may_replicate", KEYS, G, "Call a function",
