@@ -6,8 +6,11 @@ holds its commands' argument parsing, the change to the keyspace and the
 encoded reply side by side.
 """
 
-from . import acl, hashes, keys, lists, ops, pubsub, server, sets, strings, transactions
+from . import (
+    acl, geo, hashes, keys, lists, ops, pubsub, server, sets, streams, strings, transactions, zsets,
+)  # fmt: skip
 
 __all__ = [
-    "acl", "hashes", "keys", "lists", "ops", "pubsub", "server", "sets", "strings", "transactions",
+    "acl", "geo", "hashes", "keys", "lists", "ops", "pubsub", "server", "sets", "streams",
+    "strings", "transactions", "zsets",
 ]  # fmt: skip
