@@ -215,6 +215,8 @@ class Session(ShellSession):
         if cmd is not None:
             self.last_command = cmd.name
         self.out = None
+        if state.unsynced:  # a log to write (the cache's AOF) before the replies go out
+            state.sync()
         if out:
             self.conn.write(out[0] if len(out) == 1 else b"".join(out))
         if self.closing:

@@ -7,10 +7,23 @@ encoded reply side by side.
 """
 
 from . import (
-    acl, geo, hashes, keys, lists, ops, pubsub, server, sets, streams, strings, transactions, zsets,
+    acl,
+    geo,
+    hashes,
+    keys,
+    lists,
+    ops,
+    persistence,
+    pubsub,
+    server,
+    sets,
+    streams,
+    strings,
+    transactions,
+    zsets,
 )  # fmt: skip
 
 __all__ = [
-    "acl", "geo", "hashes", "keys", "lists", "ops", "pubsub", "server", "sets", "streams",
+    "acl", "geo", "hashes", "keys", "lists", "ops", "persistence", "pubsub", "server", "sets", "streams",
     "strings", "transactions", "zsets",
 ]  # fmt: skip

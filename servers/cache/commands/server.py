@@ -62,7 +62,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "total_error_replies": st.observer.error_replies,
         },
         "keyspace": keyspace,
-        **st.observer.sections(),
+        **st.extra_sections(),
     }
 
 
