@@ -94,10 +94,14 @@ EXERCISES: dict[str, Exercise] = _rows(
         run="make serve-cache",
         bench="make bench-cache",
     ),
-    Exercise("N15", "Real-time chat on Socket.IO"),
-    Exercise("N16", "WebSocket disconnects written to Kafka"),
-    Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
-    Exercise("N18", "GFS: master, chunkservers, leases, record append"),
+    Exercise("N15", "Real-time chat on Socket.IO", room="servers/chat",
+             run="make serve-chat (then open http://127.0.0.1:8098/)", bench="make bench-chat"),  # fmt: skip
+    Exercise("N16", "WebSocket disconnects written to Kafka", room="servers/chat",
+             run="make serve-chat ARGS='--kafka 127.0.0.1:9093'"),  # fmt: skip
+    Exercise("N17", "Star-topology broadcast over Redis pub/sub", room="servers/chat",
+             run="make serve-chat ARGS='--redis redis://127.0.0.1:6379'", bench="make bench-chat"),  # fmt: skip
+    Exercise("N18", "GFS: master, chunkservers, leases, record append", room="servers/gfs",
+             run="make serve-gfs", bench="make bench-gfs"),  # fmt: skip
     # M. Messaging
     Exercise(
         "M1",
@@ -248,12 +252,17 @@ SERVERS: dict[str, Server] = {
                "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("chat", 8098, "open http://127.0.0.1:{port}/ (two tabs), or curl -s "
+               "'127.0.0.1:{port}/socket.io/?EIO=4&transport=polling'", ("N15", "N16", "N17")),  # fmt: skip
         Server("hls", 8099, "curl -s http://127.0.0.1:{port}/media/vod/master.m3u8", ("N13",)),
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
         Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
                ("N8", "N9", "N12")),  # fmt: skip
+        Server("gfs", 8110, "head -c 300000 /dev/urandom > /tmp/blob && python -m clients.gfs --master "
+               "127.0.0.1:{port} put /tmp/blob /demo/blob && python -m clients.gfs --master 127.0.0.1:{port} "
+               "stat /demo/blob", ("N18",)),  # fmt: skip
         # Reserved for servers being built (keep one table; pick a free number):
         #   lsm 6382, bptree 6383, files 8094/9094, sse 8095, ec2 8096, lb 8097,
         #   chat 8098, hls 8099, cdn 8100-8104, gfs 8110-8113
@@ -333,6 +342,8 @@ TOOLS = [
      "record by file and offset"),
     ("python -m clients.files put|get|resume", "upload or download a file to servers.files (HTTP or raw "
      "TCP), with a progress bar (N1)"),
+    ("python -m clients.gfs ls|put|get|rm|append|records|stat", "the GFS client: files across chunkservers, "
+     "record append, where each chunk lives (N18)"),
     ("python -m harness.redis_cluster", "a real Redis Cluster (redis-server nodes) in the foreground (O4)"),
     ("python -m servers.report", "the lab index page (make report)"),
 ]

@@ -295,6 +295,8 @@ def test_commands_with_non_replayable_effects_are_logged_as_effects(cache_dir):
     t.join()
     assert got == [(b"empty", b"a")]
     xid = r.xadd("st", {"f": "v"})
+    script = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])"
+    assert r.eval(script, 2, "from_lua", "counter", "written by a script") == 1
     r.set("short", "x", px=100)
     r.expire("s", 1000)
     time.sleep(0.3)
@@ -306,6 +308,7 @@ def test_commands_with_non_replayable_effects_are_logged_as_effects(cache_dir):
     assert r.xrange("st") == [(xid, {b"f": b"v"})]
     assert r.get("short") is None  # its absolute expiry passed while we were down
     assert 990 < r.ttl("s") <= 1000
+    assert r.get("from_lua") == b"written by a script" and r.get("counter") == b"1"
     blocker.close()
     r.close()
     server.stop()

@@ -332,6 +332,7 @@ class Aof:
         self.crc = 0
         self.db = -1  # the database the log last SELECTed
         self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
+        self.buf_lock = threading.Lock()  # a script's worker thread feeds too
         self.dirty = False  # written since the last fsync
         self.last_fsync = time.time()
         self.fsyncs = 0
@@ -382,18 +383,21 @@ class Aof:
 
     # -- writing ---------------------------------------------------------------------------------
     def feed(self, db: int, args: list[bytes]) -> None:
-        if db != self.db:
-            self.buf += encode_command(b"SELECT", b"%d" % db)
-            self.db = db
-        self.buf += encode_command(*args)
+        data = encode_command(*args)
+        with self.buf_lock:
+            if db != self.db:
+                self.buf += encode_command(b"SELECT", b"%d" % db)
+                self.db = db
+            self.buf += data
 
     def flush(self) -> None:
         """Write the buffer and its CRC record; fsync too under ``always``."""
         if not self.buf or self.fd < 0:
             return
-        data = bytes(self.buf)
+        with self.buf_lock:
+            data = bytes(self.buf)
+            self.buf.clear()
         data += encode_command(CRC, b"%08x" % zlib.crc32(data))
-        self.buf.clear()
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)

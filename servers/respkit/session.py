@@ -259,6 +259,8 @@ class Session(ShellSession):
     def unblock(self, reply: bytes) -> None:
         """Answer the command that blocked and resume the commands queued behind it."""
         self.blocked = None
+        if self.state.unsynced:  # what the answer depends on is logged first (a script's writes)
+            self.state.sync()
         self.send(reply)
         self._resume()
 

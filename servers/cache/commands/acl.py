@@ -318,6 +318,6 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
 
 # --- CONFIG requirepass / aclfile ---------------------------------------------------
 
-server_commands._GETTERS["requirepass"] = lambda st: st.requirepass
-server_commands._GETTERS["aclfile"] = lambda st: st.aclfile
-server_commands._SETTERS["requirepass"] = set_requirepass
+server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
+server_commands.GETTERS["aclfile"] = lambda st: st.aclfile
+server_commands.SETTERS["requirepass"] = set_requirepass

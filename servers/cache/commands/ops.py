@@ -326,13 +326,13 @@ def _set_obl(st: Any, value: str) -> None:
     st.pubsub_output_limit = new["pubsub"][0] or float("inf")
 
 
-server_commands._GETTERS.update({
+server_commands.GETTERS.update({
     "slowlog-log-slower-than": lambda st: str(st.observer.slower_than_us),
     "slowlog-max-len": lambda st: str(st.observer.slowlog.maxlen),
     "latency-monitor-threshold": lambda st: str(st.observer.latency_threshold_ms),
     "client-output-buffer-limit": _obl_text,
 })  # fmt: skip
-server_commands._SETTERS.update({
+server_commands.SETTERS.update({
     "slowlog-log-slower-than": lambda st, v: st.observer.set_slowlog_threshold(int(v)),
     "slowlog-max-len": lambda st, v: st.observer.set_slowlog_len(int(v)),
     "latency-monitor-threshold": lambda st, v: st.observer.set_latency_threshold(int(v)),

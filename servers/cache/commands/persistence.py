@@ -82,14 +82,14 @@ def _p(st: Any, attr: str, default: str) -> str:
     return str(getattr(p, attr)) if p is not None else default
 
 
-server_commands._GETTERS.update({
+server_commands.GETTERS.update({
     "appendonly": lambda st: "yes" if st.persistence is not None and st.persistence.aof else "no",
     "appendfsync": lambda st: _p(st, "policy", "everysec"),
     "dir": lambda st: _p(st, "dir", ""),
     "dbfilename": lambda st: _p(st, "dbfilename", "dump.sdb"),
     "appenddirname": lambda st: _p(st, "dirname", "appendonlydir"),
 })  # fmt: skip
-server_commands._SETTERS.update({
+server_commands.SETTERS.update({
     "appendonly": _set_appendonly,
     "appendfsync": _set_fsync,
 })  # fmt: skip

@@ -68,10 +68,10 @@ def _set_limit(index: int) -> Callable[[Any, str], None]:
     return setter
 
 
-server_commands._GETTERS["stream-node-max-entries"] = lambda st: str(node_limits(st)[0])
-server_commands._GETTERS["stream-node-max-bytes"] = lambda st: str(node_limits(st)[1])
-server_commands._SETTERS["stream-node-max-entries"] = _set_limit(0)
-server_commands._SETTERS["stream-node-max-bytes"] = _set_limit(1)
+server_commands.GETTERS["stream-node-max-entries"] = lambda st: str(node_limits(st)[0])
+server_commands.GETTERS["stream-node-max-bytes"] = lambda st: str(node_limits(st)[1])
+server_commands.SETTERS["stream-node-max-entries"] = _set_limit(0)
+server_commands.SETTERS["stream-node-max-bytes"] = _set_limit(1)
 
 
 # --- helpers ---------------------------------------------------------------------

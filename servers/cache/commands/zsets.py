@@ -83,8 +83,8 @@ for _suffix, _attr, _default in (
     ("value", "zset_max_listpack_value", DEFAULT_MAX_VALUE),
 ):
     for _name in (f"zset-max-listpack-{_suffix}", f"zset-max-ziplist-{_suffix}"):
-        server_commands._SETTERS[_name] = _setter(_attr)
-        server_commands._GETTERS[_name] = _getter(_attr, _default)
+        server_commands.SETTERS[_name] = _setter(_attr)
+        server_commands.GETTERS[_name] = _getter(_attr, _default)
 
 
 def encoding(zs: SortedSet) -> bytes:

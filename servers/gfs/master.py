@@ -1,0 +1,478 @@
+"""The GFS master: the namespace, chunk versions and leases, and the cluster's housekeeping.
+
+One process, one event loop. Every mutation of metadata (``meta.Meta``) is
+first appended to the operation log and fsynced (``oplog``), then applied,
+then acknowledged: SIGKILL at any point loses nothing that was acknowledged.
+Mutations of one path are serialised by per-path read/write locks
+(``meta.PathLocks``) while they wait on chunkservers.
+
+What lives only in memory, rebuilt after a restart:
+
+* **locations** (handle -> chunkservers), from heartbeats, as in the paper;
+* **leases** (handle -> primary, expiry). A lease is granted to one replica for
+  ``lease`` seconds; before it, the chunk's version is bumped (logged) and sent
+  to every live replica, so a replica that missed the mutation era is
+  recognisably *stale* when it comes back and is told to delete its copy. The
+  primary asks for extensions in its heartbeats while it is being written. A
+  master that restarts waits one lease period before granting new leases
+  (an old primary may still believe in its lease);
+* **liveness**: a chunkserver silent for ``dead_after`` seconds is dead: its
+  replicas no longer count, a lease it held as secondary is revoked at its
+  primary (so the next mutation runs at a new version without it), and
+  re-replication starts, most-endangered chunks first (a chunk with one live
+  replica before one with two).
+
+Garbage collection is lazy as in the paper: ``delete`` renames the file to a
+hidden name with the deletion time; after ``gc_delay`` seconds the hidden file
+is purged (logged), its chunks become orphans, and a chunkserver reporting a
+handle the master does not know is told to delete it in the heartbeat reply.
+
+What a production master does differently: shadow masters reading the log,
+log replication to remote machines before acknowledging, rack-aware placement,
+rebalancing by disk use, and a checkpoint built in a thread beside new ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netlib.rpc import AppError, Peers, RpcError, serve_methods
+from netlib.shell import Server, ShellConfig, start
+
+from .errors import BadPath, Exists, LeaseBusy, NoReplica, NoSuchFile
+from .meta import HIDDEN, PathError, PathLocks, check_path, parent
+from .oplog import OpLog
+
+log = logging.getLogger("servers.gfs.master")
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    dir: Path
+    replication: int = 3
+    chunk_size: int = 64 * 1024 * 1024
+    lease: float = 60.0
+    dead_after: float = 15.0  # seconds without a heartbeat before a chunkserver is dead
+    gc_delay: float = 3 * 24 * 3600.0  # the paper's default: three days
+    checkpoint_every: int = 1000
+    tick: float = 1.0  # housekeeping period (liveness, re-replication, GC, checkpoints)
+    clone_parallelism: int = 4
+    rpc_timeout: float = 10.0
+
+
+@dataclass
+class ChunkServerInfo:
+    last_seen: float
+    chunks: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Lease:
+    primary: str
+    expiry: float
+
+
+class Master:
+    def __init__(self, config: MasterConfig) -> None:
+        self.config = config
+        self.oplog = OpLog(config.dir, config.checkpoint_every)
+        self.meta = self.oplog.recover()
+        self.servers: dict[str, ChunkServerInfo] = {}
+        self.locations: dict[int, set[str]] = {}
+        self.leases: dict[int, Lease] = {}
+        self.locks = PathLocks()
+        self._lock_changed = asyncio.Condition()
+        self._chunk_locks: dict[int, asyncio.Lock] = {}
+        self.peers = Peers(config.rpc_timeout)
+        self.cloning: set[int] = set()
+        self.allocating: set[int] = set()  # created on chunkservers, not yet logged
+        self.placed: dict[tuple[str, int], float] = {}  # (server, handle) -> when we put it there
+        self.started = time.monotonic()
+        # After a restart, leases granted before the crash may still be running.
+        self.no_leases_before = self.started + (config.lease if self.meta.files else 0.0)
+        self.stats = {"rereplicated": 0, "stale_dropped": 0, "orphans_dropped": 0, "purged": 0}
+
+    # -- plumbing ------------------------------------------------------------------
+    def methods(self) -> dict[str, Any]:
+        return {
+            "mkdir": self.mkdir, "create": self.create, "ls": self.ls, "stat": self.stat,
+            "delete": self.delete, "chunk": self.chunk, "last_chunk": self.last_chunk,
+            "heartbeat": self.heartbeat, "report_corrupt": self.report_corrupt, "info": self.info,
+        }  # fmt: skip
+
+    def log_op(self, op: list[Any]) -> None:
+        """Durable, then applied (blocking the loop for one fsync, shared by group commit)."""
+        self.oplog.append(op)
+        self.meta.apply(op)
+
+    @contextlib.asynccontextmanager
+    async def locked(self, path: str, write: bool) -> AsyncIterator[None]:
+        plan = PathLocks.plan(path, write)
+        async with self._lock_changed:
+            await self._lock_changed.wait_for(lambda: self.locks.try_acquire(plan))
+        try:
+            yield
+        finally:
+            async with self._lock_changed:
+                self.locks.release(plan)
+                self._lock_changed.notify_all()
+
+    def alive(self, addr: str) -> bool:
+        info = self.servers.get(addr)
+        return info is not None and time.monotonic() - info.last_seen <= self.config.dead_after
+
+    def live_replicas(self, handle: int) -> list[str]:
+        return sorted(a for a in self.locations.get(handle, ()) if self.alive(a))
+
+    @staticmethod
+    def _path(path: Any) -> str:
+        try:
+            return check_path(path)
+        except PathError as e:
+            raise BadPath(str(e)) from None
+
+    # -- namespace -----------------------------------------------------------------
+    async def mkdir(self, path: str) -> bool:
+        p = self._path(path)
+        async with self.locked(p, write=True):
+            if p in self.meta.files:
+                raise Exists(f"{p} is a file")
+            self._mkdirs(p)
+        return True
+
+    def _mkdirs(self, p: str) -> None:
+        """Create ``p`` and its missing parents (under the caller's lock on ``p``)."""
+        missing = []
+        d = p
+        while d not in self.meta.dirs:
+            if d in self.meta.files:
+                raise BadPath(f"{d} is a file")
+            missing.append(d)
+            d = parent(d)
+        for d in reversed(missing):
+            self.log_op(["mkdir", d])
+
+    async def create(self, path: str, exist_ok: bool = False) -> bool:
+        p = self._path(path)
+        if p == "/":
+            raise BadPath("/ is a directory")
+        async with self.locked(p, write=True):
+            if p in self.meta.dirs:
+                raise Exists(f"{p} is a directory")
+            if p in self.meta.files:
+                if exist_ok:
+                    return False
+                raise Exists(f"{p} exists")
+            self._mkdirs(parent(p))
+            self.log_op(["create", p])
+        return True
+
+    async def ls(self, path: str = "/") -> list[dict[str, Any]]:
+        p = self._path(path)
+        async with self.locked(p, write=False):
+            if p in self.meta.files:
+                return [{"name": p.rsplit("/", 1)[1], "dir": False, "chunks": len(self.meta.files[p])}]
+            if p not in self.meta.dirs:
+                raise NoSuchFile(p)
+            return self.meta.listing(p)
+
+    async def stat(self, path: str) -> dict[str, Any]:
+        p = self._path(path)
+        async with self.locked(p, write=False):
+            handles = self._file(p)
+            return {"path": p, "chunk_size": self.config.chunk_size,
+                    "chunks": [self._chunk_info(h, i) for i, h in enumerate(handles)]}  # fmt: skip
+
+    def _file(self, p: str) -> list[int]:
+        if p not in self.meta.files:
+            raise NoSuchFile(p)
+        return self.meta.files[p]
+
+    def _chunk_info(self, handle: int, index: int) -> dict[str, Any]:
+        lease = self.leases.get(handle)
+        primary = lease.primary if lease and lease.expiry > time.monotonic() else None
+        return {"index": index, "handle": handle, "version": self.meta.versions[handle],
+                "primary": primary, "replicas": self.live_replicas(handle),
+                "chunk_size": self.config.chunk_size}  # fmt: skip
+
+    async def delete(self, path: str) -> bool:
+        p = self._path(path)
+        async with self.locked(p, write=True):
+            if p in self.meta.dirs:
+                if p == "/" or any(f.startswith(p + "/") for f in (*self.meta.files, *self.meta.dirs)):
+                    raise BadPath(f"{p} is a directory that is not empty")
+                raise BadPath(f"{p} is a directory")
+            self._file(p)
+            ts = time.time()
+            self.log_op(["delete", p, self.meta.hidden_name(p, ts), ts])
+        return True
+
+    # -- chunks and leases -----------------------------------------------------------
+    async def chunk(self, path: str, index: int, create: bool = False, lease: bool = False) -> dict[str, Any]:
+        """Chunk ``index`` of a file: handle, version, replicas; ``create`` allocates it
+        when it is the next one; ``lease`` makes sure a primary holds a lease."""
+        p = self._path(path)
+        if not isinstance(index, int) or index < 0:
+            raise AppError("index must be a non-negative integer", type="BadParams")
+        async with self.locked(p, write=create):
+            handles = self._file(p)
+            while create and index >= len(handles):
+                await self._allocate(p)
+            if index >= len(handles):
+                raise NoSuchFile(f"{p} has no chunk {index}")
+            handle = handles[index]
+        if lease:
+            await self._ensure_lease(handle)
+        return self._chunk_info(handle, index)
+
+    async def last_chunk(self, path: str, after: int | None = None) -> dict[str, Any]:
+        """Record append's chunk: the file's last one, leased. ``after`` = the handle the
+        client found full: a new chunk is added unless another client did it already."""
+        p = self._path(path)
+        async with self.locked(p, write=True):
+            handles = self._file(p)
+            if not handles or (after is not None and handles[-1] == after):
+                await self._allocate(p)
+            handle, index = handles[-1], len(handles) - 1
+        await self._ensure_lease(handle)
+        return self._chunk_info(handle, index)
+
+    async def _allocate(self, p: str) -> None:
+        """A new chunk at the end of ``p``, created on ``replication`` live chunkservers."""
+        live = [a for a in self.servers if self.alive(a)]
+        if not live:
+            raise NoReplica("no live chunkserver")
+        random.shuffle(live)
+        live.sort(key=lambda a: len(self.servers[a].chunks))  # the least loaded first
+        handle = self.meta.next_handle
+        self.meta.next_handle += 1  # reserved now: a concurrent allocation takes the next
+        self.allocating.add(handle)
+        try:
+            got = await self._each(live[: self.config.replication], "create_chunk", handle=handle, version=1)
+        finally:
+            self.allocating.discard(handle)
+        if not got:
+            raise NoReplica(f"no chunkserver could create chunk {handle}")
+        self.log_op(["add_chunk", p, handle])
+        self.locations[handle] = set(got)
+        for a in got:
+            self._place(a, handle)
+
+    async def _each(self, addrs: list[str], method: str, **params: Any) -> list[str]:
+        """Call ``method`` on every address at once; the addresses that answered without error."""
+        results = await asyncio.gather(*(self.peers.call(a, method, **params) for a in addrs),
+                                       return_exceptions=True)  # fmt: skip
+        for a, r in zip(addrs, results, strict=True):
+            if isinstance(r, BaseException):
+                log.info("%s on %s failed: %s", method, a, r)
+        return [a for a, r in zip(addrs, results, strict=True) if not isinstance(r, BaseException)]
+
+    async def _ensure_lease(self, handle: int) -> Lease:
+        lock = self._chunk_locks.setdefault(handle, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            live = self.live_replicas(handle)
+            lease = self.leases.get(handle)
+            if lease is not None and lease.expiry > now:
+                if lease.primary in live:
+                    return lease
+                raise LeaseBusy(f"chunk {handle}: the lease of {lease.primary} runs {lease.expiry - now:.1f}s more")
+            if now < self.no_leases_before:
+                raise LeaseBusy(f"master restarted: no new lease for {self.no_leases_before - now:.1f}s")
+            if not live:
+                raise NoReplica(f"chunk {handle} has no live replica")
+            version = self.meta.versions[handle] + 1
+            self.log_op(["version", handle, version])
+            got = await self._each(live, "set_version", handle=handle, version=version)
+            for a in set(live) - set(got):
+                self._drop_location(handle, a)  # it missed the new version: stale from now on
+            if not got:
+                raise NoReplica(f"chunk {handle}: no replica took version {version}")
+            primary = random.choice(got)
+            try:
+                await self.peers.call(primary, "grant_lease", handle=handle, version=version,
+                                      seconds=self.config.lease)  # fmt: skip
+            except RpcError as e:
+                raise NoReplica(f"chunk {handle}: primary {primary} refused the lease: {e}") from None
+            lease = Lease(primary, time.monotonic() + self.config.lease)
+            self.leases[handle] = lease
+            return lease
+
+    def _place(self, addr: str, handle: int) -> None:
+        self.servers[addr].chunks.add(handle)
+        self.placed[(addr, handle)] = time.monotonic()
+        if len(self.placed) > 100_000:  # only the recent ones matter
+            cutoff = time.monotonic() - self.config.dead_after
+            self.placed = {k: t for k, t in self.placed.items() if t > cutoff}
+
+    def _drop_location(self, handle: int, addr: str) -> None:
+        self.locations.get(handle, set()).discard(addr)
+        info = self.servers.get(addr)
+        if info is not None:
+            info.chunks.discard(handle)
+
+    # -- chunkservers ----------------------------------------------------------------
+    async def heartbeat(self, addr: str, chunks: list[list[int]], extend: list[int] | None = None) -> dict[str, Any]:
+        """A chunkserver's report: every chunk it holds (handle, version) and the leases it
+        wants extended. Answers which chunks to delete (orphans, stale) and which
+        leases were extended."""
+        now = time.monotonic()
+        info = self.servers.get(addr)
+        if info is None or not self.alive(addr):
+            log.info("chunkserver %s is up with %d chunk(s)", addr, len(chunks))
+            info = self.servers[addr] = ChunkServerInfo(now)
+        info.last_seen = now
+        delete, held = [], set()
+        for handle, version in chunks:
+            current = self.meta.versions.get(handle)
+            if current is None:
+                if handle not in self.allocating:  # an orphan: its file was purged (or never logged)
+                    delete.append([handle, 0])
+                    self.stats["orphans_dropped"] += 1
+            elif version < current:
+                # The chunkserver checks the version again: this report may predate a bump it got since.
+                log.info("chunk %d on %s is stale (v%d < v%d): deleting it", handle, addr, version, current)
+                delete.append([handle, current])
+                self.stats["stale_dropped"] += 1
+            else:
+                if version > current:  # a bump we logged... never acknowledged? take the higher
+                    self.log_op(["version", handle, version])
+                held.add(handle)
+        for h in info.chunks - held:
+            # Not reported: gone from that server -- unless it was placed there after the
+            # report was taken (a report in flight does not yet list a brand-new chunk).
+            if now - self.placed.get((addr, h), 0.0) > self.config.dead_after:
+                self.locations.get(h, set()).discard(addr)
+            else:
+                held.add(h)
+        for h in held:
+            self.locations.setdefault(h, set()).add(addr)
+        info.chunks = held
+        extended = []
+        for h in extend or []:
+            lease = self.leases.get(h)
+            if lease is not None and lease.primary == addr and lease.expiry > now:
+                lease.expiry = now + self.config.lease
+                extended.append(h)
+        return {"delete": delete, "extended": extended, "lease": self.config.lease}
+
+    async def report_corrupt(self, addr: str, handle: int) -> bool:
+        log.warning("chunk %d on %s is corrupt: dropping that replica", handle, addr)
+        self._drop_location(handle, addr)
+        return True
+
+    async def info(self) -> dict[str, Any]:
+        return {"servers": {a: {"alive": self.alive(a), "chunks": len(i.chunks)} for a, i in self.servers.items()},
+                "files": len(self.meta.files), "chunks": len(self.meta.versions), "stats": self.stats,
+                "under_replicated": len(self.under_replicated())}  # fmt: skip
+
+    # -- housekeeping ------------------------------------------------------------------
+    async def run_background(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick)
+            try:
+                await self.housekeeping()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def housekeeping(self) -> None:
+        self._detect_dead()
+        self._collect_garbage()
+        await self._rereplicate()
+        if self.oplog.since_checkpoint >= self.config.checkpoint_every:
+            self.oplog.checkpoint(self.meta)
+            log.info("checkpoint written")
+
+    def _detect_dead(self) -> None:
+        for addr in [a for a in self.servers if not self.alive(a)]:
+            info = self.servers.pop(addr)
+            log.warning("chunkserver %s is dead: %d chunk(s) lose a replica", addr, len(info.chunks))
+            for h in info.chunks:
+                self.locations.get(h, set()).discard(addr)
+                lease = self.leases.get(h)
+                if lease is not None and lease.primary != addr and self.alive(lease.primary):
+                    self.leases.pop(h)  # the next mutation bumps the version without the dead one
+                    self._spawn(self.peers.call(lease.primary, "revoke_lease", handle=h))
+
+    def _spawn(self, coro: Any) -> None:
+        async def quiet() -> None:
+            with contextlib.suppress(Exception):
+                await coro
+
+        asyncio.ensure_future(quiet())
+
+    def _collect_garbage(self) -> None:
+        now = time.time()
+        for hidden, ts in list(self.meta.trash.items()):
+            if now - ts >= self.config.gc_delay:
+                self.log_op(["purge", hidden])
+                self.stats["purged"] += 1
+
+    def under_replicated(self) -> list[tuple[int, int]]:
+        """(missing replicas, handle) of every chunk below its goal that still has a source."""
+        out = []
+        for h in self.meta.versions:
+            n = len(self.live_replicas(h))
+            if 0 < n < self.config.replication:
+                out.append((self.config.replication - n, h))
+        return sorted(out, reverse=True)  # the furthest below its goal first
+
+    async def _rereplicate(self) -> None:
+        todo = [(m, h) for m, h in self.under_replicated() if h not in self.cloning]
+        slots = self.config.clone_parallelism - len(self.cloning)
+        for _missing, h in todo[: max(0, slots)]:
+            sources = self.live_replicas(h)
+            targets = [a for a in self.servers if self.alive(a) and a not in self.locations.get(h, ())]
+            if not targets:
+                continue
+            target = min(targets, key=lambda a: len(self.servers[a].chunks))
+            self.cloning.add(h)
+            self._spawn(self._clone(h, random.choice(sources), target))
+
+    async def _clone(self, handle: int, source: str, target: str) -> None:
+        try:
+            version = self.meta.versions.get(handle)
+            if version is None:
+                return
+            # No mutation may run while the copy is taken (it could miss it at the same
+            # version): the lease is revoked at its primary, which waits for the one in
+            # flight. A new lease bumps the version, and a copy at the old one is stale.
+            lease = self.leases.pop(handle, None)
+            if lease is not None and lease.expiry > time.monotonic():
+                if not self.alive(lease.primary):
+                    self.leases[handle] = lease  # it cannot mutate anything; wait for expiry
+                    return
+                await self.peers.call(lease.primary, "revoke_lease", handle=handle)
+            await self.peers.call(target, "replicate", handle=handle, version=version, source=source,
+                                  timeout=max(self.config.rpc_timeout, 60.0))  # fmt: skip
+            if self.meta.versions.get(handle) == version and target in self.servers:
+                self.locations.setdefault(handle, set()).add(target)
+                self._place(target, handle)
+                self.stats["rereplicated"] += 1
+                log.info("chunk %d copied %s -> %s", handle, source, target)
+        except RpcError as e:
+            log.info("cloning chunk %d %s -> %s failed: %s", handle, source, target, e)
+        finally:
+            self.cloning.discard(handle)
+
+    async def close(self) -> None:
+        await self.peers.close()
+        self.oplog.close()
+
+
+async def serve(shell: ShellConfig, config: MasterConfig) -> tuple[Server, Master]:
+    master = Master(config)
+    server = await start(serve_methods(master.methods()), shell)
+    server.background(master.run_background(), "gfs-housekeeping")
+    return server, master
+
+
+__all__ = ["HIDDEN", "Master", "MasterConfig", "serve"]

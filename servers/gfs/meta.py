@@ -1,0 +1,160 @@
+"""The master's metadata, sans-IO: the namespace, file -> chunk handles, chunk
+versions, and the operations that change them.
+
+Everything here is what the operation log replays: ``apply(op)`` is the only
+way state changes, both when a mutation is first made (after its log record is
+durable) and at recovery. An op is a small list, msgpack-friendly::
+
+    ["mkdir", path]                  ["create", path]
+    ["add_chunk", path, handle]      ["version", handle, version]
+    ["delete", path, hidden, ts]     ["purge", hidden]
+
+What is *not* here, as the paper says: which chunkservers hold a chunk. The
+master asks the chunkservers (their heartbeats) instead of persisting it, so
+the two can never disagree after a crash.
+
+Paths are absolute, ``/``-separated, no empty or ``.``/``..`` parts.
+A deleted file is renamed to a hidden name carrying its deletion time
+(``/dir/.deleted.<ts>.name``) and reclaimed by garbage collection later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+HIDDEN = ".deleted."
+MAX_PATH = 1024
+
+
+class PathError(ValueError):
+    pass
+
+
+def check_path(path: Any) -> str:
+    """A normalised absolute path; ``PathError`` otherwise."""
+    if not isinstance(path, str) or not path.startswith("/") or len(path) > MAX_PATH:
+        raise PathError(f"{path!r} is not an absolute path")
+    if path == "/":
+        return path
+    parts = path.strip("/").split("/")
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise PathError(f"{path!r}: empty, '.' or '..' component")
+    return "/" + "/".join(parts)
+
+
+def parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def ancestors(path: str) -> list[str]:
+    """``/a/b/c`` -> ``["/", "/a", "/a/b"]``."""
+    out = ["/"]
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts)):
+        out.append("/" + "/".join(parts[:i]))
+    return out if path != "/" else []
+
+
+@dataclass
+class Meta:
+    dirs: set[str] = field(default_factory=lambda: {"/"})
+    files: dict[str, list[int]] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)  # handle -> version
+    trash: dict[str, float] = field(default_factory=dict)  # hidden path -> deleted at
+    next_handle: int = 1
+
+    # -- applying ops ------------------------------------------------------------
+    def apply(self, op: list[Any]) -> None:
+        kind = op[0]
+        if kind == "mkdir":
+            self.dirs.add(op[1])
+        elif kind == "create":
+            self.files[op[1]] = []
+        elif kind == "add_chunk":
+            self.files[op[1]].append(op[2])
+            self.versions[op[2]] = 1
+            self.next_handle = max(self.next_handle, op[2] + 1)
+        elif kind == "version":
+            self.versions[op[1]] = op[2]
+        elif kind == "delete":
+            self.files[op[2]] = self.files.pop(op[1])
+            self.trash[op[2]] = op[3]
+        elif kind == "purge":
+            for h in self.files.pop(op[1], []):
+                self.versions.pop(h, None)
+            self.trash.pop(op[1], None)
+        else:
+            raise ValueError(f"unknown op {kind!r}")
+
+    # -- questions ---------------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        return path in self.files or path in self.dirs
+
+    def listing(self, path: str) -> list[dict[str, Any]]:
+        prefix = path.rstrip("/") + "/"
+        out = []
+        for d in self.dirs:
+            if d != path and d.startswith(prefix) and "/" not in d[len(prefix):]:
+                out.append({"name": d[len(prefix):], "dir": True, "chunks": 0})
+        for f, handles in self.files.items():
+            name = f[len(prefix):]
+            if f.startswith(prefix) and "/" not in name and not name.startswith(HIDDEN):
+                out.append({"name": name, "dir": False, "chunks": len(handles)})
+        return sorted(out, key=lambda e: e["name"])
+
+    def hidden_name(self, path: str, ts: float) -> str:
+        return f"{parent(path).rstrip('/')}/{HIDDEN}{ts:.6f}.{path.rsplit('/', 1)[1]}"
+
+    # -- checkpoints -------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"dirs": sorted(self.dirs), "files": self.files, "versions": self.versions,
+                "trash": self.trash, "next_handle": self.next_handle}  # fmt: skip
+
+    @classmethod
+    def from_snapshot(cls, s: dict[str, Any]) -> Meta:
+        return cls(set(s["dirs"]), {k: list(v) for k, v in s["files"].items()},
+                   {int(k): v for k, v in s["versions"].items()}, dict(s["trash"]), s["next_handle"])  # fmt: skip
+
+
+class PathLocks:
+    """Per-path read/write locks, taken as the paper says: a mutation of ``/a/b/c``
+    read-locks ``/``, ``/a``, ``/a/b`` and write-locks ``/a/b/c``. Creating
+    ``/home/u/f`` while ``/home/u`` is being snapshotted or deleted thus waits,
+    and two creations in one directory run at once. An operation takes all its locks
+    or none (never holding some while waiting for others), so two operations
+    never deadlock; an entry is dropped once nobody holds it, so the table stays
+    as small as the work.
+
+    Sans-IO: ``try_acquire``/``release`` on plain counters; the master's asyncio
+    side waits on a condition between attempts (``servers.gfs.master``).
+    """
+
+    def __init__(self) -> None:
+        self.readers: dict[str, int] = {}
+        self.writers: set[str] = set()
+
+    @staticmethod
+    def plan(path: str, write: bool) -> list[tuple[str, bool]]:
+        want = [(a, False) for a in ancestors(path)] + [(path, write)]
+        return sorted(want, key=lambda pw: (pw[0].count("/") if pw[0] != "/" else 0, pw[0]))
+
+    def try_acquire(self, plan: list[tuple[str, bool]]) -> bool:
+        for p, write in plan:
+            if p in self.writers or (write and self.readers.get(p, 0)):
+                return False
+        for p, write in plan:
+            if write:
+                self.writers.add(p)
+            else:
+                self.readers[p] = self.readers.get(p, 0) + 1
+        return True
+
+    def release(self, plan: list[tuple[str, bool]]) -> None:
+        for p, write in plan:
+            if write:
+                self.writers.discard(p)
+            else:
+                self.readers[p] -= 1
+                if not self.readers[p]:
+                    del self.readers[p]

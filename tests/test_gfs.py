@@ -1,0 +1,170 @@
+"""GFS (N18) with real processes: a master and chunkservers on port 0, small chunks,
+short leases and heartbeats. Files across chunks, the master's namespace and
+chunk map across SIGKILL, lazy garbage collection, record append from 8 clients,
+the CLI, and malformed frames sent to the real master."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clients.gfs import GfsError
+from harness.procs import REPO_ROOT
+from netlib.rpc import RemoteError, RpcClient, encode_request
+from tests.gfs_support import CHUNK, Cell, until
+
+pytestmark = pytest.mark.exercise("N18")
+
+
+@pytest.fixture
+def cell(tmp_path: Path) -> Iterator[Cell]:
+    c = Cell(tmp_path, 3, ("--gc-delay", "0.5")).start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+async def test_a_file_spans_chunks_each_on_three_replicas(cell: Cell) -> None:
+    await cell.wait_live()
+    data = os.urandom(3 * CHUNK + 123)
+    async with cell.client() as c:
+        await c.put("/docs/big.bin", data)
+        assert await c.get("/docs/big.bin") == data
+        assert await c.read("/docs/big.bin", CHUNK - 5, 10) == data[CHUNK - 5 : CHUNK + 5]
+        st = await c.stat("/docs/big.bin")
+        assert st["size"] == len(data) and len(st["chunks"]) == 4
+        for ch in st["chunks"]:
+            assert len(ch["replicas"]) == 3 and ch["primary"] in ch["replicas"] and ch["version"] >= 2
+        assert [e["name"] for e in await c.ls("/")] == ["docs"]
+        assert await c.ls("/docs") == [{"name": "big.bin", "dir": False, "chunks": 4}]
+        with pytest.raises(GfsError, match="Exists"):
+            await c.create("/docs/big.bin")
+        with pytest.raises(GfsError, match="NoSuchFile"):
+            await c.get("/docs/nothing")
+        with pytest.raises(GfsError, match="BadPath"):
+            await c.create("relative/path")
+    for i in range(3):  # every chunkserver holds every chunk, as files on its disk
+        assert len(cell.chunk_files(i)) == 4
+
+
+async def test_deleted_files_are_hidden_then_reclaimed_with_their_chunks(cell: Cell) -> None:
+    await cell.wait_live()
+    async with cell.client() as c:
+        await c.put("/tmp/gone", os.urandom(2 * CHUNK))
+        await c.put("/tmp/kept", b"kept")
+        await c.delete("/tmp/gone")
+        assert [e["name"] for e in await c.ls("/tmp")] == ["kept"]
+
+        async def reclaimed() -> bool:
+            return all(len(cell.chunk_files(i)) == 1 for i in range(3))
+
+        await until(reclaimed, 10, "the deleted file's chunks deleted on every chunkserver")
+        assert (await cell.info())["stats"]["purged"] == 1
+        assert await c.get("/tmp/kept") == b"kept"
+
+
+async def test_master_sigkill_loses_no_acknowledged_mutation_and_relearns_locations(cell: Cell) -> None:
+    await cell.wait_live()
+    data = os.urandom(2 * CHUNK + 7)
+    async with cell.client() as c:
+        await c.put("/a/f", data)
+        await c.create("/a/empty")
+        await c.mkdir("/b/c")
+    port = cell.kill_master()  # SIGKILL right after the acknowledgements
+    cell.start_master(port)
+    await cell.wait_live()
+    async with cell.client() as c:
+        assert [e["name"] for e in await c.ls("/a")] == ["empty", "f"]
+        assert await c.ls("/b") == [{"name": "c", "dir": True, "chunks": 0}]
+        st = await c.stat("/a/f")
+        assert all(len(ch["replicas"]) == 3 for ch in st["chunks"])  # from heartbeats, never from disk
+        assert await c.get("/a/f") == data
+        await c.write("/a/f", 0, b"after restart")  # a new lease once the old ones have run out
+        assert (await c.get("/a/f"))[:13] == b"after restart"
+
+
+async def test_eight_concurrent_appenders_every_acked_record_is_read_once(tmp_path: Path) -> None:
+    cell = Cell(tmp_path, 3).start()
+    try:
+        await cell.wait_live()
+        acked: list[bytes] = []
+
+        async def appender(k: int) -> None:
+            async with cell.client() as c:
+                for j in range(25):
+                    payload = f"client {k} record {j} ".encode() * (1 + (k + j) % 7)
+                    await c.append_record("/logs/events", payload)
+                    acked.append(payload)
+
+        await asyncio.gather(*(appender(k) for k in range(8)))
+        async with cell.client() as c:
+            got = await c.read_records("/logs/events")
+            st = await c.stat("/logs/events")
+        assert sorted(got) == sorted(acked)  # each once, exactly as written
+        assert len(st["chunks"]) > 3  # records filled several chunks: padding was skipped
+        for k in range(8):  # one client's records keep their order
+            mine = [r for r in got if r.startswith(f"client {k} ".encode())]
+            assert mine == [r for r in acked if r.startswith(f"client {k} ".encode())]
+    finally:
+        cell.stop()
+
+
+async def test_malformed_frames_and_unknown_methods_hurt_only_their_connection(cell: Cell) -> None:
+    await cell.wait_live()
+    host, port = "127.0.0.1", int(cell.addr.rsplit(":", 1)[1])
+    bystander = await RpcClient(host, port).connect()
+    with pytest.raises(RemoteError) as e:
+        await bystander.call("format_the_disk")
+    assert e.value.type == "UnknownMethod"
+
+    def raw(payload: bytes) -> bytes:
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            return out
+
+    answer = await asyncio.to_thread(raw, struct.pack(">I", 2) + b"\xc1\xc1" + encode_request(3, "ls", {"path": "/"}))
+    assert b"BadFrame" in answer and b"NoSuchFile" not in answer and answer.count(b"\x00\x00") >= 1
+    answer = await asyncio.to_thread(raw, struct.pack(">I", 0xFFFFFFF0) + b"junk")
+    assert b"BadFrame" in answer
+    with pytest.raises(RemoteError) as e:
+        await bystander.call("ls", path=42)
+    assert e.value.type == "BadPath"
+    assert await bystander.call("ls", path="/") == []
+    await bystander.close()
+
+
+def _cli(master: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "clients.gfs", "--master", master, "--timeout", "5", *args],
+                          input=stdin, capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
+
+
+def test_the_cli_with_stdin_and_stdout_and_one_line_errors(cell: Cell) -> None:
+    asyncio.run(cell.wait_live())
+    data = os.urandom(CHUNK + 99)
+    assert _cli(cell.addr, "put", "-", "/cli/data.bin", stdin=data).returncode == 0
+    got = _cli(cell.addr, "get", "/cli/data.bin", "-")
+    assert got.returncode == 0 and got.stdout == data
+    st = _cli(cell.addr, "stat", "/cli/data.bin").stdout.decode()
+    assert f"{len(data)} bytes, 2 chunk(s)" in st and st.count("replicas 127.0.0.1:") == 2
+    assert _cli(cell.addr, "append", "/cli/log", "-", "--lines", stdin=b"one\ntwo\n").returncode == 0
+    assert _cli(cell.addr, "records", "/cli/log").stdout == b"one\ntwo\n"
+    missing = _cli(cell.addr, "get", "/cli/nope", "-")
+    assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1 and b"NoSuchFile" in missing.stderr
+    usage = _cli(cell.addr, "frobnicate")
+    assert usage.returncode == 2 and usage.stderr.decode().count("\n") == 1
+    down = subprocess.run([sys.executable, "-m", "clients.gfs", "--master", "127.0.0.1:1", "--timeout", "0.2", "ls"],
+                          capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
+    assert down.returncode == 1 and down.stderr.decode().count("\n") == 1

@@ -1,0 +1,131 @@
+"""GFS (N18) under faults, with real processes and SIGKILL: a chunkserver killed in
+the middle of a write, re-replication back to the goal, stale replicas dropped
+when their server returns, and a flipped byte caught by the block checksum and
+repaired from a good replica."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from netlib.rpc import RemoteError, RpcClient
+from servers.gfs.master import Master, MasterConfig
+from storage.record import read_file
+from tests.gfs_support import CHUNK, Cell, until
+
+pytestmark = pytest.mark.exercise("N18")
+
+
+def chunk_versions(cell: Cell, i: int) -> dict[int, int]:
+    """The versions chunkserver ``i`` has on disk (its meta files, read as they are)."""
+    out = {}
+    for p in (cell.cs_dir(i) / "chunks").glob("*.meta"):
+        records, _ = read_file(p)
+        out[int(p.stem, 16)] = msgpack.unpackb(records[1].payload)["version"]
+    return out
+
+
+async def test_a_chunkserver_killed_mid_write_then_rereplication_and_stale_copies(tmp_path: Path) -> None:
+    cell = Cell(tmp_path, 4).start()
+    try:
+        await cell.wait_live()
+        data = os.urandom(24 * CHUNK + 1000)
+        async with cell.client() as c:
+            put = asyncio.ensure_future(c.put("/big", data))
+
+            async def some_written() -> bool:
+                try:
+                    return len((await c.stat("/big"))["chunks"]) >= 3
+                except Exception:
+                    return False
+
+            await until(some_written, 10, "the put under way")
+            before = await c.stat("/big")
+            victim = next(i for i in range(4) if cell.cs_addr(i) in before["chunks"][0]["replicas"])
+            dead = cell.cs_addr(victim)
+            assert not put.done()
+            cell.kill_cs(victim)  # SIGKILL while the put is writing
+            t0 = time.monotonic()
+            await put  # retried through the failure: it succeeds, or this raises
+            assert not put.exception() and c.retries > 0  # the failure was seen, and retried
+            assert await c.get("/big") == data
+            await c.write("/big", 10, b"rewritten")  # chunk 0 again: a new lease, a new version
+            data = data[:10] + b"rewritten" + data[19:]
+
+            async def at_goal() -> bool:
+                st = await c.stat("/big")
+                return all(len(ch["replicas"]) == 3 and dead not in ch["replicas"] for ch in st["chunks"])
+
+            await until(at_goal, 15, "every chunk back to 3 live replicas")
+            healed = time.monotonic() - t0
+            st = await c.stat("/big")
+            assert st["chunks"][0]["version"] > before["chunks"][0]["version"]
+            assert (await cell.info())["stats"]["rereplicated"] >= 1 and healed < 15
+            stale = {ch["handle"]: ch["version"] for ch in st["chunks"] if ch["handle"] in chunk_versions(cell, victim)}
+            assert any(chunk_versions(cell, victim)[h] < v for h, v in stale.items())
+
+            cell.start_cs(victim)  # back, with old versions on its disk
+
+            async def stale_dropped() -> bool:
+                on_disk = chunk_versions(cell, victim)
+                return all(on_disk.get(h, v) == v for h, v in stale.items())
+
+            await until(stale_dropped, 10, "the returning chunkserver's stale chunks deleted")
+            assert (await cell.info())["stats"]["stale_dropped"] >= 1
+            assert await c.get("/big") == data
+    finally:
+        cell.stop()
+
+
+async def test_a_flipped_byte_is_detected_on_read_and_repaired(tmp_path: Path) -> None:
+    cell = Cell(tmp_path, 3).start()
+    try:
+        await cell.wait_live()
+        data = os.urandom(2 * CHUNK)
+        async with cell.client() as c:
+            await c.put("/f", data)
+            handle = (await c.stat("/f"))["chunks"][0]["handle"]
+            version = (await c.stat("/f"))["chunks"][0]["version"]
+            path = cell.chunk_files(1)[handle]
+            raw = bytearray(path.read_bytes())
+            raw[100] ^= 0x40
+            path.write_bytes(raw)
+            host, _, port = cell.cs_addr(1).rpartition(":")
+            direct = await RpcClient(host, int(port)).connect()
+            with pytest.raises(RemoteError) as e:
+                await direct.call("read", handle=handle, version=version, offset=0, length=CHUNK)
+            assert e.value.type == "Corrupt"
+            await direct.close()
+            for _ in range(5):  # whichever replica a read picks, it gets the right bytes
+                c.cache.clear()
+                assert await c.get("/f") == data
+
+            async def repaired() -> bool:
+                f = cell.chunk_files(1).get(handle)
+                st = await c.stat("/f")
+                return f is not None and f.read_bytes() == data[:CHUNK] and len(st["chunks"][0]["replicas"]) == 3
+
+            await until(repaired, 10, "the corrupt replica re-copied from a good one")
+    finally:
+        cell.stop()
+
+
+def test_rereplication_serves_the_chunks_furthest_below_goal_first(tmp_path: Path) -> None:
+    async def go() -> None:
+        m = Master(MasterConfig(dir=tmp_path, replication=3))
+        now = time.monotonic()
+        from servers.gfs.master import ChunkServerInfo
+
+        m.servers = {a: ChunkServerInfo(now) for a in ("a:1", "b:1", "c:1")}
+        for h, holders in {1: {"a:1", "b:1"}, 2: {"a:1"}, 3: {"a:1", "b:1", "c:1"}, 4: {"c:1"}, 5: set()}.items():
+            m.meta.versions[h] = 1
+            m.locations[h] = holders
+        assert m.under_replicated() == [(2, 4), (2, 2), (1, 1)]  # 5 has no source left
+        await m.close()
+
+    asyncio.run(go())

@@ -1,0 +1,86 @@
+"""GFS's sans-IO parts (N18): path locks as the paper takes them, the chunk store's
+per-block CRCs, the record format readers use to skip padding and duplicates,
+and recovery from checkpoint + log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clients.gfs import records
+from servers.gfs.chunkstore import BLOCK, ChunkStore
+from servers.gfs.errors import Corrupt
+from servers.gfs.meta import PathLocks, check_path
+from servers.gfs.oplog import OpLog
+
+pytestmark = pytest.mark.exercise("N18")
+
+
+def test_a_mutation_write_locks_its_path_and_read_locks_the_ancestors() -> None:
+    locks = PathLocks()
+    create_in_dir = PathLocks.plan("/home/user/f1", write=True)
+    assert create_in_dir == [("/", False), ("/home", False), ("/home/user", False), ("/home/user/f1", True)]
+    assert locks.try_acquire(create_in_dir)
+    assert locks.try_acquire(PathLocks.plan("/home/user/f2", write=True))  # same directory: concurrent
+    assert not locks.try_acquire(PathLocks.plan("/home/user", write=True))  # e.g. a snapshot of the dir
+    assert not locks.try_acquire(PathLocks.plan("/home/user/f1", write=False))
+    locks.release(create_in_dir)
+    assert locks.try_acquire(PathLocks.plan("/home/user/f1", write=False))
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "/a//b", "/a/../b", "/./a", 7])
+def test_paths_are_absolute_and_plain(bad: object) -> None:
+    with pytest.raises(ValueError):
+        check_path(bad)
+
+
+def test_a_flipped_byte_fails_the_block_checksum_on_read(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path)
+    store.create(1, 1)
+    data = bytes(range(256)) * (3 * BLOCK // 256)
+    store.write(1, 0, data, 4 * BLOCK)
+    assert store.read(1, BLOCK - 10, 20) == data[BLOCK - 10 : BLOCK + 10]
+    path = tmp_path / "chunks" / f"{1:016x}.chunk"
+    raw = bytearray(path.read_bytes())
+    raw[BLOCK + 5] ^= 0x01
+    path.write_bytes(raw)
+    assert store.read(1, 0, 100) == data[:100]  # block 0 is intact
+    with pytest.raises(Corrupt):
+        store.read(1, BLOCK, 10)
+    with pytest.raises(Corrupt):  # a partial overwrite does not launder the bad block
+        store.write(1, BLOCK + 100, b"x", 4 * BLOCK)
+    assert ChunkStore(tmp_path).versions == {1: 1}  # the meta survives a reopen
+
+
+def test_a_gap_reads_as_zeros_and_has_checksums(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path)
+    store.create(2, 3)
+    store.write(2, BLOCK + 7, b"tail", 4 * BLOCK)
+    assert store.read(2, 0, BLOCK + 11) == bytes(BLOCK + 7) + b"tail"
+    store.pad(2, 3 * BLOCK)
+    assert store.length(2) == 3 * BLOCK and store.read(2, 2 * BLOCK, BLOCK) == bytes(BLOCK)
+
+
+def test_readers_skip_padding_fragments_and_duplicates() -> None:
+    a, b = records.encode(b"alpha", b"A" * 16), records.encode(b"beta", b"B" * 16)
+    chunk = a + a[:10] + bytes(50) + b + a + b"GFSR" + bytes(30) + b[:-1] + bytes(100)
+    found = list(records.scan(chunk))
+    assert [p for _, _, p in found] == [b"alpha", b"beta", b"alpha"]
+    assert list(records.unique(found)) == [b"alpha", b"beta"]
+
+
+def test_recovery_is_the_checkpoint_plus_the_log_after_it(tmp_path: Path) -> None:
+    log = OpLog(tmp_path, checkpoint_every=2)
+    meta = log.recover()
+    for op in (["mkdir", "/d"], ["create", "/d/f"], ["add_chunk", "/d/f", 1]):
+        log.append(op)
+        meta.apply(op)
+    log.checkpoint(meta)
+    for op in (["version", 1, 2], ["create", "/d/g"]):
+        log.append(op)
+        meta.apply(op)
+    log.close()
+    again = OpLog(tmp_path).recover()
+    assert again.snapshot() == meta.snapshot()
+    assert again.files == {"/d/f": [1], "/d/g": []} and again.versions == {1: 2}
