@@ -42,3 +42,20 @@ def test_make_load_cache_runs_locust_without_failures():
     assert res.returncode == 0, out
     for name in ("GET", "SET", "INCR", "LPUSH", "RPOP"):  # each reported, none failed
         assert re.search(rf"RESP\s+{name}\s+[1-9]\d*\s+0\(0\.00%\)", out), out[-2000:]
+
+
+def test_bench_cache_aof_quick_measures_each_fsync_policy_beside_redis(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "bench.cache", "--aof", "--quick"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, OUT_ENV: str(tmp_path)},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = json.loads((tmp_path / "cache-aof-quick.json").read_text())["rows"]
+    cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
+    for policy in ("always", "everysec", "no"):
+        for test in ("SET", "INCR", "LPUSH"):
+            for p in ("", " -P16"):
+                for impl in ("syslab-cache", "redis-server"):
+                    assert (f"{test}{p} fsync={policy}", impl) in cells
+    assert (tmp_path / "cache-aof-quick.png").stat().st_size > 10_000

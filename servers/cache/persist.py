@@ -391,7 +391,7 @@ class Aof:
             self.buf += data
 
     def flush(self) -> None:
-        """Write the buffer and its CRC record; fsync too under ``always``."""
+        """Write the buffer and its CRC record (``fsync_now`` makes it durable)."""
         if not self.buf or self.fd < 0:
             return
         with self.buf_lock:
@@ -403,12 +403,15 @@ class Aof:
             n = os.write(self.fd, view)
             view = view[n:]
         self.size += len(data)
-        if self.policy == "always":
-            os.fsync(self.fd)
-            self.fsyncs += 1
-            self.last_fsync = time.time()
-        else:
-            self.dirty = True
+        self.dirty = True
+
+    def fsync_now(self) -> None:
+        with self.lock:
+            if self.fd >= 0 and self.dirty:
+                self.dirty = False
+                os.fsync(self.fd)
+                self.fsyncs += 1
+                self.last_fsync = time.time()
 
     def start_fsync_thread(self) -> None:
         if self._thread is None:
@@ -418,14 +421,8 @@ class Aof:
     def _fsync_loop(self) -> None:
         """``everysec``: fsync what was written, once a second (off the event loop)."""
         while not self._stop.wait(1.0):
-            if self.policy != "everysec" or not self.dirty:
-                continue
-            with self.lock:
-                if self.fd >= 0:
-                    self.dirty = False
-                    os.fsync(self.fd)
-                    self.fsyncs += 1
-                    self.last_fsync = time.time()
+            if self.policy == "everysec" and self.dirty:
+                self.fsync_now()
 
     def close(self) -> None:
         self.flush()

@@ -10,6 +10,7 @@ guarantees.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -53,7 +54,8 @@ class Persistence:
         self.last_rewrite_ok = True
         self.rewrites = 0
         self.changes = 0  # writes since the last snapshot
-        self.loaded_keys = 0
+        self.waiting: list[Any] = []  # sessions whose replies wait for the group fsync
+        self.commit_scheduled = False
 
     @property
     def aof_dir(self) -> Path:
@@ -156,11 +158,36 @@ class Persistence:
             self.state.unsynced = True
         self.changes += 1
 
-    def sync(self) -> None:
-        """Before a batch's replies go out: write (and under ``always`` fsync) the log."""
+    def sync(self, session: Any) -> None:
+        """Before a batch's replies go out: write the log; under ``always`` the replies wait
+        for one fsync shared by every session served in this loop turn (a group commit, as
+        Redis fsyncs once per event loop iteration before writing replies)."""
         self.state.unsynced = False
+        aof = self.aof
+        if aof is None:
+            return
+        aof.flush()
+        if aof.policy != "always":
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (loading, tests driving a session by hand)
+            aof.fsync_now()
+            return
+        if session.held is None:
+            session.held = []
+            self.waiting.append(session)
+        if not self.commit_scheduled:
+            self.commit_scheduled = True
+            loop.call_soon(self.group_commit)
+
+    def group_commit(self) -> None:
+        self.commit_scheduled = False
         if self.aof is not None:
-            self.aof.flush()
+            self.aof.fsync_now()
+        waiting, self.waiting = self.waiting, []
+        for s in waiting:
+            s.release()
 
     # -- forked children ------------------------------------------------------------------------------
     def bgrewrite(self) -> str | None:

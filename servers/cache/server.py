@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netlib.shell import Server, ShellConfig
-from servers.respkit import ServerState, WrongType, shell_config
+from servers.respkit import ServerState, Session, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
 from . import commands  # noqa: F401  (registers every command in the table)
@@ -139,9 +139,9 @@ class State(ServerState):
             if c.blocked is None:  # served by the write that just ran: log what it popped
                 p.served(c, getattr(c, "blocked_args", []))
 
-    def sync(self) -> None:
+    def sync(self, session: Session) -> None:
         if self.persistence is not None:
-            self.persistence.sync()
+            self.persistence.sync(session)
         self.unsynced = False
 
     def cron(self) -> None:

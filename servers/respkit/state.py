@@ -89,8 +89,10 @@ class ServerState:
         """After every command ran (``reply`` None: it will answer later): statistics,
         the slow log, MONITOR. Called on the hot path, so a server keeps it cheap."""
 
-    def sync(self) -> None:
-        """Before a batch's replies are written, when ``unsynced``: the server's log first."""
+    def sync(self, session: Session) -> None:
+        """Before a batch's replies are written, when ``unsynced``: the server's log first.
+        A server may set ``session.held = []`` to keep the replies until ``session.release()``
+        (after one fsync for all the sessions of a loop turn: a group commit)."""
         self.unsynced = False
 
     def serve_wakeups(self) -> None:
