@@ -16,13 +16,18 @@ from harness.procs import REPO_ROOT
 pytestmark = pytest.mark.exercise("N14")
 
 
-def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
+def bench_cache(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(
-        [sys.executable, "-m", "bench.cache", "--quick"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "bench.cache", "--quick", *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, OUT_ENV: str(tmp_path)},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
+    res = bench_cache(tmp_path)
     rows = json.loads((tmp_path / "cache-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP"):
@@ -45,12 +50,7 @@ def test_make_load_cache_runs_locust_without_failures():
 
 
 def test_bench_cache_aof_quick_measures_each_fsync_policy_beside_redis(tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "bench.cache", "--aof", "--quick"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, OUT_ENV: str(tmp_path)},
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
+    bench_cache(tmp_path, "--aof")
     rows = json.loads((tmp_path / "cache-aof-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for policy in ("always", "everysec", "no"):

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from netlib.resp import ProtocolError, RequestParser, encode_command
+from storage.record import fsync_dir, write_atomically
 
 from .keyspace import Database, Keyspace, estimate
 
@@ -215,14 +216,6 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
     return path.stat().st_size
 
 
-def fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -350,13 +343,7 @@ class Aof:
         return max((f.seq for f in self.files if f.kind == kind), default=0) + 1
 
     def write_manifest(self, files: list[AofFile]) -> None:
-        tmp = self.dir / f"temp-{MANIFEST}"
-        with open(tmp, "w") as f:
-            f.write(manifest_text(files))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.manifest)
-        fsync_dir(self.dir)
+        write_atomically(self.manifest, [manifest_text(files).encode()])
         self.files = list(files)
 
     def open_incr(self) -> AofFile:
