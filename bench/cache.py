@@ -13,7 +13,7 @@ its ratio; saves ``cache.json`` in the results folder
 (``bench.common.results_dir``).
 ``--profile`` instead samples the cache with py-spy under -P16 and prints
 where its CPU time goes. ``--aof`` measures the write commands (SET, INCR,
-LPUSH) with the append-only file on, under each ``appendfsync`` policy, with
+LPUSH) with the append-only file off, then on under each ``appendfsync`` policy, with
 and without ``-P 16``, against a redis-server with the same settings in the
 same run (``bench.common.interleaved`` rounds, min/median/max); saves
 ``cache-aof.json`` and its PNG.
@@ -98,7 +98,8 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
 
 
 AOF_TESTS = "set,incr,lpush"
-FSYNC_POLICIES = ("always", "everysec", "no")
+# "off": no AOF at all, the baseline each policy's rows compare with (same run).
+FSYNC_POLICIES = ("off", "always", "everysec", "no")
 
 
 def run_aof(requests: int, rounds: int, policies: Sequence[str] = FSYNC_POLICIES) -> list[Row]:
@@ -106,8 +107,11 @@ def run_aof(requests: int, rounds: int, policies: Sequence[str] = FSYNC_POLICIES
     rows: list[Row] = []
     for policy in policies:
         with tempfile.TemporaryDirectory() as tmp:
-            flags = ["--dir", tmp, "--appendonly", "yes", "--appendfsync", policy]
-            redis_flags = ["--appendonly", "yes", "--appendfsync", policy]
+            if policy == "off":
+                flags, redis_flags = ["--dir", tmp], ["--appendonly", "no"]
+            else:
+                flags = ["--dir", tmp, "--appendonly", "yes", "--appendfsync", policy]
+                redis_flags = ["--appendonly", "yes", "--appendfsync", policy]
             with (
                 python_module("servers.cache", "--log-level", "warning", *flags, port=0) as ours,
                 RedisServer(extra_args=redis_flags) as redis,

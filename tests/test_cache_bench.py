@@ -53,7 +53,7 @@ def test_bench_cache_aof_quick_measures_each_fsync_policy_beside_redis(tmp_path)
     bench_cache(tmp_path, "--aof")
     rows = json.loads((tmp_path / "cache-aof-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
-    for policy in ("always", "everysec", "no"):
+    for policy in ("off", "always", "everysec", "no"):
         for test in ("SET", "INCR", "LPUSH"):
             for p in ("", " -P16"):
                 for impl in ("syslab-cache", "redis-server"):
