@@ -57,8 +57,9 @@ def chat(tmp_path):
         yield c
 
 
-def test_two_clients_chat_with_acks_broadcast_and_presence(chat):
-    ada, bob = Peer(chat.port), Peer(chat.port)
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"], ["polling", "websocket"]])
+def test_two_clients_chat_with_acks_broadcast_and_presence(chat, transports):
+    ada, bob = Peer(chat.port, transports=transports), Peer(chat.port, transports=transports)
     try:
         assert ada.call("join", {"channel": "general", "user": "ada"}) == []
         ada.wait("presence", lambda p: p == {"channel": "general", "users": ["ada"]})
@@ -75,11 +76,13 @@ def test_two_clients_chat_with_acks_broadcast_and_presence(chat):
         bob.sio.emit("typing", {"channel": "general", "typing": True})
         assert ada.wait("typing", lambda t: True) == {"channel": "general", "user": "bob", "typing": True}
         assert bob.events["typing"] == []  # not to the typist
-        carol = Peer(chat.port)
+        carol = Peer(chat.port, transports=transports)
         assert [m["text"] for m in carol.call("join", {"channel": "general", "user": "carol"})] == [
             "hello bob", "hi ada"]
         carol.close()
         ada.wait("presence", lambda p: p["users"] == ["ada", "bob"] and len(ada.events["presence"]) >= 4)
+        if transports != ["polling"]:
+            assert ada.sio.transport() == "websocket"  # upgraded (or opened) on the WebSocket
     finally:
         ada.close()
         bob.close()
