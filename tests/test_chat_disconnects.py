@@ -97,3 +97,56 @@ def test_each_cause_is_classified_and_produced(broker, tmp_path):
     for e in events.values():
         check_times(e)
         assert e["transport"] == "polling" and e["sid"]
+
+
+def ws_session(port: int, user: str):
+    """A hand-made WebSocket session (websocket-client): open, connect, join as ``user``."""
+    import websocket
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=5)
+    assert ws.recv()[0] == "0"
+    ws.send("40")
+    assert ws.recv().startswith("40")
+    ws.send("421" + json.dumps(["join", {"channel": "general", "user": user}]))
+    while not ws.recv().startswith("431"):
+        pass
+    return ws
+
+
+def test_each_cause_over_websocket(broker, tmp_path):
+    topic = f"disconnects-ws-{uuid.uuid4().hex[:8]}"
+    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", "3",
+            "--ping-timeout", "0.5")  # fmt: skip
+    with chat_child(*args) as chat:
+        polite = socketio.Client(reconnection=False)
+        polite.connect(f"http://127.0.0.1:{chat.port}", transports=["websocket"])
+        polite.call("join", {"channel": "general", "user": "polite"}, timeout=10)
+        polite.disconnect()  # a close packet, then the close frame (1000)
+
+        coded = ws_session(chat.port, "coded")
+        coded.close(status=4001, reason=b"bye")  # a close frame with an application code
+
+        silent = ws_session(chat.port, "silent")  # never answers the Engine.IO ping
+
+        reset = ws_session(chat.port, "reset")
+        reset.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset.sock.close()  # RST
+
+        stays = socketio.Client(reconnection=False)
+        stays.connect(f"http://127.0.0.1:{chat.port}", transports=["websocket"])
+        stays.call("join", {"channel": "general", "user": "stayer"}, timeout=10)
+        deadline = time.monotonic() + 15
+        while "ping timeout" not in chat.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert chat.stop() == 0
+        silent.close()
+    events = {e["user"]: e for e in consume(broker, topic, 5)}
+    assert (events["polite"]["reason"], events["polite"]["code"]) == ("clean close", 1000)
+    assert (events["coded"]["reason"], events["coded"]["code"]) == ("clean close", 4001)
+    assert events["silent"]["reason"] == "ping timeout"
+    assert 3.0 <= events["silent"]["duration"] < 6
+    assert events["reset"]["reason"] == "tcp reset"
+    assert events["stayer"]["reason"] == "server shutdown"
+    for e in events.values():
+        check_times(e)
+        assert e["transport"] == "websocket"
