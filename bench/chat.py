@@ -1,14 +1,14 @@
 """The chat (N15, N17): connections held, broadcast latency, messages/s through the star.
 
-``make bench-chat`` (``python -m bench.chat [--clients 2000] [--messages 20] [--rounds 2]
+``make bench-chat`` (``python -m bench.chat [--clients 10000] [--messages 20] [--rounds 2]
 [--star-messages 2000]``)
 
 1. **Held connections and broadcast latency**, ours (``python -m servers.chat``)
    against python-socketio's ``AsyncServer`` on aiohttp (the reference: the same
    ``join``/``message`` contract in a dozen lines, a child of this module). N
-   clients join one channel over Engine.IO long-polling, each a small asyncio
-   loop on one keep-alive connection (GET, answer pings with a POST ``3``, GET
-   again), so the client side stays cheap. The server's RSS before and after gives
+   clients join one channel, each an Engine.IO session on its own WebSocket (an
+   asyncio protocol in this process that answers pings and records what it
+   reads, no task per client). The server's RSS before and after gives
    the memory per connection. Then one client sends M messages, one at a time: the
    time from just before its POST to each client reading the broadcast gives p50,
    p99 over N x M samples. Rounds interleave the two servers.
@@ -18,15 +18,13 @@
    (each message counts once, however many processes and clients got it).
 
 The client side runs in this process on the same machine, its wake-ups inside
-the figures for both servers alike; polling costs a request per delivery, so
-the latency includes an HTTP round trip (a WebSocket client would not).
+the figures for both servers alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import tempfile
@@ -70,107 +68,115 @@ def serve_reference(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-# -- a cheap polling client ---------------------------------------------------------------------
-class PollClient:
-    """Engine.IO v4 long-polling by hand on one keep-alive connection."""
+# -- a cheap WebSocket client ------------------------------------------------------------------
+class WSClient(asyncio.Protocol):
+    """Engine.IO over one WebSocket by hand: an asyncio protocol, no task per client.
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sid = ""
+    Frames it sends are masked with the all-zero key (legal, RFC 6455 5.3: the
+    payload is then unchanged), so sending costs no XOR; frames it reads are the
+    server's unmasked text frames."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.buf = bytearray()
+        self.upgraded = False
+        self.joined = asyncio.get_running_loop().create_future()
         self.seen: dict[int, float] = {}  # message id -> when read
-        self.acks: dict[int, Any] = {}
-        self.task: asyncio.Task[None] | None = None
+        self.acks = 0
+        self.transport: asyncio.Transport | None = None
 
-    async def _request(self, method: str, query: str, body: bytes = b"") -> str:
-        head = (f"{method} /socket.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: x\r\n"
-                f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
-        self.w.write(head.encode() + body)
-        status = await self.r.readline()
-        length = 0
-        while (line := await self.r.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        data = await self.r.readexactly(length)
-        if b" 200 " not in status:
-            raise ConnectionError(f"{status!r} {data[:100]!r}")
-        return data.decode()
+    @classmethod
+    async def open(cls, port: int, channel: str) -> WSClient:
+        loop = asyncio.get_running_loop()
+        _, c = await loop.create_connection(lambda: cls(channel), "127.0.0.1", port)
+        await asyncio.wait_for(c.joined, 30)
+        return c
 
-    async def connect(self, channel: str) -> None:
-        self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
-        opened = await self._request("GET", "")
-        self.sid = json.loads(opened[1:])["sid"]
-        q = f"&sid={self.sid}"
-        await self._request("POST", q, b"40")
-        await self._request("POST", q, b"420" + json.dumps(["join", {"channel": channel, "user": "b"}]).encode())
-        while 0 not in self.acks:
-            self._take(await self._request("GET", q))
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+                             b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")  # fmt: skip
 
-    def _take(self, payload: str) -> list[str]:
-        pongs = []
-        now = time.perf_counter()
-        for p in payload.split("\x1e"):
-            if p == "2":
-                pongs.append("3")
-            elif p.startswith("42"):
-                ev = json.loads(p[2:])
-                if ev[0] == "message":
-                    self.seen.setdefault(ev[1]["id"], now)
-            elif p.startswith("43"):
-                i = 2
-                while p[i].isdigit():
-                    i += 1
-                self.acks[int(p[2:i])] = json.loads(p[i:])
-        return pongs
+    def send(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0xFE]) + n.to_bytes(2, "big")
+        assert self.transport is not None
+        self.transport.write(head + b"\0\0\0\0" + data)
 
-    async def send(self, ack: int, channel: str, text: str) -> None:
-        body = f"42{ack}" + json.dumps(["message", {"channel": channel, "text": text}])
-        await self._request("POST", f"&sid={self.sid}", body.encode())
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.upgraded:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in self.buf[:end]:
+                self.joined.set_exception(ConnectionError(bytes(self.buf[:80])))
+                return
+            del self.buf[: end + 4]
+            self.upgraded = True
+        while len(self.buf) >= 2:
+            n, at = self.buf[1] & 0x7F, 2
+            if n == 126:
+                n, at = int.from_bytes(self.buf[2:4], "big"), 4
+            elif n == 127:
+                n, at = int.from_bytes(self.buf[2:10], "big"), 10
+            if len(self.buf) < at + n:
+                return
+            opcode, payload = self.buf[0] & 0x0F, bytes(self.buf[at : at + n])
+            del self.buf[: at + n]
+            if opcode == 1:
+                self.packet(payload.decode())
 
-    async def poll_forever(self) -> None:
-        q = f"&sid={self.sid}"
-        with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
-            while True:
-                for pong in self._take(await self._request("GET", q)):
-                    await self._request("POST", q, pong.encode())
+    def packet(self, p: str) -> None:
+        if p == "2":
+            self.send("3")
+        elif p.startswith("42"):
+            ev = json.loads(p[2:])
+            if ev[0] == "message":
+                self.seen.setdefault(ev[1]["id"], time.perf_counter())
+        elif p.startswith("43"):
+            self.acks += 1
+            if not self.joined.done():
+                self.joined.set_result(None)
+        elif p.startswith("40"):
+            self.send("420" + json.dumps(["join", {"channel": self.channel, "user": "b"}]))
+        elif p.startswith("0"):
+            self.send("40")
+
+    def message(self, ack: int, text: str) -> None:
+        self.send(f"42{ack}" + json.dumps(["message", {"channel": self.channel, "text": text}]))
 
     def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        self.w.close()
+        if self.transport is not None:
+            self.transport.abort()
 
 
 # -- 1. held connections and broadcast latency ----------------------------------------------------
 async def _fanout(port: int, pid: int, clients: int, messages: int) -> dict[str, float]:
     base = rss_kib(pid)
-    held: list[PollClient] = []
+    held: list[WSClient] = []
     for i in range(0, clients, BATCH):
-        batch = [PollClient(port) for _ in range(min(BATCH, clients - i))]
-        await asyncio.gather(*(c.connect("bench") for c in batch))
-        held += batch
-    for c in held:
-        c.task = asyncio.ensure_future(c.poll_forever())
+        held += await asyncio.gather(*(WSClient.open(port, "bench") for _ in range(min(BATCH, clients - i))))
     await asyncio.sleep(0.3)
     per_conn = (rss_kib(pid) - base) * 1024 / clients
-    sender = PollClient(port)
-    await sender.connect("bench")
-    sender.task = asyncio.ensure_future(sender.poll_forever())
+    sender = await WSClient.open(port, "bench")
     lat: list[float] = []
-    s2 = PollClient(port)  # the sender's POSTs on their own connection (its GET is pending)
-    s2.r, s2.w, s2.sid = *(await asyncio.open_connection("127.0.0.1", port)), sender.sid
     for k in range(messages):
+        before = max(held[0].seen, default=0)
         t0 = time.perf_counter()
-        await s2.send(k + 1, "bench", f"m{k}")
+        sender.message(k + 1, f"m{k}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            got = [c.seen.get(k + 1) for c in held]
-            if all(g is not None for g in got):
+            got = [max(c.seen, default=0) > before for c in held]
+            if all(got):
                 break
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.001)
         else:
             raise RuntimeError(f"message {k + 1} did not reach every client")
-        lat += [g - t0 for g in got if g is not None]
-    for c in [*held, sender, s2]:
+        lat += [c.seen[max(c.seen)] - t0 for c in held]
+    for c in [*held, sender]:
         c.close()
     return {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000,
             "rss": per_conn}  # fmt: skip
@@ -182,26 +188,15 @@ def fanout_round(child: Child, clients: int, messages: int) -> dict[str, float]:
 
 # -- 2. the star ----------------------------------------------------------------------------
 async def _star(ports: list[int], per_proc: int, messages: int) -> float:
-    clients = [PollClient(p) for p in ports for _ in range(per_proc)]
-    await asyncio.gather(*(c.connect("star") for c in clients))
-    for c in clients:
-        c.task = asyncio.ensure_future(c.poll_forever())
-    senders = []
-    for p in ports:
-        s = PollClient(p)
-        await s.connect("star")
-        s.task = asyncio.ensure_future(s.poll_forever())
-        post = PollClient(p)
-        post.r, post.w, post.sid = *(await asyncio.open_connection("127.0.0.1", p)), s.sid
-        senders.append((s, post))
-    t0 = time.perf_counter()
-
-    async def send_all(post: PollClient, n: int) -> None:
-        for k in range(n):
-            await post.send(k + 1, "star", f"s{k}")
-
+    clients = [await WSClient.open(p, "star") for p in ports for _ in range(per_proc)]
+    senders = [await WSClient.open(p, "star") for p in ports]
     share = messages // len(senders)
-    await asyncio.gather(*(send_all(post, share) for _, post in senders))
+    t0 = time.perf_counter()
+    for k in range(share):  # from the three processes at once
+        for s in senders:
+            s.message(k + 1, f"s{k}")
+        if k % 50 == 49:
+            await asyncio.sleep(0)
     want = share * len(senders)
     deadline = time.monotonic() + 60
     while not all(len(c.seen) >= want for c in clients):
@@ -209,12 +204,9 @@ async def _star(ports: list[int], per_proc: int, messages: int) -> float:
             raise RuntimeError("the star did not deliver every message to every client")
         await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - t0
-    for c in clients:
+    for c in [*clients, *senders]:
         c.close()
-    for s, post in senders:
-        s.close()
-        post.close()
-    return share * len(senders) / elapsed
+    return want / elapsed
 
 
 def star_rate(per_proc: int, messages: int, rounds: int) -> list[float]:
@@ -237,7 +229,7 @@ def star_rate(per_proc: int, messages: int, rounds: int) -> list[float]:
 # -- main -----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.chat", description=__doc__.split("\n")[0])
-    p.add_argument("--clients", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=10000)
     p.add_argument("--messages", type=int, default=20)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--star-clients", type=int, default=10, help="clients per star process")
@@ -248,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_reference(args.serve_reference)
         return 0
     raise_fd_limit(args.clients * 2 + 200)
-    print(header(f"chat: {args.clients} polling clients, {args.messages} broadcasts; the star"))
+    print(header(f"chat: {args.clients} WebSocket clients, {args.messages} broadcasts; the star"))
     with tempfile.TemporaryDirectory() as d:
         ours = python_module("servers.chat", "--dir", d, "--no-access-log", "--log-level", "warning",
                              "--max-connections", str(args.clients + 100), port=0).start()  # fmt: skip
