@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_reference:
         serve_reference(args.serve_reference)
         return 0
-    raise_fd_limit(args.clients * 2 + 200)
+    raise_fd_limit(args.clients + 500)  # this process holds the clients; the servers inherit the limit
     print(header(f"chat: {args.clients} WebSocket clients, {args.messages} broadcasts; the star"))
     with tempfile.TemporaryDirectory() as d:
         ours = python_module("servers.chat", "--dir", d, "--no-access-log", "--log-level", "warning",

@@ -65,14 +65,31 @@ def check_times(ev: dict) -> None:
     assert ev["duration"] == pytest.approx(ev["disconnected_at"] - ev["connected_at"], abs=0.01)
 
 
-def test_each_cause_is_classified_and_produced(broker, tmp_path):
+def chat_producing(broker: str, tmp_path, ping_interval: str):
+    """A chat child producing to a topic of its own (returned with it)."""
     topic = f"disconnects-{uuid.uuid4().hex[:8]}"
-    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", "5",
+    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", ping_interval,
             "--ping-timeout", "0.5")  # fmt: skip
-    with chat_child(*args) as chat:
-        clean = socketio.Client(reconnection=False)
-        clean.connect(f"http://127.0.0.1:{chat.port}")
-        clean.call("join", {"channel": "general", "user": "polite"}, timeout=10)
+    return chat_child(*args), topic
+
+
+def joined(port: int, user: str, transports: list[str]) -> socketio.Client:
+    c = socketio.Client(reconnection=False)
+    c.connect(f"http://127.0.0.1:{port}", transports=transports)
+    c.call("join", {"channel": "general", "user": user}, timeout=10)
+    return c
+
+
+def wait_for_output(child, text: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in child.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_each_cause_is_classified_and_produced(broker, tmp_path):
+    child, topic = chat_producing(broker, tmp_path, "5")
+    with child as chat:
+        clean = joined(chat.port, "polite", ["polling"])
         time.sleep(0.2)
         clean.disconnect()  # a close packet: the goodbye
 
@@ -81,12 +98,8 @@ def test_each_cause_is_classified_and_produced(broker, tmp_path):
         sid = raw_session(chat.port, "reset")
         pending_poll_then_reset(chat.port, sid)
 
-        stays = socketio.Client(reconnection=False)
-        stays.connect(f"http://127.0.0.1:{chat.port}")
-        stays.call("join", {"channel": "general", "user": "stayer"}, timeout=10)
-        deadline = time.monotonic() + 15
-        while "ping timeout" not in chat.output() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        joined(chat.port, "stayer", ["polling"])
+        wait_for_output(chat, "ping timeout")
         assert chat.stop() == 0  # SIGTERM: the server stops, the last session ends with it
     events = {e["user"]: e for e in consume(broker, topic, 4)}
     assert events["polite"]["reason"] == "clean close"
@@ -114,14 +127,9 @@ def ws_session(port: int, user: str):
 
 
 def test_each_cause_over_websocket(broker, tmp_path):
-    topic = f"disconnects-ws-{uuid.uuid4().hex[:8]}"
-    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", "3",
-            "--ping-timeout", "0.5")  # fmt: skip
-    with chat_child(*args) as chat:
-        polite = socketio.Client(reconnection=False)
-        polite.connect(f"http://127.0.0.1:{chat.port}", transports=["websocket"])
-        polite.call("join", {"channel": "general", "user": "polite"}, timeout=10)
-        polite.disconnect()  # a close packet, then the close frame (1000)
+    child, topic = chat_producing(broker, tmp_path, "3")
+    with child as chat:
+        joined(chat.port, "polite", ["websocket"]).disconnect()  # a close packet, then the close frame (1000)
 
         coded = ws_session(chat.port, "coded")
         coded.close(status=4001, reason=b"bye")  # a close frame with an application code
@@ -132,12 +140,8 @@ def test_each_cause_over_websocket(broker, tmp_path):
         reset.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         reset.sock.close()  # RST
 
-        stays = socketio.Client(reconnection=False)
-        stays.connect(f"http://127.0.0.1:{chat.port}", transports=["websocket"])
-        stays.call("join", {"channel": "general", "user": "stayer"}, timeout=10)
-        deadline = time.monotonic() + 15
-        while "ping timeout" not in chat.output() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        joined(chat.port, "stayer", ["websocket"])
+        wait_for_output(chat, "ping timeout")
         assert chat.stop() == 0
         silent.close()
     events = {e["user"]: e for e in consume(broker, topic, 5)}
