@@ -165,3 +165,16 @@ def test_presence_follows_disconnects(chat):
     ada.wait("presence", lambda p: len(ada.events["presence"]) >= 3 and ada.events["presence"][-1]["users"] == ["ada"])
     assert stats(chat.port)["channels"] == {"general": ["ada"]}
     ada.close()
+
+
+def test_the_chat_also_serves_the_plain_websocket_echo(chat):
+    import websocket
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{chat.port}/ws/echo", timeout=5)
+    try:
+        ws.send("héllo")
+        assert ws.recv() == "héllo"
+        ws.send_binary(b"\x00\xff")
+        assert ws.recv() == b"\x00\xff"
+    finally:
+        ws.close()
