@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 rows.append(Row(f"re-replicate {size_mb:g} MB", "syslab gfs", took, "s", {"chunks": chunks}))
         finally:
             cell.stop()
-    rows.sort(key=lambda r: (r.workload.split()[0], r.workload))
+    order = ["write", "read", "append", "re-replicate"]
+    rows.sort(key=lambda r: order.index(r.workload.split()[0]))  # stable: client counts, sizes in order
     print(table(rows, "local fs"))
     for size_mb, took, chunks in rerep:
         print(f"re-replication of {size_mb:g} MB ({chunks} chunks): {took:.2f} s from SIGKILL to 3 live replicas")
