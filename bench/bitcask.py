@@ -13,7 +13,7 @@ Durability is matched, and stated in every row:
   ``journal_mode=WAL, synchronous=OFF``.
 * ``sync=always``: Bitcask fdatasyncs before each put returns; SQLite
   ``journal_mode=WAL, synchronous=FULL`` (fdatasync of the WAL per commit). A
-  smaller count, since each op waits for the disk; median of 3 alternating runs.
+  smaller count, since each op waits for the disk.
   Expect SQLite ahead here on ext4: every Bitcask append grows the file, so
   each fdatasync also commits the journal (new size, new extent), while SQLite's
   WAL rewrites blocks it already owns after each checkpoint (pure data sync).
@@ -21,6 +21,9 @@ Durability is matched, and stated in every row:
 Each SQLite write is its own transaction (autocommit), as each Bitcask put is
 its own record: batching would help both and is a different experiment.
 SQLite's table is ``kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID``.
+
+Every workload runs ``--rounds`` times (3), the two implementations taking
+turns; rows are medians with min and max; ``bitcask.png`` draws them.
 """
 
 from __future__ import annotations
@@ -36,11 +39,10 @@ from typing import Protocol
 
 from storage.bitcask import Bitcask
 
-from .common import Row, Timer, header, save, table
+from .common import Row, Timer, header, median_bars, merge_rounds, results_dir, save, table
 
 VALUE_SIZE = 100  # db_bench's default --value_size
 FILE_SIZE = 16 * 1024 * 1024  # Bitcask file rotation here: several files per run
-SYNC_REPEATS = 3  # sync=always runs per implementation (median kept)
 
 
 class Store(Protocol):
@@ -171,42 +173,30 @@ def _compaction(store: Store) -> Row:
     )  # fmt: skip
 
 
-def _medians(runs: list[Row]) -> list[Row]:
-    by: dict[tuple[str, str], list[Row]] = {}
-    for r in runs:
-        by.setdefault((r.workload, r.impl), []).append(r)
-    out = []
-    for group in by.values():
-        group.sort(key=lambda r: r.value)
-        mid = group[len(group) // 2]
-        out.append(Row(mid.workload, mid.impl, mid.value, mid.unit, {"seconds": mid.extra["seconds"],
-                       "runs": len(group)}))  # fmt: skip
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.bitcask", description=__doc__)
     p.add_argument("--n", type=int, default=100_000, help="keys for the sync=never runs")
     p.add_argument("--n-sync", type=int, default=1_000, help="keys for the sync=always runs")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of each implementation")
     p.add_argument("--quick", action="store_true", help="tiny sizes (for the smoke test)")
     p.add_argument(
         "--dir", type=Path, default=None, help="where to put the stores (default: a temp dir)"
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.n, args.n_sync = 2_000, 50
+        args.n, args.n_sync, args.rounds = 2_000, 50, 2
     root = Path(tempfile.mkdtemp(prefix="bench-bitcask-", dir=args.dir))
-    rows: list[Row] = []
+    runs: list[Row] = []
     try:
-        for make in (BitcaskStore, SqliteStore):
-            rows += run_impl(make, root / f"{make.name}-never", args.n, "never")
-        # fsync speed on a virtual disk swings by 2-5x from one second to the next:
-        # alternate the two implementations and keep each workload's median of 3.
-        runs: list[Row] = []
-        for rep in range(SYNC_REPEATS):
-            for make in (BitcaskStore, SqliteStore):
-                runs += run_impl(make, root / f"{make.name}-always-{rep}", args.n_sync, "always")
-        rows += _medians(runs)
+        # Disk speed on a virtual machine swings by 2-5x from one second to the next:
+        # the two implementations alternate (who goes first rotates) for --rounds
+        # rounds, and each row is the median with min and max.
+        for rep in range(args.rounds):
+            makers = (BitcaskStore, SqliteStore) if rep % 2 == 0 else (SqliteStore, BitcaskStore)
+            for sync, n in (("never", args.n), ("always", args.n_sync)):
+                for make in makers:
+                    runs += run_impl(make, root / f"{make.name}-{sync}-{rep}", n, sync)
+        rows = merge_rounds([runs])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     rows.sort(key=lambda r: (r.workload.endswith("(always)"), r.workload))
@@ -215,8 +205,11 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table([r for r in rows if r.unit == "s"], reference="sqlite", higher_is_better=False))
     name = "bitcask-quick" if args.quick else "bitcask"  # a smoke run keeps the real results
-    path = save(name, rows, n=args.n, n_sync=args.n_sync, value_size=VALUE_SIZE)
-    print(f"saved {path}")
+    path = save(name, rows, n=args.n, n_sync=args.n_sync, value_size=VALUE_SIZE, rounds=args.rounds)
+    png = median_bars([r for r in rows if r.unit == "ops/s"], results_dir() / f"{name}.png",
+                      "Bitcask vs SQLite, db_bench workloads (median, min..max)", "operations per second (log)",
+                      size=(12, 5))  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,28 @@ def measured(workload: str, impl: str, samples: Sequence[float], unit: str, **ex
     return Row(workload, impl, float(spread["median"]), unit, {**spread, **extra})
 
 
+def merge_rounds(rounds: Sequence[Sequence[Row]]) -> list[Row]:
+    """Rows of the same (workload, impl) from several whole rounds of a benchmark, as one
+    row each: the median value, with min / median / max / rounds beside it, and the
+    other figures (latencies, counts) of the round whose value was the median.
+
+    For benchmarks whose one round already runs every implementation back to back:
+    calling that round R times and merging interleaves ours and the reference R
+    times (A B A B ...), so a slow moment of the machine lands on both."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for rows in rounds:
+        for r in rows:
+            groups.setdefault((r.workload, r.impl), []).append(r)
+    out = []
+    for (workload, impl), rs in groups.items():
+        by_value = sorted(rs, key=lambda r: r.value)
+        mid = by_value[(len(by_value) - 1) // 2]
+        merged = measured(workload, impl, [r.value for r in rs], mid.unit)
+        merged.extra = {**mid.extra, **merged.extra}
+        out.append(merged)
+    return out
+
+
 def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
     """Call each ``runners[name]()`` once per round, the order rotating every round.
 

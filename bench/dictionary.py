@@ -16,6 +16,9 @@ Three lookup strategies: ``bitcask`` (keydir + one pread), ``csv+dict`` (the
 CSV loaded into a dict at start-up: the fair in-memory comparison, and the
 reference of the ratio column) and ``csv scan`` (csv.reader over the file per
 lookup, no start-up and no memory: fewer samples, it takes ~a second each).
+
+The whole set runs ``--rounds`` times (3) in fresh directories; each row is
+the median with min and max. ``dictionary.png`` draws the lookup latencies.
 """
 
 from __future__ import annotations
@@ -41,7 +44,17 @@ from storage.dictionary import (
     write_csv,
 )
 
-from .common import Row, Timer, header, percentile, save, table
+from .common import (
+    Row,
+    Timer,
+    header,
+    median_bars,
+    merge_rounds,
+    percentile,
+    results_dir,
+    save,
+    table,
+)
 
 REFERENCE = "csv+dict"
 T = TypeVar("T")
@@ -84,12 +97,16 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.suffix in (".data", ".hint"))
 
 
-def run(limit: int | None, n_lookups: int, n_scans: int, root: Path) -> tuple[list[Row], str]:
-    """All measurements; returns the rows and a line describing the source."""
+def source_words(limit: int | None) -> tuple[dict[str, str], str]:
+    """The GCIDE words and a line describing where they came from."""
     with Timer() as t:
         words = read_gcide(limit=limit)
     mb = os.path.getsize(GCIDE_DICT) / 1e6
-    source = f"{len(words):,} GCIDE words ({GCIDE_DICT}, {mb:.1f} MB, parsed in {t.seconds:.1f}s)"
+    return words, f"{len(words):,} GCIDE words ({GCIDE_DICT}, {mb:.1f} MB, parsed in {t.seconds:.1f}s)"
+
+
+def run(words: dict[str, str], n_lookups: int, n_scans: int, root: Path) -> list[Row]:
+    """One round of every measurement, in a fresh directory ``root``."""
     rng = random.Random(1)
     vocab = list(words)
     hits = [rng.choice(vocab) for _ in range(n_lookups)]
@@ -132,7 +149,7 @@ def run(limit: int | None, n_lookups: int, n_scans: int, root: Path) -> tuple[li
         misses[: max(1, n_scans // 4)],
     )
     db.close()
-    return rows, source
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,19 +157,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N words (default: all)")
     p.add_argument("--lookups", type=int, default=20_000, help="lookups per in-memory strategy")
     p.add_argument("--scans", type=int, default=24, help="lookups by scanning the CSV")
+    p.add_argument("--rounds", type=int, default=3, help="whole rounds (median kept, min and max shown)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (for the smoke test)")
     args = p.parse_args(argv)
     if args.quick:
-        args.limit, args.lookups, args.scans = 2_000, 200, 4
-    root = Path(tempfile.mkdtemp(prefix="bench-dictionary-"))
-    try:
-        rows, source = run(args.limit, args.lookups, args.scans, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        args.limit, args.lookups, args.scans, args.rounds = 2_000, 200, 4, 2
+    words, source = source_words(args.limit)
+    runs: list[Row] = []
+    for i in range(args.rounds):
+        root = Path(tempfile.mkdtemp(prefix=f"bench-dictionary-{i}-"))
+        try:
+            runs += run(words, args.lookups, args.scans, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    rows = merge_rounds([runs])
     print(header(f"word dictionary in CSV and Bitcask: {source}"))
     print(table(rows, reference=REFERENCE, higher_is_better=False))
     name = "dictionary-quick" if args.quick else "dictionary"  # a smoke run keeps the real results
-    print(f"saved {save(name, rows, source=source)}")
+    print(f"saved {save(name, rows, source=source, rounds=args.rounds)}")
+    lookups = [r for r in rows if r.workload.startswith("lookup")]
+    png = median_bars(lookups, results_dir() / f"{name}.png",
+                      "Word lookups: CSV+dict, Bitcask, CSV scan (median, min..max)",
+                      "microseconds per lookup (log)", size=(12, 5))  # fmt: skip
+    print(f"saved {png}")
 
 
 if __name__ == "__main__":

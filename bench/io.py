@@ -1,6 +1,6 @@
 """S6, sequential vs random IO: MB/s and IOPS by block size, access pattern and mode.
 
-``python -m bench.io [--size MB] [--cell-seconds S] [--blocks 4K,16K,...] [--dir PATH]``
+``python -m bench.io [--size MB] [--cell-seconds S] [--blocks 4K,16K,...] [--rounds R] [--dir PATH]``
 
 One file of ``--size`` MB (default 256) is read and written in blocks of 4 KiB
 to 1 MiB, sequentially and in a random order (a permutation of the blocks, so no
@@ -23,6 +23,8 @@ Each cell stops after ``--cell-seconds`` or one pass over the file, whichever
 comes first. The table's ratio compares random with sequential at the same block
 size and mode (the device's seq/random gap); ``dd`` with ``iflag=direct`` /
 ``oflag=direct`` at 1 MiB is the reference for the sequential direct rows.
+Every cell runs ``--rounds`` times (3), sequential and random taking turns in
+each round; a row is the median with min and max (the plot draws medians).
 Results: ``bench/results/io.json`` and ``io.png``.
 """
 
@@ -41,7 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import Row, header, save, table
+from .common import Row, header, merge_rounds, save, table
 
 KIB = 1024
 DEFAULT_BLOCKS = "4K,16K,64K,256K,1M"
@@ -244,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--blocks", type=parse_blocks, default=parse_blocks(DEFAULT_BLOCKS))
     ap.add_argument("--dir", help="where to put the test file (default: a temp dir under .run)")
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every cell (median kept)")
     args = ap.parse_args(argv)
     blocks: list[int] = args.blocks
     size = int(args.size * 1e6) // max(blocks) * max(blocks)
@@ -260,9 +263,11 @@ def main(argv: list[str] | None = None) -> None:
               "posix_fadvise(DONTNEED)")  # fmt: skip
         if no_direct:
             print(f"   O_DIRECT unavailable, direct rows skipped: {no_direct}")
-        rows = [run_cell(path, c, size, args.cell_seconds, rng)
-                for c in cells(blocks, no_direct is None)]  # fmt: skip
-        rows += dd_reference(path, size, no_direct is None)
+        runs: list[Row] = []
+        for _ in range(args.rounds):  # each round: every cell, then dd
+            runs += [run_cell(path, c, size, args.cell_seconds, rng) for c in cells(blocks, no_direct is None)]
+            runs += dd_reference(path, size, no_direct is None)
+        rows = merge_rounds([runs])
     print("\nratio: random vs sequential at the same block size and mode; "
           "dd = the same sequential pattern through coreutils dd")  # fmt: skip
     print(table(rows, reference="sequential"))

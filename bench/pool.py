@@ -1,6 +1,6 @@
 """D2: a new connection per query vs the pool, same private MariaDB, same run.
 
-``python -m bench.pool [--workers N] [--pool-size P] [--ops K] [--quick]``
+``python -m bench.pool [--workers N] [--pool-size P] [--ops K] [--rounds R] [--quick]``
 
 N concurrent workers (threads, then asyncio tasks) each run short queries
 (``SELECT 1``) until K queries are done between them, in three ways:
@@ -25,6 +25,10 @@ gave a connection back take it again at once (barging), so its median is low
 and a few unlucky threads wait very long (the max); ours hands each returned
 connection to the oldest waiter, so everyone waits about the same (a higher
 median, a shorter tail). The mean wait is the same: Little's law.
+
+Every case runs R rounds (the three ways back to back in each, so they take
+turns); a row is the median round's throughput with min and max beside it, and
+that round's latencies and connection counts.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 from netlib.shell import run
 
-from .common import Row, header, save, summarize, table
+from .common import Row, header, merge_rounds, save, summarize, table
 
 SAMPLE_INTERVAL = 0.02  # seconds between Threads_connected samples
 CASE_SECONDS = 30.0  # a bound on one case, whatever --ops says
@@ -191,30 +195,35 @@ def _row(workload: str, impl: str, lat: list[float], secs: float, conns: dict[st
     return Row(workload, impl, len(lat) / secs if secs else 0.0, "q/s", extra)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Row]:
     p = argparse.ArgumentParser(prog="python -m bench.pool", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--workers", type=int, default=32, help="concurrent workers (default 32)")
     p.add_argument("--pool-size", type=int, default=8, help="connections in the pool (default 8)")
     p.add_argument("--ops", type=int, default=6000, help="queries per case (default 6000)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every case (default 3)")
     p.add_argument("--quick", action="store_true", help="a few hundred queries (the smoke test)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.quick:
-        args.workers, args.pool_size, args.ops = 8, 2, 200
+        args.workers, args.pool_size, args.ops, args.rounds = 8, 2, 200, 2
     print(header(f"D2 pool: {args.workers} workers, SELECT 1, new connection vs pool"))
     env = from_env("SYSLAB_MYSQL_URL", 3306)
     server = None if env else MariaDB().start()
     try:
         addr = env or server.address  # type: ignore[union-attr]
-        rows = thread_cases(addr, args.workers, args.pool_size, args.ops)
-        rows += asyncio_cases(addr, args.workers, args.pool_size, args.ops)
+        rows = merge_rounds([
+            thread_cases(addr, args.workers, args.pool_size, args.ops)
+            + asyncio_cases(addr, args.workers, args.pool_size, args.ops)
+            for _ in range(args.rounds)
+        ])  # fmt: skip
     finally:
         if server is not None:
             server.stop()
     print(table(rows, REFERENCE))
     path = save("pool-quick" if args.quick else "pool", rows, workers=args.workers,
-                pool_size=args.pool_size, ops=args.ops)  # fmt: skip
+                pool_size=args.pool_size, ops=args.ops, rounds=args.rounds)  # fmt: skip
     print(f"\nsaved {path}")
+    return rows
 
 
 async def run_tasks(

@@ -20,6 +20,9 @@ One run, on a private 6-node cluster (3 primaries + 3 replicas, harness/redis_cl
    from the slot map, checked with ``DBSIZE``), against what naive
    ``hash(key) mod N`` placement would have moved going from 3 to 4 nodes.
 
+The timed rows (1 and 3) run ``--rounds`` times, syslab and redis-py taking
+turns; each row is the median with min and max.
+
 Prints two tables (client work vs redis-py; keys moved vs mod-N), saves
 ``bench/results/redis_cluster.json`` and a PNG of keys per node before/after.
 """
@@ -38,7 +41,7 @@ from clients.resp import ClusterClient, connect
 from clients.resp.slots import SLOTS, key_slot
 from harness.redis_cluster import RedisCluster
 
-from .common import Row, Timer, header, results_dir, save, table
+from .common import Row, Timer, header, interleaved, measured, results_dir, save, table
 
 Address = tuple[str, int]
 TENANTS = 8  # hash-tag groups in the tagged key set: few on purpose, to show the skew
@@ -63,7 +66,7 @@ def rate(fn: Callable[[], Any], count: int) -> float:
     return count / t.seconds
 
 
-def slot_function_rows(cluster: RedisCluster, keys: Sequence[bytes]) -> list[Row]:
+def slot_function_rows(cluster: RedisCluster, keys: Sequence[bytes], rounds: int) -> list[Row]:
     from redis.crc import key_slot as redispy_key_slot
 
     sample = keys[:KEYSLOT_SAMPLE]
@@ -75,10 +78,11 @@ def slot_function_rows(cluster: RedisCluster, keys: Sequence[bytes]) -> list[Row
     agree = server == [key_slot(k) for k in sample] == [redispy_key_slot(k) for k in sample]
     if not agree:
         sys.exit("key_slot disagrees with CLUSTER KEYSLOT")
-    return [
-        Row("key->slot", "syslab", rate(lambda: [key_slot(k) for k in keys], len(keys)), "keys/s"),
-        Row("key->slot", "redis-py", rate(lambda: [redispy_key_slot(k) for k in keys], len(keys)), "keys/s"),
-    ]  # fmt: skip
+    got = interleaved({
+        "syslab": lambda: rate(lambda: [key_slot(k) for k in keys], len(keys)),
+        "redis-py": lambda: rate(lambda: [redispy_key_slot(k) for k in keys], len(keys)),
+    }, rounds)  # fmt: skip
+    return [measured("key->slot", impl, got[impl], "keys/s") for impl in got]
 
 
 # -- 2. spread ------------------------------------------------------------------------------
@@ -117,8 +121,9 @@ def print_spread(title: str, s: dict[str, Any]) -> None:
 
 
 def load_rows(
-    cluster: RedisCluster, client: ClusterClient, keys: Sequence[bytes], gets: int
+    cluster: RedisCluster, client: ClusterClient, keys: Sequence[bytes], gets: int, rounds: int
 ) -> list[Row]:
+    """Each measurement ``rounds`` times, syslab and redis-py taking turns."""
     from redis.cluster import ClusterNode
     from redis.cluster import RedisCluster as RedisPyCluster
 
@@ -140,12 +145,14 @@ def load_rows(
             p.execute()
 
     sample = keys[:gets]
-    rows = [
-        Row("pipelined SET", "syslab", rate(ours_load, len(keys)), "ops/s"),
-        Row("pipelined SET", "redis-py", rate(theirs_load, len(keys)), "ops/s"),
-        Row("single GET", "syslab", rate(lambda: [client.execute("GET", k) for k in sample], gets), "ops/s"),
-        Row("single GET", "redis-py", rate(lambda: [rp.get(k) for k in sample], gets), "ops/s"),
-    ]  # fmt: skip
+    sets = interleaved({"syslab": lambda: rate(ours_load, len(keys)),
+                        "redis-py": lambda: rate(theirs_load, len(keys))}, rounds)  # fmt: skip
+    single = interleaved({
+        "syslab": lambda: rate(lambda: [client.execute("GET", k) for k in sample], gets),
+        "redis-py": lambda: rate(lambda: [rp.get(k) for k in sample], gets),
+    }, rounds)  # fmt: skip
+    rows = [measured("pipelined SET", impl, sets[impl], "ops/s") for impl in sets]
+    rows += [measured("single GET", impl, single[impl], "ops/s") for impl in single]
     rp.close()
     return rows
 
@@ -251,18 +258,18 @@ def plot(
 # -- main --------------------------------------------------------------------------------------
 
 
-def run(n: int, gets: int, name: str, reshard: int = 0) -> None:
+def run(n: int, gets: int, name: str, reshard: int = 0, rounds: int = 3) -> None:
     print(header(f"Redis Cluster: {n:,} keys over 16384 slots, 3 -> 4 primaries"))
     keys, tkeys = plain_keys(n), tagged_keys(n)
     with (
         RedisCluster(primaries=3, replicas=1) as cluster,
         ClusterClient(cluster.addresses[:1]) as client,
     ):
-        rows = slot_function_rows(cluster, keys)
+        rows = slot_function_rows(cluster, keys, rounds)
         plain, tagged = spread(keys, client.slots), spread(tkeys, client.slots)
         print_spread("no hash tags", plain)
         print_spread(f"hash tags ({TENANTS} tenants)", tagged)
-        rows += load_rows(cluster, client, keys, gets)
+        rows += load_rows(cluster, client, keys, gets, rounds)
         real_before = dbsize_per_primary(client)
         assert real_before == plain["per_node"], (real_before, plain["per_node"])
         g = grow(cluster, client, keys, reshard)
@@ -301,13 +308,14 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--keys", type=int, default=100_000, help="keys to spread (default 100,000)")
     p.add_argument("--gets", type=int, default=5_000, help="single GETs timed per client")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of each timed measurement (median kept)")
     p.add_argument("--quick", action="store_true",
                    help="2,000 keys, and reshard 200 slots instead of a full rebalance (the smoke test)")  # fmt: skip
     args = p.parse_args(argv)
     if args.quick:
-        run(2_000, 200, "redis_cluster-quick", reshard=200)
+        run(2_000, 200, "redis_cluster-quick", reshard=200, rounds=2)
     else:
-        run(min(args.keys, 1_000_000), min(args.gets, 100_000), "redis_cluster")
+        run(min(args.keys, 1_000_000), min(args.gets, 100_000), "redis_cluster", rounds=args.rounds)
 
 
 if __name__ == "__main__":

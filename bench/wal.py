@@ -1,6 +1,6 @@
 """The WAL's group commit: appends/s with 1 to 8 writer threads, by sync policy.
 
-``python -m bench.wal [--seconds S] [--threads 1,2,4,8] [--value-bytes N]``
+``python -m bench.wal [--seconds S] [--threads 1,2,4,8] [--value-bytes N] [--rounds R]``
 
 Each cell runs ``threads`` writers appending ``value-bytes`` puts for ``--seconds``
 and counts appends and fsyncs. Implementations, all in the same run:
@@ -15,11 +15,14 @@ and counts appends and fsyncs. Implementations, all in the same run:
 
 Under ``sync=interval`` / ``never`` the WAL's rows show the ceiling the fsyncs
 take away. The ratio is against ``fsync each (lock)`` in the same row group.
+Each cell runs R rounds, the implementations taking turns (who goes first
+rotates); a row is the median with min and max. ``wal.png`` draws the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sqlite3
 import tempfile
 import threading
@@ -31,9 +34,9 @@ from storage.record import Writer, encode
 from storage.wal import Wal
 from storage.wal.entry import encode_put
 
-from .common import Row, header, save, table
+from .common import Row, header, interleaved, median_bars, merge_rounds, results_dir, save, table
 
-DEFAULT_SECONDS = 1.5  # per cell; ~20 cells keep the run near 40 s
+DEFAULT_SECONDS = 1.0  # per run; 3 rounds of ~16 runs keep the bench near a minute
 DEFAULT_THREADS = "1,2,4,8"
 DEFAULT_VALUE_BYTES = 100
 REFERENCE = "fsync each (lock)"
@@ -118,26 +121,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="per cell")
     ap.add_argument("--threads", default=DEFAULT_THREADS, help="comma-separated thread counts")
     ap.add_argument("--value-bytes", type=int, default=DEFAULT_VALUE_BYTES)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.threads.split(",")]
     value = b"v" * args.value_bytes
     print(header(f"WAL group commit: {args.value_bytes} B values, {args.seconds:g} s per cell"))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, threads in enumerate(counts):
-            cell = Path(tmp) / f"c{i}"
-            for sub in ("wal", "ref", "sqlite"):
-                (cell / sub).mkdir(parents=True)
-            rows.append(bench_lock_fsync(cell / "ref", threads, args.seconds, value))
-            rows.append(bench_wal(cell / "wal", "always", threads, args.seconds, value))
-            rows.append(bench_sqlite(cell / "sqlite", threads, args.seconds, value))
+        fresh = (Path(tmp) / f"d{i}" for i in itertools.count())  # a new directory per run
+
+        def new_dir() -> Path:
+            d = next(fresh)
+            d.mkdir()
+            return d
+
+        for threads in counts:
+            got = interleaved({
+                REFERENCE: lambda t=threads: bench_lock_fsync(new_dir(), t, args.seconds, value),
+                "wal group commit": lambda t=threads: bench_wal(new_dir(), "always", t, args.seconds, value),
+                "sqlite FULL": lambda t=threads: bench_sqlite(new_dir(), t, args.seconds, value),
+            }, args.rounds)  # fmt: skip
+            rows += merge_rounds(list(got.values()))
         for policy in ("interval", "never"):
             for threads in (counts[0], counts[-1]):
-                d = Path(tmp) / f"{policy}{threads}"
-                rows.append(bench_wal(d, policy, threads, args.seconds, value))
+                runs = [bench_wal(new_dir(), policy, threads, args.seconds, value) for _ in range(args.rounds)]
+                rows += merge_rounds([runs])
     print(table(rows, reference=REFERENCE))
-    path = save("wal", rows, value_bytes=args.value_bytes, seconds=args.seconds)
-    print(f"\nsaved {path}")
+    path = save("wal", rows, value_bytes=args.value_bytes, seconds=args.seconds, rounds=args.rounds)
+    png = median_bars(rows, results_dir() / "wal.png", "WAL appends/s by sync policy and writer threads "
+                      "(median, min..max)", "appends per second (log)", size=(12, 5))  # fmt: skip
+    print(f"\nsaved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ EXERCISES: dict[str, Exercise] = _rows(
              run="make serve-cdn", bench="make bench-cdn"),  # fmt: skip
     Exercise("N10", "Pre-signed URL upload on S3 (SigV4)", room="servers/s3", run="make serve-s3",
              bench="make bench-s3"),  # fmt: skip
-    Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth"),
+    Exercise("N11", "JWT authentication", room="servers/auth", run="make serve-auth",
+             bench="make bench-jwt"),
     Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
     Exercise("N13", "HLS streaming server", room="servers/hls", run="make serve-hls"),
     Exercise(

@@ -2,6 +2,9 @@
 
 ``python -m storage.enginechild ENGINE DIR [--sync always|never|MS]``
 
+ENGINE is a name from ``storage.engines`` or a ``module:callable`` opener
+(``servers.kvsql.engine:open_dir``).
+
 Protocol, one line each way: on start, after recovery, the child prints
 ``READY``; then it reads ``P <id> <key> <value>`` (put) or ``D <id> <key>``
 (delete) and answers ``A <id>`` only after the engine returned, i.e. after
@@ -19,7 +22,7 @@ from storage import engines
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("engine", choices=sorted(engines.ENGINES))
+    p.add_argument("engine", help=f"one of {', '.join(sorted(engines.ENGINES))}, or module:callable")
     p.add_argument("dir")
     p.add_argument("--sync", default="always")
     args = p.parse_args(argv)

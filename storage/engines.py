@@ -101,7 +101,11 @@ def get(name: str) -> Engine:
 
 
 def open(name: str, path: str | os.PathLike[str], **options: Any) -> Any:  # noqa: A001
-    """Open engine ``name`` on ``path``."""
+    """Open engine ``name`` on ``path``. A ``module:callable`` instead of a name opens an
+    engine that lives outside storage/ and keeps to the same contract (``servers.kvsql``,
+    whose rows are in MariaDB: ``servers.kvsql.engine:open_dir``)."""
+    if ":" in name:
+        return _resolve(name)(os.fspath(path), **options)
     return get(name).open(path, **options)
 
 

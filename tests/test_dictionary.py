@@ -58,3 +58,9 @@ def test_dictionary_benchmark_runs_end_to_end(capsys, tmp_path, monkeypatch):
     bench_dictionary.main(["--quick"])
     out = capsys.readouterr().out
     assert "size on disk" in out and "lookup hit p99" in out and "csv scan" in out
+    import json
+
+    rows = json.loads((tmp_path / "dictionary-quick.json").read_text())["rows"]
+    assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
+               for r in rows)  # fmt: skip
+    assert (tmp_path / "dictionary-quick.png").stat().st_size > 1000

@@ -1,12 +1,17 @@
-"""One contract for every KV engine (Bitcask, the B+ tree, the LSM when it is there).
+"""One contract for every KV engine: Bitcask, the B+ tree, the LSM, and the MySQL-backed
+KV of servers/kvsql (D7), whose rows live in three private MariaDB instances.
 
-Parametrised over ``storage.engines.available()``: the same get/put/delete/scan,
-reopen and SIGKILL tests, and a Hypothesis state machine against a dict model
-with reopen steps (and crash steps for engines that can be abandoned in-process).
+Parametrised over ``storage.engines.available()`` plus kvsql: the same
+get/put/delete/scan, reopen and SIGKILL tests, and a Hypothesis state machine
+against a dict model with reopen steps (and crash steps for engines that can be
+abandoned in-process). A kvsql "directory" holds only ``shards.json``, naming a
+fresh database on each instance, so every test starts from empty tables.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import shutil
 import signal
@@ -20,24 +25,59 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from clients.mysql import Connection
+from harness.services import MariaDB, start_all
+from servers.kvsql.engine import SHARDS_FILE
 from storage import engines
 
 REPO = Path(__file__).resolve().parent.parent
-NAMES = engines.available()
+KVSQL = "servers.kvsql.engine:open_dir"
+NAMES = [*engines.available(), KVSQL]
 pytestmark = pytest.mark.exercise("S8")
+_databases = itertools.count()
 
 
 def test_the_registry_has_bitcask_and_the_bptree():
     assert {"bitcask", "bptree"} <= set(NAMES)
 
 
-@pytest.fixture(params=NAMES)
+@pytest.fixture(scope="module")
+def mariadbs():
+    servers = start_all([MariaDB() for _ in range(3)])
+    yield [s.address for s in servers]
+    for s in servers:
+        s.stop()
+
+
+def prepare(name: str, path: Path, mariadbs) -> Path:
+    """Make ``path`` ready for ``engines.open(name, path)``: nothing for an engine on
+    files; for kvsql, a new database on each instance and the shards.json naming them."""
+    if name == KVSQL:
+        path.mkdir(parents=True, exist_ok=True)
+        db = f"contract{next(_databases)}"
+        shards = {}
+        for i, a in enumerate(mariadbs):
+            with Connection.from_address(a) as c:
+                c.query(f"CREATE DATABASE {db}")
+            shards[f"s{i}"] = f"mysql://{a.user}@{a.host}:{a.port}/{db}"
+        (path / SHARDS_FILE).write_text(json.dumps({"shards": shards}))
+    return path
+
+
+@pytest.fixture(params=NAMES, ids=lambda n: "kvsql" if n == KVSQL else n)
 def name(request):
     return request.param
 
 
-def test_get_put_delete(name, tmp_path):
-    db = engines.open(name, tmp_path / "db")
+@pytest.fixture
+def db_path(request, name, tmp_path):
+    """The engine's directory, prepared (MariaDB started only when kvsql is in play)."""
+    dbs = request.getfixturevalue("mariadbs") if name == KVSQL else None
+    return prepare(name, tmp_path / "db", dbs)
+
+
+def test_get_put_delete(name, db_path):
+    db = engines.open(name, db_path)
     try:
         assert db.get(b"missing") is None
         db.put(b"k", b"v1")
@@ -52,8 +92,8 @@ def test_get_put_delete(name, tmp_path):
         db.close()
 
 
-def test_scan_is_ordered_and_half_open(name, tmp_path):
-    db = engines.open(name, tmp_path / "db")
+def test_scan_is_ordered_and_half_open(name, db_path):
+    db = engines.open(name, db_path)
     try:
         keys = [b"%04d" % i for i in range(500)]
         for k in random.Random(1).sample(keys, len(keys)):
@@ -67,11 +107,11 @@ def test_scan_is_ordered_and_half_open(name, tmp_path):
         db.close()
 
 
-def test_reopen_keeps_everything_put_and_nothing_deleted(name, tmp_path):
+def test_reopen_keeps_everything_put_and_nothing_deleted(name, db_path):
     model = {}
     rng = random.Random(2)
     for _ in range(3):
-        db = engines.open(name, tmp_path / "db")
+        db = engines.open(name, db_path)
         for _ in range(400):
             k = b"key%d" % rng.randrange(150)
             if rng.random() < 0.3:
@@ -81,7 +121,7 @@ def test_reopen_keeps_everything_put_and_nothing_deleted(name, tmp_path):
                 model[k] = b"v" * rng.randrange(0, 200)
                 db.put(k, model[k])
         db.close()
-        db = engines.open(name, tmp_path / "db")
+        db = engines.open(name, db_path)
         assert dict(db.scan()) == model
         assert len(db) == len(model)
         db.close()
@@ -110,7 +150,7 @@ def _run_and_kill(name: str, directory: Path, ops: list[str], kill_after: int) -
     return acked
 
 
-def test_sigkill_loses_no_acknowledged_write_and_resurrects_no_delete(name, tmp_path):
+def test_sigkill_loses_no_acknowledged_write_and_resurrects_no_delete(name, db_path):
     rng = random.Random(3)
     model: dict[bytes, bytes] = {}
     for round_ in range(3):
@@ -126,8 +166,8 @@ def test_sigkill_loses_no_acknowledged_write_and_resurrects_no_delete(name, tmp_
                 ops.append(f"P {i} {k.decode()} {v.decode()}\n")
                 m[k] = v
             models.append(m)
-        acked = _run_and_kill(name, tmp_path / "db", ops, rng.randrange(50, 500))
-        db = engines.open(name, tmp_path / "db")
+        acked = _run_and_kill(name, db_path, ops, rng.randrange(50, 500))
+        db = engines.open(name, db_path)
         state = dict(db.scan())
         db.close()
         # Everything acknowledged is there; at most the one write in flight is too.
@@ -139,10 +179,12 @@ class EngineVsDict(RuleBasedStateMachine):
     """Random puts, deletes, scans, reopens (and crashes) against a dict."""
 
     engine = "bptree"
+    mariadbs: list = []  # kvsql's instances
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="contract-")
+        prepare(self.engine, Path(self.dir), self.mariadbs)
         self.db = self._open()
         self.model: dict[bytes, bytes] = {}
 
@@ -198,8 +240,8 @@ class EngineVsDict(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _machine(engine_name: str):
-    cls = type(f"{engine_name}VsDict", (EngineVsDict,), {"engine": engine_name})
+def _machine(engine_name: str, mariadbs):
+    cls = type("EngineVsDict_", (EngineVsDict,), {"engine": engine_name, "mariadbs": mariadbs})
     return cls.TestCase
 
 
@@ -207,8 +249,8 @@ SETTINGS = settings(max_examples=15, stateful_step_count=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 
-@pytest.mark.parametrize("engine_name", NAMES)
-def test_engine_behaves_like_a_dict(engine_name):
-    case = _machine(engine_name)
+@pytest.mark.parametrize("engine_name", NAMES, ids=lambda n: "kvsql" if n == KVSQL else n)
+def test_engine_behaves_like_a_dict(request, engine_name):
+    case = _machine(engine_name, request.getfixturevalue("mariadbs") if engine_name == KVSQL else [])
     case.settings = SETTINGS
     case("runTest").runTest()

@@ -28,11 +28,13 @@ def test_hashtags_bench_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                                   mariadb: ServiceAddress) -> None:  # fmt: skip
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     monkeypatch.setenv("SYSLAB_MYSQL_URL", "mysql:" + mariadb.url)
-    hashtags.main(["--posts", "600"])
+    hashtags.main(["--posts", "600", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "After a SIGKILL halfway" in out
     doc = json.loads((tmp_path / "hashtags.json").read_text())
     assert all(r["extra"]["exact"] for r in doc["rows"])  # without a crash every count is right
+    assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
+               for r in doc["rows"])  # fmt: skip
     c = doc["crashes"]
     assert c["1 naive count++"]["exact"] and c["5 Kafka by hashtag"]["exact"]
     assert c["2 naive batching"]["lost"] > 0 and c["4 two maps swapped"]["double"] == 0

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.exercise("S6")
 def test_io_quick_run_measures_every_cell_and_plots(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path / "results")
     io_bench.main(["--size", "4", "--cell-seconds", "0.02", "--blocks", "4K,64K",
-                   "--dir", str(tmp_path)])  # fmt: skip
+                   "--rounds", "2", "--dir", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out
     assert "posix_fadvise(DONTNEED)" in out and "vs sequential" in out
     doc = json.loads((tmp_path / "results" / "io.json").read_text())
@@ -29,6 +29,8 @@ def test_io_quick_run_measures_every_cell_and_plots(tmp_path, monkeypatch, capsy
                 for pattern in ("sequential", "random"):
                     assert (f"{op} {bs} {mode}", pattern) in got
     assert all(r["value"] > 0 and r["extra"]["ops"] > 0 for r in doc["rows"])
+    assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
+               for r in doc["rows"])  # fmt: skip
     assert (tmp_path / "results" / "io.png").stat().st_size > 1000
     assert not list(tmp_path.glob("io-*"))  # the test file is removed
 

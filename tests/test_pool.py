@@ -295,3 +295,6 @@ def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb, tmp_path):
     pooled = [row for row in rows if row["impl"].startswith("pool (ours)")]
     assert len(pooled) == 2  # threads and asyncio
     assert all(1 <= row["extra"]["conns_max"] <= 2 for row in pooled)  # the pool, nothing else
+    for row in rows:  # two rounds each, the median between min and max
+        assert row["extra"]["rounds"] == 2
+        assert row["extra"]["min"] <= row["value"] <= row["extra"]["max"]

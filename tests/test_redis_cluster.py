@@ -235,4 +235,8 @@ def test_bench_runs_end_to_end_quick(tmp_path):
     doc = json.loads((tmp_path / "redis_cluster-quick.json").read_text())
     assert doc["grow"]["keys_moved"] == doc["per_node_after"][doc["grow"]["new_node"]]
     assert sum(doc["per_node_before"].values()) == 2_000
+    timed = [r for r in doc["rows"] if r["unit"] != "keys"]
+    assert {r["workload"] for r in timed} == {"key->slot", "pipelined SET", "single GET"}
+    assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
+               for r in timed)  # fmt: skip
     assert (tmp_path / "redis_cluster-quick.png").stat().st_size > 0

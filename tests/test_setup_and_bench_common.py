@@ -3,7 +3,16 @@
 import json
 import subprocess
 
-from bench.common import OUT_ENV, Row, percentile, results_dir, save, table
+from bench.common import (
+    OUT_ENV,
+    Row,
+    interleaved,
+    merge_rounds,
+    percentile,
+    results_dir,
+    save,
+    table,
+)
 from harness.procs import REPO_ROOT
 
 
@@ -54,3 +63,22 @@ def test_the_output_folder_comes_from_the_environment(tmp_path, monkeypatch):
     assert results_dir() == tmp_path / "out"
     path = save("env", [Row("w", "i", 1.0, "s")])
     assert path == tmp_path / "out" / "env.json" and path.exists()
+
+
+def test_merge_rounds_keeps_the_median_round_and_the_spread():
+    rounds = [
+        [Row("get", "ours", 90.0, "ops/s", {"p99_ms": 9.0}), Row("get", "ref", 100.0, "ops/s")],
+        [Row("get", "ours", 50.0, "ops/s", {"p99_ms": 5.0}), Row("get", "ref", 120.0, "ops/s")],
+        [Row("get", "ours", 70.0, "ops/s", {"p99_ms": 7.0}), Row("get", "ref", 80.0, "ops/s")],
+    ]
+    ours, ref = merge_rounds(rounds)
+    assert (ours.impl, ours.value, ours.extra["min"], ours.extra["max"]) == ("ours", 70.0, 50.0, 90.0)
+    assert ours.extra["p99_ms"] == 7.0 and ours.extra["rounds"] == 3  # the median round's figures
+    assert (ref.value, ref.extra["min"], ref.extra["max"]) == (100.0, 80.0, 120.0)
+
+
+def test_interleaved_rotates_who_goes_first():
+    order: list[str] = []
+    got = interleaved({"a": lambda: order.append("a") or 1, "b": lambda: order.append("b") or 2}, 4)
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert got == {"a": [1, 1, 1, 1], "b": [2, 2, 2, 2]}

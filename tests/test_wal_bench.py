@@ -13,8 +13,8 @@ pytestmark = pytest.mark.exercise("S4")
 
 
 def test_wal_bench_quick_run_has_every_row(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
-    wal_bench.main(["--seconds", "0.05", "--threads", "1,4"])
+    monkeypatch.setenv(bench.common.OUT_ENV, str(tmp_path))
+    wal_bench.main(["--seconds", "0.05", "--threads", "1,4", "--rounds", "2"])
     assert "vs fsync each (lock)" in capsys.readouterr().out
     rows = json.loads((tmp_path / "wal.json").read_text())["rows"]
     got = {(r["workload"], r["impl"]) for r in rows}
@@ -23,3 +23,5 @@ def test_wal_bench_quick_run_has_every_row(tmp_path, monkeypatch, capsys):
             assert (f"sync=always x{threads}", impl) in got
     ref = [r for r in rows if r["impl"] == "fsync each (lock)"]
     assert all(r["extra"]["fsyncs"] == r["extra"]["appends"] > 0 for r in ref)
+    assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"] for r in rows)
+    assert (tmp_path / "wal.png").stat().st_size > 1000

@@ -3,6 +3,7 @@
 from netlib.shell import run, serve_until_signalled
 from servers.cli import byte_size, int_in, parse, server_parser
 
+from .acl import AclError
 from .eviction import POLICIES
 from .server import CacheSettings, State, serve, shell_config
 
@@ -17,6 +18,8 @@ def main() -> None:
     p.add_argument(
         "--timeout", type=float, default=0, help="close clients idle this long (0 = never)"
     )
+    p.add_argument("--requirepass", default="", help="the default user's password (AUTH)")
+    p.add_argument("--aclfile", default="", help="ACL users file loaded at start (ACL LOAD/SAVE)")
     args = parse(p)
     settings = CacheSettings(
         databases=args.databases,
@@ -24,11 +27,18 @@ def main() -> None:
         maxmemory=args.maxmemory,
         maxmemory_policy=args.maxmemory_policy,
         maxmemory_samples=args.maxmemory_samples,
+        requirepass=args.requirepass,
+        aclfile=args.aclfile,
     )
+
+    try:
+        state = State(settings)
+    except (OSError, AclError) as e:
+        p.error(f"cannot load the ACL file {args.aclfile}: {e}")
 
     async def go() -> None:
         config = shell_config(args.host, args.port, args.timeout)
-        server, _ = await serve(config, State(settings))
+        server, _ = await serve(config, state)
         await serve_until_signalled(server)
 
     run(go)

@@ -1,4 +1,4 @@
-"""BLPOP/BRPOP: clients parked on keys, woken by a push, not by polling.
+"""BLPOP/BRPOP (and BZPOPMIN, BZMPOP, XREAD...): clients parked on keys, woken by a write, not by polling.
 
 Strategy (Redis's blocked.c, simplified). A blocking pop that finds every key
 empty parks the client: it is queued FIFO on each of its keys and stops
@@ -7,11 +7,18 @@ push to a key with waiters *signals* it; right after the pushing command
 returns, ``serve_ready`` hands the pushed elements to the waiters in arrival
 order, each waiter unparks (leaving its other keys) and resumes its pipeline.
 A timeout (a loop timer owned by the client) answers a null array instead.
+
+Other blocking commands (BZPOPMIN, BZMPOP, XREAD, XREADGROUP) park with a ``serve`` function:
+given the database and the signalled key it answers the waiter's reply, or
+None to leave it waiting. Besides pushes, the keyspace tells us when a key
+someone waits on is created, replaced or deleted (``changed``): a blocked
+XREADGROUP whose stream vanished is answered an error, as in Redis 7.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +44,8 @@ class Parked:
     left: bool
     timer: Any = None  # the loop's TimerHandle for the timeout, if any
     extra: dict[str, Any] = field(default_factory=dict)
+    # (database, key) -> the reply that unblocks, or None to go on waiting.
+    serve: Callable[[Database, bytes], bytes | None] | None = None
 
 
 class Blocking:
@@ -45,6 +54,7 @@ class Blocking:
         self.waiters: dict[tuple[int, bytes], deque[Any]] = {}
         self.ready: deque[tuple[int, bytes]] = deque()
         self._serving = False
+        keyspace.blocking = self
 
     @property
     def blocked_clients(self) -> int:
@@ -78,6 +88,13 @@ class Blocking:
         if (db, key) in self.waiters:
             self.ready.append((db, key))
 
+    def changed(self, db: int, key: bytes | None) -> None:
+        """The keyspace created, replaced or deleted ``key`` (None: flushed database ``db``)."""
+        if key is None:
+            self.ready.extend(k for k in self.waiters if k[0] == db)
+        elif (db, key) in self.waiters and (not self.ready or self.ready[-1] != (db, key)):
+            self.ready.append((db, key))
+
     def serve_ready(self) -> None:
         """Hand pushed elements to waiters, FIFO. Re-entrant calls return at once."""
         if self._serving:
@@ -90,13 +107,23 @@ class Blocking:
             self._serving = False
 
     def _serve_key(self, index: int, key: bytes) -> None:
+        """Offer the key to its waiters in the order they blocked."""
         db = self.keyspace.dbs[index]
-        while True:
-            q = self.waiters.get((index, key))
-            lst = db.peek(key)
-            if not q or type(lst) is not deque or not lst:
-                return
-            client = q[0]
-            value = pop_element(db, key, lst, client.blocked.left)
+        q = self.waiters.get((index, key))
+        if not q:
+            return
+        for client in list(q):
+            parked = client.blocked
+            if parked is None or client not in self.waiters.get((index, key), ()):
+                continue  # answered meanwhile (a resumed pipeline ran)
+            if parked.serve is not None:
+                reply = parked.serve(db, key)
+                if reply is None:
+                    continue
+            else:
+                lst = db.peek(key)
+                if type(lst) is not deque or not lst:
+                    continue
+                reply = resp.bulks([key, pop_element(db, key, lst, parked.left)])
             self.unpark(client)
-            client.unblock(resp.bulks([key, value]))
+            client.unblock(reply)

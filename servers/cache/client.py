@@ -17,12 +17,14 @@ timeout unblocks it) and the pub/sub output limit.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from netlib.shell import Connection
 from servers.respkit import Command, Session
 
 from .blocking import Parked
+from .commands import acl, ops
 
 if TYPE_CHECKING:
     from .server import State
@@ -50,10 +52,25 @@ class Client(Session):
         self.in_exec = False  # inside EXEC blocking commands must not block
         self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
         self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
+        self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
+        self.monitoring = False  # MONITOR
+        self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
+        self.soft_since: float | None = None  # over the pub/sub soft output limit since
+        self.restricted = False  # not logged in, or a user with limits: ACL checks each command
+        acl.fresh_login(self)
 
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        if self.restricted:
+            refused = acl.permission(self, cmd, args)
+            if refused is not None:
+                self.state.observer.rejected(cmd, refused)
+                return self.reject(refused)
+        if self.state.pause is not None:
+            hold = ops.held(self, cmd)
+            if hold is not None:
+                return hold
         if self.subscribed and not cmd.pubsub_ok:
             return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
         if self.multi is not None and cmd.name not in RUN_INSIDE_MULTI:
@@ -62,11 +79,15 @@ class Client(Session):
         return None
 
     def reject(self, reply: bytes) -> bytes:
+        if reply is not QUEUED:
+            self.state.observer.count_error(reply)
         if self.multi is not None:
             self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
         return reply
 
     def on_reset(self) -> None:
+        ops.forget(self)
+        acl.fresh_login(self)
         self._leave_pubsub()
         self.multi = None
         self.unwatch()
@@ -75,6 +96,7 @@ class Client(Session):
         self.update_guard()
 
     def closed(self) -> None:
+        ops.forget(self)
         self.state.blocking.unpark(self)
         self._leave_pubsub()
         self.multi = None
@@ -87,6 +109,10 @@ class Client(Session):
         fields["multi"] = len(self.multi) if self.multi is not None else -1
         if self.subscribed:
             fields["flags"] = "P"
+        if self.monitoring:
+            fields["flags"] = "O"
+        if self.no_evict:
+            fields["flags"] = fields["flags"].replace("N", "") + "e"
         return fields
 
     def client_type(self) -> bytes:
@@ -124,7 +150,17 @@ class Client(Session):
 
     def update_guard(self) -> None:
         self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
-        self.guarded = self.subscribed or self.multi is not None
+        self.restricted = not self.authenticated or not self.user.unrestricted
+        self.guarded = (
+            self.subscribed
+            or self.multi is not None
+            or self.restricted
+            or self.state.pause is not None
+        )
+
+    def resume(self) -> None:
+        """Run what waited in ``pending`` (CLIENT UNPAUSE)."""
+        self._resume()
 
     # -- pub/sub ----------------------------------------------------------------------
     def deliver(self, data: bytes) -> None:
@@ -135,8 +171,20 @@ class Client(Session):
         reader cannot make the server buffer every message forever.
         """
         self.send(data)
-        if self.conn.write_buffer_size() > self.state.pubsub_output_limit:
-            self.conn.log.warning("closing: pub/sub output buffer over the limit")
+        unsent = self.conn.write_buffer_size()
+        hard, soft, seconds = self.state.output_limits["pubsub"]
+        over = unsent > self.state.pubsub_output_limit
+        if soft and unsent > soft and not over:
+            now = time.monotonic()
+            if self.soft_since is None:
+                self.soft_since = now
+            over = now - self.soft_since > seconds
+        elif unsent <= soft:
+            self.soft_since = None
+        if over:
+            self.conn.log.warning(
+                "closing: pub/sub output buffer over the limit (%d bytes)", unsent
+            )
             self.state.hub_dropped += 1
             self.conn.abort()
 

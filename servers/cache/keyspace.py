@@ -57,6 +57,12 @@ def wall_clock_ms() -> int:
 
 
 TYPE_NAMES: dict[type, bytes] = {bytes: b"string", deque: b"list", dict: b"hash", set: b"set"}
+# OBJECT ENCODING for the types whose encoding depends on the value (a type's
+# module registers it, as commands/zsets.py does for the sorted set).
+ENCODINGS: dict[type, Callable[[Any], bytes]] = {}
+# The memory estimate of the elements of a type registered by its own module
+# (the sorted set's members, a stream's entries: Stream.memory).
+ELEMENT_SIZES: dict[type, Callable[[Any], int]] = {}
 
 
 def estimate(key: bytes, value: Any) -> int:
@@ -69,6 +75,8 @@ def estimate(key: bytes, value: Any) -> int:
         return base + sum(len(v) + LIST_ELEM_OVERHEAD for v in value)
     if t is dict:
         return base + sum(len(f) + len(v) + HASH_FIELD_OVERHEAD for f, v in value.items())
+    if t in ELEMENT_SIZES:
+        return base + ELEMENT_SIZES[t](value)
     return base + sum(len(m) + SET_MEMBER_OVERHEAD for m in value)
 
 
@@ -217,6 +225,9 @@ class Database:
         self.data[key] = value
         if self.watchers:
             self.touched(key)
+        blocking = self.ks.blocking
+        if blocking is not None and blocking.waiters:
+            blocking.changed(self.index, key)
 
     def put_new(self, key: bytes, value: Any) -> None:
         """Create an aggregate (list, hash, set) for a key known to be missing."""
@@ -240,6 +251,9 @@ class Database:
         self.meta.pop(key, None)
         if self.watchers:
             self.touched(key)
+        blocking = self.ks.blocking
+        if blocking is not None and blocking.waiters:
+            blocking.changed(self.index, key)
         return True
 
     def delete_if_empty(self, key: bytes, value: Any) -> None:
@@ -289,6 +303,9 @@ class Database:
             d.clear()
         self.keylog.clear()
         self.volatile.clear()
+        blocking = self.ks.blocking
+        if blocking is not None and blocking.waiters:
+            blocking.changed(self.index, None)
 
     def live_keys(self) -> Iterator[bytes]:
         """Every key not yet expired (KEYS); expired ones are removed on the way."""
@@ -327,6 +344,9 @@ class Keyspace:
         self.hits = self.misses = 0
         self.expired_keys = self.evicted_keys = 0
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
+        # Set by blocking.Blocking: told when a key clients block on is created,
+        # replaced or deleted (a blocked XREADGROUP must learn its stream is gone).
+        self.blocking: Any = None
         self.dbs = [Database(self, i) for i in range(databases)]
 
     def flushall(self) -> None:

@@ -21,11 +21,14 @@ from servers.respkit import ServerState, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
 from . import commands  # noqa: F401  (registers every command in the table)
+from .acl import Acl
 from .blocking import Blocking
 from .client import Client
+from .commands import acl as acl_commands
 from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
 from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
+from .observe import Observer
 from .table import REGISTRY
 
 __all__ = ["CacheSettings", "State", "serve", "shell_config"]
@@ -46,6 +49,8 @@ class CacheSettings:
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
     maxmemory_samples: int = DEFAULT_SAMPLES
+    requirepass: str = ""
+    aclfile: str = ""  # users loaded at start (ACL LOAD/SAVE use it)
 
 
 class State(ServerState):
@@ -68,10 +73,24 @@ class State(ServerState):
         self.blocking = Blocking(self.keyspace)
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
-        self.pubsub_output_limit = PUBSUB_OUTPUT_LIMIT
+        self.pubsub_output_limit: float = PUBSUB_OUTPUT_LIMIT
+        # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
+        self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
+                              "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
+        self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
+        self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
+        self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
+        self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
         self._ops_sample = (time.monotonic(), 0)
+        self.acl = Acl(REGISTRY)
+        self.aclfile = settings.aclfile
+        self.requirepass = ""
+        if settings.aclfile:
+            acl_commands.load_aclfile(self, settings.aclfile)
+        if settings.requirepass:
+            acl_commands.set_requirepass(self, settings.requirepass)
         self.extra_config: dict[str, str] = {
             "save": "",
             "appendonly": "no",
@@ -83,6 +102,10 @@ class State(ServerState):
     # -- the kit's hooks -------------------------------------------------------------
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
+
+    def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
+        """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
+        return acl_commands.login(client, user, password)
 
     def admit_write(self) -> bytes | None:
         """maxmemory: evict what the policy allows, or refuse the write with -OOM."""

@@ -27,13 +27,16 @@ The clock is injected (``now_ms``) so tests control expiry without sleeping.
 from __future__ import annotations
 
 import bisect
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from clients.address import address_from_url
 from clients.hashring import HashRing
 from clients.pool import Pool, PoolConfig
 from clients.pool.mysql import mysql_pool
@@ -178,17 +181,29 @@ class KVSql:
                                        (now,)).scalar())  # fmt: skip
         return total
 
-    def scan(self, start: bytes = b"", limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Live pairs with key >= ``start`` in key order, merged across shards."""
+    def scan(self, start: bytes | None = None, end: bytes | None = None,
+             limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:  # fmt: skip
+        """Live pairs with ``start <= key < end`` in key order, merged across shards."""
         now = self.now_ms()
+        where, args = f"k >= ? AND {LIVE}", [start or b"", now]
+        if end is not None:
+            where, args = f"k < ? AND {where}", [end, *args]
         rows: list[tuple[bytes, bytes]] = []
         for pool in self.pools.values():
             with pool.connection() as c:
-                got = c.execute(f"SELECT k, v FROM kv WHERE k >= ? AND {LIVE} ORDER BY k"
-                                + (f" LIMIT {int(limit)}" if limit is not None else ""), (start, now)).rows  # fmt: skip
+                got = c.execute(f"SELECT k, v FROM kv WHERE {where} ORDER BY k"
+                                + (f" LIMIT {int(limit)}" if limit is not None else ""), tuple(args)).rows  # fmt: skip
             rows += [(bytes(k), bytes(v)) for k, v in got]
         rows.sort()
         yield from rows[:limit] if limit is not None else rows
+
+    # -- the engine contract (storage/engines.py): put, get, delete, scan, len, close ---------
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.set(key, value)
+
+    def __len__(self) -> int:
+        return self.count()
 
     def flush(self) -> None:
         """Remove every row on every shard (FLUSHDB)."""
@@ -231,3 +246,17 @@ class KVSql:
             self._cleaner.join()
         for pool in self.pools.values():
             pool.close()
+
+
+SHARDS_FILE = "shards.json"
+
+
+def open_dir(path: str, **options: Any) -> KVSql:
+    """The engine contract's ``open(path)`` for a store whose data is not in ``path``:
+    ``path/shards.json`` names the shards (``{"shards": {"s0": "mysql://root@127.0.0.1:P/db", ...},
+    "routing": "hash"}``); the rows live in MariaDB. ``options`` such as ``sync``
+    do not apply (every write is an autocommitted InnoDB transaction) and are ignored."""
+    with open(os.path.join(path, SHARDS_FILE)) as f:
+        doc = json.load(f)
+    shards = {name: address_from_url(url, 3306) for name, url in doc["shards"].items()}
+    return KVSql(shards, Routing(doc.get("routing", "hash"), tuple(shards)), pool_size=2)

@@ -72,13 +72,14 @@ from .errors import (
 )
 from .registry import Command, Handler, Registry, arity_ok
 from .server import serve, shell_config
-from .session import OUTPUT_HIGH_WATER, Session
+from .session import HOLD, OUTPUT_HIGH_WATER, Session
 from .state import VERSION, EngineState, ServerState, WrongType
 
 # Largest string value: Redis's proto-max-bulk-len (APPEND, SETRANGE).
 MAX_STRING = resp.MAX_BULK_LEN
 
 __all__ = [
+    "HOLD",
     "BASE", "DB_OUT_OF_RANGE", "INT64_MAX", "INT64_MIN", "MAX_STRING", "NOT_FLOAT",
     "NOT_INTEGER", "NO_SUCH_KEY", "OUTPUT_HIGH_WATER", "OVERFLOW", "SYNTAX", "VERSION",
     "WRONGTYPE", "Command", "CommandError", "EngineState", "Handler", "Registry", "ServerState",

@@ -2,11 +2,11 @@
 RESET, SELECT, CLIENT ..., registered in ``BASE`` (a server's registry includes it).
 
 They follow Redis 7.0's replies and wording (a test compares them with a real
-redis-server's). There are no users or passwords here: the only user is
-``default`` with ``nopass``, as on a fresh Redis, so ``AUTH default <any>``
-and ``HELLO 3 AUTH default <any>`` succeed, another user name is refused
-with WRONGPASS, and a bare ``AUTH <password>`` gets Redis's "no password
-configured" error.
+redis-server's). Unless the server has users (``state.authenticate``, the cache's ACL), the
+only user is ``default`` with ``nopass``, as on a fresh Redis, so ``AUTH
+default <any>`` and ``HELLO 3 AUTH default <any>`` succeed, another user name
+is refused with WRONGPASS, and a bare ``AUTH <password>`` gets Redis's "no
+password configured" error.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ NO_PASSWORD = (
     b"-ERR AUTH <password> called without any password configured for the default user. "
     b"Are you sure your configuration is correct?\r\n"
 )
+NOAUTH_HELLO = (
+    b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    b"HELLO AUTH <user> <pass> option can be used to authenticate the client and "
+    b"select the RESP protocol version at the same time\r\n"
+)
 BAD_NAME = "Client names cannot contain spaces, newlines or special characters."
 
 
@@ -66,8 +71,15 @@ def select(c: Any, a: list[bytes]) -> bytes:
     return resp.OK if c.select(to_int(a[1])) else DB_OUT_OF_RANGE
 
 
-def _authenticate(user: bytes) -> bytes | None:
-    """The error for ``user`` (any password is right for ``default``), or None."""
+def authenticate(c: Any, user: bytes | None, password: bytes) -> bytes | None:
+    """The error for a login (None: logged in). Without users (the kit's default): any
+    password is right for ``default``; a server with users overrides ``state.authenticate``."""
+    hook = getattr(c.state, "authenticate", None)
+    if hook is not None:
+        result: bytes | None = hook(c, user, password)
+        return result
+    if user is None:
+        return NO_PASSWORD
     return None if user == b"default" else WRONGPASS
 
 
@@ -76,8 +88,8 @@ def auth(c: Any, a: list[bytes]) -> bytes:
     if len(a) > 3:
         return SYNTAX
     if len(a) == 2:
-        return NO_PASSWORD
-    return _authenticate(a[1]) or resp.OK
+        return authenticate(c, None, a[1]) or resp.OK
+    return authenticate(c, a[1], a[2]) or resp.OK
 
 
 HELLO_SYNTAX = "[protover [AUTH username password] [SETNAME clientname]]"
@@ -95,7 +107,7 @@ def hello(c: Any, a: list[bytes]) -> bytes:
     while i < len(a):  # in order, as Redis 7.0: each option is checked where it stands
         opt = a[i].upper()
         if opt == b"AUTH" and i + 2 < len(a):
-            refused = _authenticate(a[i + 1])
+            refused = authenticate(c, a[i + 1], a[i + 2])
             if refused:
                 return refused
             i += 3
@@ -104,6 +116,8 @@ def hello(c: Any, a: list[bytes]) -> bytes:
             i += 2
         else:
             return echoed("Syntax error in HELLO option '%s'", a[i])
+    if not c.authenticated:
+        return NOAUTH_HELLO
     if name is not None:
         c.name = name
     c.proto = proto

@@ -26,7 +26,8 @@ QUIT answers +OK and nothing after it runs.
 
 Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
 before every command while ``guarded`` is true: MULTI queueing, subscribe
-mode), ``reject`` (an unknown command or wrong arity: MULTI marks the
+mode, ACL checks; returning ``HOLD`` keeps that command and the rest of the
+pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an unknown command or wrong arity: MULTI marks the
 transaction failed), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
 ``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
 """
@@ -37,6 +38,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from netlib import resp
@@ -65,6 +67,9 @@ LINGER = 5.0
 # client-query-buffer-limit (1 GB there). Lower here: a parsed command costs a
 # Python list and bytes objects, several times its wire size.
 MAX_QUEUED = 128 * 1024 * 1024
+# What ``guard`` returns to hold a command and everything after it until ``unblock``
+# (CLIENT PAUSE): a unique object, compared by identity.
+HOLD = bytes(bytearray(b"hold"))
 
 
 class Session(ShellSession):
@@ -96,6 +101,8 @@ class Session(ShellSession):
         self.created = time.monotonic()
         self.last_active = self.created
         self.last_command = ""
+        self.authenticated = True  # a server with users starts it False (the cache's ACL)
+        self.user_name = "default"
         state.clients[self.id] = self
 
     # -- the shell's Session protocol -------------------------------------------
@@ -169,9 +176,13 @@ class Session(ShellSession):
             if (len(args) != a) if a > 0 else (len(args) < -a):
                 out.append(self.reject(arity_error(cmd.name)))
                 continue
-            if self.guarded:  # a server's slow path (MULTI, subscribe mode)
+            if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
                 r = self.guard(cmd, args)
                 if r is not None:
+                    if r is HOLD:
+                        done -= 1
+                        self.pending.extend(cmds[done:])
+                        break
                     out.append(r)
                     continue
             if cmd.denyoom:
@@ -179,12 +190,14 @@ class Session(ShellSession):
                 if r is not None:
                     out.append(r)
                     continue
+            t0 = perf_counter()
             try:
                 r = cmd.fn(self, args)
             except CommandError as e:
                 r = e.reply
             except state.errors as e:
                 r = state.error_reply(e, args)
+            state.observe(self, cmd, args, r, perf_counter() - t0)
             if r is not None:
                 out.append(r)
                 size += len(r)
@@ -213,15 +226,19 @@ class Session(ShellSession):
         cmd = self.state.registry.get(args[0])
         assert cmd is not None
         if cmd.denyoom:
-            r = self.state.admit_write()
-            if r is not None:
-                return r
+            refused = self.state.admit_write()
+            if refused is not None:
+                return refused
+        t0 = perf_counter()
+        r: bytes | None
         try:
-            return cmd.fn(self, args)
+            r = cmd.fn(self, args)
         except CommandError as e:
-            return e.reply
+            r = e.reply
         except self.state.errors as e:
-            return self.state.error_reply(e, args)
+            r = self.state.error_reply(e, args)
+        self.state.observe(self, cmd, args, r, perf_counter() - t0)
+        return r
 
     def _defer(self, rest: list[list[bytes]]) -> None:
         """Keep the rest of a pipeline for later: the next loop turn, unless the peer
@@ -330,7 +347,7 @@ class Session(ShellSession):
             "flags": "b" if self.blocked is not None else "N",
             "db": self.db_index,
             "cmd": self.last_command or "NULL",
-            "user": "default",
+            "user": self.user_name,
             "resp": self.proto,
             "lib-name": self.lib.get("lib-name", b"").decode(errors="replace"),
             "lib-ver": self.lib.get("lib-ver", b"").decode(errors="replace"),

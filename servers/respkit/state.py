@@ -12,6 +12,8 @@ session loop calls:
   hit them, never a crash;
 * ``wakeups`` / ``serve_wakeups()``: a non-empty ``wakeups`` after a command
   means blocked sessions may be answerable now (Redis's ready keys);
+* ``observe(session, cmd, args, reply, seconds)``: after each command (the
+  cache's commandstats, SLOWLOG, LATENCY, MONITOR);
 * ``info_server()``: the ``# Server`` fields INFO reports.
 """
 
@@ -77,6 +79,12 @@ class ServerState:
     def error_reply(self, exc: BaseException, args: list[bytes]) -> bytes:
         """The reply for one of ``errors`` raised by a command."""
         return WRONGTYPE
+
+    def observe(
+        self, session: Session, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
+    ) -> None:
+        """After every command ran (``reply`` None: it will answer later): statistics,
+        the slow log, MONITOR. Called on the hot path, so a server keeps it cheap."""
 
     def serve_wakeups(self) -> None:
         """Answer the blocked sessions ``wakeups`` says may be served."""

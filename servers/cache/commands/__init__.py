@@ -3,11 +3,13 @@
 
 One file per family, as in Redis's source (t_string.c, t_list.c, ...): each
 holds its commands' argument parsing, the change to the keyspace and the
-encoded reply side by side.
+encoded reply side by side. Every module in this folder is a family and is
+imported here, so adding a family is adding a file.
 """
 
-from . import hashes, keys, lists, pubsub, server, sets, strings, transactions
+import importlib
+import pkgutil
 
-__all__ = [
-    "hashes", "keys", "lists", "pubsub", "server", "sets", "strings", "transactions",
-]  # fmt: skip
+FAMILIES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+for _name in FAMILIES:
+    importlib.import_module(f"{__name__}.{_name}")

@@ -9,7 +9,7 @@ from netlib import resp
 from servers.respkit.glob import compile_glob
 
 from ..eviction import LfuTracker
-from ..keyspace import TYPE_NAMES
+from ..keyspace import ENCODINGS, TYPE_NAMES
 from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, container, to_int
 
 G = "generic"
@@ -113,7 +113,15 @@ def rename(c: Any, a: list[bytes]) -> bytes:
     if a[1] != a[2]:
         db.peek(a[2])
         db.rename(a[1], a[2])
+        _renamed(c, a[2])
     return resp.OK
+
+
+def _renamed(c: Any, key: bytes) -> None:
+    """A key appeared under a new name: clients blocked on it (BZPOPMIN, BLPOP) may be served."""
+    blocking = c.state.blocking
+    if blocking.waiters:
+        blocking.signal(c.db.index, key)
 
 
 @command("RENAMENX", 3, "write fast", (1, 2, 1), G, "Rename a key if the new name is free")
@@ -124,6 +132,7 @@ def renamenx(c: Any, a: list[bytes]) -> bytes:
     if db.peek(a[2]) is not None:
         return resp.ZERO
     db.rename(a[1], a[2])
+    _renamed(c, a[2])
     return resp.ONE
 
 
@@ -257,6 +266,30 @@ def object_freq(c: Any, a: list[bytes]) -> bytes:
     if c.db.peek(a[2]) is None:
         return resp.null(c.proto)
     return resp.integer(tracker.frequency(c.db, a[2]))
+
+
+def _encoding(v: Any) -> bytes:
+    """Redis 7.0's encoding names for a value (what it would use for it)."""
+    hook = ENCODINGS.get(type(v))
+    if hook is not None:
+        return hook(v)
+    if type(v) is bytes:
+        if len(v) <= 20 and v.lstrip(b"-").isdigit() and b"%d" % int(v) == v:
+            return b"int"
+        return b"embstr" if len(v) <= 44 else b"raw"
+    if type(v) is dict:
+        small = len(v) <= 128 and all(len(f) <= 64 and len(x) <= 64 for f, x in v.items())
+        return b"listpack" if small else b"hashtable"
+    if type(v) is set:
+        ints = len(v) <= 512 and all(m.lstrip(b"-").isdigit() for m in v)
+        return b"intset" if ints else b"hashtable"
+    return b"quicklist"
+
+
+@command("ENCODING", 3, "readonly", (2, 2, 1), G, "The internal encoding of a value", OBJECT)
+def object_encoding(c: Any, a: list[bytes]) -> bytes:
+    v = c.db.peek(a[2])
+    return resp.null(c.proto) if v is None else resp.bulk(_encoding(v))
 
 
 @command("USAGE", -3, "readonly", (2, 2, 1), "server", "Estimated memory of a key", MEMORY)

@@ -59,8 +59,10 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "keyspace_misses": ks.misses,
             "pubsub_channels": len(st.hub.channels),
             "pubsub_patterns": st.hub.numpat(),
+            "total_error_replies": st.observer.error_replies,
         },
         "keyspace": keyspace,
+        **st.observer.sections(),
     }
 
 
@@ -95,7 +97,7 @@ def _set_policy(st: Any, v: str) -> None:
     st.evictor.configure(policy=v.lower())
 
 
-_GETTERS: dict[str, Callable[[Any], str]] = {
+GETTERS: dict[str, Callable[[Any], str]] = {
     "maxmemory": lambda st: str(st.evictor.maxmemory),
     "maxmemory-policy": lambda st: st.evictor.policy,
     "maxmemory-samples": lambda st: str(st.evictor.samples),
@@ -103,7 +105,7 @@ _GETTERS: dict[str, Callable[[Any], str]] = {
     "port": lambda st: str(st.port),
     "bind": lambda st: "127.0.0.1",
 }
-_SETTERS: dict[str, Callable[[Any, str], None]] = {
+SETTERS: dict[str, Callable[[Any, str], None]] = {
     "maxmemory": lambda st, v: st.evictor.configure(maxmemory=parse_size(v)),
     "maxmemory-policy": _set_policy,
     "maxmemory-samples": _set_samples,
@@ -114,8 +116,8 @@ _INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 
 
 def _config_value(st: Any, name: str) -> str | None:
-    if name in _GETTERS:
-        return _GETTERS[name](st)
+    if name in GETTERS:
+        return GETTERS[name](st)
     return st.extra_config.get(name)
 
 
@@ -125,7 +127,7 @@ CONFIG = container("CONFIG", G, "A container for server configuration commands")
 @command("GET", -3, "", (0, 0, 0), G, "Get configuration parameters", CONFIG)
 def config_get(c: Any, a: list[bytes]) -> bytes:
     st = c.state
-    names = sorted(set(_GETTERS) | set(st.extra_config))
+    names = sorted(set(GETTERS) | set(st.extra_config))
     found: dict[bytes, bytes] = {}
     for pat in a[2:]:
         match = compile_glob(pat.lower())
@@ -143,8 +145,8 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
     pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
     for name, _ in pairs:
-        if name not in _SETTERS and name not in _INERT:
-            if name in _GETTERS or name in st.extra_config:
+        if name not in SETTERS and name not in _INERT:
+            if name in GETTERS or name in st.extra_config:
                 raise CommandError(
                     f"CONFIG SET failed (possibly related to argument '{name}') - "
                     "can't set immutable config"
@@ -152,8 +154,8 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
             raise CommandError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
     for name, value in pairs:
         try:
-            if name in _SETTERS:
-                _SETTERS[name](st, value)
+            if name in SETTERS:
+                SETTERS[name](st, value)
             else:
                 st.extra_config[name] = value
         except ValueError:
@@ -169,6 +171,7 @@ def config_resetstat(c: Any, a: list[bytes]) -> bytes:
     st, ks = c.state, c.state.keyspace
     ks.hits = ks.misses = ks.expired_keys = ks.evicted_keys = 0
     st.commands_processed = st.connections_received = 0
+    st.observer.reset()
     return resp.OK
 
 

@@ -1,0 +1,67 @@
+"""netlib.websocket: WebSocket (RFC 6455) with permessage-deflate (RFC 7692).
+
+Layout, from the wire up: ``frames`` (sans-IO: one frame's grammar, masking,
+the per-frame rules), ``deflate`` (sans-IO: permessage-deflate's negotiation and
+codec), ``core`` (sans-IO: ``Connection(role)``: fragmentation, UTF-8, limits,
+the close handshake; bytes in, events out), ``handshake`` (sans-IO: the
+opening handshake's checks and headers, both sides), ``aio`` (``WebSocket``: the
+asyncio API both sides share: ``async for msg in ws``, ``send``, ``close``,
+keepalive pings), ``server`` (``websocket(handler)``: a netlib.http route that
+answers 101 and runs the handler on the shell's hand-over). The asyncio client
+is ``clients.websocket``. Exercise N15 (with Engine.IO/Socket.IO on top).
+
+Usage::
+
+    from netlib.http import App, serve
+    from netlib.websocket import websocket
+
+    async def echo(ws):                    # ws: netlib.websocket.WebSocket
+        async for msg in ws:               # str or bytes, whole (fragments joined)
+            await ws.send(msg)
+
+    app = App()
+    app.get("/ws/echo")(websocket(echo))
+    server = await serve(app)
+
+    from clients.websocket import connect
+    async with await connect(f"ws://127.0.0.1:{server.port}/ws/echo") as ws:
+        await ws.send("hi"); assert await ws.recv() == "hi"
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Lazy (PEP 562): ``import netlib.websocket.core`` must pull in no event loop.
+_EXPORTS = {
+    "WebSocket": "aio", "ConnectionClosed": "aio",
+    "Connection": "core", "Message": "core", "Ping": "core", "Pong": "core",
+    "CloseReceived": "core", "NEED_DATA": "core", "SERVER": "core", "CLIENT": "core",
+    "ProtocolError": "frames", "DeflateParams": "deflate", "HandshakeError": "handshake",
+    "websocket": "server", "Options": "server",
+}  # fmt: skip
+
+__all__ = [
+    "CLIENT", "NEED_DATA", "SERVER", "CloseReceived", "Connection", "ConnectionClosed",
+    "DeflateParams", "HandshakeError", "Message", "Options", "Ping", "Pong", "ProtocolError",
+    "WebSocket", "websocket",
+]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .aio import ConnectionClosed, WebSocket
+    from .core import CLIENT, NEED_DATA, SERVER, CloseReceived, Connection, Message, Ping, Pong
+    from .deflate import DeflateParams
+    from .frames import ProtocolError
+    from .handshake import HandshakeError
+    from .server import Options, websocket

@@ -1,0 +1,475 @@
+"""ACL users as Redis 7 has them: passwords, command rules, key and channel patterns.
+
+Strategy. A ``User`` keeps its rules the way they were written (``-@all
++@read +set``) and a compiled form the session checks: ``allowed``, the set
+of full command names (``get``, ``config|get``) the rules add up to over the
+registry as it is now. ``allcommands`` means "every command, also those
+registered later", as Redis's ``+@all``. A key pattern carries the access it
+grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); a command
+needs read access to its keys when it is flagged ``readonly``, write access
+when flagged ``write``. Channels are globs matched against PUBLISH and
+SUBSCRIBE arguments; a PSUBSCRIBE pattern must be one of them literally,
+as Redis 7 requires.
+
+Passwords are kept only as SHA-256 hex digests and compared with
+``hmac.compare_digest`` (constant time), as Redis stores them.
+
+Categories are data, not code: ``categories(cmd)`` derives a command's Redis
+ACL categories from its registry group (``string``, ``list``, a new family's
+``sorted-set``, ``stream``, ...) and flags (``write`` -> @write, ``readonly``
+-> @read, ``fast`` -> @fast else @slow, ``blocking``, ``admin``), plus the
+``EXTRA`` table for the ones Redis marks by hand (``@dangerous``,
+``@admin``, ``@keyspace``). A new command family gets sensible categories by
+its group alone; ``declare(name, ...)`` adds more.
+
+This module is sans-IO: the session asks ``check`` and reports what it says;
+the ACL commands (``commands/acl.py``) edit users through ``setuser``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from servers.respkit import Command, Registry
+from servers.respkit.glob import compile_glob, match
+
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+NOPERM_KEY = b"-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+NOPERM_CHANNEL = (
+    b"-NOPERM this user has no permissions to access one of the channels used as arguments\r\n"
+)
+# What an unauthenticated client may run (Redis's "no-auth" commands).
+NO_AUTH_COMMANDS = frozenset({"auth", "hello", "quit", "reset"})
+ACL_LOG_MAX = 128  # Redis's acllog-max-len
+ACL_LOG_MERGE_SECONDS = 60  # identical denials within this are one entry, counted
+
+# Every category Redis 7.0 has, in ACL CAT's order.
+CATEGORIES = (
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
+    "dangerous", "connection", "transaction", "scripting",
+)  # fmt: skip
+# A registry group -> the category it implies (a family's data type).
+GROUP_CATEGORY = {
+    "string": "string", "list": "list", "hash": "hash", "set": "set",
+    "sorted-set": "sortedset", "sorted_set": "sortedset", "sortedset": "sortedset",
+    "zset": "sortedset", "geo": "geo", "stream": "stream", "hyperloglog": "hyperloglog",
+    "bitmap": "bitmap", "pubsub": "pubsub", "connection": "connection",
+    "transactions": "transaction", "transaction": "transaction", "scripting": "scripting",
+    "generic": "keyspace",
+}  # fmt: skip
+_DANGER = ("admin", "dangerous")
+# Categories Redis gives by hand, beyond what group and flags say (full names).
+EXTRA: dict[str, tuple[str, ...]] = {
+    "flushdb": ("keyspace", "dangerous"), "flushall": ("keyspace", "dangerous"),
+    "keys": ("dangerous",), "dbsize": ("keyspace",), "info": ("dangerous",),
+    "sort": ("dangerous",), "sort_ro": ("dangerous",), "swapdb": ("keyspace", "dangerous"),
+    "config": _DANGER, "monitor": _DANGER, "slowlog": _DANGER, "latency": _DANGER,
+    "acl": _DANGER, "debug": _DANGER, "save": _DANGER, "bgsave": _DANGER,
+    "bgrewriteaof": _DANGER, "shutdown": _DANGER, "lastsave": ("admin", "dangerous", "fast"),
+    "client|kill": _DANGER, "client|list": _DANGER, "client|pause": _DANGER,
+    "client|unpause": _DANGER, "client|no-evict": _DANGER, "memory|doctor": ("slow",),
+    "acl|whoami": (), "acl|cat": (), "acl|genpass": (), "acl|log": _DANGER,
+}  # fmt: skip
+_SAFE_SUBS = ("acl|whoami", "acl|cat", "acl|genpass", "client|setname", "client|getname",
+              "client|id", "client|info", "client|setinfo")  # fmt: skip
+
+_cache: dict[int, frozenset[str]] = {}
+
+
+def declare(name: str, *cats: str) -> None:
+    """Add categories to a command (``declare("zadd", "sortedset")``), for new families."""
+    EXTRA[name] = tuple(EXTRA.get(name, ())) + tuple(c.lstrip("@") for c in cats)
+    _cache.clear()
+
+
+def categories(cmd: Command, parent: Command | None = None) -> frozenset[str]:
+    """The ACL categories of one command or subcommand (computed once, then cached)."""
+    got = _cache.get(id(cmd))
+    if got is not None:
+        return got
+    cats: set[str] = set()
+    group_cat = GROUP_CATEGORY.get(cmd.group)
+    if group_cat:
+        cats.add(group_cat)
+    fl = cmd.flags
+    if "write" in fl:
+        cats.add("write")
+    if "readonly" in fl:
+        cats.add("read")
+    cats.add("fast" if "fast" in fl else "slow")
+    if "blocking" in fl:
+        cats.add("blocking")
+    if "admin" in fl:
+        cats.update(_DANGER)
+    if parent is not None and cmd.name not in _SAFE_SUBS:
+        cats.update(EXTRA.get(parent.name, ()))
+    cats.update(EXTRA.get(cmd.name, ()))
+    if "admin" in cats:
+        cats.discard("fast")
+        cats.add("slow")
+    result = frozenset(cats)
+    _cache[id(cmd)] = result
+    return result
+
+
+def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]:
+    """Every command and subcommand, each with its parent (None at the top level)."""
+    for cmd in registry.commands():
+        yield cmd, None
+        for sub in cmd.unique_subcommands():
+            yield sub, cmd
+
+
+def sha256_hex(password: bytes) -> str:
+    return hashlib.sha256(password).hexdigest()
+
+
+class AclError(Exception):
+    """A malformed ACL rule: ``message`` is Redis's reason."""
+
+
+@dataclass
+class User:
+    name: str
+    enabled: bool = False
+    nopass: bool = False
+    passwords: list[str] = field(default_factory=list)  # SHA-256 hex, in order added
+    rules: list[str] = field(default_factory=lambda: ["-@all"])
+    allcommands: bool = False
+    allowed: set[str] = field(default_factory=set)
+    keys: list[tuple[str, bytes]] = field(default_factory=list)  # ("RW"|"R"|"W", pattern)
+    allkeys: bool = False
+    channels: list[bytes] = field(default_factory=list)
+    allchannels: bool = False
+    flags: list[str] = field(default_factory=list)  # sanitize-payload, as Redis shows it
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.allcommands and self.allkeys and self.allchannels
+
+    # -- passwords -----------------------------------------------------------------
+    def check_password(self, password: bytes) -> bool:
+        if not self.enabled:
+            return False
+        if self.nopass:
+            return True
+        digest = sha256_hex(password)
+        ok = False
+        for h in self.passwords:  # every one is compared: no early exit to time
+            ok |= hmac.compare_digest(h, digest)
+        return ok
+
+    # -- rules ------------------------------------------------------------------------
+    def apply(self, rule: str, registry: Registry) -> None:
+        """One ``ACL SETUSER`` word; raises AclError on a malformed one."""
+        low = rule.lower()
+        if low == "on":
+            self.enabled = True
+        elif low == "off":
+            self.enabled = False
+        elif low == "nopass":
+            self.nopass, self.passwords = True, []
+        elif low == "resetpass":
+            self.nopass, self.passwords = False, []
+        elif rule.startswith(">"):
+            self._add_hash(sha256_hex(rule[1:].encode("utf-8", "surrogateescape")))
+        elif rule.startswith("<"):
+            self._drop_hash(sha256_hex(rule[1:].encode("utf-8", "surrogateescape")))
+        elif rule.startswith("#"):
+            self._add_hash(_valid_hash(rule[1:]))
+        elif rule.startswith("!"):
+            self._drop_hash(_valid_hash(rule[1:]))
+        elif low in ("allkeys", "~*"):
+            self.allkeys, self.keys = True, []
+        elif low == "resetkeys":
+            self.allkeys, self.keys = False, []
+        elif rule.startswith("~"):
+            self._add_key("RW", rule[1:])
+        elif rule.startswith("%"):
+            perm, tilde, pattern = rule[1:].partition("~")
+            perm = perm.upper()
+            if not tilde or not perm or set(perm) - {"R", "W"}:
+                raise AclError("Syntax error")
+            self._add_key("RW" if set(perm) == {"R", "W"} else perm, pattern)
+        elif low in ("allchannels", "&*"):
+            self.allchannels, self.channels = True, []
+        elif low == "resetchannels":
+            self.allchannels, self.channels = False, []
+        elif rule.startswith("&"):
+            if not self.allchannels and rule[1:].encode() not in self.channels:
+                self.channels.append(rule[1:].encode())
+        elif low in ("allcommands", "+@all"):
+            self.rules, self.allcommands = ["+@all"], True
+            self.compile(registry)
+        elif low in ("nocommands", "-@all"):
+            self.rules, self.allcommands = ["-@all"], False
+            self.compile(registry)
+        elif rule[:1] in ("+", "-") and len(rule) > 1:
+            self._command_rule(rule, registry)
+        elif low == "reset":
+            self.__init__(self.name)  # type: ignore[misc]
+            self.flags = ["sanitize-payload"]
+        elif low in ("sanitize-payload", "skip-sanitize-payload"):
+            self.flags = [low]
+        else:
+            raise AclError("Syntax error")
+
+    def _add_hash(self, h: str) -> None:
+        self.nopass = False
+        if h not in self.passwords:
+            self.passwords.append(h)
+
+    def _drop_hash(self, h: str) -> None:
+        if h not in self.passwords:
+            raise AclError("no such password")
+        self.passwords.remove(h)
+
+    def _add_key(self, perm: str, pattern: str) -> None:
+        if self.allkeys:
+            return
+        if pattern == "*" and perm == "RW":
+            self.allkeys, self.keys = True, []
+            return
+        entry = (perm, pattern.encode("utf-8", "surrogateescape"))
+        if entry not in self.keys:
+            self.keys.append(entry)
+
+    def _command_rule(self, rule: str, registry: Registry) -> None:
+        sign, name = rule[0], rule[1:].lower()
+        if name.startswith("@"):
+            if name[1:] not in CATEGORIES:
+                raise AclError("Unknown command or category name in ACL")
+        else:
+            base, _, sub = name.partition("|")
+            cmd = registry.lookup(base.encode())
+            if cmd is None or (sub and not cmd.subcommands.get(sub.encode())):
+                raise AclError("Unknown command or category name in ACL")
+        if sign == "-" and self.allcommands:
+            self.allcommands = False
+        self.rules.append(sign + name)
+        self.compile(registry)
+
+    def compile(self, registry: Registry) -> None:
+        """Replay the command rules over today's registry into ``allowed``."""
+        allowed: set[str] = set()
+        every = list(all_commands(registry))
+        for r in self.rules:
+            sign, name = r[0], r[1:]
+            if name == "@all":
+                hit = {c.name for c, _ in every}
+            elif name.startswith("@"):
+                cat = name[1:]
+                hit = {c.name for c, p in every if cat in categories(c, p)}
+            else:
+                hit = {c.name for c, _ in every if c.name == name or c.name.startswith(name + "|")}
+            if sign == "+":
+                allowed |= hit
+            else:
+                allowed -= hit
+        self.allowed = allowed
+        self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
+
+    # -- checks ------------------------------------------------------------------------
+    def may_run(self, name: str) -> bool:
+        return self.allcommands or name in self.allowed
+
+    def may_access(self, key: bytes, write: bool, read: bool) -> bool:
+        if self.allkeys:
+            return True
+        for perm, pattern in self.keys:
+            if (not write or "W" in perm) and (not read or "R" in perm) and match(pattern, key):
+                return True
+        return False
+
+    def may_publish(self, channel: bytes, literal: bool = False) -> bool:
+        if self.allchannels:
+            return True
+        if literal:
+            return channel in self.channels
+        return any(compile_glob(p)(channel) for p in self.channels)
+
+    # -- description -------------------------------------------------------------------
+    def describe(self) -> str:
+        """The user as one ``ACL LIST`` line (also the ACL file's format)."""
+        words = ["user", self.name, "on" if self.enabled else "off", *self.flags]
+        if self.nopass:
+            words.append("nopass")
+        words += ["#" + h for h in self.passwords]
+        words += self.key_words()
+        words += self.channel_words()
+        words.append(self.command_text())
+        return " ".join(w for w in words if w)
+
+    def key_words(self) -> list[str]:
+        if self.allkeys:
+            return ["~*"]
+        return [("~" if p == "RW" else f"%{p}~") + k.decode(errors="replace") for p, k in self.keys]
+
+    def channel_words(self) -> list[str]:
+        if self.allchannels:
+            return ["&*"]
+        return ["resetchannels"] + ["&" + c.decode(errors="replace") for c in self.channels]
+
+    def command_text(self) -> str:
+        return " ".join(self.rules)
+
+
+def _valid_hash(h: str) -> str:
+    h = h.lower()
+    if len(h) != 64 or any(ch not in "0123456789abcdef" for ch in h):
+        raise AclError(
+            "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
+        )
+    return h
+
+
+@dataclass
+class LogEntry:
+    count: int
+    reason: str  # auth, command, key, channel
+    context: str  # toplevel, multi, lua
+    object: str
+    username: str
+    created: float
+    client_info: str
+
+
+class Acl:
+    """The users of one server, the ACL log, and the checks the session runs."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.users: dict[str, User] = {}
+        self.log: list[LogEntry] = []  # newest first
+        self.reset_default()
+
+    def reset_default(self) -> None:
+        self.users = {"default": self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])}
+
+    def new_user(self, name: str, rules: Iterable[str]) -> User:
+        u = User(name)
+        for r in rules:
+            u.apply(r, self.registry)
+        u.compile(self.registry)
+        return u
+
+    @property
+    def default(self) -> User:
+        return self.users["default"]
+
+    def setuser(self, name: str, rules: list[str]) -> User:
+        """Apply ``rules`` to a copy of the user (created if new); all or nothing."""
+        old = self.users.get(name)
+        u = User(name)
+        if old is not None:
+            u.__dict__.update({k: (list(v) if isinstance(v, list) else set(v) if isinstance(v, set) else v)
+                               for k, v in old.__dict__.items()})  # fmt: skip
+        for r in rules:
+            u.apply(r, self.registry)
+        if old is not None:
+            old.__dict__.update(u.__dict__)  # connected clients hold the object: change it in place
+            return old
+        self.users[name] = u
+        return u
+
+    def authenticate(self, name: str, password: bytes) -> User | None:
+        user = self.users.get(name)
+        if user is None:
+            sha256_hex(password)  # same work whether the user exists or not
+            return None
+        return user if user.check_password(password) else None
+
+    def check(self, user: User, cmd: Command, args: list[bytes]) -> tuple[str, str] | None:
+        """Why ``user`` may not run ``args`` (reason, object), or None when it may."""
+        name = cmd.name
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            sub = cmd.subcommands.get(args[1].lower())
+            if sub is not None:
+                target, name = sub, sub.name
+        if not user.may_run(name):
+            return "command", name
+        if not user.allkeys and target.first_key > 0:
+            write = "write" in target.flags
+            read = "readonly" in target.flags or not write
+            for key in key_args(target, args):
+                if not user.may_access(key, write, read):
+                    return "key", key.decode(errors="replace")
+        if not user.allchannels:
+            for ch, literal in channel_args(name, args):
+                if not user.may_publish(ch, literal):
+                    return "channel", ch.decode(errors="replace")
+        return None
+
+    def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
+        now = time.time()
+        for e in self.log:
+            if (e.reason, e.object, e.username, e.context) == (reason, obj, username, context) and (
+                now - e.created < ACL_LOG_MERGE_SECONDS
+            ):
+                e.count += 1
+                e.client_info = client_info
+                return
+        self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
+        del self.log[ACL_LOG_MAX:]
+
+    # -- the ACL file ------------------------------------------------------------------
+    def parse_file(self, text: str) -> dict[str, User]:
+        """Users from an ACL file's text (``user NAME rules...`` lines); raises AclError."""
+        users: dict[str, User] = {}
+        for n, line in enumerate(text.splitlines(), 1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            if words[0] != "user" or len(words) < 2:
+                raise AclError(f"line {n}: should start with user keyword")
+            if words[1] in users:
+                raise AclError(f"line {n}: duplicate user '{words[1]}'")
+            try:
+                users[words[1]] = self.new_user(words[1], words[2:])
+            except AclError as e:
+                raise AclError(f"line {n}: {e}") from None
+        if "default" not in users:
+            users["default"] = self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])
+        return users
+
+    def file_text(self) -> str:
+        return "".join(u.describe() + "\n" for u in self.users.values())
+
+
+def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
+    """The key arguments of a call, from the command's first/last/step positions."""
+    first, last, step = cmd.first_key, cmd.last_key, cmd.step or 1
+    if first <= 0 or first >= len(args):
+        return []
+    end = last if last > 0 else len(args) + last
+    return args[first : end + 1 : step]
+
+
+_CHANNEL_ARGS = {"publish": (1, 2), "spublish": (1, 2)}
+_SUBSCRIBERS = ("subscribe", "ssubscribe")
+
+
+def channel_args(name: str, args: list[bytes]) -> list[tuple[bytes, bool]]:
+    """Channels a command names, each with ``literal`` (a PSUBSCRIBE pattern)."""
+    if name in _CHANNEL_ARGS:
+        lo, hi = _CHANNEL_ARGS[name]
+        return [(a, False) for a in args[lo:hi]]
+    if name in _SUBSCRIBERS:
+        return [(a, False) for a in args[1:]]
+    if name == "psubscribe":
+        return [(a, True) for a in args[1:]]
+    return []
+
+
+def describe_client(c: Any) -> str:
+    try:
+        return str(c.info_line())
+    except Exception:  # pragma: no cover - a half-built test session
+        return ""

@@ -1,0 +1,323 @@
+"""AUTH's users and the ACL command: SETUSER, GETUSER, LIST, USERS, DELUSER, WHOAMI, CAT,
+LOG, SAVE, LOAD, GENPASS (the users themselves: ``servers.cache.acl``).
+
+How a check reaches a command. A client whose user may run everything and
+is logged in costs nothing: it is not ``restricted``, so the session's fast
+path never asks. Otherwise the client is ``guarded`` and ``guard`` calls
+``permission`` before each command: NOAUTH for an unauthenticated client
+(but AUTH, HELLO, QUIT and RESET), NOPERM with Redis 7.0's wording for a
+command, key or channel the user may not use, each denial in ACL LOG.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from netlib import resp
+
+from ..acl import (
+    CATEGORIES,
+    NO_AUTH_COMMANDS,
+    NOAUTH,
+    NOPERM_CHANNEL,
+    NOPERM_KEY,
+    Acl,
+    AclError,
+    User,
+    all_commands,
+    categories,
+    describe_client,
+)
+from ..table import SYNTAX, Command, CommandError, command, container, to_int
+from . import server as server_commands
+
+G = "server"
+NO = (0, 0, 0)
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+NO_PASSWORD = (
+    b"-ERR AUTH <password> called without any password configured for the default user. "
+    b"Are you sure your configuration is correct?\r\n"
+)
+NO_ACLFILE = (
+    "This Redis instance is not configured to use an ACL file. You may want to specify users "
+    "via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis "
+    "configuration file set) in order to store users in the Redis configuration."
+)
+
+
+# --- hooks the State and the Client call ----------------------------------------------
+
+
+def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
+    """AUTH and HELLO AUTH: None when logged in, else the error (and an ACL LOG entry)."""
+    acl: Acl = c.state.acl
+    if user is None:
+        if acl.default.nopass:
+            return NO_PASSWORD
+        user = b"default"
+    name = user.decode(errors="replace")
+    found = acl.authenticate(name, password)
+    if found is None:
+        acl.add_log("auth", "AUTH", name, "toplevel", describe_client(c))
+        return WRONGPASS
+    set_user(c, found, True)
+    return None
+
+
+def set_user(c: Any, user: User, authenticated: bool) -> None:
+    c.user = user
+    c.user_name = user.name
+    c.authenticated = authenticated
+    c.update_guard()
+
+
+def fresh_login(c: Any) -> None:
+    """A new connection (and RESET): the default user, logged in if it needs no password."""
+    d = c.state.acl.default
+    set_user(c, d, d.enabled and d.nopass)
+
+
+def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
+    """The refusal for this client running ``args`` (NOAUTH, NOPERM), or None."""
+    if cmd.name in NO_AUTH_COMMANDS:  # always allowed, as Redis's "no-auth" commands
+        return None
+    if not c.authenticated:
+        return NOAUTH
+    user: User = c.user
+    if user.unrestricted:
+        return None
+    why = c.state.acl.check(user, cmd, args)
+    if why is None:
+        return None
+    reason, obj = why
+    context = "multi" if c.multi is not None else "toplevel"
+    c.state.acl.add_log(reason, obj, user.name, context, describe_client(c))
+    if reason == "command":
+        return b"-NOPERM this user has no permissions to run the '%s' command\r\n" % obj.encode()
+    return NOPERM_KEY if reason == "key" else NOPERM_CHANNEL
+
+
+def refresh(state: Any, gone: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Users changed: clients of a deleted user are closed, the rest re-check their guard."""
+    for cl in list(state.clients.values()):
+        if cl.user_name in gone:
+            cl.conn.close()
+        else:
+            cl.update_guard()
+
+
+def set_requirepass(state: Any, password: str) -> None:
+    """``requirepass``: the default user's one password (empty: nopass), as Redis does."""
+    rules = ["resetpass", f">{password}"] if password else ["nopass"]
+    state.acl.setuser("default", rules)
+    state.requirepass = password
+    refresh(state)
+
+
+def load_aclfile(state: Any, path: str) -> None:
+    """Replace every user by the file's (raises AclError or OSError; then nothing changes)."""
+    text = Path(path).read_text()
+    users = state.acl.parse_file(text)
+    gone = set(state.acl.users) - set(users)
+    for name, u in users.items():  # keep the objects clients hold
+        if name in state.acl.users:
+            state.acl.users[name].__dict__.update(u.__dict__)
+        else:
+            state.acl.users[name] = u
+    for name in gone:
+        del state.acl.users[name]
+    refresh(state, gone)
+
+
+# --- ACL ------------------------------------------------------------------------------
+
+ACL = container("ACL", G, "A container for Access List Control commands")
+
+
+def sub(name: str, arity: int, summary: str, syntax: str | None = None, admin: bool = True) -> Any:
+    flags = "admin noscript loading stale" if admin else "noscript loading stale"
+    return command(name, arity, flags, NO, G, summary, ACL, syntax)
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+@sub(
+    "SETUSER",
+    -3,
+    "Modify or create the rules for a specific ACL user",
+    "username [rule [rule ...]]",
+)
+def acl_setuser(c: Any, a: list[bytes]) -> bytes:
+    try:
+        c.state.acl.setuser(_s(a[2]), [_s(r) for r in a[3:]])
+    except AclError as e:
+        bad = next((_s(r) for r in a[3:] if _bad(c, _s(r))), _s(a[-1]))
+        raise CommandError(f"Error in ACL SETUSER modifier '{bad}': {e}") from None
+    refresh(c.state)
+    return resp.OK
+
+
+def _bad(c: Any, rule: str) -> bool:
+    try:
+        User("probe").apply(rule, c.state.registry)
+    except AclError:
+        return True
+    return False
+
+
+@sub("GETUSER", 3, "Get the rules for a specific ACL user", "username")
+def acl_getuser(c: Any, a: list[bytes]) -> bytes:
+    u = c.state.acl.users.get(_s(a[2]))
+    if u is None:
+        return resp.null(c.proto)
+    flags = ["on" if u.enabled else "off", *u.flags] + (["nopass"] if u.nopass else [])
+    fields: dict[bytes, Any] = {
+        b"flags": [f.encode() for f in flags],
+        b"passwords": [h.encode() for h in u.passwords],
+        b"commands": u.command_text().encode(),
+        b"keys": " ".join(u.key_words()).encode(),
+        b"channels": " ".join(w for w in u.channel_words() if w != "resetchannels").encode(),
+        b"selectors": [],
+    }
+    return resp.map_(fields, c.proto)
+
+
+@sub("LIST", 2, "List the current ACL rules in ACL config file format")
+def acl_list(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulks([u.describe().encode() for u in c.state.acl.users.values()])
+
+
+@sub("USERS", 2, "List the username of all the configured ACL users")
+def acl_users(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulks([n.encode() for n in sorted(c.state.acl.users)])
+
+
+@sub("WHOAMI", 2, "Return the name of the user associated to the current connection", admin=False)
+def acl_whoami(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulk(c.user_name.encode())
+
+
+@sub(
+    "DELUSER",
+    -3,
+    "Remove the specified ACL users and the associated rules",
+    "username [username ...]",
+)
+def acl_deluser(c: Any, a: list[bytes]) -> bytes:
+    acl = c.state.acl
+    names = {_s(x) for x in a[2:]}
+    if "default" in names:
+        raise CommandError("The 'default' user cannot be removed")
+    gone = {n for n in names if n in acl.users}
+    for n in gone:
+        del acl.users[n]
+    refresh(c.state, gone)
+    return resp.integer(len(gone))
+
+
+@sub(
+    "CAT",
+    -2,
+    "List the ACL categories or the commands inside a category",
+    "[categoryname]",
+    admin=False,
+)
+def acl_cat(c: Any, a: list[bytes]) -> bytes:
+    if len(a) == 2:
+        return resp.bulks([x.encode() for x in CATEGORIES])
+    if len(a) > 3:
+        return SYNTAX
+    cat = _s(a[2]).lower()
+    if cat not in CATEGORIES:
+        raise CommandError(f"Unknown category '{_s(a[2])}'")
+    names = sorted(
+        cmd.name for cmd, p in all_commands(c.state.registry) if cat in categories(cmd, p)
+    )
+    return resp.bulks([n.encode() for n in names])
+
+
+@sub(
+    "GENPASS",
+    -2,
+    "Generate a pseudorandom secure password to use for ACL users",
+    "[bits]",
+    admin=False,
+)
+def acl_genpass(c: Any, a: list[bytes]) -> bytes:
+    bits = 256
+    if len(a) > 2:
+        bits = to_int(a[2])
+        if not 0 < bits <= 4096:
+            raise CommandError(
+                "ACL GENPASS argument must be the number of bits for the output password, "
+                "a positive number up to 4096"
+            )
+    chars = (bits + 3) // 4
+    return resp.bulk(secrets.token_hex((chars + 1) // 2)[:chars].encode())
+
+
+@sub("LOG", -2, "List latest events denied because of ACLs in place", "[count|RESET]")
+def acl_log(c: Any, a: list[bytes]) -> bytes:
+    acl = c.state.acl
+    count = len(acl.log)
+    if len(a) > 2:
+        if a[2].upper() == b"RESET":
+            acl.log.clear()
+            return resp.OK
+        count = to_int(a[2], b"-ERR value is out of range, must be positive\r\n")
+        if count < 0:
+            raise CommandError("value is out of range, must be positive")
+    now = time.time()
+    entries = [
+        {
+            b"count": e.count,
+            b"reason": e.reason.encode(),
+            b"context": e.context.encode(),
+            b"object": e.object.encode(),
+            b"username": e.username.encode(),
+            b"age-seconds": round(now - e.created, 3),
+            b"client-info": e.client_info.encode(),
+        }  # fmt: skip
+        for e in acl.log[:count]
+    ]
+    return b"*%d\r\n" % len(entries) + b"".join(resp.map_(e, c.proto) for e in entries)
+
+
+@sub("SAVE", 2, "Save the current ACL rules in the configured ACL file")
+def acl_save(c: Any, a: list[bytes]) -> bytes:
+    path = c.state.aclfile
+    if not path:
+        raise CommandError(NO_ACLFILE)
+    tmp = Path(path + ".tmp")
+    try:
+        tmp.write_text(c.state.acl.file_text())
+        tmp.replace(path)
+    except OSError as e:
+        raise CommandError(
+            f"There was an error trying to save the ACLs. Please check the server logs for more information ({e.strerror})"
+        ) from None
+    return resp.OK
+
+
+@sub("LOAD", 2, "Reload the ACLs from the configured ACL file")
+def acl_load(c: Any, a: list[bytes]) -> bytes:
+    path = c.state.aclfile
+    if not path:
+        raise CommandError(NO_ACLFILE)
+    try:
+        load_aclfile(c.state, path)
+    except (AclError, OSError) as e:
+        raise CommandError(f"Error loading ACLs, {e}") from None
+    return resp.OK
+
+
+# --- CONFIG requirepass / aclfile ---------------------------------------------------
+
+server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
+server_commands.GETTERS["aclfile"] = lambda st: st.aclfile
+server_commands.SETTERS["requirepass"] = set_requirepass

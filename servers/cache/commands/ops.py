@@ -1,0 +1,340 @@
+"""The cache in operation: MONITOR, CLIENT KILL/PAUSE/UNPAUSE/NO-EVICT, SLOWLOG, LATENCY,
+MEMORY USAGE, and the CONFIG parameters behind them (the records: ``servers.cache.observe``).
+
+CLIENT PAUSE holds commands without blocking the loop: a paused client's
+``guard`` answers ``HOLD`` and the session keeps that command and the rest of
+its pipeline in ``pending`` (``ALL``: every command; ``WRITE``: the first
+write-flagged one); UNPAUSE or the timer releases them in order. CLIENT
+commands themselves are never held, so UNPAUSE can always get through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from netlib import resp
+from servers.cli import parse_size
+from servers.respkit import HOLD
+
+from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
+from . import server as server_commands
+
+G = "server"
+NO = (0, 0, 0)
+CLIENT = REGISTRY.table[b"client"]
+PAUSED = "paused"  # the ``blocked`` reason of a client held by CLIENT PAUSE
+
+
+def client_sub(name: str, arity: int, summary: str, syntax: str | None = None) -> Any:
+    return command(
+        name, arity, "admin noscript loading stale", NO, "connection", summary, CLIENT, syntax
+    )
+
+
+# --- MONITOR ------------------------------------------------------------------------------
+
+
+@command(
+    "MONITOR",
+    1,
+    "admin noscript loading stale",
+    NO,
+    G,
+    "Listen for all requests received by the server in real time",
+)
+def monitor(c: Any, a: list[bytes]) -> bytes:
+    if c.multi is not None:
+        raise CommandError("MONITOR isn't allowed in a transaction")  # pragma: no cover
+    c.state.observer.monitors.add(c)
+    c.monitoring = True
+    return resp.OK
+
+
+def forget(c: Any) -> None:
+    """A closed or RESET client stops monitoring."""
+    c.state.observer.monitors.discard(c)
+    c.monitoring = False
+
+
+# --- CLIENT KILL ------------------------------------------------------------------------------
+
+KILL_SYNTAX = (
+    "ip:port | [ID client-id] [TYPE NORMAL|MASTER|SLAVE|REPLICA|PUBSUB] [USER username] "
+    "[ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] [MAXAGE maxage]"
+)
+CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
+
+
+def _laddr(cl: Any) -> str:
+    s = cl.conn.sockname
+    return f"{s[0]}:{s[1]}" if len(s) >= 2 else ""
+
+
+@client_sub("KILL", -3, "Kill the connection of a client", KILL_SYNTAX)
+def client_kill(c: Any, a: list[bytes]) -> bytes:
+    clients = c.state.clients
+    if len(a) == 3:  # the old form: CLIENT KILL addr:port, +OK or an error
+        addr = a[2].decode(errors="replace")
+        for cl in list(clients.values()):
+            if str(cl.conn.peer) == addr:
+                _kill(c, cl)
+                return resp.OK
+        raise CommandError("No such client")
+    if len(a) % 2:
+        return SYNTAX
+    tests: list[Any] = []
+    skipme = True
+    for i in range(2, len(a), 2):
+        opt, val = a[i].upper(), a[i + 1]
+        text = val.decode(errors="replace")
+        if opt == b"ID":
+            want = to_int(val, b"-ERR client-id should be greater than 0\r\n")
+            if want <= 0:
+                raise CommandError("client-id should be greater than 0")
+            tests.append(lambda cl, w=want: cl.id == w)
+        elif opt == b"TYPE":
+            kind = val.lower()
+            if kind not in CLIENT_TYPES:
+                raise CommandError(f"Unknown client type '{text}'")
+            tests.append(lambda cl, k=kind: cl.client_type() == k)
+        elif opt == b"USER":
+            if text not in c.state.acl.users:
+                raise CommandError(f"No such user '{text}'")
+            tests.append(lambda cl, u=text: cl.user_name == u)
+        elif opt == b"ADDR":
+            tests.append(lambda cl, ad=text: str(cl.conn.peer) == ad)
+        elif opt == b"LADDR":
+            tests.append(lambda cl, ad=text: _laddr(cl) == ad)
+        elif opt == b"SKIPME":
+            if val.lower() not in (b"yes", b"no"):
+                return SYNTAX
+            skipme = val.lower() == b"yes"
+        elif opt == b"MAXAGE":
+            age = to_int(val)
+            tests.append(lambda cl, m=age: time.monotonic() - cl.created >= m)
+        else:
+            return SYNTAX
+    killed = 0
+    for cl in list(clients.values()):
+        if skipme and cl is c:
+            continue
+        if all(t(cl) for t in tests):
+            _kill(c, cl)
+            killed += 1
+    return resp.integer(killed)
+
+
+def _kill(me: Any, cl: Any) -> None:
+    if cl is me:
+        me.closing = True  # closed once this batch is answered, as Redis's CLOSE_AFTER_REPLY
+    else:
+        cl.conn.log.info("closing: CLIENT KILL by client id=%d", me.id)
+        cl.conn.close()
+
+
+# --- CLIENT PAUSE / UNPAUSE / NO-EVICT ------------------------------------------------------
+
+
+@client_sub(
+    "PAUSE", -3, "Stop processing commands from clients for some time", "timeout [WRITE|ALL]"
+)
+def client_pause(c: Any, a: list[bytes]) -> bytes:
+    ms = to_int(a[2], b"-ERR timeout is not an integer or out of range\r\n")
+    if ms < 0:
+        raise CommandError("timeout is negative")
+    mode = "all"
+    if len(a) == 4:
+        if a[3].upper() not in (b"WRITE", b"ALL"):
+            return SYNTAX
+        mode = a[3].decode().lower()
+    elif len(a) > 4:
+        return SYNTAX
+    st = c.state
+    end = time.monotonic() + ms / 1000
+    if st.pause is None or end > st.pause[0] or mode == "all":
+        st.pause = (max(end, st.pause[0]) if st.pause else end, mode)
+    if st.pause_timer is not None:
+        st.pause_timer.cancel()
+    st.pause_timer = asyncio.get_running_loop().call_later(
+        st.pause[0] - time.monotonic(), unpause, st
+    )
+    for cl in st.clients.values():
+        cl.update_guard()
+    return resp.OK
+
+
+def unpause(st: Any) -> None:
+    """The pause ends: every held client runs what it was sent, in order."""
+    st.pause = None
+    if st.pause_timer is not None:
+        st.pause_timer.cancel()
+        st.pause_timer = None
+    for cl in list(st.clients.values()):
+        cl.update_guard()
+        if cl.blocked == PAUSED:
+            cl.blocked = None
+            cl.resume()
+
+
+def held(c: Any, cmd: Any) -> bytes | None:
+    """While paused: HOLD for a command the pause covers (the guard's answer), else None."""
+    pause = c.state.pause
+    if pause is None or cmd.name == "client" or c.blocked is not None:
+        return None
+    if pause[1] == "all" or "write" in cmd.flags or cmd.name in ("publish", "eval", "evalsha"):
+        c.blocked = PAUSED
+        return HOLD
+    return None
+
+
+@client_sub("UNPAUSE", 2, "Resume processing of clients that were paused")
+def client_unpause(c: Any, a: list[bytes]) -> bytes:
+    unpause(c.state)
+    return resp.OK
+
+
+@client_sub("NO-EVICT", 3, "Set client eviction mode for the current connection", "ON|OFF")
+def client_no_evict(c: Any, a: list[bytes]) -> bytes:
+    v = a[2].upper()
+    if v not in (b"ON", b"OFF"):
+        return SYNTAX
+    c.no_evict = v == b"ON"
+    return resp.OK
+
+
+# --- SLOWLOG ------------------------------------------------------------------------------
+
+SLOWLOG = container("SLOWLOG", G, "A container for slow log commands")
+
+
+def _sl(name: str, arity: int, summary: str, syntax: str | None = None) -> Any:
+    return command(name, arity, "admin loading stale", NO, G, summary, SLOWLOG, syntax)
+
+
+@_sl("GET", -2, "Get the slow log's entries", "[count]")
+def slowlog_get(c: Any, a: list[bytes]) -> bytes:
+    log = c.state.observer.slowlog
+    n = 10
+    if len(a) > 2:
+        n = to_int(a[2], b"-ERR count should be greater than or equal to -1\r\n")
+        if n < -1:
+            raise CommandError("count should be greater than or equal to -1")
+        if n == -1:
+            n = len(log)
+    return resp.array(list(log)[:n], c.proto)
+
+
+@_sl("LEN", 2, "Get the slow log's length")
+def slowlog_len(c: Any, a: list[bytes]) -> bytes:
+    return resp.integer(len(c.state.observer.slowlog))
+
+
+@_sl("RESET", 2, "Clear all entries from the slow log")
+def slowlog_reset(c: Any, a: list[bytes]) -> bytes:
+    c.state.observer.slowlog.clear()
+    return resp.OK
+
+
+# --- LATENCY ------------------------------------------------------------------------------
+
+LATENCY = container("LATENCY", G, "A container for latency diagnostics commands")
+
+
+def _lat(name: str, arity: int, summary: str, syntax: str | None = None) -> Any:
+    return command(name, arity, "admin noscript loading stale", NO, G, summary, LATENCY, syntax)
+
+
+@_lat("LATEST", 2, "Return the latest latency samples for all events")
+def latency_latest(c: Any, a: list[bytes]) -> bytes:
+    ev = c.state.observer.latency
+    rows = [
+        [name.encode(), e.samples[-1][0], e.latest, e.max] for name, e in ev.items() if e.samples
+    ]
+    return resp.array(rows, c.proto)
+
+
+@_lat("HISTORY", 3, "Return timestamp-latency samples for the event", "event")
+def latency_history(c: Any, a: list[bytes]) -> bytes:
+    e = c.state.observer.latency.get(a[2].decode(errors="replace"))
+    rows = [[ts, ms] for ts, ms in e.samples] if e else []
+    return resp.array(rows, c.proto)
+
+
+@_lat("RESET", -2, "Reset latency data for one or more events", "[event [event ...]]")
+def latency_reset(c: Any, a: list[bytes]) -> bytes:
+    ev = c.state.observer.latency
+    names = [x.decode(errors="replace") for x in a[2:]] or list(ev)
+    n = 0
+    for name in names:
+        if ev.pop(name, None) is not None:
+            n += 1
+    return resp.integer(n)
+
+
+# --- MEMORY USAGE ------------------------------------------------------------------------
+
+MEMORY = container("MEMORY", G, "A container for memory diagnostics commands")
+
+
+@command(
+    "USAGE",
+    -3,
+    "readonly",
+    (2, 2, 1),
+    "keyspace",
+    "Estimate the memory usage of a key",
+    MEMORY,
+    "key [SAMPLES count]",
+)
+def memory_usage(c: Any, a: list[bytes]) -> bytes:
+    if len(a) == 5 and a[3].upper() == b"SAMPLES":
+        to_int(a[4])
+    elif len(a) != 3:
+        return SYNTAX
+    if c.db.peek(a[2]) is None:
+        return resp.null(c.proto)
+    return resp.integer(c.db.sizes.get(a[2], 0))
+
+
+# --- CONFIG parameters ---------------------------------------------------------------------
+
+CLASSES = ("normal", "replica", "pubsub")
+
+
+def _obl_text(st: Any) -> str:
+    return " ".join(f"{k} {h} {s} {t}" for k, (h, s, t) in st.output_limits.items())
+
+
+def _set_obl(st: Any, value: str) -> None:
+    """``client-output-buffer-limit "pubsub 32mb 8mb 60 normal 0 0 0"``: class hard soft secs."""
+    words = value.split()
+    if not words or len(words) % 4:
+        raise ValueError(value)
+    new = dict(st.output_limits)
+    for i in range(0, len(words), 4):
+        kind = words[i].lower()
+        kind = "replica" if kind == "slave" else kind
+        if kind not in CLASSES:
+            raise ValueError(kind)
+        hard, soft, secs = parse_size(words[i + 1]), parse_size(words[i + 2]), int(words[i + 3])
+        if secs < 0:
+            raise ValueError(secs)
+        new[kind] = (hard, soft, secs)
+    st.output_limits = new
+    st.pubsub_output_limit = new["pubsub"][0] or float("inf")
+
+
+server_commands.GETTERS.update({
+    "slowlog-log-slower-than": lambda st: str(st.observer.slower_than_us),
+    "slowlog-max-len": lambda st: str(st.observer.slowlog.maxlen),
+    "latency-monitor-threshold": lambda st: str(st.observer.latency_threshold_ms),
+    "client-output-buffer-limit": _obl_text,
+})  # fmt: skip
+server_commands.SETTERS.update({
+    "slowlog-log-slower-than": lambda st, v: st.observer.set_slowlog_threshold(int(v)),
+    "slowlog-max-len": lambda st, v: st.observer.set_slowlog_len(int(v)),
+    "latency-monitor-threshold": lambda st, v: st.observer.set_latency_threshold(int(v)),
+    "client-output-buffer-limit": _set_obl,
+})  # fmt: skip

@@ -1,0 +1,221 @@
+"""What the cache records about the commands it runs: INFO commandstats and errorstats,
+SLOWLOG, LATENCY, and the MONITOR feed.
+
+Strategy. The session loop times every command (two ``perf_counter`` calls)
+and hands it to ``Observer.observe``, which must stay cheap: one dict lookup
+and two additions for the statistics, one comparison for the slow log, one
+for the latency monitor, one truth test for MONITOR. Everything else happens
+only when a threshold is crossed or a monitor is connected.
+
+* commandstats: per full command name (``get``, ``config|get``): calls,
+  seconds, rejected calls (refused before running: NOPERM, NOAUTH, a wrong
+  arity) and failed calls (ran and answered an error), as Redis 7 counts them.
+* errorstats: replies counted by their error code (``ERR``, ``WRONGTYPE``).
+* SLOWLOG: commands slower than ``slowlog-log-slower-than`` microseconds
+  (negative: off, 0: every command), the newest ``slowlog-max-len`` kept;
+  arguments trimmed as Redis does (32 arguments, 128 bytes each).
+* LATENCY: with ``latency-monitor-threshold`` > 0 ms, each command that took
+  at least that long is an event sample (``command``, or ``fast-command``
+  for a @fast one); per event the latest, the all-time max and up to 160
+  one-per-second samples, as Redis's latency monitor keeps.
+* MONITOR: every command but the admin ones, after it ran, to each monitor,
+  in Redis's line format, AUTH and HELLO passwords redacted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .acl import categories
+
+SLOWLOG_DEFAULT_US = 10_000  # Redis's slowlog-log-slower-than
+SLOWLOG_DEFAULT_LEN = 128  # slowlog-max-len
+SLOWLOG_MAX_ARGS = 32
+SLOWLOG_MAX_STRING = 128
+LATENCY_SAMPLES = 160  # LATENCY_TS_LEN
+# Never in the slow log nor MONITOR's feed with their arguments (passwords).
+REDACTED = frozenset({"auth", "hello", "acl|setuser"})
+_NO_SLOWLOG = frozenset({"exec", "auth", "hello", "multi"})
+
+
+def _repr_arg(b: bytes) -> str:
+    """An argument as Redis's sdscatrepr quotes it: "..." with C escapes."""
+    out = ['"']
+    for ch in b:
+        if ch in (0x22, 0x5C):
+            out.append("\\" + chr(ch))
+        elif ch == 10:
+            out.append("\\n")
+        elif ch == 13:
+            out.append("\\r")
+        elif ch == 9:
+            out.append("\\t")
+        elif ch == 7:
+            out.append("\\a")
+        elif ch == 8:
+            out.append("\\b")
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append(f"\\x{ch:02x}")
+    out.append('"')
+    return "".join(out)
+
+
+def redact(name: str, args: list[bytes]) -> list[bytes]:
+    if name == "auth":
+        return [args[0]] + [b"(redacted)"] * (len(args) - 1)
+    if name == "hello":
+        out = list(args)
+        for i in range(2, len(out) - 2):
+            if out[i].upper() == b"AUTH":
+                out[i + 1] = out[i + 2] = b"(redacted)"
+        return out
+    return args
+
+
+@dataclass
+class CommandStats:
+    calls: int = 0
+    seconds: float = 0.0
+    rejected: int = 0
+    failed: int = 0
+
+
+@dataclass
+class LatencyEvent:
+    latest: int = 0  # ms
+    max: int = 0
+    samples: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+
+
+class Observer:
+    """The counters and logs; ``observe`` is the session loop's per-command hook."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, CommandStats] = {}
+        self.errors: dict[str, int] = {}
+        self.error_replies = 0
+        self.slowlog: deque[list[Any]] = deque(maxlen=SLOWLOG_DEFAULT_LEN)
+        self.slowlog_ids = 0
+        self.slower_than = SLOWLOG_DEFAULT_US / 1e6  # seconds; inf when off
+        self.slower_than_us = SLOWLOG_DEFAULT_US
+        self.latency_threshold_ms = 0
+        self.latency_threshold = float("inf")  # seconds
+        self.latency: dict[str, LatencyEvent] = {}
+        self.monitors: set[Any] = set()
+
+    # -- settings (CONFIG SET) -----------------------------------------------------------
+    def set_slowlog_threshold(self, us: int) -> None:
+        self.slower_than_us = us
+        self.slower_than = float("inf") if us < 0 else us / 1e6
+
+    def set_slowlog_len(self, n: int) -> None:
+        if n < 0:
+            raise ValueError(n)
+        self.slowlog = deque(self.slowlog, maxlen=n)
+
+    def set_latency_threshold(self, ms: int) -> None:
+        if ms < 0:
+            raise ValueError(ms)
+        self.latency_threshold_ms = ms
+        self.latency_threshold = ms / 1000 if ms > 0 else float("inf")
+
+    # -- the hot path ------------------------------------------------------------------------
+    def observe(
+        self, c: Any, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
+    ) -> None:
+        name = cmd.name
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            sub = cmd.subcommands.get(args[1].lower())
+            if sub is not None:
+                name, target = sub.name, sub
+        st = self.commands.get(name)
+        if st is None:
+            st = self.commands[name] = CommandStats()
+        st.calls += 1
+        st.seconds += seconds
+        if reply is not None and reply[:1] == b"-":
+            st.failed += 1
+            self.count_error(reply)
+        if seconds >= self.slower_than and name not in _NO_SLOWLOG:
+            self._slow(c, name, args, seconds)
+        if seconds >= self.latency_threshold:
+            self._latency("fast-command" if "fast" in cmd.flags else "command", seconds)
+        if self.monitors and "admin" not in categories(target, cmd if target is not cmd else None):
+            self.feed(c, name, args)
+
+    def rejected(self, cmd: Any, reply: bytes) -> None:
+        """A command refused before it ran (NOPERM, NOAUTH, subscribe mode)."""
+        st = self.commands.get(cmd.name)
+        if st is None:
+            st = self.commands[cmd.name] = CommandStats()
+        st.rejected += 1  # the error itself is counted by the session's ``reject``
+
+    def count_error(self, reply: bytes) -> None:
+        code = reply[1:].split(b" ", 1)[0].split(b"\r", 1)[0].decode(errors="replace")
+        self.error_replies += 1
+        if code in self.errors or len(self.errors) < 128:  # Redis's ERRORSTATS_LIMIT
+            self.errors[code] = self.errors.get(code, 0) + 1
+
+    # -- the slow paths ------------------------------------------------------------------------
+    def _slow(self, c: Any, name: str, args: list[bytes], seconds: float) -> None:
+        args = redact(name.partition("|")[0], args)
+        shown = []
+        for i, a in enumerate(args):
+            if i == SLOWLOG_MAX_ARGS - 1 and len(args) > SLOWLOG_MAX_ARGS:
+                shown.append(b"... (%d more arguments)" % (len(args) - i))
+                break
+            if len(a) > SLOWLOG_MAX_STRING:
+                a = a[:SLOWLOG_MAX_STRING] + b"... (%d more bytes)" % (len(a) - SLOWLOG_MAX_STRING)
+            shown.append(a)
+        entry = [self.slowlog_ids, int(time.time()), int(seconds * 1e6), shown,
+                 str(c.conn.peer).encode(), c.name]  # fmt: skip
+        self.slowlog_ids += 1
+        self.slowlog.appendleft(entry)
+
+    def _latency(self, event: str, seconds: float) -> None:
+        ms = int(seconds * 1000)
+        e = self.latency.get(event)
+        if e is None:
+            e = self.latency[event] = LatencyEvent()
+        now = int(time.time())
+        e.latest = ms
+        e.max = max(e.max, ms)
+        if e.samples and e.samples[-1][0] == now:
+            e.samples[-1] = (now, max(ms, e.samples[-1][1]))
+        else:
+            e.samples.append((now, ms))
+
+    def feed(self, c: Any, name: str, args: list[bytes]) -> None:
+        """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``."""
+        now = time.time()
+        args = redact(name.partition("|")[0], args)
+        quoted = " ".join(_repr_arg(a) for a in args)
+        line = f"+{now:.6f} [{c.db_index} {c.conn.peer}] {quoted}\r\n"
+        data = line.encode()
+        for m in list(self.monitors):
+            m.send(data)
+
+    def reset(self) -> None:
+        """CONFIG RESETSTAT."""
+        self.commands.clear()
+        self.errors.clear()
+        self.error_replies = 0
+
+    # -- INFO ------------------------------------------------------------------------------
+    def sections(self) -> dict[str, dict[str, Any]]:
+        cmdstats = {
+            f"cmdstat_{name}": (
+                f"calls={s.calls},usec={int(s.seconds * 1e6)},"
+                f"usec_per_call={s.seconds * 1e6 / s.calls if s.calls else 0:.2f},"
+                f"rejected_calls={s.rejected},failed_calls={s.failed}"
+            )
+            for name, s in sorted(self.commands.items())
+        }
+        errstats = {f"errorstat_{k}": f"count={v}" for k, v in sorted(self.errors.items())}
+        return {"commandstats": cmdstats, "errorstats": errstats}

@@ -1,0 +1,277 @@
+"""AUTH and ACL users in servers.cache: exact replies in-process, the same conversation
+byte for byte against a real redis-server, and clients nobody here wrote (redis-py's
+``acl_setuser``/``auth``, redis-cli ``--user/--pass``), ``--requirepass`` and ``--aclfile``."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from cache_support import Harness
+from support import converse
+
+from harness.services import RedisServer
+from netlib.resp import encode_command
+from servers.cache.acl import User, categories, sha256_hex
+from servers.cache.server import State, serve
+from servers.cache.table import REGISTRY
+from servers.respkit import shell_config
+
+pytestmark = pytest.mark.exercise("N14")
+
+NOPERM_KEY = b"-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+
+
+def cmds(*lines: tuple[object, ...]) -> bytes:
+    return b"".join(encode_command(*ln) for ln in lines)  # type: ignore[arg-type]
+
+
+# --- in-process: the rules and their checks ----------------------------------------------
+
+
+def test_a_fresh_server_has_only_the_default_user_with_every_right():
+    h = Harness()
+    assert h.cmd("ACL", "LIST") == b"*1\r\n$34\r\nuser default on nopass ~* &* +@all\r\n"
+    assert h.cmd("ACL", "WHOAMI") == b"$7\r\ndefault\r\n"
+    assert not h.client.restricted and not h.client.guarded  # the fast path stays fast
+
+
+def test_setuser_commands_keys_and_channels():
+    h = Harness()
+    rules = ("on", ">pw", "~user:*", "%R~ro:*", "&news", "+@read", "-@dangerous", "+set")
+    assert h.cmd("ACL", "SETUSER", "alice", *rules) == b"+OK\r\n"
+    other = h.connect()
+    assert h.cmd("AUTH", "alice", "wrong", client=other).startswith(b"-WRONGPASS")
+    assert h.cmd("AUTH", "alice", "pw", client=other) == b"+OK\r\n"
+    assert h.cmd("ACL", "WHOAMI", client=other).startswith(b"-NOPERM")  # @slow, not @read
+    assert h.cmd("SET", "user:1", "v", client=other) == b"+OK\r\n"
+    assert h.cmd("GET", "user:1", client=other) == b"$1\r\nv\r\n"
+    assert h.cmd("SET", "ro:1", "v", client=other) == NOPERM_KEY  # %R~ grants reads only
+    assert h.cmd("GET", "ro:1", client=other) == b"$-1\r\n"
+    assert h.cmd("GET", "secret", client=other) == NOPERM_KEY
+    assert h.cmd("MGET", "user:1", "secret", client=other) == NOPERM_KEY  # every key checked
+    assert h.cmd("DEL", "user:1", client=other) == (
+        b"-NOPERM this user has no permissions to run the 'del' command\r\n"
+    )
+    assert h.cmd("KEYS", "*", client=other) == (
+        b"-NOPERM this user has no permissions to run the 'keys' command\r\n"
+    )  # @read but @dangerous
+    assert h.cmd("ACL", "SETUSER", "alice", "+publish", "+subscribe") == b"+OK\r\n"
+    assert h.cmd("PUBLISH", "news", "hi", client=other) == b":0\r\n"
+    assert h.cmd("PUBLISH", "sport", "hi", client=other) == (
+        b"-NOPERM this user has no permissions to access one of the channels used as arguments\r\n"
+    )
+    # the change applied to the connected client at once; ACL LOG has each denial
+    log = h.cmd("ACL", "LOG")
+    assert b"sport" in log and b"ro:1" in log and b"keys" in log and b"AUTH" in log
+
+
+def test_subcommand_rules_and_categories():
+    h = Harness()
+    h.cmd("ACL", "SETUSER", "ops", "on", "nopass", "allkeys", "+config|get", "+@connection")
+    c = h.connect()
+    assert h.cmd("AUTH", "ops", "x", client=c) == b"+OK\r\n"
+    assert h.cmd("CONFIG", "GET", "hz", client=c) == b"*2\r\n$2\r\nhz\r\n$2\r\n10\r\n"
+    assert h.cmd("CONFIG", "SET", "hz", "11", client=c) == (
+        b"-NOPERM this user has no permissions to run the 'config|set' command\r\n"
+    )
+    assert h.cmd("PING", client=c) == b"+PONG\r\n"
+    get = REGISTRY.get(b"get")
+    assert get is not None and categories(get) == {"read", "string", "fast"}
+    flushall = REGISTRY.get(b"flushall")
+    assert flushall is not None and {"write", "keyspace", "dangerous", "slow"} <= categories(
+        flushall
+    )
+    cat = h.cmd("ACL", "CAT", "list")
+    assert b"lpush" in cat and b"get" not in cat.split(b"\r\n")
+    assert h.cmd("ACL", "CAT", "nope") == b"-ERR Unknown category 'nope'\r\n"
+
+
+def test_passwords_are_kept_as_sha256_only():
+    u = User("u")
+    u.apply("on", REGISTRY)
+    u.apply(">s3cret", REGISTRY)
+    assert u.passwords == [sha256_hex(b"s3cret")]
+    assert u.check_password(b"s3cret") and not u.check_password(b"s3cre")
+    u.apply("#" + sha256_hex(b"other"), REGISTRY)
+    assert u.check_password(b"other")
+    u.apply("<s3cret", REGISTRY)
+    assert not u.check_password(b"s3cret")
+    u.apply("off", REGISTRY)
+    assert not u.check_password(b"other")  # a disabled user cannot log in
+
+
+def test_requirepass_and_the_unauthenticated_client():
+    h = Harness(requirepass="s3")
+    c = h.connect()
+    assert h.cmd("PING", client=c) == b"-NOAUTH Authentication required.\r\n"
+    assert h.cmd("NOSUCH", client=c).startswith(b"-ERR unknown command")  # as Redis: lookup first
+    assert h.cmd("HELLO", "3", client=c).startswith(b"-NOAUTH HELLO must be called")
+    assert h.cmd("AUTH", "nope", client=c).startswith(b"-WRONGPASS")
+    assert h.cmd("HELLO", "2", "AUTH", "default", "s3", client=c).startswith(b"*14\r\n")
+    assert h.cmd("PING", client=c) == b"+PONG\r\n"
+    assert h.cmd("RESET", client=c) == b"+RESET\r\n"  # RESET logs out again
+    assert h.cmd("GET", "k", client=c) == b"-NOAUTH Authentication required.\r\n"
+    assert h.cmd("CONFIG", "GET", "requirepass") == b"-NOAUTH Authentication required.\r\n"
+
+
+def test_setuser_errors_and_deluser():
+    h = Harness()
+    assert h.cmd("ACL", "SETUSER", "bob", "on", "foo") == (
+        b"-ERR Error in ACL SETUSER modifier 'foo': Syntax error\r\n"
+    )
+    assert h.cmd("ACL", "USERS") == b"*1\r\n$7\r\ndefault\r\n"  # all or nothing
+    assert h.cmd("ACL", "SETUSER", "bob", "+nosuchcmd").startswith(b"-ERR Error in ACL SETUSER")
+    assert h.cmd("ACL", "SETUSER", "bob", "on", "nopass", "+@all", "~*") == b"+OK\r\n"
+    bob = h.connect()
+    h.cmd("AUTH", "bob", "x", client=bob)
+    assert h.cmd("ACL", "DELUSER", "default") == b"-ERR The 'default' user cannot be removed\r\n"
+    assert h.cmd("ACL", "DELUSER", "bob", "ghost") == b":1\r\n"
+    assert bob[1].closed  # a deleted user's connections are closed, as Redis does
+    assert h.cmd("ACL", "GETUSER", "bob") == b"$-1\r\n"
+    assert h.cmd("ACL", "LOAD").startswith(b"-ERR This Redis instance is not configured")
+    assert len(h.cmd("ACL", "GENPASS")) == len(b"$64\r\n\r\n") + 64
+    assert h.cmd("ACL", "GENPASS", "5") in {b"$2\r\n%02x\r\n" % i for i in range(256)}
+
+
+def test_multi_with_a_denied_command_fails_the_transaction():
+    h = Harness()
+    h.cmd("ACL", "SETUSER", "r", "on", "nopass", "~*", "+@all", "-set")
+    c = h.connect()
+    h.cmd("AUTH", "r", "x", client=c)
+    assert h.cmd("MULTI", client=c) == b"+OK\r\n"
+    assert h.cmd("SET", "k", "v", client=c).startswith(b"-NOPERM")
+    assert h.cmd("EXEC", client=c).startswith(b"-EXECABORT")
+
+
+# --- the same conversation against a real redis-server ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_redis() -> Iterator[RedisServer]:
+    with RedisServer() as r:
+        yield r
+
+
+CONVERSATION = [
+    ("ACL", "SETUSER", "alice", "on", ">pw", "~user:*", "%R~ro:*", "&news", "+@read", "+set"),
+    ("ACL", "SETUSER", "bob", "bogus"),
+    ("ACL", "GETUSER", "nobody"),
+    ("AUTH", "alice", "bad"),
+    ("AUTH", "alice", "pw"),
+    ("GET", "x"),
+    ("SET", "user:1", "v"),
+    ("SET", "ro:1", "v"),
+    ("GET", "ro:1"),
+    ("PUBLISH", "news", "m"),
+    ("AUTH", "default", "anything"),
+    ("AUTH", "onlypassword"),
+    ("ACL", "DELUSER", "default"),
+    ("ACL", "SAVE"),
+    ("ACL", "SETUSER", "alice", "%X~k"),
+    ("CONFIG", "SET", "requirepass", "pw2"),
+    ("RESET",),
+    ("PING",),
+    ("CLIENT", "ID"),
+    ("HELLO", "3"),
+    ("AUTH", "pw2"),
+    ("PING",),
+    ("CONFIG", "SET", "requirepass", ""),
+    ("ACL", "DELUSER", "alice", "bob"),
+    ("QUIT",),
+]
+
+
+async def test_an_acl_conversation_matches_redis_byte_for_byte(real_redis):
+    server, _ = await serve(shell_config(port=0), State())
+    data = cmds(*CONVERSATION)
+    async with server:
+        ours = await converse(server.port, data)
+    theirs = await converse(real_redis.port, data)
+    assert ours == theirs
+
+
+# --- real processes, clients nobody here wrote --------------------------------------------
+
+
+def cli(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["redis-cli", "--no-auth-warning", "-p", str(port), *args],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_redis_py_acl_and_redis_cli_user_pass(launch, tmp_path):
+    port = launch("servers.cache", "--requirepass", "adminpw").port
+    admin = redis.Redis(port=port, password="adminpw", decode_responses=True)
+    assert admin.ping()
+    assert admin.acl_setuser(
+        "reader", enabled=True, passwords=["+rpw"], keys=["app:*"], commands=["+@read", "+ping"]
+    )
+    assert admin.acl_whoami() == "default"
+    info = admin.acl_getuser("reader")
+    assert "on" in info["flags"] and "~app:*" in info["keys"]
+    assert sorted(admin.acl_users()) == ["default", "reader"]
+    admin.set("app:1", "hello")
+    reader = redis.Redis(port=port, username="reader", password="rpw")
+    assert reader.get("app:1") == b"hello"
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.set("app:1", "x")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.get("other")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=port, username="reader", password="bad").ping()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=port).ping()  # no password at all: NOAUTH
+    log = admin.acl_log()
+    assert {e["reason"] for e in log} >= {"command", "key", "auth"}
+    # redis-cli --user/--pass, and -a for the default user
+    assert cli(port, "--user", "reader", "--pass", "rpw", "GET", "app:1").stdout == "hello\n"
+    out = cli(port, "--user", "reader", "--pass", "rpw", "SET", "app:1", "x").stdout
+    assert out.startswith("NOPERM this user has no permissions to run the 'set' command")
+    assert cli(port, "-a", "adminpw", "ACL", "WHOAMI").stdout == "default\n"
+    assert "NOAUTH" in cli(port, "PING").stdout
+    admin.close()
+    reader.close()
+
+
+def test_aclfile_loaded_at_start_and_acl_save_load(launch, tmp_path: Path):
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text(
+        "user default on nopass ~* &* +@all\n"
+        f"user ro on #{sha256_hex(b'ropw')} ~* resetchannels -@all +@read\n"
+    )
+    port = launch("servers.cache", "--aclfile", str(aclfile)).port
+    r = redis.Redis(port=port, username="ro", password="ropw")
+    assert r.get("k") is None
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.set("k", "v")
+    admin = redis.Redis(port=port, decode_responses=True)
+    admin.acl_setuser("writer", enabled=True, passwords=["+wpw"], keys=["*"], commands=["+@all"])
+    assert admin.execute_command("ACL", "SAVE") == "OK"
+    assert "user writer on #" in aclfile.read_text()
+    aclfile.write_text("user default on nopass ~* &* +@all\n")  # drop ro and writer
+    assert admin.execute_command("ACL", "LOAD") == "OK"
+    assert admin.acl_users() == ["default"]
+    aclfile.write_text("user default on nopass ~* &* +@all\nuser x on bogus\n")
+    with pytest.raises(redis.exceptions.ResponseError, match="Error loading ACLs"):
+        admin.execute_command("ACL", "LOAD")
+    assert admin.acl_users() == ["default"]  # a bad file changes nothing
+    admin.close()
+    r.close()
+
+
+def test_a_bad_aclfile_is_one_line_and_exit_status(tmp_path: Path):
+    bad = tmp_path / "bad.acl"
+    bad.write_text("user x on bogus-rule\n")
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "servers.cache", "--port", "0", "--aclfile", str(bad)],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert "cannot load the ACL file" in res.stderr and "Traceback" not in res.stderr
