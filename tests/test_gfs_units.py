@@ -84,3 +84,18 @@ def test_recovery_is_the_checkpoint_plus_the_log_after_it(tmp_path: Path) -> Non
     again = OpLog(tmp_path).recover()
     assert again.snapshot() == meta.snapshot()
     assert again.files == {"/d/f": [1], "/d/g": []} and again.versions == {1: 2}
+
+
+def test_the_chunk_meta_is_a_log_replayed_at_start_and_a_torn_tail_is_dropped(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path)
+    store.create(3, 1)
+    for i in range(40):
+        store.write(3, i * 100, bytes([i]) * 100, BLOCK * 2)
+    store.set_version(3, 4)
+    meta = tmp_path / "chunks" / f"{3:016x}.meta"
+    with open(meta, "ab") as f:
+        f.write(b"\x01\x02\x03")  # a crash in the middle of the next append
+    again = ChunkStore(tmp_path)
+    assert again.versions == {3: 4} and again.crcs == store.crcs
+    assert again.read(3, 0, 4000) == b"".join(bytes([i]) * 100 for i in range(40))
+    assert meta.stat().st_size < 200  # compacted to one record on the way

@@ -78,6 +78,7 @@ class ChunkServerInfo:
 class Lease:
     primary: str
     expiry: float
+    replicas: frozenset[str] = frozenset()  # who took the lease's version
 
 
 class Master:
@@ -282,8 +283,19 @@ class Master:
             live = self.live_replicas(handle)
             lease = self.leases.get(handle)
             if lease is not None and lease.expiry > now:
-                if lease.primary in live:
+                if lease.primary in live and lease.replicas <= set(live):
                     return lease
+                if lease.primary in live:
+                    # A replica of this lease died: mutating without it at the same version
+                    # would make its copy look current when it returns. End the lease
+                    # (the primary finishes the mutation in flight), then bump.
+                    try:
+                        await self.peers.call(lease.primary, "revoke_lease", handle=handle)
+                    except RpcError as e:
+                        raise LeaseBusy(f"chunk {handle}: cannot revoke {lease.primary}'s lease: {e}") from None
+                    self.leases.pop(handle, None)
+                    lease = None
+            if lease is not None and lease.expiry > now:
                 raise LeaseBusy(f"chunk {handle}: the lease of {lease.primary} runs {lease.expiry - now:.1f}s more")
             if now < self.no_leases_before:
                 raise LeaseBusy(f"master restarted: no new lease for {self.no_leases_before - now:.1f}s")
@@ -302,7 +314,7 @@ class Master:
                                       seconds=self.config.lease)  # fmt: skip
             except RpcError as e:
                 raise NoReplica(f"chunk {handle}: primary {primary} refused the lease: {e}") from None
-            lease = Lease(primary, time.monotonic() + self.config.lease)
+            lease = Lease(primary, time.monotonic() + self.config.lease, frozenset(got))
             self.leases[handle] = lease
             return lease
 
