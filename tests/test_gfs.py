@@ -126,30 +126,26 @@ async def test_a_primary_being_written_keeps_its_lease_through_heartbeats(cell: 
     assert (last["primary"], last["version"]) == (first["primary"], first["version"])
 
 
-async def test_eight_concurrent_appenders_every_acked_record_is_read_once(tmp_path: Path) -> None:
-    cell = Cell(tmp_path, 3).start()
-    try:
-        await cell.wait_live()
-        acked: list[bytes] = []
+async def test_eight_concurrent_appenders_every_acked_record_is_read_once(cell: Cell) -> None:
+    await cell.wait_live()
+    acked: list[bytes] = []
 
-        async def appender(k: int) -> None:
-            async with cell.client() as c:
-                for j in range(25):
-                    payload = f"client {k} record {j} ".encode() * (1 + (k + j) % 7)
-                    await c.append_record("/logs/events", payload)
-                    acked.append(payload)
-
-        await asyncio.gather(*(appender(k) for k in range(8)))
+    async def appender(k: int) -> None:
         async with cell.client() as c:
-            got = await c.read_records("/logs/events")
-            st = await c.stat("/logs/events")
-        assert sorted(got) == sorted(acked)  # each once, exactly as written
-        assert len(st["chunks"]) > 3  # records filled several chunks: padding was skipped
-        for k in range(8):  # one client's records keep their order
-            mine = [r for r in got if r.startswith(f"client {k} ".encode())]
-            assert mine == [r for r in acked if r.startswith(f"client {k} ".encode())]
-    finally:
-        cell.stop()
+            for j in range(25):
+                payload = f"client {k} record {j} ".encode() * (1 + (k + j) % 7)
+                await c.append_record("/logs/events", payload)
+                acked.append(payload)
+
+    await asyncio.gather(*(appender(k) for k in range(8)))
+    async with cell.client() as c:
+        got = await c.read_records("/logs/events")
+        st = await c.stat("/logs/events")
+    assert sorted(got) == sorted(acked)  # each once, exactly as written
+    assert len(st["chunks"]) > 3  # records filled several chunks: padding was skipped
+    for k in range(8):  # one client's records keep their order
+        mine = [r for r in got if r.startswith(f"client {k} ".encode())]
+        assert mine == [r for r in acked if r.startswith(f"client {k} ".encode())]
 
 
 async def test_malformed_frames_and_unknown_methods_hurt_only_their_connection(cell: Cell) -> None:
