@@ -193,37 +193,31 @@ def _cli(master: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedPro
                           input=stdin, capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
 
 
-def test_the_cli_with_stdin_and_stdout_and_one_line_errors(cell: Cell) -> None:
-    asyncio.run(cell.wait_live())
-    data = os.urandom(CHUNK + 99)
-    assert _cli(cell.addr, "put", "-", "/cli/data.bin", stdin=data).returncode == 0
-    got = _cli(cell.addr, "get", "/cli/data.bin", "-")
-    assert got.returncode == 0 and got.stdout == data
-    st = _cli(cell.addr, "stat", "/cli/data.bin").stdout.decode()
-    assert f"{len(data)} bytes, 2 chunk(s)" in st and st.count("replicas 127.0.0.1:") == 2
-    assert _cli(cell.addr, "append", "/cli/log", "-", "--lines", stdin=b"one\ntwo\n").returncode == 0
-    assert _cli(cell.addr, "records", "/cli/log").stdout == b"one\ntwo\n"
-    missing = _cli(cell.addr, "get", "/cli/nope", "-")
-    assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1 and b"NoSuchFile" in missing.stderr
-    usage = _cli(cell.addr, "frobnicate")
-    assert usage.returncode == 2 and usage.stderr.decode().count("\n") == 1
-    down = subprocess.run([sys.executable, "-m", "clients.gfs", "--master", "127.0.0.1:1", "--timeout", "0.2", "ls"],
-                          capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
-    assert down.returncode == 1 and down.stderr.decode().count("\n") == 1
-
-
-def test_make_serve_gfs_runs_a_master_and_three_chunkservers(tmp_path: Path) -> None:
-    """``make serve-gfs`` is ``python -m servers.gfs``: the cluster role, four processes."""
+def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(tmp_path: Path) -> None:
+    """``make serve-gfs`` is ``python -m servers.gfs``: the cluster role, four processes;
+    the CLI against it, ``-`` for stdin and stdout, mistakes in one line."""
     from harness.procs import python_module
 
     with python_module("servers.gfs", "--dir", str(tmp_path), "--chunk-size", "4kb", "--heartbeat", "0.2",
                        port=0) as cluster:  # fmt: skip
         master = f"127.0.0.1:{cluster.port}"
-        data = os.urandom(5000)
-        assert _cli(master, "put", "-", "/demo/blob", stdin=data).returncode == 0
-        st = _cli(master, "stat", "/demo/blob").stdout.decode()
-        assert "5000 bytes, 2 chunk(s)" in st
+        data = os.urandom(CHUNK + 99)
+        assert _cli(master, "put", "-", "/cli/data.bin", stdin=data).returncode == 0
+        got = _cli(master, "get", "/cli/data.bin", "-")
+        assert got.returncode == 0 and got.stdout == data
+        st = _cli(master, "stat", "/cli/data.bin").stdout.decode()
+        assert f"{len(data)} bytes, 2 chunk(s)" in st and st.count("replicas 127.0.0.1:") == 2
         assert len({r for line in st.splitlines() if "replicas" in line
                     for r in line.split("replicas ")[1].split(",")}) == 3  # fmt: skip
+        assert _cli(master, "append", "/cli/log", "-", "--lines", stdin=b"one\ntwo\n").returncode == 0
+        assert _cli(master, "records", "/cli/log").stdout == b"one\ntwo\n"
+        missing = _cli(master, "get", "/cli/nope", "-")
+        assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1
+        assert b"NoSuchFile" in missing.stderr
+        usage = _cli(master, "frobnicate")
+        assert usage.returncode == 2 and usage.stderr.decode().count("\n") == 1
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cs1", "cs2", "cs3", "master"]
     assert cluster.proc is not None and cluster.proc.returncode == 0
+    down = subprocess.run([sys.executable, "-m", "clients.gfs", "--master", "127.0.0.1:1", "--timeout", "0.2", "ls"],
+                          capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
+    assert down.returncode == 1 and down.stderr.decode().count("\n") == 1
