@@ -107,6 +107,36 @@ async def _master_sigkill(cell: Cell) -> None:
         assert (await c.get("/a/f"))[:13] == b"after restart"
 
 
+async def test_a_new_chunkserver_gets_a_share_and_no_chunk_stays_over_its_goal(tmp_path: Path) -> None:
+    cell = Cell(tmp_path, 4, ("--replication", "2"))
+    try:
+        cell.start_master()
+        for i in range(3):
+            cell.start_cs(i)
+        await cell.wait_live(3)
+        data = os.urandom(8 * CHUNK)
+        async with cell.client() as c:
+            await c.put("/spread", data)
+            cell.start_cs(3)  # an empty chunkserver joins
+
+            async def balanced() -> bool:
+                st = await c.stat("/spread")
+                load = [sum(cell.cs_addr(i) in ch["replicas"] for ch in st["chunks"]) for i in range(4)]
+                return all(len(ch["replicas"]) == 2 for ch in st["chunks"]) and min(load) >= 3
+
+            await until(balanced, 15, "chunks moved to the new server, each at 2 replicas")
+            assert len(cell.chunk_files(3)) >= 3
+
+            async def dropped_on_disk() -> bool:  # the extra copies are deleted, not just forgotten
+                return sum(len(cell.chunk_files(i)) for i in range(4)) == 16
+
+            await until(dropped_on_disk, 10, "16 chunk files in all (8 chunks x 2)")
+            c.cache.clear()
+            assert await c.get("/spread") == data
+    finally:
+        cell.stop()
+
+
 async def _exists(p: Path) -> bool:
     return p.exists()
 

@@ -272,6 +272,11 @@ class ChunkServer:
                 log.info("master says chunk %d is stale or orphaned: deleting it", h)
                 self.store.delete(h)
                 self.leases.pop(h, None)
+        for h in reply.get("drop", []):
+            if h not in self.cloning:
+                log.info("master moves chunk %d elsewhere (over-replicated): deleting it here", h)
+                self.store.delete(h)
+                self.leases.pop(h, None)
         for h in reply["extended"]:
             if h in self.leases:
                 self.leases[h] = sent + reply["lease"]

@@ -95,11 +95,13 @@ class Master:
         self.peers = Peers(config.rpc_timeout)
         self.cloning: set[int] = set()
         self.allocating: set[int] = set()  # created on chunkservers, not yet logged
+        self.dropping: dict[str, set[int]] = {}  # server -> replicas to delete (over-replicated)
         self.placed: dict[tuple[str, int], float] = {}  # (server, handle) -> when we put it there
         self.started = time.monotonic()
         # After a restart, leases granted before the crash may still be running.
         self.no_leases_before = self.started + (config.lease if self.meta.files else 0.0)
-        self.stats = {"rereplicated": 0, "stale_dropped": 0, "orphans_dropped": 0, "purged": 0}
+        self.stats = {"rereplicated": 0, "stale_dropped": 0, "orphans_dropped": 0, "purged": 0,
+                      "rebalanced": 0}  # fmt: skip
 
     # -- plumbing ------------------------------------------------------------------
     def methods(self) -> dict[str, Any]:
@@ -343,7 +345,10 @@ class Master:
             info = self.servers[addr] = ChunkServerInfo(now)
         info.last_seen = now
         delete, held = [], set()
+        drop = self.dropping.pop(addr, set())
         for handle, version in chunks:
+            if handle in drop:
+                continue
             current = self.meta.versions.get(handle)
             if current is None:
                 if handle not in self.allocating:  # an orphan: its file was purged (or never logged)
@@ -358,7 +363,7 @@ class Master:
                 if version > current:  # a bump we logged... never acknowledged? take the higher
                     self.log_op(["version", handle, version])
                 held.add(handle)
-        for h in info.chunks - held:
+        for h in info.chunks - held - drop:
             # Not reported: gone from that server -- unless it was placed there after the
             # report was taken (a report in flight does not yet list a brand-new chunk).
             if now - self.placed.get((addr, h), 0.0) > self.config.dead_after:
@@ -374,7 +379,7 @@ class Master:
             if lease is not None and lease.primary == addr and lease.expiry > now:
                 lease.expiry = now + self.config.lease
                 extended.append(h)
-        return {"delete": delete, "extended": extended, "lease": self.config.lease}
+        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease}
 
     async def report_corrupt(self, addr: str, handle: int) -> bool:
         log.warning("chunk %d on %s is corrupt: dropping that replica", handle, addr)
@@ -399,6 +404,7 @@ class Master:
         self._detect_dead()
         self._collect_garbage()
         await self._rereplicate()
+        self._rebalance()
         if self.oplog.since_checkpoint >= self.config.checkpoint_every:
             self.oplog.checkpoint(self.meta)
             log.info("checkpoint written")
@@ -448,6 +454,33 @@ class Master:
             target = min(targets, key=lambda a: len(self.servers[a].chunks))
             self.cloning.add(h)
             self._spawn(self._clone(h, random.choice(sources), target))
+
+    def _rebalance(self) -> None:
+        """An over-replicated chunk loses its replica on the fullest server (told in that
+        server's next heartbeat reply). When nothing is below its goal and the fullest
+        server holds clearly more than the emptiest (a new or returning one), chunks are
+        copied from the one to the other: over-replicated, they lose the full server's copy."""
+        now = time.monotonic()
+        for h in list(self.meta.versions):
+            reps = self.live_replicas(h)
+            lease = self.leases.get(h)
+            if len(reps) <= self.config.replication or h in self.cloning or (lease and lease.expiry > now):
+                continue  # a leased chunk is being written to the replicas its lease names
+            victim = max(reps, key=lambda a: (len(self.servers[a].chunks), a))
+            self._drop_location(h, victim)
+            self.dropping.setdefault(victim, set()).add(h)
+            self.stats["rebalanced"] += 1
+        live = [a for a in self.servers if self.alive(a)]
+        if len(live) < 2 or self.cloning or self.under_replicated():
+            return
+        load = {a: len(self.servers[a].chunks) for a in live}
+        full, empty = max(live, key=lambda a: load[a]), min(live, key=lambda a: load[a])
+        if load[full] - load[empty] <= max(1, load[full] // 10):
+            return
+        movable = [h for h in self.servers[full].chunks if h in self.meta.versions and empty not in self.locations.get(h, ())]
+        for h in movable[: min(self.config.clone_parallelism, (load[full] - load[empty]) // 2)]:
+            self.cloning.add(h)
+            self._spawn(self._clone(h, full, empty))
 
     async def _clone(self, handle: int, source: str, target: str) -> None:
         try:
