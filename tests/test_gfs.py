@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from clients.gfs import GfsError
+from clients.gfs.__main__ import main as cli_main
 from harness.procs import REPO_ROOT
 from netlib.rpc import FrameDecoder, RemoteError, Response, RpcClient, encode_request
 from tests.gfs_support import CHUNK, Cell, until
@@ -223,7 +224,9 @@ def _cli(master: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedPro
                           input=stdin, capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
 
 
-def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(tmp_path: Path) -> None:
+def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``make serve-gfs`` is ``python -m servers.gfs``: the cluster role, four processes;
     the CLI against it, ``-`` for stdin and stdout, mistakes in one line."""
     from harness.procs import python_module
@@ -241,13 +244,13 @@ def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(tmp_pa
                     for r in line.split("replicas ")[1].split(",")}) == 3  # fmt: skip
         assert _cli(master, "append", "/cli/log", "-", "--lines", stdin=b"one\ntwo\n").returncode == 0
         assert _cli(master, "records", "/cli/log").stdout == b"one\ntwo\n"
-        missing = _cli(master, "get", "/cli/nope", "-")
-        assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1
-        assert b"NoSuchFile" in missing.stderr
-        usage = _cli(master, "frobnicate")
-        assert usage.returncode == 2 and usage.stderr.decode().count("\n") == 1
+        assert cli_main(["--master", master, "get", "/cli/nope", "-"]) == 1  # in-process from here on
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "NoSuchFile" in err
+        with pytest.raises(SystemExit) as usage:
+            cli_main(["--master", master, "frobnicate"])
+        assert usage.value.code == 2 and capsys.readouterr().err.count("\n") == 1
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cs1", "cs2", "cs3", "master"]
     assert cluster.proc is not None and cluster.proc.returncode == 0
-    down = subprocess.run([sys.executable, "-m", "clients.gfs", "--master", "127.0.0.1:1", "--timeout", "0.2", "ls"],
-                          capture_output=True, cwd=REPO_ROOT, timeout=60)  # fmt: skip
-    assert down.returncode == 1 and down.stderr.decode().count("\n") == 1
+    assert cli_main(["--master", "127.0.0.1:1", "--timeout", "0.2", "ls"]) == 1  # nobody there
+    assert capsys.readouterr().err.count("\n") == 1
