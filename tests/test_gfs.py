@@ -138,6 +138,27 @@ async def test_a_new_chunkserver_gets_a_share_and_no_chunk_stays_over_its_goal(t
         cell.stop()
 
 
+async def test_a_snapshot_copies_at_once_and_chunks_are_copied_on_write(cell: Cell) -> None:
+    await cell.wait_live()
+    data = os.urandom(2 * CHUNK)
+    async with cell.client() as c:
+        await c.put("/proj/src/a", data)
+        await c.write("/proj/src/a", 0, b"leased")  # a lease is running when the snapshot comes
+        data = b"leased" + data[6:]
+        assert await c.snapshot("/proj/src", "/proj/snap") == 1
+        before = await c.stat("/proj/snap/a")
+        assert [ch["handle"] for ch in before["chunks"]] == [ch["handle"] for ch in (await c.stat("/proj/src/a"))["chunks"]]
+        await c.write("/proj/src/a", 1, b"changed after")  # the cached lease was revoked: asks the master
+        src, snap = await c.stat("/proj/src/a"), await c.stat("/proj/snap/a")
+        assert src["chunks"][0]["handle"] != snap["chunks"][0]["handle"]  # copied on write
+        assert src["chunks"][1]["handle"] == snap["chunks"][1]["handle"]  # still shared
+        assert len(src["chunks"][0]["replicas"]) == 3
+        assert await c.get("/proj/snap/a") == data
+        assert await c.get("/proj/src/a") == data[:1] + b"changed after" + data[14:]
+        with pytest.raises(GfsError, match="Exists"):
+            await c.snapshot("/proj/src", "/proj/snap")
+
+
 async def _exists(p: Path) -> bool:
     return p.exists()
 

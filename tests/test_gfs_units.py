@@ -99,3 +99,19 @@ def test_the_chunk_meta_is_a_log_replayed_at_start_and_a_torn_tail_is_dropped(tm
     assert again.versions == {3: 4} and again.crcs == store.crcs
     assert again.read(3, 0, 4000) == b"".join(bytes([i]) * 100 for i in range(40))
     assert meta.stat().st_size < 200  # compacted to one record on the way
+
+
+def test_a_snapshot_shares_chunks_until_a_copy_on_write_and_purge_frees_only_unshared() -> None:
+    from servers.gfs.meta import Meta
+
+    m = Meta()
+    for op in (["mkdir", "/d"], ["create", "/d/f"], ["add_chunk", "/d/f", 1], ["add_chunk", "/d/f", 2],
+               ["snapshot", "/d", "/snap/d"]):  # fmt: skip
+        m.apply(op)
+    assert m.files["/snap/d/f"] == [1, 2] and m.refs == {1: 2, 2: 2} and "/snap/d" in m.dirs
+    m.apply(["cow", "/d/f", 0, 3, 1])
+    assert m.files["/d/f"] == [3, 2] and m.refs == {1: 1, 2: 2, 3: 1}
+    m.apply(["delete", "/snap/d/f", "/snap/d/.deleted.1.f", 1.0])
+    m.apply(["purge", "/snap/d/.deleted.1.f"])
+    assert set(m.versions) == {2, 3} and m.refs == {2: 1, 3: 1}  # chunk 1 freed, 2 still named
+    assert Meta.from_snapshot(m.snapshot()).refs == m.refs

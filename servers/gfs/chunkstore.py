@@ -125,6 +125,14 @@ class ChunkStore:
         self.versions[handle], self.crcs[handle] = version, []
         self._compact(handle)
 
+    def copy(self, handle: int, new: int) -> None:
+        """``new`` becomes a copy of ``handle`` (data, CRCs, version), verified on the way."""
+        self._need(handle)
+        data = self.read(handle, 0, self.length(handle))  # a corrupt block is not copied
+        self._data(new).write_bytes(data)
+        self.versions[new], self.crcs[new] = self.versions[handle], list(self.crcs[handle])
+        self._compact(new)
+
     def delete(self, handle: int) -> None:
         self.versions.pop(handle, None)
         self.crcs.pop(handle, None)

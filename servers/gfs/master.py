@@ -27,6 +27,16 @@ hidden name with the deletion time; after ``gc_delay`` seconds the hidden file
 is purged (logged), its chunks become orphans, and a chunkserver reporting a
 handle the master does not know is told to delete it in the heartbeat reply.
 
+Snapshots (section 3.4, ``snapshot``): leases on the source's chunks are
+revoked, the op is logged, and the copy names the same chunk handles; a chunk
+named by two files is copied on its next write, by each replica locally
+(``_copy_on_write``), before a lease is granted on it.
+
+Rebalancing: a chunk above its goal loses the replica on the fullest server;
+when nothing is below goal and one server holds clearly more chunks than
+another (a new one joined), chunks are copied to the emptier one, and the
+first rule then removes the extra copy.
+
 What a production master does differently: shadow masters reading the log,
 log replication to remote machines before acknowledging, rack-aware placement,
 rebalancing by disk use, and a checkpoint built in a thread beside new ops.
@@ -108,7 +118,7 @@ class Master:
         return {
             "mkdir": self.mkdir, "create": self.create, "ls": self.ls, "stat": self.stat,
             "delete": self.delete, "chunk": self.chunk, "last_chunk": self.last_chunk,
-            "heartbeat": self.heartbeat, "report_corrupt": self.report_corrupt, "info": self.info,
+            "snapshot": self.snapshot, "heartbeat": self.heartbeat, "report_corrupt": self.report_corrupt, "info": self.info,
         }  # fmt: skip
 
     def log_op(self, op: list[Any]) -> None:
@@ -225,12 +235,14 @@ class Master:
         p = self._path(path)
         if not isinstance(index, int) or index < 0:
             raise AppError("index must be a non-negative integer", type="BadParams")
-        async with self.locked(p, write=create):
+        async with self.locked(p, write=create or lease):
             handles = self._file(p)
             while create and index >= len(handles):
                 await self._allocate(p)
             if index >= len(handles):
                 raise NoSuchFile(f"{p} has no chunk {index}")
+            if lease and self.meta.refs.get(handles[index], 1) > 1:
+                await self._copy_on_write(p, index)
             handle = handles[index]
         if lease:
             await self._ensure_lease(handle)
@@ -244,9 +256,66 @@ class Master:
             handles = self._file(p)
             if not handles or (after is not None and handles[-1] == after):
                 await self._allocate(p)
+            if self.meta.refs.get(handles[-1], 1) > 1:
+                await self._copy_on_write(p, len(handles) - 1)
             handle, index = handles[-1], len(handles) - 1
         await self._ensure_lease(handle)
         return self._chunk_info(handle, index)
+
+    async def snapshot(self, src: str, dst: str) -> int:
+        """Copy a file or a directory tree at once, no data moved (section 3.4): leases on
+        the source's chunks are revoked first, so the next write to any of them asks the
+        master, which copies the chunk before handing out a lease. Returns the files copied."""
+        s, d = self._path(src), self._path(dst)
+        if d == s or d.startswith(s.rstrip("/") + "/"):
+            raise BadPath(f"cannot snapshot {s} into itself")
+        plan = sorted(set(PathLocks.plan(s, True)) | set(PathLocks.plan(d, True)))
+        plan = [(p, w) for p, w in plan if not (not w and (p, True) in plan)]
+        async with self._lock_changed:
+            await self._lock_changed.wait_for(lambda: self.locks.try_acquire(plan))
+        try:
+            if not self.meta.exists(s):
+                raise NoSuchFile(s)
+            if self.meta.exists(d):
+                raise Exists(f"{d} exists")
+            pairs = self.meta.snapshot_pairs(s, d)
+            for h in {h for f, _ in pairs for h in self.meta.files[f]}:
+                lease = self.leases.get(h)
+                if lease is None or lease.expiry <= time.monotonic():
+                    continue
+                if not self.alive(lease.primary):
+                    raise LeaseBusy(f"chunk {h}: the lease of dead {lease.primary} has not run out")
+                await self.peers.call(lease.primary, "revoke_lease", handle=h)
+                self.leases.pop(h, None)
+            self.log_op(["snapshot", s, d])
+            return len(pairs)
+        finally:
+            async with self._lock_changed:
+                self.locks.release(plan)
+                self._lock_changed.notify_all()
+
+    async def _copy_on_write(self, p: str, index: int) -> None:
+        """Chunk ``index`` of ``p`` is shared with a snapshot: give ``p`` its own copy,
+        made by every live replica from its local one (no data crosses the network)."""
+        old = self.meta.files[p][index]
+        version = self.meta.versions[old]
+        live = self.live_replicas(old)
+        if not live:
+            raise NoReplica(f"chunk {old} has no live replica to copy")
+        new = self.meta.next_handle
+        self.meta.next_handle += 1
+        self.allocating.add(new)
+        try:
+            got = await self._each(live, "copy_chunk", handle=old, new_handle=new, version=version)
+        finally:
+            self.allocating.discard(new)
+        if not got:
+            raise NoReplica(f"no replica of chunk {old} could copy it")
+        self.log_op(["cow", p, index, new, version])
+        self.locations[new] = set(got)
+        for a in got:
+            self._place(a, new)
+        log.info("chunk %d of %s copied on write: %d -> %d", index, p, old, new)
 
     async def _allocate(self, p: str) -> None:
         """A new chunk at the end of ``p``, created on ``replication`` live chunkservers."""
