@@ -159,6 +159,37 @@ async def test_a_snapshot_copies_at_once_and_chunks_are_copied_on_write(cell: Ce
             await c.snapshot("/proj/src", "/proj/snap")
 
 
+async def test_a_flipped_byte_is_detected_on_read_and_repaired(cell: Cell) -> None:
+    """A flipped bit in a replica's file: that replica refuses the read (its CRC), the
+    client reads another, and the master has the bad copy replaced from a good one."""
+    await cell.wait_live()
+    data = os.urandom(2 * CHUNK)
+    async with cell.client() as c:
+        await c.put("/flip/f", data)
+        handle = (await c.stat("/flip/f"))["chunks"][0]["handle"]
+        version = (await c.stat("/flip/f"))["chunks"][0]["version"]
+        path = cell.chunk_files(1)[handle]
+        raw = bytearray(path.read_bytes())
+        raw[100] ^= 0x40
+        path.write_bytes(raw)
+        host, _, port = cell.cs_addr(1).rpartition(":")
+        direct = await RpcClient(host, int(port)).connect()
+        with pytest.raises(RemoteError) as e:
+            await direct.call("read", handle=handle, version=version, offset=0, length=CHUNK)
+        assert e.value.type == "Corrupt"
+        await direct.close()
+        for _ in range(5):  # whichever replica a read picks, it gets the right bytes
+            c.cache.clear()
+            assert await c.get("/flip/f") == data
+
+        async def repaired() -> bool:
+            f = cell.chunk_files(1).get(handle)
+            st = await c.stat("/flip/f")
+            return f is not None and f.read_bytes() == data[:CHUNK] and len(st["chunks"][0]["replicas"]) == 3
+
+        await until(repaired, 10, "the corrupt replica re-copied from a good one")
+
+
 async def _exists(p: Path) -> bool:
     return p.exists()
 
