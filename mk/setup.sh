@@ -86,3 +86,13 @@ if [ ! -f "$HLS/node_modules/hls.js/dist/hls.min.js" ] || [ "$HLS/package-lock.j
 else
   echo "setup: web/hls page up to date"
 fi
+
+# The chat page of N15 (web/chat): the official socket.io-client from npm, pinned by
+# package-lock.json, served from node_modules by servers/chat and used by the Node interop test.
+CHAT=web/chat
+if [ ! -f "$CHAT/node_modules/socket.io-client/dist/socket.io.min.js" ] || [ "$CHAT/package-lock.json" -nt "$CHAT/node_modules/.package-lock.json" ]; then
+  echo "setup: installing socket.io-client in $CHAT (npm ci)"
+  (cd "$CHAT" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null
+else
+  echo "setup: web/chat page up to date"
+fi

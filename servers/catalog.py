@@ -94,9 +94,12 @@ EXERCISES: dict[str, Exercise] = _rows(
         run="make serve-cache",
         bench="make bench-cache",
     ),
-    Exercise("N15", "Real-time chat on Socket.IO"),
-    Exercise("N16", "WebSocket disconnects written to Kafka"),
-    Exercise("N17", "Star-topology broadcast over Redis pub/sub"),
+    Exercise("N15", "Real-time chat on Socket.IO", room="servers/chat",
+             run="make serve-chat (then open http://127.0.0.1:8098/)", bench="make bench-chat"),  # fmt: skip
+    Exercise("N16", "WebSocket disconnects written to Kafka", room="servers/chat",
+             run="make serve-chat ARGS='--kafka 127.0.0.1:9093'"),  # fmt: skip
+    Exercise("N17", "Star-topology broadcast over Redis pub/sub", room="servers/chat",
+             run="make serve-chat ARGS='--redis redis://127.0.0.1:6379'", bench="make bench-chat"),  # fmt: skip
     Exercise("N18", "GFS: master, chunkservers, leases, record append", room="servers/gfs",
              run="make serve-gfs", bench="make bench-gfs"),  # fmt: skip
     # M. Messaging
@@ -249,11 +252,13 @@ SERVERS: dict[str, Server] = {
                "printf 'LIST\\n' | nc -N 127.0.0.1 9094", ("N1",)),  # fmt: skip
         Server("sse", 8095, "curl -sN 127.0.0.1:{port}/events & curl -s -XPOST 127.0.0.1:{port}/publish "
                "-d '{{\"event\":\"hello\",\"data\":\"hi\"}}'", ("N2", "N3", "N4")),  # fmt: skip
+        Server("chat", 8098, "open http://127.0.0.1:{port}/ (two tabs), or curl -s "
+               "'127.0.0.1:{port}/socket.io/?EIO=4&transport=polling'", ("N15", "N16", "N17")),  # fmt: skip
         Server("hls", 8099, "curl -s http://127.0.0.1:{port}/media/vod/master.m3u8", ("N13",)),
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
-        Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
+        Server("cdn", 8100, "curl -si '127.0.0.1:8102/api/popular-searches?region=eu' (edge-1 of 3; origin 8100)",
                ("N8", "N9", "N12")),  # fmt: skip
         Server("gfs", 8110, "head -c 300000 /dev/urandom > /tmp/blob && python -m clients.gfs --master "
                "127.0.0.1:{port} put /tmp/blob /demo/blob && python -m clients.gfs --master 127.0.0.1:{port} "

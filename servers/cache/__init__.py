@@ -18,16 +18,21 @@ Layout:
 * ``keyspace.py``: databases, TTLs, lazy + active expiry, memory estimate,
   SCAN cursors and random sampling (KeyLog).
 * ``eviction.py``: maxmemory policies with Redis's sampled approximation.
+* ``stream.py``: streams and consumer groups (nodes of entries found by
+  bisect; Redis's radix tree of listpacks is described there), used by
+  ``commands/streams.py``; ``restore.py`` reads a stream out of a DUMP payload.
 * ``blocking.py`` (BLPOP/BRPOP), ``hub.py`` (pub/sub), ``longdouble.py`` (INCRBYFLOAT's 80-bit arithmetic, digit for digit).
 
 Tests: tests/test_cache_commands.py (exact replies, in-process),
 test_respkit.py (the connection commands byte for byte against redis-server),
 test_cache_keyspace.py (Hypothesis model, expiry, eviction),
 test_cache_server.py (real sockets), test_cache_interop.py (redis-cli,
-redis-py, nc; redis-cli output compared with a real redis-server's).
+redis-py, nc; redis-cli output compared with a real redis-server's),
+test_cache_streams.py (a model of the stream nodes, exact replies, redis-py
+scenarios compared with redis-server, RESTORE of redis-server's DUMP).
 Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server);
 load: ``make load-cache`` (locust).
 
 What Redis has that this does not: persistence (RDB/AOF), replication,
-Lua, streams, sorted sets, ACLs, client-side caching, cluster mode.
+Lua, sorted sets, ACLs, client-side caching, cluster mode.
 """

@@ -66,9 +66,9 @@ class Blocking:
             self.waiters.setdefault((parked.db, k), deque()).append(client)
 
     def unpark(self, client: Any) -> None:
-        parked: Parked | None = client.blocked
-        if parked is None:
-            return
+        parked = client.blocked
+        if not isinstance(parked, Parked):
+            return  # not parked (None, or a timed-out script's caller: scripting.Run)
         client.blocked = None
         if parked.timer is not None:
             parked.timer.cancel()

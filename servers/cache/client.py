@@ -57,6 +57,7 @@ class Client(Session):
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
+        self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
         acl.fresh_login(self)
 
     # -- the kit's hooks -------------------------------------------------------------
@@ -67,6 +68,11 @@ class Client(Session):
             if refused is not None:
                 self.state.observer.rejected(cmd, refused)
                 return self.reject(refused)
+        busy = self.state.busy_script
+        if busy is not None and busy.caller is not self:
+            refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
+            if refused is not None:
+                return refused
         if self.state.pause is not None:
             hold = ops.held(self, cmd)
             if hold is not None:
@@ -156,6 +162,7 @@ class Client(Session):
             or self.multi is not None
             or self.restricted
             or self.state.pause is not None
+            or self.state.busy_script is not None
         )
 
     def resume(self) -> None:
@@ -195,6 +202,17 @@ class Client(Session):
             loop = asyncio.get_running_loop()
             parked.timer = loop.call_later(timeout, self._timed_out)
         self.state.blocking.park(self, parked)
+
+    def unblock(self, reply: bytes) -> None:
+        """A blocked command's late answer; an error counts as its failure (INFO
+        commandstats/errorstats), as Redis's updateStatsOnUnblock does."""
+        if reply[:1] == b"-":
+            observer = self.state.observer
+            st = observer.commands.get(self.last_command)
+            if st is not None:
+                st.failed += 1
+            observer.count_error(reply)
+        super().unblock(reply)
 
     def _timed_out(self) -> None:
         if self.blocked is not None:

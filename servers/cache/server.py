@@ -83,6 +83,8 @@ class State(ServerState):
         self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading
         self.ops_per_sec = 0
+        self.scripting: Any = None  # scripting.Engine, created by the first scripting command
+        self.busy_script: Any = None  # a script past busy-reply-threshold: others get -BUSY
         self._ops_sample = (time.monotonic(), 0)
         self.acl = Acl(REGISTRY)
         self.aclfile = settings.aclfile
@@ -117,6 +119,8 @@ class State(ServerState):
 
     def cron(self) -> None:
         """One tick: active expiry within its time budget, eviction, ops/sec."""
+        if self.busy_script is not None:
+            return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz
         self.keyspace.active_expire(budget)
         if self.evictor.over():

@@ -1,0 +1,225 @@
+-- The sandbox every script runs in (servers/cache/scripting.py runs this once per
+-- Lua state). It receives the Python helpers and returns the functions Python
+-- drives. Afterwards the real global table is empty and read-only: reads go to a
+-- hidden table of the allowed globals (a missing name is an error), writes fail,
+-- as in Redis 7.0's locked globals.
+local py, libs = ...
+local G = _G
+local dbg_getinfo, dbg_sethook = debug.getinfo, debug.sethook
+local error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
+      loadstring, lua_pcall, next, pairs =
+      error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
+      loadstring, pcall, next, pairs
+local INTERNAL = dbg_getinfo(1, 'S').source
+
+local protected = setmetatable({}, {__mode = 'k'})
+local function ro_error() error("Attempt to modify a readonly table", 2) end
+local ro_meta_proxy = {}
+local function readonly(t)
+  local p = setmetatable({}, {__index = t, __newindex = ro_error, __metatable = ro_meta_proxy})
+  protected[p] = true
+  return p
+end
+setmetatable(ro_meta_proxy, {__newindex = ro_error, __metatable = ro_meta_proxy})
+protected[ro_meta_proxy] = true
+
+-- The allowed globals (Redis's allow lists), kept in a hidden table.
+local H = {}
+for _, name in pairs({'xpcall', 'tostring', 'next', 'assert', 'tonumber', 'rawequal', 'rawget',
+                      'collectgarbage', 'coroutine', 'type', 'select', 'unpack', 'gcinfo',
+                      'pairs', 'ipairs', '_VERSION', 'error'}) do
+  H[name] = G[name]
+end
+
+H.setmetatable = function(t, mt)
+  if protected[t] then error("Attempt to modify a readonly table", 2) end
+  return setmetatable(t, mt)
+end
+H.getmetatable = getmetatable
+H.rawset = function(t, k, v)
+  if protected[t] or t == G then error("Attempt to modify a readonly table", 2) end
+  return rawset(t, k, v)
+end
+H.loadstring = function(s, name)
+  if type(s) == 'string' and s:byte(1) == 27 then return nil, 'binary chunks are not allowed' end
+  return loadstring(s, name)
+end
+H.load = function(f, name)
+  local parts = {}
+  while true do
+    local piece = f()
+    if piece == nil or piece == '' then break end
+    parts[#parts + 1] = piece
+  end
+  return H.loadstring(table.concat(parts), name)
+end
+-- Redis 7 pcall: an error table {err=...} comes back as its message.
+H.pcall = function(f, ...)
+  local r = {lua_pcall(f, ...)}
+  if not r[1] and type(r[2]) == 'table' and type(rawget(r[2], 'err')) == 'string' then
+    return false, rawget(r[2], 'err')
+  end
+  return unpack(r, 1, table.maxn(r))
+end
+
+-- redis.*
+local pycall, redis = py.call, {}
+redis.call = function(...)
+  local ok, v = pycall(...)
+  if not ok then error({err = v}) end
+  return v
+end
+redis.pcall = function(...)
+  local ok, v = pycall(...)
+  if not ok then return {err = v} end
+  return v
+end
+local function errors_out(f)
+  return function(...)
+    local ok, v = f(...)
+    if not ok then error({err = v}) end
+    return v
+  end
+end
+redis.sha1hex = errors_out(py.sha1hex)
+redis.log = errors_out(py.log)
+redis.setresp = errors_out(py.setresp)
+redis.set_repl = errors_out(py.set_repl)
+redis.acl_check_cmd = errors_out(py.acl_check_cmd)
+redis.register_function = errors_out(py.register_function)
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  return {err = py.error_text(msg)}
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  return {ok = msg}
+end
+redis.REDIS_VERSION = py.version
+redis.REDIS_VERSION_NUM = py.version_num
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+H.redis = readonly(redis)
+
+-- Libraries implemented in Python (servers/cache/lualibs.py): each function returns
+-- ok, value...; a failure becomes a Lua error.
+local function lib(fns)
+  local t = {}
+  for name, f in pairs(fns) do
+    t[name] = function(...)
+      local r = {f(...)}
+      if not r[1] then error(r[2], 2) end
+      return unpack(r, 2, table.maxn(r))
+    end
+  end
+  return t
+end
+local cjson = lib({encode = libs.json_encode, decode = libs.json_decode})
+cjson.null = libs.null
+H.cjson = readonly(cjson)
+H.cmsgpack = readonly(lib({pack = libs.msgpack_pack, unpack = libs.msgpack_unpack}))
+H.bit = readonly(lib(libs.bit))
+
+-- lupa looks up debug.traceback when Python calls into Lua: keep only that.
+H.debug = readonly({traceback = debug.traceback})
+H.string = readonly(string)
+H.table = readonly(table)
+H.coroutine = readonly(coroutine)
+local math_ = {}
+for k, v in pairs(math) do math_[k] = v end
+H.math = readonly(math_)
+-- The string metatable is reachable with getmetatable(''): make it read-only too.
+local string_mt = getmetatable('')
+string_mt.__index = H.string
+string_mt.__metatable = readonly(string_mt)
+
+-- Lock the real global table: everything reads through H.
+for k in pairs(G) do rawset(G, k, nil) end
+local function missing(_, k)
+  if k == '_G' then return G end
+  local v = rawget(H, k)
+  if v == nil then
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end
+  return v
+end
+setmetatable(G, {__index = missing, __newindex = ro_error, __metatable = readonly({})})
+protected[G] = true
+
+local hook, killed = nil, py.killed
+local function arm() dbg_sethook(hook, '', 100000) end
+local running = false  -- inside api.run: only then may the kill hook raise
+
+-- Errors keep where they happened, as Redis's __redis__err__handler does.
+local function err_handler(err)
+  running = false  -- the script is over; a kill must not fail the handler itself
+  local level = 2
+  local i = dbg_getinfo(level, 'nSl')
+  while i and (i.what == 'C' or i.source == INTERNAL) do
+    level = level + 1
+    i = dbg_getinfo(level, 'nSl')
+  end
+  if type(err) ~= 'table' or protected[err] then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i and i.what ~= 'tail' then  -- a tail call lost the caller's frame: no position
+    rawset(err, 'source', i.source)
+    rawset(err, 'line', i.currentline)
+  end
+  return err
+end
+
+-- SCRIPT KILL: a count hook asks Python every 100000 instructions; once killed it
+-- fires on every line so that pcall cannot swallow the error for long.
+hook = function()
+  if running and killed() then
+    dbg_sethook(hook, 'l')
+    error({err = 'ERR Script killed by user with SCRIPT KILL...'})
+  end
+end
+
+
+local api = {}
+api.compile = function(code, chunkname)
+  return loadstring(code, chunkname)
+end
+api.run = function(f, keys, args)
+  -- ok, the first return value (or the error table)
+  local ok, v
+  running = true
+  if keys == nil then
+    ok, v = xpcall(f, err_handler)
+  else
+    ok, v = xpcall(function() return f(keys, args) end, err_handler)
+  end
+  running = false
+  arm()
+  return ok, v
+end
+api.set_args = function(keys, argv)
+  H.KEYS, H.ARGV = keys, argv
+end
+arm()
+api.shape = function(t)
+  -- How a returned table converts (Redis 7.0 checks these fields raw, in this order).
+  local v = rawget(t, 'err')
+  if type(v) == 'string' then return 'err', v end
+  v = rawget(t, 'ok')
+  if type(v) == 'string' then return 'ok', v end
+  v = rawget(t, 'double')
+  if type(v) == 'number' then return 'double', v end
+  v = rawget(t, 'big_number')
+  if type(v) == 'string' then return 'big_number', v end
+  v = rawget(t, 'map')
+  if type(v) == 'table' then return 'map', v end
+  v = rawget(t, 'set')
+  if type(v) == 'table' then return 'set', v end
+  local n = 0
+  while rawget(t, n + 1) ~= nil do n = n + 1 end
+  return 'array', n
+end
+api.is_protected = function(t) return protected[t] == true end
+return api

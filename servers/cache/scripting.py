@@ -1,0 +1,982 @@
+"""Lua scripting for the cache (EVAL and FUNCTION), on Lua 5.1 through ``lupa``.
+
+Redis embeds Lua 5.1; lupa ships several Lua builds and ``lupa.lua51`` is
+the same language, so scripts see Redis's semantics: numbers are doubles,
+``unpack`` and ``loadstring`` are globals, no integer division or ``goto``.
+What differs from Redis's interpreter:
+
+* Redis patches Lua with read-only tables. Stock 5.1 has none, so the
+  sandbox (``prelude.lua``) empties the real global table and gives it a
+  metatable: reads go to a hidden table of the allowed globals (a missing one
+  is "Script attempted to access nonexistent global variable"), writes say
+  "Attempt to modify a readonly table", and the libraries (``redis``,
+  ``string``, ``cjson``, ...) are proxies that refuse writes the same way.
+  ``rawset``/``setmetatable`` are wrapped so they cannot get around it.
+* ``cjson``, ``cmsgpack`` and ``bit`` are Python (``lualibs.py``); Redis's
+  ``struct`` library is missing. ``math.random`` is Lua's own, not Redis's
+  seeded ``redisLrand48`` (seeding with ``math.randomseed`` still works).
+* No ``os``, ``io``, ``package``, ``require``, ``loadfile``, ``dofile``,
+  ``print``, ``setfenv``/``getfenv``/``newproxy``; binary chunks are refused.
+  Python objects cannot be reached from Lua: lupa's ``python`` module is
+  removed and an attribute filter refuses every attribute.
+
+Atomicity and the time limit. Redis runs a script on its one thread; the
+only way another client is served meanwhile is the count hook, which after
+``busy-reply-threshold`` ms (``lua-time-limit``, 5000 by default) starts
+polling the event loop to answer everything ``-BUSY`` except SCRIPT KILL,
+FUNCTION KILL and a few connection commands. A Python event loop cannot be
+re-entered from inside a callback, so here the script runs in one worker
+thread (lupa releases the GIL while Lua runs) and the loop thread *waits*
+for it, parked, for up to the threshold: until then nothing else runs, and
+``redis.call`` executes commands directly in the worker. Most scripts end
+well before that, and the EVAL reply is sent like any other. Past the
+threshold the loop thread takes the run's lock (so no command is half
+done), marks it timed out and returns to serving: every other client's
+commands are answered BUSY through ``Client.guard``, the cron stops (no
+expiry or eviction under a running script), the key clock stays frozen at
+the script's start as in Redis, and the worker now hands each
+``redis.call`` to the loop thread and waits for it, so every keyspace change
+still happens on one thread at a time. SCRIPT KILL sets a flag the count
+hook (every 100000 Lua instructions) sees; a script that already wrote is
+UNKILLABLE, as in Redis.
+
+Commands inside a script run on a ``ScriptClient``: its own database index
+(SELECT in a script does not move the caller), RESP2 replies unless the
+script calls ``redis.setresp(3)``, and ``in_exec``/``in_script`` both true
+so blocking commands answer at once instead of blocking (Redis's
+CLIENT_DENY_BLOCKING); handlers that must refuse a blocking option inside
+scripts (XREAD BLOCK) test ``client.in_script``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lupa.lua51 as lua51
+
+from netlib import resp
+from servers.respkit import VERSION, Command, CommandError
+
+from . import lualibs
+
+if TYPE_CHECKING:
+    from .server import State
+
+log = logging.getLogger("servers.cache.scripting")
+
+DEFAULT_BUSY_MS = 5000  # busy-reply-threshold / lua-time-limit
+MAX_NESTING = 500  # a returned table nested deeper answers "reached lua stack limit"
+PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text()
+
+NOSCRIPT = b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
+BUSY_EVAL = (
+    b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+)
+BUSY_FUNCTION = (
+    b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+)
+NOTBUSY = b"-NOTBUSY No scripts in execution right now.\r\n"
+UNKILLABLE = (
+    b"-UNKILLABLE Sorry the script already executed write commands against the dataset. "
+    b"You can either wait the script termination or kill the server in a hard way using the "
+    b"SHUTDOWN NOSAVE command.\r\n"
+)
+RO_WRITE = "Can not execute a script with write flag using *_ro command."
+OOM_SCRIPT = (
+    "-OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"
+)
+
+# Commands a script may not call (Redis 7.0's CMD_NOSCRIPT).
+NOT_IN_SCRIPTS = frozenset(
+    """
+acl auth bgrewriteaof bgsave blmove blpop brpop brpoplpush bzpopmax bzpopmin
+client|caching client|getname client|getredir client|id client|info client|kill client|list
+client|no-evict client|pause client|reply client|setname client|tracking client|trackinginfo
+client|unblock client|unpause client|setinfo cluster|reset config|get config|resetstat
+config|rewrite config|set debug discard eval eval_ro evalsha evalsha_ro exec failover fcall
+fcall_ro function latency module monitor multi psubscribe psync punsubscribe quit replconf
+replicaof reset role save script shutdown slaveof ssubscribe subscribe sunsubscribe sync
+unsubscribe unwatch wait watch hello
+""".split()
+)
+# What other clients may run while a timed-out script holds the server (CMD_ALLOW_BUSY).
+ALLOWED_WHILE_BUSY = frozenset(
+    """
+auth discard function|kill function|stats hello multi quit replconf reset script|kill shutdown
+unwatch watch
+""".split()
+)
+SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
+
+
+def sha1hex(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def error_text(msg: bytes) -> bytes:
+    """Redis's luaPushErrorBuff: "-CODE msg" -> "CODE msg", "msg" -> "ERR msg", CRLF trimmed."""
+    if msg.startswith(b"-"):
+        code, sep, rest = msg[1:].partition(b" ")
+        if not sep:
+            code, rest = b"ERR", msg[1:]
+    else:
+        code, rest = b"ERR", msg
+    return code + b" " + rest.strip(b"\r\n")
+
+
+class ScriptClient:
+    """The client ``redis.call`` runs commands as: the caller's database, never blocks."""
+
+    in_exec = True  # blocking commands answer as if timed out (Redis's CLIENT_DENY_BLOCKING)
+    in_script = True
+    subscribed = False
+    guarded = False
+    blocked = None
+    closing = False
+    name = b""
+
+    def __init__(self, state: State, caller: Any) -> None:
+        self.state = state
+        self.caller = caller
+        self.id = getattr(caller, "id", 0)
+        self.db = caller.db
+        self.db_index = caller.db_index
+        self.proto = 2
+        self.multi: list[list[bytes]] | None = None
+        self.multi_failed = False
+        self.watching: list[Any] = []
+        self.watch_dirty = False
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.lib: dict[str, bytes] = {}
+        self.out = None
+
+    def select(self, index: int) -> bool:
+        if not 0 <= index < self.state.databases:
+            return False
+        self.db, self.db_index = self.state.database(index), index
+        return True
+
+    def send(self, data: bytes) -> None:  # nothing reaches a script but its replies
+        pass
+
+    def update_guard(self) -> None:
+        pass
+
+    def unwatch(self) -> None:
+        pass
+
+    def watch(self, key: bytes) -> None:
+        pass
+
+    def park(self, keys: list[bytes], left: bool, timeout: float) -> None:
+        raise CommandError("This Redis command is not allowed from script")
+
+    def execute(self, args: list[bytes]) -> bytes:
+        return b"*-1\r\n"
+
+    def info_line(self) -> str:
+        return "id=0 name= cmd=eval"
+
+    def protocol_changed(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
+class Run:
+    """One script execution: who asked, what it may do, and its progress."""
+
+    def __init__(
+        self, engine: Engine, caller: Any, fn: Any, keys: list[bytes], args: list[bytes],
+        *, eval_mode: bool, read_only: bool, allow_oom: bool, name: str,
+    ) -> None:  # fmt: skip
+        self.engine = engine
+        self.caller = caller
+        self.client = ScriptClient(engine.state, caller)
+        self.fn, self.keys, self.args = fn, keys, args
+        self.eval_mode = eval_mode
+        self.read_only = read_only
+        self.allow_oom = allow_oom
+        self.name = name
+        self.wrote = False
+        self.killed = False
+        self.timed_out = False
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.reply = b""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = time.monotonic()
+        self.real_clock: Callable[[], int] | None = None
+
+    def refuse(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """The BUSY error for another client's command while this run is timed out."""
+        name = cmd.name
+        if cmd.subcommands and len(args) > 1:
+            name += "|" + args[1].decode(errors="replace").lower()
+        if name in ALLOWED_WHILE_BUSY:
+            return None
+        return BUSY_EVAL if self.eval_mode else BUSY_FUNCTION
+
+
+class Lua:
+    """One Lua state with Redis's sandbox and API (EVAL and FUNCTION each have one)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        rt = lua51.LuaRuntime(
+            encoding=None,
+            unpack_returned_tuples=True,
+            register_eval=False,
+            register_builtins=False,
+            attribute_filter=_no_attributes,
+        )
+        self.rt = rt
+        g = rt.globals()
+        g.python = None
+        py = rt.table_from({
+            b"call": engine.call,
+            b"sha1hex": _guard(lambda s=None, *rest: _sha1(s, rest)),
+            b"log": _guard(engine.log),
+            b"setresp": _guard(engine.setresp),
+            b"set_repl": _guard(engine.set_repl),
+            b"acl_check_cmd": _guard(engine.acl_check_cmd),
+            b"register_function": _guard(engine.register_function),
+            b"error_text": error_text,
+            b"killed": engine.killed,
+            b"version": VERSION.encode(),
+            b"version_num": _version_num(VERSION),
+        })  # fmt: skip
+        null = rt.eval("setmetatable({}, {__metatable = false, __newindex = function() end})")
+        self.null = null
+        bit = rt.table_from({k.encode(): _lib(f) for k, f in lualibs.BIT.items()})
+        libs = rt.table_from({
+            b"json_encode": _lib(lambda v=None, *_: lualibs.json_encode(null, v).encode()),
+            b"json_decode": _lib(lambda s=b"", *_: lualibs.json_decode(rt, null, _need_str(s))),
+            b"msgpack_pack": _lib(lualibs.msgpack_pack),
+            b"msgpack_unpack": _lib(lambda s=b"", *_: lualibs.msgpack_unpack(rt, _need_str(s))),
+            b"bit": bit,
+            b"null": null,
+        })  # fmt: skip
+        self.api = rt.execute(PRELUDE, py, libs)
+        self.compile = self.api[b"compile"]
+        self.run_fn = self.api[b"run"]
+        self.set_args = self.api[b"set_args"]
+        self.shape = self.api[b"shape"]
+
+    def table(self, items: list[Any]) -> Any:
+        return self.rt.table_from(items)
+
+
+def _no_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    raise AttributeError("access to Python objects is not allowed from scripts")
+
+
+def _version_num(v: str) -> int:
+    parts = [int(x) for x in (v.split(".") + ["0", "0"])[:3]]
+    return parts[0] << 16 | parts[1] << 8 | parts[2]
+
+
+def _need_str(s: Any) -> bytes:
+    if isinstance(s, bytes):
+        return s
+    if isinstance(s, (int, float)):
+        return str(s).encode()
+    raise lualibs.LibError("bad argument #1 (string expected)")
+
+
+def _sha1(s: Any, rest: tuple[Any, ...]) -> Any:
+    if s is None or rest:
+        raise lualibs.LibError("wrong number of arguments")
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        s = (f"{s:.14g}").encode()
+    if not isinstance(s, bytes):
+        raise lualibs.LibError("wrong number of arguments")
+    return sha1hex(s).encode()
+
+
+def _lib(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A library function for prelude.lua's ``lib``: (true, results...) or (false, message)."""
+
+    def wrapped(*args: Any) -> Any:
+        try:
+            r = f(*args)
+        except lualibs.LibError as e:
+            return False, str(e).encode()
+        except (TypeError, ValueError, OverflowError) as e:
+            return False, str(e).encode()
+        if isinstance(r, tuple):
+            return (True, *r)
+        return True, r
+
+    return wrapped
+
+
+def _guard(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A redis.* helper: (true, value) or (false, {err=...}) for ``errors_out``."""
+
+    def wrapped(*args: Any) -> Any:
+        try:
+            return True, f(*args)
+        except lualibs.LibError as e:
+            return False, error_text(str(e).encode())
+
+    return wrapped
+
+
+class Library:
+    """A FUNCTION library: its code and the functions it registered."""
+
+    def __init__(self, name: str, code: bytes) -> None:
+        self.name = name
+        self.code = code
+        self.functions: dict[str, dict[str, Any]] = {}
+
+
+class Engine:
+    """The scripts, the function libraries and the one running script of a cache."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.busy_ms = DEFAULT_BUSY_MS
+        self.scripts: dict[str, tuple[Any, tuple[str, ...] | None, bytes]] = {}
+        self.libraries: dict[str, Library] = {}
+        self.functions: dict[str, tuple[Library, dict[str, Any]]] = {}
+        self.current: Run | None = None
+        self.loading: Library | None = None
+        self.eval_lua = Lua(self)
+        self.func_lua = Lua(self)
+        self._jobs: queue.SimpleQueue[Run] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="lua", daemon=True)
+        self._worker.start()
+
+    # -- script cache (EVAL) ---------------------------------------------------------
+    def load_script(self, body: bytes) -> str:
+        """Compile ``body`` once (SCRIPT LOAD, EVAL); returns its sha. Raises CommandError."""
+        sha = sha1hex(body)
+        if sha in self.scripts:
+            return sha
+        flags, skip = parse_shebang(body)
+        code = b"\n" + body[skip:] if skip else body  # keep the user's line numbers
+        r = self.eval_lua.compile(code, b"@user_script")
+        fn = r[0] if isinstance(r, tuple) else r
+        if fn is None:
+            msg = r[1].decode(errors="replace") if isinstance(r, tuple) else "error"
+            raise CommandError(f"Error compiling script (new function): {msg}")
+        self.scripts[sha] = (fn, flags, body)
+        return sha
+
+    def flush_scripts(self) -> None:
+        """SCRIPT FLUSH: forget every script and start a fresh Lua state, as Redis does."""
+        self.scripts.clear()
+        self.eval_lua = Lua(self)
+
+    # -- running ----------------------------------------------------------------------
+    def eval(
+        self, c: Any, sha: str, keys: list[bytes], args: list[bytes], ro: bool
+    ) -> bytes | None:
+        fn, flags, _ = self.scripts[sha]
+        compat = flags is None
+        fl = flags or ()
+        if not compat:
+            refused = self._refuse_flags(fl, ro)
+            if refused:
+                return refused
+        read_only = ro or (not compat and "no-writes" in fl)
+        run = Run(
+            self, c, fn, keys, args, eval_mode=True, read_only=read_only,
+            allow_oom="allow-oom" in fl, name=sha,
+        )  # fmt: skip
+        return self.start(run)
+
+    def fcall(
+        self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool
+    ) -> bytes | None:
+        lib, fi = self.functions[name]
+        fl = fi["flags"]
+        refused = self._refuse_flags(fl, ro)
+        if refused:
+            return refused
+        run = Run(
+            self, c, fi["callback"], keys, args, eval_mode=False,
+            read_only=ro or "no-writes" in fl, allow_oom="allow-oom" in fl, name=name,
+        )  # fmt: skip
+        return self.start(run)
+
+    def _refuse_flags(self, flags: tuple[str, ...], ro: bool) -> bytes | None:
+        if "no-writes" not in flags:
+            if ro:
+                return resp.error(RO_WRITE)
+            ev = self.state.evictor
+            if "allow-oom" not in flags and ev.maxmemory and self.state.admit_write() is not None:
+                return OOM_SCRIPT.encode() + b"\r\n"
+        return None
+
+    def start(self, run: Run) -> bytes | None:
+        """Run a script; its reply, or None once it timed out (the caller is answered later)."""
+        st = self.state
+        ks = st.keyspace
+        self.current = run
+        now = ks.clock()
+        real_clock = ks.clock
+        ks.clock = lambda: now  # time stands still inside a script, as in Redis
+        run.loop = _running_loop()
+        self._jobs.put(run)
+        wait = self.busy_ms / 1000 if self.busy_ms > 0 and not run.caller.in_exec else None
+        if not run.done.wait(wait):
+            with run.lock:
+                if not run.done.is_set():
+                    run.timed_out = True
+            if run.timed_out:
+                self._enter_busy(run, real_clock)
+                return None
+        ks.clock = real_clock
+        self.current = None
+        return run.reply
+
+    def _enter_busy(self, run: Run, real_clock: Callable[[], int]) -> None:
+        st = self.state
+        log.warning("slow script detected: still in execution after %d ms", self.busy_ms)
+        st.busy_script = run
+        run.caller.blocked = run
+        for cl in st.clients.values():
+            cl.guarded = True
+        run.real_clock = real_clock
+
+    def _finish_late(self, run: Run) -> None:
+        """The loop thread: a timed-out script ended; answer its caller, let the others in."""
+        st = self.state
+        if run.real_clock is not None:
+            st.keyspace.clock = run.real_clock
+        self.current = None
+        st.busy_script = None
+        for cl in st.clients.values():
+            cl.update_guard()
+        caller = run.caller
+        if not caller.conn.closed:
+            caller.unblock(run.reply)
+        else:
+            caller.blocked = None
+        if st.wakeups:
+            st.serve_wakeups()
+
+    def _work(self) -> None:
+        while True:
+            run = self._jobs.get()
+            try:
+                reply = self._execute(run)
+            except Exception as e:  # a bug here must not leave the server waiting forever
+                log.exception("script failed")
+                reply = resp.error(f"Error running script {run.name}, {e}")
+            run.reply = reply
+            with run.lock:
+                run.done.set()
+                late = run.timed_out
+            if late and run.loop is not None:
+                run.loop.call_soon_threadsafe(self._finish_late, run)
+
+    def _execute(self, run: Run) -> bytes:
+        lua = self.eval_lua if run.eval_mode else self.func_lua
+        try:
+            keys, args = lua.table(run.keys), lua.table(run.args)
+            if run.eval_mode:
+                lua.set_args(keys, args)
+                r = lua.run_fn(run.fn)
+            else:
+                r = lua.run_fn(run.fn, keys, args)
+            ok, value = (r[0], r[1] if len(r) > 1 else None) if isinstance(r, tuple) else (r, None)
+            if not ok:
+                return self._error_reply(run, lua, value)
+            out: list[bytes] = []
+            to_resp(lua, value, run.caller.proto, run.client.proto, out, 0)
+            return b"".join(out)
+        finally:
+            if run.eval_mode:
+                lua.set_args(None, None)
+
+    def _error_reply(self, run: Run, lua: Lua, err: Any) -> bytes:
+        if lua51.lua_type(err) != "table":
+            msg = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
+            return resp.error(f"Error running script {run.name}, {msg[:100]}")
+        text = err[b"err"]
+        text = text if isinstance(text, bytes) else b"ERR unknown error"
+        source, line = err[b"source"], err[b"line"]
+        if isinstance(source, bytes) and line is not None:
+            text += b" script: %s, on %s:%d." % (run.name.encode(), source, int(line))
+        return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+    def killed(self) -> bool:
+        run = self.current
+        return run is not None and run.killed
+
+    def kill(self, eval_mode: bool) -> bytes:
+        """SCRIPT KILL / FUNCTION KILL."""
+        run = self.current
+        if run is None or not run.timed_out:
+            return NOTBUSY
+        if run.wrote:
+            return UNKILLABLE
+        if eval_mode and not run.eval_mode:
+            return BUSY_FUNCTION
+        if not eval_mode and run.eval_mode:
+            return BUSY_EVAL
+        run.killed = True
+        return resp.OK
+
+    # -- redis.call ---------------------------------------------------------------------
+    def call(self, *args: Any) -> tuple[bool, Any]:
+        """redis.call/redis.pcall: (True, value) or (False, the error table)."""
+        run = self.current
+        if run is None or threading.current_thread() is not self._worker:
+            return False, _fail(b"redis.call/pcall can only be called inside a script invocation")
+        if not args:
+            return False, _fail(b"Please specify at least one argument for this redis lib call")
+        argv: list[bytes] = []
+        for a in args:
+            t = type(a)
+            if t is bytes:
+                argv.append(a)
+            elif t is int or t is float:
+                argv.append(b"%.17g" % a)
+            else:
+                return False, _fail(b"Lua redis lib command arguments must be strings or integers")
+        reply = self._command(run, argv)
+        if reply[:1] == b"-":
+            return False, _fail(reply.rstrip(b"\r\n"))
+        lua = self.eval_lua if run.eval_mode else self.func_lua
+        value, _ = to_lua(lua, reply, 0, run.client.proto)
+        return True, value
+
+    def _command(self, run: Run, argv: list[bytes]) -> bytes:
+        st = self.state
+        cmd = st.registry.get(argv[0])
+        if cmd is None:
+            return b"-ERR Unknown Redis command called from script\r\n"
+        n = len(argv)
+        if (n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity):
+            return b"-ERR Wrong number of args calling Redis command from script\r\n"
+        target = cmd
+        if cmd.subcommands and n > 1:
+            target = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower()) or cmd
+        if cmd.name in NOT_IN_SCRIPTS or target.name in NOT_IN_SCRIPTS:
+            return b"-ERR This Redis command is not allowed from script\r\n"
+        write = "write" in target.flags
+        if write and run.read_only:
+            return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
+        if target.denyoom and not run.allow_oom and not run.wrote:
+            r = st.admit_write()
+            if r is not None:
+                return r
+        if write:
+            run.wrote = True
+        with run.lock:
+            if not run.timed_out:
+                return self._dispatch(run, cmd, argv)
+        loop = run.loop
+        if loop is None:
+            return self._dispatch(run, cmd, argv)
+        fut: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+
+        def on_loop() -> None:
+            try:
+                fut.set_result(self._dispatch(run, cmd, argv))
+            except BaseException as e:  # pragma: no cover - handlers answer errors themselves
+                fut.set_exception(e)
+
+        loop.call_soon_threadsafe(on_loop)
+        return fut.result()
+
+    def _dispatch(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes:
+        st = self.state
+        try:
+            r = cmd.fn(run.client, argv)
+        except CommandError as e:
+            r = e.reply
+        except st.errors as e:
+            r = st.error_reply(e, argv)
+        st.commands_processed += 1
+        return r if r is not None else resp.null_array(run.client.proto)
+
+    # -- the rest of the redis.* API -------------------------------------------------------
+    def log(self, level: Any = None, *msg: Any) -> None:
+        if level is None or not msg:
+            raise lualibs.LibError("redis.log() requires two arguments or more.")
+        if not isinstance(level, (int, float)) or isinstance(level, bool):
+            raise lualibs.LibError("First argument must be a number (log level).")
+        if not 0 <= level <= 3:
+            raise lualibs.LibError("Invalid debug level.")
+        text = " ".join(m.decode(errors="replace") if isinstance(m, bytes) else str(m) for m in msg)
+        log.log(
+            (logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)[int(level)], "%s", text
+        )
+
+    def setresp(self, *a: Any) -> None:
+        run = self.current
+        if run is None:
+            raise lualibs.LibError("redis.setresp can only be called inside a script invocation")
+        if len(a) != 1:
+            raise lualibs.LibError("redis.setresp() requires one argument.")
+        if a[0] not in (2, 3):
+            raise lualibs.LibError("RESP version must be 2 or 3.")
+        run.client.proto = int(a[0])
+
+    def set_repl(self, *a: Any) -> None:
+        """Accepted and ignored: the cache has no replicas or AOF to propagate to."""
+        if self.current is None:
+            raise lualibs.LibError("redis.set_repl can only be called inside a script invocation")
+        if len(a) != 2:
+            raise lualibs.LibError("redis.set_repl() requires two arguments.")
+        if not isinstance(a[0], int) or not 0 <= a[0] <= 3:
+            raise lualibs.LibError(
+                "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+            )
+
+    def acl_check_cmd(self, *a: Any) -> bool:
+        if self.current is None:
+            raise lualibs.LibError(
+                "redis.acl_check_cmd can only be called inside a script invocation"
+            )
+        if not a or not isinstance(a[0], bytes) or self.state.registry.get(a[0]) is None:
+            raise lualibs.LibError("Invalid command passed to redis.acl_check_cmd()")
+        return True  # one user with every permission
+
+    # -- functions -------------------------------------------------------------------------
+    def register_function(self, *a: Any) -> None:
+        lib = self.loading
+        if lib is None:
+            raise lualibs.LibError(
+                "redis.register_function can only be called on FUNCTION LOAD command"
+            )
+        desc = None
+        flags: list[str] = []
+        if len(a) == 1:
+            t = a[0]
+            if lua51.lua_type(t) != "table":
+                raise lualibs.LibError(
+                    "calling redis.register_function with a single argument is only applicable "
+                    "to Lua table (representing named arguments)."
+                )
+            name = callback = None
+            for k, v in t.items():
+                if not isinstance(k, bytes):
+                    raise lualibs.LibError(
+                        "named argument key given to redis.register_function is not a string"
+                    )
+                if k == b"function_name":
+                    if not isinstance(v, bytes):
+                        raise lualibs.LibError(
+                            "function_name argument given to redis.register_function must be a string"
+                        )
+                    name = v
+                elif k == b"description":
+                    if not isinstance(v, bytes):
+                        raise lualibs.LibError(
+                            "description argument given to redis.register_function must be a string"
+                        )
+                    desc = v
+                elif k == b"callback":
+                    if lua51.lua_type(v) != "function":
+                        raise lualibs.LibError(
+                            "callback argument given to redis.register_function must be a function"
+                        )
+                    callback = v
+                elif k == b"flags":
+                    if lua51.lua_type(v) != "table":
+                        raise lualibs.LibError(
+                            "flags argument to redis.register_function must be a table "
+                            "representing function flags"
+                        )
+                    for f in v.values():
+                        fs = f.decode(errors="replace") if isinstance(f, bytes) else ""
+                        if fs not in SCRIPT_FLAGS:
+                            raise lualibs.LibError("unknown flag given")
+                        flags.append(fs)
+                else:
+                    raise lualibs.LibError("unknown argument given to redis.register_function")
+            if name is None:
+                raise lualibs.LibError("redis.register_function must get a function name argument")
+            if callback is None:
+                raise lualibs.LibError("redis.register_function must get a callback argument")
+        elif len(a) == 2:
+            name, callback = a
+            if not isinstance(name, bytes):
+                raise lualibs.LibError(
+                    "function_name argument given to redis.register_function must be a string"
+                )
+            if lua51.lua_type(callback) != "function":
+                raise lualibs.LibError(
+                    "callback argument given to redis.register_function must be a function"
+                )
+        else:
+            raise lualibs.LibError("wrong number of arguments to redis.register_function")
+        fname = name.decode(errors="replace")
+        if not fname or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in fname):
+            raise lualibs.LibError(
+                "Function names can only contain letters, numbers, or underscores(_) and must be "
+                "at least one character long"
+            )
+        if fname in lib.functions:
+            raise lualibs.LibError("Function already exists in the library")
+        lib.functions[fname] = {
+            "callback": callback, "flags": tuple(dict.fromkeys(flags)), "description": desc,
+        }  # fmt: skip
+
+    def load_library(self, code: bytes, replace: bool) -> str:
+        """FUNCTION LOAD; returns the library name. Raises CommandError."""
+        name, skip = parse_library_header(code)
+        old = self.libraries.get(name)
+        if old is not None and not replace:
+            raise CommandError(f"Library '{name}' already exists")
+        lib = Library(name, code)
+        lua = self.func_lua
+        r = lua.compile(b"\n" + code[skip:], b"@user_function")
+        fn = r[0] if isinstance(r, tuple) else r
+        if fn is None:
+            msg = r[1].decode(errors="replace") if isinstance(r, tuple) else "error"
+            raise CommandError(f"Error compiling function: {msg}")
+        self.loading = lib
+        try:
+            res = lua.run_fn(fn)
+        finally:
+            self.loading = None
+        ok = res[0] if isinstance(res, tuple) else res
+        if not ok:
+            err: Any = res[1] if isinstance(res, tuple) else None
+            text = err[b"err"] if lua51.lua_type(err) == "table" else err
+            msg = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+            raise CommandError(f"Error registering functions: {msg}")
+        if not lib.functions:
+            raise CommandError("No functions registered")
+        for fname in lib.functions:
+            owner = self.functions.get(fname)
+            if owner is not None and owner[0] is not old:
+                raise CommandError(f"Function {fname} already exists")
+        if old is not None:
+            self.delete_library(name)
+        self.libraries[name] = lib
+        for fname, fi in lib.functions.items():
+            self.functions[fname] = (lib, fi)
+        return name
+
+    def delete_library(self, name: str) -> None:
+        lib = self.libraries.pop(name)
+        for fname in lib.functions:
+            self.functions.pop(fname, None)
+
+    def flush_functions(self) -> None:
+        self.libraries.clear()
+        self.functions.clear()
+        self.func_lua = Lua(self)
+
+
+def _fail(msg: bytes) -> bytes:
+    """The message of an error table (prelude.lua wraps it: ``{err = msg}``)."""
+    return error_text(msg)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def parse_shebang(body: bytes) -> tuple[tuple[str, ...] | None, int]:
+    """An EVAL script's ``#!lua flags=...`` line: (flags or None without one, its length)."""
+    if not body.startswith(b"#!"):
+        return None, 0
+    end = body.find(b"\n")
+    line = body[2:] if end < 0 else body[2:end]
+    parts = line.decode(errors="replace").split()
+    if not parts:
+        raise CommandError("Invalid script shebang")
+    if parts[0] != "lua":
+        raise CommandError(f"Unexpected engine in script shebang: {parts[0]}")
+    flags: list[str] = []
+    for part in parts[1:]:
+        if part.startswith("flags="):
+            for f in part[6:].split(","):
+                if not f:
+                    continue
+                if f not in SCRIPT_FLAGS:
+                    raise CommandError(f"Unexpected flag in script shebang: {f}")
+                flags.append(f)
+        else:
+            raise CommandError(f"Unknown lua shebang option: {part}")
+    return tuple(flags), (len(body) if end < 0 else end)
+
+
+def parse_library_header(code: bytes) -> tuple[str, int]:
+    """FUNCTION LOAD's ``#!lua name=<lib>`` line: (library name, its length)."""
+    if not code.startswith(b"#!"):
+        raise CommandError("Missing library metadata")
+    end = code.find(b"\n")
+    line = (code[2:] if end < 0 else code[2:end]).decode(errors="replace")
+    parts = line.split(" ")
+    if not parts or not parts[0]:
+        raise CommandError("Invalid library metadata")
+    engine, name = parts[0], None
+    for part in parts[1:]:
+        if not part:
+            continue
+        if part.startswith("name="):
+            if name is not None:
+                raise CommandError("Invalid metadata value, name argument was given multiple times")
+            name = part[5:]
+        else:
+            raise CommandError(f"Invalid metadata value given: {part}")
+    if name is None:
+        raise CommandError("Library name was not given")
+    if not name or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
+        raise CommandError(
+            "Library names can only contain letters, numbers, or underscores(_) and must be at "
+            "least one character long"
+        )
+    if engine.lower() != "lua":
+        raise CommandError(f"Engine '{engine}' not found")
+    return name, (len(code) if end < 0 else end)
+
+
+# -- conversions --------------------------------------------------------------------------
+
+
+def _line(data: bytes, i: int) -> tuple[bytes, int]:
+    j = data.index(b"\r\n", i)
+    return data[i:j], j + 2
+
+
+def to_lua(lua: Lua, data: bytes, i: int, proto: int) -> tuple[Any, int]:
+    """One RESP reply at ``data[i:]`` as the Lua value Redis gives a script; (value, next i)."""
+    kind = data[i : i + 1]
+    line, i = _line(data, i + 1)
+    t = lua.rt.table_from
+    if kind == b"$":
+        n = int(line)
+        if n < 0:
+            return False, i
+        return data[i : i + n], i + n + 2
+    if kind == b":":
+        return int(line), i
+    if kind == b"+":
+        return t({b"ok": line}), i
+    if kind == b"-":
+        return t({b"err": line}), i
+    if kind in (b"*", b">", b"~", b"%", b"|"):
+        n = int(line)
+        if n < 0:
+            return False, i
+        if kind == b"%" or kind == b"|":
+            pairs = []
+            for _ in range(n):
+                k, i = to_lua(lua, data, i, proto)
+                v, i = to_lua(lua, data, i, proto)
+                pairs.append((k, v))
+            if kind == b"|":  # an attribute: skip it, the reply follows
+                return to_lua(lua, data, i, proto)
+            m = lua.rt.table()
+            for k, v in pairs:
+                m[k] = v
+            return t({b"map": m}), i
+        items = []
+        for _ in range(n):
+            v, i = to_lua(lua, data, i, proto)
+            items.append(v)
+        if kind == b"~":
+            s = lua.rt.table()
+            for v in items:
+                s[v] = True
+            return t({b"set": s}), i
+        return t(items), i
+    if kind == b"_":
+        return None, i
+    if kind == b",":
+        return t({b"double": float(line)}), i
+    if kind == b"#":
+        return line == b"t", i
+    if kind == b"(":
+        return t({b"big_number": line}), i
+    if kind in (b"=", b"!"):
+        n = int(line)
+        body = data[i : i + n]
+        if kind == b"!":
+            return t({b"err": body}), i + n + 2
+        return t({b"verbatim_string": t({b"format": body[:3], b"string": body[4:]})}), i + n + 2
+    raise ValueError(f"unexpected reply type {kind!r}")
+
+
+def _number(v: float) -> int:
+    if math.isnan(v) or math.isinf(v):
+        return -(2**63)
+    return int(v)
+
+
+def to_resp(lua: Lua, v: Any, proto: int, script_proto: int, out: list[bytes], depth: int) -> None:
+    """A script's return value as RESP for a client speaking ``proto`` (Redis's rules)."""
+    if v is None:
+        out.append(resp.null(proto))
+        return
+    t = type(v)
+    if t is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(v), v))
+        return
+    if t is bool:
+        if script_proto == 2:
+            out.append(b":1\r\n" if v else resp.null(proto))
+        else:
+            out.append(resp.boolean(v, proto))
+        return
+    if t is int:
+        out.append(b":%d\r\n" % v)
+        return
+    if t is float:
+        out.append(b":%d\r\n" % _number(v))
+        return
+    if lua51.lua_type(v) != "table":
+        out.append(resp.null(proto))
+        return
+    if depth >= MAX_NESTING:
+        out.append(b"-ERR reached lua stack limit\r\n")
+        return
+    kind, x = lua.shape(v)
+    if kind == b"err":
+        out.append(b"-" + x.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n")
+        return
+    if kind == b"ok":
+        out.append(b"+" + x.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n")
+        return
+    if kind == b"double":
+        out.append(resp.double(float(x), proto))
+        return
+    if kind == b"big_number":
+        out.append(b"(" + x + b"\r\n" if proto == 3 else b"$%d\r\n%s\r\n" % (len(x), x))
+        return
+    if kind == b"map":
+        items = list(x.items())
+        out.append(
+            (b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(items) * (1 if proto == 3 else 2))
+        )
+        for k, val in items:
+            to_resp(lua, k, proto, script_proto, out, depth + 1)
+            to_resp(lua, val, proto, script_proto, out, depth + 1)
+        return
+    if kind == b"set":
+        keys = list(x.keys())
+        out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(keys))
+        for k in keys:
+            to_resp(lua, k, proto, script_proto, out, depth + 1)
+        return
+    n = int(x)
+    out.append(b"*%d\r\n" % n)
+    for i in range(1, n + 1):
+        to_resp(lua, v[i], proto, script_proto, out, depth + 1)
