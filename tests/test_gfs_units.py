@@ -115,3 +115,14 @@ def test_a_snapshot_shares_chunks_until_a_copy_on_write_and_purge_frees_only_uns
     m.apply(["purge", "/snap/d/.deleted.1.f"])
     assert set(m.versions) == {2, 3} and m.refs == {2: 1, 3: 1}  # chunk 1 freed, 2 still named
     assert Meta.from_snapshot(m.snapshot()).refs == m.refs
+
+
+@pytest.mark.parametrize("argv", [["chunkserver"], ["chunkserver", "--master", "nohost"], ["--chunk-size", "10"],
+                                  ["master", "--replication", "0"], ["master", "--lease", "-1"]])  # fmt: skip
+def test_server_flag_mistakes_are_one_line_and_exit_2(argv: list[str], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from servers.gfs.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--port", "0", "--dir", str(tmp_path)])
+    assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
