@@ -7,7 +7,8 @@ per round trip, then with ``-P 16`` (16 pipelined requests per write), against
 private ``redis-server`` (harness.services.RedisServer), alternately test by
 test over ``--repeats`` rounds (who goes first swaps each round, so both see
 the same machine state). Commands ``-t`` does not know run as redis-benchmark's arbitrary command
-(``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``). Prints the median req/s (min and max in the JSON),
+(``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``; ZRANGE of the top 10 of a
+1,000-member sorted set both servers get first, ``SETUP``; PFADD, SETBIT). Prints the median req/s (min and max in the JSON),
 p50 latency and the ratio of medians to Redis, then each server's CPU time
 per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
@@ -29,6 +30,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,15 +40,33 @@ from pathlib import Path
 
 from harness.procs import python_module, require_binary
 from harness.services import RedisServer
+from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
 
 from .common import Row, cpu_seconds, header, save, table
 
-TESTS = "set,get,incr,lpush,lpop,hset,spop"
+TESTS = "set,get,incr,lpush,lpop,hset,spop,zadd"
 # Workloads -t has no name for: redis-benchmark runs the command line as given.
 # The stream is capped (MAXLEN ~) so repeated rounds keep the memory bounded,
 # as a real event log would be.
+# PFADD adds elements drawn from 100,000 (-r) to one HLL (dense after a few
+# thousand); SETBIT sets bit 100,000 of a 12.5 KB string (a fixed offset: -r's
+# zero-padded __rand_int__ is not an offset Redis accepts, "000000012345").
 COMMANDS: dict[str, list[str]] = {
     "xadd": ["XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value"],
+    # a leaderboard page: the 10 best of a 1,000-member sorted set (filled by SETUP)
+    "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
+    "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
+    "setbit": ["SETBIT", "bench:bits", "100000", "1"],
+}
+# Data a workload reads, written once into each server before the runs.
+SETUP: dict[str, list[list[str]]] = {
+    "zrange": [
+        [
+            "ZADD",
+            "bench:zset",
+            *[x for i in range(1000) for x in (str(i * 7 % 1000), f"player:{i}")],
+        ]
+    ],
 }
 CLIENTS = 50
 REQUESTS = 200_000
@@ -83,6 +103,21 @@ def redis_benchmark(
     return results
 
 
+def _setup(port: int) -> None:
+    """Write the data the chosen workloads read (SETUP) into the server at ``port``."""
+    lines = [line for w in workloads() for line in SETUP.get(w, [])]
+    if not lines:
+        return
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"".join(encode_command(*line) for line in lines))
+        parser = ReplyParser()
+        for _ in lines:
+            while (reply := parser.next_reply()) is NEED_DATA:
+                parser.feed(s.recv(65536))
+            if isinstance(reply, ReplyError):
+                raise RuntimeError(f"bench setup refused: {reply}")
+
+
 def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
     """Each test alternately on both servers over ``repeats`` rounds; medians reported.
 
@@ -95,6 +130,8 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
         with RedisServer() as redis:
             assert ours.port is not None and redis.child is not None
             servers = [(OURS, ours.port, ours.pid), (REDIS, redis.port, redis.child.pid)]
+            for _, port, _ in servers:
+                _setup(port)
             for p in pipelines:
                 suffix = "" if p == 1 else f" -P{p}"
                 for test in workloads():
