@@ -299,7 +299,14 @@ def test_generic_key_commands_work_on_sorted_sets():
     h.advance(10_001)
     assert h.cmd("ZCARD", "y") == b":0\r\n" and h.cmd("EXISTS", "y") == b":0\r\n"
     h.cmd("ZADD", "d", 1, "a")
+    assert h.cmd("COPY", "d", "e") == b":1\r\n"
+    assert h.cmd("ZADD", "e", 2, "b") == b":1\r\n"  # the copy is its own set
+    assert h.cmd("ZRANGE", "d", 0, -1) == array([b"a"])
+    assert h.cmd("MOVE", "e", 3) == b":1\r\n"
     assert h.cmd("DEL", "d") == b":1\r\n"
+    assert h.cmd("SELECT", 3) == b"+OK\r\n"
+    assert h.cmd("ZRANGE", "e", 0, -1, "WITHSCORES") == array([b"a", b"1", b"b", b"2"])
+    assert h.ks.used == sum(estimate(k, v) for db in h.ks.dbs for k, v in db.data.items())
     big = SortedSet()
     for i in range(20_000):
         big.add(b"m%d" % i, float(i % 100))
