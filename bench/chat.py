@@ -25,6 +25,15 @@
 
 The client side runs in this process on the same machine, its wake-ups inside
 the figures for both servers alike.
+
+A run here (2 shared cores, load average ~12 from other work; medians of 2
+rounds, min..max in the JSON): at 2,000 clients ours 313 ms p50 / 645 ms p99
+and 15.0 kB RSS per connection, python-socketio on aiohttp 559 / 2,025 ms and
+30.7 kB; at 10,000 clients ours 1,123 ms p50 / 4,547 ms p99, 15.1 kB per
+connection, none dropped. The star: 142 msg/s delivered to all 30 clients with
+the per-message fsync, 259 msg/s without it. The broadcast cost is per socket
+in Python (each frame built and written separately); a production server
+frames a broadcast once and writes the same bytes to every socket.
 """
 
 from __future__ import annotations
