@@ -20,7 +20,8 @@ What it does, as in the paper:
   (``records``).
 
 Reads go to a replica (the cache's order, shuffled once), and to the next one
-when a replica fails a checksum or is unreachable.
+when a replica fails a checksum or is unreachable. ``snapshot`` is one master
+call: the chunks are copied later, on their next write, by the chunkservers.
 """
 
 from __future__ import annotations
