@@ -64,7 +64,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
         },
         "persistence": {"loading": 0, "rdb_changes_since_last_save": ks.dirty},
         "keyspace": keyspace,
-        **st.observer.sections(),
+        **st.extra_sections(),
     }
 
 
