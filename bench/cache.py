@@ -47,6 +47,8 @@ TESTS = "set,get,incr,lpush,lpop,hset,spop"
 # as a real event log would be.
 COMMANDS: dict[str, list[str]] = {
     "xadd": ["XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value"],
+    # A Lua script per request: compile once (cached by sha), then a redis.call each.
+    "eval": ["EVAL", "return redis.call('INCR', KEYS[1])", "1", "bench:eval"],
 }
 CLIENTS = 50
 REQUESTS = 200_000

@@ -67,6 +67,7 @@ import lupa.lua51 as lua51
 import msgpack
 
 from netlib import resp
+from netlib.resp import ProtocolError, split_inline
 from servers.respkit import VERSION, Command, CommandError
 
 from . import lualibs
@@ -848,13 +849,22 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _split_args(line: bytes) -> list[str]:
+    """A shebang line's words, quotes honoured as Redis's sdssplitargs does."""
+    try:
+        words = split_inline(line)
+    except ProtocolError:
+        raise CommandError("Invalid library metadata") from None
+    return [w.decode(errors="replace") for w in words]
+
+
 def parse_shebang(body: bytes) -> tuple[tuple[str, ...] | None, int]:
     """An EVAL script's ``#!lua flags=...`` line: (flags or None without one, its length)."""
     if not body.startswith(b"#!"):
         return None, 0
     end = body.find(b"\n")
     line = body[2:] if end < 0 else body[2:end]
-    parts = line.decode(errors="replace").split()
+    parts = _split_args(line)
     if not parts:
         raise CommandError("Invalid script shebang")
     if parts[0] != "lua":
@@ -878,8 +888,8 @@ def parse_library_header(code: bytes) -> tuple[str, int]:
     if not code.startswith(b"#!"):
         raise CommandError("Missing library metadata")
     end = code.find(b"\n")
-    line = (code[2:] if end < 0 else code[2:end]).decode(errors="replace")
-    parts = line.split(" ")
+    line = code[2:] if end < 0 else code[2:end]
+    parts = _split_args(line)
     if not parts or not parts[0]:
         raise CommandError("Invalid library metadata")
     engine, name = parts[0], None
