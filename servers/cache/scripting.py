@@ -291,6 +291,7 @@ class Lua:
         self.api = rt.execute(PRELUDE, py, libs)
         self.compile = self.api[b"compile"]
         self.run_fn = self.api[b"run"]
+        self.load_fn = self.api[b"load"]
         self.set_args = self.api[b"set_args"]
         self.shape = self.api[b"shape"]
 
@@ -388,7 +389,7 @@ class Engine:
         if sha in self.scripts:
             return sha
         flags, skip = parse_shebang(body)
-        code = b"\n" + body[skip:] if skip else body  # keep the user's line numbers
+        code = body[skip:] if skip else body  # from the shebang's newline: line numbers kept
         r = self.eval_lua.compile(code, b"@user_script")
         fn = r[0] if isinstance(r, tuple) else r
         if fn is None:
@@ -738,19 +739,17 @@ class Engine:
         elif len(a) == 2:
             name, callback = a
             if not isinstance(name, bytes):
-                raise lualibs.LibError(
-                    "function_name argument given to redis.register_function must be a string"
-                )
+                raise lualibs.LibError("first argument to redis.register_function must be a string")
             if lua51.lua_type(callback) != "function":
                 raise lualibs.LibError(
-                    "callback argument given to redis.register_function must be a function"
+                    "second argument to redis.register_function must be a function"
                 )
         else:
             raise lualibs.LibError("wrong number of arguments to redis.register_function")
         fname = name.decode(errors="replace")
         if not fname or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in fname):
-            raise lualibs.LibError(
-                "Function names can only contain letters, numbers, or underscores(_) and must be "
+            raise lualibs.LibError(  # sic: Redis 7.0 says "Library" for a function name too
+                "Library names can only contain letters, numbers, or underscores(_) and must be "
                 "at least one character long"
             )
         if fname in lib.functions:
@@ -773,7 +772,7 @@ class Engine:
         name, skip = parse_library_header(code)
         lib = Library(name, code)
         lua = self.func_lua
-        r = lua.compile(b"\n" + code[skip:], b"@user_function")
+        r = lua.compile(code[skip:], b"@user_function")  # from the header's newline
         fn = r[0] if isinstance(r, tuple) else r
         if fn is None:
             msg = r[1].decode(errors="replace") if isinstance(r, tuple) else "error"
@@ -781,7 +780,7 @@ class Engine:
         self.loading = lib
         self.load_deadline = time.monotonic() + LOAD_TIMEOUT
         try:
-            res = lua.run_fn(fn)
+            res = lua.load_fn(fn)
         finally:
             self.loading = None
         ok = res[0] if isinstance(res, tuple) else res
@@ -888,11 +887,11 @@ def parse_library_header(code: bytes) -> tuple[str, int]:
     if not code.startswith(b"#!"):
         raise CommandError("Missing library metadata")
     end = code.find(b"\n")
-    line = code[2:] if end < 0 else code[2:end]
-    parts = _split_args(line)
-    if not parts or not parts[0]:
+    line = code if end < 0 else code[:end]
+    parts = _split_args(line)  # "#!lua name=x": the engine is the first word after "#!"
+    if not parts:
         raise CommandError("Invalid library metadata")
-    engine, name = parts[0], None
+    engine, name = parts[0][2:], None
     for part in parts[1:]:
         if not part:
             continue

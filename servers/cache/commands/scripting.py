@@ -105,7 +105,13 @@ def script_exists(c: Any, a: list[bytes]) -> bytes:
 
 
 def _sync_async(a: list[bytes], what: str) -> None:
-    if len(a) > 3 or (len(a) == 3 and a[2].upper() not in (b"SYNC", b"ASYNC")):
+    if len(a) > 3:
+        sub = a[1].decode(errors="replace").lower()
+        raise CommandError(
+            f"unknown subcommand or wrong number of arguments for '{sub}'. "
+            f"Try {a[0].decode(errors='replace').upper()} HELP."
+        )
+    if len(a) == 3 and a[2].upper() not in (b"SYNC", b"ASYNC"):
         raise CommandError(what)
 
 
