@@ -16,9 +16,16 @@ What differs from Redis's interpreter:
   ``struct`` library is missing. ``math.random`` is Lua's own, not Redis's
   seeded ``redisLrand48`` (seeding with ``math.randomseed`` still works).
 * No ``os``, ``io``, ``package``, ``require``, ``loadfile``, ``dofile``,
-  ``print``, ``setfenv``/``getfenv``/``newproxy``; binary chunks are refused.
-  Python objects cannot be reached from Lua: lupa's ``python`` module is
-  removed and an attribute filter refuses every attribute.
+  ``print``, ``setfenv``/``getfenv``/``newproxy``; binary chunks are refused;
+  ``debug`` holds only ``traceback`` (lupa looks it up). Python objects
+  cannot be reached from Lua: lupa's ``python`` module is removed and an
+  attribute filter refuses every attribute.
+* Stock 5.1's ``unpack`` crashes on ranges near 2^31 (Redis patched it);
+  the sandbox refuses them with Redis's "too many results to unpack".
+* FUNCTION LOAD runs a library's code with Redis's load-time globals (a
+  ``redis`` holding only ``register_function``, ``log`` and the version),
+  stopped after 500 ms. FUNCTION DUMP's payload is ours (the library codes,
+  msgpack, a CRC32), not Redis's RDB encoding: it restores here only.
 
 Atomicity and the time limit. Redis runs a script on its one thread; the
 only way another client is served meanwhile is the count hook, which after
@@ -36,9 +43,11 @@ commands are answered BUSY through ``Client.guard``, the cron stops (no
 expiry or eviction under a running script), the key clock stays frozen at
 the script's start as in Redis, and the worker now hands each
 ``redis.call`` to the loop thread and waits for it, so every keyspace change
-still happens on one thread at a time. SCRIPT KILL sets a flag the count
-hook (every 100000 Lua instructions) sees; a script that already wrote is
-UNKILLABLE, as in Redis.
+still happens on one thread at a time (the hand-over costs ~100 us a
+call: past its threshold a script runs slower). SCRIPT KILL sets a flag the
+count hook (every 100000 Lua instructions) sees; a script that already
+wrote is UNKILLABLE, as in Redis. Redis 7.0 refuses the blocking list and
+zset commands in scripts (CMD_NOSCRIPT); the others answer at once.
 
 Commands inside a script run on a ``ScriptClient``: its own database index
 (SELECT in a script does not move the caller), RESP2 replies unless the
