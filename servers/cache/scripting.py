@@ -229,8 +229,9 @@ class Run:
         self.wrote = False
         self.killed = False
         self.timed_out = False
-        self.lock = threading.Lock()
-        self.done = threading.Event()
+        self.lock = engine.run_lock  # one run at a time: the engine's, reused
+        self.done = engine.run_done
+        self.done.clear()
         self.reply = b""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = time.monotonic()
@@ -387,6 +388,8 @@ class Engine:
         self.load_deadline = 0.0
         self.eval_lua = Lua(self)
         self.func_lua = Lua(self)
+        self.run_lock = threading.Lock()  # held by the worker while it runs a command
+        self.run_done = threading.Event()  # set by the worker when the run's reply is ready
         self._jobs: queue.SimpleQueue[Run] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._work, name="lua", daemon=True)
         self._worker.start()
@@ -575,7 +578,7 @@ class Engine:
     def call(self, *args: Any) -> tuple[bool, Any]:
         """redis.call/redis.pcall: (True, value) or (False, the error table)."""
         run = self.current
-        if run is None or threading.current_thread() is not self._worker:
+        if run is None:
             return False, _fail(b"redis.call/pcall can only be called inside a script invocation")
         if not args:
             return False, _fail(b"Please specify at least one argument for this redis lib call")
