@@ -685,13 +685,20 @@ class Engine:
             )
 
     def acl_check_cmd(self, *a: Any) -> bool:
-        if self.current is None:
+        """redis.acl_check_cmd(cmd, args...): may the script's caller run that command line?"""
+        run = self.current
+        if run is None:
             raise lualibs.LibError(
                 "redis.acl_check_cmd can only be called inside a script invocation"
             )
-        if not a or not isinstance(a[0], bytes) or self.state.registry.get(a[0]) is None:
+        argv = [x if isinstance(x, bytes) else b"%.17g" % x for x in a if x is not None]
+        cmd = self.state.registry.get(argv[0]) if argv and isinstance(a[0], bytes) else None
+        n = len(argv)
+        if cmd is None or ((n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity)):
             raise lualibs.LibError("Invalid command passed to redis.acl_check_cmd()")
-        return True  # one user with every permission
+        user = getattr(run.caller, "user", None)
+        acl = getattr(self.state, "acl", None)
+        return user is None or acl is None or acl.check(user, cmd, argv) is None
 
     # -- functions -------------------------------------------------------------------------
     def register_function(self, *a: Any) -> None:
