@@ -41,6 +41,11 @@ async def test_query_execute_and_types(mariadb):
         await stmt.close()
         await c.ping()
         assert "MariaDB" in c.server_version and c.connection_id > 0
+        # a result set with no rows keeps its columns (text and binary protocol)
+        empty = await c.query("SELECT 1 AS a, 2 AS b FROM dual WHERE 0")
+        assert (empty.column_names, empty.rows) == (["a", "b"], [])
+        empty = await c.execute("SELECT ? AS a FROM dual WHERE 0", (1,))
+        assert (empty.column_names, empty.rows) == (["a"], [])
 
 
 async def test_unix_socket_and_select_db(mariadb):
