@@ -125,7 +125,7 @@ class AsyncConnection(Session):
     async def query(self, sql: str, params: Any = None) -> Result:
         # _run's steps written out: the hottest call (a SELECT 1 is mostly overhead),
         # and each coroutine level is a frame created, resumed and finished per query.
-        async with self._turn():
+        async with self._turn() if self._stream_task is not None else self._lock:
             data = self._query_bytes(sql, params)
             if self._pending_closes:
                 self._flush_closes()

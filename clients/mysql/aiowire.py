@@ -121,7 +121,7 @@ class Wire(asyncio.Protocol):
     # -- push mode -------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        consumer, proto = self._consumer, self.proto
+        consumer, proto, login = self._consumer, self.proto, self._login
         while True:
             try:
                 ev = proto.next_event()
@@ -135,7 +135,7 @@ class Wire(asyncio.Protocol):
                     return
                 done = consumer.complete
             else:
-                if self._login:
+                if login:
                     out = proto.data_to_send()
                     if out and self.transport is not None:
                         self.transport.write(out)
