@@ -196,8 +196,11 @@ class Client(Session):
             self.conn.abort()
 
     # -- blocking ------------------------------------------------------------------
-    def park(self, keys: list[bytes], left: bool, timeout: float) -> None:
-        parked = Parked(self.db.index, keys, left)
+    def park(
+        self, keys: list[bytes], left: bool, timeout: float, serve: Any = None
+    ) -> None:
+        """Block on ``keys``; ``serve`` (blocking.Parked.serve) answers when one has data."""
+        parked = Parked(self.db.index, keys, left, serve=serve)
         if timeout > 0:
             loop = asyncio.get_running_loop()
             parked.timer = loop.call_later(timeout, self._timed_out)

@@ -1,9 +1,10 @@
-"""RESTORE: a key from a ``DUMP`` payload (Redis's RDB encoding). Streams only for now.
+"""RESTORE: a key from a ``DUMP`` payload (Redis's RDB encoding).
 
 The payload's version and CRC-64 are checked first, then the RDB value is
-decoded by ``servers/cache/restore.py``. Only the stream encodings are read
-(Redis's own stream tests restore a payload DUMPed by Redis 5); any other
-type answers ``Bad data format``. There is no DUMP yet.
+decoded: streams by ``servers/cache/restore.py`` (Redis's own stream tests
+restore a payload DUMPed by Redis 5), strings, lists, sets and hashes by
+``servers/cache/rdbvalue.py`` (which also writes DUMP's payloads, in
+commands/keyops.py); anything else answers ``Bad data format``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ from typing import Any
 
 from netlib import resp
 
-from ..restore import BadPayload, check_payload, load_stream
+from .. import rdbvalue
+from ..keyspace import estimate
+from ..restore import (
+    TYPE_STREAM_LISTPACKS,
+    TYPE_STREAM_LISTPACKS_2,
+    BadPayload,
+    check_payload,
+    load_stream,
+)
+from ..stream import Stream
 from ..table import SYNTAX, CommandError, command, to_int
 
 G = "generic"
+STREAM_TYPES = (bytes([TYPE_STREAM_LISTPACKS]), bytes([TYPE_STREAM_LISTPACKS_2]))
 
 
 @command("RESTORE", -4, "write denyoom", (1, 1, 1), G, "Create a key from a DUMP payload",
@@ -53,8 +64,11 @@ def restore(c: Any, a: list[bytes]) -> bytes:
         raise CommandError("DUMP payload version or checksum are wrong") from None
     now = db.ks.clock()
     try:
-        stream = load_stream(value, now)
-    except BadPayload:
+        if value[:1] in STREAM_TYPES:
+            loaded: Any = load_stream(value, now)
+        else:
+            loaded = rdbvalue.load(value)
+    except (BadPayload, IndexError, ValueError):
         raise CommandError("Bad data format") from None
     if ttl and not absttl:
         ttl += now
@@ -62,8 +76,11 @@ def restore(c: Any, a: list[bytes]) -> bytes:
         db.delete(key)
     if ttl and ttl <= now:
         return resp.OK  # already expired: nothing to create
-    db.put_new(key, stream)
-    db.grow(key, stream.memory())
+    if isinstance(loaded, Stream):
+        db.put_new(key, loaded)
+        db.grow(key, loaded.memory())
+    else:
+        db.put(key, loaded, estimate(key, loaded))
     if ttl:
         db.set_expiry(key, ttl)
     return resp.OK
