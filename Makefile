@@ -4,7 +4,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.syslab-installed
 
-.PHONY: help setup test lint demo list bench report clean
+.PHONY: help setup test lint demo list bench report clean redis-tests
 .DEFAULT_GOAL := help
 
 # `make` alone, or `make help`: the commands, the servers and the experiments (no setup needed).
@@ -42,6 +42,10 @@ bench: setup
 
 load-%: setup
 	$(PY) -m bench.load $* $(ARGS)
+
+# Redis's own TCL test units against the cache and a real redis-server (REDIS_SRC=... or apt-get source).
+redis-tests: setup
+	$(PY) -m bench.redis_suite $(ARGS)
 
 clean:
 	rm -rf .run bench/results .pytest_cache .hypothesis

@@ -6,7 +6,9 @@ per round trip, then with ``-P 16`` (16 pipelined requests per write), against
 ``python -m servers.cache`` started as a child on port 0 and against a
 private ``redis-server`` (harness.services.RedisServer), alternately test by
 test over ``--repeats`` rounds (who goes first swaps each round, so both see
-the same machine state). Prints the median req/s (min and max in the JSON),
+the same machine state). Commands ``-t`` does not know run as redis-benchmark's arbitrary command
+(``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``; ZRANGE of the top 10 of a
+1,000-member sorted set both servers get first, ``SETUP``; PFADD, SETBIT). Prints the median req/s (min and max in the JSON),
 p50 latency and the ratio of medians to Redis, then each server's CPU time
 per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
@@ -32,6 +34,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,23 +44,56 @@ from pathlib import Path
 
 from harness.procs import python_module, require_binary
 from harness.services import RedisServer
+from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
 
 from .common import Row, cpu_seconds, header, interleaved, measured, median_bars, save, table
 
-TESTS = "set,get,incr,lpush,lpop,hset,spop"
+TESTS = "set,get,incr,lpush,lpop,hset,spop,zadd"
+# Workloads -t has no name for: redis-benchmark runs the command line as given.
+# The stream is capped (MAXLEN ~) so repeated rounds keep the memory bounded,
+# as a real event log would be.
+# PFADD adds elements drawn from 100,000 (-r) to one HLL (dense after a few
+# thousand); SETBIT sets bit 100,000 of a 12.5 KB string (a fixed offset: -r's
+# zero-padded __rand_int__ is not an offset Redis accepts, "000000012345").
+COMMANDS: dict[str, list[str]] = {
+    "xadd": ["XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value"],
+    # a leaderboard page: the 10 best of a 1,000-member sorted set (filled by SETUP)
+    "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
+    "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
+    "setbit": ["SETBIT", "bench:bits", "100000", "1"],
+}
+# Data a workload reads, written once into each server before the runs.
+SETUP: dict[str, list[list[str]]] = {
+    "zrange": [
+        [
+            "ZADD",
+            "bench:zset",
+            *[x for i in range(1000) for x in (str(i * 7 % 1000), f"player:{i}")],
+        ]
+    ],
+}
 CLIENTS = 50
 REQUESTS = 200_000
 PIPELINES = (1, 16)
 OURS, REDIS = "syslab-cache", "redis-server"
 
 
+ONLY: list[str] = []  # --only: the workloads to run (all when empty)
+
+
+def workloads() -> list[str]:
+    every = TESTS.split(",") + list(COMMANDS)
+    return [w for w in every if not ONLY or w in ONLY]
+
+
 def redis_benchmark(
     port: int, requests: int, pipeline: int, tests: str = TESTS, clients: int = CLIENTS
 ) -> dict[str, dict]:
-    """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}}."""
+    """Run redis-benchmark --csv; {TEST: {"rps": .., "p50_ms": ..}} (a COMMANDS name runs its line)."""
     binary = require_binary("redis-benchmark", "redis-tools")
     argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests),
-            "-c", str(clients), "-t", tests, "-P", str(pipeline)]  # fmt: skip
+            "-c", str(clients), "-P", str(pipeline)]  # fmt: skip
+    argv += COMMANDS[tests] if tests in COMMANDS else ["-t", tests]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))
     head, body = rows[0], rows[1:]
@@ -69,6 +105,21 @@ def redis_benchmark(
             "p50_ms": float(rec.get("p50_latency_ms", 0) or 0),
         }
     return results
+
+
+def _setup(port: int) -> None:
+    """Write the data the chosen workloads read (SETUP) into the server at ``port``."""
+    lines = [line for w in workloads() for line in SETUP.get(w, [])]
+    if not lines:
+        return
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"".join(encode_command(*line) for line in lines))
+        parser = ReplyParser()
+        for _ in lines:
+            while (reply := parser.next_reply()) is NEED_DATA:
+                parser.feed(s.recv(65536))
+            if isinstance(reply, ReplyError):
+                raise RuntimeError(f"bench setup refused: {reply}")
 
 
 def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
@@ -83,9 +134,11 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
         with RedisServer() as redis:
             assert ours.port is not None and redis.child is not None
             servers = [(OURS, ours.port, ours.pid), (REDIS, redis.port, redis.child.pid)]
+            for _, port, _ in servers:
+                _setup(port)
             for p in pipelines:
                 suffix = "" if p == 1 else f" -P{p}"
-                for test in TESTS.split(","):
+                for test in workloads():
                     runs: dict[str, list[dict[str, float]]] = {OURS: [], REDIS: []}
                     for rep in range(repeats):
                         for impl, port, pid in servers if rep % 2 == 0 else servers[::-1]:
@@ -194,7 +247,7 @@ def plot(rows: list[Row], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(PIPELINES), figsize=(12, 4.5))
     for ax, p in zip(axes, PIPELINES, strict=True):
         suffix = "" if p == 1 else f" -P{p}"
-        tests = [t.upper() for t in TESTS.split(",")]
+        tests = [t.upper() for t in workloads()]
         for k, impl in enumerate((OURS, REDIS)):
             vals = {r.workload: r.value for r in rows if r.impl == impl}
             xs = [i + (k - 0.5) * 0.4 for i in range(len(tests))]
@@ -216,7 +269,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="rounds per test and server (median)")
     p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
     p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
+    p.add_argument("--only", help="comma-separated workloads, e.g. xadd (default: all)")
     args = p.parse_args(argv)
+    if args.only:
+        ONLY[:] = [w.strip().lower() for w in args.only.split(",")]
+        unknown = set(ONLY) - set(TESTS.split(",")) - set(COMMANDS)
+        if unknown:
+            p.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     if args.profile:
         profile(args.requests * 2)
         return
@@ -233,13 +292,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                           "thousand requests / s", scale=1000, size=(16, 5))  # fmt: skip
         print(f"\nsaved {path} and {png}")
         return
-    print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {TESTS}, -P 1 and 16"
+    tests = ",".join(workloads())
+    print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {tests}, -P 1 and 16"
                  f" (median of {rounds})"))  # fmt: skip
     rows = run(requests, PIPELINES, rounds)
     print(table(rows, reference=REDIS))
     print("\nserver CPU time per request (lower is better; ratio: redis-server's / ours)")
     print(table(cpu_rows(rows), reference=REDIS, higher_is_better=False))
     name = "cache-quick" if args.quick else "cache"
+    if ONLY:
+        name += "-" + "-".join(ONLY)
     path = save(name, rows, requests=requests, clients=CLIENTS)
     png = plot(rows, path.with_suffix(".png"))
     print(f"\nsaved {path} and {png}")

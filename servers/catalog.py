@@ -258,7 +258,7 @@ SERVERS: dict[str, Server] = {
         Server("lb", 8097, "curl -s 127.0.0.1:{port}/ ; curl -s 127.0.0.1:8197/_lb/status", ("N6",)),
         Server("ec2", 8096, "curl -s -XPOST 127.0.0.1:{port}/instances -d '{{\"delay\":3}}' "
                "(then GET /instances/ID?wait=20&state=pending)", ("N5",)),  # fmt: skip
-        Server("cdn", 8100, "curl -si '127.0.0.1:{port}/api/popular-searches?region=eu'",
+        Server("cdn", 8100, "curl -si '127.0.0.1:8102/api/popular-searches?region=eu' (edge-1 of 3; origin 8100)",
                ("N8", "N9", "N12")),  # fmt: skip
         Server("gfs", 8110, "head -c 300000 /dev/urandom > /tmp/blob && python -m clients.gfs --master "
                "127.0.0.1:{port} put /tmp/blob /demo/blob && python -m clients.gfs --master 127.0.0.1:{port} "

@@ -30,7 +30,8 @@ def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
     res = bench_cache(tmp_path)
     rows = json.loads((tmp_path / "cache-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
-    for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP"):
+    for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP", "XADD", "ZADD", "ZRANGE", "PFADD",
+                 "SETBIT"):
         for suffix in ("", " -P16"):
             assert (test + suffix, "syslab-cache") in cells
             assert (test + suffix, "redis-server") in cells

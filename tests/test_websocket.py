@@ -16,7 +16,7 @@ import pytest
 from clients.websocket import HandshakeError, connect
 from netlib.http import App, serve
 from netlib.shell import ShellConfig
-from netlib.websocket import ConnectionClosed, Options, WebSocket, websocket
+from netlib.websocket import ConnectionClosed, Options, WebSocket, wants_websocket, websocket
 from netlib.websocket.deflate import DeflateParams
 from netlib.websocket.frames import encode_frame
 from servers.chat.wsecho import echo, mount
@@ -53,6 +53,12 @@ async def srv():
     app.get("/watched")(websocket(watched, options=opts))
     app.get("/fails")(websocket(fails))
     app.get("/bye")(websocket(says_bye))
+    upgrade = websocket(says_bye)
+
+    def mixed(req):  # one path, plain GETs and WebSockets (as Engine.IO's polling needs)
+        return upgrade(req) if wants_websocket(req) else "plain\n"
+
+    app.get("/mixed")(mixed)
     server = await serve(app, ShellConfig(port=0))
     server.seen = seen  # type: ignore[attr-defined]
     yield server
@@ -135,6 +141,18 @@ async def test_handler_return_closes_1000_and_a_crash_closes_1011(srv):
     assert info.value.code == 1011
 
 
+async def test_one_path_serves_plain_requests_and_websockets(srv):
+    r, w = await asyncio.open_connection("127.0.0.1", srv.port)
+    w.write(b"GET /mixed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await asyncio.wait_for(r.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nplain\n")
+    w.close()
+    ws = await connect(url(srv, "/mixed"))
+    assert await ws.recv() == "bye"
+    assert ws.buffered_amount == 0
+    await ws.close()
+
+
 async def test_not_a_websocket_request_is_refused_with_the_right_status(srv):
     r, w = await asyncio.open_connection("127.0.0.1", srv.port)
     w.write(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -214,8 +232,9 @@ async def test_a_peer_that_stops_answering_pings_is_closed_1011(srv):
 
 async def test_a_peer_that_answers_pings_stays(srv):
     async with await connect(url(srv, "/watched"), ping_interval=None) as ws:
-        await until(lambda: srv.seen.sockets[-1].latency is not None, what="a keepalive round trip")
-        await asyncio.sleep(0.8)  # over two ping timeouts: the pongs keep it open
+        # four keepalive rounds (over two ping timeouts): answered pongs keep it open
+        await until(lambda: srv.seen.sockets[-1].keepalives >= 4, what="keepalive rounds")
+        assert srv.seen.sockets[-1].latency is not None
         await ws.send("alive")
         assert await ws.recv() == "alive"
 
@@ -235,7 +254,13 @@ async def test_tcp_reset_and_silent_eof_are_told_apart(srv):
 
 async def test_shutdown_sends_1001_to_every_websocket():
     app = App(access_log=False)
-    mount(app)
+    served: list[WebSocket] = []
+
+    async def tracked(ws: WebSocket) -> None:
+        served.append(ws)
+        await echo(ws)
+
+    app.get("/ws/echo")(websocket(tracked))
     server = await serve(app, ShellConfig(port=0))
     clients = [await connect(url(server)) for _ in range(3)]
     await clients[0].send("x")
@@ -246,3 +271,40 @@ async def test_shutdown_sends_1001_to_every_websocket():
             await c.recv()
         assert info.value.code == 1001 and c.ended_by == "peer"
     await asyncio.wait_for(stopping, 10)
+    assert [ws.ended_by for ws in served] == ["shutdown"] * 3
+
+
+async def test_a_handler_that_does_not_read_pushes_back_on_the_sender():
+    app = App(access_log=False)
+    release = asyncio.Event()
+    served: list[WebSocket] = []
+
+    async def slow(ws: WebSocket) -> None:
+        served.append(ws)
+        await release.wait()
+        async for msg in ws:
+            await ws.send(msg)
+
+    app.get("/slow")(websocket(slow, options=Options(max_queue=4)))
+    server = await serve(app, ShellConfig(port=0))
+    ws = await connect(url(server, "/slow"), compression=None)
+    chunk = b"z" * 65536
+    sent = 0
+
+    async def sender() -> None:
+        nonlocal sent
+        for _ in range(200):  # 12.5 MiB: far more than the socket buffers hold
+            await ws.send(chunk)
+            sent += 1
+
+    task = asyncio.create_task(sender())
+    await until(lambda: served and len(served[0]._queue) >= 4, what="queue filled")
+    queued = sent
+    await until(lambda: ws.buffered_amount > 0, what="the client's buffer filling")
+    assert not task.done() and len(served[0]._queue) <= 4  # reading paused: memory bounded
+    release.set()
+    got = [await ws.recv() for _ in range(200)]
+    await task
+    assert len(got) == 200 and queued < 200
+    await ws.close()
+    await server.shutdown(grace=1.0)

@@ -392,3 +392,20 @@ def test_garbage_raises_only_protocol_errors(data, role):
             pass
     except ProtocolError as e:
         assert e.code in (1002, 1007, 1009)
+
+
+def test_invalid_utf8_fails_while_its_frame_is_still_arriving():
+    s = Connection(SERVER)
+    wire = masked(0x1, "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"x" * 100)
+    assert events(s, wire[:8]) == []  # valid so far
+    assert failure(s, wire[8:20]).code == 1007  # the bad bytes, long before the frame ends
+
+
+def test_a_big_valid_text_frame_arriving_in_pieces_is_fine():
+    s = Connection(SERVER)
+    text = "κόσμε ☃ " * 5000
+    wire = masked(0x1, text.encode())
+    got = []
+    for i in range(0, len(wire), 997):
+        got += events(s, wire[i : i + 997])
+    assert got == [Message(text)]

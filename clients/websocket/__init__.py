@@ -4,7 +4,8 @@ opening request and netlib.websocket for everything after it.
 ``ws = await connect("ws://127.0.0.1:8098/ws/echo")`` sends the GET with a fresh
 ``Sec-WebSocket-Key`` (and a permessage-deflate offer unless
 ``compression=None``), checks the 101 (``HandshakeError`` otherwise, carrying
-the server's status and body), and returns a ``netlib.websocket.WebSocket``:
+the server's status and body; ``compression`` may list several offers, in order
+of preference), and returns a ``netlib.websocket.WebSocket``:
 ``await ws.send(...)``, ``await ws.recv()``, ``async for msg in ws``, ``await
 ws.close()``. ``async with await connect(url) as ws`` closes on the way out.
 Only ``ws://`` (no TLS here). Used by the tests of servers/chat and bench/chat,
@@ -102,6 +103,9 @@ class _Link(asyncio.Protocol):
             finally:
                 self._drain_waiter = None
 
+    def write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
@@ -141,7 +145,7 @@ def _split(url: str) -> tuple[str, int, str]:
 
 
 async def connect(url: str, *, subprotocols: list[str] | None = None,
-                  compression: DeflateParams | None = DeflateParams(),
+                  compression: DeflateParams | list[DeflateParams] | None = DeflateParams(),
                   headers: list[tuple[bytes, bytes]] | None = None,
                   max_frame: int = MAX_FRAME, max_message: int = MAX_MESSAGE,
                   ping_interval: float | None = 20.0, ping_timeout: float = 20.0,
@@ -162,7 +166,7 @@ async def connect(url: str, *, subprotocols: list[str] | None = None,
 
 
 async def _open(link: _Link, host: str, port: int, target: str, subprotocols: list[str] | None,
-                compression: DeflateParams | None, extra: list[tuple[bytes, bytes]] | None,
+                compression: DeflateParams | list[DeflateParams] | None, extra: list[tuple[bytes, bytes]] | None,
                 opts: tuple) -> ClientWebSocket:  # type: ignore[type-arg]  # fmt: skip
     max_frame, max_message, ping_interval, ping_timeout, close_timeout, max_queue = opts
     h = h11.Connection(h11.CLIENT, max_body=MAX_ERROR_BODY)

@@ -39,13 +39,13 @@ _EXPORTS = {
     "Connection": "core", "Message": "core", "Ping": "core", "Pong": "core",
     "CloseReceived": "core", "NEED_DATA": "core", "SERVER": "core", "CLIENT": "core",
     "ProtocolError": "frames", "DeflateParams": "deflate", "HandshakeError": "handshake",
-    "websocket": "server", "Options": "server",
+    "websocket": "server", "Options": "server", "wants_websocket": "server",
 }  # fmt: skip
 
 __all__ = [
     "CLIENT", "NEED_DATA", "SERVER", "CloseReceived", "Connection", "ConnectionClosed",
     "DeflateParams", "HandshakeError", "Message", "Options", "Ping", "Pong", "ProtocolError",
-    "WebSocket", "websocket",
+    "WebSocket", "wants_websocket", "websocket",
 ]  # fmt: skip
 
 
@@ -64,4 +64,4 @@ if TYPE_CHECKING:
     from .deflate import DeflateParams
     from .frames import ProtocolError
     from .handshake import HandshakeError
-    from .server import Options, websocket
+    from .server import Options, wants_websocket, websocket

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from netlib.shell import ConnectionClosed as _ShellClosed
 
-from .core import NEED_DATA, CloseReceived, Connection, Message, Pong, State
+from .core import NEED_DATA, SERVER, CloseReceived, Connection, Message, Pong, State
 from .frames import GOING_AWAY, INTERNAL_ERROR, NORMAL, ProtocolError
 
 log = logging.getLogger("netlib.websocket")
@@ -45,6 +45,7 @@ class Link(Protocol):
     def abort(self) -> None: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def write_buffer_size(self) -> int: ...
 
 
 class ConnectionClosed(Exception):
@@ -76,6 +77,7 @@ class WebSocket:
         self.close_reason = ""
         self.ended_by: str | None = None
         self.latency: float | None = None  # last keepalive round trip, seconds
+        self.keepalives = 0  # keepalive pings answered
         self._queue: deque[str | bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -148,7 +150,7 @@ class WebSocket:
         if self.ended_by is None:
             self._end("peer", ev.code, ev.reason)
         self._write(self.core.data_to_send())
-        if self.core.role.value == "server":
+        if self.core.role is SERVER:
             self.link.close()  # §7.1.1: the server closes the TCP connection first
         else:
             self.loop.call_later(self.close_timeout, self._abort_if_open)
@@ -171,6 +173,11 @@ class WebSocket:
         return getattr(self.link, "peer", "peer")
 
     # -- the user's side ----------------------------------------------------------
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes sent but not yet taken by the peer (a broadcaster drops a slow reader)."""
+        return self.link.write_buffer_size()
+
     @property
     def closed(self) -> bool:
         return self.core.state is not State.OPEN
@@ -272,6 +279,7 @@ class WebSocket:
             deadline.cancel()
             if not f.cancelled() and f.exception() is None:
                 self.latency = f.result()
+                self.keepalives += 1
                 if self.ping_interval and self.ended_by is None:
                     self._timer = self.loop.call_later(self.ping_interval, self._keepalive)
 
@@ -310,7 +318,7 @@ class WebSocket:
             await asyncio.wait_for(asyncio.shield(self._close_got), self.close_timeout)
         except TimeoutError:
             log.info("%s sent no close within %.1fs", self._peer(), self.close_timeout)
-        if self.core.role.value == "server":
+        if self.core.role is SERVER:
             self.link.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), self.close_timeout)

@@ -150,6 +150,8 @@ class Connection:
         self._parts: list[bytes] | list[str] = []
         self._size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # UTF-8 check of a text frame still arriving: (frame id, bytes checked, decoder).
+        self._peek: tuple[int, int, codecs.IncrementalDecoder] | None = None
 
     # -- receiving -------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -166,6 +168,7 @@ class Connection:
             try:
                 frame = self.parser.next_frame()
                 if frame is None:
+                    self._check_arriving()
                     break
                 ev = self._on_frame(frame)
             except ProtocolError as e:
@@ -206,6 +209,34 @@ class Connection:
                 raise ProtocolError(PROTOCOL_ERROR, "new message before the last one ended")
             self._start(op, bool(f.rsv & RSV1))
         return self._on_data(f.payload, f.fin)
+
+    def _check_arriving(self) -> None:
+        """Fail fast (§8.1): a text frame whose payload is still arriving is checked as
+        far as it has come, so a bad byte ends the connection before the frame does."""
+        p = self.parser.pending
+        if p is None or p[1]:  # no frame arriving, or a compressed one
+            return
+        if p[0] == TEXT and self._opcode is None:
+            state: tuple[bytes, int] = (b"", 0)
+        elif p[0] == CONT and self._opcode == TEXT and not self._compressed:
+            state = self._decoder.getstate() if self._decoder is not None else (b"", 0)
+        else:
+            return
+        if self._peek is None or self._peek[0] != self.parser.frames:
+            fresh: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")()
+            fresh.setstate(state)
+            self._peek = (self.parser.frames, 0, fresh)
+        frame_id, done, dec = self._peek
+        chunk = self.parser.partial_payload(done)
+        if not chunk:
+            return
+        try:
+            dec.decode(chunk)
+        except UnicodeDecodeError:
+            raise ProtocolError(INVALID_DATA, "text message is not UTF-8") from None
+        if _surrogate_prefix(dec.getstate()[0]):
+            raise ProtocolError(INVALID_DATA, "text message is not UTF-8 (a surrogate)")
+        self._peek = (frame_id, done + len(chunk), dec)
 
     def _start(self, opcode: int, compressed: bool) -> None:
         self._opcode, self._compressed = opcode, compressed

@@ -142,8 +142,11 @@ def accept_offer(values: list[str], wanted: DeflateParams) -> tuple[DeflateParam
     return None
 
 
-def offer_header(wanted: DeflateParams | None = None) -> str:
-    """Client side: the offer. We always say we can honour a client window limit."""
+def offer_header(wanted: DeflateParams | list[DeflateParams] | None = None) -> str:
+    """Client side: the offer (several: alternatives in order of preference). We
+    always say we can honour a client window limit."""
+    if isinstance(wanted, list):
+        return ", ".join(offer_header(w) for w in wanted)
     w = wanted or DeflateParams()
     out = [NAME]
     if w.server_no_context_takeover:
@@ -157,26 +160,42 @@ def offer_header(wanted: DeflateParams | None = None) -> str:
     return "; ".join(out)
 
 
-def check_answer(values: list[str], offered: DeflateParams) -> DeflateParams | None:
+def check_answer(
+    values: list[str], offers: DeflateParams | list[DeflateParams]
+) -> DeflateParams | None:
     """Client side: the server's answer -> the params in force; None if it declined.
-    An answer we did not (or could not) offer raises ``NegotiationError``: fail the
-    handshake (§7.1, "the client MUST _Fail the WebSocket Connection_")."""
+    ``offers``: what we offered, in order. An answer that fits none of them raises
+    ``NegotiationError``: fail the handshake (§7.1, "the client MUST _Fail the
+    WebSocket Connection_")."""
     exts = parse_extensions(values)
     if not exts:
         return None
     if len(exts) > 1 or exts[0][0] != NAME:
         raise NegotiationError(f"server answered extensions we did not offer: {values!r}")
     p = _checked(exts[0][1], offer=False)
+    why = "no offer"
+    for offered in offers if isinstance(offers, list) else [offers]:
+        try:
+            return _fits(p, offered)
+        except NegotiationError as e:
+            why = str(e)
+    raise NegotiationError(why)
+
+
+def _fits(p: dict[str, str | None], offered: DeflateParams) -> DeflateParams:
     server_bits = int(p.get("server_max_window_bits") or 15)
     if server_bits > offered.server_max_window_bits:
         raise NegotiationError("server window larger than we asked for")
+    if offered.server_no_context_takeover and "server_no_context_takeover" not in p:
+        raise NegotiationError("server_no_context_takeover was asked for and not granted")
     client_bits = int(p.get("client_max_window_bits") or offered.client_max_window_bits)
     if client_bits > offered.client_max_window_bits:
         raise NegotiationError("client window larger than we offered")
     return DeflateParams(
-        server_no_context_takeover="server_no_context_takeover" in p
-        or offered.server_no_context_takeover,
-        client_no_context_takeover="client_no_context_takeover" in p,
+        server_no_context_takeover="server_no_context_takeover" in p,
+        # offered: a promise (§7.1.1.1) we keep even if the answer does not repeat it
+        client_no_context_takeover="client_no_context_takeover" in p
+        or offered.client_no_context_takeover,
         server_max_window_bits=server_bits,
         client_max_window_bits=client_bits,
     )

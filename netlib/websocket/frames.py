@@ -96,6 +96,9 @@ class FrameParser:
         self.allowed_rsv = allowed_rsv
         self._buf = bytearray()
         self._pos = 0  # bytes of _buf already parsed (compacted lazily: no O(n^2))
+        self.frames = 0  # frames handed out so far: the id of the one arriving
+        # The frame whose payload is still arriving: (opcode, rsv, start, length, key).
+        self.pending: tuple[int, int, int, int, bytes] | None = None
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -129,13 +132,32 @@ class FrameParser:
         masked = b1 & 0x80
         end = at + (4 if masked else 0) + n
         if len(buf) < end:
+            key = bytes(buf[at : at + 4]) if masked else b""
+            self.pending = (b0 & 0x0F, b0 & 0x70, at + len(key), n, key)
             return None
+        self.pending = None
+        self.frames += 1
         if masked:
             payload = apply_mask(bytes(buf[at + 4 : end]), bytes(buf[at : at + 4]))
         else:
             payload = bytes(buf[at:end])
         self._advance(end)
         return Frame(b0 & 0x0F, payload, bool(b0 & 0x80), b0 & 0x70)
+
+    def partial_payload(self, offset: int) -> bytes:
+        """The arriving frame's payload from ``offset`` up to what is here, unmasked (a
+        text frame is checked as it arrives: invalid UTF-8 fails before its end)."""
+        assert self.pending is not None
+        _, _, start, n, key = self.pending
+        lo = start + offset
+        hi = min(len(self._buf), start + n)
+        if hi <= lo:
+            return b""
+        chunk = bytes(self._buf[lo:hi])
+        if not key:
+            return chunk
+        r = offset % 4
+        return apply_mask(chunk, key[r:] + key[:r])
 
     def _check_head(self, b0: int, b1: int) -> None:
         opcode = b0 & 0x0F

@@ -120,7 +120,7 @@ def accept(headers: RawHeaders, *, subprotocols: list[str] | None = None,
 
 
 def client_headers(host: str, key: str, *, subprotocols: list[str] | None = None,
-                   deflate: pmd.DeflateParams | None = None,
+                   deflate: pmd.DeflateParams | list[pmd.DeflateParams] | None = None,
                    extra: RawHeaders | None = None) -> RawHeaders:  # fmt: skip
     """Client side: the opening request's headers (the request line is the caller's)."""
     out: RawHeaders = [
@@ -139,7 +139,7 @@ def client_headers(host: str, key: str, *, subprotocols: list[str] | None = None
 
 def check_response(status: int, headers: RawHeaders, key: str, *,
                    subprotocols: list[str] | None = None,
-                   deflate: pmd.DeflateParams | None = None) -> Accepted:  # fmt: skip
+                   deflate: pmd.DeflateParams | list[pmd.DeflateParams] | None = None) -> Accepted:  # fmt: skip
     """Client side: the server's answer is a valid 101 for our request, else
     ``HandshakeError`` (its status the server's)."""
     if status != 101:
@@ -157,7 +157,7 @@ def check_response(status: int, headers: RawHeaders, key: str, *,
     exts = _all(headers, b"sec-websocket-extensions")
     agreed = None
     if exts:
-        if deflate is None:
+        if not deflate:
             raise HandshakeError(status, "server answered extensions we did not offer")
         try:
             agreed = pmd.check_answer(exts, deflate)

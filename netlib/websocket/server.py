@@ -13,6 +13,8 @@
     app = App()
     app.get("/ws/echo")(websocket(echo, subprotocols=["chat"]))
 
+The route function may also be called from another handler (``websocket(h)(req)``),
+e.g. one that serves plain GETs too and checks ``wants_websocket(req)`` first.
 A request that is no WebSocket opening gets the status ``handshake`` names (400,
 405, 426 with the version we speak). After the 101 the shell hands the
 connection to a ``WebSocketSession``: bytes go synchronously into the
@@ -90,6 +92,14 @@ class WebSocketSession(Session):
 
     def shutdown(self) -> None:
         self.ws.going_away()
+
+
+def wants_websocket(req: Request) -> bool:
+    """The request asks to open a WebSocket (``Upgrade: websocket``): a route that also
+    answers plain requests at the same path (Engine.IO's long-polling) branches on it
+    and hands the WebSocket ones to ``websocket(handler)(req)``."""
+    return any(t.strip().lower() == "websocket"
+               for v in req.headers.getall("upgrade") for t in v.split(","))  # fmt: skip
 
 
 def websocket(handler: Handler, *, subprotocols: list[str] | tuple[str, ...] = (),

@@ -196,12 +196,26 @@ class Client(Session):
             self.conn.abort()
 
     # -- blocking ------------------------------------------------------------------
-    def park(self, keys: list[bytes], left: bool, timeout: float) -> None:
-        parked = Parked(self.db.index, keys, left)
+    def park(
+        self, keys: list[bytes], left: bool, timeout: float, serve: Any = None
+    ) -> None:
+        """Block on ``keys``; ``serve`` (blocking.Parked.serve) answers when one has data."""
+        parked = Parked(self.db.index, keys, left, serve=serve)
         if timeout > 0:
             loop = asyncio.get_running_loop()
             parked.timer = loop.call_later(timeout, self._timed_out)
         self.state.blocking.park(self, parked)
+
+    def unblock(self, reply: bytes) -> None:
+        """A blocked command's late answer; an error counts as its failure (INFO
+        commandstats/errorstats), as Redis's updateStatsOnUnblock does."""
+        if reply[:1] == b"-":
+            observer = self.state.observer
+            st = observer.commands.get(self.last_command)
+            if st is not None:
+                st.failed += 1
+            observer.count_error(reply)
+        super().unblock(reply)
 
     def _timed_out(self) -> None:
         if self.blocked is not None:

@@ -161,6 +161,7 @@ class Database:
         self.volatile = KeyLog()  # the keys with a TTL, for sampling
         self.meta: dict[bytes, int] = {}  # LRU: last access ms; LFU: packed counter
         self.watchers: dict[bytes, set[Any]] = {}  # WATCHed key -> clients whose EXEC fails
+        self.sticky: dict[bytes, Any] = {}  # key -> value that went "hashtable" (encoding.py)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -222,6 +223,7 @@ class Database:
                 tracker.touch(self, key)
         sizes[key] = size
         self.ks.used += size - old
+        self.ks.dirty += 1
         self.data[key] = value
         if self.watchers:
             self.touched(key)
@@ -237,6 +239,7 @@ class Database:
         """Account ``delta`` bytes more (or less) for an aggregate changed in place."""
         self.sizes[key] += delta
         self.ks.used += delta
+        self.ks.dirty += 1
         if self.watchers:
             self.touched(key)
 
@@ -245,10 +248,13 @@ class Database:
             return False
         self.keylog.remove(key)
         self.ks.used -= self.sizes.pop(key)
+        self.ks.dirty += 1
         if self.expires and key in self.expires:
             del self.expires[key]
             self.volatile.remove(key)
         self.meta.pop(key, None)
+        if self.sticky:
+            self.sticky.pop(key, None)
         if self.watchers:
             self.touched(key)
         blocking = self.ks.blocking
@@ -299,7 +305,7 @@ class Database:
             if key in self.data:
                 self.touched(key)
         self.ks.used -= sum(self.sizes.values())
-        for d in (self.data, self.expires, self.sizes, self.meta):
+        for d in (self.data, self.expires, self.sizes, self.meta, self.sticky):
             d.clear()
         self.keylog.clear()
         self.volatile.clear()
@@ -343,6 +349,9 @@ class Keyspace:
         self.used = 0
         self.hits = self.misses = 0
         self.expired_keys = self.evicted_keys = 0
+        # Changes since start (Redis's server.dirty, INFO rdb_changes_since_last_save):
+        # one per key written, aggregate changed in place, or key deleted.
+        self.dirty = 0
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         # Set by blocking.Blocking: told when a key clients block on is created,
         # replaced or deleted (a blocked XREADGROUP must learn its stream is gone).

@@ -40,6 +40,10 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 
 ID = tuple[int, int]  # (milliseconds, sequence); tuples compare as Redis's streamCompareID
+# An entry's field, value, field, value... A tuple of bytes, not a list: the
+# garbage collector stops tracking such tuples, so a stream of millions of
+# entries does not slow every full collection down.
+Fields = tuple[bytes, ...]
 U64 = 2**64 - 1
 ZERO: ID = (0, 0)
 MAX_ID: ID = (U64, U64)
@@ -118,7 +122,7 @@ def decr_id(i: ID) -> ID | None:
     return (ms - 1, U64) if ms > 0 else None
 
 
-def entry_size(fields: list[bytes]) -> int:
+def entry_size(fields: Fields) -> int:
     return ENTRY_OVERHEAD + sum(map(len, fields)) + FIELD_OVERHEAD * len(fields)
 
 
@@ -129,7 +133,7 @@ class Node:
 
     def __init__(self) -> None:
         self.ids: list[ID] = []
-        self.entries: list[list[bytes]] = []
+        self.entries: list[Fields] = []
         self.deleted = 0
         self.nbytes = 0  # a listpack-like byte count, for stream-node-max-bytes
 
@@ -275,7 +279,7 @@ class Stream:
     def append(
         self,
         i: ID,
-        fields: list[bytes],
+        fields: Fields,
         max_entries: int = NODE_MAX_ENTRIES,
         max_bytes: int = NODE_MAX_BYTES,
     ) -> None:
@@ -313,7 +317,7 @@ class Stream:
             return n, k
         return None
 
-    def get(self, i: ID) -> list[bytes] | None:
+    def get(self, i: ID) -> Fields | None:
         at = self._locate(i)
         return None if at is None else self.nodes[at[0]].entries[at[1]]
 
@@ -346,7 +350,7 @@ class Stream:
             self.first_id = self.first_valid_id()
         return True
 
-    def range(self, start: ID, end: ID, rev: bool = False) -> Iterator[tuple[ID, list[bytes]]]:
+    def range(self, start: ID, end: ID, rev: bool = False) -> Iterator[tuple[ID, Fields]]:
         """Entries with start <= id <= end, ascending (or descending with ``rev``)."""
         nodes = self.nodes
         if not rev:
@@ -485,6 +489,8 @@ class Stream:
 
     def memory(self) -> int:
         """The estimate the keyspace accounts: entries, plus groups, consumers and PELs."""
+        if not self.groups:
+            return self.mem
         total = self.mem
         for g in self.groups.values():
             total += GROUP_OVERHEAD + len(g.name) + NACK_OVERHEAD * len(g.pel)

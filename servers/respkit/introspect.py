@@ -9,13 +9,14 @@ ACL categories, tips, key specs, subcommands); tips and key specs are empty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
 from netlib.resp import SimpleString
 
 from .connection import BASE, NO
-from .registry import Command, Registry
+from .registry import Command, Registry, arity_ok
 
 G = "server"
 
@@ -88,3 +89,29 @@ def command_docs(c: Any, a: list[bytes]) -> bytes:
     registry = _registry(c)
     cmds = registry.commands() if len(a) == 2 else [x for x in map(registry.lookup, a[2:]) if x]
     return resp.map_({cmd.name.encode(): _doc(registry, cmd) for cmd in cmds}, c.proto)
+
+
+# Commands whose keys are not at fixed positions (Redis's "movablekeys": SORT's
+# STORE, LMPOP's numkeys...) register how to find them: full name -> args -> keys.
+KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
+
+
+@sub("GETKEYS", -4, "The keys of a full command line", "command [arg [arg ...]]")
+def command_getkeys(c: Any, a: list[bytes]) -> bytes:
+    args = a[2:]
+    cmd = _registry(c).get(args[0])
+    if cmd is None:
+        return b"-ERR Invalid command specified\r\n"
+    if not arity_ok(cmd.arity, len(args)):
+        return b"-ERR Invalid number of arguments specified for command\r\n"
+    finder = KEY_FINDERS.get(cmd.name)
+    if finder is not None:
+        keys = finder(args)
+    elif cmd.first_key > 0:
+        last = cmd.last_key if cmd.last_key >= 0 else len(args) + cmd.last_key
+        keys = args[cmd.first_key : last + 1 : max(cmd.step, 1)]
+    else:
+        keys = []
+    if not keys:
+        return b"-ERR The command has no key arguments\r\n"
+    return resp.bulks(keys)

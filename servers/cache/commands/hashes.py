@@ -6,6 +6,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..encoding import note_hash
 from ..keyspace import HASH_FIELD_OVERHEAD
 from ..table import INT64_MAX, INT64_MIN, arity_error, command, to_int
 from .keys import parse_cursor, parse_scan_options
@@ -34,6 +35,7 @@ def _set_field(c: Any, key: bytes, h: dict[bytes, bytes], f: bytes, v: bytes) ->
     """Set one field, tracking memory; True when the field is new."""
     old = h.get(f)
     h[f] = v
+    note_hash(c, key, h, (f, v))
     if old is None:
         c.db.grow(key, len(f) + len(v) + HASH_FIELD_OVERHEAD)
         return True
@@ -148,6 +150,8 @@ def hincrby(c: Any, a: list[bytes]) -> bytes:
 def hincrbyfloat(c: Any, a: list[bytes]) -> bytes:
     h = _hash(c, a[1])
     old = h.get(a[2]) if h else None
+    if a[3].lower().lstrip(b"+-") in (b"inf", b"infinity"):  # Redis checks the increment first
+        return b"-ERR value is NaN or Infinity\r\n"
     out = incr_float(old, a[3], b"-ERR hash value is not a float\r\n")
     _set_field(c, a[1], _hash_for_write(c, a[1]), a[2], out)
     return resp.bulk(out)

@@ -8,8 +8,9 @@ from typing import Any
 from netlib import resp
 from servers.respkit.glob import compile_glob
 
+from ..encoding import encoding
 from ..eviction import LfuTracker
-from ..keyspace import ENCODINGS, TYPE_NAMES
+from ..keyspace import TYPE_NAMES
 from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, container, to_int
 
 G = "generic"
@@ -268,28 +269,11 @@ def object_freq(c: Any, a: list[bytes]) -> bytes:
     return resp.integer(tracker.frequency(c.db, a[2]))
 
 
-def _encoding(v: Any) -> bytes:
-    """Redis 7.0's encoding names for a value (what it would use for it)."""
-    hook = ENCODINGS.get(type(v))
-    if hook is not None:
-        return hook(v)
-    if type(v) is bytes:
-        if len(v) <= 20 and v.lstrip(b"-").isdigit() and b"%d" % int(v) == v:
-            return b"int"
-        return b"embstr" if len(v) <= 44 else b"raw"
-    if type(v) is dict:
-        small = len(v) <= 128 and all(len(f) <= 64 and len(x) <= 64 for f, x in v.items())
-        return b"listpack" if small else b"hashtable"
-    if type(v) is set:
-        ints = len(v) <= 512 and all(m.lstrip(b"-").isdigit() for m in v)
-        return b"intset" if ints else b"hashtable"
-    return b"quicklist"
-
-
 @command("ENCODING", 3, "readonly", (2, 2, 1), G, "The internal encoding of a value", OBJECT)
 def object_encoding(c: Any, a: list[bytes]) -> bytes:
+    """Redis 7.0's encoding name for the value (servers/cache/encoding.py says how)."""
     v = c.db.peek(a[2])
-    return resp.null(c.proto) if v is None else resp.bulk(_encoding(v))
+    return resp.null(c.proto) if v is None else resp.bulk(encoding(c.state, c.db, a[2], v))
 
 
 @command("USAGE", -3, "readonly", (2, 2, 1), "server", "Estimated memory of a key", MEMORY)

@@ -15,7 +15,16 @@ from netlib import resp
 
 from ..blocking import pop_element
 from ..keyspace import LIST_ELEM_OVERHEAD
-from ..table import NO_SUCH_KEY, SYNTAX, CommandError, command, to_float, to_int, to_positive
+from ..table import (
+    NO_SUCH_KEY,
+    SYNTAX,
+    CommandError,
+    arity_error,
+    command,
+    to_float,
+    to_int,
+    to_positive,
+)
 
 G = "list"
 
@@ -74,7 +83,7 @@ def rpushx(c: Any, a: list[bytes]) -> bytes:
 
 def _pop(c: Any, a: list[bytes], left: bool) -> bytes:
     if len(a) > 3:
-        raise CommandError(SYNTAX)
+        return arity_error("lpop" if left else "rpop")
     count = to_positive(a[2]) if len(a) == 3 else None
     db, key = c.db, a[1]
     lst = _list(c, key)

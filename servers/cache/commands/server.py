@@ -48,6 +48,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "maxmemory_human": _human(ev.maxmemory),
             "maxmemory_policy": ev.policy,
             "maxmemory_samples": ev.samples,
+            "number_of_cached_scripts": len(st.scripting.scripts) if st.scripting else 0,
         },
         "stats": {
             "total_connections_received": st.connections_received,
@@ -61,6 +62,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "pubsub_patterns": st.hub.numpat(),
             "total_error_replies": st.observer.error_replies,
         },
+        "persistence": {"loading": 0, "rdb_changes_since_last_save": ks.dirty},
         "keyspace": keyspace,
         **st.extra_sections(),
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..encoding import note_set
 from ..keyspace import SET_MEMBER_OVERHEAD
 from ..table import SYNTAX, command, to_int, to_positive
 
@@ -37,6 +38,7 @@ def sadd(c: Any, a: list[bytes]) -> bytes:
             s.add(m)
             grown += len(m) + SET_MEMBER_OVERHEAD
     c.db.grow(a[1], grown)
+    note_set(c, a[1], s, a[2:])
     return resp.integer(len(s) - before)
 
 

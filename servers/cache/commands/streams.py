@@ -21,7 +21,7 @@ from netlib import resp
 
 from .. import keyspace
 from ..blocking import Parked
-from ..keyspace import Database
+from ..keyspace import Database, WrongType
 from ..stream import (
     ID,
     INVALID_ENTRIES_READ,
@@ -30,6 +30,7 @@ from ..stream import (
     NODE_MAX_ENTRIES,
     U64,
     ZERO,
+    Fields,
     Group,
     Nack,
     Stream,
@@ -44,6 +45,7 @@ from . import server as server_commands
 G = "stream"
 keyspace.TYPE_NAMES[Stream] = b"stream"
 keyspace.ELEMENT_SIZES[Stream] = Stream.memory
+keyspace.ENCODINGS[Stream] = lambda s: b"stream"  # Redis: always a rax of listpacks
 
 INVALID_ID = b"-ERR Invalid stream ID specified as stream command argument\r\n"
 XREAD_BLOCKED_DEFAULT_COUNT = 1000  # a blocked XREAD without COUNT gets at most this many
@@ -120,19 +122,19 @@ def _bid(i: ID) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(s), s)
 
 
-def _entry(i: ID, fields: list[bytes] | None, proto: int = 2) -> bytes:
+def _entry(i: ID, fields: Fields | None, proto: int = 2) -> bytes:
     """``[id, [field, value, ...]]`` (a null array for an entry deleted since delivery)."""
     if fields is None:
         return b"*2\r\n" + _bid(i) + resp.null_array(proto)
     return b"*2\r\n" + _bid(i) + resp.bulks(fields)
 
 
-def _entries(items: Iterable[tuple[ID, list[bytes]]]) -> bytes:
+def _entries(items: Iterable[tuple[ID, Fields]]) -> bytes:
     parts = [_entry(i, f) for i, f in items]
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 
-def _entry_value(i: ID, fields: list[bytes]) -> list[Any]:
+def _entry_value(i: ID, fields: Fields) -> list[Any]:
     return [format_id(i), list(fields)]
 
 
@@ -245,6 +247,11 @@ def _trim_args(c: Any, a: list[bytes], xadd: bool) -> TrimArgs:
     return t
 
 
+PLAIN = TrimArgs()  # XADD key * ...: no option, an automatic id
+PLAIN.idpos = 2
+PLAIN.id = None
+
+
 def _trim(s: Stream, t: TrimArgs) -> int:
     if t.maxlen is None and t.minid is None:
         return 0
@@ -254,19 +261,21 @@ def _trim(s: Stream, t: TrimArgs) -> int:
 @command("XADD", -5, "write denyoom fast", (1, 1, 1), G, "Append an entry to a stream",
          syntax="key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]")  # fmt: skip
 def xadd(c: Any, a: list[bytes]) -> bytes:
-    t = _trim_args(c, a, True)
+    t = PLAIN if a[2] == b"*" else _trim_args(c, a, True)  # "*" first: no options to parse
     nfields = len(a) - t.idpos - 1
-    if nfields < 2 or nfields % 2:
+    if nfields < 2 or nfields & 1:
         return b"-ERR wrong number of arguments for 'xadd' command\r\n"
     if t.id == ZERO and t.seq_given:
         return b"-ERR The ID specified in XADD must be greater than 0-0\r\n"
     db, key = c.db, a[1]
-    s = _stream(c, key)
+    s = db.get(key)
     if s is None:
         if t.nomkstream:
             return resp.null(c.proto)
         s = Stream()
         db.put_new(key, s)
+    elif type(s) is not Stream:
+        raise WrongType()
     if s.last_id == MAX_ID:
         return b"-ERR The stream has exhausted the last possible ID, unable to add more items\r\n"
     new = s.next_id(db.ks.clock()) if t.id is None else s.id_for(t.id, t.seq_given)
@@ -276,11 +285,15 @@ def xadd(c: Any, a: list[bytes]) -> bytes:
         )
     before = s.memory()
     max_entries, max_bytes = node_limits(c.state)
-    s.append(new, a[t.idpos + 1 :], max_entries, max_bytes)
-    _trim(s, t)
-    _changed(c, key, s, before)
-    _signal(c, key)
-    return _bid(new)
+    s.append(new, tuple(a[t.idpos + 1 :]), max_entries, max_bytes)
+    if t.maxlen is not None or t.minid is not None:
+        s.trim(t.maxlen, t.minid, t.approx, t.limit)
+    db.grow(key, s.memory() - before)
+    blocking = c.state.blocking
+    if blocking.waiters:
+        blocking.signal(db.index, key)
+    sid = b"%d-%d" % new
+    return b"$%d\r\n%s\r\n" % (len(sid), sid)
 
 
 @command("XTRIM", -4, "write", (1, 1, 1), G, "Trim a stream from its oldest entries",
@@ -416,7 +429,7 @@ class ReadRequest:
 
 def _group_read(
     s: Stream, g: Group, consumer: bytes, start: ID, count: int, noack: bool, now: int
-) -> list[tuple[ID, list[bytes]]]:
+) -> list[tuple[ID, Fields]]:
     """Serve new entries from ``start`` to a consumer: the group's last id moves, NACKs are added."""
     cons = g.consumer(consumer, now)
     assert cons is not None
@@ -433,11 +446,11 @@ def _group_read(
 
 def _history(
     s: Stream, g: Group, consumer: bytes, start: ID, count: int, now: int
-) -> list[tuple[ID, list[bytes] | None]]:
+) -> list[tuple[ID, Fields | None]]:
     """A consumer's own pending entries from ``start`` (deleted ones with null fields)."""
     cons = g.consumer(consumer, now)
     assert cons is not None
-    out: list[tuple[ID, list[bytes] | None]] = []
+    out: list[tuple[ID, Fields | None]] = []
     for i, nack in cons.pel.from_(start):
         if count and len(out) >= count:
             break
@@ -456,7 +469,7 @@ def _read_reply(c: Any, parts: list[tuple[bytes, bytes]]) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"*2\r\n" + resp.bulk(k) + e for k, e in parts)
 
 
-def _encode_history(c: Any, items: list[tuple[ID, list[bytes] | None]]) -> bytes:
+def _encode_history(c: Any, items: list[tuple[ID, Fields | None]]) -> bytes:
     return b"*%d\r\n" % len(items) + b"".join(_entry(i, f, c.proto) for i, f in items)
 
 
@@ -469,7 +482,7 @@ def _parse_read(c: Any, a: list[bytes], xreadgroup: bool) -> tuple[ReadRequest, 
         more = n - 1 - i
         o = a[i].lower()
         if o == b"block" and more:
-            if getattr(c, "in_script", False):
+            if c.in_script:
                 raise CommandError(
                     b"-ERR %s command is not allowed with BLOCK option from scripts\r\n" % a[0]
                 )

@@ -16,6 +16,7 @@ from netlib import resp
 from netlib.resp import NULL3, NULL_BULK, OK
 
 from .. import longdouble
+from ..encoding import mark_raw
 from ..keyspace import KEY_OVERHEAD, WrongType
 from ..table import (
     INT64_MAX,
@@ -215,6 +216,7 @@ def append(c: Any, a: list[bytes]) -> bytes:
         return TOO_BIG
     new = old + a[2]
     _put(c.db, a[1], new, keep_ttl=True)
+    mark_raw(new)
     return resp.integer(len(new))
 
 
@@ -255,7 +257,9 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
     if len(cur) < offset:
         cur.extend(b"\0" * (offset - len(cur)))
     cur[offset : offset + len(a[3])] = a[3]
-    _put(c.db, a[1], bytes(cur), keep_ttl=True)
+    new = bytes(cur)
+    _put(c.db, a[1], new, keep_ttl=True)
+    mark_raw(new)
     return resp.integer(len(cur))
 
 

@@ -1,0 +1,271 @@
+"""``make redis-tests``: Redis's own TCL test units against syslab's cache and a real redis-server.
+
+Redis ships its conformance suite with its source (``tests/unit/*.tcl``, run
+by ``./runtest``). Pointed at an external server (``--host --port``) it
+sends real commands over a socket and checks the replies, so it is a test
+of the cache written by nobody here. This runner, per unit:
+
+1. starts ``python -m servers.cache`` and a private ``redis-server``, each on
+   a free port;
+2. runs ``./runtest --single UNIT --host 127.0.0.1 --port P`` against each,
+   skipping by tag only what an external server cannot do (DEBUG,
+   replication, spawning local servers, large memory...);
+3. parses the ``[ok]`` / ``[err]`` / ``[exception]`` lines and prints a
+   tally: tests passed and failed, ours beside redis-server's (a unit that
+   dies on an exception counts what ran before it).
+
+The source: ``$REDIS_SRC``, else /work/redis-src/redis-7.0.15, else ``apt-get
+source redis`` into ~/.cache/syslab/redis-src (deb-src must be enabled).
+runtest writes into ``tests/tmp``, so each run copies ``runtest`` and
+``tests/`` into a private temporary folder: two runs never share files.
+
+    python -m bench.redis_suite [--units unit/type/list,unit/sort] [--only ours] [--verbose]
+
+Exit code 0 when every unit ran (whatever the tally), 2 when the source or
+tclsh is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.procs import python_module
+from harness.services import RedisServer
+
+UNITS = [
+    "unit/type/string", "unit/type/incr", "unit/type/list", "unit/type/list-2",
+    "unit/type/list-3", "unit/type/hash", "unit/type/set", "unit/type/zset",
+    "unit/type/stream", "unit/type/stream-cgroups", "unit/geo", "unit/hyperloglog",
+    "unit/bitops", "unit/sort", "unit/scripting",
+]  # fmt: skip
+# What an external server cannot be asked for (Redis's own tags).
+SKIP_TAGS = [
+    "needs:debug", "needs:repl", "needs:config-maxmemory", "needs:save", "needs:reset",
+    "needs:other-server", "external:skip", "large-memory",
+]  # fmt: skip
+DEFAULT_SRC = Path("/work/redis-src/redis-7.0.15")
+CACHE_DIR = Path.home() / ".cache" / "syslab" / "redis-src"
+UNIT_TIMEOUT_S = 1800  # a whole unit
+TEST_TIMEOUT_S = 300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+LINE = re.compile(r"^\[(ok|err|exception|skip|ignore)\]:\s*(.*?)(?: \(\d+ ms\))?$")
+OURS, REDIS = "syslab-cache", "redis-server"
+
+
+@dataclass
+class UnitResult:
+    unit: str
+    server: str
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    exception: str = ""
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.exception
+
+
+def find_source() -> Path | None:
+    """The Redis source tree with ``tests/``: env, the shared copy, or an apt-get source cache."""
+    for cand in (os.environ.get("REDIS_SRC"), DEFAULT_SRC):
+        if cand and (Path(cand) / "tests" / "test_helper.tcl").exists():
+            return Path(cand)
+    if CACHE_DIR.exists():
+        for d in sorted(CACHE_DIR.glob("redis-*")):
+            if (d / "tests" / "test_helper.tcl").exists():
+                return d
+    if shutil.which("apt-get") is None:
+        return None
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["apt-get", "source", "redis"],
+                       cwd=CACHE_DIR, capture_output=True, text=True, timeout=600)  # fmt: skip
+    if r.returncode != 0:
+        print(f"apt-get source redis failed: {r.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    for d in sorted(CACHE_DIR.glob("redis-*")):
+        if (d / "tests" / "test_helper.tcl").exists():
+            return d
+    return None
+
+
+def private_copy(src: Path) -> Path:
+    """runtest + tests/ in a fresh temporary folder (runtest writes into tests/tmp)."""
+    root = Path(tempfile.mkdtemp(prefix="redis-suite-"))
+    shutil.copy2(src / "runtest", root / "runtest")
+    shutil.copytree(src / "tests", root / "tests", ignore=shutil.ignore_patterns("tmp"))
+    (root / "tests" / "tmp").mkdir(exist_ok=True)
+    return root
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_baseport(rng: random.Random) -> int:
+    """A base port whose test-server range (base-32 .. base+64) is free right now."""
+    for _ in range(200):
+        base = rng.randrange(22000, 60000)
+        if all(_port_free(p) for p in range(base - 32, base + 64, 8)):
+            return base
+    raise RuntimeError("no free port range for runtest")
+
+
+def run_unit(
+    root: Path, unit: str, port: int, server: str, verbose: bool, skip: tuple[str, ...] = ()
+) -> UnitResult:
+    """One unit against one server; a runtest that could not start (its own listening port
+    taken meanwhile by someone else) is retried with other ports."""
+    for _ in range(3):
+        res = _run_unit_once(root, unit, port, server, verbose, skip)
+        if res.passed or res.failed or "test_server_main" not in res.exception:
+            break
+    return res
+
+
+def _run_unit_once(
+    root: Path, unit: str, port: int, server: str, verbose: bool, skip: tuple[str, ...]
+) -> UnitResult:
+    argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--single", unit,
+            "--clients", "1", "--timeout", str(TEST_TIMEOUT_S),
+            "--baseport", str(free_baseport(random.Random()))]  # fmt: skip
+    for tag in SKIP_TAGS:
+        argv += ["--tags", f"-{tag}"]
+    for name in skip:
+        argv += ["--skiptest", name]
+    res = UnitResult(unit, server)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)  # fmt: skip
+    watchdog = threading.Timer(UNIT_TIMEOUT_S, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    watchdog.start()
+    collected = []
+    assert proc.stdout is not None
+    for raw in proc.stdout:  # streamed: --verbose shows each test as it finishes
+        collected.append(raw)
+        clean = ANSI.sub("", raw).strip()
+        if verbose and LINE.match(clean):
+            print(f"  [{server}] {clean}", flush=True)
+    proc.wait()
+    if not watchdog.is_alive():
+        res.exception = "timed out"
+    watchdog.cancel()
+    out = "".join(collected)
+    res.seconds = time.monotonic() - t0
+    lines = ANSI.sub("", out).splitlines()
+    for i, line in enumerate(lines):
+        m = LINE.match(ANSI.sub("", line).strip())
+        if not m:
+            continue
+        kind, name = m.groups()
+        if kind == "ok":
+            res.passed.append(name)
+        elif kind == "err":
+            res.failed.append(name)
+            if verbose:
+                print(f"    [{server}] FAIL {name}: {' '.join(lines[i + 1 : i + 2])[:300]}")
+        elif kind == "exception":
+            res.exception = name or "exception"
+            detail = " | ".join(x.strip() for x in lines[i + 1 : i + 4])
+            res.exception = f"{name} {detail}"[:400]
+    if not res.passed and not res.failed and not res.exception and "All tests passed" not in out:
+        res.exception = (out.strip().splitlines() or ["no output"])[-1][:300]
+    return res
+
+
+def run(
+    units: list[str], which: list[str], verbose: bool, skip: tuple[str, ...] = ()
+) -> list[UnitResult]:
+    src = find_source()
+    if src is None:
+        print("Redis's source with tests/ not found: set REDIS_SRC or run apt-get source redis",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    if shutil.which("tclsh") is None:
+        print("tclsh not found (apt-get install tcl)", file=sys.stderr)
+        sys.exit(2)
+    root = private_copy(src)
+    results: list[UnitResult] = []
+    try:
+        for unit in units:
+            for server in which:
+                if server == OURS:
+                    with python_module("servers.cache", "--log-level", "warning", port=0) as child:
+                        assert child.port is not None
+                        r = run_unit(root, unit, child.port, server, verbose, skip)
+                else:
+                    with RedisServer() as redis:
+                        r = run_unit(root, unit, redis.port, server, verbose, skip)
+                results.append(r)
+                print(_line(r), flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def _line(r: UnitResult) -> str:
+    tail = f"  EXCEPTION: {r.exception}" if r.exception else ""
+    return (f"{r.unit:28} {r.server:13} passed {len(r.passed):4}  failed {len(r.failed):3}"
+            f"  ({r.seconds:.0f}s){tail}")  # fmt: skip
+
+
+def tally(results: list[UnitResult]) -> str:
+    units = list(dict.fromkeys(r.unit for r in results))
+    by = {(r.unit, r.server): r for r in results}
+    rows = [f"{'unit':28} {'ours ok/fail':>14} {'redis ok/fail':>14}  note"]
+    for u in units:
+        cells, note = [], ""
+        for s in (OURS, REDIS):
+            r = by.get((u, s))
+            if r is None:
+                cells.append(f"{'-':>14}")
+                continue
+            cells.append(f"{len(r.passed):>8}/{len(r.failed):<5}")
+            if r.exception and s == OURS:
+                note = f"ours stopped: {r.exception[:80]}"
+        rows.append(f"{u:28} {cells[0]} {cells[1]}  {note}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.redis_suite", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--units", default=",".join(UNITS), help="comma-separated unit names")
+    p.add_argument("--only", choices=["ours", "redis"], help="run against one server only")
+    p.add_argument("--verbose", action="store_true", help="print each failing test's message")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--skip", action="append", default=[],
+                   help="a test name (or /regexp) to skip, passed to runtest --skiptest")  # fmt: skip
+    args = p.parse_args(argv)
+    units = [u.strip() for u in args.units.split(",") if u.strip()]
+    which = {None: [OURS, REDIS], "ours": [OURS], "redis": [REDIS]}[args.only]
+    results = run(units, which, args.verbose, tuple(args.skip))
+    print()
+    print(tally(results))
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""bench/websocket and bench/autobahn run end to end at tiny sizes, into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import autobahn
+from bench import websocket as wsbench
+
+pytestmark = pytest.mark.exercise("N15")
+
+
+def test_websocket_bench_smoke(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
+    wsbench.main(["--messages", "50", "--big", "2", "--rounds", "1"])
+    assert "vs websockets" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "websocket.json").read_text())
+    got = {(r["workload"], r["impl"]) for r in doc["rows"]}
+    for side in ("server", "client"):
+        for w in ("rtt 64 B", "pipelined 64 B", "1 MiB"):
+            assert {(f"{side} {w}", "syslab"), (f"{side} {w}", "websockets")} <= got
+    assert all(r["value"] > 0 for r in doc["rows"])
+    assert (tmp_path / "websocket.png").stat().st_size > 1000
+
+
+def test_autobahn_bench_smoke(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
+    autobahn.main(["-i", "1.1.*", "-i", "9.1.1"])
+    out = capsys.readouterr().out
+    assert "server syslab: 9 cases, 9 passed  OK 9" in out
+    assert "client syslab: 9 cases, 9 passed  OK 9" in out
+    doc = json.loads((tmp_path / "autobahn.json").read_text())
+    rows = {(r["workload"], r["impl"]): r for r in doc["rows"]}
+    assert rows[("server: Autobahn cases passed", "syslab")]["value"] == 9
+    assert ("server 9.1.1", "websockets") in rows
+    assert (tmp_path / "autobahn" / "server-syslab" / "index.json").is_file()
