@@ -268,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="2,000 requests: proves it runs")
     p.add_argument("--repeats", type=int, default=3, help="rounds per test and server (median)")
     p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
-    p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
     p.add_argument("--only", help="comma-separated workloads, e.g. xadd (default: all)")
+    p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
     args = p.parse_args(argv)
     if args.only:
         ONLY[:] = [w.strip().lower() for w in args.only.split(",")]

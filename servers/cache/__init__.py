@@ -57,11 +57,11 @@ scenarios compared with redis-server, RESTORE of redis-server's DUMP),
 test_cache_zset.py (a model of sorted sets against a sorted list, random
 commands byte for byte against redis-server, blocking pops), test_cache_geo.py
 (distances against a haversine, searches against a brute force, replies byte
-for byte against redis-server).
-test_cache_hll.py (HLL strings byte for byte against redis-server, error
-bound), test_cache_bitops.py and test_cache_more_commands.py (every reply
-compared with redis-server's). Redis's own TCL units: ``make redis-tests``
-(bench/redis_suite.py).
+for byte against redis-server), test_cache_hll.py (HLL strings byte for byte
+against redis-server, error bound), test_cache_bitops.py and
+test_cache_more_commands.py (every reply compared with redis-server's),
+test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server).
+Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py).
 Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server;
 ``ARGS=--aof``: the writes under each appendfsync policy);
 load: ``make load-cache`` (locust).

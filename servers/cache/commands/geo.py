@@ -20,7 +20,7 @@ from netlib import resp
 from .. import geohash, longdouble
 from ..geohash import Shape
 from ..skiplist import ScoreRange, SortedSet
-from ..table import SYNTAX, CommandError, command, to_float, to_int
+from ..table import REGISTRY, SYNTAX, CommandError, command, to_float, to_int
 from . import zsets
 
 G = "geo"
@@ -312,3 +312,19 @@ def geosearch(c: Any, a: list[bytes]) -> bytes:
 @command("GEOSEARCHSTORE", -8, "write denyoom", (1, 2, 1), G, "Store a GEOSEARCH's members")
 def geosearchstore(c: Any, a: list[bytes]) -> bytes:
     return georadius_generic(c, a, 2, SEARCH | SEARCHSTORE)
+
+# The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
+_SHAPE = "FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI"
+_RADIUS_OPTS = "[WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"
+REGISTRY.syntax.update({
+    "geoadd": "key [NX|XX] [CH] longitude latitude member [longitude latitude member ...]",
+    "geodist": "key member1 member2 [M|KM|FT|MI]",
+    "geohash": "key [member [member ...]]",
+    "geopos": "key [member [member ...]]",
+    "georadius": f"key longitude latitude radius M|KM|FT|MI {_RADIUS_OPTS} [STORE key] [STOREDIST key]",
+    "georadius_ro": f"key longitude latitude radius M|KM|FT|MI {_RADIUS_OPTS}",
+    "georadiusbymember": f"key member radius M|KM|FT|MI {_RADIUS_OPTS} [STORE key] [STOREDIST key]",
+    "georadiusbymember_ro": f"key member radius M|KM|FT|MI {_RADIUS_OPTS}",
+    "geosearch": f"key {_SHAPE} [ASC|DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
+    "geosearchstore": f"destination source {_SHAPE} [ASC|DESC] [COUNT count [ANY]] [STOREDIST]",
+})  # fmt: skip
