@@ -275,3 +275,39 @@ def test_a_bad_aclfile_is_one_line_and_exit_status(tmp_path: Path):
     )  # fmt: skip
     assert res.returncode == 2
     assert "cannot load the ACL file" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- attacks: the ACL holds inside scripts and for numkeys commands ------------------------
+
+
+def test_a_script_runs_with_the_callers_acl():
+    """EVAL is no way around the ACL: redis.call checks the caller's commands and keys."""
+    h = Harness()
+    h.cmd("SET", "a", "secret")
+    h.cmd("ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+@all", "-@dangerous")
+    c = h.connect()
+    h.cmd("AUTH", "bob", "x", client=c)
+    r = h.cmd("EVAL", "return redis.call('GET','a')", "0", client=c)
+    assert r.startswith(b"-ERR ACL failure in script: User bob has no permissions to access")
+    r = h.cmd("EVAL", "return redis.call('FLUSHALL')", "0", client=c)
+    assert r.startswith(b"-ERR ACL failure in script") and b"'flushall'" in r
+    assert h.cmd("GET", "a") == b"$6\r\nsecret\r\n"
+    r = h.cmd("EVAL", "return redis.pcall('GET','a')['err']", "0", client=c)
+    assert b"ACL failure" in r
+    h.cmd("SET", "b1", "mine")
+    assert h.cmd("EVAL", "return redis.call('GET','b1')", "0", client=c) == b"$4\r\nmine\r\n"
+    assert any(e.context == "lua" for e in h.state.acl.log)
+
+
+def test_numkeys_commands_check_their_keys():
+    """EVAL/FCALL/LMPOP/SINTERCARD name keys through numkeys: each is checked."""
+    h = Harness()
+    h.cmd("RPUSH", "a", "x")
+    h.cmd("ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+@all")
+    c = h.connect()
+    h.cmd("AUTH", "bob", "x", client=c)
+    assert h.cmd("EVAL", "return 1", "1", "a", client=c) == NOPERM_KEY
+    assert h.cmd("LMPOP", "1", "a", "LEFT", client=c) == NOPERM_KEY
+    assert h.cmd("SINTERCARD", "1", "a", client=c) == NOPERM_KEY
+    assert h.cmd("LRANGE", "a", "0", "-1") == b"*1\r\n$1\r\nx\r\n"
+    assert h.cmd("EVAL", "return 1", "1", "b", client=c) == b":1\r\n"
