@@ -90,6 +90,7 @@ log = logging.getLogger("servers.cache.scripting")
 DEFAULT_BUSY_MS = 5000  # busy-reply-threshold / lua-time-limit
 LOAD_TIMEOUT = 0.5  # seconds FUNCTION LOAD may run a library's code (Redis: 500 ms)
 DUMP_MAGIC = b"SYSLABFN1"  # FUNCTION DUMP payloads: magic + version, msgpack codes, CRC32
+LUA_MEMORY = 256 << 20  # bytes one Lua state may hold: string.rep('x', 2^31) fails, not the server
 MAX_NESTING = 500  # a returned table nested deeper answers "reached lua stack limit"
 PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text()
 
@@ -259,6 +260,7 @@ class Lua:
             register_eval=False,
             register_builtins=False,
             attribute_filter=_no_attributes,
+            max_memory=LUA_MEMORY,
         )
         self.rt = rt
         g = rt.globals()
@@ -540,6 +542,8 @@ class Engine:
         finally:
             if run.eval_mode:
                 lua.set_args(None, None)
+            if lua.rt.get_memory_used() > LUA_MEMORY // 2:  # Lua 5.1 has no emergency GC:
+                lua.rt.gccollect()  # a failed memory bomb's garbage would fail the next script
 
     def _error_reply(self, run: Run, lua: Lua, err: Any) -> bytes:
         if lua51.lua_type(err) != "table":
