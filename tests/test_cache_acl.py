@@ -311,3 +311,24 @@ def test_numkeys_commands_check_their_keys():
     assert h.cmd("SINTERCARD", "1", "a", client=c) == NOPERM_KEY
     assert h.cmd("LRANGE", "a", "0", "-1") == b"*1\r\n$1\r\nx\r\n"
     assert h.cmd("EVAL", "return 1", "1", "b", client=c) == b":1\r\n"
+
+
+def test_sort_by_and_get_patterns_need_read_access_to_every_key():
+    """SORT ... GET a_* reads keys no ACL check saw: as Redis, refused unless ~* or %R~*."""
+    h = Harness()
+    h.cmd("RPUSH", "bl", "1")
+    h.cmd("SET", "a_1", "topsecret")
+    h.cmd("ACL", "SETUSER", "eve", "on", "nopass", "~b*", "+@all")
+    h.cmd("ACL", "SETUSER", "reader", "on", "nopass", "~b*", "%R~*", "+@all")
+    c = h.connect()
+    h.cmd("AUTH", "eve", "x", client=c)
+    get_denied = b"-ERR GET option of SORT denied due to insufficient ACL permissions.\r\n"
+    assert h.cmd("SORT", "bl", "GET", "a_*", client=c) == get_denied
+    assert h.cmd("SORT_RO", "bl", "GET", "#", client=c) == get_denied
+    assert h.cmd("SORT", "bl", "BY", "a_*", client=c).startswith(b"-ERR BY option of SORT denied")
+    assert h.cmd("SORT", "bl", "BY", "nosort", client=c) == b"*1\r\n$1\r\n1\r\n"
+    r = h.cmd("EVAL", "return redis.call('SORT', 'bl', 'GET', 'a_*')", "1", "bl", client=c)
+    assert b"GET option of SORT denied" in r and b"topsecret" not in r
+    c2 = h.connect()
+    h.cmd("AUTH", "reader", "x", client=c2)
+    assert h.cmd("SORT", "bl", "GET", "a_*", client=c2) == b"*1\r\n$9\r\ntopsecret\r\n"

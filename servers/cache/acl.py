@@ -288,6 +288,10 @@ class User:
                 return True
         return False
 
+    def reads_every_key(self) -> bool:
+        """``~*`` or ``%R~*``: what SORT's BY and GET patterns need (they read any key)."""
+        return self.allkeys or any(p == b"*" and "R" in perm for perm, p in self.keys)
+
     def may_publish(self, channel: bytes, literal: bool = False) -> bool:
         if self.allchannels:
             return True
