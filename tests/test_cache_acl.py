@@ -332,3 +332,46 @@ def test_sort_by_and_get_patterns_need_read_access_to_every_key():
     c2 = h.connect()
     h.cmd("AUTH", "reader", "x", client=c2)
     assert h.cmd("SORT", "bl", "GET", "a_*", client=c2) == b"*1\r\n$9\r\ntopsecret\r\n"
+
+
+def _talk(sock, data: bytes) -> bytes:
+    """Send, then read until the server is quiet for a moment (b"" once it closed)."""
+    import time
+
+    sock.sendall(data)
+    got = b""
+    deadline = time.monotonic() + 2
+    sock.settimeout(0.3)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            if got:
+                break
+            continue
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_a_subscriber_that_loses_its_channel_is_closed_and_deluser_of_self_answers(launch):
+    """As Redis: ACL SETUSER ... resetchannels closes a subscriber whose channel is no longer
+    allowed (else it kept receiving), and ACL DELUSER of one's own user answers :1 first."""
+    import socket
+
+    port = launch("servers.cache").port
+    admin = socket.create_connection(("127.0.0.1", port))
+    assert _talk(admin, cmds(("ACL", "SETUSER", "bob", "on", ">pw", "~*", "&x", "+@all"))) == (
+        b"+OK\r\n"
+    )
+    sub = socket.create_connection(("127.0.0.1", port))
+    assert _talk(sub, cmds(("AUTH", "bob", "pw"), ("SUBSCRIBE", "x"))).endswith(b":1\r\n")
+    assert _talk(admin, cmds(("ACL", "SETUSER", "bob", "resetchannels"))) == b"+OK\r\n"
+    assert _talk(admin, cmds(("PUBLISH", "x", "secret"))) == b":0\r\n"
+    assert b"secret" not in _talk(sub, cmds(("PING",)))
+    me = socket.create_connection(("127.0.0.1", port))
+    got = _talk(me, cmds(("AUTH", "bob", "pw"), ("ACL", "DELUSER", "bob"), ("PING",)))
+    assert got == b"+OK\r\n:1\r\n"
+    for s in (admin, sub, me):
+        s.close()
