@@ -330,3 +330,41 @@ def test_evicted_keys_stay_evicted_after_a_restart(cache_dir):
     assert set(r.keys("*")) == before
     r.close()
     server.stop()
+
+
+def test_a_failed_aof_write_under_always_exits_instead_of_acknowledging(tmp_path):
+    """The disk is full (here: RLIMIT_FSIZE, so write(2) fails with EFBIG): under
+    appendfsync always the server must not answer a write it could not log, nor keep serving
+    it from memory; as Redis, it exits, and a restart has every acknowledged write."""
+    import resource
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    cmd = [sys.executable, "-m", "servers.cache", "--port", "0", "--dir", str(tmp_path),
+           "--appendonly", "yes", "--appendfsync", "always"]  # fmt: skip
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=small_files)
+    try:
+        assert p.stderr is not None
+        port = 0
+        for line in p.stderr:
+            if "listening on" in line:
+                port = int(line.rsplit(":", 1)[1])
+                break
+        r = redis.Redis(port=port, socket_timeout=10)
+        acked = []
+        with pytest.raises(redis.ConnectionError):
+            for i in range(10):
+                r.set(f"k{i}", b"x" * 100_000)
+                acked.append(i)
+        assert len(acked) >= 1
+        assert p.wait(timeout=30) == 1  # it exited: nothing unlogged stays visible
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    with start(tmp_path) as child:
+        r = redis.Redis(port=child.port)  # type: ignore[attr-defined]
+        assert [i for i in range(10) if r.exists(f"k{i}")] == acked
+        assert r.get(f"k{acked[-1]}") == b"x" * 100_000
+    check_aof(tmp_path)  # redis-check-aof finds no torn record

@@ -384,12 +384,18 @@ class Aof:
         with self.buf_lock:
             data = bytes(self.buf)
             self.buf.clear()
-        data += encode_command(CRC, b"%08x" % zlib.crc32(data))
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-        self.size += len(data)
+        record = data + encode_command(CRC, b"%08x" % zlib.crc32(data))
+        view = memoryview(record)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError:  # disk full, EFBIG: cut the torn record, keep the batch to retry
+            os.ftruncate(self.fd, self.size)
+            with self.buf_lock:
+                self.buf[:0] = data
+            raise
+        self.size += len(record)
         self.dirty = True
 
     def fsync_now(self) -> None:

@@ -172,7 +172,14 @@ class Persistence:
         aof = self.aof
         if aof is None:
             return
-        aof.flush()
+        try:
+            aof.flush()
+        except OSError as e:
+            if aof.policy == "always":  # as Redis: the replies must not go out, the
+                log.critical("can't write the AOF (%s) under appendfsync always: exiting", e)
+                os._exit(1)  # writes are in memory only; a restart loads what was logged
+            log.error("can't write the AOF (%s): the batch stays buffered, retried next time", e)
+            return
         if aof.policy != "always":
             return
         try:
