@@ -108,9 +108,14 @@ def run_chunkserver(args: argparse.Namespace) -> int:
 
 
 def _run(go: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    from storage.record import Corruption, StorageError
+
     try:
         run(go)
-    except OSError as e:  # the data directory unreadable: one line, not a traceback
+    except Corruption as e:  # a flipped byte in the op log or checkpoint: never start over it
+        print(f"gfs: refusing to start: {e.file} is corrupt at offset {e.offset} ({e.reason})", file=sys.stderr)
+        return 1
+    except (OSError, StorageError) as e:  # the data directory unreadable: one line, not a traceback
         print(f"gfs: {e}", file=sys.stderr)
         return 1
     return 0
