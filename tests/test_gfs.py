@@ -306,3 +306,36 @@ def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(
     assert cluster.proc is not None and cluster.proc.returncode == 0
     assert cli_main(["--master", "127.0.0.1:1", "--timeout", "0.2", "ls"]) == 1  # nobody there
     assert capsys.readouterr().err.count("\n") == 1
+
+
+async def test_a_mutation_claiming_a_huge_chunk_size_is_refused(cell: Cell) -> None:
+    """The chunk size comes from the cell, not from the caller: a primary told that
+    chunks are 1 TB long would make an 8 GB sparse file (and a CRC per 64 KB of it)
+    from one 4-byte write. Refused as BadParams; the chunk stays whole and readable."""
+    async with cell.client() as c:
+        await c.put("/hole", b"before")
+    host, _, port = cell.addr.rpartition(":")
+    m = await RpcClient(host, int(port)).connect()
+    try:
+        info = await m.call("chunk", path="/hole", index=0, lease=True)
+    finally:
+        await m.close()
+    h, _, p = info["primary"].rpartition(":")
+    cs = await RpcClient(h, int(p)).connect()
+    try:
+        await cs.call("push", data_id="hole", data=b"boom", chain=[])
+        for claim in (2**40, CHUNK * 2, -1, "4096"):
+            with pytest.raises(RemoteError) as e:
+                await cs.call("write", handle=info["handle"], version=info["version"], offset=2**33,
+                              data_id="hole", secondaries=[], chunk_size=claim)  # fmt: skip
+            assert e.value.type == "BadParams", e.value
+        with pytest.raises(RemoteError) as e:
+            await cs.call("apply", handle=info["handle"], version=info["version"], serial=1, pad_to=2**33, limit=CHUNK)
+        assert e.value.type == "BadParams"
+    finally:
+        await cs.close()
+    for i in range(cell.n):
+        for f in cell.chunk_files(i).values():
+            assert f.stat().st_size <= CHUNK
+    async with cell.client() as c:
+        assert await c.get("/hole") == b"before"

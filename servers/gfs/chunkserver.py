@@ -57,6 +57,7 @@ from .errors import (
 log = logging.getLogger("servers.gfs.chunkserver")
 
 PIECE = 1024 * 1024  # bytes per read when copying a chunk from another replica
+MAX_CHUNK = 1 << 30  # the master's largest --chunk-size
 
 
 @contextlib.contextmanager
@@ -100,6 +101,7 @@ class ChunkServer:
         self.cloning: set[int] = set()
         self.withdrawn: set[int] = set()  # a write hit a full disk: no longer reported or written
         self.lease_seconds = 60.0
+        self.chunk_size = 0  # the cell's, from the master's heartbeat replies (0: not yet told)
 
     def methods(self) -> dict[str, Any]:
         return {
@@ -153,6 +155,13 @@ class ChunkServer:
         if have != version:
             raise StaleVersion(f"chunk {handle} is at version {have}, not {version}")
 
+    def _check_size(self, chunk_size: Any) -> None:
+        """The chunk size a mutation names is the cell's, never a caller's wish: a claimed
+        1 TB chunk would let one write make a huge sparse file and a CRC per block of it."""
+        if not isinstance(chunk_size, int) or not 0 < chunk_size <= MAX_CHUNK or (
+                self.chunk_size and chunk_size != self.chunk_size):  # fmt: skip
+            raise RpcError(f"chunk_size {chunk_size!r} is not this cell's ({self.chunk_size or '?'})", type="BadParams")
+
     def _check_primary(self, handle: int, version: int) -> None:
         self._check(handle, version)
         if self.leases.get(handle, 0.0) <= time.monotonic():
@@ -160,6 +169,7 @@ class ChunkServer:
 
     async def write(self, handle: int, version: int, offset: int, data_id: str,
                     secondaries: list[str], chunk_size: int) -> bool:  # fmt: skip
+        self._check_size(chunk_size)
         async with self.lock(handle):
             self._check_primary(handle, version)
             data = self._data(data_id)
@@ -171,6 +181,7 @@ class ChunkServer:
 
     async def append(self, handle: int, version: int, data_id: str, secondaries: list[str], chunk_size: int) -> int:
         """Record append: the offset is ours to choose. Returns it, or ``ChunkFull`` after padding."""
+        self._check_size(chunk_size)
         async with self.lock(handle):
             self._check_primary(handle, version)
             data = self._data(data_id)
@@ -224,6 +235,9 @@ class ChunkServer:
     # -- control flow: a secondary -------------------------------------------------------
     async def apply(self, handle: int, version: int, serial: int, offset: int = 0, data_id: str | None = None,
                     pad_to: int | None = None, limit: int = 0) -> bool:  # fmt: skip
+        self._check_size(limit)
+        if pad_to is not None and not (isinstance(pad_to, int) and 0 <= pad_to <= limit):
+            raise RpcError(f"pad_to {pad_to!r} is not within the chunk", type="BadParams")
         async with self.lock(handle):
             self._check(handle, version)
             try:
@@ -346,6 +360,7 @@ class ChunkServer:
         for h in reply["extended"]:
             if h in self.leases:
                 self.leases[h] = sent + reply["lease"]
+        self.chunk_size = int(reply.get("chunk_size", 0))
 
     def _spawn(self, coro: Any) -> None:
         async def quiet() -> None:

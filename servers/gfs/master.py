@@ -466,7 +466,8 @@ class Master:
             if lease is not None and lease.primary == addr and lease.expiry > now:
                 lease.expiry = now + self.config.lease
                 extended.append(h)
-        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease}
+        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease,
+                "chunk_size": self.config.chunk_size}  # fmt: skip
 
     async def report_corrupt(self, addr: str, handle: int) -> bool:
         """A replica that failed its checksum, or missed a write on a full disk: dropped
