@@ -155,3 +155,26 @@ def test_server_flag_mistakes_are_one_line_and_exit_2(argv: list[str], tmp_path:
     with pytest.raises(SystemExit) as e:
         main([*argv, "--port", "0", "--dir", str(tmp_path)])
     assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_cluster_passes_every_master_flag_on(tmp_path: Path) -> None:
+    """``python -m servers.gfs --checkpoint-every 2``: the cluster's master gets the flag
+    (it was dropped, as was --tick): a few ops later the checkpoint is on disk."""
+    import asyncio
+
+    from clients.gfs import GfsClient
+    from harness.procs import python_module
+
+    with python_module("servers.gfs", "--dir", str(tmp_path), "--checkpoint-every", "2", "--tick", "0.1",
+                       "--chunkservers", "1", port=0) as cluster:  # fmt: skip
+
+        async def ops() -> None:
+            async with GfsClient(f"127.0.0.1:{cluster.port}", retry_for=10) as c:
+                for i in range(3):
+                    await c.mkdir(f"/d{i}")
+                deadline = asyncio.get_running_loop().time() + 20
+                while not (tmp_path / "master" / "checkpoint").exists():
+                    assert asyncio.get_running_loop().time() < deadline, "no checkpoint within 20 s"
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(ops())

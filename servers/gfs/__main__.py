@@ -142,7 +142,8 @@ def run_cluster(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         children.append(python_module(
             "servers.gfs", "master", "--dir", str(d / "master"), "--chunk-size", str(args.chunk_size),
             "--replication", str(args.replication), "--lease", str(args.lease),
-            "--dead-after", str(args.dead_after), "--gc-delay", str(args.gc_delay), *common,
+            "--dead-after", str(args.dead_after), "--gc-delay", str(args.gc_delay), "--tick", str(args.tick),
+            "--checkpoint-every", str(args.checkpoint_every), *common,
             port=port(0), host=args.host).start())  # fmt: skip
         master = f"{args.host}:{children[0].port}"
         for i in range(1, n + 1):
