@@ -18,6 +18,7 @@ import pytest
 
 from clients.gfs import GfsError
 from clients.gfs.__main__ import main as cli_main
+from harness.gfs import LEASE
 from harness.procs import REPO_ROOT
 from netlib.rpc import FrameDecoder, RemoteError, Response, RpcClient, encode_request
 from tests.gfs_support import CHUNK, Cell, until
@@ -195,13 +196,13 @@ async def _exists(p: Path) -> bool:
 
 
 async def test_a_primary_being_written_keeps_its_lease_through_heartbeats(cell: Cell) -> None:
-    """Leases last 1.5 s here; writing for twice that keeps one primary and one version
+    """Leases last LEASE (2 s) here; writing for twice that keeps one primary and one version
     (a new lease would bump the version): the extensions rode on the heartbeats."""
     await cell.wait_live()
     async with cell.client() as c:
         await c.put("/lease/f", b"first")
         first = (await c.stat("/lease/f"))["chunks"][0]
-        deadline = asyncio.get_running_loop().time() + 3.0
+        deadline = asyncio.get_running_loop().time() + 2 * LEASE
         while asyncio.get_running_loop().time() < deadline:
             await c.write("/lease/f", 0, os.urandom(64))
             await asyncio.sleep(0.05)

@@ -286,7 +286,8 @@ class ChunkServer:
 
     async def set_version(self, handle: int, version: int) -> bool:
         async with self.lock(handle):  # after the mutation in flight, if any
-            self.store.set_version(handle, version)
+            with disk():  # the master drops a replica that did not take the new version
+                self.store.set_version(handle, version)
             self.leases.pop(handle, None)
         return True
 
