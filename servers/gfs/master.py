@@ -64,6 +64,10 @@ from .oplog import OpLog
 
 log = logging.getLogger("servers.gfs.master")
 
+# One ``chunk(create=True)`` fills a hole before its index with new chunks, at most this
+# many (64 GB of 64 MB chunks): a write at offset 2**60 is an error, not weeks of allocations.
+MAX_NEW_CHUNKS = 1024
+
 
 @dataclass(frozen=True)
 class MasterConfig:
@@ -252,6 +256,9 @@ class Master:
             raise AppError("index must be a non-negative integer", type="BadParams")
         async with self.locked(p, write=create or lease):
             handles = self._file(p)
+            if create and index - len(handles) >= MAX_NEW_CHUNKS:
+                raise AppError(f"chunk {index} is more than {MAX_NEW_CHUNKS} chunks past the end of {p} "
+                               f"({len(handles)} chunks): one call allocates at most that many", type="BadParams")  # fmt: skip
             while create and index >= len(handles):
                 await self._allocate(p)
             if index >= len(handles):
