@@ -358,3 +358,17 @@ async def test_a_chunk_index_far_past_the_end_is_refused_not_allocated(cell: Cel
             assert await c.get("/farhole") == bytes(3 * CHUNK) + b"x"
         finally:
             await m.close()
+
+
+@pytest.mark.parametrize("timeout", ["-1", "nan", "inf", "soon"])
+def test_a_cli_retry_timeout_that_is_not_a_duration_is_a_usage_error(
+        timeout: str, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--timeout", timeout, "ls"])
+    assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+async def test_a_cli_snapshot_error_names_its_source(cell: Cell, capsys: pytest.CaptureFixture[str]) -> None:
+    await asyncio.to_thread(cli_main, ["--master", cell.addr, "--timeout", "5", "snapshot", "/nope/src", "/dst"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "snapshot /nope/src:" in err, err

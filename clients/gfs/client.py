@@ -121,7 +121,7 @@ class GfsClient:
         return st
 
     async def _call_master(self, method: str, **params: Any) -> Any:
-        return await self._retry(f"{method} {params.get('path', '')}", self._master, method, **params)
+        return await self._retry(f"{method} {params.get('path', params.get('src', ''))}", self._master, method, **params)
 
     async def _size(self, st: dict[str, Any]) -> int:
         chunks = st["chunks"]
