@@ -130,8 +130,9 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         if source is None:
             raise WrongType()
         elements = list(source(value))
-        if dontsort and store is not None and type(value) in UNORDERED:
-            dontsort, alpha, by = False, True, None  # deterministic result when stored
+        stable = store is not None or getattr(c, "in_script", False)  # as Redis: STORE, scripts
+        if dontsort and stable and type(value) in UNORDERED:
+            dontsort, alpha, by = False, True, None  # a deterministic result
     if not dontsort:
         elements = _ordered(db, elements, by, alpha, desc)
     elif desc and type(value) in RANKED:
