@@ -116,7 +116,7 @@ def pfmerge(c: Any, a: list[bytes]) -> bytes:
     except hll.Corrupted:
         raise CommandError(hll.CORRUPTED) from None
     if dest.dense:
-        dest.regs = merged
+        dest.set_all(merged)
     _store(c, a[1], dest.value())
     return resp.OK
 
