@@ -7,13 +7,18 @@ per round trip, then with ``-P 16`` (16 pipelined requests per write), against
 private ``redis-server`` (harness.services.RedisServer), alternately test by
 test over ``--repeats`` rounds (who goes first swaps each round, so both see
 the same machine state). Commands ``-t`` does not know run as redis-benchmark's arbitrary command
-(``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``, PFADD, SETBIT). Prints the median req/s (min and max in the JSON),
+(``COMMANDS``: XADD to a stream capped with ``MAXLEN ~``; ZRANGE of the top 10 of a
+1,000-member sorted set both servers get first, ``SETUP``; PFADD, SETBIT). Prints the median req/s (min and max in the JSON),
 p50 latency and the ratio of medians to Redis, then each server's CPU time
 per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
 (``bench.common.results_dir``).
 ``--profile`` instead samples the cache with py-spy under -P16 and prints
-where its CPU time goes.
+where its CPU time goes. ``--aof`` measures the write commands (SET, INCR,
+LPUSH) with the append-only file off, then on under each ``appendfsync`` policy, with
+and without ``-P 16``, against a redis-server with the same settings in the
+same run (``bench.common.interleaved`` rounds, min/median/max); saves
+``cache-aof.json`` and its PNG.
 
 The goal is >= 0.6x Redis without pipelining. On a 2-core machine the
 load generator takes one core, so both servers get about one: that is the
@@ -29,6 +34,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,20 +44,33 @@ from pathlib import Path
 
 from harness.procs import python_module, require_binary
 from harness.services import RedisServer
+from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
 
-from .common import Row, cpu_seconds, header, save, table
+from .common import Row, cpu_seconds, header, interleaved, measured, median_bars, save, table
 
-TESTS = "set,get,incr,lpush,lpop,hset,spop"
+TESTS = "set,get,incr,lpush,lpop,hset,spop,zadd"
 # Workloads -t has no name for: redis-benchmark runs the command line as given.
 # The stream is capped (MAXLEN ~) so repeated rounds keep the memory bounded,
 # as a real event log would be.
 # PFADD adds elements drawn from 100,000 (-r) to one HLL (dense after a few
-# thousand); SETBIT sets bit 4095 of 1,000 keys of 512 bytes (redis-benchmark's
-# __rand_int__ is zero-padded, which no bit offset accepts, so it varies the key).
+# thousand); SETBIT sets bit 100,000 of a 12.5 KB string (a fixed offset: -r's
+# zero-padded __rand_int__ is not an offset Redis accepts, "000000012345").
 COMMANDS: dict[str, list[str]] = {
     "xadd": ["XADD", "bench:stream", "MAXLEN", "~", "100000", "*", "field", "value"],
+    # a leaderboard page: the 10 best of a 1,000-member sorted set (filled by SETUP)
+    "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
     "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
-    "setbit": ["-r", "1000", "SETBIT", "bench:bits:__rand_int__", "4095", "1"],
+    "setbit": ["SETBIT", "bench:bits", "100000", "1"],
+}
+# Data a workload reads, written once into each server before the runs.
+SETUP: dict[str, list[list[str]]] = {
+    "zrange": [
+        [
+            "ZADD",
+            "bench:zset",
+            *[x for i in range(1000) for x in (str(i * 7 % 1000), f"player:{i}")],
+        ]
+    ],
 }
 CLIENTS = 50
 REQUESTS = 200_000
@@ -88,6 +107,21 @@ def redis_benchmark(
     return results
 
 
+def _setup(port: int) -> None:
+    """Write the data the chosen workloads read (SETUP) into the server at ``port``."""
+    lines = [line for w in workloads() for line in SETUP.get(w, [])]
+    if not lines:
+        return
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"".join(encode_command(*line) for line in lines))
+        parser = ReplyParser()
+        for _ in lines:
+            while (reply := parser.next_reply()) is NEED_DATA:
+                parser.feed(s.recv(65536))
+            if isinstance(reply, ReplyError):
+                raise RuntimeError(f"bench setup refused: {reply}")
+
+
 def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
     """Each test alternately on both servers over ``repeats`` rounds; medians reported.
 
@@ -100,6 +134,8 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
         with RedisServer() as redis:
             assert ours.port is not None and redis.child is not None
             servers = [(OURS, ours.port, ours.pid), (REDIS, redis.port, redis.child.pid)]
+            for _, port, _ in servers:
+                _setup(port)
             for p in pipelines:
                 suffix = "" if p == 1 else f" -P{p}"
                 for test in workloads():
@@ -111,6 +147,41 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
                             res["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / requests
                             runs[impl].append(res)
                     rows += [_row(test.upper() + suffix, impl, rs) for impl, rs in runs.items()]
+    return rows
+
+
+AOF_TESTS = "set,incr,lpush"
+# "off": no AOF at all, the baseline each policy's rows compare with (same run).
+FSYNC_POLICIES = ("off", "always", "everysec", "no")
+
+
+def run_aof(requests: int, rounds: int, policies: Sequence[str] = FSYNC_POLICIES) -> list[Row]:
+    """Write commands with the AOF on, each fsync policy, both servers side by side."""
+    rows: list[Row] = []
+    for policy in policies:
+        with tempfile.TemporaryDirectory() as tmp:
+            if policy == "off":
+                flags, redis_flags = ["--dir", tmp], ["--appendonly", "no"]
+            else:
+                flags = ["--dir", tmp, "--appendonly", "yes", "--appendfsync", policy]
+                redis_flags = ["--appendonly", "yes", "--appendfsync", policy]
+            with (
+                python_module("servers.cache", "--log-level", "warning", *flags, port=0) as ours,
+                RedisServer(extra_args=redis_flags) as redis,
+            ):
+                assert ours.port is not None
+                ports = {OURS: ours.port, REDIS: redis.port}
+                for p in PIPELINES:
+                    for test in AOF_TESTS.split(","):
+
+                        def one(port: int, p: int = p, test: str = test) -> float:
+                            (res,) = redis_benchmark(port, requests, p, tests=test).values()
+                            return res["rps"]
+
+                        got = interleaved({impl: (lambda port=port: one(port))
+                                           for impl, port in ports.items()}, rounds)  # fmt: skip
+                        name = f"{test.upper()}{'' if p == 1 else f' -P{p}'} fsync={policy}"
+                        rows += [measured(name, impl, got[impl], "req/s") for impl in ports]
     return rows
 
 
@@ -198,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="rounds per test and server (median)")
     p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
     p.add_argument("--only", help="comma-separated workloads, e.g. xadd (default: all)")
+    p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
     args = p.parse_args(argv)
     if args.only:
         ONLY[:] = [w.strip().lower() for w in args.only.split(",")]
@@ -209,6 +281,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     requests = 2000 if args.quick else args.requests
     rounds = 1 if args.quick else args.repeats
+    if args.aof:
+        print(header(f"cache AOF: redis-benchmark -n {requests} -c {CLIENTS} -t {AOF_TESTS}, "
+                     f"appendfsync {'/'.join(FSYNC_POLICIES)}, -P 1 and 16 ({rounds} rounds)"))  # fmt: skip
+        rows = run_aof(requests, rounds)
+        print(table(rows, reference=REDIS))
+        name = "cache-aof-quick" if args.quick else "cache-aof"
+        path = save(name, rows, requests=requests, clients=CLIENTS)
+        png = median_bars(rows, path.with_suffix(".png"), "redis-benchmark with the AOF on",
+                          "thousand requests / s", scale=1000, size=(16, 5))  # fmt: skip
+        print(f"\nsaved {path} and {png}")
+        return
     tests = ",".join(workloads())
     print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {tests}, -P 1 and 16"
                  f" (median of {rounds})"))  # fmt: skip

@@ -95,7 +95,8 @@ EXERCISES: dict[str, Exercise] = _rows(
         bench="make bench-cache",
     ),
     Exercise("N15", "Real-time chat on Socket.IO", room="servers/chat",
-             run="make serve-chat (then open http://127.0.0.1:8098/)", bench="make bench-chat"),  # fmt: skip
+             run="make serve-chat (then open http://127.0.0.1:8098/)",
+             bench="make bench-chat && make bench-websocket && make bench-autobahn"),  # fmt: skip
     Exercise("N16", "WebSocket disconnects written to Kafka", room="servers/chat",
              run="make serve-chat ARGS='--kafka 127.0.0.1:9093'"),  # fmt: skip
     Exercise("N17", "Star-topology broadcast over Redis pub/sub", room="servers/chat",

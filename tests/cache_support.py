@@ -8,8 +8,9 @@ socket: the bytes a client would receive are collected and compared exactly.
 from __future__ import annotations
 
 import logging
+import socket
 
-from netlib.resp import encode_command
+from netlib.resp import NEED_DATA, ReplyParser, encode_command
 from servers.cache.client import Client
 from servers.cache.server import CacheSettings, State
 
@@ -79,3 +80,25 @@ class Harness:
 
     def advance(self, ms: int) -> None:
         self.now += ms
+
+
+class Raw:
+    """One connection; ``call`` sends a command and returns its reply's exact bytes."""
+
+    def __init__(self, port: int, proto: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.call("HELLO", proto)
+
+    def call(self, *args: object) -> bytes:
+        self.sock.sendall(encode_command(*args))  # type: ignore[arg-type]
+        parser, buf = ReplyParser(), b""
+        while True:
+            chunk = self.sock.recv(65536)
+            assert chunk
+            buf += chunk
+            parser.feed(chunk)
+            if parser.next_reply() is not NEED_DATA:
+                return buf
+
+    def close(self) -> None:
+        self.sock.close()

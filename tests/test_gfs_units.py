@@ -84,3 +84,45 @@ def test_recovery_is_the_checkpoint_plus_the_log_after_it(tmp_path: Path) -> Non
     again = OpLog(tmp_path).recover()
     assert again.snapshot() == meta.snapshot()
     assert again.files == {"/d/f": [1], "/d/g": []} and again.versions == {1: 2}
+
+
+def test_the_chunk_meta_is_a_log_replayed_at_start_and_a_torn_tail_is_dropped(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path)
+    store.create(3, 1)
+    for i in range(40):
+        store.write(3, i * 100, bytes([i]) * 100, BLOCK * 2)
+    store.set_version(3, 4)
+    meta = tmp_path / "chunks" / f"{3:016x}.meta"
+    with open(meta, "ab") as f:
+        f.write(b"\x01\x02\x03")  # a crash in the middle of the next append
+    again = ChunkStore(tmp_path)
+    assert again.versions == {3: 4} and again.crcs == store.crcs
+    assert again.read(3, 0, 4000) == b"".join(bytes([i]) * 100 for i in range(40))
+    assert meta.stat().st_size < 200  # compacted to one record on the way
+
+
+def test_a_snapshot_shares_chunks_until_a_copy_on_write_and_purge_frees_only_unshared() -> None:
+    from servers.gfs.meta import Meta
+
+    m = Meta()
+    for op in (["mkdir", "/d"], ["create", "/d/f"], ["add_chunk", "/d/f", 1], ["add_chunk", "/d/f", 2],
+               ["snapshot", "/d", "/snap/d"]):  # fmt: skip
+        m.apply(op)
+    assert m.files["/snap/d/f"] == [1, 2] and m.refs == {1: 2, 2: 2} and "/snap/d" in m.dirs
+    m.apply(["cow", "/d/f", 0, 3, 1])
+    assert m.files["/d/f"] == [3, 2] and m.refs == {1: 1, 2: 2, 3: 1}
+    m.apply(["delete", "/snap/d/f", "/snap/d/.deleted.1.f", 1.0])
+    m.apply(["purge", "/snap/d/.deleted.1.f"])
+    assert set(m.versions) == {2, 3} and m.refs == {2: 1, 3: 1}  # chunk 1 freed, 2 still named
+    assert Meta.from_snapshot(m.snapshot()).refs == m.refs
+
+
+@pytest.mark.parametrize("argv", [["chunkserver"], ["chunkserver", "--master", "nohost"], ["--chunk-size", "10"],
+                                  ["master", "--replication", "0"], ["master", "--lease", "-1"]])  # fmt: skip
+def test_server_flag_mistakes_are_one_line_and_exit_2(argv: list[str], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from servers.gfs.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--port", "0", "--dir", str(tmp_path)])
+    assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1

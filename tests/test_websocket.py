@@ -230,6 +230,18 @@ async def test_a_peer_that_stops_answering_pings_is_closed_1011(srv):
     assert srv.seen.sockets[-1].ended_by == "ping_timeout"
 
 
+async def test_a_busy_peer_is_not_pinged(srv):
+    r, w = await raw_open(srv.port)  # /watched: a silent peer is pinged after 0.2 s
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < 0.8:  # four ping intervals, never silent for one
+        w.write(frame(0x1, b"tick"))
+        assert await read_frame(r) == (0x1, b"tick")  # never a ping in between
+        await asyncio.sleep(0.02)  # pacing, not synchronisation
+    assert srv.seen.sockets[-1].keepalives == 0
+    w.close()
+
+
 async def test_a_peer_that_answers_pings_stays(srv):
     async with await connect(url(srv, "/watched"), ping_interval=None) as ws:
         # four keepalive rounds (over two ping timeouts): answered pongs keep it open

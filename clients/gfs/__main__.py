@@ -9,6 +9,7 @@
     records PATH              print each record of PATH once (padding and duplicates skipped)
     stat PATH                 size, then each chunk: handle, version, primary, replicas
     mkdir PATH
+    snapshot SRC DST          copy a file or directory at once (chunks copied on their next write)
 
 A mistake (a missing file, a bad path, a master that does not answer) is one
 line on stderr and exit status 1; a usage error exit status 2.
@@ -41,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     get = sub.add_parser("get")
     get.add_argument("path")
     get.add_argument("local")
+    snap = sub.add_parser("snapshot")
+    snap.add_argument("src")
+    snap.add_argument("dst")
     app = sub.add_parser("append")
     app.add_argument("path")
     app.add_argument("local")
@@ -65,6 +69,8 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"{e['name']}/" if e["dir"] else f"{e['name']}\t{e['chunks']} chunk(s)")
         elif args.cmd == "mkdir":
             await c.mkdir(args.path)
+        elif args.cmd == "snapshot":
+            print(f"{args.dst}: snapshot of {await c.snapshot(args.src, args.dst)} file(s)")
         elif args.cmd == "rm":
             await c.delete(args.path)
         elif args.cmd == "put":

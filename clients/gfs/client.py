@@ -101,6 +101,10 @@ class GfsClient:
             del self.cache[key]
         self.appending.pop(path, None)
 
+    async def snapshot(self, src: str, dst: str) -> int:
+        """Copy a file or directory tree at once (copy-on-write chunks); the files copied."""
+        return int(await self._call_master("snapshot", src=src, dst=dst))
+
     async def stat(self, path: str) -> dict[str, Any]:
         """The master's view (handles, versions, primaries, replicas) plus the file's size."""
         st = dict(await self._call_master("stat", path=path))

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netlib.engineio")
 
+# Bytes written to a WebSocket and not yet taken by the peer before it is cut off:
+# thousands of chat messages; a reader that stopped, not one that is slow for a moment.
+MAX_UNSENT = 4 * 1024 * 1024
 PROBE_TIMEOUT = 10.0  # seconds an upgrade may take from the WebSocket's opening to its ``5``
 CLOSE_WAIT = 1.0  # after a close packet, how long the client's close frame may take
 ENDED_BY = {"peer": "client close", "reset": "transport error", "eof": "transport close",
@@ -40,7 +43,12 @@ ENDED_BY = {"peer": "client close", "reset": "transport error", "eof": "transpor
 
 
 class WSTransport:
-    """What a ``Socket`` writes through once it is on a WebSocket."""
+    """What a ``Socket`` writes through once it is on a WebSocket.
+
+    Broadcasts are written without waiting (``send_nowait``); a client that does
+    not read lets our write buffer grow, so past ``MAX_UNSENT`` bytes its
+    connection is aborted (the session ends with ``transport error``) instead of
+    holding memory for it."""
 
     def __init__(self, sock: Socket, ws: WebSocket) -> None:
         self.sock, self.ws = sock, ws
@@ -54,6 +62,17 @@ class WSTransport:
                 return
         if self.sock.closed and not self.ws.closed:
             asyncio.ensure_future(self.ws.close(1000, "engine.io close"))
+        elif (unsent := self._unsent()) > MAX_UNSENT:
+            log.warning("[%s] sid %s: aborted, %d bytes unsent (not reading)", self.sock.peer,
+                        self.sock.sid, unsent)  # fmt: skip
+            self.sock.core.close("transport error: client not reading", notify=False)
+            self.sock.server.ended(self.sock)
+            self.ws.link.abort()
+
+
+    def _unsent(self) -> int:
+        size = getattr(self.ws.link, "write_buffer_size", None)  # the shell's Connection has it
+        return int(size()) if callable(size) else 0
 
 
 class WebSocketTransport:

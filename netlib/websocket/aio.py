@@ -11,8 +11,9 @@ user, who sees::
     await ws.close(1000, "bye")     # the close handshake, bounded by close_timeout
 
 Past ``max_queue`` unread messages reading pauses (TCP pushes back on the peer).
-Keepalive: every ``ping_interval`` s a ping; no pong within ``ping_timeout`` s
-ends the connection with 1011. ``ended_by`` tells how it ended, for logs and
+Keepalive: a peer silent for ``ping_interval`` s is pinged (a busy one is not:
+its bytes prove it alive); no pong within ``ping_timeout`` s ends the connection
+with 1011. ``ended_by`` tells how it ended, for logs and
 disconnect events: ``"peer"`` (the peer's close; code in ``close_code``),
 ``"local"`` (our close), ``"shutdown"`` (server stopping, 1001), ``"ping_timeout"``,
 ``"protocol_error"`` (the peer broke the protocol; the code we sent),
@@ -87,11 +88,13 @@ class WebSocket:
         self._ping_seq = 0
         self._failure: bytes | None = None  # our close for a failure, held (see ``feed``)
         self._timer: asyncio.TimerHandle | None = None
+        self._last_rx = self.loop.time()  # when the peer last sent anything
         if ping_interval:
             self._timer = self.loop.call_later(ping_interval, self._keepalive)
 
     # -- fed by the transport ---------------------------------------------------
     def feed(self, data: bytes) -> None:
+        self._last_rx = self.loop.time()
         core = self.core
         core.receive_data(data)
         while True:
@@ -271,6 +274,11 @@ class WebSocket:
     def _keepalive(self) -> None:
         self._timer = None
         if self.ended_by is not None or self.core.state is not State.OPEN:
+            return
+        assert self.ping_interval
+        quiet = self.loop.time() - self._last_rx
+        if quiet < self.ping_interval:  # the peer spoke lately: alive, no ping needed
+            self._timer = self.loop.call_later(self.ping_interval - quiet, self._keepalive)
             return
         fut = self._send_ping()
         deadline = self.loop.call_later(self.ping_timeout, self._ping_timed_out)

@@ -59,10 +59,47 @@ def _array_len(t: Any) -> int | None:
     return n
 
 
-def _fmt_number(x: float | int) -> str:
+class JsonConfig:
+    """lua-cjson's per-state settings (``cjson.encode_max_depth(n)`` and friends)."""
+
+    def __init__(self) -> None:
+        self.encode_max_depth = MAX_DEPTH
+        self.decode_max_depth = MAX_DEPTH
+        self.encode_invalid_numbers: bool | str = False
+
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        def setter(attr: str) -> Callable[..., Any]:
+            def f(value: Any = None, *_: Any) -> Any:
+                if value is not None:
+                    if attr == "encode_invalid_numbers":
+                        setattr(self, attr, value if isinstance(value, bool) else "null")
+                    else:
+                        if not isinstance(value, (int, float)) or value < 1:
+                            raise LibError(f"bad argument #1 to '{attr}' (expected integer >= 1)")
+                        setattr(self, attr, int(value))
+                return getattr(self, attr)
+
+            return f
+
+        return {
+            "encode_max_depth": setter("encode_max_depth"),
+            "decode_max_depth": setter("decode_max_depth"),
+            "encode_invalid_numbers": setter("encode_invalid_numbers"),
+            "encode_keep_buffer": lambda *_: True,  # buffer reuse: nothing to configure here
+            "encode_sparse_array": lambda *_: (False, 2, 10),
+            "decode_invalid_numbers": lambda *_: True,
+            "encode_number_precision": lambda *_: 14,
+        }
+
+
+def _fmt_number(x: float | int, cfg: JsonConfig) -> str:
     if isinstance(x, float):
         if math.isnan(x) or math.isinf(x):
-            raise LibError("Cannot serialise number: must not be NaN or Inf")
+            if cfg.encode_invalid_numbers is False:
+                raise LibError("Cannot serialise number: must not be NaN or Inf")
+            if cfg.encode_invalid_numbers == "null":
+                return "null"
+            return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
         if x.is_integer() and abs(x) < 1e15:
             return str(int(x))
         return f"{x:.14g}"
@@ -74,9 +111,7 @@ def _json_str(b: bytes) -> str:
     return s.replace("/", "\\/")
 
 
-def json_encode(null: Any, v: Any, depth: int = 0) -> str:
-    if depth > MAX_DEPTH:
-        raise LibError("Cannot serialise, excessive nesting (1001)")
+def json_encode(cfg: JsonConfig, null: Any, v: Any, depth: int = 0) -> str:
     if v is None or v is null:
         return "null"
     if v is True:
@@ -84,32 +119,45 @@ def json_encode(null: Any, v: Any, depth: int = 0) -> str:
     if v is False:
         return "false"
     if isinstance(v, (int, float)):
-        return _fmt_number(v)
+        return _fmt_number(v, cfg)
     if isinstance(v, bytes):
         return _json_str(v)
     if lua_kind(v) == "table":
+        if depth + 1 > cfg.encode_max_depth:
+            raise LibError(f"Cannot serialise, excessive nesting ({depth + 1})")
         n = _array_len(v)
         if n is not None and n > 0:
-            return "[" + ",".join(json_encode(null, v[i], depth + 1) for i in range(1, n + 1)) + "]"
+            items = (json_encode(cfg, null, v[i], depth + 1) for i in range(1, n + 1))
+            return "[" + ",".join(items) + "]"
         parts = []
         for k, item in v.items():
-            if isinstance(k, (int, float)):
-                key = _fmt_number(k)
+            if isinstance(k, (int, float)) and not isinstance(k, bool):
+                key = _fmt_number(k, cfg)
             elif isinstance(k, bytes):
                 key = k.decode("utf-8", "surrogateescape")
             else:
                 raise LibError("Cannot serialise table: table key must be a number or string")
             parts.append(_json_str(key.encode("utf-8", "surrogateescape")) + ":"
-                         + json_encode(null, item, depth + 1))  # fmt: skip
+                         + json_encode(cfg, null, item, depth + 1))  # fmt: skip
         return "{" + ",".join(parts) + "}"
     raise LibError(f"Cannot serialise {lua_kind(v)}: type not supported")
 
 
-def json_decode(lua: Any, null: Any, text: bytes) -> Any:
+def _depth(v: Any) -> int:
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    return 0
+
+
+def json_decode(cfg: JsonConfig, lua: Any, null: Any, text: bytes) -> Any:
     try:
         value = json.loads(text.decode("utf-8", "surrogateescape"))
     except (ValueError, RecursionError) as e:
-        raise LibError(f"Expected value but found invalid token at character 1 ({e})") from None
+        raise LibError(f"Expected value but found invalid token ({e})") from None
+    if _depth(value) > cfg.decode_max_depth:
+        raise LibError(f"Found too many nested data structures ({cfg.decode_max_depth + 1})")
     return to_lua(lua, value, null)
 
 
@@ -139,13 +187,15 @@ def to_lua(lua: Any, v: Any, null: Any) -> Any:
 
 
 def _to_msgpack(v: Any, depth: int = 0) -> Any:
-    if v is None or depth > 16:  # lua-cmsgpack packs tables deeper than 16 levels as nil
+    if v is None:
         return None
     if isinstance(v, float):
         return int(v) if v.is_integer() and abs(v) < 2**63 else v
     if isinstance(v, (bool, int, bytes)):
         return v
     if lua_kind(v) == "table":
+        if depth >= 16:  # lua-cmsgpack packs tables 16 levels down as nil (no cycles)
+            return None
         n = _array_len(v)
         if n is not None and n > 0:
             return [_to_msgpack(v[i], depth + 1) for i in range(1, n + 1)]
@@ -167,6 +217,31 @@ def msgpack_unpack(lua: Any, data: bytes) -> tuple[Any, ...]:
     except (ValueError, msgpack.ExtraData) as e:
         raise LibError(f"Bad data format in input ({e})") from None
     return tuple(out)
+
+
+def msgpack_unpack_limit(lua: Any, data: bytes, limit: Any = 0, offset: Any = 0) -> tuple[Any, ...]:
+    """cmsgpack.unpack_limit(s, limit, offset): (next offset or -1, up to ``limit`` objects)."""
+    start = int(offset or 0)
+    if start < 0 or start > len(data):
+        raise LibError("Start offset greater than input length")
+    limit = int(limit or 0)
+    unpacker = msgpack.Unpacker(raw=True, strict_map_key=False)
+    unpacker.feed(data[start:])
+    out: list[Any] = []
+    try:
+        while limit <= 0 or len(out) < limit:
+            try:
+                out.append(to_lua(lua, unpacker.unpack(), None))
+            except msgpack.OutOfData:
+                break
+    except (ValueError, msgpack.ExtraData) as e:
+        raise LibError(f"Bad data format in input ({e})") from None
+    used = start + unpacker.tell()
+    return (used if used < len(data) else -1, *out)
+
+
+def msgpack_unpack_one(lua: Any, data: bytes, offset: Any = 0) -> tuple[Any, ...]:
+    return msgpack_unpack_limit(lua, data, 1, offset)
 
 
 # -- bit (LuaBitOp) -------------------------------------------------------------------

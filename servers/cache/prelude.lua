@@ -26,11 +26,23 @@ protected[ro_meta_proxy] = true
 -- The allowed globals (Redis's allow lists), kept in a hidden table.
 local H = {}
 for _, name in pairs({'xpcall', 'tostring', 'next', 'assert', 'tonumber', 'rawequal', 'rawget',
-                      'collectgarbage', 'coroutine', 'type', 'select', 'unpack', 'gcinfo',
+                      'collectgarbage', 'coroutine', 'type', 'select', 'gcinfo',
                       'pairs', 'ipairs', '_VERSION', 'error'}) do
   H[name] = G[name]
 end
 
+-- Stock Lua 5.1's unpack overflows an int counting huge ranges (and crashes the
+-- process); Redis's Lua is patched. Refuse such ranges before calling it.
+H.unpack = function(...)
+  local n, t, i, j = select('#', ...), ...
+  if type(i) == 'number' and type(j) == 'number' and j - i >= 2147483647 then
+    error("too many results to unpack", 2)
+  end
+  -- pass exactly the arguments given: each one takes a slot of the 8000 C stack slots
+  if n <= 1 then return unpack(t) end
+  if n == 2 then return unpack(t, i) end
+  return unpack(...)
+end
 H.setmetatable = function(t, mt)
   if protected[t] then error("Attempt to modify a readonly table", 2) end
   return setmetatable(t, mt)
@@ -63,7 +75,13 @@ H.pcall = function(f, ...)
 end
 
 -- redis.*
-local pycall, redis = py.call, {}
+local pycall_args, pycall_table, redis = py.call, py.call_table, {}
+local function pycall(...)
+  -- lupa cannot take thousands of arguments on the C stack: pass long calls as a table
+  local n = select('#', ...)
+  if n > 200 then return pycall_table({...}, n) end
+  return pycall_args(...)
+end
 redis.call = function(...)
   local ok, v = pycall(...)
   if not ok then error({err = v}) end
@@ -117,10 +135,12 @@ local function lib(fns)
   end
   return t
 end
-local cjson = lib({encode = libs.json_encode, decode = libs.json_decode})
+local cjson = lib(libs.json)
 cjson.null = libs.null
 H.cjson = readonly(cjson)
-H.cmsgpack = readonly(lib({pack = libs.msgpack_pack, unpack = libs.msgpack_unpack}))
+H.cmsgpack = readonly(lib({pack = libs.msgpack_pack, unpack = libs.msgpack_unpack,
+                           unpack_one = libs.msgpack_unpack_one,
+                           unpack_limit = libs.msgpack_unpack_limit}))
 H.bit = readonly(lib(libs.bit))
 
 -- lupa looks up debug.traceback when Python calls into Lua: keep only that.
@@ -175,9 +195,12 @@ end
 -- SCRIPT KILL: a count hook asks Python every 100000 instructions; once killed it
 -- fires on every line so that pcall cannot swallow the error for long.
 hook = function()
-  if running and killed() then
-    dbg_sethook(hook, 'l')
-    error({err = 'ERR Script killed by user with SCRIPT KILL...'})
+  if running then
+    local why = killed()  -- nil, or the error to stop with
+    if why then
+      dbg_sethook(hook, 'l')
+      error({err = why})
+    end
   end
 end
 

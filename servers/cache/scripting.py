@@ -58,11 +58,13 @@ import math
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lupa.lua51 as lua51
+import msgpack
 
 from netlib import resp
 from servers.respkit import VERSION, Command, CommandError
@@ -75,6 +77,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("servers.cache.scripting")
 
 DEFAULT_BUSY_MS = 5000  # busy-reply-threshold / lua-time-limit
+LOAD_TIMEOUT = 0.5  # seconds FUNCTION LOAD may run a library's code (Redis: 500 ms)
+DUMP_MAGIC = b"SYSLABFN1"  # FUNCTION DUMP payloads: magic + version, msgpack codes, CRC32
 MAX_NESTING = 500  # a returned table nested deeper answers "reached lua stack limit"
 PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text()
 
@@ -201,6 +205,7 @@ class Run:
     def __init__(
         self, engine: Engine, caller: Any, fn: Any, keys: list[bytes], args: list[bytes],
         *, eval_mode: bool, read_only: bool, allow_oom: bool, name: str,
+        argv: list[bytes] | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.caller = caller
@@ -210,6 +215,7 @@ class Run:
         self.read_only = read_only
         self.allow_oom = allow_oom
         self.name = name
+        self.argv = list(argv or [])  # the EVAL/FCALL command, for FUNCTION STATS
         self.wrote = False
         self.killed = False
         self.timed_out = False
@@ -247,6 +253,7 @@ class Lua:
         g.python = None
         py = rt.table_from({
             b"call": engine.call,
+            b"call_table": lambda t, n: engine.call(*(t[i] for i in range(1, n + 1))),
             b"sha1hex": _guard(lambda s=None, *rest: _sha1(s, rest)),
             b"log": _guard(engine.log),
             b"setresp": _guard(engine.setresp),
@@ -261,11 +268,22 @@ class Lua:
         null = rt.eval("setmetatable({}, {__metatable = false, __newindex = function() end})")
         self.null = null
         bit = rt.table_from({k.encode(): _lib(f) for k, f in lualibs.BIT.items()})
+        cfg = lualibs.JsonConfig()
+        json_fns = {k.encode(): _lib(f) for k, f in cfg.functions().items()}
+        json_fns[b"encode"] = _lib(lambda v=None, *_: lualibs.json_encode(cfg, null, v).encode())
+        json_fns[b"decode"] = _lib(
+            lambda s=b"", *_: lualibs.json_decode(cfg, rt, null, _need_str(s))
+        )
         libs = rt.table_from({
-            b"json_encode": _lib(lambda v=None, *_: lualibs.json_encode(null, v).encode()),
-            b"json_decode": _lib(lambda s=b"", *_: lualibs.json_decode(rt, null, _need_str(s))),
+            b"json": rt.table_from(json_fns),
             b"msgpack_pack": _lib(lualibs.msgpack_pack),
             b"msgpack_unpack": _lib(lambda s=b"", *_: lualibs.msgpack_unpack(rt, _need_str(s))),
+            b"msgpack_unpack_one": _lib(
+                lambda s=b"", o=0, *_: lualibs.msgpack_unpack_one(rt, _need_str(s), o)
+            ),
+            b"msgpack_unpack_limit": _lib(
+                lambda s=b"", n=0, o=0, *_: lualibs.msgpack_unpack_limit(rt, _need_str(s), n, o)
+            ),
             b"bit": bit,
             b"null": null,
         })  # fmt: skip
@@ -355,6 +373,7 @@ class Engine:
         self.functions: dict[str, tuple[Library, dict[str, Any]]] = {}
         self.current: Run | None = None
         self.loading: Library | None = None
+        self.load_deadline = 0.0
         self.eval_lua = Lua(self)
         self.func_lua = Lua(self)
         self._jobs: queue.SimpleQueue[Run] = queue.SimpleQueue()
@@ -384,8 +403,9 @@ class Engine:
 
     # -- running ----------------------------------------------------------------------
     def eval(
-        self, c: Any, sha: str, keys: list[bytes], args: list[bytes], ro: bool
-    ) -> bytes | None:
+        self, c: Any, sha: str, keys: list[bytes], args: list[bytes], ro: bool,
+        argv: list[bytes] | None = None,
+    ) -> bytes | None:  # fmt: skip
         fn, flags, _ = self.scripts[sha]
         compat = flags is None
         fl = flags or ()
@@ -396,21 +416,22 @@ class Engine:
         read_only = ro or (not compat and "no-writes" in fl)
         run = Run(
             self, c, fn, keys, args, eval_mode=True, read_only=read_only,
-            allow_oom="allow-oom" in fl, name=sha,
+            allow_oom="allow-oom" in fl, name=sha, argv=argv,
         )  # fmt: skip
         return self.start(run)
 
     def fcall(
-        self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool
-    ) -> bytes | None:
-        lib, fi = self.functions[name]
+        self, c: Any, name: str, keys: list[bytes], args: list[bytes], ro: bool,
+        argv: list[bytes] | None = None,
+    ) -> bytes | None:  # fmt: skip
+        lib, fi = self.functions[name.lower()]
         fl = fi["flags"]
         refused = self._refuse_flags(fl, ro)
         if refused:
             return refused
         run = Run(
             self, c, fi["callback"], keys, args, eval_mode=False,
-            read_only=ro or "no-writes" in fl, allow_oom="allow-oom" in fl, name=name,
+            read_only=ro or "no-writes" in fl, allow_oom="allow-oom" in fl, name=name, argv=argv,
         )  # fmt: skip
         return self.start(run)
 
@@ -516,9 +537,14 @@ class Engine:
             text += b" script: %s, on %s:%d." % (run.name.encode(), source, int(line))
         return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
-    def killed(self) -> bool:
+    def killed(self) -> bytes | None:
+        """The count hook's question: the error that stops the running Lua code, or None."""
         run = self.current
-        return run is not None and run.killed
+        if run is not None and run.killed:
+            return b"ERR Script killed by user with SCRIPT KILL..."
+        if self.loading is not None and time.monotonic() > self.load_deadline:
+            return b"ERR FUNCTION LOAD timeout"
+        return None
 
     def kill(self, eval_mode: bool) -> bytes:
         """SCRIPT KILL / FUNCTION KILL."""
@@ -606,6 +632,8 @@ class Engine:
         except st.errors as e:
             r = st.error_reply(e, argv)
         st.commands_processed += 1
+        if r is not None and st.persistence is not None:  # the AOF logs the script's writes
+            st.persistence.write_log(run.client, cmd, argv, r)
         return r if r is not None else resp.null_array(run.client.proto)
 
     # -- the rest of the redis.* API -------------------------------------------------------
@@ -734,10 +762,16 @@ class Engine:
 
     def load_library(self, code: bytes, replace: bool) -> str:
         """FUNCTION LOAD; returns the library name. Raises CommandError."""
-        name, skip = parse_library_header(code)
-        old = self.libraries.get(name)
-        if old is not None and not replace:
+        name, _ = parse_library_header(code)
+        if name in self.libraries and not replace:
             raise CommandError(f"Library '{name}' already exists")
+        lib = self._build(code)
+        self._join([lib], replace=True, flush=False)
+        return name
+
+    def _build(self, code: bytes) -> Library:
+        """Run a library's code once; the functions it registered (nothing installed yet)."""
+        name, skip = parse_library_header(code)
         lib = Library(name, code)
         lua = self.func_lua
         r = lua.compile(b"\n" + code[skip:], b"@user_function")
@@ -746,6 +780,7 @@ class Engine:
             msg = r[1].decode(errors="replace") if isinstance(r, tuple) else "error"
             raise CommandError(f"Error compiling function: {msg}")
         self.loading = lib
+        self.load_deadline = time.monotonic() + LOAD_TIMEOUT
         try:
             res = lua.run_fn(fn)
         finally:
@@ -758,21 +793,44 @@ class Engine:
             raise CommandError(f"Error registering functions: {msg}")
         if not lib.functions:
             raise CommandError("No functions registered")
-        for fname in lib.functions:
-            owner = self.functions.get(fname)
-            if owner is not None and owner[0] is not old:
-                raise CommandError(f"Function {fname} already exists")
-        if old is not None:
-            self.delete_library(name)
-        self.libraries[name] = lib
-        for fname, fi in lib.functions.items():
-            self.functions[fname] = (lib, fi)
-        return name
+        return lib
+
+    def _join(self, libs: list[Library], replace: bool, flush: bool) -> None:
+        """Install ``libs`` all or nothing: a name clash leaves everything as it was."""
+        new: dict[str, Library] = {} if flush else dict(self.libraries)
+        for lib in libs:
+            if lib.name in new and not replace:
+                raise CommandError(f"Library {lib.name} already exists")
+            new[lib.name] = lib
+        functions: dict[str, tuple[Library, dict[str, Any]]] = {}
+        for lib in new.values():
+            for fname, fi in lib.functions.items():
+                if fname.lower() in functions:  # function names are case-insensitive
+                    raise CommandError(f"Function {fname} already exists")
+                functions[fname.lower()] = (lib, fi)
+        self.libraries, self.functions = new, functions
+
+    def dump(self) -> bytes:
+        """FUNCTION DUMP: every library's code, versioned and checksummed (not Redis's RDB)."""
+        body = DUMP_MAGIC + msgpack.packb([lib.code for lib in self.libraries.values()])
+        return body + zlib.crc32(body).to_bytes(4, "big")
+
+    def restore(self, payload: bytes, policy: str) -> None:
+        """FUNCTION RESTORE with APPEND, REPLACE or FLUSH."""
+        body, crc = payload[:-4], payload[-4:]
+        if not body.startswith(DUMP_MAGIC) or zlib.crc32(body).to_bytes(4, "big") != crc:
+            raise CommandError("DUMP payload version or checksum are wrong")
+        try:
+            codes = msgpack.unpackb(body[len(DUMP_MAGIC) :])
+        except (ValueError, msgpack.ExtraData):
+            raise CommandError("DUMP payload version or checksum are wrong") from None
+        libs = [self._build(code) for code in codes]
+        self._join(libs, replace=policy == "REPLACE", flush=policy == "FLUSH")
 
     def delete_library(self, name: str) -> None:
         lib = self.libraries.pop(name)
         for fname in lib.functions:
-            self.functions.pop(fname, None)
+            self.functions.pop(fname.lower(), None)
 
     def flush_functions(self) -> None:
         self.libraries.clear()

@@ -34,6 +34,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 MAX_LEVEL = 32  # ZSKIPLIST_MAXLEVEL: enough for 4**32 elements
 P = 0.25  # ZSKIPLIST_P: a node reaches level k+1 with this probability
@@ -337,6 +338,20 @@ class SortedSet:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.scores)
+
+    def copy(self) -> SortedSet:
+        """An independent set with the same members (COPY): rebuilt in order, O(n log n)."""
+        other = SortedSet(self.listpack, self.zsl.rng)
+        for member, score in self.items():
+            other.scores[member] = score
+            other.zsl.insert(score, member)
+        return other
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SortedSet:
+        # copy.deepcopy would recurse node by node down the list and overflow the stack
+        return self.copy()
 
     def add(self, member: bytes, score: float) -> bool:
         """Set ``member``'s score; True when it is new."""

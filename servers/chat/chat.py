@@ -16,7 +16,10 @@ A request that breaks the contract (not an object, a missing or too long field,
 a message to a channel not joined) gets ``{"error": "..."}`` as its ack and
 changes nothing. A user is the name given in the first ``join`` of a
 connection; presence counts connections, so a user with two tabs stays online
-until both leave.
+until both leave, and ``presence`` is sent only when a user comes online or goes
+offline in the channel (a second tab changes nothing anyone sees). Each such
+change goes to everyone in the channel: N users joining one channel cost N^2/2
+deliveries, which is why big chats batch or throttle presence.
 
 Where messages go is the ``Bus``: ``LocalBus`` numbers and delivers them in this
 process; ``servers.chat.star.RedisBus`` (``--redis``, N17) goes through Redis so
@@ -202,7 +205,9 @@ class LocalBus:
         return msg
 
     async def presence(self, channel: str, user: str, delta: int) -> None:
-        self.chat.show_presence(channel, self.chat.users_here(channel))
+        n = self.chat.local_presence.get(channel, Counter()).get(user, 0)
+        if (delta > 0 and n == delta) or n == 0:  # the user came online or went offline
+            self.chat.show_presence(channel, self.chat.users_here(channel))
 
     async def typing(self, channel: str, user: str, typing: bool, origin: str) -> None:
         self.chat.show_typing(channel, user, typing, origin)

@@ -11,8 +11,8 @@ reached the same way, so there is one path for a message and no double delivery.
   process sees a chat channel's messages in id order; ``History.put`` ignores an
   id it has already stored, so each is delivered to the local sockets once.
 * Presence: a hash per chat channel, user -> connections over all processes
-  (``HINCRBY``; the field goes at 0), changed and published in one script, so
-  every process shows the same list.
+  (``HINCRBY``; the field goes at 0), changed and published in one script
+  when a user comes online or goes offline, so every process shows the same list.
 * Typing: published as is; the sender's socket is skipped by its sid.
 
 What it gives up: a process that dies without its connections' ``-1`` leaves
@@ -56,7 +56,9 @@ PRESENCE = """
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 local users = redis.call('HKEYS', KEYS[1])
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'presence', channel = ARGV[4], users = users}))
+if n == tonumber(ARGV[2]) or n <= 0 then
+  redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'presence', channel = ARGV[4], users = users}))
+end
 return users
 """
 

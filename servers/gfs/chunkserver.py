@@ -76,7 +76,7 @@ class ChunkServer:
             "push": self.push, "write": self.write, "append": self.append, "apply": self.apply,
             "read": self.read, "length": self.length, "create_chunk": self.create_chunk,
             "set_version": self.set_version, "grant_lease": self.grant_lease,
-            "revoke_lease": self.revoke_lease, "replicate": self.replicate, "info": self.info,
+            "revoke_lease": self.revoke_lease, "copy_chunk": self.copy_chunk, "replicate": self.replicate, "info": self.info,
         }  # fmt: skip
 
     def lock(self, handle: int) -> asyncio.Lock:
@@ -210,6 +210,13 @@ class ChunkServer:
         self.store.create(handle, version)
         return True
 
+    async def copy_chunk(self, handle: int, new_handle: int, version: int) -> bool:
+        """A snapshot's copy on write: a local copy of our replica under a new handle."""
+        async with self.lock(handle):
+            self._check(handle, version)
+            self.store.copy(handle, new_handle)
+        return True
+
     async def set_version(self, handle: int, version: int) -> bool:
         async with self.lock(handle):  # after the mutation in flight, if any
             self.store.set_version(handle, version)
@@ -270,6 +277,11 @@ class ChunkServer:
             have = self.store.versions.get(h)
             if h not in self.cloning and have is not None and (current == 0 or have < current):
                 log.info("master says chunk %d is stale or orphaned: deleting it", h)
+                self.store.delete(h)
+                self.leases.pop(h, None)
+        for h in reply.get("drop", []):
+            if h not in self.cloning:
+                log.info("master moves chunk %d elsewhere (over-replicated): deleting it here", h)
                 self.store.delete(h)
                 self.leases.pop(h, None)
         for h in reply["extended"]:

@@ -29,9 +29,11 @@ def engine(c: Any) -> scripting.Engine:
     return e
 
 
-def _keys_args(a: list[bytes], first: int) -> tuple[list[bytes], list[bytes]]:
+def _keys_args(
+    a: list[bytes], first: int, bad: bytes = NOT_INTEGER
+) -> tuple[list[bytes], list[bytes]]:
     """``numkeys key ... arg ...`` starting at ``a[first]``."""
-    n = to_int(a[first], NOT_INTEGER)
+    n = to_int(a[first], bad)
     rest = a[first + 1 :]
     if n > len(rest):
         raise CommandError("Number of keys can't be greater than number of args")
@@ -44,7 +46,7 @@ def _eval(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     keys, args = _keys_args(a, 2)
     e = engine(c)
     sha = e.load_script(a[1])
-    return e.eval(c, sha, keys, args, ro)
+    return e.eval(c, sha, keys, args, ro, a)
 
 
 def _evalsha(c: Any, a: list[bytes], ro: bool) -> bytes | None:
@@ -53,7 +55,7 @@ def _evalsha(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     sha = a[1].decode(errors="replace").lower()
     if sha not in e.scripts:
         return scripting.NOSCRIPT
-    return e.eval(c, sha, keys, args, ro)
+    return e.eval(c, sha, keys, args, ro, a)
 
 
 KEYS = (0, 0, 0)  # numkeys-based key positions (Redis marks them with key specs)
@@ -164,6 +166,27 @@ def function_kill(c: Any, a: list[bytes]) -> bytes:
     return engine(c).kill(eval_mode=False)
 
 
+@command("DUMP", 2, "noscript", NO, G, "Serialize every library", FUNCTION)
+def function_dump(c: Any, a: list[bytes]) -> bytes:
+    return resp.bulk(engine(c).dump())
+
+
+@command("RESTORE", -3, "noscript write denyoom", NO, G, "Restore libraries from a dump",
+         FUNCTION, "serialized-value [FLUSH|APPEND|REPLACE]")  # fmt: skip
+def function_restore(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 4:
+        raise CommandError(
+            "unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."
+        )
+    policy = a[3].upper().decode(errors="replace") if len(a) == 4 else "APPEND"
+    if policy not in ("FLUSH", "APPEND", "REPLACE"):
+        raise CommandError(
+            "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+        )
+    engine(c).restore(a[2], policy)
+    return resp.OK
+
+
 @command("LIST", -2, "noscript", NO, G, "List the libraries and their functions", FUNCTION,
          "[LIBRARYNAME library-name-pattern] [WITHCODE]")  # fmt: skip
 def function_list(c: Any, a: list[bytes]) -> bytes:
@@ -206,10 +229,12 @@ def function_list(c: Any, a: list[bytes]) -> bytes:
 def function_stats(c: Any, a: list[bytes]) -> bytes:
     e = engine(c)
     run = e.current
+    if run is not None and run.eval_mode:
+        return scripting.BUSY_EVAL
     running = None
     if run is not None:
         running = {
-            b"name": run.name.encode(), b"command": [b"fcall", run.name.encode()],
+            b"name": run.name.encode(), b"command": run.argv,
             b"duration_ms": int((time.monotonic() - run.started) * 1000),
         }  # fmt: skip
     lua = {b"libraries_count": len(e.libraries), b"functions_count": len(e.functions)}
@@ -219,10 +244,10 @@ def function_stats(c: Any, a: list[bytes]) -> bytes:
 def _fcall(c: Any, a: list[bytes], ro: bool) -> bytes | None:
     e = engine(c)
     name = a[1].decode(errors="replace")
-    if name not in e.functions:
+    if name.lower() not in e.functions:
         raise CommandError("Function not found")
-    keys, args = _keys_args(a, 2)
-    return e.fcall(c, name, keys, args, ro)
+    keys, args = _keys_args(a, 2, b"-ERR Bad number of keys provided\r\n")
+    return e.fcall(c, name, keys, args, ro, a)
 
 
 @command("FCALL", -3, "noscript skip_monitor may_replicate", KEYS, G, "Call a function",

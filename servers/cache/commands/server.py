@@ -48,6 +48,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "maxmemory_human": _human(ev.maxmemory),
             "maxmemory_policy": ev.policy,
             "maxmemory_samples": ev.samples,
+            "number_of_cached_scripts": len(st.scripting.scripts) if st.scripting else 0,
         },
         "stats": {
             "total_connections_received": st.connections_received,
@@ -63,7 +64,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
         },
         "persistence": {"loading": 0, "rdb_changes_since_last_save": ks.dirty},
         "keyspace": keyspace,
-        **st.observer.sections(),
+        **st.extra_sections(),
     }
 
 

@@ -20,9 +20,10 @@ limit and never goes back; a stored result (ZUNIONSTORE, ZRANGESTORE, ...)
 is a listpack when it fits. The config names have the old ``ziplist``
 aliases too.
 
-ZSCAN answers the whole set in one reply with cursor 0 (allowed: COUNT is
-only a hint, and every member present for the whole scan is returned);
-Redis does that for listpack sets and walks its hash table otherwise.
+ZSCAN answers the whole set in one reply with cursor 0, in score order
+(allowed: COUNT is only a hint, and every member present for the whole scan
+is returned); Redis does that for listpack sets and walks its hash table
+otherwise, so a big set's ZSCAN costs one O(n) reply here.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def signal(c: Any, key: bytes) -> None:
 # --- ZADD, ZINCRBY, ZREM, reads ----------------------------------------------------------
 
 
-def _zadd(c: Any, a: list[bytes], incr: bool) -> bytes:
+def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
     nx = xx = gt = lt = ch = False
     i = 2
     while i < len(a):
@@ -307,12 +308,12 @@ def _zadd(c: Any, a: list[bytes], incr: bool) -> bytes:
 
 @command("ZADD", -4, "write denyoom fast", (1, 1, 1), G, "Add members or update their scores")
 def zadd(c: Any, a: list[bytes]) -> bytes:
-    return _zadd(c, a, False)
+    return zadd_generic(c, a, False)
 
 
 @command("ZINCRBY", 4, "write denyoom fast", (1, 1, 1), G, "Increment a member's score")
 def zincrby(c: Any, a: list[bytes]) -> bytes:
-    return _zadd(c, [a[0], a[1], b"INCR", a[2], a[3]], True)
+    return zadd_generic(c, [a[0], a[1], b"INCR", a[2], a[3]], True)
 
 
 @command("ZREM", -3, "write fast", (1, 1, 1), G, "Remove members")
@@ -478,27 +479,26 @@ def zrange_generic(
 ) -> bytes:
     """ZRANGE and every older form: ``kind`` is "rank", "score" or "lex" unless BY* says."""
     withscores = False
-    offset, count, limit = 0, -1, False
-    plain_zrange = a[0].upper() in (b"ZRANGE", b"ZRANGESTORE")
+    offset, count = 0, -1
+    auto = a[0].upper() in (b"ZRANGE", b"ZRANGESTORE")  # BY*/REV only there, as in Redis
+    kind_given = rev_given = not auto
     i = opts_from
     while i < len(a):
         o = a[i].upper()
-        if o == b"WITHSCORES" and store_to is None and (plain_zrange or kind != "lex"):
+        if o == b"WITHSCORES" and store_to is None:
             withscores = True
-        elif o == b"LIMIT" and i + 2 < len(a) and (plain_zrange or kind != "rank"):
+        elif o == b"LIMIT" and i + 2 < len(a):
             offset, count = to_int(a[i + 1]), to_int(a[i + 2])
-            limit = True
             i += 2
-        elif plain_zrange and o == b"BYSCORE" and kind == "rank":
-            kind = "score"
-        elif plain_zrange and o == b"BYLEX" and kind == "rank":
-            kind = "lex"
-        elif plain_zrange and o == b"REV":
-            rev = True
+        elif o == b"REV" and not rev_given:
+            rev = rev_given = True
+        elif o in (b"BYSCORE", b"BYLEX") and not kind_given:
+            kind = "score" if o == b"BYSCORE" else "lex"
+            kind_given = True
         else:
             raise CommandError(SYNTAX)
         i += 1
-    if limit and kind == "rank":
+    if count != -1 and kind == "rank":  # Redis checks the count, not whether LIMIT was given
         raise CommandError(
             "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
         )
@@ -934,7 +934,7 @@ def zscan(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(SYNTAX)
     zs = _zset(c, a[1])
     out: list[bytes] = []
-    for m, s in zs.scores.items() if zs else ():
+    for m, s in zs.items() if zs else ():
         if match is None or match(m):
             out += (m, format_score(s))
     return b"*2\r\n$1\r\n0\r\n" + resp.bulks(out)
