@@ -60,7 +60,9 @@ SKIP_TAGS = [
 DEFAULT_SRC = Path("/work/redis-src/redis-7.0.15")
 CACHE_DIR = Path.home() / ".cache" / "syslab" / "redis-src"
 UNIT_TIMEOUT_S = 1800  # a whole unit
-TEST_TIMEOUT_S = 300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
+TEST_TIMEOUT_S = (
+    300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LINE = re.compile(r"^\[(ok|err|exception|skip|ignore)\]:\s*(.*?)(?: \(\d+ ms\))?$")
 OURS, REDIS = "syslab-cache", "redis-server"

@@ -169,6 +169,7 @@ def pfselftest(c: Any, a: list[bytes]) -> bytes:
         return b"-ERR TESTFAILED sparse encoding\r\n"
     return resp.OK
 
+
 # The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
 REGISTRY.syntax.update({
     "pfadd": "key [element [element ...]]",
