@@ -97,7 +97,9 @@ def find_source() -> Path | None:
     r = subprocess.run(["apt-get", "source", "redis"],
                        cwd=CACHE_DIR, capture_output=True, text=True, timeout=600)  # fmt: skip
     if r.returncode != 0:
-        print(f"apt-get source redis failed: {r.stderr.strip()[-300:]}", file=sys.stderr)
+        print(f"apt-get source redis failed: {r.stderr.strip()[-300:]} (enable deb-src: "
+              "'Types: deb deb-src' in /etc/apt/sources.list.d/debian.sources, apt-get update)",
+              file=sys.stderr)  # fmt: skip
         return None
     for d in sorted(CACHE_DIR.glob("redis-*")):
         if (d / "tests" / "test_helper.tcl").exists():
