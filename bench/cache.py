@@ -61,6 +61,8 @@ COMMANDS: dict[str, list[str]] = {
     "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
     "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
     "setbit": ["SETBIT", "bench:bits", "100000", "1"],
+    # A Lua script per request: compile once (cached by sha), then a redis.call each.
+    "eval": ["EVAL", "return redis.call('INCR', KEYS[1])", "1", "bench:eval"],
 }
 # Data a workload reads, written once into each server before the runs.
 SETUP: dict[str, list[list[str]]] = {

@@ -25,6 +25,16 @@
 
 The client side runs in this process on the same machine, its wake-ups inside
 the figures for both servers alike.
+
+A run here (2 shared cores, load average ~11 from other work; medians of 2
+rounds, min..max in the JSON): at 2,000 clients ours 259 ms p50 / 552 ms p99
+and 15.0 kB RSS per connection, python-socketio on aiohttp 602 / 2,198 ms and
+30.9 kB; at 10,000 clients ours 590 ms p50 / 2,088 ms p99, 15.2 kB per
+connection, none dropped. The star: 178 msg/s delivered to all 30 clients with
+the per-message fsync, 389 msg/s without it. A broadcast is encoded and framed
+once (``EngineServer.broadcast``), so the per-socket cost is one write; the
+rest is this one Python process reading 10,000 sockets (and the client side,
+also Python, parsing what they get).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ UNITS = [
     "unit/type/string", "unit/type/incr", "unit/type/list", "unit/type/list-2",
     "unit/type/list-3", "unit/type/hash", "unit/type/set", "unit/type/zset",
     "unit/type/stream", "unit/type/stream-cgroups", "unit/geo", "unit/hyperloglog",
-    "unit/bitops", "unit/sort", "unit/scripting",
+    "unit/bitops", "unit/sort", "unit/scripting", "unit/functions",
 ]  # fmt: skip
 # What an external server cannot be asked for (Redis's own tags).
 SKIP_TAGS = [

@@ -31,7 +31,8 @@ from .client import GfsClient, GfsError
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m clients.gfs", description="the GFS client (N18)")
     p.add_argument("--master", default="127.0.0.1:8110", help="the master's HOST:PORT (127.0.0.1:8110)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to keep retrying (30)")
+    p.add_argument("--timeout", type=float, default=75.0,
+                   help="seconds to keep retrying (75: past a restarted master's 60 s wait for old leases)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("ls").add_argument("path", nargs="?", default="/")
     for name in ("rm", "stat", "mkdir", "records"):

@@ -60,10 +60,6 @@ class Result:
             r = r.next
         return out
 
-    def _take_ok(self, ok: OkPacket) -> None:
-        self.affected_rows, self.insert_id = ok.affected_rows, ok.insert_id
-        self.warnings, self.status, self.info = ok.warnings, ok.status, ok.info
-
 
 class ResultBuilder:
     """Feed it a command's events; ``feed`` returns True once the response is complete."""
@@ -85,9 +81,12 @@ class ResultBuilder:
             self._cur = Result(columns=ev.columns)
             return False
         if type(ev) is OkPacket:
-            res = self._cur or Result()
+            # "is None", not "or": a Result with no rows is falsy (__len__), and an
+            # empty result set must keep its columns
+            res = self._cur if self._cur is not None else Result()
             self._cur = None
-            res._take_ok(ev)
+            res.affected_rows, res.insert_id = ev.affected_rows, ev.insert_id
+            res.warnings, res.status, res.info = ev.warnings, ev.status, ev.info
             if self._last is None:
                 self.first = res
             else:

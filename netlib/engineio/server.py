@@ -206,6 +206,22 @@ class EngineServer:
         # the pending poll or the WebSocket writer delivers the close packet, then lets go
         sock.flush()
 
+    def broadcast(self, sockets: list[Socket], data: str | bytes) -> None:
+        """One message to many sessions. Those on an open WebSocket with nothing queued
+        get one frame built once for all (the per-socket cost is then one write); the
+        others queue it as ``send`` does, so the order per session is kept."""
+        framed: bytes | None = None
+        for sock in sockets:
+            ws = sock.ws
+            if ws is not None and not sock.core.outbox and not sock.core.upgrading and not sock.closed:
+                if framed is None:
+                    from .websocket import frame
+
+                    framed = frame(data)
+                if ws.write_frame(framed):
+                    continue
+            sock.send(data)
+
     def shutdown(self) -> None:
         """The server is stopping: every session is closed, its client told so."""
         self.stopping = True

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from netlib.http import Request
 from netlib.websocket import ConnectionClosed, Options, WebSocket, websocket
+from netlib.websocket.core import State
+from netlib.websocket.frames import BINARY, TEXT, encode_frame
 
 from .packets import PacketType, ProtocolError, decode, encode
 
@@ -62,7 +64,7 @@ class WSTransport:
                 return
         if self.sock.closed and not self.ws.closed:
             asyncio.ensure_future(self.ws.close(1000, "engine.io close"))
-        elif (unsent := self._unsent()) > MAX_UNSENT:
+        elif not self.sock.closed and (unsent := self._unsent()) > MAX_UNSENT:
             log.warning("[%s] sid %s: aborted, %d bytes unsent (not reading)", self.sock.peer,
                         self.sock.sid, unsent)  # fmt: skip
             self.sock.core.close("transport error: client not reading", notify=False)
@@ -70,9 +72,27 @@ class WSTransport:
             self.ws.link.abort()
 
 
+    def write_frame(self, frame: bytes) -> bool:
+        """A broadcast's frame, built once for every socket (``EngineServer.broadcast``):
+        written as is while the WebSocket is open; False when it is not."""
+        ws = self.ws
+        if ws.ended_by is not None or ws.core.state is not State.OPEN:
+            return False
+        ws.link.write(frame)
+        if self._unsent() > MAX_UNSENT:
+            self.flush()  # (the outbox is empty: this is the cut-off below)
+        return True
+
     def _unsent(self) -> int:
         size = getattr(self.ws.link, "write_buffer_size", None)  # the shell's Connection has it
         return int(size()) if callable(size) else 0
+
+
+def frame(data: str | bytes) -> bytes:
+    """The WebSocket frame of a message packet (no extension is negotiated: see Options)."""
+    if isinstance(data, bytes):
+        return encode_frame(BINARY, data)
+    return encode_frame(TEXT, ("4" + data).encode("utf-8"))
 
 
 class WebSocketTransport:

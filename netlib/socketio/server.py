@@ -207,13 +207,10 @@ class SocketIOServer:
                 sids |= nsp.rooms.get(r, set())
         else:
             sids = set(nsp.sockets)
-        sent = 0
-        for sid in sids - skipped:
-            sock = nsp.sockets.get(sid)
-            if sock is not None:
-                sock.client.send(msgs)
-                sent += 1
-        return sent
+        targets = [s.client.eio for sid in sids - skipped if (s := nsp.sockets.get(sid)) is not None]
+        for m in msgs:  # encoded once; each Engine.IO message framed once for the WebSockets
+            self.engine.broadcast(targets, m)
+        return len(targets)
 
     def shutdown(self) -> None:
         self.engine.shutdown()

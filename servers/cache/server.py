@@ -114,6 +114,7 @@ class State(ServerState):
             p.load()
             self.persistence = p
             self.observer.write_log = p.write_log
+            self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
     def database(self, index: int) -> Database:
@@ -147,7 +148,7 @@ class State(ServerState):
     def cron(self) -> None:
         """One tick: active expiry within its time budget, eviction, ops/sec."""
         if self.persistence is not None:
-            self.persistence.poll()  # a forked child's end (touches no keys)
+            self.persistence.poll()  # a forked child's end; evictions logged since the last batch
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz

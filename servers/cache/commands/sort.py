@@ -6,8 +6,8 @@ A pattern names other keys by substituting the element for the first ``*``:
 ``BY weight_*`` sorts element ``3`` by the value of ``weight_3``; with
 ``->field`` after the star it reads that field of a hash (``BY obj_*->age``);
 ``GET #`` is the element itself. A BY pattern without a star means "don't
-sort" (Redis's ``BY nosort``), except that a set stored or sorted from a
-script (``redis.call``) is sorted anyway, so the result is deterministic.
+sort" (Redis's ``BY nosort``), except that a set stored or sorted for a script
+is sorted anyway so the result is deterministic.
 
 Order, as Redis's sortCompare: numeric by default (each weight read as a
 double; one that is not a number fails the whole command), equal weights by
@@ -130,8 +130,9 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         if source is None:
             raise WrongType()
         elements = list(source(value))
-        if dontsort and type(value) in UNORDERED and (store is not None or c.in_script):
-            dontsort, alpha, by = False, True, None  # deterministic when stored or scripted
+        stable = store is not None or getattr(c, "in_script", False)  # as Redis: STORE, scripts
+        if dontsort and stable and type(value) in UNORDERED:
+            dontsort, alpha, by = False, True, None  # a deterministic result
     if not dontsort:
         elements = _ordered(db, elements, by, alpha, desc)
     elif desc and type(value) in RANKED:
