@@ -12,9 +12,9 @@ On the default namespace a client emits
   ``typing`` ``{"channel", "user", "typing"}``;
 * ``leave`` ``{"channel"}``.
 
-A request that breaks the contract (not an object, a missing or too long field,
-a message to a channel not joined) gets ``{"error": "..."}`` as its ack and
-changes nothing. A user is the name given in the first ``join`` of a
+A request that breaks the contract (no argument or not an object, a missing or
+too long field, a message to a channel not joined) gets ``{"error": "..."}`` as
+its ack and changes nothing; arguments after the first are ignored. A user is the name given in the first ``join`` of a
 connection; presence counts connections, so a user with two tabs stays online
 until both leave, and ``presence`` is sent only when a user comes online or goes
 offline in the channel (a second tab changes nothing anyone sees). Each such
@@ -136,7 +136,7 @@ class Chat:
         for ch in list(sock.data.get("channels", ())):
             await self._present(ch, user, -1)
 
-    async def on_join(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_join(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel_v, user_v = _fields(payload, "channel", "user")
             channel, user = _channel(channel_v), _user(user_v)
@@ -156,7 +156,7 @@ class Chat:
             await self._present(channel, user, +1)
         return backlog
 
-    async def on_leave(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_leave(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             (channel_v,) = _fields(payload, "channel")
             channel = _channel(channel_v)
@@ -169,7 +169,7 @@ class Chat:
             await self._present(channel, sock.data["user"], -1)
         return {"ok": True}
 
-    async def on_message(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_message(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel_v, text = _fields(payload, "channel", "text")
             channel = _channel(channel_v)
@@ -181,7 +181,7 @@ class Chat:
             return {"error": str(e)}
         return await self.bus.publish(channel, sock.data["user"], text)
 
-    async def on_typing(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_typing(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel = _channel(_fields(payload, "channel")[0])
             if channel not in sock.data.get("channels", ()):
