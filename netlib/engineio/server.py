@@ -70,6 +70,7 @@ class Socket:
         self.connected_at = time.time()
         self.poller: asyncio.Future[None] | None = None  # the pending GET
         self.ws: Any = None  # the WebSocket transport once upgraded
+        self.probing: Any = None  # the WebSocket an upgrade is being tried on (one at a time)
         self.close_code: int | None = None  # a WebSocket close's code, when one ended it
         self.data: dict[str, Any] = {}  # the application's
         self._timer: asyncio.TimerHandle | None = None
