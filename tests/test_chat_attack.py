@@ -61,3 +61,75 @@ def test_a_second_upgrade_while_one_is_under_way_is_refused(chat):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.exercise("N17")
+def test_the_star_survives_redis_killed_and_restarted_empty(tmp_path):
+    """redis-server SIGKILLed mid-chat, then started again empty on its port: a message
+    sent meanwhile gets an error ack (not a hang), the processes resubscribe, and the
+    messages after that get new ids, reach both processes and are stored (they used
+    to get ids 1, 2, ... again, which History.put dropped as duplicates after the ack)."""
+    import threading
+    import time
+
+    from harness.services import RedisServer
+
+    redis = RedisServer(tmp_path / "r0").start()
+    port, url = redis.port, redis.url
+    got: dict[int, list[tuple[int, str]]] = {0: [], 1: []}
+    cond = threading.Condition()
+    clients: list[socketio.Client] = []
+    restarted: RedisServer | None = None
+
+    def recorder(i: int):
+        def record(m, *offset) -> None:
+            with cond:
+                got[i].append((m["id"], m["text"]))
+                cond.notify_all()
+
+        return record
+
+    try:
+        with chat_child("--redis", url, "--dir", str(tmp_path / "p0")) as p0, \
+                chat_child("--redis", url, "--dir", str(tmp_path / "p1")) as p1:  # fmt: skip
+            for i, proc in enumerate((p0, p1)):
+                c = socketio.Client(reconnection=False)
+                c.on("message", recorder(i))
+                c.connect(f"http://127.0.0.1:{proc.port}")
+                c.call("join", {"channel": "room", "user": f"u{i}"}, timeout=5)
+                clients.append(c)
+            before = [clients[n % 2].call("message", {"channel": "room", "text": f"pre{n}"}, timeout=5)["id"]
+                      for n in range(3)]  # fmt: skip
+            assert before == [1, 2, 3]
+            redis.child.kill()
+            answer = clients[0].call("message", {"channel": "room", "text": "during"}, timeout=5)
+            assert "not stored" in answer["error"]
+            restarted = RedisServer(tmp_path / "r1", port=port).start()
+            after: list[int] = []
+            deadline = time.monotonic() + 15
+            while len(after) < 3 and time.monotonic() < deadline:
+                a = clients[len(after) % 2].call("message", {"channel": "room", "text": f"post{len(after)}"},
+                                                 timeout=5)  # fmt: skip
+                if "id" in a:
+                    after.append(a["id"])
+                else:
+                    time.sleep(0.3)  # the process is still reconnecting
+            assert after == [4, 5, 6]
+            want = [(1, "pre0"), (2, "pre1"), (3, "pre2"), (4, "post0"), (5, "post1"), (6, "post2")]
+            with cond:
+                assert cond.wait_for(lambda: got[0] == want and got[1] == want, 10), got
+            for c in clients:
+                c.disconnect()
+            clients.clear()
+        with chat_child("--dir", str(tmp_path / "p1")) as alone:  # stored on disk, too
+            c = socketio.Client(reconnection=False)
+            c.connect(f"http://127.0.0.1:{alone.port}")
+            backlog = c.call("join", {"channel": "room", "user": "z"}, timeout=5)
+            assert [(m["id"], m["text"]) for m in backlog] == want
+            c.disconnect()
+    finally:
+        for c in clients:
+            c.disconnect()
+        redis.stop()
+        if restarted is not None:
+            restarted.stop()

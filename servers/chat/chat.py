@@ -14,7 +14,9 @@ On the default namespace a client emits
 
 A request that breaks the contract (no argument or not an object, a missing or
 too long field, a message to a channel not joined) gets ``{"error": "..."}`` as
-its ack and changes nothing; arguments after the first are ignored. A user is the name given in the first ``join`` of a
+its ack and changes nothing; arguments after the first are ignored. A message
+the bus cannot take (the star's Redis is down) gets ``{"error": ...}`` too: an
+ack is only ever the promise that the message is stored. A user is the name given in the first ``join`` of a
 connection; presence counts connections, so a user with two tabs stays online
 until both leave, and ``presence`` is sent only when a user comes online or goes
 offline in the channel (a second tab changes nothing anyone sees). Each such
@@ -118,7 +120,10 @@ class Chat:
             del c[user]
         if not c:
             del self.local_presence[channel]
-        await self.bus.presence(channel, user, delta)
+        try:
+            await self.bus.presence(channel, user, delta)
+        except OSError as e:  # the star's Redis is away: presence is shown again when it is back
+            log.warning("presence of %r in %s not published: %s", user, channel, e)
 
     # -- handlers ----------------------------------------------------------------------
     def on_connect(self, sock: SioSocket, auth: dict[str, Any]) -> None:
@@ -179,7 +184,11 @@ class Chat:
                 raise BadRequest(f"text: 1-{MAX_TEXT} characters")
         except BadRequest as e:
             return {"error": str(e)}
-        return await self.bus.publish(channel, sock.data["user"], text)
+        try:
+            return await self.bus.publish(channel, sock.data["user"], text)
+        except OSError as e:  # the star's Redis is away: the sender learns it was not stored
+            log.warning("a message to %s not published: %s", channel, e)
+            return {"error": "not stored: the message bus is unavailable, retry"}
 
     async def on_typing(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
@@ -188,7 +197,10 @@ class Chat:
                 raise BadRequest(f"join {channel!r} first")
         except BadRequest as e:
             return {"error": str(e)}
-        await self.bus.typing(channel, sock.data["user"], bool(payload.get("typing", True)), sock.sid)
+        try:
+            await self.bus.typing(channel, sock.data["user"], bool(payload.get("typing", True)), sock.sid)
+        except OSError as e:
+            log.warning("typing in %s not published: %s", channel, e)
         return None
 
 
