@@ -5,6 +5,8 @@ handler's TypeError in the log and an ack that never comes)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import socketio
 
@@ -133,3 +135,54 @@ def test_the_star_survives_redis_killed_and_restarted_empty(tmp_path):
         redis.stop()
         if restarted is not None:
             restarted.stop()
+
+
+@pytest.mark.exercise("N16")
+def test_abandoned_sockets_kept_for_recovery_are_forgotten_when_their_window_ends():
+    """Sessions opened, connected and abandoned (ping timeout): each is kept for recovery,
+    but only for the window. They used to be purged only when some client came back
+    with a pid, so a server whose clients never recover kept every one forever."""
+    import asyncio
+    import threading
+    import time
+
+    from netlib.http import App, serve
+    from netlib.shell import ShellConfig
+    from netlib.socketio.server import SocketIOServer
+    from tests.chat_support import eio
+
+    sio = SocketIOServer(recovery=0.3, ping_interval=0.2, ping_timeout=0.2)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict = {}
+
+    async def main():
+        app = App(access_log=False)
+        sio.mount(app)
+        holder["server"] = await serve(app, ShellConfig(port=0))
+        ready.set()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    assert ready.wait(10)
+    port = holder["server"].address[1]
+    kept = sio.namespaces["/"].kept
+
+    def abandon(n: int) -> None:
+        for _ in range(n):
+            status, body = eio(port)
+            sid = json.loads(body[1:])["sid"]
+            assert eio(port, "POST", f"EIO=4&transport=polling&sid={sid}", b"40") == (200, "ok")
+        deadline = time.monotonic() + 5
+        while sio.clients and time.monotonic() < deadline:  # the ping timeouts end them
+            time.sleep(0.05)
+        assert not sio.clients
+
+    try:
+        abandon(50)
+        assert len(kept) == 50  # within the window: recoverable
+        time.sleep(0.5)  # the window is over
+        abandon(1)
+        assert len(kept) == 1
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
