@@ -186,3 +186,40 @@ def test_abandoned_sockets_kept_for_recovery_are_forgotten_when_their_window_end
         assert len(kept) == 1
     finally:
         loop.call_soon_threadsafe(loop.stop)
+
+
+def test_a_connection_joins_at_most_max_channels(chat):
+    """Joins without end would grow one connection's rooms and presence without bound."""
+    from servers.chat.chat import MAX_CHANNELS
+
+    c = socketio.Client(reconnection=False)
+    c.connect(f"http://127.0.0.1:{chat.port}")
+    try:
+        for i in range(MAX_CHANNELS):
+            assert c.call("join", {"channel": f"c{i}", "user": "ada"}, timeout=5) == []
+        assert "at most" in c.call("join", {"channel": "one-too-many", "user": "ada"}, timeout=5)["error"]
+        assert c.call("join", {"channel": "c0", "user": "ada"}, timeout=5) == []  # again: fine
+        assert c.call("leave", {"channel": "c0"}, timeout=5) == {"ok": True}
+        assert c.call("join", {"channel": "one-more", "user": "ada"}, timeout=5) == []
+    finally:
+        c.disconnect()
+
+
+def test_a_post_to_a_session_on_a_websocket_is_refused(chat):
+    """Once upgraded (or opened on a WebSocket) the session takes no polling POST (the
+    reference server answers 400): it used to accept the packets as if they came
+    from the client."""
+    import websocket
+
+    from tests.chat_support import eio
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{chat.port}/socket.io/?EIO=4&transport=websocket",
+                                     timeout=5)  # fmt: skip
+    try:
+        sid = json.loads(ws.recv()[1:])["sid"]
+        status, body = eio(chat.port, "POST", f"EIO=4&transport=polling&sid={sid}", b"40")
+        assert status == 400 and "upgraded" in body
+        ws.send("40")
+        assert ws.recv().startswith("40")  # the session is fine on its own transport
+    finally:
+        ws.close()

@@ -13,10 +13,11 @@ On the default namespace a client emits
 * ``leave`` ``{"channel"}``.
 
 A request that breaks the contract (no argument or not an object, a missing or
-too long field, a message to a channel not joined) gets ``{"error": "..."}`` as
-its ack and changes nothing; arguments after the first are ignored. A message
-the bus cannot take (the star's Redis is down) gets ``{"error": ...}`` too: an
-ack is only ever the promise that the message is stored. A user is the name given in the first ``join`` of a
+too long field, a message to a channel not joined, a join past ``MAX_CHANNELS``)
+gets ``{"error": "..."}`` as its ack and changes nothing; arguments after the
+first are ignored. A message the bus cannot take (the star's Redis is down) gets
+``{"error": ...}`` too: an ack is only ever the promise that the message is
+stored. A user is the name given in the first ``join`` of a
 connection; presence counts connections, so a user with two tabs stays online
 until both leave, and ``presence`` is sent only when a user comes online or goes
 offline in the channel (a second tab changes nothing anyone sees). Each such
@@ -47,6 +48,7 @@ log = logging.getLogger("servers.chat")
 
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # 1..64, a room and a Bitcask key part
 MAX_USER = 32
+MAX_CHANNELS = 100  # channels one connection may be in (each costs a room and presence)
 MAX_TEXT = 4000  # characters of one message (Slack's limit is 40,000; ours is a toy)
 
 
@@ -148,6 +150,9 @@ class Chat:
             known = sock.data.get("user")
             if known is not None and known != user:
                 raise BadRequest(f"this connection is {known!r}")
+            joined = sock.data.get("channels", ())
+            if channel not in joined and len(joined) >= MAX_CHANNELS:
+                raise BadRequest(f"at most {MAX_CHANNELS} channels per connection")
         except BadRequest as e:
             return {"error": str(e)}
         sock.data["user"] = user
