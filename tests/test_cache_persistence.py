@@ -312,3 +312,21 @@ def test_commands_with_non_replayable_effects_are_logged_as_effects(cache_dir):
     blocker.close()
     r.close()
     server.stop()
+
+
+def test_evicted_keys_stay_evicted_after_a_restart(cache_dir):
+    flags = ("--maxmemory", "300kb", "--maxmemory-policy", "allkeys-random")
+    server = start(cache_dir, *flags)
+    r = redis.Redis(port=server.port)
+    p = r.pipeline(transaction=False)
+    for i in range(2000):
+        p.set(f"key{i}", "x" * 500)
+    p.execute()
+    before = set(r.keys("*"))
+    assert 0 < len(before) < 2000  # random eviction chose which keys stay
+    server.kill()
+    server = start(cache_dir, *flags)
+    r = redis.Redis(port=server.port)
+    assert set(r.keys("*")) == before
+    r.close()
+    server.stop()

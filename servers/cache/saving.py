@@ -158,6 +158,12 @@ class Persistence:
             self.state.unsynced = True
         self.changes += 1
 
+    def evicted(self, db: Any, key: bytes) -> None:
+        """maxmemory evicted ``key``: log its DEL (written with the batch, or by the cron)."""
+        if self.aof is not None:
+            self.aof.feed(db.index, [b"DEL", key])
+            self.state.unsynced = True
+
     def sync(self, session: Any) -> None:
         """Before a batch's replies go out: write the log; under ``always`` the replies wait
         for one fsync shared by every session served in this loop turn (a group commit, as
@@ -243,6 +249,9 @@ class Persistence:
 
     def poll(self) -> None:
         """Cron: has the child finished? Then finish its job (the new manifest, the save time)."""
+        if self.state.unsynced and self.aof is not None:  # outside a batch (cron eviction)
+            self.state.unsynced = False
+            self.aof.flush()
         if self.child is None:
             return
         pid, kind, ctx = self.child

@@ -114,6 +114,7 @@ class State(ServerState):
             p.load()
             self.persistence = p
             self.observer.write_log = p.write_log
+            self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
     def database(self, index: int) -> Database:
@@ -147,7 +148,7 @@ class State(ServerState):
     def cron(self) -> None:
         """One tick: active expiry within its time budget, eviction, ops/sec."""
         if self.persistence is not None:
-            self.persistence.poll()  # a forked child's end (touches no keys)
+            self.persistence.poll()  # a forked child's end; evictions logged since the last batch
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz
@@ -163,7 +164,11 @@ class State(ServerState):
     def extra_sections(self) -> dict[str, dict[str, Any]]:
         """INFO's persistence, commandstats and errorstats sections."""
         p = self.persistence
-        persistence = p.info() if p is not None else {"loading": 0, "aof_enabled": 0}
+        if p is not None:
+            persistence = p.info()
+        else:  # nothing is saved: every change since start is unsaved (keyspace.dirty)
+            persistence = {"loading": 0, "aof_enabled": 0,
+                           "rdb_changes_since_last_save": self.keyspace.dirty}  # fmt: skip
         return {"persistence": persistence, **self.observer.sections()}
 
     def info_server(self) -> dict[str, Any]:
