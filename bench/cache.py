@@ -14,7 +14,11 @@ per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
 (``bench.common.results_dir``).
 ``--profile`` instead samples the cache with py-spy under -P16 and prints
-where its CPU time goes.
+where its CPU time goes. ``--aof`` measures the write commands (SET, INCR,
+LPUSH) with the append-only file off, then on under each ``appendfsync`` policy, with
+and without ``-P 16``, against a redis-server with the same settings in the
+same run (``bench.common.interleaved`` rounds, min/median/max); saves
+``cache-aof.json`` and its PNG.
 
 The goal is >= 0.6x Redis without pipelining. On a 2-core machine the
 load generator takes one core, so both servers get about one: that is the
@@ -42,7 +46,7 @@ from harness.procs import python_module, require_binary
 from harness.services import RedisServer
 from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
 
-from .common import Row, cpu_seconds, header, save, table
+from .common import Row, cpu_seconds, header, interleaved, measured, median_bars, save, table
 
 TESTS = "set,get,incr,lpush,lpop,hset,spop,zadd"
 # Workloads -t has no name for: redis-benchmark runs the command line as given.
@@ -57,6 +61,8 @@ COMMANDS: dict[str, list[str]] = {
     "zrange": ["ZRANGE", "bench:zset", "0", "9", "REV", "WITHSCORES"],
     "pfadd": ["-r", "100000", "PFADD", "bench:hll", "__rand_int__"],
     "setbit": ["SETBIT", "bench:bits", "100000", "1"],
+    # A Lua script per request: compile once (cached by sha), then a redis.call each.
+    "eval": ["EVAL", "return redis.call('INCR', KEYS[1])", "1", "bench:eval"],
 }
 # Data a workload reads, written once into each server before the runs.
 SETUP: dict[str, list[list[str]]] = {
@@ -146,6 +152,41 @@ def run(requests: int, pipelines: Sequence[int], repeats: int) -> list[Row]:
     return rows
 
 
+AOF_TESTS = "set,incr,lpush"
+# "off": no AOF at all, the baseline each policy's rows compare with (same run).
+FSYNC_POLICIES = ("off", "always", "everysec", "no")
+
+
+def run_aof(requests: int, rounds: int, policies: Sequence[str] = FSYNC_POLICIES) -> list[Row]:
+    """Write commands with the AOF on, each fsync policy, both servers side by side."""
+    rows: list[Row] = []
+    for policy in policies:
+        with tempfile.TemporaryDirectory() as tmp:
+            if policy == "off":
+                flags, redis_flags = ["--dir", tmp], ["--appendonly", "no"]
+            else:
+                flags = ["--dir", tmp, "--appendonly", "yes", "--appendfsync", policy]
+                redis_flags = ["--appendonly", "yes", "--appendfsync", policy]
+            with (
+                python_module("servers.cache", "--log-level", "warning", *flags, port=0) as ours,
+                RedisServer(extra_args=redis_flags) as redis,
+            ):
+                assert ours.port is not None
+                ports = {OURS: ours.port, REDIS: redis.port}
+                for p in PIPELINES:
+                    for test in AOF_TESTS.split(","):
+
+                        def one(port: int, p: int = p, test: str = test) -> float:
+                            (res,) = redis_benchmark(port, requests, p, tests=test).values()
+                            return res["rps"]
+
+                        got = interleaved({impl: (lambda port=port: one(port))
+                                           for impl, port in ports.items()}, rounds)  # fmt: skip
+                        name = f"{test.upper()}{'' if p == 1 else f' -P{p}'} fsync={policy}"
+                        rows += [measured(name, impl, got[impl], "req/s") for impl in ports]
+    return rows
+
+
 def _row(workload: str, impl: str, runs: list[dict[str, float]]) -> Row:
     rps = [r["rps"] for r in runs]
     extra = {
@@ -230,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="rounds per test and server (median)")
     p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
     p.add_argument("--only", help="comma-separated workloads, e.g. xadd (default: all)")
+    p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
     args = p.parse_args(argv)
     if args.only:
         ONLY[:] = [w.strip().lower() for w in args.only.split(",")]
@@ -241,6 +283,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     requests = 2000 if args.quick else args.requests
     rounds = 1 if args.quick else args.repeats
+    if args.aof:
+        print(header(f"cache AOF: redis-benchmark -n {requests} -c {CLIENTS} -t {AOF_TESTS}, "
+                     f"appendfsync {'/'.join(FSYNC_POLICIES)}, -P 1 and 16 ({rounds} rounds)"))  # fmt: skip
+        rows = run_aof(requests, rounds)
+        print(table(rows, reference=REDIS))
+        name = "cache-aof-quick" if args.quick else "cache-aof"
+        path = save(name, rows, requests=requests, clients=CLIENTS)
+        png = median_bars(rows, path.with_suffix(".png"), "redis-benchmark with the AOF on",
+                          "thousand requests / s", scale=1000, size=(16, 5))  # fmt: skip
+        print(f"\nsaved {path} and {png}")
+        return
     tests = ",".join(workloads())
     print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {tests}, -P 1 and 16"
                  f" (median of {rounds})"))  # fmt: skip

@@ -15,7 +15,10 @@ from harness.procs import Child, python_module
 from netlib.rpc import RpcClient
 
 CHUNK = 4096
-MASTER_FLAGS = ("--chunk-size", str(CHUNK), "--lease", "1.5", "--dead-after", "1.0", "--tick", "0.2")
+# Heartbeats every 0.2 s: a lease (2 s) or a liveness verdict (2 s) survives a stall of
+# more than a second on a loaded 2-core machine, while faults still play out in seconds.
+LEASE = 2.0
+MASTER_FLAGS = ("--chunk-size", str(CHUNK), "--lease", str(LEASE), "--dead-after", "2.0", "--tick", "0.2")
 
 
 class Cell:
@@ -35,9 +38,13 @@ class Cell:
         return f"127.0.0.1:{self.master.port}"
 
     def start(self) -> Cell:
+        """The master, then every chunkserver at once (started together, waited for in turn)."""
         self.start_master()
-        for i in range(self.n):
-            self.start_cs(i)
+        children = [self._cs_child(i).spawn() for i in range(self.n)]
+        for i, child in enumerate(children):
+            self.cs[i] = child
+            child.wait_ready()
+            self.cs_ports[i] = child.port or 0
         return self
 
     def start_master(self, port: int = 0) -> None:
@@ -45,10 +52,13 @@ class Cell:
                                     "--log-level", self.log_level, *self.master_args, port=port).start()  # fmt: skip
 
     def start_cs(self, i: int) -> None:
-        child = python_module("servers.gfs", "chunkserver", "--dir", str(self.cs_dir(i)), "--master", self.addr,
-                              "--heartbeat", "0.2", "--log-level", self.log_level, port=self.cs_ports[i]).start()  # fmt: skip
+        child = self._cs_child(i).start()
         self.cs[i] = child
         self.cs_ports[i] = child.port or 0
+
+    def _cs_child(self, i: int) -> Child:
+        return python_module("servers.gfs", "chunkserver", "--dir", str(self.cs_dir(i)), "--master", self.addr,
+                              "--heartbeat", "0.2", "--log-level", self.log_level, port=self.cs_ports[i])  # fmt: skip
 
     def cs_dir(self, i: int) -> Path:
         return self.root / f"cs{i}"

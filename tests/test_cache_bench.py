@@ -16,13 +16,18 @@ from harness.procs import REPO_ROOT
 pytestmark = pytest.mark.exercise("N14")
 
 
-def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
+def bench_cache(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(
-        [sys.executable, "-m", "bench.cache", "--quick"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "bench.cache", "--quick", *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, OUT_ENV: str(tmp_path)},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
+    res = bench_cache(tmp_path)
     rows = json.loads((tmp_path / "cache-quick.json").read_text())["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP", "XADD", "ZADD", "ZRANGE", "PFADD",
@@ -43,3 +48,15 @@ def test_make_load_cache_runs_locust_without_failures():
     assert res.returncode == 0, out
     for name in ("GET", "SET", "INCR", "LPUSH", "RPOP"):  # each reported, none failed
         assert re.search(rf"RESP\s+{name}\s+[1-9]\d*\s+0\(0\.00%\)", out), out[-2000:]
+
+
+def test_bench_cache_aof_quick_measures_each_fsync_policy_beside_redis(tmp_path):
+    bench_cache(tmp_path, "--aof")
+    rows = json.loads((tmp_path / "cache-aof-quick.json").read_text())["rows"]
+    cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
+    for policy in ("off", "always", "everysec", "no"):
+        for test in ("SET", "INCR", "LPUSH"):
+            for p in ("", " -P16"):
+                for impl in ("syslab-cache", "redis-server"):
+                    assert (f"{test}{p} fsync={policy}", impl) in cells
+    assert (tmp_path / "cache-aof-quick.png").stat().st_size > 10_000

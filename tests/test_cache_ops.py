@@ -225,3 +225,33 @@ def test_a_slow_subscriber_is_cut_at_the_configured_pubsub_limit(port):
     assert len(receivers) < 300
     sub.close()
     admin.close()
+
+
+def test_redis_cli_bigkeys_memkeys_and_latency(port):
+    r = redis.Redis(port=port)
+    r.set("s", "abc")
+    r.rpush("l", "a", "b", "c")
+    r.hset("h", "f", "v")
+    r.close()
+
+    def cli(*args: str) -> str:
+        res = subprocess.run(["redis-cli", "-p", str(port), *args],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    big = cli("--bigkeys")
+    assert "Biggest   list found '\"l\"' has 3 items" in big
+    assert "1 strings with 3 bytes" in big
+    mem = cli("--memkeys")
+    assert "1 lists with" in mem and "bytes" in mem
+    # --latency runs until interrupted; --latency-history prints a line per interval
+    proc = subprocess.Popen(["redis-cli", "-p", str(port), "--latency-history", "-i", "1"],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lo, hi, avg, samples = proc.stdout.readline().split()  # not a tty: "min max avg n"
+        assert 0 <= int(lo) <= float(avg) <= int(hi) and int(samples) >= 1
+    finally:
+        proc.kill()
+        proc.wait()

@@ -109,6 +109,7 @@ def test_errors_raised_by_call_and_returned_by_pcall(r):
     )
     with pytest.raises(redis.ResponseError, match="^MY_CODE custom"):
         r.eval("return redis.error_reply('MY_CODE custom')", 0)
+    assert r.eval("return redis.error_reply('MY_CODE custom').err", 0) == b"MY_CODE custom"
     with pytest.raises(redis.ResponseError, match="^boom"):
         r.eval("return {err='ERR boom'}", 0)
     with pytest.raises(redis.ResponseError, match="Unknown Redis command called from script"):
@@ -375,3 +376,61 @@ def test_function_kill(r):
     t.join(10)
     assert "killed by user" in str(out.get("error"))
     assert r.ping() is True
+
+
+def test_function_dump_and_restore(r):
+    r.function_load(LIB)
+    payload = r.function_dump()
+    r.function_flush()
+    assert r.function_list() == []
+    assert r.function_restore(payload) in (b"OK", "OK", True)
+    assert r.fcall("my_incr", 1, "n", 3) == 3
+    with pytest.raises(redis.ResponseError, match="already exists"):
+        r.function_restore(payload)  # APPEND, the default, refuses a library that exists
+    assert r.function_restore(payload, "REPLACE") in (b"OK", "OK", True)
+    r.function_load("#!lua name=other\nredis.register_function('other_f', function() return 1 end)")
+    assert r.function_restore(payload, "FLUSH") in (b"OK", "OK", True)
+    assert [lib[1] for lib in r.function_list()] == [b"mylib"]  # 'other' went with the flush
+    with pytest.raises(redis.ResponseError, match="payload version or checksum are wrong"):
+        r.function_restore(payload[:-1] + bytes([payload[-1] ^ 1]))
+    assert r.fcall("my_incr", 1, "n", 1) == 4  # a bad payload changed nothing
+
+
+def test_library_code_sees_only_the_load_time_api(r):
+    with pytest.raises(redis.ResponseError, match="nonexistent global variable 'math'"):
+        r.function_load("#!lua name=m\nlocal x = math.random()\n"
+                        "redis.register_function('m', function() return 1 end)")  # fmt: skip
+    with pytest.raises(redis.ResponseError, match="FUNCTION LOAD timeout"):
+        r.function_load("#!lua name=spin\nwhile true do end")
+    r.function_load("#!lua name=ok\nredis.register_function('ok_f', function() "
+                    "return math.floor(2.5) end)")  # fmt: skip
+    assert r.fcall("ok_f", 0) == 2  # at run time the full globals are back
+
+
+def test_blocking_commands_inside_scripts(r):
+    """Redis 7.0 refuses BLPOP & co in scripts; XREAD BLOCK is refused through the
+    ``in_script`` flag the stream commands read; XREAD without BLOCK answers at once."""
+    r.xgroup_create("s", "g", id="$", mkstream=True)
+    assert r.eval("return redis.pcall('xread', 'STREAMS', KEYS[1], '$')", 1, "s") is None
+    with pytest.raises(redis.ResponseError, match="not allowed with BLOCK option from scripts"):
+        r.eval("return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', KEYS[1], '$')", 1, "s")
+    with pytest.raises(redis.ResponseError, match="not allowed with BLOCK option from scripts"):
+        r.eval("return redis.pcall('xreadgroup', 'GROUP', 'g', 'c', 'BLOCK', 0, "
+               "'STREAMS', KEYS[1], '>')", 1, "s")  # fmt: skip
+    with pytest.raises(redis.ResponseError, match="not allowed from script"):
+        r.eval("return redis.call('brpop', 'q', 0)", 0)
+
+
+def test_a_memory_bomb_fails_its_script_not_the_server():
+    """string.rep('x', 2^30) or a huge table hits the Lua state's memory limit: the script
+    answers "not enough memory", and its garbage does not fail the next script."""
+    from cache_support import Harness
+
+    h = Harness()
+    r = h.cmd("EVAL", "local t = string.rep('x', 2^30) return #t", "0")
+    assert r.startswith(b"-ERR Error running script") and r.endswith(b"not enough memory\r\n")
+    r = h.cmd("EVAL", "local ok, e = pcall(string.rep, 'x', 2^30) return tostring(ok)", "0")
+    assert r == b"$5\r\nfalse\r\n"
+    r = h.cmd("EVAL", "local t = {} for i = 1, 1e8 do t[i] = i end return #t", "0")
+    assert r.endswith(b"not enough memory\r\n")
+    assert h.cmd("EVAL", "return #string.rep('x', 1e6)", "0") == b":1000000\r\n"

@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from harness.procs import Child, python_module
-from netlib.resp import ReplyParser
+from netlib.resp import NEED_DATA, ReplyParser
+from servers.cache.keyspace import estimate
 from servers.cache.skiplist import SortedSet
+from servers.cache.table import TABLE
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -297,7 +299,14 @@ def test_generic_key_commands_work_on_sorted_sets():
     h.advance(10_001)
     assert h.cmd("ZCARD", "y") == b":0\r\n" and h.cmd("EXISTS", "y") == b":0\r\n"
     h.cmd("ZADD", "d", 1, "a")
+    assert h.cmd("COPY", "d", "e") == b":1\r\n"
+    assert h.cmd("ZADD", "e", 2, "b") == b":1\r\n"  # the copy is its own set
+    assert h.cmd("ZRANGE", "d", 0, -1) == array([b"a"])
+    assert h.cmd("MOVE", "e", 3) == b":1\r\n"
     assert h.cmd("DEL", "d") == b":1\r\n"
+    assert h.cmd("SELECT", 3) == b"+OK\r\n"
+    assert h.cmd("ZRANGE", "e", 0, -1, "WITHSCORES") == array([b"a", b"1", b"b", b"2"])
+    assert h.ks.used == sum(estimate(k, v) for db in h.ks.dbs for k, v in db.data.items())
     big = SortedSet()
     for i in range(20_000):
         big.add(b"m%d" % i, float(i % 100))
@@ -557,3 +566,121 @@ def test_a_sorted_set_sorts_like_the_reference_for_many_members(port):
         assert r.zrank("big", m) == ref.index((s, m))
     got = r.zrangebyscore("big", -10, 10, withscores=True)
     assert got == [(m, s) for s, m in ref if -10 <= s <= 10]
+
+
+ODD_COMMANDS: list[list[object]] = [
+    ["ZADD", "z", 1, "a", 2, "b", 3, "c"],
+    ["ZRANDMEMBER", "z", "-9223372036854775808"],
+    ["ZRANDMEMBER", "z", "-4611686018427387904", "WITHSCORES"],
+    ["ZRANDMEMBER", "z", 1, "x"],
+    ["ZRANDMEMBER", "z", 5, "WITHSCORES"],
+    ["ZRANDMEMBER", "nokey"],
+    ["ZRANDMEMBER", "nokey", 3],
+    ["ZPOPMIN", "z", -1],
+    ["ZPOPMIN", "z", 0],
+    ["ZPOPMIN", "z", 1, 2],
+    ["ZMPOP", 0, "z", "MIN"],
+    ["ZMPOP", 1, "z"],
+    ["ZMPOP", 1, "z", "MID"],
+    ["ZMPOP", 1, "z", "MIN", "COUNT", 0],
+    ["ZMPOP", 1, "z", "MIN", "COUNT", 1, "COUNT", 1],
+    ["ZMPOP", 2, "nokey", "z", "MAX", "COUNT", 1],
+    ["ZMPOP", 1, "nokey", "MAX"],
+    ["BZPOPMIN", "z", -1],
+    ["BZPOPMIN", "z", "x"],
+    ["BZMPOP", 0.01, 1, "nokey", "MIN"],
+    ["BZPOPMAX", "nokey", 0.01],
+    ["ZUNIONSTORE", "d", 0, "z"],
+    ["ZUNIONSTORE", "d", 3, "z"],
+    ["ZUNIONSTORE", "d", 1, "z", "WEIGHTS", "x"],
+    ["ZUNIONSTORE", "d", 1, "z", "AGGREGATE", "AVG"],
+    ["ZUNIONSTORE", "d", 1, "z", "WITHSCORES"],
+    ["ZINTER", 1, "z", "WEIGHTS", "inf", "WITHSCORES"],
+    ["ZUNION", 2, "z", "z", "WEIGHTS", "inf", "-inf", "WITHSCORES"],
+    ["ZDIFF", 1, "z", "WEIGHTS", 1],
+    ["ZINTERCARD", 0, "z"],
+    ["ZINTERCARD", 1, "z", "LIMIT", -1],
+    ["ZINTERCARD", 1, "z", "LIMIT", 2],
+    ["ZADD", "z", "INCR", 1, "a", 2, "b"],
+    ["ZADD", "z", "XX", "INCR", 1, "nope"],
+    ["ZADD", "z", "GT", "CH", 0, "a", 10, "b", 4, "new"],
+    ["ZADD", "z", "1e309", "a"],
+    ["ZADD", "z", " 1", "a"],
+    ["ZINCRBY", "z", "1", "c"],
+    ["ZRANGE", "z", 0, -1, "BYSCORE"],
+    ["ZRANGE", "z", "(1", "+inf", "BYSCORE", "LIMIT", 1, 1, "WITHSCORES"],
+    ["ZRANGE", "z", 0, -1, "LIMIT", 0, 1],
+    ["ZRANGE", "z", "[a", "+", "BYLEX", "WITHSCORES"],
+    ["ZRANGE", "z", 0, -1, "REV", "REV"],
+    ["ZREVRANGE", "z", 0, -1, "LIMIT", 0, 1],
+    ["ZRANGESTORE", "d", "z", 0, -1, "WITHSCORES"],
+    ["ZRANGESTORE", "d", "z", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", 0, 2],
+    ["ZRANGE", "d", 0, -1, "WITHSCORES"],
+    ["ZRANGESTORE", "d", "nokey", 0, -1],
+    ["EXISTS", "d"],
+    ["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", -1, 1],
+    ["ZRANGEBYSCORE", "z", "(-inf", "(inf"],
+    ["ZRANGEBYSCORE", "z", "1.", "2"],
+    ["ZREMRANGEBYRANK", "z", "x", 1],
+    ["ZSCAN", "z", 0, "MATCH", "*", "COUNT", 1],
+    ["ZSCAN", "z", "x"],
+    ["ZSCAN", "z", 0, "TYPE", "zset"],
+    ["ZMSCORE", "nokey", "a"],
+    ["SET", "str", "v"],
+    ["ZCARD", "str"],
+    ["ZUNION", 2, "z", "str"],
+    ["SADD", "set", "a", "q"],
+    ["ZINTER", 2, "z", "set", "WITHSCORES"],
+    ["ZUNIONSTORE", "str", 2, "set", "z"],
+    ["TYPE", "str"],
+    ["OBJECT", "ENCODING", "str"],
+]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_odd_commands_reply_the_same_bytes_as_redis_server(port, redis_addr, proto):
+    ours, real = Raw(port, proto), Raw(redis_addr.port, proto)
+    try:
+        for conn in (ours, real):
+            conn.call("SELECT", 12)
+            conn.call("FLUSHDB")
+        for cmd in ODD_COMMANDS:
+            assert ours.call(*cmd) == real.call(*cmd), cmd
+    finally:
+        ours.close()
+        real.close()
+
+
+_ZNAMES = sorted(
+    c.name for c in TABLE.values() if c.group in ("sorted-set", "geo") and "blocking" not in c.flags
+)
+_ZARGS = st.sampled_from(
+    [b"z", b"g", b"0", b"-1", b"1", b"2", b"1.5", b"(1", b"[a", b"(b", b"-", b"+", b"inf",
+     b"-inf", b"nan", b"", b"a", b"b", b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"LIMIT",
+     b"WITHSCORES", b"REV", b"BYSCORE", b"BYLEX", b"WEIGHTS", b"AGGREGATE", b"MAX", b"MIN",
+     b"COUNT", b"ANY", b"ASC", b"DESC", b"STORE", b"STOREDIST", b"FROMMEMBER", b"FROMLONLAT",
+     b"BYRADIUS", b"BYBOX", b"km", b"WITHDIST", b"WITHCOORD", b"WITHHASH", b"13.36", b"38.11",
+     b"9223372036854775807", b"-9223372036854775808", b"1e309", b"MATCH", b"*"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ZNAMES), st.lists(_ZARGS, max_size=8)), max_size=15))
+def test_no_zset_or_geo_command_crashes_on_odd_arguments(script):
+    h = Harness()
+    h.cmd("ZADD", "z", 1, "a", 2, "b", 3, "c")
+    h.cmd("GEOADD", "g", 13.36, 38.11, "a", 15.08, 37.5, "b")
+    for name, args in script:
+        wire = h.cmd(name, *args)
+        parser = ReplyParser()
+        parser.feed(wire)
+        replies = []
+        while (r := parser.next_reply()) is not NEED_DATA:
+            replies.append(r)
+        assert len(replies) == 1, (name, args, wire)  # one complete reply, nothing more
+        db = h.ks.dbs[0]
+        assert h.ks.used == sum(estimate(k, v) for k, v in db.data.items()), (name, args)
+        for v in db.data.values():
+            if isinstance(v, SortedSet):
+                assert v  # an empty sorted set never stays in the keyspace
+                assert len(v.zsl) == len(v.scores)

@@ -57,8 +57,9 @@ def chat(tmp_path):
         yield c
 
 
-def test_two_clients_chat_with_acks_broadcast_and_presence(chat):
-    ada, bob = Peer(chat.port), Peer(chat.port)
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"], ["polling", "websocket"]])
+def test_two_clients_chat_with_acks_broadcast_and_presence(chat, transports):
+    ada, bob = Peer(chat.port, transports=transports), Peer(chat.port, transports=transports)
     try:
         assert ada.call("join", {"channel": "general", "user": "ada"}) == []
         ada.wait("presence", lambda p: p == {"channel": "general", "users": ["ada"]})
@@ -75,11 +76,13 @@ def test_two_clients_chat_with_acks_broadcast_and_presence(chat):
         bob.sio.emit("typing", {"channel": "general", "typing": True})
         assert ada.wait("typing", lambda t: True) == {"channel": "general", "user": "bob", "typing": True}
         assert bob.events["typing"] == []  # not to the typist
-        carol = Peer(chat.port)
+        carol = Peer(chat.port, transports=transports)
         assert [m["text"] for m in carol.call("join", {"channel": "general", "user": "carol"})] == [
             "hello bob", "hi ada"]
         carol.close()
         ada.wait("presence", lambda p: p["users"] == ["ada", "bob"] and len(ada.events["presence"]) >= 4)
+        if transports != ["polling"]:
+            assert ada.sio.transport() == "websocket"  # upgraded (or opened) on the WebSocket
     finally:
         ada.close()
         bob.close()
@@ -162,3 +165,56 @@ def test_presence_follows_disconnects(chat):
     ada.wait("presence", lambda p: len(ada.events["presence"]) >= 3 and ada.events["presence"][-1]["users"] == ["ada"])
     assert stats(chat.port)["channels"] == {"general": ["ada"]}
     ada.close()
+
+
+def test_the_chat_also_serves_the_plain_websocket_echo(chat):
+    import websocket
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{chat.port}/ws/echo", timeout=5)
+    try:
+        ws.send("héllo")
+        assert ws.recv() == "héllo"
+        ws.send_binary(b"\x00\xff")
+        assert ws.recv() == b"\x00\xff"
+    finally:
+        ws.close()
+
+
+def test_a_websocket_client_that_stops_reading_is_cut_off_not_buffered(tmp_path):
+    import socket
+
+    import websocket
+
+    with chat_child("--dir", str(tmp_path), "--sync", "never") as c:
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", c.port))
+        stuck.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")  # fmt: skip
+
+        def frame(text: str) -> bytes:  # masked with the zero key: the payload as is
+            data = text.encode()
+            return bytes([0x81, 0xFE]) + len(data).to_bytes(2, "big") + b"\0\0\0\0" + data
+
+        stuck.sendall(frame("40") + frame('420["join",{"channel":"flood","user":"stuck"}]'))
+        # ... and never reads again
+        sender = Peer(c.port, transports=["websocket"])
+        sender.call("join", {"channel": "flood", "user": "sender"})
+        text = "x" * 4000
+        for i in range(4000):  # up to 16 MB towards the stuck reader (the kernel's buffers take ~4 MB first)
+            sender.sio.emit("message", {"channel": "flood", "text": text})
+            if i % 200 == 199 and "not reading" in c.output():
+                break
+        deadline = time.monotonic() + 30
+        while "not reading" not in c.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "bytes unsent (not reading)" in c.output()
+        still = sender.sio.call("message", {"channel": "flood", "text": "still here"}, timeout=60)  # after the flood
+        assert still["text"] == "still here"
+        sender.close()
+        stuck.close()
+        ws = websocket.create_connection(f"ws://127.0.0.1:{c.port}/ws/echo", timeout=5)  # the server is fine
+        ws.send("ok")
+        assert ws.recv() == "ok"
+        ws.close()

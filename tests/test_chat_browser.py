@@ -35,7 +35,7 @@ def send(page: Page, text: str) -> None:
     page.press("#text", "Enter")
 
 
-@pytest.mark.parametrize("query", ["?transport=polling"])
+@pytest.mark.parametrize("query", ["?transport=polling", ""])  # polling only; polling then WebSocket
 def test_two_browsers_chat_through_the_page(tmp_path, query):
     assert CLIENT_BUNDLE.is_file(), "socket.io-client is not installed in web/chat: run make setup"
     with chat_child("--dir", str(tmp_path)) as chat, sync_playwright() as pw:
@@ -64,5 +64,8 @@ def test_two_browsers_chat_through_the_page(tmp_path, query):
             join(carol, chat.port, "carol", query)
             carol.wait_for_function("document.querySelectorAll('#log .msg').length === 2", timeout=10_000)
             assert texts(carol) == ["hello from ada", "hello from bob"]
+            want = "polling" if "polling" in query else "websocket"  # the default upgrades
+            for page in (ada, bob, carol):
+                page.wait_for_function(f"socket.io.engine.transport.name === '{want}'", timeout=10_000)
         finally:
             browser.close()

@@ -65,14 +65,31 @@ def check_times(ev: dict) -> None:
     assert ev["duration"] == pytest.approx(ev["disconnected_at"] - ev["connected_at"], abs=0.01)
 
 
-def test_each_cause_is_classified_and_produced(broker, tmp_path):
+def chat_producing(broker: str, tmp_path, ping_interval: str):
+    """A chat child producing to a topic of its own (returned with it)."""
     topic = f"disconnects-{uuid.uuid4().hex[:8]}"
-    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", "5",
+    args = ("--dir", str(tmp_path), "--kafka", broker, "--topic", topic, "--ping-interval", ping_interval,
             "--ping-timeout", "0.5")  # fmt: skip
-    with chat_child(*args) as chat:
-        clean = socketio.Client(reconnection=False)
-        clean.connect(f"http://127.0.0.1:{chat.port}")
-        clean.call("join", {"channel": "general", "user": "polite"}, timeout=10)
+    return chat_child(*args), topic
+
+
+def joined(port: int, user: str, transports: list[str]) -> socketio.Client:
+    c = socketio.Client(reconnection=False)
+    c.connect(f"http://127.0.0.1:{port}", transports=transports)
+    c.call("join", {"channel": "general", "user": user}, timeout=10)
+    return c
+
+
+def wait_for_output(child, text: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in child.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_each_cause_is_classified_and_produced(broker, tmp_path):
+    child, topic = chat_producing(broker, tmp_path, "5")
+    with child as chat:
+        clean = joined(chat.port, "polite", ["polling"])
         time.sleep(0.2)
         clean.disconnect()  # a close packet: the goodbye
 
@@ -81,12 +98,8 @@ def test_each_cause_is_classified_and_produced(broker, tmp_path):
         sid = raw_session(chat.port, "reset")
         pending_poll_then_reset(chat.port, sid)
 
-        stays = socketio.Client(reconnection=False)
-        stays.connect(f"http://127.0.0.1:{chat.port}")
-        stays.call("join", {"channel": "general", "user": "stayer"}, timeout=10)
-        deadline = time.monotonic() + 15
-        while "ping timeout" not in chat.output() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        joined(chat.port, "stayer", ["polling"])
+        wait_for_output(chat, "ping timeout")
         assert chat.stop() == 0  # SIGTERM: the server stops, the last session ends with it
     events = {e["user"]: e for e in consume(broker, topic, 4)}
     assert events["polite"]["reason"] == "clean close"
@@ -97,3 +110,47 @@ def test_each_cause_is_classified_and_produced(broker, tmp_path):
     for e in events.values():
         check_times(e)
         assert e["transport"] == "polling" and e["sid"]
+
+
+def ws_session(port: int, user: str):
+    """A hand-made WebSocket session (websocket-client): open, connect, join as ``user``."""
+    import websocket
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=5)
+    assert ws.recv()[0] == "0"
+    ws.send("40")
+    assert ws.recv().startswith("40")
+    ws.send("421" + json.dumps(["join", {"channel": "general", "user": user}]))
+    while not ws.recv().startswith("431"):
+        pass
+    return ws
+
+
+def test_each_cause_over_websocket(broker, tmp_path):
+    child, topic = chat_producing(broker, tmp_path, "3")
+    with child as chat:
+        joined(chat.port, "polite", ["websocket"]).disconnect()  # a close packet, then the close frame (1000)
+
+        coded = ws_session(chat.port, "coded")
+        coded.close(status=4001, reason=b"bye")  # a close frame with an application code
+
+        silent = ws_session(chat.port, "silent")  # never answers the Engine.IO ping
+
+        reset = ws_session(chat.port, "reset")
+        reset.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset.sock.close()  # RST
+
+        joined(chat.port, "stayer", ["websocket"])
+        wait_for_output(chat, "ping timeout")
+        assert chat.stop() == 0
+        silent.close()
+    events = {e["user"]: e for e in consume(broker, topic, 5)}
+    assert (events["polite"]["reason"], events["polite"]["code"]) == ("clean close", 1000)
+    assert (events["coded"]["reason"], events["coded"]["code"]) == ("clean close", 4001)
+    assert events["silent"]["reason"] == "ping timeout"
+    assert 3.0 <= events["silent"]["duration"] < 6
+    assert events["reset"]["reason"] == "tcp reset"
+    assert events["stayer"]["reason"] == "server shutdown"
+    for e in events.values():
+        check_times(e)
+        assert e["transport"] == "websocket"

@@ -30,7 +30,7 @@ def run_node(port: int, transports: str) -> dict:
     return out
 
 
-@pytest.mark.parametrize("transports", ["polling"])
+@pytest.mark.parametrize("transports", ["polling", "websocket", "polling,websocket"])
 def test_npm_socket_io_client_chats_and_recovers(tmp_path, transports):
     with chat_child("--dir", str(tmp_path)) as chat:
         out = run_node(chat.port, transports)
@@ -38,6 +38,8 @@ def test_npm_socket_io_client_chats_and_recovers(tmp_path, transports):
     assert out["acks"]["first"]["id"] == 1 and out["acks"]["first"]["user"] == "node-a"
     assert out["acks"]["away"]["id"] == 2 and out["acks"]["after"]["id"] == 3
     assert out["recovered"] is True
+    assert out["transport"] == ("polling" if transports == "polling" else "websocket") or (
+        transports == "polling,websocket" and out["transport"] == "polling")  # the upgrade may come later
     assert out["b_reasons"][0] == "forced close"  # socket.io-client's name for engine.close()
     # each exactly once, in order: the one sent while away came from the recovery replay
     assert [m["text"] for m in out["b_messages"]] == ["hello from node", "while b was away", "after"]

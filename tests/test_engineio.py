@@ -189,3 +189,77 @@ def test_a_second_pending_poll_closes_the_session(chat):
     status, _ = eio(chat.port, query=q)
     t.join()
     assert status == 400 and first == [(200, "1")]
+
+
+# -- the WebSocket transport (websocket-client: a client nobody here wrote) ------------------------
+def ws_url(port: int, sid: str | None = None) -> str:
+    return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket" + (f"&sid={sid}" if sid else "")
+
+
+def test_a_session_opened_on_a_websocket(chat):
+    import websocket
+
+    ws = websocket.create_connection(ws_url(chat.port), timeout=5)
+    try:
+        first = ws.recv()
+        assert first[0] == "0" and json.loads(first[1:])["upgrades"] == []
+        ws.send("40")
+        assert ws.recv().startswith('40{"sid":')
+        assert ws.recv() == "2"  # the server's ping, as a text frame
+        ws.send("3")
+        ws.send('420["join",{"channel":"general","user":"wsuser"}]')
+        frames = [ws.recv() for _ in range(2)]
+        assert any(f.startswith("430[") for f in frames)  # the join's ack
+    finally:
+        ws.close()
+
+
+def test_upgrade_from_polling_probe_noop_then_upgrade(chat):
+    import threading
+
+    import websocket
+
+    h = handshake(chat.port)
+    assert h["upgrades"] == ["websocket"]
+    q = f"EIO=4&transport=polling&sid={h['sid']}"
+    assert eio(chat.port, "POST", q, b"40") == (200, "ok")
+    assert eio(chat.port, query=q)[1].startswith("40")
+    pending: list[tuple[int, str]] = []
+    poll = threading.Thread(target=lambda: pending.append(eio(chat.port, query=q)))
+    poll.start()
+    time.sleep(0.1)
+    ws = websocket.create_connection(ws_url(chat.port, h["sid"]), timeout=5)
+    try:
+        ws.send("2probe")
+        assert ws.recv() == "3probe"
+        poll.join(5)
+        assert pending == [(200, "6")]  # the poll ends with a noop
+        ws.send("5")
+        ws.send('420["join",{"channel":"general","user":"upgraded"}]')
+        got = [ws.recv() for _ in range(2)]
+        assert any(g.startswith("430[") for g in got)  # now over the WebSocket
+        status, body = eio(chat.port, query=q)
+        assert status == 400  # polling is over for this session
+    finally:
+        ws.close()
+
+
+def test_an_upgrade_for_an_unknown_sid_is_refused(chat):
+    import websocket
+
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(ws_url(chat.port, "nope"), timeout=5)
+    assert e.value.status_code == 400
+
+
+def test_a_websocket_frame_that_is_not_engine_io_closes_the_session(chat):
+    import websocket
+
+    ws = websocket.create_connection(ws_url(chat.port), timeout=5)
+    ws.recv()
+    ws.send("9garbage")
+    with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+        for _ in range(5):
+            if ws.recv() == "":
+                raise ConnectionError("closed")
+    assert "input is not Engine.IO" in chat.output()

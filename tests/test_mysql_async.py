@@ -41,6 +41,11 @@ async def test_query_execute_and_types(mariadb):
         await stmt.close()
         await c.ping()
         assert "MariaDB" in c.server_version and c.connection_id > 0
+        # a result set with no rows keeps its columns (text and binary protocol)
+        empty = await c.query("SELECT 1 AS a, 2 AS b FROM dual WHERE 0")
+        assert (empty.column_names, empty.rows) == (["a", "b"], [])
+        empty = await c.execute("SELECT ? AS a FROM dual WHERE 0", (1,))
+        assert (empty.column_names, empty.rows) == (["a"], [])
 
 
 async def test_unix_socket_and_select_db(mariadb):
@@ -187,3 +192,26 @@ async def test_executemany_pipelines(mariadb):
         assert (await c.query("SELECT COUNT(*) FROM amany_t")).scalar() == 2102
         assert await c.executemany("SELECT ?", [(1,), (2,)]) == 0
         assert c.usable
+
+
+async def test_command_lock_fast_path_keeps_fifo_order():
+    """_Turn.try_acquire takes only a free lock nobody waits for; waiters keep their turn."""
+    from clients.mysql.aio import _Turn
+
+    lock = _Turn()
+    assert lock.try_acquire() and lock.locked()
+    assert not lock.try_acquire()  # held
+    order: list[str] = []
+
+    async def waiter(name: str) -> None:
+        async with lock:
+            order.append(name)
+
+    first = asyncio.create_task(waiter("first"))
+    await asyncio.sleep(0)  # queued behind the holder
+    lock.release()  # wakes "first", which has not run yet
+    assert not lock.try_acquire()  # a woken waiter is not overtaken
+    await first
+    assert order == ["first"] and not lock.locked()
+    assert lock.try_acquire()
+    lock.release()

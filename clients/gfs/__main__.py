@@ -9,6 +9,7 @@
     records PATH              print each record of PATH once (padding and duplicates skipped)
     stat PATH                 size, then each chunk: handle, version, primary, replicas
     mkdir PATH
+    snapshot SRC DST          copy a file or directory at once (chunks copied on their next write)
 
 A mistake (a missing file, a bad path, a master that does not answer) is one
 line on stderr and exit status 1; a usage error exit status 2.
@@ -30,7 +31,8 @@ from .client import GfsClient, GfsError
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m clients.gfs", description="the GFS client (N18)")
     p.add_argument("--master", default="127.0.0.1:8110", help="the master's HOST:PORT (127.0.0.1:8110)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to keep retrying (30)")
+    p.add_argument("--timeout", type=float, default=75.0,
+                   help="seconds to keep retrying (75: past a restarted master's 60 s wait for old leases)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("ls").add_argument("path", nargs="?", default="/")
     for name in ("rm", "stat", "mkdir", "records"):
@@ -41,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     get = sub.add_parser("get")
     get.add_argument("path")
     get.add_argument("local")
+    snap = sub.add_parser("snapshot")
+    snap.add_argument("src")
+    snap.add_argument("dst")
     app = sub.add_parser("append")
     app.add_argument("path")
     app.add_argument("local")
@@ -65,6 +70,8 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"{e['name']}/" if e["dir"] else f"{e['name']}\t{e['chunks']} chunk(s)")
         elif args.cmd == "mkdir":
             await c.mkdir(args.path)
+        elif args.cmd == "snapshot":
+            print(f"{args.dst}: snapshot of {await c.snapshot(args.src, args.dst)} file(s)")
         elif args.cmd == "rm":
             await c.delete(args.path)
         elif args.cmd == "put":

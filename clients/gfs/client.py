@@ -20,7 +20,8 @@ What it does, as in the paper:
   (``records``).
 
 Reads go to a replica (the cache's order, shuffled once), and to the next one
-when a replica fails a checksum or is unreachable.
+when a replica fails a checksum or is unreachable. ``snapshot`` is one master
+call: the chunks are copied later, on their next write, by the chunkservers.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from . import records
 # Pieces of data pushed or read in one RPC (well under the frame limit).
 PIECE = 1024 * 1024
 RETRYABLE = {"NotPrimary", "StaleVersion", "NoData", "ReplicaFailed", "LeaseBusy", "NoReplica",
-             "Corrupt", "NoSuchChunk", "ConnectionLost", "InternalError"}  # fmt: skip
+             "Corrupt", "NoSuchChunk", "ConnectionLost", "InternalError", "MasterUnreachable"}  # fmt: skip
+# Seconds a master that refuses connections is waited for (a restart), at most.
+MASTER_DOWN_FOR = 5.0
 
 
 class GfsError(Exception):
@@ -46,7 +49,7 @@ class GfsError(Exception):
 
 
 class GfsClient:
-    def __init__(self, master: str, timeout: float = 10.0, retry_for: float = 30.0) -> None:
+    def __init__(self, master: str, timeout: float = 10.0, retry_for: float = 75.0) -> None:
         host, _, port = master.rpartition(":")
         self.master_addr = master
         self.master = RpcClient(host, int(port), timeout)
@@ -69,17 +72,23 @@ class GfsClient:
     async def _master(self, method: str, **params: Any) -> Any:
         if self.master.closed or self.master._writer is None:
             self.master = RpcClient(self.master.host, self.master.port, self.master.timeout)
-            await self.master.connect()
+            try:
+                await self.master.connect()
+            except ConnectionLost as e:
+                raise RemoteError(e.message, type="MasterUnreachable") from None
         return await self.master.call(method, **params)
 
     async def _retry(self, what: str, attempt: Any, *args: Any, **kw: Any) -> Any:
-        deadline = time.monotonic() + self.retry_for
+        """Retry what a retry can cure for ``retry_for`` seconds (a master nobody answers
+        at for only ``MASTER_DOWN_FOR``: a restart is quick, a typo in --master is not)."""
+        start = time.monotonic()
         delay = 0.05
         while True:
             try:
                 return await attempt(*args, **kw)
             except RpcError as e:
-                if e.type not in RETRYABLE or time.monotonic() + delay > deadline:
+                patience = min(self.retry_for, MASTER_DOWN_FOR) if e.type == "MasterUnreachable" else self.retry_for
+                if e.type not in RETRYABLE or time.monotonic() + delay > start + patience:
                     raise GfsError(f"{what}: {e}") from None
                 self.retries += 1
             await asyncio.sleep(delay)
@@ -100,6 +109,10 @@ class GfsClient:
         for key in [k for k in self.cache if k[0] == path]:
             del self.cache[key]
         self.appending.pop(path, None)
+
+    async def snapshot(self, src: str, dst: str) -> int:
+        """Copy a file or directory tree at once (copy-on-write chunks); the files copied."""
+        return int(await self._call_master("snapshot", src=src, dst=dst))
 
     async def stat(self, path: str) -> dict[str, Any]:
         """The master's view (handles, versions, primaries, replicas) plus the file's size."""
@@ -192,9 +205,12 @@ class GfsClient:
                 break
             want = min(n, size - within, PIECE)
             piece = await self._retry(f"read {path} at {offset}", self._read_piece, path, index, within, want)
-            out += piece
             if len(piece) < want:
-                break  # the end of this chunk's data: the end of the file
+                if index == len(st["chunks"]) - 1:
+                    out += piece
+                    break  # the end of the last chunk's data: the end of the file
+                piece += bytes(want - len(piece))  # a hole (a write past the end) reads as zeros
+            out += piece
             offset += len(piece)
             n -= len(piece)
         return bytes(out)

@@ -82,6 +82,9 @@ class Wire(asyncio.Protocol):
     def __init__(self, proto: ClientProtocol) -> None:
         self.proto = proto
         self.transport: asyncio.Transport | None = None
+        # The loop, asked once: asyncio.get_running_loop() costs a getpid() system
+        # call on Python 3.11 (~0.7us here, ~4% of a SELECT 1's client time).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.lost: MySQLError | None = None
         self._waiter: asyncio.Future[Any] | None = None
         self._consumer: Any = None  # push mode when set
@@ -93,6 +96,7 @@ class Wire(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         self.proto.receive_data(data)
@@ -117,7 +121,7 @@ class Wire(asyncio.Protocol):
     # -- push mode -------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        consumer, proto = self._consumer, self.proto
+        consumer, proto, login = self._consumer, self.proto, self._login
         while True:
             try:
                 ev = proto.next_event()
@@ -131,7 +135,7 @@ class Wire(asyncio.Protocol):
                     return
                 done = consumer.complete
             else:
-                if self._login:
+                if login:
                     out = proto.data_to_send()
                     if out and self.transport is not None:
                         self.transport.write(out)
@@ -157,7 +161,7 @@ class Wire(asyncio.Protocol):
         """Write ``data``; return ``consumer`` once it has the whole response."""
         if self.transport is None:
             self._check_open()
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()  # type: ignore[union-attr]
         self._waiter, self._consumer = fut, consumer
         self._login = not data
         if data:
@@ -196,7 +200,7 @@ class Wire(asyncio.Protocol):
                 self._paused = False
                 self.transport.resume_reading()
             self._check_open()
-            fut = asyncio.get_running_loop().create_future()
+            fut = self._loop.create_future()  # type: ignore[union-attr]
             self._waiter = fut
             try:
                 await self._wait(fut, timeout)

@@ -96,6 +96,7 @@ class ClientProtocol:
         self._deprecate_eof = False  # negotiated: rows end with an OK, no EOF packets
         self._lenenc_info = True  # MariaDB: OK info is length-encoded; MySQL: rest of packet
         self._plan: list[str] = []  # what a COM_STMT_PREPARE answer still has to send
+        self._ahead: tuple[OkPacket, Callable[[], Event]] = (OkPacket(), self._on_idle)
         self._pending = 0  # pipelined commands whose responses follow the current one
         self.bulk = False  # the server takes COM_STMT_BULK_EXECUTE (MariaDB >= 10.2.7)
 
@@ -160,7 +161,8 @@ class ClientProtocol:
             raise InterfaceError("another command is in progress on this connection")
 
     def _command(self, payload: bytes, state: Callable[[], Event], binary: bool = False) -> bytes:
-        self._check_idle()
+        if self.broken or self._state != self._on_idle:
+            self._check_idle()  # raises the right InterfaceError
         data, self._in.seq = frame(payload, 0)
         self._state = state
         self._binary = binary  # only once the command is really ours
@@ -320,7 +322,7 @@ class ClientProtocol:
     def _on_result(self) -> Event:
         # The OK/ERR lines repeat _on_simple's on purpose: every query starts here, and
         # a shared helper measured +0.3us (~4%) on a SELECT 1's parse (audit, sansio bench).
-        payload = self._payload()
+        payload = self._in.next_payload()  # (not self._payload(): one call less, hot path)
         if payload is None:
             return NEED_DATA
         head = payload[:1]
@@ -347,7 +349,7 @@ class ClientProtocol:
             results = self.session_vars.get("character_set_results") or "utf8mb4"
             self._encoding = python_codec(results)
             self.out_encoding = python_codec(self.client_charset)
-        if ok.more_results:
+        if ok.status & C.SERVER_MORE_RESULTS_EXISTS:  # (ok.more_results, without the call)
             self._state = self._on_result
         else:
             self._next_command()
@@ -365,11 +367,11 @@ class ClientProtocol:
     def _on_column(self) -> Event:
         defs = self._col_payloads
         while len(defs) < self._n_columns:
-            payload = self._payload()
+            payload = self._in.next_payload()
             if payload is None:
                 return NEED_DATA
             defs.append(payload)
-        if not self.deprecate_eof:
+        if not self._deprecate_eof:
             payload = self._payload()
             if payload is None:
                 return NEED_DATA
@@ -377,7 +379,7 @@ class ClientProtocol:
         plan = plan_for(defs, self._extended, self._encoding, self._binary)
         cols, self._convs, self._scan, self._decoders = plan  # see plans.py
         self._state = self._on_binary_rows if self._binary else self._on_text_rows
-        self._eof_limit = 0xFFFFFF if self.deprecate_eof else 9
+        self._eof_limit = 0xFFFFFF if self._deprecate_eof else 9
         return ResultHeader(cols.copy())  # the plan's list stays ours
 
     def _expect_eof(self, payload: bytes) -> None:
@@ -386,12 +388,13 @@ class ClientProtocol:
         self.status = parse_eof(payload).status
 
     def _end_of_rows(self, payload: bytes) -> OkPacket:
-        ok = parse_ok(payload, self._lenenc_info) if self.deprecate_eof else parse_eof(payload)
+        ok = parse_ok(payload, self._lenenc_info) if self._deprecate_eof else parse_eof(payload)
         return self._finish(ok)
 
     def _on_text_rows(self) -> Event:
         b = self._in
-        b.merge()
+        if b._chunks:
+            b.merge()
         rows: list[tuple] = []
         assert self._scan is not None
         b.pos, b.seq = self._scan(b.buf, b.pos, b.seq, rows, self._eof_limit)
@@ -424,14 +427,13 @@ class ClientProtocol:
         if plen >= limit or pos + 4 + plen > len(buf):
             return
         b.pos, b.seq = pos + 4 + plen, (b.seq + 1) & 0xFF
-        ok = self._end_of_rows(buf[pos + 4 : pos + 4 + plen])
-        after = self._state
+        self._ahead = (self._end_of_rows(buf[pos + 4 : pos + 4 + plen]), self._state)
+        self._state = self._hand_out
 
-        def hand_out() -> Event:
-            self._state = after
-            return ok
-
-        self._state = hand_out
+    def _hand_out(self) -> Event:
+        """The end packet ``_read_ahead_end`` parsed; then on to the state it left."""
+        ok, self._state = self._ahead
+        return ok
 
     def _on_binary_rows(self) -> Event:
         rows: list[tuple] = []

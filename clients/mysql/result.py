@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .constants import SERVER_MORE_RESULTS_EXISTS
 from .protocol import Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .resultset import Column
@@ -60,10 +61,6 @@ class Result:
             r = r.next
         return out
 
-    def _take_ok(self, ok: OkPacket) -> None:
-        self.affected_rows, self.insert_id = ok.affected_rows, ok.insert_id
-        self.warnings, self.status, self.info = ok.warnings, ok.status, ok.info
-
 
 class ResultBuilder:
     """Feed it a command's events; ``feed`` returns True once the response is complete."""
@@ -85,15 +82,18 @@ class ResultBuilder:
             self._cur = Result(columns=ev.columns)
             return False
         if type(ev) is OkPacket:
-            res = self._cur or Result()
+            # "is None", not "or": a Result with no rows is falsy (__len__), and an
+            # empty result set must keep its columns
+            res = self._cur if self._cur is not None else Result()
             self._cur = None
-            res._take_ok(ev)
+            res.affected_rows, res.insert_id = ev.affected_rows, ev.insert_id
+            res.warnings, res.status, res.info = ev.warnings, ev.status, ev.info
             if self._last is None:
                 self.first = res
             else:
                 self._last.next = res
             self._last = res
-            return not ev.more_results
+            return not ev.status & SERVER_MORE_RESULTS_EXISTS  # (ev.more_results, inline)
         if type(ev) is Prepared:
             self.prepared = ev
             return True

@@ -47,6 +47,8 @@ class Session:
         return interpolate(sql, params, proto.no_backslash_escapes, proto.client_charset)
 
     def _query_bytes(self, sql: str, params: Any) -> bytes:
+        if params is None:  # (the common case, without _interpolate's call)
+            return self._proto.query(sql)
         return self._proto.query(self._interpolate(sql, params))
 
     def _multirow(self, prefix: str, rows: Any) -> Iterator[str]:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from netlib.http import Request
 from netlib.websocket import ConnectionClosed, Options, WebSocket, websocket
+from netlib.websocket.core import State
+from netlib.websocket.frames import BINARY, TEXT, encode_frame
 
 from .packets import PacketType, ProtocolError, decode, encode
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netlib.engineio")
 
+# Bytes written to a WebSocket and not yet taken by the peer before it is cut off:
+# thousands of chat messages; a reader that stopped, not one that is slow for a moment.
+MAX_UNSENT = 4 * 1024 * 1024
 PROBE_TIMEOUT = 10.0  # seconds an upgrade may take from the WebSocket's opening to its ``5``
 CLOSE_WAIT = 1.0  # after a close packet, how long the client's close frame may take
 ENDED_BY = {"peer": "client close", "reset": "transport error", "eof": "transport close",
@@ -40,7 +45,12 @@ ENDED_BY = {"peer": "client close", "reset": "transport error", "eof": "transpor
 
 
 class WSTransport:
-    """What a ``Socket`` writes through once it is on a WebSocket."""
+    """What a ``Socket`` writes through once it is on a WebSocket.
+
+    Broadcasts are written without waiting (``send_nowait``); a client that does
+    not read lets our write buffer grow, so past ``MAX_UNSENT`` bytes its
+    connection is aborted (the session ends with ``transport error``) instead of
+    holding memory for it."""
 
     def __init__(self, sock: Socket, ws: WebSocket) -> None:
         self.sock, self.ws = sock, ws
@@ -54,6 +64,35 @@ class WSTransport:
                 return
         if self.sock.closed and not self.ws.closed:
             asyncio.ensure_future(self.ws.close(1000, "engine.io close"))
+        elif not self.sock.closed and (unsent := self._unsent()) > MAX_UNSENT:
+            log.warning("[%s] sid %s: aborted, %d bytes unsent (not reading)", self.sock.peer,
+                        self.sock.sid, unsent)  # fmt: skip
+            self.sock.core.close("transport error: client not reading", notify=False)
+            self.sock.server.ended(self.sock)
+            self.ws.link.abort()
+
+
+    def write_frame(self, frame: bytes) -> bool:
+        """A broadcast's frame, built once for every socket (``EngineServer.broadcast``):
+        written as is while the WebSocket is open; False when it is not."""
+        ws = self.ws
+        if ws.ended_by is not None or ws.core.state is not State.OPEN:
+            return False
+        ws.link.write(frame)
+        if self._unsent() > MAX_UNSENT:
+            self.flush()  # (the outbox is empty: this is the cut-off below)
+        return True
+
+    def _unsent(self) -> int:
+        size = getattr(self.ws.link, "write_buffer_size", None)  # the shell's Connection has it
+        return int(size()) if callable(size) else 0
+
+
+def frame(data: str | bytes) -> bytes:
+    """The WebSocket frame of a message packet (no extension is negotiated: see Options)."""
+    if isinstance(data, bytes):
+        return encode_frame(BINARY, data)
+    return encode_frame(TEXT, ("4" + data).encode("utf-8"))
 
 
 class WebSocketTransport:
@@ -89,6 +128,10 @@ class WebSocketTransport:
     async def _upgrade(self, server: EngineServer, sock: Socket | None, ws: WebSocket) -> None:
         if sock is None or sock.closed:
             return
+        if sock.probing is not None:  # as the reference server: one upgrade at a time
+            log.info("[%s] sid %s: a second upgrade while one is under way: refused", sock.peer, sock.sid)
+            return
+        sock.probing = ws
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 probe = decode(await ws.recv())
@@ -100,6 +143,10 @@ class WebSocketTransport:
         except (ProtocolError, TimeoutError, ConnectionClosed) as e:
             log.info("[%s] sid %s: upgrade failed (%s); polling goes on", sock.peer, sock.sid, e or "timeout")
             sock.core.upgrading = False
+            return
+        finally:
+            sock.probing = None
+        if sock.closed or sock.ws is not None:  # ended (or upgraded) while this one probed
             return
         sock.core.upgraded("websocket")
         sock.ws = WSTransport(sock, ws)

@@ -7,26 +7,45 @@ multiplexed connection, ``Peers`` a connection per address. GFS's master,
 chunkservers and client (N18) all speak it.
 """
 
-from ._aio import MAX_INFLIGHT, Peers, RpcClient, serve_methods
-from ._core import (
-    DEFAULT_MAX_FRAME,
-    AppError,
-    BadFrame,
-    BadParams,
-    ConnectionLost,
-    FrameDecoder,
-    RemoteError,
-    Request,
-    Response,
-    RpcError,
-    UnknownMethod,
-    decode_body,
-    encode_request,
-    encode_response,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Lazy (PEP 562): ``import netlib.rpc._core`` must pull in no event loop.
+_AIO = {"MAX_INFLIGHT", "Peers", "RpcClient", "serve_methods"}
 
 __all__ = [
     "DEFAULT_MAX_FRAME", "MAX_INFLIGHT", "AppError", "BadFrame", "BadParams", "ConnectionLost",
     "FrameDecoder", "Peers", "RemoteError", "Request", "Response", "RpcClient", "RpcError",
     "UnknownMethod", "decode_body", "encode_request", "encode_response", "serve_methods",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = "_aio" if name in _AIO else "_core"
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from ._aio import MAX_INFLIGHT, Peers, RpcClient, serve_methods
+    from ._core import (
+        DEFAULT_MAX_FRAME,
+        AppError,
+        BadFrame,
+        BadParams,
+        ConnectionLost,
+        FrameDecoder,
+        RemoteError,
+        Request,
+        Response,
+        RpcError,
+        UnknownMethod,
+        decode_body,
+        encode_request,
+        encode_response,
+    )

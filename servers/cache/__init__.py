@@ -31,8 +31,23 @@ Layout:
   payloads and RESTORE of strings, lists, sets, hashes; ``commands/sort.py``,
   ``listmoves.py`` (LMOVE, LMPOP, LPOS and their blocking forms),
   ``setstore.py``, ``keyops.py`` (COPY, MOVE, SWAPDB, LCS, DUMP...).
+* ``acl.py``: ACL users (passwords as SHA-256, command rules by category,
+  key and channel patterns) and each command's categories, derived from its
+  group and flags; ``commands/acl.py``: AUTH's check, ACL SETUSER/LIST/LOG...
+* ``observe.py``: per-command statistics (INFO commandstats, errorstats),
+  SLOWLOG, LATENCY and the MONITOR feed; ``commands/ops.py``: MONITOR, CLIENT
+  KILL/PAUSE/UNPAUSE/NO-EVICT, SLOWLOG, LATENCY, MEMORY USAGE.
+* ``persist.py`` (the files: multi-part AOF as Redis 7 with a CRC record per
+  batch, snapshots) and ``saving.py`` (what is logged, group fsync, forked
+  rewrite and BGSAVE, loading at start); ``commands/persistence.py``: SAVE,
+  BGSAVE, BGREWRITEAOF, LASTSAVE.
+  (``python -m servers.cache --dir D --appendonly yes --appendfsync always``).
 
 Tests: tests/test_cache_commands.py (exact replies, in-process),
+test_cache_acl.py (ACL, byte for byte against redis-server; redis-py, redis-cli
+--user/--pass), test_cache_ops.py (monitor, client kill/pause, slowlog...),
+test_cache_persistence.py (SIGKILL during writes and rewrites, torn tails,
+redis-check-aof),
 test_respkit.py (the connection commands byte for byte against redis-server),
 test_cache_keyspace.py (Hypothesis model, expiry, eviction),
 test_cache_server.py (real sockets), test_cache_interop.py (redis-cli,
@@ -42,14 +57,15 @@ scenarios compared with redis-server, RESTORE of redis-server's DUMP),
 test_cache_zset.py (a model of sorted sets against a sorted list, random
 commands byte for byte against redis-server, blocking pops), test_cache_geo.py
 (distances against a haversine, searches against a brute force, replies byte
-for byte against redis-server).
-test_cache_hll.py (HLL strings byte for byte against redis-server, error
-bound), test_cache_bitops.py and test_cache_more_commands.py (every reply
-compared with redis-server's). Redis's own TCL units: ``make redis-tests``
-(bench/redis_suite.py).
-Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server);
+for byte against redis-server), test_cache_hll.py (HLL strings byte for byte
+against redis-server, error bound), test_cache_bitops.py and
+test_cache_more_commands.py (every reply compared with redis-server's),
+test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server).
+Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py).
+Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server;
+``ARGS=--aof``: the writes under each appendfsync policy);
 load: ``make load-cache`` (locust).
 
-What Redis has that this does not: persistence (RDB/AOF), replication,
-Lua, ACLs, client-side caching, cluster mode.
+What Redis has that this does not: RDB files (our snapshot has its own
+format), ACL selectors, replication, client-side caching, cluster mode.
 """

@@ -22,6 +22,7 @@ stores the 24 bits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .keyspace import Database, Keyspace
@@ -120,6 +121,9 @@ class Evictor:
             for db in self.ks.dbs:
                 db.meta.clear()
 
+    # Told of each evicted key (the AOF logs a DEL: a restart must not bring it back).
+    on_evict: Callable[[Database, bytes], None] | None = None
+
     def over(self) -> bool:
         return bool(self.maxmemory) and self.ks.used > self.maxmemory
 
@@ -132,6 +136,8 @@ class Evictor:
             db, key = victim
             db.delete(key)
             self.ks.evicted_keys += 1
+            if self.on_evict is not None:
+                self.on_evict(db, key)
         return True
 
     def _pick(self) -> tuple[Database, bytes] | None:

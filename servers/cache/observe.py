@@ -107,6 +107,8 @@ class Observer:
         self.latency_threshold = float("inf")  # seconds
         self.latency: dict[str, LatencyEvent] = {}
         self.monitors: set[Any] = set()
+        # The AOF's hook (servers.cache.saving), set while persistence is on.
+        self.write_log: Any = None
 
     # -- settings (CONFIG SET) -----------------------------------------------------------
     def set_slowlog_threshold(self, us: int) -> None:
@@ -146,6 +148,11 @@ class Observer:
             self._slow(c, name, args, seconds)
         if seconds >= self.latency_threshold:
             self._latency("fast-command" if "fast" in cmd.flags else "command", seconds)
+        if self.write_log is not None:
+            if reply is not None:
+                self.write_log(c, cmd, args, reply)
+            elif c.blocked is not None:
+                c.blocked_args = args  # logged when a write serves it
         if self.monitors and "admin" not in categories(target, cmd if target is not cmd else None):
             self.feed(c, name, args)
 

@@ -104,12 +104,12 @@ redis.log = errors_out(py.log)
 redis.setresp = errors_out(py.setresp)
 redis.set_repl = errors_out(py.set_repl)
 redis.acl_check_cmd = errors_out(py.acl_check_cmd)
-redis.register_function = errors_out(py.register_function)
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  if msg:sub(1, 1) ~= '-' then msg = '-' .. msg end  -- "CODE msg" keeps its code
   return {err = py.error_text(msg)}
 end
 redis.status_reply = function(msg)
@@ -156,11 +156,33 @@ local string_mt = getmetatable('')
 string_mt.__index = H.string
 string_mt.__metatable = readonly(string_mt)
 
--- Lock the real global table: everything reads through H.
+-- What FUNCTION LOAD's library code sees instead (Redis's load-time globals): only a
+-- small redis table; math, getmetatable and the rest are out of reach.
+local function strict(t)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = rawget(t, k)
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = ro_error, __metatable = ro_meta_proxy})
+end
+local load_redis = {register_function = errors_out(py.register_function), log = redis.log,
+                    REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM}
+for _, level in pairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING'}) do
+  load_redis[level] = redis[level]
+end
+local LOAD = {redis = strict(load_redis)}
+protected[LOAD.redis] = true
+local loading = false
+
+-- Lock the real global table: everything reads through H (or LOAD while loading).
 for k in pairs(G) do rawset(G, k, nil) end
 local function missing(_, k)
   if k == '_G' then return G end
-  local v = rawget(H, k)
+  local v = rawget(loading and LOAD or H, k)
   if v == nil then
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end
@@ -219,6 +241,14 @@ api.run = function(f, keys, args)
     ok, v = xpcall(function() return f(keys, args) end, err_handler)
   end
   running = false
+  arm()
+  return ok, v
+end
+api.load = function(f)
+  -- run a library's code with the load-time globals
+  loading, running = true, true
+  local ok, v = xpcall(f, err_handler)
+  loading, running = false, false
   arm()
   return ok, v
 end

@@ -16,9 +16,16 @@ What differs from Redis's interpreter:
   ``struct`` library is missing. ``math.random`` is Lua's own, not Redis's
   seeded ``redisLrand48`` (seeding with ``math.randomseed`` still works).
 * No ``os``, ``io``, ``package``, ``require``, ``loadfile``, ``dofile``,
-  ``print``, ``setfenv``/``getfenv``/``newproxy``; binary chunks are refused.
-  Python objects cannot be reached from Lua: lupa's ``python`` module is
-  removed and an attribute filter refuses every attribute.
+  ``print``, ``setfenv``/``getfenv``/``newproxy``; binary chunks are refused;
+  ``debug`` holds only ``traceback`` (lupa looks it up). Python objects
+  cannot be reached from Lua: lupa's ``python`` module is removed and an
+  attribute filter refuses every attribute.
+* Stock 5.1's ``unpack`` crashes on ranges near 2^31 (Redis patched it);
+  the sandbox refuses them with Redis's "too many results to unpack".
+* FUNCTION LOAD runs a library's code with Redis's load-time globals (a
+  ``redis`` holding only ``register_function``, ``log`` and the version),
+  stopped after 500 ms. FUNCTION DUMP's payload is ours (the library codes,
+  msgpack, a CRC32), not Redis's RDB encoding: it restores here only.
 
 Atomicity and the time limit. Redis runs a script on its one thread; the
 only way another client is served meanwhile is the count hook, which after
@@ -36,9 +43,11 @@ commands are answered BUSY through ``Client.guard``, the cron stops (no
 expiry or eviction under a running script), the key clock stays frozen at
 the script's start as in Redis, and the worker now hands each
 ``redis.call`` to the loop thread and waits for it, so every keyspace change
-still happens on one thread at a time. SCRIPT KILL sets a flag the count
-hook (every 100000 Lua instructions) sees; a script that already wrote is
-UNKILLABLE, as in Redis.
+still happens on one thread at a time (the hand-over costs ~100 us a
+call: past its threshold a script runs slower). SCRIPT KILL sets a flag the
+count hook (every 100000 Lua instructions) sees; a script that already
+wrote is UNKILLABLE, as in Redis. Redis 7.0 refuses the blocking list and
+zset commands in scripts (CMD_NOSCRIPT); the others answer at once.
 
 Commands inside a script run on a ``ScriptClient``: its own database index
 (SELECT in a script does not move the caller), RESP2 replies unless the
@@ -67,9 +76,11 @@ import lupa.lua51 as lua51
 import msgpack
 
 from netlib import resp
+from netlib.resp import ProtocolError, split_inline
 from servers.respkit import VERSION, Command, CommandError
 
 from . import lualibs
+from .acl import describe_client
 
 if TYPE_CHECKING:
     from .server import State
@@ -79,6 +90,7 @@ log = logging.getLogger("servers.cache.scripting")
 DEFAULT_BUSY_MS = 5000  # busy-reply-threshold / lua-time-limit
 LOAD_TIMEOUT = 0.5  # seconds FUNCTION LOAD may run a library's code (Redis: 500 ms)
 DUMP_MAGIC = b"SYSLABFN1"  # FUNCTION DUMP payloads: magic + version, msgpack codes, CRC32
+LUA_MEMORY = 256 << 20  # bytes one Lua state may hold: string.rep('x', 2^31) fails, not the server
 MAX_NESTING = 500  # a returned table nested deeper answers "reached lua stack limit"
 PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text()
 
@@ -219,8 +231,9 @@ class Run:
         self.wrote = False
         self.killed = False
         self.timed_out = False
-        self.lock = threading.Lock()
-        self.done = threading.Event()
+        self.lock = engine.run_lock  # one run at a time: the engine's, reused
+        self.done = engine.run_done
+        self.done.clear()
         self.reply = b""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = time.monotonic()
@@ -247,6 +260,7 @@ class Lua:
             register_eval=False,
             register_builtins=False,
             attribute_filter=_no_attributes,
+            max_memory=LUA_MEMORY,
         )
         self.rt = rt
         g = rt.globals()
@@ -290,6 +304,7 @@ class Lua:
         self.api = rt.execute(PRELUDE, py, libs)
         self.compile = self.api[b"compile"]
         self.run_fn = self.api[b"run"]
+        self.load_fn = self.api[b"load"]
         self.set_args = self.api[b"set_args"]
         self.shape = self.api[b"shape"]
 
@@ -376,6 +391,8 @@ class Engine:
         self.load_deadline = 0.0
         self.eval_lua = Lua(self)
         self.func_lua = Lua(self)
+        self.run_lock = threading.Lock()  # held by the worker while it runs a command
+        self.run_done = threading.Event()  # set by the worker when the run's reply is ready
         self._jobs: queue.SimpleQueue[Run] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._work, name="lua", daemon=True)
         self._worker.start()
@@ -387,7 +404,7 @@ class Engine:
         if sha in self.scripts:
             return sha
         flags, skip = parse_shebang(body)
-        code = b"\n" + body[skip:] if skip else body  # keep the user's line numbers
+        code = body[skip:] if skip else body  # from the shebang's newline: line numbers kept
         r = self.eval_lua.compile(code, b"@user_script")
         fn = r[0] if isinstance(r, tuple) else r
         if fn is None:
@@ -525,6 +542,8 @@ class Engine:
         finally:
             if run.eval_mode:
                 lua.set_args(None, None)
+            if lua.rt.get_memory_used() > LUA_MEMORY // 2:  # Lua 5.1 has no emergency GC:
+                lua.rt.gccollect()  # a failed memory bomb's garbage would fail the next script
 
     def _error_reply(self, run: Run, lua: Lua, err: Any) -> bytes:
         if lua51.lua_type(err) != "table":
@@ -564,7 +583,7 @@ class Engine:
     def call(self, *args: Any) -> tuple[bool, Any]:
         """redis.call/redis.pcall: (True, value) or (False, the error table)."""
         run = self.current
-        if run is None or threading.current_thread() is not self._worker:
+        if run is None:
             return False, _fail(b"redis.call/pcall can only be called inside a script invocation")
         if not args:
             return False, _fail(b"Please specify at least one argument for this redis lib call")
@@ -597,6 +616,9 @@ class Engine:
             target = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower()) or cmd
         if cmd.name in NOT_IN_SCRIPTS or target.name in NOT_IN_SCRIPTS:
             return b"-ERR This Redis command is not allowed from script\r\n"
+        refused = self._acl_refusal(run, cmd, argv)
+        if refused is not None:
+            return refused
         write = "write" in target.flags
         if write and run.read_only:
             return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
@@ -623,6 +645,27 @@ class Engine:
         loop.call_soon_threadsafe(on_loop)
         return fut.result()
 
+    def _acl_refusal(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """The caller's ACL applies inside the script too (Redis's scriptVerifyACL): a user
+        without FLUSHALL, or without ``~b*`` keys, gets no more by wrapping them in EVAL."""
+        user = getattr(run.caller, "user", None)
+        acl = getattr(self.state, "acl", None)
+        if user is None or acl is None or user.unrestricted:
+            return None
+        why = acl.check(user, cmd, argv)
+        if why is None:
+            return None
+        reason, obj = why
+        acl.add_log(reason, obj, user.name, "lua", describe_client(run.caller))
+        if reason == "command":
+            what = b"run the '%s' command" % obj.encode()
+        else:
+            what = b"access one of the %ss used as arguments" % reason.encode()
+        return b"-ERR ACL failure in script: User %s has no permissions to %s\r\n" % (
+            user.name.encode(),
+            what,
+        )
+
     def _dispatch(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes:
         st = self.state
         try:
@@ -632,6 +675,8 @@ class Engine:
         except st.errors as e:
             r = st.error_reply(e, argv)
         st.commands_processed += 1
+        if r is not None and st.persistence is not None:  # the AOF logs the script's writes
+            st.persistence.write_log(run.client, cmd, argv, r)
         return r if r is not None else resp.null_array(run.client.proto)
 
     # -- the rest of the redis.* API -------------------------------------------------------
@@ -669,13 +714,20 @@ class Engine:
             )
 
     def acl_check_cmd(self, *a: Any) -> bool:
-        if self.current is None:
+        """redis.acl_check_cmd(cmd, args...): may the script's caller run that command line?"""
+        run = self.current
+        if run is None:
             raise lualibs.LibError(
                 "redis.acl_check_cmd can only be called inside a script invocation"
             )
-        if not a or not isinstance(a[0], bytes) or self.state.registry.get(a[0]) is None:
+        argv = [x if isinstance(x, bytes) else b"%.17g" % x for x in a if x is not None]
+        cmd = self.state.registry.get(argv[0]) if argv and isinstance(a[0], bytes) else None
+        n = len(argv)
+        if cmd is None or ((n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity)):
             raise lualibs.LibError("Invalid command passed to redis.acl_check_cmd()")
-        return True  # one user with every permission
+        user = getattr(run.caller, "user", None)
+        acl = getattr(self.state, "acl", None)
+        return user is None or acl is None or acl.check(user, cmd, argv) is None
 
     # -- functions -------------------------------------------------------------------------
     def register_function(self, *a: Any) -> None:
@@ -737,19 +789,17 @@ class Engine:
         elif len(a) == 2:
             name, callback = a
             if not isinstance(name, bytes):
-                raise lualibs.LibError(
-                    "function_name argument given to redis.register_function must be a string"
-                )
+                raise lualibs.LibError("first argument to redis.register_function must be a string")
             if lua51.lua_type(callback) != "function":
                 raise lualibs.LibError(
-                    "callback argument given to redis.register_function must be a function"
+                    "second argument to redis.register_function must be a function"
                 )
         else:
             raise lualibs.LibError("wrong number of arguments to redis.register_function")
         fname = name.decode(errors="replace")
         if not fname or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in fname):
-            raise lualibs.LibError(
-                "Function names can only contain letters, numbers, or underscores(_) and must be "
+            raise lualibs.LibError(  # sic: Redis 7.0 says "Library" for a function name too
+                "Library names can only contain letters, numbers, or underscores(_) and must be "
                 "at least one character long"
             )
         if fname in lib.functions:
@@ -772,7 +822,7 @@ class Engine:
         name, skip = parse_library_header(code)
         lib = Library(name, code)
         lua = self.func_lua
-        r = lua.compile(b"\n" + code[skip:], b"@user_function")
+        r = lua.compile(code[skip:], b"@user_function")  # from the header's newline
         fn = r[0] if isinstance(r, tuple) else r
         if fn is None:
             msg = r[1].decode(errors="replace") if isinstance(r, tuple) else "error"
@@ -780,7 +830,7 @@ class Engine:
         self.loading = lib
         self.load_deadline = time.monotonic() + LOAD_TIMEOUT
         try:
-            res = lua.run_fn(fn)
+            res = lua.load_fn(fn)
         finally:
             self.loading = None
         ok = res[0] if isinstance(res, tuple) else res
@@ -848,13 +898,22 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _split_args(line: bytes) -> list[str]:
+    """A shebang line's words, quotes honoured as Redis's sdssplitargs does."""
+    try:
+        words = split_inline(line)
+    except ProtocolError:
+        raise CommandError("Invalid library metadata") from None
+    return [w.decode(errors="replace") for w in words]
+
+
 def parse_shebang(body: bytes) -> tuple[tuple[str, ...] | None, int]:
     """An EVAL script's ``#!lua flags=...`` line: (flags or None without one, its length)."""
     if not body.startswith(b"#!"):
         return None, 0
     end = body.find(b"\n")
     line = body[2:] if end < 0 else body[2:end]
-    parts = line.decode(errors="replace").split()
+    parts = _split_args(line)
     if not parts:
         raise CommandError("Invalid script shebang")
     if parts[0] != "lua":
@@ -878,11 +937,11 @@ def parse_library_header(code: bytes) -> tuple[str, int]:
     if not code.startswith(b"#!"):
         raise CommandError("Missing library metadata")
     end = code.find(b"\n")
-    line = (code[2:] if end < 0 else code[2:end]).decode(errors="replace")
-    parts = line.split(" ")
-    if not parts or not parts[0]:
+    line = code if end < 0 else code[:end]
+    parts = _split_args(line)  # "#!lua name=x": the engine is the first word after "#!"
+    if not parts:
         raise CommandError("Invalid library metadata")
-    engine, name = parts[0], None
+    engine, name = parts[0][2:], None
     for part in parts[1:]:
         if not part:
             continue

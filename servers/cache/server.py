@@ -14,10 +14,11 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from netlib.shell import Server, ShellConfig
-from servers.respkit import ServerState, WrongType, shell_config
+from servers.respkit import ServerState, Session, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
 from . import commands  # noqa: F401  (registers every command in the table)
@@ -29,6 +30,7 @@ from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
 from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
 from .observe import Observer
+from .saving import Persistence
 from .table import REGISTRY
 
 __all__ = ["CacheSettings", "State", "serve", "shell_config"]
@@ -51,6 +53,11 @@ class CacheSettings:
     maxmemory_samples: int = DEFAULT_SAMPLES
     requirepass: str = ""
     aclfile: str = ""  # users loaded at start (ACL LOAD/SAVE use it)
+    dir: str = ""  # where the AOF and snapshots live ("" : no persistence at all)
+    appendonly: bool = False
+    appendfsync: str = "everysec"
+    appenddirname: str = "appendonlydir"
+    dbfilename: str = "dump.sdb"
 
 
 class State(ServerState):
@@ -100,6 +107,14 @@ class State(ServerState):
             "lfu-log-factor": "10",
             "lfu-decay-time": "1",
         }
+        self.persistence: Persistence | None = None
+        if settings.dir:  # load what was saved, then log every write from here on
+            p = Persistence(self, Path(settings.dir), settings.appendonly, settings.appendfsync,
+                            settings.appenddirname, settings.dbfilename)  # fmt: skip
+            p.load()
+            self.persistence = p
+            self.observer.write_log = p.write_log
+            self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
     def database(self, index: int) -> Database:
@@ -115,10 +130,25 @@ class State(ServerState):
         return OOM_ERROR if ev.maxmemory and not ev.make_room() else None
 
     def serve_wakeups(self) -> None:
+        p = self.persistence
+        if p is None or p.aof is None:
+            self.blocking.serve_ready()
+            return
+        waiting = {id(c): c for q in self.blocking.waiters.values() for c in q}
         self.blocking.serve_ready()
+        for c in waiting.values():
+            if c.blocked is None:  # served by the write that just ran: log what it popped
+                p.served(c, getattr(c, "blocked_args", []))
+
+    def sync(self, session: Session) -> None:
+        if self.persistence is not None:
+            self.persistence.sync(session)
+        self.unsynced = False
 
     def cron(self) -> None:
         """One tick: active expiry within its time budget, eviction, ops/sec."""
+        if self.persistence is not None:
+            self.persistence.poll()  # a forked child's end; evictions logged since the last batch
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz
@@ -130,6 +160,16 @@ class State(ServerState):
         if now - t0 >= 1.0:
             self.ops_per_sec = int((self.commands_processed - n0) / (now - t0))
             self._ops_sample = (now, self.commands_processed)
+
+    def extra_sections(self) -> dict[str, dict[str, Any]]:
+        """INFO's persistence, commandstats and errorstats sections."""
+        p = self.persistence
+        if p is not None:
+            persistence = p.info()
+        else:  # nothing is saved: every change since start is unsaved (keyspace.dirty)
+            persistence = {"loading": 0, "aof_enabled": 0,
+                           "rdb_changes_since_last_save": self.keyspace.dirty}  # fmt: skip
+        return {"persistence": persistence, **self.observer.sections()}
 
     def info_server(self) -> dict[str, Any]:
         return {**super().info_server(), "hz": self.hz}

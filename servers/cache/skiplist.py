@@ -10,7 +10,7 @@ before the target, then drops a level: O(log n) expected steps.
 Each forward link also stores its *span*, the number of level-1 nodes it
 jumps over. Summing the spans crossed on the way to a node gives its rank
 (ZRANK) and following spans finds the node of a given rank (ZRANGE 100 110):
-both O(log n), which a plain balanced-tree-free list could not do.
+both O(log n), where a plain sorted list would pay O(n) to insert.
 The ``backward`` pointers (level 1 only) walk the list in reverse (ZREVRANGE).
 
 Order: by score, then by member bytes (memcmp, a shorter prefix first), so

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
@@ -11,6 +12,14 @@ from servers.cli import open_engine, parse, server_parser
 
 from .app import build
 from .store import History
+
+
+def sync_policy(text: str) -> str | int:
+    if text in ("always", "never"):
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError("always, never, or a number of milliseconds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ping-timeout", type=float, default=20.0, help="seconds a pong may take")
     p.add_argument("--recovery", type=float, default=120.0,
                    help="seconds a dropped connection's state is kept for recovery (0: off)")  # fmt: skip
+    p.add_argument("--sync", default="always", type=sync_policy,
+                   help="history fsync: always (a message is on disk before its ack), never, "
+                        "or every N ms")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=20_000)
     p.add_argument("--no-access-log", action="store_true")
     args = parse(p, argv)
@@ -41,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kafka and (":" not in args.kafka or not args.kafka.rpartition(":")[2].isdigit()):
         print(f"chat: --kafka: expected HOST:PORT, got {args.kafka!r}", file=sys.stderr)
         return 2
-    history = open_engine(lambda: History.open(args.dir / "history"), args.dir / "history")
+    history = open_engine(lambda: History.open(args.dir / "history", args.sync), args.dir / "history")
 
     async def go() -> None:
         disconnects = None

@@ -3,8 +3,10 @@
 Key ``m:<channel>:<id as 20 digits>`` -> the message's JSON. Bitcask keeps every
 key in memory (its keydir) and reads a value with one ``pread``; at start-up the
 keys are grouped by channel to know each channel's last id and to keep its last
-``RECENT`` messages at hand for ``join``. ``sync="always"``: a message is on
-disk before its sender's ack says it was stored (the ack is the promise).
+``RECENT`` messages at hand for ``join``. ``sync="always"`` (the default,
+``--sync``): a message is on disk before its sender's ack says it was stored (the
+ack is the promise); the fsync runs on the event loop, so it bounds a process's
+message rate (about one fsync per message: group commit would batch them).
 
 A message id is per channel and only grows; in the star (``--redis``) Redis
 assigns it, and every process stores what it hears, so ``put`` ignores an id it
@@ -22,7 +24,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from storage.bitcask import Bitcask
+from storage.bitcask import Bitcask, SyncPolicy
 
 RECENT = 50  # messages a join is answered with
 ID_DIGITS = 20
@@ -53,8 +55,8 @@ class History:
                     ring.append(json.loads(raw))
 
     @classmethod
-    def open(cls, directory: Path) -> History:
-        return cls(Bitcask.open(directory, sync="always"))
+    def open(cls, directory: Path, sync: SyncPolicy = "always") -> History:
+        return cls(Bitcask.open(directory, sync=sync))
 
     def next_id(self, channel: str) -> int:
         return self.last_id.get(channel, 0) + 1

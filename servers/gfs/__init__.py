@@ -12,6 +12,10 @@ Layout, from the user inward:
   64 KiB block;
 * ``errors``: the typed application errors of the RPCs.
 
+On-disk formats (the checkpoint, the op log, the chunk meta log, record
+append's records): ``storage/FORMAT.md``, section GFS. Tests:
+``tests/test_gfs*.py`` (real processes and SIGKILL); benchmark: ``bench/gfs``.
+
 Every process speaks ``netlib.rpc`` (msgpack frames, request ids, typed errors)
 over ``netlib.shell``.
 """

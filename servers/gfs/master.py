@@ -27,6 +27,16 @@ hidden name with the deletion time; after ``gc_delay`` seconds the hidden file
 is purged (logged), its chunks become orphans, and a chunkserver reporting a
 handle the master does not know is told to delete it in the heartbeat reply.
 
+Snapshots (section 3.4, ``snapshot``): leases on the source's chunks are
+revoked, the op is logged, and the copy names the same chunk handles; a chunk
+named by two files is copied on its next write, by each replica locally
+(``_copy_on_write``), before a lease is granted on it.
+
+Rebalancing: a chunk above its goal loses the replica on the fullest server;
+when nothing is below goal and one server holds clearly more chunks than
+another (a new one joined), chunks are copied to the emptier one, and the
+first rule then removes the extra copy.
+
 What a production master does differently: shadow masters reading the log,
 log replication to remote machines before acknowledging, rack-aware placement,
 rebalancing by disk use, and a checkpoint built in a thread beside new ops.
@@ -46,12 +56,17 @@ from typing import Any
 
 from netlib.rpc import AppError, Peers, RpcError, serve_methods
 from netlib.shell import Server, ShellConfig, start
+from storage.bitcask.lock import DirLock
 
 from .errors import BadPath, Exists, LeaseBusy, NoReplica, NoSuchFile
 from .meta import HIDDEN, PathError, PathLocks, check_path, parent
 from .oplog import OpLog
 
 log = logging.getLogger("servers.gfs.master")
+
+# One ``chunk(create=True)`` fills a hole before its index with new chunks, at most this
+# many (64 GB of 64 MB chunks): a write at offset 2**60 is an error, not weeks of allocations.
+MAX_NEW_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
@@ -72,17 +87,22 @@ class MasterConfig:
 class ChunkServerInfo:
     last_seen: float
     chunks: set[int] = field(default_factory=set)
+    free: int | None = None  # disk bytes free at its last heartbeat (None: not told)
 
 
 @dataclass
 class Lease:
     primary: str
     expiry: float
+    replicas: frozenset[str] = frozenset()  # who took the lease's version
 
 
 class Master:
     def __init__(self, config: MasterConfig) -> None:
         self.config = config
+        config.dir.mkdir(parents=True, exist_ok=True)
+        # Two masters on one directory would interleave their op logs: the second refuses.
+        self.dir_lock = DirLock(str(config.dir), "GFS master")
         self.oplog = OpLog(config.dir, config.checkpoint_every)
         self.meta = self.oplog.recover()
         self.servers: dict[str, ChunkServerInfo] = {}
@@ -94,18 +114,20 @@ class Master:
         self.peers = Peers(config.rpc_timeout)
         self.cloning: set[int] = set()
         self.allocating: set[int] = set()  # created on chunkservers, not yet logged
+        self.dropping: dict[str, set[int]] = {}  # server -> replicas to delete (over-replicated)
         self.placed: dict[tuple[str, int], float] = {}  # (server, handle) -> when we put it there
         self.started = time.monotonic()
         # After a restart, leases granted before the crash may still be running.
         self.no_leases_before = self.started + (config.lease if self.meta.files else 0.0)
-        self.stats = {"rereplicated": 0, "stale_dropped": 0, "orphans_dropped": 0, "purged": 0}
+        self.stats = {"rereplicated": 0, "stale_dropped": 0, "orphans_dropped": 0, "purged": 0,
+                      "rebalanced": 0}  # fmt: skip
 
     # -- plumbing ------------------------------------------------------------------
     def methods(self) -> dict[str, Any]:
         return {
             "mkdir": self.mkdir, "create": self.create, "ls": self.ls, "stat": self.stat,
             "delete": self.delete, "chunk": self.chunk, "last_chunk": self.last_chunk,
-            "heartbeat": self.heartbeat, "report_corrupt": self.report_corrupt, "info": self.info,
+            "snapshot": self.snapshot, "heartbeat": self.heartbeat, "report_corrupt": self.report_corrupt, "info": self.info,
         }  # fmt: skip
 
     def log_op(self, op: list[Any]) -> None:
@@ -128,6 +150,16 @@ class Master:
     def alive(self, addr: str) -> bool:
         info = self.servers.get(addr)
         return info is not None and time.monotonic() - info.last_seen <= self.config.dead_after
+
+    def placeable(self) -> list[str]:
+        """Live chunkservers with room for a whole chunk: where new chunks and copies go.
+        One that answered ``NoSpace`` stays out until a heartbeat reports room again."""
+        return [a for a, i in self.servers.items()
+                if self.alive(a) and (i.free is None or i.free >= self.config.chunk_size)]  # fmt: skip
+
+    def _no_space(self, addr: str, e: BaseException) -> None:
+        if isinstance(e, RpcError) and e.type == "NoSpace" and addr in self.servers:
+            self.servers[addr].free = 0
 
     def live_replicas(self, handle: int) -> list[str]:
         return sorted(a for a in self.locations.get(handle, ()) if self.alive(a))
@@ -222,12 +254,17 @@ class Master:
         p = self._path(path)
         if not isinstance(index, int) or index < 0:
             raise AppError("index must be a non-negative integer", type="BadParams")
-        async with self.locked(p, write=create):
+        async with self.locked(p, write=create or lease):
             handles = self._file(p)
+            if create and index - len(handles) >= MAX_NEW_CHUNKS:
+                raise AppError(f"chunk {index} is more than {MAX_NEW_CHUNKS} chunks past the end of {p} "
+                               f"({len(handles)} chunks): one call allocates at most that many", type="BadParams")  # fmt: skip
             while create and index >= len(handles):
                 await self._allocate(p)
             if index >= len(handles):
                 raise NoSuchFile(f"{p} has no chunk {index}")
+            if lease and self.meta.refs.get(handles[index], 1) > 1:
+                await self._copy_on_write(p, index)
             handle = handles[index]
         if lease:
             await self._ensure_lease(handle)
@@ -241,15 +278,72 @@ class Master:
             handles = self._file(p)
             if not handles or (after is not None and handles[-1] == after):
                 await self._allocate(p)
+            if self.meta.refs.get(handles[-1], 1) > 1:
+                await self._copy_on_write(p, len(handles) - 1)
             handle, index = handles[-1], len(handles) - 1
         await self._ensure_lease(handle)
         return self._chunk_info(handle, index)
 
+    async def snapshot(self, src: str, dst: str) -> int:
+        """Copy a file or a directory tree at once, no data moved (section 3.4): leases on
+        the source's chunks are revoked first, so the next write to any of them asks the
+        master, which copies the chunk before handing out a lease. Returns the files copied."""
+        s, d = self._path(src), self._path(dst)
+        if d == s or d.startswith(s.rstrip("/") + "/"):
+            raise BadPath(f"cannot snapshot {s} into itself")
+        plan = sorted(set(PathLocks.plan(s, True)) | set(PathLocks.plan(d, True)))
+        plan = [(p, w) for p, w in plan if not (not w and (p, True) in plan)]
+        async with self._lock_changed:
+            await self._lock_changed.wait_for(lambda: self.locks.try_acquire(plan))
+        try:
+            if not self.meta.exists(s):
+                raise NoSuchFile(s)
+            if self.meta.exists(d):
+                raise Exists(f"{d} exists")
+            pairs = self.meta.snapshot_pairs(s, d)
+            for h in {h for f, _ in pairs for h in self.meta.files[f]}:
+                lease = self.leases.get(h)
+                if lease is None or lease.expiry <= time.monotonic():
+                    continue
+                if not self.alive(lease.primary):
+                    raise LeaseBusy(f"chunk {h}: the lease of dead {lease.primary} has not run out")
+                await self.peers.call(lease.primary, "revoke_lease", handle=h)
+                self.leases.pop(h, None)
+            self.log_op(["snapshot", s, d])
+            return len(pairs)
+        finally:
+            async with self._lock_changed:
+                self.locks.release(plan)
+                self._lock_changed.notify_all()
+
+    async def _copy_on_write(self, p: str, index: int) -> None:
+        """Chunk ``index`` of ``p`` is shared with a snapshot: give ``p`` its own copy,
+        made by every live replica from its local one (no data crosses the network)."""
+        old = self.meta.files[p][index]
+        version = self.meta.versions[old]
+        live = self.live_replicas(old)
+        if not live:
+            raise NoReplica(f"chunk {old} has no live replica to copy")
+        new = self.meta.next_handle
+        self.meta.next_handle += 1
+        self.allocating.add(new)
+        try:
+            got = await self._each(live, "copy_chunk", handle=old, new_handle=new, version=version)
+        finally:
+            self.allocating.discard(new)
+        if not got:
+            raise NoReplica(f"no replica of chunk {old} could copy it")
+        self.log_op(["cow", p, index, new, version])
+        self.locations[new] = set(got)
+        for a in got:
+            self._place(a, new)
+        log.info("chunk %d of %s copied on write: %d -> %d", index, p, old, new)
+
     async def _allocate(self, p: str) -> None:
         """A new chunk at the end of ``p``, created on ``replication`` live chunkservers."""
-        live = [a for a in self.servers if self.alive(a)]
+        live = self.placeable()
         if not live:
-            raise NoReplica("no live chunkserver")
+            raise NoReplica("no live chunkserver with room for a chunk")
         random.shuffle(live)
         live.sort(key=lambda a: len(self.servers[a].chunks))  # the least loaded first
         handle = self.meta.next_handle
@@ -273,6 +367,7 @@ class Master:
         for a, r in zip(addrs, results, strict=True):
             if isinstance(r, BaseException):
                 log.info("%s on %s failed: %s", method, a, r)
+                self._no_space(a, r)
         return [a for a, r in zip(addrs, results, strict=True) if not isinstance(r, BaseException)]
 
     async def _ensure_lease(self, handle: int) -> Lease:
@@ -282,8 +377,19 @@ class Master:
             live = self.live_replicas(handle)
             lease = self.leases.get(handle)
             if lease is not None and lease.expiry > now:
-                if lease.primary in live:
+                if lease.primary in live and lease.replicas <= set(live):
                     return lease
+                if lease.primary in live:
+                    # A replica of this lease died: mutating without it at the same version
+                    # would make its copy look current when it returns. End the lease
+                    # (the primary finishes the mutation in flight), then bump.
+                    try:
+                        await self.peers.call(lease.primary, "revoke_lease", handle=handle)
+                    except RpcError as e:
+                        raise LeaseBusy(f"chunk {handle}: cannot revoke {lease.primary}'s lease: {e}") from None
+                    self.leases.pop(handle, None)
+                    lease = None
+            if lease is not None and lease.expiry > now:
                 raise LeaseBusy(f"chunk {handle}: the lease of {lease.primary} runs {lease.expiry - now:.1f}s more")
             if now < self.no_leases_before:
                 raise LeaseBusy(f"master restarted: no new lease for {self.no_leases_before - now:.1f}s")
@@ -302,7 +408,7 @@ class Master:
                                       seconds=self.config.lease)  # fmt: skip
             except RpcError as e:
                 raise NoReplica(f"chunk {handle}: primary {primary} refused the lease: {e}") from None
-            lease = Lease(primary, time.monotonic() + self.config.lease)
+            lease = Lease(primary, time.monotonic() + self.config.lease, frozenset(got))
             self.leases[handle] = lease
             return lease
 
@@ -320,7 +426,8 @@ class Master:
             info.chunks.discard(handle)
 
     # -- chunkservers ----------------------------------------------------------------
-    async def heartbeat(self, addr: str, chunks: list[list[int]], extend: list[int] | None = None) -> dict[str, Any]:
+    async def heartbeat(self, addr: str, chunks: list[list[int]], extend: list[int] | None = None,
+                        free: int | None = None) -> dict[str, Any]:  # fmt: skip
         """A chunkserver's report: every chunk it holds (handle, version) and the leases it
         wants extended. Answers which chunks to delete (orphans, stale) and which
         leases were extended."""
@@ -330,8 +437,12 @@ class Master:
             log.info("chunkserver %s is up with %d chunk(s)", addr, len(chunks))
             info = self.servers[addr] = ChunkServerInfo(now)
         info.last_seen = now
+        info.free = free if isinstance(free, int) else None
         delete, held = [], set()
+        drop = self.dropping.pop(addr, set())
         for handle, version in chunks:
+            if handle in drop:
+                continue
             current = self.meta.versions.get(handle)
             if current is None:
                 if handle not in self.allocating:  # an orphan: its file was purged (or never logged)
@@ -346,7 +457,7 @@ class Master:
                 if version > current:  # a bump we logged... never acknowledged? take the higher
                     self.log_op(["version", handle, version])
                 held.add(handle)
-        for h in info.chunks - held:
+        for h in info.chunks - held - drop:
             # Not reported: gone from that server -- unless it was placed there after the
             # report was taken (a report in flight does not yet list a brand-new chunk).
             if now - self.placed.get((addr, h), 0.0) > self.config.dead_after:
@@ -362,11 +473,17 @@ class Master:
             if lease is not None and lease.primary == addr and lease.expiry > now:
                 lease.expiry = now + self.config.lease
                 extended.append(h)
-        return {"delete": delete, "extended": extended, "lease": self.config.lease}
+        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease,
+                "chunk_size": self.config.chunk_size}  # fmt: skip
 
     async def report_corrupt(self, addr: str, handle: int) -> bool:
-        log.warning("chunk %d on %s is corrupt: dropping that replica", handle, addr)
+        """A replica that failed its checksum, or missed a write on a full disk: dropped
+        (re-replication copies a good one). If that server held the lease, it gave it up."""
+        log.warning("chunk %d on %s is corrupt or withdrawn: dropping that replica", handle, addr)
         self._drop_location(handle, addr)
+        lease = self.leases.get(handle)
+        if lease is not None and lease.primary == addr:
+            self.leases.pop(handle, None)
         return True
 
     async def info(self) -> dict[str, Any]:
@@ -387,6 +504,7 @@ class Master:
         self._detect_dead()
         self._collect_garbage()
         await self._rereplicate()
+        self._rebalance()
         if self.oplog.since_checkpoint >= self.config.checkpoint_every:
             self.oplog.checkpoint(self.meta)
             log.info("checkpoint written")
@@ -430,12 +548,39 @@ class Master:
         slots = self.config.clone_parallelism - len(self.cloning)
         for _missing, h in todo[: max(0, slots)]:
             sources = self.live_replicas(h)
-            targets = [a for a in self.servers if self.alive(a) and a not in self.locations.get(h, ())]
+            targets = [a for a in self.placeable() if a not in self.locations.get(h, ())]
             if not targets:
                 continue
             target = min(targets, key=lambda a: len(self.servers[a].chunks))
             self.cloning.add(h)
             self._spawn(self._clone(h, random.choice(sources), target))
+
+    def _rebalance(self) -> None:
+        """An over-replicated chunk loses its replica on the fullest server (told in that
+        server's next heartbeat reply). When nothing is below its goal and the fullest
+        server holds clearly more than the emptiest (a new or returning one), chunks are
+        copied from the one to the other: over-replicated, they lose the full server's copy."""
+        now = time.monotonic()
+        for h in list(self.meta.versions):
+            reps = self.live_replicas(h)
+            lease = self.leases.get(h)
+            if len(reps) <= self.config.replication or h in self.cloning or (lease and lease.expiry > now):
+                continue  # a leased chunk is being written to the replicas its lease names
+            victim = max(reps, key=lambda a: (len(self.servers[a].chunks), a))
+            self._drop_location(h, victim)
+            self.dropping.setdefault(victim, set()).add(h)
+            self.stats["rebalanced"] += 1
+        live, room = [a for a in self.servers if self.alive(a)], self.placeable()
+        if len(live) < 2 or not room or self.cloning or self.under_replicated():
+            return
+        load = {a: len(self.servers[a].chunks) for a in live}
+        full, empty = max(live, key=lambda a: load[a]), min(room, key=lambda a: load[a])
+        if load[full] - load[empty] <= max(1, load[full] // 10):
+            return
+        movable = [h for h in self.servers[full].chunks if h in self.meta.versions and empty not in self.locations.get(h, ())]
+        for h in movable[: min(self.config.clone_parallelism, (load[full] - load[empty]) // 2)]:
+            self.cloning.add(h)
+            self._spawn(self._clone(h, full, empty))
 
     async def _clone(self, handle: int, source: str, target: str) -> None:
         try:
@@ -460,12 +605,14 @@ class Master:
                 log.info("chunk %d copied %s -> %s", handle, source, target)
         except RpcError as e:
             log.info("cloning chunk %d %s -> %s failed: %s", handle, source, target, e)
+            self._no_space(target, e)
         finally:
             self.cloning.discard(handle)
 
     async def close(self) -> None:
         await self.peers.close()
         self.oplog.close()
+        self.dir_lock.release()
 
 
 async def serve(shell: ShellConfig, config: MasterConfig) -> tuple[Server, Master]:

@@ -8,6 +8,13 @@ durable) and at recovery. An op is a small list, msgpack-friendly::
     ["mkdir", path]                  ["create", path]
     ["add_chunk", path, handle]      ["version", handle, version]
     ["delete", path, hidden, ts]     ["purge", hidden]
+    ["snapshot", src, dst]           ["cow", path, index, new_handle, version]
+
+A snapshot (the paper's section 3.4) copies no data: the new files name the
+same chunk handles, and a chunk named by more than one file is copied on its
+next write (``cow``: the writer's file gets a fresh handle, made by each
+chunkserver copying its replica locally). ``refs`` counts the names of each
+handle, so purging a file frees only the chunks no other file names.
 
 What is *not* here, as the paper says: which chunkservers hold a chunk. The
 master asks the chunkservers (their heartbeats) instead of persisting it, so
@@ -32,15 +39,24 @@ class PathError(ValueError):
 
 
 def check_path(path: Any) -> str:
-    """A normalised absolute path; ``PathError`` otherwise."""
-    if not isinstance(path, str) or not path.startswith("/") or len(path) > MAX_PATH:
-        raise PathError(f"{path!r} is not an absolute path")
+    """A normalised absolute path (one trailing ``/`` is dropped); ``PathError`` otherwise.
+    The message quotes at most 80 characters of a bad path: an error line stays a line."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise PathError(f"{_quote(path)} is not an absolute path")
+    if len(path) > MAX_PATH:
+        raise PathError(f"{_quote(path)} is longer than {MAX_PATH} characters")
     if path == "/":
         return path
-    parts = path.strip("/").split("/")
+    body = path[1:-1] if path.endswith("/") else path[1:]
+    parts = body.split("/")
     if any(p in ("", ".", "..") or "\0" in p for p in parts):
-        raise PathError(f"{path!r}: empty, '.' or '..' component")
+        raise PathError(f"{_quote(path)}: empty, '.' or '..' component")
     return "/" + "/".join(parts)
+
+
+def _quote(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def parent(path: str) -> str:
@@ -63,6 +79,27 @@ class Meta:
     versions: dict[int, int] = field(default_factory=dict)  # handle -> version
     trash: dict[str, float] = field(default_factory=dict)  # hidden path -> deleted at
     next_handle: int = 1
+    refs: dict[int, int] = field(default_factory=dict)  # handle -> files naming it (derived)
+
+    def __post_init__(self) -> None:
+        self.refs = {}
+        for handles in self.files.values():
+            for h in handles:
+                self.refs[h] = self.refs.get(h, 0) + 1
+
+    def _unref(self, h: int) -> None:
+        self.refs[h] = self.refs.get(h, 1) - 1
+        if self.refs[h] <= 0:
+            del self.refs[h]
+            self.versions.pop(h, None)
+
+    def snapshot_pairs(self, src: str, dst: str) -> list[tuple[str, str]]:
+        """(source file, new file) of a snapshot of a file or of a directory tree."""
+        if src in self.files:
+            return [(src, dst)]
+        prefix = src.rstrip("/") + "/"
+        return sorted((f, dst.rstrip("/") + "/" + f[len(prefix):]) for f in self.files
+                      if f.startswith(prefix) and HIDDEN not in f)  # fmt: skip
 
     # -- applying ops ------------------------------------------------------------
     def apply(self, op: list[Any]) -> None:
@@ -74,6 +111,7 @@ class Meta:
         elif kind == "add_chunk":
             self.files[op[1]].append(op[2])
             self.versions[op[2]] = 1
+            self.refs[op[2]] = 1
             self.next_handle = max(self.next_handle, op[2] + 1)
         elif kind == "version":
             self.versions[op[1]] = op[2]
@@ -82,8 +120,28 @@ class Meta:
             self.trash[op[2]] = op[3]
         elif kind == "purge":
             for h in self.files.pop(op[1], []):
-                self.versions.pop(h, None)
+                self._unref(h)
             self.trash.pop(op[1], None)
+        elif kind == "snapshot":
+            pairs = self.snapshot_pairs(op[1], op[2])
+            if op[1] in self.dirs:
+                pairs = [(op[1] + "/", op[2] + "/"), *pairs]  # the copy of the directory itself
+            for src, dst in pairs:
+                d = parent(dst)
+                while d not in self.dirs:
+                    self.dirs.add(d)
+                    d = parent(d)
+                if src.endswith("/"):
+                    continue
+                self.files[dst] = list(self.files[src])
+                for h in self.files[dst]:
+                    self.refs[h] = self.refs.get(h, 0) + 1
+        elif kind == "cow":
+            path, index, new, version = op[1:]
+            self._unref(self.files[path][index])
+            self.files[path][index] = new
+            self.versions[new], self.refs[new] = version, 1
+            self.next_handle = max(self.next_handle, new + 1)
         else:
             raise ValueError(f"unknown op {kind!r}")
 
@@ -107,7 +165,7 @@ class Meta:
         return f"{parent(path).rstrip('/')}/{HIDDEN}{ts:.6f}.{path.rsplit('/', 1)[1]}"
 
     # -- checkpoints -------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:  # the checkpoint's (not a GFS snapshot)
         return {"dirs": sorted(self.dirs), "files": self.files, "versions": self.versions,
                 "trash": self.trash, "next_handle": self.next_handle}  # fmt: skip
 

@@ -96,6 +96,9 @@ class Session(ShellSession):
         self.pending: deque[list[bytes]] = deque()
         self.queued = 0  # bytes received into ``pending`` since it was last run
         self.out: list[bytes] | None = None  # the reply batch while running commands
+        # Replies waiting for the server's log to be durable (``release`` writes them):
+        # the cache's appendfsync always, one fsync for every session of a loop turn.
+        self.held: list[bytes] | None = None
         self.write_paused = False  # the peer is not reading: run nothing more until it does
         self.closing = False  # QUIT: close once the batch is written
         self.created = time.monotonic()
@@ -215,10 +218,25 @@ class Session(ShellSession):
         if cmd is not None:
             self.last_command = cmd.name
         self.out = None
+        if state.unsynced:  # a log to write (the cache's AOF) before the replies go out
+            state.sync(self)
         if out:
-            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            if self.held is None:
+                self.conn.write(data)
+            else:
+                self.held.append(data)
         if self.closing:
             self.pending.clear()
+            if self.held is None:
+                self.conn.close()
+
+    def release(self) -> None:
+        """The log is durable (a group fsync): write the held replies, close if QUIT."""
+        held, self.held = self.held, None
+        if held and not self.conn.closed:
+            self.conn.write(b"".join(held))
+        if self.closing:
             self.conn.close()
 
     def call(self, args: list[bytes]) -> bytes | None:
@@ -250,6 +268,8 @@ class Session(ShellSession):
         """Bytes for this session from anywhere (pub/sub, unblocking), kept in order."""
         if self.out is not None:
             self.out.append(data)
+        elif self.held is not None:
+            self.held.append(data)
         else:
             self.conn.write(data)
 
@@ -257,6 +277,8 @@ class Session(ShellSession):
     def unblock(self, reply: bytes) -> None:
         """Answer the command that blocked and resume the commands queued behind it."""
         self.blocked = None
+        if self.state.unsynced:  # what the answer depends on is logged first (a script's writes)
+            self.state.sync(self)
         self.send(reply)
         self._resume()
 

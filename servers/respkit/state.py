@@ -14,6 +14,8 @@ session loop calls:
   means blocked sessions may be answerable now (Redis's ready keys);
 * ``observe(session, cmd, args, reply, seconds)``: after each command (the
   cache's commandstats, SLOWLOG, LATENCY, MONITOR);
+* ``unsynced`` / ``sync()``: set by a server that logs writes (the cache's
+  AOF); the session calls ``sync`` before writing a batch's replies;
 * ``info_server()``: the ``# Server`` fields INFO reports.
 """
 
@@ -60,6 +62,7 @@ class ServerState:
         self.port = 0
         self.started = time.time()
         self.commands_processed = 0
+        self.unsynced = False  # ``sync`` has writes to make durable before replies go out
         self.connections_received = 0
         self._ids = itertools.count(1)
 
@@ -85,6 +88,12 @@ class ServerState:
     ) -> None:
         """After every command ran (``reply`` None: it will answer later): statistics,
         the slow log, MONITOR. Called on the hot path, so a server keeps it cheap."""
+
+    def sync(self, session: Session) -> None:
+        """Before a batch's replies are written, when ``unsynced``: the server's log first.
+        A server may set ``session.held = []`` to keep the replies until ``session.release()``
+        (after one fsync for all the sessions of a loop turn: a group commit)."""
+        self.unsynced = False
 
     def serve_wakeups(self) -> None:
         """Answer the blocked sessions ``wakeups`` says may be served."""

@@ -20,7 +20,7 @@ from netlib import resp
 from .. import geohash, longdouble
 from ..geohash import Shape
 from ..skiplist import ScoreRange, SortedSet
-from ..table import SYNTAX, CommandError, command, to_float, to_int
+from ..table import REGISTRY, SYNTAX, CommandError, command, to_int
 from . import zsets
 
 G = "geo"
@@ -33,7 +33,7 @@ def _zset(c: Any, key: bytes) -> SortedSet | None:
 
 
 def lonlat(lon: bytes, lat: bytes) -> tuple[float, float]:
-    x, y = to_float(lon), to_float(lat)
+    x, y = zsets.strict_float(lon), zsets.strict_float(lat)
     if not geohash.valid(x, y):
         raise CommandError(b"-ERR invalid longitude,latitude pair %.6f,%.6f\r\n" % (x, y))
     return x, y
@@ -127,7 +127,7 @@ COORDS, MEMBER, NOSTORE, SEARCH, SEARCHSTORE = 1, 2, 4, 8, 16
 
 
 def _distance_args(num: bytes, u: bytes, what: str = "radius") -> tuple[float, float]:
-    d = to_float(num, resp.error(f"need numeric {what}"))
+    d = zsets.strict_float(num, resp.error(f"need numeric {what}"))
     if d < 0:
         raise CommandError("radius cannot be negative")
     return d, unit(u)
@@ -231,8 +231,8 @@ def georadius_generic(c: Any, a: list[bytes], src_at: int, flags: int) -> bytes:
             byradius = True
             i += 2
         elif o == b"bybox" and more >= 3 and flags & SEARCH and not byradius:
-            width = to_float(a[i + 1], resp.error("need numeric width"))
-            height = to_float(a[i + 2], resp.error("need numeric height"))
+            width = zsets.strict_float(a[i + 1], resp.error("need numeric width"))
+            height = zsets.strict_float(a[i + 2], resp.error("need numeric height"))
             if width < 0 or height < 0:
                 raise CommandError("height or width cannot be negative")
             to_m = unit(a[i + 3])
@@ -312,3 +312,19 @@ def geosearch(c: Any, a: list[bytes]) -> bytes:
 @command("GEOSEARCHSTORE", -8, "write denyoom", (1, 2, 1), G, "Store a GEOSEARCH's members")
 def geosearchstore(c: Any, a: list[bytes]) -> bytes:
     return georadius_generic(c, a, 2, SEARCH | SEARCHSTORE)
+
+# The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
+_SHAPE = "FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI"
+_RADIUS_OPTS = "[WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"
+REGISTRY.syntax.update({
+    "geoadd": "key [NX|XX] [CH] longitude latitude member [longitude latitude member ...]",
+    "geodist": "key member1 member2 [M|KM|FT|MI]",
+    "geohash": "key [member [member ...]]",
+    "geopos": "key [member [member ...]]",
+    "georadius": f"key longitude latitude radius M|KM|FT|MI {_RADIUS_OPTS} [STORE key] [STOREDIST key]",
+    "georadius_ro": f"key longitude latitude radius M|KM|FT|MI {_RADIUS_OPTS}",
+    "georadiusbymember": f"key member radius M|KM|FT|MI {_RADIUS_OPTS} [STORE key] [STOREDIST key]",
+    "georadiusbymember_ro": f"key member radius M|KM|FT|MI {_RADIUS_OPTS}",
+    "geosearch": f"key {_SHAPE} [ASC|DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
+    "geosearchstore": f"destination source {_SHAPE} [ASC|DESC] [COUNT count [ANY]] [STOREDIST]",
+})  # fmt: skip

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from netlib import resp
+from servers.respkit.introspect import KEY_FINDERS
 
 from .. import scripting
 from ..table import NOT_INTEGER, SYNTAX, CommandError, command, container, to_int
@@ -105,7 +106,13 @@ def script_exists(c: Any, a: list[bytes]) -> bytes:
 
 
 def _sync_async(a: list[bytes], what: str) -> None:
-    if len(a) > 3 or (len(a) == 3 and a[2].upper() not in (b"SYNC", b"ASYNC")):
+    if len(a) > 3:
+        sub = a[1].decode(errors="replace").lower()
+        raise CommandError(
+            f"unknown subcommand or wrong number of arguments for '{sub}'. "
+            f"Try {a[0].decode(errors='replace').upper()} HELP."
+        )
+    if len(a) == 3 and a[2].upper() not in (b"SYNC", b"ASYNC"):
         raise CommandError(what)
 
 
@@ -279,6 +286,18 @@ def _set_busy(st: Any, value: str) -> None:
         e = st.scripting = scripting.Engine(st)
     e.busy_ms = ms
 
+
+def _numkeys_keys(args: list[bytes]) -> list[bytes]:
+    """COMMAND GETKEYS for EVAL/FCALL and their variants: the numkeys keys after argv[2]."""
+    try:
+        n = int(args[2])
+    except ValueError:
+        return []
+    return args[3 : 3 + n] if 0 <= n <= len(args) - 3 else []
+
+
+for _cmd in ("eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro"):
+    KEY_FINDERS[_cmd] = _numkeys_keys
 
 for _name in ("busy-reply-threshold", "lua-time-limit"):
     server_commands.GETTERS[_name] = _get_busy

@@ -89,6 +89,13 @@ def _double(b: bytes) -> float:
     return x
 
 
+def _reads_every_key(c: Any) -> bool:
+    """BY and GET patterns name keys no ACL check saw: Redis allows them only to a user
+    who may read every key (a script runs as its caller)."""
+    user = getattr(c, "user", None) or getattr(getattr(c, "caller", None), "user", None)
+    return user is None or user.reads_every_key()
+
+
 def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
     db = c.db
     by: bytes | None = None
@@ -122,6 +129,11 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         else:
             raise CommandError(SYNTAX)
         j += 1
+    for opt, patterns in ((b"BY", [by] if by and not dontsort else []), (b"GET", gets)):
+        if patterns and not _reads_every_key(c):
+            raise CommandError(
+                b"-ERR %s option of SORT denied due to insufficient ACL permissions.\r\n" % opt
+            )
     value = db.get(a[1])
     if value is None:
         elements: list[bytes] = []
@@ -130,8 +142,9 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         if source is None:
             raise WrongType()
         elements = list(source(value))
-        if dontsort and store is not None and type(value) in UNORDERED:
-            dontsort, alpha, by = False, True, None  # deterministic result when stored
+        stable = store is not None or getattr(c, "in_script", False)  # as Redis: STORE, scripts
+        if dontsort and stable and type(value) in UNORDERED:
+            dontsort, alpha, by = False, True, None  # a deterministic result
     if not dontsort:
         elements = _ordered(db, elements, by, alpha, desc)
     elif desc and type(value) in RANKED:

@@ -29,13 +29,24 @@ otherwise, so a big set's ZSCAN costs one O(n) reply here.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from netlib import resp
 
 from ..keyspace import ELEMENT_SIZES, ENCODINGS, TYPE_NAMES, WrongType
 from ..skiplist import LexRange, Node, ScoreRange, SortedSet
-from ..table import REGISTRY, SYNTAX, CommandError, command, to_float, to_int
+from ..table import (
+    INT64_MAX,
+    INT64_MIN,
+    NOT_FLOAT,
+    REGISTRY,
+    SYNTAX,
+    CommandError,
+    command,
+    to_float,
+    to_int,
+)
 from . import server as server_commands
 from .keys import parse_cursor, parse_scan_options
 from .lists import parse_timeout
@@ -100,18 +111,28 @@ ELEMENT_SIZES[SortedSet] = lambda zs: sum(len(m) + ZSET_MEMBER_OVERHEAD for m in
 # --- scores: parsing and formatting -----------------------------------------------------
 
 
-def parse_score(b: bytes, err: bytes = resp.error("value is not a valid float")) -> float:
-    return to_float(b, err)
+def strict_float(b: bytes, err: bytes = NOT_FLOAT) -> float:
+    """Redis's getDoubleFromObject: strtod, refusing NaN and what over- or underflows
+    (``1e309``, ``1e-400``); ``inf`` itself is fine."""
+    x = to_float(b, err)
+    if math.isinf(x) and b"inf" not in b.lower():
+        raise CommandError(err)
+    if x == 0.0 and re.search(rb"[1-9]", b.lower().split(b"e")[0]):
+        raise CommandError(err)
+    return x
+
+
+def parse_score(b: bytes) -> float:
+    return strict_float(b)
 
 
 def format_score(x: float) -> bytes:
-    if math.isinf(x):
-        return b"inf" if x > 0 else b"-inf"
+    """``%.17g``, which spells the infinities ``inf``/``-inf`` as Redis does (NaN never gets here)."""
     return b"%.17g" % x
 
 
 def score_reply(x: float, proto: int) -> bytes:
-    s = format_score(x)
+    s = b"%.17g" % x
     if proto == 3:
         return b",%s\r\n" % s
     return b"$%d\r\n%s\r\n" % (len(s), s)
@@ -121,13 +142,17 @@ def pairs_reply(items: list[tuple[bytes, float]], withscores: bool, proto: int) 
     """Members, or members with scores: flat in RESP2, [member, score] pairs in RESP3."""
     if not withscores:
         return resp.bulks([m for m, _ in items])
+    parts = []
     if proto == 3:
-        return b"*%d\r\n" % len(items) + b"".join(
-            b"*2\r\n$%d\r\n%s\r\n" % (len(m), m) + score_reply(s, 3) for m, s in items
-        )
-    return b"*%d\r\n" % (2 * len(items)) + b"".join(
-        b"$%d\r\n%s\r\n" % (len(m), m) + score_reply(s, 2) for m, s in items
-    )
+        parts.append(b"*%d\r\n" % len(items))
+        for m, s in items:
+            parts.append(b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s))
+    else:
+        parts.append(b"*%d\r\n" % (2 * len(items)))
+        for m, s in items:
+            t = b"%.17g" % s
+            parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t), t))
+    return b"".join(parts)
 
 
 def _range_float(b: bytes) -> float:
@@ -691,7 +716,9 @@ def _block(c: Any, keys: list[bytes], timeout: float, serve: Any) -> bytes | Non
     if c.in_exec:
         return resp.null_array(c.proto)
     c.park(keys, False, timeout)
-    c.blocked.serve = lambda db, key: None if (value := db.peek(key)) is None else serve(db, key, value)
+    c.blocked.serve = lambda db, key: (
+        None if (value := db.peek(key)) is None else serve(db, key, value)
+    )
     return None  # answered by a ZADD (blocking.serve_ready) or the timeout
 
 
@@ -748,6 +775,11 @@ def bzmpop(c: Any, a: list[bytes]) -> bytes | None:
 
 @command("ZRANDMEMBER", -2, "readonly", (1, 1, 1), G, "Random members")
 def zrandmember(c: Any, a: list[bytes]) -> bytes:
+    count = to_int(a[2]) if len(a) >= 3 else 0
+    if count == INT64_MIN:  # Redis takes -LONG_MAX..LONG_MAX
+        raise CommandError(
+            f"value is out of range, value must between {-INT64_MAX} and {INT64_MAX}"
+        )
     if len(a) > 4 or (len(a) == 4 and a[3].upper() != b"WITHSCORES"):
         raise CommandError(SYNTAX)
     if len(a) == 2:
@@ -757,9 +789,8 @@ def zrandmember(c: Any, a: list[bytes]) -> bytes:
         node = zs.node_at(c.db.ks.rng.randrange(len(zs)))
         assert node is not None
         return resp.bulk(node.member)
-    count = to_int(a[2])
     withscores = len(a) == 4
-    if withscores and count < -(2**62):
+    if withscores and not -(INT64_MAX // 2) <= count <= INT64_MAX // 2:
         raise CommandError("value is out of range")
     zs = _zset(c, a[1])
     if not zs or count == 0:
@@ -769,8 +800,8 @@ def zrandmember(c: Any, a: list[bytes]) -> bytes:
         if -count > MAX_RANDOM_REPEATS:
             raise CommandError("value is out of range")
         picks = [rng.randrange(n) for _ in range(-count)]
-    elif count >= n:
-        return pairs_reply(list(zs.items()), withscores, c.proto)
+    elif count >= n:  # the whole set, highest first: Redis's set iterator walks backwards
+        return pairs_reply(walk(zs.zsl.tail, True, n), withscores, c.proto)
     else:
         picks = rng.sample(range(n), count)
     items = []
@@ -832,7 +863,7 @@ def setop(
         o = a[j].upper()
         remaining = len(a) - j
         if op != "diff" and not card and o == b"WEIGHTS" and remaining > numkeys:
-            weights = [to_float(w, resp.error("weight value is not a float"))
+            weights = [strict_float(w, resp.error("weight value is not a float"))
                        for w in a[j + 1 : j + 1 + numkeys]]  # fmt: skip
             j += 1 + numkeys
         elif op != "diff" and not card and o == b"AGGREGATE" and remaining >= 2:

@@ -1,0 +1,95 @@
+"""SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, INFO persistence and the CONFIG parameters
+``appendonly``, ``appendfsync``, ``dir``, ``dbfilename``, ``appenddirname``
+(the files and the controller: ``servers.cache.persist`` and ``saving``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netlib import resp
+
+from ..table import SYNTAX, CommandError, command
+from . import server as server_commands
+
+G = "server"
+NO = (0, 0, 0)
+FLAGS = "admin noscript"
+NO_DIR = "persistence is off: start the server with --dir"
+
+
+def _persistence(c: Any) -> Any:
+    p = c.state.persistence
+    if p is None:
+        raise CommandError(NO_DIR)
+    return p
+
+
+@command("SAVE", 1, FLAGS, NO, G, "Synchronously save the dataset to disk")
+def save(c: Any, a: list[bytes]) -> bytes:
+    p = _persistence(c)
+    if p.child is not None and p.child[1] == "save":
+        raise CommandError("Background save already in progress")
+    try:
+        p.save()
+    except OSError as e:
+        raise CommandError(f"saving failed: {e.strerror or e}") from None
+    return resp.OK
+
+
+@command("BGSAVE", -1, FLAGS, NO, G, "Asynchronously save the dataset to disk", syntax="[SCHEDULE]")
+def bgsave(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 2 or (len(a) == 2 and a[1].upper() != b"SCHEDULE"):
+        return SYNTAX
+    err = _persistence(c).bgsave()
+    if err:
+        raise CommandError(err)
+    return resp.simple("Background saving started")
+
+
+@command("BGREWRITEAOF", 1, FLAGS, NO, G, "Asynchronously rewrite the append-only file")
+def bgrewriteaof(c: Any, a: list[bytes]) -> bytes:
+    err = _persistence(c).bgrewrite()
+    if err:
+        raise CommandError(err)
+    return resp.simple("Background append only file rewriting started")
+
+
+@command("LASTSAVE", 1, "fast", NO, G, "The Unix time of the last successful save")
+def lastsave(c: Any, a: list[bytes]) -> bytes:
+    p = c.state.persistence
+    return resp.integer(p.lastsave if p is not None else int(c.state.started))
+
+
+def _set_appendonly(st: Any, v: str) -> None:
+    if v.lower() not in ("yes", "no"):
+        raise ValueError(v)
+    p = st.persistence
+    if p is None:
+        if v.lower() == "yes":
+            raise ValueError(v)
+        return
+    p.set_appendonly(v.lower() == "yes")
+
+
+def _set_fsync(st: Any, v: str) -> None:
+    if st.persistence is None:
+        raise ValueError(v)
+    st.persistence.set_policy(v.lower())
+
+
+def _p(st: Any, attr: str, default: str) -> str:
+    p = st.persistence
+    return str(getattr(p, attr)) if p is not None else default
+
+
+server_commands.GETTERS.update({
+    "appendonly": lambda st: "yes" if st.persistence is not None and st.persistence.aof else "no",
+    "appendfsync": lambda st: _p(st, "policy", "everysec"),
+    "dir": lambda st: _p(st, "dir", ""),
+    "dbfilename": lambda st: _p(st, "dbfilename", "dump.sdb"),
+    "appenddirname": lambda st: _p(st, "dirname", "appendonlydir"),
+})  # fmt: skip
+server_commands.SETTERS.update({
+    "appendonly": _set_appendonly,
+    "appendfsync": _set_fsync,
+})  # fmt: skip

@@ -1,0 +1,489 @@
+"""Persistence: an append-only file (multi-part, as Redis 7) and snapshots, with checksums.
+
+Files (in ``dir``):
+
+* ``appendonlydir/`` (``appenddirname``) holds the AOF as Redis 7 lays it out:
+  a *base* file (``appendonly.aof.N.base.aof``, the whole dataset as
+  commands), *incremental* files (``appendonly.aof.M.incr.aof``, every write
+  since), and ``appendonly.aof.manifest`` naming them, one ``file NAME seq N
+  type b|i`` line each. The manifest is replaced atomically (temp file,
+  fsync, rename, fsync of the directory), so at every instant it names a
+  complete, loadable set.
+* ``dump.sdb`` (``dbfilename``): a snapshot of ours (SAVE, BGSAVE), loaded at
+  start when there is no AOF.
+
+Every file is RESP commands (``redis-check-aof`` reads them), with two
+commands of ours: ``SYSLAB.CRC <crc32>`` after every flushed batch, the CRC-32
+of the bytes since the previous one, so a flipped bit or a torn write is
+found, not replayed; and, closing a base or snapshot file, ``SYSLAB.END
+<count>``: a file without it was never finished. ``SYSLAB.VALUE key
+<pickle>`` carries a value no command recreates (a stream with its consumer
+groups). When loading, a bad CRC or an unparsable tail in the *last*
+incremental file is cut off (the file truncated there, with a log line saying
+how many bytes), as ``redis-check-aof --fix`` and ``aof-load-truncated`` do;
+anywhere else it is an error and the server refuses to start.
+
+What is logged. Each write command that succeeded, as sent, with ``SELECT``
+when the database changes. Commands whose effect is not a function of their
+arguments are logged as their effects: the resulting state of each key they
+name (``DEL`` then the commands that rebuild it): SPOP, the blocking pops
+(also when a push serves them later), XREADGROUP, XCLAIM; XADD's ``*`` is
+replaced by the ID it generated. A relative TTL (EXPIRE, SET EX, SETEX,
+GETEX) is followed by ``PEXPIREAT`` with the absolute time, so replaying it
+later does not extend it. Scripts are not logged themselves: the writes they
+make through the session are.
+
+``appendfsync``: the batch's log bytes are written (``write(2)``) before its
+replies go out, whatever the policy, so a killed *process* loses nothing;
+``always`` also fsyncs before replying (a power loss loses no acknowledged
+write), ``everysec`` fsyncs from a thread once a second, ``no`` leaves it to
+the kernel.
+
+Rewriting (BGREWRITEAOF) and BGSAVE fork, as Redis does: the child writes the
+dataset as it was at the fork (copy-on-write pages) while the parent goes on
+serving. A rewrite first opens a new incremental file and records it in the
+manifest next to the old files (writes go there from now on); once the child
+finished its base file (temp name, fsync, rename), a new manifest names the
+new base and the new incremental file only, and the old files are deleted.
+A crash at any point leaves either the old set plus the new incremental
+file, or the new set.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import logging
+import os
+import pickle
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netlib.resp import ProtocolError, RequestParser, encode_command
+from storage.record import fsync_dir, write_atomically
+
+from .keyspace import Database, Keyspace, estimate
+
+log = logging.getLogger("servers.cache.persist")
+
+POLICIES = ("always", "everysec", "no")
+MANIFEST = "appendonly.aof.manifest"
+CRC = b"SYSLAB.CRC"
+END = b"SYSLAB.END"
+VALUE = b"SYSLAB.VALUE"
+CHUNK = 1000  # elements per rebuilding command (RPUSH/SADD/HSET/ZADD)
+CRC_EVERY = 64 * 1024  # bytes between CRC records when writing a whole dataset
+
+# --- values as commands ----------------------------------------------------------------------
+
+
+def _skiplist_reduce(sl: Any) -> tuple[Any, tuple[Any, ...]]:
+    items = []
+    x = sl.header.forward[0]
+    while x is not None:
+        items.append((x.score, x.member))
+        x = x.forward[0]
+    return _skiplist_build, (type(sl), items)
+
+
+def _skiplist_build(cls: Any, items: list[tuple[float, bytes]]) -> Any:
+    sl = cls()
+    for score, member in items:
+        sl.insert(score, member)
+    return sl
+
+
+def _register_reducers() -> None:
+    """A skip list pickled node by node would recurse once per node: pickle its items."""
+    try:
+        from .skiplist import SkipList
+    except ImportError:  # pragma: no cover - a tree without sorted sets
+        return
+    copyreg.pickle(SkipList, _skiplist_reduce)
+
+
+_register_reducers()
+
+
+def _num(x: float) -> bytes:
+    return repr(float(x)).encode()
+
+
+def _chunks(items: list[Any], n: int = CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def rebuild(key: bytes, value: Any) -> list[list[bytes]]:
+    """The commands that recreate ``key`` holding ``value`` (its TTL apart)."""
+    t = type(value)
+    if t is bytes:
+        return [[b"SET", key, value]]
+    if t is deque:
+        return [[b"RPUSH", key, *c] for c in _chunks(list(value))]
+    if t is dict:
+        pairs = [x for kv in value.items() for x in kv]
+        return [[b"HSET", key, *c] for c in _chunks(pairs, 2 * CHUNK)]
+    if t is set:
+        return [[b"SADD", key, *c] for c in _chunks(list(value))]
+    scores = getattr(value, "scores", None)
+    if isinstance(scores, dict) and t.__name__ == "SortedSet":
+        pairs = [x for m, s in scores.items() for x in (_num(s), m)]
+        return [[b"ZADD", key, *c] for c in _chunks(pairs, 2 * CHUNK)]
+    return [[VALUE, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)]]
+
+
+def key_commands(db: Database, key: bytes) -> list[list[bytes]]:
+    """``key``'s current state as commands: DEL, the rebuild, its absolute TTL."""
+    out: list[list[bytes]] = [[b"DEL", key]]
+    value = db.peek(key)
+    if value is None:
+        return out
+    out += rebuild(key, value)
+    exp = db.expires.get(key)
+    if exp is not None:
+        out.append([b"PEXPIREAT", key, b"%d" % exp])
+    return out
+
+
+def dataset_commands(ks: Keyspace) -> Iterator[list[bytes]]:
+    """The whole keyspace as commands (SELECT per non-empty database)."""
+    for db in ks.dbs:
+        if not len(db):
+            continue
+        yield [b"SELECT", b"%d" % db.index]
+        now = ks.clock()
+        for key, value in list(db.data.items()):
+            exp = db.expires.get(key)
+            if exp is not None and exp <= now:
+                continue
+            yield from rebuild(key, value)
+            if exp is not None:
+                yield [b"PEXPIREAT", key, b"%d" % exp]
+
+
+class ChecksumWriter:
+    """Bytes to a file with a ``SYSLAB.CRC`` record closing each flushed chunk."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.crc = 0
+        self.pending = 0
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.crc = zlib.crc32(data, self.crc)
+        self.f.write(data)
+        self.pending += len(data)
+        if self.pending >= CRC_EVERY:
+            self.seal()
+
+    def seal(self) -> None:
+        if self.pending:
+            rec = encode_command(CRC, b"%08x" % self.crc)
+            self.f.write(rec)
+            self.written += self.pending + len(rec)
+            self.crc = self.pending = 0
+
+
+def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda: True) -> int:
+    """A base or snapshot file: the dataset, CRC records, ``SYSLAB.END``; temp + fsync +
+    rename, so ``path`` is either the old file or the whole new one. Returns its size.
+
+    ``wanted()`` is asked before the rename: a forked child whose parent died
+    (SIGKILL) drops its file rather than renaming it under a restarted server."""
+    tmp = path.with_name(f"temp-{os.getpid()}-{path.name}")
+    count = 0
+    with open(tmp, "wb", buffering=1 << 20) as f:
+        w = ChecksumWriter(f)
+        for cmd in dataset_commands(ks):
+            w.write(encode_command(*cmd))
+            count += 1
+        w.write(encode_command(END, b"%d" % count))
+        w.seal()
+        f.flush()
+        os.fsync(f.fileno())
+    if not wanted():
+        tmp.unlink()
+        raise RuntimeError("not wanted any more")
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+class CorruptFile(Exception):
+    """A file that cannot be loaded (and may not be cut): the server refuses to start."""
+
+
+@dataclass
+class ReadResult:
+    commands: list[list[bytes]]  # the checked commands, CRC and END records removed
+    good_bytes: int  # bytes up to the last good CRC record
+    size: int
+    ended: bool  # a SYSLAB.END record was seen
+
+
+def read_commands(path: Path) -> ReadResult:
+    """The commands of a file up to its last intact CRC record (whatever follows is bad)."""
+    data = path.read_bytes()
+    parser = RequestParser()
+    parser.feed(data)
+    out: list[list[bytes]] = []
+    pending: list[list[bytes]] = []
+    good = 0
+    pos = 0
+    crc = 0
+    ended = False
+    try:
+        cmds = parser.commands()
+    except ProtocolError:
+        cmds = _until_error(data)
+    for cmd in cmds:
+        size = len(encode_command(*cmd))
+        if cmd[0] == CRC and len(cmd) == 2:
+            if cmd[1] != b"%08x" % crc:
+                break
+            pos += size
+            good = pos
+            out += pending
+            pending = []
+            crc = 0
+            continue
+        crc = zlib.crc32(data[pos : pos + size], crc)
+        if data[pos : pos + size] != encode_command(*cmd):
+            break  # an inline or oddly spelled command: not something we wrote
+        pos += size
+        if cmd[0] == END:
+            ended = True
+        else:
+            pending.append(cmd)
+    return ReadResult(out, good, len(data), ended)
+
+
+def _until_error(data: bytes) -> list[list[bytes]]:
+    """The complete commands before a protocol error, fed one command at a time."""
+    parser = RequestParser()
+    out: list[list[bytes]] = []
+    step = 4096
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        try:
+            out += parser.commands()
+        except ProtocolError:
+            break
+    return out
+
+
+# --- the AOF ---------------------------------------------------------------------------------
+
+
+@dataclass
+class AofFile:
+    name: str
+    seq: int
+    kind: str  # "b" base, "i" incremental
+
+
+def parse_manifest(text: str) -> list[AofFile]:
+    files = []
+    for n, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        fields = dict(zip(words[::2], words[1::2], strict=False))
+        try:
+            f = AofFile(fields["file"], int(fields["seq"]), fields["type"])
+        except (KeyError, ValueError):
+            raise CorruptFile(f"{MANIFEST} line {n}: not 'file NAME seq N type b|i'") from None
+        if f.kind not in ("b", "i", "h") or "/" in f.name:
+            raise CorruptFile(f"{MANIFEST} line {n}: bad file entry")
+        files.append(f)
+    return files
+
+
+def manifest_text(files: Iterable[AofFile]) -> str:
+    return "".join(f"file {f.name} seq {f.seq} type {f.kind}\n" for f in files)
+
+
+class Aof:
+    """The open AOF: the incremental file being appended to, its buffer and fsync policy."""
+
+    def __init__(self, directory: Path, policy: str = "everysec") -> None:
+        self.dir = directory
+        self.policy = policy
+        self.files: list[AofFile] = []
+        self.fd = -1
+        self.buf = bytearray()
+        self.crc = 0
+        self.db = -1  # the database the log last SELECTed
+        self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
+        self.buf_lock = threading.Lock()  # a script's worker thread feeds too
+        self.dirty = False  # written since the last fsync
+        self.last_fsync = time.time()
+        self.fsyncs = 0
+        self.size = 0
+        self.base_size = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- files --------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Path:
+        return self.dir / MANIFEST
+
+    def next_seq(self, kind: str) -> int:
+        return max((f.seq for f in self.files if f.kind == kind), default=0) + 1
+
+    def write_manifest(self, files: list[AofFile]) -> None:
+        write_atomically(self.manifest, [manifest_text(files).encode()])
+        self.files = list(files)
+
+    def open_incr(self) -> AofFile:
+        """A new incremental file; from now on writes go to it (the manifest is updated)."""
+        self.flush()
+        seq = self.next_seq("i")
+        f = AofFile(f"appendonly.aof.{seq}.incr.aof", seq, "i")
+        fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.write_manifest(self.files + [f])
+        with self.lock:
+            old, self.fd = self.fd, fd
+            if old >= 0:
+                os.fsync(old)
+                os.close(old)
+        self.db = -1
+        self.size = 0
+        return f
+
+    def open_existing(self, f: AofFile) -> None:
+        fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_APPEND)
+        with self.lock:
+            self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    # -- writing ---------------------------------------------------------------------------------
+    def feed(self, db: int, args: list[bytes]) -> None:
+        data = encode_command(*args)
+        with self.buf_lock:
+            if db != self.db:
+                self.buf += encode_command(b"SELECT", b"%d" % db)
+                self.db = db
+            self.buf += data
+
+    def flush(self) -> None:
+        """Write the buffer and its CRC record (``fsync_now`` makes it durable)."""
+        if not self.buf or self.fd < 0:
+            return
+        with self.buf_lock:
+            data = bytes(self.buf)
+            self.buf.clear()
+        data += encode_command(CRC, b"%08x" % zlib.crc32(data))
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        self.size += len(data)
+        self.dirty = True
+
+    def fsync_now(self) -> None:
+        with self.lock:
+            if self.fd >= 0 and self.dirty:
+                self.dirty = False
+                os.fsync(self.fd)
+                self.fsyncs += 1
+                self.last_fsync = time.time()
+
+    def start_fsync_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fsync_loop, name="aof-fsync", daemon=True)
+            self._thread.start()
+
+    def _fsync_loop(self) -> None:
+        """``everysec``: fsync what was written, once a second (off the event loop)."""
+        while not self._stop.wait(1.0):
+            if self.policy == "everysec" and self.dirty:
+                self.fsync_now()
+
+    def close(self) -> None:
+        self.flush()
+        self._stop.set()
+        with self.lock:
+            if self.fd >= 0:
+                os.fsync(self.fd)
+                os.close(self.fd)
+                self.fd = -1
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def replay(commands: Iterable[list[bytes]], run: Callable[[list[bytes]], bytes | None],
+           put_value: Callable[[bytes, Any], None]) -> int:  # fmt: skip
+    """Run each command through the cache's own handlers; returns how many ran."""
+    n = 0
+    for cmd in commands:
+        if cmd[0] == VALUE and len(cmd) == 3:
+            put_value(cmd[1], pickle.loads(cmd[2]))  # noqa: S301 - our own checksummed file
+        else:
+            reply = run(cmd)
+            if reply is not None and reply[:1] == b"-":
+                raise CorruptFile(f"replaying {cmd[0].decode(errors='replace')}: {reply!r}")
+        n += 1
+    return n
+
+
+def load_dataset_file(path: Path) -> list[list[bytes]]:
+    """A base or snapshot file: all of it checks out, or CorruptFile."""
+    r = read_commands(path)
+    if r.good_bytes != r.size or not r.ended:
+        raise CorruptFile(
+            f"{path.name}: damaged at byte {r.good_bytes} of {r.size}"
+            + ("" if r.ended else " (no end record: never finished)")
+        )
+    return r.commands
+
+
+def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
+    """The manifest's files' commands, in order; the last incremental file's bad tail cut."""
+    files = parse_manifest((directory / MANIFEST).read_text())
+    incrs = [f for f in files if f.kind == "i"]
+    parts: list[list[list[bytes]]] = []
+    for f in files:
+        path = directory / f.name
+        if f.kind == "h":
+            continue
+        if not path.exists():
+            if f.kind == "i" and f is incrs[-1]:
+                path.touch()  # a crash right after the manifest named it
+            else:
+                raise CorruptFile(f"{f.name} is in the manifest but missing")
+        if f.kind == "b":
+            parts.append(load_dataset_file(path))
+            continue
+        r = read_commands(path)
+        if r.good_bytes != r.size:
+            if f is not incrs[-1]:
+                raise CorruptFile(f"{f.name}: damaged at byte {r.good_bytes} of {r.size}")
+            log.warning(
+                "AOF %s: a torn or corrupt tail of %d bytes (from byte %d of %d) was cut off; "
+                "the writes before it are loaded", f.name, r.size - r.good_bytes,
+                r.good_bytes, r.size,
+            )  # fmt: skip
+            os.truncate(path, r.good_bytes)
+        parts.append(r.commands)
+    return files, parts
+
+
+def put_value_into(db_of: Callable[[], Database]) -> Callable[[bytes, Any], None]:
+    def put(key: bytes, value: Any) -> None:
+        db = db_of()
+        db.put(key, value, estimate(key, value))
+
+    return put

@@ -1,0 +1,392 @@
+"""The cache's persistence controller: what to log, when to write, the forked children.
+
+``persist.py`` knows the files; this knows the server: it is the
+``write_log`` the observer calls after each write command, the ``sync`` the
+session calls before a batch's replies go out, the cron's check on forked
+children (``poll``), and the loading at start (AOF if there is a manifest,
+else the snapshot). See ``persist``'s docstring for the formats and the
+guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import persist
+from .persist import Aof, AofFile, CorruptFile
+
+if TYPE_CHECKING:
+    from .server import State
+
+log = logging.getLogger("servers.cache.persist")
+
+# Logged as the state of the keys they name, not as sent (their effect is not a
+# function of their arguments: randomness, time, or a later push serving them).
+EFFECTS = frozenset({
+    "spop", "blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax",
+    "bzmpop", "xreadgroup", "xclaim", "xautoclaim",
+})  # fmt: skip
+# Not logged: their writes are (scripts run commands through the session).
+NOT_LOGGED = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro",
+                        "exec", "multi", "script", "function"})  # fmt: skip
+# Followed by PEXPIREAT (or DEL) of their key: a relative TTL must not restart at replay.
+TTL_COMMANDS = frozenset({"expire", "pexpire", "setex", "psetex", "set", "getex", "restore"})
+
+
+class Persistence:
+    def __init__(self, state: State, directory: Path, appendonly: bool, policy: str,
+                 dirname: str = "appendonlydir", dbfilename: str = "dump.sdb") -> None:  # fmt: skip
+        self.state = state
+        self.dir = directory
+        self.dirname = dirname
+        self.dbfilename = dbfilename
+        self.policy = policy
+        self.appendonly = appendonly
+        self.aof: Aof | None = None
+        self.child: tuple[int, str, Any] | None = None  # (pid, "rewrite"|"save", context)
+        self.lastsave = int(time.time())
+        self.last_bgsave_ok = True
+        self.last_rewrite_ok = True
+        self.rewrites = 0
+        self.changes = 0  # writes since the last snapshot
+        self.waiting: list[Any] = []  # sessions whose replies wait for the group fsync
+        self.commit_scheduled = False
+
+    @property
+    def aof_dir(self) -> Path:
+        return self.dir / self.dirname
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.dir / self.dbfilename
+
+    # -- start ---------------------------------------------------------------------------------
+    def load(self) -> None:
+        """At start: the AOF if it exists (appendonly yes), else the snapshot; then open the AOF."""
+        manifest = self.aof_dir / persist.MANIFEST
+        if self.appendonly and manifest.exists():
+            files, parts = persist.load_aof(self.aof_dir)
+            n = sum(self._replay(p) for p in parts)
+            log.info("AOF loaded: %d commands from %d files", n, len(files))
+            self.aof = Aof(self.aof_dir, self.policy)
+            self.aof.files = files
+            self._remove_unlisted(files)  # what a crashed rewrite left behind
+            incrs = [f for f in files if f.kind == "i"]
+            if incrs:
+                self.aof.open_existing(incrs[-1])
+            else:
+                self.aof.open_incr()
+            self.aof.start_fsync_thread()
+        else:
+            if self.snapshot_path.exists():
+                cmds = persist.load_dataset_file(self.snapshot_path)
+                log.info("snapshot %s loaded: %d commands", self.snapshot_path, self._replay(cmds))
+            if self.appendonly:
+                self.create_aof()
+        self.state.observer.reset()
+        self.state.commands_processed = 0
+
+    def _replay(self, cmds: list[list[bytes]]) -> int:
+        from .client import Client
+
+        c = Client(self.state, _Nowhere())  # type: ignore[arg-type]
+        self.state.clients.pop(c.id, None)
+        self.state.connections_received -= 1
+        try:
+            return persist.replay(cmds, c.call, persist.put_value_into(lambda: c.db))
+        finally:
+            c.closed()
+
+    def create_aof(self) -> None:
+        """A new AOF from the dataset in memory (at start, or CONFIG SET appendonly yes)."""
+        self.aof_dir.mkdir(parents=True, exist_ok=True)
+        aof = Aof(self.aof_dir, self.policy)
+        old = persist.parse_manifest(aof.manifest.read_text()) if aof.manifest.exists() else []
+        base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
+                       ".base.aof", 0, "b")  # fmt: skip
+        base.seq = int(base.name.split(".")[2])
+        aof.base_size = persist.write_dataset(self.aof_dir / base.name, self.state.keyspace)
+        aof.files = [base]
+        aof.open_incr()
+        self._remove_unlisted(aof.files)
+        aof.start_fsync_thread()
+        self.aof = aof
+
+    # -- the hooks ------------------------------------------------------------------------------
+    def write_log(self, c: Any, cmd: Any, args: list[bytes], reply: bytes) -> None:
+        """After a command: log it (or its effects) if it wrote and succeeded."""
+        if reply[:1] == b"-" or "write" not in cmd.flags:
+            return
+        name = cmd.name
+        self.changes += 1
+        aof = self.aof
+        if aof is None or name in NOT_LOGGED:
+            return
+        if name in EFFECTS:
+            self.log_effects(c.db, args[1:])
+        elif name == "xadd":
+            aof.feed(c.db.index, _xadd_with_id(args, reply))
+        else:
+            aof.feed(c.db.index, args)
+            if name in TTL_COMMANDS and len(args) > 1:
+                key = args[1]
+                exp = c.db.expires.get(key)
+                if c.db.peek(key) is None:
+                    aof.feed(c.db.index, [b"DEL", key])  # a TTL already past deleted it
+                elif exp is not None:
+                    aof.feed(c.db.index, [b"PEXPIREAT", key, b"%d" % exp])
+        self.state.unsynced = True
+
+    def log_effects(self, db: Any, keys: list[bytes]) -> None:
+        assert self.aof is not None
+        for key in dict.fromkeys(keys):
+            if db.peek(key) is not None or key in db.data:
+                for cmd in persist.key_commands(db, key):
+                    self.aof.feed(db.index, cmd)
+            else:
+                self.aof.feed(db.index, [b"DEL", key])
+
+    def served(self, c: Any, args: list[bytes]) -> None:
+        """A blocked command (BLPOP...) was served by a later write: log its keys' state."""
+        if self.aof is not None and args:
+            self.log_effects(c.db, args[1:])
+            self.state.unsynced = True
+        self.changes += 1
+
+    def evicted(self, db: Any, key: bytes) -> None:
+        """maxmemory evicted ``key``: log its DEL (written with the batch, or by the cron)."""
+        if self.aof is not None:
+            self.aof.feed(db.index, [b"DEL", key])
+            self.state.unsynced = True
+
+    def sync(self, session: Any) -> None:
+        """Before a batch's replies go out: write the log; under ``always`` the replies wait
+        for one fsync shared by every session served in this loop turn (a group commit, as
+        Redis fsyncs once per event loop iteration before writing replies)."""
+        self.state.unsynced = False
+        aof = self.aof
+        if aof is None:
+            return
+        aof.flush()
+        if aof.policy != "always":
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (loading, tests driving a session by hand)
+            aof.fsync_now()
+            return
+        if session.held is None:
+            session.held = []
+            self.waiting.append(session)
+        if not self.commit_scheduled:
+            self.commit_scheduled = True
+            loop.call_soon(self.group_commit)
+
+    def group_commit(self) -> None:
+        self.commit_scheduled = False
+        if self.aof is not None:
+            self.aof.fsync_now()
+        waiting, self.waiting = self.waiting, []
+        for s in waiting:
+            s.release()
+
+    # -- forked children ------------------------------------------------------------------------------
+    def bgrewrite(self) -> str | None:
+        """Start a rewrite; an error message when one cannot start."""
+        if self.child is not None:
+            return "Background append only file rewriting already in progress" if (
+                self.child[1] == "rewrite") else "Background save in progress"  # fmt: skip
+        if self.aof is None:
+            self.aof_dir.mkdir(parents=True, exist_ok=True)
+            self.create_aof()  # no AOF yet: writing its base is the rewrite
+            self.rewrites += 1
+            return None
+        aof = self.aof
+        aof.flush()
+        old_files = list(aof.files)
+        new_incr = aof.open_incr()  # writes from now on go there; the manifest lists old + new
+        seq = aof.next_seq("b")
+        base = AofFile(f"appendonly.aof.{seq}.base.aof", seq, "b")
+        alive = _parent_alive(os.getpid())  # evaluated here, in the parent
+        pid = self._fork(lambda: persist.write_dataset(
+            self.aof_dir / base.name, self.state.keyspace, alive))  # fmt: skip
+        self.child = (pid, "rewrite", (base, new_incr, old_files))
+        log.info("background AOF rewrite started by pid %d", pid)
+        return None
+
+    def bgsave(self) -> str | None:
+        if self.child is not None:
+            return "Background save already in progress" if self.child[1] == "save" else (
+                "Background append only file rewriting in progress")  # fmt: skip
+        path = self.snapshot_path
+        alive = _parent_alive(os.getpid())
+        pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive))
+        self.child = (pid, "save", self.changes)
+        log.info("background saving started by pid %d", pid)
+        return None
+
+    def save(self) -> None:
+        persist.write_dataset(self.snapshot_path, self.state.keyspace)
+        self.lastsave = int(time.time())
+        self.changes = 0
+        self.last_bgsave_ok = True
+
+    def _fork(self, work: Any) -> int:
+        pid = os.fork()
+        if pid == 0:  # the child: write the dataset as it was at the fork, and leave
+            status = 0
+            try:
+                work()
+            except BaseException:  # noqa: BLE001 - the child reports by its exit status
+                status = 1
+            os._exit(status)
+        return pid
+
+    def poll(self) -> None:
+        """Cron: has the child finished? Then finish its job (the new manifest, the save time)."""
+        if self.state.unsynced and self.aof is not None:  # outside a batch (cron eviction)
+            self.state.unsynced = False
+            self.aof.flush()
+        if self.child is None:
+            return
+        pid, kind, ctx = self.child
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:
+            return
+        self.child = None
+        ok = os.waitstatus_to_exitcode(status) == 0
+        if kind == "save":
+            self.last_bgsave_ok = ok
+            if ok:
+                self.lastsave = int(time.time())
+                self.changes -= ctx
+            log.info("background saving %s", "terminated with success" if ok else "failed")
+            return
+        base, new_incr, old_files = ctx
+        self.last_rewrite_ok = ok
+        if not ok or self.aof is None:
+            log.error("background AOF rewrite failed; the AOF stays as it was")
+            return
+        aof = self.aof
+        keep_incrs = [f for f in aof.files if f.kind == "i" and f.seq >= new_incr.seq]
+        aof.write_manifest([base, *keep_incrs])
+        aof.base_size = (self.aof_dir / base.name).stat().st_size
+        self._remove_unlisted(aof.files)
+        self.rewrites += 1
+        log.info("background AOF rewrite finished: base %s, %d bytes", base.name, aof.base_size)
+
+    def _remove_unlisted(self, files: list[AofFile]) -> None:
+        """Delete the AOF directory's files the manifest no longer names (and temp files)."""
+        keep = {f.name for f in files} | {persist.MANIFEST}
+        for p in self.aof_dir.iterdir():
+            if p.name not in keep and p.name.startswith(("appendonly.aof.", "temp-")):
+                try:
+                    p.unlink()
+                except OSError as e:  # pragma: no cover
+                    log.warning("cannot remove %s: %s", p, e)
+
+    def set_appendonly(self, on: bool) -> None:
+        if on and self.aof is None:
+            self.appendonly = True
+            self.create_aof()
+        elif not on and self.aof is not None:
+            self.aof.close()
+            self.aof = None
+            self.appendonly = False
+
+    def set_policy(self, policy: str) -> None:
+        if policy not in persist.POLICIES:
+            raise ValueError(policy)
+        self.policy = policy
+        if self.aof is not None:
+            self.aof.policy = policy
+
+    def close(self) -> None:
+        if self.aof is not None:
+            self.aof.close()
+
+    def info(self) -> dict[str, Any]:
+        aof = self.aof
+        return {
+            "loading": 0,
+            "rdb_changes_since_last_save": self.changes,
+            "rdb_bgsave_in_progress": int(self.child is not None and self.child[1] == "save"),
+            "rdb_last_save_time": self.lastsave,
+            "rdb_last_bgsave_status": "ok" if self.last_bgsave_ok else "err",
+            "aof_enabled": int(aof is not None),
+            "aof_rewrite_in_progress": int(self.child is not None and self.child[1] == "rewrite"),
+            "aof_rewrites": self.rewrites,
+            "aof_last_bgrewrite_status": "ok" if self.last_rewrite_ok else "err",
+            "aof_last_write_status": "ok",
+            "aof_current_size": (aof.base_size + aof.size) if aof else 0,
+            "aof_base_size": aof.base_size if aof else 0,
+            "aof_fsync_policy": self.policy,
+            "aof_fsyncs": aof.fsyncs if aof else 0,
+            "aof_last_fsync_time": round(aof.last_fsync, 3) if aof else 0,
+        }
+
+
+def _parent_alive(parent: int) -> Any:
+    """For a forked child: is the server that forked it still its parent?"""
+    return lambda: os.getppid() == parent
+
+
+def _xadd_with_id(args: list[bytes], reply: bytes) -> list[bytes]:
+    """XADD with its ``*`` (or ``ms-*``) replaced by the ID the reply names."""
+    i = 2
+    n = len(args)
+    while i < n:
+        w = args[i].upper()
+        if w == b"NOMKSTREAM":
+            i += 1
+        elif w in (b"MAXLEN", b"MINID"):
+            i += 2 if i + 1 < n and args[i + 1] not in (b"=", b"~") else 3
+        elif w == b"LIMIT":
+            i += 2
+        else:
+            break
+    if i < n and args[i].endswith(b"*") and reply[:1] == b"$":
+        new_id = reply.split(b"\r\n")[1]
+        return args[:i] + [new_id] + args[i + 1 :]
+    return args
+
+
+class _Nowhere:
+    """The connection of the replaying session: replies go nowhere."""
+
+    peer = "aof"
+    sockname: tuple[Any, ...] = ()
+    stopping = False
+    closed = False
+    log = log
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    abort = close
+
+    def write_eof(self) -> None:
+        pass
+
+    def set_deadline(self, seconds: float | None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def write_buffer_size(self) -> int:
+        return 0
+
+
+__all__ = ["CorruptFile", "Persistence"]
