@@ -275,3 +275,103 @@ def test_a_bad_aclfile_is_one_line_and_exit_status(tmp_path: Path):
     )  # fmt: skip
     assert res.returncode == 2
     assert "cannot load the ACL file" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- attacks: the ACL holds inside scripts and for numkeys commands ------------------------
+
+
+def test_a_script_runs_with_the_callers_acl():
+    """EVAL is no way around the ACL: redis.call checks the caller's commands and keys."""
+    h = Harness()
+    h.cmd("SET", "a", "secret")
+    h.cmd("ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+@all", "-@dangerous")
+    c = h.connect()
+    h.cmd("AUTH", "bob", "x", client=c)
+    r = h.cmd("EVAL", "return redis.call('GET','a')", "0", client=c)
+    assert r.startswith(b"-ERR ACL failure in script: User bob has no permissions to access")
+    r = h.cmd("EVAL", "return redis.call('FLUSHALL')", "0", client=c)
+    assert r.startswith(b"-ERR ACL failure in script") and b"'flushall'" in r
+    assert h.cmd("GET", "a") == b"$6\r\nsecret\r\n"
+    r = h.cmd("EVAL", "return redis.pcall('GET','a')['err']", "0", client=c)
+    assert b"ACL failure" in r
+    h.cmd("SET", "b1", "mine")
+    assert h.cmd("EVAL", "return redis.call('GET','b1')", "0", client=c) == b"$4\r\nmine\r\n"
+    assert any(e.context == "lua" for e in h.state.acl.log)
+
+
+def test_numkeys_commands_check_their_keys():
+    """EVAL/FCALL/LMPOP/SINTERCARD name keys through numkeys: each is checked."""
+    h = Harness()
+    h.cmd("RPUSH", "a", "x")
+    h.cmd("ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+@all")
+    c = h.connect()
+    h.cmd("AUTH", "bob", "x", client=c)
+    assert h.cmd("EVAL", "return 1", "1", "a", client=c) == NOPERM_KEY
+    assert h.cmd("LMPOP", "1", "a", "LEFT", client=c) == NOPERM_KEY
+    assert h.cmd("SINTERCARD", "1", "a", client=c) == NOPERM_KEY
+    assert h.cmd("LRANGE", "a", "0", "-1") == b"*1\r\n$1\r\nx\r\n"
+    assert h.cmd("EVAL", "return 1", "1", "b", client=c) == b":1\r\n"
+
+
+def test_sort_by_and_get_patterns_need_read_access_to_every_key():
+    """SORT ... GET a_* reads keys no ACL check saw: as Redis, refused unless ~* or %R~*."""
+    h = Harness()
+    h.cmd("RPUSH", "bl", "1")
+    h.cmd("SET", "a_1", "topsecret")
+    h.cmd("ACL", "SETUSER", "eve", "on", "nopass", "~b*", "+@all")
+    h.cmd("ACL", "SETUSER", "reader", "on", "nopass", "~b*", "%R~*", "+@all")
+    c = h.connect()
+    h.cmd("AUTH", "eve", "x", client=c)
+    get_denied = b"-ERR GET option of SORT denied due to insufficient ACL permissions.\r\n"
+    assert h.cmd("SORT", "bl", "GET", "a_*", client=c) == get_denied
+    assert h.cmd("SORT_RO", "bl", "GET", "#", client=c) == get_denied
+    assert h.cmd("SORT", "bl", "BY", "a_*", client=c).startswith(b"-ERR BY option of SORT denied")
+    assert h.cmd("SORT", "bl", "BY", "nosort", client=c) == b"*1\r\n$1\r\n1\r\n"
+    r = h.cmd("EVAL", "return redis.call('SORT', 'bl', 'GET', 'a_*')", "1", "bl", client=c)
+    assert b"GET option of SORT denied" in r and b"topsecret" not in r
+    c2 = h.connect()
+    h.cmd("AUTH", "reader", "x", client=c2)
+    assert h.cmd("SORT", "bl", "GET", "a_*", client=c2) == b"*1\r\n$9\r\ntopsecret\r\n"
+
+
+def _talk(sock, data: bytes) -> bytes:
+    """Send, then read until the server is quiet for a moment (b"" once it closed)."""
+    import time
+
+    sock.sendall(data)
+    got = b""
+    deadline = time.monotonic() + 2
+    sock.settimeout(0.3)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            if got:
+                break
+            continue
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_a_subscriber_that_loses_its_channel_is_closed_and_deluser_of_self_answers(launch):
+    """As Redis: ACL SETUSER ... resetchannels closes a subscriber whose channel is no longer
+    allowed (else it kept receiving), and ACL DELUSER of one's own user answers :1 first."""
+    import socket
+
+    port = launch("servers.cache").port
+    admin = socket.create_connection(("127.0.0.1", port))
+    assert _talk(admin, cmds(("ACL", "SETUSER", "bob", "on", ">pw", "~*", "&x", "+@all"))) == (
+        b"+OK\r\n"
+    )
+    sub = socket.create_connection(("127.0.0.1", port))
+    assert _talk(sub, cmds(("AUTH", "bob", "pw"), ("SUBSCRIBE", "x"))).endswith(b":1\r\n")
+    assert _talk(admin, cmds(("ACL", "SETUSER", "bob", "resetchannels"))) == b"+OK\r\n"
+    assert _talk(admin, cmds(("PUBLISH", "x", "secret"))) == b":0\r\n"
+    assert b"secret" not in _talk(sub, cmds(("PING",)))
+    me = socket.create_connection(("127.0.0.1", port))
+    got = _talk(me, cmds(("AUTH", "bob", "pw"), ("ACL", "DELUSER", "bob"), ("PING",)))
+    assert got == b"+OK\r\n:1\r\n"
+    for s in (admin, sub, me):
+        s.close()

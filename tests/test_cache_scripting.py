@@ -109,6 +109,7 @@ def test_errors_raised_by_call_and_returned_by_pcall(r):
     )
     with pytest.raises(redis.ResponseError, match="^MY_CODE custom"):
         r.eval("return redis.error_reply('MY_CODE custom')", 0)
+    assert r.eval("return redis.error_reply('MY_CODE custom').err", 0) == b"MY_CODE custom"
     with pytest.raises(redis.ResponseError, match="^boom"):
         r.eval("return {err='ERR boom'}", 0)
     with pytest.raises(redis.ResponseError, match="Unknown Redis command called from script"):
@@ -418,3 +419,18 @@ def test_blocking_commands_inside_scripts(r):
                "'STREAMS', KEYS[1], '>')", 1, "s")  # fmt: skip
     with pytest.raises(redis.ResponseError, match="not allowed from script"):
         r.eval("return redis.call('brpop', 'q', 0)", 0)
+
+
+def test_a_memory_bomb_fails_its_script_not_the_server():
+    """string.rep('x', 2^30) or a huge table hits the Lua state's memory limit: the script
+    answers "not enough memory", and its garbage does not fail the next script."""
+    from cache_support import Harness
+
+    h = Harness()
+    r = h.cmd("EVAL", "local t = string.rep('x', 2^30) return #t", "0")
+    assert r.startswith(b"-ERR Error running script") and r.endswith(b"not enough memory\r\n")
+    r = h.cmd("EVAL", "local ok, e = pcall(string.rep, 'x', 2^30) return tostring(ok)", "0")
+    assert r == b"$5\r\nfalse\r\n"
+    r = h.cmd("EVAL", "local t = {} for i = 1, 1e8 do t[i] = i end return #t", "0")
+    assert r.endswith(b"not enough memory\r\n")
+    assert h.cmd("EVAL", "return #string.rep('x', 1e6)", "0") == b":1000000\r\n"

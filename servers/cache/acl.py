@@ -37,6 +37,7 @@ from typing import Any
 
 from servers.respkit import Command, Registry
 from servers.respkit.glob import compile_glob, match
+from servers.respkit.introspect import KEY_FINDERS
 
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 NOPERM_KEY = b"-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
@@ -287,6 +288,10 @@ class User:
                 return True
         return False
 
+    def reads_every_key(self) -> bool:
+        """``~*`` or ``%R~*``: what SORT's BY and GET patterns need (they read any key)."""
+        return self.allkeys or any(p == b"*" and "R" in perm for perm, p in self.keys)
+
     def may_publish(self, channel: bytes, literal: bool = False) -> bool:
         if self.allchannels:
             return True
@@ -395,7 +400,7 @@ class Acl:
                 target, name = sub, sub.name
         if not user.may_run(name):
             return "command", name
-        if not user.allkeys and target.first_key > 0:
+        if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
             write = "write" in target.flags
             read = "readonly" in target.flags or not write
             for key in key_args(target, args):
@@ -444,7 +449,11 @@ class Acl:
 
 
 def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
-    """The key arguments of a call, from the command's first/last/step positions."""
+    """The key arguments of a call: the command's key finder (EVAL's numkeys, SORT's STORE,
+    LMPOP...) when it has one, else its first/last/step positions."""
+    finder = KEY_FINDERS.get(cmd.name)
+    if finder is not None:
+        return finder(args)
     first, last, step = cmd.first_key, cmd.last_key, cmd.step or 1
     if first <= 0 or first >= len(args):
         return []

@@ -80,6 +80,7 @@ from netlib.resp import ProtocolError, split_inline
 from servers.respkit import VERSION, Command, CommandError
 
 from . import lualibs
+from .acl import describe_client
 
 if TYPE_CHECKING:
     from .server import State
@@ -89,6 +90,7 @@ log = logging.getLogger("servers.cache.scripting")
 DEFAULT_BUSY_MS = 5000  # busy-reply-threshold / lua-time-limit
 LOAD_TIMEOUT = 0.5  # seconds FUNCTION LOAD may run a library's code (Redis: 500 ms)
 DUMP_MAGIC = b"SYSLABFN1"  # FUNCTION DUMP payloads: magic + version, msgpack codes, CRC32
+LUA_MEMORY = 256 << 20  # bytes one Lua state may hold: string.rep('x', 2^31) fails, not the server
 MAX_NESTING = 500  # a returned table nested deeper answers "reached lua stack limit"
 PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text()
 
@@ -258,6 +260,7 @@ class Lua:
             register_eval=False,
             register_builtins=False,
             attribute_filter=_no_attributes,
+            max_memory=LUA_MEMORY,
         )
         self.rt = rt
         g = rt.globals()
@@ -539,6 +542,8 @@ class Engine:
         finally:
             if run.eval_mode:
                 lua.set_args(None, None)
+            if lua.rt.get_memory_used() > LUA_MEMORY // 2:  # Lua 5.1 has no emergency GC:
+                lua.rt.gccollect()  # a failed memory bomb's garbage would fail the next script
 
     def _error_reply(self, run: Run, lua: Lua, err: Any) -> bytes:
         if lua51.lua_type(err) != "table":
@@ -611,6 +616,9 @@ class Engine:
             target = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower()) or cmd
         if cmd.name in NOT_IN_SCRIPTS or target.name in NOT_IN_SCRIPTS:
             return b"-ERR This Redis command is not allowed from script\r\n"
+        refused = self._acl_refusal(run, cmd, argv)
+        if refused is not None:
+            return refused
         write = "write" in target.flags
         if write and run.read_only:
             return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
@@ -636,6 +644,27 @@ class Engine:
 
         loop.call_soon_threadsafe(on_loop)
         return fut.result()
+
+    def _acl_refusal(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """The caller's ACL applies inside the script too (Redis's scriptVerifyACL): a user
+        without FLUSHALL, or without ``~b*`` keys, gets no more by wrapping them in EVAL."""
+        user = getattr(run.caller, "user", None)
+        acl = getattr(self.state, "acl", None)
+        if user is None or acl is None or user.unrestricted:
+            return None
+        why = acl.check(user, cmd, argv)
+        if why is None:
+            return None
+        reason, obj = why
+        acl.add_log(reason, obj, user.name, "lua", describe_client(run.caller))
+        if reason == "command":
+            what = b"run the '%s' command" % obj.encode()
+        else:
+            what = b"access one of the %ss used as arguments" % reason.encode()
+        return b"-ERR ACL failure in script: User %s has no permissions to %s\r\n" % (
+            user.name.encode(),
+            what,
+        )
 
     def _dispatch(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes:
         st = self.state

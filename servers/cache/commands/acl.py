@@ -100,13 +100,27 @@ def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
     return NOPERM_KEY if reason == "key" else NOPERM_CHANNEL
 
 
-def refresh(state: Any, gone: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """Users changed: clients of a deleted user are closed, the rest re-check their guard."""
+def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  # type: ignore[assignment]
+    """Users changed: clients of a deleted user are closed, so are subscribers whose user may
+    no longer read a channel they hold (Redis kills them too), the rest re-check their guard.
+    ``me``, the client that made the change, is closed only once its reply is sent."""
     for cl in list(state.clients.values()):
-        if cl.user_name in gone:
-            cl.conn.close()
+        if cl.user_name in gone or _lost_a_channel(cl):
+            if cl is me:
+                me.closing = True  # as Redis's CLOSE_AFTER_REPLY: ACL DELUSER itself answers :1
+            else:
+                cl.conn.close()
         else:
             cl.update_guard()
+
+
+def _lost_a_channel(cl: Any) -> bool:
+    user = cl.user
+    if user.allchannels or not (cl.channels or cl.patterns):
+        return False
+    return not all(user.may_publish(ch) for ch in cl.channels) or not all(
+        user.may_publish(p, literal=True) for p in cl.patterns
+    )
 
 
 def set_requirepass(state: Any, password: str) -> None:
@@ -158,7 +172,7 @@ def acl_setuser(c: Any, a: list[bytes]) -> bytes:
     except AclError as e:
         bad = next((_s(r) for r in a[3:] if _bad(c, _s(r))), _s(a[-1]))
         raise CommandError(f"Error in ACL SETUSER modifier '{bad}': {e}") from None
-    refresh(c.state)
+    refresh(c.state, me=c)
     return resp.OK
 
 
@@ -216,7 +230,7 @@ def acl_deluser(c: Any, a: list[bytes]) -> bytes:
     gone = {n for n in names if n in acl.users}
     for n in gone:
         del acl.users[n]
-    refresh(c.state, gone)
+    refresh(c.state, gone, me=c)
     return resp.integer(len(gone))
 
 

@@ -89,6 +89,13 @@ def _double(b: bytes) -> float:
     return x
 
 
+def _reads_every_key(c: Any) -> bool:
+    """BY and GET patterns name keys no ACL check saw: Redis allows them only to a user
+    who may read every key (a script runs as its caller)."""
+    user = getattr(c, "user", None) or getattr(getattr(c, "caller", None), "user", None)
+    return user is None or user.reads_every_key()
+
+
 def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
     db = c.db
     by: bytes | None = None
@@ -122,6 +129,11 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         else:
             raise CommandError(SYNTAX)
         j += 1
+    for opt, patterns in ((b"BY", [by] if by and not dontsort else []), (b"GET", gets)):
+        if patterns and not _reads_every_key(c):
+            raise CommandError(
+                b"-ERR %s option of SORT denied due to insufficient ACL permissions.\r\n" % opt
+            )
     value = db.get(a[1])
     if value is None:
         elements: list[bytes] = []
