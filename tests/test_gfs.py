@@ -333,6 +333,10 @@ async def test_a_mutation_claiming_a_huge_chunk_size_is_refused(cell: Cell) -> N
         with pytest.raises(RemoteError) as e:
             await cs.call("apply", handle=info["handle"], version=info["version"], serial=1, pad_to=2**33, limit=CHUNK)
         assert e.value.type == "BadParams"
+        for off, n in ((-5, 10), ("x", 1), (0, None)):  # an InternalError (a crash) before
+            with pytest.raises(RemoteError) as e:
+                await cs.call("read", handle=info["handle"], version=info["version"], offset=off, length=n)
+            assert e.value.type == "BadParams", e.value
     finally:
         await cs.close()
     for i in range(cell.n):

@@ -252,6 +252,8 @@ class ChunkServer:
 
     # -- reads -------------------------------------------------------------------------
     async def read(self, handle: int, version: int, offset: int, length: int) -> bytes:
+        if not all(isinstance(x, int) and x >= 0 for x in (offset, length)):
+            raise RpcError(f"offset {offset!r} and length {length!r} must be non-negative integers", type="BadParams")
         have = self.store.versions.get(handle)
         if have is None or have < version or handle in self.cloning:
             raise StaleVersion(f"chunk {handle}: version {have} here, {version} wanted")
