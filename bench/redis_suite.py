@@ -60,7 +60,9 @@ SKIP_TAGS = [
 DEFAULT_SRC = Path("/work/redis-src/redis-7.0.15")
 CACHE_DIR = Path.home() / ".cache" / "syslab" / "redis-src"
 UNIT_TIMEOUT_S = 1800  # a whole unit
-TEST_TIMEOUT_S = 300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
+TEST_TIMEOUT_S = (
+    300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LINE = re.compile(r"^\[(ok|err|exception|skip|ignore)\]:\s*(.*?)(?: \(\d+ ms\))?$")
 OURS, REDIS = "syslab-cache", "redis-server"
@@ -95,7 +97,9 @@ def find_source() -> Path | None:
     r = subprocess.run(["apt-get", "source", "redis"],
                        cwd=CACHE_DIR, capture_output=True, text=True, timeout=600)  # fmt: skip
     if r.returncode != 0:
-        print(f"apt-get source redis failed: {r.stderr.strip()[-300:]}", file=sys.stderr)
+        print(f"apt-get source redis failed: {r.stderr.strip()[-300:]} (enable deb-src: "
+              "'Types: deb deb-src' in /etc/apt/sources.list.d/debian.sources, apt-get update)",
+              file=sys.stderr)  # fmt: skip
         return None
     for d in sorted(CACHE_DIR.glob("redis-*")):
         if (d / "tests" / "test_helper.tcl").exists():

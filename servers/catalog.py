@@ -87,13 +87,9 @@ EXERCISES: dict[str, Exercise] = _rows(
              bench="make bench-jwt"),
     Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
     Exercise("N13", "HLS streaming server", room="servers/hls", run="make serve-hls"),
-    Exercise(
-        "N14",
-        "In-memory single-node cache like Redis",
-        room="servers/cache",
-        run="make serve-cache",
-        bench="make bench-cache",
-    ),
+    Exercise("N14", "In-memory cache like Redis: strings, lists, hashes, sets, sorted sets, streams, HyperLogLog, geo, bitmaps, Lua; AUTH/ACL, AOF",
+             room="servers/cache", run="make serve-cache ARGS='--dir .run/cache --appendonly yes'",
+             bench="make bench-cache"),  # fmt: skip
     Exercise("N15", "Real-time chat on Socket.IO", room="servers/chat",
              run="make serve-chat (then open http://127.0.0.1:8098/)",
              bench="make bench-chat && make bench-websocket && make bench-autobahn"),  # fmt: skip

@@ -163,3 +163,20 @@ def test_bitfield_keeps_ttl_and_bitop_drops_it(ours, real):
     ours.set("d", "old", ex=100)
     ours.bitop("OR", "d", "t")
     assert ours.ttl("d") == -1
+
+
+def test_setbit_and_bitfield_count_changes_as_redis(ours, real):
+    """INFO rdb_changes_since_last_save moves only when a bit or field really changed."""
+
+    def changes(r: redis.Redis) -> int:
+        return int(r.info("persistence")["rdb_changes_since_last_save"])
+
+    steps = [("SETBIT", "f", 0, 0), ("BITFIELD", "g", "SET", "i5", 0, 0),
+             ("SETBIT", "f", 0, 0), ("BITFIELD", "g", "SET", "i5", 0, 0),
+             ("SETBIT", "f", 0, 1), ("SETBIT", "f", 0, 1), ("BITFIELD", "g", "SET", "i5", 0, 1),
+             ("BITFIELD", "h", "INCRBY", "i5", 0, 1), ("BITFIELD", "h", "INCRBY", "i5", 0, 1),
+             ("SETBIT", "f", 90, 0), ("BITFIELD", "g", "SET", "i5", 90, 0)]  # fmt: skip
+    for step in steps:
+        before = (changes(ours), changes(real))
+        same(ours, real, *step)
+        assert changes(ours) - before[0] == changes(real) - before[1], step

@@ -168,3 +168,14 @@ def test_swar_register_max_and_packing():
     # register i sits at bits 6i..6i+5 of the packed string, least significant first
     packed = int.from_bytes(hll.pack_dense(a), "little")
     assert all((packed >> (6 * i)) & 63 == a[i] for i in range(0, hll.M, 97))
+
+
+def test_dense_register_writes_match_packing():
+    rng = random.Random(5)
+    regs = bytearray(hll.M)
+    body = bytearray(hll.pack_dense(regs))
+    for _ in range(3000):
+        i, v = rng.randrange(hll.M), rng.randrange(64)
+        regs[i] = v
+        hll._dense_set(body, i, v, base=0)
+    assert bytes(body) == hll.pack_dense(regs)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from redis_diff import same, script
+from redis_diff import reply, same, script
 
 from harness.procs import Child, python_module
 
@@ -412,3 +412,16 @@ def test_hincrbyfloat_refuses_an_infinite_increment_as_redis(ours, real):
         HINCRBYFLOAT h f nan
         INCRBYFLOAT s +inf
     """)  # fmt: skip
+
+
+def test_sort_by_constant_is_ordered_inside_a_script(ours, real):
+    """From a script, a set sorted BY a constant is sorted anyway (a deterministic reply)."""
+    members = "a b c d e f g h i l m n o p q r s t u v z aa aaa azz".split()
+    for r in (ours, real):
+        r.sadd("myset", *members)
+    same(ours, real, "EVAL", "return redis.call('sort',KEYS[1],'by','_')", 1, "myset")
+    same(ours, real, "EVAL", "return redis.call('sort',KEYS[1],'by','_','get','#','get','_:*')",
+         1, "myset")  # fmt: skip
+    assert reply(ours, "EVAL", "return redis.call('sort',KEYS[1],'by','_')", 1, "myset") == sorted(
+        m.encode() for m in members
+    )

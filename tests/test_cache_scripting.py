@@ -109,6 +109,7 @@ def test_errors_raised_by_call_and_returned_by_pcall(r):
     )
     with pytest.raises(redis.ResponseError, match="^MY_CODE custom"):
         r.eval("return redis.error_reply('MY_CODE custom')", 0)
+    assert r.eval("return redis.error_reply('MY_CODE custom').err", 0) == b"MY_CODE custom"
     with pytest.raises(redis.ResponseError, match="^boom"):
         r.eval("return {err='ERR boom'}", 0)
     with pytest.raises(redis.ResponseError, match="Unknown Redis command called from script"):

@@ -142,10 +142,11 @@ def test_deadlock_bench_quick_run(mariadb, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     monkeypatch.setenv("SYSLAB_MYSQL_URL", f"mysql:{mariadb.url}")
-    lab.main(["--threads", "3", "--transfers", "20", "--accounts", "2"])
+    lab.main(["--threads", "3", "--transfers", "20", "--accounts", "2", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "LATEST DETECTED DEADLOCK" in out
     rows = {r["impl"]: r["extra"] for r in json.loads((tmp_path / "deadlock.json").read_text())["rows"]}
     assert set(rows) == set(lab.VERSIONS)
     assert rows["retry"]["lost"] == 0 and rows["retry"]["conserved"] is True
     assert rows["lock ordering"]["deadlocks"] == 0
+    assert all(r["rounds"] == 2 and r["min"] <= r["median"] <= r["max"] for r in rows.values())

@@ -18,6 +18,7 @@ import pytest
 
 from clients.gfs import GfsError
 from clients.gfs.__main__ import main as cli_main
+from harness.gfs import LEASE
 from harness.procs import REPO_ROOT
 from netlib.rpc import FrameDecoder, RemoteError, Response, RpcClient, encode_request
 from tests.gfs_support import CHUNK, Cell, until
@@ -195,13 +196,13 @@ async def _exists(p: Path) -> bool:
 
 
 async def test_a_primary_being_written_keeps_its_lease_through_heartbeats(cell: Cell) -> None:
-    """Leases last 1.5 s here; writing for twice that keeps one primary and one version
+    """Leases last LEASE (2 s) here; writing for twice that keeps one primary and one version
     (a new lease would bump the version): the extensions rode on the heartbeats."""
     await cell.wait_live()
     async with cell.client() as c:
         await c.put("/lease/f", b"first")
         first = (await c.stat("/lease/f"))["chunks"][0]
-        deadline = asyncio.get_running_loop().time() + 3.0
+        deadline = asyncio.get_running_loop().time() + 2 * LEASE
         while asyncio.get_running_loop().time() < deadline:
             await c.write("/lease/f", 0, os.urandom(64))
             await asyncio.sleep(0.05)
@@ -306,3 +307,72 @@ def test_make_serve_gfs_and_the_cli_with_stdin_stdout_and_one_line_errors(
     assert cluster.proc is not None and cluster.proc.returncode == 0
     assert cli_main(["--master", "127.0.0.1:1", "--timeout", "0.2", "ls"]) == 1  # nobody there
     assert capsys.readouterr().err.count("\n") == 1
+
+
+async def test_a_mutation_claiming_a_huge_chunk_size_is_refused(cell: Cell) -> None:
+    """The chunk size comes from the cell, not from the caller: a primary told that
+    chunks are 1 TB long would make an 8 GB sparse file (and a CRC per 64 KB of it)
+    from one 4-byte write. Refused as BadParams; the chunk stays whole and readable."""
+    async with cell.client() as c:
+        await c.put("/hole", b"before")
+    host, _, port = cell.addr.rpartition(":")
+    m = await RpcClient(host, int(port)).connect()
+    try:
+        info = await m.call("chunk", path="/hole", index=0, lease=True)
+    finally:
+        await m.close()
+    h, _, p = info["primary"].rpartition(":")
+    cs = await RpcClient(h, int(p)).connect()
+    try:
+        await cs.call("push", data_id="hole", data=b"boom", chain=[])
+        for claim in (2**40, CHUNK * 2, -1, "4096"):
+            with pytest.raises(RemoteError) as e:
+                await cs.call("write", handle=info["handle"], version=info["version"], offset=2**33,
+                              data_id="hole", secondaries=[], chunk_size=claim)  # fmt: skip
+            assert e.value.type == "BadParams", e.value
+        with pytest.raises(RemoteError) as e:
+            await cs.call("apply", handle=info["handle"], version=info["version"], serial=1, pad_to=2**33, limit=CHUNK)
+        assert e.value.type == "BadParams"
+        for off, n in ((-5, 10), ("x", 1), (0, None)):  # an InternalError (a crash) before
+            with pytest.raises(RemoteError) as e:
+                await cs.call("read", handle=info["handle"], version=info["version"], offset=off, length=n)
+            assert e.value.type == "BadParams", e.value
+    finally:
+        await cs.close()
+    for i in range(cell.n):
+        for f in cell.chunk_files(i).values():
+            assert f.stat().st_size <= CHUNK
+    async with cell.client() as c:
+        assert await c.get("/hole") == b"before"
+
+
+async def test_a_chunk_index_far_past_the_end_is_refused_not_allocated(cell: Cell) -> None:
+    """``chunk(create=True)`` fills the hole before its index: index 10**9 would have the
+    master allocate a billion chunks (2000 took 13 s) for one 40-byte request."""
+    async with cell.client() as c:
+        await c.create("/farhole")
+        host, _, port = cell.addr.rpartition(":")
+        m = await RpcClient(host, int(port), timeout=30).connect()
+        try:
+            with pytest.raises(RemoteError) as e:
+                await m.call("chunk", path="/farhole", index=10**9, create=True)
+            assert e.value.type == "BadParams" and "past the end" in e.value.message
+            assert (await c.stat("/farhole"))["chunks"] == []
+            await c.write("/farhole", 3 * CHUNK, b"x")  # a modest hole is still filled
+            assert await c.get("/farhole") == bytes(3 * CHUNK) + b"x"
+        finally:
+            await m.close()
+
+
+@pytest.mark.parametrize("timeout", ["-1", "nan", "inf", "soon"])
+def test_a_cli_retry_timeout_that_is_not_a_duration_is_a_usage_error(
+        timeout: str, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--timeout", timeout, "ls"])
+    assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+async def test_a_cli_snapshot_error_names_its_source(cell: Cell, capsys: pytest.CaptureFixture[str]) -> None:
+    await asyncio.to_thread(cli_main, ["--master", cell.addr, "--timeout", "5", "snapshot", "/nope/src", "/dst"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "snapshot /nope/src:" in err, err

@@ -134,3 +134,62 @@ async def test_appends_survive_a_chunkserver_killed_under_eight_appenders(tmp_pa
         assert len(raw) >= len(got)  # what the file holds may repeat records: the reader drops copies
     finally:
         cell.stop()
+
+
+async def test_a_full_disk_is_a_typed_error_and_new_chunks_go_elsewhere(tmp_path: Path) -> None:
+    """One chunkserver's directory is a 48 KB tmpfs that fills up: its creates and copies
+    answer ``NoSpace`` (no traceback), the master stops placing chunks there, and every
+    chunk still reaches its goal of two replicas on the servers with room."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI and the dev machines run as root)")
+    cell = Cell(tmp_path, 3, master_args=("--replication", "2"))
+    full = cell.cs_dir(2)
+    full.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(full)], check=True)
+    try:
+        cell.start()
+        await cell.wait_live()
+        files = {f"/f{i}": os.urandom(3 * CHUNK - 100) for i in range(12)}  # 36 chunks: 144 KB per replica
+        async with cell.client() as c:
+            for path, data in files.items():
+                await c.put(path, data)
+
+            async def at_goal() -> bool:
+                for path in files:
+                    if any(len(ch["replicas"]) < 2 for ch in (await c.stat(path))["chunks"]):
+                        return False
+                return True
+
+            await until(at_goal, 20, "every chunk on two replicas, none waiting on the full disk")
+            for path, data in files.items():
+                assert await c.get(path) == data
+        log = cell.cs[2].output() if cell.cs[2] is not None else ""
+        assert "Traceback" not in log  # a typed error to the caller, not a crash of the method
+    finally:
+        cell.stop()
+        subprocess.run(["umount", str(full)], check=False)
+
+
+async def test_a_second_server_on_a_directory_in_use_refuses_to_start(tmp_path: Path) -> None:
+    """Two chunkservers on one directory would be counted as two replicas of one copy;
+    two masters would interleave one op log. The second process exits at once with
+    one line naming who holds the directory; the first serves on."""
+    import subprocess
+    import sys
+
+    cell = Cell(tmp_path, 1).start()
+    try:
+        await cell.wait_live()
+        for argv in (["chunkserver", "--dir", str(cell.cs_dir(0)), "--master", cell.addr],
+                     ["master", "--dir", str(tmp_path / "master")]):  # fmt: skip
+            r = subprocess.run([sys.executable, "-m", "servers.gfs", *argv, "--port", "0"],
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+            assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+            assert "already open" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        async with cell.client() as c:
+            await c.put("/still", b"serving")
+            assert await c.get("/still") == b"serving"
+    finally:
+        cell.stop()

@@ -29,10 +29,39 @@ def test_a_mutation_write_locks_its_path_and_read_locks_the_ancestors() -> None:
     assert locks.try_acquire(PathLocks.plan("/home/user/f1", write=False))
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "/a//b", "/a/../b", "/./a", 7])
+@pytest.mark.parametrize("bad", ["", "a/b", "/a//b", "/a/../b", "/./a", 7, "//z", "//", "/a//", "/" + "n" * 1024])
 def test_paths_are_absolute_and_plain(bad: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as e:
         check_path(bad)
+    assert len(str(e.value)) < 200  # a 100 KB name is not echoed back whole
+
+
+def test_a_path_is_normalised_only_by_dropping_one_trailing_slash() -> None:
+    assert check_path("/a/b/") == "/a/b" and check_path("/") == "/"
+    with pytest.raises(ValueError, match="longer than 1024"):
+        check_path("/" + "n" * 100_000)
+
+
+def test_a_flipped_byte_in_the_op_log_refuses_start_with_one_line(tmp_path: Path) -> None:
+    """The master's op log with one flipped byte: the master does not start (nor silently
+    drop acknowledged ops after it), and says so in one line naming the file and offset."""
+    import subprocess
+    import sys
+
+    log = OpLog(tmp_path / "m", checkpoint_every=1000)
+    log.recover()
+    for i in range(6):
+        log.append(["mkdir", f"/d{i}"])
+    log.close()
+    (seg,) = (tmp_path / "m" / "log").iterdir()
+    raw = bytearray(seg.read_bytes())
+    raw[len(raw) * 2 // 3] ^= 0x40
+    seg.write_bytes(bytes(raw))
+    r = subprocess.run([sys.executable, "-m", "servers.gfs", "master", "--port", "0", "--dir", str(tmp_path / "m")],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "refusing to start" in r.stderr and str(seg) in r.stderr and "offset" in r.stderr
 
 
 def test_a_flipped_byte_fails_the_block_checksum_on_read(tmp_path: Path) -> None:
@@ -126,3 +155,26 @@ def test_server_flag_mistakes_are_one_line_and_exit_2(argv: list[str], tmp_path:
     with pytest.raises(SystemExit) as e:
         main([*argv, "--port", "0", "--dir", str(tmp_path)])
     assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_cluster_passes_every_master_flag_on(tmp_path: Path) -> None:
+    """``python -m servers.gfs --checkpoint-every 2``: the cluster's master gets the flag
+    (it was dropped, as was --tick): a few ops later the checkpoint is on disk."""
+    import asyncio
+
+    from clients.gfs import GfsClient
+    from harness.procs import python_module
+
+    with python_module("servers.gfs", "--dir", str(tmp_path), "--checkpoint-every", "2", "--tick", "0.1",
+                       "--chunkservers", "1", port=0) as cluster:  # fmt: skip
+
+        async def ops() -> None:
+            async with GfsClient(f"127.0.0.1:{cluster.port}", retry_for=10) as c:
+                for i in range(3):
+                    await c.mkdir(f"/d{i}")
+                deadline = asyncio.get_running_loop().time() + 20
+                while not (tmp_path / "master" / "checkpoint").exists():
+                    assert asyncio.get_running_loop().time() < deadline, "no checkpoint within 20 s"
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(ops())

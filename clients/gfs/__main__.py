@@ -28,10 +28,21 @@ from servers.cli import OneLineParser
 from .client import GfsClient, GfsError
 
 
+def retry_seconds(text: str) -> float:
+    """An argparse type: seconds to keep retrying, 0..1 day (not -1, nan or inf)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= v <= 24 * 3600:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text} is out of range (0..86400 seconds)")
+    return v
+
+
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m clients.gfs", description="the GFS client (N18)")
     p.add_argument("--master", default="127.0.0.1:8110", help="the master's HOST:PORT (127.0.0.1:8110)")
-    p.add_argument("--timeout", type=float, default=75.0,
+    p.add_argument("--timeout", type=retry_seconds, default=75.0,
                    help="seconds to keep retrying (75: past a restarted master's 60 s wait for old leases)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("ls").add_argument("path", nargs="?", default="/")

@@ -121,7 +121,7 @@ class GfsClient:
         return st
 
     async def _call_master(self, method: str, **params: Any) -> Any:
-        return await self._retry(f"{method} {params.get('path', '')}", self._master, method, **params)
+        return await self._retry(f"{method} {params.get('path', params.get('src', ''))}", self._master, method, **params)
 
     async def _size(self, st: dict[str, Any]) -> int:
         chunks = st["chunks"]
@@ -205,9 +205,12 @@ class GfsClient:
                 break
             want = min(n, size - within, PIECE)
             piece = await self._retry(f"read {path} at {offset}", self._read_piece, path, index, within, want)
-            out += piece
             if len(piece) < want:
-                break  # the end of this chunk's data: the end of the file
+                if index == len(st["chunks"]) - 1:
+                    out += piece
+                    break  # the end of the last chunk's data: the end of the file
+                piece += bytes(want - len(piece))  # a hole (a write past the end) reads as zeros
+            out += piece
             offset += len(piece)
             n -= len(piece)
         return bytes(out)

@@ -349,7 +349,7 @@ class ClientProtocol:
             results = self.session_vars.get("character_set_results") or "utf8mb4"
             self._encoding = python_codec(results)
             self.out_encoding = python_codec(self.client_charset)
-        if ok.more_results:
+        if ok.status & C.SERVER_MORE_RESULTS_EXISTS:  # (ok.more_results, without the call)
             self._state = self._on_result
         else:
             self._next_command()

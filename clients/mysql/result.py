@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .constants import SERVER_MORE_RESULTS_EXISTS
 from .protocol import Prepared, ResultHeader, Rows
 from .responses import OkPacket
 from .resultset import Column
@@ -92,7 +93,7 @@ class ResultBuilder:
             else:
                 self._last.next = res
             self._last = res
-            return not ev.more_results
+            return not ev.status & SERVER_MORE_RESULTS_EXISTS  # (ev.more_results, inline)
         if type(ev) is Prepared:
             self.prepared = ev
             return True

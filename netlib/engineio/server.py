@@ -6,7 +6,8 @@
 * ``GET ?sid=``: a long poll; answered at once with what is queued, else held
   until something is (a message, a ping, the close). One poll at a time per sid:
   a second one is a client bug, and the reference server closes the session.
-* ``POST ?sid=``: a payload from the client; answered ``ok``. A payload that does
+* ``POST ?sid=``: a payload from the client; answered ``ok`` (400 once the
+  session is on a WebSocket). A payload that does
   not decode is logged, answered 400, and the session is closed (``parse error``).
 * An unknown sid, transport or protocol version: 400 with the reference server's
   JSON ``{"code": N, "message": ...}`` (0 transport unknown, 1 session id
@@ -70,6 +71,7 @@ class Socket:
         self.connected_at = time.time()
         self.poller: asyncio.Future[None] | None = None  # the pending GET
         self.ws: Any = None  # the WebSocket transport once upgraded
+        self.probing: Any = None  # the WebSocket an upgrade is being tried on (one at a time)
         self.close_code: int | None = None  # a WebSocket close's code, when one ended it
         self.data: dict[str, Any] = {}  # the application's
         self._timer: asyncio.TimerHandle | None = None
@@ -304,6 +306,8 @@ class EngineServer:
         sock = self.sockets.get(req.arg("sid") or "")
         if sock is None:
             return _error(SESSION_UNKNOWN)
+        if sock.transport != "polling":  # as the reference server: the session is not polling
+            return _error(BAD_REQUEST, detail="session was upgraded")
         try:
             packets = decode_payload(req.body, self.max_payload)
         except ProtocolError as e:

@@ -128,6 +128,10 @@ class WebSocketTransport:
     async def _upgrade(self, server: EngineServer, sock: Socket | None, ws: WebSocket) -> None:
         if sock is None or sock.closed:
             return
+        if sock.probing is not None:  # as the reference server: one upgrade at a time
+            log.info("[%s] sid %s: a second upgrade while one is under way: refused", sock.peer, sock.sid)
+            return
+        sock.probing = ws
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 probe = decode(await ws.recv())
@@ -139,6 +143,10 @@ class WebSocketTransport:
         except (ProtocolError, TimeoutError, ConnectionClosed) as e:
             log.info("[%s] sid %s: upgrade failed (%s); polling goes on", sock.peer, sock.sid, e or "timeout")
             sock.core.upgrading = False
+            return
+        finally:
+            sock.probing = None
+        if sock.closed or sock.ws is not None:  # ended (or upgraded) while this one probed
             return
         sock.core.upgraded("websocket")
         sock.ws = WSTransport(sock, ws)

@@ -323,6 +323,7 @@ class SocketIOServer:
                 if not members:
                     del nsp.rooms[room]
         if self.recovery is not None and sock.pid is not None and reason not in EXPLICIT:
+            self._expire(nsp)  # else the abandoned would pile up until a client recovers
             nsp.kept[sock.pid] = _Kept(sock.sid, set(sock.rooms), sock.data,
                                        time.monotonic() + self.recovery)  # fmt: skip
 
@@ -337,9 +338,7 @@ class SocketIOServer:
         pid, offset = auth.pop("pid", None), auth.pop("offset", None)
         if self.recovery is None or not isinstance(pid, str):
             return None
-        now = time.monotonic()
-        for k in [k for k, v in nsp.kept.items() if v.until < now]:
-            del nsp.kept[k]
+        self._expire(nsp)
         kept = nsp.kept.get(pid)
         if kept is None or not self._replayable(nsp, offset):
             return None
@@ -348,6 +347,17 @@ class SocketIOServer:
         sock.rooms, sock.data, sock.pid, sock.recovered = kept.rooms, kept.data, pid, True
         auth["offset"] = offset
         return sock
+
+    @staticmethod
+    def _expire(nsp: Namespace) -> None:
+        """Forget the kept sockets whose window is over: the oldest first, as they were kept
+        in the order they expire (one window for all), so each costs O(1) once."""
+        now = time.monotonic()
+        while nsp.kept:
+            pid, kept = next(iter(nsp.kept.items()))
+            if kept.until >= now:
+                return
+            del nsp.kept[pid]
 
     def _replayable(self, nsp: Namespace, offset: Any) -> bool:
         """The log still holds everything after ``offset`` (else the client must start over);

@@ -14,7 +14,9 @@ What production libraries do differently: they mask and unmask in C (websockets'
 speedups, wsaccel); here it is one big-integer XOR, about 4 ms of CPU per MiB, which
 is what bounds a client sending large messages (bench/websocket). They speak TLS
 (wss://), and can hand a huge message out frame by frame instead of whole.
-Conformance: the Autobahn testsuite's cases, run by ``make bench-autobahn``.
+Conformance: the Autobahn testsuite's cases (kosoku 0.1.0), run by ``make
+bench-autobahn``: all 517 pass on both sides, 514 OK and 3 INFORMATIONAL (7.1.6,
+7.13.1, 7.13.2: behaviour the RFC leaves open), none NON-STRICT.
 
 Usage::
 

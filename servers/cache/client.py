@@ -196,9 +196,7 @@ class Client(Session):
             self.conn.abort()
 
     # -- blocking ------------------------------------------------------------------
-    def park(
-        self, keys: list[bytes], left: bool, timeout: float, serve: Any = None
-    ) -> None:
+    def park(self, keys: list[bytes], left: bool, timeout: float, serve: Any = None) -> None:
         """Block on ``keys``; ``serve`` (blocking.Parked.serve) answers when one has data."""
         parked = Parked(self.db.index, keys, left, serve=serve)
         if timeout > 0:

@@ -361,28 +361,71 @@ def stale(header: bytearray | bytes) -> bytes:
     return bytes(h)
 
 
+def _dense_get(body: bytearray, index: int) -> int:
+    """One 6-bit register of a whole dense string (registers after the header)."""
+    bit = index * REG_BITS
+    byte = HDR + (bit >> 3)
+    shift = bit & 7
+    word = body[byte] | (body[byte + 1] << 8) if byte + 1 < len(body) else body[byte]
+    return (word >> shift) & REG_MAX
+
+
+def _dense_set(body: bytearray, index: int, value: int, base: int = HDR) -> None:
+    """Write one 6-bit register into packed registers starting at ``base`` (HLL_DENSE_SET_REGISTER)."""
+    bit = index * REG_BITS
+    byte, shift = base + (bit >> 3), bit & 7
+    body[byte] = (body[byte] & ~(REG_MAX << shift) & 0xFF) | ((value << shift) & 0xFF)
+    if shift > 8 - REG_BITS:
+        rest = 8 - shift
+        body[byte + 1] = (body[byte + 1] & ~(REG_MAX >> rest) & 0xFF) | (value >> rest)
+
+
 class Hll:
-    """A mutable view of one HLL value for PFADD / PFMERGE; ``value()`` gives the new string."""
+    """A mutable view of one HLL value for PFADD / PFMERGE; ``value()`` gives the new string.
+
+    Dense, the whole string is one bytearray changed in place (a PFADD copies
+    it once in, once out); the register array is only unpacked if asked for.
+    Sparse, the opcodes are a ``SparseOps`` and the registers are kept beside.
+    """
 
     def __init__(self, value: bytes | None, sparse_max: int = SPARSE_MAX_BYTES) -> None:
         self.sparse_max = sparse_max
-        self.header = bytearray(value[:HDR] if value is not None else new_sparse()[:HDR])
         src = value if value is not None else new_sparse()
+        self.header = bytearray(src[:HDR])
         self.dense = src[4] == DENSE
-        self.regs = registers(src)
-        self.sparse = SparseOps(src[HDR:]) if not self.dense else None
+        self._regs: bytearray | None = None
+        self.sparse: SparseOps | None = None
+        self.body = bytearray()
+        if self.dense:
+            self.body = bytearray(src)
+        else:
+            self.sparse = SparseOps(src[HDR:])
+            self._regs = registers(src)
+
+    @property
+    def regs(self) -> bytearray:
+        if self._regs is None:
+            self._regs = registers(bytes(self.body))
+        return self._regs
 
     def set(self, index: int, count: int) -> bool:
         """Raise register ``index`` to ``count``; True if it changed."""
-        if self.regs[index] >= count:
-            return False
         if self.sparse is not None:
+            regs = self.regs
+            if regs[index] >= count:
+                return False
             r = self.sparse.set(index, count, self.sparse_max)
             if r == 0:
                 return False
+            regs[index] = count
             if r < 0:
                 self.to_dense()
-        self.regs[index] = count
+            return True
+        if _dense_get(self.body, index) >= count:
+            return False
+        _dense_set(self.body, index, count)
+        if self._regs is not None:
+            self._regs[index] = count
         return True
 
     def add(self, elements: Iterable[bytes]) -> bool:
@@ -393,15 +436,27 @@ class Hll:
         return changed
 
     def to_dense(self) -> None:
+        """Promote (Redis's hllSparseToDense): same header, encoding byte 0, packed registers."""
         self.dense = True
         self.header[4] = DENSE
+        self.body = self.header + pack_dense(self.regs)
         self.sparse = None
 
+    def set_all(self, regs: bytearray) -> None:
+        """Replace every register of a dense HLL (PFMERGE)."""
+        self._regs = regs
+        self.body[HDR:] = pack_dense(regs)
+
     def value(self, invalidate: bool = True) -> bytes:
-        header = stale(self.header) if invalidate else bytes(self.header)
-        body = pack_dense(self.regs) if self.sparse is None else self.sparse.payload()
-        out = header + body
-        remember(out, self.regs)
+        if self.sparse is None:
+            if invalidate:
+                self.body[15] |= 0x80
+            out = bytes(self.body)
+        else:
+            header = stale(self.header) if invalidate else bytes(self.header)
+            out = header + self.sparse.payload()
+        if self._regs is not None:
+            remember(out, self._regs)
         return out
 
 

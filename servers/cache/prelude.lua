@@ -109,6 +109,7 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  if msg:sub(1, 1) ~= '-' then msg = '-' .. msg end  -- "CODE msg" keeps its code
   return {err = py.error_text(msg)}
 end
 redis.status_reply = function(msg)

@@ -2,7 +2,7 @@
 
 A DUMP payload is ``type byte, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)``;
 the CRC is Redis's crc64 (Jones polynomial, reflected), over everything before it.
-The checks, CRC, LZF and listpack decoding are ``restore.py``'s (which reads
+The checks, CRC, RDB primitives (lengths, LZF) and listpack decoding are ``restore.py``'s (which reads
 streams); this module adds the other types, and writes.
 
 Written here (always the plain, oldest encodings, which every Redis since
@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from .restore import RDB_VERSION, BadPayload, crc64, listpack, lzf_decompress
+from .restore import RDB_VERSION, BadPayload, Reader, crc64, listpack
 
 STRING, LIST, SET, HASH = 0, 1, 2, 4
 INTSET, HASH_LISTPACK, QUICKLIST2 = 11, 16, 18
-MAX_ELEMENTS = 1 << 32
 
 
 BadFormat = BadPayload
@@ -70,51 +69,6 @@ def dump(value: Any) -> bytes:
 # --- reading ---------------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise BadFormat("truncated")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def length(self) -> tuple[int, bool]:
-        """(length, is a special encoding)."""
-        b = self.take(1)[0]
-        kind = b >> 6
-        if kind == 0:
-            return b & 0x3F, False
-        if kind == 1:
-            return ((b & 0x3F) << 8) | self.take(1)[0], False
-        if kind == 3:
-            return b & 0x3F, True
-        if b == 0x80:
-            return int.from_bytes(self.take(4), "big"), False
-        if b == 0x81:
-            return int.from_bytes(self.take(8), "big"), False
-        raise BadFormat("bad length")
-
-    def count(self) -> int:
-        n, special = self.length()
-        if special or n > MAX_ELEMENTS:
-            raise BadFormat("bad count")
-        return n
-
-    def string(self) -> bytes:
-        n, special = self.length()
-        if not special:
-            return self.take(n)
-        if n in (0, 1, 2):
-            return b"%d" % int.from_bytes(self.take(1 << n), "little", signed=True)
-        if n == 3:
-            clen, ulen = self.count(), self.count()
-            return lzf_decompress(self.take(clen), ulen)
-        raise BadFormat("bad string encoding")
-
-
 def listpack_entries(blob: bytes) -> list[bytes]:
     """The elements of a listpack, integers as their decimal text (as Redis replies them)."""
     return [v if isinstance(v, bytes) else b"%d" % v for v in listpack(blob)]
@@ -132,7 +86,7 @@ def intset_members(blob: bytes) -> set[bytes]:
 
 def load(data: bytes) -> Any:
     """The value (a payload without its version and CRC), or raise BadFormat."""
-    r = _Reader(data)
+    r = Reader(data)
     kind = r.take(1)[0]
     value: Any
     if kind == STRING:

@@ -164,7 +164,11 @@ class State(ServerState):
     def extra_sections(self) -> dict[str, dict[str, Any]]:
         """INFO's persistence, commandstats and errorstats sections."""
         p = self.persistence
-        persistence = p.info() if p is not None else {"loading": 0, "aof_enabled": 0}
+        if p is not None:
+            persistence = p.info()
+        else:  # nothing is saved: every change since start is unsaved (keyspace.dirty)
+            persistence = {"loading": 0, "aof_enabled": 0,
+                           "rdb_changes_since_last_save": self.keyspace.dirty}  # fmt: skip
         return {"persistence": persistence, **self.observer.sections()}
 
     def info_server(self) -> dict[str, Any]:

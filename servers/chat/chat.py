@@ -12,9 +12,12 @@ On the default namespace a client emits
   ``typing`` ``{"channel", "user", "typing"}``;
 * ``leave`` ``{"channel"}``.
 
-A request that breaks the contract (not an object, a missing or too long field,
-a message to a channel not joined) gets ``{"error": "..."}`` as its ack and
-changes nothing. A user is the name given in the first ``join`` of a
+A request that breaks the contract (no argument or not an object, a missing or
+too long field, a message to a channel not joined, a join past ``MAX_CHANNELS``)
+gets ``{"error": "..."}`` as its ack and changes nothing; arguments after the
+first are ignored. A message the bus cannot take (the star's Redis is down) gets
+``{"error": ...}`` too: an ack is only ever the promise that the message is
+stored. A user is the name given in the first ``join`` of a
 connection; presence counts connections, so a user with two tabs stays online
 until both leave, and ``presence`` is sent only when a user comes online or goes
 offline in the channel (a second tab changes nothing anyone sees). Each such
@@ -45,6 +48,7 @@ log = logging.getLogger("servers.chat")
 
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # 1..64, a room and a Bitcask key part
 MAX_USER = 32
+MAX_CHANNELS = 100  # channels one connection may be in (each costs a room and presence)
 MAX_TEXT = 4000  # characters of one message (Slack's limit is 40,000; ours is a toy)
 
 
@@ -118,7 +122,10 @@ class Chat:
             del c[user]
         if not c:
             del self.local_presence[channel]
-        await self.bus.presence(channel, user, delta)
+        try:
+            await self.bus.presence(channel, user, delta)
+        except OSError as e:  # the star's Redis is away: presence is shown again when it is back
+            log.warning("presence of %r in %s not published: %s", user, channel, e)
 
     # -- handlers ----------------------------------------------------------------------
     def on_connect(self, sock: SioSocket, auth: dict[str, Any]) -> None:
@@ -136,13 +143,16 @@ class Chat:
         for ch in list(sock.data.get("channels", ())):
             await self._present(ch, user, -1)
 
-    async def on_join(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_join(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel_v, user_v = _fields(payload, "channel", "user")
             channel, user = _channel(channel_v), _user(user_v)
             known = sock.data.get("user")
             if known is not None and known != user:
                 raise BadRequest(f"this connection is {known!r}")
+            joined = sock.data.get("channels", ())
+            if channel not in joined and len(joined) >= MAX_CHANNELS:
+                raise BadRequest(f"at most {MAX_CHANNELS} channels per connection")
         except BadRequest as e:
             return {"error": str(e)}
         sock.data["user"] = user
@@ -156,7 +166,7 @@ class Chat:
             await self._present(channel, user, +1)
         return backlog
 
-    async def on_leave(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_leave(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             (channel_v,) = _fields(payload, "channel")
             channel = _channel(channel_v)
@@ -169,7 +179,7 @@ class Chat:
             await self._present(channel, sock.data["user"], -1)
         return {"ok": True}
 
-    async def on_message(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_message(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel_v, text = _fields(payload, "channel", "text")
             channel = _channel(channel_v)
@@ -179,16 +189,23 @@ class Chat:
                 raise BadRequest(f"text: 1-{MAX_TEXT} characters")
         except BadRequest as e:
             return {"error": str(e)}
-        return await self.bus.publish(channel, sock.data["user"], text)
+        try:
+            return await self.bus.publish(channel, sock.data["user"], text)
+        except OSError as e:  # the star's Redis is away: the sender learns it was not stored
+            log.warning("a message to %s not published: %s", channel, e)
+            return {"error": "not stored: the message bus is unavailable, retry"}
 
-    async def on_typing(self, sock: SioSocket, payload: Any) -> Any:
+    async def on_typing(self, sock: SioSocket, payload: Any = None, *_extra: Any) -> Any:
         try:
             channel = _channel(_fields(payload, "channel")[0])
             if channel not in sock.data.get("channels", ()):
                 raise BadRequest(f"join {channel!r} first")
         except BadRequest as e:
             return {"error": str(e)}
-        await self.bus.typing(channel, sock.data["user"], bool(payload.get("typing", True)), sock.sid)
+        try:
+            await self.bus.typing(channel, sock.data["user"], bool(payload.get("typing", True)), sock.sid)
+        except OSError as e:
+            log.warning("typing in %s not published: %s", channel, e)
         return None
 
 

@@ -5,7 +5,9 @@ publishes there everything other processes must see; a process's own users are
 reached the same way, so there is one path for a message and no double delivery.
 
 * A message: one Lua script (atomic in Redis) takes the channel's next id
-  (``INCR``), appends the message to the channel's capped list (the recent
+  (``INCR``, never below the sender's last stored id: a Redis that restarted
+  empty must not hand out ids the processes already stored, which ``put`` would
+  drop as duplicates after their acks promised them), appends the message to the channel's capped list (the recent
   history a process that starts later loads), and ``PUBLISH``\\ es it. Redis runs
   scripts one at a time and delivers a channel's publications in order, so every
   process sees a chat channel's messages in id order; ``History.put`` ignores an
@@ -45,6 +47,10 @@ RETRY_SECONDS = 1.0
 
 PUBLISH = """
 local id = redis.call('INCR', KEYS[1])
+if id <= tonumber(ARGV[5]) then  -- a Redis restarted empty: never reuse an id we stored
+  id = tonumber(ARGV[5]) + 1
+  redis.call('SET', KEYS[1], id)
+end
 local msg = '{"id":' .. id .. ',' .. ARGV[1]
 redis.call('RPUSH', KEYS[2], msg)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
@@ -127,7 +133,8 @@ class RedisBus:
         rest = json.dumps({"channel": channel, "user": user, "text": text, "ts": round(time.time(), 3)},
                           separators=(",", ":"))[1:]  # fmt: skip
         keys = (self._key("seq", channel), self._key("log", channel), self._key("channels"))
-        raw = await self.conn.execute("EVAL", PUBLISH, len(keys), *keys, rest, self.prefix, KEPT, channel)
+        raw = await self.conn.execute("EVAL", PUBLISH, len(keys), *keys, rest, self.prefix, KEPT, channel,
+                                     self.chat.history.last_id.get(channel, 0))  # fmt: skip
         return json.loads(raw)  # type: ignore[no-any-return]
 
     async def presence(self, channel: str, user: str, delta: int) -> None:

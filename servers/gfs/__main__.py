@@ -108,9 +108,14 @@ def run_chunkserver(args: argparse.Namespace) -> int:
 
 
 def _run(go: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    from storage.record import Corruption, StorageError
+
     try:
         run(go)
-    except OSError as e:  # the data directory unreadable: one line, not a traceback
+    except Corruption as e:  # a flipped byte in the op log or checkpoint: never start over it
+        print(f"gfs: refusing to start: {e.file} is corrupt at offset {e.offset} ({e.reason})", file=sys.stderr)
+        return 1
+    except (OSError, StorageError) as e:  # the data directory unreadable: one line, not a traceback
         print(f"gfs: {e}", file=sys.stderr)
         return 1
     return 0
@@ -137,7 +142,8 @@ def run_cluster(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         children.append(python_module(
             "servers.gfs", "master", "--dir", str(d / "master"), "--chunk-size", str(args.chunk_size),
             "--replication", str(args.replication), "--lease", str(args.lease),
-            "--dead-after", str(args.dead_after), "--gc-delay", str(args.gc_delay), *common,
+            "--dead-after", str(args.dead_after), "--gc-delay", str(args.gc_delay), "--tick", str(args.tick),
+            "--checkpoint-every", str(args.checkpoint_every), *common,
             port=port(0), host=args.host).start())  # fmt: skip
         master = f"{args.host}:{children[0].port}"
         for i in range(1, n + 1):

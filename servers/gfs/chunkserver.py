@@ -28,22 +28,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from netlib.rpc import Peers, RpcError, serve_methods
 from netlib.shell import Server, ShellConfig, start
+from storage.bitcask.lock import DirLock
 
 from .chunkstore import ChunkStore
-from .errors import ChunkFull, Corrupt, NoData, NotPrimary, ReplicaFailed, StaleVersion, TooLarge
+from .errors import (
+    ChunkFull,
+    Corrupt,
+    NoData,
+    NoSpace,
+    NotPrimary,
+    ReplicaFailed,
+    StaleVersion,
+    TooLarge,
+)
 
 log = logging.getLogger("servers.gfs.chunkserver")
 
 PIECE = 1024 * 1024  # bytes per read when copying a chunk from another replica
+MAX_CHUNK = 1 << 30  # the master's largest --chunk-size
+
+
+@contextlib.contextmanager
+def disk() -> Iterator[None]:
+    """A full disk is the caller's typed ``NoSpace`` (the master places the chunk
+    elsewhere), not a crash with a traceback; other OS errors go on as they were."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise NoSpace(f"disk full: {e.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,10 @@ class ChunkServerConfig:
 class ChunkServer:
     def __init__(self, config: ChunkServerConfig) -> None:
         self.config = config
+        Path(config.dir).mkdir(parents=True, exist_ok=True)
+        # Two chunkservers on one directory would count as two replicas of one copy
+        # (and delete each other's temporary files): the second refuses to start.
+        self.dir_lock = DirLock(str(config.dir), "GFS chunkserver")
         self.store = ChunkStore(config.dir)
         self.addr = ""  # host:port, known once listening
         self.peers = Peers(config.rpc_timeout)
@@ -69,7 +99,9 @@ class ChunkServer:
         self.buffer: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self.buffered = 0
         self.cloning: set[int] = set()
+        self.withdrawn: set[int] = set()  # a write hit a full disk: no longer reported or written
         self.lease_seconds = 60.0
+        self.chunk_size = 0  # the cell's, from the master's heartbeat replies (0: not yet told)
 
     def methods(self) -> dict[str, Any]:
         return {
@@ -118,10 +150,17 @@ class ChunkServer:
     # -- control flow: the primary -------------------------------------------------------
     def _check(self, handle: int, version: int) -> None:
         have = self.store.versions.get(handle)
-        if have is None:
+        if have is None or handle in self.withdrawn:
             raise StaleVersion(f"chunk {handle} is not here")
         if have != version:
             raise StaleVersion(f"chunk {handle} is at version {have}, not {version}")
+
+    def _check_size(self, chunk_size: Any) -> None:
+        """The chunk size a mutation names is the cell's, never a caller's wish: a claimed
+        1 TB chunk would let one write make a huge sparse file and a CRC per block of it."""
+        if not isinstance(chunk_size, int) or not 0 < chunk_size <= MAX_CHUNK or (
+                self.chunk_size and chunk_size != self.chunk_size):  # fmt: skip
+            raise RpcError(f"chunk_size {chunk_size!r} is not this cell's ({self.chunk_size or '?'})", type="BadParams")
 
     def _check_primary(self, handle: int, version: int) -> None:
         self._check(handle, version)
@@ -130,6 +169,7 @@ class ChunkServer:
 
     async def write(self, handle: int, version: int, offset: int, data_id: str,
                     secondaries: list[str], chunk_size: int) -> bool:  # fmt: skip
+        self._check_size(chunk_size)
         async with self.lock(handle):
             self._check_primary(handle, version)
             data = self._data(data_id)
@@ -141,6 +181,7 @@ class ChunkServer:
 
     async def append(self, handle: int, version: int, data_id: str, secondaries: list[str], chunk_size: int) -> int:
         """Record append: the offset is ours to choose. Returns it, or ``ChunkFull`` after padding."""
+        self._check_size(chunk_size)
         async with self.lock(handle):
             self._check_primary(handle, version)
             data = self._data(data_id)
@@ -158,7 +199,11 @@ class ChunkServer:
         """Under the chunk's lock: serial number, apply here, then at every secondary."""
         serial = self.serials.get(handle, 0) + 1
         self.serials[handle] = serial
-        self._apply_local(handle, **m)
+        try:
+            self._apply_local(handle, **m)
+        except NoSpace:
+            await self._withdraw(handle)
+            raise ReplicaFailed(f"chunk {handle}: disk full at the primary {self.addr}") from None
         self.mutated.add(handle)
         results = await asyncio.gather(*(self.peers.call(s, "apply", handle=handle, version=version,
                                                           serial=serial, **m) for s in secondaries),
@@ -169,18 +214,37 @@ class ChunkServer:
 
     def _apply_local(self, handle: int, offset: int = 0, data_id: str | None = None,
                      pad_to: int | None = None, limit: int = 0) -> None:  # fmt: skip
-        if pad_to is not None:
-            self.store.pad(handle, pad_to)
-        else:
-            assert data_id is not None
-            self.store.write(handle, offset, self._data(data_id), limit)
+        with disk():
+            if pad_to is not None:
+                self.store.pad(handle, pad_to)
+            else:
+                assert data_id is not None
+                self.store.write(handle, offset, self._data(data_id), limit)
+
+    async def _withdraw(self, handle: int) -> None:
+        """A mutation of ``handle`` hit a full disk, so this replica misses it: stop
+        reporting and accepting writes for it, and tell the master at once, which drops
+        it (the client's retry gets a new lease without it; a copy goes elsewhere). The
+        bytes stay on disk, so an older read is not lost; a restart reports them stale."""
+        log.warning("disk full writing chunk %d: withdrawing this replica", handle)
+        self.withdrawn.add(handle)
+        self.leases.pop(handle, None)
+        with contextlib.suppress(RpcError):
+            await self.peers.call(self.config.master, "report_corrupt", addr=self.addr, handle=handle)
 
     # -- control flow: a secondary -------------------------------------------------------
     async def apply(self, handle: int, version: int, serial: int, offset: int = 0, data_id: str | None = None,
                     pad_to: int | None = None, limit: int = 0) -> bool:  # fmt: skip
+        self._check_size(limit)
+        if pad_to is not None and not (isinstance(pad_to, int) and 0 <= pad_to <= limit):
+            raise RpcError(f"pad_to {pad_to!r} is not within the chunk", type="BadParams")
         async with self.lock(handle):
             self._check(handle, version)
-            self._apply_local(handle, offset, data_id, pad_to, limit)
+            try:
+                self._apply_local(handle, offset, data_id, pad_to, limit)
+            except NoSpace:
+                await self._withdraw(handle)
+                raise
             self.serials[handle] = serial
         if data_id is not None:
             self._release(data_id)
@@ -188,6 +252,8 @@ class ChunkServer:
 
     # -- reads -------------------------------------------------------------------------
     async def read(self, handle: int, version: int, offset: int, length: int) -> bytes:
+        if not all(isinstance(x, int) and x >= 0 for x in (offset, length)):
+            raise RpcError(f"offset {offset!r} and length {length!r} must be non-negative integers", type="BadParams")
         have = self.store.versions.get(handle)
         if have is None or have < version or handle in self.cloning:
             raise StaleVersion(f"chunk {handle}: version {have} here, {version} wanted")
@@ -207,19 +273,23 @@ class ChunkServer:
 
     # -- orders from the master ----------------------------------------------------------
     async def create_chunk(self, handle: int, version: int) -> bool:
-        self.store.create(handle, version)
+        with disk():
+            self.store.create(handle, version)
+        self.withdrawn.discard(handle)
         return True
 
     async def copy_chunk(self, handle: int, new_handle: int, version: int) -> bool:
         """A snapshot's copy on write: a local copy of our replica under a new handle."""
         async with self.lock(handle):
             self._check(handle, version)
-            self.store.copy(handle, new_handle)
+            with disk():
+                self.store.copy(handle, new_handle)
         return True
 
     async def set_version(self, handle: int, version: int) -> bool:
         async with self.lock(handle):  # after the mutation in flight, if any
-            self.store.set_version(handle, version)
+            with disk():  # the master drops a replica that did not take the new version
+                self.store.set_version(handle, version)
             self.leases.pop(handle, None)
         return True
 
@@ -239,16 +309,20 @@ class ChunkServer:
         self.cloning.add(handle)
         try:
             async with self.lock(handle):
-                self.store.create(handle, 0)
+                with disk():
+                    self.store.create(handle, 0)
                 offset = 0
                 while True:
                     piece = await self.peers.call(source, "read", handle=handle, version=version,
                                                   offset=offset, length=PIECE)  # fmt: skip
                     if not piece:
                         break
-                    self.store.write(handle, offset, piece, offset + len(piece))
+                    with disk():
+                        self.store.write(handle, offset, piece, offset + len(piece))
                     offset += len(piece)
-                self.store.set_version(handle, version)
+                with disk():
+                    self.store.set_version(handle, version)
+                self.withdrawn.discard(handle)
         except BaseException:
             self.store.delete(handle)
             raise
@@ -269,10 +343,12 @@ class ChunkServer:
 
     async def heartbeat(self) -> None:
         sent = time.monotonic()
-        chunks = [c for c in self.store.chunks() if c[0] not in self.cloning]
+        chunks = [c for c in self.store.chunks() if c[0] not in self.cloning and c[0] not in self.withdrawn]
         extend = [h for h in self.mutated if self.leases.get(h, 0.0) > sent]
         self.mutated.clear()
-        reply = await self.peers.call(self.config.master, "heartbeat", addr=self.addr, chunks=chunks, extend=extend)
+        free = shutil.disk_usage(self.config.dir).free  # a full disk gets no new chunks
+        reply = await self.peers.call(self.config.master, "heartbeat", addr=self.addr, chunks=chunks,
+                                      extend=extend, free=free)  # fmt: skip
         for h, current in reply["delete"]:
             have = self.store.versions.get(h)
             if h not in self.cloning and have is not None and (current == 0 or have < current):
@@ -287,6 +363,7 @@ class ChunkServer:
         for h in reply["extended"]:
             if h in self.leases:
                 self.leases[h] = sent + reply["lease"]
+        self.chunk_size = int(reply.get("chunk_size", 0))
 
     def _spawn(self, coro: Any) -> None:
         async def quiet() -> None:
@@ -297,6 +374,7 @@ class ChunkServer:
 
     async def close(self) -> None:
         await self.peers.close()
+        self.dir_lock.release()
 
 
 async def serve(shell: ShellConfig, config: ChunkServerConfig) -> tuple[Server, ChunkServer]:

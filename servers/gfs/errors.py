@@ -22,3 +22,4 @@ ChunkFull = _error("ChunkFull")  # record append: the chunk was padded, append t
 NoData = _error("NoData")  # the pushed data id is not (or no longer) in the buffer
 ReplicaFailed = _error("ReplicaFailed")  # a secondary did not apply the mutation: retry
 TooLarge = _error("TooLarge")  # a write past the chunk, or a record above a quarter chunk
+NoSpace = _error("NoSpace")  # the chunkserver's disk is full: place the chunk elsewhere

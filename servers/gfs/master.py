@@ -56,12 +56,17 @@ from typing import Any
 
 from netlib.rpc import AppError, Peers, RpcError, serve_methods
 from netlib.shell import Server, ShellConfig, start
+from storage.bitcask.lock import DirLock
 
 from .errors import BadPath, Exists, LeaseBusy, NoReplica, NoSuchFile
 from .meta import HIDDEN, PathError, PathLocks, check_path, parent
 from .oplog import OpLog
 
 log = logging.getLogger("servers.gfs.master")
+
+# One ``chunk(create=True)`` fills a hole before its index with new chunks, at most this
+# many (64 GB of 64 MB chunks): a write at offset 2**60 is an error, not weeks of allocations.
+MAX_NEW_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class MasterConfig:
 class ChunkServerInfo:
     last_seen: float
     chunks: set[int] = field(default_factory=set)
+    free: int | None = None  # disk bytes free at its last heartbeat (None: not told)
 
 
 @dataclass
@@ -94,6 +100,9 @@ class Lease:
 class Master:
     def __init__(self, config: MasterConfig) -> None:
         self.config = config
+        config.dir.mkdir(parents=True, exist_ok=True)
+        # Two masters on one directory would interleave their op logs: the second refuses.
+        self.dir_lock = DirLock(str(config.dir), "GFS master")
         self.oplog = OpLog(config.dir, config.checkpoint_every)
         self.meta = self.oplog.recover()
         self.servers: dict[str, ChunkServerInfo] = {}
@@ -141,6 +150,16 @@ class Master:
     def alive(self, addr: str) -> bool:
         info = self.servers.get(addr)
         return info is not None and time.monotonic() - info.last_seen <= self.config.dead_after
+
+    def placeable(self) -> list[str]:
+        """Live chunkservers with room for a whole chunk: where new chunks and copies go.
+        One that answered ``NoSpace`` stays out until a heartbeat reports room again."""
+        return [a for a, i in self.servers.items()
+                if self.alive(a) and (i.free is None or i.free >= self.config.chunk_size)]  # fmt: skip
+
+    def _no_space(self, addr: str, e: BaseException) -> None:
+        if isinstance(e, RpcError) and e.type == "NoSpace" and addr in self.servers:
+            self.servers[addr].free = 0
 
     def live_replicas(self, handle: int) -> list[str]:
         return sorted(a for a in self.locations.get(handle, ()) if self.alive(a))
@@ -237,6 +256,9 @@ class Master:
             raise AppError("index must be a non-negative integer", type="BadParams")
         async with self.locked(p, write=create or lease):
             handles = self._file(p)
+            if create and index - len(handles) >= MAX_NEW_CHUNKS:
+                raise AppError(f"chunk {index} is more than {MAX_NEW_CHUNKS} chunks past the end of {p} "
+                               f"({len(handles)} chunks): one call allocates at most that many", type="BadParams")  # fmt: skip
             while create and index >= len(handles):
                 await self._allocate(p)
             if index >= len(handles):
@@ -319,9 +341,9 @@ class Master:
 
     async def _allocate(self, p: str) -> None:
         """A new chunk at the end of ``p``, created on ``replication`` live chunkservers."""
-        live = [a for a in self.servers if self.alive(a)]
+        live = self.placeable()
         if not live:
-            raise NoReplica("no live chunkserver")
+            raise NoReplica("no live chunkserver with room for a chunk")
         random.shuffle(live)
         live.sort(key=lambda a: len(self.servers[a].chunks))  # the least loaded first
         handle = self.meta.next_handle
@@ -345,6 +367,7 @@ class Master:
         for a, r in zip(addrs, results, strict=True):
             if isinstance(r, BaseException):
                 log.info("%s on %s failed: %s", method, a, r)
+                self._no_space(a, r)
         return [a for a, r in zip(addrs, results, strict=True) if not isinstance(r, BaseException)]
 
     async def _ensure_lease(self, handle: int) -> Lease:
@@ -403,7 +426,8 @@ class Master:
             info.chunks.discard(handle)
 
     # -- chunkservers ----------------------------------------------------------------
-    async def heartbeat(self, addr: str, chunks: list[list[int]], extend: list[int] | None = None) -> dict[str, Any]:
+    async def heartbeat(self, addr: str, chunks: list[list[int]], extend: list[int] | None = None,
+                        free: int | None = None) -> dict[str, Any]:  # fmt: skip
         """A chunkserver's report: every chunk it holds (handle, version) and the leases it
         wants extended. Answers which chunks to delete (orphans, stale) and which
         leases were extended."""
@@ -413,6 +437,7 @@ class Master:
             log.info("chunkserver %s is up with %d chunk(s)", addr, len(chunks))
             info = self.servers[addr] = ChunkServerInfo(now)
         info.last_seen = now
+        info.free = free if isinstance(free, int) else None
         delete, held = [], set()
         drop = self.dropping.pop(addr, set())
         for handle, version in chunks:
@@ -448,11 +473,17 @@ class Master:
             if lease is not None and lease.primary == addr and lease.expiry > now:
                 lease.expiry = now + self.config.lease
                 extended.append(h)
-        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease}
+        return {"delete": delete, "drop": sorted(drop), "extended": extended, "lease": self.config.lease,
+                "chunk_size": self.config.chunk_size}  # fmt: skip
 
     async def report_corrupt(self, addr: str, handle: int) -> bool:
-        log.warning("chunk %d on %s is corrupt: dropping that replica", handle, addr)
+        """A replica that failed its checksum, or missed a write on a full disk: dropped
+        (re-replication copies a good one). If that server held the lease, it gave it up."""
+        log.warning("chunk %d on %s is corrupt or withdrawn: dropping that replica", handle, addr)
         self._drop_location(handle, addr)
+        lease = self.leases.get(handle)
+        if lease is not None and lease.primary == addr:
+            self.leases.pop(handle, None)
         return True
 
     async def info(self) -> dict[str, Any]:
@@ -517,7 +548,7 @@ class Master:
         slots = self.config.clone_parallelism - len(self.cloning)
         for _missing, h in todo[: max(0, slots)]:
             sources = self.live_replicas(h)
-            targets = [a for a in self.servers if self.alive(a) and a not in self.locations.get(h, ())]
+            targets = [a for a in self.placeable() if a not in self.locations.get(h, ())]
             if not targets:
                 continue
             target = min(targets, key=lambda a: len(self.servers[a].chunks))
@@ -539,11 +570,11 @@ class Master:
             self._drop_location(h, victim)
             self.dropping.setdefault(victim, set()).add(h)
             self.stats["rebalanced"] += 1
-        live = [a for a in self.servers if self.alive(a)]
-        if len(live) < 2 or self.cloning or self.under_replicated():
+        live, room = [a for a in self.servers if self.alive(a)], self.placeable()
+        if len(live) < 2 or not room or self.cloning or self.under_replicated():
             return
         load = {a: len(self.servers[a].chunks) for a in live}
-        full, empty = max(live, key=lambda a: load[a]), min(live, key=lambda a: load[a])
+        full, empty = max(live, key=lambda a: load[a]), min(room, key=lambda a: load[a])
         if load[full] - load[empty] <= max(1, load[full] // 10):
             return
         movable = [h for h in self.servers[full].chunks if h in self.meta.versions and empty not in self.locations.get(h, ())]
@@ -574,12 +605,14 @@ class Master:
                 log.info("chunk %d copied %s -> %s", handle, source, target)
         except RpcError as e:
             log.info("cloning chunk %d %s -> %s failed: %s", handle, source, target, e)
+            self._no_space(target, e)
         finally:
             self.cloning.discard(handle)
 
     async def close(self) -> None:
         await self.peers.close()
         self.oplog.close()
+        self.dir_lock.release()
 
 
 async def serve(shell: ShellConfig, config: MasterConfig) -> tuple[Server, Master]:

@@ -39,15 +39,24 @@ class PathError(ValueError):
 
 
 def check_path(path: Any) -> str:
-    """A normalised absolute path; ``PathError`` otherwise."""
-    if not isinstance(path, str) or not path.startswith("/") or len(path) > MAX_PATH:
-        raise PathError(f"{path!r} is not an absolute path")
+    """A normalised absolute path (one trailing ``/`` is dropped); ``PathError`` otherwise.
+    The message quotes at most 80 characters of a bad path: an error line stays a line."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise PathError(f"{_quote(path)} is not an absolute path")
+    if len(path) > MAX_PATH:
+        raise PathError(f"{_quote(path)} is longer than {MAX_PATH} characters")
     if path == "/":
         return path
-    parts = path.strip("/").split("/")
+    body = path[1:-1] if path.endswith("/") else path[1:]
+    parts = body.split("/")
     if any(p in ("", ".", "..") or "\0" in p for p in parts):
-        raise PathError(f"{path!r}: empty, '.' or '..' component")
+        raise PathError(f"{_quote(path)}: empty, '.' or '..' component")
     return "/" + "/".join(parts)
+
+
+def _quote(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def parent(path: str) -> str:

@@ -116,7 +116,7 @@ def pfmerge(c: Any, a: list[bytes]) -> bytes:
     except hll.Corrupted:
         raise CommandError(hll.CORRUPTED) from None
     if dest.dense:
-        dest.regs = merged
+        dest.set_all(merged)
     _store(c, a[1], dest.value())
     return resp.OK
 
@@ -168,6 +168,7 @@ def pfselftest(c: Any, a: list[bytes]) -> bytes:
     if hll.registers(sparse.value()) != dense.regs:
         return b"-ERR TESTFAILED sparse encoding\r\n"
     return resp.OK
+
 
 # The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
 REGISTRY.syntax.update({

@@ -1,4 +1,4 @@
-"""More key commands: COPY, MOVE, SWAPDB, TOUCH, OBJECT ENCODING/IDLETIME/REFCOUNT, LCS,
+"""More key commands: COPY, MOVE, SWAPDB, TOUCH, OBJECT IDLETIME/REFCOUNT, LCS,
 DUMP (RESTORE is commands/restore.py).
 
 COPY duplicates the value (aggregates are copied, strings are immutable and
@@ -8,13 +8,9 @@ SWAPDB swaps the two databases' contents (not the objects clients hold), wakes
 clients blocked on keys that now have data, and fails WATCHes on both, as
 Redis does.
 
-OBJECT ENCODING answers what Redis 7.0 would for the same value, computed
-from the value and the thresholds (``hash-max-listpack-entries``...), since
-Python objects have one layout whatever their size: strings "int" / "embstr"
-(<= 44 bytes) / "raw", lists "quicklist", hashes "listpack" / "hashtable",
-sets "intset" / "hashtable". Redis never converts a big encoding back when
-a value shrinks; here it is recomputed, so a hash that grew past the limit
-and shrank again reads "listpack" (a documented difference).
+OBJECT ENCODING is keys.py's, answered by ``servers/cache/encoding.py``; the
+thresholds it reads (``hash-max-listpack-entries``, ``set-max-intset-entries``...
+and their old ziplist names) are CONFIG GET/SET-able from here.
 
 OBJECT IDLETIME is exact under an LRU maxmemory policy (the keyspace then
 records each access); under other policies no access times are kept and it

@@ -62,7 +62,6 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "pubsub_patterns": st.hub.numpat(),
             "total_error_replies": st.observer.error_replies,
         },
-        "persistence": {"loading": 0, "rdb_changes_since_last_save": ks.dirty},
         "keyspace": keyspace,
         **st.extra_sections(),
     }
