@@ -95,9 +95,15 @@ class WebSocket:
     # -- fed by the transport ---------------------------------------------------
     def feed(self, data: bytes) -> None:
         self._last_rx = self.loop.time()
+        self.core.receive_data(data)
+        self._process()
+
+    def _process(self) -> None:
+        """Turn what the core holds into events, until it needs data or the queue is
+        full: past ``max_queue`` the rest stays in the core's buffer (and the socket
+        stops being read), so the queue never holds more than ``max_queue`` messages."""
         core = self.core
-        core.receive_data(data)
-        while True:
+        while len(self._queue) < self.max_queue:
             try:
                 ev = core.next_event()
             except ProtocolError as e:
@@ -201,7 +207,9 @@ class WebSocket:
         msg = self._queue.popleft()
         if self._paused and len(self._queue) <= self.max_queue // 2:
             self._paused = False
-            self.link.resume_reading()
+            self._process()  # what arrived while the queue was full comes first
+            if not self._paused:
+                self.link.resume_reading()
         return msg
 
     def __aiter__(self) -> WebSocket:
