@@ -9,8 +9,9 @@ chunkservers and client (N18) all speak it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 # Lazy (PEP 562): ``import netlib.rpc._core`` must pull in no event loop.
 _AIO = {"MAX_INFLIGHT", "Peers", "RpcClient", "serve_methods"}
@@ -22,13 +23,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "_aio" if name in _AIO else "_core"
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {n: "_aio" if n in _AIO else "_core" for n in __all__})
 
 
 if TYPE_CHECKING:
