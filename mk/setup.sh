@@ -24,6 +24,7 @@ OS_PACKAGES=(
   fonts-dejavu-core  # the OG cards' typeface (servers/cdn, N9)
   chromium         # headless browser for the web/ page tests (Playwright drives it; never downloaded)
   nodejs           # node and npm: build the React page of N4 (web/sse) with Vite
+  tcl              # tclsh: Redis's own test suite (make redis-tests) runs on it
 )
 
 missing=()
@@ -95,4 +96,25 @@ if [ ! -f "$CHAT/node_modules/socket.io-client/dist/socket.io.min.js" ] || [ "$C
   (cd "$CHAT" && npm ci --no-audit --no-fund --loglevel=error) >/dev/null
 else
   echo "setup: web/chat page up to date"
+fi
+
+# Redis's own TCL test suite (make redis-tests, tests/test_redis_suite.py): the tests/ of
+# Debian's redis source package, fetched once into ~/.cache/syslab/redis-src (where
+# bench/redis_suite.py looks), enabling Debian's deb-src lines if they are off.
+REDIS_SRC_CACHE="$HOME/.cache/syslab/redis-src"
+if [ -z "${REDIS_SRC:-}" ] && ! ls "$REDIS_SRC_CACHE"/redis-*/tests/test_helper.tcl >/dev/null 2>&1 \
+   && [ ! -f /work/redis-src/redis-7.0.15/tests/test_helper.tcl ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: fetching Redis's source for its test suite (apt-get source redis)"
+    SOURCES=/etc/apt/sources.list.d/debian.sources
+    if [ -f "$SOURCES" ] && ! grep -q "deb-src" "$SOURCES"; then
+      sed -i 's/^Types: deb$/Types: deb deb-src/' "$SOURCES"
+    fi
+    apt-get update -q >/dev/null
+    mkdir -p "$REDIS_SRC_CACHE"
+    (cd "$REDIS_SRC_CACHE" && apt-get source -q redis >/dev/null 2>&1) \
+      || echo "setup: apt-get source redis failed; make redis-tests will say so" >&2
+  else
+    echo "setup: Redis's source is missing (make redis-tests needs it: apt-get source redis)" >&2
+  fi
 fi
