@@ -425,3 +425,37 @@ def test_sort_by_constant_is_ordered_inside_a_script(ours, real):
     assert reply(ours, "EVAL", "return redis.call('sort',KEYS[1],'by','_')", 1, "myset") == sorted(
         m.encode() for m in members
     )
+
+
+def test_cluster_answers_as_a_server_without_cluster_support(ours, real):
+    """What redis-server with cluster-enabled no answers, subcommand by subcommand; inside a
+    script CLUSTER RESET is refused as a command scripts may not run (Redis's scripting unit)."""
+    for cmd in (["CLUSTER", "INFO"], ["CLUSTER", "NODES"], ["CLUSTER", "SLOTS"], ["CLUSTER", "MYID"],
+                ["CLUSTER", "KEYSLOT", "foo"], ["CLUSTER", "RESET", "HARD"]):  # fmt: skip
+        assert same(ours, real, *cmd)[0] == "error"
+    mine = reply(ours, "EVAL", "return redis.call('cluster', 'reset', 'hard')", 0)
+    theirs = reply(real, "EVAL", "return redis.call('cluster', 'reset', 'hard')", 0)
+    assert mine[0] == theirs[0] == "error"
+    assert "command is not allowed" in mine[1] and "command is not allowed" in theirs[1]
+
+
+def test_min_replicas_to_write_refuses_writes_on_a_server_without_replicas(ours, real):
+    """Neither server has a replica: with min-replicas-to-write 1 every write (a plain SET, a
+    script that calls one, a script whose shebang does not say no-writes) is -NOREPLICAS."""
+    same(ours, real, "SET", "x", "v")
+    try:
+        for r in (ours, real):
+            r.config_set("min-replicas-to-write", 1)
+        assert same(ours, real, "SET", "x", "w")[0] == "error"
+        assert reply(ours, "SET", "x", "w")[1].startswith("NOREPLICAS")
+        same(ours, real, "GET", "x")
+        same(ours, real, "EVAL", "return redis.call('get', KEYS[1])", 1, "x")
+        same(ours, real, "EVAL", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", 1, "x")
+        for body in ("#!lua\nreturn redis.call('get', KEYS[1])", "return redis.call('set', KEYS[1], 1)"):
+            mine, theirs = reply(ours, "EVAL", body, 1, "x"), reply(real, "EVAL", body, 1, "x")
+            assert mine[0] == theirs[0] == "error", (body, mine, theirs)
+            assert "NOREPLICAS" in mine[1] and "NOREPLICAS" in theirs[1]
+    finally:
+        for r in (ours, real):
+            r.config_set("min-replicas-to-write", 0)
+    same(ours, real, "SET", "x", "z")

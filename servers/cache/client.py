@@ -73,6 +73,10 @@ class Client(Session):
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
             if refused is not None:
                 return refused
+        if self.state.min_replicas_to_write and "write" in cmd.flags:
+            refused = self.state.admit_replicated_write()
+            if refused is not None:
+                return self.reject(refused)
         if self.state.pause is not None:
             hold = ops.held(self, cmd)
             if hold is not None:
@@ -163,6 +167,7 @@ class Client(Session):
             or self.restricted
             or self.state.pause is not None
             or self.state.busy_script is not None
+            or self.state.min_replicas_to_write > 0
         )
 
     def resume(self) -> None:

@@ -456,6 +456,9 @@ class Engine:
         if "no-writes" not in flags:
             if ro:
                 return resp.error(RO_WRITE)
+            refused = self.state.admit_replicated_write()  # a script that may write is a write
+            if refused is not None:
+                return refused
             ev = self.state.evictor
             if "allow-oom" not in flags and ev.maxmemory and self.state.admit_write() is not None:
                 return OOM_SCRIPT.encode() + b"\r\n"
@@ -622,6 +625,8 @@ class Engine:
         write = "write" in target.flags
         if write and run.read_only:
             return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
+        if write and (refused := st.admit_replicated_write()) is not None:
+            return refused
         if target.denyoom and not run.allow_oom and not run.wrote:
             r = st.admit_write()
             if r is not None:

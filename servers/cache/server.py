@@ -60,6 +60,9 @@ class CacheSettings:
     dbfilename: str = "dump.sdb"
 
 
+NOREPLICAS = b"-NOREPLICAS Not enough good replicas to write.\r\n"
+
+
 class State(ServerState):
     """Everything the commands share: keyspace, pub/sub, blocking, settings, counters."""
 
@@ -92,6 +95,10 @@ class State(ServerState):
         self.ops_per_sec = 0
         self.scripting: Any = None  # scripting.Engine, created by the first scripting command
         self.busy_script: Any = None  # a script past busy-reply-threshold: others get -BUSY
+        # min-replicas-to-write / -max-lag: this cache has no replicas, so a non-zero
+        # minimum (with a non-zero lag) refuses every write with -NOREPLICAS, as Redis.
+        self.min_replicas_to_write = 0
+        self.min_replicas_max_lag = 10
         self._ops_sample = (time.monotonic(), 0)
         self.acl = Acl(REGISTRY)
         self.aclfile = settings.aclfile
@@ -123,6 +130,13 @@ class State(ServerState):
     def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
         """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
         return acl_commands.login(client, user, password)
+
+    def admit_replicated_write(self) -> bytes | None:
+        """-NOREPLICAS for a write while fewer good replicas than min-replicas-to-write are
+        connected: always the case here (no replication), so any non-zero minimum refuses."""
+        if self.min_replicas_to_write and self.min_replicas_max_lag:
+            return NOREPLICAS
+        return None
 
     def admit_write(self) -> bytes | None:
         """maxmemory: evict what the policy allows, or refuse the write with -OOM."""

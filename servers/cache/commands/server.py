@@ -112,6 +112,27 @@ SETTERS: dict[str, Callable[[Any, str], None]] = {
     "maxmemory-samples": _set_samples,
     "hz": _set_hz,
 }
+def _set_min_replicas(field: str) -> Callable[[Any, str], None]:
+    def setter(st: Any, v: str) -> None:
+        n = int(v)
+        if n < 0:
+            raise ValueError(v)
+        setattr(st, field, n)
+        for client in st.clients.values():  # writes are checked only on guarded clients
+            client.update_guard()
+
+    return setter
+
+
+def _get_min_replicas(field: str) -> Callable[[Any], str]:
+    return lambda st: str(getattr(st, field))
+
+
+for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
+                      ("min-replicas-max-lag", "min_replicas_max_lag")):  # fmt: skip
+    GETTERS[_name] = _get_min_replicas(_field)
+    SETTERS[_name] = _set_min_replicas(_field)
+
 # Accepted and remembered but without effect here (clients and benchmarks set them).
 _INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 
