@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, save, table
+from .common import Row, header, median_bars, save, table
 
 AK, SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DEFAULT_SIZES = [1024, 1024 * 1024, 100 * 1024 * 1024]
@@ -117,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run(sizes, a.ops, a.rounds)
     rows.sort(key=lambda r: (r.workload, r.impl != "syslab s3"))
     print(table(rows, reference="moto"))
-    print(f"saved {save('s3', rows, sizes=sizes, rounds=a.rounds)}")
+    path = save("s3", rows, sizes=sizes, rounds=a.rounds)
+    png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3 (median, min..max)",
+                      "operations per second (log)", size=(12, 5))  # fmt: skip
+    print(f"saved {path} and {png}")
     return 0
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from harness.procs import free_port, python_module, require_binary
 
-from .common import Row, header, save, table
+from .common import Row, header, median_bars, save, table
 
 BLOCK = 1 << 20
 LISTENING = re.compile(r"listening on [0-9.]+:(\d+)")
@@ -142,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows, samples = run(size, args.rounds, Path(tmp))
     print(table(rows, reference="nc -> file"))
     path = save("upload", rows, size=size, rounds=args.rounds, samples=samples, fsync=False)
-    print(f"saved {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"{args.size_mb} MiB over loopback (median, min..max)",
+                      "MB/s", log=False, size=(7, 4.5))  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ def test_s3_bench_quick_run(tmp_path, monkeypatch, capsys):
     s3.main(["--sizes", "1024,65536", "--ops", "3", "--rounds", "1"])
     assert "vs moto" in capsys.readouterr().out
     doc = json.loads((tmp_path / "s3.json").read_text())
+    assert (tmp_path / "s3.png").stat().st_size > 1000
     got = {(r["workload"], r["impl"]) for r in doc["rows"]}
     assert got == {(f"{op} {size}", impl) for op in ("PUT", "GET") for size in ("1 KB", "64 KB")
                    for impl in ("syslab s3", "moto")}  # fmt: skip

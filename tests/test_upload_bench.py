@@ -17,6 +17,7 @@ def test_upload_bench_smoke(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "vs nc -> file" in out and "peak_rss_mb" in out
     doc = json.loads((tmp_path / "out" / "upload.json").read_text())
+    assert (tmp_path / "out" / "upload.png").stat().st_size > 1000
     rows = {r["impl"]: r for r in doc["rows"]}
     assert set(rows) == {"http PUT", "raw tcp", "nc -> file"}
     assert all(r["value"] > 0 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"] for r in rows.values())
