@@ -219,9 +219,17 @@ PER_KEY = estimate(b"k0", VALUE.encode())  # every test key k0..k9 costs the sam
 
 
 def _harness(policy: str, keys: int = 10) -> Harness:
-    h = Harness(maxmemory=PER_KEY * keys, maxmemory_policy=policy, maxmemory_samples=64)
+    """maxmemory leaves room for ``keys`` test keys beside the server's own overhead."""
+    h = Harness(maxmemory_policy=policy, maxmemory_samples=64)
+    h.state.evictor.configure(maxmemory=_room_for(h, keys))
     h.ks.rng = random.Random(3)
     return h
+
+
+def _room_for(h: Harness, keys: int) -> int:
+    """A limit with room for ``keys`` test keys once the empty server's overhead is paid."""
+    assert h.ks.used == 0
+    return h.state.memory.overhead() + PER_KEY * keys
 
 
 def _fill_keys(h: Harness, n: int = 10, ttl_for=lambda i: None) -> None:
@@ -234,7 +242,7 @@ def _fill_keys(h: Harness, n: int = 10, ttl_for=lambda i: None) -> None:
 def _over_and_evict(h: Harness) -> None:
     h.cmd("SET", "kn", VALUE)  # now over maxmemory by exactly one key
     h.state.cron()  # evicts down (a write would do it too, before running)
-    assert h.ks.used <= h.state.evictor.maxmemory
+    assert h.state.memory.used() <= h.state.evictor.maxmemory
 
 
 def test_memory_usage_and_object_freq_show_what_eviction_sees():
@@ -304,19 +312,20 @@ def test_allkeys_lfu_keeps_the_frequently_used():
 def test_allkeys_random_evicts_until_under_the_limit():
     h = _harness("allkeys-random", keys=5)
     _fill_keys(h, 20)  # every write past the limit evicts first
-    assert h.ks.used <= h.state.evictor.maxmemory + PER_KEY
+    assert h.state.memory.used() <= h.state.evictor.maxmemory + PER_KEY
     assert h.ks.evicted_keys >= 14
 
 
 def test_config_set_lower_maxmemory_evicts_on_the_next_cron():
     h = Harness()
+    limit_n = _room_for(h, 4)
     _fill_keys(h)
     assert h.cmd("CONFIG", "SET", "maxmemory-policy", "allkeys-random") == b"+OK\r\n"
-    assert h.cmd("CONFIG", "SET", "maxmemory", str(PER_KEY * 4)) == b"+OK\r\n"
+    assert h.cmd("CONFIG", "SET", "maxmemory", str(limit_n)) == b"+OK\r\n"
     h.state.cron()
     assert len(h.ks.dbs[0]) == 4
     assert h.cmd("CONFIG", "SET", "maxmemory-policy", "bogus").startswith(b"-ERR CONFIG SET failed")
-    limit = b"%d" % (PER_KEY * 4)
+    limit = b"%d" % limit_n
     assert h.cmd("CONFIG", "GET", "maxmemory") == resp.map_({b"maxmemory": limit})
 
 
