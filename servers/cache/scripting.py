@@ -591,8 +591,9 @@ class Engine:
         return resp.OK
 
     # -- redis.call ---------------------------------------------------------------------
-    def call(self, *args: Any) -> tuple[bool, Any]:
-        """redis.call/redis.pcall: (True, value) or (False, the error table)."""
+    def call(self, *args: Any) -> tuple[Any, ...]:
+        """redis.call/redis.pcall: (True, value) or (False, the error message[, True when
+        errorstats counted it already: a command's error, not a misuse of the API])."""
         run = self.current
         if run is None:
             return False, _fail(b"redis.call/pcall can only be called inside a script invocation")
