@@ -231,6 +231,9 @@ async def test_used_memory_counts_each_client_and_the_bytes_it_sent_not_yet_pars
     big = 600_000
     p.w.write(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n" + b"x" * big)
     await until(lambda: mem.sample() >= base + CLIENT_BYTES + big)
+    (sender,) = state.clients.values()
+    fields = sender.info_fields()  # CLIENT LIST shows the same
+    assert fields["qbuf"] >= big and fields["tot-mem"] == CLIENT_BYTES + fields["qbuf"]
     q = await connect()
     q.send("CONFIG", "SET", "maxmemory", str(base + 2 * CLIENT_BYTES + big // 2))
     await q.expect(b"+OK\r\n")

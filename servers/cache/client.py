@@ -26,6 +26,7 @@ from servers.respkit import Command, Session
 
 from .blocking import Parked
 from .commands import acl, ops
+from .memory import CLIENT_BYTES, client_buffers
 
 if TYPE_CHECKING:
     from .server import State
@@ -161,6 +162,10 @@ class Client(Session):
         fields["sub"] = len(self.channels)
         fields["psub"] = len(self.patterns)
         fields["multi"] = len(self.multi) if self.multi is not None else -1
+        query = self.parser.buffered() + self.queued
+        fields["qbuf"] = query
+        fields["omem"] = client_buffers(self) - query
+        fields["tot-mem"] = CLIENT_BYTES + client_buffers(self)  # its share of used_memory
         if self.subscribed:
             fields["flags"] = "P"
         if self.monitoring:

@@ -49,14 +49,11 @@ FUNCTION_ENTRY_BYTES = 64  # each function of a library: name, dict entry, flags
 
 
 def client_buffers(c: Any) -> int:
-    """Bytes a connection holds beyond its fixed cost: query buffer and unsent replies."""
+    """Bytes a connection holds beyond its fixed cost: query buffer (unparsed bytes and
+    commands queued while it waits) and replies not yet taken by the peer."""
     held = c.held
-    return (
-        c.parser.buffered()
-        + c.queued
-        + c.conn.write_buffer_size()
-        + (sum(map(len, held)) if held else 0)
-    )
+    query = c.parser.buffered() + c.queued
+    return query + c.conn.write_buffer_size() + (sum(map(len, held)) if held else 0)
 
 
 def process_rss() -> int:
