@@ -261,6 +261,7 @@ class RawPath:
         if up is None:  # a connect is an await: the general path, on the backend chosen
             self._to_core(buf, first=backend)
             return True
+        lb.byte_path += 1
         self.rx_busy = True
         self.rx_req = buf[:used]
         self.raw = buf[used:]
@@ -332,8 +333,8 @@ class RawPath:
         while True:
             m = RESPONSE_HEAD.match(buf)
             if m is None or m.end() > MAX_FIELD_LINE:
-                if buf.find(b"\r\n\r\n") < 0 and len(buf) < MAX_FIELD_LINE and b"\n" not in buf:
-                    self.rx_rbuf = buf  # the status line is still arriving
+                if buf.find(b"\r\n\r\n") < 0 and len(buf) < MAX_FIELD_LINE:
+                    self.rx_rbuf = buf  # the head is still arriving
                     return
                 self._raw_adopt(buf)
                 return
