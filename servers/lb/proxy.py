@@ -132,11 +132,15 @@ class ProxySession(RawPath, Session):
 
     def pause_writing(self) -> None:
         """The client is not reading: stop reading its response from the backend."""
+        if self.rx_busy:
+            self.raw_hold(True)
         up = self.rx_up or (self.fast.up if self.fast is not None else None)
         if up is not None and up.transport is not None:
             up.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        if self.rx_busy:
+            self.raw_hold(False)
         up = self.rx_up or (self.fast.up if self.fast is not None else None)
         if up is not None and up.transport is not None:
             up.transport.resume_reading()

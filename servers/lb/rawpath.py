@@ -98,10 +98,33 @@ _VIA_END = _VIA_LINE + b"\r\n"
 _VIA_CLOSE_END = _VIA_LINE + b"connection: close\r\n\r\n"
 
 
+# Bodiless requests already checked and rewritten, by (client address, head): clients
+# send the same head again and again (a benchmark, a poller, a browser's keep-alive).
+# The key is every input of the result, so a hit is the same answer computed again.
+_REQUESTS: dict[tuple[bytes, bytes], tuple[bytes, int, bytes, bool]] = {}
+CACHE_ENTRIES = 1024
+
+
 def parse_request(buf: bytes, ip: bytes) -> tuple[bytes, int, bytes, bool] | None:
     """The request at the start of ``buf`` rewritten for the backend, if this path takes it:
     (bytes to send upstream, bytes of ``buf`` it used, its method, Connection: close);
     None: the general path decides (an incomplete, unusual or invalid request)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None  # incomplete (or no head at all): the core waits or refuses
+    key = (buf[: end + 4], ip)
+    hit = _REQUESTS.get(key)
+    if hit is not None:
+        return hit
+    p = _parse_request(buf, ip)
+    if p is not None and p[1] == end + 4:  # bodiless: cache it
+        if len(_REQUESTS) >= CACHE_ENTRIES:
+            _REQUESTS.clear()
+        _REQUESTS[key] = p
+    return p
+
+
+def _parse_request(buf: bytes, ip: bytes) -> tuple[bytes, int, bytes, bool] | None:
     m = REQUEST_HEAD.match(buf)
     if m is None:
         return None
@@ -208,6 +231,90 @@ def _suffix_with(ip: bytes, host: bytes, xfh: bool, seen: dict[bytes, list[bytes
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+# Response heads already checked, by their bytes (a backend repeats itself: only Date
+# changes, once a second): (status, Content-Length or None, the backend closes, the head
+# rewritten, without its Via and empty line).
+_RESPONSES: dict[bytes, tuple[int, int | None, bool, bytes]] = {}
+
+
+def parse_response(head: bytes) -> tuple[int, int | None, bool, bytes] | None:
+    """A whole response head (through its empty line) checked and rewritten for the client;
+    None: the core-based exchange decides (a bad head, chunked, a 101, fields to drop that
+    ``Connection`` names, over the limits)."""
+    m = RESPONSE_HEAD.fullmatch(head)
+    if m is None or len(head) > MAX_FIELD_LINE:
+        return None
+    status = int(m[2])
+    if status == 101:
+        return None
+    a, b = m.span(3)
+    block = head[a:b]
+    if block.count(b"\n") > MAX_HEADERS:
+        return None
+    length: int | None = None
+    has_close = has_keep_alive = False
+    cuts: list[tuple[int, int]] = []
+    hl = block.lower()
+    for f in RESPONSE_FIELDS.finditer(hl):
+        name = f[1]
+        v0 = f.end()
+        e = hl.index(b"\r", v0)
+        if name == b"content-length":
+            v = block[v0:e].strip(b" \t")
+            if length is not None or not v.isdigit() or len(v) > MAX_LENGTH_DIGITS:
+                return None
+            length = int(v)
+            continue
+        if name == b"transfer-encoding":
+            return None  # chunked (or worse): the core reads it
+        if name == b"connection":
+            for t in hl[v0:e].split(b","):
+                t = t.strip(b" \t")
+                if t == b"close":
+                    has_close = True
+                elif t == b"keep-alive":
+                    has_keep_alive = True
+                elif t:
+                    return None  # it names fields to drop: the general rewrite
+        cuts.append((f.start(), e + 2))
+    parts = [status_line(status)]
+    pos = 0
+    for s, e in cuts:
+        parts.append(block[pos:s])
+        pos = e
+    parts.append(block[pos:])
+    close = has_close or (m[1] == b"0" and not has_keep_alive)  # as the core decides
+    result = (status, length, close, b"".join(parts))
+    if status >= 200:
+        if len(_RESPONSES) >= CACHE_ENTRIES:
+            _RESPONSES.clear()
+        _RESPONSES[head] = result
+    return result
+
+
+# Read timeouts on the byte path: instead of a timer per request (a TimerHandle made and
+# cancelled each time: several microseconds), the requests in flight are swept every
+# SWEEP seconds while there are any. A timeout then fires up to SWEEP late.
+SWEEP = 0.05
+_NEVER = float("inf")
+
+
+def _sweep_soon(lb: LoadBalancer, loop: asyncio.AbstractEventLoop) -> None:
+    if not lb.byte_sweeping:
+        lb.byte_sweeping = True
+        loop.call_later(SWEEP, _sweep, lb, loop)
+
+
+def _sweep(lb: LoadBalancer, loop: asyncio.AbstractEventLoop) -> None:
+    lb.byte_sweeping = False
+    inflight = lb.byte_inflight
+    now = loop.time()
+    for s in [s for s in inflight if s.rx_deadline <= now]:
+        s._raw_timed_out()
+    if inflight:
+        _sweep_soon(lb, loop)
+
+
 class RawPath:
     """The byte path's half of ``ProxySession`` (a mixin: the session is the exchange, so a
     request allocates no object of its own). Attributes are set by ``_raw_init``."""
@@ -228,7 +335,7 @@ class RawPath:
         self.rx_close = False  # the client connection ends with this response
         self.rx_backend: Backend | None = None
         self.rx_up: Upstream | None = None
-        self.rx_timer: asyncio.TimerHandle | None = None
+        self.rx_deadline = 0.0  # loop time by which the response must have come (read timeout)
         self.rx_mark = 0  # the upstream's byte count when we sent: none since = stale
         self.rx_sent = False  # the response head went to the client
         self.rx_left = 0  # response body bytes still to relay
@@ -237,7 +344,6 @@ class RawPath:
         self.rx_status = 0
         self.rx_started = 0.0
         self.rx_ip = client_ip(peer).encode()
-        self._rx_expire = self._raw_timed_out  # bound once
         self._loop = asyncio.get_running_loop()
 
     # -- the client side ---------------------------------------------------------------------
@@ -277,7 +383,11 @@ class RawPath:
         up.idle = False
         up.raw = self
         self.rx_mark = up.received
-        self.rx_timer = self._loop.call_later(lb.cfg.read_timeout, self._rx_expire)
+        self.rx_deadline = self._loop.time() + lb.cfg.read_timeout
+        inflight = lb.byte_inflight
+        if not inflight:
+            _sweep_soon(lb, self._loop)
+        inflight.add(self)
         up.transport.write(out)  # type: ignore[union-attr]  # usable(): open
         return True
 
@@ -321,6 +431,8 @@ class RawPath:
             if n < left:
                 self.rx_left = left - n
                 self.conn.write(data)
+                if self.rx_deadline != _NEVER:  # (not while the client holds us up)
+                    self.rx_deadline = self._loop.time() + self.lb.cfg.read_timeout
                 return
             if n > left:  # bytes after the response: this connection is not to be trusted
                 self.rx_reuse = False
@@ -331,57 +443,26 @@ class RawPath:
         buf = self.rx_rbuf + data if self.rx_rbuf else data
         self.rx_rbuf = b""
         while True:
-            m = RESPONSE_HEAD.match(buf)
-            if m is None or m.end() > MAX_FIELD_LINE:
-                if buf.find(b"\r\n\r\n") < 0 and len(buf) < MAX_FIELD_LINE:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) < MAX_FIELD_LINE:
                     self.rx_rbuf = buf  # the head is still arriving
-                    return
-                self._raw_adopt(buf)
+                else:
+                    self._raw_adopt(buf)
                 return
-            status = int(m[2])
+            start = end + 4
+            head = _RESPONSES.get(buf[:start])
+            if head is None:
+                head = parse_response(buf[:start])
+                if head is None:
+                    self._raw_adopt(buf)  # the core's answer (a 502 for a bad head)
+                    return
+            status, length, close, mid = head
             if status >= 200:
                 break
-            if status == 101:
-                self._raw_adopt(buf)  # the core's answer: a 502
-                return
-            buf = buf[m.end() :]  # a 1xx: dropped, as the general path drops it
+            buf = buf[start:]  # a 1xx: dropped, as the general path drops it
             if not buf:
                 return
-        a, b = m.span(3)
-        block = buf[a:b]
-        if block.count(b"\n") > MAX_HEADERS:
-            self._raw_adopt(buf)
-            return
-        length: int | None = None
-        close = m[1] == b"0"  # HTTP/1.0: closes unless it says keep-alive
-        cuts: list[tuple[int, int]] = []
-        hl = block.lower()
-        for f in RESPONSE_FIELDS.finditer(hl):
-            name = f[1]
-            v0 = f.end()
-            e = hl.index(b"\r", v0)
-            if name == b"content-length":
-                v = block[v0:e].strip(b" \t")
-                if length is not None or not v.isdigit() or len(v) > MAX_LENGTH_DIGITS:
-                    self._raw_adopt(buf)
-                    return
-                length = int(v)
-                continue
-            if name == b"transfer-encoding":
-                self._raw_adopt(buf)  # chunked (or worse): the core reads it
-                return
-            if name == b"connection":
-                for t in hl[v0:e].split(b","):
-                    t = t.strip(b" \t")
-                    if t == b"close":
-                        close = True
-                    elif t == b"keep-alive":
-                        if m[1] == b"0":
-                            close = False
-                    elif t:
-                        self._raw_adopt(buf)  # it names fields to drop: the general rewrite
-                        return
-            cuts.append((f.start(), e + 2))
         if self.rx_method == b"HEAD" or status in (204, 304):
             length = 0
         elif length is None:
@@ -390,27 +471,25 @@ class RawPath:
         self.rx_reuse = not close
         client_close = self.rx_close = (self.rx_close or self.conn.stopping
                                         or not self.h.keep_alive)  # fmt: skip
-        parts = [status_line(status)]
-        pos = 0
-        for s, e in cuts:
-            parts.append(block[pos:s])
-            pos = e
-        parts.append(block[pos:])
-        parts.append(_VIA_CLOSE_END if client_close else _VIA_END)
-        start = m.end()
         have = len(buf) - start
         if have > length:
-            self.rx_reuse = False
+            self.rx_reuse = False  # bytes after the response: not to be trusted
             have = length
-        if have:
-            parts.append(buf[start : start + have])
         self.rx_sent = True
         self.rx_status = status
-        self.conn.write(b"".join(parts))
+        end_of_head = _VIA_CLOSE_END if client_close else _VIA_END
+        if have:
+            self.conn.write(b"".join((mid, end_of_head, buf[start : start + have])))
+        else:
+            self.conn.write(mid + end_of_head)
         if have == length:
             self._raw_done()
         else:
             self.rx_left = length - have
+
+    def raw_hold(self, held: bool) -> None:
+        """The client stopped (or resumed) taking our output: no read timeout meanwhile."""
+        self.rx_deadline = _NEVER if held else self._loop.time() + self.lb.cfg.read_timeout
 
     def raw_closed(self) -> None:
         """The backend closed (or reset) the connection in the middle of our exchange."""
@@ -422,7 +501,7 @@ class RawPath:
 
     # -- ends ---------------------------------------------------------------------------------
     def _raw_detach(self) -> Upstream:
-        self.rx_timer.cancel()  # type: ignore[union-attr]
+        self.lb.byte_inflight.discard(self)
         up = self.rx_up
         assert up is not None
         up.raw = None

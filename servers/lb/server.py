@@ -36,6 +36,8 @@ class LoadBalancer:
         self.config_changed = asyncio.Event()
         self.reloads = 0
         self.byte_path = 0  # requests proxied on the byte path (``rawpath``)
+        self.byte_inflight: set[Any] = set()  # its requests in flight (``rawpath._sweep``)
+        self.byte_sweeping = False
         self.server: Server | None = None
         self.admin: Server | None = None
 
