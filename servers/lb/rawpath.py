@@ -103,6 +103,7 @@ _VIA_CLOSE_END = _VIA_LINE + b"connection: close\r\n\r\n"
 # The key is every input of the result, so a hit is the same answer computed again.
 _REQUESTS: dict[tuple[bytes, bytes], tuple[bytes, int, bytes, bool]] = {}
 CACHE_ENTRIES = 1024
+CACHED_HEAD = 2048  # bytes: bigger heads are checked every time (the caches stay small)
 
 
 def parse_request(buf: bytes, ip: bytes) -> tuple[bytes, int, bytes, bool] | None:
@@ -117,7 +118,7 @@ def parse_request(buf: bytes, ip: bytes) -> tuple[bytes, int, bytes, bool] | Non
     if hit is not None:
         return hit
     p = _parse_request(buf, ip)
-    if p is not None and p[1] == end + 4:  # bodiless: cache it
+    if p is not None and p[1] == end + 4 and end < CACHED_HEAD:  # bodiless, not big: cache it
         if len(_REQUESTS) >= CACHE_ENTRIES:
             _REQUESTS.clear()
         _REQUESTS[key] = p
@@ -285,7 +286,7 @@ def parse_response(head: bytes) -> tuple[int, int | None, bool, bytes] | None:
     parts.append(block[pos:])
     close = has_close or (m[1] == b"0" and not has_keep_alive)  # as the core decides
     result = (status, length, close, b"".join(parts))
-    if status >= 200:
+    if status >= 200 and len(head) <= CACHED_HEAD:
         if len(_RESPONSES) >= CACHE_ENTRIES:
             _RESPONSES.clear()
         _RESPONSES[head] = result
@@ -528,9 +529,9 @@ class RawPath:
         if self.rx_close or not self.h.keep_alive:
             self.conn.close()  # owned stays set: nothing more is read
             return
-        self.owned = False
-        self.conn.touch()
-        self._raw_next()
+        self.owned = False  # (no touch(): the answer written counts as activity)
+        if self.raw or self.eof or self.rx_paused:
+            self._raw_next()
 
     def _raw_failed(self, e: UpstreamError) -> None:
         up = self._raw_detach()
