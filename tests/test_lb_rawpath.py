@@ -404,3 +404,24 @@ async def test_forwarded_fields_on_the_byte_path(two):
     seen = json.loads(got.partition(b"\r\n\r\n")[2])
     assert seen["x-forwarded-for"] == ["1.2.3.4, 127.0.0.1"] and "x-secret" not in seen
     assert seen["via"] == ["1.1 syslab-lb"] and seen["x-forwarded-host"] == ["t"]
+
+
+FALLBACKS = {
+    "HTTP/1.0": (b"GET /whoami HTTP/1.0\r\nHost: x\r\n\r\n", True),
+    "absolute-form": (b"GET http://x/whoami HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    "head over 8 KiB": (b"GET /whoami HTTP/1.1\r\nHost: x\r\n"
+                        + b"X-Big: " + b"b" * 5000 + b"\r\n" + b"X-Big2: " + b"b" * 5000
+                        + b"\r\n\r\n", False),  # fmt: skip
+    "CL list": (b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nhi", False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("raw,closes", FALLBACKS.values(), ids=FALLBACKS.keys())
+async def test_valid_requests_it_declines_are_proxied_by_the_general_path(two, raw, closes):
+    async with running_lb([spec(two[0])]) as lb, HTTPClient() as client:
+        await client.get(url(lb, "/"))  # an idle upstream: only the request decides
+        body = b"hi" if b"/echo" in raw else b"hello from a\n"
+        got, closed = await exchange(lb.server.port, raw, body)
+        assert lb.byte_path == 0
+    assert got.startswith(b"HTTP/1.1 200 OK") and got.endswith(b"\r\n\r\n" + body)
+    assert closed == closes  # an HTTP/1.0 client without keep-alive: closed after

@@ -1,5 +1,11 @@
-"""The fast path of HTTP mode: a bodiless GET or HEAD on an idle keep-alive upstream, with
-no task and no await.
+"""The core-based fast path of HTTP mode: a bodiless GET or HEAD on an idle keep-alive
+upstream, with no task and no await, events parsed and framed by the sans-IO core.
+
+Most requests take the byte path (``rawpath``) instead, which skips the core
+altogether; this one serves requests the core parsed already (a head that came
+in pieces, a request pipelined behind one the general path took) and adopts an
+exchange the byte path started when the response is one it does not relay
+(chunked, close-delimited, a bad head): ``FastExchange(..., mark=...)``.
 
 Why. Most requests a balancer sees are small GETs, and with the general path
 (``ProxySession._exchange``) each costs a task, several futures and a timer

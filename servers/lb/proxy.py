@@ -8,7 +8,11 @@ byte: the proxy and the backend can never disagree about where a request ends
 (request smuggling), because the backend only ever receives messages the proxy
 re-framed itself.
 
-Each request gets one task (``_exchange``): choose a backend, take an idle
+The common request (a whole head, no body or a small Content-Length one, an
+idle pooled upstream) never reaches the core: the byte path (``rawpath``)
+checks it against the same grammar and limits, rewrites it in one pass and
+relays a Content-Length response as bytes, declining anything unusual to what
+follows. There, each request gets one task (``_exchange``): choose a backend, take an idle
 keep-alive connection to it (or open one within the connect timeout), send the
 head with rewritten headers (``forwarding``), stream the body, wait for the
 response head within the read timeout, then stream the response back. Bodies
