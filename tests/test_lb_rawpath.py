@@ -425,3 +425,18 @@ async def test_valid_requests_it_declines_are_proxied_by_the_general_path(two, r
         assert lb.byte_path == 0
     assert got.startswith(b"HTTP/1.1 200 OK") and got.endswith(b"\r\n\r\n" + body)
     assert closed == closes  # an HTTP/1.0 client without keep-alive: closed after
+
+
+async def test_least_connections_counts_byte_path_requests_in_flight(two):
+    async with running_lb([spec(c) for c in two], algorithm="leastconn") as lb, \
+            HTTPClient() as client, HTTPClient() as other:  # fmt: skip
+        await asyncio.gather(client.get(url(lb, "/")), other.get(url(lb, "/")))  # both pooled
+        byte_path = lb.byte_path
+        slow = asyncio.create_task(client.get(url(lb, "/slow?ms=800")))
+        await asyncio.sleep(0.2)
+        busy = [b for b in lb.backends if b.active == 1]
+        assert len(busy) == 1 and lb.byte_path == byte_path + 1
+        names = [(await other.get(url(lb, "/whoami"))).headers["x-backend"] for _ in range(4)]
+        assert len(set(names)) == 1  # all to the idle one
+        assert (await slow).status == 200
+        assert lb.byte_path == byte_path + 5 and idle_in_flight(lb)
