@@ -122,7 +122,9 @@ class Upstream(asyncio.Protocol):
     # -- used by the proxy -------------------------------------------------------------
     def usable(self) -> bool:
         h = self.h
-        return not self.closed and h.our_state == h11.IDLE and h.their_state == h11.IDLE
+        t = self.transport
+        return (not self.closed and t is not None and not t.is_closing()  # (EOF seen: closing)
+                and h.our_state == h11.IDLE and h.their_state == h11.IDLE)  # fmt: skip
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
