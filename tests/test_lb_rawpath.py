@@ -139,6 +139,8 @@ ODD = {
     b"/extra": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNK",
     b"/drop": b"",
 }  # fmt: skip
+LONG_BODY = bytes(range(256)) * 300  # 75 KiB
+ODD[b"/long"] = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(LONG_BODY), LONG_BODY)
 SEEN: dict[int, list[bytes]] = {}  # port -> request heads an odd backend received
 CLOSES = (b"/close", b"/http10", b"/eof", b"/broken", b"/drop", b"/extra")
 
@@ -165,11 +167,13 @@ async def odd_backend(name: str = "odd", hang: bool = False) -> AsyncIterator[Ba
                               % (len(body), body))  # fmt: skip
                 if head.startswith(b"HEAD ") and path not in ODD:
                     out = out[: out.index(b"\r\n\r\n") + 4]
-                writer.write(out[:20])
-                await writer.drain()
-                await asyncio.sleep(0.01)  # the head arrives in two reads
-                writer.write(out[20:])
-                await writer.drain()
+                for i in range(0, len(out), 8000) if path == b"/long" else (0,):
+                    piece = out[i : i + 8000] if path == b"/long" else out
+                    writer.write(piece[:20])
+                    await writer.drain()
+                    await asyncio.sleep(0.01)  # the head (and /long's body) in several reads
+                    writer.write(piece[20:])
+                    await writer.drain()
                 if path in CLOSES:
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -440,3 +444,21 @@ async def test_least_connections_counts_byte_path_requests_in_flight(two):
         assert len(set(names)) == 1  # all to the idle one
         assert (await slow).status == 200
         assert lb.byte_path == byte_path + 5 and idle_in_flight(lb)
+
+
+async def test_a_request_body_on_the_byte_path(two):
+    body = bytes(range(256)) * 4
+    put = b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n" + body
+    async with running_lb([spec(two[0])]) as lb, HTTPClient() as client:
+        await client.get(url(lb, "/"))
+        got, closed = await exchange(lb.server.port, put + get("/whoami"), b"hello from a\n")
+        assert lb.byte_path == 2 and idle_in_flight(lb) and not closed
+    assert got.startswith(b"HTTP/1.1 200 OK") and (b"\r\n\r\n" + body + b"HTTP/1.1 200") in got
+
+
+async def test_a_long_body_relayed_over_many_reads():
+    async with odd_backend() as odd, running_lb([odd]) as lb:
+        await exchange(lb.server.port, get("/x"), b"hello from odd")  # pooled
+        got, closed = await exchange(lb.server.port, get("/long") + get("/x"), b"hello from odd")
+        assert lb.byte_path == 2 and idle_in_flight(lb) and not closed
+    assert got.count(b"HTTP/1.1 200 OK") == 2 and LONG_BODY + b"HTTP/1.1 200 OK" in got
