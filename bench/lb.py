@@ -32,10 +32,10 @@ the response head checked and rewritten in one pass and its Content-Length
 body relayed as bytes; checked heads are cached by their bytes (clients and
 backends repeat them; only Date changes), and read timeouts are swept every
 50 ms instead of a timer per request. About 40 Python calls per request now.
-Measured after it (same machine, 6 interleaved rounds of 5 s, load average
-8-10): median 8,739 req/s against HAProxy's 10,985, **0.80x** (per round
-0.65x to 1.16x), ~43 us of CPU per request against HAProxy's ~31 (direct
-nginx: ~18). The four system calls per request are the same for both (a read
+Measured after it (same machine, two runs of 6 interleaved rounds of 5 s, load
+average 8-10): medians 8,739 and 8,048 req/s against HAProxy's 10,985 and
+10,064, **0.80x** both times (per round 0.54x to 1.16x), ~43-44 us of CPU per
+request against HAProxy's ~30-31 (direct nginx: ~18). The four system calls per request are the same for both (a read
 and a write on each side, strace). Split from ``/proc`` in separate runs of
 the same load: syslab 17-25 us user + 23-30 us system per request, HAProxy
 8-13 us user + 17-28 us system; the user time left is CPython's cost per
