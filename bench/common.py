@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,14 +127,14 @@ def merge_rounds(rounds: Sequence[Sequence[Row]]) -> list[Row]:
     return out
 
 
-def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
+def interleaved(runners: Mapping[Any, Any], rounds: int) -> dict[Any, list[Any]]:
     """Call each ``runners[name]()`` once per round, the order rotating every round.
 
     So a slow moment of the machine (another process, a page-cache flush)
     falls on every implementation alike instead of on whichever ran second.
     """
     names = list(runners)
-    results: dict[str, list[Any]] = {n: [] for n in names}
+    results: dict[Any, list[Any]] = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
@@ -142,19 +142,59 @@ def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
     return results
 
 
-def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str, scale: float = 1.0,
-                log: bool = True, size: tuple[float, float] = (10, 4.5)) -> Path:
+RATE_UNITS = ("/s", "per s", "x")  # unit endings where more is better
+COST_UNITS = ("s", "ms", "us", "µs", "ns", "KiB", "MiB", "KB", "MB", "B", "KiB/strm")
+
+
+def better(unit: str) -> str:
+    """``higher`` for rates, ``lower`` for times and sizes, empty when the unit does not say."""
+    if unit.endswith(RATE_UNITS):
+        return "higher"
+    if unit in COST_UNITS or unit.split("/")[0] in COST_UNITS:
+        return "lower"
+    return ""
+
+
+def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str | dict[str, str] | None = None,
+                scale: float = 1.0, log: bool = True, size: tuple[float, float] | None = None,
+                panel: Callable[[Row], str] | None = None) -> Path:  # fmt: skip
     """A PNG of grouped bars: one group per workload, one bar per implementation (in the
-    rows' order), the median as the bar and min..max as its whisker; values / ``scale``."""
+    rows' order), the median as the bar and min..max as its whisker; values / ``scale``.
+
+    Rows in several units get one panel per unit (a latency beside a memory figure),
+    or one per ``panel(row)`` when given (titled with it); each panel's axis says its
+    unit and, when the unit tells, whether higher or lower is better. ``ylabel`` (one
+    label, or one per unit / panel) replaces the unit as the label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    key = panel or (lambda r: r.unit)
+    names = list(dict.fromkeys(key(r) for r in rows))
+    if size is None:
+        size = (max(10.0, 5.5 * len(names)), 4.5)
+    fig, axes = plt.subplots(1, len(names), figsize=size, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        mine = [r for r in rows if key(r) == name]
+        unit = mine[0].unit
+        label = ylabel.get(name, unit) if isinstance(ylabel, dict) else (ylabel or unit)
+        sense = better(unit)
+        _bars(ax, mine, scale, log, label + (f" ({sense} is better)" if sense else ""))
+        if panel:
+            ax.set_title(name)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _bars(ax: Any, rows: Sequence[Row], scale: float, log: bool, ylabel: str) -> None:
     impls = list(dict.fromkeys(r.impl for r in rows))
     workloads = list(dict.fromkeys(r.workload for r in rows))
     width = 0.8 / len(impls)
-    fig, ax = plt.subplots(figsize=size)
     for k, impl in enumerate(impls):
         mine = {r.workload: r for r in rows if r.impl == impl}
         shown = [w for w in workloads if w in mine]
@@ -163,17 +203,12 @@ def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str, scale:
         lo = [m - mine[w].extra.get("min", mine[w].value) / scale for w, m in zip(shown, med, strict=True)]
         hi = [mine[w].extra.get("max", mine[w].value) / scale - m for w, m in zip(shown, med, strict=True)]
         ax.bar(xs, med, width=width, yerr=[lo, hi], capsize=2, label=impl)
-    ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 6 else 0)
-    if log:
+    long = len(workloads) > 6 or sum(len(w) for w in workloads) > 60
+    ax.set_xticks(range(len(workloads)), workloads, rotation=20 if long else 0, ha="right" if long else "center")
+    if log and all(r.value > 0 for r in rows):
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.legend(fontsize="small")
 
 
 def overlaps(a: Row, b: Row) -> bool:

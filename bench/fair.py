@@ -294,7 +294,7 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "fair-quick" if args.quick else "fair"
     expected = sieve_count(args.n)
     print(

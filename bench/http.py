@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     name = "http-quick" if args.quick else "http"
     path = save(name, rows, seconds=seconds, rounds=rounds, threads=args.threads,
                 connections=args.connections)  # fmt: skip
-    png = common.RESULTS / f"{name}.png"
+    png = common.results_dir() / f"{name}.png"
     plot(rows, png, title)
     print(f"\nsaved {path} and {png}", file=sys.stderr)
 
@@ -341,7 +341,8 @@ def streams_main(args: argparse.Namespace) -> None:
     print(http_streams.report(rows))
     path = save("http-streams-quick" if args.quick else "http-streams", rows, streams=n,
                 rounds=rounds)  # fmt: skip
-    print(f"\nsaved {path}", file=sys.stderr)
+    png = http_streams.plot(rows, path.with_suffix(".png"), rounds)
+    print(f"\nsaved {path} and {png}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "mysql_keys-quick" if args.quick else "mysql_keys"
     total = 4_000 if args.quick else args.rows
     n_upsert = 1_000 if args.quick else args.upsert_rows

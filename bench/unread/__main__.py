@@ -113,7 +113,7 @@ def plot(res: dict[str, Any], png: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "unread-quick" if args.quick else "unread"
     shape = data.Shape.for_messages(3_000 if args.quick else args.messages)
     users = sample_users(shape, 5 if args.quick else 20)
