@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Row, header, results_dir, save, table
+from bench.common import Row, header, measured, results_dir, save, table
 from storage.bloom import BloomFilter, DeletableBloomFilter, false_positive_rate, optimal_k
 
 BPK = (2, 4, 6, 8, 10, 12, 16)
@@ -126,9 +126,8 @@ def speed(n: int, rounds: int) -> tuple[list[Row], dict[str, Any]]:
             samples.setdefault(("contains", impl), []).append(len(probes_) / (t2 - t1))
     rows, detail = [], {}
     for (work, impl), xs in samples.items():
-        med = statistics.median(xs)
-        rows.append(Row(work, impl, med, "ops/s", {"min": min(xs), "max": max(xs)}))
-        detail[f"{work}/{impl}"] = {"min": min(xs), "median": med, "max": max(xs)}
+        rows.append(measured(work, impl, xs, "ops/s"))
+        detail[f"{work}/{impl}"] = {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
     return rows, detail
 
 

@@ -43,7 +43,7 @@ from clients.pool import PoolConfig
 from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 
-from .common import Row, header, save, table
+from .common import Row, header, measured, save, table
 
 LETTERS = "ABCDEF"
 FIRST_FREE = "SELECT id FROM seats WHERE passenger_id IS NULL ORDER BY id LIMIT 1"
@@ -240,12 +240,12 @@ def summarize(flights: list[Flight]) -> list[Row]:
         runs = [f for f in flights if (f.flavour, f.how) == key]
         secs = [f.seconds for f in runs]
         last = runs[-1]
-        rows.append(Row(f"{key[0]} x{len(last.told)}", key[1], 1 / statistics.median(secs), "flights/s", {
-            "median_s": round(statistics.median(secs), 4), "min_s": round(min(secs), 4),
-            "max_s": round(max(secs), 4), "filled": min(f.filled for f in runs),
-            "stranded": max(f.stranded for f in runs), "correct": all(f.correct for f in runs),
-            "retries": max(f.retries for f in runs), "lock_waits": max(f.lock_waits for f in runs),
-        }))  # fmt: skip
+        rows.append(measured(f"{key[0]} x{len(last.told)}", key[1], [1 / s for s in secs], "flights/s",
+            median_s=round(statistics.median(secs), 4), min_s=round(min(secs), 4),
+            max_s=round(max(secs), 4), filled=min(f.filled for f in runs),
+            stranded=max(f.stranded for f in runs), correct=all(f.correct for f in runs),
+            retries=max(f.retries for f in runs), lock_waits=max(f.lock_waits for f in runs),
+        ))  # fmt: skip
     return rows
 
 

@@ -143,7 +143,7 @@ def interleaved(runners: Mapping[Any, Any], rounds: int) -> dict[Any, list[Any]]
 
 
 RATE_UNITS = ("/s", "per s", "x")  # unit endings where more is better
-COST_UNITS = ("s", "ms", "us", "µs", "ns", "KiB", "MiB", "KB", "MB", "B", "KiB/strm")
+COST_UNITS = ("s", "ms", "us", "µs", "ns", "KiB", "MiB", "KB", "MB", "B", "bytes")
 
 
 def better(unit: str) -> str:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .common import Row, header, save, table
+from .common import Row, header, measured, save, table
 from .sqlbench import common_flags, output_dir, positive, pyplot, save_figure
 
 STRATEGIES = ("static", "dynamic", "chunked")
@@ -252,10 +252,10 @@ def rows_of(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int) -
         for strategy, runs in by.items():
             walls = [r["wall_s"] for r in runs]
             last = runs[-1]
-            rows.append(Row(f"{mode} x{workers}", strategy, statistics.median(walls), "s", {
-                "min_s": min(walls), "max_s": max(walls), "imbalance": last["imbalance"],
-                "idle_tail_s": last["idle_tail_s"],
-                "busy_s": last["busy_s"], "parallel": last["busy_s"] / last["wall_s"], "correct": "yes" if all(r["correct"] for r in runs) else "NO"}))  # fmt: skip
+            rows.append(measured(f"{mode} x{workers}", strategy, walls, "s", imbalance=last["imbalance"],
+                                 idle_tail_s=last["idle_tail_s"], busy_s=last["busy_s"],
+                                 parallel=last["busy_s"] / last["wall_s"],
+                                 correct="yes" if all(r["correct"] for r in runs) else "NO"))  # fmt: skip
     return rows
 
 

@@ -23,7 +23,6 @@ Results: ``bench/results/hashring.json`` and ``hashring.png``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from clients.hashring import BoundedLoads, HashRing, JumpHash, ModuloHash, RendezvousHash
 
-from .common import Row, header, save, table
+from .common import Row, header, measured, save, table
 
 VNODE_STEPS = [1, 2, 5, 10, 20, 50, 100, 160, 200, 500, 1000]
 
@@ -62,8 +61,7 @@ def skew_rows(keys: list[str], n: int, trials: int) -> list[Row]:
     rows = []
     for name, make in schemes.items():
         s = [skew(make([f"t{t}-node{i}" for i in range(n)]), keys, n) for t in range(trials)]
-        rows.append(Row("skew max/mean", name, statistics.median(s), "x",
-                        {"min": min(s), "max": max(s), "trials": trials}))  # fmt: skip
+        rows.append(measured("skew max/mean", name, s, "x", trials=trials))
     return rows
 
 
@@ -109,8 +107,7 @@ def speed_rows(keys: list[str], names: list[str], rounds: int) -> list[Row]:
         for name, lookup in impls.items():
             samples[name].append(lookups_per_second(lookup, keys))
     return [
-        Row("lookups/s", name, statistics.median(s), "ops/s",
-            {"min": min(s), "max": max(s), "rounds": len(s)})
+        measured("lookups/s", name, s, "ops/s")
         for name, s in samples.items()
     ]  # fmt: skip
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.procs import python_module
 
-from .common import Row, header, percentile, results_dir, save, table
+from .common import Row, header, measured, percentile, results_dir, save, table
 from .http_streams import fds, raise_fd_limit, rss_kib
 
 LONG_WAIT = 20  # seconds per long poll (the server caps at 30)
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         for key, unit in (("notice_p50_ms", "ms"), ("notice_p99_ms", "ms"),
                           ("requests_per_instance", "req"), ("bytes_per_instance", "B")):  # fmt: skip
             v = [r[key] for r in rs]
-            rows.append(Row(key.replace("_", " "), name, statistics.median(v), unit, {"min": min(v), "max": max(v)}))
+            rows.append(measured(key.replace("_", " "), name, v, unit))
     return rows, {"runs": runs, "hold": held}
 
 

@@ -51,7 +51,7 @@ from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 from netlib.shell import run
 
-from .common import Row, header, merge_rounds, save, summarize, table
+from .common import Row, header, median_bars, merge_rounds, save, summarize, table
 
 SAMPLE_INTERVAL = 0.02  # seconds between Threads_connected samples
 CASE_SECONDS = 30.0  # a bound on one case, whatever --ops says
@@ -222,7 +222,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(table(rows, REFERENCE))
     path = save("pool-quick" if args.quick else "pool", rows, workers=args.workers,
                 pool_size=args.pool_size, ops=args.ops, rounds=args.rounds)  # fmt: skip
-    print(f"\nsaved {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"D2: SELECT 1 from {args.workers} workers, pool of "
+                      f"{args.pool_size} vs {REFERENCE} (reference), median of {args.rounds} round(s), "
+                      "whiskers min..max", "queries / s", size=(11, 4.8))  # fmt: skip
+    print(f"\nsaved {path} and {png}")
     return rows
 
 

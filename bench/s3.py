@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, median_bars, save, table
+from .common import Row, header, measured, median_bars, save, table
 
 AK, SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DEFAULT_SIZES = [1024, 1024 * 1024, 100 * 1024 * 1024]
@@ -82,8 +82,7 @@ def run(sizes: Sequence[int], max_ops: int, rounds: int) -> list[Row]:
 
 def _row(impl: str, op: str, size: int, per_sec: list[float]) -> Row:
     med = statistics.median(per_sec)
-    return Row(f"{op} {_human(size)}", impl, med, "ops/s", {
-        "min": min(per_sec), "max": max(per_sec), "MB/s": med * size / 1e6, "rounds": len(per_sec)})  # fmt: skip
+    return measured(f"{op} {_human(size)}", impl, per_sec, "ops/s", **{"MB/s": med * size / 1e6})
 
 
 def _human(n: int) -> str:

@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from harness.procs import free_port, python_module, require_binary
 
-from .common import Row, header, median_bars, save, table
+from .common import Row, header, measured, median_bars, save, table
 
 BLOCK = 1 << 20
 LISTENING = re.compile(r"listening on [0-9.]+:(\d+)")
@@ -123,10 +122,8 @@ def run(size: int, rounds: int, workdir: Path) -> tuple[list[Row], dict[str, lis
                 p.unlink()
     rows = []
     for impl, v in mbs.items():
-        extra = {"min": min(v), "max": max(v)}
-        if impl in rss:
-            extra["peak_rss_mb"] = max(rss[impl])
-        rows.append(Row(f"upload {size // 2**20} MiB", impl, statistics.median(v), "MB/s", extra))
+        extra = {"peak_rss_mb": max(rss[impl])} if impl in rss else {}
+        rows.append(measured(f"upload {size // 2**20} MiB", impl, v, "MB/s", **extra))
     return rows, mbs
 
 

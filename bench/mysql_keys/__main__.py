@@ -43,7 +43,7 @@ def key_rows(res: dict[str, Any], total: int) -> list[Row]:
         rates = [x["rows_per_s"] for x in r["rounds"]]
         s = spread(rates)
         rows.append(Row(f"insert {total:,}", kind, r["rows"] / r["seconds"], "rows/s", {
-            "min/s": s["min"], "median/s": s["median"], "max/s": s["max"],
+            "min": s["min"], "median": s["median"], "max": s["max"],
             "data_MB": r["data_bytes"] / 2**20, "B/row": r["bytes_per_row"],
             "splits": r["page_splits"], "disk_reads": r["pool_reads"]}))  # fmt: skip
     return rows
@@ -56,7 +56,7 @@ def upsert_rows(res: dict[str, Any], n: int) -> list[Row]:
         s = spread([x["rows_per_s"] for x in rs])
         last = rs[-1]
         rows.append(Row(f"upsert {n:,} rows", way, s["median"], "rows/s", {
-            "min/s": s["min"], "max/s": s["max"], "deletes": last["handler_delete"],
+            **s, "deletes": last["handler_delete"],
             "writes": last["handler_write"], "updates": last["handler_update"],
             "children": last["children_left"]}))  # fmt: skip
     return rows
@@ -68,7 +68,8 @@ def paging_rows(res: dict[str, Any]) -> list[Row]:
         for way in paging.WAYS:
             c = cell[way]
             rows.append(Row(f"page at {int(depth):,}", way, c["median_ms"], "ms", {
-                "min_ms": c["min_ms"], "max_ms": c["max_ms"], "examined": c["rows_examined"],
+                "min": c["min_ms"], "median": c["median_ms"], "max": c["max_ms"],
+                "examined": c["rows_examined"],
                 "same_rows": "yes" if cell["identical"] else "NO"}))  # fmt: skip
     return rows
 
