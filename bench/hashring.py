@@ -78,11 +78,12 @@ def movement_rows(keys: list[str], names: list[str]) -> list[Row]:
         "modulo": lambda ns: ModuloHash(ns).lookup,
     }
     base = {name: make(names) for name, make in schemes.items()}
+    # counted, not timed: one exact figure each (min = median = max, one round)
     for name, make in schemes.items():
-        rows.append(Row("moved on join", name, moved_fraction(base[name], make(joined), keys), "frac"))
-        rows.append(Row("moved on leave", name, moved_fraction(base[name], make(left), keys), "frac"))
-    rows.append(Row("moved on join", "ideal", 1 / len(joined), "frac"))
-    rows.append(Row("moved on leave", "ideal", 1 / len(names), "frac"))
+        rows.append(measured("moved on join", name, [moved_fraction(base[name], make(joined), keys)], "frac"))
+        rows.append(measured("moved on leave", name, [moved_fraction(base[name], make(left), keys)], "frac"))
+    rows.append(measured("moved on join", "ideal", [1 / len(joined)], "frac"))
+    rows.append(measured("moved on leave", "ideal", [1 / len(names)], "frac"))
     return rows
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bench import autobahn
 from bench import websocket as wsbench
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N15")
 
@@ -16,7 +17,7 @@ def test_websocket_bench_smoke(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
     wsbench.main(["--messages", "50", "--big", "2", "--rounds", "1"])
     assert "vs websockets" in capsys.readouterr().out
-    doc = json.loads((tmp_path / "websocket.json").read_text())
+    doc = assert_bench_report(tmp_path, "websocket")
     got = {(r["workload"], r["impl"]) for r in doc["rows"]}
     for side in ("server", "client"):
         for w in ("rtt 64 B", "pipelined 64 B", "1 MiB"):
