@@ -260,11 +260,13 @@ def plot(flights: list[Flight], rows: list[Row], seats: int, path: Path) -> Path
                              gridspec_kw={"width_ratios": [3] + [1] * len(hows)})  # fmt: skip
     ax = axes[0]
     for k, flavour in enumerate(("threads", "asyncio")):
-        vals = [next((r.extra["median_s"] for r in rows if r.impl == h and r.workload.startswith(flavour)), 0)
-                for h in hows]  # fmt: skip
-        ax.bar([i + k * 0.4 for i in range(len(hows))], vals, width=0.4, label=flavour)
+        mine = [next((r.extra for r in rows if r.impl == h and r.workload.startswith(flavour)), {}) for h in hows]
+        vals = [e.get("median_s", 0) for e in mine]
+        err = [[e.get("median_s", 0) - e.get("min_s", 0) for e in mine],
+               [e.get("max_s", 0) - e.get("median_s", 0) for e in mine]]  # fmt: skip
+        ax.bar([i + k * 0.4 for i in range(len(hows))], vals, width=0.4, yerr=err, capsize=3, label=flavour)
     ax.set_xticks([i + 0.2 for i in range(len(hows))], hows)
-    ax.set_ylabel("seconds to check in every passenger (median)")
+    ax.set_ylabel("seconds to check in every passenger\n(median, whiskers min..max; lower is better)")
     ax.set_title(f"{seats} passengers, {seats} seats")
     ax.legend()
     for ax, how in zip(axes[1:], hows, strict=True):

@@ -146,6 +146,9 @@ RATE_UNITS = ("/s", "per s", "x")  # unit endings where more is better
 COST_UNITS = ("s", "ms", "us", "µs", "ns", "KiB", "MiB", "KB", "MB", "B", "bytes")
 
 
+LOG_SPAN = 20.0  # a panel's bars go on a log axis only when its medians span this factor
+
+
 def better(unit: str) -> str:
     """``higher`` for rates, ``lower`` for times and sizes, empty when the unit does not say."""
     if unit.endswith(RATE_UNITS):
@@ -164,7 +167,9 @@ def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str | dict[
     Rows in several units get one panel per unit (a latency beside a memory figure),
     or one per ``panel(row)`` when given (titled with it); each panel's axis says its
     unit and, when the unit tells, whether higher or lower is better. ``ylabel`` (one
-    label, or one per unit / panel) replaces the unit as the label."""
+    label, or one per unit / panel) replaces the unit as the label. With ``log``, a
+    panel whose medians span ``LOG_SPAN`` or more is drawn on a log axis (and says so);
+    a narrower one from zero, where bar heights compare honestly."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,22 +196,31 @@ def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str | dict[
     return path
 
 
+def yerr(rows: Sequence[Row], scale: float = 1.0) -> list[list[float]]:
+    """matplotlib's ``yerr`` for bars at the rows' medians: [below, above] down to min
+    and up to max (rows without a spread get no whisker); values / ``scale``."""
+    lo = [(r.value - r.extra.get("min", r.value)) / scale for r in rows]
+    hi = [(r.extra.get("max", r.value) - r.value) / scale for r in rows]
+    return [lo, hi]
+
+
 def _bars(ax: Any, rows: Sequence[Row], scale: float, log: bool, ylabel: str) -> None:
     impls = list(dict.fromkeys(r.impl for r in rows))
     workloads = list(dict.fromkeys(r.workload for r in rows))
-    width = 0.8 / len(impls)
-    for k, impl in enumerate(impls):
+    present = {w: [i for i in impls if any(r.workload == w and r.impl == i for r in rows)] for w in workloads}
+    width = 0.8 / max(len(v) for v in present.values())
+    for impl in impls:  # each workload's bars side by side, centred, whoever is in it
         mine = {r.workload: r for r in rows if r.impl == impl}
         shown = [w for w in workloads if w in mine]
-        xs = [workloads.index(w) + (k - (len(impls) - 1) / 2) * width for w in shown]
+        xs = [workloads.index(w) + (present[w].index(impl) - (len(present[w]) - 1) / 2) * width for w in shown]
         med = [mine[w].value / scale for w in shown]
-        lo = [m - mine[w].extra.get("min", mine[w].value) / scale for w, m in zip(shown, med, strict=True)]
-        hi = [mine[w].extra.get("max", mine[w].value) / scale - m for w, m in zip(shown, med, strict=True)]
-        ax.bar(xs, med, width=width, yerr=[lo, hi], capsize=2, label=impl)
+        ax.bar(xs, med, width=width, yerr=yerr([mine[w] for w in shown], scale), capsize=2, label=impl)
     long = len(workloads) > 6 or sum(len(w) for w in workloads) > 60
     ax.set_xticks(range(len(workloads)), workloads, rotation=20 if long else 0, ha="right" if long else "center")
-    if log and all(r.value > 0 for r in rows):
-        ax.set_yscale("log")
+    values = [r.value for r in rows]
+    if log and min(values) > 0 and max(values) / min(values) >= LOG_SPAN:
+        ax.set_yscale("log")  # a narrower span reads better (and more honestly) from zero
+        ylabel += ", log scale"
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
 
@@ -232,7 +246,8 @@ def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) ->
     ref_rows = {r.workload: r for r in rows if r.impl == reference}
     ref = {w: r.value for w, r in ref_rows.items()}
     extras = sorted({k for r in rows for k in r.extra})
-    sense = "ratio: higher is better" if higher_is_better else "ratio: reference's time / ours, >1 = ours faster"
+    sense = ("values: higher is better; ratio: this row's median / the reference's, >1 = ahead" if higher_is_better
+             else "values: lower is better; ratio: the reference's median / this row's, >1 = ahead")  # fmt: skip
     out = [f"({sense}; ~ = within the min..max noise of this run)",
            f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
            + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip

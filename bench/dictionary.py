@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     lookups = [r for r in rows if r.workload.startswith("lookup")]
     png = median_bars(lookups, results_dir() / f"{name}.png",
                       "Word lookups: CSV+dict, Bitcask, CSV scan (median, min..max)",
-                      "microseconds per lookup (log)", size=(12, 5))  # fmt: skip
+                      "microseconds per lookup", size=(12, 5))  # fmt: skip
     print(f"saved {png}")
 
 

@@ -284,11 +284,13 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png:
         ax[k].set(title=f"{mode}: each worker's share of the work", ylabel="% of trial divisions")
         ax[k].legend(fontsize=7)
     for j, mode in enumerate(MODES):
-        ax[2].bar([s + j * 0.4 for s in range(len(STRATEGIES))],
-                  [statistics.median(r["wall_s"] for r in results[mode][s]) for s in STRATEGIES],
-                  0.4, label=mode)  # fmt: skip
+        walls = [[r["wall_s"] for r in results[mode][s]] for s in STRATEGIES]
+        med = [statistics.median(w) for w in walls]
+        ax[2].bar([s + j * 0.4 for s in range(len(STRATEGIES))], med, 0.4, capsize=3, label=mode,
+                  yerr=[[m - min(w) for m, w in zip(med, walls, strict=True)],
+                        [max(w) - m for m, w in zip(med, walls, strict=True)]])  # fmt: skip
     ax[2].set_xticks([s + 0.2 for s in range(len(STRATEGIES))], STRATEGIES)
-    ax[2].set(title=f"wall time, {workers} workers (median)", ylabel="s")
+    ax[2].set(title=f"wall time, {workers} workers (median, whiskers min..max)", ylabel="s (lower is better)")
     ax[2].legend()
     save_figure(fig, png)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from clients.hashring import BoundedLoads, HashRing, JumpHash, ModuloHash, RendezvousHash
 
-from .common import Row, header, measured, save, table
+from .common import Row, header, measured, save, table, yerr
 
 VNODE_STEPS = [1, 2, 5, 10, 20, 50, 100, 160, 200, 500, 1000]
 
@@ -122,7 +122,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     ring = [r for r in rows if r.workload == "skew max/mean" and r.impl.startswith("ring vnodes=")
             and "bounded" not in r.impl]  # fmt: skip
-    a.plot([int(r.impl.split("=")[1]) for r in ring], [r.value for r in ring], "o-", label="ring")
+    a.errorbar([int(r.impl.split("=")[1]) for r in ring], [r.value for r in ring], yerr=yerr(ring), fmt="o-",
+               capsize=3, label="ring (median of trials, whiskers min..max)")  # fmt: skip
     for impl, style in (("rendezvous", "--"), ("jump", ":"), ("modulo", "-.")):
         v = next(r.value for r in rows if r.workload == "skew max/mean" and r.impl == impl)
         a.axhline(v, linestyle=style, color="grey", label=impl)

@@ -10,8 +10,8 @@ them all and waits until the child's fd count is back to its baseline (the
 streams really ended). Per round and server: KiB of RSS per stream (lower is
 better) and streams opened per second (higher is better). Rounds interleave the two
 servers, who goes first rotating; the tables show the median with min / max beside
-it and the ratio of medians to syslab's; the PNG draws the medians with min..max
-whiskers.
+it and the ratio of medians to aiohttp's (>1: syslab ahead); the PNG draws the
+medians with min..max whiskers.
 
 Both processes raise RLIMIT_NOFILE to its hard limit: N streams need N fds on
 each side (10,000 by default, so the hard limit must be above about 10,100).
@@ -158,10 +158,10 @@ def measure(n: int, rounds: int, only: tuple[str, ...]) -> list[Row]:
 
 
 def report(rows: list[Row]) -> str:
-    """RSS per stream (lower is better) and opening rate (higher is better), ratio vs syslab."""
+    """RSS per stream (lower is better) and opening rate (higher is better), ratio vs aiohttp."""
     return "\n\n".join([
-        table([r for r in rows if r.unit == "KiB/strm"], reference="syslab", higher_is_better=False),
-        table([r for r in rows if r.unit == "streams/s"], reference="syslab"),
+        table([r for r in rows if r.unit == "KiB/strm"], reference="aiohttp", higher_is_better=False),
+        table([r for r in rows if r.unit == "streams/s"], reference="aiohttp"),
     ])  # fmt: skip
 
 

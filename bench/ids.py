@@ -8,12 +8,14 @@ from T threads (the MySQL-backed ones with a connection per thread), interleaved
 over R rounds; ids/s min / median / max. The reference is the MySQL counter
 (``UPDATE ... LAST_INSERT_ID(v + 1)``: a round trip and a commit per id).
 Expect three tiers, for three reasons: in-process generators (Snowflake,
-ObjectId, the range client between ranges) cost a lock and some arithmetic,
-millions per second, and threads do not help (the GIL); the range service adds
-one HTTP round trip and an fsync per 1,000 ids; the counter, the stored
-procedure and Flickr's ticket servers cost a network round trip and a
-transaction per id (the procedure also a row lock and two statements), so
-threads help them until the server's commit rate is the limit.
+ObjectId, the range client between ranges) cost a lock and some arithmetic
+(hundreds of thousands per second on this 2-core machine), and threads share
+one GIL, so T threads are far from T times one; the range service adds one
+HTTP round trip and an fsync per 1,000 ids; the counter, the stored procedure
+and Flickr's ticket servers cost a network round trip and a transaction per id
+(the procedure also a row lock and two statements): threads help the counter
+and the procedure until the server's commit rate is the limit, while Flickr's
+REPLACE queues every client on one row's lock (the table says how much).
 
 Part 2, index locality: K ids made by T concurrent threads of each generator,
 inserted in the order they were made as the primary key of a table (next to a
@@ -22,13 +24,15 @@ them: Snowflake, ObjectId by second, ranges by block, tickets by counter; thread
 interleave so a few places near the edge take inserts) append
 near the right edge of the B+tree; the random key splits pages in the middle.
 The table's bytes per row and page splits say so (``bench/mysql_keys`` does
-the same at 1M rows). Each table is loaded R times, interleaved: rows/s min /
-median / max, bytes per row and splits of the median round. Ratios are ours /
-the reference's median (higher is better); ``ids.png`` draws the medians with
-min..max whiskers. "Nearly" matters: ids that arrive slightly out of order
+the same at 1M rows). "Nearly" matters: ids that arrive slightly out of order
 (threads interleaving inside one millisecond; Flickr's odd and even servers
 drifting apart, so inserts alternate between two places in the key space)
 split the hot pages in the middle and leave them part-empty.
+
+Each table is loaded R times, interleaved: rows/s min / median / max, bytes per
+row and splits of the median round. Ratios are the medians' against the
+reference's (higher is better); ``ids.png`` draws the medians with min..max
+whiskers.
 """
 
 from __future__ import annotations
@@ -162,13 +166,14 @@ def locality(conn: Connection, name: str, ids: list[Any], key: str) -> dict[str,
 
 WHY = """
 why: in-process generators (Snowflake, ObjectId, the range client between ranges) cost a lock and
-arithmetic (threads do not add throughput: the GIL); the range service one HTTP request and fsync
+arithmetic (threads share one GIL: compare the 1- and T-thread rows); the range service one HTTP request and fsync
 per 1,000 ids; the counter, the stored procedure and the ticket servers a round trip and a commit
 per id, and Flickr's REPLACE queues every client on one row's lock. As primary keys, ids that grow
 with time append at the B+tree's right edge; ids that arrive slightly out of order (threads
 interleaving, two ticket servers drifting apart) split hot pages in the middle (more bytes per
 row), and a random UUIDv4 splits everywhere. At this size every table fits the buffer pool, so
-insert *times* hardly differ; the page fill (B/row) does. bench/mysql_keys shows the time cost
+insert times need not differ (the ~ marks say when they do not, beyond this run's noise); the page
+fill (B/row) does. bench/mysql_keys shows the time cost
 once a random key's tree outgrows memory (1M rows)."""
 KEEP_SECONDS = 60.0  # at most this long making one generator's ids for part 2
 KEY_TYPES = {"objectid": "BINARY(12)", "uuidv4 (reference)": "BINARY(16)"}
@@ -205,7 +210,7 @@ def run(args: argparse.Namespace) -> None:
     print(WHY)
     png = median_bars(rows + lrows, out / f"{name}.png", f"D10 id generators (median of {args.rounds} "
                       f"round(s), whiskers min..max); references: {REFERENCE}, uuidv4 as PK",
-                      {"ids/s": "ids / s (log)", "rows/s": "PK inserts / s (log)"}, size=(15, 5))  # fmt: skip
+                      {"ids/s": "ids / s", "rows/s": "PK inserts / s"}, size=(15, 5))  # fmt: skip
     path = save(
         name, rows + lrows, seconds=args.seconds, threads=args.threads, keys=n, png=str(png)
     )

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(table(rows, reference="PyJWT"))
     save("jwt", rows, tokens=args.tokens, rounds=args.rounds)
     png = median_bars(rows, results_dir() / "jwt.png", "JWT: ops/s by algorithm (median, min..max)",
-                      "operations per second (log)")  # fmt: skip
+                      "operations per second")  # fmt: skip
     print(f"\nwrote {png}")
     return rows
 

@@ -206,7 +206,7 @@ def _rows(runs: dict[str, list[dict[str, float]]]) -> list[Row]:
 
 
 def plot(rows: list[Row], path: Path) -> Path:
-    """Grouped bars: median ops/s per workload and engine (log scale), whiskers min..max."""
+    """Grouped bars: median ops/s per workload and engine, whiskers min..max."""
     order = {w: i for i, w in enumerate(WORKLOADS)}
     return median_bars(sorted(rows, key=lambda r: order.get(r.workload, len(order))), path,
                        "db_bench workloads: syslab engines vs SQLite",

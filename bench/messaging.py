@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {system:<9} " + "  ".join(f"{k}={v}" for k, v in d.items()))
     path = save("messaging", rows, messages=args.messages, rounds=args.rounds, deaths=deaths)
     png = median_bars(rows, path.with_suffix(".png"), f"M1 messaging: {args.messages:,} messages of ~100 B "
-                      f"end to end, median of {args.rounds} round(s), whiskers min..max",
+                      f"end to end, median of {args.rounds} round(s), whiskers min..max\nclients: ours vs pika "
+                      "on rabbitmq-server, ours vs kafka-python on servers/kafka",
                       "messages / s", size=(10, 4.5))  # fmt: skip
     print(f"saved {path} and {png}")
 

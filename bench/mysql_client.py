@@ -325,7 +325,7 @@ def main() -> None:
     print(table(rows, reference="PyMySQL", higher_is_better=False))
     path = save("mysql_client-quick" if args.quick else "mysql_client", rows, sizes=n, rounds=rounds)
     png = median_bars(rows, path.with_suffix(".png"), "MySQL clients: syslab (blocking, asyncio) vs PyMySQL "
-                      "(reference) and aiomysql; median, whiskers min..max", "seconds (log)",
+                      "(reference) and aiomysql; median, whiskers min..max", "seconds",
                       size=(13, 5))  # fmt: skip
     print(f"saved {path} and {png}")
 

@@ -164,14 +164,15 @@ def plot(runs: dict[str, list[dict[str, float]]]) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rs in runs.items():
-        x = statistics.median(r["requests_per_instance"] for r in rs)
-        y = statistics.median(r["notice_p50_ms"] for r in rs)
-        ax.scatter([x], [y], s=60, marker="*" if name == "long poll" else "o")
+        xs, ys = [r["requests_per_instance"] for r in rs], [r["notice_p50_ms"] for r in rs]
+        x, y = statistics.median(xs), statistics.median(ys)
+        ax.errorbar([x], [y], xerr=[[x - min(xs)], [max(xs) - x]], yerr=[[y - min(ys)], [max(ys) - y]],
+                    fmt="*" if name == "long poll" else "o", markersize=9, capsize=3)  # fmt: skip
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
     ax.set_xscale("log")
     ax.set_xlabel("requests per instance (log)")
     ax.set_ylabel("delay to notice the change, p50 (ms)")
-    ax.set_title("Short polling vs long polling (servers/ec2)")
+    ax.set_title("Short polling vs long polling (servers/ec2)\nmedian of the rounds, whiskers min..max")
     ax.grid(True, alpha=0.3)
     out = results_dir()
     out.mkdir(parents=True, exist_ok=True)

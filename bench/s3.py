@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(rows, reference="moto"))
     path = save("s3", rows, sizes=sizes, rounds=a.rounds)
     png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3 (median, min..max)",
-                      "operations per second (log)", size=(12, 5))  # fmt: skip
+                      "operations per second", size=(12, 5))  # fmt: skip
     print(f"saved {path} and {png}")
     return 0
 

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows, reference=REFERENCE))
     path = save("wal", rows, value_bytes=args.value_bytes, seconds=args.seconds, rounds=args.rounds)
     png = median_bars(rows, results_dir() / "wal.png", "WAL appends/s by sync policy and writer threads "
-                      "(median, min..max)", "appends per second (log)", size=(12, 5))  # fmt: skip
+                      "(median, min..max)", "appends per second", size=(12, 5))  # fmt: skip
     print(f"\nsaved {path} and {png}")
 
 

@@ -85,9 +85,11 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
     ax[1].set(title="clustered index bytes per row", ylabel="bytes")
     depths = [int(d) for d in pages]
     for way in paging.WAYS:
-        ax[2].plot([max(d, 1) for d in depths], [pages[str(d)][way]["median_ms"] for d in depths],
-                   marker="o", label=way)  # fmt: skip
-    ax[2].set(title="page latency by depth (median)", xlabel="depth (rows skipped)", ylabel="ms",
+        cells = [pages[str(d)][way] for d in depths]
+        ax[2].errorbar([max(d, 1) for d in depths], [c["median_ms"] for c in cells], marker="o", label=way,
+                       yerr=[[c["median_ms"] - c["min_ms"] for c in cells], [c["max_ms"] - c["median_ms"] for c in cells]],
+                       capsize=3)  # fmt: skip
+    ax[2].set(title="page latency by depth (median, whiskers min..max)", xlabel="depth (rows skipped)", ylabel="ms",
               xscale="log", yscale="log")  # fmt: skip
     ax[2].legend()
     save_figure(fig, png)

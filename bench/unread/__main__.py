@@ -101,12 +101,16 @@ def plot(res: dict[str, Any], png: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(15, 5))
     width = 0.4
     for i, q in enumerate(queries.QUERIES):
-        ax[0].bar([j + i * width for j in range(len(names))], [res[v][q]["median_ms"] for v in names],
-                  width, label=q)  # fmt: skip
+        cells = [res[v][q] for v in names]
+        ax[0].bar([j + i * width for j in range(len(names))], [c["median_ms"] for c in cells], width, label=q,
+                  yerr=[[c["median_ms"] - c["min_ms"] for c in cells], [c["max_ms"] - c["median_ms"] for c in cells]],
+                  capsize=3)  # fmt: skip
     ax[0].set_xticks([j + width / 2 for j in range(len(names))], names, rotation=15)
-    ax[0].set(yscale="log", ylabel="ms per user (median)", title="unread queries by index")
+    ax[0].set(yscale="log", ylabel="ms per user (median, whiskers min..max)", title="unread queries by index")
     ax[0].legend()
-    ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names])
+    ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names], capsize=3,
+              yerr=[[res[v]["write_rows_per_s"] - res[v]["write_min"] for v in names],
+                    [res[v]["write_max"] - res[v]["write_rows_per_s"] for v in names]])  # fmt: skip
     ax[1].set_xticks(range(len(names)), names, rotation=15)
     ax[1].set(ylabel="rows/s", title="insert rate with the variant's indexes")
     save_figure(fig, png)
