@@ -13,6 +13,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -188,7 +189,8 @@ def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str | dict[
         _bars(ax, mine, scale, log, label + (f" ({sense} is better)" if sense else ""))
         if panel:
             ax.set_title(name)
-    fig.suptitle(title)
+    per_line = int(size[0] * 10)  # characters that fit across the figure at the title's size
+    fig.suptitle("\n".join(textwrap.fill(line, per_line) for line in title.split("\n")))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -221,6 +223,8 @@ def _bars(ax: Any, rows: Sequence[Row], scale: float, log: bool, ylabel: str) ->
     if log and min(values) > 0 and max(values) / min(values) >= LOG_SPAN:
         ax.set_yscale("log")  # a narrower span reads better (and more honestly) from zero
         ylabel += ", log scale"
+    else:
+        ax.set_ylim(bottom=0, top=None if max(values) > 0 else 1)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
 

@@ -24,7 +24,10 @@ Reading the two pools side by side: ``queue.Queue`` lets a thread that just
 gave a connection back take it again at once (barging), so its median is low
 and a few unlucky threads wait very long (the max); ours hands each returned
 connection to the oldest waiter, so everyone waits about the same (a higher
-median, a shorter tail). The mean wait is the same: Little's law.
+median, a shorter tail). The means follow Little's law: with every worker
+always in line or querying, mean latency = workers / throughput, so the two
+pools' means differ exactly as much as their throughputs do (the table shows
+both; neither is fixed in advance).
 
 Every case runs R rounds (the three ways back to back in each, so they take
 turns); a row is the median round's throughput with min and max beside it, and
