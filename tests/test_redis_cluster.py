@@ -232,7 +232,7 @@ def test_bench_runs_end_to_end_quick(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "keys moved 3->4" in out.stdout and "saved" in out.stderr
-    doc = assert_bench_report(tmp_path, "redis_cluster-quick")
+    doc = assert_bench_report(tmp_path, "redis_cluster-quick", png="redis_cluster-quick-timing.png")
     assert doc["grow"]["keys_moved"] == doc["per_node_after"][doc["grow"]["new_node"]]
     assert sum(doc["per_node_before"].values()) == 2_000
     timed = [r for r in doc["rows"] if r["unit"] != "keys"]

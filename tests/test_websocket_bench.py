@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import autobahn
@@ -28,12 +26,14 @@ def test_websocket_bench_smoke(tmp_path, monkeypatch, capsys):
 
 def test_autobahn_bench_smoke(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
-    autobahn.main(["-i", "1.1.*", "-i", "9.1.1"])
+    autobahn.main(["-i", "1.1.*", "-i", "9.1.1", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "server syslab: 9 cases, 9 passed  OK 9" in out
     assert "client syslab: 9 cases, 9 passed  OK 9" in out
-    doc = json.loads((tmp_path / "autobahn.json").read_text())
+    doc = assert_bench_report(tmp_path, "autobahn")
+    assert doc["conformance"]["server syslab"]["passed"] == 9
+    assert doc["conformance"]["client websockets"]["cases"] == 9
     rows = {(r["workload"], r["impl"]): r for r in doc["rows"]}
-    assert rows[("server: Autobahn cases passed", "syslab")]["value"] == 9
-    assert ("server 9.1.1", "websockets") in rows
+    assert set(rows) == {(f"{side} 9.1.1", impl) for side in ("server", "client") for impl in ("syslab", "websockets")}
+    assert all(r["extra"]["rounds"] == 2 for r in rows.values())
     assert (tmp_path / "autobahn" / "server-syslab" / "index.json").is_file()
