@@ -304,7 +304,8 @@ def run(n: int, gets: int, name: str, reshard: int = 0, rounds: int = 3) -> None
                 grow=g, per_node_before=real_before, per_node_after=real_after)  # fmt: skip
     timed = median_bars(rows, results_dir() / f"{name}-timing.png", "Redis Cluster client: syslab vs "
                         f"redis-py (reference), median of {rounds} round(s), whiskers min..max",
-                        "per second", size=(10, 4.5))  # fmt: skip
+                        {"keys/s": "keys mapped to slots / s", "ops/s": "commands / s"},
+                        size=(10, 4.5))  # fmt: skip
     print(f"\nsaved {path}, {png} (keys per node) and {timed} (client timings)", file=sys.stderr)
 
 
