@@ -209,10 +209,10 @@ def test_twopc_bench_quick_run_finds_no_inconsistency(tmp_path, monkeypatch, cap
     from tests.support import assert_bench_report
 
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
-    twopc.main(["--runs", "4", "--orders", "20", "--threads", "2", "--rounds", "2"])
+    twopc.main(["--runs", "4", "--orders", "20", "--threads", "2", "--rounds", "1"])
     doc = assert_bench_report(tmp_path, "twopc")
     assert {r["impl"] for r in doc["rows"]} == {"2PC", "3 local transactions"}
-    assert all(r["extra"]["rounds"] == 2 for r in doc["rows"])
+    assert all(r["extra"]["rounds"] == 1 for r in doc["rows"])
     outcomes = {r["impl"]: r for r in doc["outcomes"]}
     assert set(outcomes) == {"no kill", "coordinator after-prepare", "coordinator after-decision",
                              "coordinator after-first-commit"}  # fmt: skip
