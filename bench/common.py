@@ -239,19 +239,23 @@ def overlaps(a: Row, b: Row) -> bool:
     return bool(a.extra["min"] <= b.extra["max"] and b.extra["min"] <= a.extra["max"])
 
 
-def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) -> str:
+def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True, sense: str | None = None) -> str:
     """Rows grouped by workload, each with its ratio to ``reference`` in the same workload.
 
     The ratio is always "how many times better than the reference" (>1 means
     ahead), computed from medians; a ``~`` before it says the two rows' min..max
-    ranges overlap, so the difference is not significant in this run.
+    ranges overlap, so the difference is not significant in this run. The first
+    line says which way values and ratios go; ``sense`` replaces it for a table
+    where neither more nor less is better (keys moved against the ideal).
     """
     rows = list(rows)
     ref_rows = {r.workload: r for r in rows if r.impl == reference}
     ref = {w: r.value for w, r in ref_rows.items()}
     extras = sorted({k for r in rows for k in r.extra})
-    sense = ("values: higher is better; ratio: this row's median / the reference's, >1 = ahead" if higher_is_better
-             else "values: lower is better; ratio: the reference's median / this row's, >1 = ahead")  # fmt: skip
+    if sense is None:  # the header line; a table whose best ratio is not "more" says its own
+        sense = ("values: higher is better; ratio: this row's median / the reference's, >1 = ahead"
+                 if higher_is_better else
+                 "values: lower is better; ratio: the reference's median / this row's, >1 = ahead")  # fmt: skip
     out = [f"({sense}; ~ = within the min..max noise of this run)",
            f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
            + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows, reference="modulo", higher_is_better=False))
     moves = movement_rows(keys, names)
     print("\nKeys moved (the ratio is moved / ideal: 1.00x moves only the keys that must move):")
-    print(table(moves, reference="ideal"))
+    print(table(moves, reference="ideal", sense="ratio: moved / ideal, 1.00x is best (only the keys that must move)"))
     speed = speed_rows(keys[: min(len(keys), 50_000)], names, args.rounds)
     print(f"\nLookup speed, median of {args.rounds} interleaved rounds (ratio: ours / uhashring):")
     print(table(speed, reference="uhashring (ketama)"))

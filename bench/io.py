@@ -24,7 +24,8 @@ comes first. The table's ratio compares random with sequential at the same block
 size and mode (the device's seq/random gap); ``dd`` with ``iflag=direct`` /
 ``oflag=direct`` at 1 MiB is the reference for the sequential direct rows.
 Every cell runs ``--rounds`` times (3), sequential and random taking turns in
-each round; a row is the median with min and max (the plot draws medians).
+each round; a row is the median with min and max (the plot draws the medians
+with min..max whiskers).
 Results: ``bench/results/io.json`` and ``io.png``.
 """
 
