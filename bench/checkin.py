@@ -43,7 +43,7 @@ from clients.pool import PoolConfig
 from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 
-from .common import Row, header, measured, save, table
+from .common import Row, header, measured, rotated, save, table
 
 LETTERS = "ABCDEF"
 FIRST_FREE = "SELECT id FROM seats WHERE passenger_id IS NULL ORDER BY id LIMIT 1"
@@ -299,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     flights: list[Flight] = []
     try:
         addr = env or server.address  # type: ignore[union-attr]
-        for _ in range(args.rounds):  # interleaved: every approach once per round
+        for r in range(args.rounds):  # interleaved: every approach once per round, rotating
             for flavour in ("threads", "asyncio"):
-                for how in LOCKING:
+                for how in rotated(LOCKING, r):
                     flights.append(fly(addr, how, flavour, args.seats, args.pool))
     finally:
         if server is not None:

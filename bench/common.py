@@ -128,6 +128,14 @@ def merge_rounds(rounds: Sequence[Sequence[Row]]) -> list[Row]:
     return out
 
 
+def rotated(items: Iterable[Any], k: int) -> list[Any]:
+    """``items`` starting at the ``k``-th (mod their number): round ``k`` of an
+    interleaved benchmark runs them in this order, so no one always goes first."""
+    seq = list(items)
+    k = k % len(seq) if seq else 0
+    return seq[k:] + seq[:k]
+
+
 def interleaved(runners: Mapping[Any, Any], rounds: int) -> dict[Any, list[Any]]:
     """Call each ``runners[name]()`` once per round, the order rotating every round.
 
@@ -137,8 +145,7 @@ def interleaved(runners: Mapping[Any, Any], rounds: int) -> dict[Any, list[Any]]
     names = list(runners)
     results: dict[Any, list[Any]] = {n: [] for n in names}
     for r in range(rounds):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+        for name in rotated(names, r):
             results[name].append(runners[name]())
     return results
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .common import Row, header, measured, save, table
+from .common import Row, header, measured, rotated, save, table
 from .sqlbench import common_flags, output_dir, positive, pyplot, save_figure
 
 STRATEGIES = ("static", "dynamic", "chunked")
@@ -310,9 +310,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]
     print(f"   load average before the run: {load:.2f} on {os.cpu_count()} cpus "
           "(processes can only use the cores other work leaves free)")  # fmt: skip
-    for _ in range(args.rounds):  # interleaved: every case once per round
+    for r in range(args.rounds):  # interleaved: every case once per round, who goes first rotating
         for mode in MODES:
-            for strategy in STRATEGIES:
+            for strategy in rotated(STRATEGIES, r):
                 results[mode][strategy].append(one_case(mode, strategy, args, expected))
     rows = rows_of(results, args.workers)
     print("\n" + table(rows, reference=REFERENCE, higher_is_better=False))

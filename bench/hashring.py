@@ -30,7 +30,7 @@ from pathlib import Path
 
 from clients.hashring import BoundedLoads, HashRing, JumpHash, ModuloHash, RendezvousHash
 
-from .common import Row, header, measured, save, table, yerr
+from .common import Row, header, measured, rotated, save, table, yerr
 
 VNODE_STEPS = [1, 2, 5, 10, 20, 50, 100, 160, 200, 500, 1000]
 
@@ -104,8 +104,8 @@ def speed_rows(keys: list[str], names: list[str], rounds: int) -> list[Row]:
         "syslab jump": JumpHash(names).lookup,
     }
     samples: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(rounds):  # interleaved: each round runs every implementation once
-        for name, lookup in impls.items():
+    for r in range(rounds):  # interleaved: each round runs every implementation once, rotating
+        for name, lookup in rotated(impls.items(), r):
             samples[name].append(lookups_per_second(lookup, keys))
     return [
         measured("lookups/s", name, s, "ops/s")

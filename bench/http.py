@@ -51,7 +51,7 @@ from typing import Any
 from harness.procs import Child, free_port, python_module, require_binary
 
 from . import common
-from .common import Row, cpu_seconds, header, save
+from .common import Row, cpu_seconds, header, rotated, save
 
 HELLO = b"Hello, world!\n"
 # The static workloads: name -> file size. 4 KiB is a typical icon or small script;
@@ -213,7 +213,7 @@ def run(
         targets = start_servers(stack, www, only)
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         for rnd in range(rounds):
-            for workload, impl, url, pid in targets:
+            for workload, impl, url, pid in rotated(targets, rnd):  # who goes first rotates
                 before = cpu_seconds(pid)
                 r = wrk(url, threads, connections, seconds)
                 r["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1, r["requests"])

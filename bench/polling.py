@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.procs import python_module
 
-from .common import Row, header, measured, percentile, results_dir, save, table
+from .common import Row, header, measured, percentile, results_dir, rotated, save, table
 from .http_streams import fds, raise_fd_limit, rss_kib
 
 LONG_WAIT = 20  # seconds per long poll (the server caps at 30)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                        "--max-connections", "1000000", port=0) as srv:  # fmt: skip
         assert srv.port is not None
         for rnd in range(args.rounds):
-            for name, interval in plans.items():
+            for name, interval in rotated(plans.items(), rnd):  # who goes first rotates
                 r = asyncio.run(strategy(srv.port, delays, interval))
                 runs[name].append(r)
                 print(f"  [{rnd + 1}/{args.rounds}] {name:<18} {r['requests_per_instance']:7.1f} req/instance "

@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, measured, median_bars, save, table
+from .common import Row, header, measured, median_bars, rotated, save, table
 
 AK, SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DEFAULT_SIZES = [1024, 1024 * 1024, 100 * 1024 * 1024]
@@ -71,10 +71,10 @@ def run(sizes: Sequence[int], max_ops: int, rounds: int) -> list[Row]:
                        "moto": client(f"http://127.0.0.1:{port}")}  # fmt: skip
             for c in clients.values():
                 c.create_bucket(Bucket="bench")
-            for _ in range(rounds):
+            for r in range(rounds):
                 for size in sizes:
                     body = os.urandom(size)
-                    for impl, c in clients.items():
+                    for impl, c in rotated(clients.items(), r):  # who goes first rotates
                         for op, secs in one_round(c, size, ops_of[size], body).items():
                             samples.setdefault((impl, op, size), []).append(ops_of[size] / secs)
     return [_row(impl, op, size, v) for (impl, op, size), v in samples.items()]

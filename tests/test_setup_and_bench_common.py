@@ -13,6 +13,7 @@ from bench.common import (
     merge_rounds,
     percentile,
     results_dir,
+    rotated,
     save,
     table,
 )
@@ -102,3 +103,8 @@ def test_median_bars_draws_one_panel_per_unit_and_the_report_check_passes(tmp_pa
     save("x", rows)
     doc = assert_bench_report(tmp_path, "x")
     assert [r["extra"]["median"] for r in doc["rows"]] == [2.0, 2.5, 10.0, 21.0]
+
+
+def test_rotated_starts_each_round_one_further():
+    assert [rotated("abc", k) for k in range(4)] == [list("abc"), list("bca"), list("cab"), list("abc")]
+    assert rotated([], 3) == []
