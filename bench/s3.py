@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.sort(key=lambda r: (r.workload, r.impl != "syslab s3"))
     print(table(rows, reference="moto"))
     path = save("s3", rows, sizes=sizes, rounds=a.rounds)
-    png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3 (median, min..max)",
+    png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3: syslab s3 vs moto "
+                      f"(reference), median of {a.rounds} round(s), whiskers min..max",
                       "operations per second", size=(12, 5))  # fmt: skip
     print(f"saved {path} and {png}")
     return 0

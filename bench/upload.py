@@ -148,8 +148,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows, samples = run(size, args.rounds, Path(tmp))
     print(table(rows, reference="nc -> file"))
     path = save("upload", rows, size=size, rounds=args.rounds, samples=samples, fsync=False)
-    png = median_bars(rows, path.with_suffix(".png"), f"{args.size_mb} MiB over loopback (median, min..max)",
-                      "MB/s", log=False, size=(7, 4.5))  # fmt: skip
+    png = median_bars(rows, path.with_suffix(".png"), f"{args.size_mb} MiB over loopback: servers/files "
+                      f"(http PUT, raw tcp) vs nc -> file (reference), median of {args.rounds} round(s), "
+                      "whiskers min..max", "MB/s", log=False, size=(8, 4.5))  # fmt: skip
     print(f"saved {path} and {png}")
 
 
