@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"saved {save(name, rows, source=source, rounds=args.rounds)}")
     lookups = [r for r in rows if r.workload.startswith("lookup")]
     png = median_bars(lookups, results_dir() / f"{name}.png",
-                      "Word lookups: CSV+dict, Bitcask, CSV scan (median, min..max)",
+                      f"Word lookups: CSV+dict, Bitcask, CSV scan; reference: {REFERENCE}; median, whiskers min..max",
                       "microseconds per lookup", size=(12, 5))  # fmt: skip
     print(f"saved {png}")
 

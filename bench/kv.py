@@ -209,7 +209,7 @@ def plot(rows: list[Row], path: Path) -> Path:
     """Grouped bars: median ops/s per workload and engine, whiskers min..max."""
     order = {w: i for i, w in enumerate(WORKLOADS)}
     return median_bars(sorted(rows, key=lambda r: order.get(r.workload, len(order))), path,
-                       "db_bench workloads: syslab engines vs SQLite",
+                       f"db_bench workloads: syslab engines vs {REFERENCE} (reference)",
                        "ops/s (median of rounds; whiskers min..max)", size=(12, 5))  # fmt: skip
 
 
