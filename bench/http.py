@@ -51,7 +51,7 @@ from typing import Any
 from harness.procs import Child, free_port, python_module, require_binary
 
 from . import common
-from .common import Row, cpu_seconds, header, save
+from .common import Row, cpu_seconds, header, rotated, save
 
 HELLO = b"Hello, world!\n"
 # The static workloads: name -> file size. 4 KiB is a typical icon or small script;
@@ -213,7 +213,7 @@ def run(
         targets = start_servers(stack, www, only)
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         for rnd in range(rounds):
-            for workload, impl, url, pid in targets:
+            for workload, impl, url, pid in rotated(targets, rnd):  # who goes first rotates
                 before = cpu_seconds(pid)
                 r = wrk(url, threads, connections, seconds)
                 r["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1, r["requests"])
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     name = "http-quick" if args.quick else "http"
     path = save(name, rows, seconds=seconds, rounds=rounds, threads=args.threads,
                 connections=args.connections)  # fmt: skip
-    png = common.RESULTS / f"{name}.png"
+    png = common.results_dir() / f"{name}.png"
     plot(rows, png, title)
     print(f"\nsaved {path} and {png}", file=sys.stderr)
 
@@ -341,7 +341,8 @@ def streams_main(args: argparse.Namespace) -> None:
     print(http_streams.report(rows))
     path = save("http-streams-quick" if args.quick else "http-streams", rows, streams=n,
                 rounds=rounds)  # fmt: skip
-    print(f"\nsaved {path}", file=sys.stderr)
+    png = http_streams.plot(rows, path.with_suffix(".png"), rounds)
+    print(f"\nsaved {path} and {png}", file=sys.stderr)
 
 
 if __name__ == "__main__":

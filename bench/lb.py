@@ -58,7 +58,7 @@ from typing import Any
 
 from harness.procs import Child, free_port, python_module, require_binary
 
-from .common import Row, cpu_seconds, header, results_dir, save
+from .common import Row, cpu_seconds, header, results_dir, rotated, save
 from .http import nginx, wrk
 
 FILE = "small.html"
@@ -122,7 +122,7 @@ def run(seconds: int, connections: int, rounds: int) -> list[Row]:
         load: dict[str, list[dict[str, float]]] = {i: [] for i in IMPLS}
         single: dict[str, list[dict[str, float]]] = {i: [] for i in IMPLS}
         for rnd in range(rounds):
-            for impl in IMPLS:
+            for impl in rotated(IMPLS, rnd):  # who goes first rotates
                 target, pid = targets[impl]
                 before = cpu_seconds(pid)
                 r = wrk(target, 2, connections, seconds)
