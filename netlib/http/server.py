@@ -44,6 +44,7 @@ from netlib.shell import (
 )
 
 from . import core as h11
+from ._fast import Tail, plain_head, simple_head
 from ._streams import body_of, nothing, send_file, with_policies
 from ._upgrade import switching_head, upgrade_target
 from .messages import (
@@ -72,8 +73,14 @@ LINGER_SECONDS = 2.0
 # A FileResponse up to this size is read and written with its head in one write;
 # a larger one goes by os.sendfile (``_send_file``), never held in memory.
 FILE_BLOCK = 64 * 1024
+# Fast-path answers to pipelined requests are gathered into one write up to this
+# size; then written, so a client that does not read is still stopped by the
+# write high-water mark (``write_blocked``) after at most this much more.
+FAST_BATCH = 64 * 1024
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
+# Handler results turned into a Response before the fast path looks at them.
+_CONVERTED = frozenset((dict, list, str, bytes, bytearray, type(None)))
 
 
 class HTTPSession(Session):
@@ -106,6 +113,7 @@ class HTTPSession(Session):
         # The peer is not taking our answers (the shell's write high-water mark, which
         # also stops reading): no further pipelined request is answered until it drains.
         self.write_blocked = False
+        self.tail = Tail(app.server_header)
 
     # -- shell Session interface ---------------------------------------------
     def busy(self) -> bool:
@@ -118,7 +126,18 @@ class HTTPSession(Session):
     def data_received(self, data: bytes) -> None:
         if self.lingering or self.upgraded:
             return
-        self.h.receive_data(data)
+        h = self.h
+        if (
+            not self.owned and not h.unparsed and h.their_state == h11.IDLE
+            and h.our_state == h11.IDLE and h.keep_alive and self.conn.deadline is None
+            and not self.rate_on and not self.write_blocked and self.tail.ok
+            and not self.conn.stopping
+        ):  # fmt: skip
+            rest = self._fast(data)
+            if not rest:
+                return
+            data = rest
+        h.receive_data(data)
         if not self.owned:
             self._process()
         else:
@@ -192,6 +211,74 @@ class HTTPSession(Session):
                     self.conn.close()
                 return
 
+    # -- the fast path: whole plain GET/HEAD requests, no core events --------------
+    def _fast(self, data: bytes) -> bytes | None:
+        """Answer the plain requests at the front of ``data`` (``_fast``'s rules) without
+        the core's events; returns what is left for the core, None if all is handled.
+        Whatever the fast path does not take, from its first byte on, goes to the core."""
+        app, conn = self.app, self.conn
+        out: list[bytes] = []
+        size = pos = 0
+        while not self.write_blocked:
+            end = data.find(b"\r\n\r\n", pos)
+            if end < 0:
+                break
+            head = simple_head(data, pos, end)
+            if head is None:
+                break
+            method, target, headers = head
+            if app.access_log:
+                self.started = time.perf_counter()
+            req = Request(method.decode("latin-1"), target, headers, "1.1", conn.peer, conn)
+            try:
+                route, req.params = app.match(req.method, req.path)
+            except HTTPError:
+                break  # 404, 405: the core's path answers (the head is parsed again)
+            if route.is_async or route.stream:
+                break
+            pos = end + 4
+            result = self._call(route, req)
+            resp = self._to_response(result) if type(result) in _CONVERTED else result
+            plain = type(resp) is Response or type(resp) is JSONResponse
+            encoded = plain_head(resp.status, resp.headers) if plain else None
+            if encoded is None:  # the core frames this answer (a file, a stream, a 304...)
+                if out:
+                    conn.write(b"".join(out))
+                return self._fast_to_core(req, method, result, data[pos:])
+            body = resp.body
+            n = len(body)
+            piece = b"%scontent-length: %d\r\n%s" % (encoded, n, self.tail.get())
+            out.append(piece if method == b"HEAD" else piece + body)
+            if app.access_log:
+                self._log(req, resp.status, n)
+            size += len(piece) + n
+            if size > FAST_BATCH:
+                conn.write(b"".join(out))
+                out, size = [], 0
+        if out:
+            conn.write(b"".join(out))
+        return data[pos:] if pos else data
+
+    def _fast_to_core(self, req: Request, method: bytes, result: Any, rest: bytes) -> None:
+        """A fast-parsed request whose answer the core must frame: the core takes over
+        as if it had parsed the request, with what followed it."""
+        if rest:
+            self.h.receive_data(rest)
+        self.h.assume_request(method)
+        self._answer(req, result)
+        if not self.owned:
+            self._process()
+
+    def _call(self, route: Route, req: Request) -> Any:
+        """A sync handler's result; its HTTPError or crash as the response to send."""
+        try:
+            return route.handler(req)
+        except HTTPError as e:
+            return self._error_response(e)
+        except Exception:
+            self.conn.log.exception("handler %s crashed", route.pattern)
+            return self._error_response(HTTPError(500, "internal server error"))
+
     def _on_request(self, ev: h11.Request) -> None:
         if self.conn.deadline is not None:
             self.conn.set_deadline(None)
@@ -260,14 +347,7 @@ class HTTPSession(Session):
         if route.is_async:
             self._spawn(route, req)
             return
-        try:
-            result = route.handler(req)
-        except HTTPError as e:
-            result = self._error_response(e)
-        except Exception:
-            self.conn.log.exception("handler %s crashed", route.pattern)
-            result = self._error_response(HTTPError(500, "internal server error"))
-        self._answer(req, result)
+        self._answer(req, self._call(route, req))
 
     def _finish_early(self) -> None:
         """Answer before the body was read: the rest of it is not worth reading."""
