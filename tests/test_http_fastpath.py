@@ -342,3 +342,51 @@ async def test_many_pipelined_fast_requests_in_reads_of_every_size(servers):
     w.close()
     assert data.count(b"HTTP/1.1 200 OK") == 600
     assert data.count(b"Hello, world!\n") == 300 and data.count(b"small file\n") == 300
+
+
+# -- run_eagerly: a coroutine started in the caller, carried on by a task if it waits --
+async def test_run_eagerly_finishes_inline_or_carries_on_in_a_task():
+    from netlib.http._streams import run_eagerly
+
+    log: list = []
+
+    async def quick():
+        log.append("quick")
+
+    assert run_eagerly(quick(), lambda: log.append("then")) is None
+    assert log == ["quick"]  # no task, and ``then`` is the caller's business
+
+    async def waits():
+        loop = asyncio.get_running_loop()
+        f = loop.create_future()
+        loop.call_soon(f.set_result, 5)
+        log.append(await f)
+        await asyncio.sleep(0)
+        g = loop.create_future()
+        loop.call_soon(g.set_exception, ValueError("v"))
+        with pytest.raises(ValueError):
+            await g
+        log.append("done")
+
+    task = run_eagerly(waits(), lambda: log.append("then"))
+    await task
+    assert log == ["quick", 5, "done", "then"]
+
+
+async def test_run_eagerly_passes_a_cancellation_in():
+    from netlib.http._streams import run_eagerly
+
+    log: list = []
+
+    async def forever():
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            log.append("finally")
+
+    task = run_eagerly(forever(), lambda: log.append("then"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["finally"]

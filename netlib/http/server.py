@@ -45,7 +45,7 @@ from netlib.shell import (
 
 from . import core as h11
 from ._fast import _MISSING, Tail, _heads, plain_head, simple_head
-from ._streams import body_of, nothing, send_file, with_policies
+from ._streams import body_of, nothing, run_eagerly, send_file, with_policies
 from ._upgrade import switching_head, upgrade_target
 from .messages import (
     FileResponse,
@@ -413,7 +413,17 @@ class HTTPSession(Session):
                 self.conn.log.warning("cannot read %s: %s", resp.path, e)
                 resp = self._error_response(HTTPError(500, "cannot read file"))
                 body = resp.body
-        elif isinstance(resp, StreamingResponse | FileResponse):
+        elif isinstance(resp, FileResponse):
+            # Started here, not in a task: a socket that takes the whole file in one
+            # os.sendfile (a loopback or fast client) never costs a task; only a send
+            # that has to wait for the socket goes on in one (``run_eagerly``).
+            self.owned = True
+            task = run_eagerly(self._send_streamed(req, resp), self._carry_on)
+            if task is not None:
+                self.task = task
+                task.add_done_callback(self._task_done)
+            return
+        elif isinstance(resp, StreamingResponse):
             self.owned = True
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
             self.task.add_done_callback(self._task_done)
@@ -542,7 +552,14 @@ class HTTPSession(Session):
                 self._log(req, resp.status, sent)
         self.owned = False
         self.conn.touch()
-        self._process()
+        if isinstance(resp, StreamingResponse):
+            self._process()  # (a file's sender carries on through ``_carry_on``)
+
+    def _carry_on(self) -> None:
+        """A file sent from a task is done: parse what came meanwhile (in the eager
+        case the caller's loop does, without recursion through here)."""
+        if not self.owned:
+            self._process()
 
     def _upgrade(self, req: Request, up: Upgrade) -> None:
         """101, then the connection (and what the client sent after the request) is ``up.to``'s."""
