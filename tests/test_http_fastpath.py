@@ -9,6 +9,7 @@ exactly as the same server answering everything through the core.
 
 import asyncio
 import re
+import socket
 from email.utils import formatdate
 
 import pytest
@@ -390,3 +391,22 @@ async def test_run_eagerly_passes_a_cancellation_in():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["finally"]
+
+
+async def test_pipelined_files_sent_inline_or_from_a_task_all_arrive_in_order(servers):
+    """Many files: the first fits the socket at once (no task), later ones find it full
+    (4 MB against a small receive buffer: a task waits), and the hello after them comes."""
+    big = bytes(range(256)) * 400
+    raw = (G(b"/s/big.bin") + G(b"/s/big.bin", method=b"HEAD")) * 40 + G(b"/hello")
+    for port in servers:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        r, w = await asyncio.open_connection(sock=sock)
+        w.write(raw)
+        w.write_eof()
+        data = await asyncio.wait_for(r.read(), 20)
+        w.close()
+        assert data.count(big) == 40 and data.count(b"HTTP/1.1 200 OK") == 81
+        assert data.endswith(b"Hello, world!\n")

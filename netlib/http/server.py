@@ -253,6 +253,22 @@ class HTTPSession(Session):
                 encoded = _heads.get((resp.status, tuple(resp.headers)), _MISSING)
                 if encoded is _MISSING:
                     encoded = plain_head(resp.status, resp.headers)
+            elif isinstance(resp, FileResponse) and resp.parts is None:
+                encoded = plain_head(resp.status, resp.headers)
+                if encoded is not None:  # a whole file or one range: head, then sendfile
+                    # (in the order ``_send_streamed`` writes them: the length last)
+                    head = b"%s%scontent-length: %d\r\n\r\n" % (encoded, tail[:-2], resp.length)
+                    if method == b"HEAD":
+                        out.append(head)
+                        continue
+                    if out:
+                        conn.write(b"".join(out))
+                        out, size = [], 0
+                    if not self._fast_file(req, resp, head):
+                        if pos < len(data):
+                            self.h.receive_data(data[pos:])
+                        return None  # a task sends it; then ``_carry_on`` parses the rest
+                    continue
             else:
                 encoded = None
             if encoded is None:  # the core frames this answer (a file, a stream, a 304...)
@@ -272,6 +288,41 @@ class HTTPSession(Session):
         if out:
             conn.write(b"".join(out))
         return data[pos:] if pos else data
+
+    def _fast_file(self, req: Request, resp: FileResponse, head: bytes) -> bool:
+        """Send a file after its head, here if the socket takes it at once (True: the
+        caller goes on), else from a task (False: the connection is the task's)."""
+        self.owned = self.responding = True
+        task = run_eagerly(self._file_body(req, resp, head), self._carry_on)
+        if task is None:
+            return not self.owned
+        self.task = task
+        task.add_done_callback(self._task_done)
+        return False
+
+    async def _file_body(self, req: Request, resp: FileResponse, head: bytes) -> None:
+        conn, sent = self.conn, 0
+        try:
+            with resp.open() as fd:
+                conn.write(head)
+                await conn.sendfile(fd, resp.offset, resp.length)
+                sent = resp.length
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionClosed, ConnectionError):
+            conn.log.debug("client went away during a file")
+            conn.abort()
+            return
+        except Exception as e:
+            conn.log.warning("file response broken off: %r", e)
+            conn.abort()
+            return
+        finally:
+            self.responding = False
+            if self.app.access_log:
+                self._log(req, resp.status, sent)
+        self.owned = False
+        conn.touch()
 
     def _fast_to_core(self, req: Request, method: bytes, result: Any, rest: bytes) -> None:
         """A fast-parsed request whose answer the core must frame: the core takes over
