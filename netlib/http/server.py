@@ -8,6 +8,9 @@ what lets a pure-Python server keep up with httptools-based ones. An async
 handler, a streamed request body or a streamed response body gets a task, and
 while it runs the session stops pulling events (pipelined requests wait in the
 core's buffer, and past ``PAUSE_BUFFER`` the socket is paused: TCP backpressure).
+In front of all that is the fast path (``_fastpath``): a read holding whole plain
+GET/HEAD heads is answered without the core's events at all, and what it does
+not take goes to the core from its first byte on.
 The other direction too: a client that pipelines without reading its answers
 fills our write buffer; past the shell's high-water mark (``pause_writing``) no
 further request is answered and reading stops until it drains.
