@@ -239,6 +239,9 @@ KEEP_ALIVE = [
     G(b"/own-length"), G(b"/async"), G(b"/missing"), G(b"/hello", method=b"DELETE"),
     G(b"/s/small.txt"), G(b"/s/small.txt", method=b"HEAD"), G(b"/s/big.bin"),
     G(b"/s/big.bin", b"Range: bytes=0-9,20-29\r\n"), G(b"/s"), G(b"/s/big.bin", method=b"HEAD"),
+    G(b"/s/big.bin", b"Range: bytes=100-\r\n"), G(b"/s/small.txt", b"Range: bytes=2-4\r\n"),
+    G(b"/s/small.txt", b"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n"),
+    G(b"/s/small.txt", b"Range: bytes=99-\r\n"), G(b"/s/nothing-here"),
     G(b"/hello", b"Content-Length: 0\r\n"), G(b"/echo", b"Content-Length: 5\r\n", b"POST") + b"12345",
     G(b"/echo", b"Transfer-Encoding: chunked\r\n", b"POST") + b"3\r\nabc\r\n0\r\n\r\n",
     G(b"/hello", b"Connection: keep-alive\r\n"),
@@ -302,6 +305,8 @@ async def test_every_kind_of_request_pipelined_gets_the_cores_answers(servers):
         got = await same_answers(servers, b"".join(KEEP_ALIVE) + last + G(b"/hello"))
         # One answer each (and a 100 Continue), the closing one's too; never the /hello after.
         assert len(re.findall(rb"HTTP/1.1 \d{3} ", got)) == len(KEEP_ALIVE) + 2
+        statuses = set(re.findall(rb"HTTP/1.1 (\d{3}) ", got))
+        assert {b"100", b"200", b"204", b"206", b"301", b"304", b"404", b"405", b"416"} <= statuses
 
 
 async def test_each_request_alone_and_split_byte_by_byte(servers):
