@@ -47,37 +47,59 @@ _LINE = rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n"
 # the repetition: ``re`` saves and restores captures per repeat, which costs more
 # than matching the lines again with ``findall``.
 _ANY_LINE = _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n"
-_SIMPLE = re.compile(rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r\n((?:" + _ANY_LINE + rb")*)\r\n")
+# Group 3 is the field lines with the request line's ``\n`` in front: then every field
+# name in it follows a ``\n`` (no value holds one), which ``scan_head`` relies on.
+_SIMPLE = re.compile(rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n(?:" + _ANY_LINE + rb")*)\r\n")
 _FIELDS = re.compile(_LINE)
-# Fields that decide framing or need the core's judgement: their presence sends the
-# request to the core (``host`` is counted here, ``connection: keep-alive`` is a no-op
-# in HTTP/1.1).
-_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"expect", b"connection",
-                      b"host"))  # fmt: skip
+# The fields the fast path looks at, in a lower-cased block: one findall finds them all
+# (``bytes.__contains__`` first tries its argument as an int: a TypeError raised and
+# cleared per test).
+_NOTED = re.compile(rb"\n(host|content-length|transfer-encoding|expect|connection):")
+_JUST_HOST = [b"host"]
 
 
-def simple_head(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Headers] | None:
-    """(method, target, headers) of the head ``buf[start:end]`` (``end`` is where its
-    ``\\r\\n\\r\\n`` starts), if it is a plain body-less GET/HEAD; None: ask the core."""
+def scan_head(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """(method, target, field block, the block lower-cased) of the head ``buf[start:end]``
+    (``end`` is where its ``\\r\\n\\r\\n`` starts), if it is a plain body-less GET/HEAD;
+    None: ask the core. One regex pass validates every line; the fields themselves are
+    parsed only if someone asks (``fields_of``). In the lower-cased block a field name
+    is ``\\n``, the name and a colon (the grammar has no space before the colon and no
+    ``\\n`` in a value), so the framing fields are found as substrings."""
     if end - start > MAX_SIMPLE_HEAD:
         return None
     m = _SIMPLE.fullmatch(buf, start, end + 4)
     if m is None:
         return None
     block = m[3]
-    headers = [(n.lower(), v) for n, v in _FIELDS.findall(block)] if block else []
-    if len(headers) > MAX_HEADERS:
+    low = block.lower()
+    noted = _NOTED.findall(low)
+    if noted != _JUST_HOST:
+        if noted.count(b"host") != 1 or not _only_keep_alive(noted, block):
+            return None
+    # (a field line is at least 4 bytes: under that many, no need to count them)
+    if len(low) > 4 * MAX_HEADERS and low.count(b"\n") > MAX_HEADERS + 1:
         return None
-    hosts = 0
-    for name, value in headers:
-        if name in _FRAMING:
-            if name == b"host":
-                hosts += 1
-            elif name != b"connection" or value.lower() != b"keep-alive":
-                return None
-    if hosts != 1:
+    return m[1], m[2], block, low
+
+
+def _only_keep_alive(noted: list[bytes], block: bytes) -> bool:
+    """No framing field but ``connection: keep-alive`` (a no-op in HTTP/1.1)."""
+    if any(name != b"host" and name != b"connection" for name in noted):
+        return False
+    return all(v.lower() == b"keep-alive" for n, v in fields_of(block) if n == b"connection")
+
+
+def fields_of(block: bytes) -> Headers:
+    """The (lower-case name, value) pairs of a field block ``scan_head`` accepted."""
+    return [(n.lower(), v) for n, v in _FIELDS.findall(block, 1)]
+
+
+def simple_head(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Headers] | None:
+    """``scan_head`` with the fields parsed: (method, target, headers) or None."""
+    head = scan_head(buf, start, end)
+    if head is None:
         return None
-    return m[1], m[2], headers
+    return head[0], head[1], fields_of(head[2])
 
 
 # Header names a handler's response may not carry on the fast path: the core decides

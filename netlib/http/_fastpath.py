@@ -17,21 +17,67 @@ compare both paths byte for byte (``tests/test_http_fastpath.py``).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
 from netlib.shell import ConnectionClosed
 
-from ._fast import _MISSING, _heads, plain_head, simple_head
+from ._fast import _MISSING, _heads, fields_of, plain_head, scan_head
 from ._streams import run_eagerly
-from .messages import FileResponse, HTTPError, JSONResponse, Request, Response
+from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response
 
 # Fast-path answers to pipelined requests are gathered into one write up to this
 # size; then written, so a client that does not read is still stopped by the
 # write high-water mark (``write_blocked``) after at most this much more.
 FAST_BATCH = 64 * 1024
+# Request fields a static file's answer depends on (besides Accept-Encoding): with any
+# of them the StaticFiles handler decides.
+_CONDITIONAL = re.compile(rb"\n(?:range|if-)")
 # Handler results turned into a Response before the fast path looks at them.
 _CONVERTED = frozenset((dict, list, str, bytes, bytearray, type(None)))
+
+
+class FastRequest(Request):
+    """A Request the fast path made: its fields are parsed from the head's field block
+    only if someone reads them (most handlers never do)."""
+
+    __slots__ = ("_block", "_raw")
+
+    def __init__(self, method: str, target: bytes, path: str, qs: bytes,
+                 params: dict[str, Any], block: bytes, conn: Any) -> None:  # fmt: skip
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query_string = qs
+        self.http_version = "1.1"
+        self._block = block
+        self._raw: RawHeaders | None = None
+        self.params = params.copy()
+        self.body = b""
+        self.peer = conn.peer
+        self._headers = None
+        self._query = None
+        self._stream = None
+        self._conn = conn
+
+    @property  # type: ignore[override]
+    def raw_headers(self) -> RawHeaders:
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = fields_of(self._block)
+        return raw
+
+    @raw_headers.setter
+    def raw_headers(self, value: RawHeaders) -> None:
+        self._raw = value
+
+
+def file_wire(headers: RawHeaders, size: int) -> bytes:
+    """A cached small file's status line, headers and length, as the fast path sends
+    them before the Date tail; b"" if the core would frame or refuse them."""
+    encoded = plain_head(200, headers)
+    return b"" if encoded is None else encoded + b"content-length: %d\r\n" % size
 
 
 class FastPath:
@@ -53,6 +99,7 @@ class FastPath:
         the core's events; returns what is left for the core, None if all is handled.
         Whatever the fast path does not take, from its first byte on, goes to the core."""
         app, conn = self.app, self.conn
+        routes, log = app.fast_routes, app.access_log
         tail = self.tail.get()
         out: list[bytes] = []
         size = pos = 0
@@ -60,19 +107,42 @@ class FastPath:
             end = data.find(b"\r\n\r\n", pos)
             if end < 0:
                 break
-            head = simple_head(data, pos, end)
+            head = scan_head(data, pos, end)
             if head is None:
                 break
-            method, target, headers = head
-            if app.access_log:
-                self.started = time.perf_counter()
-            req = Request(method.decode("latin-1"), target, headers, "1.1", conn.peer, conn)
-            try:
-                route, req.params = app.match(req.method, req.path)
-            except HTTPError:
-                break  # 404, 405: the core's path answers (the head is parsed again)
+            method, target, block, low = head
+            hit = routes.get((method, target))
+            if hit is None:
+                hit = app.fast_route(method, target)
+                if hit is None:
+                    break  # 404, 405: the core's path answers (the head is parsed again)
+            route, params, path, qs, mstr, files = hit
             if route.is_async or route.stream:
                 break
+            if log:
+                self.started = time.perf_counter()
+            if files is not None and _CONDITIONAL.search(low) is None:
+                # A small static file, fresh in the cache, asked for with no condition.
+                f = files.cached(params["path"], low.find(b"\naccept-encoding:") >= 0)
+                if f is not None:
+                    wire = f.wire
+                    if wire is None:
+                        wire = f.wire = file_wire(f.headers, f.size)
+                    if wire:
+                        pos = end + 4
+                        out.append(wire)
+                        out.append(tail)
+                        if method == b"GET":
+                            out.append(f.body)  # type: ignore[arg-type]
+                        if log:
+                            req = FastRequest(mstr, target, path, qs, params, block, conn)
+                            self._log(req, 200, f.size)
+                        size += len(wire) + f.size
+                        if size > FAST_BATCH:
+                            conn.write(b"".join(out))
+                            out, size = [], 0
+                        continue
+            req = FastRequest(mstr, target, path, qs, params, block, conn)
             pos = end + 4
             try:
                 result = route.handler(req)
@@ -107,11 +177,12 @@ class FastPath:
                 return self._fast_to_core(req, method, result, data[pos:])
             body = resp.body
             n = len(body)
-            piece = b"%scontent-length: %d\r\n%s" % (encoded, n, tail)
-            out.append(piece if method == b"HEAD" else piece + body)
-            if app.access_log:
+            out.append(b"%scontent-length: %d\r\n%s" % (encoded, n, tail))
+            if method == b"GET":
+                out.append(body)
+            if log:
                 self._log(req, resp.status, n)
-            size += len(piece) + n
+            size += len(encoded) + n
             if size > FAST_BATCH:
                 conn.write(b"".join(out))
                 out, size = [], 0

@@ -87,12 +87,7 @@ class Request:
     ) -> None:  # fmt: skip
         self.method = method
         self.target = target
-        path, _, qs = target.partition(b"?")
-        if path[:1] != b"/":
-            path = _absolute_path(path)
-        p = path.decode("latin-1")
-        self.path = unquote(p, "utf-8", "surrogateescape") if "%" in p else p
-        self.query_string = qs
+        self.path, self.query_string = split_target(target)
         self.http_version = http_version
         self.raw_headers = raw_headers
         self.params: dict[str, Any] = {}
@@ -154,6 +149,16 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} from {self.peer}>"
+
+
+def split_target(target: bytes) -> tuple[str, bytes]:
+    """(path, query string) of a request target: the path percent-decoded (UTF-8, bad
+    bytes kept as surrogates), an absolute-form target's path only."""
+    path, _, qs = target.partition(b"?")
+    if path[:1] != b"/":
+        path = _absolute_path(path)
+    p = path.decode("latin-1")
+    return (unquote(p, "utf-8", "surrogateescape") if "%" in p else p), qs
 
 
 def _absolute_path(target: bytes) -> bytes:

@@ -24,9 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .messages import HTTPError, Request
+from .messages import HTTPError, Request, split_target
+from .static import StaticFiles
 
 Handler = Callable[[Request], Any]
+# Router.fast_route's answer: route, params, path, query string, method, StaticFiles.
+FastRoute = tuple["Route", dict[str, Any], str, bytes, str, Any]
 
 # Request bodies larger than this get 413, unless the route allows more: a JSON
 # API needs far less, and a route that wants big uploads says so (and streams).
@@ -42,6 +45,11 @@ DEFAULT_BODY_TIMEOUT = 30.0
 # connection forever under a plain idle timeout (slowloris).
 DEFAULT_MIN_DATA_RATE = 240.0
 DEFAULT_MIN_RATE_WINDOW = 5.0
+
+# Targets whose route the fast path remembers (``Router.fast_route``); past it the
+# memory is emptied. Longer targets are looked up each time.
+FAST_ROUTES = 1024
+FAST_TARGET = 512
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|path))?\}")
 
@@ -79,6 +87,8 @@ class Router:
         self._literal: dict[str, dict[str, Route]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         self._by_pattern: dict[str, dict[str, Route]] = {}
+        # (method, raw target) -> what ``fast_route`` found; emptied by ``add``.
+        self.fast_routes: dict[tuple[bytes, bytes], FastRoute] = {}
 
     def add(
         self,
@@ -105,6 +115,7 @@ class Router:
         else:
             conv = next(iter(table.values())).converters
         is_async = inspect.iscoroutinefunction(handler)
+        self.fast_routes.clear()
         for m in methods:
             table[m.upper()] = Route(m.upper(), pattern, handler, is_async, stream, conv,
                                      max_body)  # fmt: skip
@@ -161,6 +172,26 @@ class Router:
             raise HTTPError(404, "not found") from None
         return route, params
 
+    def fast_route(self, method: bytes, target: bytes) -> FastRoute | None:
+        """What a GET/HEAD of the raw ``target`` is routed to, remembered per (method,
+        target) (the server's fast path looks in ``fast_routes`` first): the route,
+        its parameters (copy them: a handler may change its own), the path, the query
+        string, the method as a str, and the StaticFiles handler if that is the route's.
+        None: no route (404 or 405, the core answers)."""
+        path, qs = split_target(target)
+        mstr = method.decode("latin-1")
+        try:
+            route, params = self.match(mstr, path)
+        except HTTPError:
+            return None
+        files = route.handler if type(route.handler) is StaticFiles else None
+        hit = (route, params, path, qs, mstr, files)
+        if len(target) <= FAST_TARGET:
+            if len(self.fast_routes) >= FAST_ROUTES:
+                self.fast_routes.clear()
+            self.fast_routes[method, target] = hit
+        return hit
+
 
 class App(Router):
     """A router plus the settings of the server that runs it."""
@@ -187,7 +218,7 @@ class App(Router):
 
     def static(self, prefix: str, directory: str, **kw: Any) -> None:
         """Serve files under ``directory`` at ``prefix/...`` (see ``netlib.http.static``)."""
-        from .static import StaticFiles, slash_redirect
+        from .static import slash_redirect
 
         files = StaticFiles(directory, **kw)
         prefix = prefix.rstrip("/")

@@ -94,7 +94,7 @@ class _File:
     """One representation of a file as served: validators, headers, bytes or descriptor."""
 
     __slots__ = ("path", "key", "size", "mtime", "etag", "ctype", "vary", "meta", "headers",
-                 "body", "fd", "users", "dropped", "stale")  # fmt: skip
+                 "body", "fd", "users", "dropped", "stale", "wire")  # fmt: skip
 
     def __init__(self, path: str, fd: int, st: os.stat_result, ctype: str, gz: bool,
                  vary: bool) -> None:  # fmt: skip
@@ -112,6 +112,8 @@ class _File:
             self.meta.append((b"content-encoding", b"gzip"))
         self.headers = [*self.meta, (b"content-type", ctype.encode("latin-1"))]
         self.body: bytes | None = None
+        # The server's fast path: status line, headers and length, encoded once.
+        self.wire: bytes | None = None
         self.fd, self.users, self.dropped, self.stale = fd, 0, False, False
         if self.size <= SMALL_FILE:
             self.body = os.pread(fd, self.size, 0)
@@ -273,6 +275,21 @@ class StaticFiles:
                 if spans:
                     return self._partial(f, spans)  # type: ignore[arg-type]
         return self._whole(f)
+
+    def cached(self, rel: str, gzip_asked: bool) -> _File | None:
+        """The small file a request for ``rel`` with none of the headers ``__call__``
+        looks at (but maybe Accept-Encoding: ``gzip_asked``) is answered with, when the
+        cache holds it fresh: the same 200 ``__call__`` would give. None: call it."""
+        entry = self._cache.get(rel)
+        if (
+            entry is None
+            or self.clock() - entry.checked >= CACHE_SECONDS
+            or (entry.via_dir and rel and rel[-1] != "/")
+            or (entry.gz is not None and gzip_asked)
+        ):
+            return None
+        f = entry.file
+        return f if f.body is not None else None
 
     @staticmethod
     def _whole(f: _File) -> Response:
