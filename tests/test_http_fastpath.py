@@ -8,6 +8,7 @@ exactly as the same server answering everything through the core.
 """
 
 import asyncio
+import gzip
 import re
 import socket
 from email.utils import formatdate
@@ -54,6 +55,12 @@ HEADS = [
     (b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive\r\n\r\n", True),
     (b"GET / HTTP/1.1\r\n" + H + b"X: caf\xc3\xa9 \x80\xff\r\n\r\n", True),  # obs-text
     (b"GET http://x/p HTTP/1.1\r\n" + H + b"\r\n", True),  # absolute form
+    (b"GET / HTTP/1.1\r\nHOST: x\r\nConnection: Keep-Alive\r\nX-Host: y\r\nxhost: z\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nX: host: y\r\nHost: x\r\nY: connection: close\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nX: a\r\nX-Content-Length: 5\r\nHost: x\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nCONTENT-LENGTH: 0\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\nX: a\r\nhost: x\r\nHost: x\r\n\r\n", False),
     (b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n", False),
     (b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive, Upgrade\r\n\r\n", False),
     (b"GET / HTTP/1.0\r\n\r\n", False),
@@ -178,6 +185,10 @@ def make_app(tmp_path) -> App:
     app = App(access_log=False, max_body=100)
     (tmp_path / "small.txt").write_bytes(b"small file\n")
     (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 400)  # > SMALL_FILE: sendfile
+    (tmp_path / "page.html").write_bytes(b"<p>page</p>\n" * 20)
+    (tmp_path / "page.html.gz").write_bytes(gzip.compress(b"<p>page</p>\n" * 20, mtime=0))
+    (tmp_path / "dir").mkdir(exist_ok=True)
+    (tmp_path / "dir" / "index.html").write_bytes(b"<p>index</p>\n")
     app.static("/s", str(tmp_path))
 
     @app.get("/hello")
@@ -187,6 +198,11 @@ def make_app(tmp_path) -> App:
     @app.get("/json")
     def as_json(req):
         return {"path": req.path, "q": req.arg("q"), "ua": req.headers.get("user-agent")}
+
+    @app.get("/items/{n:int}")
+    def item(req):
+        n = req.params.pop("n")  # a handler may change its own params
+        return {"n": n, "left": req.params, "host": req.headers["host"]}
 
     @app.get("/text")
     def text(req):
@@ -242,6 +258,15 @@ KEEP_ALIVE = [
     G(b"/s/big.bin", b"Range: bytes=100-\r\n"), G(b"/s/small.txt", b"Range: bytes=2-4\r\n"),
     G(b"/s/small.txt", b"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n"),
     G(b"/s/small.txt", b"Range: bytes=99-\r\n"), G(b"/s/nothing-here"),
+    G(b"/s/small.txt", b"If-None-Match: *\r\n"), G(b"/s/small.txt", b"if-range: x\r\n"),
+    G(b"/s/small.txt", b"If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"),
+    G(b"/s/small.txt", b"IF-NONE-MATCH: *\r\n"), G(b"/s/small.txt", b"RANGE: bytes=0-0\r\n"),
+    G(b"/s/small.txt", b"Accept-Encoding: gzip\r\n"), G(b"/s/page.html"),
+    G(b"/s/page.html", b"Accept-Encoding: gzip\r\n"), G(b"/s/page.html", b"Accept-Encoding: br\r\n"),
+    G(b"/s/page.html", b"Accept-Encoding: gzip\r\n", b"HEAD"), G(b"/s/dir/"), G(b"/s/dir"),
+    G(b"/s/dir/", method=b"HEAD"), G(b"/s/small.txt?x=1"), G(b"/s/sm%61ll.txt"),
+    G(b"/items/7"), G(b"/items/7?a=b", b"User-Agent: u\r\n"), G(b"/items/x"),
+    G(b"/s/small.txt", method=b"POST"),
     G(b"/hello", b"Content-Length: 0\r\n"), G(b"/echo", b"Content-Length: 5\r\n", b"POST") + b"12345",
     G(b"/echo", b"Transfer-Encoding: chunked\r\n", b"POST") + b"3\r\nabc\r\n0\r\n\r\n",
     G(b"/hello", b"Connection: keep-alive\r\n"),
@@ -415,3 +440,32 @@ async def test_pipelined_files_sent_inline_or_from_a_task_all_arrive_in_order(se
         w.close()
         assert data.count(big) == 40 and data.count(b"HTTP/1.1 200 OK") == 81
         assert data.endswith(b"Hello, world!\n")
+
+
+async def test_cached_files_and_routes_follow_the_disk_and_the_router(servers, tmp_path):
+    """The fast path's memories (route per target, small file per path) are the core's
+    answers still: a file changed on disk after the cache's TTL, a route added later."""
+    first = await same_answers(servers, G(b"/s/small.txt") * 3)
+    assert first.count(b"small file\n") == 3
+    (tmp_path / "small.txt").write_bytes(b"changed!!!!\n")  # same size, new mtime
+    await asyncio.sleep(1.1)  # the static cache's CACHE_SECONDS
+    got = await same_answers(servers, G(b"/s/small.txt") * 3)
+    assert got.count(b"changed!!!!\n") == 3
+
+
+async def test_a_route_added_after_requests_is_seen():
+    app = App(access_log=False)
+
+    @app.get("/a/{x}")
+    def a(req):
+        return "pattern\n"
+
+    async with await serve(app, ShellConfig()) as server:
+        assert b"pattern" in await conversation(server.port, G(b"/a/lit") + G(b"/a/lit"))
+
+        @app.get("/a/lit")
+        def lit(req):
+            return "literal\n"
+
+        got = await conversation(server.port, G(b"/a/lit") + G(b"/a/lit"))
+        assert got.count(b"literal\n") == 2 and b"pattern" not in got
