@@ -2,11 +2,12 @@
 response encoded from cached pieces. Used by ``netlib.http.server``.
 
 Strategy. Most requests a server sees are a complete ``GET`` or ``HEAD`` with
-no body, already whole in the buffer. ``simple_head`` checks such a head with
+no body, already whole in the buffer. ``scan_head`` checks such a head with
 one anchored regex (request line and every field line, with the core's own
-grammar from ``_framing``), extracts the fields with one ``findall``, and
-looks at the framing fields; the server then skips the core's event machinery
-for that request. It never refuses anything itself: whatever is not plainly
+grammar from ``_framing``) and finds the fields it must judge (Host and the
+framing ones) with one ``findall`` over the lower-cased field block; the fields
+themselves are parsed only when a handler reads them (``fields_of``). The
+server then skips the core's event machinery for that request. It never refuses anything itself: whatever is not plainly
 fine (another method or version, a head over one field line's limit, a bad
 or folded line, Content-Length, Transfer-Encoding, Expect, a Connection other
 than ``keep-alive``, not exactly one Host, leading empty lines) returns None and

@@ -3,12 +3,16 @@ answered without the core's events.
 
 Strategy. When a read arrives between requests, with nothing buffered and no
 timer or policy running (``HTTPSession.data_received`` checks), each complete
-head at the front of it that ``_fast.simple_head`` accepts is routed, its sync
-handler called inline, and a plain answer (``Response``/``JSONResponse``, or a
+head at the front of it that ``_fast.scan_head`` accepts is routed (the route,
+parameters and decoded path remembered per raw target: ``Router.fast_route``),
+its sync handler called inline with a ``FastRequest`` (fields parsed if read), and a plain answer (``Response``/``JSONResponse``, or a
 whole file by ``os.sendfile``) written from cached pieces; the answers to
 pipelined requests go out in one write (up to ``FAST_BATCH``). The first request
 the fast path does not take, from its first byte on, is fed to the core and the
-session carries on as ever (``_process``); an answer the core must frame (a
+session carries on as ever (``_process``). A small file of a StaticFiles route,
+fresh in its cache and asked for without Range or If-* (nor Accept-Encoding, if
+it has a gzip sibling), is answered from the cache's bytes without calling the
+handler (``StaticFiles.cached``): the 200 the handler would give; an answer the core must frame (a
 stream, a 304, a handler's own Content-Length...) is given to it with
 ``assume_request``, as if the core had parsed the request itself. The tests
 compare both paths byte for byte (``tests/test_http_fastpath.py``).
