@@ -329,6 +329,7 @@ class Aof:
         self.dirty = False  # written since the last fsync
         self.last_fsync = time.time()
         self.fsyncs = 0
+        self.fsync_error: OSError | None = None  # the fsync thread's last failure (else None)
         self.size = 0
         self.base_size = 0
         self._stop = threading.Event()
@@ -415,7 +416,13 @@ class Aof:
         """``everysec``: fsync what was written, once a second (off the event loop)."""
         while not self._stop.wait(1.0):
             if self.policy == "everysec" and self.dirty:
-                self.fsync_now()
+                try:
+                    self.fsync_now()
+                    self.fsync_error = None
+                except OSError as e:  # the loop thread's cron refuses writes (MISCONF)
+                    log.error("can't fsync the AOF: %s", e)
+                    self.fsync_error = e
+                    self.dirty = True  # retried next second
 
     def close(self) -> None:
         self.flush()

@@ -89,6 +89,7 @@ class State(ServerState):
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
         self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
         self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
+        self.count_calls = self.observer.count  # type: ignore[method-assign,assignment]
         self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
         self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading
@@ -99,6 +100,9 @@ class State(ServerState):
         # minimum (with a non-zero lag) refuses every write with -NOREPLICAS, as Redis.
         self.min_replicas_to_write = 0
         self.min_replicas_max_lag = 10
+        # Set while the AOF cannot be written or fsynced (saving.Persistence): the
+        # -MISCONF error that refuses write commands and PING, as Redis does.
+        self.misconf: bytes | None = None
         self._ops_sample = (time.monotonic(), 0)
         self.acl = Acl(REGISTRY)
         self.aclfile = settings.aclfile
@@ -124,6 +128,16 @@ class State(ServerState):
             self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
+    @property
+    def observe_every(self) -> bool:  # type: ignore[override]
+        """MONITOR and the AOF look at every command (the session loop reads this per batch)."""
+        return bool(self.observer.monitors) or self.observer.write_log is not None
+
+    @property
+    def observe_above(self) -> float:  # type: ignore[override]
+        """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
+        return min(self.observer.slower_than, self.observer.latency_threshold)
+
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
 
