@@ -134,6 +134,11 @@ class State(ServerState):
         return bool(self.observer.monitors) or self.observer.write_log is not None
 
     @property
+    def admits_writes(self) -> bool:  # type: ignore[override]
+        """A maxmemory is set: ``admit_write`` may evict or refuse."""
+        return bool(self.evictor.maxmemory)
+
+    @property
     def observe_above(self) -> float:  # type: ignore[override]
         """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
         return min(self.observer.slower_than, self.observer.latency_threshold)

@@ -177,6 +177,7 @@ class Session(ShellSession):
         errors = state.errors
         every = state.observe_every
         above = state.observe_above
+        admits = state.admits_writes
         done = size = 0
         cmd: Command | None = None
         counting: Command | None = None  # the command whose run of calls is being counted
@@ -203,7 +204,7 @@ class Session(ShellSession):
                         break
                     out.append(r)
                     continue
-            if cmd.denyoom:
+            if cmd.denyoom and admits:
                 r = state.admit_write()
                 if r is not None:
                     out.append(r)
@@ -219,8 +220,11 @@ class Session(ShellSession):
             except errors as e:
                 r = state.error_reply(e, args)
             t0, t = t, perf_counter()
-            if every or r is None or t - t0 >= above or r[:1] == b"-" or not cmd.bulk_stats:
+            if every or r is None or t - t0 >= above or r[0] == 45 or not cmd.bulk_stats:  # '-'
                 state.observe(self, cmd, args, r, t - t0)
+                if not cmd.bulk_stats:  # (CONFIG SET may have changed what these say)
+                    every, above = state.observe_every, state.observe_above
+                    admits = state.admits_writes
             else:
                 calls += 1
                 seconds += t - t0

@@ -5,8 +5,9 @@ and blocking lists; Bitcask its engine) and overrides the few hooks the
 session loop calls:
 
 * ``database(index)``: what SELECT switches a session to (``databases`` of them);
-* ``admit_write()``: called before a ``denyoom`` command; an error reply
-  (``-OOM ...``) refuses it, None lets it run;
+* ``admit_write()``: called before a ``denyoom`` command while
+  ``admits_writes`` (a memory limit is set); an error reply (``-OOM ...``)
+  refuses it, None lets it run;
 * ``errors`` / ``error_reply(exc)``: the server's own exceptions (a type
   mismatch, a storage failure) turned into a reply on the connection that
   hit them, never a crash;
@@ -57,6 +58,7 @@ class ServerState:
     implementation = "syslab RESP server (Python)"
     errors: tuple[type[BaseException], ...] = (WrongType,)
     observe_every = False  # ``observe`` sees every command (not only the unusual ones)
+    admits_writes = False  # ``admit_write`` has a say (read once per batch, and after CONFIG)
     observe_above = float("inf")  # seconds: a call this slow goes to ``observe``
 
     def __init__(self, registry: Registry, databases: int = 1) -> None:
