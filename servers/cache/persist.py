@@ -34,7 +34,10 @@ later does not extend it. Scripts are not logged themselves: the writes they
 make through the session are.
 
 ``appendfsync``: the batch's log bytes are written (``write(2)``) before its
-replies go out, whatever the policy, so a killed *process* loses nothing;
+replies go out, whatever the policy, so a killed *process* loses nothing (one
+write per event loop turn for all the sessions served in it, as Redis writes its
+AOF buffer before sleeping; a failed write refuses writes with -MISCONF until a
+retry works, see ``saving.Persistence.write_aof``);
 ``always`` also fsyncs before replying (a power loss loses no acknowledged
 write), ``everysec`` fsyncs from a thread once a second, ``no`` leaves it to
 the kernel.

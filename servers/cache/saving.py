@@ -233,7 +233,7 @@ class Persistence:
     def _refuse(self) -> None:
         """Set ``state.misconf`` from the last write's and the fsync thread's outcome."""
         aof = self.aof
-        e = self.write_error or (aof.fsync_error if aof is not None else None)
+        e = None if aof is None else self.write_error or aof.fsync_error
         misconf = None
         if e is not None:
             why = e.strerror or str(e)
@@ -349,6 +349,8 @@ class Persistence:
             self.aof.close()
             self.aof = None
             self.appendonly = False
+            self.write_error = None
+            self._refuse()  # no AOF: nothing refuses writes
 
     def set_policy(self, policy: str) -> None:
         if policy not in persist.POLICIES:

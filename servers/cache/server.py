@@ -151,8 +151,11 @@ class State(ServerState):
         return acl_commands.login(client, user, password)
 
     def admit_replicated_write(self) -> bytes | None:
-        """-NOREPLICAS for a write while fewer good replicas than min-replicas-to-write are
-        connected: always the case here (no replication), so any non-zero minimum refuses."""
+        """A script's write: -MISCONF while the AOF cannot be written; -NOREPLICAS while
+        fewer good replicas than min-replicas-to-write are connected: always the case here
+        (no replication), so any non-zero minimum refuses. (Clients: ``Client.guard``.)"""
+        if self.misconf is not None:
+            return self.misconf
         if self.min_replicas_to_write and self.min_replicas_max_lag:
             return NOREPLICAS
         return None

@@ -241,6 +241,7 @@ class Session(ShellSession):
                 break
             if state.wakeups:
                 state.serve_wakeups()
+                t = perf_counter()  # (the next command's time starts here)
         if calls:
             state.count_calls(counting, calls, seconds)
         state.commands_processed += done
