@@ -6,8 +6,8 @@ session loop calls:
 
 * ``database(index)``: what SELECT switches a session to (``databases`` of them);
 * ``admit_write()``: called before a ``denyoom`` command while
-  ``admits_writes`` (a memory limit is set); an error reply (``-OOM ...``)
-  refuses it, None lets it run;
+  ``admits_writes`` (the cache: while a maxmemory is set); an error reply
+  (``-OOM ...``) refuses it, None lets it run;
 * ``errors`` / ``error_reply(exc)``: the server's own exceptions (a type
   mismatch, a storage failure) turned into a reply on the connection that
   hit them, never a crash;
@@ -58,7 +58,9 @@ class ServerState:
     implementation = "syslab RESP server (Python)"
     errors: tuple[type[BaseException], ...] = (WrongType,)
     observe_every = False  # ``observe`` sees every command (not only the unusual ones)
-    admits_writes = False  # ``admit_write`` has a say (read once per batch, and after CONFIG)
+    # ``admit_write`` has a say (read once per batch, and after CONFIG): a server whose
+    # limit is off most of the time (the cache without maxmemory) answers False then.
+    admits_writes = True
     observe_above = float("inf")  # seconds: a call this slow goes to ``observe``
 
     def __init__(self, registry: Registry, databases: int = 1) -> None:
