@@ -1,11 +1,14 @@
 """What the cache records about the commands it runs: INFO commandstats and errorstats,
 SLOWLOG, LATENCY, and the MONITOR feed.
 
-Strategy. The session loop times every command (two ``perf_counter`` calls)
-and hands it to ``Observer.observe``, which must stay cheap: one dict lookup
-and two additions for the statistics, one comparison for the slow log, one
-for the latency monitor, one truth test for MONITOR. Everything else happens
-only when a threshold is crossed or a monitor is connected.
+Strategy. The session loop times every command (one ``perf_counter`` call
+each) and counts a run of ordinary calls of one command at once
+(``Observer.count``: one dict lookup and two additions per run). A call goes
+to ``Observer.observe`` on its own when it is not ordinary: an error reply,
+slower than the slow log's or the latency monitor's threshold, a container
+(``config|get``), or while a monitor is connected or the AOF is on
+(``State.observe_every``). Everything else happens only when a threshold is
+crossed or a monitor is connected.
 
 * commandstats: per full command name (``get``, ``config|get``): calls,
   seconds, rejected calls (refused before running: NOPERM, NOAUTH, a wrong
@@ -162,6 +165,14 @@ class Observer:
                 c.blocked_args = args  # logged when a write serves it
         if self.monitors and "admin" not in categories(target, cmd if target is not cmd else None):
             self.feed(c, name, args)
+
+    def count(self, cmd: Any, calls: int, seconds: float) -> None:
+        """``calls`` ordinary calls of ``cmd`` (no error, not slow, nobody monitoring)."""
+        st = self.commands.get(cmd.name)
+        if st is None:
+            st = self.commands[cmd.name] = CommandStats()
+        st.calls += calls
+        st.seconds += seconds
 
     def script_call(self, cmd: Any, args: list[bytes], reply: bytes, seconds: float) -> None:
         """A command a script ran (redis.call): its statistics and its error, as Redis's

@@ -34,7 +34,10 @@ later does not extend it. Scripts are not logged themselves: the writes they
 make through the session are.
 
 ``appendfsync``: the batch's log bytes are written (``write(2)``) before its
-replies go out, whatever the policy, so a killed *process* loses nothing;
+replies go out, whatever the policy, so a killed *process* loses nothing (one
+write per event loop turn for all the sessions served in it, as Redis writes its
+AOF buffer before sleeping; a failed write refuses writes with -MISCONF until a
+retry works, see ``saving.Persistence.write_aof``);
 ``always`` also fsyncs before replying (a power loss loses no acknowledged
 write), ``everysec`` fsyncs from a thread once a second, ``no`` leaves it to
 the kernel.
@@ -329,6 +332,7 @@ class Aof:
         self.dirty = False  # written since the last fsync
         self.last_fsync = time.time()
         self.fsyncs = 0
+        self.fsync_error: OSError | None = None  # the fsync thread's last failure (else None)
         self.size = 0
         self.base_size = 0
         self._stop = threading.Event()
@@ -415,7 +419,13 @@ class Aof:
         """``everysec``: fsync what was written, once a second (off the event loop)."""
         while not self._stop.wait(1.0):
             if self.policy == "everysec" and self.dirty:
-                self.fsync_now()
+                try:
+                    self.fsync_now()
+                    self.fsync_error = None
+                except OSError as e:  # the loop thread's cron refuses writes (MISCONF)
+                    log.error("can't fsync the AOF: %s", e)
+                    self.fsync_error = e
+                    self.dirty = True  # retried next second
 
     def close(self) -> None:
         self.flush()

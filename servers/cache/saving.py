@@ -54,7 +54,8 @@ class Persistence:
         self.last_rewrite_ok = True
         self.rewrites = 0
         self.changes = 0  # writes since the last snapshot
-        self.waiting: list[Any] = []  # sessions whose replies wait for the group fsync
+        self.waiting: list[Any] = []  # sessions whose replies wait for the loop turn's write
+        self.write_error: OSError | None = None  # the last AOF write failed: writes refused
         self.commit_scheduled = False
 
     @property
@@ -165,27 +166,20 @@ class Persistence:
             self.state.unsynced = True
 
     def sync(self, session: Any) -> None:
-        """Before a batch's replies go out: write the log; under ``always`` the replies wait
-        for one fsync shared by every session served in this loop turn (a group commit, as
-        Redis fsyncs once per event loop iteration before writing replies)."""
+        """Before a batch's replies go out: its log bytes are written first, once per loop
+        turn for every session served in it (Redis writes its AOF buffer once per event loop
+        iteration, before sleeping), and under ``always`` fsynced too: the replies wait in
+        ``session.held`` until ``group_commit`` has written (a group commit)."""
         self.state.unsynced = False
         aof = self.aof
         if aof is None:
             return
         try:
-            aof.flush()
-        except OSError as e:
-            if aof.policy == "always":  # as Redis: the replies must not go out, the
-                log.critical("can't write the AOF (%s) under appendfsync always: exiting", e)
-                os._exit(1)  # writes are in memory only; a restart loads what was logged
-            log.error("can't write the AOF (%s): the batch stays buffered, retried next time", e)
-            return
-        if aof.policy != "always":
-            return
-        try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (loading, tests driving a session by hand)
-            aof.fsync_now()
+            self.write_aof()
+            if aof.policy == "always":
+                aof.fsync_now()
             return
         if session.held is None:
             session.held = []
@@ -195,12 +189,59 @@ class Persistence:
             loop.call_soon(self.group_commit)
 
     def group_commit(self) -> None:
+        """Write (and under ``always`` fsync) the loop turn's log, then send the held replies."""
         self.commit_scheduled = False
-        if self.aof is not None:
-            self.aof.fsync_now()
+        aof = self.aof
+        if aof is not None and self.write_aof() and aof.policy == "always":
+            try:
+                aof.fsync_now()
+            except OSError as e:  # as Redis: the replies must not go out
+                log.critical("can't fsync the AOF (%s) under appendfsync always: exiting", e)
+                os._exit(1)
         waiting, self.waiting = self.waiting, []
         for s in waiting:
             s.release()
+
+    def write_aof(self) -> bool:
+        """Write the AOF buffer; on failure keep it to retry and refuse writes (MISCONF).
+
+        As Redis: under ``always`` a failed write ends the server (the replies must
+        not go out; a restart loads what was logged); otherwise the commands already
+        run are answered, and every later write command (and PING) is refused with
+        ``-MISCONF Errors writing to the AOF file: ...`` until a retry succeeds
+        (each batch that writes, and the cron ``hz`` times a second).
+        """
+        aof = self.aof
+        assert aof is not None
+        try:
+            aof.flush()
+        except OSError as e:
+            if aof.policy == "always":
+                log.critical("can't write the AOF (%s) under appendfsync always: exiting", e)
+                os._exit(1)
+            if self.write_error is None:
+                log.error("can't write the AOF (%s): refusing writes until it can", e)
+            self.write_error = e
+            self._refuse()
+            return False
+        if self.write_error is not None:
+            log.warning("AOF write error looks solved: accepting writes again")
+            self.write_error = None
+            self._refuse()
+        return True
+
+    def _refuse(self) -> None:
+        """Set ``state.misconf`` from the last write's and the fsync thread's outcome."""
+        aof = self.aof
+        e = None if aof is None else self.write_error or aof.fsync_error
+        misconf = None
+        if e is not None:
+            why = e.strerror or str(e)
+            misconf = f"-MISCONF Errors writing to the AOF file: {why}\r\n".encode()
+        if misconf != self.state.misconf:
+            self.state.misconf = misconf
+            for client in self.state.clients.values():  # the check runs on guarded clients
+                client.update_guard()
 
     # -- forked children ------------------------------------------------------------------------------
     def bgrewrite(self) -> str | None:
@@ -256,9 +297,12 @@ class Persistence:
 
     def poll(self) -> None:
         """Cron: has the child finished? Then finish its job (the new manifest, the save time)."""
-        if self.state.unsynced and self.aof is not None:  # outside a batch (cron eviction)
-            self.state.unsynced = False
-            self.aof.flush()
+        aof = self.aof
+        if aof is not None and (self.state.unsynced or self.write_error is not None):
+            self.state.unsynced = False  # outside a batch (cron eviction), or a retry
+            self.write_aof()
+        if aof is not None:
+            self._refuse()  # the fsync thread may have failed, or succeeded again
         if self.child is None:
             return
         pid, kind, ctx = self.child
@@ -305,6 +349,8 @@ class Persistence:
             self.aof.close()
             self.aof = None
             self.appendonly = False
+            self.write_error = None
+            self._refuse()  # no AOF: nothing refuses writes
 
     def set_policy(self, policy: str) -> None:
         if policy not in persist.POLICIES:
@@ -329,7 +375,7 @@ class Persistence:
             "aof_rewrite_in_progress": int(self.child is not None and self.child[1] == "rewrite"),
             "aof_rewrites": self.rewrites,
             "aof_last_bgrewrite_status": "ok" if self.last_rewrite_ok else "err",
-            "aof_last_write_status": "ok",
+            "aof_last_write_status": "ok" if self.state.misconf is None else "err",
             "aof_current_size": (aof.base_size + aof.size) if aof else 0,
             "aof_base_size": aof.base_size if aof else 0,
             "aof_fsync_policy": self.policy,
