@@ -292,21 +292,57 @@ class AofFile:
     kind: str  # "b" base, "i" incremental
 
 
+MANIFEST_MAX_LINE = 1024  # Redis's MANIFEST_MAX_LINE: a longer line is not a manifest
+
+
 def parse_manifest(text: str) -> list[AofFile]:
-    files = []
+    """The manifest's files, base first, checked as Redis's aofLoadManifestFromFile does: a
+    manifest naming nothing, two bases, an unknown type or incremental files out of order
+    is refused (loading it would replay the wrong data, and the unlisted files would then
+    be deleted as leftovers of a crashed rewrite)."""
+    base: AofFile | None = None
+    incrs: list[AofFile] = []
+    others: list[AofFile] = []
     for n, line in enumerate(text.splitlines(), 1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
+        if line.startswith("#"):
             continue
+        if len(line) > MANIFEST_MAX_LINE:
+            raise CorruptFile(f"{MANIFEST} line {n}: too long")
+        words = line.split()
+        if len(words) < 6 or len(words) % 2:
+            raise CorruptFile(f"{MANIFEST} line {n}: not 'file NAME seq N type b|i'")
         fields = dict(zip(words[::2], words[1::2], strict=False))
         try:
             f = AofFile(fields["file"], int(fields["seq"]), fields["type"])
         except (KeyError, ValueError):
             raise CorruptFile(f"{MANIFEST} line {n}: not 'file NAME seq N type b|i'") from None
-        if f.kind not in ("b", "i", "h") or "/" in f.name:
-            raise CorruptFile(f"{MANIFEST} line {n}: bad file entry")
-        files.append(f)
-    return files
+        if "/" in f.name or "\0" in f.name or f.name in (".", ".."):
+            raise CorruptFile(f"{MANIFEST} line {n}: a file name, not a path, is expected")
+        if f.seq <= 0:
+            raise CorruptFile(f"{MANIFEST} line {n}: bad sequence number {f.seq}")
+        if f.kind == "b":
+            if base is not None:
+                raise CorruptFile(f"{MANIFEST} line {n}: a second base file")
+            base = f
+        elif f.kind == "i":
+            if incrs and f.seq <= incrs[-1].seq:
+                raise CorruptFile(f"{MANIFEST} line {n}: sequence numbers must increase")
+            incrs.append(f)
+        elif f.kind == "h":
+            others.append(f)
+        else:
+            raise CorruptFile(f"{MANIFEST} line {n}: unknown file type {f.kind!r}")
+    if base is None and not incrs:
+        raise CorruptFile(f"{MANIFEST} names no file")
+    return ([base] if base else []) + incrs + others
+
+
+def read_manifest(path: Path) -> list[AofFile]:
+    try:
+        text = path.read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise CorruptFile(f"{MANIFEST}: not text ({e})") from None
+    return parse_manifest(text)
 
 
 def manifest_text(files: Iterable[AofFile]) -> str:
@@ -458,7 +494,7 @@ def load_dataset_file(path: Path) -> list[list[bytes]]:
 
 def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
     """The manifest's files' commands, in order; the last incremental file's bad tail cut."""
-    files = parse_manifest((directory / MANIFEST).read_text())
+    files = read_manifest(directory / MANIFEST)
     incrs = [f for f in files if f.kind == "i"]
     parts: list[list[list[bytes]]] = []
     for f in files:

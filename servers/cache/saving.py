@@ -106,7 +106,10 @@ class Persistence:
         """A new AOF from the dataset in memory (at start, or CONFIG SET appendonly yes)."""
         self.aof_dir.mkdir(parents=True, exist_ok=True)
         aof = Aof(self.aof_dir, self.policy)
-        old = persist.parse_manifest(aof.manifest.read_text()) if aof.manifest.exists() else []
+        try:  # only to number the new base past the old one's
+            old = persist.read_manifest(aof.manifest) if aof.manifest.exists() else []
+        except CorruptFile:
+            old = []
         base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
                        ".base.aof", 0, "b")  # fmt: skip
         base.seq = int(base.name.split(".")[2])
