@@ -117,3 +117,64 @@ def test_the_base_is_loaded_first_whatever_the_manifest_order(tmp_path):
     assert r.lrange("l", 0, -1) == [b"a"] and r.get("n") == b"2"
     r.close()
     server.stop()
+
+
+# --- ACL: keys in unusual positions, write-only and read-only key patterns ------------------
+
+ACL_CALLS = [
+    "SORT allowed:l STORE secret", "EVAL return 1 1 secret", "FCALL f 1 secret",
+    "XREADGROUP GROUP g c STREAMS secret >", "XREAD COUNT 1 STREAMS allowed:s secret 0 0",
+    "XREAD STREAMS secret 0", "GEORADIUS allowed:g 0 0 10 km STORE secret",
+    "GEORADIUS allowed:g 0 0 10 km STOREDIST secret",
+    "GEORADIUSBYMEMBER allowed:g m 10 km STORE secret",
+    "GEOSEARCHSTORE secret allowed:g FROMLONLAT 0 0 BYRADIUS 1 km", "OBJECT ENCODING secret",
+    "MEMORY USAGE secret", "LMPOP 2 allowed:l secret LEFT", "ZMPOP 1 secret MIN",
+    "BZMPOP 0.01 1 secret MIN", "ZUNIONSTORE allowed:z 2 allowed:a secret",
+    "ZUNIONSTORE secret 1 allowed:a", "ZINTERSTORE allowed:z 2 allowed:a secret",
+    "ZDIFFSTORE allowed:z 2 allowed:a secret", "ZINTERCARD 2 allowed:a secret",
+    "ZDIFF 2 allowed:a secret", "ZUNION 2 allowed:a secret", "ZINTER 2 allowed:a secret",
+    "SINTERCARD 2 allowed:a secret", "XINFO STREAM secret", "XGROUP CREATE secret g $ MKSTREAM",
+    "BITOP AND allowed:d allowed:a secret", "PFCOUNT allowed:a secret", "MSET allowed:a 1 secret 2",
+    "RENAME allowed:a secret", "COPY allowed:a secret", "WATCH secret", "BLPOP allowed:l secret 0.01",
+]  # fmt: skip
+# With ~mine* and one more pattern on secret*: write-only (%W) or read-only (%R) access.
+RW_CALLS = [
+    "LPOP secret", "GETDEL secret", "SPOP secret", "SET secret v GET", "GETSET secret v",
+    "ZUNIONSTORE mine 1 secret", "SUNIONSTORE mine secret", "COPY secret mine",
+    "RENAME secret mine", "LMOVE secret mine LEFT LEFT", "SORT secret STORE mine", "INCR secret",
+    "SET secret v", "LPUSH secret a", "DEL secret", "HSET secret a b", "EXPIRE secret 100",
+    "ZPOPMIN secret", "HGETALL secret", "GET secret", "PFMERGE mine secret",
+    "BITOP AND mine secret", "SMOVE secret mine a", "ZRANGESTORE mine secret 0 -1",
+    "GEORADIUS secret 0 0 1 km STORE mine", "HINCRBY secret f 1", "RPOPLPUSH secret mine",
+    "GETEX secret", "ZINCRBY secret 1 a", "SETNX secret v", "MSET secret v", "XADD secret * a b",
+    "XTRIM secret MAXLEN 1", "UNLINK secret", "SETBIT secret 1 1", "RESTORE secret 0 x",
+]  # fmt: skip
+
+
+def _denied(port: int, rules: list[str], calls: list[str]) -> list[str]:
+    admin = redis.Redis(port=port, protocol=2)
+    admin.flushall()
+    admin.execute_command("ACL", "SETUSER", "u", "reset", "on", ">pw", *rules, "+@all")
+    denied = []
+    for call in calls:
+        r = redis.Redis(port=port, username="u", password="pw", protocol=2, socket_timeout=5)
+        try:
+            r.execute_command(*call.split())
+        except redis.exceptions.NoPermissionError:
+            denied.append(call)
+        except redis.ResponseError:
+            pass  # allowed, then failed for another reason
+        r.close()
+    admin.execute_command("ACL", "DELUSER", "u")
+    admin.close()
+    return denied
+
+
+@pytest.mark.parametrize(
+    "rules, calls",
+    [(["~allowed*"], ACL_CALLS), (["~mine*", "%W~secret*"], RW_CALLS),
+     (["~mine*", "%R~secret*"], RW_CALLS)],
+    ids=["unusual-positions", "write-only", "read-only"],
+)  # fmt: skip
+def test_acl_key_patterns_guard_every_key_position_as_redis(ours, theirs, rules, calls):
+    assert _denied(ours, rules, calls) == _denied(theirs, rules, calls)

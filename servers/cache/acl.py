@@ -401,9 +401,7 @@ class Acl:
         if not user.may_run(name):
             return "command", name
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
-            write = "write" in target.flags
-            read = "readonly" in target.flags or not write
-            for key in key_args(target, args):
+            for key, read, write in key_roles(target, args):
                 if not user.may_access(key, write, read):
                     return "key", key.decode(errors="replace")
         if not user.allchannels:
@@ -459,6 +457,74 @@ def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
         return []
     end = last if last > 0 else len(args) + last
     return args[first : end + 1 : step]
+
+
+# Write commands that only write their keys, never hand their content back (Redis's key
+# specs without ACCESS): a write-only user (%W~) may run them. Every other write command
+# needs read access too: LPOP, GETDEL, INCR, SET ... GET answer with what was there.
+WRITE_ONLY = frozenset(
+    """
+set setex psetex setnx mset msetnx append setrange lpush rpush lpushx rpushx linsert lset
+lrem ltrim sadd srem hset hsetnx hmset hdel zadd zrem zremrangebyrank zremrangebyscore
+zremrangebylex del unlink expire pexpire expireat pexpireat persist xadd xdel xtrim xsetid
+pfadd restore
+""".split()
+)
+
+
+def _store(dest: int, sources: slice) -> Any:
+    """A command that reads ``sources`` and writes ``dest`` (ZUNIONSTORE, COPY, BITOP...)."""
+
+    def roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+        keys = key_args(cmd, args)
+        d = args[dest] if dest < len(args) else None
+        return [(k, k is not d, k is d) for k in keys[sources]] + (
+            [(d, False, True)] if d is not None else []
+        )
+
+    return roles
+
+
+def _move(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """RENAME, LMOVE, SMOVE...: the source is read and emptied, the destination written."""
+    return [(args[1], True, True), (args[2], False, True)]
+
+
+def _store_option(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """SORT/GEORADIUS: the key is read; a STORE (or STOREDIST) destination written."""
+    return [(k, i == 0, i > 0) for i, k in enumerate(key_args(cmd, args))]
+
+
+def _pfmerge(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """PFMERGE reads its sources and merges into the destination (read and written)."""
+    return [(args[1], True, True)] + [(k, True, False) for k in args[2:]]
+
+
+def _set(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    return [(args[1], any(a.upper() == b"GET" for a in args[3:]), True)]
+
+
+KEY_ROLES: dict[str, Any] = {
+    "zunionstore": _store(1, slice(1, None)), "zinterstore": _store(1, slice(1, None)),
+    "zdiffstore": _store(1, slice(1, None)), "sunionstore": _store(1, slice(1, None)),
+    "sinterstore": _store(1, slice(1, None)), "sdiffstore": _store(1, slice(1, None)),
+    "zrangestore": _store(1, slice(1, None)), "geosearchstore": _store(1, slice(1, None)),
+    "bitop": _store(2, slice(1, None)), "copy": _store(2, slice(0, 1)),
+    "rename": _move, "renamenx": _move, "lmove": _move, "rpoplpush": _move, "blmove": _move,
+    "brpoplpush": _move, "smove": _move,
+    "sort": _store_option, "georadius": _store_option, "georadiusbymember": _store_option,
+    "set": _set, "pfmerge": _pfmerge,
+}  # fmt: skip
+
+
+def key_roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """Each key of a call with the access it needs: (key, read, write)."""
+    roles = KEY_ROLES.get(cmd.name)
+    if roles is not None:
+        return list(roles(cmd, args))
+    write = "write" in cmd.flags
+    read = not write or cmd.name not in WRITE_ONLY
+    return [(k, read, write) for k in key_args(cmd, args)]
 
 
 _CHANNEL_ARGS = {"publish": (1, 2), "spublish": (1, 2)}
