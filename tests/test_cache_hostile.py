@@ -178,3 +178,35 @@ def _denied(port: int, rules: list[str], calls: list[str]) -> list[str]:
 )  # fmt: skip
 def test_acl_key_patterns_guard_every_key_position_as_redis(ours, theirs, rules, calls):
     assert _denied(ours, rules, calls) == _denied(theirs, rules, calls)
+
+
+# --- Lua --------------------------------------------------------------------------------------
+
+
+def test_a_pattern_too_deep_for_the_c_stack_fails_its_script_not_the_server(ours):
+    """Stock Lua 5.1 (Redis's too) recurses once per pattern item: 200000 'a?' items took
+    the whole process down with SIGSEGV."""
+    r = redis.Redis(port=ours, socket_timeout=30, retry_on_error=[])
+    for fn in ("find", "match", "gmatch", "gsub"):
+        extra = ", 'x'" if fn == "gsub" else ""
+        deep = f"string.rep('a?', 200000){extra}"
+        for script in (f"return string.{fn}(string.rep('a', 200000), {deep})",
+                       f"return (string.rep('a', 200000)):{fn}({deep})"):  # fmt: skip
+            with pytest.raises(redis.ResponseError, match="pattern too complex"):
+                r.eval(script, 0)
+    assert r.ping()
+    # ordinary patterns, and plain finds of any length, still work
+    assert r.eval("return {string.find('hello world', 'o w')}", 0) == [5, 7]
+    assert r.eval("return (string.gsub('abc', '%w', '%0%0'))", 0) == b"aabbcc"
+    assert r.eval("return string.find(string.rep('-', 5000), string.rep('-', 5000), 1, true)", 0)
+    assert r.eval("return #string.match(string.rep('a', 50), string.rep('a?', 1500))", 0) == 50
+
+
+def test_lua_numbers_beyond_int64_answer_int64_min_as_redis(ours, theirs):
+    script = "return {2^63, 2^64, -2^63, -2^70, 1e300, 2^63 - 1024, 0/0, 1/0, 3.7, -3.7, 42}"
+    mine, real = redis.Redis(port=ours), redis.Redis(port=theirs)
+    assert mine.eval(script, 0) == real.eval(script, 0)
+    for port in (ours, theirs):  # hiredis refused ":18446744073709551616" ("Bad integer value")
+        res = subprocess.run(["redis-cli", "-p", str(port), "EVAL", "return 2^64", "0"],
+                             capture_output=True, text=True, timeout=10)  # fmt: skip
+        assert res.returncode == 0 and res.stdout == "-9223372036854775808\n"

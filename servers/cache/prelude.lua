@@ -145,7 +145,29 @@ H.bit = readonly(lib(libs.bit))
 
 -- lupa looks up debug.traceback when Python calls into Lua: keep only that.
 H.debug = readonly({traceback = debug.traceback})
-H.string = readonly(string)
+-- Stock Lua 5.1's pattern matcher recurses once per pattern item with no limit (5.2 added
+-- one: "pattern too complex"), so string.rep('a?', 200000) as a pattern overflows the C
+-- stack and kills the process, Redis's too. Refuse patterns with more than MAX_PATTERN
+-- quantifiers and captures: far more than any real pattern, far less than the stack holds.
+local MAX_PATTERN, sgsub = 2000, string.gsub
+local function check_pattern(p)
+  if type(p) == 'string' and #p > MAX_PATTERN then
+    local _, n = sgsub(p, '[%(%)%?%*%+%-]', '')
+    if n > MAX_PATTERN then error('pattern too complex', 3) end
+  end
+end
+local string_ = {}
+for k, v in pairs(string) do string_[k] = v end
+-- (the locals keep the library's names: they are what "bad argument #1 to 'find'" says)
+local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
+string_.find = function(s, p, init, plain)
+  if not plain then check_pattern(p) end
+  return find(s, p, init, plain)
+end
+string_.match = function(s, p, ...) check_pattern(p) return match(s, p, ...) end
+string_.gmatch = function(s, p, ...) check_pattern(p) return gmatch(s, p, ...) end
+string_.gsub = function(s, p, ...) check_pattern(p) return gsub(s, p, ...) end
+H.string = readonly(string_)
 H.table = readonly(table)
 H.coroutine = readonly(coroutine)
 local math_ = {}

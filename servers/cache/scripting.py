@@ -1036,7 +1036,11 @@ def to_lua(lua: Lua, data: bytes, i: int, proto: int) -> tuple[Any, int]:
 
 
 def _number(v: float) -> int:
-    if math.isnan(v) or math.isinf(v):
+    """A Lua number as the integer reply Redis gives: truncated, and what a C cast to long
+    long cannot hold (NaN, +-inf, beyond +-2^63) is INT64_MIN, as x86 answers. lupa hands
+    whole numbers over as Python ints of any size: ":18446744073709551616" is no RESP
+    integer (redis-cli: "Bad integer value")."""
+    if math.isnan(v) or math.isinf(v) or not -(2**63) <= v < 2**63:
         return -(2**63)
     return int(v)
 
@@ -1056,10 +1060,7 @@ def to_resp(lua: Lua, v: Any, proto: int, script_proto: int, out: list[bytes], d
         else:
             out.append(resp.boolean(v, proto))
         return
-    if t is int:
-        out.append(b":%d\r\n" % v)
-        return
-    if t is float:
+    if t is int or t is float:
         out.append(b":%d\r\n" % _number(v))
         return
     if lua51.lua_type(v) != "table":
