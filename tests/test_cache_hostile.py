@@ -210,3 +210,27 @@ def test_lua_numbers_beyond_int64_answer_int64_min_as_redis(ours, theirs):
         res = subprocess.run(["redis-cli", "-p", str(port), "EVAL", "return 2^64", "0"],
                              capture_output=True, text=True, timeout=10)  # fmt: skip
         assert res.returncode == 0 and res.stdout == "-9223372036854775808\n"
+
+
+# --- secrets in SLOWLOG -------------------------------------------------------------------------
+
+
+def _slowlog_of_secrets(port: int) -> list[list[bytes]]:
+    r = redis.Redis(port=port, protocol=2, single_connection_client=True)
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    r.execute_command("ACL", "SETUSER", "bob", "on", ">hunter2", "~*", "+@all")
+    r.execute_command("CONFIG", "SET", "requirepass", "s3cret")
+    r.execute_command("AUTH", "default", "s3cret")
+    entries = r.execute_command("SLOWLOG", "GET", 10)
+    r.execute_command("CONFIG", "SET", "requirepass", "")
+    r.config_set("slowlog-log-slower-than", 10000)
+    r.execute_command("ACL", "DELUSER", "bob")
+    r.close()
+    return [e[3] for e in entries if e[3][0].lower() in (b"acl", b"config")]
+
+
+def test_slowlog_redacts_acl_setuser_and_config_set_requirepass_as_redis(ours, theirs):
+    mine = _slowlog_of_secrets(ours)
+    assert not any(b"hunter2" in a or b"s3cret" in a for e in mine for a in e), mine
+    assert mine == _slowlog_of_secrets(theirs)

@@ -65,9 +65,23 @@ def _repr_arg(b: bytes) -> str:
     return "".join(out)
 
 
+# CONFIG SET parameters whose value is a secret (Redis's SENSITIVE_CONFIG).
+SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})
+
+
 def redact(name: str, args: list[bytes]) -> list[bytes]:
+    """``args`` as SLOWLOG and MONITOR may show them (``name``: the full command name):
+    AUTH's and HELLO AUTH's credentials, every ACL SETUSER word, CONFIG SET's secrets."""
     if name == "auth":
         return [args[0]] + [b"(redacted)"] * (len(args) - 1)
+    if name == "acl|setuser":
+        return args[:2] + [b"(redacted)"] * (len(args) - 2)
+    if name == "config|set":
+        out = list(args)
+        for i in range(2, len(out) - 1, 2):
+            if out[i].lower() in SENSITIVE_CONFIG:
+                out[i + 1] = b"(redacted)"
+        return out
     if name == "hello":
         out = list(args)
         for i in range(2, len(out) - 2):
@@ -171,7 +185,7 @@ class Observer:
 
     # -- the slow paths ------------------------------------------------------------------------
     def _slow(self, c: Any, name: str, args: list[bytes], seconds: float) -> None:
-        args = redact(name.partition("|")[0], args)
+        args = redact(name, args)
         shown = []
         for i, a in enumerate(args):
             if i == SLOWLOG_MAX_ARGS - 1 and len(args) > SLOWLOG_MAX_ARGS:
@@ -201,7 +215,7 @@ class Observer:
     def feed(self, c: Any, name: str, args: list[bytes]) -> None:
         """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``."""
         now = time.time()
-        args = redact(name.partition("|")[0], args)
+        args = redact(name, args)
         quoted = " ".join(_repr_arg(a) for a in args)
         line = f"+{now:.6f} [{c.db_index} {c.conn.peer}] {quoted}\r\n"
         data = line.encode()
