@@ -234,3 +234,40 @@ def test_slowlog_redacts_acl_setuser_and_config_set_requirepass_as_redis(ours, t
     mine = _slowlog_of_secrets(ours)
     assert not any(b"hunter2" in a or b"s3cret" in a for e in mine for a in e), mine
     assert mine == _slowlog_of_secrets(theirs)
+
+
+# --- ACL SETUSER words that would break the ACL file -------------------------------------------
+
+BAD_SETUSERS = [
+    ["a b", "on"],
+    ["u2", "on", "~foo bar"],
+    ["u3", "on", "&ch x"],
+    ["u4", "on", "~foo\nuser evil on nopass ~* +@all"],
+    ["u5", "on", "%R~a\tb"],
+    ["u6\x00", "on"],
+]
+
+
+def _setuser_replies(port: int) -> list[str]:
+    r = redis.Redis(port=port, protocol=2)
+    out = []
+    for words in BAD_SETUSERS:
+        try:
+            out.append(str(r.execute_command("ACL", "SETUSER", *words)))
+        except redis.ResponseError as e:
+            out.append(str(e))
+    r.close()
+    return out
+
+
+def test_acl_setuser_refuses_spaces_so_acl_save_cannot_inject_a_user(tmp_path, theirs):
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text("user default on nopass ~* &* +@all\n")
+    with python_module("servers.cache", "--aclfile", str(aclfile), port=0) as child:
+        assert _setuser_replies(child.port) == _setuser_replies(theirs)  # type: ignore[arg-type]
+        r = redis.Redis(port=child.port)
+        assert r.execute_command("ACL", "SAVE") == b"OK"
+        assert r.execute_command("ACL", "LOAD") == b"OK"
+        assert r.execute_command("ACL", "USERS") == [b"default"]
+        r.close()
+    assert "evil" not in aclfile.read_text()

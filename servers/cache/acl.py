@@ -203,6 +203,8 @@ class User:
         elif low == "resetchannels":
             self.allchannels, self.channels = False, []
         elif rule.startswith("&"):
+            if has_spaces(rule[1:]):
+                raise AclError("Syntax error")
             if not self.allchannels and rule[1:].encode() not in self.channels:
                 self.channels.append(rule[1:].encode())
         elif low in ("allcommands", "+@all"):
@@ -232,6 +234,8 @@ class User:
         self.passwords.remove(h)
 
     def _add_key(self, perm: str, pattern: str) -> None:
+        if has_spaces(pattern):
+            raise AclError("Syntax error")
         if self.allkeys:
             return
         if pattern == "*" and perm == "RW":
@@ -323,6 +327,14 @@ class User:
 
     def command_text(self) -> str:
         return " ".join(self.rules)
+
+
+def has_spaces(s: str) -> bool:
+    """A space, tab, newline (C's isspace) or NUL: not allowed in a user name or a key or
+    channel pattern, as Redis's ACLStringHasSpaces. ACL LIST and the ACL file separate
+    words with spaces and users with newlines: ``~a\nuser evil on nopass ~* +@all``
+    would come back from ACL SAVE + ACL LOAD as a second user."""
+    return any(ch in " \t\n\r\v\f\0" for ch in s)
 
 
 def _valid_hash(h: str) -> str:

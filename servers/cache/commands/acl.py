@@ -30,6 +30,7 @@ from ..acl import (
     all_commands,
     categories,
     describe_client,
+    has_spaces,
 )
 from ..table import SYNTAX, Command, CommandError, command, container, to_int
 from . import server as server_commands
@@ -167,6 +168,8 @@ def _s(b: bytes) -> str:
     "username [rule [rule ...]]",
 )
 def acl_setuser(c: Any, a: list[bytes]) -> bytes:
+    if has_spaces(_s(a[2])):
+        raise CommandError("Usernames can't contain spaces or null characters")
     try:
         c.state.acl.setuser(_s(a[2]), [_s(r) for r in a[3:]])
     except AclError as e:
