@@ -271,3 +271,39 @@ def test_acl_setuser_refuses_spaces_so_acl_save_cannot_inject_a_user(tmp_path, t
         assert r.execute_command("ACL", "USERS") == [b"default"]
         r.close()
     assert "evil" not in aclfile.read_text()
+
+
+# --- what a restart keeps ------------------------------------------------------------------------
+
+LIB = "#!lua name=lib1\nredis.register_function('f1', function() return 42 end)"
+
+
+@pytest.mark.parametrize("how", ["aof", "rewrite", "snapshot"])
+def test_consumer_groups_and_functions_survive_a_restart(tmp_path, how):
+    """XGROUP and FUNCTION are containers: their writing subcommands were never logged
+    (the AOF hook looked at the container's flags), nor were libraries in base files."""
+    args = ["--dir", str(tmp_path)] + (["--appendonly", "yes"] if how != "snapshot" else [])
+    with python_module("servers.cache", *args, port=0) as server:
+        r = redis.Redis(port=server.port)
+        r.xgroup_create("s", "g", id="$", mkstream=True)
+        r.xadd("s", {"a": "b"}, id="1-1")
+        r.xgroup_createconsumer("s", "g", "alice")
+        r.function_load(LIB)
+        r.eval("redis.call('xgroup', 'create', 's', 'g2', '0')", 0)
+        if how == "rewrite":
+            r.bgrewriteaof()
+            while r.info("persistence")["aof_rewrite_in_progress"]:
+                r.ping()
+            r.xgroup_setid("s", "g", "1-1")
+        elif how == "snapshot":
+            r.save()
+        r.close()
+    with python_module("servers.cache", *args, port=0) as server:
+        r = redis.Redis(port=server.port)
+        groups = {g["name"]: g for g in r.xinfo_groups("s")}
+        assert set(groups) == {b"g", b"g2"}
+        assert groups[b"g"]["consumers"] == 1
+        if how == "rewrite":
+            assert groups[b"g"]["last-delivered-id"] == b"1-1"
+        assert r.fcall("f1", 0) == 42
+        r.close()

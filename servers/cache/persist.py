@@ -31,7 +31,9 @@ name (``DEL`` then the commands that rebuild it): SPOP, the blocking pops
 replaced by the ID it generated. A relative TTL (EXPIRE, SET EX, SETEX,
 GETEX) is followed by ``PEXPIREAT`` with the absolute time, so replaying it
 later does not extend it. Scripts are not logged themselves: the writes they
-make through the session are.
+make through the session are. Subcommands that write (XGROUP CREATE, FUNCTION
+LOAD...) are logged by their own flags; FUNCTION libraries open every base and
+snapshot file as ``FUNCTION LOAD`` commands, so they survive a restart as in Redis.
 
 ``appendfsync``: the batch's log bytes are written (``write(2)``) before its
 replies go out, whatever the policy, so a killed *process* loses nothing;
@@ -191,9 +193,11 @@ class ChecksumWriter:
             self.crc = self.pending = 0
 
 
-def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda: True) -> int:
-    """A base or snapshot file: the dataset, CRC records, ``SYSLAB.END``; temp + fsync +
-    rename, so ``path`` is either the old file or the whole new one. Returns its size.
+def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda: True,
+                  libraries: Iterable[bytes] = ()) -> int:  # fmt: skip
+    """A base or snapshot file: ``FUNCTION LOAD`` of each library, the dataset, CRC records,
+    ``SYSLAB.END``; temp + fsync + rename, so ``path`` is either the old file or the whole
+    new one. Returns its size.
 
     ``wanted()`` is asked before the rename: a forked child whose parent died
     (SIGKILL) drops its file rather than renaming it under a restarted server."""
@@ -201,6 +205,9 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
     count = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
         w = ChecksumWriter(f)
+        for code in libraries:
+            w.write(encode_command(b"FUNCTION", b"LOAD", code))
+            count += 1
         for cmd in dataset_commands(ks):
             w.write(encode_command(*cmd))
             count += 1
