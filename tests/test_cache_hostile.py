@@ -307,3 +307,50 @@ def test_consumer_groups_and_functions_survive_a_restart(tmp_path, how):
             assert groups[b"g"]["last-delivered-id"] == b"1-1"
         assert r.fcall("f1", 0) == 42
         r.close()
+
+
+def test_sigkill_during_a_long_script_leaves_none_of_its_writes(tmp_path):
+    """Past busy-reply-threshold the loop serves others (BUSY) and flushes the AOF: the
+    script's first write reached the file alone, so a crash left half a script applied."""
+    server = start(tmp_path)
+    r = redis.Redis(port=server.port, socket_timeout=30)
+    r.config_set("busy-reply-threshold", 100)
+    script = """
+redis.call('set', 'x', '1')
+local t0 = tonumber(redis.call('time')[1])
+while tonumber(redis.call('time')[1]) - t0 < 4 do end
+redis.call('set', 'y', '1')
+"""
+    caller = subprocess.Popen(["redis-cli", "-p", str(server.port), "EVAL", script, "0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    other = redis.Redis(port=server.port, socket_timeout=30, retry_on_error=[])
+    for _ in range(100):  # until the script is past its threshold: others get BUSY
+        try:
+            other.ping()
+        except redis.exceptions.BusyLoadingError:
+            break
+        except redis.ResponseError as e:
+            if "BUSY" in str(e):
+                break
+            raise
+    else:
+        pytest.fail("the script never got past busy-reply-threshold")
+    other.close()
+    server.proc.kill()  # type: ignore[union-attr]
+    server.proc.wait()  # type: ignore[union-attr]
+    caller.wait(timeout=30)
+    server.stop()
+    server = start(tmp_path)
+    r = redis.Redis(port=server.port)
+    assert (r.get("x"), r.get("y")) == (None, None)
+    # a script that ends after its threshold: all its writes are logged (acknowledged)
+    r.config_set("busy-reply-threshold", 100)
+    r.eval(script.replace("< 4", "< 1"), 0)
+    server.proc.kill()  # type: ignore[union-attr]
+    server.proc.wait()  # type: ignore[union-attr]
+    server.stop()
+    server = start(tmp_path)
+    r = redis.Redis(port=server.port)
+    assert (r.get("x"), r.get("y")) == (b"1", b"1")
+    r.close()
+    server.stop()

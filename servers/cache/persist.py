@@ -369,6 +369,11 @@ class Aof:
         self.db = -1  # the database the log last SELECTed
         self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
         self.buf_lock = threading.Lock()  # a script's worker thread feeds too
+        # While a script runs its writes gather here and join ``buf`` when it ends: a
+        # script past busy-reply-threshold lets the loop flush (others' batches, the
+        # cron), and a crash then must not leave half a script in the file (Redis
+        # propagates a script's effects as one MULTI/EXEC).
+        self.holding: bytearray | None = None
         self.dirty = False  # written since the last fsync
         self.last_fsync = time.time()
         self.fsyncs = 0
@@ -415,10 +420,23 @@ class Aof:
     def feed(self, db: int, args: list[bytes]) -> None:
         data = encode_command(*args)
         with self.buf_lock:
+            buf = self.buf if self.holding is None else self.holding
             if db != self.db:
-                self.buf += encode_command(b"SELECT", b"%d" % db)
+                buf += encode_command(b"SELECT", b"%d" % db)
                 self.db = db
-            self.buf += data
+            buf += data
+
+    def hold(self) -> None:
+        """A script starts: keep its writes apart until ``release``."""
+        with self.buf_lock:
+            self.holding = bytearray()
+
+    def release(self) -> None:
+        """The script ended: its writes join the buffer together (one batch, one CRC)."""
+        with self.buf_lock:
+            if self.holding is not None:
+                self.buf += self.holding
+                self.holding = None
 
     def flush(self) -> None:
         """Write the buffer and its CRC record (``fsync_now`` makes it durable)."""

@@ -473,6 +473,9 @@ class Engine:
         real_clock = ks.clock
         ks.clock = lambda: now  # time stands still inside a script, as in Redis
         run.loop = _running_loop()
+        aof = self._aof()
+        if aof is not None:
+            aof.hold()  # the script's writes reach the file together, when it ends
         self._jobs.put(run)
         wait = self.busy_ms / 1000 if self.busy_ms > 0 and not run.caller.in_exec else None
         if not run.done.wait(wait):
@@ -484,7 +487,13 @@ class Engine:
                 return None
         ks.clock = real_clock
         self.current = None
+        if aof is not None:
+            aof.release()
         return run.reply
+
+    def _aof(self) -> Any:
+        p = self.state.persistence
+        return p.aof if p is not None else None
 
     def _enter_busy(self, run: Run, real_clock: Callable[[], int]) -> None:
         st = self.state
@@ -502,6 +511,9 @@ class Engine:
             st.keyspace.clock = run.real_clock
         self.current = None
         st.busy_script = None
+        aof = self._aof()
+        if aof is not None:
+            aof.release()
         for cl in st.clients.values():
             cl.update_guard()
         caller = run.caller
