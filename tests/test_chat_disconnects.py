@@ -154,3 +154,26 @@ def test_each_cause_over_websocket(broker, tmp_path):
     for e in events.values():
         check_times(e)
         assert e["transport"] == "websocket"
+
+
+def test_a_silent_broker_bounds_the_queue_and_cannot_hold_shutdown():
+    """A broker that accepts connections and never answers: the producer waits on each record, so
+    events pile up. The queue stops at ``max_queued`` (the rest are counted as dropped) and
+    ``close`` returns within its timeout instead of waiting for the broker."""
+    from servers.chat.disconnects import DisconnectLog
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # connections complete in the backlog; nothing is ever read or answered
+    try:
+        log = DisconnectLog(f"127.0.0.1:{silent.getsockname()[1]}", topic="t", max_queued=5, send_timeout=5)
+        for i in range(50):
+            log.record({"user": f"u{i}", "reason": "clean close"})
+        assert log.queue.qsize() <= 5
+        assert log.dropped >= 50 - 5 - 1  # at most one taken by the producing thread
+        assert log.sent == 0
+        started = time.monotonic()
+        log.close(timeout=1.0)
+        assert time.monotonic() - started < 20  # 3 steps of 1 s; it took 90 s when close waited on the broker
+    finally:
+        silent.close()

@@ -16,8 +16,11 @@ sent what is not Engine.IO/Socket.IO), ``forced close``.
 The producer is ``clients.kafka.Producer``, whose calls block on the network
 (metadata, acks); the event loop only puts the record on a queue, and one
 thread hands it to the producer, so a slow or absent broker never stalls the
-chat. ``python -m servers.chat.disconnects --kafka HOST:PORT`` is the consumer
-that shows them.
+chat. The queue is bounded (``max_queued``): while the broker is away, events
+past it are dropped and counted (``dropped``, with a log line), rather than
+growing the chat's memory for as long as the outage lasts.
+``python -m servers.chat.disconnects --kafka HOST:PORT`` is the consumer that
+shows them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ log = logging.getLogger("servers.chat.disconnects")
 DEFAULT_TOPIC = "chat.disconnects"
 # The engine's reason -> the classification the events carry
 REASONS = {"client close": "clean close", "transport error": "tcp reset"}
+MAX_QUEUED = 10_000  # events waiting for the producer; past this they are dropped
 
 
 def classify(engine_reason: str) -> str:
@@ -55,36 +59,60 @@ def event(sock: Any, engine_reason: str, now: float | None = None) -> dict[str, 
 class DisconnectLog:
     """Records in, a background thread producing them to ``topic``."""
 
-    def __init__(self, bootstrap: str, topic: str = DEFAULT_TOPIC) -> None:
+    def __init__(self, bootstrap: str, topic: str = DEFAULT_TOPIC, max_queued: int = MAX_QUEUED,
+                 send_timeout: float = 30.0) -> None:  # fmt: skip
         from clients.kafka import Producer
 
-        self.topic = topic
+        self.topic, self.send_timeout = topic, send_timeout
         self.producer = Producer(bootstrap, acks=1, linger_ms=5, client_id="syslab-chat")
-        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queued)
         self.sent = 0
         self.failed = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="disconnects", daemon=True)
         self._thread.start()
 
     def record(self, ev: dict[str, Any]) -> None:
         log.info("session end: %s", ev)
-        self.queue.put(ev)
+        try:
+            self.queue.put_nowait(ev)
+        except queue.Full:  # the producer is stuck on an absent broker: keep the chat's memory bounded
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("disconnect events: %d queued, broker not keeping up; %d dropped so far",
+                            self.queue.maxsize, self.dropped)  # fmt: skip
 
     def _run(self) -> None:
         while (ev := self.queue.get()) is not None:
             key = (ev.get("user") or "").encode()
             try:
-                self.producer.send(self.topic, json.dumps(ev).encode(), key or None).result(30)
+                self.producer.send(self.topic, json.dumps(ev).encode(), key or None).result(self.send_timeout)
                 self.sent += 1
             except Exception as e:  # the broker is down: the event is lost, the chat goes on
                 self.failed += 1
                 log.warning("disconnect event not produced to %s: %s", self.topic, e)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Produce what is queued (the shutdown's own events included), then stop."""
-        self.queue.put(None)
+        """Produce what is queued (the shutdown's own events included), then stop. A broker that
+        is away cannot hold the shutdown: the producer's calls may block on it while holding its
+        lock, so each step runs in a daemon thread given ``timeout`` seconds."""
+        try:
+            self.queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass
         self._thread.join(timeout)
-        self.producer.close(timeout)
+        closer = threading.Thread(target=self._close_producer, args=(timeout,), name="disconnects-close", daemon=True)
+        closer.start()
+        closer.join(timeout)
+        if self._thread.is_alive() or closer.is_alive():
+            log.warning("disconnect events: the broker did not answer at shutdown; %d queued not produced",
+                        self.queue.qsize())  # fmt: skip
+
+    def _close_producer(self, timeout: float) -> None:
+        try:
+            self.producer.close(timeout)
+        except (TimeoutError, OSError) as e:
+            log.warning("disconnect events: closing the producer: %s", e)
 
 
 def main(argv: list[str] | None = None) -> int:

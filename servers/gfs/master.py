@@ -40,6 +40,10 @@ first rule then removes the extra copy.
 What a production master does differently: shadow masters reading the log,
 log replication to remote machines before acknowledging, rack-aware placement,
 rebalancing by disk use, and a checkpoint built in a thread beside new ops.
+It also authenticates its peers. This cell, like the paper's, trusts its
+network: any process that reaches the master's port may call any method, so a
+heartbeat forged in a chunkserver's name (reporting no chunks) takes that
+server's replicas out of the chunk map until its next real one.
 """
 
 from __future__ import annotations
