@@ -354,3 +354,31 @@ redis.call('set', 'y', '1')
     assert (r.get("x"), r.get("y")) == (b"1", b"1")
     r.close()
     server.stop()
+
+
+# --- MONITOR ---------------------------------------------------------------------------------------
+
+
+def _monitor_lines(port: int) -> list[bytes]:
+    r = redis.Redis(port=port, protocol=2)
+    r.function_load(LIB.replace("lib1", "mon") .replace("f1", "mon_incr")
+                    .replace("function() return 42 end",
+                             "function(k) return redis.call('incr', k[1]) end"), replace=True)  # fmt: skip
+    with r.monitor() as m:
+        r.eval("redis.call('set', KEYS[1], 'v') return redis.call('get', KEYS[1])", 1, "k")
+        r.fcall("mon_incr", 1, "cnt")
+        r.execute_command("SELECT", 0)  # the last line: everything before it arrived
+        lines = []
+        for info in m.listen():
+            if info["command"] == "SELECT 0":
+                break
+            if not info["command"].startswith("CLIENT SETINFO"):  # not in Redis 7.0: failed
+                lines.append((info["db"], info["client_type"], info["command"]))
+    r.close()
+    return lines
+
+
+def test_monitor_shows_the_commands_scripts_run_as_lua(ours, theirs):
+    mine = _monitor_lines(ours)
+    assert (0, "lua", "set k v") in mine and (0, "lua", "incr cnt") in mine
+    assert mine == _monitor_lines(theirs)

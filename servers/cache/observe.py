@@ -145,11 +145,10 @@ class Observer:
         self, c: Any, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
     ) -> None:
         name = cmd.name
-        target = cmd
         if cmd.subcommands and len(args) > 1:
             sub = cmd.subcommands.get(args[1].lower())
             if sub is not None:
-                name, target = sub.name, sub
+                name = sub.name
         st = self.commands.get(name)
         if st is None:
             st = self.commands[name] = CommandStats()
@@ -167,8 +166,16 @@ class Observer:
                 self.write_log(c, cmd, args, reply)
             elif c.blocked is not None:
                 c.blocked_args = args  # logged when a write serves it
-        if self.monitors and "admin" not in categories(target, cmd if target is not cmd else None):
-            self.feed(c, name, args)
+        if self.monitors and "skip_monitor" not in cmd.flags:
+            self.monitor(c, cmd, args)
+
+    def monitor(self, c: Any, cmd: Any, args: list[bytes], addr: str | None = None) -> None:
+        """MONITOR's line for a command that ran, unless it is an admin one."""
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            target = cmd.subcommands.get(args[1].lower()) or cmd
+        if "admin" not in categories(target, cmd if target is not cmd else None):
+            self.feed(c, target.name, args, addr)
 
     def rejected(self, cmd: Any, reply: bytes) -> None:
         """A command refused before it ran (NOPERM, NOAUTH, subscribe mode)."""
@@ -212,12 +219,13 @@ class Observer:
         else:
             e.samples.append((now, ms))
 
-    def feed(self, c: Any, name: str, args: list[bytes]) -> None:
-        """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``."""
+    def feed(self, c: Any, name: str, args: list[bytes], addr: str | None = None) -> None:
+        """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``
+        (``addr`` "lua" for a command a script ran, as Redis shows it)."""
         now = time.time()
         args = redact(name, args)
         quoted = " ".join(_repr_arg(a) for a in args)
-        line = f"+{now:.6f} [{c.db_index} {c.conn.peer}] {quoted}\r\n"
+        line = f"+{now:.6f} [{c.db_index} {addr or c.conn.peer}] {quoted}\r\n"
         data = line.encode()
         for m in list(self.monitors):
             m.send(data)

@@ -692,6 +692,8 @@ class Engine:
         except st.errors as e:
             r = st.error_reply(e, argv)
         st.commands_processed += 1
+        if st.observer.monitors:  # MONITOR shows what scripts run, as "[db lua]"
+            st.observer.monitor(run.client, cmd, argv, "lua")
         if r is not None and st.persistence is not None:  # the AOF logs the script's writes
             st.persistence.write_log(run.client, cmd, argv, r)
         return r if r is not None else resp.null_array(run.client.proto)
