@@ -382,3 +382,16 @@ def test_monitor_shows_the_commands_scripts_run_as_lua(ours, theirs):
     mine = _monitor_lines(ours)
     assert (0, "lua", "set k v") in mine and (0, "lua", "incr cnt") in mine
     assert mine == _monitor_lines(theirs)
+
+
+SPARSE = ["{[1]=1,[3]=3}", "{[1]=1,[30]=3}", "{[1]=1,[11]=3,[2]=2,[3]=3,[4]=4,[5]=5}", "{}",
+          "{[1.0]=1,[2]=2}", "{[0]=1}", "{1,2,nil,4}", "{a={[1]=1,[3]=3}}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("table", SPARSE)
+def test_cjson_encodes_arrays_with_holes_as_lua_cjson(ours, theirs, table):
+    """{[1]=1,[3]=3} is [1,null,3] for lua-cjson (it was {"1":1,"3":3}); an excessively
+    sparse one is an error; cmsgpack keeps its own rule (a hole makes a map)."""
+    script = (f"local ok, v = pcall(cjson.encode, {table}) "
+              f"return {{tostring(ok), v, cmsgpack.pack({table})}}")  # fmt: skip
+    assert redis.Redis(port=ours).eval(script, 0) == redis.Redis(port=theirs).eval(script, 0)
