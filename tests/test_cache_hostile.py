@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from harness.procs import Child, python_module
 from harness.services import RedisServer
@@ -395,3 +397,27 @@ def test_cjson_encodes_arrays_with_holes_as_lua_cjson(ours, theirs, table):
     script = (f"local ok, v = pcall(cjson.encode, {table}) "
               f"return {{tostring(ok), v, cmsgpack.pack({table})}}")  # fmt: skip
     assert redis.Redis(port=ours).eval(script, 0) == redis.Redis(port=theirs).eval(script, 0)
+
+
+def _acl_log(port: int) -> list[tuple[int, bytes, bytes]]:
+    r = redis.Redis(port=port, protocol=2)
+    r.execute_command("ACL", "LOG", "RESET")
+    r.execute_command("ACL", "SETUSER", "bob", "on", ">pw", "~b*", "+get", "+multi")
+    for _ in range(3):
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, username="bob", password="bad", protocol=2,
+                        retry=Retry(NoBackoff(), 0)).ping()  # fmt: skip
+    bob = redis.Redis(port=port, username="bob", password="pw", protocol=2)
+    for call in (("GET", "x"), ("SET", "b", "1"), ("GET", "x")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            bob.execute_command(*call)
+    bob.close()
+    entries = [dict(zip(e[::2], e[1::2], strict=True)) for e in r.execute_command("ACL", "LOG")]
+    r.execute_command("ACL", "DELUSER", "bob")
+    r.close()
+    return [(e[b"count"], e[b"reason"], e[b"object"]) for e in entries
+            if e[b"object"] != b"client|setinfo"]  # fmt: skip
+
+
+def test_acl_log_puts_a_repeated_denial_first_as_redis(ours, theirs):
+    assert _acl_log(ours) == _acl_log(theirs)

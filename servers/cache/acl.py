@@ -424,12 +424,13 @@ class Acl:
 
     def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
         now = time.time()
-        for e in self.log:
+        for i, e in enumerate(self.log):
             if (e.reason, e.object, e.username, e.context) == (reason, obj, username, context) and (
                 now - e.created < ACL_LOG_MERGE_SECONDS
             ):
                 e.count += 1
                 e.client_info = client_info
+                self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
         del self.log[ACL_LOG_MAX:]
