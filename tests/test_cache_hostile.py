@@ -421,3 +421,57 @@ def _acl_log(port: int) -> list[tuple[int, bytes, bytes]]:
 
 def test_acl_log_puts_a_repeated_denial_first_as_redis(ours, theirs):
     assert _acl_log(ours) == _acl_log(theirs)
+
+
+# --- ACL names, passwords and patterns that are not UTF-8 --------------------------------------
+
+BINARY_SETUSERS = [
+    ("ACL", "SETUSER", b"\xffu", "on", b">p\xfe", b"~k\xfd*", b"&c\xfc", "+@all"),
+    ("ACL", "SETUSER", "x", b"+\xff"), ("ACL", "SETUSER", "x", b"%\xff~a"),
+    ("ACL", "SETUSER", "x", b"\xff"), ("ACL", "USERS"), ("ACL", "LIST"),
+    ("ACL", "GETUSER", b"\xffu"),
+]  # fmt: skip
+
+
+def _binary_acl(port: int) -> list[object]:
+    r = redis.Redis(port=port, protocol=2)
+    out: list[object] = []
+    for call in BINARY_SETUSERS:
+        try:
+            out.append(r.execute_command(*call))
+        except redis.ResponseError as e:
+            out.append(str(e))
+    u = redis.Redis(port=port, username=b"\xffu", password=b"p\xfe", protocol=2)
+    out += [u.execute_command("ACL", "WHOAMI"), u.get(b"k\xfd1")]
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        u.publish(b"c\xfd", "x")
+    u.close()
+    out.append(r.execute_command("ACL", "LOG", "1")[0][7:10])
+    r.execute_command("ACL", "DELUSER", b"\xffu")
+    r.execute_command("ACL", "LOG", "RESET")
+    r.close()
+    return out
+
+
+def test_acl_names_and_patterns_are_bytes_as_in_redis(ours, theirs):
+    """A byte that is not UTF-8 in ACL SETUSER crashed the session ('surrogates not
+    allowed'); ACL LIST showed U+FFFD for it, so ACL SAVE wrote another pattern."""
+    assert _binary_acl(ours) == _binary_acl(theirs)
+
+
+def test_an_acl_file_that_is_not_utf8_loads_and_saves_byte_for_byte(tmp_path):
+    aclfile = tmp_path / "users.acl"
+    text = b"user default on nopass ~* &* +@all\nuser \xffu on >p\xfe ~k\xfd* &c\xfc +@all\n"
+    aclfile.write_bytes(text)
+    with python_module("servers.cache", "--aclfile", str(aclfile), port=0) as child:
+        r = redis.Redis(port=child.port)
+        assert r.execute_command("ACL", "USERS") == [b"default", b"\xffu"]
+        u = redis.Redis(port=child.port, username=b"\xffu", password=b"p\xfe")
+        assert u.execute_command("ACL", "WHOAMI") == b"\xffu"
+        u.close()
+        listed = r.execute_command("ACL", "LIST")
+        assert r.execute_command("ACL", "SAVE") == b"OK"
+        assert r.execute_command("ACL", "LOAD") == b"OK"
+        assert r.execute_command("ACL", "LIST") == listed
+        r.close()
+    assert aclfile.read_bytes().splitlines() == listed

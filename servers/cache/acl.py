@@ -127,6 +127,16 @@ def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]
             yield sub, cmd
 
 
+def to_bytes(s: str) -> bytes:
+    """Names, patterns and rules are any bytes, as in Redis: they travel as str with
+    surrogate escapes (a byte that is not UTF-8 stays itself both ways)."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def to_str(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
 def sha256_hex(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
 
@@ -205,8 +215,8 @@ class User:
         elif rule.startswith("&"):
             if has_spaces(rule[1:]):
                 raise AclError("Syntax error")
-            if not self.allchannels and rule[1:].encode() not in self.channels:
-                self.channels.append(rule[1:].encode())
+            if not self.allchannels and to_bytes(rule[1:]) not in self.channels:
+                self.channels.append(to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
             self.compile(registry)
@@ -252,8 +262,8 @@ class User:
                 raise AclError("Unknown command or category name in ACL")
         else:
             base, _, sub = name.partition("|")
-            cmd = registry.lookup(base.encode())
-            if cmd is None or (sub and not cmd.subcommands.get(sub.encode())):
+            cmd = registry.lookup(to_bytes(base))
+            if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
                 raise AclError("Unknown command or category name in ACL")
         if sign == "-" and self.allcommands:
             self.allcommands = False
@@ -318,12 +328,12 @@ class User:
     def key_words(self) -> list[str]:
         if self.allkeys:
             return ["~*"]
-        return [("~" if p == "RW" else f"%{p}~") + k.decode(errors="replace") for p, k in self.keys]
+        return [("~" if p == "RW" else f"%{p}~") + to_str(k) for p, k in self.keys]
 
     def channel_words(self) -> list[str]:
         if self.allchannels:
             return ["&*"]
-        return ["resetchannels"] + ["&" + c.decode(errors="replace") for c in self.channels]
+        return ["resetchannels"] + ["&" + to_str(c) for c in self.channels]
 
     def command_text(self) -> str:
         return " ".join(self.rules)
@@ -415,11 +425,11 @@ class Acl:
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
             for key, read, write in key_roles(target, args):
                 if not user.may_access(key, write, read):
-                    return "key", key.decode(errors="replace")
+                    return "key", to_str(key)
         if not user.allchannels:
             for ch, literal in channel_args(name, args):
                 if not user.may_publish(ch, literal):
-                    return "channel", ch.decode(errors="replace")
+                    return "channel", to_str(ch)
         return None
 
     def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
