@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -475,3 +477,57 @@ def test_an_acl_file_that_is_not_utf8_loads_and_saves_byte_for_byte(tmp_path):
         assert r.execute_command("ACL", "LIST") == listed
         r.close()
     assert aclfile.read_bytes().splitlines() == listed
+
+
+LOOPS_IN_COROUTINES = [
+    "local co = coroutine.wrap(function() while true do end end) co()",
+    "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+    "while true do pcall(coroutine.wrap(function() while true do end end)) end",
+    "coroutine.wrap(function() while true do pcall(function() while true do end end) end end)()",
+]
+
+
+@pytest.mark.parametrize("script", LOOPS_IN_COROUTINES)
+def test_script_kill_stops_a_loop_inside_a_coroutine(ours, script):
+    """Stock 5.1 keeps a Lua hook function per thread: the kill hook never ran inside a
+    coroutine, so the first script above held the server until SHUTDOWN NOSAVE."""
+    r = redis.Redis(port=ours, socket_timeout=30)
+    r.config_set("busy-reply-threshold", 100)
+    errors: list[str] = []
+
+    def run() -> None:
+        c = redis.Redis(port=ours, socket_timeout=60)
+        try:
+            c.eval(script, 0)
+        except redis.ResponseError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=run)
+    t.start()
+    for _ in range(200):  # until it is past its threshold and SCRIPT KILL is accepted
+        try:
+            if r.script_kill():
+                break
+        except redis.ResponseError as e:
+            assert "NOTBUSY" in str(e) or "No scripts" in str(e), e
+        time.sleep(0.02)
+    t.join(timeout=10)
+    assert not t.is_alive() and errors and "Script killed by user" in errors[0]
+    assert r.ping()
+    r.config_set("busy-reply-threshold", 5000)
+
+
+COROUTINE_SCRIPTS = [
+    "local n = 0 for i = 1, 3 do local co = coroutine.create(function() coroutine.yield(i) end)"
+    " n = n + select(2, coroutine.resume(co)) end return n",
+    "local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)"
+    " local x = f(1) local y = f(10) return {x, y}",
+    "local f = coroutine.wrap(function() error('boom') end) local ok, e = pcall(f) return e",
+    "local f = coroutine.wrap(function() end) f() local ok, e = pcall(f) return e",
+    "for i = 1, 100000 do coroutine.resume(coroutine.create(function() end)) end return 1",
+]
+
+
+def test_coroutines_behave_as_in_redis(ours, theirs):
+    for script in COROUTINE_SCRIPTS:
+        assert redis.Redis(port=ours).eval(script, 0) == redis.Redis(port=theirs).eval(script, 0)
