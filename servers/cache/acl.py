@@ -5,9 +5,12 @@ Strategy. A ``User`` keeps its rules the way they were written (``-@all
 of full command names (``get``, ``config|get``) the rules add up to over the
 registry as it is now. ``allcommands`` means "every command, also those
 registered later", as Redis's ``+@all``. A key pattern carries the access it
-grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); a command
-needs read access to its keys when it is flagged ``readonly``, write access
-when flagged ``write``. Channels are globs matched against PUBLISH and
+grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); each key of a
+call needs what Redis's key specs say (``key_roles``): a read command reads,
+a write command reads and writes unless it only writes (``WRITE_ONLY``: SET,
+LPUSH, DEL...), and the STORE forms read their sources and write their
+destination. Keys in movable positions (XREAD's STREAMS, numkeys, STORE
+options) are found by ``KEY_FINDERS`` (``commands/keyfinders.py``). Channels are globs matched against PUBLISH and
 SUBSCRIBE arguments; a PSUBSCRIBE pattern must be one of them literally,
 as Redis 7 requires.
 
