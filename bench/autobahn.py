@@ -9,9 +9,14 @@ the reference: ``make bench-autobahn`` (``python -m bench.autobahn``).
   ``/runCase?case=N&agent=A`` echoing every message, then ``/updateReports``.
 
 Prints the tally per verdict (OK, NON-STRICT, INFORMATIONAL, UNIMPLEMENTED, FAILED,
-ERROR) and the non-OK cases, the time of the performance cases (9.x: ours against
-websockets, ms), saves ``autobahn.json`` and kosoku's HTML reports under
-``results/autobahn/``. ``--include 1.* --include 7.*`` runs a subset.
+ERROR) and the non-OK cases of one pass over every case. The performance cases
+(9.x: large messages, many fragments) then run ``--rounds - 1`` more times, ours
+and websockets taking turns, who goes first rotating: their times (ms, lower is
+better) are the rows, median with min / max, ratio of medians (websockets' / ours,
+>1: ours faster). Saves ``autobahn.json`` (the rows, and the tally as
+``conformance``), ``autobahn.png`` (the medians with min..max whiskers) and
+kosoku's HTML reports of the first pass under ``results/autobahn/``.
+``--include 1.* --include 7.*`` runs a subset.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +38,7 @@ from harness.procs import LISTENING, Child, python_module
 from netlib.websocket import ConnectionClosed
 from netlib.websocket.deflate import DeflateParams
 
-from .common import Row, header, results_dir, save
+from .common import Row, header, measured, median_bars, results_dir, save, table
 
 BIG = 20 * 1024 * 1024  # the suite's largest message is 16 MiB
 # The client under test offers compression every way it can use it, in order of
@@ -144,47 +150,51 @@ def reference_server() -> Child:
                  ready_line=LISTENING)  # fmt: skip
 
 
-async def run(args: argparse.Namespace) -> list[Row]:
-    rows: list[Row] = []
-    runs: dict[str, list[Any]] = {}
-    if args.side in ("server", "both"):
-        with python_module("servers.chat.wsecho", "--no-access-log", "--log-level", "warning",
-                           port=0) as ours, reference_server() as ref:  # fmt: skip
-            runs["server syslab"] = await server_side(
-                f"ws://127.0.0.1:{ours.port}/ws/echo", args.include, args.exclude, args.parallelism
-            )
+async def run(args: argparse.Namespace) -> tuple[dict[str, dict[str, int]], list[Row]]:
+    """Every case once per side and implementation (the conformance tally), then the 9.x
+    performance cases ``--rounds - 1`` more times, ours and the reference taking turns
+    (who goes first rotates): their times are the rows, min / median / max over rounds."""
+    impls = ["syslab"] if args.no_reference else ["syslab", "websockets"]
+    sides = ["server", "client"] if args.side == "both" else [args.side]
+    conformance: dict[str, dict[str, int]] = {}
+    times: dict[tuple[str, str], dict[str, list[float]]] = {}
+    with ExitStack() as stack:
+        urls = {}
+        if "server" in sides:
+            ours = stack.enter_context(python_module("servers.chat.wsecho", "--no-access-log", "--log-level",
+                                                     "warning", port=0))  # fmt: skip
+            urls["syslab"] = f"ws://127.0.0.1:{ours.port}/ws/echo"
             if not args.no_reference:
-                runs["server websockets"] = await server_side(
-                    f"ws://127.0.0.1:{ref.port}/", args.include, args.exclude, args.parallelism
-                )
-    if args.side in ("client", "both"):
-        runs["client syslab"] = await client_side(drive_ours, args.include, args.exclude)
-        if not args.no_reference:
-            runs["client websockets"] = await client_side(
-                drive_websockets, args.include, args.exclude
-            )
-    out = results_dir() / "autobahn"
-    for name, results in runs.items():
-        print("\n".join(report(name, results)))
-        side, impl = name.split()
-        passed = sum(1 for r in results if r.passed)
-        rows.append(Row(f"{side}: Autobahn cases passed", impl, passed, "cases",
-                        {"cases": len(results), **tally(results)}))  # fmt: skip
-        if results:
-            write_reports(results, str(out / name.replace(" ", "-")))
-    rows += performance_rows(runs)
-    return rows
+                urls["websockets"] = f"ws://127.0.0.1:{stack.enter_context(reference_server()).port}/"
 
+        async def one(side: str, impl: str, include: list[str] | None, exclude: list[str] | None) -> list[Any]:
+            if side == "server":
+                return await server_side(urls[impl], include, exclude, args.parallelism)
+            return await client_side(drive_ours if impl == "syslab" else drive_websockets, include, exclude)
 
-def performance_rows(runs: dict[str, list[Any]]) -> list[Row]:
-    """The 9.x cases (large messages, many fragments) timed: ours and the reference."""
-    rows = []
-    for name, results in runs.items():
-        side, impl = name.split()
-        for r in results:
-            if r.case_id.startswith("9."):
-                rows.append(Row(f"{side} {r.case_id}", impl, float(r.duration), "ms"))
-    return rows
+        def timed(side: str, impl: str, results: list[Any]) -> None:
+            for r in results:
+                if r.case_id.startswith("9."):
+                    times.setdefault((side, r.case_id), {}).setdefault(impl, []).append(float(r.duration))
+
+        out = results_dir() / "autobahn"
+        for side in sides:
+            for impl in impls:
+                results = await one(side, impl, args.include, args.exclude)
+                name = f"{side} {impl}"
+                print("\n".join(report(name, results)))
+                conformance[name] = {"cases": len(results), "passed": sum(1 for r in results if r.passed),
+                                     **tally(results)}  # fmt: skip
+                if results:
+                    write_reports(results, str(out / name.replace(" ", "-")))
+                timed(side, impl, results)
+            perf = sorted({case for s, case in times if s == side})
+            for k in range(1, args.rounds if perf else 1):  # round 1 was the full pass above
+                for impl in impls[k % len(impls):] + impls[: k % len(impls)]:
+                    timed(side, impl, await one(side, impl, perf, None))
+    rows = [measured(f"{side} {case}", impl, ms, "ms") for (side, case), by in times.items()
+            for impl, ms in by.items()]  # fmt: skip
+    return conformance, rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,22 +204,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--side", choices=["server", "client", "both"], default="both")
     p.add_argument("--parallelism", "-p", type=int, default=1, help="server-side cases at once")
     p.add_argument("--no-reference", action="store_true", help="skip the websockets runs")
+    p.add_argument("--rounds", type=int, default=3, help="runs of the 9.x performance cases (default 3)")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be >= 1")
     print(header("Autobahn testsuite (kosoku): netlib.websocket vs websockets"))
-    rows = asyncio.run(run(args))
-    perf = [r for r in rows if r.unit == "ms"]
-    if perf:
-        by: dict[str, dict[str, float]] = {}
-        for r in perf:
-            by.setdefault(r.workload, {})[r.impl] = r.value
-        print(f"\n{'9.x case (ms)':<24}{'syslab':>10}{'websockets':>12}{'ratio':>8}")
-        for w, v in by.items():
-            ours, ref = v.get("syslab"), v.get("websockets")
-            ratio = f"{ours / ref:.2f}" if ours and ref else "-"
-            print(
-                f"{w:<24}{ours if ours is not None else '-':>10}{ref if ref is not None else '-':>12}{ratio:>8}"
-            )
-    path = save("autobahn", rows, include=args.include, exclude=args.exclude)
+    conformance, rows = asyncio.run(run(args))
+    path = save("autobahn", rows, include=args.include, exclude=args.exclude, rounds=args.rounds,
+                conformance=conformance)  # fmt: skip
+    if rows:
+        print(f"\n9.x performance cases, {args.rounds} round(s), ms from the suite's own timing:")
+        print(table(rows, reference="websockets", higher_is_better=False))
+        n = len({r.workload for r in rows})
+        png = median_bars(rows, path.with_suffix(".png"), f"Autobahn 9.x cases: syslab (ours) vs websockets "
+                          f"(reference), median of {args.rounds} round(s), whiskers min..max",
+                          "ms per case", size=(max(10.0, 0.5 * n), 5))  # fmt: skip
+        print(f"saved {png}")
     print(f"\nsaved {path} and HTML reports under {Path(path).parent / 'autobahn'}")
 
 

@@ -15,7 +15,8 @@ Three experiments, one run:
 Speed: ``add`` and ``in`` of ours (BLAKE2b double hashing over a bytearray) and
 bloom-filter2's ``BloomFilter`` (its own pure-Python hashing, array backend),
 same keys, same (n, p), interleaved rounds; min / median / max ops/s and the
-ratio of medians. Results: ``bench/results/bloom.json``, ``bloom_fpr.png``,
+ratio of medians (higher is better). Results: ``bench/results/bloom.json``, ``bloom.png``
+(the speed medians with min..max whiskers), ``bloom_fpr.png``,
 ``bloom_deletable.png``.
 
 ``python -m bench.bloom [--n N] [--queries Q] [--rounds R]``
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Row, header, results_dir, save, table
+from bench.common import Row, header, measured, median_bars, results_dir, save, table
 from storage.bloom import BloomFilter, DeletableBloomFilter, false_positive_rate, optimal_k
 
 BPK = (2, 4, 6, 8, 10, 12, 16)
@@ -126,9 +127,8 @@ def speed(n: int, rounds: int) -> tuple[list[Row], dict[str, Any]]:
             samples.setdefault(("contains", impl), []).append(len(probes_) / (t2 - t1))
     rows, detail = [], {}
     for (work, impl), xs in samples.items():
-        med = statistics.median(xs)
-        rows.append(Row(work, impl, med, "ops/s", {"min": min(xs), "max": max(xs)}))
-        detail[f"{work}/{impl}"] = {"min": min(xs), "median": med, "max": max(xs)}
+        rows.append(measured(work, impl, xs, "ops/s"))
+        detail[f"{work}/{impl}"] = {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
     return rows, detail
 
 
@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nspeed, n={args.n}, {args.rounds} interleaved rounds (median ops/s; min, max)")
     print(table(rows, reference="bloom-filter2"))
     pngs = plot(grid, dele)
+    pngs.append(median_bars(rows, results_dir() / "bloom.png", f"S9 Bloom filter speed, n={args.n}: syslab vs "
+                            f"bloom-filter2 (reference), median of {args.rounds} round(s), whiskers min..max",
+                            "operations / s", size=(8, 4.5)).name)  # fmt: skip
     path = save("bloom", rows, n=args.n, queries=args.queries, rounds=args.rounds, fpr_grid=grid,
                 deletability=dele, bitmap_cost=cost, speed=detail, plots=pngs)  # fmt: skip
     print(f"\nsaved {path} and {', '.join(pngs)}")

@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(table(rows, reference=REDIS))
         name = "cache-aof-quick" if args.quick else "cache-aof"
         path = save(name, rows, requests=requests, clients=CLIENTS)
-        png = median_bars(rows, path.with_suffix(".png"), "redis-benchmark with the AOF on",
+        png = median_bars(rows, path.with_suffix(".png"), f"redis-benchmark with the AOF on: syslab cache vs {REDIS} (reference); median, whiskers min..max",
                           "thousand requests / s", scale=1000, size=(16, 5))  # fmt: skip
         print(f"\nsaved {path} and {png}")
         return

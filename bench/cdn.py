@@ -46,7 +46,7 @@ from pathlib import Path
 from harness.procs import Child, free_port, python_module
 from netlib.http import HTTPClient
 
-from .common import Row, header, percentile, results_dir, save, table
+from .common import Row, header, measured, percentile, results_dir, rotated, save, table
 from .http import private_nginx, wrk
 
 TARGETS = ("origin", "syslab edge", "nginx proxy_cache")
@@ -127,7 +127,7 @@ async def measure(targets: dict[str, str], origin: str, seq: list[int], users: i
     """Per round and target: a cold pass (new URLs), then for the caches a warm replay of it."""
     out: Results = {}
     for r in range(rounds):
-        for name, base in targets.items():  # interleaved: each round visits every target
+        for name, base in rotated(targets.items(), r):  # interleaved: every target each round, rotating
             paths = [card_path(k, r * len(targets) + list(targets).index(name)) for k in seq]
             for phase in ("cold", "warm") if name != "origin" else ("cold",):
                 before = await renders(origin)
@@ -149,7 +149,7 @@ def hot(targets: dict[str, str], origin: str, rounds: int, seconds: int) -> Resu
     """wrk on one cached card per cache (interleaved rounds): the cache's own speed, no Python client."""
     out: Results = {}
     for r in range(rounds):
-        for name, base in targets.items():
+        for name, base in rotated(targets.items(), r):
             if name == "origin":
                 continue
             url = f"{base}/og/hot/card.png?round={r}"
@@ -171,10 +171,10 @@ def rows_of(results: Results, workload: str) -> list[Row]:
         def med(k: str, rounds: list[dict[str, float]] = rounds) -> float:
             return statistics.median(x[k] for x in rounds)
 
-        rows.append(Row(f"{phase}: {workload}", name, statistics.median(rps), "req/s", {
-            "min": min(rps), "max": max(rps), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
-            "hit_ratio": med("hit_ratio"), "renders": med("renders"), "errors": sum(x["errors"] for x in rounds),
-        }))  # fmt: skip
+        rows.append(measured(f"{phase}: {workload}", name, rps, "req/s",
+            p50_ms=med("p50_ms"), p99_ms=med("p99_ms"), hit_ratio=med("hit_ratio"),
+            renders=med("renders"), errors=sum(x["errors"] for x in rounds),
+        ))  # fmt: skip
     phases = ("cold", "warm", "hot")
     return sorted(rows, key=lambda r: (phases.index(r.workload.split(":")[0]), TARGETS.index(r.impl)))
 

@@ -51,7 +51,7 @@ from typing import Any, cast
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, interleaved, measured, percentile, save, table
+from .common import Row, header, interleaved, measured, median_bars, percentile, save, table
 from .http_streams import raise_fd_limit, rss_kib
 
 BATCH = 200  # clients connecting at once
@@ -339,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, "python-socketio", higher_is_better=False))
     print("(the star row: higher is better; no reference)")
     path = save("chat", rows, clients=args.clients, messages=args.messages, star_messages=args.star_messages)
-    print(f"results: {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"chat: syslab (ours) vs python-socketio, median of "
+                      f"{args.rounds} round(s), whiskers min..max; the star is ours alone",
+                      {"ms": "broadcast latency, ms", "bytes": "server RSS per connection, bytes",
+                       "conns": "connections dropped (lower is better)", "msg/s": "star: messages / s"},
+                      size=(20, 4.8))  # fmt: skip
+    print(f"results: {path} and {png}")
     return 0
 
 

@@ -43,7 +43,7 @@ from clients.pool import PoolConfig
 from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 
-from .common import Row, header, save, table
+from .common import Row, header, measured, rotated, save, table
 
 LETTERS = "ABCDEF"
 FIRST_FREE = "SELECT id FROM seats WHERE passenger_id IS NULL ORDER BY id LIMIT 1"
@@ -240,12 +240,12 @@ def summarize(flights: list[Flight]) -> list[Row]:
         runs = [f for f in flights if (f.flavour, f.how) == key]
         secs = [f.seconds for f in runs]
         last = runs[-1]
-        rows.append(Row(f"{key[0]} x{len(last.told)}", key[1], 1 / statistics.median(secs), "flights/s", {
-            "median_s": round(statistics.median(secs), 4), "min_s": round(min(secs), 4),
-            "max_s": round(max(secs), 4), "filled": min(f.filled for f in runs),
-            "stranded": max(f.stranded for f in runs), "correct": all(f.correct for f in runs),
-            "retries": max(f.retries for f in runs), "lock_waits": max(f.lock_waits for f in runs),
-        }))  # fmt: skip
+        rows.append(measured(f"{key[0]} x{len(last.told)}", key[1], [1 / s for s in secs], "flights/s",
+            median_s=round(statistics.median(secs), 4), min_s=round(min(secs), 4),
+            max_s=round(max(secs), 4), filled=min(f.filled for f in runs),
+            stranded=max(f.stranded for f in runs), correct=all(f.correct for f in runs),
+            retries=max(f.retries for f in runs), lock_waits=max(f.lock_waits for f in runs),
+        ))  # fmt: skip
     return rows
 
 
@@ -260,11 +260,13 @@ def plot(flights: list[Flight], rows: list[Row], seats: int, path: Path) -> Path
                              gridspec_kw={"width_ratios": [3] + [1] * len(hows)})  # fmt: skip
     ax = axes[0]
     for k, flavour in enumerate(("threads", "asyncio")):
-        vals = [next((r.extra["median_s"] for r in rows if r.impl == h and r.workload.startswith(flavour)), 0)
-                for h in hows]  # fmt: skip
-        ax.bar([i + k * 0.4 for i in range(len(hows))], vals, width=0.4, label=flavour)
+        mine = [next((r.extra for r in rows if r.impl == h and r.workload.startswith(flavour)), {}) for h in hows]
+        vals = [e.get("median_s", 0) for e in mine]
+        err = [[e.get("median_s", 0) - e.get("min_s", 0) for e in mine],
+               [e.get("max_s", 0) - e.get("median_s", 0) for e in mine]]  # fmt: skip
+        ax.bar([i + k * 0.4 for i in range(len(hows))], vals, width=0.4, yerr=err, capsize=3, label=flavour)
     ax.set_xticks([i + 0.2 for i in range(len(hows))], hows)
-    ax.set_ylabel("seconds to check in every passenger (median)")
+    ax.set_ylabel("seconds to check in every passenger\n(median, whiskers min..max; lower is better)")
     ax.set_title(f"{seats} passengers, {seats} seats")
     ax.legend()
     for ax, how in zip(axes[1:], hows, strict=True):
@@ -297,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     flights: list[Flight] = []
     try:
         addr = env or server.address  # type: ignore[union-attr]
-        for _ in range(args.rounds):  # interleaved: every approach once per round
+        for r in range(args.rounds):  # interleaved: every approach once per round, rotating
             for flavour in ("threads", "asyncio"):
-                for how in LOCKING:
+                for how in rotated(LOCKING, r):
                     flights.append(fly(addr, how, flavour, args.seats, args.pool))
     finally:
         if server is not None:

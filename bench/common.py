@@ -13,8 +13,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,53 +128,112 @@ def merge_rounds(rounds: Sequence[Sequence[Row]]) -> list[Row]:
     return out
 
 
-def interleaved(runners: dict[str, Any], rounds: int) -> dict[str, list[Any]]:
+def rotated(items: Iterable[Any], k: int) -> list[Any]:
+    """``items`` starting at the ``k``-th (mod their number): round ``k`` of an
+    interleaved benchmark runs them in this order, so no one always goes first."""
+    seq = list(items)
+    k = k % len(seq) if seq else 0
+    return seq[k:] + seq[:k]
+
+
+def interleaved(runners: Mapping[Any, Any], rounds: int) -> dict[Any, list[Any]]:
     """Call each ``runners[name]()`` once per round, the order rotating every round.
 
     So a slow moment of the machine (another process, a page-cache flush)
     falls on every implementation alike instead of on whichever ran second.
     """
     names = list(runners)
-    results: dict[str, list[Any]] = {n: [] for n in names}
+    results: dict[Any, list[Any]] = {n: [] for n in names}
     for r in range(rounds):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+        for name in rotated(names, r):
             results[name].append(runners[name]())
     return results
 
 
-def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str, scale: float = 1.0,
-                log: bool = True, size: tuple[float, float] = (10, 4.5)) -> Path:
+RATE_UNITS = ("/s", "per s", "x")  # unit endings where more is better
+COST_UNITS = ("s", "ms", "us", "µs", "ns", "KiB", "MiB", "KB", "MB", "B", "bytes")
+
+
+LOG_SPAN = 20.0  # a panel's bars go on a log axis only when its medians span this factor
+
+
+def better(unit: str) -> str:
+    """``higher`` for rates, ``lower`` for times and sizes, empty when the unit does not say."""
+    if unit.endswith(RATE_UNITS):
+        return "higher"
+    if unit in COST_UNITS or unit.split("/")[0] in COST_UNITS:
+        return "lower"
+    return ""
+
+
+def median_bars(rows: Sequence[Row], path: Path, title: str, ylabel: str | dict[str, str] | None = None,
+                scale: float = 1.0, log: bool = True, size: tuple[float, float] | None = None,
+                panel: Callable[[Row], str] | None = None) -> Path:  # fmt: skip
     """A PNG of grouped bars: one group per workload, one bar per implementation (in the
-    rows' order), the median as the bar and min..max as its whisker; values / ``scale``."""
+    rows' order), the median as the bar and min..max as its whisker; values / ``scale``.
+
+    Rows in several units get one panel per unit (a latency beside a memory figure),
+    or one per ``panel(row)`` when given (titled with it); each panel's axis says its
+    unit and, when the unit tells, whether higher or lower is better. ``ylabel`` (one
+    label, or one per unit / panel) replaces the unit as the label. With ``log``, a
+    panel whose medians span ``LOG_SPAN`` or more is drawn on a log axis (and says so);
+    a narrower one from zero, where bar heights compare honestly."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    impls = list(dict.fromkeys(r.impl for r in rows))
-    workloads = list(dict.fromkeys(r.workload for r in rows))
-    width = 0.8 / len(impls)
-    fig, ax = plt.subplots(figsize=size)
-    for k, impl in enumerate(impls):
-        mine = {r.workload: r for r in rows if r.impl == impl}
-        shown = [w for w in workloads if w in mine]
-        xs = [workloads.index(w) + (k - (len(impls) - 1) / 2) * width for w in shown]
-        med = [mine[w].value / scale for w in shown]
-        lo = [m - mine[w].extra.get("min", mine[w].value) / scale for w, m in zip(shown, med, strict=True)]
-        hi = [mine[w].extra.get("max", mine[w].value) / scale - m for w, m in zip(shown, med, strict=True)]
-        ax.bar(xs, med, width=width, yerr=[lo, hi], capsize=2, label=impl)
-    ax.set_xticks(range(len(workloads)), workloads, rotation=20 if len(workloads) > 6 else 0)
-    if log:
-        ax.set_yscale("log")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
+    key = panel or (lambda r: r.unit)
+    names = list(dict.fromkeys(key(r) for r in rows))
+    if size is None:
+        size = (max(10.0, 5.5 * len(names)), 4.5)
+    fig, axes = plt.subplots(1, len(names), figsize=size, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        mine = [r for r in rows if key(r) == name]
+        unit = mine[0].unit
+        label = ylabel.get(name, unit) if isinstance(ylabel, dict) else (ylabel or unit)
+        sense = better(unit)
+        _bars(ax, mine, scale, log, label + (f" ({sense} is better)" if sense else ""))
+        if panel:
+            ax.set_title(name)
+    per_line = int(size[0] * 10)  # characters that fit across the figure at the title's size
+    fig.suptitle("\n".join(textwrap.fill(line, per_line) for line in title.split("\n")))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def yerr(rows: Sequence[Row], scale: float = 1.0) -> list[list[float]]:
+    """matplotlib's ``yerr`` for bars at the rows' medians: [below, above] down to min
+    and up to max (rows without a spread get no whisker); values / ``scale``."""
+    lo = [(r.value - r.extra.get("min", r.value)) / scale for r in rows]
+    hi = [(r.extra.get("max", r.value) - r.value) / scale for r in rows]
+    return [lo, hi]
+
+
+def _bars(ax: Any, rows: Sequence[Row], scale: float, log: bool, ylabel: str) -> None:
+    impls = list(dict.fromkeys(r.impl for r in rows))
+    workloads = list(dict.fromkeys(r.workload for r in rows))
+    present = {w: [i for i in impls if any(r.workload == w and r.impl == i for r in rows)] for w in workloads}
+    width = 0.8 / max(len(v) for v in present.values())
+    for impl in impls:  # each workload's bars side by side, centred, whoever is in it
+        mine = {r.workload: r for r in rows if r.impl == impl}
+        shown = [w for w in workloads if w in mine]
+        xs = [workloads.index(w) + (present[w].index(impl) - (len(present[w]) - 1) / 2) * width for w in shown]
+        med = [mine[w].value / scale for w in shown]
+        ax.bar(xs, med, width=width, yerr=yerr([mine[w] for w in shown], scale), capsize=2, label=impl)
+    long = len(workloads) > 6 or sum(len(w) for w in workloads) > 60
+    ax.set_xticks(range(len(workloads)), workloads, rotation=20 if long else 0, ha="right" if long else "center")
+    values = [r.value for r in rows]
+    if log and min(values) > 0 and max(values) / min(values) >= LOG_SPAN:
+        ax.set_yscale("log")  # a narrower span reads better (and more honestly) from zero
+        ylabel += ", log scale"
+    else:
+        ax.set_ylim(bottom=0, top=None if max(values) > 0 else 1)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
 
 
 def overlaps(a: Row, b: Row) -> bool:
@@ -186,18 +246,23 @@ def overlaps(a: Row, b: Row) -> bool:
     return bool(a.extra["min"] <= b.extra["max"] and b.extra["min"] <= a.extra["max"])
 
 
-def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True) -> str:
+def table(rows: Iterable[Row], reference: str, higher_is_better: bool = True, sense: str | None = None) -> str:
     """Rows grouped by workload, each with its ratio to ``reference`` in the same workload.
 
     The ratio is always "how many times better than the reference" (>1 means
     ahead), computed from medians; a ``~`` before it says the two rows' min..max
-    ranges overlap, so the difference is not significant in this run.
+    ranges overlap, so the difference is not significant in this run. The first
+    line says which way values and ratios go; ``sense`` replaces it for a table
+    where neither more nor less is better (keys moved against the ideal).
     """
     rows = list(rows)
     ref_rows = {r.workload: r for r in rows if r.impl == reference}
     ref = {w: r.value for w, r in ref_rows.items()}
     extras = sorted({k for r in rows for k in r.extra})
-    sense = "ratio: higher is better" if higher_is_better else "ratio: reference's time / ours, >1 = ours faster"
+    if sense is None:  # the header line; a table whose best ratio is not "more" says its own
+        sense = ("values: higher is better; ratio: this row's median / the reference's, >1 = ahead"
+                 if higher_is_better else
+                 "values: lower is better; ratio: the reference's median / this row's, >1 = ahead")  # fmt: skip
     out = [f"({sense}; ~ = within the min..max noise of this run)",
            f"{'workload':<22} {'impl':<22} {'value':>14} {'unit':<8} {'vs ' + reference:>12} "
            + " ".join(f"{k:>10}" for k in extras)]  # fmt: skip

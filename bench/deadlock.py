@@ -46,7 +46,7 @@ from typing import Any
 from clients.mysql import Connection, DeadlockError, RetryPolicy, RetryStats, run_transaction
 from harness.services import MariaDB, from_env
 
-from .common import Row, header, interleaved, merge_rounds, save, table
+from .common import Row, header, interleaved, median_bars, merge_rounds, save, table
 
 START_BALANCE = 1_000
 VERSIONS = ("no retry", "retry", "lock ordering", "statement retry (wrong)")
@@ -303,7 +303,10 @@ def main(argv: list[str] | None = None) -> None:
           "\nafter InnoDB rolled back the whole: the total drifts (conserved = no).")  # fmt: skip
     path = save("deadlock", rows, threads=args.threads, transfers=args.transfers, rounds=args.rounds,
                 accounts=args.accounts, victim=shown.victim, report=shown.report)  # fmt: skip
-    print(f"\nsaved {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"D6: {args.threads} threads x {args.transfers} transfers "
+                      f"over {args.accounts} accounts, median of {args.rounds} round(s), whiskers min..max "
+                      "(reference: retry)", "transfers / s", log=False, size=(9, 4.5))  # fmt: skip
+    print(f"\nsaved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"saved {save(name, rows, source=source, rounds=args.rounds)}")
     lookups = [r for r in rows if r.workload.startswith("lookup")]
     png = median_bars(lookups, results_dir() / f"{name}.png",
-                      "Word lookups: CSV+dict, Bitcask, CSV scan (median, min..max)",
-                      "microseconds per lookup (log)", size=(12, 5))  # fmt: skip
+                      f"Word lookups: CSV+dict, Bitcask, CSV scan; reference: {REFERENCE}; median, whiskers min..max",
+                      "microseconds per lookup", size=(12, 5))  # fmt: skip
     print(f"saved {png}")
 
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .common import Row, header, save, table
+from .common import Row, header, measured, rotated, save, table
 from .sqlbench import common_flags, output_dir, positive, pyplot, save_figure
 
 STRATEGIES = ("static", "dynamic", "chunked")
@@ -252,10 +252,10 @@ def rows_of(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int) -
         for strategy, runs in by.items():
             walls = [r["wall_s"] for r in runs]
             last = runs[-1]
-            rows.append(Row(f"{mode} x{workers}", strategy, statistics.median(walls), "s", {
-                "min_s": min(walls), "max_s": max(walls), "imbalance": last["imbalance"],
-                "idle_tail_s": last["idle_tail_s"],
-                "busy_s": last["busy_s"], "parallel": last["busy_s"] / last["wall_s"], "correct": "yes" if all(r["correct"] for r in runs) else "NO"}))  # fmt: skip
+            rows.append(measured(f"{mode} x{workers}", strategy, walls, "s", imbalance=last["imbalance"],
+                                 idle_tail_s=last["idle_tail_s"], busy_s=last["busy_s"],
+                                 parallel=last["busy_s"] / last["wall_s"],
+                                 correct="yes" if all(r["correct"] for r in runs) else "NO"))  # fmt: skip
     return rows
 
 
@@ -284,17 +284,19 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], workers: int, png:
         ax[k].set(title=f"{mode}: each worker's share of the work", ylabel="% of trial divisions")
         ax[k].legend(fontsize=7)
     for j, mode in enumerate(MODES):
-        ax[2].bar([s + j * 0.4 for s in range(len(STRATEGIES))],
-                  [statistics.median(r["wall_s"] for r in results[mode][s]) for s in STRATEGIES],
-                  0.4, label=mode)  # fmt: skip
+        walls = [[r["wall_s"] for r in results[mode][s]] for s in STRATEGIES]
+        med = [statistics.median(w) for w in walls]
+        ax[2].bar([s + j * 0.4 for s in range(len(STRATEGIES))], med, 0.4, capsize=3, label=mode,
+                  yerr=[[m - min(w) for m, w in zip(med, walls, strict=True)],
+                        [max(w) - m for m, w in zip(med, walls, strict=True)]])  # fmt: skip
     ax[2].set_xticks([s + 0.2 for s in range(len(STRATEGIES))], STRATEGIES)
-    ax[2].set(title=f"wall time, {workers} workers (median)", ylabel="s")
+    ax[2].set(title=f"wall time, {workers} workers (median, whiskers min..max)", ylabel="s (lower is better)")
     ax[2].legend()
     save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "fair-quick" if args.quick else "fair"
     expected = sieve_count(args.n)
     print(
@@ -308,9 +310,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]
     print(f"   load average before the run: {load:.2f} on {os.cpu_count()} cpus "
           "(processes can only use the cores other work leaves free)")  # fmt: skip
-    for _ in range(args.rounds):  # interleaved: every case once per round
+    for r in range(args.rounds):  # interleaved: every case once per round, who goes first rotating
         for mode in MODES:
-            for strategy in STRATEGIES:
+            for strategy in rotated(STRATEGIES, r):
                 results[mode][strategy].append(one_case(mode, strategy, args, expected))
     rows = rows_of(results, args.workers)
     print("\n" + table(rows, reference=REFERENCE, higher_is_better=False))

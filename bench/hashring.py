@@ -23,7 +23,6 @@ Results: ``bench/results/hashring.json`` and ``hashring.png``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from clients.hashring import BoundedLoads, HashRing, JumpHash, ModuloHash, RendezvousHash
 
-from .common import Row, header, save, table
+from .common import Row, header, measured, rotated, save, table, yerr
 
 VNODE_STEPS = [1, 2, 5, 10, 20, 50, 100, 160, 200, 500, 1000]
 
@@ -62,8 +61,7 @@ def skew_rows(keys: list[str], n: int, trials: int) -> list[Row]:
     rows = []
     for name, make in schemes.items():
         s = [skew(make([f"t{t}-node{i}" for i in range(n)]), keys, n) for t in range(trials)]
-        rows.append(Row("skew max/mean", name, statistics.median(s), "x",
-                        {"min": min(s), "max": max(s), "trials": trials}))  # fmt: skip
+        rows.append(measured("skew max/mean", name, s, "x", trials=trials))
     return rows
 
 
@@ -80,11 +78,12 @@ def movement_rows(keys: list[str], names: list[str]) -> list[Row]:
         "modulo": lambda ns: ModuloHash(ns).lookup,
     }
     base = {name: make(names) for name, make in schemes.items()}
+    # counted, not timed: one exact figure each (min = median = max, one round)
     for name, make in schemes.items():
-        rows.append(Row("moved on join", name, moved_fraction(base[name], make(joined), keys), "frac"))
-        rows.append(Row("moved on leave", name, moved_fraction(base[name], make(left), keys), "frac"))
-    rows.append(Row("moved on join", "ideal", 1 / len(joined), "frac"))
-    rows.append(Row("moved on leave", "ideal", 1 / len(names), "frac"))
+        rows.append(measured("moved on join", name, [moved_fraction(base[name], make(joined), keys)], "frac"))
+        rows.append(measured("moved on leave", name, [moved_fraction(base[name], make(left), keys)], "frac"))
+    rows.append(measured("moved on join", "ideal", [1 / len(joined)], "frac"))
+    rows.append(measured("moved on leave", "ideal", [1 / len(names)], "frac"))
     return rows
 
 
@@ -105,12 +104,11 @@ def speed_rows(keys: list[str], names: list[str], rounds: int) -> list[Row]:
         "syslab jump": JumpHash(names).lookup,
     }
     samples: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(rounds):  # interleaved: each round runs every implementation once
-        for name, lookup in impls.items():
+    for r in range(rounds):  # interleaved: each round runs every implementation once, rotating
+        for name, lookup in rotated(impls.items(), r):
             samples[name].append(lookups_per_second(lookup, keys))
     return [
-        Row("lookups/s", name, statistics.median(s), "ops/s",
-            {"min": min(s), "max": max(s), "rounds": len(s)})
+        measured("lookups/s", name, s, "ops/s")
         for name, s in samples.items()
     ]  # fmt: skip
 
@@ -124,7 +122,8 @@ def plot(rows: list[Row], path: Path) -> Path:
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     ring = [r for r in rows if r.workload == "skew max/mean" and r.impl.startswith("ring vnodes=")
             and "bounded" not in r.impl]  # fmt: skip
-    a.plot([int(r.impl.split("=")[1]) for r in ring], [r.value for r in ring], "o-", label="ring")
+    a.errorbar([int(r.impl.split("=")[1]) for r in ring], [r.value for r in ring], yerr=yerr(ring), fmt="o-",
+               capsize=3, label="ring (median of trials, whiskers min..max)")  # fmt: skip
     for impl, style in (("rendezvous", "--"), ("jump", ":"), ("modulo", "-.")):
         v = next(r.value for r in rows if r.workload == "skew max/mean" and r.impl == impl)
         a.axhline(v, linestyle=style, color="grey", label=impl)
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows, reference="modulo", higher_is_better=False))
     moves = movement_rows(keys, names)
     print("\nKeys moved (the ratio is moved / ideal: 1.00x moves only the keys that must move):")
-    print(table(moves, reference="ideal"))
+    print(table(moves, reference="ideal", sense="ratio: moved / ideal, 1.00x is best (only the keys that must move)"))
     speed = speed_rows(keys[: min(len(keys), 50_000)], names, args.rounds)
     print(f"\nLookup speed, median of {args.rounds} interleaved rounds (ratio: ours / uhashring):")
     print(table(speed, reference="uhashring (ketama)"))

@@ -8,8 +8,10 @@ The bench opens N keep-alive connections, sends one GET on each, waits for every
 ``ready``, then reads the child's RSS and open fds from ``/proc``. It closes
 them all and waits until the child's fd count is back to its baseline (the
 streams really ended). Per round and server: KiB of RSS per stream (lower is
-better) and streams opened per second. Rounds interleave the two servers; the
-table shows the median, with min/max beside it.
+better) and streams opened per second (higher is better). Rounds interleave the two
+servers, who goes first rotating; the tables show the median with min / max beside
+it and the ratio of medians to aiohttp's (>1: syslab ahead); the PNG draws the
+medians with min..max whiskers.
 
 Both processes raise RLIMIT_NOFILE to its hard limit: N streams need N fds on
 each side (10,000 by default, so the hard limit must be above about 10,100).
@@ -27,7 +29,7 @@ from typing import Any
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, table
+from .common import Row, interleaved, measured, median_bars, table
 
 READY = b"ready\n"
 REQUEST = b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -132,32 +134,43 @@ async def hold_streams(child: Child, port: int, n: int) -> dict[str, float]:
 
 def measure(n: int, rounds: int, only: tuple[str, ...]) -> list[Row]:
     raise_fd_limit(n + 200)
-    results: dict[str, list[dict[str, float]]] = {impl: [] for impl in only}
-    for rnd in range(rounds):
-        for impl in only:
-            port = free_port()
-            child = python_module("bench.http_streams", "--serve", impl, "--port", str(port))
-            child.port = port  # the flags are ours, not servers.cli's: set the port after
-            with child:
-                r = asyncio.run(hold_streams(child, port, n))
-            results[impl].append(r)
-            print(f"  [{rnd + 1}/{rounds}] {impl:<8} {n} streams: "
-                  f"{r['kib_per_stream']:.1f} KiB RSS each, {r['streams_per_s']:,.0f} opened/s, "
-                  f"{r['fds_held']:.0f} fds", flush=True)  # fmt: skip
-    return [_row(n, impl, runs) for impl, runs in results.items()]
+    done = dict.fromkeys(only, 0)
 
+    def one(impl: str) -> dict[str, float]:
+        port = free_port()
+        child = python_module("bench.http_streams", "--serve", impl, "--port", str(port))
+        child.port = port  # the flags are ours, not servers.cli's: set the port after
+        with child:
+            r = asyncio.run(hold_streams(child, port, n))
+        done[impl] += 1
+        print(f"  [{done[impl]}/{rounds}] {impl:<8} {n} streams: "
+              f"{r['kib_per_stream']:.1f} KiB RSS each, {r['streams_per_s']:,.0f} opened/s, "
+              f"{r['fds_held']:.0f} fds", flush=True)  # fmt: skip
+        return r
 
-def _row(n: int, impl: str, runs: list[dict[str, float]]) -> Row:
-    per = [r["kib_per_stream"] for r in runs]
-    rate = [r["streams_per_s"] for r in runs]
-    return Row(f"{n} idle streams", impl, statistics.median(per), "KiB/strm", {
-        "min": min(per), "max": max(per), "opened_per_s": statistics.median(rate),
-        "rss_mib": statistics.median(r["rss_mib"] for r in runs),
-    })  # fmt: skip
+    results = interleaved({impl: (lambda impl=impl: one(impl)) for impl in only}, rounds)
+    per = [measured(f"{n} idle streams", impl, [r["kib_per_stream"] for r in runs], "KiB/strm",
+                    rss_mib=statistics.median(r["rss_mib"] for r in runs))
+           for impl, runs in results.items()]  # fmt: skip
+    rate = [measured(f"open {n} streams", impl, [r["streams_per_s"] for r in runs], "streams/s")
+            for impl, runs in results.items()]  # fmt: skip
+    return per + rate
 
 
 def report(rows: list[Row]) -> str:
-    return table(rows, reference="syslab", higher_is_better=False)
+    """RSS per stream (lower is better) and opening rate (higher is better), ratio vs aiohttp."""
+    return "\n\n".join([
+        table([r for r in rows if r.unit == "KiB/strm"], reference="aiohttp", higher_is_better=False),
+        table([r for r in rows if r.unit == "streams/s"], reference="aiohttp"),
+    ])  # fmt: skip
+
+
+def plot(rows: list[Row], path: Path, rounds: int) -> Path:
+    n = rows[0].workload.split()[0]
+    return median_bars(rows, path, f"HTTP: {n} idle streams held by one process, syslab (ours) vs "
+                       f"aiohttp, median of {rounds} round(s), whiskers min..max",
+                       {"KiB/strm": "KiB of RSS per stream", "streams/s": "streams opened / s"},
+                       log=False)  # fmt: skip
 
 
 def child_main(argv: list[str]) -> bool:

@@ -8,12 +8,14 @@ from T threads (the MySQL-backed ones with a connection per thread), interleaved
 over R rounds; ids/s min / median / max. The reference is the MySQL counter
 (``UPDATE ... LAST_INSERT_ID(v + 1)``: a round trip and a commit per id).
 Expect three tiers, for three reasons: in-process generators (Snowflake,
-ObjectId, the range client between ranges) cost a lock and some arithmetic,
-millions per second, and threads do not help (the GIL); the range service adds
-one HTTP round trip and an fsync per 1,000 ids; the counter, the stored
-procedure and Flickr's ticket servers cost a network round trip and a
-transaction per id (the procedure also a row lock and two statements), so
-threads help them until the server's commit rate is the limit.
+ObjectId, the range client between ranges) cost a lock and some arithmetic
+(hundreds of thousands per second on this 2-core machine), and threads share
+one GIL, so T threads are far from T times one; the range service adds one
+HTTP round trip and an fsync per 1,000 ids; the counter, the stored procedure
+and Flickr's ticket servers cost a network round trip and a transaction per id
+(the procedure also a row lock and two statements): threads help the counter
+and the procedure until the server's commit rate is the limit, while Flickr's
+REPLACE queues every client on one row's lock (the table says how much).
 
 Part 2, index locality: K ids made by T concurrent threads of each generator,
 inserted in the order they were made as the primary key of a table (next to a
@@ -26,13 +28,17 @@ the same at 1M rows). "Nearly" matters: ids that arrive slightly out of order
 (threads interleaving inside one millisecond; Flickr's odd and even servers
 drifting apart, so inserts alternate between two places in the key space)
 split the hot pages in the middle and leave them part-empty.
+
+Each table is loaded R times, interleaved: rows/s min / median / max, bytes per
+row and splits of the median round. Ratios are the medians' against the
+reference's (higher is better); ``ids.png`` draws the medians with min..max
+whiskers.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 import tempfile
 import threading
@@ -57,15 +63,12 @@ from harness.procs import free_port, python_module
 from harness.services import MariaDB
 
 from . import common
-from .common import Row, header, save, table
+from .common import Row, header, interleaved, measured, median_bars, merge_rounds, save, table
 from .sqlbench import (
     Counters,
     common_flags,
     positive,
-    pyplot,
     run_bench,
-    save_figure,
-    spread,
     table_bytes,
 )
 
@@ -163,69 +166,55 @@ def locality(conn: Connection, name: str, ids: list[Any], key: str) -> dict[str,
 
 WHY = """
 why: in-process generators (Snowflake, ObjectId, the range client between ranges) cost a lock and
-arithmetic (threads do not add throughput: the GIL); the range service one HTTP request and fsync
+arithmetic (threads share one GIL: compare the 1- and T-thread rows); the range service one HTTP request and fsync
 per 1,000 ids; the counter, the stored procedure and the ticket servers a round trip and a commit
 per id, and Flickr's REPLACE queues every client on one row's lock. As primary keys, ids that grow
 with time append at the B+tree's right edge; ids that arrive slightly out of order (threads
 interleaving, two ticket servers drifting apart) split hot pages in the middle (more bytes per
 row), and a random UUIDv4 splits everywhere. At this size every table fits the buffer pool, so
-insert *times* hardly differ; the page fill (B/row) does. bench/mysql_keys shows the time cost
+insert times need not differ (the ~ marks say when they do not, beyond this run's noise); the page
+fill (B/row) does. bench/mysql_keys shows the time cost
 once a random key's tree outgrows memory (1M rows)."""
 KEEP_SECONDS = 60.0  # at most this long making one generator's ids for part 2
 KEY_TYPES = {"objectid": "BINARY(12)", "uuidv4 (reference)": "BINARY(16)"}
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "ids-quick" if args.quick else "ids"
-    print(header(f"D10 id generators: {args.seconds}s per case, 1 and {args.threads} threads"))
+    print(header(f"D10 id generators: {args.seconds}s per case, 1 and {args.threads} threads, "
+                 f"{args.rounds} interleaved round(s)"))  # fmt: skip
+    cases = [(kind, t) for kind in KINDS for t in (1, args.threads)]
     with services() as env:
         make = makers(env)
-        rates: dict[tuple[str, int], list[float]] = {}
+        rates = interleaved({c: (lambda c=c: drive(make[c[0]], c[1], args.seconds)[0]) for c in cases},
+                            args.rounds)  # fmt: skip
         kept: dict[str, list[Any]] = {}
-        for _ in range(args.rounds):
-            for kind in KINDS:
-                for t in (1, args.threads):
-                    rates.setdefault((kind, t), []).append(drive(make[kind], t, args.seconds)[0])
         for kind in KINDS:  # ids for part 2, made by concurrent threads (bounded in time)
             kept[kind] = drive(make[kind], args.threads, KEEP_SECONDS, args.keys)[1]
         with Connection.from_address(env["main"]) as conn:
             conn.query("SET GLOBAL innodb_monitor_enable = 'index_page_splits'")
             kept["uuidv4 (reference)"] = [uuid.uuid4().bytes for _ in range(args.keys)]
             n = min(len(v) for v in kept.values())
-            loc = {
-                k: locality(conn, k, v[:n], KEY_TYPES.get(k, "BIGINT UNSIGNED"))
-                for k, v in kept.items()
-            }
+            loc = interleaved({k: (lambda k=k, v=v: locality(conn, k, v[:n], KEY_TYPES.get(k, "BIGINT UNSIGNED")))
+                               for k, v in kept.items()}, args.rounds)  # fmt: skip
     rows = []
     for (kind, t), rs in rates.items():
-        s = spread(rs)
         unique = len(set(kept.get(kind, []))) == len(kept.get(kind, []))
-        rows.append(Row(f"ids, {t} thread{'s' if t > 1 else ''}", kind, s["median"], "ids/s",
-                        {"min/s": s["min"], "max/s": s["max"], "unique": "yes" if unique else "NO"}))  # fmt: skip
-    lrows = [Row(f"insert {n:,} as PK", k, v["rows_per_s"], "rows/s",
-                 {"B/row": v["bytes_per_row"], "splits": v["index_page_splits"]}) for k, v in loc.items()]  # fmt: skip
+        rows.append(measured(f"ids, {t} thread{'s' if t > 1 else ''}", kind, rs, "ids/s", unique=unique))
+    lrows = merge_rounds([[Row(f"insert {n:,} as PK", k, v["rows_per_s"], "rows/s",
+                               {"B/row": v["bytes_per_row"], "splits": v["index_page_splits"]})]
+                          for k, vs in loc.items() for v in vs])  # fmt: skip
     print("\n" + table(rows, reference=REFERENCE))
     print("\n" + table(lrows, reference="uuidv4 (reference)"))
     print(WHY)
-    png = out / f"{name}.png"
-    plot(rates, args.threads, png)
+    png = median_bars(rows + lrows, out / f"{name}.png", f"D10 id generators (median of {args.rounds} "
+                      f"round(s), whiskers min..max); references: {REFERENCE}, uuidv4 as PK",
+                      {"ids/s": "ids / s", "rows/s": "PK inserts / s"}, size=(15, 5))  # fmt: skip
     path = save(
         name, rows + lrows, seconds=args.seconds, threads=args.threads, keys=n, png=str(png)
     )
     print(f"\nsaved {path} and {png}", file=sys.stderr)
-
-
-def plot(rates: dict[tuple[str, int], list[float]], threads: int, png: Any) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for j, t in enumerate((1, threads)):
-        ax.bar([i + j * 0.4 for i in range(len(KINDS))],
-               [statistics.median(rates[(k, t)]) for k in KINDS], 0.4, label=f"{t} thread(s)")  # fmt: skip
-    ax.set_xticks([i + 0.2 for i in range(len(KINDS))], KINDS, rotation=12)
-    ax.set(yscale="log", ylabel="ids/s (median)", title="id generators: throughput")
-    ax.legend()
-    save_figure(fig, png)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -241,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 < args.seconds <= 60:
         p.error("argument --seconds: must be in (0, 60]")
     if args.quick:
-        args.seconds, args.keys, args.rounds = min(args.seconds, 0.2), min(args.keys, 2_000), 1
+        args.seconds, args.keys = min(args.seconds, 0.2), min(args.keys, 2_000)
+        args.rounds = min(args.rounds, 2)
     run_bench("bench.ids", run, args)
 
 

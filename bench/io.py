@@ -24,7 +24,8 @@ comes first. The table's ratio compares random with sequential at the same block
 size and mode (the device's seq/random gap); ``dd`` with ``iflag=direct`` /
 ``oflag=direct`` at 1 MiB is the reference for the sequential direct rows.
 Every cell runs ``--rounds`` times (3), sequential and random taking turns in
-each round; a row is the median with min and max (the plot draws medians).
+each round; a row is the median with min and max (the plot draws the medians
+with min..max whiskers).
 Results: ``bench/results/io.json`` and ``io.png``.
 """
 
@@ -43,7 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import Row, header, merge_rounds, save, table
+from .common import Row, header, merge_rounds, save, table, yerr
 
 KIB = 1024
 DEFAULT_BLOCKS = "4K,16K,64K,256K,1M"
@@ -213,17 +214,17 @@ def plot(rows: list[Row], blocks: list[int], path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, op in zip(axes, ("read", "write"), strict=True):
-        series: dict[str, dict[int, float]] = {}
+        series: dict[str, dict[int, Row]] = {}
         for r in rows:
             if r.workload.startswith(op + " ") and r.impl in PATTERNS:
                 _, bs, mode = r.workload.split()
-                series.setdefault(f"{mode} {r.impl}", {})[parse_blocks(bs)[0]] = r.value
+                series.setdefault(f"{mode} {r.impl}", {})[parse_blocks(bs)[0]] = r
         for label, pts in sorted(series.items()):
             xs = [b for b in blocks if b in pts]
             mode, pattern = label.split()
-            ax.plot([b // KIB for b in xs], [pts[b] for b in xs], marker="o", label=label,
-                    color=MODE_COLORS[mode],
-                    linestyle="-" if pattern == "sequential" else "--")  # fmt: skip
+            ax.errorbar([b // KIB for b in xs], [pts[b].value for b in xs], yerr=yerr([pts[b] for b in xs]),
+                        marker="o", label=label, color=MODE_COLORS[mode], capsize=2,
+                        linestyle="-" if pattern == "sequential" else "--")  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_xticks([b // KIB for b in blocks], [_size(b) for b in blocks])
         ax.set_yscale("log")
@@ -231,8 +232,8 @@ def plot(rows: list[Row], blocks: list[int], path: Path) -> Path | None:
         ax.set_title(f"{op}s")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("MB/s")
-    fig.suptitle("S6: sequential vs random I/O")
+    axes[0].set_ylabel("MB/s (higher is better)")
+    fig.suptitle("S6: sequential vs random I/O (median, whiskers min..max)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

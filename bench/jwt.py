@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             rows += [measured(f"{alg} {op}", name, got[name], "ops/s") for name in impls]
     print(table(rows, reference="PyJWT"))
     save("jwt", rows, tokens=args.tokens, rounds=args.rounds)
-    png = median_bars(rows, results_dir() / "jwt.png", "JWT: ops/s by algorithm (median, min..max)",
-                      "operations per second (log)")  # fmt: skip
+    png = median_bars(rows, results_dir() / "jwt.png", "JWT: ops/s by algorithm, syslab vs PyJWT (reference); median, whiskers min..max",
+                      "operations per second")  # fmt: skip
     print(f"\nwrote {png}")
     return rows
 

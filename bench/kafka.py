@@ -5,7 +5,8 @@ Every round runs each (broker, client) pair once, in an interleaved order, on a
 fresh one-partition topic: produce N records of ``--size`` bytes (acks=1, the
 same batch size and linger for both clients), then consume them from offset 0
 with a manually assigned consumer. Figures are records/s (and MB/s) with
-min / median / max over rounds. Two ratios matter (goals of exercise M1):
+min / median / max over rounds (higher is better; ratios are ours / the reference's
+medians). ``kafka.json`` holds them, ``kafka.png`` draws the medians with whiskers. Two ratios matter (goals of exercise M1):
 our consumer vs kafka-python's (goal >= 2x) and our broker's produce rate vs
 tansu's with the same client (goal >= 0.5x).
 
@@ -16,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 
-from bench.common import Row, header, save, table
+from bench.common import Row, header, measured, median_bars, save, table
 from clients.kafka import Consumer, Producer
 from clients.kafka.connection import BrokerConnection
 from clients.kafka.protocol import apis
@@ -133,15 +133,13 @@ def run(records: int, size: int, rounds: int) -> list[Row]:
 def _rows(samples: dict[tuple[str, str, str], list[float]], size: int) -> list[Row]:
     rows = []
     for (op, broker, client), xs in sorted(samples.items()):
-        med = statistics.median(xs)
-        rows.append(Row(f"{op} @{broker}", client, med, "rec/s", {
-            "min": min(xs), "max": max(xs), "MB/s": med * size / 1e6}))  # fmt: skip
+        r = measured(f"{op} @{broker}", client, xs, "rec/s")
+        rows.append(r)
     for client in CLIENTS:  # the broker comparison: same client, two brokers
         for b in ("syslab", "tansu"):
-            xs = samples[("produce", b, client)]
-            rows.append(Row(f"produce via {client}", f"broker {b}", statistics.median(xs), "rec/s",
-                            {"min": min(xs), "max": max(xs),
-                             "MB/s": statistics.median(xs) * size / 1e6}))  # fmt: skip
+            rows.append(measured(f"produce via {client}", f"broker {b}", samples[("produce", b, client)], "rec/s"))
+    for r in rows:
+        r.extra["MB/s"] = r.value * size / 1e6
     return rows
 
 
@@ -162,7 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table([r for r in rows if r.impl.startswith("broker")], reference="broker tansu"))
     path = save("kafka", rows, records=args.records, size=args.size, rounds=args.rounds)
-    print(f"saved {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"Kafka: {args.records:,} records of {args.size} B, "
+                      f"median of {args.rounds} round(s), whiskers min..max", "records / s",
+                      size=(14, 5), panel=lambda r: "brokers: syslab vs tansu, same client"
+                      if r.impl.startswith("broker") else "clients: ours vs kafka-python, same broker")  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

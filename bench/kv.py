@@ -38,7 +38,7 @@ from typing import Any
 
 from storage import engines
 
-from .common import Row, Timer, header, median_bars, save, table
+from .common import Row, Timer, header, measured, median_bars, save, table
 
 VALUE_SIZE = 100  # db_bench's --value_size
 SCAN_LENGTH = 100  # seekrandom: entries read after each seek
@@ -196,21 +196,20 @@ def _rows(runs: dict[str, list[dict[str, float]]]) -> list[Row]:
     rows = []
     for workload in WORKLOADS:
         for name, results in runs.items():
-            vals = sorted(x[workload] for x in results)
-            extra: dict[str, Any] = {"min": vals[0], "max": vals[-1], "rounds": len(vals)}
+            extra: dict[str, Any] = {}
             if workload == "seekrandom":
                 amp = {k: statistics.median(x[k] for x in results) for k in results[0]
                        if "amplification" in k}  # fmt: skip
                 extra.update(amp)
-            rows.append(Row(workload, name, statistics.median(vals), "ops/s", extra))
+            rows.append(measured(workload, name, [x[workload] for x in results], "ops/s", **extra))
     return rows
 
 
 def plot(rows: list[Row], path: Path) -> Path:
-    """Grouped bars: median ops/s per workload and engine (log scale), whiskers min..max."""
+    """Grouped bars: median ops/s per workload and engine, whiskers min..max."""
     order = {w: i for i, w in enumerate(WORKLOADS)}
     return median_bars(sorted(rows, key=lambda r: order.get(r.workload, len(order))), path,
-                       "db_bench workloads: syslab engines vs SQLite",
+                       f"db_bench workloads: syslab engines vs {REFERENCE} (reference)",
                        "ops/s (median of rounds; whiskers min..max)", size=(12, 5))  # fmt: skip
 
 

@@ -20,22 +20,28 @@ Reported: min / median / max req/s, the ratio of medians syslab / HAProxy, the
 proxy's CPU time per request (``/proc``). Results: ``bench/results/lb.json``
 and ``lb.png``.
 
-Where syslab's time goes (py-spy and cProfile under this load, 2026-12-01): the
-goal was half of HAProxy's throughput; it reaches about a fifth. HAProxy spends
-~20 us of CPU per proxied request, syslab ~65-75 us of user time plus ~10 us of
-system time. The system calls are the same four for both (a recv and a send on
-each side); the difference is CPython doing the HTTP work twice, once as a
-server (parse the request, frame the response) and once as a client (frame the
-request, parse the response): about 220 Python function calls per request, most
-of them in the sans-IO core (``next_event``, ``send``, header parsing and
-encoding). For scale, ``servers.http`` answering a hello route costs ~25 us per
-request on the same machine: a proxy is two of those plus its own bookkeeping.
-What was done: a fast path with no task and no await for bodiless GET/HEAD on
-a kept-alive upstream (``servers.lb.fast``: -15% CPU per request), one write per
-response instead of three, timers instead of ``wait_for``, a one-pass header
-rewrite. What would close the gap: several worker processes on one port
-(``SO_REUSEPORT``, which the shell supports) at the cost of per-process health
-state, or a C HTTP parser on the hot path.
+Where syslab's time goes. Before the byte path (2026-12-01, one run of 3
+rounds, load average ~6 from other work on the 2 CPUs): 0.20x HAProxy's median,
+~165 us of CPU per request against HAProxy's ~31, most of it CPython running
+the sans-IO HTTP core twice per request (as a server and as a client, about
+220 Python calls). The byte path (``servers.lb.rawpath``) proxies the common
+request without the core: one regex checks a whole head against the core's
+grammar and limits (anything unusual is declined to the general path, which
+answers exactly as before), a one-pass rewrite, a pooled upstream Protocol,
+the response head checked and rewritten in one pass and its Content-Length
+body relayed as bytes; checked heads are cached by their bytes (clients and
+backends repeat them; only Date changes), and read timeouts are swept every
+50 ms instead of a timer per request. About 40 Python calls per request now.
+Measured after it (same machine, two runs of 6 interleaved rounds of 5 s, load
+average 8-10): medians 8,739 and 8,048 req/s against HAProxy's 10,985 and
+10,064, **0.80x** both times (per round 0.54x to 1.16x), ~43-44 us of CPU per
+request against HAProxy's ~30-31 (direct nginx: ~18). The four system calls per request are the same for both (a read
+and a write on each side, strace). Split from ``/proc`` in separate runs of
+the same load: syslab 17-25 us user + 23-30 us system per request, HAProxy
+8-13 us user + 17-28 us system; the user time left is CPython's cost per
+callback (two ``data_received`` and two writes per request). The
+one-request-at-a-time latency a proxy adds was about the same for both in
+that run (~200 us), dominated by the loaded machine's scheduling.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from typing import Any
 
 from harness.procs import Child, free_port, python_module, require_binary
 
-from .common import Row, cpu_seconds, header, results_dir, save
+from .common import Row, cpu_seconds, header, results_dir, rotated, save
 from .http import nginx, wrk
 
 FILE = "small.html"
@@ -116,7 +122,7 @@ def run(seconds: int, connections: int, rounds: int) -> list[Row]:
         load: dict[str, list[dict[str, float]]] = {i: [] for i in IMPLS}
         single: dict[str, list[dict[str, float]]] = {i: [] for i in IMPLS}
         for rnd in range(rounds):
-            for impl in IMPLS:
+            for impl in rotated(IMPLS, rnd):  # who goes first rotates
                 target, pid = targets[impl]
                 before = cpu_seconds(pid)
                 r = wrk(target, 2, connections, seconds)

@@ -4,7 +4,10 @@ RabbitMQ is the real rabbitmq-server (a private node), spoken to by our AMQP
 client and by pika; Kafka is servers/kafka, spoken to by our client and by
 kafka-python. Each run publishes N messages carrying their send time while a
 consumer drains them: messages/s end to end and the end-to-end latency p50/p99
-(send -> delivery). Rounds are interleaved; the table gives the median round.
+(send -> delivery). Rounds are interleaved (the order reverses every round); rows
+are the median rate with min / max over rounds (higher is better; ratios are ours /
+the reference client's median) and the latencies of the median round.
+``messaging.json`` holds them, ``messaging.png`` draws the rates.
 
 Then what happens when a consumer dies mid-batch (our clients): RabbitMQ
 redelivers every message the dead consumer had received but not acked
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import struct
 import sys
 import tempfile
@@ -29,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Row, header, save, summarize, table
+from bench.common import Row, header, measured, median_bars, save, summarize, table
 from clients.address import ServiceAddress
 from clients.amqp import Connection as AMQP
 from clients.kafka import Consumer, Producer
@@ -246,10 +248,9 @@ def run(n: int, rounds: int, rabbit: ServiceAddress, kafka: str) -> list[Row]:
     rows = []
     for (system, impl), runs in results.items():
         rates = [x for x, _ in runs]
-        med_run = sorted(runs, key=lambda x: x[0])[len(runs) // 2]
+        med_run = sorted(runs, key=lambda x: x[0])[(len(runs) - 1) // 2]
         lat = summarize(med_run[1])
-        rows.append(Row(system, impl, statistics.median(rates), "msg/s", {
-            "min": min(rates), "max": max(rates), "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]}))
+        rows.append(measured(system, impl, rates, "msg/s", p50_ms=lat["p50_ms"], p99_ms=lat["p99_ms"]))
     return rows
 
 
@@ -279,7 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     for system, d in deaths.items():
         print(f"  {system:<9} " + "  ".join(f"{k}={v}" for k, v in d.items()))
     path = save("messaging", rows, messages=args.messages, rounds=args.rounds, deaths=deaths)
-    print(f"saved {path}")
+    png = median_bars(rows, path.with_suffix(".png"), f"M1 messaging: {args.messages:,} messages of ~100 B "
+                      f"end to end, median of {args.rounds} round(s), whiskers min..max\nclients: ours vs pika "
+                      "on rabbitmq-server, ours vs kafka-python on servers/kafka",
+                      "messages / s", size=(10, 4.5))  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

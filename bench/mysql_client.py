@@ -44,7 +44,7 @@ from clients.mysql import Connection
 from clients.mysql.aio import AsyncConnection
 from harness.services import MariaDB, ServiceAddress, from_env
 
-from .common import Row, Timer, header, measured, save, table
+from .common import Row, Timer, header, measured, median_bars, save, table
 
 TABLE_DDL = (
     "CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(32), score DOUBLE, created DATETIME)"
@@ -311,7 +311,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         n = {"select1": 200, "fetch": 2000, "insert": 1000}
-        rounds = {"fetch": 1, "insert_executemany": 1, "insert_multirow": 1}
+        rounds = {"fetch": 2, "insert_executemany": 2, "insert_multirow": 2}
     else:
         n = {"select1": 20_000, "fetch": 100_000, "insert": 100_000}
         rounds = {"fetch": 5, "insert_executemany": 3, "insert_multirow": 3}
@@ -323,8 +323,11 @@ def main() -> None:
         with MariaDB() as db:
             rows = run(db.address, n, rounds)
     print(table(rows, reference="PyMySQL", higher_is_better=False))
-    if not args.quick:
-        print(f"saved {save('mysql_client', rows, sizes=n, rounds=rounds)}")
+    path = save("mysql_client-quick" if args.quick else "mysql_client", rows, sizes=n, rounds=rounds)
+    png = median_bars(rows, path.with_suffix(".png"), "MySQL clients: syslab (blocking, asyncio) vs PyMySQL "
+                      "(reference) and aiomysql; median, whiskers min..max", "seconds",
+                      size=(13, 5))  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

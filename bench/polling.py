@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.procs import python_module
 
-from .common import Row, header, percentile, results_dir, save, table
+from .common import Row, header, measured, percentile, results_dir, rotated, save, table
 from .http_streams import fds, raise_fd_limit, rss_kib
 
 LONG_WAIT = 20  # seconds per long poll (the server caps at 30)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                        "--max-connections", "1000000", port=0) as srv:  # fmt: skip
         assert srv.port is not None
         for rnd in range(args.rounds):
-            for name, interval in plans.items():
+            for name, interval in rotated(plans.items(), rnd):  # who goes first rotates
                 r = asyncio.run(strategy(srv.port, delays, interval))
                 runs[name].append(r)
                 print(f"  [{rnd + 1}/{args.rounds}] {name:<18} {r['requests_per_instance']:7.1f} req/instance "
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         for key, unit in (("notice_p50_ms", "ms"), ("notice_p99_ms", "ms"),
                           ("requests_per_instance", "req"), ("bytes_per_instance", "B")):  # fmt: skip
             v = [r[key] for r in rs]
-            rows.append(Row(key.replace("_", " "), name, statistics.median(v), unit, {"min": min(v), "max": max(v)}))
+            rows.append(measured(key.replace("_", " "), name, v, unit))
     return rows, {"runs": runs, "hold": held}
 
 
@@ -164,14 +164,15 @@ def plot(runs: dict[str, list[dict[str, float]]]) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rs in runs.items():
-        x = statistics.median(r["requests_per_instance"] for r in rs)
-        y = statistics.median(r["notice_p50_ms"] for r in rs)
-        ax.scatter([x], [y], s=60, marker="*" if name == "long poll" else "o")
+        xs, ys = [r["requests_per_instance"] for r in rs], [r["notice_p50_ms"] for r in rs]
+        x, y = statistics.median(xs), statistics.median(ys)
+        ax.errorbar([x], [y], xerr=[[x - min(xs)], [max(xs) - x]], yerr=[[y - min(ys)], [max(ys) - y]],
+                    fmt="*" if name == "long poll" else "o", markersize=9, capsize=3)  # fmt: skip
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
     ax.set_xscale("log")
     ax.set_xlabel("requests per instance (log)")
     ax.set_ylabel("delay to notice the change, p50 (ms)")
-    ax.set_title("Short polling vs long polling (servers/ec2)")
+    ax.set_title("Short polling vs long polling (servers/ec2)\nmedian of the rounds, whiskers min..max")
     ax.grid(True, alpha=0.3)
     out = results_dir()
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ The timed rows (1 and 3) run ``--rounds`` times, syslab and redis-py taking
 turns; each row is the median with min and max.
 
 Prints two tables (client work vs redis-py; keys moved vs mod-N), saves
-``bench/results/redis_cluster.json`` and a PNG of keys per node before/after.
+``bench/results/redis_cluster.json``, a PNG of keys per node before/after, and
+``redis_cluster-timing.png``: the client rows' medians with min..max whiskers.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from clients.resp import ClusterClient, connect
 from clients.resp.slots import SLOTS, key_slot
 from harness.redis_cluster import RedisCluster
 
-from .common import Row, Timer, header, interleaved, measured, results_dir, save, table
+from .common import Row, Timer, header, interleaved, measured, median_bars, results_dir, save, table
 
 Address = tuple[str, int]
 TENANTS = 8  # hash-tag groups in the tagged key set: few on purpose, to show the skew
@@ -278,9 +279,10 @@ def run(n: int, gets: int, name: str, reshard: int = 0, rounds: int = 3) -> None
         assert real_after == predicted_after, (real_after, predicted_after)
     mod = modulo_moved(keys, 3, 4)
     moves = [
-        Row("keys moved 3->4", "hash slots", g["keys_moved"], "keys",
-            {"fraction": g["keys_moved"] / n, "slots": g["slots_moved"]}),
-        Row("keys moved 3->4", "mod-N", mod, "keys", {"fraction": mod / n, "slots": 0}),
+        # counted, not timed: one exact figure each (min = median = max, one round)
+        measured("keys moved 3->4", "hash slots", [g["keys_moved"]], "keys",
+                 fraction=g["keys_moved"] / n, slots=g["slots_moved"]),
+        measured("keys moved 3->4", "mod-N", [mod], "keys", fraction=mod / n, slots=0),
     ]  # fmt: skip
     print(f"\nadd-node {g['add_node_seconds']:.1f}s, {g['how']} {g['rebalance_seconds']:.1f}s "
           f"moved {g['slots_moved']} slots / {g['keys_moved']:,} keys to {g['new_node']}:")  # fmt: skip
@@ -300,7 +302,11 @@ def run(n: int, gets: int, name: str, reshard: int = 0, rounds: int = 3) -> None
     plot(real_before, real_after, tagged["per_node"], g["how"], str(png))
     path = save(name, rows + moves, keys=n, spread_plain=plain, spread_tagged=tagged,
                 grow=g, per_node_before=real_before, per_node_after=real_after)  # fmt: skip
-    print(f"\nsaved {path} and {png}", file=sys.stderr)
+    timed = median_bars(rows, results_dir() / f"{name}-timing.png", "Redis Cluster client: syslab vs "
+                        f"redis-py (reference), median of {rounds} round(s), whiskers min..max",
+                        {"keys/s": "keys mapped to slots / s", "ops/s": "commands / s"},
+                        size=(10, 4.5))  # fmt: skip
+    print(f"\nsaved {path}, {png} (keys per node) and {timed} (client timings)", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, median_bars, save, table
+from .common import Row, header, measured, median_bars, rotated, save, table
 
 AK, SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DEFAULT_SIZES = [1024, 1024 * 1024, 100 * 1024 * 1024]
@@ -71,10 +71,10 @@ def run(sizes: Sequence[int], max_ops: int, rounds: int) -> list[Row]:
                        "moto": client(f"http://127.0.0.1:{port}")}  # fmt: skip
             for c in clients.values():
                 c.create_bucket(Bucket="bench")
-            for _ in range(rounds):
+            for r in range(rounds):
                 for size in sizes:
                     body = os.urandom(size)
-                    for impl, c in clients.items():
+                    for impl, c in rotated(clients.items(), r):  # who goes first rotates
                         for op, secs in one_round(c, size, ops_of[size], body).items():
                             samples.setdefault((impl, op, size), []).append(ops_of[size] / secs)
     return [_row(impl, op, size, v) for (impl, op, size), v in samples.items()]
@@ -82,8 +82,7 @@ def run(sizes: Sequence[int], max_ops: int, rounds: int) -> list[Row]:
 
 def _row(impl: str, op: str, size: int, per_sec: list[float]) -> Row:
     med = statistics.median(per_sec)
-    return Row(f"{op} {_human(size)}", impl, med, "ops/s", {
-        "min": min(per_sec), "max": max(per_sec), "MB/s": med * size / 1e6, "rounds": len(per_sec)})  # fmt: skip
+    return measured(f"{op} {_human(size)}", impl, per_sec, "ops/s", **{"MB/s": med * size / 1e6})
 
 
 def _human(n: int) -> str:
@@ -118,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.sort(key=lambda r: (r.workload, r.impl != "syslab s3"))
     print(table(rows, reference="moto"))
     path = save("s3", rows, sizes=sizes, rounds=a.rounds)
-    png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3 (median, min..max)",
-                      "operations per second (log)", size=(12, 5))  # fmt: skip
+    png = median_bars(rows, path.with_suffix(".png"), "S3 PUT and GET through boto3: syslab s3 vs moto "
+                      f"(reference), median of {a.rounds} round(s), whiskers min..max",
+                      "operations per second", size=(12, 5))  # fmt: skip
     print(f"saved {path} and {png}")
     return 0
 

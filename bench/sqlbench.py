@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -47,19 +48,26 @@ def common_flags(p: argparse.ArgumentParser, rounds: int) -> None:
 
 @contextmanager
 def output_dir(path: Path | None) -> Iterator[Path]:
-    """``common.save`` writes into ``path`` (``--out``) inside the block, then as before.
+    """``common.save`` writes into ``path`` (``--out``) inside the block, then as before;
+    without ``--out``, into ``common.results_dir()`` ($SYSLAB_BENCH_OUT or bench/results/).
 
     Restored afterwards: a run inside a test process must not redirect every
     later bench's results.
     """
-    before = common.RESULTS
+    before, env = common.RESULTS, os.environ.get(common.OUT_ENV)
     if path is not None:
         common.RESULTS = path
+        os.environ[common.OUT_ENV] = str(path)
     try:
-        common.RESULTS.mkdir(parents=True, exist_ok=True)
-        yield common.RESULTS
+        out = common.results_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        yield out
     finally:
         common.RESULTS = before
+        if env is None:
+            os.environ.pop(common.OUT_ENV, None)
+        else:
+            os.environ[common.OUT_ENV] = env
 
 
 def run_bench(

@@ -10,7 +10,9 @@ look for the ``id: K`` line, so the client side stays cheap), reads the child's
 RSS, then publishes E events one at a time: the delay from just before the
 POST is written to each client seeing the event gives the fan-out latency
 (p50, p99, and the last client) over N x E samples. Rounds interleave the two
-servers. Lower is better everywhere; the ratio is aiohttp / ours (>1: ours ahead).
+servers, who goes first rotating (min / median / max over rounds). Lower is better
+everywhere; the ratio is aiohttp's median / ours (>1: ours ahead). ``sse.json`` holds
+the numbers, ``sse.png`` draws the medians with min..max whiskers.
 
 The client side runs in one Python process on the same machine, so its own
 wake-ups are inside the figures for both servers alike.
@@ -29,7 +31,7 @@ from typing import Any
 
 from harness.procs import Child, free_port, python_module
 
-from .common import Row, header, percentile, save, table
+from .common import Row, header, interleaved, measured, median_bars, percentile, save, table
 from .http_streams import raise_fd_limit, rss_kib
 
 BATCH = 500  # streams opened at once: below the listen backlog
@@ -184,26 +186,28 @@ def run(n: int, events: int, rounds: int) -> tuple[list[Row], dict[str, list[dic
     import tempfile
 
     raise_fd_limit(n + 300)
-    results: dict[str, list[dict[str, float]]] = {"syslab": [], "aiohttp": []}
-    for rnd in range(rounds):
-        for impl in results:
-            with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
-                child = start(impl, tmp)
-                try:
-                    assert child.port is not None
-                    r = asyncio.run(measure(child, child.port, n, events))
-                finally:
-                    child.stop()
-            results[impl].append(r)
-            print(f"  [{rnd + 1}/{rounds}] {impl:<8} {n} clients: p50 {r['p50_ms']:.1f} ms, p99 "
-                  f"{r['p99_ms']:.1f} ms, {r['kib_per_client']:.1f} KiB/client", flush=True)  # fmt: skip
+    done = {"syslab": 0, "aiohttp": 0}
+
+    def one(impl: str) -> dict[str, float]:
+        with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
+            child = start(impl, tmp)
+            try:
+                assert child.port is not None
+                r = asyncio.run(measure(child, child.port, n, events))
+            finally:
+                child.stop()
+        done[impl] += 1
+        print(f"  [{done[impl]}/{rounds}] {impl:<8} {n} clients: p50 {r['p50_ms']:.1f} ms, p99 "
+              f"{r['p99_ms']:.1f} ms, {r['kib_per_client']:.1f} KiB/client", flush=True)  # fmt: skip
+        return r
+
+    results = interleaved({impl: (lambda impl=impl: one(impl)) for impl in done}, rounds)
     rows = []
-    for impl, runs in results.items():
-        for key, unit, label in (("p50_ms", "ms", "fan-out p50"), ("p99_ms", "ms", "fan-out p99"),
-                                 ("last_ms", "ms", "fan-out to the last"),
-                                 ("kib_per_client", "KiB", "RSS per client")):  # fmt: skip
-            v = [r[key] for r in runs]
-            rows.append(Row(f"{label} ({n})", impl, statistics.median(v), unit, {"min": min(v), "max": max(v)}))
+    for key, unit, label in (("p50_ms", "ms", "fan-out p50"), ("p99_ms", "ms", "fan-out p99"),
+                             ("last_ms", "ms", "fan-out to the last"),
+                             ("kib_per_client", "KiB", "RSS per client")):  # fmt: skip
+        for impl, runs in results.items():
+            rows.append(measured(f"{label} ({n})", impl, [r[key] for r in runs], unit))
     return rows, results
 
 
@@ -220,7 +224,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(header(f"sse: {args.clients} clients, {args.events} events, {args.rounds} rounds"))
     rows, results = run(args.clients, args.events, args.rounds)
     print(table(rows, reference="aiohttp", higher_is_better=False))
-    print(f"saved {save('sse', rows, clients=args.clients, events=args.events, runs=results)}")
+    path = save("sse", rows, clients=args.clients, events=args.events, runs=results)
+    png = median_bars(rows, path.with_suffix(".png"), f"SSE fan-out to {args.clients:,} clients: "
+                      f"ours (syslab) vs aiohttp, median of {args.rounds} round(s), whiskers min..max",
+                      {"ms": "ms from publish", "KiB": "KiB of server RSS per client"})  # fmt: skip
+    print(f"saved {path} and {png}")
 
 
 if __name__ == "__main__":

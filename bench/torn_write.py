@@ -1,6 +1,6 @@
 """S2, the partial write problem: SIGKILL a writer midway and look at what is left.
 
-``python -m bench.torn_write [--size MB] [--kills N] [--seed S]``
+``python -m bench.torn_write [--size MB] [--kills N] [--rounds R] [--seed S]``
 
 The same content -- rows of CSV text, ``size`` MB of them -- is written by a
 child process in three ways, and the child is SIGKILLed at random points
@@ -15,9 +15,11 @@ child process in three ways, and the child is SIGKILLed at random points
   directory. The final name holds the old file or the new one, never a mix,
   checked by hashing against both versions.
 
-Each way also runs once to completion first (the "calibration"): that time sets
-the range of kill points, and its MB/s is the cost of each fix against the naive
-write (the reference), printed as the first table.
+Each way also runs to completion ``--rounds`` times first (after one untimed
+write each), the three ways interleaved: the median time sets the range of kill
+points, and MB/s min / median / max is the cost of each fix against the naive
+write (the reference; ratio of medians, higher is better), printed as the first
+table and drawn in ``torn_write.png``.
 
 What a SIGKILL cannot show: the page cache survives a process kill, so every
 byte ``write()`` returned is kept. Power loss can also drop or reorder unsynced
@@ -35,6 +37,7 @@ import io
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,7 @@ from pathlib import Path
 
 from storage.record import Reader, encode, file_header, fsync_dir
 
-from .common import REPO_ROOT, Row, header, save, table
+from .common import REPO_ROOT, Row, header, interleaved, measured, median_bars, save, table
 
 MODES = ("naive", "records", "atomic")
 ROW_BYTES = 100  # one CSV row: "%012d," + padding + "\n"
@@ -52,7 +55,7 @@ CHUNK_ROWS = 655  # rows per record: ~64 KiB
 CHUNK = 64 * 1024  # bytes per write(): a typical buffered-I/O flush size, cutting rows
 DEFAULT_SIZE_MB = 100
 DEFAULT_KILLS = 4
-CALIBRATION_RUNS = 3  # best of 3: the first write of a run also pays for page-cache growth
+DEFAULT_ROUNDS = 5  # timed uninterrupted writes per way, interleaved
 RECORD_TYPE = 16  # the one engine record type this experiment writes
 
 
@@ -235,19 +238,22 @@ def _timed(mode: str, path: Path, size: int, old: bytes) -> float:
     return run_child(mode, path, size, None) or 1e-9
 
 
-def experiment(size: int, kills: int, seed: int, workdir: Path) -> tuple[list[Row], list[Kill]]:
+def experiment(size: int, kills: int, seed: int, workdir: Path,
+               rounds: int = DEFAULT_ROUNDS) -> tuple[list[Row], list[Kill]]:  # fmt: skip
     rng = random.Random(seed)
     new_rows = rows(size, b"new")
     new, old = b"".join(new_rows), b"".join(rows(size, b"old"))
-    speed: list[Row] = []
     results: list[Kill] = []
+    paths = {mode: workdir / f"{mode}.dat" for mode in MODES}
+    for mode in MODES:  # one untimed write each: the first write of a run grows the page cache
+        _timed(mode, paths[mode], size, old)
+    times = interleaved({m: (lambda m=m: _timed(m, paths[m], size, old)) for m in MODES}, rounds)
+    speed = [measured("write the file", mode, [size / t / 1e6 for t in times[mode]], "MB/s",
+                      seconds=statistics.median(times[mode]), fsync=mode == "atomic")
+             for mode in MODES]  # fmt: skip
     for mode in MODES:
-        path = workdir / f"{mode}.dat"
-        prepare(mode, path, old)
-        full = min(_timed(mode, path, size, old) for _ in range(CALIBRATION_RUNS))
-        durable = "yes" if mode == "atomic" else "no"
-        speed.append(Row("write the file", mode, size / full / 1e6, "MB/s",
-                         {"seconds": full, "fsync": durable}))  # fmt: skip
+        path = paths[mode]
+        full = statistics.median(times[mode])
         n = steps(mode, size)
         for k in range(kills):
             prepare(mode, path, old)
@@ -275,13 +281,13 @@ def kill_table(kills: list[Kill]) -> str:
     return "\n".join(out)
 
 
-def summary(kills: list[Kill]) -> list[Row]:
-    """Per mode: rounds where the reader handed back something that was never written."""
-    out = []
+def summary(kills: list[Kill]) -> dict[str, dict[str, int]]:
+    """Per mode: kills after which the reader handed back something never written, of all."""
+    out = {}
     for mode in MODES:
         mine = [k for k in kills if k.mode == mode]
         bad = sum(1 for k in mine if k.bad_rows_returned or "MIX" in k.verdict)
-        out.append(Row("rounds with bad data", mode, float(bad), "rounds", {"of": len(mine)}))
+        out[mode] = {"kills_with_bad_data": bad, "kills": len(mine)}
     return out
 
 
@@ -290,11 +296,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=float, default=DEFAULT_SIZE_MB, help="MB to write")
     ap.add_argument("--kills", type=int, default=DEFAULT_KILLS, help="kills per way of writing")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                    help="timed uninterrupted writes per way (interleaved)")  # fmt: skip
     ap.add_argument("--dir", help="where to write (default: a temporary directory)")
     ap.add_argument(
         "--child", nargs=4, metavar=("MODE", "PATH", "BYTES", "LOCK"), help=argparse.SUPPRESS
     )
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.kills < 0:
+        ap.error("--rounds must be >= 1 and --kills >= 0")
     if args.child:
         mode, path, size, lock = args.child
         child(mode, Path(path), int(size), lock == "1")
@@ -304,15 +314,22 @@ def main(argv: list[str] | None = None) -> None:
         header(f"S2 torn write: {args.size:g} MB, {args.kills} SIGKILLs per way, seed {args.seed}")
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        speed, kills = experiment(size, args.kills, args.seed, Path(tmp))
-    print("\nwhat each way costs (one uninterrupted run; reference: naive in-place write)")
+        speed, kills = experiment(size, args.kills, args.seed, Path(tmp), args.rounds)
+    print(f"\nwhat each way costs: {args.rounds} uninterrupted writes each, interleaved "
+          "(reference: naive in-place write)")  # fmt: skip
     print(table(speed, reference="naive"))
     print("\nwhat is left after each SIGKILL, and what the reader makes of it")
     print(kill_table(kills))
-    rows_ = summary(kills)
-    print("\n" + table(rows_, reference="naive", higher_is_better=False))
-    path = save("torn_write", speed + rows_, size=size, kills=[asdict(k) for k in kills])
-    print(f"\nsaved {path}")
+    bad = summary(kills)
+    print("\nkills after which the reader returned data that was never written:")
+    for mode, b in bad.items():
+        print(f"  {mode:<8} {b['kills_with_bad_data']} of {b['kills']}")
+    path = save("torn_write", speed, size=size, rounds=args.rounds, bad_data=bad,
+                kills=[asdict(k) for k in kills])  # fmt: skip
+    png = median_bars(speed, path.with_suffix(".png"), f"S2: writing {args.size:g} MB three ways "
+                      f"(median of {args.rounds} interleaved rounds, whiskers min..max; "
+                      "reference: naive)", "MB/s written", log=False, size=(8, 4.5))  # fmt: skip
+    print(f"\nsaved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from servers.orders.decisions import DecisionLog
 from servers.orders.flow import PARTICIPANTS, check, order_work, seed
 from servers.orders.twopc import STEPS, Coordinator
 
-from .common import Row, header, save, table
+from .common import Row, header, interleaved, measured, median_bars, save, table
 
 STOCK, AGENTS = 1_000_000, 1_000_000  # never the reason an order fails here
 SCENARIOS = ["no kill"] + [f"coordinator {s}" for s in STEPS] + [
@@ -209,22 +210,30 @@ def main(argv: list[str] | None = None) -> None:
             with conns(dbs) as cs:
                 seed(cs, STOCK, AGENTS)
             rows = outcome_rows(dbs, args.runs, args.seed, work)
-            samples: dict[str, list[float]] = {"2PC": [], "3 local transactions": []}
-            for r in range(args.rounds):
-                for how in samples:
-                    samples[how].append(throughput(dbs, how, args.orders, args.threads, work, r))
+            rounds = iter(range(2 * args.rounds))  # a fresh number for every throughput run
+            samples = interleaved({how: (lambda how=how: throughput(dbs, how, args.orders, args.threads, work,
+                                                                    next(rounds)))
+                                   for how in ("2PC", "3 local transactions")}, args.rounds)  # fmt: skip
         finally:
             for m in dbs.values():
                 m.stop()
-    print("\nOutcomes after recovery (value = inconsistent orders; it must be 0 everywhere):")
-    print(table(rows, reference="no kill", higher_is_better=False))
-    speed = [Row(f"orders x{args.threads} threads", how, statistics.median(s), "orders/s",
-                 {"min": min(s), "max": max(s), "rounds": len(s)})
-             for how, s in samples.items()]  # fmt: skip
-    print("\nWhat atomicity costs (ratio: 2PC against three local transactions):")
+    print("\nOutcomes after recovery, counted per scenario (inconsistent must be 0 everywhere):")
+    print(f"{'scenario':<34} {'runs':>5} {'committed':>10} {'aborted':>8} {'inconsistent':>13} "
+          f"{'branches settled':>17} {'recovery ms':>12}")  # fmt: skip
+    for r in rows:
+        e = r.extra
+        print(f"{r.impl:<34} {e['runs']:>5} {e['committed']:>10} {e['aborted']:>8} {r.value:>13.0f} "
+              f"{e['branches_settled']:>17} {e['recovery_ms']:>12.1f}")  # fmt: skip
+    speed = [measured(f"orders x{args.threads} threads", how, s, "orders/s") for how, s in samples.items()]
+    print(f"\nWhat atomicity costs ({args.rounds} interleaved rounds; ratio: 2PC against three local "
+          "transactions, higher is better):")  # fmt: skip
     print(table(speed, reference="3 local transactions"))
-    path = save("twopc", rows + speed, runs=args.runs, orders=args.orders, threads=args.threads)
-    print(f"\nsaved {path}")
+    path = save("twopc", speed, runs=args.runs, orders=args.orders, threads=args.threads,
+                outcomes=[asdict(r) for r in rows])  # fmt: skip
+    png = median_bars(speed, path.with_suffix(".png"), f"D8: {args.orders} orders from {args.threads} threads, "
+                      f"2PC vs 3 local transactions (reference), median of {args.rounds} round(s), "
+                      "whiskers min..max", "orders / s", log=False, size=(8, 4.5))  # fmt: skip
+    print(f"\nsaved {path} and {png}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ One sender for all three, so only the receiver differs: a Python socket that
 writes the request head (HTTP: ``PUT /files/NAME`` with Content-Length; raw: the
 ``PUT NAME SIZE`` line) and then the file by ``socket.sendfile`` (zero copy), and
 waits for the answer (201 / ``OK sha256``). The floor is ``nc -l`` writing the
-stream to a file, timed until nc exits. Rounds are interleaved (http, tcp, nc,
-http, ...). The server runs with ``--no-fsync`` because nc does not fsync either;
+stream to a file, timed until nc exits. Rounds are interleaved, who goes first
+rotating (http, tcp, nc; tcp, nc, http; ...). The server runs with ``--no-fsync`` because nc does not fsync either;
 both of ours still hash every byte (SHA-256) and rename the file into place.
 Reported: MB/s min / median / max, ratio of medians to nc (goal >= 0.7x), and
 the server's peak RSS (VmHWM, reset before each upload by ``/proc/PID/clear_refs``).
@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from harness.procs import free_port, python_module, require_binary
 
-from .common import Row, header, median_bars, save, table
+from .common import Row, header, measured, median_bars, rotated, save, table
 
 BLOCK = 1 << 20
 LISTENING = re.compile(r"listening on [0-9.]+:(\d+)")
@@ -108,25 +107,32 @@ def run(size: int, rounds: int, workdir: Path) -> tuple[list[Row], dict[str, lis
                 raise RuntimeError("servers.files did not listen on both ports")
             time.sleep(0.01)
         http_port, tcp_port = (int(p) for p in LISTENING.findall(srv.output())[:2])
-        for r in range(rounds):
+
+        def http_put(r: int) -> None:
             reset_peak(srv.pid)
             head = b"PUT /files/h%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (r, size)
             mbs["http PUT"].append(size / 1e6 / send(http_port, head, src, True))
             rss["http PUT"].append(peak_rss_mb(srv.pid))
+
+        def raw_tcp(r: int) -> None:
             reset_peak(srv.pid)
             mbs["raw tcp"].append(size / 1e6 / send(tcp_port, b"PUT t%d %d\n" % (r, size), src, True))
             rss["raw tcp"].append(peak_rss_mb(srv.pid))
+
+        def nc(r: int) -> None:
             mbs["nc -> file"].append(size / 1e6 / nc_round(src, workdir / "nc.out"))
+
+        for r in range(rounds):
+            for way in rotated((http_put, raw_tcp, nc), r):  # who goes first rotates
+                way(r)
             for p in (store / f"h{r}", store / f"t{r}", workdir / "nc.out"):
                 if p.stat().st_size != size:
                     raise RuntimeError(f"{p} has {p.stat().st_size} bytes, not {size}")
                 p.unlink()
     rows = []
     for impl, v in mbs.items():
-        extra = {"min": min(v), "max": max(v)}
-        if impl in rss:
-            extra["peak_rss_mb"] = max(rss[impl])
-        rows.append(Row(f"upload {size // 2**20} MiB", impl, statistics.median(v), "MB/s", extra))
+        extra = {"peak_rss_mb": max(rss[impl])} if impl in rss else {}
+        rows.append(measured(f"upload {size // 2**20} MiB", impl, v, "MB/s", **extra))
     return rows, mbs
 
 
@@ -142,8 +148,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows, samples = run(size, args.rounds, Path(tmp))
     print(table(rows, reference="nc -> file"))
     path = save("upload", rows, size=size, rounds=args.rounds, samples=samples, fsync=False)
-    png = median_bars(rows, path.with_suffix(".png"), f"{args.size_mb} MiB over loopback (median, min..max)",
-                      "MB/s", log=False, size=(7, 4.5))  # fmt: skip
+    png = median_bars(rows, path.with_suffix(".png"), f"{args.size_mb} MiB over loopback: servers/files "
+                      f"(http PUT, raw tcp) vs nc -> file (reference), median of {args.rounds} round(s), "
+                      "whiskers min..max", "MB/s", log=False, size=(8, 4.5))  # fmt: skip
     print(f"saved {path} and {png}")
 
 

@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows += merge_rounds([runs])
     print(table(rows, reference=REFERENCE))
     path = save("wal", rows, value_bytes=args.value_bytes, seconds=args.seconds, rounds=args.rounds)
-    png = median_bars(rows, results_dir() / "wal.png", "WAL appends/s by sync policy and writer threads "
-                      "(median, min..max)", "appends per second (log)", size=(12, 5))  # fmt: skip
+    png = median_bars(rows, results_dir() / "wal.png", "WAL appends/s by sync policy and writer threads; "
+                      f"reference: {REFERENCE}; median, whiskers min..max", "appends per second", size=(12, 5))  # fmt: skip
     print(f"\nsaved {path} and {png}")
 
 

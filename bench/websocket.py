@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     loop.close()
     print(table(rows, "websockets"))
     path = save("websocket", rows, messages=args.messages, big=args.big, rounds=args.rounds)
-    png = median_bars(rows, results_dir() / "websocket.png", "WebSocket echo (median, min..max)",
+    png = median_bars(rows, results_dir() / "websocket.png", "WebSocket echo: syslab vs websockets (reference); median, whiskers min..max",
                       "per second", log=True)  # fmt: skip
     print(f"saved {path} and {png}")
 

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 POLL = 0.005  # seconds between two checks of a condition
 DEFAULT_TIMEOUT = 10.0
@@ -101,3 +105,26 @@ async def exchange(port: int, data: bytes, until: bytes) -> bytes:
         return await read_until(reader, until)
     finally:
         writer.close()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NUMBER_AS_TEXT = re.compile(r"^[-+]?[\d.,]+\s*(/\s*[\d.,]+)?\s*%?$")
+
+
+def assert_bench_report(folder: Path, name: str, png: str | None = None) -> dict[str, Any]:
+    """A bench's output in ``folder``: ``NAME.json`` whose every row has numeric
+    min <= median <= max (its value the median) and no number written as text, and a
+    real PNG (``png``, default ``NAME.png``): the signature bytes and a nonzero size.
+    Returns the JSON document."""
+    doc = json.loads((folder / f"{name}.json").read_text())
+    image = (folder / (png or f"{name}.png")).read_bytes()
+    assert image[:8] == PNG_SIGNATURE and len(image) > 1000, f"{png or name + '.png'} is not a PNG"
+    assert doc["rows"], f"{name}.json has no rows"
+    for r in doc["rows"]:
+        what = f"{name}: {r['workload']} / {r['impl']}"
+        spread = [r["extra"].get(k) for k in ("min", "median", "max")]
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spread), what
+        assert spread[0] <= spread[1] <= spread[2] and r["value"] == spread[1], what
+        for k, v in r["extra"].items():
+            assert not (isinstance(v, str) and _NUMBER_AS_TEXT.match(v)), f"{what}: {k}={v!r} is text"
+    return doc

@@ -7,7 +7,6 @@ unsynced tail, or by a real process killed with SIGKILL (test_bitcask_crash.py).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from storage.bitcask import Bitcask, Closed, Corruption, Locked, load, merge
 from storage.bitcask import format as fmt
 from storage.record import HEADER_SIZE, Reader, encode, read_file
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S5")
 
@@ -402,7 +402,7 @@ def test_bitcask_benchmark_runs_end_to_end(capsys, tmp_path, monkeypatch):
     for workload in ("fillseq", "fillrandom", "readrandom", "overwrite", "merge/VACUUM"):
         assert f"{workload} (never)" in out
     assert "fillseq (always)" in out and "sqlite" in out
-    rows = json.loads((tmp_path / "bitcask-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "bitcask-quick")["rows"]
     assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
                for r in rows)  # fmt: skip
     assert (tmp_path / "bitcask-quick.png").stat().st_size > 1000

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import bloom
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S9")
 
@@ -16,7 +15,7 @@ def test_bloom_bench_quick_run(tmp_path, monkeypatch, capsys):
     got = bloom.main(["--n", "400", "--queries", "2000", "--rounds", "1"])
     out = capsys.readouterr().out
     assert "vs bloom-filter2" in out
-    doc = json.loads((tmp_path / "bloom.json").read_text())
+    doc = assert_bench_report(tmp_path, "bloom")
     assert {r["impl"] for r in doc["rows"]} == {"syslab", "bloom-filter2"}
     assert (tmp_path / "bloom_fpr.png").stat().st_size > 1000
     assert (tmp_path / "bloom_deletable.png").stat().st_size > 1000

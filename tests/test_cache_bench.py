@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 
 from bench.common import OUT_ENV
 from harness.procs import REPO_ROOT
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -28,7 +28,7 @@ def bench_cache(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
     res = bench_cache(tmp_path)
-    rows = json.loads((tmp_path / "cache-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "cache-quick")["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP", "XADD", "ZADD", "ZRANGE", "PFADD",
                  "SETBIT"):
@@ -52,7 +52,7 @@ def test_make_load_cache_runs_locust_without_failures():
 
 def test_bench_cache_aof_quick_measures_each_fsync_policy_beside_redis(tmp_path):
     bench_cache(tmp_path, "--aof")
-    rows = json.loads((tmp_path / "cache-aof-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "cache-aof-quick")["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
     for policy in ("off", "always", "everysec", "no"):
         for test in ("SET", "INCR", "LPUSH"):

@@ -14,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from netlib import resp
 from netlib.resp import NEED_DATA, ReplyParser
 from servers.cache.keyspace import estimate
+from servers.cache.memory import CLIENT_BYTES, STARTUP_BYTES
 from servers.cache.table import TABLE
 
 pytestmark = pytest.mark.exercise("N14")
@@ -219,9 +220,17 @@ PER_KEY = estimate(b"k0", VALUE.encode())  # every test key k0..k9 costs the sam
 
 
 def _harness(policy: str, keys: int = 10) -> Harness:
-    h = Harness(maxmemory=PER_KEY * keys, maxmemory_policy=policy, maxmemory_samples=64)
+    """maxmemory leaves room for ``keys`` test keys beside the server's own overhead."""
+    h = Harness(maxmemory_policy=policy, maxmemory_samples=64)
+    h.state.evictor.configure(maxmemory=_room_for(h, keys))
     h.ks.rng = random.Random(3)
     return h
+
+
+def _room_for(h: Harness, keys: int) -> int:
+    """A limit with room for ``keys`` test keys once the empty server's overhead is paid."""
+    assert h.ks.used == 0
+    return h.state.memory.overhead() + PER_KEY * keys
 
 
 def _fill_keys(h: Harness, n: int = 10, ttl_for=lambda i: None) -> None:
@@ -234,7 +243,7 @@ def _fill_keys(h: Harness, n: int = 10, ttl_for=lambda i: None) -> None:
 def _over_and_evict(h: Harness) -> None:
     h.cmd("SET", "kn", VALUE)  # now over maxmemory by exactly one key
     h.state.cron()  # evicts down (a write would do it too, before running)
-    assert h.ks.used <= h.state.evictor.maxmemory
+    assert h.state.memory.used() <= h.state.evictor.maxmemory
 
 
 def test_memory_usage_and_object_freq_show_what_eviction_sees():
@@ -304,19 +313,20 @@ def test_allkeys_lfu_keeps_the_frequently_used():
 def test_allkeys_random_evicts_until_under_the_limit():
     h = _harness("allkeys-random", keys=5)
     _fill_keys(h, 20)  # every write past the limit evicts first
-    assert h.ks.used <= h.state.evictor.maxmemory + PER_KEY
+    assert h.state.memory.used() <= h.state.evictor.maxmemory + PER_KEY
     assert h.ks.evicted_keys >= 14
 
 
 def test_config_set_lower_maxmemory_evicts_on_the_next_cron():
     h = Harness()
+    limit_n = _room_for(h, 4)
     _fill_keys(h)
     assert h.cmd("CONFIG", "SET", "maxmemory-policy", "allkeys-random") == b"+OK\r\n"
-    assert h.cmd("CONFIG", "SET", "maxmemory", str(PER_KEY * 4)) == b"+OK\r\n"
+    assert h.cmd("CONFIG", "SET", "maxmemory", str(limit_n)) == b"+OK\r\n"
     h.state.cron()
     assert len(h.ks.dbs[0]) == 4
     assert h.cmd("CONFIG", "SET", "maxmemory-policy", "bogus").startswith(b"-ERR CONFIG SET failed")
-    limit = b"%d" % (PER_KEY * 4)
+    limit = b"%d" % limit_n
     assert h.cmd("CONFIG", "GET", "maxmemory") == resp.map_({b"maxmemory": limit})
 
 
@@ -348,3 +358,88 @@ def test_no_command_crashes_on_odd_arguments_and_replies_stay_valid_resp(script)
         assert replies, (name, args, wire)
         db_total = sum(estimate(k, v) for db in h.ks.dbs for k, v in db.data.items())
         assert h.ks.used == db_total, (name, args)
+
+
+# --- the server's own overhead in used_memory --------------------------------------
+
+OOM = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+
+
+def _info(h: Harness, section: str) -> dict[str, str]:
+    text = h.cmd("INFO", section).decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def test_info_memory_splits_used_memory_into_overhead_and_dataset():
+    h = Harness()
+    empty = _info(h, "memory")
+    assert int(empty["used_memory_startup"]) == STARTUP_BYTES
+    assert int(empty["mem_clients_normal"]) == CLIENT_BYTES  # the harness's one client
+    assert int(empty["used_memory"]) == int(empty["used_memory_overhead"]) > STARTUP_BYTES
+    assert empty["used_memory_dataset"] == "0" and empty["used_memory_dataset_perc"] == "0.00%"
+    _fill_keys(h)
+    m = _info(h, "memory")
+    used, overhead = int(m["used_memory"]), int(m["used_memory_overhead"])
+    assert int(m["used_memory_dataset"]) == h.ks.used == 10 * PER_KEY
+    assert used == overhead + 10 * PER_KEY and overhead == int(empty["used_memory_overhead"])
+    perc = 100 * 10 * PER_KEY / (used - STARTUP_BYTES)
+    assert m["used_memory_dataset_perc"] == f"{perc:.2f}%"
+    assert int(m["used_memory_peak"]) == used and m["used_memory_peak_perc"] == "100.00%"
+    h.cmd("FLUSHALL")
+    assert int(_info(h, "memory")["used_memory_peak"]) == used  # the peak stays
+    h.connect()
+    assert int(_info(h, "memory")["mem_clients_normal"]) == 2 * CLIENT_BYTES
+
+
+def test_maxmemory_1_refuses_writes_on_an_empty_server_but_not_reads_or_deletes():
+    h = Harness()
+    assert h.cmd("CONFIG", "SET", "maxmemory", "1") == b"+OK\r\n"
+    assert h.cmd("SET", "x", "y") == OOM
+    assert h.cmd("GET", "x") == NULL and h.cmd("DEL", "x") == b":0\r\n"
+    assert h.cmd("EVAL", "return redis.call('set','x','y')", 1, "x") == OOM
+    assert h.cmd("EVAL", "return redis.call('get','x')", 1, "x") == NULL  # reads run
+    assert h.cmd("EVAL", "#!lua\nreturn 1", 0).startswith(b"-OOM allow-oom flag is not set")
+    assert h.cmd("EVAL", "#!lua flags=no-writes\nreturn 1", 0) == b":1\r\n"
+    assert h.cmd("EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','x','y')", 1, "x") == (
+        b"+OK\r\n"
+    )
+    stats = _info(h, "commandstats")
+    # refused before running: rejected calls, not calls (Redis 7's commandstats)
+    assert stats["cmdstat_set"].startswith("calls=1,")  # the allow-oom script's
+    assert "rejected_calls=2,failed_calls=0" in stats["cmdstat_set"]
+    assert _info(h, "errorstats")["errorstat_OOM"] == "count=3"  # the EVAL's counted once
+
+
+def test_over_maxmemory_multi_queues_nothing_and_exec_of_a_write_aborts():
+    h = Harness()
+    other = h.connect()
+    assert h.cmd("MULTI") == b"+OK\r\n" and h.cmd("SET", "x", "1") == b"+QUEUED\r\n"
+    h.cmd("CONFIG", "SET", "maxmemory", "1", client=other)
+    assert h.cmd("EXEC").startswith(b"-EXECABORT Transaction discarded because of: OOM ")
+    assert h.cmd("MULTI") == b"+OK\r\n" and h.cmd("GET", "x") == OOM
+    assert h.cmd("DISCARD") == b"+OK\r\n"
+    h.cmd("CONFIG", "SET", "maxmemory", "0", client=other)
+    assert h.cmd("MULTI") == b"+OK\r\n" and h.cmd("GET", "x") == b"+QUEUED\r\n"
+    h.cmd("CONFIG", "SET", "maxmemory", "1", client=other)
+    assert h.cmd("EXEC") == b"*1\r\n$-1\r\n"  # nothing in it may grow memory: it runs
+    assert h.cmd("EXISTS", "x") == b":0\r\n"
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random", "allkeys-lfu"])
+def test_eviction_keeps_what_fits_beside_the_overhead(policy):
+    h = _harness(policy, keys=5)
+    _fill_keys(h, 30)  # each write evicts first, so the last one leaves it one key over
+    h.state.cron()
+    used, limit = h.state.memory.used(), h.state.evictor.maxmemory
+    assert used <= limit < used + PER_KEY + 1  # evicted down to the limit, no further
+    assert len(h.ks.dbs[0]) >= 4  # not emptied because of the overhead: what fits stays
+    assert h.ks.evicted_keys == 30 - len(h.ks.dbs[0])
+
+
+def test_a_limit_below_the_overhead_evicts_every_key_then_answers_oom():
+    h = _harness("allkeys-lru")
+    _fill_keys(h)
+    assert len(h.ks.dbs[0]) == 10
+    h.state.evictor.configure(maxmemory=h.state.memory.overhead() - 1)
+    assert h.cmd("SET", "k", "v") == OOM  # Redis too: evicts all it may, still over
+    assert len(h.ks.dbs[0]) == 0 and h.ks.evicted_keys == 10

@@ -12,6 +12,7 @@ from support import until
 
 from netlib.resp import encode_command
 from netlib.shell import ShellConfig
+from servers.cache.memory import CLIENT_BYTES, FUNCTIONS_BASE_BYTES, STARTUP_BYTES
 from servers.cache.server import CacheSettings, State, serve
 
 pytestmark = pytest.mark.exercise("N14")
@@ -214,3 +215,39 @@ async def test_a_hundred_thousand_commands_in_one_write(cache):
     assert data.endswith(b":%d\r\n" % n)
     p.send("GET", "n")
     await p.expect(b"$6\r\n100000\r\n")
+
+
+async def test_used_memory_counts_each_client_and_the_bytes_it_sent_not_yet_parsed(cache):
+    """Like Redis's used_memory: a connection costs its fixed share, and a half-received
+    command its query buffer, so a client sending a huge value can push others over
+    maxmemory (the cron samples the buffers each tick; INFO does too)."""
+    connect, state = cache
+    mem = state.memory
+    base = mem.sample()
+    assert base == STARTUP_BYTES + FUNCTIONS_BASE_BYTES  # nobody connected, nothing stored
+    p = await connect()
+    await until(lambda: len(state.clients) == 1)
+    assert mem.sample() == base + CLIENT_BYTES
+    big = 600_000
+    p.w.write(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n" + b"x" * big)
+    await until(lambda: mem.sample() >= base + CLIENT_BYTES + big)
+    (sender,) = state.clients.values()
+    fields = sender.info_fields()  # CLIENT LIST shows the same
+    assert fields["qbuf"] >= big and fields["tot-mem"] == CLIENT_BYTES + fields["qbuf"]
+    q = await connect()
+    q.send("CONFIG", "SET", "maxmemory", str(base + 2 * CLIENT_BYTES + big // 2))
+    await q.expect(b"+OK\r\n")
+    q.send("SET", "small", "v")
+    await q.expect(b"-OOM command not allowed when used memory > 'maxmemory'.\r\n")
+    q.send("INFO", "memory")
+    q.send("CONFIG", "SET", "maxmemory", "0")
+    info = (await asyncio.wait_for(q.r.readuntil(b"\r\n\r\n"), 5)).decode()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    used, overhead = int(fields["used_memory"]), int(fields["used_memory_overhead"])
+    assert used == overhead + int(fields["used_memory_dataset"]) and used >= base + big
+    assert int(fields["mem_clients_normal"]) >= 2 * CLIENT_BYTES + big
+    assert int(fields["used_memory_startup"]) == STARTUP_BYTES
+    await q.expect(b"+OK\r\n")
+    p.w.write(b"x" * (1_000_000 - big) + b"\r\n")
+    await p.expect(b"+OK\r\n")
+    await until(lambda: mem.sample() == base + 2 * CLIENT_BYTES + state.keyspace.used)

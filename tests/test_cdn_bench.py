@@ -1,11 +1,11 @@
 """bench/cdn runs end to end on tiny sizes (origin, our edge, nginx proxy_cache) into a temporary folder."""
 
-import json
 
 import pytest
 
 import bench.common
 from bench import cdn
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N9")
 
@@ -14,7 +14,7 @@ def test_cdn_bench_quick_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     cdn.main(["--repos", "20", "--requests", "24", "--users", "4", "--rounds", "1", "--wrk-seconds", "1"])
     assert "vs nginx proxy_cache" in capsys.readouterr().out
-    doc = json.loads((tmp_path / "cdn.json").read_text())
+    doc = assert_bench_report(tmp_path, "cdn")
     assert all(r["extra"]["errors"] == 0 and r["value"] > 0 for r in doc["rows"])
     warm = {r["impl"]: r for r in doc["rows"] if r["workload"].startswith("warm")}
     assert set(warm) == {"syslab edge", "nginx proxy_cache"}

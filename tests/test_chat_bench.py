@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import chat
+from tests.support import assert_bench_report
 
 pytestmark = [pytest.mark.exercise("N15"), pytest.mark.exercise("N17")]
 
@@ -17,7 +16,7 @@ def test_chat_bench_smoke(tmp_path, monkeypatch, capsys):
                "--star-messages", "30"])  # fmt: skip
     out = capsys.readouterr().out
     assert "vs python-socketio" in out and "broadcast p99 (20)" in out
-    doc = json.loads((tmp_path / "chat.json").read_text())
+    doc = assert_bench_report(tmp_path, "chat")
     rows = {(r["workload"], r["impl"]): r["value"] for r in doc["rows"]}
     for impl in ("syslab", "python-socketio"):
         for w in ("broadcast p50 (20)", "broadcast p99 (20)", "RSS per conn (20)"):

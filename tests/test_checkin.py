@@ -1,13 +1,13 @@
 """D5: airline check-in on real MariaDB: the naive read-then-write loses passengers; FOR UPDATE,
 SKIP LOCKED and NOWAIT seat everyone exactly once."""
 
-import json
 import threading
 
 import pytest
 
 from bench import checkin as lab
 from clients.mysql import Connection
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("D5")
 
@@ -65,7 +65,7 @@ def test_checkin_bench_quick_run(mariadb, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYSLAB_MYSQL_URL", f"mysql:{mariadb.url}")
     lab.main(["--seats", "12", "--pool", "4", "--rounds", "1"])
     assert "Seat maps" in capsys.readouterr().out
-    rows = json.loads((tmp_path / "checkin.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "checkin")["rows"]
     assert {(r["workload"], r["impl"]) for r in rows} == {
         (f"{fl} x12", how) for fl in ("threads", "asyncio") for how in lab.LOCKING
     }

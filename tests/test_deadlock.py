@@ -136,16 +136,15 @@ def test_policy_rejects_nonsense():
 
 
 def test_deadlock_bench_quick_run(mariadb, tmp_path, monkeypatch, capsys):
-    import json
-
     import bench.common
+    from tests.support import assert_bench_report
 
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     monkeypatch.setenv("SYSLAB_MYSQL_URL", f"mysql:{mariadb.url}")
     lab.main(["--threads", "3", "--transfers", "20", "--accounts", "2", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "LATEST DETECTED DEADLOCK" in out
-    rows = {r["impl"]: r["extra"] for r in json.loads((tmp_path / "deadlock.json").read_text())["rows"]}
+    rows = {r["impl"]: r["extra"] for r in assert_bench_report(tmp_path, "deadlock")["rows"]}
     assert set(rows) == set(lab.VERSIONS)
     assert rows["retry"]["lost"] == 0 and rows["retry"]["conserved"] is True
     assert rows["lock ordering"]["deadlocks"] == 0

@@ -10,6 +10,7 @@ from bench import dictionary as bench_dictionary
 from storage.bitcask import Bitcask
 from storage.dictionary import csv_lookup, load_bitcask, load_csv_dict, read_gcide, write_csv
 from storage.dictionary.gcide import b64_number
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S1")
 
@@ -58,9 +59,8 @@ def test_dictionary_benchmark_runs_end_to_end(capsys, tmp_path, monkeypatch):
     bench_dictionary.main(["--quick"])
     out = capsys.readouterr().out
     assert "size on disk" in out and "lookup hit p99" in out and "csv scan" in out
-    import json
 
-    rows = json.loads((tmp_path / "dictionary-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "dictionary-quick")["rows"]
     assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
                for r in rows)  # fmt: skip
     assert (tmp_path / "dictionary-quick.png").stat().st_size > 1000

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
 from bench import fair
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("D13")
 
@@ -41,7 +41,7 @@ def test_quick_run_writes_table_json_and_png(tmp_path, capsys):
     fair.main(["--quick", "--rounds", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "GIL" in out and "per worker" in out
-    doc = json.loads((tmp_path / "fair-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "fair-quick")
     assert all(r["extra"]["correct"] == "yes" for r in doc["rows"])
     assert len(doc["rows"]) == len(fair.MODES) * len(fair.STRATEGIES)
     assert (tmp_path / "fair-quick.png").stat().st_size > 10_000

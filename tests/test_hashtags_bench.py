@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import bench.common
 from bench import hashtag_counters as hc
 from bench import hashtags
 from clients.address import ServiceAddress
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("M2")
 
@@ -31,7 +31,7 @@ def test_hashtags_bench_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     hashtags.main(["--posts", "600", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "After a SIGKILL halfway" in out
-    doc = json.loads((tmp_path / "hashtags.json").read_text())
+    doc = assert_bench_report(tmp_path, "hashtags")
     assert all(r["extra"]["exact"] for r in doc["rows"])  # without a crash every count is right
     assert all(r["extra"]["rounds"] == 2 and r["extra"]["min"] <= r["value"] <= r["extra"]["max"]
                for r in doc["rows"])  # fmt: skip

@@ -1,9 +1,9 @@
 """The HTTP benchmark runs end to end: 1-second wrk runs, one round, into a temp folder."""
 
-import json
 
 import bench.common
 from bench import http
+from tests.support import assert_bench_report
 
 
 def test_bench_http_quick_writes_numbers_and_a_plot(tmp_path, monkeypatch, capsys):
@@ -12,7 +12,7 @@ def test_bench_http_quick_writes_numbers_and_a_plot(tmp_path, monkeypatch, capsy
                "--only", "syslab,nginx"])  # fmt: skip
     out = capsys.readouterr().out
     assert "syslab/this" in out
-    doc = json.loads((tmp_path / "http-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "http-quick")
     rows = {(r["workload"], r["impl"]): r for r in doc["rows"]}
     assert set(rows) == {(w, i) for w in http.WORKLOADS for i in ("syslab", "nginx")}
     for r in rows.values():

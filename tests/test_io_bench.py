@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import bench.common
 from bench import io as io_bench
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S6")
 
@@ -18,7 +17,7 @@ def test_io_quick_run_measures_every_cell_and_plots(tmp_path, monkeypatch, capsy
                    "--rounds", "2", "--dir", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out
     assert "posix_fadvise(DONTNEED)" in out and "vs sequential" in out
-    doc = json.loads((tmp_path / "results" / "io.json").read_text())
+    doc = assert_bench_report(tmp_path / "results", "io")
     got = {(r["workload"], r["impl"]) for r in doc["rows"]}
     modes = ["buffered", "fsync"] + (["direct"] if doc["direct"] else [])
     for op in ("read", "write"):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import jwt as bench_jwt
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N11")
 
@@ -22,6 +21,6 @@ def test_jwt_bench_quick_run(tmp_path, monkeypatch, capsys):
     }  # fmt: skip
     for r in rows:
         assert r.extra["rounds"] == 2 and r.extra["min"] <= r.value <= r.extra["max"]
-    doc = json.loads((tmp_path / "jwt.json").read_text())
+    doc = assert_bench_report(tmp_path, "jwt")
     assert all(isinstance(r["value"], float) for r in doc["rows"])
     assert (tmp_path / "jwt.png").stat().st_size > 1000

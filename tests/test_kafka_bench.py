@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import bench.common
 from bench import kafka as kbench
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("M1")
 
@@ -19,7 +19,7 @@ def test_kafka_bench_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     kbench.main(["--records", "500", "--rounds", "1", "--size", "10"])
     out = capsys.readouterr().out
     assert "vs kafka-python" in out and "vs broker tansu" in out
-    doc = json.loads((tmp_path / "kafka.json").read_text())
+    doc = assert_bench_report(tmp_path, "kafka")
     impls = {(r["workload"], r["impl"]) for r in doc["rows"]}
     assert ("consume @syslab", "ours") in impls and ("produce via ours", "broker tansu") in impls
     assert all(isinstance(r["value"], float) and r["value"] > 0 for r in doc["rows"])

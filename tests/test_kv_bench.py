@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import kv
 from storage import engines
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S8")
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.exercise("S8")
 def test_kv_bench_quick_run_has_every_workload_engine_and_a_plot(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYSLAB_BENCH_OUT", str(tmp_path))
     kv.main(["--quick"])
-    doc = json.loads((tmp_path / "kv-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "kv-quick")
     names = {"sqlite", *engines.available()}
     got = {(r["workload"], r["impl"]) for r in doc["rows"]}
     assert got == {(w, n) for w in kv.WORKLOADS for n in names}

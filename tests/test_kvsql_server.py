@@ -11,7 +11,7 @@ import redis
 from clients.mysql import Connection
 from harness.procs import python_module
 from harness.services import MariaDB, start_all
-from tests.support import wait_until
+from tests.support import assert_bench_report, wait_until
 
 pytestmark = pytest.mark.exercise("D7")
 
@@ -180,7 +180,6 @@ def test_cli_mistakes_are_one_line_and_an_exit_code(tmp_path):
 
 
 def test_bench_kvsql_quick_measures_all_three_servers(tmp_path):
-    import json
     import os
     import sys
 
@@ -190,7 +189,7 @@ def test_bench_kvsql_quick_measures_all_three_servers(tmp_path):
     res = subprocess.run([sys.executable, "-m", "bench.kvsql", "--quick", "--clients", "5"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=300, env={**os.environ, OUT_ENV: str(tmp_path)})  # fmt: skip
     assert res.returncode == 0, res.stderr
-    rows = json.loads((tmp_path / "kvsql-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "kvsql-quick")["rows"]
     assert {(r["workload"], r["impl"]) for r in rows if r["value"] > 0} == {
         (t, i) for t in ("SET", "GET") for i in ("syslab-kvsql", "syslab-cache", "redis-server")}
     assert (tmp_path / "kvsql-quick.png").stat().st_size > 5_000

@@ -1,6 +1,5 @@
 """bench/lb (wrk through syslab's balancer, HAProxy and direct) and the locustfile, end to end at tiny sizes."""
 
-import json
 import os
 import re
 import subprocess
@@ -9,6 +8,7 @@ import sys
 import pytest
 
 from harness.procs import REPO_ROOT
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N6")
 
@@ -19,7 +19,7 @@ def test_bench_lb_quick_writes_numbers_and_a_plot(tmp_path):
                          env={**os.environ, "SYSLAB_BENCH_OUT": str(tmp_path)})  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     assert "syslab / haproxy" in res.stdout
-    doc = json.loads((tmp_path / "lb-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "lb-quick")
     rows = {r["impl"]: r for r in doc["rows"]}
     assert set(rows) == {"direct", "syslab", "haproxy"}
     for r in rows.values():

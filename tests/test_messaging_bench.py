@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import bench.common
 from bench import messaging
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("M1")
 
@@ -18,7 +18,7 @@ def test_messaging_bench_quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     messaging.main(["--messages", "300", "--rounds", "1"])
     assert "vs pika" in capsys.readouterr().out
-    doc = json.loads((tmp_path / "messaging.json").read_text())
+    doc = assert_bench_report(tmp_path, "messaging")
     rows = {(r["workload"], r["impl"]): r for r in doc["rows"]}
     assert set(rows) == {("rabbitmq", "ours"), ("rabbitmq", "pika"), ("kafka", "ours"),
                          ("kafka", "kafka-python")}

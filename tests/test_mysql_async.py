@@ -118,6 +118,7 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb, tmp_path):
 
     from bench.common import OUT_ENV
     from harness.procs import REPO_ROOT
+    from tests.support import assert_bench_report
 
     env = dict(os.environ, SYSLAB_MYSQL_URL=f"mysql://root@{mariadb.host}:{mariadb.port}/test")
     env[OUT_ENV] = str(tmp_path)
@@ -130,6 +131,8 @@ def test_benchmark_runs_end_to_end_with_tiny_sizes(mariadb, tmp_path):
         assert impl in out.stdout
     for work in ("select1", "fetch", "insert 1-row", "executemany", "multi-row INSERT"):
         assert work in out.stdout
+    doc = assert_bench_report(tmp_path, "mysql_client-quick")
+    assert {r["impl"] for r in doc["rows"]} == {"syslab", "syslab-asyncio", "PyMySQL", "aiomysql"}
 
 
 async def _running(admin: AsyncConnection, sql: str) -> int:

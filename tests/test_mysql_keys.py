@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from bench.mysql_keys import paging, upsert
 from bench.mysql_keys.__main__ import main
 from bench.mysql_keys.inserts import MonotonicUUID7, uuid7
 from clients.mysql import Connection
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("D11")
 
@@ -28,7 +28,7 @@ def test_quick_run_measures_every_part_and_explains(tmp_path, monkeypatch, maria
     main(["--quick", "--rounds", "2", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert out.count("why:") == 3
-    doc = json.loads((tmp_path / "mysql_keys-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "mysql_keys-quick")
     assert (tmp_path / "mysql_keys-quick.png").stat().st_size > 10_000
     keys = doc["keys"]
     assert {k: v["rows"] for k, v in keys.items()} == dict.fromkeys(keys, 4_000)

@@ -206,11 +206,14 @@ def test_decision_log_survives_reopen(tmp_path):
 def test_twopc_bench_quick_run_finds_no_inconsistency(tmp_path, monkeypatch, capsys):
     import bench.common
     from bench import twopc
+    from tests.support import assert_bench_report
 
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
     twopc.main(["--runs", "4", "--orders", "20", "--threads", "2", "--rounds", "1"])
-    doc = json.loads((tmp_path / "twopc.json").read_text())
-    outcomes = {r["impl"]: r for r in doc["rows"] if r["workload"] == "outcomes"}
+    doc = assert_bench_report(tmp_path, "twopc")
+    assert {r["impl"] for r in doc["rows"]} == {"2PC", "3 local transactions"}
+    assert all(r["extra"]["rounds"] == 1 for r in doc["rows"])
+    outcomes = {r["impl"]: r for r in doc["outcomes"]}
     assert set(outcomes) == {"no kill", "coordinator after-prepare", "coordinator after-decision",
                              "coordinator after-first-commit"}  # fmt: skip
     assert all(r["value"] == 0 for r in outcomes.values())  # no inconsistent order

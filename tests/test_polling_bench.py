@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import polling
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N5")
 
@@ -17,7 +16,7 @@ def test_polling_bench_smoke(tmp_path, monkeypatch, capsys):
                   "--min-delay", "0.2", "--max-delay", "0.5"])  # fmt: skip
     out = capsys.readouterr().out
     assert "vs long poll" in out and "held 50 long polls at once" in out
-    doc = json.loads((tmp_path / "polling.json").read_text())
+    doc = assert_bench_report(tmp_path, "polling")
     got = {(r["workload"], r["impl"]): r["value"] for r in doc["rows"]}
     assert got[("requests per instance", "long poll")] == 1.0  # one request: answered on the change
     assert got[("requests per instance", "short every 0.1s")] > 1

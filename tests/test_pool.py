@@ -276,13 +276,13 @@ def test_many_threads_share_a_small_pool_without_ever_sharing_a_connection(maria
 
 def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb, tmp_path):
     """bench/pool with a tiny size on the session's MariaDB: it runs and the pool bounds conns."""
-    import json
     import os
     import subprocess
     import sys
 
     from bench.common import OUT_ENV
     from servers.catalog import REPO_ROOT
+    from tests.support import assert_bench_report
 
     url = f"mysql://{mariadb.user}:{mariadb.password}@{mariadb.host}:{mariadb.port}/{mariadb.database}"
     r = subprocess.run(
@@ -291,7 +291,7 @@ def test_the_pool_benchmark_runs_end_to_end_in_quick_mode(mariadb, tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "pool (ours) P=2" in r.stdout and "vs new connection" in r.stdout
-    rows = json.loads((tmp_path / "pool-quick.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "pool-quick")["rows"]
     pooled = [row for row in rows if row["impl"].startswith("pool (ours)")]
     assert len(pooled) == 2  # threads and asyncio
     assert all(1 <= row["extra"]["conns_max"] <= 2 for row in pooled)  # the pool, nothing else

@@ -16,6 +16,7 @@ import clients.resp as resp
 from clients.resp.cluster import ClusterClient, command_key
 from clients.resp.slots import SLOTS, crc16, hash_tag, key_slot
 from harness.redis_cluster import BUS_PORT_OFFSET, RedisCluster
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("O4")
 
@@ -219,7 +220,6 @@ def test_live_slot_migration_gives_ask_then_moved(client):
 
 def test_bench_runs_end_to_end_quick(tmp_path):
     """``python -m bench.redis_cluster --quick`` on its own cluster: a table and a JSON."""
-    import json
     import os
     import subprocess
     import sys
@@ -232,7 +232,7 @@ def test_bench_runs_end_to_end_quick(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "keys moved 3->4" in out.stdout and "saved" in out.stderr
-    doc = json.loads((tmp_path / "redis_cluster-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "redis_cluster-quick", png="redis_cluster-quick-timing.png")
     assert doc["grow"]["keys_moved"] == doc["per_node_after"][doc["grow"]["new_node"]]
     assert sum(doc["per_node_before"].values()) == 2_000
     timed = [r for r in doc["rows"] if r["unit"] != "keys"]

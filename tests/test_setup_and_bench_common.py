@@ -6,14 +6,19 @@ import subprocess
 from bench.common import (
     OUT_ENV,
     Row,
+    better,
     interleaved,
+    measured,
+    median_bars,
     merge_rounds,
     percentile,
     results_dir,
+    rotated,
     save,
     table,
 )
 from harness.procs import REPO_ROOT
+from tests.support import PNG_SIGNATURE, assert_bench_report
 
 
 def test_a_second_setup_run_installs_nothing_and_changes_nothing():
@@ -82,3 +87,24 @@ def test_interleaved_rotates_who_goes_first():
     got = interleaved({"a": lambda: order.append("a") or 1, "b": lambda: order.append("b") or 2}, 4)
     assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
     assert got == {"a": [1, 1, 1, 1], "b": [2, 2, 2, 2]}
+
+
+def test_better_reads_the_direction_from_the_unit():
+    assert [better(u) for u in ("ops/s", "MB/s", "rec/s", "ms", "s", "KiB", "KiB/strm", "rounds")] == [
+        "higher", "higher", "higher", "lower", "lower", "lower", "lower", ""]  # fmt: skip
+
+
+def test_median_bars_draws_one_panel_per_unit_and_the_report_check_passes(tmp_path, monkeypatch):
+    monkeypatch.setenv(OUT_ENV, str(tmp_path))
+    rows = [measured("p50", "ours", [1.0, 2.0, 4.0], "ms"), measured("p50", "ref", [2.0, 3.0], "ms"),
+            measured("rss", "ours", [10.0], "KiB"), measured("rss", "ref", [20.0, 22.0], "KiB")]  # fmt: skip
+    png = median_bars(rows, tmp_path / "x.png", "two units", {"ms": "latency ms"})
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    save("x", rows)
+    doc = assert_bench_report(tmp_path, "x")
+    assert [r["extra"]["median"] for r in doc["rows"]] == [2.0, 2.5, 10.0, 21.0]
+
+
+def test_rotated_starts_each_round_one_further():
+    assert [rotated("abc", k) for k in range(4)] == [list("abc"), list("bca"), list("cab"), list("abc")]
+    assert rotated([], 3) == []

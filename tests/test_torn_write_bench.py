@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import bench.common
 from bench import torn_write
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S2")
 
 
 def test_torn_write_quick_run_shows_the_problem_and_both_fixes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench.common, "RESULTS", tmp_path / "results")
-    torn_write.main(["--size", "1.5", "--kills", "3", "--dir", str(tmp_path)])
+    torn_write.main(["--size", "1.5", "--kills", "3", "--rounds", "2", "--dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "vs naive" in out and "torn tail at offset" in out
-    doc = json.loads((tmp_path / "results" / "torn_write.json").read_text())
+    doc = assert_bench_report(tmp_path / "results", "torn_write")
+    assert {r["impl"] for r in doc["rows"]} == set(torn_write.MODES)
+    assert all(r["unit"] == "MB/s" and r["extra"]["rounds"] == 2 for r in doc["rows"])
+    bad = doc["bad_data"]
+    assert bad["naive"] == {"kills_with_bad_data": 3, "kills": 3}
+    assert bad["records"]["kills_with_bad_data"] == bad["atomic"]["kills_with_bad_data"] == 0
     kills = {m: [k for k in doc["kills"] if k["mode"] == m] for m in torn_write.MODES}
     expected = doc["size"]
     for k in kills["naive"]:  # short file, a garbled last row, and no error from the reader

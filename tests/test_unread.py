@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from bench.unread import data, queries
 from bench.unread.__main__ import main
 from clients.mysql import Connection
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("D12")
 
@@ -69,7 +69,7 @@ def test_quick_run_prints_plans_and_timings_side_by_side(tmp_path, monkeypatch, 
     main(["--quick", "--rounds", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "ANALYZE:" in out and "why" in out
-    doc = json.loads((tmp_path / "unread-quick.json").read_text())
+    doc = assert_bench_report(tmp_path, "unread-quick")
     assert doc["same_answers"] is True
     assert set(doc["variants"]) == set(queries.VARIANTS)
     assert (tmp_path / "unread-quick.png").stat().st_size > 10_000

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench import upload
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("N1")
 
@@ -16,7 +15,7 @@ def test_upload_bench_smoke(tmp_path, monkeypatch, capsys):
     upload.main(["--size-mb", "2", "--rounds", "2", "--dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "vs nc -> file" in out and "peak_rss_mb" in out
-    doc = json.loads((tmp_path / "out" / "upload.json").read_text())
+    doc = assert_bench_report(tmp_path / "out", "upload")
     assert (tmp_path / "out" / "upload.png").stat().st_size > 1000
     rows = {r["impl"]: r for r in doc["rows"]}
     assert set(rows) == {"http PUT", "raw tcp", "nc -> file"}

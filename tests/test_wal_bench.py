@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import bench.common
 from bench import wal as wal_bench
+from tests.support import assert_bench_report
 
 pytestmark = pytest.mark.exercise("S4")
 
@@ -16,7 +15,7 @@ def test_wal_bench_quick_run_has_every_row(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(bench.common.OUT_ENV, str(tmp_path))
     wal_bench.main(["--seconds", "0.05", "--threads", "1,4", "--rounds", "2"])
     assert "vs fsync each (lock)" in capsys.readouterr().out
-    rows = json.loads((tmp_path / "wal.json").read_text())["rows"]
+    rows = assert_bench_report(tmp_path, "wal")["rows"]
     got = {(r["workload"], r["impl"]) for r in rows}
     for threads in (1, 4):
         for impl in ("wal group commit", "fsync each (lock)", "sqlite FULL"):

@@ -42,8 +42,8 @@ def key_rows(res: dict[str, Any], total: int) -> list[Row]:
         r = res[kind]
         rates = [x["rows_per_s"] for x in r["rounds"]]
         s = spread(rates)
-        rows.append(Row(f"insert {total:,}", kind, r["rows"] / r["seconds"], "rows/s", {
-            "min/s": s["min"], "median/s": s["median"], "max/s": s["max"],
+        rows.append(Row(f"insert {total:,}", kind, s["median"], "rows/s", {
+            "min": s["min"], "median": s["median"], "max": s["max"], "overall/s": r["rows"] / r["seconds"],
             "data_MB": r["data_bytes"] / 2**20, "B/row": r["bytes_per_row"],
             "splits": r["page_splits"], "disk_reads": r["pool_reads"]}))  # fmt: skip
     return rows
@@ -56,7 +56,7 @@ def upsert_rows(res: dict[str, Any], n: int) -> list[Row]:
         s = spread([x["rows_per_s"] for x in rs])
         last = rs[-1]
         rows.append(Row(f"upsert {n:,} rows", way, s["median"], "rows/s", {
-            "min/s": s["min"], "max/s": s["max"], "deletes": last["handler_delete"],
+            **s, "deletes": last["handler_delete"],
             "writes": last["handler_write"], "updates": last["handler_update"],
             "children": last["children_left"]}))  # fmt: skip
     return rows
@@ -68,7 +68,8 @@ def paging_rows(res: dict[str, Any]) -> list[Row]:
         for way in paging.WAYS:
             c = cell[way]
             rows.append(Row(f"page at {int(depth):,}", way, c["median_ms"], "ms", {
-                "min_ms": c["min_ms"], "max_ms": c["max_ms"], "examined": c["rows_examined"],
+                "min": c["min_ms"], "median": c["median_ms"], "max": c["max_ms"],
+                "examined": c["rows_examined"],
                 "same_rows": "yes" if cell["identical"] else "NO"}))  # fmt: skip
     return rows
 
@@ -84,16 +85,18 @@ def plot(keys: dict[str, Any], pages: dict[str, Any], png: Path) -> None:
     ax[1].set(title="clustered index bytes per row", ylabel="bytes")
     depths = [int(d) for d in pages]
     for way in paging.WAYS:
-        ax[2].plot([max(d, 1) for d in depths], [pages[str(d)][way]["median_ms"] for d in depths],
-                   marker="o", label=way)  # fmt: skip
-    ax[2].set(title="page latency by depth (median)", xlabel="depth (rows skipped)", ylabel="ms",
+        cells = [pages[str(d)][way] for d in depths]
+        ax[2].errorbar([max(d, 1) for d in depths], [c["median_ms"] for c in cells], marker="o", label=way,
+                       yerr=[[c["median_ms"] - c["min_ms"] for c in cells], [c["max_ms"] - c["median_ms"] for c in cells]],
+                       capsize=3)  # fmt: skip
+    ax[2].set(title="page latency by depth (median, whiskers min..max)", xlabel="depth (rows skipped)", ylabel="ms",
               xscale="log", yscale="log")  # fmt: skip
     ax[2].legend()
     save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "mysql_keys-quick" if args.quick else "mysql_keys"
     total = 4_000 if args.quick else args.rows
     n_upsert = 1_000 if args.quick else args.upsert_rows

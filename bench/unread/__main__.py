@@ -87,10 +87,10 @@ def rows_of(res: dict[str, Any]) -> tuple[list[Row], list[Row]]:
         for name in queries.QUERIES:
             q = r[name]
             qrows.append(Row(name, variant, q["median_ms"], "ms", {
-                "min_ms": q["min_ms"], "max_ms": q["max_ms"], "samples": q["samples"],
+                "min": q["min_ms"], "median": q["median_ms"], "max": q["max_ms"], "samples": q["samples"],
                 "examined": q["analyze"]["messages_rows_examined"]}))  # fmt: skip
         wrows.append(Row("insert messages", variant, r["write_rows_per_s"], "rows/s", {
-            "min/s": r["write_min"], "max/s": r["write_max"],
+            "min": r["write_min"], "median": r["write_rows_per_s"], "max": r["write_max"],
             "index_MB": r["index_bytes"] / 2**20, "build_s": r["build_s"]}))  # fmt: skip
     return qrows, wrows
 
@@ -101,19 +101,23 @@ def plot(res: dict[str, Any], png: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(15, 5))
     width = 0.4
     for i, q in enumerate(queries.QUERIES):
-        ax[0].bar([j + i * width for j in range(len(names))], [res[v][q]["median_ms"] for v in names],
-                  width, label=q)  # fmt: skip
+        cells = [res[v][q] for v in names]
+        ax[0].bar([j + i * width for j in range(len(names))], [c["median_ms"] for c in cells], width, label=q,
+                  yerr=[[c["median_ms"] - c["min_ms"] for c in cells], [c["max_ms"] - c["median_ms"] for c in cells]],
+                  capsize=3)  # fmt: skip
     ax[0].set_xticks([j + width / 2 for j in range(len(names))], names, rotation=15)
-    ax[0].set(yscale="log", ylabel="ms per user (median)", title="unread queries by index")
+    ax[0].set(yscale="log", ylabel="ms per user (median, whiskers min..max)", title="unread queries by index")
     ax[0].legend()
-    ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names])
+    ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names], capsize=3,
+              yerr=[[res[v]["write_rows_per_s"] - res[v]["write_min"] for v in names],
+                    [res[v]["write_max"] - res[v]["write_rows_per_s"] for v in names]])  # fmt: skip
     ax[1].set_xticks(range(len(names)), names, rotation=15)
     ax[1].set(ylabel="rows/s", title="insert rate with the variant's indexes")
     save_figure(fig, png)
 
 
 def run(args: argparse.Namespace) -> None:
-    out = common.RESULTS  # --out, set by output_dir around this run
+    out = common.results_dir()  # --out, set by output_dir around this run
     name = "unread-quick" if args.quick else "unread"
     shape = data.Shape.for_messages(3_000 if args.quick else args.messages)
     users = sample_users(shape, 5 if args.quick else 20)

@@ -4,7 +4,8 @@ Layout: ``messages`` (Request, Response, JSONResponse, StreamingResponse with
 its keep-alive policies Heartbeat and TCPKeepAlive, FileResponse, Upgrade,
 HTTPError), ``router`` (Router and App: method + path pattern -> handler, body
 limits per route), ``server`` (the per-connection session on the I/O shell, the
-access log), ``_streams`` (how a body leaves: paced producers, files by
+access log), ``_fastpath`` and ``_fast`` (its fast path for whole plain GET/HEAD
+requests: one regex per head, cached response heads), ``_streams`` (how a body leaves: paced producers, files by
 sendfile), ``_upgrade`` (101 and the hand-over to another protocol), ``static`` (files from an open-file cache, sent by ``os.sendfile``, with
 ETag/Last-Modified, Range and multipart ranges, precompressed ``.gz`` siblings,
 no escape from the directory), ``conditional`` (sans-IO: the If-* and Range

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 from netlib.shell import Connection
@@ -116,3 +116,45 @@ async def body_of(resp: StreamingResponse | FileResponse) -> AsyncGenerator[byte
         for chunk in content:  # type: ignore[union-attr]
             if chunk:
                 yield chunk.encode() if isinstance(chunk, str) else chunk
+
+
+def run_eagerly(
+    coro: Coroutine[Any, Any, Any], then: Callable[[], None]
+) -> asyncio.Task[None] | None:
+    """Run ``coro`` now, in the caller, up to its first suspension (3.12's eager tasks,
+    by hand). None if it finished without one (its outcome is then the caller's: an
+    exception propagates); else a task that drives it on from there, then calls
+    ``then()``. A file the socket takes in one ``os.sendfile`` thus costs no task."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_drive(coro, yielded, then))
+
+
+async def _drive(coro: Coroutine[Any, Any, Any], yielded: Any, then: Callable[[], None]) -> None:
+    """Carry ``coro`` on from its suspension on ``yielded`` as its own task would: wait
+    for the future, then resume it (it reads the outcome itself); a cancellation of this
+    task that did not cancel that future is thrown in."""
+    try:
+        while True:
+            exc: BaseException | None = None
+            try:
+                if yielded is None:  # a bare yield (sleep(0)): just give the loop a turn
+                    await asyncio.sleep(0)
+                else:
+                    yielded._asyncio_future_blocking = False  # taken, as Task.__step does
+                    await yielded
+            except asyncio.CancelledError as e:
+                if yielded is None or not yielded.cancelled():
+                    exc = e
+            except Exception:
+                pass  # the future's own failure: coro sees it when it resumes
+            try:
+                yielded = coro.throw(exc) if exc is not None else coro.send(None)
+            except StopIteration:
+                break
+    except BaseException:
+        coro.close()
+        raise
+    then()

@@ -269,6 +269,18 @@ class Connection:
         self.their_state = SEND_BODY
         return Response(status, headers, reason or b"", version)
 
+    def assume_request(self, method: bytes) -> None:
+        """A complete body-less HTTP/1.1 request the caller parsed itself (the server's fast
+        path, ``_fast.simple_head``): the state becomes what its Request and EndOfMessage
+        would have left, so the response goes out through ``send`` as usual."""
+        if self.our_role != SERVER or self.our_state != IDLE or self.their_state != IDLE:
+            raise LocalProtocolError(f"no request expected in state {self.their_state}")
+        self.their_http_version = b"1.1"
+        self.their_content_length = 0
+        self.they_are_waiting_for_100_continue = False
+        self._method = method
+        self.their_state = DONE
+
     def _check_size(self, n: int) -> None:
         if self.max_body is not None and n > self.max_body:
             raise RemoteProtocolError(f"body over {self.max_body} bytes", 413)

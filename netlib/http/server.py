@@ -8,6 +8,9 @@ what lets a pure-Python server keep up with httptools-based ones. An async
 handler, a streamed request body or a streamed response body gets a task, and
 while it runs the session stops pulling events (pipelined requests wait in the
 core's buffer, and past ``PAUSE_BUFFER`` the socket is paused: TCP backpressure).
+In front of all that is the fast path (``_fastpath``): a read holding whole plain
+GET/HEAD heads is answered without the core's events at all, and what it does
+not take goes to the core from its first byte on.
 The other direction too: a client that pipelines without reading its answers
 fills our write buffer; past the shell's high-water mark (``pause_writing``) no
 further request is answered and reading stops until it drains.
@@ -44,7 +47,9 @@ from netlib.shell import (
 )
 
 from . import core as h11
-from ._streams import body_of, nothing, send_file, with_policies
+from ._fast import Tail
+from ._fastpath import FastPath
+from ._streams import body_of, nothing, run_eagerly, send_file, with_policies
 from ._upgrade import switching_head, upgrade_target
 from .messages import (
     FileResponse,
@@ -76,8 +81,11 @@ _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 
 
-class HTTPSession(Session):
+class HTTPSession(FastPath, Session):
     """One connection's HTTP state (the shell's Session shape)."""
+
+    # False: every request goes through the core's events (the tests compare the two).
+    fast_path = True
 
     def __init__(self, conn: Connection, app: App) -> None:
         self.conn = conn
@@ -106,6 +114,7 @@ class HTTPSession(Session):
         # The peer is not taking our answers (the shell's write high-water mark, which
         # also stops reading): no further pipelined request is answered until it drains.
         self.write_blocked = False
+        self.tail = Tail(app.server_header)
 
     # -- shell Session interface ---------------------------------------------
     def busy(self) -> bool:
@@ -118,7 +127,21 @@ class HTTPSession(Session):
     def data_received(self, data: bytes) -> None:
         if self.lingering or self.upgraded:
             return
-        self.h.receive_data(data)
+        h = self.h
+        # The fast path's preconditions: between requests, nothing buffered, no timer
+        # running, nothing making the next answer special. (The core's private fields:
+        # its properties cost a call each, and this runs once per read.)
+        if (
+            not self.owned and not h._buf and h.their_state is h11.IDLE
+            and h.our_state is h11.IDLE and h._keep_alive and self.conn.deadline is None
+            and not self.rate_on and not self.write_blocked and self.tail.ok
+            and self.fast_path and not self.conn.stopping
+        ):  # fmt: skip
+            rest = self._fast(data)
+            if not rest:
+                return
+            data = rest
+        h.receive_data(data)
         if not self.owned:
             self._process()
         else:
@@ -192,6 +215,20 @@ class HTTPSession(Session):
                     self.conn.close()
                 return
 
+    def _call(self, route: Route, req: Request) -> Any:
+        """A sync handler's result; its HTTPError or crash as the response to send."""
+        try:
+            return route.handler(req)
+        except Exception as e:
+            return self._failed(route, e)
+
+    def _failed(self, route: Route, e: Exception) -> Response:
+        """The answer for a handler that raised ``e``: its HTTPError, else a logged 500."""
+        if isinstance(e, HTTPError):
+            return self._error_response(e)
+        self.conn.log.error("handler %s crashed", route.pattern, exc_info=e)
+        return self._error_response(HTTPError(500, "internal server error"))
+
     def _on_request(self, ev: h11.Request) -> None:
         if self.conn.deadline is not None:
             self.conn.set_deadline(None)
@@ -260,14 +297,7 @@ class HTTPSession(Session):
         if route.is_async:
             self._spawn(route, req)
             return
-        try:
-            result = route.handler(req)
-        except HTTPError as e:
-            result = self._error_response(e)
-        except Exception:
-            self.conn.log.exception("handler %s crashed", route.pattern)
-            result = self._error_response(HTTPError(500, "internal server error"))
-        self._answer(req, result)
+        self._answer(req, self._call(route, req))
 
     def _finish_early(self) -> None:
         """Answer before the body was read: the rest of it is not worth reading."""
@@ -315,7 +345,17 @@ class HTTPSession(Session):
                 self.conn.log.warning("cannot read %s: %s", resp.path, e)
                 resp = self._error_response(HTTPError(500, "cannot read file"))
                 body = resp.body
-        elif isinstance(resp, StreamingResponse | FileResponse):
+        elif isinstance(resp, FileResponse):
+            # Started here, not in a task: a socket that takes the whole file in one
+            # os.sendfile (a loopback or fast client) never costs a task; only a send
+            # that has to wait for the socket goes on in one (``run_eagerly``).
+            self.owned = True
+            task = run_eagerly(self._send_streamed(req, resp), self._carry_on)
+            if task is not None:
+                self.task = task
+                task.add_done_callback(self._task_done)
+            return
+        elif isinstance(resp, StreamingResponse):
             self.owned = True
             self.task = asyncio.get_running_loop().create_task(self._send_streamed(req, resp))
             self.task.add_done_callback(self._task_done)
@@ -444,7 +484,14 @@ class HTTPSession(Session):
                 self._log(req, resp.status, sent)
         self.owned = False
         self.conn.touch()
-        self._process()
+        if isinstance(resp, StreamingResponse):
+            self._process()  # (a file's sender carries on through ``_carry_on``)
+
+    def _carry_on(self) -> None:
+        """A file sent from a task is done: parse what came meanwhile (in the eager
+        case the caller's loop does, without recursion through here)."""
+        if not self.owned:
+            self._process()
 
     def _upgrade(self, req: Request, up: Upgrade) -> None:
         """101, then the connection (and what the client sent after the request) is ``up.to``'s."""

@@ -241,15 +241,22 @@ class StaticFiles:
 
     def __call__(self, req: Request) -> Response:
         rel = req.params.get("path", "")
-        entry = self.lookup(rel)
+        entry = self._cache.get(rel)  # (lookup's fresh hit, inline: the hot path)
+        if entry is None or self.clock() - entry.checked >= CACHE_SECONDS:
+            entry = self.lookup(rel)
         if entry.via_dir and rel and rel[-1] != "/":
             return slash_redirect(req)  # a directory named without its slash
-        asked = {n: v.decode("latin-1") for n, v in req.raw_headers if n in _WANTED}
+        asked: dict[bytes, str] = {}
+        for n, v in req.raw_headers:
+            if n in _WANTED:
+                asked[n] = v.decode("latin-1")
         f = entry.gz if entry.gz is not None and _gzip_ok(asked) else entry.file
         if f.body is None and f.changed():  # truncated or rewritten in place since the stat
             entry = self.lookup(rel, again=True)
             f = entry.gz if entry.gz is not None and _gzip_ok(asked) else entry.file
         if not asked:
+            if f.body is not None:
+                return _plain(f.body, 200, f.headers.copy())
             return self._whole(f)
         if not_modified(asked.get(b"if-none-match"), asked.get(b"if-modified-since"),
                         f.etag, f.mtime):  # fmt: skip

@@ -18,6 +18,9 @@ Layout:
 * ``keyspace.py``: databases, TTLs, lazy + active expiry, memory estimate,
   SCAN cursors and random sampling (KeyLog).
 * ``eviction.py``: maxmemory policies with Redis's sampled approximation.
+* ``memory.py``: used_memory as Redis accounts it (startup overhead, clients
+  and their buffers, scripts, plus the dataset): what maxmemory limits and
+  INFO memory reports.
 * ``stream.py``: streams and consumer groups (nodes of entries found by
   bisect; Redis's radix tree of listpacks is described there), used by
   ``commands/streams.py``; ``restore.py`` reads a stream out of a DUMP payload.

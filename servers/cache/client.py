@@ -7,7 +7,8 @@ taken only while ``guarded`` is set:
 
 * MULTI: every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is queued and
   answered ``+QUEUED``; an unknown command or a wrong arity while queueing
-  makes EXEC answer EXECABORT, as Redis does.
+  makes EXEC answer EXECABORT, as Redis does. Over maxmemory nothing is
+  queued (-OOM) and an EXEC holding a write that may grow memory is aborted.
 * RESP2 subscribe mode: only the commands flagged ``pubsub`` run.
 
 It also owns blocking (a BLPOP parks the client with a timer; a push or the
@@ -25,6 +26,7 @@ from servers.respkit import Command, Session
 
 from .blocking import Parked
 from .commands import acl, ops
+from .memory import CLIENT_BYTES, client_buffers
 
 if TYPE_CHECKING:
     from .server import State
@@ -58,6 +60,9 @@ class Client(Session):
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
+        # The reply about to be observed is a script's error already counted in errorstats
+        # where redis.call met it (set by scripting.Engine, cleared by the Observer).
+        self.error_counted = False
         acl.fresh_login(self)
 
     # -- the kit's hooks -------------------------------------------------------------
@@ -83,10 +88,45 @@ class Client(Session):
                 return hold
         if self.subscribed and not cmd.pubsub_ok:
             return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
-        if self.multi is not None and cmd.name not in RUN_INSIDE_MULTI:
-            self.multi.append(args)
-            return QUEUED
+        if self.multi is not None:
+            if self.state.evictor.maxmemory:
+                refused = self._multi_oom(cmd)
+                if refused is not None:
+                    return refused
+            if cmd.name not in RUN_INSIDE_MULTI:
+                self.multi.append(args)
+                return QUEUED
         return None
+
+    def _multi_oom(self, cmd: Command) -> bytes | None:
+        """Over maxmemory Redis queues nothing (a queue may grow without bound) and aborts
+        an EXEC whose queue holds a command that may grow memory; DISCARD, QUIT and RESET
+        always run."""
+        if cmd.name in ("discard", "quit", "reset"):
+            return None
+        assert self.multi is not None
+        if cmd.name == "exec" and not any(map(self._denyoom, self.multi)):
+            return None
+        refused = self.state.admit_write()
+        if refused is None:
+            return None
+        if cmd.name != "exec":
+            return self.refused(cmd, refused)
+        self.multi = None
+        self.unwatch()
+        self.update_guard()
+        self.state.observer.rejected(cmd, refused)
+        return self.reject(b"-EXECABORT Transaction discarded because of: " + refused[1:])
+
+    def _denyoom(self, args: list[bytes]) -> bool:
+        cmd = self.state.registry.get(args[0])
+        if cmd is None:
+            return False
+        if cmd.subcommands and len(args) > 1:
+            sub = cmd.subcommands.get(args[1].lower())
+            if sub is not None:
+                return sub.denyoom
+        return cmd.denyoom
 
     def reject(self, reply: bytes) -> bytes:
         if reply is not QUEUED:
@@ -94,6 +134,11 @@ class Client(Session):
         if self.multi is not None:
             self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
         return reply
+
+    def refused(self, cmd: Command, reply: bytes) -> bytes:
+        """-OOM before ``cmd`` ran: a rejected call and an error reply, as Redis counts them."""
+        self.state.observer.rejected(cmd, reply)
+        return self.reject(reply)
 
     def on_reset(self) -> None:
         ops.forget(self)
@@ -117,6 +162,10 @@ class Client(Session):
         fields["sub"] = len(self.channels)
         fields["psub"] = len(self.patterns)
         fields["multi"] = len(self.multi) if self.multi is not None else -1
+        query = self.parser.buffered() + self.queued
+        fields["qbuf"] = query
+        fields["omem"] = client_buffers(self) - query
+        fields["tot-mem"] = CLIENT_BYTES + client_buffers(self)  # its share of used_memory
         if self.subscribed:
             fields["flags"] = "P"
         if self.monitoring:
@@ -217,7 +266,10 @@ class Client(Session):
             st = observer.commands.get(self.last_command)
             if st is not None:
                 st.failed += 1
-            observer.count_error(reply)
+            if self.error_counted:
+                self.error_counted = False
+            else:
+                observer.count_error(reply)
         super().unblock(reply)
 
     def _timed_out(self) -> None:

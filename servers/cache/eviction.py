@@ -102,6 +102,9 @@ class Evictor:
         self.policy = "noeviction"
         self.samples = DEFAULT_SAMPLES
         self.pool: list[tuple[float, int, bytes]] = []
+        # What maxmemory is compared with: the dataset plus the server's own overhead
+        # (memory.Memory.for_eviction, set by the State); the dataset alone until then.
+        self.measure: Callable[[], int] = lambda: ks.used
 
     def configure(self, maxmemory: int | None = None, policy: str | None = None) -> None:
         if maxmemory is not None:
@@ -125,11 +128,13 @@ class Evictor:
     on_evict: Callable[[Database, bytes], None] | None = None
 
     def over(self) -> bool:
-        return bool(self.maxmemory) and self.ks.used > self.maxmemory
+        return bool(self.maxmemory) and self.measure() > self.maxmemory
 
     def make_room(self) -> bool:
-        """Evict until under maxmemory; False when nothing can be evicted (answer -OOM)."""
-        while self.ks.used > self.maxmemory:
+        """Evict until under maxmemory; False when nothing (more) can be evicted: answer -OOM.
+        The overhead stays while keys go, so a limit below it empties what the policy may
+        evict and still refuses, as Redis does; a limit above it keeps what fits."""
+        while self.measure() > self.maxmemory:
             victim = self._pick()
             if victim is None:
                 return False

@@ -14,7 +14,8 @@ a hash, ``set`` a set. Beside it:
   eviction / active expiry can sample a random key in O(1). Python dicts offer
   neither; Redis gets both from its own hash table.
 * ``sizes``: an estimate of each key's memory, kept up to date by deltas from
-  the commands, summed in ``Keyspace.used`` for maxmemory and INFO.
+  the commands, summed in ``Keyspace.used``: the dataset part of used_memory
+  (memory.py adds the server's own overhead for maxmemory and INFO).
 
 Every key is created and deleted through ``Database`` methods, so the dict,
 the log, the TTLs, the sizes and the LRU/LFU metadata never disagree.

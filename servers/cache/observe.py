@@ -11,6 +11,10 @@ only when a threshold is crossed or a monitor is connected.
   seconds, rejected calls (refused before running: NOPERM, NOAUTH, a wrong
   arity) and failed calls (ran and answered an error), as Redis 7 counts them.
 * errorstats: replies counted by their error code (``ERR``, ``WRONGTYPE``).
+  An error a command met inside a script counts once, there (with the
+  command's failed or rejected call); the script's reply carrying it on
+  counts as a failed EVAL but not again as an error (the client's
+  ``error_counted``), as Redis 7's ``ignore_error_stats_update`` does.
 * SLOWLOG: commands slower than ``slowlog-log-slower-than`` microseconds
   (negative: off, 0: every command), the newest ``slowlog-max-len`` kept;
   arguments trimmed as Redis does (32 arguments, 128 bytes each).
@@ -156,7 +160,10 @@ class Observer:
         st.seconds += seconds
         if reply is not None and reply[:1] == b"-":
             st.failed += 1
-            self.count_error(reply)
+            if c.error_counted:  # a script's error, counted where redis.call met it
+                c.error_counted = False
+            else:
+                self.count_error(reply)
         if seconds >= self.slower_than and name not in _NO_SLOWLOG:
             self._slow(c, name, args, seconds)
         if seconds >= self.latency_threshold:
@@ -176,6 +183,23 @@ class Observer:
             target = cmd.subcommands.get(args[1].lower()) or cmd
         if "admin" not in categories(target, cmd if target is not cmd else None):
             self.feed(c, target.name, args, addr)
+
+    def script_call(self, cmd: Any, args: list[bytes], reply: bytes, seconds: float) -> None:
+        """A command a script ran (redis.call): its statistics and its error, as Redis's
+        call() counts them for the Lua client (no MONITOR, no AOF here: the engine logs)."""
+        name = cmd.name
+        if cmd.subcommands and len(args) > 1:
+            sub = cmd.subcommands.get(args[1].lower())
+            if sub is not None:
+                name = sub.name
+        st = self.commands.get(name)
+        if st is None:
+            st = self.commands[name] = CommandStats()
+        st.calls += 1
+        st.seconds += seconds
+        if reply[:1] == b"-":
+            st.failed += 1
+            self.count_error(reply)
 
     def rejected(self, cmd: Any, reply: bytes) -> None:
         """A command refused before it ran (NOPERM, NOAUTH, subscribe mode)."""

@@ -82,14 +82,17 @@ local function pycall(...)
   if n > 200 then return pycall_table({...}, n) end
   return pycall_args(...)
 end
+-- A command's error was counted in errorstats where it happened (the third value):
+-- the table says so, and the script's reply carrying it on is not counted again
+-- (Redis 7's ignore_error_stats_update field).
 redis.call = function(...)
-  local ok, v = pycall(...)
-  if not ok then error({err = v}) end
+  local ok, v, counted = pycall(...)
+  if not ok then error({err = v, ignore_error_stats_update = counted}) end
   return v
 end
 redis.pcall = function(...)
-  local ok, v = pycall(...)
-  if not ok then return {err = v} end
+  local ok, v, counted = pycall(...)
+  if not ok then return {err = v, ignore_error_stats_update = counted} end
   return v
 end
 local function errors_out(f)
@@ -349,6 +352,9 @@ api.shape = function(t)
   local n = 0
   while rawget(t, n + 1) ~= nil do n = n + 1 end
   return 'array', n
+end
+api.counted = function(t)
+  return type(t) == 'table' and rawget(t, 'ignore_error_stats_update') == true
 end
 api.is_protected = function(t) return protected[t] == true end
 return api

@@ -81,6 +81,7 @@ from servers.respkit import VERSION, Command, CommandError
 
 from . import lualibs
 from .acl import describe_client
+from .eviction import OOM_ERROR
 
 if TYPE_CHECKING:
     from .server import State
@@ -113,6 +114,7 @@ OOM_SCRIPT = (
 )
 
 # Commands a script may not call (Redis 7.0's CMD_NOSCRIPT).
+UNKNOWN_IN_SCRIPT = b"-ERR Unknown Redis command called from script\r\n"
 NOT_IN_SCRIPTS = frozenset(
     """
 acl auth bgrewriteaof bgsave blmove blpop brpop brpoplpush bzpopmax bzpopmin
@@ -229,6 +231,7 @@ class Run:
         self.name = name
         self.argv = list(argv or [])  # the EVAL/FCALL command, for FUNCTION STATS
         self.wrote = False
+        self.oom = False  # over maxmemory when it started: its first denyoom call is refused
         self.killed = False
         self.timed_out = False
         self.lock = engine.run_lock  # one run at a time: the engine's, reused
@@ -307,6 +310,7 @@ class Lua:
         self.load_fn = self.api[b"load"]
         self.set_args = self.api[b"set_args"]
         self.shape = self.api[b"shape"]
+        self.counted = self.api[b"counted"]
 
     def table(self, items: list[Any]) -> Any:
         return self.rt.table_from(items)
@@ -473,6 +477,8 @@ class Engine:
         real_clock = ks.clock
         ks.clock = lambda: now  # time stands still inside a script, as in Redis
         run.loop = _running_loop()
+        if st.evictor.maxmemory:  # evict first, as Redis does before any command
+            run.oom = st.admit_write() is not None
         aof = self._aof()
         if aof is not None:
             aof.hold()  # the script's writes reach the file together, when it ends
@@ -549,6 +555,8 @@ class Engine:
             else:
                 r = lua.run_fn(run.fn, keys, args)
             ok, value = (r[0], r[1] if len(r) > 1 else None) if isinstance(r, tuple) else (r, None)
+            if lua.counted(value):  # an error redis.call met (raised or returned): counted
+                run.caller.error_counted = True
             if not ok:
                 return self._error_reply(run, lua, value)
             out: list[bytes] = []
@@ -595,8 +603,9 @@ class Engine:
         return resp.OK
 
     # -- redis.call ---------------------------------------------------------------------
-    def call(self, *args: Any) -> tuple[bool, Any]:
-        """redis.call/redis.pcall: (True, value) or (False, the error table)."""
+    def call(self, *args: Any) -> tuple[Any, ...]:
+        """redis.call/redis.pcall: (True, value) or (False, the error message[, True when
+        errorstats counted it already: a command's error, not a misuse of the API])."""
         run = self.current
         if run is None:
             return False, _fail(b"redis.call/pcall can only be called inside a script invocation")
@@ -612,38 +621,28 @@ class Engine:
             else:
                 return False, _fail(b"Lua redis lib command arguments must be strings or integers")
         reply = self._command(run, argv)
-        if reply[:1] == b"-":
-            return False, _fail(reply.rstrip(b"\r\n"))
+        if reply[:1] == b"-":  # counted in errorstats already (_command)
+            return False, _fail(reply.rstrip(b"\r\n")), True
         lua = self.eval_lua if run.eval_mode else self.func_lua
         value, _ = to_lua(lua, reply, 0, run.client.proto)
         return True, value
 
     def _command(self, run: Run, argv: list[bytes]) -> bytes:
+        """redis.call's command: refused (counted as a rejected call) or run (a call)."""
         st = self.state
         cmd = st.registry.get(argv[0])
         if cmd is None:
-            return b"-ERR Unknown Redis command called from script\r\n"
-        n = len(argv)
-        if (n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity):
-            return b"-ERR Wrong number of args calling Redis command from script\r\n"
+            st.observer.count_error(UNKNOWN_IN_SCRIPT)
+            return UNKNOWN_IN_SCRIPT
         target = cmd
-        if cmd.subcommands and n > 1:
+        if cmd.subcommands and len(argv) > 1:
             target = cmd.subcommands.get(argv[1]) or cmd.subcommands.get(argv[1].lower()) or cmd
-        if cmd.name in NOT_IN_SCRIPTS or target.name in NOT_IN_SCRIPTS:
-            return b"-ERR This Redis command is not allowed from script\r\n"
-        refused = self._acl_refusal(run, cmd, argv)
+        refused = self._refusal(run, cmd, target, argv)
         if refused is not None:
+            st.observer.rejected(target, refused)
+            st.observer.count_error(refused)
             return refused
-        write = "write" in target.flags
-        if write and run.read_only:
-            return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
-        if write and (refused := st.admit_replicated_write()) is not None:
-            return refused
-        if target.denyoom and not run.allow_oom and not run.wrote:
-            r = st.admit_write()
-            if r is not None:
-                return r
-        if write:
+        if "write" in target.flags:
             run.wrote = True
         with run.lock:
             if not run.timed_out:
@@ -661,6 +660,27 @@ class Engine:
 
         loop.call_soon_threadsafe(on_loop)
         return fut.result()
+
+    def _refusal(self, run: Run, cmd: Command, target: Command, argv: list[bytes]) -> bytes | None:
+        """Why redis.call may not run this command (Redis's scriptCall checks), or None."""
+        n = len(argv)
+        if (n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity):
+            return b"-ERR Wrong number of args calling Redis command from script\r\n"
+        if cmd.name in NOT_IN_SCRIPTS or target.name in NOT_IN_SCRIPTS:
+            return b"-ERR This Redis command is not allowed from script\r\n"
+        refused = self._acl_refusal(run, cmd, argv)
+        if refused is not None:
+            return refused
+        write = "write" in target.flags
+        if write and run.read_only:
+            return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
+        if write and (refused := self.state.admit_replicated_write()) is not None:
+            return refused
+        # Over maxmemory when the script started, a command that may grow memory is refused
+        # until the script has written (then it must run to the end: Redis's scriptVerifyOOM).
+        if target.denyoom and run.oom and not run.allow_oom and not run.wrote:
+            return OOM_ERROR
+        return None
 
     def _acl_refusal(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes | None:
         """The caller's ACL applies inside the script too (Redis's scriptVerifyACL): a user
@@ -685,6 +705,7 @@ class Engine:
 
     def _dispatch(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes:
         st = self.state
+        t0 = time.perf_counter()
         try:
             r = cmd.fn(run.client, argv)
         except CommandError as e:
@@ -696,7 +717,10 @@ class Engine:
             st.observer.monitor(run.client, cmd, argv, "lua")
         if r is not None and st.persistence is not None:  # the AOF logs the script's writes
             st.persistence.write_log(run.client, cmd, argv, r)
-        return r if r is not None else resp.null_array(run.client.proto)
+        if r is None:
+            r = resp.null_array(run.client.proto)
+        st.observer.script_call(cmd, argv, r, time.perf_counter() - t0)
+        return r
 
     # -- the rest of the redis.* API -------------------------------------------------------
     def log(self, level: Any = None, *msg: Any) -> None:

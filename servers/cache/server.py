@@ -29,6 +29,7 @@ from .commands import acl as acl_commands
 from .eviction import DEFAULT_SAMPLES, OOM_ERROR, Evictor
 from .hub import Hub
 from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, wall_clock_ms
+from .memory import Memory
 from .observe import Observer
 from .saving import Persistence
 from .table import REGISTRY
@@ -79,6 +80,8 @@ class State(ServerState):
         self.evictor = Evictor(self.keyspace)
         self.evictor.samples = settings.maxmemory_samples
         self.evictor.configure(settings.maxmemory, settings.maxmemory_policy)
+        self.memory = Memory(self)  # used_memory: overhead + dataset, what maxmemory limits
+        self.evictor.measure = self.memory.for_eviction
         self.hub = Hub()
         self.blocking = Blocking(self.keyspace)
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
@@ -167,8 +170,12 @@ class State(ServerState):
             return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz
         self.keyspace.active_expire(budget)
-        if self.evictor.over():
-            self.evictor.make_room()
+        if self.evictor.maxmemory:
+            self.memory.sample()  # client buffers, scripts: what eviction sees, fresh each tick
+            if self.evictor.over():
+                self.evictor.make_room()
+        else:
+            self.memory.track_peak()
         now = time.monotonic()
         t0, n0 = self._ops_sample
         if now - t0 >= 1.0:

@@ -161,7 +161,9 @@ class BackendSet:
             log.info("backend %s drained", name)
 
     def available(self) -> list[Backend]:
-        return [b for b in self.backends.values() if b.available]
+        now = time.monotonic()  # (Backend.available, inlined: this runs per request)
+        return [b for b in self.backends.values()
+                if b.healthy and not b.draining and now >= b.down_until]  # fmt: skip
 
     def __iter__(self) -> Any:
         return iter(list(self.backends.values()))

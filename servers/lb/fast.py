@@ -1,5 +1,11 @@
-"""The fast path of HTTP mode: a bodiless GET or HEAD on an idle keep-alive upstream, with
-no task and no await.
+"""The core-based fast path of HTTP mode: a bodiless GET or HEAD on an idle keep-alive
+upstream, with no task and no await, events parsed and framed by the sans-IO core.
+
+Most requests take the byte path (``rawpath``) instead, which skips the core
+altogether; this one serves requests the core parsed already (a head that came
+in pieces, a request pipelined behind one the general path took) and adopts an
+exchange the byte path started when the response is one it does not relay
+(chunked, close-delimited, a bad head): ``FastExchange(..., mark=...)``.
 
 Why. Most requests a balancer sees are small GETs, and with the general path
 (``ProxySession._exchange``) each costs a task, several futures and a timer
@@ -59,23 +65,29 @@ def start(session: ProxySession, req: h11.Request) -> bool:
 
 class FastExchange:
     __slots__ = ("session", "req", "backend", "up", "timer", "head_sent", "started", "status",
-                 "mark")
+                 "mark", "replayable")
 
     def __init__(self, session: ProxySession, req: h11.Request, backend: Backend,
-                 up: Upstream) -> None:  # fmt: skip
+                 up: Upstream, mark: int | None = None, replayable: bool = True) -> None:  # fmt: skip
+        """Send ``req`` on ``up``; or, given ``mark`` (the upstream's byte count when the
+        byte path sent it), adopt an exchange whose request went already."""
         self.session, self.req, self.backend, self.up = session, req, backend, up
         self.head_sent = False
         self.status = 0
+        self.replayable = replayable
         self.started = time.perf_counter()
         up.idle = False
         up.fast = self
-        self.mark = up.received
+        self.mark = up.received if mark is None else mark
         session.fast = self
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(session.lb.cfg.read_timeout, self.timed_out)
+        if mark is not None:
+            self.progress()
+            return
         uh = up.h
         head = h11.Request(req.method, req.target,
                            request_headers(req.headers, session.conn.peer, chunked=False))  # fmt: skip
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(session.lb.cfg.read_timeout, self.timed_out)
         try:
             up.write(uh.send(head) + uh.send(h11.EndOfMessage()))
         except UpstreamError as e:
@@ -134,6 +146,12 @@ class FastExchange:
             b.failed(f"response broken off: {e}")
             s.lb.done(b)
             s.conn.abort()
+            return
+        if not self.replayable:  # its body was read and sent: answer, never send it twice
+            b.failed(str(e))
+            s.lb.done(b)
+            status = s._error(504 if e.timeout else 502, f"backend {b.name}: {e}")
+            s.finished(self.req, status, self.started)
             return
         stale = not e.timeout and up.received == self.mark  # (every fast upstream is reused)
         if stale:  # closed by the backend as we reused it: try it again, fresh

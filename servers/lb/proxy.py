@@ -8,7 +8,11 @@ byte: the proxy and the backend can never disagree about where a request ends
 (request smuggling), because the backend only ever receives messages the proxy
 re-framed itself.
 
-Each request gets one task (``_exchange``): choose a backend, take an idle
+The common request (a whole head, no body or a small Content-Length one, an
+idle pooled upstream) never reaches the core: the byte path (``rawpath``)
+checks it against the same grammar and limits, rewrites it in one pass and
+relays a Content-Length response as bytes, declining anything unusual to what
+follows. There, each request gets one task (``_exchange``): choose a backend, take an idle
 keep-alive connection to it (or open one within the connect timeout), send the
 head with rewritten headers (``forwarding``), stream the body, wait for the
 response head within the read timeout, then stream the response back. Bodies
@@ -41,6 +45,7 @@ from netlib.shell import READ_HIGH_WATER, Connection, ConnectionClosed, Session
 
 from . import fast
 from .forwarding import client_ip, header, request_headers, response_headers
+from .rawpath import IDEMPOTENT, REPLAY_LIMIT, RawPath
 from .upstream import Upstream, UpstreamError
 
 if TYPE_CHECKING:
@@ -50,12 +55,10 @@ if TYPE_CHECKING:
 
 access = logging.getLogger("servers.lb.access")
 
-# RFC 9110 §9.2.2: the methods a client may send twice with the same effect.
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"))
-# Request bodies up to this size (with a Content-Length) of an idempotent request are
-# read whole before sending, so the request can be replayed on another backend;
-# larger or chunked bodies stream and are never retried. 64 KiB: forms and JSON fit.
-REPLAY_LIMIT = 64 * 1024
+# IDEMPOTENT (RFC 9110 §9.2.2) and REPLAY_LIMIT come from ``rawpath``: request bodies up
+# to that size (with a Content-Length) of an idempotent request are read whole before
+# sending, so the request can be replayed on another backend; larger or chunked bodies
+# stream and are never retried. 64 KiB: forms and JSON fit.
 # Seconds a client gets to send a whole request head (slowloris), as the HTTP server.
 HEAD_TIMEOUT = 10.0
 # Seconds we drop a refused client's input after answering, so our close is not an
@@ -72,7 +75,7 @@ class _Broken(Exception):
     """The response broke after its head was sent: abort the client connection."""
 
 
-class ProxySession(Session):
+class ProxySession(RawPath, Session):
     def __init__(self, conn: Connection, lb: LoadBalancer) -> None:
         self.conn = conn
         self.lb = lb
@@ -82,6 +85,8 @@ class ProxySession(Session):
         self.wakeup: asyncio.Future[None] | None = None
         self.lingering = False
         self.fast: FastExchange | None = None  # a request on the fast path (``fast``)
+        self.eof = False  # the client half-closed
+        self._raw_init(conn.peer)  # the byte path (``rawpath``)
 
     # -- the shell's Session interface ---------------------------------------------
     def busy(self) -> bool:
@@ -89,9 +94,16 @@ class ProxySession(Session):
         return self.owned and self.wakeup is None and not self.lingering
 
     def data_received(self, data: bytes) -> None:
+        if self.rx_busy:  # a request is on the byte path: the next ones wait
+            self.raw_pipelined(data)
+            return
         if self.lingering:
             return
-        self.h.receive_data(data)
+        h = self.h
+        if not self.owned and h.their_state is h11.IDLE and not h.unparsed \
+                and self._raw_start(data):  # fmt: skip
+            return
+        h.receive_data(data)
         if not self.owned:
             self._process()
         else:
@@ -103,7 +115,10 @@ class ProxySession(Session):
         if self.lingering:
             self.conn.close()
             return True
+        self.eof = True
         self.h.receive_data(b"")
+        if self.rx_busy:
+            return True  # answered, then closed (``_raw_next``)
         if not self.owned:
             self._process()
         else:
@@ -111,6 +126,8 @@ class ProxySession(Session):
         return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.rx_busy:
+            self.raw_client_gone()
         if self.fast is not None:
             self.fast.client_gone()
         self._wake()
@@ -119,12 +136,18 @@ class ProxySession(Session):
 
     def pause_writing(self) -> None:
         """The client is not reading: stop reading its response from the backend."""
-        if self.fast is not None and self.fast.up.transport is not None:
-            self.fast.up.transport.pause_reading()
+        if self.rx_busy:
+            self.raw_hold(True)
+        up = self.rx_up or (self.fast.up if self.fast is not None else None)
+        if up is not None and up.transport is not None:
+            up.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.fast is not None and self.fast.up.transport is not None:
-            self.fast.up.transport.resume_reading()
+        if self.rx_busy:
+            self.raw_hold(False)
+        up = self.rx_up or (self.fast.up if self.fast is not None else None)
+        if up is not None and up.transport is not None:
+            up.transport.resume_reading()
 
     def shutdown(self) -> None:
         self.h.close_after_this()

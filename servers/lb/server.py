@@ -35,6 +35,9 @@ class LoadBalancer:
         self.balancer: Balancer = make_balancer(cfg.algorithm, cfg.balance_factor)
         self.config_changed = asyncio.Event()
         self.reloads = 0
+        self.byte_path = 0  # requests proxied on the byte path (``rawpath``)
+        self.byte_inflight: set[Any] = set()  # its requests in flight (``rawpath._sweep``)
+        self.byte_sweeping = False
         self.server: Server | None = None
         self.admin: Server | None = None
 
@@ -78,7 +81,7 @@ class LoadBalancer:
     def status(self) -> dict[str, Any]:
         return {
             "mode": self.cfg.mode, "algorithm": self.cfg.algorithm, "hash_key": self.cfg.hash_key,
-            "reloads": self.reloads,
+            "reloads": self.reloads, "byte_path_requests": self.byte_path,
             "connections": len(self.server.connections) if self.server else 0,
             "backends": [b.status() for b in self.backends],
         }  # fmt: skip

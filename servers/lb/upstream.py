@@ -20,6 +20,7 @@ from netlib.http import core as h11
 if TYPE_CHECKING:
     from .backends import Backend
     from .fast import FastExchange
+    from .rawpath import RawPath
 
 # Unparsed response bytes held before we stop reading the backend (the client is
 # slower than the backend): the shell's own read high-water mark.
@@ -43,6 +44,7 @@ class Upstream(asyncio.Protocol):
         self.closed = False
         self.idle = False  # sitting in the backend's pool
         self.fast: FastExchange | None = None  # the fast-path exchange using it, if any
+        self.raw: RawPath | None = None  # the byte-path session using it, if any
         self.received = 0  # bytes from the backend: none since a request = it never answered
         self._waiter: asyncio.Future[bool] | None = None  # its result: timed out
         self._drain: asyncio.Future[None] | None = None
@@ -69,6 +71,10 @@ class Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
+        raw = self.raw
+        if raw is not None:
+            raw.raw_data(data)
+            return
         self.h.receive_data(data)
         if self.fast is not None:
             self.fast.progress()
@@ -79,6 +85,8 @@ class Upstream(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
+        if self.raw is not None:
+            self.raw.raw_closed()  # (it lets go of us)
         self.h.receive_data(b"")
         if self.fast is not None:
             self.fast.progress()
@@ -89,6 +97,8 @@ class Upstream(asyncio.Protocol):
         self.closed = True
         if self.idle:
             self.backend.forget(self)
+        if self.raw is not None:
+            self.raw.raw_closed()
         if self.fast is not None:
             self.fast.progress()
         self._wake()
@@ -112,7 +122,9 @@ class Upstream(asyncio.Protocol):
     # -- used by the proxy -------------------------------------------------------------
     def usable(self) -> bool:
         h = self.h
-        return not self.closed and h.our_state == h11.IDLE and h.their_state == h11.IDLE
+        t = self.transport
+        return (not self.closed and t is not None and not t.is_closing()  # (EOF seen: closing)
+                and h.our_state == h11.IDLE and h.their_state == h11.IDLE)  # fmt: skip
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:

@@ -28,7 +28,8 @@ Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
 before every command while ``guarded`` is true: MULTI queueing, subscribe
 mode, ACL checks; returning ``HOLD`` keeps that command and the rest of the
 pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an unknown command or wrong arity: MULTI marks the
-transaction failed), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
+transaction failed), ``refused`` (a write refused by the state's ``admit_write``:
+out of memory), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
 ``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
 """
 
@@ -191,7 +192,7 @@ class Session(ShellSession):
             if cmd.denyoom:
                 r = state.admit_write()
                 if r is not None:
-                    out.append(r)
+                    out.append(self.refused(cmd, r))
                     continue
             t0 = perf_counter()
             try:
@@ -246,7 +247,7 @@ class Session(ShellSession):
         if cmd.denyoom:
             refused = self.state.admit_write()
             if refused is not None:
-                return refused
+                return self.refused(cmd, refused)
         t0 = perf_counter()
         r: bytes | None
         try:
@@ -382,6 +383,10 @@ class Session(ShellSession):
 
     def reject(self, reply: bytes) -> bytes:
         """An unknown command or a wrong arity is answered with ``reply``."""
+        return reply
+
+    def refused(self, cmd: Command, reply: bytes) -> bytes:
+        """``cmd`` is refused by ``admit_write`` (out of memory): answered with ``reply``."""
         return reply
 
     def on_reset(self) -> None:

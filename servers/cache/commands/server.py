@@ -20,15 +20,8 @@ G = "server"
 # --- INFO -----------------------------------------------------------------------
 
 
-def _human(n: int) -> str:
-    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n}B"
-
-
 def _sections(c: Any) -> dict[str, dict[str, Any]]:
-    st, ks, ev = c.state, c.state.keyspace, c.state.evictor
+    st, ks = c.state, c.state.keyspace
     keyspace = {
         f"db{db.index}": f"keys={len(db)},expires={len(db.expires)},avg_ttl=0"
         for db in ks.dbs
@@ -41,15 +34,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "blocked_clients": st.blocking.blocked_clients,
             "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
         },
-        "memory": {
-            "used_memory": ks.used,
-            "used_memory_human": _human(ks.used),
-            "maxmemory": ev.maxmemory,
-            "maxmemory_human": _human(ev.maxmemory),
-            "maxmemory_policy": ev.policy,
-            "maxmemory_samples": ev.samples,
-            "number_of_cached_scripts": len(st.scripting.scripts) if st.scripting else 0,
-        },
+        "memory": st.memory.info(),
         "stats": {
             "total_connections_received": st.connections_received,
             "total_commands_processed": st.commands_processed,
@@ -78,7 +63,6 @@ def info(c: Any, a: list[bytes]) -> bytes:
 
 
 # --- CONFIG ---------------------------------------------------------------------
-
 
 
 def _set_hz(st: Any, v: str) -> None:
@@ -112,6 +96,8 @@ SETTERS: dict[str, Callable[[Any, str], None]] = {
     "maxmemory-samples": _set_samples,
     "hz": _set_hz,
 }
+
+
 def _set_min_replicas(field: str) -> Callable[[Any, str], None]:
     def setter(st: Any, v: str) -> None:
         n = int(v)

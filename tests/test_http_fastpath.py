@@ -1,0 +1,417 @@
+"""The server's fast path (``netlib.http._fast``) against the core it short-cuts.
+
+Sans-IO: every head ``simple_head`` takes, the core takes with the same method,
+target and fields; every head the core refuses, ``simple_head`` leaves to it;
+``plain_head`` produces the core's bytes. On real sockets (both loops): a server
+with the fast path answers every request, pipelined or split byte by byte,
+exactly as the same server answering everything through the core.
+"""
+
+import asyncio
+import re
+import socket
+from email.utils import formatdate
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netlib.http import App, HTTPError, JSONResponse, Response, serve
+from netlib.http import core as h11
+from netlib.http._fast import Tail, imf_date, plain_head, simple_head
+from netlib.http.server import HTTPSession
+from netlib.shell import ShellConfig
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def core_request(raw: bytes) -> tuple[bytes, bytes, list] | str:
+    """What the core makes of one whole body-less request: its fields, or the refusal."""
+    c = h11.Connection(h11.SERVER)
+    c.receive_data(raw)
+    try:
+        ev = c.next_event()
+        if ev is h11.NEED_DATA:
+            return "need data"
+        end = c.next_event()
+    except h11.RemoteProtocolError as e:
+        return f"refused {e.status}"
+    assert type(end) is h11.EndOfMessage or type(end) is h11.Data
+    return ev.method, ev.target, ev.headers
+
+
+def fast_request(raw: bytes):
+    end = raw.find(b"\r\n\r\n")
+    return None if end < 0 else simple_head(raw, 0, end)
+
+
+H = b"host: x\r\n"
+# (head, does the fast path take it?)
+HEADS = [
+    (b"GET / HTTP/1.1\r\n" + H + b"\r\n", True),
+    (b"HEAD /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nHost:x\r\nA:\r\nB:   \t \r\nC: \tv  w\t \r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\n" + H + b"X: caf\xc3\xa9 \x80\xff\r\n\r\n", True),  # obs-text
+    (b"GET http://x/p HTTP/1.1\r\n" + H + b"\r\n", True),  # absolute form
+    (b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Connection: keep-alive, Upgrade\r\n\r\n", False),
+    (b"GET / HTTP/1.0\r\n\r\n", False),
+    (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n\r\n", False),  # no Host: 400
+    (b"GET / HTTP/1.1\r\n" + H + H + b"\r\n", False),  # two Hosts: 400
+    (b"POST / HTTP/1.1\r\n" + H + b"\r\n", False),
+    (b"get / HTTP/1.1\r\n" + H + b"\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Content-Length: 0\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\n\r\nhello", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"Expect: nonsense\r\n\r\n", False),  # 417
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\r\n folded\r\n\r\n", False),  # obs-fold: 400
+    (b"GET / HTTP/1.1\r\n" + H + b"X : a\r\n\r\n", False),  # space before the colon
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\nY: b\r\n\r\n", False),  # bare LF
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\rb\r\n\r\n", False),  # bare CR
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\x00b\r\n\r\n", False),  # NUL
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\x7fb\r\n\r\n", False),  # DEL
+    (b"GET / HTTP/1.1\r\n" + H + b"X\x01: a\r\n\r\n", False),
+    (b"GET /a#b HTTP/1.1\r\n" + H + b"\r\n", False),  # a fragment: 400
+    (b"GET /a b HTTP/1.1\r\n" + H + b"\r\n", False),
+    (b"GET  / HTTP/1.1\r\n" + H + b"\r\n", False),
+    (b"GET / HTTP/1.2\r\n" + H + b"\r\n", False),
+    (b"GET / HTTP/2.0\r\n" + H + b"\r\n", False),  # 505
+    (b"\r\nGET / HTTP/1.1\r\n" + H + b"\r\n", False),  # leading empty line: the core's
+    (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 8200 + b"\r\n\r\n", False),  # 431
+    (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 8170 + b"\r\n\r\n", False),  # > 8 KiB head
+    (b"GET / HTTP/1.1\r\n" + H + b"".join(b"x%d: 1\r\n" % i for i in range(100)) + b"\r\n", False),
+    (b"GET / HTTP/1.1\r\n" + H + b"".join(b"x%d: 1\r\n" % i for i in range(99)) + b"\r\n", True),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n", False),  # 414
+    (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"b" * 40000 + b"\r\n\r\n", False),
+]
+
+
+@pytest.mark.parametrize(("raw", "fast"), HEADS, ids=[str(i) for i in range(len(HEADS))])
+def test_simple_head_takes_only_what_the_core_takes_alike(raw, fast):
+    got = fast_request(raw)
+    assert (got is not None) == fast
+    if got is not None:
+        assert got == core_request(raw)
+
+
+field_names = st.sampled_from([b"host", b"Host", b"x-a", b"connection", b"content-length",
+                               b"expect", b"transfer-encoding", b"a b", b"", b"x\x00"])  # fmt: skip
+field_values = st.binary(max_size=12) | st.sampled_from(
+    [b"keep-alive", b"close", b"0", b"chunked", b" v ", b"\tv", b"a\r\n b"]
+)
+
+
+@st.composite
+def heads(draw):
+    method = draw(st.sampled_from([b"GET", b"HEAD", b"POST", b"GE T"]))
+    target = draw(st.sampled_from([b"/", b"/a?b", b"/#", b"*", b"/\x80"]))
+    version = draw(st.sampled_from([b"1.1", b"1.0", b"1.1 "]))
+    lines = draw(st.lists(st.tuples(field_names, field_values), max_size=5))
+    head = b"%s %s HTTP/%s\r\n" % (method, target, version)
+    head += b"".join(b"%s:%s\r\n" % nv for nv in lines)
+    return head + b"\r\n"
+
+
+@SETTINGS
+@given(heads())
+def test_generated_heads_the_fast_path_takes_are_the_cores_too(raw):
+    got = fast_request(raw)
+    if got is not None:
+        assert got == core_request(raw)
+
+
+@SETTINGS
+@given(st.binary(max_size=60))
+def test_random_field_lines_are_read_as_the_core_reads_them(line):
+    raw = b"GET / HTTP/1.1\r\nhost: x\r\n" + line.replace(b"\r\n\r\n", b"") + b"\r\n\r\n"
+    got = fast_request(raw)
+    if got is not None:
+        assert got == core_request(raw)
+
+
+RESPONSES = [
+    (200, [(b"content-type", b"text/plain; charset=utf-8")], b"Hello, world!\n"),
+    (404, [(b"x-a", b"1"), (b"x-a", b"2")], b"nope\n"),
+    (201, [], b""),
+    (299, [(b"etag", b'"1-2"')], b"x"),
+]
+
+
+@pytest.mark.parametrize(("status", "headers", "body"), RESPONSES)
+@pytest.mark.parametrize("method", [b"GET", b"HEAD"])
+def test_plain_head_and_tail_are_the_cores_bytes(status, headers, body, method):
+    tail = Tail(b"syslab")
+    c = h11.Connection(h11.SERVER)
+    c.receive_data(b"%s / HTTP/1.1\r\nhost: x\r\n\r\n" % method)
+    c.next_event(), c.next_event()
+    date = tail.get()  # first: a second boundary between the two is then harmless
+    full = headers + [(b"content-length", b"%d" % len(body)), (b"date", imf_date(tail.second)),
+                      (b"server", b"syslab")]  # fmt: skip
+    want = c.send_message(h11.Response(status, full), body)
+    got = plain_head(status, headers) + b"content-length: %d\r\n" % len(body) + date
+    assert got + (b"" if method == b"HEAD" else body) == want
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(204, []), (304, []), (101, []), (200, [(b"content-length", b"3")]),
+     (200, [(b"Transfer-Encoding", b"chunked")]), (200, [(b"connection", b"close")]),
+     (200, [(b"x", b"a\r\nb")]), (200, [(b"bad name", b"v")]), ("200", [])],
+)  # fmt: skip
+def test_plain_head_leaves_to_the_core_what_needs_framing_or_is_refused(status, headers):
+    assert plain_head(status, headers) is None
+
+
+def test_imf_date_is_emails_format():
+    for t in (0, 784111777, 1700000000, 1709251199, 4102444800):
+        assert imf_date(t) == formatdate(t, usegmt=True).encode()
+    assert not Tail(b"a\r\nb").ok and Tail(b"syslab").ok
+
+
+# -- on real sockets: fast path vs core path, same bytes ------------------------------
+def make_app(tmp_path) -> App:
+    app = App(access_log=False, max_body=100)
+    (tmp_path / "small.txt").write_bytes(b"small file\n")
+    (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 400)  # > SMALL_FILE: sendfile
+    app.static("/s", str(tmp_path))
+
+    @app.get("/hello")
+    def hello(req):
+        return Response(b"Hello, world!\n")
+
+    @app.get("/json")
+    def as_json(req):
+        return {"path": req.path, "q": req.arg("q"), "ua": req.headers.get("user-agent")}
+
+    @app.get("/text")
+    def text(req):
+        return "text\n"
+
+    @app.get("/none")
+    def none(req):
+        return None
+
+    @app.get("/teapot")
+    def teapot(req):
+        raise HTTPError(418, "short and stout")
+
+    @app.get("/crash")
+    def crash(req):
+        raise RuntimeError("bug")
+
+    @app.get("/bad-header")
+    def bad_header(req):
+        return Response(b"x", headers=[(b"x-evil", b"a\r\nb")])
+
+    @app.get("/own-length")
+    def own_length(req):
+        return Response(b"abc", headers=[(b"content-length", b"3")])
+
+    @app.get("/closing")
+    def closing(req):
+        return Response(b"bye\n", headers=[(b"connection", b"close")])
+
+    @app.get("/async")
+    async def in_task(req):
+        await asyncio.sleep(0)
+        return JSONResponse({"async": True})
+
+    @app.post("/echo")
+    def echo(req):
+        return Response(req.body)
+
+    return app
+
+
+def G(path: bytes, extra: bytes = b"", method: bytes = b"GET") -> bytes:
+    return b"%s %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (method, path, extra)
+
+
+# Every kind of request, each answered with keep-alive so the next one follows.
+KEEP_ALIVE = [
+    G(b"/hello"), G(b"/hello", method=b"HEAD"), G(b"/json?q=1", b"User-Agent: t/1\r\n"),
+    G(b"/text"), G(b"/none"), G(b"/teapot"), G(b"/crash"), G(b"/bad-header"),
+    G(b"/own-length"), G(b"/async"), G(b"/missing"), G(b"/hello", method=b"DELETE"),
+    G(b"/s/small.txt"), G(b"/s/small.txt", method=b"HEAD"), G(b"/s/big.bin"),
+    G(b"/s/big.bin", b"Range: bytes=0-9,20-29\r\n"), G(b"/s"), G(b"/s/big.bin", method=b"HEAD"),
+    G(b"/s/big.bin", b"Range: bytes=100-\r\n"), G(b"/s/small.txt", b"Range: bytes=2-4\r\n"),
+    G(b"/s/small.txt", b"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n"),
+    G(b"/s/small.txt", b"Range: bytes=99-\r\n"), G(b"/s/nothing-here"),
+    G(b"/hello", b"Content-Length: 0\r\n"), G(b"/echo", b"Content-Length: 5\r\n", b"POST") + b"12345",
+    G(b"/echo", b"Transfer-Encoding: chunked\r\n", b"POST") + b"3\r\nabc\r\n0\r\n\r\n",
+    G(b"/hello", b"Connection: keep-alive\r\n"),
+    b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    G(b"/echo", b"Expect: 100-continue\r\nContent-Length: 2\r\n", b"POST") + b"hi",
+    b"\r\n" + G(b"/hello"),
+]  # fmt: skip
+# Requests after which the server closes: each ends a sequence.
+LAST = [
+    G(b"/hello", b"Connection: close\r\n"), b"GET /hello HTTP/1.0\r\n\r\n", G(b"/closing"),
+    G(b"/hello", b"X: a\r\n folded\r\n"), G(b"/hello", b"Content-Length: 1\r\nContent-Length: 2\r\n"),
+    G(b"/hello", b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"),
+    b"GET /hello HTTP/1.1\r\n\r\n", G(b"/hello", b"X: a\x00\r\n"),
+    G(b"/hello", b"X: " + b"a" * 9000 + b"\r\n"), G(b"/echo", b"Content-Length: 500\r\n", b"POST"),
+    b"GET / HTTP/2.0\r\n\r\n",
+]  # fmt: skip
+
+_DATE = re.compile(rb"date: [^\r]*\r\n")
+_BOUNDARY = re.compile(rb"[0-9a-f]{20}")
+
+
+async def conversation(port: int, raw: bytes, bytewise: bool = False) -> bytes:
+    """Send ``raw`` (whole or one byte per write), half-close, read until the server closes."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    if bytewise:
+        for i in range(len(raw)):
+            w.write(raw[i : i + 1])
+            await w.drain()
+    else:
+        w.write(raw)
+    w.write_eof()
+    data = await asyncio.wait_for(r.read(), 10)
+    w.close()
+    return _BOUNDARY.sub(b"B", _DATE.sub(b"date: D\r\n", data))
+
+
+@pytest.fixture
+async def servers(tmp_path):
+    """The same app twice: with the fast path, and with every request through the core."""
+
+    class CoreOnly(HTTPSession):
+        fast_path = False
+
+    fast = await serve(make_app(tmp_path), ShellConfig())
+    app = make_app(tmp_path)
+    slow = await serve(app, ShellConfig())
+    slow.session_factory = lambda c: CoreOnly(c, app)
+    async with fast, slow:
+        yield fast.port, slow.port
+
+
+async def same_answers(servers, raw: bytes, bytewise: bool = False) -> bytes:
+    fast_port, slow_port = servers
+    got = await conversation(fast_port, raw, bytewise)
+    assert got == await conversation(slow_port, raw, bytewise)
+    return got
+
+
+async def test_every_kind_of_request_pipelined_gets_the_cores_answers(servers):
+    for last in LAST:
+        got = await same_answers(servers, b"".join(KEEP_ALIVE) + last + G(b"/hello"))
+        # One answer each (and a 100 Continue), the closing one's too; never the /hello after.
+        assert len(re.findall(rb"HTTP/1.1 \d{3} ", got)) == len(KEEP_ALIVE) + 2
+        statuses = set(re.findall(rb"HTTP/1.1 (\d{3}) ", got))
+        assert {b"100", b"200", b"204", b"206", b"301", b"304", b"404", b"405", b"416"} <= statuses
+
+
+async def test_each_request_alone_and_split_byte_by_byte(servers):
+    for raw in [*KEEP_ALIVE, *LAST]:
+        whole = await same_answers(servers, raw)
+        assert await same_answers(servers, raw, bytewise=True) == whole
+
+
+async def test_answers_come_in_order_and_nothing_is_answered_after_a_close(servers):
+    raw = (G(b"/hello") + G(b"/echo", b"Content-Length: 3\r\n", b"POST") + b"abc" + G(b"/async")
+           + G(b"/s/big.bin") + G(b"/text", method=b"HEAD") + G(b"/hello", b"Connection: close\r\n")
+           + G(b"/json"))  # fmt: skip
+    got = await same_answers(servers, raw)
+    statuses = re.findall(rb"HTTP/1.1 (\d+)", got)
+    assert statuses == [b"200"] * 6
+    assert got.index(b"Hello") < got.index(b"abc") < got.index(b'{"async":true}')
+    assert got.count(b"Hello, world!\n") == 2 and b'"path"' not in got
+    assert got.endswith(b"connection: close\r\n\r\nHello, world!\n")
+    assert b"content-length: 5\r\n" in got  # HEAD /text: the length of the body not sent
+
+
+async def test_http10_and_keep_alive_semantics(servers):
+    got = await same_answers(servers, b"GET /hello HTTP/1.0\r\n\r\n" + G(b"/hello"))
+    assert got.count(b"Hello") == 1 and b"connection: close" in got
+    got = await same_answers(servers, b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                             + G(b"/hello"))  # fmt: skip
+    assert got.count(b"Hello") == 2 and b"connection: keep-alive" in got
+
+
+async def test_many_pipelined_fast_requests_in_reads_of_every_size(servers):
+    raw = (G(b"/hello") + G(b"/s/small.txt")) * 300
+    fast_port, _ = servers
+    r, w = await asyncio.open_connection("127.0.0.1", fast_port)
+    for i in range(0, len(raw), 777):  # cuts land anywhere in a head
+        w.write(raw[i : i + 777])
+        await w.drain()
+    w.write_eof()
+    data = await asyncio.wait_for(r.read(), 10)
+    w.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 600
+    assert data.count(b"Hello, world!\n") == 300 and data.count(b"small file\n") == 300
+
+
+# -- run_eagerly: a coroutine started in the caller, carried on by a task if it waits --
+async def test_run_eagerly_finishes_inline_or_carries_on_in_a_task():
+    from netlib.http._streams import run_eagerly
+
+    log: list = []
+
+    async def quick():
+        log.append("quick")
+
+    assert run_eagerly(quick(), lambda: log.append("then")) is None
+    assert log == ["quick"]  # no task, and ``then`` is the caller's business
+
+    async def waits():
+        loop = asyncio.get_running_loop()
+        f = loop.create_future()
+        loop.call_soon(f.set_result, 5)
+        log.append(await f)
+        await asyncio.sleep(0)
+        g = loop.create_future()
+        loop.call_soon(g.set_exception, ValueError("v"))
+        with pytest.raises(ValueError):
+            await g
+        log.append("done")
+
+    task = run_eagerly(waits(), lambda: log.append("then"))
+    await task
+    assert log == ["quick", 5, "done", "then"]
+
+
+async def test_run_eagerly_passes_a_cancellation_in():
+    from netlib.http._streams import run_eagerly
+
+    log: list = []
+
+    async def forever():
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            log.append("finally")
+
+    task = run_eagerly(forever(), lambda: log.append("then"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["finally"]
+
+
+async def test_pipelined_files_sent_inline_or_from_a_task_all_arrive_in_order(servers):
+    """Many files: the first fits the socket at once (no task), later ones find it full
+    (4 MB against a small receive buffer: a task waits), and the hello after them comes."""
+    big = bytes(range(256)) * 400
+    raw = (G(b"/s/big.bin") + G(b"/s/big.bin", method=b"HEAD")) * 40 + G(b"/hello")
+    for port in servers:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        r, w = await asyncio.open_connection(sock=sock)
+        w.write(raw)
+        w.write_eof()
+        data = await asyncio.wait_for(r.read(), 20)
+        w.close()
+        assert data.count(big) == 40 and data.count(b"HTTP/1.1 200 OK") == 81
+        assert data.endswith(b"Hello, world!\n")
