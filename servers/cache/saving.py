@@ -107,11 +107,16 @@ class Persistence:
         """A new AOF from the dataset in memory (at start, or CONFIG SET appendonly yes)."""
         self.aof_dir.mkdir(parents=True, exist_ok=True)
         aof = Aof(self.aof_dir, self.policy)
-        old = persist.parse_manifest(aof.manifest.read_text()) if aof.manifest.exists() else []
+        try:  # only to number the new base past the old one's
+            old = persist.read_manifest(aof.manifest) if aof.manifest.exists() else []
+        except CorruptFile:
+            old = []
         base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
                        ".base.aof", 0, "b")  # fmt: skip
         base.seq = int(base.name.split(".")[2])
-        aof.base_size = persist.write_dataset(self.aof_dir / base.name, self.state.keyspace)
+        aof.base_size = persist.write_dataset(
+            self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
+        )
         aof.files = [base]
         aof.open_incr()
         self._remove_unlisted(aof.files)
@@ -121,6 +126,8 @@ class Persistence:
     # -- the hooks ------------------------------------------------------------------------------
     def write_log(self, c: Any, cmd: Any, args: list[bytes], reply: bytes) -> None:
         """After a command: log it (or its effects) if it wrote and succeeded."""
+        if cmd.subcommands and len(args) > 1:  # XGROUP CREATE, FUNCTION LOAD: the sub's flags
+            cmd = cmd.subcommands.get(args[1].lower()) or cmd
         if reply[:1] == b"-" or "write" not in cmd.flags:
             return
         name = cmd.name
@@ -261,8 +268,9 @@ class Persistence:
         seq = aof.next_seq("b")
         base = AofFile(f"appendonly.aof.{seq}.base.aof", seq, "b")
         alive = _parent_alive(os.getpid())  # evaluated here, in the parent
+        libs = self.libraries()
         pid = self._fork(lambda: persist.write_dataset(
-            self.aof_dir / base.name, self.state.keyspace, alive))  # fmt: skip
+            self.aof_dir / base.name, self.state.keyspace, alive, libs))  # fmt: skip
         self.child = (pid, "rewrite", (base, new_incr, old_files))
         log.info("background AOF rewrite started by pid %d", pid)
         return None
@@ -273,16 +281,23 @@ class Persistence:
                 "Background append only file rewriting in progress")  # fmt: skip
         path = self.snapshot_path
         alive = _parent_alive(os.getpid())
-        pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive))
+        libs = self.libraries()
+        pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive, libs))
         self.child = (pid, "save", self.changes)
         log.info("background saving started by pid %d", pid)
         return None
 
     def save(self) -> None:
-        persist.write_dataset(self.snapshot_path, self.state.keyspace)
+        persist.write_dataset(self.snapshot_path, self.state.keyspace, libraries=self.libraries())
         self.lastsave = int(time.time())
         self.changes = 0
         self.last_bgsave_ok = True
+
+    def libraries(self) -> list[bytes]:
+        """The FUNCTION libraries' codes: a base or snapshot file loads them first, as
+        Redis's RDB and AOF rewrite keep functions beside the keys."""
+        engine = self.state.scripting
+        return [lib.code for lib in engine.libraries.values()] if engine is not None else []
 
     def _fork(self, work: Any) -> int:
         pid = os.fork()
