@@ -44,3 +44,20 @@ async def test_a_response_head_with_a_bare_lf_is_a_502_at_once_on_the_byte_path(
         assert lb.byte_path == 1  # (the first request opened the connection: general path)
     assert got.startswith(b"HTTP/1.1 502 Bad Gateway") and b"bare LF" in got
     assert took < 2.0  # not the read timeout's 504 (the core refuses it as it arrives)
+
+
+ODD[b"/length-list"] = b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok"
+ODD[b"/length-twice"] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize("path", [b"/length-list", b"/length-twice"])
+@pytest.mark.parametrize("algorithm", ["roundrobin", "consistent"])
+async def test_a_content_length_list_the_core_accepts_is_relayed_as_one_length(path, algorithm):
+    async with odd_backend() as odd, running_lb([odd], algorithm=algorithm) as lb:
+        await exchange(lb.server.port, get("/x"), b"hello from odd")  # pooled
+        got, closed = await exchange(lb.server.port, get(path.decode()) + get("/x"),
+                                     b"hello from odd", timeout=3)  # fmt: skip
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n") and not closed
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert b"content-length: 2\r\n" in head.lower() + b"\r\n" and b"2, 2" not in head
+    assert rest.startswith(b"okHTTP/1.1 200 OK\r\n") and rest.endswith(b"hello from odd")
