@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> None:
     with database() as addr, Connection.from_address(addr) as conn:
         keys = inserts.run(conn, total, args.rounds)
         ups = upsert.run(conn, n_upsert, args.rounds)
-        pages = paging.run(conn, inserts.table_name("auto-increment"), max(3, args.rounds))
+        pages = paging.run(
+            conn, inserts.table_name("auto-increment"), max(paging.MIN_ROUNDS, args.rounds)
+        )
     krows, urows, prows = key_rows(keys, total), upsert_rows(ups, n_upsert), paging_rows(pages)
     print("\n" + table(krows, reference=inserts.REFERENCE) + "\n" + WHY_KEYS)
     print("\n" + table(urows, reference=upsert.REFERENCE) + "\n" + WHY_UPSERT)

@@ -29,6 +29,10 @@ PAGE = 20
 STATUS = ["Handler_read_first", "Handler_read_key", "Handler_read_next", "Handler_read_rnd_next"]
 WAYS = ("offset", "keyset")
 REFERENCE = "offset"
+# Timed rounds per depth at least: one page takes a millisecond or so, and on a
+# shared two-core machine three samples (the old floor) let one stall decide a
+# median (keyset "slower" than OFFSET at 10,000 in one run).
+MIN_ROUNDS = 15
 
 
 def depths(total: int) -> list[int]:
