@@ -61,3 +61,39 @@ async def test_a_content_length_list_the_core_accepts_is_relayed_as_one_length(p
     head, _, rest = got.partition(b"\r\n\r\n")
     assert b"content-length: 2\r\n" in head.lower() + b"\r\n" and b"2, 2" not in head
     assert rest.startswith(b"okHTTP/1.1 200 OK\r\n") and rest.endswith(b"hello from odd")
+
+
+ODD[b"/16k"] = b"HTTP/1.1 200 OK\r\nContent-Length: 16384\r\n\r\n" + b"x" * 16384
+
+
+async def test_a_client_that_stops_reading_leaves_no_paused_connection_in_the_pool():
+    """Pipelined 16 KiB answers (each one backend read, so each relayed in one write) to a client
+    that reads nothing for a while: the client's side pauses the backend connection's reading
+    when its buffer fills, possibly on a response's last write. No backend connection may go
+    back to the pool paused, where the next request on it would wait for the read timeout
+    (a suspicion of a hostile review; today the shell's writes pause only after the exchange
+    has let go of the backend, and this test keeps it so)."""
+    import asyncio
+    import socket
+
+    async with odd_backend() as odd, running_lb([odd], read_timeout=2.0) as lb:
+        await exchange(lb.server.port, get("/x"), b"hello from odd")  # pooled: the byte path
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", lb.server.port))
+        s.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=s, limit=4096)
+        n = 200
+        writer.write(get("/16k") * n)
+        await asyncio.sleep(1.0)  # not reading: the balancer's writes to us back up
+        got = b""
+        while got.count(b"HTTP/1.1 ") < n or not got.endswith(b"x" * 100):
+            chunk = await asyncio.wait_for(reader.read(65536), 20)
+            assert chunk, "connection closed"
+            got += chunk
+        writer.close()
+        again, _ = await exchange(lb.server.port, get("/y"), b"hello from odd")
+        failures = sum(b.failures for b in lb.backends)
+    assert got.count(b"HTTP/1.1 200 OK") == n and b" 504 " not in got
+    assert b"hello from odd" in again
+    assert failures == 0
