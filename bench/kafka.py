@@ -1,8 +1,9 @@
 """bench/kafka: produce and consume small records through servers/kafka and tansu,
 with our client (clients/kafka) and with kafka-python, in the same run.
 
-Every round runs each (broker, client) pair once, in an interleaved order, on a
-fresh one-partition topic: produce N records of ``--size`` bytes (acks=1, the
+Every round runs each (broker, client) pair once, the order rotating from round
+to round (each of the four goes first in turn; reversing every other round would
+leave the middle two never first nor last), on a fresh one-partition topic: produce N records of ``--size`` bytes (acks=1, the
 same batch size and linger for both clients), then consume them from offset 0
 with a manually assigned consumer. Figures are records/s (and MB/s) with
 min / median / max over rounds (higher is better; ratios are ours / the reference's
@@ -23,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bench.common import Row, header, measured, median_bars, save, table
+from bench.common import Row, header, measured, median_bars, rotated, save, table
 from clients.kafka import Consumer, Producer
 from clients.kafka.connection import BrokerConnection
 from clients.kafka.protocol import apis
@@ -37,8 +38,13 @@ LINGER_MS = 5
 
 def _create(port: int, topic: str) -> None:
     with BrokerConnection("127.0.0.1", port) as c:
-        r = c.request(apis.CREATE_TOPICS, {"topics": [{"name": topic, "num_partitions": 1,
-                                                       "replication_factor": 1}], "timeout_ms": 5000})
+        r = c.request(
+            apis.CREATE_TOPICS,
+            {
+                "topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1}],
+                "timeout_ms": 5000,
+            },
+        )
         assert r["topics"][0]["error_code"] == 0, r
 
 
@@ -105,11 +111,9 @@ def run(records: int, size: int, rounds: int) -> list[Row]:
             b.start()
         samples: dict[tuple[str, str, str], list[float]] = {}
         try:
+            pairs = [(b, c) for b in brokers for c in CLIENTS]
             for r in range(rounds):
-                pairs = [(b, c) for b in brokers for c in CLIENTS]
-                if r % 2:
-                    pairs.reverse()  # interleave: neither side always runs first
-                for bname, cname in pairs:
+                for bname, cname in rotated(pairs, r):  # each pair goes first in turn
                     port = brokers[bname].port
                     assert port is not None
                     addr, topic = f"127.0.0.1:{port}", f"b-{uuid.uuid4().hex[:8]}"
@@ -122,8 +126,14 @@ def run(records: int, size: int, rounds: int) -> list[Row]:
                     t2 = time.perf_counter()
                     samples.setdefault(("produce", bname, cname), []).append(records / (t1 - t0))
                     samples.setdefault(("consume", bname, cname), []).append(records / (t2 - t1))
-                    log.info("round %d %s/%s: produce %.0f/s consume %.0f/s", r, bname, cname,
-                             records / (t1 - t0), records / (t2 - t1))
+                    log.info(
+                        "round %d %s/%s: produce %.0f/s consume %.0f/s",
+                        r,
+                        bname,
+                        cname,
+                        records / (t1 - t0),
+                        records / (t2 - t1),
+                    )
         finally:
             for b in brokers.values():
                 b.stop()
@@ -137,7 +147,11 @@ def _rows(samples: dict[tuple[str, str, str], list[float]], size: int) -> list[R
         rows.append(r)
     for client in CLIENTS:  # the broker comparison: same client, two brokers
         for b in ("syslab", "tansu"):
-            rows.append(measured(f"produce via {client}", f"broker {b}", samples[("produce", b, client)], "rec/s"))
+            rows.append(
+                measured(
+                    f"produce via {client}", f"broker {b}", samples[("produce", b, client)], "rec/s"
+                )
+            )
     for r in rows:
         r.extra["MB/s"] = r.value * size / 1e6
     return rows

@@ -4,9 +4,10 @@ RabbitMQ is the real rabbitmq-server (a private node), spoken to by our AMQP
 client and by pika; Kafka is servers/kafka, spoken to by our client and by
 kafka-python. Each run publishes N messages carrying their send time while a
 consumer drains them: messages/s end to end and the end-to-end latency p50/p99
-(send -> delivery). Rounds are interleaved (the order reverses every round); rows
-are the median rate with min / max over rounds (higher is better; ratios are ours /
-the reference client's median) and the latencies of the median round.
+(send -> delivery). Rounds are interleaved (the order of the four cases rotates
+every round, so each goes first in turn); rows are the median rate with min / max
+over rounds (higher is better; ratios are ours / the reference client's median)
+and the latencies of the median round.
 ``messaging.json`` holds them, ``messaging.png`` draws the rates.
 
 Then what happens when a consumer dies mid-batch (our clients): RabbitMQ
@@ -31,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Row, header, measured, median_bars, save, summarize, table
+from bench.common import Row, header, measured, median_bars, rotated, save, summarize, table
 from clients.address import ServiceAddress
 from clients.amqp import Connection as AMQP
 from clients.kafka import Consumer, Producer
@@ -87,7 +88,9 @@ def rabbit_ours(r: ServiceAddress, n: int) -> tuple[float, list[float]]:
 def rabbit_pika(r: ServiceAddress, n: int) -> tuple[float, list[float]]:
     import pika
 
-    params = pika.ConnectionParameters(r.host, r.port, credentials=pika.PlainCredentials("guest", "guest"))
+    params = pika.ConnectionParameters(
+        r.host, r.port, credentials=pika.PlainCredentials("guest", "guest")
+    )
     q = f"m-{uuid.uuid4().hex[:8]}"
     pub, sub = pika.BlockingConnection(params), pika.BlockingConnection(params)
     pch, sch = pub.channel(), sub.channel()
@@ -241,8 +244,7 @@ def run(n: int, rounds: int, rabbit: ServiceAddress, kafka: str) -> list[Row]:
     }
     results: dict[tuple[str, str], list[tuple[float, list[float]]]] = {k: [] for k in cases}
     for r in range(rounds):
-        order = list(cases) if r % 2 == 0 else list(reversed(cases))
-        for key in order:
+        for key in rotated(cases, r):  # each case goes first in turn
             results[key].append(cases[key]())
             log.info("round %d %s/%s: %.0f msg/s", r, *key, results[key][-1][0])
     rows = []
@@ -250,12 +252,16 @@ def run(n: int, rounds: int, rabbit: ServiceAddress, kafka: str) -> list[Row]:
         rates = [x for x, _ in runs]
         med_run = sorted(runs, key=lambda x: x[0])[(len(runs) - 1) // 2]
         lat = summarize(med_run[1])
-        rows.append(measured(system, impl, rates, "msg/s", p50_ms=lat["p50_ms"], p99_ms=lat["p99_ms"]))
+        rows.append(
+            measured(system, impl, rates, "msg/s", p50_ms=lat["p50_ms"], p99_ms=lat["p99_ms"])
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.messaging", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.messaging", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)

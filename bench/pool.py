@@ -29,8 +29,9 @@ always in line or querying, mean latency = workers / throughput, so the two
 pools' means differ exactly as much as their throughputs do (the table shows
 both; neither is fixed in advance).
 
-Every case runs R rounds (the three ways back to back in each, so they take
-turns); a row is the median round's throughput with min and max beside it, and
+Every case runs R rounds: each round runs all five cases (three with threads,
+two with asyncio) back to back, the order rotating so that each goes first in
+turn; a row is the median round's throughput with min and max beside it, and
 that round's latencies and connection counts.
 """
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import queue
 import statistics
@@ -54,7 +56,7 @@ from clients.pool.mysql import async_mysql_pool, mysql_pool
 from harness.services import MariaDB, from_env
 from netlib.shell import run
 
-from .common import Row, header, median_bars, merge_rounds, save, summarize, table
+from .common import Row, header, interleaved, median_bars, merge_rounds, save, summarize, table
 
 SAMPLE_INTERVAL = 0.02  # seconds between Threads_connected samples
 CASE_SECONDS = 30.0  # a bound on one case, whatever --ops says
@@ -171,19 +173,40 @@ def stdlib_queue_pool(addr: Any, size: int) -> tuple[Callable[[], Any], Callable
     return checkout, close
 
 
-def thread_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
-    label = f"threads x{workers}"
-    rows = [_row(label, REFERENCE, *run_threads(addr, new_connection(addr), workers, ops))]
+def thread_new_connection(addr: Any, workers: int, size: int, ops: int) -> Row:
+    return _row(
+        f"threads x{workers}", REFERENCE, *run_threads(addr, new_connection(addr), workers, ops)
+    )
+
+
+def thread_pool_ours(addr: Any, workers: int, size: int, ops: int) -> Row:
     base = connections_now(addr)  # before the pool opens its connections
     with mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
-        rows.append(_row(label, f"pool (ours) P={size}", *run_threads(addr, pool.connection, workers, ops, base)))  # fmt: skip
+        res = run_threads(addr, pool.connection, workers, ops, base)
+    return _row(f"threads x{workers}", f"pool (ours) P={size}", *res)
+
+
+def thread_queue_pool(addr: Any, workers: int, size: int, ops: int) -> Row:
     base = connections_now(addr)
     checkout, close = stdlib_queue_pool(addr, size)
     try:
-        rows.append(_row(label, f"queue.Queue pool P={size}", *run_threads(addr, checkout, workers, ops, base)))  # fmt: skip
+        res = run_threads(addr, checkout, workers, ops, base)
     finally:
         close()
-    return rows
+    return _row(f"threads x{workers}", f"queue.Queue pool P={size}", *res)
+
+
+def cases(addr: Any, workers: int, size: int, ops: int) -> dict[str, Callable[[], Row]]:
+    """Every case of a round, by name, each opening and closing what it measures, so a
+    round can run them in any order (``common.interleaved`` rotates who goes first)."""
+    each = {
+        "threads / new connection": thread_new_connection,
+        "threads / pool (ours)": thread_pool_ours,
+        "threads / queue.Queue pool": thread_queue_pool,
+        "asyncio / new connection": asyncio_new_connection,
+        "asyncio / pool (ours)": asyncio_pool_ours,
+    }
+    return {name: functools.partial(f, addr, workers, size, ops) for name, f in each.items()}
 
 
 def _row(workload: str, impl: str, lat: list[float], secs: float, conns: dict[str, float]) -> Row:
@@ -214,11 +237,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     server = None if env else MariaDB().start()
     try:
         addr = env or server.address  # type: ignore[union-attr]
-        rows = merge_rounds([
-            thread_cases(addr, args.workers, args.pool_size, args.ops)
-            + asyncio_cases(addr, args.workers, args.pool_size, args.ops)
-            for _ in range(args.rounds)
-        ])  # fmt: skip
+        runs = interleaved(cases(addr, args.workers, args.pool_size, args.ops), args.rounds)
+        rows = merge_rounds(list(runs.values()))
     finally:
         if server is not None:
             server.stop()
@@ -263,20 +283,21 @@ async def new_async_connection(addr: Any) -> AsyncIterator[AsyncConnection]:
         await conn.close()
 
 
-async def _asyncio_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
-    label = f"asyncio x{workers}"
-    ref = await run_tasks(addr, lambda: new_async_connection(addr), workers, ops)
-    rows = [_row(label, REFERENCE, *ref)]
+async def _asyncio_pool_ours(addr: Any, workers: int, size: int, ops: int) -> Row:
     base = connections_now(addr)  # before the pool opens its connections
     async with async_mysql_pool(addr, PoolConfig(min_size=size, max_size=size)) as pool:
-        ours = await run_tasks(addr, pool.connection, workers, ops, base)
-    rows.append(_row(label, f"pool (ours) P={size}", *ours))
-    return rows
+        res = await run_tasks(addr, pool.connection, workers, ops, base)
+    return _row(f"asyncio x{workers}", f"pool (ours) P={size}", *res)
 
 
-def asyncio_cases(addr: Any, workers: int, size: int, ops: int) -> list[Row]:
+def asyncio_new_connection(addr: Any, workers: int, size: int, ops: int) -> Row:
     """The same comparison with asyncio tasks on the project's event loop (uvloop)."""
-    return run(lambda: _asyncio_cases(addr, workers, size, ops))  # type: ignore[no-any-return]
+    res = run(lambda: run_tasks(addr, lambda: new_async_connection(addr), workers, ops))
+    return _row(f"asyncio x{workers}", REFERENCE, *res)
+
+
+def asyncio_pool_ours(addr: Any, workers: int, size: int, ops: int) -> Row:
+    return run(lambda: _asyncio_pool_ours(addr, workers, size, ops))  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import pytest
 import redis
 from cache_support import Harness
 
+from netlib.resp import encode_command
+
 pytestmark = pytest.mark.exercise("N14")
 
 
@@ -205,6 +207,30 @@ def test_rejected_calls_are_counted_apart_from_failed_ones():
     text = h.cmd("INFO", "commandstats", "errorstats").decode()
     assert "cmdstat_get:calls=0," in text and "rejected_calls=1,failed_calls=0" in text
     assert "errorstat_NOPERM:count=1" in text
+
+
+def test_commandstats_counted_per_run_are_exact_within_one_pipeline():
+    """The session counts a run of ordinary calls at once: INFO in the same pipeline still
+    sees every call before it, errors are failed calls, RESETSTAT drops what came before
+    it, and a slow-log threshold of 0 logs every command of the run."""
+    h = Harness()
+    pipeline = [("SET", "a", "1"), ("SET", "b", "2"), ("INCR", "a"), ("INCR", "a"),
+                ("INCR", "b"), ("GET", "a"), ("INFO", "commandstats")]  # fmt: skip
+    replies = h.raw(b"".join(encode_command(*c) for c in pipeline))
+    text = replies.split(b"$", 1)[1].decode()
+    assert "cmdstat_set:calls=2," in text and "cmdstat_incr:calls=3," in text
+    assert "cmdstat_get:calls=1," in text
+    h.cmd("SET", "s", "x")
+    assert h.cmd("INCR", "s").startswith(b"-ERR")
+    text = h.cmd("INFO", "commandstats").decode()
+    assert "cmdstat_incr:calls=4," in text and "rejected_calls=0,failed_calls=1" in text
+    replies = h.raw(b"".join(encode_command(*c) for c in [
+        ("SET", "a", "1"), ("CONFIG", "RESETSTAT"), ("GET", "a"), ("GET", "a"),
+        ("CONFIG", "SET", "slowlog-log-slower-than", "0"), ("SLOWLOG", "RESET"),
+        ("GET", "a"), ("GET", "a"), ("SLOWLOG", "LEN"), ("INFO", "commandstats")]))  # fmt: skip
+    assert b":3\r\n" in replies  # SLOWLOG RESET itself (logged once it ran) and both GETs
+    text = replies.rsplit(b"$", 1)[1].decode()
+    assert "cmdstat_set" not in text and "cmdstat_get:calls=4," in text
 
 
 def test_a_slow_subscriber_is_cut_at_the_configured_pubsub_limit(port):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_offset_and_keyset_return_the_same_pages_on_sparse_random_ids(conn):
     conn.query("CREATE TABLE pg_sparse (id BIGINT NOT NULL PRIMARY KEY, payload CHAR(8) NOT NULL)")
     ids = random.Random(5).sample(range(10**9), 500)
     conn.insert_many("INSERT INTO pg_sparse VALUES", [(i, "x") for i in ids])
-    res = paging.run(conn, "pg_sparse", 500, rounds=1)
+    res = paging.run(conn, "pg_sparse", rounds=1)
     assert set(res) == {"0", "100", "480"}
     assert all(cell["identical"] for cell in res.values())
     # and walking the whole table page by page with keyset sees every row once, in order
@@ -66,6 +67,42 @@ def test_offset_and_keyset_return_the_same_pages_on_sparse_random_ids(conn):
         seen += page
         last = page[-1]
     assert seen == sorted(ids)
+
+
+def test_offset_and_keyset_agree_at_every_depth_down_to_the_short_last_page(conn):
+    conn.query("DROP TABLE IF EXISTS pg_short")
+    conn.query("CREATE TABLE pg_short (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+               " payload CHAR(8) NOT NULL)")  # fmt: skip
+    conn.insert_many("INSERT INTO pg_short (payload) VALUES", [(f"r{i}",) for i in range(1_013)])
+    ids = [r[0] for r in conn.query("SELECT id FROM pg_short ORDER BY id").rows]
+    # the first page, the middle, the last full page, the short last page (13 rows),
+    # its last row alone, and past the end (nothing, both ways)
+    for depth in (0, 1, 20, 500, 993, 1_000, 1_012, 1_013):
+        want = ids[depth : depth + paging.PAGE]
+        for way in paging.WAYS:
+            assert [r[0] for r in paging.page(conn, way, "pg_short", depth)] == want, (way, depth)
+    res = paging.run(conn, "pg_short", rounds=1)
+    assert list(res) == ["0", "100", "993"]  # depths from the table's own count
+    assert all(cell["identical"] for cell in res.values())
+    assert all(cell[way]["returned"] == paging.PAGE for cell in res.values() for way in paging.WAYS)
+
+
+def test_rows_that_do_not_divide_by_the_rounds_are_all_inserted_and_paged_alike(
+    tmp_path, monkeypatch, mariadb
+):
+    """1,001 rows in 3 rounds: every row is inserted (not 3 x 333) and the deepest page,
+    at 981, is a full one that both ways return alike (it once read 'same_rows NO')."""
+    monkeypatch.setenv("SYSLAB_MYSQL_URL", "mysql:" + mariadb.url)
+    main(["--rows", "1001", "--upsert-rows", "20", "--rounds", "3", "--out", str(tmp_path)])
+    doc = json.loads((tmp_path / "mysql_keys.json").read_text())
+    pages = doc["paging"]
+    assert list(pages) == ["0", "100", "981"]
+    assert all(cell["identical"] for cell in pages.values())
+    assert pages["981"]["offset"]["returned"] == pages["981"]["keyset"]["returned"] == paging.PAGE
+    same = {r["extra"]["same_rows"] for r in doc["rows"] if r["workload"].startswith("page at")}
+    assert same == {"yes"}
+    assert {k: v["rows"] for k, v in doc["keys"].items()} == dict.fromkeys(doc["keys"], 1_001)
+    assert [sum(r["rows_per_s"] > 0 for r in v["rounds"]) for v in doc["keys"].values()] == [3] * 5
 
 
 def test_replace_deletes_and_cascades_where_odku_updates(conn):

@@ -66,7 +66,7 @@ def test_plans_show_the_scan_and_the_covering_index(conn):
 
 def test_quick_run_prints_plans_and_timings_side_by_side(tmp_path, monkeypatch, mariadb, capsys):
     monkeypatch.setenv("SYSLAB_MYSQL_URL", "mysql:" + mariadb.url)
-    main(["--quick", "--rounds", "1", "--out", str(tmp_path)])
+    main(["--quick", "--rounds", "2", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "ANALYZE:" in out and "why" in out
     doc = assert_bench_report(tmp_path, "unread-quick")
@@ -75,3 +75,5 @@ def test_quick_run_prints_plans_and_timings_side_by_side(tmp_path, monkeypatch, 
     assert (tmp_path / "unread-quick.png").stat().st_size > 10_000
     rows = {(r["workload"], r["impl"]) for r in doc["rows"]}
     assert ("insert messages", "covering") in rows and ("one channel", "no index") in rows
+    # two interleaved rounds: every variant timed each query for the 5 users in both
+    assert {r["extra"]["samples"] for r in doc["rows"] if r["unit"] == "ms"} == {10}

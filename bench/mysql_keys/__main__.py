@@ -33,7 +33,7 @@ while ON DUPLICATE KEY UPDATE changes the row in place (one handler update per r
 Both count a handler write per row for the insert attempt that found the duplicate."""
 WHY_PAGING = """why: OFFSET d walks d index entries and throws them away (rows examined grows with
 depth); keyset seeks straight to the last seen id (one index dive + one page), flat at any depth.
-Both return identical pages (checked)."""
+Both return identical pages (checked: same rows, and as many as the page at that depth holds)."""
 
 
 def key_rows(res: dict[str, Any], total: int) -> list[Row]:
@@ -69,7 +69,7 @@ def paging_rows(res: dict[str, Any]) -> list[Row]:
             c = cell[way]
             rows.append(Row(f"page at {int(depth):,}", way, c["median_ms"], "ms", {
                 "min": c["min_ms"], "median": c["median_ms"], "max": c["max_ms"],
-                "examined": c["rows_examined"],
+                "examined": c["rows_examined"], "returned": c["returned"],
                 "same_rows": "yes" if cell["identical"] else "NO"}))  # fmt: skip
     return rows
 
@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> None:
     with database() as addr, Connection.from_address(addr) as conn:
         keys = inserts.run(conn, total, args.rounds)
         ups = upsert.run(conn, n_upsert, args.rounds)
-        pages = paging.run(conn, inserts.table_name("auto-increment"), total, max(3, args.rounds))
+        pages = paging.run(
+            conn, inserts.table_name("auto-increment"), max(paging.MIN_ROUNDS, args.rounds)
+        )
     krows, urows, prows = key_rows(keys, total), upsert_rows(ups, n_upsert), paging_rows(pages)
     print("\n" + table(krows, reference=inserts.REFERENCE) + "\n" + WHY_KEYS)
     print("\n" + table(urows, reference=upsert.REFERENCE) + "\n" + WHY_UPSERT)

@@ -19,8 +19,9 @@ InnoDB stores a table *in* its primary key (the clustered index): rows live in
   more pages (bytes per row) and the tree keeps getting bigger and colder.
 
 Rounds interleave: each round inserts ``rows / rounds`` rows into every table
-in turn, so all four see the same machine state, and the per-round rate shows
-the random key slowing as its table grows.
+in turn (the order rotating, so no kind always goes first), so all see the same
+machine state, and the per-round rate shows the random key slowing as its
+table grows.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from clients.ids import Snowflake
 from clients.mysql import Connection
 
+from .. import common
 from ..sqlbench import Counters, table_bytes
 
 KINDS = ("auto-increment", "snowflake", "uuidv7-counter", "uuidv7", "uuidv4")
@@ -121,17 +123,25 @@ def insert_round(
     return {"seconds": seconds, "rows_per_s": n / seconds, **counters.delta(before)}
 
 
+def round_sizes(total: int, rounds: int) -> list[int]:
+    """``total`` rows split over at most ``rounds`` rounds, exactly: the first
+    ``total % rounds`` rounds take one more (``total // rounds`` alone would lose
+    the remainder, and the paging part would then look for rows that are not there)."""
+    rounds = max(1, min(rounds, total))
+    base, extra = divmod(total, rounds)
+    return [base + (1 if i < extra else 0) for i in range(rounds)]
+
+
 def run(conn: Connection, total: int, rounds: int) -> dict[str, Any]:
     """Per kind: per-round figures, totals, and the table's size at the end."""
     conn.query("SET GLOBAL innodb_monitor_enable = 'index_page_splits'")
     counters = Counters(conn, "GLOBAL", STATUS, METRICS)
     create(conn)
     make = makers()
-    per = max(1, total // rounds)
     out: dict[str, Any] = {k: {"rounds": []} for k in KINDS}
-    for _ in range(rounds):
-        for kind in KINDS:
-            out[kind]["rounds"].append(insert_round(conn, kind, per, make, counters))
+    for r, n in enumerate(round_sizes(total, rounds)):
+        for kind in common.rotated(KINDS, r):
+            out[kind]["rounds"].append(insert_round(conn, kind, n, make, counters))
     for kind in KINDS:
         rs = out[kind]["rounds"]
         size = table_bytes(conn, table_name(kind))

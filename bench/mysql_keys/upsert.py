@@ -13,8 +13,8 @@ foreign key to it (``ON DELETE CASCADE``). Every upserted row already exists.
   the conflict is on the last unique index and no foreign key or delete
   trigger is involved; neither holds here.)
 
-Each round times both on the same rows (interleaved), then puts the children
-back (untimed) so the next round starts equal.
+Each round times both on the same rows (interleaved, who goes first rotating),
+then puts the children back (untimed) so the next round starts equal.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from clients.mysql import Connection
 
+from .. import common
 from ..sqlbench import Counters
 
 BATCH = 1_000  # rows per statement
@@ -90,6 +91,6 @@ def run(conn: Connection, n: int, rounds: int) -> dict[str, Any]:
     counters = Counters(conn, "SESSION", STATUS)
     out: dict[str, Any] = {w: {"rounds": []} for w in WAYS}
     for r in range(rounds):
-        for way in WAYS if r % 2 == 0 else WAYS[::-1]:
+        for way in common.rotated(WAYS, r):
             out[way]["rounds"].append(one(conn, way, n, r, counters))
     return out

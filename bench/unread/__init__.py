@@ -6,7 +6,10 @@
 Layout: ``data.py`` builds the tables (messages in skewed channels, members
 with a last-read time), ``queries.py`` the two queries, the index variants and
 what ``EXPLAIN`` / ``ANALYZE FORMAT=JSON`` say about each; ``__main__.py``
-runs every variant and prints plans and timings side by side.
+runs every variant and prints plans and timings side by side. Variants are
+interleaved: each of ``--rounds`` rounds builds every variant's indexes in turn
+(the order rotating, so none always goes first) and times its queries and
+writes on it; rows are min / median / max over all rounds' samples.
 
 The queries, for one user's channels (a membership row holds ``last_read_at``)::
 

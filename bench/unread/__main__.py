@@ -63,22 +63,35 @@ def plan_line(rows: list[dict[str, Any]]) -> str:
                      for r in x)  # fmt: skip
 
 
-def one_variant(conn: Connection, variant: str, users: list[int], args: argparse.Namespace,
-                writes: list[tuple[Any, ...]]) -> dict[str, Any]:  # fmt: skip
+def visit(conn: Connection, variant: str, per_user: dict[str, list[tuple[Any, ...]]], budget: float,
+          writes: list[tuple[Any, ...]], out: dict[str, Any]) -> None:  # fmt: skip
+    """One round's turn of ``variant``: its indexes built, each query timed once per
+    user (within ``budget`` seconds), one write-cost pass; the plans, sizes and
+    answers on its first turn. Samples accumulate in ``out``."""
     build = queries.set_indexes(conn, variant)
-    out: dict[str, Any] = {"build_s": build, **table_bytes(conn, "ur_messages")}
-    out["answers"] = queries.answers(conn, users[0])
-    for name, sql in queries.QUERIES.items():
-        per_user = [queries.params(conn, name, u) for u in users]
-        out[name] = {
-            "explain": queries.explain(conn, sql, per_user[0]),
-            "analyze": queries.analyze(conn, sql, per_user[0]),
-            **queries.timed(conn, sql, per_user, args.rounds, args.budget),
+    if not out:
+        out.update(table_bytes(conn, "ur_messages"), builds=[], writes=[])
+        out["answers"] = {
+            n: conn.query(sql, per_user[n][0]).rows for n, sql in queries.QUERIES.items()
         }
-    rates = queries.write_cost(conn, writes, args.rounds)
+        for name, sql in queries.QUERIES.items():
+            args = per_user[name][0]
+            out[name] = {"explain": queries.explain(conn, sql, args),
+                         "analyze": queries.analyze(conn, sql, args), "times": []}  # fmt: skip
+    out["builds"].append(build)
+    for name, sql in queries.QUERIES.items():
+        out[name]["times"] += queries.timed(conn, sql, per_user[name], budget)
+    out["writes"] += queries.write_cost(conn, writes, 1)
+
+
+def finish(out: dict[str, Any]) -> None:
+    """A variant's samples as min / median / max (queries in ms, writes in rows/s)."""
+    for name in queries.QUERIES:
+        out[name].update(queries.spread_ms(out[name].pop("times")))
+    rates = out.pop("writes")
     out["write_rows_per_s"] = statistics.median(rates)
     out["write_min"], out["write_max"] = min(rates), max(rates)
-    return out
+    out["build_s"] = statistics.median(out.pop("builds"))
 
 
 def rows_of(res: dict[str, Any]) -> tuple[list[Row], list[Row]]:
@@ -106,7 +119,11 @@ def plot(res: dict[str, Any], png: Path) -> None:
                   yerr=[[c["median_ms"] - c["min_ms"] for c in cells], [c["max_ms"] - c["median_ms"] for c in cells]],
                   capsize=3)  # fmt: skip
     ax[0].set_xticks([j + width / 2 for j in range(len(names))], names, rotation=15)
-    ax[0].set(yscale="log", ylabel="ms per user (median, whiskers min..max)", title="unread queries by index")
+    ax[0].set(
+        yscale="log",
+        ylabel="ms per user (median, whiskers min..max)",
+        title="unread queries by index",
+    )
     ax[0].legend()
     ax[1].bar(names, [res[v]["write_rows_per_s"] for v in names], capsize=3,
               yerr=[[res[v]["write_rows_per_s"] - res[v]["write_min"] for v in names],
@@ -127,11 +144,15 @@ def run(args: argparse.Namespace) -> None:
             f"D12 unread indicator over {shape.messages:,} messages, {shape.channels:,} channels"
         )
     )
-    res: dict[str, Any] = {}
+    res: dict[str, Any] = {v: {} for v in queries.VARIANTS}
     with database() as addr, Connection.from_address(addr) as conn:
         data.load(conn, shape)
-        for variant in queries.VARIANTS:
-            res[variant] = one_variant(conn, variant, users, args, writes)
+        per_user = {n: [queries.params(conn, n, u) for u in users] for n in queries.QUERIES}
+        for r in range(args.rounds):  # interleaved: every variant once a round, the first rotating
+            for variant in common.rotated(queries.VARIANTS, r):
+                visit(conn, variant, per_user, args.budget / args.rounds, writes, res[variant])
+    for cell in res.values():
+        finish(cell)
     first = res[queries.REFERENCE]["answers"]
     same = all(r["answers"] == first for r in res.values())
     qrows, wrows = rows_of(res)

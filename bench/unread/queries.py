@@ -98,21 +98,23 @@ def analyze(conn: Connection, sql: str, args: tuple[Any, ...]) -> dict[str, Any]
 
 
 def timed(
-    conn: Connection, sql: str, per_user: list[tuple[Any, ...]], rounds: int, budget: float
-) -> dict[str, Any]:
-    """Latency per user query; stops early (after >= 3 samples) once ``budget`` seconds pass."""
+    conn: Connection, sql: str, per_user: list[tuple[Any, ...]], budget: float
+) -> list[float]:
+    """Seconds per user query, one pass over the users; stops early (after >= 3
+    samples) once ``budget`` seconds pass."""
     samples: list[float] = []
     start = time.perf_counter()
-    for _ in range(rounds):
-        for args in per_user:
-            t0 = time.perf_counter()
-            conn.query(sql, args)
-            samples.append(time.perf_counter() - t0)
-            if len(samples) >= 3 and time.perf_counter() - start > budget:
-                break
-        else:
-            continue
-        break
+    for args in per_user:
+        t0 = time.perf_counter()
+        conn.query(sql, args)
+        samples.append(time.perf_counter() - t0)
+        if len(samples) >= 3 and time.perf_counter() - start > budget:
+            break
+    return samples
+
+
+def spread_ms(samples: list[float]) -> dict[str, Any]:
+    """min / median / max of latencies in seconds, in milliseconds, and how many."""
     return {"samples": len(samples), "min_ms": min(samples) * 1e3,
             "median_ms": statistics.median(samples) * 1e3, "max_ms": max(samples) * 1e3}  # fmt: skip
 

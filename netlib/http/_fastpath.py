@@ -38,6 +38,8 @@ FAST_BATCH = 64 * 1024
 # Request fields a static file's answer depends on (besides Accept-Encoding): with any
 # of them the StaticFiles handler decides.
 _CONDITIONAL = re.compile(rb"\n(?:range|if-)")
+# A FileResponse up to this size is the core's (``server.FILE_BLOCK``, which is this).
+FILE_BLOCK = 64 * 1024
 # Handler results turned into a Response before the fast path looks at them.
 _CONVERTED = frozenset((dict, list, str, bytes, bytearray, type(None)))
 
@@ -157,7 +159,9 @@ class FastPath:
                 encoded = _heads.get((resp.status, tuple(resp.headers)), _MISSING)
                 if encoded is _MISSING:
                     encoded = plain_head(resp.status, resp.headers)
-            elif isinstance(resp, FileResponse) and resp.parts is None:
+            elif isinstance(resp, FileResponse) and resp.parts is None and resp.length > FILE_BLOCK:
+                # (a smaller one the core reads and writes with its head, in the plain
+                # answer's field order, or answers 500 if it cannot be read)
                 encoded = plain_head(resp.status, resp.headers)
                 if encoded is not None:  # a whole file or one range: head, then sendfile
                     # (in the order ``_send_streamed`` writes them: the length last)

@@ -48,7 +48,7 @@ from netlib.shell import (
 
 from . import core as h11
 from ._fast import Tail
-from ._fastpath import FastPath
+from ._fastpath import FILE_BLOCK, FastPath
 from ._streams import body_of, nothing, run_eagerly, send_file, with_policies
 from ._upgrade import switching_head, upgrade_target
 from .messages import (
@@ -74,9 +74,9 @@ PAUSE_BUFFER = READ_HIGH_WATER
 # so its unread request bytes do not turn our close into an RST that destroys the
 # answer before the client read it (nginx's lingering_close does the same).
 LINGER_SECONDS = 2.0
-# A FileResponse up to this size is read and written with its head in one write;
-# a larger one goes by os.sendfile (``_send_file``), never held in memory.
-FILE_BLOCK = 64 * 1024
+# A FileResponse up to FILE_BLOCK (64 KiB, defined beside the fast path, which leaves
+# such files to the core) is read and written with its head in one write; a larger one
+# goes by os.sendfile (``_send_file``), never held in memory.
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 

@@ -72,7 +72,7 @@ def simple(s: str | bytes) -> bytes:
 
 def error(msg: str | bytes, code: str = "ERR") -> bytes:
     """``-CODE MSG\\r\\n`` (CODE defaults to Redis's generic ``ERR``); CR/LF become spaces."""
-    b = msg.encode() if isinstance(msg, str) else msg
+    b = msg.encode("utf-8", "surrogateescape") if isinstance(msg, str) else msg  # bytes kept
     b = b.replace(b"\r", b" ").replace(b"\n", b" ")
     return b"-" + code.encode() + b" " + b + CRLF
 

@@ -123,7 +123,7 @@ def _single_quoted(line: bytes, i: int, out: bytearray) -> int:
 # the per-token cost is small next to the bytes).
 SPLIT_MAX = 1024
 _SPLIT_COUNTS: Final = {b"*%d" % n: n for n in range(1, SPLIT_MAX)}
-_SPLIT_HEADERS: Final = [b"$%d" % n for n in range(SPLIT_MAX)]
+_SPLIT_HEADERS: Final = {n: b"$%d" % n for n in range(SPLIT_MAX)}  # length -> its header
 
 
 class RequestParser:
@@ -217,23 +217,20 @@ class RequestParser:
         """
         parts = self._buf.split(b"\r\n")
         last = len(parts) - 1  # parts[last] is the unterminated tail (often b"")
-        i = 0
+        # heads[j]: the header parts[j] would have as a value (None from SPLIT_MAX bytes on),
+        # so a command's headers are checked by one list comparison of two slices.
+        heads = list(map(_SPLIT_HEADERS.get, map(len, parts)))
+        counts = _SPLIT_COUNTS
         append = out.append
-        counts, header = _SPLIT_COUNTS, _SPLIT_HEADERS.__getitem__
+        i = 0
         while i < last:
             count = counts.get(parts[i])
             if count is None:
                 break  # not a small canonical "*N": the general parser decides
             end = i + 1 + 2 * count
-            if end > last:
-                break  # incomplete
-            args = parts[i + 2 : end : 2]
-            try:
-                if list(map(header, map(len, args))) != parts[i + 1 : end : 2]:
-                    break
-            except IndexError:
-                break  # a value of SPLIT_MAX bytes or more: the general parser takes it
-            append(args)
+            if end > last or parts[i + 1 : end : 2] != heads[i + 2 : end : 2]:
+                break  # incomplete, a value with CRLF in it, an odd header: the general parser
+            append(parts[i + 2 : end : 2])
             i = end
         if i:
             self._buf = b"\r\n".join(parts[i:])

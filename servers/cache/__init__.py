@@ -63,7 +63,9 @@ commands byte for byte against redis-server, blocking pops), test_cache_geo.py
 for byte against redis-server), test_cache_hll.py (HLL strings byte for byte
 against redis-server, error bound), test_cache_bitops.py and
 test_cache_more_commands.py (every reply compared with redis-server's),
-test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server).
+test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server),
+test_cache_hostile.py (attacks: Lua sandbox and kill, ACL key positions, secrets in
+SLOWLOG, bad AOF manifests, what a restart keeps).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py).
 Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server;
 ``ARGS=--aof``: the writes under each appendfsync policy);

@@ -5,9 +5,12 @@ Strategy. A ``User`` keeps its rules the way they were written (``-@all
 of full command names (``get``, ``config|get``) the rules add up to over the
 registry as it is now. ``allcommands`` means "every command, also those
 registered later", as Redis's ``+@all``. A key pattern carries the access it
-grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); a command
-needs read access to its keys when it is flagged ``readonly``, write access
-when flagged ``write``. Channels are globs matched against PUBLISH and
+grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); each key of a
+call needs what Redis's key specs say (``key_roles``): a read command reads,
+a write command reads and writes unless it only writes (``WRITE_ONLY``: SET,
+LPUSH, DEL...), and the STORE forms read their sources and write their
+destination. Keys in movable positions (XREAD's STREAMS, numkeys, STORE
+options) are found by ``KEY_FINDERS`` (``commands/keyfinders.py``). Channels are globs matched against PUBLISH and
 SUBSCRIBE arguments; a PSUBSCRIBE pattern must be one of them literally,
 as Redis 7 requires.
 
@@ -127,6 +130,16 @@ def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]
             yield sub, cmd
 
 
+def to_bytes(s: str) -> bytes:
+    """Names, patterns and rules are any bytes, as in Redis: they travel as str with
+    surrogate escapes (a byte that is not UTF-8 stays itself both ways)."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def to_str(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
 def sha256_hex(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
 
@@ -203,8 +216,10 @@ class User:
         elif low == "resetchannels":
             self.allchannels, self.channels = False, []
         elif rule.startswith("&"):
-            if not self.allchannels and rule[1:].encode() not in self.channels:
-                self.channels.append(rule[1:].encode())
+            if has_spaces(rule[1:]):
+                raise AclError("Syntax error")
+            if not self.allchannels and to_bytes(rule[1:]) not in self.channels:
+                self.channels.append(to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
             self.compile(registry)
@@ -232,6 +247,8 @@ class User:
         self.passwords.remove(h)
 
     def _add_key(self, perm: str, pattern: str) -> None:
+        if has_spaces(pattern):
+            raise AclError("Syntax error")
         if self.allkeys:
             return
         if pattern == "*" and perm == "RW":
@@ -248,8 +265,8 @@ class User:
                 raise AclError("Unknown command or category name in ACL")
         else:
             base, _, sub = name.partition("|")
-            cmd = registry.lookup(base.encode())
-            if cmd is None or (sub and not cmd.subcommands.get(sub.encode())):
+            cmd = registry.lookup(to_bytes(base))
+            if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
                 raise AclError("Unknown command or category name in ACL")
         if sign == "-" and self.allcommands:
             self.allcommands = False
@@ -314,15 +331,23 @@ class User:
     def key_words(self) -> list[str]:
         if self.allkeys:
             return ["~*"]
-        return [("~" if p == "RW" else f"%{p}~") + k.decode(errors="replace") for p, k in self.keys]
+        return [("~" if p == "RW" else f"%{p}~") + to_str(k) for p, k in self.keys]
 
     def channel_words(self) -> list[str]:
         if self.allchannels:
             return ["&*"]
-        return ["resetchannels"] + ["&" + c.decode(errors="replace") for c in self.channels]
+        return ["resetchannels"] + ["&" + to_str(c) for c in self.channels]
 
     def command_text(self) -> str:
         return " ".join(self.rules)
+
+
+def has_spaces(s: str) -> bool:
+    """A space, tab, newline (C's isspace) or NUL: not allowed in a user name or a key or
+    channel pattern, as Redis's ACLStringHasSpaces. ACL LIST and the ACL file separate
+    words with spaces and users with newlines: ``~a\nuser evil on nopass ~* +@all``
+    would come back from ACL SAVE + ACL LOAD as a second user."""
+    return any(ch in " \t\n\r\v\f\0" for ch in s)
 
 
 def _valid_hash(h: str) -> str:
@@ -401,25 +426,24 @@ class Acl:
         if not user.may_run(name):
             return "command", name
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
-            write = "write" in target.flags
-            read = "readonly" in target.flags or not write
-            for key in key_args(target, args):
+            for key, read, write in key_roles(target, args):
                 if not user.may_access(key, write, read):
-                    return "key", key.decode(errors="replace")
+                    return "key", to_str(key)
         if not user.allchannels:
             for ch, literal in channel_args(name, args):
                 if not user.may_publish(ch, literal):
-                    return "channel", ch.decode(errors="replace")
+                    return "channel", to_str(ch)
         return None
 
     def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
         now = time.time()
-        for e in self.log:
+        for i, e in enumerate(self.log):
             if (e.reason, e.object, e.username, e.context) == (reason, obj, username, context) and (
                 now - e.created < ACL_LOG_MERGE_SECONDS
             ):
                 e.count += 1
                 e.client_info = client_info
+                self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
         del self.log[ACL_LOG_MAX:]
@@ -459,6 +483,74 @@ def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
         return []
     end = last if last > 0 else len(args) + last
     return args[first : end + 1 : step]
+
+
+# Write commands that only write their keys, never hand their content back (Redis's key
+# specs without ACCESS): a write-only user (%W~) may run them. Every other write command
+# needs read access too: LPOP, GETDEL, INCR, SET ... GET answer with what was there.
+WRITE_ONLY = frozenset(
+    """
+set setex psetex setnx mset msetnx append setrange lpush rpush lpushx rpushx linsert lset
+lrem ltrim sadd srem hset hsetnx hmset hdel zadd zrem zremrangebyrank zremrangebyscore
+zremrangebylex del unlink expire pexpire expireat pexpireat persist xadd xdel xtrim xsetid
+pfadd restore
+""".split()
+)
+
+
+def _store(dest: int, sources: slice) -> Any:
+    """A command that reads ``sources`` and writes ``dest`` (ZUNIONSTORE, COPY, BITOP...)."""
+
+    def roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+        keys = key_args(cmd, args)
+        d = args[dest] if dest < len(args) else None
+        return [(k, k is not d, k is d) for k in keys[sources]] + (
+            [(d, False, True)] if d is not None else []
+        )
+
+    return roles
+
+
+def _move(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """RENAME, LMOVE, SMOVE...: the source is read and emptied, the destination written."""
+    return [(args[1], True, True), (args[2], False, True)]
+
+
+def _store_option(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """SORT/GEORADIUS: the key is read; a STORE (or STOREDIST) destination written."""
+    return [(k, i == 0, i > 0) for i, k in enumerate(key_args(cmd, args))]
+
+
+def _pfmerge(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """PFMERGE reads its sources and merges into the destination (read and written)."""
+    return [(args[1], True, True)] + [(k, True, False) for k in args[2:]]
+
+
+def _set(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    return [(args[1], any(a.upper() == b"GET" for a in args[3:]), True)]
+
+
+KEY_ROLES: dict[str, Any] = {
+    "zunionstore": _store(1, slice(1, None)), "zinterstore": _store(1, slice(1, None)),
+    "zdiffstore": _store(1, slice(1, None)), "sunionstore": _store(1, slice(1, None)),
+    "sinterstore": _store(1, slice(1, None)), "sdiffstore": _store(1, slice(1, None)),
+    "zrangestore": _store(1, slice(1, None)), "geosearchstore": _store(1, slice(1, None)),
+    "bitop": _store(2, slice(1, None)), "copy": _store(2, slice(0, 1)),
+    "rename": _move, "renamenx": _move, "lmove": _move, "rpoplpush": _move, "blmove": _move,
+    "brpoplpush": _move, "smove": _move,
+    "sort": _store_option, "georadius": _store_option, "georadiusbymember": _store_option,
+    "set": _set, "pfmerge": _pfmerge,
+}  # fmt: skip
+
+
+def key_roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
+    """Each key of a call with the access it needs: (key, read, write)."""
+    roles = KEY_ROLES.get(cmd.name)
+    if roles is not None:
+        return list(roles(cmd, args))
+    write = "write" in cmd.flags
+    read = not write or cmd.name not in WRITE_ONLY
+    return [(k, read, write) for k in key_args(cmd, args)]
 
 
 _CHANNEL_ARGS = {"publish": (1, 2), "spublish": (1, 2)}

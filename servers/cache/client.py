@@ -78,6 +78,10 @@ class Client(Session):
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
             if refused is not None:
                 return refused
+        if self.state.misconf is not None:
+            refused = self._misconf(cmd, self.state.misconf)
+            if refused is not None:
+                return refused
         if self.state.min_replicas_to_write and "write" in cmd.flags:
             refused = self.state.admit_replicated_write()
             if refused is not None:
@@ -96,6 +100,23 @@ class Client(Session):
             if cmd.name not in RUN_INSIDE_MULTI:
                 self.multi.append(args)
                 return QUEUED
+        return None
+
+    def _misconf(self, cmd: Command, misconf: bytes) -> bytes | None:
+        """The AOF cannot be written: a write command, PING, or an EXEC of writes is
+        refused with -MISCONF (EXEC discards its transaction: EXECABORT), as Redis does."""
+        if cmd.name == "exec" and self.multi is not None:  # writes queued before the error
+            get = self.state.registry.get
+            if not any("write" in getattr(get(q[0]), "flags", ()) for q in self.multi):
+                return None
+            self.multi = None
+            self.unwatch()
+            self.update_guard()
+            self.state.observer.rejected(cmd, misconf)
+            return self.reject(b"-EXECABORT Transaction discarded because of: " + misconf[1:])
+        if "write" in cmd.flags or cmd.name == "ping":
+            self.state.observer.rejected(cmd, misconf)
+            return self.reject(misconf)
         return None
 
     def _multi_oom(self, cmd: Command) -> bytes | None:
@@ -217,6 +238,7 @@ class Client(Session):
             or self.state.pause is not None
             or self.state.busy_script is not None
             or self.state.min_replicas_to_write > 0
+            or self.state.misconf is not None
         )
 
     def resume(self) -> None:

@@ -171,18 +171,19 @@ class Database:
     def get(self, key: bytes) -> Any:
         """The live value or None (expiring it lazily); counts hits and misses."""
         v = self.data.get(key)
+        ks = self.ks
         if v is None:
-            self.ks.misses += 1
+            ks.misses += 1
             return None
         if self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= self.ks.clock():
+            if exp is not None and exp <= ks.clock():
                 self.expire_now(key)
-                self.ks.misses += 1
+                ks.misses += 1
                 return None
-        self.ks.hits += 1
-        if self.ks.tracker is not None:
-            self.ks.tracker.touch(self, key)
+        ks.hits += 1
+        if ks.tracker is not None:
+            ks.tracker.touch(self, key)
         return v
 
     def get_typed(self, key: bytes, t: type) -> Any:
@@ -211,7 +212,8 @@ class Database:
         """Create or replace ``key`` (dropping its TTL unless ``keep_ttl``)."""
         sizes = self.sizes
         old = sizes.get(key)
-        tracker = self.ks.tracker
+        ks = self.ks
+        tracker = ks.tracker
         if old is None:
             self.keylog.add(key)
             old = 0
@@ -223,12 +225,12 @@ class Database:
             if tracker is not None:
                 tracker.touch(self, key)
         sizes[key] = size
-        self.ks.used += size - old
-        self.ks.dirty += 1
+        ks.used += size - old
+        ks.dirty += 1
         self.data[key] = value
         if self.watchers:
             self.touched(key)
-        blocking = self.ks.blocking
+        blocking = ks.blocking
         if blocking is not None and blocking.waiters:
             blocking.changed(self.index, key)
 

@@ -43,8 +43,29 @@ def lua_kind(v: Any) -> str | None:
     return lua51.lua_type(v)
 
 
+SPARSE_RATIO, SPARSE_SAFE = 2, 10  # lua-cjson's encode_sparse_array defaults
+
+
 def _array_len(t: Any) -> int | None:
-    """n if the table's keys are exactly 1..n, else None."""
+    """lua-cjson's rule: a table whose keys are all integers >= 1 is an array up to its
+    largest key (holes encode as null), unless it is excessively sparse (largest key over
+    twice the count and over 10: an error, as cjson's default); anything else is None."""
+    top = items = 0
+    for k in t.keys():
+        if type(k) is int or (type(k) is float and k.is_integer()):
+            if k < 1:
+                return None
+            top = max(top, int(k))
+            items += 1
+        else:
+            return None
+    if top > items * SPARSE_RATIO and top > SPARSE_SAFE:
+        raise LibError("Cannot serialise table: excessively sparse array")
+    return top
+
+
+def _dense_len(t: Any) -> int | None:
+    """lua-cmsgpack's rule: n if the keys are exactly 1..n (a hole makes it a map)."""
     n = 0
     for k in t.keys():
         if type(k) is int or (type(k) is float and k.is_integer()):
@@ -196,8 +217,8 @@ def _to_msgpack(v: Any, depth: int = 0) -> Any:
     if lua_kind(v) == "table":
         if depth >= 16:  # lua-cmsgpack packs tables 16 levels down as nil (no cycles)
             return None
-        n = _array_len(v)
-        if n is not None and n > 0:
+        n = _dense_len(v)
+        if n is not None:  # {} too: lua-cmsgpack packs it as an empty array
             return [_to_msgpack(v[i], depth + 1) for i in range(1, n + 1)]
         return {_to_msgpack(k, depth + 1): _to_msgpack(x, depth + 1) for k, x in v.items()}
     return None

@@ -1,11 +1,14 @@
 """What the cache records about the commands it runs: INFO commandstats and errorstats,
 SLOWLOG, LATENCY, and the MONITOR feed.
 
-Strategy. The session loop times every command (two ``perf_counter`` calls)
-and hands it to ``Observer.observe``, which must stay cheap: one dict lookup
-and two additions for the statistics, one comparison for the slow log, one
-for the latency monitor, one truth test for MONITOR. Everything else happens
-only when a threshold is crossed or a monitor is connected.
+Strategy. The session loop times every command (one ``perf_counter`` call
+each) and counts a run of ordinary calls of one command at once
+(``Observer.count``: one dict lookup and two additions per run). A call goes
+to ``Observer.observe`` on its own when it is not ordinary: an error reply,
+slower than the slow log's or the latency monitor's threshold, a container
+(``config|get``), or while a monitor is connected or the AOF is on
+(``State.observe_every``). Everything else happens only when a threshold is
+crossed or a monitor is connected.
 
 * commandstats: per full command name (``get``, ``config|get``): calls,
   seconds, rejected calls (refused before running: NOPERM, NOAUTH, a wrong
@@ -69,9 +72,23 @@ def _repr_arg(b: bytes) -> str:
     return "".join(out)
 
 
+# CONFIG SET parameters whose value is a secret (Redis's SENSITIVE_CONFIG).
+SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})
+
+
 def redact(name: str, args: list[bytes]) -> list[bytes]:
+    """``args`` as SLOWLOG and MONITOR may show them (``name``: the full command name):
+    AUTH's and HELLO AUTH's credentials, every ACL SETUSER word, CONFIG SET's secrets."""
     if name == "auth":
         return [args[0]] + [b"(redacted)"] * (len(args) - 1)
+    if name == "acl|setuser":
+        return args[:2] + [b"(redacted)"] * (len(args) - 2)
+    if name == "config|set":
+        out = list(args)
+        for i in range(2, len(out) - 1, 2):
+            if out[i].lower() in SENSITIVE_CONFIG:
+                out[i + 1] = b"(redacted)"
+        return out
     if name == "hello":
         out = list(args)
         for i in range(2, len(out) - 2):
@@ -135,11 +152,10 @@ class Observer:
         self, c: Any, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
     ) -> None:
         name = cmd.name
-        target = cmd
         if cmd.subcommands and len(args) > 1:
             sub = cmd.subcommands.get(args[1].lower())
             if sub is not None:
-                name, target = sub.name, sub
+                name = sub.name
         st = self.commands.get(name)
         if st is None:
             st = self.commands[name] = CommandStats()
@@ -160,8 +176,24 @@ class Observer:
                 self.write_log(c, cmd, args, reply)
             elif c.blocked is not None:
                 c.blocked_args = args  # logged when a write serves it
-        if self.monitors and "admin" not in categories(target, cmd if target is not cmd else None):
-            self.feed(c, name, args)
+        if self.monitors and "skip_monitor" not in cmd.flags:
+            self.monitor(c, cmd, args)
+
+    def monitor(self, c: Any, cmd: Any, args: list[bytes], addr: str | None = None) -> None:
+        """MONITOR's line for a command that ran, unless it is an admin one."""
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            target = cmd.subcommands.get(args[1].lower()) or cmd
+        if "admin" not in categories(target, cmd if target is not cmd else None):
+            self.feed(c, target.name, args, addr)
+
+    def count(self, cmd: Any, calls: int, seconds: float) -> None:
+        """``calls`` ordinary calls of ``cmd`` (no error, not slow, nobody monitoring)."""
+        st = self.commands.get(cmd.name)
+        if st is None:
+            st = self.commands[cmd.name] = CommandStats()
+        st.calls += calls
+        st.seconds += seconds
 
     def script_call(self, cmd: Any, args: list[bytes], reply: bytes, seconds: float) -> None:
         """A command a script ran (redis.call): its statistics and its error, as Redis's
@@ -195,7 +227,7 @@ class Observer:
 
     # -- the slow paths ------------------------------------------------------------------------
     def _slow(self, c: Any, name: str, args: list[bytes], seconds: float) -> None:
-        args = redact(name.partition("|")[0], args)
+        args = redact(name, args)
         shown = []
         for i, a in enumerate(args):
             if i == SLOWLOG_MAX_ARGS - 1 and len(args) > SLOWLOG_MAX_ARGS:
@@ -222,12 +254,13 @@ class Observer:
         else:
             e.samples.append((now, ms))
 
-    def feed(self, c: Any, name: str, args: list[bytes]) -> None:
-        """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``."""
+    def feed(self, c: Any, name: str, args: list[bytes], addr: str | None = None) -> None:
+        """One MONITOR line to every monitor: ``+<time> [<db> <addr>] "cmd" "arg"...``
+        (``addr`` "lua" for a command a script ran, as Redis shows it)."""
         now = time.time()
-        args = redact(name.partition("|")[0], args)
+        args = redact(name, args)
         quoted = " ".join(_repr_arg(a) for a in args)
-        line = f"+{now:.6f} [{c.db_index} {c.conn.peer}] {quoted}\r\n"
+        line = f"+{now:.6f} [{c.db_index} {addr or c.conn.peer}] {quoted}\r\n"
         data = line.encode()
         for m in list(self.monitors):
             m.send(data)

@@ -31,10 +31,15 @@ name (``DEL`` then the commands that rebuild it): SPOP, the blocking pops
 replaced by the ID it generated. A relative TTL (EXPIRE, SET EX, SETEX,
 GETEX) is followed by ``PEXPIREAT`` with the absolute time, so replaying it
 later does not extend it. Scripts are not logged themselves: the writes they
-make through the session are.
+make through the session are. Subcommands that write (XGROUP CREATE, FUNCTION
+LOAD...) are logged by their own flags; FUNCTION libraries open every base and
+snapshot file as ``FUNCTION LOAD`` commands, so they survive a restart as in Redis.
 
 ``appendfsync``: the batch's log bytes are written (``write(2)``) before its
-replies go out, whatever the policy, so a killed *process* loses nothing;
+replies go out, whatever the policy, so a killed *process* loses nothing (one
+write per event loop turn for all the sessions served in it, as Redis writes its
+AOF buffer before sleeping; a failed write refuses writes with -MISCONF until a
+retry works, see ``saving.Persistence.write_aof``);
 ``always`` also fsyncs before replying (a power loss loses no acknowledged
 write), ``everysec`` fsyncs from a thread once a second, ``no`` leaves it to
 the kernel.
@@ -191,9 +196,11 @@ class ChecksumWriter:
             self.crc = self.pending = 0
 
 
-def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda: True) -> int:
-    """A base or snapshot file: the dataset, CRC records, ``SYSLAB.END``; temp + fsync +
-    rename, so ``path`` is either the old file or the whole new one. Returns its size.
+def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda: True,
+                  libraries: Iterable[bytes] = ()) -> int:  # fmt: skip
+    """A base or snapshot file: ``FUNCTION LOAD`` of each library, the dataset, CRC records,
+    ``SYSLAB.END``; temp + fsync + rename, so ``path`` is either the old file or the whole
+    new one. Returns its size.
 
     ``wanted()`` is asked before the rename: a forked child whose parent died
     (SIGKILL) drops its file rather than renaming it under a restarted server."""
@@ -201,6 +208,9 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
     count = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
         w = ChecksumWriter(f)
+        for code in libraries:
+            w.write(encode_command(b"FUNCTION", b"LOAD", code))
+            count += 1
         for cmd in dataset_commands(ks):
             w.write(encode_command(*cmd))
             count += 1
@@ -292,21 +302,57 @@ class AofFile:
     kind: str  # "b" base, "i" incremental
 
 
+MANIFEST_MAX_LINE = 1024  # Redis's MANIFEST_MAX_LINE: a longer line is not a manifest
+
+
 def parse_manifest(text: str) -> list[AofFile]:
-    files = []
+    """The manifest's files, base first, checked as Redis's aofLoadManifestFromFile does: a
+    manifest naming nothing, two bases, an unknown type or incremental files out of order
+    is refused (loading it would replay the wrong data, and the unlisted files would then
+    be deleted as leftovers of a crashed rewrite)."""
+    base: AofFile | None = None
+    incrs: list[AofFile] = []
+    others: list[AofFile] = []
     for n, line in enumerate(text.splitlines(), 1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
+        if line.startswith("#"):
             continue
+        if len(line) > MANIFEST_MAX_LINE:
+            raise CorruptFile(f"{MANIFEST} line {n}: too long")
+        words = line.split()
+        if len(words) < 6 or len(words) % 2:
+            raise CorruptFile(f"{MANIFEST} line {n}: not 'file NAME seq N type b|i'")
         fields = dict(zip(words[::2], words[1::2], strict=False))
         try:
             f = AofFile(fields["file"], int(fields["seq"]), fields["type"])
         except (KeyError, ValueError):
             raise CorruptFile(f"{MANIFEST} line {n}: not 'file NAME seq N type b|i'") from None
-        if f.kind not in ("b", "i", "h") or "/" in f.name:
-            raise CorruptFile(f"{MANIFEST} line {n}: bad file entry")
-        files.append(f)
-    return files
+        if "/" in f.name or "\0" in f.name or f.name in (".", ".."):
+            raise CorruptFile(f"{MANIFEST} line {n}: a file name, not a path, is expected")
+        if f.seq <= 0:
+            raise CorruptFile(f"{MANIFEST} line {n}: bad sequence number {f.seq}")
+        if f.kind == "b":
+            if base is not None:
+                raise CorruptFile(f"{MANIFEST} line {n}: a second base file")
+            base = f
+        elif f.kind == "i":
+            if incrs and f.seq <= incrs[-1].seq:
+                raise CorruptFile(f"{MANIFEST} line {n}: sequence numbers must increase")
+            incrs.append(f)
+        elif f.kind == "h":
+            others.append(f)
+        else:
+            raise CorruptFile(f"{MANIFEST} line {n}: unknown file type {f.kind!r}")
+    if base is None and not incrs:
+        raise CorruptFile(f"{MANIFEST} names no file")
+    return ([base] if base else []) + incrs + others
+
+
+def read_manifest(path: Path) -> list[AofFile]:
+    try:
+        text = path.read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise CorruptFile(f"{MANIFEST}: not text ({e})") from None
+    return parse_manifest(text)
 
 
 def manifest_text(files: Iterable[AofFile]) -> str:
@@ -326,9 +372,15 @@ class Aof:
         self.db = -1  # the database the log last SELECTed
         self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
         self.buf_lock = threading.Lock()  # a script's worker thread feeds too
+        # While a script runs its writes gather here and join ``buf`` when it ends: a
+        # script past busy-reply-threshold lets the loop flush (others' batches, the
+        # cron), and a crash then must not leave half a script in the file (Redis
+        # propagates a script's effects as one MULTI/EXEC).
+        self.holding: bytearray | None = None
         self.dirty = False  # written since the last fsync
         self.last_fsync = time.time()
         self.fsyncs = 0
+        self.fsync_error: OSError | None = None  # the fsync thread's last failure (else None)
         self.size = 0
         self.base_size = 0
         self._stop = threading.Event()
@@ -372,10 +424,23 @@ class Aof:
     def feed(self, db: int, args: list[bytes]) -> None:
         data = encode_command(*args)
         with self.buf_lock:
+            buf = self.buf if self.holding is None else self.holding
             if db != self.db:
-                self.buf += encode_command(b"SELECT", b"%d" % db)
+                buf += encode_command(b"SELECT", b"%d" % db)
                 self.db = db
-            self.buf += data
+            buf += data
+
+    def hold(self) -> None:
+        """A script starts: keep its writes apart until ``release``."""
+        with self.buf_lock:
+            self.holding = bytearray()
+
+    def release(self) -> None:
+        """The script ended: its writes join the buffer together (one batch, one CRC)."""
+        with self.buf_lock:
+            if self.holding is not None:
+                self.buf += self.holding
+                self.holding = None
 
     def flush(self) -> None:
         """Write the buffer and its CRC record (``fsync_now`` makes it durable)."""
@@ -415,7 +480,13 @@ class Aof:
         """``everysec``: fsync what was written, once a second (off the event loop)."""
         while not self._stop.wait(1.0):
             if self.policy == "everysec" and self.dirty:
-                self.fsync_now()
+                try:
+                    self.fsync_now()
+                    self.fsync_error = None
+                except OSError as e:  # the loop thread's cron refuses writes (MISCONF)
+                    log.error("can't fsync the AOF: %s", e)
+                    self.fsync_error = e
+                    self.dirty = True  # retried next second
 
     def close(self) -> None:
         self.flush()
@@ -458,7 +529,7 @@ def load_dataset_file(path: Path) -> list[list[bytes]]:
 
 def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
     """The manifest's files' commands, in order; the last incremental file's bad tail cut."""
-    files = parse_manifest((directory / MANIFEST).read_text())
+    files = read_manifest(directory / MANIFEST)
     incrs = [f for f in files if f.kind == "i"]
     parts: list[list[list[bytes]]] = []
     for f in files:

@@ -5,7 +5,7 @@
 -- as in Redis 7.0's locked globals.
 local py, libs = ...
 local G = _G
-local dbg_getinfo, dbg_sethook = debug.getinfo, debug.sethook
+local dbg_getinfo, dbg_sethook, dbg_getregistry = debug.getinfo, debug.sethook, debug.getregistry
 local error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
       loadstring, lua_pcall, next, pairs =
       error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
@@ -148,9 +148,60 @@ H.bit = readonly(lib(libs.bit))
 
 -- lupa looks up debug.traceback when Python calls into Lua: keep only that.
 H.debug = readonly({traceback = debug.traceback})
-H.string = readonly(string)
+-- Stock Lua 5.1's pattern matcher recurses once per pattern item with no limit (5.2 added
+-- one: "pattern too complex"), so string.rep('a?', 200000) as a pattern overflows the C
+-- stack and kills the process, Redis's too. Refuse patterns with more than MAX_PATTERN
+-- quantifiers and captures: far more than any real pattern, far less than the stack holds.
+local MAX_PATTERN, sgsub = 2000, string.gsub
+local function check_pattern(p)
+  if type(p) == 'string' and #p > MAX_PATTERN then
+    local _, n = sgsub(p, '[%(%)%?%*%+%-]', '')
+    if n > MAX_PATTERN then error('pattern too complex', 3) end
+  end
+end
+local string_ = {}
+for k, v in pairs(string) do string_[k] = v end
+-- (the locals keep the library's names: they are what "bad argument #1 to 'find'" says)
+local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
+string_.find = function(s, p, init, plain)
+  if not plain then check_pattern(p) end
+  return find(s, p, init, plain)
+end
+string_.match = function(s, p, ...) check_pattern(p) return match(s, p, ...) end
+string_.gmatch = function(s, p, ...) check_pattern(p) return gmatch(s, p, ...) end
+string_.gsub = function(s, p, ...) check_pattern(p) return gsub(s, p, ...) end
+H.string = readonly(string_)
 H.table = readonly(table)
-H.coroutine = readonly(coroutine)
+-- SCRIPT KILL's hook is a Lua function, and stock 5.1 keeps such hooks per thread (a
+-- coroutine inherits the mask, not the function): a loop inside a coroutine was never
+-- interrupted. Each coroutine a script creates gets the hook (``hook_thread``, set
+-- below); once killed, resuming a coroutine raises the kill in the resumer too.
+local kill_error, hook_thread = nil, nil
+local coroutine_ = {}
+for k, v in pairs(coroutine) do coroutine_[k] = v end
+local co_create, co_resume = coroutine.create, coroutine.resume
+local function not_killed()
+  if kill_error then error({err = kill_error}, 0) end
+end
+coroutine_.create = function(f)
+  local co = co_create(f)
+  hook_thread(co)
+  return co
+end
+coroutine_.resume = function(...)
+  not_killed()
+  return co_resume(...)
+end
+coroutine_.wrap = function(f)
+  local co = coroutine_.create(f)
+  return function(...)
+    not_killed()
+    local r = {co_resume(co, ...)}
+    if not r[1] then error(r[2], type(r[2]) == 'string' and 2 or 0) end  -- as auxwrap
+    return unpack(r, 2, table.maxn(r))
+  end
+end
+H.coroutine = readonly(coroutine_)
 local math_ = {}
 for k, v in pairs(math) do math_[k] = v end
 H.math = readonly(math_)
@@ -196,6 +247,27 @@ protected[G] = true
 
 local hook, killed = nil, py.killed
 local function arm() dbg_sethook(hook, '', 100000) end
+-- debug.sethook keeps each thread's hook function in a registry table keyed by the
+-- thread's address, never cleared: each run drops the entries of the coroutines it made
+-- (found once: the table whose only entry is the main thread's hook), else a script
+-- making a million coroutines would fill the state for good.
+local hooktable, main_key = nil, nil
+hook_thread = function(co) dbg_sethook(co, hook, '', 100000) end
+local function find_hooktable()
+  for _, t in pairs(dbg_getregistry()) do
+    if type(t) == 'table' then
+      for k, v in pairs(t) do
+        if v == hook and type(k) == 'userdata' then hooktable, main_key = t, k end
+      end
+    end
+  end
+end
+local function unhook_all()
+  if hooktable == nil then return end
+  for k in pairs(hooktable) do
+    if k ~= main_key then hooktable[k] = nil end
+  end
+end
 local running = false  -- inside api.run: only then may the kill hook raise
 
 -- Errors keep where they happened, as Redis's __redis__err__handler does.
@@ -224,6 +296,7 @@ hook = function()
     local why = killed()  -- nil, or the error to stop with
     if why then
       dbg_sethook(hook, 'l')
+      kill_error = why
       error({err = why})
     end
   end
@@ -237,21 +310,23 @@ end
 api.run = function(f, keys, args)
   -- ok, the first return value (or the error table)
   local ok, v
-  running = true
+  running, kill_error = true, nil
   if keys == nil then
     ok, v = xpcall(f, err_handler)
   else
     ok, v = xpcall(function() return f(keys, args) end, err_handler)
   end
   running = false
+  unhook_all()
   arm()
   return ok, v
 end
 api.load = function(f)
   -- run a library's code with the load-time globals
-  loading, running = true, true
+  loading, running, kill_error = true, true, nil
   local ok, v = xpcall(f, err_handler)
   loading, running = false, false
+  unhook_all()
   arm()
   return ok, v
 end
@@ -259,6 +334,7 @@ api.set_args = function(keys, argv)
   H.KEYS, H.ARGV = keys, argv
 end
 arm()
+find_hooktable()
 api.shape = function(t)
   -- How a returned table converts (Redis 7.0 checks these fields raw, in this order).
   local v = rawget(t, 'err')

@@ -54,7 +54,8 @@ class Persistence:
         self.last_rewrite_ok = True
         self.rewrites = 0
         self.changes = 0  # writes since the last snapshot
-        self.waiting: list[Any] = []  # sessions whose replies wait for the group fsync
+        self.waiting: list[Any] = []  # sessions whose replies wait for the loop turn's write
+        self.write_error: OSError | None = None  # the last AOF write failed: writes refused
         self.commit_scheduled = False
 
     @property
@@ -106,11 +107,16 @@ class Persistence:
         """A new AOF from the dataset in memory (at start, or CONFIG SET appendonly yes)."""
         self.aof_dir.mkdir(parents=True, exist_ok=True)
         aof = Aof(self.aof_dir, self.policy)
-        old = persist.parse_manifest(aof.manifest.read_text()) if aof.manifest.exists() else []
+        try:  # only to number the new base past the old one's
+            old = persist.read_manifest(aof.manifest) if aof.manifest.exists() else []
+        except CorruptFile:
+            old = []
         base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
                        ".base.aof", 0, "b")  # fmt: skip
         base.seq = int(base.name.split(".")[2])
-        aof.base_size = persist.write_dataset(self.aof_dir / base.name, self.state.keyspace)
+        aof.base_size = persist.write_dataset(
+            self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
+        )
         aof.files = [base]
         aof.open_incr()
         self._remove_unlisted(aof.files)
@@ -120,6 +126,8 @@ class Persistence:
     # -- the hooks ------------------------------------------------------------------------------
     def write_log(self, c: Any, cmd: Any, args: list[bytes], reply: bytes) -> None:
         """After a command: log it (or its effects) if it wrote and succeeded."""
+        if cmd.subcommands and len(args) > 1:  # XGROUP CREATE, FUNCTION LOAD: the sub's flags
+            cmd = cmd.subcommands.get(args[1].lower()) or cmd
         if reply[:1] == b"-" or "write" not in cmd.flags:
             return
         name = cmd.name
@@ -165,27 +173,20 @@ class Persistence:
             self.state.unsynced = True
 
     def sync(self, session: Any) -> None:
-        """Before a batch's replies go out: write the log; under ``always`` the replies wait
-        for one fsync shared by every session served in this loop turn (a group commit, as
-        Redis fsyncs once per event loop iteration before writing replies)."""
+        """Before a batch's replies go out: its log bytes are written first, once per loop
+        turn for every session served in it (Redis writes its AOF buffer once per event loop
+        iteration, before sleeping), and under ``always`` fsynced too: the replies wait in
+        ``session.held`` until ``group_commit`` has written (a group commit)."""
         self.state.unsynced = False
         aof = self.aof
         if aof is None:
             return
         try:
-            aof.flush()
-        except OSError as e:
-            if aof.policy == "always":  # as Redis: the replies must not go out, the
-                log.critical("can't write the AOF (%s) under appendfsync always: exiting", e)
-                os._exit(1)  # writes are in memory only; a restart loads what was logged
-            log.error("can't write the AOF (%s): the batch stays buffered, retried next time", e)
-            return
-        if aof.policy != "always":
-            return
-        try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (loading, tests driving a session by hand)
-            aof.fsync_now()
+            self.write_aof()
+            if aof.policy == "always":
+                aof.fsync_now()
             return
         if session.held is None:
             session.held = []
@@ -195,12 +196,59 @@ class Persistence:
             loop.call_soon(self.group_commit)
 
     def group_commit(self) -> None:
+        """Write (and under ``always`` fsync) the loop turn's log, then send the held replies."""
         self.commit_scheduled = False
-        if self.aof is not None:
-            self.aof.fsync_now()
+        aof = self.aof
+        if aof is not None and self.write_aof() and aof.policy == "always":
+            try:
+                aof.fsync_now()
+            except OSError as e:  # as Redis: the replies must not go out
+                log.critical("can't fsync the AOF (%s) under appendfsync always: exiting", e)
+                os._exit(1)
         waiting, self.waiting = self.waiting, []
         for s in waiting:
             s.release()
+
+    def write_aof(self) -> bool:
+        """Write the AOF buffer; on failure keep it to retry and refuse writes (MISCONF).
+
+        As Redis: under ``always`` a failed write ends the server (the replies must
+        not go out; a restart loads what was logged); otherwise the commands already
+        run are answered, and every later write command (and PING) is refused with
+        ``-MISCONF Errors writing to the AOF file: ...`` until a retry succeeds
+        (each batch that writes, and the cron ``hz`` times a second).
+        """
+        aof = self.aof
+        assert aof is not None
+        try:
+            aof.flush()
+        except OSError as e:
+            if aof.policy == "always":
+                log.critical("can't write the AOF (%s) under appendfsync always: exiting", e)
+                os._exit(1)
+            if self.write_error is None:
+                log.error("can't write the AOF (%s): refusing writes until it can", e)
+            self.write_error = e
+            self._refuse()
+            return False
+        if self.write_error is not None:
+            log.warning("AOF write error looks solved: accepting writes again")
+            self.write_error = None
+            self._refuse()
+        return True
+
+    def _refuse(self) -> None:
+        """Set ``state.misconf`` from the last write's and the fsync thread's outcome."""
+        aof = self.aof
+        e = None if aof is None else self.write_error or aof.fsync_error
+        misconf = None
+        if e is not None:
+            why = e.strerror or str(e)
+            misconf = f"-MISCONF Errors writing to the AOF file: {why}\r\n".encode()
+        if misconf != self.state.misconf:
+            self.state.misconf = misconf
+            for client in self.state.clients.values():  # the check runs on guarded clients
+                client.update_guard()
 
     # -- forked children ------------------------------------------------------------------------------
     def bgrewrite(self) -> str | None:
@@ -220,8 +268,9 @@ class Persistence:
         seq = aof.next_seq("b")
         base = AofFile(f"appendonly.aof.{seq}.base.aof", seq, "b")
         alive = _parent_alive(os.getpid())  # evaluated here, in the parent
+        libs = self.libraries()
         pid = self._fork(lambda: persist.write_dataset(
-            self.aof_dir / base.name, self.state.keyspace, alive))  # fmt: skip
+            self.aof_dir / base.name, self.state.keyspace, alive, libs))  # fmt: skip
         self.child = (pid, "rewrite", (base, new_incr, old_files))
         log.info("background AOF rewrite started by pid %d", pid)
         return None
@@ -232,16 +281,23 @@ class Persistence:
                 "Background append only file rewriting in progress")  # fmt: skip
         path = self.snapshot_path
         alive = _parent_alive(os.getpid())
-        pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive))
+        libs = self.libraries()
+        pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive, libs))
         self.child = (pid, "save", self.changes)
         log.info("background saving started by pid %d", pid)
         return None
 
     def save(self) -> None:
-        persist.write_dataset(self.snapshot_path, self.state.keyspace)
+        persist.write_dataset(self.snapshot_path, self.state.keyspace, libraries=self.libraries())
         self.lastsave = int(time.time())
         self.changes = 0
         self.last_bgsave_ok = True
+
+    def libraries(self) -> list[bytes]:
+        """The FUNCTION libraries' codes: a base or snapshot file loads them first, as
+        Redis's RDB and AOF rewrite keep functions beside the keys."""
+        engine = self.state.scripting
+        return [lib.code for lib in engine.libraries.values()] if engine is not None else []
 
     def _fork(self, work: Any) -> int:
         pid = os.fork()
@@ -256,9 +312,12 @@ class Persistence:
 
     def poll(self) -> None:
         """Cron: has the child finished? Then finish its job (the new manifest, the save time)."""
-        if self.state.unsynced and self.aof is not None:  # outside a batch (cron eviction)
-            self.state.unsynced = False
-            self.aof.flush()
+        aof = self.aof
+        if aof is not None and (self.state.unsynced or self.write_error is not None):
+            self.state.unsynced = False  # outside a batch (cron eviction), or a retry
+            self.write_aof()
+        if aof is not None:
+            self._refuse()  # the fsync thread may have failed, or succeeded again
         if self.child is None:
             return
         pid, kind, ctx = self.child
@@ -305,6 +364,8 @@ class Persistence:
             self.aof.close()
             self.aof = None
             self.appendonly = False
+            self.write_error = None
+            self._refuse()  # no AOF: nothing refuses writes
 
     def set_policy(self, policy: str) -> None:
         if policy not in persist.POLICIES:
@@ -329,7 +390,7 @@ class Persistence:
             "aof_rewrite_in_progress": int(self.child is not None and self.child[1] == "rewrite"),
             "aof_rewrites": self.rewrites,
             "aof_last_bgrewrite_status": "ok" if self.last_rewrite_ok else "err",
-            "aof_last_write_status": "ok",
+            "aof_last_write_status": "ok" if self.state.misconf is None else "err",
             "aof_current_size": (aof.base_size + aof.size) if aof else 0,
             "aof_base_size": aof.base_size if aof else 0,
             "aof_fsync_policy": self.policy,

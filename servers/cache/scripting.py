@@ -479,6 +479,9 @@ class Engine:
         run.loop = _running_loop()
         if st.evictor.maxmemory:  # evict first, as Redis does before any command
             run.oom = st.admit_write() is not None
+        aof = self._aof()
+        if aof is not None:
+            aof.hold()  # the script's writes reach the file together, when it ends
         self._jobs.put(run)
         wait = self.busy_ms / 1000 if self.busy_ms > 0 and not run.caller.in_exec else None
         if not run.done.wait(wait):
@@ -490,7 +493,13 @@ class Engine:
                 return None
         ks.clock = real_clock
         self.current = None
+        if aof is not None:
+            aof.release()
         return run.reply
+
+    def _aof(self) -> Any:
+        p = self.state.persistence
+        return p.aof if p is not None else None
 
     def _enter_busy(self, run: Run, real_clock: Callable[[], int]) -> None:
         st = self.state
@@ -508,6 +517,9 @@ class Engine:
             st.keyspace.clock = run.real_clock
         self.current = None
         st.busy_script = None
+        aof = self._aof()
+        if aof is not None:
+            aof.release()
         for cl in st.clients.values():
             cl.update_guard()
         caller = run.caller
@@ -701,6 +713,8 @@ class Engine:
         except st.errors as e:
             r = st.error_reply(e, argv)
         st.commands_processed += 1
+        if st.observer.monitors:  # MONITOR shows what scripts run, as "[db lua]"
+            st.observer.monitor(run.client, cmd, argv, "lua")
         if r is not None and st.persistence is not None:  # the AOF logs the script's writes
             st.persistence.write_log(run.client, cmd, argv, r)
         if r is None:
@@ -1060,7 +1074,11 @@ def to_lua(lua: Lua, data: bytes, i: int, proto: int) -> tuple[Any, int]:
 
 
 def _number(v: float) -> int:
-    if math.isnan(v) or math.isinf(v):
+    """A Lua number as the integer reply Redis gives: truncated, and what a C cast to long
+    long cannot hold (NaN, +-inf, beyond +-2^63) is INT64_MIN, as x86 answers. lupa hands
+    whole numbers over as Python ints of any size: ":18446744073709551616" is no RESP
+    integer (redis-cli: "Bad integer value")."""
+    if math.isnan(v) or math.isinf(v) or not -(2**63) <= v < 2**63:
         return -(2**63)
     return int(v)
 
@@ -1080,10 +1098,7 @@ def to_resp(lua: Lua, v: Any, proto: int, script_proto: int, out: list[bytes], d
         else:
             out.append(resp.boolean(v, proto))
         return
-    if t is int:
-        out.append(b":%d\r\n" % v)
-        return
-    if t is float:
+    if t is int or t is float:
         out.append(b":%d\r\n" % _number(v))
         return
     if lua51.lua_type(v) != "table":

@@ -92,6 +92,7 @@ class State(ServerState):
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
         self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
         self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
+        self.count_calls = self.observer.count  # type: ignore[method-assign,assignment]
         self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
         self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading
@@ -102,6 +103,9 @@ class State(ServerState):
         # minimum (with a non-zero lag) refuses every write with -NOREPLICAS, as Redis.
         self.min_replicas_to_write = 0
         self.min_replicas_max_lag = 10
+        # Set while the AOF cannot be written or fsynced (saving.Persistence): the
+        # -MISCONF error that refuses write commands and PING, as Redis does.
+        self.misconf: bytes | None = None
         self._ops_sample = (time.monotonic(), 0)
         self.acl = Acl(REGISTRY)
         self.aclfile = settings.aclfile
@@ -127,6 +131,21 @@ class State(ServerState):
             self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
+    @property
+    def observe_every(self) -> bool:  # type: ignore[override]
+        """MONITOR and the AOF look at every command (the session loop reads this per batch)."""
+        return bool(self.observer.monitors) or self.observer.write_log is not None
+
+    @property
+    def admits_writes(self) -> bool:  # type: ignore[override]
+        """A maxmemory is set: ``admit_write`` may evict or refuse."""
+        return bool(self.evictor.maxmemory)
+
+    @property
+    def observe_above(self) -> float:  # type: ignore[override]
+        """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
+        return min(self.observer.slower_than, self.observer.latency_threshold)
+
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
 
@@ -135,8 +154,11 @@ class State(ServerState):
         return acl_commands.login(client, user, password)
 
     def admit_replicated_write(self) -> bytes | None:
-        """-NOREPLICAS for a write while fewer good replicas than min-replicas-to-write are
-        connected: always the case here (no replication), so any non-zero minimum refuses."""
+        """A script's write: -MISCONF while the AOF cannot be written; -NOREPLICAS while
+        fewer good replicas than min-replicas-to-write are connected: always the case here
+        (no replication), so any non-zero minimum refuses. (Clients: ``Client.guard``.)"""
+        if self.misconf is not None:
+            return self.misconf
         if self.min_replicas_to_write and self.min_replicas_max_lag:
             return NOREPLICAS
         return None

@@ -113,6 +113,11 @@ def request_headers(headers: Headers, peer: str, chunked: bool) -> Headers:
 def response_headers(headers: Headers) -> Headers:
     """The backend's response headers as the client gets them (the core re-frames the body)."""
     out = _strip(headers, HOP_BY_HOP)
+    for i, (n, v) in enumerate(out):
+        if n == b"content-length" and not v.isdigit():
+            # A list ("2, 2") the core read as one length (its values agree): sent as that
+            # one number, which is all our side of the core sends (it refuses a list).
+            out[i] = (n, v.split(b",")[0].strip())
     out.append((b"via", VIA))
     return out
 

@@ -446,9 +446,9 @@ class RawPath:
         while True:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
-                if len(buf) < MAX_FIELD_LINE:
+                if len(buf) < MAX_FIELD_LINE and buf.count(b"\n") == buf.count(b"\r\n"):
                     self.rx_rbuf = buf  # the head is still arriving
-                else:
+                else:  # too long, or a bare LF: the core refuses it now (a 502), not at the timeout
                     self._raw_adopt(buf)
                 return
             start = end + 4

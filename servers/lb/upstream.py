@@ -123,8 +123,11 @@ class Upstream(asyncio.Protocol):
     def usable(self) -> bool:
         h = self.h
         t = self.transport
+        # Bytes the backend sent beyond its last response (or while idle) would be read as
+        # the answer to the next request sent on it: such a connection is not reused.
         return (not self.closed and t is not None and not t.is_closing()  # (EOF seen: closing)
-                and h.our_state == h11.IDLE and h.their_state == h11.IDLE)  # fmt: skip
+                and h.our_state == h11.IDLE and h.their_state == h11.IDLE
+                and not h.unparsed)  # fmt: skip
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:

@@ -45,6 +45,9 @@ class Command:
     pubsub_ok: bool = False  # allowed in RESP2 subscribe mode
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     bare: Handler | None = None  # a container's handler when called without subcommand
+    # Its statistics may be counted per run of calls (``Session.run``): it names keys, so it
+    # is not one of the commands that read or reset them (INFO, CONFIG RESETSTAT name none).
+    bulk_stats: bool = False
 
     def dispatch(self, session: Any, args: list[bytes]) -> bytes | None:
         """A container's handler: find the subcommand, check its arity, run it."""
@@ -114,6 +117,7 @@ class Registry:
             cmd = Command(full, fn, arity, fl, *keys, group, doc)
             cmd.denyoom = "denyoom" in fl
             cmd.pubsub_ok = "pubsub" in fl
+            cmd.bulk_stats = keys[0] > 0 and parent is None
             _both_cases(parent.subcommands if parent else self.table, name, cmd)
             if syntax is not None:
                 self.syntax[full] = syntax

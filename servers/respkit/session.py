@@ -160,14 +160,30 @@ class Session(ShellSession):
 
     # -- dispatch ------------------------------------------------------------------
     def run(self, cmds: list[list[bytes]]) -> None:
-        """Execute commands in order, answering them all in one write."""
+        """Execute commands in order, answering them all in one write.
+
+        The per-command work is kept to a table lookup by the raw name (both
+        spellings are keys), the arity test, the handler and one clock reading
+        (each command's time runs from the previous reading). Statistics are
+        counted per run of one command (``state.count_calls`` when the command
+        changes and at the end); ``state.observe`` sees a command on its own
+        when it needs to: ``observe_every`` (MONITOR, the AOF), a call slower
+        than ``observe_above``, an error, no reply yet, or a command that is not
+        ``bulk_stats`` (INFO must see the counts of the commands before it).
+        """
         out: list[bytes] = []
         self.out = out
         state = self.state
         table = self.table
-        done = 0
-        size = 0
+        errors = state.errors
+        every = state.observe_every
+        above = state.observe_above
+        admits = state.admits_writes
+        done = size = 0
         cmd: Command | None = None
+        counting: Command | None = None  # the command whose run of calls is being counted
+        calls, seconds = 0, 0.0
+        t = perf_counter()
         for args in cmds:
             done += 1
             cmd = table.get(args[0])
@@ -189,19 +205,30 @@ class Session(ShellSession):
                         break
                     out.append(r)
                     continue
-            if cmd.denyoom:
+            if cmd.denyoom and admits:
                 r = state.admit_write()
                 if r is not None:
                     out.append(self.refused(cmd, r))
                     continue
-            t0 = perf_counter()
+            if cmd is not counting:
+                if calls:
+                    state.count_calls(counting, calls, seconds)
+                counting, calls, seconds = cmd, 0, 0.0
             try:
                 r = cmd.fn(self, args)
             except CommandError as e:
                 r = e.reply
-            except state.errors as e:
+            except errors as e:
                 r = state.error_reply(e, args)
-            state.observe(self, cmd, args, r, perf_counter() - t0)
+            t0, t = t, perf_counter()
+            if every or r is None or t - t0 >= above or r[0] == 45 or not cmd.bulk_stats:  # '-'
+                state.observe(self, cmd, args, r, t - t0)
+                if not cmd.bulk_stats:  # (CONFIG SET may have changed what these say)
+                    every, above = state.observe_every, state.observe_above
+                    admits = state.admits_writes
+            else:
+                calls += 1
+                seconds += t - t0
             if r is not None:
                 out.append(r)
                 size += len(r)
@@ -215,6 +242,9 @@ class Session(ShellSession):
                 break
             if state.wakeups:
                 state.serve_wakeups()
+                t = perf_counter()  # (the next command's time starts here)
+        if calls:
+            state.count_calls(counting, calls, seconds)
         state.commands_processed += done
         if cmd is not None:
             self.last_command = cmd.name

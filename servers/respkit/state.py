@@ -5,15 +5,19 @@ and blocking lists; Bitcask its engine) and overrides the few hooks the
 session loop calls:
 
 * ``database(index)``: what SELECT switches a session to (``databases`` of them);
-* ``admit_write()``: called before a ``denyoom`` command; an error reply
+* ``admit_write()``: called before a ``denyoom`` command while
+  ``admits_writes`` (the cache: while a maxmemory is set); an error reply
   (``-OOM ...``) refuses it, None lets it run;
 * ``errors`` / ``error_reply(exc)``: the server's own exceptions (a type
   mismatch, a storage failure) turned into a reply on the connection that
   hit them, never a crash;
 * ``wakeups`` / ``serve_wakeups()``: a non-empty ``wakeups`` after a command
   means blocked sessions may be answerable now (Redis's ready keys);
-* ``observe(session, cmd, args, reply, seconds)``: after each command (the
-  cache's commandstats, SLOWLOG, LATENCY, MONITOR);
+* ``observe(session, cmd, args, reply, seconds)``: after a command that needs
+  looking at on its own (the cache's SLOWLOG, LATENCY, MONITOR, AOF, failed
+  calls), and ``count_calls(cmd, calls, seconds)`` for a run of ordinary calls
+  of one command (commandstats); ``observe_every`` and ``observe_above``
+  (seconds) say which calls are not ordinary;
 * ``unsynced`` / ``sync()``: set by a server that logs writes (the cache's
   AOF); the session calls ``sync`` before writing a batch's replies;
 * ``info_server()``: the ``# Server`` fields INFO reports.
@@ -53,6 +57,11 @@ class ServerState:
     # The server's name in INFO's ``implementation`` line.
     implementation = "syslab RESP server (Python)"
     errors: tuple[type[BaseException], ...] = (WrongType,)
+    observe_every = False  # ``observe`` sees every command (not only the unusual ones)
+    # ``admit_write`` has a say (read once per batch, and after CONFIG): a server whose
+    # limit is off most of the time (the cache without maxmemory) answers False then.
+    admits_writes = True
+    observe_above = float("inf")  # seconds: a call this slow goes to ``observe``
 
     def __init__(self, registry: Registry, databases: int = 1) -> None:
         self.registry = registry
@@ -87,7 +96,10 @@ class ServerState:
         self, session: Session, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
     ) -> None:
         """After every command ran (``reply`` None: it will answer later): statistics,
-        the slow log, MONITOR. Called on the hot path, so a server keeps it cheap."""
+        the slow log, MONITOR. See ``observe_every``/``observe_above`` for when."""
+
+    def count_calls(self, cmd: Any, calls: int, seconds: float) -> None:
+        """``calls`` ordinary calls of ``cmd`` (a reply, no error, not slow) took ``seconds``."""
 
     def sync(self, session: Session) -> None:
         """Before a batch's replies are written, when ``unsynced``: the server's log first.

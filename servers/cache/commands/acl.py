@@ -30,6 +30,9 @@ from ..acl import (
     all_commands,
     categories,
     describe_client,
+    has_spaces,
+    to_bytes,
+    to_str,
 )
 from ..table import SYNTAX, Command, CommandError, command, container, to_int
 from . import server as server_commands
@@ -58,7 +61,7 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
         if acl.default.nopass:
             return NO_PASSWORD
         user = b"default"
-    name = user.decode(errors="replace")
+    name = to_str(user)
     found = acl.authenticate(name, password)
     if found is None:
         acl.add_log("auth", "AUTH", name, "toplevel", describe_client(c))
@@ -96,7 +99,7 @@ def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
     context = "multi" if c.multi is not None else "toplevel"
     c.state.acl.add_log(reason, obj, user.name, context, describe_client(c))
     if reason == "command":
-        return b"-NOPERM this user has no permissions to run the '%s' command\r\n" % obj.encode()
+        return b"-NOPERM this user has no permissions to run the '%s' command\r\n" % to_bytes(obj)
     return NOPERM_KEY if reason == "key" else NOPERM_CHANNEL
 
 
@@ -133,7 +136,7 @@ def set_requirepass(state: Any, password: str) -> None:
 
 def load_aclfile(state: Any, path: str) -> None:
     """Replace every user by the file's (raises AclError or OSError; then nothing changes)."""
-    text = Path(path).read_text()
+    text = to_str(Path(path).read_bytes())
     users = state.acl.parse_file(text)
     gone = set(state.acl.users) - set(users)
     for name, u in users.items():  # keep the objects clients hold
@@ -167,6 +170,8 @@ def _s(b: bytes) -> str:
     "username [rule [rule ...]]",
 )
 def acl_setuser(c: Any, a: list[bytes]) -> bytes:
+    if has_spaces(_s(a[2])):
+        raise CommandError("Usernames can't contain spaces or null characters")
     try:
         c.state.acl.setuser(_s(a[2]), [_s(r) for r in a[3:]])
     except AclError as e:
@@ -191,11 +196,11 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
         return resp.null(c.proto)
     flags = ["on" if u.enabled else "off", *u.flags] + (["nopass"] if u.nopass else [])
     fields: dict[bytes, Any] = {
-        b"flags": [f.encode() for f in flags],
+        b"flags": [to_bytes(f) for f in flags],
         b"passwords": [h.encode() for h in u.passwords],
-        b"commands": u.command_text().encode(),
-        b"keys": " ".join(u.key_words()).encode(),
-        b"channels": " ".join(w for w in u.channel_words() if w != "resetchannels").encode(),
+        b"commands": to_bytes(u.command_text()),
+        b"keys": to_bytes(" ".join(u.key_words())),
+        b"channels": to_bytes(" ".join(w for w in u.channel_words() if w != "resetchannels")),
         b"selectors": [],
     }
     return resp.map_(fields, c.proto)
@@ -203,17 +208,17 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
 
 @sub("LIST", 2, "List the current ACL rules in ACL config file format")
 def acl_list(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulks([u.describe().encode() for u in c.state.acl.users.values()])
+    return resp.bulks([to_bytes(u.describe()) for u in c.state.acl.users.values()])
 
 
 @sub("USERS", 2, "List the username of all the configured ACL users")
 def acl_users(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulks([n.encode() for n in sorted(c.state.acl.users)])
+    return resp.bulks([to_bytes(n) for n in sorted(c.state.acl.users)])
 
 
 @sub("WHOAMI", 2, "Return the name of the user associated to the current connection", admin=False)
 def acl_whoami(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulk(c.user_name.encode())
+    return resp.bulk(to_bytes(c.user_name))
 
 
 @sub(
@@ -292,10 +297,10 @@ def acl_log(c: Any, a: list[bytes]) -> bytes:
             b"count": e.count,
             b"reason": e.reason.encode(),
             b"context": e.context.encode(),
-            b"object": e.object.encode(),
-            b"username": e.username.encode(),
+            b"object": to_bytes(e.object),
+            b"username": to_bytes(e.username),
             b"age-seconds": round(now - e.created, 3),
-            b"client-info": e.client_info.encode(),
+            b"client-info": to_bytes(e.client_info),
         }  # fmt: skip
         for e in acl.log[:count]
     ]
@@ -309,7 +314,7 @@ def acl_save(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(NO_ACLFILE)
     tmp = Path(path + ".tmp")
     try:
-        tmp.write_text(c.state.acl.file_text())
+        tmp.write_bytes(to_bytes(c.state.acl.file_text()))
         tmp.replace(path)
     except OSError as e:
         raise CommandError(

@@ -14,7 +14,7 @@ from typing import Any
 from netlib import resp
 
 from ..blocking import pop_element
-from ..keyspace import LIST_ELEM_OVERHEAD
+from ..keyspace import LIST_ELEM_OVERHEAD, WrongType
 from ..table import (
     NO_SUCH_KEY,
     SYNTAX,
@@ -35,7 +35,9 @@ def _list(c: Any, key: bytes) -> deque[bytes] | None:
 
 def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
     db, key = c.db, a[1]
-    lst = _list(c, key)
+    lst = db.get(key)
+    if lst is not None and type(lst) is not deque:
+        raise WrongType()
     if lst is None:
         if only_existing:
             return resp.ZERO
@@ -86,7 +88,9 @@ def _pop(c: Any, a: list[bytes], left: bool) -> bytes:
         return arity_error("lpop" if left else "rpop")
     count = to_positive(a[2]) if len(a) == 3 else None
     db, key = c.db, a[1]
-    lst = _list(c, key)
+    lst = db.get(key)
+    if lst is not None and type(lst) is not deque:
+        raise WrongType()
     if lst is None:
         return resp.null(c.proto) if count is None else resp.null_array(c.proto)
     if count is None:
@@ -159,7 +163,9 @@ def lset(c: Any, a: list[bytes]) -> bytes:
 def lrem(c: Any, a: list[bytes]) -> bytes:
     count, value = to_int(a[2]), a[3]
     db, key = c.db, a[1]
-    lst = _list(c, key)
+    lst = db.get(key)
+    if lst is not None and type(lst) is not deque:
+        raise WrongType()
     if lst is None:
         return resp.ZERO
     items = list(lst) if count >= 0 else list(reversed(lst))
@@ -183,7 +189,9 @@ def lrem(c: Any, a: list[bytes]) -> bytes:
 def ltrim(c: Any, a: list[bytes]) -> bytes:
     start, stop = to_int(a[2]), to_int(a[3])
     db, key = c.db, a[1]
-    lst = _list(c, key)
+    lst = db.get(key)
+    if lst is not None and type(lst) is not deque:
+        raise WrongType()
     if lst is None:
         return resp.OK
     start, stop = _range(len(lst), start, stop)

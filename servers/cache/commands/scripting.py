@@ -43,7 +43,15 @@ def _keys_args(
     return rest[:n], rest[n:]
 
 
+def _monitor(c: Any, a: list[bytes]) -> None:
+    """EVAL, EVALSHA and FCALL are shown to MONITOR before they run (they are skip_monitor
+    afterwards), so the commands the script runs, shown as "[db lua]", follow them."""
+    if c.state.observer.monitors:
+        c.state.observer.feed(c, a[0].decode(errors="replace").lower(), a)
+
+
 def _eval(c: Any, a: list[bytes], ro: bool) -> bytes | None:
+    _monitor(c, a)
     keys, args = _keys_args(a, 2)
     e = engine(c)
     sha = e.load_script(a[1])
@@ -51,6 +59,7 @@ def _eval(c: Any, a: list[bytes], ro: bool) -> bytes | None:
 
 
 def _evalsha(c: Any, a: list[bytes], ro: bool) -> bytes | None:
+    _monitor(c, a)
     keys, args = _keys_args(a, 2)
     e = engine(c)
     sha = a[1].decode(errors="replace").lower()
@@ -249,6 +258,7 @@ def function_stats(c: Any, a: list[bytes]) -> bytes:
 
 
 def _fcall(c: Any, a: list[bytes], ro: bool) -> bytes | None:
+    _monitor(c, a)
     e = engine(c)
     name = a[1].decode(errors="replace")
     if name.lower() not in e.functions:

@@ -273,6 +273,8 @@ def incr_by(c: Any, key: bytes, delta: int) -> bytes:
         n = delta
     elif type(old) is not bytes:
         raise WrongType()
+    elif old.isdigit() and len(old) < 19 and (old[0] != 48 or len(old) == 1):
+        n = int(old) + delta  # canonical and in range (what INCR writes): to_int's checks hold
     else:
         n = to_int(old, NOT_INTEGER) + delta
     if n < INT64_MIN or n > INT64_MAX:
