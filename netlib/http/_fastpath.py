@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netlib.shell import ConnectionClosed
 
@@ -100,6 +100,16 @@ class FastPath:
     write_blocked: bool
     started: float
 
+    if TYPE_CHECKING:  # HTTPSession's methods, which the fast path calls
+
+        def _log(self, req: Request, status: int, size: int) -> None: ...
+        def _failed(self, route: Any, e: Exception) -> Response: ...
+        def _to_response(self, result: Any) -> Response: ...
+        def _answer(self, req: Request, result: Any) -> None: ...
+        def _process(self) -> None: ...
+        def _carry_on(self) -> None: ...
+        def _task_done(self, task: asyncio.Task[None]) -> None: ...
+
     def _fast(self, data: bytes) -> bytes | None:
         """Answer the plain requests at the front of ``data`` (``_fast``'s rules) without
         the core's events; returns what is left for the core, None if all is handled.
@@ -165,14 +175,14 @@ class FastPath:
                 encoded = plain_head(resp.status, resp.headers)
                 if encoded is not None:  # a whole file or one range: head, then sendfile
                     # (in the order ``_send_streamed`` writes them: the length last)
-                    head = b"%s%scontent-length: %d\r\n\r\n" % (encoded, tail[:-2], resp.length)
+                    file_head = b"%s%scontent-length: %d\r\n\r\n" % (encoded, tail[:-2], resp.length)
                     if method == b"HEAD":
-                        out.append(head)
+                        out.append(file_head)
                         continue
                     if out:
                         conn.write(b"".join(out))
                         out, size = [], 0
-                    if not self._fast_file(req, resp, head):
+                    if not self._fast_file(req, resp, file_head):
                         if pos < len(data):
                             self.h.receive_data(data[pos:])
                         return None  # a task sends it; then ``_carry_on`` parses the rest
@@ -182,7 +192,8 @@ class FastPath:
             if encoded is None:  # the core frames this answer (a file, a stream, a 304...)
                 if out:
                     conn.write(b"".join(out))
-                return self._fast_to_core(req, method, result, data[pos:])
+                self._fast_to_core(req, method, result, data[pos:])
+                return None
             body = resp.body
             n = len(body)
             out.append(b"%scontent-length: %d\r\n%s" % (encoded, n, tail))
