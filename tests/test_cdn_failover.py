@@ -5,12 +5,13 @@ byte-bounded LRU and its disk tier, and the five-process cluster of ``make serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -211,11 +212,36 @@ def test_a_port_in_use_is_one_line_on_stderr(role: list[str]) -> None:
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in p.stderr
 
 
-def test_the_cluster_checks_all_five_ports_before_starting_any(tmp_path: Path) -> None:
-    with socket.socket() as taken:
+@contextlib.contextmanager
+def third_port_taken() -> Iterator[int]:
+    """A listening port whose two ports below and two above are free (checked by binding
+    them): the only one of the five the cluster can find in use. An ephemeral port's
+    neighbours may be other programs' (a CI run once had port - 1 taken)."""
+    for _ in range(50):
+        taken = socket.socket()
         taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]  # the cluster's third port (the first edge's)
+        port = taken.getsockname()[1]
+        free = True
+        for other in (port - 2, port - 1, port + 1, port + 2):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", other))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            taken.listen()
+            try:
+                yield port
+            finally:
+                taken.close()
+            return
+        taken.close()
+    raise RuntimeError("no port with four free neighbours")
+
+
+def test_the_cluster_checks_all_five_ports_before_starting_any(tmp_path: Path) -> None:
+    with third_port_taken() as port:  # the cluster's third port (the first edge's)
         p = subprocess.run([sys.executable, "-m", "servers.cdn", "--port", str(port - 2), "--dir", str(tmp_path / "d")],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert p.returncode == 1 and p.stderr.count("\n") == 1
