@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .catalog import EXERCISES, REPO_ROOT, SERVERS, Exercise, cached_counts
+from .catalog import EXERCISES, REPO_ROOT, SERVERS, Exercise, cached_counts, count_tagged_tests
 
 RESULTS = REPO_ROOT / "bench" / "results"
 OUT_ENV = "SYSLAB_BENCH_OUT"  # the same variable bench.common reads
@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/)")
     args = p.parse_args(argv)
     out = args.out or results_dir()
+    if cached_counts() is None:  # first run, or a test file changed: collect once, as make list does
+        count_tagged_tests()  # (the collection leaves the counts in the cache build reads)
     try:
         index = build(out)
     except OSError as e:

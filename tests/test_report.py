@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -27,6 +28,10 @@ def test_make_report_shows_every_exercise_and_a_benchmarks_tables_and_plot_in_ch
                           timeout=120)  # fmt: skip
     assert made.returncode == 0 and f"wrote {tmp_path / 'index.html'}" in made.stdout, made.stderr
     rows = json.loads((tmp_path / "hashring.json").read_text())["rows"]
+    # Each exercise's test count, collected if the cached one is stale (it showed empty cells)
+    page_html = (tmp_path / "index.html").read_text()
+    row = re.search(r'>N14(?:</a>)?</td>((?:(?!</tr>).)*)</tr>', page_html, re.S)
+    assert row and re.search(r'<td class="n">[1-9][0-9]*</td>', row[1]), "no test count for N14"
 
     with python_module("servers.http", "--lab", str(tmp_path), port=0) as http:
         base = f"http://127.0.0.1:{http.port}/lab/"
