@@ -21,6 +21,9 @@ servers left at the defaults (1, 1) would hand out the same ids.
 
 from __future__ import annotations
 
+import random
+import time
+
 import itertools
 import logging
 import threading
@@ -106,10 +109,10 @@ class TicketServers:
                     last = e
             raise ConnectionError(f"no ticket server answered: {last}")
 
-    def _ticket(self, i: int, attempts: int = 5) -> int:
+    def _ticket(self, i: int, attempts: int = 20) -> int:
         """One REPLACE on server ``i``. Concurrent REPLACEs on the one row can
         deadlock inside InnoDB; that is the server asking for a retry, not a
-        server down, so it is retried here rather than failed over (failing over
+        server down, so it is retried here (with a jittered backoff, up to ``attempts``) rather than failed over (failing over
         would skew the odd/even split towards whichever server deadlocked less)."""
         for attempt in range(attempts):
             try:
@@ -118,6 +121,7 @@ class TicketServers:
                 if attempt == attempts - 1:
                     raise
                 self.retries += 1
+                time.sleep(random.random() * min(0.05, 0.001 * 2**attempt))  # jittered backoff
         raise AssertionError("unreachable")
 
     def close(self) -> None:
