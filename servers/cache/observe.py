@@ -148,9 +148,8 @@ class Observer:
         self.latency_threshold = ms / 1000 if ms > 0 else float("inf")
 
     # -- the hot path ------------------------------------------------------------------------
-    def observe(
-        self, c: Any, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
-    ) -> None:
+    def _stats_of(self, cmd: Any, args: list[bytes]) -> tuple[str, CommandStats]:
+        """A call's name and statistics row: the subcommand's (``config|get``) if it has one."""
         name = cmd.name
         if cmd.subcommands and len(args) > 1:
             sub = cmd.subcommands.get(args[1].lower())
@@ -159,6 +158,12 @@ class Observer:
         st = self.commands.get(name)
         if st is None:
             st = self.commands[name] = CommandStats()
+        return name, st
+
+    def observe(
+        self, c: Any, cmd: Any, args: list[bytes], reply: bytes | None, seconds: float
+    ) -> None:
+        name, st = self._stats_of(cmd, args)
         st.calls += 1
         st.seconds += seconds
         if reply is not None and reply[:1] == b"-":
@@ -198,14 +203,7 @@ class Observer:
     def script_call(self, cmd: Any, args: list[bytes], reply: bytes, seconds: float) -> None:
         """A command a script ran (redis.call): its statistics and its error, as Redis's
         call() counts them for the Lua client (no MONITOR, no AOF here: the engine logs)."""
-        name = cmd.name
-        if cmd.subcommands and len(args) > 1:
-            sub = cmd.subcommands.get(args[1].lower())
-            if sub is not None:
-                name = sub.name
-        st = self.commands.get(name)
-        if st is None:
-            st = self.commands[name] = CommandStats()
+        _, st = self._stats_of(cmd, args)
         st.calls += 1
         st.seconds += seconds
         if reply[:1] == b"-":
