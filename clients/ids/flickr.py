@@ -21,12 +21,11 @@ servers left at the defaults (1, 1) would hand out the same ids.
 
 from __future__ import annotations
 
-import random
-import time
-
 import itertools
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
