@@ -8,10 +8,13 @@ exactly as the same server answering everything through the core.
 """
 
 import asyncio
+import contextlib
 import gzip
 import re
 import socket
+from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -303,19 +306,26 @@ async def conversation(port: int, raw: bytes, bytewise: bool = False) -> bytes:
     return _BOUNDARY.sub(b"B", _DATE.sub(b"date: D\r\n", data))
 
 
-@pytest.fixture
-async def servers(tmp_path):
-    """The same app twice: with the fast path, and with every request through the core."""
+class CoreOnly(HTTPSession):
+    fast_path = False
 
-    class CoreOnly(HTTPSession):
-        fast_path = False
 
-    fast = await serve(make_app(tmp_path), ShellConfig())
-    app = make_app(tmp_path)
+@contextlib.asynccontextmanager
+async def fast_and_core(make: Callable[[Any], App], tmp_path) -> AsyncIterator[tuple[int, int]]:
+    """The same app twice: with the fast path, and with every request through the core;
+    their ports."""
+    fast = await serve(make(tmp_path), ShellConfig())
+    app = make(tmp_path)
     slow = await serve(app, ShellConfig())
     slow.session_factory = lambda c: CoreOnly(c, app)
     async with fast, slow:
         yield fast.port, slow.port
+
+
+@pytest.fixture
+async def servers(tmp_path):
+    async with fast_and_core(make_app, tmp_path) as ports:
+        yield ports
 
 
 async def same_answers(servers, raw: bytes, bytewise: bool = False) -> bytes:

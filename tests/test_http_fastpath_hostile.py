@@ -5,11 +5,9 @@ the core, as ``test_http_fastpath`` does).
 """
 
 import pytest
-from test_http_fastpath import G, conversation, make_app
+from test_http_fastpath import G, conversation, fast_and_core, make_app
 
-from netlib.http import FileResponse, serve
-from netlib.http.server import HTTPSession
-from netlib.shell import ShellConfig
+from netlib.http import FileResponse
 
 
 def hostile_app(tmp_path):
@@ -26,15 +24,8 @@ def hostile_app(tmp_path):
 
 @pytest.fixture
 async def servers(tmp_path):
-    class CoreOnly(HTTPSession):
-        fast_path = False
-
-    fast = await serve(hostile_app(tmp_path), ShellConfig())
-    app = hostile_app(tmp_path)
-    slow = await serve(app, ShellConfig())
-    slow.session_factory = lambda c: CoreOnly(c, app)
-    async with fast, slow:
-        yield fast.port, slow.port
+    async with fast_and_core(hostile_app, tmp_path) as ports:
+        yield ports
 
 
 async def both(servers, raw: bytes) -> tuple[bytes, bytes]:
