@@ -29,7 +29,6 @@ otherwise, so a big set's ZSCAN costs one O(n) reply here.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from netlib import resp
@@ -117,7 +116,9 @@ def strict_float(b: bytes, err: bytes = NOT_FLOAT) -> float:
     x = to_float(b, err)
     if math.isinf(x) and b"inf" not in b.lower():
         raise CommandError(err)
-    if x == 0.0 and re.search(rb"[1-9]", b.lower().split(b"e")[0]):
+    # 0 from a mantissa with a non-zero digit: an underflow. (float() took it, so the
+    # mantissa holds only a sign, digits and a point.)
+    if x == 0.0 and b.lower().split(b"e")[0].translate(None, b"+-.0"):
         raise CommandError(err)
     return x
 
