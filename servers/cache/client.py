@@ -157,7 +157,8 @@ class Client(Session):
         return reply
 
     def refused(self, cmd: Command, reply: bytes) -> bytes:
-        """-OOM before ``cmd`` ran: a rejected call and an error reply, as Redis counts them."""
+        """-OOM or a wrong arity before ``cmd`` ran: a rejected call and an error reply, as
+        Redis counts them."""
         self.state.observer.rejected(cmd, reply)
         return self.reject(reply)
 

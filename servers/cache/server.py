@@ -21,7 +21,10 @@ from netlib.shell import Server, ShellConfig
 from servers.respkit import ServerState, Session, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
-from . import commands  # noqa: F401  (registers every command in the table)
+from . import (
+    commands,  # noqa: F401  (registers every command in the table)
+    runs,  # noqa: F401  (SET, GET, INCR, LPUSH run pipelined runs at once)
+)
 from .acl import Acl
 from .blocking import Blocking
 from .client import Client
