@@ -149,6 +149,15 @@ class State(ServerState):
         """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
         return min(self.observer.slower_than, self.observer.latency_threshold)
 
+    def policy(self) -> tuple[bool, float, bool]:
+        """The three above in one call (the session loop reads them once per batch)."""
+        ob = self.observer
+        return (
+            bool(ob.monitors) or ob.write_log is not None,
+            min(ob.slower_than, ob.latency_threshold),
+            bool(self.evictor.maxmemory),
+        )
+
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
 

@@ -119,10 +119,8 @@ class Session(ShellSession):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # after QUIT or a protocol error nothing more is read
-        p = self.parser
-        p.feed(data)
         try:
-            cmds = p.commands()
+            cmds = self.parser.take(data)
         except ProtocolError as e:
             self._protocol_error(e)
             return
@@ -138,7 +136,8 @@ class Session(ShellSession):
                 return
         elif cmds:
             self.run(cmds)
-        self._raise_parse_error()
+        if self.parser.error is not None:
+            self._raise_parse_error()
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: stop reading."""
@@ -184,9 +183,7 @@ class Session(ShellSession):
         state = self.state
         table = self.table
         errors = state.errors
-        every = state.observe_every
-        above = state.observe_above
-        admits = state.admits_writes
+        every, above, admits = state.policy()
         runs = not (every or admits) and above >= RUN_MIN_ABOVE
         done = size = 0
         n = len(cmds)
@@ -256,8 +253,7 @@ class Session(ShellSession):
             if every or r is None or t - t0 >= above or r[0] == 45 or not cmd.bulk_stats:  # '-'
                 state.observe(self, cmd, args, r, t - t0)
                 if not cmd.bulk_stats:  # (CONFIG SET may have changed what these say)
-                    every, above = state.observe_every, state.observe_above
-                    admits = state.admits_writes
+                    every, above, admits = state.policy()
                     runs = not (every or admits) and above >= RUN_MIN_ABOVE
             else:
                 calls += 1
