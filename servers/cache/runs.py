@@ -25,7 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from netlib.resp import NULL3, NULL_BULK, OK
+
 from .commands import lists, strings
+from .keyspace import KEY_OVERHEAD
 from .table import REGISTRY
 
 _Answer = Callable[[Any, list[bytes]], bytes]
@@ -34,36 +37,87 @@ _Answer = Callable[[Any, list[bytes]], bytes]
 def _set(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """SET key value (no options: the handler's own fast path, which cannot fail)."""
+    """SET key value, no options: what the SET handler does then, one ``Database.put``
+    (it cannot fail), without a handler call per SET."""
     name = cmds[start][0]
-    fn = cast(_Answer, strings.set_)  # (the plain calls it is given always answer)
+    put = c.db.put
     append = out.append
     i = start
     while i < stop:
         a = cmds[i]
         if len(a) != 3 or a[0] != name:
             break
-        append(fn(c, a))
+        key, value = a[1], a[2]
+        put(key, value, KEY_OVERHEAD + len(key) + len(value))
+        append(OK)
         i += 1
-    return i - start, 5 * (i - start)  # +OK\r\n each
+    return i - start, len(OK) * (i - start)
 
 
 def _get(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """GET of a string or a missing key (a value of another type: WRONGTYPE, not taken)."""
+    """GET of a string or a missing key (a value of another type: WRONGTYPE, not taken).
+
+    While no key of the database has a TTL and no LRU/LFU policy tracks reads,
+    ``Database.get`` is the dict lookup and the hit or miss count, done here
+    inline; otherwise each GET goes through the handler."""
+    db = c.db
+    if db.expires or db.ks.tracker is not None:
+        return _calls(c, cmds, start, stop, out, room, strings.get, _is_string)
     name = cmds[start][0]
-    fn = cast(_Answer, strings.get)  # (the plain calls it is given always answer)
-    data = c.db.data
+    data = db.data
+    ks = db.ks
+    null = NULL3 if c.proto == 3 else NULL_BULK
     append = out.append
-    size = 0
+    size = hits = misses = 0
     i = start
     while i < stop and size <= room:
         a = cmds[i]
         if len(a) != 2 or a[0] != name:
             break
         v = data.get(a[1])
-        if v is not None and type(v) is not bytes:
+        if v is None:
+            misses += 1
+            r = null
+        elif type(v) is bytes:
+            hits += 1
+            r = b"$%d\r\n%s\r\n" % (len(v), v)
+        else:
+            break
+        append(r)
+        size += len(r)
+        i += 1
+    ks.hits += hits
+    ks.misses += misses
+    return i - start, size
+
+
+def _is_string(v: Any) -> bool:
+    return v is None or type(v) is bytes
+
+
+def _calls(
+    c: Any,
+    cmds: list[list[bytes]],
+    start: int,
+    stop: int,
+    out: list[bytes],
+    room: int,
+    handler: Any,
+    takes: Any,
+) -> tuple[int, int]:
+    """The handler call by call, while ``takes`` says the key's raw value gives no error."""
+    name = cmds[start][0]
+    fn = cast(_Answer, handler)
+    arity = len(cmds[start])
+    data = c.db.data
+    append = out.append
+    size = 0
+    i = start
+    while i < stop and size <= room:
+        a = cmds[i]
+        if len(a) != arity or a[0] != name or not takes(data.get(a[1])):
             break
         r = fn(c, a)
         append(r)
