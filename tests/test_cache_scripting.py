@@ -421,16 +421,41 @@ def test_blocking_commands_inside_scripts(r):
         r.eval("return redis.call('brpop', 'q', 0)", 0)
 
 
+# Scripts that allocate without bound, each in a bounded number of steps (n counts them),
+# with the range n must stop in: 256 MiB is reached before the last step.
+BOMBS = [
+    ("for i = 1, 64 do s = s .. s n = i end", 20, 28),  # 2^28 bytes: all 256 MiB
+    ("s = string.rep('x', 2^20) for i = 1, 1e6 do t[i] = s .. i n = i end", 128, 256),
+    ("for i = 1, 1e8 do t[i] = i n = i end", 2**20, 2**24),  # 2^24 slots of 16 bytes
+]
+
+
 def test_a_memory_bomb_fails_its_script_not_the_server():
-    """string.rep('x', 2^30) or a huge table hits the Lua state's memory limit: the script
-    answers "not enough memory", and its garbage does not fail the next script."""
+    """A script that allocates without bound hits the Lua state's memory limit (256 MiB):
+    it answers "not enough memory", and its garbage does not fail the next script.
+
+    Deterministic under load: each bomb reaches the limit in a bounded number of steps
+    (a string doubled, 1 MiB strings, a table's array doubled), pcall'd twins report the
+    step at which allocation failed, and busy-reply-threshold 0 means no wall-clock limit
+    can turn a slow run into a BUSY one (string.rep('x', 2^30), which this test used,
+    copies byte by byte for seconds and crossed the 5 s threshold on a loaded machine)."""
     from cache_support import Harness
 
     h = Harness()
-    r = h.cmd("EVAL", "local t = string.rep('x', 2^30) return #t", "0")
-    assert r.startswith(b"-ERR Error running script") and r.endswith(b"not enough memory\r\n")
-    r = h.cmd("EVAL", "local ok, e = pcall(string.rep, 'x', 2^30) return tostring(ok)", "0")
-    assert r == b"$5\r\nfalse\r\n"
-    r = h.cmd("EVAL", "local t = {} for i = 1, 1e8 do t[i] = i end return #t", "0")
-    assert r.endswith(b"not enough memory\r\n")
+    assert h.cmd("CONFIG", "SET", "busy-reply-threshold", "0") == b"+OK\r\n"
+    for bomb, fewest, limit in BOMBS:
+        r = h.cmd("EVAL", f"local s, t, n = 'x', {{}}, 0 {bomb} return n", "0")
+        assert r.startswith(b"-ERR Error running script") and r.endswith(b"not enough memory\r\n")
+        counted = f"""local s, t, n = 'x', {{}}, 0
+        local ok = pcall(function() {bomb} end)
+        s, t = nil, nil return {{tostring(ok), n}}"""
+        ok, n = _two(h.cmd("EVAL", counted, "0"))
+        assert ok == b"false" and fewest <= n < limit, (bomb, n)
     assert h.cmd("EVAL", "return #string.rep('x', 1e6)", "0") == b":1000000\r\n"
+
+
+def _two(reply: bytes) -> tuple[bytes, int]:
+    """(the string, the integer) of a RESP2 reply *2 $... :..."""
+    lines = reply.split(b"\r\n")
+    assert lines[0] == b"*2" and lines[3][:1] == b":", reply
+    return lines[2], int(lines[3][1:])
