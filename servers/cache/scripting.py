@@ -269,14 +269,15 @@ class Lua:
         g = rt.globals()
         g.python = None
         py = rt.table_from({
-            b"call": engine.call,
-            b"call_table": lambda t, n: engine.call(*(t[i] for i in range(1, n + 1))),
-            b"sha1hex": _guard(lambda s=None, *rest: _sha1(s, rest)),
-            b"log": _guard(engine.log),
-            b"setresp": _guard(engine.setresp),
-            b"set_repl": _guard(engine.set_repl),
-            b"acl_check_cmd": _guard(engine.acl_check_cmd),
-            b"register_function": _guard(engine.register_function),
+            b"pcall": engine.call,
+            b"call": _raising(rt, engine.call),
+            b"unwrap": _unwrap,
+            b"sha1hex": _raising(rt, _guard(lambda s=None, *rest: _sha1(s, rest))),
+            b"log": _raising(rt, _guard(engine.log)),
+            b"setresp": _raising(rt, _guard(engine.setresp)),
+            b"set_repl": _raising(rt, _guard(engine.set_repl)),
+            b"acl_check_cmd": _raising(rt, _guard(engine.acl_check_cmd)),
+            b"register_function": _raising(rt, _guard(engine.register_function)),
             b"error_text": error_text,
             b"killed": engine.killed,
             b"version": VERSION.encode(),
@@ -361,7 +362,7 @@ def _lib(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guard(f: Callable[..., Any]) -> Callable[..., Any]:
-    """A redis.* helper: (true, value) or (false, {err=...}) for ``errors_out``."""
+    """A redis.* helper: (true, value) or (false, the error message) for ``_raising``."""
 
     def wrapped(*args: Any) -> Any:
         try:
@@ -370,6 +371,35 @@ def _guard(f: Callable[..., Any]) -> Callable[..., Any]:
             return False, error_text(str(e).encode())
 
     return wrapped
+
+
+class ScriptError(Exception):
+    """A Lua error raised by a Python function: lupa hands Lua the exception itself (a
+    userdata), and prelude.lua's ``unwrap`` takes the error value (args[0]) back out."""
+
+
+def _raising(rt: Any, f: Callable[..., Any]) -> Callable[..., Any]:
+    """redis.call and the redis.* helpers: f gives (true, value) or (false, message[,
+    counted]); the error is raised as Redis's C functions raise it, an {err=...} table.
+
+    Being Python, these are C functions to Lua: ``return redis.call(...)`` keeps the
+    caller's frame, so the error's "on @user_script:N" is the caller's line, as in
+    Redis. (A Lua wrapper would be tail-called and the frame lost.)"""
+
+    def wrapped(*args: Any) -> Any:
+        r = f(*args)
+        if r[0]:
+            return r[1] if len(r) > 1 else None
+        err = {b"err": r[1]}
+        if len(r) > 2 and r[2]:
+            err[b"ignore_error_stats_update"] = True
+        raise ScriptError(rt.table_from(err))
+
+    return wrapped
+
+
+def _unwrap(e: Any) -> Any:
+    return e.args[0] if isinstance(e, ScriptError) else e
 
 
 class Library:
@@ -572,8 +602,9 @@ class Engine:
         if lua51.lua_type(err) != "table":
             msg = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
             return resp.error(f"Error running script {run.name}, {msg[:100]}")
-        text = err[b"err"]
-        text = text if isinstance(text, bytes) else b"ERR unknown error"
+        text = _lua_string(err[b"err"])
+        if text is None:  # Redis 7.0 crashes here (a NULL message): answer something
+            text = b"ERR unknown error"
         source, line = err[b"source"], err[b"line"]
         if isinstance(source, bytes) and line is not None:
             text += b" script: %s, on %s:%d." % (run.name.encode(), source, int(line))
@@ -932,6 +963,15 @@ class Engine:
 def _fail(msg: bytes) -> bytes:
     """The message of an error table (prelude.lua wraps it: ``{err = msg}``)."""
     return error_text(msg)
+
+
+def _lua_string(v: Any) -> bytes | None:
+    """lua_tostring: a string, or a number as Lua prints it (%.14g); None otherwise."""
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return b"%.14g" % v
+    return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
