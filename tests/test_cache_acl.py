@@ -194,6 +194,51 @@ async def test_an_acl_conversation_matches_redis_byte_for_byte(real_redis):
     assert ours == theirs
 
 
+# EXEC refused before it runs (NOAUTH, NOPERM) answers EXECABORT "because of" the
+# refusal and discards the transaction, in MULTI or not (Redis's rejectCommand ->
+# execCommandAbort); the commands queued before answered NOAUTH/NOPERM themselves.
+EXEC_REFUSED = [
+    ("CONFIG", "RESETSTAT"),
+    ("ACL", "SETUSER", "carol", "on", ">pw", "~*", "+@all", "-exec"),
+    ("CONFIG", "SET", "requirepass", "pw"),
+    ("RESET",),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC",),
+    ("EXEC",),
+    ("MULTI",),
+    ("AUTH", "wrong"),
+    ("EXEC",),
+    ("AUTH", "pw"),
+    ("EXEC",),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC",),
+    ("AUTH", "carol", "pw"),
+    ("MULTI",),
+    ("SET", "a", "2"),
+    ("EXEC",),
+    ("EXEC",),
+    ("GET", "a"),
+    ("INFO", "errorstats"),
+    ("AUTH", "default", "pw"),
+    ("CONFIG", "SET", "requirepass", ""),
+    ("ACL", "DELUSER", "carol"),
+    ("DEL", "a"),
+    ("QUIT",),
+]
+
+
+async def test_an_unauthenticated_exec_is_aborted_as_redis_does(real_redis):
+    server, _ = await serve(shell_config(port=0), State())
+    data = cmds(*EXEC_REFUSED)
+    async with server:
+        ours = await converse(server.port, data)
+    theirs = await converse(real_redis.port, data)
+    assert b"-EXECABORT Transaction discarded because of: NOAUTH" in theirs
+    assert ours == theirs
+
+
 # --- real processes, clients nobody here wrote --------------------------------------------
 
 

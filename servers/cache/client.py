@@ -71,6 +71,8 @@ class Client(Session):
         if self.restricted:
             refused = acl.permission(self, cmd, args)
             if refused is not None:
+                if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
+                    return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
                 return self.reject(refused)
         busy = self.state.busy_script
@@ -109,11 +111,7 @@ class Client(Session):
             get = self.state.registry.get
             if not any("write" in getattr(get(q[0]), "flags", ()) for q in self.multi):
                 return None
-            self.multi = None
-            self.unwatch()
-            self.update_guard()
-            self.state.observer.rejected(cmd, misconf)
-            return self.reject(b"-EXECABORT Transaction discarded because of: " + misconf[1:])
+            return self._abort_exec(cmd, misconf)
         if "write" in cmd.flags or cmd.name == "ping":
             self.state.observer.rejected(cmd, misconf)
             return self.reject(misconf)
@@ -133,6 +131,11 @@ class Client(Session):
             return None
         if cmd.name != "exec":
             return self.refused(cmd, refused)
+        return self._abort_exec(cmd, refused)
+
+    def _abort_exec(self, cmd: Command, refused: bytes) -> bytes:
+        """EXEC refused before it ran: Redis (rejectCommand -> execCommandAbort) discards the
+        transaction and unwatches, and the error is EXECABORT's "because of: <refused>"."""
         self.multi = None
         self.unwatch()
         self.update_guard()
