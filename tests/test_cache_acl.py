@@ -239,6 +239,41 @@ async def test_an_unauthenticated_exec_is_aborted_as_redis_does(real_redis):
     assert ours == theirs
 
 
+EXEC_MALFORMED = [
+    ("CONFIG", "RESETSTAT"),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC", "x"),
+    ("EXEC",),
+    ("EXEC", "x"),
+    ("SUBSCRIBE", "c"),
+    ("EXEC",),
+    ("RESET",),
+    ("INFO", "errorstats"),
+    ("QUIT",),
+]
+
+
+async def test_an_exec_with_arguments_or_in_subscribe_mode_is_aborted_as_redis_does(real_redis):
+    """Refusals Redis formats itself (rejectCommandFormat) abort EXEC too, without the ERR."""
+    server, _ = await serve(shell_config(port=0), State())
+    data, stats = cmds(*EXEC_MALFORMED), cmds(("INFO", "commandstats"), ("QUIT",))
+    async with server:
+        ours = await converse(server.port, data)
+        our_stats = await converse(server.port, stats)
+    theirs = await converse(real_redis.port, data)
+    their_stats = await converse(real_redis.port, stats)
+    assert b"because of: wrong number of arguments for 'exec'" in theirs
+    assert ours == theirs
+
+    def exec_counts(info: bytes) -> bytes:  # calls, rejected_calls, failed_calls (not usec)
+        line = next(x for x in info.split(b"\r\n") if x.startswith(b"cmdstat_exec:"))
+        return b",".join(f for f in line.split(b",") if b"usec" not in f)
+
+    assert exec_counts(our_stats) == exec_counts(their_stats)
+    assert b"rejected_calls=3" in exec_counts(our_stats)
+
+
 # --- real processes, clients nobody here wrote --------------------------------------------
 
 

@@ -79,7 +79,7 @@ class Client(Session):
         if busy is not None and busy.caller is not self:
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
             if refused is not None:
-                return refused
+                return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.state.misconf is not None:
             refused = self._misconf(cmd, self.state.misconf)
             if refused is not None:
@@ -93,7 +93,8 @@ class Client(Session):
             if hold is not None:
                 return hold
         if self.subscribed and not cmd.pubsub_ok:
-            return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
+            refused = SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
+            return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.multi is not None:
             if self.state.evictor.maxmemory:
                 refused = self._multi_oom(cmd)
@@ -135,12 +136,14 @@ class Client(Session):
 
     def _abort_exec(self, cmd: Command, refused: bytes) -> bytes:
         """EXEC refused before it ran: Redis (rejectCommand -> execCommandAbort) discards the
-        transaction and unwatches, and the error is EXECABORT's "because of: <refused>"."""
+        transaction and unwatches, and the error is EXECABORT's "because of: <refused>"
+        (a refusal Redis formats itself, arity or subscribe mode, carries no ERR code)."""
         self.multi = None
         self.unwatch()
         self.update_guard()
         self.state.observer.rejected(cmd, refused)
-        return self.reject(b"-EXECABORT Transaction discarded because of: " + refused[1:])
+        why = refused[5:] if refused.startswith(b"-ERR ") else refused[1:]
+        return self.reject(b"-EXECABORT Transaction discarded because of: " + why)
 
     def _denyoom(self, args: list[bytes]) -> bool:
         cmd = self.state.registry.get(args[0])
@@ -158,6 +161,11 @@ class Client(Session):
         if self.multi is not None:
             self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
         return reply
+
+    def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
+        if cmd.name == "exec":  # EXEC with arguments: aborted like any EXEC refused
+            return self._abort_exec(cmd, reply)
+        return self.reject(reply)
 
     def refused(self, cmd: Command, reply: bytes) -> bytes:
         """-OOM before ``cmd`` ran: a rejected call and an error reply, as Redis counts them."""

@@ -194,7 +194,7 @@ class Session(ShellSession):
                     continue
             a = cmd.arity
             if (len(args) != a) if a > 0 else (len(args) < -a):
-                out.append(self.reject(arity_error(cmd.name)))
+                out.append(self.reject_arity(cmd, arity_error(cmd.name)))
                 continue
             if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
                 r = self.guard(cmd, args)
@@ -414,6 +414,10 @@ class Session(ShellSession):
     def reject(self, reply: bytes) -> bytes:
         """An unknown command or a wrong arity is answered with ``reply``."""
         return reply
+
+    def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
+        """``cmd`` has the wrong number of arguments: answered with ``reply`` (by ``reject``)."""
+        return self.reject(reply)
 
     def refused(self, cmd: Command, reply: bytes) -> bytes:
         """``cmd`` is refused by ``admit_write`` (out of memory): answered with ``reply``."""
