@@ -22,8 +22,10 @@ target, within the field-line and field-count limits. Anything else, or a head
 not complete yet, goes to the general path, which refuses or proxies it
 exactly as before: the byte path only ever *declines*.
 
-Responses likewise: a valid HTTP/1.x head with a single Content-Length (or no
-body: HEAD, 204, 304) is relayed here; chunked, close-delimited, a 101, a
+Responses likewise: a valid HTTP/1.x head with one Content-Length value (or no
+body: HEAD, 204, 304) is relayed here; the field repeated with the same value is
+relayed once, as the core path does (RFC 9110 §8.6 lets a recipient accept it);
+a status code below 100 is a bad head, not a 1xx; chunked, close-delimited, a 101, a
 ``Connection`` naming other fields or any head the grammar refuses is handed,
 bytes and all, to the core-based exchange (``fast.FastExchange``), which
 answers as the general path does (a bad head is a 502). 1xx interim responses
