@@ -161,15 +161,23 @@ def rabbit_pika(r: ServiceAddress, n: int) -> tuple[float, list[float]]:
 
     sch.basic_consume(q, on)
     t0 = time.perf_counter()
-    consumer = threading.Thread(target=sch.start_consuming)
+    consumer = threading.Thread(target=sch.start_consuming, daemon=True)
     consumer.start()
     pch.confirm_delivery()  # pika waits for each confirm: its publisher is synchronous
-    for i in range(n):
-        pch.basic_publish("", q, _body(i))
-    consumer.join(120)
-    secs = time.perf_counter() - t0
-    pub.close()
-    sub.close()
+    try:
+        for i in range(n):
+            pch.basic_publish("", q, _body(i))
+        consumer.join(CONSUME_TIMEOUT)  # pika's loop is its own: bounded in time only
+        secs = time.perf_counter() - t0
+    finally:
+        if consumer.is_alive():
+            sub.add_callback_threadsafe(sch.stop_consuming)
+            consumer.join()
+        pub.close()
+        sub.close()
+    if len(lat) < n:
+        raise Stalled(f"rabbitmq/pika consumer stalled: {len(lat)} of {n} messages after "
+                      f"{CONSUME_TIMEOUT:.0f} s, giving up")  # fmt: skip
     return n / secs, lat
 
 

@@ -67,3 +67,27 @@ def test_a_stalled_run_ends_with_one_line(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(SystemExit, match="python -m bench.messaging: kafka/kafka-python consumer "
                        "stalled: 7 of 300"):  # fmt: skip
         messaging.main(["--messages", "300", "--rounds", "1"])
+
+
+def test_a_real_kafka_python_consumer_with_nothing_to_read_gives_up(tmp_path: Path) -> None:
+    """The bound on a real kafka-python consumer on servers/kafka: a topic nobody produces
+    to, so every poll is empty; drain gives up after max_idle polls instead of waiting on."""
+    from kafka import KafkaConsumer
+    from kafka_support import start_broker
+
+    broker = start_broker(tmp_path)
+    c = KafkaConsumer("silent", bootstrap_servers=f"127.0.0.1:{broker.port}", group_id="silent",
+                      auto_offset_reset="earliest", fetch_max_wait_ms=20)  # fmt: skip
+    try:
+        polls: list[float] = []
+
+        def poll(secs: float) -> int:
+            polls.append(secs)
+            return sum(len(ms) for ms in c.poll(int(secs * 1000)).values())
+
+        with pytest.raises(messaging.Stalled, match="0 of 10 messages after 3 empty polls"):
+            messaging.drain(poll, 10, "kafka/kafka-python", max_idle=3)
+        assert len(polls) == 3
+    finally:
+        c.close()
+        broker.stop()
