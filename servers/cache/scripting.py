@@ -22,6 +22,15 @@ What differs from Redis's interpreter:
   attribute filter refuses every attribute.
 * Stock 5.1's ``unpack`` crashes on ranges near 2^31 (Redis patched it);
   the sandbox refuses them with Redis's "too many results to unpack".
+* Errors. ``redis.call`` and the ``redis.*`` helpers are Python callables, C
+  functions to Lua as Redis's are, raising ``ScriptError`` (an ``{err=...}``
+  table inside): ``return redis.call(...)`` keeps its caller's frame, so the
+  reply ends "script: <sha>, on @user_script:N." byte for byte. The ``cjson``,
+  ``cmsgpack`` and ``bit`` functions are still Lua wrappers: their error in a
+  tail call (``return cjson.decode(bad)``) has lost the caller's frame and comes
+  without Redis's "user_script:N:" prefix and suffix (their messages differ from
+  Redis's C libraries anyway). An error table whose ``err`` is no string or
+  number answers "ERR unknown error"; redis-server 7.0 crashes on it.
 * FUNCTION LOAD runs a library's code with Redis's load-time globals (a
   ``redis`` holding only ``register_function``, ``log`` and the version),
   stopped after 500 ms. FUNCTION DUMP's payload is ours (the library codes,
