@@ -165,10 +165,11 @@ class Client(Session):
     def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
         if cmd.name == "exec":  # EXEC with arguments: aborted like any EXEC refused
             return self._abort_exec(cmd, reply)
-        return self.reject(reply)
+        return self.refused(cmd, reply)
 
     def refused(self, cmd: Command, reply: bytes) -> bytes:
-        """-OOM before ``cmd`` ran: a rejected call and an error reply, as Redis counts them."""
+        """-OOM or a wrong arity before ``cmd`` ran: a rejected call and an error reply, as
+        Redis counts them."""
         self.state.observer.rejected(cmd, reply)
         return self.reject(reply)
 
