@@ -207,7 +207,7 @@ class Session(ShellSession):
                     continue
             a = cmd.arity
             if (len(args) != a) if a > 0 else (len(args) < -a):
-                out.append(self.refused(cmd, arity_error(cmd.name)))  # a rejected call
+                out.append(self.reject_arity(cmd, arity_error(cmd.name)))
                 continue
             if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
                 r = self.guard(cmd, args)
@@ -448,6 +448,10 @@ class Session(ShellSession):
     def reject(self, reply: bytes) -> bytes:
         """An unknown command (or a call ``refused``) is answered with ``reply``."""
         return reply
+
+    def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
+        """``cmd`` has the wrong number of arguments: a call ``refused``, answered with ``reply``."""
+        return self.refused(cmd, reply)
 
     def refused(self, cmd: Command, reply: bytes) -> bytes:
         """``cmd`` is refused before it ran (a wrong arity, ``admit_write``: out of memory):
