@@ -13,8 +13,8 @@ p50 latency and the ratio of medians to Redis, then each server's CPU time
 per request (from ``/proc``: on a shared machine the steadier figure) and
 its ratio; saves ``cache.json`` in the results folder
 (``bench.common.results_dir``).
-``--profile`` instead samples the cache with py-spy under -P16 and prints
-where its CPU time goes. ``--aof`` measures the write commands (SET, INCR,
+``--profile`` instead samples the cache with py-spy under -P16 (SET, GET, INCR
+and LPUSH, or the ``--only`` workloads) and prints where its CPU time goes. ``--aof`` measures the write commands (SET, INCR,
 LPUSH) with the append-only file off, then on under each ``appendfsync`` policy, with
 and without ``-P 16``, against a redis-server with the same settings in the
 same run (``bench.common.interleaved`` rounds, min/median/max); saves
@@ -242,7 +242,10 @@ def profile(requests: int, seconds: int = 10) -> None:
                 "-f", "raw", "-o", str(raw), "--nonblocking"]  # fmt: skip
         sampler = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert ours.port is not None
-        res = redis_benchmark(ours.port, requests, 16, tests="set,get,incr,lpush")
+        _setup(ours.port)
+        res: dict[str, dict] = {}
+        for test in ONLY or ["set,get,incr,lpush"]:  # --only: those workloads, one after another
+            res.update(redis_benchmark(ours.port, requests, 16, tests=test))
         sampler.wait(timeout=seconds + 30)
         total, counts = _self_time(raw)
     print("req/s during the profile: " + ", ".join(f"{k} {v['rps']:,.0f}" for k, v in res.items()))

@@ -47,6 +47,7 @@ of the (immutable) string value they came from.
 from __future__ import annotations
 
 import math
+import struct
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -85,34 +86,34 @@ class Corrupted(Exception):
 # --- the hash ------------------------------------------------------------------
 
 
+_BLOCKS = [struct.Struct(f"<{n}Q") for n in range(64)]  # n little-endian 64-bit words
+
+
 def murmur64a(data: bytes, seed: int = SEED) -> int:
     """MurmurHash64A (Austin Appleby), as Redis's hyperloglog.c computes it."""
     n = len(data)
     h = (seed ^ (n * _MUL)) & MASK64
-    whole = n - (n & 7)
-    for i in range(0, whole, 8):
-        k = int.from_bytes(data[i : i + 8], "little")
-        k = (k * _MUL) & MASK64
-        k ^= k >> 47
-        k = (k * _MUL) & MASK64
-        h ^= k
-        h = (h * _MUL) & MASK64
-    rest = n & 7
-    if rest:
-        h ^= int.from_bytes(data[whole:], "little")
-        h = (h * _MUL) & MASK64
-    h ^= h >> 47
-    h = (h * _MUL) & MASK64
-    h ^= h >> 47
-    return h
+    whole = n >> 3
+    if whole:
+        blocks = _BLOCKS[whole] if whole < 64 else struct.Struct(f"<{whole}Q")
+        for k in blocks.unpack_from(data):
+            k = (k * _MUL) & MASK64
+            h = ((h ^ (((k ^ (k >> 47)) * _MUL) & MASK64)) * _MUL) & MASK64
+    if n & 7:
+        h = ((h ^ int.from_bytes(data[whole << 3 :], "little")) * _MUL) & MASK64
+    h = ((h ^ (h >> 47)) * _MUL) & MASK64
+    return h ^ (h >> 47)
+
+
+_INDEX = M - 1
+_SENTINEL = 1 << Q
 
 
 def pattern(element: bytes) -> tuple[int, int]:
     """(register index, run of zeros + 1) for one element, as Redis's hllPatLen."""
     h = murmur64a(element)
-    index = h & (M - 1)
-    rest = (h >> P) | (1 << Q)  # the sentinel bit caps the count at Q + 1
-    return index, (rest & -rest).bit_length()
+    rest = (h >> P) | _SENTINEL  # the sentinel bit caps the count at Q + 1
+    return h & _INDEX, (rest & -rest).bit_length()
 
 
 # --- registers <-> dense bytes ---------------------------------------------------
@@ -361,7 +362,7 @@ def stale(header: bytearray | bytes) -> bytes:
     return bytes(h)
 
 
-def _dense_get(body: bytearray, index: int) -> int:
+def _dense_get(body: bytes | bytearray, index: int) -> int:
     """One 6-bit register of a whole dense string (registers after the header)."""
     bit = index * REG_BITS
     byte = HDR + (bit >> 3)
@@ -383,8 +384,10 @@ def _dense_set(body: bytearray, index: int, value: int, base: int = HDR) -> None
 class Hll:
     """A mutable view of one HLL value for PFADD / PFMERGE; ``value()`` gives the new string.
 
-    Dense, the whole string is one bytearray changed in place (a PFADD copies
-    it once in, once out); the register array is only unpacked if asked for.
+    Dense, the whole string is the value itself until a register changes, then
+    one bytearray changed in place (a PFADD that changes nothing copies nothing;
+    one that does copies it once in, once out); the register array is only
+    unpacked if asked for.
     Sparse, the opcodes are a ``SparseOps`` and the registers are kept beside.
     """
 
@@ -395,9 +398,9 @@ class Hll:
         self.dense = src[4] == DENSE
         self._regs: bytearray | None = None
         self.sparse: SparseOps | None = None
-        self.body = bytearray()
+        self.body: bytes | bytearray = b""
         if self.dense:
-            self.body = bytearray(src)
+            self.body = src  # copied by ``_writable`` at the first change
         else:
             self.sparse = SparseOps(src[HDR:])
             self._regs = registers(src)
@@ -407,6 +410,13 @@ class Hll:
         if self._regs is None:
             self._regs = registers(bytes(self.body))
         return self._regs
+
+    def _writable(self) -> bytearray:
+        """The dense string, as a bytearray of its own from the first change on."""
+        body = self.body
+        if type(body) is not bytearray:
+            body = self.body = bytearray(body)
+        return body
 
     def set(self, index: int, count: int) -> bool:
         """Raise register ``index`` to ``count``; True if it changed."""
@@ -423,7 +433,7 @@ class Hll:
             return True
         if _dense_get(self.body, index) >= count:
             return False
-        _dense_set(self.body, index, count)
+        _dense_set(self._writable(), index, count)
         if self._regs is not None:
             self._regs[index] = count
         return True
@@ -445,12 +455,12 @@ class Hll:
     def set_all(self, regs: bytearray) -> None:
         """Replace every register of a dense HLL (PFMERGE)."""
         self._regs = regs
-        self.body[HDR:] = pack_dense(regs)
+        self._writable()[HDR:] = pack_dense(regs)
 
     def value(self, invalidate: bool = True) -> bytes:
         if self.sparse is None:
             if invalidate:
-                self.body[15] |= 0x80
+                self._writable()[15] |= 0x80
             out = bytes(self.body)
         else:
             header = stale(self.header) if invalidate else bytes(self.header)

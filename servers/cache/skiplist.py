@@ -127,20 +127,22 @@ class SkipList:
         return self.length
 
     def _path(self, score: float, member: bytes) -> tuple[list[Node], list[int]]:
-        """Per level, the last node before (score, member) and its rank."""
-        update: list[Node] = [self.header] * MAX_LEVEL
-        rank = [0] * MAX_LEVEL
+        """Per level in use, the last node before (score, member) and its rank."""
+        level = self.level
+        update: list[Node] = [self.header] * level
+        rank = [0] * level
         x = self.header
-        for i in range(self.level - 1, -1, -1):
-            rank[i] = 0 if i == self.level - 1 else rank[i + 1]
+        r = 0
+        for i in range(level - 1, -1, -1):
             nxt = x.forward[i]
             while nxt is not None and (
                 nxt.score < score or (nxt.score == score and nxt.member < member)
             ):
-                rank[i] += x.span[i]
+                r += x.span[i]
                 x = nxt
                 nxt = x.forward[i]
             update[i] = x
+            rank[i] = r
         return update, rank
 
     def insert(self, score: float, member: bytes) -> Node:
@@ -148,9 +150,9 @@ class SkipList:
         update, rank = self._path(score, member)
         level = random_level(self.rng)
         if level > self.level:
-            for i in range(self.level, level):
-                rank[i] = 0
-                update[i] = self.header
+            for i in range(self.level, level):  # the new levels start at the header
+                rank.append(0)
+                update.append(self.header)
                 self.header.span[i] = self.length
             self.level = level
         x = Node(member, score, level)
