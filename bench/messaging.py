@@ -16,6 +16,11 @@ redelivers every message the dead consumer had received but not acked
 re-reads everything after the last *committed* offset. Both are at-least-once:
 the work done after the last ack/commit is done twice.
 
+Every consumer is bounded in time and in count (``drain``): one that stops
+receiving gives up after ``CONSUME_TIMEOUT`` seconds or ``MAX_IDLE_POLLS`` empty
+polls, and the run ends with one line saying which and how far it got (a stalled
+kafka-python consumer once held a run forever).
+
     python -m bench.messaging [--messages 20000] [--rounds 3]
 """
 
@@ -41,6 +46,47 @@ from harness.services import RabbitMQ
 
 log = logging.getLogger(__name__)
 _TS = struct.Struct(">d")
+CONSUME_TIMEOUT = 120.0  # s one consumer may take to drain a run (20,000 take ~2 s here)
+POLL_S = 0.5  # s one poll may wait for messages
+MAX_IDLE_POLLS = 60  # polls that brought nothing (30 s of silence at POLL_S): stalled
+
+
+class Stalled(RuntimeError):
+    """A consumer stopped receiving before it had every message."""
+
+
+def drain(poll: Callable[[float], int], n: int, who: str, timeout: float = CONSUME_TIMEOUT,
+          max_idle: int = MAX_IDLE_POLLS) -> None:  # fmt: skip
+    """Call ``poll(seconds)`` (it returns how many messages it received) until ``n`` have
+    arrived; raise Stalled past ``timeout`` seconds or after ``max_idle`` empty polls."""
+    got, idle, deadline = 0, 0, time.monotonic() + timeout
+    while got < n:
+        if time.monotonic() > deadline or idle >= max_idle:
+            why = f"{timeout:.0f} s" if idle < max_idle else f"{idle} empty polls"
+            raise Stalled(f"{who} consumer stalled: {got} of {n} messages after {why}, giving up")
+        k = poll(POLL_S)
+        got += k
+        idle = 0 if k else idle + 1
+
+
+class Drainer(threading.Thread):
+    """``drain`` in a thread; ``finish`` joins it (bounded: drain is) and re-raises Stalled."""
+
+    def __init__(self, poll: Callable[[float], int], n: int, who: str) -> None:
+        super().__init__(name=f"drain-{who}", daemon=True)
+        self.args_ = (poll, n, who)
+        self.error: Stalled | None = None
+
+    def run(self) -> None:
+        try:
+            drain(*self.args_)
+        except Stalled as e:
+            self.error = e
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _body(i: int) -> bytes:
@@ -68,20 +114,28 @@ def rabbit_ours(r: ServiceAddress, n: int) -> tuple[float, list[float]]:
             sch.basic_ack(m.delivery_tag, multiple=True)
 
     sch.basic_consume(q, on)
+
+    def poll(secs: float) -> int:
+        before = len(lat)
+        sub.drain_events(secs)
+        return len(lat) - before
+
     t0 = time.perf_counter()
-    consumer = threading.Thread(target=lambda: [sub.drain_events(5) for _ in iter(
-        lambda: len(lat) < n, False)])  # fmt: skip
+    consumer = Drainer(poll, n, "rabbitmq/ours")
     consumer.start()
-    pch.confirm_select()
-    for i in range(n):
-        pch.basic_publish("", q, _body(i))
-        if i % 1000 == 999:
-            pch.wait_for_confirms(30)
-    pch.wait_for_confirms(30)
-    consumer.join(120)
-    secs = time.perf_counter() - t0
-    pub.close()
-    sub.close()
+    try:
+        pch.confirm_select()
+        for i in range(n):
+            pch.basic_publish("", q, _body(i))
+            if i % 1000 == 999:
+                pch.wait_for_confirms(30)
+        pch.wait_for_confirms(30)
+        consumer.finish()
+        secs = time.perf_counter() - t0
+    finally:
+        consumer.join()
+        pub.close()
+        sub.close()
     return n / secs, lat
 
 
@@ -107,15 +161,23 @@ def rabbit_pika(r: ServiceAddress, n: int) -> tuple[float, list[float]]:
 
     sch.basic_consume(q, on)
     t0 = time.perf_counter()
-    consumer = threading.Thread(target=sch.start_consuming)
+    consumer = threading.Thread(target=sch.start_consuming, daemon=True)
     consumer.start()
     pch.confirm_delivery()  # pika waits for each confirm: its publisher is synchronous
-    for i in range(n):
-        pch.basic_publish("", q, _body(i))
-    consumer.join(120)
-    secs = time.perf_counter() - t0
-    pub.close()
-    sub.close()
+    try:
+        for i in range(n):
+            pch.basic_publish("", q, _body(i))
+        consumer.join(CONSUME_TIMEOUT)  # pika's loop is its own: bounded in time only
+        secs = time.perf_counter() - t0
+    finally:
+        if consumer.is_alive():
+            sub.add_callback_threadsafe(sch.stop_consuming)
+            consumer.join()
+        pub.close()
+        sub.close()
+    if len(lat) < n:
+        raise Stalled(f"rabbitmq/pika consumer stalled: {len(lat)} of {n} messages after "
+                      f"{CONSUME_TIMEOUT:.0f} s, giving up")  # fmt: skip
     return n / secs, lat
 
 
@@ -128,22 +190,26 @@ def kafka_ours(addr: str, n: int) -> tuple[float, list[float]]:
     c = Consumer(addr, group_id=topic, auto_offset_reset="earliest", fetch_max_wait_ms=20)
     c.subscribe([topic])
     c.poll(100)  # joins the group (and creates the topic)
+
+    def poll(secs: float) -> int:
+        before = len(lat)
+        for rs in c.poll(int(secs * 1000)).values():
+            lat.extend(_latency(r.value or b"") for r in rs)
+        c.commit_async()
+        return len(lat) - before
+
     t0 = time.perf_counter()
-
-    def consume() -> None:
-        while len(lat) < n:
-            for rs in c.poll(500).values():
-                lat.extend(_latency(r.value or b"") for r in rs)
-            c.commit_async()
-
-    t = threading.Thread(target=consume)
+    t = Drainer(poll, n, "kafka/ours")
     t.start()
-    with Producer(addr, acks=1, linger_ms=1) as p:
-        for i in range(n):
-            p.send(topic, _body(i), partition=0)
-    t.join(120)
-    secs = time.perf_counter() - t0
-    c.close()
+    try:
+        with Producer(addr, acks=1, linger_ms=1) as p:
+            for i in range(n):
+                p.send(topic, _body(i), partition=0)
+        t.finish()
+        secs = time.perf_counter() - t0
+    finally:
+        t.join()
+        c.close()
     return n / secs, lat
 
 
@@ -155,23 +221,27 @@ def kafka_kp(addr: str, n: int) -> tuple[float, list[float]]:
     c = KafkaConsumer(topic, bootstrap_servers=addr, group_id=topic, auto_offset_reset="earliest",
                       fetch_max_wait_ms=20)  # fmt: skip
     c.poll(100)
+
+    def poll(secs: float) -> int:
+        before = len(lat)
+        for ms in c.poll(int(secs * 1000)).values():
+            lat.extend(_latency(m.value) for m in ms)
+        return len(lat) - before
+
     t0 = time.perf_counter()
-
-    def consume() -> None:
-        while len(lat) < n:
-            for ms in c.poll(500).values():
-                lat.extend(_latency(m.value) for m in ms)
-
-    t = threading.Thread(target=consume)
+    t = Drainer(poll, n, "kafka/kafka-python")
     t.start()
     p = KafkaProducer(bootstrap_servers=addr, acks=1, linger_ms=1)
-    for i in range(n):
-        p.send(topic, _body(i), partition=0)
-    p.flush()
-    t.join(120)
-    secs = time.perf_counter() - t0
-    p.close()
-    c.close()
+    try:
+        for i in range(n):
+            p.send(topic, _body(i), partition=0)
+        p.flush(CONSUME_TIMEOUT)
+        t.finish()
+        secs = time.perf_counter() - t0
+    finally:
+        t.join()
+        p.close()
+        c.close()
     return n / secs, lat
 
 
@@ -277,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
             kafka = f"127.0.0.1:{broker.port}"
             rows = run(args.messages, args.rounds, rabbit.address, kafka)
             deaths = {"rabbitmq": rabbit_death(rabbit.address), "kafka": kafka_death(kafka)}
+        except Stalled as e:
+            sys.exit(f"python -m bench.messaging: {e}")
         finally:
             broker.stop()
     print(header(f"M1 messaging: {args.messages:,} messages of ~100 B, {args.rounds} round(s)"))

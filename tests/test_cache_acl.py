@@ -194,6 +194,86 @@ async def test_an_acl_conversation_matches_redis_byte_for_byte(real_redis):
     assert ours == theirs
 
 
+# EXEC refused before it runs (NOAUTH, NOPERM) answers EXECABORT "because of" the
+# refusal and discards the transaction, in MULTI or not (Redis's rejectCommand ->
+# execCommandAbort); the commands queued before answered NOAUTH/NOPERM themselves.
+EXEC_REFUSED = [
+    ("CONFIG", "RESETSTAT"),
+    ("ACL", "SETUSER", "carol", "on", ">pw", "~*", "+@all", "-exec"),
+    ("CONFIG", "SET", "requirepass", "pw"),
+    ("RESET",),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC",),
+    ("EXEC",),
+    ("MULTI",),
+    ("AUTH", "wrong"),
+    ("EXEC",),
+    ("AUTH", "pw"),
+    ("EXEC",),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC",),
+    ("AUTH", "carol", "pw"),
+    ("MULTI",),
+    ("SET", "a", "2"),
+    ("EXEC",),
+    ("EXEC",),
+    ("GET", "a"),
+    ("INFO", "errorstats"),
+    ("AUTH", "default", "pw"),
+    ("CONFIG", "SET", "requirepass", ""),
+    ("ACL", "DELUSER", "carol"),
+    ("DEL", "a"),
+    ("QUIT",),
+]
+
+
+async def test_an_unauthenticated_exec_is_aborted_as_redis_does(real_redis):
+    server, _ = await serve(shell_config(port=0), State())
+    data = cmds(*EXEC_REFUSED)
+    async with server:
+        ours = await converse(server.port, data)
+    theirs = await converse(real_redis.port, data)
+    assert b"-EXECABORT Transaction discarded because of: NOAUTH" in theirs
+    assert ours == theirs
+
+
+EXEC_MALFORMED = [
+    ("CONFIG", "RESETSTAT"),
+    ("MULTI",),
+    ("SET", "a", "1"),
+    ("EXEC", "x"),
+    ("EXEC",),
+    ("EXEC", "x"),
+    ("SUBSCRIBE", "c"),
+    ("EXEC",),
+    ("RESET",),
+    ("INFO", "errorstats"),
+    ("QUIT",),
+]
+
+
+async def test_an_exec_with_arguments_or_in_subscribe_mode_is_aborted_as_redis_does(real_redis):
+    """Refusals Redis formats itself (rejectCommandFormat) abort EXEC too, without the ERR."""
+    server, _ = await serve(shell_config(port=0), State())
+    data, stats = cmds(*EXEC_MALFORMED), cmds(("INFO", "commandstats"), ("QUIT",))
+    async with server:
+        ours = await converse(server.port, data)
+        our_stats = await converse(server.port, stats)
+    theirs = await converse(real_redis.port, data)
+    their_stats = await converse(real_redis.port, stats)
+    assert b"because of: wrong number of arguments for 'exec'" in theirs
+    assert ours == theirs
+
+    def exec_counts(info: bytes) -> bytes:  # calls, rejected_calls, failed_calls (not usec)
+        line = next(x for x in info.split(b"\r\n") if x.startswith(b"cmdstat_exec:"))
+        return b",".join(f for f in line.split(b",") if b"usec" not in f)
+
+    assert exec_counts(our_stats) == exec_counts(their_stats)
+    assert b"rejected_calls=3" in exec_counts(our_stats)
+
+
 # --- real processes, clients nobody here wrote --------------------------------------------
 
 

@@ -82,3 +82,34 @@ def test_a_process_started_later_has_the_history(star):
         assert [m["text"] for m in q.call("join", {"channel": ch, "user": "late"})] == [f"m{i}" for i in range(5)]
         assert q.call("message", {"channel": ch, "text": "next"})["id"] == 6
         q.close()
+
+
+def test_the_users_of_a_killed_process_go_offline_within_the_presence_ttl(redis_addr, tmp_path):
+    """A process SIGKILLed (no -1 for its connections) leaves its users in the presence hash;
+    its heartbeat stops, so once its presence TTL has run out the next sweep of a live
+    process takes them out and publishes the list: offline within TTL + a heartbeat."""
+    url = f"redis://{redis_addr.host}:{redis_addr.port}/0"
+    ch = f"t{uuid.uuid4().hex[:8]}-crash"
+    ttl = ("--presence-ttl", "1")
+    with chat_child("--redis", url, "--dir", str(tmp_path / "a"), *ttl) as a, \
+            chat_child("--redis", url, "--dir", str(tmp_path / "b"), *ttl) as b:  # fmt: skip
+        watcher, bob = Peer(a.port), Peer(b.port)
+        try:
+            watcher.call("join", {"channel": ch, "user": "watcher"})
+            bob.call("join", {"channel": ch, "user": "bob"})
+            watcher.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["bob", "watcher"])
+            with watcher.cond:
+                watcher.events["presence"].clear()  # what follows the crash only
+            b.kill()
+            watcher.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["watcher"],
+                         timeout=15)  # fmt: skip
+            # a process joining now sees the live users only
+            with chat_child("--redis", url, "--dir", str(tmp_path / "c"), *ttl) as c:
+                late = Peer(c.port)
+                late.call("join", {"channel": ch, "user": "late"})
+                late.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["late", "watcher"])
+                late.close()
+        finally:
+            watcher.close()
+            with contextlib.suppress(Exception):  # its server is gone
+                bob.close()

@@ -289,3 +289,14 @@ def test_switching_protocols_hands_over_the_rest():
     c.send(InformationalResponse(101, [(b"upgrade", b"websocket")]))
     assert c.our_state == h.SWITCHED_PROTOCOL
     assert c.trailing_data == (b"\x81\x00", False)
+
+
+@pytest.mark.parametrize("code", [b"000", b"042", b"099"])
+def test_a_status_code_below_100_is_a_malformed_status_line(code):
+    """RFC 9110 §15: status codes are 100..599; a 0xx is not an interim (1xx) response."""
+    cl = Connection(CLIENT)
+    cl.send(Request(b"GET", b"/", [(b"host", b"x")]))
+    cl.send(EndOfMessage())
+    cl.receive_data(b"HTTP/1.1 " + code + b" Odd\r\n\r\n")
+    with pytest.raises(RemoteProtocolError, match="malformed status line"):
+        cl.next_event()

@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlib.http import App, HTTPError, JSONResponse, Response, serve
+from netlib.http import App, HTTPError, JSONResponse, Response, StreamingResponse, serve
 from netlib.http import core as h11
 from netlib.http._fast import Tail, imf_date, plain_head, simple_head
 from netlib.http.server import HTTPSession
@@ -45,8 +46,7 @@ def core_request(raw: bytes) -> tuple[bytes, bytes, list] | str:
 
 
 def fast_request(raw: bytes):
-    end = raw.find(b"\r\n\r\n")
-    return None if end < 0 else simple_head(raw, 0, end)
+    return simple_head(raw)
 
 
 H = b"host: x\r\n"
@@ -175,6 +175,20 @@ def test_plain_head_and_tail_are_the_cores_bytes(status, headers, body, method):
 )  # fmt: skip
 def test_plain_head_leaves_to_the_core_what_needs_framing_or_is_refused(status, headers):
     assert plain_head(status, headers) is None
+
+
+def test_the_date_tail_follows_the_clock_forward_and_back(monkeypatch):
+    now = [1700000000.5]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    tail = Tail(b"syslab")
+    first = tail.get()
+    assert b"date: " + imf_date(1700000000) + b"\r\nserver: syslab\r\n\r\n" == first
+    now[0] = 1700000000.999
+    assert tail.get() is first  # the same second: not formatted again
+    now[0] = 1700000001.0
+    assert imf_date(1700000001) in tail.get()
+    now[0] = 1699999990.25  # the clock stepped back
+    assert imf_date(1699999990) in tail.get()
 
 
 def test_imf_date_is_emails_format():
@@ -310,14 +324,31 @@ class CoreOnly(HTTPSession):
     fast_path = False
 
 
+class Checked(HTTPSession):
+    """The fast path's session, asserting at every read that ``fast_ready`` (the
+    preconditions are known to hold) is never stale: every change that breaks one
+    of them clears it."""
+
+    def data_received(self, data: bytes) -> None:
+        assert not self.fast_ready or self._fast_allowed()
+        super().data_received(data)
+
+
 @contextlib.asynccontextmanager
-async def fast_and_core(make: Callable[[Any], App], tmp_path) -> AsyncIterator[tuple[int, int]]:
-    """The same app twice: with the fast path, and with every request through the core;
-    their ports."""
-    fast = await serve(make(tmp_path), ShellConfig())
+async def fast_and_core(
+    make: Callable[[Any], App],
+    tmp_path,
+    fast_session: type = Checked,
+    core_session: type = CoreOnly,
+) -> AsyncIterator[tuple[int, int]]:
+    """The same app twice: with the fast path (its invariant checked at every read), and
+    with every request through the core; their ports."""
+    fast_app = make(tmp_path)
+    fast = await serve(fast_app, ShellConfig())
+    fast.session_factory = lambda c: fast_session(c, fast_app)
     app = make(tmp_path)
     slow = await serve(app, ShellConfig())
-    slow.session_factory = lambda c: CoreOnly(c, app)
+    slow.session_factory = lambda c: core_session(c, app)
     async with fast, slow:
         yield fast.port, slow.port
 
@@ -479,3 +510,141 @@ async def test_a_route_added_after_requests_is_seen():
 
         got = await conversation(server.port, G(b"/a/lit") + G(b"/a/lit"))
         assert got.count(b"literal\n") == 2 and b"pattern" not in got
+
+
+# -- what the fast path remembers between requests ------------------------------------
+def changing_app(tmp_path) -> App:
+    """Handlers that return one shared Response and change it between requests: the
+    encoded head remembered on it must follow every change."""
+    app = App(access_log=False)
+    shared = Response(b"one\n")
+    count = [0]
+
+    @app.get("/shared")
+    def same_object(req):
+        count[0] += 1
+        n = count[0]
+        if n == 2:
+            shared.headers.append((b"x-added", b"1"))  # in place: same list, new content
+        elif n == 3:
+            shared.headers[-1] = (b"x-added", b"2")
+        elif n == 4:
+            shared.status = 201
+        elif n == 5:
+            shared.body = b"longer body\n"
+        elif n == 6:
+            shared.headers = [(b"content-type", b"text/x")]  # a new list, equal or not
+        elif n == 7:
+            shared.headers.append((b"content-length", b"12"))  # now the core frames it
+        elif n == 8:
+            del shared.headers[-1]
+        elif n == 9:
+            shared.body = bytearray(b"mutable\n")
+        elif n == 10:
+            shared.body[0:1] = b"M"  # type: ignore[index]
+        elif n == 11:
+            shared.body.extend(b"more\n")  # type: ignore[attr-defined]
+        elif n == 12:
+            shared.headers.append((b"x-ba", bytearray(b"v1")))  # unhashable value
+        elif n == 13:
+            shared.headers[-1][1][1:2] = b"2"
+        elif n == 14:
+            shared.status, shared.body, shared.headers = 200, b"one\n", []
+        return shared
+
+    @app.get("/fresh")
+    def fresh(req):
+        return Response(b"fresh\n", headers=[(b"x-n", str(count[0]).encode())])
+
+    return app
+
+
+async def test_a_remembered_head_follows_every_change_of_a_shared_response(tmp_path):
+    """GET and HEAD, keep-alive and HTTP/1.0, pipelined and one request per write: a
+    response object returned again after any change of its status, headers (a new list
+    or the same one changed in place, a header the core must frame, an unhashable
+    value) or body (another object, a bytearray changed in place) is sent as the core
+    sends it."""
+    requests = [G(b"/shared"), G(b"/shared", method=b"HEAD"), G(b"/fresh")] * 6 + [
+        b"GET /shared HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        G(b"/shared", b"Connection: keep-alive\r\n"), G(b"/shared"),
+        G(b"/shared", b"Connection: close\r\n"),
+    ]  # fmt: skip
+    for whole in (True, False):
+        async with fast_and_core(changing_app, tmp_path) as (fast_port, core_port):
+            answers = []
+            for port in (fast_port, core_port):
+                if whole:
+                    answers.append(await conversation(port, b"".join(requests)))
+                    continue
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                got = b""
+                for raw in requests:  # one read each: the answer comes before the next
+                    w.write(raw)
+                    got += await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                    length = re.search(rb"content-length: (\d+)", got.rsplit(b"HTTP/1.", 1)[1])
+                    if length and b"HEAD" not in raw:
+                        got += await asyncio.wait_for(r.readexactly(int(length[1])), 10)
+                w.close()
+                answers.append(_DATE.sub(b"date: D\r\n", got))
+            fast, core = answers
+            assert fast == core
+            assert fast.count(b"x-added: 2") >= 2 and b"HTTP/1.1 201 Created" in fast
+            assert b"longer body\n" in fast and b"Mutable\nmore\n" in fast
+            assert b"x-ba: v2" in fast and b"content-length: 12\r\n" in fast
+
+
+HELD: dict[str, asyncio.Event] = {}
+
+
+def held_app(tmp_path) -> App:
+    """A sync route whose streamed answer waits (``HELD["release"]``) for the next request."""
+    app = make_app(tmp_path)
+
+    @app.get("/held")
+    def held(req):
+        async def body():
+            yield b"first,"
+            await HELD["release"].wait()
+            yield b"then"
+
+        return StreamingResponse(body())
+
+    return app
+
+
+class Releasing(Checked):
+    def data_received(self, data: bytes) -> None:
+        streaming = self.owned
+        super().data_received(data)
+        if streaming:  # a read while the stream is under way: it may go on
+            HELD["release"].set()
+
+
+class ReleasingCore(CoreOnly):
+    def data_received(self, data: bytes) -> None:
+        streaming = self.owned
+        super().data_received(data)
+        if streaming:
+            HELD["release"].set()
+
+
+async def test_a_request_that_arrives_while_an_answer_streams_waits_for_it(tmp_path):
+    """A fast-parsed request the core answers from a task (a stream): the next request,
+    in a read of its own while the stream is under way, is the core's until it is done,
+    and the fast path takes over again after (``fast_ready`` is cleared, then set)."""
+    got = []
+    async with fast_and_core(held_app, tmp_path, Releasing, ReleasingCore) as ports:
+        for port in ports:
+            HELD["release"] = asyncio.Event()
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(G(b"/held"))
+            head = await asyncio.wait_for(r.readuntil(b"first,\r\n"), 10)
+            w.write(G(b"/hello"))
+            rest = await asyncio.wait_for(r.readuntil(b"Hello, world!\n"), 10)
+            w.write(G(b"/hello") + G(b"/hello", b"Connection: close\r\n"))
+            rest += await asyncio.wait_for(r.read(), 10)
+            w.close()
+            got.append(_DATE.sub(b"date: D\r\n", head + rest))
+    assert got[0] == got[1]
+    assert got[0].count(b"Hello, world!\n") == 3 and got[0].index(b"then") < got[0].index(b"Hello")

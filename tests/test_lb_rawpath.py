@@ -30,7 +30,7 @@ from netlib.http import HTTPClient
 from netlib.http import core as h11
 from servers.lb.config import BackendSpec
 from servers.lb.forwarding import request_headers
-from servers.lb.rawpath import parse_request
+from servers.lb.rawpath import parse_request, parse_response
 
 pytestmark = pytest.mark.exercise("N6")
 
@@ -138,6 +138,11 @@ ODD = {
     b"/broken": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
     b"/extra": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNK",
     b"/drop": b"",
+    b"/000": b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok",
+    b"/099": b"HTTP/1.1 099 Low\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"/twice": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
+    b"/list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+    b"/conflict": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
 }  # fmt: skip
 LONG_BODY = bytes(range(256)) * 300  # 75 KiB
 ODD[b"/long"] = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(LONG_BODY), LONG_BODY)
@@ -462,3 +467,56 @@ async def test_a_long_body_relayed_over_many_reads():
         got, closed = await exchange(lb.server.port, get("/long") + get("/x"), b"hello from odd")
         assert lb.byte_path == 2 and idle_in_flight(lb) and not closed
     assert got.count(b"HTTP/1.1 200 OK") == 2 and LONG_BODY + b"HTTP/1.1 200 OK" in got
+
+
+# -- status codes below 100, a Content-Length repeated: both paths alike --------------------
+# (each case once through the general path, the upstream fresh, and once on the byte path,
+# the upstream pooled by a first request)
+
+
+@pytest.mark.parametrize("path", [b"/000", b"/099"])
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_a_status_below_100_is_a_bad_response_not_an_interim_one(path, pooled):
+    """RFC 9110 §15: a status code is 100..599. 000 or 099 is a malformed head (a 502 at
+    once), not a 1xx to drop and wait past (it waited for the read timeout: a 504)."""
+    async with odd_backend() as odd, running_lb([odd], read_timeout=5) as lb:
+        if pooled:
+            await exchange(lb.server.port, get("/x"), b"hello from odd")
+        got, _ = await exchange(lb.server.port, get(path.decode()), b"\n", timeout=3)
+        assert got.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and b"bad response" in got
+        assert lb.byte_path == (1 if pooled else 0)  # which path met it
+        assert next(iter(lb.backends)).failures == 1 and idle_in_flight(lb)
+
+
+@pytest.mark.parametrize("path", [b"/twice", b"/list"])
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_a_content_length_repeated_with_one_value_is_relayed_once(path, pooled):
+    """RFC 9110 §8.6 / RFC 9112 §6.3: the same decimal value repeated may be accepted as one
+    (we do) and is then forwarded as one instance: never two Content-Length fields."""
+    async with odd_backend() as odd, running_lb([odd]) as lb:
+        if pooled:
+            await exchange(lb.server.port, get("/x"), b"hello from odd")
+        got, closed = await exchange(lb.server.port, get(path.decode()) + get("/x"),
+                                     b"hello from odd")  # fmt: skip
+        head, _, rest = got.partition(b"\r\n\r\n")
+        assert head.lower().count(b"content-length") == 1 and b"content-length: 2" in head.lower()
+        assert rest.startswith(b"okHTTP/1.1 200 OK") and not closed  # framed by it, and on
+        assert (lb.byte_path > 0) == pooled  # which path met it
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_conflicting_content_lengths_are_a_502(pooled):
+    async with odd_backend() as odd, running_lb([odd]) as lb:
+        if pooled:
+            await exchange(lb.server.port, get("/x"), b"hello from odd")
+        got, _ = await exchange(lb.server.port, get("/conflict"), b"\n")
+        assert got.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+
+
+def test_parse_response_on_status_codes_and_repeated_lengths():
+    assert parse_response(b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\n") is None
+    assert parse_response(b"HTTP/1.1 099 Low\r\n\r\n") is None
+    assert parse_response(b"HTTP/1.1 100 Continue\r\n\r\n") is not None
+    r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\ncontent-length:2\r\n\r\n")
+    assert r == (200, 2, False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\n")
+    assert parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n") is None

@@ -325,3 +325,67 @@ def test_resp3_encode_then_decode_is_identity(value):
 def test_resp2_encoding_decodes_to_one_value_each(values):
     wire = b"".join(resp.encode_reply(v, 2) for v in values)
     assert len(_replies([wire])) == len(values)
+
+
+# --- take(): feed + commands in one call; the grid of same-size commands ------------------
+
+
+def _taken(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
+    """Commands and the error (its reply) ``take`` gives, chunk after chunk."""
+    p, out = RequestParser(), []
+    try:
+        for c in chunks:
+            out += p.take(c)
+        out += p.commands()
+    except ProtocolError as e:
+        return out, e.reply
+    return out, None
+
+
+def _fed(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
+    p, out = RequestParser(), []
+    try:
+        for c in chunks:
+            p.feed(c)
+            out += p.commands()
+        out += p.commands()
+    except ProtocolError as e:
+        return out, e.reply
+    return out, None
+
+
+_runs = st.lists(
+    st.tuples(st.integers(1, 20), st.lists(st.binary(max_size=12), min_size=1, max_size=4)),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs=_runs, junk=_junk, where=st.integers(0, 10**4), cuts=st.lists(st.integers(0, 10**4)))
+def test_take_gives_what_feed_and_commands_give(runs, junk, where, cuts):
+    """Runs of same-size commands (the grid), a value with CRLF or garbage anywhere, any
+    split: ``take`` answers exactly as ``feed`` + ``commands``, error included."""
+    wire = b"".join(resp.encode_command(*args) * n for n, args in runs)
+    at = where % (len(wire) + 1)
+    for data in (wire, wire[:at] + junk + wire[at:]):
+        for chunks in ([data], _split_at(data, cuts)):
+            assert _taken(chunks) == _fed(chunks)
+    assert _taken([wire]) == ([list(args) for n, args in runs for _ in range(n)], None)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$1\r\nv\r\n",  # a value with CRLF in it
+        b"*3\r\n$3\r\nSET\r\n$01\r\nk\r\n$1\r\nv\r\n",  # a header not as encode_command writes it
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv\r\n",  # a header that lies: protocol error
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",  # another size
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv",  # an incomplete tail
+    ],
+)
+@pytest.mark.parametrize("before", [1, 2, 15])
+def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, before):
+    good = resp.encode_command("SET", "k", "v")
+    wire = good * before + row + good * 3
+    assert _taken([wire]) == _fed(_bytewise(wire))

@@ -79,6 +79,27 @@ async def test_idle_peer_is_closed_after_the_timeout():
         assert server.timed_out == 1
 
 
+async def test_a_peer_that_keeps_sending_is_not_idle_though_never_answered():
+    """Each read counts as activity (seen by the sweeper: no clock read per read)."""
+
+    class Silent(Session):
+        def data_received(self, data: bytes) -> None:
+            pass  # reads, never answers
+
+    cfg = ShellConfig(idle_timeout=0.3, sweep_interval=0.05)
+    async with await start(session_factory=Silent, config=cfg) as server:
+        r, w = await _open(server)
+        start_sweeps = server.sweeps
+        while server.sweeps < start_sweeps + 24:  # 1.2 s: four idle timeouts
+            w.write(b"x")
+            await w.drain()
+            seen = server.sweeps
+            while server.sweeps < seen + 2:  # a byte every other sweep
+                await asyncio.sleep(0.01)
+        assert server.timed_out == 0
+        assert await _closed_by_server(r) and server.timed_out == 1  # now silent: cut
+
+
 async def read_line(conn: Connection) -> bytes | None:
     """Bytes up to and with a newline; None if the peer closed first."""
     buf = b""

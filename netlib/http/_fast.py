@@ -3,9 +3,11 @@ response encoded from cached pieces. Used by ``netlib.http.server``.
 
 Strategy. Most requests a server sees are a complete ``GET`` or ``HEAD`` with
 no body, already whole in the buffer. ``scan_head`` checks such a head with
-one anchored regex (request line and every field line, with the core's own
-grammar from ``_framing``) and finds the fields it must judge (Host and the
-framing ones) with one ``findall`` over the lower-cased field block; the fields
+one regex ``match`` from its first byte (request line and every field line, with
+the core's own grammar from ``_framing``), which also finds where the head ends
+and judges the fields the fast path must judge (exactly one Host; Content-Length,
+Transfer-Encoding, Expect and Connection, in any case, only as
+``Connection: keep-alive``) by a lookahead on each line's name; the fields
 themselves are parsed only when a handler reads them (``fields_of``). The
 server then skips the core's event machinery for that request. It never refuses anything itself: whatever is not plainly
 fine (another method or version, a head over one field line's limit, a bad
@@ -20,7 +22,9 @@ need no framing decision (no Content-Length, Transfer-Encoding or Connection of
 the handler's own, a status with a body), built from a per-header-list cache
 of encoded bytes and a Date/Server tail formatted once a second. Its bytes are
 exactly what the core's ``send_message`` produces for the same response (a test
-compares them).
+compares them). ``response_wire`` adds the Content-Length and remembers the
+result on the Response itself, for a handler that returns one object again and
+again, checked against what it was made of on every use.
 """
 
 from __future__ import annotations
@@ -44,50 +48,45 @@ assert MAX_SIMPLE_HEAD <= MAX_REQUEST_LINE
 _VCHAR = rb"[\x21-\x7e\x80-\xff]"
 _VALUE = rb"(?:" + _VCHAR + rb"(?:[\t\x20-\x7e\x80-\xff]*" + _VCHAR + rb")?)?"
 _LINE = rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n"
-# Request line and field lines, anchored at both ends by fullmatch. No group inside
-# the repetition: ``re`` saves and restores captures per repeat, which costs more
-# than matching the lines again with ``findall``.
-_ANY_LINE = _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n"
-# Group 3 is the field lines with the request line's ``\n`` in front: then every field
-# name in it follows a ``\n`` (no value holds one), which ``scan_head`` relies on.
-_SIMPLE = re.compile(rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n(?:" + _ANY_LINE + rb")*)\r\n")
 _FIELDS = re.compile(_LINE)
-# The fields the fast path looks at, in a lower-cased block: one findall finds them all
-# (``bytes.__contains__`` first tries its argument as an int: a TypeError raised and
-# cleared per test).
-_NOTED = re.compile(rb"\n(host|content-length|transfer-encoding|expect|connection):")
-_JUST_HOST = [b"host"]
+# To validate a line, OWS, value, OWS is just any run of field-value bytes: stripped of
+# its OWS on both ends, such a run starts and ends with a visible byte or is empty, which
+# is ``_VALUE``. One repeat of a character class is the cheapest thing ``re`` runs.
+_ANY_VALUE = rb":[\t\x20-\x7e\x80-\xff]*\r\n"
+# The fields the fast path must judge, by name in any case: a line of one of these is
+# not an ordinary line. Of them, only one Host line and ``Connection: keep-alive`` (a
+# no-op in HTTP/1.1) may appear; anything else about framing is the core's.
+_JUDGED = rb"(?!(?i:host|content-length|transfer-encoding|expect|connection):)"
+_KEEP_ALIVE = rb"(?i:connection):[ \t]*(?i:keep-alive)[ \t]*\r\n"
+_ORDINARY = rb"(?:" + _JUDGED + _TOKEN + _ANY_VALUE + rb"|" + _KEEP_ALIVE + rb")*+"
+# A whole plain head: request line, ordinary lines, the one Host, ordinary lines, the
+# empty line. ``match`` from a head's first byte finds its end too: no value or target
+# holds a CR or LF and no field line starts with one, so the first empty line ends it.
+# Group 3 is the field lines with the request line's ``\n`` in front (``fields_of``
+# skips it). The repeats are possessive: a line matches one way or not at all.
+_PLAIN = re.compile(
+    rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host)" + _ANY_VALUE
+    + _ORDINARY + rb")\r\n"
+)  # fmt: skip
+# ``_PLAIN.match(buf, pos, pos + SPAN)``: a head longer than MAX_SIMPLE_HEAD cannot match.
+SPAN = MAX_SIMPLE_HEAD + 4
+plain_match = _PLAIN.match
 
 
-def scan_head(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, bytes, bytes] | None:
-    """(method, target, field block, the block lower-cased) of the head ``buf[start:end]``
-    (``end`` is where its ``\\r\\n\\r\\n`` starts), if it is a plain body-less GET/HEAD;
-    None: ask the core. One regex pass validates every line; the fields themselves are
-    parsed only if someone asks (``fields_of``). In the lower-cased block a field name
-    is ``\\n``, the name and a colon (the grammar has no space before the colon and no
-    ``\\n`` in a value), so the framing fields are found as substrings."""
-    if end - start > MAX_SIMPLE_HEAD:
-        return None
-    m = _SIMPLE.fullmatch(buf, start, end + 4)
+def scan_head(buf: bytes, start: int) -> tuple[bytes, bytes, bytes, int] | None:
+    """(method, target, field block, end) of the head at ``buf[start:]`` if it is a whole
+    plain body-less GET/HEAD (``end``: just past its empty line); None: ask the core
+    (another kind of request, or not all there yet). One regex pass validates every
+    line and the fields the fast path judges; the fields themselves are parsed only if
+    someone asks (``fields_of``). The server's loop inlines this."""
+    m = plain_match(buf, start, start + SPAN)
     if m is None:
         return None
-    block = m[3]
-    low = block.lower()
-    noted = _NOTED.findall(low)
-    if noted != _JUST_HOST:
-        if noted.count(b"host") != 1 or not _only_keep_alive(noted, block):
-            return None
+    method, target, block = m.groups()
     # (a field line is at least 4 bytes: under that many, no need to count them)
-    if len(low) > 4 * MAX_HEADERS and low.count(b"\n") > MAX_HEADERS + 1:
+    if len(block) > 4 * MAX_HEADERS and block.count(b"\n") > MAX_HEADERS + 1:
         return None
-    return m[1], m[2], block, low
-
-
-def _only_keep_alive(noted: list[bytes], block: bytes) -> bool:
-    """No framing field but ``connection: keep-alive`` (a no-op in HTTP/1.1)."""
-    if any(name != b"host" and name != b"connection" for name in noted):
-        return False
-    return all(v.lower() == b"keep-alive" for n, v in fields_of(block) if n == b"connection")
+    return method, target, block, m.end()
 
 
 def fields_of(block: bytes) -> Headers:
@@ -95,9 +94,9 @@ def fields_of(block: bytes) -> Headers:
     return [(n.lower(), v) for n, v in _FIELDS.findall(block, 1)]
 
 
-def simple_head(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Headers] | None:
+def simple_head(buf: bytes, start: int = 0) -> tuple[bytes, bytes, Headers] | None:
     """``scan_head`` with the fields parsed: (method, target, headers) or None."""
-    head = scan_head(buf, start, end)
+    head = scan_head(buf, start)
     if head is None:
         return None
     return head[0], head[1], fields_of(head[2])
@@ -110,17 +109,19 @@ _SELF_FRAMED = frozenset((b"content-length", b"transfer-encoding", b"connection"
 # with few distinct header lists: one per route or per static file).
 HEAD_CACHE = 512
 _heads: dict[tuple[int, tuple[tuple[bytes, bytes], ...]], bytes | None] = {}
-_MISSING: Any = object()  # (a sentinel for _heads.get: None is a cached "no")
 
 
 def plain_head(status: int, headers: Headers) -> bytes | None:
     """Status line and ``headers`` encoded, or None if the core must frame this response
-    (a 1xx, 204 or 304, a framing header of the handler's own, a value it would refuse)."""
-    key = (status, tuple(headers))
+    (a 1xx, 204 or 304, a framing header of the handler's own, a value it would refuse,
+    or one it cannot remember: a mutable one such as a bytearray)."""
     try:
+        key = (status, tuple(headers))
         return _heads[key]
     except KeyError:
         pass
+    except TypeError:  # unhashable: not remembered here, nor on the Response
+        return None
     out: bytes | None = None
     if type(status) is int and status >= 200 and status not in (204, 304):
         if not any(n.lower() in _SELF_FRAMED for n, _ in headers):
@@ -132,6 +133,22 @@ def plain_head(status: int, headers: Headers) -> bytes | None:
         _heads.clear()
     _heads[key] = out
     return out
+
+
+def response_wire(resp: Any) -> bytes | None:
+    """A plain ``Response``'s status line, headers and Content-Length (the Date/Server
+    tail and the body follow), or None if the core must frame it. Remembered on the
+    response (``_wire``) with what it was made of: a handler that returns the same
+    object again (a constant answer) gets it after three identity checks and one list
+    comparison, and one that changed its status, headers or body gets a new one."""
+    status, headers, body = resp.status, resp.headers, resp.body
+    encoded = plain_head(status, headers)
+    if encoded is None:
+        return None
+    wire = encoded + b"content-length: %d\r\n" % len(body)
+    if type(body) is bytes:  # (a bytearray may change under the same identity)
+        resp._wire = (body, status, list(headers), wire)
+    return wire
 
 
 _DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
@@ -150,15 +167,18 @@ def imf_date(seconds: float) -> bytes:
 
 
 class Tail:
-    """``date: ...\\r\\nserver: ...\\r\\n\\r\\n``, formatted once a second; ``ok`` is
-    False if the core would refuse the Server value (then every response takes its path)."""
+    """``date: ...\r\nserver: ...\r\n\r\n``, formatted once a second; ``ok`` is
+    False if the core would refuse the Server value (then every response takes its path).
+    ``value`` is good while ``since <= time.time() < until`` (the fast path checks that
+    inline, a call less per read; a clock stepped back is a new second too)."""
 
-    __slots__ = ("server", "second", "value", "ok")
+    __slots__ = ("server", "second", "value", "ok", "since", "until")
 
     def __init__(self, server: bytes) -> None:
         self.server = server
         self.second = 0
         self.value = b""
+        self.since = self.until = 0.0
         try:
             _encode_headers([(b"server", server)])
             self.ok = True
@@ -166,9 +186,12 @@ class Tail:
             self.ok = False
 
     def get(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            date = imf_date(now)
-            self.value = b"date: %s\r\nserver: %s\r\n\r\n" % (date, self.server)
-            self.second = now
+        now = time.time()
+        if not self.since <= now < self.until:
+            self.refresh(now)
         return self.value
+
+    def refresh(self, now: float) -> None:
+        second = int(now)
+        self.value = b"date: %s\r\nserver: %s\r\n\r\n" % (imf_date(second), self.server)
+        self.second, self.since, self.until = second, float(second), float(second + 1)

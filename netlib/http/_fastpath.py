@@ -2,11 +2,13 @@
 answered without the core's events.
 
 Strategy. When a read arrives between requests, with nothing buffered and no
-timer or policy running (``HTTPSession.data_received`` checks), each complete
-head at the front of it that ``_fast.scan_head`` accepts is routed (the route,
+timer or policy running (``HTTPSession.data_received`` checks, or knows from
+``fast_ready`` that nothing changed since the last read), each complete
+head at the front of it that ``_fast.scan_head`` (inlined here) accepts is routed (the route,
 parameters and decoded path remembered per raw target: ``Router.fast_route``),
 its sync handler called inline with a ``FastRequest`` (fields parsed if read), and a plain answer (``Response``/``JSONResponse``, or a
-whole file by ``os.sendfile``) written from cached pieces; the answers to
+whole file by ``os.sendfile``) written from cached pieces (a Response returned
+again reuses its encoded head: ``_fast.response_wire``); the answers to
 pipelined requests go out in one write (up to ``FAST_BATCH``). The first request
 the fast path does not take, from its first byte on, is fed to the core and the
 session carries on as ever (``_process``). A small file of a StaticFiles route,
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from netlib.shell import ConnectionClosed
 
-from ._fast import _MISSING, _heads, fields_of, plain_head, scan_head
+from ._events import MAX_HEADERS
+from ._fast import SPAN, fields_of, plain_head, plain_match, response_wire
 from ._streams import run_eagerly
 from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response
 
@@ -98,6 +101,7 @@ class FastPath:
     owned: bool
     responding: bool
     write_blocked: bool
+    fast_ready: bool
     started: float
 
     if TYPE_CHECKING:  # HTTPSession's methods, which the fast path calls
@@ -116,17 +120,24 @@ class FastPath:
         Whatever the fast path does not take, from its first byte on, goes to the core."""
         app, conn = self.app, self.conn
         routes, log = app.fast_routes, app.access_log
-        tail = self.tail.get()
+        clock = self.tail  # (``Tail.get``, inlined)
+        now = time.time()
+        if not clock.since <= now < clock.until:
+            clock.refresh(now)
+        tail = clock.value
         out: list[bytes] = []
         size = pos = 0
-        while not self.write_blocked:
-            end = data.find(b"\r\n\r\n", pos)
-            if end < 0:
+        n = len(data)
+        # (``pos < n``: a regex call costs about 2k instructions even when it fails at once)
+        while pos < n and not self.write_blocked:
+            # (``_fast.scan_head``, inlined: a call less per request)
+            m = plain_match(data, pos, pos + SPAN)
+            if m is None:
+                break  # not a plain GET/HEAD, or not all here yet: the core's
+            method, target, block = m.groups()
+            if len(block) > 4 * MAX_HEADERS and block.count(b"\n") > MAX_HEADERS + 1:
                 break
-            head = scan_head(data, pos, end)
-            if head is None:
-                break
-            method, target, block, low = head
+            end = m.end()
             hit = routes.get((method, target))
             if hit is None:
                 hit = app.fast_route(method, target)
@@ -137,38 +148,43 @@ class FastPath:
                 break
             if log:
                 self.started = time.perf_counter()
-            if files is not None and _CONDITIONAL.search(low) is None:
-                # A small static file, fresh in the cache, asked for with no condition.
-                f = files.cached(params["path"], low.find(b"\naccept-encoding:") >= 0)
-                if f is not None:
-                    wire = f.wire
-                    if wire is None:
-                        wire = f.wire = file_wire(f.headers, f.size)
-                    if wire:
-                        pos = end + 4
-                        out.append(wire)
-                        out.append(tail)
-                        if method == b"GET":
-                            out.append(f.body)  # type: ignore[arg-type]
-                        if log:
-                            req = FastRequest(mstr, target, path, qs, params, block, conn)
-                            self._log(req, 200, f.size)
-                        size += len(wire) + f.size
-                        if size > FAST_BATCH:
-                            conn.write(b"".join(out))
-                            out, size = [], 0
-                        continue
+            if files is not None:
+                low = block.lower()
+                if _CONDITIONAL.search(low) is None:
+                    # A small static file, fresh in the cache, asked for with no condition.
+                    f = files.cached(params["path"], low.find(b"\naccept-encoding:") >= 0)
+                    if f is not None:
+                        wire = f.wire
+                        if wire is None:
+                            wire = f.wire = file_wire(f.headers, f.size)
+                        if wire:
+                            pos = end
+                            out.append(wire)
+                            out.append(tail)
+                            if method == b"GET":
+                                out.append(f.body)  # type: ignore[arg-type]
+                            if log:
+                                req = FastRequest(mstr, target, path, qs, params, block, conn)
+                                self._log(req, 200, f.size)
+                            size += len(wire) + f.size
+                            if size > FAST_BATCH:
+                                conn.write(b"".join(out))
+                                out, size = [], 0
+                            continue
             req = FastRequest(mstr, target, path, qs, params, block, conn)
-            pos = end + 4
+            pos = end
             try:
                 result = route.handler(req)
             except Exception as e:
                 result = self._failed(route, e)
             resp = self._to_response(result) if type(result) in _CONVERTED else result
             if type(resp) is Response or type(resp) is JSONResponse:
-                encoded = _heads.get((resp.status, tuple(resp.headers)), _MISSING)
-                if encoded is _MISSING:
-                    encoded = plain_head(resp.status, resp.headers)
+                body = resp.body
+                w = resp._wire
+                if w is not None and w[0] is body and w[1] is resp.status and w[2] == resp.headers:
+                    wire = w[3]
+                else:
+                    wire = response_wire(resp)
             elif isinstance(resp, FileResponse) and resp.parts is None and resp.length > FILE_BLOCK:
                 # (a smaller one the core reads and writes with its head, in the plain
                 # answer's field order, or answers 500 if it cannot be read)
@@ -183,25 +199,27 @@ class FastPath:
                         conn.write(b"".join(out))
                         out, size = [], 0
                     if not self._fast_file(req, resp, file_head):
-                        if pos < len(data):
+                        self.fast_ready = False
+                        if pos < n:
                             self.h.receive_data(data[pos:])
                         return None  # a task sends it; then ``_carry_on`` parses the rest
                     continue
+                wire = None
             else:
-                encoded = None
-            if encoded is None:  # the core frames this answer (a file, a stream, a 304...)
+                wire = None
+            if wire is None:  # the core frames this answer (a file, a stream, a 304...)
                 if out:
                     conn.write(b"".join(out))
+                self.fast_ready = False
                 self._fast_to_core(req, method, result, data[pos:])
                 return None
-            body = resp.body
-            n = len(body)
-            out.append(b"%scontent-length: %d\r\n%s" % (encoded, n, tail))
+            out.append(wire)
+            out.append(tail)
             if method == b"GET":
                 out.append(body)
             if log:
-                self._log(req, resp.status, n)
-            size += len(encoded) + n
+                self._log(req, resp.status, len(body))
+            size += len(wire) + len(body)
             if size > FAST_BATCH:
                 conn.write(b"".join(out))
                 out, size = [], 0

@@ -244,6 +244,8 @@ class Connection:
         if major != b"1":
             raise RemoteProtocolError("HTTP version not supported", 505)
         status = int(code)
+        if status < 100:  # RFC 9110 §15: 100..599; a 0xx is not an interim response
+            raise RemoteProtocolError("malformed status line")
         headers = _parse_headers(lines)
         if status < 200:
             if status == 101:

@@ -184,7 +184,8 @@ def _raw(headers: Mapping[str, str] | RawHeaders | None) -> RawHeaders:
 class Response:
     """A whole response: status, headers, and a body of bytes."""
 
-    __slots__ = ("status", "headers", "body")
+    # ``_wire``: the server's fast path remembers the encoded head here (``_fast.response_wire``).
+    __slots__ = ("status", "headers", "body", "_wire")
     media_type = "text/plain; charset=utf-8"
 
     def __init__(
@@ -197,6 +198,7 @@ class Response:
         self.status = status
         self.body = body.encode() if isinstance(body, str) else body
         self.headers = _raw(headers)
+        self._wire: tuple[bytes, int, RawHeaders, bytes] | None = None
         ct = self.media_type if content_type is None else content_type
         if ct and not any(n == b"content-type" for n, _ in self.headers):
             self.headers.append((b"content-type", ct.encode("latin-1")))

@@ -115,6 +115,7 @@ class HTTPSession(FastPath, Session):
         # also stops reading): no further pipelined request is answered until it drains.
         self.write_blocked = False
         self.tail = Tail(app.server_header)
+        self.fast_ready = False  # see data_received
 
     # -- shell Session interface ---------------------------------------------
     def busy(self) -> bool:
@@ -125,22 +126,26 @@ class HTTPSession(FastPath, Session):
         return self.owned and self.wakeup is None and not self.responding and not self.lingering
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering or self.upgraded:
-            return
-        h = self.h
-        # The fast path's preconditions: between requests, nothing buffered, no timer
-        # running, nothing making the next answer special. (The core's private fields:
-        # its properties cost a call each, and this runs once per read.)
-        if (
-            not self.owned and not h._buf and h.their_state is h11.IDLE
-            and h.our_state is h11.IDLE and h._keep_alive and self.conn.deadline is None
-            and not self.rate_on and not self.write_blocked and self.tail.ok
-            and self.fast_path and not self.conn.stopping
-        ):  # fmt: skip
+        # ``fast_ready``: the fast path's preconditions held at the last read and nothing
+        # has changed them since (whatever can clears it: the core taking a request,
+        # ``pause_writing``, ``shutdown``, EOF). Else they are checked afresh. The deadline
+        # is checked each time: a handler may set one through ``req.connection``.
+        if self.fast_ready and self.conn.deadline is None:
             rest = self._fast(data)
             if not rest:
                 return
+            self.fast_ready = False
             data = rest
+        elif self.lingering or self.upgraded:
+            return
+        elif self._fast_allowed():
+            self.fast_ready = True
+            rest = self._fast(data)
+            if not rest:
+                return
+            self.fast_ready = False
+            data = rest
+        h = self.h
         h.receive_data(data)
         if not self.owned:
             self._process()
@@ -149,7 +154,20 @@ class HTTPSession(FastPath, Session):
             if len(self.h.unparsed) > PAUSE_BUFFER:
                 self.conn.pause_reading()
 
+    def _fast_allowed(self) -> bool:
+        """The fast path's preconditions: between requests, nothing buffered, no timer
+        running, nothing making the next answer special. (The core's private fields: its
+        properties cost a call each.)"""
+        h = self.h
+        return (
+            not self.owned and not self.lingering and not self.upgraded and not h._buf
+            and h.their_state is h11.IDLE and h.our_state is h11.IDLE and h._keep_alive
+            and self.conn.deadline is None and not self.rate_on and not self.write_blocked
+            and self.tail.ok and self.fast_path and not self.conn.stopping
+        )  # fmt: skip
+
     def eof_received(self) -> bool:
+        self.fast_ready = False
         if self.lingering:
             self.conn.close()
             return True
@@ -168,11 +186,13 @@ class HTTPSession(FastPath, Session):
         return True  # a half-closed client still gets its answers; we close when done
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self.fast_ready = False
         self._wake()
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
     def pause_writing(self) -> None:
+        self.fast_ready = False
         self.write_blocked = True  # (a task paces itself with drain())
 
     def resume_writing(self) -> None:
@@ -182,6 +202,7 @@ class HTTPSession(FastPath, Session):
 
     def shutdown(self) -> None:
         """The server is stopping: close if idle, else make this response the last."""
+        self.fast_ready = False
         self.h.close_after_this()
         if not self.owned and self.req is None and not self.h.unparsed:
             self.conn.close()

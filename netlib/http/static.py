@@ -205,7 +205,7 @@ class CachedFileResponse(FileResponse):
 def _plain(body: bytes, status: int, headers: RawHeaders) -> Response:
     """A Response built without Response.__init__'s header normalising (ours are ready)."""
     r = Response.__new__(Response)
-    r.body, r.status, r.headers = body, status, headers
+    r.body, r.status, r.headers, r._wire = body, status, headers, None
     return r
 
 

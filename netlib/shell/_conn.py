@@ -59,6 +59,7 @@ class _Conn(asyncio.Protocol):
         self.paused = 0  # reasons reading is paused (HANDLER | BUFFER | WRITE)
         self.keepalive = False  # the kernel probes the peer: exempt from the idle timeout
         self.received = 0  # bytes from the peer, for the minimum data rate
+        self.received_seen = 0  # ``received`` when the sweeper last looked: more is activity
         self.rate_min: float | None = None
         self.rate_window = 0.0
         self.rate_since = 0.0
@@ -140,7 +141,7 @@ class _Conn(asyncio.Protocol):
             self.transport.close()  # (not if it handed the connection over)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.server.loop.time()
+        # (no clock read per read: the sweeper sees ``received`` move, as it sees ``wrote``)
         self.received += len(data)
         session = self.session
         if session is not None:

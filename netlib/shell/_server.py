@@ -125,6 +125,9 @@ class Server:
         # Paused reading is our own choice, unless the peer is not taking our
         # output (write-paused): then the peer is the idle one.
         stuck = c.write_paused
+        if c.received != c.received_seen:
+            c.received_seen = c.received
+            c.last_activity = now  # the peer sent something since the last look
         if c.wrote:
             c.wrote = False
             if not stuck:

@@ -71,13 +71,15 @@ class Client(Session):
         if self.restricted:
             refused = acl.permission(self, cmd, args)
             if refused is not None:
+                if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
+                    return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
                 return self.reject(refused)
         busy = self.state.busy_script
         if busy is not None and busy.caller is not self:
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
             if refused is not None:
-                return refused
+                return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.state.misconf is not None:
             refused = self._misconf(cmd, self.state.misconf)
             if refused is not None:
@@ -91,7 +93,8 @@ class Client(Session):
             if hold is not None:
                 return hold
         if self.subscribed and not cmd.pubsub_ok:
-            return SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
+            refused = SUBSCRIBE_MODE_ERROR.encode() % cmd.name.encode()
+            return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.multi is not None:
             if self.state.evictor.maxmemory:
                 refused = self._multi_oom(cmd)
@@ -109,11 +112,7 @@ class Client(Session):
             get = self.state.registry.get
             if not any("write" in getattr(get(q[0]), "flags", ()) for q in self.multi):
                 return None
-            self.multi = None
-            self.unwatch()
-            self.update_guard()
-            self.state.observer.rejected(cmd, misconf)
-            return self.reject(b"-EXECABORT Transaction discarded because of: " + misconf[1:])
+            return self._abort_exec(cmd, misconf)
         if "write" in cmd.flags or cmd.name == "ping":
             self.state.observer.rejected(cmd, misconf)
             return self.reject(misconf)
@@ -133,11 +132,18 @@ class Client(Session):
             return None
         if cmd.name != "exec":
             return self.refused(cmd, refused)
+        return self._abort_exec(cmd, refused)
+
+    def _abort_exec(self, cmd: Command, refused: bytes) -> bytes:
+        """EXEC refused before it ran: Redis (rejectCommand -> execCommandAbort) discards the
+        transaction and unwatches, and the error is EXECABORT's "because of: <refused>"
+        (a refusal Redis formats itself, arity or subscribe mode, carries no ERR code)."""
         self.multi = None
         self.unwatch()
         self.update_guard()
         self.state.observer.rejected(cmd, refused)
-        return self.reject(b"-EXECABORT Transaction discarded because of: " + refused[1:])
+        why = refused[5:] if refused.startswith(b"-ERR ") else refused[1:]
+        return self.reject(b"-EXECABORT Transaction discarded because of: " + why)
 
     def _denyoom(self, args: list[bytes]) -> bool:
         cmd = self.state.registry.get(args[0])
@@ -156,8 +162,14 @@ class Client(Session):
             self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
         return reply
 
+    def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
+        if cmd.name == "exec":  # EXEC with arguments: aborted like any EXEC refused
+            return self._abort_exec(cmd, reply)
+        return self.refused(cmd, reply)
+
     def refused(self, cmd: Command, reply: bytes) -> bytes:
-        """-OOM before ``cmd`` ran: a rejected call and an error reply, as Redis counts them."""
+        """-OOM or a wrong arity before ``cmd`` ran: a rejected call and an error reply, as
+        Redis counts them."""
         self.state.observer.rejected(cmd, reply)
         return self.reject(reply)
 

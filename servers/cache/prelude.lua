@@ -11,6 +11,16 @@ local error, type, tostring, rawget, rawset, setmetatable, getmetatable, select,
       error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
       loadstring, pcall, next, pairs
 local INTERNAL = dbg_getinfo(1, 'S').source
+local dump, py_untail = string.dump, py.untail
+-- The redis.* functions are Python (C functions to Lua, so a tail call to one keeps the
+-- caller's frame, as Redis's C functions do): they raise their error as a Python
+-- exception, which Lua sees as a userdata; every place an error value surfaces takes
+-- the {err=...} table (or message) out of it.
+local py_unwrap = py.unwrap
+local function unwrap(e)
+  if type(e) == 'userdata' then return py_unwrap(e) end
+  return e
+end
 
 local protected = setmetatable({}, {__mode = 'k'})
 local function ro_error() error("Attempt to modify a readonly table", 2) end
@@ -66,25 +76,35 @@ H.load = function(f, name)
   return H.loadstring(table.concat(parts), name)
 end
 -- Redis 7 pcall: an error table {err=...} comes back as its message.
+-- (lua_isstring: a number is a message too, {err=12} gives 12)
 H.pcall = function(f, ...)
   local r = {lua_pcall(f, ...)}
-  if not r[1] and type(r[2]) == 'table' and type(rawget(r[2], 'err')) == 'string' then
-    return false, rawget(r[2], 'err')
+  if not r[1] then
+    local e = unwrap(r[2])
+    local m = type(e) == 'table' and rawget(e, 'err')
+    if type(m) == 'string' or type(m) == 'number' then return false, m end
+    return false, e
   end
   return unpack(r, 1, table.maxn(r))
 end
+H.xpcall = function(f, handler)
+  return xpcall(f, function(e) return handler(unwrap(e)) end)
+end
 
 -- redis.*
-local pycall_args, pycall_table, redis = py.call, py.call_table, {}
+local pycall_args, pycall_table, redis = py.pcall, py.pcall_table, {}
 local function pycall(...)
-  -- lupa cannot take thousands of arguments on the C stack: pass long calls as a table
+  -- lupa needs 2 free stack slots besides the arguments: unpack(t, 1, 7999), as Redis's
+  -- own tests do, would not reach Python. Long calls go as a table.
   local n = select('#', ...)
   if n > 200 then return pycall_table({...}, n) end
   return pycall_args(...)
 end
 -- A command's error was counted in errorstats where it happened (the third value):
 -- the table says so, and the script's reply carrying it on is not counted again
--- (Redis 7's ignore_error_stats_update field).
+-- (Redis 7's ignore_error_stats_update field). redis.call is Lua, then (a Python
+-- callable cannot take 7999 arguments), so a tail call to it would lose its caller's
+-- frame: user code is compiled with those tail calls made plain calls (scripting.py).
 redis.call = function(...)
   local ok, v, counted = pycall(...)
   if not ok then error({err = v, ignore_error_stats_update = counted}) end
@@ -95,18 +115,11 @@ redis.pcall = function(...)
   if not ok then return {err = v, ignore_error_stats_update = counted} end
   return v
 end
-local function errors_out(f)
-  return function(...)
-    local ok, v = f(...)
-    if not ok then error({err = v}) end
-    return v
-  end
-end
-redis.sha1hex = errors_out(py.sha1hex)
-redis.log = errors_out(py.log)
-redis.setresp = errors_out(py.setresp)
-redis.set_repl = errors_out(py.set_repl)
-redis.acl_check_cmd = errors_out(py.acl_check_cmd)
+redis.sha1hex = py.sha1hex
+redis.log = py.log
+redis.setresp = py.setresp
+redis.set_repl = py.set_repl
+redis.acl_check_cmd = py.acl_check_cmd
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -190,16 +203,19 @@ coroutine_.create = function(f)
 end
 coroutine_.resume = function(...)
   not_killed()
-  return co_resume(...)
+  local r = {co_resume(...)}
+  if not r[1] then r[2] = unwrap(r[2]) end
+  return unpack(r, 1, table.maxn(r))
 end
+-- wrap is the real one (a C function, as in Redis: a tail call to it keeps the caller's
+-- frame, and a string error gets the resumer's position): the body hooks its own thread.
+local co_wrap, co_running = coroutine.wrap, coroutine.running
 coroutine_.wrap = function(f)
-  local co = coroutine_.create(f)
-  return function(...)
+  return co_wrap(function(...)
+    hook_thread(co_running())
     not_killed()
-    local r = {co_resume(co, ...)}
-    if not r[1] then error(r[2], type(r[2]) == 'string' and 2 or 0) end  -- as auxwrap
-    return unpack(r, 2, table.maxn(r))
-  end
+    return f(...)
+  end)
 end
 H.coroutine = readonly(coroutine_)
 local math_ = {}
@@ -223,7 +239,7 @@ local function strict(t)
     end,
     __newindex = ro_error, __metatable = ro_meta_proxy})
 end
-local load_redis = {register_function = errors_out(py.register_function), log = redis.log,
+local load_redis = {register_function = py.register_function, log = redis.log,
                     REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM}
 for _, level in pairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING'}) do
   load_redis[level] = redis[level]
@@ -273,6 +289,7 @@ local running = false  -- inside api.run: only then may the kill hook raise
 -- Errors keep where they happened, as Redis's __redis__err__handler does.
 local function err_handler(err)
   running = false  -- the script is over; a kill must not fail the handler itself
+  err = unwrap(err)
   local level = 2
   local i = dbg_getinfo(level, 'nSl')
   while i and (i.what == 'C' or i.source == INTERNAL) do
@@ -305,7 +322,10 @@ end
 
 local api = {}
 api.compile = function(code, chunkname)
-  return loadstring(code, chunkname)
+  local f, err = loadstring(code, chunkname)
+  if not f then return nil, err end
+  local patched = py_untail(dump(f))  -- `return redis.call(...)` keeps its frame
+  return patched and loadstring(patched, chunkname) or f
 end
 api.run = function(f, keys, args)
   -- ok, the first return value (or the error table)

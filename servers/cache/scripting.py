@@ -22,10 +22,15 @@ What differs from Redis's interpreter:
   attribute filter refuses every attribute.
 * Stock 5.1's ``unpack`` crashes on ranges near 2^31 (Redis patched it);
   the sandbox refuses them with Redis's "too many results to unpack".
-* FUNCTION LOAD runs a library's code with Redis's load-time globals (a
-  ``redis`` holding only ``register_function``, ``log`` and the version),
-  stopped after 500 ms. FUNCTION DUMP's payload is ours (the library codes,
-  msgpack, a CRC32), not Redis's RDB encoding: it restores here only.
+* Errors. The ``redis.*`` helpers are Python callables, C functions to Lua as
+  Redis's are, raising ``ScriptError`` (an ``{err=...}`` table inside).
+  ``redis.call`` and the ``cjson``/``cmsgpack``/``bit`` functions are Lua
+  wrappers (a Python callable cannot take the 7999 arguments ``unpack`` gives),
+  and a Lua tail call would drop its caller's frame: scripts are compiled with
+  ``return redis.call(...)``-like tail calls made plain calls
+  (``luabytecode.py``), so every error ends "script: <sha>, on @user_script:N."
+  as in Redis. An error table whose ``err`` is no string or number answers "ERR
+  unknown error"; redis-server 7.0 crashes on it.
 
 Atomicity and the time limit. Redis runs a script on its one thread; the
 only way another client is served meanwhile is the count hook, which after
@@ -65,6 +70,7 @@ import hashlib
 import logging
 import math
 import queue
+import struct
 import threading
 import time
 import zlib
@@ -79,7 +85,7 @@ from netlib import resp
 from netlib.resp import ProtocolError, split_inline
 from servers.respkit import VERSION, Command, CommandError
 
-from . import lualibs
+from . import luabytecode, lualibs
 from .acl import describe_client
 from .eviction import OOM_ERROR
 
@@ -269,14 +275,16 @@ class Lua:
         g = rt.globals()
         g.python = None
         py = rt.table_from({
-            b"call": engine.call,
-            b"call_table": lambda t, n: engine.call(*(t[i] for i in range(1, n + 1))),
-            b"sha1hex": _guard(lambda s=None, *rest: _sha1(s, rest)),
-            b"log": _guard(engine.log),
-            b"setresp": _guard(engine.setresp),
-            b"set_repl": _guard(engine.set_repl),
-            b"acl_check_cmd": _guard(engine.acl_check_cmd),
-            b"register_function": _guard(engine.register_function),
+            b"pcall": engine.call,
+            b"pcall_table": lambda t, n: engine.call(*(t[i] for i in range(1, n + 1))),
+            b"unwrap": _unwrap,
+            b"untail": _untail,
+            b"sha1hex": _raising(rt, _guard(lambda s=None, *rest: _sha1(s, rest))),
+            b"log": _raising(rt, _guard(engine.log)),
+            b"setresp": _raising(rt, _guard(engine.setresp)),
+            b"set_repl": _raising(rt, _guard(engine.set_repl)),
+            b"acl_check_cmd": _raising(rt, _guard(engine.acl_check_cmd)),
+            b"register_function": _raising(rt, _guard(engine.register_function)),
             b"error_text": error_text,
             b"killed": engine.killed,
             b"version": VERSION.encode(),
@@ -361,7 +369,7 @@ def _lib(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guard(f: Callable[..., Any]) -> Callable[..., Any]:
-    """A redis.* helper: (true, value) or (false, {err=...}) for ``errors_out``."""
+    """A redis.* helper: (true, value) or (false, the error message) for ``_raising``."""
 
     def wrapped(*args: Any) -> Any:
         try:
@@ -370,6 +378,44 @@ def _guard(f: Callable[..., Any]) -> Callable[..., Any]:
             return False, error_text(str(e).encode())
 
     return wrapped
+
+
+class ScriptError(Exception):
+    """A Lua error raised by a Python function: lupa hands Lua the exception itself (a
+    userdata), and prelude.lua's ``unwrap`` takes the error value (args[0]) back out."""
+
+
+def _raising(rt: Any, f: Callable[..., Any]) -> Callable[..., Any]:
+    """The redis.* helpers: f gives (true, value) or (false, message[, counted]); the
+    error is raised as Redis's C functions raise it, an {err=...} table.
+
+    Being Python, these are C functions to Lua: ``return redis.sha1hex()`` keeps the
+    caller's frame, so the error's "on @user_script:N" is the caller's line, as in
+    Redis. (A Lua wrapper would be tail-called and the frame lost.)"""
+
+    def wrapped(*args: Any) -> Any:
+        r = f(*args)
+        if r[0]:
+            return r[1] if len(r) > 1 else None
+        err = {b"err": r[1]}
+        if len(r) > 2 and r[2]:
+            err[b"ignore_error_stats_update"] = True
+        raise ScriptError(rt.table_from(err))
+
+    return wrapped
+
+
+def _untail(chunk: Any) -> bytes | None:
+    """luabytecode.untail for prelude.lua's compile; None: keep the chunk as it is."""
+    try:
+        return luabytecode.untail(chunk) if isinstance(chunk, bytes) else None
+    except (luabytecode.BadChunk, struct.error, IndexError):
+        log.warning("a compiled script's bytecode was not understood: tail calls kept")
+        return None
+
+
+def _unwrap(e: Any) -> Any:
+    return e.args[0] if isinstance(e, ScriptError) else e
 
 
 class Library:
@@ -572,8 +618,9 @@ class Engine:
         if lua51.lua_type(err) != "table":
             msg = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
             return resp.error(f"Error running script {run.name}, {msg[:100]}")
-        text = err[b"err"]
-        text = text if isinstance(text, bytes) else b"ERR unknown error"
+        text = _lua_string(err[b"err"])
+        if text is None:  # Redis 7.0 crashes here (a NULL message): answer something
+            text = b"ERR unknown error"
         source, line = err[b"source"], err[b"line"]
         if isinstance(source, bytes) and line is not None:
             text += b" script: %s, on %s:%d." % (run.name.encode(), source, int(line))
@@ -932,6 +979,15 @@ class Engine:
 def _fail(msg: bytes) -> bytes:
     """The message of an error table (prelude.lua wraps it: ``{err = msg}``)."""
     return error_text(msg)
+
+
+def _lua_string(v: Any) -> bytes | None:
+    """lua_tostring: a string, or a number as Lua prints it (%.14g); None otherwise."""
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return b"%.14g" % v
+    return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

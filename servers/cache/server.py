@@ -21,7 +21,10 @@ from netlib.shell import Server, ShellConfig
 from servers.respkit import ServerState, Session, WrongType, shell_config
 from servers.respkit import serve as serve_resp
 
-from . import commands  # noqa: F401  (registers every command in the table)
+from . import (
+    commands,  # noqa: F401  (registers every command in the table)
+    runs,  # noqa: F401  (SET, GET, INCR, LPUSH run pipelined runs at once)
+)
 from .acl import Acl
 from .blocking import Blocking
 from .client import Client
@@ -145,6 +148,15 @@ class State(ServerState):
     def observe_above(self) -> float:  # type: ignore[override]
         """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
         return min(self.observer.slower_than, self.observer.latency_threshold)
+
+    def policy(self) -> tuple[bool, float, bool]:
+        """The three above in one call (the session loop reads them once per batch)."""
+        ob = self.observer
+        return (
+            bool(ob.monitors) or ob.write_log is not None,
+            min(ob.slower_than, ob.latency_threshold),
+            bool(self.evictor.maxmemory),
+        )
 
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]

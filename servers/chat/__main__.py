@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
                       "(N15); --redis joins the star of chat processes (N17); --kafka produces "
                       "every disconnect as an event (N16); the page at /")  # fmt: skip
     p.add_argument("--redis", metavar="URL", help="redis://HOST:PORT[/DB]: share messages and presence")
+    p.add_argument("--presence-ttl", type=float, default=10.0, metavar="SECONDS",
+                   help="with --redis: a crashed process's users go offline this long (plus a "
+                        "heartbeat of a third of it) after its last heartbeat")  # fmt: skip
     p.add_argument("--kafka", metavar="HOST:PORT", help="Kafka-protocol broker for disconnect events")
     p.add_argument("--topic", default="chat.disconnects", help="topic of the disconnect events")
     p.add_argument("--ping-interval", type=float, default=25.0, help="seconds between server pings")
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-connections", type=int, default=20_000)
     p.add_argument("--no-access-log", action="store_true")
     args = parse(p, argv)
+    if not 0.1 <= args.presence_ttl <= 3600:
+        print("chat: --presence-ttl must be 0.1..3600 seconds", file=sys.stderr)
+        return 2
     if args.ping_interval <= 0 or args.ping_timeout <= 0 or args.recovery < 0:
         print("chat: --ping-interval and --ping-timeout must be positive, --recovery >= 0", file=sys.stderr)
         return 2
@@ -68,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.redis:
             from .star import RedisBus
 
-            star = RedisBus(args.redis, chat)
+            star = RedisBus(args.redis, chat, presence_ttl=args.presence_ttl)
             await star.start()
             chat.bus = star
         server = await serve(app, ShellConfig(host=args.host, port=args.port,
                                               max_connections=args.max_connections))  # fmt: skip
         if star is not None:
             server.background(star.listen(), "redis-listener")
+            server.background(star.heartbeat(), "presence-heartbeat")
 
         async def on_stopping() -> None:
             await server.stopping_event.wait()

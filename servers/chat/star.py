@@ -12,16 +12,26 @@ reached the same way, so there is one path for a message and no double delivery.
   scripts one at a time and delivers a channel's publications in order, so every
   process sees a chat channel's messages in id order; ``History.put`` ignores an
   id it has already stored, so each is delivered to the local sockets once.
-* Presence: a hash per chat channel, user -> connections over all processes
-  (``HINCRBY``; the field goes at 0), changed and published in one script
-  when a user comes online or goes offline, so every process shows the same list.
+* Presence: a hash per chat channel, ``process:user`` -> that process's
+  connections of the user (set, not incremented: a process can always write its
+  own count again), and a sorted set of the processes, each scored with the
+  Redis time (ms) its presence expires at. A process refreshes its score every
+  ``ttl / 3`` seconds (the heartbeat); the users of a channel are those of its
+  fields whose process has not expired. One script changes a field and publishes
+  the list when it changed, so every process shows the same list.
+* A crash: a process SIGKILLed sends no ``-1`` for its connections, but its
+  heartbeat stops. Once its score is past, every list leaves its users out, and
+  the next heartbeat of any live process (the sweep, one script) deletes its
+  fields and publishes the lists that lost users: after a crash its users go
+  offline within ``ttl`` + one heartbeat. A process that stops cleanly sweeps
+  itself out at once.
 * Typing: published as is; the sender's socket is skipped by its sid.
 
-What it gives up: a process that dies without its connections' ``-1`` leaves
-its users "online" in the hash (production keeps presence per process under a
-TTL, refreshed by a heartbeat, and sweeps the dead); a process that loses Redis
-misses the messages published meanwhile (pub/sub does not keep them; Redis
-Streams would).
+What it gives up: a process that loses Redis misses the messages published
+meanwhile (pub/sub does not keep them; Redis Streams would). The sweep builds its
+key names from the channel set inside the script (no Redis Cluster); a process
+stalled longer than ``ttl`` (a GC pause, a stopped VM) shows its users offline
+until its next heartbeat writes its counts back.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from clients.resp import AsyncPubSub, RespError, connect_async
@@ -58,24 +69,100 @@ redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('PUBLISH', ARGV[2], '{"type":"message","msg":' .. msg .. '}')
 return msg
 """
-PRESENCE = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-local users = redis.call('HKEYS', KEYS[1])
-if n == tonumber(ARGV[2]) or n <= 0 then
-  redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'presence', channel = ARGV[4], users = users}))
+PRESENCE_TTL = 10.0  # s a process's presence outlives its last heartbeat (--presence-ttl)
+# Shared by the presence scripts: the Redis clock, and a channel's users whose process
+# is alive (fields "process:user"; process ids hold no colon).
+_USERS = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-return users
+local function users_of(key, procs, now)
+  local alive, seen, users = {}, {}, {}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local proc, user = string.match(f, '^([^:]*):(.*)$')
+    if proc then
+      if alive[proc] == nil then
+        local score = redis.call('ZSCORE', procs, proc)
+        alive[proc] = score ~= false and tonumber(score) >= now
+      end
+      if alive[proc] and not seen[user] then
+        seen[user] = true
+        users[#users + 1] = user
+      end
+    end
+  end
+  table.sort(users)
+  return users
+end
+local function publish(chan, channel, users)
+  redis.call('PUBLISH', chan, cjson.encode({type = 'presence', channel = channel, users = users}))
+end
+"""
+# KEYS: the channel's presence hash, the processes, the channels with presence;
+# ARGV: process, user, its connections there now, pub/sub channel, chat channel, ttl ms.
+PRESENCE = _USERS + """
+local now = now_ms()
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
+local before = users_of(KEYS[1], KEYS[2], now)
+local field = ARGV[1] .. ':' .. ARGV[2]
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HSET', KEYS[1], field, ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], field)
+  if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[5]) end
+end
+local after = users_of(KEYS[1], KEYS[2], now)
+if table.concat(before, '\0') ~= table.concat(after, '\0') then publish(ARGV[4], ARGV[5], after) end
+return after
+"""
+# The heartbeat and the sweep. KEYS: the processes, the channels with presence; ARGV:
+# process, ttl ms (negative: it leaves now), presence key prefix, pub/sub channel.
+# Returns how many processes it swept out.
+SWEEP = _USERS + """
+local now, ttl = now_ms(), tonumber(ARGV[2])
+if ttl >= 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+if #dead == 0 and ttl >= 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local gone = {}
+for _, proc in ipairs(dead) do gone[proc] = true end
+if ttl < 0 then gone[ARGV[1]] = true end
+for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local key = ARGV[3] .. channel
+  local changed = false
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local proc = string.match(f, '^([^:]*):')
+    if proc == nil or gone[proc] then
+      redis.call('HDEL', key, f)
+      changed = true
+    end
+  end
+  if changed then
+    publish(ARGV[4], channel, users_of(key, KEYS[1], now))
+    if redis.call('HLEN', key) == 0 then redis.call('SREM', KEYS[2], channel) end
+  end
+end
+return #dead
 """
 
 
 class RedisBus:
-    def __init__(self, url: str, chat: Chat, prefix: str = "syslab:chat") -> None:
+    def __init__(self, url: str, chat: Chat, prefix: str = "syslab:chat",
+                 presence_ttl: float = PRESENCE_TTL) -> None:  # fmt: skip
         self.host, self.port, self.db = parse_url(url)
         self.chat, self.prefix = chat, prefix
         self.conn: Any = None
         self.pubsub: AsyncPubSub | None = None
         self.received = 0
+        self.proc = uuid.uuid4().hex[:16]  # this process in the presence hashes
+        self.ttl_ms = max(1, round(presence_ttl * 1000))
+        self.heartbeat_s = presence_ttl / 3
 
     def _key(self, kind: str, channel: str = "") -> str:
         return f"{self.prefix}:{kind}:{channel}" if channel else f"{self.prefix}:{kind}"
@@ -89,6 +176,30 @@ class RedisBus:
             channel = raw.decode()
             for m in await self.conn.execute("LRANGE", self._key("log", channel), -KEPT, -1):
                 self.chat.history.put(json.loads(m))
+        await self.sweep()
+        for channel, users in list(self.chat.local_presence.items()):  # after a reconnect: ours again
+            for user in list(users):
+                await self.presence(channel, user, 0)
+
+    async def sweep(self, leaving: bool = False) -> int:
+        """The heartbeat: this process alive for another ttl; the processes past theirs
+        swept out of every presence hash (their lists published). How many were swept."""
+        keys = (self._key("procs"), self._key("presence-channels"))
+        n = await self.conn.execute("EVAL", SWEEP, len(keys), *keys, self.proc,
+                                    -1 if leaving else self.ttl_ms,
+                                    self._key("presence") + ":", self.prefix)  # fmt: skip
+        if n:
+            log.info("swept the presence of %d process(es) past their ttl", n)
+        return int(n)
+
+    async def heartbeat(self) -> None:
+        """``sweep`` every ttl / 3 seconds, for the server's lifetime."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.sweep()
+            except (RespError, OSError) as e:
+                log.warning("presence heartbeat failed: %s", e)
 
     async def listen(self) -> None:
         """Deliver what the star publishes, for the server's lifetime."""
@@ -138,8 +249,11 @@ class RedisBus:
         return json.loads(raw)  # type: ignore[no-any-return]
 
     async def presence(self, channel: str, user: str, delta: int) -> None:
-        await self.conn.execute("EVAL", PRESENCE, 1, self._key("presence", channel), user, delta,
-                                self.prefix, channel)  # fmt: skip
+        here = self.chat.local_presence.get(channel)
+        n = here[user] if here else 0  # the delta is counted there already
+        keys = (self._key("presence", channel), self._key("procs"), self._key("presence-channels"))
+        await self.conn.execute("EVAL", PRESENCE, len(keys), *keys, self.proc, user, n,
+                                self.prefix, channel, self.ttl_ms)  # fmt: skip
 
     async def typing(self, channel: str, user: str, typing: bool, origin: str) -> None:
         doc = {"type": "typing", "channel": channel, "user": user, "typing": typing, "origin": origin}
@@ -149,6 +263,11 @@ class RedisBus:
         return None  # the history was loaded at start, and the subscription keeps it current
 
     async def close(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.sweep(leaving=True)  # our users go offline now, not after the ttl
+            except (RespError, OSError) as e:
+                log.warning("could not take our presence out: %s", e)
         for c in (self.conn, self.pubsub):
             if c is not None:
                 await c.close()

@@ -112,12 +112,18 @@ def request_headers(headers: Headers, peer: str, chunked: bool) -> Headers:
 
 def response_headers(headers: Headers) -> Headers:
     """The backend's response headers as the client gets them (the core re-frames the body)."""
-    out = _strip(headers, HOP_BY_HOP)
-    for i, (n, v) in enumerate(out):
-        if n == b"content-length" and not v.isdigit():
-            # A list ("2, 2") the core read as one length (its values agree): sent as that
-            # one number, which is all our side of the core sends (it refuses a list).
-            out[i] = (n, v.split(b",")[0].strip())
+    out: Headers = []
+    length = False
+    for n, v in _strip(headers, HOP_BY_HOP):
+        if n == b"content-length":
+            # Repeated ("2, 2", or the field twice), the core read it as one length (its
+            # values agree, else it refused the response): RFC 9110 §8.6 lets a recipient
+            # accept that, and then it forwards one instance of the number.
+            if length:
+                continue
+            length = True
+            v = v.split(b",")[0].strip()
+        out.append((n, v))
     out.append((b"via", VIA))
     return out
 

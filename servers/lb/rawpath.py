@@ -22,8 +22,10 @@ target, within the field-line and field-count limits. Anything else, or a head
 not complete yet, goes to the general path, which refuses or proxies it
 exactly as before: the byte path only ever *declines*.
 
-Responses likewise: a valid HTTP/1.x head with a single Content-Length (or no
-body: HEAD, 204, 304) is relayed here; chunked, close-delimited, a 101, a
+Responses likewise: a valid HTTP/1.x head with one Content-Length value (or no
+body: HEAD, 204, 304) is relayed here; the field repeated with the same value is
+relayed once, as the core path does (RFC 9110 §8.6 lets a recipient accept it);
+a status code below 100 is a bad head, not a 1xx; chunked, close-delimited, a 101, a
 ``Connection`` naming other fields or any head the grammar refuses is handed,
 bytes and all, to the core-based exchange (``fast.FastExchange``), which
 answers as the general path does (a bad head is a 502). 1xx interim responses
@@ -77,7 +79,8 @@ _FIELDS = rb"((?:" + _TOKEN + rb":" + _VALUE + rb"\r\n)*)\r\n"
 # A whole request head: request-line, field lines, the empty line (group 3: the fields).
 REQUEST_HEAD = re.compile(rb"(" + _TOKEN + rb") (/[\x21\x22\x24-\x7e]*) HTTP/1\.1\r\n" + _FIELDS)
 # A whole response head (group 1: the minor version, 2: the status, 3: the fields).
-RESPONSE_HEAD = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: " + _VALUE + rb")?\r\n" + _FIELDS)
+# A status code is 100..599 (RFC 9110 §15): below 100 (000, 099) is no 1xx but a bad head.
+RESPONSE_HEAD = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: " + _VALUE + rb")?\r\n" + _FIELDS)
 # The request fields this path reads or rewrites, found in the lower-cased field block;
 # each match starts a line (values hold no LF) and ends at its colon.
 REQUEST_FIELDS = re.compile(
@@ -262,13 +265,17 @@ def parse_response(head: bytes) -> tuple[int, int | None, bool, bytes] | None:
         e = hl.index(b"\r", v0)
         if name == b"content-length":
             v = block[v0:e].strip(b" \t")
-            if length is not None or not v.isdigit() or len(v) > MAX_LENGTH_DIGITS:
-                return None
-            length = int(v)
-            continue
-        if name == b"transfer-encoding":
+            if not v.isdigit() or len(v) > MAX_LENGTH_DIGITS:
+                return None  # a list, or not a number: the core decides
+            if length is None:
+                length = int(v)
+                continue
+            if int(v) != length:
+                return None  # conflicting: the core refuses it (a 502)
+            # the same value again: one instance is relayed, as the core path does
+        elif name == b"transfer-encoding":
             return None  # chunked (or worse): the core reads it
-        if name == b"connection":
+        elif name == b"connection":
             for t in hl[v0:e].split(b","):
                 t = t.strip(b" \t")
                 if t == b"close":

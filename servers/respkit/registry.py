@@ -28,6 +28,14 @@ from typing import Any
 from .errors import arity_error, unknown_subcommand
 
 Handler = Callable[[Any, list[bytes]], bytes | None]
+# ``many(session, cmds, start, stop, out, room)``: run ``cmds[start]`` and the calls
+# right after it (before ``stop``), while each is *plain*: the same spelling of this command's name, a call
+# the handler answers without an error, without blocking and with no effect but its
+# own (the caller has made sure nothing observes single calls: no MONITOR, no AOF, no
+# low slow-log threshold, no guard, no maxmemory, no blocked client). Appends each
+# reply to ``out``; stops once the replies passed ``room`` bytes. Returns (calls run,
+# bytes appended); (0, 0) leaves ``cmds[start]`` to the ordinary path.
+RunHandler = Callable[[Any, list[list[bytes]], int, int, list[bytes], int], tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -48,6 +56,9 @@ class Command:
     # Its statistics may be counted per run of calls (``Session.run``): it names keys, so it
     # is not one of the commands that read or reset them (INFO, CONFIG RESETSTAT name none).
     bulk_stats: bool = False
+    # Runs a run of plain calls of this command at once (``Session.run``), or None. See
+    # ``RunHandler`` for the contract.
+    many: RunHandler | None = None
 
     def dispatch(self, session: Any, args: list[bytes]) -> bytes | None:
         """A container's handler: find the subcommand, check its arity, run it."""

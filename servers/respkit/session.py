@@ -27,10 +27,15 @@ QUIT answers +OK and nothing after it runs.
 Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
 before every command while ``guarded`` is true: MULTI queueing, subscribe
 mode, ACL checks; returning ``HOLD`` keeps that command and the rest of the
-pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an unknown command or wrong arity: MULTI marks the
-transaction failed), ``refused`` (a write refused by the state's ``admit_write``:
-out of memory), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
-``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
+pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an
+unknown command: MULTI marks the transaction failed), ``refused`` (a known
+command refused before it ran: a wrong arity, a write refused by the state's
+``admit_write``: out of memory), ``on_reset`` (RESET), ``protocol_changed``
+(HELLO), ``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
+
+A command may also have a ``many`` handler (``registry.RunHandler``): while
+nothing needs to see single calls, a run of plain calls of it in a pipeline
+(SET after SET) is executed by one call of it and counted once.
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ if TYPE_CHECKING:
 # of a 512 MB value cannot be answered into memory at once, yet typical
 # pipelines (redis-benchmark -P 16, --pipe) still finish in one batch.
 OUTPUT_HIGH_WATER = 1024 * 1024
+# A run of calls (``Command.many``) is timed as a whole, so runs are taken only while
+# no threshold a single call could cross (slow log, latency monitor) is below 1 ms, and
+# a run is at most RUN_MAX calls: a few hundred microseconds at worst, so a run slower
+# than the threshold means the process was stalled (then its last call is charged).
+RUN_MIN_ABOVE = 0.001
+RUN_MAX = 256
 # Seconds a peer refused for a protocol error may go on sending before we close.
 # Closing with its bytes still unread would make the kernel send a reset, and the
 # peer would lose our error reply with it; so we half-close (FIN after the
@@ -113,10 +124,8 @@ class Session(ShellSession):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # after QUIT or a protocol error nothing more is read
-        p = self.parser
-        p.feed(data)
         try:
-            cmds = p.commands()
+            cmds = self.parser.take(data)
         except ProtocolError as e:
             self._protocol_error(e)
             return
@@ -132,7 +141,8 @@ class Session(ShellSession):
                 return
         elif cmds:
             self.run(cmds)
-        self._raise_parse_error()
+        if self.parser.error is not None:
+            self._raise_parse_error()
 
     def pause_writing(self) -> None:
         """The transport holds more unsent output than its high-water mark: stop reading."""
@@ -170,21 +180,24 @@ class Session(ShellSession):
         when it needs to: ``observe_every`` (MONITOR, the AOF), a call slower
         than ``observe_above``, an error, no reply yet, or a command that is not
         ``bulk_stats`` (INFO must see the counts of the commands before it).
+        While nothing needs to see single calls (``runs``), a command with a
+        ``many`` handler runs the plain calls of it that follow at once.
         """
         out: list[bytes] = []
         self.out = out
         state = self.state
         table = self.table
         errors = state.errors
-        every = state.observe_every
-        above = state.observe_above
-        admits = state.admits_writes
+        every, above, admits = state.policy()
+        runs = not (every or admits) and above >= RUN_MIN_ABOVE
         done = size = 0
+        n = len(cmds)
         cmd: Command | None = None
         counting: Command | None = None  # the command whose run of calls is being counted
         calls, seconds = 0, 0.0
         t = perf_counter()
-        for args in cmds:
+        while done < n:
+            args = cmds[done]
             done += 1
             cmd = table.get(args[0])
             if cmd is None:
@@ -194,7 +207,7 @@ class Session(ShellSession):
                     continue
             a = cmd.arity
             if (len(args) != a) if a > 0 else (len(args) < -a):
-                out.append(self.reject(arity_error(cmd.name)))
+                out.append(self.reject_arity(cmd, arity_error(cmd.name)))
                 continue
             if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
                 r = self.guard(cmd, args)
@@ -204,6 +217,27 @@ class Session(ShellSession):
                         self.pending.extend(cmds[done:])
                         break
                     out.append(r)
+                    continue
+            elif cmd.many is not None and runs and done < n and not state.wakeups:
+                end = min(n, done - 1 + RUN_MAX)
+                ran, grew = cmd.many(self, cmds, done - 1, end, out, OUTPUT_HIGH_WATER - size)
+                if ran:
+                    if cmd is not counting:
+                        if calls:
+                            state.count_calls(counting, calls, seconds)
+                        counting, calls, seconds = cmd, 0, 0.0
+                    t0, t = t, perf_counter()
+                    if t - t0 < above:
+                        calls += ran
+                        seconds += t - t0
+                    else:  # a pause in the run: charged to its last call, which is slow
+                        calls += ran - 1
+                        state.observe(self, cmd, cmds[done + ran - 2], out[-1], t - t0)
+                    done += ran - 1
+                    size += grew
+                    if size > OUTPUT_HIGH_WATER and done < n:
+                        self._defer(cmds[done:])
+                        break
                     continue
             if cmd.denyoom and admits:
                 r = state.admit_write()
@@ -224,15 +258,15 @@ class Session(ShellSession):
             if every or r is None or t - t0 >= above or r[0] == 45 or not cmd.bulk_stats:  # '-'
                 state.observe(self, cmd, args, r, t - t0)
                 if not cmd.bulk_stats:  # (CONFIG SET may have changed what these say)
-                    every, above = state.observe_every, state.observe_above
-                    admits = state.admits_writes
+                    every, above, admits = state.policy()
+                    runs = not (every or admits) and above >= RUN_MIN_ABOVE
             else:
                 calls += 1
                 seconds += t - t0
             if r is not None:
                 out.append(r)
                 size += len(r)
-                if size > OUTPUT_HIGH_WATER and done < len(cmds):
+                if size > OUTPUT_HIGH_WATER and done < n:
                     self._defer(cmds[done:])
                     break
             elif self.blocked is not None:
@@ -412,11 +446,16 @@ class Session(ShellSession):
         return None
 
     def reject(self, reply: bytes) -> bytes:
-        """An unknown command or a wrong arity is answered with ``reply``."""
+        """An unknown command (or a call ``refused``) is answered with ``reply``."""
         return reply
 
+    def reject_arity(self, cmd: Command, reply: bytes) -> bytes:
+        """``cmd`` has the wrong number of arguments: a call ``refused``, answered with ``reply``."""
+        return self.refused(cmd, reply)
+
     def refused(self, cmd: Command, reply: bytes) -> bytes:
-        """``cmd`` is refused by ``admit_write`` (out of memory): answered with ``reply``."""
+        """``cmd`` is refused before it ran (a wrong arity, ``admit_write``: out of memory):
+        answered with ``reply``, counted as a rejected call as Redis 7 does."""
         return reply
 
     def on_reset(self) -> None:

@@ -84,6 +84,11 @@ class ServerState:
         """The database SELECT ``index`` switches to (0 <= index < ``databases``)."""
         return None
 
+    def policy(self) -> tuple[bool, float, bool]:
+        """``(observe_every, observe_above, admits_writes)`` in one call: what the session
+        loop reads once per batch (and after a command that may change it: CONFIG SET)."""
+        return self.observe_every, self.observe_above, self.admits_writes
+
     def admit_write(self) -> bytes | None:
         """Before a ``denyoom`` command: an error reply to refuse it, or None."""
         return None
