@@ -5,7 +5,7 @@ Strategy. Most requests a server sees are a complete ``GET`` or ``HEAD`` with
 no body, already whole in the buffer. ``scan_head`` checks such a head with
 one regex ``match`` from its first byte (request line and every field line, with
 the core's own grammar from ``_framing``), which also finds where the head ends
-and judges the fields the fast path must judge (exactly one Host; Content-Length,
+and judges the fields the fast path must judge (exactly one Host, of a valid value; Content-Length,
 Transfer-Encoding, Expect and Connection, in any case, only as
 ``Connection: keep-alive``) by a lookahead on each line's name; the fields
 themselves are parsed only when a handler reads them (``fields_of``). The
@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 from ._events import MAX_FIELD_LINE, MAX_HEADERS, MAX_REQUEST_LINE, Headers, LocalProtocolError
-from ._framing import _TARGET, _TOKEN, _encode_headers, status_line
+from ._framing import _HOST, _TARGET, _TOKEN, _encode_headers, status_line
 
 # The whole head fits one field line's limit, so no line in it can be too long
 # and the request line is under its own limit: the core's 414/431 cannot apply.
@@ -65,8 +65,8 @@ _ORDINARY = rb"(?:" + _JUDGED + _TOKEN + _ANY_VALUE + rb"|" + _KEEP_ALIVE + rb")
 # Group 3 is the field lines with the request line's ``\n`` in front (``fields_of``
 # skips it). The repeats are possessive: a line matches one way or not at all.
 _PLAIN = re.compile(
-    rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host)" + _ANY_VALUE
-    + _ORDINARY + rb")\r\n"
+    rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host):[ \t]*" + _HOST
+    + rb"[ \t]*\r\n" + _ORDINARY + rb")\r\n"
 )  # fmt: skip
 # ``_PLAIN.match(buf, pos, pos + SPAN)``: a head longer than MAX_SIMPLE_HEAD cannot match.
 SPAN = MAX_SIMPLE_HEAD + 4

@@ -173,6 +173,9 @@ class FastPath:
                 result = route.handler(req)
             except Exception as e:
                 result = self._failed(route, e)
+            # The Date is when the answer is made (RFC 9110 §6.6.1): a handler may have run
+            # into the next second, and every answer after it in this read with it.
+            tail = self.tail.get()
             resp = self._to_response(result) if type(result) in _CONVERTED else result
             if type(resp) is Response or type(resp) is JSONResponse:
                 body = resp.body
@@ -190,6 +193,8 @@ class FastPath:
                     file_head = b"%s%scontent-length: %d\r\n\r\n" % (encoded, tail[:-2], resp.length)
                     if method == b"HEAD":
                         out.append(file_head)
+                        if log:  # (no body sent: the core logs 0 too)
+                            self._log(req, resp.status, 0)
                         continue
                     if out:
                         conn.write(b"".join(out))
@@ -212,7 +217,10 @@ class FastPath:
             out.append(wire)
             out.append(tail)
             if method == b"GET":
-                out.append(body)
+                # (joined only after the next requests' handlers ran: a bytearray one of
+                # them changes would no longer match its Content-Length. Copied now, as
+                # the core's send does.)
+                out.append(body if type(body) is bytes else bytes(body))
             if log:
                 self._log(req, resp.status, len(body))
             size += len(wire) + len(body)
@@ -255,6 +263,11 @@ class FastPath:
             self.responding = False
             if self.app.access_log:
                 self._log(req, resp.status, sent)
+        if conn.stopping:
+            # ``shutdown`` came while the file went out: it was the last answer. (The core
+            # never saw this request, so its ``close_after_this`` had nothing to end.)
+            conn.close()
+            return  # (still owned: nothing more is parsed)
         self.owned = False
         conn.touch()
 
