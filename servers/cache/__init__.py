@@ -37,6 +37,9 @@ Layout:
 * ``acl.py``: ACL users (passwords as SHA-256, command rules by category,
   key and channel patterns) and each command's categories, derived from its
   group and flags; ``commands/acl.py``: AUTH's check, ACL SETUSER/LIST/LOG...
+* ``scripting.py``: EVAL and FUNCTION on Lua 5.1 (lupa), ``commands/scripting.py``
+  their commands; ``prelude.lua`` the sandbox, ``lualibs.py`` cjson, cmsgpack and
+  bit, ``luabytecode.py`` the rewrite that keeps ``return redis.call(...)``'s frame.
 * ``observe.py``: per-command statistics (INFO commandstats, errorstats),
   SLOWLOG, LATENCY and the MONITOR feed; ``commands/ops.py``: MONITOR, CLIENT
   KILL/PAUSE/UNPAUSE/NO-EVICT, SLOWLOG, LATENCY, MEMORY USAGE.
