@@ -12,6 +12,8 @@ import time
 from email.utils import parsedate_to_datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_http_fastpath import CoreOnly, G, core_request
 
 from netlib.http import App, Response, serve
@@ -261,3 +263,58 @@ async def test_a_body_changed_in_place_by_the_next_handler_does_not_desync(sessi
         bodies.append(rest[:n])
         rest = rest[n:]
     assert bodies == [b"0;", b"0;2;", b"0;2;4;", b"0;2;4;v", b"0;2;4;v7;"]
+
+
+# -- absolute-form targets: the authority is the Host (RFC 9112 §3.2.2) -----------------
+BAD_AUTHORITIES = [b"http://a@b/p", b"http://user:pw@h/", b"http://a\\b/", b"http://a%zz/",
+                   b"http://[::1/", b"http://h:8x/", b"x/y://ev@il/p", b"http://\"h\"/"]  # fmt: skip
+GOOD_TARGETS = [b"http://h/p", b"http://h", b"http://h?q=1", b"https://h:8443/p?q",
+                b"http://[::1]:8080/p", b"*", b"/a://b@c", b"a?b://c@d"]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", BAD_AUTHORITIES)
+def test_an_absolute_target_with_a_bad_authority_is_refused_by_both(target):
+    raw = b"GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % target
+    assert core_request(raw) == "refused 400"
+    assert simple_head(raw) is None
+
+
+@pytest.mark.parametrize("target", GOOD_TARGETS)
+def test_other_targets_are_taken_alike(target):
+    raw = b"GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % target
+    assert simple_head(raw) == core_request(raw)
+
+
+target_pieces = st.lists(st.sampled_from([b"http", b"://", b"/", b"?", b"@", b"h", b":", b"8",
+                                          b"[", b"]", b"%4", b"1", b"*", b"\\"]),
+                         min_size=1, max_size=8)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(target_pieces)
+def test_generated_targets_the_fast_path_takes_are_the_cores_too(pieces):
+    raw = b"GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % b"".join(pieces)
+    got = simple_head(raw)
+    if got is not None:
+        assert got == core_request(raw)
+
+
+@pytest.mark.parametrize("session", SESSIONS)
+async def test_a_handler_sees_the_absolute_targets_authority_as_the_host(session):
+    app = App(access_log=False)
+
+    @app.get("/where")
+    def where(req):
+        return Response(b"%s|%d" % (req.headers["host"].encode(),
+                                    sum(n == b"host" for n, _ in req.raw_headers)))  # fmt: skip
+
+    async with await served(app, session) as server:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(b"GET http://front.example:81/where HTTP/1.1\r\nHost: evil\r\n\r\n"
+                + b"GET /where HTTP/1.1\r\nHost: plain\r\n\r\n"
+                + b"GET http://u@front/where HTTP/1.1\r\nHost: evil\r\n\r\n")  # fmt: skip
+        got = await asyncio.wait_for(r.read(), 10)
+        w.close()
+    bodies = re.findall(rb"\r\n\r\n([^\r]*?)(?=HTTP/1.1|$)", got)
+    assert bodies[:2] == [b"front.example:81|1", b"plain|1"], got
+    assert got.count(b"HTTP/1.1 400 Bad Request") == 1 and b"evil" not in got

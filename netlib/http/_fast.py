@@ -64,8 +64,15 @@ _ORDINARY = rb"(?:" + _JUDGED + _TOKEN + _ANY_VALUE + rb"|" + _KEEP_ALIVE + rb")
 # holds a CR or LF and no field line starts with one, so the first empty line ends it.
 # Group 3 is the field lines with the request line's ``\n`` in front (``fields_of``
 # skips it). The repeats are possessive: a line matches one way or not at all.
+# The target: origin-form, or another form whose authority, if it is absolute-form, is a
+# valid Host (``_framing._authority``, which the core refuses otherwise).
+_TQ = rb"[\x21\x22\x24-\x3e\x40-\x7e]"  # (a target's byte but "?")
+_FAST_TARGET = (
+    rb"/" + _TARGET + rb"?|(?:(?!://)" + _TQ + rb")+(?:\?" + _TARGET + rb"?|://" + _HOST
+    + rb"(?:[/?]" + _TARGET + rb"?)?)?"
+)  # fmt: skip
 _PLAIN = re.compile(
-    rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host):[ \t]*" + _HOST
+    rb"(GET|HEAD) (" + _FAST_TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host):[ \t]*" + _HOST
     + rb"[ \t]*\r\n" + _ORDINARY + rb")\r\n"
 )  # fmt: skip
 # ``_PLAIN.match(buf, pos, pos + SPAN)``: a head longer than MAX_SIMPLE_HEAD cannot match.

@@ -32,7 +32,7 @@ from netlib.shell import ConnectionClosed
 from ._events import MAX_HEADERS
 from ._fast import SPAN, fields_of, plain_head, plain_match, response_wire
 from ._streams import run_eagerly
-from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response
+from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response, with_authority
 
 # Fast-path answers to pipelined requests are gathered into one write up to this
 # size; then written, so a client that does not read is still stopped by the
@@ -74,7 +74,10 @@ class FastRequest(Request):
     def raw_headers(self) -> RawHeaders:
         raw = self._raw
         if raw is None:
-            raw = self._raw = fields_of(self._block)
+            raw = fields_of(self._block)
+            if self.target[:1] != b"/":  # (absolute-form: the Host is its authority)
+                raw = with_authority(self.target, raw)
+            self._raw = raw
         return raw
 
     @raw_headers.setter
@@ -120,7 +123,9 @@ class FastPath:
         Whatever the fast path does not take, from its first byte on, goes to the core."""
         app, conn = self.app, self.conn
         routes, log = app.fast_routes, app.access_log
-        tail = self.tail.get()
+        # The Date/Server tail: read from the clock after each handler (the Date is when
+        # the answer is made), and before the first cached file if no handler ran yet.
+        tail = b""
         out: list[bytes] = []
         size = pos = 0
         n = len(data)
@@ -155,6 +160,8 @@ class FastPath:
                             wire = f.wire = file_wire(f.headers, f.size)
                         if wire:
                             pos = end
+                            if not tail:
+                                tail = self.tail.get()
                             out.append(wire)
                             out.append(tail)
                             if method == b"GET":
@@ -173,8 +180,8 @@ class FastPath:
                 result = route.handler(req)
             except Exception as e:
                 result = self._failed(route, e)
-            # The Date is when the answer is made (RFC 9110 §6.6.1): a handler may have run
-            # into the next second, and every answer after it in this read with it.
+            # (RFC 9110 §6.6.1: a handler may have run into the next second, and the
+            # answers after it in this read with it)
             tail = self.tail.get()
             resp = self._to_response(result) if type(result) in _CONVERTED else result
             if type(resp) is Response or type(resp) is JSONResponse:

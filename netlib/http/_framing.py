@@ -58,6 +58,20 @@ _HOST = (
     rb"(?::[0-9]*)?"
 )
 _HOST_RE = re.compile(_HOST)
+# An absolute-form target's authority is the request's Host (RFC 9112 §3.2.2: the Host
+# field is then ignored), held to the same grammar; userinfo ("user@") is refused too
+# (RFC 9110 §4.2.4: "treat its presence as an error"). ``_authority`` finds it as
+# ``messages.split_target`` finds the path: after the first "://" before any "?", up
+# to "/" or "?".
+_ABSOLUTE = re.compile(rb"(?:(?!://)[^?])*://([^/?]*)")
+
+
+def _authority(target: bytes) -> bytes | None:
+    """The authority of an absolute-form target; None for any other form."""
+    if target[:1] == b"/":
+        return None
+    m = _ABSOLUTE.match(target)
+    return None if m is None else m[1]
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _DIGITS = re.compile(rb"\d+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;.*)?", re.S)  # BWS only before an extension
