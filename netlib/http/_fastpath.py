@@ -125,6 +125,7 @@ class FastPath:
         routes, log = app.fast_routes, app.access_log
         # The Date/Server tail: read from the clock after each handler (the Date is when
         # the answer is made), and before the first cached file if no handler ran yet.
+        clock = self.tail
         tail = b""
         out: list[bytes] = []
         size = pos = 0
@@ -161,7 +162,7 @@ class FastPath:
                         if wire:
                             pos = end
                             if not tail:
-                                tail = self.tail.get()
+                                tail = clock.get()
                             out.append(wire)
                             out.append(tail)
                             if method == b"GET":
@@ -182,7 +183,10 @@ class FastPath:
                 result = self._failed(route, e)
             # (RFC 9110 §6.6.1: a handler may have run into the next second, and the
             # answers after it in this read with it)
-            tail = self.tail.get()
+            now = time.time()  # (``Tail.get``, inlined)
+            if not clock.since <= now < clock.until:
+                clock.refresh(now)
+            tail = clock.value
             resp = self._to_response(result) if type(result) in _CONVERTED else result
             if type(resp) is Response or type(resp) is JSONResponse:
                 body = resp.body
