@@ -139,10 +139,13 @@ def test_an_invalid_host_is_refused_by_the_core_and_left_to_it_by_the_fast_path(
 
 
 @pytest.mark.parametrize("host", GOOD_HOSTS)
-def test_a_valid_host_is_taken_by_both(host):
+def test_a_valid_host_is_taken_by_the_core_and_the_fast_path_alike(host):
     raw = b"GET / HTTP/1.1\r\nHost: \t%s \r\n\r\n" % host
-    assert simple_head(raw) is not None
-    assert simple_head(raw) == core_request(raw)
+    assert core_request(raw) != "refused 400"
+    # (the fast path may leave a rarer one to the core: a pct-encoded host)
+    assert (simple_head(raw) is None) == (b"%" in host)
+    if b"%" not in host:
+        assert simple_head(raw) == core_request(raw)
 
 
 @pytest.mark.parametrize("session", SESSIONS)
