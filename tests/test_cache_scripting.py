@@ -578,3 +578,24 @@ TAIL_SCRIPTS = [
 def test_tail_calls_match_redis_byte_for_byte(raw_pair, script):
     a, b = raw_pair
     assert a.call("EVAL", script, 0) == b.call("EVAL", script, 0)
+
+
+HELPER_SCRIPTS = [
+    "return redis.set_repl(redis.REPL_ALL)",  # one argument, as Redis scripts call it
+    "return redis.set_repl(redis.REPL_NONE)",
+    "return redis.set_repl('3')",
+    "return redis.set_repl(2.5)",
+    "return redis.set_repl(4)",
+    "return redis.set_repl(1, 2)",
+    "return redis.set_repl()",
+    "return redis.acl_check_cmd()",
+    "return redis.acl_check_cmd('get')",  # Redis 7.0 checks no arity here
+    "return redis.acl_check_cmd('get', {})",
+    "return redis.acl_check_cmd('nosuch', 'a')",
+]
+
+
+@pytest.mark.parametrize("script", HELPER_SCRIPTS)
+def test_set_repl_and_acl_check_cmd_match_redis_byte_for_byte(raw_pair, script):
+    a, b = raw_pair
+    assert a.call("EVAL", script, 0) == b.call("EVAL", script, 0)
