@@ -5,7 +5,7 @@ Strategy. Most requests a server sees are a complete ``GET`` or ``HEAD`` with
 no body, already whole in the buffer. ``scan_head`` checks such a head with
 one regex ``match`` from its first byte (request line and every field line, with
 the core's own grammar from ``_framing``), which also finds where the head ends
-and judges the fields the fast path must judge (exactly one Host; Content-Length,
+and judges the fields the fast path must judge (exactly one Host, of a valid value; Content-Length,
 Transfer-Encoding, Expect and Connection, in any case, only as
 ``Connection: keep-alive``) by a lookahead on each line's name; the fields
 themselves are parsed only when a handler reads them (``fields_of``). The
@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 from ._events import MAX_FIELD_LINE, MAX_HEADERS, MAX_REQUEST_LINE, Headers, LocalProtocolError
-from ._framing import _TARGET, _TOKEN, _encode_headers, status_line
+from ._framing import _TOKEN, _encode_headers, status_line
 
 # The whole head fits one field line's limit, so no line in it can be too long
 # and the request line is under its own limit: the core's 414/431 cannot apply.
@@ -59,14 +59,27 @@ _ANY_VALUE = rb":[\t\x20-\x7e\x80-\xff]*\r\n"
 _JUDGED = rb"(?!(?i:host|content-length|transfer-encoding|expect|connection):)"
 _KEEP_ALIVE = rb"(?i:connection):[ \t]*(?i:keep-alive)[ \t]*\r\n"
 _ORDINARY = rb"(?:" + _JUDGED + _TOKEN + _ANY_VALUE + rb"|" + _KEEP_ALIVE + rb")*+"
+# A Host value the fast path takes: a subset of ``_framing._HOST`` (no pct-encoding),
+# character classes only (a repeated group costs ``re`` several times as much).
+_FAST_HOST = (
+    rb"(?:[0-9A-Za-z._~!$&'()*+,;=-]*+|\[[0-9A-Za-z:._~!$&'()*+,;=-]+\])(?::[0-9]*+)?"
+)
+# The target: origin-form, or another form whose authority, if it is absolute-form, is a
+# valid Host (``_framing._authority``, which the core refuses otherwise).
+_TC = rb"[\x21\x22\x24-\x7e]*"  # (``_TARGET``'s bytes, none or more)
+_TQ = rb"[\x21\x22\x24-\x3e\x40-\x7e]"  # (a target's byte but "?")
+_FAST_TARGET = (
+    rb"/" + _TC + rb"|(?:(?!://)" + _TQ + rb")+(?:\?" + _TC + rb"|://" + _FAST_HOST
+    + rb"(?:[/?]" + _TC + rb")?)?"
+)  # fmt: skip
 # A whole plain head: request line, ordinary lines, the one Host, ordinary lines, the
 # empty line. ``match`` from a head's first byte finds its end too: no value or target
 # holds a CR or LF and no field line starts with one, so the first empty line ends it.
 # Group 3 is the field lines with the request line's ``\n`` in front (``fields_of``
 # skips it). The repeats are possessive: a line matches one way or not at all.
 _PLAIN = re.compile(
-    rb"(GET|HEAD) (" + _TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host)" + _ANY_VALUE
-    + _ORDINARY + rb")\r\n"
+    rb"(GET|HEAD) (" + _FAST_TARGET + rb") HTTP/1\.1\r(\n" + _ORDINARY + rb"(?i:host):[ \t]*" + _FAST_HOST
+    + rb"[ \t]*\r\n" + _ORDINARY + rb")\r\n"
 )  # fmt: skip
 # ``_PLAIN.match(buf, pos, pos + SPAN)``: a head longer than MAX_SIMPLE_HEAD cannot match.
 SPAN = MAX_SIMPLE_HEAD + 4

@@ -32,7 +32,7 @@ from netlib.shell import ConnectionClosed
 from ._events import MAX_HEADERS
 from ._fast import SPAN, fields_of, plain_head, plain_match, response_wire
 from ._streams import run_eagerly
-from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response
+from .messages import FileResponse, JSONResponse, RawHeaders, Request, Response, with_authority
 
 # Fast-path answers to pipelined requests are gathered into one write up to this
 # size; then written, so a client that does not read is still stopped by the
@@ -74,7 +74,10 @@ class FastRequest(Request):
     def raw_headers(self) -> RawHeaders:
         raw = self._raw
         if raw is None:
-            raw = self._raw = fields_of(self._block)
+            raw = fields_of(self._block)
+            if self.target[:1] != b"/":  # (absolute-form: the Host is its authority)
+                raw = with_authority(self.target, raw)
+            self._raw = raw
         return raw
 
     @raw_headers.setter
@@ -120,11 +123,10 @@ class FastPath:
         Whatever the fast path does not take, from its first byte on, goes to the core."""
         app, conn = self.app, self.conn
         routes, log = app.fast_routes, app.access_log
-        clock = self.tail  # (``Tail.get``, inlined)
-        now = time.time()
-        if not clock.since <= now < clock.until:
-            clock.refresh(now)
-        tail = clock.value
+        # The Date/Server tail: read from the clock after each handler (the Date is when
+        # the answer is made), and before the first cached file if no handler ran yet.
+        clock = self.tail
+        tail = b""
         out: list[bytes] = []
         size = pos = 0
         n = len(data)
@@ -159,6 +161,8 @@ class FastPath:
                             wire = f.wire = file_wire(f.headers, f.size)
                         if wire:
                             pos = end
+                            if not tail:
+                                tail = clock.get()
                             out.append(wire)
                             out.append(tail)
                             if method == b"GET":
@@ -177,6 +181,12 @@ class FastPath:
                 result = route.handler(req)
             except Exception as e:
                 result = self._failed(route, e)
+            # (RFC 9110 §6.6.1: a handler may have run into the next second, and the
+            # answers after it in this read with it)
+            now = time.time()  # (``Tail.get``, inlined)
+            if not clock.since <= now < clock.until:
+                clock.refresh(now)
+            tail = clock.value
             resp = self._to_response(result) if type(result) in _CONVERTED else result
             if type(resp) is Response or type(resp) is JSONResponse:
                 body = resp.body
@@ -194,6 +204,8 @@ class FastPath:
                     file_head = b"%s%scontent-length: %d\r\n\r\n" % (encoded, tail[:-2], resp.length)
                     if method == b"HEAD":
                         out.append(file_head)
+                        if log:  # (no body sent: the core logs 0 too)
+                            self._log(req, resp.status, 0)
                         continue
                     if out:
                         conn.write(b"".join(out))
@@ -216,7 +228,10 @@ class FastPath:
             out.append(wire)
             out.append(tail)
             if method == b"GET":
-                out.append(body)
+                # (joined only after the next requests' handlers ran: a bytearray one of
+                # them changes would no longer match its Content-Length. Copied now, as
+                # the core's send does.)
+                out.append(body if type(body) is bytes else bytes(body))
             if log:
                 self._log(req, resp.status, len(body))
             size += len(wire) + len(body)
@@ -259,6 +274,11 @@ class FastPath:
             self.responding = False
             if self.app.access_log:
                 self._log(req, resp.status, sent)
+        if conn.stopping:
+            # ``shutdown`` came while the file went out: it was the last answer. (The core
+            # never saw this request, so its ``close_after_this`` had nothing to end.)
+            conn.close()
+            return  # (still owned: nothing more is parsed)
         self.owned = False
         conn.touch()
 

@@ -48,6 +48,30 @@ _HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]
 _TARGET = rb"[\x21\x22\x24-\x7e]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (" + _TARGET + rb") HTTP/(\d)\.(\d)")
 _TARGET_RE = re.compile(_TARGET)  # what we send is held to what we accept
+# A Host value (RFC 9110 §7.2: uri-host [":" port], RFC 3986 §3.2.2): an IP literal in
+# brackets or a reg-name (unreserved, pct-encoded, sub-delims; maybe empty), then digits
+# of a port. Anything else is a 400 (RFC 9112 §3.2: "a Host header field with an invalid
+# field value"), as nginx answers: a space, "/", "@", "\\" in a Host poison whatever
+# later builds a URL, a cache key or a virtual host's path from it.
+_HOST = (
+    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)"
+    rb"(?::[0-9]*)?"
+)
+_HOST_RE = re.compile(_HOST)
+# An absolute-form target's authority is the request's Host (RFC 9112 §3.2.2: the Host
+# field is then ignored), held to the same grammar; userinfo ("user@") is refused too
+# (RFC 9110 §4.2.4: "treat its presence as an error"). ``_authority`` finds it as
+# ``messages.split_target`` finds the path: after the first "://" before any "?", up
+# to "/" or "?".
+_ABSOLUTE = re.compile(rb"(?:(?!://)[^?])*://([^/?]*)")
+
+
+def _authority(target: bytes) -> bytes | None:
+    """The authority of an absolute-form target; None for any other form."""
+    if target[:1] == b"/":
+        return None
+    m = _ABSOLUTE.match(target)
+    return None if m is None else m[1]
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _DIGITS = re.compile(rb"\d+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;.*)?", re.S)  # BWS only before an extension
@@ -108,6 +132,8 @@ def _framing(headers: Headers, is_request: bool) -> _Framing:
             f.keep_alive |= b"keep-alive" in toks
         elif name == b"host":
             f.hosts += 1
+            if is_request and not _HOST_RE.fullmatch(value):
+                raise RemoteProtocolError("invalid Host header")
         elif is_request and name == b"expect":
             if value.lower() != b"100-continue":
                 raise RemoteProtocolError("unsupported Expect", 417)

@@ -3,6 +3,8 @@
 What a file server must decide before it sends a byte, each a pure function of
 header values and the file's validators (so each is table-tested on its own):
 
+* ``precondition_failed``: If-Match (strong comparison) and If-Unmodified-Since,
+  RFC 9110 §13.1.1 and §13.1.4 (a 412, as nginx answers);
 * ``not_modified``: If-None-Match (weak comparison, and it overrides
   If-Modified-Since), RFC 9110 §13.1.2 and §13.1.3;
 * ``if_range_holds``: If-Range with an entity-tag (strong comparison) or a date
@@ -120,6 +122,22 @@ def multipart(
     tail = f"\r\n--{boundary}--\r\n".encode("latin-1")
     pieces.append(tail)
     return pieces, total + len(tail)
+
+
+def precondition_failed(
+    if_match: str | None, if_unmodified_since: str | None, etag: str, mtime: int
+) -> bool:
+    """True when a request must be answered 412 (RFC 9110 §13.2.2, steps 1 and 2): an
+    If-Match none of whose tags is the current one by strong comparison (``*``: any
+    current representation, there is one), or, without If-Match, an If-Unmodified-Since
+    the file was modified after (an invalid date is ignored, §13.1.4)."""
+    if if_match is not None:
+        tags = [t.strip() for t in if_match.split(",")]
+        return "*" not in tags and (etag.startswith("W/") or etag not in tags)
+    if if_unmodified_since is not None:
+        when = _date(if_unmodified_since)
+        return when is not None and mtime > when
+    return False
 
 
 def not_modified(

@@ -61,10 +61,12 @@ from ._events import (
     _Sentinel,
 )
 from ._framing import (
+    _HOST_RE,
     _REQUEST_LINE,
     _STATUS_LINE,
     _TARGET_RE,
     _TOKEN_RE,
+    _authority,
     _check_field_lines,
     _ChunkedReader,
     _CloseReader,
@@ -214,6 +216,9 @@ class Connection:
         if major != b"1" or minor not in (b"0", b"1"):
             raise RemoteProtocolError("HTTP version not supported", 505)
         version = b"1.1" if minor == b"1" else b"1.0"
+        authority = _authority(target)
+        if authority is not None and not _HOST_RE.fullmatch(authority):
+            raise RemoteProtocolError("invalid authority in the request target")
         headers = _parse_headers(lines)
         f = _framing(headers, is_request=True)
         if f.chunked and version == b"1.0":

@@ -26,6 +26,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from ._framing import _authority
+
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -89,7 +91,7 @@ class Request:
         self.target = target
         self.path, self.query_string = split_target(target)
         self.http_version = http_version
-        self.raw_headers = raw_headers
+        self.raw_headers = raw_headers if target[:1] == b"/" else with_authority(target, raw_headers)
         self.params: dict[str, Any] = {}
         self.body = b""
         self.peer = peer
@@ -159,6 +161,16 @@ def split_target(target: bytes) -> tuple[str, bytes]:
         path = _absolute_path(path)
     p = path.decode("latin-1")
     return (unquote(p, "utf-8", "surrogateescape") if "%" in p else p), qs
+
+
+def with_authority(target: bytes, raw: RawHeaders) -> RawHeaders:
+    """The fields a handler sees for ``target``: an absolute-form target's authority is
+    its Host (RFC 9112 §3.2.2: the origin server MUST ignore the Host field then), so a
+    handler building a URL from Host uses what a proxy in front routed by."""
+    authority = _authority(target)
+    if authority is None:
+        return raw
+    return [(n, v) for n, v in raw if n != b"host"] + [(b"host", authority)]
 
 
 def _absolute_path(target: bytes) -> bytes:

@@ -21,7 +21,8 @@ go out by ``os.sendfile`` from the cached descriptor (``FileResponse`` ->
 ``Connection.sendfile``), shared by concurrent sends (``pread`` semantics: the
 offset is ours) and closed only when the last send using it ends.
 
-Ranges (``conditional``): one range is a 206 with Content-Range, several are
+Preconditions (``conditional``): a failed If-Match or If-Unmodified-Since is a 412,
+If-None-Match or If-Modified-Since a 304, in RFC 9110 §13.2.2's order. Ranges: one range is a 206 with Content-Range, several are
 ``multipart/byteranges``, none satisfiable is 416, If-Range decides whether the
 Range applies. A ``NAME.gz`` sibling no older than ``NAME`` is sent to a client
 whose Accept-Encoding allows gzip, with its own length and ETag (``-gz``), and
@@ -51,6 +52,7 @@ from .conditional import (
     multipart,
     not_modified,
     parse_ranges,
+    precondition_failed,
 )
 from .messages import FileResponse, HTTPError, RawHeaders, Request, Response
 
@@ -210,8 +212,8 @@ def _plain(body: bytes, status: int, headers: RawHeaders) -> Response:
 
 
 # Request headers that change the answer; everything else is not looked at.
-_WANTED = frozenset((b"if-none-match", b"if-modified-since", b"range", b"if-range",
-                     b"accept-encoding"))  # fmt: skip
+_WANTED = frozenset((b"if-match", b"if-unmodified-since", b"if-none-match",
+                     b"if-modified-since", b"range", b"if-range", b"accept-encoding"))  # fmt: skip
 
 
 def _gzip_ok(asked: dict[bytes, str]) -> bool:
@@ -260,6 +262,10 @@ class StaticFiles:
             if f.body is not None:
                 return _plain(f.body, 200, f.headers.copy())
             return self._whole(f)
+        if precondition_failed(asked.get(b"if-match"), asked.get(b"if-unmodified-since"),
+                               f.etag, f.mtime):  # fmt: skip
+            headers = [*f.meta, (b"content-type", b"text/plain; charset=utf-8")]
+            return _plain(b"precondition failed\n", 412, headers)
         if not_modified(asked.get(b"if-none-match"), asked.get(b"if-modified-since"),
                         f.etag, f.mtime):  # fmt: skip
             return _plain(b"", 304, f.meta.copy())

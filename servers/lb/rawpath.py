@@ -15,7 +15,7 @@ object; one timer (the read timeout) per request.
 The rules are the server's, never looser. A request takes this path only if
 it is plainly fine: one regex over the whole head (the request-line and field
 grammar the netlib HTTP server applies, so a bare LF, an obs-fold, a control
-character, a bad name or target fails it), HTTP/1.1, exactly one Host, at
+character, a bad name or target fails it), HTTP/1.1, exactly one Host of a valid value, at
 most one Content-Length of plain digits with the whole body (up to
 ``REPLAY_LIMIT``) already read, no Transfer-Encoding, no Expect, origin-form
 target, within the field-line and field-count limits. Anything else, or a head
@@ -48,6 +48,7 @@ import time
 from typing import TYPE_CHECKING
 
 from netlib.http import core as h11
+from netlib.http._framing import _HOST_RE
 from netlib.http.core import MAX_FIELD_LINE, MAX_HEADERS, status_line
 from netlib.shell import READ_HIGH_WATER
 
@@ -178,8 +179,8 @@ def _parse_request(buf: bytes, ip: bytes) -> tuple[bytes, int, bytes, bool] | No
                 if seen is None:
                     seen = {b"x-forwarded-for": [], b"forwarded": [], b"via": []}
                 seen[name].append(block[v0:e].strip(b" \t"))
-    if hosts != 1:
-        return None
+    if hosts != 1 or not _HOST_RE.fullmatch(host):
+        return None  # (a bad Host value: the core's 400)
     used = hend + (length or 0)
     if length:
         if length > REPLAY_LIMIT or len(buf) < used:
