@@ -528,7 +528,7 @@ def test_7999_arguments_reach_redis_call_as_in_redis(r):
 
 
 def test_untail_makes_only_api_tail_calls_plain():
-    """luabytecode.untail: ``return t.call(...)`` becomes a plain call (same results);
+    """luabytecode.untail: ``return redis.call(...)`` becomes a plain call (same results);
     a tail-recursive local function keeps its tail calls (a million deep still runs)."""
     import lupa.lua51 as lua51
 
@@ -536,8 +536,10 @@ def test_untail_makes_only_api_tail_calls_plain():
 
     rt = lua51.LuaRuntime(encoding=None, register_eval=False)
     load, dump = rt.eval("loadstring"), rt.eval("string.dump")
-    code = b"""local t = {call = function(...) return select('#', ...), debug.getinfo(2, 'l') end}
-    local function via(...) return t.call(...) end
+    code = b"""redis = {call = function(...) return select('#', ...), debug.getinfo(2, 'l') end}
+    local function via(...) return redis.call(...) end
+    local t = {call = function(n) return n end}  -- a user's own table: stays a tail call
+    local function own(n) return t.call(n) end
     local function loop(n) if n == 0 then return 'done' end return loop(n - 1) end
     local n, caller = via(1, nil, 3)
     return n, caller and caller.currentline or -1, loop(1000000)"""
@@ -560,3 +562,40 @@ def test_a_library_error_in_a_tail_call_keeps_its_position(ours):
     assert got.startswith(b"-ERR user_script:2: ")
     assert got.endswith(b" script: %s, on @user_script:2.\r\n" % sha)
     c.close()
+
+
+TAIL_SCRIPTS = [
+    # a user's table with a field named call: its tail calls stay tail calls (Redis runs it)
+    "local t = {} function t.call(n) if n == 0 then return 'done' end return t.call(n - 1) end\n"
+    "return t.call(100000)",
+    # past 256 constants the key 'call' is loaded into a register: still redis.call's position
+    "local t = {" + ",".join(f"'s{i}'" for i in range(300)) + "}\nreturn redis.call('nosuch')",
+    "local t = {" + ",".join(f"k{i}=1" for i in range(300)) + "}\n\nreturn redis.call('nosuch')",
+]
+
+
+@pytest.mark.parametrize("script", TAIL_SCRIPTS)
+def test_tail_calls_match_redis_byte_for_byte(raw_pair, script):
+    a, b = raw_pair
+    assert a.call("EVAL", script, 0) == b.call("EVAL", script, 0)
+
+
+HELPER_SCRIPTS = [
+    "return redis.set_repl(redis.REPL_ALL)",  # one argument, as Redis scripts call it
+    "return redis.set_repl(redis.REPL_NONE)",
+    "return redis.set_repl('3')",
+    "return redis.set_repl(2.5)",
+    "return redis.set_repl(4)",
+    "return redis.set_repl(1, 2)",
+    "return redis.set_repl()",
+    "return redis.acl_check_cmd()",
+    "return redis.acl_check_cmd('get')",  # Redis 7.0 checks no arity here
+    "return redis.acl_check_cmd('get', {})",
+    "return redis.acl_check_cmd('nosuch', 'a')",
+]
+
+
+@pytest.mark.parametrize("script", HELPER_SCRIPTS)
+def test_set_repl_and_acl_check_cmd_match_redis_byte_for_byte(raw_pair, script):
+    a, b = raw_pair
+    assert a.call("EVAL", script, 0) == b.call("EVAL", script, 0)

@@ -8,6 +8,7 @@ a process started later has the history for its joins."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import uuid
 
 import pytest
@@ -113,3 +114,33 @@ def test_the_users_of_a_killed_process_go_offline_within_the_presence_ttl(redis_
             watcher.close()
             with contextlib.suppress(Exception):  # its server is gone
                 bob.close()
+
+
+def test_the_users_of_a_process_paused_past_its_ttl_come_back_when_it_resumes(redis_addr, tmp_path):
+    """SIGSTOP past the presence TTL: a live process sweeps the paused one's users out.
+    SIGCONT: its next heartbeat finds itself swept (ZADD added it again) and writes its
+    counts again, so its users, still connected, are online again."""
+    url = f"redis://{redis_addr.host}:{redis_addr.port}/0"
+    ch = f"t{uuid.uuid4().hex[:8]}-pause"
+    ttl = ("--presence-ttl", "1")
+    with chat_child("--redis", url, "--dir", str(tmp_path / "a"), *ttl) as a, \
+            chat_child("--redis", url, "--dir", str(tmp_path / "b"), *ttl) as b:  # fmt: skip
+        watcher, bob = Peer(a.port), Peer(b.port)
+        assert b.proc is not None
+        try:
+            watcher.call("join", {"channel": ch, "user": "watcher"})
+            bob.call("join", {"channel": ch, "user": "bob"})
+            watcher.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["bob", "watcher"])
+            with watcher.cond:
+                watcher.events["presence"].clear()
+            b.proc.send_signal(signal.SIGSTOP)
+            try:
+                watcher.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["watcher"],
+                             timeout=15)  # fmt: skip
+            finally:
+                b.proc.send_signal(signal.SIGCONT)
+            watcher.wait("presence", lambda e: e["channel"] == ch and e["users"] == ["bob", "watcher"],
+                         timeout=15)  # fmt: skip
+        finally:
+            watcher.close()
+            bob.close()

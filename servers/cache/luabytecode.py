@@ -6,12 +6,16 @@ the caller's line. Ours is a Lua function (lupa cannot pass a Python callable th
 7999 arguments ``unpack`` may give, which Redis's own tests use), and a Lua tail
 call replaces the caller's frame: the position would be lost. A compiled script
 is dumped (``string.dump``), each ``TAILCALL`` whose function register was last
-loaded by ``GETTABLE``/``SELF`` with a constant key in ``KEYS`` (``call``, ``pcall``,
-the library functions that are Lua wrappers too) becomes
-a ``CALL`` (C stays 0, all results, and the ``RETURN A 0`` after it returns them
-all: the same results), and the chunk is loaded again. Nothing is inserted or
-moved, so line info and jumps stay valid. Other tail calls keep Lua's semantics
-(a user's own ``return t.pack(...)`` made plain costs a stack frame, nothing else).
+loaded by ``GETTABLE``/``SELF`` with the key ``call``, ``pcall`` or a library function
+that is a Lua wrapper too (``KEYS``; a constant operand, or past 256 constants a
+register ``LOADK`` filled) from a table a ``GETGLOBAL`` of ``redis``, ``cjson``,
+``cmsgpack`` or ``bit`` loaded, becomes a ``CALL`` (C stays 0, all results, and the
+``RETURN A 0`` after it returns them all: the same results), and the chunk is loaded
+again. Nothing is inserted or moved, so line info and jumps stay valid. Other tail
+calls keep Lua's semantics: a user's table with a ``call`` field recursing through it
+a million deep runs as in Redis. Not seen (the position is lost, as the suffix): the
+API reached through a local (``local f = redis.call; return f(...)``) or a metatable.
+The writer of a register is the last one before, in code order, not in control flow.
 
 The format (lundump.c / ldump.c, for the 64-bit little-endian build lupa ships):
 a 12-byte header, then a function: source (string), linedefined, lastlinedefined
@@ -27,7 +31,7 @@ from __future__ import annotations
 import struct
 
 HEADER = b"\x1bLua\x51\x00\x01\x04\x08\x04\x08\x00"  # 5.1, official, LE, int 4, size_t 8, ...
-OP_GETTABLE, OP_SELF, OP_CALL, OP_TAILCALL = 6, 11, 28, 29
+OP_LOADK, OP_GETGLOBAL, OP_GETTABLE, OP_SELF, OP_CALL, OP_TAILCALL = 1, 5, 6, 11, 28, 29
 BITRK = 1 << 8  # an RK operand at or above this is a constant index
 # The functions of the sandbox that are Lua wrappers (redis.call/pcall; the cjson,
 # cmsgpack and bit functions over Python: see lualibs.py), by their field names.
@@ -35,6 +39,7 @@ KEYS = frozenset(
     b"call pcall encode decode pack unpack unpack_one unpack_limit tobit tohex bnot band bor "
     b"bxor lshift rshift arshift rol ror bswap".split()
 )
+LIBS = frozenset((b"redis", b"cjson", b"cmsgpack", b"bit"))  # the globals holding them
 _INT = struct.Struct("<i")
 _SIZE = struct.Struct("<Q")
 _INSN = struct.Struct("<I")
@@ -115,13 +120,30 @@ def _patch(b: bytearray, at: int, n: int, consts: list[object]) -> None:
     for pc, ins in enumerate(code):
         if ins & 0x3F != OP_TAILCALL:
             continue
-        a = (ins >> 6) & 0xFF
-        for back in range(pc - 1, -1, -1):  # the last instruction that wrote R(A)
-            w = code[back]
-            op = w & 0x3F
-            if op not in _WRITES_A or (w >> 6) & 0xFF != a:
-                continue
-            c = (w >> 14) & 0x1FF
-            if op in (OP_GETTABLE, OP_SELF) and c >= BITRK and consts[c - BITRK] in KEYS:
-                _INSN.pack_into(b, at + 4 * pc, (ins & ~0x3F) | OP_CALL)
-            break
+        g = _writer(code, pc, (ins >> 6) & 0xFF)
+        if g < 0 or code[g] & 0x3F not in (OP_GETTABLE, OP_SELF):
+            continue
+        w = code[g]
+        key = _const(code, g, (w >> 14) & 0x1FF, OP_LOADK, consts)
+        table = _const(code, g, (w >> 23) & 0x1FF, OP_GETGLOBAL, consts)
+        if key in KEYS and table in LIBS:
+            _INSN.pack_into(b, at + 4 * pc, (ins & ~0x3F) | OP_CALL)
+
+
+def _writer(code: list[int], pc: int, reg: int) -> int:
+    """The index of the last instruction before ``pc`` that wrote register ``reg`` (-1: none)."""
+    for back in range(pc - 1, -1, -1):
+        w = code[back]
+        if w & 0x3F in _WRITES_A and (w >> 6) & 0xFF == reg:
+            return back
+    return -1
+
+
+def _const(code: list[int], pc: int, rk: int, op: int, consts: list[object]) -> object:
+    """The constant an operand of the instruction at ``pc`` holds: an RK constant, or a
+    register last filled by ``op`` (LOADK: a key past the 256 RK constants; GETGLOBAL:
+    the table, so that a user's own table with a ``call`` field keeps its tail calls)."""
+    if rk >= BITRK:
+        return consts[rk - BITRK] if op == OP_LOADK else None
+    w = _writer(code, pc, rk)
+    return consts[code[w] >> 14] if w >= 0 and code[w] & 0x3F == op else None

@@ -796,9 +796,9 @@ class Engine:
         """Accepted and ignored: the cache has no replicas or AOF to propagate to."""
         if self.current is None:
             raise lualibs.LibError("redis.set_repl can only be called inside a script invocation")
-        if len(a) != 2:
+        if len(a) != 1:  # one argument, flags; Redis 7.0's message says "two"
             raise lualibs.LibError("redis.set_repl() requires two arguments.")
-        if not isinstance(a[0], int) or not 0 <= a[0] <= 3:
+        if _tonumber(a[0]) & ~3:  # REPL_AOF | REPL_REPLICA; lua_tonumber, then int
             raise lualibs.LibError(
                 "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
             )
@@ -810,10 +810,13 @@ class Engine:
             raise lualibs.LibError(
                 "redis.acl_check_cmd can only be called inside a script invocation"
             )
-        argv = [x if isinstance(x, bytes) else b"%.17g" % x for x in a if x is not None]
-        cmd = self.state.registry.get(argv[0]) if argv and isinstance(a[0], bytes) else None
-        n = len(argv)
-        if cmd is None or ((n != cmd.arity) if cmd.arity > 0 else (n < -cmd.arity)):
+        if not a:
+            raise lualibs.LibError("Please specify at least one argument for this redis lib call")
+        if not all(isinstance(x, (bytes, int, float)) and not isinstance(x, bool) for x in a):
+            raise lualibs.LibError("Lua redis lib command arguments must be strings or integers")
+        argv = [x if isinstance(x, bytes) else b"%.17g" % x for x in a]
+        cmd = self.state.registry.get(argv[0]) if isinstance(a[0], bytes) else None
+        if cmd is None:  # no arity check in Redis 7.0: acl_check_cmd('get') is true
             raise lualibs.LibError("Invalid command passed to redis.acl_check_cmd()")
         user = getattr(run.caller, "user", None)
         acl = getattr(self.state, "acl", None)
@@ -1195,3 +1198,16 @@ def to_resp(lua: Lua, v: Any, proto: int, script_proto: int, out: list[bytes], d
     out.append(b"*%d\r\n" % n)
     for i in range(1, n + 1):
         to_resp(lua, v[i], proto, script_proto, out, depth + 1)
+
+
+def _tonumber(v: Any) -> int:
+    """lua_tonumber of a Lua value cast to int as Redis's C does: a numeric string counts,
+    anything else is 0."""
+    if isinstance(v, bytes):
+        try:
+            v = float(v)
+        except ValueError:
+            return 0
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) < 2**63:
+        return int(v)
+    return 0

@@ -119,16 +119,17 @@ return after
 """
 # The heartbeat and the sweep. KEYS: the processes, the channels with presence; ARGV:
 # process, ttl ms (negative: it leaves now), presence key prefix, pub/sub channel.
-# Returns how many processes it swept out.
+# Returns how many processes it swept out, and 1 when this process was not listed (new,
+# or swept out itself: paused past its ttl, SIGSTOP; its counts are to be written again).
 SWEEP = _USERS + """
-local now, ttl = now_ms(), tonumber(ARGV[2])
+local now, ttl, added = now_ms(), tonumber(ARGV[2]), 0
 if ttl >= 0 then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  added = redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-if #dead == 0 and ttl >= 0 then return 0 end
+if #dead == 0 and ttl >= 0 then return {0, added} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
 local gone = {}
 for _, proc in ipairs(dead) do gone[proc] = true end
@@ -148,7 +149,7 @@ for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     if redis.call('HLEN', key) == 0 then redis.call('SREM', KEYS[2], channel) end
   end
 end
-return #dead
+return {#dead, added}
 """
 
 
@@ -177,7 +178,10 @@ class RedisBus:
             for m in await self.conn.execute("LRANGE", self._key("log", channel), -KEPT, -1):
                 self.chat.history.put(json.loads(m))
         await self.sweep()
-        for channel, users in list(self.chat.local_presence.items()):  # after a reconnect: ours again
+        await self._write_counts()  # after a reconnect: ours again
+
+    async def _write_counts(self) -> None:
+        for channel, users in list(self.chat.local_presence.items()):
             for user in list(users):
                 await self.presence(channel, user, 0)
 
@@ -185,9 +189,11 @@ class RedisBus:
         """The heartbeat: this process alive for another ttl; the processes past theirs
         swept out of every presence hash (their lists published). How many were swept."""
         keys = (self._key("procs"), self._key("presence-channels"))
-        n = await self.conn.execute("EVAL", SWEEP, len(keys), *keys, self.proc,
-                                    -1 if leaving else self.ttl_ms,
-                                    self._key("presence") + ":", self.prefix)  # fmt: skip
+        n, added = await self.conn.execute("EVAL", SWEEP, len(keys), *keys, self.proc,
+                                           -1 if leaving else self.ttl_ms,
+                                           self._key("presence") + ":", self.prefix)  # fmt: skip
+        if added and not leaving:  # swept out while paused: our users are online again
+            await self._write_counts()
         if n:
             log.info("swept the presence of %d process(es) past their ttl", n)
         return int(n)
