@@ -33,8 +33,10 @@ BAD_TYPE = (
 )
 
 
-def _string(c: Any, key: bytes) -> bytes | None:
-    v = c.db.get(key)
+def _string(c: Any, key: bytes, write: bool = False) -> bytes | None:
+    """The string at ``key``: a read lookup (counted), or with ``write`` the write
+    lookup of SETBIT and a writing BITFIELD (not counted, as Redis's lookupKeyWrite)."""
+    v = c.db.get_write(key) if write else c.db.get(key)
     if v is not None and type(v) is not bytes:
         raise WrongType()
     return v  # type: ignore[no-any-return]
@@ -58,7 +60,7 @@ def setbit(c: Any, a: list[bytes]) -> bytes:
     offset = _bit_offset(a[2])
     if a[3] not in (b"0", b"1"):
         raise CommandError(BAD_BIT)
-    old = _string(c, a[1])
+    old = _string(c, a[1], write=True)
     buf = bytearray(old or b"")
     byte, mask = offset >> 3, 0x80 >> (offset & 7)
     if byte >= len(buf):
@@ -280,7 +282,7 @@ def _bitfield(c: Any, a: list[bytes], readonly: bool) -> bytes:
     if not writes:
         v = _string(c, a[1]) or b""
         return _replies([resp.integer(_read_field(v, o, b, s)) for _, s, b, o, _, _ in ops])
-    old = _string(c, a[1])
+    old = _string(c, a[1], write=True)
     buf = bytearray(old or b"")
     need_bytes = max(((o + b - 1) >> 3) + 1 for sub, _, b, o, _, _ in ops if sub != b"GET")
     if need_bytes > len(buf):

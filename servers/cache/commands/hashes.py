@@ -23,8 +23,13 @@ def _hash(c: Any, key: bytes) -> dict[bytes, bytes] | None:
     return c.db.get_typed(key, dict)
 
 
+def _hash_written(c: Any, key: bytes) -> dict[bytes, bytes] | None:
+    """The write lookup (no hit/miss counted, as Redis's lookupKeyWrite)."""
+    return c.db.get_typed_write(key, dict)
+
+
 def _hash_for_write(c: Any, key: bytes) -> dict[bytes, bytes]:
-    h = _hash(c, key)
+    h = _hash_written(c, key)
     if h is None:
         h = {}
         c.db.put_new(key, h)
@@ -66,7 +71,7 @@ def hmset(c: Any, a: list[bytes]) -> bytes:
 
 @command("HSETNX", 4, "write denyoom fast", (1, 1, 1), G, "Set a field if it is new")
 def hsetnx(c: Any, a: list[bytes]) -> bytes:
-    h = _hash(c, a[1])
+    h = _hash_written(c, a[1])
     if h is not None and a[2] in h:
         return resp.ZERO
     _set_field(c, a[1], _hash_for_write(c, a[1]), a[2], a[3])
@@ -87,7 +92,7 @@ def hmget(c: Any, a: list[bytes]) -> bytes:
 
 @command("HDEL", -3, "write fast", (1, 1, 1), G, "Delete fields")
 def hdel(c: Any, a: list[bytes]) -> bytes:
-    h = _hash(c, a[1])
+    h = _hash_written(c, a[1])
     if h is None:
         return resp.ZERO
     n = 0
@@ -148,7 +153,7 @@ def hincrby(c: Any, a: list[bytes]) -> bytes:
 
 @command("HINCRBYFLOAT", 4, "write denyoom fast", (1, 1, 1), G, "Increment a float field")
 def hincrbyfloat(c: Any, a: list[bytes]) -> bytes:
-    h = _hash(c, a[1])
+    h = _hash_written(c, a[1])
     old = h.get(a[2]) if h else None
     if a[3].lower().lstrip(b"+-") in (b"inf", b"infinity"):  # Redis checks the increment first
         return b"-ERR value is NaN or Infinity\r\n"

@@ -45,9 +45,12 @@ server_commands.GETTERS["hll-sparse-max-bytes"] = lambda st: str(
 server_commands.SETTERS["hll-sparse-max-bytes"] = _set_sparse_max
 
 
-def _lookup(c: Any, key: bytes) -> bytes | None:
-    """The HLL string at ``key`` (None if missing), or raise Redis's WRONGTYPE wording."""
-    v = c.db.peek(key)
+def _lookup(c: Any, key: bytes, read: bool = True) -> bytes | None:
+    """The HLL string at ``key`` (None if missing), or raise Redis's WRONGTYPE wording.
+
+    A read lookup (hit or miss counted) by default: PFCOUNT's and PFMERGE's
+    inputs; PFADD looks its key up for writing (not counted), as Redis does."""
+    v = c.db.get(key) if read else c.db.get_write(key)
     if v is None:
         return None
     try:
@@ -71,7 +74,7 @@ def _view(c: Any, value: bytes | None) -> hll.Hll:
 @command("PFADD", -2, "write denyoom fast", (1, 1, 1), G, "Add elements to a HyperLogLog")
 def pfadd(c: Any, a: list[bytes]) -> bytes:
     key = a[1]
-    old = _lookup(c, key)
+    old = _lookup(c, key, False)
     h = _view(c, old)
     try:
         changed = h.add(a[2:]) or old is None
@@ -107,7 +110,7 @@ def pfmerge(c: Any, a: list[bytes]) -> bytes:
         merged = hll.union(values)
     except hll.Corrupted:
         raise CommandError(hll.CORRUPTED) from None
-    dest = _view(c, c.db.peek(a[1]))
+    dest = _view(c, c.db.get_write(a[1]))
     if any(v[4] == hll.DENSE for v in values) and not dest.dense:
         dest.to_dense()  # one dense input makes the result dense at once, as Redis
     try:
@@ -127,7 +130,7 @@ def pfdebug(c: Any, a: list[bytes]) -> bytes:
     v = c.db.peek(key)
     if v is None:
         return b"-ERR The specified key does not exist\r\n"
-    _lookup(c, key)
+    _lookup(c, key, False)
     if sub == b"getreg":
         h = _view(c, v)
         if not h.dense:

@@ -107,7 +107,7 @@ def copy_(c: Any, a: list[bytes]) -> bytes:
         i += 1
     if src_db is dst_db and a[1] == a[2]:
         return SAME_OBJECT
-    value = src_db.peek(a[1])
+    value = src_db.get(a[1])  # Redis's COPY reads its source (lookupKeyRead)
     if value is None:
         return resp.ZERO
     if dst_db.peek(a[2]) is not None and not replace:
@@ -172,7 +172,7 @@ def touch(c: Any, a: list[bytes]) -> bytes:
 @command("IDLETIME", 3, "readonly", (2, 2, 1), G, "Seconds since the key was last used", OBJECT)
 def object_idletime(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    if db.peek(a[2]) is None:
+    if db.get_untouched(a[2]) is None:  # Redis's OBJECT: a read lookup, LRU untouched
         return resp.null(c.proto)
     tracker = db.ks.tracker
     if isinstance(tracker, LfuTracker):
@@ -187,7 +187,7 @@ def object_idletime(c: Any, a: list[bytes]) -> bytes:
 
 @command("REFCOUNT", 3, "readonly", (2, 2, 1), G, "The reference count of a value", OBJECT)
 def object_refcount(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.peek(a[2])
+    v = c.db.get_untouched(a[2])
     if v is None:
         return resp.null(c.proto)
     shared = type(v) is bytes and is_int(v) and 0 <= int(v) < 10000  # Redis's shared integers
@@ -306,7 +306,7 @@ def _lcs_walk(
 
 @command("DUMP", 2, "readonly", (1, 1, 1), G, "A key's value serialized in Redis's RDB format")
 def dump(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.peek(a[1])
+    v = c.db.get(a[1])
     if v is None:
         return resp.null(c.proto)
     try:

@@ -39,8 +39,10 @@ def _where(b: bytes) -> bool:
     raise CommandError(SYNTAX)
 
 
-def _list(db: Database, key: bytes) -> deque[bytes] | None:
-    v = db.peek(key)
+def _list(db: Database, key: bytes, read: bool = False) -> deque[bytes] | None:
+    """The write lookup (no hit/miss counted) of RPOPLPUSH, LMOVE, LMPOP, as Redis;
+    with ``read`` the read lookup (counted) of LPOS."""
+    v = db.get(key) if read else db.get_write(key)
     if v is not None and type(v) is not deque:
         raise WrongType()
     return v  # type: ignore[no-any-return]
@@ -48,7 +50,7 @@ def _list(db: Database, key: bytes) -> deque[bytes] | None:
 
 def push_one(state: Any, db: Database, key: bytes, value: bytes, left: bool) -> None:
     """Push one element (creating the list), and wake whoever waits on ``key``."""
-    lst = db.peek(key)
+    lst = db.get_write(key)
     if lst is None:
         lst = deque()
         db.put_new(key, lst)
@@ -212,7 +214,7 @@ def lpos(c: Any, a: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
         j += 2
-    lst = _list(c.db, a[1])
+    lst = _list(c.db, a[1], read=True)
     if not lst:
         return resp.null(c.proto) if count == -1 else resp.EMPTY_ARRAY
     element, n = a[2], len(lst)

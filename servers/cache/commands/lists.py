@@ -33,9 +33,14 @@ def _list(c: Any, key: bytes) -> deque[bytes] | None:
     return c.db.get_typed(key, deque)
 
 
+def _list_for_write(c: Any, key: bytes) -> deque[bytes] | None:
+    """The write lookup (no hit/miss counted): LSET, LINSERT, blocking pops."""
+    return c.db.get_typed_write(key, deque)
+
+
 def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
     db, key = c.db, a[1]
-    lst = db.get(key)
+    lst = db.get_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -88,7 +93,7 @@ def _pop(c: Any, a: list[bytes], left: bool) -> bytes:
         return arity_error("lpop" if left else "rpop")
     count = to_positive(a[2]) if len(a) == 3 else None
     db, key = c.db, a[1]
-    lst = db.get(key)
+    lst = db.get_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -149,7 +154,7 @@ def lindex(c: Any, a: list[bytes]) -> bytes:
 @command("LSET", 4, "write denyoom", (1, 1, 1), G, "Set an element by its index")
 def lset(c: Any, a: list[bytes]) -> bytes:
     i = to_int(a[2])
-    lst = _list(c, a[1])
+    lst = _list_for_write(c, a[1])
     if lst is None:
         return NO_SUCH_KEY
     if not -len(lst) <= i < len(lst):
@@ -163,7 +168,7 @@ def lset(c: Any, a: list[bytes]) -> bytes:
 def lrem(c: Any, a: list[bytes]) -> bytes:
     count, value = to_int(a[2]), a[3]
     db, key = c.db, a[1]
-    lst = db.get(key)
+    lst = db.get_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -189,7 +194,7 @@ def lrem(c: Any, a: list[bytes]) -> bytes:
 def ltrim(c: Any, a: list[bytes]) -> bytes:
     start, stop = to_int(a[2]), to_int(a[3])
     db, key = c.db, a[1]
-    lst = db.get(key)
+    lst = db.get_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -212,7 +217,7 @@ def linsert(c: Any, a: list[bytes]) -> bytes:
     where = a[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
         raise CommandError(SYNTAX)
-    lst = _list(c, a[1])
+    lst = _list_for_write(c, a[1])
     if lst is None:
         return resp.ZERO
     try:
@@ -244,7 +249,7 @@ def _bpop(c: Any, a: list[bytes], left: bool) -> bytes | None:
     keys = a[1:-1]
     db = c.db
     for key in keys:
-        lst = _list(c, key)
+        lst = _list_for_write(c, key)
         if lst:
             return resp.bulks([key, pop_element(db, key, lst, left)])
     if c.in_exec:

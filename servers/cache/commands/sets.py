@@ -25,9 +25,14 @@ def _set(c: Any, key: bytes) -> set[bytes] | None:
     return c.db.get_typed(key, set)
 
 
+def _set_for_write(c: Any, key: bytes) -> set[bytes] | None:
+    """The write lookup (no hit/miss counted): SADD, SREM, SPOP."""
+    return c.db.get_typed_write(key, set)
+
+
 @command("SADD", -3, "write denyoom fast", (1, 1, 1), G, "Add members to a set")
 def sadd(c: Any, a: list[bytes]) -> bytes:
-    s = _set(c, a[1])
+    s = _set_for_write(c, a[1])
     if s is None:
         s = set()
         c.db.put_new(a[1], s)
@@ -44,7 +49,7 @@ def sadd(c: Any, a: list[bytes]) -> bytes:
 
 @command("SREM", -3, "write fast", (1, 1, 1), G, "Remove members from a set")
 def srem(c: Any, a: list[bytes]) -> bytes:
-    s = _set(c, a[1])
+    s = _set_for_write(c, a[1])
     if s is None:
         return resp.ZERO
     n = 0
@@ -89,7 +94,7 @@ def spop(c: Any, a: list[bytes]) -> bytes:
         return SYNTAX
     count = to_positive(a[2]) if len(a) == 3 else None
     db, key = c.db, a[1]
-    s = _set(c, key)
+    s = _set_for_write(c, key)
     if s is None:
         return resp.null(c.proto) if count is None else resp.EMPTY_ARRAY
     n = 1 if count is None else min(count, len(s))

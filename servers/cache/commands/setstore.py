@@ -20,8 +20,9 @@ from .sets import MAX_RANDOM_REPEATS
 G = "set"
 
 
-def _set(db: Database, key: bytes) -> set[bytes] | None:
-    v = db.peek(key)
+def _set(db: Database, key: bytes, read: bool = False) -> set[bytes] | None:
+    """SMOVE's lookups are writes (not counted); ``read`` makes it a counted read."""
+    v = db.get(key) if read else db.get_write(key)
     if v is not None and type(v) is not set:
         raise WrongType()
     return v  # type: ignore[no-any-return]
@@ -59,7 +60,8 @@ def smove(c: Any, a: list[bytes]) -> bytes:
 
 
 def _sets(c: Any, keys: list[bytes]) -> list[set[bytes]]:
-    return [_set(c.db, k) or set() for k in keys]
+    """The source sets, read as Redis reads them (a hit or a miss each)."""
+    return [_set(c.db, k, True) or set() for k in keys]
 
 
 def _inter(sets: list[set[bytes]]) -> set[bytes]:

@@ -83,6 +83,11 @@ def _stream(c: Any, key: bytes) -> Stream | None:
     return c.db.get_typed(key, Stream)
 
 
+def _stream_for_write(c: Any, key: bytes) -> Stream | None:
+    """The write lookup (no hit/miss counted): XADD, XTRIM, XDEL, XSETID, XGROUP."""
+    return c.db.get_typed_write(key, Stream)
+
+
 def _id(b: bytes, missing_seq: int = 0, strict: bool = False) -> ID:
     parsed = parse_id(b, missing_seq, strict)
     if parsed is None:
@@ -294,7 +299,7 @@ def xadd(c: Any, a: list[bytes]) -> bytes:
     if t.id == ZERO and t.seq_given:
         return b"-ERR The ID specified in XADD must be greater than 0-0\r\n"
     db, key = c.db, a[1]
-    s = db.get(key)
+    s = db.get_write(key)
     if s is None:
         if t.nomkstream:
             return resp.null(c.proto)
@@ -327,7 +332,7 @@ def xtrim(c: Any, a: list[bytes]) -> bytes:
     t = _trim_args(c, a, False)
     if t.idpos != len(a):
         raise CommandError(SYNTAX)
-    s = _stream(c, a[1])
+    s = _stream_for_write(c, a[1])
     if s is None:
         return resp.ZERO
     before = s.memory()
@@ -381,7 +386,7 @@ def xrevrange(c: Any, a: list[bytes]) -> bytes:
 
 @command("XDEL", -3, "write fast", (1, 1, 1), G, "Delete entries by id", syntax="key id [id ...]")
 def xdel(c: Any, a: list[bytes]) -> bytes:
-    s = _stream(c, a[1])
+    s = _stream_for_write(c, a[1])
     if s is None:
         return resp.ZERO
     ids = [_id(b, strict=True) for b in a[2:]]
@@ -414,7 +419,7 @@ def xsetid(c: Any, a: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
         i += 2
-    s = _stream(c, a[1])
+    s = _stream_for_write(c, a[1])
     if s is None:
         return NO_SUCH_KEY
     if len(s):
@@ -709,7 +714,7 @@ def _xgroup_options(a: list[bytes], create: bool) -> tuple[bool, int]:
 
 
 def _xgroup_lookup(c: Any, a: list[bytes], need_group: bool) -> tuple[Stream, Group | None]:
-    s = _stream(c, a[2])
+    s = _stream_for_write(c, a[2])
     if s is None:
         raise CommandError(NEEDS_KEY)
     g = s.groups.get(a[3])
@@ -726,7 +731,7 @@ def xgroup_create(c: Any, a: list[bytes]) -> bytes:
     mkstream, entries_read = _xgroup_options(a, True)
     if len(a) > 8:
         raise _subcommand_syntax(a)
-    s = _stream(c, a[2])
+    s = _stream_for_write(c, a[2])
     if s is None and not mkstream:
         raise CommandError(NEEDS_KEY)
     if a[4] == b"$":

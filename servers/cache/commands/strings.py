@@ -45,6 +45,11 @@ def _get_string(db: Any, key: bytes) -> bytes | None:
     return db.get_typed(key, bytes)
 
 
+def _string_for_write(db: Any, key: bytes) -> bytes | None:
+    """The write lookup (no hit/miss counted) of APPEND, SETRANGE, INCRBYFLOAT."""
+    return db.get_typed_write(key, bytes)
+
+
 @command("GET", 2, "readonly fast", (1, 1, 1), G, "Get the value of a key")
 def get(c: Any, a: list[bytes]) -> bytes:
     v = c.db.get(a[1])
@@ -103,7 +108,9 @@ def set_(c: Any, a: list[bytes]) -> bytes:
         db.put(key, value, KEY_OVERHEAD + len(key) + len(value))
         return OK
     cond, at, keep, get_ = _set_options(c, a)
-    old = db.peek(key)  # a write's lookup: no hit/miss counted, as Redis's lookupKeyWrite
+    # SET ... GET reads the old value as GET does (a read lookup, counted); the
+    # other options look the key up for writing (lookupKeyWrite: not counted).
+    old = db.get(key) if get_ else db.get_write(key)
     if get_ and old is not None and type(old) is not bytes:
         raise WrongType()
     if (cond == b"NX" and old is not None) or (cond == b"XX" and old is None):
@@ -211,7 +218,7 @@ def msetnx(c: Any, a: list[bytes]) -> bytes:
 
 @command("APPEND", 3, "write denyoom fast", (1, 1, 1), G, "Append to a string")
 def append(c: Any, a: list[bytes]) -> bytes:
-    old = _get_string(c.db, a[1]) or b""
+    old = _string_for_write(c.db, a[1]) or b""
     if len(old) + len(a[2]) > MAX_STRING:
         return TOO_BIG
     new = old + a[2]
@@ -248,7 +255,7 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
     offset = to_int(a[2])
     if offset < 0:
         return b"-ERR offset is out of range\r\n"
-    old = _get_string(c.db, a[1])
+    old = _string_for_write(c.db, a[1])
     if not a[3]:
         return resp.integer(len(old or b""))
     if offset + len(a[3]) > MAX_STRING:
@@ -268,7 +275,7 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
 
 def incr_by(c: Any, key: bytes, delta: int) -> bytes:
     db = c.db
-    old = db.get(key)
+    old = db.get_write(key)
     if old is None:
         n = delta
     elif type(old) is not bytes:
@@ -334,6 +341,6 @@ def incr_float(old: bytes | None, increment: bytes, old_error: bytes) -> bytes:
 @command("INCRBYFLOAT", 3, "write denyoom fast", (1, 1, 1), G, "Increment a float")
 def incrbyfloat(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    out = incr_float(_get_string(db, a[1]), a[2], NOT_FLOAT)
+    out = incr_float(_string_for_write(db, a[1]), a[2], NOT_FLOAT)
     _put(db, a[1], out, keep_ttl=True)
     return resp.bulk(out)

@@ -211,6 +211,11 @@ def _zset(c: Any, key: bytes) -> SortedSet | None:
     return c.db.get_typed(key, SortedSet)
 
 
+def _zset_for_write(c: Any, key: bytes) -> SortedSet | None:
+    """The write lookup (no hit/miss counted): ZADD, ZINCRBY, ZREM*, the pops."""
+    return c.db.get_typed_write(key, SortedSet)
+
+
 def new_zset(c: Any, first_member_len: int) -> SortedSet:
     entries, value = _limits(c)
     return SortedSet(listpack=entries > 0 and first_member_len <= value, rng=c.db.ks.rng)
@@ -295,7 +300,7 @@ def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
         raise CommandError("INCR option supports a single increment-element pair")
     pairs = [(parse_score(rest[j]), rest[j + 1]) for j in range(0, len(rest), 2)]
     db, key = c.db, a[1]
-    zs = _zset(c, key)
+    zs = _zset_for_write(c, key)
     if zs is None:
         if xx:
             return resp.null(c.proto) if incr else resp.ZERO
@@ -335,7 +340,7 @@ def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
 @command("ZADD", -4, "write denyoom fast", (1, 1, 1), G, "Add members or update their scores")
 def zadd(c: Any, a: list[bytes]) -> bytes:
     """``ZADD key score member`` with a plain decimal score takes the short way: what
-    ``zadd_generic`` does for it (one lookup, counted as a hit or a miss), without its
+    ``zadd_generic`` does for it (one write lookup, no hit or miss counted), without its
     option and pair loops; every other form the general one."""
     if len(a) == 4:
         b = a[2]
@@ -344,7 +349,7 @@ def zadd(c: Any, a: list[bytes]) -> bytes:
         if b.isdigit() and len(b) < 300:
             db, key = c.db, a[1]
             score, member = float(b), a[3]
-            zs = db.get(key)
+            zs = db.get_write(key)
             if zs is None:
                 zs = new_zset(c, len(member))
                 db.put_new(key, zs)
@@ -368,7 +373,7 @@ def zincrby(c: Any, a: list[bytes]) -> bytes:
 
 @command("ZREM", -3, "write fast", (1, 1, 1), G, "Remove members")
 def zrem(c: Any, a: list[bytes]) -> bytes:
-    zs = _zset(c, a[1])
+    zs = _zset_for_write(c, a[1])
     if zs is None:
         return resp.ZERO
     n = sum(zset_remove(c, a[1], zs, m) for m in a[2:])
@@ -621,7 +626,7 @@ def _remove_items(c: Any, key: bytes, zs: SortedSet, items: list[tuple[bytes, fl
 @command("ZREMRANGEBYRANK", 4, "write", (1, 1, 1), G, "Remove members in a rank range")
 def zremrangebyrank(c: Any, a: list[bytes]) -> bytes:
     start, stop = to_int(a[2]), to_int(a[3])
-    zs = _zset(c, a[1])
+    zs = _zset_for_write(c, a[1])
     if not zs:
         return resp.ZERO
     return _remove_items(c, a[1], zs, by_rank(zs, start, stop, False))
@@ -630,7 +635,7 @@ def zremrangebyrank(c: Any, a: list[bytes]) -> bytes:
 @command("ZREMRANGEBYSCORE", 4, "write", (1, 1, 1), G, "Remove members in a score range")
 def zremrangebyscore(c: Any, a: list[bytes]) -> bytes:
     r = parse_score_range(a[2], a[3])
-    zs = _zset(c, a[1])
+    zs = _zset_for_write(c, a[1])
     if not zs:
         return resp.ZERO
     return _remove_items(c, a[1], zs, by_score(zs, r, False, 0, -1))
@@ -639,7 +644,7 @@ def zremrangebyscore(c: Any, a: list[bytes]) -> bytes:
 @command("ZREMRANGEBYLEX", 4, "write", (1, 1, 1), G, "Remove members in a lex range")
 def zremrangebylex(c: Any, a: list[bytes]) -> bytes:
     r = parse_lex_range(a[2], a[3])
-    zs = _zset(c, a[1])
+    zs = _zset_for_write(c, a[1])
     if not zs:
         return resp.ZERO
     return _remove_items(c, a[1], zs, by_lex(zs, r, False, 0, -1))
@@ -662,7 +667,7 @@ def pop(c: Any, key: bytes, zs: SortedSet, maximum: bool, count: int) -> list[tu
 
 def _first_zset(c: Any, keys: list[bytes]) -> tuple[bytes, SortedSet] | None:
     for k in keys:
-        zs = _zset(c, k)
+        zs = _zset_for_write(c, k)
         if zs:
             return k, zs
     return None
@@ -682,7 +687,7 @@ def _zpop(c: Any, a: list[bytes], maximum: bool) -> bytes:
         count = to_int(a[2], resp.error("value is out of range, must be positive"))
         if count < 0:
             raise CommandError("value is out of range, must be positive")
-    zs = _zset(c, a[1])
+    zs = _zset_for_write(c, a[1])
     if zs is None or count == 0:
         return resp.EMPTY_ARRAY
     items = pop(c, a[1], zs, maximum, 1 if count is None else count)
