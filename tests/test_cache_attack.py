@@ -1,0 +1,204 @@
+"""A hostile user against the cache's fast paths, compared with a real redis-server 7.0.
+
+Each case sends the same bytes to ``python -m servers.cache`` and to a private
+redis-server (both on port 0) and asserts the same reply bytes. Sections: ZADD
+scores as strtod reads them (hex floats, signed zero), pipelined runs of
+SET/GET/INCR/LPUSH meeting transactions, WATCH, pauses, ACL users, limits and
+bad input, and the RESP parser's run cutting fed at every byte boundary.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from harness.procs import python_module
+from harness.services import RedisServer
+from netlib.resp import encode_command
+
+END = encode_command("ECHO", "__END__")
+END_REPLY = b"$7\r\n__END__\r\n"
+
+
+@pytest.fixture(scope="module")
+def both() -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
+        yield (ours.host, ours.port), (real.address.host, real.address.port)
+
+
+def exchange(addr: tuple[str, int], wire: bytes) -> bytes:
+    """Send ``wire`` then ECHO __END__ on a fresh connection; everything up to its reply,
+    or up to the server's close (then ending in ``<closed>``)."""
+    with socket.create_connection(addr, timeout=10) as s:
+        s.sendall(wire + END)
+        buf = b""
+        while not buf.endswith(END_REPLY):
+            chunk = s.recv(65536)
+            if not chunk:
+                return buf + b"<closed>"
+            buf += chunk
+    return buf[: -len(END_REPLY)]
+
+
+def cmds(*calls: tuple[object, ...] | list[object]) -> bytes:
+    return b"".join(encode_command(*c) for c in calls)
+
+
+def same(both: tuple[tuple[str, int], tuple[str, int]], wire: bytes) -> bytes:
+    ours, real = both
+    mine, theirs = exchange(ours, wire), exchange(real, wire)
+    assert mine == theirs
+    return mine
+
+
+# -- ZADD scores as strtod reads them ----------------------------------------------------
+
+HEX_SCORES = ["0x10", "0X10", "-0x10", "+0x10", "0x1p3", "0x1.8", "0x.8", "0x1.", "0x1.p1",
+              "0x1e", "0x1P-2", "0xAbC", "0x1p-1074", "-0x1p-1074", "0x0p0", "0x1p1023",
+              "0xffffffffffffffffffff",
+              # refused by ZADD (junk, overflow, underflow to 0), some taken by a range
+              "0x", "0x.", "0xp1", "0x1p", "0x1p+", "0x1p1.5", "0x1_0", "0x 1", "0x-1", "+-0x1",
+              "0x1p1024", "0x1p-1075", "0x1p99999999999999999999", " 0x10", "0x10 ", "(0x10"]  # fmt: skip
+
+
+@pytest.mark.parametrize("score", HEX_SCORES)
+def test_zadd_reads_hex_floats_as_strtod(both, score):
+    """strtod (getDoubleFromObject, zslParseRange) reads C99 hex floats: ZADD 0x10 is 16."""
+    same(
+        both,
+        cmds(
+            ["DEL", "z", "u", "g"],
+            ["ZADD", "z", score, "m"],
+            ["ZSCORE", "z", "m"],
+            ["ZINCRBY", "z", "0", "m"],
+            ["ZINCRBY", "z", score, "m"],
+            ["ZRANGEBYSCORE", "z", score, "+inf"],
+            ["ZCOUNT", "z", "-inf", score],
+            ["ZADD", "z", "INCR", score, "m"],
+            ["GEOADD", "g", score, "0", "x"],
+            ["ZUNIONSTORE", "u", "1", "z", "WEIGHTS", score],
+            ["ZRANGE", "u", "0", "-1", "WITHSCORES"],
+        ),
+    )
+
+
+@pytest.mark.parametrize("proto", ["2", "3"])
+def test_a_negative_zero_score_is_spelled_0(both, proto):
+    """ZADD z -0 m: redis-server 7.0 answers ZSCORE 0 (and ,0 in RESP3), never -0."""
+    wire = cmds(
+        ["HELLO", proto, "SETNAME", "x"],
+        ["DEL", "z", "u"],
+        ["ZADD", "z", "-0", "m", "0", "n", "-0.0", "o", "-0e5", "p"],
+        ["ZADD", "z", "-.0", "q"],  # (the one-pair short way)
+        ["ZINCRBY", "z", "-0", "m"],
+        ["ZADD", "z", "INCR", "-0", "m"],
+        ["ZMSCORE", "z", "m", "n", "q"],
+        ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        ["ZUNIONSTORE", "u", "1", "z", "WEIGHTS", "-1"],
+        ["ZRANGE", "u", "0", "-1", "WITHSCORES"],
+        ["ZPOPMIN", "z"],
+        ["ZRANGEBYSCORE", "z", "-1", "1", "WITHSCORES"],
+    )
+    ours, real = both
+    mine, theirs = exchange(ours, wire), exchange(real, wire)
+    # (HELLO's reply carries each server's own client id)
+    assert mine[mine.index(b"modules") :] == theirs[theirs.index(b"modules") :]
+
+
+# -- RESP headers in the middle of a run of same-size commands -------------------------
+
+RUN = cmds(*[["SET", "a", "1"]] * 3)
+BAD_HEADERS = [
+    b"*1\r\n$04\r\nPING\r\n",  # a bulk length with a leading zero: string2ll refuses it
+    b"*01\r\n$4\r\nPING\r\n",
+    b"*00\r\n",
+    b"*-0\r\n",
+    b"*1\r\n$-0\r\n",
+    b"*1\r\n$-1\r\n",
+    b"*1\r\n$+4\r\nPING\r\n",
+    b"*+1\r\n$4\r\nPING\r\n",
+    b"*1\r\n$4 \r\nPING\r\n",
+    b"*1\r\n$536870913\r\n",
+    b"*1\r\n$9999999999999999999\r\n",
+    b"*1\r\n$0x4\r\nPING\r\n",
+    b"*-1\r\n*1\r\n$4\r\nPING\r\n",  # a null multibulk is skipped
+    b"*0\r\n*1\r\n$4\r\nPING\r\n",
+    b"*1\r\n$0\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_HEADERS)
+@pytest.mark.parametrize("before", [b"", RUN, RUN + b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n"])
+def test_odd_headers_after_a_run_answer_as_redis(both, before, bad):
+    """A run of SETs cut column by column, then a header Redis's string2ll judges."""
+    same(both, before + bad)
+
+
+# -- what a client's line says about the command it runs ---------------------------------
+
+
+def _cmd_fields(reply: bytes) -> list[bytes]:
+    return re.findall(rb"cmd=(\S+)", reply)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        cmds(["CLIENT", "INFO"]),
+        cmds(["SET", "a", "1"], ["SET", "a", "2"], ["GET", "a"], ["CLIENT", "INFO"]),
+        cmds(["CLIENT", "SETNAME", "me"], ["CONFIG", "GET", "x"], ["CLIENT", "INFO"]),
+    ],
+)
+def test_client_info_names_the_running_command(both, wire):
+    """A pipeline ending in CLIENT INFO: Redis's line says cmd=client|info (its lastcmd is
+    set before the call), not the previous batch's last command."""
+    ours, real = both
+    assert _cmd_fields(exchange(ours, wire)) == _cmd_fields(exchange(real, wire))
+
+
+def test_client_list_names_another_clients_last_command(both):
+    """cmd= of another connection: its last command's full name (config|get), NULL after an
+    unknown command."""
+    seen = []
+    for addr in both:
+        a = socket.create_connection(addr, timeout=10)
+        b = socket.create_connection(addr, timeout=10)
+        a.sendall(cmds(["CLIENT", "SETNAME", "aa"], ["SET", "k", "v"], ["CONFIG", "GET", "x"]))
+        b.sendall(cmds(["CLIENT", "SETNAME", "bb"], ["GET", "k"], ["NOSUCH"]))
+        for s in (a, b):  # (both answered: the commands ran)
+            buf = b""
+            while not buf.endswith(
+                b"\r\n-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
+            ) and not buf.endswith(b"*0\r\n"):
+                buf += s.recv(65536)
+        lines = exchange(addr, cmds(["CLIENT", "LIST"])).decode().splitlines()
+        seen.append(sorted(re.findall(r"name=(aa|bb) .*?cmd=(\S+)", "\n".join(lines))))
+        a.close()
+        b.close()
+    assert seen[0] == seen[1] == [("aa", "config|get"), ("bb", "NULL")]
+
+
+def test_acl_log_shows_ten_entries_without_a_count(both):
+    """ACL LOG with no count answers the 10 latest entries (Redis's default), each naming the
+    refused command in its client-info (cmd=set)."""
+    wire = cmds(
+        ["ACL", "LOG", "RESET"],
+        ["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "+@all"],
+        ["AUTH", "limited", "pw"],
+        *[["SET", f"no:{i}", "v"] for i in range(12)],
+    )
+    got = []
+    for addr in both:
+        exchange(addr, wire)
+        r = redis.Redis(*addr)
+        log = r.acl_log()
+        objects = [e["object"] for e in log]
+        commands = [e["client-info"]["cmd"] for e in log]  # (redis-py splits the line)
+        got.append((len(log), objects, commands, len(r.acl_log(count=20))))
+        r.close()
+    assert got[0] == got[1]
+    assert got[0][0] == 10 and got[0][2] == ["set"] * 10
