@@ -202,3 +202,71 @@ def test_acl_log_shows_ten_entries_without_a_count(both):
         r.close()
     assert got[0] == got[1]
     assert got[0][0] == 10 and got[0][2] == ["set"] * 10
+
+
+# -- PFADD and friends on a value that is no HLL -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [["SET", "h", "notahll"], ["LPUSH", "h", "x"], ["SADD", "h", "x"], ["ZADD", "h", "1", "x"]],
+)
+def test_hll_commands_on_another_type_say_wrongtype_as_redis(both, setup):
+    """A string that is no HLL: "Key is not a valid HyperLogLog string value."; a list, set
+    or zset: checkType's usual WRONGTYPE wording, as isHLLObjectOrReply answers."""
+    same(
+        both,
+        cmds(
+            ["DEL", "h", "g"],
+            setup,
+            ["PFADD", "h", "a"],
+            ["PFADD", "h"],
+            ["PFCOUNT", "h"],
+            ["PFCOUNT", "g", "h"],
+            ["PFMERGE", "h", "g"],
+            ["PFMERGE", "g", "h"],
+            ["PFADD", "g", "a"],
+            ["PFMERGE", "h", "g"],
+        ),
+    )
+
+
+# -- INFO after runs: write commands look keys up without hits or misses ------------------
+
+
+def _hits_misses(addr: tuple[str, int]) -> tuple[int, int]:
+    r = redis.Redis(*addr)
+    try:
+        info = r.info("stats")
+        return info["keyspace_hits"], info["keyspace_misses"]
+    finally:
+        r.close()
+
+
+WRITES = [
+    ["INCR", "n"],
+    ["DECR", "n"],
+    ["INCRBY", "n", "2"],
+    ["LPUSH", "l", "x"],
+    ["RPUSH", "l", "y"],
+    ["LPUSHX", "l", "z"],
+    ["ZADD", "z", "1", "a"],
+    ["ZADD", "z", "NX", "2", "b"],
+    ["ZINCRBY", "z", "1", "a"],
+    ["GEOADD", "g", "1", "1", "a"],
+    ["XADD", "x", "*", "f", "v"],
+]
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda w: " ".join(w))
+def test_writes_in_a_run_count_no_keyspace_hits_or_misses(both, write):
+    """A run of INCRs (LPUSHes, ZADDs, XADDs) on a missing then a present key: Redis's
+    lookupKeyWrite counts neither keyspace_hits nor keyspace_misses; the GETs around do."""
+    wire = cmds(["DEL", "n", "l", "z", "g", "x"], ["GET", "n"], *[write] * 8, ["GET", "n"])
+    moved = []
+    for addr in both:
+        before = _hits_misses(addr)
+        exchange(addr, wire)
+        after = _hits_misses(addr)
+        moved.append((after[0] - before[0], after[1] - before[1]))
+    assert moved[0] == moved[1]

@@ -268,7 +268,7 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
 
 def incr_by(c: Any, key: bytes, delta: int) -> bytes:
     db = c.db
-    old = db.get(key)
+    old = db.get_for_write(key)
     if old is None:
         n = delta
     elif type(old) is not bytes:

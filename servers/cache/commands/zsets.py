@@ -328,7 +328,9 @@ def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
         raise CommandError("INCR option supports a single increment-element pair")
     pairs = [(parse_score(rest[j]), rest[j + 1]) for j in range(0, len(rest), 2)]
     db, key = c.db, a[1]
-    zs = _zset(c, key)
+    zs = db.get_for_write(key)  # (lookupKeyWrite: no hit or miss counted)
+    if zs is not None and type(zs) is not SortedSet:
+        raise WrongType()
     if zs is None:
         if xx:
             return resp.null(c.proto) if incr else resp.ZERO
@@ -368,7 +370,7 @@ def zadd_generic(c: Any, a: list[bytes], incr: bool) -> bytes:
 @command("ZADD", -4, "write denyoom fast", (1, 1, 1), G, "Add members or update their scores")
 def zadd(c: Any, a: list[bytes]) -> bytes:
     """``ZADD key score member`` with a plain decimal score takes the short way: what
-    ``zadd_generic`` does for it (one lookup, counted as a hit or a miss), without its
+    ``zadd_generic`` does for it (one write lookup: no hit or miss counted), without its
     option and pair loops; every other form the general one."""
     if len(a) == 4:
         b = a[2]
@@ -377,7 +379,7 @@ def zadd(c: Any, a: list[bytes]) -> bytes:
         if b.isdigit() and len(b) < 300:
             db, key = c.db, a[1]
             score, member = float(b), a[3]
-            zs = db.get(key)
+            zs = db.get_for_write(key)
             if zs is None:
                 zs = new_zset(c, len(member))
                 db.put_new(key, zs)
