@@ -270,3 +270,93 @@ def test_writes_in_a_run_count_no_keyspace_hits_or_misses(both, write):
         after = _hits_misses(addr)
         moved.append((after[0] - before[0], after[1] - before[1]))
     assert moved[0] == moved[1]
+
+
+# -- a container's unknown subcommand or wrong arity is refused before it runs -----------
+
+
+@pytest.mark.parametrize(
+    "bad", [["CLIENT", "FOO"], ["CLIENT", "GETNAME", "x"], ["OBJECT", "FOO", "x"], ["XINFO", "FOO"]]
+)
+def test_a_refused_subcommand_aborts_multi_as_redis(both, bad):
+    """Queued in MULTI, an unknown subcommand (or a subcommand's wrong arity) is answered at
+    once and EXEC answers EXECABORT, as for an unknown command."""
+    same(both, cmds(["SET", "a", "0"], ["MULTI"], bad, ["SET", "a", "1"], ["EXEC"], ["GET", "a"]))
+
+
+def test_a_refused_subcommand_counts_as_redis(both):
+    """Outside MULTI: no call of the container counted; a wrong arity is a rejected call of
+    the subcommand (cmdstat_client|getname rejected_calls=1); errorstat ERR each."""
+    wire = cmds(
+        ["CONFIG", "RESETSTAT"],
+        ["SET", "a", "1"],
+        ["CLIENT", "FOO"],
+        ["CONFIG", "FOO"],
+        ["OBJECT", "FOO", "x"],
+        ["CLIENT", "GETNAME", "x"],
+        ["XINFO", "FOO"],
+        ["SET", "a", "2"],
+        ["CONFIG", "GET", "maxmemory"],
+        ["INFO", "commandstats"],
+        ["INFO", "errorstats"],
+    )
+    counted = []
+    for addr in both:
+        out = exchange(addr, wire)
+        stats = re.findall(
+            rb"(cmdstat_[^:]+):calls=(\d+),.*?rejected_calls=(\d+),failed_calls=(\d+)", out
+        )
+        counted.append((sorted(stats), re.findall(rb"errorstat_\S+", out)))
+    assert counted[0] == counted[1]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        ["EXISTS", "n", "nope", "n"],
+        ["TYPE", "n"],
+        ["TYPE", "nope"],
+        ["SET", "s", "v", "GET"],
+        ["SET", "s", "v", "NX", "GET"],
+        ["SET", "t", "v", "XX", "GET"],
+        ["SET", "n", "v", "NX"],
+    ],
+    ids=lambda w: " ".join(w),
+)
+def test_reads_count_keyspace_hits_and_misses_as_redis(both, call):
+    """EXISTS and TYPE read with lookupKeyReadWithFlags (a hit or a miss each, no LRU
+    touch); SET ... GET reads the old value as GET does."""
+    wire = cmds(["DEL", "n", "s", "t"], ["SET", "n", "1"], *[call] * 3)
+    moved = []
+    for addr in both:
+        before = _hits_misses(addr)
+        exchange(addr, wire)
+        after = _hits_misses(addr)
+        moved.append((after[0] - before[0], after[1] - before[1]))
+    assert moved[0] == moved[1]
+
+
+# -- INFO total_commands_processed inside a pipeline --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        [],
+        [["SET", "a", "1"]] * 2,
+        [["GET", "a"]] * 50,  # a run
+        [["NOSUCH"]],
+        [["SET", "a"]],
+        [["CLIENT", "FOO"]],
+        [["MULTI"], ["SET", "a", "1"], ["EXEC"]],
+        [["MULTI"], ["NOSUCH"], ["EXEC"]],
+        [["GET", "a"], ["GET", "a", "b"], ["LPUSH", "a", "x"]],
+        [["EVAL", "redis.call('set', 'a', '1') return redis.call('get', 'a')", "0"]],
+    ],
+)
+def test_total_commands_processed_counts_what_ran_as_redis(both, calls):
+    """Redis counts a command once call() ran it: INFO in the same pipeline sees the calls
+    before it (RESETSTAT included), and refused or queued commands are not counted."""
+    wire = cmds(["CONFIG", "RESETSTAT"], *calls, ["INFO", "stats"], ["SET", "q", "1"], ["INFO"])
+    ours, real = (re.findall(rb"total_commands_processed:(\d+)", exchange(a, wire)) for a in both)
+    assert ours == real

@@ -218,6 +218,16 @@ class Database:
                 return None
         return v
 
+    def peek_counted(self, key: bytes) -> Any:
+        """``peek`` counting a hit or a miss: Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH),
+        what EXISTS and TYPE read keys with."""
+        v = self.peek(key)
+        if v is None:
+            self.ks.misses += 1
+        else:
+            self.ks.hits += 1
+        return v
+
     def ttl_ms(self, key: bytes) -> int | None:
         """Milliseconds left, or None without a TTL (call after peek/get)."""
         exp = self.expires.get(key)

@@ -47,7 +47,7 @@ from netlib.resp import ProtocolError, RequestParser
 from netlib.shell import Connection
 from netlib.shell import Session as ShellSession
 
-from .errors import CommandError, arity_error, unknown_command
+from .errors import CommandError, Refused, arity_error, unknown_command
 
 if TYPE_CHECKING:
     from .registry import Command
@@ -214,6 +214,11 @@ class Session(ShellSession):
                 out.append(self.reject_arity(cmd, arity_error(cmd.name)))
                 continue
             if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
+                if cmd.subcommands:  # (refused before any guard, as an unknown command)
+                    refused = cmd.refusal(args)
+                    if refused is not None:
+                        out.append(self._refuse(refused))
+                        continue
                 r = self.guard(cmd, args)
                 if r is not None:
                     if r is HOLD:
@@ -254,6 +259,10 @@ class Session(ShellSession):
                 counting, calls, seconds = cmd, 0, 0.0
             try:
                 r = cmd.fn(self, args)
+            except Refused as e:  # a container's unknown subcommand or wrong arity
+                out.append(self._refuse(e))
+                t = perf_counter()
+                continue
             except CommandError as e:
                 r = e.reply
             except errors as e:
@@ -326,6 +335,11 @@ class Session(ShellSession):
             r = self.state.error_reply(e, args)
         self.state.observe(self, cmd, args, r, perf_counter() - t0)
         return r
+
+    def _refuse(self, e: Refused) -> bytes:
+        """A call refused before it ran: counted as an unknown command (``reject``) or, for
+        a subcommand's wrong arity, as a rejected call of it (``reject_arity``)."""
+        return self.reject(e.reply) if e.cmd is None else self.reject_arity(e.cmd, e.reply)
 
     def _defer(self, rest: list[list[bytes]]) -> None:
         """Keep the rest of a pipeline for later: the next loop turn, unless the peer
