@@ -519,3 +519,44 @@ def test_an_error_table_without_a_message_answers_unknown_error(ours):
         )
     assert c.call("PING") == b"+PONG\r\n"
     c.close()
+
+
+def test_7999_arguments_reach_redis_call_as_in_redis(r):
+    """unpack's most (Redis's own test): redis.call stays a Lua function for it."""
+    script = "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))"
+    assert r.eval(script, 0) == 7999
+
+
+def test_untail_makes_only_api_tail_calls_plain():
+    """luabytecode.untail: ``return t.call(...)`` becomes a plain call (same results);
+    a tail-recursive local function keeps its tail calls (a million deep still runs)."""
+    import lupa.lua51 as lua51
+
+    from servers.cache.luabytecode import untail
+
+    rt = lua51.LuaRuntime(encoding=None, register_eval=False)
+    load, dump = rt.eval("loadstring"), rt.eval("string.dump")
+    code = b"""local t = {call = function(...) return select('#', ...), debug.getinfo(2, 'l') end}
+    local function via(...) return t.call(...) end
+    local function loop(n) if n == 0 then return 'done' end return loop(n - 1) end
+    local n, caller = via(1, nil, 3)
+    return n, caller and caller.currentline or -1, loop(1000000)"""
+    chunk = dump(load(code, b"@user_script"))
+    patched = untail(chunk)
+    assert sum(a != b for a, b in zip(chunk, patched, strict=True)) == 1  # one opcode
+    assert load(code, b"@user_script")() == (3, -1, b"done")  # the tail call lost line 2
+    assert load(patched, b"@user_script")() == (3, 2, b"done")  # kept: via's line
+
+
+def test_a_library_error_in_a_tail_call_keeps_its_position(ours):
+    """``return cjson.decode(bad)``: Redis's prefix and suffix, the caller's line (the
+    message after the prefix is our JSON decoder's, not Redis's C one)."""
+    from cache_support import Raw
+
+    c = Raw(ours, 2)
+    script = "\nreturn cjson.decode('{')"
+    sha = hashlib.sha1(script.encode()).hexdigest().encode()
+    got = c.call("EVAL", script, 0)
+    assert got.startswith(b"-ERR user_script:2: ")
+    assert got.endswith(b" script: %s, on @user_script:2.\r\n" % sha)
+    c.close()

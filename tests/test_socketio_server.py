@@ -51,15 +51,20 @@ def server():
     async def main():
         app = App(access_log=False)
         sio.mount(app)
-        holder["server"] = await serve(app, ShellConfig(port=0))
+        holder["stop"] = stop = asyncio.Event()
+        holder["server"] = server = await serve(app, ShellConfig(port=0))
         ready.set()
-        await asyncio.Event().wait()
+        await stop.wait()
+        await server.shutdown(grace=1)
 
     t = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
     t.start()
     assert ready.wait(10)
     yield f"http://127.0.0.1:{holder['server'].address[1]}", got
-    loop.call_soon_threadsafe(loop.stop)
+    loop.call_soon_threadsafe(holder["stop"].set)  # the server shuts down, then main() ends
+    t.join(10)
+    assert not t.is_alive()
+    loop.close()
 
 
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"]])

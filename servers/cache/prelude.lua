@@ -11,6 +11,7 @@ local error, type, tostring, rawget, rawset, setmetatable, getmetatable, select,
       error, type, tostring, rawget, rawset, setmetatable, getmetatable, select, unpack, xpcall,
       loadstring, pcall, next, pairs
 local INTERNAL = dbg_getinfo(1, 'S').source
+local dump, py_untail = string.dump, py.untail
 -- The redis.* functions are Python (C functions to Lua, so a tail call to one keeps the
 -- caller's frame, as Redis's C functions do): they raise their error as a Python
 -- exception, which Lua sees as a userdata; every place an error value surfaces takes
@@ -91,11 +92,24 @@ H.xpcall = function(f, handler)
 end
 
 -- redis.*
-local pycall, redis = py.pcall, {}
+local pycall_args, pycall_table, redis = py.pcall, py.pcall_table, {}
+local function pycall(...)
+  -- lupa needs 2 free stack slots besides the arguments: unpack(t, 1, 7999), as Redis's
+  -- own tests do, would not reach Python. Long calls go as a table.
+  local n = select('#', ...)
+  if n > 200 then return pycall_table({...}, n) end
+  return pycall_args(...)
+end
 -- A command's error was counted in errorstats where it happened (the third value):
 -- the table says so, and the script's reply carrying it on is not counted again
--- (Redis 7's ignore_error_stats_update field). redis.call raises that table.
-redis.call = py.call
+-- (Redis 7's ignore_error_stats_update field). redis.call is Lua, then (a Python
+-- callable cannot take 7999 arguments), so a tail call to it would lose its caller's
+-- frame: user code is compiled with those tail calls made plain calls (scripting.py).
+redis.call = function(...)
+  local ok, v, counted = pycall(...)
+  if not ok then error({err = v, ignore_error_stats_update = counted}) end
+  return v
+end
 redis.pcall = function(...)
   local ok, v, counted = pycall(...)
   if not ok then return {err = v, ignore_error_stats_update = counted} end
@@ -308,7 +322,10 @@ end
 
 local api = {}
 api.compile = function(code, chunkname)
-  return loadstring(code, chunkname)
+  local f, err = loadstring(code, chunkname)
+  if not f then return nil, err end
+  local patched = py_untail(dump(f))  -- `return redis.call(...)` keeps its frame
+  return patched and loadstring(patched, chunkname) or f
 end
 api.run = function(f, keys, args)
   -- ok, the first return value (or the error table)

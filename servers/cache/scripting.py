@@ -22,19 +22,15 @@ What differs from Redis's interpreter:
   attribute filter refuses every attribute.
 * Stock 5.1's ``unpack`` crashes on ranges near 2^31 (Redis patched it);
   the sandbox refuses them with Redis's "too many results to unpack".
-* Errors. ``redis.call`` and the ``redis.*`` helpers are Python callables, C
-  functions to Lua as Redis's are, raising ``ScriptError`` (an ``{err=...}``
-  table inside): ``return redis.call(...)`` keeps its caller's frame, so the
-  reply ends "script: <sha>, on @user_script:N." byte for byte. The ``cjson``,
-  ``cmsgpack`` and ``bit`` functions are still Lua wrappers: their error in a
-  tail call (``return cjson.decode(bad)``) has lost the caller's frame and comes
-  without Redis's "user_script:N:" prefix and suffix (their messages differ from
-  Redis's C libraries anyway). An error table whose ``err`` is no string or
-  number answers "ERR unknown error"; redis-server 7.0 crashes on it.
-* FUNCTION LOAD runs a library's code with Redis's load-time globals (a
-  ``redis`` holding only ``register_function``, ``log`` and the version),
-  stopped after 500 ms. FUNCTION DUMP's payload is ours (the library codes,
-  msgpack, a CRC32), not Redis's RDB encoding: it restores here only.
+* Errors. The ``redis.*`` helpers are Python callables, C functions to Lua as
+  Redis's are, raising ``ScriptError`` (an ``{err=...}`` table inside).
+  ``redis.call`` and the ``cjson``/``cmsgpack``/``bit`` functions are Lua
+  wrappers (a Python callable cannot take the 7999 arguments ``unpack`` gives),
+  and a Lua tail call would drop its caller's frame: scripts are compiled with
+  ``return redis.call(...)``-like tail calls made plain calls
+  (``luabytecode.py``), so every error ends "script: <sha>, on @user_script:N."
+  as in Redis. An error table whose ``err`` is no string or number answers "ERR
+  unknown error"; redis-server 7.0 crashes on it.
 
 Atomicity and the time limit. Redis runs a script on its one thread; the
 only way another client is served meanwhile is the count hook, which after
@@ -74,6 +70,7 @@ import hashlib
 import logging
 import math
 import queue
+import struct
 import threading
 import time
 import zlib
@@ -88,7 +85,7 @@ from netlib import resp
 from netlib.resp import ProtocolError, split_inline
 from servers.respkit import VERSION, Command, CommandError
 
-from . import lualibs
+from . import luabytecode, lualibs
 from .acl import describe_client
 from .eviction import OOM_ERROR
 
@@ -279,8 +276,9 @@ class Lua:
         g.python = None
         py = rt.table_from({
             b"pcall": engine.call,
-            b"call": _raising(rt, engine.call),
+            b"pcall_table": lambda t, n: engine.call(*(t[i] for i in range(1, n + 1))),
             b"unwrap": _unwrap,
+            b"untail": _untail,
             b"sha1hex": _raising(rt, _guard(lambda s=None, *rest: _sha1(s, rest))),
             b"log": _raising(rt, _guard(engine.log)),
             b"setresp": _raising(rt, _guard(engine.setresp)),
@@ -388,10 +386,10 @@ class ScriptError(Exception):
 
 
 def _raising(rt: Any, f: Callable[..., Any]) -> Callable[..., Any]:
-    """redis.call and the redis.* helpers: f gives (true, value) or (false, message[,
-    counted]); the error is raised as Redis's C functions raise it, an {err=...} table.
+    """The redis.* helpers: f gives (true, value) or (false, message[, counted]); the
+    error is raised as Redis's C functions raise it, an {err=...} table.
 
-    Being Python, these are C functions to Lua: ``return redis.call(...)`` keeps the
+    Being Python, these are C functions to Lua: ``return redis.sha1hex()`` keeps the
     caller's frame, so the error's "on @user_script:N" is the caller's line, as in
     Redis. (A Lua wrapper would be tail-called and the frame lost.)"""
 
@@ -405,6 +403,15 @@ def _raising(rt: Any, f: Callable[..., Any]) -> Callable[..., Any]:
         raise ScriptError(rt.table_from(err))
 
     return wrapped
+
+
+def _untail(chunk: Any) -> bytes | None:
+    """luabytecode.untail for prelude.lua's compile; None: keep the chunk as it is."""
+    try:
+        return luabytecode.untail(chunk) if isinstance(chunk, bytes) else None
+    except (luabytecode.BadChunk, struct.error, IndexError):
+        log.warning("a compiled script's bytecode was not understood: tail calls kept")
+        return None
 
 
 def _unwrap(e: Any) -> Any:
