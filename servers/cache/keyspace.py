@@ -186,6 +186,22 @@ class Database:
             ks.tracker.touch(self, key)
         return v
 
+    def get_for_write(self, key: bytes) -> Any:
+        """The live value or None for a command about to write ``key`` (Redis's
+        lookupKeyWrite): expired lazily and touched for LRU/LFU, but no hit or miss
+        counted (INFO keyspace_hits counts reads only)."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if self.expires:
+            exp = self.expires.get(key)
+            if exp is not None and exp <= self.ks.clock():
+                self.expire_now(key)
+                return None
+        if self.ks.tracker is not None:
+            self.ks.tracker.touch(self, key)
+        return v
+
     def get_typed(self, key: bytes, t: type) -> Any:
         v = self.get(key)
         if v is not None and type(v) is not t:
@@ -200,6 +216,16 @@ class Database:
             if exp is not None and exp <= self.ks.clock():
                 self.expire_now(key)
                 return None
+        return v
+
+    def peek_counted(self, key: bytes) -> Any:
+        """``peek`` counting a hit or a miss: Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH),
+        what EXISTS and TYPE read keys with."""
+        v = self.peek(key)
+        if v is None:
+            self.ks.misses += 1
+        else:
+            self.ks.hits += 1
         return v
 
     def ttl_ms(self, key: bytes) -> int | None:

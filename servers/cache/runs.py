@@ -138,7 +138,8 @@ def _incr(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
     """INCR of a missing key or a canonical counter (no overflow possible below 10**18):
-    the INCR handler's read (``Database.get``, inline as in ``_get``), sum and write."""
+    the INCR handler's read (``Database.get_for_write``: no hit or miss counted, as
+    Redis's lookupKeyWrite), sum and write."""
     db = c.db
     if db.expires or db.ks.tracker is not None:
         return _calls(c, cmds, start, stop, out, room, strings.incr, _canonical_counter)
@@ -146,7 +147,7 @@ def _incr(
     data = db.data
     put = db.put
     append = out.append
-    size = hits = misses = 0
+    size = 0
     i = start
     while i < stop:
         a = cmds[i]
@@ -155,10 +156,8 @@ def _incr(
         key = a[1]
         v = data.get(key)
         if v is None:
-            misses += 1
             n = 1
         elif _canonical_counter(v):
-            hits += 1
             n = int(v) + 1
         else:
             break
@@ -168,8 +167,6 @@ def _incr(
         append(r)
         size += len(r)
         i += 1
-    db.ks.hits += hits
-    db.ks.misses += misses
     return i - start, size
 
 
@@ -181,7 +178,8 @@ def _lpush(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
     """LPUSH of one element to a list or a missing key, while no client is blocked on a
-    list: the LPUSH handler's read (inline as in ``_get``), creation, push and growth."""
+    list: the LPUSH handler's read (``Database.get_for_write``, inline: no hit or miss
+    counted), creation, push and growth."""
     if c.state.blocking.waiters:
         return 0, 0
     db = c.db
@@ -191,7 +189,7 @@ def _lpush(
     data = db.data
     put_new, grow = db.put_new, db.grow
     append = out.append
-    size = hits = misses = 0
+    size = 0
     i = start
     while i < stop:
         a = cmds[i]
@@ -200,12 +198,9 @@ def _lpush(
         key = a[1]
         lst = data.get(key)
         if lst is None:
-            misses += 1
             lst = deque()
             put_new(key, lst)
-        elif type(lst) is deque:
-            hits += 1
-        else:
+        elif type(lst) is not deque:
             break
         item = a[2]
         lst.appendleft(item)
@@ -214,8 +209,6 @@ def _lpush(
         append(r)
         size += len(r)
         i += 1
-    db.ks.hits += hits
-    db.ks.misses += misses
     return i - start, size
 
 

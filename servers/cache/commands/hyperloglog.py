@@ -4,7 +4,8 @@ An HLL is a string value in Redis's own format (``servers.cache.hll`` says
 which), so GET, SET, APPEND, SETRANGE and TYPE ("string") see it as Redis
 does, and a value copied between this cache and a redis-server in either
 direction keeps counting. Every command first checks the string is an HLL
-(WRONGTYPE "Key is not a valid HyperLogLog string value." if not) and
+(WRONGTYPE "Key is not a valid HyperLogLog string value." if not; the
+usual WRONGTYPE wording for a value that is no string) and
 refuses registers that don't add up (INVALIDOBJ), the two errors Redis
 gives. Writes keep the key's TTL: Redis changes the string in place.
 
@@ -20,7 +21,7 @@ from typing import Any
 from netlib import resp
 
 from .. import hll
-from ..keyspace import KEY_OVERHEAD
+from ..keyspace import KEY_OVERHEAD, WrongType
 from ..table import REGISTRY, CommandError, command
 from . import server as server_commands
 
@@ -50,6 +51,8 @@ def _lookup(c: Any, key: bytes) -> bytes | None:
     v = c.db.peek(key)
     if v is None:
         return None
+    if type(v) is not bytes:  # not a string at all: checkType's own wording, as Redis
+        raise WrongType()
     try:
         hll.check(v)
     except hll.Invalid:

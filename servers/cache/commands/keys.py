@@ -36,12 +36,12 @@ command("UNLINK", -2, "write fast", (1, -1, 1), G, "Delete keys (in Redis: in th
 @command("EXISTS", -2, "readonly fast", (1, -1, 1), G, "Count the keys that exist")
 def exists(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    return resp.integer(sum(1 for k in a[1:] if db.peek(k) is not None))
+    return resp.integer(sum(1 for k in a[1:] if db.peek_counted(k) is not None))
 
 
 @command("TYPE", 2, "readonly fast", (1, 1, 1), G, "The type of the value at key")
 def type_(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.peek(a[1])
+    v = c.db.peek_counted(a[1])  # (a hit or a miss, as Redis's TYPE counts)
     return b"+none\r\n" if v is None else b"+" + TYPE_NAMES[type(v)] + b"\r\n"
 
 

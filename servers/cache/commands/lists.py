@@ -35,7 +35,7 @@ def _list(c: Any, key: bytes) -> deque[bytes] | None:
 
 def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
     db, key = c.db, a[1]
-    lst = db.get(key)
+    lst = db.get_for_write(key)  # (lookupKeyWrite: no hit or miss counted)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:

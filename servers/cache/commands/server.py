@@ -37,7 +37,10 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
         "memory": st.memory.info(),
         "stats": {
             "total_connections_received": st.connections_received,
-            "total_commands_processed": st.commands_processed,
+            # Redis counts a command once it ran (call()): the calls of INFO commandstats,
+            # counted up to this INFO (the session flushes its runs' counts before it);
+            # a refused or queued command is none, and nor is this INFO
+            "total_commands_processed": sum(s.calls for s in st.observer.commands.values()),
             "instantaneous_ops_per_sec": st.ops_per_sec,
             "expired_keys": ks.expired_keys,
             "evicted_keys": ks.evicted_keys,

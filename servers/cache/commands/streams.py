@@ -294,7 +294,7 @@ def xadd(c: Any, a: list[bytes]) -> bytes:
     if t.id == ZERO and t.seq_given:
         return b"-ERR The ID specified in XADD must be greater than 0-0\r\n"
     db, key = c.db, a[1]
-    s = db.get(key)
+    s = db.get_for_write(key)
     if s is None:
         if t.nomkstream:
             return resp.null(c.proto)

@@ -103,7 +103,9 @@ def set_(c: Any, a: list[bytes]) -> bytes:
         db.put(key, value, KEY_OVERHEAD + len(key) + len(value))
         return OK
     cond, at, keep, get_ = _set_options(c, a)
-    old = db.peek(key)  # a write's lookup: no hit/miss counted, as Redis's lookupKeyWrite
+    # GET reads the old value as GET does (a hit or a miss); else a write's lookup, no
+    # hit or miss counted, as Redis's lookupKeyWrite
+    old = db.get(key) if get_ else db.peek(key)
     if get_ and old is not None and type(old) is not bytes:
         raise WrongType()
     if (cond == b"NX" and old is not None) or (cond == b"XX" and old is None):
@@ -268,7 +270,7 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
 
 def incr_by(c: Any, key: bytes, delta: int) -> bytes:
     db = c.db
-    old = db.get(key)
+    old = db.get_for_write(key)
     if old is None:
         n = delta
     elif type(old) is not bytes:
