@@ -57,6 +57,7 @@ class Client(Session):
         self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
         self.monitoring = False  # MONITOR
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
+        self.reply_mode = b"ON"  # CLIENT REPLY: ON, OFF (no replies) or SKIP (not the next one)
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
@@ -68,6 +69,27 @@ class Client(Session):
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        if self.reply_mode == b"ON":
+            return self._guard(cmd, args)
+        return self._silenced(cmd, args)
+
+    def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
+        once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
+        itself and a command that may block run in the loop (a blocked reply is sent later)."""
+        if "blocking" in cmd.flags or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply"):
+            return self._guard(cmd, args)
+        r = self._guard(cmd, args)
+        if r is None:
+            r = self.call(args)
+        if self.reply_mode == b"SKIP":
+            self.reply_mode = b"ON"
+            self.update_guard()
+        if r and self.proto == 3 and r[:1] == b">":
+            return r
+        return b""
+
+    def _guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         if self.restricted:
             refused = acl.permission(self, cmd, args)
             if refused is not None:
@@ -245,6 +267,7 @@ class Client(Session):
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed
+            or self.reply_mode != b"ON"
             or self.multi is not None
             or self.restricted
             or self.state.pause is not None

@@ -204,6 +204,18 @@ def client_no_evict(c: Any, a: list[bytes]) -> bytes:
     return resp.OK
 
 
+@command("REPLY", 3, "noscript loading stale", NO, "connection",
+         "Instruct the server whether to reply to commands", CLIENT, "ON|OFF|SKIP")  # fmt: skip
+def client_reply(c: Any, a: list[bytes]) -> bytes | None:
+    """OFF and SKIP have no reply themselves (None: nothing to send, nothing blocked)."""
+    mode = a[2].upper()
+    if mode not in (b"ON", b"OFF", b"SKIP"):
+        return SYNTAX
+    c.reply_mode = mode
+    c.update_guard()
+    return resp.OK if mode == b"ON" else None
+
+
 # --- SLOWLOG ------------------------------------------------------------------------------
 
 SLOWLOG = container("SLOWLOG", G, "A container for slow log commands")
