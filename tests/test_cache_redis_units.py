@@ -5,6 +5,7 @@ a real redis-server (the same bytes, or the same reply through redis-py)."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,143 @@ def test_a_pattern_nesting_more_than_1000_stars_matches_nothing_as_in_redis(ours
     for n in (999, 1000, 1001, 2500):
         same(ours, real, "KEYS", "*?" * n)  # Redis gives up past 1000 nested stars
         same(ours, real, "KEYS", "*?" * n + "*")  # a trailing star is not nested
+
+
+def _fields(line: bytes) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in line.decode().split())
+
+
+def test_client_info_and_list_have_redis_fields_in_redis_order(ours, real):
+    mine, theirs = _fields(ours.execute_command("CLIENT", "INFO")), _fields(
+        real.execute_command("CLIENT", "INFO")
+    )
+    assert list(mine)[: len(theirs)] == list(theirs)  # 7.2's lib-name/lib-ver may follow
+    for k in ("flags", "sub", "psub", "ssub", "multi", "qbuf", "multi-mem", "obl", "oll",
+              "omem", "events", "cmd", "redir", "resp"):  # fmt: skip
+        assert mine[k] == theirs[k], k  # qbuf=26: the running CLIENT INFO is still buffered
+    line = [x for x in ours.execute_command("CLIENT", "LIST").splitlines() if x][0]
+    assert _fields(line)["cmd"] == "client|list"
+
+
+def test_config_set_of_appendfsync_bind_and_port_to_their_values(ours, real):
+    for r in (ours, real):
+        for name in ("appendfsync", "bind", "port"):
+            value = r.config_get(name)[name]
+            assert r.config_set(name, value)
+        assert r.config_set("appendfsync", "always") and r.config_get("appendfsync") == {
+            "appendfsync": "always"
+        }
+        r.config_set("appendfsync", "everysec")
+    same(ours, real, "CONFIG", "SET", "appendfsync", "sometimes")
+    with pytest.raises(redis.ResponseError, match="not supported"):
+        ours.config_set("port", "1")
+
+
+def test_save_inside_multi_is_refused_and_exec_aborts_as_redis(ours, real):
+    for r in (ours, real):
+        r.delete("foo")
+    conns = [(r, r.connection_pool.get_connection()) for r in (ours, real)]
+    replies = []
+    for r, conn in conns:
+        got = []
+        for cmd in (("SELECT", 9), ("MULTI",), ("SET", "foo", "bar"), ("SAVE",), ("EXEC",)):
+            conn.send_command(*cmd)
+            try:
+                got.append(conn.read_response())
+            except redis.ResponseError as e:
+                got.append(("error", str(e)))
+        replies.append(got)
+        r.connection_pool.release(conn)
+    assert replies[0] == replies[1]
+    assert replies[0][3] == ("error", "Command not allowed inside a transaction")
+    assert ours.get("foo") is None
+
+
+def _twin(r: redis.Redis) -> redis.Redis:
+    kw = r.connection_pool.connection_kwargs
+    return redis.Redis(host=kw.get("host", "localhost"), port=kw["port"], db=kw.get("db", 0),
+                       single_connection_client=True)  # fmt: skip
+
+
+def _busy_then_multi(r: redis.Redis) -> tuple[object, object]:
+    """A script busy past lua-time-limit; meanwhile another client queues MULTI / INCR
+    (refused: BUSY), the script is killed, INCR is queued and EXEC answers."""
+    r.config_set("lua-time-limit", 10)
+    r.set("xx", 1)
+    other, killer = _twin(r), _twin(r)
+    pipe = other.connection_pool.get_connection()  # connected (and SELECTed) before the script
+    killer.ping()
+    busy = r.connection_pool.get_connection()
+    busy.send_command("EVAL", "while true do end", 0)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            other.ping()
+        except redis.ResponseError:  # BUSY: the script is past its time limit
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    out = []
+
+    def send(*cmd: object) -> None:
+        pipe.send_command(*cmd)
+        try:
+            out.append(pipe.read_response())
+        except redis.ResponseError as e:
+            out.append(("error", str(e).split()[0]))
+
+    send("MULTI")
+    send("INCR", "xx")
+    killer.script_kill()
+    with pytest.raises(redis.ResponseError):
+        busy.read_response()  # the killed script's error
+    send("INCR", "xx")
+    send("EXEC")
+    busy.disconnect()
+    pipe.disconnect()
+    return out, killer.get("xx")
+
+
+def test_a_command_refused_busy_inside_multi_aborts_exec_as_redis(ours, real):
+    mine, theirs = _busy_then_multi(ours), _busy_then_multi(real)
+    assert mine == theirs
+    assert mine[0][-1] == ("error", "Transaction") and mine[1] == b"1"  # EXECABORT: discarded
+
+
+def test_info_default_all_cpu_and_replication_sections_as_redis(ours, real):
+    ours.get("x")  # one call at least in commandstats
+    real.get("x")
+    for r in (ours, real):
+        default, everything = r.info(), r.info("all")
+        assert "used_cpu_user" in default and default["master_repl_offset"] == 0
+        assert "cmdstat_get" not in default and "cmdstat_get" in everything
+        both = r.info("cpu", "default")
+        assert "cmdstat_get" not in both and "used_cpu_user" in both and "used_memory" in both
+        assert "used_cpu_user_children" in r.info("cpu", "all")
+        assert "used_memory" not in r.info("cpu")
+        assert r.info("replication")["role"] == "master"
+
+
+def _served_blpop_in_slowlog(r: redis.Redis) -> list[bytes]:
+    r.config_set("slowlog-log-slower-than", 0)
+    waiter = _twin(r)
+    conn = waiter.connection_pool.get_connection()
+    conn.send_command("BLPOP", "l", 0)
+    deadline = time.monotonic() + 5
+    while r.info("clients")["blocked_clients"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    pipe = r.pipeline(transaction=True)
+    pipe.lpush("l", "foo")
+    r.slowlog_reset()
+    pipe.execute()
+    assert conn.read_response() == [b"l", b"foo"]
+    conn.disconnect()
+    entries = r.execute_command("SLOWLOG", "GET")
+    r.config_set("slowlog-log-slower-than", 10000)
+    return [e[3] for e in entries]
+
+
+def test_a_served_blpop_is_in_the_slowlog_as_sent_as_redis(ours, real):
+    mine, theirs = _served_blpop_in_slowlog(ours), _served_blpop_in_slowlog(real)
+    assert mine[0] == theirs[0] == [b"BLPOP", b"l", b"0"]
