@@ -210,3 +210,24 @@ def _served_blpop_in_slowlog(r: redis.Redis) -> list[bytes]:
 def test_a_served_blpop_is_in_the_slowlog_as_sent_as_redis(ours, real):
     mine, theirs = _served_blpop_in_slowlog(ours), _served_blpop_in_slowlog(real)
     assert mine[0] == theirs[0] == [b"BLPOP", b"l", b"0"]
+
+
+def test_sscan_as_redis(ours, real):
+    for r in (ours, real):
+        r.sadd("small", *range(20))
+        r.sadd("big", *(f"m{i}" for i in range(1000)))
+        r.set("str", "x")
+    same(ours, real, "SSCAN", "nokey", 0)
+    same(ours, real, "SSCAN", "str", 0)
+    same(ours, real, "SSCAN", "small", 0, "COUNT", 0)
+    same(ours, real, "SSCAN", "small", "x")
+    for r in (ours, real):
+        cursor, small = r.sscan("small", 0, match="1*")
+        assert cursor == 0 and sorted(small) == sorted(str(i).encode() for i in range(20)
+                                                       if str(i).startswith("1"))  # fmt: skip
+        seen, cursor, calls = set(), None, 0
+        while cursor != 0:
+            cursor, got = r.sscan("big", cursor or 0, count=100)
+            seen.update(got)
+            calls += 1
+        assert len(seen) == 1000 and calls > 1
