@@ -24,13 +24,31 @@ The goal is >= 0.6x Redis without pipelining. On a 2-core machine the
 load generator takes one core, so both servers get about one: that is the
 comparison of one Python event loop against Redis's one C event loop.
 
-Pipelined, the goal of 0.5x is not reached: measured 2026-12-01 (-n 100000,
-3 rounds, a loaded 2-core machine) ours used 3.9-7.4 us of server CPU per
-request under -P 16 (SET 4.9, GET 3.9, INCR 7.4, LPUSH 5.5) against Redis's
-1.0-1.7, for 0.22-0.38x its req/s; the code before the per-run statistics
-and the lighter parse used 5.8-9.4 us in the run next to it. ``--profile``
-shows where it goes: about 40% in the read and write of each batch (uvloop,
-the kernel), 30% parsing and the dispatch loop, 15% the commands themselves.
+Pipelined, the goal of 0.5x is not reached. Measured 2026-12-01 12:21 UTC
+(-n 100000 -c 50, 3 rounds, a 2-core machine at load average 7: every figure
+is slower and noisier than on a quiet one, min..max up to 2x apart), ratio
+of median req/s ours/Redis: unpipelined SET 0.84x, GET 0.69x, INCR 0.63x,
+LPUSH 0.68x; -P 16 SET 0.51x, GET 0.24x, INCR 0.34x, LPUSH 0.35x. The steadier
+figure, server CPU per request under -P 16: ours SET 4.2, GET 3.7, INCR 4.6,
+LPUSH 4.4 us against Redis's 1.4, 1.1, 1.2, 1.2 (0.26-0.33x); unpipelined
+ours 24.7-28.3 us against 10.6-13.3 (0.42-0.50x). Beside it (same load, 3
+interleaved rounds of each server), the code before runs of plain calls
+(``servers/cache/runs.py``) and the column-wise parse used 1.2-1.6x this CPU
+under -P 16 (median SET 6.6 vs 4.1 us, GET 5.0 vs 4.2, INCR 7.0 vs 5.1,
+LPUSH 6.8 vs 4.5); unpipelined the two were within the noise. Counted
+without the noise (callgrind, one -P 16 batch fed to the session through a
+fake transport, instructions per command): SET 20.5k -> 13.2k, GET 17.9k ->
+10.8k, INCR 24.2k -> 16.7k, LPUSH 22.9k -> 14.2k; unpipelined SET 43.6k ->
+33.8k. What a -P 16 SET still costs: splitting the read on CRLF (2.2k, a
+bytes object per header and per value), checking and cutting the commands
+(4.2k, most of it one argument list each), ``Database.put`` (3.4k), the
+loop and the batch's one write. The rest of the server's CPU is uvloop's
+read and write and the kernel: strace shows one read and one write per
+16-command batch (as Redis), and ``--profile`` (wall clock) puts about 45%
+of the samples in that write (loopback delivers to the client inside it),
+30% in parsing (half of it making the argument lists), 14% in the commands
+and the loop.
+
 The AOF is written once per event loop turn for every client served in it
 (as Redis does before sleeping): unpipelined SET/INCR under appendfsync
 everysec ran at 0.76-0.79x of the AOF-off rate (server CPU +14%), where

@@ -58,16 +58,24 @@ Host and the framing fields by a lookahead per line (no find, lower or findall),
 no regex call past a read's last request (each costs ~2k instructions, failing or
 not), the encoded head remembered on a Response returned again (checked against
 its status, headers and body), a flag instead of the precondition chain between
-fast reads, and no clock read per read in the shell. callgrind, instructions per
-request through ``_Conn.data_received`` (a fake transport, uvloop): hello 37.2k ->
-23.2k, 4 KiB file 36.6k -> 25.5k, hello with a curl-like head (User-Agent, Accept,
-Connection: keep-alive) 75.1k -> 28.0k; the whole server process under callgrind,
-a native client, uvloop included: hello 40.0k -> 25.9k. User CPU per hello request,
-old and new servers interleaved under wrk (load 8-11): 10.3-12.3 -> 7.5-7.9 us.
-Measured 2026-12-01, 5 rounds of 3 s, load average 9.4-11.3 (a busy shared
-machine: req/s a quarter of a quiet one), syslab vs nginx, min/median/max req/s:
-hello 10.5k/12.6k/14.8k vs 13.0k/14.5k/16.5k, ratio of medians 0.87x, CPU per
-request 20.2 vs 19.4 us (0.96x); 4 KiB 0.72x (CPU 0.89x); 1 MiB 0.85x (0.86x).
+fast reads, the Date tail's second checked inline, and no clock read per read in
+the shell. callgrind, instructions per request through ``_Conn.data_received`` (a
+fake transport, uvloop): hello 37.2k -> 22.2k, 4 KiB file 36.6k -> 25.0k, hello
+with a curl-like head (User-Agent, Accept, Connection: keep-alive) 75.1k -> 26.9k;
+the whole server process under callgrind, a native client, uvloop included: hello
+40.0k -> 25.0k. User CPU per hello request, old and new servers interleaved under
+wrk (load 8-11, before the inline Date check): 10.3-12.3 -> 7.5-7.9 us.
+Measured 2026-12-01, three runs of 5 rounds of 3 s, load average 9.4-11.3,
+9.0-9.9 and 8.9-9.9 (a busy shared machine: req/s a quarter of a quiet one's;
+the first two before the inline Date check, the third at it), syslab vs nginx,
+min/median/max req/s: hello 10.5k/12.6k/14.8k vs 13.0k/14.5k/16.5k,
+7.3k/8.1k/14.2k vs 7.8k/9.4k/15.0k and 8.4k/10.6k/14.8k vs 11.5k/12.5k/15.2k,
+ratio of medians 0.87x, 0.87x and 0.84x; CPU per request 20.2 vs 19.4 us (0.96x),
+23.5 vs 22.9 (0.97x) and 28.9 vs 22.1 (0.76x: at this load CPU per request moves
+too, syslab's 23.8-31.5 us across the third run's rounds); 4 KiB 0.72x, 0.88x and
+0.81x (CPU 0.89x, 0.81x, 0.82x); 1 MiB 0.85x, 0.73x and 0.82x (CPU 0.86x, 0.85x,
+0.76x; a path not changed: old and new servers interleaved under wrk, 194-220 us
+per request both).
 
 ``--streams N`` is another mode: N concurrent idle streamed responses held by
 one process, syslab vs aiohttp, RSS per stream (see ``bench.http_streams``).

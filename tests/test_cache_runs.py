@@ -260,3 +260,18 @@ def test_random_pipelines_match_redis(both, seed):
         _reset(addr)
     assert _exchange(ours, wire, len(cmds)) == _exchange(real, wire, len(cmds))
     assert _counted(_info(ours)) == _counted(_info(real))
+
+
+def test_a_run_slower_than_the_slow_log_threshold_charges_its_last_call(monkeypatch):
+    """A run is timed as a whole: when the process stalled in it (the clock jumps 20 ms),
+    its last call is the slow one, in SLOWLOG and in commandstats' time, and every call
+    of the run is still counted once."""
+    h = Harness()
+    ticks = iter([0.0] + [0.020] * 10)
+    monkeypatch.setattr(session_module, "perf_counter", lambda: next(ticks))
+    h.raw(b"".join(encode_command("SET", f"k{i}", "v") for i in range(5)))
+    monkeypatch.undo()
+    [entry] = h.state.observer.slowlog
+    assert entry[2] == 20_000 and entry[3] == [b"SET", b"k4", b"v"]
+    st = h.state.observer.commands["set"]
+    assert st.calls == 5 and round(st.seconds, 6) == 0.020

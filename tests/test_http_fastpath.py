@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from typing import Any
@@ -174,6 +175,20 @@ def test_plain_head_and_tail_are_the_cores_bytes(status, headers, body, method):
 )  # fmt: skip
 def test_plain_head_leaves_to_the_core_what_needs_framing_or_is_refused(status, headers):
     assert plain_head(status, headers) is None
+
+
+def test_the_date_tail_follows_the_clock_forward_and_back(monkeypatch):
+    now = [1700000000.5]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    tail = Tail(b"syslab")
+    first = tail.get()
+    assert b"date: " + imf_date(1700000000) + b"\r\nserver: syslab\r\n\r\n" == first
+    now[0] = 1700000000.999
+    assert tail.get() is first  # the same second: not formatted again
+    now[0] = 1700000001.0
+    assert imf_date(1700000001) in tail.get()
+    now[0] = 1699999990.25  # the clock stepped back
+    assert imf_date(1699999990) in tail.get()
 
 
 def test_imf_date_is_emails_format():

@@ -167,15 +167,18 @@ def imf_date(seconds: float) -> bytes:
 
 
 class Tail:
-    """``date: ...\\r\\nserver: ...\\r\\n\\r\\n``, formatted once a second; ``ok`` is
-    False if the core would refuse the Server value (then every response takes its path)."""
+    """``date: ...\r\nserver: ...\r\n\r\n``, formatted once a second; ``ok`` is
+    False if the core would refuse the Server value (then every response takes its path).
+    ``value`` is good while ``since <= time.time() < until`` (the fast path checks that
+    inline, a call less per read; a clock stepped back is a new second too)."""
 
-    __slots__ = ("server", "second", "value", "ok")
+    __slots__ = ("server", "second", "value", "ok", "since", "until")
 
     def __init__(self, server: bytes) -> None:
         self.server = server
         self.second = 0
         self.value = b""
+        self.since = self.until = 0.0
         try:
             _encode_headers([(b"server", server)])
             self.ok = True
@@ -183,9 +186,12 @@ class Tail:
             self.ok = False
 
     def get(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            date = imf_date(now)
-            self.value = b"date: %s\r\nserver: %s\r\n\r\n" % (date, self.server)
-            self.second = now
+        now = time.time()
+        if not self.since <= now < self.until:
+            self.refresh(now)
         return self.value
+
+    def refresh(self, now: float) -> None:
+        second = int(now)
+        self.value = b"date: %s\r\nserver: %s\r\n\r\n" % (imf_date(second), self.server)
+        self.second, self.since, self.until = second, float(second), float(second + 1)

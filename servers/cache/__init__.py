@@ -9,6 +9,9 @@ Layout:
 * ``client.py``: one connection, a ``servers.respkit.Session`` (which parses,
   dispatches and answers each batch in one write) plus the cache's own
   state: MULTI/WATCH, subscribe mode, blocking.
+* ``runs.py``: a pipelined run of plain SETs, GETs, INCRs or LPUSHes executed
+  in one go by the session loop (``Command.many``) while nothing observes
+  single calls.
 * ``table.py``: the cache's registry (the kit's connection commands included)
   and what command files import: ``command``, ``CommandError``, ``to_int``...
 * ``syntax.py``: each command's argument line for COMMAND DOCS.
@@ -67,6 +70,7 @@ for byte against redis-server), test_cache_hll.py (HLL strings byte for byte
 against redis-server, error bound), test_cache_bitops.py and
 test_cache_more_commands.py (every reply compared with redis-server's),
 test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server),
+test_cache_runs.py (runs against the call-by-call path and redis-server),
 test_cache_hostile.py (attacks: Lua sandbox and kill, ACL key positions, secrets in
 SLOWLOG, bad AOF manifests, what a restart keeps).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py).

@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from netlib.resp import NULL3, NULL_BULK, OK
+from netlib.resp import NULL3, NULL_BULK, OK, integer
 
 from .commands import lists, strings
-from .keyspace import KEY_OVERHEAD
+from .keyspace import KEY_OVERHEAD, LIST_ELEM_OVERHEAD
 from .table import REGISTRY
 
 _Answer = Callable[[Any, list[bytes]], bytes]
@@ -137,47 +137,85 @@ def _canonical_counter(v: Any) -> bool:
 def _incr(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """INCR of a missing key or a canonical counter (no overflow possible below 10**18)."""
+    """INCR of a missing key or a canonical counter (no overflow possible below 10**18):
+    the INCR handler's read (``Database.get``, inline as in ``_get``), sum and write."""
+    db = c.db
+    if db.expires or db.ks.tracker is not None:
+        return _calls(c, cmds, start, stop, out, room, strings.incr, _canonical_counter)
     name = cmds[start][0]
-    fn = cast(_Answer, strings.incr)  # (the plain calls it is given always answer)
-    data = c.db.data
+    data = db.data
+    put = db.put
     append = out.append
-    size = 0
+    size = hits = misses = 0
     i = start
     while i < stop:
         a = cmds[i]
-        if len(a) != 2 or a[0] != name or not _canonical_counter(data.get(a[1])):
+        if len(a) != 2 or a[0] != name:
             break
-        r = fn(c, a)
+        key = a[1]
+        v = data.get(key)
+        if v is None:
+            misses += 1
+            n = 1
+        elif _canonical_counter(v):
+            hits += 1
+            n = int(v) + 1
+        else:
+            break
+        value = b"%d" % n
+        put(key, value, KEY_OVERHEAD + len(key) + len(value), True)
+        r = b":%s\r\n" % value
         append(r)
         size += len(r)
         i += 1
+    db.ks.hits += hits
+    db.ks.misses += misses
     return i - start, size
+
+
+def _is_list(v: Any) -> bool:
+    return v is None or type(v) is deque
 
 
 def _lpush(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """LPUSH to a list or a missing key, while no client is blocked on any list."""
+    """LPUSH of one element to a list or a missing key, while no client is blocked on a
+    list: the LPUSH handler's read (inline as in ``_get``), creation, push and growth."""
     if c.state.blocking.waiters:
         return 0, 0
+    db = c.db
+    if db.expires or db.ks.tracker is not None:
+        return _calls(c, cmds, start, stop, out, room, lists.lpush, _is_list)
     name = cmds[start][0]
-    fn = cast(_Answer, lists.lpush)  # (the plain calls it is given always answer)
-    data = c.db.data
+    data = db.data
+    put_new, grow = db.put_new, db.grow
     append = out.append
-    size = 0
+    size = hits = misses = 0
     i = start
     while i < stop:
         a = cmds[i]
-        if len(a) < 3 or a[0] != name:
+        if len(a) != 3 or a[0] != name:
             break
-        v = data.get(a[1])
-        if v is not None and type(v) is not deque:
+        key = a[1]
+        lst = data.get(key)
+        if lst is None:
+            misses += 1
+            lst = deque()
+            put_new(key, lst)
+        elif type(lst) is deque:
+            hits += 1
+        else:
             break
-        r = fn(c, a)
+        item = a[2]
+        lst.appendleft(item)
+        grow(key, len(item) + LIST_ELEM_OVERHEAD)
+        r = integer(len(lst))
         append(r)
         size += len(r)
         i += 1
+    db.ks.hits += hits
+    db.ks.misses += misses
     return i - start, size
 
 

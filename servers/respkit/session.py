@@ -27,10 +27,15 @@ QUIT answers +OK and nothing after it runs.
 Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
 before every command while ``guarded`` is true: MULTI queueing, subscribe
 mode, ACL checks; returning ``HOLD`` keeps that command and the rest of the
-pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an unknown command or wrong arity: MULTI marks the
-transaction failed), ``refused`` (a known command refused before it ran: a wrong
-arity, a write refused by the state's ``admit_write``: out of memory), ``on_reset`` (RESET), ``protocol_changed`` (HELLO),
-``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
+pipeline in ``pending`` until ``unblock``: CLIENT PAUSE), ``reject`` (an
+unknown command: MULTI marks the transaction failed), ``refused`` (a known
+command refused before it ran: a wrong arity, a write refused by the state's
+``admit_write``: out of memory), ``on_reset`` (RESET), ``protocol_changed``
+(HELLO), ``info_fields`` (CLIENT LIST), ``closed`` (the connection is gone).
+
+A command may also have a ``many`` handler (``registry.RunHandler``): while
+nothing needs to see single calls, a run of plain calls of it in a pipeline
+(SET after SET) is executed by one call of it and counted once.
 """
 
 from __future__ import annotations
