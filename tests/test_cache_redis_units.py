@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from redis_diff import same
+from redis_diff import reply, same
 
 from harness.procs import Child, python_module
 from netlib.resp import encode_command
@@ -231,3 +231,32 @@ def test_sscan_as_redis(ours, real):
             seen.update(got)
             calls += 1
         assert len(seen) == 1000 and calls > 1
+
+
+def _histogram(r: redis.Redis, *names: str) -> dict[bytes, tuple[object, object]]:
+    r.config_resetstat()
+    r.set("a", "b")
+    r.set("c", "d")
+    r.execute_command("CLIENT", "ID")
+    raw = reply(r, "LATENCY", "HISTOGRAM", *names)
+    out = {}
+    for name, body in _as_dict(raw).items():
+        fields = _as_dict(body)
+        buckets = _as_dict(fields[b"histogram_usec"])
+        out[name] = (fields[b"calls"], list(buckets.values())[-1])  # cumulative: last is all
+    return out
+
+
+def _as_dict(x: object) -> dict:  # type: ignore[type-arg]
+    """A RESP3 map as parsed, or a RESP2 flat array of pairs."""
+    if isinstance(x, dict):
+        return x
+    assert isinstance(x, list)
+    return dict(zip(x[::2], x[1::2], strict=True))
+
+
+def test_latency_histogram_names_and_calls_as_redis(ours, real):
+    for names in ((), ("set", "nosuch"), ("client",), ("client|id", "get")):
+        mine, theirs = _histogram(ours, *names), _histogram(real, *names)
+        assert mine == theirs, names
+    assert _histogram(ours)[b"set"] == (2, 2)

@@ -11,6 +11,7 @@ commands themselves are never held, so UNPAUSE can always get through.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -283,6 +284,35 @@ def latency_reset(c: Any, a: list[bytes]) -> bytes:
         if ev.pop(name, None) is not None:
             n += 1
     return resp.integer(n)
+
+
+@_lat("HISTOGRAM", -2, "Return the cumulative distribution of latencies of a subset of commands "
+      "or all", "[command [command ...]]")  # fmt: skip
+def latency_histogram(c: Any, a: list[bytes]) -> bytes:
+    """Per command (a container's name: each of its subcommands; unknown names are skipped)
+    its calls and ``histogram_usec``. Calls are counted in runs (``Session.run``), not timed
+    one by one, so the distribution is a single bucket: the power of two at or above the
+    mean time per call (Redis's HdrHistogram has one per call, in the same power-of-two
+    buckets, cumulative)."""
+    stats = c.state.observer.commands
+    if len(a) == 2:
+        names = list(stats)
+    else:
+        names = []
+        for x in a[2:]:
+            want = x.decode(errors="replace").lower()
+            names += [n for n in stats if n == want or n.startswith(want + "|")]
+    out: dict[bytes, Any] = {}
+    for name in dict.fromkeys(names):
+        st = stats[name]
+        if not st.calls:
+            continue
+        mean_us = st.seconds * 1e6 / st.calls
+        bucket = 1 << max(0, math.ceil(math.log2(mean_us))) if mean_us > 1 else 1
+        out[name.encode()] = {
+            b"calls": st.calls, b"histogram_usec": {bucket: st.calls}
+        }  # fmt: skip
+    return resp.map_(out, c.proto)
 
 
 # --- MEMORY USAGE ------------------------------------------------------------------------
