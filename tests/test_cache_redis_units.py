@@ -260,3 +260,21 @@ def test_latency_histogram_names_and_calls_as_redis(ours, real):
         mine, theirs = _histogram(ours, *names), _histogram(real, *names)
         assert mine == theirs, names
     assert _histogram(ours)[b"set"] == (2, 2)
+
+
+def _paused_write_is_blocked(r: redis.Redis) -> tuple[int, object]:
+    writer = _twin(r)
+    conn = writer.connection_pool.get_connection()
+    r.execute_command("CLIENT", "PAUSE", 60000, "WRITE")
+    conn.send_command("SET", "FOO", "BAR")
+    deadline = time.monotonic() + 5
+    while (n := r.info("clients")["blocked_clients"]) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    r.execute_command("CLIENT", "UNPAUSE")
+    answer = conn.read_response()
+    conn.disconnect()
+    return n, answer
+
+
+def test_a_client_held_by_pause_counts_in_blocked_clients_as_redis(ours, real):
+    assert _paused_write_is_blocked(ours) == _paused_write_is_blocked(real) == (1, b"OK")

@@ -32,7 +32,9 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
         "server": st.info_server(),
         "clients": {
             "connected_clients": len(st.clients),
-            "blocked_clients": st.blocking.blocked_clients,
+            # held by CLIENT PAUSE counts too, as in Redis ("paused": ops.PAUSED)
+            "blocked_clients": st.blocking.blocked_clients
+            + sum(1 for cl in st.clients.values() if cl.blocked == "paused"),
             "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
         },
         "memory": st.memory.info(),
