@@ -179,12 +179,16 @@ def unpause(st: Any) -> None:
             cl.resume()
 
 
+# What Redis flags may-replicate: held by a WRITE pause like the writes.
+MAY_REPLICATE = frozenset({"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"})
+
+
 def held(c: Any, cmd: Any) -> bytes | None:
     """While paused: HOLD for a command the pause covers (the guard's answer), else None."""
     pause = c.state.pause
     if pause is None or cmd.name == "client" or c.blocked is not None:
         return None
-    if pause[1] == "all" or "write" in cmd.flags or cmd.name in ("publish", "eval", "evalsha"):
+    if pause[1] == "all" or "write" in cmd.flags or cmd.name in MAY_REPLICATE:
         c.blocked = PAUSED
         return HOLD
     return None
