@@ -262,9 +262,15 @@ def test_latency_histogram_names_and_calls_as_redis(ours, real):
     assert _histogram(ours)[b"set"] == (2, 2)
 
 
-def _paused_write_is_blocked(r: redis.Redis, *cmd: object) -> tuple[int, object]:
+def _paused_write_is_blocked(
+    r: redis.Redis, *cmd: object, multi: bool = False
+) -> tuple[int, object]:
     writer = _twin(r)
     conn = writer.connection_pool.get_connection()
+    if multi:  # the write is queued before the pause; its EXEC is held
+        for queued in (("MULTI",), ("SET", "FOO", "BAR")):
+            conn.send_command(*queued)
+            conn.read_response()
     r.execute_command("CLIENT", "PAUSE", 60000, "WRITE")
     conn.send_command(*cmd)
     deadline = time.monotonic() + 5
@@ -283,3 +289,17 @@ def test_a_client_held_by_pause_counts_in_blocked_clients_as_redis(ours, real):
         r.pfadd("hll", "x")
     cmd = ("PFCOUNT", "hll")  # may replicate (it may rewrite its cache): held like a write
     assert _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, 1)
+    mine = _paused_write_is_blocked(ours, "EXEC", multi=True)
+    assert mine == _paused_write_is_blocked(real, "EXEC", multi=True) == (1, [b"OK"])
+
+
+def _no_writes_eval_under_pause(r: redis.Redis) -> object:
+    r.execute_command("CLIENT", "PAUSE", 60000, "WRITE")
+    try:
+        return _twin(r).eval("#!lua flags=no-writes\nreturn 'ro'", 0)  # not held
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_a_no_writes_script_runs_under_a_write_pause_as_redis(ours, real):
+    assert _no_writes_eval_under_pause(ours) == _no_writes_eval_under_pause(real) == b"ro"

@@ -116,7 +116,7 @@ class Client(Session):
             if refused is not None:
                 return self.reject(refused)
         if self.state.pause is not None:
-            hold = ops.held(self, cmd)
+            hold = ops.held(self, cmd, args)
             if hold is not None:
                 return hold
         if self.subscribed and not cmd.pubsub_ok:

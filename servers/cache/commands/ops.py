@@ -183,15 +183,49 @@ def unpause(st: Any) -> None:
 MAY_REPLICATE = frozenset({"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"})
 
 
-def held(c: Any, cmd: Any) -> bytes | None:
+def held(c: Any, cmd: Any, args: list[bytes] | None = None) -> bytes | None:
     """While paused: HOLD for a command the pause covers (the guard's answer), else None."""
     pause = c.state.pause
     if pause is None or cmd.name == "client" or c.blocked is not None:
         return None
-    if pause[1] == "all" or "write" in cmd.flags or cmd.name in MAY_REPLICATE:
+    if pause[1] == "all" or (_writes(c, cmd) and not _no_writes_script(c, cmd, args or [])):
         c.blocked = PAUSED
         return HOLD
     return None
+
+
+def _no_writes_script(c: Any, cmd: Any, args: list[bytes]) -> bool:
+    """An EVAL / EVALSHA / FCALL of a script flagged ``no-writes``: a WRITE pause lets it run,
+    as Redis does (a script without flags counts as a write)."""
+    flags: Any = None
+    engine = c.state.scripting
+    try:
+        if cmd.name == "eval" and len(args) > 1:
+            from ..scripting import parse_shebang
+
+            flags = parse_shebang(args[1])[0]
+        elif cmd.name == "evalsha" and len(args) > 1 and engine is not None:
+            entry = engine.scripts.get(args[1].decode(errors="replace").lower())
+            flags = entry[1] if entry else None
+        elif cmd.name == "fcall" and len(args) > 1 and engine is not None:
+            entry = engine.functions.get(args[1].decode(errors="replace").lower())
+            flags = entry[1]["flags"] if entry else None
+    except CommandError:  # a bad shebang: refused when it runs
+        return False
+    return flags is not None and "no-writes" in flags
+
+
+def _writes(c: Any, cmd: Any) -> bool:
+    """A command a WRITE pause holds: a write, a may-replicate one, or an EXEC queueing one."""
+    if "write" in cmd.flags or cmd.name in MAY_REPLICATE:
+        return True
+    if cmd.name == "exec" and c.multi:
+        registry = c.state.registry
+        for args in c.multi:
+            queued = registry.get(args[0])
+            if queued is not None and ("write" in queued.flags or queued.name in MAY_REPLICATE):
+                return True
+    return False
 
 
 @client_sub("UNPAUSE", 2, "Resume processing of clients that were paused")
