@@ -440,11 +440,12 @@ class Session(ShellSession):
         """CLIENT LIST TYPE's word for this session (``pubsub`` once it subscribed)."""
         return b"normal"
 
-    def info_line(self) -> str:
-        """One CLIENT LIST line, Redis's field names."""
-        return " ".join(f"{k}={v}" for k, v in self.info_fields().items())
+    def info_line(self, running: list[bytes] | None = None) -> str:
+        """One CLIENT LIST line, Redis's field names; ``running``: the command this session
+        is executing (CLIENT LIST/INFO describing their own caller)."""
+        return " ".join(f"{k}={v}" for k, v in self.info_fields(running).items())
 
-    def info_fields(self) -> dict[str, Any]:
+    def info_fields(self, running: list[bytes] | None = None) -> dict[str, Any]:
         now = time.monotonic()
         laddr = self.conn.sockname
         return {
