@@ -51,6 +51,8 @@ UNITS = [
     "unit/type/list-3", "unit/type/hash", "unit/type/set", "unit/type/zset",
     "unit/type/stream", "unit/type/stream-cgroups", "unit/geo", "unit/hyperloglog",
     "unit/bitops", "unit/sort", "unit/scripting", "unit/functions",
+    "unit/keyspace", "unit/expire", "unit/scan", "unit/protocol", "unit/quit",
+    "unit/info-command", "unit/slowlog",
 ]  # fmt: skip
 # What an external server cannot be asked for (Redis's own tags).
 SKIP_TAGS = [

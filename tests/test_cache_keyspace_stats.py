@@ -74,7 +74,7 @@ TABLE: list[tuple[str, ...]] = [
     ("SUNIONSTORE", "st3", "st", "st2"), ("SUNIONSTORE", "st4", "st", "nope"),
     ("SINTERSTORE", "st5", "st", "st2"), ("SDIFFSTORE", "st6", "st", "nope"),
     ("SINTERCARD", "2", "st", "st2"), ("SINTER", "st", "st2"), ("SUNION", "st", "nope"),
-    ("SDIFF", "st", "st2"), ("SMOVE", "st", "st2", "2"), ("SMOVE", "nope", "st2", "2"),
+    ("SDIFF", "st", "st2"), ("SSCAN", "st", "0"), ("SSCAN", "nope", "0"), ("SMOVE", "st", "st2", "2"), ("SMOVE", "nope", "st2", "2"),
     ("SPOP", "st3"), ("SPOP", "nope"), ("SRANDMEMBER", "st2"),
     # sorted sets
     ("ZADD", "z", "1", "m"), ("ZADD", "z", "2", "m"), ("ZADD", "z", "XX", "3", "m"),

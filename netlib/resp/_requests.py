@@ -24,9 +24,10 @@ from ._types import (
 
 
 def _header_int(s: bytes, what: str) -> int:
-    """A strict decimal like Redis's string2ll: optional '-', digits, nothing else."""
+    """A strict decimal like Redis's string2ll: optional '-', digits, nothing else, and
+    no leading zero ("0" itself is fine; "01", "00" and "-0" are refused, as Redis does)."""
     body = s[1:] if s[:1] == b"-" else s
-    if not body.isdigit() or len(body) > 18:
+    if not body.isdigit() or len(body) > 18 or (body[0] == 48 and (len(s) > 1)):
         raise ProtocolError(f"invalid {what}")
     return int(s)
 

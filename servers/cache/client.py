@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .server import State
 
 QUEUED = b"+QUEUED\r\n"
+NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 SUBSCRIBE_MODE_ERROR = (
@@ -57,6 +58,7 @@ class Client(Session):
         self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
         self.monitoring = False  # MONITOR
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
+        self.reply_mode = b"ON"  # CLIENT REPLY: ON, OFF (no replies) or SKIP (not the next one)
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
@@ -68,6 +70,27 @@ class Client(Session):
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """The reply that replaces running ``cmd`` now (an error, +QUEUED), or None to run it."""
+        if self.reply_mode == b"ON":
+            return self._guard(cmd, args)
+        return self._silenced(cmd, args)
+
+    def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
+        """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
+        once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
+        itself and a command that may block run in the loop (a blocked reply is sent later)."""
+        if "blocking" in cmd.flags or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply"):
+            return self._guard(cmd, args)
+        r = self._guard(cmd, args)
+        if r is None:
+            r = self.call(args)
+        if self.reply_mode == b"SKIP":
+            self.reply_mode = b"ON"
+            self.update_guard()
+        if r and self.proto == 3 and r[:1] == b">":
+            return r
+        return b""
+
+    def _guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         if self.restricted:
             refused = acl.permission(self, cmd, args)
             if refused is not None:
@@ -79,7 +102,11 @@ class Client(Session):
         if busy is not None and busy.caller is not self:
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
             if refused is not None:
-                return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
+                if cmd.name == "exec":
+                    return self._abort_exec(cmd, refused)
+                if self.multi is not None:  # refused while queueing: EXEC aborts, as Redis
+                    self.multi_failed = True
+                return refused
         if self.state.misconf is not None:
             refused = self._misconf(cmd, self.state.misconf)
             if refused is not None:
@@ -89,7 +116,7 @@ class Client(Session):
             if refused is not None:
                 return self.reject(refused)
         if self.state.pause is not None:
-            hold = ops.held(self, cmd)
+            hold = ops.held(self, cmd, args)
             if hold is not None:
                 return hold
         if self.subscribed and not cmd.pubsub_ok:
@@ -100,6 +127,8 @@ class Client(Session):
                 refused = self._multi_oom(cmd)
                 if refused is not None:
                     return refused
+            if "no-multi" in cmd.flags:
+                return self.refused(cmd, NOT_IN_MULTI)
             if cmd.name not in RUN_INSIDE_MULTI:
                 self.multi.append(args)
                 return QUEUED
@@ -190,21 +219,38 @@ class Client(Session):
         self.multi = None
         self.unwatch()
 
-    def info_fields(self) -> dict[str, Any]:
-        fields = super().info_fields()
-        fields["sub"] = len(self.channels)
-        fields["psub"] = len(self.patterns)
-        fields["multi"] = len(self.multi) if self.multi is not None else -1
+    def info_fields(self, running: list[bytes] | None = None) -> dict[str, Any]:
+        """Redis 7.0's CLIENT LIST fields in its order (7.2's lib-name/lib-ver last). While a
+        command runs Redis still holds it in the query buffer: ``running`` counts there."""
+        base = super().info_fields(running)
         query = self.parser.buffered() + self.queued
-        fields["qbuf"] = query
-        fields["omem"] = client_buffers(self) - query
-        fields["tot-mem"] = CLIENT_BYTES + client_buffers(self)  # its share of used_memory
+        argv = 0
+        if running is not None:
+            argv = sum(len(x) for x in running)
+            query += len(b"*%d\r\n" % len(running)) + sum(
+                len(b"$%d\r\n" % len(x)) + len(x) + 2 for x in running
+            )
+        flags = base["flags"]
         if self.subscribed:
-            fields["flags"] = "P"
+            flags = "P"
         if self.monitoring:
-            fields["flags"] = "O"
+            flags = "O"
         if self.no_evict:
-            fields["flags"] = fields["flags"].replace("N", "") + "e"
+            flags = flags.replace("N", "") + "e"
+        multi = len(self.multi) if self.multi is not None else -1
+        omem = client_buffers(self) - self.parser.buffered() - self.queued
+        fields: dict[str, Any] = {
+            "id": base["id"], "addr": base["addr"], "laddr": base["laddr"],
+            "fd": -1,  # (netlib's Connection does not expose its socket)
+            "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags,
+            "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns), "ssub": 0,
+            "multi": multi, "qbuf": query, "qbuf-free": 0, "argv-mem": argv,
+            "multi-mem": sum(sum(len(x) for x in q) for q in self.multi or ()),
+            "rbs": 1024, "rbp": 0, "obl": 0, "oll": 0, "omem": omem,
+            "tot-mem": CLIENT_BYTES + client_buffers(self),  # its share of used_memory
+            "events": "r", "cmd": base["cmd"], "user": base["user"], "redir": -1,
+            "resp": base["resp"], "lib-name": base["lib-name"], "lib-ver": base["lib-ver"],
+        }  # fmt: skip
         return fields
 
     def client_type(self) -> bytes:
@@ -245,6 +291,7 @@ class Client(Session):
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed
+            or self.reply_mode != b"ON"
             or self.multi is not None
             or self.restricted
             or self.state.pause is not None
@@ -304,6 +351,7 @@ class Client(Session):
                 self.error_counted = False
             else:
                 observer.count_error(reply)
+        self.state.observer.unblocked(self, getattr(self, "blocked_args", None))
         super().unblock(reply)
 
     def _timed_out(self) -> None:

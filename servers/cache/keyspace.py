@@ -186,59 +186,62 @@ class Database:
             ks.tracker.touch(self, key)
         return v
 
+    # Redis's lookupKey has two sides: the read lookup (lookupKeyRead*) counts
+    # keyspace_hits / keyspace_misses, the write lookup (lookupKeyWrite*, flag
+    # LOOKUP_WRITE) counts nothing; both expire lazily and touch the LRU/LFU
+    # data. ``get`` is the read lookup, ``get_for_write`` the write lookup, and
+    # ``peek_counted`` a read lookup leaving LRU/LFU alone (LOOKUP_NOTOUCH:
+    # EXISTS, TYPE, TTL, OBJECT). A command uses the one its Redis counterpart
+    # uses (INCR, LPUSH, SADD, LPOP write; GET, EXISTS, TYPE, TTL, SUNIONSTORE's
+    # sources read), which is what INFO's counters show:
+    # tests/test_cache_keyspace_stats.py compares them with redis-server
+    # command by command.
+    def get_for_write(self, key: bytes) -> Any:
+        """The live value or None for a command about to write ``key`` (Redis's
+        lookupKeyWrite): expired lazily and touched for LRU/LFU, but no hit or miss
+        counted (INFO keyspace_hits counts reads only)."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if self.expires:
+            exp = self.expires.get(key)
+            if exp is not None and exp <= self.ks.clock():
+                self.expire_now(key)
+                return None
+        if self.ks.tracker is not None:
+            self.ks.tracker.touch(self, key)
+        return v
+
     def get_typed(self, key: bytes, t: type) -> Any:
         v = self.get(key)
         if v is not None and type(v) is not t:
             raise WrongType()
         return v
 
-    # Redis's lookupKey has two sides: the read lookup (lookupKeyRead*) counts
-    # keyspace_hits / keyspace_misses, the write lookup (lookupKeyWrite*, flag
-    # LOOKUP_WRITE) counts nothing; both expire lazily and touch the LRU/LFU
-    # data. ``get`` is the read lookup, ``get_write`` the write lookup. A
-    # command uses the one its Redis counterpart uses (INCR, LPUSH, SADD, LPOP
-    # write; GET, EXISTS, TYPE, TTL, SUNIONSTORE's sources read), which is what
-    # INFO's counters show; tests/test_cache_keyspace_stats.py compares them
-    # with redis-server command by command.
-    def get_write(self, key: bytes) -> Any:
-        """The live value or None (expiring it lazily); no hit or miss counted."""
-        v = self.data.get(key)
-        if v is None:
-            return None
-        ks = self.ks
-        if self.expires:
-            exp = self.expires.get(key)
-            if exp is not None and exp <= ks.clock():
-                self.expire_now(key)
-                return None
-        if ks.tracker is not None:
-            ks.tracker.touch(self, key)
-        return v
-
-    def get_typed_write(self, key: bytes, t: type) -> Any:
-        v = self.get_write(key)
+    def get_typed_for_write(self, key: bytes, t: type) -> Any:
+        v = self.get_for_write(key)
         if v is not None and type(v) is not t:
             raise WrongType()
         return v
 
-    def get_untouched(self, key: bytes) -> Any:
-        """A read lookup (hit or miss counted) that leaves LRU/LFU data alone: Redis's
-        lookupKeyReadWithFlags(LOOKUP_NOTOUCH) of EXISTS, TYPE, TTL, OBJECT."""
-        v = self.peek(key)
-        if v is None:
-            self.ks.misses += 1
-        else:
-            self.ks.hits += 1
-        return v
-
     def peek(self, key: bytes) -> Any:
-        """The live value without touching stats or LRU (TYPE, EXISTS, SCAN filters)."""
+        """The live value without touching stats or LRU (DEL, RENAME, SCAN filters)."""
         v = self.data.get(key)
         if v is not None and self.expires:
             exp = self.expires.get(key)
             if exp is not None and exp <= self.ks.clock():
                 self.expire_now(key)
                 return None
+        return v
+
+    def peek_counted(self, key: bytes) -> Any:
+        """``peek`` counting a hit or a miss: Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH),
+        what EXISTS, TYPE, TTL, EXPIRETIME and OBJECT read keys with."""
+        v = self.peek(key)
+        if v is None:
+            self.ks.misses += 1
+        else:
+            self.ks.hits += 1
         return v
 
     def ttl_ms(self, key: bytes) -> int | None:

@@ -176,13 +176,20 @@ class Observer:
             self._slow(c, name, args, seconds)
         if seconds >= self.latency_threshold:
             self._latency("fast-command" if "fast" in cmd.flags else "command", seconds)
-        if self.write_log is not None:
-            if reply is not None:
-                self.write_log(c, cmd, args, reply)
-            elif c.blocked is not None:
-                c.blocked_args = args  # logged when a write serves it
+        if reply is None and c.blocked is not None:
+            c.blocked_args = args  # logged (AOF, slow log) when it is answered
+        elif self.write_log is not None and reply is not None:
+            self.write_log(c, cmd, args, reply)
         if self.monitors and "skip_monitor" not in cmd.flags:
             self.monitor(c, cmd, args)
+
+    def unblocked(self, c: Any, args: list[bytes] | None) -> None:
+        """A blocked command answered: Redis logs it in the slow log then, as it was sent and
+        with the time it ran (not the time it waited): here nothing measurable."""
+        if args and self.slower_than <= 0:
+            name = args[0].decode(errors="replace").lower()
+            if name not in _NO_SLOWLOG:
+                self._slow(c, name, args, 0.0)
 
     def monitor(self, c: Any, cmd: Any, args: list[bytes], addr: str | None = None) -> None:
         """MONITOR's line for a command that ran, unless it is an admin one."""

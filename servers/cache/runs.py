@@ -138,7 +138,7 @@ def _incr(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
     """INCR of a missing key or a canonical counter (no overflow possible below 10**18):
-    the INCR handler's write lookup (``Database.get_write``: the dict lookup while no
+    the INCR handler's write lookup (``Database.get_for_write``: the dict lookup while no
     key has a TTL and no LRU/LFU policy tracks access; no hit or miss counted, as
     Redis's lookupKeyWrite), sum and write."""
     db = c.db

@@ -209,7 +209,7 @@ class ScriptClient:
     def execute(self, args: list[bytes]) -> bytes:
         return b"*-1\r\n"
 
-    def info_line(self) -> str:
+    def info_line(self, running: list[bytes] | None = None) -> str:
         return "id=0 name= cmd=eval"
 
     def protocol_changed(self) -> None:

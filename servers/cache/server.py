@@ -11,6 +11,7 @@ the instantaneous ops/sec figure INFO reports.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class State(ServerState):
         self._ops_sample = (time.monotonic(), 0)
         self.acl = Acl(REGISTRY)
         self.aclfile = settings.aclfile
+        self.replid = os.urandom(20).hex()  # INFO replication's master_replid
         self.requirepass = ""
         if settings.aclfile:
             acl_commands.load_aclfile(self, settings.aclfile)

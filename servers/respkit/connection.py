@@ -200,8 +200,9 @@ def _list_filter(a: list[bytes]) -> tuple[bytes | None, set[int] | None]:
 @sub("LIST", -2, "List client connections", LIST_SYNTAX, flags="")
 def client_list(c: Any, a: list[bytes]) -> bytes:
     kind, ids = _list_filter(a)
+    c.last_command = "client|list"  # Redis names the command being run
     lines = "".join(
-        cl.info_line() + "\n"
+        cl.info_line(a if cl is c else None) + "\n"
         for cl in c.state.clients.values()
         if (kind is None or cl.client_type() == kind) and (ids is None or cl.id in ids)
     )
@@ -210,4 +211,5 @@ def client_list(c: Any, a: list[bytes]) -> bytes:
 
 @sub("INFO", 2, "Information about the current connection", flags="")
 def client_info(c: Any, a: list[bytes]) -> bytes:
-    return resp.verbatim(c.info_line() + "\n", c.proto)
+    c.last_command = "client|info"
+    return resp.verbatim(c.info_line(a) + "\n", c.proto)

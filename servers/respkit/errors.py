@@ -15,6 +15,7 @@ error stays one line; ``_quote`` does the same.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from netlib import resp
 
@@ -41,6 +42,16 @@ class CommandError(Exception):
     def __init__(self, reply: bytes | str) -> None:
         super().__init__(reply)
         self.reply = reply if isinstance(reply, bytes) else resp.error(reply)
+
+
+class Refused(CommandError):
+    """Refused before it ran, as Redis's processCommand refuses an unknown command: a
+    container's unknown subcommand (``cmd`` None: no call counted) or a subcommand's wrong
+    arity (``cmd`` the subcommand: a rejected call of it). Inside MULTI it aborts EXEC."""
+
+    def __init__(self, reply: bytes, cmd: Any = None) -> None:
+        super().__init__(reply)
+        self.cmd = cmd
 
 
 def _quote(b: bytes, limit: int | None = ECHO_MAX) -> bytes:

@@ -40,6 +40,10 @@ def _class(pattern: bytes, i: int) -> tuple[bytes, int]:
 # Patterns longer than this are compiled per call instead of cached, so a client
 # cannot pin memory with a thousand huge patterns. 1 KiB covers every real pattern.
 MAX_CACHED_PATTERN = 1024
+# Redis's matcher recurses once per ``*`` it passes and gives up (no match) past 1000
+# levels, protection against abusive patterns; a pattern with more stars before its
+# end never matches there, so it never matches here either.
+MAX_STAR_NESTING = 1000
 
 
 def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
@@ -98,6 +102,8 @@ def _compile(pattern: bytes) -> Callable[[bytes], bool]:
             segments.append([])
         else:
             segments[-1].append(atom)
+    if len(segments) - 1 - (not segments[-1]) > MAX_STAR_NESTING:
+        return lambda s: False
     if len(segments) == 1:
         body = b"".join(segments[0])
     else:

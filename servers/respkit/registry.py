@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import arity_error, unknown_subcommand
+from .errors import Refused, arity_error, unknown_subcommand
 
 Handler = Callable[[Any, list[bytes]], bytes | None]
 # ``many(session, cmds, start, stop, out, room)``: run ``cmds[start]`` and the calls
@@ -61,15 +61,26 @@ class Command:
     many: RunHandler | None = None
 
     def dispatch(self, session: Any, args: list[bytes]) -> bytes | None:
-        """A container's handler: find the subcommand, check its arity, run it."""
+        """A container's handler: find the subcommand, check its arity, run it (``Refused``
+        if there is none or its arity is wrong: the session counts it as Redis does)."""
         if len(args) == 1 and self.bare is not None:
             return self.bare(session, args)
+        refused = self.refusal(args)
+        if refused is not None:
+            raise refused
+        return self.subcommands[args[1].lower()].fn(session, args)
+
+    def refusal(self, args: list[bytes]) -> Refused | None:
+        """Why a container refuses ``args`` before running (an unknown subcommand, a
+        subcommand's wrong arity), or None."""
+        if len(args) == 1 and self.bare is not None:
+            return None
         sub = self.subcommands.get(args[1]) or self.subcommands.get(args[1].lower())
         if sub is None:
-            return unknown_subcommand(args[0], args[1])
+            return Refused(unknown_subcommand(args[0], args[1]))
         if not arity_ok(sub.arity, len(args)):
-            return arity_error(sub.name)
-        return sub.fn(session, args)
+            return Refused(arity_error(sub.name), sub)
+        return None
 
     def unique_subcommands(self) -> list[Command]:
         return list({id(s): s for s in self.subcommands.values()}.values())

@@ -52,7 +52,7 @@ from netlib.resp import ProtocolError, RequestParser
 from netlib.shell import Connection
 from netlib.shell import Session as ShellSession
 
-from .errors import CommandError, arity_error, unknown_command
+from .errors import CommandError, Refused, arity_error, unknown_command
 
 if TYPE_CHECKING:
     from .registry import Command
@@ -82,6 +82,15 @@ MAX_QUEUED = 128 * 1024 * 1024
 # What ``guard`` returns to hold a command and everything after it until ``unblock``
 # (CLIENT PAUSE): a unique object, compared by identity.
 HOLD = bytes(bytearray(b"hold"))
+
+
+def full_name(cmd: Command, args: list[bytes]) -> str:
+    """``client|list`` for a container's subcommand (as Redis's lastcmd names it)."""
+    if cmd.subcommands and len(args) > 1:
+        sub = cmd.subcommands.get(args[1]) or cmd.subcommands.get(args[1].lower())
+        if sub is not None:
+            return sub.name
+    return cmd.name
 
 
 class Session(ShellSession):
@@ -210,6 +219,11 @@ class Session(ShellSession):
                 out.append(self.reject_arity(cmd, arity_error(cmd.name)))
                 continue
             if self.guarded:  # a server's slow path (MULTI, subscribe mode, ACL, pause)
+                if cmd.subcommands:  # (refused before any guard, as an unknown command)
+                    refused = cmd.refusal(args)
+                    if refused is not None:
+                        out.append(self._refuse(refused))
+                        continue
                 r = self.guard(cmd, args)
                 if r is not None:
                     if r is HOLD:
@@ -250,6 +264,10 @@ class Session(ShellSession):
                 counting, calls, seconds = cmd, 0, 0.0
             try:
                 r = cmd.fn(self, args)
+            except Refused as e:  # a container's unknown subcommand or wrong arity
+                out.append(self._refuse(e))
+                t = perf_counter()
+                continue
             except CommandError as e:
                 r = e.reply
             except errors as e:
@@ -280,8 +298,8 @@ class Session(ShellSession):
         if calls:
             state.count_calls(counting, calls, seconds)
         state.commands_processed += done
-        if cmd is not None:
-            self.last_command = cmd.name
+        if n:  # CLIENT LIST's cmd=: the last command's full name, NULL after an unknown one
+            self.last_command = "" if cmd is None else full_name(cmd, args)
         self.out = None
         if state.unsynced:  # a log to write (the cache's AOF) before the replies go out
             state.sync(self)
@@ -322,6 +340,11 @@ class Session(ShellSession):
             r = self.state.error_reply(e, args)
         self.state.observe(self, cmd, args, r, perf_counter() - t0)
         return r
+
+    def _refuse(self, e: Refused) -> bytes:
+        """A call refused before it ran: counted as an unknown command (``reject``) or, for
+        a subcommand's wrong arity, as a rejected call of it (``reject_arity``)."""
+        return self.reject(e.reply) if e.cmd is None else self.reject_arity(e.cmd, e.reply)
 
     def _defer(self, rest: list[list[bytes]]) -> None:
         """Keep the rest of a pipeline for later: the next loop turn, unless the peer
@@ -417,11 +440,12 @@ class Session(ShellSession):
         """CLIENT LIST TYPE's word for this session (``pubsub`` once it subscribed)."""
         return b"normal"
 
-    def info_line(self) -> str:
-        """One CLIENT LIST line, Redis's field names."""
-        return " ".join(f"{k}={v}" for k, v in self.info_fields().items())
+    def info_line(self, running: list[bytes] | None = None) -> str:
+        """One CLIENT LIST line, Redis's field names; ``running``: the command this session
+        is executing (CLIENT LIST/INFO describing their own caller)."""
+        return " ".join(f"{k}={v}" for k, v in self.info_fields(running).items())
 
-    def info_fields(self) -> dict[str, Any]:
+    def info_fields(self, running: list[bytes] | None = None) -> dict[str, Any]:
         now = time.monotonic()
         laddr = self.conn.sockname
         return {

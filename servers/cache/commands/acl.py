@@ -97,6 +97,7 @@ def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
         return None
     reason, obj = why
     context = "multi" if c.multi is not None else "toplevel"
+    c.last_command = cmd.name  # (Redis's client-info names the refused command: its lastcmd)
     c.state.acl.add_log(reason, obj, user.name, context, describe_client(c))
     if reason == "command":
         return b"-NOPERM this user has no permissions to run the '%s' command\r\n" % to_bytes(obj)
@@ -283,7 +284,7 @@ def acl_genpass(c: Any, a: list[bytes]) -> bytes:
 @sub("LOG", -2, "List latest events denied because of ACLs in place", "[count|RESET]")
 def acl_log(c: Any, a: list[bytes]) -> bytes:
     acl = c.state.acl
-    count = len(acl.log)
+    count = 10  # without a count, the 10 latest (Redis's aclCommand LOG)
     if len(a) > 2:
         if a[2].upper() == b"RESET":
             acl.log.clear()

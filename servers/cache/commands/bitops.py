@@ -36,7 +36,7 @@ BAD_TYPE = (
 def _string(c: Any, key: bytes, write: bool = False) -> bytes | None:
     """The string at ``key``: a read lookup (counted), or with ``write`` the write
     lookup of SETBIT and a writing BITFIELD (not counted, as Redis's lookupKeyWrite)."""
-    v = c.db.get_write(key) if write else c.db.get(key)
+    v = c.db.get_for_write(key) if write else c.db.get(key)
     if v is not None and type(v) is not bytes:
         raise WrongType()
     return v  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ def _hash(c: Any, key: bytes) -> dict[bytes, bytes] | None:
 
 def _hash_written(c: Any, key: bytes) -> dict[bytes, bytes] | None:
     """The write lookup (no hit/miss counted, as Redis's lookupKeyWrite)."""
-    return c.db.get_typed_write(key, dict)
+    return c.db.get_typed_for_write(key, dict)
 
 
 def _hash_for_write(c: Any, key: bytes) -> dict[bytes, bytes]:

@@ -4,7 +4,8 @@ An HLL is a string value in Redis's own format (``servers.cache.hll`` says
 which), so GET, SET, APPEND, SETRANGE and TYPE ("string") see it as Redis
 does, and a value copied between this cache and a redis-server in either
 direction keeps counting. Every command first checks the string is an HLL
-(WRONGTYPE "Key is not a valid HyperLogLog string value." if not) and
+(WRONGTYPE "Key is not a valid HyperLogLog string value." if not; the
+usual WRONGTYPE wording for a value that is no string) and
 refuses registers that don't add up (INVALIDOBJ), the two errors Redis
 gives. Writes keep the key's TTL: Redis changes the string in place.
 
@@ -20,7 +21,7 @@ from typing import Any
 from netlib import resp
 
 from .. import hll
-from ..keyspace import KEY_OVERHEAD
+from ..keyspace import KEY_OVERHEAD, WrongType
 from ..table import REGISTRY, CommandError, command
 from . import server as server_commands
 
@@ -50,9 +51,11 @@ def _lookup(c: Any, key: bytes, read: bool = True) -> bytes | None:
 
     A read lookup (hit or miss counted) by default: PFCOUNT's and PFMERGE's
     inputs; PFADD looks its key up for writing (not counted), as Redis does."""
-    v = c.db.get(key) if read else c.db.get_write(key)
+    v = c.db.get(key) if read else c.db.get_for_write(key)
     if v is None:
         return None
+    if type(v) is not bytes:  # not a string at all: checkType's own wording, as Redis
+        raise WrongType()
     try:
         hll.check(v)
     except hll.Invalid:
@@ -110,7 +113,7 @@ def pfmerge(c: Any, a: list[bytes]) -> bytes:
         merged = hll.union(values)
     except hll.Corrupted:
         raise CommandError(hll.CORRUPTED) from None
-    dest = _view(c, c.db.get_write(a[1]))
+    dest = _view(c, c.db.get_for_write(a[1]))
     if any(v[4] == hll.DENSE for v in values) and not dest.dense:
         dest.to_dense()  # one dense input makes the result dense at once, as Redis
     try:

@@ -172,7 +172,7 @@ def touch(c: Any, a: list[bytes]) -> bytes:
 @command("IDLETIME", 3, "readonly", (2, 2, 1), G, "Seconds since the key was last used", OBJECT)
 def object_idletime(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    if db.get_untouched(a[2]) is None:  # Redis's OBJECT: a read lookup, LRU untouched
+    if db.peek_counted(a[2]) is None:  # Redis's OBJECT: a read lookup, LRU untouched
         return resp.null(c.proto)
     tracker = db.ks.tracker
     if isinstance(tracker, LfuTracker):
@@ -187,7 +187,7 @@ def object_idletime(c: Any, a: list[bytes]) -> bytes:
 
 @command("REFCOUNT", 3, "readonly", (2, 2, 1), G, "The reference count of a value", OBJECT)
 def object_refcount(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.get_untouched(a[2])
+    v = c.db.peek_counted(a[2])
     if v is None:
         return resp.null(c.proto)
     shared = type(v) is bytes and is_int(v) and 0 <= int(v) < 10000  # Redis's shared integers

@@ -36,12 +36,12 @@ command("UNLINK", -2, "write fast", (1, -1, 1), G, "Delete keys (in Redis: in th
 @command("EXISTS", -2, "readonly fast", (1, -1, 1), G, "Count the keys that exist")
 def exists(c: Any, a: list[bytes]) -> bytes:
     db = c.db
-    return resp.integer(sum(1 for k in a[1:] if db.get_untouched(k) is not None))
+    return resp.integer(sum(1 for k in a[1:] if db.peek_counted(k) is not None))
 
 
 @command("TYPE", 2, "readonly fast", (1, 1, 1), G, "The type of the value at key")
 def type_(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.get_untouched(a[1])
+    v = c.db.peek_counted(a[1])
     return b"+none\r\n" if v is None else b"+" + TYPE_NAMES[type(v)] + b"\r\n"
 
 
@@ -205,7 +205,7 @@ def pexpireat(c: Any, a: list[bytes]) -> bytes:
 
 def _ttl(c: Any, key: bytes, seconds: bool) -> bytes:
     db = c.db
-    if db.get_untouched(key) is None:
+    if db.peek_counted(key) is None:
         return resp.integer(-2)
     ms = db.ttl_ms(key)
     if ms is None:
@@ -225,7 +225,7 @@ def pttl(c: Any, a: list[bytes]) -> bytes:
 
 def _expiretime(c: Any, key: bytes, div: int) -> bytes:
     db = c.db
-    if db.get_untouched(key) is None:
+    if db.peek_counted(key) is None:
         return resp.integer(-2)
     at = db.expires.get(key)
     return resp.integer(-1 if at is None else at // div)
@@ -262,7 +262,7 @@ NOT_LFU = (
 @command("FREQ", 3, "readonly", (2, 2, 1), G, "The LFU access frequency of a key", OBJECT)
 def object_freq(c: Any, a: list[bytes]) -> bytes:
     # Redis looks the key up first (a read lookup, counted), then tests the policy.
-    if c.db.get_untouched(a[2]) is None:
+    if c.db.peek_counted(a[2]) is None:
         return resp.null(c.proto)
     tracker = c.db.ks.tracker
     if not isinstance(tracker, LfuTracker):
@@ -273,7 +273,7 @@ def object_freq(c: Any, a: list[bytes]) -> bytes:
 @command("ENCODING", 3, "readonly", (2, 2, 1), G, "The internal encoding of a value", OBJECT)
 def object_encoding(c: Any, a: list[bytes]) -> bytes:
     """Redis 7.0's encoding name for the value (servers/cache/encoding.py says how)."""
-    v = c.db.get_untouched(a[2])
+    v = c.db.peek_counted(a[2])
     return resp.null(c.proto) if v is None else resp.bulk(encoding(c.state, c.db, a[2], v))
 
 

@@ -42,7 +42,7 @@ def _where(b: bytes) -> bool:
 def _list(db: Database, key: bytes, read: bool = False) -> deque[bytes] | None:
     """The write lookup (no hit/miss counted) of RPOPLPUSH, LMOVE, LMPOP, as Redis;
     with ``read`` the read lookup (counted) of LPOS."""
-    v = db.get(key) if read else db.get_write(key)
+    v = db.get(key) if read else db.get_for_write(key)
     if v is not None and type(v) is not deque:
         raise WrongType()
     return v  # type: ignore[no-any-return]
@@ -50,7 +50,7 @@ def _list(db: Database, key: bytes, read: bool = False) -> deque[bytes] | None:
 
 def push_one(state: Any, db: Database, key: bytes, value: bytes, left: bool) -> None:
     """Push one element (creating the list), and wake whoever waits on ``key``."""
-    lst = db.get_write(key)
+    lst = db.get_for_write(key)
     if lst is None:
         lst = deque()
         db.put_new(key, lst)

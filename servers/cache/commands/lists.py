@@ -35,12 +35,12 @@ def _list(c: Any, key: bytes) -> deque[bytes] | None:
 
 def _list_for_write(c: Any, key: bytes) -> deque[bytes] | None:
     """The write lookup (no hit/miss counted): LSET, LINSERT, blocking pops."""
-    return c.db.get_typed_write(key, deque)
+    return c.db.get_typed_for_write(key, deque)
 
 
 def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
     db, key = c.db, a[1]
-    lst = db.get_write(key)
+    lst = db.get_for_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -93,7 +93,7 @@ def _pop(c: Any, a: list[bytes], left: bool) -> bytes:
         return arity_error("lpop" if left else "rpop")
     count = to_positive(a[2]) if len(a) == 3 else None
     db, key = c.db, a[1]
-    lst = db.get_write(key)
+    lst = db.get_for_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -168,7 +168,7 @@ def lset(c: Any, a: list[bytes]) -> bytes:
 def lrem(c: Any, a: list[bytes]) -> bytes:
     count, value = to_int(a[2]), a[3]
     db, key = c.db, a[1]
-    lst = db.get_write(key)
+    lst = db.get_for_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:
@@ -194,7 +194,7 @@ def lrem(c: Any, a: list[bytes]) -> bytes:
 def ltrim(c: Any, a: list[bytes]) -> bytes:
     start, stop = to_int(a[2]), to_int(a[3])
     db, key = c.db, a[1]
-    lst = db.get_write(key)
+    lst = db.get_for_write(key)
     if lst is not None and type(lst) is not deque:
         raise WrongType()
     if lst is None:

@@ -11,6 +11,7 @@ commands themselves are never held, so UNPAUSE can always get through.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -178,15 +179,53 @@ def unpause(st: Any) -> None:
             cl.resume()
 
 
-def held(c: Any, cmd: Any) -> bytes | None:
+# What Redis flags may-replicate: held by a WRITE pause like the writes.
+MAY_REPLICATE = frozenset({"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"})
+
+
+def held(c: Any, cmd: Any, args: list[bytes] | None = None) -> bytes | None:
     """While paused: HOLD for a command the pause covers (the guard's answer), else None."""
     pause = c.state.pause
     if pause is None or cmd.name == "client" or c.blocked is not None:
         return None
-    if pause[1] == "all" or "write" in cmd.flags or cmd.name in ("publish", "eval", "evalsha"):
+    if pause[1] == "all" or (_writes(c, cmd) and not _no_writes_script(c, cmd, args or [])):
         c.blocked = PAUSED
         return HOLD
     return None
+
+
+def _no_writes_script(c: Any, cmd: Any, args: list[bytes]) -> bool:
+    """An EVAL / EVALSHA / FCALL of a script flagged ``no-writes``: a WRITE pause lets it run,
+    as Redis does (a script without flags counts as a write)."""
+    flags: Any = None
+    engine = c.state.scripting
+    try:
+        if cmd.name == "eval" and len(args) > 1:
+            from ..scripting import parse_shebang
+
+            flags = parse_shebang(args[1])[0]
+        elif cmd.name == "evalsha" and len(args) > 1 and engine is not None:
+            entry = engine.scripts.get(args[1].decode(errors="replace").lower())
+            flags = entry[1] if entry else None
+        elif cmd.name == "fcall" and len(args) > 1 and engine is not None:
+            entry = engine.functions.get(args[1].decode(errors="replace").lower())
+            flags = entry[1]["flags"] if entry else None
+    except CommandError:  # a bad shebang: refused when it runs
+        return False
+    return flags is not None and "no-writes" in flags
+
+
+def _writes(c: Any, cmd: Any) -> bool:
+    """A command a WRITE pause holds: a write, a may-replicate one, or an EXEC queueing one."""
+    if "write" in cmd.flags or cmd.name in MAY_REPLICATE:
+        return True
+    if cmd.name == "exec" and c.multi:
+        registry = c.state.registry
+        for args in c.multi:
+            queued = registry.get(args[0])
+            if queued is not None and ("write" in queued.flags or queued.name in MAY_REPLICATE):
+                return True
+    return False
 
 
 @client_sub("UNPAUSE", 2, "Resume processing of clients that were paused")
@@ -202,6 +241,18 @@ def client_no_evict(c: Any, a: list[bytes]) -> bytes:
         return SYNTAX
     c.no_evict = v == b"ON"
     return resp.OK
+
+
+@command("REPLY", 3, "noscript loading stale", NO, "connection",
+         "Instruct the server whether to reply to commands", CLIENT, "ON|OFF|SKIP")  # fmt: skip
+def client_reply(c: Any, a: list[bytes]) -> bytes | None:
+    """OFF and SKIP have no reply themselves (None: nothing to send, nothing blocked)."""
+    mode = a[2].upper()
+    if mode not in (b"ON", b"OFF", b"SKIP"):
+        return SYNTAX
+    c.reply_mode = mode
+    c.update_guard()
+    return resp.OK if mode == b"ON" else None
 
 
 # --- SLOWLOG ------------------------------------------------------------------------------
@@ -271,6 +322,35 @@ def latency_reset(c: Any, a: list[bytes]) -> bytes:
         if ev.pop(name, None) is not None:
             n += 1
     return resp.integer(n)
+
+
+@_lat("HISTOGRAM", -2, "Return the cumulative distribution of latencies of a subset of commands "
+      "or all", "[command [command ...]]")  # fmt: skip
+def latency_histogram(c: Any, a: list[bytes]) -> bytes:
+    """Per command (a container's name: each of its subcommands; unknown names are skipped)
+    its calls and ``histogram_usec``. Calls are counted in runs (``Session.run``), not timed
+    one by one, so the distribution is a single bucket: the power of two at or above the
+    mean time per call (Redis's HdrHistogram has one per call, in the same power-of-two
+    buckets, cumulative)."""
+    stats = c.state.observer.commands
+    if len(a) == 2:
+        names = list(stats)
+    else:
+        names = []
+        for x in a[2:]:
+            want = x.decode(errors="replace").lower()
+            names += [n for n in stats if n == want or n.startswith(want + "|")]
+    out: dict[bytes, Any] = {}
+    for name in dict.fromkeys(names):
+        st = stats[name]
+        if not st.calls:
+            continue
+        mean_us = st.seconds * 1e6 / st.calls
+        bucket = 1 << max(0, math.ceil(math.log2(mean_us))) if mean_us > 1 else 1
+        out[name.encode()] = {
+            b"calls": st.calls, b"histogram_usec": {bucket: st.calls}
+        }  # fmt: skip
+    return resp.map_(out, c.proto)
 
 
 # --- MEMORY USAGE ------------------------------------------------------------------------

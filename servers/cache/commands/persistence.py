@@ -8,6 +8,7 @@ from typing import Any
 
 from netlib import resp
 
+from ..persist import POLICIES
 from ..table import SYNTAX, CommandError, command
 from . import server as server_commands
 
@@ -24,7 +25,7 @@ def _persistence(c: Any) -> Any:
     return p
 
 
-@command("SAVE", 1, FLAGS, NO, G, "Synchronously save the dataset to disk")
+@command("SAVE", 1, FLAGS + " no-multi", NO, G, "Synchronously save the dataset to disk")
 def save(c: Any, a: list[bytes]) -> bytes:
     p = _persistence(c)
     if p.child is not None and p.child[1] == "save":
@@ -72,8 +73,16 @@ def _set_appendonly(st: Any, v: str) -> None:
 
 
 def _set_fsync(st: Any, v: str) -> None:
+    """Without a data directory there is no AOF to sync: the policy is only recorded (as
+    Redis records it while appendonly is no)."""
+    if v.lower() not in POLICIES:
+        raise CommandError(
+            "CONFIG SET failed (possibly related to argument 'appendfsync') - "
+            "argument(s) must be one of the following: everysec, always, no"
+        )
     if st.persistence is None:
-        raise ValueError(v)
+        st.appendfsync = v.lower()
+        return
     st.persistence.set_policy(v.lower())
 
 
@@ -84,7 +93,7 @@ def _p(st: Any, attr: str, default: str) -> str:
 
 server_commands.GETTERS.update({
     "appendonly": lambda st: "yes" if st.persistence is not None and st.persistence.aof else "no",
-    "appendfsync": lambda st: _p(st, "policy", "everysec"),
+    "appendfsync": lambda st: _p(st, "policy", getattr(st, "appendfsync", "everysec")),
     "dir": lambda st: _p(st, "dir", ""),
     "dbfilename": lambda st: _p(st, "dbfilename", "dump.sdb"),
     "appenddirname": lambda st: _p(st, "dirname", "appendonlydir"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,13 +32,18 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
         "server": st.info_server(),
         "clients": {
             "connected_clients": len(st.clients),
-            "blocked_clients": st.blocking.blocked_clients,
+            # held by CLIENT PAUSE counts too, as in Redis ("paused": ops.PAUSED)
+            "blocked_clients": st.blocking.blocked_clients
+            + sum(1 for cl in st.clients.values() if cl.blocked == "paused"),
             "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
         },
         "memory": st.memory.info(),
         "stats": {
             "total_connections_received": st.connections_received,
-            "total_commands_processed": st.commands_processed,
+            # Redis counts a command once it ran (call()): the calls of INFO commandstats,
+            # counted up to this INFO (the session flushes its runs' counts before it);
+            # a refused or queued command is none, and nor is this INFO
+            "total_commands_processed": sum(s.calls for s in st.observer.commands.values()),
             "instantaneous_ops_per_sec": st.ops_per_sec,
             "expired_keys": ks.expired_keys,
             "evicted_keys": ks.evicted_keys,
@@ -47,13 +53,42 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             "pubsub_patterns": st.hub.numpat(),
             "total_error_replies": st.observer.error_replies,
         },
+        "replication": {  # a master without replicas (the cache has no replication)
+            "role": "master",
+            "connected_slaves": 0,
+            "master_failover_state": "no-failover",
+            "master_replid": st.replid,
+            "master_replid2": "0" * 40,
+            "master_repl_offset": 0,
+            "second_repl_offset": -1,
+            "repl_backlog_active": 0,
+        },  # fmt: skip
+        "cpu": _cpu(),
         "keyspace": keyspace,
         **st.extra_sections(),
     }
 
 
+def _cpu() -> dict[str, str]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "used_cpu_sys": f"{own.ru_stime:.6f}", "used_cpu_user": f"{own.ru_utime:.6f}",
+        "used_cpu_sys_children": f"{children.ru_stime:.6f}",
+        "used_cpu_user_children": f"{children.ru_utime:.6f}",
+    }  # fmt: skip
+
+
+# What INFO and INFO default leave out (Redis: only ALL / EVERYTHING or by name).
+NOT_DEFAULT = ("commandstats", "latencystats")
+
+
 def info_text(c: Any, wanted: list[str]) -> str:
-    return kv.info_text(_sections(c), wanted)
+    sections = _sections(c)
+    if not wanted or "default" in wanted:
+        named = [w for w in wanted if w != "default" and w in sections]
+        wanted = [n for n in sections if n not in NOT_DEFAULT or n in named]
+    return kv.info_text(sections, wanted)
 
 
 @command("INFO", -1, "", (0, 0, 0), G, "Information and statistics about the server")
@@ -123,6 +158,10 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
 _INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 
 
+# Mutable in Redis (it rebinds its listeners), not here: setting the current value is a no-op.
+_LISTENING = ("bind", "port")
+
+
 def _config_value(st: Any, name: str) -> str | None:
     if name in GETTERS:
         return GETTERS[name](st)
@@ -152,7 +191,14 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(arity_error("config|set"))
     pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
-    for name, _ in pairs:
+    for name, value in pairs:
+        if name in _LISTENING:  # Redis rebinds its listeners; here only the value they have
+            if value != _config_value(st, name):
+                raise CommandError(
+                    f"CONFIG SET failed (possibly related to argument '{name}') - "
+                    "changing it on a running server is not supported"
+                )
+            continue
         if name not in SETTERS and name not in _INERT:
             if name in GETTERS or name in st.extra_config:
                 raise CommandError(
@@ -161,6 +207,8 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
                 )
             raise CommandError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
     for name, value in pairs:
+        if name in _LISTENING:
+            continue
         try:
             if name in SETTERS:
                 SETTERS[name](st, value)

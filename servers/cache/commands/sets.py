@@ -16,6 +16,7 @@ from netlib import resp
 from ..encoding import note_set
 from ..keyspace import SET_MEMBER_OVERHEAD
 from ..table import SYNTAX, command, to_int, to_positive
+from .keys import parse_cursor, parse_scan_options
 
 G = "set"
 RANDOM_EXACT_MAX = 512  # Redis's set-max-listpack-entries scale: small sets pay O(n)
@@ -27,7 +28,7 @@ def _set(c: Any, key: bytes) -> set[bytes] | None:
 
 def _set_for_write(c: Any, key: bytes) -> set[bytes] | None:
     """The write lookup (no hit/miss counted): SADD, SREM, SPOP."""
-    return c.db.get_typed_write(key, set)
+    return c.db.get_typed_for_write(key, set)
 
 
 @command("SADD", -3, "write denyoom fast", (1, 1, 1), G, "Add members to a set")
@@ -155,3 +156,23 @@ def sunion(c: Any, a: list[bytes]) -> bytes:
 def sdiff(c: Any, a: list[bytes]) -> bytes:
     first, *rest = _sets(c, a[1:])
     return resp.set_(first.difference(*rest), c.proto)
+
+
+SSCAN_ALL_AT_ONCE = 128  # a small set is returned in one call (Redis: a listpack or intset)
+
+
+@command("SSCAN", -3, "readonly", (1, 1, 1), G, "Incrementally iterate set members")
+def sscan(c: Any, a: list[bytes]) -> bytes:
+    """Like HSCAN: beyond the compact size the cursor is a position in the set's iteration
+    order, stable while the set is not changed (Redis's reverse-binary cursor also survives
+    a rehash; here members added during a scan may shift it)."""
+    cursor = parse_cursor(a[2])
+    match, count, _ = parse_scan_options(a, 3)
+    members = list(_set(c, a[1]) or ())
+    if len(members) <= SSCAN_ALL_AT_ONCE:
+        chunk, nxt = members, 0
+    else:
+        chunk = members[cursor : cursor + count]
+        nxt = cursor + count if cursor + count < len(members) else 0
+    found = [m for m in chunk if match is None or match(m)]
+    return b"*2\r\n" + resp.bulk(b"%d" % nxt) + resp.bulks(found)

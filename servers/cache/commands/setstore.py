@@ -22,7 +22,7 @@ G = "set"
 
 def _set(db: Database, key: bytes, read: bool = False) -> set[bytes] | None:
     """SMOVE's lookups are writes (not counted); ``read`` makes it a counted read."""
-    v = db.get(key) if read else db.get_write(key)
+    v = db.get(key) if read else db.get_for_write(key)
     if v is not None and type(v) is not set:
         raise WrongType()
     return v  # type: ignore[no-any-return]

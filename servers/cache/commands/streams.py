@@ -85,7 +85,7 @@ def _stream(c: Any, key: bytes) -> Stream | None:
 
 def _stream_for_write(c: Any, key: bytes) -> Stream | None:
     """The write lookup (no hit/miss counted): XADD, XTRIM, XDEL, XSETID, XGROUP."""
-    return c.db.get_typed_write(key, Stream)
+    return c.db.get_typed_for_write(key, Stream)
 
 
 def _id(b: bytes, missing_seq: int = 0, strict: bool = False) -> ID:
@@ -299,7 +299,7 @@ def xadd(c: Any, a: list[bytes]) -> bytes:
     if t.id == ZERO and t.seq_given:
         return b"-ERR The ID specified in XADD must be greater than 0-0\r\n"
     db, key = c.db, a[1]
-    s = db.get_write(key)
+    s = db.get_for_write(key)
     if s is None:
         if t.nomkstream:
             return resp.null(c.proto)

@@ -47,7 +47,7 @@ def _get_string(db: Any, key: bytes) -> bytes | None:
 
 def _string_for_write(db: Any, key: bytes) -> bytes | None:
     """The write lookup (no hit/miss counted) of APPEND, SETRANGE, INCRBYFLOAT."""
-    return db.get_typed_write(key, bytes)
+    return db.get_typed_for_write(key, bytes)
 
 
 @command("GET", 2, "readonly fast", (1, 1, 1), G, "Get the value of a key")
@@ -110,7 +110,7 @@ def set_(c: Any, a: list[bytes]) -> bytes:
     cond, at, keep, get_ = _set_options(c, a)
     # SET ... GET reads the old value as GET does (a read lookup, counted); the
     # other options look the key up for writing (lookupKeyWrite: not counted).
-    old = db.get(key) if get_ else db.get_write(key)
+    old = db.get(key) if get_ else db.get_for_write(key)
     if get_ and old is not None and type(old) is not bytes:
         raise WrongType()
     if (cond == b"NX" and old is not None) or (cond == b"XX" and old is None):
@@ -275,7 +275,7 @@ def setrange(c: Any, a: list[bytes]) -> bytes:
 
 def incr_by(c: Any, key: bytes, delta: int) -> bytes:
     db = c.db
-    old = db.get_write(key)
+    old = db.get_for_write(key)
     if old is None:
         n = delta
     elif type(old) is not bytes:

@@ -29,6 +29,7 @@ otherwise, so a big set's ZSCAN costs one O(n) reply here.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from netlib import resp
@@ -112,7 +113,13 @@ ELEMENT_SIZES[SortedSet] = lambda zs: sum(len(m) + ZSET_MEMBER_OVERHEAD for m in
 
 def strict_float(b: bytes, err: bytes = NOT_FLOAT) -> float:
     """Redis's getDoubleFromObject: strtod, refusing NaN and what over- or underflows
-    (``1e309``, ``1e-400``); ``inf`` itself is fine."""
+    (``1e309``, ``1e-400``, ``0x1p1024``); ``inf`` itself is fine, and so is a C99 hex
+    float (``0x10``, ``-0x1.8p3``), which strtod reads too."""
+    if _is_hex(b):
+        x = _hex_float(b, err)
+        if math.isinf(x) or (x == 0.0 and b.lower().split(b"p")[0].translate(None, b"+-.0x")):
+            raise CommandError(err)  # strtod's ERANGE: an overflow, or an underflow to 0
+        return x
     x = to_float(b, err)
     if math.isinf(x) and b"inf" not in b.lower():
         raise CommandError(err)
@@ -123,17 +130,40 @@ def strict_float(b: bytes, err: bytes = NOT_FLOAT) -> float:
     return x
 
 
+# The rest of a hex float after its "0x" (and optional sign):
+# hex digits with at most one point (at least one digit), then an optional binary exponent.
+_HEX_REST = re.compile(rb"(?=\.?[0-9a-fA-F])[0-9a-fA-F]*(?:\.[0-9a-fA-F]*)?(?:[pP][+-]?[0-9]+)?")
+
+
+def _is_hex(b: bytes) -> bool:
+    """Starts as strtod's hex floats do: "0x" or "0X", after an optional sign."""
+    return b[:2] in (b"0x", b"0X") or (b[:1] in (b"+", b"-") and b[1:3] in (b"0x", b"0X"))
+
+
+def _hex_float(b: bytes, err: bytes) -> float:
+    """A C99 hex float as strtod reads it, whole (trailing junk refused); an overflow
+    is an infinity of its sign (strtod's HUGE_VAL), an underflow 0."""
+    sign = b[:1] if b[:1] in (b"+", b"-") else b""
+    rest = b[len(sign) + 2 :]
+    if not _HEX_REST.fullmatch(rest):
+        raise CommandError(err)
+    try:
+        return float.fromhex((sign + b"0x" + rest).decode())
+    except OverflowError:
+        return -math.inf if sign == b"-" else math.inf
+
+
 def parse_score(b: bytes) -> float:
     return strict_float(b)
 
 
 def format_score(x: float) -> bytes:
     """``%.17g``, which spells the infinities ``inf``/``-inf`` as Redis does (NaN never gets here)."""
-    return b"%.17g" % x
+    return b"%.17g" % (x + 0.0)  # (+ 0.0: -0 is spelled 0, as redis-server 7.0 does)
 
 
 def score_reply(x: float, proto: int) -> bytes:
-    s = b"%.17g" % x
+    s = b"%.17g" % (x + 0.0)  # (-0 is spelled 0, as redis-server 7.0 does)
     if proto == 3:
         return b",%s\r\n" % s
     return b"$%d\r\n%s\r\n" % (len(s), s)
@@ -147,11 +177,11 @@ def pairs_reply(items: list[tuple[bytes, float]], withscores: bool, proto: int) 
     if proto == 3:
         parts.append(b"*%d\r\n" % len(items))
         for m, s in items:
-            parts.append(b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s))
+            parts.append(b"*2\r\n$%d\r\n%s\r\n,%.17g\r\n" % (len(m), m, s + 0.0))
     else:
         parts.append(b"*%d\r\n" % (2 * len(items)))
         for m, s in items:
-            t = b"%.17g" % s
+            t = b"%.17g" % (s + 0.0)
             parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t), t))
     return b"".join(parts)
 
@@ -162,6 +192,9 @@ def _range_float(b: bytes) -> float:
         return 0.0  # strtod of "" converts nothing and stops at the end: Redis reads 0
     if b"_" in b or b.rstrip() != b:
         raise CommandError(NOT_FLOAT_RANGE)
+    h = b.lstrip()
+    if _is_hex(h):
+        return _hex_float(h, NOT_FLOAT_RANGE)  # (an overflow is an infinity, as strtod's)
     try:
         x = float(b)
     except ValueError:
@@ -213,7 +246,7 @@ def _zset(c: Any, key: bytes) -> SortedSet | None:
 
 def _zset_for_write(c: Any, key: bytes) -> SortedSet | None:
     """The write lookup (no hit/miss counted): ZADD, ZINCRBY, ZREM*, the pops."""
-    return c.db.get_typed_write(key, SortedSet)
+    return c.db.get_typed_for_write(key, SortedSet)
 
 
 def new_zset(c: Any, first_member_len: int) -> SortedSet:
@@ -349,7 +382,7 @@ def zadd(c: Any, a: list[bytes]) -> bytes:
         if b.isdigit() and len(b) < 300:
             db, key = c.db, a[1]
             score, member = float(b), a[3]
-            zs = db.get_write(key)
+            zs = db.get_for_write(key)
             if zs is None:
                 zs = new_zset(c, len(member))
                 db.put_new(key, zs)

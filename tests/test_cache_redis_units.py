@@ -1,0 +1,305 @@
+"""Divergences found by Redis's own TCL units (``bench/redis_suite.py``) on the
+introspection, transaction, keyspace and protocol units, each checked here against
+a real redis-server (the same bytes, or the same reply through redis-py)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis_diff import reply, same
+
+from harness.procs import Child, python_module
+from netlib.resp import encode_command
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    with python_module("servers.cache", port=0) as child:
+        assert isinstance(child, Child)
+        yield child.port  # type: ignore[misc]
+
+
+@pytest.fixture
+def ours(port) -> redis.Redis:  # type: ignore[no-untyped-def]
+    r = redis.Redis(port=port, db=9)
+    r.flushall()
+    return r
+
+
+@pytest.fixture
+def real(redis_addr) -> redis.Redis:  # type: ignore[no-untyped-def]
+    r = redis.Redis(host=redis_addr.host, port=redis_addr.port, db=9)
+    r.flushall()
+    return r
+
+
+def exchange(port: int, cmds: list[tuple[object, ...]], until: bytes) -> bytes:
+    """Send ``cmds`` in one write; every byte received until the reply stream ends in ``until``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"".join(encode_command(*c) for c in cmds))  # type: ignore[arg-type]
+        got = b""
+        while not got.endswith(until):
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        return got
+
+
+def test_client_reply_off_skip_on_as_redis(ours, real):
+    cmds = [
+        ("SELECT", 9), ("CLIENT", "REPLY", "OFF"), ("PING", "a"), ("SET", "k", "v"), ("GET", "nokey"),
+        ("CLIENT", "REPLY", "ON"), ("PING", "b"),
+        ("CLIENT", "REPLY", "SKIP"), ("PING", "c"), ("PING", "d"),
+        ("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "ON"), ("PING", "e"),
+    ]  # fmt: skip
+    port_of = lambda r: r.connection_pool.connection_kwargs["port"]  # noqa: E731
+    mine = exchange(port_of(ours), cmds, b"$1\r\ne\r\n")
+    theirs = exchange(port_of(real), cmds, b"$1\r\ne\r\n")
+    assert mine == theirs == b"+OK\r\n+OK\r\n$1\r\nb\r\n$1\r\nd\r\n+OK\r\n$1\r\ne\r\n"
+    assert ours.get("k") == b"v"  # the silenced SET ran
+    same(ours, real, "CLIENT", "REPLY", "MAYBE")
+
+
+def test_a_pattern_nesting_more_than_1000_stars_matches_nothing_as_in_redis(ours, real):
+    for r in (ours, real):
+        r.set(b"a" * 5000, 1)
+    for n in (999, 1000, 1001, 2500):
+        same(ours, real, "KEYS", "*?" * n)  # Redis gives up past 1000 nested stars
+        same(ours, real, "KEYS", "*?" * n + "*")  # a trailing star is not nested
+
+
+def _fields(line: bytes) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in line.decode().split())
+
+
+def test_client_info_and_list_have_redis_fields_in_redis_order(ours, real):
+    mine, theirs = _fields(ours.execute_command("CLIENT", "INFO")), _fields(
+        real.execute_command("CLIENT", "INFO")
+    )
+    assert list(mine)[: len(theirs)] == list(theirs)  # 7.2's lib-name/lib-ver may follow
+    for k in ("flags", "sub", "psub", "ssub", "multi", "qbuf", "multi-mem", "obl", "oll",
+              "omem", "events", "cmd", "redir", "resp"):  # fmt: skip
+        assert mine[k] == theirs[k], k  # qbuf=26: the running CLIENT INFO is still buffered
+    line = [x for x in ours.execute_command("CLIENT", "LIST").splitlines() if x][0]
+    assert _fields(line)["cmd"] == "client|list"
+
+
+def test_config_set_of_appendfsync_bind_and_port_to_their_values(ours, real):
+    for r in (ours, real):
+        for name in ("appendfsync", "bind", "port"):
+            value = r.config_get(name)[name]
+            assert r.config_set(name, value)
+        assert r.config_set("appendfsync", "always") and r.config_get("appendfsync") == {
+            "appendfsync": "always"
+        }
+        r.config_set("appendfsync", "everysec")
+    same(ours, real, "CONFIG", "SET", "appendfsync", "sometimes")
+    with pytest.raises(redis.ResponseError, match="not supported"):
+        ours.config_set("port", "1")
+
+
+def test_save_inside_multi_is_refused_and_exec_aborts_as_redis(ours, real):
+    for r in (ours, real):
+        r.delete("foo")
+    conns = [(r, r.connection_pool.get_connection()) for r in (ours, real)]
+    replies = []
+    for r, conn in conns:
+        got = []
+        for cmd in (("SELECT", 9), ("MULTI",), ("SET", "foo", "bar"), ("SAVE",), ("EXEC",)):
+            conn.send_command(*cmd)
+            try:
+                got.append(conn.read_response())
+            except redis.ResponseError as e:
+                got.append(("error", str(e)))
+        replies.append(got)
+        r.connection_pool.release(conn)
+    assert replies[0] == replies[1]
+    assert replies[0][3] == ("error", "Command not allowed inside a transaction")
+    assert ours.get("foo") is None
+
+
+def _twin(r: redis.Redis) -> redis.Redis:
+    kw = r.connection_pool.connection_kwargs
+    return redis.Redis(host=kw.get("host", "localhost"), port=kw["port"], db=kw.get("db", 0),
+                       single_connection_client=True)  # fmt: skip
+
+
+def _busy_then_multi(r: redis.Redis) -> tuple[object, object]:
+    """A script busy past lua-time-limit; meanwhile another client queues MULTI / INCR
+    (refused: BUSY), the script is killed, INCR is queued and EXEC answers."""
+    r.config_set("lua-time-limit", 10)
+    r.set("xx", 1)
+    other, killer = _twin(r), _twin(r)
+    pipe = other.connection_pool.get_connection()  # connected (and SELECTed) before the script
+    killer.ping()
+    busy = r.connection_pool.get_connection()
+    busy.send_command("EVAL", "while true do end", 0)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            other.ping()
+        except redis.ResponseError:  # BUSY: the script is past its time limit
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    out = []
+
+    def send(*cmd: object) -> None:
+        pipe.send_command(*cmd)
+        try:
+            out.append(pipe.read_response())
+        except redis.ResponseError as e:
+            out.append(("error", str(e).split()[0]))
+
+    send("MULTI")
+    send("INCR", "xx")
+    killer.script_kill()
+    with pytest.raises(redis.ResponseError):
+        busy.read_response()  # the killed script's error
+    send("INCR", "xx")
+    send("EXEC")
+    busy.disconnect()
+    pipe.disconnect()
+    return out, killer.get("xx")
+
+
+def test_a_command_refused_busy_inside_multi_aborts_exec_as_redis(ours, real):
+    mine, theirs = _busy_then_multi(ours), _busy_then_multi(real)
+    assert mine == theirs
+    assert mine[0][-1] == ("error", "Transaction") and mine[1] == b"1"  # EXECABORT: discarded
+
+
+def test_info_default_all_cpu_and_replication_sections_as_redis(ours, real):
+    ours.get("x")  # one call at least in commandstats
+    real.get("x")
+    for r in (ours, real):
+        default, everything = r.info(), r.info("all")
+        assert "used_cpu_user" in default and default["master_repl_offset"] == 0
+        assert "cmdstat_get" not in default and "cmdstat_get" in everything
+        both = r.info("cpu", "default")
+        assert "cmdstat_get" not in both and "used_cpu_user" in both and "used_memory" in both
+        assert "used_cpu_user_children" in r.info("cpu", "all")
+        assert "used_memory" not in r.info("cpu")
+        assert r.info("replication")["role"] == "master"
+
+
+def _served_blpop_in_slowlog(r: redis.Redis) -> list[bytes]:
+    r.config_set("slowlog-log-slower-than", 0)
+    waiter = _twin(r)
+    conn = waiter.connection_pool.get_connection()
+    conn.send_command("BLPOP", "l", 0)
+    deadline = time.monotonic() + 5
+    while r.info("clients")["blocked_clients"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    pipe = r.pipeline(transaction=True)
+    pipe.lpush("l", "foo")
+    r.slowlog_reset()
+    pipe.execute()
+    assert conn.read_response() == [b"l", b"foo"]
+    conn.disconnect()
+    entries = r.execute_command("SLOWLOG", "GET")
+    r.config_set("slowlog-log-slower-than", 10000)
+    return [e[3] for e in entries]
+
+
+def test_a_served_blpop_is_in_the_slowlog_as_sent_as_redis(ours, real):
+    mine, theirs = _served_blpop_in_slowlog(ours), _served_blpop_in_slowlog(real)
+    assert mine[0] == theirs[0] == [b"BLPOP", b"l", b"0"]
+
+
+def test_sscan_as_redis(ours, real):
+    for r in (ours, real):
+        r.sadd("small", *range(20))
+        r.sadd("big", *(f"m{i}" for i in range(1000)))
+        r.set("str", "x")
+    same(ours, real, "SSCAN", "nokey", 0)
+    same(ours, real, "SSCAN", "str", 0)
+    same(ours, real, "SSCAN", "small", 0, "COUNT", 0)
+    same(ours, real, "SSCAN", "small", "x")
+    for r in (ours, real):
+        cursor, small = r.sscan("small", 0, match="1*")
+        assert cursor == 0 and sorted(small) == sorted(str(i).encode() for i in range(20)
+                                                       if str(i).startswith("1"))  # fmt: skip
+        seen, cursor, calls = set(), None, 0
+        while cursor != 0:
+            cursor, got = r.sscan("big", cursor or 0, count=100)
+            seen.update(got)
+            calls += 1
+        assert len(seen) == 1000 and calls > 1
+
+
+def _histogram(r: redis.Redis, *names: str) -> dict[bytes, tuple[object, object]]:
+    r.config_resetstat()
+    r.set("a", "b")
+    r.set("c", "d")
+    r.execute_command("CLIENT", "ID")
+    raw = reply(r, "LATENCY", "HISTOGRAM", *names)
+    out = {}
+    for name, body in _as_dict(raw).items():
+        fields = _as_dict(body)
+        buckets = _as_dict(fields[b"histogram_usec"])
+        out[name] = (fields[b"calls"], list(buckets.values())[-1])  # cumulative: last is all
+    return out
+
+
+def _as_dict(x: object) -> dict:  # type: ignore[type-arg]
+    """A RESP3 map as parsed, or a RESP2 flat array of pairs."""
+    if isinstance(x, dict):
+        return x
+    assert isinstance(x, list)
+    return dict(zip(x[::2], x[1::2], strict=True))
+
+
+def test_latency_histogram_names_and_calls_as_redis(ours, real):
+    for names in ((), ("set", "nosuch"), ("client",), ("client|id", "get")):
+        mine, theirs = _histogram(ours, *names), _histogram(real, *names)
+        assert mine == theirs, names
+    assert _histogram(ours)[b"set"] == (2, 2)
+
+
+def _paused_write_is_blocked(
+    r: redis.Redis, *cmd: object, multi: bool = False
+) -> tuple[int, object]:
+    writer = _twin(r)
+    conn = writer.connection_pool.get_connection()
+    if multi:  # the write is queued before the pause; its EXEC is held
+        for queued in (("MULTI",), ("SET", "FOO", "BAR")):
+            conn.send_command(*queued)
+            conn.read_response()
+    r.execute_command("CLIENT", "PAUSE", 60000, "WRITE")
+    conn.send_command(*cmd)
+    deadline = time.monotonic() + 5
+    while (n := r.info("clients")["blocked_clients"]) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    r.execute_command("CLIENT", "UNPAUSE")
+    answer = conn.read_response()
+    conn.disconnect()
+    return n, answer
+
+
+def test_a_client_held_by_pause_counts_in_blocked_clients_as_redis(ours, real):
+    cmd = ("SET", "FOO", "BAR")
+    assert _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, b"OK")
+    for r in (ours, real):
+        r.pfadd("hll", "x")
+    cmd = ("PFCOUNT", "hll")  # may replicate (it may rewrite its cache): held like a write
+    assert _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, 1)
+    mine = _paused_write_is_blocked(ours, "EXEC", multi=True)
+    assert mine == _paused_write_is_blocked(real, "EXEC", multi=True) == (1, [b"OK"])
+
+
+def _no_writes_eval_under_pause(r: redis.Redis) -> object:
+    r.execute_command("CLIENT", "PAUSE", 60000, "WRITE")
+    try:
+        return _twin(r).eval("#!lua flags=no-writes\nreturn 'ro'", 0)  # not held
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_a_no_writes_script_runs_under_a_write_pause_as_redis(ours, real):
+    assert _no_writes_eval_under_pause(ours) == _no_writes_eval_under_pause(real) == b"ro"
