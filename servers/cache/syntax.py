@@ -66,6 +66,7 @@ SYNTAX: dict[str, str] = {
     "hincrby": "key field increment",
     "hincrbyfloat": "key field increment",
     "hscan": "key cursor [MATCH pattern] [COUNT count]",
+    "sscan": "key cursor [MATCH pattern] [COUNT count]",
     "lpush": "key element [element ...]",
     "rpush": "key element [element ...]",
     "lpushx": "key element [element ...]",
