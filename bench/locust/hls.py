@@ -17,6 +17,11 @@ SEGMENT = re.compile(r"^(seg_\d+\.ts)$", re.M)
 class Viewer(HttpUser):
     wait_time = between(0.05, 0.2)
 
+    def on_start(self) -> None:
+        # One of each first: a short run on a busy machine still reports every request kind.
+        self.vod()
+        self.live()
+
     def _playlist(self, path: str, name: str) -> str:
         with self.client.get(path, name=name, catch_response=True) as r:
             if r.headers.get("content-type") != "application/vnd.apple.mpegurl":
