@@ -10,6 +10,9 @@ Strategy. Two parsers, one per role, each fed bytes and handing back values:
   buffer in one tight loop and resumes a half-received command where it
   stopped (a 100k-argument MSET arriving in 64 KiB reads is parsed once, not
   re-parsed per read; a 100 MB bulk is joined once when complete).
+  ``UnauthenticatedParser`` is its variant with Redis's limits for a client
+  that has not authenticated yet (10 elements, 16 KiB bulks); ``limits()``
+  switches between the two, keeping what was buffered.
 * ``ReplyParser`` (client role) decodes every RESP2 and RESP3 type with an
   explicit stack of half-built aggregates (no recursion, resumable mid-reply).
 
@@ -66,7 +69,13 @@ from ._encode import (
     verbatim,
 )
 from ._replies import ReplyParser
-from ._requests import SPLIT_MAX, RequestParser, split_inline
+from ._requests import (
+    SPLIT_MAX,
+    RequestParser,
+    Unauthenticated,
+    UnauthenticatedParser,
+    split_inline,
+)
 from ._types import (
     CRLF,
     MAX_AGGREGATE_LEN,
@@ -87,7 +96,8 @@ __all__ = [
     "CRLF", "EMPTY_ARRAY", "EMPTY_BULK", "MAX_AGGREGATE_LEN", "MAX_BULK_LEN", "MAX_INLINE_LEN",
     "MAX_MULTIBULK_LEN", "NEED_DATA", "NULL3", "NULL_ARRAY", "NULL_BULK", "OK", "ONE", "PONG",
     "QUEUED", "SPLIT_MAX", "ZERO", "Attributed", "ProtocolError", "Push", "ReplyError",
-    "ReplyParser", "RequestParser", "RespSet", "SimpleString", "Verbatim", "array", "big_number",
+    "ReplyParser", "RequestParser", "RespSet", "SimpleString", "Unauthenticated",
+    "UnauthenticatedParser", "Verbatim", "array", "big_number",
     "boolean", "bulk", "bulks", "double", "encode_command", "encode_reply", "error",
     "format_double", "integer", "map_", "null", "null_array", "push", "set_", "simple",
     "split_inline", "verbatim",

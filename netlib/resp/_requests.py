@@ -9,7 +9,7 @@ half-received command where it stopped and produces Redis's error wording.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
 from ._types import (
     MAX_BULK_LEN,
@@ -139,6 +139,8 @@ class RequestParser:
     """
 
     __slots__ = ("_buf", "_chunks", "_have", "_need", "_args", "_remaining", "_ready", "error")
+    max_count: ClassVar[int] = MAX_MULTIBULK_LEN  # elements in one multibulk command
+    max_bulk: ClassVar[int] = MAX_BULK_LEN  # bytes in one bulk string
 
     def __init__(self) -> None:
         self._buf = b""  # starts at the first unconsumed byte
@@ -156,7 +158,7 @@ class RequestParser:
         return self.error is not None
 
     def feed(self, data: bytes) -> None:
-        if self.error is not None or not data:
+        if not data or self.error is not None and not isinstance(self.error, Unauthenticated):
             return
         if not self._have:
             self._buf = bytes(data)
@@ -209,10 +211,28 @@ class RequestParser:
                 return out  # the error stays pending for the next call
         return self._parse_all()
 
+    def limits(self, unauthenticated: bool) -> RequestParser:
+        """This parser, or one carrying on from its state, applying Redis's limits for a
+        client that has not authenticated (``UnauthenticatedParser``) or the normal ones.
+
+        A limit of an unauthenticated client pending (``Unauthenticated``) is no
+        longer an error once the client logged in: the normal parser goes on from
+        the header that was refused (the commands pipelined after AUTH in one read).
+        """
+        cls = UnauthenticatedParser if unauthenticated else RequestParser
+        if type(self) is cls:
+            return self
+        other = cls.__new__(cls)
+        for name in RequestParser.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
     def _parse_all(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         if self.error is not None:
-            raise self.error
+            if not isinstance(self.error, Unauthenticated):
+                raise self.error
+            self.error = None  # the client logged in since: what was refused is parsed now
         if self._have < self._need or not self._have:
             return out
         if self._chunks:
@@ -283,7 +303,15 @@ class RequestParser:
             self._have = len(self._buf)
             self._need = 0  # (what an earlier partial command needed is here now)
 
+    def _refuse(
+        self, what: str, value: int, buf: bytes, pos: int, args: list[bytes] | None, remaining: int
+    ) -> ProtocolError:
+        """The error for a header over its limit (``what``: "multibulk" or "bulk"); the
+        header is at ``pos`` of ``buf``, the command so far ``args``."""
+        return ProtocolError(f"invalid {what} length")
+
     def _parse(self, out: list[list[bytes]]) -> None:
+        max_count, max_bulk = self.max_count, self.max_bulk
         buf = self._buf
         n = len(buf)
         pos = 0
@@ -310,8 +338,8 @@ class RequestParser:
                     need = n + 1
                     break
                 count = _header_int(buf[pos + 1 : nl], "multibulk length")
-                if count > MAX_MULTIBULK_LEN:
-                    raise ProtocolError("invalid multibulk length")
+                if count > max_count:
+                    raise self._refuse("multibulk", count, buf, pos, args, remaining)
                 pos = nl + 2
                 if count <= 0:
                     continue  # "*0" / "*-1": an empty command, ignored like Redis
@@ -330,8 +358,8 @@ class RequestParser:
                     need = n + 1
                     break
                 size = _header_int(buf[pos + 1 : nl], "bulk length")
-                if size < 0 or size > MAX_BULK_LEN:
-                    raise ProtocolError("invalid bulk length")
+                if size < 0 or size > max_bulk:
+                    raise self._refuse("bulk", size, buf, pos, args, remaining)
                 end = nl + 2 + size
                 if end + 2 > n:
                     need = end + 2
@@ -362,6 +390,73 @@ class RequestParser:
             raise ProtocolError("too big inline request")
         end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
         return nl + 1, split_inline(buf[pos:end])
+
+
+# Redis 7.0's limits for a client that has not authenticated (when the default user
+# needs a password): more elements or bytes are refused at the header, before the
+# rest arrives, so a peer without the password cannot make the server buffer much.
+UNAUTH_MAX_MULTIBULK_LEN: Final = 10
+UNAUTH_MAX_BULK_LEN: Final = 16384
+# Past this count Redis 7.0 answers "invalid multibulk length" even then (INT_MAX).
+_INT_MAX: Final = 2**31 - 1
+
+
+class Unauthenticated(ProtocolError):
+    """A header over an unauthenticated client's limit. The parser keeps its state at that
+    header: should the client log in first (an AUTH before it in the same read), the
+    normal parser goes on from there instead of raising it (``RequestParser.limits``)."""
+
+
+class UnauthenticatedParser(RequestParser):
+    """The parser while the client has not authenticated: Redis's ``authRequired`` limits.
+
+    At most ``UNAUTH_MAX_MULTIBULK_LEN`` elements and ``UNAUTH_MAX_BULK_LEN``-byte
+    bulks ("unauthenticated multibulk length" / "unauthenticated bulk length", the
+    connection closed after the replies of the commands before). No split fast
+    path (it takes up to 1023 elements); inline commands keep their limits, as in
+    Redis. The session swaps parsers with ``limits`` when the client logs in or out,
+    so the authenticated parser pays nothing for this.
+    """
+
+    __slots__ = ()
+    max_count: ClassVar[int] = UNAUTH_MAX_MULTIBULK_LEN
+    max_bulk: ClassVar[int] = UNAUTH_MAX_BULK_LEN
+
+    def take(self, data: bytes) -> list[list[bytes]]:
+        self.feed(data)
+        return self.commands()
+
+    def _parse_all(self) -> list[list[bytes]]:
+        out: list[list[bytes]] = []
+        if self.error is not None:
+            raise self.error
+        if self._have < self._need or not self._have:
+            return out
+        if self._chunks:
+            self._buf = b"".join([self._buf, *self._chunks])
+            self._chunks = []
+        try:
+            self._parse(out)
+        except Unauthenticated as e:
+            self.error = e  # (the state stays at the refused header: see Unauthenticated)
+            if not out:
+                raise
+        except ProtocolError as e:
+            self.error = e
+            self._buf, self._have = b"", 0
+            if not out:
+                raise
+        return out
+
+    def _refuse(
+        self, what: str, value: int, buf: bytes, pos: int, args: list[bytes] | None, remaining: int
+    ) -> ProtocolError:
+        if value < 0 or value > (_INT_MAX if what == "multibulk" else MAX_BULK_LEN):
+            return ProtocolError(f"invalid {what} length")
+        self._buf = buf[pos:]
+        self._have, self._need = len(self._buf), 0
+        self._args, self._remaining = args, remaining
+        return Unauthenticated(f"unauthenticated {what} length")
 
 
 def _take_grid(parts: list[bytes], i: int, count: int, last: int, out: list[list[bytes]]) -> int:

@@ -22,7 +22,11 @@ pipelines without reading costs bounded memory. (Redis keeps reading and lets
 a normal client's output buffer grow without limit by default; we prefer
 TCP's own backpressure.) A protocol error answers ``-ERR Protocol error``
 after the replies to the commands before it and closes only this connection;
-QUIT answers +OK and nothing after it runs.
+QUIT answers +OK and nothing after it runs. Until a client has authenticated
+(``set_authenticated``, on a server with users) its parser applies Redis's
+stricter limits; an AUTH followed by a big command in the same read parks the
+parser at the refused header, and once the AUTH succeeded the rest is parsed
+under the normal limits (``_raise_parse_error``), so the order is Redis's.
 
 Hooks for a server's own session (subclass ``Session``): ``guard`` (runs
 before every command while ``guarded`` is true: MULTI queueing, subscribe
@@ -408,9 +412,18 @@ class Session(ShellSession):
         if self.conn.closed or self.closing:
             return
         try:
-            self.parser.commands()
+            cmds = self.parser.commands()
         except ProtocolError as e:
             self._protocol_error(e)
+            return
+        # No error after all: it was an unauthenticated client's limit (``set_authenticated``)
+        # and a command before it logged the client in; the rest is parsed normally now.
+        if self.write_paused:
+            self.pending.extend(cmds)
+        elif cmds:
+            self.run(cmds)
+        if self.parser.error is not None:
+            self._raise_parse_error()
 
     def _protocol_error(self, e: ProtocolError) -> None:
         """Answer the error, half-close, and discard what the peer still sends (``LINGER``)."""
@@ -422,6 +435,15 @@ class Session(ShellSession):
         self.conn.set_deadline(self.linger)
 
     # -- connection state the connection commands change ------------------------------
+    def set_authenticated(self, authenticated: bool) -> None:
+        """Logged in or not (a server with users: the cache's ACL). Until it is, requests
+        get Redis's limits for an unauthenticated client (``resp.UnauthenticatedParser``:
+        10 elements, 16 KiB bulks, refused at the header); the parser is swapped, so a
+        logged-in client's parsing costs nothing more. What the old parser buffered, a
+        refused header included, is carried on by the new one under its limits."""
+        self.authenticated = authenticated
+        self.parser = self.parser.limits(not authenticated)
+
     def select(self, index: int) -> bool:
         """Switch to database ``index``; False when out of range."""
         if not 0 <= index < self.state.databases:

@@ -73,7 +73,7 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
 def set_user(c: Any, user: User, authenticated: bool) -> None:
     c.user = user
     c.user_name = user.name
-    c.authenticated = authenticated
+    c.set_authenticated(authenticated)
     c.update_guard()
 
 
