@@ -188,17 +188,7 @@ class RequestParser:
             self.feed(data)
             return self._parse_all()
         self._buf, self._have = data, len(data)
-        out: list[list[bytes]] = []
-        try:
-            self._parse_split(out)
-            if self._buf:
-                self._parse(out)
-        except ProtocolError as e:
-            self.error = e
-            self._buf, self._have = b"", 0
-            if not out:
-                raise
-        return out
+        return self._parse_buffer()
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered, in order (possibly none)."""
@@ -238,6 +228,12 @@ class RequestParser:
         if self._chunks:
             self._buf = b"".join([self._buf, *self._chunks])
             self._chunks = []
+        return self._parse_buffer()
+
+    def _parse_buffer(self) -> list[list[bytes]]:
+        """The commands of the buffer: split fast path first, then the general parser.
+        A protocol error after some commands is kept for the next call (they go first)."""
+        out: list[list[bytes]] = []
         try:
             if self._args is None and self._buf[0] == 42:  # '*': try the split fast path
                 self._parse_split(out)
