@@ -75,7 +75,12 @@ ratio of medians 0.87x, 0.87x and 0.84x; CPU per request 20.2 vs 19.4 us (0.96x)
 too, syslab's 23.8-31.5 us across the third run's rounds); 4 KiB 0.72x, 0.88x and
 0.81x (CPU 0.89x, 0.81x, 0.82x); 1 MiB 0.85x, 0.73x and 0.82x (CPU 0.86x, 0.85x,
 0.76x; a path not changed: old and new servers interleaved under wrk, 194-220 us
-per request both).
+per request both). The same code on a quiet machine (2026-12-01 13:46, load
+average 0.2-1.9, 5 rounds of 3 s), syslab vs nginx min/median/max req/s: hello
+33,955/70,980/74,419 vs 54,892/62,759/68,468, ratio of medians 1.13x (CPU 13.9
+vs 15.7 us per request); 4 KiB 38,933/53,393/60,654 vs 52,784/64,137/65,263,
+0.83x (CPU 18.2 vs 15.4); 1 MiB 2,706/3,165/3,295 vs 3,303/3,634/3,713, 0.87x
+(CPU 149 vs 180).
 
 ``--streams N`` is another mode: N concurrent idle streamed responses held by
 one process, syslab vs aiohttp, RSS per stream (see ``bench.http_streams``).
