@@ -417,12 +417,8 @@ class Acl:
 
     def check(self, user: User, cmd: Command, args: list[bytes]) -> tuple[str, str] | None:
         """Why ``user`` may not run ``args`` (reason, object), or None when it may."""
-        name = cmd.name
-        target = cmd
-        if cmd.subcommands and len(args) > 1:
-            sub = cmd.subcommands.get(args[1].lower())
-            if sub is not None:
-                target, name = sub, sub.name
+        target = cmd.called(args)
+        name = target.name
         if not user.may_run(name):
             return "command", name
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):

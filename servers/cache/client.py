@@ -178,11 +178,7 @@ class Client(Session):
         cmd = self.state.registry.get(args[0])
         if cmd is None:
             return False
-        if cmd.subcommands and len(args) > 1:
-            sub = cmd.subcommands.get(args[1].lower())
-            if sub is not None:
-                return sub.denyoom
-        return cmd.denyoom
+        return bool(cmd.called(args).denyoom)
 
     def reject(self, reply: bytes) -> bytes:
         if reply is not QUEUED:

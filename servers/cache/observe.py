@@ -150,11 +150,7 @@ class Observer:
     # -- the hot path ------------------------------------------------------------------------
     def _stats_of(self, cmd: Any, args: list[bytes]) -> tuple[str, CommandStats]:
         """A call's name and statistics row: the subcommand's (``config|get``) if it has one."""
-        name = cmd.name
-        if cmd.subcommands and len(args) > 1:
-            sub = cmd.subcommands.get(args[1].lower())
-            if sub is not None:
-                name = sub.name
+        name = cmd.called(args).name
         st = self.commands.get(name)
         if st is None:
             st = self.commands[name] = CommandStats()
@@ -193,9 +189,7 @@ class Observer:
 
     def monitor(self, c: Any, cmd: Any, args: list[bytes], addr: str | None = None) -> None:
         """MONITOR's line for a command that ran, unless it is an admin one."""
-        target = cmd
-        if cmd.subcommands and len(args) > 1:
-            target = cmd.subcommands.get(args[1].lower()) or cmd
+        target = cmd.called(args)
         if "admin" not in categories(target, cmd if target is not cmd else None):
             self.feed(c, target.name, args, addr)
 

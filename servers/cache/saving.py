@@ -126,8 +126,7 @@ class Persistence:
     # -- the hooks ------------------------------------------------------------------------------
     def write_log(self, c: Any, cmd: Any, args: list[bytes], reply: bytes) -> None:
         """After a command: log it (or its effects) if it wrote and succeeded."""
-        if cmd.subcommands and len(args) > 1:  # XGROUP CREATE, FUNCTION LOAD: the sub's flags
-            cmd = cmd.subcommands.get(args[1].lower()) or cmd
+        cmd = cmd.called(args)  # XGROUP CREATE, FUNCTION LOAD: the subcommand's flags
         if reply[:1] == b"-" or "write" not in cmd.flags:
             return
         name = cmd.name

@@ -70,6 +70,12 @@ class Command:
             raise refused
         return self.subcommands[args[1].lower()].fn(session, args)
 
+    def called(self, args: list[bytes]) -> Command:
+        """What ``args`` call: the subcommand they name (``config|get``), else this command."""
+        if self.subcommands and len(args) > 1:
+            return self.subcommands.get(args[1].lower()) or self
+        return self
+
     def refusal(self, args: list[bytes]) -> Refused | None:
         """Why a container refuses ``args`` before running (an unknown subcommand, a
         subcommand's wrong arity), or None."""

@@ -88,15 +88,6 @@ MAX_QUEUED = 128 * 1024 * 1024
 HOLD = bytes(bytearray(b"hold"))
 
 
-def full_name(cmd: Command, args: list[bytes]) -> str:
-    """``client|list`` for a container's subcommand (as Redis's lastcmd names it)."""
-    if cmd.subcommands and len(args) > 1:
-        sub = cmd.subcommands.get(args[1]) or cmd.subcommands.get(args[1].lower())
-        if sub is not None:
-            return sub.name
-    return cmd.name
-
-
 class Session(ShellSession):
     """A connected client's state and its session (the shell's synchronous handler)."""
 
@@ -303,7 +294,7 @@ class Session(ShellSession):
             state.count_calls(counting, calls, seconds)
         state.commands_processed += done
         if n:  # CLIENT LIST's cmd=: the last command's full name, NULL after an unknown one
-            self.last_command = "" if cmd is None else full_name(cmd, args)
+            self.last_command = "" if cmd is None else cmd.called(args).name
         self.out = None
         if state.unsynced:  # a log to write (the cache's AOF) before the replies go out
             state.sync(self)
