@@ -102,7 +102,11 @@ def _run(
     wire: list[bytes], with_runs: bool, monkeypatch: pytest.MonkeyPatch, **settings: object
 ) -> tuple[bytes, dict]:
     calls = {"n": 0}
-    originals = {name: REGISTRY.get(name).many for name in (b"set", b"get", b"incr", b"lpush")}
+    originals = {
+        (name, kind): getattr(REGISTRY.get(name), kind)
+        for name in (b"set", b"get", b"incr", b"lpush")
+        for kind in ("many", "columns")
+    }
 
     def counted(many):  # type: ignore[no-untyped-def]
         def wrapper(*args):  # type: ignore[no-untyped-def]
@@ -113,8 +117,8 @@ def _run(
         return wrapper
 
     with monkeypatch.context() as m:
-        for name, many in originals.items():
-            m.setattr(REGISTRY.get(name), "many", counted(many) if with_runs else None)
+        for (name, kind), handler in originals.items():
+            m.setattr(REGISTRY.get(name), kind, counted(handler) if with_runs else None)
         h = Harness(**settings)
         h.ks.rng.seed(7)  # (LFU counters grow by chance: the same chances on both sides)
         reply = b""
@@ -136,6 +140,47 @@ def test_random_pipelines_answer_and_count_as_without_runs(seed, policy, monkeyp
     fast, fast_obs = _run(wire, True, monkeypatch, maxmemory_policy=policy)
     slow, slow_obs = _run(wire, False, monkeypatch, maxmemory_policy=policy)
     assert fast_obs.pop("run_calls") > 0  # the runs were taken
+    slow_obs.pop("run_calls")
+    assert fast == slow
+    assert fast_obs == slow_obs
+
+
+def grid_reads(seed: int, n: int) -> list[bytes]:
+    """Reads that are grids (``take_grid``): calls of one layout, keys of one length
+    (two bytes) repeating or not, values of one length, now and then a key of another
+    type or a counter that is not canonical in the middle, or a read of another kind
+    (a TTL set, a mixed pipeline) between them."""
+    rnd = random.Random(seed)
+    values = [b"007", b"-05", b"123", b"abc", b"999", b"000", b"1\r\n", b"$3\r"]
+    reads = []
+    for _ in range(n):
+        size = rnd.choice([2, 3, 16, 16, 40])
+        keys = KEYS if rnd.random() < 0.5 else rnd.sample(KEYS, rnd.randint(1, 2))
+        kind = rnd.choice(["SET", "GET", "INCR", "LPUSH", "set"])
+        rows = []
+        for _ in range(size):
+            k = rnd.choice(keys)
+            if kind in ("SET", "set", "LPUSH"):
+                rows.append([kind, k, rnd.choice(values)])
+            else:
+                rows.append([kind, k])
+        r = rnd.random()
+        if r < 0.1:
+            rows.append([b"SET", rnd.choice(KEYS), b"v", b"PX", b"50"])  # TTLs that expire
+        elif r < 0.2:
+            rows = pipeline(seed * 1000 + len(reads), size)
+        reads.append(b"".join(encode_command(*a) for a in rows))
+    return reads
+
+
+@pytest.mark.parametrize("policy", ["noeviction", "allkeys-lru"])
+@pytest.mark.parametrize("seed", range(25))
+def test_random_grid_reads_answer_and_count_as_without_runs(seed, policy, monkeypatch):
+    """Reads of one layout go through ``take_grid`` and the ``columns`` handlers."""
+    wire = grid_reads(seed, 30)
+    fast, fast_obs = _run(wire, True, monkeypatch, maxmemory_policy=policy)
+    slow, slow_obs = _run(wire, False, monkeypatch, maxmemory_policy=policy)
+    assert fast_obs.pop("run_calls") > 0
     slow_obs.pop("run_calls")
     assert fast == slow
     assert fast_obs == slow_obs
@@ -169,13 +214,17 @@ def test_no_runs_while_single_calls_are_observed():
     h = Harness()
     wire = encode_command("SET", "a", "1") * 4
     taken = []
-    original = REGISTRY.get(b"set").many
+    cmd = REGISTRY.get(b"set")
+    many, columns = cmd.many, cmd.columns
 
-    def spy(*args):  # type: ignore[no-untyped-def]
-        taken.append(1)
-        return original(*args)
+    def spy(handler):  # type: ignore[no-untyped-def]
+        def wrapper(*args):  # type: ignore[no-untyped-def]
+            taken.append(1)
+            return handler(*args)
 
-    REGISTRY.get(b"set").many = spy
+        return wrapper
+
+    cmd.many, cmd.columns = spy(many), spy(columns)
     try:
         h.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0")
         h.raw(wire)
@@ -188,7 +237,7 @@ def test_no_runs_while_single_calls_are_observed():
         h.raw(wire)
         assert taken
     finally:
-        REGISTRY.get(b"set").many = original
+        cmd.many, cmd.columns = many, columns
     assert session_module.RUN_MIN_ABOVE <= 0.01  # runs happen at Redis's default threshold
 
 

@@ -342,6 +342,25 @@ def _taken(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
     return out, None
 
 
+def _gridded(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
+    """What a session gets chunk after chunk: ``take_grid`` first (its rows as calls), then
+    ``take`` for the rest, as ``Session.data_received`` does."""
+    p, out = RequestParser(), []
+    try:
+        for c in chunks:
+            grid = p.take_grid(c)
+            if grid is not None:
+                name, rows = grid
+                assert len(rows) >= 2
+                out += [[name, r] if type(r) is bytes else [name, *r] for r in rows]
+                c = b""
+            out += p.take(c)
+        out += p.commands()
+    except ProtocolError as e:
+        return out, e.reply
+    return out, None
+
+
 def _fed(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
     p, out = RequestParser(), []
     try:
@@ -370,8 +389,48 @@ def test_take_gives_what_feed_and_commands_give(runs, junk, where, cuts):
     at = where % (len(wire) + 1)
     for data in (wire, wire[:at] + junk + wire[at:]):
         for chunks in ([data], _split_at(data, cuts)):
-            assert _taken(chunks) == _fed(chunks)
+            assert _taken(chunks) == _fed(chunks) == _gridded(chunks)
     assert _taken([wire]) == ([list(args) for n, args in runs for _ in range(n)], None)
+
+
+# Values of one length drawn from bytes that look like framing, so rows of one layout
+# (what take_grid cuts) carry CRLF, '*' and '$' headers inside their arguments.
+_framing = st.binary(min_size=3, max_size=3) | st.sampled_from(
+    [b"\r\n$", b"*3\r", b"\r\n*", b"$3\r", b"SET", b"\n\r\n"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from([b"SET", b"set", b"GET", b"LPUSH", b"HSET"]),
+    words=st.integers(1, 4),
+    values=st.lists(st.lists(_framing, min_size=3, max_size=3), min_size=1, max_size=24),
+    tail=st.binary(max_size=30),
+    cuts=st.lists(st.integers(0, 10**4), max_size=3),
+)
+def test_take_grid_cuts_what_the_general_parser_cuts(name, words, values, tail, cuts):
+    """Reads of calls of one layout (arguments full of CRLF and headers), a tail of
+    anything, any split: the grid's rows are the commands the general parser finds."""
+    wire = b"".join(resp.encode_command(name, *v[: words - 1]) for v in values) + tail
+    for chunks in ([wire], _split_at(wire, cuts)):
+        assert _gridded(chunks) == _fed(chunks)
+
+
+def test_take_grid_takes_whole_rows_only_and_leaves_the_rest_buffered():
+    row = resp.encode_command("SET", "key:000001", "xxx")
+    p = RequestParser()
+    assert p.take_grid(row) is None  # one call: no grid (take parses it)
+    assert p.take(row) == [[b"SET", b"key:000001", b"xxx"]]
+    other = resp.encode_command("SET", "key:000002", "yyy")
+    grid = p.take_grid(row + other + row[:9])
+    assert grid == (b"SET", [(b"key:000001", b"xxx"), (b"key:000002", b"yyy")])
+    assert p.buffered() == 9 and p.take_grid(row) is None  # (something is buffered)
+    assert p.take(row[9:] + resp.encode_command("PING")) == [
+        [b"SET", b"key:000001", b"xxx"], [b"PING"]
+    ]  # fmt: skip
+    gets = resp.encode_command("GET", "a") * 3
+    assert p.take_grid(gets) == (b"GET", [b"a", b"a", b"a"])
+    assert resp.UnauthenticatedParser().take_grid(gets) is None
 
 
 @pytest.mark.parametrize(
@@ -388,4 +447,4 @@ def test_take_gives_what_feed_and_commands_give(runs, junk, where, cuts):
 def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, before):
     good = resp.encode_command("SET", "k", "v")
     wire = good * before + row + good * 3
-    assert _taken([wire]) == _fed(_bytewise(wire))
+    assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])

@@ -9,7 +9,8 @@ half-received command where it stopped and produces Redis's error wording.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+import re
+from typing import Any, ClassVar, Final
 
 from ._types import (
     MAX_BULK_LEN,
@@ -189,6 +190,51 @@ class RequestParser:
             return self._parse_all()
         self._buf, self._have = data, len(data)
         return self._parse_buffer()
+
+    def take_grid(self, data: bytes) -> tuple[bytes, list[Any]] | None:
+        """The server's pipelined hot path: when nothing is buffered and ``data`` starts
+        with two or more whole commands of one *layout* (the same name spelled the same
+        way, the same number of arguments, each the same length: a pipeline of SETs as
+        ``redis-benchmark -P 16`` or a loader sends them), returns ``(name, rows)``:
+        ``rows`` holds each command's arguments after the name, a ``bytes`` per command
+        when it has one argument (GET key), else a tuple (SET key value). Whatever follows
+        the grid stays buffered for ``take``/``commands``. None: not such a read (nothing
+        is consumed; parse it with ``take``).
+
+        The rows are cut by one ``re.findall`` of a pattern compiled for the layout
+        (``_grid_pattern``) in which every header is a literal and every argument a
+        counted ``(.{n})``: the regex engine checks each command's framing, in C, and
+        yields its arguments without a list per command. The pattern matches exactly one
+        command's bytes, so as many matches as whole rows means the rows tile the grid.
+        """
+        if self._have or self._args is not None or self._ready or self.error is not None:
+            return None
+        if type(data) is not bytes or len(data) < 2 * _GRID_PROBE or data[0] != 42:
+            return None
+        row = data.find(data[:_GRID_PROBE], 1)  # where a second command like the first starts
+        if row < 0:
+            return None
+        parts = data[:row].split(b"\r\n")
+        count = _SPLIT_COUNTS.get(parts[0])
+        if count is None or not 2 <= count <= _GRID_MAX_ARGS or len(parts) != 2 * count + 2:
+            return None  # (the probe's match was inside the first command, or odd framing)
+        lengths = list(map(len, parts[2 : 2 * count + 1 : 2]))
+        if parts[1 : 2 * count + 1 : 2] != list(map(_SPLIT_HEADERS.get, lengths)) or parts[-1]:
+            return None
+        layout = (parts[2], *lengths[1:])
+        pattern = _GRIDS.get(layout)
+        if pattern is None:
+            pattern = _grid_pattern(parts[0], parts[1], parts[2], lengths[1:])
+        rows = len(data) // row
+        if rows < 2:
+            return None
+        end = rows * row
+        found = pattern.findall(data, 0, end)
+        if len(found) != rows:
+            return None
+        if end < len(data):
+            self.feed(data[end:])
+        return parts[2], found
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered, in order (possibly none)."""
@@ -422,6 +468,9 @@ class UnauthenticatedParser(RequestParser):
         self.feed(data)
         return self.commands()
 
+    def take_grid(self, data: bytes) -> tuple[bytes, list[Any]] | None:
+        return None  # (every header is checked against the limits by ``_parse``)
+
     def _parse_all(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         if self.error is not None:
@@ -453,6 +502,29 @@ class UnauthenticatedParser(RequestParser):
         self._have, self._need = len(self._buf), 0
         self._args, self._remaining = args, remaining
         return Unauthenticated(f"unauthenticated {what} length")
+
+
+# take_grid: a read is probed for a second command starting with the first one's first
+# bytes ("*3\r\n$3\r\nSET\r" is 12); layouts of 2..4 words (GET key .. HSET key field
+# value); compiled patterns kept for at most _GRID_PATTERNS layouts (then the cache is
+# emptied: a client sending ever new key lengths costs a compile per read, no memory).
+_GRID_PROBE: Final = 12
+_GRID_MAX_ARGS: Final = 4
+_GRID_PATTERNS: Final = 256
+_GRIDS: dict[tuple[Any, ...], re.Pattern[bytes]] = {}
+
+
+def _grid_pattern(
+    count: bytes, name_header: bytes, name: bytes, lengths: list[int]
+) -> re.Pattern[bytes]:
+    """The regex of one command of this layout: headers literal, arguments captured."""
+    if len(_GRIDS) >= _GRID_PATTERNS:
+        _GRIDS.clear()
+    head = re.escape(b"%s\r\n%s\r\n%s\r\n" % (count, name_header, name))
+    args = b"".join(b"\\$%d\r\n(.{%d})\r\n" % (n, n) for n in lengths)
+    pattern = re.compile(head + args, re.DOTALL)
+    _GRIDS[(name, *lengths)] = pattern
+    return pattern
 
 
 def _take_grid(parts: list[bytes], i: int, count: int, last: int, out: list[list[bytes]]) -> int:

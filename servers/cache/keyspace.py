@@ -27,7 +27,7 @@ import random
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # Raised here on a type mismatch, answered WRONGTYPE by the kit's session loop.
@@ -106,6 +106,15 @@ class KeyLog:
         self.seq_of[key] = s
         self.seqs.append(s)
         self.keys.append(key)
+
+    def extend(self, keys: Iterable[bytes]) -> None:
+        """``add`` each of ``keys`` (distinct, none in the log yet), in order."""
+        keys = list(keys)
+        s = self.next_seq
+        self.next_seq = s + len(keys)
+        self.seq_of.update(zip(keys, range(s, self.next_seq), strict=True))
+        self.seqs.extend(range(s, self.next_seq))
+        self.keys.extend(keys)
 
     def remove(self, key: bytes) -> None:
         del self.seq_of[key]

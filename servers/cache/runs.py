@@ -1,28 +1,45 @@
 """Runs of plain calls: a pipeline of SETs (GETs, INCRs, LPUSHes) executed in one go.
 
 Strategy. ``redis-benchmark -P 16`` and most real pipelines send the same
-command many times in a row. The kit's session loop (``Session.run``) hands
-such a run to the command's ``many`` handler while nothing needs to see single
-calls (no MONITOR, no AOF, slow log and latency thresholds of 1 ms or more, no
-guard: MULTI, ACL limits, pause...; no maxmemory; no blocked client waiting for
-a push). The run handler loops over the calls itself, so the per-call dispatch
-(table lookup, arity test, clock reading, statistics test) is paid once per
-run, and the statistics are counted once for the run (calls and time).
+command many times in a row. The kit's session loop hands such a run to the
+command's run handler while nothing needs to see single calls (no MONITOR, no
+AOF, slow log and latency thresholds of 1 ms or more, no guard: MULTI, ACL
+limits, pause...; no maxmemory; no blocked client waiting for a push). The
+per-call dispatch (table lookup, arity test, clock reading, statistics test)
+is then paid once per run, and the statistics are counted once for the run.
 
-Each call is still answered by the command's own handler, so every effect on
-the keyspace (hits and misses, lazy expiry, dirty, memory, LRU/LFU, WATCH) is
-the handler's. A run takes a call only when the handler cannot answer it with
-an error (a value of the wrong type, an INCR of a value that is not a
-canonical integer, options or a wrong arity): that call, unchecked by any
-side effect, goes to the ordinary path, which counts its error as it would.
-tests/test_cache_runs.py checks runs against the ordinary path, reply by reply
-and counter by counter, and against a real redis-server.
+Two ways in, one execution. A read that is nothing but calls of one layout
+(``RequestParser.take_grid``: 16 SETs of the same key and value lengths) comes
+as *rows*, each call's arguments cut by one regex, and goes to the command's
+``columns`` handler (``Session.run_grid``). A run inside a mixed pipeline
+(``Session.run``) goes to ``many``, which takes the calls' lists apart into the
+same rows. Either way the run is executed by columns: its keys and values as
+lists, the keyspace read and written with C-level calls over them
+(``map(data.get, keys)``, ``dict.update``, ``sum(map(len, ...))``), so a call
+costs a few list slots instead of a handler's Python frame. The effect is the
+one the calls would have had in order: a SET run writes each key's last value
+(``dict(rows)``), counts one dirty write per call and sizes the memory
+estimate by the keys' final values; an INCR run of distinct keys (or of one
+key: a hot counter) adds one to each; an LPUSH run to one list is one
+``extendleft``. What the columns cannot do exactly goes call by call (the
+``*_calls`` loops): LRU/LFU tracking, WATCHed keys, keys with a TTL a call
+could find expired, an INCR run repeating some of its keys, an LPUSH run over
+several lists.
+
+A run takes a call only when the handler cannot answer it with an error (a
+value of the wrong type, an INCR of a value that is not a canonical integer,
+options or a wrong arity): that call, unchecked by any side effect, goes to the
+ordinary path, which counts its error as it would. tests/test_cache_runs.py
+checks runs against the ordinary path, reply by reply and counter by counter,
+and against a real redis-server.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from itertools import compress, repeat
+from operator import add, itemgetter, not_
 from typing import Any, cast
 
 from netlib.resp import NULL3, NULL_BULK, OK, integer
@@ -32,98 +49,169 @@ from .keyspace import KEY_OVERHEAD, LIST_ELEM_OVERHEAD
 from .table import REGISTRY
 
 _Answer = Callable[[Any, list[bytes]], bytes]
+_name, _key, _value = itemgetter(0), itemgetter(1), itemgetter(2)
+_BULK = b"$%d\r\n%b\r\n"  # a bulk reply: % (len(v), v)
+_INT = b":%d\r\n"  # an integer reply
+_DIGITS = b"%d"
+_NONE = type(None)
+
+
+def _plain(cmds: list[list[bytes]], start: int, stop: int, arity: int) -> list[list[bytes]]:
+    """The calls from ``cmds[start]`` on (before ``stop``) with exactly ``arity`` words
+    and the name spelled as ``cmds[start]`` spells it: the run's candidates."""
+    seg = cmds[start:stop]
+    lens = list(map(len, seg))
+    if lens.count(arity) != len(seg):
+        del seg[next(i for i, n in enumerate(lens) if n != arity) :]
+        if not seg:
+            return seg
+    names = list(map(_name, seg))
+    if names.count(names[0]) != len(names):
+        del seg[next(i for i, n in enumerate(names) if n != names[0]) :]
+    return seg
+
+
+def _by_columns(db: Any, keys: Any) -> bool:
+    """Whether the columns can stand for the calls on ``keys``: no LRU/LFU tracking, no
+    WATCH, and no key among them with a TTL (whose lazy expiry a call would trigger)."""
+    return (
+        db.ks.tracker is None
+        and not db.watchers
+        and (not db.expires or db.expires.keys().isdisjoint(keys))
+    )
+
+
+def _calls(
+    c: Any, calls: list[list[bytes]], out: list[bytes], room: int, handler: Any, takes: Any
+) -> tuple[int, int]:
+    """The handler call by call, while ``takes`` says the key's raw value gives no error
+    and the replies fit ``room`` (the ordinary path's check)."""
+    fn = cast(_Answer, handler)
+    data = c.db.data
+    size = done = 0
+    for a in calls:
+        if size > room or not takes(data.get(a[1])):
+            break
+        r = fn(c, a)
+        out.append(r)
+        size += len(r)
+        done += 1
+    return done, size
+
+
+def _one_key(name: bytes, keys: list[bytes]) -> list[list[bytes]]:
+    return [[name, key] for key in keys]
+
+
+def _new_keys(db: Any, keys: Any, olds: list[int | None]) -> int:
+    """Log the ``keys`` whose old size is None (created now); the old sizes' total."""
+    if None in olds:
+        db.keylog.extend(compress(keys, map(not_, olds)))
+        return sum(filter(None, olds))
+    return sum(cast(list[int], olds))
+
+
+# -- SET ----------------------------------------------------------------------------------
 
 
 def _set(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """SET key value, no options: what the SET handler does then, one ``Database.put``
-    (it cannot fail), without a handler call per SET."""
-    name = cmds[start][0]
-    put = c.db.put
-    append = out.append
-    i = start
-    while i < stop:
-        a = cmds[i]
-        if len(a) != 3 or a[0] != name:
-            break
-        key, value = a[1], a[2]
-        put(key, value, KEY_OVERHEAD + len(key) + len(value))
-        append(OK)
-        i += 1
-    return i - start, len(OK) * (i - start)
+    seg = _plain(cmds, start, stop, 3)
+    if not seg:
+        return 0, 0
+    return _set_columns(
+        c, seg[0][0], list(zip(map(_key, seg), map(_value, seg), strict=True)), out, room
+    )
+
+
+def _set_columns(
+    c: Any, name: bytes, rows: list[tuple[bytes, bytes]], out: list[bytes], room: int
+) -> tuple[int, int]:
+    """SET key value, no options: what the SET handler does then, a ``Database.put`` per
+    call (it cannot fail), done for the run's keys at once."""
+    if len(rows[0]) != 2:  # (options, more elements: the ordinary path)
+        return 0, 0
+    db = c.db
+    ks = db.ks
+    m = len(rows)
+    blocking = ks.blocking
+    if not _by_columns(db, ()) or (blocking is not None and blocking.waiters):
+        put = db.put
+        for key, value in rows:
+            put(key, value, KEY_OVERHEAD + len(key) + len(value))
+    else:
+        final = dict(rows)  # each key's last value, in the order of first writes
+        expires = db.expires
+        if expires and not expires.keys().isdisjoint(final):  # SET drops a TTL (as put)
+            for key in expires.keys() & final.keys():
+                db.persist(key)
+        sizes = db.sizes
+        olds = list(map(sizes.get, final))
+        lengths = list(map(add, map(len, final), map(len, final.values())))
+        old_total = _new_keys(db, final, olds)
+        sizes.update(zip(final, map(KEY_OVERHEAD.__add__, lengths), strict=True))
+        ks.used += sum(lengths) + KEY_OVERHEAD * len(lengths) - old_total
+        ks.dirty += m
+        db.data.update(final)
+    out.append(OK * m)
+    return m, len(OK) * m
+
+
+# -- GET ----------------------------------------------------------------------------------
 
 
 def _get(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """GET of a string or a missing key (a value of another type: WRONGTYPE, not taken).
+    seg = _plain(cmds, start, stop, 2)
+    if not seg:
+        return 0, 0
+    return _get_columns(c, seg[0][0], list(map(_key, seg)), out, room)
 
-    While no key of the database has a TTL and no LRU/LFU policy tracks reads,
-    ``Database.get`` is the dict lookup and the hit or miss count, done here
-    inline; otherwise each GET goes through the handler."""
+
+def _get_columns(
+    c: Any, name: bytes, keys: list[bytes], out: list[bytes], room: int
+) -> tuple[int, int]:
+    """GET of a string or a missing key (a value of another type: WRONGTYPE, not taken):
+    the values looked up at once and the replies formatted by one ``map``, hits and
+    misses counted as ``Database.get`` would."""
+    if type(keys[0]) is not bytes:  # (options, more elements: the ordinary path)
+        return 0, 0
     db = c.db
-    if db.expires or db.ks.tracker is not None:
-        return _calls(c, cmds, start, stop, out, room, strings.get, _is_string)
-    name = cmds[start][0]
-    data = db.data
-    ks = db.ks
-    null = NULL3 if c.proto == 3 else NULL_BULK
-    append = out.append
-    size = hits = misses = 0
-    i = start
-    while i < stop and size <= room:
-        a = cmds[i]
-        if len(a) != 2 or a[0] != name:
-            break
-        v = data.get(a[1])
-        if v is None:
-            misses += 1
-            r = null
-        elif type(v) is bytes:
-            hits += 1
-            r = b"$%d\r\n%s\r\n" % (len(v), v)
+    if not _by_columns(db, keys):
+        return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
+    values = list(map(db.data.get, keys))
+    misses = values.count(None)
+    if misses:
+        if not {bytes, _NONE}.issuperset(map(type, values)):
+            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
+        null = NULL3 if c.proto == 3 else NULL_BULK
+        replies = [null if v is None else _BULK % (len(v), v) for v in values]
+    else:
+        if not {bytes}.issuperset(map(type, values)):
+            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
+        lengths = list(map(len, values))
+        if lengths.count(lengths[0]) == len(lengths):  # values of one size: one join
+            head = b"$%d\r\n" % lengths[0]
+            replies = [b"%s%s\r\n" % (head, (b"\r\n" + head).join(values))]
         else:
-            break
-        append(r)
-        size += len(r)
-        i += 1
-    ks.hits += hits
+            replies = list(map(_BULK.__mod__, zip(lengths, values, strict=True)))
+    size = sum(map(len, replies))
+    if size > room:  # past the output room: call by call, stopping where the path would
+        return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
+    ks = db.ks
+    ks.hits += len(values) - misses
     ks.misses += misses
-    return i - start, size
+    out += replies
+    return len(values), size
 
 
 def _is_string(v: Any) -> bool:
     return v is None or type(v) is bytes
 
 
-def _calls(
-    c: Any,
-    cmds: list[list[bytes]],
-    start: int,
-    stop: int,
-    out: list[bytes],
-    room: int,
-    handler: Any,
-    takes: Any,
-) -> tuple[int, int]:
-    """The handler call by call, while ``takes`` says the key's raw value gives no error."""
-    name = cmds[start][0]
-    fn = cast(_Answer, handler)
-    arity = len(cmds[start])
-    data = c.db.data
-    append = out.append
-    size = 0
-    i = start
-    while i < stop and size <= room:
-        a = cmds[i]
-        if len(a) != arity or a[0] != name or not takes(data.get(a[1])):
-            break
-        r = fn(c, a)
-        append(r)
-        size += len(r)
-        i += 1
-    return i - start, size
+# -- INCR ---------------------------------------------------------------------------------
 
 
 def _canonical_counter(v: Any) -> bool:
@@ -134,27 +222,84 @@ def _canonical_counter(v: Any) -> bool:
     )
 
 
+def _counters(values: list[Any]) -> list[int] | None:
+    """The integers of INCR's old values (b"0" for a missing key), or None unless every one
+    is a string INCR reads and writes back unchanged: what ``b"%d" % n`` writes, under
+    10**18 in magnitude (so adding a run of at most a few hundred cannot overflow)."""
+    if not {bytes}.issuperset(map(type, values)) or max(map(len, values)) > 18:
+        return None
+    try:
+        ints = list(map(int, values))
+    except ValueError:
+        return None
+    return ints if list(map(_DIGITS.__mod__, ints)) == values else None
+
+
 def _incr(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
-    """INCR of a missing key or a canonical counter (no overflow possible below 10**18):
-    the INCR handler's write lookup (``Database.get_for_write``: the dict lookup while no
-    key has a TTL and no LRU/LFU policy tracks access; no hit or miss counted, as
-    Redis's lookupKeyWrite), sum and write."""
+    seg = _plain(cmds, start, stop, 2)
+    if not seg:
+        return 0, 0
+    return _incr_columns(c, seg[0][0], list(map(_key, seg)), out, room)
+
+
+def _incr_columns(
+    c: Any, name: bytes, keys: list[bytes], out: list[bytes], room: int
+) -> tuple[int, int]:
+    """INCR of missing keys or canonical counters, by columns when the run's keys are
+    distinct or all one key (a hot counter); else call by call. INCR's write lookup
+    (``Database.get_for_write``) counts no hit or miss, as Redis's lookupKeyWrite."""
+    if type(keys[0]) is not bytes:  # (options, more elements: the ordinary path)
+        return 0, 0
     db = c.db
-    if db.expires or db.ks.tracker is not None:
-        return _calls(c, cmds, start, stop, out, room, strings.incr, _canonical_counter)
-    name = cmds[start][0]
+    if not _by_columns(db, keys):
+        return _calls(c, _one_key(name, keys), out, room, strings.incr, _canonical_counter)
+    m = len(keys)
+    distinct = len(set(keys))
+    if distinct == 1:
+        return _incr_one(db, keys[0], m, out)
+    data = db.data
+    ints = _counters(list(map(data.get, keys, repeat(b"0")))) if distinct == m else None
+    if ints is None:
+        return _incr_calls(db, keys, out)
+    news = list(map((1).__add__, ints))
+    values = list(map(_DIGITS.__mod__, news))
+    sizes = db.sizes
+    lengths = list(map(add, map(len, keys), map(len, values)))
+    old_total = _new_keys(db, keys, list(map(sizes.get, keys)))
+    sizes.update(zip(keys, map(KEY_OVERHEAD.__add__, lengths), strict=True))
+    ks = db.ks
+    ks.used += sum(lengths) + KEY_OVERHEAD * m - old_total
+    ks.dirty += m
+    data.update(zip(keys, values, strict=True))
+    replies = list(map(_INT.__mod__, news))
+    out += replies
+    return m, sum(map(len, replies))
+
+
+def _incr_one(db: Any, key: bytes, m: int, out: list[bytes]) -> tuple[int, int]:
+    """``m`` INCRs of one key: the counter goes up by ``m``, the replies count up to it."""
+    ints = _counters([db.data.get(key, b"0")])
+    if ints is None:
+        return 0, 0  # the first call's error is the ordinary path's to answer
+    n = ints[0]
+    value = _DIGITS % (n + m)
+    db.put(key, value, KEY_OVERHEAD + len(key) + len(value), True)
+    db.ks.dirty += m - 1  # (put counted one)
+    replies = list(map(_INT.__mod__, range(n + 1, n + m + 1)))
+    out += replies
+    return m, sum(map(len, replies))
+
+
+def _incr_calls(db: Any, keys: list[bytes], out: list[bytes]) -> tuple[int, int]:
+    """INCR call by call (keys repeat, or a value to check one by one): the handler's
+    write lookup (the dict, as ``_by_columns`` holds), sum and write."""
     data = db.data
     put = db.put
     append = out.append
-    size = 0
-    i = start
-    while i < stop:
-        a = cmds[i]
-        if len(a) != 2 or a[0] != name:
-            break
-        key = a[1]
+    size = done = 0
+    for key in keys:
         v = data.get(key)
         if v is None:
             n = 1
@@ -162,13 +307,16 @@ def _incr(
             n = int(v) + 1
         else:
             break
-        value = b"%d" % n
+        value = _DIGITS % n
         put(key, value, KEY_OVERHEAD + len(key) + len(value), True)
-        r = b":%s\r\n" % value
+        r = _INT % n
         append(r)
         size += len(r)
-        i += 1
-    return i - start, size
+        done += 1
+    return done, size
+
+
+# -- LPUSH --------------------------------------------------------------------------------
 
 
 def _is_list(v: Any) -> bool:
@@ -178,47 +326,83 @@ def _is_list(v: Any) -> bool:
 def _lpush(
     c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
 ) -> tuple[int, int]:
+    seg = _plain(cmds, start, stop, 3)
+    if not seg:
+        return 0, 0
+    return _lpush_columns(
+        c, seg[0][0], list(zip(map(_key, seg), map(_value, seg), strict=True)), out, room
+    )
+
+
+def _lpush_columns(
+    c: Any, name: bytes, rows: list[tuple[bytes, bytes]], out: list[bytes], room: int
+) -> tuple[int, int]:
     """LPUSH of one element to a list or a missing key, while no client is blocked on a
-    list: the LPUSH handler's write lookup (inline as in ``_incr``: no hit or miss
-    counted), creation, push and growth."""
+    list: the LPUSH handler's write lookup (no hit or miss counted), creation, push and
+    growth; a run to one list is one ``extendleft``."""
+    if len(rows[0]) != 2:  # (options, more elements: the ordinary path)
+        return 0, 0
     if c.state.blocking.waiters:
         return 0, 0
     db = c.db
-    if db.expires or db.ks.tracker is not None:
-        return _calls(c, cmds, start, stop, out, room, lists.lpush, _is_list)
-    name = cmds[start][0]
+    keys, items = zip(*rows, strict=True)
+    if not _by_columns(db, keys):
+        return _calls(c, [[name, *r] for r in rows], out, room, lists.lpush, _is_list)
+    data = db.data
+    key = keys[0]
+    if keys.count(key) != len(keys):
+        return _lpush_calls(db, rows, out)
+    lst = data.get(key)
+    if lst is None:
+        lst = deque()
+        db.put_new(key, lst)
+    elif type(lst) is not deque:
+        return 0, 0
+    m, n = len(items), len(lst)
+    lst.extendleft(items)
+    grown = sum(map(len, items)) + LIST_ELEM_OVERHEAD * m
+    db.sizes[key] += grown
+    ks = db.ks
+    ks.used += grown
+    ks.dirty += m
+    replies = list(map(integer, range(n + 1, n + m + 1)))
+    out += replies
+    return m, sum(map(len, replies))
+
+
+def _lpush_calls(db: Any, rows: list[tuple[bytes, bytes]], out: list[bytes]) -> tuple[int, int]:
+    """LPUSH call by call to several lists: lookup, creation, push, growth."""
     data = db.data
     put_new, grow = db.put_new, db.grow
     append = out.append
-    size = 0
-    i = start
-    while i < stop:
-        a = cmds[i]
-        if len(a) != 3 or a[0] != name:
-            break
-        key = a[1]
+    size = done = 0
+    for key, item in rows:
         lst = data.get(key)
         if lst is None:
             lst = deque()
             put_new(key, lst)
         elif type(lst) is not deque:
             break
-        item = a[2]
         lst.appendleft(item)
         grow(key, len(item) + LIST_ELEM_OVERHEAD)
         r = integer(len(lst))
         append(r)
         size += len(r)
-        i += 1
-    return i - start, size
+        done += 1
+    return done, size
 
 
 def install() -> None:
     """Give SET, GET, INCR and LPUSH their run handlers (idempotent)."""
-    for name, many in ((b"set", _set), (b"get", _get), (b"incr", _incr), (b"lpush", _lpush)):
+    for name, many, columns in (
+        (b"set", _set, _set_columns),
+        (b"get", _get, _get_columns),
+        (b"incr", _incr, _incr_columns),
+        (b"lpush", _lpush, _lpush_columns),
+    ):
         cmd = REGISTRY.get(name)
         assert cmd is not None
-        cmd.many = many
+        cmd.many, cmd.columns = many, columns
 
 
 install()

@@ -36,6 +36,12 @@ Handler = Callable[[Any, list[bytes]], bytes | None]
 # reply to ``out``; stops once the replies passed ``room`` bytes. Returns (calls run,
 # bytes appended); (0, 0) leaves ``cmds[start]`` to the ordinary path.
 RunHandler = Callable[[Any, list[list[bytes]], int, int, list[bytes], int], tuple[int, int]]
+# ``columns(session, name, rows, out, room)``: the same for a read that is a grid of calls
+# of this command spelled ``name`` (``RequestParser.take_grid``): ``rows`` holds each
+# call's arguments after the name (a ``bytes`` each for one argument, else a tuple), all
+# of the command's arity. Runs the calls from the first while each is plain, as ``many``;
+# returns (calls run, bytes appended); the session runs the rest the ordinary way.
+ColumnsHandler = Callable[[Any, bytes, list[Any], list[bytes], int], tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -59,6 +65,9 @@ class Command:
     # Runs a run of plain calls of this command at once (``Session.run``), or None. See
     # ``RunHandler`` for the contract.
     many: RunHandler | None = None
+    # Runs a read that is a grid of calls of this command at once (``Session.run_grid``),
+    # or None: ``ColumnsHandler``.
+    columns: ColumnsHandler | None = None
 
     def dispatch(self, session: Any, args: list[bytes]) -> bytes | None:
         """A container's handler: find the subcommand, check its arity, run it (``Refused``

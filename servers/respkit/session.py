@@ -128,6 +128,14 @@ class Session(ShellSession):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # after QUIT or a protocol error nothing more is read
+        if not (self.guarded or self.pending or self.write_paused or self.blocked is not None):
+            grid = self.parser.take_grid(data)  # a read of calls of one layout (-P 16)
+            if grid is not None:
+                self.last_active = time.monotonic()
+                self.run_grid(*grid)
+                if not self.parser.buffered():
+                    return
+                data = b""  # what followed the grid is buffered: parsed below, in order
         try:
             cmds = self.parser.take(data)
         except ProtocolError as e:
@@ -308,6 +316,52 @@ class Session(ShellSession):
             self.pending.clear()
             if self.held is None:
                 self.conn.close()
+
+    def run_grid(self, name: bytes, rows: list[Any]) -> None:
+        """Execute a read that is a grid of calls of one command (``take_grid``): its
+        ``columns`` handler runs them at once when ``run`` would take them as a run (see
+        ``Command.many``); otherwise, and for the calls it leaves, ``run``."""
+        state = self.state
+        cmd = self.table.get(name)
+        if cmd is None:
+            cmd = self.table.get(name.lower())
+        every, above, admits = state.policy()
+        words = 2 if type(rows[0]) is bytes else 1 + len(rows[0])
+        if (
+            cmd is None
+            or cmd.columns is None
+            or ((words != cmd.arity) if cmd.arity > 0 else (words < -cmd.arity))
+            or every
+            or admits
+            or above < RUN_MIN_ABOVE
+            or state.wakeups
+        ):
+            self.run(_calls(name, rows))
+            return
+        out: list[bytes] = []
+        self.out = out
+        t0 = perf_counter()
+        ran, _ = cmd.columns(self, name, rows, out, OUTPUT_HIGH_WATER)
+        seconds = perf_counter() - t0
+        self.out = None
+        if ran:
+            if seconds < above:
+                state.count_calls(cmd, ran, seconds)
+            else:  # a pause in the run: charged to its last call, which is slow
+                if ran > 1:
+                    state.count_calls(cmd, ran - 1, 0.0)
+                state.observe(self, cmd, _calls(name, rows[ran - 1 : ran])[0], out[-1], seconds)
+            state.commands_processed += ran
+            self.last_command = cmd.name
+            if state.unsynced:
+                state.sync(self)
+            data = out[0] if len(out) == 1 else b"".join(out)
+            if self.held is None:
+                self.conn.write(data)
+            else:
+                self.held.append(data)
+        if ran < len(rows):
+            self.run(_calls(name, rows[ran:]))
 
     def release(self) -> None:
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
@@ -503,3 +557,10 @@ class Session(ShellSession):
 
     def closed(self) -> None:
         """The connection is gone: release what it held (subscriptions, blocked keys)."""
+
+
+def _calls(name: bytes, rows: list[Any]) -> list[list[bytes]]:
+    """A grid's rows (``take_grid``) as the calls' argument lists."""
+    if type(rows[0]) is bytes:
+        return [[name, arg] for arg in rows]
+    return [[name, *args] for args in rows]
