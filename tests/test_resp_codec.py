@@ -350,9 +350,10 @@ def _gridded(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
         for c in chunks:
             grid = p.take_grid(c)
             if grid is not None:
-                name, rows = grid
-                assert len(rows) >= 2
-                out += [[name, r] if type(r) is bytes else [name, *r] for r in rows]
+                name, columns = grid
+                assert len({len(column) for column in columns}) == 1 <= len(columns)
+                assert len(columns[0]) >= 2
+                out += [[name, *args] for args in zip(*columns, strict=True)]
                 c = b""
             out += p.take(c)
         out += p.commands()
@@ -423,13 +424,13 @@ def test_take_grid_takes_whole_rows_only_and_leaves_the_rest_buffered():
     assert p.take(row) == [[b"SET", b"key:000001", b"xxx"]]
     other = resp.encode_command("SET", "key:000002", "yyy")
     grid = p.take_grid(row + other + row[:9])
-    assert grid == (b"SET", [(b"key:000001", b"xxx"), (b"key:000002", b"yyy")])
+    assert grid == (b"SET", [(b"key:000001", b"key:000002"), (b"xxx", b"yyy")])
     assert p.buffered() == 9 and p.take_grid(row) is None  # (something is buffered)
     assert p.take(row[9:] + resp.encode_command("PING")) == [
         [b"SET", b"key:000001", b"xxx"], [b"PING"]
     ]  # fmt: skip
     gets = resp.encode_command("GET", "a") * 3
-    assert p.take_grid(gets) == (b"GET", [b"a", b"a", b"a"])
+    assert p.take_grid(gets) == (b"GET", [(b"a", b"a", b"a")])
     assert resp.UnauthenticatedParser().take_grid(gets) is None
 
 

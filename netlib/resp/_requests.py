@@ -10,7 +10,9 @@ half-received command where it stopped and produces Redis's error wording.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Final
+from collections.abc import Callable
+from operator import itemgetter
+from typing import ClassVar, Final
 
 from ._types import (
     MAX_BULK_LEN,
@@ -191,50 +193,45 @@ class RequestParser:
         self._buf, self._have = data, len(data)
         return self._parse_buffer()
 
-    def take_grid(self, data: bytes) -> tuple[bytes, list[Any]] | None:
+    def take_grid(self, data: bytes) -> tuple[bytes, list[tuple[bytes, ...]]] | None:
         """The server's pipelined hot path: when nothing is buffered and ``data`` starts
         with two or more whole commands of one *layout* (the same name spelled the same
         way, the same number of arguments, each the same length: a pipeline of SETs as
-        ``redis-benchmark -P 16`` or a loader sends them), returns ``(name, rows)``:
-        ``rows`` holds each command's arguments after the name, a ``bytes`` per command
-        when it has one argument (GET key), else a tuple (SET key value). Whatever follows
-        the grid stays buffered for ``take``/``commands``. None: not such a read (nothing
-        is consumed; parse it with ``take``).
+        ``redis-benchmark -P 16`` or a loader sends them), returns ``(name, columns)``:
+        ``columns[i]`` holds argument ``i + 1`` of every command (the keys, then the
+        values), a tuple each. Whatever follows the grid stays buffered for
+        ``take``/``commands``. None: not such a read (nothing consumed: ``take`` it).
 
-        The rows are cut by one ``re.findall`` of a pattern compiled for the layout
-        (``_grid_pattern``) in which every header is a literal and every argument a
-        counted ``(.{n})``: the regex engine checks each command's framing, in C, and
-        yields its arguments without a list per command. The pattern matches exactly one
-        command's bytes, so as many matches as whole rows means the rows tile the grid.
+        Only the first command is parsed, and only when its layout is new: a layout
+        is known by the first command's first bytes and its length (``_GRIDS``). The
+        layout fixes every byte of framing of the commands like it, so the grid is
+        checked by one regex ``fullmatch`` (headers literal, each argument ``.{n}``)
+        and the arguments are cut at their offsets by one ``itemgetter`` per column:
+        no bytes object but the arguments, no list per command, all in C.
         """
         if self._have or self._args is not None or self._ready or self.error is not None:
             return None
         if type(data) is not bytes or len(data) < 2 * _GRID_PROBE or data[0] != 42:
             return None
-        row = data.find(data[:_GRID_PROBE], 1)  # where a second command like the first starts
+        probe = data[:_GRID_PROBE]
+        row = data.find(probe, 1)  # where a second command like the first starts
         if row < 0:
             return None
-        parts = data[:row].split(b"\r\n")
-        count = _SPLIT_COUNTS.get(parts[0])
-        if count is None or not 2 <= count <= _GRID_MAX_ARGS or len(parts) != 2 * count + 2:
-            return None  # (the probe's match was inside the first command, or odd framing)
-        lengths = list(map(len, parts[2 : 2 * count + 1 : 2]))
-        if parts[1 : 2 * count + 1 : 2] != list(map(_SPLIT_HEADERS.get, lengths)) or parts[-1]:
-            return None
-        layout = (parts[2], *lengths[1:])
-        pattern = _GRIDS.get(layout)
-        if pattern is None:
-            pattern = _grid_pattern(parts[0], parts[1], parts[2], lengths[1:])
-        rows = len(data) // row
+        rows = min(len(data) // row, _GRID_BYTES // row)
         if rows < 2:
             return None
         end = rows * row
-        found = pattern.findall(data, 0, end)
-        if len(found) != rows:
-            return None
+        layout = _GRIDS.get((probe, row))
+        if layout is None or layout.pattern.fullmatch(data, 0, end) is None:
+            layout = _Layout.of(data[:row])  # new (or another with the same probe and size)
+            if layout is None or layout.pattern.fullmatch(data, 0, end) is None:
+                return None  # a command framed otherwise: the general parser decides
+            if len(_GRIDS) >= _GRID_LAYOUTS:
+                _GRIDS.clear()
+            _GRIDS[(probe, row)] = layout
         if end < len(data):
             self.feed(data[end:])
-        return parts[2], found
+        return layout.name, [cut(data) for cut in layout.cuts(rows)]
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered, in order (possibly none)."""
@@ -468,7 +465,7 @@ class UnauthenticatedParser(RequestParser):
         self.feed(data)
         return self.commands()
 
-    def take_grid(self, data: bytes) -> tuple[bytes, list[Any]] | None:
+    def take_grid(self, data: bytes) -> tuple[bytes, list[tuple[bytes, ...]]] | None:
         return None  # (every header is checked against the limits by ``_parse``)
 
     def _parse_all(self) -> list[list[bytes]]:
@@ -505,26 +502,67 @@ class UnauthenticatedParser(RequestParser):
 
 
 # take_grid: a read is probed for a second command starting with the first one's first
-# bytes ("*3\r\n$3\r\nSET\r" is 12); layouts of 2..4 words (GET key .. HSET key field
-# value); compiled patterns kept for at most _GRID_PATTERNS layouts (then the cache is
-# emptied: a client sending ever new key lengths costs a compile per read, no memory).
+# bytes ("*3\r\n$3\r\nSET\r" is 12); grids of commands of 2..4 words (GET key .. HSET
+# key field value), at most _GRID_BYTES long (a longer read: the rest is parsed as
+# usual); at most _GRID_LAYOUTS layouts kept (then the cache is emptied: a client
+# sending ever new lengths costs a parse and a compile per read, and bounded memory).
 _GRID_PROBE: Final = 12
 _GRID_MAX_ARGS: Final = 4
-_GRID_PATTERNS: Final = 256
-_GRIDS: dict[tuple[Any, ...], re.Pattern[bytes]] = {}
+_GRID_BYTES: Final = 32 * 1024
+_GRID_LAYOUTS: Final = 64
 
 
-def _grid_pattern(
-    count: bytes, name_header: bytes, name: bytes, lengths: list[int]
-) -> re.Pattern[bytes]:
-    """The regex of one command of this layout: headers literal, arguments captured."""
-    if len(_GRIDS) >= _GRID_PATTERNS:
-        _GRIDS.clear()
-    head = re.escape(b"%s\r\n%s\r\n%s\r\n" % (count, name_header, name))
-    args = b"".join(b"\\$%d\r\n(.{%d})\r\n" % (n, n) for n in lengths)
-    pattern = re.compile(head + args, re.DOTALL)
-    _GRIDS[(name, *lengths)] = pattern
-    return pattern
+class _Layout:
+    """One command's layout: its name (as spelled), ``pattern`` matching one or more
+    commands framed like it (every header, the name and each CRLF literal, argument
+    ``i`` as ``.{n}``), and where each argument after the name sits in it."""
+
+    __slots__ = ("name", "pattern", "row", "args", "_cuts")
+
+    def __init__(
+        self, name: bytes, pattern: re.Pattern[bytes], row: int, args: list[tuple[int, int]]
+    ) -> None:
+        self.name = name
+        self.pattern = pattern
+        self.row = row  # bytes per command
+        self.args = args  # (offset in the command, length) of each argument after the name
+        self._cuts: dict[int, list[Callable[[bytes], tuple[bytes, ...]]]] = {}
+
+    @staticmethod
+    def of(first: bytes) -> _Layout | None:
+        """The layout of ``first``, one whole command, or None if it is not a small
+        canonical one (as ``encode_command`` writes it: the general parser's business)."""
+        parts = first.split(b"\r\n")
+        count = _SPLIT_COUNTS.get(parts[0])
+        if count is None or not 2 <= count <= _GRID_MAX_ARGS or len(parts) != 2 * count + 2:
+            return None
+        words = parts[2 : 2 * count + 1 : 2]
+        headers = parts[1 : 2 * count + 1 : 2]
+        if headers != list(map(_SPLIT_HEADERS.get, map(len, words))) or parts[-1]:
+            return None
+        regex = re.escape(b"%s\r\n%s\r\n%s\r\n" % (parts[0], headers[0], words[0]))
+        args, at = [], len(parts[0]) + len(headers[0]) + len(words[0]) + 6
+        for header, word in zip(headers[1:], words[1:], strict=True):
+            regex += re.escape(header + b"\r\n") + b".{%d}\r\n" % len(word)
+            at += len(header) + 2
+            args.append((at, len(word)))
+            at += len(word) + 2
+        pattern = re.compile(b"(?:%s)+" % regex, re.DOTALL)
+        return _Layout(words[0], pattern, len(first), args)
+
+    def cuts(self, rows: int) -> list[Callable[[bytes], tuple[bytes, ...]]]:
+        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands."""
+        cuts = self._cuts.get(rows)
+        if cuts is None:
+            row = self.row
+            cuts = self._cuts[rows] = [
+                itemgetter(*[slice(at + r * row, at + r * row + n) for r in range(rows)])
+                for at, n in self.args
+            ]
+        return cuts
+
+
+_GRIDS: dict[tuple[bytes, int], _Layout] = {}
 
 
 def _take_grid(parts: list[bytes], i: int, count: int, last: int, out: list[list[bytes]]) -> int:

@@ -37,7 +37,7 @@ and against a real redis-server.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 from operator import add, itemgetter, not_
 from typing import Any, cast
@@ -99,7 +99,7 @@ def _calls(
     return done, size
 
 
-def _one_key(name: bytes, keys: list[bytes]) -> list[list[bytes]]:
+def _one_key(name: bytes, keys: Sequence[bytes]) -> list[list[bytes]]:
     return [[name, key] for key in keys]
 
 
@@ -120,28 +120,27 @@ def _set(
     seg = _plain(cmds, start, stop, 3)
     if not seg:
         return 0, 0
-    return _set_columns(
-        c, seg[0][0], list(zip(map(_key, seg), map(_value, seg), strict=True)), out, room
-    )
+    return _set_columns(c, seg[0][0], [list(map(_key, seg)), list(map(_value, seg))], out, room)
 
 
 def _set_columns(
-    c: Any, name: bytes, rows: list[tuple[bytes, bytes]], out: list[bytes], room: int
+    c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
     """SET key value, no options: what the SET handler does then, a ``Database.put`` per
     call (it cannot fail), done for the run's keys at once."""
-    if len(rows[0]) != 2:  # (options, more elements: the ordinary path)
+    if len(columns) != 2:  # (options: the ordinary path)
         return 0, 0
+    keys, values = columns
     db = c.db
     ks = db.ks
-    m = len(rows)
+    m = len(keys)
     blocking = ks.blocking
     if not _by_columns(db, ()) or (blocking is not None and blocking.waiters):
         put = db.put
-        for key, value in rows:
+        for key, value in zip(keys, values, strict=True):
             put(key, value, KEY_OVERHEAD + len(key) + len(value))
     else:
-        final = dict(rows)  # each key's last value, in the order of first writes
+        final = dict(zip(keys, values, strict=True))  # each key's last value, in order
         expires = db.expires
         if expires and not expires.keys().isdisjoint(final):  # SET drops a TTL (as put)
             for key in expires.keys() & final.keys():
@@ -167,17 +166,18 @@ def _get(
     seg = _plain(cmds, start, stop, 2)
     if not seg:
         return 0, 0
-    return _get_columns(c, seg[0][0], list(map(_key, seg)), out, room)
+    return _get_columns(c, seg[0][0], [list(map(_key, seg))], out, room)
 
 
 def _get_columns(
-    c: Any, name: bytes, keys: list[bytes], out: list[bytes], room: int
+    c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
     """GET of a string or a missing key (a value of another type: WRONGTYPE, not taken):
     the values looked up at once and the replies formatted by one ``map``, hits and
     misses counted as ``Database.get`` would."""
-    if type(keys[0]) is not bytes:  # (options, more elements: the ordinary path)
+    if len(columns) != 1:  # (more arguments: the ordinary path's arity error)
         return 0, 0
+    (keys,) = columns
     db = c.db
     if not _by_columns(db, keys):
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
@@ -241,17 +241,18 @@ def _incr(
     seg = _plain(cmds, start, stop, 2)
     if not seg:
         return 0, 0
-    return _incr_columns(c, seg[0][0], list(map(_key, seg)), out, room)
+    return _incr_columns(c, seg[0][0], [list(map(_key, seg))], out, room)
 
 
 def _incr_columns(
-    c: Any, name: bytes, keys: list[bytes], out: list[bytes], room: int
+    c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
     """INCR of missing keys or canonical counters, by columns when the run's keys are
     distinct or all one key (a hot counter); else call by call. INCR's write lookup
     (``Database.get_for_write``) counts no hit or miss, as Redis's lookupKeyWrite."""
-    if type(keys[0]) is not bytes:  # (options, more elements: the ordinary path)
+    if len(columns) != 1:  # (more arguments: the ordinary path's arity error)
         return 0, 0
+    (keys,) = columns
     db = c.db
     if not _by_columns(db, keys):
         return _calls(c, _one_key(name, keys), out, room, strings.incr, _canonical_counter)
@@ -292,7 +293,7 @@ def _incr_one(db: Any, key: bytes, m: int, out: list[bytes]) -> tuple[int, int]:
     return m, sum(map(len, replies))
 
 
-def _incr_calls(db: Any, keys: list[bytes], out: list[bytes]) -> tuple[int, int]:
+def _incr_calls(db: Any, keys: Sequence[bytes], out: list[bytes]) -> tuple[int, int]:
     """INCR call by call (keys repeat, or a value to check one by one): the handler's
     write lookup (the dict, as ``_by_columns`` holds), sum and write."""
     data = db.data
@@ -329,29 +330,26 @@ def _lpush(
     seg = _plain(cmds, start, stop, 3)
     if not seg:
         return 0, 0
-    return _lpush_columns(
-        c, seg[0][0], list(zip(map(_key, seg), map(_value, seg), strict=True)), out, room
-    )
+    return _lpush_columns(c, seg[0][0], [list(map(_key, seg)), list(map(_value, seg))], out, room)
 
 
 def _lpush_columns(
-    c: Any, name: bytes, rows: list[tuple[bytes, bytes]], out: list[bytes], room: int
+    c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
     """LPUSH of one element to a list or a missing key, while no client is blocked on a
     list: the LPUSH handler's write lookup (no hit or miss counted), creation, push and
     growth; a run to one list is one ``extendleft``."""
-    if len(rows[0]) != 2:  # (options, more elements: the ordinary path)
-        return 0, 0
-    if c.state.blocking.waiters:
+    if len(columns) != 2 or c.state.blocking.waiters:  # (more elements: ordinary path)
         return 0, 0
     db = c.db
-    keys, items = zip(*rows, strict=True)
+    keys, items = columns
     if not _by_columns(db, keys):
-        return _calls(c, [[name, *r] for r in rows], out, room, lists.lpush, _is_list)
+        calls = [[name, k, v] for k, v in zip(keys, items, strict=True)]
+        return _calls(c, calls, out, room, lists.lpush, _is_list)
     data = db.data
     key = keys[0]
     if keys.count(key) != len(keys):
-        return _lpush_calls(db, rows, out)
+        return _lpush_calls(db, zip(keys, items, strict=True), out)
     lst = data.get(key)
     if lst is None:
         lst = deque()
@@ -370,7 +368,7 @@ def _lpush_columns(
     return m, sum(map(len, replies))
 
 
-def _lpush_calls(db: Any, rows: list[tuple[bytes, bytes]], out: list[bytes]) -> tuple[int, int]:
+def _lpush_calls(db: Any, rows: Iterable[tuple[bytes, bytes]], out: list[bytes]) -> tuple[int, int]:
     """LPUSH call by call to several lists: lookup, creation, push, growth."""
     data = db.data
     put_new, grow = db.put_new, db.grow

@@ -36,10 +36,10 @@ Handler = Callable[[Any, list[bytes]], bytes | None]
 # reply to ``out``; stops once the replies passed ``room`` bytes. Returns (calls run,
 # bytes appended); (0, 0) leaves ``cmds[start]`` to the ordinary path.
 RunHandler = Callable[[Any, list[list[bytes]], int, int, list[bytes], int], tuple[int, int]]
-# ``columns(session, name, rows, out, room)``: the same for a read that is a grid of calls
-# of this command spelled ``name`` (``RequestParser.take_grid``): ``rows`` holds each
-# call's arguments after the name (a ``bytes`` each for one argument, else a tuple), all
-# of the command's arity. Runs the calls from the first while each is plain, as ``many``;
+# ``columns(session, name, columns, out, room)``: the same for a read that is a grid of
+# calls of this command spelled ``name`` (``RequestParser.take_grid``): ``columns[i]``
+# holds argument ``i + 1`` of every call (the keys, then the values), a sequence each;
+# the calls have the command's arity, not always the run's (SET with options). Runs the calls from the first while each is plain, as ``many``;
 # returns (calls run, bytes appended); the session runs the rest the ordinary way.
 ColumnsHandler = Callable[[Any, bytes, list[Any], list[bytes], int], tuple[int, int]]
 

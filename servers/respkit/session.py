@@ -317,16 +317,17 @@ class Session(ShellSession):
             if self.held is None:
                 self.conn.close()
 
-    def run_grid(self, name: bytes, rows: list[Any]) -> None:
-        """Execute a read that is a grid of calls of one command (``take_grid``): its
-        ``columns`` handler runs them at once when ``run`` would take them as a run (see
-        ``Command.many``); otherwise, and for the calls it leaves, ``run``."""
+    def run_grid(self, name: bytes, columns: list[tuple[bytes, ...]]) -> None:
+        """Execute a read that is a grid of calls of one command (``take_grid``: its
+        arguments by columns): its ``columns`` handler runs them at once when ``run``
+        would take them as a run (see ``Command.many``); otherwise, and for the calls it
+        leaves, ``run``."""
         state = self.state
         cmd = self.table.get(name)
         if cmd is None:
             cmd = self.table.get(name.lower())
         every, above, admits = state.policy()
-        words = 2 if type(rows[0]) is bytes else 1 + len(rows[0])
+        words = 1 + len(columns)
         if (
             cmd is None
             or cmd.columns is None
@@ -336,12 +337,12 @@ class Session(ShellSession):
             or above < RUN_MIN_ABOVE
             or state.wakeups
         ):
-            self.run(_calls(name, rows))
+            self.run(_calls(name, columns))
             return
         out: list[bytes] = []
         self.out = out
         t0 = perf_counter()
-        ran, _ = cmd.columns(self, name, rows, out, OUTPUT_HIGH_WATER)
+        ran, _ = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
         seconds = perf_counter() - t0
         self.out = None
         if ran:
@@ -350,7 +351,8 @@ class Session(ShellSession):
             else:  # a pause in the run: charged to its last call, which is slow
                 if ran > 1:
                     state.count_calls(cmd, ran - 1, 0.0)
-                state.observe(self, cmd, _calls(name, rows[ran - 1 : ran])[0], out[-1], seconds)
+                last = [name, *(column[ran - 1] for column in columns)]
+                state.observe(self, cmd, last, out[-1], seconds)
             state.commands_processed += ran
             self.last_command = cmd.name
             if state.unsynced:
@@ -360,8 +362,8 @@ class Session(ShellSession):
                 self.conn.write(data)
             else:
                 self.held.append(data)
-        if ran < len(rows):
-            self.run(_calls(name, rows[ran:]))
+        if ran < len(columns[0]):
+            self.run(_calls(name, [column[ran:] for column in columns]))
 
     def release(self) -> None:
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
@@ -559,8 +561,6 @@ class Session(ShellSession):
         """The connection is gone: release what it held (subscriptions, blocked keys)."""
 
 
-def _calls(name: bytes, rows: list[Any]) -> list[list[bytes]]:
-    """A grid's rows (``take_grid``) as the calls' argument lists."""
-    if type(rows[0]) is bytes:
-        return [[name, arg] for arg in rows]
-    return [[name, *args] for args in rows]
+def _calls(name: bytes, columns: list[tuple[bytes, ...]]) -> list[list[bytes]]:
+    """A grid's columns (``take_grid``) as the calls' argument lists."""
+    return [[name, *args] for args in zip(*columns, strict=True)]
