@@ -186,3 +186,75 @@ def test_a_500mb_bulk_header_is_cut_at_once_without_buffering():
                     break
         grown = rss_kb(pid) - before
         assert grown < 16 * 1024, f"RSS grew by {grown} kB after {sent} bytes sent"
+
+
+def logged_in_conversation(addr: tuple[str, int], wire: bytes, then: bytes = b"") -> bytes:
+    """AUTH in a read of its own (answered), then ``wire`` in one write (and ``then`` in
+    another once the server has had it); every byte read after +OK until the close."""
+    with socket.create_connection(addr, timeout=10) as s:
+        s.sendall(cmd("AUTH", PASSWORD))
+        assert s.recv(5) == b"+OK\r\n"
+        s.sendall(wire)
+        if then:
+            time.sleep(0.2)  # (the server must have parsed ``wire`` alone: a read boundary)
+            s.sendall(then)
+        s.settimeout(3)
+        got = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return got
+            except TimeoutError:
+                return got + b"<not closed>"
+            if not chunk:
+                return got
+            got += chunk
+
+
+PARTIAL_BIG_SET = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\nabc"  # 3 of the value's 20000 bytes
+AFTER_LOGIN = {
+    "RESET then eleven elements": (cmd("RESET") + cmd(*["y"] * 11), b""),
+    "RESET then a big value": (cmd("RESET") + cmd("SET", "k", "v" * 20000), b""),
+    "RESET, PING, then the header of eleven": (
+        cmd("RESET") + cmd("PING") + b"*11\r\n$1\r\ny\r\n",
+        b"",
+    ),
+    "RESET then part of a big value": (cmd("RESET") + PARTIAL_BIG_SET, b""),
+    "RESET, AUTH, then part of a big value": (
+        cmd("RESET") + cmd("AUTH", PASSWORD) + PARTIAL_BIG_SET,
+        b"x" * 19997 + b"\r\n" + cmd("STRLEN", "k") + QUIT,
+    ),
+    "RESET, AUTH, eleven, RESET, a big value": (
+        cmd("RESET")
+        + cmd("AUTH", PASSWORD)
+        + cmd(*["y"] * 11)
+        + cmd("RESET")
+        + cmd("SET", "k", "v" * 20000),
+        b"",
+    ),
+    "RESET then the start of eleven, the rest later": (
+        cmd("RESET") + b"*11\r\n$1\r\ny\r\n",
+        b"$1\r\ny\r\n" * 10 + QUIT,
+    ),
+    "RESET then small commands are fine": (cmd("RESET") + cmd("PING") + QUIT, b""),
+}
+
+
+@pytest.mark.parametrize("wire", AFTER_LOGIN.values(), ids=AFTER_LOGIN.keys())
+def test_logged_out_by_reset_in_the_same_read(both, wire):
+    """Logged in by an earlier read, then RESET and commands over the unauthenticated
+    limits in one read: Redis parses them after the RESET ran, so it answers the protocol
+    error and closes (ours had parsed them with the RESET, under the normal limits)."""
+    ours, real = both
+    assert logged_in_conversation(ours, *wire) == logged_in_conversation(real, *wire)
+
+
+def test_what_the_logged_out_conversations_say(both):
+    ours, _ = both
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET then eleven elements"])
+    assert got == b"+RESET\r\n" + UNAUTH_MULTIBULK
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET then part of a big value"])
+    assert got == b"+RESET\r\n" + UNAUTH_BULK
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET, AUTH, then part of a big value"])
+    assert got == b"+RESET\r\n+OK\r\n+OK\r\n:20000\r\n+OK\r\n"

@@ -81,6 +81,12 @@ _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
 
 
+def _final_status(status: object) -> bool:
+    """A final status a handler may answer (``HTTPStatus`` too): 200..599 (RFC 9110 §15;
+    a 1xx is not a response of its own)."""
+    return h11.valid_status(status) and status >= 200  # type: ignore[operator]
+
+
 class HTTPSession(FastPath, Session):
     """One connection's HTTP state (the shell's Session shape)."""
 
@@ -356,6 +362,11 @@ class HTTPSession(FastPath, Session):
             self._upgrade(req, result)
             return
         resp = result if type(result) is Response else self._to_response(result)
+        status = resp.status
+        if not (type(status) is int and 200 <= status <= 599) and not _final_status(status):
+            # (a handler's own status: 1000 on the wire would be garbage to every client)
+            self.conn.log.error("handler's response refused: status %r is not in 200..599", status)
+            resp = self._error_response(HTTPError(500, "internal server error"))
         body = resp.body
         if type(resp) is Response or type(resp) is JSONResponse:
             pass  # plain bytes: the fast path
@@ -391,6 +402,13 @@ class HTTPSession(FastPath, Session):
         h = self.h
         if self.conn.stopping:
             h.close_after_this()
+        if type(body) is not bytes:  # set after construction: a str is encoded as it would be
+            body = body.encode() if isinstance(body, str) else body
+            if not isinstance(body, bytes | bytearray | memoryview):
+                self.conn.log.error(
+                    "handler's response refused: body is %s, not bytes or str", type(body).__name__
+                )
+                return self._internal_error()
         headers = resp.headers + [
             (b"content-length", str(len(body)).encode()),
             (b"date", http_date()),
@@ -402,6 +420,11 @@ class HTTPSession(FastPath, Session):
             return h.send_message(h11.Response(resp.status, headers), body), resp.status, len(body)
         except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
             self.conn.log.error("handler's response refused: %s", e)
+        return self._internal_error()
+
+    def _internal_error(self) -> tuple[bytes, int, int]:
+        """``_encode``'s answer when the handler's response cannot be sent: a plain 500."""
+        h = self.h
         err = self._error_response(HTTPError(500, "internal server error"))
         length = (b"content-length", b"%d" % len(err.body))
         return (

@@ -77,8 +77,14 @@ class Client(Session):
     def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
         once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
-        itself and a command that may block run in the loop (a blocked reply is sent later)."""
-        if "blocking" in cmd.flags or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply"):
+        itself and a command that may block run in the loop (a blocked reply is sent later).
+        RESET turns replies on before it answers (Redis clears the OFF flag, not the skip of
+        the current command): under OFF it runs in the loop and its +RESET goes out."""
+        if (
+            "blocking" in cmd.flags
+            or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply")
+            or (cmd.name == "reset" and self.reply_mode == b"OFF")
+        ):
             return self._guard(cmd, args)
         r = self._guard(cmd, args)
         if r is None:
@@ -200,6 +206,7 @@ class Client(Session):
 
     def on_reset(self) -> None:
         ops.forget(self)
+        self.reply_mode = b"ON"  # (before fresh_login's update_guard)
         acl.fresh_login(self)
         self._leave_pubsub()
         self.multi = None

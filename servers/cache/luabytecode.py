@@ -14,7 +14,10 @@ register ``LOADK`` filled) from a table a ``GETGLOBAL`` of ``redis``, ``cjson``,
 again. Nothing is inserted or moved, so line info and jumps stay valid. Other tail
 calls keep Lua's semantics: a user's table with a ``call`` field recursing through it
 a million deep runs as in Redis. Not seen (the position is lost, as the suffix): the
-API reached through a local (``local f = redis.call; return f(...)``) or a metatable.
+API reached through an upvalue (``local f = redis.call`` outside the function that
+calls it), a table that was not built in the same function, or a metatable; a local
+holding it (``local f = redis.call; return f(...)``) and a field of a table built there
+(``{c = redis.call}``) are followed (``_is_api``).
 The writer of a register is the last one before, in code order, not in control flow.
 
 The format (lundump.c / ldump.c, for the 64-bit little-endian build lupa ships):
@@ -31,7 +34,8 @@ from __future__ import annotations
 import struct
 
 HEADER = b"\x1bLua\x51\x00\x01\x04\x08\x04\x08\x00"  # 5.1, official, LE, int 4, size_t 8, ...
-OP_LOADK, OP_GETGLOBAL, OP_GETTABLE, OP_SELF, OP_CALL, OP_TAILCALL = 1, 5, 6, 11, 28, 29
+OP_MOVE, OP_LOADK, OP_GETGLOBAL, OP_GETTABLE, OP_SETTABLE, OP_NEWTABLE = 0, 1, 5, 6, 9, 10
+OP_SELF, OP_CALL, OP_TAILCALL = 11, 28, 29
 BITRK = 1 << 8  # an RK operand at or above this is a constant index
 # The functions of the sandbox that are Lua wrappers (redis.call/pcall; the cjson,
 # cmsgpack and bit functions over Python: see lualibs.py), by their field names.
@@ -118,16 +122,41 @@ def _function(b: bytearray, i: int) -> int:
 def _patch(b: bytearray, at: int, n: int, consts: list[object]) -> None:
     code = [_INSN.unpack_from(b, at + 4 * k)[0] for k in range(n)]
     for pc, ins in enumerate(code):
-        if ins & 0x3F != OP_TAILCALL:
-            continue
-        g = _writer(code, pc, (ins >> 6) & 0xFF)
-        if g < 0 or code[g] & 0x3F not in (OP_GETTABLE, OP_SELF):
-            continue
-        w = code[g]
-        key = _const(code, g, (w >> 14) & 0x1FF, OP_LOADK, consts)
-        table = _const(code, g, (w >> 23) & 0x1FF, OP_GETGLOBAL, consts)
-        if key in KEYS and table in LIBS:
+        if ins & 0x3F == OP_TAILCALL and _is_api(code, pc, (ins >> 6) & 0xFF, consts):
             _INSN.pack_into(b, at + 4 * pc, (ins & ~0x3F) | OP_CALL)
+
+
+def _is_api(code: list[int], pc: int, reg: int, consts: list[object]) -> bool:
+    """Whether register ``reg`` holds one of the API's Lua wrappers at ``pc``, as far as its
+    writers in this function tell: ``redis.call`` (GETTABLE/SELF of a KEYS field from a
+    LIBS global), through locals (MOVE: ``local f = redis.call``) or a field of a table
+    built here (``local t = {c = redis.call}; t.c``: its last SETTABLE of that key).
+    Each step looks further back in the code, so it ends."""
+    g = _writer(code, pc, reg)
+    if g < 0:
+        return False
+    w = code[g]
+    op = w & 0x3F
+    if op == OP_MOVE:
+        return _is_api(code, g, (w >> 23) & 0x1FF, consts)
+    if op not in (OP_GETTABLE, OP_SELF):
+        return False
+    key = _const(code, g, (w >> 14) & 0x1FF, OP_LOADK, consts)
+    table = (w >> 23) & 0x1FF
+    if _const(code, g, table, OP_GETGLOBAL, consts) in LIBS:
+        return key in KEYS
+    built = _writer(code, g, table)
+    if key is None or built < 0 or code[built] & 0x3F != OP_NEWTABLE:
+        return False
+    for s in range(g - 1, built, -1):  # the field's last store before the read
+        st = code[s]
+        if st & 0x3F != OP_SETTABLE or (st >> 6) & 0xFF != table:
+            continue
+        if _const(code, s, (st >> 23) & 0x1FF, OP_LOADK, consts) != key:
+            continue
+        value = (st >> 14) & 0x1FF
+        return value < BITRK and _is_api(code, s, value, consts)
+    return False
 
 
 def _writer(code: list[int], pc: int, reg: int) -> int:

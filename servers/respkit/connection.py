@@ -130,9 +130,9 @@ def hello(c: Any, a: list[bytes]) -> bytes:
 
 
 @command("RESET", 1, "fast pubsub", NO, G, "Reset the connection")
-def reset(c: Any, a: list[bytes]) -> bytes:
+def reset(c: Any, a: list[bytes]) -> bytes | None:
     c.reset()
-    return b"+RESET\r\n"
+    return c.end_batch_after_logout(b"+RESET\r\n")  # (the rest meets the logged-out limits)
 
 
 # --- CLIENT -----------------------------------------------------------------------
