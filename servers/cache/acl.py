@@ -243,7 +243,7 @@ class User:
 
     def _drop_hash(self, h: str) -> None:
         if h not in self.passwords:
-            raise AclError("no such password")
+            raise AclError("The password you are trying to remove from the user does not exist")
         self.passwords.remove(h)
 
     def _add_key(self, perm: str, pattern: str) -> None:

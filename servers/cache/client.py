@@ -104,6 +104,13 @@ class Client(Session):
                     return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
                 return self.reject(refused)
+        if self.monitoring:
+            refused = ops.monitor_refusal(cmd)
+            if refused is not None:
+                if refused:  # (MONITOR again is not a rejected call: it answers nothing)
+                    self.state.observer.rejected(cmd, refused)
+                    refused = self.reject(refused)
+                return refused
         busy = self.state.busy_script
         if busy is not None and busy.caller is not self:
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
@@ -294,6 +301,7 @@ class Client(Session):
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed
+            or self.monitoring
             or self.reply_mode != b"ON"
             or self.multi is not None
             or self.restricted

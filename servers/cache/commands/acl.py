@@ -209,7 +209,8 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
 
 @sub("LIST", 2, "List the current ACL rules in ACL config file format")
 def acl_list(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulks([to_bytes(u.describe()) for u in c.state.acl.users.values()])
+    users = c.state.acl.users  # in name order, as Redis's radix tree lists them
+    return resp.bulks([to_bytes(users[n].describe()) for n in sorted(users)])
 
 
 @sub("USERS", 2, "List the username of all the configured ACL users")
@@ -285,13 +286,15 @@ def acl_genpass(c: Any, a: list[bytes]) -> bytes:
 def acl_log(c: Any, a: list[bytes]) -> bytes:
     acl = c.state.acl
     count = 10  # without a count, the 10 latest (Redis's aclCommand LOG)
-    if len(a) > 2:
+    if len(a) > 3:
+        raise CommandError(
+            "unknown subcommand or wrong number of arguments for 'LOG'. Try ACL HELP."
+        )
+    if len(a) == 3:
         if a[2].upper() == b"RESET":
             acl.log.clear()
             return resp.OK
-        count = to_int(a[2], b"-ERR value is out of range, must be positive\r\n")
-        if count < 0:
-            raise CommandError("value is out of range, must be positive")
+        count = max(to_int(a[2]), 0)  # (a negative count lists nothing, as in Redis)
     now = time.time()
     entries = [
         {

@@ -1,0 +1,91 @@
+"""ACL, CLIENT and MONITOR replies against a private redis-server 7.0, byte for byte.
+
+Found by a hostile session: ``ACL LOG`` with a count that is not a number answered
+"must be positive" (Redis: not an integer), a negative count was refused (Redis lists
+nothing), ``ACL LOG RESET x`` reset the log (Redis refuses the extra argument); ``ACL
+LIST`` listed users in creation order (Redis: by name, bytewise); removing a password a
+user does not have said "no such password" where Redis explains it. ``CLIENT PAUSE 1
+nope`` and ``CLIENT KILL MAXAGE x`` answered another error than Redis's. A client in
+MONITOR mode could still read and write keys (Redis: it is a replica, "Replica can't
+interact with the keyspace"), a second MONITOR answered +OK (Redis: nothing), and
+MONITOR inside EXEC was run (Redis refuses it to a "DENY BLOCKING client").
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from cache_support import Raw
+
+from harness.procs import python_module
+from harness.services import RedisServer
+from netlib.resp import encode_command
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[tuple[Raw, Raw]]:
+    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
+        a, b = Raw(ours.port, 2), Raw(real.port, 2)  # type: ignore[arg-type]
+        yield a, b
+        a.close()
+        b.close()
+
+
+SESSION = [
+    ("ACL", "SETUSER", "zz"), ("ACL", "SETUSER", "aa"), ("ACL", "SETUSER", "Mm"),
+    ("ACL", "LIST"), ("ACL", "USERS"),
+    ("ACL", "SETUSER", "aa", "on", ">p", "-@all"), ("ACL", "SETUSER", "aa", "<nope"),
+    ("AUTH", "aa", "p"), ("GET", "x"), ("AUTH", "default", "x"),  # one ACL LOG entry
+    ("ACL", "LOG", "-1"), ("ACL", "LOG", "0"), ("ACL", "LOG", "x"), ("ACL", "LOG", "1.5"),
+    ("ACL", "LOG", "99999999999999999999"), ("ACL", "LOG", "RESET", "x"),
+    ("ACL", "LOG", "1", "2"), ("ACL", "LOG", "RESET"), ("ACL", "LOG"),
+    ("ACL", "DELUSER", "zz", "aa", "Mm"), ("ACL", "LIST"),
+]  # fmt: skip
+
+
+def test_an_acl_session_answers_as_redis(pair):
+    ours, real = pair
+    for args in SESSION:
+        assert ours.call(*args) == real.call(*args), args
+
+
+CLIENT = [
+    ("CLIENT", "PAUSE", "1", "nope"), ("CLIENT", "PAUSE", "1", "ALL", "x"), ("CLIENT", "PAUSE", "x", "ALL", "x"),
+    ("CLIENT", "PAUSE", "x"), ("CLIENT", "PAUSE", "-1"), ("CLIENT", "UNPAUSE"),
+    ("CLIENT", "KILL", "MAXAGE", "x"),  # (MAXAGE is 7.4's: 7.0 refuses any, ours a bad one)
+]  # fmt: skip
+
+
+def test_client_pause_and_kill_refusals_as_redis(pair):
+    ours, real = pair
+    for args in CLIENT:
+        assert ours.call(*args) == real.call(*args), args
+
+
+def conversation(port: int, *cmds: tuple[object, ...]) -> bytes:
+    """The commands in one write; every byte until the server closes (the last is QUIT)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"".join(encode_command(*c) for c in cmds))  # type: ignore[arg-type]
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        return got
+
+
+MONITOR_SESSIONS = [
+    [("MONITOR",), ("GET", "x"), ("SET", "x", "1"), ("PUBLISH", "c", "m"),
+     ("EVAL", "return 1", "0"), ("MONITOR",), ("RESET",), ("GET", "x"), ("QUIT",)],
+    [("MULTI",), ("MONITOR",), ("EXEC",), ("QUIT",)],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("session", MONITOR_SESSIONS, ids=["keyspace", "in EXEC"])
+def test_a_monitoring_client_is_refused_the_keyspace_as_in_redis(pair, session):
+    ours_port, real_port = (r.sock.getpeername()[1] for r in pair)
+    mine, theirs = conversation(ours_port, *session), conversation(real_port, *session)
+    assert mine == theirs
+    if session[0] == ("MONITOR",):
+        refused = b"-ERR Replica can't interact with the keyspace\r\n"
+        assert mine == b"+OK\r\n" + refused * 4 + b"+RESET\r\n$-1\r\n+OK\r\n"
