@@ -17,20 +17,15 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from cache_support import Raw
+from cache_support import Raw, private_pair
 
-from harness.procs import python_module
-from harness.services import RedisServer
 from netlib.resp import encode_command
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[Raw, Raw]]:
-    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
-        a, b = Raw(ours.port, 2), Raw(real.port, 2)  # type: ignore[arg-type]
-        yield a, b
-        a.close()
-        b.close()
+    with private_pair() as both:
+        yield both
 
 
 SESSION = [

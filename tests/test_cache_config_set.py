@@ -14,20 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cache_support import Raw
-
-from harness.procs import python_module
-from harness.services import RedisServer
+from cache_support import Raw, private_pair
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[Raw, Raw]]:
-    """Our cache and a redis-server of its own (its settings are changed here)."""
-    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
-        a, b = Raw(ours.port, 2), Raw(real.port, 2)  # type: ignore[arg-type]
-        yield a, b
-        a.close()
-        b.close()
+    with private_pair() as both:
+        yield both
 
 
 SET = "CONFIG", "SET"
