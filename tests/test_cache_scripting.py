@@ -496,6 +496,12 @@ ERROR_SCRIPTS = [
     "local f = redis.pcall return f('nosuch')",
     "local t = {p = redis.pcall} return t.p('nosuch')",
     "local c = cjson.encode return c(function() end)",
+    # ... and through an upvalue that held it where the closure was made (nested too)
+    "local f = redis.call local function g() return f('nosuch') end return g()",
+    "local f = redis.call\nlocal function g() local function h() return f('x') end return h() end\n"
+    "return g()",
+    "local f = redis.call local g = function(...) return f(...) end return g('nosuch')",
+    "local f = redis.call local function g() f = function() return 1 end return f('x') end return g()",
 ]
 
 
