@@ -8,7 +8,8 @@ user does not have said "no such password" where Redis explains it. ``CLIENT PAU
 nope`` and ``CLIENT KILL MAXAGE x`` answered another error than Redis's. A client in
 MONITOR mode could still read and write keys (Redis: it is a replica, "Replica can't
 interact with the keyspace"), a second MONITOR answered +OK (Redis: nothing), and
-MONITOR inside EXEC was run (Redis refuses it to a "DENY BLOCKING client").
+MONITOR inside EXEC was run (Redis refuses it to a "DENY BLOCKING client"). ACL DRYRUN
+(Redis 7.0, redis-py's ``acl_dryrun``) was an unknown subcommand.
 """
 
 from __future__ import annotations
@@ -84,3 +85,24 @@ def test_a_monitoring_client_is_refused_the_keyspace_as_in_redis(pair, session):
     if session[0] == ("MONITOR",):
         refused = b"-ERR Replica can't interact with the keyspace\r\n"
         assert mine == b"+OK\r\n" + refused * 4 + b"+RESET\r\n$-1\r\n+OK\r\n"
+
+
+DRYRUN = [
+    ("ACL", "SETUSER", "u2", "on", "nopass", "+@all", "-@dangerous", "~k*", "resetchannels",
+     "&ch*"),
+    ("ACL", "DRYRUN", "default", "get", "x"), ("ACL", "DRYRUN", "nosuch", "get"),
+    ("ACL", "DRYRUN", "default", "nosuch"), ("ACL", "DRYRUN", "default", "get"),
+    ("ACL", "DRYRUN", "u2", "flushall"), ("ACL", "DRYRUN", "u2", "get", "x"),
+    ("ACL", "DRYRUN", "u2", "GET", "kx"), ("ACL", "DRYRUN", "u2", "mset", "k1", "v", "x", "v"),
+    ("ACL", "DRYRUN", "u2", "config", "get", "x"), ("ACL", "DRYRUN", "u2", "config"),
+    ("ACL", "DRYRUN", "u2", "config", "nosuch"), ("ACL", "DRYRUN", "u2", "config", "get"),
+    ("ACL", "DRYRUN", "u2", "publish", "ch1", "m"), ("ACL", "DRYRUN", "u2", "publish", "x", "m"),
+    ("ACL", "DRYRUN", "u2"), ("ACL", "DRYRUN", "u2", "client", "kill", "id", "1"),
+    ("ACL", "DRYRUN", "u2", "eval", "return 1", "1", "x"), ("ACL", "DELUSER", "u2"),
+]  # fmt: skip
+
+
+def test_acl_dryrun_as_redis(pair):
+    ours, real = pair
+    for args in DRYRUN:
+        assert ours.call(*args) == real.call(*args), args

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netlib import resp
+from servers.respkit.registry import arity_ok
 
 from ..acl import (
     CATEGORIES,
@@ -309,6 +310,37 @@ def acl_log(c: Any, a: list[bytes]) -> bytes:
         for e in acl.log[:count]
     ]
     return b"*%d\r\n" % len(entries) + b"".join(resp.map_(e, c.proto) for e in entries)
+
+
+@sub(
+    "DRYRUN",
+    -4,
+    "Returns whether the user can execute the given command without executing the command.",
+    "username command [arg [arg ...]]",
+)
+def acl_dryrun(c: Any, a: list[bytes]) -> bytes:
+    """Redis 7.0's checks in its order: the user, the command (a container's subcommand
+    named), its arity, then the permission: +OK, or why not as a bulk string."""
+    user = c.state.acl.users.get(_s(a[2]))
+    if user is None:
+        raise CommandError(f"User '{_s(a[2])}' not found")
+    argv = a[3:]
+    cmd = c.state.registry.table.get(argv[0].lower())
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    if cmd is None:
+        raise CommandError(f"Command '{_s(argv[0])}' not found")
+    if not arity_ok(cmd.arity, len(argv)):
+        raise CommandError(f"wrong number of arguments for '{cmd.name}' command")
+    why = c.state.acl.check(user, cmd, argv)
+    if why is None:
+        return resp.OK
+    reason, obj = why
+    return resp.bulk(f"This user has no permissions to {_DRYRUN_VERB[reason]} the '{obj}' "
+                     f"{reason}".encode("utf-8", "surrogateescape"))  # fmt: skip
+
+
+_DRYRUN_VERB = {"command": "run", "key": "access", "channel": "access"}
 
 
 @sub("SAVE", 2, "Save the current ACL rules in the configured ACL file")
