@@ -130,6 +130,28 @@ def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]
             yield sub, cmd
 
 
+# The command names each rule word stands for, per registry (its commands are set up at
+# start; the count notices one that grew): "@cat" -> that category's, "cmd" -> cmd and
+# its subcommands, "@all" -> every one.
+_NAMES: dict[int, tuple[int, dict[str, frozenset[str]]]] = {}
+
+
+def _names_of(registry: Registry, word: str) -> frozenset[str]:
+    size = len(registry.table)
+    cached = _NAMES.get(id(registry))
+    if cached is None or cached[0] != size:
+        every = list(all_commands(registry))
+        index: dict[str, set[str]] = {"@all": {c.name for c, _ in every}}
+        for c, parent in every:
+            for cat in categories(c, parent):
+                index.setdefault("@" + cat, set()).add(c.name)
+            index.setdefault(c.name, set()).add(c.name)
+            if parent is not None:
+                index.setdefault(parent.name, set()).add(c.name)
+        cached = _NAMES[id(registry)] = (size, {k: frozenset(v) for k, v in index.items()})
+    return cached[1].get(word, frozenset())
+
+
 def to_bytes(s: str) -> bytes:
     """Names, patterns and rules are any bytes, as in Redis: they travel as str with
     surrogate escapes (a byte that is not UTF-8 stays itself both ways)."""
@@ -268,30 +290,32 @@ class User:
             cmd = registry.lookup(to_bytes(base))
             if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
                 raise AclError("Unknown command or category name in ACL")
-        if sign == "-" and self.allcommands:
-            self.allcommands = False
+        # An earlier rule this one overrides whole is dropped (as Redis's
+        # ACLUpdateCommandRules): the same category, the same command, or a subcommand of
+        # the command named now. So the list, and GETUSER's text, stay as short as the
+        # rules that still matter, however often the user is changed.
+        sub_prefix = name + "|"
+        self.rules = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
+        if not self.rules:
+            self.rules = ["-@all"]
         self.rules.append(sign + name)
-        self.compile(registry)
+        self._apply_rule(sign + name, registry)  # (one rule: a replay of all of them per
+        # rule made a SETUSER of a few hundred rules stall the server for seconds)
+        self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     def compile(self, registry: Registry) -> None:
         """Replay the command rules over today's registry into ``allowed``."""
-        allowed: set[str] = set()
-        every = list(all_commands(registry))
+        self.allowed = set()
         for r in self.rules:
-            sign, name = r[0], r[1:]
-            if name == "@all":
-                hit = {c.name for c, _ in every}
-            elif name.startswith("@"):
-                cat = name[1:]
-                hit = {c.name for c, p in every if cat in categories(c, p)}
-            else:
-                hit = {c.name for c, _ in every if c.name == name or c.name.startswith(name + "|")}
-            if sign == "+":
-                allowed |= hit
-            else:
-                allowed -= hit
-        self.allowed = allowed
+            self._apply_rule(r, registry)
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
+
+    def _apply_rule(self, rule: str, registry: Registry) -> None:
+        hit = _names_of(registry, rule[1:])
+        if rule[0] == "+":
+            self.allowed |= hit
+        else:
+            self.allowed -= hit
 
     # -- checks ------------------------------------------------------------------------
     def may_run(self, name: str) -> bool:
