@@ -23,7 +23,7 @@ from cache_support import Harness
 
 from harness.procs import python_module
 from harness.services import RedisServer
-from netlib.resp import RequestParser, UnauthenticatedParser, encode_command
+from netlib.resp import NEED_DATA, ReplyParser, RequestParser, UnauthenticatedParser, encode_command
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -258,3 +258,53 @@ def test_what_the_logged_out_conversations_say(both):
     assert got == b"+RESET\r\n" + UNAUTH_BULK
     got = logged_in_conversation(ours, *AFTER_LOGIN["RESET, AUTH, then part of a big value"])
     assert got == b"+RESET\r\n+OK\r\n+OK\r\n:20000\r\n+OK\r\n"
+
+
+def password_changes(addr: tuple[str, int]) -> list[bytes]:
+    """A client that never logs in, while an admin clears requirepass and sets it again."""
+    out = []
+    with (
+        socket.create_connection(addr, timeout=10) as idle,
+        socket.create_connection(addr, timeout=10) as admin,
+    ):
+
+        def say(s: socket.socket, wire: bytes, n: int) -> bytes:
+            """Send, then read the ``n`` replies (each here is one line or one RESP3 map)."""
+            s.sendall(wire)
+            parser, got = ReplyParser(), b""
+            while n:
+                chunk = s.recv(65536)
+                assert chunk, got
+                got += chunk
+                parser.feed(chunk)
+                while n and parser.next_reply() is not NEED_DATA:
+                    n -= 1
+            return CLIENT_ID.sub(b"id\r\n:N", got)
+
+        out.append(say(admin, cmd("AUTH", PASSWORD) + cmd("CONFIG", "SET", "requirepass", ""), 2))
+        # let in without a login: no NOAUTH, no limits; HELLO still wants a login
+        out.append(say(idle, cmd("GET", "x") + cmd(*["y"] * 12) + cmd("SET", "b", "v" * 20000), 3))
+        out.append(say(idle, cmd("HELLO", 3), 1))
+        out.append(say(admin, cmd("CONFIG", "SET", "requirepass", PASSWORD), 1))
+        out.append(say(idle, cmd("GET", "x"), 1))  # a password again: NOAUTH again
+        out.append(say(admin, cmd("ACL", "SETUSER", "default", "nopass"), 1))
+        out.append(say(idle, cmd("STRLEN", "b"), 1))
+        out.append(say(admin, cmd("ACL", "SETUSER", "default", "resetpass", ">" + PASSWORD), 1))
+        out.append(say(idle, cmd("GET", "x") + cmd("AUTH", PASSWORD) + cmd("GET", "x"), 3))
+    return out
+
+
+def test_clearing_the_password_lets_in_a_client_that_never_logged_in():
+    """Redis asks on every command whether auth is required (the default user has a password,
+    and this client never logged in). Ours fixed it at connection: after CONFIG SET
+    requirepass "" a client connected before still got NOAUTH and the unauthenticated
+    limits (a protocol error for 12 elements)."""
+    args = ["--requirepass", PASSWORD]
+    with (
+        RedisServer(extra_args=args) as real,
+        python_module("servers.cache", *args, port=0) as ours,
+    ):
+        mine = password_changes((ours.host, ours.port))
+        theirs = password_changes((real.address.host, real.address.port))
+    assert mine == theirs
+    assert mine[1].startswith(b"$-1\r\n-ERR unknown command 'y'") and mine[4] == NOAUTH

@@ -62,6 +62,10 @@ class Client(Session):
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
+        # ``logged_in`` (the kit's): AUTH, HELLO AUTH, or the default user had no password
+        # at connection: Redis's c->authenticated. ``authenticated`` says whether it may run
+        # commands now (``acl.open_door``).
+        self.logged_in = False
         # The reply about to be observed is a script's error already counted in errorstats
         # where redis.call met it (set by scripting.Engine, cleared by the Observer).
         self.error_counted = False

@@ -116,7 +116,7 @@ def hello(c: Any, a: list[bytes]) -> bytes:
             i += 2
         else:
             return echoed("Syntax error in HELLO option '%s'", a[i])
-    if not c.authenticated:
+    if not c.logged_in:  # (Redis asks c->authenticated here, not whether auth is required)
         return NOAUTH_HELLO
     if name is not None:
         c.name = name

@@ -123,6 +123,7 @@ class Session(ShellSession):
         self.last_active = self.created
         self.last_command = ""
         self.authenticated = True  # a server with users starts it False (the cache's ACL)
+        self.logged_in = True  # authenticated by a login, not only let in (HELLO asks this)
         # Commands at the head of ``pending`` parsed under the normal limits although the
         # client has logged out since (``end_batch_after_logout``).
         self.parsed_ahead = 0

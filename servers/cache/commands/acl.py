@@ -71,17 +71,27 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
     return None
 
 
-def set_user(c: Any, user: User, authenticated: bool) -> None:
+def set_user(c: Any, user: User, logged_in: bool) -> None:
+    """``logged_in`` is Redis's ``c->authenticated``; the session's ``authenticated`` is
+    whether authentication is *required* of it (Redis's ``authRequired``), which also
+    depends on the default user: see ``open_door``."""
     c.user = user
     c.user_name = user.name
-    c.set_authenticated(authenticated)
+    c.logged_in = logged_in
+    c.set_authenticated(logged_in or open_door(c.state))
     c.update_guard()
+
+
+def open_door(state: Any) -> bool:
+    """The default user needs no password (Redis's authRequired is then false for everyone:
+    a client that never logged in runs as default, without the unauthenticated limits)."""
+    d = state.acl.default
+    return bool(d.enabled and d.nopass)
 
 
 def fresh_login(c: Any) -> None:
     """A new connection (and RESET): the default user, logged in if it needs no password."""
-    d = c.state.acl.default
-    set_user(c, d, d.enabled and d.nopass)
+    set_user(c, c.state.acl.default, open_door(c.state))
 
 
 def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
@@ -109,6 +119,7 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
     """Users changed: clients of a deleted user are closed, so are subscribers whose user may
     no longer read a channel they hold (Redis kills them too), the rest re-check their guard.
     ``me``, the client that made the change, is closed only once its reply is sent."""
+    door = open_door(state)
     for cl in list(state.clients.values()):
         if cl.user_name in gone or _lost_a_channel(cl):
             if cl is me:
@@ -116,6 +127,8 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
             else:
                 cl.conn.close()
         else:
+            if not cl.logged_in and cl.authenticated != door:  # requirepass set or cleared
+                cl.set_authenticated(door)
             cl.update_guard()
 
 
