@@ -3,7 +3,12 @@ status outside 200..599 (1000, 600, 99, a 1xx, "200"). ``Response`` promises a s
 is encoded as UTF-8 and that an unsendable status is answered 500 and logged; checked
 with curl and a raw socket, on the fast path (first request of a read), the core path
 (pipelined after another) and for an async handler. Before, a str body crashed the
-session (no answer at all) and status 1000 went on the wire as ``HTTP/1.1 1000``."""
+session (no answer at all) and status 1000 went on the wire as ``HTTP/1.1 1000``.
+Framing a handler set itself: a dict assigned to ``resp.headers`` crashed the session; a
+Content-Length that is not the body's was sent beside ours (two different values: the
+client cuts or waits), and a Transfer-Encoding beside ours (the client reads the plain
+body as chunks). Now the first is read, the others are a logged 500 (the core refuses
+conflicting framing too)."""
 
 import asyncio
 import http
@@ -38,6 +43,12 @@ def make_app() -> App:
     app.get("/httpstatus")(later(status=http.HTTPStatus.CREATED))
     for status in (1000, 600, 99, 101, -1, "200", True):
         app.get(f"/status/{status}")(lambda req, s=status: Response(b"x", status=s))
+
+    app.get("/headers-dict")(later(headers={"x-a": "b"}))
+    own = {"wrong-length": "5", "right-length": "2", "chunked": None}
+    for name, value in own.items():
+        headers = {"content-length": value} if value else {"transfer-encoding": "chunked"}
+        app.get(f"/own/{name}")(lambda req, h=headers: Response(b"xx", headers=h))
 
     @app.get("/json-str")
     def json_str(req):
@@ -99,7 +110,7 @@ async def test_a_str_body_set_later_is_sent_as_utf8(port, path):
     assert got.startswith(b"HTTP/1.1 201 Created\r\n") and got.endswith(b"\r\n\r\n" + want)
 
 
-BAD = ["/none", "/set-1000", "/stream-1000"] + [
+BAD = ["/none", "/set-1000", "/stream-1000", "/own/wrong-length", "/own/chunked"] + [
     f"/status/{s}" for s in (1000, 600, 99, 101, -1, "200", True)
 ]
 
@@ -126,3 +137,12 @@ async def test_curl_sees_a_500_for_status_1000_and_the_str_body(port):
 
     assert await asyncio.to_thread(curl, "/set-1000") == "internal server error\n 500"
     assert await asyncio.to_thread(curl, "/str") == "héllo 200"
+
+
+async def test_headers_set_later_and_a_right_own_length_are_sent_once(port):
+    got = await fetch(port, "/headers-dict")
+    assert got.startswith(b"HTTP/1.1 200 OK\r\nx-a: b\r\n") and got.endswith(b"\r\n\r\nmade")
+    got = await fetch(port, "/httpstatus", "/own/right-length")
+    last = got[got.rindex(b"HTTP/1.1") :]
+    assert last.startswith(b"HTTP/1.1 200 OK\r\n") and last.count(b"content-length") == 1
+    assert last.endswith(b"\r\n\r\nxx")

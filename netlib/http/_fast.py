@@ -157,6 +157,8 @@ def response_wire(resp: Any) -> bytes | None:
     status, headers, body = resp.status, resp.headers, resp.body
     if type(body) is not bytes and not isinstance(body, bytearray | memoryview):
         return None  # a str set after construction, or no body at all: the core decides
+    if type(headers) is not list:
+        return None  # (a dict set after construction: the core reads it, or refuses)
     encoded = plain_head(status, headers)
     if encoded is None:
         return None

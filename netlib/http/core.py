@@ -408,11 +408,15 @@ class Connection:
             if n == b"content-length":
                 if not value.isdigit():
                     raise LocalProtocolError(f"bad Content-Length {value!r}")
+                if length is not None and int(value) != length:  # the peer could not frame it
+                    raise LocalProtocolError(f"conflicting Content-Length {length} and {value!r}")
                 length = int(value)
             elif n == b"transfer-encoding":
                 chunked = True
             elif n == b"connection" and b"close" in _tokens(value):
                 has_close = True
+        if length is not None and chunked:  # RFC 9112 §6.2: a sender MUST NOT send both
+            raise LocalProtocolError("Content-Length with Transfer-Encoding")
         extra: Headers = []
         if self._method == b"HEAD" or status in (204, 304) or status < 200:
             self._writer = _Writer("length", 0, drop=True)

@@ -59,6 +59,7 @@ from .messages import (
     Response,
     StreamingResponse,
     Upgrade,
+    _raw,
     http_date,
     to_response,
 )
@@ -409,13 +410,26 @@ class HTTPSession(FastPath, Session):
                     "handler's response refused: body is %s, not bytes or str", type(body).__name__
                 )
                 return self._internal_error()
-        headers = resp.headers + [
-            (b"content-length", str(len(body)).encode()),
+        try:
+            headers = resp.headers if type(resp.headers) is list else _raw(resp.headers)
+            own = [v for n, v in headers if n.lower() == b"content-length"]
+        except (TypeError, ValueError, AttributeError) as e:  # (UnicodeError is a ValueError)
+            self.conn.log.error("handler's response refused: headers %r: %s", resp.headers, e)
+            return self._internal_error()
+        length = b"%d" % len(body)
+        if any(v != length for v in own):  # its own framing would cut or stall the body
+            self.conn.log.error(
+                "handler's response refused: Content-Length %s, the body has %d bytes",
+                own[0].decode("latin-1"), len(body),
+            )  # fmt: skip
+            return self._internal_error()
+        headers = headers + [
+            (b"content-length", length),
             (b"date", http_date()),
             (b"server", self.app.server_header),
         ]
-        if resp.status in _NO_LENGTH:  # RFC 9110 §8.6: no (or not this) Content-Length
-            del headers[-3]
+        if resp.status in _NO_LENGTH or own:  # RFC 9110 §8.6: no (or not this) Content-Length
+            del headers[-3]  # (or the handler's own, the same, is there already)
         try:
             return h.send_message(h11.Response(resp.status, headers), body), resp.status, len(body)
         except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
