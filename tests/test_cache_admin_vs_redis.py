@@ -9,7 +9,8 @@ nope`` and ``CLIENT KILL MAXAGE x`` answered another error than Redis's. A clien
 MONITOR mode could still read and write keys (Redis: it is a replica, "Replica can't
 interact with the keyspace"), a second MONITOR answered +OK (Redis: nothing), and
 MONITOR inside EXEC was run (Redis refuses it to a "DENY BLOCKING client"). ACL DRYRUN
-(Redis 7.0, redis-py's ``acl_dryrun``) was an unknown subcommand.
+(Redis 7.0, redis-py's ``acl_dryrun``) was an unknown subcommand. ``+get|`` and
+``-config|`` were taken as rules (that named nothing), ``+`` alone was a syntax error.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ SESSION = [
     ("ACL", "LOG", "99999999999999999999"), ("ACL", "LOG", "RESET", "x"),
     ("ACL", "LOG", "1", "2"), ("ACL", "LOG", "RESET"), ("ACL", "LOG"),
     ("ACL", "DELUSER", "zz", "aa", "Mm"), ("ACL", "LIST"),
+    *[("ACL", "SETUSER", "x", rule) for rule in (
+        "+", "-", "+|", "+|get", "+get|", "+config|", "-config|", "+config|get|",
+        "-config|get|x", "+config|nosuch|x", "+@", "+@|", "+config|get", "-CONFIG|GET",
+    )],
+    ("ACL", "DELUSER", "x"),
 ]  # fmt: skip
 
 

@@ -253,7 +253,7 @@ class User:
         elif low in ("nocommands", "-@all"):
             self.rules, self.allcommands = ["-@all"], False
             self.compile(registry)
-        elif rule[:1] in ("+", "-") and len(rule) > 1:
+        elif rule[:1] in ("+", "-"):  # ("+" alone: an unknown command, as Redis says)
             self._command_rule(rule, registry)
         elif low == "reset":
             self.__init__(self.name)  # type: ignore[misc]
@@ -299,9 +299,14 @@ class User:
             if name[1:] not in CATEGORIES:
                 raise AclError("Unknown command or category name in ACL")
         else:
-            base, _, sub = name.partition("|")
-            cmd = registry.lookup(to_bytes(base))
-            if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
+            parts = name.split("|")  # command[|subcommand], Redis's errors in its order
+            cmd = registry.lookup(to_bytes(parts[0]))
+            subcommand = cmd.subcommands.get(to_bytes(parts[1])) if cmd and len(parts) > 1 else None
+            if sign == "+" and len(parts) == 2 and parts[0] and not parts[1]:  # "+get|"
+                raise AclError("Syntax error")
+            if sign == "+" and len(parts) == 3 and subcommand is not None:
+                raise AclError("Allowing first-arg of a subcommand is not supported")
+            if cmd is None or len(parts) > 2 or (len(parts) == 2 and subcommand is None):
                 raise AclError("Unknown command or category name in ACL")
         # An earlier rule this one overrides whole is dropped (as Redis's
         # ACLUpdateCommandRules): the same category, the same command, or a subcommand of
