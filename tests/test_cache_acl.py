@@ -333,6 +333,11 @@ def test_aclfile_loaded_at_start_and_acl_save_load(launch, tmp_path: Path):
     admin.acl_setuser("writer", enabled=True, passwords=["+wpw"], keys=["*"], commands=["+@all"])
     assert admin.execute_command("ACL", "SAVE") == "OK"
     assert "user writer on #" in aclfile.read_text()
+    names = [line.split()[1] for line in aclfile.read_text().splitlines()]
+    assert names == ["default", "ro", "writer"]  # by name, as redis-server writes them
+    admin.acl_setuser("aaa")
+    assert admin.execute_command("ACL", "SAVE") == "OK"
+    assert aclfile.read_text().startswith("user aaa off ")  # (it was written last)
     aclfile.write_text("user default on nopass ~* &* +@all\n")  # drop ro and writer
     assert admin.execute_command("ACL", "LOAD") == "OK"
     assert admin.acl_users() == ["default"]

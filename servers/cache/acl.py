@@ -507,7 +507,8 @@ class Acl:
         return users
 
     def file_text(self) -> str:
-        return "".join(u.describe() + "\n" for u in self.users.values())
+        """ACL SAVE's text: the users in name order, as Redis writes (and ACL LIST shows) them."""
+        return "".join(self.users[n].describe() + "\n" for n in sorted(self.users))
 
 
 def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
