@@ -11,16 +11,21 @@ interact with the keyspace"), a second MONITOR answered +OK (Redis: nothing), an
 MONITOR inside EXEC was run (Redis refuses it to a "DENY BLOCKING client"). ACL DRYRUN
 (Redis 7.0, redis-py's ``acl_dryrun``) was an unknown subcommand. ``+get|`` and
 ``-config|`` were taken as rules (that named nothing), ``+`` alone was a syntax error.
+ACL LOAD stopped at a file's first error in words of its own, took comment lines and
+tab-separated rules that Redis refuses; now Redis's grammar and its list of every error.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cache_support import Raw, private_pair
 
+from harness.procs import python_module
+from harness.services import RedisServer
 from netlib.resp import encode_command
 
 
@@ -112,3 +117,37 @@ def test_acl_dryrun_as_redis(pair):
     ours, real = pair
     for args in DRYRUN:
         assert ours.call(*args) == real.call(*args), args
+
+
+ACL_FILES = [
+    "user default on nopass ~* &* +@all\n  user  ann   on  \n",  # an empty name, then "ann"
+    "user default on nopass ~* &* +@all\nuser ann  on\n",  # an empty word: no rule
+    "user default on nopass ~* &* +@all\nuser ann on bogus +nosuch\nuser bob off >x bogus2\n",
+    "user default on nopass ~* &* +@all\nuser a +nosuch -nosuch2 ~x bogus bogus3\n",
+    "user default on\tnopass\n",
+    "user default on nopass ~* &* +@all\r\nuser x on\r\n",
+    "user default on nopass ~* &* +@all\nuser bob on >x\nuser bob off\n",
+    "garbage\n# comment\nuser default on nopass ~* &* +@all\n",
+    "user ann on\n",  # no default user: one with every right
+]
+
+
+def test_acl_load_reports_a_file_as_redis(tmp_path: Path):
+    ours_file, real_file = tmp_path / "ours.acl", tmp_path / "real.acl"
+    for f in (ours_file, real_file):
+        f.write_text("user default on nopass ~* &* +@all\n")
+    with (
+        RedisServer(extra_args=["--aclfile", str(real_file)]) as real,
+        python_module("servers.cache", "--aclfile", str(ours_file), port=0) as ours,
+    ):
+        a, b = Raw(ours.port, 2), Raw(real.port, 2)  # type: ignore[arg-type]
+        for text in [*ACL_FILES, None]:  # None: the file is gone
+            for f in (ours_file, real_file):
+                f.unlink(missing_ok=True)
+                if text is not None:
+                    f.write_text(text)
+            mine = a.call("ACL", "LOAD").replace(str(ours_file).encode(), b"F")
+            assert mine == b.call("ACL", "LOAD").replace(str(real_file).encode(), b"F"), text
+            assert a.call("ACL", "LIST") == b.call("ACL", "LIST"), text
+        a.close()
+        b.close()

@@ -166,6 +166,9 @@ def sha256_hex(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
 
 
+UNKNOWN_RULE = "Unknown command or category name in ACL"
+
+
 class AclError(Exception):
     """A malformed ACL rule: ``message`` is Redis's reason."""
 
@@ -297,7 +300,7 @@ class User:
         sign, name = rule[0], rule[1:].lower()
         if name.startswith("@"):
             if name[1:] not in CATEGORIES:
-                raise AclError("Unknown command or category name in ACL")
+                raise AclError(UNKNOWN_RULE)
         else:
             parts = name.split("|")  # command[|subcommand], Redis's errors in its order
             cmd = registry.lookup(to_bytes(parts[0]))
@@ -307,7 +310,7 @@ class User:
             if sign == "+" and len(parts) == 3 and subcommand is not None:
                 raise AclError("Allowing first-arg of a subcommand is not supported")
             if cmd is None or len(parts) > 2 or (len(parts) == 2 and subcommand is None):
-                raise AclError("Unknown command or category name in ACL")
+                raise AclError(UNKNOWN_RULE)
         # An earlier rule this one overrides whole is dropped (as Redis's
         # ACLUpdateCommandRules): the same category, the same command, or a subcommand of
         # the command named now. So the list, and GETUSER's text, stay as short as the
@@ -487,21 +490,54 @@ class Acl:
         del self.log[ACL_LOG_MAX:]
 
     # -- the ACL file ------------------------------------------------------------------
-    def parse_file(self, text: str) -> dict[str, User]:
-        """Users from an ACL file's text (``user NAME rules...`` lines); raises AclError."""
+    def parse_file(self, text: str, filename: str = "") -> dict[str, User]:
+        """Users from an ACL file's text; raises AclError with every error, as Redis 7.0.
+
+        Redis's grammar (ACLLoadFromFile): a line trimmed of spaces, tabs and CR/LF is
+        split on single spaces, so an empty word is no rule at all; it must be ``user
+        NAME rules...`` (no comments); a duplicate user, a rule naming an unknown command
+        (each one) and the first other bad rule of a line are reported, the whole file is
+        refused, and the message says "no change ... was performed".
+        """
         users: dict[str, User] = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
+        errors: list[str] = []
+        for n, line in enumerate(text.split("\n"), 1):
+            line = line.strip(" \t\r\n")
+            if not line:
                 continue
+            words = line.split(" ")
             if words[0] != "user" or len(words) < 2:
-                raise AclError(f"line {n}: should start with user keyword")
-            if words[1] in users:
-                raise AclError(f"line {n}: duplicate user '{words[1]}'")
-            try:
-                users[words[1]] = self.new_user(words[1], words[2:])
-            except AclError as e:
-                raise AclError(f"line {n}: {e}") from None
+                errors.append(
+                    f"{filename}:{n} should start with user keyword followed by the username. "
+                )
+                continue
+            name = words[1]
+            if name in users:
+                errors.append(f"WARNING: Duplicate user '{name}' found on line {n}. ")
+                continue
+            u = users[name] = User(name)
+            reported = False
+            for rule in words[2:]:
+                rule = rule.strip("\t\r\n")
+                if not rule:
+                    continue
+                try:
+                    u.apply(rule, self.registry)
+                except AclError as e:
+                    if str(e) == UNKNOWN_RULE:
+                        errors.append(
+                            f"{filename}:{n}: Error in applying operation '{rule}': {e}. "
+                        )
+                    elif not reported:  # (the others may follow from the first)
+                        errors.append(f"{filename}:{n}: {e}. ")
+                        reported = True
+            u.compile(self.registry)
+        if errors:
+            raise AclError(
+                "".join(errors)
+                + "WARNING: ACL errors detected, no change to the previously active ACL rules "
+                "was performed"
+            )
         if "default" not in users:
             users["default"] = self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])
         return users

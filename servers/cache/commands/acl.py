@@ -151,8 +151,11 @@ def set_requirepass(state: Any, password: str) -> None:
 
 def load_aclfile(state: Any, path: str) -> None:
     """Replace every user by the file's (raises AclError or OSError; then nothing changes)."""
-    text = to_str(Path(path).read_bytes())
-    users = state.acl.parse_file(text)
+    try:
+        text = to_str(Path(path).read_bytes())
+    except OSError as e:
+        raise AclError(f"Error loading ACLs, opening file '{path}': {e.strerror}") from None
+    users = state.acl.parse_file(text, path)
     gone = set(state.acl.users) - set(users)
     for name, u in users.items():  # keep the objects clients hold
         if name in state.acl.users:
@@ -379,8 +382,8 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(NO_ACLFILE)
     try:
         load_aclfile(c.state, path)
-    except (AclError, OSError) as e:
-        raise CommandError(f"Error loading ACLs, {e}") from None
+    except AclError as e:  # (Redis's own words: every error of the file, or why it can't open)
+        raise CommandError(str(e)) from None
     return resp.OK
 
 
