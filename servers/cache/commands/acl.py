@@ -1,5 +1,5 @@
 """AUTH's users and the ACL command: SETUSER, GETUSER, LIST, USERS, DELUSER, WHOAMI, CAT,
-LOG, SAVE, LOAD, GENPASS (the users themselves: ``servers.cache.acl``).
+LOG, DRYRUN, SAVE, LOAD, GENPASS (the users themselves: ``servers.cache.acl``).
 
 How a check reaches a command. A client whose user may run everything and
 is logged in costs nothing: it is not ``restricted``, so the session's fast
@@ -7,6 +7,12 @@ path never asks. Otherwise the client is ``guarded`` and ``guard`` calls
 ``permission`` before each command: NOAUTH for an unauthenticated client
 (but AUTH, HELLO, QUIT and RESET), NOPERM with Redis 7.0's wording for a
 command, key or channel the user may not use, each denial in ACL LOG.
+
+Logged in or let in. As in Redis, a client's ``logged_in`` (its c->authenticated)
+is set by AUTH/HELLO AUTH, or at connection (and RESET) while the default user
+has no password; whether it must authenticate is asked again whenever the
+default user changes (``open_door``, ``refresh``): clearing requirepass lets in a
+client that never logged in, setting it again shuts it out. HELLO wants a login.
 """
 
 from __future__ import annotations
