@@ -238,6 +238,14 @@ AFTER_LOGIN = {
         b"$1\r\ny\r\n" * 10 + QUIT,
     ),
     "RESET then small commands are fine": (cmd("RESET") + cmd("PING") + QUIT, b""),
+    "RESET then inline commands keep no limits": (
+        b"RESET\r\nECHO " + b"z" * 20000 + b"\r\nPING a b c d e f g h i j k\r\n" + QUIT,
+        b"",
+    ),
+    "RESET, inline, then eleven elements": (
+        b"RESET\r\nPING a b c d e f g h i j k\r\n" + cmd(*["y"] * 11),
+        b"",
+    ),
 }
 
 

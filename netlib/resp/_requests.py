@@ -398,7 +398,7 @@ class RequestParser:
         if nl - pos > MAX_INLINE_LEN:
             raise ProtocolError("too big inline request")
         end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-        return nl + 1, split_inline(buf[pos:end])
+        return nl + 1, InlineCommand(split_inline(buf[pos:end]))
 
 
 # Redis 7.0's limits for a client that has not authenticated (when the default user
@@ -416,11 +416,21 @@ class Unauthenticated(ProtocolError):
     normal parser goes on from there instead of raising it (``RequestParser.limits``)."""
 
 
+class InlineCommand(list[bytes]):
+    """A command sent inline (``PING a b`` and a newline, as from telnet): a list like any
+    other, marked because Redis applies no unauthenticated limits to those."""
+
+    __slots__ = ()
+
+
 def unauthenticated_refusal(args: list[bytes]) -> str | None:
     """Why a command parsed under the normal limits would have been refused under an
     unauthenticated client's (its element count first, then each bulk in order, as the
-    parser meets their headers), or None. For a session that logs out (RESET) with
-    commands after it already parsed: Redis would parse those after the RESET."""
+    parser meets their headers), or None (an inline command has no such limits). For a
+    session that logs out (RESET) with commands after it already parsed: Redis would
+    parse those after the RESET."""
+    if type(args) is InlineCommand:
+        return None
     if len(args) > UNAUTH_MAX_MULTIBULK_LEN:
         return "unauthenticated multibulk length"
     for arg in args:
