@@ -322,3 +322,16 @@ def test_a_run_slower_than_the_slow_log_threshold_charges_its_last_call(monkeypa
     assert entry[2] == 20_000 and entry[3] == [b"SET", b"k4", b"v"]
     st = h.state.observer.commands["set"]
     assert st.calls == 5 and round(st.seconds, 6) == 0.020
+
+
+@pytest.mark.parametrize(
+    "start", [b"9223372036854775800", b"999999999999999990", b"-10", b"007", b" 7", b"1_0", b"-0"]
+)
+def test_a_grid_of_incrs_near_the_edges_answers_as_the_ordinary_path(start, monkeypatch):
+    """One read of 16 INCRs of one key (``_incr_one``): overflow, the widest counter the
+    columns take, negative counters and strings Redis does not read as integers."""
+    wire = [encode_command("SET", "c", start) + encode_command("INCR", "c") * 16]
+    fast, fast_obs = _run(wire, True, monkeypatch)
+    slow, slow_obs = _run(wire, False, monkeypatch)
+    fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
+    assert fast == slow and fast_obs == slow_obs

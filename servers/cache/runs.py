@@ -274,23 +274,28 @@ def _incr_columns(
     ks.used += sum(lengths) + KEY_OVERHEAD * m - old_total
     ks.dirty += m
     data.update(zip(keys, values, strict=True))
-    replies = list(map(_INT.__mod__, news))
-    out += replies
-    return m, sum(map(len, replies))
+    reply = (_INT * m) % tuple(news)  # the m integer replies, formatted at once
+    out.append(reply)
+    return m, len(reply)
 
 
 def _incr_one(db: Any, key: bytes, m: int, out: list[bytes]) -> tuple[int, int]:
     """``m`` INCRs of one key: the counter goes up by ``m``, the replies count up to it."""
-    ints = _counters([db.data.get(key, b"0")])
-    if ints is None:
+    old = db.data.get(key, b"0")
+    if type(old) is not bytes or len(old) > 18:
         return 0, 0  # the first call's error is the ordinary path's to answer
-    n = ints[0]
+    try:
+        n = int(old)
+    except ValueError:
+        return 0, 0
+    if _DIGITS % n != old:
+        return 0, 0  # (not as INCR writes it: "007", " 7", "1_0")
     value = _DIGITS % (n + m)
     db.put(key, value, KEY_OVERHEAD + len(key) + len(value), True)
     db.ks.dirty += m - 1  # (put counted one)
-    replies = list(map(_INT.__mod__, range(n + 1, n + m + 1)))
-    out += replies
-    return m, sum(map(len, replies))
+    reply = (_INT * m) % tuple(range(n + 1, n + m + 1))
+    out.append(reply)
+    return m, len(reply)
 
 
 def _incr_calls(db: Any, keys: Sequence[bytes], out: list[bytes]) -> tuple[int, int]:
@@ -363,9 +368,9 @@ def _lpush_columns(
     ks = db.ks
     ks.used += grown
     ks.dirty += m
-    replies = list(map(integer, range(n + 1, n + m + 1)))
-    out += replies
-    return m, sum(map(len, replies))
+    reply = (_INT * m) % tuple(range(n + 1, n + m + 1))
+    out.append(reply)
+    return m, len(reply)
 
 
 def _lpush_calls(db: Any, rows: Iterable[tuple[bytes, bytes]], out: list[bytes]) -> tuple[int, int]:
