@@ -135,7 +135,7 @@ def _set_columns(
     ks = db.ks
     m = len(keys)
     blocking = ks.blocking
-    if not _by_columns(db, ()) or (blocking is not None and blocking.waiters):
+    if ks.tracker is not None or db.watchers or (blocking is not None and blocking.waiters):
         put = db.put
         for key, value in zip(keys, values, strict=True):
             put(key, value, KEY_OVERHEAD + len(key) + len(value))
