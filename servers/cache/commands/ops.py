@@ -48,14 +48,14 @@ def client_sub(name: str, arity: int, summary: str, syntax: str | None = None) -
 def monitor(c: Any, a: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("MONITOR isn't allowed in a transaction")  # pragma: no cover
-    c.state.observer.monitors.add(c)
+    c.state.observer.add_monitor(c)
     c.monitoring = True
     return resp.OK
 
 
 def forget(c: Any) -> None:
     """A closed or RESET client stops monitoring."""
-    c.state.observer.monitors.discard(c)
+    c.state.observer.remove_monitor(c)
     c.monitoring = False
 
 
