@@ -7,6 +7,18 @@ list, and hands the whole batch to the transport in *one* write. No task and
 no await per command; the per-command work is one dict lookup, one arity
 test and the handler call.
 
+A read that holds exactly one command (an unpipelined client: one request per
+round trip, the commonest read of all) takes ``run_one`` instead: the same
+steps for one call without the batch's bookkeeping (no reply list, no run of
+calls to count, the reply written as it is), with the policy read from
+``state.policy_now`` (kept until the server says it changed) rather than
+asked for, and one clock reading shared by ``last_active`` and the start of
+the call. In Python the fixed cost of a request, not the command, is most of
+it: per unpipelined SET about 27k instructions (callgrind, the server process
+under redis-benchmark -P 1), of which the handler and ``Database.put`` are
+about 4k; the rest is uvloop's callback, the parse (one ``split``), the
+dispatch and its statistics, the clock and the write.
+
 Replies for *this* session produced while it runs (a pub/sub message it
 published to itself, a BLPOP answer) go through ``send``, which appends to
 the current batch so bytes leave in order; outside a batch ``send`` writes.
