@@ -64,6 +64,18 @@ def test_client_reply_off_skip_on_as_redis(ours, real):
     same(ours, real, "CLIENT", "REPLY", "MAYBE")
 
 
+def test_reset_turns_client_reply_back_on_as_redis(ours, real):
+    """RESET clears CLIENT REPLY OFF/SKIP: under OFF its own +RESET is sent (and what
+    follows), under SKIP it is the reply skipped. Ours kept replies off after RESET."""
+    port_of = lambda r: r.connection_pool.connection_kwargs["port"]  # noqa: E731
+    for mode in ("OFF", "SKIP"):
+        cmds = [("CLIENT", "REPLY", mode), ("RESET",), ("PING", "after")]
+        mine = exchange(port_of(ours), cmds, b"$5\r\nafter\r\n")
+        theirs = exchange(port_of(real), cmds, b"$5\r\nafter\r\n")
+        assert mine == theirs, mode
+    assert theirs == b"$5\r\nafter\r\n"  # (SKIP) and under OFF: +RESET, then the PING
+
+
 def test_a_pattern_nesting_more_than_1000_stars_matches_nothing_as_in_redis(ours, real):
     for r in (ours, real):
         r.set(b"a" * 5000, 1)
@@ -77,8 +89,9 @@ def _fields(line: bytes) -> dict[str, str]:
 
 
 def test_client_info_and_list_have_redis_fields_in_redis_order(ours, real):
-    mine, theirs = _fields(ours.execute_command("CLIENT", "INFO")), _fields(
-        real.execute_command("CLIENT", "INFO")
+    mine, theirs = (
+        _fields(ours.execute_command("CLIENT", "INFO")),
+        _fields(real.execute_command("CLIENT", "INFO")),
     )
     assert list(mine)[: len(theirs)] == list(theirs)  # 7.2's lib-name/lib-ver may follow
     for k in ("flags", "sub", "psub", "ssub", "multi", "qbuf", "multi-mem", "obl", "oll",
@@ -284,7 +297,9 @@ def _paused_write_is_blocked(
 
 def test_a_client_held_by_pause_counts_in_blocked_clients_as_redis(ours, real):
     cmd = ("SET", "FOO", "BAR")
-    assert _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, b"OK")
+    assert (
+        _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, b"OK")
+    )
     for r in (ours, real):
         r.pfadd("hll", "x")
     cmd = ("PFCOUNT", "hll")  # may replicate (it may rewrite its cache): held like a write

@@ -130,6 +130,28 @@ def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]
             yield sub, cmd
 
 
+# The command names each rule word stands for, per registry (its commands are set up at
+# start; the count notices one that grew): "@cat" -> that category's, "cmd" -> cmd and
+# its subcommands, "@all" -> every one.
+_NAMES: dict[int, tuple[int, dict[str, frozenset[str]]]] = {}
+
+
+def _names_of(registry: Registry, word: str) -> frozenset[str]:
+    size = len(registry.table)
+    cached = _NAMES.get(id(registry))
+    if cached is None or cached[0] != size:
+        every = list(all_commands(registry))
+        index: dict[str, set[str]] = {"@all": {c.name for c, _ in every}}
+        for c, parent in every:
+            for cat in categories(c, parent):
+                index.setdefault("@" + cat, set()).add(c.name)
+            index.setdefault(c.name, set()).add(c.name)
+            if parent is not None:
+                index.setdefault(parent.name, set()).add(c.name)
+        cached = _NAMES[id(registry)] = (size, {k: frozenset(v) for k, v in index.items()})
+    return cached[1].get(word, frozenset())
+
+
 def to_bytes(s: str) -> bytes:
     """Names, patterns and rules are any bytes, as in Redis: they travel as str with
     surrogate escapes (a byte that is not UTF-8 stays itself both ways)."""
@@ -142,6 +164,9 @@ def to_str(b: bytes) -> str:
 
 def sha256_hex(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
+
+
+UNKNOWN_RULE = "Unknown command or category name in ACL"
 
 
 class AclError(Exception):
@@ -162,6 +187,11 @@ class User:
     channels: list[bytes] = field(default_factory=list)
     allchannels: bool = False
     flags: list[str] = field(default_factory=list)  # sanitize-payload, as Redis shows it
+    # What ``keys`` and ``channels`` hold, as sets (``_add_once``): a pattern given again is
+    # not added twice, and 30000 patterns in one SETUSER are not 450M list comparisons.
+    _seen: dict[int, tuple[list[Any], set[Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def unrestricted(self) -> bool:
@@ -218,15 +248,15 @@ class User:
         elif rule.startswith("&"):
             if has_spaces(rule[1:]):
                 raise AclError("Syntax error")
-            if not self.allchannels and to_bytes(rule[1:]) not in self.channels:
-                self.channels.append(to_bytes(rule[1:]))
+            if not self.allchannels:
+                self._add_once(self.channels, to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
             self.compile(registry)
         elif low in ("nocommands", "-@all"):
             self.rules, self.allcommands = ["-@all"], False
             self.compile(registry)
-        elif rule[:1] in ("+", "-") and len(rule) > 1:
+        elif rule[:1] in ("+", "-"):  # ("+" alone: an unknown command, as Redis says)
             self._command_rule(rule, registry)
         elif low == "reset":
             self.__init__(self.name)  # type: ignore[misc]
@@ -243,7 +273,7 @@ class User:
 
     def _drop_hash(self, h: str) -> None:
         if h not in self.passwords:
-            raise AclError("no such password")
+            raise AclError("The password you are trying to remove from the user does not exist")
         self.passwords.remove(h)
 
     def _add_key(self, perm: str, pattern: str) -> None:
@@ -254,44 +284,59 @@ class User:
         if pattern == "*" and perm == "RW":
             self.allkeys, self.keys = True, []
             return
-        entry = (perm, pattern.encode("utf-8", "surrogateescape"))
-        if entry not in self.keys:
-            self.keys.append(entry)
+        self._add_once(self.keys, (perm, pattern.encode("utf-8", "surrogateescape")))
+
+    def _add_once(self, items: list[Any], item: Any) -> None:
+        """Append ``item`` to ``items`` (``keys`` or ``channels``) unless it is there; the
+        set beside a list is made again when the list was replaced (a reset)."""
+        seen = self._seen.get(id(items))
+        if seen is None or seen[0] is not items:
+            seen = self._seen[id(items)] = (items, set(items))
+        if item not in seen[1]:
+            items.append(item)
+            seen[1].add(item)
 
     def _command_rule(self, rule: str, registry: Registry) -> None:
         sign, name = rule[0], rule[1:].lower()
         if name.startswith("@"):
             if name[1:] not in CATEGORIES:
-                raise AclError("Unknown command or category name in ACL")
+                raise AclError(UNKNOWN_RULE)
         else:
-            base, _, sub = name.partition("|")
-            cmd = registry.lookup(to_bytes(base))
-            if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
-                raise AclError("Unknown command or category name in ACL")
-        if sign == "-" and self.allcommands:
-            self.allcommands = False
+            parts = name.split("|")  # command[|subcommand], Redis's errors in its order
+            cmd = registry.lookup(to_bytes(parts[0]))
+            subcommand = cmd.subcommands.get(to_bytes(parts[1])) if cmd and len(parts) > 1 else None
+            if sign == "+" and len(parts) == 2 and parts[0] and not parts[1]:  # "+get|"
+                raise AclError("Syntax error")
+            if sign == "+" and len(parts) == 3 and subcommand is not None:
+                raise AclError("Allowing first-arg of a subcommand is not supported")
+            if cmd is None or len(parts) > 2 or (len(parts) == 2 and subcommand is None):
+                raise AclError(UNKNOWN_RULE)
+        # An earlier rule this one overrides whole is dropped (as Redis's
+        # ACLUpdateCommandRules): the same category, the same command, or a subcommand of
+        # the command named now. So the list, and GETUSER's text, stay as short as the
+        # rules that still matter, however often the user is changed.
+        sub_prefix = name + "|"
+        self.rules = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
+        if not self.rules:
+            self.rules = ["-@all"]
         self.rules.append(sign + name)
-        self.compile(registry)
+        self._apply_rule(sign + name, registry)  # (one rule: a replay of all of them per
+        # rule made a SETUSER of a few hundred rules stall the server for seconds)
+        self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     def compile(self, registry: Registry) -> None:
         """Replay the command rules over today's registry into ``allowed``."""
-        allowed: set[str] = set()
-        every = list(all_commands(registry))
+        self.allowed = set()
         for r in self.rules:
-            sign, name = r[0], r[1:]
-            if name == "@all":
-                hit = {c.name for c, _ in every}
-            elif name.startswith("@"):
-                cat = name[1:]
-                hit = {c.name for c, p in every if cat in categories(c, p)}
-            else:
-                hit = {c.name for c, _ in every if c.name == name or c.name.startswith(name + "|")}
-            if sign == "+":
-                allowed |= hit
-            else:
-                allowed -= hit
-        self.allowed = allowed
+            self._apply_rule(r, registry)
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
+
+    def _apply_rule(self, rule: str, registry: Registry) -> None:
+        hit = _names_of(registry, rule[1:])
+        if rule[0] == "+":
+            self.allowed |= hit
+        else:
+            self.allowed -= hit
 
     # -- checks ------------------------------------------------------------------------
     def may_run(self, name: str) -> bool:
@@ -445,27 +490,61 @@ class Acl:
         del self.log[ACL_LOG_MAX:]
 
     # -- the ACL file ------------------------------------------------------------------
-    def parse_file(self, text: str) -> dict[str, User]:
-        """Users from an ACL file's text (``user NAME rules...`` lines); raises AclError."""
+    def parse_file(self, text: str, filename: str = "") -> dict[str, User]:
+        """Users from an ACL file's text; raises AclError with every error, as Redis 7.0.
+
+        Redis's grammar (ACLLoadFromFile): a line trimmed of spaces, tabs and CR/LF is
+        split on single spaces, so an empty word is no rule at all; it must be ``user
+        NAME rules...`` (no comments); a duplicate user, a rule naming an unknown command
+        (each one) and the first other bad rule of a line are reported, the whole file is
+        refused, and the message says "no change ... was performed".
+        """
         users: dict[str, User] = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
+        errors: list[str] = []
+        for n, line in enumerate(text.split("\n"), 1):
+            line = line.strip(" \t\r\n")
+            if not line:
                 continue
+            words = line.split(" ")
             if words[0] != "user" or len(words) < 2:
-                raise AclError(f"line {n}: should start with user keyword")
-            if words[1] in users:
-                raise AclError(f"line {n}: duplicate user '{words[1]}'")
-            try:
-                users[words[1]] = self.new_user(words[1], words[2:])
-            except AclError as e:
-                raise AclError(f"line {n}: {e}") from None
+                errors.append(
+                    f"{filename}:{n} should start with user keyword followed by the username. "
+                )
+                continue
+            name = words[1]
+            if name in users:
+                errors.append(f"WARNING: Duplicate user '{name}' found on line {n}. ")
+                continue
+            u = users[name] = User(name)
+            reported = False
+            for rule in words[2:]:
+                rule = rule.strip("\t\r\n")
+                if not rule:
+                    continue
+                try:
+                    u.apply(rule, self.registry)
+                except AclError as e:
+                    if str(e) == UNKNOWN_RULE:
+                        errors.append(
+                            f"{filename}:{n}: Error in applying operation '{rule}': {e}. "
+                        )
+                    elif not reported:  # (the others may follow from the first)
+                        errors.append(f"{filename}:{n}: {e}. ")
+                        reported = True
+            u.compile(self.registry)
+        if errors:
+            raise AclError(
+                "".join(errors)
+                + "WARNING: ACL errors detected, no change to the previously active ACL rules "
+                "was performed"
+            )
         if "default" not in users:
             users["default"] = self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])
         return users
 
     def file_text(self) -> str:
-        return "".join(u.describe() + "\n" for u in self.users.values())
+        """ACL SAVE's text: the users in name order, as Redis writes (and ACL LIST shows) them."""
+        return "".join(self.users[n].describe() + "\n" for n in sorted(self.users))
 
 
 def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:
