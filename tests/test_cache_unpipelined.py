@@ -38,3 +38,15 @@ def test_a_slowlog_threshold_set_by_another_client_logs_the_next_unpipelined_com
     h.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0", client=other)
     h.cmd("GET", "k")
     assert [e[3] for e in h.state.observer.slowlog][0] == [b"GET", b"k"]
+
+
+def test_a_reset_alone_in_its_read_that_logs_out_leaves_the_client_answered():
+    """RESET is not a one-command-path command: it goes to the loop, which ends a batch a
+    RESET logged out of; the next read must be answered (NOAUTH), not queued forever."""
+    h = Harness(requirepass="pw")
+    assert h.cmd("AUTH", "pw") == b"+OK\r\n"
+    assert h.cmd("SET", "k", "v") == b"+OK\r\n"
+    assert h.cmd("RESET") == b"+RESET\r\n"
+    assert h.cmd("GET", "k").startswith(b"-NOAUTH ")
+    assert h.cmd("AUTH", "pw") == b"+OK\r\n"
+    assert h.cmd("GET", "k") == b"$1\r\nv\r\n"
