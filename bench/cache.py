@@ -89,6 +89,10 @@ medians, before (one run) and after (two runs), redis-server in the same runs:
 SET 30.2 -> 19.1 / 24.1 us (redis 10.2-12.3), GET 31.9 -> 17.1 / 20.8 (10.9-12.9),
 INCR 25.5 -> 21.3 / 19.8 (12.1-12.4), LPUSH 25.3 -> 16.5 / 21.3 (10.7-12.1):
 0.44-0.75x redis-server's CPU per request, req/s 0.62-0.77x in the second run.
+Once more at 16:35 (load average 2.4-4.4), ours vs redis-server: CPU SET 15.0 vs
+9.2 us, GET 16.2 vs 10.4, INCR 20.7 vs 11.8, LPUSH 25.9 vs 12.4; median req/s
+SET 31.2k vs 42.6k (0.73x), GET 28.0k vs 30.7k (0.91x), INCR 19.3k vs 28.3k
+(0.68x), LPUSH 17.4k vs 23.4k (0.75x).
 What an unpipelined SET still costs (about 480 bytecodes): parsing it (130:
 one ``split`` and the header checks), ``data_received`` and ``run_one`` (190:
 dispatch, arity, the clock, commandstats' ``count_calls``, the write), the
