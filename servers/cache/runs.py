@@ -53,7 +53,8 @@ _name, _key, _value = itemgetter(0), itemgetter(1), itemgetter(2)
 _BULK = b"$%d\r\n%b\r\n"  # a bulk reply: % (len(v), v)
 _INT = b":%d\r\n"  # an integer reply
 _DIGITS = b"%d"
-_NONE = type(None)
+_STRINGS = {bytes}
+_STRINGS_OR_MISSING = {bytes, type(None)}
 
 
 def _plain(cmds: list[list[bytes]], start: int, stop: int, arity: int) -> list[list[bytes]]:
@@ -182,21 +183,21 @@ def _get_columns(
     if not _by_columns(db, keys):
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
     values = list(map(db.data.get, keys))
-    misses = values.count(None)
-    if misses:
-        if not {bytes, _NONE}.issuperset(map(type, values)):
-            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
-        null = NULL3 if c.proto == 3 else NULL_BULK
-        replies = [null if v is None else _BULK % (len(v), v) for v in values]
-    else:
-        if not {bytes}.issuperset(map(type, values)):
-            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
+    kinds = set(map(type, values))  # {bytes}: all hits; with NoneType: some misses
+    if kinds == _STRINGS:
+        misses = 0
         lengths = list(map(len, values))
         if lengths.count(lengths[0]) == len(lengths):  # values of one size: one join
             head = b"$%d\r\n" % lengths[0]
             replies = [b"%s%s\r\n" % (head, (b"\r\n" + head).join(values))]
         else:
             replies = list(map(_BULK.__mod__, zip(lengths, values, strict=True)))
+    elif kinds <= _STRINGS_OR_MISSING:
+        misses = values.count(None)
+        null = NULL3 if c.proto == 3 else NULL_BULK
+        replies = [null if v is None else _BULK % (len(v), v) for v in values]
+    else:  # a key of another type: WRONGTYPE, from the handler where the path gives it
+        return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
     size = sum(map(len, replies))
     if size > room:  # past the output room: call by call, stopping where the path would
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
