@@ -26,7 +26,9 @@ answer (``-ERR Protocol error: ...``) before closing the connection. Nothing
 else escapes; tests/test_resp_codec.py fuzzes that with Hypothesis.
 
 Layout: ``_types.py`` (limits, NEED_DATA, ProtocolError, decoded value
-types), ``_requests.py`` (RequestParser, inline splitting),
+types), ``_requests.py`` (RequestParser: ``take`` for a read's commands,
+``take_grid`` for a read of commands of one layout cut into columns; inline
+splitting),
 ``_replies.py`` (ReplyParser), ``_encode.py`` (encoders and reply
 constants); this module re-exports them all, so ``from netlib import resp``
 and ``from netlib.resp import X`` are the only imports anyone needs.
