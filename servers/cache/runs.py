@@ -43,13 +43,14 @@ from operator import add, itemgetter, not_
 from typing import Any, cast
 
 from netlib.resp import NULL3, NULL_BULK, OK, integer
+from servers.respkit.registry import RunHandler
 
 from .commands import lists, strings
 from .keyspace import KEY_OVERHEAD, LIST_ELEM_OVERHEAD
 from .table import REGISTRY
 
 _Answer = Callable[[Any, list[bytes]], bytes]
-_name, _key, _value = itemgetter(0), itemgetter(1), itemgetter(2)
+_name = itemgetter(0)
 _BULK = b"$%d\r\n%b\r\n"  # a bulk reply: % (len(v), v)
 _INT = b":%d\r\n"  # an integer reply
 _DIGITS = b"%d"
@@ -70,6 +71,24 @@ def _plain(cmds: list[list[bytes]], start: int, stop: int, arity: int) -> list[l
     if names.count(names[0]) != len(names):
         del seg[next(i for i, n in enumerate(names) if n != names[0]) :]
     return seg
+
+
+def _runs_of(columns: Any, arity: int) -> RunHandler:
+    """The ``many`` handler of a command whose runs ``columns`` executes: the plain calls
+    of the run (``_plain``, of ``arity`` words) taken apart into its columns."""
+    cuts = [itemgetter(i) for i in range(1, arity)]
+
+    def many(
+        c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
+    ) -> tuple[int, int]:
+        seg = _plain(cmds, start, stop, arity)
+        if not seg:
+            return 0, 0
+        return cast(
+            tuple[int, int], columns(c, seg[0][0], [list(map(cut, seg)) for cut in cuts], out, room)
+        )
+
+    return many
 
 
 def _by_columns(db: Any, keys: Any) -> bool:
@@ -115,15 +134,6 @@ def _new_keys(db: Any, keys: Any, olds: list[int | None]) -> int:
 # -- SET ----------------------------------------------------------------------------------
 
 
-def _set(
-    c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
-) -> tuple[int, int]:
-    seg = _plain(cmds, start, stop, 3)
-    if not seg:
-        return 0, 0
-    return _set_columns(c, seg[0][0], [list(map(_key, seg)), list(map(_value, seg))], out, room)
-
-
 def _set_columns(
     c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
@@ -159,15 +169,6 @@ def _set_columns(
 
 
 # -- GET ----------------------------------------------------------------------------------
-
-
-def _get(
-    c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
-) -> tuple[int, int]:
-    seg = _plain(cmds, start, stop, 2)
-    if not seg:
-        return 0, 0
-    return _get_columns(c, seg[0][0], [list(map(_key, seg))], out, room)
 
 
 def _get_columns(
@@ -234,15 +235,6 @@ def _counters(values: list[Any]) -> list[int] | None:
     except ValueError:
         return None
     return ints if list(map(_DIGITS.__mod__, ints)) == values else None
-
-
-def _incr(
-    c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
-) -> tuple[int, int]:
-    seg = _plain(cmds, start, stop, 2)
-    if not seg:
-        return 0, 0
-    return _incr_columns(c, seg[0][0], [list(map(_key, seg))], out, room)
 
 
 def _incr_columns(
@@ -330,15 +322,6 @@ def _is_list(v: Any) -> bool:
     return v is None or type(v) is deque
 
 
-def _lpush(
-    c: Any, cmds: list[list[bytes]], start: int, stop: int, out: list[bytes], room: int
-) -> tuple[int, int]:
-    seg = _plain(cmds, start, stop, 3)
-    if not seg:
-        return 0, 0
-    return _lpush_columns(c, seg[0][0], [list(map(_key, seg)), list(map(_value, seg))], out, room)
-
-
 def _lpush_columns(
     c: Any, name: bytes, columns: list[Sequence[bytes]], out: list[bytes], room: int
 ) -> tuple[int, int]:
@@ -394,6 +377,12 @@ def _lpush_calls(db: Any, rows: Iterable[tuple[bytes, bytes]], out: list[bytes])
         size += len(r)
         done += 1
     return done, size
+
+
+_set = _runs_of(_set_columns, 3)
+_get = _runs_of(_get_columns, 2)
+_incr = _runs_of(_incr_columns, 2)
+_lpush = _runs_of(_lpush_columns, 3)
 
 
 def install() -> None:
