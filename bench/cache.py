@@ -158,6 +158,10 @@ OURS, REDIS = "syslab-cache", "redis-server"
 
 
 ONLY: list[str] = []  # --only: the workloads to run (all when empty)
+# --random-keys N: redis-benchmark's -r N, keys drawn from N (key:000000012345) instead of
+# one key per test ("key:__rand_int__" as written): every read of a pipeline then names
+# other keys, where without it a -P 16 read repeats one command 16 times.
+RANDOM_KEYS = 0
 
 
 def workloads() -> list[str]:
@@ -173,6 +177,8 @@ def redis_benchmark(
     argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests),
             "-c", str(clients), "-P", str(pipeline)]  # fmt: skip
     argv += COMMANDS[tests] if tests in COMMANDS else ["-t", tests]
+    if RANDOM_KEYS and tests not in COMMANDS:  # (a COMMANDS line says its own -r)
+        argv += ["-r", str(RANDOM_KEYS)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))
     head, body = rows[0], rows[1:]
@@ -353,9 +359,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--profile", action="store_true", help="py-spy the cache under -P16 instead")
     p.add_argument("--only", help="comma-separated workloads, e.g. xadd (default: all)")
     p.add_argument("--aof", action="store_true", help="writes with the AOF on, each appendfsync")
+    p.add_argument("--random-keys", type=int, default=0, metavar="N",
+                   help="redis-benchmark -r N: keys drawn from N instead of one per test")  # fmt: skip
     p.add_argument("--pipelines", default="1,16",
                    help="comma-separated -P depths to run, e.g. 1 (default: 1,16)")  # fmt: skip
     args = p.parse_args(argv)
+    global RANDOM_KEYS
+    RANDOM_KEYS = args.random_keys
     if args.only:
         ONLY[:] = [w.strip().lower() for w in args.only.split(",")]
         unknown = set(ONLY) - set(TESTS.split(",")) - set(COMMANDS)
@@ -379,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     tests = ",".join(workloads())
     pipelines = [int(x) for x in args.pipelines.split(",")]
-    print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {tests}, -P "
+    print(header(f"cache: redis-benchmark -n {requests} -c {CLIENTS} -t {tests}"
+                 f"{f' -r {RANDOM_KEYS}' if RANDOM_KEYS else ''}, -P "
                  f"{' and '.join(map(str, pipelines))} (median of {rounds})"))  # fmt: skip
     rows = run(requests, pipelines, rounds)
     print(table(rows, reference=REDIS))
@@ -390,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         name += "-" + "-".join(ONLY)
     if tuple(pipelines) != PIPELINES:
         name += "-P" + "-".join(map(str, pipelines))
+    if RANDOM_KEYS:
+        name += f"-r{RANDOM_KEYS}"
     path = save(name, rows, requests=requests, clients=CLIENTS)
     png = plot(rows, path.with_suffix(".png"), pipelines)
     print(f"\nsaved {path} and {png}")

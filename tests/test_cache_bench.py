@@ -30,13 +30,36 @@ def test_bench_cache_quick_measures_both_servers_for_every_command(tmp_path):
     res = bench_cache(tmp_path)
     rows = assert_bench_report(tmp_path, "cache-quick")["rows"]
     cells = {(r["workload"], r["impl"]) for r in rows if r["value"] > 0}
-    for test in ("SET", "GET", "INCR", "LPUSH", "LPOP", "HSET", "SPOP", "XADD", "ZADD", "ZRANGE", "PFADD",
-                 "SETBIT"):
+    for test in (
+        "SET",
+        "GET",
+        "INCR",
+        "LPUSH",
+        "LPOP",
+        "HSET",
+        "SPOP",
+        "XADD",
+        "ZADD",
+        "ZRANGE",
+        "PFADD",
+        "SETBIT",
+    ):
         for suffix in ("", " -P16"):
             assert (test + suffix, "syslab-cache") in cells
             assert (test + suffix, "redis-server") in cells
     assert "vs redis-server" in res.stdout
     assert (tmp_path / "cache-quick.png").stat().st_size > 10_000
+
+
+def test_bench_cache_random_keys_names_its_report_and_sends_other_keys(tmp_path):
+    """--random-keys N runs redis-benchmark with -r N (said in the header) and names its
+    report for it, beside the default one."""
+    res = bench_cache(tmp_path, "--only", "set", "--pipelines", "16", "--random-keys", "1000")
+    rows = assert_bench_report(tmp_path, "cache-quick-set-P16-r1000")["rows"]
+    assert {(r["workload"], r["impl"]) for r in rows} == {
+        ("SET -P16", "syslab-cache"), ("SET -P16", "redis-server")
+    }  # fmt: skip
+    assert "-r 1000" in res.stdout
 
 
 def test_make_load_cache_runs_locust_without_failures():
