@@ -4,6 +4,7 @@ a real redis-server (the same bytes, or the same reply through redis-py)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -77,8 +78,9 @@ def _fields(line: bytes) -> dict[str, str]:
 
 
 def test_client_info_and_list_have_redis_fields_in_redis_order(ours, real):
-    mine, theirs = _fields(ours.execute_command("CLIENT", "INFO")), _fields(
-        real.execute_command("CLIENT", "INFO")
+    mine, theirs = (
+        _fields(ours.execute_command("CLIENT", "INFO")),
+        _fields(real.execute_command("CLIENT", "INFO")),
     )
     assert list(mine)[: len(theirs)] == list(theirs)  # 7.2's lib-name/lib-ver may follow
     for k in ("flags", "sub", "psub", "ssub", "multi", "qbuf", "multi-mem", "obl", "oll",
@@ -284,7 +286,9 @@ def _paused_write_is_blocked(
 
 def test_a_client_held_by_pause_counts_in_blocked_clients_as_redis(ours, real):
     cmd = ("SET", "FOO", "BAR")
-    assert _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, b"OK")
+    assert (
+        _paused_write_is_blocked(ours, *cmd) == _paused_write_is_blocked(real, *cmd) == (1, b"OK")
+    )
     for r in (ours, real):
         r.pfadd("hll", "x")
     cmd = ("PFCOUNT", "hll")  # may replicate (it may rewrite its cache): held like a write
@@ -303,3 +307,101 @@ def _no_writes_eval_under_pause(r: redis.Redis) -> object:
 
 def test_a_no_writes_script_runs_under_a_write_pause_as_redis(ours, real):
     assert _no_writes_eval_under_pause(ours) == _no_writes_eval_under_pause(real) == b"ro"
+
+
+# --- found by the units runtest now starts our server for (unit/info, unit/obuf-limits) ---
+
+
+def _latencystats(r: redis.Redis) -> dict[str, str]:
+    text = reply(r, "INFO", "latencystats").decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def test_latency_tracking_and_info_latencystats_as_redis(ours, real):
+    """unit/info 'latencystats: disable/enable', 'configure percentiles', 'bad configure'."""
+    for r in (ours, real):
+        r.config_resetstat()
+        r.config_set("latency-tracking", "no")
+        r.set("a", "b")
+        assert "latency_percentiles_usec_set" not in _latencystats(r)
+        r.config_set("latency-tracking", "yes")
+        r.set("a", "b")
+        r.execute_command("CLIENT", "ID")
+        stats = _latencystats(r)
+        assert re.fullmatch(
+            r"p50=[\d.]+,p99=[\d.]+,p99\.9=[\d.]+", stats["latency_percentiles_usec_set"]
+        )
+        assert "latency_percentiles_usec_client|id" in stats
+        r.config_set("latency-tracking-info-percentiles", "0.0 50.0 100.0")
+        assert re.fullmatch(r"p0=[\d.]+,p50=[\d.]+,p100=[\d.]+",
+                            _latencystats(r)["latency_percentiles_usec_set"])  # fmt: skip
+        r.config_resetstat()
+        assert "latency_percentiles_usec_set" not in _latencystats(r)
+    same(ours, real, "CONFIG", "GET", "latency-tracking-info-percentiles")
+    same(ours, real, "CONFIG", "GET", "latency-tracking")
+    for bad in ("10.0 50.0 a", "10.0 50.0 101.0", "-1"):
+        same(ours, real, "CONFIG", "SET", "latency-tracking-info-percentiles", bad)
+    same(ours, real, "CONFIG", "GET", "latency-tracking-info-percentiles")  # unchanged
+    for r in (ours, real):
+        r.config_set("latency-tracking-info-percentiles", "50 99 99.9")
+
+
+def test_client_output_buffer_limit_config_errors_as_redis(ours, real):
+    """unit/obuf-limits 'CONFIG SET client-output-buffer-limit': Redis's refusals, and the
+    replica class shown as 'slave'."""
+    old = {r: r.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
+           for r in (ours, real)}  # fmt: skip
+    for bad in ("wrong number", "invalid_class 10mb 10mb 60", "master 10mb 10mb 60",
+                "normal 10mbs 10mb 60", "replica 10mb 10mbs 60", "pubsub 10mb 10mb 60s"):  # fmt: skip
+        same(ours, real, "CONFIG", "SET", "client-output-buffer-limit", bad)
+    same(ours, real, "CONFIG", "SET", "client-output-buffer-limit",
+         "normal 1mb 2mb 60 replica 3mb 4mb 70 pubsub 5mb 6mb 80")  # fmt: skip
+    assert same(ours, real, "CONFIG", "GET", "client-output-buffer-limit") == {
+        b"client-output-buffer-limit": (
+            b"normal 1048576 2097152 60 slave 3145728 4194304 70 pubsub 5242880 6291456 80"
+        )
+    }
+    for r, value in old.items():
+        r.config_set("client-output-buffer-limit", value)
+
+
+def _subscriber_cut_after_publishing_stops(r: redis.Redis) -> bool:
+    """A subscriber that does not read, taken past the pubsub soft limit (1 s) by messages
+    that then stop: is it disconnected within 4 s without a further message?"""
+    port = r.connection_pool.connection_kwargs["port"]
+    old = r.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
+    r.config_set("client-output-buffer-limit", "pubsub 0 100000 1")
+    sub = socket.socket()
+    sub.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sub.connect(("127.0.0.1", port))
+    try:
+        sub.sendall(
+            encode_command("CLIENT", "SETNAME", "slowsub") + encode_command("SUBSCRIBE", "ch")
+        )
+        deadline = time.monotonic() + 5
+        while r.pubsub_numsub("ch")[0][1] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        for _ in range(
+            20_000
+        ):  # until its unsent replies pass the soft limit (as unit/obuf-limits)
+            r.publish("ch", "x" * 1000)
+            line = [x for x in r.client_list() if x["name"] == "slowsub"][0]
+            if int(line["omem"]) > 100_000:
+                break
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            if b"name=slowsub" not in r.execute_command("CLIENT", "LIST"):
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        sub.close()
+        r.config_set("client-output-buffer-limit", old)
+
+
+def test_a_subscriber_over_the_soft_limit_is_cut_when_its_time_is_up_as_redis(ours, real):
+    """unit/obuf-limits 'soft limit ... is enforced when no traffic': Redis's clientsCron
+    checks the limits; ours checked only when a message was published."""
+    assert _subscriber_cut_after_publishing_stops(real)
+    assert _subscriber_cut_after_publishing_stops(ours)

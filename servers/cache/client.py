@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from .server import State
 
 QUEUED = b"+QUEUED\r\n"
+# Unsent reply bytes a client that has not authenticated may have: past this it is
+# disconnected (Redis's checkClientOutputBufferLimits), so that a client without the
+# password cannot make the server buffer -NOAUTH replies it never reads.
+UNAUTH_OUTPUT_LIMIT = 1024
 NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -97,6 +101,9 @@ class Client(Session):
                 if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
                     return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
+                if not self.authenticated and self.conn.write_buffer_size() > UNAUTH_OUTPUT_LIMIT:
+                    self.conn.log.warning("closing: unauthenticated client not reading its replies")
+                    self.conn.abort()
                 return self.reject(refused)
         busy = self.state.busy_script
         if busy is not None and busy.caller is not self:
@@ -209,6 +216,7 @@ class Client(Session):
         self.update_guard()
 
     def closed(self) -> None:
+        self.state.over_soft.discard(self)
         ops.forget(self)
         self.state.blocking.unpark(self)
         self._leave_pubsub()
@@ -309,6 +317,13 @@ class Client(Session):
         reader cannot make the server buffer every message forever.
         """
         self.send(data)
+        self.check_output()
+
+    def check_output(self) -> None:
+        """The pubsub output limits on what is unsent now: past the hard limit, or past the
+        soft one for longer than its seconds, the subscriber is disconnected. A subscriber
+        over the soft limit is also checked by the cron (``State.over_soft``), as Redis's
+        clientsCron does: it is cut when its time is up even if nothing is published."""
         unsent = self.conn.write_buffer_size()
         hard, soft, seconds = self.state.output_limits["pubsub"]
         over = unsent > self.state.pubsub_output_limit
@@ -316,10 +331,13 @@ class Client(Session):
             now = time.monotonic()
             if self.soft_since is None:
                 self.soft_since = now
+                self.state.over_soft.add(self)
             over = now - self.soft_since > seconds
-        elif unsent <= soft:
+        elif unsent <= soft or not soft:
             self.soft_since = None
+            self.state.over_soft.discard(self)
         if over:
+            self.state.over_soft.discard(self)
             self.conn.log.warning(
                 "closing: pub/sub output buffer over the limit (%d bytes)", unsent
             )

@@ -91,6 +91,7 @@ class State(ServerState):
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
         self.pubsub_output_limit: float = PUBSUB_OUTPUT_LIMIT
+        self.over_soft: set[Client] = set()  # subscribers over the soft output limit (cron)
         # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
         self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
@@ -202,6 +203,8 @@ class State(ServerState):
         """One tick: active expiry within its time budget, eviction, ops/sec."""
         if self.persistence is not None:
             self.persistence.poll()  # a forked child's end; evictions logged since the last batch
+        for client in list(self.over_soft):  # the soft output limit's time may be up
+            client.check_output()
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
         budget = EXPIRE_TIME_PERC / 100 / self.hz

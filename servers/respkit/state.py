@@ -69,6 +69,7 @@ class ServerState:
         self.clients: dict[int, Session] = {}
         self.wakeups: Collection[Any] = ()
         self.port = 0
+        self.shell: Any = None  # the netlib shell Server once listening (its config: maxclients)
         self.started = time.time()
         self.commands_processed = 0
         self.unsynced = False  # ``sync`` has writes to make durable before replies go out

@@ -19,6 +19,7 @@ from netlib import resp
 from servers.cli import parse_size
 from servers.respkit import HOLD
 
+from ..observe import percentile_text
 from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
 from . import server as server_commands
 
@@ -384,28 +385,69 @@ CLASSES = ("normal", "replica", "pubsub")
 
 
 def _obl_text(st: Any) -> str:
-    return " ".join(f"{k} {h} {s} {t}" for k, (h, s, t) in st.output_limits.items())
+    """As Redis shows it: the replica class named ``slave``, sizes in bytes."""
+    return " ".join(f"{'slave' if k == 'replica' else k} {h} {s} {t}"
+                    for k, (h, s, t) in st.output_limits.items())  # fmt: skip
 
 
 def _set_obl(st: Any, value: str) -> None:
-    """``client-output-buffer-limit "pubsub 32mb 8mb 60 normal 0 0 0"``: class hard soft secs."""
+    """``client-output-buffer-limit "pubsub 32mb 8mb 60 normal 0 0 0"``: class hard soft secs
+    (all checked before any is set; refusals in Redis's words)."""
     words = value.split()
     if not words or len(words) % 4:
-        raise ValueError(value)
+        raise server_commands.BadValue("Wrong number of arguments in buffer limit configuration.")
     new = dict(st.output_limits)
     for i in range(0, len(words), 4):
         kind = words[i].lower()
         kind = "replica" if kind == "slave" else kind
         if kind not in CLASSES:
-            raise ValueError(kind)
-        hard, soft, secs = parse_size(words[i + 1]), parse_size(words[i + 2]), int(words[i + 3])
-        if secs < 0:
-            raise ValueError(secs)
+            raise server_commands.BadValue(
+                "Invalid client class specified in buffer limit configuration."
+            )
+        try:
+            hard, soft = parse_size(words[i + 1]), parse_size(words[i + 2])
+            secs = int(words[i + 3])
+            if secs < 0:
+                raise ValueError(secs)
+        except ValueError:
+            raise server_commands.BadValue(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            ) from None
         new[kind] = (hard, soft, secs)
     st.output_limits = new
     st.pubsub_output_limit = new["pubsub"][0] or float("inf")
 
 
+def _set_percentiles(st: Any, value: str) -> None:
+    """``latency-tracking-info-percentiles "50 99 99.9"``: each in [0, 100] ("" : none)."""
+    try:
+        ps = [float(w) for w in value.split()]
+    except ValueError:
+        raise server_commands.BadValue(
+            "Invalid latency-tracking-info-percentiles parameters"
+        ) from None
+    if any(not 0.0 <= p <= 100.0 for p in ps):
+        raise server_commands.BadValue(
+            "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+        )
+    st.observer.percentiles = ps
+
+
+def _set_tracking(st: Any, value: str) -> None:
+    if value.lower() not in ("yes", "no"):
+        raise ValueError(value)
+    st.observer.latency_tracking = value.lower() == "yes"
+
+
+server_commands.GETTERS.update({
+    "latency-tracking": lambda st: "yes" if st.observer.latency_tracking else "no",
+    "latency-tracking-info-percentiles": lambda st: " ".join(
+        percentile_text(p) for p in st.observer.percentiles),
+})  # fmt: skip
+server_commands.SETTERS.update({
+    "latency-tracking": _set_tracking,
+    "latency-tracking-info-percentiles": _set_percentiles,
+})  # fmt: skip
 server_commands.GETTERS.update({
     "slowlog-log-slower-than": lambda st: str(st.observer.slower_than_us),
     "slowlog-max-len": lambda st: str(st.observer.slowlog.maxlen),

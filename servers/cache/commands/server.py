@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -100,6 +102,10 @@ def info(c: Any, a: list[bytes]) -> bytes:
 # --- CONFIG ---------------------------------------------------------------------
 
 
+class BadValue(ValueError):
+    """A setter's refusal in Redis's own words (CONFIG SET replies with them)."""
+
+
 def _set_hz(st: Any, v: str) -> None:
     st.hz = min(max(int(v), 1), 500)
 
@@ -155,11 +161,47 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
     SETTERS[_name] = _set_min_replicas(_field)
 
 # Accepted and remembered but without effect here (clients and benchmarks set them).
-_INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
+INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 
 
 # Mutable in Redis (it rebinds its listeners), not here: setting the current value is a no-op.
 _LISTENING = ("bind", "port")
+
+
+def _shell_setting(
+    field: str, parse: Callable[[str], Any], text: Callable[[Any], str]
+) -> tuple[Callable[[Any], str], Callable[[Any, str], None]]:
+    """A CONFIG parameter kept in the netlib shell's settings (connection cap, idle timeout)."""
+
+    def get(st: Any) -> str:
+        return text(getattr(st.shell.config, field)) if st.shell is not None else ""
+
+    def set_(st: Any, v: str) -> None:
+        value = parse(v)
+        if st.shell is not None:
+            st.shell.config = dataclasses.replace(st.shell.config, **{field: value})
+
+    return get, set_
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise ValueError(v)
+    return n
+
+
+def _idle(v: str) -> float:
+    n = int(v)
+    if n < 0:
+        raise ValueError(v)
+    return float(n) if n else math.inf
+
+
+GETTERS["maxclients"], SETTERS["maxclients"] = _shell_setting("max_connections", _positive, str)
+GETTERS["timeout"], SETTERS["timeout"] = _shell_setting(
+    "idle_timeout", _idle, lambda t: "0" if t == math.inf else str(int(t))
+)
 
 
 def _config_value(st: Any, name: str) -> str | None:
@@ -199,7 +241,7 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
                     "changing it on a running server is not supported"
                 )
             continue
-        if name not in SETTERS and name not in _INERT:
+        if name not in SETTERS and name not in INERT:
             if name in GETTERS or name in st.extra_config:
                 raise CommandError(
                     f"CONFIG SET failed (possibly related to argument '{name}') - "
@@ -214,6 +256,10 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
                 SETTERS[name](st, value)
             else:
                 st.extra_config[name] = value
+        except BadValue as e:
+            raise CommandError(
+                f"CONFIG SET failed (possibly related to argument '{name}') - {e}"
+            ) from None
         except ValueError:
             raise CommandError(
                 f"CONFIG SET failed (possibly related to argument '{name}') - "
