@@ -405,3 +405,91 @@ def test_a_subscriber_over_the_soft_limit_is_cut_when_its_time_is_up_as_redis(ou
     checks the limits; ours checked only when a message was published."""
     assert _subscriber_cut_after_publishing_stops(real)
     assert _subscriber_cut_after_publishing_stops(ours)
+
+
+def _exec_of_no_writes_scripts_under_pause(r: redis.Redis) -> tuple[object, int]:
+    conn = _twin(r).connection_pool.get_connection()
+    for queued in (("MULTI",), ("EVAL", "#!lua flags=no-writes\nreturn 12", 0),
+                   ("EVAL", "#!lua flags=no-writes\nreturn 13", 0)):  # fmt: skip
+        conn.send_command(*queued)
+        conn.read_response()
+    r.execute_command("CLIENT", "PAUSE", 100000, "WRITE")
+    try:
+        conn.send_command("EXEC")
+        if not conn.can_read(timeout=2):  # held: the answer comes after UNPAUSE
+            return "held", r.info("clients")["blocked_clients"]
+        return conn.read_response(), r.info("clients")["blocked_clients"]
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+        conn.disconnect()
+
+
+def test_exec_of_no_writes_scripts_runs_under_a_write_pause_as_redis(ours, real):
+    """unit/pause 'Test read-only scripts in mutli-exec are not blocked by pause RO'."""
+    mine, theirs = (
+        _exec_of_no_writes_scripts_under_pause(ours),
+        _exec_of_no_writes_scripts_under_pause(real),
+    )
+    assert mine == theirs == ([12, 13], 0)
+
+
+SHARD_CONVERSATION = [
+    ("SSUBSCRIBE", "ch1", "ch2"), ("SUBSCRIBE", "ch1"), ("SSUBSCRIBE", "ch1"),
+    ("PING",), ("SET", "k", "v"), ("SUNSUBSCRIBE", "nosuch"), ("UNSUBSCRIBE",),
+    ("SUNSUBSCRIBE", "ch2"), ("SUNSUBSCRIBE",), ("SUNSUBSCRIBE",), ("PING", "done"),
+]  # fmt: skip
+
+
+def test_sharded_pubsub_conversation_as_redis(ours, real):
+    """unit/pubsubshard (and unit/acl, which stopped at SPUBLISH): confirmations counted
+    per family, subscribe mode, SUNSUBSCRIBE of everything and of nothing."""
+    port_of = lambda r: r.connection_pool.connection_kwargs["port"]  # noqa: E731
+    end = b"$4\r\ndone\r\n"
+    mine = exchange(port_of(ours), SHARD_CONVERSATION, end)
+    assert mine == exchange(port_of(real), SHARD_CONVERSATION, end)
+    assert b"ssubscribe\r\n$3\r\nch1\r\n:1" in mine and b"-ERR Can't execute 'set'" in mine
+
+
+def _spublish_seen(r: redis.Redis) -> tuple[object, ...]:
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(encode_command("SSUBSCRIBE", "sch"))
+        got = b""
+        while not got.endswith(b":1\r\n"):
+            got += s.recv(4096)
+        counts = (r.execute_command("SPUBLISH", "sch", "hello"), r.publish("sch", "plain"),
+                  reply(r, "PUBSUB", "SHARDCHANNELS"), reply(r, "PUBSUB", "SHARDNUMSUB", "sch", "x"),
+                  reply(r, "PUBSUB", "CHANNELS"))  # fmt: skip
+        got = b""
+        while not got.endswith(b"hello\r\n"):
+            got += s.recv(4096)
+        return (*counts, got)
+
+
+def test_spublish_reaches_shard_subscribers_only_as_redis(ours, real):
+    mine = _spublish_seen(ours)
+    assert mine == _spublish_seen(real)
+    assert (
+        mine[0] == 1
+        and mine[1] == 0
+        and mine[-1] == b"*3\r\n$8\r\nsmessage\r\n$3\r\nsch\r\n$5\r\nhello\r\n"
+    )
+
+
+def _new_users_channels(r: redis.Redis) -> list[object]:
+    out = []
+    for value in ("allchannels", "resetchannels"):
+        r.config_set("acl-pubsub-default", value)
+        r.acl_setuser(f"u-{value}", enabled=True, nopass=True)
+        out.append(_as_dict(reply(r, "ACL", "GETUSER", f"u-{value}"))[b"channels"])
+        out.append(reply(r, "CONFIG", "GET", "acl-pubsub-default"))
+        r.acl_deluser(f"u-{value}")
+    return out
+
+
+def test_acl_pubsub_default_as_redis(ours, real):
+    """unit/acl's servers start with acl-pubsub-default; new users take its channels."""
+    mine = _new_users_channels(ours)
+    assert mine == _new_users_channels(real)
+    same(ours, real, "CONFIG", "SET", "acl-pubsub-default", "sometimes")
+    assert mine[0] == b"&*" and mine[2] == b""

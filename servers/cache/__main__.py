@@ -14,6 +14,7 @@ from servers.cli import byte_size, int_in, parse, server_parser
 
 from . import conf
 from .acl import AclError
+from .commands import acl as acl_commands
 from .eviction import POLICIES
 from .persist import POLICIES as POLICIES_FSYNC
 from .saving import CorruptFile
@@ -43,7 +44,11 @@ def main() -> None:
     p.add_argument("--appenddirname", default="appendonlydir")
     p.add_argument("--dbfilename", default="dump.sdb", help="the snapshot SAVE/BGSAVE write")
     p.add_argument("--requirepass", default="", help="the default user's password (AUTH)")
-    p.add_argument("--aclfile", default="", help="ACL users file loaded at start (ACL LOAD/SAVE)")
+    p.add_argument(
+        "--aclfile",
+        default="",
+        help="ACL users file loaded at start (ACL LOAD/SAVE); relative: in --dir, as redis-server",
+    )
     p.add_argument("--maxclients", type=int_in(1, 1_000_000), default=10_000,
                    help="connections served at once; past it -ERR max number of clients reached")  # fmt: skip
     p.add_argument(
@@ -65,7 +70,7 @@ def main() -> None:
         maxmemory_policy=args.maxmemory_policy,
         maxmemory_samples=args.maxmemory_samples,
         requirepass=args.requirepass,
-        aclfile=args.aclfile,
+        aclfile="",  # loaded once the config file's settings (acl-pubsub-default) are in
         dir=str(args.dir) if args.dir else "",
         appendonly=args.appendonly == "yes",
         appendfsync=args.appendfsync,
@@ -78,6 +83,11 @@ def main() -> None:
     try:
         state = State(settings)
         conf.apply_settings(state, directives, str(args.config))
+        if args.aclfile:  # after the file's settings, as redis-server loads it
+            state.aclfile = str(args.dir / args.aclfile) if args.dir else args.aclfile
+            acl_commands.load_aclfile(state, state.aclfile)
+            if args.requirepass:  # the password still applies to the file's default user
+                acl_commands.set_requirepass(state, args.requirepass)
     except conf.ConfError as e:
         _config_error(p, e)
     except AclError as e:

@@ -377,13 +377,15 @@ class Acl:
         self.registry = registry
         self.users: dict[str, User] = {}
         self.log: list[LogEntry] = []  # newest first
+        # acl-pubsub-default: the channels a new user starts with (Redis 7: resetchannels)
+        self.pubsub_all = False
         self.reset_default()
 
     def reset_default(self) -> None:
         self.users = {"default": self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])}
 
     def new_user(self, name: str, rules: Iterable[str]) -> User:
-        u = User(name)
+        u = User(name, allchannels=self.pubsub_all)
         for r in rules:
             u.apply(r, self.registry)
         u.compile(self.registry)
@@ -396,7 +398,7 @@ class Acl:
     def setuser(self, name: str, rules: list[str]) -> User:
         """Apply ``rules`` to a copy of the user (created if new); all or nothing."""
         old = self.users.get(name)
-        u = User(name)
+        u = User(name, allchannels=self.pubsub_all)
         if old is not None:
             u.__dict__.update({k: (list(v) if isinstance(v, list) else set(v) if isinstance(v, set) else v)
                                for k, v in old.__dict__.items()})  # fmt: skip

@@ -54,6 +54,7 @@ class Client(Session):
         super().__init__(state, conn)
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()  # SSUBSCRIBE
         self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
         self.multi_failed = False
         self.in_exec = False  # inside EXEC blocking commands must not block
@@ -247,7 +248,8 @@ class Client(Session):
             "id": base["id"], "addr": base["addr"], "laddr": base["laddr"],
             "fd": -1,  # (netlib's Connection does not expose its socket)
             "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags,
-            "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns), "ssub": 0,
+            "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns),
+            "ssub": len(self.shard_channels),
             "multi": multi, "qbuf": query, "qbuf-free": 0, "argv-mem": argv,
             "multi-mem": sum(sum(len(x) for x in q) for q in self.multi or ()),
             "rbs": 1024, "rbp": 0, "obl": 0, "oll": 0, "omem": omem,
@@ -258,7 +260,7 @@ class Client(Session):
         return fields
 
     def client_type(self) -> bytes:
-        return b"pubsub" if self.channels or self.patterns else b"normal"
+        return b"pubsub" if self.channels or self.patterns or self.shard_channels else b"normal"
 
     def _leave_pubsub(self) -> None:
         hub = self.state.hub
@@ -266,8 +268,11 @@ class Client(Session):
             hub.unsubscribe(self, ch)
         for pat in self.patterns:
             hub.punsubscribe(self, pat)
+        for ch in self.shard_channels:
+            hub.sunsubscribe(self, ch)
         self.channels.clear()
         self.patterns.clear()
+        self.shard_channels.clear()
         self.update_guard()
 
     # -- transactions ---------------------------------------------------------------
@@ -291,7 +296,9 @@ class Client(Session):
         self.watch_dirty = False
 
     def update_guard(self) -> None:
-        self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
+        self.subscribed = self.proto == 2 and bool(
+            self.channels or self.patterns or self.shard_channels
+        )
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed

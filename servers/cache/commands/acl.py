@@ -120,9 +120,9 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
 
 def _lost_a_channel(cl: Any) -> bool:
     user = cl.user
-    if user.allchannels or not (cl.channels or cl.patterns):
+    if user.allchannels or not (cl.channels or cl.patterns or cl.shard_channels):
         return False
-    return not all(user.may_publish(ch) for ch in cl.channels) or not all(
+    return not all(user.may_publish(ch) for ch in cl.channels | cl.shard_channels) or not all(
         user.may_publish(p, literal=True) for p in cl.patterns
     )
 
@@ -338,6 +338,21 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
 
 # --- CONFIG requirepass / aclfile ---------------------------------------------------
 
+
+def _set_pubsub_default(st: Any, value: str) -> None:
+    """``acl-pubsub-default allchannels|resetchannels``: what a user created from now on
+    may publish and subscribe to (users that exist keep their channels)."""
+    if value.lower() not in ("allchannels", "resetchannels"):
+        raise server_commands.BadValue(
+            "argument(s) must be one of the following: allchannels, resetchannels"
+        )
+    st.acl.pubsub_all = value.lower() == "allchannels"
+
+
+server_commands.GETTERS["acl-pubsub-default"] = lambda st: (
+    "allchannels" if st.acl.pubsub_all else "resetchannels"
+)
+server_commands.SETTERS["acl-pubsub-default"] = _set_pubsub_default
 server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
 server_commands.GETTERS["aclfile"] = lambda st: st.aclfile
 server_commands.SETTERS["requirepass"] = set_requirepass

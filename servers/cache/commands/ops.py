@@ -224,7 +224,9 @@ def _writes(c: Any, cmd: Any) -> bool:
         registry = c.state.registry
         for args in c.multi:
             queued = registry.get(args[0])
-            if queued is not None and ("write" in queued.flags or queued.name in MAY_REPLICATE):
+            if queued is None or not ("write" in queued.flags or queued.name in MAY_REPLICATE):
+                continue
+            if not _no_writes_script(c, queued, args):  # a queued no-writes EVAL is a read
                 return True
     return False
 

@@ -37,7 +37,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             # held by CLIENT PAUSE counts too, as in Redis ("paused": ops.PAUSED)
             "blocked_clients": st.blocking.blocked_clients
             + sum(1 for cl in st.clients.values() if cl.blocked == "paused"),
-            "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
+            "pubsub_clients": sum(1 for cl in st.clients.values() if cl.client_type() == b"pubsub"),
         },
         "memory": st.memory.info(),
         "stats": {
