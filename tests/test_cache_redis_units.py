@@ -493,3 +493,45 @@ def test_acl_pubsub_default_as_redis(ours, real):
     assert mine == _new_users_channels(real)
     same(ours, real, "CONFIG", "SET", "acl-pubsub-default", "sometimes")
     assert mine[0] == b"&*" and mine[2] == b""
+
+
+def _restored_idle_and_freq(r: redis.Redis) -> tuple[object, object]:
+    """unit/dump 'RESTORE can set LRU' / 'can set LFU'."""
+    r.set("foo", "bar")
+    encoded = r.dump("foo")
+    try:
+        r.delete("foo")
+        r.config_set("maxmemory-policy", "allkeys-lru")
+        r.restore("foo", 0, encoded, idletime=1000)
+        idle = r.object("idletime", "foo")
+        r.delete("foo")
+        r.config_set("maxmemory-policy", "allkeys-lfu")
+        r.restore("foo", 0, encoded, frequency=100)
+        return idle, r.object("freq", "foo")
+    finally:
+        r.config_set("maxmemory-policy", "noeviction")
+
+
+def test_restore_idletime_and_freq_as_redis(ours, real):
+    mine, theirs = _restored_idle_and_freq(ours), _restored_idle_and_freq(real)
+    assert 1000 <= mine[0] <= 1010 and 1000 <= theirs[0] <= 1010  # type: ignore[operator]
+    assert mine[1] == theirs[1] == 100
+
+
+GETKEYS = [
+    ("MEMORY", "USAGE", "key"), ("XGROUP", "CREATE", "key", "g", "$"), ("EVAL", "return 1", 0),
+    ("EVAL", "return 1", 1, "k"), ("MEMORY", "DOCTOR"), ("PING", "x"), ("CONFIG", "GET", "x"),
+    ("SET", "k"), ("OBJECT", "FREQ", "k"), ("LCS", "a", "b"),
+]  # fmt: skip
+
+
+def test_command_getkeys_of_subcommands_and_optional_keys_as_redis(ours, real):
+    """unit/introspection-2 'COMMAND GETKEYS MEMORY USAGE', 'XGROUP', 'EVAL without keys':
+    the subcommand's keys; no keys at all is an empty array when they are optional."""
+    for cmd in GETKEYS:
+        same(ours, real, "COMMAND", "GETKEYS", *cmd)
+
+
+def test_memory_doctor_as_redis(ours, real):
+    """unit/acl's subcommand rules name memory|doctor; an empty instance's report."""
+    same(ours, real, "MEMORY", "DOCTOR")

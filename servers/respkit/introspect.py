@@ -98,20 +98,31 @@ KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
 
 @sub("GETKEYS", -4, "The keys of a full command line", "command [arg [arg ...]]")
 def command_getkeys(c: Any, a: list[bytes]) -> bytes:
+    """Redis 7.0's order: a command (or the subcommand named: MEMORY USAGE) without key
+    arguments at all is refused before its arity is checked; one whose keys are optional
+    (EVAL with numkeys 0) answers an empty array."""
     args = a[2:]
     cmd = _registry(c).get(args[0])
     if cmd is None:
         return b"-ERR Invalid command specified\r\n"
+    cmd = cmd.called(args)
+    finder = KEY_FINDERS.get(cmd.name)
+    if finder is None and cmd.first_key <= 0:
+        return b"-ERR The command has no key arguments\r\n"
     if not arity_ok(cmd.arity, len(args)):
         return b"-ERR Invalid number of arguments specified for command\r\n"
-    finder = KEY_FINDERS.get(cmd.name)
     if finder is not None:
         keys = finder(args)
-    elif cmd.first_key > 0:
+    else:
         last = cmd.last_key if cmd.last_key >= 0 else len(args) + cmd.last_key
         keys = args[cmd.first_key : last + 1 : max(cmd.step, 1)]
-    else:
-        keys = []
     if not keys:
-        return b"-ERR The command has no key arguments\r\n"
+        if cmd.name in NO_MANDATORY_KEYS:
+            return resp.bulks([])
+        return b"-ERR Invalid arguments specified for command\r\n"
     return resp.bulks(keys)
+
+
+# Commands whose key arguments may all be absent (Redis's no_mandatory_keys flag).
+NO_MANDATORY_KEYS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro",
+                               "migrate"})  # fmt: skip

@@ -360,6 +360,24 @@ def latency_histogram(c: Any, a: list[bytes]) -> bytes:
 
 MEMORY = container("MEMORY", G, "A container for memory diagnostics commands")
 
+DOCTOR_EMPTY = (
+    "Hi Sam, this instance is empty or is using very little memory, my issues detector can't "
+    "be used in these conditions. Please, leave for your mission on Earth and fill it with some "
+    "data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
+)
+DOCTOR_FINE = (
+    "Hi Sam, I can't find any memory issue in your instance. "
+    "I can only account for what occurs on this base.\n"
+)
+
+
+@command("DOCTOR", 2, "", (0, 0, 0), G, "Outputs memory problems report", MEMORY)
+def memory_doctor(c: Any, a: list[bytes]) -> bytes:
+    """Redis's report: below 5 MB used the detector declines, as Redis's does; above, none of
+    Redis's checks (fragmentation, peak, big client buffers) applies here: no issue found."""
+    used = c.state.memory.used()
+    return resp.verbatim(DOCTOR_EMPTY if used < 5 << 20 else DOCTOR_FINE, c.proto)
+
 
 @command(
     "USAGE",
