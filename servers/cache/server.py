@@ -27,6 +27,7 @@ from . import (
     runs,  # noqa: F401  (SET, GET, INCR, LPUSH run pipelined runs at once)
 )
 from .acl import Acl
+from .acl import categories as acl_categories
 from .blocking import Blocking
 from .client import Client
 from .commands import acl as acl_commands
@@ -164,6 +165,9 @@ class State(ServerState):
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
 
+    def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
+        return acl_categories(cmd, parent)
+
     def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
         """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
         return acl_commands.login(client, user, password)
@@ -207,8 +211,8 @@ class State(ServerState):
             client.check_output()
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
-        budget = EXPIRE_TIME_PERC / 100 / self.hz
-        self.keyspace.active_expire(budget)
+        if not self.keyspace.expire_paused:  # (CLIENT PAUSE: no key expires meanwhile)
+            self.keyspace.active_expire(EXPIRE_TIME_PERC / 100 / self.hz)
         if self.evictor.maxmemory:
             self.memory.sample()  # client buffers, scripts: what eviction sees, fresh each tick
             if self.evictor.over():

@@ -116,6 +116,12 @@ class ServerState:
     def serve_wakeups(self) -> None:
         """Answer the blocked sessions ``wakeups`` says may be served."""
 
+    def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
+        """The ACL categories COMMAND INFO and COMMAND LIST FILTERBY ACLCAT report for a
+        command (``parent``: the container of a subcommand). A server with ACLs knows
+        them; by default a command's group."""
+        return frozenset({cmd.group})
+
     def info_server(self) -> dict[str, Any]:
         return {
             "redis_version": VERSION,

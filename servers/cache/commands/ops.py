@@ -157,6 +157,7 @@ def client_pause(c: Any, a: list[bytes]) -> bytes:
     end = time.monotonic() + ms / 1000
     if st.pause is None or end > st.pause[0] or mode == "all":
         st.pause = (max(end, st.pause[0]) if st.pause else end, mode)
+    st.keyspace.expire_paused = True  # no key expires while paused, as in Redis 7.0
     if st.pause_timer is not None:
         st.pause_timer.cancel()
     st.pause_timer = asyncio.get_running_loop().call_later(
@@ -170,6 +171,7 @@ def client_pause(c: Any, a: list[bytes]) -> bytes:
 def unpause(st: Any) -> None:
     """The pause ends: every held client runs what it was sent, in order."""
     st.pause = None
+    st.keyspace.expire_paused = False
     if st.pause_timer is not None:
         st.pause_timer.cancel()
         st.pause_timer = None

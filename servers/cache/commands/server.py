@@ -164,6 +164,15 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
 INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 
 
+# Redis's immutable parameters this cache has no CONFIG GET for: refused as Redis refuses
+# them (not as unknown), since a redis.conf may name them (servers/cache/conf.py).
+REDIS_IMMUTABLE = frozenset({
+    "daemonize", "pidfile", "unixsocket", "unixsocketperm", "logfile", "syslog-enabled",
+    "syslog-ident", "supervised", "always-show-logo", "io-threads", "io-threads-do-reads",
+    "appendfilename", "cluster-enabled", "cluster-config-file", "tcp-backlog", "set-proc-title",
+    "enable-protected-configs", "enable-debug-command", "enable-module-command",
+})  # fmt: skip
+
 # Mutable in Redis (it rebinds its listeners), not here: setting the current value is a no-op.
 _LISTENING = ("bind", "port")
 
@@ -233,6 +242,16 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(arity_error("config|set"))
     pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
+    for i, (name, _) in enumerate(pairs):
+        if name in REDIS_IMMUTABLE:
+            raise CommandError(
+                f"CONFIG SET failed (possibly related to argument '{name}') - "
+                "can't set immutable config"
+            )
+        if any(name == earlier for earlier, _ in pairs[:i]):
+            raise CommandError(
+                f"CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )
     for name, value in pairs:
         if name in _LISTENING:  # Redis rebinds its listeners; here only the value they have
             if value != _config_value(st, name):
