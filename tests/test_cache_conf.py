@@ -73,6 +73,7 @@ def test_a_flag_overrides_the_file(tmp_path):
         ("maxmemroy 1gb", "unknown directive"),
         ("notify-keyspace-events KEA", "unknown directive"),  # not implemented: refused
         ("maxmemory lots", "not a size"),
+        ("user a off", "Duplicate user 'a' found"),
         ("maxmemory-policy sometimes", "must be one of"),
         ("slowlog-max-len abc", "bad value 'abc'"),
         ("daemonize yes", "not supported"),
@@ -83,7 +84,7 @@ def test_a_flag_overrides_the_file(tmp_path):
     ],
 )
 def test_a_bad_line_is_refused_with_the_file_and_line(tmp_path, line, why):
-    f = _conf(tmp_path, f"port 0\n# comment\n{line}\n")
+    f = _conf(tmp_path, f"port 0\nuser a on\n{line}\n")
     r = subprocess.run([sys.executable, "-m", "servers.cache", str(f)], cwd=REPO_ROOT,
                        capture_output=True, text=True, timeout=30)  # fmt: skip
     assert r.returncode == 1

@@ -483,6 +483,8 @@ def _new_users_channels(r: redis.Redis) -> list[object]:
         r.acl_setuser(f"u-{value}", enabled=True, nopass=True)
         out.append(_as_dict(reply(r, "ACL", "GETUSER", f"u-{value}"))[b"channels"])
         out.append(reply(r, "CONFIG", "GET", "acl-pubsub-default"))
+        r.execute_command("ACL", "SETUSER", f"u-{value}", "reset", "on", "nopass")
+        out.append(_as_dict(reply(r, "ACL", "GETUSER", f"u-{value}"))[b"channels"])  # reset
         r.acl_deluser(f"u-{value}")
     return out
 
@@ -492,7 +494,7 @@ def test_acl_pubsub_default_as_redis(ours, real):
     mine = _new_users_channels(ours)
     assert mine == _new_users_channels(real)
     same(ours, real, "CONFIG", "SET", "acl-pubsub-default", "sometimes")
-    assert mine[0] == b"&*" and mine[2] == b""
+    assert mine[0] == mine[2] == b"&*" and mine[3] == mine[5] == b""
 
 
 def _restored_idle_and_freq(r: redis.Redis) -> tuple[object, object]:
@@ -612,3 +614,29 @@ def _expired_during_pause(r: redis.Redis) -> tuple[int, object, int]:
 def test_no_key_expires_during_a_pause_as_redis(ours, real):
     """unit/pause 'Test both active and passive expires are skipped during client pause'."""
     assert _expired_during_pause(ours) == _expired_during_pause(real) == (0, (None, None), 2)
+
+
+DRYRUNS = [
+    ("scripter", "EVAL_RO", "", 0), ("nobody", "get", "x"), ("scripter", "nosuch"),
+    ("scripter", "get", "kx"), ("scripter", "get", "x"), ("scripter", "get"),
+    ("scripter", "publish", "other", "m"), ("scripter", "config", "nosub"),
+    ("scripter", "config", "get", "x"), ("default", "set", "a", "b"),
+]  # fmt: skip
+
+
+def test_acl_dryrun_readonly_and_acl_cat_errors_as_redis(ours, real):
+    """unit/acl 'ACL requires explicit permission for scripting for EVAL_RO...' (ACL DRYRUN,
+    a +readonly rule) and 'ACL CAT with illegal arguments'."""
+    for r in (ours, real):
+        r.execute_command("ACL", "SETUSER", "scripter", "on", "nopass", "+readonly", "+get", "~k*",
+                          "&ch", "+publish")  # fmt: skip
+    try:
+        for cmd in DRYRUNS:
+            same(ours, real, "ACL", "DRYRUN", *cmd)
+        same(ours, real, "READONLY")
+        same(ours, real, "READWRITE")
+        same(ours, real, "ACL", "CAT", "NON_EXISTS", "NON_EXISTS2")
+        same(ours, real, "ACL", "CAT", "NON_EXISTS")
+    finally:
+        for r in (ours, real):
+            r.acl_deluser("scripter")

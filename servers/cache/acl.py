@@ -379,6 +379,7 @@ class Acl:
         self.log: list[LogEntry] = []  # newest first
         # acl-pubsub-default: the channels a new user starts with (Redis 7: resetchannels)
         self.pubsub_all = False
+        self.log_max = ACL_LOG_MAX  # acllog-max-len
         self.reset_default()
 
     def reset_default(self) -> None:
@@ -386,10 +387,16 @@ class Acl:
 
     def new_user(self, name: str, rules: Iterable[str]) -> User:
         u = User(name, allchannels=self.pubsub_all)
-        for r in rules:
-            u.apply(r, self.registry)
+        self._apply(u, rules)
         u.compile(self.registry)
         return u
+
+    def _apply(self, u: User, rules: Iterable[str]) -> None:
+        """The rules in order; ``reset`` leaves the channels acl-pubsub-default gives."""
+        for r in rules:
+            u.apply(r, self.registry)
+            if self.pubsub_all and r.lower() == "reset":
+                u.allchannels = True
 
     @property
     def default(self) -> User:
@@ -402,8 +409,7 @@ class Acl:
         if old is not None:
             u.__dict__.update({k: (list(v) if isinstance(v, list) else set(v) if isinstance(v, set) else v)
                                for k, v in old.__dict__.items()})  # fmt: skip
-        for r in rules:
-            u.apply(r, self.registry)
+        self._apply(u, rules)
         if old is not None:
             old.__dict__.update(u.__dict__)  # connected clients hold the object: change it in place
             return old
@@ -444,7 +450,7 @@ class Acl:
                 self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
-        del self.log[ACL_LOG_MAX:]
+        del self.log[self.log_max :]
 
     # -- the ACL file ------------------------------------------------------------------
     def parse_file(self, text: str) -> dict[str, User]:
@@ -457,7 +463,7 @@ class Acl:
             if words[0] != "user" or len(words) < 2:
                 raise AclError(f"line {n}: should start with user keyword")
             if words[1] in users:
-                raise AclError(f"line {n}: duplicate user '{words[1]}'")
+                raise AclError(f"WARNING: Duplicate user '{words[1]}' found on line {n}.")
             try:
                 users[words[1]] = self.new_user(words[1], words[2:])
             except AclError as e:

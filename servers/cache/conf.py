@@ -214,12 +214,16 @@ def apply_settings(state: Any, directives: list[Directive], path: str) -> None:
     from .commands import acl as acl_commands
     from .commands import server as server_commands
 
+    users: set[str] = set()
     for d in directives:
         if d.name in FLAGS or d.name in IGNORED:
             continue
         if d.name == "user":
             if not d.args:
                 raise ConfError(f"{d.where(path)}: user needs a name")
+            if d.args[0] in users:  # as redis-server: one definition per user
+                raise ConfError(f"{d.where(path)}: Duplicate user '{d.args[0]}' found")
+            users.add(d.args[0])
             try:
                 state.acl.setuser(d.args[0], d.args[1:])
             except AclError as e:

@@ -89,6 +89,7 @@ SYNTAX: dict[str, str] = {
     "publish": "channel message",
     "pubsub|channels": "[pattern]",
     "pubsub|numsub": "[channel [channel ...]]",
+    "acl|dryrun": "username command [arg [arg ...]]",
     "ssubscribe": "shardchannel [shardchannel ...]",
     "sunsubscribe": "[shardchannel [shardchannel ...]]",
     "spublish": "shardchannel message",

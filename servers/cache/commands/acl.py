@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netlib import resp
+from servers.respkit.registry import arity_ok
 
 from ..acl import (
     CATEGORIES,
@@ -34,7 +35,7 @@ from ..acl import (
     to_bytes,
     to_str,
 )
-from ..table import SYNTAX, Command, CommandError, command, container, to_int
+from ..table import Command, CommandError, command, container, to_int
 from . import server as server_commands
 
 G = "server"
@@ -223,6 +224,35 @@ def acl_whoami(c: Any, a: list[bytes]) -> bytes:
 
 
 @sub(
+    "DRYRUN",
+    -4,
+    "Simulate the execution of a given command by a given user",
+    "username command [arg [arg ...]]",
+)
+def acl_dryrun(c: Any, a: list[bytes]) -> bytes:
+    """+OK when the user may run the command line, else why not (a bulk, as Redis 7.0:
+    the same check as a real call, nothing run and nothing logged)."""
+    user = c.state.acl.users.get(_s(a[2]))
+    if user is None:
+        raise CommandError(f"User '{_s(a[2])}' not found")
+    args = a[3:]
+    cmd = c.state.registry.get(args[0])
+    target = cmd.called(args) if cmd is not None else None
+    if target is None or (cmd.subcommands and len(args) > 1 and target is cmd):
+        raise CommandError(f"Command '{_s(args[0])}' not found")
+    if not arity_ok(target.arity, len(args)):
+        raise CommandError(f"wrong number of arguments for '{target.name}' command")
+    why = c.state.acl.check(user, cmd, args)
+    if why is None:
+        return resp.OK
+    reason, obj = why
+    what = {"command": "run the '%s' command", "key": "access the '%s' key"}.get(
+        reason, "access the '%s' channel"
+    )
+    return resp.bulk(to_bytes("This user has no permissions to " + what % obj))
+
+
+@sub(
     "DELUSER",
     -3,
     "Remove the specified ACL users and the associated rules",
@@ -250,8 +280,11 @@ def acl_deluser(c: Any, a: list[bytes]) -> bytes:
 def acl_cat(c: Any, a: list[bytes]) -> bytes:
     if len(a) == 2:
         return resp.bulks([x.encode() for x in CATEGORIES])
-    if len(a) > 3:
-        return SYNTAX
+    if len(a) > 3:  # Redis's addReplySubcommandSyntaxError
+        raise CommandError(
+            f"unknown subcommand or wrong number of arguments for '{_s(a[1])}'. "
+            f"Try {_s(a[0]).upper()} HELP."
+        )
     cat = _s(a[2]).lower()
     if cat not in CATEGORIES:
         raise CommandError(f"Unknown category '{_s(a[2])}'")
@@ -353,6 +386,19 @@ server_commands.GETTERS["acl-pubsub-default"] = lambda st: (
     "allchannels" if st.acl.pubsub_all else "resetchannels"
 )
 server_commands.SETTERS["acl-pubsub-default"] = _set_pubsub_default
+
+
+def _set_log_max(st: Any, value: str) -> None:
+    """``acllog-max-len``: the ACL LOG keeps this many entries (the oldest go at once)."""
+    n = int(value)
+    if n < 0:
+        raise ValueError(value)
+    st.acl.log_max = n
+    del st.acl.log[n:]
+
+
+server_commands.GETTERS["acllog-max-len"] = lambda st: str(st.acl.log_max)
+server_commands.SETTERS["acllog-max-len"] = _set_log_max
 server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
 server_commands.GETTERS["aclfile"] = lambda st: st.aclfile
 server_commands.SETTERS["requirepass"] = set_requirepass
