@@ -14,6 +14,16 @@ of the cache written by nobody here. This runner, per unit:
    tally: tests passed and failed, ours beside redis-server's (a unit that
    dies on an exception counts what ran before it).
 
+The units of ``LOCAL_UNITS`` (auth, acl, info, introspection, pause, obuf-limits...)
+need servers started with settings of their own (``start_server {overrides
+{requirepass foobar}}``) or are tagged ``external:skip``: for them runtest runs
+without ``--host`` and starts ``src/redis-server CONFIG`` itself. Each server
+gets its own private copy whose ``src/`` holds that program: the installed
+redis-server, or for ours ``shim_text``'s script, which starts ``python -m
+servers.cache CONFIG`` (the cache reads redis.conf files: servers/cache/conf.py).
+Tests out of the cache's scope that would stop a unit are skipped on both
+servers (``LOCAL_SKIP_TESTS``), with replication and DEBUG by tag.
+
 The source: ``$REDIS_SRC``, else /work/redis-src/redis-7.0.15, else ``apt-get
 source redis`` into ~/.cache/syslab/redis-src (deb-src must be enabled).
 runtest writes into ``tests/tmp``, so each run copies ``runtest`` and

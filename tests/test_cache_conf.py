@@ -150,3 +150,14 @@ def test_maxclients_refuses_past_the_cap_as_redis(tmp_path):
     with RedisServer(extra_args=["--maxclients", "10"]) as real:
         theirs = _refused_after(real.port, 10)
     assert mine == theirs == (10, b"-ERR max number of clients reached\r\n")
+
+
+def test_a_user_directive_defines_the_user_from_scratch(tmp_path):
+    """unit/acl 'default: load from config file, without channel permission': a ``user``
+    line is the whole definition, so the default user has no channels unless given some."""
+    f = _conf(tmp_path, "user default on nopass ~* +@all\n")
+    with python_module("servers.cache", str(f), port=0) as child:
+        r = redis.Redis(port=child.port)
+        with pytest.raises(redis.exceptions.NoPermissionError, match="channel"):
+            r.execute_command("SUBSCRIBE", "foo")
+        assert r.ping()

@@ -14,6 +14,7 @@ import redis
 from redis_diff import reply, same
 
 from harness.procs import Child, python_module
+from harness.services import RedisServer
 from netlib.resp import encode_command
 
 
@@ -640,3 +641,55 @@ def test_acl_dryrun_readonly_and_acl_cat_errors_as_redis(ours, real):
     finally:
         for r in (ours, real):
             r.acl_deluser("scripter")
+
+
+PATTERN_AFTER_ALL = [
+    ("u1", "~*", "~foo"), ("u2", "allkeys", "%R~foo"), ("u3", "&*", "&x"),
+    ("u4", "~*", "&*", "+@all", "~*"), ("u5", "allchannels", "&*"),
+]  # fmt: skip
+
+
+def test_a_pattern_after_all_keys_or_channels_is_refused_as_redis(ours, real):
+    """unit/acl 'Single channel is not valid with allchannels' (and its keys twin)."""
+    for rules in PATTERN_AFTER_ALL:
+        same(ours, real, "ACL", "SETUSER", *rules)
+    for r in (ours, real):
+        r.config_set("acl-pubsub-default", "allchannels")
+    try:
+        same(ours, real, "ACL", "SETUSER", "onechannel", "&test")
+    finally:
+        for r in (ours, real):
+            r.config_set("acl-pubsub-default", "resetchannels")
+            for name in ("u4", "u5", "onechannel"):
+                r.acl_deluser(name)
+
+
+def _acl_load_cuts(port: int) -> tuple[bool, bool, object]:
+    """ACL LOAD by alice: is alice's connection cut after its +OK, is a default-user client
+    kept, and what did LOAD answer."""
+    alice = redis.Redis(
+        port=port, username="alice", password="alice", single_connection_client=True
+    )
+    bystander = redis.Redis(port=port, single_connection_client=True)
+    bystander.ping()
+    loaded = alice.execute_command("ACL", "LOAD")
+    try:
+        alice.connection.retry_on_error = []  # type: ignore[union-attr]
+        alice.connection.retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # type: ignore[union-attr]
+        alice.ping()
+        cut = False
+    except redis.ConnectionError:
+        cut = True
+    return cut, bystander.ping(), loaded
+
+
+def test_acl_load_disconnects_the_clients_of_reloaded_users_as_redis(tmp_path):
+    """unit/acl 'ACL load and save': every user but default is new after ACL LOAD."""
+    acl = tmp_path / "users.acl"
+    acl.write_text("user alice on >alice ~* &* +@all\nuser default on nopass ~* &* +@all\n")
+    with python_module("servers.cache", "--aclfile", str(acl), port=0) as child:
+        assert child.port is not None
+        mine = _acl_load_cuts(child.port)
+    with RedisServer(extra_args=["--aclfile", str(acl)]) as real:
+        theirs = _acl_load_cuts(real.port)
+    assert mine == theirs == (True, True, b"OK")

@@ -218,7 +218,13 @@ class User:
         elif rule.startswith("&"):
             if has_spaces(rule[1:]):
                 raise AclError("Syntax error")
-            if not self.allchannels and to_bytes(rule[1:]) not in self.channels:
+            if self.allchannels:  # Redis's EISDIR
+                raise AclError(
+                    "Adding a pattern after the * pattern (or the 'allchannels' flag) is not "
+                    "valid and does not have any effect. Try 'resetchannels' to start with an "
+                    "empty list of channels"
+                )
+            if to_bytes(rule[1:]) not in self.channels:
                 self.channels.append(to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
@@ -249,8 +255,11 @@ class User:
     def _add_key(self, perm: str, pattern: str) -> None:
         if has_spaces(pattern):
             raise AclError("Syntax error")
-        if self.allkeys:
-            return
+        if self.allkeys:  # Redis's EEXIST
+            raise AclError(
+                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
+                "does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+            )
         if pattern == "*" and perm == "RW":
             self.allkeys, self.keys = True, []
             return

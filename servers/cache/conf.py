@@ -224,8 +224,8 @@ def apply_settings(state: Any, directives: list[Directive], path: str) -> None:
             if d.args[0] in users:  # as redis-server: one definition per user
                 raise ConfError(f"{d.where(path)}: Duplicate user '{d.args[0]}' found")
             users.add(d.args[0])
-            try:
-                state.acl.setuser(d.args[0], d.args[1:])
+            try:  # as redis-server: the user is defined from scratch (default included)
+                state.acl.setuser(d.args[0], ["reset", *d.args[1:]])
             except AclError as e:
                 raise ConfError(f"{d.where(path)}: {e}") from None
             acl_commands.refresh(state)

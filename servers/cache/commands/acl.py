@@ -136,19 +136,21 @@ def set_requirepass(state: Any, password: str) -> None:
     refresh(state)
 
 
-def load_aclfile(state: Any, path: str) -> None:
-    """Replace every user by the file's (raises AclError or OSError; then nothing changes)."""
+def load_aclfile(state: Any, path: str, me: Any = None) -> None:
+    """Replace every user by the file's (raises AclError or OSError; then nothing changes).
+    As Redis's ACL LOAD, every user but default is a new one: their clients are
+    disconnected (``me``, the one loading, once its +OK is sent)."""
     text = to_str(Path(path).read_bytes())
     users = state.acl.parse_file(text)
-    gone = set(state.acl.users) - set(users)
+    gone = set(state.acl.users) - {"default"}
     for name, u in users.items():  # keep the objects clients hold
         if name in state.acl.users:
             state.acl.users[name].__dict__.update(u.__dict__)
         else:
             state.acl.users[name] = u
-    for name in gone:
+    for name in set(state.acl.users) - set(users):
         del state.acl.users[name]
-    refresh(state, gone)
+    refresh(state, gone, me)
 
 
 # --- ACL ------------------------------------------------------------------------------
@@ -363,7 +365,7 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
     if not path:
         raise CommandError(NO_ACLFILE)
     try:
-        load_aclfile(c.state, path)
+        load_aclfile(c.state, path, me=c)
     except (AclError, OSError) as e:
         raise CommandError(f"Error loading ACLs, {e}") from None
     return resp.OK
