@@ -693,3 +693,33 @@ def test_acl_load_disconnects_the_clients_of_reloaded_users_as_redis(tmp_path):
     with RedisServer(extra_args=["--aclfile", str(acl)]) as real:
         theirs = _acl_load_cuts(real.port)
     assert mine == theirs == (True, True, b"OK")
+
+
+FIRST_ARG_RULES = [
+    ("SETUSER", "newuser", "on", "nopass", "-@all", "+acl", "+select|0"), ("GETUSER", "newuser"),
+    ("DRYRUN", "newuser", "select", "0"), ("DRYRUN", "newuser", "select", "1"),
+    ("SETUSER", "newuser", "+config|get|appendonly"), ("SETUSER", "newuser", "-select|0"),
+    ("SETUSER", "newuser", "+select|"), ("SETUSER", "newuser", "+config|"),
+    ("SETUSER", "u2", "-@all", "+select|0", "+select"), ("GETUSER", "u2"),
+    ("SETUSER", "bob", "-@all", "+memory|doctor", "+memory"), ("GETUSER", "bob"),
+    ("SETUSER", "alice", "+@all", "-memory|doctor", "-memory"), ("GETUSER", "alice"),
+    ("SETUSER", "carol", "+@all", "-memory", "+memory|doctor"), ("GETUSER", "carol"),
+    ("DRYRUN", "carol", "memory", "doctor"), ("DRYRUN", "carol", "memory", "usage", "x"),
+]  # fmt: skip
+MINE = (b"newuser", b"u2", b"bob", b"alice", b"carol")
+
+
+def test_acl_first_arg_rules_and_rule_compaction_as_redis(ours, real):
+    """unit/acl 'ACLs can block SELECT of all but a specific DB', 'ACLs cannot include a
+    subcommand with a specific arg', 'ACLs set can include subcommands, if already full
+    command exists' (a rule replaces earlier ones for the same command), ACL LIST by name."""
+    try:
+        for cmd in FIRST_ARG_RULES:
+            same(ours, real, "ACL", *cmd)
+        mine, theirs = (
+            [u for u in reply(r, "ACL", "LIST") if u.split()[1] in MINE] for r in (ours, real)
+        )  # (the shared redis-server has others' users)
+        assert mine == theirs and len(mine) == 5
+    finally:
+        for r in (ours, real):
+            r.acl_deluser("newuser", "u2", "bob", "alice", "carol")

@@ -157,6 +157,7 @@ class User:
     rules: list[str] = field(default_factory=lambda: ["-@all"])
     allcommands: bool = False
     allowed: set[str] = field(default_factory=set)
+    firstargs: dict[str, set[bytes]] = field(default_factory=dict)  # +select|0: SELECT 0 only
     keys: list[tuple[str, bytes]] = field(default_factory=list)  # ("RW"|"R"|"W", pattern)
     allkeys: bool = False
     channels: list[bytes] = field(default_factory=list)
@@ -275,19 +276,43 @@ class User:
         else:
             base, _, sub = name.partition("|")
             cmd = registry.lookup(to_bytes(base))
-            if cmd is None or (sub and not cmd.subcommands.get(to_bytes(sub))):
+            if cmd is None:
                 raise AclError("Unknown command or category name in ACL")
+            if sub and cmd.subcommands:
+                parent, _, arg = sub.partition("|")
+                if arg and cmd.subcommands.get(to_bytes(parent)):
+                    raise AclError("Allowing first-arg of a subcommand is not supported")
+                if not cmd.subcommands.get(to_bytes(sub)):
+                    raise AclError("Unknown command or category name in ACL")
+            elif sub and (sign == "-" or "|" in sub):  # only +cmd|first-arg exists
+                raise AclError("Unknown command or category name in ACL")
+            elif bar_empty(name):
+                raise AclError("Syntax error")
+            # As Redis's ACLUpdateCommandRules: the rule replaces earlier ones for the same
+            # command (and, for a whole command, those for its subcommands or first args).
+            self.rules = [r for r in self.rules if r[1:] != name and (
+                "|" in name or not r[1:].startswith(name + "|"))]  # fmt: skip
         if sign == "-" and self.allcommands:
             self.allcommands = False
         self.rules.append(sign + name)
         self.compile(registry)
 
     def compile(self, registry: Registry) -> None:
-        """Replay the command rules over today's registry into ``allowed``."""
+        """Replay the command rules over today's registry into ``allowed`` and ``firstargs``:
+        ``+select|0`` (a command without subcommands, then an argument) allows SELECT 0
+        only, until a later rule allows or denies SELECT as a whole (Redis 7.0's
+        deprecated first-arg rules)."""
         allowed: set[str] = set()
+        firstargs: dict[str, set[bytes]] = {}
         every = list(all_commands(registry))
         for r in self.rules:
             sign, name = r[0], r[1:]
+            base, bar, arg = name.partition("|")
+            if bar and sign == "+":
+                cmd = registry.lookup(to_bytes(base))
+                if cmd is not None and not cmd.subcommands:
+                    firstargs.setdefault(base, set()).add(to_bytes(arg))
+                    continue
             if name == "@all":
                 hit = {c.name for c, _ in every}
             elif name.startswith("@"):
@@ -299,12 +324,18 @@ class User:
                 allowed |= hit
             else:
                 allowed -= hit
+            for n in hit & firstargs.keys():
+                del firstargs[n]
         self.allowed = allowed
+        self.firstargs = firstargs
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     # -- checks ------------------------------------------------------------------------
-    def may_run(self, name: str) -> bool:
-        return self.allcommands or name in self.allowed
+    def may_run(self, name: str, args: list[bytes] | None = None) -> bool:
+        if self.allcommands or name in self.allowed:
+            return True
+        allowed_args = self.firstargs.get(name)  # (only commands without subcommands)
+        return bool(allowed_args and args and len(args) > 1 and args[1].lower() in allowed_args)
 
     def may_access(self, key: bytes, write: bool, read: bool) -> bool:
         if self.allkeys:
@@ -349,6 +380,11 @@ class User:
 
     def command_text(self) -> str:
         return " ".join(self.rules)
+
+
+def bar_empty(name: str) -> bool:
+    """``select|``: a first-arg or subcommand rule with nothing after the bar."""
+    return name.endswith("|")
 
 
 def has_spaces(s: str) -> bool:
@@ -436,7 +472,7 @@ class Acl:
         """Why ``user`` may not run ``args`` (reason, object), or None when it may."""
         target = cmd.called(args)
         name = target.name
-        if not user.may_run(name):
+        if not user.may_run(name, args):
             return "command", name
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
             for key, read, write in key_roles(target, args):
@@ -482,7 +518,7 @@ class Acl:
         return users
 
     def file_text(self) -> str:
-        return "".join(u.describe() + "\n" for u in self.users.values())
+        return "".join(self.users[n].describe() + "\n" for n in sorted(self.users))
 
 
 def key_args(cmd: Command, args: list[bytes]) -> list[bytes]:

@@ -212,7 +212,8 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
 
 @sub("LIST", 2, "List the current ACL rules in ACL config file format")
 def acl_list(c: Any, a: list[bytes]) -> bytes:
-    return resp.bulks([to_bytes(u.describe()) for u in c.state.acl.users.values()])
+    users = c.state.acl.users  # by name, as Redis's radix tree keeps them
+    return resp.bulks([to_bytes(users[n].describe()) for n in sorted(users)])
 
 
 @sub("USERS", 2, "List the username of all the configured ACL users")
