@@ -109,6 +109,7 @@ UNIT_TIMEOUT_S = 1800  # a whole unit
 TEST_TIMEOUT_S = (
     300  # runtest --timeout: one test silent for this long (a client never woken) fails the unit
 )
+PORTCOUNT = 2000  # the ports runtest may start servers on, from its base port
 # The same with servers of its own: a hang there is a server not answering (not a slow
 # external one), and each start_server block starts a fresh server anyway.
 LOCAL_TEST_TIMEOUT_S = 90
@@ -180,13 +181,15 @@ def private_copy(src: Path, server: str = REDIS) -> Path:
 def shim_text() -> str:
     """``src/redis-server CONFIG [--name value...]`` for runtest: syslab's cache on that file.
 
-    runtest starts the server in the background, remembers the pid, waits for
-    `` PID: <pid>`` then ``Ready to accept`` in its standard output, and stops it
-    with SIGTERM. The shim (``SHIM``) prints the first, writes CONFIG plus the
-    trailing ``--name value`` options as config lines (redis-server's own command
-    line), less ``SHIM_DROPS``, and execs the cache on it (the same pid), its log
-    on standard output (redis-server's default logfile): the cache reads the
-    file itself (servers/cache/conf.py) and logs "Ready to accept connections"."""
+    runtest starts the server in the background, remembers the pid, waits (up to two
+    minutes) for `` PID: <pid>`` in its standard output, then at most 5 s for a PING
+    answer, then for ``Ready to accept``; it stops it with SIGTERM. The shim (``SHIM``)
+    writes CONFIG plus the trailing ``--name value`` options as config lines
+    (redis-server's own command line), less ``SHIM_DROPS``, and execs the cache on
+    it (the same pid), its log on standard output (redis-server's default logfile):
+    the cache reads the file itself (servers/cache/conf.py) and, once listening,
+    logs "Ready to accept connections, PID: <pid>", so a slow start (a loaded
+    machine, Python's imports) is waited for rather than taken for a failed one."""
     repo = Path(__file__).resolve().parent.parent
     return (
         SHIM.replace("@PYTHON@", sys.executable)
@@ -204,7 +207,7 @@ SHIM = """#!@PYTHON@
 # redis-server for Redis's runtest: syslab's cache in its place (bench/redis_suite.py)
 import os, sys
 
-print(f"syslab servers.cache standing in for redis-server, PID: {os.getpid()}", flush=True)
+print("syslab servers.cache standing in for redis-server", flush=True)
 conf, options = sys.argv[1], sys.argv[2:]
 lines = []
 for line in open(conf):
@@ -236,9 +239,11 @@ def _port_free(port: int) -> bool:
 
 
 def free_baseport(rng: random.Random) -> int:
-    """A base port whose test-server range (base-32 .. base+64) is free right now."""
+    """A base port whose test-server range (base-32 .. base+64) is free right now, low
+    enough for runtest's own servers: it starts them on base .. base+PORTCOUNT and wants
+    each port + 10000 (a cluster bus port) free too, so no port past 65535 - 10000."""
     for _ in range(200):
-        base = rng.randrange(22000, 60000)
+        base = rng.randrange(22000, 65535 - 10000 - PORTCOUNT)
         if all(_port_free(p) for p in range(base - 32, base + 64, 8)):
             return base
     raise RuntimeError("no free port range for runtest")
@@ -262,7 +267,7 @@ def _run_unit_once(
     """``port`` None: runtest starts its servers itself (``src/redis-server``, LOCAL_UNITS)."""
     timeout = TEST_TIMEOUT_S if port is not None else LOCAL_TEST_TIMEOUT_S
     argv = ["./runtest", "--single", unit, "--clients", "1", "--timeout", str(timeout),
-            "--baseport", str(free_baseport(random.Random()))]  # fmt: skip
+            "--baseport", str(free_baseport(random.Random())), "--portcount", str(PORTCOUNT)]  # fmt: skip
     if port is not None:
         argv += ["--host", "127.0.0.1", "--port", str(port)]
     for tag in SKIP_TAGS if port is not None else LOCAL_SKIP_TAGS:

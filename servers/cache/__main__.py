@@ -100,8 +100,10 @@ def main() -> None:
     async def go() -> None:
         config = shell_config(args.host, args.port, args.timeout, args.maxclients)
         server, _ = await serve(config, state)
-        # redis-server's words, which scripts (Redis's own test suite) wait for
-        logging.getLogger("servers.cache").info("Ready to accept connections (pid %d)", os.getpid())
+        # redis-server's words, which scripts (Redis's own test suite) wait for: the
+        # "Ready to accept" and, once listening only, the " PID: <pid>" of its logo
+        log = logging.getLogger("servers.cache")
+        log.info("Ready to accept connections, PID: %d", os.getpid())
 
         async def close_files() -> None:
             if state.persistence is not None:
