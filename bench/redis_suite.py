@@ -205,7 +205,7 @@ SHIM_DROPS = ("notify-keyspace-events",)
 
 SHIM = """#!@PYTHON@
 # redis-server for Redis's runtest: syslab's cache in its place (bench/redis_suite.py)
-import os, sys
+import os, socket, sys
 
 print("syslab servers.cache standing in for redis-server", flush=True)
 conf, options = sys.argv[1], sys.argv[2:]
@@ -223,6 +223,15 @@ for arg in options:  # --name [value...]: one more config line, as redis-server 
         lines[-1] += ' "' + arg.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"') + '"'
 with open(conf + ".syslab", "w") as out:
     out.write("\\n".join(lines) + "\\n")
+# runtest retries another port when the log says so (it checked the port, someone took it)
+for port in [x.split()[1] for x in lines if x.split()[:1] == ["port"]][-1:]:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", int(port)))
+        except OSError:
+            print(f"Failed listening on port {port} (TCP), aborting.", flush=True)
+            sys.exit(1)
 os.dup2(1, 2)
 os.environ["PYTHONPATH"] = @REPO@
 os.execv(sys.executable, [sys.executable, "-m", "servers.cache", conf + ".syslab"])
