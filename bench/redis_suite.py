@@ -232,6 +232,15 @@ for port in [x.split()[1] for x in lines if x.split()[:1] == ["port"]][-1:]:
         except OSError:
             print(f"Failed listening on port {port} (TCP), aborting.", flush=True)
             sys.exit(1)
+# A file the cache refuses: said now with the PID line (runtest then fails the start at
+# once, as with a redis-server that exits, instead of waiting minutes for the line)
+sys.path.insert(0, @REPO@)
+from servers.cache import conf as syslab_conf
+try:
+    syslab_conf.flag_defaults(syslab_conf.read(conf + ".syslab"), conf + ".syslab")
+except (syslab_conf.ConfError, OSError) as e:
+    print(f"refused: {e}; PID: {os.getpid()}", flush=True)
+    sys.exit(1)
 os.dup2(1, 2)
 os.environ["PYTHONPATH"] = @REPO@
 os.execv(sys.executable, [sys.executable, "-m", "servers.cache", conf + ".syslab"])
