@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 QUEUED = b"+QUEUED\r\n"
 # Unsent reply bytes a client that has not authenticated may have: past this it is
 # disconnected (Redis's checkClientOutputBufferLimits), so that a client without the
-# password cannot make the server buffer -NOAUTH replies it never reads.
+# password cannot make the server buffer -NOAUTH replies it never reads. Redis counts
+# its reply list, not its 16 kB static buffer: the replies of the batch being answered
+# count past that much (a pipeline of a few hundred refusals is still answered).
 UNAUTH_OUTPUT_LIMIT = 1024
+REPLY_CHUNK = 16 * 1024
 NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -79,6 +82,13 @@ class Client(Session):
             return self._guard(cmd, args)
         return self._silenced(cmd, args)
 
+    def _unauth_output_over(self, refused: bytes) -> bool:
+        """Unsent bytes (the transport's, and this batch's replies so far, each about as
+        long as this refusal) past what Redis lets an unauthenticated client have."""
+        batch = len(self.out) * len(refused) if self.out else 0
+        unsent = self.conn.write_buffer_size() + max(0, batch - REPLY_CHUNK)
+        return unsent > UNAUTH_OUTPUT_LIMIT
+
     def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
         once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
@@ -102,7 +112,7 @@ class Client(Session):
                 if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
                     return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
-                if not self.authenticated and self.conn.write_buffer_size() > UNAUTH_OUTPUT_LIMIT:
+                if not self.authenticated and self._unauth_output_over(refused):
                     self.conn.log.warning("closing: unauthenticated client not reading its replies")
                     self.conn.abort()
                 return self.reject(refused)
