@@ -7,9 +7,13 @@ socket: the bytes a client would receive are collected and compared exactly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
+from harness.procs import python_module
+from harness.services import RedisServer
 from netlib.resp import NEED_DATA, ReplyParser, encode_command
 from servers.cache.client import Client
 from servers.cache.server import CacheSettings, State
@@ -102,3 +106,14 @@ class Raw:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@contextlib.contextmanager
+def private_pair() -> Iterator[tuple[Raw, Raw]]:
+    """One connection to our cache and one to a redis-server of its own (tests that change
+    its settings or users must not touch the session's shared one)."""
+    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
+        a, b = Raw(ours.port, 2), Raw(real.port, 2)  # type: ignore[arg-type]
+        yield a, b
+        a.close()
+        b.close()

@@ -452,3 +452,26 @@ def test_a_failed_aof_write_under_everysec_refuses_writes_with_misconf_until_it_
         r = redis.Redis(port=child.port)  # type: ignore[attr-defined]
         assert r.mget("a", "b", "c", "d", "e") == [b"1", b"2", None, None, b"5"]
     check_aof(ours_dir)
+
+
+def test_bgrewriteaof_with_its_directory_gone_answers_redis_error_and_keeps_the_client(tmp_path):
+    """The AOF directory removed under a running server: BGREWRITEAOF could not create the
+    new incremental file, the OSError escaped the command and the session was dropped
+    without a reply (redis-cli: "Server closed the connection"). Redis answers an error,
+    logs why, and INFO says the last rewrite failed."""
+    import shutil
+
+    server = start(tmp_path, policy="always")
+    try:
+        r = redis.Redis(port=server.port, socket_timeout=10)  # type: ignore[arg-type]
+        assert r.set("a", "b")
+        shutil.rmtree(tmp_path / "appendonlydir")
+        with pytest.raises(redis.ResponseError, match="^Can't execute an AOF background rewriting"):
+            r.bgrewriteaof()
+        assert r.ping()  # the same connection
+        assert r.info("persistence")["aof_last_bgrewrite_status"] == "err"
+        (tmp_path / "appendonlydir").mkdir()  # back: the next rewrite starts over from there
+        assert r.bgrewriteaof()
+        r.close()
+    finally:
+        server.stop()

@@ -487,6 +487,21 @@ ERROR_SCRIPTS = [
     "return {xpcall(function() return redis.call('nosuch') end, function(e) return e.err end)}",
     "local co = coroutine.create(function() redis.call('nosuch') end)\n"
     "local ok, e = coroutine.resume(co) return {tostring(ok), e.err}",
+    # the API tail-called through a local or a field of a table built in the same function
+    # (untail follows MOVE and SETTABLE): the suffix was lost
+    "local f = redis.call return f('nosuch')",
+    "local f = redis.call; local g = f\nreturn g('set')",
+    "local t = {c = redis.call} return t.c('nosuch')",
+    "local t = {} t.c = redis.call\nreturn t['c']('nosuch')",
+    "local f = redis.pcall return f('nosuch')",
+    "local t = {p = redis.pcall} return t.p('nosuch')",
+    "local c = cjson.encode return c(function() end)",
+    # ... and through an upvalue that held it where the closure was made (nested too)
+    "local f = redis.call local function g() return f('nosuch') end return g()",
+    "local f = redis.call\nlocal function g() local function h() return f('x') end return h() end\n"
+    "return g()",
+    "local f = redis.call local g = function(...) return f(...) end return g('nosuch')",
+    "local f = redis.call local function g() f = function() return 1 end return f('x') end return g()",
 ]
 
 
@@ -523,7 +538,9 @@ def test_an_error_table_without_a_message_answers_unknown_error(ours):
 
 def test_7999_arguments_reach_redis_call_as_in_redis(r):
     """unpack's most (Redis's own test): redis.call stays a Lua function for it."""
-    script = "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))"
+    script = (
+        "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))"
+    )
     assert r.eval(script, 0) == 7999
 
 

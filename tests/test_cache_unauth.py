@@ -23,7 +23,7 @@ from cache_support import Harness
 
 from harness.procs import python_module
 from harness.services import RedisServer
-from netlib.resp import RequestParser, UnauthenticatedParser, encode_command
+from netlib.resp import NEED_DATA, ReplyParser, RequestParser, UnauthenticatedParser, encode_command
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -209,3 +209,133 @@ def test_an_unauthenticated_client_not_reading_its_replies_is_cut_as_redis(both)
     ours, real = both
     assert _writes_until_cut(real) < 300 * 1000
     assert _writes_until_cut(ours) < 300 * 1000
+
+
+def logged_in_conversation(addr: tuple[str, int], wire: bytes, then: bytes = b"") -> bytes:
+    """AUTH in a read of its own (answered), then ``wire`` in one write (and ``then`` in
+    another once the server has had it); every byte read after +OK until the close."""
+    with socket.create_connection(addr, timeout=10) as s:
+        s.sendall(cmd("AUTH", PASSWORD))
+        assert s.recv(5) == b"+OK\r\n"
+        s.sendall(wire)
+        if then:
+            time.sleep(0.2)  # (the server must have parsed ``wire`` alone: a read boundary)
+            s.sendall(then)
+        s.settimeout(3)
+        got = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return got
+            except TimeoutError:
+                return got + b"<not closed>"
+            if not chunk:
+                return got
+            got += chunk
+
+
+PARTIAL_BIG_SET = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\nabc"  # 3 of the value's 20000 bytes
+AFTER_LOGIN = {
+    "RESET then eleven elements": (cmd("RESET") + cmd(*["y"] * 11), b""),
+    "RESET then a big value": (cmd("RESET") + cmd("SET", "k", "v" * 20000), b""),
+    "RESET, PING, then the header of eleven": (
+        cmd("RESET") + cmd("PING") + b"*11\r\n$1\r\ny\r\n",
+        b"",
+    ),
+    "RESET then part of a big value": (cmd("RESET") + PARTIAL_BIG_SET, b""),
+    "RESET, AUTH, then part of a big value": (
+        cmd("RESET") + cmd("AUTH", PASSWORD) + PARTIAL_BIG_SET,
+        b"x" * 19997 + b"\r\n" + cmd("STRLEN", "k") + QUIT,
+    ),
+    "RESET, AUTH, eleven, RESET, a big value": (
+        cmd("RESET")
+        + cmd("AUTH", PASSWORD)
+        + cmd(*["y"] * 11)
+        + cmd("RESET")
+        + cmd("SET", "k", "v" * 20000),
+        b"",
+    ),
+    "RESET then the start of eleven, the rest later": (
+        cmd("RESET") + b"*11\r\n$1\r\ny\r\n",
+        b"$1\r\ny\r\n" * 10 + QUIT,
+    ),
+    "RESET then small commands are fine": (cmd("RESET") + cmd("PING") + QUIT, b""),
+    "RESET then inline commands keep no limits": (
+        b"RESET\r\nECHO " + b"z" * 20000 + b"\r\nPING a b c d e f g h i j k\r\n" + QUIT,
+        b"",
+    ),
+    "RESET, inline, then eleven elements": (
+        b"RESET\r\nPING a b c d e f g h i j k\r\n" + cmd(*["y"] * 11),
+        b"",
+    ),
+}
+
+
+@pytest.mark.parametrize("wire", AFTER_LOGIN.values(), ids=AFTER_LOGIN.keys())
+def test_logged_out_by_reset_in_the_same_read(both, wire):
+    """Logged in by an earlier read, then RESET and commands over the unauthenticated
+    limits in one read: Redis parses them after the RESET ran, so it answers the protocol
+    error and closes (ours had parsed them with the RESET, under the normal limits)."""
+    ours, real = both
+    assert logged_in_conversation(ours, *wire) == logged_in_conversation(real, *wire)
+
+
+def test_what_the_logged_out_conversations_say(both):
+    ours, _ = both
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET then eleven elements"])
+    assert got == b"+RESET\r\n" + UNAUTH_MULTIBULK
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET then part of a big value"])
+    assert got == b"+RESET\r\n" + UNAUTH_BULK
+    got = logged_in_conversation(ours, *AFTER_LOGIN["RESET, AUTH, then part of a big value"])
+    assert got == b"+RESET\r\n+OK\r\n+OK\r\n:20000\r\n+OK\r\n"
+
+
+def password_changes(addr: tuple[str, int]) -> list[bytes]:
+    """A client that never logs in, while an admin clears requirepass and sets it again."""
+    out = []
+    with (
+        socket.create_connection(addr, timeout=10) as idle,
+        socket.create_connection(addr, timeout=10) as admin,
+    ):
+
+        def say(s: socket.socket, wire: bytes, n: int) -> bytes:
+            """Send, then read the ``n`` replies (each here is one line or one RESP3 map)."""
+            s.sendall(wire)
+            parser, got = ReplyParser(), b""
+            while n:
+                chunk = s.recv(65536)
+                assert chunk, got
+                got += chunk
+                parser.feed(chunk)
+                while n and parser.next_reply() is not NEED_DATA:
+                    n -= 1
+            return CLIENT_ID.sub(b"id\r\n:N", got)
+
+        out.append(say(admin, cmd("AUTH", PASSWORD) + cmd("CONFIG", "SET", "requirepass", ""), 2))
+        # let in without a login: no NOAUTH, no limits; HELLO still wants a login
+        out.append(say(idle, cmd("GET", "x") + cmd(*["y"] * 12) + cmd("SET", "b", "v" * 20000), 3))
+        out.append(say(idle, cmd("HELLO", 3), 1))
+        out.append(say(admin, cmd("CONFIG", "SET", "requirepass", PASSWORD), 1))
+        out.append(say(idle, cmd("GET", "x"), 1))  # a password again: NOAUTH again
+        out.append(say(admin, cmd("ACL", "SETUSER", "default", "nopass"), 1))
+        out.append(say(idle, cmd("STRLEN", "b"), 1))
+        out.append(say(admin, cmd("ACL", "SETUSER", "default", "resetpass", ">" + PASSWORD), 1))
+        out.append(say(idle, cmd("GET", "x") + cmd("AUTH", PASSWORD) + cmd("GET", "x"), 3))
+    return out
+
+
+def test_clearing_the_password_lets_in_a_client_that_never_logged_in():
+    """Redis asks on every command whether auth is required (the default user has a password,
+    and this client never logged in). Ours fixed it at connection: after CONFIG SET
+    requirepass "" a client connected before still got NOAUTH and the unauthenticated
+    limits (a protocol error for 12 elements)."""
+    args = ["--requirepass", PASSWORD]
+    with (
+        RedisServer(extra_args=args) as real,
+        python_module("servers.cache", *args, port=0) as ours,
+    ):
+        mine = password_changes((ours.host, ours.port))
+        theirs = password_changes((real.address.host, real.address.port))
+    assert mine == theirs
+    assert mine[1].startswith(b"$-1\r\n-ERR unknown command 'y'") and mine[4] == NOAUTH

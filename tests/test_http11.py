@@ -279,6 +279,23 @@ def test_local_errors_refuse_to_send_bad_things():
         Connection(CLIENT).send(Data(b"x"))
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-length", b"5"), (b"content-length", b"2")],  # the peer cannot frame it
+        [(b"transfer-encoding", b"chunked"), (b"content-length", b"2")],  # RFC 9112 §6.2
+        [(b"x-a", b"1"), (b"Content-Length", b"2"), (b"content-length", b"3")],
+        [(b"content-length", b"0"), (b"transfer-encoding", b"chunked")],
+    ],
+)
+def test_conflicting_framing_is_refused_before_anything_is_sent(headers):
+    """Both were sent as given: two lengths, or a length beside chunked coding."""
+    c = server_after_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises(LocalProtocolError):
+        c.send(Response(200, headers))
+    assert c.send(Response(200, [(b"content-length", b"2"), (b"content-length", b"2")]))
+
+
 def test_switching_protocols_hands_over_the_rest():
     c = Connection(SERVER)
     feed(

@@ -136,7 +136,7 @@ def plain_head(status: int, headers: Headers) -> bytes | None:
     except TypeError:  # unhashable: not remembered here, nor on the Response
         return None
     out: bytes | None = None
-    if type(status) is int and status >= 200 and status not in (204, 304):
+    if type(status) is int and 200 <= status <= 599 and status not in (204, 304):
         if not any(n.lower() in _SELF_FRAMED for n, _ in headers):
             try:
                 out = status_line(status) + _encode_headers(headers)
@@ -155,6 +155,10 @@ def response_wire(resp: Any) -> bytes | None:
     object again (a constant answer) gets it after three identity checks and one list
     comparison, and one that changed its status, headers or body gets a new one."""
     status, headers, body = resp.status, resp.headers, resp.body
+    if type(body) is not bytes and not isinstance(body, bytearray | memoryview):
+        return None  # a str set after construction, or no body at all: the core decides
+    if type(headers) is not list:
+        return None  # (a dict set after construction: the core reads it, or refuses)
     encoded = plain_head(status, headers)
     if encoded is None:
         return None

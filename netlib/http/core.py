@@ -85,7 +85,7 @@ __all__ = [
     "CLIENT", "SERVER", "IDLE", "SEND_BODY", "DONE", "MUST_CLOSE", "CLOSED", "ERROR",
     "SWITCHED_PROTOCOL", "NEED_DATA", "PAUSED", "Connection", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Headers", "InformationalResponse", "LocalProtocolError",
-    "ProtocolError", "RemoteProtocolError", "Request", "Response", "status_line",
+    "ProtocolError", "RemoteProtocolError", "Request", "Response", "status_line", "valid_status",
     "DEFAULT_MAX_BODY", "MAX_CHUNK_LINE", "MAX_FIELD_LINE", "MAX_HEAD_BYTES", "MAX_HEADERS", "MAX_REQUEST_LINE",
 ]  # fmt: skip
 
@@ -368,7 +368,12 @@ class Connection:
         return head
 
     def _send_informational(self, ev: InformationalResponse) -> bytes:
-        if self.our_role != SERVER or self.our_state != IDLE or not 100 <= ev.status_code < 200:
+        if (
+            self.our_role != SERVER
+            or self.our_state != IDLE
+            or not valid_status(ev.status_code)
+            or not 100 <= ev.status_code < 200
+        ):
             raise LocalProtocolError("bad informational response")
         for name, _ in ev.headers:  # RFC 9110 §15.2: a 1xx ends at its empty line
             if name.lower() in _NO_1XX_FIELDS:
@@ -381,6 +386,8 @@ class Connection:
     def _send_response(self, ev: Response) -> bytes:
         if self.our_role != SERVER or self.our_state != IDLE:
             raise LocalProtocolError(f"cannot send a response in state {self.our_state}")
+        if not valid_status(ev.status_code):
+            raise LocalProtocolError(f"status {ev.status_code!r} is not a code in 100..599")
         if ev.status_code < 200:  # a 1xx has no body: InformationalResponse, not Response
             raise LocalProtocolError(f"{ev.status_code} must be sent as InformationalResponse")
         self.they_are_waiting_for_100_continue = False
@@ -401,11 +408,15 @@ class Connection:
             if n == b"content-length":
                 if not value.isdigit():
                     raise LocalProtocolError(f"bad Content-Length {value!r}")
+                if length is not None and int(value) != length:  # the peer could not frame it
+                    raise LocalProtocolError(f"conflicting Content-Length {length} and {value!r}")
                 length = int(value)
             elif n == b"transfer-encoding":
                 chunked = True
             elif n == b"connection" and b"close" in _tokens(value):
                 has_close = True
+        if length is not None and chunked:  # RFC 9112 §6.2: a sender MUST NOT send both
+            raise LocalProtocolError("Content-Length with Transfer-Encoding")
         extra: Headers = []
         if self._method == b"HEAD" or status in (204, 304) or status < 200:
             self._writer = _Writer("length", 0, drop=True)
@@ -444,3 +455,9 @@ class Connection:
             self._method = b""
         else:
             self.our_state = self.their_state = MUST_CLOSE
+
+
+def valid_status(status: object) -> bool:
+    """A status code we may send: an int (``HTTPStatus`` too, not a bool or a str) in
+    100..599, RFC 9110 §15 ("values outside the range 100..599 are invalid")."""
+    return isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599

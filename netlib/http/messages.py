@@ -194,7 +194,16 @@ def _raw(headers: Mapping[str, str] | RawHeaders | None) -> RawHeaders:
 
 
 class Response:
-    """A whole response: status, headers, and a body of bytes."""
+    """A whole response: status, headers, and a body of bytes.
+
+    A str body is encoded as UTF-8, given here or set later (``resp.body = "..."``);
+    headers may be a mapping or ``(name, value)`` pairs, here or set later. The server
+    frames the body (Content-Length); a handler's own Content-Length must be the body's.
+    The status must be a final one, 200..599 (RFC 9110 §15). All of this is checked when
+    the response is sent, since a handler may change it after construction: any other
+    status, a body that is neither bytes nor str, a wrong length or a Transfer-Encoding
+    is answered 500 and logged as the handler's fault.
+    """
 
     # ``_wire``: the server's fast path remembers the encoded head here (``_fast.response_wire``).
     __slots__ = ("status", "headers", "body", "_wire")

@@ -59,6 +59,7 @@ from .messages import (
     Response,
     StreamingResponse,
     Upgrade,
+    _raw,
     http_date,
     to_response,
 )
@@ -79,6 +80,12 @@ LINGER_SECONDS = 2.0
 # goes by os.sendfile (``_send_file``), never held in memory.
 _CONTINUE = h11.InformationalResponse(100)
 _NO_LENGTH = frozenset((204, 304))
+
+
+def _final_status(status: object) -> bool:
+    """A final status a handler may answer (``HTTPStatus`` too): 200..599 (RFC 9110 §15;
+    a 1xx is not a response of its own)."""
+    return h11.valid_status(status) and status >= 200  # type: ignore[operator]
 
 
 class HTTPSession(FastPath, Session):
@@ -356,6 +363,11 @@ class HTTPSession(FastPath, Session):
             self._upgrade(req, result)
             return
         resp = result if type(result) is Response else self._to_response(result)
+        status = resp.status
+        if not (type(status) is int and 200 <= status <= 599) and not _final_status(status):
+            # (a handler's own status: 1000 on the wire would be garbage to every client)
+            self.conn.log.error("handler's response refused: status %r is not in 200..599", status)
+            resp = self._error_response(HTTPError(500, "internal server error"))
         body = resp.body
         if type(resp) is Response or type(resp) is JSONResponse:
             pass  # plain bytes: the fast path
@@ -391,17 +403,42 @@ class HTTPSession(FastPath, Session):
         h = self.h
         if self.conn.stopping:
             h.close_after_this()
-        headers = resp.headers + [
-            (b"content-length", str(len(body)).encode()),
+        if type(body) is not bytes:  # set after construction: a str is encoded as it would be
+            body = body.encode() if isinstance(body, str) else body
+            if not isinstance(body, bytes | bytearray | memoryview):
+                self.conn.log.error(
+                    "handler's response refused: body is %s, not bytes or str", type(body).__name__
+                )
+                return self._internal_error()
+        try:
+            headers = resp.headers if type(resp.headers) is list else _raw(resp.headers)
+            own = [v for n, v in headers if n.lower() == b"content-length"]
+        except (TypeError, ValueError, AttributeError) as e:  # (UnicodeError is a ValueError)
+            self.conn.log.error("handler's response refused: headers %r: %s", resp.headers, e)
+            return self._internal_error()
+        length = b"%d" % len(body)
+        if any(v != length for v in own):  # its own framing would cut or stall the body
+            self.conn.log.error(
+                "handler's response refused: Content-Length %s, the body has %d bytes",
+                own[0].decode("latin-1"), len(body),
+            )  # fmt: skip
+            return self._internal_error()
+        headers = headers + [
+            (b"content-length", length),
             (b"date", http_date()),
             (b"server", self.app.server_header),
         ]
-        if resp.status in _NO_LENGTH:  # RFC 9110 §8.6: no (or not this) Content-Length
-            del headers[-3]
+        if resp.status in _NO_LENGTH or own:  # RFC 9110 §8.6: no (or not this) Content-Length
+            del headers[-3]  # (or the handler's own, the same, is there already)
         try:
             return h.send_message(h11.Response(resp.status, headers), body), resp.status, len(body)
         except h11.LocalProtocolError as e:  # e.g. a CR/LF in a header value: not sent
             self.conn.log.error("handler's response refused: %s", e)
+        return self._internal_error()
+
+    def _internal_error(self) -> tuple[bytes, int, int]:
+        """``_encode``'s answer when the handler's response cannot be sent: a plain 500."""
+        h = self.h
         err = self._error_response(HTTPError(500, "internal server error"))
         length = (b"content-length", b"%d" % len(err.body))
         return (

@@ -75,6 +75,7 @@ from ._requests import (
     Unauthenticated,
     UnauthenticatedParser,
     split_inline,
+    unauthenticated_refusal,
 )
 from ._types import (
     CRLF,
@@ -97,7 +98,7 @@ __all__ = [
     "MAX_MULTIBULK_LEN", "NEED_DATA", "NULL3", "NULL_ARRAY", "NULL_BULK", "OK", "ONE", "PONG",
     "QUEUED", "SPLIT_MAX", "ZERO", "Attributed", "ProtocolError", "Push", "ReplyError",
     "ReplyParser", "RequestParser", "RespSet", "SimpleString", "Unauthenticated",
-    "UnauthenticatedParser", "Verbatim", "array", "big_number",
+    "UnauthenticatedParser", "unauthenticated_refusal", "Verbatim", "array", "big_number",
     "boolean", "bulk", "bulks", "double", "encode_command", "encode_reply", "error",
     "format_double", "integer", "map_", "null", "null_array", "push", "set_", "simple",
     "split_inline", "verbatim",

@@ -215,6 +215,19 @@ class RequestParser:
         other = cls.__new__(cls)
         for name in RequestParser.__slots__:
             setattr(other, name, getattr(self, name))
+        if unauthenticated and self._args is not None and self.error is None:
+            # Logged out (RESET) with a command half-received under the normal limits:
+            # Redis had not parsed it yet, so its header and whole bulks meet the
+            # unauthenticated limits now, and the bulk in progress is parsed again from
+            # its header. Refused as ``Unauthenticated``, so a login before it undoes it.
+            why = unauthenticated_refusal([*self._args, *[b""] * self._remaining])
+            if why is not None:
+                other.error = Unauthenticated(why)
+            elif other._buf:
+                try:
+                    other._parse([])  # (cannot complete it: the normal parser could not)
+                except Unauthenticated as e:
+                    other.error = e
         return other
 
     def _parse_all(self) -> list[list[bytes]]:
@@ -385,7 +398,7 @@ class RequestParser:
         if nl - pos > MAX_INLINE_LEN:
             raise ProtocolError("too big inline request")
         end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-        return nl + 1, split_inline(buf[pos:end])
+        return nl + 1, InlineCommand(split_inline(buf[pos:end]))
 
 
 # Redis 7.0's limits for a client that has not authenticated (when the default user
@@ -401,6 +414,29 @@ class Unauthenticated(ProtocolError):
     """A header over an unauthenticated client's limit. The parser keeps its state at that
     header: should the client log in first (an AUTH before it in the same read), the
     normal parser goes on from there instead of raising it (``RequestParser.limits``)."""
+
+
+class InlineCommand(list[bytes]):
+    """A command sent inline (``PING a b`` and a newline, as from telnet): a list like any
+    other, marked because Redis applies no unauthenticated limits to those."""
+
+    __slots__ = ()
+
+
+def unauthenticated_refusal(args: list[bytes]) -> str | None:
+    """Why a command parsed under the normal limits would have been refused under an
+    unauthenticated client's (its element count first, then each bulk in order, as the
+    parser meets their headers), or None (an inline command has no such limits). For a
+    session that logs out (RESET) with commands after it already parsed: Redis would
+    parse those after the RESET."""
+    if type(args) is InlineCommand:
+        return None
+    if len(args) > UNAUTH_MAX_MULTIBULK_LEN:
+        return "unauthenticated multibulk length"
+    for arg in args:
+        if len(arg) > UNAUTH_MAX_BULK_LEN:
+            return "unauthenticated bulk length"
+    return None
 
 
 class UnauthenticatedParser(RequestParser):

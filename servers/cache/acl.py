@@ -3,7 +3,9 @@
 Strategy. A ``User`` keeps its rules the way they were written (``-@all
 +@read +set``) and a compiled form the session checks: ``allowed``, the set
 of full command names (``get``, ``config|get``) the rules add up to over the
-registry as it is now. ``allcommands`` means "every command, also those
+registry as it is now (one set operation per rule: ``_names_of`` indexes what
+each rule word names), and ``firstargs``, Redis 7.0's first-arg rules
+(``+select|0``: SELECT 0 only). ``allcommands`` means "every command, also those
 registered later", as Redis's ``+@all``. A key pattern carries the access it
 grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); each key of a
 call needs what Redis's key specs say (``key_roles``): a read command reads,
@@ -130,6 +132,28 @@ def all_commands(registry: Registry) -> Iterable[tuple[Command, Command | None]]
             yield sub, cmd
 
 
+# The command names each rule word stands for, per registry (its commands are set up at
+# start; the count notices one that grew): "@cat" -> that category's, "cmd" -> cmd and
+# its subcommands, "@all" -> every one.
+_NAMES: dict[int, tuple[int, dict[str, frozenset[str]]]] = {}
+
+
+def _names_of(registry: Registry, word: str) -> frozenset[str]:
+    size = len(registry.table)
+    cached = _NAMES.get(id(registry))
+    if cached is None or cached[0] != size:
+        every = list(all_commands(registry))
+        index: dict[str, set[str]] = {"@all": {c.name for c, _ in every}}
+        for c, parent in every:
+            for cat in categories(c, parent):
+                index.setdefault("@" + cat, set()).add(c.name)
+            index.setdefault(c.name, set()).add(c.name)
+            if parent is not None:
+                index.setdefault(parent.name, set()).add(c.name)
+        cached = _NAMES[id(registry)] = (size, {k: frozenset(v) for k, v in index.items()})
+    return cached[1].get(word, frozenset())
+
+
 def to_bytes(s: str) -> bytes:
     """Names, patterns and rules are any bytes, as in Redis: they travel as str with
     surrogate escapes (a byte that is not UTF-8 stays itself both ways)."""
@@ -142,6 +166,9 @@ def to_str(b: bytes) -> str:
 
 def sha256_hex(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
+
+
+UNKNOWN_RULE = "Unknown command or category name in ACL"
 
 
 class AclError(Exception):
@@ -157,12 +184,17 @@ class User:
     rules: list[str] = field(default_factory=lambda: ["-@all"])
     allcommands: bool = False
     allowed: set[str] = field(default_factory=set)
-    firstargs: dict[str, set[bytes]] = field(default_factory=dict)  # +select|0: SELECT 0 only
+    firstargs: dict[str, frozenset[bytes]] = field(default_factory=dict)  # +select|0: SELECT 0 only
     keys: list[tuple[str, bytes]] = field(default_factory=list)  # ("RW"|"R"|"W", pattern)
     allkeys: bool = False
     channels: list[bytes] = field(default_factory=list)
     allchannels: bool = False
     flags: list[str] = field(default_factory=list)  # sanitize-payload, as Redis shows it
+    # What ``keys`` and ``channels`` hold, as sets (``_add_once``): a pattern given again is
+    # not added twice, and 30000 patterns in one SETUSER are not 450M list comparisons.
+    _seen: dict[int, tuple[list[Any], set[Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def unrestricted(self) -> bool:
@@ -225,15 +257,14 @@ class User:
                     "valid and does not have any effect. Try 'resetchannels' to start with an "
                     "empty list of channels"
                 )
-            if to_bytes(rule[1:]) not in self.channels:
-                self.channels.append(to_bytes(rule[1:]))
+            self._add_once(self.channels, to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
             self.compile(registry)
         elif low in ("nocommands", "-@all"):
             self.rules, self.allcommands = ["-@all"], False
             self.compile(registry)
-        elif rule[:1] in ("+", "-") and len(rule) > 1:
+        elif rule[:1] in ("+", "-"):  # ("+" alone: an unknown command, as Redis says)
             self._command_rule(rule, registry)
         elif low == "reset":
             self.__init__(self.name)  # type: ignore[misc]
@@ -250,7 +281,7 @@ class User:
 
     def _drop_hash(self, h: str) -> None:
         if h not in self.passwords:
-            raise AclError("no such password")
+            raise AclError("The password you are trying to remove from the user does not exist")
         self.passwords.remove(h)
 
     def _add_key(self, perm: str, pattern: str) -> None:
@@ -264,71 +295,78 @@ class User:
         if pattern == "*" and perm == "RW":
             self.allkeys, self.keys = True, []
             return
-        entry = (perm, pattern.encode("utf-8", "surrogateescape"))
-        if entry not in self.keys:
-            self.keys.append(entry)
+        self._add_once(self.keys, (perm, pattern.encode("utf-8", "surrogateescape")))
+
+    def _add_once(self, items: list[Any], item: Any) -> None:
+        """Append ``item`` to ``items`` (``keys`` or ``channels``) unless it is there; the
+        set beside a list is made again when the list was replaced (a reset)."""
+        seen = self._seen.get(id(items))
+        if seen is None or seen[0] is not items:
+            seen = self._seen[id(items)] = (items, set(items))
+        if item not in seen[1]:
+            items.append(item)
+            seen[1].add(item)
 
     def _command_rule(self, rule: str, registry: Registry) -> None:
         sign, name = rule[0], rule[1:].lower()
         if name.startswith("@"):
             if name[1:] not in CATEGORIES:
-                raise AclError("Unknown command or category name in ACL")
+                raise AclError(UNKNOWN_RULE)
         else:
-            base, _, sub = name.partition("|")
-            cmd = registry.lookup(to_bytes(base))
-            if cmd is None:
-                raise AclError("Unknown command or category name in ACL")
-            if sub and cmd.subcommands:
-                parent, _, arg = sub.partition("|")
-                if arg and cmd.subcommands.get(to_bytes(parent)):
-                    raise AclError("Allowing first-arg of a subcommand is not supported")
-                if not cmd.subcommands.get(to_bytes(sub)):
-                    raise AclError("Unknown command or category name in ACL")
-            elif sub and (sign == "-" or "|" in sub):  # only +cmd|first-arg exists
-                raise AclError("Unknown command or category name in ACL")
-            elif bar_empty(name):
+            parts = name.split("|")  # command[|subcommand], Redis's errors in its order
+            cmd = registry.lookup(to_bytes(parts[0]))
+            subcommand = cmd.subcommands.get(to_bytes(parts[1])) if cmd and len(parts) > 1 else None
+            if sign == "+" and len(parts) == 2 and parts[0] and not parts[1]:  # "+get|"
                 raise AclError("Syntax error")
-            # As Redis's ACLUpdateCommandRules: the rule replaces earlier ones for the same
-            # command (and, for a whole command, those for its subcommands or first args).
-            self.rules = [r for r in self.rules if r[1:] != name and (
-                "|" in name or not r[1:].startswith(name + "|"))]  # fmt: skip
-        if sign == "-" and self.allcommands:
-            self.allcommands = False
+            if sign == "+" and len(parts) == 3 and subcommand is not None:
+                raise AclError("Allowing first-arg of a subcommand is not supported")
+            # "+select|0": a command without subcommands, then its first argument
+            first_arg = sign == "+" and len(parts) == 2 and cmd is not None and not cmd.subcommands
+            if (
+                cmd is None
+                or len(parts) > 2
+                or (len(parts) == 2 and not subcommand and not first_arg)
+            ):
+                raise AclError(UNKNOWN_RULE)
+        # An earlier rule this one overrides whole is dropped (as Redis's
+        # ACLUpdateCommandRules): the same category, the same command, or a subcommand (or
+        # first argument) of the command named now. So the list, and GETUSER's text, stay
+        # as short as the rules that still matter, however often the user is changed.
+        sub_prefix = name + "|"
+        self.rules = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
+        if not self.rules:
+            self.rules = ["-@all"]
         self.rules.append(sign + name)
-        self.compile(registry)
+        self._apply_rule(sign + name, registry)  # (one rule: a replay of all of them per
+        # rule made a SETUSER of a few hundred rules stall the server for seconds)
+        self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     def compile(self, registry: Registry) -> None:
-        """Replay the command rules over today's registry into ``allowed`` and ``firstargs``:
-        ``+select|0`` (a command without subcommands, then an argument) allows SELECT 0
-        only, until a later rule allows or denies SELECT as a whole (Redis 7.0's
-        deprecated first-arg rules)."""
-        allowed: set[str] = set()
-        firstargs: dict[str, set[bytes]] = {}
-        every = list(all_commands(registry))
+        """Replay the command rules over today's registry into ``allowed`` and ``firstargs``."""
+        self.allowed, self.firstargs = set(), {}
         for r in self.rules:
-            sign, name = r[0], r[1:]
-            base, bar, arg = name.partition("|")
-            if bar and sign == "+":
-                cmd = registry.lookup(to_bytes(base))
-                if cmd is not None and not cmd.subcommands:
-                    firstargs.setdefault(base, set()).add(to_bytes(arg))
-                    continue
-            if name == "@all":
-                hit = {c.name for c, _ in every}
-            elif name.startswith("@"):
-                cat = name[1:]
-                hit = {c.name for c, p in every if cat in categories(c, p)}
-            else:
-                hit = {c.name for c, _ in every if c.name == name or c.name.startswith(name + "|")}
-            if sign == "+":
-                allowed |= hit
-            else:
-                allowed -= hit
-            for n in hit & firstargs.keys():
-                del firstargs[n]
-        self.allowed = allowed
-        self.firstargs = firstargs
+            self._apply_rule(r, registry)
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
+
+    def _apply_rule(self, rule: str, registry: Registry) -> None:
+        """One rule into ``allowed``, or into ``firstargs`` for ``+select|0`` (a command
+        without subcommands, then an argument: SELECT 0 only, until a later rule allows or
+        denies SELECT as a whole; Redis 7.0's deprecated first-arg rules). ``firstargs`` is
+        replaced, never changed in place: SETUSER's copy of a user shares it."""
+        base, bar, arg = rule[1:].partition("|")
+        if bar and rule[0] == "+":
+            cmd = registry.lookup(to_bytes(base))
+            if cmd is not None and not cmd.subcommands:
+                args = self.firstargs.get(base, frozenset()) | {to_bytes(arg)}
+                self.firstargs = {**self.firstargs, base: args}
+                return
+        hit = _names_of(registry, rule[1:])
+        if rule[0] == "+":
+            self.allowed |= hit
+        else:
+            self.allowed -= hit
+        if self.firstargs:
+            self.firstargs = {n: a for n, a in self.firstargs.items() if n not in hit}
 
     # -- checks ------------------------------------------------------------------------
     def may_run(self, name: str, args: list[bytes] | None = None) -> bool:
@@ -380,11 +418,6 @@ class User:
 
     def command_text(self) -> str:
         return " ".join(self.rules)
-
-
-def bar_empty(name: str) -> bool:
-    """``select|``: a first-arg or subcommand rule with nothing after the bar."""
-    return name.endswith("|")
 
 
 def has_spaces(s: str) -> bool:
@@ -439,9 +472,12 @@ class Acl:
     def _apply(self, u: User, rules: Iterable[str]) -> None:
         """The rules in order; ``reset`` leaves the channels acl-pubsub-default gives."""
         for r in rules:
-            u.apply(r, self.registry)
-            if self.pubsub_all and r.lower() == "reset":
-                u.allchannels = True
+            self._apply_one(u, r)
+
+    def _apply_one(self, u: User, rule: str) -> None:
+        u.apply(rule, self.registry)
+        if self.pubsub_all and rule.lower() == "reset":
+            u.allchannels = True
 
     @property
     def default(self) -> User:
@@ -498,26 +534,60 @@ class Acl:
         del self.log[self.log_max :]
 
     # -- the ACL file ------------------------------------------------------------------
-    def parse_file(self, text: str) -> dict[str, User]:
-        """Users from an ACL file's text (``user NAME rules...`` lines); raises AclError."""
+    def parse_file(self, text: str, filename: str = "") -> dict[str, User]:
+        """Users from an ACL file's text; raises AclError with every error, as Redis 7.0.
+
+        Redis's grammar (ACLLoadFromFile): a line trimmed of spaces, tabs and CR/LF is
+        split on single spaces, so an empty word is no rule at all; it must be ``user
+        NAME rules...`` (no comments); a duplicate user, a rule naming an unknown command
+        (each one) and the first other bad rule of a line are reported, the whole file is
+        refused, and the message says "no change ... was performed".
+        """
         users: dict[str, User] = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            words = line.split()
-            if not words or words[0].startswith("#"):
+        errors: list[str] = []
+        for n, line in enumerate(text.split("\n"), 1):
+            line = line.strip(" \t\r\n")
+            if not line:
                 continue
+            words = line.split(" ")
             if words[0] != "user" or len(words) < 2:
-                raise AclError(f"line {n}: should start with user keyword")
-            if words[1] in users:
-                raise AclError(f"WARNING: Duplicate user '{words[1]}' found on line {n}.")
-            try:
-                users[words[1]] = self.new_user(words[1], words[2:])
-            except AclError as e:
-                raise AclError(f"line {n}: {e}") from None
+                errors.append(
+                    f"{filename}:{n} should start with user keyword followed by the username. "
+                )
+                continue
+            name = words[1]
+            if name in users:
+                errors.append(f"WARNING: Duplicate user '{name}' found on line {n}. ")
+                continue
+            u = users[name] = User(name, allchannels=self.pubsub_all)
+            reported = False
+            for rule in words[2:]:
+                rule = rule.strip("\t\r\n")
+                if not rule:
+                    continue
+                try:
+                    self._apply_one(u, rule)
+                except AclError as e:
+                    if str(e) == UNKNOWN_RULE:
+                        errors.append(
+                            f"{filename}:{n}: Error in applying operation '{rule}': {e}. "
+                        )
+                    elif not reported:  # (the others may follow from the first)
+                        errors.append(f"{filename}:{n}: {e}. ")
+                        reported = True
+            u.compile(self.registry)
+        if errors:
+            raise AclError(
+                "".join(errors)
+                + "WARNING: ACL errors detected, no change to the previously active ACL rules "
+                "was performed"
+            )
         if "default" not in users:
             users["default"] = self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])
         return users
 
     def file_text(self) -> str:
+        """ACL SAVE's text: the users in name order, as Redis writes (and ACL LIST shows) them."""
         return "".join(self.users[n].describe() + "\n" for n in sorted(self.users))
 
 

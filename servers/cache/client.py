@@ -70,6 +70,10 @@ class Client(Session):
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
+        # ``logged_in`` (the kit's): AUTH, HELLO AUTH, or the default user had no password
+        # at connection: Redis's c->authenticated. ``authenticated`` says whether it may run
+        # commands now (``acl.open_door``).
+        self.logged_in = False
         # The reply about to be observed is a script's error already counted in errorstats
         # where redis.call met it (set by scripting.Engine, cleared by the Observer).
         self.error_counted = False
@@ -92,8 +96,14 @@ class Client(Session):
     def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
         once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
-        itself and a command that may block run in the loop (a blocked reply is sent later)."""
-        if "blocking" in cmd.flags or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply"):
+        itself and a command that may block run in the loop (a blocked reply is sent later).
+        RESET turns replies on before it answers (Redis clears the OFF flag, not the skip of
+        the current command): under OFF it runs in the loop and its +RESET goes out."""
+        if (
+            "blocking" in cmd.flags
+            or (cmd.name == "client" and len(args) > 1 and args[1].lower() == b"reply")
+            or (cmd.name == "reset" and self.reply_mode == b"OFF")
+        ):
             return self._guard(cmd, args)
         r = self._guard(cmd, args)
         if r is None:
@@ -116,6 +126,13 @@ class Client(Session):
                     self.conn.log.warning("closing: unauthenticated client not reading its replies")
                     self.conn.abort()
                 return self.reject(refused)
+        if self.monitoring:
+            refused = ops.monitor_refusal(cmd)
+            if refused is not None:
+                if refused:  # (MONITOR again is not a rejected call: it answers nothing)
+                    self.state.observer.rejected(cmd, refused)
+                    refused = self.reject(refused)
+                return refused
         busy = self.state.busy_script
         if busy is not None and busy.caller is not self:
             refused = busy.refuse(cmd, args)  # a timed-out script: -BUSY but for SCRIPT KILL & co
@@ -218,6 +235,7 @@ class Client(Session):
 
     def on_reset(self) -> None:
         ops.forget(self)
+        self.reply_mode = b"ON"  # (before fresh_login's update_guard)
         acl.fresh_login(self)
         self._leave_pubsub()
         self.multi = None
@@ -312,6 +330,7 @@ class Client(Session):
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed
+            or self.monitoring
             or self.reply_mode != b"ON"
             or self.multi is not None
             or self.restricted

@@ -404,7 +404,11 @@ class Aof:
         seq = self.next_seq("i")
         f = AofFile(f"appendonly.aof.{seq}.incr.aof", seq, "i")
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.write_manifest(self.files + [f])
+        try:
+            self.write_manifest(self.files + [f])
+        except OSError:  # writes stay with the old file, which the manifest still lists
+            os.close(fd)
+            raise
         with self.lock:
             old, self.fd = self.fd, fd
             if old >= 0:

@@ -251,15 +251,28 @@ class Persistence:
 
     # -- forked children ------------------------------------------------------------------------------
     def bgrewrite(self) -> str | None:
-        """Start a rewrite; an error message when one cannot start."""
+        """Start a rewrite; an error message when one cannot start (Redis's, when the AOF
+        directory cannot take the new files: the failure is logged and INFO says err)."""
         if self.child is not None:
             return "Background append only file rewriting already in progress" if (
                 self.child[1] == "rewrite") else "Background save in progress"  # fmt: skip
+        try:
+            self._start_rewrite()
+        except OSError as e:  # the directory gone or full, no fork possible
+            log.error("can't start an AOF rewrite in %s: %s", self.aof_dir, e)
+            self.last_rewrite_ok = False
+            return (
+                "Can't execute an AOF background rewriting. "
+                "Please check the server logs for more information."
+            )
+        return None
+
+    def _start_rewrite(self) -> None:
         if self.aof is None:
             self.aof_dir.mkdir(parents=True, exist_ok=True)
             self.create_aof()  # no AOF yet: writing its base is the rewrite
             self.rewrites += 1
-            return None
+            return
         aof = self.aof
         aof.flush()
         old_files = list(aof.files)
@@ -272,7 +285,6 @@ class Persistence:
             self.aof_dir / base.name, self.state.keyspace, alive, libs))  # fmt: skip
         self.child = (pid, "rewrite", (base, new_incr, old_files))
         log.info("background AOF rewrite started by pid %d", pid)
-        return None
 
     def bgsave(self) -> str | None:
         if self.child is not None:

@@ -116,7 +116,7 @@ def hello(c: Any, a: list[bytes]) -> bytes:
             i += 2
         else:
             return echoed("Syntax error in HELLO option '%s'", a[i])
-    if not c.authenticated:
+    if not c.logged_in:  # (Redis asks c->authenticated here, not whether auth is required)
         return NOAUTH_HELLO
     if name is not None:
         c.name = name
@@ -130,9 +130,9 @@ def hello(c: Any, a: list[bytes]) -> bytes:
 
 
 @command("RESET", 1, "fast pubsub", NO, G, "Reset the connection")
-def reset(c: Any, a: list[bytes]) -> bytes:
+def reset(c: Any, a: list[bytes]) -> bytes | None:
     c.reset()
-    return b"+RESET\r\n"
+    return c.end_batch_after_logout(b"+RESET\r\n")  # (the rest meets the logged-out limits)
 
 
 # --- CLIENT -----------------------------------------------------------------------

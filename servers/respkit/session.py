@@ -52,7 +52,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from netlib import resp
-from netlib.resp import ProtocolError, RequestParser
+from netlib.resp import ProtocolError, RequestParser, unauthenticated_refusal
 from netlib.shell import Connection
 from netlib.shell import Session as ShellSession
 
@@ -86,6 +86,8 @@ MAX_QUEUED = 128 * 1024 * 1024
 # What ``guard`` returns to hold a command and everything after it until ``unblock``
 # (CLIENT PAUSE): a unique object, compared by identity.
 HOLD = bytes(bytearray(b"hold"))
+# ``blocked`` while a RESET that logged the client out ends its batch (``end_batch_after_logout``).
+LOGGED_OUT = "logged out"
 
 
 class Session(ShellSession):
@@ -121,6 +123,11 @@ class Session(ShellSession):
         self.last_active = self.created
         self.last_command = ""
         self.authenticated = True  # a server with users starts it False (the cache's ACL)
+        self.logged_in = True  # authenticated by a login, not only let in (HELLO asks this)
+        # Commands at the head of ``pending`` parsed under the normal limits although the
+        # client has logged out since (``end_batch_after_logout``).
+        self.parsed_ahead = 0
+        self.calling = False  # ``call`` is running a command (not the loop)
         self.user_name = "default"
         state.clients[self.id] = self
 
@@ -131,6 +138,8 @@ class Session(ShellSession):
         try:
             cmds = self.parser.take(data)
         except ProtocolError as e:
+            if self.parser.error is e and (self.pending or self.blocked is not None):
+                return  # answered once the commands before it are (``_raise_parse_error``)
             self._protocol_error(e)
             return
         self.last_active = time.monotonic()
@@ -144,7 +153,7 @@ class Session(ShellSession):
                 self.conn.abort()
                 return
         elif cmds:
-            self.run(cmds)
+            self._run(cmds)
         if self.parser.error is not None:
             self._raise_parse_error()
 
@@ -327,12 +336,15 @@ class Session(ShellSession):
                 return self.refused(cmd, refused)
         t0 = perf_counter()
         r: bytes | None
+        self.calling = True
         try:
             r = cmd.fn(self, args)
         except CommandError as e:
             r = e.reply
         except self.state.errors as e:
             r = self.state.error_reply(e, args)
+        finally:
+            self.calling = False
         self.state.observe(self, cmd, args, r, perf_counter() - t0)
         return r
 
@@ -393,8 +405,68 @@ class Session(ShellSession):
             cmds = list(self.pending)
             self.pending.clear()
             self.queued = 0
-            self.run(cmds)
+            self._run(cmds)
         self._raise_parse_error()
+
+    # -- logging out with commands parsed ahead ----------------------------------------
+    def end_batch_after_logout(self, reply: bytes) -> bytes | None:
+        """The handler's return for a command that logged the client out (RESET): its reply.
+
+        Redis parses one command, runs it, then parses the next, so what follows a
+        RESET meets the unauthenticated limits; ours were parsed with the whole read,
+        under the normal ones. So when the client was logged out in the middle of a
+        batch, the batch ends here (the command "blocks" for one loop turn, its reply
+        already in the batch): the rest waits in ``pending`` and is checked against
+        those limits before it runs (``_run_parsed_ahead``). What the parser still
+        holds is checked by ``RequestParser.limits`` when the session swaps parsers.
+        """
+        if self.authenticated or self.out is None or self.calling or self.blocked is not None:
+            return reply
+        self.send(reply)
+        self.blocked = LOGGED_OUT
+        return None  # the loop keeps the rest of the batch in ``pending``: ``_run`` goes on
+
+    def _run(self, cmds: list[list[bytes]]) -> None:
+        """``run``; then, as long as a command logged the client out and ended the batch
+        (``end_batch_after_logout``), the rest of it, checked (a loop: a pipeline of
+        RESETs recurses no deeper)."""
+        if self.parsed_ahead:
+            self._run_parsed_ahead(cmds)
+        else:
+            self.run(cmds)
+        while self.blocked is LOGGED_OUT:
+            self.blocked = None
+            self.parsed_ahead = len(self.pending)
+            if not self.pending or self.write_paused or self.conn.closed:
+                return  # (``resume_writing`` runs them)
+            cmds = list(self.pending)
+            self.pending.clear()
+            self.queued = 0
+            self._run_parsed_ahead(cmds)
+
+    def _run_parsed_ahead(self, cmds: list[list[bytes]]) -> None:
+        """Run ``cmds``, the first ``parsed_ahead`` of them parsed before the client logged
+        out: up to the first over the unauthenticated limits; if the client is still
+        logged out by then, that one is the protocol error Redis would have answered."""
+        ahead, self.parsed_ahead = self.parsed_ahead, 0
+        while True:
+            refused = None if self.authenticated else _first_refused(cmds[:ahead])
+            if refused is None:
+                self.run(cmds)
+                return
+            i, why = refused
+            if i:
+                self.run(cmds[:i])
+            if self.closing or self.conn.closed:
+                return
+            if self.pending or self.blocked is not None or self.write_paused:
+                self.parsed_ahead = len(self.pending) + ahead - i  # (checked again later)
+                self.pending.extend(cmds[i:])
+                return
+            if not self.authenticated:
+                self.parser.error = ProtocolError(why)  # answered by ``_raise_parse_error``
+                return
+            cmds, ahead = cmds[i:], ahead - i  # logged in again before it: it is fine
 
     def _raise_parse_error(self) -> None:
         """Answer a parse error once every command before it has been answered."""
@@ -412,7 +484,7 @@ class Session(ShellSession):
         if self.write_paused:
             self.pending.extend(cmds)
         elif cmds:
-            self.run(cmds)
+            self._run(cmds)
         if self.parser.error is not None:
             self._raise_parse_error()
 
@@ -503,3 +575,12 @@ class Session(ShellSession):
 
     def closed(self) -> None:
         """The connection is gone: release what it held (subscriptions, blocked keys)."""
+
+
+def _first_refused(cmds: list[list[bytes]]) -> tuple[int, str] | None:
+    """The first of ``cmds`` over an unauthenticated client's limits: (index, why)."""
+    for i, args in enumerate(cmds):
+        why = unauthenticated_refusal(args)
+        if why is not None:
+            return i, why
+    return None

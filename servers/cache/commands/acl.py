@@ -1,5 +1,5 @@
 """AUTH's users and the ACL command: SETUSER, GETUSER, LIST, USERS, DELUSER, WHOAMI, CAT,
-LOG, SAVE, LOAD, GENPASS (the users themselves: ``servers.cache.acl``).
+LOG, DRYRUN, SAVE, LOAD, GENPASS (the users themselves: ``servers.cache.acl``).
 
 How a check reaches a command. A client whose user may run everything and
 is logged in costs nothing: it is not ``restricted``, so the session's fast
@@ -7,6 +7,12 @@ path never asks. Otherwise the client is ``guarded`` and ``guard`` calls
 ``permission`` before each command: NOAUTH for an unauthenticated client
 (but AUTH, HELLO, QUIT and RESET), NOPERM with Redis 7.0's wording for a
 command, key or channel the user may not use, each denial in ACL LOG.
+
+Logged in or let in. As in Redis, a client's ``logged_in`` (its c->authenticated)
+is set by AUTH/HELLO AUTH, or at connection (and RESET) while the default user
+has no password; whether it must authenticate is asked again whenever the
+default user changes (``open_door``, ``refresh``): clearing requirepass lets in a
+client that never logged in, setting it again shuts it out. HELLO wants a login.
 """
 
 from __future__ import annotations
@@ -71,17 +77,27 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
     return None
 
 
-def set_user(c: Any, user: User, authenticated: bool) -> None:
+def set_user(c: Any, user: User, logged_in: bool) -> None:
+    """``logged_in`` is Redis's ``c->authenticated``; the session's ``authenticated`` is
+    whether authentication is *required* of it (Redis's ``authRequired``), which also
+    depends on the default user: see ``open_door``."""
     c.user = user
     c.user_name = user.name
-    c.set_authenticated(authenticated)
+    c.logged_in = logged_in
+    c.set_authenticated(logged_in or open_door(c.state))
     c.update_guard()
+
+
+def open_door(state: Any) -> bool:
+    """The default user needs no password (Redis's authRequired is then false for everyone:
+    a client that never logged in runs as default, without the unauthenticated limits)."""
+    d = state.acl.default
+    return bool(d.enabled and d.nopass)
 
 
 def fresh_login(c: Any) -> None:
     """A new connection (and RESET): the default user, logged in if it needs no password."""
-    d = c.state.acl.default
-    set_user(c, d, d.enabled and d.nopass)
+    set_user(c, c.state.acl.default, open_door(c.state))
 
 
 def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
@@ -109,6 +125,7 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
     """Users changed: clients of a deleted user are closed, so are subscribers whose user may
     no longer read a channel they hold (Redis kills them too), the rest re-check their guard.
     ``me``, the client that made the change, is closed only once its reply is sent."""
+    door = open_door(state)
     for cl in list(state.clients.values()):
         if cl.user_name in gone or _lost_a_channel(cl):
             if cl is me:
@@ -116,6 +133,8 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
             else:
                 cl.conn.close()
         else:
+            if not cl.logged_in and cl.authenticated != door:  # requirepass set or cleared
+                cl.set_authenticated(door)
             cl.update_guard()
 
 
@@ -137,11 +156,14 @@ def set_requirepass(state: Any, password: str) -> None:
 
 
 def load_aclfile(state: Any, path: str, me: Any = None) -> None:
-    """Replace every user by the file's (raises AclError or OSError; then nothing changes).
-    As Redis's ACL LOAD, every user but default is a new one: their clients are
+    """Replace every user by the file's (raises AclError; then nothing changes). As
+    Redis's ACL LOAD, every user but default is a new one: their clients are
     disconnected (``me``, the one loading, once its +OK is sent)."""
-    text = to_str(Path(path).read_bytes())
-    users = state.acl.parse_file(text)
+    try:
+        text = to_str(Path(path).read_bytes())
+    except OSError as e:
+        raise AclError(f"Error loading ACLs, opening file '{path}': {e.strerror}") from None
+    users = state.acl.parse_file(text, path)
     gone = set(state.acl.users) - {"default"}
     for name, u in users.items():  # keep the objects clients hold
         if name in state.acl.users:
@@ -212,7 +234,7 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
 
 @sub("LIST", 2, "List the current ACL rules in ACL config file format")
 def acl_list(c: Any, a: list[bytes]) -> bytes:
-    users = c.state.acl.users  # by name, as Redis's radix tree keeps them
+    users = c.state.acl.users  # in name order, as Redis's radix tree lists them
     return resp.bulks([to_bytes(users[n].describe()) for n in sorted(users)])
 
 
@@ -224,35 +246,6 @@ def acl_users(c: Any, a: list[bytes]) -> bytes:
 @sub("WHOAMI", 2, "Return the name of the user associated to the current connection", admin=False)
 def acl_whoami(c: Any, a: list[bytes]) -> bytes:
     return resp.bulk(to_bytes(c.user_name))
-
-
-@sub(
-    "DRYRUN",
-    -4,
-    "Simulate the execution of a given command by a given user",
-    "username command [arg [arg ...]]",
-)
-def acl_dryrun(c: Any, a: list[bytes]) -> bytes:
-    """+OK when the user may run the command line, else why not (a bulk, as Redis 7.0:
-    the same check as a real call, nothing run and nothing logged)."""
-    user = c.state.acl.users.get(_s(a[2]))
-    if user is None:
-        raise CommandError(f"User '{_s(a[2])}' not found")
-    args = a[3:]
-    cmd = c.state.registry.get(args[0])
-    target = cmd.called(args) if cmd is not None else None
-    if target is None or (cmd.subcommands and len(args) > 1 and target is cmd):
-        raise CommandError(f"Command '{_s(args[0])}' not found")
-    if not arity_ok(target.arity, len(args)):
-        raise CommandError(f"wrong number of arguments for '{target.name}' command")
-    why = c.state.acl.check(user, cmd, args)
-    if why is None:
-        return resp.OK
-    reason, obj = why
-    what = {"command": "run the '%s' command", "key": "access the '%s' key"}.get(
-        reason, "access the '%s' channel"
-    )
-    return resp.bulk(to_bytes("This user has no permissions to " + what % obj))
 
 
 @sub(
@@ -321,13 +314,15 @@ def acl_genpass(c: Any, a: list[bytes]) -> bytes:
 def acl_log(c: Any, a: list[bytes]) -> bytes:
     acl = c.state.acl
     count = 10  # without a count, the 10 latest (Redis's aclCommand LOG)
-    if len(a) > 2:
+    if len(a) > 3:
+        raise CommandError(
+            "unknown subcommand or wrong number of arguments for 'LOG'. Try ACL HELP."
+        )
+    if len(a) == 3:
         if a[2].upper() == b"RESET":
             acl.log.clear()
             return resp.OK
-        count = to_int(a[2], b"-ERR value is out of range, must be positive\r\n")
-        if count < 0:
-            raise CommandError("value is out of range, must be positive")
+        count = max(to_int(a[2]), 0)  # (a negative count lists nothing, as in Redis)
     now = time.time()
     entries = [
         {
@@ -342,6 +337,37 @@ def acl_log(c: Any, a: list[bytes]) -> bytes:
         for e in acl.log[:count]
     ]
     return b"*%d\r\n" % len(entries) + b"".join(resp.map_(e, c.proto) for e in entries)
+
+
+@sub(
+    "DRYRUN",
+    -4,
+    "Returns whether the user can execute the given command without executing the command.",
+    "username command [arg [arg ...]]",
+)
+def acl_dryrun(c: Any, a: list[bytes]) -> bytes:
+    """Redis 7.0's checks in its order: the user, the command (a container's subcommand
+    named), its arity, then the permission: +OK, or why not as a bulk string."""
+    user = c.state.acl.users.get(_s(a[2]))
+    if user is None:
+        raise CommandError(f"User '{_s(a[2])}' not found")
+    argv = a[3:]
+    cmd = c.state.registry.table.get(argv[0].lower())
+    if cmd is not None and cmd.subcommands and len(argv) > 1:
+        cmd = cmd.subcommands.get(argv[1].lower())
+    if cmd is None:
+        raise CommandError(f"Command '{_s(argv[0])}' not found")
+    if not arity_ok(cmd.arity, len(argv)):
+        raise CommandError(f"wrong number of arguments for '{cmd.name}' command")
+    why = c.state.acl.check(user, cmd, argv)
+    if why is None:
+        return resp.OK
+    reason, obj = why
+    return resp.bulk(f"This user has no permissions to {_DRYRUN_VERB[reason]} the '{obj}' "
+                     f"{reason}".encode("utf-8", "surrogateescape"))  # fmt: skip
+
+
+_DRYRUN_VERB = {"command": "run", "key": "access", "channel": "access"}
 
 
 @sub("SAVE", 2, "Save the current ACL rules in the configured ACL file")
@@ -367,8 +393,8 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
         raise CommandError(NO_ACLFILE)
     try:
         load_aclfile(c.state, path, me=c)
-    except (AclError, OSError) as e:
-        raise CommandError(f"Error loading ACLs, {e}") from None
+    except AclError as e:  # (Redis's own words: every error of the file, or why it can't open)
+        raise CommandError(str(e)) from None
     return resp.OK
 
 
@@ -379,7 +405,7 @@ def _set_pubsub_default(st: Any, value: str) -> None:
     """``acl-pubsub-default allchannels|resetchannels``: what a user created from now on
     may publish and subscribe to (users that exist keep their channels)."""
     if value.lower() not in ("allchannels", "resetchannels"):
-        raise server_commands.BadValue(
+        raise server_commands.ConfigError(
             "argument(s) must be one of the following: allchannels, resetchannels"
         )
     st.acl.pubsub_all = value.lower() == "allchannels"

@@ -47,11 +47,29 @@ def client_sub(name: str, arity: int, summary: str, syntax: str | None = None) -
     "Listen for all requests received by the server in real time",
 )
 def monitor(c: Any, a: list[bytes]) -> bytes:
-    if c.multi is not None:
-        raise CommandError("MONITOR isn't allowed in a transaction")  # pragma: no cover
+    """A second MONITOR is answered nothing (``monitor_refusal``); inside EXEC, as in a
+    script, Redis refuses it (its CLIENT_DENY_BLOCKING)."""
+    if c.in_exec:
+        raise CommandError("MONITOR isn't allowed for DENY BLOCKING client")
     c.state.observer.monitors.add(c)
     c.monitoring = True
+    c.update_guard()
     return resp.OK
+
+
+# A monitor is a replica to Redis: it may not read or write keys any more.
+REPLICA_KEYSPACE = b"-ERR Replica can't interact with the keyspace\r\n"
+
+
+def monitor_refusal(cmd: Any) -> bytes | None:
+    """What a monitoring client gets instead of running ``cmd`` (guarded), or None: no
+    reply at all to MONITOR again (Redis returns early), REPLICA_KEYSPACE to a command
+    that reads, writes or may replicate."""
+    if cmd.name == "monitor":
+        return b""
+    if "write" in cmd.flags or "readonly" in cmd.flags or cmd.name in MAY_REPLICATE:
+        return REPLICA_KEYSPACE
+    return None
 
 
 def forget(c: Any) -> None:
@@ -114,7 +132,7 @@ def client_kill(c: Any, a: list[bytes]) -> bytes:
                 return SYNTAX
             skipme = val.lower() == b"yes"
         elif opt == b"MAXAGE":
-            age = to_int(val)
+            age = to_int(val, SYNTAX)  # (Redis's word for a bad MAXAGE)
             tests.append(lambda cl, m=age: time.monotonic() - cl.created >= m)
         else:
             return SYNTAX
@@ -143,16 +161,18 @@ def _kill(me: Any, cl: Any) -> None:
     "PAUSE", -3, "Stop processing commands from clients for some time", "timeout [WRITE|ALL]"
 )
 def client_pause(c: Any, a: list[bytes]) -> bytes:
+    if len(a) > 4:
+        raise CommandError(
+            "unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP."
+        )
     ms = to_int(a[2], b"-ERR timeout is not an integer or out of range\r\n")
     if ms < 0:
         raise CommandError("timeout is negative")
     mode = "all"
     if len(a) == 4:
         if a[3].upper() not in (b"WRITE", b"ALL"):
-            return SYNTAX
+            raise CommandError("CLIENT PAUSE mode must be WRITE or ALL")
         mode = a[3].decode().lower()
-    elif len(a) > 4:
-        return SYNTAX
     st = c.state
     end = time.monotonic() + ms / 1000
     if st.pause is None or end > st.pause[0] or mode == "all":
@@ -407,9 +427,12 @@ CLASSES = ("normal", "replica", "pubsub")
 
 
 def _obl_text(st: Any) -> str:
-    """As Redis shows it: the replica class named ``slave``, sizes in bytes."""
-    return " ".join(f"{'slave' if k == 'replica' else k} {h} {s} {t}"
-                    for k, (h, s, t) in st.output_limits.items())  # fmt: skip
+    """CONFIG GET's text: Redis 7.0 still names the replica class ``slave`` there (sizes in
+    bytes)."""
+    return " ".join(
+        f"{'slave' if k == 'replica' else k} {h} {s} {t}"
+        for k, (h, s, t) in st.output_limits.items()
+    )
 
 
 def _set_obl(st: Any, value: str) -> None:
@@ -417,24 +440,26 @@ def _set_obl(st: Any, value: str) -> None:
     (all checked before any is set; refusals in Redis's words)."""
     words = value.split()
     if not words or len(words) % 4:
-        raise server_commands.BadValue("Wrong number of arguments in buffer limit configuration.")
+        raise server_commands.ConfigError(
+            "Wrong number of arguments in buffer limit configuration."
+        )
     new = dict(st.output_limits)
     for i in range(0, len(words), 4):
         kind = words[i].lower()
         kind = "replica" if kind == "slave" else kind
         if kind not in CLASSES:
-            raise server_commands.BadValue(
+            raise server_commands.ConfigError(
                 "Invalid client class specified in buffer limit configuration."
             )
         try:
             hard, soft = parse_size(words[i + 1]), parse_size(words[i + 2])
             secs = int(words[i + 3])
-            if secs < 0:
-                raise ValueError(secs)
         except ValueError:
-            raise server_commands.BadValue(
+            secs = -1
+        if secs < 0:
+            raise server_commands.ConfigError(
                 "Error in hard, soft or soft_seconds setting in buffer limit configuration."
-            ) from None
+            )
         new[kind] = (hard, soft, secs)
     st.output_limits = new
     st.pubsub_output_limit = new["pubsub"][0] or float("inf")
@@ -445,11 +470,11 @@ def _set_percentiles(st: Any, value: str) -> None:
     try:
         ps = [float(w) for w in value.split()]
     except ValueError:
-        raise server_commands.BadValue(
+        raise server_commands.ConfigError(
             "Invalid latency-tracking-info-percentiles parameters"
         ) from None
     if any(not 0.0 <= p <= 100.0 for p in ps):
-        raise server_commands.BadValue(
+        raise server_commands.ConfigError(
             "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
         )
     st.observer.percentiles = ps
@@ -457,7 +482,7 @@ def _set_percentiles(st: Any, value: str) -> None:
 
 def _set_tracking(st: Any, value: str) -> None:
     if value.lower() not in ("yes", "no"):
-        raise ValueError(value)
+        raise server_commands.ConfigError("argument must be 'yes' or 'no'")
     st.observer.latency_tracking = value.lower() == "yes"
 
 

@@ -67,7 +67,7 @@ def _set_appendonly(st: Any, v: str) -> None:
     p = st.persistence
     if p is None:
         if v.lower() == "yes":
-            raise ValueError(v)
+            raise server_commands.ConfigError("persistence is off: start the server with --dir")
         return
     p.set_appendonly(v.lower() == "yes")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import resource
 import time
 from collections.abc import Callable
@@ -102,8 +103,8 @@ def info(c: Any, a: list[bytes]) -> bytes:
 # --- CONFIG ---------------------------------------------------------------------
 
 
-class BadValue(ValueError):
-    """A setter's refusal in Redis's own words (CONFIG SET replies with them)."""
+class ConfigError(ValueError):
+    """A setter's refusal in Redis's words (the text after "CONFIG SET failed ... - ")."""
 
 
 def _set_hz(st: Any, v: str) -> None:
@@ -112,8 +113,8 @@ def _set_hz(st: Any, v: str) -> None:
 
 def _set_samples(st: Any, v: str) -> None:
     n = int(v)
-    if not 1 <= n <= 64:
-        raise ValueError(v)
+    if not 1 <= n <= 64:  # (Redis takes up to INT_MAX; the sampler here keeps a 64 cap)
+        raise ConfigError("argument must be between 1 and 64 inclusive")
     st.evictor.samples = n
 
 
@@ -162,6 +163,77 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
 
 # Accepted and remembered but without effect here (clients and benchmarks set them).
 INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
+# Redis 7.0 protects these (enable-protected-configs no): its word for the refusal.
+_PROTECTED = ("dir", "dbfilename")
+
+
+# The numeric parameters' kinds and bounds, as Redis 7.0's config.c declares them: an
+# "int" is a strict decimal (string2ll), a "memory" value takes units (memtoull, which
+# saturates), and either is then held to [low, high] with Redis's messages. A setter
+# gets the number written back as a plain decimal.
+_I32, _I64 = 2**31 - 1, 2**63 - 1
+NUMERIC: dict[str, tuple[str, int, int]] = {
+    "hz": ("int", 0, _I32), "maxmemory-samples": ("int", 1, _I32),
+    "maxmemory": ("memory", 0, 2**64 - 1),
+    "busy-reply-threshold": ("int", 0, _I64), "lua-time-limit": ("int", 0, _I64),
+    "latency-monitor-threshold": ("int", 0, _I64),
+    "slowlog-log-slower-than": ("int", -1, _I64), "slowlog-max-len": ("int", 0, _I64),
+    "min-replicas-to-write": ("int", 0, _I32), "min-replicas-max-lag": ("int", 0, _I32),
+    "lfu-log-factor": ("int", 0, _I32), "lfu-decay-time": ("int", 0, _I32),
+    "hll-sparse-max-bytes": ("memory", 0, _I64),
+    "list-compress-depth": ("int", 0, _I32),
+    "list-max-listpack-size": ("int", -(2**31), _I32),
+    "list-max-ziplist-size": ("int", -(2**31), _I32),
+    "stream-node-max-bytes": ("memory", 0, _I64), "stream-node-max-entries": ("int", 0, _I64),
+    **{f"{t}-max-{enc}-entries": ("int", 0, _I64)
+       for t in ("hash", "set", "zset") for enc in ("listpack", "ziplist")},
+    **{f"{t}-max-{enc}-value": ("memory", 0, _I64)
+       for t in ("hash", "zset") for enc in ("listpack", "ziplist")},
+    "set-max-intset-entries": ("int", 0, _I64),
+}  # fmt: skip
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_MEMORY = re.compile(r"([0-9]*)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 10**6, "mb": 1 << 20, "g": 10**9,
+                 "gb": 1 << 30}  # fmt: skip
+# Redis's order of the policies in its error message.
+_POLICY_ORDER = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                 "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")  # fmt: skip
+
+
+def _checked(name: str, value: str) -> str:
+    """``value`` for parameter ``name`` as its setter takes it, or Redis's ConfigError."""
+    if name in NUMERIC:
+        kind, low, high = NUMERIC[name]
+        if kind == "int":
+            if not _DECIMAL.match(value) or not -(2**63) <= int(value) <= _I64:
+                raise ConfigError("argument couldn't be parsed into an integer")
+            n = int(value)
+        else:
+            m = _MEMORY.match(value)
+            if m is None or not m[1] and not m[2]:
+                raise ConfigError("argument must be a memory value")
+            n = min(int(m[1] or 0), 2**64 - 1) * _MEMORY_UNITS[(m[2] or "").lower()]
+            n = min(n, 2**64 - 1)
+        if not low <= n <= high:
+            raise ConfigError(f"argument must be between {low} and {high} inclusive")
+        return str(n)
+    if name == "maxmemory-policy" and value.lower() not in _POLICY_ORDER:
+        raise ConfigError("argument(s) must be one of the following: " + ", ".join(_POLICY_ORDER))
+    if name == "appendonly" and value.lower() not in ("yes", "no"):
+        raise ConfigError("argument must be 'yes' or 'no'")
+    if name == "save":
+        _check_save(value)
+    return value
+
+
+def _check_save(value: str) -> None:
+    """Redis's "save" sanity check: pairs of seconds (>= 1) and changes (>= 0)."""
+    words = value.split()
+    if len(words) % 2 or any(
+        not re.fullmatch(r"[+-]?[0-9]+", w) or int(w) < (0 if i % 2 else 1)
+        for i, w in enumerate(words)
+    ):
+        raise ConfigError("Invalid save parameters")
 
 
 # Redis's immutable parameters this cache has no CONFIG GET for: refused as Redis refuses
@@ -237,54 +309,69 @@ def config_get(c: Any, a: list[bytes]) -> bytes:
 
 @command("SET", -4, "", (0, 0, 0), G, "Set configuration parameters", CONFIG)
 def config_set(c: Any, a: list[bytes]) -> bytes:
+    """All or nothing, as Redis 7.0: every name is checked first (unknown, immutable,
+    given twice), then the values are set in order, and one refused puts back those set
+    before it. A name's error spells it as the client did, a value's as Redis does."""
     st = c.state
     if len(a) % 2:
         raise CommandError(arity_error("config|set"))
-    pairs = [(a[i].decode(errors="replace").lower(), a[i + 1].decode(errors="replace"))
+    pairs = [(a[i].decode(errors="replace"), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
-    for i, (name, _) in enumerate(pairs):
+    seen: set[str] = set()
+    for given, value in pairs:
+        name = given.lower()
+        failed = f"CONFIG SET failed (possibly related to argument '{given}') - "
         if name in REDIS_IMMUTABLE:
-            raise CommandError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - "
-                "can't set immutable config"
-            )
-        if any(name == earlier for earlier, _ in pairs[:i]):
-            raise CommandError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-            )
-    for name, value in pairs:
+            raise CommandError(failed + "can't set immutable config")
         if name in _LISTENING:  # Redis rebinds its listeners; here only the value they have
             if value != _config_value(st, name):
-                raise CommandError(
-                    f"CONFIG SET failed (possibly related to argument '{name}') - "
-                    "changing it on a running server is not supported"
-                )
+                raise CommandError(failed + "changing it on a running server is not supported")
             continue
         if name not in SETTERS and name not in INERT:
             if name in GETTERS or name in st.extra_config:
-                raise CommandError(
-                    f"CONFIG SET failed (possibly related to argument '{name}') - "
-                    "can't set immutable config"
-                )
-            raise CommandError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
-    for name, value in pairs:
+                why = "protected" if name in _PROTECTED else "immutable"
+                raise CommandError(failed + f"can't set {why} config")
+            raise CommandError(f"Unknown option or number of arguments for CONFIG SET - '{given}'")
+        if name in seen:
+            raise CommandError(failed + "duplicate parameter")
+        seen.add(name)
+    done: list[tuple[str, str | None]] = []
+    for given, value in pairs:
+        name = given.lower()
         if name in _LISTENING:
             continue
         try:
-            if name in SETTERS:
-                SETTERS[name](st, value)
-            else:
-                st.extra_config[name] = value
-        except BadValue as e:
-            raise CommandError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - {e}"
-            ) from None
-        except ValueError:
-            raise CommandError(
-                f"CONFIG SET failed (possibly related to argument '{name}') - "
-                f"argument couldn't be parsed: '{value}'"
+            old = _config_value(st, name)
+            _set(st, name, _checked(name, value))
+            done.append((name, old))
+        except ValueError as e:
+            for set_name, was in reversed(done):
+                _restore(st, set_name, was)
+            why = (
+                str(e) if isinstance(e, ConfigError) else f"argument couldn't be parsed: '{value}'"
+            )
+            raise CommandError(  # (here Redis names the parameter itself)
+                f"CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ) from None
     return resp.OK
+
+
+def _set(st: Any, name: str, value: str) -> None:
+    if name in SETTERS:
+        SETTERS[name](st, value)
+    else:
+        st.extra_config[name] = value
+
+
+def _restore(st: Any, name: str, old: str | None) -> None:
+    """Put back a parameter's value from before a CONFIG SET that failed further on."""
+    if old is None:
+        st.extra_config.pop(name, None)
+        return
+    try:
+        _set(st, name, old)
+    except ValueError:  # (a value it had is one it takes: nothing to do if not)
+        pass
 
 
 @command("RESETSTAT", 2, "", (0, 0, 0), G, "Reset the statistics INFO reports", CONFIG)
