@@ -85,7 +85,7 @@ Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server;
 load: ``make load-cache`` (locust).
 
 What Redis has that this does not: RDB files (our snapshot has its own
-format), ACL selectors and first-arg rules, replication, client-side caching,
+format), ACL selectors, replication, client-side caching,
 keyspace notifications, CONFIG REWRITE, DEBUG, MIGRATE, cluster mode; the output
 buffer limits of normal clients (pub/sub and unauthenticated ones are limited).
 """
