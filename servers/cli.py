@@ -108,7 +108,12 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) ->
     args = parser.parse_args(argv)
     check_before_start(parser, args)
     level = getattr(logging, args.log_level.upper())
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    log_file = getattr(args, "log_file", None)  # a server with --log-file: "" is stdout
+    if log_file:
+        logging.basicConfig(level=level, format=fmt, filename=log_file)
+    else:
+        logging.basicConfig(level=level, format=fmt, stream=sys.stdout if log_file == "" else None)
     if level > logging.INFO:
         # The launchers (harness.procs) read the bound port from this one line,
         # so it is logged whatever the level.

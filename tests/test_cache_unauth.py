@@ -188,6 +188,29 @@ def test_a_500mb_bulk_header_is_cut_at_once_without_buffering():
         assert grown < 16 * 1024, f"RSS grew by {grown} kB after {sent} bytes sent"
 
 
+def _writes_until_cut(addr: tuple[str, int]) -> int:
+    """Commands sent without reading a reply (each one -NOAUTH) until the server closes
+    the connection; a server that buffers every reply lets all 300,000 through."""
+    chunk = cmd("SET", "x", 5) * 1000
+    with socket.create_connection(addr, timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # replies pile up server-side
+        for i in range(300):
+            try:
+                s.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                return i * 1000
+        return 300 * 1000
+
+
+def test_an_unauthenticated_client_not_reading_its_replies_is_cut_as_redis(both):
+    """Redis's unit/auth 'For unauthenticated clients output buffer is limited': past 1024
+    unsent reply bytes a client that has not authenticated is disconnected. Before, ours
+    kept every -NOAUTH in memory, then stopped reading: the client's writes hung."""
+    ours, real = both
+    assert _writes_until_cut(real) < 300 * 1000
+    assert _writes_until_cut(ours) < 300 * 1000
+
+
 def logged_in_conversation(addr: tuple[str, int], wire: bytes, then: bytes = b"") -> bytes:
     """AUTH in a read of its own (answered), then ``wire`` in one write (and ``then`` in
     another once the server has had it); every byte read after +OK until the close."""

@@ -2,7 +2,10 @@
 
 Layout:
 
-* ``__main__.py``: flags only (``python -m servers.cache --port 6380 --maxmemory 100mb``).
+* ``__main__.py``: flags (``python -m servers.cache --port 6380 --maxmemory 100mb``), or a
+  redis.conf and flags over it (``python -m servers.cache redis.conf --port 6380``):
+  ``conf.py`` reads the file as redis-server does and refuses, with file and line,
+  any directive it cannot honour (an ignored list for those without effect here).
 * ``server.py``: the shared ``State`` (a ``servers.respkit.ServerState``:
   keyspace, pub/sub hub, blocking, config, counters), the ``hz`` cron (active
   expiry, eviction, ops/sec) and ``serve``.
@@ -73,11 +76,16 @@ test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server),
 test_cache_runs.py (runs against the call-by-call path and redis-server),
 test_cache_hostile.py (attacks: Lua sandbox and kill, ACL key positions, secrets in
 SLOWLOG, bad AOF manifests, what a restart keeps).
-Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py).
+Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py), against a
+running server or, for the units that start their own servers (auth, acl, info,
+introspection, pause...), started by runtest itself through a ``src/redis-server``
+shim; test_cache_redis_local_units.py runs the quick ones in CI with floors.
 Benchmark: ``make bench-cache`` (redis-benchmark, ours vs redis-server;
 ``ARGS=--aof``: the writes under each appendfsync policy);
 load: ``make load-cache`` (locust).
 
 What Redis has that this does not: RDB files (our snapshot has its own
-format), ACL selectors, replication, client-side caching, cluster mode.
+format), ACL selectors, replication, client-side caching,
+keyspace notifications, CONFIG REWRITE, DEBUG, MIGRATE, cluster mode; the output
+buffer limits of normal clients (pub/sub and unauthenticated ones are limited).
 """

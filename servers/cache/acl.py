@@ -3,7 +3,9 @@
 Strategy. A ``User`` keeps its rules the way they were written (``-@all
 +@read +set``) and a compiled form the session checks: ``allowed``, the set
 of full command names (``get``, ``config|get``) the rules add up to over the
-registry as it is now. ``allcommands`` means "every command, also those
+registry as it is now (one set operation per rule: ``_names_of`` indexes what
+each rule word names), and ``firstargs``, Redis 7.0's first-arg rules
+(``+select|0``: SELECT 0 only). ``allcommands`` means "every command, also those
 registered later", as Redis's ``+@all``. A key pattern carries the access it
 grants (``~p`` read and write, ``%R~p`` read, ``%W~p`` write); each key of a
 call needs what Redis's key specs say (``key_roles``): a read command reads,
@@ -182,6 +184,7 @@ class User:
     rules: list[str] = field(default_factory=lambda: ["-@all"])
     allcommands: bool = False
     allowed: set[str] = field(default_factory=set)
+    firstargs: dict[str, frozenset[bytes]] = field(default_factory=dict)  # +select|0: SELECT 0 only
     keys: list[tuple[str, bytes]] = field(default_factory=list)  # ("RW"|"R"|"W", pattern)
     allkeys: bool = False
     channels: list[bytes] = field(default_factory=list)
@@ -248,8 +251,13 @@ class User:
         elif rule.startswith("&"):
             if has_spaces(rule[1:]):
                 raise AclError("Syntax error")
-            if not self.allchannels:
-                self._add_once(self.channels, to_bytes(rule[1:]))
+            if self.allchannels:  # Redis's EISDIR
+                raise AclError(
+                    "Adding a pattern after the * pattern (or the 'allchannels' flag) is not "
+                    "valid and does not have any effect. Try 'resetchannels' to start with an "
+                    "empty list of channels"
+                )
+            self._add_once(self.channels, to_bytes(rule[1:]))
         elif low in ("allcommands", "+@all"):
             self.rules, self.allcommands = ["+@all"], True
             self.compile(registry)
@@ -279,8 +287,11 @@ class User:
     def _add_key(self, perm: str, pattern: str) -> None:
         if has_spaces(pattern):
             raise AclError("Syntax error")
-        if self.allkeys:
-            return
+        if self.allkeys:  # Redis's EEXIST
+            raise AclError(
+                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
+                "does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+            )
         if pattern == "*" and perm == "RW":
             self.allkeys, self.keys = True, []
             return
@@ -309,12 +320,18 @@ class User:
                 raise AclError("Syntax error")
             if sign == "+" and len(parts) == 3 and subcommand is not None:
                 raise AclError("Allowing first-arg of a subcommand is not supported")
-            if cmd is None or len(parts) > 2 or (len(parts) == 2 and subcommand is None):
+            # "+select|0": a command without subcommands, then its first argument
+            first_arg = sign == "+" and len(parts) == 2 and cmd is not None and not cmd.subcommands
+            if (
+                cmd is None
+                or len(parts) > 2
+                or (len(parts) == 2 and not subcommand and not first_arg)
+            ):
                 raise AclError(UNKNOWN_RULE)
         # An earlier rule this one overrides whole is dropped (as Redis's
-        # ACLUpdateCommandRules): the same category, the same command, or a subcommand of
-        # the command named now. So the list, and GETUSER's text, stay as short as the
-        # rules that still matter, however often the user is changed.
+        # ACLUpdateCommandRules): the same category, the same command, or a subcommand (or
+        # first argument) of the command named now. So the list, and GETUSER's text, stay
+        # as short as the rules that still matter, however often the user is changed.
         sub_prefix = name + "|"
         self.rules = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
         if not self.rules:
@@ -325,22 +342,38 @@ class User:
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     def compile(self, registry: Registry) -> None:
-        """Replay the command rules over today's registry into ``allowed``."""
-        self.allowed = set()
+        """Replay the command rules over today's registry into ``allowed`` and ``firstargs``."""
+        self.allowed, self.firstargs = set(), {}
         for r in self.rules:
             self._apply_rule(r, registry)
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
 
     def _apply_rule(self, rule: str, registry: Registry) -> None:
+        """One rule into ``allowed``, or into ``firstargs`` for ``+select|0`` (a command
+        without subcommands, then an argument: SELECT 0 only, until a later rule allows or
+        denies SELECT as a whole; Redis 7.0's deprecated first-arg rules). ``firstargs`` is
+        replaced, never changed in place: SETUSER's copy of a user shares it."""
+        base, bar, arg = rule[1:].partition("|")
+        if bar and rule[0] == "+":
+            cmd = registry.lookup(to_bytes(base))
+            if cmd is not None and not cmd.subcommands:
+                args = self.firstargs.get(base, frozenset()) | {to_bytes(arg)}
+                self.firstargs = {**self.firstargs, base: args}
+                return
         hit = _names_of(registry, rule[1:])
         if rule[0] == "+":
             self.allowed |= hit
         else:
             self.allowed -= hit
+        if self.firstargs:
+            self.firstargs = {n: a for n, a in self.firstargs.items() if n not in hit}
 
     # -- checks ------------------------------------------------------------------------
-    def may_run(self, name: str) -> bool:
-        return self.allcommands or name in self.allowed
+    def may_run(self, name: str, args: list[bytes] | None = None) -> bool:
+        if self.allcommands or name in self.allowed:
+            return True
+        allowed_args = self.firstargs.get(name)  # (only commands without subcommands)
+        return bool(allowed_args and args and len(args) > 1 and args[1].lower() in allowed_args)
 
     def may_access(self, key: bytes, write: bool, read: bool) -> bool:
         if self.allkeys:
@@ -422,17 +455,29 @@ class Acl:
         self.registry = registry
         self.users: dict[str, User] = {}
         self.log: list[LogEntry] = []  # newest first
+        # acl-pubsub-default: the channels a new user starts with (Redis 7: resetchannels)
+        self.pubsub_all = False
+        self.log_max = ACL_LOG_MAX  # acllog-max-len
         self.reset_default()
 
     def reset_default(self) -> None:
         self.users = {"default": self.new_user("default", ["on", "nopass", "~*", "&*", "+@all"])}
 
     def new_user(self, name: str, rules: Iterable[str]) -> User:
-        u = User(name)
-        for r in rules:
-            u.apply(r, self.registry)
+        u = User(name, allchannels=self.pubsub_all)
+        self._apply(u, rules)
         u.compile(self.registry)
         return u
+
+    def _apply(self, u: User, rules: Iterable[str]) -> None:
+        """The rules in order; ``reset`` leaves the channels acl-pubsub-default gives."""
+        for r in rules:
+            self._apply_one(u, r)
+
+    def _apply_one(self, u: User, rule: str) -> None:
+        u.apply(rule, self.registry)
+        if self.pubsub_all and rule.lower() == "reset":
+            u.allchannels = True
 
     @property
     def default(self) -> User:
@@ -441,12 +486,11 @@ class Acl:
     def setuser(self, name: str, rules: list[str]) -> User:
         """Apply ``rules`` to a copy of the user (created if new); all or nothing."""
         old = self.users.get(name)
-        u = User(name)
+        u = User(name, allchannels=self.pubsub_all)
         if old is not None:
             u.__dict__.update({k: (list(v) if isinstance(v, list) else set(v) if isinstance(v, set) else v)
                                for k, v in old.__dict__.items()})  # fmt: skip
-        for r in rules:
-            u.apply(r, self.registry)
+        self._apply(u, rules)
         if old is not None:
             old.__dict__.update(u.__dict__)  # connected clients hold the object: change it in place
             return old
@@ -464,7 +508,7 @@ class Acl:
         """Why ``user`` may not run ``args`` (reason, object), or None when it may."""
         target = cmd.called(args)
         name = target.name
-        if not user.may_run(name):
+        if not user.may_run(name, args):
             return "command", name
         if not user.allkeys and (target.first_key > 0 or target.name in KEY_FINDERS):
             for key, read, write in key_roles(target, args):
@@ -487,7 +531,7 @@ class Acl:
                 self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
-        del self.log[ACL_LOG_MAX:]
+        del self.log[self.log_max :]
 
     # -- the ACL file ------------------------------------------------------------------
     def parse_file(self, text: str, filename: str = "") -> dict[str, User]:
@@ -515,14 +559,14 @@ class Acl:
             if name in users:
                 errors.append(f"WARNING: Duplicate user '{name}' found on line {n}. ")
                 continue
-            u = users[name] = User(name)
+            u = users[name] = User(name, allchannels=self.pubsub_all)
             reported = False
             for rule in words[2:]:
                 rule = rule.strip("\t\r\n")
                 if not rule:
                     continue
                 try:
-                    u.apply(rule, self.registry)
+                    self._apply_one(u, rule)
                 except AclError as e:
                     if str(e) == UNKNOWN_RULE:
                         errors.append(

@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from .server import State
 
 QUEUED = b"+QUEUED\r\n"
+# Unsent reply bytes a client that has not authenticated may have: past this it is
+# disconnected (Redis's checkClientOutputBufferLimits), so that a client without the
+# password cannot make the server buffer -NOAUTH replies it never reads. Redis counts
+# its reply list, not its 16 kB static buffer: the replies of the batch being answered
+# count past that much (a pipeline of a few hundred refusals is still answered).
+UNAUTH_OUTPUT_LIMIT = 1024
+REPLY_CHUNK = 16 * 1024
 NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -50,6 +57,7 @@ class Client(Session):
         super().__init__(state, conn)
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()  # SSUBSCRIBE
         self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
         self.multi_failed = False
         self.in_exec = False  # inside EXEC blocking commands must not block
@@ -77,6 +85,13 @@ class Client(Session):
         if self.reply_mode == b"ON":
             return self._guard(cmd, args)
         return self._silenced(cmd, args)
+
+    def _unauth_output_over(self, refused: bytes) -> bool:
+        """Unsent bytes (the transport's, and this batch's replies so far, each about as
+        long as this refusal) past what Redis lets an unauthenticated client have."""
+        batch = len(self.out) * len(refused) if self.out else 0
+        unsent = self.conn.write_buffer_size() + max(0, batch - REPLY_CHUNK)
+        return unsent > UNAUTH_OUTPUT_LIMIT
 
     def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
@@ -107,6 +122,9 @@ class Client(Session):
                 if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
                     return self._abort_exec(cmd, refused)
                 self.state.observer.rejected(cmd, refused)
+                if not self.authenticated and self._unauth_output_over(refused):
+                    self.conn.log.warning("closing: unauthenticated client not reading its replies")
+                    self.conn.abort()
                 return self.reject(refused)
         if self.monitoring:
             refused = ops.monitor_refusal(cmd)
@@ -227,6 +245,7 @@ class Client(Session):
         self.update_guard()
 
     def closed(self) -> None:
+        self.state.over_soft.discard(self)
         ops.forget(self)
         self.state.blocking.unpark(self)
         self._leave_pubsub()
@@ -257,7 +276,8 @@ class Client(Session):
             "id": base["id"], "addr": base["addr"], "laddr": base["laddr"],
             "fd": -1,  # (netlib's Connection does not expose its socket)
             "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags,
-            "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns), "ssub": 0,
+            "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns),
+            "ssub": len(self.shard_channels),
             "multi": multi, "qbuf": query, "qbuf-free": 0, "argv-mem": argv,
             "multi-mem": sum(sum(len(x) for x in q) for q in self.multi or ()),
             "rbs": 1024, "rbp": 0, "obl": 0, "oll": 0, "omem": omem,
@@ -268,7 +288,7 @@ class Client(Session):
         return fields
 
     def client_type(self) -> bytes:
-        return b"pubsub" if self.channels or self.patterns else b"normal"
+        return b"pubsub" if self.channels or self.patterns or self.shard_channels else b"normal"
 
     def _leave_pubsub(self) -> None:
         hub = self.state.hub
@@ -276,8 +296,11 @@ class Client(Session):
             hub.unsubscribe(self, ch)
         for pat in self.patterns:
             hub.punsubscribe(self, pat)
+        for ch in self.shard_channels:
+            hub.sunsubscribe(self, ch)
         self.channels.clear()
         self.patterns.clear()
+        self.shard_channels.clear()
         self.update_guard()
 
     # -- transactions ---------------------------------------------------------------
@@ -301,7 +324,9 @@ class Client(Session):
         self.watch_dirty = False
 
     def update_guard(self) -> None:
-        self.subscribed = self.proto == 2 and bool(self.channels or self.patterns)
+        self.subscribed = self.proto == 2 and bool(
+            self.channels or self.patterns or self.shard_channels
+        )
         self.restricted = not self.authenticated or not self.user.unrestricted
         self.guarded = (
             self.subscribed
@@ -328,6 +353,13 @@ class Client(Session):
         reader cannot make the server buffer every message forever.
         """
         self.send(data)
+        self.check_output()
+
+    def check_output(self) -> None:
+        """The pubsub output limits on what is unsent now: past the hard limit, or past the
+        soft one for longer than its seconds, the subscriber is disconnected. A subscriber
+        over the soft limit is also checked by the cron (``State.over_soft``), as Redis's
+        clientsCron does: it is cut when its time is up even if nothing is published."""
         unsent = self.conn.write_buffer_size()
         hard, soft, seconds = self.state.output_limits["pubsub"]
         over = unsent > self.state.pubsub_output_limit
@@ -335,10 +367,13 @@ class Client(Session):
             now = time.monotonic()
             if self.soft_since is None:
                 self.soft_since = now
+                self.state.over_soft.add(self)
             over = now - self.soft_since > seconds
-        elif unsent <= soft:
+        elif unsent <= soft or not soft:
             self.soft_since = None
+            self.state.over_soft.discard(self)
         if over:
+            self.state.over_soft.discard(self)
             self.conn.log.warning(
                 "closing: pub/sub output buffer over the limit (%d bytes)", unsent
             )

@@ -20,6 +20,9 @@ from servers.respkit.glob import compile_glob
 class Hub:
     def __init__(self) -> None:
         self.channels: dict[bytes, dict[Any, None]] = {}
+        # Shard channels (SSUBSCRIBE / SPUBLISH): a namespace of their own, no patterns.
+        # Without a cluster every shard channel lives here, as on a lone Redis.
+        self.shard: dict[bytes, dict[Any, None]] = {}
         self.patterns: dict[bytes, dict[Any, None]] = {}
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
 
@@ -27,11 +30,26 @@ class Hub:
         self.channels.setdefault(channel, {})[client] = None
 
     def unsubscribe(self, client: Any, channel: bytes) -> None:
-        subs = self.channels.get(channel)
-        if subs is not None:
-            subs.pop(client, None)
-            if not subs:
-                del self.channels[channel]
+        _drop(self.channels, client, channel)
+
+    def ssubscribe(self, client: Any, channel: bytes) -> None:
+        self.shard.setdefault(channel, {})[client] = None
+
+    def sunsubscribe(self, client: Any, channel: bytes) -> None:
+        _drop(self.shard, client, channel)
+
+    def spublish(self, channel: bytes, message: bytes) -> int:
+        """SPUBLISH: an ``smessage`` to the shard channel's subscribers; their count."""
+        subs = self.shard.get(channel)
+        if not subs:
+            return 0
+        enc: dict[int, bytes] = {}
+        for c in list(subs):
+            data = enc.get(c.proto)
+            if data is None:
+                data = enc[c.proto] = resp.push([b"smessage", channel, message], c.proto)
+            c.deliver(data)
+        return len(subs)
 
     def psubscribe(self, client: Any, pattern: bytes) -> None:
         self.patterns.setdefault(pattern, {})[client] = None
@@ -72,3 +90,11 @@ class Hub:
 
     def numpat(self) -> int:
         return len(self.patterns)
+
+
+def _drop(table: dict[bytes, dict[Any, None]], client: Any, channel: bytes) -> None:
+    subs = table.get(channel)
+    if subs is not None:
+        subs.pop(client, None)
+        if not subs:
+            del table[channel]

@@ -322,6 +322,8 @@ class Database:
             self.delete(key)
 
     def expire_now(self, key: bytes) -> None:
+        if self.ks.expire_paused:
+            return  # logically expired: the caller answers as if the key were gone
         self.delete(key)
         self.ks.expired_keys += 1
 
@@ -406,6 +408,9 @@ class Keyspace:
         # Changes since start (Redis's server.dirty, INFO rdb_changes_since_last_save):
         # one per key written, aggregate changed in place, or key deleted.
         self.dirty = 0
+        # While CLIENT PAUSE lasts nothing expires (Redis 7.0): a key past its TTL reads as
+        # gone but stays, and is deleted (expired_keys counted) at its first lookup after.
+        self.expire_paused = False
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         # Set by blocking.Blocking: told when a key clients block on is created,
         # replaced or deleted (a blocked XREADGROUP must learn its stream is gone).

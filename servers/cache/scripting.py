@@ -87,6 +87,7 @@ from servers.respkit import VERSION, Command, CommandError
 
 from . import luabytecode, lualibs
 from .acl import describe_client
+from .commands.ops import MAY_REPLICATE
 from .eviction import OOM_ERROR
 
 if TYPE_CHECKING:
@@ -719,7 +720,7 @@ class Engine:
         if refused is not None:
             return refused
         write = "write" in target.flags
-        if write and run.read_only:
+        if run.read_only and (write or target.name in MAY_REPLICATE):  # PUBLISH too, as Redis
             return b"-ERR Write commands are not allowed from read-only scripts.\r\n"
         if write and (refused := self.state.admit_replicated_write()) is not None:
             return refused

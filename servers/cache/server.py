@@ -27,6 +27,7 @@ from . import (
     runs,  # noqa: F401  (SET, GET, INCR, LPUSH run pipelined runs at once)
 )
 from .acl import Acl
+from .acl import categories as acl_categories
 from .blocking import Blocking
 from .client import Client
 from .commands import acl as acl_commands
@@ -91,6 +92,7 @@ class State(ServerState):
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
         self.pubsub_output_limit: float = PUBSUB_OUTPUT_LIMIT
+        self.over_soft: set[Client] = set()  # subscribers over the soft output limit (cron)
         # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
         self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
@@ -167,6 +169,9 @@ class State(ServerState):
     def database(self, index: int) -> Database:
         return self.keyspace.dbs[index]
 
+    def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
+        return acl_categories(cmd, parent)
+
     def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
         """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
         return acl_commands.login(client, user, password)
@@ -206,10 +211,12 @@ class State(ServerState):
         """One tick: active expiry within its time budget, eviction, ops/sec."""
         if self.persistence is not None:
             self.persistence.poll()  # a forked child's end; evictions logged since the last batch
+        for client in list(self.over_soft):  # the soft output limit's time may be up
+            client.check_output()
         if self.busy_script is not None:
             return  # a script holds the keyspace (its worker thread runs the commands)
-        budget = EXPIRE_TIME_PERC / 100 / self.hz
-        self.keyspace.active_expire(budget)
+        if not self.keyspace.expire_paused:  # (CLIENT PAUSE: no key expires meanwhile)
+            self.keyspace.active_expire(EXPIRE_TIME_PERC / 100 / self.hz)
         if self.evictor.maxmemory:
             self.memory.sample()  # client buffers, scripts: what eviction sees, fresh each tick
             if self.evictor.over():

@@ -25,7 +25,9 @@ Task = Callable[[], Coroutine[Any, Any, None]]
 S = TypeVar("S", bound=ServerState)
 
 
-def shell_config(host: str = "127.0.0.1", port: int = 0, timeout: float = 0) -> ShellConfig:
+def shell_config(
+    host: str = "127.0.0.1", port: int = 0, timeout: float = 0, maxclients: int = MAX_CONNECTIONS
+) -> ShellConfig:
     """The shell settings a RESP server wants: Redis's maxclients, its refusal, its ``timeout``.
 
     ``timeout`` 0 means never close an idle client, as Redis's default: a
@@ -36,7 +38,7 @@ def shell_config(host: str = "127.0.0.1", port: int = 0, timeout: float = 0) -> 
     return ShellConfig(
         host=host,
         port=port,
-        max_connections=MAX_CONNECTIONS,
+        max_connections=maxclients,
         refuse_message=MAX_CLIENTS,
         idle_timeout=timeout if timeout > 0 else math.inf,
     )
@@ -55,6 +57,7 @@ async def serve(
 
     server = await start(config=config, session_factory=factory)
     state.port = server.port
+    state.shell = server
     for t in tasks:  # the jobs stop with the server
         server.background(t(), getattr(t, "__name__", ""))
     return server

@@ -73,6 +73,7 @@ class ServerState:
         self.clients: dict[int, Session] = {}
         self.wakeups: Collection[Any] = ()
         self.port = 0
+        self.shell: Any = None  # the netlib shell Server once listening (its config: maxclients)
         self.started = time.time()
         self.commands_processed = 0
         self.unsynced = False  # ``sync`` has writes to make durable before replies go out
@@ -124,6 +125,12 @@ class ServerState:
 
     def serve_wakeups(self) -> None:
         """Answer the blocked sessions ``wakeups`` says may be served."""
+
+    def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
+        """The ACL categories COMMAND INFO and COMMAND LIST FILTERBY ACLCAT report for a
+        command (``parent``: the container of a subcommand). A server with ACLs knows
+        them; by default a command's group."""
+        return frozenset({cmd.group})
 
     def info_server(self) -> dict[str, Any]:
         return {

@@ -41,7 +41,7 @@ from ..acl import (
     to_bytes,
     to_str,
 )
-from ..table import SYNTAX, Command, CommandError, command, container, to_int
+from ..table import Command, CommandError, command, container, to_int
 from . import server as server_commands
 
 G = "server"
@@ -140,9 +140,9 @@ def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  
 
 def _lost_a_channel(cl: Any) -> bool:
     user = cl.user
-    if user.allchannels or not (cl.channels or cl.patterns):
+    if user.allchannels or not (cl.channels or cl.patterns or cl.shard_channels):
         return False
-    return not all(user.may_publish(ch) for ch in cl.channels) or not all(
+    return not all(user.may_publish(ch) for ch in cl.channels | cl.shard_channels) or not all(
         user.may_publish(p, literal=True) for p in cl.patterns
     )
 
@@ -155,22 +155,24 @@ def set_requirepass(state: Any, password: str) -> None:
     refresh(state)
 
 
-def load_aclfile(state: Any, path: str) -> None:
-    """Replace every user by the file's (raises AclError or OSError; then nothing changes)."""
+def load_aclfile(state: Any, path: str, me: Any = None) -> None:
+    """Replace every user by the file's (raises AclError; then nothing changes). As
+    Redis's ACL LOAD, every user but default is a new one: their clients are
+    disconnected (``me``, the one loading, once its +OK is sent)."""
     try:
         text = to_str(Path(path).read_bytes())
     except OSError as e:
         raise AclError(f"Error loading ACLs, opening file '{path}': {e.strerror}") from None
     users = state.acl.parse_file(text, path)
-    gone = set(state.acl.users) - set(users)
+    gone = set(state.acl.users) - {"default"}
     for name, u in users.items():  # keep the objects clients hold
         if name in state.acl.users:
             state.acl.users[name].__dict__.update(u.__dict__)
         else:
             state.acl.users[name] = u
-    for name in gone:
+    for name in set(state.acl.users) - set(users):
         del state.acl.users[name]
-    refresh(state, gone)
+    refresh(state, gone, me)
 
 
 # --- ACL ------------------------------------------------------------------------------
@@ -274,8 +276,11 @@ def acl_deluser(c: Any, a: list[bytes]) -> bytes:
 def acl_cat(c: Any, a: list[bytes]) -> bytes:
     if len(a) == 2:
         return resp.bulks([x.encode() for x in CATEGORIES])
-    if len(a) > 3:
-        return SYNTAX
+    if len(a) > 3:  # Redis's addReplySubcommandSyntaxError
+        raise CommandError(
+            f"unknown subcommand or wrong number of arguments for '{_s(a[1])}'. "
+            f"Try {_s(a[0]).upper()} HELP."
+        )
     cat = _s(a[2]).lower()
     if cat not in CATEGORIES:
         raise CommandError(f"Unknown category '{_s(a[2])}'")
@@ -387,7 +392,7 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
     if not path:
         raise CommandError(NO_ACLFILE)
     try:
-        load_aclfile(c.state, path)
+        load_aclfile(c.state, path, me=c)
     except AclError as e:  # (Redis's own words: every error of the file, or why it can't open)
         raise CommandError(str(e)) from None
     return resp.OK
@@ -395,6 +400,34 @@ def acl_load(c: Any, a: list[bytes]) -> bytes:
 
 # --- CONFIG requirepass / aclfile ---------------------------------------------------
 
+
+def _set_pubsub_default(st: Any, value: str) -> None:
+    """``acl-pubsub-default allchannels|resetchannels``: what a user created from now on
+    may publish and subscribe to (users that exist keep their channels)."""
+    if value.lower() not in ("allchannels", "resetchannels"):
+        raise server_commands.ConfigError(
+            "argument(s) must be one of the following: allchannels, resetchannels"
+        )
+    st.acl.pubsub_all = value.lower() == "allchannels"
+
+
+server_commands.GETTERS["acl-pubsub-default"] = lambda st: (
+    "allchannels" if st.acl.pubsub_all else "resetchannels"
+)
+server_commands.SETTERS["acl-pubsub-default"] = _set_pubsub_default
+
+
+def _set_log_max(st: Any, value: str) -> None:
+    """``acllog-max-len``: the ACL LOG keeps this many entries (the oldest go at once)."""
+    n = int(value)
+    if n < 0:
+        raise ValueError(value)
+    st.acl.log_max = n
+    del st.acl.log[n:]
+
+
+server_commands.GETTERS["acllog-max-len"] = lambda st: str(st.acl.log_max)
+server_commands.SETTERS["acllog-max-len"] = _set_log_max
 server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
 server_commands.GETTERS["aclfile"] = lambda st: st.aclfile
 server_commands.SETTERS["requirepass"] = set_requirepass

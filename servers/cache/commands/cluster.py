@@ -37,3 +37,9 @@ def _disabled(c: Any, a: list[bytes]) -> bytes:
 
 for _name, _arity, _flags, _summary in SUBCOMMANDS:
     command(_name, _arity, _flags, (0, 0, 0), G, _summary, CLUSTER)(_disabled)
+
+
+# READONLY / READWRITE (a replica's read mode in a cluster): refused the same way.
+for _name, _summary in (("READONLY", "Enables read-only queries on a cluster replica"),
+                        ("READWRITE", "Disables read-only queries on a cluster replica")):  # fmt: skip
+    command(_name, 1, "fast loading stale", (0, 0, 0), G, _summary)(_disabled)

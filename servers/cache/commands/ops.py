@@ -19,6 +19,7 @@ from netlib import resp
 from servers.cli import parse_size
 from servers.respkit import HOLD
 
+from ..observe import percentile_text
 from ..table import REGISTRY, SYNTAX, CommandError, command, container, to_int
 from . import server as server_commands
 
@@ -176,6 +177,7 @@ def client_pause(c: Any, a: list[bytes]) -> bytes:
     end = time.monotonic() + ms / 1000
     if st.pause is None or end > st.pause[0] or mode == "all":
         st.pause = (max(end, st.pause[0]) if st.pause else end, mode)
+    st.keyspace.expire_paused = True  # no key expires while paused, as in Redis 7.0
     if st.pause_timer is not None:
         st.pause_timer.cancel()
     st.pause_timer = asyncio.get_running_loop().call_later(
@@ -189,6 +191,7 @@ def client_pause(c: Any, a: list[bytes]) -> bytes:
 def unpause(st: Any) -> None:
     """The pause ends: every held client runs what it was sent, in order."""
     st.pause = None
+    st.keyspace.expire_paused = False
     if st.pause_timer is not None:
         st.pause_timer.cancel()
         st.pause_timer = None
@@ -243,7 +246,9 @@ def _writes(c: Any, cmd: Any) -> bool:
         registry = c.state.registry
         for args in c.multi:
             queued = registry.get(args[0])
-            if queued is not None and ("write" in queued.flags or queued.name in MAY_REPLICATE):
+            if queued is None or not ("write" in queued.flags or queued.name in MAY_REPLICATE):
+                continue
+            if not _no_writes_script(c, queued, args):  # a queued no-writes EVAL is a read
                 return True
     return False
 
@@ -377,6 +382,24 @@ def latency_histogram(c: Any, a: list[bytes]) -> bytes:
 
 MEMORY = container("MEMORY", G, "A container for memory diagnostics commands")
 
+DOCTOR_EMPTY = (
+    "Hi Sam, this instance is empty or is using very little memory, my issues detector can't "
+    "be used in these conditions. Please, leave for your mission on Earth and fill it with some "
+    "data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
+)
+DOCTOR_FINE = (
+    "Hi Sam, I can't find any memory issue in your instance. "
+    "I can only account for what occurs on this base.\n"
+)
+
+
+@command("DOCTOR", 2, "", (0, 0, 0), G, "Outputs memory problems report", MEMORY)
+def memory_doctor(c: Any, a: list[bytes]) -> bytes:
+    """Redis's report: below 5 MB used the detector declines, as Redis's does; above, none of
+    Redis's checks (fragmentation, peak, big client buffers) applies here: no issue found."""
+    used = c.state.memory.used()
+    return resp.verbatim(DOCTOR_EMPTY if used < 5 << 20 else DOCTOR_FINE, c.proto)
+
 
 @command(
     "USAGE",
@@ -404,7 +427,8 @@ CLASSES = ("normal", "replica", "pubsub")
 
 
 def _obl_text(st: Any) -> str:
-    """CONFIG GET's text: Redis 7.0 still names the replica class ``slave`` there."""
+    """CONFIG GET's text: Redis 7.0 still names the replica class ``slave`` there (sizes in
+    bytes)."""
     return " ".join(
         f"{'slave' if k == 'replica' else k} {h} {s} {t}"
         for k, (h, s, t) in st.output_limits.items()
@@ -412,7 +436,8 @@ def _obl_text(st: Any) -> str:
 
 
 def _set_obl(st: Any, value: str) -> None:
-    """``client-output-buffer-limit "pubsub 32mb 8mb 60 normal 0 0 0"``: class hard soft secs."""
+    """``client-output-buffer-limit "pubsub 32mb 8mb 60 normal 0 0 0"``: class hard soft secs
+    (all checked before any is set; refusals in Redis's words)."""
     words = value.split()
     if not words or len(words) % 4:
         raise server_commands.ConfigError(
@@ -440,6 +465,36 @@ def _set_obl(st: Any, value: str) -> None:
     st.pubsub_output_limit = new["pubsub"][0] or float("inf")
 
 
+def _set_percentiles(st: Any, value: str) -> None:
+    """``latency-tracking-info-percentiles "50 99 99.9"``: each in [0, 100] ("" : none)."""
+    try:
+        ps = [float(w) for w in value.split()]
+    except ValueError:
+        raise server_commands.ConfigError(
+            "Invalid latency-tracking-info-percentiles parameters"
+        ) from None
+    if any(not 0.0 <= p <= 100.0 for p in ps):
+        raise server_commands.ConfigError(
+            "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+        )
+    st.observer.percentiles = ps
+
+
+def _set_tracking(st: Any, value: str) -> None:
+    if value.lower() not in ("yes", "no"):
+        raise server_commands.ConfigError("argument must be 'yes' or 'no'")
+    st.observer.latency_tracking = value.lower() == "yes"
+
+
+server_commands.GETTERS.update({
+    "latency-tracking": lambda st: "yes" if st.observer.latency_tracking else "no",
+    "latency-tracking-info-percentiles": lambda st: " ".join(
+        percentile_text(p) for p in st.observer.percentiles),
+})  # fmt: skip
+server_commands.SETTERS.update({
+    "latency-tracking": _set_tracking,
+    "latency-tracking-info-percentiles": _set_percentiles,
+})  # fmt: skip
 server_commands.GETTERS.update({
     "slowlog-log-slower-than": lambda st: str(st.observer.slower_than_us),
     "slowlog-max-len": lambda st: str(st.observer.slowlog.maxlen),

@@ -14,6 +14,7 @@ from typing import Any
 from netlib import resp
 
 from .. import rdbvalue
+from ..eviction import LfuTracker, LruTracker
 from ..keyspace import estimate
 from ..restore import (
     TYPE_STREAM_LISTPACKS,
@@ -33,6 +34,7 @@ STREAM_TYPES = (bytes([TYPE_STREAM_LISTPACKS]), bytes([TYPE_STREAM_LISTPACKS_2])
          syntax="key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]")  # fmt: skip
 def restore(c: Any, a: list[bytes]) -> bytes:
     replace = absttl = False
+    idletime = freq = None
     i = 4
     while i < len(a):
         o = a[i].lower()
@@ -43,11 +45,13 @@ def restore(c: Any, a: list[bytes]) -> bytes:
             absttl = True
         elif o == b"idletime" and more:
             i += 1
-            if to_int(a[i]) < 0:
+            idletime = to_int(a[i])
+            if idletime < 0:
                 raise CommandError("Invalid IDLETIME value, must be >= 0")
         elif o == b"freq" and more:
             i += 1
-            if not 0 <= to_int(a[i]) <= 255:
+            freq = to_int(a[i])
+            if not 0 <= freq <= 255:
                 raise CommandError("Invalid FREQ value, must be >= 0 and <= 255")
         else:
             raise CommandError(SYNTAX)
@@ -83,4 +87,11 @@ def restore(c: Any, a: list[bytes]) -> bytes:
         db.put(key, loaded, estimate(key, loaded))
     if ttl:
         db.set_expiry(key, ttl)
+    # As Redis's objectSetLRUOrLFU: under an LRU policy the key looks idle for IDLETIME
+    # seconds, under an LFU one it has the FREQ counter; otherwise both are ignored.
+    tracker = db.ks.tracker
+    if idletime is not None and isinstance(tracker, LruTracker):
+        db.meta[key] = now - idletime * 1000
+    elif freq is not None and isinstance(tracker, LfuTracker):
+        db.meta[key] = (now // 60_000) << 8 | freq
     return resp.OK

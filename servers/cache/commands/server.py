@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 import resource
 import time
@@ -36,7 +38,7 @@ def _sections(c: Any) -> dict[str, dict[str, Any]]:
             # held by CLIENT PAUSE counts too, as in Redis ("paused": ops.PAUSED)
             "blocked_clients": st.blocking.blocked_clients
             + sum(1 for cl in st.clients.values() if cl.blocked == "paused"),
-            "pubsub_clients": sum(1 for cl in st.clients.values() if cl.channels or cl.patterns),
+            "pubsub_clients": sum(1 for cl in st.clients.values() if cl.client_type() == b"pubsub"),
         },
         "memory": st.memory.info(),
         "stats": {
@@ -160,7 +162,7 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
     SETTERS[_name] = _set_min_replicas(_field)
 
 # Accepted and remembered but without effect here (clients and benchmarks set them).
-_INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
+INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 # Redis 7.0 protects these (enable-protected-configs no): its word for the refusal.
 _PROTECTED = ("dir", "dbfilename")
 
@@ -234,8 +236,53 @@ def _check_save(value: str) -> None:
         raise ConfigError("Invalid save parameters")
 
 
+# Redis's immutable parameters this cache has no CONFIG GET for: refused as Redis refuses
+# them (not as unknown), since a redis.conf may name them (servers/cache/conf.py).
+REDIS_IMMUTABLE = frozenset({
+    "daemonize", "pidfile", "unixsocket", "unixsocketperm", "logfile", "syslog-enabled",
+    "syslog-ident", "supervised", "always-show-logo", "io-threads", "io-threads-do-reads",
+    "appendfilename", "cluster-enabled", "cluster-config-file", "tcp-backlog", "set-proc-title",
+    "enable-protected-configs", "enable-debug-command", "enable-module-command",
+})  # fmt: skip
+
 # Mutable in Redis (it rebinds its listeners), not here: setting the current value is a no-op.
 _LISTENING = ("bind", "port")
+
+
+def _shell_setting(
+    field: str, parse: Callable[[str], Any], text: Callable[[Any], str]
+) -> tuple[Callable[[Any], str], Callable[[Any, str], None]]:
+    """A CONFIG parameter kept in the netlib shell's settings (connection cap, idle timeout)."""
+
+    def get(st: Any) -> str:
+        return text(getattr(st.shell.config, field)) if st.shell is not None else ""
+
+    def set_(st: Any, v: str) -> None:
+        value = parse(v)
+        if st.shell is not None:
+            st.shell.config = dataclasses.replace(st.shell.config, **{field: value})
+
+    return get, set_
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise ValueError(v)
+    return n
+
+
+def _idle(v: str) -> float:
+    n = int(v)
+    if n < 0:
+        raise ValueError(v)
+    return float(n) if n else math.inf
+
+
+GETTERS["maxclients"], SETTERS["maxclients"] = _shell_setting("max_connections", _positive, str)
+GETTERS["timeout"], SETTERS["timeout"] = _shell_setting(
+    "idle_timeout", _idle, lambda t: "0" if t == math.inf else str(int(t))
+)
 
 
 def _config_value(st: Any, name: str) -> str | None:
@@ -274,11 +321,13 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
     for given, value in pairs:
         name = given.lower()
         failed = f"CONFIG SET failed (possibly related to argument '{given}') - "
+        if name in REDIS_IMMUTABLE:
+            raise CommandError(failed + "can't set immutable config")
         if name in _LISTENING:  # Redis rebinds its listeners; here only the value they have
             if value != _config_value(st, name):
                 raise CommandError(failed + "changing it on a running server is not supported")
             continue
-        if name not in SETTERS and name not in _INERT:
+        if name not in SETTERS and name not in INERT:
             if name in GETTERS or name in st.extra_config:
                 why = "protected" if name in _PROTECTED else "immutable"
                 raise CommandError(failed + f"can't set {why} config")
