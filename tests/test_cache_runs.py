@@ -335,3 +335,38 @@ def test_a_grid_of_incrs_near_the_edges_answers_as_the_ordinary_path(start, monk
     slow, slow_obs = _run(wire, False, monkeypatch)
     fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
     assert fast == slow and fast_obs == slow_obs
+
+
+def test_a_quit_in_a_grid_ends_the_read():
+    """A grid of calls without a ``columns`` handler (QUIT) runs through ``run``; what
+    followed it in the read is not run once QUIT closed the connection."""
+    h = Harness()
+    wire = encode_command("QUIT", "x" * 40) * 2 + encode_command("SET", "k", "v")
+    assert h.raw(wire) == b"+OK\r\n" and h.wire.closed
+    assert h.client.db.data == {}
+
+
+@pytest.mark.parametrize("first", [[], [b"PING"]])  # a grid (``columns``), a run (``many``)
+def test_a_get_run_of_a_big_value_answers_no_more_than_the_output_room(first):
+    """64 GETs of a 4 MB value: the replies past ``OUTPUT_HIGH_WATER`` wait for the next
+    loop turn as call by call, and are not formatted at once first (256 MB)."""
+    import asyncio
+    import tracemalloc
+
+    async def main() -> tuple[int, int, int]:
+        h = Harness()
+        h.cmd("SET", "k", "x" * (4 << 20))
+        wire = b"".join(encode_command(*a) for a in [first] if a) + encode_command("GET", "k") * 64
+        tracemalloc.start()
+        try:
+            answered = len(h.raw(wire))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        waiting = len(h.client.pending)
+        while h.client.pending:
+            await asyncio.sleep(0)
+        return answered, peak, waiting
+
+    answered, peak, waiting = asyncio.run(main())
+    assert answered < (5 << 20) and waiting == 63 and peak < (24 << 20)

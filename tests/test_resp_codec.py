@@ -449,3 +449,16 @@ def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, be
     good = resp.encode_command("SET", "k", "v")
     wire = good * before + row + good * 3
     assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
+
+
+def test_take_grid_memory_stays_bounded_over_every_row_count():
+    """Grids of one layout with every row count up to the grid's limit: the cuts kept for
+    them are bounded (each row count's itemgetters hold one slice per call and argument:
+    all of them kept would be about rows**2 / 2 slices, over a million for GETs)."""
+    import sys
+
+    row = resp.encode_command("GET", "k")
+    before = sys.getallocatedblocks()
+    for rows in range(2, 32 * 1024 // len(row) + 1):
+        assert RequestParser().take_grid(row * rows) == (b"GET", [(b"k",) * rows])
+    assert sys.getallocatedblocks() - before < 50_000

@@ -542,10 +542,14 @@ class UnauthenticatedParser(RequestParser):
 # key field value), at most _GRID_BYTES long (a longer read: the rest is parsed as
 # usual); at most _GRID_LAYOUTS layouts kept (then the cache is emptied: a client
 # sending ever new lengths costs a parse and a compile per read, and bounded memory).
+# A layout keeps the cuts of a few row counts, at most _GRID_CUTS slices in all: a
+# client sending grids of every row count up to the limit would otherwise make it
+# keep about rows**2 / 2 slices (a GET grid: over 10**6, 100+ MB per layout).
 _GRID_PROBE: Final = 12
 _GRID_MAX_ARGS: Final = 4
 _GRID_BYTES: Final = 32 * 1024
 _GRID_LAYOUTS: Final = 64
+_GRID_CUTS: Final = 2048
 
 
 class _Layout:
@@ -553,7 +557,7 @@ class _Layout:
     commands framed like it (every header, the name and each CRLF literal, argument
     ``i`` as ``.{n}``), and where each argument after the name sits in it."""
 
-    __slots__ = ("name", "pattern", "row", "args", "_cuts")
+    __slots__ = ("name", "pattern", "row", "args", "_cuts", "_kept")
 
     def __init__(
         self, name: bytes, pattern: re.Pattern[bytes], row: int, args: list[tuple[int, int]]
@@ -563,6 +567,7 @@ class _Layout:
         self.row = row  # bytes per command
         self.args = args  # (offset in the command, length) of each argument after the name
         self._cuts: dict[int, list[Callable[[bytes], tuple[bytes, ...]]]] = {}
+        self._kept = 0  # slices in ``_cuts`` (at most _GRID_CUTS)
 
     @staticmethod
     def of(first: bytes) -> _Layout | None:
@@ -587,14 +592,22 @@ class _Layout:
         return _Layout(words[0], pattern, len(first), args)
 
     def cuts(self, rows: int) -> list[Callable[[bytes], tuple[bytes, ...]]]:
-        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands."""
+        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands
+        (kept for the next grid of as many rows while the layout's budget allows)."""
         cuts = self._cuts.get(rows)
         if cuts is None:
             row = self.row
-            cuts = self._cuts[rows] = [
+            cuts = [
                 itemgetter(*[slice(at + r * row, at + r * row + n) for r in range(rows)])
                 for at, n in self.args
             ]
+            slices = rows * len(self.args)
+            if self._kept + slices > _GRID_CUTS:
+                self._cuts.clear()
+                self._kept = 0
+            if slices <= _GRID_CUTS:
+                self._cuts[rows] = cuts
+                self._kept += slices
         return cuts
 
 

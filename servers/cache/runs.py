@@ -184,7 +184,9 @@ def _get_columns(
     values = list(map(db.data.get, keys))
     misses = values.count(None)
     if misses:
-        if not {bytes, _NONE}.issuperset(map(type, values)):
+        if not {bytes, _NONE}.issuperset(map(type, values)) or (
+            sum(map(len, filter(None, values))) > room
+        ):
             return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
         null = NULL3 if c.proto == 3 else NULL_BULK
         replies = [null if v is None else _BULK % (len(v), v) for v in values]
@@ -192,13 +194,15 @@ def _get_columns(
         if not {bytes}.issuperset(map(type, values)):
             return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
         lengths = list(map(len, values))
+        if sum(lengths) > room:  # (not formatted first: 256 replies of a big value)
+            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
         if lengths.count(lengths[0]) == len(lengths):  # values of one size: one join
             head = b"$%d\r\n" % lengths[0]
             replies = [b"%s%s\r\n" % (head, (b"\r\n" + head).join(values))]
         else:
             replies = list(map(_BULK.__mod__, zip(lengths, values, strict=True)))
     size = sum(map(len, replies))
-    if size > room:  # past the output room: call by call, stopping where the path would
+    if size > room:  # (the headers' bytes crossed it): call by call, as the path stops
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
     ks = db.ks
     ks.hits += len(values) - misses

@@ -140,8 +140,8 @@ class Session(ShellSession):
             if grid is not None:
                 self.last_active = time.monotonic()
                 self.run_grid(*grid)
-                if not self.parser.buffered():
-                    return
+                if self.closing or not self.parser.buffered():
+                    return  # (QUIT in the grid: what followed it is not run)
                 data = b""  # what followed the grid is buffered: parsed below, in order
         try:
             cmds = self.parser.take(data)
@@ -351,7 +351,7 @@ class Session(ShellSession):
         out: list[bytes] = []
         self.out = out
         t0 = perf_counter()
-        ran, _ = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
+        ran, grew = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
         seconds = perf_counter() - t0
         self.out = None
         if ran:
@@ -372,7 +372,11 @@ class Session(ShellSession):
             else:
                 self.held.append(data)
         if ran < len(columns[0]):
-            self._run(_calls(name, [column[ran:] for column in columns]))
+            rest = _calls(name, [column[ran:] for column in columns])
+            if grew > OUTPUT_HIGH_WATER:  # (big GET replies) the rest in the next turn, as ``run``
+                self._defer(rest)
+            else:
+                self._run(rest)
 
     def release(self) -> None:
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
