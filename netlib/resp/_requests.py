@@ -131,6 +131,37 @@ _SPLIT_HEADERS: Final = {n: b"$%d" % n for n in range(SPLIT_MAX)}  # length -> i
 _SPLIT_LENGTHS: Final = {h: n for n, h in _SPLIT_HEADERS.items()}  # header -> its length
 
 
+# ``take``'s way in: a read starting "*1".."*9" (every command of an unpipelined client
+# but an MSET of many keys) has its first command split off on its own.
+_FIRST_COUNTS: Final = {b"*%d\r\n" % n: n for n in range(1, 10)}
+
+
+def _canonical(parts: list[bytes], count: int) -> list[bytes] | None:
+    """The arguments of one command of ``count`` words from ``parts`` (its header, then
+    a bulk header and a value per word, then what follows), or None if it is incomplete
+    or not plainly well-formed (``_parse_split``'s rule: every header is the one
+    ``encode_command`` writes for its value; a value holding CRLF fails it)."""
+    if len(parts) != 2 * count + 2:
+        return None  # incomplete
+    headers = _SPLIT_HEADERS
+    if count == 3:  # (spelled out for 3 and 2 words: cheaper than making lists)
+        if (
+            parts[1] != headers.get(len(parts[2]))
+            or parts[3] != headers.get(len(parts[4]))
+            or parts[5] != headers.get(len(parts[6]))
+        ):
+            return None
+        return [parts[2], parts[4], parts[6]]
+    if count == 2:
+        if parts[1] != headers.get(len(parts[2])) or parts[3] != headers.get(len(parts[4])):
+            return None
+        return [parts[2], parts[4]]
+    args = parts[2:-1:2]
+    if parts[1:-1:2] != list(map(headers.get, map(len, args))):
+        return None
+    return args
+
+
 class RequestParser:
     """Bytes from a client -> commands (each a ``list[bytes]``), pipelining included.
 
@@ -187,7 +218,25 @@ class RequestParser:
         if self._have or self._args is not None or self._ready or self.error is not None:
             self.feed(data)
             return self.commands()
-        if type(data) is not bytes or not data or data[0] != 42:  # not '*'
+        if type(data) is not bytes:
+            self.feed(data)
+            return self._parse_all()
+        count = _FIRST_COUNTS.get(data[:4])
+        if count is not None:  # the first command has 1 to 9 words: split off its parts alone
+            parts = data.split(b"\r\n", 2 * count + 1)
+            args = _canonical(parts, count)
+            if args is not None:
+                rest = parts[-1]
+                if not rest:
+                    return [args]  # the whole read: an unpipelined client's command
+                self._buf, self._have = rest, len(rest)
+                try:
+                    more = self._parse_buffer()
+                except ProtocolError:
+                    return [args]  # (the error is raised by the next call)
+                more.insert(0, args)
+                return more
+        if not data or data[0] != 42:  # not '*'
             self.feed(data)
             return self._parse_all()
         self._buf, self._have = data, len(data)

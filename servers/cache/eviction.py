@@ -105,10 +105,13 @@ class Evictor:
         # What maxmemory is compared with: the dataset plus the server's own overhead
         # (memory.Memory.for_eviction, set by the State); the dataset alone until then.
         self.measure: Callable[[], int] = lambda: ks.used
+        # Told when maxmemory changes (the state's ``policy_changed``: writes may be refused).
+        self.changed: Callable[[], None] = lambda: None
 
     def configure(self, maxmemory: int | None = None, policy: str | None = None) -> None:
         if maxmemory is not None:
             self.maxmemory = maxmemory
+            self.changed()
         if policy is not None:
             if policy not in POLICIES:
                 raise ValueError(policy)

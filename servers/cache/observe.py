@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,11 +131,15 @@ class Observer:
         self.monitors: set[Any] = set()
         # The AOF's hook (servers.cache.saving), set while persistence is on.
         self.write_log: Any = None
+        # Called when what the session loop reads of this changes (monitors, thresholds):
+        # the state's ``policy_changed``.
+        self.changed: Callable[[], None] = lambda: None
 
     # -- settings (CONFIG SET) -----------------------------------------------------------
     def set_slowlog_threshold(self, us: int) -> None:
         self.slower_than_us = us
         self.slower_than = float("inf") if us < 0 else us / 1e6
+        self.changed()
 
     def set_slowlog_len(self, n: int) -> None:
         if n < 0:
@@ -146,6 +151,16 @@ class Observer:
             raise ValueError(ms)
         self.latency_threshold_ms = ms
         self.latency_threshold = ms / 1000 if ms > 0 else float("inf")
+        self.changed()
+
+    def add_monitor(self, c: Any) -> None:
+        """MONITOR: ``c`` is sent every command from now on."""
+        self.monitors.add(c)
+        self.changed()
+
+    def remove_monitor(self, c: Any) -> None:
+        self.monitors.discard(c)
+        self.changed()
 
     # -- the hot path ------------------------------------------------------------------------
     def _stats_of(self, cmd: Any, args: list[bytes]) -> tuple[str, CommandStats]:

@@ -95,6 +95,7 @@ class State(ServerState):
         self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
         self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
+        self.observer.changed = self.evictor.changed = self.policy_changed
         self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
         self.count_calls = self.observer.count  # type: ignore[method-assign,assignment]
         self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
@@ -133,6 +134,7 @@ class State(ServerState):
             p.load()
             self.persistence = p
             self.observer.write_log = p.write_log
+            self.policy_changed()
             self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
@@ -152,7 +154,9 @@ class State(ServerState):
         return min(self.observer.slower_than, self.observer.latency_threshold)
 
     def policy(self) -> tuple[bool, float, bool]:
-        """The three above in one call (the session loop reads them once per batch)."""
+        """The three above in one call (the session loop reads them once per batch; an
+        unpipelined command reads ``policy_now``: the observer and the evictor call
+        ``policy_changed`` when a monitor comes or goes, a threshold or maxmemory is set)."""
         ob = self.observer
         return (
             bool(ob.monitors) or ob.write_log is not None,

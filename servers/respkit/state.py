@@ -18,6 +18,10 @@ session loop calls:
   calls), and ``count_calls(cmd, calls, seconds)`` for a run of ordinary calls
   of one command (commandstats); ``observe_every`` and ``observe_above``
   (seconds) say which calls are not ordinary;
+* ``policy()`` / ``policy_changed()``: the three above in one tuple, which a
+  session reads once per batch, and for an unpipelined command from
+  ``policy_now``, kept until ``policy_changed()``: a server whose policy can
+  change (the cache: MONITOR, CONFIG SET, maxmemory) calls it when it does;
 * ``unsynced`` / ``sync()``: set by a server that logs writes (the cache's
   AOF); the session calls ``sync`` before writing a batch's replies;
 * ``info_server()``: the ``# Server`` fields INFO reports.
@@ -72,6 +76,8 @@ class ServerState:
         self.started = time.time()
         self.commands_processed = 0
         self.unsynced = False  # ``sync`` has writes to make durable before replies go out
+        # ``policy()``'s answer until ``policy_changed()`` (None: read it again)
+        self.policy_now: tuple[bool, float, bool] | None = None
         self.connections_received = 0
         self._ids = itertools.count(1)
 
@@ -88,6 +94,10 @@ class ServerState:
         """``(observe_every, observe_above, admits_writes)`` in one call: what the session
         loop reads once per batch (and after a command that may change it: CONFIG SET)."""
         return self.observe_every, self.observe_above, self.admits_writes
+
+    def policy_changed(self) -> None:
+        """What ``policy()`` answers may have changed: read it again before the next call."""
+        self.policy_now = None
 
     def admit_write(self) -> bytes | None:
         """Before a ``denyoom`` command: an error reply to refuse it, or None."""

@@ -50,7 +50,7 @@ def monitor(c: Any, a: list[bytes]) -> bytes:
     script, Redis refuses it (its CLIENT_DENY_BLOCKING)."""
     if c.in_exec:
         raise CommandError("MONITOR isn't allowed for DENY BLOCKING client")
-    c.state.observer.monitors.add(c)
+    c.state.observer.add_monitor(c)
     c.monitoring = True
     c.update_guard()
     return resp.OK
@@ -73,7 +73,7 @@ def monitor_refusal(cmd: Any) -> bytes | None:
 
 def forget(c: Any) -> None:
     """A closed or RESET client stops monitoring."""
-    c.state.observer.monitors.discard(c)
+    c.state.observer.remove_monitor(c)
     c.monitoring = False
 
 
