@@ -335,3 +335,97 @@ def test_a_grid_of_incrs_near_the_edges_answers_as_the_ordinary_path(start, monk
     slow, slow_obs = _run(wire, False, monkeypatch)
     fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
     assert fast == slow and fast_obs == slow_obs
+
+
+def test_a_quit_in_a_grid_ends_the_read():
+    """A grid of calls without a ``columns`` handler (QUIT) runs through ``run``; what
+    followed it in the read is not run once QUIT closed the connection."""
+    h = Harness()
+    wire = encode_command("QUIT", "x" * 40) * 2 + encode_command("SET", "k", "v")
+    assert h.raw(wire) == b"+OK\r\n" and h.wire.closed
+    assert h.client.db.data == {}
+
+
+@pytest.mark.parametrize("first", [[], [b"PING"]])  # a grid (``columns``), a run (``many``)
+def test_a_get_run_of_a_big_value_answers_no_more_than_the_output_room(first):
+    """64 GETs of a 4 MB value: the replies past ``OUTPUT_HIGH_WATER`` wait for the next
+    loop turn as call by call, and are not formatted at once first (256 MB)."""
+    import asyncio
+    import tracemalloc
+
+    async def main() -> tuple[int, int, int]:
+        h = Harness()
+        h.cmd("SET", "k", "x" * (4 << 20))
+        wire = b"".join(encode_command(*a) for a in [first] if a) + encode_command("GET", "k") * 64
+        tracemalloc.start()
+        try:
+            answered = len(h.raw(wire))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        waiting = len(h.client.pending)
+        while h.client.pending:
+            await asyncio.sleep(0)
+        return answered, peak, waiting
+
+    answered, peak, waiting = asyncio.run(main())
+    assert answered < (5 << 20) and waiting == 63 and peak < (24 << 20)
+
+
+@pytest.mark.parametrize(
+    "kind", ["errors", "every other an error", "SET GET alternating", "GET of lists"]
+)
+def test_run_handlers_look_at_a_bounded_number_of_calls_per_call(kind, monkeypatch):
+    """A run handler looks at up to RUN_MAX calls to find where its run stops: a pipeline
+    whose runs stop at once (INCR of a string, GET of a list, a command alternating with
+    another) must not have it tried call after call (ten times the ordinary path's CPU),
+    and still answers as without runs."""
+    rows = {
+        "errors": [["INCR", "s"]] * 600,
+        "every other an error": [["INCR", "s"], ["INCR", "n"]] * 300,
+        "SET GET alternating": [["SET", "n", "1"], ["GET", "n"]] * 300,
+        "GET of lists": [["GET", "n"], ["GET", "l"]] * 300,
+    }[kind]
+    wire = [encode_command("SET", "s", "abc") + encode_command("LPUSH", "l", "x")]
+    wire.append(b"".join(encode_command(*a) for a in rows))
+    looked = []
+    for name in (b"set", b"get", b"incr", b"lpush"):
+        cmd = REGISTRY.get(name)
+
+        def spy(c, cmds, start, stop, out, room, many=cmd.many):  # type: ignore[no-untyped-def]
+            looked.append(stop - start)
+            return many(c, cmds, start, stop, out, room)
+
+        monkeypatch.setattr(cmd, "many", spy)
+    h = Harness()
+    replies = b"".join(h.raw(piece) for piece in wire)
+    assert sum(looked) < 20 * len(rows)  # (tried at every call: 256 each)
+    monkeypatch.undo()
+    fast, fast_obs = _run(wire, True, monkeypatch)
+    slow, slow_obs = _run(wire, False, monkeypatch)
+    fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
+    assert fast == slow == replies and fast_obs == slow_obs
+
+
+def _until_closed(addr: tuple[str, int], wire: bytes) -> bytes:
+    with socket.create_connection(addr, timeout=10) as s:
+        s.sendall(wire)
+        buf = b""
+        while chunk := s.recv(65536):
+            buf += chunk
+    return buf
+
+
+@pytest.mark.parametrize("rows", [1, 4])  # the ordinary path, a grid (``take_grid``)
+def test_a_protocol_error_after_a_grid_is_answered_and_counted_as_redis_does(both, rows):
+    """The replies of the calls before the garbage, then the error; INFO's errorstats and
+    total_error_replies count it (Redis replies with addReplyError, which counts)."""
+    wire = b"".join(encode_command("SET", f"k{i}", "v") for i in range(rows)) + b"*1\r\n$x\r\n"
+    for addr in both:
+        _reset(addr)
+    assert _until_closed(both[1], wire) == _until_closed(both[0], wire)
+    real, ours = _info(both[0]), _info(both[1])
+    for info in (real, ours):
+        info["cmdstat_set"] = info["cmdstat_set"].split(",usec")[0]
+    fields = ("errorstat_ERR", "total_error_replies", "cmdstat_set")
+    assert [ours.get(f) for f in fields] == [real.get(f) for f in fields]

@@ -449,3 +449,34 @@ def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, be
     good = resp.encode_command("SET", "k", "v")
     wire = good * before + row + good * 3
     assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
+
+
+def test_take_grid_memory_stays_bounded_over_every_row_count():
+    """Grids of one layout with every row count up to the grid's limit: the cuts kept for
+    them are bounded (each row count's itemgetters hold one slice per call and argument:
+    all of them kept would be about rows**2 / 2 slices, over a million for GETs)."""
+    import sys
+
+    row = resp.encode_command("GET", "k")
+    before = sys.getallocatedblocks()
+    for rows in range(2, 32 * 1024 // len(row) + 1):
+        assert RequestParser().take_grid(row * rows) == (b"GET", [(b"k",) * rows])
+    assert sys.getallocatedblocks() - before < 150_000  # (all kept: over 3 million)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        resp.encode_command("SET", "key:000001", "a longer value than the rest"),
+        resp.encode_command("EXPIRE", "key:000001", "100") * 3,
+    ],
+)
+def test_a_grid_followed_by_longer_commands_is_still_a_grid(after):
+    """16 SETs then commands of another layout at least a row long: the 16 are the grid
+    (the rest is parsed by ``take``), not the whole read left to the general parser
+    after the grid was tried twice (2.4 times ``take``'s CPU for nothing)."""
+    row = resp.encode_command("SET", "key:000001", "xxx")
+    p = RequestParser()
+    assert p.take_grid(row * 16 + after) == (b"SET", [(b"key:000001",) * 16, (b"xxx",) * 16])
+    assert p.buffered() == len(after)
+    assert p.take(b"") == _fed([after])[0]

@@ -254,7 +254,8 @@ class RequestParser:
         Only the first command is parsed, and only when its layout is new: a layout
         is known by the first command's first bytes and its length (``_GRIDS``). The
         layout fixes every byte of framing of the commands like it, so the grid is
-        checked by one regex ``fullmatch`` (headers literal, each argument ``.{n}``)
+        found by one regex ``match`` (headers literal, each argument ``.{n}``: the
+        longest run of whole rows of the layout from the start, up to _GRID_BYTES),
         and the arguments are cut at their offsets by one ``itemgetter`` per column:
         no bytes object but the arguments, no list per command, all in C.
         """
@@ -266,18 +267,27 @@ class RequestParser:
         row = data.find(probe, 1)  # where a second command like the first starts
         if row < 0:
             return None
-        rows = min(len(data) // row, _GRID_BYTES // row)
-        if rows < 2:
+        end = min(len(data) // row, _GRID_BYTES // row) * row
+        if end < 2 * row:
             return None
-        end = rows * row
         layout = _GRIDS.get((probe, row))
-        if layout is None or layout.pattern.fullmatch(data, 0, end) is None:
+        grid = None if layout is None else layout.pattern.match(data, 0, end)
+        if layout is None or grid is None:  # not the layout known by this probe and size
             layout = _Layout.of(data[:row])  # new (or another with the same probe and size)
-            if layout is None or layout.pattern.fullmatch(data, 0, end) is None:
-                return None  # a command framed otherwise: the general parser decides
+            if layout is None:
+                return None  # not a small canonical command: the general parser decides
             if len(_GRIDS) >= _GRID_LAYOUTS:
                 _GRIDS.clear()
             _GRIDS[(probe, row)] = layout
+            grid = layout.pattern.match(data, 0, end)
+            if grid is None:  # (cannot be: the layout is the first command's)
+                return None
+        # The pattern matched the longest run of rows of the layout from the start: a
+        # command of another layout (a longer value, another command) ends the grid.
+        end = grid.end()
+        rows = end // row
+        if rows < 2:
+            return None  # one command of the layout, then others: ``take`` parses them
         if end < len(data):
             self.feed(data[end:])
         return layout.name, [cut(data) for cut in layout.cuts(rows)]
@@ -591,10 +601,15 @@ class UnauthenticatedParser(RequestParser):
 # key field value), at most _GRID_BYTES long (a longer read: the rest is parsed as
 # usual); at most _GRID_LAYOUTS layouts kept (then the cache is emptied: a client
 # sending ever new lengths costs a parse and a compile per read, and bounded memory).
+# The layouts keep the cuts of the row counts they met, at most _GRID_CUTS slices in
+# all (about 2 MB; then every layout's are dropped): a client sending grids of every
+# row count up to the limit would otherwise make one layout keep about rows**2 / 2
+# slices (a GET grid: over 10**6, 100+ MB).
 _GRID_PROBE: Final = 12
 _GRID_MAX_ARGS: Final = 4
 _GRID_BYTES: Final = 32 * 1024
 _GRID_LAYOUTS: Final = 64
+_GRID_CUTS: Final = 16384
 
 
 class _Layout:
@@ -603,6 +618,7 @@ class _Layout:
     ``i`` as ``.{n}``), and where each argument after the name sits in it."""
 
     __slots__ = ("name", "pattern", "row", "args", "_cuts")
+    kept: ClassVar[int] = 0  # slices in the ``_cuts`` of every layout (at most _GRID_CUTS)
 
     def __init__(
         self, name: bytes, pattern: re.Pattern[bytes], row: int, args: list[tuple[int, int]]
@@ -636,14 +652,23 @@ class _Layout:
         return _Layout(words[0], pattern, len(first), args)
 
     def cuts(self, rows: int) -> list[Callable[[bytes], tuple[bytes, ...]]]:
-        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands."""
+        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands
+        (kept for the next grid of as many rows within the layouts' budget, _GRID_CUTS)."""
         cuts = self._cuts.get(rows)
         if cuts is None:
             row = self.row
-            cuts = self._cuts[rows] = [
+            cuts = [
                 itemgetter(*[slice(at + r * row, at + r * row + n) for r in range(rows)])
                 for at, n in self.args
             ]
+            slices = rows * len(self.args)
+            if _Layout.kept + slices > _GRID_CUTS:  # (counting those of dropped layouts too)
+                for layout in _GRIDS.values():
+                    layout._cuts.clear()
+                self._cuts.clear()
+                _Layout.kept = 0
+            self._cuts[rows] = cuts
+            _Layout.kept += slices
         return cuts
 
 

@@ -21,6 +21,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from netlib.resp import ProtocolError
 from netlib.shell import Connection
 from servers.respkit import Command, Session
 
@@ -214,6 +215,11 @@ class Client(Session):
         if cmd is None:
             return False
         return bool(cmd.called(args).denyoom)
+
+    def _protocol_error(self, e: ProtocolError) -> None:
+        """Redis answers a protocol error by addReplyError too: counted in errorstats."""
+        self.state.observer.count_error(e.reply)
+        super()._protocol_error(e)
 
     def reject(self, reply: bytes) -> bytes:
         if reply is not QUEUED:

@@ -188,6 +188,8 @@ def _get_columns(
     if kinds == _STRINGS:
         misses = 0
         lengths = list(map(len, values))
+        if sum(lengths) > room:  # (not formatted first: 256 replies of a big value)
+            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
         if lengths.count(lengths[0]) == len(lengths):  # values of one size: one join
             head = b"$%d\r\n" % lengths[0]
             replies = [b"%s%s\r\n" % (head, (b"\r\n" + head).join(values))]
@@ -195,12 +197,14 @@ def _get_columns(
             replies = list(map(_BULK.__mod__, zip(lengths, values, strict=True)))
     elif kinds <= _STRINGS_OR_MISSING:
         misses = values.count(None)
+        if sum(map(len, filter(None, values))) > room:  # (as above)
+            return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
         null = NULL3 if c.proto == 3 else NULL_BULK
         replies = [null if v is None else _BULK % (len(v), v) for v in values]
     else:  # a key of another type: WRONGTYPE, from the handler where the path gives it
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
     size = sum(map(len, replies))
-    if size > room:  # past the output room: call by call, stopping where the path would
+    if size > room:  # (the headers' bytes crossed it): call by call, as the path stops
         return _calls(c, _one_key(name, keys), out, room, strings.get, _is_string)
     ks = db.ks
     ks.hits += len(values) - misses

@@ -92,6 +92,11 @@ OUTPUT_HIGH_WATER = 1024 * 1024
 # than the threshold means the process was stalled (then its last call is charged).
 RUN_MIN_ABOVE = 0.001
 RUN_MAX = 256
+# After a run stopped at a call of its command it could not take (an error to answer:
+# INCR of a string, GET of a list), the next RUN_CALM calls go one by one: a run handler
+# looks at up to RUN_MAX calls before it finds where it stops, so a pipeline of such
+# calls tried as runs call after call would cost ten times the ordinary path.
+RUN_CALM = 32
 # Seconds a peer refused for a protocol error may go on sending before we close.
 # Closing with its bytes still unread would make the kernel send a reset, and the
 # peer would lose our error reply with it; so we half-close (FIN after the
@@ -160,7 +165,7 @@ class Session(ShellSession):
                 self.last_active = monotonic()
                 self.run_grid(*grid)
                 if self.closing or not self.parser.buffered():
-                    return
+                    return  # (QUIT in the grid: what followed it is not run)
                 data = b""  # what followed the grid is buffered: parsed below, in order
         try:
             cmds = self.parser.take(data)
@@ -232,7 +237,7 @@ class Session(ShellSession):
         errors = state.errors
         every, above, admits = state.policy()
         runs = not (every or admits) and above >= RUN_MIN_ABOVE
-        done = size = 0
+        done = size = calm = 0
         n = len(cmds)
         cmd: Command | None = None
         counting: Command | None = None  # the command whose run of calls is being counted
@@ -265,9 +270,19 @@ class Session(ShellSession):
                         break
                     out.append(r)
                     continue
-            elif cmd.many is not None and runs and done < n and not state.wakeups:
+            elif (
+                cmd.many is not None
+                and runs
+                and done < n
+                and done > calm
+                and cmds[done][0] == args[0]  # (a run is calls spelled alike: not SET GET SET)
+                and not state.wakeups
+            ):
                 end = min(n, done - 1 + RUN_MAX)
                 ran, grew = cmd.many(self, cmds, done - 1, end, out, OUTPUT_HIGH_WATER - size)
+                stop = done - 1 + ran  # the first call the run did not take
+                if stop < end and cmds[stop][0] == args[0]:
+                    calm = stop + RUN_CALM  # cut short by a call it could not take (see RUN_CALM)
                 if ran:
                     if cmd is not counting:
                         if calls:
@@ -375,7 +390,7 @@ class Session(ShellSession):
         out: list[bytes] = []
         self.out = out
         t0 = perf_counter()
-        ran, _ = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
+        ran, grew = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
         seconds = perf_counter() - t0
         self.out = None
         if ran:
@@ -396,7 +411,11 @@ class Session(ShellSession):
             else:
                 self.held.append(data)
         if ran < len(columns[0]):
-            self._run(_calls(name, [column[ran:] for column in columns]))
+            rest = _calls(name, [column[ran:] for column in columns])
+            if grew > OUTPUT_HIGH_WATER:  # (big GET replies) the rest in the next turn, as ``run``
+                self._defer(rest)
+            else:
+                self._run(rest)
 
     def run_one(self, args: list[bytes], t0: float) -> None:
         """``run([args])`` for a read that held one command (an unpipelined client), doing
