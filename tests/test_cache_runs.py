@@ -429,3 +429,32 @@ def test_a_protocol_error_after_a_grid_is_answered_and_counted_as_redis_does(bot
         info["cmdstat_set"] = info["cmdstat_set"].split(",usec")[0]
     fields = ("errorstat_ERR", "total_error_replies", "cmdstat_set")
     assert [ours.get(f) for f in fields] == [real.get(f) for f in fields]
+
+
+def test_a_data_directory_without_an_aof_still_runs_grids(tmp_path, monkeypatch):
+    """``--dir`` with appendonly no (SAVE/BGSAVE only): nothing observes single calls, so
+    reads of one layout run by columns (the observer's write_log is only there while an
+    AOF is); INFO's rdb_changes_since_last_save comes from the keyspace's dirty count."""
+    h = Harness(dir=str(tmp_path))
+    taken = []
+    cmd = REGISTRY.get(b"set")
+    columns = cmd.columns
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        taken.append(1)
+        return columns(*args)
+
+    monkeypatch.setattr(cmd, "columns", spy)
+    h.raw(encode_command("SET", "k1", "v") + encode_command("SET", "k2", "v"))
+    assert taken and h.state.policy()[0] is False
+
+    def changes() -> int:
+        info = h.cmd("INFO", "persistence").decode()
+        return int(info.split("rdb_changes_since_last_save:")[1].split("\r\n")[0])
+
+    assert changes() == 2
+    assert h.cmd("SAVE") == b"+OK\r\n" and changes() == 0
+    h.cmd("CONFIG", "SET", "appendonly", "yes")
+    assert h.state.policy()[0] is True  # the AOF sees every write: no runs
+    h.cmd("CONFIG", "SET", "appendonly", "no")
+    assert h.state.policy()[0] is False

@@ -53,7 +53,10 @@ class Persistence:
         self.last_bgsave_ok = True
         self.last_rewrite_ok = True
         self.rewrites = 0
-        self.changes = 0  # writes since the last snapshot
+        # The keyspace's ``dirty`` (Redis's server.dirty) at the last snapshot: INFO's
+        # rdb_changes_since_last_save is the difference. Counting it from the keyspace,
+        # not per command, lets the AOF-off server leave single calls unobserved (runs).
+        self.dirty_at_save = state.keyspace.dirty
         self.waiting: list[Any] = []  # sessions whose replies wait for the loop turn's write
         self.write_error: OSError | None = None  # the last AOF write failed: writes refused
         self.commit_scheduled = False
@@ -91,6 +94,8 @@ class Persistence:
                 self.create_aof()
         self.state.observer.reset()
         self.state.commands_processed = 0
+        self.dirty_at_save = self.state.keyspace.dirty  # (what was loaded is saved)
+        self._observe_writes()
 
     def _replay(self, cmds: list[list[bytes]]) -> int:
         from .client import Client
@@ -130,7 +135,6 @@ class Persistence:
         if reply[:1] == b"-" or "write" not in cmd.flags:
             return
         name = cmd.name
-        self.changes += 1
         aof = self.aof
         if aof is None or name in NOT_LOGGED:
             return
@@ -163,7 +167,6 @@ class Persistence:
         if self.aof is not None and args:
             self.log_effects(c.db, args[1:])
             self.state.unsynced = True
-        self.changes += 1
 
     def evicted(self, db: Any, key: bytes) -> None:
         """maxmemory evicted ``key``: log its DEL (written with the batch, or by the cron)."""
@@ -294,14 +297,14 @@ class Persistence:
         alive = _parent_alive(os.getpid())
         libs = self.libraries()
         pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive, libs))
-        self.child = (pid, "save", self.changes)
+        self.child = (pid, "save", self.state.keyspace.dirty)
         log.info("background saving started by pid %d", pid)
         return None
 
     def save(self) -> None:
         persist.write_dataset(self.snapshot_path, self.state.keyspace, libraries=self.libraries())
         self.lastsave = int(time.time())
-        self.changes = 0
+        self.dirty_at_save = self.state.keyspace.dirty
         self.last_bgsave_ok = True
 
     def libraries(self) -> list[bytes]:
@@ -341,7 +344,7 @@ class Persistence:
             self.last_bgsave_ok = ok
             if ok:
                 self.lastsave = int(time.time())
-                self.changes -= ctx
+                self.dirty_at_save = ctx  # (the dataset at the fork is saved)
             log.info("background saving %s", "terminated with success" if ok else "failed")
             return
         base, new_incr, old_files = ctx
@@ -377,6 +380,14 @@ class Persistence:
             self.appendonly = False
             self.write_error = None
             self._refuse()  # no AOF: nothing refuses writes
+        self._observe_writes()
+
+    def _observe_writes(self) -> None:
+        """The observer calls ``write_log`` after every command while there is an AOF to
+        feed; without one nothing needs single calls (the session loop may run runs)."""
+        observer = self.state.observer
+        observer.write_log = self.write_log if self.aof is not None else None
+        self.state.policy_changed()
 
     def set_policy(self, policy: str) -> None:
         if policy not in persist.POLICIES:
@@ -393,7 +404,7 @@ class Persistence:
         aof = self.aof
         return {
             "loading": 0,
-            "rdb_changes_since_last_save": self.changes,
+            "rdb_changes_since_last_save": self.state.keyspace.dirty - self.dirty_at_save,
             "rdb_bgsave_in_progress": int(self.child is not None and self.child[1] == "save"),
             "rdb_last_save_time": self.lastsave,
             "rdb_last_bgsave_status": "ok" if self.last_bgsave_ok else "err",

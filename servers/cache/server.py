@@ -133,10 +133,8 @@ class State(ServerState):
         if settings.dir:  # load what was saved, then log every write from here on
             p = Persistence(self, Path(settings.dir), settings.appendonly, settings.appendfsync,
                             settings.appenddirname, settings.dbfilename)  # fmt: skip
-            p.load()
+            p.load()  # (then has the observer call p.write_log while there is an AOF)
             self.persistence = p
-            self.observer.write_log = p.write_log
-            self.policy_changed()
             self.evictor.on_evict = p.evicted
 
     # -- the kit's hooks -------------------------------------------------------------
