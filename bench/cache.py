@@ -20,11 +20,35 @@ and without ``-P 16``, against a redis-server with the same settings in the
 same run (``bench.common.interleaved`` rounds, min/median/max); saves
 ``cache-aof.json`` and its PNG.
 
-The goal is >= 0.6x Redis without pipelining. On a 2-core machine the
-load generator takes one core, so both servers get about one: that is the
-comparison of one Python event loop against Redis's one C event loop.
+The goals: about 1.0x Redis without pipelining, >= 0.5x with ``-P 16``. On a
+2-core machine the load generator takes one core, so both servers get about
+one: that is the comparison of one Python event loop against Redis's one C
+event loop.
 
-Pipelined, the goal of 0.5x is not reached. Measured 2026-12-01 12:21 UTC
+Where it stands, measured 2026-12-01 17:14 UTC on a quiet machine (load
+average 0.8-1.4, -n 100000 -c 50, 3 interleaved rounds, median req/s ours vs
+redis-server and the ratio; min..max in cache.json): -P 16 SET 461k vs 820k
+(0.56x), GET 333k vs 709k (0.47x; ours 328k..571k, a second run of 5 rounds
+0.50x), INCR 446k vs 800k (0.56x), LPUSH 427k vs 694k (0.62x); server CPU per
+request 2.1, 3.0, 2.3, 2.5 us against 1.1, 1.4, 1.1, 1.2. Unpipelined SET 52.4k
+vs 58.2k (0.90x), GET 72.9k vs 74.6k (0.98x, within the noise), INCR 63.9k vs
+73.5k (0.87x), LPUSH 57.9k vs 69.1k (0.84x); CPU 18.5, 13.5, 15.3, 16.2 us
+against 14.0, 10.7, 10.6, 10.8. With ``--random-keys 100000`` (every read of
+a pipeline names other keys; the default repeats one command 16 times), same
+machine: -P 16 SET 0.44x, GET 0.55x, INCR 0.23x, LPUSH 0.53x. Random keys cost
+Redis too (SET 1.1 -> 2.5 us CPU) but us more: a run writes five dicts per key
+(data, sizes, the key log...) in a 100k-key keyspace, cache misses all.
+What made -P 16 go from 0.24-0.39x to this: ``RequestParser.take_grid`` (one
+regex ``match`` checks a read of commands of one layout; ``itemgetter``s cut
+its arguments into columns) and the ``columns`` handlers of
+servers/cache/runs.py (a run of SETs is ``dict(zip(keys, values))`` and a few
+``map``s). Per -P 16 request, instructions of the whole server process
+(callgrind under redis-benchmark, load-independent): SET 13.8k -> 6.4k, GET
+-> 5.5k, INCR -> 5.8k, LPUSH 8.9k -> 6.3k; redis-server 4.7k, 3.0k, 3.8k,
+4.9k. Instructions are not time: Python's run at a lower rate, so the CPU
+ratio is lower than the instruction ratio.
+
+Earlier the same day, measured 2026-12-01 12:21 UTC
 (-n 100000 -c 50, 3 rounds, a 2-core machine at load average 7: every figure
 is slower and noisier than on a quiet one, min..max up to 2x apart), ratio
 of median req/s ours/Redis: unpipelined SET 0.84x, GET 0.69x, INCR 0.63x,
