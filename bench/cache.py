@@ -73,6 +73,16 @@ of the samples in that write (loopback delivers to the client inside it),
 30% in parsing (half of it making the argument lists), 14% in the commands
 and the loop.
 
+``--aof`` at 17:21 the same day (-n 50000, 3 rounds, load average 1.6), ours vs
+redis-server, median req/s: appendfsync off (a data directory, no AOF) SET 0.92x,
+INCR 0.86x, LPUSH 0.78x; -P 16 0.52x, 0.42x, 0.65x. A data directory used to
+cost -P 16 2.5x (0.25x): the snapshot's change counter observed every call, so
+no run was taken; it now reads the keyspace's dirty count. With an AOF every
+call is still logged on its own (no runs): everysec SET 0.59x, INCR 0.78x,
+LPUSH 0.54x unpipelined (0.70x, 0.85x, 0.74x of our own AOF-off rate: not
+halved), -P 16 0.18-0.31x; always 0.56-0.84x and 0.22-0.30x; no 0.54-0.58x and
+0.22-0.28x.
+
 The AOF is written once per event loop turn for every client served in it
 (as Redis does before sleeping): unpipelined SET/INCR under appendfsync
 everysec ran at 0.76-0.79x of the AOF-off rate (server CPU +14%), where
