@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netlib.resp import ProtocolError, split_inline
+
 __all__ = ["ConfError", "Directive", "FLAGS", "IGNORED", "read", "split_args"]
 
 
@@ -51,63 +53,14 @@ class Directive:
         return f"{path}, line {self.line}: {self.text.strip()!r}"
 
 
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
-
-
 def split_args(line: str) -> list[str]:
-    """Redis's sdssplitargs: words, "quoted with escapes" or 'quoted'; ConfError if unbalanced."""
-    out: list[str] = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i].isspace():
-            i += 1
-        if i >= n:
-            return out
-        word: list[str] = []
-        quote = ""
-        while i < n:
-            ch = line[i]
-            if quote == '"':
-                if ch == "\\" and i + 3 < n and line[i + 1] == "x" and _hex(line[i + 2 : i + 4]):
-                    word.append(chr(int(line[i + 2 : i + 4], 16)))
-                    i += 3
-                elif ch == "\\" and i + 1 < n:
-                    i += 1
-                    word.append(_ESCAPES.get(line[i], line[i]))
-                elif ch == '"':
-                    if i + 1 < n and not line[i + 1].isspace():
-                        raise ConfError("closing quote must be followed by a space")
-                    quote = ""
-                    i += 1
-                    break
-                else:
-                    word.append(ch)
-            elif quote == "'":
-                if ch == "\\" and i + 1 < n and line[i + 1] == "'":
-                    i += 1
-                    word.append("'")
-                elif ch == "'":
-                    if i + 1 < n and not line[i + 1].isspace():
-                        raise ConfError("closing quote must be followed by a space")
-                    quote = ""
-                    i += 1
-                    break
-                else:
-                    word.append(ch)
-            elif ch.isspace():
-                break
-            elif ch in "\"'":
-                quote = ch
-            else:
-                word.append(ch)
-            i += 1
-        if quote:
-            raise ConfError("unbalanced quotes")
-        out.append("".join(word))
-
-
-def _hex(s: str) -> bool:
-    return len(s) == 2 and all(c in "0123456789abcdefABCDEF" for c in s)
+    """Redis's sdssplitargs, as for an inline command (``resp.split_inline``): words,
+    "quoted with escapes" or 'quoted'; ConfError if a quote is unbalanced."""
+    try:
+        words = split_inline(line.encode("utf-8", "surrogateescape"))
+    except ProtocolError:
+        raise ConfError("unbalanced quotes") from None
+    return [w.decode("utf-8", "surrogateescape") for w in words]
 
 
 def parse(text: str) -> list[Directive]:
