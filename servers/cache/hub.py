@@ -40,16 +40,7 @@ class Hub:
 
     def spublish(self, channel: bytes, message: bytes) -> int:
         """SPUBLISH: an ``smessage`` to the shard channel's subscribers; their count."""
-        subs = self.shard.get(channel)
-        if not subs:
-            return 0
-        enc: dict[int, bytes] = {}
-        for c in list(subs):
-            data = enc.get(c.proto)
-            if data is None:
-                data = enc[c.proto] = resp.push([b"smessage", channel, message], c.proto)
-            c.deliver(data)
-        return len(subs)
+        return _deliver(self.shard.get(channel), [b"smessage", channel, message])
 
     def psubscribe(self, client: Any, pattern: bytes) -> None:
         self.patterns.setdefault(pattern, {})[client] = None
@@ -65,31 +56,28 @@ class Hub:
 
     def publish(self, channel: bytes, message: bytes) -> int:
         """Deliver to subscribers of the channel and of matching patterns; count them."""
-        n = 0
-        subs = self.channels.get(channel)
-        if subs:
-            enc: dict[int, bytes] = {}
-            for c in list(subs):
-                data = enc.get(c.proto)
-                if data is None:
-                    data = enc[c.proto] = resp.push([b"message", channel, message], c.proto)
-                c.deliver(data)
-                n += 1
+        n = _deliver(self.channels.get(channel), [b"message", channel, message])
         for pattern, pat_subs in list(self.patterns.items()):
-            if not self._matchers[pattern](channel):
-                continue
-            enc = {}
-            for c in list(pat_subs):
-                data = enc.get(c.proto)
-                if data is None:
-                    items = [b"pmessage", pattern, channel, message]
-                    data = enc[c.proto] = resp.push(items, c.proto)
-                c.deliver(data)
-                n += 1
+            if self._matchers[pattern](channel):
+                n += _deliver(pat_subs, [b"pmessage", pattern, channel, message])
         return n
 
     def numpat(self) -> int:
         return len(self.patterns)
+
+
+def _deliver(subs: dict[Any, None] | None, items: list[bytes]) -> int:
+    """Push ``items`` to every subscriber in ``subs``, encoded once per protocol; how many."""
+    if not subs:
+        return 0
+    targets = list(subs)  # (a delivery may drop a slow subscriber from ``subs``)
+    enc: dict[int, bytes] = {}
+    for c in targets:
+        data = enc.get(c.proto)
+        if data is None:
+            data = enc[c.proto] = resp.push(items, c.proto)
+        c.deliver(data)
+    return len(targets)
 
 
 def _drop(table: dict[bytes, dict[Any, None]], client: Any, channel: bytes) -> None:
