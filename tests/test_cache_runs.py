@@ -458,3 +458,44 @@ def test_a_data_directory_without_an_aof_still_runs_grids(tmp_path, monkeypatch)
     assert h.state.policy()[0] is True  # the AOF sees every write: no runs
     h.cmd("CONFIG", "SET", "appendonly", "no")
     assert h.state.policy()[0] is False
+
+
+def random_key_reads(seed: int, n: int, pool: int) -> list[bytes]:
+    """Reads as ``redis-benchmark -P 16 -r N`` sends them: 16 calls of one layout whose
+    keys (of one length) are drawn from ``pool``, so most are new at first, then most
+    exist, and now and then one repeats within the read; between them the odd read that
+    makes a column path give way: keys given a TTL that passes before the next read, a
+    counter that is not an integer, a list where a string goes, a WATCH and an UNWATCH."""
+    rnd = random.Random(seed)
+    reads = []
+    for _ in range(n):
+        keys = [b"key:%06d" % rnd.randrange(pool) for _ in range(16)]
+        kind = rnd.choice([b"SET", b"GET", b"INCR", b"INCR", b"LPUSH"])
+        if kind in (b"SET", b"LPUSH"):
+            rows = [[kind, k, rnd.choice([b"VXK", b"001", b"123"])] for k in keys]
+        else:
+            rows = [[kind, k] for k in keys]
+        r = rnd.random()
+        if r < 0.08:
+            rows.append([b"SET", rnd.choice(keys), b"9", b"PX", b"50"])  # gone by the next read
+        elif r < 0.11:
+            rows.append([b"WATCH", keys[0]])  # (the columns give way to calls while watched)
+        elif r < 0.13:
+            rows.append([b"UNWATCH"])
+        reads.append(b"".join(encode_command(*a) for a in rows))
+    return reads
+
+
+@pytest.mark.parametrize("pool", [40, 100_000])  # repeats in most reads, in almost none
+@pytest.mark.parametrize("seed", range(8))
+def test_random_key_grids_answer_and_count_as_without_runs(seed, pool, monkeypatch):
+    """``-r``-like reads (keys new and old, repeated or not, expiring, watched) through
+    ``take_grid`` and the ``columns`` handlers: the same replies, counters, sizes, key log
+    and data as call by call."""
+    wire = random_key_reads(seed, 60, pool)
+    fast, fast_obs = _run(wire, True, monkeypatch)
+    slow, slow_obs = _run(wire, False, monkeypatch)
+    assert fast_obs.pop("run_calls") > 0
+    slow_obs.pop("run_calls")
+    assert fast == slow
+    assert fast_obs == slow_obs
