@@ -47,6 +47,24 @@ servers/cache/runs.py (a run of SETs is ``dict(zip(keys, values))`` and a few
 -> 5.5k, INCR -> 5.8k, LPUSH 8.9k -> 6.3k; redis-server 4.7k, 3.0k, 3.8k,
 4.9k. Instructions are not time: Python's run at a lower rate, so the CPU
 ratio is lower than the instruction ratio.
+Where a -P 16 read still goes (callgrind, 2026-12-01 19:30-20:30 UTC, one
+key): the server process ran 6,543 instructions per SET (redis-server 4,653,
+same method: 20,000 requests measured after 20,000 of warm-up); by function,
+CPython's eval loop 1,417, the regex engine (``sre_ucs1_match``) 687, malloc
+and free 370, siphash 165, dict lookups 152. Per read of 16 SETs (16-byte
+keys; the slope between N and 2N calls of one step, N 2,000-3,000): ``take_grid``
+43.5k, of which the layout's regex ``match`` 15.4k (the framing compared
+byte by byte, about 960 per row) and the ``itemgetter`` cuts 17.4k (about
+540 per argument: a slice object unpacked for each); ``take_grid`` of 16
+GETs 30.8k; ``data_received`` of the whole SET read, transport aside, 97.8k.
+Tried and dropped: checking and cutting a grid with ``bytes.split`` at the
+framing between rows (the read is ``head + gap.join(keys) + CRLF``): one
+split of 16 rows at a 21-byte separator costs 11.0k (CPython sets its search
+up again at every occurrence), so ``take_grid`` went to 56.9k for SET and
+29.8k for GET. With ``--random-keys 100000`` INCR does take the columns
+path (4,091 of 4,096 reads of 16 keys drawn from 100,000 in a keyspace of
+174k keys; the other 5 repeat a key and go call by call): its 0.23x is not
+a fallback to calls.
 
 Earlier the same day, measured 2026-12-01 12:21 UTC
 (-n 100000 -c 50, 3 rounds, a 2-core machine at load average 7: every figure
