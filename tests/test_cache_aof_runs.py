@@ -302,8 +302,19 @@ def test_under_appendfsync_always_a_grids_replies_wait_for_the_fsync(tmp_path, m
             fsync_now()
 
         monkeypatch.setattr(aof, "fsync_now", fsync)
+        cmd = REGISTRY.get(b"set")
+        original = cmd.columns
+        by_columns: list[int] = []
+
+        def columns(*args: Any) -> tuple[int, int]:
+            ran, grew = original(*args)
+            by_columns.append(ran)
+            return ran, grew
+
+        monkeypatch.setattr(cmd, "columns", columns)
         grid = b"".join(encode_command("SET", f"k{i:02d}", "val") for i in range(16))
         h.client.data_received(grid + encode_command("GET", "k00"))
+        assert by_columns == [16]  # the grid ran by columns
         assert h.wire.out == b""  # held
         await asyncio.sleep(0)  # the group commit's loop turn
         [(sent, logged)] = seen
