@@ -271,6 +271,25 @@ def test_runs_are_taken_with_the_aof_only_while_nothing_else_observes_calls(tmp_
     assert cmds.commands()[1:] == [[b"SET", b"k%02d" % i, b"v"] for i in range(16)] * 3
 
 
+@pytest.mark.parametrize("first", [[], [b"PING"]])  # a grid (``log_wire``), a run (``log_calls``)
+def test_a_run_slower_than_the_threshold_logs_each_call_once(first, tmp_path, monkeypatch):
+    """A run the process stalled in (the clock jumps 20 ms) charges its last call, which
+    ``observe`` sees on its own (and ``write_log`` logs): the run logs the calls before
+    it, so each call is in the AOF once, in order."""
+    import servers.respkit.session as session_module
+
+    h = Harness(dir=str(tmp_path), appendonly=True)
+    ticks = iter([0.0] * (1 + len(first)) + [0.020] * 10)  # (PING: not slow)
+    monkeypatch.setattr(session_module, "perf_counter", lambda: next(ticks))
+    sets = [[b"SET", b"k%d" % i, b"v"] for i in range(5)]
+    h.raw(b"".join(encode_command(*a) for a in [first, *sets] if a))
+    monkeypatch.undo()
+    assert h.state.observer.slowlog[0][3] == [b"SET", b"k4", b"v"]
+    cmds = RequestParser()
+    cmds.feed(_logged(tmp_path))
+    assert cmds.commands() == [[b"SELECT", b"0"], *sets]
+
+
 def test_the_aof_turned_off_and_on_again_is_followed_by_the_runs(tmp_path):
     """CONFIG SET appendonly no, then yes: the policy's run log follows it, and the new
     AOF has what ran after it was turned on (a grid, logged by ``log_wire``)."""
