@@ -89,7 +89,9 @@ by call). Per -P 16 request, instructions of the whole server process under
 redis-benchmark -n 20000 -c 50 with appendfsync everysec (callgrind,
 load-independent): SET 37.6k -> 9.0k, INCR 37.6k -> 7.9k, LPUSH 38.2k -> 8.5k;
 redis-server with the same AOF settings 9.0k, 7.5k, 9.0k (ours without an AOF
-6.4k, 5.6k, 6.0k). Wall clock on a busy machine (2026-12-01 19:49-20:03 UTC, load
+6.4k, 5.6k, 6.0k); GET, which the AOF does not log but whose runs it had turned
+off too, 17.0k -> 6.6k (redis-server 3.1k); SET under appendfsync always 37.7k
+-> 8.8k (redis-server 8.9k). Wall clock on a busy machine (2026-12-01 19:49-20:03 UTC, load
 average 9-11 from other work: noisy, min..max up to 1.9x apart), ``--aof
 --requests 20000``, 3 rounds, before and after in back-to-back runs, ours vs
 redis-server, median req/s: -P 16 everysec 0.27-0.29x -> 0.46-0.75x (ours 20k-29k
