@@ -451,6 +451,34 @@ def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, be
     assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"*2\r\n$3\r\nGET\r\n$02\r\nk\r\n",  # a header not as encode_command writes it
+        b"*2\r\n$3\r\nGET\r\n$1\r\nkk\r\n",  # a header that lies: protocol error
+        b"*2\r\n$3\r\nGET\r\n$3\r\nkkk\r",  # the next row's framing is not there
+        b"*2\r\n$3\r\nGETXX$2\r\nkk\r\n",  # the name's CRLF replaced
+    ],
+)
+@pytest.mark.parametrize("at", [0, 1, 7, 15])
+def test_a_known_one_argument_layout_is_checked_row_by_row(row, at):
+    """A GET layout already known (its rows are checked by joining their keys into the
+    read they would make, not by the regex): a read of its probe and row size with one
+    odd row of the same length is a grid of the rows before it only, and the general
+    parser decides the rest, exactly as without the grid."""
+    good = resp.encode_command("GET", "kk")
+    assert len(row) == len(good)
+    assert RequestParser().take_grid(good * 16) == (b"GET", [(b"kk",) * 16])  # (known)
+    wire = good * at + row + good * (15 - at)
+    assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
+    grid = RequestParser().take_grid(wire)
+    assert (grid is None) if at < 2 else grid == (b"GET", [(b"kk",) * at]), grid
+    odd = b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\r\n"  # a key with CR in it: a row of the layout
+    wire = good * at + odd + good * (15 - at)
+    keys = (b"kk",) * at + (b"k\r",) + (b"kk",) * (15 - at)
+    assert RequestParser().take_grid(wire) == (b"GET", [keys])
+
+
 def test_take_grid_memory_stays_bounded_over_every_row_count():
     """Grids of one layout with every row count up to the grid's limit: the cuts kept for
     them are bounded (each row count's itemgetters hold one slice per call and argument:

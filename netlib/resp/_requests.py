@@ -257,7 +257,11 @@ class RequestParser:
         found by one regex ``match`` (headers literal, each argument ``.{n}``: the
         longest run of whole rows of the layout from the start, up to _GRID_BYTES),
         and the arguments are cut at their offsets by one ``itemgetter`` per column:
-        no bytes object but the arguments, no list per command, all in C.
+        no bytes object but the arguments, no list per command, all in C. A known
+        layout of one argument (GET key) is checked without the regex: its keys cut
+        from the whole read, joined with the layout's framing, must give back the read
+        (12.6k instructions per 16 GETs with the regex, 5.4k so); if they do not, the
+        regex finds where the grid ends.
         """
         if self._have or self._args is not None or self._ready or self.error is not None:
             return None
@@ -271,6 +275,16 @@ class RequestParser:
         if end < 2 * row:
             return None
         layout = _GRIDS.get((probe, row))
+        if layout is not None and layout.joint is not None:  # a layout of one argument
+            (cut,) = layout.cuts(end // row)
+            column = cut(data)
+            # Every row whole and of the layout: the read is its framing around the keys.
+            if layout.head + layout.joint.join(column) + b"\r\n" == (
+                data if end == len(data) else data[:end]
+            ):
+                if end < len(data):
+                    self.feed(data[end:])
+                return layout.name, [column]
         grid = None if layout is None else layout.pattern.match(data, 0, end)
         if layout is None or grid is None:  # not the layout known by this probe and size
             layout = _Layout.of(data[:row])  # new (or another with the same probe and size)
@@ -617,7 +631,7 @@ class _Layout:
     commands framed like it (every header, the name and each CRLF literal, argument
     ``i`` as ``.{n}``), and where each argument after the name sits in it."""
 
-    __slots__ = ("name", "pattern", "row", "args", "_cuts")
+    __slots__ = ("name", "pattern", "row", "args", "head", "joint", "_cuts")
     kept: ClassVar[int] = 0  # slices in the ``_cuts`` of every layout (at most _GRID_CUTS)
 
     def __init__(
@@ -627,6 +641,12 @@ class _Layout:
         self.pattern = pattern
         self.row = row  # bytes per command
         self.args = args  # (offset in the command, length) of each argument after the name
+        # One argument (GET key): the framing before it, and between two rows' arguments
+        # (its CRLF, the next row's framing): rows known by their arguments are checked by
+        # joining them into the read they would make, cheaper than the regex (a third of
+        # its instructions for 16 GETs; not so for two arguments or more, zipped first).
+        self.head = b""
+        self.joint: bytes | None = None
         self._cuts: dict[int, list[Callable[[bytes], tuple[bytes, ...]]]] = {}
 
     @staticmethod
@@ -649,7 +669,11 @@ class _Layout:
             args.append((at, len(word)))
             at += len(word) + 2
         pattern = re.compile(b"(?:%s)+" % regex, re.DOTALL)
-        return _Layout(words[0], pattern, len(first), args)
+        layout = _Layout(words[0], pattern, len(first), args)
+        if len(args) == 1:  # (the row ends with the argument and its CRLF)
+            layout.head = first[: args[0][0]]
+            layout.joint = b"\r\n" + layout.head
+        return layout
 
     def cuts(self, rows: int) -> list[Callable[[bytes], tuple[bytes, ...]]]:
         """One ``itemgetter`` per argument, taking it from each of ``rows`` commands
