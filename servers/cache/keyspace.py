@@ -186,7 +186,7 @@ class Database:
             return None
         if self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= ks.clock():
+            if exp is not None and exp <= ks.clock() and not ks.loading:
                 self.expire_now(key)
                 ks.misses += 1
                 return None
@@ -214,7 +214,7 @@ class Database:
             return None
         if self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= self.ks.clock():
+            if exp is not None and exp <= self.ks.clock() and not self.ks.loading:
                 self.expire_now(key)
                 return None
         if self.ks.tracker is not None:
@@ -238,7 +238,7 @@ class Database:
         v = self.data.get(key)
         if v is not None and self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= self.ks.clock():
+            if exp is not None and exp <= self.ks.clock() and not self.ks.loading:
                 self.expire_now(key)
                 return None
         return v
@@ -322,10 +322,13 @@ class Database:
             self.delete(key)
 
     def expire_now(self, key: bytes) -> None:
-        if self.ks.expire_paused:
+        ks = self.ks
+        if ks.expire_paused:
             return  # logically expired: the caller answers as if the key were gone
         self.delete(key)
-        self.ks.expired_keys += 1
+        ks.expired_keys += 1
+        if ks.on_expire is not None:
+            ks.on_expire(self, key)
 
     def set_expiry(self, key: bytes, at_ms: int) -> None:
         if key not in self.expires:
@@ -374,7 +377,7 @@ class Database:
         now = self.ks.clock()
         for k in list(self.data):
             exp = self.expires.get(k)
-            if exp is not None and exp <= now:
+            if exp is not None and exp <= now and not self.ks.loading:
                 self.expire_now(k)
             else:
                 yield k
@@ -411,6 +414,13 @@ class Keyspace:
         # While CLIENT PAUSE lasts nothing expires (Redis 7.0): a key past its TTL reads as
         # gone but stays, and is deleted (expired_keys counted) at its first lookup after.
         self.expire_paused = False
+        # While the AOF or a snapshot loads nothing expires, as in Redis (keyIsExpired,
+        # checkAlreadyExpired): the writes are replayed on the keys as they were when
+        # they ran, TTL passed or not; what has expired by now goes once loaded.
+        self.loading = False
+        # Told of each expired key (the AOF logs a DEL, as Redis propagates one: a key
+        # written again after it expired must not meet the old one at a replay).
+        self.on_expire: Callable[[Database, bytes], None] | None = None
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         # Set by blocking.Blocking: told when a key clients block on is created,
         # replaced or deleted (a blocked XREADGROUP must learn its stream is gone).

@@ -72,6 +72,18 @@ class Persistence:
     # -- start ---------------------------------------------------------------------------------
     def load(self) -> None:
         """At start: the AOF if it exists (appendonly yes), else the snapshot; then open the AOF."""
+        ks = self.state.keyspace
+        ks.loading = True  # nothing expires while loading (Keyspace.loading)
+        try:
+            self._load()
+        finally:
+            ks.loading = False
+        self.state.observer.reset()
+        self.state.commands_processed = 0
+        self.dirty_at_save = ks.dirty  # (what was loaded is saved)
+        self._observe_writes()
+
+    def _load(self) -> None:
         manifest = self.aof_dir / persist.MANIFEST
         if self.appendonly and manifest.exists():
             files, parts = persist.load_aof(self.aof_dir)
@@ -92,10 +104,6 @@ class Persistence:
                 log.info("snapshot %s loaded: %d commands", self.snapshot_path, self._replay(cmds))
             if self.appendonly:
                 self.create_aof()
-        self.state.observer.reset()
-        self.state.commands_processed = 0
-        self.dirty_at_save = self.state.keyspace.dirty  # (what was loaded is saved)
-        self._observe_writes()
 
     def _replay(self, cmds: list[list[bytes]]) -> int:
         from .client import Client
@@ -123,7 +131,7 @@ class Persistence:
             self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
         )
         aof.files = [base]
-        aof.open_incr()
+        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0))
         self._remove_unlisted(aof.files)
         aof.start_fsync_thread()
         self.aof = aof
@@ -169,7 +177,8 @@ class Persistence:
             self.state.unsynced = True
 
     def evicted(self, db: Any, key: bytes) -> None:
-        """maxmemory evicted ``key``: log its DEL (written with the batch, or by the cron)."""
+        """maxmemory evicted ``key``, or it expired: log its DEL (written with the batch, or
+        by the cron), as Redis propagates one for both."""
         if self.aof is not None:
             self.aof.feed(db.index, [b"DEL", key])
             self.state.unsynced = True
