@@ -3,15 +3,16 @@
 In-process (``State`` on a data directory, an injected clock, a ``Client`` on a fake
 wire), so TTLs can pass between the writes and the restart without sleeping, plus a
 real process where the command line matters. Each case is a sequence a real user runs
-(a rate limiter's INCR + EXPIRE, CONFIG SET appendonly no then yes, a restart with a
-smaller maxmemory, a byte flipped in the middle of an incremental file) and what Redis
-brings back from its AOF in the same case.
+(a rate limiter's INCR + EXPIRE, CONFIG SET appendonly no then yes, BGREWRITEAOF with
+appendonly no, a restart with a smaller maxmemory, a byte flipped in the middle of an
+incremental file, BGREWRITEAOF during a BGSAVE) and what Redis does in the same case.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from servers.cache.persist import MANIFEST
 from servers.cache.saving import CorruptFile
 from servers.cache.server import CacheSettings, State
 from tests.cache_support import T0, Wire
+from tests.redis_diff import reply
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -233,3 +235,63 @@ def test_a_flipped_byte_in_the_last_batch_is_still_a_cut_tail(tmp_path, caplog):
     assert life.cmd("EXISTS", "k19") == b":0\r\n"
     life.stop()
     assert "was cut off" in caplog.text
+
+
+def test_bgrewriteaof_with_appendonly_no_leaves_it_off(tmp_path):
+    """BGREWRITEAOF on a server without an AOF wrote one and left it half on: CONFIG GET
+    appendonly said yes, nothing was logged, CONFIG SET appendonly yes did nothing, so a
+    restart with the AOF lost every write since. Redis writes the files, appendonly stays no."""
+    life = Life(tmp_path, appendonly=False)
+    assert life.cmd("SET", "a", "1") == b"+OK\r\n"
+    assert life.cmd("BGREWRITEAOF").startswith(b"+Background append only file rewriting")
+    assert life.cmd("CONFIG", "GET", "appendonly") == b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"
+    assert b"aof_enabled:0" in life.cmd("INFO", "persistence")
+    assert life.cmd("SET", "b", "2") == b"+OK\r\n"
+    assert life.cmd("CONFIG", "SET", "appendonly", "yes") == b"+OK\r\n"
+    assert life.cmd("SET", "c", "3") == b"+OK\r\n"
+    life.stop()
+
+    again = Life(tmp_path)
+    assert again.cmd("MGET", "a", "b", "c") == b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"
+    again.stop()
+
+
+# --- BGSAVE and BGREWRITEAOF meeting each other ----------------------------------------------------
+
+
+def test_bgrewriteaof_during_a_bgsave_is_scheduled_and_bgsave_schedule_too(tmp_path):
+    """Redis starts one child at a time and queues the other: BGREWRITEAOF during a BGSAVE
+    answered an error here (a backup script's BGSAVE SCHEDULE too), and nothing ran later."""
+    args = ["--dir", str(tmp_path), "--appendonly", "yes"]
+    with python_module("servers.cache", *args, port=0) as server:
+        r = redis.Redis(port=server.port, socket_timeout=30)
+        r.set("k", "v")
+        p = r.pipeline(transaction=False)
+        p.bgsave().bgrewriteaof().bgrewriteaof()
+        assert p.execute() == [True, True, True]
+        assert r.info("persistence")["aof_rewrite_scheduled"] == 1
+        _wait(r, lambda info: info["aof_rewrites"] == 1)
+        assert r.info("persistence")["aof_rewrite_scheduled"] == 0
+
+        saves = r.lastsave()
+        assert reply(r, "BGREWRITEAOF") == b"Background append only file rewriting started"
+        assert reply(r, "BGSAVE") == ("error", ANOTHER_CHILD)
+        assert reply(r, "BGSAVE", "SCHEDULE") == b"Background saving scheduled"
+        r.set("after", "1")
+        _wait(r, lambda info: info["aof_rewrites"] == 2 and not info["rdb_bgsave_in_progress"]
+              and info["rdb_changes_since_last_save"] == 0)  # fmt: skip
+        assert r.lastsave() >= saves
+        r.close()
+
+
+ANOTHER_CHILD = (  # redis-server 7.0's words
+    "Another child process is active (AOF?): can't BGSAVE right now. "
+    "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+)
+
+
+def _wait(r: redis.Redis, done: object) -> None:
+    deadline = time.monotonic() + 60
+    while not done(r.info("persistence")):  # type: ignore[operator]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)

@@ -53,6 +53,11 @@ class Persistence:
         self.last_bgsave_ok = True
         self.last_rewrite_ok = True
         self.rewrites = 0
+        # BGREWRITEAOF during a BGSAVE, BGSAVE SCHEDULE during a rewrite: started by the
+        # cron once the running child is done (Redis's aof_rewrite_scheduled and
+        # rdb_bgsave_scheduled).
+        self.rewrite_scheduled = False
+        self.save_scheduled = False
         # The keyspace's ``dirty`` (Redis's server.dirty) at the last snapshot: INFO's
         # rdb_changes_since_last_save is the difference. Counting it from the keyspace,
         # not per command, lets the AOF-off server leave single calls unobserved (runs).
@@ -280,9 +285,12 @@ class Persistence:
         return None
 
     def _start_rewrite(self) -> None:
-        if self.aof is None:
+        if self.aof is None:  # appendonly no: the files are written, the AOF stays off (Redis)
             self.aof_dir.mkdir(parents=True, exist_ok=True)
-            self.create_aof()  # no AOF yet: writing its base is the rewrite
+            self.create_aof()  # writing its base is the rewrite
+            assert self.aof is not None
+            self.aof.close()
+            self.aof = None
             self.rewrites += 1
             return
         aof = self.aof
@@ -348,7 +356,25 @@ class Persistence:
         if done == 0:
             return
         self.child = None
-        ok = os.waitstatus_to_exitcode(status) == 0
+        try:
+            self._child_done(kind, ctx, os.waitstatus_to_exitcode(status) == 0)
+        finally:
+            self._start_scheduled()
+
+    def _start_scheduled(self) -> None:
+        """The job a client asked for while the finished child ran (the rewrite first)."""
+        if self.rewrite_scheduled:
+            self.rewrite_scheduled = False
+            self.bgrewrite()  # (a failure to start is logged and shown by INFO)
+        elif self.save_scheduled:
+            self.save_scheduled = False
+            try:
+                self.bgsave()
+            except OSError as e:  # no fork possible
+                log.error("can't start the scheduled BGSAVE: %s", e)
+                self.last_bgsave_ok = False
+
+    def _child_done(self, kind: str, ctx: Any, ok: bool) -> None:
         if kind == "save":
             self.last_bgsave_ok = ok
             if ok:
@@ -419,6 +445,7 @@ class Persistence:
             "rdb_last_bgsave_status": "ok" if self.last_bgsave_ok else "err",
             "aof_enabled": int(aof is not None),
             "aof_rewrite_in_progress": int(self.child is not None and self.child[1] == "rewrite"),
+            "aof_rewrite_scheduled": int(self.rewrite_scheduled),
             "aof_rewrites": self.rewrites,
             "aof_last_bgrewrite_status": "ok" if self.last_rewrite_ok else "err",
             "aof_last_write_status": "ok" if self.state.misconf is None else "err",
