@@ -295,3 +295,26 @@ def _wait(r: redis.Redis, done: object) -> None:
     while not done(r.info("persistence")):  # type: ignore[operator]
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_appendonly_no_during_a_rewrite_stops_it_as_redis(tmp_path):
+    """Redis kills the rewrite child when the AOF is turned off (killAppendOnlyChild); here
+    it ran on, and a CONFIG SET appendonly yes right after could have its base renamed
+    over by the child's older dataset."""
+    args = ["--dir", str(tmp_path), "--appendonly", "yes"]
+    with python_module("servers.cache", *args, port=0) as server:
+        r = redis.Redis(port=server.port, socket_timeout=30)
+        r.set("k", "v")
+        p = r.pipeline(transaction=False)
+        p.bgrewriteaof().config_set("appendonly", "no").info("persistence")
+        info = p.execute()[2]
+        assert info["aof_rewrite_in_progress"] == 0 and info["aof_enabled"] == 0
+        r.set("k", "w")
+        assert r.config_set("appendonly", "yes")
+        r.set("j", "1")
+        r.close()
+    assert not list((tmp_path / "appendonlydir").glob("temp-*"))
+    with python_module("servers.cache", *args, port=0) as server:
+        r = redis.Redis(port=server.port)
+        assert r.mget("k", "j") == [b"w", b"1"]
+        r.close()

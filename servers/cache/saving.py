@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -395,6 +396,19 @@ class Persistence:
         self.rewrites += 1
         log.info("background AOF rewrite finished: base %s, %d bytes", base.name, aof.base_size)
 
+    def _kill_rewrite(self, files: list[AofFile]) -> None:
+        """The AOF was turned off: its rewrite is moot (Redis's killAppendOnlyChild). Left
+        running, a CONFIG SET appendonly yes could see the child rename its older dataset
+        over the new base; its temp file goes with it."""
+        if self.child is None or self.child[1] != "rewrite":
+            return
+        pid = self.child[0]
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        self.child = None
+        log.info("AOF rewrite child %d killed: the AOF is off", pid)
+        self._remove_unlisted(files)
+
     def _remove_unlisted(self, files: list[AofFile]) -> None:
         """Delete the AOF directory's files the manifest no longer names (and temp files)."""
         keep = {f.name for f in files} | {persist.MANIFEST}
@@ -410,9 +424,12 @@ class Persistence:
             self.appendonly = True
             self.create_aof()
         elif not on and self.aof is not None:
+            files = self.aof.files
             self.aof.close()
             self.aof = None
             self.appendonly = False
+            self.rewrite_scheduled = False
+            self._kill_rewrite(files)
             self.write_error = None
             self._refuse()  # no AOF: nothing refuses writes
         self._observe_writes()
