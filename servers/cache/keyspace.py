@@ -377,7 +377,7 @@ class Database:
         now = self.ks.clock()
         for k in list(self.data):
             exp = self.expires.get(k)
-            if exp is not None and exp <= now and not self.ks.loading:
+            if exp is not None and exp <= now:
                 self.expire_now(k)
             else:
                 yield k
@@ -414,12 +414,15 @@ class Keyspace:
         # While CLIENT PAUSE lasts nothing expires (Redis 7.0): a key past its TTL reads as
         # gone but stays, and is deleted (expired_keys counted) at its first lookup after.
         self.expire_paused = False
-        # While the AOF or a snapshot loads nothing expires, as in Redis (keyIsExpired,
-        # checkAlreadyExpired): the writes are replayed on the keys as they were when
-        # they ran, TTL passed or not; what has expired by now goes once loaded.
+        # While the AOF or a snapshot is replayed nothing expires, as Redis's keyIsExpired
+        # and checkAlreadyExpired answer while loading: the log holds what the keys went
+        # through while they lived (SET k v PX 50, INCR k, then after its expiry LPUSH k),
+        # and replayed later every TTL would be past at once (INCR would make a new key
+        # without one, and the LPUSH would meet it: WRONGTYPE, a log that cannot load).
+        # Keys past their time expire once loaded (lazily, or by the cron).
         self.loading = False
-        # Told of each expired key (the AOF logs a DEL, as Redis propagates one: a key
-        # written again after it expired must not meet the old one at a replay).
+        # Told of every key that expires (lazily or by the cron): the AOF logs its DEL
+        # there, as Redis propagates an expiry, so a replay never needs the clock.
         self.on_expire: Callable[[Database, bytes], None] | None = None
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         # Set by blocking.Blocking: told when a key clients block on is created,
