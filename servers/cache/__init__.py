@@ -75,7 +75,10 @@ test_cache_more_commands.py (every reply compared with redis-server's),
 test_cache_scripting.py (EVAL, FUNCTION, SCRIPT KILL, beside redis-server),
 test_cache_runs.py (runs against the call-by-call path and redis-server),
 test_cache_hostile.py (attacks: Lua sandbox and kill, ACL key positions, secrets in
-SLOWLOG, bad AOF manifests, what a restart keeps).
+SLOWLOG, bad AOF manifests, what a restart keeps), test_cache_restarts.py (TTLs across a
+restart, CONFIG SET appendonly, damage in the middle of an AOF, BGSAVE meeting
+BGREWRITEAOF), test_cache_hostile_ops.py (CLIENT REPLY, ACL hashes, MEMORY USAGE
+against redis-server).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py), against a
 running server or, for the units that start their own servers (auth, acl, info,
 introspection, pause...), started by runtest itself through a ``src/redis-server``

@@ -429,7 +429,7 @@ def has_spaces(s: str) -> bool:
 
 
 def _valid_hash(h: str) -> str:
-    h = h.lower()
+    """As Redis's ACLCheckPasswordHash: 64 lowercase hex digits (``A``-``F`` refused)."""
     if len(h) != 64 or any(ch not in "0123456789abcdef" for ch in h):
         raise AclError(
             "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"

@@ -43,6 +43,9 @@ REPLY_CHUNK = 16 * 1024
 NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# Their confirmations are pushes: sent under CLIENT REPLY OFF or SKIP, in RESP2 too.
+SUBSCRIBING = frozenset({"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+                         "punsubscribe", "sunsubscribe"})  # fmt: skip
 SUBSCRIBE_MODE_ERROR = (
     "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
     "are allowed in this context\r\n"
@@ -68,6 +71,7 @@ class Client(Session):
         self.monitoring = False  # MONITOR
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
         self.reply_mode = b"ON"  # CLIENT REPLY: ON, OFF (no replies) or SKIP (not the next one)
+        self.silencing = False  # ``_silenced`` is running a command whose reply it drops
         self.soft_since: float | None = None  # over the pub/sub soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
@@ -96,7 +100,7 @@ class Client(Session):
 
     def _silenced(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """CLIENT REPLY OFF or SKIP: ``cmd`` runs here and its reply is dropped (SKIP: this
-        once). RESP3 pushes (subscribe confirmations) still go out, as in Redis; CLIENT REPLY
+        once). Pushes (subscribe confirmations, in RESP2 too) still go out, as in Redis; CLIENT REPLY
         itself and a command that may block run in the loop (a blocked reply is sent later).
         RESET turns replies on before it answers (Redis clears the OFF flag, not the skip of
         the current command): under OFF it runs in the loop and its +RESET goes out."""
@@ -106,15 +110,22 @@ class Client(Session):
             or (cmd.name == "reset" and self.reply_mode == b"OFF")
         ):
             return self._guard(cmd, args)
-        r = self._guard(cmd, args)
-        if r is None:
-            r = self.call(args)
+        self.silencing = True
+        try:
+            r = self._guard(cmd, args)
+            if r is None:
+                r = self.call(args)
+        finally:
+            self.silencing = False
+        self._skipped()
+        if r and (r[:1] == b">" or (cmd.name in SUBSCRIBING and r[:1] == b"*")):
+            return r  # (RESP2's confirmations are pushes too: Redis's CLIENT_PUSHING)
+        return b""
+
+    def _skipped(self) -> None:
         if self.reply_mode == b"SKIP":
             self.reply_mode = b"ON"
             self.update_guard()
-        if r and self.proto == 3 and r[:1] == b">":
-            return r
-        return b""
 
     def _guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
         if self.restricted:
@@ -226,6 +237,11 @@ class Client(Session):
             self.state.observer.count_error(reply)
         if self.multi is not None:
             self.multi_failed = True  # EXEC will answer EXECABORT, as Redis does
+        if self.reply_mode != b"ON" and not self.silencing:
+            # Refused before the guard (an unknown command, a wrong arity): under CLIENT
+            # REPLY OFF or SKIP Redis drops that error as any reply (still counted).
+            self._skipped()
+            return b""
         return reply
 
     def reject_arity(self, cmd: Command, reply: bytes) -> bytes:

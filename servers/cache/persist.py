@@ -20,8 +20,10 @@ found, not replayed; and, closing a base or snapshot file, ``SYSLAB.END
 <pickle>`` carries a value no command recreates (a stream with its consumer
 groups). When loading, a bad CRC or an unparsable tail in the *last*
 incremental file is cut off (the file truncated there, with a log line saying
-how many bytes), as ``redis-check-aof --fix`` and ``aof-load-truncated`` do;
-anywhere else it is an error and the server refuses to start.
+how many bytes), as ``redis-check-aof --fix`` and ``aof-load-truncated`` do,
+unless an intact batch follows it (damage in the middle: cutting would delete
+acknowledged writes); anywhere else it is an error and the server refuses to
+start, its files untouched.
 
 What is logged. Each write command that succeeded, as sent, with ``SELECT``
 when the database changes. Commands whose effect is not a function of their
@@ -66,6 +68,7 @@ import copyreg
 import logging
 import os
 import pickle
+import re
 import threading
 import time
 import zlib
@@ -298,6 +301,22 @@ def _until_error(data: bytes) -> list[list[bytes]]:
     return out
 
 
+# A CRC record as ``Aof.flush`` and ``ChecksumWriter`` write it.
+CRC_RECORD = re.compile(rb"\*2\r\n\$10\r\nSYSLAB\.CRC\r\n\$8\r\n([0-9a-f]{8})\r\n")
+
+
+def intact_batch_after(data: bytes, start: int) -> bool:
+    """Whether a whole batch that checks out (the bytes between two CRC records, matching
+    the second) lies past ``start``, the damaged batch: then the damage is in the middle of
+    the file, not a torn tail, and cutting there would delete acknowledged writes. (A
+    damaged CRC record followed by a single batch still reads as a tail.)"""
+    records = list(CRC_RECORD.finditer(data, start))
+    return any(
+        b"%08x" % zlib.crc32(data[a.end() : b.start()]) == b.group(1)
+        for a, b in zip(records, records[1:], strict=False)
+    )
+
+
 # --- the AOF ---------------------------------------------------------------------------------
 
 
@@ -404,12 +423,15 @@ class Aof:
         write_atomically(self.manifest, [manifest_text(files).encode()])
         self.files = list(files)
 
-    def open_incr(self) -> AofFile:
-        """A new incremental file; from now on writes go to it (the manifest is updated)."""
+    def open_incr(self, after: int = 0) -> AofFile:
+        """A new incremental file, numbered past ``after`` and the manifest's; from now on
+        writes go to it (the manifest is updated). New means empty: a file of that name
+        can only be a leftover no manifest lists any more (CONFIG SET appendonly no, then
+        yes), whose writes must not be replayed over the new base."""
         self.flush()
-        seq = self.next_seq("i")
+        seq = max(self.next_seq("i"), after + 1)
         f = AofFile(f"appendonly.aof.{seq}.incr.aof", seq, "i")
-        fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
             self.write_manifest(self.files + [f])
         except OSError:  # writes stay with the old file, which the manifest still lists
@@ -563,6 +585,12 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
         if r.good_bytes != r.size:
             if f is not incrs[-1]:
                 raise CorruptFile(f"{f.name}: damaged at byte {r.good_bytes} of {r.size}")
+            if intact_batch_after(path.read_bytes(), r.good_bytes):
+                raise CorruptFile(
+                    f"{f.name}: damaged at byte {r.good_bytes} of {r.size} with intact writes "
+                    f"after it (not a torn tail, nothing was cut); to drop them and start, "
+                    f"truncate the file to {r.good_bytes} bytes"
+                )
             log.warning(
                 "AOF %s: a torn or corrupt tail of %d bytes (from byte %d of %d) was cut off; "
                 "the writes before it are loaded", f.name, r.size - r.good_bytes,

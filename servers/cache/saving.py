@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,11 @@ class Persistence:
         self.last_bgsave_ok = True
         self.last_rewrite_ok = True
         self.rewrites = 0
+        # BGREWRITEAOF during a BGSAVE, BGSAVE SCHEDULE during a rewrite: started by the
+        # cron once the running child is done (Redis's aof_rewrite_scheduled and
+        # rdb_bgsave_scheduled).
+        self.rewrite_scheduled = False
+        self.save_scheduled = False
         # The keyspace's ``dirty`` (Redis's server.dirty) at the last snapshot: INFO's
         # rdb_changes_since_last_save is the difference. Counting it from the keyspace,
         # not per command, lets the AOF-off server leave single calls unobserved (runs).
@@ -148,7 +154,7 @@ class Persistence:
             self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
         )
         aof.files = [base]
-        aof.open_incr()
+        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0))
         self._remove_unlisted(aof.files)
         aof.start_fsync_thread()
         self.aof = aof
@@ -319,9 +325,12 @@ class Persistence:
         return None
 
     def _start_rewrite(self) -> None:
-        if self.aof is None:
+        if self.aof is None:  # appendonly no: the files are written, the AOF stays off (Redis)
             self.aof_dir.mkdir(parents=True, exist_ok=True)
-            self.create_aof()  # no AOF yet: writing its base is the rewrite
+            self.create_aof()  # writing its base is the rewrite
+            assert self.aof is not None
+            self.aof.close()
+            self.aof = None
             self.rewrites += 1
             return
         aof = self.aof
@@ -387,7 +396,25 @@ class Persistence:
         if done == 0:
             return
         self.child = None
-        ok = os.waitstatus_to_exitcode(status) == 0
+        try:
+            self._child_done(kind, ctx, os.waitstatus_to_exitcode(status) == 0)
+        finally:
+            self._start_scheduled()
+
+    def _start_scheduled(self) -> None:
+        """The job a client asked for while the finished child ran (the rewrite first)."""
+        if self.rewrite_scheduled:
+            self.rewrite_scheduled = False
+            self.bgrewrite()  # (a failure to start is logged and shown by INFO)
+        elif self.save_scheduled:
+            self.save_scheduled = False
+            try:
+                self.bgsave()
+            except OSError as e:  # no fork possible
+                log.error("can't start the scheduled BGSAVE: %s", e)
+                self.last_bgsave_ok = False
+
+    def _child_done(self, kind: str, ctx: Any, ok: bool) -> None:
         if kind == "save":
             self.last_bgsave_ok = ok
             if ok:
@@ -408,6 +435,19 @@ class Persistence:
         self.rewrites += 1
         log.info("background AOF rewrite finished: base %s, %d bytes", base.name, aof.base_size)
 
+    def _kill_rewrite(self, files: list[AofFile]) -> None:
+        """The AOF was turned off: its rewrite is moot (Redis's killAppendOnlyChild). Left
+        running, a CONFIG SET appendonly yes could see the child rename its older dataset
+        over the new base; its temp file goes with it."""
+        if self.child is None or self.child[1] != "rewrite":
+            return
+        pid = self.child[0]
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        self.child = None
+        log.info("AOF rewrite child %d killed: the AOF is off", pid)
+        self._remove_unlisted(files)
+
     def _remove_unlisted(self, files: list[AofFile]) -> None:
         """Delete the AOF directory's files the manifest no longer names (and temp files)."""
         keep = {f.name for f in files} | {persist.MANIFEST}
@@ -423,9 +463,12 @@ class Persistence:
             self.appendonly = True
             self.create_aof()
         elif not on and self.aof is not None:
+            files = self.aof.files
             self.aof.close()
             self.aof = None
             self.appendonly = False
+            self.rewrite_scheduled = False
+            self._kill_rewrite(files)
             self.write_error = None
             self._refuse()  # no AOF: nothing refuses writes
         self._observe_writes()
@@ -459,6 +502,7 @@ class Persistence:
             "rdb_last_bgsave_status": "ok" if self.last_bgsave_ok else "err",
             "aof_enabled": int(aof is not None),
             "aof_rewrite_in_progress": int(self.child is not None and self.child[1] == "rewrite"),
+            "aof_rewrite_scheduled": int(self.rewrite_scheduled),
             "aof_rewrites": self.rewrites,
             "aof_last_bgrewrite_status": "ok" if self.last_rewrite_ok else "err",
             "aof_last_write_status": "ok" if self.state.misconf is None else "err",

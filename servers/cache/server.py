@@ -134,7 +134,13 @@ class State(ServerState):
         if settings.dir:  # load what was saved, then log every write from here on
             p = Persistence(self, Path(settings.dir), settings.appendonly, settings.appendfsync,
                             settings.appenddirname, settings.dbfilename)  # fmt: skip
-            p.load()  # (then has the observer call p.write_log while there is an AOF)
+            # Loading ignores maxmemory, as Redis's: what was acknowledged comes back, and
+            # -OOM (or eviction) applies to the writes that follow.
+            limit, self.evictor.maxmemory = self.evictor.maxmemory, 0
+            try:
+                p.load()  # (then has the observer call p.write_log while there is an AOF)
+            finally:
+                self.evictor.configure(limit)
             self.persistence = p
             self.evictor.on_evict = p.evicted
 

@@ -412,10 +412,9 @@ def memory_doctor(c: Any, a: list[bytes]) -> bytes:
     "key [SAMPLES count]",
 )
 def memory_usage(c: Any, a: list[bytes]) -> bytes:
-    if len(a) == 5 and a[3].upper() == b"SAMPLES":
-        to_int(a[4])
-    elif len(a) != 3:
-        return SYNTAX
+    for j in range(3, len(a), 2):  # SAMPLES may repeat, as in Redis; each count is checked
+        if a[j].upper() != b"SAMPLES" or j + 1 == len(a) or to_int(a[j + 1]) < 0:
+            return SYNTAX
     if c.db.peek(a[2]) is None:
         return resp.null(c.proto)
     return resp.integer(c.db.sizes.get(a[2], 0))

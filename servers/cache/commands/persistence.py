@@ -39,17 +39,35 @@ def save(c: Any, a: list[bytes]) -> bytes:
 
 @command("BGSAVE", -1, FLAGS, NO, G, "Asynchronously save the dataset to disk", syntax="[SCHEDULE]")
 def bgsave(c: Any, a: list[bytes]) -> bytes:
+    """During a rewrite: refused, or with SCHEDULE started once the rewrite ends (Redis)."""
     if len(a) > 2 or (len(a) == 2 and a[1].upper() != b"SCHEDULE"):
         return SYNTAX
-    err = _persistence(c).bgsave()
+    p = _persistence(c)
+    if p.child is not None and p.child[1] == "rewrite":
+        if len(a) == 1:
+            raise CommandError(ANOTHER_CHILD)
+        p.save_scheduled = True
+        return resp.simple("Background saving scheduled")
+    err = p.bgsave()
     if err:
         raise CommandError(err)
     return resp.simple("Background saving started")
 
 
+ANOTHER_CHILD = (
+    "Another child process is active (AOF?): can't BGSAVE right now. "
+    "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+)
+
+
 @command("BGREWRITEAOF", 1, FLAGS, NO, G, "Asynchronously rewrite the append-only file")
 def bgrewriteaof(c: Any, a: list[bytes]) -> bytes:
-    err = _persistence(c).bgrewrite()
+    """During a BGSAVE: started once it ends, as Redis schedules it."""
+    p = _persistence(c)
+    if p.child is not None and p.child[1] == "save":
+        p.rewrite_scheduled = True
+        return resp.simple("Background append only file rewriting scheduled")
+    err = p.bgrewrite()
     if err:
         raise CommandError(err)
     return resp.simple("Background append only file rewriting started")

@@ -78,7 +78,7 @@ def restore(c: Any, a: list[bytes]) -> bytes:
         ttl += now
     if replace:
         db.delete(key)
-    if ttl and ttl <= now:
+    if ttl and ttl <= now and not db.ks.loading:
         return resp.OK  # already expired: nothing to create
     if isinstance(loaded, Stream):
         db.put_new(key, loaded)
