@@ -27,12 +27,16 @@ A handler that returns None has arranged to answer later (``blocked`` is
 set: a BLPOP waiting for a push, ``answer_in_thread`` running a merge); the
 session keeps its later commands in ``pending`` and runs them after
 ``unblock``. So does a session whose replies pile up unread: a batch stops
-once it has produced ``OUTPUT_HIGH_WATER`` bytes, and while the transport
+once it has produced ``OUTPUT_HIGH_WATER`` bytes (the rest runs in the next
+loop turn, and nothing more is read before it), and while the transport
 holds more than its high-water mark of unsent output the session stops
 reading (the shell's ``pause_writing``/``resume_writing``), so a peer that
 pipelines without reading costs bounded memory. (Redis keeps reading and lets
 a normal client's output buffer grow without limit by default; we prefer
-TCP's own backpressure.) A protocol error answers ``-ERR Protocol error``
+TCP's own backpressure.) A server may bound that output itself instead
+(``state.limits_output``: the cache's client-output-buffer-limit for normal
+clients, which disconnects as Redis does): ``output_over`` is asked once per
+batch, before it is written, never per command. A protocol error answers ``-ERR Protocol error``
 after the replies to the commands before it and closes only this connection;
 QUIT answers +OK and nothing after it runs. Until a client has authenticated
 (``set_authenticated``, on a server with users) its parser applies Redis's
@@ -353,10 +357,10 @@ class Session(ShellSession):
             state.sync(self)
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
-            if self.held is None:
-                self.conn.write(data)
-            else:
+            if self.held is not None:
                 self.held.append(data)
+            elif not (state.limits_output and self.output_over(len(data))):
+                self.conn.write(data)
         if self.closing:
             self.pending.clear()
             if self.held is None:
@@ -406,10 +410,10 @@ class Session(ShellSession):
             if state.unsynced:
                 state.sync(self)
             data = out[0] if len(out) == 1 else b"".join(out)
-            if self.held is None:
-                self.conn.write(data)
-            else:
+            if self.held is not None:
                 self.held.append(data)
+            elif not (state.limits_output and self.output_over(len(data))):
+                self.conn.write(data)
         if ran < len(columns[0]):
             rest = _calls(name, [column[ran:] for column in columns])
             if grew > OUTPUT_HIGH_WATER:  # (big GET replies) the rest in the next turn, as ``run``
@@ -475,7 +479,7 @@ class Session(ShellSession):
         if r is not None:
             if self.held is not None:
                 self.held.append(r)
-            else:
+            elif not (state.limits_output and self.output_over(len(r))):
                 self.conn.write(r)
         if self.closing:
             self.pending.clear()
@@ -486,7 +490,9 @@ class Session(ShellSession):
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
         held, self.held = self.held, None
         if held and not self.conn.closed:
-            self.conn.write(b"".join(held))
+            data = b"".join(held)
+            if not (self.state.limits_output and self.output_over(len(data))):
+                self.conn.write(data)
         if self.closing:
             self.conn.close()
 
@@ -521,6 +527,7 @@ class Session(ShellSession):
         """Keep the rest of a pipeline for later: the next loop turn, unless the peer
         stops reading first (then ``resume_writing`` picks it up)."""
         self.pending.extendleft(reversed(rest))
+        self.conn.pause_reading()  # what is read meanwhile would only queue behind it
         asyncio.get_running_loop().call_soon(self._resume)
 
     def send(self, data: bytes) -> None:
@@ -529,7 +536,7 @@ class Session(ShellSession):
             self.out.append(data)
         elif self.held is not None:
             self.held.append(data)
-        else:
+        elif not (self.state.limits_output and self.output_over(len(data))):
             self.conn.write(data)
 
     # -- answering later -------------------------------------------------------------
@@ -565,6 +572,7 @@ class Session(ShellSession):
             self.conn.close()
 
     def _resume(self) -> None:
+        self.conn.resume_reading()  # (paused by ``_defer``: its rest runs now)
         if self.pending and self.blocked is None and not self.write_paused and not self.conn.closed:
             cmds = list(self.pending)
             self.pending.clear()
@@ -730,6 +738,12 @@ class Session(ShellSession):
         """``cmd`` is refused before it ran (a wrong arity, ``admit_write``: out of memory):
         answered with ``reply``, counted as a rejected call as Redis 7 does."""
         return reply
+
+    def output_over(self, size: int) -> bool:
+        """While ``state.limits_output``, before ``size`` more bytes are written: True when
+        they would take this session past its output limit, and it was disconnected for
+        it (the server's own limits: the cache's client-output-buffer-limit)."""
+        return False
 
     def on_reset(self) -> None:
         """RESET: drop the server's own per-connection state (subscriptions, MULTI)."""
