@@ -12,7 +12,7 @@ taken only while ``guarded`` is set:
 * RESP2 subscribe mode: only the commands flagged ``pubsub`` run.
 
 It also owns blocking (a BLPOP parks the client with a timer; a push or the
-timeout unblocks it) and the pub/sub output limit.
+timeout unblocks it) and the client-output-buffer-limit of its class (normal or pubsub).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Client(Session):
         self.monitoring = False  # MONITOR
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
         self.reply_mode = b"ON"  # CLIENT REPLY: ON, OFF (no replies) or SKIP (not the next one)
-        self.soft_since: float | None = None  # over the pub/sub soft output limit since
+        self.soft_since: float | None = None  # over its class's soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
         # ``logged_in`` (the kit's): AUTH, HELLO AUTH, or the default user had no password
