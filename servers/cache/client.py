@@ -80,6 +80,7 @@ class Client(Session):
         self.error_counted = False
         acl.fresh_login(self)
         if state.limits_output:  # the normal class's limit, not TCP backpressure, bounds it
+            self.limit_output(True)
             conn.set_write_high_water(max(state.output_limits["normal"][:2]))
 
     # -- the kit's hooks -------------------------------------------------------------
@@ -365,7 +366,7 @@ class Client(Session):
 
     def output_over(self, size: int) -> bool:
         """The kit asks before each batch while a limit for normal clients is set
-        (``State.limits_output``): disconnected, nothing of the batch written, when it
+        (``limit_output``, ``State.limits_output``): disconnected, nothing of the batch written, when it
         would take the client past its class's limit, as Redis closes a client whose
         replies pile up (a single huge reply, or a pipeline whose replies go unread)."""
         return self.check_output(size)

@@ -95,8 +95,8 @@ class State(ServerState):
         # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
         self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
-        # The normal class has a limit (not Redis's default "0 0 0"): the session asks
-        # ``Client.output_over`` before each batch it writes (the kit's ``limits_output``).
+        # The normal class has a limit (not Redis's default "0 0 0"): each session asks
+        # ``Client.output_over`` before each batch it writes (the kit's ``limit_output``).
         self.limits_output = False
         self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
         self.observer.changed = self.evictor.changed = self.policy_changed

@@ -34,10 +34,11 @@ reading (the shell's ``pause_writing``/``resume_writing``), so a peer that
 pipelines without reading costs bounded memory. (Redis keeps reading and lets
 a normal client's output buffer grow without limit by default; we prefer
 TCP's own backpressure.) A server may bound that output itself instead
-(``state.limits_output``: the cache's client-output-buffer-limit for normal
-clients, which disconnects as Redis does): ``output_over`` is asked once per
-batch, before it is written, never per command. A protocol error answers ``-ERR Protocol error``
-after the replies to the commands before it and closes only this connection;
+(``limit_output``: the cache's client-output-buffer-limit for normal clients,
+which disconnects as Redis does): then ``output_over`` is asked once per
+batch, before it is written, never per command. A protocol error answers
+``-ERR Protocol error`` after the replies to the commands before it and closes
+only this connection;
 QUIT answers +OK and nothing after it runs. Until a client has authenticated
 (``set_authenticated``, on a server with users) its parser applies Redis's
 stricter limits; an AUTH followed by a big command in the same read parks the
@@ -147,6 +148,7 @@ class Session(ShellSession):
         self.held: list[bytes] | None = None
         self.write_paused = False  # the peer is not reading: run nothing more until it does
         self.closing = False  # QUIT: close once the batch is written
+        self.write_out = conn.write  # where a batch's bytes go (``limit_output`` swaps it)
         self.created = time.monotonic()
         self.last_active = self.created
         self.last_command = ""
@@ -357,10 +359,10 @@ class Session(ShellSession):
             state.sync(self)
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
-            if self.held is not None:
+            if self.held is None:
+                self.write_out(data)
+            else:
                 self.held.append(data)
-            elif not (state.limits_output and self.output_over(len(data))):
-                self.conn.write(data)
         if self.closing:
             self.pending.clear()
             if self.held is None:
@@ -410,10 +412,10 @@ class Session(ShellSession):
             if state.unsynced:
                 state.sync(self)
             data = out[0] if len(out) == 1 else b"".join(out)
-            if self.held is not None:
+            if self.held is None:
+                self.write_out(data)
+            else:
                 self.held.append(data)
-            elif not (state.limits_output and self.output_over(len(data))):
-                self.conn.write(data)
         if ran < len(columns[0]):
             rest = _calls(name, [column[ran:] for column in columns])
             if grew > OUTPUT_HIGH_WATER:  # (big GET replies) the rest in the next turn, as ``run``
@@ -479,8 +481,8 @@ class Session(ShellSession):
         if r is not None:
             if self.held is not None:
                 self.held.append(r)
-            elif not (state.limits_output and self.output_over(len(r))):
-                self.conn.write(r)
+            else:
+                self.write_out(r)
         if self.closing:
             self.pending.clear()
             if self.held is None:
@@ -490,9 +492,7 @@ class Session(ShellSession):
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
         held, self.held = self.held, None
         if held and not self.conn.closed:
-            data = b"".join(held)
-            if not (self.state.limits_output and self.output_over(len(data))):
-                self.conn.write(data)
+            self.write_out(b"".join(held))
         if self.closing:
             self.conn.close()
 
@@ -536,8 +536,8 @@ class Session(ShellSession):
             self.out.append(data)
         elif self.held is not None:
             self.held.append(data)
-        elif not (self.state.limits_output and self.output_over(len(data))):
-            self.conn.write(data)
+        else:
+            self.write_out(data)
 
     # -- answering later -------------------------------------------------------------
     def unblock(self, reply: bytes) -> None:
@@ -739,8 +739,17 @@ class Session(ShellSession):
         answered with ``reply``, counted as a rejected call as Redis 7 does."""
         return reply
 
+    def limit_output(self, on: bool) -> None:
+        """Whether ``output_over`` is asked before each batch is written: the writer
+        (``write_out``) is swapped, so a session without a limit pays nothing for it."""
+        self.write_out = self._write_checked if on else self.conn.write
+
+    def _write_checked(self, data: bytes) -> None:
+        if not self.output_over(len(data)):
+            self.conn.write(data)
+
     def output_over(self, size: int) -> bool:
-        """While ``state.limits_output``, before ``size`` more bytes are written: True when
+        """Once ``limit_output(True)``, before ``size`` more bytes are written: True when
         they would take this session past its output limit, and it was disconnected for
         it (the server's own limits: the cache's client-output-buffer-limit)."""
         return False

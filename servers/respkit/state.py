@@ -66,9 +66,6 @@ class ServerState:
     # limit is off most of the time (the cache without maxmemory) answers False then.
     admits_writes = True
     observe_above = float("inf")  # seconds: a call this slow goes to ``observe``
-    # ``Session.output_over`` is asked before each batch is written (the cache while a
-    # client-output-buffer-limit for normal clients is set); False: nothing is asked.
-    limits_output = False
 
     def __init__(self, registry: Registry, databases: int = 1) -> None:
         self.registry = registry

@@ -464,6 +464,7 @@ def _set_obl(st: Any, value: str) -> None:
     st.output_limits = new
     st.limits_output = any(new["normal"][:2])
     for client in st.clients.values():
+        client.limit_output(st.limits_output)
         client.conn.set_write_high_water(max(new["normal"][:2]))
 
 
