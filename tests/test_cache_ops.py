@@ -253,6 +253,110 @@ def test_a_slow_subscriber_is_cut_at_the_configured_pubsub_limit(port):
     admin.close()
 
 
+def _received_until_closed(sock: socket.socket) -> bytes:
+    """Every byte the server sends before it closes ``sock`` (a reset counts as closed)."""
+    got = b""
+    sock.settimeout(10)
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    return got
+
+
+@pytest.mark.parametrize("server", ["ours", "redis-server"])
+def test_a_reply_past_the_normal_hard_limit_closes_the_client_without_a_byte(
+    server, port, redis_addr
+):
+    """client-output-buffer-limit normal: a reply that would take the client past the hard
+    limit is not sent at all (Redis closes the client, its replies dropped); the same for
+    the replies of one pipelined read, and an EXEC runs whole first. Ours answered all."""
+    p = port if server == "ours" else redis_addr.port
+    admin = redis.Redis(port=p)
+    admin.flushall()
+    admin.config_set("client-output-buffer-limit", "normal 100000 0 0")
+    try:
+        admin.rpush("big", *[b"x" * 1000] * 150)
+        for cmds in ([("LRANGE", "big", 0, -1)], [("GET", "small"), ("LRANGE", "big", 0, -1)],
+                     [("MULTI",), ("SET", "k", "v"), ("LRANGE", "big", 0, -1), ("EXEC",)]):  # fmt: skip
+            sock = socket.create_connection(("127.0.0.1", p))
+            sock.sendall(b"".join(encode_command(*c) for c in cmds))
+            assert _received_until_closed(sock) == b"", cmds
+            sock.close()
+        assert admin.get("k") == b"v"  # the transaction ran to its end before the close
+        assert admin.lrange("big", 0, 0) == [b"x" * 1000]  # (a reply under the limit: sent)
+    finally:
+        admin.config_set("client-output-buffer-limit", "normal 0 0 0")
+        admin.close()
+
+
+def test_a_huge_random_count_stops_at_the_normal_hard_limit(port):
+    """HRANDFIELD/SRANDMEMBER with a count of -999999999 (7 GB of reply): refused as out of
+    range without a limit; under one, the client is disconnected once the reply passes it,
+    as Redis stops the run mid-way (unit/obuf-limits). Ours answered "out of range"."""
+    admin = redis.Redis(port=port)
+    admin.hset("myhash", "a", "b")
+    admin.sadd("myset", "a")
+    with pytest.raises(redis.ResponseError, match="out of range"):
+        admin.hrandfield("myhash", -999999999)
+    admin.config_set("client-output-buffer-limit", "normal 1000000 0 0")
+    try:
+        for cmd in (("HRANDFIELD", "myhash", -999999999), ("SRANDMEMBER", "myset", -999999999)):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(encode_command(*cmd))
+            assert _received_until_closed(sock) == b"", cmd
+            sock.close()
+        assert admin.hrandfield("myhash", -3) == [b"a"] * 3  # (under the limit: answered)
+    finally:
+        admin.config_set("client-output-buffer-limit", "normal 0 0 0")
+        admin.close()
+
+
+def _pipeline_without_reading(p: int, name: bytes) -> socket.socket:
+    """A client that sends GETs of a 16 KiB value and never reads a reply, until the
+    server closes it (True) or stops taking its requests for 10 s (a timeout)."""
+    sock = socket.create_connection(("127.0.0.1", p))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.sendall(encode_command("CLIENT", "SETNAME", name))
+    batch = encode_command("GET", "v16k") * 100
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        for _ in range(10_000):  # 16 GB of replies: far past any limit and socket buffer
+            sock.sendall(batch)
+    return sock
+
+
+def test_a_client_pipelining_without_reading_is_disconnected_past_the_normal_hard_limit(port):
+    """The limit, not TCP backpressure, bounds such a client, as in Redis: ours stopped
+    reading it once 256 KiB were unsent, so it hung there forever, never disconnected."""
+    admin = redis.Redis(port=port)
+    admin.set("v16k", b"v" * 16384)
+    admin.config_set("client-output-buffer-limit", "normal 4mb 0 0")
+    try:
+        _pipeline_without_reading(port, b"greedy").close()
+        assert "greedy" not in {c["name"] for c in admin.client_list()}
+    finally:
+        admin.config_set("client-output-buffer-limit", "normal 0 0 0")
+        admin.close()
+
+
+def test_a_client_over_the_normal_soft_limit_for_its_seconds_is_disconnected(port):
+    """Over the soft limit (but not the hard one) for longer than its seconds: the cron
+    closes the client even though nothing more is written to it."""
+    admin = redis.Redis(port=port)
+    admin.set("v16k", b"v" * 16384)
+    admin.config_set("client-output-buffer-limit", "normal 0 1mb 1")
+    try:
+        started = time.monotonic()
+        _pipeline_without_reading(port, b"lagging").close()
+        assert time.monotonic() - started >= 1
+        assert "lagging" not in {c["name"] for c in admin.client_list()}
+    finally:
+        admin.config_set("client-output-buffer-limit", "normal 0 0 0")
+        admin.close()
+
+
 def test_redis_cli_bigkeys_memkeys_and_latency(port):
     r = redis.Redis(port=port)
     r.set("s", "abc")

@@ -162,7 +162,7 @@ async def test_protocol_error_closes_only_that_connection(cache):
 
 async def test_a_subscriber_that_stops_reading_is_dropped_and_publishing_goes_on(cache):
     connect, state = cache
-    state.pubsub_output_limit = 256 * 1024
+    state.output_limits = {**state.output_limits, "pubsub": (256 * 1024, 8 << 20, 60)}
     sub, pub = await connect(), await connect()
     sub.send("SUBSCRIBE", "firehose")
     await sub.expect(b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n")

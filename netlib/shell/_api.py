@@ -134,6 +134,14 @@ class Connection:
         t = self._proto.transport
         return t.get_write_buffer_size() if t is not None else 0
 
+    def set_write_high_water(self, high: int) -> None:
+        """Unsent bytes past which the shell stops reading (``WRITE_HIGH_WATER`` by default):
+        a handler that bounds a peer's output itself (Redis's output buffer limits, which
+        disconnect) raises it above its own limit, so that its limit is the one that acts."""
+        t = self._proto.transport
+        if t is not None and not t.is_closing():
+            t.set_write_buffer_limits(high=max(high, WRITE_HIGH_WATER))
+
     # -- reading (coroutine handlers) ---------------------------------------
     async def recv(self, max_bytes: int = 65536, *, or_shutdown: bool = False) -> bytes:
         """Some bytes from the peer, at most ``max_bytes``; ``b""`` at EOF, and with

@@ -82,6 +82,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "client|unpause": _DANGER, "client|no-evict": _DANGER, "memory|doctor": ("slow",),
     "acl|whoami": (), "acl|cat": (), "acl|genpass": (), "acl|log": _DANGER,
 }  # fmt: skip
+CONTAINER_EXTRA = {"command": ("connection",)}  # (command.json's own acl_categories)
 _SAFE_SUBS = ("acl|whoami", "acl|cat", "acl|genpass", "client|setname", "client|getname",
               "client|id", "client|info", "client|setinfo")  # fmt: skip
 
@@ -99,6 +100,9 @@ def categories(cmd: Command, parent: Command | None = None) -> frozenset[str]:
     got = _cache.get(id(cmd))
     if got is not None:
         return got
+    if parent is None and cmd.subcommands:  # a container (CONFIG): Redis 7.0 gives it @slow
+        got = _cache[id(cmd)] = frozenset({"slow", *CONTAINER_EXTRA.get(cmd.name, ())})
+        return got  # only; its subcommands have the categories that say what they do
     cats: set[str] = set()
     group_cat = GROUP_CATEGORY.get(cmd.group)
     if group_cat:
@@ -332,14 +336,33 @@ class User:
         # ACLUpdateCommandRules): the same category, the same command, or a subcommand (or
         # first argument) of the command named now. So the list, and GETUSER's text, stay
         # as short as the rules that still matter, however often the user is changed.
+        # A rule that changes nothing the rules left allow is not recorded either (Redis:
+        # "+@all +client|id" reads back "+@all", "-@all +@connection +client|id" reads
+        # back "-@all +@connection").
         sub_prefix = name + "|"
-        self.rules = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
-        if not self.rules:
-            self.rules = ["-@all"]
-        self.rules.append(sign + name)
-        self._apply_rule(sign + name, registry)  # (one rule: a replay of all of them per
-        # rule made a SETUSER of a few hundred rules stall the server for seconds)
+        kept = [r for r in self.rules if r[1:] != name and not r[1:].startswith(sub_prefix)]
+        if len(kept) != len(self.rules):  # (what the dropped rules did is undone first)
+            self.rules = kept or ["-@all"]
+            self.compile(registry)
+        if self._changes(sign + name, registry):
+            self.rules.append(sign + name)
+            self._apply_rule(sign + name, registry)  # (one rule: a replay of all of them per
+            # rule made a SETUSER of a few hundred rules stall the server for seconds)
         self.allcommands = self.rules[0] == "+@all" and all(r[0] == "+" for r in self.rules)
+
+    def _changes(self, rule: str, registry: Registry) -> bool:
+        """Whether ``rule`` allows or denies anything the rules so far do not already."""
+        base, bar, arg = rule[1:].partition("|")
+        if bar and rule[0] == "+":
+            cmd = registry.lookup(to_bytes(base))
+            if cmd is not None and not cmd.subcommands:  # a first argument (+select|0)
+                return base not in self.allowed and to_bytes(arg) not in self.firstargs.get(
+                    base, ()
+                )
+        hit = _names_of(registry, rule[1:])
+        if rule[0] == "+":
+            return not hit <= self.allowed
+        return bool(hit & self.allowed) or any(n in self.firstargs for n in hit)
 
     def compile(self, registry: Registry) -> None:
         """Replay the command rules over today's registry into ``allowed`` and ``firstargs``."""

@@ -12,7 +12,7 @@ taken only while ``guarded`` is set:
 * RESP2 subscribe mode: only the commands flagged ``pubsub`` run.
 
 It also owns blocking (a BLPOP parks the client with a timer; a push or the
-timeout unblocks it) and the pub/sub output limit.
+timeout unblocks it) and the client-output-buffer-limit of its class (normal or pubsub).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Client(Session):
         self.no_evict = False  # CLIENT NO-EVICT (recorded; the cache never evicts clients)
         self.reply_mode = b"ON"  # CLIENT REPLY: ON, OFF (no replies) or SKIP (not the next one)
         self.silencing = False  # ``_silenced`` is running a command whose reply it drops
-        self.soft_since: float | None = None  # over the pub/sub soft output limit since
+        self.soft_since: float | None = None  # over its class's soft output limit since
         self.restricted = False  # not logged in, or a user with limits: ACL checks each command
         self.in_script = False  # True only on scripting.ScriptClient (redis.call's client)
         # ``logged_in`` (the kit's): AUTH, HELLO AUTH, or the default user had no password
@@ -83,6 +83,9 @@ class Client(Session):
         # where redis.call met it (set by scripting.Engine, cleared by the Observer).
         self.error_counted = False
         acl.fresh_login(self)
+        if state.limits_output:  # the normal class's limit, not TCP backpressure, bounds it
+            self.limit_output(True)
+            conn.set_write_high_water(max(state.output_limits["normal"][:2]))
 
     # -- the kit's hooks -------------------------------------------------------------
     def guard(self, cmd: Command, args: list[bytes]) -> bytes | None:
@@ -366,7 +369,7 @@ class Client(Session):
         """Run what waited in ``pending`` (CLIENT UNPAUSE)."""
         self._resume()
 
-    # -- pub/sub ----------------------------------------------------------------------
+    # -- output buffer limits ----------------------------------------------------------
     def deliver(self, data: bytes) -> None:
         """A pub/sub message: sent, unless the subscriber stopped reading (then dropped).
 
@@ -377,30 +380,52 @@ class Client(Session):
         self.send(data)
         self.check_output()
 
-    def check_output(self) -> None:
-        """The pubsub output limits on what is unsent now: past the hard limit, or past the
-        soft one for longer than its seconds, the subscriber is disconnected. A subscriber
-        over the soft limit is also checked by the cron (``State.over_soft``), as Redis's
-        clientsCron does: it is cut when its time is up even if nothing is published."""
-        unsent = self.conn.write_buffer_size()
-        hard, soft, seconds = self.state.output_limits["pubsub"]
-        over = unsent > self.state.pubsub_output_limit
-        if soft and unsent > soft and not over:
+    def output_over(self, size: int) -> bool:
+        """The kit asks before each batch while a limit for normal clients is set
+        (``limit_output``, ``State.limits_output``): disconnected, nothing of the batch written, when it
+        would take the client past its class's limit, as Redis closes a client whose
+        replies pile up (a single huge reply, or a pipeline whose replies go unread)."""
+        return self.check_output(size)
+
+    def output_room(self) -> int | None:
+        """Bytes this client may still be sent before its class's hard output limit (None:
+        it has none): a command whose reply could be huge looks at it as it goes."""
+        hard = self.state.output_limits[self.client_type().decode()][0]
+        return hard - self.conn.write_buffer_size() if hard else None
+
+    def check_output(self, adding: int = 0) -> bool:
+        """Redis's client-output-buffer-limit of this client's class (normal or pubsub) on
+        what is unsent now plus ``adding`` bytes about to be written: past the hard limit,
+        or past the soft one for longer than its seconds, the client is disconnected
+        (True). A client over the soft limit is also checked by the cron
+        (``State.over_soft``), as Redis's clientsCron does: it is cut when its time is up
+        even if nothing more is written to it."""
+        if self.conn.closed:
+            return True
+        unsent = self.conn.write_buffer_size() + adding
+        kind = self.client_type().decode()
+        hard, soft, seconds = self.state.output_limits[kind]
+        over = 0 < hard <= unsent
+        if soft and unsent >= soft and not over:
             now = time.monotonic()
             if self.soft_since is None:
                 self.soft_since = now
                 self.state.over_soft.add(self)
             over = now - self.soft_since > seconds
-        elif unsent <= soft or not soft:
+        elif unsent < soft or not soft:
             self.soft_since = None
             self.state.over_soft.discard(self)
         if over:
             self.state.over_soft.discard(self)
             self.conn.log.warning(
-                "closing: pub/sub output buffer over the limit (%d bytes)", unsent
+                "closing: %s output buffer over the limit (%d bytes)", kind, unsent
             )
-            self.state.hub_dropped += 1
+            if kind == "pubsub":
+                self.state.hub_dropped += 1
+            self.closing = True  # nothing more is run or written for it
+            self.pending.clear()
             self.conn.abort()
+        return over
 
     # -- blocking ------------------------------------------------------------------
     def park(self, keys: list[bytes], left: bool, timeout: float, serve: Any = None) -> None:

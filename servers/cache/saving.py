@@ -571,5 +571,8 @@ class _Nowhere:
     def write_buffer_size(self) -> int:
         return 0
 
+    def set_write_high_water(self, high: int) -> None:
+        pass
+
 
 __all__ = ["CorruptFile", "Persistence"]

@@ -92,11 +92,13 @@ class State(ServerState):
         self.blocking = Blocking(self.keyspace)
         self.wakeups = self.blocking.ready  # keys pushed to while clients wait on them
         self.hz = settings.hz
-        self.pubsub_output_limit: float = PUBSUB_OUTPUT_LIMIT
-        self.over_soft: set[Client] = set()  # subscribers over the soft output limit (cron)
+        self.over_soft: set[Client] = set()  # clients over their soft output limit (cron)
         # client-output-buffer-limit: class -> (hard, soft bytes, soft seconds), Redis's defaults
         self.output_limits = {"normal": (0, 0, 0), "replica": (256 << 20, 64 << 20, 60),
                               "pubsub": (PUBSUB_OUTPUT_LIMIT, 8 << 20, 60)}  # fmt: skip
+        # The normal class has a limit (not Redis's default "0 0 0"): each session asks
+        # ``Client.output_over`` before each batch it writes (the kit's ``limit_output``).
+        self.limits_output = False
         self.observer = Observer()  # commandstats, errorstats, SLOWLOG, LATENCY, MONITOR
         self.observer.changed = self.evictor.changed = self.policy_changed
         self.observe = self.observer.observe  # type: ignore[method-assign,assignment]

@@ -27,13 +27,18 @@ A handler that returns None has arranged to answer later (``blocked`` is
 set: a BLPOP waiting for a push, ``answer_in_thread`` running a merge); the
 session keeps its later commands in ``pending`` and runs them after
 ``unblock``. So does a session whose replies pile up unread: a batch stops
-once it has produced ``OUTPUT_HIGH_WATER`` bytes, and while the transport
+once it has produced ``OUTPUT_HIGH_WATER`` bytes (the rest runs in the next
+loop turn, and nothing more is read before it), and while the transport
 holds more than its high-water mark of unsent output the session stops
 reading (the shell's ``pause_writing``/``resume_writing``), so a peer that
 pipelines without reading costs bounded memory. (Redis keeps reading and lets
 a normal client's output buffer grow without limit by default; we prefer
-TCP's own backpressure.) A protocol error answers ``-ERR Protocol error``
-after the replies to the commands before it and closes only this connection;
+TCP's own backpressure.) A server may bound that output itself instead
+(``limit_output``: the cache's client-output-buffer-limit for normal clients,
+which disconnects as Redis does): then ``output_over`` is asked once per
+batch, before it is written, never per command. A protocol error answers
+``-ERR Protocol error`` after the replies to the commands before it and closes
+only this connection;
 QUIT answers +OK and nothing after it runs. Until a client has authenticated
 (``set_authenticated``, on a server with users) its parser applies Redis's
 stricter limits; an AUTH followed by a big command in the same read parks the
@@ -151,6 +156,7 @@ class Session(ShellSession):
         self.held: list[bytes] | None = None
         self.write_paused = False  # the peer is not reading: run nothing more until it does
         self.closing = False  # QUIT: close once the batch is written
+        self.write_out = conn.write  # where a batch's bytes go (``limit_output`` swaps it)
         self.created = time.monotonic()
         self.last_active = self.created
         self.last_command = ""
@@ -367,7 +373,7 @@ class Session(ShellSession):
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
             if self.held is None:
-                self.conn.write(data)
+                self.write_out(data)
             else:
                 self.held.append(data)
         if self.closing:
@@ -426,7 +432,7 @@ class Session(ShellSession):
                 state.sync(self)
             data = out[0] if len(out) == 1 else b"".join(out)
             if self.held is None:
-                self.conn.write(data)
+                self.write_out(data)
             else:
                 self.held.append(data)
         if ran < len(columns[0]):
@@ -495,7 +501,7 @@ class Session(ShellSession):
             if self.held is not None:
                 self.held.append(r)
             else:
-                self.conn.write(r)
+                self.write_out(r)
         if self.closing:
             self.pending.clear()
             if self.held is None:
@@ -505,7 +511,7 @@ class Session(ShellSession):
         """The log is durable (a group fsync): write the held replies, close if QUIT."""
         held, self.held = self.held, None
         if held and not self.conn.closed:
-            self.conn.write(b"".join(held))
+            self.write_out(b"".join(held))
         if self.closing:
             self.conn.close()
 
@@ -540,6 +546,7 @@ class Session(ShellSession):
         """Keep the rest of a pipeline for later: the next loop turn, unless the peer
         stops reading first (then ``resume_writing`` picks it up)."""
         self.pending.extendleft(reversed(rest))
+        self.conn.pause_reading()  # what is read meanwhile would only queue behind it
         asyncio.get_running_loop().call_soon(self._resume)
 
     def send(self, data: bytes) -> None:
@@ -549,7 +556,7 @@ class Session(ShellSession):
         elif self.held is not None:
             self.held.append(data)
         else:
-            self.conn.write(data)
+            self.write_out(data)
 
     # -- answering later -------------------------------------------------------------
     def unblock(self, reply: bytes) -> None:
@@ -584,6 +591,7 @@ class Session(ShellSession):
             self.conn.close()
 
     def _resume(self) -> None:
+        self.conn.resume_reading()  # (paused by ``_defer``: its rest runs now)
         if self.pending and self.blocked is None and not self.write_paused and not self.conn.closed:
             cmds = list(self.pending)
             self.pending.clear()
@@ -749,6 +757,21 @@ class Session(ShellSession):
         """``cmd`` is refused before it ran (a wrong arity, ``admit_write``: out of memory):
         answered with ``reply``, counted as a rejected call as Redis 7 does."""
         return reply
+
+    def limit_output(self, on: bool) -> None:
+        """Whether ``output_over`` is asked before each batch is written: the writer
+        (``write_out``) is swapped, so a session without a limit pays nothing for it."""
+        self.write_out = self._write_checked if on else self.conn.write
+
+    def _write_checked(self, data: bytes) -> None:
+        if not self.output_over(len(data)):
+            self.conn.write(data)
+
+    def output_over(self, size: int) -> bool:
+        """Once ``limit_output(True)``, before ``size`` more bytes are written: True when
+        they would take this session past its output limit, and it was disconnected for
+        it (the server's own limits: the cache's client-output-buffer-limit)."""
+        return False
 
     def on_reset(self) -> None:
         """RESET: drop the server's own per-connection state (subscriptions, MULTI)."""

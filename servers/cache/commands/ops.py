@@ -461,7 +461,10 @@ def _set_obl(st: Any, value: str) -> None:
             )
         new[kind] = (hard, soft, secs)
     st.output_limits = new
-    st.pubsub_output_limit = new["pubsub"][0] or float("inf")
+    st.limits_output = any(new["normal"][:2])
+    for client in st.clients.values():
+        client.limit_output(st.limits_output)
+        client.conn.set_write_high_water(max(new["normal"][:2]))
 
 
 def _set_percentiles(st: Any, value: str) -> None:

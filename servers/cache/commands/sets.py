@@ -114,8 +114,39 @@ def spop(c: Any, a: list[bytes]) -> bytes:
 # A negative SRANDMEMBER count returns that many members, repeats allowed: one
 # command could ask for 2**63 of them and the reply is built in memory at once
 # (redis-server 7.0.15 itself crashes on -9223372036854775807; 7.2 refuses
-# counts below -LONG_MAX/2). We refuse past ten million, a 100+ MB reply.
+# counts below -LONG_MAX/2). We refuse past ten million, a 100+ MB reply, unless
+# the client has an output limit: then that bounds the reply (``random_repeats``).
 MAX_RANDOM_REPEATS = 10_000_000
+REPEATS_CHUNK = 4096  # picks made between two looks at the client's output limit
+
+
+def random_repeats(c: Any, population: list[bytes], n: int) -> list[bytes] | None:
+    """``n`` random picks of ``population``, repeats allowed (SRANDMEMBER and HRANDFIELD with
+    a negative count). While the client has a hard output limit (client-output-buffer-limit)
+    they are made a chunk at a time, and once their reply (counted low: each pick's bytes
+    and its bulk header) would pass that limit the client is disconnected and None is
+    answered: Redis stops such a run mid-way too, the client closed, nothing sent."""
+    rng = c.db.ks.rng
+    room = c.output_room() if c.state.limits_output and hasattr(c, "output_room") else None
+    if room is None:
+        return [rng.choice(population) for _ in range(n)]
+    picked: list[bytes] = []
+    size = 0
+    while len(picked) < n:
+        chunk = [rng.choice(population) for _ in range(min(REPEATS_CHUNK, n - len(picked)))]
+        size += sum(map(len, chunk)) + 6 * len(chunk)  # ("$N\r\n" and "\r\n": 6 at least)
+        if size > room:
+            c.check_output(size)
+            return None
+        picked += chunk
+    return picked
+
+
+def too_many_repeats(c: Any, n: int) -> bool:
+    """A negative count past MAX_RANDOM_REPEATS, refused unless an output limit bounds it."""
+    return n > MAX_RANDOM_REPEATS and not (
+        c.state.limits_output and hasattr(c, "output_room") and c.output_room() is not None
+    )
 
 
 @command("SRANDMEMBER", -2, "readonly", (1, 1, 1), G, "Random members, without removing them")
@@ -128,13 +159,12 @@ def srandmember(c: Any, a: list[bytes]) -> bytes:
     count = to_int(a[2])
     if not s:
         return resp.EMPTY_ARRAY
-    rng = c.db.ks.rng
     if count >= 0:
         return resp.bulks(_pick(c, s, min(count, len(s))))
-    if -count > MAX_RANDOM_REPEATS:
+    if too_many_repeats(c, -count):
         return b"-ERR value is out of range\r\n"
-    members = list(s)
-    return resp.bulks([rng.choice(members) for _ in range(-count)])  # repeats allowed
+    picked = random_repeats(c, list(s), -count)
+    return resp.EMPTY_ARRAY if picked is None else resp.bulks(picked)  # (None: disconnected)
 
 
 def _sets(c: Any, keys: list[bytes]) -> list[set[bytes]]:

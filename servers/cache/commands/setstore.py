@@ -15,7 +15,7 @@ from netlib import resp
 from ..encoding import note_set
 from ..keyspace import SET_MEMBER_OVERHEAD, Database, WrongType
 from ..table import CommandError, command, to_int
-from .sets import MAX_RANDOM_REPEATS
+from .sets import random_repeats, too_many_repeats
 
 G = "set"
 
@@ -134,7 +134,7 @@ def hrandfield(c: Any, a: list[bytes]) -> bytes:
         return resp.bulk(rng.choice(list(h)), c.proto) if h else resp.null(c.proto)
     count = to_int(a[2])
     withvalues = len(a) == 4
-    if count < -MAX_RANDOM_REPEATS or (withvalues and count < -(2**62)):
+    if (count < 0 and too_many_repeats(c, -count)) or (withvalues and count < -(2**62)):
         return b"-ERR value is out of range\r\n"
     if not h:
         return resp.EMPTY_ARRAY
@@ -142,7 +142,10 @@ def hrandfield(c: Any, a: list[bytes]) -> bytes:
     if count >= 0:
         picked = rng.sample(fields, min(count, len(fields)))
     else:
-        picked = [rng.choice(fields) for _ in range(-count)]
+        repeats = random_repeats(c, fields, -count)
+        if repeats is None:  # past the client's output limit: it was disconnected
+            return resp.EMPTY_ARRAY
+        picked = repeats
     if not withvalues:
         return resp.bulks(picked)
     if c.proto == 3:
