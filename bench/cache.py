@@ -78,10 +78,25 @@ redis-server, median req/s: appendfsync off (a data directory, no AOF) SET 0.92x
 INCR 0.86x, LPUSH 0.78x; -P 16 0.52x, 0.42x, 0.65x. A data directory used to
 cost -P 16 2.5x (0.25x): the snapshot's change counter observed every call, so
 no run was taken; it now reads the keyspace's dirty count. With an AOF every
-call is still logged on its own (no runs): everysec SET 0.59x, INCR 0.78x,
+call was then still logged on its own (no runs): everysec SET 0.59x, INCR 0.78x,
 LPUSH 0.54x unpipelined (0.70x, 0.85x, 0.74x of our own AOF-off rate: not
 halved), -P 16 0.18-0.31x; always 0.56-0.84x and 0.22-0.30x; no 0.54-0.58x and
 0.22-0.28x.
+
+Runs and grids are now taken with the AOF on too, and what they ran is logged
+in one go (``saving.Persistence.log_calls``, ``log_wire``: the same bytes as call
+by call). Per -P 16 request, instructions of the whole server process under
+redis-benchmark -n 20000 -c 50 with appendfsync everysec (callgrind,
+load-independent): SET 37.6k -> 9.0k, INCR 37.6k -> 7.9k, LPUSH 38.2k -> 8.5k;
+redis-server with the same AOF settings 9.0k, 7.5k, 9.0k (ours without an AOF
+6.4k, 5.6k, 6.0k); GET, which the AOF does not log but whose runs it had turned
+off too, 17.0k -> 6.6k (redis-server 3.1k); SET under appendfsync always 37.7k
+-> 8.8k (redis-server 8.9k). Wall clock on a busy machine (2026-12-01 19:49-20:03 UTC, load
+average 9-11 from other work: noisy, min..max up to 1.9x apart), ``--aof
+--requests 20000``, 3 rounds, before and after in back-to-back runs, ours vs
+redis-server, median req/s: -P 16 everysec 0.27-0.29x -> 0.46-0.75x (ours 20k-29k
+-> 56k-72k), always 0.34-0.44x -> 0.63-0.96x, no 0.27-0.33x -> 0.58-0.87x;
+unpipelined (the same code path) within the noise, 0.51-0.79x and 0.49-1.06x.
 
 The AOF is written once per event loop turn for every client served in it
 (as Redis does before sleeping): unpipelined SET/INCR under appendfsync
@@ -134,6 +149,25 @@ handler and ``Database.put`` (100), uvloop's callback into the shell (25),
 and in C uvloop's read and write; GET and LPUSH do less than SET in Redis,
 but here the fixed part is most of every request, which is why they trail
 Redis more.
+
+A read that is exactly one command is now recognised before anything else
+(``RequestParser.take_one``: one ``split`` and the header checks, where the
+read used to go through ``take_grid``'s probe and ``take``'s list of
+commands), and ``run_one`` adds the call to its commandstats row in place
+(``state.call_rows``), reads no clock in ``data_received`` and makes no reply
+list. Callgrind on the server process under ``redis-benchmark -n 20000 -c 50``
+without -P (instructions per request after a 2,000-request warm-up, the
+cron's share included), 2026-12-01 19:30-20:00 UTC: SET 32.5k -> 25.6k, GET
+30.5k -> 23.5k, INCR 36.4k -> 29.7k, LPUSH 35.0k -> 28.5k; redis-server
+measured the same way 5.6k, 4.6k, 4.8k, 6.0k. Of an unpipelined SET's ~450
+bytecodes now: ``run_one`` 138, ``take_one`` 113, ``Database.put`` and the
+handler 100, ``data_received`` 36, the shell's callback and write 49.
+strace: one read and one write per request, as Redis (no extra syscall to
+cut). A wall-clock run right after (20:29, -n 20000, 3 rounds, load average
+9 from other work on the 2 cores, so only a sanity check): median req/s
+ours/redis-server SET 0.91x, GET 0.91x, INCR 1.01x, LPUSH 0.90x, all within
+the rounds' min..max; server CPU per request 25.5, 22.5, 28.0, 29.5 us against
+16.5, 12.5, 16.0, 16.5 (both inflated by the load).
 """
 
 from __future__ import annotations

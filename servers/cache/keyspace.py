@@ -186,7 +186,7 @@ class Database:
             return None
         if self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= ks.clock():
+            if exp is not None and exp <= ks.clock() and not ks.loading:
                 self.expire_now(key)
                 ks.misses += 1
                 return None
@@ -214,7 +214,7 @@ class Database:
             return None
         if self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= self.ks.clock():
+            if exp is not None and exp <= self.ks.clock() and not self.ks.loading:
                 self.expire_now(key)
                 return None
         if self.ks.tracker is not None:
@@ -238,7 +238,7 @@ class Database:
         v = self.data.get(key)
         if v is not None and self.expires:
             exp = self.expires.get(key)
-            if exp is not None and exp <= self.ks.clock():
+            if exp is not None and exp <= self.ks.clock() and not self.ks.loading:
                 self.expire_now(key)
                 return None
         return v
@@ -322,10 +322,13 @@ class Database:
             self.delete(key)
 
     def expire_now(self, key: bytes) -> None:
-        if self.ks.expire_paused:
+        ks = self.ks
+        if ks.expire_paused:
             return  # logically expired: the caller answers as if the key were gone
         self.delete(key)
-        self.ks.expired_keys += 1
+        ks.expired_keys += 1
+        if ks.on_expire is not None:
+            ks.on_expire(self, key)
 
     def set_expiry(self, key: bytes, at_ms: int) -> None:
         if key not in self.expires:
@@ -411,6 +414,16 @@ class Keyspace:
         # While CLIENT PAUSE lasts nothing expires (Redis 7.0): a key past its TTL reads as
         # gone but stays, and is deleted (expired_keys counted) at its first lookup after.
         self.expire_paused = False
+        # While the AOF or a snapshot is replayed nothing expires, as Redis's keyIsExpired
+        # and checkAlreadyExpired answer while loading: the log holds what the keys went
+        # through while they lived (SET k v PX 50, INCR k, then after its expiry LPUSH k),
+        # and replayed later every TTL would be past at once (INCR would make a new key
+        # without one, and the LPUSH would meet it: WRONGTYPE, a log that cannot load).
+        # Keys past their time expire once loaded (lazily, or by the cron).
+        self.loading = False
+        # Told of every key that expires (lazily or by the cron): the AOF logs its DEL
+        # there, as Redis propagates an expiry, so a replay never needs the clock.
+        self.on_expire: Callable[[Database, bytes], None] | None = None
         self.tracker: Any = None  # set by eviction.Evictor when the policy needs LRU/LFU data
         # Set by blocking.Blocking: told when a key clients block on is created,
         # replaced or deleted (a blocked XREADGROUP must learn its stream is gone).

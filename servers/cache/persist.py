@@ -34,6 +34,12 @@ later does not extend it. Scripts are not logged themselves: the writes they
 make through the session are. Subcommands that write (XGROUP CREATE, FUNCTION
 LOAD...) are logged by their own flags; FUNCTION libraries open every base and
 snapshot file as ``FUNCTION LOAD`` commands, so they survive a restart as in Redis.
+A key that expires (found past its TTL by a lookup, or by the cron) is logged
+as ``DEL`` where it happened, as Redis propagates an expiry, and nothing
+expires while a file is replayed (``Keyspace.loading``, Redis's loading): the
+log replays as it ran, whenever it is loaded. A pipelined run of plain calls
+(servers/cache/runs.py) is logged in one go: the same bytes as call by call
+(``Aof.feed_wire``).
 
 ``appendfsync``: the batch's log bytes are written (``write(2)``) before its
 replies go out, whatever the policy, so a killed *process* loses nothing (one
@@ -426,13 +432,18 @@ class Aof:
 
     # -- writing ---------------------------------------------------------------------------------
     def feed(self, db: int, args: list[bytes]) -> None:
-        data = encode_command(*args)
+        """Log one command run in database ``db`` (a SELECT first if the log is elsewhere)."""
+        self.feed_wire(db, encode_command(*args))
+
+    def feed_wire(self, db: int, wire: bytes) -> None:
+        """Log commands already encoded as ``encode_command`` writes them (a run of calls,
+        a grid as it arrived), all run in database ``db``: the bytes ``feed`` would add."""
         with self.buf_lock:
             buf = self.buf if self.holding is None else self.holding
             if db != self.db:
                 buf += encode_command(b"SELECT", b"%d" % db)
                 self.db = db
-            buf += data
+            buf += wire
 
     def hold(self) -> None:
         """A script starts: keep its writes apart until ``release``."""

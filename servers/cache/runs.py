@@ -2,9 +2,13 @@
 
 Strategy. ``redis-benchmark -P 16`` and most real pipelines send the same
 command many times in a row. The kit's session loop hands such a run to the
-command's run handler while nothing needs to see single calls (no MONITOR, no
-AOF, slow log and latency thresholds of 1 ms or more, no guard: MULTI, ACL
-limits, pause...; no maxmemory; no blocked client waiting for a push). The
+command's run handler while nothing needs to see single calls (no MONITOR,
+slow log and latency thresholds of 1 ms or more, no guard: MULTI, ACL limits,
+pause...; no maxmemory; no blocked client waiting for a push). The AOF is no
+reason: it logs what a run ran in one go (``saving.Persistence.log_calls`` and
+``log_wire``, the same bytes as call by call), so runs of the commands it logs
+as sent (all four) are taken with it on; a key with a TTL then ends a run that
+goes call by call (``_calls``), so its expiry's DEL is logged before the call. The
 per-call dispatch (table lookup, arity test, clock reading, statistics test)
 is then paid once per run, and the statistics are counted once for the run.
 
@@ -105,12 +109,16 @@ def _calls(
     c: Any, calls: list[list[bytes]], out: list[bytes], room: int, handler: Any, takes: Any
 ) -> tuple[int, int]:
     """The handler call by call, while ``takes`` says the key's raw value gives no error
-    and the replies fit ``room`` (the ordinary path's check)."""
+    and the replies fit ``room`` (the ordinary path's check). While expiries are logged
+    (the AOF: ``Keyspace.on_expire``) it stops at a key with a TTL: its expiry's DEL must
+    be logged before the call, and a run's calls are logged after it ran."""
     fn = cast(_Answer, handler)
-    data = c.db.data
+    db = c.db
+    data = db.data
+    expires = db.expires if db.ks.on_expire is not None else {}
     size = done = 0
     for a in calls:
-        if size > room or not takes(data.get(a[1])):
+        if size > room or not takes(data.get(a[1])) or a[1] in expires:
             break
         r = fn(c, a)
         out.append(r)

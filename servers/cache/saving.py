@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netlib.resp import encode_command
+
 from . import persist
 from .persist import Aof, AofFile, CorruptFile
 
@@ -36,6 +38,23 @@ NOT_LOGGED = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fc
                         "exec", "multi", "script", "function"})  # fmt: skip
 # Followed by PEXPIREAT (or DEL) of their key: a relative TTL must not restart at replay.
 TTL_COMMANDS = frozenset({"expire", "pexpire", "setex", "psetex", "set", "getex", "restore"})
+# Of those, the ones whose calls in a run (``Command.many``) are logged as they are: a
+# run's SET has no option (servers/cache/runs.py takes SET key value only), so it leaves
+# its key with a value and no TTL, and ``write_log`` adds nothing after it.
+TTL_FREE_IN_RUNS = frozenset({"set"})
+
+
+def logged_as_sent(cmd: Any) -> bool:
+    """Whether ``write_log`` logs a run's calls of ``cmd`` as the calls themselves (a write
+    command logged as sent) or not at all (a read): then a run of them may be logged in
+    one go (``Persistence.log_calls``/``log_wire``). Not the commands logged as their
+    effects, XADD (its ``*`` replaced), those followed by a TTL, nor those not logged."""
+    name = cmd.name
+    if "write" not in cmd.flags:
+        return not cmd.subcommands  # (a container's subcommands may write: XGROUP)
+    if name in EFFECTS or name in NOT_LOGGED or name == "xadd":
+        return False
+    return name not in TTL_COMMANDS or name in TTL_FREE_IN_RUNS
 
 
 class Persistence:
@@ -60,6 +79,9 @@ class Persistence:
         self.waiting: list[Any] = []  # sessions whose replies wait for the loop turn's write
         self.write_error: OSError | None = None  # the last AOF write failed: writes refused
         self.commit_scheduled = False
+        # The commands whose runs the session may take while the AOF is on (``RunLog``):
+        # those with a run handler whose calls are logged as sent (or not at all).
+        self.runs = frozenset(c.name for c in state.registry if c.many and logged_as_sent(c))
 
     @property
     def aof_dir(self) -> Path:
@@ -103,9 +125,12 @@ class Persistence:
         c = Client(self.state, _Nowhere())  # type: ignore[arg-type]
         self.state.clients.pop(c.id, None)
         self.state.connections_received -= 1
+        ks = self.state.keyspace
+        ks.loading = True  # nothing expires while the log is replayed (``Keyspace.loading``)
         try:
             return persist.replay(cmds, c.call, persist.put_value_into(lambda: c.db))
         finally:
+            ks.loading = False
             c.closed()
 
     def create_aof(self) -> None:
@@ -153,6 +178,22 @@ class Persistence:
                     aof.feed(c.db.index, [b"PEXPIREAT", key, b"%d" % exp])
         self.state.unsynced = True
 
+    def log_calls(self, c: Any, cmd: Any, calls: list[list[bytes]]) -> None:
+        """A run of calls of ``cmd`` (one of ``runs``) ran: log them together, as
+        ``write_log`` logs each (the ``RunLog`` of the session loop)."""
+        aof = self.aof
+        if aof is not None and "write" in cmd.flags:
+            aof.feed_wire(c.db.index, b"".join([encode_command(*args) for args in calls]))
+            self.state.unsynced = True
+
+    def log_wire(self, c: Any, cmd: Any, wire: bytes) -> None:
+        """A grid of calls of ``cmd`` ran: ``wire`` is their canonical RESP as it arrived
+        (what ``encode_command`` writes for each, which ``write_log`` would have logged)."""
+        aof = self.aof
+        if aof is not None and "write" in cmd.flags:
+            aof.feed_wire(c.db.index, wire)
+            self.state.unsynced = True
+
     def log_effects(self, db: Any, keys: list[bytes]) -> None:
         assert self.aof is not None
         for key in dict.fromkeys(keys):
@@ -166,6 +207,13 @@ class Persistence:
         """A blocked command (BLPOP...) was served by a later write: log its keys' state."""
         if self.aof is not None and args:
             self.log_effects(c.db, args[1:])
+            self.state.unsynced = True
+
+    def expired(self, db: Any, key: bytes) -> None:
+        """``key`` expired (a lookup found it past its TTL, or the cron): log its DEL where
+        it happened, as Redis does, so the log replays without the clock (``loading``)."""
+        if self.aof is not None:
+            self.aof.feed(db.index, [b"DEL", key])
             self.state.unsynced = True
 
     def evicted(self, db: Any, key: bytes) -> None:
@@ -387,6 +435,7 @@ class Persistence:
         feed; without one nothing needs single calls (the session loop may run runs)."""
         observer = self.state.observer
         observer.write_log = self.write_log if self.aof is not None else None
+        self.state.keyspace.on_expire = self.expired if self.aof is not None else None
         self.state.policy_changed()
 
     def set_policy(self, policy: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from netlib.shell import Server, ShellConfig
 from servers.respkit import ServerState, Session, WrongType, shell_config
 from servers.respkit import serve as serve_resp
+from servers.respkit.state import Policy
 
 from . import (
     commands,  # noqa: F401  (registers every command in the table)
@@ -141,7 +142,8 @@ class State(ServerState):
     # -- the kit's hooks -------------------------------------------------------------
     @property
     def observe_every(self) -> bool:  # type: ignore[override]
-        """MONITOR and the AOF look at every command (the session loop reads this per batch)."""
+        """MONITOR and the AOF look at every command (the session loop reads this per batch;
+        runs of calls the AOF logs as sent are still taken: ``policy``)."""
         return bool(self.observer.monitors) or self.observer.write_log is not None
 
     @property
@@ -154,15 +156,19 @@ class State(ServerState):
         """Seconds: a call this slow may go to SLOWLOG or LATENCY."""
         return min(self.observer.slower_than, self.observer.latency_threshold)
 
-    def policy(self) -> tuple[bool, float, bool]:
+    def policy(self) -> Policy:
         """The three above in one call (the session loop reads them once per batch; an
         unpipelined command reads ``policy_now``: the observer and the evictor call
-        ``policy_changed`` when a monitor comes or goes, a threshold or maxmemory is set)."""
+        ``policy_changed`` when a monitor comes or goes, a threshold or maxmemory is set,
+        the AOF is turned on or off), and the AOF as the ``RunLog`` while it is the only
+        reason to see every call: runs are still taken then, and logged in one go."""
         ob = self.observer
+        logs = self.persistence if ob.write_log is not None and not ob.monitors else None
         return (
             bool(ob.monitors) or ob.write_log is not None,
             min(ob.slower_than, ob.latency_threshold),
             bool(self.evictor.maxmemory),
+            logs,
         )
 
     def database(self, index: int) -> Database:

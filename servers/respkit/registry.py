@@ -31,8 +31,9 @@ Handler = Callable[[Any, list[bytes]], bytes | None]
 # ``many(session, cmds, start, stop, out, room)``: run ``cmds[start]`` and the calls
 # right after it (before ``stop``), while each is *plain*: the same spelling of this command's name, a call
 # the handler answers without an error, without blocking and with no effect but its
-# own (the caller has made sure nothing observes single calls: no MONITOR, no AOF, no
-# low slow-log threshold, no guard, no maxmemory, no blocked client). Appends each
+# own (the caller has made sure nothing observes single calls: no MONITOR, no low
+# slow-log threshold, no guard, no maxmemory, no blocked client; a ``RunLog``, the AOF,
+# is given the calls that ran). Appends each
 # reply to ``out``; stops once the replies passed ``room`` bytes. Returns (calls run,
 # bytes appended); (0, 0) leaves ``cmds[start]`` to the ordinary path.
 RunHandler = Callable[[Any, list[list[bytes]], int, int, list[bytes], int], tuple[int, int]]

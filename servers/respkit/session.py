@@ -7,17 +7,20 @@ list, and hands the whole batch to the transport in *one* write. No task and
 no await per command; the per-command work is one dict lookup, one arity
 test and the handler call.
 
-A read that holds exactly one command (an unpipelined client: one request per
-round trip, the commonest read of all) takes ``run_one`` instead: the same
-steps for one call without the batch's bookkeeping (no reply list, no run of
-calls to count, the reply written as it is), with the policy read from
+A read that is exactly one command (an unpipelined client: one request per
+round trip, the commonest read of all) is recognised first, by the parser's
+``take_one`` (no grid probe, no list of commands), and takes ``run_one``: the
+same steps for one call without the batch's bookkeeping (no reply list, no
+run of calls to count, the reply written as it is), with the policy read from
 ``state.policy_now`` (kept until the server says it changed) rather than
-asked for, and one clock reading shared by ``last_active`` and the start of
-the call. In Python the fixed cost of a request, not the command, is most of
-it: per unpipelined SET about 27k instructions (callgrind, the server process
-under redis-benchmark -P 1), of which the handler and ``Database.put`` are
-about 4k; the rest is uvloop's callback, the parse (one ``split``), the
-dispatch and its statistics, the clock and the write.
+asked for, one clock reading shared by ``last_active`` and the start of the
+call, and the call added to its statistics row (``state.call_rows``) in place.
+In Python the fixed cost of a request, not the command, is most of it: per
+unpipelined SET about 25.6k instructions (callgrind, the server process under
+redis-benchmark -c 50; 32.5k before ``take_one`` and the in-place count;
+redis-server 5.6k), of which the handler and ``Database.put`` are about 5k;
+the rest is uvloop's callback and the shell, the parse (one ``split``), the
+dispatch, the clock and the write.
 
 Replies for *this* session produced while it runs (a pub/sub message it
 published to itself, a BLPOP answer) go through ``send``, which appends to
@@ -59,6 +62,14 @@ columns, and ``run_grid`` hands them to the command's ``columns`` handler
 (servers/cache/runs.py), one call for the whole read. Per pipelined SET the
 server process runs about 6.4k instructions this way against 13.8k through the
 batch loop (callgrind under redis-benchmark -P 16; redis-server: 4.7k).
+
+A log of the writes (the cache's AOF) is the one observer that does not need
+single calls: ``policy()`` names it as the ``RunLog`` while nothing else looks
+(no MONITOR, no threshold under 1 ms, no maxmemory), and runs and grids of the
+commands it lists (``RunLog.runs``: those it logs as sent) are still taken;
+what they ran is handed to it in one go right after, before the next call runs
+(``log_calls``; a grid's rows as they arrived, ``log_wire``), and the replies
+wait for ``sync`` as any batch's (``held`` under appendfsync always).
 """
 
 from __future__ import annotations
@@ -71,7 +82,7 @@ from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 from netlib import resp
-from netlib.resp import ProtocolError, RequestParser, unauthenticated_refusal
+from netlib.resp import ProtocolError, RequestParser, encode_command, unauthenticated_refusal
 from netlib.shell import Connection
 from netlib.shell import Session as ShellSession
 
@@ -169,7 +180,7 @@ class Session(ShellSession):
             grid = self.parser.take_grid(data)  # a read of calls of one layout (-P 16)
             if grid is not None:
                 self.last_active = monotonic()
-                self.run_grid(*grid)
+                self.run_grid(*grid, data)
                 if self.closing or not self.parser.buffered():
                     return  # (QUIT in the grid: what followed it is not run)
                 data = b""  # what followed the grid is buffered: parsed below, in order
@@ -243,8 +254,8 @@ class Session(ShellSession):
         state = self.state
         table = self.table
         errors = state.errors
-        every, above, admits = state.policy()
-        runs = not (every or admits) and above >= RUN_MIN_ABOVE
+        every, above, admits, logs = state.policy()
+        runs = not admits and above >= RUN_MIN_ABOVE and (not every or logs is not None)
         done = size = calm = 0
         n = len(cmds)
         cmd: Command | None = None
@@ -285,6 +296,7 @@ class Session(ShellSession):
                 and done > calm
                 and cmds[done][0] == args[0]  # (a run is calls spelled alike: not SET GET SET)
                 and not state.wakeups
+                and (logs is None or cmd.name in logs.runs)
             ):
                 end = min(n, done - 1 + RUN_MAX)
                 ran, grew = cmd.many(self, cmds, done - 1, end, out, OUTPUT_HIGH_WATER - size)
@@ -300,9 +312,13 @@ class Session(ShellSession):
                     if t - t0 < above:
                         calls += ran
                         seconds += t - t0
+                        if logs is not None:  # (the AOF: what the run wrote, in one go)
+                            logs.log_calls(self, cmd, cmds[done - 1 : stop])
                     else:  # a pause in the run: charged to its last call, which is slow
                         calls += ran - 1
-                        state.observe(self, cmd, cmds[done + ran - 2], out[-1], t - t0)
+                        if logs is not None and ran > 1:  # (``observe`` logs the last)
+                            logs.log_calls(self, cmd, cmds[done - 1 : stop - 1])
+                        state.observe(self, cmd, cmds[stop - 1], out[-1], t - t0)
                     done += ran - 1
                     size += grew
                     if size > OUTPUT_HIGH_WATER and done < n:
@@ -332,8 +348,8 @@ class Session(ShellSession):
             if every or r is None or t - t0 >= above or r[0] == 45 or not cmd.bulk_stats:  # '-'
                 state.observe(self, cmd, args, r, t - t0)
                 if not cmd.bulk_stats:  # (CONFIG SET may have changed what these say)
-                    every, above, admits = state.policy()
-                    runs = not (every or admits) and above >= RUN_MIN_ABOVE
+                    every, above, admits, logs = state.policy()
+                    runs = not admits and above >= RUN_MIN_ABOVE and (not every or logs is not None)
             else:
                 calls += 1
                 seconds += t - t0
@@ -370,11 +386,13 @@ class Session(ShellSession):
             if self.held is None:
                 self.conn.close()
 
-    def run_grid(self, name: bytes, columns: list[tuple[bytes, ...]]) -> None:
+    def run_grid(self, name: bytes, columns: list[tuple[bytes, ...]], data: bytes) -> None:
         """Execute a read that is a grid of calls of one command (``take_grid``: its
-        arguments by columns): its ``columns`` handler runs them at once when ``run``
-        would take them as a run (see ``Command.many``); otherwise, and for the calls it
-        leaves, ``run``."""
+        arguments by columns, from the start of ``data``): its ``columns`` handler runs
+        them at once when ``run`` would take them as a run (see ``Command.many``);
+        otherwise, and for the calls it leaves, ``run``. A ``RunLog`` (the AOF) is
+        given the rows that ran as they arrived: a grid's rows are canonical RESP
+        (``take_grid`` checks every header), each as long as its first."""
         state = self.state
         cmd = self.table.get(name)
         if cmd is None:
@@ -382,13 +400,13 @@ class Session(ShellSession):
         policy = state.policy_now
         if policy is None:
             policy = state.policy_now = state.policy()
-        every, above, admits = policy
+        every, above, admits, logs = policy
         words = 1 + len(columns)
         if (
             cmd is None
             or cmd.columns is None
             or ((words != cmd.arity) if cmd.arity > 0 else (words < -cmd.arity))
-            or every
+            or (every and (logs is None or cmd.name not in logs.runs))
             or admits
             or above < RUN_MIN_ABOVE
             or state.wakeups
@@ -402,7 +420,11 @@ class Session(ShellSession):
         seconds = perf_counter() - t0
         self.out = None
         if ran:
-            if seconds < above:
+            slow = seconds >= above
+            if logs is not None and ran > slow:  # (a slow grid's last call: ``observe`` logs it)
+                row = len(encode_command(name, *(column[0] for column in columns)))
+                logs.log_wire(self, cmd, data[: (ran - slow) * row])
+            if not slow:
                 state.count_calls(cmd, ran, seconds)
             else:  # a pause in the run: charged to its last call, which is slow
                 if ran > 1:
@@ -453,7 +475,7 @@ class Session(ShellSession):
         policy = state.policy_now
         if policy is None:
             policy = state.policy_now = state.policy()
-        every, above, admits = policy
+        every, above, admits, _ = policy
         if admits and cmd.denyoom:
             self._run([args])
             return

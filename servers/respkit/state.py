@@ -21,10 +21,15 @@ session loop calls:
   the object with ``calls`` and ``seconds`` that ``count_calls`` adds to, where
   a server keeps such rows (the cache's commandstats), so that an unpipelined
   call is counted without a Python call (empty: ``count_calls`` every time);
-* ``policy()`` / ``policy_changed()``: the three above in one tuple, which a
-  session reads once per batch, and for an unpipelined command from
-  ``policy_now``, kept until ``policy_changed()``: a server whose policy can
-  change (the cache: MONITOR, CONFIG SET, maxmemory) calls it when it does;
+* ``policy()`` / ``policy_changed()``: the three above in one tuple, and a
+  ``RunLog`` (or None), which a session reads once per batch, and for an
+  unpipelined command from ``policy_now``, kept until ``policy_changed()``: a
+  server whose policy can change (the cache: MONITOR, CONFIG SET, maxmemory,
+  the AOF) calls it when it does;
+* ``RunLog``: when the only reason to observe every call is a log of the
+  writes (the cache's AOF), the log itself, which takes a run of calls at once
+  (``log_calls``, ``log_wire``): the session then still takes runs of the
+  commands it names (``runs``) and hands it what they ran;
 * ``unsynced`` / ``sync()``: set by a server that logs writes (the cache's
   AOF); the session calls ``sync`` before writing a batch's replies;
 * ``info_server()``: the ``# Server`` fields INFO reports.
@@ -37,14 +42,14 @@ import logging
 import os
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from netlib import resp
 
 from .errors import WRONGTYPE
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from .registry import Command, Registry
     from .session import Session
 
 log = logging.getLogger("servers.respkit")
@@ -56,6 +61,30 @@ VERSION = "7.0.15"
 
 class WrongType(Exception):
     """A command met a key holding another kind of value (answered WRONGTYPE)."""
+
+
+class RunLog(Protocol):
+    """A log of the writes that can take a run of calls at once (the cache's AOF).
+
+    ``policy()`` names one while the log is the only reason to see every call on
+    its own: the session takes runs of the commands in ``runs`` (commands whose
+    calls are logged as they were sent, or not at all) and passes what they ran,
+    in order, before it writes their replies: as argument lists (``log_calls``, a
+    run inside a mixed pipeline) or as the calls' canonical RESP bytes, exactly as
+    they arrived (``log_wire``, a grid: ``RequestParser.take_grid``)."""
+
+    @property
+    def runs(self) -> Collection[str]:
+        """The full names of the commands whose runs may be taken while it logs."""
+        ...
+
+    def log_calls(self, session: Session, cmd: Command, calls: list[list[bytes]]) -> None: ...
+
+    def log_wire(self, session: Session, cmd: Command, wire: bytes) -> None: ...
+
+
+# What ``policy()`` answers: (observe_every, observe_above, admits_writes, run_log).
+Policy = tuple[bool, float, bool, RunLog | None]
 
 
 class ServerState:
@@ -84,7 +113,7 @@ class ServerState:
         # keeps them where the session may add to them (see ``count_calls``).
         self.call_rows: dict[str, Any] = {}
         # ``policy()``'s answer until ``policy_changed()`` (None: read it again)
-        self.policy_now: tuple[bool, float, bool] | None = None
+        self.policy_now: Policy | None = None
         self.connections_received = 0
         self._ids = itertools.count(1)
 
@@ -97,10 +126,11 @@ class ServerState:
         """The database SELECT ``index`` switches to (0 <= index < ``databases``)."""
         return None
 
-    def policy(self) -> tuple[bool, float, bool]:
-        """``(observe_every, observe_above, admits_writes)`` in one call: what the session
-        loop reads once per batch (and after a command that may change it: CONFIG SET)."""
-        return self.observe_every, self.observe_above, self.admits_writes
+    def policy(self) -> Policy:
+        """``(observe_every, observe_above, admits_writes, run_log)`` in one call: what the
+        session loop reads once per batch (and after a command that may change it: CONFIG
+        SET). ``run_log``: a ``RunLog`` when ``observe_every`` is only its doing, else None."""
+        return self.observe_every, self.observe_above, self.admits_writes, None
 
     def policy_changed(self) -> None:
         """What ``policy()`` answers may have changed: read it again before the next call."""

@@ -52,7 +52,14 @@ def coord_reply(x: float, proto: int) -> bytes:
 
 
 def dist_reply(d: float) -> bytes:
-    return resp.bulk(b"%.4f" % d)
+    """A distance as Redis 7 writes it (``fixedpoint_d2string``): the double times 10**4
+    rounded to an integer (``llrint``: half to even), then 4 decimals put back. Not
+    ``%.4f``, which rounds the exact decimal value and differs in the last digit when
+    the product itself rounded (40648334.33465 ft)."""
+    n = round(d * 10000.0)
+    sign = b"-" if n < 0 else b""
+    whole, frac = divmod(abs(n), 10000)
+    return resp.bulk(b"%s%d.%04d" % (sign, whole, frac))
 
 
 @command("GEOADD", -5, "write denyoom", (1, 1, 1), G, "Add members with their coordinates")

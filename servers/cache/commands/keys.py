@@ -176,8 +176,8 @@ def _expire(c: Any, a: list[bytes], unit_ms: int, absolute: bool) -> bytes:
         or (b"LT" in flags and current is not None and when >= current)
     ):
         return resp.ZERO
-    if when <= db.ks.clock():
-        db.delete(a[1])  # a time in the past deletes the key, as in Redis
+    if when <= db.ks.clock() and not db.ks.loading:
+        db.delete(a[1])  # a time in the past deletes the key, as in Redis (not while loading)
     else:
         db.set_expiry(a[1], when)
     return resp.ONE
