@@ -50,3 +50,62 @@ def test_a_reset_alone_in_its_read_that_logs_out_leaves_the_client_answered():
     assert h.cmd("GET", "k").startswith(b"-NOAUTH ")
     assert h.cmd("AUTH", "pw") == b"+OK\r\n"
     assert h.cmd("GET", "k") == b"$1\r\nv\r\n"
+
+
+class _Clock:
+    """``monotonic`` for the session: every reading is ``step`` seconds after the last."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _stat(h: Harness, name: str) -> dict[str, float]:
+    """A command's INFO commandstats row (usec rounded: the clock is a float)."""
+    info = h.cmd("INFO", "commandstats").decode()
+    line = next(x for x in info.split("\r\n") if x.startswith(f"cmdstat_{name}:"))
+    row = {k: float(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split(","))}
+    return {**row, "usec": round(row["usec"], -1)}
+
+
+def test_unpipelined_calls_are_counted_and_timed_in_their_commandstats_row(monkeypatch):
+    """Each call adds itself to its row (``state.call_rows``): calls, and usec from the two
+    clock readings of the call; after CONFIG RESETSTAT the new rows are the ones counted."""
+    clock = _Clock(0.000010)  # each call takes 10 us
+    monkeypatch.setattr("servers.respkit.session.monotonic", clock)
+    h = Harness()
+    for _ in range(3):
+        assert h.cmd("SET", "k", "1") == b"+OK\r\n"
+    assert h.cmd("INCR", "k") == b":2\r\n"
+    assert h.cmd("GET", "k") == b"$1\r\n2\r\n"
+    assert h.cmd("GET", "nokey") == b"$-1\r\n"
+    stats = h.cmd("INFO", "stats")
+    assert b"total_commands_processed:6\r\n" in stats
+    assert b"keyspace_hits:1\r\nkeyspace_misses:1\r\n" in stats
+    assert _stat(h, "set") == {"calls": 3, "usec": 30, "usec_per_call": 10.0,
+                               "rejected_calls": 0, "failed_calls": 0}  # fmt: skip
+    assert _stat(h, "get")["calls"] == 2 and _stat(h, "get")["usec"] == 20
+    assert _stat(h, "incr")["calls"] == 1 and _stat(h, "incr")["usec"] == 10
+    assert h.cmd("CONFIG", "RESETSTAT") == b"+OK\r\n"
+    assert h.cmd("SET", "k", "1") == b"+OK\r\n"
+    assert h.cmd("INCR", "k", "x").startswith(b"-ERR wrong number")  # refused: not a call
+    assert h.cmd("LPUSH", "k", "x").startswith(b"-WRONGTYPE")  # a failed call
+    assert b"total_commands_processed:3\r\n" in h.cmd("INFO", "stats")  # (RESETSTAT too)
+    assert _stat(h, "set")["calls"] == 1 and _stat(h, "set")["usec"] == 10
+    assert _stat(h, "lpush")["failed_calls"] == 1 and _stat(h, "incr")["rejected_calls"] == 1
+
+
+def test_an_unpipelined_call_is_the_clients_last_interaction_and_its_cmd(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr("servers.respkit.session.monotonic", clock)
+    monkeypatch.setattr("servers.respkit.session.time.monotonic", clock)
+    h = Harness()
+    other = h.connect()
+    clock.now += 100  # the client has been idle for 100 s...
+    assert h.cmd("GET", "k") == b"$-1\r\n"  # ...until this
+    listed = h.cmd("CLIENT", "LIST", client=other).decode()
+    line = next(x for x in listed.split("\n") if x.startswith(f"id={h.client.id} "))
+    assert " idle=0 " in line and " age=100 " in line and " cmd=get " in line

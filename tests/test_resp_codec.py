@@ -343,11 +343,16 @@ def _taken(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
 
 
 def _gridded(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
-    """What a session gets chunk after chunk: ``take_grid`` first (its rows as calls), then
-    ``take`` for the rest, as ``Session.data_received`` does."""
+    """What a session gets chunk after chunk: ``take_one`` first (a read of one command),
+    then ``take_grid`` (its rows as calls), then ``take`` for the rest, as
+    ``Session.data_received`` does."""
     p, out = RequestParser(), []
     try:
         for c in chunks:
+            one = p.take_one(c)
+            if one is not None:
+                out.append(one)
+                continue
             grid = p.take_grid(c)
             if grid is not None:
                 name, columns = grid
@@ -432,6 +437,38 @@ def test_take_grid_takes_whole_rows_only_and_leaves_the_rest_buffered():
     gets = resp.encode_command("GET", "a") * 3
     assert p.take_grid(gets) == (b"GET", [(b"a", b"a", b"a")])
     assert resp.UnauthenticatedParser().take_grid(gets) is None
+
+
+def test_take_one_takes_a_read_of_exactly_one_canonical_command_and_nothing_else():
+    row = resp.encode_command("SET", "key:000001", "xxx")
+    p = RequestParser()
+    assert p.take_one(row) == [b"SET", b"key:000001", b"xxx"]
+    assert p.take_one(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") == [b"GET", b"k"]
+    assert p.take_one(b"*1\r\n$4\r\nPING\r\n") == [b"PING"]
+    many = resp.encode_command("HSET", "h", *(b"f%d" % i for i in range(8)))  # 10 words
+    assert p.take_one(resp.encode_command("LPUSH", "l", "a", "b", "c")) == [
+        b"LPUSH", b"l", b"a", b"b", b"c"
+    ]  # fmt: skip
+    refused = [
+        row + row,  # a pipeline: take_grid or take
+        row[:-1],  # incomplete
+        row[:9],
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n",  # a value with CRLF in it
+        b"*3\r\n$3\r\nSET\r\n$01\r\nk\r\n$1\r\nv\r\n",  # a header not canonical
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nvv\r\n",  # a length that lies
+        b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\n\r\n",
+        b"SET k v\r\n",  # inline
+        many,
+        b"",
+    ]
+    for data in refused:
+        assert p.take_one(data) is None, data
+        assert p.buffered() == 0  # nothing consumed
+    assert p.take_one(bytearray(row)) is None
+    p.feed(row[:5])  # something buffered: the rest of it is not a command of its own
+    assert p.take_one(row[5:]) is None
+    assert p.take(row[5:]) == [[b"SET", b"key:000001", b"xxx"]]
+    assert resp.UnauthenticatedParser().take_one(row) is None
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,7 @@ class State(ServerState):
         self.observer.changed = self.evictor.changed = self.policy_changed
         self.observe = self.observer.observe  # type: ignore[method-assign,assignment]
         self.count_calls = self.observer.count  # type: ignore[method-assign,assignment]
+        self.call_rows = self.observer.commands  # (cleared in place by CONFIG RESETSTAT)
         self.pause: tuple[float, str] | None = None  # CLIENT PAUSE: (until, "all"|"write")
         self.pause_timer: asyncio.TimerHandle | None = None
         self.hub_dropped = 0  # subscribers disconnected for not reading

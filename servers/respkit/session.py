@@ -7,17 +7,20 @@ list, and hands the whole batch to the transport in *one* write. No task and
 no await per command; the per-command work is one dict lookup, one arity
 test and the handler call.
 
-A read that holds exactly one command (an unpipelined client: one request per
-round trip, the commonest read of all) takes ``run_one`` instead: the same
-steps for one call without the batch's bookkeeping (no reply list, no run of
-calls to count, the reply written as it is), with the policy read from
+A read that is exactly one command (an unpipelined client: one request per
+round trip, the commonest read of all) is recognised first, by the parser's
+``take_one`` (no grid probe, no list of commands), and takes ``run_one``: the
+same steps for one call without the batch's bookkeeping (no reply list, no
+run of calls to count, the reply written as it is), with the policy read from
 ``state.policy_now`` (kept until the server says it changed) rather than
-asked for, and one clock reading shared by ``last_active`` and the start of
-the call. In Python the fixed cost of a request, not the command, is most of
-it: per unpipelined SET about 27k instructions (callgrind, the server process
-under redis-benchmark -P 1), of which the handler and ``Database.put`` are
-about 4k; the rest is uvloop's callback, the parse (one ``split``), the
-dispatch and its statistics, the clock and the write.
+asked for, one clock reading shared by ``last_active`` and the start of the
+call, and the call added to its statistics row (``state.call_rows``) in place.
+In Python the fixed cost of a request, not the command, is most of it: per
+unpipelined SET about 25.6k instructions (callgrind, the server process under
+redis-benchmark -c 50; 32.5k before ``take_one`` and the in-place count;
+redis-server 5.6k), of which the handler and ``Database.put`` are about 5k;
+the rest is uvloop's callback and the shell, the parse (one ``split``), the
+dispatch, the clock and the write.
 
 Replies for *this* session produced while it runs (a pub/sub message it
 published to itself, a BLPOP answer) go through ``send``, which appends to
@@ -174,6 +177,12 @@ class Session(ShellSession):
         if self.closing:
             return  # after QUIT or a protocol error nothing more is read
         if not (self.guarded or self.pending or self.write_paused or self.blocked is not None):
+            args = self.parser.take_one(data)  # a read of one command (unpipelined)
+            if args is not None:
+                self.run_one(args)
+                if self.parser.error is not None:  # (a login's parser swap may carry one)
+                    self._raise_parse_error()
+                return
             grid = self.parser.take_grid(data)  # a read of calls of one layout (-P 16)
             if grid is not None:
                 self.last_active = monotonic()
@@ -188,8 +197,8 @@ class Session(ShellSession):
                 return  # answered once the commands before it are (``_raise_parse_error``)
             self._protocol_error(e)
             return
-        self.last_active = t = monotonic()
         if self.blocked is not None or self.pending or self.write_paused:
+            self.last_active = monotonic()
             self.pending.extend(cmds)
             self.queued += len(data)
             if self.queued > self.max_queued:
@@ -199,9 +208,11 @@ class Session(ShellSession):
                 self.conn.abort()
                 return
         elif len(cmds) == 1 and not self.guarded:
-            self.run_one(cmds[0], t)
-        elif cmds:
-            self._run(cmds)
+            self.run_one(cmds[0])  # (it reads the clock: ``last_active`` and the call's start)
+        else:
+            self.last_active = monotonic()
+            if cmds:
+                self._run(cmds)
         if self.parser.error is not None:
             self._raise_parse_error()
 
@@ -442,18 +453,22 @@ class Session(ShellSession):
             else:
                 self._run(rest)
 
-    def run_one(self, args: list[bytes], t0: float) -> None:
+    def run_one(self, args: list[bytes]) -> None:
         """``run([args])`` for a read that held one command (an unpipelined client), doing
         only what one call needs: no batch to gather, no run of calls, one write.
 
         For an ordinary call of a command that names keys (``bulk_stats``, never a
         container); anything else (unknown, a wrong arity, a write ``admit_write``
-        may refuse) goes to ``_run``. ``t0``: when the read was parsed (its
-        ``last_active``), where the call's time starts; the call is timed with that
-        clock, ``time.monotonic`` (on Linux the clock ``perf_counter`` reads too), so
-        one reading serves both. The policy is ``state.policy_now``, not a fresh
-        ``policy()``: the state keeps it current.
+        may refuse) goes to ``_run``. One clock reading, ``time.monotonic`` (on Linux
+        the clock ``perf_counter`` reads too), is both ``last_active`` and where the
+        call's time starts. The policy is ``state.policy_now``, not a fresh
+        ``policy()``: the state keeps it current. The call is counted straight into
+        its row of ``state.call_rows`` when it has one (else ``count_calls``, which
+        makes it). No reply list: what the command sends this session itself
+        (``send``, with ``out`` None) is written at once, so before its reply, as a
+        batch would order them; only wakeups to serve make one.
         """
+        self.last_active = t0 = monotonic()
         cmd = self.table.get(args[0])
         if cmd is None or not cmd.bulk_stats:
             self._run([args])
@@ -470,7 +485,6 @@ class Session(ShellSession):
         if admits and cmd.denyoom:
             self._run([args])
             return
-        self.out = out = []  # what the command sends this session itself goes first
         r: bytes | None
         try:
             r = cmd.fn(self, args)
@@ -482,21 +496,21 @@ class Session(ShellSession):
         if every or r is None or t >= above or r[0] == 45:  # '-'
             state.observe(self, cmd, args, r, t)
         else:
-            state.count_calls(cmd, 1, t)
+            row = state.call_rows.get(cmd.name)
+            if row is None:
+                state.count_calls(cmd, 1, t)
+            else:
+                row.calls += 1
+                row.seconds += t
         state.commands_processed += 1
         self.last_command = cmd.name
         if state.wakeups and self.blocked is None:
-            if r is not None:  # (what the wakeups send this session follows its reply)
-                out.append(r)
-                r = None
+            out = self.out = [] if r is None else [r]  # (what the wakeups send us follows r)
             state.serve_wakeups()
-        self.out = None
+            self.out = None
+            r = b"".join(out) if out else None
         if state.unsynced:  # a log to write (the cache's AOF) before the reply goes out
             state.sync(self)
-        if out:
-            if r is not None:
-                out.append(r)
-            r = b"".join(out)
         if r is not None:
             if self.held is not None:
                 self.held.append(r)

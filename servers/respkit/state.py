@@ -17,7 +17,10 @@ session loop calls:
   looking at on its own (the cache's SLOWLOG, LATENCY, MONITOR, AOF, failed
   calls), and ``count_calls(cmd, calls, seconds)`` for a run of ordinary calls
   of one command (commandstats); ``observe_every`` and ``observe_above``
-  (seconds) say which calls are not ordinary;
+  (seconds) say which calls are not ordinary; ``call_rows``: a command's name ->
+  the object with ``calls`` and ``seconds`` that ``count_calls`` adds to, where
+  a server keeps such rows (the cache's commandstats), so that an unpipelined
+  call is counted without a Python call (empty: ``count_calls`` every time);
 * ``policy()`` / ``policy_changed()``: the three above in one tuple, and a
   ``RunLog`` (or None), which a session reads once per batch, and for an
   unpipelined command from ``policy_now``, kept until ``policy_changed()``: a
@@ -106,6 +109,9 @@ class ServerState:
         self.started = time.time()
         self.commands_processed = 0
         self.unsynced = False  # ``sync`` has writes to make durable before replies go out
+        # A command's name -> its statistics row (``calls``, ``seconds``), if the server
+        # keeps them where the session may add to them (see ``count_calls``).
+        self.call_rows: dict[str, Any] = {}
         # ``policy()``'s answer until ``policy_changed()`` (None: read it again)
         self.policy_now: Policy | None = None
         self.connections_received = 0
