@@ -109,3 +109,31 @@ def test_an_unpipelined_call_is_the_clients_last_interaction_and_its_cmd(monkeyp
     listed = h.cmd("CLIENT", "LIST", client=other).decode()
     line = next(x for x in listed.split("\n") if x.startswith(f"id={h.client.id} "))
     assert " idle=0 " in line and " age=100 " in line and " cmd=get " in line
+
+
+def test_reads_alternating_between_grids_lone_calls_and_mixed_pipelines_answer_in_order():
+    """The session tries first the way the client's last read went (a grid, or one call):
+    a client switching between them, read after read, is answered and counted exactly,
+    whichever way each read then takes."""
+    from netlib import resp
+
+    h = Harness()
+    grid = b"".join(resp.encode_command("INCR", "n") for _ in range(16))
+    lone = resp.encode_command("INCR", "n")
+    mixed = resp.encode_command("INCR", "n") + resp.encode_command("GET", "n") * 2
+    sets = b"".join(resp.encode_command("SET", f"k{i:02d}", "v") for i in range(16))
+    n, expected_calls = 0, 0
+    for read in [grid, lone, grid, grid, mixed, lone, lone, sets, lone, mixed, grid, lone]:
+        got = h.raw(read)
+        if read is sets:
+            assert got == b"+OK\r\n" * 16
+            continue
+        incrs = 16 if read is grid else 1
+        want = b"".join(b":%d\r\n" % (n + i) for i in range(1, incrs + 1))
+        n += incrs
+        expected_calls += incrs
+        if read is mixed:
+            want += b"$%d\r\n%d\r\n" % (len(str(n)), n) * 2
+        assert got == want, read
+    assert h.state.observer.commands["incr"].calls == expected_calls
+    assert h.cmd("GET", "n") == b"$%d\r\n%d\r\n" % (len(str(n)), n)

@@ -168,6 +168,7 @@ class Session(ShellSession):
         # Commands at the head of ``pending`` parsed under the normal limits although the
         # client has logged out since (``end_batch_after_logout``).
         self.parsed_ahead = 0
+        self.pipelining = False  # the last read was a grid (``data_received`` tries it first)
         self.calling = False  # ``call`` is running a command (not the loop)
         self.user_name = "default"
         state.clients[self.id] = self
@@ -177,13 +178,22 @@ class Session(ShellSession):
         if self.closing:
             return  # after QUIT or a protocol error nothing more is read
         if not (self.guarded or self.pending or self.write_paused or self.blocked is not None):
-            args = self.parser.take_one(data)  # a read of one command (unpipelined)
-            if args is not None:
-                self.run_one(args)
-                if self.parser.error is not None:  # (a login's parser swap may carry one)
-                    self._raise_parse_error()
-                return
-            grid = self.parser.take_grid(data)  # a read of calls of one layout (-P 16)
+            # A client pipelines or it does not, read after read: the way its last read
+            # went is tried first (a pipeline's read refused by ``take_one`` costs a
+            # third of a 16-call grid's parse; a lone call refused by ``take_grid``, a
+            # sixth of its own).
+            grid = self.parser.take_grid(data) if self.pipelining else None
+            if grid is None:
+                args = self.parser.take_one(data)  # a read of one command (unpipelined)
+                if args is not None:
+                    self.pipelining = False
+                    self.run_one(args)
+                    if self.parser.error is not None:  # (a login's parser swap may carry one)
+                        self._raise_parse_error()
+                    return
+                if not self.pipelining:
+                    grid = self.parser.take_grid(data)  # a read of calls of one layout (-P 16)
+                    self.pipelining = grid is not None
             if grid is not None:
                 self.last_active = monotonic()
                 self.run_grid(*grid, data)
