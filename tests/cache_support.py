@@ -117,3 +117,14 @@ def private_pair() -> Iterator[tuple[Raw, Raw]]:
         yield a, b
         a.close()
         b.close()
+
+
+def send_and_ping(s: socket.socket, data: bytes) -> bytes:
+    """Send ``data`` and a PING on ``s``; the replies up to PING's (without it)."""
+    s.sendall(data + encode_command("PING"))
+    buf = b""
+    while not buf.endswith(b"+PONG\r\n"):
+        chunk = s.recv(65536)
+        assert chunk, "closed"
+        buf += chunk
+    return buf[: -len(b"+PONG\r\n")]

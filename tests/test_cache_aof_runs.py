@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import redis
-from cache_support import Harness
+from cache_support import Harness, send_and_ping
 from test_cache_persistence import check_aof, start
 from test_cache_runs import _observable, grid_reads, pipeline
 
@@ -386,13 +386,7 @@ def _send_reads(port: int, reads: list[bytes]) -> bytes:
     out = b""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         for data in reads:
-            s.sendall(data + encode_command("PING"))
-            buf = b""
-            while not buf.endswith(b"+PONG\r\n"):
-                chunk = s.recv(65536)
-                assert chunk, "closed"
-                buf += chunk
-            out += buf
+            out += send_and_ping(s, data) + b"+PONG\r\n"
     return out
 
 

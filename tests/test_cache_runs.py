@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from cache_support import Harness
+from cache_support import Harness, send_and_ping
 
 import servers.respkit.session as session_module
 from harness.procs import python_module
@@ -253,13 +253,7 @@ def both() -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
 def _exchange(addr: tuple[str, int], wire: bytes, expect_replies: int) -> bytes:
     """Send the pipeline, then PING, and read up to PING's +PONG."""
     with socket.create_connection(addr, timeout=10) as s:
-        s.sendall(wire + encode_command("PING"))
-        buf = b""
-        while not buf.endswith(b"+PONG\r\n"):
-            chunk = s.recv(65536)
-            assert chunk, "closed"
-            buf += chunk
-    return buf[: -len(b"+PONG\r\n")]
+        return send_and_ping(s, wire)
 
 
 def _info(addr: tuple[str, int]) -> dict[str, str]:
