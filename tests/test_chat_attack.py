@@ -160,10 +160,12 @@ def test_abandoned_sockets_kept_for_recovery_are_forgotten_when_their_window_end
         app = App(access_log=False)
         sio.mount(app)
         holder["server"] = await serve(app, ShellConfig(port=0))
+        holder["stop"] = stop = asyncio.Event()
         ready.set()
-        await asyncio.Event().wait()
+        await stop.wait()  # (ends main: stopping the loop under it raised in the thread)
 
-    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
     assert ready.wait(10)
     port = holder["server"].address[1]
     kept = sio.namespaces["/"].kept
@@ -185,7 +187,8 @@ def test_abandoned_sockets_kept_for_recovery_are_forgotten_when_their_window_end
         abandon(1)
         assert len(kept) == 1
     finally:
-        loop.call_soon_threadsafe(loop.stop)
+        loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
 
 
 def test_a_connection_joins_at_most_max_channels(chat):
