@@ -186,11 +186,10 @@ class Persistence:
 
     def log_calls(self, c: Any, cmd: Any, calls: list[list[bytes]]) -> None:
         """A run of calls of ``cmd`` (one of ``runs``) ran: log them together, as
-        ``write_log`` logs each (the ``RunLog`` of the session loop)."""
-        aof = self.aof
-        if aof is not None and "write" in cmd.flags:
-            aof.feed_wire(c.db.index, b"".join([encode_command(*args) for args in calls]))
-            self.state.unsynced = True
+        ``write_log`` logs each (the ``RunLog`` of the session loop): their RESP, as
+        ``log_wire`` takes a grid's (a read's run is not encoded)."""
+        if self.aof is not None and "write" in cmd.flags:
+            self.log_wire(c, cmd, b"".join([encode_command(*args) for args in calls]))
 
     def log_wire(self, c: Any, cmd: Any, wire: bytes) -> None:
         """A grid of calls of ``cmd`` ran: ``wire`` is their canonical RESP as it arrived
