@@ -65,6 +65,7 @@ class Client(Session):
         self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
         self.multi_failed = False
         self.in_exec = False  # inside EXEC blocking commands must not block
+        self.exec_size = 0  # inside EXEC: how many commands it runs (CLIENT LIST's multi=)
         self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
         self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
         self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
@@ -288,19 +289,26 @@ class Client(Session):
             query += len(b"*%d\r\n" % len(running)) + sum(
                 len(b"$%d\r\n" % len(x)) + len(x) + 2 for x in running
             )
-        flags = base["flags"]
-        if self.subscribed:
-            flags = "P"
-        if self.monitoring:
-            flags = "O"
-        if self.no_evict:
-            flags = flags.replace("N", "") + "e"
         multi = len(self.multi) if self.multi is not None else -1
+        if self.in_exec:  # (Redis's CLIENT_MULTI lasts until EXEC has run the queue)
+            multi = self.exec_size
+        flags = "".join(
+            f
+            for f, on in (
+                ("O", self.monitoring),
+                ("P", self.channels or self.patterns or self.shard_channels),  # RESP3 too
+                ("x", multi >= 0),
+                ("b", self.blocked is not None),
+                ("d", self.watch_dirty),
+                ("e", self.no_evict),
+            )
+            if on
+        )  # (each flag Redis's catClientInfoString would show, in its order)
         omem = client_buffers(self) - self.parser.buffered() - self.queued
         fields: dict[str, Any] = {
             "id": base["id"], "addr": base["addr"], "laddr": base["laddr"],
             "fd": -1,  # (netlib's Connection does not expose its socket)
-            "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags,
+            "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags or "N",
             "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns),
             "ssub": len(self.shard_channels),
             "multi": multi, "qbuf": query, "qbuf-free": 0, "argv-mem": argv,
@@ -330,7 +338,13 @@ class Client(Session):
 
     # -- transactions ---------------------------------------------------------------
     def execute(self, args: list[bytes]) -> bytes:
-        """Run one queued command inside EXEC (a blocking one answers as if timed out)."""
+        """Run one queued command inside EXEC (a blocking one answers as if timed out).
+        The user's permissions are asked again: they may have changed since it was queued
+        (Redis's execCommand re-checks each command, refusing it alone)."""
+        if self.restricted:
+            refused = acl.recheck(self, args)
+            if refused is not None:
+                return refused
         r = self.call(args)
         return r if r is not None else b"*-1\r\n"
 

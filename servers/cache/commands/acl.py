@@ -121,6 +121,35 @@ def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
     return NOPERM_KEY if reason == "key" else NOPERM_CHANNEL
 
 
+EXEC_NOPERM = (
+    b"-NOPERM ACLs rules changed between the moment the transaction was accumulated and the "
+    b"EXEC call. This command is no longer allowed for the following reason: %s\r\n"
+)
+_EXEC_REASONS = {
+    "command": b"no permission to execute the command or subcommand",
+    "key": b"no permission to touch the specified keys",
+    "channel": b"no permission to access one of the channels used as arguments",
+}
+
+
+def recheck(c: Any, args: list[bytes]) -> bytes | None:
+    """A queued command's permission at EXEC (None: it may run). Without this, a command
+    queued while allowed ran after ACL SETUSER had taken the right away."""
+    user: User = c.user
+    if user.unrestricted:
+        return None
+    cmd = c.state.registry.get(args[0])
+    why = c.state.acl.check(user, cmd, args) if cmd is not None else None
+    if why is None:
+        return None
+    reason, obj = why
+    c.last_command = "exec"  # (what Redis's client-info names: the command being run)
+    c.state.acl.add_log(reason, obj, user.name, "multi", describe_client(c))
+    refused = EXEC_NOPERM % _EXEC_REASONS[reason]
+    c.state.observer.count_error(refused)
+    return refused
+
+
 def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  # type: ignore[assignment]
     """Users changed: clients of a deleted user are closed, so are subscribers whose user may
     no longer read a channel they hold (Redis kills them too), the rest re-check their guard.

