@@ -167,3 +167,86 @@ def test_client_list_flags_as_redis(both):
     assert mine == theirs
     assert theirs["sub3"] == "P" and theirs["multi"] == "x" and theirs["dirty"] == "xd"
     assert theirs["in-multi"] == "x"
+
+
+# --- CLIENT PAUSE WRITE and the write subcommands ------------------------------------------------
+
+
+def held_by_pause(addr: Addr, calls: list[tuple[object, ...]]) -> list[bytes]:
+    """Each call sent on its own connection during CLIENT PAUSE WRITE: b"held" when it
+    waits (CLIENT LIST shows it blocked before its reply came), else its reply."""
+    admin = Conn(addr)
+    admin.call("FUNCTION", "FLUSH")
+    admin.call("DEL", "ps", "ps2")
+    admin.call("XADD", "ps2", "1-1", "f", "v")
+    admin.call("XGROUP", "CREATE", "ps2", "g0", "0")
+    admin.call("CLIENT", "PAUSE", 60_000, "WRITE")
+    out = []
+    try:
+        for i, call in enumerate(calls):
+            c = Conn(addr)
+            name = f"held{i}"
+            c.call("CLIENT", "SETNAME", name)
+            c.send(*call)
+            while True:
+                listing = admin.call("CLIENT", "LIST").decode()
+                flags = re.findall(rf"name={name} age=\d+ idle=\d+ flags=(\w+)", listing)[0]
+                c.sock.setblocking(False)
+                try:
+                    answered = c.sock.recv(65536)
+                except BlockingIOError:
+                    answered = b""
+                c.sock.setblocking(True)
+                if answered or "b" in flags:
+                    out.append(answered or b"held")
+                    break
+            c.close()
+    finally:
+        admin.call("CLIENT", "UNPAUSE")
+        admin.call("DEL", "ps", "ps2")
+        admin.close()
+    return out
+
+
+def test_pause_write_holds_write_subcommands(both):
+    """XGROUP CREATE/CREATECONSUMER/DESTROY and FUNCTION DELETE/FLUSH are writes (Redis
+    flags the subcommand): a WRITE pause holds them, queued in MULTI too, as SET. They ran,
+    as the container (XGROUP, FUNCTION) was asked whether it writes. A read goes on."""
+    calls: list[tuple[object, ...]] = [
+        ("XGROUP", "CREATE", "ps", "g", "$", "MKSTREAM"),
+        ("XGROUP", "CREATECONSUMER", "ps2", "g0", "c"),
+        ("FUNCTION", "DELETE", "nolib"),
+        ("FUNCTION", "FLUSH"),
+        ("XINFO", "GROUPS", "ps2"),
+    ]
+    ours, real = both
+    mine, theirs = held_by_pause(ours, calls), held_by_pause(real, calls)
+    assert mine == theirs
+    assert theirs[:4] == [b"held"] * 4 and theirs[4].startswith(b"*1\r\n")
+
+
+def test_pause_write_holds_exec_of_a_queued_write_subcommand(both):
+    """An EXEC whose queue holds a write subcommand (FUNCTION FLUSH) waits for the pause's
+    end, then runs it."""
+    results = []
+    for addr in both:
+        t, admin = Conn(addr), Conn(addr)
+        try:
+            t.call("CLIENT", "SETNAME", "execer")
+            assert t.call("MULTI") == b"+OK\r\n"
+            assert t.call("FUNCTION", "FLUSH") == b"+QUEUED\r\n"
+            admin.call("CLIENT", "PAUSE", 60_000, "WRITE")
+            t.send("EXEC")
+            while True:  # until EXEC is held (b) or has run (x gone)
+                listing = admin.call("CLIENT", "LIST").decode()
+                flags = re.findall(r"name=execer age=\d+ idle=\d+ flags=(\w+)", listing)[0]
+                if "b" in flags or "x" not in flags:
+                    results.append(flags)
+                    break
+            admin.call("CLIENT", "UNPAUSE")
+            results.append(t.read())
+        finally:
+            t.close()
+            admin.close()
+    assert results[:2] == results[2:]
+    assert results[:2] == ["xb", b"*1\r\n+OK\r\n"]
