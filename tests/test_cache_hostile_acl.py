@@ -15,10 +15,12 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from cache_support import Harness
 
 from harness.procs import python_module
 from harness.services import RedisServer
 from netlib.resp import NEED_DATA, ReplyParser, encode_command
+from servers.cache import acl as acl_module
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -250,3 +252,54 @@ def test_pause_write_holds_exec_of_a_queued_write_subcommand(both):
             admin.close()
     assert results[:2] == results[2:]
     assert results[:2] == ["xb", b"*1\r\n+OK\r\n"]
+
+
+# --- ACL LOG of failed logins ---------------------------------------------------------------------
+
+
+def test_acl_log_names_the_login_command_as_typed(both):
+    """A failed HELLO AUTH is logged with object HELLO, a lowercase auth as "auth" (Redis
+    logs argv[0]), and an AUTH run by EXEC in context multi: all were "AUTH", toplevel,
+    so a HELLO failure and an AUTH failure were merged into one entry."""
+    steps = [
+        ("admin", ("ACL", "SETUSER", "logu", "on", ">right", "+@all")),
+        ("admin", ("ACL", "LOG", "RESET")),
+        ("a", ("AUTH", "logu", "wrong")),
+        ("a", ("HELLO", 3, "AUTH", "logu", "wrong")),
+        ("a", ("auth", "logu", "wrong")),
+        ("a", ("hello", 2, "AUTH", "logu", "wrong")),
+        ("b", ("MULTI",)),
+        ("b", ("AUTH", "logu", "wrong")),
+        ("b", ("EXEC",)),
+        ("admin", ("ACL", "LOG")),
+        ("admin", ("ACL", "DELUSER", "logu")),
+    ]
+    log = same(both, steps)[9]
+    assert log.startswith(b"*5\r\n") and b"$5\r\nmulti\r\n" in log and b"$5\r\nHELLO" in log
+
+
+def test_acl_log_merges_only_with_the_ten_latest_entries(both):
+    """Redis compares a denial with the 10 latest entries only: a failed login after ten
+    other denials is a new entry (count 1), not the first one's count 2."""
+    steps = [("admin", ("ACL", "LOG", "RESET")), ("a", ("AUTH", "tenu", "wrong"))]
+    steps += [("a", ("AUTH", f"other{i}", "wrong")) for i in range(10)]
+    steps += [("a", ("AUTH", "tenu", "wrong")), ("admin", ("ACL", "LOG", 20))]
+    log = same(both, steps)[-1]
+    assert log.startswith(b"*12\r\n")
+
+
+def test_acl_log_brute_force_stays_one_entry_past_a_minute(monkeypatch):
+    """Denials are grouped when the entry was *updated* less than a minute ago (Redis's
+    ctime, which age-seconds counts from): an AUTH every 30 s for 3 minutes is one entry of
+    count 7, 0 s old. The first denial's time was kept, so a new entry began every minute."""
+    now = [1_000_000.0]
+    monkeypatch.setattr(acl_module.time, "time", lambda: now[0])
+    h = Harness()
+    h.cmd("ACL", "SETUSER", "bf", "on", ">right")
+    for _ in range(7):
+        assert h.cmd("AUTH", "bf", "guess").startswith(b"-WRONGPASS")
+        now[0] += 30
+    now[0] -= 30
+    log = h.cmd("ACL", "LOG")
+    assert log.startswith(b"*1\r\n*14\r\n$5\r\ncount\r\n:7\r\n")
+    assert b"age-seconds\r\n$1\r\n0\r\n" in log

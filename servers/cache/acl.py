@@ -53,6 +53,7 @@ NOPERM_CHANNEL = (
 NO_AUTH_COMMANDS = frozenset({"auth", "hello", "quit", "reset"})
 ACL_LOG_MAX = 128  # Redis's acllog-max-len
 ACL_LOG_MERGE_SECONDS = 60  # identical denials within this are one entry, counted
+ACL_LOG_SCAN = 10  # how many of the latest entries a denial is compared with (Redis's toscan)
 
 # Every category Redis 7.0 has, in ACL CAT's order.
 CATEGORIES = (
@@ -467,7 +468,7 @@ class LogEntry:
     context: str  # toplevel, multi, lua
     object: str
     username: str
-    created: float
+    created: float  # the last update (Redis's ctime): a merged denial moves it
     client_info: str
 
 
@@ -544,13 +545,17 @@ class Acl:
         return None
 
     def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
+        """As Redis's addACLLogEntry: a denial like one of the ``ACL_LOG_SCAN`` latest entries,
+        updated less than a minute ago, counts there (and updates it: a brute force of AUTH
+        stays one entry however long it goes on); else it is a new entry, first."""
         now = time.time()
-        for i, e in enumerate(self.log):
+        for i, e in enumerate(self.log[:ACL_LOG_SCAN]):
             if (e.reason, e.object, e.username, e.context) == (reason, obj, username, context) and (
-                now - e.created < ACL_LOG_MERGE_SECONDS
+                abs(now - e.created) <= ACL_LOG_MERGE_SECONDS
             ):
                 e.count += 1
                 e.client_info = client_info
+                e.created = now  # (Redis's ctime: the last update, what age-seconds counts from)
                 self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))

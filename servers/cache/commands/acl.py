@@ -61,8 +61,10 @@ NO_ACLFILE = (
 # --- hooks the State and the Client call ----------------------------------------------
 
 
-def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
-    """AUTH and HELLO AUTH: None when logged in, else the error (and an ACL LOG entry)."""
+def login(c: Any, user: bytes | None, password: bytes, via: bytes = b"AUTH") -> bytes | None:
+    """AUTH and HELLO AUTH: None when logged in, else the error and an ACL LOG entry whose
+    object is the command as typed (``via``: AUTH, auth, HELLO), as Redis logs argv[0]; its
+    context is multi inside EXEC."""
     acl: Acl = c.state.acl
     if user is None:
         if acl.default.nopass:
@@ -71,7 +73,9 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
     name = to_str(user)
     found = acl.authenticate(name, password)
     if found is None:
-        acl.add_log("auth", "AUTH", name, "toplevel", describe_client(c))
+        context = "multi" if c.in_exec else "toplevel"
+        c.last_command = "exec" if c.in_exec else to_str(via).lower()  # (client-info's cmd=)
+        acl.add_log("auth", to_str(via), name, context, describe_client(c))
         return WRONGPASS
     set_user(c, found, True)
     return None
