@@ -303,3 +303,36 @@ def test_acl_log_brute_force_stays_one_entry_past_a_minute(monkeypatch):
     log = h.cmd("ACL", "LOG")
     assert log.startswith(b"*1\r\n*14\r\n$5\r\ncount\r\n:7\r\n")
     assert b"age-seconds\r\n$1\r\n0\r\n" in log
+
+
+# --- SLOWLOG --------------------------------------------------------------------------------------
+
+
+def test_slowlog_keeps_auth_hello_and_multi_redacted(both):
+    """Redis 7.0 skips only EXEC in the slow log: AUTH (right or wrong) and HELLO AUTH are
+    logged with their credentials redacted, MULTI and DISCARD as they are. They were
+    left out."""
+    steps = [
+        ("admin", ("SLOWLOG", "RESET")),
+        ("admin", ("CONFIG", "SET", "slowlog-log-slower-than", 0)),
+        ("admin", ("ACL", "SETUSER", "slu", "on", ">right", "+@all")),
+        ("a", ("AUTH", "slu", "right")),
+        ("a", ("AUTH", "slu", "wrong")),
+        ("a", ("HELLO", 2, "AUTH", "slu", "right", "SETNAME", "n")),
+        ("a", ("MULTI",)),
+        ("a", ("SET", "slk", "1")),
+        ("a", ("EXEC",)),
+        ("a", ("MULTI",)),
+        ("a", ("DISCARD",)),
+        ("admin", ("CONFIG", "SET", "slowlog-log-slower-than", 10_000)),
+        ("admin", ("ACL", "DELUSER", "slu")),
+    ]
+    logged = []
+    for addr in both:
+        script(addr, steps)
+        entries = script(addr, [("admin", ("SLOWLOG", "GET", 20))])[0]
+        logged.append(re.findall(rb"\*\d+\r\n((?:\$\d+\r\n[^\r]*\r\n)+)\$\d+\r\n127", entries))
+    assert logged[0] == logged[1]
+    assert (
+        b"right" not in b"".join(logged[0]) and b"$4\r\nAUTH\r\n$10\r\n(redacted)" in logged[0][3]
+    )
