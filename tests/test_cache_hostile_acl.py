@@ -336,3 +336,27 @@ def test_slowlog_keeps_auth_hello_and_multi_redacted(both):
     assert (
         b"right" not in b"".join(logged[0]) and b"$4\r\nAUTH\r\n$10\r\n(redacted)" in logged[0][3]
     )
+
+
+# --- scripts run with the caller's rights ---------------------------------------------------------
+
+
+def test_script_acl_denials_worded_as_redis(both):
+    """redis.call and redis.pcall of what the user may not run, read or publish: Redis 7.0's
+    "The user executing the script can't ..." (it was Redis 6's "ACL failure in script: User
+    ... has no permissions to ..."), each denial in ACL LOG with context lua."""
+    steps = [
+        ("admin", ("ACL", "SETUSER", "scu", "on", ">p", "~k*", "&c*", "+@all", "-flushall")),
+        ("admin", ("ACL", "LOG", "RESET")),
+        ("s", ("AUTH", "scu", "p")),
+        ("s", ("EVAL", "return redis.call('get','secret')", 0)),
+        ("s", ("EVAL", "return redis.call('flushall')", 0)),
+        ("s", ("EVAL", "return redis.pcall('flushall')", 0)),
+        ("s", ("EVAL", "return redis.call('publish','x','y')", 0)),
+        ("s", ("EVAL", "return redis.acl_check_cmd('get','secret')", 0)),
+        ("s", ("EVAL", "return redis.acl_check_cmd('get','k1')", 0)),
+        ("admin", ("ACL", "LOG")),
+        ("admin", ("ACL", "DELUSER", "scu")),
+    ]
+    replies = same(both, steps)
+    assert replies[4].startswith(b"-ERR The user executing the script can't run this command")
