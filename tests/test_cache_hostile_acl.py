@@ -360,3 +360,37 @@ def test_script_acl_denials_worded_as_redis(both):
     ]
     replies = same(both, steps)
     assert replies[4].startswith(b"-ERR The user executing the script can't run this command")
+
+
+# --- maxmemory and the subcommands that may grow memory -------------------------------------------
+
+
+def test_oom_refuses_denyoom_subcommands_as_redis(both):
+    """Over maxmemory XGROUP CREATE (MKSTREAM) and CREATECONSUMER are refused with -OOM as
+    Redis flags them denyoom, DESTROY still runs, and INFO commandstats counts the refusals
+    under xgroup|create. They ran: the session asked the container XGROUP."""
+    steps = [
+        ("admin", ("DEL", "oom:new", "oom:s")),
+        ("admin", ("XADD", "oom:s", "1-1", "f", "v")),
+        ("admin", ("XGROUP", "CREATE", "oom:s", "g", "$")),
+        ("admin", ("CONFIG", "RESETSTAT")),
+        ("admin", ("CONFIG", "SET", "maxmemory", 1)),
+        ("admin", ("XGROUP", "CREATE", "oom:new", "g", "$", "MKSTREAM")),
+        ("admin", ("XGROUP", "CREATECONSUMER", "oom:s", "g", "c")),
+        ("admin", ("XGROUP", "DESTROY", "oom:s", "g")),
+        ("admin", ("MULTI",)),
+        ("admin", ("XGROUP", "CREATE", "oom:s", "g2", "$")),
+        ("admin", ("EXEC",)),
+        ("admin", ("CONFIG", "SET", "maxmemory", 0)),
+        ("admin", ("EXISTS", "oom:new")),
+        ("admin", ("DEL", "oom:s")),
+    ]
+    replies = same(both, steps)
+    assert replies[5].startswith(b"-OOM") and replies[12] == b":0\r\n"
+    stats = []
+    for addr in both:
+        info = script(addr, [("admin", ("INFO", "commandstats"))])[0].decode()
+        stats.append(
+            sorted(re.findall(r"cmdstat_(xgroup\S*):calls=(\d+).*?rejected_calls=(\d+)", info))
+        )
+    assert stats[0] == stats[1]

@@ -175,7 +175,7 @@ class Client(Session):
             return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.multi is not None:
             if self.state.evictor.maxmemory:
-                refused = self._multi_oom(cmd)
+                refused = self._multi_oom(cmd, args)
                 if refused is not None:
                     return refused
             if "no-multi" in cmd.flags:
@@ -198,7 +198,7 @@ class Client(Session):
             return self.reject(misconf)
         return None
 
-    def _multi_oom(self, cmd: Command) -> bytes | None:
+    def _multi_oom(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """Over maxmemory Redis queues nothing (a queue may grow without bound) and aborts
         an EXEC whose queue holds a command that may grow memory; DISCARD, QUIT and RESET
         always run."""
@@ -211,7 +211,7 @@ class Client(Session):
         if refused is None:
             return None
         if cmd.name != "exec":
-            return self.refused(cmd, refused)
+            return self.refused(cmd.called(args), refused)  # (xgroup|create's row)
         return self._abort_exec(cmd, refused)
 
     def _abort_exec(self, cmd: Command, refused: bytes) -> bytes:
