@@ -394,3 +394,38 @@ def test_oom_refuses_denyoom_subcommands_as_redis(both):
             sorted(re.findall(r"cmdstat_(xgroup\S*):calls=(\d+).*?rejected_calls=(\d+)", info))
         )
     assert stats[0] == stats[1]
+
+
+def test_min_replicas_refuses_write_subcommands_as_redis(both):
+    """min-replicas-to-write 1 without replicas refuses every write with -NOREPLICAS, the
+    write subcommands too (XGROUP CREATE, FUNCTION FLUSH; queued: EXEC aborts)."""
+    steps = [
+        ("admin", ("DEL", "nr")),
+        ("admin", ("CONFIG", "SET", "min-replicas-to-write", 1)),
+        ("admin", ("XGROUP", "CREATE", "nr", "g", "$", "MKSTREAM")),
+        ("admin", ("FUNCTION", "FLUSH")),
+        ("admin", ("MULTI",)),
+        ("admin", ("XGROUP", "CREATE", "nr", "g", "$", "MKSTREAM")),
+        ("admin", ("EXEC",)),
+        ("admin", ("CONFIG", "SET", "min-replicas-to-write", 0)),
+        ("admin", ("EXISTS", "nr")),
+    ]
+    replies = same(both, steps)
+    assert replies[2].startswith(b"-NOREPLICAS") and replies[8] == b":0\r\n"
+
+
+def test_misconf_refuses_write_subcommands():
+    """While the AOF cannot be written (-MISCONF) a write subcommand is refused as SET is
+    (in MULTI too: EXEC then aborts), as Redis's processCommand does; a read one runs."""
+    h = Harness()
+    h.cmd("XADD", "s", "1-1", "f", "v")
+    h.state.misconf = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    h.client.update_guard()  # (what saving.py does for each client when the AOF fails)
+    assert h.cmd("XGROUP", "CREATE", "s", "g", "$").startswith(b"-MISCONF")
+    assert h.cmd("FUNCTION", "FLUSH").startswith(b"-MISCONF")
+    assert h.cmd("XINFO", "STREAM", "s").startswith(b"*")
+    h.cmd("MULTI")
+    assert h.cmd("XGROUP", "CREATE", "s", "g", "$").startswith(b"-MISCONF")  # not queued
+    assert h.cmd("EXEC").startswith(b"-EXECABORT")
+    h.state.misconf = None
+    assert h.cmd("XINFO", "GROUPS", "s") == b"*0\r\n"

@@ -159,10 +159,10 @@ class Client(Session):
                     self.multi_failed = True
                 return refused
         if self.state.misconf is not None:
-            refused = self._misconf(cmd, self.state.misconf)
+            refused = self._misconf(cmd, args, self.state.misconf)
             if refused is not None:
                 return refused
-        if self.state.min_replicas_to_write and "write" in cmd.flags:
+        if self.state.min_replicas_to_write and "write" in cmd.called(args).flags:
             refused = self.state.admit_replicated_write()
             if refused is not None:
                 return self.reject(refused)
@@ -185,18 +185,22 @@ class Client(Session):
                 return QUEUED
         return None
 
-    def _misconf(self, cmd: Command, misconf: bytes) -> bytes | None:
+    def _misconf(self, cmd: Command, args: list[bytes], misconf: bytes) -> bytes | None:
         """The AOF cannot be written: a write command, PING, or an EXEC of writes is
         refused with -MISCONF (EXEC discards its transaction: EXECABORT), as Redis does."""
         if cmd.name == "exec" and self.multi is not None:  # writes queued before the error
-            get = self.state.registry.get
-            if not any("write" in getattr(get(q[0]), "flags", ()) for q in self.multi):
+            if not any(self._writes(q) for q in self.multi):
                 return None
             return self._abort_exec(cmd, misconf)
-        if "write" in cmd.flags or cmd.name == "ping":
+        if "write" in cmd.called(args).flags or cmd.name == "ping":
             self.state.observer.rejected(cmd, misconf)
             return self.reject(misconf)
         return None
+
+    def _writes(self, args: list[bytes]) -> bool:
+        """A queued call writes (its subcommand's flags: XGROUP CREATE, FUNCTION FLUSH)."""
+        cmd = self.state.registry.get(args[0])
+        return cmd is not None and "write" in cmd.called(args).flags
 
     def _multi_oom(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """Over maxmemory Redis queues nothing (a queue may grow without bound) and aborts
