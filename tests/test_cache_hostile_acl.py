@@ -429,3 +429,41 @@ def test_misconf_refuses_write_subcommands():
     assert h.cmd("EXEC").startswith(b"-EXECABORT")
     h.state.misconf = None
     assert h.cmd("XINFO", "GROUPS", "s") == b"*0\r\n"
+
+
+# --- INFO commandstats of refused subcommands -----------------------------------------------------
+
+
+def test_refused_subcommands_counted_under_their_own_row(both):
+    """NOPERM (a user without CONFIG SET, without XGROUP) and NOAUTH count as rejected calls of
+    the subcommand (config|set, xgroup|create), as Redis's c->cmd; they were counted under
+    the container (config, xgroup)."""
+    steps = [
+        ("admin", ("ACL", "SETUSER", "rcu", "on", ">p", "~*", "+@all", "-config|set", "-xgroup")),
+        ("admin", ("CONFIG", "SET", "requirepass", "")),
+        ("r", ("AUTH", "rcu", "p")),
+        ("unauth", ("PING",)),  # connected while the default user needs no password
+        ("admin", ("CONFIG", "RESETSTAT")),
+        ("r", ("CONFIG", "SET", "maxmemory", 0)),
+        ("r", ("CONFIG", "GET", "maxmemory")),
+        ("r", ("XGROUP", "CREATE", "s", "g", "$")),
+        ("r", ("XGROUP", "HELP")),
+        ("r", ("MULTI",)),
+        ("r", ("CONFIG", "SET", "a", "b")),
+        ("r", ("EXEC",)),
+        ("admin", ("CONFIG", "SET", "requirepass", "rcpw")),
+        ("late", ("CONFIG", "GET", "x")),
+        ("late", ("XGROUP", "CREATE", "a", "b", "c")),
+        ("admin", ("CONFIG", "SET", "requirepass", "")),
+        ("admin", ("ACL", "DELUSER", "rcu")),
+    ]
+    stats = []
+    for addr in both:
+        script(addr, steps)
+        info = script(addr, [("admin", ("INFO", "commandstats"))])[0].decode()
+        rows = re.findall(
+            r"cmdstat_((?:config|xgroup)\S*):calls=(\d+).*?rejected_calls=(\d+)", info
+        )
+        stats.append(sorted(rows))
+    assert stats[0] == stats[1]
+    assert ("config|set", "2", "2") in stats[1] and ("xgroup|create", "0", "2") in stats[1]

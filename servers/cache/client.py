@@ -137,7 +137,7 @@ class Client(Session):
             if refused is not None:
                 if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
                     return self._abort_exec(cmd, refused)
-                self.state.observer.rejected(cmd, refused)
+                self.state.observer.rejected(cmd.called(args), refused)
                 if not self.authenticated and self._unauth_output_over(refused):
                     self.conn.log.warning("closing: unauthenticated client not reading its replies")
                     self.conn.abort()
@@ -146,7 +146,7 @@ class Client(Session):
             refused = ops.monitor_refusal(cmd)
             if refused is not None:
                 if refused:  # (MONITOR again is not a rejected call: it answers nothing)
-                    self.state.observer.rejected(cmd, refused)
+                    self.state.observer.rejected(cmd.called(args), refused)
                     refused = self.reject(refused)
                 return refused
         busy = self.state.busy_script
@@ -193,7 +193,7 @@ class Client(Session):
                 return None
             return self._abort_exec(cmd, misconf)
         if "write" in cmd.called(args).flags or cmd.name == "ping":
-            self.state.observer.rejected(cmd, misconf)
+            self.state.observer.rejected(cmd.called(args), misconf)
             return self.reject(misconf)
         return None
 
