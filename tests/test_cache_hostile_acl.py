@@ -467,3 +467,24 @@ def test_refused_subcommands_counted_under_their_own_row(both):
         stats.append(sorted(rows))
     assert stats[0] == stats[1]
     assert ("config|set", "2", "2") in stats[1] and ("xgroup|create", "0", "2") in stats[1]
+
+
+# --- ACL LIST / GETUSER ---------------------------------------------------------------------------
+
+
+def test_flags_in_redis_order_after_reset(both):
+    """``reset nopass``: Redis emits its flags in ACLUserFlags' order (off nopass
+    sanitize-payload), in ACL LIST (the ACL file's text) and GETUSER; nopass came last."""
+    steps = [
+        ("admin", ("ACL", "SETUSER", "fo", "reset", "nopass")),
+        (
+            "admin",
+            ("ACL", "SETUSER", "fo2", "reset", "skip-sanitize-payload", "on", ">x", "nopass"),
+        ),
+        ("admin", ("ACL", "GETUSER", "fo")),
+        ("admin", ("ACL", "GETUSER", "fo2")),
+        ("admin", ("ACL", "LIST")),
+        ("admin", ("ACL", "DELUSER", "fo", "fo2")),
+    ]
+    replies = same(both, steps)
+    assert b"user fo off nopass sanitize-payload resetchannels -@all" in replies[4]

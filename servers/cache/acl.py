@@ -421,9 +421,10 @@ class User:
     # -- description -------------------------------------------------------------------
     def describe(self) -> str:
         """The user as one ``ACL LIST`` line (also the ACL file's format)."""
-        words = ["user", self.name, "on" if self.enabled else "off", *self.flags]
-        if self.nopass:
+        words = ["user", self.name, "on" if self.enabled else "off"]
+        if self.nopass:  # (Redis's ACLUserFlags order: on/off, nopass, the sanitize flags)
             words.append("nopass")
+        words += self.flags
         words += ["#" + h for h in self.passwords]
         words += self.key_words()
         words += self.channel_words()

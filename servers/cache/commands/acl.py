@@ -253,7 +253,7 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
     u = c.state.acl.users.get(_s(a[2]))
     if u is None:
         return resp.null(c.proto)
-    flags = ["on" if u.enabled else "off", *u.flags] + (["nopass"] if u.nopass else [])
+    flags = ["on" if u.enabled else "off"] + (["nopass"] if u.nopass else []) + u.flags
     fields: dict[bytes, Any] = {
         b"flags": [to_bytes(f) for f in flags],
         b"passwords": [h.encode() for h in u.passwords],
