@@ -488,3 +488,34 @@ def test_flags_in_redis_order_after_reset(both):
     ]
     replies = same(both, steps)
     assert b"user fo off nopass sanitize-payload resetchannels -@all" in replies[4]
+
+
+# --- %R~ and %W~ key patterns against Redis's key specs -------------------------------------------
+
+SPLIT_CALLS = [
+    "exists w1", "type w1", "llen w1", "strlen w1", "touch w1", "watch w1", "scard w1",
+    "object encoding w1", "object freq w1", "memory usage w1", "ttl w1",
+    "xgroup create w1 g $", "xgroup destroy w1 g", "xack w1 g 1-1", "xclaim w1 g c 0 1-1",
+    "xautoclaim w1 g c 0 0", "geoadd w1 0 0 a", "xreadgroup group g c streams r1 >",
+    "eval x 1 r1", "eval x 1 w1", "eval x 1 rw1", "evalsha abc 1 r1", "fcall f 1 r1",
+    "eval_ro x 1 r1", "fcall_ro f 1 r1", "copy r1 w1", "set w1 x", "set w1 x get",
+    "getdel r1", "xadd w1 * a b", "pfcount r1", "sort r1 store w1", "lmove r1 w1 left left",
+]  # fmt: skip
+
+
+def test_read_write_key_patterns_follow_redis_key_specs(both):
+    """A key needs read access when Redis's key spec hands its value back (ACCESS), write
+    when it changes it (INSERT/DELETE/UPDATE), and only a matching pattern when neither:
+    ``%W~w*`` may EXISTS, TYPE or WATCH w1 and XGROUP CREATE/XACK/GEOADD on it, while
+    EVAL's keys need both (``%R~r*`` may not EVAL on r1). Each was the other way round."""
+    steps = [("admin", ("ACL", "SETUSER", "rw", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~rw*"))]
+    steps += [("admin", ("ACL", "DRYRUN", "rw", *call.split())) for call in SPLIT_CALLS]
+    steps += [
+        ("u", ("AUTH", "rw", "x")),
+        ("u", ("EXISTS", "w1")),
+        ("u", ("EVAL", "return 1", 1, "r1")),
+        ("admin", ("ACL", "DELUSER", "rw")),
+    ]
+    replies = same(both, steps)
+    assert replies[1] == b"+OK\r\n" and replies[-3] == b":0\r\n"
+    assert replies[-2].startswith(b"-NOPERM")

@@ -691,13 +691,39 @@ KEY_ROLES: dict[str, Any] = {
 }  # fmt: skip
 
 
+# Where Redis 7.0's key spec says otherwise than the command's flags: read when the spec
+# has ACCESS (the value is handed back), write when it has INSERT, DELETE or UPDATE. A spec
+# with neither (EXISTS, TYPE, LLEN, WATCH, OBJECT ENCODING: only the key's existence or
+# metadata) needs a pattern that matches, whatever it grants: ``%W~w*`` may EXISTS w1.
+# XGROUP CREATE, XACK, GEOADD change a key without reading it; EVAL and FCALL's keys may
+# be read and written. (Compared with src/commands.c's key specs, one per command here.)
+KEY_ACCESS: dict[str, tuple[bool, bool]] = {
+    **dict.fromkeys(
+        """exists type touch watch strlen llen scard sismember zcard hlen hexists hstrlen xlen
+        object|freq object|encoding object|idletime object|refcount memory|usage""".split(),
+        (False, False),
+    ),
+    **dict.fromkeys(
+        """geoadd xack xclaim xautoclaim xgroup|create xgroup|setid xgroup|destroy
+        xgroup|createconsumer xgroup|delconsumer""".split(),
+        (False, True),
+    ),
+    **dict.fromkeys("eval evalsha fcall".split(), (True, True)),
+    **dict.fromkeys("xreadgroup pfdebug".split(), (True, False)),
+}
+
+
 def key_roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
     """Each key of a call with the access it needs: (key, read, write)."""
     roles = KEY_ROLES.get(cmd.name)
     if roles is not None:
         return list(roles(cmd, args))
-    write = "write" in cmd.flags
-    read = not write or cmd.name not in WRITE_ONLY
+    access = KEY_ACCESS.get(cmd.name)
+    if access is not None:
+        read, write = access
+    else:
+        write = "write" in cmd.flags
+        read = not write or cmd.name not in WRITE_ONLY
     return [(k, read, write) for k in key_args(cmd, args)]
 
 
