@@ -519,3 +519,34 @@ def test_read_write_key_patterns_follow_redis_key_specs(both):
     replies = same(both, steps)
     assert replies[1] == b"+OK\r\n" and replies[-3] == b":0\r\n"
     assert replies[-2].startswith(b"-NOPERM")
+
+
+def test_key_pattern_rules_parsed_and_merged_as_redis(both):
+    """``%R~a ~a`` is one pattern ``~a`` (rights add up), ``%R~* %W~*`` is ``~*`` and not
+    allkeys (``~y`` may follow, ``%RW~*`` too), ``%RR~x`` is refused, ``%R`` alone is the
+    empty pattern. Patterns were kept twice, ``%RW~*`` wiped the list into allkeys,
+    ``%RR~x`` was taken and ``%R`` refused."""
+    rules = [
+        ["%WR~x", "%R~", "~", "&", "%RW~*", "~y"],
+        ["%R~*", "%W~*", "~y"],
+        ["%R~*", "~*"],
+        ["~a", "~a", "%R~a"],
+        ["%W~a", "%R~a"],
+        ["%W~a", "%W~a"],
+        ["%R"],
+        ["%RW"],
+        ["%RR~x"],
+        ["%rw~x", "%Wr~y", "%w~z", "%x~a"],
+        ["%~a"],
+        ["%"],
+        ["allkeys", "%R~x"],
+    ]
+    steps = []
+    for i, words in enumerate(rules):
+        steps += [
+            ("admin", ("ACL", "SETUSER", f"kp{i}", "reset", *words)),
+            ("admin", ("ACL", "GETUSER", f"kp{i}")),
+            ("admin", ("ACL", "DELUSER", f"kp{i}")),
+        ]
+    replies = same(both, steps)
+    assert b"$10\r\n~x ~ ~* ~y\r\n" in replies[1]

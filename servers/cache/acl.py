@@ -241,14 +241,8 @@ class User:
             self.allkeys, self.keys = True, []
         elif low == "resetkeys":
             self.allkeys, self.keys = False, []
-        elif rule.startswith("~"):
-            self._add_key("RW", rule[1:])
-        elif rule.startswith("%"):
-            perm, tilde, pattern = rule[1:].partition("~")
-            perm = perm.upper()
-            if not tilde or not perm or set(perm) - {"R", "W"}:
-                raise AclError("Syntax error")
-            self._add_key("RW" if set(perm) == {"R", "W"} else perm, pattern)
+        elif rule[:1] in ("~", "%"):
+            self._add_key(*_key_rule(rule))
         elif low in ("allchannels", "&*"):
             self.allchannels, self.channels = True, []
         elif low == "resetchannels":
@@ -297,10 +291,17 @@ class User:
                 "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
                 "does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
             )
-        if pattern == "*" and perm == "RW":
-            self.allkeys, self.keys = True, []
+        key = pattern.encode("utf-8", "surrogateescape")
+        seen = self._seen.get(id(self.keys))
+        if seen is None or seen[0] is not self.keys:
+            seen = self._seen[id(self.keys)] = (self.keys, {p for _, p in self.keys})
+        if key not in seen[1]:
+            self.keys.append((perm, key))
+            seen[1].add(key)
             return
-        self._add_once(self.keys, (perm, pattern.encode("utf-8", "surrogateescape")))
+        for i, (had, p) in enumerate(self.keys):  # the same pattern again: its rights add up
+            if p == key:  # (Redis: "%R~a ~a" is "~a", "%R~* %W~*" is "~*")
+                self.keys[i] = ("RW" if set(had + perm) == {"R", "W"} else had, p)
 
     def _add_once(self, items: list[Any], item: Any) -> None:
         """Append ``item`` to ``items`` (``keys`` or ``channels``) unless it is there; the
@@ -443,6 +444,28 @@ class User:
 
     def command_text(self) -> str:
         return " ".join(self.rules)
+
+
+def _key_rule(rule: str) -> tuple[str, str]:
+    """``~pattern`` or ``%R~pattern``, ``%W~``, ``%RW~`` as (rights, pattern), parsed as Redis's
+    ACLSetSelector: each of R and W at most once, then ``~`` (``%R`` alone is an empty
+    pattern); ``%RW~*`` is a pattern, only ``~*`` means allkeys."""
+    if rule[0] == "~":
+        return "RW", rule[1:]
+    perm = ""
+    i = 1
+    while i < len(rule):
+        ch = rule[i].upper()
+        i += 1
+        if ch in "RW" and ch not in perm:
+            perm += ch
+        elif ch == "~":
+            break
+        else:
+            raise AclError("Syntax error")
+    if not perm:
+        raise AclError("Syntax error")
+    return ("RW" if len(perm) == 2 else perm), rule[i:]
 
 
 def has_spaces(s: str) -> bool:
