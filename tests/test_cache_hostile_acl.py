@@ -550,3 +550,25 @@ def test_key_pattern_rules_parsed_and_merged_as_redis(both):
         ]
     replies = same(both, steps)
     assert b"$10\r\n~x ~ ~* ~y\r\n" in replies[1]
+
+
+# --- CONFIG SET of the ACL settings ---------------------------------------------------------------
+
+
+def test_config_set_acl_settings_refused_in_redis_words(both):
+    """acllog-max-len is an integer from 0 (Redis's bounds and wording: it said "couldn't
+    be parsed: '-1'"), and CONFIG SET requirepass without a value pair is a syntax error,
+    not a wrong number of arguments."""
+    steps = [
+        ("admin", ("CONFIG", "SET", "acllog-max-len", -1)),
+        ("admin", ("CONFIG", "SET", "acllog-max-len", "abc")),
+        ("admin", ("CONFIG", "SET", "acllog-max-len", 2**63)),
+        ("admin", ("CONFIG", "SET", "acllog-max-len", 5)),
+        ("admin", ("CONFIG", "GET", "acllog-max-len")),
+        ("admin", ("CONFIG", "SET", "acllog-max-len", 128)),
+        ("admin", ("CONFIG", "SET", "requirepass", "a", "b")),
+        ("admin", ("CONFIG", "GET", "requirepass")),
+        ("admin", ("INFO", "errorstats")),
+    ]
+    replies = same(both, [("admin", ("CONFIG", "RESETSTAT")), *steps])
+    assert replies[1].endswith(b"argument must be between 0 and 9223372036854775807 inclusive\r\n")

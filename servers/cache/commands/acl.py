@@ -459,6 +459,7 @@ def _set_log_max(st: Any, value: str) -> None:
     del st.acl.log[n:]
 
 
+server_commands.NUMERIC["acllog-max-len"] = ("int", 0, 2**63 - 1)  # (Redis's bounds and words)
 server_commands.GETTERS["acllog-max-len"] = lambda st: str(st.acl.log_max)
 server_commands.SETTERS["acllog-max-len"] = _set_log_max
 server_commands.GETTERS["requirepass"] = lambda st: st.requirepass
