@@ -356,20 +356,26 @@ def acl_log(c: Any, a: list[bytes]) -> bytes:
             acl.log.clear()
             return resp.OK
         count = max(to_int(a[2]), 0)  # (a negative count lists nothing, as in Redis)
-    now = time.time()
-    entries = [
-        {
-            b"count": e.count,
-            b"reason": e.reason.encode(),
-            b"context": e.context.encode(),
-            b"object": to_bytes(e.object),
-            b"username": to_bytes(e.username),
-            b"age-seconds": round(now - e.created, 3),
-            b"client-info": to_bytes(e.client_info),
-        }  # fmt: skip
-        for e in acl.log[:count]
-    ]
-    return b"*%d\r\n" % len(entries) + b"".join(resp.map_(e, c.proto) for e in entries)
+    now_ms = int(time.time() * 1000)
+    entries = acl.log[:count]
+    return b"*%d\r\n" % len(entries) + b"".join(_log_entry(e, now_ms, c.proto) for e in entries)
+
+
+def _log_entry(e: Any, now_ms: int, proto: int) -> bytes:
+    """One ACL LOG entry as Redis 7.0 writes it: age-seconds is whole milliseconds over 1000
+    in its addReplyDouble's ``%.17g`` (0.005 reads "0.0050000000000000001", 0 reads "0")."""
+    age = b"%.17g" % ((now_ms - int(e.created * 1000)) / 1000)
+    fields = (
+        (b"count", resp.integer(e.count)),
+        (b"reason", resp.bulk(e.reason.encode())),
+        (b"context", resp.bulk(e.context.encode())),
+        (b"object", resp.bulk(to_bytes(e.object))),
+        (b"username", resp.bulk(to_bytes(e.username))),
+        (b"age-seconds", b",%s\r\n" % age if proto == 3 else resp.bulk(age)),
+        (b"client-info", resp.bulk(to_bytes(e.client_info))),
+    )
+    head = b"%%%d\r\n" % len(fields) if proto == 3 else b"*%d\r\n" % (2 * len(fields))
+    return head + b"".join(resp.bulk(k) + v for k, v in fields)
 
 
 @sub(
