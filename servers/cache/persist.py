@@ -15,7 +15,9 @@ Files (in ``dir``):
 Every file is RESP commands (``redis-check-aof`` reads them), with two
 commands of ours: ``SYSLAB.CRC <crc32>`` after every flushed batch, the CRC-32
 of the bytes since the previous one, so a flipped bit or a torn write is
-found, not replayed; and, closing a base or snapshot file, ``SYSLAB.END
+found, not replayed (an incremental file opens with one over no bytes: the mark of a
+file of ours; a file of whole commands without any, Redis's own AOF, is refused, not cut
+as a torn tail); and, closing a base or snapshot file, ``SYSLAB.END
 <count>``: a file without it was never finished. ``SYSLAB.VALUE key
 <pickle>`` carries a value no command recreates (a stream with its consumer
 groups). When loading, a bad CRC or an unparsable tail in the *last*
@@ -92,6 +94,12 @@ END = b"SYSLAB.END"
 VALUE = b"SYSLAB.VALUE"
 CHUNK = 1000  # elements per rebuilding command (RPUSH/SADD/HSET/ZADD)
 CRC_EVERY = 64 * 1024  # bytes between CRC records when writing a whole dataset
+# An incremental file opens with the CRC record of no bytes: the mark of a file of ours.
+# Without it a file of whole commands and no CRC record at all could be Redis's own AOF
+# (loadable, and cut whole as a torn tail: every write in it deleted) or one of ours torn
+# inside its first batch (never acknowledged, to be cut): with it, the first is refused.
+OPENING = encode_command(CRC, b"%08x" % 0)
+RDB_MAGIC = b"REDIS"  # how an RDB file starts (Redis's base file with aof-use-rdb-preamble)
 
 # --- values as commands ----------------------------------------------------------------------
 
@@ -214,6 +222,19 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
     ``wanted()`` is asked before the rename: a forked child whose parent died
     (SIGKILL) drops its file rather than renaming it under a restarted server."""
     tmp = path.with_name(f"temp-{os.getpid()}-{path.name}")
+    try:
+        _write_dataset_to(tmp, ks, libraries)
+        if not wanted():
+            raise RuntimeError("not wanted any more")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the partial file must not keep its space (Redis unlinks)
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def _write_dataset_to(tmp: Path, ks: Keyspace, libraries: Iterable[bytes]) -> None:
     count = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
         w = ChecksumWriter(f)
@@ -227,12 +248,6 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
         w.seal()
         f.flush()
         os.fsync(f.fileno())
-    if not wanted():
-        tmp.unlink()
-        raise RuntimeError("not wanted any more")
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-    return path.stat().st_size
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -248,6 +263,7 @@ class ReadResult:
     good_bytes: int  # bytes up to the last good CRC record
     size: int
     ended: bool  # a SYSLAB.END record was seen
+    foreign: bool = False  # whole commands and not one CRC record: not a file of ours
 
 
 def read_commands(path: Path) -> ReadResult:
@@ -265,6 +281,7 @@ def read_commands(path: Path) -> ReadResult:
         cmds = parser.commands()
     except ProtocolError:
         cmds = _until_error(data)
+    foreign = bool(cmds) and not any(c[0] == CRC for c in cmds)
     for cmd in cmds:
         size = len(encode_command(*cmd))
         if cmd[0] == CRC and len(cmd) == 2:
@@ -284,7 +301,7 @@ def read_commands(path: Path) -> ReadResult:
             ended = True
         else:
             pending.append(cmd)
-    return ReadResult(out, good, len(data), ended)
+    return ReadResult(out, good, len(data), ended, foreign)
 
 
 def _until_error(data: bytes) -> list[list[bytes]]:
@@ -338,6 +355,7 @@ def parse_manifest(text: str) -> list[AofFile]:
     base: AofFile | None = None
     incrs: list[AofFile] = []
     others: list[AofFile] = []
+    names: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
         if line.startswith("#"):
             continue
@@ -355,6 +373,9 @@ def parse_manifest(text: str) -> list[AofFile]:
             raise CorruptFile(f"{MANIFEST} line {n}: a file name, not a path, is expected")
         if f.seq <= 0:
             raise CorruptFile(f"{MANIFEST} line {n}: bad sequence number {f.seq}")
+        if f.name in names:  # (it would be loaded twice)
+            raise CorruptFile(f"{MANIFEST} line {n}: {f.name} is listed twice")
+        names.add(f.name)
         if f.kind == "b":
             if base is not None:
                 raise CorruptFile(f"{MANIFEST} line {n}: a second base file")
@@ -423,16 +444,29 @@ class Aof:
         write_atomically(self.manifest, [manifest_text(files).encode()])
         self.files = list(files)
 
-    def open_incr(self, after: int = 0) -> AofFile:
-        """A new incremental file, numbered past ``after`` and the manifest's; from now on
-        writes go to it (the manifest is updated). New means empty: a file of that name
-        can only be a leftover no manifest lists any more (CONFIG SET appendonly no, then
-        yes), whose writes must not be replayed over the new base."""
+    def new_file(self, kind: str, after: int = 0, avoid: Iterable[AofFile] = ()) -> AofFile:
+        """The next file of ``kind`` ("b" or "i"), numbered past ``after`` and the manifest's,
+        and named after no file the manifest (or ``avoid``, an older one) lists: Redis does
+        not tie a name to its ``seq``, so a manifest may list ``appendonly.aof.2.incr.aof`` as
+        seq 1, and creating seq 2 by that name truncated it (its writes lost, the new ones
+        then replayed twice)."""
+        seq = max(self.next_seq(kind), after + 1)
+        taken = {f.name for f in [*self.files, *avoid]}
+        word = "base" if kind == "b" else "incr"
+        while f"appendonly.aof.{seq}.{word}.aof" in taken:
+            seq += 1
+        return AofFile(f"appendonly.aof.{seq}.{word}.aof", seq, kind)
+
+    def open_incr(self, after: int = 0, avoid: Iterable[AofFile] = ()) -> AofFile:
+        """A new incremental file (``new_file``); from now on writes go to it (the manifest
+        is updated). New means empty: a file of that name can only be a leftover no
+        manifest lists any more (CONFIG SET appendonly no, then yes), whose writes must not
+        be replayed over the new base."""
         self.flush()
-        seq = max(self.next_seq("i"), after + 1)
-        f = AofFile(f"appendonly.aof.{seq}.incr.aof", seq, "i")
+        f = self.new_file("i", after, avoid)
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
+            os.write(fd, OPENING)  # (a short write is a torn tail: cut at load)
             self.write_manifest(self.files + [f])
         except OSError:  # writes stay with the old file, which the manifest still lists
             os.close(fd)
@@ -443,7 +477,7 @@ class Aof:
                 os.fsync(old)
                 os.close(old)
         self.db = -1
-        self.size = 0
+        self.size = len(OPENING)
         return f
 
     def open_existing(self, f: AofFile) -> None:
@@ -555,7 +589,12 @@ def replay(commands: Iterable[list[bytes]], run: Callable[[list[bytes]], bytes |
 
 def load_dataset_file(path: Path) -> list[list[bytes]]:
     """A base or snapshot file: all of it checks out, or CorruptFile."""
+    with open(path, "rb") as f:
+        if f.read(len(RDB_MAGIC)) == RDB_MAGIC:
+            raise CorruptFile(f"{path.name}: an RDB file (Redis's format), not one of ours")
     r = read_commands(path)
+    if r.foreign:
+        raise CorruptFile(_foreign(path.name, r.size))
     if r.good_bytes != r.size or not r.ended:
         raise CorruptFile(
             f"{path.name}: damaged at byte {r.good_bytes} of {r.size}"
@@ -582,6 +621,10 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
             parts.append(load_dataset_file(path))
             continue
         r = read_commands(path)
+        if r.foreign:
+            raise CorruptFile(
+                _foreign(f.name, r.size) + " (to drop it and start, truncate it to 0 bytes)"
+            )
         if r.good_bytes != r.size:
             if f is not incrs[-1]:
                 raise CorruptFile(f"{f.name}: damaged at byte {r.good_bytes} of {r.size}")
@@ -599,6 +642,13 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
             os.truncate(path, r.good_bytes)
         parts.append(r.commands)
     return files, parts
+
+
+def _foreign(name: str, size: int) -> str:
+    return (
+        f"{name}: {size} bytes of commands without a {CRC.decode()} record: not a file of "
+        f"this server (Redis's own AOF?), or one torn in its first batch; nothing was cut"
+    )
 
 
 def put_value_into(db_of: Callable[[], Database]) -> Callable[[bytes, Any], None]:

@@ -147,14 +147,13 @@ class Persistence:
             old = persist.read_manifest(aof.manifest) if aof.manifest.exists() else []
         except CorruptFile:
             old = []
-        base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
-                       ".base.aof", 0, "b")  # fmt: skip
-        base.seq = int(base.name.split(".")[2])
+        aof.files = old
+        base = aof.new_file("b")
         aof.base_size = persist.write_dataset(
             self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
         )
         aof.files = [base]
-        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0))
+        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0), avoid=old)
         self._remove_unlisted(aof.files)
         aof.start_fsync_thread()
         self.aof = aof
@@ -336,8 +335,7 @@ class Persistence:
         aof.flush()
         old_files = list(aof.files)
         new_incr = aof.open_incr()  # writes from now on go there; the manifest lists old + new
-        seq = aof.next_seq("b")
-        base = AofFile(f"appendonly.aof.{seq}.base.aof", seq, "b")
+        base = aof.new_file("b")
         alive = _parent_alive(os.getpid())  # evaluated here, in the parent
         libs = self.libraries()
         pid = self._fork(lambda: persist.write_dataset(

@@ -1,0 +1,355 @@
+"""A hostile user of the cache's AOF and snapshots: foreign and hand-edited files, torn
+transactions, SIGKILL at random moments of BGREWRITEAOF under a real client's writes.
+
+What the other persistence tests do not already cover (test_cache_persistence,
+test_cache_restarts, test_cache_hostile): an incremental file of Redis's own
+format (whole commands, no CRC record) and a real redis-server's AOF directory,
+a manifest with CRLF line ends and extra spaces (Redis accepts both), damage in
+an incremental file that is not the last, a transaction torn by a crash, a
+snapshot cut short, a 10 MB value across SIGKILL, and a kill loop during rewrites
+with every acknowledged write (in three databases) checked after each restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from harness.procs import Child, python_module
+from harness.services import RedisServer
+from netlib.resp import encode_command
+from servers.cache.client import Client
+from servers.cache.persist import MANIFEST, OPENING
+from servers.cache.saving import CorruptFile
+from servers.cache.server import CacheSettings, State
+from tests.cache_support import Wire
+
+pytestmark = pytest.mark.exercise("N14")
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_RETRY = Retry(NoBackoff(), 0)  # redis-py 6+ retries: a retried SET lands in db 0
+
+
+def start(d: Path, policy: str = "always") -> Child:
+    return python_module(
+        "servers.cache", "--dir", str(d), "--appendonly", "yes", "--appendfsync", policy, port=0
+    ).start()
+
+
+def start_fails(d: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers.cache", "--port", "0", "--dir", str(d), *extra],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+
+
+def load(d: Path) -> State:
+    return State(CacheSettings(dir=str(d), appendonly=True, appendfsync="no"))
+
+
+def data0(state: State) -> dict[bytes, object]:
+    return dict(state.keyspace.dbs[0].data)
+
+
+def close(state: State) -> None:
+    assert state.persistence is not None
+    state.persistence.close()
+
+
+def with_writes(d: Path, *cmds: list[object]) -> Path:
+    """The AOF directory after ``cmds`` ran on a fresh server; its last incr file."""
+    state = load(d)
+    client = Client(state, Wire())  # type: ignore[arg-type]
+    for c in cmds:
+        client.data_received(encode_command(*c))  # type: ignore[arg-type]
+    close(state)
+    return sorted((d / "appendonlydir").glob("*.incr.aof"))[-1]
+
+
+# --- files that are not ours ---------------------------------------------------------------
+
+
+def _redis_style(*cmds: tuple[str, ...]) -> bytes:
+    """Commands as redis-server appends them: RESP, no CRC record."""
+    return b"".join(encode_command(*c) for c in cmds)
+
+
+def test_an_incr_file_of_redis_format_is_refused_not_cut_to_nothing(tmp_path):
+    """Whole commands and no SYSLAB.CRC record: Redis's own incremental file (copied in, or
+    a manifest pointed at it). It used to read as one torn tail from byte 0: the file was
+    truncated to 0 bytes and the server started empty, every write in it deleted."""
+    incr = with_writes(tmp_path, ["SET", "a", "1"])
+    foreign = _redis_style(("SELECT", "0"), ("SET", "k", "v"), ("INCR", "n"))
+    incr.write_bytes(foreign)
+    with pytest.raises(CorruptFile, match="without a SYSLAB.CRC record.*nothing was cut"):
+        load(tmp_path)
+    assert incr.read_bytes() == foreign
+    res = start_fails(tmp_path, "--appendonly", "yes")
+    assert res.returncode == 2 and "SYSLAB.CRC" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and incr.read_bytes() == foreign
+
+
+def test_a_first_batch_torn_at_a_command_boundary_is_still_cut(tmp_path, caplog):
+    """One of ours, torn inside its first batch (no CRC record after the commands) but
+    opened by its CRC record of no bytes: a torn tail, cut, the commands not replayed."""
+    incr = with_writes(tmp_path)
+    assert incr.read_bytes() == OPENING
+    incr.write_bytes(OPENING + _redis_style(("SELECT", "0"), ("SET", "torn", "1")))
+    with caplog.at_level(logging.WARNING, logger="servers.cache.persist"):
+        state = load(tmp_path)
+    assert data0(state) == {} and "was cut off" in caplog.text
+    close(state)
+    assert incr.read_bytes() == OPENING
+
+
+def test_a_real_redis_aof_directory_is_refused_in_one_line_naming_rdb(tmp_path):
+    with RedisServer(directory=tmp_path, extra_args=["--appendonly", "yes"]) as real:
+        r = redis.Redis(port=real.port)
+        r.set("a", "1")
+        r.shutdown(nosave=True)
+    aof = tmp_path / "appendonlydir"
+    before = {p.name: p.read_bytes() for p in aof.iterdir()}
+    assert any(n.endswith(".base.rdb") for n in before)
+    res = start_fails(tmp_path, "--appendonly", "yes")
+    assert res.returncode == 2 and "an RDB file (Redis's format)" in res.stderr, res.stderr
+    assert {p.name: p.read_bytes() for p in aof.iterdir()} == before
+
+
+# --- hand-edited manifests and damaged files -----------------------------------------------
+
+
+def test_a_manifest_with_crlf_line_ends_and_extra_spaces_loads_as_in_redis(tmp_path):
+    with_writes(tmp_path, ["SET", "a", "1"])
+    m = tmp_path / "appendonlydir" / MANIFEST
+    m.write_bytes(m.read_bytes().replace(b" ", b"   ").replace(b"\n", b"  \r\n"))
+    state = load(tmp_path)
+    assert data0(state) == {b"a": b"1"}
+    close(state)
+
+
+def _cmd(state: State, *args: object) -> None:
+    Client(state, Wire()).data_received(encode_command(*args))  # type: ignore[arg-type]
+
+
+def test_a_manifest_whose_names_do_not_follow_their_seq_loses_nothing(tmp_path):
+    """Redis does not tie a file's name to its seq: ``appendonly.aof.2.incr.aof`` listed as
+    seq 1 is a valid manifest. The next incremental file (seq 2) was given that name and
+    opened with O_TRUNC: the listed file's writes were gone, and after a crash before the
+    rewrite ended, the writes made since were replayed twice (the file listed twice)."""
+    with_writes(tmp_path, ["INCR", "n"])
+    aof = tmp_path / "appendonlydir"
+    (aof / "appendonly.aof.1.incr.aof").rename(aof / "appendonly.aof.2.incr.aof")
+    m = aof / MANIFEST
+    m.write_text(m.read_text().replace("appendonly.aof.1.incr", "appendonly.aof.2.incr"))
+    state = load(tmp_path)
+    _cmd(state, "INCR", "n")
+    assert state.persistence is not None and state.persistence.aof is not None
+    state.persistence.aof.open_incr()  # BGREWRITEAOF's first step; then a crash
+    _cmd(state, "INCR", "n")
+    close(state)
+    state = load(tmp_path)
+    assert data0(state) == {b"n": b"3"}
+    close(state)
+
+
+def test_a_manifest_listing_one_file_twice_is_refused(tmp_path):
+    with_writes(tmp_path, ["INCR", "n"])
+    m = tmp_path / "appendonlydir" / MANIFEST
+    m.write_text(m.read_text() + "file appendonly.aof.1.incr.aof seq 2 type i\n")
+    with pytest.raises(CorruptFile, match="listed twice"):
+        load(tmp_path)
+
+
+def test_damage_in_an_incr_file_that_is_not_the_last_refuses_and_cuts_nothing(tmp_path):
+    """A rewrite killed after it opened its new incr file leaves two; a torn end in the
+    older one is not a torn tail (the newer holds later acknowledged writes)."""
+    with_writes(tmp_path, ["SET", "a", "1"])
+    aof = tmp_path / "appendonlydir"
+    state = load(tmp_path)
+    assert state.persistence is not None and state.persistence.aof is not None
+    state.persistence.aof.open_incr()  # what BGREWRITEAOF does first
+    close(state)
+    old, new = sorted(aof.glob("*.incr.aof"))
+    torn = old.read_bytes() + b"*3\r\n$3\r\nSET\r\n$1\r\nb"
+    old.write_bytes(torn)
+    with pytest.raises(CorruptFile, match=rf"{old.name}: damaged at byte"):
+        load(tmp_path)
+    assert old.read_bytes() == torn
+
+
+def test_a_transaction_torn_by_a_crash_is_cut_whole(tmp_path):
+    """Redis wraps a transaction in MULTI/EXEC in its AOF and drops a torn one whole; here
+    EXEC's writes are one batch under one CRC record: cut to nothing, never half applied."""
+    p = start(tmp_path)
+    r = redis.Redis(port=p.port)
+    r.set("before", "1")
+    pipe = r.pipeline(transaction=True)
+    pipe.set("t1", "x")
+    pipe.incr("t2")
+    pipe.execute()
+    r.close()
+    p.kill()
+    incr = sorted((tmp_path / "appendonlydir").glob("*.incr.aof"))[-1]
+    data = incr.read_bytes()
+    incr.write_bytes(data[: data.index(b"t2")])  # torn inside the transaction's batch
+    state = load(tmp_path)
+    assert data0(state) == {b"before": b"1"}
+    close(state)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_a_damaged_snapshot_refuses_to_start_in_one_line(tmp_path, damage):
+    p = python_module("servers.cache", "--dir", str(tmp_path), port=0).start()
+    r = redis.Redis(port=p.port)
+    r.mset({f"k{i}": "v" * 100 for i in range(2000)})
+    r.save()
+    r.close()
+    p.stop()
+    snap = tmp_path / "dump.sdb"
+    data = bytearray(snap.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 3] ^= 0x04
+    snap.write_bytes(bytes(data))
+    res = start_fails(tmp_path)
+    assert res.returncode == 2 and "dump.sdb: damaged at byte" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert snap.read_bytes() == bytes(data)
+
+
+# --- real processes, SIGKILL -------------------------------------------------------------------
+
+
+def test_a_10mb_value_and_other_databases_survive_sigkill(tmp_path):
+    p = start(tmp_path)
+    big = random.Random(1).randbytes(10 << 20)
+    r = redis.Redis(port=p.port, socket_timeout=60)
+    r.set("big", big)
+    r2 = redis.Redis(port=p.port, db=2)
+    r2.set("two", "2")
+    r2.pexpireat("two", int(time.time() * 1000) + 600_000)
+    p.kill()
+    p = start(tmp_path)
+    r = redis.Redis(port=p.port, socket_timeout=60)
+    assert r.get("big") == big and r.get("two") is None
+    assert redis.Redis(port=p.port, db=2).get("two") == b"2"
+    assert 0 < redis.Redis(port=p.port, db=2).pttl("two") <= 600_000
+    p.stop()
+
+
+class Writers:
+    """Two clients writing (SET, and MULTI/EXEC of SET + INCR) into databases 0-2, each
+    on a connection of its own database and without redis-py's retries (a retry would
+    reconnect into database 0 and send the SET again there)."""
+
+    def __init__(self, port: int, model: dict[tuple[int, str], bytes]) -> None:
+        self.model = model  # acknowledged: (db, key) -> value
+        self.sent: dict[tuple[int, str], bytes] = {}  # the last sent: maybe written, unanswered
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(port, w)) for w in range(2)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, port: int, w: int) -> None:
+        conns = [redis.Redis(port=port, db=db, socket_timeout=30, retry=NO_RETRY)
+                 for db in range(3)]  # fmt: skip
+        i = 0
+        try:
+            while not self.stop.is_set():
+                db, key, val = i % 3, f"w{w}:{i % 200}", b"%d-%d" % (i, time.monotonic_ns())
+                self.sent[(db, key)] = val
+                if i % 5 == 0:
+                    pipe = conns[db].pipeline(transaction=True)
+                    pipe.set(key, val)
+                    pipe.incr(f"n{w}")
+                    pipe.execute()
+                else:
+                    conns[db].set(key, val)
+                self.model[(db, key)] = val
+                i += 1
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            pass  # killed under us
+        finally:
+            for c in conns:
+                c.close()
+
+    def join(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_sigkill_at_random_moments_of_bgrewriteaof_loses_no_acknowledged_write(tmp_path):
+    rng = random.Random(20)
+    p = start(tmp_path)
+    r = redis.Redis(port=p.port)
+    r.rpush("list", *range(30_000))  # a base big enough for the child to take a while
+    r.close()
+    model: dict[tuple[int, str], bytes] = {}
+    for _ in range(4):
+        w = Writers(p.port, model)
+        time.sleep(rng.uniform(0.05, 0.2))
+        redis.Redis(port=p.port).bgrewriteaof()
+        time.sleep(rng.uniform(0, 0.4))
+        p.kill()
+        w.join()
+        p = start(tmp_path)
+        conns = [redis.Redis(port=p.port, db=db) for db in range(3)]
+        lost = [
+            (db, k, v) for (db, k), v in model.items()
+            if conns[db].get(k) not in (v, w.sent.get((db, k)))
+        ]  # fmt: skip
+        assert lost == [] and conns[0].llen("list") == 30_000
+        check = subprocess.run(
+            ["redis-check-aof", str(tmp_path / "appendonlydir" / MANIFEST)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stdout
+    assert len(model) > 20
+    p.stop()
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_size_limit() -> Iterator[Callable[[int], None]]:
+    """``limit(n)``: writes past ``n`` bytes of a file fail with EFBIG (as a full disk
+    fails them with ENOSPC), in this process and the children it forks; undone after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    yield lambda n: resource.setrlimit(resource.RLIMIT_FSIZE, (n, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_save_or_bgsave_that_fails_removes_its_temp_file(tmp_path, file_size_limit):
+    """A SAVE that fails half way (a full disk) left its partial temp file behind, holding
+    the space a retry needs, never removed; Redis unlinks its temp file when a save fails."""
+    state = State(CacheSettings(dir=str(tmp_path)))
+    client = Client(state, Wire())  # type: ignore[arg-type]
+    for i in range(0, 20_000, 1000):
+        pairs = [x for k in range(i, i + 1000) for x in (f"k{k}", "v" * 100)]
+        client.data_received(encode_command("MSET", *pairs))
+    p = state.persistence
+    assert p is not None and len(state.keyspace.dbs[0]) == 20_000
+    file_size_limit(256 * 1024)
+    with pytest.raises(OSError):
+        p.save()
+    assert p.bgsave() is None
+    assert p.child is not None
+    _, status = os.waitpid(p.child[0], 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert sorted(q.name for q in tmp_path.iterdir()) == []
