@@ -173,6 +173,31 @@ def test_a_manifest_listing_one_file_twice_is_refused(tmp_path):
         load(tmp_path)
 
 
+def test_a_deleted_manifest_refuses_to_start_instead_of_deleting_the_files(tmp_path):
+    """Without a manifest the server started empty, wrote a new base over the old base's
+    name and deleted the incremental files as leftovers: every write gone for good."""
+    with_writes(tmp_path, ["SET", "a", "1"])
+    aof = tmp_path / "appendonlydir"
+    (aof / MANIFEST).unlink()
+    before = {q.name: q.read_bytes() for q in aof.iterdir()}
+    with pytest.raises(CorruptFile, match=r"appendonly\.aof\.1\.incr\.aof but no appendonly"):
+        load(tmp_path)
+    res = start_fails(tmp_path, "--appendonly", "yes")
+    assert res.returncode == 2 and "restore the manifest" in res.stderr, res.stderr
+    assert {q.name: q.read_bytes() for q in aof.iterdir()} == before
+
+
+def test_files_of_a_first_start_that_crashed_before_its_manifest_do_not_block_a_start(tmp_path):
+    with_writes(tmp_path)  # an empty dataset's base, an incr file with no write
+    (tmp_path / "appendonlydir" / MANIFEST).unlink()
+    state = load(tmp_path)
+    _cmd(state, "SET", "a", "1")
+    close(state)
+    state = load(tmp_path)
+    assert data0(state) == {b"a": b"1"}
+    close(state)
+
+
 def test_damage_in_an_incr_file_that_is_not_the_last_refuses_and_cuts_nothing(tmp_path):
     """A rewrite killed after it opened its new incr file leaves two; a torn end in the
     older one is not a torn tail (the newer holds later acknowledged writes)."""

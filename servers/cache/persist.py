@@ -644,6 +644,14 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
     return files, parts
 
 
+def holds_writes(path: Path) -> bool:
+    """Whether an AOF file holds a command (an END record apart): more than the opening
+    record of an incr file, or a base of a dataset that was not empty."""
+    if path.stat().st_size <= len(OPENING):
+        return False
+    return bool(read_commands(path).commands) or path.name.endswith(".incr.aof")
+
+
 def _foreign(name: str, size: int) -> str:
     return (
         f"{name}: {size} bytes of commands without a {CRC.decode()} record: not a file of "

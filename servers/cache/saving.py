@@ -115,6 +115,8 @@ class Persistence:
                 self.aof.open_incr()
             self.aof.start_fsync_thread()
         else:
+            if self.appendonly:
+                self._refuse_orphans()
             if self.snapshot_path.exists():
                 cmds = persist.load_dataset_file(self.snapshot_path)
                 log.info("snapshot %s loaded: %d commands", self.snapshot_path, self._replay(cmds))
@@ -124,6 +126,24 @@ class Persistence:
         self.state.commands_processed = 0
         self.dirty_at_save = self.state.keyspace.dirty  # (what was loaded is saved)
         self._observe_writes()
+
+    def _refuse_orphans(self) -> None:
+        """No manifest, but AOF files holding writes: a manifest deleted or lost. Starting
+        would write a new base over their names and delete the rest as leftovers (Redis
+        7.0 starts empty and overwrites its base): refuse, files untouched. (A crash inside
+        ``create_aof`` leaves only files without writes: an empty dataset, empty incr files.)"""
+        if not self.aof_dir.is_dir():
+            return
+        held = sorted(
+            p.name
+            for p in self.aof_dir.glob("appendonly.aof.*.aof")
+            if p.is_file() and persist.holds_writes(p)
+        )
+        if held:
+            raise CorruptFile(
+                f"{self.dirname} holds {', '.join(held)} but no {persist.MANIFEST}: not "
+                f"starting over them (restore the manifest, or move the files away)"
+            )
 
     def _replay(self, cmds: list[list[bytes]]) -> int:
         from .client import Client
