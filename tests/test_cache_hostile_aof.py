@@ -386,3 +386,34 @@ def test_a_save_or_bgsave_that_fails_removes_its_temp_file(tmp_path, file_size_l
     _, status = os.waitpid(p.child[0], 0)
     assert os.waitstatus_to_exitcode(status) == 1
     assert sorted(q.name for q in tmp_path.iterdir()) == []
+
+
+def test_a_rewrite_whose_new_manifest_cannot_be_written_fails_and_the_aof_goes_on(
+    tmp_path, monkeypatch
+):
+    """The disk full when the finished rewrite writes its manifest: the OSError escaped the
+    cron's poll, and the cron task died with it (no more expiry, child polling or AOF
+    retries). As Redis: the rewrite failed, the old files and the new incr file stay."""
+    state = load(tmp_path)
+    _cmd(state, "SET", "a", "1")
+    p = state.persistence
+    assert p is not None and p.aof is not None
+    aof = p.aof
+    assert p.bgrewrite() is None
+    _cmd(state, "SET", "b", "2")  # into the new incr file
+    assert p.child is not None
+    os.waitid(os.P_PID, p.child[0], os.WEXITED | os.WNOWAIT)  # ended, not reaped yet
+
+    def full(files: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(aof, "write_manifest", full)
+    p.poll()
+    monkeypatch.undo()
+    assert p.child is None and p.info()["aof_last_bgrewrite_status"] == "err"
+    assert not list((tmp_path / "appendonlydir").glob("appendonly.aof.2.base.aof"))
+    _cmd(state, "SET", "c", "3")
+    close(state)
+    state = load(tmp_path)
+    assert data0(state) == {b"a": b"1", b"b": b"2", b"c": b"3"}
+    close(state)

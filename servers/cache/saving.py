@@ -446,7 +446,13 @@ class Persistence:
             return
         aof = self.aof
         keep_incrs = [f for f in aof.files if f.kind == "i" and f.seq >= new_incr.seq]
-        aof.write_manifest([base, *keep_incrs])
+        try:
+            aof.write_manifest([base, *keep_incrs])
+        except OSError as e:  # a full disk: the old files and the new incr file stay listed
+            log.error("background AOF rewrite failed: can't write the new manifest: %s", e)
+            self.last_rewrite_ok = False
+            self._remove_unlisted(aof.files)  # the new base, the manifest's temp file
+            return
         aof.base_size = (self.aof_dir / base.name).stat().st_size
         self._remove_unlisted(aof.files)
         self.rewrites += 1
