@@ -417,3 +417,21 @@ def test_a_rewrite_whose_new_manifest_cannot_be_written_fails_and_the_aof_goes_o
     state = load(tmp_path)
     assert data0(state) == {b"a": b"1", b"b": b"2", b"c": b"3"}
     close(state)
+
+
+def test_config_set_appendonly_yes_that_cannot_create_the_files_answers_as_redis(tmp_path):
+    """``appendonlydir`` a file: the OSError escaped CONFIG SET and the connection was
+    dropped without a reply; Redis answers with its words and the AOF stays off."""
+    (tmp_path / "appendonlydir").write_bytes(b"")
+    with RedisServer(directory=tmp_path) as real:
+        theirs = redis.Redis(port=real.port)
+        with pytest.raises(redis.ResponseError) as expected:
+            theirs.config_set("appendonly", "yes")
+    p = python_module("servers.cache", "--dir", str(tmp_path), port=0).start()
+    r = redis.Redis(port=p.port, retry=NO_RETRY)
+    with pytest.raises(redis.ResponseError) as got:
+        r.config_set("appendonly", "yes")
+    assert str(got.value) == str(expected.value)
+    assert "Unable to turn on AOF" in str(got.value)
+    assert r.config_get("appendonly") == {"appendonly": "no"} and r.ping()
+    p.stop()

@@ -623,7 +623,8 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
         r = read_commands(path)
         if r.foreign:
             raise CorruptFile(
-                _foreign(f.name, r.size) + " (to drop it and start, truncate it to 0 bytes)"
+                _foreign(f.name, r.size, ", or one torn in its first batch")
+                + " (to drop it and start, truncate it to 0 bytes)"
             )
         if r.good_bytes != r.size:
             if f is not incrs[-1]:
@@ -652,10 +653,10 @@ def holds_writes(path: Path) -> bool:
     return bool(read_commands(path).commands) or path.name.endswith(".incr.aof")
 
 
-def _foreign(name: str, size: int) -> str:
+def _foreign(name: str, size: int, torn: str = "") -> str:
     return (
         f"{name}: {size} bytes of commands without a {CRC.decode()} record: not a file of "
-        f"this server (Redis's own AOF?), or one torn in its first batch; nothing was cut"
+        f"this server (Redis's own AOF?){torn}; nothing was cut"
     )
 
 

@@ -483,8 +483,8 @@ class Persistence:
 
     def set_appendonly(self, on: bool) -> None:
         if on and self.aof is None:
+            self.create_aof()  # (an OSError leaves the AOF off)
             self.appendonly = True
-            self.create_aof()
         elif not on and self.aof is not None:
             files = self.aof.files
             self.aof.close()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from netlib import resp
@@ -11,6 +12,8 @@ from netlib import resp
 from ..persist import POLICIES
 from ..table import SYNTAX, CommandError, command
 from . import server as server_commands
+
+log = logging.getLogger("servers.cache.persist")
 
 G = "server"
 NO = (0, 0, 0)
@@ -87,7 +90,11 @@ def _set_appendonly(st: Any, v: str) -> None:
         if v.lower() == "yes":
             raise server_commands.ConfigError("persistence is off: start the server with --dir")
         return
-    p.set_appendonly(v.lower() == "yes")
+    try:
+        p.set_appendonly(v.lower() == "yes")
+    except OSError as e:  # the directory a file, unwritable, full: Redis's words
+        log.error("can't turn on the AOF in %s: %s", p.aof_dir, e)
+        raise server_commands.ConfigError("Unable to turn on AOF. Check server logs.") from None
 
 
 def _set_fsync(st: Any, v: str) -> None:
