@@ -187,14 +187,24 @@ def test_a_deleted_manifest_refuses_to_start_instead_of_deleting_the_files(tmp_p
     assert {q.name: q.read_bytes() for q in aof.iterdir()} == before
 
 
-def test_files_of_a_first_start_that_crashed_before_its_manifest_do_not_block_a_start(tmp_path):
-    with_writes(tmp_path)  # an empty dataset's base, an incr file with no write
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_files_of_a_first_start_that_crashed_before_its_manifest_do_not_block_a_start(
+    tmp_path, snapshot
+):
+    """appendonly yes for the first time: the base is written from the dataset (empty, or
+    the snapshot's), then the incr file and the manifest; a crash in between."""
+    if snapshot:
+        state = State(CacheSettings(dir=str(tmp_path)))
+        _cmd(state, "SET", "s", "1")
+        _cmd(state, "SAVE")
+    state = load(tmp_path)  # (loads the snapshot into its base)
+    close(state)
     (tmp_path / "appendonlydir" / MANIFEST).unlink()
     state = load(tmp_path)
     _cmd(state, "SET", "a", "1")
     close(state)
     state = load(tmp_path)
-    assert data0(state) == {b"a": b"1"}
+    assert data0(state) == ({b"s": b"1", b"a": b"1"} if snapshot else {b"a": b"1"})
     close(state)
 
 

@@ -130,14 +130,21 @@ class Persistence:
     def _refuse_orphans(self) -> None:
         """No manifest, but AOF files holding writes: a manifest deleted or lost. Starting
         would write a new base over their names and delete the rest as leftovers (Redis
-        7.0 starts empty and overwrites its base): refuse, files untouched. (A crash inside
-        ``create_aof`` leaves only files without writes: an empty dataset, empty incr files.)"""
+        7.0 starts empty and overwrites its base): refuse, files untouched.
+
+        Not what a crash inside ``create_aof`` leaves (the new base, an incr file no write
+        reached: writes go to an incr file only once a manifest names it): that base is
+        the snapshot's dataset, or an empty one, or what CONFIG SET appendonly yes found
+        in memory (refused when there is no snapshot: it may be the only copy)."""
         if not self.aof_dir.is_dir():
             return
+        snapshot = self.snapshot_path.exists()
         held = sorted(
             p.name
             for p in self.aof_dir.glob("appendonly.aof.*.aof")
-            if p.is_file() and persist.holds_writes(p)
+            if p.is_file()
+            and (p.name.endswith(".incr.aof") or not snapshot)
+            and persist.holds_writes(p)
         )
         if held:
             raise CorruptFile(
