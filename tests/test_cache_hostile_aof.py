@@ -445,3 +445,40 @@ def test_config_set_appendonly_yes_that_cannot_create_the_files_answers_as_redis
     assert "Unable to turn on AOF" in str(got.value)
     assert r.config_get("appendonly") == {"appendonly": "no"} and r.ping()
     p.stop()
+
+
+SLOW_SCRIPT = """
+redis.call('INCR', 'x')
+local t0 = redis.call('TIME')
+repeat
+  local t = redis.call('TIME')
+until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1])
+redis.call('INCR', 'x')
+return 1
+"""
+
+
+def test_a_scheduled_rewrite_waits_for_a_slow_script_to_end(tmp_path):
+    """BGREWRITEAOF during a BGSAVE is scheduled; the BGSAVE ended while a script ran past
+    busy-reply-threshold, and the cron forked the rewrite then: its base held the script's
+    first INCR, the new incr file both: x = 3 after a restart, 2 acknowledged."""
+    p = start(tmp_path)
+    r = redis.Redis(port=p.port, socket_timeout=60)
+    r.config_set("busy-reply-threshold", 100)
+    pipe = r.pipeline(transaction=False)
+    for i in range(0, 60_000, 1000):
+        pipe.mset({f"k{j}": "v" * 50 for j in range(i, i + 1000)})
+    pipe.execute()
+    r.bgsave()
+    assert r.bgrewriteaof() is True  # "scheduled"
+    assert r.info("persistence")["aof_rewrite_scheduled"] == 1
+    assert r.eval(SLOW_SCRIPT, 0, 2_500_000) == 1  # the BGSAVE ends meanwhile
+    deadline = time.monotonic() + 60
+    while r.info("persistence")["aof_rewrites"] < 1:
+        assert time.monotonic() < deadline, "the scheduled rewrite never ran"
+        time.sleep(0.05)
+    assert r.get("x") == b"2"
+    p.kill()
+    p = start(tmp_path)
+    assert redis.Redis(port=p.port).get("x") == b"2"
+    p.stop()

@@ -414,6 +414,7 @@ class Persistence:
         if aof is not None:
             self._refuse()  # the fsync thread may have failed, or succeeded again
         if self.child is None:
+            self._start_scheduled()  # (if a script held it back)
             return
         pid, kind, ctx = self.child
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -426,7 +427,14 @@ class Persistence:
             self._start_scheduled()
 
     def _start_scheduled(self) -> None:
-        """The job a client asked for while the finished child ran (the rewrite first)."""
+        """The job a client asked for while the finished child ran (the rewrite first).
+
+        Not while a script past busy-reply-threshold runs (the cron goes on meanwhile):
+        a fork then copied the keyspace with half of the script's writes, and the new
+        incr file got all of them (``Aof.hold``): replayed twice after a restart. Redis
+        does not fork while a script runs either (its serverCron waits)."""
+        if self.state.busy_script is not None:
+            return
         if self.rewrite_scheduled:
             self.rewrite_scheduled = False
             self.bgrewrite()  # (a failure to start is logged and shown by INFO)
