@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import resource
+import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +36,7 @@ from servers.cache.client import Client
 from servers.cache.persist import MANIFEST, OPENING
 from servers.cache.saving import CorruptFile
 from servers.cache.server import CacheSettings, State
-from tests.cache_support import Wire
+from tests.cache_support import Wire, send_and_ping
 
 pytestmark = pytest.mark.exercise("N14")
 
@@ -482,3 +483,35 @@ def test_a_scheduled_rewrite_waits_for_a_slow_script_to_end(tmp_path):
     p = start(tmp_path)
     assert redis.Redis(port=p.port).get("x") == b"2"
     p.stop()
+
+
+TX = b"".join(
+    encode_command(*c)
+    for c in (["MULTI"], ["SET", "a", "1"], ["BGSAVE"], ["BGREWRITEAOF"], ["SET", "b", "1"],
+              ["EXEC"])
+)  # fmt: skip
+
+
+def test_bgsave_and_bgrewriteaof_inside_exec_are_scheduled_as_in_redis(tmp_path):
+    """Inside EXEC they forked at once: the snapshot held SET a without SET b (half the
+    transaction loaded at the next start), and the AOF rewrite split the transaction's
+    writes across two incremental files. Redis schedules both (``server.in_exec``)."""
+    with RedisServer(directory=tmp_path / "real") as real:
+        theirs = send_and_ping_port(real.port, TX)
+    p = python_module("servers.cache", "--dir", str(tmp_path), port=0).start()
+    assert send_and_ping_port(p.port, TX) == theirs
+    assert b"Background saving scheduled" in theirs
+    r = redis.Redis(port=p.port)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "dump.sdb").exists() or r.info("persistence")["aof_rewrites"] < 1:
+        assert time.monotonic() < deadline, "the scheduled jobs never ran"
+        time.sleep(0.05)
+    p.kill()
+    p = python_module("servers.cache", "--dir", str(tmp_path), port=0).start()
+    assert redis.Redis(port=p.port).mget("a", "b") == [b"1", b"1"]
+    p.stop()
+
+
+def send_and_ping_port(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        return send_and_ping(s, data)
