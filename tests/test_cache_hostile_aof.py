@@ -209,6 +209,17 @@ def test_files_of_a_first_start_that_crashed_before_its_manifest_do_not_block_a_
     close(state)
 
 
+def test_a_missing_last_incr_file_refuses_to_start_as_redis(tmp_path):
+    """It was created empty and the server started without the writes it held (taken for
+    a crash between the manifest and the file, which cannot happen: the file is created
+    first). Redis refuses: "Unable to obtain the AOF file ... length"."""
+    incr = with_writes(tmp_path, ["SET", "a", "1"])
+    incr.unlink()
+    with pytest.raises(CorruptFile, match=f"{incr.name} is in the manifest but missing"):
+        load(tmp_path)
+    assert not incr.exists()
+
+
 def test_damage_in_an_incr_file_that_is_not_the_last_refuses_and_cuts_nothing(tmp_path):
     """A rewrite killed after it opened its new incr file leaves two; a torn end in the
     older one is not a torn tail (the newer holds later acknowledged writes)."""

@@ -612,11 +612,9 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
         path = directory / f.name
         if f.kind == "h":
             continue
-        if not path.exists():
-            if f.kind == "i" and f is incrs[-1]:
-                path.touch()  # a crash right after the manifest named it
-            else:
-                raise CorruptFile(f"{f.name} is in the manifest but missing")
+        if not path.exists():  # (never a crash: a file is created before a manifest names
+            # it, and the manifest's rename is made durable by an fsync of their directory)
+            raise CorruptFile(f"{f.name} is in the manifest but missing")
         if f.kind == "b":
             parts.append(load_dataset_file(path))
             continue
