@@ -1,13 +1,18 @@
 """A hostile user of the cache's AOF and snapshots: foreign and hand-edited files, torn
-transactions, SIGKILL at random moments of BGREWRITEAOF under a real client's writes.
+transactions, a full disk, forks at the wrong moment, SIGKILL at random moments of
+BGREWRITEAOF under a real client's writes.
 
 What the other persistence tests do not already cover (test_cache_persistence,
-test_cache_restarts, test_cache_hostile): an incremental file of Redis's own
-format (whole commands, no CRC record) and a real redis-server's AOF directory,
-a manifest with CRLF line ends and extra spaces (Redis accepts both), damage in
-an incremental file that is not the last, a transaction torn by a crash, a
-snapshot cut short, a 10 MB value across SIGKILL, and a kill loop during rewrites
-with every acknowledged write (in three databases) checked after each restart.
+test_cache_restarts, test_cache_hostile): an incremental file of Redis's own format
+(whole commands, no CRC record) and a real redis-server's AOF directory; manifests
+edited by hand (CRLF and extra spaces, names that do not follow their seq, a file
+listed twice, the manifest deleted, the last incr file deleted); damage in an incr
+file that is not the last; a transaction torn by a crash; a snapshot cut short or
+flipped; a full disk (RLIMIT_FSIZE) under SAVE/BGSAVE and when a finished rewrite
+writes its manifest; CONFIG SET appendonly yes that cannot create its files; BGSAVE
+and BGREWRITEAOF inside EXEC and a scheduled rewrite during a slow script (Redis
+forks in neither); a 10 MB value and other databases across SIGKILL; and a kill loop
+during rewrites with every acknowledged write (three databases) checked each time.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@
 ``write_log`` the observer calls after each write command, the ``sync`` the
 session calls before a batch's replies go out, the cron's check on forked
 children (``poll``), and the loading at start (AOF if there is a manifest,
-else the snapshot). See ``persist``'s docstring for the formats and the
-guarantees.
+else the snapshot; AOF files holding writes without a manifest refuse the start).
+No child is forked inside EXEC or while a slow script runs: the request is
+scheduled and started by the cron, as Redis does. See ``persist``'s docstring
+for the formats and the guarantees.
 """
 
 from __future__ import annotations
