@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from harness.procs import Child, python_module
 from harness.services import RedisServer
 from netlib.resp import encode_command
 from servers.cache.client import Client
-from servers.cache.persist import MANIFEST, OPENING
+from servers.cache.persist import MANIFEST, OPENING_SIZE
 from servers.cache.saving import CorruptFile
 from servers.cache.server import CacheSettings, State
 from tests.cache_support import Wire, send_and_ping
@@ -112,13 +113,14 @@ def test_a_first_batch_torn_at_a_command_boundary_is_still_cut(tmp_path, caplog)
     """One of ours, torn inside its first batch (no CRC record after the commands) but
     opened by its CRC record of no bytes: a torn tail, cut, the commands not replayed."""
     incr = with_writes(tmp_path)
-    assert incr.read_bytes() == OPENING
-    incr.write_bytes(OPENING + _redis_style(("SELECT", "0"), ("SET", "torn", "1")))
+    opening = incr.read_bytes()
+    assert len(opening) == OPENING_SIZE and b"SYSLAB.CRC" in opening
+    incr.write_bytes(opening + _redis_style(("SELECT", "0"), ("SET", "torn", "1")))
     with caplog.at_level(logging.WARNING, logger="servers.cache.persist"):
         state = load(tmp_path)
     assert data0(state) == {} and "was cut off" in caplog.text
     close(state)
-    assert incr.read_bytes() == OPENING
+    assert incr.read_bytes() == opening
 
 
 def test_a_real_redis_aof_directory_is_refused_in_one_line_naming_rdb(tmp_path):
@@ -223,6 +225,23 @@ def test_a_missing_last_incr_file_refuses_to_start_as_redis(tmp_path):
     with pytest.raises(CorruptFile, match=f"{incr.name} is in the manifest but missing"):
         load(tmp_path)
     assert not incr.exists()
+
+
+def test_a_value_shaped_like_our_records_cannot_make_a_torn_tail_refuse_the_start(tmp_path):
+    """A client's value holding two CRC records around bytes whose CRC-32 it computed; a
+    crash inside that value's write (SIGKILL tears big writes: 5 of 8 runs with 30 MB
+    values here) left an "intact batch" after the damage, and the server refused to
+    start. The file's CRCs start from its secret seed: no client can forge a batch."""
+    incr = with_writes(tmp_path, ["SET", "a", "1"])
+    x = b"anything the client likes"
+    crc = zlib.crc32(x)
+    fake = encode_command("SYSLAB.CRC", "00000000") + x + encode_command("SYSLAB.CRC", f"{crc:08x}")
+    batch = encode_command("SET", "big", b"v" * 100 + fake + b"w" * 100_000)
+    with open(incr, "ab") as f:
+        f.write(batch[: len(batch) // 2])  # torn after the forged records
+    state = load(tmp_path)
+    assert data0(state) == {b"a": b"1"}
+    close(state)
 
 
 def test_damage_in_an_incr_file_that_is_not_the_last_refuses_and_cuts_nothing(tmp_path):

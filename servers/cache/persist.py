@@ -15,9 +15,11 @@ Files (in ``dir``):
 Every file is RESP commands (``redis-check-aof`` reads them), with two
 commands of ours: ``SYSLAB.CRC <crc32>`` after every flushed batch, the CRC-32
 of the bytes since the previous one, so a flipped bit or a torn write is
-found, not replayed (an incremental file opens with one over no bytes: the mark of a
-file of ours; a file of whole commands without any, Redis's own AOF, is refused, not cut
-as a torn tail); and, closing a base or snapshot file, ``SYSLAB.END
+found, not replayed (an incremental file opens with one before any byte, holding the
+random seed its CRCs start from: the mark of a file of ours, so a file of whole commands
+without any, Redis's own AOF, is refused, not cut as a torn tail; and a secret, so a
+client's value shaped like our records cannot pass for an intact batch after a torn
+one); and, closing a base or snapshot file, ``SYSLAB.END
 <count>``: a file without it was never finished. ``SYSLAB.VALUE key
 <pickle>`` carries a value no command recreates (a stream with its consumer
 groups). When loading, a bad CRC or an unparsable tail in the *last*
@@ -94,11 +96,23 @@ END = b"SYSLAB.END"
 VALUE = b"SYSLAB.VALUE"
 CHUNK = 1000  # elements per rebuilding command (RPUSH/SADD/HSET/ZADD)
 CRC_EVERY = 64 * 1024  # bytes between CRC records when writing a whole dataset
-# An incremental file opens with the CRC record of no bytes: the mark of a file of ours.
-# Without it a file of whole commands and no CRC record at all could be Redis's own AOF
-# (loadable, and cut whole as a torn tail: every write in it deleted) or one of ours torn
-# inside its first batch (never acknowledged, to be cut): with it, the first is refused.
-OPENING = encode_command(CRC, b"%08x" % 0)
+# An incremental file opens with a CRC record of its own, before any byte: the mark of a
+# file of ours, holding the file's *seed*, 32 random bits every CRC of the file starts
+# from. The mark: without it a file of whole commands and no CRC record at all could be
+# Redis's own AOF (loadable, and cut whole as a torn tail: every write in it deleted) or
+# one of ours torn inside its first batch (to be cut); with it, the first is refused.
+# The seed: a client's value may hold bytes shaped like our records around bytes whose
+# CRC-32 it computed; torn by a crash inside that value, the file then showed an
+# "intact batch" after the damage and the server refused to start (a client's data
+# deciding whether the server restarts). Without the seed no one can forge a batch.
+# (A seed of 0, the opening written before seeds, is plain CRC-32.)
+OPENING_SIZE = len(encode_command(CRC, b"%08x" % 0))
+
+
+def opening(seed: int) -> bytes:
+    return encode_command(CRC, b"%08x" % seed)
+
+
 RDB_MAGIC = b"REDIS"  # how an RDB file starts (Redis's base file with aof-use-rdb-preamble)
 
 # --- values as commands ----------------------------------------------------------------------
@@ -264,6 +278,7 @@ class ReadResult:
     size: int
     ended: bool  # a SYSLAB.END record was seen
     foreign: bool = False  # whole commands and not one CRC record: not a file of ours
+    seed: int = 0  # an incr file's opening record (``opening``): where its CRCs start
 
 
 def read_commands(path: Path) -> ReadResult:
@@ -275,7 +290,7 @@ def read_commands(path: Path) -> ReadResult:
     pending: list[list[bytes]] = []
     good = 0
     pos = 0
-    crc = 0
+    crc = seed = 0
     ended = False
     try:
         cmds = parser.commands()
@@ -285,13 +300,15 @@ def read_commands(path: Path) -> ReadResult:
     for cmd in cmds:
         size = len(encode_command(*cmd))
         if cmd[0] == CRC and len(cmd) == 2:
-            if cmd[1] != b"%08x" % crc:
+            if pos == 0 and data.startswith(opening(_hex(cmd[1]))):
+                crc = seed = _hex(cmd[1])  # the opening record: the file's seed
+            elif cmd[1] != b"%08x" % crc:
                 break
             pos += size
             good = pos
             out += pending
             pending = []
-            crc = 0
+            crc = seed
             continue
         crc = zlib.crc32(data[pos : pos + size], crc)
         if data[pos : pos + size] != encode_command(*cmd):
@@ -301,7 +318,23 @@ def read_commands(path: Path) -> ReadResult:
             ended = True
         else:
             pending.append(cmd)
-    return ReadResult(out, good, len(data), ended, foreign)
+    return ReadResult(out, good, len(data), ended, foreign, seed)
+
+
+def read_seed(path: Path) -> int:
+    """An incr file's seed (its opening record's), 0 for a file without one."""
+    with open(path, "rb") as f:
+        head = f.read(OPENING_SIZE)
+    m = CRC_RECORD.fullmatch(head)
+    return int(m.group(1), 16) if m else 0
+
+
+def _hex(word: bytes) -> int:
+    """A CRC record's 8 hex digits (-1 if they are not: no seed is -1)."""
+    try:
+        return int(word, 16) if len(word) == 8 else -1
+    except ValueError:
+        return -1
 
 
 def _until_error(data: bytes) -> list[list[bytes]]:
@@ -322,14 +355,14 @@ def _until_error(data: bytes) -> list[list[bytes]]:
 CRC_RECORD = re.compile(rb"\*2\r\n\$10\r\nSYSLAB\.CRC\r\n\$8\r\n([0-9a-f]{8})\r\n")
 
 
-def intact_batch_after(data: bytes, start: int) -> bool:
+def intact_batch_after(data: bytes, start: int, seed: int = 0) -> bool:
     """Whether a whole batch that checks out (the bytes between two CRC records, matching
     the second) lies past ``start``, the damaged batch: then the damage is in the middle of
     the file, not a torn tail, and cutting there would delete acknowledged writes. (A
     damaged CRC record followed by a single batch still reads as a tail.)"""
     records = list(CRC_RECORD.finditer(data, start))
     return any(
-        b"%08x" % zlib.crc32(data[a.end() : b.start()]) == b.group(1)
+        b"%08x" % zlib.crc32(data[a.end() : b.start()], seed) == b.group(1)
         for a, b in zip(records, records[1:], strict=False)
     )
 
@@ -414,7 +447,7 @@ class Aof:
         self.files: list[AofFile] = []
         self.fd = -1
         self.buf = bytearray()
-        self.crc = 0
+        self.seed = 0  # the open incr file's (``opening``)
         self.db = -1  # the database the log last SELECTed
         self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
         self.buf_lock = threading.Lock()  # a script's worker thread feeds too
@@ -464,9 +497,10 @@ class Aof:
         be replayed over the new base."""
         self.flush()
         f = self.new_file("i", after, avoid)
+        seed = int.from_bytes(os.urandom(4), "big")
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
-            os.write(fd, OPENING)  # (a short write is a torn tail: cut at load)
+            os.write(fd, opening(seed))  # (a short write is a torn tail: cut at load)
             self.write_manifest(self.files + [f])
         except OSError:  # writes stay with the old file, which the manifest still lists
             os.close(fd)
@@ -476,14 +510,21 @@ class Aof:
             if old >= 0:
                 os.fsync(old)
                 os.close(old)
+        self.seed = seed
         self.db = -1
-        self.size = len(OPENING)
+        self.size = OPENING_SIZE
         return f
 
-    def open_existing(self, f: AofFile) -> None:
+    def open_existing(self, f: AofFile, seed: int = 0) -> None:
+        """Append to ``f`` (as loaded: ``seed`` is its opening record's; a file that was
+        cut to nothing gets an opening record again)."""
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_APPEND)
+        if os.fstat(fd).st_size == 0:
+            seed = int.from_bytes(os.urandom(4), "big")
+            os.write(fd, opening(seed))
         with self.lock:
             self.fd = fd
+        self.seed = seed
         self.size = os.fstat(fd).st_size
 
     # -- writing ---------------------------------------------------------------------------------
@@ -520,7 +561,7 @@ class Aof:
         with self.buf_lock:
             data = bytes(self.buf)
             self.buf.clear()
-        record = data + encode_command(CRC, b"%08x" % zlib.crc32(data))
+        record = data + encode_command(CRC, b"%08x" % zlib.crc32(data, self.seed))
         view = memoryview(record)
         try:
             while view:
@@ -627,7 +668,7 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
         if r.good_bytes != r.size:
             if f is not incrs[-1]:
                 raise CorruptFile(f"{f.name}: damaged at byte {r.good_bytes} of {r.size}")
-            if intact_batch_after(path.read_bytes(), r.good_bytes):
+            if intact_batch_after(path.read_bytes(), r.good_bytes, r.seed):
                 raise CorruptFile(
                     f"{f.name}: damaged at byte {r.good_bytes} of {r.size} with intact writes "
                     f"after it (not a torn tail, nothing was cut); to drop them and start, "
@@ -646,7 +687,7 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
 def holds_writes(path: Path) -> bool:
     """Whether an AOF file holds a command (an END record apart): more than the opening
     record of an incr file, or a base of a dataset that was not empty."""
-    if path.stat().st_size <= len(OPENING):
+    if path.stat().st_size <= OPENING_SIZE:
         return False
     return bool(read_commands(path).commands) or path.name.endswith(".incr.aof")
 

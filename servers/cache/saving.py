@@ -112,7 +112,8 @@ class Persistence:
             self._remove_unlisted(files)  # what a crashed rewrite left behind
             incrs = [f for f in files if f.kind == "i"]
             if incrs:
-                self.aof.open_existing(incrs[-1])
+                last = incrs[-1]
+                self.aof.open_existing(last, persist.read_seed(self.aof_dir / last.name))
             else:
                 self.aof.open_incr()
             self.aof.start_fsync_thread()
