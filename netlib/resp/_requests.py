@@ -727,24 +727,29 @@ class _Layout:
     @staticmethod
     def of(first: bytes) -> _Layout | None:
         """The layout of ``first``, one whole command, or None if it is not a small
-        canonical one (as ``encode_command`` writes it: the general parser's business)."""
-        parts = first.split(b"\r\n")
-        count = _SPLIT_COUNTS.get(parts[0])
-        if count is None or not 2 <= count <= _GRID_MAX_ARGS or len(parts) != 2 * count + 2:
+        canonical one (as ``encode_command`` writes it: the general parser's business).
+        Read header after header: an argument may hold CRLF."""
+        nl = first.find(b"\r\n")
+        count = _SPLIT_COUNTS.get(first[:nl]) if nl > 0 else None
+        if count is None or not 2 <= count <= _GRID_MAX_ARGS:
             return None
-        words = parts[2 : 2 * count + 1 : 2]
-        headers = parts[1 : 2 * count + 1 : 2]
-        if headers != list(map(_SPLIT_HEADERS.get, map(len, words))) or parts[-1]:
+        words, at = [], nl + 2  # (offset, length) of each word
+        for _ in range(count):
+            nl = first.find(b"\r\n", at)
+            size = _SPLIT_LENGTHS.get(first[at:nl]) if nl > 0 else None
+            if size is None or first[nl + 2 + size : nl + 4 + size] != b"\r\n":
+                return None
+            words.append((nl + 2, size))
+            at = nl + 4 + size
+        if at != len(first):
             return None
-        regex = re.escape(b"%s\r\n%s\r\n%s\r\n" % (parts[0], headers[0], words[0]))
-        args, at = [], len(parts[0]) + len(headers[0]) + len(words[0]) + 6
-        for header, word in zip(headers[1:], words[1:], strict=True):
-            regex += re.escape(header + b"\r\n") + b".{%d}\r\n" % len(word)
-            at += len(header) + 2
-            args.append((at, len(word)))
-            at += len(word) + 2
+        (start, n), args = words[0], words[1:]
+        regex, done = re.escape(first[: start + n + 2]), start + n + 2
+        for at, n in args:
+            regex += re.escape(first[done:at]) + b".{%d}\r\n" % n
+            done = at + n + 2
         pattern = re.compile(b"(?:%s)+" % regex, re.DOTALL)
-        return _Layout(words[0], pattern, first, args)
+        return _Layout(first[start : start + words[0][1]], pattern, first, args)
 
     def cut(self, rows: int) -> _Cut:
         """The cut of ``rows`` commands of the layout (``_Cut``), kept for the next grid
