@@ -298,14 +298,14 @@ class RequestParser:
             return None
         cut = _GRID_READS.get(len(data))
         if cut is not None and type(data) is bytes:
-            # (``_read``, spelled out: the call would cost a tenth of a 16-GET grid)
+            # (``_grid``, spelled out: the call would cost a tenth of a 16-GET grid)
             name, unpack, pack, frame, width = cut
             args = unpack(data)
             if pack is None:
                 if frame[0] + frame[1].join(args) + frame[2] == data:
                     return name, [args]
             else:
-                frame = frame.copy()  # (not the cut's: it would keep the arguments alive)
+                frame = frame.copy()
                 frame[1::2] = args
                 if pack(*frame) == data:
                     if width == 2:
@@ -333,12 +333,11 @@ class RequestParser:
         end = rows * row
         layout = _GRIDS.get((probe, row))
         if layout is not None:
-            cut = layout.cut(rows)
-            args = cut[1](data)
-            if _read(cut, args) == (data if end == len(data) else data[:end]):
+            columns = _grid(layout.cut(rows), data if end == len(data) else data[:end])
+            if columns is not None:
                 if end < len(data):
                     self.feed(data[end:])
-                return layout.name, _columns(args, len(layout.args))
+                return layout.name, columns
         grid = None if layout is None else layout.pattern.match(data, 0, end)
         if layout is None or grid is None:  # not the layout known by this probe and size
             layout = _Layout.of(data[:row])  # new (or another with the same probe and size)
@@ -356,9 +355,12 @@ class RequestParser:
         rows = end // row
         if rows < 2:
             return None  # one command of the layout, then others: ``take`` parses them
+        columns = _grid(layout.cut(rows), data[:end])
+        if columns is None:  # (cannot be: the pattern matched those rows)
+            return None
         if end < len(data):
             self.feed(data[end:])
-        return layout.name, _columns(layout.cut(rows)[1](data), len(layout.args))
+        return layout.name, columns
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered, in order (possibly none)."""
@@ -688,7 +690,7 @@ _GRID_CUTS: Final = 16384
 # The cut of some rows of a layout (``_Layout.cut``): (name, unpack, pack, frame, width).
 # ``unpack`` is a ``Struct.unpack_from`` taking every argument of every row, row after
 # row (``width`` per row) from a read; ``pack`` and ``frame`` give back the read those
-# arguments make, framed as the layout frames them (``_read``). One argument: no
+# arguments make, framed as the layout frames them (``_grid``). One argument: no
 # ``pack``, and ``frame`` is the framing before the first, between two and after the
 # last (``frame[1].join(args)``). More: ``frame`` is the read in pieces, the framing at
 # even places and a room for each argument at odd ones (``[1::2]``), which ``pack`` (a
@@ -788,22 +790,20 @@ class _Layout:
         return cut
 
 
-def _read(cut: _Cut, args: tuple[bytes, ...]) -> bytes:
-    """The read that rows of ``args`` (every argument of every row, as ``cut`` unpacks
-    them) make, framed as the cut's layout frames them."""
-    _, _, pack, frame, _ = cut
+def _grid(cut: _Cut, data: bytes) -> list[tuple[bytes, ...]] | None:
+    """The columns of ``data`` if it is all rows of the layout ``cut`` cuts (as many as
+    it cuts), else None: its arguments unpacked, then packed again with the layout's
+    framing, which must give ``data`` back."""
+    _, unpack, pack, frame, width = cut
+    args = unpack(data)
     if pack is None:
-        return frame[0] + frame[1].join(args) + frame[2]
-    frame = frame.copy()
+        return [args] if frame[0] + frame[1].join(args) + frame[2] == data else None
+    frame = frame.copy()  # (not the cut's: it would keep the arguments alive)
     frame[1::2] = args
-    return pack(*frame)
-
-
-def _columns(args: tuple[bytes, ...], width: int) -> list[tuple[bytes, ...]]:
-    """Every argument of every row, row after row (``width`` per row) -> argument ``i``
-    of every row, for each ``i``."""
-    if width == 1:
-        return [args]
+    if pack(*frame) != data:
+        return None
+    if width == 2:
+        return [args[0::2], args[1::2]]
     return [args[i::width] for i in range(width)]
 
 
