@@ -289,10 +289,10 @@ class RequestParser:
 
         A layout fixes every byte of framing of the commands like it, so its arguments
         are cut at their offsets by one ``Struct.unpack_from`` (``_Layout.cut``), and
-        the read is a grid of it if joining them with the layout's framing gives the
-        read back: all in C, no bytes object but the arguments. A read as long as the
-        last grid cut for its size (``_GRID_READS``: the reads of a -P 16 client) is
-        tried so first; others are probed (``_probe_grid``).
+        the read is a grid of it if packing them back with the layout's framing gives
+        the read: a few C calls, no object per command. A read as long as the last
+        grid cut for its size (``_GRID_READS``: the reads of a -P 16 client) is tried
+        so first; others are probed (``_probe_grid``).
         """
         if self._have or self._args is not None or self._ready or self.error is not None:
             return None
@@ -317,8 +317,8 @@ class RequestParser:
         """``take_grid`` for a read not known by its size: its layout is known by the
         first command's first bytes and its length (``_GRIDS``: the second command is
         where those bytes are found again), and parsed from the first command when it
-        is new. A read of whole rows of a known layout is checked by the join; else
-        the layout's regex ``match`` (headers literal, each argument ``.{n}``) finds
+        is new. A read of whole rows of a known layout is checked as the fast path
+        checks it (``_grid``); else the layout's regex ``match`` (headers literal, each argument ``.{n}``) finds
         the longest run of whole rows of the layout from the start, up to _GRID_BYTES.
         """
         if type(data) is not bytes or len(data) < 2 * _GRID_PROBE or data[0] != 42:
@@ -355,7 +355,7 @@ class RequestParser:
         rows = end // row
         if rows < 2:
             return None  # one command of the layout, then others: ``take`` parses them
-        columns = _grid(layout.cut(rows), data[:end])
+        columns = _grid(layout.cut(rows), data if end == len(data) else data[:end])
         if columns is None:  # (cannot be: the pattern matched those rows)
             return None
         if end < len(data):
