@@ -87,7 +87,8 @@ def _observable(h: Harness) -> dict[str, object]:
         "dirty": ks.dirty,
         "expired": ks.expired_keys,
         "used": ks.used,
-        "sizes": dict(db.sizes),
+        "sizes": {k: db.size_of(k) for k in db.data},  # (a string's derived, not stored)
+        "aggregate_sizes": dict(db.sizes),
         "data": {
             k: (type(v).__name__, list(v) if not isinstance(v, bytes) else v)
             for k, v in db.data.items()

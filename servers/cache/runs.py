@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import add, itemgetter, not_
+from operator import is_, itemgetter
 from typing import Any, cast
 
 from netlib.resp import NULL3, NULL_BULK, OK, integer
@@ -131,12 +131,12 @@ def _one_key(name: bytes, keys: Sequence[bytes]) -> list[list[bytes]]:
     return [[name, key] for key in keys]
 
 
-def _new_keys(db: Any, keys: Any, olds: list[int | None]) -> int:
-    """Log the ``keys`` whose old size is None (created now); the old sizes' total."""
-    if None in olds:
-        db.keylog.extend(compress(keys, map(not_, olds)))
-        return sum(filter(None, olds))
-    return sum(cast(list[int], olds))
+def _created(db: Any, keys: Iterable[bytes], olds: list[Any]) -> int:
+    """Log the ``keys`` whose old value is None (created now, as strings); their memory
+    estimate but for the values' bytes: KEY_OVERHEAD and the key's length each."""
+    created = list(compress(keys, map(is_, olds, repeat(None))))
+    db.keylog.extend(created)
+    return KEY_OVERHEAD * len(created) + sum(map(len, created))
 
 
 # -- SET ----------------------------------------------------------------------------------
@@ -154,24 +154,28 @@ def _set_columns(
     ks = db.ks
     m = len(keys)
     blocking = ks.blocking
-    if ks.tracker is not None or db.watchers or (blocking is not None and blocking.waiters):
+    final = None
+    if ks.tracker is None and not db.watchers and (blocking is None or not blocking.waiters):
+        final = dict(zip(keys, values, strict=True))  # each key's last value, in order
+        data = db.data
+        olds = list(map(data.get, final))  # (warms the entries ``update`` replaces)
+        if not _STRINGS_OR_MISSING.issuperset(map(type, olds)):
+            final = None  # SET over an aggregate: its stored size goes (``put``)
+    if final is None:
         put = db.put
         for key, value in zip(keys, values, strict=True):
             put(key, value, KEY_OVERHEAD + len(key) + len(value))
     else:
-        final = dict(zip(keys, values, strict=True))  # each key's last value, in order
         expires = db.expires
         if expires and not expires.keys().isdisjoint(final):  # SET drops a TTL (as put)
             for key in expires.keys() & final.keys():
                 db.persist(key)
-        sizes = db.sizes
-        olds = list(map(sizes.get, final))
-        lengths = list(map(add, map(len, final), map(len, final.values())))
-        old_total = _new_keys(db, final, olds)
-        sizes.update(zip(final, map(KEY_OVERHEAD.__add__, lengths), strict=True))
-        ks.used += sum(lengths) + KEY_OVERHEAD * len(lengths) - old_total
+        grown = sum(map(len, final.values())) - sum(map(len, filter(None, olds)))
+        if None in olds:
+            grown += _created(db, final, olds)
+        ks.used += grown
         ks.dirty += m
-        db.data.update(final)
+        data.update(final)
     out.append(OK * m)
     return m, len(OK) * m
 
@@ -266,17 +270,20 @@ def _incr_columns(
     if distinct == 1:
         return _incr_one(db, keys[0], m, out)
     data = db.data
-    ints = _counters(list(map(data.get, keys, repeat(b"0")))) if distinct == m else None
+    olds = list(map(data.get, keys))
+    fresh = None in olds
+    ints = None
+    if distinct == m:
+        ints = _counters([b"0" if v is None else v for v in olds] if fresh else olds)
     if ints is None:
         return _incr_calls(db, keys, out)
     news = list(map((1).__add__, ints))
     values = list(map(_DIGITS.__mod__, news))
-    sizes = db.sizes
-    lengths = list(map(add, map(len, keys), map(len, values)))
-    old_total = _new_keys(db, keys, list(map(sizes.get, keys)))
-    sizes.update(zip(keys, map(KEY_OVERHEAD.__add__, lengths), strict=True))
+    grown = sum(map(len, values)) - sum(map(len, filter(None, olds)))
+    if fresh:
+        grown += _created(db, keys, olds)
     ks = db.ks
-    ks.used += sum(lengths) + KEY_OVERHEAD * m - old_total
+    ks.used += grown
     ks.dirty += m
     data.update(zip(keys, values, strict=True))
     reply = (_INT * m) % tuple(news)  # the m integer replies, formatted at once
