@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import is_, itemgetter
+from operator import add, is_, itemgetter
 from typing import Any, cast
 
 from netlib.resp import NULL3, NULL_BULK, OK, integer
@@ -58,6 +58,7 @@ _name = itemgetter(0)
 _BULK = b"$%d\r\n%b\r\n"  # a bulk reply: % (len(v), v)
 _INT = b":%d\r\n"  # an integer reply
 _DIGITS = b"%d"
+_DIGITS_SPACE = b"%d "
 _STRINGS = {bytes}
 _STRINGS_OR_MISSING = {bytes, type(None)}
 
@@ -171,7 +172,7 @@ def _set_columns(
             for key in expires.keys() & final.keys():
                 db.persist(key)
         grown = sum(map(len, final.values())) - sum(map(len, filter(None, olds)))
-        if None in olds:
+        if not all(olds):  # (cheaper than ``None in olds``; b"" is no new key to _created)
             grown += _created(db, final, olds)
         ks.used += grown
         ks.dirty += m
@@ -240,17 +241,25 @@ def _canonical_counter(v: Any) -> bool:
     )
 
 
-def _counters(values: list[Any]) -> list[int] | None:
-    """The integers of INCR's old values (b"0" for a missing key), or None unless every one
-    is a string INCR reads and writes back unchanged: what ``b"%d" % n`` writes, under
-    10**18 in magnitude (so adding a run of at most a few hundred cannot overflow)."""
-    if not {bytes}.issuperset(map(type, values)) or max(map(len, values)) > 18:
-        return None
+def _counters(values: list[Any], spaced: bytes) -> tuple[list[int], int] | None:
+    """The integers of INCR's old values (b"0" for a missing key) and the length of the
+    values joined by spaces, or None unless every one is a string INCR reads and writes
+    back unchanged: what ``b"%d" % n`` writes (``spaced``, the run's ``b"%d %d ..."``,
+    formats them all at once), of at most 18 characters, so under 10**18 in magnitude
+    (adding a run of at most a few hundred cannot overflow).
+
+    One join and one format stand for a format per value (``b"%d".__mod__`` in a ``map``
+    is a method-wrapper call, an argument tuple each): the joined text equals the
+    canonical one only if each value does, since a canonical value holds no space and
+    ``int`` accepts none inside a value."""
     try:
+        text = b" ".join(values)
         ints = list(map(int, values))
-    except ValueError:
+    except (TypeError, ValueError):  # (a list, a hash...; not an integer)
         return None
-    return ints if list(map(_DIGITS.__mod__, ints)) == values else None
+    if spaced % tuple(ints) != text or max(ints) >= 10**18 or min(ints) <= -(10**17):
+        return None
+    return ints, len(text)
 
 
 def _incr_columns(
@@ -271,22 +280,23 @@ def _incr_columns(
         return _incr_one(db, keys[0], m, out)
     data = db.data
     olds = list(map(data.get, keys))
-    fresh = None in olds
-    ints = None
+    fresh = not all(olds)  # (some missing: cheaper than ``None in olds``)
+    spaced = (_DIGITS_SPACE * m)[:-1]  # b"%d %d ... %d"
+    counted = None
     if distinct == m:
-        ints = _counters([b"0" if v is None else v for v in olds] if fresh else olds)
-    if ints is None:
+        counted = _counters([b"0" if v is None else v for v in olds] if fresh else olds, spaced)
+    if counted is None:
         return _incr_calls(db, keys, out)
-    news = list(map((1).__add__, ints))
-    values = list(map(_DIGITS.__mod__, news))
-    grown = sum(map(len, values)) - sum(map(len, filter(None, olds)))
-    if fresh:
-        grown += _created(db, keys, olds)
+    ints, old_length = counted
+    text = spaced % tuple(map(add, ints, repeat(1)))  # the new values, formatted at once
+    grown = len(text) - old_length
+    if fresh:  # (the b"0" that stood for each missing value is no old byte)
+        grown += _created(db, keys, olds) + olds.count(None)
     ks = db.ks
     ks.used += grown
     ks.dirty += m
-    data.update(zip(keys, values, strict=True))
-    reply = (_INT * m) % tuple(news)  # the m integer replies, formatted at once
+    data.update(zip(keys, text.split(b" "), strict=True))
+    reply = b":%b\r\n" % text.replace(b" ", b"\r\n:")  # the m integer replies
     out.append(reply)
     return m, len(reply)
 
