@@ -241,7 +241,7 @@ def _canonical_counter(v: Any) -> bool:
     )
 
 
-def _counters(values: list[Any], spaced: bytes) -> tuple[list[int], int] | None:
+def _counters(values: list[Any], spaced: bytes) -> tuple[tuple[int, ...], int] | None:
     """The integers of INCR's old values (b"0" for a missing key) and the length of the
     values joined by spaces, or None unless every one is a string INCR reads and writes
     back unchanged: what ``b"%d" % n`` writes (``spaced``, the run's ``b"%d %d ..."``,
@@ -254,10 +254,10 @@ def _counters(values: list[Any], spaced: bytes) -> tuple[list[int], int] | None:
     ``int`` accepts none inside a value."""
     try:
         text = b" ".join(values)
-        ints = list(map(int, values))
+        ints = tuple(map(int, values))
     except (TypeError, ValueError):  # (a list, a hash...; not an integer)
         return None
-    if spaced % tuple(ints) != text or max(ints) >= 10**18 or min(ints) <= -(10**17):
+    if spaced % ints != text or max(ints) >= 10**18 or min(ints) <= -(10**17):
         return None
     return ints, len(text)
 
