@@ -185,9 +185,11 @@ class State(ServerState):
     def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
         return acl_categories(cmd, parent)
 
-    def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
+    def authenticate(
+        self, client: Client, user: bytes | None, password: bytes, via: bytes = b"AUTH"
+    ) -> bytes | None:
         """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
-        return acl_commands.login(client, user, password)
+        return acl_commands.login(client, user, password, via)
 
     def admit_replicated_write(self) -> bytes | None:
         """A script's write: -MISCONF while the AOF cannot be written; -NOREPLICAS while

@@ -341,10 +341,11 @@ class Session(ShellSession):
                         self._defer(cmds[done:])
                         break
                     continue
-            if cmd.denyoom and admits:
-                r = state.admit_write()
+            if cmd.denyoom and admits:  # (a container's: one of its subcommands may grow memory)
+                target = cmd.called(args) if cmd.subcommands else cmd
+                r = state.admit_write() if target.denyoom else None
                 if r is not None:
-                    out.append(self.refused(cmd, r))
+                    out.append(self.refused(target, r))
                     continue
             if cmd is not counting:
                 if calls:
@@ -543,10 +544,10 @@ class Session(ShellSession):
         """Run one already-validated command outside the loop (EXEC); None if it would block."""
         cmd = self.state.registry.get(args[0])
         assert cmd is not None
-        if cmd.denyoom:
+        if cmd.denyoom and (target := cmd.called(args)).denyoom:
             refused = self.state.admit_write()
             if refused is not None:
-                return self.refused(cmd, refused)
+                return self.refused(target, refused)
         t0 = perf_counter()
         r: bytes | None
         self.calling = True
