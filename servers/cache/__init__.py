@@ -80,7 +80,9 @@ restart, CONFIG SET appendonly, damage in the middle of an AOF, BGSAVE meeting
 BGREWRITEAOF), test_cache_hostile_ops.py (CLIENT REPLY, ACL hashes, MEMORY USAGE
 against redis-server), test_cache_hostile_acl.py (rights taken away between MULTI and
 EXEC, ACL LOG of failed logins, %R~/%W~ against Redis's key specs, CLIENT PAUSE WRITE and
--OOM meeting write subcommands, CLIENT LIST flags, SLOWLOG of AUTH, against redis-server).
+-OOM meeting write subcommands, CLIENT LIST flags, SLOWLOG of AUTH, against redis-server),
+test_cache_hostile_aof.py (Redis's own AOF files, hand-edited manifests, a full disk,
+forks inside EXEC or a slow script, SIGKILL loops in rewrites).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py), against a
 running server or, for the units that start their own servers (auth, acl, info,
 introspection, pause...), started by runtest itself through a ``src/redis-server``
