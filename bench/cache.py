@@ -43,9 +43,26 @@ the JSON; then server CPU per request):
   1.8, 1.6, 1.7, 1.6. On the machine of 17:14 (another one) the same code
   base gave 0.47-0.62x: the goal of 0.5x is met by half the commands here and
   missed by a few percent by the others, within the rounds' spread.
-* ``-P 16 --random-keys 100000``: SET 0.35x, GET 0.40x, INCR 0.27x, LPUSH
-  0.52x (CPU 6.1, 5.2, 8.3, 3.6 us against 2.2, 2.0, 2.2, 1.6): a run writes
-  several dicts per key (data, sizes, the key log) in a 100k-key keyspace.
+* ``-P 16 --random-keys 100000`` (keys drawn from 100,000; LPUSH's list is
+  one key whatever -r says), measured 2026-12-01 23:46-23:54 UTC on a busy
+  machine (load average 6-7 from other work: req/s ratios move by 1.5x
+  between rounds), 4 rounds of 3 with git f32bb4b and the same with the
+  change beside them: server CPU per request SET 3.5-4.9 -> 2.1-3.1 us
+  (medians 3.8 -> 2.8), INCR 3.5-5.3 -> 2.8-3.5 (4.1 -> 3.0), GET 2.1-3.0
+  and 1.8-2.7, LPUSH 1.2-1.6 and 1.2-2.0 (unchanged code), against
+  redis-server's 1.3-2.2, 1.2-1.8, 1.4-1.8, 0.8-1.1; median req/s ours vs
+  redis-server SET 0.47-0.72x, GET 0.67-0.88x, INCR 0.48-0.81x, LPUSH
+  0.52-0.93x. What made it so: with random keys each dict a write touches is
+  its own cache misses (about 0.7 us per ``dict.get`` per key in a 170k-key
+  dict here), and a run of SETs or INCRs touched two (``data`` and
+  ``sizes``); a string's memory estimate is now derived from its key and
+  value (``Database.sizes`` keeps the aggregates' only), so one. INCR's
+  runs also check and format their counters with one join and one
+  ``b"%d %d ..."`` format. Per call in process (cachegrind, a whole read
+  of 16 random keys of 100k through ``data_received`` in a keyspace of
+  ~170k keys, a simulated 2 MB last-level cache): SET 8.4k -> 6.5k
+  instructions and 8.4 -> 6.5 last-level misses, INCR 12.2k -> 8.1k and 7.2
+  -> 4.7.
 * ``--aof`` (-n 50000, 3 rounds, 21:24-21:26, same machine), ours vs
   redis-server with the same settings: AOF off SET 0.85x, INCR 0.92x, LPUSH
   0.69x; -P 16 0.52x, 0.55x, 0.42x. appendfsync everysec: 0.76x, 0.74x, 0.69x;
@@ -91,6 +108,21 @@ from .common import Row, cpu_seconds, header, interleaved, measured, median_bars
 # The measurements that led to the figures in the docstring, oldest last, each with its
 # machine state; kept out of --help.
 HISTORY = """
+Before a string's memory estimate was derived (2026-12-01, 21:23-21:27, the
+quiet run of the docstring): ``-P 16 --random-keys 100000`` SET 0.35x, GET
+0.40x, INCR 0.27x, LPUSH 0.52x (CPU 6.1, 5.2, 8.3, 3.6 us against 2.2, 2.0,
+2.2, 1.6): a run wrote several dicts per key (data, sizes, the key log) in a
+100k-key keyspace. Tried and dropped with it (callgrind, 16 counters of up to
+6 digits checked in isolation): a regex ``fullmatch`` of the joined counters
+for INCR's canonical check, 36.2k instructions against 39.9k for the format
+and compare kept, and a digits-only test (``replace``, ``isdigit``, ``in``)
+37.3k: each about 200 per counter, under the rounds' noise. Glibc's THP for
+malloc (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, ``PYTHONMALLOC=malloc``)
+left a random ``dict.get`` in a 170k-key dict at 0.6-1.0 us. Unpipelined
+(-P 1, -r 100000, -n 50000, 2 rounds each, load average 7) a derived size
+changed nothing measurable: server CPU per request SET 11.4-11.8 us and
+11.6-12.4, INCR 14.0-14.4 and 12.6-12.8 (redis-server 7.6-9.2).
+
 Where it stands, measured 2026-12-01 17:14 UTC on a quiet machine (load
 average 0.8-1.4, -n 100000 -c 50, 3 interleaved rounds, median req/s ours vs
 redis-server and the ratio; min..max in cache.json): -P 16 SET 461k vs 820k
