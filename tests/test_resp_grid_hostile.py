@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from cache_support import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from harness.procs import python_module
 from harness.services import RedisServer
 from netlib import resp
 from netlib.resp import ProtocolError, RequestParser, _requests
+from servers.cache.table import REGISTRY
+from servers.respkit import session as session_module
 
 # --- the parser: take_grid + take against feeding byte by byte ---------------------------
 
@@ -366,8 +369,10 @@ def test_redis_py_pipelines_of_equal_length_keys_answer_as_redis(real):
 @pytest.mark.parametrize("fsync", ["always", "everysec"])
 def test_grids_logged_to_the_aof_replay_to_the_same_data(real, tmp_path, fsync):
     args = ["--dir", str(tmp_path), "--appendonly", "yes", "--appendfsync", fsync]
+    big = b"".join(resp.encode_command("SET", _KEYS[i % 12], b"%03d" % i) for i in range(600))
+    big += resp.encode_command("INCR", "n:001") * 700  # (grids past RUN_MAX: cut as runs)
     with python_module("servers.cache", *args, port=0) as ours:
-        _against_redis(real, (ours.host, ours.port), _stream(7, 80))
+        _against_redis(real, (ours.host, ours.port), [*_stream(7, 80), big])
         before = _keyspace((ours.host, ours.port))
     with python_module("servers.cache", *args, port=0) as again:
         assert _keyspace((again.host, again.port)) == before
@@ -525,3 +530,38 @@ def test_grids_in_a_transaction_and_against_a_watch_answer_as_redis(real):
             for s in conns:
                 s.close()
         assert got[1] == got[0]
+
+
+# --- the session: a grid is timed as runs are ---------------------------------------------
+
+
+def test_a_big_grid_under_a_1ms_slowlog_threshold_logs_no_call_as_slow(monkeypatch):
+    """A read of 1000 SETs (one layout, 32 KB) under slowlog-log-slower-than 1000 (runs
+    are taken from 1 ms up): each call costs about 2 us (a fake clock), so no call is
+    slow, as in Redis. The grid was timed as one call: 2 ms, and its last SET was logged
+    as slow. Now a grid is cut as a run is (RUN_MAX calls, a few hundred us at most)."""
+    h = Harness()
+    h.cmd("CONFIG", "SET", "slowlog-log-slower-than", "1000")
+    now = [0.0]
+    monkeypatch.setattr(session_module, "perf_counter", lambda: now[0])
+    cmd = REGISTRY.get(b"set")
+    assert cmd is not None and cmd.columns is not None and cmd.many is not None
+    columns, many = cmd.columns, cmd.many
+
+    def timed(handler):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            ran, grew = handler(*args)
+            now[0] += 2e-6 * ran  # (each call 2 us)
+            return ran, grew
+
+        return call
+
+    monkeypatch.setattr(cmd, "columns", timed(columns))
+    monkeypatch.setattr(cmd, "many", timed(many))
+    wire = b"".join(resp.encode_command("SET", b"k:%04d" % i, "v") for i in range(1000))
+    assert len(wire) <= _requests._GRID_BYTES
+    assert h.raw(wire) == b"+OK\r\n" * 1000
+    monkeypatch.undo()
+    assert h.state.observer.slowlog == type(h.state.observer.slowlog)()
+    assert h.state.observer.commands["set"].calls == 1000
+    assert h.cmd("DBSIZE") == b":1000\r\n"

@@ -105,7 +105,8 @@ OUTPUT_HIGH_WATER = 1024 * 1024
 # A run of calls (``Command.many``) is timed as a whole, so runs are taken only while
 # no threshold a single call could cross (slow log, latency monitor) is below 1 ms, and
 # a run is at most RUN_MAX calls: a few hundred microseconds at worst, so a run slower
-# than the threshold means the process was stalled (then its last call is charged).
+# than the threshold means the process was stalled (then its last call is charged). A
+# grid (``run_grid``) is cut so too: a read of 32 KB holds up to 1900 calls.
 RUN_MIN_ABOVE = 0.001
 RUN_MAX = 256
 # After a run stopped at a call of its command it could not take (an error to answer:
@@ -406,9 +407,10 @@ class Session(ShellSession):
     def run_grid(self, name: bytes, columns: list[tuple[bytes, ...]], data: bytes) -> None:
         """Execute a read that is a grid of calls of one command (``take_grid``: its
         arguments by columns, from the start of ``data``): its ``columns`` handler runs
-        them at once when ``run`` would take them as a run (see ``Command.many``);
-        otherwise, and for the calls it leaves, ``run``. A ``RunLog`` (the AOF) is
-        given the rows that ran as they arrived: a grid's rows are canonical RESP
+        them at once (at most RUN_MAX) when ``run`` would take them as a run (see
+        ``Command.many``); otherwise, and for the calls it leaves, ``run``. A
+        ``RunLog`` (the AOF) is given the rows that ran as they arrived: a grid's rows
+        are canonical RESP
         (``take_grid`` checks every header), each as long as its first."""
         state = self.state
         cmd = self.table.get(name)
@@ -432,8 +434,11 @@ class Session(ShellSession):
             return
         out: list[bytes] = []
         self.out = out
+        head = columns  # (timed as one call: at most RUN_MAX rows, as a run; the rest: ``run``)
+        if len(columns[0]) > RUN_MAX:
+            head = [column[:RUN_MAX] for column in columns]
         t0 = perf_counter()
-        ran, grew = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
+        ran, grew = cmd.columns(self, name, head, out, OUTPUT_HIGH_WATER)
         seconds = perf_counter() - t0
         self.out = None
         if ran:
