@@ -410,8 +410,7 @@ class Session(ShellSession):
         them at once (at most RUN_MAX) when ``run`` would take them as a run (see
         ``Command.many``); otherwise, and for the calls it leaves, ``run``. A
         ``RunLog`` (the AOF) is given the rows that ran as they arrived: a grid's rows
-        are canonical RESP
-        (``take_grid`` checks every header), each as long as its first."""
+        are canonical RESP (``take_grid`` checks every header), each as long as its first."""
         state = self.state
         cmd = self.table.get(name)
         if cmd is None:
