@@ -565,3 +565,24 @@ def test_a_big_grid_under_a_1ms_slowlog_threshold_logs_no_call_as_slow(monkeypat
     assert h.state.observer.slowlog == type(h.state.observer.slowlog)()
     assert h.state.observer.commands["set"].calls == 1000
     assert h.cmd("DBSIZE") == b":1000\r\n"
+
+
+def test_a_grid_cut_at_run_max_answers_no_more_than_the_output_room():
+    """1000 GETs of a 2 KB value in one read: the grid is run RUN_MAX calls at a time,
+    and the replies of the read stay within one ``OUTPUT_HIGH_WATER`` (plus a reply) in
+    its loop turn, the rest waiting for the next, as ``run`` bounds a batch."""
+    import asyncio
+
+    async def main() -> tuple[int, int]:
+        h = Harness()
+        h.cmd("SET", "k:0001", "x" * 2048)
+        answered = len(h.raw(resp.encode_command("GET", "k:0001") * 1000))
+        waiting = len(h.client.pending)
+        while h.client.pending:
+            await asyncio.sleep(0)
+        return answered, waiting
+
+    answered, waiting = asyncio.run(main())
+    reply = len(b"$2048\r\n") + 2048 + 2
+    assert session_module.OUTPUT_HIGH_WATER < answered <= session_module.OUTPUT_HIGH_WATER + reply
+    assert answered // reply + waiting == 1000
