@@ -137,7 +137,7 @@ of a (layout, row count) are cut by one ``Struct.unpack_from`` (a field per
 argument, no slice object), the read is checked by packing them back with the
 layout's framing and comparing (``Struct.pack`` of the pieces; one argument:
 ``bytes.join``), and a read as long as the last grid of its size skips the
-probe. SET 42.2k -> 19.4k, GET 22.2k -> 10.5k, INCR 22.3k -> 10.5k, LPUSH
+probe. SET 42.2k -> 19.4k, GET 22.2k -> 10.8k, INCR 22.3k -> 10.8k, LPUSH
 42.6k -> 19.5k; a read of 16 SETs and part of a 17th (probed, rest buffered)
 46.8k -> 33.6k. Tried and dropped: ``b"".join`` of the framing and the
 arguments for two (20.7k; the pack 19.4k: join takes a buffer per piece);
