@@ -586,3 +586,30 @@ def test_a_grid_cut_at_run_max_answers_no_more_than_the_output_room():
     reply = len(b"$2048\r\n") + 2048 + 2
     assert session_module.OUTPUT_HIGH_WATER < answered <= session_module.OUTPUT_HIGH_WATER + reply
     assert answered // reply + waiting == 1000
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grids_past_run_max_answer_and_count_as_without_runs(seed, monkeypatch):
+    """Reads of 300 to 1000 calls of one layout (cut RUN_MAX rows at a time), an odd call
+    (a wrong type, a counter that is not canonical) anywhere: every reply and count as
+    call by call (``test_cache_runs``'s harness, runs on and off)."""
+    from test_cache_runs import _run
+
+    rnd = random.Random(seed)
+    reads = []
+    for kind in ["SET", "GET", "INCR", "LPUSH", "INCR", "GET"]:
+        rows = []
+        for i in range(rnd.randint(300, 1000)):
+            k = b"k%d" % rnd.choice([1, 2, 3]) if kind != "INCR" or seed % 2 else b"k1"
+            rows.append([kind, k] + ([b"v%d" % (i % 10)] if kind in ("SET", "LPUSH") else []))
+        if rnd.random() < 0.7:
+            rows[rnd.randrange(len(rows))] = rnd.choice(
+                [[b"SET", b"k1", b"x"], [b"LPUSH", b"k2", b"v"], [b"SET", b"k3", b"12a"]]
+            )
+        reads.append(b"".join(resp.encode_command(*a) for a in rows))
+    fast, fast_obs = _run(reads, True, monkeypatch)
+    slow, slow_obs = _run(reads, False, monkeypatch)
+    assert fast_obs.pop("run_calls") > 0
+    slow_obs.pop("run_calls")
+    assert fast == slow
+    assert fast_obs == slow_obs
