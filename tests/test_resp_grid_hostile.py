@@ -7,6 +7,7 @@ fed grids by real clients, answers and stores as redis-server does.
 
 from __future__ import annotations
 
+import importlib
 import random
 import socket
 import sys
@@ -593,7 +594,7 @@ def test_grids_past_run_max_answer_and_count_as_without_runs(seed, monkeypatch):
     """Reads of 300 to 1000 calls of one layout (cut RUN_MAX rows at a time), an odd call
     (a wrong type, a counter that is not canonical) anywhere: every reply and count as
     call by call (``test_cache_runs``'s harness, runs on and off)."""
-    from test_cache_runs import _run
+    _run = importlib.import_module("test_cache_runs")._run  # (its harness, runs on and off)
 
     rnd = random.Random(seed)
     reads = []
