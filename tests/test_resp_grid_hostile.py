@@ -277,7 +277,7 @@ def _keyspace(addr: tuple[str, int]) -> dict[tuple[int, object], object]:
                 value = r.lrange(key, 0, -1)
             else:
                 value = sorted(r.hgetall(key).items())
-            out[(db, key)] = (kind, value, r.ttl(key) > 0)
+            out[(db, key)] = (kind, value, r.ttl(key) > 0, r.object("encoding", key))
     r.close()
     return out
 
