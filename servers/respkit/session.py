@@ -66,7 +66,8 @@ parser's ``take_grid`` cuts its arguments into columns (one ``Struct``
 unpack) and checks the read is theirs (packed back with the framing), and ``run_grid`` hands them to the command's ``columns`` handler
 (servers/cache/runs.py), one call for the whole read (RUN_MAX rows at a time,
 each timed as a run is). Per pipelined SET the server process runs about 4.7k
-instructions this way against 13.8k through the batch loop (callgrind under redis-benchmark -P 16; redis-server: 4.65k).
+instructions this way against 13.8k through the batch loop (callgrind under
+redis-benchmark -P 16; redis-server: 4.65k).
 
 A log of the writes (the cache's AOF) is the one observer that does not need
 single calls: ``policy()`` names it as the ``RunLog`` while nothing else looks
