@@ -372,8 +372,9 @@ def test_grids_logged_to_the_aof_replay_to_the_same_data(real, tmp_path, fsync):
     args = ["--dir", str(tmp_path), "--appendonly", "yes", "--appendfsync", fsync]
     big = b"".join(resp.encode_command("SET", _KEYS[i % 12], b"%03d" % i) for i in range(600))
     big += resp.encode_command("INCR", "n:001") * 700  # (grids past RUN_MAX: cut as runs)
+    lists = resp.encode_command("LPUSH", "l:001", "abc") * 1000
     with python_module("servers.cache", *args, port=0) as ours:
-        _against_redis(real, (ours.host, ours.port), [*_stream(7, 80), big])
+        _against_redis(real, (ours.host, ours.port), [*_stream(7, 80), big, lists])
         before = _keyspace((ours.host, ours.port))
     with python_module("servers.cache", *args, port=0) as again:
         assert _keyspace((again.host, again.port)) == before
