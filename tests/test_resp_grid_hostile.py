@@ -615,3 +615,24 @@ def test_grids_past_run_max_answer_and_count_as_without_runs(seed, monkeypatch):
     slow_obs.pop("run_calls")
     assert fast == slow
     assert fast_obs == slow_obs
+
+
+def test_a_monitor_that_comes_between_two_grids_sees_the_second_call_by_call(real):
+    """Grids from a client, then a MONITOR from another (the policy kept for grids is
+    dropped), then grids again; then the MONITOR quits and grids go on: the monitor
+    sees exactly the calls Redis shows it."""
+    first, second = _stream(31, 15), _stream(32, 15)
+    with python_module("servers.cache", port=0) as ours:
+        seen = []
+        for addr in (real, (ours.host, ours.port)):
+            _redis(addr).flushall()
+            with socket.create_connection(addr, timeout=10) as s:
+                replies = _replies(s, first)
+                with socket.create_connection(addr, timeout=10) as m:
+                    m.sendall(resp.encode_command("MONITOR"))
+                    assert m.recv(5) == b"+OK\r\n"
+                    replies += _replies(s, [*second, resp.encode_command("ECHO", "done")])
+                    lines = _monitor_lines(m)
+                replies += _replies(s, first)
+            seen.append((replies, lines, _keyspace(addr)))
+        assert seen[1] == seen[0]
