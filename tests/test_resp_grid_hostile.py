@@ -636,3 +636,29 @@ def test_a_monitor_that_comes_between_two_grids_sees_the_second_call_by_call(rea
                 replies += _replies(s, first)
             seen.append((replies, lines, _keyspace(addr)))
         assert seen[1] == seen[0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mutated_grid_reads_answer_and_count_as_without_runs(seed, monkeypatch):
+    """Grid reads of the four run commands with a byte flipped or the read cut short
+    (the rest completed by the next read), through the whole session, runs on and off:
+    every reply byte (a protocol error's included) and every count agree."""
+    _run = importlib.import_module("test_cache_runs")._run
+    rnd = random.Random(seed)
+    reads, carry = [], b""
+    for _ in range(25):
+        wire = carry + _grid_read(rnd)
+        carry = b""
+        r = rnd.random()
+        if r < 0.2:
+            at = rnd.randrange(len(wire))
+            wire, carry = wire[:at], wire[at:]
+        elif r < 0.25 and seed % 2:
+            at = rnd.randrange(len(wire))
+            wire = wire[:at] + bytes([rnd.randrange(256)]) + wire[at + 1 :]
+        reads.append(wire)
+    fast, fast_obs = _run(reads, True, monkeypatch)
+    slow, slow_obs = _run(reads, False, monkeypatch)
+    fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
+    assert fast == slow
+    assert fast_obs == slow_obs
