@@ -124,6 +124,8 @@ class Blocking:
                 lst = db.peek(key)
                 if type(lst) is not deque or not lst:
                     continue
+                dirty = db.ks.dirty
                 reply = resp.bulks([key, pop_element(db, key, lst, parked.left)])
+                db.ks.dirty = dirty  # Redis 7.0 counts no change for a served blocked pop
             self.unpark(client)
             client.unblock(reply)

@@ -311,14 +311,19 @@ class Database:
             blocking.changed(self.index, key)
 
     def put_new(self, key: bytes, value: Any) -> None:
-        """Create an aggregate (list, hash, set) for a key known to be missing."""
+        """Create an aggregate (list, hash, set) for a key known to be missing. Not a
+        change by itself: the command's ``grow`` that fills it counts (Redis counts a
+        command's elements, never the creation of the key that holds them)."""
         self.put(key, value, KEY_OVERHEAD + len(key))
+        self.ks.dirty -= 1
 
-    def grow(self, key: bytes, delta: int) -> None:
-        """Account ``delta`` bytes more (or less) for an aggregate changed in place."""
+    def grow(self, key: bytes, delta: int, changes: int = 1) -> None:
+        """Account ``delta`` bytes more (or less) for an aggregate changed in place;
+        ``changes`` is what Redis's command adds to server.dirty (LPUSH: the elements
+        pushed, HSET: the pairs, SADD: the members added)."""
         self.sizes[key] += delta
         self.ks.used += delta
-        self.ks.dirty += 1
+        self.ks.dirty += changes
         if self.watchers:
             self.touched(key)
 
@@ -345,9 +350,11 @@ class Database:
         return True
 
     def delete_if_empty(self, key: bytes, value: Any) -> None:
-        """Redis never keeps an empty aggregate: the key goes with its last element."""
+        """Redis never keeps an empty aggregate: the key goes with its last element
+        (not a change of its own: the command counted the elements it removed)."""
         if not value:
             self.delete(key)
+            self.ks.dirty -= 1
 
     def expire_now(self, key: bytes) -> None:
         ks = self.ks

@@ -275,7 +275,7 @@ def georadius_generic(c: Any, a: list[bytes], src_at: int, flags: int) -> bytes:
         found = found[:count]
     if storekey is not None:
         items = [(m, d / to_m if storedist else s) for m, d, s, _, _ in found]
-        return resp.integer(zsets.store(c, storekey, items))
+        return resp.integer(zsets.store(c, storekey, items, len(items)))
     if not (withdist or withhash or withcoord):
         return resp.bulks([p[0] for p in found])
     width_n = 1 + withdist + withhash + withcoord

@@ -48,7 +48,9 @@ def _list(db: Database, key: bytes, read: bool = False) -> deque[bytes] | None:
     return v  # type: ignore[no-any-return]
 
 
-def push_one(state: Any, db: Database, key: bytes, value: bytes, left: bool) -> None:
+def push_one(
+    state: Any, db: Database, key: bytes, value: bytes, left: bool, changes: int = 1
+) -> None:
     """Push one element (creating the list), and wake whoever waits on ``key``."""
     lst = db.get_for_write(key)
     if lst is None:
@@ -58,7 +60,7 @@ def push_one(state: Any, db: Database, key: bytes, value: bytes, left: bool) -> 
         lst.appendleft(value)
     else:
         lst.append(value)
-    db.grow(key, len(value) + LIST_ELEM_OVERHEAD)
+    db.grow(key, len(value) + LIST_ELEM_OVERHEAD, changes)
     if state.blocking.waiters:
         state.blocking.signal(db.index, key)
 
@@ -70,7 +72,7 @@ def _move(state: Any, db: Database, src: bytes, dst: bytes, frm: bool, to: bool)
         return None
     _list(db, dst)  # WRONGTYPE before anything moves
     value = pop_element(db, src, lst, frm)
-    push_one(state, db, dst, value, to)
+    push_one(state, db, dst, value, to, 0)  # Redis counts the move once (the pop)
     return value
 
 
@@ -100,10 +102,12 @@ def _blmove(
     state = c.state
 
     def serve(db: Database, key: bytes) -> bytes | None:
+        dirty = db.ks.dirty
         try:
             moved = _move(state, db, src, dst, frm, to)
         except WrongType:
             return WRONGTYPE  # the destination is not a list: Redis answers the error, pops nothing
+        db.ks.dirty = dirty  # Redis 7.0 counts no change for a served blocked list pop
         return None if moved is None else resp.bulk(moved)
 
     c.park([src], frm, timeout, serve)
@@ -176,7 +180,10 @@ def blmpop(c: Any, a: list[bytes]) -> bytes | None:
         lst = db.peek(key)
         if type(lst) is not deque or not lst:
             return None
-        return _pop_many(db, key, lst, left, count)
+        dirty = db.ks.dirty
+        reply = _pop_many(db, key, lst, left, count)
+        db.ks.dirty = dirty  # Redis 7.0 counts no change for a served blocked list pop
+        return reply
 
     c.park(keys, left, timeout, serve)
     return None

@@ -61,7 +61,7 @@ def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
             lst.extendleft(items)
         else:
             lst.extend(items)
-        db.grow(key, sum(map(len, items)) + LIST_ELEM_OVERHEAD * len(items))
+        db.grow(key, sum(map(len, items)) + LIST_ELEM_OVERHEAD * len(items), len(items))
     blocking = c.state.blocking
     if blocking.waiters:
         blocking.signal(db.index, key)
@@ -185,7 +185,7 @@ def lrem(c: Any, a: list[bytes]) -> bytes:
         kept.reverse()
     lst.clear()
     lst.extend(kept)
-    db.grow(key, -removed * (len(value) + LIST_ELEM_OVERHEAD))
+    db.grow(key, -removed * (len(value) + LIST_ELEM_OVERHEAD), removed)
     db.delete_if_empty(key, lst)
     return resp.integer(removed)
 
@@ -202,12 +202,12 @@ def ltrim(c: Any, a: list[bytes]) -> bytes:
     start, stop = _range(len(lst), start, stop)
     if start > stop or start >= len(lst):
         start, stop = len(lst), len(lst) - 1  # everything goes
-    freed = 0
+    freed, trimmed = 0, len(lst) - (stop - start + 1)
     for _ in range(start):
         freed += len(lst.popleft()) + LIST_ELEM_OVERHEAD
     for _ in range(len(lst) - (stop - start + 1)):
         freed += len(lst.pop()) + LIST_ELEM_OVERHEAD
-    db.grow(key, -freed)
+    db.grow(key, -freed, trimmed)  # Redis: server.dirty += ltrim + rtrim
     db.delete_if_empty(key, lst)
     return resp.OK
 

@@ -43,7 +43,7 @@ def sadd(c: Any, a: list[bytes]) -> bytes:
         if m not in s:
             s.add(m)
             grown += len(m) + SET_MEMBER_OVERHEAD
-    c.db.grow(a[1], grown)
+    c.db.grow(a[1], grown, len(s) - before)  # Redis: server.dirty += added
     note_set(c, a[1], s, a[2:])
     return resp.integer(len(s) - before)
 
@@ -104,7 +104,7 @@ def spop(c: Any, a: list[bytes]) -> bytes:
         s.difference_update(out)
     else:
         out = [s.pop() for _ in range(n)]
-    db.grow(key, -sum(len(m) + SET_MEMBER_OVERHEAD for m in out))
+    db.grow(key, -sum(len(m) + SET_MEMBER_OVERHEAD for m in out), n)
     db.delete_if_empty(key, s)
     if count is None:
         return resp.bulk(out[0])

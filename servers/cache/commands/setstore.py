@@ -30,8 +30,8 @@ def _set(db: Database, key: bytes, read: bool = False) -> set[bytes] | None:
 
 def store_set(c: Any, key: bytes, members: set[bytes]) -> None:
     db = c.db
-    if db.peek(key) is not None:
-        db.delete(key)
+    if db.peek(key) is not None and db.delete(key) and members:
+        db.ks.dirty -= 1  # Redis counts one for the stored result (or the deleted key)
     if members:
         db.put_new(key, members)
         db.grow(key, sum(len(m) + SET_MEMBER_OVERHEAD for m in members))

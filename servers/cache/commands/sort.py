@@ -162,12 +162,12 @@ def _sort(c: Any, a: list[bytes], readonly: bool) -> bytes:
         out = list(elements)
     if store is None:
         return resp.bulks(out, c.proto)
-    if db.peek(store) is not None:
-        db.delete(store)
+    if db.peek(store) is not None and db.delete(store) and out:
+        db.ks.dirty -= 1  # Redis counts the stored length, or one for a deleted destination
     if out:
         lst = deque(x if x is not None else b"" for x in out)
         db.put_new(store, lst)
-        db.grow(store, sum(len(x) + LIST_ELEM_OVERHEAD for x in lst))
+        db.grow(store, sum(len(x) + LIST_ELEM_OVERHEAD for x in lst), len(lst))
         if c.state.blocking.waiters:
             c.state.blocking.signal(db.index, store)
     return resp.integer(len(out))

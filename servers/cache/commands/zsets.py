@@ -274,12 +274,16 @@ def zset_remove(c: Any, key: bytes, zs: SortedSet, member: bytes) -> bool:
     return False
 
 
-def store(c: Any, dst: bytes, items: list[tuple[bytes, float]]) -> int:
-    """Replace ``dst`` with a set of ``items`` (deleting it when empty); the new length."""
+def store(c: Any, dst: bytes, items: list[tuple[bytes, float]], changes: int = 1) -> int:
+    """Replace ``dst`` with a set of ``items`` (deleting it when empty); the new length.
+    ``changes`` is what Redis counts for a stored result (one; GEO*STORE: the items);
+    an empty result counts one when it deleted ``dst``."""
     db = c.db
-    db.delete(dst)
     if not items:
+        db.delete(dst)
         return 0
+    if db.delete(dst):
+        db.ks.dirty -= 1  # the replacement is the change
     entries, value = _limits(c)
     zs = SortedSet(rng=db.ks.rng)
     size = 0
@@ -288,7 +292,7 @@ def store(c: Any, dst: bytes, items: list[tuple[bytes, float]]) -> int:
             size += len(m) + ZSET_MEMBER_OVERHEAD
     zs.listpack = len(zs) <= entries and max(len(m) for m, _ in items) <= value
     db.put_new(dst, zs)
-    db.grow(dst, size)
+    db.grow(dst, size, changes)
     signal(c, dst)
     return len(zs)
 
