@@ -438,11 +438,12 @@ class Hll:
             self._regs[index] = count
         return True
 
-    def add(self, elements: Iterable[bytes]) -> bool:
-        changed = False
+    def add(self, elements: Iterable[bytes]) -> int:
+        """Add ``elements``; how many changed a register (Redis's PFADD ``updated``)."""
+        changed = 0
         for e in elements:
             if self.set(*pattern(e)):
-                changed = True
+                changed += 1
         return changed
 
     def to_dense(self) -> None:

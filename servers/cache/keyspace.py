@@ -386,15 +386,20 @@ class Database:
             client.watch_dirty = True
 
     def rename(self, src: bytes, dst: bytes) -> None:
+        """Move ``src``'s value and TTL to ``dst``: one change, as Redis counts RENAME."""
         value, exp = self.data[src], self.expires.get(src)
         size = self.size_of(src)
+        dirty = self.ks.dirty
         self.delete(src)
         self.delete(dst)
         self.put(dst, value, size - len(src) + len(dst))
+        self.ks.dirty = dirty + 1
         if exp is not None:
             self.set_expiry(dst, exp)
 
     def flush(self) -> None:
+        """Remove every key, counted one change each (Redis's emptyData)."""
+        self.ks.dirty += len(self.data)
         for key in list(self.watchers):
             if key in self.data:
                 self.touched(key)

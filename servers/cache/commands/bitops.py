@@ -288,6 +288,7 @@ def _bitfield(c: Any, a: list[bytes], readonly: bool) -> bytes:
     if need_bytes > len(buf):
         buf.extend(bytes(need_bytes - len(buf)))
     replies = []
+    changes = 0  # Redis: server.dirty += each SET or INCRBY written
     for sub, signed, bits, offset, arg, pol in ops:
         cur = _read_field(buf, offset, bits, signed)
         if sub == b"GET":
@@ -305,9 +306,12 @@ def _bitfield(c: Any, a: list[bytes], readonly: bool) -> bytes:
             replies.append(resp.null(c.proto))
             continue
         _write_field(buf, offset, bits, new)
+        changes += 1
         replies.append(resp.integer(reply_value))
+    dirty = c.db.ks.dirty
     if old is None or bytes(buf) != old:
         _store(c, a[1], bytes(buf))
+    c.db.ks.dirty = dirty + changes
     return _replies(replies)
 
 

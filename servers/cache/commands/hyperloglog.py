@@ -80,11 +80,12 @@ def pfadd(c: Any, a: list[bytes]) -> bytes:
     old = _lookup(c, key, False)
     h = _view(c, old)
     try:
-        changed = h.add(a[2:]) or old is None
+        changed = h.add(a[2:]) + (old is None)  # Redis: creation and each register changed
     except hll.Corrupted:
         raise CommandError(hll.CORRUPTED) from None
     if changed:
         _store(c, key, h.value())
+        c.db.ks.dirty += changed - 1  # (put counted one)
     return resp.ONE if changed else resp.ZERO
 
 

@@ -127,8 +127,10 @@ def move(c: Any, a: list[bytes]) -> bytes:
     if value is None or dst.peek(a[1]) is not None:
         return resp.ZERO
     size, at = src.size_of(a[1]), src.expires.get(a[1])
+    dirty = src.ks.dirty
     src.delete(a[1])
     place(c, dst, a[1], value, size, at)
+    src.ks.dirty = dirty + 1  # Redis counts the move once
     return resp.ONE
 
 
@@ -155,6 +157,7 @@ def swapdb(c: Any, a: list[bytes]) -> bytes:
     for db in (x, y):
         for key in list(db.data):
             _wake(c, db, key)
+    c.state.keyspace.dirty += 1
     return resp.OK
 
 

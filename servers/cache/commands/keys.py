@@ -180,6 +180,7 @@ def _expire(c: Any, a: list[bytes], unit_ms: int, absolute: bool) -> bytes:
         db.delete(a[1])  # a time in the past deletes the key, as in Redis (not while loading)
     else:
         db.set_expiry(a[1], when)
+        db.ks.dirty += 1
     return resp.ONE
 
 
@@ -246,7 +247,10 @@ def persist(c: Any, a: list[bytes]) -> bytes:
     db = c.db
     if db.peek(a[1]) is None:
         return resp.ZERO
-    return resp.ONE if db.persist(a[1]) else resp.ZERO
+    if not db.persist(a[1]):
+        return resp.ZERO
+    db.ks.dirty += 1
+    return resp.ONE
 
 
 # --- introspection: what eviction sees --------------------------------------------

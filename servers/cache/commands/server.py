@@ -407,6 +407,7 @@ def flushdb(c: Any, a: list[bytes]) -> bytes:
 def flushall(c: Any, a: list[bytes]) -> bytes:
     _flush_mode(a)
     c.state.keyspace.flushall()
+    c.state.keyspace.dirty += 1  # Redis: the removed keys, and one (no save points: no save)
     return resp.OK
 
 

@@ -182,8 +182,9 @@ def getex(c: Any, a: list[bytes]) -> bytes:
     if v is not None:
         if at is not None:
             db.set_expiry(a[1], at)
-        elif persist:
-            db.persist(a[1])
+            db.ks.dirty += 1
+        elif persist and db.persist(a[1]):
+            db.ks.dirty += 1
     return resp.bulk(v, c.proto)
 
 
