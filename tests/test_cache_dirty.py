@@ -24,6 +24,7 @@ from harness.services import RedisServer
 LUA = "redis.call('set', KEYS[1], 'x'); redis.call('rpush', KEYS[2], 'a', 'b'); return 1"
 
 # One step: a command (a list), or a tuple of commands sent as MULTI/EXEC.
+# fmt: off
 STEPS: list[list[str] | tuple[list[str], ...]] = [
     # strings
     ["SET", "k1", "v"], ["SET", "k1", "w", "NX"], ["SETNX", "k2", "v"], ["SETNX", "k2", "v"],
@@ -68,6 +69,19 @@ STEPS: list[list[str] | tuple[list[str], ...]] = [
     ["XGROUP", "DELCONSUMER", "x1", "g", "c9"], ["XGROUP", "SETID", "x1", "g", "0"],
     ["XDEL", "x1", "1-1", "7-7"], ["XTRIM", "x1", "MAXLEN", "1"], ["XSETID", "x1", "5-0"],
     ["XGROUP", "DESTROY", "x1", "g"],
+    ["XADD", "x3", "1-1", "f", "v"], ["XADD", "x3", "2-1", "f", "v"], ["XADD", "x3", "3-1", "f", "v"],
+    ["XADD", "x3", "4-1", "f", "v"], ["XGROUP", "CREATE", "x3", "g", "0"],
+    ["XREADGROUP", "GROUP", "g", "c1", "COUNT", "3", "STREAMS", "x3", ">"],
+    ["XREADGROUP", "GROUP", "g", "c2", "STREAMS", "x3", "0"],
+    ["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "x3", "0"],
+    ["XREADGROUP", "GROUP", "g", "c4", "NOACK", "STREAMS", "x3", ">"],
+    ["XREADGROUP", "GROUP", "g", "c5", "STREAMS", "x3", ">"],
+    ["XCLAIM", "x3", "g", "c2", "0", "1-1", "2-1"], ["XCLAIM", "x3", "g", "c6", "0", "1-1", "2-1"],
+    ["XCLAIM", "x3", "g", "c7", "0", "9-9"], ["XCLAIM", "x3", "g", "c2", "0", "3-1", "LASTID", "5-0"],
+    ["XAUTOCLAIM", "x3", "g", "c8", "0", "0"], ["XAUTOCLAIM", "x3", "g", "c8", "0", "0", "COUNT", "1"],
+    ["XDEL", "x3", "1-1"], ["XAUTOCLAIM", "x3", "g", "c9", "0", "0"],
+    ["XACK", "x3", "g", "2-1", "3-1", "4-1", "8-8"], ["XTRIM", "x3", "MAXLEN", "0"],
+    ["XADD", "x3", "MAXLEN", "1", "*", "f", "v"], ["XADD", "x4", "NOMKSTREAM", "*", "f", "v"],
     # geo, hyperloglog
     ["GEOADD", "g1", "13.36", "38.11", "p", "15.08", "37.50", "q"],
     ["GEOSEARCHSTORE", "g2", "g1", "FROMLONLAT", "13.36", "38.11", "BYRADIUS", "500", "km"],
@@ -79,7 +93,16 @@ STEPS: list[list[str] | tuple[list[str], ...]] = [
     ["EXPIREAT", "k8", "4000000000"], ["PERSIST", "k8"], ["PERSIST", "k8"], ["EXPIRE", "k8", "0"],
     ["EVAL", LUA, "2", "e1", "e2"],
     (["SET", "m1", "a"], ["LPUSH", "m2", "a", "b"], ["INCR", "m3"]),
-    ["SWAPDB", "0", "1"], ["SWAPDB", "0", "1"], ["FLUSHDB"],
+    ["SWAPDB", "0", "1"], ["SWAPDB", "0", "1"], ["FLUSHDB"], ["SET", "f1", "v"], ["FLUSHALL"],
+]
+# fmt: on
+
+# Pipelines: runs of SET, GET, INCR and LPUSH (servers/cache/runs.py) count as single calls.
+PIPELINES = [
+    [["LPUSH", "r1", str(i)] for i in range(20)],
+    [["LPUSH", f"r{i % 3}", str(i)] for i in range(20)],
+    [["SET", f"q{i % 5}", str(i)] for i in range(20)] + [["GET", "q1"]] * 5,
+    [["INCR", "i1"] for _ in range(20)] + [["INCR", f"i{i}"] for i in range(20)],
 ]
 
 # Commands whose delta is left different, with the reason. Keyed by the step's index.
@@ -120,7 +143,10 @@ def _run(port: int) -> list[object]:
         (["BLPOP", "w1", "0"], ["RPUSH", "w1", "a", "b"]),
         (["BLMOVE", "w2", "w3", "LEFT", "LEFT", "0"], ["RPUSH", "w2", "a"]),
         (["BZPOPMIN", "w4", "0"], ["ZADD", "w4", "1", "a", "2", "b"]),
-        (["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "w5", ">"], ["XADD", "w5", "*", "f", "v"]),
+        (
+            ["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "w5", ">"],
+            ["XADD", "w5", "*", "f", "v"],
+        ),
     ):
         if pop[0] == "XREADGROUP":
             r.execute_command("XGROUP", "CREATE", "w5", "g", "$", "MKSTREAM")
@@ -133,6 +159,13 @@ def _run(port: int) -> list[object]:
         t.join(5)
         other.close()
         out.append(changes() - before)
+    for cmds in PIPELINES:
+        before = changes()
+        p = r.pipeline(transaction=False)
+        for c in cmds:
+            p.execute_command(*c)
+        p.execute()
+        out.append(changes() - before)
     r.close()
     return out
 
@@ -144,7 +177,7 @@ def deltas() -> Iterator[tuple[list[object], list[object]]]:
 
 
 def _name(i: int) -> str:
-    step = STEPS[i] if i < len(STEPS) else ["blocking", str(i - len(STEPS))]
+    step = STEPS[i] if i < len(STEPS) else ["blocking or pipeline", str(i - len(STEPS))]
     return " ".join(step[0] if isinstance(step, tuple) else step[:3])
 
 

@@ -143,9 +143,11 @@ def _entry_value(i: ID, fields: Fields) -> list[Any]:
     return [format_id(i), list(fields)]
 
 
-def _changed(c: Any, key: bytes, s: Stream, before: int) -> None:
-    """Account the memory delta (and mark WATCHers) after a write to ``s``."""
-    c.db.grow(key, s.memory() - before)
+def _changed(c: Any, key: bytes, s: Stream, before: int, changes: int = 1) -> None:
+    """Account the memory delta (and mark WATCHers) after a write to ``s``; ``changes``
+    is what Redis counts (XDEL, XTRIM, XACK: the entries; XCLAIM: each claimed, and a
+    consumer created)."""
+    c.db.grow(key, s.memory() - before, changes)
 
 
 def _signal(c: Any, key: bytes) -> None:
@@ -338,7 +340,7 @@ def xtrim(c: Any, a: list[bytes]) -> bytes:
     before = s.memory()
     n = _trim(s, t)
     if n:
-        _changed(c, a[1], s, before)
+        _changed(c, a[1], s, before, n)
     return resp.integer(n)
 
 
@@ -393,7 +395,7 @@ def xdel(c: Any, a: list[bytes]) -> bytes:
     before = s.memory()
     n = sum(1 for i in ids if s.delete(i))
     if n:
-        _changed(c, a[1], s, before)
+        _changed(c, a[1], s, before, n)
     return resp.integer(n)
 
 
@@ -591,6 +593,7 @@ def _xread(c: Any, a: list[bytes], xreadgroup: bool) -> bytes | None:
         if r.group is not None:
             g = s.groups[r.group]
             before = s.memory()
+            created = r.consumer not in g.consumers
             if gt is not None:  # the consumer's history: always answered at once
                 start = incr_id(gt) or MAX_ID
                 body = _encode_history(c, _history(s, g, r.consumer, start, r.count, now))
@@ -600,7 +603,7 @@ def _xread(c: Any, a: list[bytes], xreadgroup: bool) -> bytes | None:
                 body = _entries(got)
             else:
                 continue
-            _changed(c, key, s, before)
+            _changed(c, key, s, before, 1 + created)  # Redis: a consumer created counts one
             parts.append((key, body))
         elif gt is not None and len(s) and s.last_valid_id() > gt:
             start = incr_id(gt) or MAX_ID
@@ -820,7 +823,7 @@ def xack(c: Any, a: list[bytes]) -> bytes:
     before = s.memory()
     n = sum(1 for i in ids if g.ack(i))
     if n:
-        _changed(c, a[1], s, before)
+        _changed(c, a[1], s, before, n)
     return resp.integer(n)
 
 
@@ -928,7 +931,9 @@ def xclaim(c: Any, a: list[bytes]) -> bytes:
             raise CommandError(b"-ERR Unrecognized XCLAIM option '%s'\r\n" % a[j])
         j += 1
     before = s.memory()
-    if last > g.last_id:
+    changes = int(a[3] not in g.consumers)  # (counted if the consumer is created)
+    moved = last > g.last_id  # counted when nothing is claimed (a claim carries it)
+    if moved:
         g.last_id = last
     if when == -1 or when < 0 or when > now:
         when = now
@@ -939,6 +944,7 @@ def xclaim(c: Any, a: list[bytes]) -> bytes:
         if fields is None:
             if nack is not None:  # deleted meanwhile: it can never be processed
                 g.ack(i)
+                changes += 1
             continue
         if force and nack is None:
             nack = Nack(None, now)
@@ -949,7 +955,9 @@ def xclaim(c: Any, a: list[bytes]) -> bytes:
             continue
         _claim_one(s, g, a[3], i, nack, when, now, retrycount, justid)
         out.append(_bid(i) if justid else _entry(i, fields))
-    _changed(c, a[1], s, before)
+    if a[3] not in g.consumers:
+        changes -= 1  # nothing claimed: no consumer created
+    _changed(c, a[1], s, before, changes + (len(out) or moved))
     return b"*%d\r\n" % len(out) + b"".join(out)
 
 
@@ -980,6 +988,7 @@ def xautoclaim(c: Any, a: list[bytes]) -> bytes:
     s, g = _group(c, a[1], a[2])
     now = c.db.ks.clock()
     before = s.memory()
+    absent = a[3] not in g.consumers
     attempts = count * 10
     out: list[bytes] = []
     deleted: list[ID] = []
@@ -1001,7 +1010,8 @@ def xautoclaim(c: Any, a: list[bytes]) -> bytes:
         _claim_one(s, g, a[3], i, nack, now, now, -1, justid)
         out.append(_bid(i) if justid else _entry(i, fields))
         count -= 1
-    _changed(c, a[1], s, before)
+    created = absent and a[3] in g.consumers  # Redis counts a consumer created, each claim
+    _changed(c, a[1], s, before, created + len(out) + len(deleted))  # and each deleted entry
     return (
         b"*3\r\n" + _bid(end_id) + b"*%d\r\n" % len(out) + b"".join(out)
         + resp.bulks([format_id(i) for i in deleted])
