@@ -173,6 +173,7 @@ def _run(port: int) -> list[object]:
 @pytest.fixture(scope="module")
 def deltas() -> Iterator[tuple[list[object], list[object]]]:
     with python_module("servers.cache", port=0) as ours, RedisServer() as real:
+        assert ours.port is not None
         yield _run(ours.port), _run(real.port)
 
 
