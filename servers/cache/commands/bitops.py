@@ -285,10 +285,11 @@ def _bitfield(c: Any, a: list[bytes], readonly: bool) -> bytes:
     old = _string(c, a[1], write=True)
     buf = bytearray(old or b"")
     need_bytes = max(((o + b - 1) >> 3) + 1 for sub, _, b, o, _, _ in ops if sub != b"GET")
+    grown = old is None or need_bytes > len(buf)  # (created or grown: every write counts)
     if need_bytes > len(buf):
         buf.extend(bytes(need_bytes - len(buf)))
     replies = []
-    changes = 0  # Redis: server.dirty += each SET or INCRBY written
+    changes = 0  # Redis 7.0: server.dirty += each SET or INCRBY written that changed anything
     for sub, signed, bits, offset, arg, pol in ops:
         cur = _read_field(buf, offset, bits, signed)
         if sub == b"GET":
@@ -306,7 +307,7 @@ def _bitfield(c: Any, a: list[bytes], readonly: bool) -> bytes:
             replies.append(resp.null(c.proto))
             continue
         _write_field(buf, offset, bits, new)
-        changes += 1
+        changes += grown or new != cur
         replies.append(resp.integer(reply_value))
     dirty = c.db.ks.dirty
     if old is None or bytes(buf) != old:
