@@ -60,6 +60,11 @@ STEPS: list[list[str] | tuple[list[str], ...]] = [
     ["ZREMRANGEBYRANK", "z2", "0", "1"], ["ZREMRANGEBYSCORE", "z3", "0", "2"],
     ["ZREMRANGEBYLEX", "z5", "-", "+"], ["ZPOPMIN", "z6", "2"], ["ZPOPMAX", "z3"],
     ["ZMPOP", "1", "z1", "MIN"], ["BZPOPMIN", "z2", "0.01"],
+    ["ZADD", "z7", "1", "a", "2", "b", "3", "c"], ["ZADD", "z7", "XX", "CH", "5", "a", "6", "d"],
+    ["ZADD", "z7", "NX", "9", "a", "7", "e"], ["ZADD", "z7", "GT", "1", "b", "8", "c"],
+    ["ZADD", "z7", "1", "b"], ["ZMPOP", "1", "z7", "MAX", "COUNT", "9"],
+    ["BZMPOP", "0.01", "1", "z2", "MIN", "COUNT", "5"], ["ZINTERSTORE", "z8", "1", "nope"],
+    ["ZUNIONSTORE", "z5", "1", "nope"],
     # streams
     ["XADD", "x1", "1-1", "f", "v"], ["XADD", "x1", "2-1", "f", "v"], ["XADD", "x1", "3-1", "f", "v"],
     ["XGROUP", "CREATE", "x2", "g", "$", "MKSTREAM"], ["XGROUP", "CREATE", "x1", "g", "0"],
@@ -91,7 +96,10 @@ STEPS: list[list[str] | tuple[list[str], ...]] = [
     ["COPY", "h2", "h3"], ["DEL", "k3", "k4", "nope"], ["UNLINK", "k5"], ["RENAME", "k7", "k9"],
     ["RENAMENX", "k9", "k10"], ["MOVE", "k10", "3"], ["EXPIRE", "k8", "100"], ["PEXPIRE", "k8", "100000"],
     ["EXPIREAT", "k8", "4000000000"], ["PERSIST", "k8"], ["PERSIST", "k8"], ["EXPIRE", "k8", "0"],
-    ["EVAL", LUA, "2", "e1", "e2"],
+    ["EVAL", LUA, "2", "e1", "e2"], ["COPY", "e2", "h3", "REPLACE"], ["COPY", "e2", "h3"],
+    ["DEL", "nope"], ["EXPIRE", "nope", "10"], ["SETRANGE", "sr2", "0", ""],
+    ["LSET", "e2", "0", "z"], ["LINSERT", "e2", "AFTER", "nope", "q"], ["LREM", "e2", "0", "nope"],
+    ["GETDEL", "e1"], ["SET", "k11", "1", "KEEPTTL", "GET"], ["DECR", "k11"],
     (["SET", "m1", "a"], ["LPUSH", "m2", "a", "b"], ["INCR", "m3"]),
     ["SWAPDB", "0", "1"], ["SWAPDB", "0", "1"], ["FLUSHDB"], ["SET", "f1", "v"], ["FLUSHALL"],
 ]
@@ -143,6 +151,12 @@ def _run(port: int) -> list[object]:
         (["BLPOP", "w1", "0"], ["RPUSH", "w1", "a", "b"]),
         (["BLMOVE", "w2", "w3", "LEFT", "LEFT", "0"], ["RPUSH", "w2", "a"]),
         (["BZPOPMIN", "w4", "0"], ["ZADD", "w4", "1", "a", "2", "b"]),
+        (["BLMPOP", "0", "1", "w6", "LEFT", "COUNT", "2"], ["RPUSH", "w6", "a", "b", "c"]),
+        (
+            ["BZMPOP", "0", "1", "w7", "MIN", "COUNT", "2"],
+            ["ZADD", "w7", "1", "a", "2", "b", "3", "c"],
+        ),
+        (["BRPOPLPUSH", "w8", "w9", "0"], ["LPUSH", "w8", "a"]),
         (
             ["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "w5", ">"],
             ["XADD", "w5", "*", "f", "v"],
@@ -158,6 +172,13 @@ def _run(port: int) -> list[object]:
         r.execute_command(*push)
         t.join(5)
         other.close()
+        out.append(changes() - before)
+    # RESTORE of a value DUMPed by the same server: new key, then REPLACE.
+    r.rpush("dumped", "a", "b")
+    payload = r.dump("dumped")
+    for restore in (["rk", "0", payload], ["rk", "0", payload, "REPLACE"]):
+        before = changes()
+        r.execute_command("RESTORE", *restore)
         out.append(changes() - before)
     for cmds in PIPELINES:
         before = changes()

@@ -83,8 +83,8 @@ def _wake(c: Any, db: Database, key: bytes) -> None:
 
 def place(c: Any, db: Database, key: bytes, value: Any, size: int, ttl_at: int | None) -> None:
     """Store ``value`` at ``key`` of ``db`` (replacing), with an absolute expiry or none."""
-    if db.peek(key) is not None:
-        db.delete(key)
+    if db.peek(key) is not None and db.delete(key):
+        db.ks.dirty -= 1  # a replacement is one change (the put)
     db.put(key, value, size)
     if ttl_at is not None:
         db.set_expiry(key, ttl_at)

@@ -180,10 +180,7 @@ def blmpop(c: Any, a: list[bytes]) -> bytes | None:
         lst = db.peek(key)
         if type(lst) is not deque or not lst:
             return None
-        dirty = db.ks.dirty
-        reply = _pop_many(db, key, lst, left, count)
-        db.ks.dirty = dirty  # Redis 7.0 counts no change for a served blocked list pop
-        return reply
+        return _pop_many(db, key, lst, left, count)  # (counted, unlike a served BLPOP)
 
     c.park(keys, left, timeout, serve)
     return None

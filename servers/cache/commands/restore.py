@@ -76,10 +76,11 @@ def restore(c: Any, a: list[bytes]) -> bytes:
         raise CommandError("Bad data format") from None
     if ttl and not absttl:
         ttl += now
-    if replace:
-        db.delete(key)
+    replaced = replace and db.delete(key)
     if ttl and ttl <= now and not db.ks.loading:
-        return resp.OK  # already expired: nothing to create
+        return resp.OK  # already expired: nothing to create (a deleted key counted one)
+    if replaced:
+        db.ks.dirty -= 1  # a replacement is one change (the put)
     if isinstance(loaded, Stream):
         db.put_new(key, loaded)
         db.grow(key, loaded.memory())
