@@ -417,12 +417,12 @@ def test_a_script_runs_with_the_callers_acl():
     c = h.connect()
     h.cmd("AUTH", "bob", "x", client=c)
     r = h.cmd("EVAL", "return redis.call('GET','a')", "0", client=c)
-    assert r.startswith(b"-ERR ACL failure in script: User bob has no permissions to access")
+    assert r.startswith(b"-ERR The user executing the script can't access at least one of the keys")
     r = h.cmd("EVAL", "return redis.call('FLUSHALL')", "0", client=c)
-    assert r.startswith(b"-ERR ACL failure in script") and b"'flushall'" in r
+    assert r.startswith(b"-ERR The user executing the script can't run this command or subcommand")
     assert h.cmd("GET", "a") == b"$6\r\nsecret\r\n"
     r = h.cmd("EVAL", "return redis.pcall('GET','a')['err']", "0", client=c)
-    assert b"ACL failure" in r
+    assert b"The user executing the script can't" in r
     h.cmd("SET", "b1", "mine")
     assert h.cmd("EVAL", "return redis.call('GET','b1')", "0", client=c) == b"$4\r\nmine\r\n"
     assert any(e.context == "lua" for e in h.state.acl.log)
@@ -540,4 +540,4 @@ def test_thirty_thousand_key_and_channel_patterns_in_one_setuser():
     user = h.state.acl.users["many"]
     assert len(user.keys) == len(user.channels) == 30000
     assert h.cmd("ACL", "SETUSER", "many", "resetkeys", "~a", "~a", "%R~a") == b"+OK\r\n"
-    assert user.keys == [("RW", b"a"), ("R", b"a")]
+    assert user.keys == [("RW", b"a")]  # (a pattern given again adds its rights, as Redis)

@@ -78,7 +78,11 @@ test_cache_hostile.py (attacks: Lua sandbox and kill, ACL key positions, secrets
 SLOWLOG, bad AOF manifests, what a restart keeps), test_cache_restarts.py (TTLs across a
 restart, CONFIG SET appendonly, damage in the middle of an AOF, BGSAVE meeting
 BGREWRITEAOF), test_cache_hostile_ops.py (CLIENT REPLY, ACL hashes, MEMORY USAGE
-against redis-server).
+against redis-server), test_cache_hostile_acl.py (rights taken away between MULTI and
+EXEC, ACL LOG of failed logins, %R~/%W~ against Redis's key specs, CLIENT PAUSE WRITE and
+-OOM meeting write subcommands, CLIENT LIST flags, SLOWLOG of AUTH, against redis-server),
+test_cache_hostile_aof.py (Redis's own AOF files, hand-edited manifests, a full disk,
+forks inside EXEC or a slow script, SIGKILL loops in rewrites).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py), against a
 running server or, for the units that start their own servers (auth, acl, info,
 introspection, pause...), started by runtest itself through a ``src/redis-server``
@@ -89,6 +93,5 @@ load: ``make load-cache`` (locust).
 
 What Redis has that this does not: RDB files (our snapshot has its own
 format), ACL selectors, replication, client-side caching,
-keyspace notifications, CONFIG REWRITE, DEBUG, MIGRATE, cluster mode; the output
-buffer limits of normal clients (pub/sub and unauthenticated ones are limited).
+keyspace notifications, CONFIG REWRITE, DEBUG, MIGRATE, cluster mode.
 """

@@ -53,6 +53,7 @@ NOPERM_CHANNEL = (
 NO_AUTH_COMMANDS = frozenset({"auth", "hello", "quit", "reset"})
 ACL_LOG_MAX = 128  # Redis's acllog-max-len
 ACL_LOG_MERGE_SECONDS = 60  # identical denials within this are one entry, counted
+ACL_LOG_SCAN = 10  # how many of the latest entries a denial is compared with (Redis's toscan)
 
 # Every category Redis 7.0 has, in ACL CAT's order.
 CATEGORIES = (
@@ -240,14 +241,8 @@ class User:
             self.allkeys, self.keys = True, []
         elif low == "resetkeys":
             self.allkeys, self.keys = False, []
-        elif rule.startswith("~"):
-            self._add_key("RW", rule[1:])
-        elif rule.startswith("%"):
-            perm, tilde, pattern = rule[1:].partition("~")
-            perm = perm.upper()
-            if not tilde or not perm or set(perm) - {"R", "W"}:
-                raise AclError("Syntax error")
-            self._add_key("RW" if set(perm) == {"R", "W"} else perm, pattern)
+        elif rule[:1] in ("~", "%"):
+            self._add_key(*_key_rule(rule))
         elif low in ("allchannels", "&*"):
             self.allchannels, self.channels = True, []
         elif low == "resetchannels":
@@ -296,10 +291,17 @@ class User:
                 "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
                 "does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
             )
-        if pattern == "*" and perm == "RW":
-            self.allkeys, self.keys = True, []
+        key = pattern.encode("utf-8", "surrogateescape")
+        seen = self._seen.get(id(self.keys))
+        if seen is None or seen[0] is not self.keys:
+            seen = self._seen[id(self.keys)] = (self.keys, {p for _, p in self.keys})
+        if key not in seen[1]:
+            self.keys.append((perm, key))
+            seen[1].add(key)
             return
-        self._add_once(self.keys, (perm, pattern.encode("utf-8", "surrogateescape")))
+        for i, (had, p) in enumerate(self.keys):  # the same pattern again: its rights add up
+            if p == key:  # (Redis: "%R~a ~a" is "~a", "%R~* %W~*" is "~*")
+                self.keys[i] = ("RW" if set(had + perm) == {"R", "W"} else had, p)
 
     def _add_once(self, items: list[Any], item: Any) -> None:
         """Append ``item`` to ``items`` (``keys`` or ``channels``) unless it is there; the
@@ -420,9 +422,10 @@ class User:
     # -- description -------------------------------------------------------------------
     def describe(self) -> str:
         """The user as one ``ACL LIST`` line (also the ACL file's format)."""
-        words = ["user", self.name, "on" if self.enabled else "off", *self.flags]
-        if self.nopass:
+        words = ["user", self.name, "on" if self.enabled else "off"]
+        if self.nopass:  # (Redis's ACLUserFlags order: on/off, nopass, the sanitize flags)
             words.append("nopass")
+        words += self.flags
         words += ["#" + h for h in self.passwords]
         words += self.key_words()
         words += self.channel_words()
@@ -441,6 +444,28 @@ class User:
 
     def command_text(self) -> str:
         return " ".join(self.rules)
+
+
+def _key_rule(rule: str) -> tuple[str, str]:
+    """``~pattern`` or ``%R~pattern``, ``%W~``, ``%RW~`` as (rights, pattern), parsed as Redis's
+    ACLSetSelector: each of R and W at most once, then ``~`` (``%R`` alone is an empty
+    pattern); ``%RW~*`` is a pattern, only ``~*`` means allkeys."""
+    if rule[0] == "~":
+        return "RW", rule[1:]
+    perm = ""
+    i = 1
+    while i < len(rule):
+        ch = rule[i].upper()
+        i += 1
+        if ch in "RW" and ch not in perm:
+            perm += ch
+        elif ch == "~":
+            break
+        else:
+            raise AclError("Syntax error")
+    if not perm:
+        raise AclError("Syntax error")
+    return ("RW" if len(perm) == 2 else perm), rule[i:]
 
 
 def has_spaces(s: str) -> bool:
@@ -467,7 +492,7 @@ class LogEntry:
     context: str  # toplevel, multi, lua
     object: str
     username: str
-    created: float
+    created: float  # the last update (Redis's ctime): a merged denial moves it
     client_info: str
 
 
@@ -544,13 +569,17 @@ class Acl:
         return None
 
     def add_log(self, reason: str, obj: str, username: str, context: str, client_info: str) -> None:
+        """As Redis's addACLLogEntry: a denial like one of the ``ACL_LOG_SCAN`` latest entries,
+        updated less than a minute ago, counts there (and updates it: a brute force of AUTH
+        stays one entry however long it goes on); else it is a new entry, first."""
         now = time.time()
-        for i, e in enumerate(self.log):
+        for i, e in enumerate(self.log[:ACL_LOG_SCAN]):
             if (e.reason, e.object, e.username, e.context) == (reason, obj, username, context) and (
-                now - e.created < ACL_LOG_MERGE_SECONDS
+                abs(now - e.created) <= ACL_LOG_MERGE_SECONDS
             ):
                 e.count += 1
                 e.client_info = client_info
+                e.created = now  # (Redis's ctime: the last update, what age-seconds counts from)
                 self.log.insert(0, self.log.pop(i))  # the latest denial first, as Redis
                 return
         self.log.insert(0, LogEntry(1, reason, context, obj, username, now, client_info))
@@ -685,13 +714,39 @@ KEY_ROLES: dict[str, Any] = {
 }  # fmt: skip
 
 
+# Where Redis 7.0's key spec says otherwise than the command's flags: read when the spec
+# has ACCESS (the value is handed back), write when it has INSERT, DELETE or UPDATE. A spec
+# with neither (EXISTS, TYPE, LLEN, WATCH, OBJECT ENCODING: only the key's existence or
+# metadata) needs a pattern that matches, whatever it grants: ``%W~w*`` may EXISTS w1.
+# XGROUP CREATE, XACK, GEOADD change a key without reading it; EVAL and FCALL's keys may
+# be read and written. (Compared with src/commands.c's key specs, one per command here.)
+KEY_ACCESS: dict[str, tuple[bool, bool]] = {
+    **dict.fromkeys(
+        """exists type touch watch strlen llen scard sismember zcard hlen hexists hstrlen xlen
+        object|freq object|encoding object|idletime object|refcount memory|usage""".split(),
+        (False, False),
+    ),
+    **dict.fromkeys(
+        """geoadd xack xclaim xautoclaim xgroup|create xgroup|setid xgroup|destroy
+        xgroup|createconsumer xgroup|delconsumer""".split(),
+        (False, True),
+    ),
+    **dict.fromkeys("eval evalsha fcall".split(), (True, True)),
+    **dict.fromkeys("xreadgroup pfdebug".split(), (True, False)),
+}
+
+
 def key_roles(cmd: Command, args: list[bytes]) -> list[tuple[bytes, bool, bool]]:
     """Each key of a call with the access it needs: (key, read, write)."""
     roles = KEY_ROLES.get(cmd.name)
     if roles is not None:
         return list(roles(cmd, args))
-    write = "write" in cmd.flags
-    read = not write or cmd.name not in WRITE_ONLY
+    access = KEY_ACCESS.get(cmd.name)
+    if access is not None:
+        read, write = access
+    else:
+        write = "write" in cmd.flags
+        read = not write or cmd.name not in WRITE_ONLY
     return [(k, read, write) for k in key_args(cmd, args)]
 
 

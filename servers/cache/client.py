@@ -65,6 +65,7 @@ class Client(Session):
         self.multi: list[list[bytes]] | None = None  # commands queued since MULTI
         self.multi_failed = False
         self.in_exec = False  # inside EXEC blocking commands must not block
+        self.exec_size = 0  # inside EXEC: how many commands it runs (CLIENT LIST's multi=)
         self.watching: list[tuple[Any, bytes]] = []  # (database, key) pairs under WATCH
         self.watch_dirty = False  # one of them was written since WATCH: EXEC fails
         self.user: Any = None  # the ACL user (servers.cache.acl.User) set by fresh_login
@@ -136,7 +137,7 @@ class Client(Session):
             if refused is not None:
                 if cmd.name == "exec":  # NOAUTH/NOPERM on EXEC itself: in MULTI or not
                     return self._abort_exec(cmd, refused)
-                self.state.observer.rejected(cmd, refused)
+                self.state.observer.rejected(cmd.called(args), refused)
                 if not self.authenticated and self._unauth_output_over(refused):
                     self.conn.log.warning("closing: unauthenticated client not reading its replies")
                     self.conn.abort()
@@ -145,7 +146,7 @@ class Client(Session):
             refused = ops.monitor_refusal(cmd)
             if refused is not None:
                 if refused:  # (MONITOR again is not a rejected call: it answers nothing)
-                    self.state.observer.rejected(cmd, refused)
+                    self.state.observer.rejected(cmd.called(args), refused)
                     refused = self.reject(refused)
                 return refused
         busy = self.state.busy_script
@@ -158,10 +159,10 @@ class Client(Session):
                     self.multi_failed = True
                 return refused
         if self.state.misconf is not None:
-            refused = self._misconf(cmd, self.state.misconf)
+            refused = self._misconf(cmd, args, self.state.misconf)
             if refused is not None:
                 return refused
-        if self.state.min_replicas_to_write and "write" in cmd.flags:
+        if self.state.min_replicas_to_write and "write" in cmd.called(args).flags:
             refused = self.state.admit_replicated_write()
             if refused is not None:
                 return self.reject(refused)
@@ -174,7 +175,7 @@ class Client(Session):
             return self._abort_exec(cmd, refused) if cmd.name == "exec" else refused
         if self.multi is not None:
             if self.state.evictor.maxmemory:
-                refused = self._multi_oom(cmd)
+                refused = self._multi_oom(cmd, args)
                 if refused is not None:
                     return refused
             if "no-multi" in cmd.flags:
@@ -184,20 +185,24 @@ class Client(Session):
                 return QUEUED
         return None
 
-    def _misconf(self, cmd: Command, misconf: bytes) -> bytes | None:
+    def _misconf(self, cmd: Command, args: list[bytes], misconf: bytes) -> bytes | None:
         """The AOF cannot be written: a write command, PING, or an EXEC of writes is
         refused with -MISCONF (EXEC discards its transaction: EXECABORT), as Redis does."""
         if cmd.name == "exec" and self.multi is not None:  # writes queued before the error
-            get = self.state.registry.get
-            if not any("write" in getattr(get(q[0]), "flags", ()) for q in self.multi):
+            if not any(self._writes(q) for q in self.multi):
                 return None
             return self._abort_exec(cmd, misconf)
-        if "write" in cmd.flags or cmd.name == "ping":
-            self.state.observer.rejected(cmd, misconf)
+        if "write" in cmd.called(args).flags or cmd.name == "ping":
+            self.state.observer.rejected(cmd.called(args), misconf)
             return self.reject(misconf)
         return None
 
-    def _multi_oom(self, cmd: Command) -> bytes | None:
+    def _writes(self, args: list[bytes]) -> bool:
+        """A queued call writes (its subcommand's flags: XGROUP CREATE, FUNCTION FLUSH)."""
+        cmd = self.state.registry.get(args[0])
+        return cmd is not None and "write" in cmd.called(args).flags
+
+    def _multi_oom(self, cmd: Command, args: list[bytes]) -> bytes | None:
         """Over maxmemory Redis queues nothing (a queue may grow without bound) and aborts
         an EXEC whose queue holds a command that may grow memory; DISCARD, QUIT and RESET
         always run."""
@@ -210,7 +215,7 @@ class Client(Session):
         if refused is None:
             return None
         if cmd.name != "exec":
-            return self.refused(cmd, refused)
+            return self.refused(cmd.called(args), refused)  # (xgroup|create's row)
         return self._abort_exec(cmd, refused)
 
     def _abort_exec(self, cmd: Command, refused: bytes) -> bytes:
@@ -288,19 +293,26 @@ class Client(Session):
             query += len(b"*%d\r\n" % len(running)) + sum(
                 len(b"$%d\r\n" % len(x)) + len(x) + 2 for x in running
             )
-        flags = base["flags"]
-        if self.subscribed:
-            flags = "P"
-        if self.monitoring:
-            flags = "O"
-        if self.no_evict:
-            flags = flags.replace("N", "") + "e"
         multi = len(self.multi) if self.multi is not None else -1
+        if self.in_exec:  # (Redis's CLIENT_MULTI lasts until EXEC has run the queue)
+            multi = self.exec_size
+        flags = "".join(
+            f
+            for f, on in (
+                ("O", self.monitoring),
+                ("P", self.channels or self.patterns or self.shard_channels),  # RESP3 too
+                ("x", multi >= 0),
+                ("b", self.blocked is not None),
+                ("d", self.watch_dirty),
+                ("e", self.no_evict),
+            )
+            if on
+        )  # (each flag Redis's catClientInfoString would show, in its order)
         omem = client_buffers(self) - self.parser.buffered() - self.queued
         fields: dict[str, Any] = {
             "id": base["id"], "addr": base["addr"], "laddr": base["laddr"],
             "fd": -1,  # (netlib's Connection does not expose its socket)
-            "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags,
+            "name": base["name"], "age": base["age"], "idle": base["idle"], "flags": flags or "N",
             "db": base["db"], "sub": len(self.channels), "psub": len(self.patterns),
             "ssub": len(self.shard_channels),
             "multi": multi, "qbuf": query, "qbuf-free": 0, "argv-mem": argv,
@@ -330,7 +342,13 @@ class Client(Session):
 
     # -- transactions ---------------------------------------------------------------
     def execute(self, args: list[bytes]) -> bytes:
-        """Run one queued command inside EXEC (a blocking one answers as if timed out)."""
+        """Run one queued command inside EXEC (a blocking one answers as if timed out).
+        The user's permissions are asked again: they may have changed since it was queued
+        (Redis's execCommand re-checks each command, refusing it alone)."""
+        if self.restricted:
+            refused = acl.recheck(self, args)
+            if refused is not None:
+                return refused
         r = self.call(args)
         return r if r is not None else b"*-1\r\n"
 

@@ -46,7 +46,9 @@ SLOWLOG_MAX_STRING = 128
 LATENCY_SAMPLES = 160  # LATENCY_TS_LEN
 # Never in the slow log nor MONITOR's feed with their arguments (passwords).
 REDACTED = frozenset({"auth", "hello", "acl|setuser"})
-_NO_SLOWLOG = frozenset({"exec", "auth", "hello", "multi"})
+# Never in the slow log: EXEC, as Redis's skip_slowlog (what it ran is not logged either).
+# AUTH and HELLO are, their credentials redacted (Redis 7.0 logs them so).
+_NO_SLOWLOG = frozenset({"exec"})
 
 
 def _repr_arg(b: bytes) -> str:

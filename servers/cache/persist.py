@@ -15,7 +15,11 @@ Files (in ``dir``):
 Every file is RESP commands (``redis-check-aof`` reads them), with two
 commands of ours: ``SYSLAB.CRC <crc32>`` after every flushed batch, the CRC-32
 of the bytes since the previous one, so a flipped bit or a torn write is
-found, not replayed; and, closing a base or snapshot file, ``SYSLAB.END
+found, not replayed (an incremental file opens with one before any byte, holding the
+random seed its CRCs start from: the mark of a file of ours, so a file of whole commands
+without any, Redis's own AOF, is refused, not cut as a torn tail; and a secret, so a
+client's value shaped like our records cannot pass for an intact batch after a torn
+one); and, closing a base or snapshot file, ``SYSLAB.END
 <count>``: a file without it was never finished. ``SYSLAB.VALUE key
 <pickle>`` carries a value no command recreates (a stream with its consumer
 groups). When loading, a bad CRC or an unparsable tail in the *last*
@@ -92,6 +96,24 @@ END = b"SYSLAB.END"
 VALUE = b"SYSLAB.VALUE"
 CHUNK = 1000  # elements per rebuilding command (RPUSH/SADD/HSET/ZADD)
 CRC_EVERY = 64 * 1024  # bytes between CRC records when writing a whole dataset
+# An incremental file opens with a CRC record of its own, before any byte: the mark of a
+# file of ours, holding the file's *seed*, 32 random bits every CRC of the file starts
+# from. The mark: without it a file of whole commands and no CRC record at all could be
+# Redis's own AOF (loadable, and cut whole as a torn tail: every write in it deleted) or
+# one of ours torn inside its first batch (to be cut); with it, the first is refused.
+# The seed: a client's value may hold bytes shaped like our records around bytes whose
+# CRC-32 it computed; torn by a crash inside that value, the file then showed an
+# "intact batch" after the damage and the server refused to start (a client's data
+# deciding whether the server restarts). Without the seed no one can forge a batch.
+# (A seed of 0, the opening written before seeds, is plain CRC-32.)
+OPENING_SIZE = len(encode_command(CRC, b"%08x" % 0))
+
+
+def opening(seed: int) -> bytes:
+    return encode_command(CRC, b"%08x" % seed)
+
+
+RDB_MAGIC = b"REDIS"  # how an RDB file starts (Redis's base file with aof-use-rdb-preamble)
 
 # --- values as commands ----------------------------------------------------------------------
 
@@ -214,6 +236,19 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
     ``wanted()`` is asked before the rename: a forked child whose parent died
     (SIGKILL) drops its file rather than renaming it under a restarted server."""
     tmp = path.with_name(f"temp-{os.getpid()}-{path.name}")
+    try:
+        _write_dataset_to(tmp, ks, libraries)
+        if not wanted():
+            raise RuntimeError("not wanted any more")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the partial file must not keep its space (Redis unlinks)
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def _write_dataset_to(tmp: Path, ks: Keyspace, libraries: Iterable[bytes]) -> None:
     count = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
         w = ChecksumWriter(f)
@@ -227,12 +262,6 @@ def write_dataset(path: Path, ks: Keyspace, wanted: Callable[[], bool] = lambda:
         w.seal()
         f.flush()
         os.fsync(f.fileno())
-    if not wanted():
-        tmp.unlink()
-        raise RuntimeError("not wanted any more")
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-    return path.stat().st_size
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -248,6 +277,8 @@ class ReadResult:
     good_bytes: int  # bytes up to the last good CRC record
     size: int
     ended: bool  # a SYSLAB.END record was seen
+    foreign: bool = False  # whole commands and not one CRC record: not a file of ours
+    seed: int = 0  # an incr file's opening record (``opening``): where its CRCs start
 
 
 def read_commands(path: Path) -> ReadResult:
@@ -259,22 +290,25 @@ def read_commands(path: Path) -> ReadResult:
     pending: list[list[bytes]] = []
     good = 0
     pos = 0
-    crc = 0
+    crc = seed = 0
     ended = False
     try:
         cmds = parser.commands()
     except ProtocolError:
         cmds = _until_error(data)
+    foreign = bool(cmds) and not any(c[0] == CRC for c in cmds)
     for cmd in cmds:
         size = len(encode_command(*cmd))
         if cmd[0] == CRC and len(cmd) == 2:
-            if cmd[1] != b"%08x" % crc:
+            if pos == 0 and data.startswith(opening(_hex(cmd[1]))):
+                crc = seed = _hex(cmd[1])  # the opening record: the file's seed
+            elif cmd[1] != b"%08x" % crc:
                 break
             pos += size
             good = pos
             out += pending
             pending = []
-            crc = 0
+            crc = seed
             continue
         crc = zlib.crc32(data[pos : pos + size], crc)
         if data[pos : pos + size] != encode_command(*cmd):
@@ -284,7 +318,23 @@ def read_commands(path: Path) -> ReadResult:
             ended = True
         else:
             pending.append(cmd)
-    return ReadResult(out, good, len(data), ended)
+    return ReadResult(out, good, len(data), ended, foreign, seed)
+
+
+def read_seed(path: Path) -> int:
+    """An incr file's seed (its opening record's), 0 for a file without one."""
+    with open(path, "rb") as f:
+        head = f.read(OPENING_SIZE)
+    m = CRC_RECORD.fullmatch(head)
+    return int(m.group(1), 16) if m else 0
+
+
+def _hex(word: bytes) -> int:
+    """A CRC record's 8 hex digits (-1 if they are not: no seed is -1)."""
+    try:
+        return int(word, 16) if len(word) == 8 else -1
+    except ValueError:
+        return -1
 
 
 def _until_error(data: bytes) -> list[list[bytes]]:
@@ -305,14 +355,14 @@ def _until_error(data: bytes) -> list[list[bytes]]:
 CRC_RECORD = re.compile(rb"\*2\r\n\$10\r\nSYSLAB\.CRC\r\n\$8\r\n([0-9a-f]{8})\r\n")
 
 
-def intact_batch_after(data: bytes, start: int) -> bool:
+def intact_batch_after(data: bytes, start: int, seed: int = 0) -> bool:
     """Whether a whole batch that checks out (the bytes between two CRC records, matching
     the second) lies past ``start``, the damaged batch: then the damage is in the middle of
     the file, not a torn tail, and cutting there would delete acknowledged writes. (A
     damaged CRC record followed by a single batch still reads as a tail.)"""
     records = list(CRC_RECORD.finditer(data, start))
     return any(
-        b"%08x" % zlib.crc32(data[a.end() : b.start()]) == b.group(1)
+        b"%08x" % zlib.crc32(data[a.end() : b.start()], seed) == b.group(1)
         for a, b in zip(records, records[1:], strict=False)
     )
 
@@ -338,6 +388,7 @@ def parse_manifest(text: str) -> list[AofFile]:
     base: AofFile | None = None
     incrs: list[AofFile] = []
     others: list[AofFile] = []
+    names: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
         if line.startswith("#"):
             continue
@@ -355,6 +406,9 @@ def parse_manifest(text: str) -> list[AofFile]:
             raise CorruptFile(f"{MANIFEST} line {n}: a file name, not a path, is expected")
         if f.seq <= 0:
             raise CorruptFile(f"{MANIFEST} line {n}: bad sequence number {f.seq}")
+        if f.name in names:  # (it would be loaded twice)
+            raise CorruptFile(f"{MANIFEST} line {n}: {f.name} is listed twice")
+        names.add(f.name)
         if f.kind == "b":
             if base is not None:
                 raise CorruptFile(f"{MANIFEST} line {n}: a second base file")
@@ -393,7 +447,7 @@ class Aof:
         self.files: list[AofFile] = []
         self.fd = -1
         self.buf = bytearray()
-        self.crc = 0
+        self.seed = 0  # the open incr file's (``opening``)
         self.db = -1  # the database the log last SELECTed
         self.lock = threading.Lock()  # the fsync thread vs. closing or switching the fd
         self.buf_lock = threading.Lock()  # a script's worker thread feeds too
@@ -423,16 +477,30 @@ class Aof:
         write_atomically(self.manifest, [manifest_text(files).encode()])
         self.files = list(files)
 
-    def open_incr(self, after: int = 0) -> AofFile:
-        """A new incremental file, numbered past ``after`` and the manifest's; from now on
-        writes go to it (the manifest is updated). New means empty: a file of that name
-        can only be a leftover no manifest lists any more (CONFIG SET appendonly no, then
-        yes), whose writes must not be replayed over the new base."""
+    def new_file(self, kind: str, after: int = 0, avoid: Iterable[AofFile] = ()) -> AofFile:
+        """The next file of ``kind`` ("b" or "i"), numbered past ``after`` and the manifest's,
+        and named after no file the manifest (or ``avoid``, an older one) lists: Redis does
+        not tie a name to its ``seq``, so a manifest may list ``appendonly.aof.2.incr.aof`` as
+        seq 1, and creating seq 2 by that name truncated it (its writes lost, the new ones
+        then replayed twice)."""
+        seq = max(self.next_seq(kind), after + 1)
+        taken = {f.name for f in [*self.files, *avoid]}
+        word = "base" if kind == "b" else "incr"
+        while f"appendonly.aof.{seq}.{word}.aof" in taken:
+            seq += 1
+        return AofFile(f"appendonly.aof.{seq}.{word}.aof", seq, kind)
+
+    def open_incr(self, after: int = 0, avoid: Iterable[AofFile] = ()) -> AofFile:
+        """A new incremental file (``new_file``); from now on writes go to it (the manifest
+        is updated). New means empty: a file of that name can only be a leftover no
+        manifest lists any more (CONFIG SET appendonly no, then yes), whose writes must not
+        be replayed over the new base."""
         self.flush()
-        seq = max(self.next_seq("i"), after + 1)
-        f = AofFile(f"appendonly.aof.{seq}.incr.aof", seq, "i")
+        f = self.new_file("i", after, avoid)
+        seed = int.from_bytes(os.urandom(4), "big")
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
+            os.write(fd, opening(seed))  # (a short write is a torn tail: cut at load)
             self.write_manifest(self.files + [f])
         except OSError:  # writes stay with the old file, which the manifest still lists
             os.close(fd)
@@ -442,14 +510,21 @@ class Aof:
             if old >= 0:
                 os.fsync(old)
                 os.close(old)
+        self.seed = seed
         self.db = -1
-        self.size = 0
+        self.size = OPENING_SIZE
         return f
 
-    def open_existing(self, f: AofFile) -> None:
+    def open_existing(self, f: AofFile, seed: int = 0) -> None:
+        """Append to ``f`` (as loaded: ``seed`` is its opening record's; a file that was
+        cut to nothing gets an opening record again)."""
         fd = os.open(self.dir / f.name, os.O_WRONLY | os.O_APPEND)
+        if os.fstat(fd).st_size == 0:
+            seed = int.from_bytes(os.urandom(4), "big")
+            os.write(fd, opening(seed))
         with self.lock:
             self.fd = fd
+        self.seed = seed
         self.size = os.fstat(fd).st_size
 
     # -- writing ---------------------------------------------------------------------------------
@@ -486,7 +561,7 @@ class Aof:
         with self.buf_lock:
             data = bytes(self.buf)
             self.buf.clear()
-        record = data + encode_command(CRC, b"%08x" % zlib.crc32(data))
+        record = data + encode_command(CRC, b"%08x" % zlib.crc32(data, self.seed))
         view = memoryview(record)
         try:
             while view:
@@ -555,7 +630,12 @@ def replay(commands: Iterable[list[bytes]], run: Callable[[list[bytes]], bytes |
 
 def load_dataset_file(path: Path) -> list[list[bytes]]:
     """A base or snapshot file: all of it checks out, or CorruptFile."""
+    with open(path, "rb") as f:
+        if f.read(len(RDB_MAGIC)) == RDB_MAGIC:
+            raise CorruptFile(f"{path.name}: an RDB file (Redis's format), not one of ours")
     r = read_commands(path)
+    if r.foreign:
+        raise CorruptFile(_foreign(path.name, r.size))
     if r.good_bytes != r.size or not r.ended:
         raise CorruptFile(
             f"{path.name}: damaged at byte {r.good_bytes} of {r.size}"
@@ -573,19 +653,22 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
         path = directory / f.name
         if f.kind == "h":
             continue
-        if not path.exists():
-            if f.kind == "i" and f is incrs[-1]:
-                path.touch()  # a crash right after the manifest named it
-            else:
-                raise CorruptFile(f"{f.name} is in the manifest but missing")
+        if not path.exists():  # (never a crash: a file is created before a manifest names
+            # it, and the manifest's rename is made durable by an fsync of their directory)
+            raise CorruptFile(f"{f.name} is in the manifest but missing")
         if f.kind == "b":
             parts.append(load_dataset_file(path))
             continue
         r = read_commands(path)
+        if r.foreign:
+            raise CorruptFile(
+                _foreign(f.name, r.size, ", or one torn in its first batch")
+                + " (to drop it and start, truncate it to 0 bytes)"
+            )
         if r.good_bytes != r.size:
             if f is not incrs[-1]:
                 raise CorruptFile(f"{f.name}: damaged at byte {r.good_bytes} of {r.size}")
-            if intact_batch_after(path.read_bytes(), r.good_bytes):
+            if intact_batch_after(path.read_bytes(), r.good_bytes, r.seed):
                 raise CorruptFile(
                     f"{f.name}: damaged at byte {r.good_bytes} of {r.size} with intact writes "
                     f"after it (not a torn tail, nothing was cut); to drop them and start, "
@@ -599,6 +682,21 @@ def load_aof(directory: Path) -> tuple[list[AofFile], list[list[list[bytes]]]]:
             os.truncate(path, r.good_bytes)
         parts.append(r.commands)
     return files, parts
+
+
+def holds_writes(path: Path) -> bool:
+    """Whether an AOF file holds a command (an END record apart): more than the opening
+    record of an incr file, or a base of a dataset that was not empty."""
+    if path.stat().st_size <= OPENING_SIZE:
+        return False
+    return bool(read_commands(path).commands) or path.name.endswith(".incr.aof")
+
+
+def _foreign(name: str, size: int, torn: str = "") -> str:
+    return (
+        f"{name}: {size} bytes of commands without a {CRC.decode()} record: not a file of "
+        f"this server (Redis's own AOF?){torn}; nothing was cut"
+    )
 
 
 def put_value_into(db_of: Callable[[], Database]) -> Callable[[bytes, Any], None]:

@@ -4,8 +4,10 @@
 ``write_log`` the observer calls after each write command, the ``sync`` the
 session calls before a batch's replies go out, the cron's check on forked
 children (``poll``), and the loading at start (AOF if there is a manifest,
-else the snapshot). See ``persist``'s docstring for the formats and the
-guarantees.
+else the snapshot; AOF files holding writes without a manifest refuse the start).
+No child is forked inside EXEC or while a slow script runs: the request is
+scheduled and started by the cron, as Redis does. See ``persist``'s docstring
+for the formats and the guarantees.
 """
 
 from __future__ import annotations
@@ -110,11 +112,14 @@ class Persistence:
             self._remove_unlisted(files)  # what a crashed rewrite left behind
             incrs = [f for f in files if f.kind == "i"]
             if incrs:
-                self.aof.open_existing(incrs[-1])
+                last = incrs[-1]
+                self.aof.open_existing(last, persist.read_seed(self.aof_dir / last.name))
             else:
                 self.aof.open_incr()
             self.aof.start_fsync_thread()
         else:
+            if self.appendonly:
+                self._refuse_orphans()
             if self.snapshot_path.exists():
                 cmds = persist.load_dataset_file(self.snapshot_path)
                 log.info("snapshot %s loaded: %d commands", self.snapshot_path, self._replay(cmds))
@@ -124,6 +129,31 @@ class Persistence:
         self.state.commands_processed = 0
         self.dirty_at_save = self.state.keyspace.dirty  # (what was loaded is saved)
         self._observe_writes()
+
+    def _refuse_orphans(self) -> None:
+        """No manifest, but AOF files holding writes: a manifest deleted or lost. Starting
+        would write a new base over their names and delete the rest as leftovers (Redis
+        7.0 starts empty and overwrites its base): refuse, files untouched.
+
+        Not what a crash inside ``create_aof`` leaves (the new base, an incr file no write
+        reached: writes go to an incr file only once a manifest names it): that base is
+        the snapshot's dataset, or an empty one, or what CONFIG SET appendonly yes found
+        in memory (refused when there is no snapshot: it may be the only copy)."""
+        if not self.aof_dir.is_dir():
+            return
+        snapshot = self.snapshot_path.exists()
+        held = sorted(
+            p.name
+            for p in self.aof_dir.glob("appendonly.aof.*.aof")
+            if p.is_file()
+            and (p.name.endswith(".incr.aof") or not snapshot)
+            and persist.holds_writes(p)
+        )
+        if held:
+            raise CorruptFile(
+                f"{self.dirname} holds {', '.join(held)} but no {persist.MANIFEST}: not "
+                f"starting over them (restore the manifest, or move the files away)"
+            )
 
     def _replay(self, cmds: list[list[bytes]]) -> int:
         from .client import Client
@@ -147,14 +177,13 @@ class Persistence:
             old = persist.read_manifest(aof.manifest) if aof.manifest.exists() else []
         except CorruptFile:
             old = []
-        base = AofFile(f"appendonly.aof.{max((f.seq for f in old if f.kind == 'b'), default=0) + 1}"
-                       ".base.aof", 0, "b")  # fmt: skip
-        base.seq = int(base.name.split(".")[2])
+        aof.files = old
+        base = aof.new_file("b")
         aof.base_size = persist.write_dataset(
             self.aof_dir / base.name, self.state.keyspace, libraries=self.libraries()
         )
         aof.files = [base]
-        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0))
+        aof.open_incr(after=max((f.seq for f in old if f.kind == "i"), default=0), avoid=old)
         self._remove_unlisted(aof.files)
         aof.start_fsync_thread()
         self.aof = aof
@@ -336,8 +365,7 @@ class Persistence:
         aof.flush()
         old_files = list(aof.files)
         new_incr = aof.open_incr()  # writes from now on go there; the manifest lists old + new
-        seq = aof.next_seq("b")
-        base = AofFile(f"appendonly.aof.{seq}.base.aof", seq, "b")
+        base = aof.new_file("b")
         alive = _parent_alive(os.getpid())  # evaluated here, in the parent
         libs = self.libraries()
         pid = self._fork(lambda: persist.write_dataset(
@@ -389,6 +417,7 @@ class Persistence:
         if aof is not None:
             self._refuse()  # the fsync thread may have failed, or succeeded again
         if self.child is None:
+            self._start_scheduled()  # (if a script held it back)
             return
         pid, kind, ctx = self.child
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -401,7 +430,14 @@ class Persistence:
             self._start_scheduled()
 
     def _start_scheduled(self) -> None:
-        """The job a client asked for while the finished child ran (the rewrite first)."""
+        """The job a client asked for while the finished child ran (the rewrite first).
+
+        Not while a script past busy-reply-threshold runs (the cron goes on meanwhile):
+        a fork then copied the keyspace with half of the script's writes, and the new
+        incr file got all of them (``Aof.hold``): replayed twice after a restart. Redis
+        does not fork while a script runs either (its serverCron waits)."""
+        if self.state.busy_script is not None:
+            return
         if self.rewrite_scheduled:
             self.rewrite_scheduled = False
             self.bgrewrite()  # (a failure to start is logged and shown by INFO)
@@ -428,7 +464,13 @@ class Persistence:
             return
         aof = self.aof
         keep_incrs = [f for f in aof.files if f.kind == "i" and f.seq >= new_incr.seq]
-        aof.write_manifest([base, *keep_incrs])
+        try:
+            aof.write_manifest([base, *keep_incrs])
+        except OSError as e:  # a full disk: the old files and the new incr file stay listed
+            log.error("background AOF rewrite failed: can't write the new manifest: %s", e)
+            self.last_rewrite_ok = False
+            self._remove_unlisted(aof.files)  # the new base, the manifest's temp file
+            return
         aof.base_size = (self.aof_dir / base.name).stat().st_size
         self._remove_unlisted(aof.files)
         self.rewrites += 1
@@ -459,8 +501,8 @@ class Persistence:
 
     def set_appendonly(self, on: bool) -> None:
         if on and self.aof is None:
+            self.create_aof()  # (an OSError leaves the AOF off)
             self.appendonly = True
-            self.create_aof()
         elif not on and self.aof is not None:
             files = self.aof.files
             self.aof.close()

@@ -159,6 +159,14 @@ def error_text(msg: bytes) -> bytes:
     return code + b" " + rest.strip(b"\r\n")
 
 
+# Redis 7.0's getAclErrorMessage, after "The user executing the script can't".
+SCRIPT_ACL_DENIED = {
+    "command": b"run this command or subcommand",
+    "key": b"access at least one of the keys mentioned in the command arguments",
+    "channel": b"publish to the channel mentioned in the command",
+}
+
+
 class ScriptClient:
     """The client ``redis.call`` runs commands as: the caller's database, never blocks."""
 
@@ -741,15 +749,12 @@ class Engine:
         if why is None:
             return None
         reason, obj = why
-        acl.add_log(reason, obj, user.name, "lua", describe_client(run.caller))
-        if reason == "command":
-            what = b"run the '%s' command" % obj.encode()
-        else:
-            what = b"access one of the %ss used as arguments" % reason.encode()
-        return b"-ERR ACL failure in script: User %s has no permissions to %s\r\n" % (
-            user.name.encode(),
-            what,
-        )
+        caller = run.caller
+        if run.argv:  # client-info's cmd=: the EVAL, or the EXEC running it (Redis's lastcmd)
+            running = run.argv[0].decode(errors="replace").lower()
+            caller.last_command = "exec" if getattr(caller, "in_exec", False) else running
+        acl.add_log(reason, obj, user.name, "lua", describe_client(caller))
+        return b"-ERR The user executing the script can't %s\r\n" % SCRIPT_ACL_DENIED[reason]
 
     def _dispatch(self, run: Run, cmd: Command, argv: list[bytes]) -> bytes:
         st = self.state

@@ -11,6 +11,7 @@ the instantaneous ops/sec figure INFO reports.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from .memory import Memory
 from .observe import Observer
 from .saving import Persistence
 from .table import REGISTRY
+
+log = logging.getLogger("servers.cache")
 
 __all__ = ["CacheSettings", "State", "serve", "shell_config"]
 
@@ -185,9 +188,11 @@ class State(ServerState):
     def command_categories(self, cmd: Any, parent: Any = None) -> frozenset[str]:
         return acl_categories(cmd, parent)
 
-    def authenticate(self, client: Client, user: bytes | None, password: bytes) -> bytes | None:
+    def authenticate(
+        self, client: Client, user: bytes | None, password: bytes, via: bytes = b"AUTH"
+    ) -> bytes | None:
         """AUTH and HELLO AUTH against the ACL users (the kit's hook)."""
-        return acl_commands.login(client, user, password)
+        return acl_commands.login(client, user, password, via)
 
     def admit_replicated_write(self) -> bytes | None:
         """A script's write: -MISCONF while the AOF cannot be written; -NOREPLICAS while
@@ -263,7 +268,10 @@ async def serve(config: ShellConfig, state: State | None = None) -> tuple[Server
     async def cron() -> None:
         while True:
             await asyncio.sleep(1 / state.hz)
-            state.cron()
+            try:
+                state.cron()
+            except Exception:  # one failed tick must not end expiry, child polling, retries
+                log.exception("cron tick failed")
 
     server = await serve_resp(config, state, Client, tasks=[cron])
     return server, state

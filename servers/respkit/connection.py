@@ -71,12 +71,13 @@ def select(c: Any, a: list[bytes]) -> bytes:
     return resp.OK if c.select(to_int(a[1])) else DB_OUT_OF_RANGE
 
 
-def authenticate(c: Any, user: bytes | None, password: bytes) -> bytes | None:
+def authenticate(c: Any, user: bytes | None, password: bytes, via: bytes) -> bytes | None:
     """The error for a login (None: logged in). Without users (the kit's default): any
-    password is right for ``default``; a server with users overrides ``state.authenticate``."""
+    password is right for ``default``; a server with users overrides ``state.authenticate``
+    (``via``: the command as the client spelled it, AUTH or HELLO, which its log names)."""
     hook = getattr(c.state, "authenticate", None)
     if hook is not None:
-        result: bytes | None = hook(c, user, password)
+        result: bytes | None = hook(c, user, password, via)
         return result
     if user is None:
         return NO_PASSWORD
@@ -88,8 +89,8 @@ def auth(c: Any, a: list[bytes]) -> bytes:
     if len(a) > 3:
         return SYNTAX
     if len(a) == 2:
-        return authenticate(c, None, a[1]) or resp.OK
-    return authenticate(c, a[1], a[2]) or resp.OK
+        return authenticate(c, None, a[1], a[0]) or resp.OK
+    return authenticate(c, a[1], a[2], a[0]) or resp.OK
 
 
 HELLO_SYNTAX = "[protover [AUTH username password] [SETNAME clientname]]"
@@ -107,7 +108,7 @@ def hello(c: Any, a: list[bytes]) -> bytes:
     while i < len(a):  # in order, as Redis 7.0: each option is checked where it stands
         opt = a[i].upper()
         if opt == b"AUTH" and i + 2 < len(a):
-            refused = authenticate(c, a[i + 1], a[i + 2])
+            refused = authenticate(c, a[i + 1], a[i + 2], a[0])
             if refused:
                 return refused
             i += 3

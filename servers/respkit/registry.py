@@ -154,6 +154,8 @@ class Registry:
             doc = summary or (fn.__doc__ or "").strip()
             cmd = Command(full, fn, arity, fl, *keys, group, doc)
             cmd.denyoom = "denyoom" in fl
+            if parent is not None and cmd.denyoom:  # the session asks the container first
+                parent.denyoom = True  # (XGROUP: CREATE may grow memory, DESTROY may not)
             cmd.pubsub_ok = "pubsub" in fl
             cmd.bulk_stats = keys[0] > 0 and parent is None
             _both_cases(parent.subcommands if parent else self.table, name, cmd)

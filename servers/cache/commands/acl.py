@@ -61,8 +61,10 @@ NO_ACLFILE = (
 # --- hooks the State and the Client call ----------------------------------------------
 
 
-def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
-    """AUTH and HELLO AUTH: None when logged in, else the error (and an ACL LOG entry)."""
+def login(c: Any, user: bytes | None, password: bytes, via: bytes = b"AUTH") -> bytes | None:
+    """AUTH and HELLO AUTH: None when logged in, else the error and an ACL LOG entry whose
+    object is the command as typed (``via``: AUTH, auth, HELLO), as Redis logs argv[0]; its
+    context is multi inside EXEC."""
     acl: Acl = c.state.acl
     if user is None:
         if acl.default.nopass:
@@ -71,7 +73,9 @@ def login(c: Any, user: bytes | None, password: bytes) -> bytes | None:
     name = to_str(user)
     found = acl.authenticate(name, password)
     if found is None:
-        acl.add_log("auth", "AUTH", name, "toplevel", describe_client(c))
+        context = "multi" if c.in_exec else "toplevel"
+        c.last_command = "exec" if c.in_exec else to_str(via).lower()  # (client-info's cmd=)
+        acl.add_log("auth", to_str(via), name, context, describe_client(c))
         return WRONGPASS
     set_user(c, found, True)
     return None
@@ -119,6 +123,35 @@ def permission(c: Any, cmd: Command, args: list[bytes]) -> bytes | None:
     if reason == "command":
         return b"-NOPERM this user has no permissions to run the '%s' command\r\n" % to_bytes(obj)
     return NOPERM_KEY if reason == "key" else NOPERM_CHANNEL
+
+
+EXEC_NOPERM = (
+    b"-NOPERM ACLs rules changed between the moment the transaction was accumulated and the "
+    b"EXEC call. This command is no longer allowed for the following reason: %s\r\n"
+)
+_EXEC_REASONS = {
+    "command": b"no permission to execute the command or subcommand",
+    "key": b"no permission to touch the specified keys",
+    "channel": b"no permission to access one of the channels used as arguments",
+}
+
+
+def recheck(c: Any, args: list[bytes]) -> bytes | None:
+    """A queued command's permission at EXEC (None: it may run). Without this, a command
+    queued while allowed ran after ACL SETUSER had taken the right away."""
+    user: User = c.user
+    if user.unrestricted:
+        return None
+    cmd = c.state.registry.get(args[0])
+    why = c.state.acl.check(user, cmd, args) if cmd is not None else None
+    if why is None:
+        return None
+    reason, obj = why
+    c.last_command = "exec"  # (what Redis's client-info names: the command being run)
+    c.state.acl.add_log(reason, obj, user.name, "multi", describe_client(c))
+    refused = EXEC_NOPERM % _EXEC_REASONS[reason]
+    c.state.observer.count_error(refused)
+    return refused
 
 
 def refresh(state: Any, gone: set[str] = frozenset(), me: Any = None) -> None:  # type: ignore[assignment]
@@ -220,7 +253,7 @@ def acl_getuser(c: Any, a: list[bytes]) -> bytes:
     u = c.state.acl.users.get(_s(a[2]))
     if u is None:
         return resp.null(c.proto)
-    flags = ["on" if u.enabled else "off", *u.flags] + (["nopass"] if u.nopass else [])
+    flags = ["on" if u.enabled else "off"] + (["nopass"] if u.nopass else []) + u.flags
     fields: dict[bytes, Any] = {
         b"flags": [to_bytes(f) for f in flags],
         b"passwords": [h.encode() for h in u.passwords],
@@ -323,20 +356,26 @@ def acl_log(c: Any, a: list[bytes]) -> bytes:
             acl.log.clear()
             return resp.OK
         count = max(to_int(a[2]), 0)  # (a negative count lists nothing, as in Redis)
-    now = time.time()
-    entries = [
-        {
-            b"count": e.count,
-            b"reason": e.reason.encode(),
-            b"context": e.context.encode(),
-            b"object": to_bytes(e.object),
-            b"username": to_bytes(e.username),
-            b"age-seconds": round(now - e.created, 3),
-            b"client-info": to_bytes(e.client_info),
-        }  # fmt: skip
-        for e in acl.log[:count]
-    ]
-    return b"*%d\r\n" % len(entries) + b"".join(resp.map_(e, c.proto) for e in entries)
+    now_ms = int(time.time() * 1000)
+    entries = acl.log[:count]
+    return b"*%d\r\n" % len(entries) + b"".join(_log_entry(e, now_ms, c.proto) for e in entries)
+
+
+def _log_entry(e: Any, now_ms: int, proto: int) -> bytes:
+    """One ACL LOG entry as Redis 7.0 writes it: age-seconds is whole milliseconds over 1000
+    in its addReplyDouble's ``%.17g`` (0.005 reads "0.0050000000000000001", 0 reads "0")."""
+    age = b"%.17g" % ((now_ms - int(e.created * 1000)) / 1000)
+    fields = (
+        (b"count", resp.integer(e.count)),
+        (b"reason", resp.bulk(e.reason.encode())),
+        (b"context", resp.bulk(e.context.encode())),
+        (b"object", resp.bulk(to_bytes(e.object))),
+        (b"username", resp.bulk(to_bytes(e.username))),
+        (b"age-seconds", b",%s\r\n" % age if proto == 3 else resp.bulk(age)),
+        (b"client-info", resp.bulk(to_bytes(e.client_info))),
+    )
+    head = b"%%%d\r\n" % len(fields) if proto == 3 else b"*%d\r\n" % (2 * len(fields))
+    return head + b"".join(resp.bulk(k) + v for k, v in fields)
 
 
 @sub(
@@ -426,6 +465,7 @@ def _set_log_max(st: Any, value: str) -> None:
     del st.acl.log[n:]
 
 
+server_commands.NUMERIC["acllog-max-len"] = ("int", 0, 2**63 - 1)  # (Redis's bounds and words)
 server_commands.GETTERS["acllog-max-len"] = lambda st: str(st.acl.log_max)
 server_commands.SETTERS["acllog-max-len"] = _set_log_max
 server_commands.GETTERS["requirepass"] = lambda st: st.requirepass

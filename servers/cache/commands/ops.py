@@ -211,6 +211,7 @@ def held(c: Any, cmd: Any, args: list[bytes] | None = None) -> bytes | None:
     pause = c.state.pause
     if pause is None or cmd.name == "client" or c.blocked is not None:
         return None
+    cmd = cmd.called(args or [])  # (XGROUP CREATE, FUNCTION FLUSH: the subcommand writes)
     if pause[1] == "all" or (_writes(c, cmd) and not _no_writes_script(c, cmd, args or [])):
         c.blocked = PAUSED
         return HOLD
@@ -246,6 +247,8 @@ def _writes(c: Any, cmd: Any) -> bool:
         registry = c.state.registry
         for args in c.multi:
             queued = registry.get(args[0])
+            if queued is not None:
+                queued = queued.called(args)
             if queued is None or not ("write" in queued.flags or queued.name in MAY_REPLICATE):
                 continue
             if not _no_writes_script(c, queued, args):  # a queued no-writes EVAL is a read
@@ -417,7 +420,7 @@ def memory_usage(c: Any, a: list[bytes]) -> bytes:
             return SYNTAX
     if c.db.peek(a[2]) is None:
         return resp.null(c.proto)
-    return resp.integer(c.db.sizes.get(a[2], 0))
+    return resp.integer(c.db.size_of(a[2]))
 
 
 # --- CONFIG parameters ---------------------------------------------------------------------

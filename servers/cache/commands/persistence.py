@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from netlib import resp
@@ -11,6 +12,8 @@ from netlib import resp
 from ..persist import POLICIES
 from ..table import SYNTAX, CommandError, command
 from . import server as server_commands
+
+log = logging.getLogger("servers.cache.persist")
 
 G = "server"
 NO = (0, 0, 0)
@@ -39,12 +42,15 @@ def save(c: Any, a: list[bytes]) -> bytes:
 
 @command("BGSAVE", -1, FLAGS, NO, G, "Asynchronously save the dataset to disk", syntax="[SCHEDULE]")
 def bgsave(c: Any, a: list[bytes]) -> bytes:
-    """During a rewrite: refused, or with SCHEDULE started once the rewrite ends (Redis)."""
+    """During a rewrite: refused, or with SCHEDULE started once the rewrite ends (Redis).
+    Inside EXEC: scheduled, as Redis does (a fork there saved half the transaction)."""
     if len(a) > 2 or (len(a) == 2 and a[1].upper() != b"SCHEDULE"):
         return SYNTAX
     p = _persistence(c)
-    if p.child is not None and p.child[1] == "rewrite":
-        if len(a) == 1:
+    if p.child is not None and p.child[1] == "save":
+        raise CommandError("Background save already in progress")
+    if p.child is not None or c.in_exec:
+        if len(a) == 1 and not c.in_exec:
             raise CommandError(ANOTHER_CHILD)
         p.save_scheduled = True
         return resp.simple("Background saving scheduled")
@@ -62,9 +68,13 @@ ANOTHER_CHILD = (
 
 @command("BGREWRITEAOF", 1, FLAGS, NO, G, "Asynchronously rewrite the append-only file")
 def bgrewriteaof(c: Any, a: list[bytes]) -> bytes:
-    """During a BGSAVE: started once it ends, as Redis schedules it."""
+    """During a BGSAVE, or inside EXEC: started by the cron later, as Redis schedules it
+    (inside EXEC the new incr file got the transaction's later writes, the old one the
+    earlier: a transaction split across two files)."""
     p = _persistence(c)
-    if p.child is not None and p.child[1] == "save":
+    if p.child is not None and p.child[1] == "rewrite":
+        raise CommandError("Background append only file rewriting already in progress")
+    if p.child is not None or c.in_exec:
         p.rewrite_scheduled = True
         return resp.simple("Background append only file rewriting scheduled")
     err = p.bgrewrite()
@@ -87,7 +97,11 @@ def _set_appendonly(st: Any, v: str) -> None:
         if v.lower() == "yes":
             raise server_commands.ConfigError("persistence is off: start the server with --dir")
         return
-    p.set_appendonly(v.lower() == "yes")
+    try:
+        p.set_appendonly(v.lower() == "yes")
+    except OSError as e:  # the directory a file, unwritable, full: Redis's words
+        log.error("can't turn on the AOF in %s: %s", p.aof_dir, e)
+        raise server_commands.ConfigError("Unable to turn on AOF. Check server logs.") from None
 
 
 def _set_fsync(st: Any, v: str) -> None:

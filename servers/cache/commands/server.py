@@ -17,7 +17,7 @@ from servers.respkit import kv
 from servers.respkit.glob import compile_glob
 
 from ..eviction import POLICIES
-from ..table import SYNTAX, CommandError, arity_error, command, container
+from ..table import SYNTAX, CommandError, command, container
 
 G = "server"
 
@@ -313,8 +313,8 @@ def config_set(c: Any, a: list[bytes]) -> bytes:
     given twice), then the values are set in order, and one refused puts back those set
     before it. A name's error spells it as the client did, a value's as Redis does."""
     st = c.state
-    if len(a) % 2:
-        raise CommandError(arity_error("config|set"))
+    if len(a) % 2:  # (a name without its value: Redis's syntax error, after the arity's check)
+        return SYNTAX
     pairs = [(a[i].decode(errors="replace"), a[i + 1].decode(errors="replace"))
              for i in range(2, len(a), 2)]  # fmt: skip
     seen: set[str] = set()

@@ -66,7 +66,7 @@ def exec_(c: Any, a: list[bytes]) -> bytes:
         return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
     if dirty:
         return resp.null_array(c.proto)  # a watched key changed: nothing ran
-    c.in_exec = True
+    c.in_exec, c.exec_size = True, len(queued)
     try:
         replies = [c.execute(args) for args in queued]
     finally:
