@@ -1,13 +1,13 @@
 """String commands: GET, SET (and its options), the GET*/SET* variants, M*, APPEND, ranges, INCR*.
 
 GET, plain SET and INCR are the hottest commands of any cache benchmark, so
-each has a fast path: SET with no options of a key that exists without a TTL,
-while nothing watches (below), replaces its value and size in place, else does
-one ``Database.put``; GET of a string without a TTL, while no LRU/LFU policy
+each has a fast path: SET with no options of a string without a TTL, while
+nothing watches (below), replaces its value in place, else does one
+``Database.put``; GET of a string without a TTL, while no LRU/LFU policy
 tracks accesses, reads the dict and counts its hit itself; INCR of a canonical
 counter (the digits INCR writes) without a TTL, while nothing watches (no
 LRU/LFU tracking, no WATCH in the database, no client blocked on a key)
-replaces the value and its size in place. Anything else takes the general path
+replaces the value in place. Anything else takes the general path
 (``get_general``, ``incr_by``: ``Database.get_for_write`` and ``put``);
 tests/test_cache_fastpaths.py checks both give the same replies, values, sizes
 and counters. Per unpipelined call that is 2.2k fewer instructions for INCR
@@ -125,23 +125,21 @@ def set_(c: Any, a: list[bytes]) -> bytes:
     key, value = a[1], a[2]
     db = c.db
     if len(a) == 3:  # the fast path: no options
-        sizes = db.sizes
-        old_size = sizes.get(key)
+        data = db.data
+        old = data.get(key)
         ks = db.ks
-        size = KEY_OVERHEAD + len(key) + len(value)
         if (  # a string replaced while nothing watches: ``Database.put``'s steps that apply
-            old_size is not None
+            type(old) is bytes
             and key not in db.expires
             and ks.tracker is None
             and not db.watchers
             and not c.state.blocking.waiters
         ):
-            sizes[key] = size
-            ks.used += size - old_size
+            ks.used += len(value) - len(old)  # (a string's size is derived: ``string_size``)
             ks.dirty += 1
-            db.data[key] = value
+            data[key] = value
             return OK
-        db.put(key, value, size)
+        db.put(key, value, KEY_OVERHEAD + len(key) + len(value))
         return OK
     cond, at, keep, get_ = _set_options(c, a)
     # SET ... GET reads the old value as GET does (a read lookup, counted); the
@@ -344,10 +342,7 @@ def incr(c: Any, a: list[bytes]) -> bytes:
         and not c.state.blocking.waiters
     ):
         value = b"%d" % (int(old) + 1)
-        size = KEY_OVERHEAD + len(key) + len(value)
-        sizes = db.sizes
-        ks.used += size - sizes[key]
-        sizes[key] = size
+        ks.used += len(value) - len(old)  # (a string's size is derived: ``string_size``)
         ks.dirty += 1
         db.data[key] = value
         return b":%b\r\n" % value
