@@ -361,3 +361,38 @@ def test_short_ways_expire_a_key_past_its_ttl_and_fail_its_watchers(setup, call,
     h.cmd("PING", client=w)
     h.cmd(*call)
     assert h.cmd("EXEC", client=w) == (b"*1\r\n+PONG\r\n" if call[0] == "GET" else b"*-1\r\n")
+
+
+def test_set_over_a_key_past_its_ttl_expires_it_first_as_redis(redis_addr, tmp_path):
+    """Redis 7.0's SET looks its key up for writing (lookupKeyWrite) whatever its options:
+    a key past its TTL is expired first (expired_keys + 1, a DEL in the AOF before the
+    SET), then written. The general path (a key with a TTL never takes the short way)."""
+    import time
+
+    import redis as redis_py
+
+    from harness.procs import python_module
+
+    def expired_after(r: redis_py.Redis) -> list[int]:
+        r.flushall()
+        r.config_resetstat()
+        out = []
+        for extra in ([], ["KEEPTTL"], ["XX"]):
+            r.set("k", "old", px=1)
+            time.sleep(0.01)
+            r.execute_command("SET", "k", "new", *extra)
+            out += [r.info("stats")["expired_keys"], r.ttl("k")]
+        return out
+
+    real = redis_py.Redis(host=redis_addr.host, port=redis_addr.port, db=9)
+    with python_module(
+        "servers.cache", "--dir", str(tmp_path), "--appendonly", "yes", port=0
+    ) as ours:
+        mine = redis_py.Redis(port=ours.port, db=9)
+        assert expired_after(mine) == expired_after(real) == [1, -1, 2, -1, 3, -2]
+        aof = b"".join(
+            p.read_bytes() for p in sorted((tmp_path / "appendonlydir").glob("*.incr.*"))
+        )
+        assert aof.count(b"$3\r\nDEL\r\n$1\r\nk\r\n") >= 3  # (each expiry logged before its SET)
+        mine.close()
+    real.close()
