@@ -143,6 +143,7 @@ class Evictor:
                 return False
             db, key = victim
             db.delete(key)
+            self.ks.dirty -= 1  # an eviction is no change to save (Redis's performEvictions)
             self.ks.evicted_keys += 1
             if self.on_evict is not None:
                 self.on_evict(db, key)

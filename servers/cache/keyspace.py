@@ -361,6 +361,7 @@ class Database:
         if ks.expire_paused:
             return  # logically expired: the caller answers as if the key were gone
         self.delete(key)
+        ks.dirty -= 1  # an expiry is no change to save (Redis 7.0 counts none)
         ks.expired_keys += 1
         if ks.on_expire is not None:
             ks.on_expire(self, key)
@@ -451,7 +452,8 @@ class Keyspace:
         self.hits = self.misses = 0
         self.expired_keys = self.evicted_keys = 0
         # Changes since start (Redis's server.dirty, INFO rdb_changes_since_last_save):
-        # one per key written, aggregate changed in place, or key deleted.
+        # what Redis 7.0's commands count (one per key written or deleted; LPUSH, HSET,
+        # SADD, ZADD, SORT STORE... their elements; an expiry or an eviction nothing).
         self.dirty = 0
         # While CLIENT PAUSE lasts nothing expires (Redis 7.0): a key past its TTL reads as
         # gone but stays, and is deleted (expired_keys counted) at its first lookup after.
