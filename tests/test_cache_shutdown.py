@@ -326,3 +326,20 @@ def test_inside_a_slow_script_only_nosave_may_stop_the_server(tmp_path):
         assert closed(other.sock) and closed(looping)
         assert exited(ours) == 0
     assert not (tmp_path / "dump.sdb").exists()
+
+
+def test_without_a_dir_save_points_do_not_hold_sigterm_but_save_is_refused():
+    """Memory only (no --dir): nothing can be saved. Save points set by a client must not
+    make SIGTERM refuse forever; an explicit SHUTDOWN SAVE is refused (FORCE exits)."""
+    with python_module("servers.cache", port=0) as ours:
+        s = Raw(ours.port, 2)  # type: ignore[arg-type]
+        assert s.call("CONFIG", "SET", "save", "3600 1") == b"+OK\r\n"
+        assert s.call("SHUTDOWN", "SAVE") == FAILED
+        assert s.call("PING") == b"+PONG\r\n"
+        ours.signal(signal.SIGTERM)
+        assert closed(s.sock) and exited(ours) == 0
+        assert "nowhere to save" in ours.output()
+    with python_module("servers.cache", port=0) as ours:
+        s = Raw(ours.port, 2)  # type: ignore[arg-type]
+        s.sock.sendall(encode_command("SHUTDOWN", "SAVE", "FORCE"))
+        assert closed(s.sock) and exited(ours) == 0

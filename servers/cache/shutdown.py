@@ -17,8 +17,10 @@ server goes on, as Redis does.
 
 Where this differs from Redis, on purpose: an AOF that cannot be written or
 fsynced refuses the shutdown (unless FORCE); Redis logs it and exits, dropping
-acknowledged writes. A server started without ``--dir`` has nowhere to save, so a
-save it is asked for fails (refused unless FORCE).
+acknowledged writes. A server started without ``--dir`` keeps nothing: its save
+points (which only a client's CONFIG SET or a redis.conf gives it) are ignored at
+the exit, logged, so SIGTERM still stops it; SHUTDOWN SAVE there fails (refused
+unless FORCE).
 
 What Redis has that this needs no code for: with replicas a shutdown first waits
 up to ``shutdown-timeout`` seconds for them to catch up (NOW skips that) and
@@ -96,7 +98,10 @@ def shut_down(state: State, flags: Flags) -> bool:
         log.warning("Errors trying to shut down the server. Check the logs for more information.")
         return False
     if state.persistence is not None:
-        state.persistence.close()  # (idempotent: the exit's close_files finds it closed)
+        try:  # (idempotent: the exit's close_files finds it closed)
+            state.persistence.close()
+        except OSError as e:  # (its fsync just succeeded: what is logged is on disk)
+            log.warning("closing the AOF: %s", e)
     log.warning("the cache is now ready to exit, bye bye...")
     state.shut_down = True
     if state.shell is not None:
@@ -119,7 +124,10 @@ def _finish(state: State, flags: Flags) -> bool:
                     log.warning("Fail to write or fsync the AOF file: %s, can't exit.", e)
                     return False
                 log.warning("Fail to write or fsync the AOF file: %s. Exit anyway.", e)
-    if flags.save or (state.extra_config.get("save", "").split() and not flags.nosave):
+    save_points = bool(state.extra_config.get("save", "").split()) and not flags.nosave
+    if save_points and p is None and not flags.save:
+        log.info("Not saving: the save points have nowhere to save (no --dir).")
+    elif flags.save or save_points:
         log.info("Saving the final snapshot before exiting.")
         try:
             if p is None:
