@@ -13,6 +13,7 @@ MULTI and in scripts, and its COMMAND INFO, errors and CONFIG parameters are Red
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -343,3 +344,34 @@ def test_without_a_dir_save_points_do_not_hold_sigterm_but_save_is_refused():
         s = Raw(ours.port, 2)  # type: ignore[arg-type]
         s.sock.sendall(encode_command("SHUTDOWN", "SAVE", "FORCE"))
         assert closed(s.sock) and exited(ours) == 0
+
+
+def test_an_aof_that_cannot_be_written_refuses_the_shutdown_unless_force(tmp_path):
+    """A full disk (RLIMIT_FSIZE: EFBIG, as ENOSPC) under the AOF: the acknowledged writes
+    still in its buffer cannot reach the file, so the shutdown is refused (Redis would log
+    it and exit without them); FORCE exits anyway. After room is made, it works."""
+    h = Harness(dir=str(tmp_path), appendonly=True, appendfsync="no")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        assert h.cmd("SET", "big", "x" * 8000) == b"+OK\r\n"  # (answered: everysec/no)
+        assert h.cmd("SHUTDOWN", "NOSAVE") == FAILED
+        assert h.state.persistence is not None and not h.state.shut_down
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert h.cmd("SHUTDOWN") == b""  # room again: the buffer is written, the exit goes on
+    assert h.state.shut_down
+    again = Harness(dir=str(tmp_path), appendonly=True)
+    assert again.cmd("STRLEN", "big") == b":8000\r\n"
+
+
+def test_force_exits_with_an_aof_that_cannot_be_written(tmp_path):
+    h = Harness(dir=str(tmp_path), appendonly=True, appendfsync="no")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        h.cmd("SET", "big", "x" * 8000)
+        assert h.cmd("SHUTDOWN", "FORCE") == b""
+        assert h.state.shut_down
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
