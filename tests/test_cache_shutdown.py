@@ -375,3 +375,21 @@ def test_force_exits_with_an_aof_that_cannot_be_written(tmp_path):
         assert h.state.shut_down
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_rewrite_child_is_killed_and_the_aof_stays_whole(tmp_path):
+    """BGREWRITEAOF running (or just done) at SHUTDOWN: the child is killed, its temp base
+    removed; the manifest (old files and the rewrite's new incr file) loads everything."""
+    h = Harness(dir=str(tmp_path), appendonly=True, appendfsync="no")
+    for i in range(0, 20_000, 1000):
+        h.cmd("MSET", *[x for k in range(i, i + 1000) for x in (f"k{k}", "v" * 100)])
+    assert h.cmd("BGREWRITEAOF") == b"+Background append only file rewriting started\r\n"
+    h.cmd("SET", "after", "1")
+    assert h.cmd("SHUTDOWN") == b""
+    p = h.state.persistence
+    assert p is not None and p.child is None and h.state.shut_down
+    aof = tmp_path / "appendonlydir"
+    listed = (aof / "appendonly.aof.manifest").read_text()
+    assert all(f.name in listed for f in aof.iterdir() if f.name != "appendonly.aof.manifest")
+    again = Harness(dir=str(tmp_path), appendonly=True)
+    assert again.cmd("DBSIZE") == b":20001\r\n" and again.cmd("GET", "after") == b"$1\r\n1\r\n"
