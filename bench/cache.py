@@ -43,9 +43,26 @@ the JSON; then server CPU per request):
   1.8, 1.6, 1.7, 1.6. On the machine of 17:14 (another one) the same code
   base gave 0.47-0.62x: the goal of 0.5x is met by half the commands here and
   missed by a few percent by the others, within the rounds' spread.
-* ``-P 16 --random-keys 100000``: SET 0.35x, GET 0.40x, INCR 0.27x, LPUSH
-  0.52x (CPU 6.1, 5.2, 8.3, 3.6 us against 2.2, 2.0, 2.2, 1.6): a run writes
-  several dicts per key (data, sizes, the key log) in a 100k-key keyspace.
+* ``-P 16 --random-keys 100000`` (keys drawn from 100,000; LPUSH's list is
+  one key whatever -r says), measured 2026-12-01 23:46-23:54 UTC on a busy
+  machine (load average 6-7 from other work: req/s ratios move by 1.5x
+  between rounds), 4 rounds of 3 with git f32bb4b and the same with the
+  change beside them: server CPU per request SET 3.5-4.9 -> 2.1-3.1 us
+  (medians 3.8 -> 2.8), INCR 3.5-5.3 -> 2.8-3.5 (4.1 -> 3.0), GET 2.1-3.0
+  and 1.8-2.7, LPUSH 1.2-1.6 and 1.2-2.0 (unchanged code), against
+  redis-server's 1.3-2.2, 1.2-1.8, 1.4-1.8, 0.8-1.1; median req/s ours vs
+  redis-server SET 0.47-0.72x, GET 0.67-0.88x, INCR 0.48-0.81x, LPUSH
+  0.52-0.93x. What made it so: with random keys each dict a write touches is
+  its own cache misses (about 0.7 us per ``dict.get`` per key in a 170k-key
+  dict here), and a run of SETs or INCRs touched two (``data`` and
+  ``sizes``); a string's memory estimate is now derived from its key and
+  value (``Database.sizes`` keeps the aggregates' only), so one. INCR's
+  runs also check and format their counters with one join and one
+  ``b"%d %d ..."`` format. Per call in process (cachegrind, a whole read
+  of 16 random keys of 100k through ``data_received`` in a keyspace of
+  ~170k keys, a simulated 2 MB last-level cache): SET 8.4k -> 6.5k
+  instructions and 8.4 -> 6.5 last-level misses, INCR 12.2k -> 8.1k and 7.2
+  -> 4.7.
 * ``--aof`` (-n 50000, 3 rounds, 21:24-21:26, same machine), ours vs
   redis-server with the same settings: AOF off SET 0.85x, INCR 0.92x, LPUSH
   0.69x; -P 16 0.52x, 0.55x, 0.42x. appendfsync everysec: 0.76x, 0.74x, 0.69x;
@@ -56,8 +73,8 @@ the JSON; then server CPU per request):
   0.74x, 0.91x (not halved).
 
 What made it so: ``RequestParser.take_grid`` (a read of commands of one
-layout checked by one regex ``match``, or for one argument by joining the cut
-keys back into the read, and cut into columns by ``itemgetter``s), the
+layout cut into columns by one ``Struct.unpack_from`` and checked by packing
+them back into the layout's framing), the
 ``columns`` handlers of servers/cache/runs.py (a run of SETs is ``dict(zip(keys,
 values))`` and a few ``map``s), ``RequestParser.take_one`` and
 ``Session.run_one`` for a read of one command, and the AOF written once per
@@ -91,6 +108,21 @@ from .common import Row, cpu_seconds, header, interleaved, measured, median_bars
 # The measurements that led to the figures in the docstring, oldest last, each with its
 # machine state; kept out of --help.
 HISTORY = """
+Before a string's memory estimate was derived (2026-12-01, 21:23-21:27, the
+quiet run of the docstring): ``-P 16 --random-keys 100000`` SET 0.35x, GET
+0.40x, INCR 0.27x, LPUSH 0.52x (CPU 6.1, 5.2, 8.3, 3.6 us against 2.2, 2.0,
+2.2, 1.6): a run wrote several dicts per key (data, sizes, the key log) in a
+100k-key keyspace. Tried and dropped with it (callgrind, 16 counters of up to
+6 digits checked in isolation): a regex ``fullmatch`` of the joined counters
+for INCR's canonical check, 36.2k instructions against 39.9k for the format
+and compare kept, and a digits-only test (``replace``, ``isdigit``, ``in``)
+37.3k: each about 200 per counter, under the rounds' noise. Glibc's THP for
+malloc (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, ``PYTHONMALLOC=malloc``)
+left a random ``dict.get`` in a 170k-key dict at 0.6-1.0 us. Unpipelined
+(-P 1, -r 100000, -n 50000, 2 rounds each, load average 7) a derived size
+changed nothing measurable: server CPU per request SET 11.4-11.8 us and
+11.6-12.4, INCR 14.0-14.4 and 12.6-12.8 (redis-server 7.6-9.2).
+
 Where it stands, measured 2026-12-01 17:14 UTC on a quiet machine (load
 average 0.8-1.4, -n 100000 -c 50, 3 interleaved rounds, median req/s ours vs
 redis-server and the ratio; min..max in cache.json): -P 16 SET 461k vs 820k
@@ -131,6 +163,27 @@ up again at every occurrence), so ``take_grid`` went to 56.9k for SET and
 path (4,091 of 4,096 reads of 16 keys drawn from 100,000 in a keyspace of
 174k keys; the other 5 repeat a key and go call by call): its 0.23x is not
 a fallback to calls.
+``take_grid`` since (2026-12-01 23:00-00:30 UTC, in process, callgrind, the
+slope between 2,000 and 10,000 calls on one read of 16 rows): the arguments
+of a (layout, row count) are cut by one ``Struct.unpack_from`` (a field per
+argument, no slice object), the read is checked by packing them back with the
+layout's framing and comparing (``Struct.pack`` of the pieces; one argument:
+``bytes.join``), and a read as long as the last grid of its size skips the
+probe. SET 42.2k -> 19.4k, GET 22.2k -> 10.8k, INCR 22.3k -> 10.8k, LPUSH
+42.6k -> 19.5k; a read of 16 SETs and part of a 17th (probed, rest buffered)
+46.8k -> 33.6k. Tried and dropped: ``b"".join`` of the framing and the
+arguments for two (20.7k; the pack 19.4k: join takes a buffer per piece);
+packing into the cut's own frame list and blanking it after (19.5k: no
+better than a copy); a per-row-count regex with no ``+`` (12.7k for the
+check alone, the pack 5.5k); the framing unpacked as fields and compared as a
+tuple (20.1k with the cuts, against 15.9k for the join in the same harness);
+``bytes % args`` (10.5k against 9.3k for the join); the check and the
+columns in helpers on the fast path (SET 23.2k, GET 11.8k: a call each).
+The whole server process per -P 16 request (callgrind, redis-benchmark -P 16
+-c 50, the slope between 16,000 and 48,000 requests, 2026-12-01 23:40-00:00
+UTC, main before -> with this): SET 6.00k -> 4.73k, GET 4.59k -> 3.87k, INCR
+4.62k -> 3.93k, LPUSH 5.70k -> 4.21k; redis-server the same way 4.65k, 2.99k,
+3.60k, 4.64k.
 
 Earlier the same day, measured 2026-12-01 12:21 UTC
 (-n 100000 -c 50, 3 rounds, a 2-core machine at load average 7: every figure

@@ -3,6 +3,8 @@ injected clock. Replies and error wording follow Redis 7.0."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 from cache_support import Harness
 
@@ -253,6 +255,27 @@ def test_memory_estimate_follows_every_change():
         assert h.ks.used == _accounted(h), line
     h.cmd("FLUSHALL")
     assert h.ks.used == 0
+
+
+def test_memory_estimate_follows_keys_across_databases():
+    """A string's estimate is derived, an aggregate's kept in ``sizes``: both follow
+    COPY, MOVE, SWAPDB, a SET over a list and FLUSHDB of one database."""
+    h = Harness()
+    script = [
+        "SET s hello", "RPUSH l a bb", "COPY s s2 DB 1", "COPY l l2 DB 1", "MOVE s 2",
+        "SET l now-a-string", "RPUSH s3 x", "SWAPDB 0 1", "RENAME l2 l3", "SELECT 1",
+        "FLUSHDB", "SELECT 2", "SET s 12345678", "MEMORY USAGE s",
+    ]  # fmt: skip
+    for line in script:
+        assert not h.cmd(*line.split()).startswith(b"-"), line
+        assert h.ks.used == _accounted(h), line
+        for db in h.ks.dbs:
+            assert db.sizes == {
+                k: estimate(k, v) for k, v in db.data.items() if type(v) is not bytes
+            }
+    assert h.cmd("MEMORY", "USAGE", "s") == b":%d\r\n" % estimate(b"s", b"12345678")
+    h.cmd("SELECT", "0")
+    assert h.cmd("MEMORY", "USAGE", "l3") == b":%d\r\n" % estimate(b"l3", deque([b"a", b"bb"]))
 
 
 def test_subscribe_mode_allows_only_pubsub_commands():

@@ -163,6 +163,8 @@ class KeyspaceModel(RuleBasedStateMachine):
         assert set(db.expires) <= set(db.data)
         assert len(db.volatile) == len(db.expires)
         assert self.h.ks.used == sum(estimate(k, v) for k, v in db.data.items())
+        # ``sizes`` holds the aggregates' estimates only: a string's is derived
+        assert db.sizes == {k: estimate(k, v) for k, v in db.data.items() if type(v) is not bytes}
 
 
 TestKeyspaceModel = KeyspaceModel.TestCase

@@ -168,11 +168,14 @@ def test_latency_monitor_records_slow_commands(port):
     r.config_set("latency-monitor-threshold", 1)
     members = [str(i) for i in range(100_000)]
     r.sadd("big", *members)  # well over 1 ms in Python
-    latest = r.execute_command("LATENCY", "LATEST")
-    assert latest and latest[0][0] == b"fast-command" and latest[0][2] >= 1  # SADD is @fast
+    latest = {e[0]: e for e in r.execute_command("LATENCY", "LATEST")}
+    assert latest[b"fast-command"][2] >= 1  # SADD is @fast
     history = r.execute_command("LATENCY", "HISTORY", "fast-command")
     assert history and history[-1][1] >= 1
-    assert r.execute_command("LATENCY", "RESET") == 1
+    # (On a loaded machine LATENCY itself may take over 1 ms and add a "command" event:
+    # the monitor is turned off before the reset so that nothing comes after it.)
+    r.config_set("latency-monitor-threshold", 0)
+    assert r.execute_command("LATENCY", "RESET") >= 1
     assert r.execute_command("LATENCY", "LATEST") == []
     assert r.memory_usage("big") > 100_000 * 5
     assert r.memory_usage("nothing") is None

@@ -87,7 +87,8 @@ def _observable(h: Harness) -> dict[str, object]:
         "dirty": ks.dirty,
         "expired": ks.expired_keys,
         "used": ks.used,
-        "sizes": dict(db.sizes),
+        "sizes": {k: db.size_of(k) for k in db.data},  # (a string's derived, not stored)
+        "aggregate_sizes": dict(db.sizes),
         "data": {
             k: (type(v).__name__, list(v) if not isinstance(v, bytes) else v)
             for k, v in db.data.items()
@@ -184,6 +185,40 @@ def test_random_grid_reads_answer_and_count_as_without_runs(seed, policy, monkey
     slow_obs.pop("run_calls")
     assert fast == slow
     assert fast_obs == slow_obs
+
+
+# Counters at the edges of what INCR's columns take (``_counters``: one join and one
+# format stand for a check per value): each is in the middle of a run of distinct keys.
+EDGE_COUNTERS = [b"0", b"-5", b"999999999999999999", b"-99999999999999999", b"1000000000000000000",
+                 b"-100000000000000000", b"9223372036854775807", b"007", b"-0", b"+5", b" 7",
+                 b"7 ", b"\t7", b"1_0", b"", b"12a", b"1 2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("edge", EDGE_COUNTERS)
+def test_an_incr_run_of_distinct_keys_meets_a_counter_at_the_edge(edge, monkeypatch):
+    keys = [b"c%02d" % i for i in range(16)]  # one length: the read is a grid
+    setup = b"".join(encode_command("SET", k, b"%d" % i) for i, k in enumerate(keys[:12]))
+    setup += encode_command("SET", keys[5], edge) + encode_command("LPUSH", keys[12], "x")
+    wire = [setup, b"".join(encode_command("INCR", k) for k in keys[:12] + keys[13:])]
+    fast, fast_obs = _run(wire, True, monkeypatch)
+    slow, slow_obs = _run(wire, False, monkeypatch)
+    fast_obs.pop("run_calls"), slow_obs.pop("run_calls")
+    assert fast == slow
+    assert fast_obs == slow_obs
+
+
+def test_a_set_run_over_an_empty_string_logs_no_key_twice():
+    """A run finds new keys by a missing old value, not a false one (b"" is a value)."""
+    h = Harness()
+    h.cmd("SET", "a", "")
+    h.raw(b"".join(encode_command("SET", k, "x") for k in ("a", "b", "a", "c")))
+    db = h.client.db
+    assert sorted(db.keylog.keys) == [b"a", b"b", b"c"]
+    assert (
+        h.cmd("SCAN", "0", "COUNT", "100")
+        == b"*2\r\n$1\r\n0\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+    )
+    assert h.ks.used == sum(db.size_of(k) for k in db.data) == 3 * (runs.KEY_OVERHEAD + 2)
 
 
 def test_runs_take_only_plain_calls():

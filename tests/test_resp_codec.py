@@ -22,6 +22,7 @@ from netlib.resp import (
     RespSet,
     SimpleString,
     Verbatim,
+    _requests,
 )
 
 pytestmark = pytest.mark.exercise("N14")
@@ -545,3 +546,82 @@ def test_a_grid_followed_by_longer_commands_is_still_a_grid(after):
     assert p.take_grid(row * 16 + after) == (b"SET", [(b"key:000001",) * 16, (b"xxx",) * 16])
     assert p.buffered() == len(after)
     assert p.take(b"") == _fed([after])[0]
+
+
+def _framed(name: bytes, args: list[bytes]) -> tuple[bytes, list[int]]:
+    """One command as ``encode_command`` writes it, and the offsets of its framing: every
+    byte but its arguments' own (the count, each header, the name, each CRLF)."""
+    pieces = [(b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name), True)]
+    for arg in args:
+        pieces += [(b"$%d\r\n" % len(arg), True), (arg, False), (b"\r\n", True)]
+    row = b"".join(piece for piece, _ in pieces)
+    assert row == resp.encode_command(name, *args)
+    framing = [framed for piece, framed in pieces for _ in piece]
+    return row, [i for i, framed in enumerate(framing) if framed]
+
+
+# Arguments of any bytes but '*' (every row starts with it, and the second row of a read
+# is looked for by its first bytes), CRLF and '$' among them.
+def _args_of(size: int) -> st.SearchStrategy[bytes]:
+    return st.lists(
+        st.sampled_from(list(b"\r\n$:3SETk\x00\xff")), min_size=size, max_size=size
+    ).map(bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from([b"GET", b"SET", b"HSET", b"LPUSH"]),
+    sizes=st.lists(st.integers(0, 12), min_size=1, max_size=3),
+    count=st.integers(2, 12),
+    data=st.data(),
+)
+def test_a_changed_framing_byte_ends_the_grid_at_its_row(name, sizes, count, data):
+    """Rows of one layout (arguments of one length each, CRLF and '$' among their bytes),
+    one byte of one row's framing changed (its count, a header, the name, a CRLF): the
+    grid is the rows before it (none if fewer than two), the rest stays buffered, whether
+    the layout and the read's size were known before (the packed check, then the probe)
+    or not. A byte of an argument changed instead: every row is in the grid."""
+    rows = [[data.draw(_args_of(n)) for n in sizes] for _ in range(count)]
+    framed = [_framed(name, args) for args in rows]
+    wire = b"".join(row for row, _ in framed)
+    size = len(wire) // count
+    bad = data.draw(st.integers(0, count - 1))
+    framing = framed[bad][1]
+    in_framing = data.draw(st.booleans()) or not any(sizes)
+    at = data.draw(
+        st.sampled_from(framing if in_framing else sorted(set(range(size)) - set(framing)))
+    )
+    at += bad * size
+    changed = bytearray(wire)
+    changed[at] = data.draw(st.integers(0, 255).filter(lambda b: b != wire[at]))
+    changed = bytes(changed)
+    cmds, _ = _fed([changed])
+    grid_rows = bad if in_framing else count
+    want = (name, list(zip(*[c[1:] for c in cmds[:grid_rows]], strict=True)))
+    if in_framing:
+        assert [c[1:] for c in cmds[:bad]] == rows[:bad]
+    for known in (False, True):
+        if known:
+            assert RequestParser().take_grid(wire) == (name, list(zip(*rows, strict=True)))
+        else:
+            _requests._GRIDS.clear()
+            _requests._GRID_READS.clear()
+        p = RequestParser()
+        assert p.take_grid(changed) == (want if grid_rows >= 2 else None)
+        assert p.buffered() == (len(wire) - grid_rows * size if grid_rows >= 2 else 0)
+    assert _gridded([changed]) == _fed([changed])
+
+
+def test_a_read_as_long_as_a_known_grid_of_another_layout_is_probed():
+    """16 SETs of 16-byte keys and 3-byte values and 16 GETs of 25-byte keys are reads of
+    720 bytes each: the GETs, tried first as the SETs' grid, are found for what they are,
+    and the SETs after them too. A bytearray of that size is not taken (``take`` is)."""
+    sets = resp.encode_command("SET", "key:000000000001", "xxx") * 16
+    gets = resp.encode_command("GET", "k" * 25) * 16
+    assert len(sets) == len(gets) == 720
+    p = RequestParser()
+    set_grid = (b"SET", [(b"key:000000000001",) * 16, (b"xxx",) * 16])
+    assert p.take_grid(sets) == set_grid
+    assert p.take_grid(gets) == (b"GET", [(b"k" * 25,) * 16])
+    assert p.take_grid(sets) == set_grid
+    assert p.take_grid(bytearray(sets)) is None and p.buffered() == 0

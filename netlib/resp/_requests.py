@@ -10,8 +10,8 @@ half-received command where it stopped and produces Redis's error wording.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
-from operator import itemgetter
 from typing import ClassVar, Final
 
 from ._types import (
@@ -287,40 +287,57 @@ class RequestParser:
         values), a tuple each. Whatever follows the grid stays buffered for
         ``take``/``commands``. None: not such a read (nothing consumed: ``take`` it).
 
-        Only the first command is parsed, and only when its layout is new: a layout
-        is known by the first command's first bytes and its length (``_GRIDS``). The
-        layout fixes every byte of framing of the commands like it, so the grid is
-        found by one regex ``match`` (headers literal, each argument ``.{n}``: the
-        longest run of whole rows of the layout from the start, up to _GRID_BYTES),
-        and the arguments are cut at their offsets by one ``itemgetter`` per column:
-        no bytes object but the arguments, no list per command, all in C. A known
-        layout of one argument (GET key) is checked without the regex: its keys cut
-        from the whole read, joined with the layout's framing, must give back the read
-        (12.6k instructions per 16 GETs with the regex, 5.4k so); if they do not, the
-        regex finds where the grid ends.
+        A layout fixes every byte of framing of the commands like it, so its arguments
+        are cut at their offsets by one ``Struct.unpack_from`` (``_Layout.cut``), and
+        the read is a grid of it if packing them back with the layout's framing gives
+        the read: a few C calls, no object per command. A read as long as the last
+        grid cut for its size (``_GRID_READS``: the reads of a -P 16 client) is tried
+        so first; others are probed (``_probe_grid``).
         """
         if self._have or self._args is not None or self._ready or self.error is not None:
             return None
+        cut = _GRID_READS.get(len(data))
+        if cut is not None and type(data) is bytes:
+            # (``_grid``, spelled out: the call would cost a tenth of a 16-GET grid)
+            name, unpack, pack, frame, width = cut
+            args = unpack(data)
+            if pack is None:
+                if frame[0] + frame[1].join(args) + frame[2] == data:
+                    return name, [args]
+            else:
+                frame = frame.copy()
+                frame[1::2] = args
+                if pack(*frame) == data:
+                    if width == 2:
+                        return name, [args[0::2], args[1::2]]
+                    return name, [args[i::width] for i in range(width)]
+        return self._probe_grid(data)
+
+    def _probe_grid(self, data: bytes) -> tuple[bytes, list[tuple[bytes, ...]]] | None:
+        """``take_grid`` for a read not known by its size: its layout is known by the
+        first command's first bytes and its length (``_GRIDS``: the second command is
+        where those bytes are found again), and parsed from the first command when it
+        is new. A read of whole rows of a known layout is checked as the fast path
+        checks it (``_grid``); else the layout's regex ``match`` (headers literal, each argument ``.{n}``) finds
+        the longest run of whole rows of the layout from the start, up to _GRID_BYTES.
+        """
         if type(data) is not bytes or len(data) < 2 * _GRID_PROBE or data[0] != 42:
             return None
         probe = data[:_GRID_PROBE]
         row = data.find(probe, 1)  # where a second command like the first starts
         if row < 0:
             return None
-        end = min(len(data) // row, _GRID_BYTES // row) * row
-        if end < 2 * row:
+        rows = (len(data) if len(data) < _GRID_BYTES else _GRID_BYTES) // row
+        if rows < 2:
             return None
+        end = rows * row
         layout = _GRIDS.get((probe, row))
-        if layout is not None and layout.joint is not None:  # a layout of one argument
-            (cut,) = layout.cuts(end // row)
-            column = cut(data)
-            # Every row whole and of the layout: the read is its framing around the keys.
-            if layout.head + layout.joint.join(column) + b"\r\n" == (
-                data if end == len(data) else data[:end]
-            ):
+        if layout is not None:
+            columns = _grid(layout.cut(rows), data if end == len(data) else data[:end])
+            if columns is not None:
                 if end < len(data):
                     self.feed(data[end:])
-                return layout.name, [column]
+                return layout.name, columns
         grid = None if layout is None else layout.pattern.match(data, 0, end)
         if layout is None or grid is None:  # not the layout known by this probe and size
             layout = _Layout.of(data[:row])  # new (or another with the same probe and size)
@@ -338,9 +355,12 @@ class RequestParser:
         rows = end // row
         if rows < 2:
             return None  # one command of the layout, then others: ``take`` parses them
+        columns = _grid(layout.cut(rows), data if end == len(data) else data[:end])
+        if columns is None:  # (cannot be: the pattern matched those rows)
+            return None
         if end < len(data):
             self.feed(data[end:])
-        return layout.name, [cut(data) for cut in layout.cuts(rows)]
+        return layout.name, columns
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command buffered, in order (possibly none)."""
@@ -654,10 +674,12 @@ class UnauthenticatedParser(RequestParser):
 # key field value), at most _GRID_BYTES long (a longer read: the rest is parsed as
 # usual); at most _GRID_LAYOUTS layouts kept (then the cache is emptied: a client
 # sending ever new lengths costs a parse and a compile per read, and bounded memory).
-# The layouts keep the cuts of the row counts they met, at most _GRID_CUTS slices in
-# all (about 2 MB; then every layout's are dropped): a client sending grids of every
-# row count up to the limit would otherwise make one layout keep about rows**2 / 2
-# slices (a GET grid: over 10**6, 100+ MB).
+# The layouts keep the cuts of the row counts they met (``_Layout.cut``: a ``Struct``
+# holds a field per argument of every row), at most _GRID_CUTS arguments in all (about
+# 2 MB, 127 bytes per argument of a SET grid, 42 of a GET grid; then every layout's are
+# dropped, and ``_GRID_READS`` with them): a client sending grids of every row count up
+# to the limit would otherwise make one layout keep about rows**2 / 2 fields (a GET
+# grid: over 10**6, 100+ MB).
 _GRID_PROBE: Final = 12
 _GRID_MAX_ARGS: Final = 4
 _GRID_BYTES: Final = 32 * 1024
@@ -665,77 +687,128 @@ _GRID_LAYOUTS: Final = 64
 _GRID_CUTS: Final = 16384
 
 
-class _Layout:
-    """One command's layout: its name (as spelled), ``pattern`` matching one or more
-    commands framed like it (every header, the name and each CRLF literal, argument
-    ``i`` as ``.{n}``), and where each argument after the name sits in it."""
+# The cut of some rows of a layout (``_Layout.cut``): (name, unpack, pack, frame, width).
+# ``unpack`` is a ``Struct.unpack_from`` taking every argument of every row, row after
+# row (``width`` per row) from a read; ``pack`` and ``frame`` give back the read those
+# arguments make, framed as the layout frames them (``_grid``). One argument: no
+# ``pack``, and ``frame`` is the framing before the first, between two and after the
+# last (``frame[1].join(args)``). More: ``frame`` is the read in pieces, the framing at
+# even places and a room for each argument at odd ones (``[1::2]``), which ``pack`` (a
+# ``Struct.pack``) glues: a fifth cheaper than ``b"".join`` of them, which takes and
+# releases a buffer per piece.
+_Cut = tuple[
+    bytes,
+    Callable[[bytes], tuple[bytes, ...]],
+    Callable[..., bytes] | None,
+    list[bytes],
+    int,
+]
 
-    __slots__ = ("name", "pattern", "row", "args", "head", "joint", "_cuts")
-    kept: ClassVar[int] = 0  # slices in the ``_cuts`` of every layout (at most _GRID_CUTS)
+
+class _Layout:
+    """One command's layout: its name (as spelled), where each argument after the name
+    sits in it, the framing around them, and ``pattern`` matching one or more commands
+    framed like it (every header, the name and each CRLF literal, argument ``i`` as
+    ``.{n}``): where a read that is not all rows of the layout stops being so."""
+
+    __slots__ = ("name", "pattern", "row", "args", "frames", "_cuts")
+    kept: ClassVar[int] = 0  # arguments in the ``_cuts`` of every layout (at most _GRID_CUTS)
 
     def __init__(
-        self, name: bytes, pattern: re.Pattern[bytes], row: int, args: list[tuple[int, int]]
+        self, name: bytes, pattern: re.Pattern[bytes], first: bytes, args: list[tuple[int, int]]
     ) -> None:
         self.name = name
         self.pattern = pattern
-        self.row = row  # bytes per command
+        self.row = len(first)  # bytes per command
         self.args = args  # (offset in the command, length) of each argument after the name
-        # One argument (GET key): the framing before it, and between two rows' arguments
-        # (its CRLF, the next row's framing): rows known by their arguments are checked by
-        # joining them into the read they would make, cheaper than the regex (a third of
-        # its instructions for 16 GETs; not so for two arguments or more, zipped first).
-        self.head = b""
-        self.joint: bytes | None = None
-        self._cuts: dict[int, list[Callable[[bytes], tuple[bytes, ...]]]] = {}
+        # The bytes before the first argument, between two, and after the last.
+        bounds = [0, *[x for at, n in args for x in (at, at + n)], len(first)]
+        self.frames = [first[i:j] for i, j in zip(bounds[::2], bounds[1::2], strict=True)]
+        self._cuts: dict[int, _Cut] = {}
 
     @staticmethod
     def of(first: bytes) -> _Layout | None:
         """The layout of ``first``, one whole command, or None if it is not a small
-        canonical one (as ``encode_command`` writes it: the general parser's business)."""
-        parts = first.split(b"\r\n")
-        count = _SPLIT_COUNTS.get(parts[0])
-        if count is None or not 2 <= count <= _GRID_MAX_ARGS or len(parts) != 2 * count + 2:
+        canonical one (as ``encode_command`` writes it: the general parser's business).
+        Read header after header: an argument may hold CRLF."""
+        nl = first.find(b"\r\n")
+        count = _SPLIT_COUNTS.get(first[:nl]) if nl > 0 else None
+        if count is None or not 2 <= count <= _GRID_MAX_ARGS:
             return None
-        words = parts[2 : 2 * count + 1 : 2]
-        headers = parts[1 : 2 * count + 1 : 2]
-        if headers != list(map(_SPLIT_HEADERS.get, map(len, words))) or parts[-1]:
+        words, at = [], nl + 2  # (offset, length) of each word
+        for _ in range(count):
+            nl = first.find(b"\r\n", at)
+            size = _SPLIT_LENGTHS.get(first[at:nl]) if nl > 0 else None
+            if size is None or first[nl + 2 + size : nl + 4 + size] != b"\r\n":
+                return None
+            words.append((nl + 2, size))
+            at = nl + 4 + size
+        if at != len(first):
             return None
-        regex = re.escape(b"%s\r\n%s\r\n%s\r\n" % (parts[0], headers[0], words[0]))
-        args, at = [], len(parts[0]) + len(headers[0]) + len(words[0]) + 6
-        for header, word in zip(headers[1:], words[1:], strict=True):
-            regex += re.escape(header + b"\r\n") + b".{%d}\r\n" % len(word)
-            at += len(header) + 2
-            args.append((at, len(word)))
-            at += len(word) + 2
+        (start, n), args = words[0], words[1:]
+        regex, done = re.escape(first[: start + n + 2]), start + n + 2
+        for at, n in args:
+            regex += re.escape(first[done:at]) + b".{%d}\r\n" % n
+            done = at + n + 2
         pattern = re.compile(b"(?:%s)+" % regex, re.DOTALL)
-        layout = _Layout(words[0], pattern, len(first), args)
-        if len(args) == 1:  # (the row ends with the argument and its CRLF)
-            layout.head = first[: args[0][0]]
-            layout.joint = b"\r\n" + layout.head
-        return layout
+        return _Layout(first[start : start + words[0][1]], pattern, first, args)
 
-    def cuts(self, rows: int) -> list[Callable[[bytes], tuple[bytes, ...]]]:
-        """One ``itemgetter`` per argument, taking it from each of ``rows`` commands
-        (kept for the next grid of as many rows within the layouts' budget, _GRID_CUTS)."""
-        cuts = self._cuts.get(rows)
-        if cuts is None:
-            row = self.row
-            cuts = [
-                itemgetter(*[slice(at + r * row, at + r * row + n) for r in range(rows)])
-                for at, n in self.args
-            ]
-            slices = rows * len(self.args)
-            if _Layout.kept + slices > _GRID_CUTS:  # (counting those of dropped layouts too)
+    def cut(self, rows: int) -> _Cut:
+        """The cut of ``rows`` commands of the layout (``_Cut``), kept for the next grid
+        of as many rows (and in ``_GRID_READS`` for a read of exactly those rows),
+        within the layouts' budget (_GRID_CUTS)."""
+        cut = self._cuts.get(rows)
+        if cut is None:
+            row, fmt, pos = self.row, ["<"], 0
+            for r in range(rows):
+                for at, n in self.args:
+                    fmt.append(f"{at + r * row - pos}x{n}s")
+                    pos = at + r * row + n
+            frames = self.frames
+            joint = frames[-1] + frames[0]  # from a row's last argument to the next's first
+            pack = None
+            if len(self.args) == 1:
+                frame = [frames[0], joint, frames[-1]]
+            else:
+                one = [x for f in [*frames[1:-1], joint] for x in (b"", f)]
+                frame = [frames[0], *one * rows]
+                frame[-1] = frames[-1]
+                sizes = [len(f) for f in frame]
+                sizes[1::2] = [n for _, n in self.args] * rows
+                pack = struct.Struct("<" + "".join([f"{n}s" for n in sizes])).pack
+            cut = (self.name, struct.Struct("".join(fmt)).unpack_from, pack, frame, len(self.args))
+            size = rows * len(self.args)
+            if _Layout.kept + size > _GRID_CUTS:  # (counting those of dropped layouts too)
                 for layout in _GRIDS.values():
                     layout._cuts.clear()
                 self._cuts.clear()
+                _GRID_READS.clear()
                 _Layout.kept = 0
-            self._cuts[rows] = cuts
-            _Layout.kept += slices
-        return cuts
+            self._cuts[rows] = cut
+            _Layout.kept += size
+        _GRID_READS[rows * self.row] = cut
+        return cut
+
+
+def _grid(cut: _Cut, data: bytes) -> list[tuple[bytes, ...]] | None:
+    """The columns of ``data`` if it is all rows of the layout ``cut`` cuts (as many as
+    it cuts), else None: its arguments unpacked, then packed again with the layout's
+    framing, which must give ``data`` back."""
+    _, unpack, pack, frame, width = cut
+    args = unpack(data)
+    if pack is None:
+        return [args] if frame[0] + frame[1].join(args) + frame[2] == data else None
+    frame = frame.copy()  # (not the cut's: it would keep the arguments alive)
+    frame[1::2] = args
+    if pack(*frame) != data:
+        return None
+    if width == 2:
+        return [args[0::2], args[1::2]]
+    return [args[i::width] for i in range(width)]
 
 
 _GRIDS: dict[tuple[bytes, int], _Layout] = {}
+_GRID_READS: dict[int, _Cut] = {}  # a read's length -> the last cut of exactly its size
 
 
 def _take_grid(parts: list[bytes], i: int, count: int, last: int, out: list[list[bytes]]) -> int:

@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import add, itemgetter, not_
+from operator import add, is_, itemgetter
 from typing import Any, cast
 
 from netlib.resp import NULL3, NULL_BULK, OK, integer
@@ -58,6 +58,7 @@ _name = itemgetter(0)
 _BULK = b"$%d\r\n%b\r\n"  # a bulk reply: % (len(v), v)
 _INT = b":%d\r\n"  # an integer reply
 _DIGITS = b"%d"
+_DIGITS_SPACE = b"%d "
 _STRINGS = {bytes}
 _STRINGS_OR_MISSING = {bytes, type(None)}
 
@@ -131,12 +132,12 @@ def _one_key(name: bytes, keys: Sequence[bytes]) -> list[list[bytes]]:
     return [[name, key] for key in keys]
 
 
-def _new_keys(db: Any, keys: Any, olds: list[int | None]) -> int:
-    """Log the ``keys`` whose old size is None (created now); the old sizes' total."""
-    if None in olds:
-        db.keylog.extend(compress(keys, map(not_, olds)))
-        return sum(filter(None, olds))
-    return sum(cast(list[int], olds))
+def _created(db: Any, keys: Iterable[bytes], olds: list[Any]) -> int:
+    """Log the ``keys`` whose old value is None (created now, as strings); their memory
+    estimate but for the values' bytes: KEY_OVERHEAD and the key's length each."""
+    created = list(compress(keys, map(is_, olds, repeat(None))))
+    db.keylog.extend(created)
+    return KEY_OVERHEAD * len(created) + sum(map(len, created))
 
 
 # -- SET ----------------------------------------------------------------------------------
@@ -154,24 +155,28 @@ def _set_columns(
     ks = db.ks
     m = len(keys)
     blocking = ks.blocking
-    if ks.tracker is not None or db.watchers or (blocking is not None and blocking.waiters):
+    final = None
+    if ks.tracker is None and not db.watchers and (blocking is None or not blocking.waiters):
+        final = dict(zip(keys, values, strict=True))  # each key's last value, in order
+        data = db.data
+        olds = list(map(data.get, final))  # (warms the entries ``update`` replaces)
+        if not _STRINGS_OR_MISSING.issuperset(map(type, olds)):
+            final = None  # SET over an aggregate: its stored size goes (``put``)
+    if final is None:
         put = db.put
         for key, value in zip(keys, values, strict=True):
             put(key, value, KEY_OVERHEAD + len(key) + len(value))
     else:
-        final = dict(zip(keys, values, strict=True))  # each key's last value, in order
         expires = db.expires
         if expires and not expires.keys().isdisjoint(final):  # SET drops a TTL (as put)
             for key in expires.keys() & final.keys():
                 db.persist(key)
-        sizes = db.sizes
-        olds = list(map(sizes.get, final))
-        lengths = list(map(add, map(len, final), map(len, final.values())))
-        old_total = _new_keys(db, final, olds)
-        sizes.update(zip(final, map(KEY_OVERHEAD.__add__, lengths), strict=True))
-        ks.used += sum(lengths) + KEY_OVERHEAD * len(lengths) - old_total
+        grown = sum(map(len, final.values())) - sum(map(len, filter(None, olds)))
+        if not all(olds):  # (cheaper than ``None in olds``; b"" is no new key to _created)
+            grown += _created(db, final, olds)
+        ks.used += grown
         ks.dirty += m
-        db.data.update(final)
+        data.update(final)
     out.append(OK * m)
     return m, len(OK) * m
 
@@ -236,17 +241,25 @@ def _canonical_counter(v: Any) -> bool:
     )
 
 
-def _counters(values: list[Any]) -> list[int] | None:
-    """The integers of INCR's old values (b"0" for a missing key), or None unless every one
-    is a string INCR reads and writes back unchanged: what ``b"%d" % n`` writes, under
-    10**18 in magnitude (so adding a run of at most a few hundred cannot overflow)."""
-    if not {bytes}.issuperset(map(type, values)) or max(map(len, values)) > 18:
-        return None
+def _counters(values: list[Any], spaced: bytes) -> tuple[tuple[int, ...], int] | None:
+    """The integers of INCR's old values (b"0" for a missing key) and the length of the
+    values joined by spaces, or None unless every one is a string INCR reads and writes
+    back unchanged: what ``b"%d" % n`` writes (``spaced``, the run's ``b"%d %d ..."``,
+    formats them all at once), of at most 18 characters, so under 10**18 in magnitude
+    (adding a run of at most a few hundred cannot overflow).
+
+    One join and one format stand for a format per value (``b"%d".__mod__`` in a ``map``
+    is a method-wrapper call, an argument tuple each): the joined text equals the
+    canonical one only if each value does, since a canonical value holds no space and
+    ``int`` accepts none inside a value."""
     try:
-        ints = list(map(int, values))
-    except ValueError:
+        text = b" ".join(values)
+        ints = tuple(map(int, values))
+    except (TypeError, ValueError):  # (a list, a hash...; not an integer)
         return None
-    return ints if list(map(_DIGITS.__mod__, ints)) == values else None
+    if spaced % ints != text or max(ints) >= 10**18 or min(ints) <= -(10**17):
+        return None
+    return ints, len(text)
 
 
 def _incr_columns(
@@ -266,20 +279,24 @@ def _incr_columns(
     if distinct == 1:
         return _incr_one(db, keys[0], m, out)
     data = db.data
-    ints = _counters(list(map(data.get, keys, repeat(b"0")))) if distinct == m else None
-    if ints is None:
+    olds = list(map(data.get, keys))
+    fresh = not all(olds)  # (some missing: cheaper than ``None in olds``)
+    spaced = (_DIGITS_SPACE * m)[:-1]  # b"%d %d ... %d"
+    counted = None
+    if distinct == m:
+        counted = _counters([b"0" if v is None else v for v in olds] if fresh else olds, spaced)
+    if counted is None:
         return _incr_calls(db, keys, out)
-    news = list(map((1).__add__, ints))
-    values = list(map(_DIGITS.__mod__, news))
-    sizes = db.sizes
-    lengths = list(map(add, map(len, keys), map(len, values)))
-    old_total = _new_keys(db, keys, list(map(sizes.get, keys)))
-    sizes.update(zip(keys, map(KEY_OVERHEAD.__add__, lengths), strict=True))
+    ints, old_length = counted
+    text = spaced % tuple(map(add, ints, repeat(1)))  # the new values, formatted at once
+    grown = len(text) - old_length
+    if fresh:  # (the b"0" that stood for each missing value is no old byte)
+        grown += _created(db, keys, olds) + olds.count(None)
     ks = db.ks
-    ks.used += sum(lengths) + KEY_OVERHEAD * m - old_total
+    ks.used += grown
     ks.dirty += m
-    data.update(zip(keys, values, strict=True))
-    reply = (_INT * m) % tuple(news)  # the m integer replies, formatted at once
+    data.update(zip(keys, text.split(b" "), strict=True))
+    reply = b":%b\r\n" % text.replace(b" ", b"\r\n:")  # the m integer replies
     out.append(reply)
     return m, len(reply)
 

@@ -62,11 +62,11 @@ nothing needs to see single calls, a run of plain calls of it in a pipeline
 (SET after SET) is executed by one call of it and counted once. A read that is
 nothing but calls of one layout (``redis-benchmark -P 16``: 16 SETs with keys
 and values of the same lengths) does not even become argument lists: the
-parser's ``take_grid`` checks it with one regex and cuts its arguments into
-columns, and ``run_grid`` hands them to the command's ``columns`` handler
+parser's ``take_grid`` cuts its arguments into columns (one ``Struct``
+unpack) and checks the read is theirs (packed back with the framing), and ``run_grid`` hands them to the command's ``columns`` handler
 (servers/cache/runs.py), one call for the whole read. Per pipelined SET the
-server process runs about 6.4k instructions this way against 13.8k through the
-batch loop (callgrind under redis-benchmark -P 16; redis-server: 4.7k).
+server process runs about 4.7k instructions this way against 13.8k through the
+batch loop (callgrind under redis-benchmark -P 16; redis-server: 4.65k).
 
 A log of the writes (the cache's AOF) is the one observer that does not need
 single calls: ``policy()`` names it as the ``RunLog`` while nothing else looks

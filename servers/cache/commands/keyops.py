@@ -112,7 +112,7 @@ def copy_(c: Any, a: list[bytes]) -> bytes:
         return resp.ZERO
     if dst_db.peek(a[2]) is not None and not replace:
         return resp.ZERO
-    size = src_db.sizes[a[1]] - len(a[1]) + len(a[2])
+    size = src_db.size_of(a[1]) - len(a[1]) + len(a[2])
     place(c, dst_db, a[2], _clone(value), size, src_db.expires.get(a[1]))
     return resp.ONE
 
@@ -126,7 +126,7 @@ def move(c: Any, a: list[bytes]) -> bytes:
     value = src.peek(a[1])
     if value is None or dst.peek(a[1]) is not None:
         return resp.ZERO
-    size, at = src.sizes[a[1]], src.expires.get(a[1])
+    size, at = src.size_of(a[1]), src.expires.get(a[1])
     src.delete(a[1])
     place(c, dst, a[1], value, size, at)
     return resp.ONE

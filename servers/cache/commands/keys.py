@@ -281,4 +281,4 @@ def object_encoding(c: Any, a: list[bytes]) -> bytes:
 def memory_usage(c: Any, a: list[bytes]) -> bytes:
     if c.db.peek(a[2]) is None:
         return resp.null(c.proto)
-    return resp.integer(c.db.sizes[a[2]])
+    return resp.integer(c.db.size_of(a[2]))

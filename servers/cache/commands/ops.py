@@ -420,7 +420,7 @@ def memory_usage(c: Any, a: list[bytes]) -> bytes:
             return SYNTAX
     if c.db.peek(a[2]) is None:
         return resp.null(c.proto)
-    return resp.integer(c.db.sizes.get(a[2], 0))
+    return resp.integer(c.db.size_of(a[2]))
 
 
 # --- CONFIG parameters ---------------------------------------------------------------------
