@@ -498,9 +498,8 @@ class Persistence:
         log.info(
             "%s child %d killed: %s", "AOF rewrite" if kind == "rewrite" else "BGSAVE", pid, why
         )
-        if kind == "save":
+        if kind == "save":  # (INFO's last status unchanged: Redis's SIGUSR1 kill leaves it)
             (self.dir / f"temp-{pid}-{self.dbfilename}").unlink(missing_ok=True)
-            self.last_bgsave_ok = False
         elif files is not None or self.aof is not None:
             self._remove_unlisted(files if files is not None else self.aof.files)  # type: ignore[union-attr]
 
