@@ -248,22 +248,24 @@ def test_aof_keeps_every_acknowledged_write_across_a_stop(tmp_path, policy, how)
         assert len(got) == 2001 and got[b"n"] == b"7" and got[b"k1999"] == b"1999"
 
 
-def test_sigterm_saves_when_there_are_save_points_and_obeys_shutdown_on_sigterm(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_when_there_are_save_points_and_obeys_shutdown_on_sig(tmp_path, sig):
+    name = "sigterm" if sig == signal.SIGTERM else "sigint"
     with start(tmp_path / "a") as ours:
         r = redis.Redis(port=ours.port)
         r.config_set("save", "3600 1")
         r.set("k", "v")
-        ours.signal(signal.SIGTERM)
+        ours.signal(sig)
         assert exited(ours) == 0
-        assert "Received SIGTERM scheduling shutdown" in ours.output()
+        assert f"Received {name.upper()} scheduling shutdown" in ours.output()
     with start(tmp_path / "a") as again:
         assert data(again.port) == {b"k": b"v"}
     with start(tmp_path / "b") as ours:
         r = redis.Redis(port=ours.port)
         r.config_set("save", "3600 1")
-        r.config_set("shutdown-on-sigterm", "nosave")
+        r.config_set(f"shutdown-on-{name}", "nosave")
         r.set("k", "v")
-        ours.signal(signal.SIGTERM)
+        ours.signal(sig)
         assert exited(ours) == 0
     assert not (tmp_path / "b" / "dump.sdb").exists()
 
