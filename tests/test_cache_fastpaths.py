@@ -11,13 +11,15 @@ MurmurHash64A is checked against the block-by-block definition.
 from __future__ import annotations
 
 import random
+import re
+from typing import Any
 
 import pytest
 from cache_support import Harness
 
 from servers.cache import hll
-from servers.cache.commands import streams, zsets
-from servers.cache.keyspace import estimate
+from servers.cache.commands import lists, streams, strings, zsets
+from servers.cache.keyspace import KEY_OVERHEAD, estimate
 from servers.cache.table import TABLE
 
 pytestmark = pytest.mark.exercise("N14")
@@ -243,3 +245,119 @@ def test_dense_pfadd_copies_on_the_first_change_only():
     assert hll.registers(after) == bytearray(
         count if i == idx else r for i, r in enumerate(hll.registers(before))
     )
+
+
+# -- the short ways of SET, GET, INCR and LPUSH (nothing watching the key) ------------------
+
+
+def _gil_script(rng: random.Random) -> list[tuple[object, ...]]:
+    """SET, GET, INCR and LPUSH among what changes whether their short ways apply: TTLs that run
+    out, WATCH, values of every kind (counters INCR must refuse), a client blocking."""
+    keys = ["n1", "n2", "l1", "l2"]
+    values = ["0", "7", "007", "-5", " 1", "1_0", "abc", "", "9" * 18, "9" * 19,
+              "9223372036854775806", "9223372036854775807", "99"]  # fmt: skip
+    script: list[tuple[object, ...]] = [("LPUSH", "l1", "x")]
+    key = keys[0]
+    for _ in range(300):
+        r = rng.random()
+        if r < 0.05:  # (then a call of one of the three on that key, half the time)
+            script.append(("WATCH", key))
+        elif r < 0.1:
+            script.append(("PEXPIRE", key, rng.choice([5, 50])))
+        elif r < 0.15:
+            script.append(("ADVANCE", rng.choice([1, 10, 60])))
+        elif r < 0.2:
+            script.append(("SET", key, rng.choice(values)))
+        elif r < 0.22:
+            script.append(("DEL", key))
+        elif r < 0.25:
+            script.append(("OBJECT", "FREQ" if rng.random() < 0.5 else "IDLETIME", key))
+        elif r < 0.28:
+            script.append(("BLOCK", key))  # a second client: BLPOP key 0
+        elif r < 0.5:
+            script.append(("INCR", key))
+        elif r < 0.7:
+            script.append(("GET", key))
+        else:
+            script.append(("LPUSH", key, *rng.choice([["a"], ["bb"], ["c", "d"]])))
+        if r >= 0.15 or rng.random() < 0.5:
+            key = rng.choice(keys)
+    return script
+
+
+def _run_gil(script: list[tuple[object, ...]], policy: str) -> tuple[list[bytes], list[object]]:
+    """``script`` on a fresh cache under ``policy`` (LRU/LFU: a tracker): every reply (the
+    blocked client's too), then the keys, the counters and INFO commandstats' counts."""
+    h = Harness()
+    h.ks.rng.seed(5)  # (LFU's counter increments are random)
+    if policy != "noeviction":
+        h.cmd("CONFIG", "SET", "maxmemory-policy", policy)
+        h.cmd("CONFIG", "SET", "maxmemory", "100mb")
+    watcher, blocked = h.connect(), h.connect()
+    replies = []
+    for cmd in script:
+        if cmd[0] == "ADVANCE":
+            h.advance(int(cmd[1]))  # type: ignore[call-overload]
+        elif cmd[0] == "WATCH":
+            replies += [h.cmd("WATCH", cmd[1], client=watcher), h.cmd("MULTI", client=watcher)]
+        elif cmd[0] == "BLOCK":
+            if blocked[0].blocked is None:
+                replies.append(h.cmd("BLPOP", cmd[1], 0, client=blocked))
+        else:
+            replies.append(h.cmd(*cmd))
+            replies.append(blocked[1].take())
+            if watcher[0].multi is not None:
+                replies.append(h.cmd("EXEC", client=watcher))
+    stats = [re.sub(rb"usec(_per_call)?=[\d.]+,", b"", line)  # (the calls' times differ)
+             for line in h.cmd("INFO", "commandstats").split(b"\r\n")[1:]]  # fmt: skip
+    keys = ["n1", "n2", "l1", "l2"]
+    lists = [h.cmd("LRANGE", k, 0, -1) for k in keys]
+    return replies, [*_snapshot(h, keys), *lists, h.ks.expired_keys, stats]
+
+
+def _set_by_put(c: Any, a: list[bytes]) -> bytes:
+    """SET without options as ``Database.put`` does it (the general path)."""
+    if len(a) != 3:
+        return strings.set_(c, a)
+    c.db.put(a[1], a[2], KEY_OVERHEAD + len(a[1]) + len(a[2]))
+    return b"+OK\r\n"
+
+
+@pytest.mark.parametrize("policy", ["noeviction", "allkeys-lru", "allkeys-lfu"])
+def test_set_get_incr_lpush_short_ways_are_the_general_ones(monkeypatch, policy):
+    rng = random.Random(3)
+    for _ in range(4):
+        script = _gil_script(rng)
+        fast = _run_gil(script, policy)
+        with monkeypatch.context() as m:
+            m.setattr(TABLE[b"GET"], "fn", lambda c, a: strings.get_general(c, a[1]))
+            m.setattr(TABLE[b"SET"], "fn", _set_by_put)
+            m.setattr(TABLE[b"INCR"], "fn", lambda c, a: strings.incr_by(c, a[1], 1))
+            m.setattr(TABLE[b"LPUSH"], "fn", lambda c, a: lists._push(c, a, True, False))
+            general = _run_gil(script, policy)
+        assert fast == general
+
+
+@pytest.mark.parametrize(
+    ("setup", "call", "fresh"),
+    [(("SET", "k", "5"), ("INCR", "k"), b":1\r\n"),
+     (("SET", "k", "5"), ("SET", "k", "6"), b"+OK\r\n"),
+     (("LPUSH", "k", "a"), ("LPUSH", "k", "b"), b":1\r\n"),
+     (("SET", "k", "5"), ("GET", "k"), b"$-1\r\n")],
+)  # fmt: skip
+def test_short_ways_expire_a_key_past_its_ttl_and_fail_its_watchers(setup, call, fresh):
+    h = Harness()
+    h.cmd(*setup)
+    h.cmd("PEXPIRE", "k", 10)
+    h.advance(20)
+    assert h.cmd(*call) == fresh  # (not the expired value's successor)
+    if call[0] != "SET":  # (SET replaces the key and drops its TTL)
+        assert h.ks.expired_keys == 1
+    assert h.cmd("PTTL", "k") == (b":-1\r\n" if call[0] != "GET" else b":-2\r\n")
+    h.cmd(*setup)
+    w = h.connect()
+    h.cmd("WATCH", "k", client=w)
+    h.cmd("MULTI", client=w)
+    h.cmd("PING", client=w)
+    h.cmd(*call)
+    assert h.cmd("EXEC", client=w) == (b"*1\r\n+PONG\r\n" if call[0] == "GET" else b"*-1\r\n")

@@ -101,7 +101,7 @@ def redact(name: str, args: list[bytes]) -> list[bytes]:
     return args
 
 
-@dataclass
+@dataclass(slots=True)
 class CommandStats:
     calls: int = 0
     seconds: float = 0.0

@@ -64,9 +64,10 @@ nothing but calls of one layout (``redis-benchmark -P 16``: 16 SETs with keys
 and values of the same lengths) does not even become argument lists: the
 parser's ``take_grid`` cuts its arguments into columns (one ``Struct``
 unpack) and checks the read is theirs (packed back with the framing), and ``run_grid`` hands them to the command's ``columns`` handler
-(servers/cache/runs.py), one call for the whole read. Per pipelined SET the
-server process runs about 4.7k instructions this way against 13.8k through the
-batch loop (callgrind under redis-benchmark -P 16; redis-server: 4.65k).
+(servers/cache/runs.py), one call for the whole read (RUN_MAX rows at a time,
+each timed as a run is). Per pipelined SET the server process runs about 4.7k
+instructions this way against 13.8k through the batch loop (callgrind under
+redis-benchmark -P 16; redis-server: 4.65k).
 
 A log of the writes (the cache's AOF) is the one observer that does not need
 single calls: ``policy()`` names it as the ``RunLog`` while nothing else looks
@@ -105,7 +106,8 @@ OUTPUT_HIGH_WATER = 1024 * 1024
 # A run of calls (``Command.many``) is timed as a whole, so runs are taken only while
 # no threshold a single call could cross (slow log, latency monitor) is below 1 ms, and
 # a run is at most RUN_MAX calls: a few hundred microseconds at worst, so a run slower
-# than the threshold means the process was stalled (then its last call is charged).
+# than the threshold means the process was stalled (then its last call is charged). A
+# grid (``run_grid``) is cut so too: a read of 32 KB holds up to 1900 calls.
 RUN_MIN_ABOVE = 0.001
 RUN_MAX = 256
 # After a run stopped at a call of its command it could not take (an error to answer:
@@ -403,13 +405,20 @@ class Session(ShellSession):
             if self.held is None:
                 self.conn.close()
 
-    def run_grid(self, name: bytes, columns: list[tuple[bytes, ...]], data: bytes) -> None:
+    def run_grid(
+        self,
+        name: bytes,
+        columns: list[tuple[bytes, ...]],
+        data: bytes,
+        room: int = OUTPUT_HIGH_WATER,
+    ) -> None:
         """Execute a read that is a grid of calls of one command (``take_grid``: its
         arguments by columns, from the start of ``data``): its ``columns`` handler runs
-        them at once when ``run`` would take them as a run (see ``Command.many``);
-        otherwise, and for the calls it leaves, ``run``. A ``RunLog`` (the AOF) is
-        given the rows that ran as they arrived: a grid's rows are canonical RESP
-        (``take_grid`` checks every header), each as long as its first."""
+        them at once (RUN_MAX at a time) when ``run`` would take them as a run (see
+        ``Command.many``); otherwise, and for the calls it leaves, ``run``. A
+        ``RunLog`` (the AOF) is given the rows that ran as they arrived: a grid's rows
+        are canonical RESP (``take_grid`` checks every header), each as long as its first.
+        ``room``: reply bytes the batch may still produce (``OUTPUT_HIGH_WATER``)."""
         state = self.state
         cmd = self.table.get(name)
         if cmd is None:
@@ -432,8 +441,11 @@ class Session(ShellSession):
             return
         out: list[bytes] = []
         self.out = out
+        head = columns  # (timed as one call: at most RUN_MAX rows, as a run; then the next)
+        if len(columns[0]) > RUN_MAX:
+            head = [column[:RUN_MAX] for column in columns]
         t0 = perf_counter()
-        ran, grew = cmd.columns(self, name, columns, out, OUTPUT_HIGH_WATER)
+        ran, grew = cmd.columns(self, name, head, out, room)
         seconds = perf_counter() - t0
         self.out = None
         if ran:
@@ -452,14 +464,19 @@ class Session(ShellSession):
             self.last_command = cmd.name
             if state.unsynced:
                 state.sync(self)
-            data = out[0] if len(out) == 1 else b"".join(out)
+            replies = out[0] if len(out) == 1 else b"".join(out)
             if self.held is None:
-                self.write_out(data)
+                self.write_out(replies)
             else:
-                self.held.append(data)
+                self.held.append(replies)
         if ran < len(columns[0]):
+            if ran == RUN_MAX and grew <= room:  # (cut at RUN_MAX) the next rows, in what is left
+                row = len(encode_command(name, *(column[0] for column in columns)))
+                rest_columns = [column[ran:] for column in columns]
+                self.run_grid(name, rest_columns, data[ran * row :], room - grew)
+                return
             rest = _calls(name, [column[ran:] for column in columns])
-            if grew > OUTPUT_HIGH_WATER:  # (big GET replies) the rest in the next turn, as ``run``
+            if grew > room:  # (big GET replies) the rest in the next turn, as ``run``
                 self._defer(rest)
             else:
                 self._run(rest)

@@ -3,6 +3,9 @@
 A list is a ``collections.deque``: O(1) at both ends like Redis's quicklist,
 O(n) in the middle (LINDEX, LSET, LINSERT) like Redis too. Memory is tracked
 by deltas (``Database.grow``); an emptied list is deleted with its key.
+LPUSH of one element to an existing list without a TTL, while nothing watches
+(no LRU/LFU tracking, no WATCH in the database, no blocked client), pushes and
+grows the list in place (``lpush``); everything else goes through ``_push``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,25 @@ def _push(c: Any, a: list[bytes], left: bool, only_existing: bool) -> bytes:
 
 @command("LPUSH", -3, "write denyoom fast", (1, 1, 1), G, "Prepend elements to a list")
 def lpush(c: Any, a: list[bytes]) -> bytes:
+    if len(a) == 3:  # the common case, done here (``_push`` does the general one)
+        key = a[1]
+        db = c.db
+        lst = db.data.get(key)
+        ks = db.ks
+        if (
+            type(lst) is deque
+            and key not in db.expires
+            and ks.tracker is None
+            and not db.watchers
+            and not c.state.blocking.waiters
+        ):
+            item = a[2]
+            lst.appendleft(item)
+            grown = len(item) + LIST_ELEM_OVERHEAD
+            db.sizes[key] += grown
+            ks.used += grown
+            ks.dirty += 1
+            return resp.integer(len(lst))
     return _push(c, a, True, False)
 
 

@@ -1,10 +1,19 @@
 """String commands: GET, SET (and its options), the GET*/SET* variants, M*, APPEND, ranges, INCR*.
 
-GET and plain SET are the hottest commands of any cache benchmark, so each
-has a fast path: SET with no options does one ``Database.put``; GET one
-lookup and one formatted reply. Values are kept as ``bytes`` like Redis's sds
-strings; INCR parses and re-formats (Redis's int encoding is a memory
-optimisation we do not need).
+GET, plain SET and INCR are the hottest commands of any cache benchmark, so
+each has a fast path: SET with no options of a string without a TTL, while
+nothing watches (below), replaces its value in place, else does one
+``Database.put``; GET of a string without a TTL, while no LRU/LFU policy
+tracks accesses, reads the dict and counts its hit itself; INCR of a canonical
+counter (the digits INCR writes) without a TTL, while nothing watches (no
+LRU/LFU tracking, no WATCH in the database, no client blocked on a key)
+replaces the value in place. Anything else takes the general path
+(``get_general``, ``incr_by``: ``Database.get_for_write`` and ``put``);
+tests/test_cache_fastpaths.py checks both give the same replies, values, sizes
+and counters. Per unpipelined call that is 2.2k fewer instructions for INCR
+(24.6k in process against 26.8k), 0.4k for SET and GET. Values are kept as
+``bytes`` like Redis's sds strings; INCR parses and re-formats (Redis's int
+encoding is a memory optimisation we do not need).
 """
 
 from __future__ import annotations
@@ -52,7 +61,18 @@ def _string_for_write(db: Any, key: bytes) -> bytes | None:
 
 @command("GET", 2, "readonly fast", (1, 1, 1), G, "Get the value of a key")
 def get(c: Any, a: list[bytes]) -> bytes:
-    v = c.db.get(a[1])
+    key = a[1]
+    db = c.db
+    v = db.data.get(key)
+    if type(v) is bytes and key not in db.expires and db.ks.tracker is None:
+        db.ks.hits += 1  # (``Database.get`` without its TTL and LRU/LFU steps: none apply)
+        return b"$%d\r\n%b\r\n" % (len(v), v)
+    return get_general(c, key)
+
+
+def get_general(c: Any, key: bytes) -> bytes:
+    """GET through ``Database.get``: a missing key, a TTL, LRU/LFU tracking, a wrong type."""
+    v = c.db.get(key)
     if v is None:
         return NULL3 if c.proto == 3 else NULL_BULK
     if type(v) is not bytes:
@@ -105,6 +125,20 @@ def set_(c: Any, a: list[bytes]) -> bytes:
     key, value = a[1], a[2]
     db = c.db
     if len(a) == 3:  # the fast path: no options
+        data = db.data
+        old = data.get(key)
+        ks = db.ks
+        if (  # a string replaced while nothing watches: ``Database.put``'s steps that apply
+            type(old) is bytes
+            and key not in db.expires
+            and ks.tracker is None
+            and not db.watchers
+            and not c.state.blocking.waiters
+        ):
+            ks.used += len(value) - len(old)  # (a string's size is derived: ``string_size``)
+            ks.dirty += 1
+            data[key] = value
+            return OK
         db.put(key, value, KEY_OVERHEAD + len(key) + len(value))
         return OK
     cond, at, keep, get_ = _set_options(c, a)
@@ -293,7 +327,26 @@ def incr_by(c: Any, key: bytes, delta: int) -> bytes:
 
 @command("INCR", 2, "write denyoom fast", (1, 1, 1), G, "Increment an integer by one")
 def incr(c: Any, a: list[bytes]) -> bytes:
-    return incr_by(c, a[1], 1)
+    key = a[1]
+    db = c.db
+    old = db.data.get(key)
+    ks = db.ks
+    if (  # the common case, done here (see ``incr_by`` for the general one)
+        type(old) is bytes
+        and old.isdigit()
+        and len(old) < 19
+        and (old[0] != 48 or len(old) == 1)
+        and key not in db.expires
+        and ks.tracker is None
+        and not db.watchers
+        and not c.state.blocking.waiters
+    ):
+        value = b"%d" % (int(old) + 1)
+        ks.used += len(value) - len(old)  # (a string's size is derived: ``string_size``)
+        ks.dirty += 1
+        db.data[key] = value
+        return b":%b\r\n" % value
+    return incr_by(c, key, 1)
 
 
 @command("DECR", 2, "write denyoom fast", (1, 1, 1), G, "Decrement an integer by one")
