@@ -319,6 +319,7 @@ def _set_by_put(c: Any, a: list[bytes]) -> bytes:
     """SET without options as ``Database.put`` does it (the general path)."""
     if len(a) != 3:
         return strings.set_(c, a)
+    c.db.peek(a[1])  # (a key past its TTL expires first, as lookupKeyWrite)
     c.db.put(a[1], a[2], KEY_OVERHEAD + len(a[1]) + len(a[2]))
     return b"+OK\r\n"
 

@@ -3,11 +3,20 @@ idle peer go at once), typed sessions, background tasks.
 Every wait is on an event or a condition; nothing asserts on a clock."""
 
 import asyncio
+import os
+import signal
 import socket
 
 from support import until
 
-from netlib.shell import Connection, Session, ShellConfig, start
+from netlib.shell import (
+    Connection,
+    Server,
+    Session,
+    ShellConfig,
+    serve_until_signalled,
+    start,
+)
 from servers.echo.server import echo
 
 
@@ -181,3 +190,62 @@ async def test_the_echo_server_process_lets_an_idle_nc_go_at_sigterm(launch):
     assert await asyncio.wait_for(r.read(), 5) == b""
     assert "stopped" in child.output()
     w.close()
+
+
+# -- stopping from inside, and a signal the server refuses ---------------------------------
+async def test_stop_now_from_a_handler_aborts_everyone_and_ends_serve_until_signalled():
+    """The cache's SHUTDOWN: once it saved, nothing more may be read or answered."""
+    servers: list[Server] = []
+    stopped: list[str] = []
+
+    class Stopper(Session):
+        def data_received(self, data: bytes) -> None:
+            if data.startswith(b"stop"):
+                servers[0].stop_now()
+                self.conn.write(b"never sent")  # (the transport is aborted: dropped)
+            else:
+                self.conn.write(b"ok\n")
+
+    async def on_stop() -> None:
+        stopped.append("closed")
+
+    server = await start(config=ShellConfig(), session_factory=Stopper)
+    servers.append(server)
+    serving = asyncio.ensure_future(serve_until_signalled(server, on_stop))
+    r1, w1 = await asyncio.open_connection("127.0.0.1", server.port)
+    r2, w2 = await asyncio.open_connection("127.0.0.1", server.port)
+    w2.write(b"x")
+    assert await asyncio.wait_for(r2.readline(), 10) == b"ok\n"
+    w1.write(b"stop")
+    await asyncio.wait_for(serving, 10)
+    assert stopped == ["closed"]
+    for r in (r1, r2):
+        try:
+            assert await read_all(r) == b""
+        except ConnectionResetError:
+            pass
+    for w in (w1, w2):
+        w.close()
+
+
+async def test_a_signal_the_server_refuses_keeps_it_serving():
+    """``on_signal`` False (the cache whose final save failed): still serving; True stops."""
+    answers = [False, True]
+    seen: list[int] = []
+
+    def on_signal(sig: int) -> bool:
+        seen.append(sig)
+        return answers[len(seen) - 1]
+
+    server = await start(echo, ShellConfig())
+    serving = asyncio.ensure_future(serve_until_signalled(server, on_signal=on_signal))
+    await asyncio.sleep(0)  # (the handlers are installed once it runs)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await until(lambda: len(seen) == 1)
+    r, w = await asyncio.open_connection("127.0.0.1", server.port)
+    w.write(b"still here\n")
+    assert await asyncio.wait_for(r.readline(), 10) == b"still here\n"
+    w.close()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 10)
+    assert seen == [signal.SIGTERM, signal.SIGTERM]

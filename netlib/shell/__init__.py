@@ -28,7 +28,8 @@ the synchronous shape), ``_conn`` (``_Conn``, the one ``asyncio.Protocol``
 behind both: admission, reading, the one backpressure mechanism, hand-over),
 ``_sendfile`` (``Connection.sendfile``: ``os.sendfile`` on uvloop and asyncio alike),
 ``_server`` (``ShellConfig``, ``Server``:
-listening, the sweeper of idle and slow peers, background tasks, shutdown;
+listening, the sweeper of idle and slow peers, background tasks, shutdown, and
+``stop_now`` for a handler that ends the server itself (the cache's SHUTDOWN);
 ``start``, ``run``, ``serve_until_signalled``). uvloop is used when importable.
 
 What production servers do differently: SO_REUSEPORT across processes,

@@ -69,6 +69,7 @@ class Server:
         self.sweeps = 0  # passes of the sweeper: tests wait on these instead of a clock
         self.tasks: set[asyncio.Task[Any]] = set()  # background tasks (``background``)
         self._server: asyncio.AbstractServer | None = None
+        self._shutting_down = False  # ``shutdown`` began (``stop_now`` sets only ``stopping``)
         self._idle = asyncio.Event()
         self._closed = asyncio.Event()
         self.host = config.host
@@ -168,13 +169,30 @@ class Server:
             self._idle.set()
 
     # -- shutdown ---------------------------------------------------------------------
+    def stop_now(self) -> None:
+        """Stop at once, from inside a handler (the cache's SHUTDOWN, once its final save
+        is on disk): nothing more is accepted or read, every connection is aborted (what it
+        had not sent is dropped, so nothing is acknowledged after that save), and
+        ``serve_until_signalled`` wakes up to finish with ``shutdown``."""
+        self.stopping = True
+        self.stopping_event.set()
+        if self._server is not None:
+            self._server.close()
+        while self.waiting:
+            t = self.waiting.popleft().transport
+            if t is not None:
+                t.abort()
+        for c in list(self.connections):
+            if c.transport is not None:
+                c.transport.abort()
+
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting, signal every connection, let them finish within ``grace``
         seconds, abort the rest, then cancel the background tasks."""
-        if self.stopping:
+        if self._shutting_down:
             await self._closed.wait()
             return
-        self.stopping = True
+        self._shutting_down = self.stopping = True
         grace = self.config.shutdown_grace if grace is None else grace
         if self._server is not None:
             self._server.close()
@@ -250,19 +268,40 @@ async def start(
 
 
 async def serve_until_signalled(
-    server: Server, on_stop: Callable[[], Awaitable[None]] | None = None
+    server: Server,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    *,
+    on_signal: Callable[[int], bool] | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    """Run until SIGINT or SIGTERM, then shut down gracefully.
+
+    ``on_signal(signum)``, when given, runs first and decides: False keeps serving (the
+    cache, whose final save failed: Redis then goes on too). The wait also ends when the
+    server was stopped from inside (``Server.stop_now``: the cache's SHUTDOWN)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def signalled(sig: int) -> None:
+        try:
+            if on_signal is None or on_signal(sig):
+                stop.set()
+        except Exception:  # keep serving: a stop that failed half way must not lose data
+            log.exception("signal %d: the stop failed; still serving", sig)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled, sig)
+    waits = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(server.stopping_event.wait()),
+    ]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for w in waits:
+            w.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    log.info("signal received")
+    log.info("signal received" if stop.is_set() else "stopped from inside")
     await server.shutdown()
     if on_stop is not None:
         await on_stop()

@@ -52,7 +52,8 @@ Layout:
 * ``persist.py`` (the files: multi-part AOF as Redis 7 with a CRC record per
   batch, snapshots) and ``saving.py`` (what is logged, group fsync, forked
   rewrite and BGSAVE, loading at start); ``commands/persistence.py``: SAVE,
-  BGSAVE, BGREWRITEAOF, LASTSAVE.
+  BGSAVE, BGREWRITEAOF, LASTSAVE, SHUTDOWN. ``shutdown.py``: how the server ends
+  (SHUTDOWN, SIGTERM, SIGINT), saving first as Redis 7.0's finishShutdown does.
   (``python -m servers.cache --dir D --appendonly yes --appendfsync always``).
 
 Tests: tests/test_cache_commands.py (exact replies, in-process),
@@ -81,6 +82,8 @@ BGREWRITEAOF), test_cache_hostile_ops.py (CLIENT REPLY, ACL hashes, MEMORY USAGE
 against redis-server), test_cache_hostile_acl.py (rights taken away between MULTI and
 EXEC, ACL LOG of failed logins, %R~/%W~ against Redis's key specs, CLIENT PAUSE WRITE and
 -OOM meeting write subcommands, CLIENT LIST flags, SLOWLOG of AUTH, against redis-server),
+test_cache_shutdown.py (SHUTDOWN and SIGTERM on real processes: what a restart
+finds, a save that fails, redis-cli and redis-py, replies against redis-server),
 test_cache_hostile_aof.py (Redis's own AOF files, hand-edited manifests, a full disk,
 forks inside EXEC or a slow script, SIGKILL loops in rewrites).
 Redis's own TCL units: ``make redis-tests`` (bench/redis_suite.py), against a

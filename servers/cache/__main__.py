@@ -1,6 +1,7 @@
 """``python -m servers.cache [redis.conf] [--flags]``: parse the file and flags, serve until
-SIGINT/SIGTERM. A config file (``conf``) gives the flags their defaults, so a flag
-on the command line overrides the file, as with redis-server."""
+SHUTDOWN or SIGINT/SIGTERM (which save first, as Redis: ``shutdown.py``). A config file
+(``conf``) gives the flags their defaults, so a flag on the command line overrides the
+file, as with redis-server."""
 
 import argparse
 import logging
@@ -12,7 +13,7 @@ from typing import Any, NoReturn
 from netlib.shell import run, serve_until_signalled
 from servers.cli import byte_size, int_in, parse, server_parser
 
-from . import conf
+from . import conf, shutdown
 from .acl import AclError
 from .commands import acl as acl_commands
 from .eviction import POLICIES
@@ -109,7 +110,10 @@ def main() -> None:
             if state.persistence is not None:
                 state.persistence.close()  # the AOF flushed and fsynced
 
-        await serve_until_signalled(server, close_files)
+        def signalled(signum: int) -> bool:  # SIGTERM saves as SHUTDOWN (shutdown.py)
+            return shutdown.on_signal(state, signum)
+
+        await serve_until_signalled(server, close_files, on_signal=signalled)
 
     run(go)
 

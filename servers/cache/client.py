@@ -40,7 +40,7 @@ QUEUED = b"+QUEUED\r\n"
 # count past that much (a pipeline of a few hundred refusals is still answered).
 UNAUTH_OUTPUT_LIMIT = 1024
 REPLY_CHUNK = 16 * 1024
-NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no-multi flag
+NOT_IN_MULTI = b"-ERR Command not allowed inside a transaction\r\n"  # Redis's no_multi flag
 # Commands that run at once inside MULTI instead of being queued (Redis's list).
 RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # Their confirmations are pushes: sent under CLIENT REPLY OFF or SKIP, in RESP2 too.
@@ -178,7 +178,7 @@ class Client(Session):
                 refused = self._multi_oom(cmd, args)
                 if refused is not None:
                     return refused
-            if "no-multi" in cmd.flags:
+            if "no_multi" in cmd.flags:
                 return self.refused(cmd, NOT_IN_MULTI)
             if cmd.name not in RUN_INSIDE_MULTI:
                 self.multi.append(args)

@@ -152,6 +152,11 @@ def _set_columns(
         return 0, 0
     keys, values = columns
     db = c.db
+    if db.expires and not db.expires.keys().isdisjoint(keys):
+        # A key with a TTL: each SET looks it up first (expired if past its TTL, as
+        # Redis's lookupKeyWrite) at its own moment of the run: call by call.
+        calls = [[name, key, value] for key, value in zip(keys, values, strict=True)]
+        return _calls(c, calls, out, room, strings.set_, _any)
     ks = db.ks
     m = len(keys)
     blocking = ks.blocking
@@ -167,10 +172,6 @@ def _set_columns(
         for key, value in zip(keys, values, strict=True):
             put(key, value, KEY_OVERHEAD + len(key) + len(value))
     else:
-        expires = db.expires
-        if expires and not expires.keys().isdisjoint(final):  # SET drops a TTL (as put)
-            for key in expires.keys() & final.keys():
-                db.persist(key)
         grown = sum(map(len, final.values())) - sum(map(len, filter(None, olds)))
         if not all(olds):  # (cheaper than ``None in olds``; b"" is no new key to _created)
             grown += _created(db, final, olds)
@@ -179,6 +180,10 @@ def _set_columns(
         data.update(final)
     out.append(OK * m)
     return m, len(OK) * m
+
+
+def _any(v: Any) -> bool:
+    return True  # (SET takes any old value: it cannot fail)
 
 
 # -- GET ----------------------------------------------------------------------------------

@@ -480,14 +480,28 @@ class Persistence:
         """The AOF was turned off: its rewrite is moot (Redis's killAppendOnlyChild). Left
         running, a CONFIG SET appendonly yes could see the child rename its older dataset
         over the new base; its temp file goes with it."""
-        if self.child is None or self.child[1] != "rewrite":
+        if self.child is not None and self.child[1] == "rewrite":
+            self.kill_child("the AOF is off", files)
+
+    def kill_child(self, why: str, files: list[AofFile] | None = None) -> None:
+        """End the forked child now (SIGKILL), and remove its temp file: a BGSAVE's
+        ``temp-PID-dump.sdb``, a rewrite's new base (any file ``files``, else the AOF's
+        manifest, does not list). The manifest already names the rewrite's new incr file
+        after the old ones, so the AOF stays whole. SHUTDOWN kills either, as Redis
+        (a BGSAVE child finishing late would rename an older dataset over the final save)."""
+        if self.child is None:
             return
-        pid = self.child[0]
+        pid, kind, _ = self.child
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         self.child = None
-        log.info("AOF rewrite child %d killed: the AOF is off", pid)
-        self._remove_unlisted(files)
+        log.info(
+            "%s child %d killed: %s", "AOF rewrite" if kind == "rewrite" else "BGSAVE", pid, why
+        )
+        if kind == "save":  # (INFO's last status unchanged: Redis's SIGUSR1 kill leaves it)
+            (self.dir / f"temp-{pid}-{self.dbfilename}").unlink(missing_ok=True)
+        elif files is not None or self.aof is not None:
+            self._remove_unlisted(files if files is not None else self.aof.files)  # type: ignore[union-attr]
 
     def _remove_unlisted(self, files: list[AofFile]) -> None:
         """Delete the AOF directory's files the manifest no longer names (and temp files)."""

@@ -28,7 +28,7 @@ from . import (
     commands,  # noqa: F401  (registers every command in the table)
     runs,  # noqa: F401  (SET, GET, INCR, LPUSH run pipelined runs at once)
 )
-from .acl import Acl
+from .acl import CATEGORIES, Acl
 from .acl import categories as acl_categories
 from .blocking import Blocking
 from .client import Client
@@ -39,6 +39,7 @@ from .keyspace import DEFAULT_DATABASES, EXPIRE_TIME_PERC, Database, Keyspace, w
 from .memory import Memory
 from .observe import Observer
 from .saving import Persistence
+from .shutdown import Flags as ShutdownFlags
 from .table import REGISTRY
 
 log = logging.getLogger("servers.cache")
@@ -77,6 +78,7 @@ class State(ServerState):
     """Everything the commands share: keyspace, pub/sub, blocking, settings, counters."""
 
     implementation = "syslab servers.cache (Python)"
+    category_order = CATEGORIES  # (COMMAND INFO's order of a command's ACL categories)
     errors = (WrongType,)
     clients: dict[int, Client]  # type: ignore[assignment]
 
@@ -136,6 +138,12 @@ class State(ServerState):
             "lfu-log-factor": "10",
             "lfu-decay-time": "1",
         }
+        # SIGTERM/SIGINT do what SHUTDOWN with these flags does (Redis 7.0's
+        # shutdown-on-sigterm/-sigint, "default": save if there are save points);
+        # shutdown-timeout is kept for CONFIG only (no replicas to wait for).
+        self.shutdown_on = {"sigterm": ShutdownFlags(), "sigint": ShutdownFlags()}
+        self.shutdown_timeout = 10
+        self.shut_down = False  # SHUTDOWN or a signal saved what it had to: serving stops
         self.persistence: Persistence | None = None
         if settings.dir:  # load what was saved, then log every write from here on
             p = Persistence(self, Path(settings.dir), settings.appendonly, settings.appendfsync,

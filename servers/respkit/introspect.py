@@ -26,7 +26,11 @@ def _entry(c: Any, cmd: Command, parent: Command | None = None) -> list[Any]:
     """Redis 7.0's shape; ``movablekeys`` added to the flags of a command whose keys a
     finder locates (``KEY_FINDERS``), the ACL categories from the server's state."""
     flags = list(cmd.flags) + (["movablekeys"] if cmd.name in KEY_FINDERS else [])
-    cats = sorted(c.state.command_categories(cmd, parent))
+    order = c.state.category_order
+    cats = sorted(
+        c.state.command_categories(cmd, parent),
+        key=lambda x: (order.index(x) if x in order else len(order), x),
+    )
     return [
         cmd.name.encode(), cmd.arity, [SimpleString(f) for f in flags],
         cmd.first_key, cmd.last_key, cmd.step, [SimpleString("@" + x) for x in cats], [], [],

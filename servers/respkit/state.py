@@ -168,6 +168,10 @@ class ServerState:
         them; by default a command's group."""
         return frozenset({cmd.group})
 
+    # COMMAND INFO lists a command's categories in this order (Redis's: its category table,
+    # @admin before @slow before @dangerous); categories not named here come last, by name.
+    category_order: tuple[str, ...] = ()
+
     def info_server(self) -> dict[str, Any]:
         return {
             "redis_version": VERSION,

@@ -1,15 +1,19 @@
-"""SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, INFO persistence and the CONFIG parameters
-``appendonly``, ``appendfsync``, ``dir``, ``dbfilename``, ``appenddirname``
-(the files and the controller: ``servers.cache.persist`` and ``saving``)."""
+"""SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE, SHUTDOWN, INFO persistence and the CONFIG
+parameters ``appendonly``, ``appendfsync``, ``dir``, ``dbfilename``, ``appenddirname``,
+``shutdown-on-sigterm``, ``shutdown-on-sigint``, ``shutdown-timeout`` (the files and the
+controller: ``servers.cache.persist`` and ``saving``; how the server ends: ``shutdown``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from netlib import resp
 
+from .. import shutdown
 from ..persist import POLICIES
+from ..scripting import BUSY_EVAL, BUSY_FUNCTION
 from ..table import SYNTAX, CommandError, command
 from . import server as server_commands
 
@@ -28,7 +32,7 @@ def _persistence(c: Any) -> Any:
     return p
 
 
-@command("SAVE", 1, FLAGS + " no-multi", NO, G, "Synchronously save the dataset to disk")
+@command("SAVE", 1, FLAGS + " no_multi", NO, G, "Synchronously save the dataset to disk")
 def save(c: Any, a: list[bytes]) -> bytes:
     p = _persistence(c)
     if p.child is not None and p.child[1] == "save":
@@ -89,6 +93,39 @@ def lastsave(c: Any, a: list[bytes]) -> bytes:
     return resp.integer(p.lastsave if p is not None else int(c.state.started))
 
 
+@command("SHUTDOWN", -1, "admin noscript loading stale no_multi allow_busy", NO, G,
+         "Synchronously save the dataset to disk and then shut down the server",
+         syntax="[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]")  # fmt: skip
+def shutdown_(c: Any, a: list[bytes]) -> bytes | None:
+    """No reply once it worked: the connection closes and the process exits 0 (the steps
+    and what a failure answers: ``servers.cache.shutdown``). Past busy-reply-threshold a
+    script holds the server: only NOSAVE may end it then (its writes are not logged)."""
+    parsed = shutdown.parse_command(a[1:])
+    if parsed is None:
+        return SYNTAX
+    flags, abort = parsed
+    if abort:  # a shutdown waits only for replicas: none here, so none is ever in progress
+        return shutdown.NOT_IN_PROGRESS
+    busy = c.state.busy_script
+    if busy is not None and not flags.nosave:
+        return BUSY_EVAL if busy.eval_mode else BUSY_FUNCTION
+    if not shutdown.shut_down(c.state, flags):
+        return shutdown.FAILED
+    c.closing = True  # nothing after it in the pipeline runs
+    return None
+
+
+def _set_shutdown_on(name: str) -> Callable[[Any, str], None]:
+    def setter(st: Any, v: str) -> None:
+        st.shutdown_on[name] = shutdown.parse_config(v)
+
+    return setter
+
+
+def _get_shutdown_on(name: str) -> Callable[[Any], str]:
+    return lambda st: shutdown.config_text(st.shutdown_on[name])
+
+
 def _set_appendonly(st: Any, v: str) -> None:
     if v.lower() not in ("yes", "no"):
         raise ValueError(v)
@@ -134,3 +171,9 @@ server_commands.SETTERS.update({
     "appendonly": _set_appendonly,
     "appendfsync": _set_fsync,
 })  # fmt: skip
+for _sig in ("sigterm", "sigint"):
+    server_commands.GETTERS[f"shutdown-on-{_sig}"] = _get_shutdown_on(_sig)
+    server_commands.SETTERS[f"shutdown-on-{_sig}"] = _set_shutdown_on(_sig)
+server_commands.GETTERS["shutdown-timeout"] = lambda st: str(st.shutdown_timeout)
+server_commands.SETTERS["shutdown-timeout"] = lambda st, v: setattr(st, "shutdown_timeout", int(v))
+server_commands.NUMERIC["shutdown-timeout"] = ("int", 0, 2**31 - 1)

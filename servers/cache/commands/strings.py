@@ -139,8 +139,8 @@ def set_(c: Any, a: list[bytes]) -> bytes:
             ks.dirty += 1
             data[key] = value
             return OK
-        if key in db.expires:  # (a key past its TTL is expired first, as lookupKeyWrite)
-            db.get_for_write(key)
+        if key in db.expires:  # (a key past its TTL is expired first, as lookupKeyWrite;
+            db.peek(key)  # ``put`` touches LRU/LFU once, as Redis's lookup and overwrite)
         db.put(key, value, KEY_OVERHEAD + len(key) + len(value))
         return OK
     cond, at, keep, get_ = _set_options(c, a)
