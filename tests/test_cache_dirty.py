@@ -173,6 +173,14 @@ def _run(port: int) -> list[object]:
         t.join(5)
         other.close()
         out.append(changes() - before)
+    # An expiry is no change: GET of an expired key 0, SET or INCR over one 1.
+    for after in (["GET", "t1"], ["SET", "t1", "v"], ["INCR", "t1"], ["LPUSH", "t1", "a"]):
+        r.execute_command("SET", "t1", "5", "PX", "5")
+        time.sleep(0.02)
+        before = changes()
+        r.execute_command(*after)
+        out.append(changes() - before)
+        r.delete("t1")
     # RESTORE of a value DUMPed by the same server: new key, then REPLACE.
     r.rpush("dumped", "a", "b")
     payload = r.dump("dumped")
