@@ -87,7 +87,10 @@ EXERCISES: dict[str, Exercise] = _rows(
              bench="make bench-jwt"),
     Exercise("N12", "Lazy loading of images", room="web/lazy", run="make serve-cdn"),
     Exercise("N13", "HLS streaming server", room="servers/hls", run="make serve-hls"),
-    Exercise("N14", "In-memory cache like Redis: strings, lists, hashes, sets, sorted sets, streams, HyperLogLog, geo, bitmaps, Lua; AUTH/ACL, AOF",
+    Exercise("N14", ("In-memory cache like Redis: strings, lists, hashes, sets, sorted sets, streams, "
+              "HyperLogLog, geo, bitmaps, Lua; AUTH and ACL users, MONITOR/CLIENT/SLOWLOG "
+              "introspection, persistence (multi-part AOF with rewrite, snapshots, save points, "
+              "SHUTDOWN)"),
              room="servers/cache", run="make serve-cache ARGS='--dir .run/cache --appendonly yes'",
              bench="make bench-cache"),  # fmt: skip
     Exercise("N15", "Real-time chat on Socket.IO", room="servers/chat",

@@ -92,7 +92,9 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path, policy):
         t.join()
     assert len(acked) > 50
     if policy != "no":
-        assert fsyncs >= 1  # everysec: the thread fsynced while the writes went on; always: every batch
+        assert (
+            fsyncs >= 1
+        )  # everysec: the thread fsynced while the writes went on; always: every batch
     again = start(tmp_path, policy=policy)
     r = redis.Redis(port=again.port)
     values = r.mget([f"k{i}" for i in acked])
@@ -485,3 +487,31 @@ def test_bgrewriteaof_with_its_directory_gone_answers_redis_error_and_keeps_the_
         r.close()
     finally:
         server.stop()
+
+
+def test_save_points_start_a_bgsave_as_redis_cron(tmp_path):
+    """``save 1 3``: three writes, then more than a second since the last save, start a
+    BGSAVE from the cron (Redis's serverCron); two writes do not. What it saved is
+    loaded after a SIGKILL (no AOF)."""
+    server = start(tmp_path, appendonly=False)
+    r = redis.Redis(port=server.port)
+    r.config_set("save", "1 3")
+    r.set("a", 1)
+    r.set("b", 2)
+    time.sleep(1.5)  # past the second: two changes are not enough
+    info = r.info("persistence")
+    assert info["rdb_changes_since_last_save"] == 2 and info["rdb_bgsave_in_progress"] == 0
+    assert not (tmp_path / "dump.sdb").exists()
+    r.set("c", 3)
+    deadline = time.monotonic() + 10
+    while r.info("persistence")["rdb_changes_since_last_save"] != 0:
+        assert time.monotonic() < deadline, "no BGSAVE after the save point was reached"
+        time.sleep(0.05)
+    assert r.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    r.close()
+    server.kill()
+    again = start(tmp_path, appendonly=False)
+    r = redis.Redis(port=again.port)
+    assert r.mget("a", "b", "c") == [b"1", b"2", b"3"]
+    r.close()
+    again.stop()

@@ -3,7 +3,9 @@
 ``persist.py`` knows the files; this knows the server: it is the
 ``write_log`` the observer calls after each write command, the ``sync`` the
 session calls before a batch's replies go out, the cron's check on forked
-children (``poll``), and the loading at start (AOF if there is a manifest,
+children and on the ``save`` points (``poll``: ``save 60 1000`` starts a BGSAVE
+once 1,000 writes and more than 60 s have passed since the last save, as
+Redis's serverCron), and the loading at start (AOF if there is a manifest,
 else the snapshot; AOF files holding writes without a manifest refuse the start).
 No child is forked inside EXEC or while a slow script runs: the request is
 scheduled and started by the cron, as Redis does. See ``persist``'s docstring
@@ -60,6 +62,11 @@ def logged_as_sent(cmd: Any) -> bool:
     return name not in TTL_COMMANDS or name in TTL_FREE_IN_RUNS
 
 
+# Seconds before a save point tries again after a failed BGSAVE (Redis's
+# CONFIG_BGSAVE_RETRY_DELAY).
+BGSAVE_RETRY_DELAY = 5
+
+
 class Persistence:
     def __init__(self, state: State, directory: Path, appendonly: bool, policy: str,
                  dirname: str = "appendonlydir", dbfilename: str = "dump.sdb") -> None:  # fmt: skip
@@ -73,6 +80,7 @@ class Persistence:
         self.child: tuple[int, str, Any] | None = None  # (pid, "rewrite"|"save", context)
         self.lastsave = int(time.time())
         self.last_bgsave_ok = True
+        self.last_bgsave_try = 0.0  # when a BGSAVE last started (a failed one is retried after 5 s)
         self.last_rewrite_ok = True
         self.rewrites = 0
         # BGREWRITEAOF during a BGSAVE, BGSAVE SCHEDULE during a rewrite: started by the
@@ -380,6 +388,7 @@ class Persistence:
         path = self.snapshot_path
         alive = _parent_alive(os.getpid())
         libs = self.libraries()
+        self.last_bgsave_try = time.time()
         pid = self._fork(lambda: persist.write_dataset(path, self.state.keyspace, alive, libs))
         self.child = (pid, "save", self.state.keyspace.dirty)
         log.info("background saving started by pid %d", pid)
@@ -418,6 +427,8 @@ class Persistence:
             self._refuse()  # the fsync thread may have failed, or succeeded again
         if self.child is None:
             self._start_scheduled()  # (if a script held it back)
+            if self.child is None:
+                self._save_points()
             return
         pid, kind, ctx = self.child
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -448,6 +459,28 @@ class Persistence:
             except OSError as e:  # no fork possible
                 log.error("can't start the scheduled BGSAVE: %s", e)
                 self.last_bgsave_ok = False
+
+    def _save_points(self) -> None:
+        """The ``save`` points, as Redis's serverCron: the first ``seconds changes`` pair
+        with at least ``changes`` writes since the last save and more than ``seconds``
+        since it starts a BGSAVE (a failed one is tried again 5 s later at the soonest)."""
+        words = self.state.extra_config.get("save", "").split()
+        if not words or self.state.busy_script is not None:
+            return
+        changes = self.state.keyspace.dirty - self.dirty_at_save
+        now = time.time()
+        if not self.last_bgsave_ok and now - self.last_bgsave_try <= BGSAVE_RETRY_DELAY:
+            return
+        for seconds, needed in zip(map(int, words[::2]), map(int, words[1::2]), strict=True):
+            if changes >= needed and now - self.lastsave > seconds:
+                log.info("%d changes in %d seconds. Saving...", needed, seconds)
+                try:
+                    self.bgsave()
+                except OSError as e:  # no fork possible
+                    log.error("can't start the BGSAVE of a save point: %s", e)
+                    self.last_bgsave_ok = False
+                    self.last_bgsave_try = now
+                return
 
     def _child_done(self, kind: str, ctx: Any, ok: bool) -> None:
         if kind == "save":

@@ -161,7 +161,9 @@ for _name, _field in (("min-replicas-to-write", "min_replicas_to_write"),
     GETTERS[_name] = _get_min_replicas(_field)
     SETTERS[_name] = _set_min_replicas(_field)
 
-# Accepted and remembered but without effect here (clients and benchmarks set them).
+# Set by CONFIG SET into ``extra_config`` without a setter of their own: "save" (the
+# save points the persistence cron and SHUTDOWN read there, saving.Persistence), the
+# rest remembered without effect here (clients and benchmarks set them).
 INERT = ("save", "appendonly", "lfu-log-factor", "lfu-decay-time")
 # Redis 7.0 protects these (enable-protected-configs no): its word for the refusal.
 _PROTECTED = ("dir", "dbfilename")
