@@ -226,3 +226,24 @@ def test_expected_differences_still_differ(deltas: tuple[list[object], list[obje
     """The table stays honest: an entry that now matches is removed from it."""
     ours, real = deltas
     assert [i for i in EXPECTED_DIFFERENT if ours[i] == real[i]] == []
+
+
+def test_flushall_with_save_points_saves_as_redis(tmp_path) -> None:
+    """FLUSHALL with save points saves the empty dataset at once (Redis 7.0.15's
+    flushAllDataAndResetRDB): nothing is left unsaved, and the snapshot is empty."""
+    seen = []
+    with (
+        python_module("servers.cache", "--dir", str(tmp_path), port=0) as ours,
+        RedisServer() as real,
+    ):
+        assert ours.port is not None
+        for port in (ours.port, real.port):
+            r = redis.Redis(port=port)
+            r.config_set("save", "3600 1000")
+            r.set("a", 1)
+            r.rpush("b", 1, 2)
+            r.flushall()
+            seen.append(int(r.info("persistence")["rdb_changes_since_last_save"]))
+            r.close()
+    assert seen == [0, 0]
+    assert (tmp_path / "dump.sdb").exists()  # (ours: the snapshot, empty)

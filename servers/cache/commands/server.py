@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import resource
@@ -20,6 +21,7 @@ from ..eviction import POLICIES
 from ..table import SYNTAX, CommandError, command, container
 
 G = "server"
+log = logging.getLogger(__name__)
 
 # --- INFO -----------------------------------------------------------------------
 
@@ -408,7 +410,20 @@ def flushdb(c: Any, a: list[bytes]) -> bytes:
 @command("FLUSHALL", -1, "write", (0, 0, 0), G, "Remove every key of every database")
 def flushall(c: Any, a: list[bytes]) -> bytes:
     _flush_mode(a)
-    c.state.keyspace.flushall()  # (counts the keys removed, as Redis 7.0)
+    state = c.state
+    state.keyspace.flushall()  # (counts the keys removed, as Redis 7.0)
+    # As Redis's flushAllDataAndResetRDB: a BGSAVE under way is killed (it would save
+    # what is gone), and with save points the empty dataset is saved at once (so
+    # rdb_changes_since_last_save reads 0 after it, as Redis 7.0.15 answers).
+    p = state.persistence
+    if p is not None:
+        if p.child is not None and p.child[1] == "save":
+            p.kill_child("FLUSHALL")
+        if state.extra_config.get("save", "").split():
+            try:
+                p.save()
+            except OSError as e:
+                log.warning("FLUSHALL could not save the empty dataset: %s", e)
     return resp.OK
 
 
