@@ -92,6 +92,9 @@ STEPS: list[list[str] | tuple[list[str], ...]] = [
     ["GEOSEARCHSTORE", "g2", "g1", "FROMLONLAT", "13.36", "38.11", "BYRADIUS", "500", "km"],
     ["GEORADIUS", "g1", "13.36", "38.11", "500", "km", "STORE", "g3"],
     ["PFADD", "p1", "a", "b"], ["PFADD", "p1", "a"], ["PFADD", "p2"], ["PFMERGE", "p3", "p1", "p2"],
+    ["PFCOUNT", "p1"], ["PFCOUNT", "p1"], ["PFADD", "p1", "c", "d", "e"], ["PFCOUNT", "p1", "p2"],
+    ["MSET", "k12", "a", "k12", "b"], ["RPUSH", "l8", "a", "b", "c"], ["LPOP", "l8", "9"],
+    ["HSET", "h9", "a", "1", "a", "2"], ["SADD", "s9", "a", "a", "b"], ["ZADD", "z9", "1", "a", "2", "a"],
     # keys
     ["COPY", "h2", "h3"], ["DEL", "k3", "k4", "nope"], ["UNLINK", "k5"], ["RENAME", "k7", "k9"],
     ["RENAMENX", "k9", "k10"], ["MOVE", "k10", "3"], ["EXPIRE", "k8", "100"], ["PEXPIRE", "k8", "100000"],
