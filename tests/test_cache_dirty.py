@@ -250,3 +250,27 @@ def test_flushall_with_save_points_saves_as_redis(tmp_path) -> None:
             r.close()
     assert seen == [0, 0]
     assert (tmp_path / "dump.sdb").exists()  # (ours: the snapshot, empty)
+
+
+def test_evictions_count_no_change_as_redis() -> None:
+    """Keys evicted under maxmemory are no change to save: the counter moves by the SETs."""
+    seen = []
+    with python_module("servers.cache", port=0) as ours, RedisServer() as real:
+        assert ours.port is not None
+        for port in (ours.port, real.port):
+            r = redis.Redis(port=port)
+            r.flushall()
+            used = int(r.info("memory")["used_memory"])
+            r.config_set("maxmemory-policy", "allkeys-random")
+            r.config_set("maxmemory", used + 2_000_000)
+            before = int(r.info("persistence")["rdb_changes_since_last_save"])
+            p = r.pipeline(transaction=False)
+            for i in range(4000):
+                p.set(f"e{i}", "x" * 1000)
+            p.execute()
+            info = r.info()
+            assert info["evicted_keys"] > 0
+            seen.append(int(info["rdb_changes_since_last_save"]) - before)
+            r.config_set("maxmemory", 0)
+            r.close()
+    assert seen == [4000, 4000]
