@@ -320,6 +320,7 @@ def geosearch(c: Any, a: list[bytes]) -> bytes:
 def geosearchstore(c: Any, a: list[bytes]) -> bytes:
     return georadius_generic(c, a, 2, SEARCH | SEARCHSTORE)
 
+
 # The argument lines of COMMAND DOCS (redis-cli's hints), as Redis's docs write them.
 _SHAPE = "FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI"
 _RADIUS_OPTS = "[WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"
