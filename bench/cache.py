@@ -25,7 +25,83 @@ The goals: about 1.0x Redis without pipelining, >= 0.5x with ``-P 16``. On a
 one: that is the comparison of one Python event loop against Redis's one C
 event loop.
 
-Where it stands, measured 2026-12-01 21:23-21:27 UTC on a quiet machine
+Where it stands, measured 2026-12-02 00:34-00:40 UTC on a quiet machine
+(2 cores, AMD EPYC, load average 1.6-2.5, git 094c55b; -n 200000 -c 50, 5
+interleaved rounds; median req/s ours vs redis-server and the ratio of
+medians, min..max in the JSON; then server CPU per request, median):
+
+* unpipelined: SET 87.6k vs 85.3k (1.03x), GET 86.3k vs 83.6k (1.03x), INCR
+  91.4k vs 83.5k (1.09x), LPUSH 83.6k vs 83.0k (1.01x), each within the
+  rounds' min..max; CPU 10.5, 10.9, 10.3, 11.1 us against 8.8, 8.4, 8.6, 8.5.
+  The req/s are at parity because both servers pay the same kernel
+  loopback read and write per request; user-space instructions per request
+  are still about 4.5-5.5x redis-server's (callgrind under redis-benchmark:
+  SET 24.3k, GET 22.8k, INCR 26.1k, LPUSH 26.6k against 5.6k, 4.7k, 4.7k,
+  5.8k).
+* ``-P 16``: SET 766k vs 1,042k (0.74x), GET 1,015k vs 962k (1.06x), INCR
+  930k vs 1,242k (0.75x), LPUSH 930k vs 1,266k (0.73x); CPU 1.30, 1.00,
+  0.95, 1.00 us against 0.90, 0.85, 0.70, 0.75. Our lowest round against
+  redis-server's highest: 0.59x, 0.50x, 0.50x, 0.65x. Whole server process
+  per request (callgrind): SET 4.73k, GET 3.87k, INCR 3.93k, LPUSH 4.21k
+  against 4.65k, 2.99k, 3.60k, 4.64k.
+* ``-P 16 --random-keys 100000`` (keys drawn from 100,000; LPUSH's list is
+  one key whatever -r says): SET 454k vs 797k (0.57x), GET 522k vs 862k
+  (0.61x), INCR 314k vs 775k (0.41x), LPUSH 966k vs 1,212k (0.80x); CPU 2.20,
+  1.90, 3.10, 1.05 us against 1.25, 1.15, 1.30, 0.80. Random keys are cache
+  misses (about 0.7 us per ``dict.get`` in a 170k-key dict): a run touches
+  one dict per key now (a string's memory estimate is derived, not stored),
+  but INCR still trails.
+* ``--aof`` (-n 100000, 5 rounds, 00:36-00:40, same machine), ours vs
+  redis-server with the same settings, SET / INCR / LPUSH, unpipelined then
+  -P 16: AOF off 1.03x, 1.00x, 1.05x; 0.70x, 0.80x, 0.77x. appendfsync
+  everysec 0.82x, 0.85x, 0.78x; 1.09x, 0.92x, 0.94x. always 0.71x, 0.68x,
+  0.71x; 0.99x, 0.75x, 0.96x. no 0.84x, 0.85x, 0.77x; 0.97x, 0.94x, 0.98x.
+  Ours with everysec against ours with the AOF off, unpipelined: 0.85x,
+  0.95x, 0.79x (not halved).
+
+What made it so: ``RequestParser.take_grid`` (a read of commands of one
+layout cut into columns by one ``Struct.unpack_from`` and checked by packing
+them back into the layout's framing), the
+``columns`` handlers of servers/cache/runs.py (a run of SETs is ``dict(zip(keys,
+values))`` and a few ``map``s), ``RequestParser.take_one`` and
+``Session.run_one`` for a read of one command, short ways in the GET, SET,
+INCR and LPUSH handlers for a key without a TTL while nothing watches (no
+LRU/LFU tracking, WATCH or blocked client: per unpipelined INCR 29.6k ->
+26.1k instructions, SET 25.5k -> 24.3k, LPUSH 28.0k -> 26.6k), a string's
+memory estimate derived rather than stored, and the AOF written once per
+loop turn (runs logged in one go). ``HISTORY`` below keeps the measurements
+that led here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import io
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.procs import python_module, require_binary
+from harness.services import RedisServer
+from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
+
+from .common import Row, cpu_seconds, header, interleaved, measured, median_bars, save, table
+
+# The measurements that led to the figures in the docstring, oldest last, each with its
+# machine state; kept out of --help.
+HISTORY = """
+The figures of the docstring before 2026-12-02 (another machine of this
+kind, slower; each names its git):
+Measured 2026-12-01 21:23-21:27 UTC on a quiet machine
 (load average 0.7-1.8, 2 cores, git 4807b90; -n 100000 -c 50, 3 interleaved
 rounds; median req/s ours vs redis-server and the ratio of medians, min..max in
 the JSON; then server CPU per request):
@@ -72,42 +148,6 @@ the JSON; then server CPU per request):
   Ours with everysec against ours with the AOF off, unpipelined: 0.71x,
   0.74x, 0.91x (not halved).
 
-What made it so: ``RequestParser.take_grid`` (a read of commands of one
-layout cut into columns by one ``Struct.unpack_from`` and checked by packing
-them back into the layout's framing), the
-``columns`` handlers of servers/cache/runs.py (a run of SETs is ``dict(zip(keys,
-values))`` and a few ``map``s), ``RequestParser.take_one`` and
-``Session.run_one`` for a read of one command, and the AOF written once per
-loop turn (runs logged in one go). ``HISTORY`` below keeps the measurements
-that led here.
-"""
-
-from __future__ import annotations
-
-import argparse
-import collections
-import csv
-import io
-import os
-import re
-import shutil
-import socket
-import statistics
-import subprocess
-import sys
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
-
-from harness.procs import python_module, require_binary
-from harness.services import RedisServer
-from netlib.resp import NEED_DATA, ReplyError, ReplyParser, encode_command
-
-from .common import Row, cpu_seconds, header, interleaved, measured, median_bars, save, table
-
-# The measurements that led to the figures in the docstring, oldest last, each with its
-# machine state; kept out of --help.
-HISTORY = """
 Before a string's memory estimate was derived (2026-12-01, 21:23-21:27, the
 quiet run of the docstring): ``-P 16 --random-keys 100000`` SET 0.35x, GET
 0.40x, INCR 0.27x, LPUSH 0.52x (CPU 6.1, 5.2, 8.3, 3.6 us against 2.2, 2.0,
