@@ -9,6 +9,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from resp_support import session_reads
 
 from netlib import resp
 from netlib.resp import (
@@ -343,31 +344,6 @@ def _taken(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
     return out, None
 
 
-def _gridded(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
-    """What a session gets chunk after chunk: ``take_one`` first (a read of one command),
-    then ``take_grid`` (its rows as calls), then ``take`` for the rest, as
-    ``Session.data_received`` does."""
-    p, out = RequestParser(), []
-    try:
-        for c in chunks:
-            one = p.take_one(c)
-            if one is not None:
-                out.append(one)
-                continue
-            grid = p.take_grid(c)
-            if grid is not None:
-                name, columns = grid
-                assert len({len(column) for column in columns}) == 1 <= len(columns)
-                assert len(columns[0]) >= 2
-                out += [[name, *args] for args in zip(*columns, strict=True)]
-                c = b""
-            out += p.take(c)
-        out += p.commands()
-    except ProtocolError as e:
-        return out, e.reply
-    return out, None
-
-
 def _fed(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
     p, out = RequestParser(), []
     try:
@@ -396,7 +372,7 @@ def test_take_gives_what_feed_and_commands_give(runs, junk, where, cuts):
     at = where % (len(wire) + 1)
     for data in (wire, wire[:at] + junk + wire[at:]):
         for chunks in ([data], _split_at(data, cuts)):
-            assert _taken(chunks) == _fed(chunks) == _gridded(chunks)
+            assert _taken(chunks) == _fed(chunks) == session_reads(chunks)
     assert _taken([wire]) == ([list(args) for n, args in runs for _ in range(n)], None)
 
 
@@ -420,7 +396,7 @@ def test_take_grid_cuts_what_the_general_parser_cuts(name, words, values, tail, 
     anything, any split: the grid's rows are the commands the general parser finds."""
     wire = b"".join(resp.encode_command(name, *v[: words - 1]) for v in values) + tail
     for chunks in ([wire], _split_at(wire, cuts)):
-        assert _gridded(chunks) == _fed(chunks)
+        assert session_reads(chunks) == _fed(chunks)
 
 
 def test_take_grid_takes_whole_rows_only_and_leaves_the_rest_buffered():
@@ -486,7 +462,7 @@ def test_take_one_takes_a_read_of_exactly_one_canonical_command_and_nothing_else
 def test_a_grid_ends_at_the_first_odd_row_and_the_general_parser_decides(row, before):
     good = resp.encode_command("SET", "k", "v")
     wire = good * before + row + good * 3
-    assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
+    assert _taken([wire]) == _fed(_bytewise(wire)) == session_reads([wire])
 
 
 @pytest.mark.parametrize(
@@ -508,7 +484,7 @@ def test_a_known_one_argument_layout_is_checked_row_by_row(row, at):
     assert len(row) == len(good)
     assert RequestParser().take_grid(good * 16) == (b"GET", [(b"kk",) * 16])  # (known)
     wire = good * at + row + good * (15 - at)
-    assert _taken([wire]) == _fed(_bytewise(wire)) == _gridded([wire])
+    assert _taken([wire]) == _fed(_bytewise(wire)) == session_reads([wire])
     grid = RequestParser().take_grid(wire)
     assert (grid is None) if at < 2 else grid == (b"GET", [(b"kk",) * at]), grid
     odd = b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\r\n"  # a key with CR in it: a row of the layout
@@ -609,7 +585,7 @@ def test_a_changed_framing_byte_ends_the_grid_at_its_row(name, sizes, count, dat
         p = RequestParser()
         assert p.take_grid(changed) == (want if grid_rows >= 2 else None)
         assert p.buffered() == (len(wire) - grid_rows * size if grid_rows >= 2 else 0)
-    assert _gridded([changed]) == _fed([changed])
+    assert session_reads([changed]) == _fed([changed])
 
 
 def test_a_read_as_long_as_a_known_grid_of_another_layout_is_probed():

@@ -18,6 +18,7 @@ import redis
 from cache_support import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from resp_support import session_reads
 
 from harness.procs import python_module
 from harness.services import RedisServer
@@ -27,37 +28,6 @@ from servers.cache.table import REGISTRY
 from servers.respkit import session as session_module
 
 # --- the parser: take_grid + take against feeding byte by byte ---------------------------
-
-
-def _session(chunks: list[bytes]) -> tuple[list[list[bytes]], bytes | None]:
-    """What ``Session.data_received`` gets read after read: ``take_grid`` first while the
-    last read was a grid, else ``take_one``, then ``take_grid``, then ``take``."""
-    p, out, pipelining = RequestParser(), [], False
-    try:
-        for c in chunks:
-            grid = p.take_grid(c) if pipelining else None
-            if grid is None:
-                one = p.take_one(c)
-                if one is not None:
-                    pipelining = False
-                    out.append(one)
-                    continue
-                if not pipelining:
-                    grid = p.take_grid(c)
-                    pipelining = grid is not None
-            if grid is not None:
-                name, columns = grid
-                assert 1 <= len(columns) and len({len(col) for col in columns}) == 1
-                assert len(columns[0]) >= 2
-                out += [[name, *args] for args in zip(*columns, strict=True)]
-                if not p.buffered():
-                    continue
-                c = b""
-            out += p.take(c)
-        out += p.commands()
-    except ProtocolError as e:
-        return out, e.reply
-    return out, None
 
 
 def _bytewise(data: bytes) -> tuple[list[list[bytes]], bytes | None]:
@@ -126,8 +96,8 @@ def test_a_grid_then_take_gives_what_the_general_parser_gives(wire, at, again):
     want = _bytewise(wire)
     at %= len(wire) + 1
     for _ in range(2 if again else 1):
-        assert _session([wire]) == want
-        assert _session([wire[:at], wire[at:]]) == want
+        assert session_reads([wire]) == want
+        assert session_reads([wire[:at], wire[at:]]) == want
 
 
 @settings(max_examples=30, deadline=None)
@@ -145,9 +115,9 @@ def test_a_grid_split_in_two_reads_at_every_offset(name, rows, tail):
     )
     wire += tail
     want = _bytewise(wire)
-    assert _session([wire]) == want
+    assert session_reads([wire]) == want
     for at in range(len(wire) + 1):
-        assert _session([wire[:at], wire[at:]]) == want, at
+        assert session_reads([wire[:at], wire[at:]]) == want, at
 
 
 def test_ever_new_layouts_and_row_counts_keep_the_caches_within_their_budgets():
@@ -467,8 +437,8 @@ def test_a_read_longer_than_a_grid_is_parsed_whole_around_the_cap(shift):
     at = _requests._GRID_BYTES + shift
     wire[at] = ord("#")
     want = _bytewise(bytes(wire))
-    assert _session([bytes(wire)]) == want
-    assert _session([bytes(wire[:at]), bytes(wire[at:])]) == want
+    assert session_reads([bytes(wire)]) == want
+    assert session_reads([bytes(wire[:at]), bytes(wire[at:])]) == want
 
 
 def _rewritten(addr: tuple[str, int]) -> None:
