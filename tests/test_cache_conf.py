@@ -81,6 +81,8 @@ def test_a_flag_overrides_the_file(tmp_path):
         ('requirepass "open', "unbalanced quotes"),
         ("user bob on nosuchrule", "Syntax error"),
         ("appendfsync sometimes", "must be one of"),
+        ("save 60", "bad value '60'"),
+        ("save 0 1", "bad value '0 1'"),
     ],
 )
 def test_a_bad_line_is_refused_with_the_file_and_line(tmp_path, line, why):
@@ -161,3 +163,18 @@ def test_a_user_directive_defines_the_user_from_scratch(tmp_path):
         with pytest.raises(redis.exceptions.NoPermissionError, match="channel"):
             r.execute_command("SUBSCRIBE", "foo")
         assert r.ping()
+
+
+def test_save_lines_add_their_points_up_as_redis(tmp_path):
+    """redis-server adds the save points of every ``save`` line of its file (``save ""``
+    clears those before it); CONFIG GET save shows them all, as ours must."""
+    lines = [["900", "1"], ["300", "10"], [""], ["60", "10000"], ["5", "7"]]
+    f = _conf(tmp_path, "".join(f"save {' '.join(w) or chr(34) * 2}\n" for w in lines))
+    flags = [x for words in lines for x in ("--save", *words)]  # (redis-server: a line each)
+    with (
+        python_module("servers.cache", str(f), port=0) as child,
+        RedisServer(extra_args=flags) as real,
+    ):
+        ours = redis.Redis(port=child.port).config_get("save")
+        theirs = redis.Redis(port=real.port).config_get("save")
+    assert ours == theirs == {"save": "60 10000 5 7"}

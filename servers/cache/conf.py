@@ -3,7 +3,9 @@
 A config file is read as redis-server reads one: a directive per line, its
 arguments split as ``sdssplitargs`` splits them (spaces, "double quotes" with
 \\n \\t \\xHH escapes, 'single quotes'), ``#`` comments, the last occurrence
-of a directive winning. Each directive then goes to one of four places:
+of a directive winning (but ``save``, whose lines add save points up as in
+redis-server; ``save ""`` clears them). Each directive then goes to one of
+four places:
 
 * a command-line flag (``port``, ``dir``, ``maxmemory``...): ``FLAGS`` maps it
   to the flag's destination, and ``__main__`` makes the value that flag's
@@ -168,6 +170,7 @@ def apply_settings(state: Any, directives: list[Directive], path: str) -> None:
     from .commands import server as server_commands
 
     users: set[str] = set()
+    saves: list[str] = []  # the save points of the "save" lines so far
     for d in directives:
         if d.name in FLAGS or d.name in IGNORED:
             continue
@@ -188,6 +191,11 @@ def apply_settings(state: Any, directives: list[Directive], path: str) -> None:
             raise ConfError(f"{d.where(path)}: unknown directive (bad name or not supported)")
         value = " ".join(d.args)
         try:
+            if d.name == "save":  # save points add up, line after line; ``save ""`` clears
+                server_commands.check_save(value)
+                points = [] if not value else [*saves, value]
+                saves = points
+                value = " ".join(points)
             if d.name in server_commands.SETTERS:
                 server_commands.SETTERS[d.name](state, value)
             else:

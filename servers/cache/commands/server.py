@@ -226,11 +226,11 @@ def _checked(name: str, value: str) -> str:
     if name == "appendonly" and value.lower() not in ("yes", "no"):
         raise ConfigError("argument must be 'yes' or 'no'")
     if name == "save":
-        _check_save(value)
+        check_save(value)
     return value
 
 
-def _check_save(value: str) -> None:
+def check_save(value: str) -> None:
     """Redis's "save" sanity check: pairs of seconds (>= 1) and changes (>= 0)."""
     words = value.split()
     if len(words) % 2 or any(
